@@ -1,0 +1,214 @@
+"""InfillEngine: text in, candidate middles out. Owns the model, the FIM layout and the length plan's canvas."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import torch
+from transformers.cache_utils import DynamicCache
+
+from .loading import LoadedModel, load
+from .sampler import SamplerSettings, denoise, renoise
+from .types import Candidate, Candidates, EngineConfig, EngineError
+
+CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
+FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
+PINNED_SUFFIX_TOKENS = 8  # suffix-pinned layout: how many suffix tokens follow the middle on the canvas
+
+
+def bucket(length: int, limit: int) -> int:
+    for size in CANVAS_BUCKETS:
+        if size >= length:
+            return min(size, limit)
+    return limit
+
+
+class InfillEngine:
+    def __init__(self, config: EngineConfig | None = None, loaded: LoadedModel | None = None):
+        self.config = config or EngineConfig()
+        self.loaded = loaded or load(self.config)
+        self.model = self.loaded.model
+        self.tokenizer = self.loaded.tokenizer
+        self.device = self.loaded.device
+        self.vocab_size = self.model.config.text_config.vocab_size
+        self.eos_id = self.tokenizer.eos_token_id
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
+        vocab = self.tokenizer.get_vocab()
+        self.fim_ids = [vocab[t] for t in FIM_TOKENS] if all(t in vocab for t in FIM_TOKENS) else None
+        # With FIM sentinels the suffix goes in the prompt; without them it is pinned on the canvas after the middle.
+        self.layout = "psm-sentinels" if self.fim_ids else "suffix-pinned"
+        self.lock = threading.Lock()  # one denoising run at a time: the model and its caches are shared
+
+    def describe(self) -> dict:
+        return {
+            "model": self.loaded.source,
+            "device": str(self.device),
+            "dtype": str(self.loaded.dtype).replace("torch.", ""),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "layout": self.layout,
+            "canvas_length": self.loaded.canvas_length,
+            "max_prompt_tokens": self.loaded.max_prompt_tokens,
+        }
+
+    # ---- public API -------------------------------------------------------------------------------------------
+
+    def fill(self, prefix: str, suffix: str, *, max_new_tokens: int = 64, lengths: list[int] | None = None,
+             cancel: Callable[[], bool] | None = None, seed: int | None = None) -> Candidates:
+        """Generate the middle between prefix and suffix. Each entry of `lengths` is one batch row whose canvas
+        allows at most that many tokens; the model ends each row with <eos> where it sees fit."""
+        limit = self.loaded.canvas_length - 1
+        wanted = sorted({max(1, min(n, max_new_tokens, limit)) for n in (lengths or [max_new_tokens])})
+        return self._guarded(self._fill, prefix, suffix, wanted, cancel, seed)
+
+    def rewrite(self, prefix: str, suffix: str, original: str, *, strength: float = 0.5,
+                instruction: str | None = None, cancel: Callable[[], bool] | None = None,
+                seed: int | None = None) -> Candidates:
+        """Start the canvas from `original`, renoise `strength` of it, and denoise again."""
+        strength = min(max(strength, 0.05), 1.0)
+        return self._guarded(self._rewrite, prefix, suffix, original, strength, instruction, cancel, seed)
+
+    # ---- internals --------------------------------------------------------------------------------------------
+
+    def _guarded(self, fn, *args) -> Candidates:
+        with self.lock:
+            try:
+                return fn(*args)
+            except torch.cuda.OutOfMemoryError as exc:
+                torch.cuda.empty_cache()
+                raise EngineError("out of GPU memory while generating; try a shorter context or a smaller "
+                                  "model") from exc
+
+    def _settings(self, **overrides) -> SamplerSettings:
+        c = self.config
+        settings = SamplerSettings(steps=c.max_steps, entropy_bound=c.entropy_bound, t_max=c.t_max, t_min=c.t_min,
+                                   stop_entropy=c.stop_entropy, stability_steps=c.stability_steps,
+                                   self_conditioning=c.self_conditioning,
+                                   sync_every=1 if self.device.type == "cpu" else 4)
+        for key, value in overrides.items():
+            setattr(settings, key, value)
+        return settings
+
+    def _generator(self, seed: int | None) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(self.config.seed if seed is None else seed)
+
+    def _encode_text(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+    def _prompt(self, prefix: str, suffix: str) -> tuple[list[int], list[int]]:
+        """(prompt ids, suffix ids to pin on the canvas). Context is trimmed to what the model was trained on:
+        the prefix loses its oldest tokens, the suffix its farthest."""
+        prefix_ids, suffix_ids = self._encode_text(prefix), self._encode_text(suffix)
+        budget = self.loaded.max_prompt_tokens - 3
+        suffix_keep = min(len(suffix_ids), max(budget // 4, budget - len(prefix_ids)))
+        prefix_keep = min(len(prefix_ids), budget - suffix_keep)
+        prefix_ids = prefix_ids[len(prefix_ids) - prefix_keep:]
+        suffix_ids = suffix_ids[:suffix_keep]
+        if self.fim_ids:
+            fp, fs, fm = self.fim_ids
+            return [fp, *prefix_ids, fs, *suffix_ids, fm], []
+        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        return bos + prefix_ids, suffix_ids[:PINNED_SUFFIX_TOKENS]
+
+    def _encode_prompt(self, prompt: list[int], batch: int) -> DynamicCache:
+        ids = torch.tensor([prompt], dtype=torch.long, device=self.device)       # (1, P)
+        cache = DynamicCache(config=self.model.config.text_config)
+        self.model.model.encoder(input_ids=ids, past_key_values=cache)
+        if batch > 1:
+            cache.batch_repeat_interleave(batch)
+        return cache
+
+    def _decoder_step(self, cache: DynamicCache, prompt_len: int, canvas_len: int):
+        positions = torch.arange(prompt_len, prompt_len + canvas_len, device=self.device).unsqueeze(0)
+
+        def step(canvas: torch.Tensor, sc_logits: torch.Tensor | None) -> torch.Tensor:
+            out = self.model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions,
+                             self_conditioning_logits=sc_logits)
+            return out.logits                                                   # (B, C, V)
+        return step
+
+    def _run(self, prompt: list[int], canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
+             generator: torch.Generator, cancel) -> tuple:
+        started = time.perf_counter()
+        cache = self._encode_prompt(prompt, canvas.shape[0])
+        encoded = time.perf_counter()
+        step = self._decoder_step(cache, len(prompt), canvas.shape[1])
+        result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel)
+        done = time.perf_counter()
+        timings = {"encode_ms": (encoded - started) * 1e3, "denoise_ms": (done - encoded) * 1e3,
+                   "prompt_tokens": len(prompt), "canvas_length": canvas.shape[1], "batch": canvas.shape[0]}
+        return result, timings
+
+    def _candidate(self, tokens: list[int], confidence: list[float], free: int, canvas_len: int,
+                   steps: int) -> Candidate:
+        """Decode one row: the middle ends at the first end/pad token inside its free region."""
+        kept = free
+        for i, token in enumerate(tokens[:free]):
+            if token in (self.eos_id, self.pad_id):
+                kept = i
+                break
+        ended = kept < free or (free < len(tokens) and tokens[free] in (self.eos_id, self.pad_id))
+        scored = confidence[:kept + 1] if kept < len(confidence) else confidence[:kept]
+        mean_conf = sum(scored) / len(scored) if scored else 0.0
+        text = self.tokenizer.decode(tokens[:kept], skip_special_tokens=False)
+        return Candidate(text=text, confidence=mean_conf, length=kept, canvas_length=canvas_len, steps=steps,
+                         ended=ended)
+
+    @torch.no_grad()
+    def _fill(self, prefix: str, suffix: str, lengths: list[int], cancel, seed) -> Candidates:
+        t0 = time.perf_counter()
+        prompt, pinned_suffix = self._prompt(prefix, suffix)
+        canvas_len = bucket(max(lengths) + 1 + len(pinned_suffix), self.loaded.canvas_length)
+        generator = self._generator(seed)
+        rows = len(lengths)
+        canvas = torch.randint(0, self.vocab_size, (rows, canvas_len), generator=generator, device=self.device)
+        pinned = torch.zeros(rows, canvas_len, dtype=torch.bool, device=self.device)
+        for row, limit in enumerate(lengths):
+            # After the row's limit: the pinned suffix head (suffix-pinned layout) or <eos>, then padding.
+            tail = pinned_suffix or [self.eos_id]
+            tail = (tail + [self.pad_id] * canvas_len)[:canvas_len - limit]
+            canvas[row, limit:] = torch.tensor(tail, device=self.device)
+            pinned[row, limit:] = True
+        result, timings = self._run(prompt, canvas, pinned, self._settings(), generator, cancel)
+        tokens, conf, steps = result.tokens.tolist(), result.confidence.tolist(), result.steps.tolist()
+        items = [self._candidate(tokens[r], conf[r], lengths[r], canvas_len, steps[r]) for r in range(rows)]
+        # Prefer rows where the model itself placed the end; then the most confident.
+        order = sorted(range(rows), key=lambda r: (items[r].ended, items[r].confidence), reverse=True)
+        items = [items[r] for r in order]
+        best = items[0]
+        reason = (f"length {best.length} from limits {lengths}: "
+                  f"{'ended with <eos>' if best.ended else 'ran to its limit'}, "
+                  f"mean confidence {best.confidence:.2f}" + (f" (best of {rows})" if rows > 1 else ""))
+        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        timings["steps"] = best.steps
+        return Candidates(items=items, layout=self.layout, reason=reason, timings=timings)
+
+    @torch.no_grad()
+    def _rewrite(self, prefix: str, suffix: str, original: str, strength: float, instruction: str | None,
+                 cancel, seed) -> Candidates:
+        t0 = time.perf_counter()
+        prompt, pinned_suffix = self._prompt(prefix, suffix)
+        original_ids = self._encode_text(original)
+        slack = max(4, len(original_ids) // 4)  # room to grow a little
+        free = min(len(original_ids) + slack, self.loaded.canvas_length - 1 - len(pinned_suffix))
+        original_ids = original_ids[:free]
+        canvas_len = bucket(free + 1 + len(pinned_suffix), self.loaded.canvas_length)
+        start = original_ids + [self.eos_id] + [self.pad_id] * canvas_len
+        generator = self._generator(seed)
+        canvas = torch.tensor([start[:canvas_len]], device=self.device)         # (1, C)
+        pinned = torch.zeros(1, canvas_len, dtype=torch.bool, device=self.device)
+        if pinned_suffix:
+            canvas[0, free:free + len(pinned_suffix)] = torch.tensor(pinned_suffix, device=self.device)
+            pinned[0, free:] = True
+        canvas = renoise(canvas, strength, pinned, self.vocab_size, generator)
+        steps = max(4, round(self.config.max_steps * strength))
+        settings = self._settings(steps=steps, schedule_start=strength)
+        result, timings = self._run(prompt, canvas, pinned, settings, generator, cancel)
+        item = self._candidate(result.tokens[0].tolist(), result.confidence[0].tolist(), free, canvas_len,
+                               int(result.steps[0]))
+        reason = f"rewrite at strength {strength:.2f}, {item.steps} steps, mean confidence {item.confidence:.2f}"
+        if instruction:
+            reason += "; the instruction was not used: this model has no instruction tuning"
+        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        timings["steps"] = item.steps
+        return Candidates(items=[item], layout=self.layout, reason=reason, timings=timings)

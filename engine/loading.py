@@ -1,0 +1,110 @@
+"""Find, check and load a DiffusionGemma checkpoint and its tokenizer, with errors a user can act on."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .types import EngineConfig, ModelLoadError
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    source: str                 # folder or hub id it came from
+    device: torch.device
+    dtype: torch.dtype
+    max_prompt_tokens: int      # longest prompt the model was trained for
+    canvas_length: int
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device '{requested}' was requested but CUDA is not available on this machine")
+    return device
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    if requested == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if requested not in DTYPES:
+        raise ModelLoadError(f"unknown dtype '{requested}' (use auto, float32, bfloat16 or float16)")
+    return DTYPES[requested]
+
+
+def resolve_source(config: EngineConfig) -> tuple[str, bool]:
+    """(where to load from, is it a local folder). Refuses the hub unless the user allowed it."""
+    if config.model is None:
+        if not DEFAULT_MODEL_DIR.is_dir():
+            raise ModelLoadError(f"the embedded model is missing: {DEFAULT_MODEL_DIR} does not exist")
+        return str(DEFAULT_MODEL_DIR), True
+    path = Path(config.model).expanduser()
+    if path.is_dir():
+        return str(path), True
+    looks_like_hub_id = config.model.count("/") == 1 and not config.model.startswith((".", "/", "~"))
+    if not looks_like_hub_id:
+        raise ModelLoadError(f"model folder not found: {config.model}")
+    if not config.allow_download:
+        raise ModelLoadError(
+            f"'{config.model}' is not a local folder; it looks like a hub id, and downloading is off. "
+            "Set allowDownload (or pass --allow-download) to fetch it, or point the model option at a local folder.")
+    return config.model, False
+
+
+def check_local_folder(folder: Path) -> None:
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise ModelLoadError(f"{folder} has no config.json: not a transformers checkpoint")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{config_file} is not valid JSON: {exc}") from exc
+    if model_type != "diffusion_gemma":
+        raise ModelLoadError(f"{folder} holds a '{model_type}' model; this server needs a DiffusionGemma "
+                             "(model_type 'diffusion_gemma') checkpoint")
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise ModelLoadError(f"{folder} has a config but no weights (*.safetensors)")
+
+
+def load(config: EngineConfig) -> LoadedModel:
+    from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
+
+    source, local = resolve_source(config)
+    if local:
+        check_local_folder(Path(source))
+    device = pick_device(config.device)
+    dtype = pick_dtype(config.dtype, device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    hub_kwargs = {"local_files_only": local or os.environ.get("HF_HUB_OFFLINE") == "1",
+                  "trust_remote_code": config.trust_remote_code}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+        model = DiffusionGemmaForBlockDiffusion.from_pretrained(source, dtype=dtype, **hub_kwargs)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ModelLoadError(f"out of GPU memory while loading {source}; try a smaller model or dtype") from exc
+    except Exception as exc:  # corrupt safetensors, mismatched shapes, network refused, ...
+        raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
+    try:
+        model.to(device)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ModelLoadError(f"out of GPU memory moving {source} to {device}") from exc
+    model.eval()
+    extra = {}
+    if local and (Path(source) / "diffusion_infill.json").is_file():
+        extra = json.loads((Path(source) / "diffusion_infill.json").read_text())
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, source=source, device=device, dtype=dtype,
+        max_prompt_tokens=int(extra.get("max_prompt_tokens", 4096)),
+        canvas_length=int(extra.get("canvas_length", model.config.canvas_length or 256)),
+    )

@@ -1,0 +1,111 @@
+"""The denoising loop: uniform-state noise, entropy-bound acceptance, self-correction, self-conditioning, stopping.
+
+Every position of the canvas always holds some token. Each step the decoder predicts all of them; the lowest-entropy
+predictions whose summed entropy stays under a bound are kept, every other position is renoised with a uniformly
+random token. A token kept at one step is judged again at the next, so it can still be revised (self-correction).
+Pinned positions (end markers, known suffix, text the user kept) never change and cost nothing in the bound.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .types import Cancelled
+
+# decoder_step(canvas (B, C), self_conditioning_logits (B, C, V) | None) -> logits (B, C, V)
+DecoderStep = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+@dataclass
+class SamplerSettings:
+    steps: int = 48
+    entropy_bound: float = 0.1
+    t_max: float = 0.8
+    t_min: float = 0.4
+    stop_entropy: float = 0.005
+    stability_steps: int = 1
+    self_conditioning: bool = True
+    schedule_start: float = 1.0   # rewrites start part-way down the temperature schedule
+    sync_every: int = 1           # how often the host checks for early stop (GPU: every few steps)
+
+
+@dataclass
+class DenoiseResult:
+    tokens: torch.Tensor          # (B, C) argmax canvas at each row's last step, pins applied
+    confidence: torch.Tensor      # (B, C) probability of that token
+    steps: torch.Tensor           # (B,) denoising passes each row ran
+
+
+def temperature(step: int, settings: SamplerSettings) -> float:
+    """Linear from t_max (first step) to t_min (last step), started at `schedule_start` of the way."""
+    remaining = settings.schedule_start * (settings.steps - step) / settings.steps
+    return settings.t_min + (settings.t_max - settings.t_min) * remaining
+
+
+def entropy_bound_accept(entropy: torch.Tensor, pinned: torch.Tensor, bound: float) -> torch.Tensor:
+    """Keep the k lowest-entropy positions with sum(entropy) - max(entropy) <= bound (arXiv:2505.24857).
+
+    entropy, pinned: (B, C). Returns the accept mask (B, C); pinned positions are always accepted."""
+    free_entropy = entropy.masked_fill(pinned, 0.0)
+    sorted_entropy, order = torch.sort(free_entropy, dim=-1)
+    within_bound = torch.cumsum(sorted_entropy, dim=-1) - sorted_entropy <= bound
+    accept = torch.zeros_like(within_bound).scatter(-1, order, within_bound)
+    return accept | pinned
+
+
+def random_tokens(shape: tuple[int, ...], vocab_size: int, generator: torch.Generator, device) -> torch.Tensor:
+    return torch.randint(0, vocab_size, shape, generator=generator, device=device)
+
+
+def renoise(canvas: torch.Tensor, fraction: float, pinned: torch.Tensor, vocab_size: int,
+            generator: torch.Generator) -> torch.Tensor:
+    """Replace `fraction` of the free positions with uniform random tokens (a rewrite's starting point)."""
+    noise_mask = torch.rand(canvas.shape, generator=generator, device=canvas.device) < fraction
+    noise = random_tokens(canvas.shape, vocab_size, generator, canvas.device)
+    return torch.where(noise_mask & ~pinned, noise, canvas)
+
+
+@torch.no_grad()
+def denoise(decoder_step: DecoderStep, canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
+            vocab_size: int, generator: torch.Generator, cancel: Callable[[], bool] | None = None) -> DenoiseResult:
+    """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values."""
+    B, C = canvas.shape
+    device = canvas.device
+    pin_values = canvas.clone()
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    steps_run = torch.zeros(B, dtype=torch.long, device=device)
+    stable_for = torch.zeros(B, dtype=torch.long, device=device)
+    best = torch.full((B, C), -1, dtype=torch.long, device=device)
+    confidence = torch.zeros(B, C, device=device)
+    free_count = (~pinned).sum(-1).clamp(min=1)
+    sc_logits = None
+    for step in range(settings.steps):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        logits = decoder_step(canvas, sc_logits if settings.self_conditioning else None)  # (B, C, V)
+        scaled = logits.float() / temperature(step, settings)
+        log_probs = torch.log_softmax(scaled, dim=-1)                                     # (B, C, V)
+        probs = log_probs.exp()
+        entropy = -(probs * log_probs).sum(-1)                                            # (B, C)
+        top_prob, argmax = probs.max(-1)                                                  # (B, C)
+        sampled = torch.multinomial(probs.view(B * C, -1), 1, generator=generator).view(B, C)
+        accept = entropy_bound_accept(entropy, pinned, settings.entropy_bound)
+        proposal = torch.where(accept, sampled, random_tokens((B, C), vocab_size, generator, device))
+        proposal = torch.where(pinned, pin_values, proposal)
+        argmax = torch.where(pinned, pin_values, argmax)
+
+        # Rows that already stopped keep their state; the others move on.
+        active = ~finished
+        canvas = torch.where(active[:, None], proposal, canvas)
+        stable_for = torch.where((argmax == best).all(-1), stable_for + 1, torch.zeros_like(stable_for))
+        best = torch.where(active[:, None], argmax, best)
+        confidence = torch.where(active[:, None], top_prob, confidence)
+        sc_logits = scaled if sc_logits is None else torch.where(active[:, None, None], scaled, sc_logits)
+        steps_run += active.long()
+        mean_entropy = entropy.masked_fill(pinned, 0.0).sum(-1) / free_count
+        finished |= (mean_entropy < settings.stop_entropy) & (stable_for >= settings.stability_steps)
+        if (step + 1) % settings.sync_every == 0 and bool(finished.all()):
+            break
+    return DenoiseResult(tokens=best, confidence=confidence, steps=steps_run)

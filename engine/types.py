@@ -1,0 +1,56 @@
+"""Plain data that crosses the engine boundary. No torch here, so callers can import it cheaply."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class EngineError(Exception):
+    """A failure the user should read (bad checkpoint, out of memory, ...)."""
+
+
+class ModelLoadError(EngineError):
+    """The model could not be loaded: missing folder, corrupt weights, mismatched config, hub not allowed."""
+
+
+class Cancelled(Exception):
+    """The caller's cancel() turned true between denoising steps."""
+
+
+@dataclass
+class EngineConfig:
+    model: str | None = None          # local folder or hub id; None = the embedded model in models/
+    device: str = "auto"              # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"               # auto (cpu fp32, cuda bf16) | float32 | bfloat16 | float16
+    allow_download: bool = False      # hub ids only load when the user allows it
+    trust_remote_code: bool = False
+    max_steps: int = 48               # denoising steps per canvas (model card: at most 48)
+    entropy_bound: float = 0.1        # entropy-bound acceptance (model card: 0.1)
+    t_max: float = 0.8                # temperature at the first step
+    t_min: float = 0.4                # temperature at the last step
+    stop_entropy: float = 0.005       # adaptive stop: mean entropy below this ...
+    stability_steps: int = 1          # ... and argmax unchanged for this many steps
+    self_conditioning: bool = True
+    seed: int = 0
+    threads: int | None = None        # CPU threads; None = torch default
+
+
+@dataclass
+class Candidate:
+    text: str                         # decoded middle, up to (not including) the end token
+    confidence: float                 # mean max-probability over the kept tokens, 0..1
+    length: int                       # tokens kept
+    canvas_length: int                # canvas size this candidate was denoised on
+    steps: int                        # denoising passes run
+    ended: bool                       # the model placed an end token inside the canvas
+
+
+@dataclass
+class Candidates:
+    items: list[Candidate]            # best first
+    layout: str                       # FIM layout used, e.g. "psm-sentinels"
+    reason: str                       # why items[0] was chosen
+    timings: dict[str, float] = field(default_factory=dict)  # encode_ms, denoise_ms, total_ms
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.items[0] if self.items else None
