@@ -1,0 +1,151 @@
+"""Engine tests on a tiny random-weight DiffusionGemma (the real transformers class) saved and loaded from disk."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
+
+from engine import EngineConfig, InfillEngine, ModelLoadError
+from engine.configs import tiny_config
+from engine.loading import DEFAULT_MODEL_DIR
+from engine.sampler import SamplerSettings, denoise, entropy_bound_accept, renoise
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-diffusion-gemma")
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    torch.manual_seed(0)
+    model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=len(tokenizer), canvas_length=32))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=6, threads=1))
+
+
+def test_fill_returns_one_candidate_per_length_limit(engine):
+    result = engine.fill("def add(a, b):\n    return ", "\n", lengths=[4, 8, 12])
+    assert len(result.items) == 3
+    lengths = sorted(item.length for item in result.items)
+    assert lengths[0] <= 4 and lengths[1] <= 8 and lengths[2] <= 12  # each row respects its own limit
+    assert all(item.canvas_length == 16 for item in result.items)  # 12 + <eos> fits the 16 bucket
+    assert all(0.0 <= item.confidence <= 1.0 for item in result.items)
+    assert result.layout == "psm-sentinels"
+    assert result.timings["prompt_tokens"] > 3 and result.timings["total_ms"] > 0
+    assert "length" in result.reason
+
+
+def test_same_seed_same_text_and_other_seed_differs(engine):
+    first = engine.fill("x = ", "\n", lengths=[12], seed=7)
+    again = engine.fill("x = ", "\n", lengths=[12], seed=7)
+    other = [engine.fill("x = ", "\n", lengths=[12], seed=s).best.text for s in (8, 9, 10)]
+    assert first.best.text == again.best.text
+    assert any(text != first.best.text for text in other)
+
+
+def test_prompt_is_trimmed_to_the_trained_context(engine):
+    result = engine.fill("a = 1\n" * 200, "b = 2\n" * 200, lengths=[4])
+    assert result.timings["prompt_tokens"] <= 64
+
+
+def test_pinned_positions_never_change(engine):
+    torch.manual_seed(0)
+    B, C, V = 2, 16, engine.vocab_size
+    generator = torch.Generator().manual_seed(3)
+    canvas = torch.randint(0, V, (B, C), generator=generator)
+    pinned = torch.zeros(B, C, dtype=torch.bool)
+    pinned[:, 10:] = True
+    pinned[0, 2] = True
+    fixed = canvas.clone()
+    cache = engine._encode_prompt([5, 6, 7, 8], batch=B)
+    real_step = engine._decoder_step(cache, 4, C)
+    seen = []
+
+    def recording_step(current, sc_logits):
+        seen.append(current.clone())
+        return real_step(current, sc_logits)
+
+    settings = SamplerSettings(steps=8, stop_entropy=0.0)
+    result = denoise(recording_step, canvas, pinned, settings, V, generator)
+    assert len(seen) == 8
+    for current in seen:
+        assert torch.equal(current[pinned], fixed[pinned])
+    assert torch.equal(result.tokens[pinned], fixed[pinned])
+    assert result.tokens.shape == (B, C) and result.confidence.shape == (B, C)
+    assert (result.steps == 8).all()
+    # the free positions really were denoised: the canvas changed between steps
+    assert any(not torch.equal(a[~pinned], b[~pinned]) for a, b in zip(seen, seen[1:]))
+
+
+def test_entropy_bound_keeps_the_most_certain_tokens_only():
+    entropy = torch.tensor([[0.5, 0.01, 0.02, 3.0, 0.04]])
+    pinned = torch.tensor([[False, False, False, True, False]])
+    accept = entropy_bound_accept(entropy, pinned, bound=0.05)
+    # sorted free entropies 0.01, 0.02, 0.04, 0.5: cumsum minus self = 0, .01, .03, .07 -> first three kept
+    assert accept.tolist() == [[False, True, True, True, True]]
+
+
+def test_renoise_touches_only_free_positions():
+    generator = torch.Generator().manual_seed(0)
+    canvas = torch.arange(64).view(1, 64)
+    pinned = torch.zeros(1, 64, dtype=torch.bool)
+    pinned[0, :32] = True
+    assert torch.equal(renoise(canvas, 0.0, pinned, 4096, generator), canvas)
+    noisy = renoise(canvas, 1.0, pinned, 4096, generator)
+    assert torch.equal(noisy[0, :32], canvas[0, :32])
+    assert (noisy[0, 32:] != canvas[0, 32:]).sum() > 24
+
+
+def test_rewrite_starts_from_the_original(engine):
+    original = "for i in range(10):\n    print(i)\n"
+    light = engine.rewrite("", "", original, strength=0.05, seed=1)
+    assert light.best is not None and light.best.canvas_length >= 16
+    assert "strength 0.05" in light.reason
+    noted = engine.rewrite("", "", original, strength=0.5, instruction="make it faster", seed=1)
+    assert "instruction" in noted.reason
+
+
+def test_cancel_stops_between_steps(engine):
+    from engine import Cancelled
+
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(Cancelled):
+        engine.fill("x = ", "", lengths=[8], cancel=cancel)
+    assert len(calls) == 3
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        InfillEngine(EngineConfig(model=str(tmp_path / "nope")))
+
+
+def test_hub_id_needs_permission():
+    with pytest.raises(ModelLoadError, match="allowDownload"):
+        InfillEngine(EngineConfig(model="google/diffusiongemma-26B-A4B-it"))
+
+
+def test_corrupt_weights_are_a_clear_error(tiny_model_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"this is not a safetensors file")
+    with pytest.raises(ModelLoadError, match="could not load"):
+        InfillEngine(EngineConfig(model=str(broken)))
+
+
+def test_wrong_architecture_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ModelLoadError, match="DiffusionGemma"):
+        InfillEngine(EngineConfig(model=str(tmp_path)))
