@@ -1,0 +1,134 @@
+"""Engine speed, side by side with transformers' own DiffusionGemma `generate`, on the same model and canvas.
+
+    python -m bench.engine --device cpu --config small --json
+
+Both run batch 1, the same random-weight model (timing only: with random weights neither sampler's adaptive stop
+fires, so both run the fixed step count), the same prompt and the same canvas length, after a warm-up run.
+Prints one JSON line. Record what you quote in bench/RESULTS.md with the command, device and date.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+
+import torch
+from transformers import AutoTokenizer, DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
+
+from engine.configs import small_config, tiny_config
+from engine.infill_engine import InfillEngine, bucket
+from engine.loading import DEFAULT_MODEL_DIR, LoadedModel
+from engine.types import EngineConfig
+
+
+def build_config(name: str, canvas: int) -> DiffusionGemmaConfig:
+    if name == "tiny":
+        return tiny_config(vocab_size=4096, canvas_length=canvas)
+    if name == "small":
+        return small_config(vocab_size=4096, canvas_length=canvas)
+    raise SystemExit(f"unknown config {name}")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_ours(engine: InfillEngine, prompt: list[int], canvas_len: int, steps: int, repeats: int) -> list[float]:
+    settings = engine._settings(steps=steps, stop_entropy=0.0, sync_every=steps)
+    times = []
+    for i in range(repeats + 1):  # first run is warm-up
+        generator = torch.Generator(device=engine.device).manual_seed(i)
+        canvas = torch.randint(0, engine.vocab_size, (1, canvas_len), generator=generator, device=engine.device)
+        pinned = torch.zeros_like(canvas, dtype=torch.bool)
+        sync(engine.device)
+        start = time.perf_counter()
+        engine._run(prompt, canvas, pinned, settings, generator, None)
+        sync(engine.device)
+        if i:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def time_hf(model, prompt: list[int], canvas_len: int, steps: int, repeats: int, cache: str | None) -> list[float]:
+    ids = torch.tensor([prompt], device=model.device)
+    kwargs = dict(max_new_tokens=canvas_len, max_denoising_steps=steps)
+    if cache:
+        kwargs["cache_implementation"] = cache
+    times = []
+    for i in range(repeats + 1):
+        torch.manual_seed(i)
+        sync(model.device)
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.generate(ids, **kwargs)
+        sync(model.device)
+        if i:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", default="small", choices=["tiny", "small"])
+    parser.add_argument("--canvas", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--prompt-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hf-cache", default=None, help="transformers cache_implementation, e.g. static (GPU)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    torch.manual_seed(0)
+    config = build_config(args.config, args.canvas)
+    with torch.device("meta" if device.type == "cuda" else "cpu"):
+        model = DiffusionGemmaForBlockDiffusion(config)
+    if device.type == "cuda":  # fill the meta-built model with random weights directly on the GPU
+        model = model.to_empty(device=device)
+        for p in model.parameters():
+            torch.nn.init.normal_(p, std=0.02)
+    model = model.to(device=device, dtype=dtype).eval()
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, source=f"random {args.config}", device=device,
+                         dtype=dtype, max_prompt_tokens=args.prompt_tokens + 8, canvas_length=args.canvas)
+    engine = InfillEngine(EngineConfig(device=args.device), loaded=loaded)
+    vocab = config.text_config.vocab_size
+    prompt = torch.randint(3, min(vocab, 4096), (args.prompt_tokens,)).tolist()
+
+    ours = time_ours(engine, prompt, args.canvas, args.steps, args.repeats)
+    hf = time_hf(model, prompt, args.canvas, args.steps, args.repeats, args.hf_cache)
+    ours_s, hf_s = statistics.median(ours), statistics.median(hf)
+    infill_ms = {}
+    for middle in (16, 32, 64):
+        canvas = bucket(middle + 1, 256)  # the middle plus its <eos>, in the engine's canvas buckets
+        infill_ms[str(middle)] = round(1e3 * statistics.median(
+            time_ours(engine, prompt, canvas, args.steps, args.repeats)), 1)
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "config": args.config, "dtype": str(dtype).replace("torch.", ""),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "canvas": args.canvas, "steps": args.steps, "prompt_tokens": args.prompt_tokens, "batch": 1,
+        "ours_ms": round(ours_s * 1e3, 1), "hf_ms": round(hf_s * 1e3, 1),
+        "ours_tok_s": round(args.canvas / ours_s, 1), "hf_tok_s": round(args.canvas / hf_s, 1),
+        "ratio": round(hf_s / ours_s, 2),
+        "ms_per_step": round(ours_s * 1e3 / args.steps, 2),
+        "hf_ms_per_step": round(hf_s * 1e3 / args.steps, 2),
+        "infill_ms": infill_ms,
+        "hf_cache": args.hf_cache or "default (dynamic)",
+        "weights": "random (timing only, fixed step count)",
+    }
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
