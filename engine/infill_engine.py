@@ -100,7 +100,7 @@ class InfillEngine:
         the prefix loses its oldest tokens, the suffix its farthest."""
         prefix_ids, suffix_ids = self._encode_text(prefix), self._encode_text(suffix)
         budget = self.loaded.max_prompt_tokens - 3
-        suffix_keep = min(len(suffix_ids), max(budget // 4, budget - len(prefix_ids)))
+        suffix_keep = min(len(suffix_ids), budget // 3)  # the nearest suffix matters most; prefix gets the rest
         prefix_keep = min(len(prefix_ids), budget - suffix_keep)
         prefix_ids = prefix_ids[len(prefix_ids) - prefix_keep:]
         suffix_ids = suffix_ids[:suffix_keep]
