@@ -1,0 +1,4 @@
+"""Editor logic without torch: tree-sitter spans, prefix/suffix context, length plans and cleaning."""
+from .pipeline import EngineLike, InfillRequest, InfillResult, run_infill
+
+__all__ = ["InfillRequest", "InfillResult", "EngineLike", "run_infill"]

@@ -1,0 +1,4 @@
+(function_definition) @scope
+(struct_specifier) @scope
+(string_literal) @string
+(comment) @comment

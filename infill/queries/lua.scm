@@ -1,0 +1,4 @@
+(function_declaration) @scope
+(function_definition) @scope
+(string) @string
+(comment) @comment
