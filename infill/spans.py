@@ -49,6 +49,12 @@ def count_errors(tree: tree_sitter.Tree) -> int:
     return count
 
 
+def line_indentation(text: str, offset: int) -> int:
+    line_start = text.rfind("\n", 0, offset) + 1
+    line = text[line_start:]
+    return len(line) - len(line.lstrip(" \t"))
+
+
 def open_line_comment_ends_at(node: tree_sitter.Node, byte: int) -> bool:
     """A line comment runs to the end of its line: a cursor right after it is still writing the comment."""
     return (node.type.endswith("comment") and node.end_byte == byte and node.start_byte < byte
@@ -61,9 +67,21 @@ def analyse(grammar: str, text: str, start: int, end: int) -> SyntaxFacts:
     tree = parse(grammar, source.data)
     b_start, b_end = source.byte_offset(start), source.byte_offset(end)
     captures = tree_sitter.QueryCursor(query(grammar)).captures(tree.root_node)
+    anchor = len(text[:start].rstrip())  # last code character before the cursor
+    b_anchor = source.byte_offset(anchor) - 1
+    cursor_indent = line_indentation(text, start)
+
+    def encloses(node: tree_sitter.Node) -> bool:
+        if node.start_byte <= b_start and b_end <= node.end_byte:
+            return True
+        # A scope ends at its last token, yet an indented line just after it (a Python body being written, or an
+        # unfinished statement the parser cut short) still belongs to it.
+        return (node.start_byte <= b_anchor < node.end_byte
+                and cursor_indent > line_indentation(text, source.char_offset(node.start_byte)))
+
     innermost = None
     for node in captures.get("scope", []):
-        if node.start_byte <= b_start and b_end <= node.end_byte:
+        if encloses(node):
             if innermost is None or node.end_byte - node.start_byte < innermost.end_byte - innermost.start_byte:
                 innermost = node
     scope = (Scope(innermost.type, source.char_offset(innermost.start_byte), source.char_offset(innermost.end_byte))
