@@ -36,8 +36,9 @@ class InfillEngine:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
         vocab = self.tokenizer.get_vocab()
         self.fim_ids = [vocab[t] for t in FIM_TOKENS] if all(t in vocab for t in FIM_TOKENS) else None
-        # With FIM sentinels the suffix goes in the prompt; without them it is pinned on the canvas after the middle.
-        self.layout = "psm-sentinels" if self.fim_ids else "suffix-pinned"
+        # With FIM sentinels the suffix goes in the prompt (suffix first by default, so the prefix ends right where
+        # the canvas begins); without them it is pinned on the canvas after the middle.
+        self.layout = f"{self.loaded.fim_order}-sentinels" if self.fim_ids else "suffix-pinned"
         self.lock = threading.Lock()  # one denoising run at a time: the model and its caches are shared
 
     def describe(self) -> dict:
@@ -106,7 +107,9 @@ class InfillEngine:
         suffix_ids = suffix_ids[:suffix_keep]
         if self.fim_ids:
             fp, fs, fm = self.fim_ids
-            return [fp, *prefix_ids, fs, *suffix_ids, fm], []
+            if self.loaded.fim_order == "psm":
+                return [fp, *prefix_ids, fs, *suffix_ids, fm], []
+            return [fs, *suffix_ids, fp, *prefix_ids, fm], []
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
         return bos + prefix_ids, suffix_ids[:PINNED_SUFFIX_TOKENS]
 

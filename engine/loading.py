@@ -23,6 +23,7 @@ class LoadedModel:
     dtype: torch.dtype
     max_prompt_tokens: int      # longest prompt the model was trained for
     canvas_length: int
+    fim_order: str = "spm"      # with FIM sentinels: "spm" (suffix first) or "psm" (prefix first)
 
 
 def pick_device(requested: str) -> torch.device:
@@ -107,4 +108,5 @@ def load(config: EngineConfig) -> LoadedModel:
         model=model, tokenizer=tokenizer, source=source, device=device, dtype=dtype,
         max_prompt_tokens=int(extra.get("max_prompt_tokens", 4096)),
         canvas_length=int(extra.get("canvas_length", model.config.canvas_length or 256)),
+        fim_order="psm" if str(extra.get("layout", "")).startswith("psm") else "spm",
     )

@@ -47,7 +47,7 @@ class Candidate:
 @dataclass
 class Candidates:
     items: list[Candidate]            # best first
-    layout: str                       # FIM layout used, e.g. "psm-sentinels"
+    layout: str                       # FIM layout used, e.g. "spm-sentinels"
     reason: str                       # why items[0] was chosen
     timings: dict[str, float] = field(default_factory=dict)  # encode_ms, denoise_ms, total_ms
 

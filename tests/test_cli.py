@@ -32,7 +32,7 @@ def test_fill_prints_the_completion_and_json_adds_timings(tmp_path):
     assert "\n" not in report["text"]
     assert report["range"] == {"start": 53, "end": 53}
     assert report["timings"]["fill_ms"] > 0 and report["timings"]["denoise_ms"] > 0
-    assert report["details"]["language"] == "python" and report["model"]["layout"] == "psm-sentinels"
+    assert report["details"]["language"] == "python" and report["model"]["layout"] == "spm-sentinels"
 
 
 def test_fill_on_the_readme_demo():

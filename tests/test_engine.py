@@ -38,7 +38,7 @@ def test_fill_returns_one_candidate_per_length_limit(engine):
     assert lengths[0] <= 4 and lengths[1] <= 8 and lengths[2] <= 12  # each row respects its own limit
     assert all(item.canvas_length == 16 for item in result.items)  # 12 + <eos> fits the 16 bucket
     assert all(0.0 <= item.confidence <= 1.0 for item in result.items)
-    assert result.layout == "psm-sentinels"
+    assert result.layout == "spm-sentinels"
     assert result.timings["prompt_tokens"] > 3 and result.timings["total_ms"] > 0
     assert "length" in result.reason
 
@@ -149,3 +149,11 @@ def test_wrong_architecture_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ModelLoadError, match="DiffusionGemma"):
         InfillEngine(EngineConfig(model=str(tmp_path)))
+
+
+def test_fim_prompt_puts_the_suffix_first_so_the_canvas_continues_the_prefix(engine):
+    fp, fs, fm = engine.fim_ids
+    prompt, pinned = engine._prompt("a = 1\n", "b = 2\n")
+    assert prompt[0] == fs and prompt[-1] == fm and pinned == []
+    assert prompt.index(fp) > prompt.index(fs)
+    assert engine.tokenizer.decode(prompt[prompt.index(fp) + 1:-1]) == "a = 1\n"

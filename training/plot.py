@@ -40,13 +40,19 @@ def main() -> None:
     steps = [r["step"] for r in records]
     evals = [r for r in records if "val_ce_full_noise" in r]
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(steps, smooth([r["train_loss"] for r in records]), label="train: canvas loss (t ~ U(0,1), smoothed)",
+    ax.plot(steps, smooth([r["train_loss"] for r in records]), label="train: weighted canvas loss (smoothed)",
             alpha=0.8)
-    ax.plot([r["step"] for r in evals], [r["val_ce_mixed_noise"] for r in evals], "o-",
-            label="held-out: canvas CE, t ~ U(0,1)")
+    ax.plot([r["step"] for r in evals], [r["val_ce_half_noise"] for r in evals], "o-",
+            label="held-out: canvas CE at half noise")
+    ax.plot([r["step"] for r in evals], [r["val_ce_first4_full_noise"] for r in evals], "^-",
+            label="held-out: first 4 middle tokens from pure noise")
+    ax.plot([r["step"] for r in evals], [r["val_ce_encoder_next_token"] for r in evals], "v-",
+            label="held-out: encoder next-token CE")
     ax.plot([r["step"] for r in evals], [r["val_ce_full_noise"] for r in evals], "s-",
             label="held-out: canvas CE from pure noise (first step)")
-    ax.axhline(evals[-1]["val_ce_unigram"], color="gray", linestyle="--", label="held-out: unigram baseline")
+    ax.axhline(evals[-1]["val_ce_unigram"], color="gray", linestyle="--", label="unigram baseline (canvas tokens)")
+    ax.axhline(evals[-1]["val_ce_encoder_unigram"], color="gray", linestyle=":",
+               label="unigram baseline (prompt tokens)")
     ax.set_xlabel("optimizer step (batch 16)")
     ax.set_ylabel("cross-entropy (nats/token, middle + <eos>)")
     ax.set_title("diffusion-infill-small: uniform-state FIM diffusion, CPU training")

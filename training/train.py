@@ -1,8 +1,9 @@
 """Train the embedded infill model: uniform-state diffusion on a fill-in-the-middle canvas.
 
-One example: the encoder reads `<fim_prefix> prefix <fim_suffix> suffix <fim_middle>` (causally, into the KV
-cache); the decoder sees the canvas `middle <eos> <pad>...` with a fraction t ~ U(0,1) of its positions replaced by
-uniformly random tokens and predicts the clean canvas at every position (so it learns to revise any token). Half of
+One example: the encoder reads `<fim_suffix> suffix <fim_prefix> prefix <fim_middle>` (causally, into the KV
+cache; suffix first so the canvas continues the prefix); the decoder sees the canvas `middle <eos> <pad>...` with a
+fraction t of its positions replaced by uniformly random tokens (t ~ U(0,1), and t = 1 for 30% of examples: the
+sampler's first step) and predicts the clean canvas at every position (so it learns to revise any token). Half of
 the batches run a first, gradient-free decoder pass whose logits feed the second as self-conditioning, exactly as the
 sampler does at inference. The encoder's hidden states also get a next-token loss: dense signal for the shared
 weights on every prompt token.
@@ -27,7 +28,9 @@ from transformers.cache_utils import DynamicCache
 
 from engine.configs import BOS_ID, EOS_ID, PAD_ID, small_config
 
-PAD_WEIGHT = 0.1  # pads after <eos> are nearly free to predict; do not let them dominate the loss
+PAD_WEIGHT = 0.3       # pads after <eos> are nearly free to predict; do not let them dominate the loss
+CLEAN_WEIGHT = 0.2     # un-noised canvas positions: copying them is easy, keep it from dominating
+FULL_NOISE_SHARE = 0.3
 
 
 def tokenize_corpus(corpus: Path, tokenizer, cache: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +85,7 @@ class Batcher:
         start = max(start, prefix_len)
         end = min(max(end, start), start + C - 1)
         s = self.stream
-        prompt = [self.fp, *s[start - prefix_len:start], self.fs, *s[end:end + suffix_len], self.fm]
+        prompt = [self.fs, *s[end:end + suffix_len], self.fp, *s[start - prefix_len:start], self.fm]
         middle = list(s[start:end])
         canvas = middle + [EOS_ID] + [PAD_ID] * (C - len(middle) - 1)
         return prompt, canvas, len(middle)
@@ -97,15 +100,24 @@ def lm_logits(model, hidden: torch.Tensor) -> torch.Tensor:
     return torch.tanh(model.lm_head(hidden).float() / cap) * cap
 
 
-def canvas_weights(clean: torch.Tensor) -> torch.Tensor:
-    return torch.where(clean == PAD_ID, PAD_WEIGHT, 1.0)
+def canvas_weights(clean: torch.Tensor, noised: torch.Tensor) -> torch.Tensor:
+    """Noised positions carry the learning signal; clean ones only teach keeping (or revising) a token."""
+    weight = torch.where(noised, 1.0, CLEAN_WEIGHT)
+    return torch.where(clean == PAD_ID, weight * PAD_WEIGHT, weight)
+
+
+def sample_noise_level(B: int, gen: torch.Generator) -> torch.Tensor:
+    """t ~ U(0,1), with FULL_NOISE_SHARE of the examples at t = 1: the sampler's first step sees pure noise."""
+    t = torch.rand(B, 1, generator=gen)
+    return torch.where(torch.rand(B, 1, generator=gen) < FULL_NOISE_SHARE, torch.ones_like(t), t)
 
 
 def diffusion_loss(model, prompts, clean, vocab, gen, noise_level=None, self_condition=True):
-    """Returns (canvas loss, encoder next-token loss). noise_level None = t ~ U(0,1) per example."""
+    """Returns (canvas loss, encoder next-token loss, per-token CE). noise_level None = sample_noise_level."""
     B, C = clean.shape
-    t = torch.rand(B, 1, generator=gen) if noise_level is None else torch.full((B, 1), noise_level)
-    noisy = torch.where(torch.rand(B, C, generator=gen) < t, torch.randint(0, vocab, (B, C), generator=gen), clean)
+    t = sample_noise_level(B, gen) if noise_level is None else torch.full((B, 1), noise_level)
+    noised = torch.rand(B, C, generator=gen) < t
+    noisy = torch.where(noised, torch.randint(0, vocab, (B, C), generator=gen), clean)
     cache = DynamicCache(config=model.config.text_config)
     enc = model.model.encoder(input_ids=prompts, past_key_values=cache)
     ar_logits = lm_logits(model, enc.last_hidden_state[:, :-1])  # (B, P-1, vocab)
@@ -119,7 +131,7 @@ def diffusion_loss(model, prompts, clean, vocab, gen, noise_level=None, self_con
     logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions,
                    self_conditioning_logits=sc_logits, self_conditioning_mask=sc_mask).logits  # (B, C, vocab)
     per_token = F.cross_entropy(logits.reshape(-1, vocab), clean.reshape(-1), reduction="none").view(B, C)
-    w = canvas_weights(clean)
+    w = canvas_weights(clean, noised)
     return (per_token * w).sum() / w.sum(), ar_loss, per_token
 
 
@@ -130,16 +142,34 @@ def evaluate(model, val_batches, vocab, unigram_logp) -> dict:
     model.eval()
     gen = torch.Generator().manual_seed(1234)
     full, mixed, uni, n = 0.0, 0.0, 0.0, 0
+    head, head_uni, head_n, ar, ar_uni, ar_n = 0.0, 0.0, 0, 0.0, 0.0, 0
     for prompts, clean in val_batches:
         keep = clean != PAD_ID
-        _, _, tok_full = diffusion_loss(model, prompts, clean, vocab, gen, noise_level=1.0, self_condition=False)
-        _, _, tok_mixed = diffusion_loss(model, prompts, clean, vocab, gen, self_condition=False)
+        ar_loss, _, tok_full = diffusion_loss_with_ar(model, prompts, clean, vocab, gen, 1.0)
+        _, _, tok_mixed = diffusion_loss(model, prompts, clean, vocab, gen, noise_level=0.5, self_condition=False)
         full += tok_full[keep].sum().item()
         mixed += tok_mixed[keep].sum().item()
         uni += -unigram_logp[clean[keep]].sum().item()
         n += keep.sum().item()
+        first = keep.clone()
+        first[:, 4:] = False  # the first 4 middle tokens: what the prefix predicts
+        head += tok_full[first].sum().item()
+        head_uni += -unigram_logp[clean[first]].sum().item()
+        head_n += first.sum().item()
+        targets = prompts[:, 1:]
+        ar += ar_loss.item() * targets.numel()
+        ar_uni += -unigram_logp[targets].sum().item()
+        ar_n += targets.numel()
     model.train()
-    return {"val_ce_full_noise": full / n, "val_ce_mixed_noise": mixed / n, "val_ce_unigram": uni / n}
+    return {"val_ce_full_noise": full / n, "val_ce_half_noise": mixed / n, "val_ce_unigram": uni / n,
+            "val_ce_first4_full_noise": head / head_n, "val_ce_first4_unigram": head_uni / head_n,
+            "val_ce_encoder_next_token": ar / ar_n, "val_ce_encoder_unigram": ar_uni / ar_n}
+
+
+def diffusion_loss_with_ar(model, prompts, clean, vocab, gen, noise_level):
+    loss, ar_loss, per_token = diffusion_loss(model, prompts, clean, vocab, gen, noise_level=noise_level,
+                                              self_condition=False)
+    return ar_loss, loss, per_token
 
 
 def main() -> None:
@@ -235,7 +265,7 @@ def main() -> None:
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
     (args.out / "diffusion_infill.json").write_text(json.dumps(
-        {"layout": "psm-sentinels", "max_prompt_tokens": args.prompt_len, "canvas_length": args.canvas,
+        {"layout": "spm-sentinels", "max_prompt_tokens": args.prompt_len, "canvas_length": args.canvas,
          "trained_with": "training/train.py", "final_eval": final}, indent=1) + "\n")
     Path("training/metrics.json").write_text(json.dumps(final, indent=1) + "\n")
 

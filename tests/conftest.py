@@ -1,0 +1,118 @@
+"""Shared helpers for the language-server and CLI tests: a real pytest-lsp client talking to `python -m lsp_server`
+over stdio, with the real embedded model. Nothing here is a mock."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import make_test_lsp_client
+
+DATA = Path(__file__).parent / "data"
+SERVER_COMMAND = [sys.executable, "-m", "lsp_server"]
+# The machine's cores are shared with other work: one torch thread and few denoising steps keep each fill short.
+# Quality does not matter here, only that the real model runs end to end.
+FAST_OPTIONS = {"threads": 1, "steps": 12, "maxNewTokens": 16}
+MODEL_READY_S = 180.0     # the first load imports torch and transformers on a busy machine
+ANSWER_S = 120.0          # one request, including waiting behind another
+
+
+def recording_client() -> LanguageClient:
+    """pytest-lsp's client, plus a workspace/applyEdit handler that records each edit and accepts it."""
+    client = make_test_lsp_client()
+    client.applied_edits = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        client.applied_edits.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    return client
+
+
+def server_config(*extra_args: str) -> ClientServerConfig:
+    return ClientServerConfig(server_command=[*SERVER_COMMAND, *extra_args], client_factory=recording_client,
+                              server_env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+async def initialize(client: LanguageClient, options: dict | None) -> types.InitializeResult:
+    """Initialize as VS Code would (work-done progress, workspace/configuration, applyEdit)."""
+    result = await client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"), initialization_options=options))
+    client.initialize_result = result
+    return result
+
+
+@contextlib.asynccontextmanager
+async def lsp_session(options: dict | None, *extra_args: str):
+    """A fresh server for one test (for servers whose state the test breaks on purpose)."""
+    client = await server_config(*extra_args).start()
+    try:
+        await initialize(client, options)
+        yield client
+        await asyncio.wait_for(client.shutdown_session(), 60)
+    finally:
+        await client.stop()
+
+
+async def wait_until(predicate, timeout: float, what: str):
+    """Poll the client's recorded state: a notification may already have arrived, so never await one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def progress_end(client: LanguageClient) -> types.WorkDoneProgressEnd | None:
+    for reports in client.progress_reports.values():
+        for report in reports:
+            if isinstance(report, types.WorkDoneProgressEnd):
+                return report
+    return None
+
+
+async def wait_for_model(client: LanguageClient) -> types.WorkDoneProgressEnd:
+    """The server reports the end of model loading (ready or failed) as the end of its $/progress."""
+    return await wait_until(lambda: progress_end(client), MODEL_READY_S, "the model-loading progress to end")
+
+
+def messages_since(client: LanguageClient, index: int, *words: str,
+                   kind: types.MessageType | None = None) -> list[types.ShowMessageParams]:
+    """window/showMessage notifications after the first `index`, containing every word (case-insensitive)."""
+    return [m for m in client.messages[index:]
+            if all(w.lower() in m.message.lower() for w in words) and (kind is None or m.type == kind)]
+
+
+async def wait_for_message(client: LanguageClient, index: int, *words: str,
+                           kind: types.MessageType | None = None, timeout: float = 30.0) -> types.ShowMessageParams:
+    found = await wait_until(lambda: messages_since(client, index, *words, kind=kind), timeout,
+                             f"a window/showMessage containing {words!r}")
+    return found[0]
+
+
+def open_document(client: LanguageClient, uri: str, text: str, language_id: str = "python", version: int = 1):
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id=language_id, version=version, text=text)))
+
+
+async def inline_at(client: LanguageClient, uri: str, line: int, character: int) -> types.InlineCompletionList:
+    answer = await asyncio.wait_for(client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))),
+        ANSWER_S)
+    assert isinstance(answer, types.InlineCompletionList), f"expected an InlineCompletionList, got {answer!r}"
+    return answer
+
+
+async def execute(client: LanguageClient, command: str, *arguments):
+    return await asyncio.wait_for(client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command, arguments=list(arguments))), ANSWER_S)

@@ -1,0 +1,209 @@
+"""End to end over real JSON-RPC: pytest-lsp's client drives `python -m lsp_server` with the embedded model.
+
+One server for the whole module (the model loads once); each test opens its own documents.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import LanguageClient
+
+from conftest import (DATA, FAST_OPTIONS, execute, initialize, inline_at, messages_since, open_document,
+                      server_config, wait_for_message, wait_for_model)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SHAPES = (DATA / "shapes.py").read_text()
+RETURN_LINE, RETURN_END = 9, 11          # "    return " in rectangle_area: complete after it
+INVALID_PARAMS = -32602
+
+
+@pytest_lsp.fixture(config=server_config(), scope="module")
+async def client(lsp_client: LanguageClient):
+    # One deliberately bad option: it must come back as a warning and default, not stop the server.
+    await initialize(lsp_client, {**FAST_OPTIONS, "seed": "forty-two"})
+    await wait_for_model(lsp_client)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_capabilities_advertise_inline_completion_and_both_commands(client: LanguageClient):
+    capabilities = client.initialize_result.capabilities
+    assert capabilities.inline_completion_provider is not None
+    assert set(capabilities.execute_command_provider.commands) >= {"infill.fillSelection",
+                                                                    "infill.rewriteSelection"}
+
+
+async def test_model_loads_once_with_progress(client: LanguageClient):
+    begins = [r for reports in client.progress_reports.values() for r in reports
+              if isinstance(r, types.WorkDoneProgressBegin)]
+    ends = [r for reports in client.progress_reports.values() for r in reports
+            if isinstance(r, types.WorkDoneProgressEnd)]
+    assert len(begins) == 1 and len(ends) == 1
+    assert "model ready" in ends[0].message
+    assert not messages_since(client, 0, kind=types.MessageType.Error)
+
+
+async def test_bad_initialization_option_is_a_warning_and_defaulted(client: LanguageClient):
+    warning = await wait_for_message(client, 0, "seed", "forty-two", kind=types.MessageType.Warning)
+    assert "using 0" in warning.message
+
+
+async def test_inline_completion_returns_text_and_range_at_the_cursor(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/shapes.py"
+    open_document(client, uri, SHAPES)
+    answer = await inline_at(client, uri, RETURN_LINE, RETURN_END)
+    assert len(answer.items) == 1
+    item = answer.items[0]
+    assert isinstance(item.insert_text, str) and item.insert_text.strip()
+    cursor = types.Position(RETURN_LINE, RETURN_END)
+    assert item.range is not None and item.range.start == cursor and item.range.end == cursor
+
+
+async def test_newer_inline_request_for_the_same_document_cancels_the_older(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/superseded.py"
+    open_document(client, uri, SHAPES)
+    older = asyncio.ensure_future(inline_at(client, uri, RETURN_LINE, RETURN_END))
+    await asyncio.sleep(0.3)  # the older one is now queued or denoising
+    newer = await inline_at(client, uri, RETURN_LINE, RETURN_END)
+    assert len((await older).items) == 0          # stopped, so it offers nothing stale
+    assert len(newer.items) == 1 and newer.items[0].insert_text.strip()
+
+
+async def test_fill_selection_sends_apply_edit_and_returns_it(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/fill_me.py"
+    text = "def rectangle_area(width, height):\n    return width * height\n\nprint(rectangle_area(2, 3))\n"
+    open_document(client, uri, text, version=7)
+    selection = {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 25}}
+    before = len(client.applied_edits)
+    answer = await execute(client, "infill.fillSelection", {"uri": uri, "range": selection})
+
+    assert answer["applied"] is True and answer["text"]
+    assert len(client.applied_edits) == before + 1
+    change = client.applied_edits[-1].edit.document_changes[0]
+    assert change.text_document.uri == uri and change.text_document.version == 7
+    (edit,) = change.edits
+    assert edit.new_text == answer["text"]
+    assert (edit.range.start.line, edit.range.start.character) == (1, 4)
+    assert answer["range"] == {"start": {"line": edit.range.start.line, "character": edit.range.start.character},
+                               "end": {"line": edit.range.end.line, "character": edit.range.end.character}}
+
+
+async def test_rewrite_selection_accepts_positional_arguments(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/rewrite_me.py"
+    text = "def total(values):\n    result = 0\n    for v in values:\n        result += v\n    return result\n"
+    open_document(client, uri, text)
+    selection = {"start": {"line": 1, "character": 0}, "end": {"line": 4, "character": 0}}
+    before = len(client.applied_edits)
+    answer = await execute(client, "infill.rewriteSelection", uri, selection, "use sum()")
+
+    assert answer["applied"] is True and answer["text"]
+    assert len(client.applied_edits) == before + 1
+    (edit,) = client.applied_edits[-1].edit.document_changes[0].edits
+    assert edit.new_text == answer["text"]
+    assert edit.range.start == types.Position(1, 0)
+
+
+async def test_unknown_document_is_invalid_params_and_the_server_keeps_answering(client: LanguageClient):
+    with pytest.raises(JsonRpcException) as raised:
+        await inline_at(client, "file:///never/opened.py", 0, 0)
+    assert raised.value.code == INVALID_PARAMS and "unknown document" in str(raised.value)
+    with pytest.raises(JsonRpcException) as raised:
+        await execute(client, "infill.fillSelection", {"uri": "file:///never/opened.py",
+                                                       "range": {"start": {"line": 0, "character": 0},
+                                                                 "end": {"line": 0, "character": 1}}})
+    assert raised.value.code == INVALID_PARAMS
+    await assert_still_answering(client)
+
+
+async def test_bad_command_arguments_are_invalid_params(client: LanguageClient):
+    for arguments in ([], ["file:///x.py"], [{"uri": 3, "range": None}], [{"uri": "file:///x.py", "range": 5}]):
+        with pytest.raises(JsonRpcException) as raised:
+            await execute(client, "infill.fillSelection", *arguments)
+        assert raised.value.code == INVALID_PARAMS, arguments
+    await assert_still_answering(client)
+
+
+async def test_position_outside_the_document_is_empty_with_a_message(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/short.py"
+    open_document(client, uri, "x = 1\n")
+    seen = len(client.messages)
+    for line, character in ((5, 0), (0, 99)):
+        assert len((await inline_at(client, uri, line, character)).items) == 0
+    await wait_for_message(client, seen, "outside", kind=types.MessageType.Warning)
+
+    answer = await execute(client, "infill.fillSelection", {"uri": uri, "range": {
+        "start": {"line": 0, "character": 0}, "end": {"line": 40, "character": 0}}})
+    assert answer["applied"] is False and "outside" in answer["message"]
+    await assert_still_answering(client)
+
+
+async def test_nul_bytes_give_empty_and_a_message(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/binary.py"
+    open_document(client, uri, "x = 1\x00\x00\x01\ny = ")
+    seen = len(client.messages)
+    assert len((await inline_at(client, uri, 1, 4)).items) == 0
+    await wait_for_message(client, seen, "NUL")
+    await assert_still_answering(client)
+
+
+async def test_empty_document_is_answered(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/empty.py"
+    open_document(client, uri, "")
+    answer = await inline_at(client, uri, 0, 0)
+    for item in answer.items:
+        assert item.range.start == types.Position(0, 0)
+    assert len((await inline_at(client, uri, 1, 0)).items) == 0
+    await assert_still_answering(client)
+
+
+async def test_language_without_a_grammar_says_so_and_still_answers(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/report.cob"
+    open_document(client, uri, "IDENTIFICATION DIVISION.\nPROGRAM-ID. HELLO.\nPROCEDURE DIVISION.\n    DISPLAY ",
+                  language_id="cobol")
+    seen = len(client.messages)
+    answer = await inline_at(client, uri, 3, 12)
+    for item in answer.items:
+        assert item.range.start == types.Position(3, 12)
+    await wait_for_message(client, seen, "no tree-sitter grammar", "cobol")
+    await assert_still_answering(client)
+
+
+async def test_utf16_positions_after_astral_characters(client: LanguageClient):
+    # "😋" is one str character but two UTF-16 units: the cursor after `s = "😋" + ` is at character 11.
+    uri = "file:///tmp/infill-tests/emoji.py"
+    open_document(client, uri, 's = "😋" + \n')
+    answer = await inline_at(client, uri, 0, 11)
+    for item in answer.items:
+        assert item.range.start == types.Position(0, 11)
+    seen = len(client.messages)
+    assert len((await inline_at(client, uri, 0, 6)).items) == 0  # between the two halves of the emoji
+    await wait_for_message(client, seen, "outside")
+
+
+async def test_bad_setting_change_warns_and_keeps_serving(client: LanguageClient):
+    seen = len(client.messages)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"diffusionInfill": {"maxNewTokens": "lots", "noSuchOption": True}}))
+    await wait_for_message(client, seen, "maxNewTokens", "not valid", kind=types.MessageType.Warning)
+    await wait_for_message(client, seen, "noSuchOption")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"diffusionInfill": {"maxNewTokens": FAST_OPTIONS["maxNewTokens"]}}))
+    await assert_still_answering(client)
+
+
+opened: set[str] = set()
+
+
+async def assert_still_answering(client: LanguageClient):
+    """A follow-up completion on a healthy document still works after the bad request."""
+    uri = "file:///tmp/infill-tests/follow_up.py"
+    if uri not in opened:
+        open_document(client, uri, SHAPES)
+        opened.add(uri)
+    answer = await inline_at(client, uri, RETURN_LINE, RETURN_END)
+    assert len(answer.items) == 1 and answer.items[0].insert_text.strip()
