@@ -1,3 +1,5 @@
+"""`python -m lsp_server` = the `infill-lsp` console script."""
 from .cli import main
 
-main()
+if __name__ == "__main__":
+    main()

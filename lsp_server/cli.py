@@ -1,132 +1,188 @@
-"""`infill-lsp`: serve LSP (stdio or TCP), or `infill-lsp fill FILE:LINE:COL` to print one completion."""
+"""`infill-lsp`: serve LSP (stdio or TCP), or print one completion with `infill-lsp fill FILE:LINE:COL`.
+
+`fill` goes through the same pieces as the server (options -> ModelHost -> run_infill), so what it prints is what
+the editor would be offered. Lines and columns are 1-based like compiler messages; a column counts characters.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
 
-from infill import InfillRequest
+from lsprotocol import types
+from pygls.workspace import PositionCodec
 
 from .config import ServerOptions, parse_options
+from .positions import Snapshot
+
+LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)(?:-(?P<line2>\d+):(?P<col2>\d+))?$")
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: printed on stderr, exit code 1."""
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="local model folder or hub id (default: the embedded model)")
-    parser.add_argument("--allow-download", action="store_true", help="allow fetching a hub model")
-    parser.add_argument("--trust-remote-code", action="store_true")
-    parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--dtype", default=None, help="auto | float32 | bfloat16 | float16")
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default 48)")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=None)
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", help="local model folder or hub id (default: the embedded model)")
+    group.add_argument("--allow-download", action="store_true", help="allow fetching a hub model")
+    group.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
+    group.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    group.add_argument("--dtype", help="auto | float32 | bfloat16 | float16")
+    group.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    group.add_argument("--steps", type=int, help="denoising steps per canvas (default 48)")
+    group.add_argument("--max-new-tokens", type=int, help="longest completion, in tokens (default 48)")
+    group.add_argument("--seed", type=int)
 
 
 def options_from(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
     raw = {"model": args.model, "allowDownload": args.allow_download or None,
            "trustRemoteCode": args.trust_remote_code or None, "device": args.device, "dtype": args.dtype,
-           "steps": args.steps, "maxNewTokens": args.max_new_tokens, "seed": args.seed}
-    return parse_options({k: v for k, v in raw.items() if v is not None})
+           "threads": args.threads, "steps": args.steps, "maxNewTokens": args.max_new_tokens, "seed": args.seed}
+    return parse_options({name: value for name, value in raw.items() if value is not None})
 
 
-def parse_location(spec: str) -> tuple[Path, int, int]:
-    """FILE:LINE:COL, 1-based; the file name may itself contain colons."""
-    try:
-        path, line, col = spec.rsplit(":", 2)
-        line_no, col_no = int(line), int(col)
-    except ValueError:
-        raise SystemExit(f"infill-lsp fill: expected FILE:LINE:COL (1-based), got '{spec}'") from None
-    if line_no < 1 or col_no < 1:
-        raise SystemExit(f"infill-lsp fill: LINE and COL start at 1, got {line_no}:{col_no}")
-    return Path(path), line_no, col_no
-
-
-def offset_at(text: str, line: int, col: int) -> int | None:
-    """str offset of a 1-based line and column (columns count characters), None when outside the text."""
-    lines = text.split("\n")
-    if line > len(lines) or col - 1 > len(lines[line - 1].rstrip("\r")):
-        return None
-    return sum(len(item) + 1 for item in lines[:line - 1]) + col - 1
+def parse_location(spec: str) -> tuple[Path, tuple[int, int], tuple[int, int] | None]:
+    """FILE:LINE:COL or FILE:L1:C1-L2:C2 (1-based); the file name may itself contain colons."""
+    match = LOCATION.match(spec)
+    if not match:
+        raise UsageError(f"expected FILE:LINE:COL or FILE:L1:C1-L2:C2 (1-based), got '{spec}'")
+    start = int(match["line"]), int(match["col"])
+    end = (int(match["line2"]), int(match["col2"])) if match["line2"] else None
+    if min(start + (end or (1, 1))) < 1:
+        raise UsageError(f"lines and columns start at 1, got '{spec}'")
+    return Path(match["file"]), start, end
 
 
 def read_source(path: Path) -> str:
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
     if not path.is_file():
-        raise SystemExit(f"infill-lsp fill: no such file: {path}")
+        raise UsageError(f"not a regular file: {path}")
     data = path.read_bytes()
     if b"\x00" in data:
-        raise SystemExit(f"infill-lsp fill: {path} looks binary (NUL bytes); nothing to complete")
+        raise UsageError(f"{path} looks binary (it contains NUL bytes); nothing to complete")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SystemExit(f"infill-lsp fill: {path} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise UsageError(f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
+    offset = snap.offset_of(types.Position(line=line - 1, character=col - 1))
+    if offset is None:
+        raise UsageError(f"{path}:{line}:{col} is outside the file")
+    return offset
 
 
 def run_fill(args: argparse.Namespace) -> int:
+    from infill import InfillRequest
+
     from .model_host import ModelHost
 
-    path, line, col = parse_location(args.location)
+    path, start_at, end_at = parse_location(args.location)
     text = read_source(path)
-    offset = offset_at(text, line, col)
-    if offset is None:
-        raise SystemExit(f"infill-lsp fill: {line}:{col} is outside {path}")
+    # Columns count characters (UTF-32 code units), as a person counts them in a terminal.
+    snap = Snapshot(uri=path.resolve().as_uri(), source=text, path=str(path),
+                    codec=PositionCodec(types.PositionEncodingKind.Utf32))
+    start = offset_in(snap, path, *start_at)
+    end = offset_in(snap, path, *end_at) if end_at else start
+    if end < start:
+        raise UsageError(f"the range in '{args.location}' ends before it starts")
     options, warnings = options_from(args)
     for warning in warnings:
         print(f"infill-lsp: {warning}", file=sys.stderr)
+
     started = time.perf_counter()
     host = ModelHost()
     host.load(options.engine_config()).result()
     if host.error:
-        print(f"infill-lsp: {host.error}", file=sys.stderr)
-        return 1
+        raise UsageError(host.error)
     loaded = time.perf_counter()
-    request = InfillRequest(text=text, mode="inline", start=offset, end=offset, path=str(path),
+    mode = "fill" if end_at else "inline"
+    request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path),
                             max_new_tokens=options.maxNewTokens)
     result = host.run_blocking(request)
     finished = time.perf_counter()
+    host.close()
     if result.message:
         print(f"infill-lsp: {result.message}", file=sys.stderr)
+
     if args.json:
+        timings = {"load_ms": (loaded - started) * 1e3, "infill_ms": (finished - loaded) * 1e3}
+        timings.update(result.details.get("timings", {}))
+        result_range = snap.range_of(result.start, result.end)
         print(json.dumps({
-            "file": str(path), "line": line, "column": col, "text": result.text,
-            "range": {"start": result.start, "end": result.end},
-            "timings": {"load_ms": (loaded - started) * 1e3, "fill_ms": (finished - loaded) * 1e3,
-                        **result.details.get("timings", {})},
+            "file": str(path), "mode": mode, "text": result.text,
+            # 1-based, like the input; "offsets" are Python str offsets into the file's text.
+            "range": {"start": {"line": result_range.start.line + 1, "column": result_range.start.character + 1},
+                      "end": {"line": result_range.end.line + 1, "column": result_range.end.character + 1},
+                      "offsets": [result.start, result.end]},
+            "message": result.message, "timings": timings,
             "details": {k: v for k, v in result.details.items() if k != "timings"},
-            "model": host.engine.describe(), "message": result.message,
+            "model": host.engine.describe(),
         }, indent=1, default=str))
     else:
-        sys.stdout.write(result.text + ("\n" if result.text and not result.text.endswith("\n") else ""))
+        sys.stdout.write(result.text)  # exactly what the editor would insert: no newline of our own
+        sys.stdout.flush()
+    return 0
+
+
+def fill_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="infill-lsp fill",
+        description="Print exactly the text the language server would insert at FILE:LINE:COL, or the text it "
+                    "would put in place of FILE:L1:C1-L2:C2 (lines and columns 1-based, columns in characters).")
+    parser.add_argument("location", help="FILE:LINE:COL or FILE:L1:C1-L2:C2")
+    parser.add_argument("--json", action="store_true", help="print a JSON object with text, range, timings, details")
+    parser.add_argument("--log-file", help="write the log here")
+    add_model_options(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(filename=args.log_file, level=logging.INFO if args.log_file else logging.WARNING)
+    try:
+        return run_fill(args)
+    except UsageError as exc:
+        print(f"infill-lsp fill: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="infill-lsp",
+        description="Diffusion Infill language server, LSP over stdio by default. "
+                    "`infill-lsp fill FILE:LINE:COL` prints one completion instead.")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="serve over TCP instead of stdio")
+    parser.add_argument("--log-file", help="write the server log here (stdout is the protocol channel)")
+    add_model_options(parser)
+    args = parser.parse_args(argv)
+    tcp = None
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not port.isdigit():
+            parser.error(f"--tcp expects HOST:PORT, got '{args.tcp}'")
+        tcp = (host or "127.0.0.1", int(port))
+    logging.basicConfig(filename=args.log_file, level=logging.INFO if args.log_file else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from .server import server
+
+    # Command-line options are the starting point; the editor's initializationOptions refine them.
+    server.options, server.option_warnings = options_from(args)
+    if tcp:
+        server.start_tcp(*tcp)
+        return 0
+    # stdout carries the protocol: keep the real one for pygls, and send any stray print() to stderr.
+    protocol_out = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    server.start_io(sys.stdin.buffer, protocol_out)
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["fill"]:
-        parser = argparse.ArgumentParser(prog="infill-lsp fill",
-                                         description="Print what the server would insert at FILE:LINE:COL.")
-        parser.add_argument("location", help="FILE:LINE:COL, 1-based like compiler messages")
-        parser.add_argument("--json", action="store_true", help="print JSON with range, timings and details")
-        add_model_options(parser)
-        args = parser.parse_args(argv[1:])
-        logging.basicConfig(level=logging.WARNING)
-        sys.exit(run_fill(args))
-
-    parser = argparse.ArgumentParser(prog="infill-lsp", description="Diffusion Infill language server (LSP over "
-                                     "stdio by default). `infill-lsp fill FILE:LINE:COL` prints one completion.")
-    parser.add_argument("--tcp", metavar="HOST:PORT", help="serve one TCP connection instead of stdio")
-    parser.add_argument("--log-file", help="write the server log here (stdout is the protocol channel)")
-    add_model_options(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(filename=args.log_file, level=logging.INFO if args.log_file else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from .server import server
-
-    # Command-line model options are the starting point; initializationOptions from the editor override them.
-    server.options, server.option_warnings = options_from(args)
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
-    else:
-        server.start_io()
+        sys.exit(fill_main(argv[1:]))
+    sys.exit(serve_main(argv))

@@ -1,4 +1,4 @@
-"""User options (initializationOptions / settings section "diffusionInfill") as a defaulted dataclass.
+"""User options (command line, initializationOptions, settings section "diffusionInfill") as a defaulted dataclass.
 
 A bad value is reported and replaced by its default; it never stops the server."""
 from __future__ import annotations
@@ -8,67 +8,84 @@ from dataclasses import dataclass, fields, replace
 from engine.types import EngineConfig
 
 SECTION = "diffusionInfill"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
 class ServerOptions:
-    model: str | None = None          # local folder or hub id; None = the embedded model
-    allowDownload: bool = False
+    model: str | None = None          # local folder or hub id; None = the embedded model in models/
+    allowDownload: bool = False       # hub ids load only when the user allows it
     trustRemoteCode: bool = False
-    device: str = "auto"
-    dtype: str = "auto"
+    device: str = "auto"              # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"               # auto | float32 | bfloat16 | float16
+    threads: int | None = None        # CPU threads for torch; None = torch's default
     maxNewTokens: int = 48
-    steps: int = 48
+    steps: int = 48                   # denoising steps per canvas
     seed: int = 0
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
                             allow_download=self.allowDownload, trust_remote_code=self.trustRemoteCode,
-                            max_steps=self.steps, seed=self.seed)
+                            max_steps=self.steps, seed=self.seed, threads=self.threads)
 
     def model_key(self) -> tuple:
-        """Options that need the model reloaded when they change."""
-        return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype)
+        """Everything that needs a new engine when it changes (the engine reads its config once)."""
+        return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype, self.threads,
+                self.steps, self.seed)
 
 
-CHOICES = {"device": None, "dtype": ("auto", "float32", "bfloat16", "float16")}
-LIMITS = {"maxNewTokens": (1, 256), "steps": (1, 256), "seed": (0, 2**31 - 1)}
+def _is_int(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _valid(name: str, value, default) -> bool:
-    if name == "model":
-        return value is None or (isinstance(value, str) and value.strip() != "")
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        low, high = LIMITS[name]
-        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-    if name == "device":
-        return isinstance(value, str) and (value in ("auto", "cpu", "cuda") or value.startswith("cuda:"))
-    return isinstance(value, str) and value in CHOICES[name]
+def _is_device(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    return value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit())
+
+
+# name -> (check, what a valid value looks like); None is accepted where the field's default is None.
+CHECKS = {
+    "model": (lambda v: isinstance(v, str) and v.strip() != "", "a folder or hub id"),
+    "allowDownload": (lambda v: isinstance(v, bool), "true or false"),
+    "trustRemoteCode": (lambda v: isinstance(v, bool), "true or false"),
+    "device": (_is_device, "auto, cpu, cuda or cuda:N"),
+    "dtype": (lambda v: v in DTYPES, " / ".join(DTYPES)),
+    "threads": (lambda v: _is_int(v, 1, 1024), "a whole number from 1"),
+    "maxNewTokens": (lambda v: _is_int(v, 1, 512), "a whole number from 1 to 512"),
+    "steps": (lambda v: _is_int(v, 1, 256), "a whole number from 1 to 256"),
+    "seed": (lambda v: _is_int(v, 0, 2**63 - 1), "a whole number from 0"),
+}
 
 
 def parse_options(raw, base: ServerOptions | None = None) -> tuple[ServerOptions, list[str]]:
-    """(options, warnings). Accepts the section itself or an object holding it under "diffusionInfill"."""
+    """(options, warnings). `raw` is the section itself or an object holding it under "diffusionInfill".
+
+    Values not mentioned keep `base`; a bad value falls back to the field's default, with a warning."""
     base = base or ServerOptions()
     if raw is None:
         return base, []
     if not isinstance(raw, dict):
-        return base, [f"{SECTION} settings must be an object, got {type(raw).__name__}; using defaults"]
-    if isinstance(raw.get(SECTION), dict):
+        return base, [f"{SECTION} settings must be an object, not {type(raw).__name__}; they were ignored"]
+    if SECTION in raw:
         raw = raw[SECTION]
+        if raw is None:
+            return base, []
+        if not isinstance(raw, dict):
+            return base, [f"{SECTION} settings must be an object, not {type(raw).__name__}; they were ignored"]
+    defaults = {f.name: f.default for f in fields(ServerOptions)}
     warnings, values = [], {}
-    known = {f.name: f for f in fields(ServerOptions)}
     for name, value in raw.items():
-        if name not in known:
-            warnings.append(f"unknown {SECTION} option '{name}' ignored")
+        if name not in CHECKS:
+            warnings.append(f"unknown option {SECTION}.{name} was ignored")
             continue
-        default = known[name].default
-        if name == "model" and value == "":
-            value = None
-        if _valid(name, value, default):
+        if value == "" and name == "model":
+            value = None  # an empty settings box means "the default model"
+        check, expected = CHECKS[name]
+        if (value is None and defaults[name] is None) or (value is not None and check(value)):
             values[name] = value
         else:
-            warnings.append(f"{SECTION}.{name} = {value!r} is not valid; using {default!r}")
-            values[name] = default
+            warnings.append(f"{SECTION}.{name} = {value!r} is not valid (expected {expected}); "
+                            f"using {defaults[name]!r}")
+            values[name] = defaults[name]
     return replace(base, **values), warnings
