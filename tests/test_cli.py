@@ -1,76 +1,160 @@
-"""`infill-lsp fill FILE:LINE:COL` through the installed console script."""
+"""`infill-lsp` on the command line: `fill FILE:LINE:COL` prints what the server would insert; errors exit 1."""
 from __future__ import annotations
 
 import json
-import shutil
+import socket
 import subprocess
 import sys
-from pathlib import Path
+import time
 
 import pytest
 
-from lsp_server.cli import offset_at
+from conftest import DATA, FAST_OPTIONS, inline_at, lsp_session, open_document, wait_for_model
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
-
-
-def infill_lsp(*args: str) -> subprocess.CompletedProcess:
-    command = shutil.which("infill-lsp") or shutil.which("infill-lsp", path=str(Path(sys.executable).parent))
-    assert command, "the console script infill-lsp is not installed"
-    return subprocess.run([command, *args], capture_output=True, text=True, timeout=300)
+SHAPES = DATA / "shapes.py"
+FAST_FLAGS = ["--threads", str(FAST_OPTIONS["threads"]), "--steps", str(FAST_OPTIONS["steps"]),
+              "--max-new-tokens", str(FAST_OPTIONS["maxNewTokens"])]
 
 
-def test_fill_prints_the_completion_and_json_adds_timings(tmp_path):
-    source = tmp_path / "mean.py"
-    source.write_text("def mean(values):\n    total = sum(values)\n    return \n")
-    plain = infill_lsp("fill", f"{source}:3:12")
-    assert plain.returncode == 0, plain.stderr
-    as_json = infill_lsp("fill", f"{source}:3:12", "--json")
-    assert as_json.returncode == 0, as_json.stderr
-    report = json.loads(as_json.stdout)
-    assert report["text"] and plain.stdout == report["text"] + "\n"  # the same deterministic answer
-    assert "\n" not in report["text"]
-    assert report["range"] == {"start": 53, "end": 53}
-    assert report["timings"]["fill_ms"] > 0 and report["timings"]["denoise_ms"] > 0
-    assert report["details"]["language"] == "python" and report["model"]["layout"] == "spm-sentinels"
+def infill_lsp(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lsp_server", *args], capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def test_fill_on_the_readme_demo():
-    result = infill_lsp("fill", f"{EXAMPLE}:13:9", "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["details"]["shape"] == "multi"
+@pytest.fixture(scope="module")
+def json_fill():
+    """One JSON fill after `    return ` in rectangle_area (line 10, column 12), shared by the tests below."""
+    done = infill_lsp("fill", f"{SHAPES}:10:12", "--json", *FAST_FLAGS)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("make,location,fragment", [
-    (None, "nowhere.py:1:1", "no such file"),
-    ("text", "{f}:9:1", "outside"),
-    ("text", "{f}:1", "FILE:LINE:COL"),
-    ("text", "{f}:0:1", "start at 1"),
-    ("binary", "{f}:1:1", "binary"),
-    ("latin1", "{f}:1:1", "UTF-8"),
+def test_fill_prints_exactly_the_text_of_the_json_answer(json_fill):
+    done = infill_lsp("fill", f"{SHAPES}:10:12", *FAST_FLAGS)
+    assert done.returncode == 0, done.stderr
+    assert json_fill["text"].strip()
+    assert done.stdout == json_fill["text"]   # no decoration, no newline of our own
+
+
+def test_fill_json_has_range_timings_and_details(json_fill):
+    assert json_fill["mode"] == "inline"
+    cursor = {"line": 10, "column": 12}
+    assert json_fill["range"]["start"] == cursor and json_fill["range"]["end"] == cursor
+    offset = SHAPES.read_text().index("    return \n") + len("    return ")
+    assert json_fill["range"]["offsets"] == [offset, offset]
+    timings = json_fill["timings"]
+    assert timings["load_ms"] > 0 and timings["infill_ms"] > 0 and timings["total_ms"] > 0
+    assert json_fill["details"]["language"] == "python"
+    assert json_fill["model"]["parameters"] > 0
+
+
+@pytest.mark.asyncio
+async def test_fill_prints_what_the_language_server_offers(json_fill):
+    """Same engine construction, same request, same seed: the editor and the command line agree."""
+    async with lsp_session(FAST_OPTIONS) as client:
+        await wait_for_model(client)
+        uri = "file:///tmp/infill-tests/shapes.py"
+        open_document(client, uri, SHAPES.read_text())
+        answer = await inline_at(client, uri, 9, 11)
+    assert [item.insert_text for item in answer.items] == [json_fill["text"]]
+
+
+def test_the_readme_demo_command_works():
+    """README and .ci/run call `infill-lsp fill examples/demo.py:13:9` right after installing."""
+    demo = DATA.parent.parent / "examples" / "demo.py"
+    done = infill_lsp("fill", f"{demo}:13:9", *FAST_FLAGS)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_fill_a_range_replaces_the_selection():
+    done = infill_lsp("fill", f"{SHAPES}:6:5-6:33", "--json", *FAST_FLAGS)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["mode"] == "fill"
+    assert answer["range"]["start"] == {"line": 6, "column": 5}
+    if answer["text"]:
+        assert answer["range"]["end"]["line"] >= 6
+
+
+@pytest.mark.parametrize("spec, complaint", [
+    ("{data}/no_such_file.py:1:1", "no such file"),
+    ("{data}/shapes.py", "expected FILE:LINE:COL"),
+    ("{data}/shapes.py:ten:1", "expected FILE:LINE:COL"),
+    ("{data}/shapes.py:0:1", "start at 1"),
+    ("{data}/shapes.py:99:1", "outside the file"),
+    ("{data}/shapes.py:1:500", "outside the file"),
+    ("{data}/shapes.py:6:33-6:5", "ends before it starts"),
+    ("{data}:1:1", "not a regular file"),
 ])
-def test_bad_locations_and_files_are_clear_errors(tmp_path, make, location, fragment):
-    target = tmp_path / "input.py"
-    if make == "text":
-        target.write_text("x = 1\n")
-    elif make == "binary":
-        target.write_bytes(b"\x7fELF\x00\x00\x01")
-    elif make == "latin1":
-        target.write_bytes("caf\xe9 = 1\n".encode("latin-1"))
-    result = infill_lsp("fill", location.format(f=target))
-    assert result.returncode != 0
-    assert fragment in result.stderr
+def test_bad_locations_exit_1_with_a_message(spec, complaint):
+    done = infill_lsp("fill", spec.format(data=DATA), timeout=60)
+    assert done.returncode == 1
+    assert complaint in done.stderr and done.stderr.startswith("infill-lsp fill:")
+    assert done.stdout == ""
 
 
-def test_missing_model_is_a_clear_error(tmp_path):
-    source = tmp_path / "a.py"
-    source.write_text("x = 1\n")
-    result = infill_lsp("fill", f"{source}:1:5", "--model", str(tmp_path / "missing"))
-    assert result.returncode == 1 and "model folder not found" in result.stderr
+def test_binary_and_non_utf8_files_exit_1(tmp_path):
+    binary = tmp_path / "blob.py"
+    binary.write_bytes(b"x = 1\n\x00\x01\x02")
+    latin1 = tmp_path / "latin1.py"
+    latin1.write_bytes("name = 'Zoë'\n".encode("latin-1"))
+    for path, complaint in ((binary, "NUL bytes"), (latin1, "not valid UTF-8")):
+        done = infill_lsp("fill", f"{path}:1:1", timeout=60)
+        assert done.returncode == 1 and complaint in done.stderr and done.stdout == ""
 
 
-@pytest.mark.parametrize("text,line,col,offset", [
-    ("ab\ncd\n", 1, 1, 0), ("ab\ncd\n", 2, 3, 5), ("ab\ncd\n", 3, 1, 6), ("ab\n", 1, 4, None), ("ab\n", 5, 1, None),
-])
-def test_one_based_locations(text, line, col, offset):
-    assert offset_at(text, line, col) == offset
+def test_model_that_cannot_load_exits_1(tmp_path):
+    done = infill_lsp("fill", f"{SHAPES}:10:12", "--model", str(tmp_path / "missing-model"), "--threads", "1")
+    assert done.returncode == 1
+    assert "model folder not found" in done.stderr and done.stdout == ""
+
+
+def test_bad_option_value_warns_and_defaults():
+    done = infill_lsp("fill", f"{SHAPES}:10:12", *FAST_FLAGS, "--dtype", "float8")
+    assert done.returncode == 0, done.stderr
+    assert "dtype = 'float8' is not valid" in done.stderr
+
+
+def test_tcp_serves_lsp():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", f"127.0.0.1:{port}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        connection = connect(port, deadline=time.monotonic() + 60)
+        with connection:
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                               "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
+            connection.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            reply = read_message(connection)
+        assert reply["id"] == 1
+        assert reply["result"]["capabilities"]["inlineCompletionProvider"] is not None
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def connect(port: int, deadline: float) -> socket.socket:
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=30)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def read_message(connection: socket.socket) -> dict:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(4096) or b"?"
+    header, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in header.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        chunk = connection.recv(4096)
+        assert chunk, "the server closed the connection"
+        body += chunk
+    return json.loads(body[:length])

@@ -24,8 +24,10 @@ INVALID_PARAMS = -32602
 
 @pytest_lsp.fixture(config=server_config(), scope="module")
 async def client(lsp_client: LanguageClient):
-    # One deliberately bad option: it must come back as a warning and default, not stop the server.
-    await initialize(lsp_client, {**FAST_OPTIONS, "seed": "forty-two"})
+    # Deliberately bad options (nested under the section, as VS Code sends them): each must come back as a
+    # warning and a default, not stop the server.
+    await initialize(lsp_client, {"diffusionInfill": {**FAST_OPTIONS, "seed": "forty-two", "device": "tpu",
+                                                      "frobnicate": 1}})
     await wait_for_model(lsp_client)
     yield
     await lsp_client.shutdown_session()
@@ -48,9 +50,11 @@ async def test_model_loads_once_with_progress(client: LanguageClient):
     assert not messages_since(client, 0, kind=types.MessageType.Error)
 
 
-async def test_bad_initialization_option_is_a_warning_and_defaulted(client: LanguageClient):
+async def test_bad_initialization_options_are_warnings_and_defaulted(client: LanguageClient):
     warning = await wait_for_message(client, 0, "seed", "forty-two", kind=types.MessageType.Warning)
     assert "using 0" in warning.message
+    assert "using 'auto'" in (await wait_for_message(client, 0, "device = 'tpu'")).message
+    await wait_for_message(client, 0, "unknown option", "frobnicate")
 
 
 async def test_inline_completion_returns_text_and_range_at_the_cursor(client: LanguageClient):
@@ -106,6 +110,16 @@ async def test_rewrite_selection_accepts_positional_arguments(client: LanguageCl
     (edit,) = client.applied_edits[-1].edit.document_changes[0].edits
     assert edit.new_text == answer["text"]
     assert edit.range.start == types.Position(1, 0)
+
+
+async def test_an_empty_selection_applies_nothing(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/empty_selection.py"
+    open_document(client, uri, SHAPES)
+    before = len(client.applied_edits)
+    point = {"line": 9, "character": 4}
+    answer = await execute(client, "infill.rewriteSelection", {"uri": uri, "range": {"start": point, "end": point}})
+    assert answer["applied"] is False and "select" in answer["message"]
+    assert len(client.applied_edits) == before
 
 
 async def test_unknown_document_is_invalid_params_and_the_server_keeps_answering(client: LanguageClient):

@@ -1,0 +1,79 @@
+"""A model that cannot load must be reported, must not take the server down, and must not cost the user any text.
+
+Each test starts its own server, since the broken model is the point."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from lsprotocol import types
+
+from conftest import (DATA, FAST_OPTIONS, execute, inline_at, lsp_session, wait_for_message, wait_for_model,
+                      wait_until)
+
+SHAPES = (DATA / "shapes.py").read_text()
+URI = "file:///tmp/infill-tests/shapes.py"
+EMBEDDED = DATA.parent.parent / "models" / "diffusion-infill-small"
+
+
+@pytest.fixture
+def corrupt_model(tmp_path):
+    """A real model folder (config, tokenizer) whose weights file is garbage."""
+    folder = tmp_path / "corrupt-model"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "diffusion_infill.json"):
+        if (EMBEDDED / name).exists():
+            shutil.copy(EMBEDDED / name, folder / name)
+    (folder / "model.safetensors").write_bytes(b"\x8f not a safetensors file " * 200)
+    return folder
+
+
+async def assert_load_failure_is_reported_and_harmless(client, expected: str):
+    end = await wait_for_model(client)
+    assert "failed" in end.message
+    error = await wait_for_message(client, 0, expected, kind=types.MessageType.Error)
+    assert error.message.startswith("Diffusion Infill:")
+
+    open_document_text(client)
+    seen = len(client.messages)
+    assert len((await inline_at(client, URI, 9, 11)).items) == 0
+    await wait_for_message(client, seen, "not available", expected)
+    selection = {"start": {"line": 9, "character": 4}, "end": {"line": 9, "character": 11}}
+    answer = await execute(client, "infill.fillSelection", {"uri": URI, "range": selection})
+    assert answer["applied"] is False and "not available" in answer["message"]
+    assert client.applied_edits == []          # nothing was proposed, so nothing of the user's changed
+    # Still answering: the same request again gets the same calm empty answer.
+    assert len((await inline_at(client, URI, 9, 11)).items) == 0
+
+
+def open_document_text(client):
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=URI, language_id="python", version=1, text=SHAPES)))
+
+
+@pytest.mark.asyncio
+async def test_missing_model_folder_is_reported_then_a_good_setting_recovers(tmp_path):
+    missing = tmp_path / "no-such-model"
+    async with lsp_session({**FAST_OPTIONS, "model": str(missing)}) as client:
+        await assert_load_failure_is_reported_and_harmless(client, "model folder not found")
+
+        # The user fixes the setting: the server reloads (a second progress) and completes again.
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {"model": ""}}))
+        await wait_until(lambda: sum(isinstance(r, types.WorkDoneProgressEnd)
+                                     for reports in client.progress_reports.values() for r in reports) == 2,
+                         180, "the reload's progress to end")
+        answer = await inline_at(client, URI, 9, 11)
+        assert len(answer.items) == 1 and answer.items[0].insert_text.strip()
+
+
+@pytest.mark.asyncio
+async def test_corrupt_weights_are_reported(corrupt_model):
+    async with lsp_session({**FAST_OPTIONS, "model": str(corrupt_model)}) as client:
+        await assert_load_failure_is_reported_and_harmless(client, "could not load the model")
+
+
+@pytest.mark.asyncio
+async def test_hub_id_without_permission_is_reported():
+    async with lsp_session(FAST_OPTIONS, "--model", "someone/not-a-local-folder") as client:
+        await assert_load_failure_is_reported_and_harmless(client, "allowDownload")
