@@ -1,6 +1,7 @@
 """InfillEngine: text in, candidate middles out. Owns the model, the FIM layout and the length plan's canvas."""
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from typing import Callable
@@ -40,6 +41,9 @@ class InfillEngine:
         # the canvas begins); without them it is pinned on the canvas after the middle.
         self.layout = f"{self.loaded.fim_order}-sentinels" if self.fim_ids else "suffix-pinned"
         self.lock = threading.Lock()  # one denoising run at a time: the model and its caches are shared
+        self.prompt_cache: DynamicCache | None = None   # encoder cache of the last prompt (batch 1)
+        self.cached_prompt: list[int] = []
+        self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
 
     def describe(self) -> dict:
         return {
@@ -50,6 +54,7 @@ class InfillEngine:
             "layout": self.layout,
             "canvas_length": self.loaded.canvas_length,
             "max_prompt_tokens": self.loaded.max_prompt_tokens,
+            "prefix_reuse": dict(self.prefix_stats),
         }
 
     # ---- public API -------------------------------------------------------------------------------------------
@@ -113,13 +118,44 @@ class InfillEngine:
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
         return bos + prefix_ids, suffix_ids[:PINNED_SUFFIX_TOKENS]
 
+    @torch.no_grad()
     def _encode_prompt(self, prompt: list[int], batch: int) -> DynamicCache:
-        ids = torch.tensor([prompt], dtype=torch.long, device=self.device)       # (1, P)
-        cache = DynamicCache(config=self.model.config.text_config)
-        self.model.model.encoder(input_ids=ids, past_key_values=cache)
+        """The encoder KV cache for `prompt`, repeated for `batch` canvas rows. Keystroke after keystroke the prompt
+        barely changes, so the cache of the longest shared token prefix with the previous prompt is kept and only
+        the rest is encoded (the suffix comes first in the prompt, so typing changes only its tail)."""
+        shared = self._reusable_prefix(prompt)
+        if shared:
+            cache = copy.deepcopy(self.prompt_cache)
+            cache.crop(shared - len(self.cached_prompt))                      # drop what changed
+        else:
+            cache = DynamicCache(config=self.model.config.text_config)
+        new_ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=self.device)  # (1, P - shared)
+        positions = torch.arange(shared, len(prompt), device=self.device).unsqueeze(0)
+        self.model.model.encoder(input_ids=new_ids, past_key_values=cache, position_ids=positions)
+        self.prefix_stats["prompt_tokens"] += len(prompt)
+        self.prefix_stats["reused_tokens"] += shared
+        self.prefix_stats["last_reused"] = shared
+        self.prompt_cache, self.cached_prompt = cache, list(prompt)
         if batch > 1:
+            cache = copy.deepcopy(cache)
             cache.batch_repeat_interleave(batch)
         return cache
+
+    def _reusable_prefix(self, prompt: list[int]) -> int:
+        """How many leading prompt tokens the kept cache already holds (0 = encode from scratch)."""
+        if self.prompt_cache is None or not self.config.reuse_prefix:
+            return 0
+        shared = 0
+        for old, new in zip(self.cached_prompt, prompt):
+            if old != new:
+                break
+            shared += 1
+        shared = min(shared, len(prompt) - 1)  # always encode at least one token
+        # Sliding-window layers drop old keys once full; those caches cannot be rolled back.
+        window = getattr(self.model.config.text_config, "sliding_window", None) or 0
+        if window and len(self.cached_prompt) >= window - 1:
+            return 0
+        return shared if shared > 0 else 0
 
     def _decoder_step(self, cache: DynamicCache, prompt_len: int, canvas_len: int):
         positions = torch.arange(prompt_len, prompt_len + canvas_len, device=self.device).unsqueeze(0)
@@ -139,7 +175,8 @@ class InfillEngine:
         result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel)
         done = time.perf_counter()
         timings = {"encode_ms": (encoded - started) * 1e3, "denoise_ms": (done - encoded) * 1e3,
-                   "prompt_tokens": len(prompt), "canvas_length": canvas.shape[1], "batch": canvas.shape[0]}
+                   "prompt_tokens": len(prompt), "canvas_length": canvas.shape[1], "batch": canvas.shape[0],
+                   "reused_prompt_tokens": self.prefix_stats["last_reused"]}
         return result, timings
 
     def _candidate(self, tokens: list[int], confidence: list[float], free: int, canvas_len: int,

@@ -30,6 +30,7 @@ class EngineConfig:
     stop_entropy: float = 0.005       # adaptive stop: mean entropy below this ...
     stability_steps: int = 1          # ... and argmax unchanged for this many steps
     self_conditioning: bool = True
+    reuse_prefix: bool = True         # keep the encoder cache of the longest shared prompt prefix between calls
     seed: int = 0
     threads: int | None = None        # CPU threads; None = torch default
 

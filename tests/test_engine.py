@@ -157,3 +157,22 @@ def test_fim_prompt_puts_the_suffix_first_so_the_canvas_continues_the_prefix(eng
     assert prompt[0] == fs and prompt[-1] == fm and pinned == []
     assert prompt.index(fp) > prompt.index(fs)
     assert engine.tokenizer.decode(prompt[prompt.index(fp) + 1:-1]) == "a = 1\n"
+
+
+def test_prefix_reuse_matches_a_fresh_encode(tiny_model_dir):
+    reusing = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=3, threads=1))
+    fresh = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=3, threads=1, reuse_prefix=False))
+    suffix = "\n    return total\n"
+    for typed in ("def f(xs):\n    total = 0\n    for x in xs:\n        total", " +", "= x"):
+        prefix = typed if typed.startswith("def") else prefix + typed
+        a = reusing.fill(prefix, suffix, lengths=[6], seed=5)
+        b = fresh.fill(prefix, suffix, lengths=[6], seed=5)
+        assert a.best.text == b.best.text
+        prompt, _ = reusing._prompt(prefix, suffix)
+        cache_a = reusing._encode_prompt(prompt, 1)
+        cache_b = fresh._encode_prompt(prompt, 1)
+        for layer_a, layer_b in zip(cache_a.layers, cache_b.layers):
+            assert torch.allclose(layer_a.keys, layer_b.keys, atol=1e-5)
+    stats = reusing.describe()["prefix_reuse"]
+    assert stats["reused_tokens"] > 0.5 * stats["prompt_tokens"]  # keystrokes reuse most of the prompt
+    assert fresh.describe()["prefix_reuse"]["reused_tokens"] == 0
