@@ -167,6 +167,7 @@ def serve_main(argv: list[str]) -> int:
         tcp = (host or "127.0.0.1", int(port))
     logging.basicConfig(filename=args.log_file, level=logging.INFO if args.log_file else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("pygls").setLevel(logging.WARNING)  # at INFO it logs every message body
     from .server import server
 
     # Command-line options are the starting point; the editor's initializationOptions refine them.

@@ -80,6 +80,13 @@ class ModelHost:
                 previous.cancel()
         return token
 
+    def cancel(self, key: str) -> None:
+        """Cancel the running request under `key`, if any."""
+        with self._lock:
+            token = self._latest.pop(key, None)
+        if token is not None:
+            token.cancel()
+
     def release(self, key: str, token: CancelToken) -> None:
         with self._lock:
             if self._latest.get(key) is token:
@@ -117,6 +124,7 @@ class ModelHost:
         try:
             return run_infill(request, engine, cancel)
         except Cancelled:
+            log.info("stopped a superseded or cancelled request at offset %d", request.start)
             empty.details["cancelled"] = True
             return empty
         except EngineError as exc:

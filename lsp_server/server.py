@@ -121,16 +121,32 @@ async def load_model(ls: InfillServer) -> None:
 
 # ---- documents and requests ---------------------------------------------------------------------------------------
 
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> None:
+    # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
+    ls.host.cancel(document_key(params.text_document.uri))
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def on_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.host.cancel(document_key(params.text_document.uri))
+
+
+def document_key(uri: str) -> str:
+    """pygls files documents under the unquoted uri; so do we, so that %-escaped variants are one document."""
+    return unquote(uri)
+
+
 def snapshot(ls: InfillServer, uri: str) -> Snapshot:
     """The document as it is now; unknown documents are the client's mistake, answered with InvalidParams."""
-    document = ls.workspace.text_documents.get(unquote(uri))
+    document = ls.workspace.text_documents.get(document_key(uri))
     if document is None:
         raise JsonRpcInvalidParams(f"unknown document {uri}: send textDocument/didOpen first")
     return Snapshot.of(document)
 
 
 def is_current(ls: InfillServer, snap: Snapshot) -> bool:
-    document = ls.workspace.text_documents.get(unquote(snap.uri))
+    document = ls.workspace.text_documents.get(document_key(snap.uri))
     return document is not None and document.version == snap.version and document.source == snap.source
 
 
@@ -161,7 +177,7 @@ async def inline_completion(ls: InfillServer, params: types.InlineCompletionPara
         ls.tell(f"position {params.position.line}:{params.position.character} is outside "
                 f"{params.text_document.uri}", once=True)
         return nothing
-    result = await infill(ls, request_for(ls, snap, "inline", offset, offset), key=snap.uri)
+    result = await infill(ls, request_for(ls, snap, "inline", offset, offset), key=document_key(snap.uri))
     if result.message:
         ls.tell(result.message, once=True)
     if not result.text or not is_current(ls, snap):

@@ -55,8 +55,11 @@ async def lsp_session(options: dict | None, *extra_args: str):
     try:
         await initialize(client, options)
         yield client
-        await asyncio.wait_for(client.shutdown_session(), 60)
+        await asyncio.wait_for(client.shutdown_session(), 60)   # a clean exit is part of the test
     finally:
+        server = client._server
+        if server is not None and server.returncode is None:
+            server.kill()  # the test failed midway: client.stop() would otherwise wait forever for an exit
         await client.stop()
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import DATA, FAST_OPTIONS, inline_at, lsp_session, open_document, wait_for_model
+from conftest import DATA, FAST_OPTIONS, inline_at, lsp_session, open_document, progress_end
 
 SHAPES = DATA / "shapes.py"
 FAST_FLAGS = ["--threads", str(FAST_OPTIONS["threads"]), "--steps", str(FAST_OPTIONS["steps"]),
@@ -50,12 +50,15 @@ def test_fill_json_has_range_timings_and_details(json_fill):
 
 @pytest.mark.asyncio
 async def test_fill_prints_what_the_language_server_offers(json_fill):
-    """Same engine construction, same request, same seed: the editor and the command line agree."""
+    """Same engine construction, same request, same seed: the editor and the command line agree.
+
+    The request goes out at once, while the model is still loading: it waits for the model instead of failing."""
     async with lsp_session(FAST_OPTIONS) as client:
-        await wait_for_model(client)
         uri = "file:///tmp/infill-tests/shapes.py"
         open_document(client, uri, SHAPES.read_text())
+        assert progress_end(client) is None            # loading takes seconds: the model is not ready yet
         answer = await inline_at(client, uri, 9, 11)
+        assert progress_end(client) is not None and "model ready" in progress_end(client).message
     assert [item.insert_text for item in answer.items] == [json_fill["text"]]
 
 

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 SHAPES = (DATA / "shapes.py").read_text()
 RETURN_LINE, RETURN_END = 9, 11          # "    return " in rectangle_area: complete after it
 INVALID_PARAMS = -32602
+REQUEST_CANCELLED = -32800
 
 
 @pytest_lsp.fixture(config=server_config(), scope="module")
@@ -76,6 +77,37 @@ async def test_newer_inline_request_for_the_same_document_cancels_the_older(clie
     newer = await inline_at(client, uri, RETURN_LINE, RETURN_END)
     assert len((await older).items) == 0          # stopped, so it offers nothing stale
     assert len(newer.items) == 1 and newer.items[0].insert_text.strip()
+
+
+async def test_typing_during_generation_drops_the_stale_suggestion(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/typing.py"
+    open_document(client, uri, SHAPES)
+    pending = asyncio.ensure_future(inline_at(client, uri, RETURN_LINE, RETURN_END))
+    await asyncio.sleep(0.01)
+    typed = types.Range(start=types.Position(RETURN_LINE, RETURN_END), end=types.Position(RETURN_LINE, RETURN_END))
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(range=typed, text="w")]))
+    assert len((await pending).items) == 0    # its offsets belong to the text before "w"
+    answer = await inline_at(client, uri, RETURN_LINE, RETURN_END + 1)
+    assert len(answer.items) == 1 and answer.items[0].range.start == types.Position(RETURN_LINE, RETURN_END + 1)
+
+
+async def test_client_cancel_is_answered_and_the_server_keeps_going(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/cancelled.py"
+    open_document(client, uri, SHAPES)
+    # Our own id, so that we can name the request in $/cancelRequest; pytest-lsp sends it once the task runs.
+    request = asyncio.ensure_future(client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(RETURN_LINE, RETURN_END),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)),
+        msg_id="cancel-me"))
+    await asyncio.sleep(0.05)
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
+    with pytest.raises(JsonRpcException) as raised:
+        await asyncio.wait_for(request, 60)
+    assert raised.value.code == REQUEST_CANCELLED
+    await assert_still_answering(client)
 
 
 async def test_fill_selection_sends_apply_edit_and_returns_it(client: LanguageClient):
@@ -211,6 +243,17 @@ async def test_bad_setting_change_warns_and_keeps_serving(client: LanguageClient
 
 
 opened: set[str] = set()
+
+
+async def test_pull_model_settings_are_fetched_with_workspace_configuration(client: LanguageClient):
+    # VS Code's pull model: the notification carries nothing, the server asks for its section.
+    client.set_configuration({**FAST_OPTIONS, "maxNewTokens": 0}, section="diffusionInfill")
+    seen = len(client.messages)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await wait_for_message(client, seen, "maxNewTokens = 0", "not valid", kind=types.MessageType.Warning)
+    client.set_configuration(FAST_OPTIONS, section="diffusionInfill")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await assert_still_answering(client)
 
 
 async def assert_still_answering(client: LanguageClient):
