@@ -41,6 +41,8 @@ class InfillServer(LanguageServer):
         if once:
             if message in self._shown:
                 return
+            if len(self._shown) > 1000:  # a long session with many distinct messages: forget the old ones
+                self._shown.clear()
             self._shown.add(message)
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Diffusion Infill: {message}"))

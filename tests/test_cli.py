@@ -107,10 +107,15 @@ def test_binary_and_non_utf8_files_exit_1(tmp_path):
         assert done.returncode == 1 and complaint in done.stderr and done.stdout == ""
 
 
-def test_model_that_cannot_load_exits_1(tmp_path):
-    done = infill_lsp("fill", f"{SHAPES}:10:12", "--model", str(tmp_path / "missing-model"), "--threads", "1")
+@pytest.mark.parametrize("make_folder, complaint", [(False, "model folder not found"), (True, "no config.json")])
+def test_model_that_cannot_load_exits_1(tmp_path, make_folder, complaint):
+    model = tmp_path / "model"
+    if make_folder:  # nothing but a garbage weights file
+        model.mkdir()
+        (model / "model.safetensors").write_bytes(b"\x01garbage" * 100)
+    done = infill_lsp("fill", f"{SHAPES}:10:12", "--model", str(model), "--threads", "1")
     assert done.returncode == 1
-    assert "model folder not found" in done.stderr and done.stdout == ""
+    assert complaint in done.stderr and done.stdout == ""
 
 
 def test_bad_option_value_warns_and_defaults():
