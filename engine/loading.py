@@ -79,6 +79,9 @@ def check_local_folder(folder: Path) -> None:
 
 def load(config: EngineConfig) -> LoadedModel:
     from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # stderr belongs to the user (and the editor's log), not to a progress bar
 
     source, local = resolve_source(config)
     if local:
