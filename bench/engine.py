@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--hf-cache", default=None, help="transformers cache_implementation, e.g. static (GPU)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--sweep-png", default=None, help="also time canvas 16..256 and plot tokens/s to this PNG")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -127,7 +128,33 @@ def main() -> None:
         "hf_cache": args.hf_cache or "default (dynamic)",
         "weights": "random (timing only, fixed step count)",
     }
+    if args.sweep_png:
+        result["sweep_tok_s"] = sweep(engine, prompt, args.steps, args.repeats, args.sweep_png, result)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
+def sweep(engine: InfillEngine, prompt: list[int], steps: int, repeats: int, png: str, meta: dict) -> dict:
+    """Tokens/s of our denoising loop against canvas length, plotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = {}
+    for canvas in (16, 32, 64, 128, 256):
+        seconds = statistics.median(time_ours(engine, prompt, canvas, steps, repeats))
+        rates[str(canvas)] = round(canvas / seconds, 1)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([int(c) for c in rates], list(rates.values()), "o-")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("canvas length (tokens)")
+    ax.set_ylabel("tokens/s (canvas / wall time)")
+    ax.set_title(f"{meta['config']} model, {steps} fixed steps, batch 1\n{meta['device']}, {meta['date']}",
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    return rates
 
 
 if __name__ == "__main__":
