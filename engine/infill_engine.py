@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from typing import Callable
@@ -179,20 +180,19 @@ class InfillEngine:
                    "reused_prompt_tokens": self.prefix_stats["last_reused"]}
         return result, timings
 
-    def _candidate(self, tokens: list[int], confidence: list[float], free: int, canvas_len: int,
+    def _candidate(self, tokens: list[int], mean_entropy: float, free: int, canvas_len: int,
                    steps: int) -> Candidate:
-        """Decode one row: the middle ends at the first end/pad token inside its free region."""
+        """Decode one row: the middle ends at the first end/pad token inside its free region. Confidence is
+        exp(-entropy) averaged over the whole denoising run: the last step alone is near-certain by construction
+        (the canvas it reads is the one it just settled on), while how fast a row settled tells rows apart."""
         kept = free
         for i, token in enumerate(tokens[:free]):
             if token in (self.eos_id, self.pad_id):
                 kept = i
                 break
-        ended = kept < free or (free < len(tokens) and tokens[free] in (self.eos_id, self.pad_id))
-        scored = confidence[:kept + 1] if kept < len(confidence) else confidence[:kept]
-        mean_conf = sum(scored) / len(scored) if scored else 0.0
         text = self.tokenizer.decode(tokens[:kept], skip_special_tokens=False)
-        return Candidate(text=text, confidence=mean_conf, length=kept, canvas_length=canvas_len, steps=steps,
-                         ended=ended)
+        return Candidate(text=text, confidence=math.exp(-mean_entropy), length=kept, canvas_length=canvas_len,
+                         steps=steps, ended=kept < free)
 
     @torch.no_grad()
     def _fill(self, prefix: str, suffix: str, lengths: list[int], cancel, seed) -> Candidates:
@@ -210,9 +210,9 @@ class InfillEngine:
             canvas[row, limit:] = torch.tensor(tail, device=self.device)
             pinned[row, limit:] = True
         result, timings = self._run(prompt, canvas, pinned, self._settings(), generator, cancel)
-        tokens, conf, steps = result.tokens.tolist(), result.confidence.tolist(), result.steps.tolist()
-        items = [self._candidate(tokens[r], conf[r], lengths[r], canvas_len, steps[r]) for r in range(rows)]
-        # Prefer rows where the model itself placed the end; then the most confident.
+        tokens, entropy, steps = result.tokens.tolist(), result.mean_entropy.tolist(), result.steps.tolist()
+        items = [self._candidate(tokens[r], entropy[r], lengths[r], canvas_len, steps[r]) for r in range(rows)]
+        # Prefer rows where the model itself placed the end before the row's limit; then the most confident.
         order = sorted(range(rows), key=lambda r: (items[r].ended, items[r].confidence), reverse=True)
         items = [items[r] for r in order]
         best = items[0]
@@ -244,7 +244,7 @@ class InfillEngine:
         steps = max(4, round(self.config.max_steps * strength))
         settings = self._settings(steps=steps, schedule_start=strength)
         result, timings = self._run(prompt, canvas, pinned, settings, generator, cancel)
-        item = self._candidate(result.tokens[0].tolist(), result.confidence[0].tolist(), free, canvas_len,
+        item = self._candidate(result.tokens[0].tolist(), float(result.mean_entropy[0]), free, canvas_len,
                                int(result.steps[0]))
         reason = f"rewrite at strength {strength:.2f}, {item.steps} steps, mean confidence {item.confidence:.2f}"
         if instruction:

@@ -34,8 +34,9 @@ class SamplerSettings:
 @dataclass
 class DenoiseResult:
     tokens: torch.Tensor          # (B, C) argmax canvas at each row's last step, pins applied
-    confidence: torch.Tensor      # (B, C) probability of that token
+    confidence: torch.Tensor      # (B, C) probability of that token at the last step
     steps: torch.Tensor           # (B,) denoising passes each row ran
+    mean_entropy: torch.Tensor    # (B,) mean entropy of the free positions, averaged over the row's steps
 
 
 def temperature(step: int, settings: SamplerSettings) -> float:
@@ -80,6 +81,7 @@ def denoise(decoder_step: DecoderStep, canvas: torch.Tensor, pinned: torch.Tenso
     best = torch.full((B, C), -1, dtype=torch.long, device=device)
     confidence = torch.zeros(B, C, device=device)
     free_count = (~pinned).sum(-1).clamp(min=1)
+    entropy_total = torch.zeros(B, device=device)
     sc_logits = None
     for step in range(settings.steps):
         if cancel is not None and cancel():
@@ -105,7 +107,9 @@ def denoise(decoder_step: DecoderStep, canvas: torch.Tensor, pinned: torch.Tenso
         sc_logits = scaled if sc_logits is None else torch.where(active[:, None, None], scaled, sc_logits)
         steps_run += active.long()
         mean_entropy = entropy.masked_fill(pinned, 0.0).sum(-1) / free_count
+        entropy_total += torch.where(active, mean_entropy, torch.zeros_like(mean_entropy))
         finished |= (mean_entropy < settings.stop_entropy) & (stable_for >= settings.stability_steps)
         if (step + 1) % settings.sync_every == 0 and bool(finished.all()):
             break
-    return DenoiseResult(tokens=best, confidence=confidence, steps=steps_run)
+    return DenoiseResult(tokens=best, confidence=confidence, steps=steps_run,
+                         mean_entropy=entropy_total / steps_run.clamp(min=1))

@@ -38,7 +38,7 @@ class EngineConfig:
 @dataclass
 class Candidate:
     text: str                         # decoded middle, up to (not including) the end token
-    confidence: float                 # mean max-probability over the kept tokens, 0..1
+    confidence: float                 # exp(-mean entropy over the denoising run), 0..1
     length: int                       # tokens kept
     canvas_length: int                # canvas size this candidate was denoised on
     steps: int                        # denoising passes run

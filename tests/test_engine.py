@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -176,3 +177,14 @@ def test_prefix_reuse_matches_a_fresh_encode(tiny_model_dir):
     stats = reusing.describe()["prefix_reuse"]
     assert stats["reused_tokens"] > 0.5 * stats["prompt_tokens"]  # keystrokes reuse most of the prompt
     assert fresh.describe()["prefix_reuse"]["reused_tokens"] == 0
+
+
+def test_a_row_ends_only_where_the_model_put_the_end_token(engine):
+    eos, pad = engine.eos_id, engine.pad_id
+    a, b = engine.tokenizer.convert_tokens_to_ids(["x", "y"])
+    early = engine._candidate([a, b, eos, pad, a, eos, pad, pad], 0.1, free=5, canvas_len=8, steps=4)
+    assert (early.length, early.ended, early.text) == (2, True, "xy")
+    # the <eos> at the row's limit is pinned, not chosen: running up to it is not ending
+    full = engine._candidate([a, b, a, b, a, eos, pad, pad], 0.1, free=5, canvas_len=8, steps=4)
+    assert (full.length, full.ended, full.text) == (5, False, "xyxyx")
+    assert early.confidence == pytest.approx(math.exp(-0.1))
