@@ -1,71 +1,202 @@
-"""Turn a raw middle into something an editor can show: no duplicated suffix, no extra brackets, right scope."""
+"""Turn a raw middle from the model into text an editor can insert.
+
+The diffusion model sees the suffix, so it often writes the suffix's start again, closes brackets the suffix
+already closes, or runs on past the block it was asked to fill. Each rule below undoes one of those habits;
+`clean_middle` applies them in order.
+"""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
+from .decide import opens_block
+
 PAIRS = {")": "(", "]": "[", "}": "{"}
+CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*end\b")   # a line that only closes something
 
 
-def indentation(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
+@dataclass
+class CleanContext:
+    shape: str                  # "single" | "multi" | "block"
+    before: str                 # the line's text before the insertion point
+    rest_of_line: str           # the line's text after the replaced range
+    suffix: str                 # what the model saw after the middle
+    suffix_starts_line: bool = False  # the suffix begins at a line start (a selection of whole lines)
+    line_ending: str = "\n"     # the document's
+    indent_unit: str = "    "   # the document's indentation step
+    original: str = ""          # the selected text a fill / rewrite replaces
+    whole_lines: bool = False   # the selection ended with a newline, so the replacement must too
+
+
+def indentation(line: str) -> str:
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
+def normalize_newlines(middle: str) -> str:
+    return middle.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def first_line_only(middle: str) -> str:
+    """Single-line mode: the rest of the current line and nothing more."""
     return middle.split("\n", 1)[0]
 
 
-def keep_inside_scope(middle: str, line_before_cursor: str, max_lines: int = 30) -> str:
-    """Multi-line: stop at the first line that dedents below the cursor line (it left the enclosing block)."""
+def drop_leading_blank_lines(middle: str) -> str:
+    """On a blank line the text starts at the cursor; a middle that begins with newlines would leave the cursor's
+    line empty and push the code down."""
     lines = middle.split("\n")
-    base = indentation(line_before_cursor)
-    kept = [lines[0]]
-    for line in lines[1:max_lines]:
-        if line.strip() and indentation(line) < base:
-            break
-        kept.append(line)
-    return "\n".join(kept)
+    while len(lines) > 1 and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def keep_inside_scope(middle: str, before: str, suffix: str = "") -> str:
+    """Multi-line mode: keep lines until one's indentation leaves the block being written.
+
+    After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
+    opener's indentation has left it (a lone closer there is kept only when the suffix does not already close).
+    On an indented blank line a line shallower than the cursor column has left it.
+    """
+    lines = middle.split("\n")
+    if before.strip() and opens_block(before):
+        limit = len(indentation(before))
+        supplied = suffix.lstrip()
+        for i, line in enumerate(lines[1:], start=1):
+            if line.strip() and len(indentation(line)) <= limit:
+                closes_here = CLOSING_LINE.match(line) and not supplied.startswith(line.strip()[:1])
+                return "\n".join(lines[:i + 1] if closes_here else lines[:i])
+        return middle
+    limit = len(before) if not before.strip() else len(indentation(before))
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() and len(indentation(line)) < limit:
+            return "\n".join(lines[:i])
+    return middle
+
+
+def same_line(candidate: str, target: str) -> bool:
+    """Lines with real content match ignoring indentation; a bare `}` or `end` must match its indentation too,
+    or an inner block's closer would be mistaken for the suffix's."""
+    if re.search(r"\w{2}|\w\W", target.strip()) and len(target.strip()) >= 3:
+        return candidate.strip() == target.strip()
+    return candidate.rstrip() == target.rstrip()
+
+
+def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_starts_line: bool = False) -> str:
+    """Cut the middle where it starts writing the suffix's next line again."""
+    suffix_lines = suffix.split("\n")
+    following = suffix_lines if suffix_starts_line else suffix_lines[1:]
+    target = next((line for line in following if line.strip()), None)
+    if target is None:
+        return middle
+    lines = middle.split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if i == 0:
+            # Only a first line that starts a line of its own can repeat a whole suffix line.
+            if before.strip():
+                continue
+            line = before + line
+        if same_line(line, target):
+            return "\n".join(lines[:i])
+    return middle
 
 
 def drop_suffix_overlap(middle: str, suffix: str) -> str:
-    """The model sees the suffix, and sometimes writes its start again: cut that repeat."""
-    stripped_suffix = suffix.lstrip(" \t")
-    # Whole repeated lines: from the first middle line equal to the suffix's next non-empty line.
-    next_line = next((line.strip() for line in suffix.split("\n") if line.strip()), "")
-    if next_line:
-        lines = middle.split("\n")
-        for i, line in enumerate(lines):
-            if i > 0 and line.strip() == next_line:
-                middle = "\n".join(lines[:i])
-                break
-    # A tail that equals the suffix's head (e.g. "x)" before a suffix ")"), at least 2 characters long.
-    for size in range(min(len(middle), len(stripped_suffix)), 1, -1):
-        if middle.endswith(stripped_suffix[:size]):
-            return middle[:-size]
+    """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `x)` before `)`, or a whole
+    repeated next line) is cut."""
+    head = suffix.lstrip(" \t")
+    trimmed = middle.rstrip(" \t")
+    for size in range(min(len(trimmed), len(head)), 1, -1):
+        if trimmed.endswith(head[:size]):
+            return trimmed[:-size]
     return middle
 
 
-def drop_unmatched_closers(middle: str, rest_of_line: str) -> str:
-    """Remove trailing closing brackets the middle never opened when the line already closes them after the
-    cursor."""
-    supplied = rest_of_line.lstrip()
-    while middle and middle[-1] in PAIRS and supplied.startswith(middle[-1]):
-        opener = PAIRS[middle[-1]]
-        opened_inside = middle[:-1].count(opener) > middle[:-1].count(middle[-1])
-        if opened_inside:
-            break
-        middle = middle[:-1]
+def drop_unmatched_closers(middle: str, suffix: str) -> str:
+    """Trailing closing brackets the middle never opened, when the suffix (after whitespace) closes them already."""
+    supplied = suffix.lstrip()
+    trimmed = middle.rstrip()
+    while trimmed and trimmed[-1] in PAIRS and supplied.startswith(trimmed[-1]):
+        closer = trimmed[-1]
+        body = trimmed[:-1]
+        if body.count(PAIRS[closer]) > body.count(closer):
+            break  # the middle opened it itself: its own pair stays
+        trimmed = body.rstrip()
         supplied = supplied[1:].lstrip()
+    return trimmed if trimmed != middle.rstrip() else middle
+
+
+def trim_trailing_whitespace(middle: str) -> str:
+    return "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
+
+
+def reindent_first_line(middle: str, before: str, original: str = "", indent_unit: str = "    ") -> str:
+    """Line up the first line with the cursor column.
+
+    Later lines carry absolute indentation, the first starts at the cursor. When the cursor sits in indentation and
+    the model wrote that indentation again, drop the repeat (unless the next line shows the extra indentation was
+    meant as relative). Mid-line, a leading space after a space is dropped. A fill at column 0 whose selection
+    was indented keeps that indentation.
+    """
+    lines = middle.split("\n")
+    first = lines[0]
+    ws, body = indentation(first), first.lstrip(" \t")
+    if not body:
+        return middle
+    if not before.strip():
+        if not ws:
+            if not before and original and indentation(original):
+                lines[0] = indentation(original) + body
+            return "\n".join(lines)
+        column = len(before)
+        next_line = next((line for line in lines[1:] if line.strip()), None)
+        if next_line is not None:
+            expected = len(indentation(next_line)) - (len(indent_unit) if opens_block(first) else 0)
+            if column + len(ws) == expected != len(ws):
+                return middle   # relative indentation, as the next line confirms
+        lines[0] = ws[column:] + body if len(ws) >= column else body
+        return "\n".join(lines)
+    if before[-1] in " \t" and ws:
+        lines[0] = body
+    return "\n".join(lines)
+
+
+def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str) -> str:
+    """After a block opener the body goes on its own, deeper line; a closer left on the cursor's line moves to a
+    line of its own below the body."""
+    if not middle.startswith("\n"):
+        middle = "\n" + indentation(before) + indent_unit + middle.lstrip(" \t")
+    if rest_of_line.strip():
+        middle += "\n" + indentation(before)
     return middle
 
 
-def clean_middle(middle: str, *, shape: str, suffix: str, line_before_cursor: str, rest_of_line: str,
-                 line_ending: str = "\n") -> str:
-    middle = middle.replace("\r\n", "\n").replace("\r", "\n")
-    if shape == "single":
+def to_line_ending(middle: str, line_ending: str) -> str:
+    return middle.replace("\n", line_ending) if line_ending != "\n" else middle
+
+
+def clean_middle(raw: str, ctx: CleanContext) -> str:
+    """All rules in order; "" when nothing worth inserting is left."""
+    middle = normalize_newlines(raw)
+    suffix = normalize_newlines(ctx.suffix)
+    after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.before)
+    if not ctx.before.strip():
+        middle = drop_leading_blank_lines(middle)
+    if ctx.shape == "single":
         middle = first_line_only(middle)
-    elif shape == "multi":
-        middle = keep_inside_scope(middle, line_before_cursor)
-    middle = drop_suffix_overlap(middle, suffix.replace("\r\n", "\n"))
-    middle = drop_unmatched_closers(middle.rstrip(), rest_of_line)
-    middle = "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
+    elif ctx.shape == "multi":
+        middle = keep_inside_scope(middle, ctx.before, suffix)
+    middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
+    middle = drop_suffix_overlap(middle, suffix)
+    middle = drop_unmatched_closers(middle, suffix)
+    middle = trim_trailing_whitespace(middle)
     if not middle.strip():
         return ""
-    return middle.replace("\n", line_ending) if line_ending != "\n" else middle
+    if after_opener:
+        middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
+    else:
+        middle = reindent_first_line(middle, ctx.before, ctx.original if ctx.shape == "block" else "", ctx.indent_unit)
+    if ctx.whole_lines:
+        middle += "\n"
+    return to_line_ending(middle, ctx.line_ending)

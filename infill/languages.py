@@ -1,7 +1,9 @@
-"""Which tree-sitter grammar parses a document: from the LSP languageId, else the file extension."""
+"""Which tree-sitter grammar parses a document (from the LSP languageId, else the file extension), and the
+lazily built, cached Language / Query / Parser objects for it."""
 from __future__ import annotations
 
 import importlib
+import threading
 from functools import lru_cache
 from pathlib import PurePath
 
@@ -9,7 +11,7 @@ import tree_sitter
 
 from .queries import load_query
 
-# grammar name -> (module of the official wheel, function returning the language pointer)
+# grammar name -> (module of the official wheel, function in it returning the language pointer)
 GRAMMARS = {
     "python": ("tree_sitter_python", "language"),
     "javascript": ("tree_sitter_javascript", "language"),
@@ -23,26 +25,42 @@ GRAMMARS = {
     "lua": ("tree_sitter_lua", "language"),
 }
 
+# LSP languageIds (https://code.visualstudio.com/docs/languages/identifiers) -> grammar name
 LANGUAGE_IDS = {
-    "python": "python", "javascript": "javascript", "javascriptreact": "javascript", "typescript": "typescript",
-    "typescriptreact": "tsx", "go": "go", "rust": "rust", "c": "c", "cpp": "cpp", "java": "java", "lua": "lua",
+    "python": "python",
+    "javascript": "javascript", "javascriptreact": "javascript",
+    "typescript": "typescript", "typescriptreact": "tsx",
+    "go": "go", "rust": "rust", "c": "c", "cpp": "cpp", "cuda-cpp": "cpp", "java": "java", "lua": "lua",
 }
 
 EXTENSIONS = {
-    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
-    ".jsx": "javascript", ".ts": "typescript", ".mts": "typescript", ".tsx": "tsx", ".go": "go", ".rs": "rust",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp", ".java": "java",
-    ".lua": "lua",
+    ".py": "python", ".pyi": "python", ".pyw": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "tsx",
+    ".go": "go", ".rs": "rust", ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".c++": "cpp", ".hpp": "cpp", ".hh": "cpp", ".hxx": "cpp",
+    ".cu": "cpp", ".java": "java", ".lua": "lua",
 }
 
 
 def grammar_for(language_id: str | None, path: str | None) -> str | None:
-    """Grammar name, or None when no grammar ships for this document (plain-text fallback)."""
-    if language_id and language_id.lower() in LANGUAGE_IDS:
-        return LANGUAGE_IDS[language_id.lower()]
+    """Grammar name, or None when no grammar ships for this document (the plain-text fallback).
+
+    The languageId is what the editor decided, so it wins; the extension is only a guess for when it is missing.
+    """
+    if language_id:
+        return LANGUAGE_IDS.get(language_id.strip().lower())
     if path:
         return EXTENSIONS.get(PurePath(path).suffix.lower())
     return None
+
+
+def describe_language(language_id: str | None, path: str | None) -> str:
+    """How to name the document's language in a message when no grammar fits."""
+    if language_id:
+        return f"language '{language_id}'"
+    suffix = PurePath(path).suffix if path else ""
+    return f"'{suffix}' files" if suffix else "this document (no language id or file extension)"
 
 
 @lru_cache(maxsize=None)
@@ -56,6 +74,17 @@ def query(grammar: str) -> tree_sitter.Query:
     return tree_sitter.Query(language(grammar), load_query(grammar))
 
 
+# A Parser holds mutable state, so each thread keeps its own (the server runs infill on one worker thread, but
+# tests and the CLI may call from others).
+_parsers = threading.local()
+
+
+def parser(grammar: str) -> tree_sitter.Parser:
+    cache = _parsers.__dict__.setdefault("by_grammar", {})
+    if grammar not in cache:
+        cache[grammar] = tree_sitter.Parser(language(grammar))
+    return cache[grammar]
+
+
 def parse(grammar: str, source: bytes) -> tree_sitter.Tree:
-    # Parsers are cheap; one per call keeps this safe to use from several threads.
-    return tree_sitter.Parser(language(grammar)).parse(source)
+    return parser(grammar).parse(source)

@@ -1,41 +1,49 @@
-"""One infill request end to end: check the input, plan the context, ask the engine, clean, choose."""
+"""One infill request end to end: check the input, plan (language, span, context, shape, lengths), ask the engine,
+clean every candidate, choose one.
+
+Engine exceptions (EngineError, Cancelled) are not caught here: the caller reports them.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
-from .clean import clean_middle
-from .context import completion_shape, context_window, length_plan, line_around
-from .languages import grammar_for
-from .spans import Scope, analyse, error_count
+from .choose import Cleaned, choose
+from .clean import CleanContext, clean_middle
+from .plan import make_plan
+from .style import indent_unit_of, line_ending_of
 
-MAX_DOCUMENT_CHARS = 2_000_000
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
+MODES = ("inline", "fill", "rewrite")
+REWRITE_STRENGTH = 0.5
 Mode = Literal["inline", "fill", "rewrite"]
 
 
 @dataclass
 class InfillRequest:
-    text: str                        # the whole document
+    text: str                        # whole document text
     mode: Mode
-    start: int                       # str offsets: the cursor (inline) or the selection
-    end: int
-    language_id: str | None = None   # LSP languageId
-    path: str | None = None          # used for the language when language_id is missing
-    instruction: str | None = None   # rewrite only
+    start: int                       # Python str offset: the cursor (inline) or selection start
+    end: int                         # == start for inline; selection end for fill/rewrite
+    language_id: str | None = None   # LSP languageId ("python", "javascript", "typescriptreact", ...)
+    path: str | None = None          # used to guess the language from the extension when language_id is None
+    instruction: str | None = None   # rewrite only, optional free text
     max_new_tokens: int = 64
 
 
 @dataclass
 class InfillResult:
-    text: str                        # what to put into [start, end); "" = nothing to suggest
-    start: int
+    text: str                        # the text to put into [start, end) ("" = nothing to suggest)
+    start: int                       # str offsets of the range replaced
     end: int
-    message: str | None = None       # for the user: why nothing, or a warning
-    details: dict = field(default_factory=dict)
+    message: str | None = None       # why nothing / a warning to show the user (None when fine)
+    details: dict = field(default_factory=dict)   # language, span, decision, lengths, choice, reason, timings
 
 
 class EngineLike(Protocol):
+    """What run_infill needs from engine.InfillEngine (not imported: infill/ stays free of torch)."""
+
     def fill(self, prefix: str, suffix: str, *, max_new_tokens: int = 64, lengths: list[int] | None = None,
              cancel: Callable[[], bool] | None = None, seed: int | None = None) -> Any: ...
 
@@ -44,97 +52,89 @@ class EngineLike(Protocol):
                 seed: int | None = None) -> Any: ...
 
 
+def is_offset(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_request(request: InfillRequest) -> str | None:
-    """A message for input we must not complete, else None."""
+    """A message for input that must not reach the model, else None."""
     text = request.text
+    if not isinstance(text, str):
+        return f"the document text must be a string, not {type(text).__name__}"
+    if request.mode not in MODES:
+        return f"unknown infill mode {request.mode!r} (expected inline, fill or rewrite)"
     if "\x00" in text:
-        return "this document contains NUL bytes (binary?): no completion"
-    if "\ufffd" in text:
-        return "this document is not valid UTF-8: no completion"
-    if len(text) > MAX_DOCUMENT_CHARS:
-        return f"this document is larger than {MAX_DOCUMENT_CHARS // 1_000_000} MB: no completion"
-    if not (0 <= request.start <= request.end <= len(text)):
-        return f"position out of range (offsets {request.start}..{request.end} in a document of {len(text)} characters)"
-    if request.mode in ("fill", "rewrite") and request.start == request.end:
-        return f"select the code to {request.mode} first"
+        return "the document contains NUL bytes (a binary file?): nothing to complete"
+    if len(text) > MAX_DOCUMENT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+        return f"the document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB: nothing to complete"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the document is not valid Unicode (it holds lone surrogates): nothing to complete"
+    start, end = request.start, request.end
+    if not (is_offset(start) and is_offset(end)):
+        return f"offsets must be integers, got {start!r} and {end!r}"
+    if start < 0 or end < 0 or start > len(text) or end > len(text):
+        return f"position out of range: offsets {start}..{end} in a document of {len(text)} characters"
+    if start > end:
+        return f"position out of range: the range starts at {start}, after its end {end}"
+    if request.mode == "inline" and start != end:
+        return "an inline completion takes a cursor, not a selection (start must equal end)"
+    if request.mode in ("fill", "rewrite") and start == end:
+        return f"select the code to {request.mode} first (the selection is empty)"
+    if not is_offset(request.max_new_tokens) or request.max_new_tokens < 1:
+        return f"max_new_tokens must be a positive integer, got {request.max_new_tokens!r}"
     return None
 
 
-def line_ending_of(text: str) -> str:
-    return "\r\n" if "\r\n" in text[:10_000] else "\n"
+def elapsed_ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1e3, 3)
 
 
-def run_infill(request: InfillRequest, engine: EngineLike,
-               cancel: Callable[[], bool] | None = None) -> InfillResult:
+def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None = None) -> InfillResult:
     started = time.perf_counter()
-    empty = InfillResult("", request.start, request.end)
     problem = check_request(request)
     if problem:
-        empty.message = problem
-        return empty
+        return InfillResult("", request.start, request.end, problem, {"reason": problem})
 
-    text, start, end = request.text, request.start, request.end
-    grammar = grammar_for(request.language_id, request.path)
-    details: dict = {"language": grammar or "plaintext", "mode": request.mode}
-    message = None
-    if grammar:
-        facts = analyse(grammar, text, start, end)
-        scope, quiet, errors_before = facts.scope, facts.in_string_or_comment, facts.error_count
-    else:
-        scope, quiet, errors_before = Scope("document", 0, len(text)), False, 0
-        details["fallback"] = True
-        message = (f"no tree-sitter grammar for '{request.language_id or request.path or 'this document'}': "
-                   "plain-text context was used")
-    details["scope"] = {"kind": scope.kind, "start": scope.start, "end": scope.end}
+    text, start, end, mode = request.text, request.start, request.end, request.mode
+    plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens)
+    details = plan.details
+    timings = {"plan_ms": elapsed_ms(started)}
+    details["timings"] = timings
+    if plan.decision.shape == "none":
+        details["reason"] = plan.decision.reason
+        timings["total_ms"] = elapsed_ms(started)
+        return InfillResult("", start, end, plan.message, details)
 
-    if request.mode == "inline":
-        shape, why = completion_shape(text, start, quiet)
-    else:
-        shape, why = "block", f"{request.mode} the selection"
-    details.update(shape=shape, shape_reason=why)
-    if shape == "none":
-        return InfillResult("", start, end, message, details)
-
-    window = context_window(text, start, end)
+    prefix, suffix, original = plan.context.prefix, plan.context.suffix, text[start:end]
     engine_started = time.perf_counter()
-    if request.mode == "rewrite":
-        candidates = engine.rewrite(window.prefix, window.suffix, text[start:end], instruction=request.instruction,
-                                    cancel=cancel)
+    if mode == "rewrite":
+        candidates = engine.rewrite(prefix, suffix, original, strength=REWRITE_STRENGTH,
+                                    instruction=request.instruction, cancel=cancel)
     else:
-        lengths = length_plan("multi" if shape == "block" else shape, request.max_new_tokens)
-        candidates = engine.fill(window.prefix, window.suffix, max_new_tokens=request.max_new_tokens,
-                                 lengths=lengths, cancel=cancel)
-    details["engine_ms"] = (time.perf_counter() - engine_started) * 1e3
+        candidates = engine.fill(prefix, suffix, max_new_tokens=request.max_new_tokens, lengths=plan.lengths,
+                                 cancel=cancel)
+    timings["engine_ms"] = elapsed_ms(engine_started)
+    timings.update({f"engine_{name}": value for name, value in (getattr(candidates, "timings", None) or {}).items()})
+    details["engine"] = {"layout": getattr(candidates, "layout", None), "reason": getattr(candidates, "reason", None),
+                         "candidates": len(candidates.items)}
 
-    before, _ = line_around(text, start)
-    _, rest_of_line = line_around(text, end)
-    ending = line_ending_of(text)
-    cleaned = []
-    for item in candidates.items:
-        middle = clean_middle(item.text, shape=shape, suffix=window.suffix, line_before_cursor=before,
-                              rest_of_line=rest_of_line, line_ending=ending)
-        if middle and request.mode != "inline" and text[start:end].endswith(("\n", "\r\n")):
-            middle += ending  # a selection of whole lines stays whole lines
-        if middle:
-            cleaned.append((middle, item))
-    chosen, why_chosen = choose(cleaned, grammar, text, start, end, errors_before)
-    details.update(
-        candidates=len(candidates.items), layout=candidates.layout, engine_reason=candidates.reason,
-        chosen=why_chosen, timings={**candidates.timings, "total_ms": (time.perf_counter() - started) * 1e3},
+    clean_started = time.perf_counter()
+    style = CleanContext(
+        shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
+        suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
+        indent_unit=indent_unit_of(text), original=original,
+        whole_lines=mode != "inline" and original.endswith("\n"),
     )
-    if chosen is None:
-        return InfillResult("", start, end, message, details)
-    details.update(confidence=chosen[1].confidence, tokens=chosen[1].length)
-    return InfillResult(chosen[0], start, end, message, details)
-
-
-def choose(cleaned: list, grammar: str | None, text: str, start: int, end: int, errors_before: int):
-    """The engine's order, except that a candidate adding parse errors loses to one that does not."""
-    if not cleaned:
-        return None, "every candidate was empty after cleaning"
-    if grammar is None:
-        return cleaned[0], "engine's first choice (no grammar to validate with)"
-    for rank, (middle, item) in enumerate(cleaned):
-        if error_count(grammar, text[:start] + middle + text[end:]) <= errors_before:
-            return (middle, item), f"candidate {rank + 1} of {len(cleaned)}: parses without new errors"
-    return cleaned[0], "engine's first choice; no candidate parsed cleanly"
+    cleaned = [Cleaned(i, clean_middle(item.text, style), item) for i, item in enumerate(candidates.items)]
+    choice = choose(cleaned, plan.grammar, prefix, original, suffix)
+    timings["clean_ms"] = elapsed_ms(clean_started)
+    details["candidates"] = choice.report
+    details["reason"] = choice.reason
+    timings["total_ms"] = elapsed_ms(started)
+    if choice.chosen is None:
+        return InfillResult("", start, end, plan.message, details)
+    details["chosen"] = {"index": choice.chosen.index, "length": getattr(choice.chosen.item, "length", None),
+                         "confidence": getattr(choice.chosen.item, "confidence", None)}
+    return InfillResult(choice.chosen.text, start, end, plan.message, details)

@@ -1,21 +1,37 @@
-"""Tree-sitter facts about the cursor: the enclosing scope, and whether the cursor sits in a string or comment.
+"""Tree-sitter facts about the cursor: the scopes enclosing it, the statement it is in, whether it sits in a string
+or comment, and how many parse errors the document already has.
 
 tree-sitter counts UTF-8 bytes; the rest of infill/ counts Python str characters. `Source` converts between them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tree_sitter
 
 from .languages import parse, query
+from .queries import SCOPE_CAPTURES
 
 
 @dataclass
 class Scope:
-    kind: str      # node type, e.g. "function_definition"; "document" when nothing encloses the cursor
-    start: int     # str offsets
+    kind: str        # "function" | "class" | "block" (the query capture), or "document"
+    node_type: str   # tree-sitter node type, e.g. "function_definition"
+    start: int       # str offsets into the document
     end: int
+
+
+@dataclass
+class SpanInfo:
+    scopes: list[Scope] = field(default_factory=list)   # enclosing scopes, innermost first
+    statement: Scope | None = None                      # innermost statement around the cursor
+    in_string_or_comment: bool = False
+    error_count: int = 0                                # ERROR and MISSING nodes in the whole tree
+
+    @property
+    def span(self) -> Scope | None:
+        """The innermost enclosing scope; None at the top level of the document."""
+        return self.scopes[0] if self.scopes else None
 
 
 class Source:
@@ -30,66 +46,100 @@ class Source:
         return len(self.data[:byte_offset].decode("utf-8", errors="ignore"))
 
 
-@dataclass
-class SyntaxFacts:
-    scope: Scope
-    in_string_or_comment: bool
-    error_count: int          # ERROR and MISSING nodes in the whole tree
-
-
-def count_errors(tree: tree_sitter.Tree) -> int:
-    if not tree.root_node.has_error:
+def count_errors(node: tree_sitter.Node) -> int:
+    """ERROR and MISSING nodes under `node`, visiting only subtrees that contain some."""
+    if not node.has_error:
         return 0
-    count, stack = 0, [tree.root_node]
+    count, stack = 0, [node]
     while stack:
-        node = stack.pop()
-        if node.is_error or node.is_missing:
+        current = stack.pop()
+        if current.is_error or current.is_missing:
             count += 1
-        stack.extend(child for child in node.children if child.has_error or child.is_missing)
+        stack.extend(child for child in current.children if child.has_error or child.is_missing)
     return count
+
+
+def error_count(grammar: str, text: str) -> int:
+    return count_errors(parse(grammar, text.encode("utf-8")).root_node)
+
+
+def cursor_indentation(text: str, offset: int) -> int:
+    """Column of the cursor when only whitespace precedes it on its line, else the line's indentation."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    before = text[line_start:offset]
+    if not before.strip():
+        return len(before)
+    return len(before) - len(before.lstrip(" \t"))
 
 
 def line_indentation(text: str, offset: int) -> int:
     line_start = text.rfind("\n", 0, offset) + 1
-    line = text[line_start:]
+    line_end = text.find("\n", line_start)
+    line = text[line_start:] if line_end == -1 else text[line_start:line_end]
     return len(line) - len(line.lstrip(" \t"))
 
 
-def open_line_comment_ends_at(node: tree_sitter.Node, byte: int) -> bool:
+def is_open_line_comment(node: tree_sitter.Node, byte: int) -> bool:
     """A line comment runs to the end of its line: a cursor right after it is still writing the comment."""
-    return (node.type.endswith("comment") and node.end_byte == byte and node.start_byte < byte
+    return (node.end_byte == byte and node.start_byte < byte
             and not node.text.rstrip().endswith((b"*/", b"]]")))
 
 
-def analyse(grammar: str, text: str, start: int, end: int) -> SyntaxFacts:
-    """Scope enclosing [start, end) and whether `start` is inside a string or comment."""
+def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
+    """Inside `${...}` of a template string or `{...}` of an f-string the user writes code, not text."""
+    node = tree.root_node.descendant_for_byte_range(byte, byte)
+    while node is not None:
+        if "substitution" in node.type or node.type == "interpolation":
+            return node.start_byte < byte < node.end_byte
+        node = node.parent
+    return False
+
+
+def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
+    """Scopes enclosing [start, end) (innermost first), the statement at `start`, and whether `start` is inside a
+    string or comment."""
     source = Source(text)
     tree = parse(grammar, source.data)
     b_start, b_end = source.byte_offset(start), source.byte_offset(end)
-    captures = tree_sitter.QueryCursor(query(grammar)).captures(tree.root_node)
-    anchor = len(text[:start].rstrip())  # last code character before the cursor
-    b_anchor = source.byte_offset(anchor) - 1
-    cursor_indent = line_indentation(text, start)
+    # The last code character before the cursor: a Python body being written on a fresh indented line lies after
+    # its scope's last token, yet still belongs to that scope.
+    anchor_chars = len(text[:start].rstrip())
+    b_anchor = max(0, source.byte_offset(anchor_chars) - 1)
+    indent = cursor_indentation(text, start)
 
     def encloses(node: tree_sitter.Node) -> bool:
-        if node.start_byte <= b_start and b_end <= node.end_byte:
-            return True
-        # A scope ends at its last token, yet an indented line just after it (a Python body being written, or an
-        # unfinished statement the parser cut short) still belongs to it.
-        return (node.start_byte <= b_anchor < node.end_byte
-                and cursor_indent > line_indentation(text, source.char_offset(node.start_byte)))
+        if node.start_byte <= b_start and b_end <= node.end_byte and node.start_byte < node.end_byte:
+            return b_start != node.start_byte or b_end != b_start  # a cursor just before a scope is not in it
+        return (start == end and node.start_byte <= b_anchor < node.end_byte
+                and indent > line_indentation(text, source.char_offset(node.start_byte)))
 
-    innermost = None
-    for node in captures.get("scope", []):
-        if encloses(node):
-            if innermost is None or node.end_byte - node.start_byte < innermost.end_byte - innermost.start_byte:
-                innermost = node
-    scope = (Scope(innermost.type, source.char_offset(innermost.start_byte), source.char_offset(innermost.end_byte))
-             if innermost else Scope("document", 0, len(text)))
-    quiet = any(node.start_byte < b_start < node.end_byte or open_line_comment_ends_at(node, b_start)
-                for name in ("string", "comment") for node in captures.get(name, []))
-    return SyntaxFacts(scope=scope, in_string_or_comment=quiet, error_count=count_errors(tree))
+    cursor = tree_sitter.QueryCursor(query(grammar))
+    # Only matches near the cursor matter; ancestors intersect this range too.
+    cursor.set_byte_range(min(b_anchor, b_start), max(b_end, b_start + 1))
+    captures = cursor.captures(tree.root_node)
 
+    found: list[tuple[int, tree_sitter.Node, str]] = []
+    for kind in SCOPE_CAPTURES:
+        for node in captures.get(kind, []):
+            if encloses(node):
+                found.append((node.end_byte - node.start_byte, node, kind))
+    found.sort(key=lambda item: item[0])
+    scopes = [Scope(kind, node.type, source.char_offset(node.start_byte), source.char_offset(node.end_byte))
+              for _, node, kind in found]
 
-def error_count(grammar: str, text: str) -> int:
-    return count_errors(parse(grammar, text.encode("utf-8")))
+    same_line_anchor = "\n" not in text[anchor_chars:start]
+    statements = [node for node in captures.get("statement", [])
+                  if node.start_byte <= b_start <= node.end_byte
+                  or (same_line_anchor and node.start_byte <= b_anchor < node.end_byte)]
+    statement = min(statements, key=lambda node: node.end_byte - node.start_byte, default=None)
+    quiet = any(node.start_byte < b_start < node.end_byte for node in captures.get("string", []))
+    quiet = quiet and not in_code_hole(tree, b_start)
+    quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
+                         for node in captures.get("comment", []))
+    return SpanInfo(
+        scopes=scopes,
+        statement=(Scope("statement", statement.type, source.char_offset(statement.start_byte),
+                         source.char_offset(statement.end_byte)) if statement else None),
+        in_string_or_comment=quiet,
+        error_count=count_errors(tree.root_node),
+    )

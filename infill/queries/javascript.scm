@@ -1,8 +1,16 @@
-(function_declaration) @scope
-(function_expression) @scope
-(arrow_function) @scope
-(method_definition) @scope
-(class_declaration) @scope
-(string) @string
-(template_string) @string
+; JavaScript (also .jsx). Captures: see python.scm.
+[
+  (function_declaration) (function_expression) (arrow_function) (method_definition)
+  (generator_function_declaration) (generator_function)
+] @function
+[(class_declaration) (class)] @class
+[
+  (if_statement) (for_statement) (for_in_statement) (while_statement) (do_statement) (try_statement)
+  (switch_statement)
+] @block
+[
+  (expression_statement) (lexical_declaration) (variable_declaration) (return_statement) (throw_statement)
+  (import_statement) (break_statement) (continue_statement)
+] @statement
+[(string) (template_string) (regex)] @string
 (comment) @comment

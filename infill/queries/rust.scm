@@ -1,8 +1,9 @@
-(function_item) @scope
-(impl_item) @scope
-(trait_item) @scope
-(closure_expression) @scope
-(string_literal) @string
-(raw_string_literal) @string
-(line_comment) @comment
-(block_comment) @comment
+; Rust. Captures: see python.scm.
+[(function_item) (closure_expression)] @function
+[(impl_item) (trait_item) (struct_item) (enum_item) (mod_item)] @class
+[
+  (if_expression) (for_expression) (while_expression) (loop_expression) (match_expression)
+] @block
+[(expression_statement) (let_declaration) (use_declaration)] @statement
+[(string_literal) (raw_string_literal) (char_literal)] @string
+[(line_comment) (block_comment)] @comment

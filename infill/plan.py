@@ -1,0 +1,70 @@
+"""Everything decided before the model runs: language, span, context, shape and lengths."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .context import Context, build_context
+from .decide import Decision, decide_shape, line_parts, plan_lengths
+from .languages import describe_language, grammar_for
+from .spans import SpanInfo, find_span
+
+
+@dataclass
+class Plan:
+    grammar: str | None        # None = plain-text fallback
+    span: SpanInfo
+    decision: Decision
+    context: Context
+    lengths: list[int] | None  # None for a rewrite (the canvas is the original's size)
+    before: str                # the line's text before `start`
+    rest_of_line: str          # the line's text after `end`
+    message: str | None = None
+    details: dict = field(default_factory=dict)
+
+
+def scope_details(scope) -> dict | None:
+    return None if scope is None else {"kind": scope.kind, "type": scope.node_type, "start": scope.start,
+                                       "end": scope.end}
+
+
+def make_plan(text: str, mode: str, start: int, end: int, language_id: str | None, path: str | None,
+              max_new_tokens: int) -> Plan:
+    grammar = grammar_for(language_id, path)
+    message = None
+    if grammar is not None:
+        span = find_span(grammar, text, start, end)
+    else:
+        # No grammar: no scopes, no string/comment knowledge; the context is cut by lines only.
+        span = SpanInfo()
+        message = (f"no tree-sitter grammar is available for {describe_language(language_id, path)}; "
+                   "plain-text context was used")
+
+    if mode == "inline":
+        decision = decide_shape(text, start, span.in_string_or_comment)
+    else:
+        decision = Decision("block", f"{mode} the selection")
+    context = build_context(text, start, end, span.scopes)
+    if mode == "rewrite":
+        lengths = None
+    else:
+        lengths = plan_lengths(decision.shape, max_new_tokens, text[start:end])
+    before, _ = line_parts(text, start)
+    _, rest_of_line = line_parts(text, end)
+
+    details = {
+        "language": grammar or "plaintext",
+        "mode": mode,
+        "span": scope_details(span.span) or {"kind": "document", "type": "document", "start": 0, "end": len(text)},
+        "scopes": [scope.node_type for scope in span.scopes],
+        "statement": scope_details(span.statement),
+        "decision": decision.shape,
+        "multiline": decision.shape in ("multi", "block"),
+        "decision_reason": decision.reason,
+        "lengths": lengths,
+        "context": {"prefix_chars": len(context.prefix), "suffix_chars": len(context.suffix),
+                    "prefix_start": context.prefix_start, "suffix_end": context.suffix_end,
+                    "kept_whole": context.kept_whole.node_type if context.kept_whole else None},
+    }
+    if grammar is None:
+        details["fallback"] = True
+    return Plan(grammar, span, decision, context, lengths, before, rest_of_line, message, details)

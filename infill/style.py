@@ -1,0 +1,33 @@
+"""The document's own conventions, so inserted text matches them: line ending and indentation step."""
+from __future__ import annotations
+
+from collections import Counter
+
+SAMPLE_CHARS = 100_000   # enough lines to judge; a 2 MB document needs no full scan
+
+
+def line_ending_of(text: str) -> str:
+    """The ending of the document's first line break ("\\n" when it has none)."""
+    newline = text.find("\n")
+    return "\r\n" if newline > 0 and text[newline - 1] == "\r" else "\n"
+
+
+def indent_unit_of(text: str) -> str:
+    """A tab when tab-indented lines outnumber space-indented ones, else the most common step between the
+    indentation of neighbouring lines (4 spaces when the document shows none)."""
+    tabs, steps, previous = 0, Counter(), 0
+    for line in text[:SAMPLE_CHARS].split("\n"):
+        if not line.strip():
+            continue
+        if line.startswith("\t"):
+            tabs += 1
+            continue
+        width = len(line) - len(line.lstrip(" "))
+        if width > previous:
+            steps[width - previous] += 1
+        previous = width
+    spaced = sum(steps.values())
+    if tabs > spaced:
+        return "\t"
+    step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), 4)
+    return " " * step

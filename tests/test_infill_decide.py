@@ -1,0 +1,82 @@
+"""The inline decision (none / single / multi) and the length plan (infill.decide)."""
+from __future__ import annotations
+
+import pytest
+
+from infill.decide import decide_shape, opens_block, plan_lengths
+from infill.spans import find_span
+
+
+def at(source: str, marker: str = "<|>") -> tuple[str, int]:
+    offset = source.index(marker)
+    return source.replace(marker, "", 1), offset
+
+
+@pytest.mark.parametrize("source,shape", [
+    # single: the line goes on after the cursor, or it is being finished
+    ("x = foo(<|>)\n", "single"),                   # only closers follow: still this line's business
+    ("total = <|>\n", "single"),
+    ("result = compute(<|>, 3)\n", "single"),         # real code follows the cursor
+    ("values = [<|>]\n", "single"),
+    ("if (x) <|>\n", "single"),
+    ("d = {'a':<|>}\n", "single"),                    # a dict entry's colon opens no block
+    # multi: a body is wanted
+    ("def f(a):\n    <|>\n", "multi"),                # empty body
+    ("def f(a):\n<|>", "multi"),
+    ("for item in items:<|>\n", "multi"),             # right after a block opener
+    ("function f() {<|>}\n", "multi"),
+    ("if x > 0 then<|>\n", "multi"),
+    ("def f():\n    x = 1\n\n    <|>\n    return x\n", "multi"),   # blank line in a block
+    ("# read the file and count words\n<|>\n", "multi"),          # a comment line above
+    # none: mid-word
+    ("value = compu<|>te()\n", "none"),
+])
+def test_shape(source, shape):
+    text, offset = at(source)
+    assert decide_shape(text, offset, in_string_or_comment=False).shape == shape
+
+
+def test_dict_colon_is_not_a_block_opener():
+    assert not opens_block("    'a':")
+    assert not opens_block("x: int = 3 if y else z:")  # odd, but not a block keyword
+    assert opens_block("    elif x:") and opens_block("class A(B):") and opens_block("  case 3:")
+    assert opens_block("for i := 0; i < n; i++ {") and opens_block("while true do")
+
+
+def test_inside_a_string_or_comment_is_none_whatever_the_line_says():
+    text, offset = at('def f():\n    s = "<|>"\n')
+    quiet = find_span("python", text, offset, offset).in_string_or_comment
+    decision = decide_shape(text, offset, quiet)
+    assert decision.shape == "none" and "string or comment" in decision.reason
+
+
+def test_reasons_say_why():
+    text, offset = at("# count words\n<|>")
+    assert "comment" in decide_shape(text, offset, False).reason
+    text, offset = at("def f():\n    <|>")
+    assert "empty body" in decide_shape(text, offset, False).reason
+
+
+def test_cursor_after_a_word_end_is_not_mid_word():
+    text, offset = at("print(value<|>)\n")
+    assert decide_shape(text, offset, False).shape == "single"
+
+
+@pytest.mark.parametrize("shape,cap,expected", [
+    ("single", 64, [8, 16, 32]),
+    ("single", 12, [8, 12]),
+    ("multi", 64, [32, 64]),
+    ("multi", 40, [32, 40]),
+    ("multi", 16, [16]),
+    ("single", 1, [1]),
+])
+def test_length_plan_is_capped(shape, cap, expected):
+    assert plan_lengths(shape, cap) == expected
+
+
+def test_fill_lengths_follow_the_selection_size():
+    small = plan_lengths("block", 256, "x = 1\n")
+    large = plan_lengths("block", 256, "y = compute(x)\n" * 20)   # 300 characters, about 86 tokens
+    assert max(small) < max(large)
+    assert 86 in large and max(large) <= 256
+    assert plan_lengths("block", 32, "z" * 1000) == [32]

@@ -1,0 +1,69 @@
+"""infill.languages and infill.queries on the real grammar wheels."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import tree_sitter
+
+from infill.languages import GRAMMARS, describe_language, grammar_for, language, parse, parser, query
+from infill.queries import SCOPE_CAPTURES, load_query
+
+
+@pytest.mark.parametrize("language_id,path,expected", [
+    ("python", None, "python"),
+    ("javascriptreact", None, "javascript"),
+    ("typescript", "x.ts", "typescript"),
+    ("typescriptreact", None, "tsx"),
+    ("Go", None, "go"),                      # ids are matched case-insensitively
+    (None, "src/main.rs", "rust"),
+    (None, "lib/x.HPP", "cpp"),
+    (None, "a/b.lua", "lua"),
+    (None, "Main.java", "java"),
+    ("cobol", "x.cob", None),
+    ("plaintext", "x.py", None),             # the editor's languageId wins over the extension
+    (None, "README", None),
+    (None, None, None),
+])
+def test_grammar_choice(language_id, path, expected):
+    assert grammar_for(language_id, path) == expected
+
+
+@pytest.mark.parametrize("grammar", sorted(GRAMMARS))
+def test_every_grammar_ships_a_query_that_compiles(grammar):
+    source = load_query(grammar)
+    compiled = query(grammar)   # raises on a node type the grammar does not have
+    names = {compiled.capture_name(i) for i in range(compiled.capture_count)}
+    assert set(SCOPE_CAPTURES) & names and {"string", "comment"} <= names
+    assert "@function" in source
+
+
+def test_a_missing_query_is_an_error_not_an_empty_string():
+    with pytest.raises(FileNotFoundError):
+        load_query("cobol")
+
+
+def test_languages_and_queries_are_cached():
+    assert language("go") is language("go")
+    assert query("go") is query("go")
+    assert parser("go") is parser("go")
+
+
+def test_each_thread_gets_its_own_parser():
+    other = []
+    thread = threading.Thread(target=lambda: other.append(parser("python")))
+    thread.start()
+    thread.join()
+    assert other[0] is not parser("python")
+
+
+def test_parse_gives_a_real_tree():
+    tree = parse("rust", b"fn main() { let x = 1; }")
+    assert isinstance(tree, tree_sitter.Tree)
+    assert tree.root_node.children[0].type == "function_item"
+
+
+def test_describe_language_names_what_was_asked():
+    assert describe_language("cobol", None) == "language 'cobol'"
+    assert describe_language(None, "notes.xyz") == "'.xyz' files"
+    assert "no language id" in describe_language(None, None)

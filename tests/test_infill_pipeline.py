@@ -1,0 +1,272 @@
+"""run_infill end to end on real tree-sitter grammars.
+
+The engine is a scripted stand-in defined here (ScriptedEngine): infill/ must be testable without torch, and the
+real model is exercised by the engine and server tests."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from infill import InfillRequest, InfillResult, run_infill
+
+
+class ScriptedEngine:
+    """Returns the given middles as Candidates-like objects, best first, and records every call."""
+
+    def __init__(self, *middles: str):
+        self.middles = middles
+        self.calls: list[dict] = []
+
+    def _candidates(self, reason: str):
+        items = [SimpleNamespace(text=m, confidence=round(0.9 - 0.1 * i, 2), length=len(m.split()) + 1,
+                                 ended=True, steps=3) for i, m in enumerate(self.middles)]
+        return SimpleNamespace(items=items, layout="spm-sentinels", reason=reason,
+                               timings={"encode_ms": 2.0, "denoise_ms": 5.0},
+                               best=items[0] if items else None)
+
+    def fill(self, prefix, suffix, *, max_new_tokens=64, lengths=None, cancel=None, seed=None):
+        self.calls.append({"kind": "fill", "prefix": prefix, "suffix": suffix, "lengths": lengths,
+                           "max_new_tokens": max_new_tokens, "cancel": cancel})
+        return self._candidates("scripted fill")
+
+    def rewrite(self, prefix, suffix, original, *, strength=0.5, instruction=None, cancel=None, seed=None):
+        self.calls.append({"kind": "rewrite", "prefix": prefix, "suffix": suffix, "original": original,
+                           "strength": strength, "instruction": instruction, "cancel": cancel})
+        return self._candidates("scripted rewrite")
+
+
+class Boom(Exception):
+    pass
+
+
+class FailingEngine:
+    def fill(self, *args, **kwargs):
+        raise Boom("engine failed")
+
+    rewrite = fill
+
+
+def at(source: str, marker: str = "<|>") -> tuple[str, int]:
+    offset = source.index(marker)
+    return source.replace(marker, "", 1), offset
+
+
+def inline(source: str, *middles: str, **request) -> tuple[InfillResult, ScriptedEngine]:
+    text, offset = at(source)
+    engine = ScriptedEngine(*middles)
+    request.setdefault("language_id", "python")
+    return run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, **request), engine), engine
+
+
+def applied(source: str, result: InfillResult) -> str:
+    text, _ = at(source)
+    return text[:result.start] + result.text + text[result.end:]
+
+
+# ---- inline -----------------------------------------------------------------------------------------------------
+
+def test_single_line_completion_prefers_a_candidate_that_parses():
+    source = "def f(a, b):\n    return <|>\n"
+    result, engine = inline(source, "(a + b", "a + b\nprint(a)")
+    assert result.text == "a + b"
+    assert result.message is None
+    assert result.details["chosen"]["index"] == 1 and "candidate 2" in result.details["reason"]
+    assert result.details["candidates"][0]["added_errors"] > 0
+    call = engine.calls[0]
+    assert call["prefix"] == "def f(a, b):\n    return " and call["suffix"] == "\n"
+    assert call["lengths"] == [8, 16, 32]
+    assert result.details["decision"] == "single" and result.details["multiline"] is False
+
+
+def test_engine_order_wins_when_every_candidate_parses():
+    result, _ = inline("def f(a, b):\n    return <|>\n", "a * b", "a + b")
+    assert result.text == "a * b" and result.details["chosen"]["index"] == 0
+
+
+def test_when_every_candidate_breaks_the_parse_the_engines_first_is_kept():
+    result, _ = inline("def f(a, b):\n    return <|>\n", "(a +", "[b")
+    assert result.text == "(a +" and "added parse errors" in result.details["reason"]
+
+
+def test_multi_line_body_in_python():
+    source = "def mean(xs):\n    <|>\n\nprint(mean([1, 2]))\n"
+    result, engine = inline(source, "total = sum(xs)\n    return total / len(xs)\n\nprint('extra')")
+    assert result.text == "total = sum(xs)\n    return total / len(xs)"
+    assert engine.calls[0]["lengths"] == [32, 64]
+    assert result.details["decision"] == "multi" and result.details["span"]["type"] == "function_definition"
+
+
+def test_multi_line_body_after_a_brace_in_javascript():
+    source = "function answer() {<|>}\nanswer();\n"
+    result, _ = inline(source, "\n  return 42;\n}", language_id="javascript")
+    assert applied(source, result) == "function answer() {\n  return 42;\n}\nanswer();\n"
+
+
+def test_go_body_with_tabs():
+    source = "package main\n\nfunc add(a int, b int) int {\n\t<|>\n}\n"
+    result, _ = inline(source, "return a + b\n}\n", path="main.go", language_id=None)
+    assert result.details["language"] == "go" and result.details["span"]["type"] == "function_declaration"
+    assert result.text == "return a + b"
+
+
+def test_rust_closing_brackets_supplied_by_the_suffix_are_dropped():
+    source = "fn main() {\n    let v = vec![1, 2, 3];\n    println!(\"{}\", v.len(<|>));\n}\n"
+    result, _ = inline(source, "))", ")", language_id="rust")
+    assert result.text == ""   # every candidate only closed what the suffix already closes
+
+
+def test_inside_a_comment_nothing_is_asked_and_nothing_said():
+    result, engine = inline("# explain <|>this\nx = 1\n", "anything")
+    assert result.text == "" and result.message is None and engine.calls == []
+    assert result.details["decision"] == "none"
+
+
+def test_inside_a_word_nothing_is_asked():
+    result, engine = inline("value = compu<|>te()\n", "anything")
+    assert result.text == "" and engine.calls == []
+    assert "word" in result.details["reason"]
+
+
+def test_suffix_repeat_is_cut_and_empty_results_say_nothing():
+    source = "def f(x):\n    <|>\n    return x\n"
+    result, _ = inline(source, "return x")
+    assert result.text == "" and result.message is None
+    assert result.details["candidates"][0]["empty"] is True
+
+
+def test_crlf_documents_get_crlf_text():
+    source = "def f(a):\r\n    <|>\r\n"
+    result, _ = inline(source, "b = a * 2\n    return b")
+    assert result.text == "b = a * 2\r\n    return b"
+
+
+def test_cancel_is_passed_to_the_engine():
+    def cancel():
+        return False
+    text, offset = at("x = <|>\n")
+    engine = ScriptedEngine("1")
+    run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"), engine,
+               cancel)
+    assert engine.calls[0]["cancel"] is cancel
+
+
+def test_max_new_tokens_caps_the_plan():
+    result, engine = inline("def f():\n    <|>\n", "pass", max_new_tokens=20)
+    assert engine.calls[0]["lengths"] == [20] and engine.calls[0]["max_new_tokens"] == 20
+
+
+def test_details_carry_timings_and_the_engine_report():
+    result, _ = inline("x = <|>\n", "1")
+    timings = result.details["timings"]
+    assert {"plan_ms", "engine_ms", "clean_ms", "total_ms"} <= set(timings)
+    assert timings["engine_denoise_ms"] == 5.0
+    assert result.details["engine"] == {"layout": "spm-sentinels", "reason": "scripted fill", "candidates": 1}
+    assert result.details["chosen"]["length"] == 2
+
+
+def test_engine_exceptions_propagate():
+    text, offset = at("x = <|>\n")
+    with pytest.raises(Boom):
+        run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"),
+                   FailingEngine())
+
+
+# ---- fill and rewrite ---------------------------------------------------------------------------------------------
+
+def test_fill_replaces_the_selection_and_keeps_whole_lines():
+    text = "def f(xs):\n    s = 0\n    return s\n"
+    start, end = text.index("    s = 0"), text.index("    return")
+    engine = ScriptedEngine("s = sum(xs)")
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"), engine)
+    assert (result.start, result.end) == (start, end)
+    assert result.text == "    s = sum(xs)\n"   # the selection's indentation and final newline are kept
+    assert engine.calls[0]["prefix"] == "def f(xs):\n" and engine.calls[0]["suffix"] == "    return s\n"
+    assert result.details["decision"] == "block"
+
+
+def test_fill_drops_a_repeat_of_the_line_after_the_selection():
+    text = "a = 1\nb = 2\nc = 3\n"
+    start, end = text.index("b"), text.index("c")
+    engine = ScriptedEngine("b = a + 1\nc = 3\n")
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, path="x.py"), engine)
+    assert result.text == "b = a + 1\n"
+
+
+def test_rewrite_passes_original_strength_and_instruction():
+    text = "x = [i for i in range(3)]\nprint(x)\n"
+    end = text.index("\n")
+    engine = ScriptedEngine("x = list(range(3))")
+    result = run_infill(InfillRequest(text=text, mode="rewrite", start=0, end=end, language_id="python",
+                                      instruction="simpler"), engine)
+    assert result.text == "x = list(range(3))" and (result.start, result.end) == (0, end)
+    call = engine.calls[0]
+    assert call["kind"] == "rewrite" and call["original"] == "x = [i for i in range(3)]"
+    assert call["strength"] == 0.5 and call["instruction"] == "simpler"
+    assert call["prefix"] == "" and call["suffix"] == "\nprint(x)\n"
+
+
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+def test_an_empty_selection_asks_for_one(mode):
+    engine = ScriptedEngine("never")
+    result = run_infill(InfillRequest(text="abc", mode=mode, start=1, end=1, language_id="python"), engine)
+    assert result.text == "" and result.message.startswith(f"select the code to {mode}") and engine.calls == []
+
+
+# ---- bad input ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,start,end,mode,fragment", [
+    ("a\x00b", 1, 1, "inline", "NUL"),
+    ("x" * (2 * 1024 * 1024 + 1), 1, 1, "inline", "larger than 2 MB"),
+    ("é" * (1024 * 1024 + 1), 1, 1, "inline", "larger than 2 MB"),     # 2 MB of UTF-8, fewer characters
+    ("abc", 5, 5, "inline", "out of range"),
+    ("abc", -1, -1, "inline", "out of range"),
+    ("abc", 2, 1, "fill", "out of range"),
+    ("abc", 0, 2, "inline", "cursor"),
+    ("abc", 1.0, 1.0, "inline", "integers"),
+    ("bad \ud800 surrogate", 1, 1, "inline", "Unicode"),
+    ("abc", 1, 1, "complete", "unknown infill mode"),
+    (None, 0, 0, "inline", "string"),
+])
+def test_bad_input_is_an_empty_result_with_a_message(text, start, end, mode, fragment):
+    engine = ScriptedEngine("never")
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id="python"), engine)
+    assert result.text == "" and fragment in result.message and engine.calls == []
+    assert (result.start, result.end) == (start, end)
+
+
+def test_non_positive_max_new_tokens_is_refused():
+    engine = ScriptedEngine("never")
+    result = run_infill(InfillRequest(text="x = ", mode="inline", start=4, end=4, max_new_tokens=0), engine)
+    assert "max_new_tokens" in result.message and engine.calls == []
+
+
+def test_empty_document_still_asks_the_engine():
+    engine = ScriptedEngine("import os")
+    result = run_infill(InfillRequest(text="", mode="inline", start=0, end=0, language_id="python"), engine)
+    assert result.text == "import os" and result.message is None
+    assert (engine.calls[0]["prefix"], engine.calls[0]["suffix"]) == ("", "")
+
+
+# ---- no grammar ---------------------------------------------------------------------------------------------------
+
+def test_unknown_language_uses_plain_text_and_says_so():
+    source = "PROGRAM-ID. HELLO.\n<|>\nSTOP RUN.\n"
+    result, engine = inline(source, "DISPLAY 'HI'.\nSTOP RUN.", language_id="cobol")
+    assert result.text == "DISPLAY 'HI'."          # still cleaned: the suffix's next line is not repeated
+    assert result.details["fallback"] is True and result.details["language"] == "plaintext"
+    assert "no tree-sitter grammar" in result.message and "cobol" in result.message
+    assert "plain-text context" in result.message
+    assert engine.calls[0]["prefix"] == "PROGRAM-ID. HELLO.\n"
+
+
+def test_unknown_extension_without_language_id_falls_back():
+    result = run_infill(InfillRequest(text="hello world", mode="inline", start=9, end=9, path="notes.xyz"),
+                        ScriptedEngine("ld"))
+    assert result.details["fallback"] is True and "'.xyz' files" in result.message
+    assert result.text == ""   # mid-word: nothing to suggest, but the warning still comes back
+
+
+def test_known_language_has_no_fallback_flag():
+    result, _ = inline("x = <|>\n", "1")
+    assert "fallback" not in result.details and result.details["language"] == "python"

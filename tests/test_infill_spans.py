@@ -1,0 +1,193 @@
+"""Span picking (infill.spans) and the prefix/suffix window around it (infill.context), on real grammars."""
+from __future__ import annotations
+
+import pytest
+
+from infill.context import build_context, cut_prefix, cut_suffix
+from infill.spans import Scope, find_span
+
+
+def at(source: str, marker: str = "<|>") -> tuple[str, int]:
+    offset = source.index(marker)
+    return source.replace(marker, "", 1), offset
+
+
+# ---- the enclosing scope --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("grammar,source,innermost,starts_with", [
+    ("python", "import os\n\nclass A:\n    def run(self):\n        x = <|>\n\nprint(1)\n",
+     "function_definition", "def run(self):"),
+    ("python", "class A:\n    def run(self):\n        if x:\n            y()\n            <|>\n",
+     "if_statement", "if x:"),
+    ("javascript", "const a = 1;\nfunction add(x, y) {\n  return <|>\n}\nadd(1, 2);\n",
+     "function_declaration", "function add(x, y)"),
+    ("javascript", "class C {\n  m() {\n    for (const x of xs) {\n      <|>\n    }\n  }\n}\n",
+     "for_in_statement", "for (const x of xs)"),
+    ("go", "package main\n\nfunc add(a int, b int) int {\n\treturn <|>\n}\n", "function_declaration", "func add("),
+    ("go", "package main\n\nfunc (s *S) Get() int {\n\tx := 1\n\t<|>\n\treturn x\n}\n",
+     "method_declaration", "func (s *S) Get()"),
+    ("rust", "struct S;\nimpl S {\n    fn get(&self) -> u32 {\n        <|>\n    }\n}\n", "function_item", "fn get("),
+    ("typescript", "interface I {\n  a: number;\n}\nfunction g(): number {\n  return <|>\n}\n",
+     "function_declaration", "function g()"),
+    ("tsx", "const App = () => {\n  return <div><|></div>;\n};\n", "arrow_function", "() =>"),
+    ("java", "class A {\n  int f() {\n    return <|>;\n  }\n}\n", "method_declaration", "int f()"),
+    ("c", "int main(void) {\n    for (int i = 0; i < 3; i++) {\n        <|>\n    }\n}\n", "for_statement", "for ("),
+    ("cpp", "namespace n {\nclass K {\n  void m() { <|> }\n};\n}\n", "function_definition", "void m()"),
+    ("lua", "local function f(a)\n  if a then\n    <|>\n  end\nend\n", "if_statement", "if a then"),
+])
+def test_innermost_enclosing_scope(grammar, source, innermost, starts_with):
+    text, offset = at(source)
+    span = find_span(grammar, text, offset, offset)
+    assert span.span.node_type == innermost
+    assert text[span.span.start:].startswith(starts_with)
+    assert span.span.start < offset
+    # The scope reaches the cursor, or ends just before it with only whitespace between (a Python body being written).
+    assert offset <= span.span.end or not text[span.span.end:offset].strip()
+    assert not span.in_string_or_comment
+
+
+def test_scopes_are_listed_innermost_first():
+    text, offset = at("class A:\n    def run(self):\n        if x:\n            y()\n            <|>\n")
+    span = find_span("python", text, offset, offset)
+    assert [s.node_type for s in span.scopes] == ["if_statement", "function_definition", "class_definition"]
+    assert all(s.kind in ("block", "function", "class") for s in span.scopes)
+
+
+def test_dedented_cursor_leaves_the_inner_block_but_not_the_function():
+    text, offset = at("def run(self):\n    if x:\n        y()\n    <|>\n")
+    assert find_span("python", text, offset, offset).span.node_type == "function_definition"
+
+
+def test_column_zero_after_a_function_is_top_level():
+    text, offset = at("def f():\n    return 1\n<|>\n")
+    span = find_span("python", text, offset, offset)
+    assert span.span is None and span.scopes == []
+
+
+def test_cursor_right_before_a_function_is_not_inside_it():
+    text, offset = at("x = 1\n<|>def f():\n    return 1\n")
+    assert find_span("python", text, offset, offset).span is None
+
+
+def test_a_selection_is_enclosed_only_by_scopes_holding_all_of_it():
+    text = "def a():\n    return 1\n\ndef b():\n    return 2\n"
+    inside = find_span("python", text, text.index("return 1"), text.index("return 1") + 8)
+    assert inside.span.node_type == "function_definition" and text[inside.span.start:].startswith("def a")
+    across = find_span("python", text, text.index("return 1"), text.index("return 2"))
+    assert across.span is None
+
+
+def test_scope_offsets_count_characters_not_bytes():
+    text, offset = at('s = "héllo wörld ✓"\ndef f():\n    return <|>\n')
+    span = find_span("python", text, offset, offset)
+    assert text[span.span.start:span.span.end].startswith("def f():")
+    assert text[span.statement.start:].startswith("return")
+
+
+def test_statement_at_the_cursor():
+    text, offset = at("function f() {\n  const total = <|>a + b;\n}\n")
+    span = find_span("javascript", text, offset, offset)
+    assert span.statement.node_type == "lexical_declaration"
+
+
+def test_existing_parse_errors_are_counted():
+    assert find_span("python", "def f(:\n", 0, 0).error_count >= 1
+    assert find_span("python", "def f():\n    pass\n", 0, 0).error_count == 0
+
+
+# ---- strings and comments ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("grammar,source,quiet", [
+    ("python", 'x = "abc<|>def"\n', True),
+    ("python", "# a comment<|>\nx = 1\n", True),               # end of a line comment: still writing it
+    ("python", 'def f():\n    """Doc<|> string."""\n', True),
+    ("python", 'x = f"a {<|>} b"\n', False),                  # inside an f-string's braces is code
+    ("python", 'x = "abc"<|>\n', False),                      # just after the closing quote
+    ("rust", "// note<|>\nlet x = 1;\n", True),
+    ("javascript", "const s = `a ${<|>} b`;\n", False),
+    ("javascript", "const s = `a <|> b`;\n", True),
+    ("c", "/* block */<|>\nint x;\n", False),                 # a closed block comment is over
+    ("go", 'package main\nvar s = "x<|>"\n', True),
+])
+def test_strings_and_comments(grammar, source, quiet):
+    text, offset = at(source)
+    assert find_span(grammar, text, offset, offset).in_string_or_comment is quiet
+
+
+# ---- the context window -----------------------------------------------------------------------------------------
+
+def test_small_document_is_seen_whole():
+    text, offset = at("def f(a, b):\n    return <|>\n\nprint(f(1, 2))\n")
+    context = build_context(text, offset, offset)
+    assert context.prefix == "def f(a, b):\n    return "
+    assert context.suffix == "\n\nprint(f(1, 2))\n"
+    assert (context.prefix_start, context.suffix_end) == (0, len(text))
+
+
+def test_budgets_cut_at_line_boundaries():
+    text = "".join(f"line {i:04d}\n" for i in range(1000))   # 10 characters a line
+    offset = text.index("line 0500") + 5                      # mid-line cursor
+    context = build_context(text, offset, offset, prefix_budget=104, suffix_budget=57)
+    assert context.prefix.endswith("line ") and context.prefix.startswith("line 0491\n")
+    assert len(context.prefix) <= 104 and text[context.prefix_start - 1] == "\n"
+    assert context.suffix.startswith("0500\n") and context.suffix.endswith("line 0505\n")
+    assert len(context.suffix) <= 57
+
+
+def test_one_very_long_line_is_cut_mid_line():
+    text = "x" * 5000
+    assert cut_prefix(text, 4000, 3000) == 1000
+    assert cut_suffix(text, 1000, 1000) == 2000
+
+
+def test_defaults_are_3000_and_1000_characters():
+    text = "".join(f"value_{i:05d} = {i}\n" for i in range(2000))
+    offset = len(text) // 2
+    context = build_context(text, offset, offset)
+    assert 2900 < len(context.prefix) <= 3000 and 900 < len(context.suffix) <= 1000
+
+
+def enclosing(text: str, offset: int) -> list[Scope]:
+    return find_span("python", text, offset, offset).scopes
+
+
+def test_the_enclosing_function_is_kept_whole_by_moving_budget():
+    # A function whose body after the cursor is longer than the suffix budget, but which fits both budgets together.
+    head = "".join(f"top_{i} = {i}\n" for i in range(40))
+    body_after = "".join(f"    y_{i} = {i}\n" for i in range(14))
+    text, offset = at(head + "def f():\n    x = <|>1\n" + body_after + "\nz = 0\n")
+    scopes = enclosing(text, offset)
+    context = build_context(text, offset, offset, scopes, prefix_budget=120, suffix_budget=160)
+    function_end = scopes[0].end
+    assert context.kept_whole is scopes[0]
+    assert context.suffix_end >= function_end and context.suffix.endswith("y_13 = 13\n")
+    assert context.prefix.startswith("top_") and "def f():" in context.prefix
+    assert len(context.prefix) + len(context.suffix) <= 120 + 160
+    # Without the scope the same budgets cut the function short.
+    plain = build_context(text, offset, offset, None, prefix_budget=120, suffix_budget=160)
+    assert plain.suffix_end < function_end and plain.kept_whole is None
+
+
+def test_the_prefix_borrows_budget_to_reach_the_function_start():
+    body_before = "".join(f"    a_{i} = {i}\n" for i in range(15))
+    text, offset = at("import os\n\ndef f():\n" + body_before + "    <|>\n")
+    scopes = enclosing(text, offset)
+    context = build_context(text, offset, offset, scopes, prefix_budget=100, suffix_budget=300)
+    assert context.prefix.startswith("def f():\n")
+    assert context.kept_whole.node_type == "function_definition"
+
+
+def test_the_largest_scope_that_fits_is_kept():
+    text, offset = at("class A:\n    def m(self):\n        return <|>\n\n    def n(self):\n        pass\n")
+    scopes = enclosing(text, offset)
+    assert build_context(text, offset, offset, scopes).kept_whole.node_type == "class_definition"
+    tight = build_context(text, offset, offset, scopes, prefix_budget=40, suffix_budget=5)
+    assert tight.kept_whole.node_type == "function_definition"
+    assert tight.prefix.startswith("    def m(self):")
+
+
+def test_fill_context_excludes_the_selection():
+    text = "a = 1\nb = 2\nc = 3\n"
+    start, end = text.index("b = 2"), text.index("c = 3")
+    context = build_context(text, start, end)
+    assert context.prefix == "a = 1\n" and context.suffix == "c = 3\n"
