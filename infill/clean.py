@@ -26,6 +26,7 @@ class CleanContext:
     indent_unit: str = "    "   # the document's indentation step
     original: str = ""          # the selected text a fill / rewrite replaces
     whole_lines: bool = False   # the selection ended with a newline, so the replacement must too
+    line_above: str = ""        # the nearest non-blank line above the cursor's line
 
 
 def indentation(line: str) -> str:
@@ -102,29 +103,65 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
     return middle
 
 
+def unmatched_closer_positions(text: str) -> set[int]:
+    """Indexes of closing brackets that close nothing opened earlier in `text` (they close the prefix's)."""
+    stack: list[str] = []
+    unmatched = set()
+    for i, char in enumerate(text):
+        if char in "([{":
+            stack.append(char)
+        elif char in PAIRS:
+            if stack and stack[-1] == PAIRS[char]:
+                stack.pop()
+            else:
+                unmatched.add(i)
+    return unmatched
+
+
+def closes_kept_bracket(kept: str, cut: str) -> bool:
+    """Would cutting `cut` remove the closer of a bracket that `kept` opens?"""
+    stack: list[tuple[str, bool]] = []   # (opener, opened in the kept part)
+    for part, is_kept in ((kept, True), (cut, False)):
+        for char in part:
+            if char in "([{":
+                stack.append((char, is_kept))
+            elif char in PAIRS and stack and stack[-1][0] == PAIRS[char]:
+                if stack.pop()[1] and not is_kept:
+                    return True
+    return False
+
+
 def drop_suffix_overlap(middle: str, suffix: str) -> str:
-    """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `x)` before `)`, or a whole
-    repeated next line) is cut."""
+    """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
+    `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
+    (then the bracket rule decides)."""
     head = suffix.lstrip(" \t")
     trimmed = middle.rstrip(" \t")
     for size in range(min(len(trimmed), len(head)), 1, -1):
         if trimmed.endswith(head[:size]):
-            return trimmed[:-size]
+            if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
+                return trimmed[:-size]
     return middle
 
 
 def drop_unmatched_closers(middle: str, suffix: str) -> str:
-    """Trailing closing brackets the middle never opened, when the suffix (after whitespace) closes them already."""
-    supplied = suffix.lstrip()
+    """Trailing closing brackets the middle never opened, when the suffix (after whitespace) starts with the same
+    closers: the model closed what the suffix closes already."""
     trimmed = middle.rstrip()
-    while trimmed and trimmed[-1] in PAIRS and supplied.startswith(trimmed[-1]):
-        closer = trimmed[-1]
-        body = trimmed[:-1]
-        if body.count(PAIRS[closer]) > body.count(closer):
-            break  # the middle opened it itself: its own pair stays
-        trimmed = body.rstrip()
-        supplied = supplied[1:].lstrip()
-    return trimmed if trimmed != middle.rstrip() else middle
+    unmatched = unmatched_closer_positions(trimmed)
+    tail = []   # indexes of the trailing closers, last first
+    i = len(trimmed) - 1
+    while i >= 0 and (trimmed[i] in PAIRS or trimmed[i].isspace()):
+        if trimmed[i] in PAIRS:
+            tail.append(i)
+        i -= 1
+    tail.reverse()
+    supplied = [char for char in re.match(r"[\s)\]}]*", suffix).group() if char in PAIRS]
+    for size in range(len(tail), 0, -1):
+        dropped = tail[-size:]
+        if [trimmed[j] for j in dropped] == supplied[:size] and all(j in unmatched for j in dropped):
+            return trimmed[:dropped[0]].rstrip()
+    return middle
 
 
 def trim_trailing_whitespace(middle: str) -> str:
@@ -162,6 +199,20 @@ def reindent_first_line(middle: str, before: str, original: str = "", indent_uni
     return "\n".join(lines)
 
 
+def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str) -> str:
+    """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
+    the opener's level (or the cursor sits at column 0), shift every line by the missing amount."""
+    if before.strip() or not opens_block(line_above):
+        return middle
+    lines = middle.split("\n")
+    column = len(before) + len(indentation(lines[0]))
+    if column > len(indentation(line_above)) or not lines[0].strip():
+        return middle   # already deeper than the opener
+    missing = len(indentation(line_above)) + len(indent_unit) - column
+    pad = ("\t" if indent_unit == "\t" else " ") * missing
+    return "\n".join(pad + line if line.strip() or i == 0 else line for i, line in enumerate(lines))
+
+
 def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str) -> str:
     """After a block opener the body goes on its own, deeper line; a closer left on the cursor's line moves to a
     line of its own below the body."""
@@ -187,6 +238,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = first_line_only(middle)
     elif ctx.shape == "multi":
         middle = keep_inside_scope(middle, ctx.before, suffix)
+        middle = indent_block_body(middle, ctx.before, ctx.line_above, ctx.indent_unit)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
     middle = drop_suffix_overlap(middle, suffix)
     middle = drop_unmatched_closers(middle, suffix)
@@ -196,7 +248,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
     else:
-        middle = reindent_first_line(middle, ctx.before, ctx.original if ctx.shape == "block" else "", ctx.indent_unit)
+        original = ctx.original if ctx.shape == "block" else ""
+        middle = reindent_first_line(middle, ctx.before, original, ctx.indent_unit)
     if ctx.whole_lines:
         middle += "\n"
     return to_line_ending(middle, ctx.line_ending)

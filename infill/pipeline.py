@@ -11,6 +11,7 @@ from typing import Any, Callable, Literal, Protocol
 
 from .choose import Cleaned, choose
 from .clean import CleanContext, clean_middle
+from .decide import previous_nonblank_line
 from .plan import make_plan
 from .style import indent_unit_of, line_ending_of
 
@@ -125,7 +126,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
         indent_unit=indent_unit_of(text), original=original,
-        whole_lines=mode != "inline" and original.endswith("\n"),
+        whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
     )
     cleaned = [Cleaned(i, clean_middle(item.text, style), item) for i, item in enumerate(candidates.items)]
     choice = choose(cleaned, plan.grammar, prefix, original, suffix)

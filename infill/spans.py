@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import tree_sitter
 
-from .languages import parse, query
+from .languages import parse, parse_document, query
 from .queries import SCOPE_CAPTURES
 
 
@@ -99,7 +99,7 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     """Scopes enclosing [start, end) (innermost first), the statement at `start`, and whether `start` is inside a
     string or comment."""
     source = Source(text)
-    tree = parse(grammar, source.data)
+    tree = parse_document(grammar, source.data)
     b_start, b_end = source.byte_offset(start), source.byte_offset(end)
     # The last code character before the cursor: a Python body being written on a fresh indented line lies after
     # its scope's last token, yet still belongs to that scope.

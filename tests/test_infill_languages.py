@@ -6,7 +6,10 @@ import threading
 import pytest
 import tree_sitter
 
-from infill.languages import GRAMMARS, describe_language, grammar_for, language, parse, parser, query
+from infill.languages import (
+    GRAMMARS, INCREMENTAL_FROM_BYTES, common_prefix_length, describe_language, grammar_for, language, parse,
+    parse_document, parser, query,
+)
 from infill.queries import SCOPE_CAPTURES, load_query
 
 
@@ -67,3 +70,22 @@ def test_describe_language_names_what_was_asked():
     assert describe_language("cobol", None) == "language 'cobol'"
     assert describe_language(None, "notes.xyz") == "'.xyz' files"
     assert "no language id" in describe_language(None, None)
+
+
+def test_large_documents_reparse_incrementally_to_the_same_tree():
+    body = "".join(f"def f_{i}(a):\n    return a + {i}\n\n" for i in range(3000)).encode()
+    assert len(body) > INCREMENTAL_FROM_BYTES
+    first = parse_document("python", body)
+    assert parse_document("python", body) is first          # unchanged text: the same tree
+    middle = len(body) // 2
+    edited = body[:middle] + b"(((" + body[middle:]          # a keystroke that breaks the parse
+    incremental = parse_document("python", edited)
+    assert incremental.root_node.has_error
+    assert str(incremental.root_node) == str(parse("python", edited).root_node)
+    assert str(first.root_node) == str(parse("python", body).root_node)   # the cached tree was not edited in place
+
+
+def test_common_prefix_length():
+    assert common_prefix_length(b"abcdef", b"abcxef") == 3
+    assert common_prefix_length(b"abc", b"abc") == 3
+    assert common_prefix_length(b"", b"abc") == 0

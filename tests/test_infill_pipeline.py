@@ -116,6 +116,12 @@ def test_rust_closing_brackets_supplied_by_the_suffix_are_dropped():
     assert result.text == ""   # every candidate only closed what the suffix already closes
 
 
+def test_the_rest_of_the_line_written_again_is_cut():
+    source = "name = <|>.strip()\n"
+    result, _ = inline(source, "raw.strip()")
+    assert applied(source, result) == "name = raw.strip()\n"
+
+
 def test_inside_a_comment_nothing_is_asked_and_nothing_said():
     result, engine = inline("# explain <|>this\nx = 1\n", "anything")
     assert result.text == "" and result.message is None and engine.calls == []

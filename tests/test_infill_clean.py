@@ -1,0 +1,188 @@
+"""Each cleaning rule of infill.clean on its own, then together through clean_middle."""
+from __future__ import annotations
+
+from infill.clean import (
+    CleanContext, clean_middle, drop_leading_blank_lines, drop_repeated_suffix_lines, drop_suffix_overlap,
+    drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
+    open_block_body,
+    reindent_first_line, to_line_ending, trim_trailing_whitespace,
+)
+from infill.style import indent_unit_of, line_ending_of
+
+
+# ---- suffix overlap ---------------------------------------------------------------------------------------------
+
+def test_tail_equal_to_the_suffix_head_is_cut():
+    assert drop_suffix_overlap("text.strip()", ".strip()\n") == "text"
+    assert drop_suffix_overlap("a, b))", "))\nnext()") == "a, b"          # both closers close the prefix's
+    assert drop_suffix_overlap("name: str = 'x'", " = 'x'\n") == "name: str "   # suffix's leading spaces ignored
+
+
+def test_tail_overlap_leaves_the_middles_own_brackets_to_the_bracket_rule():
+    # `compute(` is closed by the first `)`: cutting "))" would leave it open.
+    assert drop_suffix_overlap("compute(a, b))", "))\n") == "compute(a, b))"
+    assert clean_middle("compute(a, b))", ctx("single", "print(str(", "))\n")) == "compute(a, b)"
+
+
+def test_tail_overlap_needs_two_characters():
+    assert drop_suffix_overlap("f(x)", ")") == "f(x)"   # one shared character proves nothing
+    assert drop_suffix_overlap("a + b", "\n") == "a + b"
+
+
+def test_tail_overlap_across_lines():
+    assert drop_suffix_overlap("x = 1\n    return x", "\n    return x\n") == "x = 1"
+
+
+def test_repeated_next_line_is_cut():
+    middle = "y = x * 2\n    z = y + 1\n    return z\n    # more"
+    assert drop_repeated_suffix_lines(middle, "\n    return z\n", before="    ") == "y = x * 2\n    z = y + 1"
+
+
+def test_repeated_next_line_on_the_first_line_of_a_blank_line():
+    assert drop_repeated_suffix_lines("return x", "\n    return x\n", before="    ") == ""
+    # Mid-line, the first line continues the cursor's line and cannot repeat a whole line.
+    assert drop_repeated_suffix_lines("return x", "\nreturn x\n", before="y = ") == "return x"
+
+
+def test_bare_closer_lines_must_match_indentation_too():
+    middle = "if (x) {\n    y();\n  }\n  done();"
+    # The inner `}` at two spaces is the model's own block, not the suffix's `}` at column 0.
+    assert drop_repeated_suffix_lines(middle, "\n}\n", before="  ") == middle
+    assert drop_repeated_suffix_lines("a();\n}\nb();", "\n}\n", before="  ") == "a();"
+
+
+def test_whole_line_selection_compares_the_suffix_from_its_first_line():
+    assert drop_repeated_suffix_lines("b = 2\nc = 3", "c = 3\n", before="", suffix_starts_line=True) == "b = 2"
+    assert drop_repeated_suffix_lines("b = 2\nc = 3", "c = 3\n", before="", suffix_starts_line=False) == \
+        "b = 2\nc = 3"
+
+
+# ---- brackets -----------------------------------------------------------------------------------------------------
+
+def test_unmatched_closers_supplied_by_the_suffix_are_dropped():
+    assert drop_unmatched_closers("a, b)", ")") == "a, b"
+    assert drop_unmatched_closers("a[0])]", ")]\n") == "a[0]"
+    assert drop_unmatched_closers("return 1;\n}", "\n}\n") == "return 1;"   # next line of the suffix closes it
+
+
+def test_own_pairs_and_unsupplied_closers_stay():
+    assert drop_unmatched_closers("f(a)", ")") == "f(a)"      # it opened this one itself
+    assert drop_unmatched_closers("a, b)", "\nx = 1") == "a, b)"   # the suffix does not close it
+    assert drop_unmatched_closers("a, b]", ")") == "a, b]"    # a different bracket
+
+
+# ---- single / multi line ------------------------------------------------------------------------------------------
+
+def test_single_line_keeps_the_first_line():
+    assert first_line_only("a + b\nprint(x)\n") == "a + b"
+
+
+def test_multi_line_stops_when_indentation_leaves_the_block():
+    middle = "total += v\n    count += 1\nprint('done')\n"
+    assert keep_inside_scope(middle, "    ") == "total += v\n    count += 1"
+
+
+def test_multi_line_after_an_opener_stops_at_the_openers_indentation():
+    middle = "\n    return 1\n\ndef g():\n    pass"
+    assert keep_inside_scope(middle, "def f():", "\n") == "\n    return 1\n"
+
+
+def test_a_closer_line_is_kept_only_when_the_suffix_does_not_close():
+    middle = "\n  return 1;\n}\nfoo();"
+    assert keep_inside_scope(middle, "function f() {", "\n}\n") == "\n  return 1;"
+    assert keep_inside_scope(middle, "function f() {", "\n") == "\n  return 1;\n}"
+
+
+def test_deeper_lines_and_blank_lines_stay_in_scope():
+    middle = "for x in xs:\n        use(x)\n\n    done()"
+    assert keep_inside_scope(middle, "    ") == middle
+
+
+# ---- whitespace and indentation ---------------------------------------------------------------------------------
+
+def test_trailing_whitespace_is_trimmed():
+    assert trim_trailing_whitespace("a = 1   \n  b = 2\t\n\n  ") == "a = 1\n  b = 2"
+
+
+def test_first_line_repeating_the_cursor_indentation_is_reindented():
+    assert reindent_first_line("    x = 1\n    y = 2", before="    ") == "x = 1\n    y = 2"
+    assert reindent_first_line("      x = 1", before="    ") == "  x = 1"   # absolute 6 from column 4
+
+
+def test_relative_first_line_indentation_confirmed_by_the_next_line_stays():
+    # cursor at column 2; "  if a:" puts the `if` at column 4, and its body at 8 agrees.
+    assert reindent_first_line("  if a:\n        b()", before="  ") == "  if a:\n        b()"
+
+
+def test_no_double_space_mid_line():
+    assert reindent_first_line(" 1", before="x = ") == "1"
+    assert reindent_first_line(" 1", before="return") == " 1"   # the space is needed here
+
+
+def test_fill_at_column_zero_keeps_the_selections_indentation():
+    assert reindent_first_line("s = 1", before="", original="    s = 0\n") == "    s = 1"
+    assert reindent_first_line("s = 1", before="", original="s = 0\n") == "s = 1"
+
+
+def test_block_body_goes_on_its_own_indented_line():
+    assert open_block_body("pass", "    def f():", "", "    ") == "\n        pass"
+    assert open_block_body("\n  return 1;", "function f() {", "}", "  ") == "\n  return 1;\n"
+
+
+def test_leading_blank_lines_are_dropped_on_a_blank_line():
+    assert drop_leading_blank_lines("\n\n    x = 1\n    y = 2") == "    x = 1\n    y = 2"
+
+
+# ---- line endings -------------------------------------------------------------------------------------------------
+
+def test_line_endings_follow_the_document():
+    assert normalize_newlines("a\r\nb\rc") == "a\nb\nc"
+    assert to_line_ending("a\nb", "\r\n") == "a\r\nb"
+    assert line_ending_of("x = 1\r\ny = 2\r\n") == "\r\n" and line_ending_of("x = 1\ny\n") == "\n"
+    assert line_ending_of("") == "\n"
+
+
+def test_indent_unit_comes_from_the_document():
+    assert indent_unit_of("def f():\n  if x:\n    y()\n") == "  "
+    assert indent_unit_of("func f() {\n\tx := 1\n\ty := 2\n}\n") == "\t"
+    assert indent_unit_of("x = 1\n") == "    "
+
+
+# ---- all together -----------------------------------------------------------------------------------------------
+
+def ctx(shape: str, before: str, suffix: str, **kw) -> CleanContext:
+    return CleanContext(shape=shape, before=before, rest_of_line=suffix.split("\n", 1)[0], suffix=suffix, **kw)
+
+
+def test_clean_single_line():
+    assert clean_middle("a + b)\nprint(x)", ctx("single", "    return f(", ")\n")) == "a + b"
+
+
+def test_clean_multi_line_body_in_the_document_style():
+    raw = "\r\n    total = sum(xs)  \r\n    return total\r\nprint('x')\r\n"
+    cleaned = clean_middle(raw, ctx("multi", "    ", "\r\n\r\nprint(1)\r\n", line_ending="\r\n"))
+    assert cleaned == "total = sum(xs)\r\n    return total"
+
+
+def test_clean_after_an_opener_adds_the_body_line():
+    assert clean_middle("return 1", ctx("multi", "def f():", "\n")) == "\n    return 1"
+    assert clean_middle("x := 1", ctx("multi", "func f() {", "}\n", indent_unit="\t")) == "\n\tx := 1\n"
+
+
+def test_clean_whole_line_fill_ends_with_a_newline():
+    assert clean_middle("s = sum(xs)", ctx("block", "", "    return s\n", original="    s = 0\n",
+                                           whole_lines=True, suffix_starts_line=True)) == "    s = sum(xs)\n"
+
+
+def test_whitespace_only_or_fully_duplicated_middles_are_empty():
+    assert clean_middle("   \n  ", ctx("multi", "", "")) == ""
+    assert clean_middle(")", ctx("single", "f(x", ")\n")) == ""
+    assert clean_middle("\n    return x", ctx("multi", "    ", "\n    return x\n")) == ""
+
+
+def test_a_body_written_at_the_openers_level_is_indented_under_it():
+    assert indent_block_body("return a", "", "def f(a):", "    ") == "    return a"
+    assert indent_block_body("x := 1\ny := 2", "", "func f() {", "\t") == "\tx := 1\n\ty := 2"
+    assert indent_block_body("return a", "    ", "def f(a):", "    ") == "return a"      # the cursor is there
+    assert indent_block_body("return a", "", "x = 1", "    ") == "return a"             # no opener above
+    assert clean_middle("return a", ctx("multi", "", "\n", line_above="def f(a):")) == "    return a"
