@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 import time
@@ -41,6 +42,8 @@ class InfillEngine:
         # With FIM sentinels the suffix goes in the prompt (suffix first by default, so the prefix ends right where
         # the canvas begins); without them it is pinned on the canvas after the middle.
         self.layout = f"{self.loaded.fim_order}-sentinels" if self.fim_ids else "suffix-pinned"
+        if self.config.max_steps is None:
+            self.config = dataclasses.replace(self.config, max_steps=48 if self.device.type == "cuda" else 24)
         self.lock = threading.Lock()  # one denoising run at a time: the model and its caches are shared
         self.prompt_cache: DynamicCache | None = None   # encoder cache of the last prompt (batch 1)
         self.cached_prompt: list[int] = []

@@ -23,7 +23,8 @@ class EngineConfig:
     dtype: str = "auto"               # auto (cpu fp32, cuda bf16) | float32 | bfloat16 | float16
     allow_download: bool = False      # hub ids only load when the user allows it
     trust_remote_code: bool = False
-    max_steps: int = 48               # denoising steps per canvas (model card: at most 48)
+    max_steps: int | None = None      # denoising steps per canvas; None = 48 on a GPU (the model card's cap),
+                                      # 24 on a CPU, where each step costs tens of milliseconds
     entropy_bound: float = 0.1        # entropy-bound acceptance (model card: 0.1)
     t_max: float = 0.8                # temperature at the first step
     t_min: float = 0.4                # temperature at the last step

@@ -20,7 +20,7 @@ class ServerOptions:
     dtype: str = "auto"               # auto | float32 | bfloat16 | float16
     threads: int | None = None        # CPU threads for torch; None = torch's default
     maxNewTokens: int = 48
-    steps: int = 48                   # denoising steps per canvas
+    steps: int | None = None          # denoising steps per canvas; None = the engine's (48 GPU, 24 CPU)
     seed: int = 0
 
     def engine_config(self) -> EngineConfig:
