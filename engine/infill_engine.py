@@ -159,7 +159,7 @@ class InfillEngine:
         window = getattr(self.model.config.text_config, "sliding_window", None) or 0
         if window and len(self.cached_prompt) >= window - 1:
             return 0
-        return shared if shared > 0 else 0
+        return shared
 
     def _decoder_step(self, cache: DynamicCache, prompt_len: int, canvas_len: int):
         positions = torch.arange(prompt_len, prompt_len + canvas_len, device=self.device).unsqueeze(0)
