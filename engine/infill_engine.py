@@ -44,6 +44,14 @@ class InfillEngine:
         self.layout = f"{self.loaded.fim_order}-sentinels" if self.fim_ids else "suffix-pinned"
         if self.config.max_steps is None:
             self.config = dataclasses.replace(self.config, max_steps=48 if self.device.type == "cuda" else 24)
+        if self.config.noise not in ("uniform", "masked") or self.config.acceptance not in ("entropy-bound",
+                                                                                              "confidence"):
+            raise EngineError(f"unknown noise '{self.config.noise}' or acceptance '{self.config.acceptance}'")
+        self.mask_id = None
+        if self.config.noise == "masked":
+            self.mask_id = self.tokenizer.mask_token_id
+            if self.mask_id is None:
+                raise EngineError("masked noise needs a <mask> token, and this tokenizer has none")
         self.lock = threading.Lock()  # one denoising run at a time: the model and its caches are shared
         self.prompt_cache: DynamicCache | None = None   # encoder cache of the last prompt (batch 1)
         self.cached_prompt: list[int] = []
@@ -95,6 +103,8 @@ class InfillEngine:
                                    stop_entropy=c.stop_entropy, stability_steps=c.stability_steps,
                                    self_conditioning=c.self_conditioning,
                                    sync_every=1 if self.device.type == "cpu" else 4)
+        settings.acceptance, settings.confidence_threshold = c.acceptance, c.confidence_threshold
+        settings.mask_id = self.mask_id
         for key, value in overrides.items():
             setattr(settings, key, value)
         return settings
@@ -204,7 +214,10 @@ class InfillEngine:
         canvas_len = bucket(max(lengths) + 1 + len(pinned_suffix), self.loaded.canvas_length)
         generator = self._generator(seed)
         rows = len(lengths)
-        canvas = torch.randint(0, self.vocab_size, (rows, canvas_len), generator=generator, device=self.device)
+        if self.mask_id is None:  # uniform state: start from random tokens
+            canvas = torch.randint(0, self.vocab_size, (rows, canvas_len), generator=generator, device=self.device)
+        else:                     # masked: start from all <mask>
+            canvas = torch.full((rows, canvas_len), self.mask_id, device=self.device)
         pinned = torch.zeros(rows, canvas_len, dtype=torch.bool, device=self.device)
         for row, limit in enumerate(lengths):
             # After the row's limit: the pinned suffix head (suffix-pinned layout) or <eos>, then padding.
@@ -243,7 +256,9 @@ class InfillEngine:
         if pinned_suffix:
             canvas[0, free:free + len(pinned_suffix)] = torch.tensor(pinned_suffix, device=self.device)
             pinned[0, free:] = True
-        canvas = renoise(canvas, strength, pinned, self.vocab_size, generator)
+        canvas = renoise(canvas, strength, pinned, self.vocab_size, generator, self.mask_id)
+        if self.mask_id is not None:
+            pinned = pinned | (canvas != self.mask_id)  # masked noise: what was not masked is kept as is
         steps = max(4, round(self.config.max_steps * strength))
         settings = self._settings(steps=steps, schedule_start=strength)
         result, timings = self._run(prompt, canvas, pinned, settings, generator, cancel)

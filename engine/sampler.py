@@ -28,6 +28,9 @@ class SamplerSettings:
     stability_steps: int = 1
     self_conditioning: bool = True
     schedule_start: float = 1.0   # rewrites start part-way down the temperature schedule
+    acceptance: str = "entropy-bound"   # or "confidence": keep tokens whose probability reaches the threshold
+    confidence_threshold: float = 0.9
+    mask_id: int | None = None    # set = masked-noise variant: rejected positions go back to <mask>, kept ones freeze
     sync_every: int = 1           # how often the host checks for early stop (GPU: every few steps)
 
 
@@ -56,15 +59,27 @@ def entropy_bound_accept(entropy: torch.Tensor, pinned: torch.Tensor, bound: flo
     return accept | pinned
 
 
+def confidence_accept(top_prob: torch.Tensor, pinned: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Keep positions whose most likely token reaches `threshold`, and always at least the single most confident
+    free position so every step makes progress. top_prob, pinned: (B, C)."""
+    free_prob = top_prob.masked_fill(pinned, -1.0)
+    best = torch.zeros_like(pinned).scatter(-1, free_prob.argmax(-1, keepdim=True), True)
+    return (free_prob >= threshold) | (best & ~pinned) | pinned
+
+
 def random_tokens(shape: tuple[int, ...], vocab_size: int, generator: torch.Generator, device) -> torch.Tensor:
     return torch.randint(0, vocab_size, shape, generator=generator, device=device)
 
 
 def renoise(canvas: torch.Tensor, fraction: float, pinned: torch.Tensor, vocab_size: int,
-            generator: torch.Generator) -> torch.Tensor:
-    """Replace `fraction` of the free positions with uniform random tokens (a rewrite's starting point)."""
+            generator: torch.Generator, mask_id: int | None = None) -> torch.Tensor:
+    """Replace `fraction` of the free positions with uniform random tokens, or with <mask> for masked noise
+    (a rewrite's starting point)."""
     noise_mask = torch.rand(canvas.shape, generator=generator, device=canvas.device) < fraction
-    noise = random_tokens(canvas.shape, vocab_size, generator, canvas.device)
+    if mask_id is None:
+        noise = random_tokens(canvas.shape, vocab_size, generator, canvas.device)
+    else:
+        noise = torch.full_like(canvas, mask_id)
     return torch.where(noise_mask & ~pinned, noise, canvas)
 
 
@@ -93,9 +108,19 @@ def denoise(decoder_step: DecoderStep, canvas: torch.Tensor, pinned: torch.Tenso
         entropy = -(probs * log_probs).sum(-1)                                            # (B, C)
         top_prob, argmax = probs.max(-1)                                                  # (B, C)
         sampled = torch.multinomial(probs.view(B * C, -1), 1, generator=generator).view(B, C)
-        accept = entropy_bound_accept(entropy, pinned, settings.entropy_bound)
-        proposal = torch.where(accept, sampled, random_tokens((B, C), vocab_size, generator, device))
+        if settings.acceptance == "confidence":
+            accept = confidence_accept(top_prob, pinned, settings.confidence_threshold)
+        else:
+            accept = entropy_bound_accept(entropy, pinned, settings.entropy_bound)
+        if settings.mask_id is None:  # uniform state: rejected positions get fresh random tokens
+            noise = random_tokens((B, C), vocab_size, generator, device)
+        else:  # masked: rejected positions go back to <mask>; kept ones are final (no self-correction)
+            noise = torch.full_like(canvas, settings.mask_id)
+        proposal = torch.where(accept, sampled, noise)
         proposal = torch.where(pinned, pin_values, proposal)
+        if settings.mask_id is not None:
+            pin_values = torch.where(accept & ~pinned, sampled, pin_values)
+            pinned = pinned | accept
         argmax = torch.where(pinned, pin_values, argmax)
 
         # Rows that already stopped keep their state; the others move on.
@@ -109,6 +134,8 @@ def denoise(decoder_step: DecoderStep, canvas: torch.Tensor, pinned: torch.Tenso
         mean_entropy = entropy.masked_fill(pinned, 0.0).sum(-1) / free_count
         entropy_total += torch.where(active, mean_entropy, torch.zeros_like(mean_entropy))
         finished |= (mean_entropy < settings.stop_entropy) & (stable_for >= settings.stability_steps)
+        if settings.mask_id is not None:
+            finished |= pinned.all(-1)  # masked noise: done once every position is decided
         if (step + 1) % settings.sync_every == 0 and bool(finished.all()):
             break
     return DenoiseResult(tokens=best, confidence=confidence, steps=steps_run,

@@ -31,6 +31,9 @@ class EngineConfig:
     stop_entropy: float = 0.005       # adaptive stop: mean entropy below this ...
     stability_steps: int = 1          # ... and argmax unchanged for this many steps
     self_conditioning: bool = True
+    acceptance: str = "entropy-bound" # or "confidence" (keep tokens whose probability >= confidence_threshold)
+    confidence_threshold: float = 0.9
+    noise: str = "uniform"            # "masked" for masked-diffusion checkpoints (needs a <mask> token)
     reuse_prefix: bool = True         # keep the encoder cache of the longest shared prompt prefix between calls
     seed: int = 0
     threads: int | None = None        # CPU threads; None = torch default

@@ -188,3 +188,45 @@ def test_a_row_ends_only_where_the_model_put_the_end_token(engine):
     full = engine._candidate([a, b, a, b, a, eos, pad, pad], 0.1, free=5, canvas_len=8, steps=4)
     assert (full.length, full.ended, full.text) == (5, False, "xyxyx")
     assert early.confidence == pytest.approx(math.exp(-0.1))
+
+
+def test_confidence_acceptance_keeps_sure_tokens_and_always_one():
+    from engine.sampler import confidence_accept
+
+    top = torch.tensor([[0.95, 0.2, 0.5, 0.99], [0.3, 0.6, 0.1, 0.2]])
+    pinned = torch.tensor([[False, False, False, True], [False, False, False, False]])
+    accept = confidence_accept(top, pinned, threshold=0.9)
+    assert accept.tolist() == [[True, False, False, True], [False, True, False, False]]
+
+
+def test_masked_noise_decides_each_position_once(tiny_model_dir):
+    masked = InfillEngine(EngineConfig(model=str(tiny_model_dir), noise="masked", acceptance="confidence",
+                                       max_steps=40, threads=1))
+    mask = masked.mask_id
+    B, C = 1, 16
+    generator = torch.Generator().manual_seed(0)
+    canvas = torch.full((B, C), mask)
+    pinned = torch.zeros(B, C, dtype=torch.bool)
+    cache = masked._encode_prompt([5, 6, 7, 8], batch=B)
+    real_step = masked._decoder_step(cache, 4, C)
+    seen = []
+
+    def recording_step(current, sc_logits):
+        seen.append(current.clone())
+        return real_step(current, sc_logits)
+
+    result = denoise(recording_step, canvas, pinned, masked._settings(stop_entropy=0.0), masked.vocab_size,
+                     generator)
+    for earlier, later in zip(seen, seen[1:]):
+        decided = earlier != mask
+        assert torch.equal(later[decided], earlier[decided])  # a decided token never changes
+        assert (later != mask).sum() > decided.sum()          # and every step decides at least one more
+    assert (result.tokens != mask).all() and len(seen) <= C
+    assert masked.fill("x = ", "\n", lengths=[6]).best is not None
+
+
+def test_unknown_sampler_options_are_refused(tiny_model_dir):
+    from engine import EngineError
+
+    with pytest.raises(EngineError, match="unknown noise"):
+        InfillEngine(EngineConfig(model=str(tiny_model_dir), noise="gaussian"))
