@@ -77,7 +77,31 @@ class InfillEngine:
         allows at most that many tokens; the model ends each row with <eos> where it sees fit."""
         limit = self.loaded.canvas_length - 1
         wanted = sorted({max(1, min(n, max_new_tokens, limit)) for n in (lengths or [max_new_tokens])})
-        return self._guarded(self._fill, prefix, suffix, wanted, cancel, seed)
+        first = self._guarded(self._fill, prefix, suffix, wanted, cancel, seed)
+        return self._continue(first, prefix, suffix, max(lengths or [max_new_tokens]), max_new_tokens, cancel, seed)
+
+    def _continue(self, first: Candidates, prefix: str, suffix: str, asked: int, max_new_tokens: int, cancel,
+                  seed) -> Candidates:
+        """Longer than one canvas: while the best row filled its whole canvas without ending, append what it wrote
+        to the prefix (the encoder cache of the rest is reused) and denoise the next canvas, block by block."""
+        best, limit = first.best, self.loaded.canvas_length - 1
+        budget = min(asked, max_new_tokens)
+        if best is None or best.ended or best.length < limit or budget <= limit:
+            return first
+        text, length, steps, blocks, timings = best.text, best.length, best.steps, 1, dict(first.timings)
+        ended = False
+        while length < budget and not ended:
+            row = min(limit, budget - length)
+            more = self._guarded(self._fill, prefix + text, suffix, [row], cancel, seed)
+            block = more.best
+            text, length, steps, blocks = text + block.text, length + block.length, steps + block.steps, blocks + 1
+            ended = block.ended  # the model closed the middle inside this block: done
+            for key in ("encode_ms", "denoise_ms", "total_ms"):
+                timings[key] = timings.get(key, 0.0) + more.timings.get(key, 0.0)
+        joined = Candidate(text=text, confidence=best.confidence, length=length, canvas_length=best.canvas_length,
+                           steps=steps, ended=ended)
+        reason = first.reason + f"; continued block by block over {blocks} canvases to {length} tokens"
+        return Candidates(items=[joined, *first.items[1:]], layout=first.layout, reason=reason, timings=timings)
 
     def rewrite(self, prefix: str, suffix: str, original: str, *, strength: float = 0.5,
                 instruction: str | None = None, cancel: Callable[[], bool] | None = None,

@@ -230,3 +230,13 @@ def test_unknown_sampler_options_are_refused(tiny_model_dir):
 
     with pytest.raises(EngineError, match="unknown noise"):
         InfillEngine(EngineConfig(model=str(tiny_model_dir), noise="gaussian"))
+
+
+def test_long_fills_continue_block_by_block(engine):
+    # canvas 32 holds at most 31 middle tokens; random weights rarely place <eos>, so 70 tokens need 3 canvases
+    result = engine.fill("def f():\n    ", "\n", max_new_tokens=70, lengths=[70], seed=2)
+    best = result.best
+    assert 31 < best.length <= 70
+    assert "block by block" in result.reason
+    short = engine.fill("def f():\n    ", "\n", max_new_tokens=20, lengths=[20], seed=2)
+    assert short.best.length <= 20 and "block by block" not in short.reason
