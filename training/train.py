@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 from transformers.cache_utils import DynamicCache
 
-from engine.configs import BOS_ID, EOS_ID, PAD_ID, small_config
+from engine.configs import BOS_ID, EOS_ID, PAD_ID, small_config, tiny_config
 
 PAD_WEIGHT = 0.3       # pads after <eos> are nearly free to predict; do not let them dominate the loss
 CLEAN_WEIGHT = 0.2     # un-noised canvas positions: copying them is easy, keep it from dominating
@@ -50,6 +50,9 @@ def tokenize_corpus(corpus: Path, tokenizer, cache: Path) -> tuple[np.ndarray, n
         for ids, out in zip(enc, dest[start:start + 256]):
             out.append(BOS_ID)
             out.extend(ids)
+    if len(val) < len(train) // 20:  # a tiny corpus may hash no file into the held-out share: keep its tail
+        cut = len(train) - len(train) // 10
+        train, val = train[:cut], train[cut:]
     train_arr, val_arr = np.array(train, dtype=np.int32), np.array(val, dtype=np.int32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, train=train_arr, val=val_arr)
@@ -185,6 +188,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", choices=["small", "tiny"], default="small", help="tiny: a smoke run for CI")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    parser.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
+    parser.add_argument("--metrics", type=Path, default=Path("training/metrics.json"))
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -200,11 +207,13 @@ def main() -> None:
     counts[EOS_ID] += len(train_stream) / 40  # the baseline gets a fair share of <eos> (about one per middle)
     unigram_logp = torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
 
-    batcher = Batcher(train_stream, newline_ids, args.prompt_len, args.canvas, 64, fim_ids, args.seed)
-    val_batcher = Batcher(val_stream, newline_ids, args.prompt_len, args.canvas, 64, fim_ids, 99)
+    max_suffix = min(64, args.prompt_len // 3)  # the prefix always keeps most of the prompt
+    batcher = Batcher(train_stream, newline_ids, args.prompt_len, args.canvas, max_suffix, fim_ids, args.seed)
+    val_batcher = Batcher(val_stream, newline_ids, args.prompt_len, args.canvas, max_suffix, fim_ids, 99)
     val_batches = [val_batcher.batch(args.batch) for _ in range(8)]
 
-    config = small_config(vocab_size=vocab, canvas_length=args.canvas)
+    make_config = tiny_config if args.config == "tiny" else small_config
+    config = make_config(vocab_size=vocab, canvas_length=args.canvas)
     model = DiffusionGemmaForBlockDiffusion(config)
     model.train()
     params = sum(p.numel() for p in model.parameters())
@@ -232,9 +241,9 @@ def main() -> None:
     while True:
         elapsed = elapsed_before + time.time() - started
         frac = elapsed / budget
-        if frac >= 1.0:
+        if frac >= 1.0 or (args.max_steps is not None and step >= args.max_steps):
             break
-        warm = min(1.0, (step + 1) / 100)
+        warm = min(1.0, (step + 1) / args.warmup)
         lr = args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for group in opt.param_groups:
             group["lr"] = lr
@@ -267,7 +276,7 @@ def main() -> None:
     (args.out / "diffusion_infill.json").write_text(json.dumps(
         {"layout": "spm-sentinels", "max_prompt_tokens": args.prompt_len, "canvas_length": args.canvas,
          "trained_with": "training/train.py", "final_eval": final}, indent=1) + "\n")
-    Path("training/metrics.json").write_text(json.dumps(final, indent=1) + "\n")
+    args.metrics.write_text(json.dumps(final, indent=1) + "\n")
 
 
 if __name__ == "__main__":
