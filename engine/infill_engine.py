@@ -125,10 +125,9 @@ class InfillEngine:
         c = self.config
         settings = SamplerSettings(steps=c.max_steps, entropy_bound=c.entropy_bound, t_max=c.t_max, t_min=c.t_min,
                                    stop_entropy=c.stop_entropy, stability_steps=c.stability_steps,
-                                   self_conditioning=c.self_conditioning,
+                                   self_conditioning=c.self_conditioning, acceptance=c.acceptance,
+                                   confidence_threshold=c.confidence_threshold, mask_id=self.mask_id,
                                    sync_every=1 if self.device.type == "cpu" else 4)
-        settings.acceptance, settings.confidence_threshold = c.acceptance, c.confidence_threshold
-        settings.mask_id = self.mask_id
         for key, value in overrides.items():
             setattr(settings, key, value)
         return settings

@@ -32,6 +32,18 @@ def engine(tiny_model_dir):
     return InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=6, threads=1))
 
 
+def recording_decoder_step(engine, batch: int, canvas_len: int):
+    """The real decoder step on a fixed 4-token prompt, plus the list of every canvas it was given."""
+    real_step = engine._decoder_step(engine._encode_prompt([5, 6, 7, 8], batch=batch), 4, canvas_len)
+    seen = []
+
+    def recording_step(current, sc_logits):
+        seen.append(current.clone())
+        return real_step(current, sc_logits)
+
+    return recording_step, seen
+
+
 def test_fill_returns_one_candidate_per_length_limit(engine):
     result = engine.fill("def add(a, b):\n    return ", "\n", lengths=[4, 8, 12])
     assert len(result.items) == 3
@@ -66,13 +78,7 @@ def test_pinned_positions_never_change(engine):
     pinned[:, 10:] = True
     pinned[0, 2] = True
     fixed = canvas.clone()
-    cache = engine._encode_prompt([5, 6, 7, 8], batch=B)
-    real_step = engine._decoder_step(cache, 4, C)
-    seen = []
-
-    def recording_step(current, sc_logits):
-        seen.append(current.clone())
-        return real_step(current, sc_logits)
+    recording_step, seen = recording_decoder_step(engine, B, C)
 
     settings = SamplerSettings(steps=8, stop_entropy=0.0)
     result = denoise(recording_step, canvas, pinned, settings, V, generator)
@@ -164,8 +170,9 @@ def test_prefix_reuse_matches_a_fresh_encode(tiny_model_dir):
     reusing = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=3, threads=1))
     fresh = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=3, threads=1, reuse_prefix=False))
     suffix = "\n    return total\n"
-    for typed in ("def f(xs):\n    total = 0\n    for x in xs:\n        total", " +", "= x"):
-        prefix = typed if typed.startswith("def") else prefix + typed
+    prefix = ""
+    for typed in ("def f(xs):\n    total = 0\n    for x in xs:\n        total", " +", "= x"):  # keystrokes
+        prefix += typed
         a = reusing.fill(prefix, suffix, lengths=[6], seed=5)
         b = fresh.fill(prefix, suffix, lengths=[6], seed=5)
         assert a.best.text == b.best.text
@@ -207,13 +214,7 @@ def test_masked_noise_decides_each_position_once(tiny_model_dir):
     generator = torch.Generator().manual_seed(0)
     canvas = torch.full((B, C), mask)
     pinned = torch.zeros(B, C, dtype=torch.bool)
-    cache = masked._encode_prompt([5, 6, 7, 8], batch=B)
-    real_step = masked._decoder_step(cache, 4, C)
-    seen = []
-
-    def recording_step(current, sc_logits):
-        seen.append(current.clone())
-        return real_step(current, sc_logits)
+    recording_step, seen = recording_decoder_step(masked, B, C)
 
     result = denoise(recording_step, canvas, pinned, masked._settings(stop_entropy=0.0), masked.vocab_size,
                      generator)
