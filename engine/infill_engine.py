@@ -71,6 +71,14 @@ class InfillEngine:
 
     # ---- public API -------------------------------------------------------------------------------------------
 
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Context tokens the model reads (prefix + suffix + sentinels); infill/ budgets its context with this."""
+        return self.loaded.max_prompt_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._encode_text(text))
+
     def fill(self, prefix: str, suffix: str, *, max_new_tokens: int = 64, lengths: list[int] | None = None,
              cancel: Callable[[], bool] | None = None, seed: int | None = None) -> Candidates:
         """Generate the middle between prefix and suffix. Each entry of `lengths` is one batch row whose canvas

@@ -241,3 +241,10 @@ def test_long_fills_continue_block_by_block(engine):
     assert "block by block" in result.reason
     short = engine.fill("def f():\n    ", "\n", max_new_tokens=20, lengths=[20], seed=2)
     assert short.best.length <= 20 and "block by block" not in short.reason
+
+
+def test_count_tokens_matches_the_tokenizer_and_budget_is_the_checkpoint_s(engine):
+    text = "def add(a, b):\n    return a + b\n"
+    assert engine.count_tokens(text) == len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert engine.count_tokens("") == 0
+    assert engine.max_prompt_tokens == 64  # from the folder's diffusion_infill.json
