@@ -1,8 +1,8 @@
-"""Pick one candidate: the engine's order, except that a candidate whose insertion adds parse errors loses to one
-that does not."""
+"""Pick among cleaned candidates: only those whose insertion adds no parse errors may be offered; of those, the one
+the model was most confident about first."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .spans import error_count
@@ -19,30 +19,55 @@ class Cleaned:
 class Choice:
     chosen: Cleaned | None
     reason: str
-    report: list[dict]   # one entry per candidate, for details
+    report: list[dict]                                    # one entry per candidate, for details
+    ranked: list[Cleaned] = field(default_factory=list)   # every acceptable distinct text, best first
+    rejected_for_errors: bool = False                     # there were candidates, but each broke the parse
+
+
+def confidence_of(candidate: Cleaned) -> tuple[bool, float, int]:
+    """Sort key, higher first: rows the model ended itself beat rows cut at their limit, then confidence, then the
+    engine's order."""
+    item = candidate.item
+    confidence = getattr(item, "confidence", None)
+    return (bool(getattr(item, "ended", True)), float(confidence) if confidence is not None else 0.0,
+            -candidate.index)
+
+
+def added_errors(grammar: str, prefix: str, text: str, suffix: str, errors_before: int) -> int:
+    """ERROR / MISSING nodes the insertion adds to the context window (prefix + text + suffix): errors far away in
+    the file cannot change, so the window is enough, and cheaper than the whole file."""
+    return max(0, error_count(grammar, prefix + text + suffix) - errors_before)
+
+
+def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
+    """Non-empty candidates, the first of each text only."""
+    seen: set[str] = set()
+    kept = []
+    for candidate in cleaned:
+        if candidate.text and candidate.text not in seen:
+            seen.add(candidate.text)
+            kept.append(candidate)
+    return kept
 
 
 def choose(cleaned: list[Cleaned], grammar: str | None, prefix: str, original: str, suffix: str) -> Choice:
-    """Parse prefix + candidate + suffix (the context window, not the whole file: cheaper, and errors far away
-    cannot change) and prefer the first candidate that adds no ERROR / MISSING nodes."""
     report = [{"index": c.index, "length": getattr(c.item, "length", None),
                "confidence": getattr(c.item, "confidence", None), "empty": not c.text} for c in cleaned]
-    usable = [c for c in cleaned if c.text]
+    usable = distinct(cleaned)
     if not usable:
         return Choice(None, "every candidate was empty after cleaning", report)
     if grammar is None:
-        return Choice(usable[0], "the engine's first non-empty candidate (no grammar to validate with)", report)
+        ranked = sorted(usable, key=confidence_of, reverse=True)
+        return Choice(ranked[0], "the most confident non-empty candidate (no grammar to validate with)", report,
+                      ranked)
     errors_before = error_count(grammar, prefix + original + suffix)
-    seen: dict[str, int] = {}
-    first_clean = None
-    for candidate in usable:
-        if candidate.text not in seen:
-            seen[candidate.text] = error_count(grammar, prefix + candidate.text + suffix) - errors_before
-        added = seen[candidate.text]
-        report[candidate.index]["added_errors"] = max(0, added)
-        if added <= 0 and first_clean is None:
-            first_clean = candidate
-    if first_clean is not None:
-        return Choice(first_clean, f"candidate {first_clean.index + 1} of {len(cleaned)}: the first that parses "
-                                   "without new errors", report)
-    return Choice(usable[0], "the engine's first non-empty candidate; every candidate added parse errors", report)
+    errors = {c.text: added_errors(grammar, prefix, c.text, suffix, errors_before) for c in usable}
+    for entry, candidate in ((report[c.index], c) for c in cleaned if c.text):
+        entry["added_errors"] = errors[candidate.text]
+    ranked = sorted((c for c in usable if errors[c.text] == 0), key=confidence_of, reverse=True)
+    if not ranked:
+        return Choice(None, f"each of the {len(usable)} non-empty candidates added parse errors", report,
+                      rejected_for_errors=True)
+    best = ranked[0]
+    return Choice(best, f"candidate {best.index + 1} of {len(cleaned)}: the most confident of {len(ranked)} "
+                        "that parse without new errors", report, ranked)

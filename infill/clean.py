@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from .decide import opens_block
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
+OPENERS = {opener: closer for closer, opener in PAIRS.items()}
+AUTO_CLOSED = set(")]}\"'`;")   # what editors type after the cursor on their own (auto-closing pairs, `;`)
 CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*end\b")   # a line that only closes something
 
 
@@ -27,6 +29,7 @@ class CleanContext:
     original: str = ""          # the selected text a fill / rewrite replaces
     whole_lines: bool = False   # the selection ended with a newline, so the replacement must too
     line_above: str = ""        # the nearest non-blank line above the cursor's line
+    tab_size: int | None = None # from the editor's formatting options, when it sent them
 
 
 def indentation(line: str) -> str:
@@ -164,6 +167,56 @@ def drop_unmatched_closers(middle: str, suffix: str) -> str:
     return middle
 
 
+def auto_closed_tail(rest_of_line: str) -> str:
+    """The closers an editor typed after the cursor by itself (`)`, `"]`, `);`), up to the last of them; "" when
+    the rest of the line holds anything else. An inline item replaces this tail instead of inserting before it."""
+    tail = rest_of_line.rstrip()
+    return tail if tail and set(tail) <= AUTO_CLOSED | {" ", "\t"} else ""
+
+
+def close_own_brackets(middle: str) -> str:
+    """Single line: close the brackets the middle itself opened and left open (a canvas that ran out mid-call),
+    innermost first, when the middle ends on something a closer may follow (a name, a number, a closer, a quote).
+    Brackets opened before the cursor are the suffix's business; a string left open is left alone."""
+    stack: list[str] = []
+    quote = None
+    for char in middle:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'`":
+            quote = char
+        elif char in OPENERS:
+            stack.append(char)
+        elif char in PAIRS and stack and stack[-1] == PAIRS[char]:
+            stack.pop()
+    body = middle.rstrip()
+    if not stack or quote or not body or not re.search(r"[\w)\]}\"'`]$", body):
+        return middle
+    return body + "".join(OPENERS[opener] for opener in reversed(stack))
+
+
+def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = None) -> str:
+    """Leading whitespace in the document's style: tabs become spaces in a space-indented document (one indent unit
+    each), and in a tab-indented one every full level of spaces (the editor's tab size, else the middle's own
+    step) becomes a tab."""
+    lines = middle.split("\n")
+    if indent_unit == "\t":
+        steps = [len(indentation(line)) for line in lines if line.strip() and indentation(line).startswith(" ")]
+        width = tab_size or min((s for s in steps if s >= 2), default=4)
+        width = width if 2 <= width <= 8 else 4
+        for i, line in enumerate(lines):
+            ws = indentation(line)
+            if " " in ws:
+                columns = sum(width if c == "\t" else 1 for c in ws)
+                lines[i] = "\t" * (columns // width) + " " * (columns % width) + line[len(ws):]
+    else:
+        for i, line in enumerate(lines):
+            ws = indentation(line)
+            if "\t" in ws:
+                lines[i] = ws.replace("\t", indent_unit) + line[len(ws):]
+    return "\n".join(lines)
+
+
 def trim_trailing_whitespace(middle: str) -> str:
     return "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
 
@@ -234,6 +287,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.before)
     if not ctx.before.strip():
         middle = drop_leading_blank_lines(middle)
+    middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size)
     if ctx.shape == "single":
         middle = first_line_only(middle)
     elif ctx.shape == "multi":
@@ -242,6 +296,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
     middle = drop_suffix_overlap(middle, suffix)
     middle = drop_unmatched_closers(middle, suffix)
+    if ctx.shape == "single":
+        middle = close_own_brackets(middle)
     middle = trim_trailing_whitespace(middle)
     if not middle.strip():
         return ""

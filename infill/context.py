@@ -1,13 +1,32 @@
-"""What the model sees: the prefix before the cursor and the suffix after it, within character budgets, cut at line
-boundaries, keeping the enclosing scope whole when it fits."""
+"""What the model sees: the prefix before the cursor and the suffix after it, within a budget (tokens of the engine's
+tokenizer, or characters), nearest code first, cut at line boundaries, keeping the enclosing scope whole when it
+fits.
+
+The split follows how the engine spends its prompt: the suffix gets at most a share of the budget (the code right
+after the cursor matters, the far suffix little), the prefix gets whatever the suffix leaves.
+"""
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from typing import Callable
 
 from .spans import Scope
 
-PREFIX_BUDGET = 3000   # characters of code before the cursor
-SUFFIX_BUDGET = 1000   # characters after it
+Measure = Callable[[str], int]
+
+PREFIX_BUDGET = 3000     # characters before the cursor, when measuring in characters
+SUFFIX_BUDGET = 1000     # characters after it
+CHARS_PER_TOKEN = 3.5    # estimate for engines that cannot count their tokens (code averages 3-4)
+DEFAULT_PROMPT_TOKENS = round((PREFIX_BUDGET + SUFFIX_BUDGET) / CHARS_PER_TOKEN)
+SUFFIX_SHARE = 1 / 3     # the engine keeps at most this share of its prompt for the suffix
+MAX_CHARS_PER_TOKEN = 16  # no token is longer: bounds how far a token budget can reach in a 2 MB document
+CONTINUATION = re.compile(r"^\s*[)\]}.,]")   # a line that carries on the statement above it
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 @dataclass
@@ -17,6 +36,8 @@ class Context:
     prefix_start: int              # str offset where the prefix begins in the document
     suffix_end: int                # str offset where the suffix ends
     kept_whole: Scope | None = None  # the largest enclosing scope the context holds entirely
+    prefix_tokens: int = 0         # as measured (characters when measuring characters)
+    suffix_tokens: int = 0
 
 
 def line_start(text: str, offset: int) -> int:
@@ -29,47 +50,137 @@ def line_end(text: str, offset: int) -> int:
     return len(text) if newline == -1 else newline + 1
 
 
-def cut_prefix(text: str, start: int, budget: int) -> int:
-    """Where the prefix begins: the first line start within budget; mid-line only when one line is longer than the
-    whole budget."""
-    earliest = max(0, start - budget)
-    if earliest == 0:
-        return 0
-    if earliest == line_start(text, earliest):
-        return earliest
-    newline = text.find("\n", earliest, start)
-    return newline + 1 if newline != -1 else earliest
+def longest_fitting_tail(text: str, start: int, stop: int, budget: int, measure: Measure) -> int:
+    """The smallest offset in [start, stop] with measure(text[offset:stop]) <= budget (binary search)."""
+    low, high = start, stop
+    while low < high:
+        middle = (low + high) // 2
+        if measure(text[middle:stop]) <= budget:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
-def cut_suffix(text: str, end: int, budget: int) -> int:
-    """Where the suffix ends: the last line end within budget; mid-line only when there is none."""
-    latest = min(len(text), end + budget)
-    if latest == len(text):
-        return latest
-    newline = text.rfind("\n", end, latest)
-    return newline + 1 if newline != -1 else latest
+def longest_fitting_head(text: str, start: int, stop: int, budget: int, measure: Measure) -> int:
+    """The largest offset in [start, stop] with measure(text[start:offset]) <= budget."""
+    low, high = start, stop
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[start:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def skip_continuation_lines(text: str, begin: int, start: int) -> int:
+    """A prefix should not open on the tail of a statement cut in two (`)`, `.method()`, `, arg`): move its start to
+    the next line that begins a statement, a few lines at most."""
+    for _ in range(8):
+        stop = line_end(text, begin)
+        if stop > line_start(text, start) or not CONTINUATION.match(text[begin:stop]):
+            break
+        begin = stop
+    return begin
+
+
+def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> int:
+    """Where the prefix begins: whole lines, nearest first, while they fit the budget; mid-line only when the
+    cursor's own line is longer than the whole budget."""
+    begin = line_start(text, start)
+    used = measure(text[begin:start])
+    if used > budget:
+        return longest_fitting_tail(text, begin, start, budget, measure)
+    reach = max(0, start - budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
+    while begin > reach:
+        previous = line_start(text, begin - 1)
+        cost = measure(text[previous:begin])
+        if used + cost > budget:
+            break
+        used += cost
+        begin = previous
+    if begin > 0:
+        begin = skip_continuation_lines(text, begin, start)
+    # Line by line counts can differ a little from the count of the whole (tokens merge across line breaks).
+    while measure is not len and begin < line_start(text, start) and measure(text[begin:start]) > budget:
+        begin = line_end(text, begin)
+    return begin
+
+
+def cut_suffix(text: str, end: int, budget: int, measure: Measure = len) -> int:
+    """Where the suffix ends: whole lines, nearest first, while they fit; mid-line only when there is no line end
+    within the budget."""
+    stop = line_end(text, end)
+    used = measure(text[end:stop])
+    if used > budget:
+        return longest_fitting_head(text, end, stop, budget, measure)
+    reach = min(len(text), end + budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
+    while stop < reach:
+        following = line_end(text, stop)
+        cost = measure(text[stop:following])
+        if used + cost > budget:
+            break
+        used += cost
+        stop = following
+    while measure is not len and stop > line_end(text, end) and measure(text[end:stop]) > budget:
+        stop = line_start(text, stop - 1)
+    return stop
+
+
+def scope_need(text: str, start: int, end: int, scope: Scope, total: int, measure: Measure) -> tuple[int, int] | None:
+    """(prefix, suffix) cost of seeing `scope` from its first line to its last; None when it cannot fit `total`."""
+    first = line_start(text, scope.start)
+    last = line_end(text, scope.end - 1) if scope.end > end else end
+    reach = total * (1 if measure is len else MAX_CHARS_PER_TOKEN)
+    if (start - first) + (last - end) > reach:
+        return None   # too long to fit whatever the measure says: do not tokenize it
+    return measure(text[first:start]), measure(text[end:last])
 
 
 def build_context(text: str, start: int, end: int, scopes: list[Scope] | None = None,
-                  prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET) -> Context:
-    """Prefix = text before `start`, suffix = text after `end`, each trimmed to its budget at line boundaries.
+                  prefix_budget: int = PREFIX_BUDGET, suffix_budget: int = SUFFIX_BUDGET,
+                  measure: Measure = len) -> Context:
+    """Prefix = text before `start`, suffix = text after `end`, each within its budget (in `measure` units).
 
-    When an enclosing scope (tried outermost first) fits in the two budgets together but not in the default split,
+    When an enclosing scope (tried outermost first) fits in the two budgets together but not in the split given,
     budget moves from one side to the other so the model sees that scope from its first line to its last.
     """
     total = prefix_budget + suffix_budget
     kept = None
     for scope in reversed(scopes or []):  # outermost first: keep the largest scope that fits
-        need_prefix = start - line_start(text, scope.start)
-        need_suffix = (line_end(text, scope.end - 1) if scope.end > end else end) - end
-        if need_prefix + need_suffix > total:
+        need = scope_need(text, start, end, scope, total, measure)
+        if need is None or need[0] + need[1] > total:
             continue
+        need_prefix, need_suffix = need
         if need_prefix > prefix_budget:
             prefix_budget, suffix_budget = need_prefix, total - need_prefix
         elif need_suffix > suffix_budget:
             prefix_budget, suffix_budget = total - need_suffix, need_suffix
         kept = scope
         break
-    prefix_start = cut_prefix(text, start, prefix_budget)
-    suffix_end = cut_suffix(text, end, suffix_budget)
-    return Context(text[prefix_start:start], text[end:suffix_end], prefix_start, suffix_end, kept)
+    prefix_start = cut_prefix(text, start, prefix_budget, measure)
+    suffix_end = cut_suffix(text, end, suffix_budget, measure)
+    prefix, suffix = text[prefix_start:start], text[end:suffix_end]
+    return Context(prefix, suffix, prefix_start, suffix_end, kept, measure(prefix), measure(suffix))
+
+
+def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | None, max_tokens: int,
+                        count: Measure = estimate_tokens, suffix_share: float = SUFFIX_SHARE) -> Context:
+    """The context as the engine will read it: at most `max_tokens` tokens in all, the suffix at most
+    `suffix_share` of them (the engine trims a longer one), the prefix all the suffix leaves."""
+    suffix_cap = max(1, int(max_tokens * suffix_share))
+    kept = None
+    for scope in reversed(scopes or []):
+        need = scope_need(text, start, end, scope, max_tokens, count)
+        if need is not None and need[1] <= suffix_cap and need[0] + need[1] <= max_tokens:
+            kept = scope
+            break
+    suffix_end = cut_suffix(text, end, suffix_cap, count)
+    suffix = text[end:suffix_end]
+    suffix_tokens = count(suffix)
+    prefix_start = cut_prefix(text, start, max_tokens - suffix_tokens, count)
+    prefix = text[prefix_start:start]
+    if kept is not None and (prefix_start > line_start(text, kept.start) or suffix_end < min(kept.end, len(text))):
+        kept = None   # line by line counting fell a few tokens short of the whole scope
+    return Context(prefix, suffix, prefix_start, suffix_end, kept, count(prefix), suffix_tokens)

@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
 from .choose import Cleaned, choose
-from .clean import CleanContext, clean_middle
+from .clean import CleanContext, auto_closed_tail, clean_middle
+from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import previous_nonblank_line
+from .edits import Edit, minimal_edits
 from .plan import make_plan
 from .style import indent_unit_of, line_ending_of
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
 REWRITE_STRENGTH = 0.5
+FIM_SENTINELS = 3   # prompt tokens the engine adds around prefix and suffix
+MAX_CHOICES = 5     # cleaned alternatives kept in details for a client that offers several
 Mode = Literal["inline", "fill", "rewrite"]
 
 
@@ -31,6 +35,8 @@ class InfillRequest:
     path: str | None = None          # used to guess the language from the extension when language_id is None
     instruction: str | None = None   # rewrite only, optional free text
     max_new_tokens: int = 64
+    tab_size: int | None = None      # the editor's formatting options, when it sends them
+    insert_spaces: bool | None = None
 
 
 @dataclass
@@ -39,7 +45,10 @@ class InfillResult:
     start: int                       # str offsets of the range replaced
     end: int
     message: str | None = None       # why nothing / a warning to show the user (None when fine)
-    details: dict = field(default_factory=dict)   # language, span, decision, lengths, choice, reason, timings
+    details: dict = field(default_factory=dict)   # language, span, decision, lengths, choice, reason, timings,
+                                                  # choices (the cleaned candidates, best first)
+    edits: list[Edit] = field(default_factory=list)  # (start, end, new_text) in document offsets: the smallest
+                                                     # changes turning text[start:end] into `text`
 
 
 class EngineLike(Protocol):
@@ -51,6 +60,11 @@ class EngineLike(Protocol):
     def rewrite(self, prefix: str, suffix: str, original: str, *, strength: float = 0.5,
                 instruction: str | None = None, cancel: Callable[[], bool] | None = None,
                 seed: int | None = None) -> Any: ...
+
+    # Optional: without them the context is budgeted with a chars-per-token estimate.
+    def count_tokens(self, text: str) -> int: ...
+
+    max_prompt_tokens: int
 
 
 def is_offset(value: Any) -> bool:
@@ -88,6 +102,14 @@ def check_request(request: InfillRequest) -> str | None:
     return None
 
 
+def token_budget(engine: EngineLike) -> tuple[int, Callable[[str], int], bool]:
+    """(context tokens for prefix + suffix, token counter, whether the counter is the engine's own)."""
+    limit = getattr(engine, "max_prompt_tokens", None)
+    limit = limit if is_offset(limit) and limit > FIM_SENTINELS + 1 else DEFAULT_PROMPT_TOKENS + FIM_SENTINELS
+    count = getattr(engine, "count_tokens", None)
+    return limit - FIM_SENTINELS, (count if callable(count) else estimate_tokens), callable(count)
+
+
 def elapsed_ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1e3, 3)
 
@@ -99,8 +121,11 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
         return InfillResult("", request.start, request.end, problem, {"reason": problem})
 
     text, start, end, mode = request.text, request.start, request.end, request.mode
-    plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens)
+    max_tokens, count_tokens, exact = token_budget(engine)
+    plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens, max_tokens,
+                     count_tokens)
     details = plan.details
+    details["context"]["tokens_counted_by"] = "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)"
     timings = {"plan_ms": elapsed_ms(started)}
     details["timings"] = timings
     if plan.decision.shape == "none":
@@ -122,20 +147,34 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
                          "candidates": len(candidates.items)}
 
     clean_started = time.perf_counter()
+    # An inline item replaces the closers the editor typed after the cursor, so the model's own text and those
+    # closers never stand side by side twice.
+    tail = auto_closed_tail(plan.rest_of_line) if mode == "inline" else ""
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
-        indent_unit=indent_unit_of(text), original=original,
+        indent_unit=indent_unit_of(text, request.tab_size, request.insert_spaces), original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
+        tab_size=request.tab_size,
     )
     cleaned = [Cleaned(i, clean_middle(item.text, style), item) for i, item in enumerate(candidates.items)]
     choice = choose(cleaned, plan.grammar, prefix, original, suffix)
     timings["clean_ms"] = elapsed_ms(clean_started)
     details["candidates"] = choice.report
     details["reason"] = choice.reason
+    details["choices"] = [{"text": c.text + tail, "index": c.index,
+                           "confidence": getattr(c.item, "confidence", None)} for c in choice.ranked[:MAX_CHOICES]]
+    if candidates.items:
+        details["raw"] = candidates.items[0].text   # the engine's best before cleaning, for measuring the cleaning
     timings["total_ms"] = elapsed_ms(started)
     if choice.chosen is None:
-        return InfillResult("", start, end, plan.message, details)
+        message = plan.message
+        if choice.rejected_for_errors:
+            message = "; ".join(filter(None, [plan.message, "no suggestion: every candidate the model wrote would "
+                                                            "have broken the code's syntax"]))
+        return InfillResult("", start, end, message, details)
     details["chosen"] = {"index": choice.chosen.index, "length": getattr(choice.chosen.item, "length", None),
                          "confidence": getattr(choice.chosen.item, "confidence", None)}
-    return InfillResult(choice.chosen.text, start, end, plan.message, details)
+    new_text, new_end = choice.chosen.text + tail, end + len(tail)
+    edits = minimal_edits(text[start:new_end], new_text, start)
+    return InfillResult(new_text, start, new_end, plan.message, details, edits)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .context import Context, build_context
+from .context import Context, Measure, build_token_context
 from .decide import Decision, decide_shape, line_parts, plan_lengths
 from .languages import describe_language, grammar_for
 from .spans import SpanInfo, find_span
@@ -28,7 +28,7 @@ def scope_details(scope) -> dict | None:
 
 
 def make_plan(text: str, mode: str, start: int, end: int, language_id: str | None, path: str | None,
-              max_new_tokens: int) -> Plan:
+              max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure) -> Plan:
     grammar = grammar_for(language_id, path)
     message = None
     if grammar is not None:
@@ -43,7 +43,7 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         decision = decide_shape(text, start, span.in_string_or_comment)
     else:
         decision = Decision("block", f"{mode} the selection")
-    context = build_context(text, start, end, span.scopes)
+    context = build_token_context(text, start, end, span.scopes, max_prompt_tokens, count_tokens)
     if mode == "rewrite":
         lengths = None
     else:
@@ -62,6 +62,8 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         "decision_reason": decision.reason,
         "lengths": lengths,
         "context": {"prefix_chars": len(context.prefix), "suffix_chars": len(context.suffix),
+                    "prefix_tokens": context.prefix_tokens, "suffix_tokens": context.suffix_tokens,
+                    "max_prompt_tokens": max_prompt_tokens,
                     "prefix_start": context.prefix_start, "suffix_end": context.suffix_end,
                     "kept_whole": context.kept_whole.node_type if context.kept_whole else None},
     }

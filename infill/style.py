@@ -12,9 +12,10 @@ def line_ending_of(text: str) -> str:
     return "\r\n" if newline > 0 and text[newline - 1] == "\r" else "\n"
 
 
-def indent_unit_of(text: str) -> str:
-    """A tab when tab-indented lines outnumber space-indented ones, else the most common step between the
-    indentation of neighbouring lines (4 spaces when the document shows none)."""
+def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool | None = None) -> str:
+    """A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
+    editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
+    A document with no indentation yet follows the formatting options (4 spaces without them)."""
     tabs, steps, previous = 0, Counter(), 0
     for line in text[:SAMPLE_CHARS].split("\n"):
         if not line.strip():
@@ -27,7 +28,9 @@ def indent_unit_of(text: str) -> str:
             steps[width - previous] += 1
         previous = width
     spaced = sum(steps.values())
-    if tabs > spaced:
+    option_width = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) and 1 <= tab_size <= 16 \
+        else None
+    if tabs > spaced or (tabs == spaced == 0 and insert_spaces is False):
         return "\t"
     step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), 4)
-    return " " * step
+    return " " * (option_width or step)

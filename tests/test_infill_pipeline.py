@@ -68,7 +68,7 @@ def applied(source: str, result: InfillResult) -> str:
 
 def test_single_line_completion_prefers_a_candidate_that_parses():
     source = "def f(a, b):\n    return <|>\n"
-    result, engine = inline(source, "(a + b", "a + b\nprint(a)")
+    result, engine = inline(source, "a +", "a + b\nprint(a)")
     assert result.text == "a + b"
     assert result.message is None
     assert result.details["chosen"]["index"] == 1 and "candidate 2" in result.details["reason"]
@@ -84,9 +84,12 @@ def test_engine_order_wins_when_every_candidate_parses():
     assert result.text == "a * b" and result.details["chosen"]["index"] == 0
 
 
-def test_when_every_candidate_breaks_the_parse_the_engines_first_is_kept():
-    result, _ = inline("def f(a, b):\n    return <|>\n", "(a +", "[b")
-    assert result.text == "(a +" and "added parse errors" in result.details["reason"]
+def test_when_every_candidate_breaks_the_parse_nothing_is_offered_and_the_user_is_told():
+    result, _ = inline("def f(a, b):\n    return <|>\n", "(a +", "a *")
+    assert result.text == "" and result.edits == [] and "added parse errors" in result.details["reason"]
+    assert "broken the code's syntax" in result.message
+    assert all(c["added_errors"] > 0 for c in result.details["candidates"])
+    assert result.details["choices"] == []
 
 
 def test_multi_line_body_in_python():

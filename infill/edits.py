@@ -1,0 +1,79 @@
+"""Minimal edits: turn "replace the selection with this text" into the few small changes that actually differ, so
+an editor applies (and undoes, and shows) only what the model changed.
+
+Lines are compared first; a changed run of lines that still resembles its replacement is compared again word by
+word. Edits are (start, end, new_text) in str offsets of the document, sorted, never overlapping and never
+touching each other, so they can go into one LSP TextDocumentEdit.
+"""
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+
+Edit = tuple[int, int, str]
+
+WORD = re.compile(r"\w+|[ \t]+|\r\n|\n|\r|[^\w\s]")
+SIMILAR_ENOUGH = 0.5   # below this share of equal words a changed run is replaced whole: fragments would confuse
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings kept (\\n, \\r\\n or \\r), so that joining them gives the text back."""
+    return text.splitlines(keepends=True) if text else []
+
+
+def diff_spans(old: list[str], new: list[str]) -> list[tuple[int, int, int, int]]:
+    """(old_from, old_to, new_from, new_to) index ranges of the pieces that differ."""
+    matcher = SequenceMatcher(None, old, new, autojunk=False)
+    return [(i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def word_edits(old: str, new: str, base: int) -> list[Edit]:
+    """Word-level edits turning `old` (which starts at document offset `base`) into `new`; one whole replacement
+    when the two have too little in common."""
+    old_words, new_words = WORD.findall(old), WORD.findall(new)
+    matcher = SequenceMatcher(None, old_words, new_words, autojunk=False)
+    if matcher.ratio() < SIMILAR_ENOUGH:
+        return [(base, base + len(old), new)]
+    starts = [0]
+    for word in old_words:
+        starts.append(starts[-1] + len(word))
+    return [(base + starts[i1], base + starts[i2], "".join(new_words[j1:j2]))
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def merge_touching(edits: list[Edit]) -> list[Edit]:
+    """Join edits that touch (one ends where the next starts): two edits at one point would be ambiguous in LSP."""
+    merged: list[Edit] = []
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
+        if merged and start <= merged[-1][1]:
+            previous_start, previous_end, previous_text = merged[-1]
+            merged[-1] = (previous_start, max(end, previous_end), previous_text + text)
+        else:
+            merged.append((start, end, text))
+    return merged
+
+
+def minimal_edits(old: str, new: str, base: int = 0) -> list[Edit]:
+    """The edits that turn `old` (found at document offset `base`) into `new`; [] when they are equal."""
+    if old == new:
+        return []
+    old_lines, new_lines = split_lines(old), split_lines(new)
+    line_starts = [0]
+    for line in old_lines:
+        line_starts.append(line_starts[-1] + len(line))
+    edits: list[Edit] = []
+    for i1, i2, j1, j2 in diff_spans(old_lines, new_lines):
+        old_part, new_part = "".join(old_lines[i1:i2]), "".join(new_lines[j1:j2])
+        offset = base + line_starts[i1]
+        if old_part and new_part:
+            edits.extend(word_edits(old_part, new_part, offset))
+        else:
+            edits.append((offset, offset + len(old_part), new_part))
+    return merge_touching(edits)
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    """Apply non-overlapping edits given in original offsets (last first, so earlier offsets stay valid)."""
+    for start, end, new_text in sorted(edits, key=lambda e: e[0], reverse=True):
+        text = text[:start] + new_text + text[end:]
+    return text
