@@ -1,11 +1,13 @@
 """Each cleaning rule of infill.clean on its own, then together through clean_middle."""
 from __future__ import annotations
 
+import pytest
+
 from infill.clean import (
-    CleanContext, clean_middle, drop_leading_blank_lines, drop_repeated_suffix_lines, drop_suffix_overlap,
+    CleanContext, auto_closed_tail, clean_middle, close_own_brackets, drop_leading_blank_lines,
+    drop_repeated_suffix_lines, drop_suffix_overlap,
     drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
-    open_block_body,
-    reindent_first_line, to_line_ending, trim_trailing_whitespace,
+    normalize_indentation, open_block_body, reindent_first_line, to_line_ending, trim_trailing_whitespace,
 )
 from infill.style import indent_unit_of, line_ending_of
 
@@ -186,3 +188,70 @@ def test_a_body_written_at_the_openers_level_is_indented_under_it():
     assert indent_block_body("return a", "    ", "def f(a):", "    ") == "return a"      # the cursor is there
     assert indent_block_body("return a", "", "x = 1", "    ") == "return a"             # no opener above
     assert clean_middle("return a", ctx("multi", "", "\n", line_above="def f(a):")) == "    return a"
+
+
+# ---- auto-closed tails, own brackets, indentation style (several languages) -----------------------------------
+
+@pytest.mark.parametrize("rest_of_line,tail", [
+    (")", ")"),                 # print(|)
+    ("])  ", "])"),             # trailing spaces are not part of it
+    ('")', '")'),               # a string the editor closed
+    (");", ");"),               # JavaScript / C statement end
+    ("}", "}"),                 # Go / Rust block the editor closed
+    ("", ""),                   # nothing after the cursor
+    (") + 1", ""),              # real code follows: not a tail
+    (", y)", ""),               # an argument follows
+])
+def test_auto_closed_tail(rest_of_line, tail):
+    assert auto_closed_tail(rest_of_line) == tail
+
+
+@pytest.mark.parametrize("middle,expected", [
+    ("compute(a, b", "compute(a, b)"),          # Python call cut by the canvas
+    ("xs[idx(0", "xs[idx(0)]"),                 # innermost first
+    ("vec![1, 2", "vec![1, 2]"),                # Rust macro
+    ("len(s)", "len(s)"),                       # balanced: unchanged
+    ("f(a, ", "f(a, "),                         # ends on a comma: the argument list goes on, do not guess
+    ("foo(a +", "foo(a +"),                     # ends on an operator
+    ("print(\"a(b", "print(\"a(b"),           # a string left open: leave it to the parse check
+    ("a, b)", "a, b)"),                         # closes the prefix's bracket: not its business here
+])
+def test_close_own_brackets(middle, expected):
+    assert close_own_brackets(middle) == expected
+
+
+@pytest.mark.parametrize("middle,unit,tab_size,expected", [
+    # Go (tabs): a model that wrote 4-space levels is turned into tabs
+    ("x := 1\n    if x > 0 {\n        y()\n    }", "\t", None, "x := 1\n\tif x > 0 {\n\t\ty()\n\t}"),
+    # the editor's tab size decides how many spaces make one level
+    ("a\n  b\n    c", "\t", 2, "a\n\tb\n\t\tc"),
+    # Python (4 spaces): tabs become one indent unit each
+    ("if x:\n\treturn 1", "    ", None, "if x:\n    return 1"),
+    # JavaScript (2 spaces) written in the document's style already: unchanged
+    ("if (a) {\n  b();\n}", "  ", None, "if (a) {\n  b();\n}"),
+    # a stray space after the tabs stays: alignment, not a level
+    ("f(a,\n      b)", "\t", 4, "f(a,\n\t  b)"),
+])
+def test_normalize_indentation(middle, unit, tab_size, expected):
+    assert normalize_indentation(middle, unit, tab_size) == expected
+
+
+def test_clean_uses_the_documents_tabs_through_the_whole_chain():
+    raw = "if err != nil {\n        return err\n    }"
+    cleaned = clean_middle(raw, ctx("multi", "\t", "\n}\n", indent_unit="\t"))
+    assert cleaned == "if err != nil {\n\t\treturn err\n\t}"
+
+
+def test_clean_single_line_closes_its_own_call_but_not_the_prefixes():
+    # print(|) with the editor's `)`: the model's `foo(x` gets its own `)`, the tail stays the suffix's
+    assert clean_middle("foo(x", ctx("single", "print(", ")\n")) == "foo(x)"
+    assert clean_middle("foo(x))", ctx("single", "print(", ")\n")) == "foo(x)"
+    # C: an argument left open in a call inside an if
+    assert clean_middle("strlen(name", ctx("single", "  if (n < ", ") {\n")) == "strlen(name)"
+
+
+def test_formatting_options_set_the_width_when_the_document_shows_none():
+    assert indent_unit_of("x = 1\n", tab_size=2) == "  "
+    assert indent_unit_of("x = 1\n", tab_size=8, insert_spaces=False) == "\t"
+    assert indent_unit_of("func f() {\n\tx := 1\n}\n", tab_size=4, insert_spaces=True) == "\t"   # the file wins
+    assert indent_unit_of("def f():\n  return 1\n", tab_size=4) == "    "   # the editor's width

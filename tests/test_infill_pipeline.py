@@ -279,3 +279,107 @@ def test_unknown_extension_without_language_id_falls_back():
 def test_known_language_has_no_fallback_flag():
     result, _ = inline("x = <|>\n", "1")
     assert "fallback" not in result.details and result.details["language"] == "python"
+
+
+# ---- token budgets, choices, edits, auto-closed tails -------------------------------------------------------------
+
+class CountingEngine(ScriptedEngine):
+    """Also counts tokens (one per word or symbol) and has a small prompt, like the embedded model."""
+
+    max_prompt_tokens = 48
+
+    def count_tokens(self, text):
+        import re
+        return len(re.findall(r"\w+|[^\w\s]|\n", text))
+
+
+class RatedEngine(ScriptedEngine):
+    """Middles with the confidences given, in the order given."""
+
+    def __init__(self, *rated):
+        super().__init__(*(text for text, _ in rated))
+        self.rated = rated
+
+    def _candidates(self, reason):
+        answer = super()._candidates(reason)
+        for item, (_, confidence) in zip(answer.items, self.rated):
+            item.confidence = confidence
+        return answer
+
+
+def test_the_context_is_budgeted_in_the_engines_tokens():
+    body = "".join(f"    v{i} = {i}\n" for i in range(40))
+    text, offset = at("def f():\n" + body + "    return <|>\n" + "".join(f"w{i} = {i}\n" for i in range(40)))
+    engine = CountingEngine("v1")
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"),
+                        engine)
+    call = engine.calls[0]
+    counted = engine.count_tokens(call["prefix"]) + engine.count_tokens(call["suffix"])
+    assert counted <= 48 - 3                                           # the engine's sentinels fit too
+    assert engine.count_tokens(call["suffix"]) <= 45 // 3
+    assert call["prefix"].endswith("    v39 = 39\n    return ")           # the nearest lines
+    context = result.details["context"]
+    assert context["tokens_counted_by"] == "engine" and context["max_prompt_tokens"] == 45
+    assert context["prefix_tokens"] == engine.count_tokens(call["prefix"])
+
+
+def test_without_a_token_counter_the_budget_is_estimated():
+    result, _ = inline("x = <|>\n", "1")
+    assert result.details["context"]["tokens_counted_by"].startswith("estimate")
+
+
+def test_the_most_confident_candidate_that_parses_wins_and_all_are_offered():
+    text, offset = at("def f(a, b):\n    return <|>\n")
+    engine = RatedEngine(("a -", 0.99), ("a + b", 0.6), ("a * b", 0.8), ("a * b", 0.7))
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"),
+                        engine)
+    assert result.text == "a * b" and result.details["chosen"]["index"] == 2
+    assert [c["text"] for c in result.details["choices"]] == ["a * b", "a + b"]   # deduplicated, best first
+    assert result.details["raw"] == "a -"
+
+
+def test_an_auto_closed_tail_is_replaced_through_the_items_range():
+    source = "total = sum(<|>)\n"
+    result, _ = inline(source, "values")
+    text, offset = at(source)
+    assert (result.start, result.end) == (offset, offset + 1) and result.text == "values)"
+    assert applied(source, result) == "total = sum(values)\n"
+    assert result.edits == [(offset, offset, "values")]          # as an edit: only the insertion
+
+
+def test_an_auto_closed_tail_in_javascript_with_a_semicolon():
+    source = "const n = Math.max(<|>);\n"
+    result, _ = inline(source, "a, b));", language_id="javascript")
+    assert applied(source, result) == "const n = Math.max(a, b);\n"
+    assert result.text.endswith(");")
+
+
+def test_fill_answers_with_minimal_edits():
+    text = "def f(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
+    start, end = text.index("    s = 0"), text.index("    return")
+    engine = ScriptedEngine("s = 1\n    for x in xs:\n        s *= x")
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"), engine)
+    assert result.text == "    s = 1\n    for x in xs:\n        s *= x\n"
+    assert len(result.edits) == 2 and all(start <= s <= e <= end for s, e, _ in result.edits)
+    assert sorted(new for _, _, new in result.edits) == ["*", "1"]
+    from infill.edits import apply_edits
+    assert apply_edits(text, result.edits) == text[:start] + result.text + text[end:]
+
+
+def test_rewrite_that_changes_nothing_has_no_edits():
+    text = "x = 1\ny = 2\n"
+    end = text.index("\n")
+    result = run_infill(InfillRequest(text=text, mode="rewrite", start=0, end=end, language_id="python"),
+                        ScriptedEngine("x = 1"))
+    assert result.text == "x = 1" and result.edits == []
+
+
+def test_formatting_options_set_the_indentation_of_a_new_document():
+    text, offset = at("func f() {\n\t<|>\n}\n")     # no indented line yet: the editor's options decide
+    request = dict(text=text, mode="inline", start=offset, end=offset, language_id="go")
+    result = run_infill(InfillRequest(**request, tab_size=4, insert_spaces=False),
+                        ScriptedEngine("x := 1\n    return x"))
+    assert result.text == "x := 1\n\treturn x"
+    spaced = run_infill(InfillRequest(**request, tab_size=2, insert_spaces=True),
+                        ScriptedEngine("x := 1\n\treturn x"))
+    assert spaced.text == "x := 1\n  return x"

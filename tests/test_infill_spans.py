@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from infill.context import build_context, cut_prefix, cut_suffix
+from infill.context import build_context, build_token_context, cut_prefix, cut_suffix, estimate_tokens
 from infill.spans import Scope, find_span
 
 
@@ -191,3 +191,65 @@ def test_fill_context_excludes_the_selection():
     start, end = text.index("b = 2"), text.index("c = 3")
     context = build_context(text, start, end)
     assert context.prefix == "a = 1\n" and context.suffix == "c = 3\n"
+
+
+# ---- token budgets ------------------------------------------------------------------------------------------------
+
+def words(text: str) -> int:
+    """A stand-in tokenizer for the tests: one token per word or symbol, one per line break."""
+    import re
+    return len(re.findall(r"\w+|[^\w\s]|\n", text))
+
+
+def test_token_budget_gives_the_suffix_a_third_and_the_prefix_the_rest():
+    text = "".join(f"v{i} = {i}\n" for i in range(200))            # 4 tokens a line
+    offset = text.index("v100 =")
+    context = build_token_context(text, offset, offset, None, max_tokens=60, count=words)
+    assert context.suffix_tokens <= 20 and context.suffix.startswith("v100 = 100\n")
+    assert context.prefix_tokens + context.suffix_tokens <= 60
+    assert context.prefix_tokens >= 60 - context.suffix_tokens - 4      # only a part of one line is left over
+    assert context.prefix.endswith("v99 = 99\n") and context.prefix_start == text.index(context.prefix)
+    assert (context.prefix_tokens, context.suffix_tokens) == (words(context.prefix), words(context.suffix))
+
+
+def test_a_short_suffix_leaves_its_share_to_the_prefix():
+    text = "".join(f"v{i} = {i}\n" for i in range(200)) + "end()\n"
+    offset = text.index("end()")
+    context = build_token_context(text, offset, offset, None, max_tokens=60, count=words)
+    assert context.suffix == "end()\n" and context.prefix_tokens > 50
+
+
+def test_token_budget_is_spent_on_the_nearest_lines_first():
+    # Long lines far away, short lines near the cursor: the near ones are all kept.
+    far = "".join(f"far_{i} = " + " + ".join(["x"] * 30) + "\n" for i in range(5))
+    near = "".join(f"n{i} = {i}\n" for i in range(10))
+    text, offset = at(far + near + "result = <|>\n")
+    context = build_token_context(text, offset, offset, None, max_tokens=60, count=words)
+    assert context.prefix.startswith("n0 = 0\n") and "far_" not in context.prefix
+
+
+def test_a_prefix_does_not_open_on_the_tail_of_a_cut_statement():
+    text, offset = at("items = [\n" + "".join(f"    {i},\n" for i in range(6)) + "]\n.sort()\ntotal = <|>\n")
+    cut = build_token_context(text, offset, offset, None, max_tokens=9, count=words)
+    assert not cut.prefix.lstrip().startswith(("]", ".", ")"))
+
+
+def test_the_enclosing_function_is_kept_whole_in_tokens_when_it_fits():
+    head = "".join(f"top_{i} = {i}\n" for i in range(40))
+    text, offset = at(head + "def f(a):\n    b = a + 1\n    return <|>\n\nz = 0\n")
+    scopes = find_span("python", text, offset, offset).scopes
+    context = build_token_context(text, offset, offset, scopes, max_tokens=40, count=words)
+    assert context.kept_whole is not None and context.kept_whole.node_type == "function_definition"
+    assert "def f(a):" in context.prefix
+    tiny = build_token_context(text, offset, offset, scopes, max_tokens=6, count=words)
+    assert tiny.kept_whole is None and "def f" not in tiny.prefix
+
+
+def test_one_line_longer_than_the_budget_is_cut_mid_line_in_tokens():
+    text = "x = " + " + ".join(["a"] * 400)
+    context = build_token_context(text, len(text), len(text), None, max_tokens=30, count=words)
+    assert 0 < context.prefix_tokens <= 30 and text.endswith(context.prefix)
+
+
+def test_the_estimate_counts_about_three_and_a_half_characters_a_token():
+    assert estimate_tokens("") == 0 and estimate_tokens("abcdefg") == 2 and estimate_tokens("x" * 35) == 10
