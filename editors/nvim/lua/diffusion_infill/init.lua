@@ -1,14 +1,17 @@
--- Diffusion Infill for Neovim: starts `infill-lsp` through vim.lsp and shows its inline completions as ghost text.
--- The server does the work (what to complete, cleaning, edits); this file only asks, draws, and inserts.
+-- Diffusion Infill for Neovim: runs `infill-lsp` through vim.lsp and shows its inline completions as ghost text.
+-- The server does the work (what to complete, cleaning, edits); the plugin asks, draws, inserts and reports back.
 local M = {}
 
 local api = vim.api
+local ghost = require("diffusion_infill.ghost")
+
 local NAME = "diffusion_infill"
 local SECTION = "diffusionInfill"
-local INLINE_COMPLETION = "textDocument/inlineCompletion"
-local TRIGGER_INVOKED, TRIGGER_AUTOMATIC = 1, 2 -- lsp.InlineCompletionTriggerKind: asked for / while typing
+local STATUS_NOTIFICATION = "diffusionInfill/status"
+local STATUS_COMMAND = "infill.status"
 
-M.namespace = api.nvim_create_namespace(NAME)
+M.name = NAME
+M.namespace = ghost.namespace
 
 M.defaults = {
   cmd = { "infill-lsp" },
@@ -16,252 +19,206 @@ M.defaults = {
   root_markers = { ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", "Makefile" },
   -- The server's "diffusionInfill" section: model, allowDownload, device, maxNewTokens, steps, threads, ...
   settings = {},
-  auto_trigger = true, -- ask while typing; false: only when you call suggest() (map it to a key)
-  debounce_ms = 200,
-  accept_key = "<Tab>", -- insert-mode key that accepts the ghost text (falls back to the key itself); false: none
-  highlight = "Comment",
-  native = "auto", -- use vim.lsp.inline_completion when Neovim has it (0.12+); false: always our ghost text
+  auto_trigger = true, -- ask while typing; false: only on the invoke key or :InfillSuggest
+  debounce_ms = 75, -- light: the server debounces as well
+  -- Insert-mode keys; each accept key types itself when no ghost text is shown. false disables one (or all).
+  keymaps = {
+    accept = "<Tab>",
+    accept_word = "<M-Right>",
+    accept_line = "<M-C-Right>",
+    next = "<M-]>",
+    prev = "<M-[>",
+    dismiss = "<C-]>",
+    invoke = "<M-\\>",
+  },
+  highlight = "DiffusionInfillGhost", -- linked to Comment unless you define it
+  counter_highlight = "DiffusionInfillCounter", -- the " (2/3)" after a candidate when there are several
+  show_counter = true,
+  native = "auto", -- use vim.lsp.inline_completion when Neovim has it (0.12+); false: always the plugin's ghost text
 }
 M.config = vim.deepcopy(M.defaults)
 
-local has_011 = vim.fn.has("nvim-0.11") == 1
-
--- Neovim 0.11 made client methods colon-calls; 0.10 only has the closures.
-local function client_call(client, method, ...)
-  if has_011 then
-    return client[method](client, ...)
-  end
-  return client[method](...)
-end
+-- client id -> the server's latest status object ({state, model, device, message, lastLatencyMs, counters}).
+M.statuses = {}
 
 local function use_native()
-  return M.config.native ~= false and vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
+  local native = vim.lsp.inline_completion
+  return M.config.native ~= false and native ~= nil and native.enable ~= nil
 end
+M.use_native = use_native
 
 function M.get_client(bufnr)
   return vim.lsp.get_clients({ bufnr = bufnr or api.nvim_get_current_buf(), name = NAME })[1]
 end
 
--- ---- starting the server ---------------------------------------------------------------------------------------
+-- ---- server commands and status --------------------------------------------------------------------------------
 
-local function root_dir(bufnr)
-  local name = api.nvim_buf_get_name(bufnr)
-  local found = vim.fs.root(bufnr, M.config.root_markers)
-  if found then
-    return found
-  end
-  return name ~= "" and vim.fs.dirname(name) or vim.fn.getcwd()
+local function advertises(client, command)
+  local provider = client and client.server_capabilities.executeCommandProvider
+  return type(provider) == "table" and vim.list_contains(provider.commands or {}, command)
 end
+M.advertises = advertises
 
---- Starts (or reuses) the server for this buffer's root and attaches the buffer.
-function M.start(bufnr)
-  bufnr = bufnr or api.nvim_get_current_buf()
-  local settings = M.config.settings
-  -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
-  local section = next(settings) and { [SECTION] = settings } or nil
-  return vim.lsp.start({
-    name = NAME,
-    cmd = M.config.cmd,
-    root_dir = root_dir(bufnr),
-    init_options = section,
-    settings = section or vim.empty_dict(),
-  }, { bufnr = bufnr })
-end
-
--- ---- ghost text (Neovim < 0.12) --------------------------------------------------------------------------------
-
-local shown = {} -- bufnr -> { item, encoding } of the ghost text on screen
-local pending -- { client, id } of the request in flight
-local timer
-
-local function byte_col(line, character, encoding)
-  if encoding == "utf-8" then
-    return math.min(character, #line)
-  end
-  local ok, col
-  if has_011 then
-    ok, col = pcall(vim.str_byteindex, line, encoding, character, false)
-  else
-    ok, col = pcall(vim.str_byteindex, line, character, encoding == "utf-16")
-  end
-  return ok and col or #line
-end
-
-local function insert_text_of(item)
-  local text = item.insertText
-  if type(text) == "table" then
-    text = text.value -- a snippet: shown and inserted as plain text, placeholders and all
-  end
-  return text or ""
-end
-
--- The item's range in bytes: {start_row, start_col, end_row, end_col}, 0-based; no range means the cursor.
-local function byte_range(bufnr, item, encoding)
-  if not item.range then
-    local row, col = unpack(api.nvim_win_get_cursor(0))
-    return { row - 1, col, row - 1, col }
-  end
-  local function at(position)
-    local line = api.nvim_buf_get_lines(bufnr, position.line, position.line + 1, false)[1] or ""
-    return position.line, byte_col(line, position.character, encoding)
-  end
-  local start_row, start_col = at(item.range.start)
-  local end_row, end_col = at(item.range["end"])
-  return { start_row, start_col, end_row, end_col }
-end
-
-local function common_prefix_length(a, b)
-  local n = 0
-  while n < #a and n < #b and a:byte(n + 1) == b:byte(n + 1) do
-    n = n + 1
-  end
-  return n
-end
-
-function M.clear(bufnr)
-  bufnr = bufnr or api.nvim_get_current_buf()
-  if api.nvim_buf_is_valid(bufnr) then
-    api.nvim_buf_clear_namespace(bufnr, M.namespace, 0, -1)
-  end
-  shown[bufnr] = nil
-end
-
---- Draws one InlineCompletionItem as ghost text: the first line inline at the insertion point, the rest as
---- virtual lines below. Returns the extmark id, or nil when there is nothing to show.
-function M.render(bufnr, item, encoding)
-  M.clear(bufnr)
-  local text = insert_text_of(item)
-  local range = byte_range(bufnr, item, encoding or "utf-16")
-  local row, col = range[1], range[2]
-  local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
-  -- The item may start before the cursor and repeat what is typed already: show only what is new.
-  local skip = common_prefix_length(line:sub(col + 1), text)
-  text, col = text:sub(skip + 1), col + skip
-  if text == "" then
-    return nil
-  end
-  local spaces = string.rep(" ", vim.bo[bufnr].tabstop)
-  local lines = vim.split(text:gsub("\t", spaces), "\n", { plain = true })
-  local mark = { hl_mode = "combine" }
-  if lines[1] ~= "" then
-    mark.virt_text = { { lines[1], M.config.highlight } }
-    mark.virt_text_pos = "inline"
-  end
-  if #lines > 1 then
-    mark.virt_lines = {}
-    for i = 2, #lines do
-      mark.virt_lines[#mark.virt_lines + 1] = { { lines[i], M.config.highlight } }
-    end
-  end
-  local id = api.nvim_buf_set_extmark(bufnr, M.namespace, row, col, mark)
-  shown[bufnr] = { item = item, encoding = encoding or "utf-16" }
-  return id
-end
-
---- Inserts the ghost text on screen and moves the cursor after it. Returns true when there was one.
-function M.accept(bufnr)
-  bufnr = bufnr or api.nvim_get_current_buf()
-  if use_native() then
-    return vim.lsp.inline_completion.get({ bufnr = bufnr }) and true or false
-  end
-  local current = shown[bufnr]
-  if not current then
+--- Runs a server command (an item's `command`, or one of ours). Commands the server does not list are skipped
+--- quietly when `only_if_advertised`, since older servers do not count acceptances.
+function M.execute(client, command, bufnr, only_if_advertised, on_answer)
+  if not client or not command or (only_if_advertised and not advertises(client, command.command)) then
     return false
   end
-  M.clear(bufnr)
-  local range = byte_range(bufnr, current.item, current.encoding)
-  local lines = vim.split(insert_text_of(current.item), "\n", { plain = true })
-  api.nvim_buf_set_text(bufnr, range[1], range[2], range[3], range[4], lines)
-  local last_row = range[1] + #lines - 1
-  local last_col = (#lines == 1 and range[2] or 0) + #lines[#lines]
-  api.nvim_win_set_cursor(0, { last_row + 1, last_col })
-  return true
+  local ok = client:request("workspace/executeCommand", { command = command.command, arguments = command.arguments },
+    function(err, answer)
+      if on_answer then
+        on_answer(err, answer)
+      end
+    end, bufnr)
+  return ok
 end
+ghost.execute = M.execute
+ghost.get_client = M.get_client
 
-local function cancel_pending()
-  if pending then
-    pcall(client_call, pending.client, "cancel_request", pending.id)
-    pending = nil
+local function store_status(client_id, status)
+  if type(status) == "table" and status.state then
+    M.statuses[client_id] = status
+    vim.api.nvim_exec_autocmds("User", { pattern = "DiffusionInfillStatus", modeline = false })
   end
 end
 
---- Asks the server for a suggestion at the cursor and draws it, unless the buffer or cursor moved meanwhile.
---- Called without arguments (e.g. from an insert-mode mapping) it counts as an explicit request.
-function M.suggest(bufnr, trigger_kind)
-  bufnr = bufnr or api.nvim_get_current_buf()
-  trigger_kind = trigger_kind or TRIGGER_INVOKED
+--- Asks the server for `infill.status` (when it has that command) and stores the answer.
+function M.refresh_status(client, on_done)
+  if not M.execute(client, { command = STATUS_COMMAND, arguments = {} }, nil, true, function(err, status)
+    if not err then
+      store_status(client.id, status)
+    end
+    if on_done then
+      on_done(err, status)
+    end
+  end) and on_done then
+    on_done(nil, nil)
+  end
+end
+
+--- The latest status of the server for this buffer: the server's own report when it sends one, else a guess.
+function M.status(bufnr)
   local client = M.get_client(bufnr)
-  if not client or not api.nvim_get_mode().mode:match("^i") then
+  if not client then
+    return nil
+  end
+  return M.statuses[client.id] or { state = client.initialized and "attached" or "starting" }
+end
+
+--- For a statusline: "infill: ready cpu 812ms", "infill: loading", ... or "" when the server is not attached.
+function M.statusline(bufnr)
+  local status = M.status(bufnr)
+  if not status then
+    return ""
+  end
+  local parts = { "infill:", status.state }
+  if status.state == "ready" and status.device then
+    parts[#parts + 1] = status.device
+  end
+  if type(status.lastLatencyMs) == "number" then
+    parts[#parts + 1] = ("%dms"):format(status.lastLatencyMs)
+  end
+  return table.concat(parts, " ")
+end
+
+-- ---- inline completion: the same calls on either implementation ------------------------------------------------
+
+--- Accepts the suggestion on screen: how = "all" (default), "word" or "line". Returns true when one was accepted.
+function M.accept(bufnr, how)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  if use_native() then
+    if how and how ~= "all" then
+      return false -- the native inline completion accepts whole candidates only
+    end
+    return vim.lsp.inline_completion.get({ bufnr = bufnr }) == true
+  end
+  return ghost.accept(bufnr, how)
+end
+
+function M.accept_word(bufnr)
+  return M.accept(bufnr, "word")
+end
+
+function M.accept_line(bufnr)
+  return M.accept(bufnr, "line")
+end
+
+local cycle_after_answer = {} -- bufnr -> count, for a cycle that had to ask for candidates first
+
+--- Shows the next (count 1) or previous (-1) candidate; with one candidate on screen asks for several first.
+function M.cycle(bufnr, count)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  if use_native() then
+    local native = vim.lsp.inline_completion
+    local select = native.select or native.jump
+    return select and select({ bufnr = bufnr, count = count or 1 }) or nil
+  end
+  local state = ghost.state(bufnr)
+  if state and #state.items == 1 and not state.invoked then
+    -- Automatic requests get one candidate, an explicit one several: ask, then move once they are here.
+    cycle_after_answer[bufnr] = count or 1
+    return ghost.suggest(bufnr)
+  end
+  return ghost.cycle(bufnr, count)
+end
+
+function M.dismiss(bufnr)
+  if use_native() then
+    return false -- the native ghost text goes away when the cursor moves
+  end
+  return ghost.dismiss(bufnr)
+end
+
+--- Asks for suggestions now, as an explicit invoke (several candidates).
+function M.suggest(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  if use_native() then
+    return vim.lsp.inline_completion.get({ bufnr = bufnr })
+  end
+  return ghost.suggest(bufnr)
+end
+ghost.on_shown = function(bufnr, trigger_kind)
+  local state = ghost.state(bufnr)
+  local count = cycle_after_answer[bufnr]
+  cycle_after_answer[bufnr] = nil
+  if state then
+    state.invoked = trigger_kind == 1
+    if count and #state.items > 1 then
+      ghost.cycle(bufnr, count)
+    end
+  end
+end
+
+-- Kept for callers of the first version of this plugin.
+function M.render(bufnr, item, _)
+  local client = M.get_client(bufnr)
+  return client and ghost.show(bufnr, { item }, client) or nil
+end
+M.clear = ghost.clear
+
+local function map_keys(bufnr)
+  local keys = M.config.keymaps
+  if not keys then
     return
   end
-  cancel_pending()
-  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
-  params.context = { triggerKind = trigger_kind }
-  local asked_at = { api.nvim_buf_get_changedtick(bufnr), unpack(api.nvim_win_get_cursor(0)) }
-  -- The real buffer number matters: with 0, Neovim 0.11 does not flush the pending didChange first.
-  local ok, id
-  ok, id = client_call(client, "request", INLINE_COMPLETION, params, function(err, result)
-    if pending and pending.id == id then
-      pending = nil
-    end
-    if err or not result or api.nvim_get_current_buf() ~= bufnr or not api.nvim_get_mode().mode:match("^i") then
+  local function map(lhs, action, desc, falls_back)
+    if not lhs then
       return
     end
-    local now = { api.nvim_buf_get_changedtick(bufnr), unpack(api.nvim_win_get_cursor(0)) }
-    if not vim.deep_equal(now, asked_at) then
-      return -- typed or moved since: the answer is for text that is gone
-    end
-    local items = result.items or result
-    if items[1] then
-      M.render(bufnr, items[1], client.offset_encoding)
-    end
-  end, bufnr)
-  if ok then
-    pending = { client = client, id = id }
+    vim.keymap.set("i", lhs, function()
+      if not action() and falls_back then
+        api.nvim_feedkeys(api.nvim_replace_termcodes(lhs, true, false, true), "n", false)
+      end
+    end, { buffer = bufnr, desc = "Diffusion Infill: " .. desc })
   end
-end
-
-local function suggest_soon(bufnr)
-  timer = timer or vim.uv.new_timer()
-  timer:stop()
-  timer:start(M.config.debounce_ms, 0, vim.schedule_wrap(function()
-    if api.nvim_buf_is_valid(bufnr) and api.nvim_get_current_buf() == bufnr then
-      M.suggest(bufnr, TRIGGER_AUTOMATIC)
-    end
-  end))
-end
-
-local function stop_suggesting(bufnr)
-  if timer then
-    timer:stop()
-  end
-  cancel_pending()
-  M.clear(bufnr)
-end
-
-local function attach_ghost_text(bufnr)
-  local group = api.nvim_create_augroup(NAME .. "_ghost_" .. bufnr, { clear = true })
-  if M.config.auto_trigger then
-    api.nvim_create_autocmd({ "InsertEnter", "TextChangedI" }, {
-      group = group, buffer = bufnr, callback = function() suggest_soon(bufnr) end,
-    })
-  end
-  -- CursorMovedI runs before TextChangedI, so typing clears the old ghost text and then asks again.
-  api.nvim_create_autocmd({ "InsertLeave", "CursorMovedI", "BufLeave" }, {
-    group = group, buffer = bufnr, callback = function() stop_suggesting(bufnr) end,
-  })
-end
-
-local function map_accept_key(bufnr)
-  local key = M.config.accept_key
-  if not key then
-    return
-  end
-  vim.keymap.set("i", key, function()
-    if not M.accept(bufnr) then
-      api.nvim_feedkeys(api.nvim_replace_termcodes(key, true, false, true), "n", false)
-    end
-  end, { buffer = bufnr, desc = "Diffusion Infill: accept the suggestion" })
+  map(keys.accept, function() return M.accept(bufnr) end, "accept the suggestion", true)
+  map(keys.accept_word, function() return M.accept(bufnr, "word") end, "accept the next word", false)
+  map(keys.accept_line, function() return M.accept(bufnr, "line") end, "accept the rest of the line", false)
+  map(keys.next, function() return M.cycle(bufnr, 1) end, "next candidate", false)
+  map(keys.prev, function() return M.cycle(bufnr, -1) end, "previous candidate", false)
+  map(keys.dismiss, function() return M.dismiss(bufnr) end, "dismiss the suggestion", true)
+  map(keys.invoke, function() return M.suggest(bufnr) end, "suggest now", false)
 end
 
 -- ---- fill / rewrite a selection --------------------------------------------------------------------------------
@@ -289,13 +246,14 @@ local function selection_range(bufnr, line1, line2, encoding)
   }
 end
 
---- Sends infill.fillSelection / infill.rewriteSelection for lines line1..line2; the server applies the edit.
-function M.run_on_selection(server_command, line1, line2, instruction)
+--- Sends infill.fillSelection / infill.rewriteSelection for lines line1..line2; the server applies the edit
+--- (workspace/applyEdit, handled by Neovim). on_done(err, answer) is called with the server's answer.
+function M.run_on_selection(server_command, line1, line2, instruction, on_done)
   local bufnr = api.nvim_get_current_buf()
   local client = M.get_client(bufnr)
   if not client then
     vim.notify("Diffusion Infill: the server is not attached to this buffer", vim.log.levels.WARN)
-    return
+    return false
   end
   local argument = {
     uri = vim.uri_from_bufnr(bufnr),
@@ -303,60 +261,115 @@ function M.run_on_selection(server_command, line1, line2, instruction)
     instruction = instruction,
   }
   vim.notify("Diffusion Infill: working on the selection…")
-  client_call(client, "request", "workspace/executeCommand",
-    { command = server_command, arguments = { argument } }, function(err, answer)
-      if err then
-        vim.notify("Diffusion Infill: " .. (err.message or tostring(err)), vim.log.levels.ERROR)
-      elseif answer and answer.applied == false and answer.message then
-        vim.notify("Diffusion Infill: " .. answer.message, vim.log.levels.WARN)
+  return M.execute(client, { command = server_command, arguments = { argument } }, bufnr, false, function(err, answer)
+    if err then
+      vim.notify("Diffusion Infill: " .. (err.message or tostring(err)), vim.log.levels.ERROR)
+    elseif type(answer) == "table" and answer.applied == false and answer.message then
+      vim.notify("Diffusion Infill: " .. answer.message, vim.log.levels.WARN)
+    end
+    if on_done then
+      on_done(err, answer)
+    end
+  end)
+end
+
+function M.fill(line1, line2, on_done)
+  return M.run_on_selection("infill.fillSelection", line1, line2, nil, on_done)
+end
+
+--- Rewrites lines line1..line2. instruction nil: ask for one (an empty answer means none); "" means none.
+function M.rewrite(line1, line2, instruction, on_done)
+  if instruction == nil then
+    vim.ui.input({ prompt = "Rewrite instruction (optional): " }, function(answer)
+      if answer ~= nil then -- nil: the user cancelled the prompt
+        M.rewrite(line1, line2, answer, on_done)
       end
-    end, bufnr)
-end
-
-function M.fill(line1, line2)
-  M.run_on_selection("infill.fillSelection", line1, line2)
-end
-
-function M.rewrite(line1, line2, instruction)
-  M.run_on_selection("infill.rewriteSelection", line1, line2, instruction ~= "" and instruction or nil)
+    end)
+    return true
+  end
+  return M.run_on_selection("infill.rewriteSelection", line1, line2, instruction ~= "" and instruction or nil, on_done)
 end
 
 -- ---- setup -----------------------------------------------------------------------------------------------------
 
-local function on_attach(bufnr)
+local function on_attach(client, bufnr)
   if use_native() then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
   else
-    attach_ghost_text(bufnr)
+    ghost.attach(bufnr)
   end
-  map_accept_key(bufnr)
+  map_keys(bufnr)
+  if not M.statuses[client.id] then
+    M.refresh_status(client)
+  end
+end
+
+local function client_config()
+  -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
+  local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
+  return {
+    cmd = M.config.cmd,
+    filetypes = M.config.filetypes,
+    root_markers = M.config.root_markers,
+    init_options = section,
+    settings = section or vim.empty_dict(),
+    handlers = {
+      [STATUS_NOTIFICATION] = function(_, status, context)
+        store_status(context.client_id, status)
+      end,
+    },
+  }
+end
+
+-- Neovim 0.10 has no vim.lsp.config: start the client ourselves for matching buffers.
+local function start_without_config(bufnr)
+  if vim.bo[bufnr].buftype ~= "" then
+    return
+  end
+  local config = client_config()
+  config.name = NAME
+  config.root_dir = vim.fs.root(bufnr, M.config.root_markers) or vim.fn.getcwd()
+  vim.lsp.start(config, { bufnr = bufnr })
 end
 
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  M.configured = true
+  ghost.config = M.config
+  api.nvim_set_hl(0, "DiffusionInfillGhost", { link = "Comment", default = true })
+  api.nvim_set_hl(0, "DiffusionInfillCounter", { link = "NonText", default = true })
   local group = api.nvim_create_augroup(NAME, { clear = true })
-  api.nvim_create_autocmd("FileType", {
-    group = group,
-    pattern = M.config.filetypes,
-    callback = function(event)
-      if vim.bo[event.buf].buftype == "" then
-        M.start(event.buf)
-      end
-    end,
-  })
   api.nvim_create_autocmd("LspAttach", {
     group = group,
     callback = function(event)
       local client = vim.lsp.get_client_by_id(event.data.client_id)
       if client and client.name == NAME then
-        on_attach(event.buf)
+        on_attach(client, event.buf)
       end
     end,
   })
-  -- Buffers opened before setup() (e.g. lazy loading) get the server too.
-  for _, bufnr in ipairs(api.nvim_list_bufs()) do
-    if api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
-      M.start(bufnr)
+  api.nvim_create_autocmd("LspDetach", {
+    group = group,
+    callback = function(event)
+      local client = vim.lsp.get_client_by_id(event.data.client_id)
+      if client and client.name == NAME then
+        ghost.detach(event.buf)
+      end
+    end,
+  })
+  if vim.lsp.config and vim.lsp.enable then
+    vim.lsp.config(NAME, client_config())
+    vim.lsp.enable(NAME)
+  else
+    api.nvim_create_autocmd("FileType", {
+      group = group,
+      pattern = M.config.filetypes,
+      callback = function(event) start_without_config(event.buf) end,
+    })
+    for _, bufnr in ipairs(api.nvim_list_bufs()) do
+      if api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
+        start_without_config(bufnr)
+      end
     end
   end
 end

@@ -1,0 +1,369 @@
+-- Ghost text drawn with extmarks, for Neovim without vim.lsp.inline_completion (0.11) or with `native = false`.
+-- One suggestion per buffer: the server's items, the one on screen, and where its new text goes.
+local M = {}
+
+local api = vim.api
+local TRIGGER_INVOKED, TRIGGER_AUTOMATIC = 1, 2 -- lsp.InlineCompletionTriggerKind
+local INLINE_COMPLETION = "textDocument/inlineCompletion"
+
+M.namespace = api.nvim_create_namespace("diffusion_infill")
+
+-- Filled in by init.lua: the config, how to find our client, how to run a server command.
+M.config = {}
+M.get_client = function(_) return nil end
+M.execute = function(_, _, _) end
+
+-- bufnr -> {
+--   items, index, client_id, encoding,   -- the server's answer and the candidate on screen
+--   row, col,                           -- 0-based byte position where the candidate's new text goes
+--   text,                               -- what is still to insert there (what the user typed already is skipped)
+--   end_row, end_col,                   -- the candidate's range end: a full accept replaces [row,col .. end)
+--   command_sent,                       -- the acceptance command runs once per candidate
+-- }
+local states = {}
+local pending = {} -- bufnr -> { client, id } of the request in flight
+local timers = {} -- bufnr -> uv timer of the debounce
+
+function M.state(bufnr)
+  return states[bufnr or api.nvim_get_current_buf()]
+end
+
+local function insert_text_of(item)
+  local text = item.insertText
+  if type(text) == "table" then
+    text = text.value -- a snippet: shown and inserted as plain text
+  end
+  return text or ""
+end
+
+local function byte_col(line, character, encoding)
+  if encoding == "utf-8" then
+    return math.min(character, #line)
+  end
+  local ok, col = pcall(vim.str_byteindex, line, encoding, character, false)
+  return ok and col or #line
+end
+
+local function line_at(bufnr, row)
+  return api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
+end
+
+-- Where candidate `index` puts new text, in bytes, after skipping what the buffer already holds after its start.
+local function place(bufnr, state, index)
+  local item = state.items[index]
+  local text = insert_text_of(item)
+  local row, col, end_row, end_col
+  if item.range then
+    row = item.range.start.line
+    col = byte_col(line_at(bufnr, row), item.range.start.character, state.encoding)
+    end_row = item.range["end"].line
+    end_col = byte_col(line_at(bufnr, end_row), item.range["end"].character, state.encoding)
+  else
+    local cursor = api.nvim_win_get_cursor(0)
+    row, col = cursor[1] - 1, cursor[2]
+    end_row, end_col = row, col
+  end
+  -- The item may start before the cursor and repeat what is typed already: only the rest is new.
+  local typed = line_at(bufnr, row):sub(col + 1)
+  local skip = 0
+  while skip < #typed and skip < #text and typed:byte(skip + 1) == text:byte(skip + 1) do
+    skip = skip + 1
+  end
+  state.index, state.row, state.col, state.text = index, row, col + skip, text:sub(skip + 1)
+  if end_row == row and end_col < state.col then
+    end_col = state.col
+  end
+  state.end_row, state.end_col, state.command_sent = end_row, end_col, false
+end
+
+local function draw(bufnr, state)
+  api.nvim_buf_clear_namespace(bufnr, M.namespace, 0, -1)
+  local spaces = string.rep(" ", vim.bo[bufnr].tabstop)
+  local lines = vim.split((state.text:gsub("\t", spaces)), "\n", { plain = true })
+  local highlight = M.config.highlight
+  local mark = { hl_mode = "combine", right_gravity = false }
+  mark.virt_text = { { lines[1], highlight } }
+  mark.virt_text_pos = "inline"
+  if #lines > 1 then
+    mark.virt_lines = {}
+    for i = 2, #lines do
+      mark.virt_lines[#mark.virt_lines + 1] = { { lines[i], highlight } }
+    end
+  end
+  if M.config.show_counter and #state.items > 1 then
+    local last = mark.virt_lines and mark.virt_lines[#mark.virt_lines] or mark.virt_text
+    last[#last + 1] = { (" (%d/%d)"):format(state.index, #state.items), M.config.counter_highlight }
+  end
+  state.extmark = api.nvim_buf_set_extmark(bufnr, M.namespace, state.row, state.col, mark)
+  -- What the buffer and cursor looked like when drawn: later events compare against it.
+  state.tick, state.cursor = api.nvim_buf_get_changedtick(bufnr), api.nvim_win_get_cursor(0)
+  return state.extmark
+end
+
+--- Removes the ghost text without telling the server anything (the user typed or moved on).
+function M.clear(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  if api.nvim_buf_is_valid(bufnr) then
+    api.nvim_buf_clear_namespace(bufnr, M.namespace, 0, -1)
+  end
+  states[bufnr] = nil
+end
+
+--- Shows the server's items (an InlineCompletionList's items) as ghost text, the first one on screen.
+--- Returns the extmark id, or nil when no item has anything new to show.
+function M.show(bufnr, items, client)
+  M.clear(bufnr)
+  local state = { items = {}, client_id = client.id, encoding = client.offset_encoding or "utf-16" }
+  for _, item in ipairs(items or {}) do
+    if insert_text_of(item) ~= "" then
+      state.items[#state.items + 1] = item
+    end
+  end
+  for index = 1, #state.items do
+    place(bufnr, state, index)
+    if state.text ~= "" then
+      states[bufnr] = state
+      return draw(bufnr, state)
+    end
+  end
+  return nil
+end
+
+--- Shows the next (count 1) or previous (count -1) candidate. Returns the new index, or nil with nothing shown.
+function M.cycle(bufnr, count)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local state = states[bufnr]
+  if not state then
+    return nil
+  end
+  place(bufnr, state, (state.index - 1 + (count or 1)) % #state.items + 1)
+  draw(bufnr, state)
+  return state.index
+end
+
+local function send_acceptance(bufnr, state)
+  local item = state.items[state.index]
+  if item.command and not state.command_sent then
+    state.command_sent = true
+    M.execute(vim.lsp.get_client_by_id(state.client_id), item.command, bufnr, true)
+  end
+end
+
+-- How much of `text` one accept takes: everything, up to the end of the next word, or up to the end of the line.
+local function chunk_of(text, how)
+  if how == "word" then
+    local stop = text:find("[%w_]+") -- leading spaces and punctuation travel with the word after them
+    if stop then
+      stop = select(2, text:find("^[%w_]+", stop))
+    end
+    local newline = text:find("\n", 1, true)
+    if newline == 1 then
+      return text:match("^\n[ \t]*") -- the line break and the next line's indentation
+    end
+    if not stop or (newline and newline < stop) then
+      return newline and text:sub(1, newline - 1) or text
+    end
+    return text:sub(1, stop)
+  elseif how == "line" then
+    local newline = text:find("\n", 1, true)
+    if newline == 1 then
+      return text:match("^\n[ \t]*")
+    end
+    return newline and text:sub(1, newline - 1) or text
+  end
+  return text
+end
+
+--- Accepts the ghost text on screen: all of it (how = "all", the default), the next word, or the rest of the line.
+--- The cursor ends after the inserted text. Returns true when something was inserted.
+function M.accept(bufnr, how)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local state = states[bufnr]
+  if not state then
+    return false
+  end
+  local chunk = chunk_of(state.text, how)
+  local lines = vim.split(chunk, "\n", { plain = true })
+  local whole = chunk == state.text
+  if whole then
+    -- The last piece replaces the item's whole range (e.g. a closing bracket the suggestion rewrites).
+    M.clear(bufnr)
+    api.nvim_buf_set_text(bufnr, state.row, state.col, state.end_row, state.end_col, lines)
+  else
+    api.nvim_buf_set_text(bufnr, state.row, state.col, state.row, state.col, lines)
+  end
+  local last_row = state.row + #lines - 1
+  local last_col = (#lines == 1 and state.col or 0) + #lines[#lines]
+  api.nvim_win_set_cursor(0, { last_row + 1, last_col })
+  send_acceptance(bufnr, state)
+  if not whole then
+    -- The rest stays on screen, now starting at the cursor; the range end moved with the inserted text.
+    if state.end_row == state.row then
+      state.end_col = state.end_col - state.col + last_col
+    end
+    state.end_row = state.end_row + #lines - 1
+    state.row, state.col, state.text = last_row, last_col, state.text:sub(#chunk + 1)
+    draw(bufnr, state)
+  end
+  return true
+end
+
+--- Hides the ghost text the user turned down, and tells the server (`infill.rejected`) when it listens for that.
+function M.dismiss(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local state = states[bufnr]
+  if not state then
+    return false
+  end
+  M.clear(bufnr)
+  local item = state.items[state.index]
+  local client = vim.lsp.get_client_by_id(state.client_id)
+  if item.command and not state.command_sent and client then
+    M.execute(client, { title = "rejected", command = "infill.rejected", arguments = item.command.arguments }, bufnr,
+      true)
+  end
+  return true
+end
+
+local function cancel_pending(bufnr)
+  local request = pending[bufnr]
+  if request then
+    pcall(request.client.cancel_request, request.client, request.id)
+    pending[bufnr] = nil
+  end
+end
+
+--- Asks the server for suggestions at the cursor and shows them, unless the buffer or the cursor moved meanwhile.
+--- Called without a trigger kind it is an explicit request (the server then offers several candidates).
+function M.suggest(bufnr, trigger_kind)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  trigger_kind = trigger_kind or TRIGGER_INVOKED
+  local client = M.get_client(bufnr)
+  if not client or api.nvim_get_current_buf() ~= bufnr then
+    return false
+  end
+  cancel_pending(bufnr)
+  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+  params.context = { triggerKind = trigger_kind }
+  local asked_at = { api.nvim_buf_get_changedtick(bufnr), unpack(api.nvim_win_get_cursor(0)) }
+  local id
+  -- The real buffer number matters: with 0, Neovim 0.11 does not flush the pending didChange first.
+  local ok
+  ok, id = client:request(INLINE_COMPLETION, params, function(err, result)
+    if pending[bufnr] and pending[bufnr].id == id then
+      pending[bufnr] = nil
+    end
+    if err or not result or not api.nvim_buf_is_valid(bufnr) or api.nvim_get_current_buf() ~= bufnr then
+      return
+    end
+    local now = { api.nvim_buf_get_changedtick(bufnr), unpack(api.nvim_win_get_cursor(0)) }
+    if not vim.deep_equal(now, asked_at) then
+      return -- typed or moved since: the answer is for text that is gone
+    end
+    M.show(bufnr, result.items or result, client)
+    if M.on_shown then
+      M.on_shown(bufnr, trigger_kind)
+    end
+  end, bufnr)
+  if ok then
+    pending[bufnr] = { client = client, id = id }
+  end
+  return ok
+end
+
+-- Typing what the ghost text says keeps it on screen, shortened, until the server's next answer replaces it.
+local function typed_through(bufnr)
+  local state = states[bufnr]
+  if not state or state.tick == api.nvim_buf_get_changedtick(bufnr) then
+    return state ~= nil -- nothing typed since it was drawn (e.g. the change was our own accept)
+  end
+  local cursor = api.nvim_win_get_cursor(0)
+  local row, col = cursor[1] - 1, cursor[2]
+  if row == state.row and col > state.col then
+    local typed = line_at(bufnr, row):sub(state.col + 1, col)
+    if typed ~= "" and typed == state.text:sub(1, #typed) and #typed < #state.text then
+      if state.end_row == state.row then
+        state.end_col = state.end_col + #typed
+      end
+      state.col, state.text = col, state.text:sub(#typed + 1)
+      draw(bufnr, state)
+      return true
+    end
+  end
+  M.clear(bufnr)
+  return false
+end
+
+local function suggest_soon(bufnr)
+  local timer = timers[bufnr]
+  if not timer then
+    timer = vim.uv.new_timer()
+    timers[bufnr] = timer
+  end
+  timer:stop()
+  timer:start(M.config.debounce_ms, 0, vim.schedule_wrap(function()
+    if api.nvim_buf_is_valid(bufnr) and api.nvim_get_current_buf() == bufnr and api.nvim_get_mode().mode:match("^i")
+    then
+      M.suggest(bufnr, TRIGGER_AUTOMATIC)
+    end
+  end))
+end
+
+local function stop(bufnr)
+  if timers[bufnr] then
+    timers[bufnr]:stop()
+  end
+  cancel_pending(bufnr)
+end
+
+--- Wires a buffer: ask while typing (when auto_trigger), keep or clear the ghost text as the user types and moves.
+function M.attach(bufnr)
+  local group = api.nvim_create_augroup("diffusion_infill_ghost_" .. bufnr, { clear = true })
+  -- auto_trigger is read on each event, so it can be switched at any time.
+  api.nvim_create_autocmd("TextChangedI", {
+    group = group, buffer = bufnr, callback = function()
+      typed_through(bufnr)
+      if M.config.auto_trigger then
+        suggest_soon(bufnr)
+      end
+    end,
+  })
+  api.nvim_create_autocmd("InsertEnter", {
+    group = group, buffer = bufnr, callback = function()
+      if M.config.auto_trigger then
+        suggest_soon(bufnr)
+      end
+    end,
+  })
+  api.nvim_create_autocmd("CursorMovedI", {
+    group = group, buffer = bufnr, callback = function()
+      -- Moving without typing abandons the suggestion; typing is TextChangedI's business.
+      local state = states[bufnr]
+      if state and api.nvim_buf_get_changedtick(bufnr) == state.tick
+        and not vim.deep_equal(api.nvim_win_get_cursor(0), state.cursor) then
+        stop(bufnr)
+        M.clear(bufnr)
+      end
+    end,
+  })
+  api.nvim_create_autocmd("InsertLeave", {
+    group = group, buffer = bufnr, callback = function()
+      stop(bufnr)
+      M.dismiss(bufnr)
+    end,
+  })
+  api.nvim_create_autocmd({ "BufLeave", "BufUnload" }, {
+    group = group, buffer = bufnr, callback = function()
+      stop(bufnr)
+      M.clear(bufnr)
+    end,
+  })
+end
+
+function M.detach(bufnr)
+  stop(bufnr)
+  M.clear(bufnr)
+  pcall(api.nvim_del_augroup_by_name, "diffusion_infill_ghost_" .. bufnr)
+end
+
+return M

@@ -1,0 +1,220 @@
+-- The plugin in a headless Neovim against the real infill-lsp: typed keys drive it, the findings go to REPORT_FILE.
+-- Run by tests/test_editor_neovim.py: nvim --headless --clean -u NONE -c "luafile scenario_headless.lua".
+local plugin_dir = os.getenv("PLUGIN_DIR")
+local H = dofile(plugin_dir .. "/tests/harness.lua")
+local api = vim.api
+local report = H.report
+
+local INLINE = "textDocument/inlineCompletion"
+local EXECUTE = "workspace/executeCommand"
+
+H.run(function()
+  vim.opt.runtimepath:prepend(plugin_dir)
+  vim.cmd.runtime("plugin/diffusion_infill.lua")
+  vim.cmd("filetype on")
+  local infill = require("diffusion_infill")
+  local ghost = require("diffusion_infill.ghost")
+  infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = vim.json.decode(os.getenv("INFILL_SETTINGS")),
+    debounce_ms = 50 })
+
+  vim.cmd.edit(os.getenv("SAMPLE_FILE"))
+  local bufnr = api.nvim_get_current_buf()
+  local client = H.wait_for("the plugin to start and attach infill-lsp", function()
+    local found = infill.get_client(bufnr)
+    return found and found.initialized and found
+  end, 20000)
+  H.record_requests(client)
+  local provider = client.server_capabilities.executeCommandProvider
+  report.client_name = client.name
+  report.offset_encoding = client.offset_encoding
+  report.tabstop = vim.bo[bufnr].tabstop
+  report.server_commands = type(provider) == "table" and provider.commands or {}
+  report.original_text = H.text(bufnr)
+
+  -- The model loads in the background; until it is ready the server answers with no items, so ask until it does.
+  local ready_params = {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    position = { line = 1, character = #"    return " },
+    context = { triggerKind = 1 },
+  }
+  report.ready_attempts = 0
+  H.wait_for("a first non-empty answer from the model", function()
+    report.ready_attempts = report.ready_attempts + 1
+    local response, problem = client:request_sync(INLINE, ready_params, 45000, bufnr)
+    report.ready_last = response or problem or vim.NIL
+    local result = response and response.result
+    if result and (result.items or result)[1] ~= nil then
+      return true
+    end
+    H.sleep(500)
+  end, tonumber(os.getenv("ANSWER_DEADLINE_MS")))
+
+  -- What the ghost text looks like now, with the server's answer it shows.
+  local function snapshot(name, extra)
+    local state = ghost.state(bufnr)
+    local data = extra or {}
+    data.marks = H.ghost_marks(bufnr, infill.namespace)
+    data.lines = H.lines(bufnr)
+    data.cursor = api.nvim_win_get_cursor(0)
+    data.mode = H.mode()
+    if state then
+      data.item = state.items[state.index]
+      data.index, data.count = state.index, #state.items
+      data.item_line = H.lines(bufnr)[data.item.range and data.item.range.start.line + 1 or data.cursor[1]]
+    end
+    return H.step(name, data)
+  end
+  local function shown()
+    return ghost.state(bufnr) ~= nil and #H.ghost_marks(bufnr, infill.namespace) > 0
+  end
+  local function requests_of_kind(since, kind)
+    local found = {}
+    for _, entry in ipairs(H.sent_since(since, INLINE)) do
+      if entry.params.context and entry.params.context.triggerKind == kind then
+        found[#found + 1] = entry
+      end
+    end
+    return found
+  end
+
+  -- 1. Entering insert mode at the end of `    return ` asks automatically; the answer appears as ghost text.
+  local mark = #H.sent
+  H.type("2GA")
+  H.wait_for("automatic ghost text after entering insert mode", shown, 40000)
+  snapshot("auto", { requests = #requests_of_kind(mark, 2), invoked_requests = #requests_of_kind(mark, 1) })
+
+  -- 2. Dismissing hides it and tells the server when it counts rejections.
+  mark = #H.sent
+  H.type("<C-]>")
+  H.wait_for("the ghost text to go", function() return not shown() end, 5000)
+  H.sleep(100)
+  snapshot("dismiss", { commands = vim.tbl_map(function(e) return e.params end, H.sent_since(mark, EXECUTE)) })
+
+  -- 3. Typing asks again (debounced): type a character and take it back.
+  mark = #H.sent
+  H.type("x")
+  H.type("<BS>")
+  H.wait_for("ghost text after typing", shown, 40000)
+  snapshot("typing", { requests = #requests_of_kind(mark, 2) })
+
+  -- Nothing asked automatically from here on: a new suggestion arriving mid-step would race the keys below.
+  infill.config.auto_trigger = false
+
+  -- 4. An explicit invoke asks for several candidates.
+  mark = #H.sent
+  H.type("<M-\\>")
+  H.wait_for("an answered explicit request", function()
+    local invoked = requests_of_kind(mark, 1)
+    return invoked[#invoked] and invoked[#invoked].answered and shown()
+  end, 40000)
+  local invoked = requests_of_kind(mark, 1)
+  local answer = invoked[#invoked].result
+  snapshot("invoke", { answer = answer })
+
+  -- 5. Cycling through them, forwards and back.
+  H.type("<M-]>")
+  snapshot("next")
+  H.type("<M-[>")
+  snapshot("prev")
+
+  -- 6. Accepting a word, the rest of the line, then everything.
+  -- A short answer may be used up before the last key: a key is pressed only while something is shown.
+  mark = #H.sent
+  H.type("<M-Right>")
+  snapshot("accept_word")
+  report.pressed_after_word = {}
+  for _, key in ipairs({ "<M-C-Right>", "<Tab>" }) do
+    if shown() then
+      H.type(key)
+      report.pressed_after_word[#report.pressed_after_word + 1] = key
+    end
+  end
+  snapshot("accept_all", { text = H.text(bufnr) })
+  H.sleep(100)
+  report.accept_commands = vim.tbl_map(function(e) return e.params end, H.sent_since(mark, EXECUTE))
+
+  H.type("<Esc>")
+  H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
+  H.sleep(200)
+  ghost.clear(bufnr)
+
+  -- 7. With no ghost text, the accept key is a plain Tab.
+  H.type("Go")
+  H.wait_for("insert mode on a new line", function() return H.mode():match("^i") end, 5000)
+  H.type("<Tab>")
+  H.step("fallback", { line = api.nvim_get_current_line(), expandtab = vim.bo[bufnr].expandtab,
+    softtabstop = vim.bo[bufnr].softtabstop, shiftwidth = vim.fn.shiftwidth() })
+
+  -- 8. Several lines, cycling and partial accepts on a known list (the real answers are short).
+  local row = api.nvim_win_get_cursor(0)[1] - 1
+  api.nvim_set_current_line("")
+  api.nvim_win_set_cursor(0, { row + 1, 0 })
+  local here = { line = row, character = 0 }
+  local items = {
+    { insertText = "total = add(1, 2)\n\tprint(total)", range = { start = here, ["end"] = here } },
+    { insertText = "pass", range = { start = here, ["end"] = here } },
+    { insertText = "x = 1", range = { start = here, ["end"] = here } },
+  }
+  local function known(name)
+    return snapshot(name, { row = row })
+  end
+  ghost.show(bufnr, items, client)
+  known("known_first")
+  H.type("<M-]>")
+  known("known_next")
+  H.type("<M-[>")
+  H.type("<M-[>")
+  known("known_prev_wrapped")
+  H.type("<M-]>")
+  H.type("<M-Right>")
+  known("known_word")
+  H.type("<M-C-Right>")
+  known("known_line")
+  H.type("<M-Right>")
+  known("known_newline")
+  H.type("<Tab>")
+  known("known_all")
+
+  -- 9. :InfillFill and :InfillRewrite on visual selections; the server's edit comes back as workspace/applyEdit.
+  H.type("<Esc>")
+  H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
+  local function find_line(pattern)
+    for i, line in ipairs(H.lines(bufnr)) do
+      if line:match(pattern) then
+        return i
+      end
+    end
+    error("no line matches " .. pattern)
+  end
+  local function run_command(name, keys, prompt_answer)
+    local before = H.text(bufnr)
+    mark = #H.sent
+    -- The instruction prompt (vim.ui.input) reads the rest of the typeahead.
+    H.type(keys .. (prompt_answer and (prompt_answer .. "<CR>") or ""))
+    local sent = H.wait_for(name .. "'s answer", function()
+      local commands = H.sent_since(mark, EXECUTE)
+      return commands[1] and commands[1].answered and commands[1]
+    end, 60000)
+    H.sleep(100)
+    return H.step(name, { before = before, after = H.text(bufnr), params = sent.params, answer = sent.result or vim.NIL,
+      err = sent.err or vim.NIL })
+  end
+  local body = find_line("^    result = ")
+  run_command("fill", ("%dGV%dG:InfillFill<CR>"):format(body, body + 1))
+  local def = find_line("^def mul")
+  H.type("<Esc>")
+  run_command("rewrite", ("%dGV%dG:InfillRewrite<CR>"):format(def + 1, def + 2), "use fewer lines")
+
+  -- 10. :checkhealth, the status line, and the help file's tags.
+  report.statusline = infill.statusline(bufnr)
+  report.status = infill.status(bufnr)
+  vim.cmd("checkhealth diffusion_infill")
+  report.health = H.lines(api.nvim_get_current_buf())
+  vim.cmd("bwipeout")
+  local doc_copy = os.getenv("DOC_COPY")
+  local ok, problem = pcall(vim.cmd.helptags, doc_copy)
+  report.helptags_error = ok and vim.NIL or tostring(problem)
+  vim.opt.runtimepath:prepend(vim.fs.dirname(doc_copy))
+  report.help_ok = pcall(vim.cmd.help, "diffusion_infill")
+  report.help_tags = vim.fn.readfile(doc_copy .. "/tags")
+end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))
