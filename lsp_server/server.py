@@ -227,7 +227,14 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
         message = f"the selection {range_json(selection)} is outside {uri}"
         ls.tell(message)
         return {"applied": False, "message": message}
-    result = await infill(ls, request_for(ls, snap, mode, start, end, instruction), key=None)
+    request = request_for(ls, snap, mode, start, end, instruction)
+    # {uri, range, options: {tabSize, insertSpaces}}: the editor's formatting options, when it sends them.
+    formatting = args[0].get("options") if len(args) == 1 and isinstance(args[0], dict) else None
+    if isinstance(formatting, dict):
+        tab_size, insert_spaces = formatting.get("tabSize"), formatting.get("insertSpaces")
+        request.tab_size = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) else None
+        request.insert_spaces = insert_spaces if isinstance(insert_spaces, bool) else None
+    result = await infill(ls, request, key=None)
     if not result.text:
         message = result.message or "the model had nothing to offer for this selection"
         ls.tell(message)
@@ -235,15 +242,24 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
     if result.message:
         ls.tell(result.message, once=True)
     edit_range = snap.range_of(result.start, result.end)
-    # Versioned when we know the version: if the user typed meanwhile, the client refuses the edit instead of
-    # clobbering their text.
+    if not result.edits:
+        message = "the model wrote the selection as it already is: nothing to change"
+        ls.tell(message, types.MessageType.Info)
+        return {"applied": False, "message": message, "text": result.text, "range": range_json(edit_range),
+                "edits": []}
+    # Only what changed (a few words or lines), so undo and the editor's highlights cover just that. Versioned
+    # when we know the version: if the user typed meanwhile, the client refuses the edit instead of clobbering
+    # their text.
+    text_edits = [types.TextEdit(range=snap.range_of(edit_start, edit_end), new_text=new_text)
+                  for edit_start, edit_end, new_text in result.edits]
     edit = types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
         text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=snap.version),
-        edits=[types.TextEdit(range=edit_range, new_text=result.text)])])
+        edits=text_edits)])
     label = "Diffusion Infill: fill selection" if mode == "fill" else "Diffusion Infill: rewrite selection"
     response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
     applied = bool(response and response.applied)
     answer = {"applied": applied, "text": result.text, "range": range_json(edit_range),
+              "edits": [{"range": range_json(e.range), "newText": e.new_text} for e in text_edits],
               "details": jsonable(result.details)}
     if not applied:
         answer["message"] = (response and response.failure_reason) or "the editor did not apply the edit"
