@@ -22,16 +22,19 @@ class ServerOptions:
     maxNewTokens: int = 48
     steps: int | None = None          # denoising steps per canvas; None = the engine's (48 GPU, 24 CPU)
     seed: int = 0
+    reusePrefix: bool = True          # keep the encoder cache of the unchanged prompt prefix between requests
+    speculate: bool = True            # compute the next suggestion ahead, as if the shown one were accepted
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
                             allow_download=self.allowDownload, trust_remote_code=self.trustRemoteCode,
-                            max_steps=self.steps, seed=self.seed, threads=self.threads)
+                            max_steps=self.steps, seed=self.seed, threads=self.threads,
+                            reuse_prefix=self.reusePrefix)
 
     def model_key(self) -> tuple:
         """Everything that needs a new engine when it changes (the engine reads its config once)."""
         return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype, self.threads,
-                self.steps, self.seed)
+                self.steps, self.seed, self.reusePrefix)
 
 
 def _is_int(value, low: int, high: int) -> bool:
@@ -55,6 +58,8 @@ CHECKS = {
     "maxNewTokens": (lambda v: _is_int(v, 1, 512), "a whole number from 1 to 512"),
     "steps": (lambda v: _is_int(v, 1, 256), "a whole number from 1 to 256"),
     "seed": (lambda v: _is_int(v, 0, 2**63 - 1), "a whole number from 0"),
+    "reusePrefix": (lambda v: isinstance(v, bool), "true or false"),
+    "speculate": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

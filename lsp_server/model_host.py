@@ -1,55 +1,94 @@
-"""Owns the engine: loads it in the background, runs every model call on one worker thread, cancels cooperatively.
+"""Owns the engine: loads it in the background, runs every model call on one worker, cancels cooperatively.
 
-The engine is not thread-safe, so one worker thread serializes loading and every infill. pygls only cancels
-requests that have not started; a denoising run that has started checks its CancelToken between steps instead,
-so a newer keystroke or `$/cancelRequest` stops stale work within one step.
+The engine is not thread-safe, so one worker thread (jobs.JobQueue) serializes loading and every infill. pygls only
+cancels requests that have not started; a denoising run that has started checks its CancelToken between steps
+instead, so a newer keystroke or `$/cancelRequest` stops stale work within one step.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Callable
 
 from engine.types import Cancelled, EngineConfig, EngineError, ModelLoadError
 from infill import InfillRequest, InfillResult, run_infill
 
+from .jobs import SUPERSEDED, CancelToken, JobQueue
+
 log = logging.getLogger("infill-lsp")
 
+LOAD_KEY = "model-load"
+SPECULATION_KEY = "speculation"
+EXTRA_SEED_RUNS = 2        # an invoke that wants several candidates runs the model at most this many more times
+LATENCY_WEIGHT = 0.3       # exponential moving average of the model's latency
 
-class CancelToken:
-    """The cancel() callable handed to the engine: true once cancelled."""
+__all__ = ["CancelToken", "Generated", "ModelHost", "LOAD_KEY", "SPECULATION_KEY"]
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
 
-    def cancel(self) -> None:
-        self._event.set()
+@dataclass
+class Generated:
+    """One model job's outcome for an inline request."""
+    result: InfillResult                        # the first (seeded as configured) run
+    texts: list[str] = field(default_factory=list)   # distinct non-empty candidates, best first
+    cancelled: bool = False                     # superseded or cancelled before it finished
+    model_runs: int = 0                         # run_infill calls that reached the model
 
-    def __call__(self) -> bool:
-        return self._event.is_set()
+
+class CountedEngine:
+    """The engine as run_infill sees it: counts the calls that reach the model, and with a seed gives another
+    sample from the same context."""
+
+    def __init__(self, engine, seed: int | None = None) -> None:
+        self.engine, self.seed, self.calls = engine, seed, 0
+
+    def _seeded(self, kwargs: dict) -> dict:
+        self.calls += 1
+        return kwargs if self.seed is None else {**kwargs, "seed": self.seed}
+
+    def fill(self, prefix, suffix, **kwargs):
+        return self.engine.fill(prefix, suffix, **self._seeded(kwargs))
+
+    def rewrite(self, prefix, suffix, original, **kwargs):
+        return self.engine.rewrite(prefix, suffix, original, **self._seeded(kwargs))
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+def candidate_texts(result: InfillResult) -> list[str]:
+    """The chosen text, then any other cleaned candidate texts infill/ reported in details, without repeats."""
+    texts = [result.text] if result.text else []
+    for entry in result.details.get("candidates") or []:
+        text = entry.get("text") if isinstance(entry, dict) else None
+        if isinstance(text, str) and text and not entry.get("added_errors") and text not in texts:
+            texts.append(text)
+    return texts
 
 
 class ModelHost:
     def __init__(self) -> None:
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infill-model")
+        self.queue = JobQueue()
         self.engine = None
         self.error: str | None = None
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
-        self._latest: dict[str, CancelToken] = {}
-        self._lock = threading.Lock()
+        self.latency_s: float | None = None   # moving average of a completed inline model run
+        self.model_runs = 0                   # inline/command runs that reached the model (speculation apart)
+        self.speculative_runs = 0
 
     # ---- loading ------------------------------------------------------------------------------------------------
 
     def load(self, config: EngineConfig) -> Future:
         """Load on the worker thread; requests submitted later queue behind it."""
         self.ready.clear()
-        return self.worker.submit(self._load, config)
+        return self.queue.submit(LOAD_KEY, lambda token: self._load(config)).future
 
     def _load(self, config: EngineConfig) -> None:
         # Runs on the worker, so no infill can be using the previous engine while it is replaced.
-        self.engine, self.error = None, None
+        self.engine, self.error, self.latency_s = None, None, None
         try:
             from engine import InfillEngine  # torch loads here, off the event loop
             self.engine = InfillEngine(config)
@@ -61,6 +100,12 @@ class ModelHost:
         finally:
             self.ready.set()
 
+    @property
+    def state(self) -> str:
+        if not self.ready.is_set():
+            return "loading"
+        return "error" if self.engine is None else "ready"
+
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait (without blocking the event loop) until loading finished; False on timeout."""
         if self.ready.is_set():
@@ -69,50 +114,75 @@ class ModelHost:
 
     # ---- cancellation -------------------------------------------------------------------------------------------
 
-    def new_token(self, key: str | None = None) -> CancelToken:
-        """A token for a new request; under a key (a document), the previous request's token is cancelled."""
-        token = CancelToken()
-        if key is not None:
-            with self._lock:
-                previous = self._latest.get(key)
-                self._latest[key] = token
-            if previous is not None:
-                previous.cancel()
-        return token
-
     def cancel(self, key: str) -> None:
-        """Cancel the running request under `key`, if any."""
-        with self._lock:
-            token = self._latest.pop(key, None)
-        if token is not None:
-            token.cancel()
+        """Drop the waiting request under `key` and stop the running one at its next step."""
+        self.queue.cancel(key)
 
-    def release(self, key: str, token: CancelToken) -> None:
-        with self._lock:
-            if self._latest.get(key) is token:
-                del self._latest[key]
-
-    def cancel_all(self) -> None:
-        with self._lock:
-            tokens = list(self._latest.values())
-        for token in tokens:
-            token.cancel()
+    def cancel_speculation(self) -> None:
+        self.queue.cancel_speculation()
 
     # ---- running ------------------------------------------------------------------------------------------------
 
     def run_blocking(self, request: InfillRequest, cancel: Callable[[], bool] | None = None) -> InfillResult:
         """Same path as the server, for the command line."""
-        return self.worker.submit(self._infill, request, cancel).result()
+        value = self.queue.submit(None, lambda token: self._infill(request, lambda: token() or bool(
+            cancel and cancel()))).future.result()
+        return self._cancelled_result(request) if value is SUPERSEDED else value
 
-    async def run(self, request: InfillRequest, cancel: CancelToken) -> InfillResult:
-        future = self.worker.submit(self._infill, request, cancel)
+    async def run(self, request: InfillRequest, key: str | None) -> InfillResult:
+        """One request (fill / rewrite selection); a newer job under the same key supersedes it."""
+        job = self.queue.submit(key, lambda token: self._infill(request, token))
+        value = await self._wait(job)
+        return self._cancelled_result(request) if value is SUPERSEDED else value
+
+    async def complete(self, request: InfillRequest, key: str, candidates: int = 1, seed: int = 0,
+                       speculative: bool = False) -> Generated:
+        """An inline request: up to `candidates` distinct texts (extra runs with other seeds if infill/ gave
+        fewer). Speculative jobs run only while no real job waits."""
+        job = self.queue.submit(key, lambda token: self._complete(request, token, candidates, seed, speculative),
+                                speculative=speculative)
+        value = await self._wait(job)
+        if value is SUPERSEDED:
+            return Generated(self._cancelled_result(request), cancelled=True)
+        return value
+
+    async def _wait(self, job):
         try:
-            return await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:
-            cancel.cancel()  # the client gave up: stop the denoising loop at its next step
+            job.cancel()  # the client gave up ($/cancelRequest): stop the denoising loop at its next step
             raise
 
-    def _infill(self, request: InfillRequest, cancel: Callable[[], bool] | None) -> InfillResult:
+    @staticmethod
+    def _cancelled_result(request: InfillRequest) -> InfillResult:
+        return InfillResult("", request.start, request.end, details={"cancelled": True})
+
+    def _complete(self, request: InfillRequest, token: CancelToken, candidates: int, seed: int,
+                  speculative: bool) -> Generated:
+        started = time.perf_counter()
+        result = self._infill(request, token, speculative=speculative)
+        generated = Generated(result, candidate_texts(result), bool(result.details.get("cancelled")),
+                              model_runs=result.details.get("model_calls", 0))
+        if generated.cancelled:
+            return generated
+        if generated.model_runs and not speculative:
+            elapsed = time.perf_counter() - started
+            self.latency_s = elapsed if self.latency_s is None else (
+                (1 - LATENCY_WEIGHT) * self.latency_s + LATENCY_WEIGHT * elapsed)
+        for extra in range(1, EXTRA_SEED_RUNS + 1):
+            if len(generated.texts) >= candidates or not result.text or token():
+                break
+            more = self._infill(request, token, seed=seed + extra, speculative=speculative)
+            if more.details.get("cancelled"):
+                generated.cancelled = True
+                return generated
+            generated.model_runs += more.details.get("model_calls", 0)
+            generated.texts += [t for t in candidate_texts(more) if t not in generated.texts]
+        generated.texts = generated.texts[:max(1, candidates)]
+        return generated
+
+    def _infill(self, request: InfillRequest, cancel: Callable[[], bool] | None, seed: int | None = None,
+                speculative: bool = False) -> InfillResult:
         empty = InfillResult("", request.start, request.end)
         if cancel is not None and cancel():
             empty.details["cancelled"] = True  # superseded while it waited in the queue
@@ -121,8 +191,11 @@ class ModelHost:
         if engine is None:
             empty.message = f"the model is not available: {self.error or 'it is still loading'}"
             return empty
+        counted = CountedEngine(engine, seed)
         try:
-            return run_infill(request, engine, cancel)
+            result = run_infill(request, counted, cancel)
+            result.details["model_calls"] = counted.calls
+            return result
         except Cancelled:
             log.info("stopped a superseded or cancelled request at offset %d", request.start)
             empty.details["cancelled"] = True
@@ -134,7 +207,11 @@ class ModelHost:
             log.exception("infill failed")
             empty.message = f"internal error while generating: {type(exc).__name__}: {exc}"
             return empty
+        finally:
+            if speculative:
+                self.speculative_runs += counted.calls
+            else:
+                self.model_runs += counted.calls
 
     def close(self) -> None:
-        self.cancel_all()
-        self.worker.shutdown(wait=False, cancel_futures=True)
+        self.queue.close()

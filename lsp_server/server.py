@@ -2,11 +2,16 @@
 
 The server only ever proposes text (inline items, workspace/applyEdit); on any problem it answers empty and says
 why with window/showMessage, so the user's text is never touched by a failure.
+
+An inline request is answered, in this order, from the suggestion the user is typing through, from the cache of
+recent results, or from the model after an adaptive debounce; the answer is dropped when the document moved on
+meanwhile. After an answer the next suggestion is speculated, as if this one were accepted, while the model is idle.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from urllib.parse import unquote
 
@@ -18,12 +23,22 @@ from infill import InfillRequest, InfillResult
 
 from . import __version__
 from .config import SECTION, ServerOptions, parse_options
-from .model_host import ModelHost
+from .debounce import TypingRhythm, debounce_delay
+from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
+from .status import Counters, SuggestionIds, status_object, suggestion_id_of
+from .suggestions import ResultCache, ShownSuggestion, context_key
 
 FILL_SELECTION = "infill.fillSelection"
 REWRITE_SELECTION = "infill.rewriteSelection"
+STATUS = "infill.status"
+ACCEPTED = "infill.accepted"
+REJECTED = "infill.rejected"
+STATUS_NOTIFICATION = "diffusionInfill/status"
+ACCEPTED_NOTIFICATION = "diffusionInfill/accepted"
+REJECTED_NOTIFICATION = "diffusionInfill/rejected"
 LOAD_WAIT_S = 30.0   # longest a request waits for the model to finish loading before answering empty
+INVOKED_CANDIDATES = 3   # distinct items on an explicit invoke (the editor cycles through them); 1 otherwise
 
 log = logging.getLogger("infill-lsp")
 
@@ -35,6 +50,15 @@ class InfillServer(LanguageServer):
         self.option_warnings: list[str] = []   # from the command line, shown once the client is initialized
         self.host = ModelHost()
         self._shown: set[str] = set()
+        self.counters = Counters()
+        self.cache = ResultCache()
+        self.ids = SuggestionIds()
+        self.rhythms: dict[str, TypingRhythm] = {}               # per document
+        self.generations: dict[str, int] = {}                    # per document: the newest inline request
+        self.suggestions: dict[str, ShownSuggestion] = {}        # per document: the last suggestion shown
+        self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
+        self.last_latency_ms: float | None = None
+        self.published_state: str | None = None
 
     def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning, once: bool = False) -> None:
         """window/showMessage (and the log); `once` for messages that would otherwise repeat on every keystroke."""
@@ -46,6 +70,26 @@ class InfillServer(LanguageServer):
             self._shown.add(message)
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Diffusion Infill: {message}"))
+
+    def status(self) -> dict:
+        state, info = self.host.state, {}
+        if state == "ready":
+            info = self.host.engine.describe()
+        message = {"loading": "loading the model", "error": self.host.error}.get(state)
+        if state == "ready":
+            message = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
+        return status_object(state, info.get("model") or self.options.model, info.get("device"), message,
+                             self.last_latency_ms, self.counters)
+
+    def publish_status(self, only_if_state_changed: bool = False) -> None:
+        status = self.status()
+        if only_if_state_changed and status["state"] == self.published_state:
+            return
+        self.published_state = status["state"]
+        self.protocol.notify(STATUS_NOTIFICATION, status)
+
+    def options_key(self) -> tuple:
+        return self.options.model_key() + (self.options.maxNewTokens,)
 
 
 server = InfillServer()
@@ -108,7 +152,11 @@ async def load_model(ls: InfillServer) -> None:
         except Exception as exc:  # a client that refuses progress still gets its completions
             log.warning("no progress reporting: %s", exc)
             progress = False
-    await asyncio.wrap_future(ls.host.load(ls.options.engine_config()))
+    loaded = ls.host.load(ls.options.engine_config())
+    ls.cache.clear()        # results of the previous model or options
+    ls.suggestions.clear()
+    ls.publish_status(only_if_state_changed=True)
+    await asyncio.wrap_future(loaded)
     if ls.host.error:
         ls.tell(ls.host.error, types.MessageType.Error)
         done = "the model failed to load"
@@ -119,19 +167,25 @@ async def load_model(ls: InfillServer) -> None:
                                                      message=f"Diffusion Infill: {done}: {info}"))
     if progress:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=done))
+    ls.publish_status(only_if_state_changed=True)
 
 
-# ---- documents and requests ---------------------------------------------------------------------------------------
+# ---- documents ----------------------------------------------------------------------------------------------------
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> None:
+    key = document_key(params.text_document.uri)
+    ls.rhythms.setdefault(key, TypingRhythm()).keystroke(time.monotonic())
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
-    ls.host.cancel(document_key(params.text_document.uri))
+    ls.host.cancel(key)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def on_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.host.cancel(document_key(params.text_document.uri))
+    key = document_key(params.text_document.uri)
+    ls.host.cancel(key)
+    for per_document in (ls.rhythms, ls.generations, ls.suggestions):
+        per_document.pop(key, None)
 
 
 def document_key(uri: str) -> str:
@@ -159,34 +213,183 @@ def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: in
 
 
 async def infill(ls: InfillServer, request: InfillRequest, key: str | None) -> InfillResult:
-    """Run one request on the model worker; with a key, a newer request under the same key cancels this one."""
-    token = ls.host.new_token(key)
-    try:
-        if not await ls.host.wait_ready(LOAD_WAIT_S):
-            return InfillResult("", request.start, request.end, "the model is still loading; try again shortly")
-        return await ls.host.run(request, token)
-    finally:
-        if key is not None:
-            ls.host.release(key, token)
+    """Run one request on the model worker; with a key, a newer request under the same key supersedes this one."""
+    if not await ls.host.wait_ready(LOAD_WAIT_S):
+        return InfillResult("", request.start, request.end, "the model is still loading; try again shortly")
+    return await ls.host.run(request, key)
+
+
+# ---- inline completion --------------------------------------------------------------------------------------------
+
+ANSWERED, EMPTY, CANCELLED = "answered", "empty", "cancelled"
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
 async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-    nothing = types.InlineCompletionList(items=[])
+    received = time.monotonic()
+    ls.counters.requests += 1
+    try:
+        outcome, items = await complete_inline(ls, params)
+    except asyncio.CancelledError:  # $/cancelRequest: pygls answers RequestCancelled
+        ls.counters.cancelled += 1
+        raise
+    if outcome == CANCELLED:
+        ls.counters.cancelled += 1
+        return types.InlineCompletionList(items=[])
+    if outcome == ANSWERED:
+        ls.counters.answered += 1
+        ls.counters.shown += len(items)
+        ls.last_latency_ms = (time.monotonic() - received) * 1e3
+    else:
+        ls.counters.empty += 1
+    ls.publish_status()
+    return types.InlineCompletionList(items=items)
+
+
+async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
+                          ) -> tuple[str, list[types.InlineCompletionItem]]:
     snap = snapshot(ls, params.text_document.uri)
     offset = snap.offset_of(params.position)
     if offset is None:
         ls.tell(f"position {params.position.line}:{params.position.character} is outside "
                 f"{params.text_document.uri}", once=True)
-        return nothing
-    result = await infill(ls, request_for(ls, snap, "inline", offset, offset), key=document_key(snap.uri))
+        return EMPTY, []
+    key = document_key(snap.uri)
+    invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    wanted = INVOKED_CANDIDATES if invoked else 1
+    generation = ls.generations[key] = ls.generations.get(key, 0) + 1
+    context = context_key(snap.source, offset, offset, snap.language_id, "inline", ls.options_key())
+
+    # Without the model: the suggestion being typed through, then the cache.
+    shown = ls.suggestions.get(key)
+    if shown is not None and (shown.several or not invoked):
+        rests = shown.remainders(snap.source, offset)
+        if rests:
+            ls.counters.typedThrough += 1
+            return ANSWERED, offer(ls, snap, offset, offset, rests[:wanted], record=False)
+        ls.suggestions.pop(key, None)  # typed past it or away from it
+    cached = ls.cache.get(context, several=invoked)
+    if cached is not None:
+        ls.counters.cacheHits += 1
+        return ANSWERED, offer(ls, snap, offset, offset, list(cached.texts[:wanted]), several=invoked)
+
+    # A speculation for another context is now useless; one for this context is adopted below.
+    speculation = ls.speculation if ls.speculation and ls.speculation[0] == context else None
+    if speculation is None:
+        ls.host.cancel_speculation()
+    delay = debounce_delay(ls.rhythms.get(key), time.monotonic(), ls.host.latency_s, invoked)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    if ls.generations.get(key) != generation or not is_current(ls, snap):
+        return CANCELLED, []   # a newer request or keystroke arrived while we waited
+    if not await ls.host.wait_ready(LOAD_WAIT_S):
+        ls.tell("the model is still loading; try again shortly", once=True)
+        return EMPTY, []
+
+    if speculation is not None and not invoked:
+        adopted = await asyncio.shield(speculation[1])   # the speculation for exactly this context
+        if not adopted.cancelled and adopted.texts:
+            if ls.generations.get(key) != generation or not is_current(ls, snap):
+                return CANCELLED, []
+            ls.counters.cacheHits += 1
+            return ANSWERED, offer(ls, snap, offset, offset, adopted.texts[:1])
+    generated = await ls.host.complete(request_for(ls, snap, "inline", offset, offset), key,
+                                       candidates=wanted, seed=ls.options.seed)
+    result = generated.result
     if result.message:
         ls.tell(result.message, once=True)
-    if not result.text or not is_current(ls, snap):
-        return nothing  # nothing to offer, or the user typed meanwhile and the offsets no longer match
-    return types.InlineCompletionList(items=[types.InlineCompletionItem(
-        insert_text=result.text, range=snap.range_of(result.start, result.end))])
+    if generated.cancelled:
+        return CANCELLED, []
+    if generated.texts and result.start == offset and result.end == offset:
+        ls.cache.put(context, generated.texts, several=invoked)
+    if ls.generations.get(key) != generation or not is_current(ls, snap):
+        return CANCELLED, []   # computed for text the user has changed since: never shown
+    if not generated.texts:
+        return EMPTY, []
+    return ANSWERED, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
 
+
+def offer(ls: InfillServer, snap: Snapshot, start: int, end: int, texts: list[str], several: bool = False,
+          record: bool = True) -> list[types.InlineCompletionItem]:
+    """Items with an accept command each; remembered for typed-through, and the next suggestion speculated."""
+    key = document_key(snap.uri)
+    if record and start == end:
+        ls.suggestions[key] = ShownSuggestion.at(snap.source, start, texts, several)
+    edit_range = snap.range_of(start, end)
+    items = [types.InlineCompletionItem(
+        insert_text=text, range=edit_range,
+        command=types.Command(title="Diffusion Infill: accepted", command=ACCEPTED,
+                              arguments=[{"id": ls.ids.new()}])) for text in texts]
+    if texts and ls.options.speculate:
+        speculate(ls, snap, start, end, texts[0])
+    return items
+
+
+def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str) -> None:
+    """Queue the suggestion that would follow if `text` were accepted; it runs only while the model is idle, and
+    any real request cancels it."""
+    source = snap.source[:start] + text + snap.source[end:]
+    cursor = start + len(text)
+    context = context_key(source, cursor, cursor, snap.language_id, "inline", ls.options_key())
+    if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context
+                                             and not ls.speculation[1].done()):
+        return
+    request = InfillRequest(text=source, mode="inline", start=cursor, end=cursor, language_id=snap.language_id,
+                            path=snap.path, max_new_tokens=ls.options.maxNewTokens)
+    ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
+
+
+async def run_speculation(ls: InfillServer, request: InfillRequest, context: tuple) -> Generated:
+    if ls.host.state != "ready":
+        return Generated(InfillResult("", request.start, request.end), cancelled=True)
+    generated = await ls.host.complete(request, SPECULATION_KEY, seed=ls.options.seed, speculative=True)
+    at_cursor = generated.result.start == generated.result.end == request.start
+    if not generated.cancelled and generated.texts and at_cursor:
+        ls.cache.put(context, generated.texts, several=False)
+        ls.counters.speculated += 1
+    return generated
+
+
+# ---- status and signals -------------------------------------------------------------------------------------------
+
+@server.command(STATUS)
+def infill_status(ls: InfillServer, *args) -> dict:
+    return ls.status()
+
+
+@server.command(ACCEPTED)
+def infill_accepted(ls: InfillServer, *args) -> dict:
+    return settle(ls, args, accepted=True)
+
+
+@server.command(REJECTED)
+def infill_rejected(ls: InfillServer, *args) -> dict:
+    return settle(ls, args, accepted=False)
+
+
+@server.feature(ACCEPTED_NOTIFICATION)
+def on_accepted(ls: InfillServer, params) -> None:
+    settle(ls, params, accepted=True)
+
+
+@server.feature(REJECTED_NOTIFICATION)
+def on_rejected(ls: InfillServer, params) -> None:
+    settle(ls, params, accepted=False)
+
+
+def settle(ls: InfillServer, args, accepted: bool) -> dict:
+    """Count an accept or reject once per offered item; unknown ids are ignored (and said so), never an error."""
+    suggestion_id = suggestion_id_of(args)
+    counted = ls.ids.settle(suggestion_id)
+    if counted:
+        if accepted:
+            ls.counters.accepted += 1
+        else:
+            ls.counters.rejected += 1
+    return {"id": suggestion_id, "counted": counted}
+
+
+# ---- fill and rewrite selection -----------------------------------------------------------------------------------
 
 def command_arguments(args: tuple) -> tuple[str, types.Range, str | None]:
     """Accept one object {uri, range, instruction?} or positional [uri, range, instruction?]."""

@@ -26,6 +26,11 @@ def recording_client() -> LanguageClient:
     """pytest-lsp's client, plus a workspace/applyEdit handler that records each edit and accepts it."""
     client = make_test_lsp_client()
     client.applied_edits = []
+    client.statuses = []   # diffusionInfill/status notifications, as plain dicts
+
+    @client.feature("diffusionInfill/status")
+    def status(params) -> None:
+        client.statuses.append(plain(params))
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
@@ -33,6 +38,17 @@ def recording_client() -> LanguageClient:
         return types.ApplyWorkspaceEditResult(applied=True)
 
     return client
+
+
+def plain(value):
+    """pygls hands custom notifications over as nested namedtuples; turn them back into dicts and lists."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
 
 
 def server_config(*extra_args: str) -> ClientServerConfig:

@@ -23,6 +23,11 @@ INVALID_PARAMS = -32602
 REQUEST_CANCELLED = -32800
 
 
+def unseen(text: str, tag: str) -> str:
+    """The text with a comment of its own at the end: a context no earlier request cached (or speculated)."""
+    return f"{text}\n# {tag}\n"
+
+
 @pytest_lsp.fixture(config=server_config(), scope="module")
 async def client(lsp_client: LanguageClient):
     # Deliberately bad options (nested under the section, as VS Code sends them): each must come back as a
@@ -71,7 +76,7 @@ async def test_inline_completion_returns_text_and_range_at_the_cursor(client: La
 
 async def test_newer_inline_request_for_the_same_document_cancels_the_older(client: LanguageClient):
     uri = "file:///tmp/infill-tests/superseded.py"
-    open_document(client, uri, SHAPES)
+    open_document(client, uri, unseen(SHAPES, "superseded"))
     older = asyncio.ensure_future(inline_at(client, uri, RETURN_LINE, RETURN_END))
     await asyncio.sleep(0.01)  # let the older one go out first; it is then queued or denoising
     newer = await inline_at(client, uri, RETURN_LINE, RETURN_END)
@@ -81,7 +86,7 @@ async def test_newer_inline_request_for_the_same_document_cancels_the_older(clie
 
 async def test_typing_during_generation_drops_the_stale_suggestion(client: LanguageClient):
     uri = "file:///tmp/infill-tests/typing.py"
-    open_document(client, uri, SHAPES)
+    open_document(client, uri, unseen(SHAPES, "typed"))
     pending = asyncio.ensure_future(inline_at(client, uri, RETURN_LINE, RETURN_END))
     await asyncio.sleep(0.01)
     typed = types.Range(start=types.Position(RETURN_LINE, RETURN_END), end=types.Position(RETURN_LINE, RETURN_END))
@@ -95,7 +100,7 @@ async def test_typing_during_generation_drops_the_stale_suggestion(client: Langu
 
 async def test_client_cancel_is_answered_and_the_server_keeps_going(client: LanguageClient):
     uri = "file:///tmp/infill-tests/cancelled.py"
-    open_document(client, uri, SHAPES)
+    open_document(client, uri, unseen(SHAPES, "cancelled"))
     # Our own id, so that we can name the request in $/cancelRequest; pytest-lsp sends it once the task runs.
     request = asyncio.ensure_future(client.protocol.send_request_async(
         types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionParams(

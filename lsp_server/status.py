@@ -1,0 +1,76 @@
+"""Local counters and the status object behind `infill.status` and the `diffusionInfill/status` notification.
+
+Nothing here leaves the machine except through the editor's own connection to this server.
+
+The status object (a contract with the editor clients, keep it exactly):
+    {"state": "loading" | "ready" | "error", "model": str | null, "device": str | null, "message": str | null,
+     "lastLatencyMs": number | null, "counters": {name: int for name in COUNTERS}}
+"""
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+
+KNOWN_IDS = 4096   # suggestion ids remembered for accept/reject signals
+
+
+@dataclass
+class Counters:
+    requests: int = 0       # inline completion requests received
+    cancelled: int = 0      # ... superseded by a newer request or keystroke, or cancelled by the client
+    answered: int = 0       # ... answered with at least one item
+    empty: int = 0          # ... answered with no item (nothing to offer, or a problem reported to the user)
+    typedThrough: int = 0   # answers cut from the shown suggestion the user is typing through (no model)
+    cacheHits: int = 0      # answers from the cache of recent results (no model)
+    speculated: int = 0     # next suggestions computed ahead of time, as if the current one were accepted
+    shown: int = 0          # items sent to the editor to show
+    accepted: int = 0       # items the editor reported accepted (infill.accepted)
+    rejected: int = 0       # items the editor reported rejected (infill.rejected)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+COUNTERS = tuple(Counters().as_dict())
+
+
+def status_object(state: str, model: str | None, device: str | None, message: str | None,
+                  last_latency_ms: float | None, counters: Counters) -> dict:
+    return {"state": state, "model": model, "device": device, "message": message,
+            "lastLatencyMs": None if last_latency_ms is None else round(last_latency_ms, 1),
+            "counters": counters.as_dict()}
+
+
+class SuggestionIds:
+    """Ids for offered items, so that an accept or reject is counted once, and only for an item we offered."""
+
+    def __init__(self, capacity: int = KNOWN_IDS) -> None:
+        self.capacity = capacity
+        self._next = itertools.count(1)
+        self._open: OrderedDict[str, None] = OrderedDict()
+
+    def new(self) -> str:
+        suggestion_id = f"s{next(self._next)}"
+        self._open[suggestion_id] = None
+        while len(self._open) > self.capacity:
+            self._open.popitem(last=False)
+        return suggestion_id
+
+    def settle(self, suggestion_id) -> bool:
+        """True the first time an offered id is accepted or rejected; False for unknown or repeated ids."""
+        if not isinstance(suggestion_id, str) or suggestion_id not in self._open:
+            return False
+        del self._open[suggestion_id]
+        return True
+
+
+def suggestion_id_of(args) -> str | None:
+    """The id from command arguments [{"id": ...}], ["id"] or notification params {"id": ...}."""
+    if isinstance(args, (list, tuple)) and len(args) == 1:
+        args = args[0]
+    if isinstance(args, dict):
+        args = args.get("id")
+    elif hasattr(args, "id") and not isinstance(args, str):  # pygls hands custom notifications over as objects
+        args = getattr(args, "id")
+    return args if isinstance(args, str) else None

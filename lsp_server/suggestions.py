@@ -1,0 +1,85 @@
+"""Answers without the model: an LRU cache of recent results keyed by context, and typed-through reuse of the
+suggestion last shown in each document.
+
+Everything here is plain text and offsets; the server decides when to use it.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+PREFIX_CHARS = 4000    # document text before the cursor that the cache key covers
+SUFFIX_CHARS = 2000    # and after it
+CACHE_ENTRIES = 64
+
+
+def context_key(source: str, start: int, end: int, language_id: str | None, mode: str, options: tuple) -> tuple:
+    """What a result depends on: the text around the range, the language, the mode and the model options.
+    Offsets are not part of it, so the same context elsewhere in the file (or after an edit far away) hits."""
+    return (source[max(0, start - PREFIX_CHARS):start], source[start:end], source[end:end + SUFFIX_CHARS],
+            language_id, mode, options)
+
+
+@dataclass(frozen=True)
+class Cached:
+    texts: tuple[str, ...]   # distinct cleaned candidates, best first
+    several: bool            # made for an explicit invoke (several candidates were asked for)
+
+
+class ResultCache:
+    """Least recently used first out."""
+
+    def __init__(self, capacity: int = CACHE_ENTRIES) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple, Cached] = OrderedDict()
+
+    def get(self, key: tuple, several: bool = False) -> Cached | None:
+        """An entry usable for the request: an invoke (several=True) needs an entry that asked for several."""
+        entry = self._entries.get(key)
+        if entry is None or (several and not entry.several):
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple, texts: list[str], several: bool) -> None:
+        if not texts:
+            return
+        old = self._entries.get(key)
+        if old is not None and old.several and not several:
+            self._entries.move_to_end(key)  # keep the richer entry
+            return
+        self._entries[key] = Cached(tuple(texts), several)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class ShownSuggestion:
+    """The candidates last offered at one cursor, with the document around it at that time."""
+    before: str              # document text before the cursor
+    after: str               # and after it
+    texts: tuple[str, ...]
+    several: bool
+
+    @classmethod
+    def at(cls, source: str, cursor: int, texts: list[str], several: bool) -> "ShownSuggestion":
+        return cls(source[:cursor], source[cursor:], tuple(texts), several)
+
+    def remainders(self, source: str, cursor: int) -> list[str] | None:
+        """While what was typed since is a prefix of a candidate, the rest of each such candidate (best first).
+        None when the document moved on in any other way (the suggestion is gone)."""
+        anchor = len(self.before)
+        if cursor <= anchor or len(source) - cursor != len(self.after):
+            return None
+        if not (source.startswith(self.before) and source.endswith(self.after)):
+            return None
+        typed = source[anchor:cursor]
+        rests = [text[len(typed):] for text in self.texts if text.startswith(typed) and len(text) > len(typed)]
+        return rests or None
