@@ -108,3 +108,185 @@ def test_command_arguments_as_object_or_positional(args):
 def test_bad_command_arguments_raise_invalid_params(args):
     with pytest.raises(JsonRpcInvalidParams):
         command_arguments(args)
+
+
+# ---- typing experience: debounce, cache, typed-through, job queue, ids ------------------------------------------
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from lsp_server.debounce import MAX_QUIET_S, PAUSE_S, TypingRhythm, debounce_delay  # noqa: E402
+from lsp_server.jobs import SUPERSEDED, JobQueue  # noqa: E402
+from lsp_server.status import COUNTERS, Counters, SuggestionIds, status_object, suggestion_id_of  # noqa: E402
+from lsp_server.suggestions import ResultCache, ShownSuggestion, context_key  # noqa: E402
+
+
+def rhythm_of(*times: float) -> TypingRhythm:
+    rhythm = TypingRhythm()
+    for t in times:
+        rhythm.keystroke(t)
+    return rhythm
+
+
+def test_no_debounce_on_invoke_without_typing_or_after_a_pause():
+    typing = rhythm_of(0.0, 0.1, 0.2, 0.3)
+    assert debounce_delay(typing, 0.31, None, invoked=True) == 0.0
+    assert debounce_delay(None, 0.31, None, invoked=False) == 0.0
+    assert debounce_delay(TypingRhythm(), 5.0, None, invoked=False) == 0.0
+    assert debounce_delay(typing, 0.3 + PAUSE_S, None, invoked=False) == 0.0
+
+
+def test_debounce_follows_the_typing_rhythm_from_the_last_key():
+    steady = rhythm_of(0.0, 0.1, 0.2, 0.3, 0.4)          # 10 keys/s
+    assert debounce_delay(steady, 0.4, None, False) == pytest.approx(0.15)
+    assert debounce_delay(steady, 0.5, None, False) == pytest.approx(0.05)   # time since the last key counts
+    slow = rhythm_of(0.0, 0.2, 0.4, 0.6, 0.8)            # 5 keys/s waits longer, up to the cap
+    assert debounce_delay(slow, 0.8, None, False) == pytest.approx(min(0.3, MAX_QUIET_S))
+    dawdler = rhythm_of(0.0, 0.9, 1.8, 2.7)
+    assert debounce_delay(dawdler, 2.7, None, False) == MAX_QUIET_S
+
+
+def test_a_pause_is_not_a_typing_interval():
+    rhythm = rhythm_of(0.0, 0.1, 0.2, 0.3, 10.0, 10.1)
+    assert list(rhythm.intervals) == pytest.approx([0.1, 0.1, 0.1, 0.1])
+
+
+def test_debounce_follows_the_model_latency():
+    steady = rhythm_of(0.0, 0.1, 0.2, 0.3, 0.4)
+    assert debounce_delay(steady, 0.4, 0.03, False) == 0.0                    # faster than the typist
+    assert debounce_delay(steady, 0.4, 0.08, False) == pytest.approx(0.08)   # never wait longer than the model
+    assert debounce_delay(steady, 0.4, 2.0, False) == pytest.approx(0.15)    # a slow model: the rhythm decides
+
+
+OPTIONS = ("model", 48)
+
+
+def test_context_key_covers_text_around_the_cursor_not_its_offset():
+    far = "x = 1\n" * 2000
+    assert context_key(far + "a = ", 6 * 2000 + 4, 6 * 2000 + 4, "python", "inline", OPTIONS) == \
+        context_key("y = 22\n" + far + "a = ", 6 * 2001 + 5, 6 * 2001 + 5, "python", "inline", OPTIONS)
+    base = context_key("a = \nb", 4, 4, "python", "inline", OPTIONS)
+    assert base != context_key("a = \nc", 4, 4, "python", "inline", OPTIONS)     # the suffix counts
+    assert base != context_key("a = \nb", 4, 4, "python", "inline", ("other", 48))
+    assert base != context_key("a = \nb", 4, 4, "javascript", "inline", OPTIONS)
+
+
+def test_cache_is_lru_and_an_invoke_needs_an_entry_with_several_candidates():
+    cache = ResultCache(capacity=2)
+    cache.put(("a",), ["1"], several=False)
+    cache.put(("b",), ["2", "2b"], several=True)
+    assert cache.get(("a",)).texts == ("1",)         # touches a: b is now the oldest
+    cache.put(("c",), ["3"], several=False)
+    assert cache.get(("b",)) is None and len(cache) == 2
+    assert cache.get(("a",), several=True) is None    # made for an automatic trigger: one candidate only
+    cache.put(("a",), ["1", "1b"], several=True)
+    assert cache.get(("a",), several=True).texts == ("1", "1b")
+    cache.put(("a",), ["other"], several=False)       # the richer entry stays
+    assert cache.get(("a",)).texts == ("1", "1b")
+    cache.put(("d",), [], several=False)
+    assert cache.get(("d",)) is None
+
+
+def test_typed_through_answers_the_rest_while_the_typing_matches():
+    source = "def f():\n    return \n"
+    cursor = source.index("return ") + len("return ")
+    shown = ShownSuggestion.at(source, cursor, ["width * height", "width + 1"], several=True)
+
+    def typed(text: str):
+        return shown.remainders(source[:cursor] + text + source[cursor:], cursor + len(text))
+
+    assert typed("w") == ["idth * height", "idth + 1"]
+    assert typed("width *") == [" height"]
+    assert typed("x") is None                      # typed away from it
+    assert typed("width * height") is None         # typed all of it: nothing left to offer
+    assert shown.remainders(source, cursor) is None
+    moved = source.replace("def f", "def g")       # an edit elsewhere: the suggestion is gone
+    assert shown.remainders(moved[:cursor] + "w" + moved[cursor:], cursor + 1) is None
+
+
+def test_job_queue_keeps_one_waiting_job_per_key_and_cancels_the_running_one():
+    queue = JobQueue("test-queue")
+    started, release = threading.Event(), threading.Event()
+
+    def blocking(token):
+        started.set()
+        release.wait(5)
+        return "cancelled" if token() else "done"
+
+    running = queue.submit("doc", blocking)
+    assert started.wait(5)
+    waiting = [queue.submit("doc", lambda token, n=n: n) for n in range(5)]
+    other = queue.submit("other-doc", lambda token: "other")
+    assert queue.waiting() == 2                     # one per key, however many were submitted
+    release.set()
+    assert running.future.result(5) == "cancelled"  # a newer job for its key stopped it
+    assert [job.future.result(5) for job in waiting] == [SUPERSEDED] * 4 + [4]
+    assert other.future.result(5) == "other"
+    queue.close()
+
+
+def test_speculation_runs_only_when_idle_and_real_work_cancels_it():
+    queue = JobQueue("test-queue")
+    order, gate = [], threading.Event()
+    first = queue.submit("doc", lambda token: gate.wait(5) and order.append("real"))
+    speculative = queue.submit("spec", lambda token: order.append("spec") or "spec", speculative=True)
+    second = queue.submit("doc2", lambda token: order.append("real2"))
+    assert speculative.future.result(5) is SUPERSEDED   # a real job arrived while it waited
+    gate.set()
+    first.future.result(5), second.future.result(5)
+    assert order == ["real", "real2"]
+
+    spinning = threading.Event()
+
+    def spin(token):
+        spinning.set()
+        deadline = time.monotonic() + 5
+        while not token() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return "stopped" if token() else "ran out"
+
+    speculative = queue.submit("spec", spin, speculative=True)
+    assert spinning.wait(5)
+    assert queue.submit("doc", lambda token: "real").future.result(5) == "real"
+    assert speculative.future.result(5) == "stopped"
+    assert queue.idle()
+    queue.close()
+    assert queue.submit("doc", lambda token: "late").future.result(5) is SUPERSEDED
+
+
+def test_a_failing_job_reports_its_error_and_the_worker_lives_on():
+    queue = JobQueue("test-queue")
+    with pytest.raises(ZeroDivisionError):
+        queue.submit("doc", lambda token: 1 / 0).future.result(5)
+    assert queue.submit("doc", lambda token: "fine").future.result(5) == "fine"
+    queue.close()
+
+
+def test_status_object_has_exactly_the_contract_fields():
+    counters = Counters(requests=3, answered=2)
+    status = status_object("ready", "/models/x", "cpu", "model ready", 12.345, counters)
+    assert set(status) == {"state", "model", "device", "message", "lastLatencyMs", "counters"}
+    assert set(status["counters"]) == set(COUNTERS) == {
+        "requests", "cancelled", "answered", "empty", "typedThrough", "cacheHits", "speculated", "shown",
+        "accepted", "rejected"}
+    assert status["counters"]["requests"] == 3 and status["lastLatencyMs"] == 12.3
+    assert all(isinstance(v, int) for v in status["counters"].values())
+
+
+def test_suggestion_ids_settle_once_and_only_when_offered():
+    ids = SuggestionIds(capacity=2)
+    first, second, third = ids.new(), ids.new(), ids.new()
+    assert ids.settle(second) and not ids.settle(second)   # counted once
+    assert not ids.settle(first)                           # forgotten: over capacity
+    assert not ids.settle("never-offered") and not ids.settle(None) and ids.settle(third)
+    assert suggestion_id_of(({"id": "s1"},)) == "s1" == suggestion_id_of(("s1",)) == suggestion_id_of({"id": "s1"})
+    assert suggestion_id_of(()) is None and suggestion_id_of(({"id": 5},)) is None
+
+
+def test_reuse_prefix_and_speculate_options():
+    assert ServerOptions().engine_config().reuse_prefix is True
+    options, warnings = parse_options({"reusePrefix": False, "speculate": False})
+    assert warnings == [] and options.engine_config().reuse_prefix is False and options.speculate is False
+    assert options.model_key() != ServerOptions().model_key()   # a new engine: the engine reads it once
+    options, warnings = parse_options({"reusePrefix": "no"})
+    assert options.reusePrefix is True and "reusePrefix" in warnings[0]
