@@ -83,12 +83,70 @@ def renoise(canvas: torch.Tensor, fraction: float, pinned: torch.Tensor, vocab_s
     return torch.where(noise_mask & ~pinned, noise, canvas)
 
 
+# scored_step(canvas, sc_logits | None, pinned, pin_values, inv_temperature, uniform, noise) -> Proposal
+ScoredStep = Callable[..., "Proposal"]
+
+
+@dataclass
+class Proposal:
+    """Everything one denoising pass decides, computed from the logits in one place (the compilable part)."""
+    canvas: torch.Tensor          # (B, C) next canvas: accepted samples, fresh noise elsewhere, pins kept
+    scaled: torch.Tensor          # (B, C, V) temperature-scaled logits (fed back as self-conditioning)
+    entropy: torch.Tensor         # (B, C)
+    top_prob: torch.Tensor        # (B, C) probability of the argmax token
+    argmax: torch.Tensor          # (B, C) pins applied
+    accept: torch.Tensor          # (B, C) positions kept this step (pins included)
+    sampled: torch.Tensor         # (B, C) the token drawn at each position
+
+
+def propose(logits: torch.Tensor, canvas: torch.Tensor, pinned: torch.Tensor, pin_values: torch.Tensor,
+            inv_temperature: torch.Tensor, uniform: torch.Tensor, noise: torch.Tensor,
+            settings: SamplerSettings) -> Proposal:
+    """One step's decisions from the decoder's logits (B, C, V). Static shapes, no generator and no host sync, so
+    the engine can compile it together with the decoder forward: the random draws (`uniform`: one U(0,1) per
+    position for inverse-CDF sampling, `noise`: the renoising tokens) are made by the caller."""
+    scaled = logits.float() * inv_temperature                                         # (B, C, V)
+    log_probs = torch.log_softmax(scaled, dim=-1)                                     # (B, C, V)
+    probs = log_probs.exp()
+    entropy = -(probs * log_probs).sum(-1)                                            # (B, C)
+    top_prob, argmax = probs.max(-1)                                                  # (B, C)
+    # Inverse-CDF sampling: one uniform per position instead of a vocabulary-sized draw.
+    cdf = probs.cumsum(-1)                                                            # (B, C, V)
+    sampled = torch.searchsorted(cdf, (uniform * cdf[..., -1]).unsqueeze(-1)).squeeze(-1)
+    sampled = sampled.clamp(max=logits.shape[-1] - 1)                                 # (B, C)
+    if settings.acceptance == "confidence":
+        accept = confidence_accept(top_prob, pinned, settings.confidence_threshold)
+    else:
+        accept = entropy_bound_accept(entropy, pinned, settings.entropy_bound)
+    next_canvas = torch.where(pinned, pin_values, torch.where(accept, sampled, noise))
+    argmax = torch.where(pinned, pin_values, argmax)
+    return Proposal(canvas=next_canvas, scaled=scaled, entropy=entropy, top_prob=top_prob, argmax=argmax,
+                    accept=accept, sampled=sampled)
+
+
+def scored_step_of(decoder_step: DecoderStep, settings: SamplerSettings) -> ScoredStep:
+    """Decoder forward and the step's decisions as one function: the unit the engine compiles."""
+    def scored_step(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise) -> Proposal:
+        logits = decoder_step(canvas, sc_logits)                                      # (B, C, V)
+        return propose(logits, canvas, pinned, pin_values, inv_temperature, uniform, noise, settings)
+    return scored_step
+
+
+def temperature_schedule(settings: SamplerSettings, device) -> torch.Tensor:
+    """(steps,) inverse temperatures, made once per run so each step only indexes a tensor."""
+    return torch.tensor([1.0 / temperature(step, settings) for step in range(settings.steps)], device=device)
+
+
 @torch.no_grad()
-def denoise(decoder_step: DecoderStep, canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
-            vocab_size: int, generator: torch.Generator, cancel: Callable[[], bool] | None = None) -> DenoiseResult:
-    """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values."""
+def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
+            vocab_size: int, generator: torch.Generator, cancel: Callable[[], bool] | None = None,
+            scored_step: ScoredStep | None = None) -> DenoiseResult:
+    """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values. `scored_step` (the decoder
+    forward plus `propose`, possibly compiled) replaces `decoder_step` when given."""
     B, C = canvas.shape
     device = canvas.device
+    step_fn = scored_step or scored_step_of(decoder_step, settings)
+    inv_temperatures = temperature_schedule(settings, device)                         # (steps,)
     pin_values = canvas.clone()
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     steps_run = torch.zeros(B, dtype=torch.long, device=device)
@@ -101,37 +159,28 @@ def denoise(decoder_step: DecoderStep, canvas: torch.Tensor, pinned: torch.Tenso
     for step in range(settings.steps):
         if cancel is not None and cancel():
             raise Cancelled()
-        logits = decoder_step(canvas, sc_logits if settings.self_conditioning else None)  # (B, C, V)
-        scaled = logits.float() / temperature(step, settings)
-        log_probs = torch.log_softmax(scaled, dim=-1)                                     # (B, C, V)
-        probs = log_probs.exp()
-        entropy = -(probs * log_probs).sum(-1)                                            # (B, C)
-        top_prob, argmax = probs.max(-1)                                                  # (B, C)
-        sampled = torch.multinomial(probs.view(B * C, -1), 1, generator=generator).view(B, C)
-        if settings.acceptance == "confidence":
-            accept = confidence_accept(top_prob, pinned, settings.confidence_threshold)
-        else:
-            accept = entropy_bound_accept(entropy, pinned, settings.entropy_bound)
+        uniform = torch.rand((B, C), generator=generator, device=device)
         if settings.mask_id is None:  # uniform state: rejected positions get fresh random tokens
             noise = random_tokens((B, C), vocab_size, generator, device)
         else:  # masked: rejected positions go back to <mask>; kept ones are final (no self-correction)
             noise = torch.full_like(canvas, settings.mask_id)
-        proposal = torch.where(accept, sampled, noise)
-        proposal = torch.where(pinned, pin_values, proposal)
+        out = step_fn(canvas, sc_logits if settings.self_conditioning else None, pinned, pin_values,
+                      inv_temperatures[step], uniform, noise)
+        argmax = out.argmax
         if settings.mask_id is not None:
-            pin_values = torch.where(accept & ~pinned, sampled, pin_values)
-            pinned = pinned | accept
-        argmax = torch.where(pinned, pin_values, argmax)
+            pin_values = torch.where(out.accept & ~pinned, out.sampled, pin_values)
+            pinned = pinned | out.accept
+            argmax = torch.where(pinned, pin_values, argmax)
 
         # Rows that already stopped keep their state; the others move on.
         active = ~finished
-        canvas = torch.where(active[:, None], proposal, canvas)
+        canvas = torch.where(active[:, None], out.canvas, canvas)
         stable_for = torch.where((argmax == best).all(-1), stable_for + 1, torch.zeros_like(stable_for))
         best = torch.where(active[:, None], argmax, best)
-        confidence = torch.where(active[:, None], top_prob, confidence)
-        sc_logits = scaled if sc_logits is None else torch.where(active[:, None, None], scaled, sc_logits)
+        confidence = torch.where(active[:, None], out.top_prob, confidence)
+        sc_logits = out.scaled if sc_logits is None else torch.where(active[:, None, None], out.scaled, sc_logits)
         steps_run += active.long()
-        mean_entropy = entropy.masked_fill(pinned, 0.0).sum(-1) / free_count
+        mean_entropy = out.entropy.masked_fill(pinned, 0.0).sum(-1) / free_count
         entropy_total += torch.where(active, mean_entropy, torch.zeros_like(mean_entropy))
         finished |= (mean_entropy < settings.stop_entropy) & (stable_for >= settings.stability_steps)
         if settings.mask_id is not None:
