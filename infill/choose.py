@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .spans import error_count
+from .spans import errors_around
 
 
 @dataclass
@@ -33,10 +33,12 @@ def confidence_of(candidate: Cleaned) -> tuple[bool, float, int]:
             -candidate.index)
 
 
-def added_errors(grammar: str, prefix: str, text: str, suffix: str, errors_before: int) -> int:
-    """ERROR / MISSING nodes the insertion adds to the context window (prefix + text + suffix): errors far away in
-    the file cannot change, so the window is enough, and cheaper than the whole file."""
-    return max(0, error_count(grammar, prefix + text + suffix) - errors_before)
+def added_errors(grammar: str, document: str, start: int, end: int, text: str, before: tuple[int, int]) -> int:
+    """ERROR / MISSING nodes that putting `text` in place of document[start:end] adds: to the whole file, or right
+    at the inserted text (where error recovery may swallow a new error into an old one). The whole file, not the
+    model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it."""
+    after = errors_around(grammar, document[:start] + text + document[end:], start, start + len(text))
+    return max(0, after[0] - before[0], after[1] - before[1])
 
 
 def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
@@ -50,7 +52,8 @@ def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
     return kept
 
 
-def choose(cleaned: list[Cleaned], grammar: str | None, prefix: str, original: str, suffix: str) -> Choice:
+def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: int, end: int) -> Choice:
+    """`document[start:end]` is what a candidate replaces (empty for an inline completion)."""
     report = [{"index": c.index, "length": getattr(c.item, "length", None),
                "confidence": getattr(c.item, "confidence", None), "empty": not c.text} for c in cleaned]
     usable = distinct(cleaned)
@@ -60,8 +63,8 @@ def choose(cleaned: list[Cleaned], grammar: str | None, prefix: str, original: s
         ranked = sorted(usable, key=confidence_of, reverse=True)
         return Choice(ranked[0], "the most confident non-empty candidate (no grammar to validate with)", report,
                       ranked)
-    errors_before = error_count(grammar, prefix + original + suffix)
-    errors = {c.text: added_errors(grammar, prefix, c.text, suffix, errors_before) for c in usable}
+    before = errors_around(grammar, document, start, end)
+    errors = {c.text: added_errors(grammar, document, start, end, c.text, before) for c in usable}
     for entry, candidate in ((report[c.index], c) for c in cleaned if c.text):
         entry["added_errors"] = errors[candidate.text]
     ranked = sorted((c for c in usable if errors[c.text] == 0), key=confidence_of, reverse=True)

@@ -158,7 +158,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
         tab_size=request.tab_size,
     )
     cleaned = [Cleaned(i, clean_middle(item.text, style), item) for i, item in enumerate(candidates.items)]
-    choice = choose(cleaned, plan.grammar, prefix, original, suffix)
+    choice = choose(cleaned, plan.grammar, text, start, end)
     timings["clean_ms"] = elapsed_ms(clean_started)
     details["candidates"] = choice.report
     details["reason"] = choice.reason

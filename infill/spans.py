@@ -63,6 +63,24 @@ def error_count(grammar: str, text: str) -> int:
     return count_errors(parse(grammar, text.encode("utf-8")).root_node)
 
 
+def errors_around(grammar: str, text: str, start: int, end: int) -> tuple[int, int]:
+    """(ERROR / MISSING nodes in the whole document, those of them touching the str range [start, end])."""
+    data = text.encode("utf-8")
+    root = parse_document(grammar, data).root_node
+    if not root.has_error:
+        return 0, 0
+    low, high = len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
+    total = near = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            total += 1
+            near += node.start_byte <= high and node.end_byte >= low
+        stack.extend(child for child in node.children if child.has_error or child.is_missing)
+    return total, near
+
+
 def cursor_indentation(text: str, offset: int) -> int:
     """Column of the cursor when only whitespace precedes it on its line, else the line's indentation."""
     line_start = text.rfind("\n", 0, offset) + 1

@@ -383,3 +383,21 @@ def test_formatting_options_set_the_indentation_of_a_new_document():
     spaced = run_infill(InfillRequest(**request, tab_size=2, insert_spaces=True),
                         ScriptedEngine("x := 1\n\treturn x"))
     assert spaced.text == "x := 1\n  return x"
+
+
+def test_the_parse_check_reads_the_whole_file_not_the_models_window():
+    # The window (48 tokens) starts inside the long docstring, where anything parses as badly as the original.
+    doc = '    """' + " ".join(f"word{i}" for i in range(80)) + '\n    """\n'
+    text, offset = at("def f(values):\n" + doc + "    total = 0\n<|>    return total\n")
+    engine = CountingEngine('    def broken x: "', "    total += 1")
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"),
+                        engine)
+    assert not engine.calls[0]["prefix"].startswith("def f")       # the model saw only a part of the function
+    assert result.details["candidates"][0]["added_errors"] > 0
+    assert result.text == "    total += 1"
+
+
+def test_an_error_elsewhere_in_the_file_does_not_block_a_clean_fill():
+    source = "def broken(:\n    pass\n\ndef f(a):\n    return <|>\n"
+    result, _ = inline(source, "a + 1", "a +")
+    assert result.text == "a + 1" and result.details["candidates"][1]["added_errors"] > 0
