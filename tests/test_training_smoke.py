@@ -1,33 +1,175 @@
-"""A CPU smoke run of the real training script: tiny DiffusionGemma, the shipped tokenizer, a few steps."""
+"""CPU smoke runs of the real training pipeline: corpus -> tokenizer -> shards -> diffusion (uniform and masked
+noise, resumed across chunks) and the AR twin, each saved and loaded back the way the engines load them."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
 from transformers import DiffusionGemmaForBlockDiffusion
 
+from engine.configs import BOS_ID, EOS_ID, PAD_ID
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # training/ is a folder of scripts run from the repository root, not installed
+
+from training import shards as shards_mod  # noqa: E402
+from training import train, train_ar  # noqa: E402
+from training.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
+SMALL = ["--batch", "8", "--prompt-len", "64", "--canvas", "32", "--warmup", "1", "--lr", "3e-3", "--threads", "2",
+         "--eval-batches", "2", "--device", "cpu"]
 
 
-def test_a_few_training_steps_lower_the_held_out_loss_and_save_a_loadable_model(tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    with open(corpus, "w") as sink:  # the project's own source as a small corpus
-        for path in sorted((ROOT / "engine").glob("*.py")) + sorted((ROOT / "infill").glob("*.py")):
-            sink.write(json.dumps({"dist": "diffusion-infill", "path": path.name, "text": path.read_text()}) + "\n")
-    out, run, metrics = tmp_path / "model", tmp_path / "run", tmp_path / "metrics.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "training.train", "--config", "tiny", "--corpus", str(corpus), "--out", str(out),
-         "--run", str(run), "--metrics", str(metrics), "--minutes", "10", "--max-steps", "30", "--warmup", "1",
-         "--batch", "8", "--prompt-len", "64", "--canvas", "32", "--threads", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The project's own Python as a small corpus, a tokenizer trained on it, and its token shards."""
+    tmp = tmp_path_factory.mktemp("training")
+    corpus = tmp / "corpus.jsonl"
+    with open(corpus, "w") as sink:
+        for folder in ("engine", "infill", "training", "lsp_server"):
+            for path in sorted((ROOT / folder).glob("*.py")):
+                sink.write(json.dumps({"dist": "diffusion-infill", "path": f"{folder}/{path.name}",
+                                       "text": path.read_text()}) + "\n")
+    tokenizer = train_tokenizer(corpus, vocab_size=1024)
+    tokenizer.save_pretrained(tmp / "tok")
+    meta = shards_mod.write_shards(corpus, tmp / "tok", tmp / "shards")
+    return tmp, meta
+
+
+def test_tokenizer_keeps_the_special_ids_and_round_trips_code(prepared):
+    tmp, _ = prepared
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tmp / "tok")
+    assert [tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS] == list(range(len(SPECIAL_TOKENS)))
+    assert (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id) == (PAD_ID, EOS_ID, BOS_ID)
+    assert tok.mask_token == "<mask>"
+    code = "def add(a, b):\n\t\treturn a + b  # é ✓\n"
+    assert tok.decode(tok.encode(code)) == code
+
+
+def test_shards_hold_the_whole_corpus_as_uint16_with_bos_at_each_file(prepared):
+    tmp, meta = prepared
+    train_stream, val_stream, loaded = shards_mod.load_shards(tmp / "shards", tmp / "tok")
+    assert loaded == meta and meta["dtype"] == "uint16"
+    assert all((tmp / "shards" / n).stat().st_size <= 16 * 1024 * 1024 for n in meta["train_shards"])
+    files = sum(1 for _ in open(tmp / "corpus.jsonl"))
+    assert int((train_stream == BOS_ID).sum() + (val_stream == BOS_ID).sum()) == files
+    assert len(val_stream) > 0 and train_stream.max() < 1024
+
+
+def test_shards_of_another_tokenizer_are_refused(prepared, tmp_path):
+    tmp, _ = prepared
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "tokenizer.json").write_text("{}")
+    with pytest.raises(SystemExit, match="rebuild the shards"):
+        shards_mod.load_shards(tmp / "shards", other)
+
+
+def test_uniform_diffusion_lowers_held_out_loss_resumes_across_chunks_and_saves_a_loadable_model(prepared):
+    tmp, _ = prepared
+    run = tmp / "uniform"
+    common = ["--config", "tiny", "--shards", str(tmp / "shards"), "--tokenizer", str(tmp / "tok"), "--run", str(run),
+              "--total-steps", "20", "--canvases-per-context", "2", "--eval-every", "10", *SMALL]
+    train.main([*common, "--chunk-steps", "10"])
+    first_chunk = json.loads((run / "metrics.json").read_text())
+    assert first_chunk["steps"] == 10 and not first_chunk["done"]
+    assert (run / "checkpoint.json").is_file()
+    train.main(common)  # the second chunk resumes from the checkpoint
+    final = json.loads((run / "metrics.json").read_text())
+    assert final["steps"] == 20 and final["done"]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    first = next(r for r in log if "val_ce_half_noise" in r)
-    final = json.loads(metrics.read_text())
-    assert final["steps"] == 30
-    assert final["val_ce_half_noise"] < first["val_ce_half_noise"] - 0.5
-    model = DiffusionGemmaForBlockDiffusion.from_pretrained(out)
+    assert [r["step"] for r in log] == list(range(1, 21))  # one record per step, no step trained twice
+    first_eval = next(r for r in log if "val_ce_half_noise" in r)
+    assert final["val_ce_half_noise"] < first_eval["val_ce_half_noise"] - 0.5
+    assert final["canvas_tokens_seen"] == 20 * 8 * 2 * 32 and final["canvas_tokens_per_s"] > 0
+    model = DiffusionGemmaForBlockDiffusion.from_pretrained(run / "model")
     assert model.config.canvas_length == 32
-    assert json.loads((out / "diffusion_infill.json").read_text())["layout"] == "spm-sentinels"
+    meta = json.loads((run / "model" / "diffusion_infill.json").read_text())
+    assert meta["layout"] == "spm-sentinels" and meta["noise"] == "uniform" and meta["max_prompt_tokens"] == 64
+
+    from engine import EngineConfig, InfillEngine  # the engine loads it as it loads the shipped model
+
+    engine = InfillEngine(EngineConfig(model=str(run / "model"), max_steps=4, threads=2))
+    result = engine.fill("def add(a, b):\n    return ", "\n", lengths=[8], seed=0)
+    assert result.best is not None and result.layout == "spm-sentinels"
+
+
+def test_masked_noise_trains_on_masked_positions_and_records_its_variant(prepared):
+    tmp, _ = prepared
+    run = tmp / "masked"
+    train.main(["--config", "tiny", "--noise", "masked", "--shards", str(tmp / "shards"), "--tokenizer",
+                str(tmp / "tok"), "--run", str(run), "--total-steps", "10", "--eval-every", "10", *SMALL])
+    final = json.loads((run / "metrics.json").read_text())
+    assert final["noise"] == "masked" and final["steps"] == 10
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert final["val_ce_half_noise"] < log[0]["val_ce_half_noise"]
+    assert json.loads((run / "model" / "diffusion_infill.json").read_text())["noise"] == "masked"
+
+
+def test_masked_noise_puts_mask_exactly_where_it_weighs(prepared):
+    clean = torch.randint(10, 100, (4, 32))
+    clean[:, 20:] = PAD_ID
+    gen = torch.Generator().manual_seed(0)
+    noisy, noised = train.noise_canvas(clean, "masked", 1024, 6, gen, noise_level=0.5)
+    assert torch.equal(noisy == 6, noised) and torch.equal(noisy[~noised], clean[~noised])
+    weights = train.canvas_weights(clean, noised, "masked")
+    assert torch.all(weights[~noised] == 0) and torch.all(weights[noised & (clean != PAD_ID)] == 1)
+    uniform_weights = train.canvas_weights(clean, noised, "uniform")
+    assert torch.all(uniform_weights[~noised & (clean != PAD_ID)] == train.CLEAN_WEIGHT)
+
+
+def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(prepared):
+    tmp, _ = prepared
+    run = tmp / "ar"
+    train_ar.main(["--config", "tiny", "--shards", str(tmp / "shards"), "--tokenizer", str(tmp / "tok"), "--run",
+                   str(run), "--total-steps", "20", "--eval-every", "20", *SMALL])
+    final = json.loads((run / "metrics.json").read_text())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert final["steps"] == 20 and final["val_ce_middle"] < log[0]["val_ce_middle"] - 0.5
+    assert final["data_tokens_seen"] == 20 * 8 * (64 + 32)  # the diffusion run's data budget per step
+
+    from engine.ar_engine import AREngine
+    from engine.types import Candidates, EngineConfig
+
+    engine = AREngine(EngineConfig(model=str(run / "model"), threads=2))
+    assert engine.max_prompt_tokens == 64
+    result = engine.fill("def add(a, b):\n    return ", "\n", max_new_tokens=12, lengths=[8, 16])
+    assert isinstance(result, Candidates) and result.layout == "psm-sentinels"
+    # one row, as long as the longest length asked for, capped by max_new_tokens
+    assert 0 < result.best.steps <= 13 and result.best.length <= 12 and result.timings["total_ms"] > 0
+    assert result.best.ended or result.best.length == 12
+
+
+def test_psm_and_spm_layouts_carry_the_same_example():
+    from training.fim import Example, diffusion_layout, psm_layout
+
+    ex = Example(prefix=[10, 11, 12], middle=[20, 21], suffix=[30], kind="span")
+    prompt, canvas = diffusion_layout(ex, (3, 4, 5), canvas=6)
+    assert prompt == [4, 30, 3, 10, 11, 12, 5] and canvas == [20, 21, EOS_ID, PAD_ID, PAD_ID, PAD_ID]
+    ids, weights = psm_layout(ex, (3, 4, 5), total=12)
+    assert ids == [3, 10, 11, 12, 4, 30, 5, 20, 21, EOS_ID, PAD_ID, PAD_ID]
+    assert weights == [1.0] * 9 + [0.0] * 2
+
+
+def test_fim_sampler_mixes_all_kinds_and_keeps_shapes_fixed():
+    from training.fim import FimSampler
+
+    rng = np.random.default_rng(0)
+    stream = rng.integers(20, 200, size=20_000)
+    stream[::9] = 7  # "newline" tokens
+    sampler = FimSampler(stream, np.array([7]), context=48, canvas=16, seed=0)
+    kinds = set()
+    for _ in range(300):
+        ex = sampler.example()
+        kinds.add(ex.kind)
+        assert len(ex.prefix) + len(ex.suffix) + 3 == 48 and len(ex.middle) <= 15
+        if ex.kind == "continuation":
+            assert ex.suffix == [] and len(ex.middle) == 15
+        if ex.kind in ("line", "lines") and ex.middle:
+            assert ex.middle[-1] == 7  # whole lines end after a newline token
+    assert kinds == {"line", "lines", "span", "continuation"}

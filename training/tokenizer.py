@@ -1,6 +1,9 @@
 """Train the project's byte-level BPE code tokenizer from the corpus (offline, seconds).
 
-    python -m training.tokenizer --corpus training/data/corpus.jsonl --out models/diffusion-infill-small --vocab 4096
+    python -m training.tokenizer --corpus training/data/corpus.jsonl --out training/tokenizer --vocab 8192
+
+The vocabulary size is a choice between 8k and 32k entries (ids must fit the uint16 shards); the special tokens
+come first with fixed ids, whatever the size: engine/configs.py relies on <pad>=0, <eos>=1, <bos>=2.
 """
 from __future__ import annotations
 
@@ -56,10 +59,13 @@ def train_tokenizer(corpus: Path, vocab_size: int, max_bytes: int = 15_000_000) 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path, default=Path("training/data/corpus.jsonl"))
-    parser.add_argument("--out", type=Path, default=Path("models/diffusion-infill-small"))
-    parser.add_argument("--vocab", type=int, default=4096)
+    parser.add_argument("--out", type=Path, default=Path("training/tokenizer"))
+    parser.add_argument("--vocab", type=int, default=8192, help="8192 to 32768 (smaller only for smoke tests)")
+    parser.add_argument("--max-mb", type=float, default=15, help="train on the first this many MB of the corpus")
     args = parser.parse_args()
-    tokenizer = train_tokenizer(args.corpus, args.vocab)
+    if not len(SPECIAL_TOKENS) + 256 < args.vocab <= 65535:
+        parser.error("--vocab must leave room for the 256 bytes and fit uint16 token shards (<= 65535)")
+    tokenizer = train_tokenizer(args.corpus, args.vocab, int(args.max_mb * 1e6))
     tokenizer.save_pretrained(args.out)
     sample = "def add(a, b):\n        return a + b\n"
     ids = tokenizer.encode(sample)

@@ -1,0 +1,113 @@
+"""Tokenize corpus.jsonl once into flat token shards that travel to the GPU machine (numpy uint16, <= 16 MiB each).
+
+Files are joined into one stream with <bos> at each file start. About 2% of files (by a hash of distribution and
+path, the same rule everywhere) form the held-out stream. The manifest gains a token count per distribution.
+
+    python -m training.shards --corpus training/data/corpus.jsonl --tokenizer training/tokenizer \
+        --out training/data/shards --max-mb 56
+
+The output folder holds train-000.npy ..., val.npy and meta.json (vocabulary, tokenizer hash, token counts).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from engine.configs import BOS_ID
+
+SHARD_BYTES = 16 * 1024 * 1024 - 4096  # one file back from the GPU machine may hold 16 MiB; .npy adds a header
+
+
+def held_out(dist: str, path: str) -> bool:
+    return int(hashlib.sha1((dist + path).encode()).hexdigest(), 16) % 50 == 0
+
+
+def tokenizer_digest(tokenizer_dir: Path) -> str:
+    return hashlib.sha1((Path(tokenizer_dir) / "tokenizer.json").read_bytes()).hexdigest()[:16]
+
+
+def write_shards(corpus: Path, tokenizer_dir: Path, out: Path, max_mb: float = 56.0,
+                 manifest_path: Path | None = None) -> dict:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    vocab = len(tokenizer)
+    dtype = np.uint16 if vocab <= 65535 else np.uint32
+    budget = int(max_mb * 1e6) // np.dtype(dtype).itemsize  # train + val tokens, so the folder fits one call
+    records = [json.loads(line) for line in open(corpus)]
+    train, val, per_dist = [], [], {}
+    total = 0
+    for start in range(0, len(records), 512):
+        chunk = records[start:start + 512]
+        # split_special_tokens: source that spells "<eos>" is text, not the end marker
+        encoded = tokenizer([r["text"] for r in chunk], add_special_tokens=False,
+                            split_special_tokens=True)["input_ids"]
+        for rec, ids in zip(chunk, encoded):
+            if total + len(ids) + 1 > budget:
+                break
+            (val if held_out(rec["dist"], rec["path"]) else train).extend([BOS_ID, *ids])
+            per_dist[rec["dist"]] = per_dist.get(rec["dist"], 0) + len(ids) + 1
+            total += len(ids) + 1
+        if total + 1 >= budget:
+            break
+    if len(val) < len(train) // 100:  # a tiny corpus may hash no file into the held-out share: keep its tail
+        cut = len(train) - max(len(train) // 10, 1)
+        train, val = train[:cut], train[cut:]
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.npy"):
+        old.unlink()
+    per_shard = SHARD_BYTES // np.dtype(dtype).itemsize
+    train_arr = np.asarray(train, dtype=dtype)
+    names = []
+    for i, begin in enumerate(range(0, len(train_arr), per_shard)):
+        names.append(f"train-{i:03d}.npy")
+        np.save(out / names[-1], train_arr[begin:begin + per_shard])
+    np.save(out / "val.npy", np.asarray(val[:per_shard], dtype=dtype))
+    meta = {"vocab_size": vocab, "dtype": np.dtype(dtype).name, "tokenizer_sha1": tokenizer_digest(tokenizer_dir),
+            "train_tokens": len(train_arr), "val_tokens": min(len(val), per_shard), "train_shards": names,
+            "files": len(records), "corpus": str(corpus)}
+    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if manifest_path is not None and manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        for entry in manifest.get("used", []):
+            entry["tokens"] = per_dist.get(entry["dist"], 0)
+        manifest["tokenizer"] = {"path": str(tokenizer_dir), "vocab_size": vocab, "sha1": meta["tokenizer_sha1"]}
+        manifest["total_tokens"] = total
+        manifest["train_tokens"], manifest["val_tokens"] = meta["train_tokens"], meta["val_tokens"]
+        manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return meta
+
+
+def load_shards(folder: Path, tokenizer_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(train stream, held-out stream, meta), as int64-safe numpy arrays. Refuses shards of another tokenizer."""
+    folder = Path(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    if tokenizer_dir is not None and (Path(tokenizer_dir) / "tokenizer.json").is_file():
+        digest = tokenizer_digest(Path(tokenizer_dir))
+        if digest != meta["tokenizer_sha1"]:
+            raise SystemExit(f"{folder} was tokenized with tokenizer {meta['tokenizer_sha1']}, "
+                             f"but {tokenizer_dir} is {digest}: rebuild the shards (python -m training.shards)")
+    train = np.concatenate([np.load(folder / name) for name in meta["train_shards"]])
+    return train, np.load(folder / "val.npy"), meta
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=Path("training/data/corpus.jsonl"))
+    parser.add_argument("--tokenizer", type=Path, default=Path("training/tokenizer"))
+    parser.add_argument("--out", type=Path, default=Path("training/data/shards"))
+    parser.add_argument("--max-mb", type=float, default=56, help="cap on the shards' total size")
+    parser.add_argument("--manifest", type=Path, default=None,
+                        help="add per-distribution token counts to this manifest (training/data_manifest.json)")
+    args = parser.parse_args()
+    meta = write_shards(args.corpus, args.tokenizer, args.out, args.max_mb, args.manifest)
+    print(f"{meta['train_tokens']:,} train + {meta['val_tokens']:,} held-out tokens in "
+          f"{len(meta['train_shards'])} shard(s) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
