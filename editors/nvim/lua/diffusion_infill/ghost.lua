@@ -25,7 +25,7 @@ local pending = {} -- bufnr -> { client, id } of the request in flight
 local timers = {} -- bufnr -> uv timer of the debounce
 
 function M.state(bufnr)
-  return states[bufnr or api.nvim_get_current_buf()]
+  return states[(bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr]
 end
 
 local function insert_text_of(item)
@@ -295,6 +295,9 @@ local function typed_through(bufnr)
 end
 
 local function suggest_soon(bufnr)
+  if not M.config.auto_trigger then
+    return
+  end
   local timer = timers[bufnr]
   if not timer then
     timer = vim.uv.new_timer()
@@ -307,6 +310,13 @@ local function suggest_soon(bufnr)
       M.suggest(bufnr, TRIGGER_AUTOMATIC)
     end
   end))
+end
+
+--- Asks soon (debounced) if the user is typing in this buffer: after attaching, or once the model is ready.
+function M.suggest_if_typing(bufnr)
+  if api.nvim_get_current_buf() == bufnr and api.nvim_get_mode().mode:match("^i") and not states[bufnr] then
+    suggest_soon(bufnr)
+  end
 end
 
 local function stop(bufnr)
@@ -358,6 +368,8 @@ function M.attach(bufnr)
       M.clear(bufnr)
     end,
   })
+  -- The user may have started typing before the server was up.
+  M.suggest_if_typing(bufnr)
 end
 
 function M.detach(bufnr)

@@ -77,9 +77,19 @@ ghost.execute = M.execute
 ghost.get_client = M.get_client
 
 local function store_status(client_id, status)
-  if type(status) == "table" and status.state then
-    M.statuses[client_id] = status
-    vim.api.nvim_exec_autocmds("User", { pattern = "DiffusionInfillStatus", modeline = false })
+  if type(status) ~= "table" or not status.state then
+    return
+  end
+  local previous = M.statuses[client_id]
+  M.statuses[client_id] = status
+  api.nvim_exec_autocmds("User", { pattern = "DiffusionInfillStatus", modeline = false })
+  if status.state == "ready" and previous and previous.state ~= "ready" and not use_native() then
+    -- Answers asked for while the model loaded came back empty: ask again where the user is typing.
+    local bufnr = api.nvim_get_current_buf()
+    local client = M.get_client(bufnr)
+    if client and client.id == client_id then
+      ghost.suggest_if_typing(bufnr)
+    end
   end
 end
 
@@ -332,13 +342,19 @@ local function start_without_config(bufnr)
   vim.lsp.start(config, { bufnr = bufnr })
 end
 
+-- Grey in any terminal (Comment is plain text in some colour schemes); `default`: a user's own definition wins.
+local function define_highlights()
+  api.nvim_set_hl(0, "DiffusionInfillGhost", { fg = "#808080", ctermfg = 8, default = true })
+  api.nvim_set_hl(0, "DiffusionInfillCounter", { link = "NonText", default = true })
+end
+
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
   M.configured = true
   ghost.config = M.config
-  api.nvim_set_hl(0, "DiffusionInfillGhost", { link = "Comment", default = true })
-  api.nvim_set_hl(0, "DiffusionInfillCounter", { link = "NonText", default = true })
   local group = api.nvim_create_augroup(NAME, { clear = true })
+  define_highlights()
+  api.nvim_create_autocmd("ColorScheme", { group = group, callback = define_highlights })
   api.nvim_create_autocmd("LspAttach", {
     group = group,
     callback = function(event)

@@ -1,0 +1,157 @@
+"""What a person sees: the plugin in a real Neovim inside a tmux terminal, typed into with `tmux send-keys`.
+
+Neovim runs with editors/nvim/tests/tmux_init.lua against the real `infill-lsp`. The test types a line in insert
+mode a key at a time, waits for the ghost text on the screen (`tmux capture-pane`), checks it is the suggestion the
+plugin holds (asked over Neovim's own --remote-expr), accepts it with <Tab> and sees it become text. The screen
+captures are saved under build/editor-artifacts/ (or $EDITOR_ARTIFACTS_DIR).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test_editor_neovim import FAST_SETTINGS, PLUGIN_DIR, REPO, find_nvim, neovim_env, INSTALL_HINT
+
+SAMPLE = "def add(a, b):\n    \n\n\nprint(add(1, 2))\n"
+TYPED = "return "          # typed at the end of line 2, after its indentation
+WIDTH, HEIGHT = 100, 16
+GHOST_DEADLINE_S = 90      # the first answer waits for the model to load
+ARTIFACTS = Path(os.environ.get("EDITOR_ARTIFACTS_DIR") or REPO / "build" / "editor-artifacts")
+
+
+class Terminal:
+    """One tmux server on a private socket, one window running Neovim."""
+
+    def __init__(self, tmux: str, socket_name: str, env: dict):
+        self.tmux, self.socket_name, self.env = tmux, socket_name, env
+
+    def run(self, *args: str) -> str:
+        return subprocess.run([self.tmux, "-L", self.socket_name, *args], env=self.env, capture_output=True,
+                              text=True, check=True, timeout=10).stdout
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", "-t", "nvim", *(["-l"] if literal else []), *keys)
+
+    def screen(self, escapes: bool = False) -> str:
+        return self.run("capture-pane", "-p", "-t", "nvim", *(["-e"] if escapes else []))
+
+
+def wait_for(what: str, condition, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def escapes_before_column(row: str, column: int) -> str:
+    """The escape sequences between visible character column-1 and column of a `capture-pane -e` row."""
+    visible, found = 0, ""
+    for token in re.findall(r"\x1b\[[0-9;:]*m|.", row):
+        if token.startswith("\x1b"):
+            if visible == column:
+                found += token
+        else:
+            if visible == column:
+                return found
+            visible += 1
+    return found
+
+
+@pytest.fixture
+def neovim_in_tmux(tmp_path):
+    nvim = find_nvim()
+    if nvim is None:
+        pytest.skip(f"Neovim 0.11+ is not installed: {INSTALL_HINT}")
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.skip("tmux is not installed (apt-get install tmux)")
+    sample = tmp_path / "sample.py"
+    sample.write_text(SAMPLE)
+    listen = tmp_path / "nvim.sock"
+    env = neovim_env(tmp_path, TERM="xterm-256color", TMUX_TMPDIR=str(tmp_path))
+    env.pop("TMUX", None)
+    terminal = Terminal(tmux, f"infill-test-{os.getpid()}", env)
+    terminal.run("-f", "/dev/null", "new-session", "-d", "-s", "nvim", "-x", str(WIDTH), "-y", str(HEIGHT),
+                 nvim, "--clean", "-n", "-u", str(PLUGIN_DIR / "tests" / "tmux_init.lua"), "--listen", str(listen),
+                 str(sample))
+
+    def remote(expression: str):
+        """Evaluates Lua in the running Neovim through its own client (nvim --server ... --remote-expr)."""
+        vim_string = "'" + f"vim.json.encode({expression})".replace("'", "''") + "'"   # a Vim literal string
+        done = subprocess.run([nvim, "--headless", "--server", str(listen), "--remote-expr", f"luaeval({vim_string})"],
+                              env=env, capture_output=True, text=True, timeout=10)
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    try:
+        wait_for("Neovim to show the file", lambda: "def add(a, b):" in terminal.screen(), 20)
+        yield terminal, remote
+    finally:
+        try:
+            terminal.run("kill-server")
+        except subprocess.CalledProcessError:
+            pass
+
+
+def test_typing_shows_ghost_text_on_screen_and_tab_accepts_it(neovim_in_tmux):
+    terminal, remote = neovim_in_tmux
+    terminal.keys("2G", "A")
+    for char in TYPED:   # a key at a time, like a person
+        terminal.keys(char, literal=True)
+        time.sleep(0.08)
+    typed_line = "    " + TYPED
+
+    # The suggestion the plugin holds, once it has one: what it draws after the cursor.
+    ghost_expression = ("(function() local s = require('diffusion_infill.ghost').state(0); "
+                        "return s and { text = s.text, row = s.row, col = s.col } or vim.NIL end)()")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for stale in ARTIFACTS.glob("nvim-tmux-*"):
+        stale.unlink()
+    try:
+        ghost = wait_for("ghost text after typing", lambda: remote(ghost_expression), GHOST_DEADLINE_S)
+    except AssertionError:
+        (ARTIFACTS / "nvim-tmux-no-ghost.txt").write_text(terminal.screen())
+        raise
+    time.sleep(0.3)   # let the terminal catch up with the redraw
+    screen, colored = terminal.screen(), terminal.screen(escapes=True)
+    (ARTIFACTS / "nvim-tmux-ghost.txt").write_text(screen)
+    (ARTIFACTS / "nvim-tmux-ghost.ansi").write_text(colored)
+
+    assert (ghost["row"], ghost["col"]) == (1, len(typed_line))
+    tabstop = remote("vim.bo.tabstop")
+    ghost_lines = ghost["text"].replace("\t", " " * tabstop).split("\n")
+    rows = screen.split("\n")
+    # Line 2 reads as the typed text followed by the suggestion's first line; further lines are drawn below it.
+    assert rows[1].rstrip() == (typed_line + ghost_lines[0])[:WIDTH].rstrip(), screen
+    for offset, virtual_line in enumerate(ghost_lines[1:], start=2):
+        assert rows[offset].rstrip() == virtual_line[:WIDTH].rstrip(), screen
+    # And in another colour than the typed text: a new SGR style starts right where the suggestion does.
+    if ghost_lines[0]:
+        row = colored.split("\n")[1]
+        assert escapes_before_column(row, len(typed_line)), repr(row)
+
+    terminal.keys("Tab")
+    accepted = typed_line + ghost["text"]
+
+    def buffer_after_accept():
+        lines = remote("vim.api.nvim_buf_get_lines(0, 0, -1, false)")
+        return lines if "\n".join(lines[1:]).startswith(accepted) else None
+
+    lines = wait_for("the suggestion in the buffer", buffer_after_accept, 10)
+    assert lines[0] == "def add(a, b):"
+    assert "\n".join(lines) == "\n".join(SAMPLE.split("\n")[:-1]).replace("    \n", accepted + "\n", 1)
+    time.sleep(0.3)
+    after = terminal.screen()
+    (ARTIFACTS / "nvim-tmux-accepted.txt").write_text(after)
+    # The accepted text now reads as ordinary text (a next suggestion may already follow it).
+    assert after.split("\n")[1].startswith(accepted.split("\n")[0].replace("\t", " " * tabstop)[:WIDTH]), after
