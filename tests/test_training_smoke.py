@@ -173,3 +173,19 @@ def test_fim_sampler_mixes_all_kinds_and_keeps_shapes_fixed():
         if ex.kind in ("line", "lines") and ex.middle:
             assert ex.middle[-1] == 7  # whole lines end after a newline token
     assert kinds == {"line", "lines", "span", "continuation"}
+
+
+def test_gpu_config_fits_the_40_mb_budget_and_the_ar_twin_matches_its_size(tmp_path):
+    from transformers import LlamaForCausalLM
+
+    from training.common import ar_config, gpu_config
+
+    model = DiffusionGemmaForBlockDiffusion(gpu_config(vocab_size=8192, canvas_length=64)).to(torch.bfloat16)
+    model.save_pretrained(tmp_path, max_shard_size="15MB")
+    weights = sum(f.stat().st_size for f in tmp_path.glob("*.safetensors"))
+    tokenizer = (ROOT / "training" / "tokenizer" / "tokenizer.json").stat().st_size
+    assert weights + tokenizer < 40e6
+    assert all(f.stat().st_size <= 16 * 1024 * 1024 for f in tmp_path.glob("*.safetensors"))
+    diffusion = sum(p.numel() for p in model.parameters())
+    twin = sum(p.numel() for p in LlamaForCausalLM(ar_config("gpu", 8192)).parameters())
+    assert abs(twin - diffusion) / diffusion < 0.05

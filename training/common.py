@@ -39,7 +39,7 @@ def ar_config(name: str, vocab_size: int):
                           num_key_value_heads=1),
              "small": dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=4,
                            num_key_value_heads=2),
-             "gpu": dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=6,
+             "gpu": dict(hidden_size=384, intermediate_size=1344, num_hidden_layers=8, num_attention_heads=6,
                          num_key_value_heads=2)}
     return LlamaConfig(vocab_size=vocab_size, max_position_embeddings=4096, tie_word_embeddings=True,
                        pad_token_id=PAD_ID, eos_token_id=EOS_ID, bos_token_id=BOS_ID, **sizes[name])

@@ -79,8 +79,8 @@ class FimSampler:
             end = start + C - 1
         start = min(max(start, prefix_len), hi)
         end = min(max(end, start), start + C - 1)
-        return Example(prefix=[int(x) for x in s[start - prefix_len:start]], middle=[int(x) for x in s[start:end]],
-                       suffix=[int(x) for x in s[end:end + suffix_len]], kind=kind)
+        return Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(),
+                       suffix=s[end:end + suffix_len].tolist(), kind=kind)
 
 
 def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int) -> tuple[list[int], list[int]]:

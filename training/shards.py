@@ -95,6 +95,22 @@ def load_shards(folder: Path, tokenizer_dir: Path | None = None) -> tuple[np.nda
     return train, np.load(folder / "val.npy"), meta
 
 
+def load_many(folders: list[Path], tokenizer_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Several shard folders (e.g. the carried one and one built on the GPU machine) as one train and one held-out
+    stream. All must come from the same tokenizer."""
+    loaded = [load_shards(folder, tokenizer_dir) for folder in folders]
+    digests = {meta["tokenizer_sha1"] for _, _, meta in loaded}
+    if len(digests) > 1:
+        raise SystemExit(f"shard folders {folders} come from different tokenizers {sorted(digests)}")
+    meta = dict(loaded[0][2], folders=[str(f) for f in folders])
+    if len(loaded) == 1:
+        return loaded[0][0], loaded[0][1], meta
+    train = np.concatenate([t for t, _, _ in loaded])
+    val = np.concatenate([v for _, v, _ in loaded])
+    meta.update(train_tokens=len(train), val_tokens=len(val))
+    return train, val, meta
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=Path("training/data/corpus.jsonl"))

@@ -40,7 +40,7 @@ from engine.configs import PAD_ID
 from training.common import (DIFFUSION_CONFIGS, Clock, autocast, learning_rate, load_checkpoint, make_optimizer,
                              pick_device, restore_optimizer, save_checkpoint, unigram_logp, write_json)
 from training.fim import FimSampler, diffusion_batch, fim_token_ids, newline_token_ids
-from training.shards import load_shards
+from training.shards import load_many
 
 PAD_WEIGHT = 0.3       # pads after <eos> are nearly free to predict; do not let them dominate the loss
 CLEAN_WEIGHT = 0.2     # uniform noise, un-noised positions: copying them is easy, keep it from dominating
@@ -144,7 +144,8 @@ def evaluate(model, val_batches, *, noise, vocab, mask_id, unigram, device) -> d
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shards", type=Path, default=Path("training/data/shards"))
+    parser.add_argument("--shards", type=Path, nargs="+", default=[Path("training/data/shards")],
+                        help="one or more shard folders (training/shards.py), joined")
     parser.add_argument("--tokenizer", type=Path, default=Path("training/tokenizer"))
     parser.add_argument("--run", type=Path, default=Path("training/runs/diffusion"))
     parser.add_argument("--out", type=Path, default=None, help="save_pretrained folder (default RUN/model)")
@@ -202,7 +203,7 @@ def main(argv=None) -> None:
     if args.noise == "masked" and mask_id is None:
         raise SystemExit("masked noise needs a <mask> token, and this tokenizer has none")
     fim_ids = fim_token_ids(tokenizer)
-    train_stream, val_stream, meta = load_shards(args.shards, args.tokenizer)
+    train_stream, val_stream, meta = load_many(args.shards, args.tokenizer)
     newline_ids = newline_token_ids(tokenizer)
     print(f"train {len(train_stream):,} tokens, val {len(val_stream):,} tokens, vocab {vocab}, device {device}",
           flush=True)

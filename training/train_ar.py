@@ -25,7 +25,7 @@ from transformers.utils import logging as hf_logging
 from training.common import (Clock, ar_config, autocast, learning_rate, load_checkpoint, make_optimizer,
                              pick_device, restore_optimizer, save_checkpoint, unigram_logp, write_json)
 from training.fim import FimSampler, fim_token_ids, newline_token_ids, psm_batch
-from training.shards import load_shards
+from training.shards import load_many
 
 
 def psm_loss(model, ids: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +59,8 @@ def evaluate(model, val_batches, middle_id: int, unigram, device) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shards", type=Path, default=Path("training/data/shards"))
+    parser.add_argument("--shards", type=Path, nargs="+", default=[Path("training/data/shards")],
+                        help="one or more shard folders (training/shards.py), joined")
     parser.add_argument("--tokenizer", type=Path, default=Path("training/tokenizer"))
     parser.add_argument("--run", type=Path, default=Path("training/runs/ar"))
     parser.add_argument("--out", type=Path, default=None, help="save_pretrained folder (default RUN/model)")
@@ -100,7 +101,7 @@ def main(argv=None) -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     vocab = len(tokenizer)
     fim_ids = fim_token_ids(tokenizer)
-    train_stream, val_stream, meta = load_shards(args.shards, args.tokenizer)
+    train_stream, val_stream, meta = load_many(args.shards, args.tokenizer)
     newline_ids = newline_token_ids(tokenizer)
     unigram = unigram_logp(train_stream, vocab).to(device)
     # The same seeds as training/train.py: the same examples in the same order.

