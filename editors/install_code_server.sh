@@ -1,0 +1,106 @@
+#!/bin/sh
+# Installs what the VS Code editor test needs, all under one git-ignored cache folder, and builds the extension:
+#   - Debian's chromium, chromium-driver (the browser selenium drives), libkrb5-dev and ripgrep (code-server's
+#     install needs them), when missing and apt-get can be used;
+#   - code-server 4.100.3 (VS Code 1.100.3, the last release that runs on Node 20) from npm;
+#   - the extension in editors/vscode: npm ci, tsc, vsce package, then installed into code-server's extensions folder.
+#
+#   editors/install_code_server.sh [CACHE_DIR]     # default: editors/.cache/vscode
+#
+# Re-runs take a second: code-server, the extension's node_modules and the extension itself are reinstalled only
+# when their version, the lock file or the extension's sources changed.
+# On success the last line is `ready: CACHE_DIR`.
+set -eu
+
+CODE_SERVER_VERSION="4.100.3"
+# @vscode/ripgrep's postinstall downloads this archive from GitHub; we hand it Debian's rg instead.
+RIPGREP_ARCHIVE="vscode-ripgrep-cache-1.15.11/ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz"
+
+here="$(cd "$(dirname "$0")" && pwd)"
+extension_dir="$here/vscode"
+cache="${1:-$here/.cache/vscode}"
+mkdir -p "$cache"
+cache="$(cd "$cache" && pwd)"
+export TMPDIR="$cache/tmp"      # npm, node-gyp and code-server leave files and sockets there, not in /tmp
+mkdir -p "$TMPDIR"
+
+say() { echo "install_code_server: $*"; }
+
+# ---- system packages ------------------------------------------------------------------------------------------------
+missing=""
+for pair in chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver ripgrep:/usr/bin/rg \
+            libkrb5-dev:/usr/include/gssapi/gssapi.h; do
+    [ -e "${pair#*:}" ] || missing="$missing ${pair%%:*}"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+        say "missing Debian packages:$missing (run as root on Debian, or: sudo apt-get install$missing)" >&2
+        exit 2
+    fi
+    say "apt-get install$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >"$cache/apt.log" 2>&1 || {
+        tail -n 20 "$cache/apt.log" >&2
+        say "apt-get install failed (log: $cache/apt.log)" >&2
+        exit 3
+    }
+fi
+
+# ---- code-server ----------------------------------------------------------------------------------------------------
+code_server="$cache/code-server/node_modules/.bin/code-server"
+installed=""
+[ -x "$code_server" ] && installed="$(node -p 'require(process.argv[1]).version' \
+    "$cache/code-server/node_modules/code-server/package.json" 2>/dev/null || true)"
+if [ "$installed" != "$CODE_SERVER_VERSION" ]; then
+    say "npm install code-server@$CODE_SERVER_VERSION (about a minute and a half)"
+    rm -rf "$cache/code-server"
+    mkdir -p "$cache/code-server" "$TMPDIR/$(dirname "$RIPGREP_ARCHIVE")"
+    tar czf "$TMPDIR/$RIPGREP_ARCHIVE" -C /usr/bin rg
+    echo '{"name": "code-server-for-tests", "private": true}' >"$cache/code-server/package.json"
+    # npm_config_yes: node-pty's build runs npx, and this machine's npmrc says yes=false.
+    (cd "$cache/code-server" && npm_config_yes=true npm install --no-save --unsafe-perm --foreground-scripts \
+        --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >"$cache/code-server-install.log" 2>&1) || {
+        tail -n 30 "$cache/code-server-install.log" >&2
+        say "npm install code-server failed (log: $cache/code-server-install.log)" >&2
+        rm -rf "$cache/code-server"
+        exit 4
+    }
+fi
+
+# ---- the extension: dependencies, compile, package, install ---------------------------------------------------------
+lock_hash="$(sha256sum "$extension_dir/package-lock.json" | cut -d' ' -f1)"
+if [ ! -d "$extension_dir/node_modules" ] || [ "$(cat "$extension_dir/node_modules/.lock-hash" 2>/dev/null)" != "$lock_hash" ]; then
+    say "npm ci in editors/vscode"
+    (cd "$extension_dir" && npm ci --no-audit --no-fund >"$cache/extension-npm.log" 2>&1) || {
+        tail -n 30 "$cache/extension-npm.log" >&2
+        say "npm ci failed (log: $cache/extension-npm.log)" >&2
+        exit 5
+    }
+    echo "$lock_hash" >"$extension_dir/node_modules/.lock-hash"
+fi
+# The build and install are skipped when nothing that goes into the .vsix changed since the last run.
+vsix="$cache/diffusion-infill.vsix"
+sources_hash="$(cd "$extension_dir" && cat package.json package-lock.json tsconfig.json .vscodeignore README.md \
+    $(find src -type f | sort) | sha256sum | cut -d' ' -f1)"
+installed_dir="$cache/extensions/diffusion-infill.diffusion-infill-$(node -p 'require(process.argv[1]).version' \
+    "$extension_dir/package.json")"
+if [ "$(cat "$cache/extension.stamp" 2>/dev/null)" != "$sources_hash" ] || [ ! -d "$installed_dir" ]; then
+    say "building and installing the extension"
+    rm -f "$cache/extension.stamp"
+    (cd "$extension_dir" && npm run --silent package -- -o "$vsix") >"$cache/extension-build.log" 2>&1 || {
+        tail -n 30 "$cache/extension-build.log" >&2
+        say "building the extension failed (log: $cache/extension-build.log)" >&2
+        exit 6
+    }
+    rm -rf "$cache/extensions"
+    "$code_server" --user-data-dir "$cache/user-data" --extensions-dir "$cache/extensions" \
+        --install-extension "$vsix" --force >"$cache/extension-install.log" 2>&1 || {
+        cat "$cache/extension-install.log" >&2
+        say "code-server could not install $vsix" >&2
+        exit 7
+    }
+    echo "$sources_hash" >"$cache/extension.stamp"
+fi
+say "code-server $CODE_SERVER_VERSION: $code_server"
+say "extension: $vsix"
+echo "ready: $cache"

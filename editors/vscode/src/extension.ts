@@ -1,0 +1,314 @@
+// Diffusion Infill for VS Code: starts `infill-lsp` over stdio, lets vscode-languageclient ask it for inline
+// completions (LSP 3.18 textDocument/inlineCompletion), forwards the selection commands and shows the server's
+// state in the status bar. Everything clever (what to complete, how to clean it, the edit itself) is the server's.
+import * as vscode from 'vscode';
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  RevealOutputChannelOn,
+  ServerOptions,
+  State,
+  Trace,
+} from 'vscode-languageclient/node';
+import { ServerEventsFeature } from './serverEvents';
+import { findServer } from './serverPath';
+import {
+  LOG_LEVELS,
+  LogLevel,
+  SECTION,
+  affectsServer,
+  extensionSettings,
+  needsRestart,
+  serverSettings,
+} from './settings';
+import { ServerStatus, StatusIndicator } from './status';
+
+const SERVER_FILL = 'infill.fillSelection';
+const SERVER_REWRITE = 'infill.rewriteSelection';
+const SERVER_STATUS = 'infill.status';
+
+const COMMANDS = {
+  fill: 'diffusionInfill.fillSelection',
+  rewrite: 'diffusionInfill.rewriteSelection',
+  restart: 'diffusionInfill.restartServer',
+  showLog: 'diffusionInfill.showLog',
+};
+
+/** What infill.fillSelection / infill.rewriteSelection return. */
+interface EditAnswer {
+  applied: boolean;
+  text?: string;
+  message?: string;
+}
+
+class InfillExtension implements vscode.Disposable {
+  private readonly channel = vscode.window.createOutputChannel('Diffusion Infill');
+  private readonly status = new StatusIndicator(COMMANDS.showLog);
+  private client: LanguageClient | undefined;
+  private events: ServerEventsFeature | undefined;
+  private starting: Promise<LanguageClient | undefined> | undefined;
+  private stopping = false;
+
+  log(level: LogLevel, message: string): void {
+    if (LOG_LEVELS.indexOf(level) > LOG_LEVELS.indexOf(extensionSettings().logLevel)) return;
+    this.channel.appendLine(`[${new Date().toISOString()}] [${level}] ${message}`);
+  }
+
+  showLog(): void {
+    this.channel.show(true);
+  }
+
+  /** The running client, starting it first if needed; undefined when disabled or the server cannot start. */
+  async ensureStarted(): Promise<LanguageClient | undefined> {
+    if (this.client?.isRunning()) return this.client;
+    this.starting ??= this.start().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  /** The state before any server starts. */
+  idle(): void {
+    if (extensionSettings().enable) this.status.off('starts when a file of "diffusionInfill.languages" opens');
+    else this.status.off('diffusionInfill.enable is false');
+  }
+
+  /** Start for the documents already open, and whenever one of the configured languages opens. */
+  startWhenNeeded(document: vscode.TextDocument): void {
+    const settings = extensionSettings();
+    if (settings.enable && !this.client && settings.languages.includes(document.languageId)) {
+      void this.ensureStarted();
+    }
+  }
+
+  private async start(): Promise<LanguageClient | undefined> {
+    const settings = extensionSettings();
+    if (!settings.enable) {
+      this.status.off('diffusionInfill.enable is false');
+      return undefined;
+    }
+    // An untrusted workspace's .venv could hold any program: look there only when the workspace is trusted.
+    const folders = vscode.workspace.isTrusted
+      ? (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath)
+      : [];
+    const location = findServer(settings.serverPath, folders);
+    if (!location) {
+      const message = 'infill-lsp was not found in the workspace\'s .venv or on PATH; ' +
+        'set "diffusionInfill.serverPath" to its full path.';
+      this.status.error(message);
+      this.log('error', message);
+      void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`, 'Open Settings').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', `${SECTION}.serverPath`);
+      });
+      return undefined;
+    }
+    this.log('info', `starting ${location.command} (from the ${location.foundIn})`);
+    this.status.starting(location.command);
+
+    const serverOptions: ServerOptions = {
+      command: location.command,
+      args: [],
+      options: { env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: settings.languages.flatMap((language) => [
+        { scheme: 'file', language },
+        { scheme: 'untitled', language },
+      ]),
+      initializationOptions: { [SECTION]: serverSettings() },
+      outputChannel: this.channel,
+      revealOutputChannelOn: RevealOutputChannelOn.Never,   // errors show in the status bar instead
+      middleware: {
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          const started = Date.now();
+          const result = await next(document, position, context, token);
+          const items = Array.isArray(result) ? result : (result?.items ?? []);
+          if (items.length > 0 && !token.isCancellationRequested) {
+            this.status.latency(Date.now() - started);
+            for (const item of items) {
+              const text = typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
+              this.log('debug', `inline completion at ${position.line + 1}:${position.character + 1}: ` +
+                JSON.stringify(text));
+            }
+          }
+          return result;
+        },
+        workspace: {
+          // If the server pulls our section, give it only the options it knows.
+          configuration: async (params, token, next) => {
+            const answer = await next(params, token);
+            if (!Array.isArray(answer)) return answer;
+            return params.items.map((item, i) => (item.section === SECTION ? serverSettings() : answer[i]));
+          },
+        },
+      },
+    };
+
+    const client = new LanguageClient(SECTION, 'Diffusion Infill', serverOptions, clientOptions);
+    // textDocument/inlineCompletion is a proposed feature in vscode-languageclient 9: without this opt-in the
+    // client never asks for ghost text.
+    client.registerProposedFeatures();
+    const events = new ServerEventsFeature(client, this.status, (message) => this.log('debug', message));
+    client.registerFeature(events);
+    client.onDidChangeState((change) => {
+      if (change.newState === State.Stopped && this.client === client && !this.stopping) {
+        this.status.error('the server stopped; see the log (Diffusion Infill: Show Log)');
+      }
+    });
+    this.client = client;
+    this.events = events;
+    try {
+      await client.start();
+    } catch (error) {
+      const message = `could not start ${location.command}: ${error instanceof Error ? error.message : error}`;
+      this.status.error(message);
+      this.log('error', message);
+      void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`);
+      return undefined;
+    }
+    if (this.client !== client) return undefined;   // stopped or restarted while starting
+    await this.applyLogLevel();
+    if (!events.serverReportsStatus) this.status.loading('loading the model');
+    void this.queryStatus(client, events);
+    return client;
+  }
+
+  /** Asks the server for its state once; older servers without infill.status report through $/progress. */
+  private async queryStatus(client: LanguageClient, events: ServerEventsFeature): Promise<void> {
+    const commands = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+    if (!commands.includes(SERVER_STATUS)) {
+      this.log('debug', `the server has no ${SERVER_STATUS}; the status comes from $/progress and messages`);
+      return;
+    }
+    try {
+      const answer = await client.sendRequest(ExecuteCommandRequest.type, { command: SERVER_STATUS, arguments: [] });
+      if (!events.serverReportsStatus) events.onStatus(answer as ServerStatus);
+    } catch (error) {
+      this.log('warn', `${SERVER_STATUS} failed: ${error instanceof Error ? error.message : error}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.events?.dispose();
+    this.events = undefined;
+    if (!client) return;
+    this.stopping = true;
+    try {
+      if (client.isRunning()) await client.stop(5000);
+    } catch (error) {
+      this.log('warn', `stopping the server: ${error instanceof Error ? error.message : error}`);
+    } finally {
+      this.stopping = false;
+    }
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    this.idle();
+    if (extensionSettings().enable) await this.ensureStarted();
+  }
+
+  async onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
+    if (!event.affectsConfiguration(SECTION)) return;
+    if (needsRestart(event)) {
+      this.log('info', 'settings changed: restarting the server');
+      await this.restart();
+      return;
+    }
+    if (event.affectsConfiguration(`${SECTION}.logLevel`)) await this.applyLogLevel();
+    if (affectsServer(event) && this.client?.isRunning()) {
+      // The server reloads the model itself when a model option changed.
+      await this.client.sendNotification(DidChangeConfigurationNotification.type, {
+        settings: { [SECTION]: serverSettings() },
+      });
+    }
+  }
+
+  private async applyLogLevel(): Promise<void> {
+    if (!this.client?.isRunning()) return;
+    await this.client.setTrace(extensionSettings().logLevel === 'trace' ? Trace.Verbose : Trace.Off);
+  }
+
+  /** Sends the selection to a server command; the server applies its edit through workspace/applyEdit. */
+  async runOnSelection(serverCommand: string, title: string, instruction?: string): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.selection.isEmpty) {
+      void vscode.window.showWarningMessage('Diffusion Infill: select the code first.');
+      return;
+    }
+    const { languages } = extensionSettings();
+    if (!languages.includes(editor.document.languageId)) {
+      void vscode.window.showWarningMessage(
+        `Diffusion Infill: ${editor.document.languageId} is not in "diffusionInfill.languages".`);
+      return;
+    }
+    const client = await this.ensureStarted();
+    if (!client) return;
+    const argument: Record<string, unknown> = {
+      uri: client.code2ProtocolConverter.asUri(editor.document.uri),
+      range: client.code2ProtocolConverter.asRange(editor.selection),
+    };
+    if (instruction) argument.instruction = instruction;
+    const started = Date.now();
+    try {
+      const answer = (await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+        (_progress, token) => client.sendRequest(
+          ExecuteCommandRequest.type, { command: serverCommand, arguments: [argument] }, token),
+      )) as EditAnswer | null;
+      if (answer?.applied) {
+        this.status.latency(Date.now() - started);
+        this.log('debug', `${serverCommand} applied ${JSON.stringify(answer.text ?? '')}`);
+      } else if (answer?.message) {
+        // Model-side problems were already shown by the server; this covers an edit the editor refused, e.g.
+        // because the text changed while the model was working.
+        this.log('info', `${serverCommand}: ${answer.message}`);
+        vscode.window.setStatusBarMessage(`Diffusion Infill: ${answer.message}`, 5000);
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.log('error', `${serverCommand} failed: ${message}`);
+      if (!/cancel/i.test(message)) void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    this.status.dispose();
+    this.channel.dispose();
+  }
+}
+
+let extension: InfillExtension | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const infill = new InfillExtension();
+  extension = infill;
+  context.subscriptions.push(
+    vscode.commands.registerCommand(COMMANDS.fill, () =>
+      infill.runOnSelection(SERVER_FILL, 'Diffusion Infill: filling the selection…')),
+    vscode.commands.registerCommand(COMMANDS.rewrite, async () => {
+      const instruction = await vscode.window.showInputBox({
+        title: 'Diffusion Infill: Rewrite Selection',
+        prompt: 'Optional instruction (leave empty to just rewrite)',
+      });
+      if (instruction === undefined) return;   // Escape cancels the rewrite
+      await infill.runOnSelection(SERVER_REWRITE, 'Diffusion Infill: rewriting the selection…', instruction);
+    }),
+    vscode.commands.registerCommand(COMMANDS.restart, () => infill.restart()),
+    vscode.commands.registerCommand(COMMANDS.showLog, () => infill.showLog()),
+    vscode.workspace.onDidChangeConfiguration((event) => infill.onConfigurationChanged(event)),
+    vscode.workspace.onDidOpenTextDocument((document) => infill.startWhenNeeded(document)),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => infill.restart()),
+  );
+  infill.idle();
+  for (const document of vscode.workspace.textDocuments) infill.startWhenNeeded(document);
+}
+
+export function deactivate(): Thenable<void> | undefined {
+  const infill = extension;
+  extension = undefined;
+  return infill?.dispose();
+}

@@ -1,0 +1,48 @@
+// Where `infill-lsp` is: the configured path, else the workspace's virtual environment, else PATH.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const EXECUTABLE = process.platform === 'win32' ? 'infill-lsp.exe' : 'infill-lsp';
+const VENV_BIN = process.platform === 'win32' ? 'Scripts' : 'bin';
+const VENV_NAMES = ['.venv', 'venv'];
+
+export interface ServerLocation {
+  command: string;
+  foundIn: 'setting' | 'workspace' | 'PATH';
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function expand(configured: string, folders: string[]): string {
+  let value = configured.replace(/\$\{workspaceFolder\}/g, folders[0] ?? '');
+  if (value === '~' || value.startsWith('~/')) value = path.join(os.homedir(), value.slice(1));
+  // A bare name ("infill-lsp") stays a PATH lookup for the process spawner; a relative path is the workspace's.
+  if (!path.isAbsolute(value) && value.includes('/') && folders[0]) value = path.join(folders[0], value);
+  return value;
+}
+
+/**
+ * `folders` are the workspace folders' paths; pass none for an untrusted workspace, whose virtual environment
+ * must not be run (it could hold any program).
+ */
+export function findServer(configured: string, folders: string[]): ServerLocation | undefined {
+  if (configured) return { command: expand(configured, folders), foundIn: 'setting' };
+  for (const folder of folders) {
+    for (const venv of VENV_NAMES) {
+      const candidate = path.join(folder, venv, VENV_BIN, EXECUTABLE);
+      if (isExecutable(candidate)) return { command: candidate, foundIn: 'workspace' };
+    }
+  }
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir && isExecutable(path.join(dir, EXECUTABLE))) return { command: path.join(dir, EXECUTABLE), foundIn: 'PATH' };
+  }
+  return undefined;
+}

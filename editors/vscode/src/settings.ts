@@ -1,0 +1,54 @@
+// The extension's settings (section "diffusionInfill") and the part of them the server understands.
+import * as vscode from 'vscode';
+
+export const SECTION = 'diffusionInfill';
+
+// Names the server reads (lsp_server/config.py); the others are the extension's own and would earn an
+// "unknown option" warning from the server.
+const SERVER_KEYS = ['model', 'allowDownload', 'device', 'steps', 'threads', 'maxNewTokens'] as const;
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ExtensionSettings {
+  enable: boolean;
+  serverPath: string;
+  languages: string[];
+  logLevel: LogLevel;
+}
+
+function config(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION);
+}
+
+export function extensionSettings(): ExtensionSettings {
+  const c = config();
+  const logLevel = c.get<string>('logLevel', 'info');
+  const languages = c.get<unknown>('languages');
+  return {
+    enable: c.get<boolean>('enable', true),
+    serverPath: (c.get<string>('serverPath') ?? '').trim(),
+    languages: Array.isArray(languages) ? languages.filter((l): l is string => typeof l === 'string') : [],
+    logLevel: (LOG_LEVELS as readonly string[]).includes(logLevel) ? (logLevel as LogLevel) : 'info',
+  };
+}
+
+/** The options sent to the server as initializationOptions and in workspace/didChangeConfiguration. */
+export function serverSettings(): Record<string, unknown> {
+  const c = config();
+  const settings: Record<string, unknown> = {};
+  for (const key of SERVER_KEYS) {
+    const value = c.get(key);
+    if (value !== undefined) settings[key] = value;
+  }
+  return settings;
+}
+
+/** Settings whose change needs a new client (a new process, or a new document selector). */
+export function needsRestart(event: vscode.ConfigurationChangeEvent): boolean {
+  return ['serverPath', 'languages', 'enable'].some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
+}
+
+export function affectsServer(event: vscode.ConfigurationChangeEvent): boolean {
+  return SERVER_KEYS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
+}

@@ -1,0 +1,368 @@
+"""The VS Code extension in real VS Code (code-server 4.100.3 in Debian's Chromium, driven by selenium), talking to
+the real `infill-lsp` server with the embedded model. Nothing is mocked.
+
+`editors/install_code_server.sh` installs the browser, code-server and the packaged extension (.vsix) into the
+git-ignored editors/.cache/vscode (a cold install takes about two minutes, a warm one seconds). The test opens a
+Python file of a fresh workspace, waits for the status bar to say the model is ready, types, waits for the server's
+ghost text, accepts it with Tab, saves and reads the file back, then runs "Fill Selection" on a selection through
+its keybinding and checks that the document changed. Screenshots land in editors/.cache/vscode/screenshots/.
+
+The embedded model is weak, so the assertions are about the mechanism (ghost text shown, the accepted text is what
+the server sent, the fill changed the selection), never about the quality of the code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALLER = REPO / "editors" / "install_code_server.sh"
+CACHE = REPO / "editors" / ".cache" / "vscode"
+SCREENSHOTS = CACHE / "screenshots"
+CODE_SERVER = CACHE / "code-server" / "node_modules" / ".bin" / "code-server"
+SERVER = Path(sys.executable).parent / "infill-lsp"
+INSTALL_TIMEOUT_S = 600
+MODEL_READY_S = 180      # code-server starts, the extension starts the server, torch and the model load
+FILL_S = 120
+UI_S = 60                # the workbench itself on a busy machine
+
+SAMPLE = (
+    "def top_three(values):\n"
+    "    return sorted(set(values), key=lambda v: (-v, str(v)))[:3]\n"
+    "\n"
+    "\n"
+    "def add(a, b):\n"
+    "    return "
+)
+# What the test types at the end of `return `: the first piece, then one more piece each time no ghost text came
+# (the model's answer for a context is deterministic, and the server drops answers that would break the syntax).
+TYPED = ["a +", " b", " -", " 1", " *", " 2"]
+ATTEMPT_S = 25
+FILL_LINE = 2   # 1-based: the body of top_three
+FILL_SKIPS = [len("return "), 0, len("return sorted(")]   # where the selection starts on that line, after the indent
+# One torch thread and few denoising steps: the machine's cores are shared, and only the plumbing is under test.
+SETTINGS = {
+    "diffusionInfill.serverPath": str(SERVER),
+    "diffusionInfill.threads": 1,
+    "diffusionInfill.steps": 12,
+    "diffusionInfill.maxNewTokens": 16,
+    "diffusionInfill.logLevel": "debug",
+    # A quiet workbench: no welcome page, trust prompt, other suggestion widgets or auto-closing to get in the way.
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "security.workspace.trust.enabled": False,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "extensions.autoCheckUpdates": False,
+    "extensions.autoUpdate": False,
+    "extensions.ignoreRecommendations": True,
+    "git.enabled": False,
+    "editor.minimap.enabled": False,
+    "editor.inlineSuggest.enabled": True,
+    "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
+    "editor.suggestOnTriggerCharacters": False,
+    "editor.wordBasedSuggestions": "off",
+    "editor.autoClosingBrackets": "never",
+    "editor.autoClosingQuotes": "never",
+    "files.trimTrailingWhitespace": False,
+    "files.insertFinalNewline": False,
+    "files.hotExit": "off",
+    "files.autoSave": "off",
+    "chat.commandCenter.enabled": False,
+}
+
+
+# ---- install ------------------------------------------------------------------------------------------------------
+
+def reachable(host: str, port: int = 443) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def code_server_install() -> Path:
+    """Runs the installer (cached); skips only when the editor cannot be installed on this machine."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the VS Code editor test installs Debian's chromium and code-server: Linux only")
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("cannot install code-server: node and npm are not installed (Node 20 is needed)")
+    pytest.importorskip("selenium", reason="selenium is not installed: pip install -e '.[test]'")
+    if not SERVER.exists():
+        pytest.fail(f"{SERVER} is missing: install the project with pip install -e '.[test]'")
+    try:
+        done = subprocess.run([str(INSTALLER), str(CACHE)], capture_output=True, text=True,
+                              timeout=INSTALL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{INSTALLER.name} took longer than {INSTALL_TIMEOUT_S} s")
+    if done.returncode == 0:
+        return CACHE
+    output = (done.stdout + done.stderr)[-3000:]
+    if done.returncode == 2:   # Debian packages missing and no root or no apt-get to install them
+        pytest.skip(f"cannot install the editor's system packages here:\n{output}")
+    unreachable = [host for host in ("registry.npmjs.org", "deb.debian.org") if not reachable(host)]
+    if unreachable:
+        pytest.skip(f"cannot install the editor: {', '.join(unreachable)} unreachable:\n{output}")
+    pytest.fail(f"{INSTALLER.name} failed (exit {done.returncode}) with the registries reachable:\n{output}")
+
+
+# ---- code-server and the browser ------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def code_server(code_server_install: Path, tmp_path: Path):
+    """code-server on a free port, serving a fresh workspace with the sample file; yields (url, workspace, dirs)."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "demo.py").write_text(SAMPLE)
+    user_data = tmp_path / "user-data"
+    (user_data / "User").mkdir(parents=True)
+    (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS, indent=2))
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    (runtime / "config.yaml").write_text("auth: none\n")
+    port = free_port()
+    # TMPDIR and XDG_* keep code-server's sockets and state out of /tmp and the home folder.
+    env = {**os.environ, "TMPDIR": str(runtime), "XDG_DATA_HOME": str(runtime / "data"),
+           "XDG_CONFIG_HOME": str(runtime / "config"), "XDG_CACHE_HOME": str(runtime / "cache")}
+    log = (tmp_path / "code-server.log").open("w")
+    process = subprocess.Popen(
+        [str(CODE_SERVER), "--config", str(runtime / "config.yaml"), "--user-data-dir", str(user_data),
+         "--extensions-dir", str(code_server_install / "extensions"), "--bind-addr", f"127.0.0.1:{port}",
+         "--auth", "none", "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+         "--disable-getting-started-override", str(workspace)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        wait_for(lambda: process.poll() is not None or reachable("127.0.0.1", port), UI_S, "code-server to listen")
+        assert process.poll() is None, f"code-server exited: {(tmp_path / 'code-server.log').read_text()[-2000:]}"
+        yield f"http://127.0.0.1:{port}/?folder={workspace}", workspace, user_data
+    finally:
+        # Its own process group: the extension host and infill-lsp go with it.
+        with_group = lambda sig: os.killpg(process.pid, sig)  # noqa: E731
+        try:
+            with_group(signal.SIGTERM)
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            with_group(signal.SIGKILL)
+            process.wait(15)
+        except ProcessLookupError:
+            pass
+        log.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")   # selenium-manager must not look for drivers online
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1400,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# ---- the workbench ----------------------------------------------------------------------------------------------
+
+def visible(driver, css: str):
+    return [e for e in driver.find_elements("css selector", css) if e.is_displayed()]
+
+
+def status_label(driver) -> str:
+    """The extension's status bar item, by the accessible label it sets (`Diffusion Infill: ...`)."""
+    for element in driver.find_elements("css selector", "#workbench\\.parts\\.statusbar [aria-label]"):
+        label = element.get_attribute("aria-label") or ""
+        if label.startswith("Diffusion Infill:"):
+            return label
+    return ""
+
+
+def press(driver, *keys: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(*keys).perform()
+
+
+def chord(driver, modifiers: list[str], key: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    actions = ActionChains(driver)
+    for modifier in modifiers:
+        actions.key_down(modifier)
+    actions.send_keys(key)
+    for modifier in reversed(modifiers):
+        actions.key_up(modifier)
+    actions.perform()
+
+
+def run_command(driver, title: str) -> None:
+    """Through the command palette, as a person would."""
+    from selenium.webdriver.common.keys import Keys
+
+    press(driver, Keys.F1)
+    box = wait_for(lambda: visible(driver, ".quick-input-widget input"), UI_S, "the command palette")[0]
+    box.send_keys(title)
+    wait_for(lambda: any(title.lower() in e.text.lower() for e in visible(driver, ".quick-input-list .monaco-list-row")),
+             UI_S, f"{title!r} in the command palette")
+    box.send_keys(Keys.ENTER)
+    wait_for(lambda: not visible(driver, ".quick-input-widget input"), UI_S, "the command palette to close")
+
+
+def open_file(driver, name: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    chord(driver, [Keys.CONTROL], "p")
+    box = wait_for(lambda: visible(driver, ".quick-input-widget input"), UI_S, "quick open")[0]
+    box.send_keys(name)
+    wait_for(lambda: any(name in e.text for e in visible(driver, ".quick-input-list .monaco-list-row")),
+             UI_S, f"{name} in quick open")
+    box.send_keys(Keys.ENTER)
+    wait_for(lambda: visible(driver, ".editor-instance .monaco-editor textarea"), UI_S, f"an editor for {name}")
+
+
+def save_and_read(driver, path: Path, condition) -> str:
+    """Saves (Ctrl+S) and reads the file back once `condition(text)` holds, or after UI_S seconds: saving is
+    asynchronous, and the caller's assertion then says what differs."""
+    from selenium.webdriver.common.keys import Keys
+
+    chord(driver, [Keys.CONTROL], "s")
+    deadline = time.monotonic() + UI_S
+    while not condition(text := path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return text
+
+
+def ghost_text(driver) -> str:
+    return "".join(e.text for e in visible(driver, ".ghost-text-decoration, .ghost-text"))
+
+
+def squeeze(text: str) -> str:
+    """Text without whitespace: the DOM draws spaces as no-break spaces and lines as separate elements."""
+    return re.sub(r"\s+", "", text)
+
+
+def log_lines(user_data: Path, pattern: str) -> list[str]:
+    """Lines of the extension's output channel (VS Code keeps each channel in a file under the logs folder)."""
+    found = []
+    for path in (user_data / "logs").rglob("*Diffusion Infill.log"):
+        found += [line for line in path.read_text(errors="replace").splitlines() if re.search(pattern, line)]
+    return found
+
+
+def logged_texts(user_data: Path, pattern: str) -> list[str]:
+    """The JSON strings the extension logs after `pattern`, e.g. each suggestion it received."""
+    return [json.loads(re.search(pattern + r"(.*)$", line).group(1)) for line in log_lines(user_data, pattern)]
+
+
+def screenshot(driver, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    driver.save_screenshot(str(path))
+    return path
+
+
+# ---- the test -------------------------------------------------------------------------------------------------------
+
+def test_ghost_text_accept_and_fill_selection_in_code_server(code_server, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    url, workspace, user_data = code_server
+    demo = workspace / "demo.py"
+    browser.get(url)
+    wait_for(lambda: visible(browser, ".monaco-workbench"), UI_S, "the VS Code workbench")
+    open_file(browser, "demo.py")
+
+    # The extension starts infill-lsp for the Python file; the status bar follows it to "ready".
+    label = wait_for(lambda: (lambda l: l if "ready" in l or "error" in l else "")(status_label(browser)),
+                     MODEL_READY_S, "the status bar item to say the model is ready")
+    assert "ready" in label, f"the status bar reports {label!r}"
+
+    # Type at the end of `return ` and wait for the server's ghost text; without one, type a little more.
+    chord(browser, [Keys.CONTROL], Keys.END)
+    typed = ""
+    for piece in TYPED:
+        press(browser, piece)
+        typed += piece
+        try:
+            wait_for(lambda: ghost_text(browser), ATTEMPT_S, "ghost text")
+            break
+        except AssertionError:
+            continue
+    shown = ghost_text(browser)
+    assert shown, f"no ghost text after typing {typed!r}; log: {log_lines(user_data, '')}"
+    screenshot(browser, "vscode-ghost-text.png")
+    # The extension logs each suggestion it receives (logLevel debug); the one drawn is the one to be accepted.
+    received = logged_texts(user_data, r"inline completion at 6:\d+: ")
+    drawn = [text for text in received if squeeze(text) == squeeze(shown)]
+    assert drawn, f"the ghost text {shown!r} is none of the suggestions the server sent: {received!r}"
+    suggested = drawn[-1]
+
+    press(browser, Keys.TAB)
+    wait_for(lambda: not ghost_text(browser), UI_S, "the ghost text to be accepted")
+    screenshot(browser, "vscode-accepted.png")
+    expected = SAMPLE + typed + suggested
+    assert save_and_read(browser, demo, lambda text: text == expected) == expected
+
+    # Fill Selection on the body of top_three through its keybinding, as a person would. The server refuses a fill
+    # that would break the syntax; then the test selects a little differently and asks again.
+    before = demo.read_text()
+    line = before.splitlines()[FILL_LINE - 1]
+    answers = lambda: log_lines(user_data, r"infill\.fillSelection( applied |: )")  # noqa: E731
+    for skip in FILL_SKIPS:
+        asked = len(answers())
+        chord(browser, [Keys.CONTROL], Keys.HOME)
+        for _ in range(FILL_LINE - 1):
+            press(browser, Keys.DOWN)
+        press(browser, Keys.HOME)   # to the first non-blank character
+        for _ in range(skip):
+            press(browser, Keys.RIGHT)
+        chord(browser, [Keys.SHIFT], Keys.END)
+        chord(browser, [Keys.CONTROL, Keys.ALT], "f")
+        wait_for(lambda: len(answers()) > asked, FILL_S,
+                 lambda: f"an answer to Fill Selection; log: {log_lines(user_data, '')}")
+        applied = logged_texts(user_data, r"infill\.fillSelection applied ")
+        if applied:
+            break
+    assert applied, f"no fill was applied; log: {log_lines(user_data, 'fillSelection')}"
+    screenshot(browser, "vscode-fill-selection.png")
+    after = save_and_read(browser, demo, lambda text: text != before)
+    assert after != before, "Fill Selection did not change the document"
+    lines = after.splitlines()
+    assert lines[0] == "def top_three(values):" and lines[FILL_LINE - 1] != line
+    assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the fill touched text outside the selection"
+    assert applied[-1] in after, "the document does not hold the text the server applied"
