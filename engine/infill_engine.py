@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from transformers.cache_utils import DynamicCache
 
+from .fast_path import StaticPrompt, bind, compile_step, decoder_mask, static_scored_step
 from .loading import LoadedModel, load
 from .sampler import SamplerSettings, denoise, renoise
 from .types import Candidate, Candidates, EngineConfig, EngineError
@@ -18,6 +19,8 @@ from .types import Candidate, Candidates, EngineConfig, EngineError
 CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 PINNED_SUFFIX_TOKENS = 8  # suffix-pinned layout: how many suffix tokens follow the middle on the canvas
+# (rows, canvas) shapes compiled at load: single-line plans (3 rows, 32), multi-line (2 rows, 64), rewrites (1 row).
+WARM_SHAPES = ((3, 32), (2, 64), (1, 32), (1, 64))
 
 
 def bucket(length: int, limit: int) -> int:
@@ -56,6 +59,43 @@ class InfillEngine:
         self.prompt_cache: DynamicCache | None = None   # encoder cache of the last prompt (batch 1)
         self.cached_prompt: list[int] = []
         self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+        self.fast_path = self._pick_fast_path()
+        self.static: StaticPrompt | None = None
+        self.prompt_budget = self.loaded.max_prompt_tokens
+        if self.fast_path != "off":
+            window = getattr(self.model.config.text_config, "sliding_window", None) or self.prompt_budget
+            self.prompt_budget = min(self.prompt_budget, window)  # no slot ever rolls out of a sliding layer
+            self.static = StaticPrompt(self.model, self.prompt_budget)
+            self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
+            if self.fast_path == "compiled":
+                self.scored_step = compile_step(self.first_step, self.device, self.config.compile_backend)
+                self.warm_up()
+
+    def _pick_fast_path(self) -> str:
+        """auto: the compiled static-shape step on CUDA, where it pays for itself; the plain eager path on a CPU,
+        where compiling costs about a minute at start-up for a quarter off each step."""
+        choice = self.config.fast_path
+        if choice not in ("auto", "compiled", "static", "off"):
+            raise EngineError(f"unknown fast_path '{choice}' (use auto, compiled, static or off)")
+        if choice == "auto":
+            return "compiled" if self.device.type == "cuda" else "off"
+        return choice
+
+    def warm_up(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES) -> float:
+        """Compile (and capture) the decoder step for the common (rows, canvas) shapes before the first request.
+        Returns the seconds it took."""
+        started = time.perf_counter()
+        settings = self._settings(steps=2, stop_entropy=0.0, sync_every=2)
+        prompt = [self.eos_id] * 4
+        shapes = sorted({(rows, min(canvas_len, self.loaded.canvas_length)) for rows, canvas_len in shapes})
+        with self.lock:
+            for rows, canvas_len in shapes:
+                canvas = torch.full((rows, canvas_len), self.eos_id, device=self.device)
+                pinned = torch.zeros_like(canvas, dtype=torch.bool)
+                self._run(prompt, canvas, pinned, settings, self._generator(0), None)
+            self.static.prompt = []  # the warm-up prompt is not worth reusing
+        self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+        return time.perf_counter() - started
 
     def describe(self) -> dict:
         return {
@@ -65,7 +105,8 @@ class InfillEngine:
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "layout": self.layout,
             "canvas_length": self.loaded.canvas_length,
-            "max_prompt_tokens": self.loaded.max_prompt_tokens,
+            "max_prompt_tokens": self.prompt_budget,
+            "fast_path": self.fast_path,
             "prefix_reuse": dict(self.prefix_stats),
         }
 
@@ -74,7 +115,7 @@ class InfillEngine:
     @property
     def max_prompt_tokens(self) -> int:
         """Context tokens the model reads (prefix + suffix + sentinels); infill/ budgets its context with this."""
-        return self.loaded.max_prompt_tokens
+        return self.prompt_budget
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode_text(text))
@@ -150,7 +191,7 @@ class InfillEngine:
         """(prompt ids, suffix ids to pin on the canvas). Context is trimmed to what the model was trained on:
         the prefix loses its oldest tokens, the suffix its farthest."""
         prefix_ids, suffix_ids = self._encode_text(prefix), self._encode_text(suffix)
-        budget = self.loaded.max_prompt_tokens - 3
+        budget = self.prompt_budget - 3
         suffix_keep = min(len(suffix_ids), budget // 3)  # the nearest suffix matters most; prefix gets the rest
         prefix_keep = min(len(prefix_ids), budget - suffix_keep)
         prefix_ids = prefix_ids[len(prefix_ids) - prefix_keep:]
@@ -177,14 +218,17 @@ class InfillEngine:
         new_ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=self.device)  # (1, P - shared)
         positions = torch.arange(shared, len(prompt), device=self.device).unsqueeze(0)
         self.model.model.encoder(input_ids=new_ids, past_key_values=cache, position_ids=positions)
-        self.prefix_stats["prompt_tokens"] += len(prompt)
-        self.prefix_stats["reused_tokens"] += shared
-        self.prefix_stats["last_reused"] = shared
+        self._count_reuse(len(prompt), shared)
         self.prompt_cache, self.cached_prompt = cache, list(prompt)
         if batch > 1:
             cache = copy.deepcopy(cache)
             cache.batch_repeat_interleave(batch)
         return cache
+
+    def _count_reuse(self, prompt_tokens: int, shared: int) -> None:
+        self.prefix_stats["prompt_tokens"] += prompt_tokens
+        self.prefix_stats["reused_tokens"] += shared
+        self.prefix_stats["last_reused"] = shared
 
     def _reusable_prefix(self, prompt: list[int]) -> int:
         """How many leading prompt tokens the kept cache already holds (0 = encode from scratch)."""
@@ -214,10 +258,20 @@ class InfillEngine:
     def _run(self, prompt: list[int], canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
              generator: torch.Generator, cancel) -> tuple:
         started = time.perf_counter()
-        cache = self._encode_prompt(prompt, canvas.shape[0])
-        encoded = time.perf_counter()
-        step = self._decoder_step(cache, len(prompt), canvas.shape[1])
-        result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel)
+        rows, canvas_len = canvas.shape
+        if self.static is None:
+            cache = self._encode_prompt(prompt, rows)
+            encoded = time.perf_counter()
+            step = self._decoder_step(cache, len(prompt), canvas_len)
+            result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel)
+        else:
+            shared = self.static.encode(prompt, reuse=self.config.reuse_prefix)
+            self._count_reuse(len(prompt), shared)
+            encoded = time.perf_counter()
+            positions = torch.arange(len(prompt), len(prompt) + canvas_len, device=self.device).unsqueeze(0)
+            mask = decoder_mask(len(prompt), self.static.max_len, canvas_len, self.device)
+            step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, self.first_step)
+            result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step)
         done = time.perf_counter()
         timings = {"encode_ms": (encoded - started) * 1e3, "denoise_ms": (done - encoded) * 1e3,
                    "prompt_tokens": len(prompt), "canvas_length": canvas.shape[1], "batch": canvas.shape[0],
@@ -242,7 +296,10 @@ class InfillEngine:
     def _fill(self, prefix: str, suffix: str, lengths: list[int], cancel, seed) -> Candidates:
         t0 = time.perf_counter()
         prompt, pinned_suffix = self._prompt(prefix, suffix)
-        canvas_len = bucket(max(lengths) + 1 + len(pinned_suffix), self.loaded.canvas_length)
+        # The smallest bucket that holds the longest limit; a limit that fills it exactly gives its last slot to
+        # <eos> rather than doubling the canvas (a 32-token plan runs on 32 positions, not 64).
+        canvas_len = bucket(max(lengths) + len(pinned_suffix), self.loaded.canvas_length)
+        lengths = sorted({min(n, canvas_len - 1 - len(pinned_suffix)) for n in lengths})
         generator = self._generator(seed)
         rows = len(lengths)
         if self.mask_id is None:  # uniform state: start from random tokens

@@ -35,6 +35,9 @@ class EngineConfig:
     confidence_threshold: float = 0.9
     noise: str = "uniform"            # "masked" for masked-diffusion checkpoints (needs a <mask> token)
     reuse_prefix: bool = True         # keep the encoder cache of the longest shared prompt prefix between calls
+    fast_path: str = "auto"           # auto (compiled on CUDA, off on CPU) | compiled | static (static cache,
+                                      # eager step) | off (dynamic cache, eager step)
+    compile_backend: str = "inductor" # torch.compile backend for the compiled path ("aot_eager": capture only)
     seed: int = 0
     threads: int | None = None        # CPU threads; None = torch default
 

@@ -1,6 +1,7 @@
 """Engine tests on a tiny random-weight DiffusionGemma (the real transformers class) saved and loaded from disk."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -248,3 +249,78 @@ def test_count_tokens_matches_the_tokenizer_and_budget_is_the_checkpoint_s(engin
     assert engine.count_tokens(text) == len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
     assert engine.count_tokens("") == 0
     assert engine.max_prompt_tokens == 64  # from the folder's diffusion_infill.json
+
+
+# ---- static-shape fast path -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def static_engine(engine):
+    return InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=6, threads=1, fast_path="static"),
+                        loaded=engine.loaded)
+
+
+def static_logits(static_engine, prompt: list[int], canvas: torch.Tensor) -> torch.Tensor:
+    from engine.fast_path import decoder_mask
+
+    static_engine.static.encode(prompt, reuse=True)
+    rows, canvas_len = canvas.shape
+    positions = torch.arange(len(prompt), len(prompt) + canvas_len).unsqueeze(0)
+    mask = decoder_mask(len(prompt), static_engine.static.max_len, canvas_len, "cpu")
+    with torch.no_grad():
+        return static_engine.model(past_key_values=static_engine.static.for_rows(rows), decoder_input_ids=canvas,
+                                   decoder_position_ids=positions, decoder_attention_mask=mask).logits
+
+
+def dynamic_logits(engine, prompt: list[int], canvas: torch.Tensor) -> torch.Tensor:
+    fresh = InfillEngine(dataclasses.replace(engine.config, reuse_prefix=False), loaded=engine.loaded)
+    with torch.no_grad():
+        return fresh._decoder_step(fresh._encode_prompt(prompt, canvas.shape[0]), len(prompt), canvas.shape[1])(
+            canvas, None)
+
+
+def test_static_cache_reads_the_same_context_as_the_dynamic_one_also_after_prefix_reuse(engine, static_engine):
+    canvas = torch.randint(0, engine.vocab_size, (2, 16), generator=torch.Generator().manual_seed(1))
+    first = list(range(5, 25))
+    assert torch.allclose(static_logits(static_engine, first, canvas), dynamic_logits(engine, first, canvas),
+                          atol=1e-4)
+    edited = first[:15] + [99, 98, 97]          # the user typed: only the tail after token 15 changes
+    reused = static_logits(static_engine, edited, canvas)
+    assert static_engine.static.shared_prefix(edited) == len(edited) - 1  # the cache now holds `edited`
+    assert torch.allclose(reused, dynamic_logits(engine, edited, canvas), atol=1e-4)
+
+
+def test_static_path_fills_like_the_dynamic_path(engine, static_engine):
+    for seed in (3, 4):
+        ours = static_engine.fill("def add(a, b):\n    return ", "\n", lengths=[4, 8], seed=seed)
+        theirs = engine.fill("def add(a, b):\n    return ", "\n", lengths=[4, 8], seed=seed)
+        assert [c.text for c in ours.items] == [c.text for c in theirs.items]
+    assert static_engine.describe()["fast_path"] == "static"
+    assert static_engine.describe()["prefix_reuse"]["reused_tokens"] > 0  # same prompt twice: reused
+
+
+def test_compiled_step_captures_one_graph_and_fills_like_the_eager_one(engine, static_engine):
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    # aot_eager: the same graph capture as inductor without its minutes of code generation on this CPU.
+    compiled = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=6, threads=1, fast_path="compiled",
+                                         compile_backend="aot_eager"), loaded=engine.loaded)
+    assert not torch._dynamo.utils.counters["graph_break"]  # warm-up traced the whole step
+    ours = compiled.fill("x = ", "\n", lengths=[8, 16, 31], seed=5)
+    theirs = static_engine.fill("x = ", "\n", lengths=[8, 16, 31], seed=5)
+    assert [c.text for c in ours.items] == [c.text for c in theirs.items]
+
+
+def test_a_limit_that_fills_a_bucket_exactly_does_not_double_the_canvas(engine):
+    roomy = InfillEngine(engine.config, loaded=dataclasses.replace(engine.loaded, canvas_length=64))
+    result = roomy.fill("x = ", "\n", lengths=[8, 16, 32])
+    assert {item.canvas_length for item in result.items} == {32}       # not 64: <eos> takes the last slot
+    assert sorted(item.length for item in result.items)[-1] <= 31
+
+
+def test_unknown_fast_path_is_refused(tiny_model_dir):
+    from engine import EngineError
+
+    with pytest.raises(EngineError, match="fast_path"):
+        InfillEngine(EngineConfig(model=str(tiny_model_dir), fast_path="warp"))

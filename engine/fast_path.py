@@ -1,0 +1,122 @@
+"""The static-shape decoder path: a static encoder KV cache, a fixed attention mask and a compiled, warmed-up step.
+
+transformers' DynamicCache grows with every prompt, so a compiled decoder step would see a new key length (and
+recompile) on every request. Here the encoder writes into a StaticCache of fixed length instead; the decoder reads
+all of its slots and a boolean mask hides the unused ones. Every tensor the step sees then has a shape fixed by
+(rows, canvas bucket) alone, which is what `torch.compile` (and, on CUDA, its CUDA graphs) needs.
+
+Prefix reuse works as on the dynamic path: the first `shared` slots of the batch-1 cache are kept and only the rest
+of the prompt is encoded. Prompts are limited to `max_len` tokens, at most the model's sliding window, so no slot is
+ever rolled out of a sliding-window layer.
+"""
+from __future__ import annotations
+
+import torch
+from transformers.cache_utils import StaticCache
+
+from .sampler import Proposal, ScoredStep, SamplerSettings, propose
+
+
+class StaticPrompt:
+    """The encoder cache of the current prompt in static slots: one batch-1 cache that prefix reuse keeps, and one
+    cache per batch size that the decoder reads (copied from the first, same addresses every call)."""
+
+    def __init__(self, model, max_len: int):
+        self.model = model
+        self.text_config = model.config.text_config
+        self.max_len = max_len
+        self.master = StaticCache(config=self.text_config, max_cache_len=max_len)
+        self.by_rows: dict[int, StaticCache] = {1: self.master}
+        self.prompt: list[int] = []
+
+    def shared_prefix(self, prompt: list[int]) -> int:
+        """How many leading tokens of `prompt` the cache already holds (at least one token is always encoded)."""
+        shared = 0
+        for old, new in zip(self.prompt, prompt):
+            if old != new:
+                break
+            shared += 1
+        return min(shared, len(prompt) - 1)
+
+    @torch.no_grad()
+    def encode(self, prompt: list[int], reuse: bool) -> int:
+        """Write `prompt` (at most max_len tokens) into the batch-1 cache; returns how many tokens were reused."""
+        if len(prompt) > self.max_len:
+            raise ValueError(f"prompt of {len(prompt)} tokens exceeds the static cache ({self.max_len})")
+        device = self.model.device
+        shared = self.shared_prefix(prompt) if reuse and self.prompt else 0
+        for layer in self.master.layers:                       # forget everything after the shared prefix
+            if layer.is_initialized:
+                layer.cumulative_length.fill_(shared)
+            if hasattr(layer, "cumulative_length_int"):         # sliding layers also count in a Python int
+                layer.cumulative_length_int = shared
+        new_ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=device)       # (1, P - shared)
+        positions = torch.arange(shared, len(prompt), device=device).unsqueeze(0)
+        encoder = self.model.model.encoder
+        masks = encoder.create_masks_for_generate(
+            config=self.model.config, inputs_embeds=torch.empty((1, new_ids.shape[1], 0), device=device),
+            attention_mask=torch.ones((1, len(prompt)), dtype=torch.bool, device=device),
+            past_key_values=self.master, position_ids=positions)
+        encoder(input_ids=new_ids, attention_mask=masks, past_key_values=self.master, position_ids=positions)
+        self.prompt = list(prompt)
+        return shared
+
+    def for_rows(self, rows: int) -> StaticCache:
+        """The cache the decoder reads for `rows` canvas rows: the batch-1 cache repeated, into fixed tensors."""
+        if rows == 1:
+            return self.master
+        cache = self.by_rows.get(rows)
+        if cache is None:
+            cache = StaticCache(config=self.text_config, max_cache_len=self.max_len)
+            for layer, source in zip(cache.layers, self.master.layers):
+                layer.lazy_initialization(source.keys.expand(rows, -1, -1, -1),
+                                          source.values.expand(rows, -1, -1, -1))
+            self.by_rows[rows] = cache
+        for layer, source in zip(cache.layers, self.master.layers):
+            layer.keys.copy_(source.keys.expand_as(layer.keys))
+            layer.values.copy_(source.values.expand_as(layer.values))
+            layer.cumulative_length.copy_(source.cumulative_length)
+            if hasattr(layer, "cumulative_length_int"):
+                layer.cumulative_length_int = source.cumulative_length_int
+        return cache
+
+
+def decoder_mask(prompt_len: int, max_len: int, canvas_len: int, device) -> dict[str, torch.Tensor]:
+    """(1, 1, C, max_len + C) boolean masks: the canvas sees the valid prompt slots and itself, bidirectionally.
+    The decoder appends the canvas keys right after the prompt, so the valid keys are the first P + C."""
+    keys = torch.arange(max_len + canvas_len, device=device)
+    mask = (keys < prompt_len + canvas_len).view(1, 1, 1, -1).expand(1, 1, canvas_len, -1)
+    return {"full_attention": mask, "sliding_attention": mask}
+
+
+def static_scored_step(model, settings: SamplerSettings) -> ScoredStep:
+    """The decoder forward on a static cache plus the step's decisions, as one function to compile. Its extra
+    arguments (cache, positions, mask) are bound per run by `bind`."""
+
+    def scored_step(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise, cache, positions,
+                    mask) -> Proposal:
+        logits = model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions,
+                       self_conditioning_logits=sc_logits, decoder_attention_mask=mask).logits  # (B, C, V)
+        return propose(logits, canvas, pinned, pin_values, inv_temperature, uniform, noise, settings)
+    return scored_step
+
+
+def bind(step, cache, positions, mask, first_step=None) -> ScoredStep:
+    """Fix the run's cache, positions and mask. `first_step` (eager) takes the first pass, the only one without
+    self-conditioning logits, so only one graph per shape needs compiling."""
+    def bound(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise) -> Proposal:
+        fn = first_step if sc_logits is None and first_step is not None else step
+        return fn(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise, cache, positions, mask)
+    return bound
+
+
+def compile_step(step, device: torch.device, backend: str = "inductor"):
+    """CUDA: CUDA graphs ('reduce-overhead'); CPU: inductor's default mode. Shapes are static, so each
+    (rows, canvas) pair compiles once; allow enough of them."""
+    import torch._dynamo
+
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    if backend != "inductor":  # e.g. "aot_eager": the same capture without code generation (tests, debugging)
+        return torch.compile(step, backend=backend, dynamic=False)
+    mode = "reduce-overhead" if device.type == "cuda" else None
+    return torch.compile(step, mode=mode, dynamic=False)
