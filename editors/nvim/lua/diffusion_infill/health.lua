@@ -10,10 +10,8 @@ local function check_neovim()
     health.ok("Neovim " .. shown .. ": native vim.lsp.inline_completion available")
   elseif vim.fn.has("nvim-0.11") == 1 then
     health.ok("Neovim " .. shown .. ": ghost text drawn by the plugin (extmarks)")
-  elseif vim.fn.has("nvim-0.10") == 1 then
-    health.warn("Neovim " .. shown .. " is untested", { "Use Neovim 0.11 or newer" })
   else
-    health.error("Neovim " .. shown .. " is too old (no vim.lsp.start with inline completion)",
+    health.error("Neovim " .. shown .. " is too old (the plugin needs vim.lsp.config)",
       { "Use Neovim 0.11 or newer, e.g. editors/install_neovim.sh" })
   end
 end

@@ -331,17 +331,6 @@ local function client_config()
   }
 end
 
--- Neovim 0.10 has no vim.lsp.config: start the client ourselves for matching buffers.
-local function start_without_config(bufnr)
-  if vim.bo[bufnr].buftype ~= "" then
-    return
-  end
-  local config = client_config()
-  config.name = NAME
-  config.root_dir = vim.fs.root(bufnr, M.config.root_markers) or vim.fn.getcwd()
-  vim.lsp.start(config, { bufnr = bufnr })
-end
-
 -- Grey in any terminal (Comment is plain text in some colour schemes); `default`: a user's own definition wins.
 local function define_highlights()
   api.nvim_set_hl(0, "DiffusionInfillGhost", { fg = "#808080", ctermfg = 8, default = true })
@@ -349,6 +338,10 @@ local function define_highlights()
 end
 
 function M.setup(opts)
+  if vim.fn.has("nvim-0.11") == 0 then
+    vim.notify("Diffusion Infill needs Neovim 0.11 or newer (vim.lsp.config)", vim.log.levels.ERROR)
+    return
+  end
   M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
   M.configured = true
   ghost.config = M.config
@@ -373,21 +366,8 @@ function M.setup(opts)
       end
     end,
   })
-  if vim.lsp.config and vim.lsp.enable then
-    vim.lsp.config(NAME, client_config())
-    vim.lsp.enable(NAME)
-  else
-    api.nvim_create_autocmd("FileType", {
-      group = group,
-      pattern = M.config.filetypes,
-      callback = function(event) start_without_config(event.buf) end,
-    })
-    for _, bufnr in ipairs(api.nvim_list_bufs()) do
-      if api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
-        start_without_config(bufnr)
-      end
-    end
-  end
+  vim.lsp.config(NAME, client_config())
+  vim.lsp.enable(NAME)
 end
 
 return M
