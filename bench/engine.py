@@ -1,6 +1,7 @@
 """Engine speed, side by side with transformers' own DiffusionGemma `generate`, on the same model and canvas.
 
     python -m bench.engine --device cpu --config small --json
+    python -m bench.engine --device cuda --config 26b-a4b --canvas 256 --steps 16 --json   # GPU, random weights
 
 Both run batch 1, the same random-weight model (timing only: with random weights neither sampler's adaptive stop
 fires, so both run the fixed step count), the same prompt and the same canvas length, after a warm-up run.
@@ -18,10 +19,13 @@ import time
 import torch
 from transformers import AutoTokenizer, DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
-from engine.configs import small_config, tiny_config
+from engine.configs import diffusiongemma_26b_a4b_config, small_config, tiny_config
 from engine.infill_engine import InfillEngine, bucket
-from engine.loading import DEFAULT_MODEL_DIR, LoadedModel
+from engine.loading import DEFAULT_MODEL_DIR, LoadedModel, pick_cpu_threads
 from engine.types import EngineConfig
+
+# HBM bandwidth (TB/s) of the GPUs this project is timed on, for the weights-read-once-per-step limit.
+HBM_TBS = {"H100": 3.35, "H200": 4.8}
 
 
 def build_config(name: str, canvas: int) -> DiffusionGemmaConfig:
@@ -29,7 +33,24 @@ def build_config(name: str, canvas: int) -> DiffusionGemmaConfig:
         return tiny_config(vocab_size=4096, canvas_length=canvas)
     if name == "small":
         return small_config(vocab_size=4096, canvas_length=canvas)
+    if name == "26b-a4b":
+        config = diffusiongemma_26b_a4b_config()
+        config.canvas_length = canvas
+        return config
     raise SystemExit(f"unknown config {name}")
+
+
+def step_limit_ms(model, device: torch.device) -> dict:
+    """The memory-bound floor of one decoder step: every text weight (all experts: a 256-token canvas routes to
+    nearly all of them) read once from HBM. Vision tower excluded; it never runs for code."""
+    weight_bytes = sum(p.numel() * p.element_size() for name, p in model.named_parameters()
+                       if "vision" not in name)
+    name = torch.cuda.get_device_name(device)
+    tbs = next((v for k, v in HBM_TBS.items() if k in name), None)
+    if tbs is None:
+        return {"weight_gb": round(weight_bytes / 1e9, 2)}
+    return {"weight_gb": round(weight_bytes / 1e9, 2), "hbm_tb_s": tbs,
+            "limit_ms_per_step": round(weight_bytes / (tbs * 1e12) * 1e3, 2)}
 
 
 def sync(device: torch.device) -> None:
@@ -74,40 +95,51 @@ def time_hf(model, prompt: list[int], canvas_len: int, steps: int, repeats: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--config", default="small", choices=["tiny", "small"])
+    parser.add_argument("--config", default="small", choices=["tiny", "small", "26b-a4b"])
+    parser.add_argument("--fast-path", default="auto", choices=["auto", "off", "static", "compiled"],
+                        help="our decoder path (auto: compiled on CUDA, off on CPU)")
+    parser.add_argument("--skip-hf", action="store_true", help="time only our engine")
     parser.add_argument("--canvas", type=int, default=32)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--hf-cache", default=None, help="transformers cache_implementation, e.g. static (GPU)")
+    parser.add_argument("--hf-cache", default=None,
+                        help="transformers cache_implementation; 'static' also makes generate compile its step")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--sweep-png", default=None, help="also time canvas 16..256 and plot tokens/s to this PNG")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
+    if args.config == "26b-a4b" and device.type != "cuda":
+        raise SystemExit("the 26b-a4b shape needs a GPU (about 52 GB of bf16 weights)")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
     config = build_config(args.config, args.canvas)
-    with torch.device("meta" if device.type == "cuda" else "cpu"):
+    # Built directly on the device in its dtype: the 26B shape never exists in fp32 (that would be 103 GB).
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    with torch.device(device):
         model = DiffusionGemmaForBlockDiffusion(config)
-    if device.type == "cuda":  # fill the meta-built model with random weights directly on the GPU
-        model = model.to_empty(device=device)
-        for p in model.parameters():
-            torch.nn.init.normal_(p, std=0.02)
+    torch.set_default_dtype(default_dtype)
     model = model.to(device=device, dtype=dtype).eval()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    elif device.type == "cpu":
+        pick_cpu_threads(model)  # the engine's own rule, applied to both loops alike
     tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
     loaded = LoadedModel(model=model, tokenizer=tokenizer, source=f"random {args.config}", device=device,
                          dtype=dtype, max_prompt_tokens=args.prompt_tokens + 8, canvas_length=args.canvas)
-    engine = InfillEngine(EngineConfig(device=args.device), loaded=loaded)
+    load_started = time.perf_counter()
+    engine = InfillEngine(EngineConfig(device=args.device, fast_path=args.fast_path), loaded=loaded)
+    warm_up_s = time.perf_counter() - load_started
     vocab = config.text_config.vocab_size
     prompt = torch.randint(3, min(vocab, 4096), (args.prompt_tokens,)).tolist()
 
     ours = time_ours(engine, prompt, args.canvas, args.steps, args.repeats)
-    hf = time_hf(model, prompt, args.canvas, args.steps, args.repeats, args.hf_cache)
-    ours_s, hf_s = statistics.median(ours), statistics.median(hf)
+    ours_s = statistics.median(ours)
+    hf_s = None if args.skip_hf else statistics.median(
+        time_hf(model, prompt, args.canvas, args.steps, args.repeats, args.hf_cache))
     infill_ms = {}
     for middle in (16, 32, 64):
         canvas = bucket(middle + 1, 256)  # the middle plus its <eos>, in the engine's canvas buckets
@@ -119,15 +151,20 @@ def main() -> None:
         "config": args.config, "dtype": str(dtype).replace("torch.", ""),
         "parameters": sum(p.numel() for p in model.parameters()),
         "canvas": args.canvas, "steps": args.steps, "prompt_tokens": args.prompt_tokens, "batch": 1,
-        "ours_ms": round(ours_s * 1e3, 1), "hf_ms": round(hf_s * 1e3, 1),
-        "ours_tok_s": round(args.canvas / ours_s, 1), "hf_tok_s": round(args.canvas / hf_s, 1),
-        "ratio": round(hf_s / ours_s, 2),
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "fast_path": engine.fast_path, "warm_up_s": round(warm_up_s, 1),
+        "ours_ms": round(ours_s * 1e3, 1), "ours_tok_s": round(args.canvas / ours_s, 1),
         "ms_per_step": round(ours_s * 1e3 / args.steps, 2),
-        "hf_ms_per_step": round(hf_s * 1e3 / args.steps, 2),
         "infill_ms": infill_ms,
-        "hf_cache": args.hf_cache or "default (dynamic)",
         "weights": "random (timing only, fixed step count)",
     }
+    if hf_s is not None:
+        result.update({"hf_ms": round(hf_s * 1e3, 1), "hf_tok_s": round(args.canvas / hf_s, 1),
+                       "ratio": round(hf_s / ours_s, 2), "hf_ms_per_step": round(hf_s * 1e3 / args.steps, 2),
+                       "hf_cache": args.hf_cache or "default (dynamic)"})
+    if device.type == "cuda":
+        result.update(step_limit_ms(model, device))
+        result["peak_gpu_gb"] = round(torch.cuda.max_memory_allocated(device) / 1e9, 2)
     if args.sweep_png:
         result["sweep_tok_s"] = sweep(engine, prompt, args.steps, args.repeats, args.sweep_png, result)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))

@@ -43,6 +43,17 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
     return DTYPES[requested]
 
 
+SMALL_MODEL_PARAMETERS = 100_000_000
+
+
+def pick_cpu_threads(model: torch.nn.Module) -> None:
+    """A small model's matrices are too small to split across cores: one thread does the same work without the
+    hand-offs, and does not collapse when the editor or a compiler is busy on the other cores (measured in
+    bench/RESULTS.md). Bigger models keep torch's default of one thread per core."""
+    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+        torch.set_num_threads(1)
+
+
 def resolve_source(config: EngineConfig) -> tuple[str, bool]:
     """(where to load from, is it a local folder). Refuses the hub unless the user allowed it."""
     if config.model is None:
@@ -104,6 +115,8 @@ def load(config: EngineConfig) -> LoadedModel:
     except torch.cuda.OutOfMemoryError as exc:
         raise ModelLoadError(f"out of GPU memory moving {source} to {device}") from exc
     model.eval()
+    if device.type == "cpu" and not config.threads:
+        pick_cpu_threads(model)
     extra = {}
     if local and (Path(source) / "diffusion_infill.json").is_file():
         extra = json.loads((Path(source) / "diffusion_infill.json").read_text())

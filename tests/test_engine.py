@@ -324,3 +324,13 @@ def test_unknown_fast_path_is_refused(tiny_model_dir):
 
     with pytest.raises(EngineError, match="fast_path"):
         InfillEngine(EngineConfig(model=str(tiny_model_dir), fast_path="warp"))
+
+
+def test_the_26b_a4b_shape_has_the_published_parameter_count():
+    from engine.configs import diffusiongemma_26b_a4b_config
+
+    with torch.device("meta"):  # shapes only, no memory
+        model = DiffusionGemmaForBlockDiffusion(diffusiongemma_26b_a4b_config())
+    text = sum(p.numel() for name, p in model.named_parameters() if "vision" not in name)
+    assert text == 25_250_986_752                     # the model card's "25.2B total" (text)
+    assert model.config.text_config.num_experts == 128 and model.config.text_config.top_k_experts == 8
