@@ -104,9 +104,18 @@ def static_scored_step(model, settings: SamplerSettings) -> ScoredStep:
 def bind(step, cache, positions, mask, first_step=None) -> ScoredStep:
     """Fix the run's cache, positions and mask. `first_step` (eager) takes the first pass, the only one without
     self-conditioning logits, so only one graph per shape needs compiling."""
+    graphed = positions.device.type == "cuda" and first_step is not None
+
     def bound(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise) -> Proposal:
-        fn = first_step if sc_logits is None and first_step is not None else step
-        return fn(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise, cache, positions, mask)
+        if sc_logits is None and first_step is not None:
+            return first_step(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise, cache,
+                              positions, mask)
+        if graphed:  # a CUDA-graph replay reuses its output buffers: keep copies of what the loop holds on to
+            torch.compiler.cudagraph_mark_step_begin()
+        out = step(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise, cache, positions, mask)
+        if graphed:
+            out = Proposal(**{name: value.clone() for name, value in vars(out).items()})
+        return out
     return bound
 
 

@@ -270,7 +270,8 @@ class InfillEngine:
             encoded = time.perf_counter()
             positions = torch.arange(len(prompt), len(prompt) + canvas_len, device=self.device).unsqueeze(0)
             mask = decoder_mask(len(prompt), self.static.max_len, canvas_len, self.device)
-            step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, self.first_step)
+            eager_first = self.first_step if self.fast_path == "compiled" else None
+            step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first)
             result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step)
         done = time.perf_counter()
         timings = {"encode_ms": (encoded - started) * 1e3, "denoise_ms": (done - encoded) * 1e3,
