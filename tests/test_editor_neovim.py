@@ -278,8 +278,10 @@ def test_selection_commands_send_the_selection_and_apply_only_the_servers_edit(r
                                    reverse=True):
                     edited = apply(edited, edit["range"], edit["newText"])
                 assert edited == ran["after"]
-        else:
+        else:   # refused: the buffer is untouched and the user is told why
             assert ran["after"] == ran["before"] and answer["message"]
+            told = report["messages"] + "".join(note["message"] for note in report["notifications"])
+            assert answer["message"] in told
 
 
 def test_a_selection_edit_reaches_the_buffer(report):
@@ -304,6 +306,7 @@ def test_checkhealth_reports_a_running_server_and_no_errors(report):
         assert re.search(r"OK model ready", health), health
     else:
         assert report["statusline"] == "infill: attached"
+    assert report["status_message"].startswith("Diffusion Infill: " + report["statusline"])
 
 
 def test_help_file_is_valid_and_tagged(report):

@@ -32,7 +32,15 @@ command("InfillStatus", function(infill)
   end
   infill.refresh_status(client, function()
     local status = infill.status() or {}
-    local counters = status.counters and (" " .. vim.inspect(status.counters, { newline = "", indent = "" })) or ""
+    local counters = ""
+    if type(status.counters) == "table" then
+      local names = vim.tbl_keys(status.counters)
+      table.sort(names)
+      for i, name in ipairs(names) do
+        names[i] = ("%s %s"):format(name, tostring(status.counters[name]))
+      end
+      counters = "; " .. table.concat(names, ", ")
+    end
     vim.notify(("Diffusion Infill: %s%s%s"):format(infill.statusline(),
       status.message and (" (" .. status.message .. ")") or "", counters))
   end)

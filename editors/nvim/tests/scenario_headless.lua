@@ -9,6 +9,11 @@ local INLINE = "textDocument/inlineCompletion"
 local EXECUTE = "workspace/executeCommand"
 
 H.run(function()
+  -- What the user is told, kept for the assertions (headless Neovim has no message area to read).
+  report.notifications = {}
+  vim.notify = function(message, level)
+    report.notifications[#report.notifications + 1] = { message = message, level = level or vim.log.levels.INFO }
+  end
   vim.opt.runtimepath:prepend(plugin_dir)
   vim.cmd.runtime("plugin/diffusion_infill.lua")
   vim.cmd("filetype on")
@@ -243,7 +248,12 @@ H.run(function()
   }, "use fewer words")
 
   -- 10. :checkhealth, the status line, and the help file's tags.
+  local told = #report.notifications
+  vim.cmd("InfillStatus")
+  H.wait_for(":InfillStatus's answer", function() return #report.notifications > told end, 10000)
+  report.status_message = report.notifications[#report.notifications].message
   report.statusline = infill.statusline(bufnr)
+  report.messages = vim.fn.execute("messages") -- the server's window/showMessage lands here
   report.status = infill.status(bufnr)
   vim.cmd("checkhealth diffusion_infill")
   report.health = H.lines(api.nvim_get_current_buf())

@@ -272,10 +272,9 @@ function M.run_on_selection(server_command, line1, line2, instruction, on_done)
   }
   vim.notify("Diffusion Infill: working on the selection…")
   return M.execute(client, { command = server_command, arguments = { argument } }, bufnr, false, function(err, answer)
+    -- A refused edit (applied = false) is explained by the server itself (window/showMessage).
     if err then
       vim.notify("Diffusion Infill: " .. (err.message or tostring(err)), vim.log.levels.ERROR)
-    elseif type(answer) == "table" and answer.applied == false and answer.message then
-      vim.notify("Diffusion Infill: " .. answer.message, vim.log.levels.WARN)
     end
     if on_done then
       on_done(err, answer)
