@@ -73,6 +73,7 @@ class ModelHost:
     def __init__(self) -> None:
         self.queue = JobQueue()
         self.engine = None
+        self.info: dict = {}
         self.error: str | None = None
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
         self.latency_s: float | None = None   # moving average of a completed inline model run
@@ -88,10 +89,11 @@ class ModelHost:
 
     def _load(self, config: EngineConfig) -> None:
         # Runs on the worker, so no infill can be using the previous engine while it is replaced.
-        self.engine, self.error, self.latency_s = None, None, None
+        self.engine, self.error, self.latency_s, self.info = None, None, None, {}
         try:
             from engine import InfillEngine  # torch loads here, off the event loop
             self.engine = InfillEngine(config)
+            self.info = self.engine.describe()   # model, device, parameters: read once for every status
         except ModelLoadError as exc:
             self.error = str(exc)
         except Exception as exc:  # anything else is still a load failure the user must read, not a crash

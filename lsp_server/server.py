@@ -34,6 +34,7 @@ REWRITE_SELECTION = "infill.rewriteSelection"
 STATUS = "infill.status"
 ACCEPTED = "infill.accepted"
 REJECTED = "infill.rejected"
+METRICS = "infill.metrics"
 STATUS_NOTIFICATION = "diffusionInfill/status"
 ACCEPTED_NOTIFICATION = "diffusionInfill/accepted"
 REJECTED_NOTIFICATION = "diffusionInfill/rejected"
@@ -72,9 +73,8 @@ class InfillServer(LanguageServer):
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Diffusion Infill: {message}"))
 
     def status(self) -> dict:
-        state, info = self.host.state, {}
-        if state == "ready":
-            info = self.host.engine.describe()
+        state = self.host.state
+        info = self.host.info if state == "ready" else {}
         message = {"loading": "loading the model", "error": self.host.error}.get(state)
         if state == "ready":
             message = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
@@ -355,6 +355,16 @@ async def run_speculation(ls: InfillServer, request: InfillRequest, context: tup
 @server.command(STATUS)
 def infill_status(ls: InfillServer, *args) -> dict:
     return ls.status()
+
+
+@server.command(METRICS)
+def infill_metrics(ls: InfillServer, *args) -> dict:
+    """Beyond the status contract, for tests and bench/typing.py: how often the model really ran."""
+    engine = ls.host.engine if ls.host.state == "ready" else None
+    return {"modelRuns": ls.host.model_runs, "speculativeRuns": ls.host.speculative_runs,
+            "waitingJobs": ls.host.queue.waiting(), "idle": ls.host.queue.idle(), "cacheEntries": len(ls.cache),
+            "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
+            "prefixReuse": engine.describe().get("prefix_reuse") if engine is not None else None}
 
 
 @server.command(ACCEPTED)

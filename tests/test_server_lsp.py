@@ -85,17 +85,20 @@ async def test_newer_inline_request_for_the_same_document_cancels_the_older(clie
 
 
 async def test_typing_during_generation_drops_the_stale_suggestion(client: LanguageClient):
-    uri = "file:///tmp/infill-tests/typing.py"
-    open_document(client, uri, unseen(SHAPES, "typed"))
-    pending = asyncio.ensure_future(inline_at(client, uri, RETURN_LINE, RETURN_END))
+    # Plain text: what the weak embedded model writes after "w" in Python varies with every engine change, and
+    # only the scheduling is under test here (with no grammar, any non-empty model text is offered).
+    uri = "file:///tmp/infill-tests/typing.txt"
+    line = "notes: the total is "
+    open_document(client, uri, f"{line}\n", language_id="plaintext")
+    pending = asyncio.ensure_future(inline_at(client, uri, 0, len(line)))
     await asyncio.sleep(0.01)
-    typed = types.Range(start=types.Position(RETURN_LINE, RETURN_END), end=types.Position(RETURN_LINE, RETURN_END))
+    typed = types.Range(start=types.Position(0, len(line)), end=types.Position(0, len(line)))
     client.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
         content_changes=[types.TextDocumentContentChangePartial(range=typed, text="w")]))
     assert len((await pending).items) == 0    # its offsets belong to the text before "w"
-    answer = await inline_at(client, uri, RETURN_LINE, RETURN_END + 1)
-    assert len(answer.items) == 1 and answer.items[0].range.start == types.Position(RETURN_LINE, RETURN_END + 1)
+    answer = await inline_at(client, uri, 0, len(line) + 1)
+    assert len(answer.items) == 1 and answer.items[0].range.start == types.Position(0, len(line) + 1)
 
 
 async def test_client_cancel_is_answered_and_the_server_keeps_going(client: LanguageClient):
