@@ -174,6 +174,16 @@ def test_explicit_invoke_and_cycling_through_the_servers_candidates(report):
     assert after_prev["index"] == 1 and after_prev["item"] == items[0]
 
 
+def test_next_on_a_typed_suggestion_asks_for_candidates_then_moves(report):
+    typing, moved = step(report, "typing"), step(report, "cycle_from_auto")
+    assert typing["count"] == 1   # an automatic answer: one candidate
+    items = [item for item in (moved["answer"].get("items") if isinstance(moved["answer"], dict)
+                               else moved["answer"]) if text_of(item)]
+    assert moved["requests"] == 1 and moved["count"] == len(items)
+    assert moved["index"] == (2 if len(items) > 1 else 1) and moved["item"] == items[moved["index"] - 1]
+    assert_shows(moved, report["tabstop"])
+
+
 def test_accepting_a_word_a_line_and_the_rest_of_a_real_answer(report):
     shown = step(report, "prev")
     item = shown["item"]

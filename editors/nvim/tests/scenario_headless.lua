@@ -105,6 +105,17 @@ H.run(function()
   -- Nothing asked automatically from here on: a new suggestion arriving mid-step would race the keys below.
   infill.config.auto_trigger = false
 
+  -- 3b. A suggestion that came while typing holds one candidate: the first "next" asks for several, then moves.
+  mark = #H.sent
+  H.type("<M-]>")
+  H.wait_for("an answered explicit request from the next key", function()
+    local invoked = requests_of_kind(mark, 1)
+    return invoked[1] and invoked[1].answered and shown()
+  end, 40000)
+  H.sleep(50)
+  local from_auto = requests_of_kind(mark, 1)
+  snapshot("cycle_from_auto", { answer = from_auto[1].result, requests = #from_auto })
+
   -- 4. An explicit invoke asks for several candidates.
   mark = #H.sent
   H.type("<M-\\>")
