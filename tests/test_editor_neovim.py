@@ -250,6 +250,11 @@ def test_multiline_ghost_text_cycling_and_partial_accepts(report):
     assert typed["lines"][typed["row"]] == "fo" and (mark["row"], mark["col"]) == (typed["row"], 2)
     assert shown_lines(mark) == ["r i in range(2):"]
     assert step(report, "known_typed_other")["marks"] == []   # typing something else hides it
+    utf16 = step(report, "known_utf16")
+    [mark] = utf16["marks"]
+    assert (mark["row"], mark["col"]) == (utf16["row"], len("s = 'é' + ".encode()))   # byte column of UTF-16 unit 10
+    assert shown_lines(mark) == ["'è'"]
+    assert step(report, "known_utf16_accepted")["lines"][utf16["row"]] == "s = 'é' + 'è'"
 
 
 def command_runs(report: dict, name: str) -> list[dict]:

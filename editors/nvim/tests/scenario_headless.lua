@@ -202,6 +202,16 @@ H.run(function()
   known("known_typed")
   H.type("x")
   known("known_typed_other")
+
+  -- Positions in UTF-16 (what servers use unless they agree on UTF-8) on a line with a two-byte character.
+  api.nvim_set_current_line("s = 'é' + ")
+  api.nvim_win_set_cursor(0, { row + 1, #"s = 'é' + " })
+  local utf16_end = { line = row, character = 10 } -- 10 UTF-16 units, 11 bytes
+  ghost.show(bufnr, { { insertText = "'è'", range = { start = utf16_end, ["end"] = utf16_end } } },
+    { id = client.id, offset_encoding = "utf-16" })
+  known("known_utf16")
+  H.type("<Tab>")
+  known("known_utf16_accepted")
   H.type("<Esc>dd")
 
   -- 9. :InfillFill and :InfillRewrite on visual selections; the server's edit comes back as workspace/applyEdit.
