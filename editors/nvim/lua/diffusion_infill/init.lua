@@ -184,10 +184,11 @@ end
 function M.suggest(bufnr)
   bufnr = bufnr or api.nvim_get_current_buf()
   if use_native() then
-    return vim.lsp.inline_completion.get({ bufnr = bufnr })
+    return false -- the native inline completion asks by itself (and its get() would accept, not ask)
   end
   return ghost.suggest(bufnr)
 end
+
 ghost.on_shown = function(bufnr, trigger_kind)
   local state = ghost.state(bufnr)
   local count = cycle_after_answer[bufnr]
@@ -200,11 +201,6 @@ ghost.on_shown = function(bufnr, trigger_kind)
   end
 end
 
--- Kept for callers of the first version of this plugin.
-function M.render(bufnr, item, _)
-  local client = M.get_client(bufnr)
-  return client and ghost.show(bufnr, { item }, client) or nil
-end
 M.clear = ghost.clear
 
 local function map_keys(bufnr)
