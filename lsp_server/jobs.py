@@ -127,6 +127,10 @@ class JobQueue:
         for job in dropped:
             job.cancel()
             _resolve(job, SUPERSEDED)
+        # Wait for the worker to leave torch's code: a daemon thread still inside it while the interpreter shuts
+        # down aborts the process ("terminate called without an active exception").
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
 
     def _next(self) -> Job | None:
         with self._cond:
