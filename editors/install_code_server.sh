@@ -3,7 +3,8 @@
 #   - Debian's chromium, chromium-driver (the browser selenium drives), libkrb5-dev and ripgrep (code-server's
 #     install needs them), when missing and apt-get can be used;
 #   - code-server 4.100.3 (VS Code 1.100.3, the last release that runs on Node 20) from npm;
-#   - the extension in editors/vscode: npm ci, tsc, vsce package, then installed into code-server's extensions folder.
+#   - the extension in editors/vscode: npm ci, tsc, vsce package (while code-server installs), then installed into
+#     code-server's extensions folder.
 #
 #   editors/install_code_server.sh [CACHE_DIR]     # default: editors/.cache/vscode
 #
@@ -46,13 +47,45 @@ if [ -n "$missing" ]; then
     }
 fi
 
+# ---- the extension's .vsix (built meanwhile: npm ci, tsc, vsce package) --------------------------------------------
+# Rebuilt only when something that goes into the .vsix changed since the last run.
+vsix="$cache/diffusion-infill.vsix"
+sources_hash="$(cd "$extension_dir" && cat package.json package-lock.json tsconfig.json .vscodeignore README.md \
+    $(find src -type f | sort) | sha256sum | cut -d' ' -f1)"
+installed_dir="$cache/extensions/diffusion-infill.diffusion-infill-$(node -p 'require(process.argv[1]).version' \
+    "$extension_dir/package.json")"
+build_extension() {
+    lock_hash="$(sha256sum "$extension_dir/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$extension_dir/node_modules/.lock-hash" 2>/dev/null)" != "$lock_hash" ]; then
+        say "npm ci in editors/vscode"
+        (cd "$extension_dir" && npm ci --no-audit --no-fund) >"$cache/extension-npm.log" 2>&1 || {
+            tail -n 30 "$cache/extension-npm.log" >&2
+            say "npm ci failed (log: $cache/extension-npm.log)" >&2
+            return 5
+        }
+        echo "$lock_hash" >"$extension_dir/node_modules/.lock-hash"
+    fi
+    say "building the extension"
+    (cd "$extension_dir" && npm run --silent package -- -o "$vsix") >"$cache/extension-build.log" 2>&1 || {
+        tail -n 30 "$cache/extension-build.log" >&2
+        say "building the extension failed (log: $cache/extension-build.log)" >&2
+        return 6
+    }
+}
+build_pid=""
+if [ "$(cat "$cache/extension.stamp" 2>/dev/null)" != "$sources_hash" ] || [ ! -d "$installed_dir" ]; then
+    rm -f "$cache/extension.stamp"
+    build_extension &
+    build_pid=$!
+fi
+
 # ---- code-server ----------------------------------------------------------------------------------------------------
 code_server="$cache/code-server/node_modules/.bin/code-server"
 installed=""
 [ -x "$code_server" ] && installed="$(node -p 'require(process.argv[1]).version' \
     "$cache/code-server/node_modules/code-server/package.json" 2>/dev/null || true)"
 if [ "$installed" != "$CODE_SERVER_VERSION" ]; then
-    say "npm install code-server@$CODE_SERVER_VERSION (about a minute and a half)"
+    say "npm install code-server@$CODE_SERVER_VERSION (one to three minutes)"
     rm -rf "$cache/code-server"
     mkdir -p "$cache/code-server" "$TMPDIR/$(dirname "$RIPGREP_ARCHIVE")"
     tar czf "$TMPDIR/$RIPGREP_ARCHIVE" -C /usr/bin rg
@@ -63,35 +96,16 @@ if [ "$installed" != "$CODE_SERVER_VERSION" ]; then
         tail -n 30 "$cache/code-server-install.log" >&2
         say "npm install code-server failed (log: $cache/code-server-install.log)" >&2
         rm -rf "$cache/code-server"
+        [ -n "$build_pid" ] && wait "$build_pid" || true
         exit 4
     }
 fi
 
-# ---- the extension: dependencies, compile, package, install ---------------------------------------------------------
-lock_hash="$(sha256sum "$extension_dir/package-lock.json" | cut -d' ' -f1)"
-if [ ! -d "$extension_dir/node_modules" ] || [ "$(cat "$extension_dir/node_modules/.lock-hash" 2>/dev/null)" != "$lock_hash" ]; then
-    say "npm ci in editors/vscode"
-    (cd "$extension_dir" && npm ci --no-audit --no-fund >"$cache/extension-npm.log" 2>&1) || {
-        tail -n 30 "$cache/extension-npm.log" >&2
-        say "npm ci failed (log: $cache/extension-npm.log)" >&2
-        exit 5
-    }
-    echo "$lock_hash" >"$extension_dir/node_modules/.lock-hash"
-fi
-# The build and install are skipped when nothing that goes into the .vsix changed since the last run.
-vsix="$cache/diffusion-infill.vsix"
-sources_hash="$(cd "$extension_dir" && cat package.json package-lock.json tsconfig.json .vscodeignore README.md \
-    $(find src -type f | sort) | sha256sum | cut -d' ' -f1)"
-installed_dir="$cache/extensions/diffusion-infill.diffusion-infill-$(node -p 'require(process.argv[1]).version' \
-    "$extension_dir/package.json")"
-if [ "$(cat "$cache/extension.stamp" 2>/dev/null)" != "$sources_hash" ] || [ ! -d "$installed_dir" ]; then
-    say "building and installing the extension"
-    rm -f "$cache/extension.stamp"
-    (cd "$extension_dir" && npm run --silent package -- -o "$vsix") >"$cache/extension-build.log" 2>&1 || {
-        tail -n 30 "$cache/extension-build.log" >&2
-        say "building the extension failed (log: $cache/extension-build.log)" >&2
-        exit 6
-    }
+# ---- the extension, installed into code-server's extensions folder ---------------------------------------------------
+if [ -n "$build_pid" ]; then
+    build_status=0
+    wait "$build_pid" || build_status=$?
+    [ "$build_status" = 0 ] || exit "$build_status"
     rm -rf "$cache/extensions"
     "$code_server" --user-data-dir "$cache/user-data" --extensions-dir "$cache/extensions" \
         --install-extension "$vsix" --force >"$cache/extension-install.log" 2>&1 || {

@@ -2,10 +2,11 @@
 the real `infill-lsp` server with the embedded model. Nothing is mocked.
 
 `editors/install_code_server.sh` installs the browser, code-server and the packaged extension (.vsix) into the
-git-ignored editors/.cache/vscode (a cold install takes about two minutes, a warm one seconds). The test opens a
-Python file of a fresh workspace, waits for the status bar to say the model is ready, types, waits for the server's
-ghost text, accepts it with Tab, saves and reads the file back, then runs "Fill Selection" on a selection through
-its keybinding and checks that the document changed. Screenshots land in editors/.cache/vscode/screenshots/.
+git-ignored editors/.cache/vscode (cold: a few minutes; warm: a second). The test opens a Python file of a fresh
+workspace, waits for the status bar to say the model is ready, types, waits for the server's ghost text, accepts it
+with Tab, saves and reads the file back, then runs "Fill Selection" on a selection through its keybinding and
+"Rewrite Selection" through the command palette and its instruction box, checking that each changed the selection
+and nothing else. Screenshots land in editors/.cache/vscode/screenshots/.
 
 The embedded model is weak, so the assertions are about the mechanism (ghost text shown, the accepted text is what
 the server sent, the fill changed the selection), never about the quality of the code.
@@ -33,7 +34,7 @@ CODE_SERVER = CACHE / "code-server" / "node_modules" / ".bin" / "code-server"
 SERVER = Path(sys.executable).parent / "infill-lsp"
 INSTALL_TIMEOUT_S = 600
 MODEL_READY_S = 180      # code-server starts, the extension starts the server, torch and the model load
-FILL_S = 120
+EDIT_S = 120
 UI_S = 60                # the workbench itself on a busy machine
 
 SAMPLE = (
@@ -48,8 +49,8 @@ SAMPLE = (
 # (the model's answer for a context is deterministic, and the server drops answers that would break the syntax).
 TYPED = ["a +", " b", " -", " 1", " *", " 2"]
 ATTEMPT_S = 25
-FILL_LINE = 2   # 1-based: the body of top_three
-FILL_SKIPS = [len("return "), 0, len("return sorted(")]   # where the selection starts on that line, after the indent
+EDIT_LINE = 2   # 1-based: the body of top_three, where Fill and Rewrite Selection work
+EDIT_SKIPS = [len("return "), 0, len("return s")]   # where a selection starts on that line, after the indentation
 # One torch thread and few denoising steps: the machine's cores are shared, and only the plumbing is under test.
 SETTINGS = {
     "diffusionInfill.serverPath": str(SERVER),
@@ -240,7 +241,6 @@ def run_command(driver, title: str) -> None:
     wait_for(lambda: any(title.lower() in e.text.lower() for e in visible(driver, ".quick-input-list .monaco-list-row")),
              UI_S, f"{title!r} in the command palette")
     box.send_keys(Keys.ENTER)
-    wait_for(lambda: not visible(driver, ".quick-input-widget input"), UI_S, "the command palette to close")
 
 
 def open_file(driver, name: str) -> None:
@@ -289,6 +289,31 @@ def logged_texts(user_data: Path, pattern: str) -> list[str]:
     return [json.loads(re.search(pattern + r"(.*)$", line).group(1)) for line in log_lines(user_data, pattern)]
 
 
+def edit_selection(driver, user_data: Path, server_command: str, invoke) -> str:
+    """Selects the rest of line EDIT_LINE from one of EDIT_SKIPS, runs `invoke` (the command, as a person would)
+    and returns the text the server applied. The server refuses an edit that would break the syntax; then the
+    selection starts elsewhere and the command runs again."""
+    from selenium.webdriver.common.keys import Keys
+
+    pattern = re.escape(server_command) + "( applied |: )"
+    for skip in EDIT_SKIPS:
+        asked = len(log_lines(user_data, pattern))
+        chord(driver, [Keys.CONTROL], Keys.HOME)
+        for _ in range(EDIT_LINE - 1):
+            press(driver, Keys.DOWN)
+        press(driver, Keys.HOME)   # to the first non-blank character
+        for _ in range(skip):
+            press(driver, Keys.RIGHT)
+        chord(driver, [Keys.SHIFT], Keys.END)
+        invoke()
+        wait_for(lambda: len(log_lines(user_data, pattern)) > asked, EDIT_S,
+                 lambda: f"an answer to {server_command}; log: {log_lines(user_data, '')}")
+        applied = logged_texts(user_data, re.escape(server_command) + " applied ")
+        if applied:
+            return applied[-1]
+    raise AssertionError(f"the server applied no {server_command}; log: {log_lines(user_data, server_command)}")
+
+
 def screenshot(driver, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
@@ -298,7 +323,7 @@ def screenshot(driver, name: str) -> Path:
 
 # ---- the test -------------------------------------------------------------------------------------------------------
 
-def test_ghost_text_accept_and_fill_selection_in_code_server(code_server, browser):
+def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser):
     from selenium.webdriver.common.keys import Keys
 
     url, workspace, user_data = code_server
@@ -338,31 +363,32 @@ def test_ghost_text_accept_and_fill_selection_in_code_server(code_server, browse
     expected = SAMPLE + typed + suggested
     assert save_and_read(browser, demo, lambda text: text == expected) == expected
 
-    # Fill Selection on the body of top_three through its keybinding, as a person would. The server refuses a fill
-    # that would break the syntax; then the test selects a little differently and asks again.
+    # Fill Selection on the body of top_three through its keybinding, as a person would.
     before = demo.read_text()
-    line = before.splitlines()[FILL_LINE - 1]
-    answers = lambda: log_lines(user_data, r"infill\.fillSelection( applied |: )")  # noqa: E731
-    for skip in FILL_SKIPS:
-        asked = len(answers())
-        chord(browser, [Keys.CONTROL], Keys.HOME)
-        for _ in range(FILL_LINE - 1):
-            press(browser, Keys.DOWN)
-        press(browser, Keys.HOME)   # to the first non-blank character
-        for _ in range(skip):
-            press(browser, Keys.RIGHT)
-        chord(browser, [Keys.SHIFT], Keys.END)
-        chord(browser, [Keys.CONTROL, Keys.ALT], "f")
-        wait_for(lambda: len(answers()) > asked, FILL_S,
-                 lambda: f"an answer to Fill Selection; log: {log_lines(user_data, '')}")
-        applied = logged_texts(user_data, r"infill\.fillSelection applied ")
-        if applied:
-            break
-    assert applied, f"no fill was applied; log: {log_lines(user_data, 'fillSelection')}"
+    line = before.splitlines()[EDIT_LINE - 1]
+    applied = edit_selection(browser, user_data, "infill.fillSelection",
+                             lambda: chord(browser, [Keys.CONTROL, Keys.ALT], "f"))
     screenshot(browser, "vscode-fill-selection.png")
     after = save_and_read(browser, demo, lambda text: text != before)
     assert after != before, "Fill Selection did not change the document"
     lines = after.splitlines()
-    assert lines[0] == "def top_three(values):" and lines[FILL_LINE - 1] != line
+    assert lines[0] == "def top_three(values):" and lines[EDIT_LINE - 1] != line
     assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the fill touched text outside the selection"
-    assert applied[-1] in after, "the document does not hold the text the server applied"
+    assert applied in after, "the document does not hold the text the server applied"
+
+    # Rewrite Selection from the command palette: it asks for an instruction first.
+    before = after
+
+    def rewrite() -> None:
+        run_command(browser, "Diffusion Infill: Rewrite Selection")
+        box = wait_for(lambda: visible(browser, ".quick-input-widget input"), UI_S, "the instruction box")[0]
+        wait_for(lambda: any("instruction" in e.text for e in visible(browser, ".quick-input-widget")), UI_S,
+                 "the instruction prompt")
+        box.send_keys("use shorter names", Keys.ENTER)
+
+    applied = edit_selection(browser, user_data, "infill.rewriteSelection", rewrite)
+    screenshot(browser, "vscode-rewrite-selection.png")
+    after = save_and_read(browser, demo, lambda text: text != before)
+    assert after != before and applied in after, "Rewrite Selection did not change the document"
+    assert after.splitlines()[0] == "def top_three(values):"
+    assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the rewrite touched other text"
