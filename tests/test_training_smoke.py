@@ -144,6 +144,12 @@ def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(pre
     assert 0 < result.best.steps <= 13 and result.best.length <= 12 and result.timings["total_ms"] > 0
     assert result.best.ended or result.best.length == 12
 
+    from training import heldout_eval  # the quick held-out check the GPU session chooses variants by
+
+    examples = heldout_eval.heldout_lines(engine.tokenizer, [tmp / "shards"], count=2, context=64)
+    report = heldout_eval.evaluate(engine, examples)
+    assert report["examples"] == 2 and 0.0 <= report["exact_match"] <= 1.0 and report["mean_latency_ms"] > 0
+
 
 def test_psm_and_spm_layouts_carry_the_same_example():
     from training.fim import Example, diffusion_layout, psm_layout
@@ -189,3 +195,21 @@ def test_gpu_config_fits_the_40_mb_budget_and_the_ar_twin_matches_its_size(tmp_p
     diffusion = sum(p.numel() for p in model.parameters())
     twin = sum(p.numel() for p in LlamaForCausalLM(ar_config("gpu", 8192)).parameters())
     assert abs(twin - diffusion) / diffusion < 0.05
+
+
+def test_gpu_session_packs_a_model_into_parts_under_16_mib_and_unpacks_it(tmp_path):
+    from training import gpu_session
+
+    model = tmp_path / "runs" / "ar" / "model"
+    model.mkdir(parents=True)
+    payload = np.random.default_rng(0).bytes(20 * 1024 * 1024)  # two parts
+    (model / "model.safetensors").write_bytes(payload)
+    (model / "config.json").write_text("{}")
+    gpu_session.main(["export", "ar", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")])
+    parts = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in parts] == ["model-ar.tar.000", "model-ar.tar.001"]
+    assert all(p.stat().st_size <= 16 * 1024 * 1024 for p in parts)
+    gpu_session.main(["unpack", str(tmp_path / "out"), "--dest", str(tmp_path / "back")])
+    assert (tmp_path / "back" / "model-ar" / "model.safetensors").read_bytes() == payload
+    with pytest.raises(SystemExit, match="no model"):
+        gpu_session.main(["export", "masked", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")])

@@ -1,6 +1,8 @@
-"""Draw the training curve (train loss, held-out loss, unigram baseline) from a run's log.jsonl.
+"""Draw training curves from runs' log.jsonl files.
 
-    python -m training.plot --log training/runs/small/log.jsonl --out training/loss_curve.png
+    python -m training.plot --log training/runs/small/log.jsonl --out training/loss_curve.png   # one run, in detail
+    python -m training.plot --runs training/runs/gpu/uniform training/runs/gpu/masked training/runs/gpu/ar \
+        --out training/loss_curves_gpu.png                                                        # variants side by side
 """
 from __future__ import annotations
 
@@ -31,16 +33,45 @@ def smooth(values: list[float], window: int = 25) -> list[float]:
     return out
 
 
+def plot_runs(runs: list[Path], out: Path) -> None:
+    """Train loss and the held-out measure each variant optimises, against data tokens seen (equal budgets line up):
+    diffusion canvas CE at half noise (uniform: random tokens, masked: <mask>), AR twin CE on the middle."""
+    fig, (train_ax, val_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for run in runs:
+        records = read_log(run / "log.jsonl")
+        metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+        per_step = metrics.get("data_tokens_seen", 0) / max(metrics.get("steps", 1), 1)
+        x = [r["step"] * per_step / 1e6 if per_step else r["step"] for r in records if "train_loss" in r]
+        train_ax.plot(x, smooth([r["train_loss"] for r in records if "train_loss" in r], 10), label=run.name)
+        key = "val_ce_middle" if any("val_ce_middle" in r for r in records) else "val_ce_half_noise"
+        evals = [r for r in records if key in r]
+        val_ax.plot([r["step"] * per_step / 1e6 if per_step else r["step"] for r in evals], [r[key] for r in evals],
+                    "o-", label=f"{run.name}: {key}")
+    for ax, title in ((train_ax, "training loss (smoothed)"), (val_ax, "held-out cross-entropy (nats/token)")):
+        ax.set_xlabel("data tokens seen (millions)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out} ({len(runs)} runs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", type=Path, default=Path("training/runs/small/log.jsonl"))
+    parser.add_argument("--runs", type=Path, nargs="+", default=None, help="compare these run folders instead")
     parser.add_argument("--out", type=Path, default=Path("training/loss_curve.png"))
     args = parser.parse_args()
+    if args.runs:
+        plot_runs(args.runs, args.out)
+        return
     records = read_log(args.log)
-    steps = [r["step"] for r in records]
     evals = [r for r in records if "val_ce_full_noise" in r]
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(steps, smooth([r["train_loss"] for r in records]), label="train: weighted canvas loss (smoothed)",
+    trained = [r for r in records if "train_loss" in r]  # newer logs read the loss every 10th step
+    ax.plot([r["step"] for r in trained], smooth([r["train_loss"] for r in trained]),
+            label="train: weighted canvas loss (smoothed)",
             alpha=0.8)
     ax.plot([r["step"] for r in evals], [r["val_ce_half_noise"] for r in evals], "o-",
             label="held-out: canvas CE at half noise")

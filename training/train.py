@@ -169,6 +169,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--save-dtype", choices=["float32", "bfloat16"], default="float32",
                         help="dtype of the save_pretrained weights (bfloat16 halves the shipped size)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--experts-impl", choices=["eager", "batched_mm", "grouped_mm"], default=None,
+                        help="transformers' MoE kernel (default: its own choice, grouped_mm where available)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -213,6 +215,8 @@ def main(argv=None) -> None:
     val_batches = [diffusion_batch(val_sampler, fim_ids, args.batch) for _ in range(args.eval_batches)]
 
     config = DIFFUSION_CONFIGS[args.config](vocab_size=vocab, canvas_length=args.canvas)
+    if args.experts_impl:
+        config._experts_implementation = args.experts_impl  # the setter passes it on to the text config
     model = DiffusionGemmaForBlockDiffusion(config).to(device)
     model.train()
     params = sum(p.numel() for p in model.parameters())
