@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,8 +79,10 @@ def neovim_in_tmux(tmp_path):
         pytest.skip("tmux is not installed (apt-get install tmux)")
     sample = tmp_path / "sample.py"
     sample.write_text(SAMPLE)
-    listen = tmp_path / "nvim.sock"
-    env = neovim_env(tmp_path, TERM="xterm-256color", TMUX_TMPDIR=str(tmp_path))
+    # Unix socket paths are short (about 100 bytes): Neovim's and tmux's go in a short folder, not under tmp_path.
+    sockets = Path(tempfile.mkdtemp(prefix="nvim-tmux-", dir="/tmp" if Path("/tmp").is_dir() else None))
+    listen = sockets / "nvim.sock"
+    env = neovim_env(tmp_path, TERM="xterm-256color", TMUX_TMPDIR=str(sockets))
     env.pop("TMUX", None)
     terminal = Terminal(tmux, f"infill-test-{os.getpid()}", env)
     terminal.run("-f", "/dev/null", "new-session", "-d", "-s", "nvim", "-x", str(WIDTH), "-y", str(HEIGHT),
@@ -101,6 +104,7 @@ def neovim_in_tmux(tmp_path):
             terminal.run("kill-server")
         except subprocess.CalledProcessError:
             pass
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 def test_typing_shows_ghost_text_on_screen_and_tab_accepts_it(neovim_in_tmux):
