@@ -53,7 +53,6 @@ EDIT_LINE = 2   # 1-based: the body of top_three, where Fill and Rewrite Selecti
 EDIT_SKIPS = [len("return "), 0, len("return s")]   # where a selection starts on that line, after the indentation
 # One torch thread and few denoising steps: the machine's cores are shared, and only the plumbing is under test.
 SETTINGS = {
-    "diffusionInfill.serverPath": str(SERVER),
     "diffusionInfill.threads": 1,
     "diffusionInfill.steps": 12,
     "diffusionInfill.maxNewTokens": 16,
@@ -79,6 +78,7 @@ SETTINGS = {
     "files.insertFinalNewline": False,
     "files.hotExit": "off",
     "files.autoSave": "off",
+    "files.exclude": {"**/.venv": True},
     "chat.commandCenter.enabled": False,
 }
 
@@ -144,6 +144,11 @@ def code_server(code_server_install: Path, tmp_path: Path):
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "demo.py").write_text(SAMPLE)
+    # The extension finds the server in the workspace's .venv by itself: a launcher for the real one stands there.
+    launcher = workspace / ".venv" / "bin" / "infill-lsp"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text(f'#!/bin/sh\nexec "{SERVER}" "$@"\n')
+    launcher.chmod(0o755)
     user_data = tmp_path / "user-data"
     (user_data / "User").mkdir(parents=True)
     (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS, indent=2))
@@ -335,7 +340,9 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     # The extension starts infill-lsp for the Python file; the status bar follows it to "ready".
     label = wait_for(lambda: (lambda l: l if "ready" in l or "error" in l else "")(status_label(browser)),
                      MODEL_READY_S, "the status bar item to say the model is ready")
-    assert "ready" in label, f"the status bar reports {label!r}"
+    assert re.search(r"ready on (cpu|cuda|mps)", label), f"the status bar reports {label!r}"
+    assert log_lines(user_data, r"starting .*/\.venv/bin/infill-lsp \(from the workspace\)"), \
+        f"the server was not started from the workspace's .venv; log: {log_lines(user_data, 'starting')}"
 
     # Type at the end of `return ` and wait for the server's ghost text; without one, type a little more.
     chord(browser, [Keys.CONTROL], Keys.END)
@@ -392,3 +399,37 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     assert after != before and applied in after, "Rewrite Selection did not change the document"
     assert after.splitlines()[0] == "def top_three(values):"
     assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the rewrite touched other text"
+
+
+def test_extension_finds_the_server_in_setting_then_workspace_venv_then_path(code_server_install, tmp_path):
+    """The compiled out/serverPath.js of the extension, run by Node as VS Code's extension host would."""
+    finder = REPO / "editors" / "vscode" / "out" / "serverPath.js"
+    with_venv, without_venv, not_executable, on_path = (tmp_path / name for name in
+                                                         ("with", "without", "not-executable", "path-bin"))
+    for folder, mode in ((with_venv / ".venv" / "bin", 0o755), (not_executable / ".venv" / "bin", 0o644),
+                         (on_path, 0o755)):
+        folder.mkdir(parents=True)
+        (folder / "infill-lsp").write_text("#!/bin/sh\n")
+        (folder / "infill-lsp").chmod(mode)
+    without_venv.mkdir()
+    script = """
+const { findServer } = require(process.argv[1]);
+const [withVenv, withoutVenv, notExecutable] = process.argv.slice(2);
+console.log(JSON.stringify([
+  findServer('', [withoutVenv, withVenv]),
+  findServer('', [withoutVenv, notExecutable]),
+  findServer('/opt/x/infill-lsp', [withVenv]),
+  findServer('tools/infill-lsp', [withVenv]),
+  findServer('${workspaceFolder}/bin/infill-lsp', [withVenv]),
+]));
+"""
+    env = {**os.environ, "PATH": f"{on_path}{os.pathsep}/usr/bin:/bin"}
+    done = subprocess.run(["node", "-e", script, str(finder), str(with_venv), str(without_venv), str(not_executable)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found[0] == {"command": str(with_venv / ".venv" / "bin" / "infill-lsp"), "foundIn": "workspace"}
+    assert found[1] == {"command": str(on_path / "infill-lsp"), "foundIn": "PATH"}   # not executable: skipped
+    assert found[2] == {"command": "/opt/x/infill-lsp", "foundIn": "setting"}
+    assert found[3] == {"command": str(with_venv / "tools" / "infill-lsp"), "foundIn": "setting"}
+    assert found[4] == {"command": str(with_venv / "bin" / "infill-lsp"), "foundIn": "setting"}
