@@ -333,21 +333,24 @@ def run_realcode(engine, limit: int, seed: int, max_new_tokens: int, progress=No
 # ---- engines and the command line ---------------------------------------------------------------------------------
 
 def load_engine(kind: str, model: str | None, threads: int | None, steps: int | None, seed: int):
-    from engine.types import EngineConfig
+    """The engine, or exit 2 with the reason when it cannot be had (no AR twin class or checkpoint yet)."""
+    from engine.types import EngineConfig, EngineError
     config = EngineConfig(model=model, threads=threads, max_steps=steps, seed=seed)
     if threads:
         import torch
         torch.set_num_threads(threads)
-    if kind == "diffusion":
-        from engine.infill_engine import InfillEngine
-        return InfillEngine(config)
     try:
-        from engine.ar_engine import AREngine
-    except ImportError as exc:
-        print(f"infill_quality: --engine ar needs engine.ar_engine.AREngine, which is not available yet ({exc})",
-              file=sys.stderr)
+        if kind == "diffusion":
+            from engine.infill_engine import InfillEngine
+            return InfillEngine(config)
+        try:
+            from engine.ar_engine import AREngine
+        except ImportError as exc:
+            raise EngineError(f"--engine ar needs engine.ar_engine.AREngine, which is not available yet ({exc})")
+        return AREngine(config)
+    except EngineError as exc:
+        print(f"infill_quality: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    return AREngine(config)
 
 
 def main(argv: list[str] | None = None) -> int:
