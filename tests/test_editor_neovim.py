@@ -214,6 +214,10 @@ def test_accepting_a_word_a_line_and_the_rest_of_a_real_answer(report):
         assert sent == []
 
 
+def test_a_key_keeps_the_users_own_mapping_when_nothing_is_shown(report):
+    assert step(report, "fallback_user_mapping")["line"] == "[user]"
+
+
 def test_accept_key_types_itself_when_nothing_is_shown(report):
     fallback = step(report, "fallback")
     if fallback["expandtab"]:   # what Tab itself does here: spaces up to the next soft tab stop

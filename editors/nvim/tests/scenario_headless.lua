@@ -17,6 +17,8 @@ H.run(function()
   vim.opt.runtimepath:prepend(plugin_dir)
   vim.cmd.runtime("plugin/diffusion_infill.lua")
   vim.cmd("filetype on")
+  -- A user's own insert-mode mapping on a key the plugin takes: it must still run when nothing is shown.
+  vim.keymap.set("i", "<C-]>", function() api.nvim_put({ "[user]" }, "c", false, true) end)
   local infill = require("diffusion_infill")
   local ghost = require("diffusion_infill.ghost")
   infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = vim.json.decode(os.getenv("INFILL_SETTINGS")),
@@ -157,6 +159,9 @@ H.run(function()
   -- 7. With no ghost text, the accept key is a plain Tab.
   H.type("Go")
   H.wait_for("insert mode on a new line", function() return H.mode():match("^i") end, 5000)
+  H.type("<C-]>")
+  H.step("fallback_user_mapping", { line = api.nvim_get_current_line() })
+  api.nvim_set_current_line("")
   H.type("<Tab>")
   H.step("fallback", { line = api.nvim_get_current_line(), expandtab = vim.bo[bufnr].expandtab,
     softtabstop = vim.bo[bufnr].softtabstop, shiftwidth = vim.fn.shiftwidth() })

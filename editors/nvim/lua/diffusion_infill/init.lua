@@ -203,6 +203,34 @@ end
 
 M.clear = ghost.clear
 
+local function feed(keys, remap)
+  api.nvim_feedkeys(api.nvim_replace_termcodes(keys, true, false, true), remap and "m" or "n", false)
+end
+
+-- What the key did before we mapped it: the user's own insert-mode mapping (a completion plugin's <Tab>, say),
+-- else the key itself.
+local function previous_meaning(lhs, bufnr)
+  local existing = api.nvim_buf_call(bufnr, function() return vim.fn.maparg(lhs, "i", false, true) end)
+  if type(existing) ~= "table" or vim.tbl_isempty(existing) or (existing.desc or ""):find("^Diffusion Infill") then
+    return function() feed(lhs, false) end
+  end
+  local remap = existing.noremap ~= 1
+  return function()
+    local keys = existing.rhs
+    if existing.callback then
+      keys = existing.callback()
+      if existing.expr ~= 1 then
+        return -- a Lua mapping that did its work itself
+      end
+    elseif existing.expr == 1 then
+      keys = api.nvim_eval(existing.rhs)
+    end
+    if type(keys) == "string" and keys ~= "" then
+      feed(keys, remap)
+    end
+  end
+end
+
 local function map_keys(bufnr)
   local keys = M.config.keymaps
   if not keys then
@@ -212,9 +240,10 @@ local function map_keys(bufnr)
     if not lhs then
       return
     end
+    local fallback = falls_back and previous_meaning(lhs, bufnr)
     vim.keymap.set("i", lhs, function()
-      if not action() and falls_back then
-        api.nvim_feedkeys(api.nvim_replace_termcodes(lhs, true, false, true), "n", false)
+      if not action() and fallback then
+        fallback()
       end
     end, { buffer = bufnr, desc = "Diffusion Infill: " .. desc })
   end
