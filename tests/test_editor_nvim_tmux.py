@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from test_editor_neovim import FAST_SETTINGS, PLUGIN_DIR, REPO, find_nvim, neovim_env, INSTALL_HINT
+from test_editor_neovim import INSTALL_HINT, PLUGIN_DIR, REPO, find_nvim, neovim_env
 
 SAMPLE = "def add(a, b):\n    \n\n\nprint(add(1, 2))\n"
 TYPED = "return "          # typed at the end of line 2, after its indentation

@@ -83,6 +83,7 @@ local function store_status(client_id, status)
   local previous = M.statuses[client_id]
   M.statuses[client_id] = status
   api.nvim_exec_autocmds("User", { pattern = "DiffusionInfillStatus", modeline = false })
+  vim.schedule(function() pcall(vim.cmd.redrawstatus) end) -- status lines showing statusline() follow
   if status.state == "ready" and previous and previous.state ~= "ready" and not use_native() then
     -- Answers asked for while the model loaded came back empty: ask again where the user is typing.
     local bufnr = api.nvim_get_current_buf()
