@@ -401,3 +401,31 @@ def test_an_error_elsewhere_in_the_file_does_not_block_a_clean_fill():
     source = "def broken(:\n    pass\n\ndef f(a):\n    return <|>\n"
     result, _ = inline(source, "a + 1", "a +")
     assert result.text == "a + 1" and result.details["candidates"][1]["added_errors"] > 0
+
+
+@pytest.mark.parametrize("grammar,source,candidate,accepted", [
+    ("python", "def f(a):\n    return <|>\n", "a + 1", True),
+    ("python", "def f(a):\n    return <|>\n", "a +", False),
+    ("javascript", "function f(a) {\n  return <|>;\n}\n", "a * 2", True),
+    ("javascript", "function f(a) {\n  return <|>;\n}\n", "a * (2", False),
+    ("typescript", "const n: number = <|>;\n", "Math.max(1, 2)", True),
+    ("typescript", "const n: number = <|>;\n", "Math.max(1, ", False),
+    ("go", "package main\n\nfunc f(a int) int {\n\treturn <|>\n}\n", "a + 1", True),
+    ("go", "package main\n\nfunc f(a int) int {\n\treturn <|>\n}\n", "a +", False),
+    ("rust", "fn f(a: i32) -> i32 {\n    <|>\n}\n", "a + 1", True),
+    ("rust", "fn f(a: i32) -> i32 {\n    <|>\n}\n", "let = ;", False),
+    ("c", "int f(int a) {\n    return <|>;\n}\n", "a << 1", True),
+    ("c", "int f(int a) {\n    return <|>;\n}\n", "a <<", False),
+    ("cpp", "int f(int a) {\n    return <|>;\n}\n", "std::max(a, 1)", True),
+    ("java", "class A {\n    int f(int a) {\n        return <|>;\n    }\n}\n", "a - 1", True),
+    ("java", "class A {\n    int f(int a) {\n        return <|>;\n    }\n}\n", "a -", False),
+    ("lua", "local function f(a)\n  return <|>\nend\n", "a .. 'x'", True),
+    ("lua", "local function f(a)\n  return <|>\nend\n", "a ..", False),
+])
+def test_the_parse_check_in_every_language(grammar, source, candidate, accepted):
+    from infill.choose import Cleaned, choose
+    text, offset = at(source)
+    item = SimpleNamespace(confidence=0.5, ended=True)
+    choice = choose([Cleaned(0, candidate, item)], grammar, text, offset, offset)
+    assert (choice.chosen is not None) == accepted
+    assert choice.rejected_for_errors == (not accepted)
