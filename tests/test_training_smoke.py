@@ -74,7 +74,8 @@ def test_uniform_diffusion_lowers_held_out_loss_resumes_across_chunks_and_saves_
     tmp, _ = prepared
     run = tmp / "uniform"
     common = ["--config", "tiny", "--shards", str(tmp / "shards"), "--tokenizer", str(tmp / "tok"), "--run", str(run),
-              "--total-steps", "20", "--canvases-per-context", "2", "--eval-every", "10", *SMALL]
+              "--total-steps", "20", "--canvases-per-context", "2", "--eval-every", "10", "--save-dtype", "bfloat16",
+              *SMALL]
     train.main([*common, "--chunk-steps", "10"])
     first_chunk = json.loads((run / "metrics.json").read_text())
     assert first_chunk["steps"] == 10 and not first_chunk["done"]
@@ -88,7 +89,7 @@ def test_uniform_diffusion_lowers_held_out_loss_resumes_across_chunks_and_saves_
     assert final["val_ce_half_noise"] < first_eval["val_ce_half_noise"] - 0.5
     assert final["canvas_tokens_seen"] == 20 * 8 * 2 * 32 and final["canvas_tokens_per_s"] > 0
     model = DiffusionGemmaForBlockDiffusion.from_pretrained(run / "model")
-    assert model.config.canvas_length == 32
+    assert model.config.canvas_length == 32 and model.dtype == torch.bfloat16  # half the bytes in models/
     meta = json.loads((run / "model" / "diffusion_infill.json").read_text())
     assert meta["layout"] == "spm-sentinels" and meta["noise"] == "uniform" and meta["max_prompt_tokens"] == 64
 

@@ -48,13 +48,21 @@ def prepare(args) -> None:
 
     site_dirs = [p for p in site.getsitepackages() if Path(p).is_dir()]
     if not (DEVICE_SHARDS / "meta.json").is_file() or args.force:
-        subprocess.run([sys.executable, "-m", "training.data", "--site-packages", *site_dirs, "--stdlib",
-                        "--out", str(DEVICE_DATA), "--max-mb", str(args.max_mb), "--per-dist-mb",
-                        str(args.per_dist_mb), "--manifest", str(DEVICE_DATA / "data_manifest.json")], check=True)
-        subprocess.run([sys.executable, "-m", "training.shards", "--corpus", str(DEVICE_DATA / "corpus.jsonl"),
-                        "--tokenizer", str(TOKENIZER), "--out", str(DEVICE_SHARDS), "--max-mb", "100000",
-                        "--manifest", str(DEVICE_DATA / "data_manifest.json")], check=True)
-    if args.out:
+        deadline = time.time() + args.timeout_s
+        steps = [["training.data", "--site-packages", *site_dirs, "--stdlib", "--out", str(DEVICE_DATA), "--max-mb",
+                  str(args.max_mb), "--per-dist-mb", str(args.per_dist_mb), "--manifest",
+                  str(DEVICE_DATA / "data_manifest.json")],
+                 ["training.shards", "--corpus", str(DEVICE_DATA / "corpus.jsonl"), "--tokenizer", str(TOKENIZER),
+                  "--out", str(DEVICE_SHARDS), "--max-mb", "100000", "--manifest",
+                  str(DEVICE_DATA / "data_manifest.json")]]
+        for step in steps:
+            try:  # a cut step leaves no meta.json, so training falls back to the carried shards
+                subprocess.run([sys.executable, "-m", *step], check=True, timeout=max(deadline - time.time(), 1))
+            except subprocess.TimeoutExpired:
+                print(f"prepare: {step[0]} did not finish within {args.timeout_s:.0f} s; training uses the carried "
+                      "shards alone", flush=True)
+                return
+    if args.out and (DEVICE_DATA / "data_manifest.json").is_file():
         Path(args.out).mkdir(parents=True, exist_ok=True)
         shutil.copy(DEVICE_DATA / "data_manifest.json", Path(args.out) / "data_manifest_gpu_machine.json")
 
@@ -209,6 +217,7 @@ def main(argv=None) -> None:
     p.add_argument("--max-mb", type=float, default=400)
     p.add_argument("--per-dist-mb", type=float, default=6)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--timeout-s", type=float, default=150, help="give up on the machine's own corpus after this")
     t = sub.add_parser("train")
     t.add_argument("--out", required=True)
     t.add_argument("--runs", default=str(RUNS))
