@@ -214,3 +214,24 @@ def test_gpu_session_packs_a_model_into_parts_under_16_mib_and_unpacks_it(tmp_pa
     assert (tmp_path / "back" / "model-ar" / "model.safetensors").read_bytes() == payload
     with pytest.raises(SystemExit, match="no model"):
         gpu_session.main(["export", "masked", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs")])
+
+
+def test_a_bf16_checkpoint_comes_back_as_fp32_with_exact_step_counts(tmp_path):
+    from training.common import load_checkpoint, restore_optimizer, save_checkpoint
+
+    model = torch.nn.Linear(64, 64)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for _ in range(300):  # past 256: bf16 would round the step count
+        model(torch.randn(4, 64)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    parts = save_checkpoint(tmp_path, {"model": model.state_dict(), "opt": opt.state_dict(), "step": 300},
+                            torch.bfloat16)
+    assert parts and all(p.stat().st_size <= 16 * 1024 * 1024 for p in parts)
+    state = load_checkpoint(tmp_path, torch.device("cpu"))
+    assert state["step"] == 300 and state["model"]["weight"].dtype == torch.float32
+    assert torch.allclose(state["model"]["weight"], model.weight, atol=1e-2)
+    fresh = torch.optim.AdamW(torch.nn.Linear(64, 64).parameters(), lr=1e-3)
+    restore_optimizer(fresh, state["opt"])
+    moments = fresh.state_dict()["state"][0]
+    assert float(moments["step"]) == 300 and moments["exp_avg"].dtype == torch.float32

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from engine.types import EngineConfig
-from training.fim import FimSampler, fim_token_ids, newline_token_ids
+from training.fim import FimSampler, newline_token_ids
 from training.shards import load_many
 
 
