@@ -23,8 +23,10 @@ def gpu_config(vocab_size: int = 8192, canvas_length: int = 64):
     about 11M active per token (2 of 4 experts)."""
     from transformers import DiffusionGemmaConfig
 
+    # window 512 > prompt 256 + canvas 64: a sliding layer's cache never drops keys, so the engine can still reuse
+    # the encoder cache of a shared prompt prefix between keystrokes (it cannot once a window has filled)
     text = _text_config(vocab_size, hidden=384, layers=6, heads=6, kv_heads=2, head_dim=64,
-                        experts=4, top_k=2, expert_hidden=256, window=256)
+                        experts=4, top_k=2, expert_hidden=256, window=512)
     return DiffusionGemmaConfig(text_config=text, vision_config=dict(_TINY_VISION), canvas_length=canvas_length)
 
 
