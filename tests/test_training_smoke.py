@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))  # training/ is a folder of scripts run from the r
 from training import shards as shards_mod  # noqa: E402
 from training import train, train_ar  # noqa: E402
 from training.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
-SMALL = ["--batch", "8", "--prompt-len", "64", "--canvas", "32", "--warmup", "1", "--lr", "3e-3", "--threads", "2",
+SMALL = ["--batch", "8", "--prompt-len", "64", "--canvas", "32", "--warmup", "1", "--lr", "5e-3", "--threads", "2",
          "--eval-batches", "2", "--device", "cpu"]
 
 
