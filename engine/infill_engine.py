@@ -47,6 +47,8 @@ class InfillEngine:
         self.layout = f"{self.loaded.fim_order}-sentinels" if self.fim_ids else "suffix-pinned"
         if self.config.max_steps is None:
             self.config = dataclasses.replace(self.config, max_steps=48 if self.device.type == "cuda" else 24)
+        if self.config.noise == "auto":  # what the checkpoint was trained with (diffusion_infill.json)
+            self.config = dataclasses.replace(self.config, noise=self.loaded.noise)
         if self.config.noise not in ("uniform", "masked") or self.config.acceptance not in ("entropy-bound",
                                                                                               "confidence"):
             raise EngineError(f"unknown noise '{self.config.noise}' or acceptance '{self.config.acceptance}'")
@@ -185,7 +187,8 @@ class InfillEngine:
         return torch.Generator(device=self.device).manual_seed(self.config.seed if seed is None else seed)
 
     def _encode_text(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        # split_special_tokens: a file that contains the text "<eos>" (this repository does) is code, not an end.
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] if text else []
 
     def _prompt(self, prefix: str, suffix: str) -> tuple[list[int], list[int]]:
         """(prompt ids, suffix ids to pin on the canvas). Context is trimmed to what the model was trained on:

@@ -24,6 +24,7 @@ class LoadedModel:
     max_prompt_tokens: int      # longest prompt the model was trained for
     canvas_length: int
     fim_order: str = "spm"      # with FIM sentinels: "spm" (suffix first) or "psm" (prefix first)
+    noise: str = "uniform"      # the noise it was trained with: "uniform" (DiffusionGemma) or "masked"
 
 
 def pick_device(requested: str) -> torch.device:
@@ -125,4 +126,5 @@ def load(config: EngineConfig) -> LoadedModel:
         max_prompt_tokens=int(extra.get("max_prompt_tokens", 4096)),
         canvas_length=int(extra.get("canvas_length", model.config.canvas_length or 256)),
         fim_order="psm" if str(extra.get("layout", "")).startswith("psm") else "spm",
+        noise="masked" if extra.get("noise") == "masked" else "uniform",
     )

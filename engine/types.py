@@ -33,7 +33,7 @@ class EngineConfig:
     self_conditioning: bool = True
     acceptance: str = "entropy-bound" # or "confidence" (keep tokens whose probability >= confidence_threshold)
     confidence_threshold: float = 0.9
-    noise: str = "uniform"            # "masked" for masked-diffusion checkpoints (needs a <mask> token)
+    noise: str = "auto"               # auto (as the checkpoint was trained) | uniform | masked (needs a <mask> token)
     reuse_prefix: bool = True         # keep the encoder cache of the longest shared prompt prefix between calls
     fast_path: str = "auto"           # auto (compiled on CUDA, off on CPU) | compiled | static (static cache,
                                       # eager step) | off (dynamic cache, eager step)

@@ -334,3 +334,20 @@ def test_the_26b_a4b_shape_has_the_published_parameter_count():
     text = sum(p.numel() for name, p in model.named_parameters() if "vision" not in name)
     assert text == 25_250_986_752                     # the model card's "25.2B total" (text)
     assert model.config.text_config.num_experts == 128 and model.config.text_config.top_k_experts == 8
+
+
+def test_noise_follows_what_the_checkpoint_was_trained_with(tiny_model_dir, tmp_path):
+    assert InfillEngine(EngineConfig(model=str(tiny_model_dir))).config.noise == "uniform"
+    masked_dir = tmp_path / "masked"
+    shutil.copytree(tiny_model_dir, masked_dir)
+    meta = json.loads((masked_dir / "diffusion_infill.json").read_text())
+    (masked_dir / "diffusion_infill.json").write_text(json.dumps({**meta, "noise": "masked"}))
+    masked = InfillEngine(EngineConfig(model=str(masked_dir)))
+    assert masked.config.noise == "masked" and masked.mask_id == masked.tokenizer.mask_token_id
+    assert InfillEngine(EngineConfig(model=str(masked_dir), noise="uniform")).mask_id is None  # the user decides
+
+
+def test_special_token_text_in_code_is_code_not_a_marker(engine):
+    ids = engine._encode_text('END = "<eos>"\n')
+    assert engine.eos_id not in ids
+    assert engine.tokenizer.decode(ids) == 'END = "<eos>"\n'
