@@ -6,7 +6,8 @@ git-ignored editors/.cache/vscode (cold: a few minutes; warm: a second). The tes
 workspace, waits for the status bar to say the model is ready, types, waits for the server's ghost text, accepts it
 with Tab, saves and reads the file back, then runs "Fill Selection" on a selection through its keybinding and
 "Rewrite Selection" through the command palette and its instruction box, checking that each changed the selection
-and nothing else. Screenshots land in editors/.cache/vscode/screenshots/.
+and nothing else, and finally changes diffusionInfill.steps in the Settings editor and waits for the server to reload
+the model. Screenshots land in editors/.cache/vscode/screenshots/.
 
 The embedded model is weak, so the assertions are about the mechanism (ghost text shown, the accepted text is what
 the server sent, the fill changed the selection), never about the quality of the code.
@@ -294,6 +295,24 @@ def logged_texts(user_data: Path, pattern: str) -> list[str]:
     return [json.loads(re.search(pattern + r"(.*)$", line).group(1)) for line in log_lines(user_data, pattern)]
 
 
+def set_setting_box(driver, setting: str, value: str) -> bool:
+    """Types `value` into a setting's box in the Settings editor; False until the box holds it (the editor
+    redraws its list while the search settles, so a box found early may be gone)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.keys import Keys
+
+    try:
+        boxes = visible(driver, f'.settings-editor input[aria-label="{setting}"]')
+        if not boxes:
+            return False
+        boxes[0].click()
+        chord(driver, [Keys.CONTROL], "a")
+        press(driver, value)
+        return boxes[0].get_attribute("value") == value
+    except WebDriverException:
+        return False
+
+
 def edit_selection(driver, user_data: Path, server_command: str, invoke) -> str:
     """Selects the rest of line EDIT_LINE from one of EDIT_SKIPS, runs `invoke` (the command, as a person would)
     and returns the text the server applied. The server refuses an edit that would break the syntax; then the
@@ -399,6 +418,19 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     assert after != before and applied in after, "Rewrite Selection did not change the document"
     assert after.splitlines()[0] == "def top_three(values):"
     assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the rewrite touched other text"
+
+    # A changed model setting reaches the server (workspace/didChangeConfiguration), which reloads the model.
+    loads = len(log_lines(user_data, "model ready on"))
+    run_command(browser, "Preferences: Open Settings (UI)")
+    wait_for(lambda: visible(browser, ".settings-editor"), UI_S, "the Settings editor")
+    press(browser, "diffusionInfill.steps")
+    wait_for(lambda: set_setting_box(browser, "diffusionInfill.steps", "8"), UI_S,
+             "the diffusionInfill.steps box in the Settings editor to take 8")
+    screenshot(browser, "vscode-settings.png")
+    wait_for(lambda: len(log_lines(user_data, "model ready on")) > loads, MODEL_READY_S,
+             lambda: f"the server to reload the model after a settings change; log: {log_lines(user_data, '')}")
+    assert log_lines(user_data, r'settings changed: sending .*"steps":8'), "the new setting was not sent"
+    assert not log_lines(user_data, "unknown option"), "the extension sent the server options it does not know"
 
 
 def test_extension_finds_the_server_in_setting_then_workspace_venv_then_path(code_server_install, tmp_path):

@@ -220,9 +220,9 @@ class InfillExtension implements vscode.Disposable {
     if (event.affectsConfiguration(`${SECTION}.logLevel`)) await this.applyLogLevel();
     if (affectsServer(event) && this.client?.isRunning()) {
       // The server reloads the model itself when a model option changed.
-      await this.client.sendNotification(DidChangeConfigurationNotification.type, {
-        settings: { [SECTION]: serverSettings() },
-      });
+      const settings = serverSettings();
+      this.log('info', `settings changed: sending ${JSON.stringify(settings)} to the server`);
+      await this.client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings } });
     }
   }
 
