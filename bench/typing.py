@@ -1,0 +1,342 @@
+"""Replay real typing against the language server through a real LSP client, and measure what the user feels.
+
+    python -m bench.typing --json                     # CPU; prefix reuse off, then on, same replay
+    python -m bench.typing --function textwrap:indent --device cuda
+
+Held-back functions of real files (default: two from click, which is held out of the embedded model's training
+data) are each removed from their file, and typed back into the document character by character
+at 10-20 keys/s (seeded), with pauses of 1-2.5 s at some line ends and word ends. A new line and its indentation
+are one keystroke, as an editor's auto-indent makes them. After every keystroke the client sends didChange and an
+automatic textDocument/inlineCompletion, as VS Code does, without waiting for the answer.
+
+Reported per run: time from the last keystroke before a pause to a non-empty answer (p50/p95, over the pauses that
+got one before the next key), requests started / cancelled / answered / empty, typed-through and cache hits (from
+`infill.status`), model runs per 100 keystrokes (from `infill.metrics`), and the server's peak RSS (VmHWM). The
+replay runs once with `reusePrefix` off and once on, each on a fresh server. `--plot` writes the latency
+distribution as a PNG into bench/. Record what you quote in bench/RESULTS.md with the command, device and date.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import importlib
+import inspect
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, client_capabilities
+
+HERE = Path(__file__).resolve().parent
+SERVER_COMMAND = [sys.executable, "-m", "lsp_server"]
+MODEL_READY_S = 300.0
+DEFAULT_FUNCTIONS = ("click.formatting:join_options", "click.termui:_interpret_color")
+PAUSE_MIN_S = 0.5   # a gap this long counts as a pause (typing gaps are at most 1/10 s)
+
+
+@dataclass
+class Keystroke:
+    text: str          # what this key inserts (a new line carries its indentation along)
+    pause_after: float  # seconds the typist waits after this key (the gap to the next key)
+
+
+@dataclass
+class Replay:
+    path: str
+    document: str      # the file without the function
+    offset: int        # where the function goes
+    keys: list[Keystroke]
+
+
+def held_back(spec: str) -> tuple[str, str, int, str]:
+    """(file text, function source, offset) for module:function."""
+    module_name, _, name = spec.partition(":")
+    function = getattr(importlib.import_module(module_name), name)
+    path = inspect.getsourcefile(function)
+    text = Path(path).read_text()
+    lines, first = inspect.getsourcelines(function)
+    start = sum(len(line) for line in text.splitlines(keepends=True)[:first - 1])
+    source = "".join(lines)
+    assert text[start:start + len(source)] == source, "the function's source is not where inspect says"
+    return path, text, start, source
+
+
+def keystrokes(source: str, seed: int, slow_s: float, fast_s: float, pause_s: tuple[float, float],
+               line_pause: float, word_pause: float) -> list[Keystroke]:
+    rng = random.Random(seed)
+    keys: list[Keystroke] = []
+    i = 0
+    while i < len(source):
+        if source[i] == "\n":
+            j = i + 1
+            while j < len(source) and source[j] in " \t":
+                j += 1
+            text, i = source[i:j], j
+            chance = line_pause
+        else:
+            text, i = source[i], i + 1
+            chance = word_pause if text == " " else 0.0
+        gap = rng.uniform(fast_s, slow_s)
+        if rng.random() < chance:
+            gap = rng.uniform(*pause_s)
+        keys.append(Keystroke(text, gap))
+    keys[-1].pause_after = pause_s[1]  # the end of the function is a pause too
+    return keys
+
+
+@dataclass
+class Sent:
+    key: int
+    sent: float
+    answered: float | None = None
+    items: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    reuse_prefix: bool
+    keystrokes: int
+    pauses: int
+    pause_latencies_ms: list[float] = field(default_factory=list)
+    pauses_answered_empty: int = 0    # the answer came in time, with nothing to offer
+    pauses_too_slow: int = 0          # no answer before the next key (which cancelled it)
+    counters: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    peak_rss_mb: float | None = None
+    wall_s: float = 0.0
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def position_after(text: str) -> types.Position:
+    """LSP position (UTF-16) of the end of `text`."""
+    line = text.count("\n")
+    last = text[text.rfind("\n") + 1:]
+    return types.Position(line=line, character=len(last.encode("utf-16-le")) // 2)
+
+
+async def replay_once(replays: list[Replay], options: dict) -> RunResult:
+    config = ClientServerConfig(server_command=SERVER_COMMAND, server_env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    client = await config.start()
+    client.feature("diffusionInfill/status")(lambda params: None)   # status notifications: read on demand instead
+    try:
+        await client.initialize_session(types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"), initialization_options=options))
+
+        async def command(name: str):
+            return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name,
+                                                                                           arguments=[]))
+
+        deadline = time.monotonic() + MODEL_READY_S
+        while (status := await command("infill.status"))["state"] == "loading":
+            if time.monotonic() > deadline:
+                raise SystemExit("the model did not load in time")
+            await asyncio.sleep(0.2)
+        if status["state"] != "ready":
+            raise SystemExit(f"the model failed to load: {status['message']}")
+
+        result = RunResult(reuse_prefix=options["reusePrefix"], keystrokes=0, pauses=0)
+        started = time.monotonic()
+        for replay in replays:
+            await type_function(client, replay, result)
+        result.wall_s = round(time.monotonic() - started, 1)
+        result.counters = (await command("infill.status"))["counters"]
+        result.metrics = await command("infill.metrics")
+        result.peak_rss_mb = peak_rss_mb(client._server.pid)
+        await asyncio.wait_for(client.shutdown_session(), 60)
+        return result
+    finally:
+        server = client._server
+        if server is not None and server.returncode is None:
+            server.kill()
+        await client.stop()
+
+
+async def type_function(client, replay: Replay, result: RunResult) -> None:
+    """Type one held-back function into its document, a request after every key; add what the pauses saw."""
+    uri = Path(replay.path).resolve().as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=uri, language_id="python", version=1, text=replay.document)))
+    before = replay.document[:replay.offset]
+    sent: list[Sent] = []
+    tasks = []
+
+    def record(entry: Sent):
+        def done(future):
+            entry.answered = time.monotonic()
+            if future.cancelled() or future.exception() is not None:
+                entry.error = "cancelled" if future.cancelled() else str(future.exception())
+            else:
+                entry.items = len(future.result().items) if future.result() else 0
+        return done
+
+    version = 1
+    next_at = time.monotonic()
+    for index, key in enumerate(replay.keys):
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        at = position_after(before)
+        version += 1
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at),
+                                                                    text=key.text)]))
+        before += key.text
+        entry = Sent(index, time.monotonic())
+        future = client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position_after(before),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+        task = asyncio.ensure_future(future)
+        task.add_done_callback(record(entry))
+        sent.append(entry)
+        tasks.append(task)
+        next_at = time.monotonic() + key.pause_after
+    await asyncio.wait(tasks, timeout=120)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
+
+    pause_keys = [i for i, key in enumerate(replay.keys) if key.pause_after >= PAUSE_MIN_S]
+    result.keystrokes += len(replay.keys)
+    result.pauses += len(pause_keys)
+    for i in pause_keys:
+        entry = sent[i]
+        in_time = entry.answered is not None and (i + 1 == len(sent) or entry.answered <= sent[i + 1].sent)
+        if not in_time or entry.error:
+            result.pauses_too_slow += 1
+        elif entry.items == 0:
+            result.pauses_answered_empty += 1
+        else:
+            result.pause_latencies_ms.append(round((entry.answered - entry.sent) * 1e3, 1))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 1)
+
+
+def summary(run: RunResult) -> dict:
+    c, m = run.counters, run.metrics
+    return {
+        "reusePrefix": run.reuse_prefix, "keystrokes": run.keystrokes, "pauses": run.pauses,
+        "pause_to_answer_ms": {"p50": percentile(run.pause_latencies_ms, 50),
+                               "p95": percentile(run.pause_latencies_ms, 95),
+                               "answered_pauses": len(run.pause_latencies_ms),
+                               "pauses_answered_empty": run.pauses_answered_empty,
+                               "pauses_too_slow": run.pauses_too_slow},
+        "requests": {k: c[k] for k in ("requests", "cancelled", "answered", "empty")},
+        "typed_through": c["typedThrough"], "cache_hits": c["cacheHits"], "speculated": c["speculated"],
+        "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"],
+        "model_runs_per_100_keys": round(100 * m["modelRuns"] / max(1, run.keystrokes), 1),
+        "model_latency_ms": m["modelLatencyMs"], "prefix_reuse": m["prefixReuse"],
+        "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,
+        "latencies_ms": run.pause_latencies_ms,
+    }
+
+
+def plot(runs: list[RunResult], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for run in runs:
+        values = sorted(run.pause_latencies_ms)
+        if not values:
+            continue
+        share = [(i + 1) / len(values) for i in range(len(values))]
+        label = (f"prefix reuse {'on' if run.reuse_prefix else 'off'}: p50 {percentile(values, 50):.0f} ms, "
+                 f"p95 {percentile(values, 95):.0f} ms ({len(values)}/{run.pauses} pauses)")
+        axis.step(values, share, where="post", label=label)
+    axis.set_xlabel("last keystroke of a pause -> non-empty inline answer (ms)")
+    axis.set_ylabel("share of answered pauses")
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--function", action="append", help="module:function to type (repeatable; default: "
+                        + ", ".join(DEFAULT_FUNCTIONS) + ")")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0, help="the typist's rhythm")
+    parser.add_argument("--keys-per-s", type=float, nargs=2, default=(10.0, 20.0), metavar=("SLOW", "FAST"))
+    parser.add_argument("--pause", type=float, nargs=2, default=(1.0, 2.5), metavar=("SHORTEST", "LONGEST"),
+                        help="pause lengths in seconds (a slow device needs longer pauses to answer at all)")
+    parser.add_argument("--only", choices=("on", "off"), help="run only one prefix-reuse setting")
+    parser.add_argument("--reuse-first", action="store_true", help="run prefix reuse on first, then off")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", default=str(HERE / "typing_cpu.png"), help="PNG path ('' for none)")
+    args = parser.parse_args()
+
+    functions = args.function or list(DEFAULT_FUNCTIONS)
+    replays = []
+    for number, function in enumerate(functions):
+        path, text, offset, source = held_back(function)
+        keys = keystrokes(source, args.seed + number, 1 / args.keys_per_s[0], 1 / args.keys_per_s[1],
+                          tuple(args.pause), line_pause=0.4, word_pause=0.04)
+        replays.append(Replay(path=path, document=text[:offset] + text[offset + len(source):], offset=offset,
+                              keys=keys))
+    options = {"device": args.device, "maxNewTokens": args.max_new_tokens}
+    if args.threads:
+        options["threads"] = args.threads
+    if args.steps:
+        options["steps"] = args.steps
+    settings = {"on": [True], "off": [False]}.get(args.only, [False, True])
+    if args.reuse_first:
+        settings.reverse()
+    runs = [asyncio.run(replay_once(replays, {**options, "reusePrefix": reuse})) for reuse in settings]
+
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": f"{platform.machine()} {os.cpu_count()} CPUs", "functions": functions,
+              "characters": sum(len(k.text) for r in replays for k in r.keys),
+              "options": options, "keys_per_s": list(args.keys_per_s), "pause_s": list(args.pause),
+              "runs": [summary(run) for run in runs]}
+    by_reuse = {run.reuse_prefix: run.pause_latencies_ms for run in runs}
+    if by_reuse.get(False) and by_reuse.get(True):
+        report["p50_speedup_with_reuse"] = round(percentile(by_reuse[False], 50) / percentile(by_reuse[True], 50), 2)
+    if args.plot:
+        plot(runs, Path(args.plot), f"bench/typing.py: {len(functions)} held-back functions typed at "
+                                    f"{args.keys_per_s[0]:.0f}-{args.keys_per_s[1]:.0f} keys/s, device "
+                                    f"{args.device}, {report['date'][:10]}")
+        report["plot"] = args.plot
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    for run in report["runs"]:
+        latency = run["pause_to_answer_ms"]
+        print(f"prefix reuse {'on ' if run['reusePrefix'] else 'off'}: pause->answer p50 {latency['p50']} ms, "
+              f"p95 {latency['p95']} ms ({latency['answered_pauses']}/{run['pauses']} pauses answered); "
+              f"requests {run['requests']}; typed-through {run['typed_through']}, cache hits {run['cache_hits']}; "
+              f"{run['model_runs_per_100_keys']} model runs/100 keys; peak RSS {run['peak_rss_mb']} MB")
+    if "p50_speedup_with_reuse" in report:
+        print(f"p50 speedup with prefix reuse: {report['p50_speedup_with_reuse']}x")
+
+
+if __name__ == "__main__":
+    main()
