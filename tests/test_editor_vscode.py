@@ -338,6 +338,11 @@ def edit_selection(driver, user_data: Path, server_command: str, invoke) -> str:
     raise AssertionError(f"the server applied no {server_command}; log: {log_lines(user_data, server_command)}")
 
 
+def logged_objects(user_data: Path, pattern: str) -> list[dict]:
+    """The JSON objects the extension logs after `pattern`, e.g. each status the server sent."""
+    return [json.loads(re.search(pattern + r"(\{.*)$", line).group(1)) for line in log_lines(user_data, pattern)]
+
+
 def screenshot(driver, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name
@@ -388,6 +393,10 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     screenshot(browser, "vscode-accepted.png")
     expected = SAMPLE + typed + suggested
     assert save_and_read(browser, demo, lambda text: text == expected) == expected
+    # Accepting ran the item's command, which tells the server (its counters come back in diffusionInfill/status).
+    wait_for(lambda: any(status["counters"].get("accepted", 0) >= 1
+                         for status in logged_objects(user_data, "status: ")), UI_S,
+             lambda: f"the server to count the accepted suggestion; log: {log_lines(user_data, 'status: ')}")
 
     # Fill Selection on the body of top_three through its keybinding, as a person would.
     before = demo.read_text()

@@ -54,6 +54,7 @@ export class ServerEventsFeature implements StaticFeature {
 
   onStatus(params: ServerStatus): void {
     if (!params || typeof params !== 'object' || !params.state) return;
+    this.log(`status: ${JSON.stringify(params)}`);
     this.serverReportsStatus = true;
     this.status.fromServer(params);
   }
