@@ -39,8 +39,8 @@ if [ -n "$missing" ]; then
         exit 2
     fi
     say "apt-get install$missing"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >"$cache/apt.log" 2>&1 || {
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing; } \
+        >"$cache/apt.log" 2>&1 || {
         tail -n 20 "$cache/apt.log" >&2
         say "apt-get install failed (log: $cache/apt.log)" >&2
         exit 3
