@@ -33,6 +33,9 @@ async def assert_load_failure_is_reported_and_harmless(client, expected: str):
     assert "failed" in end.message
     error = await wait_for_message(client, 0, expected, kind=types.MessageType.Error)
     assert error.message.startswith("Diffusion Infill:")
+    status = await execute(client, "infill.status")     # what the editors' status bars read
+    assert status["state"] == "error" and expected in status["message"] and status["device"] is None
+    assert [s["state"] for s in client.statuses][-1] == "error"
 
     open_document_text(client)
     seen = len(client.messages)
