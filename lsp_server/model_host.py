@@ -60,11 +60,14 @@ class CountedEngine:
 
 
 def candidate_texts(result: InfillResult) -> list[str]:
-    """The chosen text, then any other cleaned candidate texts infill/ reported in details, without repeats."""
-    texts = [result.text] if result.text else []
-    for entry in result.details.get("candidates") or []:
+    """The chosen text, then the other cleaned, validated candidates infill/ ranked in details["choices"] (each
+    for the same range), without repeats."""
+    if not result.text:
+        return []
+    texts = [result.text]
+    for entry in result.details.get("choices") or []:
         text = entry.get("text") if isinstance(entry, dict) else None
-        if isinstance(text, str) and text and not entry.get("added_errors") and text not in texts:
+        if isinstance(text, str) and text and text not in texts:
             texts.append(text)
     return texts
 

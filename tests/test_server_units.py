@@ -292,13 +292,12 @@ def test_reuse_prefix_and_speculate_options():
     assert options.reusePrefix is True and "reusePrefix" in warnings[0]
 
 
-def test_candidate_texts_are_the_choice_then_other_clean_candidates_without_repeats():
+def test_candidate_texts_are_the_choice_then_the_other_ranked_choices_without_repeats():
     from infill import InfillResult
 
     from lsp_server.model_host import candidate_texts
 
-    result = InfillResult("a + b", 3, 3, details={"candidates": [
-        {"index": 0, "text": "a + b"}, {"index": 1, "text": "a - b"}, {"index": 2, "text": "a(", "added_errors": 1},
-        {"index": 3, "text": ""}, {"index": 4}]})
+    result = InfillResult("a + b", 3, 3, details={"choices": [
+        {"index": 0, "text": "a + b"}, {"index": 2, "text": "a - b"}, {"index": 3, "text": ""}, {"index": 4}]})
     assert candidate_texts(result) == ["a + b", "a - b"]
-    assert candidate_texts(InfillResult("", 0, 0)) == []
+    assert candidate_texts(InfillResult("", 0, 0, details={"choices": [{"text": "x"}]})) == []
