@@ -33,16 +33,20 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
     group.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     group.add_argument("--dtype", help="auto | float32 | bfloat16 | float16")
-    group.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    group.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for a small model, else one "
+                                                   "per core)")
     group.add_argument("--steps", type=int, help="denoising steps per canvas (default 48 on a GPU, 24 on a CPU)")
     group.add_argument("--max-new-tokens", type=int, help="longest completion, in tokens (default 48)")
     group.add_argument("--seed", type=int)
+    group.add_argument("--fast-path", help="auto | compiled | static | off: the compiled static-shape decoder step "
+                                           "(auto: on with CUDA, off on a CPU)")
 
 
 def options_from(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
     raw = {"model": args.model, "allowDownload": args.allow_download or None,
            "trustRemoteCode": args.trust_remote_code or None, "device": args.device, "dtype": args.dtype,
-           "threads": args.threads, "steps": args.steps, "maxNewTokens": args.max_new_tokens, "seed": args.seed}
+           "threads": args.threads, "steps": args.steps, "maxNewTokens": args.max_new_tokens, "seed": args.seed,
+           "fastPath": args.fast_path}
     return parse_options({name: value for name, value in raw.items() if value is not None})
 
 

@@ -9,6 +9,7 @@ from engine.types import EngineConfig
 
 SECTION = "diffusionInfill"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+FAST_PATHS = ("auto", "compiled", "static", "off")
 
 
 @dataclass(frozen=True)
@@ -18,23 +19,24 @@ class ServerOptions:
     trustRemoteCode: bool = False
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     dtype: str = "auto"               # auto | float32 | bfloat16 | float16
-    threads: int | None = None        # CPU threads for torch; None = torch's default
+    threads: int | None = None        # CPU threads for torch; None = 1 for a small model, else one per core
     maxNewTokens: int = 48
     steps: int | None = None          # denoising steps per canvas; None = the engine's (48 GPU, 24 CPU)
     seed: int = 0
     reusePrefix: bool = True          # keep the encoder cache of the unchanged prompt prefix between requests
     speculate: bool = True            # compute the next suggestion ahead, as if the shown one were accepted
+    fastPath: str = "auto"            # auto (compiled on CUDA, plain on CPU) | compiled | static | off
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
                             allow_download=self.allowDownload, trust_remote_code=self.trustRemoteCode,
                             max_steps=self.steps, seed=self.seed, threads=self.threads,
-                            reuse_prefix=self.reusePrefix)
+                            reuse_prefix=self.reusePrefix, fast_path=self.fastPath)
 
     def model_key(self) -> tuple:
         """Everything that needs a new engine when it changes (the engine reads its config once)."""
         return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype, self.threads,
-                self.steps, self.seed, self.reusePrefix)
+                self.steps, self.seed, self.reusePrefix, self.fastPath)
 
 
 def _is_int(value, low: int, high: int) -> bool:
@@ -60,6 +62,7 @@ CHECKS = {
     "seed": (lambda v: _is_int(v, 0, 2**63 - 1), "a whole number from 0"),
     "reusePrefix": (lambda v: isinstance(v, bool), "true or false"),
     "speculate": (lambda v: isinstance(v, bool), "true or false"),
+    "fastPath": (lambda v: v in FAST_PATHS, " / ".join(FAST_PATHS)),
 }
 
 

@@ -166,3 +166,16 @@ def read_message(connection: socket.socket) -> dict:
         assert chunk, "the server closed the connection"
         body += chunk
     return json.loads(body[:length])
+
+
+def test_fast_path_option_reaches_the_engine_config_and_a_bad_one_is_defaulted():
+    import argparse
+
+    from lsp_server.cli import add_model_options, options_from
+
+    parser = argparse.ArgumentParser()
+    add_model_options(parser)
+    options, warnings = options_from(parser.parse_args(["--fast-path", "static"]))
+    assert not warnings and options.engine_config().fast_path == "static"
+    options, warnings = options_from(parser.parse_args(["--fast-path", "warp"]))
+    assert options.engine_config().fast_path == "auto" and any("fastPath" in w for w in warnings)
