@@ -266,12 +266,13 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         rests = shown.remainders(snap.source, offset)
         if rests:
             ls.counters.typedThrough += 1
-            return ANSWERED, offer(ls, snap, offset, offset, rests[:wanted], record=False)
+            return ANSWERED, offer(ls, snap, offset, offset + shown.replace, rests[:wanted], record=False)
         ls.suggestions.pop(key, None)  # typed past it or away from it
     cached = ls.cache.get(context, several=invoked)
     if cached is not None:
         ls.counters.cacheHits += 1
-        return ANSWERED, offer(ls, snap, offset, offset, list(cached.texts[:wanted]), several=invoked)
+        return ANSWERED, offer(ls, snap, offset, offset + cached.replace, list(cached.texts[:wanted]),
+                               several=invoked)
 
     # A speculation for another context is now useless; one for this context is adopted below.
     speculation = ls.speculation if ls.speculation and ls.speculation[0] == context else None
@@ -292,7 +293,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
             if ls.generations.get(key) != generation or not is_current(ls, snap):
                 return CANCELLED, []
             ls.counters.cacheHits += 1
-            return ANSWERED, offer(ls, snap, offset, offset, adopted.texts[:1])
+            replace = adopted.result.end - adopted.result.start
+            return ANSWERED, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
     generated = await ls.host.complete(request_for(ls, snap, "inline", offset, offset), key,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
@@ -300,8 +302,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         ls.tell(result.message, once=True)
     if generated.cancelled:
         return CANCELLED, []
-    if generated.texts and result.start == offset and result.end == offset:
-        ls.cache.put(context, generated.texts, several=invoked)
+    if generated.texts and result.start == offset:   # relative to the cursor: closers it replaces included
+        ls.cache.put(context, generated.texts, several=invoked, replace=result.end - offset)
     if ls.generations.get(key) != generation or not is_current(ls, snap):
         return CANCELLED, []   # computed for text the user has changed since: never shown
     if not generated.texts:
@@ -313,8 +315,8 @@ def offer(ls: InfillServer, snap: Snapshot, start: int, end: int, texts: list[st
           record: bool = True) -> list[types.InlineCompletionItem]:
     """Items with an accept command each; remembered for typed-through, and the next suggestion speculated."""
     key = document_key(snap.uri)
-    if record and start == end:
-        ls.suggestions[key] = ShownSuggestion.at(snap.source, start, texts, several)
+    if record:
+        ls.suggestions[key] = ShownSuggestion.at(snap.source, start, texts, several, replace=end - start)
     edit_range = snap.range_of(start, end)
     items = [types.InlineCompletionItem(
         insert_text=text, range=edit_range,
@@ -343,9 +345,8 @@ async def run_speculation(ls: InfillServer, request: InfillRequest, context: tup
     if ls.host.state != "ready":
         return Generated(InfillResult("", request.start, request.end), cancelled=True)
     generated = await ls.host.complete(request, SPECULATION_KEY, seed=ls.options.seed, speculative=True)
-    at_cursor = generated.result.start == generated.result.end == request.start
-    if not generated.cancelled and generated.texts and at_cursor:
-        ls.cache.put(context, generated.texts, several=False)
+    if not generated.cancelled and generated.texts and generated.result.start == request.start:
+        ls.cache.put(context, generated.texts, several=False, replace=generated.result.end - request.start)
         ls.counters.speculated += 1
     return generated
 

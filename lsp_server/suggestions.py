@@ -24,6 +24,7 @@ def context_key(source: str, start: int, end: int, language_id: str | None, mode
 class Cached:
     texts: tuple[str, ...]   # distinct cleaned candidates, best first
     several: bool            # made for an explicit invoke (several candidates were asked for)
+    replace: int = 0         # characters after the cursor each text replaces (closers the editor auto-typed)
 
 
 class ResultCache:
@@ -41,14 +42,14 @@ class ResultCache:
         self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: tuple, texts: list[str], several: bool) -> None:
+    def put(self, key: tuple, texts: list[str], several: bool, replace: int = 0) -> None:
         if not texts:
             return
         old = self._entries.get(key)
         if old is not None and old.several and not several:
             self._entries.move_to_end(key)  # keep the richer entry
             return
-        self._entries[key] = Cached(tuple(texts), several)
+        self._entries[key] = Cached(tuple(texts), several, replace)
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
@@ -67,10 +68,11 @@ class ShownSuggestion:
     after: str               # and after it
     texts: tuple[str, ...]
     several: bool
+    replace: int = 0         # characters after the cursor the texts replace; the rests replace the same ones
 
     @classmethod
-    def at(cls, source: str, cursor: int, texts: list[str], several: bool) -> "ShownSuggestion":
-        return cls(source[:cursor], source[cursor:], tuple(texts), several)
+    def at(cls, source: str, cursor: int, texts: list[str], several: bool, replace: int = 0) -> "ShownSuggestion":
+        return cls(source[:cursor], source[cursor:], tuple(texts), several, replace)
 
     def remainders(self, source: str, cursor: int) -> list[str] | None:
         """While what was typed since is a prefix of a candidate, the rest of each such candidate (best first).

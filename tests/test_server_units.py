@@ -301,3 +301,14 @@ def test_candidate_texts_are_the_choice_then_the_other_ranked_choices_without_re
         {"index": 0, "text": "a + b"}, {"index": 2, "text": "a - b"}, {"index": 3, "text": ""}, {"index": 4}]})
     assert candidate_texts(result) == ["a + b", "a - b"]
     assert candidate_texts(InfillResult("", 0, 0, details={"choices": [{"text": "x"}]})) == []
+
+
+def test_suggestions_that_replace_auto_closed_brackets_keep_their_range_relative_to_the_cursor():
+    source = "print()\n"
+    cursor = source.index(")")
+    shown = ShownSuggestion.at(source, cursor, ["total, end='')"], several=False, replace=1)
+    typed = source[:cursor] + "tot" + source[cursor:]
+    assert shown.remainders(typed, cursor + 3) == ["al, end='')"] and shown.replace == 1
+    cache = ResultCache()
+    cache.put(("k",), ["x)"], several=False, replace=1)
+    assert cache.get(("k",)).replace == 1
