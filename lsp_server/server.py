@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from urllib.parse import unquote
@@ -258,7 +259,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     wanted = INVOKED_CANDIDATES if invoked else 1
     generation = ls.generations[key] = ls.generations.get(key, 0) + 1
-    context = context_key(snap.source, offset, offset, snap.language_id, "inline", ls.options_key())
+    context = context_key(snap.source, offset, offset, language_of(snap), "inline", ls.options_key())
 
     # Without the model: the suggestion being typed through, then the cache.
     shown = ls.suggestions.get(key)
@@ -311,6 +312,11 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     return ANSWERED, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
 
 
+def language_of(snap: Snapshot) -> str | None:
+    """What picks the grammar: the languageId, else the file's extension (infill/ guesses from it)."""
+    return snap.language_id or (os.path.splitext(snap.path)[1] if snap.path else None)
+
+
 def offer(ls: InfillServer, snap: Snapshot, start: int, end: int, texts: list[str], several: bool = False,
           record: bool = True) -> list[types.InlineCompletionItem]:
     """Items with an accept command each; remembered for typed-through, and the next suggestion speculated."""
@@ -332,7 +338,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     any real request cancels it."""
     source = snap.source[:start] + text + snap.source[end:]
     cursor = start + len(text)
-    context = context_key(source, cursor, cursor, snap.language_id, "inline", ls.options_key())
+    context = context_key(source, cursor, cursor, language_of(snap), "inline", ls.options_key())
     if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context
                                              and not ls.speculation[1].done()):
         return
