@@ -48,11 +48,12 @@ SMALL_MODEL_PARAMETERS = 100_000_000
 
 
 def pick_cpu_threads(model: torch.nn.Module) -> None:
-    """A small model's matrices are too small to split across cores: one thread does the same work without the
-    hand-offs, and does not collapse when the editor or a compiler is busy on the other cores (measured in
-    bench/RESULTS.md). Bigger models keep torch's default of one thread per core."""
+    """A small model's matrices are too small to keep many cores busy, and torch's default (a thread per core)
+    collapses when anything else needs a core: on this project's 2-core machine one busy core made a step 3x
+    slower with 2 threads, while 1 thread kept its pace (bench/RESULTS.md). So a small model takes half the cores
+    (at most 4), leaving the rest to the editor; bigger models keep torch's default."""
     if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
-        torch.set_num_threads(1)
+        torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))
 
 
 def resolve_source(config: EngineConfig) -> tuple[str, bool]:

@@ -39,7 +39,7 @@ class EngineConfig:
                                       # eager step) | off (dynamic cache, eager step)
     compile_backend: str = "inductor" # torch.compile backend for the compiled path ("aot_eager": capture only)
     seed: int = 0
-    threads: int | None = None        # CPU threads; None = 1 for a small model (< 100M parameters), else torch's default
+    threads: int | None = None        # CPU threads; None = half the cores (at most 4) for a small model, else torch's own
 
 
 @dataclass

@@ -33,8 +33,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
     group.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     group.add_argument("--dtype", help="auto | float32 | bfloat16 | float16")
-    group.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for a small model, else one "
-                                                   "per core)")
+    group.add_argument("--threads", type=int, help="CPU threads for torch (default: half the cores, at most 4, for a small "
+                                                   "model; else one per core)")
     group.add_argument("--steps", type=int, help="denoising steps per canvas (default 48 on a GPU, 24 on a CPU)")
     group.add_argument("--max-new-tokens", type=int, help="longest completion, in tokens (default 48)")
     group.add_argument("--seed", type=int)

@@ -19,7 +19,7 @@ class ServerOptions:
     trustRemoteCode: bool = False
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     dtype: str = "auto"               # auto | float32 | bfloat16 | float16
-    threads: int | None = None        # CPU threads for torch; None = 1 for a small model, else one per core
+    threads: int | None = None        # CPU threads; None = half the cores (max 4) for a small model, else one per core
     maxNewTokens: int = 48
     steps: int | None = None          # denoising steps per canvas; None = the engine's (48 GPU, 24 CPU)
     seed: int = 0
