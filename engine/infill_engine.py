@@ -137,7 +137,8 @@ class InfillEngine:
         to the prefix (the encoder cache of the rest is reused) and denoise the next canvas, block by block."""
         best, limit = first.best, self.loaded.canvas_length - 1
         budget = min(asked, max_new_tokens)
-        if best is None or best.ended or best.length < limit or budget <= limit:
+        # A row that did not end used all the room it had (pinned suffix tokens take some in that layout).
+        if best is None or best.ended or budget <= limit:
             return first
         text, length, steps, blocks, timings = best.text, best.length, best.steps, 1, dict(first.timings)
         ended = False

@@ -12,7 +12,9 @@ from difflib import SequenceMatcher
 
 Edit = tuple[int, int, str]
 
-WORD = re.compile(r"\w+|[ \t]+|\r\n|\n|\r|[^\w\s]")
+# Every character falls in one alternative (any whitespace but line ends, e.g. a no-break space, counts as a gap),
+# so the words always join back into the text and their offsets stay exact.
+WORD = re.compile(r"\w+|[^\S\r\n]+|\r\n|\n|\r|[^\w\s]")
 SIMILAR_ENOUGH = 0.5   # below this share of equal words a changed run is replaced whole: fragments would confuse
 
 
@@ -32,7 +34,7 @@ def word_edits(old: str, new: str, base: int) -> list[Edit]:
     when the two have too little in common."""
     old_words, new_words = WORD.findall(old), WORD.findall(new)
     matcher = SequenceMatcher(None, old_words, new_words, autojunk=False)
-    if matcher.ratio() < SIMILAR_ENOUGH:
+    if matcher.ratio() < SIMILAR_ENOUGH or "".join(old_words) != old or "".join(new_words) != new:
         return [(base, base + len(old), new)]
     starts = [0]
     for word in old_words:

@@ -52,6 +52,13 @@ def test_offsets_are_shifted_by_the_selection_start():
     assert apply_edits(document, edits) == "prefix\nx = 2\nsuffix\n"
 
 
+def test_unusual_spaces_keep_the_offsets_exact():
+    old, new = "x = 1\xa0+ 2\n", "x = 1\xa0+ 3\n"   # a no-break space between the words
+    edits = minimal_edits(old, new)
+    assert apply_edits(old, edits) == new
+    assert edits == [(8, 9, "3")]
+
+
 def test_touching_edits_are_merged():
     assert merge_touching([(5, 5, "b"), (3, 5, "a")]) == [(3, 5, "ab")]
     assert merge_touching([(0, 1, "x"), (2, 3, "y")]) == [(0, 1, "x"), (2, 3, "y")]
@@ -59,7 +66,8 @@ def test_touching_edits_are_merged():
 
 def test_random_pairs_apply_exactly_and_never_overlap():
     rng = random.Random(7)
-    words = ["x", "y", "foo", "(", ")", " ", "  ", "\n", "\r\n", "=", "1", "return", "\t", "é", "😀"]
+    words = ["x", "y", "foo", "(", ")", " ", "  ", "\n", "\r\n", "=", "1", "return", "\t", "é", "😀", "\xa0",
+             "\u3000", "\f", "\v"]
     for _ in range(400):
         old = "".join(rng.choice(words) for _ in range(rng.randint(0, 30)))
         new = "".join(rng.choice(words) for _ in range(rng.randint(0, 30)))
