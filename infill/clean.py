@@ -6,6 +6,7 @@ already closes, or runs on past the block it was asked to fill. Each rule below 
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -198,12 +199,12 @@ def close_own_brackets(middle: str) -> str:
 def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = None) -> str:
     """Leading whitespace in the document's style: tabs become spaces in a space-indented document (one indent unit
     each), and in a tab-indented one every full level of spaces (the editor's tab size, else the middle's own
-    step) becomes a tab."""
+    step: the common divisor of its indentations, so 8 and 12 spaces are two and three levels) becomes a tab."""
     lines = middle.split("\n")
     if indent_unit == "\t":
-        steps = [len(indentation(line)) for line in lines if line.strip() and indentation(line).startswith(" ")]
-        width = tab_size or min((s for s in steps if s >= 2), default=4)
-        width = width if 2 <= width <= 8 else 4
+        widths = [len(indentation(line)) for line in lines if line.strip() and indentation(line).startswith(" ")]
+        step = math.gcd(*widths) if widths else 4
+        width = tab_size if tab_size and 2 <= tab_size <= 8 else (step if 2 <= step <= 4 else 4)
         for i, line in enumerate(lines):
             ws = indentation(line)
             if " " in ws:

@@ -231,6 +231,8 @@ def test_close_own_brackets(middle, expected):
     ("if (a) {\n  b();\n}", "  ", None, "if (a) {\n  b();\n}"),
     # a stray space after the tabs stays: alignment, not a level
     ("f(a,\n      b)", "\t", 4, "f(a,\n\t  b)"),
+    # a middle that starts deep (8 then 12 spaces): its step is 4, so two and three tabs, never a tab/space mix
+    ("        x = 1\n            y = 2", "\t", None, "\t\tx = 1\n\t\t\ty = 2"),
 ])
 def test_normalize_indentation(middle, unit, tab_size, expected):
     assert normalize_indentation(middle, unit, tab_size) == expected
