@@ -90,8 +90,9 @@ class ModelHost:
         self.ready.clear()
         return self.queue.submit(LOAD_KEY, lambda token: self._load(config)).future
 
-    def _load(self, config: EngineConfig) -> None:
-        # Runs on the worker, so no infill can be using the previous engine while it is replaced.
+    def _load(self, config: EngineConfig) -> tuple[dict, str | None]:
+        """(what was loaded, the error). Runs on the worker, so no infill uses the previous engine meanwhile."""
+        self.ready.clear()  # an earlier load that finished just before this one must not leave "ready" set
         self.engine, self.error, self.latency_s, self.info = None, None, None, {}
         try:
             from engine import InfillEngine  # torch loads here, off the event loop
@@ -104,6 +105,7 @@ class ModelHost:
             self.error = f"could not load the model: {type(exc).__name__}: {exc}"
         finally:
             self.ready.set()
+        return dict(self.info), self.error
 
     @property
     def state(self) -> str:

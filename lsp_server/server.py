@@ -157,12 +157,16 @@ async def load_model(ls: InfillServer) -> None:
     ls.cache.clear()        # results of the previous model or options
     ls.suggestions.clear()
     ls.publish_status(only_if_state_changed=True)
-    await asyncio.wrap_future(loaded)
-    if ls.host.error:
-        ls.tell(ls.host.error, types.MessageType.Error)
+    outcome = await asyncio.wrap_future(loaded)
+    if not isinstance(outcome, tuple):  # a newer load (the user changed a model option again) took over
+        if progress:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
+        return
+    info, error = outcome
+    if error:
+        ls.tell(error, types.MessageType.Error)
         done = "the model failed to load"
     else:
-        info = ls.host.engine.describe()
         done = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
         ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
                                                      message=f"Diffusion Infill: {done}: {info}"))
@@ -290,9 +294,11 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
 
     if speculation is not None and not invoked:
         adopted = await asyncio.shield(speculation[1])   # the speculation for exactly this context
-        if not adopted.cancelled and adopted.texts:
-            if ls.generations.get(key) != generation or not is_current(ls, snap):
-                return CANCELLED, []
+        if ls.generations.get(key) != generation or not is_current(ls, snap):
+            return CANCELLED, []   # a newer request took over while we waited: never submit behind it
+        if not adopted.cancelled:
+            if not adopted.texts:
+                return EMPTY, []   # the model already ran on exactly this context and had nothing
             ls.counters.cacheHits += 1
             replace = adopted.result.end - adopted.result.start
             return ANSWERED, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
