@@ -32,7 +32,7 @@ import re
 import sys
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from infill import InfillRequest, run_infill
@@ -336,17 +336,11 @@ def load_engine(kind: str, model: str | None, threads: int | None, steps: int | 
     """The engine, or exit 2 with the reason when it cannot be had (no AR twin class or checkpoint yet)."""
     from engine.types import EngineConfig, EngineError
     config = EngineConfig(model=model, threads=threads, max_steps=steps, seed=seed)
-    if threads:
-        import torch
-        torch.set_num_threads(threads)
     try:
         if kind == "diffusion":
             from engine.infill_engine import InfillEngine
             return InfillEngine(config)
-        try:
-            from engine.ar_engine import AREngine
-        except ImportError as exc:
-            raise EngineError(f"--engine ar needs engine.ar_engine.AREngine, which is not available yet ({exc})")
+        from engine.ar_engine import AREngine
         return AREngine(config)
     except EngineError as exc:
         print(f"infill_quality: {exc}", file=sys.stderr)

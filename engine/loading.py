@@ -47,13 +47,16 @@ def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
 SMALL_MODEL_PARAMETERS = 100_000_000
 
 
+TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before any rule here changed it: a reload can go back to it
+
+
 def pick_cpu_threads(model: torch.nn.Module) -> None:
     """A small model's matrices are too small to keep many cores busy, and torch's default (a thread per core)
     collapses when anything else needs a core: on this project's 2-core machine one busy core made a step 3x
     slower with 2 threads, while 1 thread kept its pace (bench/RESULTS.md). So a small model takes half the cores
     (at most 4), leaving the rest to the editor; bigger models keep torch's default."""
-    if sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
-        torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)) if small else TORCH_DEFAULT_THREADS)
 
 
 def resolve_source(config: EngineConfig) -> tuple[str, bool]:
