@@ -26,7 +26,7 @@ SPECULATION_KEY = "speculation"
 EXTRA_SEED_RUNS = 2        # an invoke that wants several candidates runs the model at most this many more times
 LATENCY_WEIGHT = 0.3       # exponential moving average of the model's latency
 
-__all__ = ["CancelToken", "Generated", "ModelHost", "LOAD_KEY", "SPECULATION_KEY"]
+__all__ = ["Generated", "ModelHost", "LOAD_KEY", "SPECULATION_KEY"]
 
 
 @dataclass
@@ -130,10 +130,9 @@ class ModelHost:
 
     # ---- running ------------------------------------------------------------------------------------------------
 
-    def run_blocking(self, request: InfillRequest, cancel: Callable[[], bool] | None = None) -> InfillResult:
+    def run_blocking(self, request: InfillRequest) -> InfillResult:
         """Same path as the server, for the command line."""
-        value = self.queue.submit(None, lambda token: self._infill(request, lambda: token() or bool(
-            cancel and cancel()))).future.result()
+        value = self.queue.submit(None, lambda token: self._infill(request, token)).future.result()
         return self._cancelled_result(request) if value is SUPERSEDED else value
 
     async def run(self, request: InfillRequest, key: str | None) -> InfillResult:
