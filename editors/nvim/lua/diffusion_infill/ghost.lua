@@ -250,10 +250,13 @@ function M.suggest(bufnr, trigger_kind)
   -- The real buffer number matters: with 0, Neovim 0.11 does not flush the pending didChange first.
   local ok
   ok, id = client:request(INLINE_COMPLETION, params, function(err, result)
-    if pending[bufnr] and pending[bufnr].id == id then
+    local latest = pending[bufnr] ~= nil and pending[bufnr].id == id
+    if latest then
       pending[bufnr] = nil
     end
-    if err or not result or not api.nvim_buf_is_valid(bufnr) or api.nvim_get_current_buf() ~= bufnr then
+    -- Only the latest request's answer, and only while typing: nothing clears ghost text in normal mode.
+    if not latest or err or not result or not api.nvim_buf_is_valid(bufnr) or api.nvim_get_current_buf() ~= bufnr
+        or not api.nvim_get_mode().mode:match("^i") then
       return
     end
     local now = { api.nvim_buf_get_changedtick(bufnr), unpack(api.nvim_win_get_cursor(0)) }
@@ -322,6 +325,8 @@ end
 local function stop(bufnr)
   if timers[bufnr] then
     timers[bufnr]:stop()
+    timers[bufnr]:close()
+    timers[bufnr] = nil
   end
   cancel_pending(bufnr)
 end
@@ -330,7 +335,8 @@ end
 function M.attach(bufnr)
   local group = api.nvim_create_augroup("diffusion_infill_ghost_" .. bufnr, { clear = true })
   -- auto_trigger is read on each event, so it can be switched at any time.
-  api.nvim_create_autocmd("TextChangedI", {
+  -- TextChangedP: typing while the completion menu is open.
+  api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, {
     group = group, buffer = bufnr, callback = function()
       typed_through(bufnr)
       if M.config.auto_trigger then

@@ -21,7 +21,8 @@ M.defaults = {
   settings = {},
   auto_trigger = true, -- ask while typing; false: only on the invoke key or :InfillSuggest
   debounce_ms = 75, -- light: the server debounces as well
-  -- Insert-mode keys; each accept key types itself when no ghost text is shown. false disables one (or all).
+  -- Insert-mode keys; each does its usual job (the user's own mapping, else the key) when there is no ghost text
+  -- for it to act on. false disables one (or all).
   keymaps = {
     accept = "<Tab>",
     accept_word = "<M-Right>",
@@ -205,7 +206,8 @@ end
 M.clear = ghost.clear
 
 local function feed(keys, remap)
-  api.nvim_feedkeys(api.nvim_replace_termcodes(keys, true, false, true), remap and "m" or "n", false)
+  -- "i": in front of keys already waiting (a macro being replayed), where the user typed it.
+  api.nvim_feedkeys(api.nvim_replace_termcodes(keys, true, false, true), remap and "im" or "in", false)
 end
 
 -- What the key did before we mapped it: the user's own insert-mode mapping (a completion plugin's <Tab>, say),
@@ -249,10 +251,10 @@ local function map_keys(bufnr)
     end, { buffer = bufnr, desc = "Diffusion Infill: " .. desc })
   end
   map(keys.accept, function() return M.accept(bufnr) end, "accept the suggestion", true)
-  map(keys.accept_word, function() return M.accept(bufnr, "word") end, "accept the next word", false)
-  map(keys.accept_line, function() return M.accept(bufnr, "line") end, "accept the rest of the line", false)
-  map(keys.next, function() return M.cycle(bufnr, 1) end, "next candidate", false)
-  map(keys.prev, function() return M.cycle(bufnr, -1) end, "previous candidate", false)
+  map(keys.accept_word, function() return M.accept(bufnr, "word") end, "accept the next word", true)
+  map(keys.accept_line, function() return M.accept(bufnr, "line") end, "accept the rest of the line", true)
+  map(keys.next, function() return M.cycle(bufnr, 1) end, "next candidate", true)
+  map(keys.prev, function() return M.cycle(bufnr, -1) end, "previous candidate", true)
   map(keys.dismiss, function() return M.dismiss(bufnr) end, "dismiss the suggestion", true)
   map(keys.invoke, function() return M.suggest(bufnr) end, "suggest now", false)
 end
@@ -388,6 +390,12 @@ function M.setup(opts)
       local client = vim.lsp.get_client_by_id(event.data.client_id)
       if client and client.name == NAME then
         ghost.detach(event.buf)
+        -- Our maps go too: left in place, the next attach would take them for the user's own.
+        for _, lhs in pairs(M.config.keymaps or {}) do
+          if lhs then
+            pcall(vim.keymap.del, "i", lhs, { buffer = event.buf })
+          end
+        end
       end
     end,
   })
