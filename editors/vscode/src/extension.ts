@@ -166,7 +166,10 @@ class InfillExtension implements vscode.Disposable {
       void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`);
       return undefined;
     }
-    if (this.client !== client) return undefined;   // stopped or restarted while starting
+    if (this.client !== client) {                   // stopped or restarted while starting: no orphan server
+      await client.stop().catch(() => undefined);
+      return undefined;
+    }
     await this.applyLogLevel();
     if (!events.serverReportsStatus) this.status.loading('loading the model');
     void this.queryStatus(client, events);
@@ -189,6 +192,7 @@ class InfillExtension implements vscode.Disposable {
   }
 
   async stop(): Promise<void> {
+    await this.starting?.catch(() => undefined);   // a server still starting is stopped too, not left running
     const client = this.client;
     this.client = undefined;
     this.events?.dispose();
