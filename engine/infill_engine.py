@@ -75,7 +75,7 @@ class InfillEngine:
 
     def _pick_fast_path(self) -> str:
         """auto: the compiled static-shape step on CUDA, where it pays for itself; the plain eager path on a CPU,
-        where compiling costs about a minute at start-up for a quarter off each step."""
+        where compiling cost minutes at start-up for 10-25% off a step (bench/RESULTS.md)."""
         choice = self.config.fast_path
         if choice not in ("auto", "compiled", "static", "off"):
             raise EngineError(f"unknown fast_path '{choice}' (use auto, compiled, static or off)")
