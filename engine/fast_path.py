@@ -103,7 +103,8 @@ def static_scored_step(model, settings: SamplerSettings) -> ScoredStep:
 
 def bind(step, cache, positions, mask, first_step=None) -> ScoredStep:
     """Fix the run's cache, positions and mask. `first_step` (eager) takes the first pass, the only one without
-    self-conditioning logits, so only one graph per shape needs compiling."""
+    self-conditioning logits, so only one graph per shape needs compiling (with self-conditioning switched off,
+    every pass is such a pass and runs eagerly)."""
     graphed = positions.device.type == "cuda" and first_step is not None
 
     def bound(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise) -> Proposal:
