@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from .loading import pick_device, pick_dtype
+from .prompt import encode_text, trim_context
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
 
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
@@ -23,7 +24,7 @@ DEFAULT_AR_DIR = Path(__file__).resolve().parents[1] / "training" / "ar-twin"
 
 
 def load_ar(config: EngineConfig):
-    """(model, tokenizer, device, dtype, metadata) from a local folder; the AR twin is never fetched from a hub."""
+    """(model, tokenizer, device, dtype, metadata, folder) from a local folder; the AR twin is never fetched from a hub."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -88,18 +89,15 @@ class AREngine:
                 raise EngineError("out of GPU memory while generating; try a shorter context") from exc
 
     def _encode_text(self, text: str) -> list[int]:
-        # split_special_tokens: code that spells "<eos>" is text, not the end marker
-        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] if text else []
+        return encode_text(self.tokenizer, text)
 
     def _prompt(self, prefix: str, suffix: str) -> list[int]:
         """PSM prompt trimmed as InfillEngine trims: the suffix keeps at most a third, its nearest tokens; the
         prefix the rest, its newest tokens."""
-        prefix_ids, suffix_ids = self._encode_text(prefix), self._encode_text(suffix)
-        budget = self._max_prompt_tokens - 3
-        suffix_keep = min(len(suffix_ids), budget // 3)
-        prefix_keep = min(len(prefix_ids), budget - suffix_keep)
+        prefix_ids, suffix_ids = trim_context(self._encode_text(prefix), self._encode_text(suffix),
+                                              self._max_prompt_tokens - 3)
         fp, fs, fm = self.fim_ids
-        return [fp, *prefix_ids[len(prefix_ids) - prefix_keep:], fs, *suffix_ids[:suffix_keep], fm]
+        return [fp, *prefix_ids, fs, *suffix_ids, fm]
 
     @torch.no_grad()
     def _fill(self, prefix: str, suffix: str, limit: int, cancel) -> Candidates:

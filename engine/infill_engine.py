@@ -13,6 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from .fast_path import StaticPrompt, bind, compile_step, decoder_mask, static_scored_step
 from .loading import LoadedModel, load
+from .prompt import encode_text, trim_context
 from .sampler import SamplerSettings, denoise, renoise
 from .types import Candidate, Candidates, EngineConfig, EngineError
 
@@ -188,18 +189,13 @@ class InfillEngine:
         return torch.Generator(device=self.device).manual_seed(self.config.seed if seed is None else seed)
 
     def _encode_text(self, text: str) -> list[int]:
-        # split_special_tokens: a file that contains the text "<eos>" (this repository does) is code, not an end.
-        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] if text else []
+        return encode_text(self.tokenizer, text)
 
     def _prompt(self, prefix: str, suffix: str) -> tuple[list[int], list[int]]:
         """(prompt ids, suffix ids to pin on the canvas). Context is trimmed to what the model was trained on:
         the prefix loses its oldest tokens, the suffix its farthest."""
-        prefix_ids, suffix_ids = self._encode_text(prefix), self._encode_text(suffix)
-        budget = self.prompt_budget - 3
-        suffix_keep = min(len(suffix_ids), budget // 3)  # the nearest suffix matters most; prefix gets the rest
-        prefix_keep = min(len(prefix_ids), budget - suffix_keep)
-        prefix_ids = prefix_ids[len(prefix_ids) - prefix_keep:]
-        suffix_ids = suffix_ids[:suffix_keep]
+        prefix_ids, suffix_ids = trim_context(self._encode_text(prefix), self._encode_text(suffix),
+                                              self.prompt_budget - 3)
         if self.fim_ids:
             fp, fs, fm = self.fim_ids
             if self.loaded.fim_order == "psm":
