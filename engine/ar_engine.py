@@ -24,7 +24,7 @@ DEFAULT_AR_DIR = Path(__file__).resolve().parents[1] / "training" / "ar-twin"
 
 
 def load_ar(config: EngineConfig):
-    """(model, tokenizer, device, dtype, metadata, folder) from a local folder; the AR twin is never fetched from a hub."""
+    """(model, tokenizer, device, dtype, metadata, folder) from a local folder; never fetched from a hub."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
