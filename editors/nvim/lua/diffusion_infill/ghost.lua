@@ -151,27 +151,19 @@ end
 
 -- How much of `text` one accept takes: everything, up to the end of the next word, or up to the end of the line.
 local function chunk_of(text, how)
-  if how == "word" then
-    local stop = text:find("[%w_]+") -- leading spaces and punctuation travel with the word after them
-    if stop then
-      stop = select(2, text:find("^[%w_]+", stop))
-    end
-    local newline = text:find("\n", 1, true)
-    if newline == 1 then
-      return text:match("^\n[ \t]*") -- the line break and the next line's indentation
-    end
-    if not stop or (newline and newline < stop) then
-      return newline and text:sub(1, newline - 1) or text
-    end
-    return text:sub(1, stop)
-  elseif how == "line" then
-    local newline = text:find("\n", 1, true)
-    if newline == 1 then
-      return text:match("^\n[ \t]*")
-    end
-    return newline and text:sub(1, newline - 1) or text
+  if how ~= "word" and how ~= "line" then
+    return text
   end
-  return text
+  local newline = text:find("\n", 1, true)
+  if newline == 1 then
+    return text:match("^\n[ \t]*") -- the line break and the next line's indentation
+  end
+  local line = newline and text:sub(1, newline - 1) or text
+  if how == "line" then
+    return line
+  end
+  local start = line:find("[%w_]+") -- leading spaces and punctuation travel with the word after them
+  return start and line:sub(1, select(2, line:find("^[%w_]+", start))) or line
 end
 
 --- Accepts the ghost text on screen: all of it (how = "all", the default), the next word, or the rest of the line.
