@@ -76,14 +76,17 @@ class AREngine:
         return len(self._encode_text(text))
 
     def fill(self, prefix: str, suffix: str, *, max_new_tokens: int = 64, lengths: list[int] | None = None,
-             cancel: Callable[[], bool] | None = None, seed: int | None = None) -> Candidates:
+             cancel: Callable[[], bool] | None = None, seed: int | None = None,
+             budget_ms: float | None = None) -> Candidates:
         """Greedy PSM infill up to max(lengths or [max_new_tokens]) tokens (capped by max_new_tokens), ending at the
         model's <eos>. One candidate: an AR model writes one middle, there is no length plan to choose from.
-        `seed` is accepted for the same signature; greedy decoding does not use it."""
+        `seed` is accepted for the same signature; greedy decoding does not use it. With `budget_ms`, decoding
+        stops at that deadline with the tokens written so far."""
         limit = max(1, min(max(lengths or [max_new_tokens]), max_new_tokens))
+        deadline = time.perf_counter() + budget_ms / 1e3 if budget_ms else None
         with self.lock:
             try:
-                return self._fill(prefix, suffix, limit, cancel)
+                return self._fill(prefix, suffix, limit, cancel, deadline)
             except torch.cuda.OutOfMemoryError as exc:
                 torch.cuda.empty_cache()
                 raise EngineError("out of GPU memory while generating; try a shorter context") from exc
@@ -100,7 +103,7 @@ class AREngine:
         return [fp, *prefix_ids, fs, *suffix_ids, fm]
 
     @torch.no_grad()
-    def _fill(self, prefix: str, suffix: str, limit: int, cancel) -> Candidates:
+    def _fill(self, prefix: str, suffix: str, limit: int, cancel, deadline: float | None = None) -> Candidates:
         from transformers.cache_utils import DynamicCache
 
         t0 = time.perf_counter()
@@ -120,7 +123,7 @@ class AREngine:
                 break
             tokens.append(token)
             logprob += float(logp[0, token])
-            if len(tokens) == limit:
+            if len(tokens) == limit or (deadline is not None and time.perf_counter() >= deadline):
                 break
             step_ids = torch.tensor([[token]], device=self.device)
             logits = self.model(input_ids=step_ids, past_key_values=cache, use_cache=True).logits[:, -1]

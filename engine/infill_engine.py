@@ -22,6 +22,11 @@ FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 PINNED_SUFFIX_TOKENS = 8  # suffix-pinned layout: how many suffix tokens follow the middle on the canvas
 # (rows, canvas) shapes compiled at load: single-line plans (3 rows, 32), multi-line (2 rows, 64), rewrites (1 row).
 WARM_SHAPES = ((3, 32), (2, 64), (1, 32), (1, 64))
+# A fill with a latency budget: fewer denoising steps than this and the length candidates give way to one row (the
+# longest limit, which can still end early with <eos>); fewer than MIN_BUDGET_STEPS are never planned.
+ROWS_NEED_STEPS = 8
+MIN_BUDGET_STEPS = 4
+PACE_WEIGHT = 0.3         # moving average of the measured milliseconds per step, per (rows, canvas) shape
 
 
 def bucket(length: int, limit: int) -> int:
@@ -62,6 +67,8 @@ class InfillEngine:
         self.prompt_cache: DynamicCache | None = None   # encoder cache of the last prompt (batch 1)
         self.cached_prompt: list[int] = []
         self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+        self.pace_ms: dict[tuple[int, int], float] = {}  # (rows, canvas) -> measured ms per denoising step
+        self.shapes_seen: set[tuple[int, int]] = set()
         self.fast_path = self._pick_fast_path()
         self.static: StaticPrompt | None = None
         self.prompt_budget = self.loaded.max_prompt_tokens
@@ -100,6 +107,23 @@ class InfillEngine:
         self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
         return time.perf_counter() - started
 
+    def measure_pace(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES, steps: int = 3) -> dict:
+        """Time a few denoising steps at the common (rows, canvas) shapes, so a fill with a latency budget can plan
+        its step count from the first request on. Returns the measured ms per step."""
+        settings = self._settings(steps=steps, stop_entropy=0.0, sync_every=steps)
+        prompt = [self.eos_id] * 8
+        with self.lock:
+            for rows, canvas_len in sorted({(r, min(c, self.loaded.canvas_length)) for r, c in shapes}):
+                canvas = torch.full((rows, canvas_len), self.eos_id, device=self.device)
+                pinned = torch.zeros_like(canvas, dtype=torch.bool)
+                for _ in range(2):  # the first run at a shape is not counted (see _record_pace)
+                    self._run(prompt, canvas, pinned, settings, self._generator(0), None)
+            if self.static is not None:
+                self.static.prompt = []
+            self.prompt_cache, self.cached_prompt = None, []
+        self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+        return {f"{rows}x{canvas_len}": round(ms, 2) for (rows, canvas_len), ms in sorted(self.pace_ms.items())}
+
     def describe(self) -> dict:
         return {
             "model": self.loaded.source,
@@ -111,6 +135,7 @@ class InfillEngine:
             "max_prompt_tokens": self.prompt_budget,
             "fast_path": self.fast_path,
             "prefix_reuse": dict(self.prefix_stats),
+            "ms_per_step": {f"{r}x{c}": round(ms, 2) for (r, c), ms in sorted(self.pace_ms.items())},
         }
 
     # ---- public API -------------------------------------------------------------------------------------------
@@ -124,12 +149,21 @@ class InfillEngine:
         return len(self._encode_text(text))
 
     def fill(self, prefix: str, suffix: str, *, max_new_tokens: int = 64, lengths: list[int] | None = None,
-             cancel: Callable[[], bool] | None = None, seed: int | None = None) -> Candidates:
+             cancel: Callable[[], bool] | None = None, seed: int | None = None,
+             budget_ms: float | None = None) -> Candidates:
         """Generate the middle between prefix and suffix. Each entry of `lengths` is one batch row whose canvas
-        allows at most that many tokens; the model ends each row with <eos> where it sees fit."""
+        allows at most that many tokens; the model ends each row with <eos> where it sees fit.
+
+        `budget_ms`: finish within about this long (an automatic suggestion while the user types). The steps are
+        planned from the measured pace so the temperature schedule still runs its course; length candidates give
+        way to one row when they would leave too few steps; a run that falls behind stops at the deadline with
+        its current best canvas (every position always holds a guess). One canvas only: no block continuation."""
         limit = self.loaded.canvas_length - 1
         wanted = sorted({max(1, min(n, max_new_tokens, limit)) for n in (lengths or [max_new_tokens])})
-        first = self._guarded(self._fill, prefix, suffix, wanted, cancel, seed)
+        deadline = time.perf_counter() + budget_ms / 1e3 if budget_ms else None
+        first = self._guarded(self._fill, prefix, suffix, wanted, cancel, seed, deadline)
+        if deadline is not None:
+            return first
         return self._continue(first, prefix, suffix, max(lengths or [max_new_tokens]), max_new_tokens, cancel, seed)
 
     def _continue(self, first: Candidates, prefix: str, suffix: str, asked: int, max_new_tokens: int, cancel,
@@ -173,6 +207,25 @@ class InfillEngine:
                 torch.cuda.empty_cache()
                 raise EngineError("out of GPU memory while generating; try a shorter context or a smaller "
                                   "model") from exc
+
+    def _steps_until(self, deadline: float, rows: int, canvas_len: int, steps: int) -> int | None:
+        """Denoising steps that fit before `deadline` at this shape's measured pace (None: shape not measured)."""
+        pace = self.pace_ms.get((rows, canvas_len))
+        if pace is None:
+            return None
+        left_ms = (deadline - time.perf_counter()) * 1e3
+        # 10% slack: the step that crosses the deadline still runs, and decoding the result comes after it.
+        return max(MIN_BUDGET_STEPS, min(steps, int(0.9 * left_ms / pace)))
+
+    def _record_pace(self, rows: int, canvas_len: int, denoise_ms: float, steps: int) -> None:
+        """The first run at a shape pays one-time costs (allocations, a compile) and is not counted."""
+        shape = (rows, canvas_len)
+        if steps <= 0 or shape not in self.shapes_seen:
+            self.shapes_seen.add(shape)
+            return
+        measured = denoise_ms / steps
+        old = self.pace_ms.get(shape)
+        self.pace_ms[shape] = measured if old is None else (1 - PACE_WEIGHT) * old + PACE_WEIGHT * measured
 
     def _settings(self, **overrides) -> SamplerSettings:
         c = self.config
@@ -256,27 +309,35 @@ class InfillEngine:
         return step
 
     def _run(self, prompt: list[int], canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
-             generator: torch.Generator, cancel) -> tuple:
+             generator: torch.Generator, cancel, deadline: float | None = None) -> tuple:
         started = time.perf_counter()
         rows, canvas_len = canvas.shape
         if self.static is None:
             cache = self._encode_prompt(prompt, rows)
-            encoded = time.perf_counter()
-            step = self._decoder_step(cache, len(prompt), canvas_len)
-            result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel)
         else:
             shared = self.static.encode(prompt, reuse=self.config.reuse_prefix)
             self._count_reuse(len(prompt), shared)
-            encoded = time.perf_counter()
+        encoded = time.perf_counter()
+        if deadline is not None:
+            fitted = self._steps_until(deadline, rows, canvas_len, settings.steps)
+            if fitted is not None:
+                settings = dataclasses.replace(settings, steps=fitted)
+        if self.static is None:
+            step = self._decoder_step(cache, len(prompt), canvas_len)
+            result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel, deadline=deadline)
+        else:
             positions = torch.arange(len(prompt), len(prompt) + canvas_len, device=self.device).unsqueeze(0)
             mask = decoder_mask(len(prompt), self.static.max_len, canvas_len, self.device)
             eager_first = self.first_step if self.fast_path == "compiled" else None
             step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first)
-            result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step)
+            result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step,
+                             deadline=deadline)
+        ran = int(result.steps.max())
         done = time.perf_counter()
+        self._record_pace(rows, canvas_len, (done - encoded) * 1e3, ran)
         timings = {"encode_ms": (encoded - started) * 1e3, "denoise_ms": (done - encoded) * 1e3,
                    "prompt_tokens": len(prompt), "canvas_length": canvas.shape[1], "batch": canvas.shape[0],
-                   "reused_prompt_tokens": self.prefix_stats["last_reused"]}
+                   "reused_prompt_tokens": self.prefix_stats["last_reused"], "planned_steps": settings.steps}
         return result, timings
 
     def _candidate(self, tokens: list[int], mean_entropy: float, free: int, canvas_len: int,
@@ -294,13 +355,18 @@ class InfillEngine:
                          steps=steps, ended=kept < free)
 
     @torch.no_grad()
-    def _fill(self, prefix: str, suffix: str, lengths: list[int], cancel, seed) -> Candidates:
+    def _fill(self, prefix: str, suffix: str, lengths: list[int], cancel, seed,
+              deadline: float | None = None) -> Candidates:
         t0 = time.perf_counter()
         prompt, pinned_suffix = self._prompt(prefix, suffix)
         # The smallest bucket that holds the longest limit; a limit that fills it exactly gives its last slot to
         # <eos> rather than doubling the canvas (a 32-token plan runs on 32 positions, not 64).
         canvas_len = bucket(max(lengths) + len(pinned_suffix), self.loaded.canvas_length)
         lengths = sorted({min(n, canvas_len - 1 - len(pinned_suffix)) for n in lengths})
+        if deadline is not None and len(lengths) > 1:
+            fitting = self._steps_until(deadline, len(lengths), canvas_len, ROWS_NEED_STEPS)
+            if fitting is not None and fitting < ROWS_NEED_STEPS:
+                lengths = lengths[-1:]  # steps matter more than length candidates: the longest row can end early
         generator = self._generator(seed)
         rows = len(lengths)
         if self.mask_id is None:  # uniform state: start from random tokens
@@ -314,7 +380,7 @@ class InfillEngine:
             tail = (tail + [self.pad_id] * canvas_len)[:canvas_len - limit]
             canvas[row, limit:] = torch.tensor(tail, device=self.device)
             pinned[row, limit:] = True
-        result, timings = self._run(prompt, canvas, pinned, self._settings(), generator, cancel)
+        result, timings = self._run(prompt, canvas, pinned, self._settings(), generator, cancel, deadline)
         tokens, entropy, steps = result.tokens.tolist(), result.mean_entropy.tolist(), result.steps.tolist()
         items = [self._candidate(tokens[r], entropy[r], lengths[r], canvas_len, steps[r]) for r in range(rows)]
         # Prefer rows where the model itself placed the end before the row's limit; then the most confident.

@@ -7,6 +7,7 @@ Pinned positions (end markers, known suffix, text the user kept) never change an
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -140,9 +141,10 @@ def temperature_schedule(settings: SamplerSettings, device) -> torch.Tensor:
 @torch.no_grad()
 def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
             vocab_size: int, generator: torch.Generator, cancel: Callable[[], bool] | None = None,
-            scored_step: ScoredStep | None = None) -> DenoiseResult:
+            scored_step: ScoredStep | None = None, deadline: float | None = None) -> DenoiseResult:
     """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values. `scored_step` (the decoder
-    forward plus `propose`, possibly compiled) replaces `decoder_step` when given."""
+    forward plus `propose`, possibly compiled) replaces `decoder_step` when given. `deadline` (time.perf_counter()
+    seconds): checked where the host syncs anyway; past it the run stops with its current best canvas."""
     B, C = canvas.shape
     device = canvas.device
     step_fn = scored_step or scored_step_of(decoder_step, settings)
@@ -185,7 +187,8 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
         finished |= (mean_entropy < settings.stop_entropy) & (stable_for >= settings.stability_steps)
         if settings.mask_id is not None:
             finished |= pinned.all(-1)  # masked noise: done once every position is decided
-        if (step + 1) % settings.sync_every == 0 and bool(finished.all()):
-            break
+        if (step + 1) % settings.sync_every == 0:
+            if bool(finished.all()) or (deadline is not None and time.perf_counter() >= deadline):
+                break
     return DenoiseResult(tokens=best, confidence=confidence, steps=steps_run,
                          mean_entropy=entropy_total / steps_run.clamp(min=1))

@@ -37,6 +37,7 @@ class InfillRequest:
     max_new_tokens: int = 64
     tab_size: int | None = None      # the editor's formatting options, when it sends them
     insert_spaces: bool | None = None
+    budget_ms: float | None = None   # fill within about this long (automatic suggestions); None = no limit
 
 
 @dataclass
@@ -55,7 +56,8 @@ class EngineLike(Protocol):
     """What run_infill needs from engine.InfillEngine (not imported: infill/ stays free of torch)."""
 
     def fill(self, prefix: str, suffix: str, *, max_new_tokens: int = 64, lengths: list[int] | None = None,
-             cancel: Callable[[], bool] | None = None, seed: int | None = None) -> Any: ...
+             cancel: Callable[[], bool] | None = None, seed: int | None = None,
+             budget_ms: float | None = None) -> Any: ...
 
     def rewrite(self, prefix: str, suffix: str, original: str, *, strength: float = 0.5,
                 instruction: str | None = None, cancel: Callable[[], bool] | None = None,
@@ -139,8 +141,9 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
         candidates = engine.rewrite(prefix, suffix, original, strength=REWRITE_STRENGTH,
                                     instruction=request.instruction, cancel=cancel)
     else:
+        budget = {"budget_ms": request.budget_ms} if request.budget_ms else {}
         candidates = engine.fill(prefix, suffix, max_new_tokens=request.max_new_tokens, lengths=plan.lengths,
-                                 cancel=cancel)
+                                 cancel=cancel, **budget)
     timings["engine_ms"] = elapsed_ms(engine_started)
     timings.update({f"engine_{name}": value for name, value in (getattr(candidates, "timings", None) or {}).items()})
     details["engine"] = {"layout": getattr(candidates, "layout", None), "reason": getattr(candidates, "reason", None),

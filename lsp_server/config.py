@@ -26,6 +26,8 @@ class ServerOptions:
     reusePrefix: bool = True          # keep the encoder cache of the unchanged prompt prefix between requests
     speculate: bool = True            # compute the next suggestion ahead, as if the shown one were accepted
     fastPath: str = "auto"            # auto (compiled on CUDA, plain on CPU) | compiled | static | off
+    inlineBudgetMs: int = 150         # model time an automatic suggestion may take (its steps are planned to fit);
+                                      # 0 = no limit. An explicit invoke and the commands always run every step.
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
@@ -63,6 +65,7 @@ CHECKS = {
     "reusePrefix": (lambda v: isinstance(v, bool), "true or false"),
     "speculate": (lambda v: isinstance(v, bool), "true or false"),
     "fastPath": (lambda v: v in FAST_PATHS, " / ".join(FAST_PATHS)),
+    "inlineBudgetMs": (lambda v: _is_int(v, 0, 60_000), "a whole number of milliseconds from 0 (0 = no limit)"),
 }
 
 

@@ -81,22 +81,27 @@ class ModelHost:
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
         self.latency_s: float | None = None   # moving average of a completed inline model run
         self.model_runs = 0                   # inline/command runs that reached the model (speculation apart)
+        self.last_run: dict = {}              # budget and steps of the latest run that reached the model
         self.speculative_runs = 0
 
     # ---- loading ------------------------------------------------------------------------------------------------
 
-    def load(self, config: EngineConfig) -> Future:
-        """Load on the worker thread; requests submitted later queue behind it."""
+    def load(self, config: EngineConfig, measure_pace: bool = False) -> Future:
+        """Load on the worker thread; requests submitted later queue behind it. `measure_pace`: time a few
+        denoising steps at the common shapes, so suggestions with a latency budget plan their steps from the
+        first one on (about a second on a CPU; the command line skips it)."""
         self.ready.clear()
-        return self.queue.submit(LOAD_KEY, lambda token: self._load(config)).future
+        return self.queue.submit(LOAD_KEY, lambda token: self._load(config, measure_pace)).future
 
-    def _load(self, config: EngineConfig) -> tuple[dict, str | None]:
+    def _load(self, config: EngineConfig, measure_pace: bool = False) -> tuple[dict, str | None]:
         """(what was loaded, the error). Runs on the worker, so no infill uses the previous engine meanwhile."""
         self.ready.clear()  # an earlier load that finished just before this one must not leave "ready" set
         self.engine, self.error, self.latency_s, self.info = None, None, None, {}
         try:
             from engine import InfillEngine  # torch loads here, off the event loop
             self.engine = InfillEngine(config)
+            if measure_pace:
+                self.engine.measure_pace()
             self.info = self.engine.describe()   # model, device, parameters: read once for every status
         except ModelLoadError as exc:
             self.error = str(exc)
@@ -201,6 +206,11 @@ class ModelHost:
         try:
             result = run_infill(request, counted, cancel)
             result.details["model_calls"] = counted.calls
+            if counted.calls:
+                timings = result.details.get("timings", {})
+                self.last_run = {"budgetMs": request.budget_ms, "plannedSteps": timings.get("engine_planned_steps"),
+                                 "steps": timings.get("engine_steps"), "rows": timings.get("engine_batch"),
+                                 "engineMs": timings.get("engine_ms")}
             return result
         except Cancelled:
             log.info("stopped a superseded or cancelled request at offset %d", request.start)

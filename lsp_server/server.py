@@ -90,7 +90,11 @@ class InfillServer(LanguageServer):
         self.protocol.notify(STATUS_NOTIFICATION, status)
 
     def options_key(self) -> tuple:
-        return self.options.model_key() + (self.options.maxNewTokens,)
+        return self.options.model_key() + (self.options.maxNewTokens, self.options.inlineBudgetMs)
+
+    def inline_budget_ms(self, invoked: bool) -> int | None:
+        """Model time for an automatic suggestion; an explicit invoke asks for the best, however long."""
+        return None if invoked or not self.options.inlineBudgetMs else self.options.inlineBudgetMs
 
 
 server = InfillServer()
@@ -153,7 +157,7 @@ async def load_model(ls: InfillServer) -> None:
         except Exception as exc:  # a client that refuses progress still gets its completions
             log.warning("no progress reporting: %s", exc)
             progress = False
-    loaded = ls.host.load(ls.options.engine_config())
+    loaded = ls.host.load(ls.options.engine_config(), measure_pace=ls.options.inlineBudgetMs > 0)
     ls.cache.clear()        # results of the previous model or options
     ls.suggestions.clear()
     ls.publish_status(only_if_state_changed=True)
@@ -212,9 +216,10 @@ def is_current(ls: InfillServer, snap: Snapshot) -> bool:
 
 
 def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: int,
-                instruction: str | None = None) -> InfillRequest:
+                instruction: str | None = None, budget_ms: int | None = None) -> InfillRequest:
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
-                         path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens)
+                         path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
+                         budget_ms=budget_ms)
 
 
 async def infill(ls: InfillServer, request: InfillRequest, key: str | None) -> InfillResult:
@@ -302,7 +307,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
             ls.counters.cacheHits += 1
             replace = adopted.result.end - adopted.result.start
             return ANSWERED, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
-    generated = await ls.host.complete(request_for(ls, snap, "inline", offset, offset), key,
+    request = request_for(ls, snap, "inline", offset, offset, budget_ms=ls.inline_budget_ms(invoked))
+    generated = await ls.host.complete(request, key,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
     if result.message:
@@ -349,7 +355,8 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
                                              and not ls.speculation[1].done()):
         return
     request = InfillRequest(text=source, mode="inline", start=cursor, end=cursor, language_id=snap.language_id,
-                            path=snap.path, max_new_tokens=ls.options.maxNewTokens)
+                            path=snap.path, max_new_tokens=ls.options.maxNewTokens,
+                            budget_ms=ls.inline_budget_ms(invoked=False))
     ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
 
 
@@ -377,7 +384,9 @@ def infill_metrics(ls: InfillServer, *args) -> dict:
     return {"modelRuns": ls.host.model_runs, "speculativeRuns": ls.host.speculative_runs,
             "waitingJobs": ls.host.queue.waiting(), "idle": ls.host.queue.idle(), "cacheEntries": len(ls.cache),
             "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
-            "prefixReuse": engine.describe().get("prefix_reuse") if engine is not None else None}
+            "prefixReuse": engine.describe().get("prefix_reuse") if engine is not None else None,
+            "msPerStep": engine.describe().get("ms_per_step") if engine is not None else None,
+            "lastRun": dict(ls.host.last_run)}
 
 
 @server.command(ACCEPTED)

@@ -123,11 +123,11 @@ def open_document(client: LanguageClient, uri: str, text: str, language_id: str 
         text_document=types.TextDocumentItem(uri=uri, language_id=language_id, version=version, text=text)))
 
 
-async def inline_at(client: LanguageClient, uri: str, line: int, character: int) -> types.InlineCompletionList:
+async def inline_at(client: LanguageClient, uri: str, line: int, character: int,
+                    kind=types.InlineCompletionTriggerKind.Automatic) -> types.InlineCompletionList:
     answer = await asyncio.wait_for(client.text_document_inline_completion_async(types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, character),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))),
-        ANSWER_S)
+        context=types.InlineCompletionContext(trigger_kind=kind))), ANSWER_S)
     assert isinstance(answer, types.InlineCompletionList), f"expected an InlineCompletionList, got {answer!r}"
     return answer
 

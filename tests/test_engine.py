@@ -351,3 +351,44 @@ def test_special_token_text_in_code_is_code_not_a_marker(engine):
     ids = engine._encode_text('END = "<eos>"\n')
     assert engine.eos_id not in ids
     assert engine.tokenizer.decode(ids) == 'END = "<eos>"\n'
+
+
+# ---- latency budget -----------------------------------------------------------------------------------------------
+
+def test_without_a_budget_every_step_is_planned(engine):
+    result = engine.fill("x = ", "\n", lengths=[4, 8])
+    assert result.timings["planned_steps"] == engine.config.max_steps
+    assert result.timings["batch"] == 2
+
+
+def test_a_budget_plans_the_steps_that_fit_at_the_measured_pace(engine):
+    saved = dict(engine.pace_ms)
+    try:
+        # Pretend a step costs 100 ms: a 450 ms budget fits 4 steps (with 10% slack), too few for three length
+        # candidates, so the longest row runs alone; tiny's real steps take a few ms, so none is cut short.
+        engine.pace_ms.update({(3, 16): 100.0, (1, 16): 100.0})
+        result = engine.fill("x = ", "\n", lengths=[4, 8, 12], budget_ms=450)
+        assert result.timings["batch"] == 1 and len(result.items) == 1
+        assert result.timings["planned_steps"] == 4 and result.best.steps == 4
+        assert result.best.length <= 12
+    finally:
+        engine.pace_ms.clear()
+        engine.pace_ms.update(saved)
+
+
+def test_a_passed_deadline_stops_after_one_step_with_a_whole_guess(engine):
+    result = engine.fill("def f():\n    return ", "\n", lengths=[8], budget_ms=1e-6)
+    assert result.best is not None and result.best.steps == 1
+    assert result.timings["canvas_length"] == 16 and result.best.length <= 8
+
+
+def test_pace_is_measured_per_shape_and_the_first_run_is_not_counted(tiny_model_dir):
+    engine = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=4, threads=1))
+    engine.fill("a = ", "\n", lengths=[8])
+    assert engine.pace_ms == {}                      # the first run at (1, 16) paid one-time costs
+    engine.fill("a = ", "\n", lengths=[8])
+    assert set(engine.pace_ms) == {(1, 16)} and engine.pace_ms[(1, 16)] > 0
+    measured = engine.measure_pace(shapes=((2, 16), (1, 32)), steps=2)
+    assert set(measured) == {"1x16", "2x16", "1x32"} and all(ms > 0 for ms in measured.values())
+    assert engine.describe()["ms_per_step"] == measured
+    assert engine.prefix_stats["prompt_tokens"] == 0  # measuring is not counted as prefix reuse

@@ -299,3 +299,19 @@ async def test_several_distinct_candidates_on_invoke_one_on_automatic(client: La
     again = (await ask(client, uri, CURSOR, INVOKED)).items
     assert [item.insert_text for item in again] == texts
     assert delta(before, await counters(client))["cacheHits"] == 2
+
+
+async def test_automatic_suggestions_keep_to_the_budget_an_invoke_runs_every_step(client: LanguageClient):
+    uri = "file:///tmp/typing-tests/budget.txt"
+    open_text(client, uri, text_with("budgeted"))
+    await ask(client, uri, CURSOR)
+    automatic = (await metrics(client))["lastRun"]
+    assert automatic["budgetMs"] == 150                      # the default inlineBudgetMs
+    assert 1 <= automatic["steps"] <= automatic["plannedSteps"] <= FAST_OPTIONS["steps"]
+    other = "file:///tmp/typing-tests/unbudgeted.txt"
+    open_text(client, other, text_with("unbudgeted"))
+    await ask(client, other, CURSOR, INVOKED)
+    invoked = (await metrics(client))["lastRun"]
+    assert invoked["budgetMs"] is None and invoked["plannedSteps"] == FAST_OPTIONS["steps"]
+    paces = (await metrics(client))["msPerStep"]
+    assert paces and all(ms > 0 for ms in paces.values())    # measured at load, for the first budgeted request

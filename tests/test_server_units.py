@@ -312,3 +312,15 @@ def test_suggestions_that_replace_auto_closed_brackets_keep_their_range_relative
     cache = ResultCache()
     cache.put(("k",), ["x)"], several=False, replace=1)
     assert cache.get(("k",)).replace == 1
+
+
+def test_inline_budget_option():
+    assert ServerOptions().inlineBudgetMs == 150
+    options, warnings = parse_options({"inlineBudgetMs": 0})
+    assert warnings == [] and options.inlineBudgetMs == 0
+    options, warnings = parse_options({"inlineBudgetMs": -5})
+    assert options.inlineBudgetMs == 150 and "inlineBudgetMs" in warnings[0]
+    options, warnings = parse_options({"inlineBudgetMs": 2.5})
+    assert options.inlineBudgetMs == 150 and "milliseconds" in warnings[0]
+    # The budget plans steps per request: the loaded engine is kept when it changes.
+    assert parse_options({"inlineBudgetMs": 40})[0].model_key() == ServerOptions().model_key()
