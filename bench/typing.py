@@ -247,6 +247,7 @@ def summary(run: RunResult) -> dict:
         "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"],
         "model_runs_per_100_keys": round(100 * m["modelRuns"] / max(1, run.keystrokes), 1),
         "model_latency_ms": m["modelLatencyMs"], "prefix_reuse": m["prefixReuse"],
+        "ms_per_step": m.get("msPerStep"), "last_model_run": m.get("lastRun"),
         "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,
         "latencies_ms": run.pause_latencies_ms,
     }
@@ -288,6 +289,8 @@ def main() -> None:
     parser.add_argument("--keys-per-s", type=float, nargs=2, default=(10.0, 20.0), metavar=("SLOW", "FAST"))
     parser.add_argument("--pause", type=float, nargs=2, default=(1.0, 2.5), metavar=("SHORTEST", "LONGEST"),
                         help="pause lengths in seconds (a slow device needs longer pauses to answer at all)")
+    parser.add_argument("--budget-ms", type=int, help="the server's inlineBudgetMs (default: the server's own; "
+                        "0 = every suggestion runs every step)")
     parser.add_argument("--only", choices=("on", "off"), help="run only one prefix-reuse setting")
     parser.add_argument("--reuse-first", action="store_true", help="run prefix reuse on first, then off")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -307,6 +310,8 @@ def main() -> None:
         options["threads"] = args.threads
     if args.steps:
         options["steps"] = args.steps
+    if args.budget_ms is not None:
+        options["inlineBudgetMs"] = args.budget_ms
     settings = {"on": [True], "off": [False]}.get(args.only, [False, True])
     if args.reuse_first:
         settings.reverse()
