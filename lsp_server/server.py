@@ -39,6 +39,7 @@ METRICS = "infill.metrics"
 STATUS_NOTIFICATION = "diffusionInfill/status"
 ACCEPTED_NOTIFICATION = "diffusionInfill/accepted"
 REJECTED_NOTIFICATION = "diffusionInfill/rejected"
+DID_SHOW_NOTIFICATION = "diffusionInfill/didShowCompletion"   # {"id"}: an item is on screen (once per id)
 LOAD_WAIT_S = 30.0   # longest a request waits for the model to finish loading before answering empty
 INVOKED_CANDIDATES = 3   # distinct items on an explicit invoke (the editor cycles through them); 1 otherwise
 
@@ -407,6 +408,13 @@ def on_accepted(ls: InfillServer, params) -> None:
 @server.feature(REJECTED_NOTIFICATION)
 def on_rejected(ls: InfillServer, params) -> None:
     settle(ls, params, accepted=False)
+
+
+@server.feature(DID_SHOW_NOTIFICATION)
+def on_did_show(ls: InfillServer, params) -> None:
+    """Count an offered item once when the editor puts it on screen; unknown or repeated ids are ignored."""
+    if ls.ids.display(suggestion_id_of(params)):
+        ls.counters.displayed += 1
 
 
 def settle(ls: InfillServer, args, accepted: bool) -> dict:

@@ -12,7 +12,7 @@ import itertools
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
-KNOWN_IDS = 4096   # suggestion ids remembered for accept/reject signals
+KNOWN_IDS = 4096   # suggestion ids remembered for display, accept and reject signals
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Counters:
     cacheHits: int = 0      # answers from the cache of recent results (no model)
     speculated: int = 0     # next suggestions computed ahead of time, as if the current one were accepted
     shown: int = 0          # items sent to the editor to show
+    displayed: int = 0      # items the editor reported on screen (diffusionInfill/didShowCompletion), once each
     accepted: int = 0       # items the editor reported accepted (infill.accepted)
     rejected: int = 0       # items the editor reported rejected (infill.rejected)
 
@@ -43,19 +44,27 @@ def status_object(state: str, model: str | None, device: str | None, message: st
 
 
 class SuggestionIds:
-    """Ids for offered items, so that an accept or reject is counted once, and only for an item we offered."""
+    """Ids for offered items, so that a display, an accept or a reject is counted once, and only for an item we
+    offered."""
 
     def __init__(self, capacity: int = KNOWN_IDS) -> None:
         self.capacity = capacity
         self._next = itertools.count(1)
-        self._open: OrderedDict[str, None] = OrderedDict()
+        self._open: OrderedDict[str, bool] = OrderedDict()   # id -> displayed already
 
     def new(self) -> str:
         suggestion_id = f"s{next(self._next)}"
-        self._open[suggestion_id] = None
+        self._open[suggestion_id] = False
         while len(self._open) > self.capacity:
             self._open.popitem(last=False)
         return suggestion_id
+
+    def display(self, suggestion_id) -> bool:
+        """True the first time an offered, unsettled id is reported on screen; False for unknown or repeated ids."""
+        if not isinstance(suggestion_id, str) or self._open.get(suggestion_id, True):
+            return False
+        self._open[suggestion_id] = True
+        return True
 
     def settle(self, suggestion_id) -> bool:
         """True the first time an offered id is accepted or rejected; False for unknown or repeated ids."""

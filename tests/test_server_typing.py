@@ -115,7 +115,7 @@ async def test_capabilities_and_status_contract(client: LanguageClient):
     assert answer["state"] == "ready" and "diffusion-infill" in answer["model"] and answer["device"] == "cpu"
     assert isinstance(answer["message"], str)
     assert set(answer["counters"]) == {"requests", "cancelled", "answered", "empty", "typedThrough", "cacheHits",
-                                       "speculated", "shown", "accepted", "rejected"}
+                                       "speculated", "shown", "displayed", "accepted", "rejected"}
     assert all(type(value) is int for value in answer["counters"].values())
     # The state change was announced: loading, then ready.
     states = [s["state"] for s in client.statuses]
@@ -315,3 +315,20 @@ async def test_automatic_suggestions_keep_to_the_budget_an_invoke_runs_every_ste
     assert invoked["budgetMs"] is None and invoked["plannedSteps"] == FAST_OPTIONS["steps"]
     paces = (await metrics(client))["msPerStep"]
     assert paces and all(ms > 0 for ms in paces.values())    # measured at load, for the first budgeted request
+
+
+async def test_a_displayed_item_is_counted_once_and_can_still_be_accepted(client: LanguageClient):
+    uri = "file:///tmp/typing-tests/displayed.txt"
+    open_text(client, uri, text_with("displayed twice"))
+    before = await counters(client)
+    items = (await ask(client, uri, CURSOR)).items
+    assert items
+    shown_id = items[0].command.arguments[0]["id"]
+    client.protocol.notify("diffusionInfill/didShowCompletion", {"id": shown_id})
+    client.protocol.notify("diffusionInfill/didShowCompletion", {"id": shown_id})   # cycled back to it: not again
+    client.protocol.notify("diffusionInfill/didShowCompletion", {"id": "never-offered"})   # ignored, no error
+    client.protocol.notify("diffusionInfill/didShowCompletion", {})
+    # Messages are handled in order: the accept's answer comes after all four notifications were counted.
+    assert (await execute(client, "infill.accepted", {"id": shown_id}))["counted"] is True
+    counted = delta(before, await counters(client))
+    assert counted["displayed"] == 1 and counted["accepted"] == 1 and counted["shown"] == len(items)

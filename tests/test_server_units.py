@@ -268,7 +268,7 @@ def test_status_object_has_exactly_the_contract_fields():
     assert set(status) == {"state", "model", "device", "message", "lastLatencyMs", "counters"}
     assert set(status["counters"]) == set(COUNTERS) == {
         "requests", "cancelled", "answered", "empty", "typedThrough", "cacheHits", "speculated", "shown",
-        "accepted", "rejected"}
+        "displayed", "accepted", "rejected"}
     assert status["counters"]["requests"] == 3 and status["lastLatencyMs"] == 12.3
     assert all(isinstance(v, int) for v in status["counters"].values())
 
@@ -281,6 +281,14 @@ def test_suggestion_ids_settle_once_and_only_when_offered():
     assert not ids.settle("never-offered") and not ids.settle(None) and ids.settle(third)
     assert suggestion_id_of(({"id": "s1"},)) == "s1" == suggestion_id_of(("s1",)) == suggestion_id_of({"id": "s1"})
     assert suggestion_id_of(()) is None and suggestion_id_of(({"id": 5},)) is None
+
+
+def test_suggestion_ids_count_a_display_once_and_still_settle_after_it():
+    ids = SuggestionIds()
+    shown = ids.new()
+    assert ids.display(shown) and not ids.display(shown)          # shown again after cycling back: once
+    assert not ids.display("never-offered") and not ids.display(None)
+    assert ids.settle(shown) and not ids.display(shown)           # accepted: closed for every signal
 
 
 def test_reuse_prefix_and_speculate_options():
