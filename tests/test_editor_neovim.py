@@ -333,3 +333,21 @@ def test_help_file_is_valid_and_tagged(report):
     tags = {line.split("\t")[0] for line in report["help_tags"]}
     assert {"diffusion_infill", ":InfillFill", ":InfillRewrite", "diffusion_infill-keys"} <= tags
     assert report["help_ok"] is True
+
+
+def test_ghost_text_on_screen_is_reported_to_the_server_once_per_candidate(report):
+    auto, invoked = report["displays_auto"], report["displays_invoke"]
+    if "displayed" not in auto["before"]:
+        pytest.skip("this server build keeps no `displayed` counter")
+    # Entering insert mode drew the automatic answer: the plugin told the server, and the server counted it.
+    ids = [params["id"] for params in auto["notified"]]
+    assert ids and len(set(ids)) == len(ids)
+    assert ids[-1] == step(report, "auto")["item"]["command"]["arguments"][0]["id"]   # the one on screen
+    assert auto["after"]["displayed"] - auto["before"]["displayed"] == len(ids)
+    # Invoke, next, prev: the first and second candidates once each; coming back to the first adds nothing.
+    on_screen = [step(report, name)["item"]["command"]["arguments"][0]["id"] for name in ("invoke", "next")]
+    expected = list(dict.fromkeys(on_screen))
+    assert [params["id"] for params in invoked["notified"]] == expected
+    assert [params["id"] for params in step(report, "prev")["notified"]] == expected[1:]
+    assert invoked["after"]["displayed"] - invoked["before"]["displayed"] == len(expected)
+    assert step(report, "prev")["item"]["command"]["arguments"][0]["id"] == expected[0]

@@ -6,6 +6,7 @@ local H = {}
 local api = vim.api
 H.report = { steps = {} }
 H.sent = {} -- every request the plugin's client sent: { method, params, result, err }
+H.notified = {} -- every notification it sent: { method, params }
 
 local scenario
 
@@ -95,8 +96,14 @@ function H.ghost_marks(bufnr, namespace)
   return found
 end
 
---- Records every request the client sends, with its answer, without changing what is sent or received.
+--- Records every request the client sends, with its answer, and every notification, without changing what is sent
+--- or received.
 function H.record_requests(client)
+  local original_notify = client.notify
+  client.notify = function(self, method, params)
+    H.notified[#H.notified + 1] = { method = method, params = params }
+    return original_notify(self, method, params)
+  end
   local original = client.request
   client.request = function(self, method, params, handler, bufnr)
     local entry = { method = method, params = params }
@@ -115,6 +122,17 @@ function H.sent_since(index, method)
   for i = index + 1, #H.sent do
     if not method or H.sent[i].method == method then
       found[#found + 1] = H.sent[i]
+    end
+  end
+  return found
+end
+
+--- The params of the notifications named `method` sent after the first `index` ones.
+function H.notified_since(index, method)
+  local found = {}
+  for i = index + 1, #H.notified do
+    if H.notified[i].method == method then
+      found[#found + 1] = H.notified[i].params
     end
   end
   return found

@@ -7,6 +7,7 @@ local report = H.report
 
 local INLINE = "textDocument/inlineCompletion"
 local EXECUTE = "workspace/executeCommand"
+local DID_SHOW = "diffusionInfill/didShowCompletion"
 
 H.run(function()
   -- What the user is told, kept for the assertions (headless Neovim has no message area to read).
@@ -84,11 +85,25 @@ H.run(function()
     return found
   end
 
+  -- The server's counters, read the way :InfillStatus does; it handles messages in order, so every notification
+  -- sent before this request is counted in the answer.
+  local function server_counters()
+    local response = client:request_sync(EXECUTE, { command = "infill.status", arguments = {} }, 10000, bufnr)
+    return response and response.result and response.result.counters or vim.NIL
+  end
+  -- What the server was told went on screen since `since`, and its counters right after.
+  local function displays(since, before)
+    local notified = H.notified_since(since, DID_SHOW)
+    return { before = before, notified = notified, after = server_counters() }
+  end
+
   -- 1. Entering insert mode at the end of `    return ` asks automatically; the answer appears as ghost text.
+  local counters_before, notified_mark = server_counters(), #H.notified
   local mark = #H.sent
   H.type("2GA")
   H.wait_for("automatic ghost text after entering insert mode", shown, 40000)
   snapshot("auto", { requests = #requests_of_kind(mark, 2), invoked_requests = #requests_of_kind(mark, 1) })
+  report.displays_auto = displays(notified_mark, counters_before)
 
   -- 2. Dismissing hides it and tells the server when it counts rejections.
   mark = #H.sent
@@ -119,6 +134,7 @@ H.run(function()
   snapshot("cycle_from_auto", { answer = from_auto[1].result, requests = #from_auto })
 
   -- 4. An explicit invoke asks for several candidates.
+  counters_before, notified_mark = server_counters(), #H.notified
   mark = #H.sent
   H.type("<M-\\>")
   H.wait_for("an answered explicit request", function()
@@ -129,11 +145,13 @@ H.run(function()
   local answer = invoked[#invoked].result
   snapshot("invoke", { answer = answer })
 
-  -- 5. Cycling through them, forwards and back.
+  -- 5. Cycling through them, forwards and back: each candidate is reported on screen once, however often shown.
+  local cycle_mark = #H.notified
   H.type("<M-]>")
   snapshot("next")
   H.type("<M-[>")
-  snapshot("prev")
+  snapshot("prev", { notified = H.notified_since(cycle_mark, DID_SHOW) })
+  report.displays_invoke = displays(notified_mark, counters_before)
 
   -- 6. Accepting a word, the rest of the line, then everything.
   -- A short answer may be used up before the last key: a key is pressed only while something is shown.

@@ -5,6 +5,7 @@ local M = {}
 local api = vim.api
 local TRIGGER_INVOKED, TRIGGER_AUTOMATIC = 1, 2 -- lsp.InlineCompletionTriggerKind
 local INLINE_COMPLETION = "textDocument/inlineCompletion"
+local DID_SHOW = "diffusionInfill/didShowCompletion" -- { id }: the server counts each of its items on screen once
 
 M.namespace = api.nvim_create_namespace("diffusion_infill")
 
@@ -19,6 +20,7 @@ M.execute = function(_, _, _) end
 --   text,                               -- what is still to insert there (what the user typed already is skipped)
 --   end_row, end_col,                   -- the candidate's range end: a full accept replaces [row,col .. end)
 --   command_sent,                       -- the acceptance command runs once per candidate
+--   displayed,                          -- index -> true once the server was told that candidate is on screen
 -- }
 local states = {}
 local pending = {} -- bufnr -> { client, id } of the request in flight
@@ -100,6 +102,26 @@ local function draw(bufnr, state)
   return state.extmark
 end
 
+-- The server's id for an item (the argument of its acceptance command), or nil for items from elsewhere.
+local function suggestion_id(item)
+  local arguments = item.command and item.command.arguments
+  local first = type(arguments) == "table" and arguments[1]
+  return type(first) == "table" and type(first.id) == "string" and first.id or nil
+end
+
+-- Tells the server, once per candidate, that the one just drawn is on screen; it only counts it.
+local function report_display(state)
+  local id = suggestion_id(state.items[state.index])
+  if not id or state.text == "" or state.displayed[state.index] then
+    return
+  end
+  state.displayed[state.index] = true
+  local client = vim.lsp.get_client_by_id(state.client_id)
+  if client then
+    client:notify(DID_SHOW, { id = id })
+  end
+end
+
 --- Removes the ghost text without telling the server anything (the user typed or moved on).
 function M.clear(bufnr)
   bufnr = bufnr or api.nvim_get_current_buf()
@@ -113,7 +135,7 @@ end
 --- Returns the extmark id, or nil when no item has anything new to show.
 function M.show(bufnr, items, client)
   M.clear(bufnr)
-  local state = { items = {}, client_id = client.id, encoding = client.offset_encoding or "utf-16" }
+  local state = { items = {}, client_id = client.id, encoding = client.offset_encoding or "utf-16", displayed = {} }
   for _, item in ipairs(items or {}) do
     if insert_text_of(item) ~= "" then
       state.items[#state.items + 1] = item
@@ -123,7 +145,9 @@ function M.show(bufnr, items, client)
     place(bufnr, state, index)
     if state.text ~= "" then
       states[bufnr] = state
-      return draw(bufnr, state)
+      local extmark = draw(bufnr, state)
+      report_display(state)
+      return extmark
     end
   end
   return nil
@@ -138,6 +162,7 @@ function M.cycle(bufnr, count)
   end
   place(bufnr, state, (state.index - 1 + (count or 1)) % #state.items + 1)
   draw(bufnr, state)
+  report_display(state)
   return state.index
 end
 
