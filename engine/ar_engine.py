@@ -58,6 +58,7 @@ class AREngine:
             raise ModelLoadError(f"{self.source}: the tokenizer has no fill-in-the-middle tokens {FIM_TOKENS}")
         self.fim_ids = [vocab[t] for t in FIM_TOKENS]
         self.eos_id = self.tokenizer.eos_token_id
+        self.end_ids = {self.eos_id, *self.tokenizer.all_special_ids}   # as InfillEngine: no special token is code
         self._max_prompt_tokens = int(meta.get("max_prompt_tokens", 1024))
         self.lock = threading.Lock()
 
@@ -118,7 +119,7 @@ class AREngine:
                 raise Cancelled()
             logp = torch.log_softmax(logits.float(), dim=-1)
             token = int(logp.argmax(-1))
-            if token == self.eos_id:
+            if token in self.end_ids:
                 ended = True
                 break
             tokens.append(token)

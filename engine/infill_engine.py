@@ -46,6 +46,9 @@ class InfillEngine:
         self.vocab_size = self.model.config.text_config.vocab_size
         self.eos_id = self.tokenizer.eos_token_id
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
+        # Code text never holds a special token (encode_text splits `<eos>` written in code into text pieces), so
+        # a special token the model writes (end, pad, a FIM sentinel, <bos>, <mask>) ends the middle there.
+        self.end_ids = {self.eos_id, self.pad_id, *self.tokenizer.all_special_ids}
         vocab = self.tokenizer.get_vocab()
         self.fim_ids = [vocab[t] for t in FIM_TOKENS] if all(t in vocab for t in FIM_TOKENS) else None
         # With FIM sentinels the suffix goes in the prompt (suffix first by default, so the prefix ends right where
@@ -342,12 +345,13 @@ class InfillEngine:
 
     def _candidate(self, tokens: list[int], mean_entropy: float, free: int, canvas_len: int,
                    steps: int) -> Candidate:
-        """Decode one row: the middle ends at the first end/pad token inside its free region. Confidence is
-        exp(-entropy) averaged over the whole denoising run: the last step alone is near-certain by construction
-        (the canvas it reads is the one it just settled on), while how fast a row settled tells rows apart."""
+        """Decode one row: the middle ends at the first special token (end, pad, a FIM sentinel) inside its free
+        region. Confidence is exp(-entropy) averaged over the whole denoising run: the last step alone is
+        near-certain by construction (the canvas it reads is the one it just settled on), while how fast a row
+        settled tells rows apart."""
         kept = free
         for i, token in enumerate(tokens[:free]):
-            if token in (self.eos_id, self.pad_id):
+            if token in self.end_ids:
                 kept = i
                 break
         text = self.tokenizer.decode(tokens[:kept], skip_special_tokens=False)

@@ -46,6 +46,17 @@ def first_line_only(middle: str) -> str:
     return middle.split("\n", 1)[0]
 
 
+def collapse_leading_gap(middle: str, before: str) -> str:
+    """Mid-line, after code: a gap that opens the fill with a tab or more than four spaces is noise (no style puts
+    a run of tabs between `x` and `= 1`); one space is kept where there was some."""
+    if not before or before[-1].isspace():
+        return middle
+    gap = len(middle) - len(middle.lstrip(" \t"))
+    if gap and ("\t" in middle[:gap] or gap > 4):
+        return " " + middle[gap:]
+    return middle
+
+
 def drop_leading_blank_lines(middle: str) -> str:
     """On a blank line the text starts at the cursor; a middle that begins with newlines would leave the cursor's
     line empty and push the code down."""
@@ -290,7 +301,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = drop_leading_blank_lines(middle)
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size)
     if ctx.shape == "single":
-        middle = first_line_only(middle)
+        middle = collapse_leading_gap(first_line_only(middle), ctx.before)
     elif ctx.shape == "multi":
         middle = keep_inside_scope(middle, ctx.before, suffix)
         middle = indent_block_body(middle, ctx.before, ctx.line_above, ctx.indent_unit)

@@ -49,6 +49,18 @@ def opens_block(code_before_cursor: str) -> bool:
     return False
 
 
+def opens_expression_brace(code_before_cursor: str) -> bool:
+    """A `{` that starts a value, not a block: an object argument `g({`, an element `[{` / `, {`, a conditional
+    value `? {`, a JSX attribute `onClick={`. What follows usually finishes on the same line."""
+    code = code_before_cursor.rstrip()
+    if not code.endswith("{"):
+        return False
+    before = code[:-1]
+    if before.endswith("=") and not before.endswith(("==", "=>")):   # attribute={ written tight
+        return True
+    return before.rstrip()[-1:] in ("(", "[", ",", "?")
+
+
 def only_closers(rest: str) -> bool:
     return set(rest.strip()) <= CLOSERS
 
@@ -69,7 +81,7 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool) -> Decision
         if opens_block(above):
             return Decision("multi", "empty body after a block opener")
         return Decision("multi", "blank line in a block")
-    if opens_block(before):
+    if opens_block(before) and not opens_expression_brace(before):
         return Decision("multi", "after a block opener")
     return Decision("single", "finish the current line")
 

@@ -392,3 +392,15 @@ def test_pace_is_measured_per_shape_and_the_first_run_is_not_counted(tiny_model_
     assert set(measured) == {"1x16", "2x16", "1x32"} and all(ms > 0 for ms in measured.values())
     assert engine.describe()["ms_per_step"] == measured
     assert engine.prefix_stats["prompt_tokens"] == 0  # measuring is not counted as prefix reuse
+
+
+def test_a_special_token_the_model_writes_ends_the_middle(engine):
+    """A FIM sentinel (or <bos>, <mask>) in the canvas is never code: the middle stops there, as at <eos>."""
+    text_ids = engine._encode_text("value = 1")
+    sentinel = engine.tokenizer.convert_tokens_to_ids("<fim_prefix>")
+    tokens = text_ids + [sentinel] + engine._encode_text(" + 2") + [engine.eos_id]
+    item = engine._candidate(tokens, 0.0, len(tokens), 32, 3)
+    assert item.text == "value = 1" and item.ended and item.length == len(text_ids)
+    written = engine._encode_text("x = '<fim_prefix>'")          # the same characters typed as code are text
+    assert sentinel not in written
+    assert engine._candidate(written, 0.0, len(written), 32, 3).text == "x = '<fim_prefix>'"

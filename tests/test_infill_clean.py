@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from infill.clean import (
-    CleanContext, auto_closed_tail, clean_middle, close_own_brackets, drop_leading_blank_lines,
+    CleanContext, auto_closed_tail, clean_middle, close_own_brackets, collapse_leading_gap, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
     drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
     normalize_indentation, open_block_body, reindent_first_line, to_line_ending, trim_trailing_whitespace,
@@ -77,6 +77,17 @@ def test_own_pairs_and_unsupplied_closers_stay():
 
 def test_single_line_keeps_the_first_line():
     assert first_line_only("a + b\nprint(x)\n") == "a + b"
+
+
+@pytest.mark.parametrize("middle,before,expected", [
+    ("\t\t\t\t = F", "\tflagsA", " = F"),        # Go: a run of tabs mid-line is noise
+    ("       + 1", "x = y", " + 1"),               # more than four spaces
+    ("  # note", "x = 1", "  # note"),           # two spaces before a comment are a style
+    ("= 1", "x ", "= 1"),                          # after a space: nothing to collapse
+    ("\t\tpass", "", "\t\tpass"),                 # at the line start it is indentation
+])
+def test_a_wide_gap_opening_a_mid_line_fill_becomes_one_space(middle, before, expected):
+    assert collapse_leading_gap(middle, before) == expected
 
 
 def test_multi_line_stops_when_indentation_leaves_the_block():
