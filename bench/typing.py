@@ -247,7 +247,7 @@ def summary(run: RunResult) -> dict:
         "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"],
         "model_runs_per_100_keys": round(100 * m["modelRuns"] / max(1, run.keystrokes), 1),
         "model_latency_ms": m["modelLatencyMs"], "prefix_reuse": m["prefixReuse"],
-        "ms_per_step": m.get("msPerStep"), "last_model_run": m.get("lastRun"),
+        "ms_per_step": m.get("msPerStep"), "per_model_run": m.get("runMeans"),
         "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,
         "latencies_ms": run.pause_latencies_ms,
     }

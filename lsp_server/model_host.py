@@ -82,6 +82,7 @@ class ModelHost:
         self.latency_s: float | None = None   # moving average of a completed inline model run
         self.model_runs = 0                   # inline/command runs that reached the model (speculation apart)
         self.last_run: dict = {}              # budget and steps of the latest run that reached the model
+        self.run_totals = {"runs": 0, "encodeMs": 0.0, "denoiseMs": 0.0, "steps": 0}   # over every such run
         self.speculative_runs = 0
 
     # ---- loading ------------------------------------------------------------------------------------------------
@@ -211,6 +212,10 @@ class ModelHost:
                 self.last_run = {"budgetMs": request.budget_ms, "plannedSteps": timings.get("engine_planned_steps"),
                                  "steps": timings.get("engine_steps"), "rows": timings.get("engine_batch"),
                                  "engineMs": timings.get("engine_ms")}
+                self.run_totals["runs"] += 1
+                self.run_totals["encodeMs"] += timings.get("engine_encode_ms") or 0.0
+                self.run_totals["denoiseMs"] += timings.get("engine_denoise_ms") or 0.0
+                self.run_totals["steps"] += timings.get("engine_steps") or 0
             return result
         except Cancelled:
             log.info("stopped a superseded or cancelled request at offset %d", request.start)
@@ -228,6 +233,16 @@ class ModelHost:
                 self.speculative_runs += counted.calls
             else:
                 self.model_runs += counted.calls
+
+    def run_means(self) -> dict:
+        """Mean encoder and denoising time and steps per model run (speculation included): what prefix reuse and
+        the latency budget change."""
+        runs = self.run_totals["runs"]
+        if not runs:
+            return {"runs": 0}
+        return {"runs": runs, "encodeMs": round(self.run_totals["encodeMs"] / runs, 1),
+                "denoiseMs": round(self.run_totals["denoiseMs"] / runs, 1),
+                "steps": round(self.run_totals["steps"] / runs, 1)}
 
     def close(self) -> None:
         self.queue.close()

@@ -387,7 +387,7 @@ def infill_metrics(ls: InfillServer, *args) -> dict:
             "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
             "prefixReuse": engine.describe().get("prefix_reuse") if engine is not None else None,
             "msPerStep": engine.describe().get("ms_per_step") if engine is not None else None,
-            "lastRun": dict(ls.host.last_run)}
+            "lastRun": dict(ls.host.last_run), "runMeans": ls.host.run_means()}
 
 
 @server.command(ACCEPTED)
