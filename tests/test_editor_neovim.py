@@ -27,7 +27,8 @@ SAMPLE = ("def add(a, b):\n    return \n\n"
           'print(add(1, 2), "hello there")\n')
 CURSOR = (1, len("    return "))   # 0-based row, byte column: end of the unfinished `return`
 # One torch thread and few denoising steps: the machine's cores are shared, and only the plumbing is under test.
-FAST_SETTINGS = {"threads": 1, "steps": 12, "maxNewTokens": 16}
+# No latency budget: answers that depend on the clock would make the ghost text differ from run to run.
+FAST_SETTINGS = {"threads": 1, "steps": 12, "maxNewTokens": 16, "inlineBudgetMs": 0}
 ANSWER_DEADLINE_S = 60   # the model loads in the background; keep asking until it answers
 SCENARIO_DEADLINE_S = 240
 

@@ -57,6 +57,7 @@ SETTINGS = {
     "diffusionInfill.threads": 1,
     "diffusionInfill.steps": 12,
     "diffusionInfill.maxNewTokens": 16,
+    "diffusionInfill.inlineBudgetMs": 0,   # no latency budget: answers must not depend on the clock
     "diffusionInfill.logLevel": "debug",
     # A quiet workbench: no welcome page, trust prompt, other suggestion widgets or auto-closing to get in the way.
     "workbench.startupEditor": "none",

@@ -302,21 +302,31 @@ async def test_several_distinct_candidates_on_invoke_one_on_automatic(client: La
 
 
 async def test_automatic_suggestions_keep_to_the_budget_an_invoke_runs_every_step(client: LanguageClient):
-    uri = "file:///tmp/typing-tests/budget.txt"
-    open_text(client, uri, text_with("budgeted"))
-    await ask(client, uri, CURSOR)
-    automatic = (await metrics(client))["lastRun"]
-    assert automatic["budgetMs"] == 150                      # the default inlineBudgetMs
-    assert 1 <= automatic["steps"] <= automatic["plannedSteps"] <= FAST_OPTIONS["steps"]
-    other = "file:///tmp/typing-tests/unbudgeted.txt"
-    open_text(client, other, text_with("unbudgeted"))
-    await ask(client, other, CURSOR, INVOKED)
-    invoked = (await metrics(client))["lastRun"]
-    assert invoked["budgetMs"] is None and invoked["plannedSteps"] == FAST_OPTIONS["steps"]
+    configure(client, {"inlineBudgetMs": 150})
+    try:
+        uri = "file:///tmp/typing-tests/budget.txt"
+        open_text(client, uri, text_with("budgeted"))
+        await ask(client, uri, CURSOR)
+        automatic = (await metrics(client))["lastRun"]
+        assert automatic["budgetMs"] == 150
+        assert 1 <= automatic["steps"] <= automatic["plannedSteps"] <= FAST_OPTIONS["steps"]
+        other = "file:///tmp/typing-tests/unbudgeted.txt"
+        open_text(client, other, text_with("unbudgeted"))
+        await ask(client, other, CURSOR, INVOKED)
+        invoked = (await metrics(client))["lastRun"]
+        assert invoked["budgetMs"] is None and invoked["plannedSteps"] == FAST_OPTIONS["steps"]
+    finally:
+        configure(client, {"inlineBudgetMs": 0})
     done = await metrics(client)
-    assert done["msPerStep"] and all(ms > 0 for ms in done["msPerStep"].values())   # measured at load
+    assert isinstance(done["msPerStep"], dict) and all(ms > 0 for ms in done["msPerStep"].values())
     means = done["runMeans"]
     assert means["runs"] >= 2 and means["encodeMs"] > 0 and means["denoiseMs"] > 0 and means["steps"] >= 1
+
+
+def configure(client: LanguageClient, settings: dict) -> None:
+    """workspace/didChangeConfiguration with part of our section (the rest is kept)."""
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"diffusionInfill": settings}))
 
 
 async def test_a_displayed_item_is_counted_once_and_can_still_be_accepted(client: LanguageClient):
