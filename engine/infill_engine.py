@@ -114,7 +114,7 @@ class InfillEngine:
         """Time a few denoising steps at the common (rows, canvas) shapes, so a fill with a latency budget can plan
         its step count from the first request on. Returns the measured ms per step."""
         settings = self._settings(steps=steps, stop_entropy=0.0, sync_every=steps)
-        prompt = [self.eos_id] * 8
+        prompt = [self.eos_id] * max(8, self.prompt_budget // 2)   # a typical prompt: a step reads its keys
         with self.lock:
             for rows, canvas_len in sorted({(r, min(c, self.loaded.canvas_length)) for r, c in shapes}):
                 canvas = torch.full((rows, canvas_len), self.eos_id, device=self.device)
@@ -217,8 +217,9 @@ class InfillEngine:
         if pace is None:
             return None
         left_ms = (deadline - time.perf_counter()) * 1e3
-        # 10% slack: the step that crosses the deadline still runs, and decoding the result comes after it.
-        return max(MIN_BUDGET_STEPS, min(steps, int(0.9 * left_ms / pace)))
+        # 10% slack: the step that crosses the deadline still runs, and decoding the result comes after it. Never
+        # more than `steps` (the user's setting), never fewer than MIN_BUDGET_STEPS unless that setting is lower.
+        return min(steps, max(MIN_BUDGET_STEPS, int(0.9 * left_ms / max(pace, 1e-3))))
 
     def _record_pace(self, rows: int, canvas_len: int, denoise_ms: float, steps: int) -> None:
         """The first run at a shape pays one-time costs (allocations, a compile) and is not counted."""

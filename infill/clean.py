@@ -47,14 +47,12 @@ def first_line_only(middle: str) -> str:
 
 
 def collapse_leading_gap(middle: str, before: str) -> str:
-    """Mid-line, after code: a gap that opens the fill with a tab or more than four spaces is noise (no style puts
-    a run of tabs between `x` and `= 1`); one space is kept where there was some."""
+    """Mid-line, after code: a tab in the gap that opens the fill is noise (styles indent with tabs, but align
+    with spaces, as gofmt does); the gap becomes one space. Runs of spaces are kept: they may be alignment."""
     if not before or before[-1].isspace():
         return middle
     gap = len(middle) - len(middle.lstrip(" \t"))
-    if gap and ("\t" in middle[:gap] or gap > 4):
-        return " " + middle[gap:]
-    return middle
+    return " " + middle[gap:] if "\t" in middle[:gap] else middle
 
 
 def drop_leading_blank_lines(middle: str) -> str:

@@ -50,15 +50,13 @@ def opens_block(code_before_cursor: str) -> bool:
 
 
 def opens_expression_brace(code_before_cursor: str) -> bool:
-    """A `{` that starts a value, not a block: an object argument `g({`, an element `[{` / `, {`, a conditional
-    value `? {`, a JSX attribute `onClick={`. What follows usually finishes on the same line."""
+    """A JSX attribute's value, `onClick={` or `style={{` (a `{` right after `=`): an expression finished on the
+    same line, not a block. Object literals (`g({`, `= {`) stay multi-line: they are as often written over several
+    lines."""
     code = code_before_cursor.rstrip()
-    if not code.endswith("{"):
-        return False
-    before = code[:-1]
-    if before.endswith("=") and not before.endswith(("==", "=>")):   # attribute={ written tight
-        return True
-    return before.rstrip()[-1:] in ("(", "[", ",", "?")
+    if code.endswith("={{"):
+        code = code[:-1]
+    return code.endswith("={") and not code.endswith(("=={", "!={", "<={", ">={", "=>{"))
 
 
 def only_closers(rest: str) -> bool:

@@ -72,6 +72,9 @@ def candidate_texts(result: InfillResult) -> list[str]:
     return texts
 
 
+NO_RUNS = {"runs": 0, "encodeMs": 0.0, "denoiseMs": 0.0, "steps": 0}
+
+
 class ModelHost:
     def __init__(self) -> None:
         self.queue = JobQueue()
@@ -81,8 +84,10 @@ class ModelHost:
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
         self.latency_s: float | None = None   # moving average of a completed inline model run
         self.model_runs = 0                   # inline/command runs that reached the model (speculation apart)
-        self.last_run: dict = {}              # budget and steps of the latest run that reached the model
-        self.run_totals = {"runs": 0, "encodeMs": 0.0, "denoiseMs": 0.0, "steps": 0}   # over every such run
+        # Budget and steps of the latest request that reached the model, and totals over all of them (speculation
+        # apart: it runs ahead of the user and would blur what the requests cost).
+        self.last_run: dict = {}
+        self.run_totals = dict(NO_RUNS)
         self.speculative_runs = 0
 
     # ---- loading ------------------------------------------------------------------------------------------------
@@ -98,11 +103,15 @@ class ModelHost:
         """(what was loaded, the error). Runs on the worker, so no infill uses the previous engine meanwhile."""
         self.ready.clear()  # an earlier load that finished just before this one must not leave "ready" set
         self.engine, self.error, self.latency_s, self.info = None, None, None, {}
+        self.last_run, self.run_totals = {}, dict(NO_RUNS)
         try:
             from engine import InfillEngine  # torch loads here, off the event loop
             self.engine = InfillEngine(config)
             if measure_pace:
-                self.engine.measure_pace()
+                try:
+                    self.engine.measure_pace()
+                except Exception:  # e.g. out of memory at a wide shape: the budget then learns from real runs
+                    log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
             self.info = self.engine.describe()   # model, device, parameters: read once for every status
         except ModelLoadError as exc:
             self.error = str(exc)
@@ -207,15 +216,8 @@ class ModelHost:
         try:
             result = run_infill(request, counted, cancel)
             result.details["model_calls"] = counted.calls
-            if counted.calls:
-                timings = result.details.get("timings", {})
-                self.last_run = {"budgetMs": request.budget_ms, "plannedSteps": timings.get("engine_planned_steps"),
-                                 "steps": timings.get("engine_steps"), "rows": timings.get("engine_batch"),
-                                 "engineMs": timings.get("engine_ms")}
-                self.run_totals["runs"] += 1
-                self.run_totals["encodeMs"] += timings.get("engine_encode_ms") or 0.0
-                self.run_totals["denoiseMs"] += timings.get("engine_denoise_ms") or 0.0
-                self.run_totals["steps"] += timings.get("engine_steps") or 0
+            if counted.calls and not speculative:
+                self._record_run(request, result.details.get("timings", {}))
             return result
         except Cancelled:
             log.info("stopped a superseded or cancelled request at offset %d", request.start)
@@ -234,15 +236,26 @@ class ModelHost:
             else:
                 self.model_runs += counted.calls
 
+    def _record_run(self, request: InfillRequest, timings: dict) -> None:
+        self.last_run = {"budgetMs": request.budget_ms, "plannedSteps": timings.get("engine_planned_steps"),
+                         "steps": timings.get("engine_steps"), "rows": timings.get("engine_batch"),
+                         "engineMs": timings.get("engine_ms")}
+        totals = self.run_totals
+        # One assignment: the event loop reads these totals while the worker writes them.
+        self.run_totals = {"runs": totals["runs"] + 1,
+                           "encodeMs": totals["encodeMs"] + (timings.get("engine_encode_ms") or 0.0),
+                           "denoiseMs": totals["denoiseMs"] + (timings.get("engine_denoise_ms") or 0.0),
+                           "steps": totals["steps"] + (timings.get("engine_steps") or 0)}
+
     def run_means(self) -> dict:
-        """Mean encoder and denoising time and steps per model run (speculation included): what prefix reuse and
-        the latency budget change."""
-        runs = self.run_totals["runs"]
+        """Mean encoder and denoising time and steps per request that reached the model (speculation apart):
+        what prefix reuse and the latency budget change."""
+        totals = self.run_totals
+        runs = totals["runs"]
         if not runs:
             return {"runs": 0}
-        return {"runs": runs, "encodeMs": round(self.run_totals["encodeMs"] / runs, 1),
-                "denoiseMs": round(self.run_totals["denoiseMs"] / runs, 1),
-                "steps": round(self.run_totals["steps"] / runs, 1)}
+        return {"runs": runs, "encodeMs": round(totals["encodeMs"] / runs, 1),
+                "denoiseMs": round(totals["denoiseMs"] / runs, 1), "steps": round(totals["steps"] / runs, 1)}
 
     def close(self) -> None:
         self.queue.close()

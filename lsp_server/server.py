@@ -382,11 +382,11 @@ def infill_status(ls: InfillServer, *args) -> dict:
 def infill_metrics(ls: InfillServer, *args) -> dict:
     """Beyond the status contract, for tests and bench/typing.py: how often the model really ran."""
     engine = ls.host.engine if ls.host.state == "ready" else None
+    described = engine.describe() if engine is not None else {}
     return {"modelRuns": ls.host.model_runs, "speculativeRuns": ls.host.speculative_runs,
             "waitingJobs": ls.host.queue.waiting(), "idle": ls.host.queue.idle(), "cacheEntries": len(ls.cache),
             "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
-            "prefixReuse": engine.describe().get("prefix_reuse") if engine is not None else None,
-            "msPerStep": engine.describe().get("ms_per_step") if engine is not None else None,
+            "prefixReuse": described.get("prefix_reuse"), "msPerStep": described.get("ms_per_step"),
             "lastRun": dict(ls.host.last_run), "runMeans": ls.host.run_means()}
 
 

@@ -81,12 +81,13 @@ def test_single_line_keeps_the_first_line():
 
 @pytest.mark.parametrize("middle,before,expected", [
     ("\t\t\t\t = F", "\tflagsA", " = F"),        # Go: a run of tabs mid-line is noise
-    ("       + 1", "x = y", " + 1"),               # more than four spaces
+    ("  \t + 1", "x = y", " + 1"),                # a tab among spaces
+    ("        = 1", "\ta", "        = 1"),         # spaces may align (gofmt)
     ("  # note", "x = 1", "  # note"),           # two spaces before a comment are a style
     ("= 1", "x ", "= 1"),                          # after a space: nothing to collapse
     ("\t\tpass", "", "\t\tpass"),                 # at the line start it is indentation
 ])
-def test_a_wide_gap_opening_a_mid_line_fill_becomes_one_space(middle, before, expected):
+def test_a_tab_in_the_gap_opening_a_mid_line_fill_becomes_one_space(middle, before, expected):
     assert collapse_leading_gap(middle, before) == expected
 
 

@@ -20,17 +20,17 @@ def at(source: str, marker: str = "<|>") -> tuple[str, int]:
     ("values = [<|>]\n", "single"),
     ("if (x) <|>\n", "single"),
     ("d = {'a':<|>}\n", "single"),                    # a dict entry's colon opens no block
-    ("const o = g({<|>\n", "single"),                 # an object argument, not a block
     ("<button onClick={<|>}>more</button>\n", "single"),   # a JSX attribute's value
-    ("rows = [{<|>\n", "single"),
-    ("pick(a, {<|>\n", "single"),
+    ("<div style={{<|>}}>\n", "single"),
     # multi: a body is wanted
     ("def f(a):\n    <|>\n", "multi"),                # empty body
     ("def f(a):\n<|>", "multi"),
     ("for item in items:<|>\n", "multi"),             # right after a block opener
     ("function f() {<|>}\n", "multi"),
     ("const f = () => {<|>\n", "multi"),             # an arrow function's body is a block
-    ("const config = {<|>\n", "multi"),              # a declaration's object literal spans lines
+    ("const config = {<|>\n", "multi"),              # object literals are as often multi-line
+    ("export default defineConfig({<|>\n", "multi"),
+    ("if (a != b) {<|>\n", "multi"),
     ("if (x) {<|>\n", "multi"),
     ("if x > 0 then<|>\n", "multi"),
     ("def f():\n    x = 1\n\n    <|>\n    return x\n", "multi"),   # blank line in a block
