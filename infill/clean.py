@@ -55,6 +55,21 @@ def collapse_leading_gap(middle: str, before: str) -> str:
     return " " + middle[gap:] if "\t" in middle[:gap] else middle
 
 
+# The line so far stops where an operand must follow: after an operator, an opening bracket, a comma, or a word
+# such as `in`, `and`, `not`, `import`, `await`, `new`.
+WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if|elif|while|for|import|from|await|"
+                           r"with|as|new|typeof|of|yield))\s*$")
+STARTS_WITH_COMMENT = re.compile(r"\s*(?:#|//|--|/\*)")
+
+
+def drop_comment_for_missing_operand(middle: str, before: str) -> str:
+    """`x = # ...`, `for row in # ...`: a comment where the statement still wants an operand completes nothing and
+    leaves a half statement; nothing is better. A comment after a finished statement is fine."""
+    if before.strip() and WANTS_OPERAND.search(before) and STARTS_WITH_COMMENT.match(middle):
+        return ""
+    return middle
+
+
 def drop_leading_blank_lines(middle: str) -> str:
     """On a blank line the text starts at the cursor; a middle that begins with newlines would leave the cursor's
     line empty and push the code down."""
@@ -300,6 +315,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size)
     if ctx.shape == "single":
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
+        middle = drop_comment_for_missing_operand(middle, ctx.before)
     elif ctx.shape == "multi":
         middle = keep_inside_scope(middle, ctx.before, suffix)
         middle = indent_block_body(middle, ctx.before, ctx.line_above, ctx.indent_unit)

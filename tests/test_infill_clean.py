@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from infill.clean import (
-    CleanContext, auto_closed_tail, clean_middle, close_own_brackets, collapse_leading_gap, drop_leading_blank_lines,
+    CleanContext, auto_closed_tail, clean_middle, close_own_brackets, collapse_leading_gap,
+    drop_comment_for_missing_operand, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
     drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
     normalize_indentation, open_block_body, reindent_first_line, to_line_ending, trim_trailing_whitespace,
@@ -89,6 +90,19 @@ def test_single_line_keeps_the_first_line():
 ])
 def test_a_tab_in_the_gap_opening_a_mid_line_fill_becomes_one_space(middle, before, expected):
     assert collapse_leading_gap(middle, before) == expected
+
+
+@pytest.mark.parametrize("middle,before,expected", [
+    ("#:::::", "    offset: int = ", ""),             # Python: the default value is still missing
+    ("  # TODO", "    for row in ", ""),
+    ("// the id", "const a = f(", ""),                 # JavaScript, inside a call
+    (" -- value", "local t = ", ""),                   # Lua
+    ("  # why", "x = 1", "  # why"),                   # after a finished statement a comment is fine
+    ("x + 1  # sum", "y = ", "x + 1  # sum"),          # code first, then a comment: kept
+    ("# heading", "", "# heading"),                    # a line of its own
+])
+def test_a_comment_where_an_operand_is_missing_is_dropped(middle, before, expected):
+    assert drop_comment_for_missing_operand(middle, before) == expected
 
 
 def test_multi_line_stops_when_indentation_leaves_the_block():
