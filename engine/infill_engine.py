@@ -29,6 +29,10 @@ MIN_BUDGET_STEPS = 4
 PACE_WEIGHT = 0.3         # moving average of the measured milliseconds per step, per (rows, canvas) shape
 
 
+def fresh_prefix_stats() -> dict:
+    return {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+
+
 def bucket(length: int, limit: int) -> int:
     for size in CANVAS_BUCKETS:
         if size >= length:
@@ -69,7 +73,7 @@ class InfillEngine:
         self.lock = threading.Lock()  # one denoising run at a time: the model and its caches are shared
         self.prompt_cache: DynamicCache | None = None   # encoder cache of the last prompt (batch 1)
         self.cached_prompt: list[int] = []
-        self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+        self.prefix_stats = fresh_prefix_stats()
         self.pace_ms: dict[tuple[int, int], float] = {}  # (rows, canvas) -> measured ms per denoising step
         self.shapes_seen: set[tuple[int, int]] = set()
         self.fast_path = self._pick_fast_path()
@@ -98,33 +102,33 @@ class InfillEngine:
         """Compile (and capture) the decoder step for the common (rows, canvas) shapes before the first request.
         Returns the seconds it took."""
         started = time.perf_counter()
-        settings = self._settings(steps=2, stop_entropy=0.0, sync_every=2)
-        prompt = [self.eos_id] * 4
-        shapes = sorted({(rows, min(canvas_len, self.loaded.canvas_length)) for rows, canvas_len in shapes})
-        with self.lock:
-            for rows, canvas_len in shapes:
-                canvas = torch.full((rows, canvas_len), self.eos_id, device=self.device)
-                pinned = torch.zeros_like(canvas, dtype=torch.bool)
-                self._run(prompt, canvas, pinned, settings, self._generator(0), None)
-            self.static.prompt = []  # the warm-up prompt is not worth reusing
-        self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+        self._run_at_shapes(shapes, steps=2, prompt_len=4, runs=1)
         return time.perf_counter() - started
 
     def measure_pace(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES, steps: int = 3) -> dict:
         """Time a few denoising steps at the common (rows, canvas) shapes, so a fill with a latency budget can plan
         its step count from the first request on. Returns the measured ms per step."""
+        # A typical prompt length (a step reads its keys); the first run at a shape is not counted (_record_pace).
+        self._run_at_shapes(shapes, steps=steps, prompt_len=max(8, self.prompt_budget // 2), runs=2)
+        return self._pace_report()
+
+    def _run_at_shapes(self, shapes: tuple[tuple[int, int], ...], steps: int, prompt_len: int, runs: int) -> None:
+        """Denoise an all-<eos> canvas `runs` times at each (rows, canvas) shape, then forget that prompt and its
+        prefix-reuse counts: warm-up and timing runs are not the user's."""
         settings = self._settings(steps=steps, stop_entropy=0.0, sync_every=steps)
-        prompt = [self.eos_id] * max(8, self.prompt_budget // 2)   # a typical prompt: a step reads its keys
+        prompt = [self.eos_id] * prompt_len
         with self.lock:
             for rows, canvas_len in sorted({(r, min(c, self.loaded.canvas_length)) for r, c in shapes}):
                 canvas = torch.full((rows, canvas_len), self.eos_id, device=self.device)
                 pinned = torch.zeros_like(canvas, dtype=torch.bool)
-                for _ in range(2):  # the first run at a shape is not counted (see _record_pace)
+                for _ in range(runs):
                     self._run(prompt, canvas, pinned, settings, self._generator(0), None)
             if self.static is not None:
                 self.static.prompt = []
             self.prompt_cache, self.cached_prompt = None, []
-        self.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+        self.prefix_stats = fresh_prefix_stats()
+
+    def _pace_report(self) -> dict:
         return {f"{rows}x{canvas_len}": round(ms, 2) for (rows, canvas_len), ms in sorted(self.pace_ms.items())}
 
     def describe(self) -> dict:
@@ -138,7 +142,7 @@ class InfillEngine:
             "max_prompt_tokens": self.prompt_budget,
             "fast_path": self.fast_path,
             "prefix_reuse": dict(self.prefix_stats),
-            "ms_per_step": {f"{r}x{c}": round(ms, 2) for (r, c), ms in sorted(self.pace_ms.items())},
+            "ms_per_step": self._pace_report(),
         }
 
     # ---- public API -------------------------------------------------------------------------------------------

@@ -81,6 +81,19 @@ async def lsp_session(options: dict | None, *extra_args: str):
         await client.stop()
 
 
+def wait_for(condition, timeout: float, what, interval: float = 0.25):
+    """Poll `condition` (a real editor's state) until it returns something true; `what` may be a callable that
+    describes the state at the time of failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
+        time.sleep(interval)
+
+
 async def wait_until(predicate, timeout: float, what: str):
     """Poll the client's recorded state: a notification may already have arrived, so never await one."""
     deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_for
 from test_editor_neovim import INSTALL_HINT, PLUGIN_DIR, REPO, find_nvim, neovim_env
 
 SAMPLE = "def add(a, b):\n    \n\n\nprint(add(1, 2))\n"
@@ -42,17 +43,6 @@ class Terminal:
 
     def screen(self, escapes: bool = False) -> str:
         return self.run("capture-pane", "-p", "-t", "nvim", *(["-e"] if escapes else []))
-
-
-def wait_for(what: str, condition, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def escapes_before_column(row: str, column: int) -> str:
@@ -102,7 +92,7 @@ def neovim_in_tmux(tmp_path):
         return json.loads(done.stdout) if done.stdout.strip() else None
 
     try:
-        wait_for("Neovim to show the file", lambda: "def add(a, b):" in terminal.screen(), 20)
+        wait_for(lambda: "def add(a, b):" in terminal.screen(), 20, "Neovim to show the file", 0.1)
         yield terminal, remote
     finally:
         try:
@@ -127,7 +117,7 @@ def test_typing_shows_ghost_text_on_screen_and_tab_accepts_it(neovim_in_tmux):
     for stale in ARTIFACTS.glob("nvim-tmux-*"):
         stale.unlink()
     try:
-        ghost = wait_for("ghost text after typing", lambda: remote(ghost_expression), GHOST_DEADLINE_S)
+        ghost = wait_for(lambda: remote(ghost_expression), GHOST_DEADLINE_S, "ghost text after typing", 0.1)
     except AssertionError:
         (ARTIFACTS / "nvim-tmux-no-ghost.txt").write_text(terminal.screen())
         raise
@@ -156,7 +146,7 @@ def test_typing_shows_ghost_text_on_screen_and_tab_accepts_it(neovim_in_tmux):
         lines = remote("vim.api.nvim_buf_get_lines(0, 0, -1, false)")
         return lines if "\n".join(lines[1:]).startswith(accepted) else None
 
-    lines = wait_for("the suggestion in the buffer", buffer_after_accept, 10)
+    lines = wait_for(buffer_after_accept, 10, "the suggestion in the buffer", 0.1)
     assert lines[0] == "def add(a, b):"
     assert "\n".join(lines) == "\n".join(SAMPLE.split("\n")[:-1]).replace("    \n", accepted + "\n", 1)
     time.sleep(0.3)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_for
+
 REPO = Path(__file__).resolve().parents[1]
 INSTALLER = REPO / "editors" / "install_code_server.sh"
 CACHE = REPO / "editors" / ".cache" / "vscode"
@@ -127,17 +129,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
-        time.sleep(interval)
 
 
 @pytest.fixture
