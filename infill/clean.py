@@ -70,6 +70,42 @@ def drop_comment_for_missing_operand(middle: str, before: str) -> str:
     return middle
 
 
+BLOCK_COMMENT_LINE = re.compile(r"\s*(?:\*|.*\*/\s*$)")   # the inner and last lines of a /* ... */ comment
+
+
+def comment_only(middle: str) -> bool:
+    """Every non-blank line is a comment (line comments, or one block comment over several lines)."""
+    lines = [line for line in middle.split("\n") if line.strip()]
+    if not lines or not STARTS_WITH_COMMENT.match(lines[0]):
+        return False
+    in_block = lines[0].lstrip().startswith("/*")
+    return all(STARTS_WITH_COMMENT.match(line) or (in_block and BLOCK_COMMENT_LINE.match(line)) for line in lines[1:])
+
+
+def body_still_empty(before: str, line_above: str, suffix: str) -> bool:
+    """The cursor is where a block's first statement goes (right after its opener, or on a blank line under it)
+    and nothing after the cursor is a statement of that block yet."""
+    opener = before if before.strip() else line_above
+    if not opens_block(opener):
+        return False
+    rest_of_line, *following = suffix.split("\n")
+    if rest_of_line.strip():
+        return set(rest_of_line.strip()) <= set(PAIRS)     # `{|}`: the block closes on the cursor's line
+    limit = len(indentation(opener))
+    for line in following:
+        if line.strip() and not STARTS_WITH_COMMENT.match(line):
+            return len(indentation(line)) <= limit
+    return True
+
+
+def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: str) -> str:
+    """An empty body asks for code. A comment alone completes nothing there, and in Python a body of comments is an
+    IndentationError that tree-sitter's lenient parse does not report (so the parse check cannot catch it)."""
+    if comment_only(middle) and body_still_empty(before, line_above, suffix):
+        return ""
+    return middle
+
+
 def drop_leading_blank_lines(middle: str) -> str:
     """On a blank line the text starts at the cursor; a middle that begins with newlines would leave the cursor's
     line empty and push the code down."""
@@ -325,6 +361,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if ctx.shape == "single":
         middle = close_own_brackets(middle)
     middle = trim_trailing_whitespace(middle)
+    if ctx.shape == "multi":
+        middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix)
     if not middle.strip():
         return ""
     if after_opener:

@@ -173,8 +173,10 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     if choice.chosen is None:
         message = plan.message
         if choice.rejected_for_errors:
-            message = "; ".join(filter(None, [plan.message, "no suggestion: every candidate the model wrote would "
-                                                            "have broken the code's syntax"]))
+            refusal = ("every candidate the model wrote would have broken the code's syntax"
+                       if all(c.text for c in cleaned) else
+                       "the model's candidates would have broken the code's syntax or left nothing worth inserting")
+            message = "; ".join(filter(None, [plan.message, f"no suggestion: {refusal}"]))
         return InfillResult("", start, end, message, details)
     details["chosen"] = {"index": choice.chosen.index, "length": getattr(choice.chosen.item, "length", None),
                          "confidence": getattr(choice.chosen.item, "confidence", None)}

@@ -73,6 +73,14 @@ def test_the_readme_demo_command_works():
     assert "Traceback" not in done.stderr
 
 
+def test_an_empty_answer_says_why_on_stderr():
+    """In a docstring nothing is offered; the editor shows nothing, but a person at a terminal is told why."""
+    done = infill_lsp("fill", f"{SHAPES}:1:10", *FAST_FLAGS)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "no suggestion here: the cursor is inside a string or comment" in done.stderr
+
+
 def test_fill_a_range_replaces_the_selection():
     done = infill_lsp("fill", f"{SHAPES}:6:5-6:33", "--json", *FAST_FLAGS)
     assert done.returncode == 0, done.stderr

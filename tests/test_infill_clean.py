@@ -5,7 +5,7 @@ import pytest
 
 from infill.clean import (
     CleanContext, auto_closed_tail, clean_middle, close_own_brackets, collapse_leading_gap,
-    drop_comment_for_missing_operand, drop_leading_blank_lines,
+    drop_comment_for_missing_operand, drop_comment_only_body, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
     drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
     normalize_indentation, open_block_body, reindent_first_line, to_line_ending, trim_trailing_whitespace,
@@ -103,6 +103,32 @@ def test_a_tab_in_the_gap_opening_a_mid_line_fill_becomes_one_space(middle, befo
 ])
 def test_a_comment_where_an_operand_is_missing_is_dropped(middle, before, expected):
     assert drop_comment_for_missing_operand(middle, before) == expected
+
+
+@pytest.mark.parametrize("middle,before,line_above,suffix,expected", [
+    # Python: a blank line under `for ...:` whose body is still empty; a comment alone would be an IndentationError
+    ("#: out or an", "        ", "    for line in lines:", "\n    return total\n", ""),
+    ("# count\n        total += 1", "        ", "    for line in lines:", "\n    return total\n",
+     "# count\n        total += 1"),                                     # code follows the comment: kept
+    ("# note", "        ", "    for line in lines:", "\n        total += 1\n", "# note"),   # body has code below
+    ("# note", "        ", "    total = 0", "\n    return total\n", "# note"),            # no opener above
+    ("# only", "    ", "def f():", "", ""),                              # the end of the file: still empty
+    ("# only", "        ", "    if x:", "\n        # TODO\n    y = 1\n", ""),   # an existing comment is no body
+    # brace languages: right after `{`, the block closing on the same line or the next
+    (" // todo", "function f() {", "", "}\n", ""),
+    ("\n  /* step one\n   * and two */", "int main(void) {", "", "\n}\n", ""),
+    ("\n  // loop\n  i++;", "while (x) {", "", "\n}\n", "\n  // loop\n  i++;"),
+    # Lua: `then` opens a block, `end` closes it
+    ("-- later", "  ", "if ok then", "\nend\n", ""),
+])
+def test_a_comment_alone_in_an_empty_body_is_dropped(middle, before, line_above, suffix, expected):
+    assert drop_comment_only_body(middle, before, line_above, suffix) == expected
+
+
+def test_clean_drops_a_comment_only_fill_of_an_empty_python_body():
+    context = ctx("multi", "        ", "\n    return total\n", line_above="    for line in lines:")
+    assert clean_middle("#: out or an EHc\n", context) == ""
+    assert clean_middle("total += len(line.split())\n", context) == "total += len(line.split())"
 
 
 def test_multi_line_stops_when_indentation_leaves_the_block():

@@ -92,6 +92,17 @@ def test_when_every_candidate_breaks_the_parse_nothing_is_offered_and_the_user_i
     assert result.details["choices"] == []
 
 
+def test_an_empty_python_body_gets_code_or_nothing():
+    """tree-sitter accepts a Python block holding only a comment; Python does not (IndentationError). A comment
+    alone is dropped there, and the message says candidates were refused for more than syntax."""
+    document = "def count(lines):\n    total = 0\n    for line in lines:\n        <|>\n    return total\n"
+    result, _ = inline(document, "# count the words\n", "total +=")
+    assert result.text == ""
+    assert "broken the code's syntax or left nothing worth inserting" in result.message
+    result, _ = inline(document, "# count the words\n", "total += len(line.split())\n")
+    assert result.text == "total += len(line.split())"
+
+
 def test_multi_line_body_in_python():
     source = "def mean(xs):\n    <|>\n\nprint(mean([1, 2]))\n"
     result, engine = inline(source, "total = sum(xs)\n    return total / len(xs)\n\nprint('extra')")
