@@ -27,6 +27,7 @@ from .config import SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
+from .protocol import InfillProtocol
 from .status import Counters, SuggestionIds, status_object, suggestion_id_of
 from .suggestions import ResultCache, ShownSuggestion, context_key
 
@@ -48,7 +49,7 @@ log = logging.getLogger("infill-lsp")
 
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("diffusion-infill", __version__)
+        super().__init__("diffusion-infill", __version__, protocol_cls=InfillProtocol)
         self.options = ServerOptions()
         self.option_warnings: list[str] = []   # from the command line, shown once the client is initialized
         self.host = ModelHost()
@@ -185,6 +186,10 @@ async def load_model(ls: InfillServer) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> None:
     key = document_key(params.text_document.uri)
+    if ls.workspace.text_documents.get(key) is None:   # protocol.py left the change out
+        ls.tell(f"ignored a change to {params.text_document.uri}, which is not open (send textDocument/didOpen "
+                f"first)", once=True)
+        return
     ls.rhythms.setdefault(key, TypingRhythm()).keystroke(time.monotonic())
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
     ls.host.cancel(key)
@@ -467,7 +472,8 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
     snap = snapshot(ls, uri)
     start, end = snap.offset_of(selection.start), snap.offset_of(selection.end)
     if start is None or end is None or start > end:
-        message = f"the selection {range_json(selection)} is outside {uri}"
+        problem = "ends before it starts" if start is not None and end is not None else f"is outside {uri}"
+        message = f"the selection {range_json(selection)} {problem}"
         ls.tell(message)
         return {"applied": False, "message": message}
     request = request_for(ls, snap, mode, start, end, instruction)
@@ -499,14 +505,44 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
         text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=snap.version),
         edits=text_edits)])
     label = "Diffusion Infill: fill selection" if mode == "fill" else "Diffusion Infill: rewrite selection"
-    response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
-    applied = bool(response and response.applied)
-    answer = {"applied": applied, "text": result.text, "range": range_json(edit_range),
+    answer = {"applied": False, "text": result.text, "range": range_json(edit_range),
               "edits": [{"range": range_json(e.range), "newText": e.new_text} for e in text_edits],
               "details": jsonable(result.details)}
-    if not applied:
-        answer["message"] = (response and response.failure_reason) or "the editor did not apply the edit"
+    refusal = apply_edit_refusal(ls, snap)   # the edit goes out only onto the text it was computed for
+    if refusal is None:
+        try:
+            response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
+        except Exception as exc:   # the client answered workspace/applyEdit with an error
+            response = {"applied": False, "failureReason": f"workspace/applyEdit failed: {exc}"}
+        answer["applied"], refusal = read_apply_edit_answer(response)
+    if not answer["applied"]:
+        answer["message"] = f"nothing was changed: {refusal}"
+        ls.tell(answer["message"])
     return answer
+
+
+def apply_edit_refusal(ls: InfillServer, snap: Snapshot) -> str | None:
+    """Why the edit must not be sent, or None. A closed document would be edited on disk behind the user's back,
+    and a changed one (if the client ignored the version) in the wrong place."""
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.apply_edit):
+        return "the editor does not support workspace/applyEdit (the edits are in this answer)"
+    if ls.workspace.text_documents.get(document_key(snap.uri)) is None:
+        return f"{snap.uri} was closed while the model was working"
+    if not is_current(ls, snap):
+        return f"{snap.uri} changed while the model was working; run the command again"
+    return None
+
+
+def read_apply_edit_answer(response) -> tuple[bool, str | None]:
+    """(applied, why not) from the client's workspace/applyEdit answer, read as plain JSON (protocol.py): only an
+    explicit "applied": true counts as applied."""
+    if not isinstance(response, dict):
+        return False, f"the editor answered workspace/applyEdit with {response!r}"
+    if response.get("applied") is True:
+        return True, None
+    reason = response.get("failureReason")
+    return False, reason if isinstance(reason, str) and reason else "the editor did not apply the edit"
 
 
 def jsonable(value):
@@ -528,3 +564,32 @@ async def fill_selection(ls: InfillServer, *args) -> dict:
 @server.command(REWRITE_SELECTION)
 async def rewrite_selection(ls: InfillServer, *args) -> dict:
     return await edit_selection(ls, "rewrite", args)
+
+
+# ---- code actions -------------------------------------------------------------------------------------------------
+
+SELECTION_ACTIONS = ((FILL_SELECTION, "Fill selection (Diffusion Infill)"),
+                     (REWRITE_SELECTION, "Rewrite selection (Diffusion Infill)"))
+
+
+def wants_rewrite_actions(only: list[str] | None) -> bool:
+    """The client's `only` filter: `refactor` and `refactor.rewrite` include ours, `quickfix` does not."""
+    ours = types.CodeActionKind.RefactorRewrite.value
+    return not only or any(ours == kind or ours.startswith(f"{kind}.") for kind in only)
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]))
+def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    """Fill and rewrite offered on a non-empty selection, so any client's code-action menu reaches them without our
+    plugin. Editors ask on every cursor move, so this only builds the actions: the model runs when one is picked
+    (its command comes back as workspace/executeCommand)."""
+    selection = params.range
+    if selection.start == selection.end or not wants_rewrite_actions(params.context.only):
+        return None
+    if ls.workspace.text_documents.get(document_key(params.text_document.uri)) is None:
+        return None   # asked before didOpen: nothing to act on, and not worth a message on every cursor move
+    arguments = [{"uri": params.text_document.uri, "range": range_json(selection)}]
+    return [types.CodeAction(title=title, kind=types.CodeActionKind.RefactorRewrite,
+                             command=types.Command(title=title, command=command, arguments=arguments))
+            for command, title in SELECTION_ACTIONS]

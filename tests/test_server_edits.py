@@ -2,7 +2,9 @@
 embedded model), they give exactly the text the server reports and never touch anything outside the selection."""
 from __future__ import annotations
 
+import asyncio
 import re
+from typing import Union
 
 import pytest
 import pytest_lsp
@@ -104,3 +106,52 @@ async def test_javascript_fill_edits(client: LanguageClient):
                                       language_id="javascript")
     assert answer["applied"] is True, answer.get("message")
     check_edits(text, selection, answer, edits)
+
+
+def read_code_actions_by_the_spec(client: LanguageClient) -> None:
+    """lsprotocol (2025.0) reads any list item that has a `command` key as a Command, so a CodeAction carrying a
+    command arrives as Command(command=<its repr>). Editors tell them apart by whether `command` is a string
+    (a Command) or an object (a CodeAction's); teach the test client the same."""
+    converter = client.protocol._converter
+
+    def command_or_code_action(value, _):
+        kind = types.Command if isinstance(value.get("command"), str) else types.CodeAction
+        return converter.structure(value, kind)
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_code_action)
+
+
+def code_action_request(client: LanguageClient, uri: str, selection: dict, only: list[str] | None = None):
+    read_code_actions_by_the_spec(client)
+    return asyncio.wait_for(client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(**selection["start"]), end=types.Position(**selection["end"])),
+        context=types.CodeActionContext(diagnostics=[], only=only))), 30)
+
+
+async def test_code_actions_offer_fill_and_rewrite_on_a_selection(client: LanguageClient):
+    """Any LSP client's code-action menu reaches the two commands; picking one runs it like the plugins do."""
+    provider = client.initialize_result.capabilities.code_action_provider
+    assert types.CodeActionKind.RefactorRewrite in provider.code_action_kinds
+    uri = "file:///tmp/infill-tests/code_actions.py"
+    selection = {"start": {"line": 1, "character": 11}, "end": {"line": 2, "character": 19}}
+    open_document(client, uri, DOCSTRING, version=4)
+    actions = await code_action_request(client, uri, selection)
+    assert [a.command.command for a in actions] == ["infill.fillSelection", "infill.rewriteSelection"]
+    assert all(a.kind == types.CodeActionKind.RefactorRewrite for a in actions)
+    before = len(client.applied_edits)
+    answer = await execute(client, actions[1].command.command, *actions[1].command.arguments)
+    assert answer["applied"] is True, answer.get("message")
+    assert len(client.applied_edits) == before + 1
+    (change,) = client.applied_edits[-1].edit.document_changes
+    check_edits(DOCSTRING, selection, answer, change.edits)
+
+
+async def test_no_code_actions_without_a_selection_another_kind_or_a_document(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/code_actions_none.py"
+    open_document(client, uri, DOCSTRING)
+    cursor = {"start": {"line": 1, "character": 11}, "end": {"line": 1, "character": 11}}
+    selection = {"start": {"line": 1, "character": 11}, "end": {"line": 2, "character": 19}}
+    assert not await code_action_request(client, uri, cursor)
+    assert not await code_action_request(client, uri, selection, only=[types.CodeActionKind.QuickFix])
+    assert len(await code_action_request(client, uri, selection, only=[types.CodeActionKind.Refactor])) == 2
+    assert not await code_action_request(client, "file:///tmp/infill-tests/never_opened.py", selection)
