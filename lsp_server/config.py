@@ -10,6 +10,7 @@ from engine.types import EngineConfig
 SECTION = "diffusionInfill"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 FAST_PATHS = ("auto", "compiled", "static", "off")
+COMPLETION_ITEMS = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class ServerOptions:
     fastPath: str = "auto"            # auto (compiled on CUDA, plain on CPU) | compiled | static | off
     inlineBudgetMs: int = 150         # model time an automatic suggestion may take (its steps are planned to fit);
                                       # 0 = no limit. An explicit invoke and the commands always run every step.
+    completionItems: str = "auto"     # also answer textDocument/completion with the suggestion: on | off | auto
+                                      # (auto: only for clients that do not announce inline completion)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
@@ -66,6 +69,7 @@ CHECKS = {
     "speculate": (lambda v: isinstance(v, bool), "true or false"),
     "fastPath": (lambda v: v in FAST_PATHS, " / ".join(FAST_PATHS)),
     "inlineBudgetMs": (lambda v: _is_int(v, 0, 60_000), "a whole number of milliseconds from 0 (0 = no limit)"),
+    "completionItems": (lambda v: v in COMPLETION_ITEMS, " / ".join(COMPLETION_ITEMS)),
 }
 
 

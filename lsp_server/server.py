@@ -23,6 +23,7 @@ from pygls.lsp.server import LanguageServer
 from infill import InfillRequest, InfillResult
 
 from . import __version__
+from .completion_items import as_completion_item
 from .config import SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
@@ -63,6 +64,7 @@ class InfillServer(LanguageServer):
         self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
         self.last_latency_ms: float | None = None
         self.published_state: str | None = None
+        self.client_shows_inline = True   # the client announced textDocument/inlineCompletion (set at initialize)
 
     def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning, once: bool = False) -> None:
         """window/showMessage (and the log); `once` for messages that would otherwise repeat on every keystroke."""
@@ -109,6 +111,8 @@ def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
     # The command line set ls.options already; the editor's initializationOptions refine them.
     ls.options, warnings = parse_options(params.initialization_options, base=ls.options)
     ls.option_warnings += warnings
+    text_document = params.capabilities.text_document
+    ls.client_shows_inline = text_document is not None and text_document.inline_completion is not None
 
 
 @server.feature(types.INITIALIZED)
@@ -593,3 +597,24 @@ def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types
     return [types.CodeAction(title=title, kind=types.CodeActionKind.RefactorRewrite,
                              command=types.Command(title=title, command=command, arguments=arguments))
             for command, title in SELECTION_ACTIONS]
+
+
+# ---- completion items, for clients without inline completion -----------------------------------------------------
+
+def wants_completion_items(ls: InfillServer) -> bool:
+    choice = ls.options.completionItems
+    return choice == "on" or (choice == "auto" and not ls.client_shows_inline)
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
+async def completion(ls: InfillServer, params: types.CompletionParams) -> types.CompletionList | None:
+    """The inline suggestion as one completion item, for editors that have no ghost text (LSP < 3.18 clients).
+    Clients send `Invoked` for completion popped up while typing too, so this is always scheduled as an automatic
+    request: debounced, superseded by the next keystroke, within the latency budget."""
+    if not wants_completion_items(ls):
+        return None
+    inline = await inline_completion(ls, types.InlineCompletionParams(
+        text_document=params.text_document, position=params.position,
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+    # Incomplete: the client asks again on the next keystroke instead of filtering a stale suggestion.
+    return types.CompletionList(is_incomplete=True, items=[as_completion_item(item) for item in inline.items])

@@ -10,10 +10,11 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import LanguageClient
+from pytest_lsp import LanguageClient, client_capabilities
 
-from conftest import (DATA, FAST_OPTIONS, execute, initialize, inline_at, messages_since, open_document,
+from conftest import (DATA, FAST_OPTIONS, execute, initialize, inline_at, lsp_session, messages_since, open_document,
                       server_config, wait_for_message, wait_for_model)
+from lsp_server.completion_items import label_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -42,6 +43,7 @@ async def client(lsp_client: LanguageClient):
 async def test_capabilities_advertise_inline_completion_and_both_commands(client: LanguageClient):
     capabilities = client.initialize_result.capabilities
     assert capabilities.inline_completion_provider is not None
+    assert capabilities.completion_provider is not None and capabilities.code_action_provider is not None
     assert set(capabilities.execute_command_provider.commands) >= {"infill.fillSelection",
                                                                     "infill.rewriteSelection"}
 
@@ -276,3 +278,34 @@ async def assert_still_answering(client: LanguageClient):
         opened.add(uri)
     answer = await inline_at(client, uri, RETURN_LINE, RETURN_END)
     assert len(answer.items) == 1 and answer.items[0].insert_text.strip()
+
+
+async def completion_at(client: LanguageClient, uri: str, line: int, character: int) -> types.CompletionList | None:
+    return await asyncio.wait_for(client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, character))), 120)
+
+
+async def test_clients_without_ghost_text_get_the_suggestion_as_a_completion_item(client: LanguageClient):
+    """pytest-lsp's VS Code 1.65 capabilities announce no inline completion, so `completionItems: auto` is on."""
+    uri = "file:///tmp/infill-tests/completion_items.py"
+    open_document(client, uri, SHAPES)
+    (inline,) = (await inline_at(client, uri, RETURN_LINE, RETURN_END)).items
+    listed = await completion_at(client, uri, RETURN_LINE, RETURN_END)
+    assert listed.is_incomplete   # asked again on the next keystroke, never filtered stale
+    (item,) = listed.items
+    assert item.text_edit.new_text == inline.insert_text and item.text_edit.range == inline.range
+    assert item.label == label_of(inline.insert_text) and item.label.strip()
+    assert item.command.command == "infill.accepted"
+
+
+async def test_ghost_text_clients_get_completion_items_only_when_asked():
+    capabilities = client_capabilities("visual-studio-code")
+    capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=capabilities) as session:
+        uri = "file:///tmp/infill-tests/completion_items_off.py"
+        open_document(session, uri, SHAPES)
+        assert await completion_at(session, uri, RETURN_LINE, RETURN_END) is None   # no duplicate of the ghost text
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {"completionItems": "on"}}))
+        listed = await completion_at(session, uri, RETURN_LINE, RETURN_END)
+        assert listed.is_incomplete and len(listed.items) == 1 and listed.items[0].text_edit.new_text.strip()

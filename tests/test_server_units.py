@@ -332,3 +332,15 @@ def test_inline_budget_option():
     assert options.inlineBudgetMs == 150 and "milliseconds" in warnings[0]
     # The budget plans steps per request: the loaded engine is kept when it changes.
     assert parse_options({"inlineBudgetMs": 40})[0].model_key() == ServerOptions().model_key()
+
+
+def test_a_completion_item_carries_the_inline_suggestion():
+    from lsp_server.completion_items import as_completion_item, label_of
+    cursor = types.Range(start=types.Position(3, 8), end=types.Position(3, 9))   # replaces an auto-closed `)`
+    accept = types.Command(title="accepted", command="infill.accepted", arguments=[{"id": "7"}])
+    item = as_completion_item(types.InlineCompletionItem(insert_text="\n    total += x\n    count += 1)",
+                                                         range=cursor, command=accept))
+    assert item.label == "total += x" and item.text_edit.range == cursor and item.command == accept
+    assert item.text_edit.new_text == "\n    total += x\n    count += 1)" == item.documentation.value
+    assert as_completion_item(types.InlineCompletionItem(insert_text="x + 1)", range=cursor)).documentation is None
+    assert label_of("y" * 80) == "y" * 59 + "…"

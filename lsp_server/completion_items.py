@@ -1,0 +1,25 @@
+"""An inline suggestion as a completion item, for clients that show completion menus but no ghost text."""
+from __future__ import annotations
+
+from lsprotocol import types
+
+LABEL_CHARS = 60
+
+
+def label_of(text: str) -> str:
+    """The first line with code on it, shortened: what the menu shows (the whole text is in the documentation)."""
+    line = next((line.strip() for line in text.split("\n") if line.strip()), text.strip())
+    return line if len(line) <= LABEL_CHARS else line[:LABEL_CHARS - 1] + "…"
+
+
+def as_completion_item(item: types.InlineCompletionItem) -> types.CompletionItem:
+    """Same text, same range (on the cursor's line: the cursor, plus any closers the editor typed after it, which
+    the suggestion replaces), same accept command. The range starts at the cursor, so clients filter on nothing
+    and keep the item however the word before the cursor reads."""
+    text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
+    multi_line = "\n" in text.strip("\n")
+    return types.CompletionItem(
+        label=label_of(text), kind=types.CompletionItemKind.Text, detail="Diffusion Infill",
+        documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text) if multi_line else None,
+        text_edit=types.TextEdit(range=item.range, new_text=text), sort_text="0",
+        preselect=True, insert_text_format=types.InsertTextFormat.PlainText, command=item.command)
