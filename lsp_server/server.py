@@ -606,7 +606,11 @@ def wants_completion_items(ls: InfillServer) -> bool:
     return choice == "on" or (choice == "auto" and not ls.client_shows_inline)
 
 
-@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
+# Besides identifier characters (every client asks on those), where code most often goes on after a pause.
+COMPLETION_TRIGGERS = [".", "(", "[", "{", ","]
+
+
+@server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=COMPLETION_TRIGGERS))
 async def completion(ls: InfillServer, params: types.CompletionParams) -> types.CompletionList | None:
     """The inline suggestion as one completion item, for editors that have no ghost text (LSP < 3.18 clients).
     Clients send `Invoked` for completion popped up while typing too, so this is always scheduled as an automatic
