@@ -4,9 +4,9 @@ the real `infill-lsp` server with the embedded model. Nothing is mocked.
 `editors/install_code_server.sh` installs the browser, code-server and the packaged extension (.vsix) into the
 git-ignored editors/.cache/vscode (cold: a few minutes; warm: a second). The test opens a Python file of a fresh
 workspace, waits for the status bar to say the model is ready, types, waits for the server's ghost text, accepts it
-with Tab, saves and reads the file back, then runs "Fill Selection" on a selection through its keybinding and
-"Rewrite Selection" through the command palette and its instruction box, checking that each changed the selection
-and nothing else, and finally changes diffusionInfill.steps in the Settings editor and waits for the server to reload
+with Tab, saves and reads the file back, asks once explicitly (Trigger Inline Suggestion), then runs "Fill
+Selection" on a selection through its keybinding and "Rewrite Selection" through the command palette and its
+instruction box, checking that each changed the selection and nothing else, and finally changes diffusionInfill.steps in the Settings editor and waits for the server to reload
 the model. Screenshots land in editors/.cache/vscode/screenshots/.
 
 The embedded model is weak, so the assertions are about the mechanism (ghost text shown, the accepted text is what
@@ -389,12 +389,28 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     wait_for(lambda: any(status["counters"].get("accepted", 0) >= 1
                          for status in logged_objects(user_data, "status: ")), UI_S,
              lambda: f"the server to count the accepted suggestion; log: {log_lines(user_data, 'status: ')}")
+    # Typing asked as LSP's Automatic (2): one candidate per answer. vscode-languageclient 9 would send VS Code's
+    # own numbers (Automatic 1 = LSP's Invoked: three candidates each, no latency budget).
+    counters = logged_objects(user_data, "status: ")[-1]["counters"]
+    assert counters["answered"] >= 1 and counters["shown"] == counters["answered"], counters
+
+    # An explicit request (Trigger Inline Suggestion, also what "show next" sends) reaches the server as Invoked (1);
+    # VS Code's own 0 would be rejected as invalid params before the server's handler runs.
+    requests = counters["requests"]
+    run_command(browser, "Trigger Inline Suggestion")
+    wait_for(lambda: any(status["counters"]["requests"] > requests for status in logged_objects(user_data, "status: ")),
+             EDIT_S, lambda: f"the server to answer an explicit request; log: {log_lines(user_data, '')[-20:]}")
+    assert not log_lines(user_data, "Invalid Params"), log_lines(user_data, "Invalid Params")
+    press(browser, Keys.ESCAPE)
 
     # Fill Selection on the body of top_three through its keybinding, as a person would.
     before = demo.read_text()
     line = before.splitlines()[EDIT_LINE - 1]
     applied = edit_selection(browser, user_data, "infill.fillSelection",
                              lambda: chord(browser, [Keys.CONTROL, Keys.ALT], "f"))
+    # With the editor's indentation settings (VS Code detected 4 spaces in the file).
+    sent = logged_objects(user_data, r"infill\.fillSelection (?=\{)")
+    assert sent and sent[-1]["options"] == {"tabSize": 4, "insertSpaces": True}, sent
     screenshot(browser, "vscode-fill-selection.png")
     after = save_and_read(browser, demo, lambda text: text != before)
     assert after != before, "Fill Selection did not change the document"

@@ -28,6 +28,9 @@ import { ServerStatus, StatusIndicator } from './status';
 const SERVER_FILL = 'infill.fillSelection';
 const SERVER_REWRITE = 'infill.rewriteSelection';
 const SERVER_STATUS = 'infill.status';
+// lsp.InlineCompletionTriggerKind in LSP 3.18 (what the server reads).
+const LSP_TRIGGER_INVOKED = 1;
+const LSP_TRIGGER_AUTOMATIC = 2;
 
 const COMMANDS = {
   fill: 'diffusionInfill.fillSelection',
@@ -121,13 +124,14 @@ class InfillExtension implements vscode.Disposable {
       middleware: {
         provideInlineCompletionItems: async (document, position, context, token, next) => {
           const started = Date.now();
-          const result = await next(document, position, context, token);
+          const kind = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke ? 'invoked' : 'automatic';
+          const result = await next(document, position, this.protocolContext(document, position, context), token);
           const items = Array.isArray(result) ? result : (result?.items ?? []);
           if (items.length > 0 && !token.isCancellationRequested) {
             this.status.latency(Date.now() - started);
             for (const item of items) {
               const text = typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
-              this.log('debug', `inline completion at ${position.line + 1}:${position.character + 1}: ` +
+              this.log('debug', `${kind} inline completion at ${position.line + 1}:${position.character + 1}: ` +
                 JSON.stringify(text));
             }
           }
@@ -174,6 +178,22 @@ class InfillExtension implements vscode.Disposable {
     if (!events.serverReportsStatus) this.status.loading('loading the model');
     void this.queryStatus(client, events);
     return client;
+  }
+
+  /**
+   * The context to hand vscode-languageclient so that the request carries LSP 3.18's trigger kind (Invoked 1,
+   * Automatic 2). Version 9 copies VS Code's own value (Invoke 0, Automatic 1) into the request unchanged: typing
+   * then reads as an explicit invoke (several candidates, no latency budget) and an explicit invoke or "show next"
+   * as 0, which the server rejects as invalid. A client that converts the kind itself is left alone.
+   */
+  private protocolContext(document: vscode.TextDocument, position: vscode.Position,
+    context: vscode.InlineCompletionContext): vscode.InlineCompletionContext {
+    const wanted = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke
+      ? LSP_TRIGGER_INVOKED : LSP_TRIGGER_AUTOMATIC;
+    const converter = this.client?.code2ProtocolConverter;
+    const sent = converter?.asInlineCompletionParams(document, position, context).context.triggerKind as number;
+    if (sent === wanted) return context;
+    return { ...context, triggerKind: wanted as unknown as vscode.InlineCompletionTriggerKind };
   }
 
   /** Asks the server for its state once; older servers without infill.status report through $/progress. */
@@ -255,6 +275,10 @@ class InfillExtension implements vscode.Disposable {
       range: client.code2ProtocolConverter.asRange(editor.selection),
     };
     if (instruction) argument.instruction = instruction;
+    // The editor's indentation (detected from the file unless the user fixed it): the server indents its text so.
+    const { tabSize, insertSpaces } = editor.options;
+    if (typeof tabSize === 'number' && typeof insertSpaces === 'boolean') argument.options = { tabSize, insertSpaces };
+    this.log('debug', `${serverCommand} ${JSON.stringify(argument)}`);
     const started = Date.now();
     try {
       const answer = (await vscode.window.withProgress(
