@@ -351,3 +351,37 @@ def test_ghost_text_on_screen_is_reported_to_the_server_once_per_candidate(repor
     assert [params["id"] for params in step(report, "prev")["notified"]] == expected[1:]
     assert invoked["after"]["displayed"] - invoked["before"]["displayed"] == len(expected)
     assert step(report, "prev")["item"]["command"]["arguments"][0]["id"] == expected[0]
+
+
+def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path):
+    """A missing server program, then a model folder that does not exist: the user gets one clear notification each
+    (through vim.notify, as the server worded it), the status line says so, and no Lua error escapes."""
+    for name in ("first.py", "second.py"):
+        (tmp_path / name).write_text("def add(a, b):\n    return a + b\n")
+    missing_model = tmp_path / "no-such-model"
+    report_file = tmp_path / "report.json"
+    env = neovim_env(tmp_path, SAMPLE_FILE=str(tmp_path / "first.py"), SECOND_FILE=str(tmp_path / "second.py"),
+                     MISSING_MODEL=str(missing_model), REPORT_FILE=str(report_file),
+                     LOAD_DEADLINE_MS=str(ANSWER_DEADLINE_S * 1000), SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
+    scenario = PLUGIN_DIR / "tests" / "scenario_startup_errors.lua"
+    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {scenario}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
+    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
+    found = json.loads(report_file.read_text())
+    assert "problem" not in found, found["problem"]
+    assert "Error" not in finished.stderr and "stack traceback" not in finished.stderr, finished.stderr
+    error, warn = 4, 3   # vim.log.levels
+
+    missing = found["missing"]
+    assert missing["clients"] == 0 and missing["statusline"] == "infill: no server"
+    [told] = missing["notifications"]
+    assert told["level"] == error and "`no-such-infill-lsp`" in told["message"], told
+    assert told["message"].startswith("Diffusion Infill: ") and ":checkhealth diffusion_infill" in told["message"]
+
+    bad = found["bad_model"]
+    assert bad["status"]["state"] == "error" and bad["statusline"] == "infill: error"
+    assert bad["lines"][:2] == ["def add(a, b):", "    return a + b"] and bad["lines"][2].strip() == "return"
+    notes = bad["notifications"]
+    assert notes and all(note["message"].startswith("Diffusion Infill: ") for note in notes), notes
+    assert any(note["level"] == error and str(missing_model) in note["message"] for note in notes), notes
+    assert any(note["level"] == warn and "not available" in note["message"] for note in notes), notes

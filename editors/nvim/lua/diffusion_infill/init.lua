@@ -118,11 +118,14 @@ function M.status(bufnr)
   return M.statuses[client.id] or { state = client.initialized and "attached" or "starting" }
 end
 
---- For a statusline: "infill: ready cpu 812ms", "infill: loading", ... or "" when the server is not attached.
+--- For a statusline: "infill: ready cpu 812ms", "infill: loading", ... "infill: no server" when the configured
+--- program cannot be run, or "" when the server is not attached.
 function M.statusline(bufnr)
   local status = M.status(bufnr)
   if not status then
-    return ""
+    bufnr = bufnr or api.nvim_get_current_buf()
+    local served = M.configured and vim.list_contains(M.config.filetypes, vim.bo[bufnr].filetype)
+    return served and M.missing_server() and "infill: no server" or ""
   end
   local parts = { "infill:", status.state }
   if status.state == "ready" and status.device then
@@ -341,6 +344,25 @@ local function on_attach(client, bufnr)
   end
 end
 
+-- lsp.MessageType -> vim.log.levels
+local MESSAGE_LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG,
+  vim.log.levels.DEBUG }
+
+-- The server's window/showMessage through vim.notify, as the server worded it. Neovim's own handler echoes
+-- "LSP[name][Warning] ..." with a line break at the end: even a short message then stops the user at a
+-- hit-enter prompt, often in the middle of typing, and notification plugins never see it.
+local function show_server_message(_, params)
+  local message = type(params) == "table" and params.message
+  if type(message) ~= "string" or message == "" then
+    return
+  end
+  message = vim.trim(message)
+  if not message:find("^Diffusion Infill") then
+    message = "Diffusion Infill: " .. message -- e.g. pygls' own "Error in server: ..."
+  end
+  vim.notify(message, MESSAGE_LEVELS[params.type] or vim.log.levels.INFO)
+end
+
 local function client_config()
   -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
   local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
@@ -354,8 +376,34 @@ local function client_config()
       [STATUS_NOTIFICATION] = function(_, status, context)
         store_status(context.client_id, status)
       end,
+      ["window/showMessage"] = show_server_message,
     },
   }
+end
+
+--- The server program when setup's cmd names one that cannot be run (vim.lsp.enable then only logs it), else nil.
+function M.missing_server()
+  local cmd = M.config.cmd
+  local program = type(cmd) == "table" and cmd[1] or nil
+  if type(program) == "string" and vim.fn.executable(program) == 0 then
+    return program
+  end
+  return nil
+end
+
+local told_missing = false
+
+-- Once per session, when a file the server would serve opens: Neovim itself would say nothing at all.
+local function tell_if_server_missing(bufnr)
+  if told_missing or vim.bo[bufnr].buftype ~= "" then
+    return
+  end
+  local program = M.missing_server()
+  if program then
+    told_missing = true
+    vim.notify(("Diffusion Infill: cannot start the server: `%s` is not an executable program. Install it or "
+      .. "set setup({ cmd = ... }); see :checkhealth diffusion_infill"):format(program), vim.log.levels.ERROR)
+  end
 end
 
 -- Grey in any terminal (Comment is plain text in some colour schemes); `default`: a user's own definition wins.
@@ -375,6 +423,11 @@ function M.setup(opts)
   local group = api.nvim_create_augroup(NAME, { clear = true })
   define_highlights()
   api.nvim_create_autocmd("ColorScheme", { group = group, callback = define_highlights })
+  api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = M.config.filetypes,
+    callback = function(event) tell_if_server_missing(event.buf) end,
+  })
   api.nvim_create_autocmd("LspAttach", {
     group = group,
     callback = function(event)

@@ -1,0 +1,53 @@
+-- What the user is told when the server cannot work: first a server program that does not exist, then the real
+-- infill-lsp with a model folder that does not exist. Findings go to REPORT_FILE.
+-- Run by tests/test_editor_neovim.py: nvim --headless --clean -u NONE -c "luafile scenario_startup_errors.lua".
+local plugin_dir = os.getenv("PLUGIN_DIR")
+local H = dofile(plugin_dir .. "/tests/harness.lua")
+local report = H.report
+
+H.run(function()
+  report.notifications = {}
+  vim.notify = function(message, level)
+    report.notifications[#report.notifications + 1] = { message = message, level = level or vim.log.levels.INFO }
+  end
+  vim.opt.runtimepath:prepend(plugin_dir)
+  vim.cmd.runtime("plugin/diffusion_infill.lua")
+  vim.cmd("filetype on")
+  local infill = require("diffusion_infill")
+
+  -- 1. No such program: Neovim itself would only write it to its LSP log.
+  infill.setup({ cmd = { "no-such-infill-lsp" } })
+  vim.cmd.edit(os.getenv("SAMPLE_FILE"))
+  H.sleep(300)
+  report.missing = {
+    notifications = report.notifications,
+    statusline = infill.statusline(),
+    clients = #vim.lsp.get_clients({ name = infill.name }),
+  }
+
+  -- 2. The real server with a model folder that is not there; the user types as usual.
+  report.notifications = {}
+  infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")),
+    settings = { model = os.getenv("MISSING_MODEL"), threads = 1 }, debounce_ms = 20 })
+  vim.cmd.edit(os.getenv("SECOND_FILE"))
+  local bufnr = vim.api.nvim_get_current_buf()
+  H.wait_for("the server to report the failed load", function()
+    local status = infill.status(bufnr)
+    return status and status.state == "error"
+  end, tonumber(os.getenv("LOAD_DEADLINE_MS")))
+  H.type("Goreturn ")
+  H.wait_for("the server's answer to typing", function()
+    for _, note in ipairs(report.notifications) do
+      if note.message:find("not available", 1, true) then
+        return true
+      end
+    end
+  end, 10000)
+  H.type("<Esc>")
+  report.bad_model = {
+    notifications = report.notifications,
+    statusline = infill.statusline(bufnr),
+    status = infill.status(bufnr),
+    lines = H.lines(bufnr),
+  }
+end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))
