@@ -42,24 +42,34 @@ class Snapshot:
         return spans
 
     def offset_of(self, position: types.Position) -> int | None:
-        """str offset of `position`, or None when it lies outside the document or inside a surrogate pair."""
+        """str offset of `position`, or None when it lies outside the document or inside a character (between the
+        two UTF-16 halves of an astral character, or inside a UTF-8 sequence)."""
         if position.line < 0 or position.character < 0 or position.line >= len(self._lines):
             return None
         start, end = self._lines[position.line]
-        units = 0
-        for index in range(start, end):
-            if units == position.character:
-                return index
-            units += self.codec.client_num_units(self.source[index])
-            if units > position.character:
-                return None  # between the two UTF-16 halves of one character
-        return end if units == position.character else None
+        characters = chars_in_units(self.source[start:end], position.character, self.codec)
+        return None if characters is None else start + characters
+
+    def clamped_offset_of(self, position: types.Position) -> int:
+        """What the LSP specification makes of any position in a text edit: a line past the end is the end of the
+        document, a character past the end of its line is the end of that line. A position inside a character
+        moves to that character's start."""
+        if position.line >= len(self._lines):
+            return len(self.source)
+        start, end = self._lines[position.line]
+        line = self.source[start:end]
+        units = max(0, position.character)
+        if units >= units_in(line, self.codec):
+            return end
+        while (characters := chars_in_units(line, units, self.codec)) is None:
+            units -= 1
+        return start + characters
 
     def position_of(self, offset: int) -> types.Position:
         offset = max(0, min(offset, len(self.source)))
         line = self._line_index(offset)
         start, end = self._lines[line]
-        column = self.codec.client_num_units(self.source[start:min(offset, end)])
+        column = units_in(self.source[start:min(offset, end)], self.codec)
         return types.Position(line=line, character=column)
 
     def range_of(self, start: int, end: int) -> types.Range:
@@ -74,3 +84,41 @@ class Snapshot:
             else:
                 high = middle - 1
         return low
+
+
+# Unit counts through the codecs of the str type (C speed): a minified 1 MB line must not cost seconds per request.
+
+def encoding_of(codec: PositionCodec) -> str:
+    """The Python codec whose bytes count the client's units: utf-8, utf-16-le (2 bytes a unit) or utf-32."""
+    if codec.encoding == types.PositionEncodingKind.Utf8:
+        return "utf-8"
+    if codec.encoding == types.PositionEncodingKind.Utf32:
+        return "utf-32"
+    return "utf-16-le"   # the LSP default, and pygls' choice for anything it does not know
+
+
+def units_in(text: str, codec: PositionCodec) -> int:
+    """The client's units (UTF-8 bytes, UTF-16 code units or code points) in `text`."""
+    encoding = encoding_of(codec)
+    if encoding == "utf-32" or text.isascii():
+        return len(text)
+    encoded = len(text.encode(encoding, "surrogatepass"))
+    return encoded // 2 if encoding == "utf-16-le" else encoded
+
+
+def chars_in_units(line: str, units: int, codec: PositionCodec) -> int | None:
+    """How many characters of `line` the first `units` client units cover; None past the line's end or when the
+    count ends inside a character."""
+    encoding = encoding_of(codec)
+    if encoding == "utf-32" or line.isascii():
+        return units if units <= len(line) else None
+    width = 2 if encoding == "utf-16-le" else 1
+    encoded = line.encode(encoding, "surrogatepass")
+    if units * width > len(encoded):
+        return None
+    try:
+        head = encoded[:units * width].decode(encoding, "surrogatepass")
+    except UnicodeDecodeError:
+        return None   # inside a UTF-8 sequence
+    # Cut between the halves of a UTF-16 pair, the head ends in a lone surrogate the line does not have there.
+    return len(head) if line.startswith(head) else None

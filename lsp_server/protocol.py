@@ -1,0 +1,86 @@
+"""pygls' LSP protocol with three of its built-in behaviours replaced where they lose text or hang.
+
+- textDocument/didChange: pygls applies incremental changes on str.splitlines() lines (so a form feed, U+2028 or
+  U+0085 starts a new line the editor does not have) and moves a character past the end of a last line without a
+  newline back by one; either way its copy of the document silently differs from the editor's, and every later
+  offset and edit is computed against the wrong text. Here changes follow the LSP rules (lines end at \\n, \\r\\n or
+  \\r; a position past a line's end is that line's end) and a change for a document that is not open is ignored
+  instead of failing with a KeyError the user sees as "Error in server".
+- workspace/applyEdit answers are read as plain JSON: pygls drops an answer that does not match the schema (a
+  client answering null), which leaves the server waiting forever and the command with it.
+- shutdown: pygls cancels the requests still running while iterating over the dict those cancellations change
+  ("dictionary changed size during iteration" when a command is still running), so shutdown itself failed.
+- exit: pygls closes stdout and leaves the running requests to be answered onto the closed stream (a traceback per
+  request on stderr). After exit nothing more is written.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote
+
+from lsprotocol import types
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+from pygls.workspace import PositionCodec
+
+from .positions import Snapshot
+
+log = logging.getLogger("infill-lsp")
+
+
+def apply_change(source: str, change: types.TextDocumentContentChangeEvent, codec: PositionCodec) -> str:
+    """The document after one content change, as the LSP specification defines it."""
+    if not isinstance(change, types.TextDocumentContentChangePartial):
+        return change.text   # the whole document
+    snap = Snapshot("", source, codec=codec)
+    start = snap.clamped_offset_of(change.range.start)
+    end = snap.clamped_offset_of(change.range.end)
+    if end < start:  # a reversed range still names the same span
+        start, end = end, start
+    return source[:start] + change.text + source[end:]
+
+
+class InfillProtocol(LanguageServerProtocol):
+    exited = False
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        workspace = self.workspace
+        document = workspace.text_documents.get(unquote(params.text_document.uri))
+        if document is not None:
+            source = document.source
+            for change in params.content_changes:
+                source = apply_change(source, change, document.position_codec)
+            # A fresh TextDocument through pygls' public API: snapshots taken earlier keep the old text.
+            workspace.put_text_document(types.TextDocumentItem(
+                uri=document.uri, language_id=document.language_id or "", version=params.text_document.version,
+                text=source))
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None   # the server's own handler (it tells the user about an unknown uri)
+
+    @lsp_method(types.SHUTDOWN)
+    def lsp_shutdown(self, *args):
+        if (handler := self.fm.features.get(types.SHUTDOWN)) is not None:
+            yield handler, args, None
+        current_id = self.msg_id
+        # A copy: cancelling a request's future runs its callback at once, which removes it from the dict.
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current_id and not future.done():
+                future.cancel()
+        self._shutdown = True
+        return None
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args):
+        self.exited = True
+        yield from super().lsp_exit(*args)
+
+    def _send_data(self, data) -> None:
+        if not self.exited:   # the client stopped listening: answers to requests still running go nowhere
+            super()._send_data(data)
+
+    def get_result_type(self, method: str):
+        if method == types.WORKSPACE_APPLY_EDIT:
+            return None   # read as plain JSON (see read_apply_edit_answer in server.py)
+        return super().get_result_type(method)
+
