@@ -63,11 +63,13 @@ def only_closers(rest: str) -> bool:
     return set(rest.strip()) <= CLOSERS
 
 
-def decide_shape(text: str, offset: int, in_string_or_comment: bool) -> Decision:
-    """The inline decision at `offset`."""
+def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bool = False) -> Decision:
+    """The inline decision at `offset`; `invoked`: the user asked (an explicit request), not just typed."""
     before, after = line_parts(text, offset)
     if in_string_or_comment:
-        return Decision("none", "the cursor is inside a string or comment")
+        if invoked:   # prose or a string's text: the rest of its line (the parse check keeps it inside)
+            return Decision("single", "asked inside a string or comment: finish its line")
+        return Decision("none", "the cursor is inside a string or comment (ask explicitly to complete there)")
     if before and after and IDENTIFIER_CHAR.match(before[-1]) and IDENTIFIER_CHAR.match(after[0]):
         return Decision("none", "the cursor is inside a word")
     if after.strip() and not only_closers(after):

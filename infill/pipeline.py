@@ -38,6 +38,7 @@ class InfillRequest:
     tab_size: int | None = None      # the editor's formatting options, when it sends them
     insert_spaces: bool | None = None
     budget_ms: float | None = None   # fill within about this long (automatic suggestions); None = no limit
+    invoked: bool = False            # inline: the user asked explicitly, so strings and comments are completed too
 
 
 @dataclass
@@ -125,7 +126,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     text, start, end, mode = request.text, request.start, request.end, request.mode
     max_tokens, count_tokens, exact = token_budget(engine)
     plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens, max_tokens,
-                     count_tokens)
+                     count_tokens, request.invoked)
     details = plan.details
     details["context"]["tokens_counted_by"] = "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)"
     timings = {"plan_ms": elapsed_ms(started)}

@@ -28,7 +28,7 @@ def scope_details(scope) -> dict | None:
 
 
 def make_plan(text: str, mode: str, start: int, end: int, language_id: str | None, path: str | None,
-              max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure) -> Plan:
+              max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure, invoked: bool = False) -> Plan:
     grammar = grammar_for(language_id, path)
     message = None
     if grammar is not None:
@@ -40,7 +40,7 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
                    "plain-text context was used")
 
     if mode == "inline":
-        decision = decide_shape(text, start, span.in_string_or_comment)
+        decision = decide_shape(text, start, span.in_string_or_comment, invoked)
     else:
         decision = Decision("block", f"{mode} the selection")
     context = build_token_context(text, start, end, span.scopes, max_prompt_tokens, count_tokens)

@@ -109,7 +109,7 @@ def run_fill(args: argparse.Namespace) -> int:
     loaded = time.perf_counter()
     mode = "fill" if end_at else "inline"
     request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path),
-                            max_new_tokens=options.maxNewTokens)
+                            max_new_tokens=options.maxNewTokens, invoked=True)   # as an explicit request
     result = host.run_blocking(request)
     finished = time.perf_counter()
     host.close()

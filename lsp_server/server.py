@@ -226,10 +226,10 @@ def is_current(ls: InfillServer, snap: Snapshot) -> bool:
 
 
 def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: int,
-                instruction: str | None = None, budget_ms: int | None = None) -> InfillRequest:
+                instruction: str | None = None, budget_ms: int | None = None, invoked: bool = False) -> InfillRequest:
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
                          path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
-                         budget_ms=budget_ms)
+                         budget_ms=budget_ms, invoked=invoked)
 
 
 async def infill(ls: InfillServer, request: InfillRequest, key: str | None) -> InfillResult:
@@ -317,7 +317,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
             ls.counters.cacheHits += 1
             replace = adopted.result.end - adopted.result.start
             return ANSWERED, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
-    request = request_for(ls, snap, "inline", offset, offset, budget_ms=ls.inline_budget_ms(invoked))
+    request = request_for(ls, snap, "inline", offset, offset, budget_ms=ls.inline_budget_ms(invoked),
+                          invoked=invoked)
     generated = await ls.host.complete(request, key,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result

@@ -74,11 +74,11 @@ def test_the_readme_demo_command_works():
 
 
 def test_an_empty_answer_says_why_on_stderr():
-    """In a docstring nothing is offered; the editor shows nothing, but a person at a terminal is told why."""
-    done = infill_lsp("fill", f"{SHAPES}:1:10", *FAST_FLAGS)
+    """Inside a word nothing is offered; the editor shows nothing, but a person at a terminal is told why."""
+    done = infill_lsp("fill", f"{SHAPES}:5:9", *FAST_FLAGS)   # def circ|le_area
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
-    assert "no suggestion here: the cursor is inside a string or comment" in done.stderr
+    assert "no suggestion here: the cursor is inside a word" in done.stderr
 
 
 def test_fill_a_range_replaces_the_selection():

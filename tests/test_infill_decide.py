@@ -57,6 +57,15 @@ def test_inside_a_string_or_comment_is_none_whatever_the_line_says():
     assert decision.shape == "none" and "string or comment" in decision.reason
 
 
+@pytest.mark.parametrize("source", ['def f():\n    s = "the <|>"\n', "x = 1  # the <|>\n", '"""Sum the <|>\n"""\n'])
+def test_asked_inside_a_string_or_comment_finishes_its_line(source):
+    text, offset = at(source)
+    quiet = find_span("python", text, offset, offset).in_string_or_comment
+    assert quiet and decide_shape(text, offset, quiet, invoked=False).shape == "none"
+    decision = decide_shape(text, offset, quiet, invoked=True)
+    assert decision.shape == "single" and "asked" in decision.reason
+
+
 def test_reasons_say_why():
     text, offset = at("# count words\n<|>")
     assert "comment" in decide_shape(text, offset, False).reason

@@ -142,6 +142,14 @@ def test_inside_a_comment_nothing_is_asked_and_nothing_said():
     assert result.details["decision"] == "none"
 
 
+def test_asked_inside_a_comment_or_string_the_line_is_finished():
+    result, engine = inline("# explain <|>\nx = 1\n", "what x is for\nmore", invoked=True)
+    assert result.text == "what x is for" and len(engine.calls) == 1   # one line: the comment stays a comment
+    source = 'greeting = "hello, <|>"\n'
+    result, _ = inline(source, 'world"', "world", invoked=True)     # closing the string early would break it
+    assert applied(source, result) == 'greeting = "hello, world"\n'
+
+
 def test_inside_a_word_nothing_is_asked():
     result, engine = inline("value = compu<|>te()\n", "anything")
     assert result.text == "" and engine.calls == []

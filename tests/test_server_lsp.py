@@ -309,3 +309,14 @@ async def test_ghost_text_clients_get_completion_items_only_when_asked():
             settings={"diffusionInfill": {"completionItems": "on"}}))
         listed = await completion_at(session, uri, RETURN_LINE, RETURN_END)
         assert listed.is_incomplete and len(listed.items) == 1 and listed.items[0].text_edit.new_text.strip()
+
+
+async def test_an_explicit_request_completes_inside_a_comment(client: LanguageClient):
+    """Typing in a comment shows nothing; asking there (Invoked) finishes the comment's line."""
+    uri = "file:///tmp/infill-tests/asked_in_comment.py"
+    text = unseen(SHAPES, "comment test") + "# The area of a \n"
+    open_document(client, uri, text)
+    line, column = text.count("\n") - 1, len("# The area of a ")
+    assert not (await inline_at(client, uri, line, column)).items
+    answer = await inline_at(client, uri, line, column, types.InlineCompletionTriggerKind.Invoked)
+    assert answer.items and all("\n" not in item.insert_text and item.insert_text.strip() for item in answer.items)
