@@ -7,8 +7,12 @@ local report = H.report
 
 H.run(function()
   report.notifications = {}
-  vim.notify = function(message, level)
+  -- Recorded, then shown as usual: Neovim's own vim.notify is part of what the user sees (an error message raised
+  -- in the wrong place becomes a Lua error).
+  local notify = vim.notify
+  vim.notify = function(message, level, opts)
     report.notifications[#report.notifications + 1] = { message = message, level = level or vim.log.levels.INFO }
+    return notify(message, level, opts)
   end
   vim.opt.runtimepath:prepend(plugin_dir)
   vim.cmd.runtime("plugin/diffusion_infill.lua")

@@ -401,8 +401,12 @@ local function tell_if_server_missing(bufnr)
   local program = M.missing_server()
   if program then
     told_missing = true
-    vim.notify(("Diffusion Infill: cannot start the server: `%s` is not an executable program. Install it or "
-      .. "set setup({ cmd = ... }); see :checkhealth diffusion_infill"):format(program), vim.log.levels.ERROR)
+    -- Scheduled: an error message raised inside the FileType autocommand of a file being read would turn into
+    -- a Lua error with a stack trace.
+    vim.schedule(function()
+      vim.notify(("Diffusion Infill: cannot start the server: `%s` is not an executable program. Install it or "
+        .. "set setup({ cmd = ... }); see :checkhealth diffusion_infill"):format(program), vim.log.levels.ERROR)
+    end)
   end
 end
 
