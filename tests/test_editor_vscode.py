@@ -35,6 +35,7 @@ CACHE = REPO / "editors" / ".cache" / "vscode"
 SCREENSHOTS = CACHE / "screenshots"
 CODE_SERVER = CACHE / "code-server" / "node_modules" / ".bin" / "code-server"
 SERVER = Path(sys.executable).parent / "infill-lsp"
+SECTION_NAME = "diffusionInfill"
 INSTALL_TIMEOUT_S = 600
 MODEL_READY_S = 180      # code-server starts, the extension starts the server, torch and the model load
 EDIT_S = 120
@@ -448,6 +449,26 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
              lambda: f"the server to reload the model after a settings change; log: {log_lines(user_data, '')}")
     assert log_lines(user_data, r'settings changed: sending .*"steps":8'), "the new setting was not sent"
     assert not log_lines(user_data, "unknown option"), "the extension sent the server options it does not know"
+
+
+def test_settings_the_extension_sends_default_to_the_servers_own_options():
+    """The Settings editor shows, for every option the extension passes to the server, the default the server
+    itself uses (an empty model box and an empty steps or threads box are the server's None)."""
+    from dataclasses import fields
+
+    from lsp_server.config import CHECKS, ServerOptions
+
+    manifest = json.loads((REPO / "editors" / "vscode" / "package.json").read_text())
+    properties = manifest["contributes"]["configuration"]["properties"]
+    settings_ts = (REPO / "editors" / "vscode" / "src" / "settings.ts").read_text()
+    sent = re.findall(r"'(\w+)'", re.search(r"SERVER_KEYS = \[([^\]]*)\]", settings_ts)[1])
+    server_defaults = {field.name: field.default for field in fields(ServerOptions)}
+    assert sent and set(sent) <= set(CHECKS), sent   # only options the server knows
+    for key in sent:
+        setting = properties[f"{SECTION_NAME}.{key}"]
+        shown = None if setting["default"] == "" else setting["default"]
+        assert shown == server_defaults[key], (key, setting["default"], server_defaults[key])
+        assert setting.get("description") or setting.get("markdownDescription"), key
 
 
 def test_extension_finds_the_server_in_setting_then_workspace_venv_then_path(code_server_install, tmp_path):
