@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import logging
 from urllib.parse import unquote
 
 from lsprotocol import types
@@ -24,8 +23,6 @@ from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec
 
 from .positions import Snapshot
-
-log = logging.getLogger("infill-lsp")
 
 
 def apply_change(source: str, change: types.TextDocumentContentChangeEvent, codec: PositionCodec) -> str:

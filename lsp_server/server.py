@@ -66,6 +66,12 @@ class InfillServer(LanguageServer):
         self.published_state: str | None = None
         self.client_shows_inline = True   # the client announced textDocument/inlineCompletion (set at initialize)
 
+    def shutdown(self) -> None:
+        """The end of the connection, however it ended (shutdown and exit, exit alone, the editor closing our
+        stdin): stop the model worker before the interpreter exits, which aborts a thread still inside torch."""
+        self.host.close()
+        super().shutdown()
+
     def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning, once: bool = False) -> None:
         """window/showMessage (and the log); `once` for messages that would otherwise repeat on every keystroke."""
         if once:
@@ -542,6 +548,8 @@ def apply_edit_refusal(ls: InfillServer, snap: Snapshot) -> str | None:
 def read_apply_edit_answer(response) -> tuple[bool, str | None]:
     """(applied, why not) from the client's workspace/applyEdit answer, read as plain JSON (protocol.py): only an
     explicit "applied": true counts as applied."""
+    if hasattr(response, "_asdict"):   # pygls hands untyped JSON objects over as namedtuples
+        response = response._asdict()
     if not isinstance(response, dict):
         return False, f"the editor answered workspace/applyEdit with {response!r}"
     if response.get("applied") is True:
@@ -561,14 +569,23 @@ def jsonable(value):
     return str(value)
 
 
+async def edit_selection_or_stop(ls: InfillServer, mode: str, args: tuple) -> dict:
+    try:
+        return await edit_selection(ls, mode, args)
+    except asyncio.CancelledError:
+        # Cancelled only when the connection ends with the command still running (shutdown, exit, end of input).
+        # pygls' command wrapper cannot take a cancelled handler (it logs a traceback), so answer instead.
+        return {"applied": False, "message": "the server stopped before the command finished"}
+
+
 @server.command(FILL_SELECTION)
 async def fill_selection(ls: InfillServer, *args) -> dict:
-    return await edit_selection(ls, "fill", args)
+    return await edit_selection_or_stop(ls, "fill", args)
 
 
 @server.command(REWRITE_SELECTION)
 async def rewrite_selection(ls: InfillServer, *args) -> dict:
-    return await edit_selection(ls, "rewrite", args)
+    return await edit_selection_or_stop(ls, "rewrite", args)
 
 
 # ---- code actions -------------------------------------------------------------------------------------------------

@@ -1,0 +1,261 @@
+"""Bad and unusual input over the real protocol (pytest-lsp over stdio, the embedded model): the server's copy of a
+document must stay exactly the editor's through any sequence of changes, an edit is proposed only onto the text it
+was computed for and only claimed when the editor applied it, and however the connection ends the process exits at
+once, quietly.
+
+What the server holds is checked through the result cache, which is keyed by the text around the cursor: a request
+on a fresh document opened with the expected text is answered from the cache only when the edited document's text
+is exactly that text. The cursor is at the end of a plain-text line the embedded model always continues.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import make_test_lsp_client
+
+from conftest import (FAST_OPTIONS, SERVER_COMMAND, execute, initialize, inline_at, open_document, plain,
+                      wait_for_message, wait_for_model, wait_until)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+INVOKED = types.InlineCompletionTriggerKind.Invoked
+LAST_LINE = "notes: the total is "
+DOCSTRING = ('def total(values):\n    """Add up the values given, one after another,\n    and return the sum."""\n'
+             '    return sum(values)\n')
+IN_DOCSTRING = {"start": {"line": 1, "character": 11}, "end": {"line": 2, "character": 19}}
+
+
+def adversarial_client() -> LanguageClient:
+    """pytest-lsp's client whose workspace/applyEdit answer the test chooses (`client.apply_answer`)."""
+    client = make_test_lsp_client()
+    client.applied_edits = []
+    client.statuses = []
+    client.apply_answer = types.ApplyWorkspaceEditResult(applied=True)
+
+    @client.feature("diffusionInfill/status")
+    def status(params) -> None:
+        client.statuses.append(plain(params))
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams):
+        client.applied_edits.append(params)
+        return client.apply_answer
+
+    return client
+
+
+def config() -> ClientServerConfig:
+    return ClientServerConfig(server_command=SERVER_COMMAND, client_factory=adversarial_client)
+
+
+@pytest_lsp.fixture(config=config(), scope="module")
+async def client(lsp_client: LanguageClient):
+    await initialize(lsp_client, {"diffusionInfill": FAST_OPTIONS})
+    await wait_for_model(lsp_client)
+    yield
+    await lsp_client.shutdown_session()
+
+
+def change(client: LanguageClient, uri: str, version: int, *changes) -> None:
+    """One didChange; each change is (line, character, end line, end character, text) or a whole-document str."""
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=c) if isinstance(c, str) else
+                         types.TextDocumentContentChangePartial(
+                             range=types.Range(start=types.Position(c[0], c[1]), end=types.Position(c[2], c[3])),
+                             text=c[4]) for c in changes]))
+
+
+async def cache_hits(client: LanguageClient) -> int:
+    return (await execute(client, "infill.status"))["counters"]["cacheHits"]
+
+
+async def assert_server_holds(client: LanguageClient, uri: str, expected: str, line: int, character: int):
+    """The server's copy of `uri` is exactly `expected` (see the module's docstring)."""
+    seen = len(client.messages)
+    edited = await inline_at(client, uri, line, character)
+    assert edited.items, f"no answer on the edited document: {[m.message for m in client.messages[seen:]]}"
+    hits = await cache_hits(client)
+    reference = f"{uri}.expected"
+    open_document(client, reference, expected, language_id="plaintext")
+    answer = await inline_at(client, reference, line, character)
+    assert await cache_hits(client) == hits + 1, "the server's text differs from the editor's"
+    assert [i.insert_text for i in answer.items] == [i.insert_text for i in edited.items]
+
+
+async def test_changes_around_form_feeds_and_unicode_line_separators(client: LanguageClient):
+    # Only \n, \r\n and \r end a line in LSP; a form feed, U+2028 and U+0085 are ordinary characters inside one.
+    # pygls split lines on them too, so this insertion landed in the middle of line 0.
+    uri = "file:///tmp/adversarial/separators.txt"
+    text = f"page one\x0cstill line zero\nline one\u2028still one\nline two\x85still two\n{LAST_LINE}"
+    open_document(client, uri, text, language_id="plaintext")
+    change(client, uri, 2, (1, 18, 1, 18, " [A]"), (2, 0, 2, 0, "X"))
+    expected = f"page one\x0cstill line zero\nline one\u2028still one [A]\nXline two\x85still two\n{LAST_LINE}"
+    await assert_server_holds(client, uri, expected, 3, len(LAST_LINE))
+
+
+async def test_changes_past_line_ends_crlf_astral_and_combining_characters(client: LanguageClient):
+    uri = "file:///tmp/adversarial/edits.txt"
+    open_document(client, uri, "total = 0\r\nfor x in 😋 items:\r\n\ttotal += x\rprint(tota", language_id="plaintext")
+    # A range ending past the end of the last line (no newline after it) ends at that line's end: pygls kept the
+    # last character ("print(total)a"). A line past the end of the document is the end of the document.
+    change(client, uri, 2, (3, 6, 3, 99, "total)"), (9, 0, 9, 0, f"\n{LAST_LINE}"))
+    change(client, uri, 3, (1, 9, 1, 12, ""))                            # the emoji (two UTF-16 units) and a space
+    change(client, uri, 4, (2, 1, 2, 1, "e\u0301"), (2, 3, 2, 3, "!"))  # after a combining accent
+    # Past the end of a CRLF line is its end: pygls inserted between \r and \n, splitting the line ending.
+    change(client, uri, 5, (0, 10, 0, 10, "  # sum"))
+    expected = f"total = 0  # sum\r\nfor x in items:\r\n\te\u0301!total += x\rprint(total)\n{LAST_LINE}"
+    await assert_server_holds(client, uri, expected, 4, len(LAST_LINE))
+
+    # A whole-document change, then incremental ones on the new text.
+    change(client, uri, 6, f"full\n{LAST_LINE}")
+    change(client, uri, 7, (0, 4, 0, 4, " text"))
+    await assert_server_holds(client, uri, f"full text\n{LAST_LINE}", 1, len(LAST_LINE))
+
+
+async def test_a_change_to_a_document_that_is_not_open_is_ignored_with_a_message(client: LanguageClient):
+    seen = len(client.messages)
+    change(client, "file:///tmp/adversarial/never-opened.py", 2, (0, 0, 0, 0, "x"))
+    message = await wait_for_message(client, seen, "not open", "never-opened.py")
+    assert message.type == types.MessageType.Warning and "Error in server" not in message.message
+
+
+async def test_a_reversed_selection_is_refused_as_such(client: LanguageClient):
+    uri = "file:///tmp/adversarial/reversed.py"
+    open_document(client, uri, DOCSTRING)
+    reversed_range = {"start": IN_DOCSTRING["end"], "end": IN_DOCSTRING["start"]}
+    answer = await execute(client, "infill.fillSelection", {"uri": uri, "range": reversed_range})
+    assert answer["applied"] is False and "ends before it starts" in answer["message"]
+    assert client.applied_edits == []
+
+
+@pytest.mark.parametrize("apply_answer, reason", [
+    (types.ApplyWorkspaceEditResult(applied=False, failure_reason="the user said no"), "the user said no"),
+    (None, "answered workspace/applyEdit with None"),   # pygls could not read it: the command never answered
+], ids=["refused", "null"])
+async def test_an_edit_the_editor_does_not_apply_is_never_claimed(client: LanguageClient, apply_answer, reason):
+    uri = f"file:///tmp/adversarial/refused-{len(reason)}.py"
+    open_document(client, uri, DOCSTRING)
+    client.apply_answer, sent = apply_answer, len(client.applied_edits)
+    try:
+        seen = len(client.messages)
+        answer = await execute(client, "infill.rewriteSelection", {"uri": uri, "range": IN_DOCSTRING})
+    finally:
+        client.apply_answer = types.ApplyWorkspaceEditResult(applied=True)
+    assert len(client.applied_edits) == sent + 1           # it was proposed ...
+    assert answer["applied"] is False and reason in answer["message"]    # ... and not claimed
+    assert answer["edits"], "the edits stay in the answer for the client to use"
+    await wait_for_message(client, seen, "nothing was changed", reason)
+
+
+async def test_no_edit_is_sent_for_a_document_closed_or_changed_while_the_model_worked(client: LanguageClient):
+    for what in ("closed", "changed"):
+        uri = f"file:///tmp/adversarial/{what}-meanwhile.py"
+        open_document(client, uri, DOCSTRING)
+        sent = len(client.applied_edits)
+        await wait_until_idle(client)   # so that "busy" below is this command's run
+        pending = asyncio.ensure_future(execute(client, "infill.rewriteSelection", {"uri": uri, "range": IN_DOCSTRING}))
+        await wait_until_busy(client)
+        if what == "closed":
+            client.text_document_did_close(types.DidCloseTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=uri)))
+        else:
+            change(client, uri, 2, (3, 0, 3, 0, "    # the user typed this\n"))
+        answer = await pending
+        assert answer["applied"] is False and what in answer["message"], answer
+        assert len(client.applied_edits) == sent, f"an edit went out for a document {what} since"
+
+
+async def wait_until_busy(client: LanguageClient, idle: bool = False) -> None:
+    deadline = time.monotonic() + 60
+    while (await execute(client, "infill.metrics"))["idle"] != idle:
+        assert time.monotonic() < deadline, "the model worker never became " + ("idle" if idle else "busy")
+        await asyncio.sleep(0.005)
+
+
+async def wait_until_idle(client: LanguageClient) -> None:
+    await wait_until_busy(client, idle=True)
+
+
+# ---- clients of another kind, and the end of the connection: a server of their own ------------------------------
+
+def utf8_client_config() -> ClientServerConfig:
+    return ClientServerConfig(server_command=SERVER_COMMAND, client_factory=adversarial_client)
+
+
+async def test_a_client_that_speaks_utf8_and_cannot_apply_edits():
+    # Neovim offers utf-8 first, and pygls takes the client's first choice. No workspace/applyEdit: the edits come
+    # back in the answer instead of a request the client cannot take (which failed the command).
+    client = await utf8_client_config().start()
+    try:
+        result = await client.initialize_session(types.InitializeParams(
+            capabilities=types.ClientCapabilities(general=types.GeneralClientCapabilities(
+                position_encodings=[types.PositionEncodingKind.Utf8])),
+            initialization_options={"diffusionInfill": FAST_OPTIONS}))
+        assert result.capabilities.position_encoding == types.PositionEncodingKind.Utf8
+        await wait_until(lambda: any(s["state"] == "ready" for s in client.statuses), 180, "the model to load")
+
+        uri = "file:///tmp/adversarial/utf8.txt"
+        open_document(client, uri, "s = 'é😋' + \n", language_id="plaintext")
+        change(client, uri, 2, (0, 15, 0, 15, "x"))            # after "s = 'é😋' + ": é is 2 bytes, 😋 is 4
+        answer = await inline_at(client, uri, 0, 16, INVOKED)
+        assert answer.items and all(i.range.start == types.Position(0, 16) for i in answer.items)
+        seen = len(client.messages)
+        assert not (await inline_at(client, uri, 0, 9, INVOKED)).items   # inside the emoji's four bytes
+        await wait_for_message(client, seen, "outside")
+
+        uri = "file:///tmp/adversarial/utf8.py"
+        open_document(client, uri, DOCSTRING.replace("values given", "valués given"))   # é: two units
+        answer = await execute(client, "infill.rewriteSelection", {"uri": uri, "range": IN_DOCSTRING})
+        assert answer["applied"] is False and "workspace/applyEdit" in answer["message"]
+        assert answer["edits"] and client.applied_edits == []
+        assert answer["range"] == IN_DOCSTRING
+        await asyncio.wait_for(client.shutdown_session(), 60)
+    finally:
+        if client._server is not None and client._server.returncode is None:
+            client._server.kill()
+        await client.stop()
+
+
+@pytest.mark.parametrize("ending", ["shutdown", "exit", "end of input"])
+async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
+    """Before: shutdown failed ("dictionary changed size during iteration") with a command running; exit alone or
+    the editor going away wrote tracebacks on stderr and aborted the process ("terminate called without an active
+    exception") with the worker still inside torch."""
+    client = await config().start()
+    server = client._server
+    try:
+        await initialize(client, {"diffusionInfill": {**FAST_OPTIONS, "steps": 256, "maxNewTokens": 512}})
+        await wait_for_model(client)
+        uri = "file:///tmp/adversarial/long.py"
+        open_document(client, uri, "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40)))
+        selection = {"start": {"line": 0, "character": 0}, "end": {"line": 100, "character": 0}}
+        command = asyncio.ensure_future(execute(client, "infill.rewriteSelection", {"uri": uri, "range": selection}))
+        inline = asyncio.ensure_future(inline_at(client, uri, 1, 11, INVOKED))
+        await wait_until_busy(client)
+        started = time.monotonic()
+        if ending == "shutdown":
+            await asyncio.wait_for(client.shutdown_async(None), 30)   # answered, not an internal error
+            client.exit(None)
+        elif ending == "exit":
+            client.exit(None)
+        else:
+            server.stdin.close()
+        await asyncio.wait_for(server.wait(), 30)
+        assert time.monotonic() - started < 30
+        for request in (command, inline):   # answered (cancelled, or empty), or never after exit
+            if not request.done():
+                request.cancel()
+        await asyncio.gather(command, inline, return_exceptions=True)
+    finally:
+        if server.returncode is None:
+            server.kill()
+        await client.stop()
+    assert server.returncode == 0
+    stderr = capfd.readouterr().err
+    assert "Traceback" not in stderr and "terminate called" not in stderr, stderr[-2000:]
