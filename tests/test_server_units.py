@@ -344,3 +344,53 @@ def test_a_completion_item_carries_the_inline_suggestion():
     assert item.text_edit.new_text == "\n    total += x\n    count += 1)" == item.documentation.value
     assert as_completion_item(types.InlineCompletionItem(insert_text="x + 1)", range=cursor)).documentation is None
     assert label_of("y" * 80) == "y" * 59 + "…"
+
+
+# ---- document changes and applyEdit answers (protocol.py, server.py) --------------------------------------------
+
+from collections import namedtuple  # noqa: E402
+
+from lsp_server.protocol import apply_change  # noqa: E402
+from lsp_server.server import read_apply_edit_answer  # noqa: E402
+
+UTF16 = PositionCodec(types.PositionEncodingKind.Utf16)
+
+
+def edit(l1: int, c1: int, l2: int, c2: int, text: str) -> types.TextDocumentContentChangePartial:
+    return types.TextDocumentContentChangePartial(range=types.Range(start=at(l1, c1), end=at(l2, c2)), text=text)
+
+
+@pytest.mark.parametrize("source, change, codec, result", [
+    ("a\x0cb\nc\n", edit(1, 1, 1, 1, "Z"), UTF16, "a\x0cb\ncZ\n"),           # a form feed does not end a line
+    ("a\u2028b\nc", edit(1, 0, 1, 1, "Z"), UTF16, "a\u2028b\nZ"),
+    ("abc", edit(0, 1, 0, 99, "X"), UTF16, "aX"),                             # past the end of the last line
+    ("ab\r\ncd", edit(0, 5, 0, 5, "X"), UTF16, "abX\r\ncd"),                  # past a CRLF line's end: before \r
+    ("ab\rcd", edit(1, 0, 1, 0, "X"), UTF16, "ab\rXcd"),                      # a lone CR ends a line
+    ("ab\n", edit(7, 0, 9, 0, "X"), UTF16, "ab\nX"),                          # lines past the end: the end
+    ("a😋b", edit(0, 1, 0, 3, ""), UTF16, "ab"),                              # two UTF-16 units
+    ("é😋b", edit(0, 2, 0, 6, ""), UTF8, "éb"),                               # four UTF-8 bytes
+    ("abcd", edit(0, 3, 0, 1, "X"), UTF16, "aXd"),                            # a reversed range, same span
+    ("old", types.TextDocumentContentChangeWholeDocument(text="new\r\n"), UTF16, "new\r\n"),
+])
+def test_document_changes_follow_the_lsp_rules(source, change, codec, result):
+    assert apply_change(source, change, codec) == result
+
+
+def test_positions_on_a_long_line_with_astral_characters():
+    line = "x😋é" * 50_000
+    for codec, units_per_repeat in ((UTF16, 4), (UTF8, 7), (UTF32, 3)):
+        snap = Snapshot("file:///x.js", line, codec=codec)
+        assert snap.offset_of(at(0, units_per_repeat * 40_000)) == 3 * 40_000
+        assert snap.position_of(3 * 40_000 + 1) == at(0, units_per_repeat * 40_000 + 1)
+        assert snap.offset_of(at(0, units_per_repeat * len(line) // 3 + 1)) is None    # past the end
+    assert Snapshot("file:///x.js", line, codec=UTF16).offset_of(at(0, 2)) is None      # inside the emoji
+    assert Snapshot("file:///x.js", line, codec=UTF16).clamped_offset_of(at(0, 2)) == 1
+
+
+def test_apply_edit_answers_count_only_an_explicit_applied_true():
+    answer = namedtuple("Object", ["applied", "failureReason"])
+    assert read_apply_edit_answer({"applied": True}) == (True, None)
+    assert read_apply_edit_answer(answer(True, None)) == (True, None)   # how pygls hands it over
+    assert read_apply_edit_answer(answer(False, "read-only file")) == (False, "read-only file")
+    assert read_apply_edit_answer({"applied": "yes"})[0] is False
+    assert read_apply_edit_answer(None) == (False, "the editor answered workspace/applyEdit with None")
