@@ -50,21 +50,6 @@ class Snapshot:
         characters = chars_in_units(self.source[start:end], position.character, self.codec)
         return None if characters is None else start + characters
 
-    def clamped_offset_of(self, position: types.Position) -> int:
-        """What the LSP specification makes of any position in a text edit: a line past the end is the end of the
-        document, a character past the end of its line is the end of that line. A position inside a character
-        moves to that character's start."""
-        if position.line >= len(self._lines):
-            return len(self.source)
-        start, end = self._lines[position.line]
-        line = self.source[start:end]
-        units = max(0, position.character)
-        if units >= units_in(line, self.codec):
-            return end
-        while (characters := chars_in_units(line, units, self.codec)) is None:
-            units -= 1
-        return start + characters
-
     def position_of(self, offset: int) -> types.Position:
         offset = max(0, min(offset, len(self.source)))
         line = self._line_index(offset)
@@ -84,6 +69,37 @@ class Snapshot:
             else:
                 high = middle - 1
         return low
+
+
+def clamped_offset(source: str, position: types.Position, codec: PositionCodec) -> int:
+    """What the LSP specification makes of any position in a text edit: a line past the end is the end of the
+    document, a character past the end of its line is the end of that line. A position inside a character moves to
+    that character's start."""
+    span = line_span(source, position.line)
+    if span is None:
+        return len(source)
+    start, end = span
+    line = source[start:end]
+    units = max(0, position.character)
+    if units >= units_in(line, codec):
+        return end
+    while (characters := chars_in_units(line, units, codec)) is None:
+        units -= 1
+    return start + characters
+
+
+def line_span(source: str, line: int) -> tuple[int, int] | None:
+    """(start, end) str offsets of one line's content, or None past the last line. Without building every line's
+    span: each keystroke in a 2 MB document pays for it."""
+    if line > 0:
+        parts = source.split("\n", line) if "\r" not in source else LINE_BREAK.split(source, maxsplit=line)
+        if len(parts) <= line:
+            return None
+        start = len(source) - len(parts[-1])
+    else:
+        start = 0
+    line_break = LINE_BREAK.search(source, start)
+    return start, line_break.start() if line_break else len(source)
 
 
 # Unit counts through the codecs of the str type (C speed): a minified 1 MB line must not cost seconds per request.

@@ -22,16 +22,15 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec
 
-from .positions import Snapshot
+from .positions import clamped_offset
 
 
 def apply_change(source: str, change: types.TextDocumentContentChangeEvent, codec: PositionCodec) -> str:
     """The document after one content change, as the LSP specification defines it."""
     if not isinstance(change, types.TextDocumentContentChangePartial):
         return change.text   # the whole document
-    snap = Snapshot("", source, codec=codec)
-    start = snap.clamped_offset_of(change.range.start)
-    end = snap.clamped_offset_of(change.range.end)
+    start = clamped_offset(source, change.range.start, codec)
+    end = clamped_offset(source, change.range.end, codec)
     if end < start:  # a reversed range still names the same span
         start, end = end, start
     return source[:start] + change.text + source[end:]
