@@ -10,11 +10,16 @@
   client answering null), which leaves the server waiting forever and the command with it.
 - shutdown: pygls cancels the requests still running while iterating over the dict those cancellations change
   ("dictionary changed size during iteration" when a command is still running), so shutdown itself failed.
+- $/cancelRequest for a command: pygls cancels only its own wrapper around the command's handler, which ran on and
+  still proposed its edit after the user pressed Cancel. A command handler inside `cancellable_command()` is
+  cancelled with it.
 - exit: pygls closes stdout and leaves the running requests to be answered onto the closed stream (a traceback per
   request on stderr). After exit nothing more is written.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from urllib.parse import unquote
 
 from lsprotocol import types
@@ -38,6 +43,26 @@ def apply_change(source: str, change: types.TextDocumentContentChangeEvent, code
 
 class InfillProtocol(LanguageServerProtocol):
     exited = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._command_tasks: dict = {}   # request id -> the running command handler's task
+
+    @contextlib.contextmanager
+    def cancellable_command(self):
+        """Within a command handler: $/cancelRequest for its request cancels the handler's task too."""
+        msg_id, task = self.msg_id, asyncio.current_task()
+        self._command_tasks[msg_id] = task
+        try:
+            yield
+        finally:
+            self._command_tasks.pop(msg_id, None)
+
+    def _handle_cancel_notification(self, msg_id) -> None:
+        task = self._command_tasks.pop(msg_id, None)
+        super()._handle_cancel_notification(msg_id)
+        if task is not None:
+            task.cancel()
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):

@@ -571,11 +571,12 @@ def jsonable(value):
 
 async def edit_selection_or_stop(ls: InfillServer, mode: str, args: tuple) -> dict:
     try:
-        return await edit_selection(ls, mode, args)
+        with ls.protocol.cancellable_command():   # $/cancelRequest stops the model and sends no edit
+            return await edit_selection(ls, mode, args)
     except asyncio.CancelledError:
-        # Cancelled only when the connection ends with the command still running (shutdown, exit, end of input).
-        # pygls' command wrapper cannot take a cancelled handler (it logs a traceback), so answer instead.
-        return {"applied": False, "message": "the server stopped before the command finished"}
+        # The client cancelled, or the connection ended with the command still running. pygls' command wrapper
+        # cannot take a cancelled handler (it logs a traceback), so answer instead; nobody reads this answer.
+        return {"applied": False, "message": "cancelled before the model finished; nothing was changed"}
 
 
 @server.command(FILL_SELECTION)

@@ -15,6 +15,7 @@ import time
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
@@ -24,6 +25,7 @@ from conftest import (FAST_OPTIONS, SERVER_COMMAND, execute, initialize, inline_
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 INVOKED = types.InlineCompletionTriggerKind.Invoked
+REQUEST_CANCELLED = -32800
 LAST_LINE = "notes: the total is "
 DOCSTRING = ('def total(values):\n    """Add up the values given, one after another,\n    and return the sum."""\n'
              '    return sum(values)\n')
@@ -169,6 +171,27 @@ async def test_no_edit_is_sent_for_a_document_closed_or_changed_while_the_model_
         answer = await pending
         assert answer["applied"] is False and what in answer["message"], answer
         assert len(client.applied_edits) == sent, f"an edit went out for a document {what} since"
+
+
+async def test_a_cancelled_command_stops_the_model_and_sends_no_edit(client: LanguageClient):
+    # VS Code's progress notification has a Cancel button: pygls answered RequestCancelled but let the command run
+    # on, and its edit still reached the document.
+    uri = "file:///tmp/adversarial/cancelled-command.py"
+    open_document(client, uri, DOCSTRING)
+    sent = len(client.applied_edits)
+    await wait_until_idle(client)
+    request = asyncio.ensure_future(client.protocol.send_request_async(
+        types.WORKSPACE_EXECUTE_COMMAND, types.ExecuteCommandParams(
+            command="infill.rewriteSelection", arguments=[{"uri": uri, "range": IN_DOCSTRING}]),
+        msg_id="cancel-this-command"))
+    await wait_until_busy(client)
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-this-command"))
+    with pytest.raises(JsonRpcException) as raised:
+        await asyncio.wait_for(request, 30)
+    assert raised.value.code == REQUEST_CANCELLED
+    await wait_until_idle(client)
+    await asyncio.sleep(0.2)   # an edit sent after the run would have arrived by now
+    assert len(client.applied_edits) == sent
 
 
 async def wait_until_busy(client: LanguageClient, idle: bool = False) -> None:
