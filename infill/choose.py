@@ -1,10 +1,11 @@
 """Pick among cleaned candidates: only those whose insertion adds no parse errors may be offered; of those, the one
-the model was most confident about first."""
+that leaves the fewest errors (the one that parses), then the one the model was most confident about, first."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from .python_blocks import fill_block_faults
 from .spans import errors_around
 
 
@@ -33,12 +34,24 @@ def confidence_of(candidate: Cleaned) -> tuple[bool, float, int]:
             -candidate.index)
 
 
-def added_errors(grammar: str, document: str, start: int, end: int, text: str, before: tuple[int, int]) -> int:
+@dataclass
+class ParseCheck:
+    added: int   # errors the fill adds: refused when > 0
+    left: int    # errors in the document after it: among acceptable fills, the one that parses comes first
+
+
+def parse_check(grammar: str, document: str, start: int, end: int, text: str, before: tuple[int, int]) -> ParseCheck:
     """ERROR / MISSING nodes that putting `text` in place of document[start:end] adds: to the whole file, or right
     at the inserted text (where error recovery may swallow a new error into an old one). The whole file, not the
-    model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it."""
+    model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it. In Python
+    also the block-structure faults tree-sitter's recovery lets through (python_blocks)."""
     after = errors_around(grammar, document[:start] + text + document[end:], start, start + len(text))
-    return max(0, after[0] - before[0], after[1] - before[1])
+    check = ParseCheck(added=max(0, after[0] - before[0], after[1] - before[1]), left=after[0])
+    faults = fill_block_faults(document, start, end, text) if grammar == "python" else None
+    if faults is not None:
+        check.added += max(0, faults[1] - faults[0])
+        check.left += faults[1]
+    return check
 
 
 def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
@@ -64,13 +77,16 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
         return Choice(ranked[0], "the most confident non-empty candidate (no grammar to validate with)", report,
                       ranked)
     before = errors_around(grammar, document, start, end)
-    errors = {c.text: added_errors(grammar, document, start, end, c.text, before) for c in usable}
+    checks = {c.text: parse_check(grammar, document, start, end, c.text, before) for c in usable}
     for entry, candidate in ((report[c.index], c) for c in cleaned if c.text):
-        entry["added_errors"] = errors[candidate.text]
-    ranked = sorted((c for c in usable if errors[c.text] == 0), key=confidence_of, reverse=True)
+        entry["added_errors"] = checks[candidate.text].added
+    ranked = sorted((c for c in usable if checks[c.text].added == 0),
+                    key=lambda c: (-checks[c.text].left, *confidence_of(c)), reverse=True)
     if not ranked:
         return Choice(None, f"each of the {len(usable)} non-empty candidates added parse errors", report,
                       rejected_for_errors=True)
     best = ranked[0]
-    return Choice(best, f"candidate {best.index + 1} of {len(cleaned)}: the most confident of {len(ranked)} "
-                        "that parse without new errors", report, ranked)
+    fewest = checks[best.text].left
+    alike = sum(checks[c.text].left == fewest for c in ranked)
+    return Choice(best, f"candidate {best.index + 1} of {len(cleaned)}: the most confident of {alike} that leave "
+                        f"the fewest parse errors ({fewest}), among {len(ranked)} that add none", report, ranked)
