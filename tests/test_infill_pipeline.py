@@ -407,13 +407,13 @@ def test_formatting_options_set_the_indentation_of_a_new_document():
 def test_the_parse_check_reads_the_whole_file_not_the_models_window():
     # The window (48 tokens) starts inside the long docstring, where anything parses as badly as the original.
     doc = '    """' + " ".join(f"word{i}" for i in range(80)) + '\n    """\n'
-    text, offset = at("def f(values):\n" + doc + "    total = 0\n<|>    return total\n")
-    engine = CountingEngine('    def broken x: "', "    total += 1")
+    text, offset = at("def f(values):\n" + doc + "    total = 0\n    <|>\n    return total\n")
+    engine = CountingEngine('def broken x: "', "total += 1")
     result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"),
                         engine)
     assert not engine.calls[0]["prefix"].startswith("def f")       # the model saw only a part of the function
     assert result.details["candidates"][0]["added_errors"] > 0
-    assert result.text == "    total += 1"
+    assert result.text == "total += 1"
 
 
 def test_an_error_elsewhere_in_the_file_does_not_block_a_clean_fill():

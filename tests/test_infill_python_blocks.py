@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from infill.python_blocks import block_faults, fill_block_faults, statement_window
+from infill.python_blocks import block_faults, fill_block_faults, python_faults, statement_window
 from infill.spans import error_count
 
 from test_infill_pipeline import applied, at, inline
@@ -67,3 +67,12 @@ def fill(text: str, selection: dict, *middles: str):
     from test_infill_pipeline import ScriptedEngine
     return run_infill(InfillRequest(text=text, mode="fill", language_id="python", **selection),
                       ScriptedEngine(*middles))
+
+
+@pytest.mark.parametrize("line", ["_c = self.", "x = 2s"])
+def test_other_syntax_errors_python_rejects_are_refused_too(line):
+    source = "def f(self):\n    <|>y = 1\n    return y\n"
+    text, offset = at(source)
+    assert python_faults(text[:offset] + line + text[offset + len("y = 1"):]) == 1
+    result = fill(text, {"start": offset, "end": offset + len("y = 1")}, line, "y = 2")
+    assert result.text == "y = 2" and result.details["candidates"][0]["added_errors"] > 0
