@@ -363,6 +363,16 @@ local function show_server_message(_, params)
   vim.notify(message, MESSAGE_LEVELS[params.type] or vim.log.levels.INFO)
 end
 
+-- The plugin shows inline completions itself (0.11) or through vim.lsp.inline_completion (0.12+). Saying so keeps the
+-- server from also offering each suggestion as a completion item (its completionItems "auto" is for clients that
+-- have no ghost text), which a completion plugin would list a second time.
+local function client_capabilities()
+  local capabilities = vim.lsp.protocol.make_client_capabilities()
+  capabilities.textDocument.inlineCompletion = capabilities.textDocument.inlineCompletion
+    or { dynamicRegistration = false }
+  return capabilities
+end
+
 local function client_config()
   -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
   local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
@@ -371,6 +381,7 @@ local function client_config()
     filetypes = M.config.filetypes,
     root_markers = M.config.root_markers,
     init_options = section,
+    capabilities = client_capabilities(),
     settings = section or vim.empty_dict(),
     handlers = {
       [STATUS_NOTIFICATION] = function(_, status, context)
