@@ -13,6 +13,9 @@
 - $/cancelRequest for a command: pygls cancels only its own wrapper around the command's handler, which ran on and
   still proposed its edit after the user pressed Cancel. A command handler inside `cancellable_command()` is
   cancelled with it.
+- a request whose parameters do not match the LSP schema: pygls could not read its id, so it never answered it
+  (the client waited forever) and showed "Error in server: Invalid Params". It now gets an InvalidParams error
+  naming what was wrong; a notification like that is reported with the same detail.
 - exit: pygls closes stdout and leaves the running requests to be answered onto the closed stream (a traceback per
   request on stderr). After exit nothing more is written.
 """
@@ -22,7 +25,9 @@ import asyncio
 import contextlib
 from urllib.parse import unquote
 
+from cattrs import transform_error
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec
@@ -100,8 +105,36 @@ class InfillProtocol(LanguageServerProtocol):
         if not self.exited:   # the client stopped listening: answers to requests still running go nowhere
             super()._send_data(data)
 
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if not (isinstance(data, dict) and isinstance(data.get("method"), str)):
+                raise   # a response or something that is not JSON-RPC at all: pygls reports it
+            problem = f"{data['method']}: the parameters do not fit the LSP schema ({unreadable(error)})"
+            if "id" not in data:
+                raise JsonRpcInvalidParams(f"ignored {problem}") from None   # shown to the user by pygls
+            self._send_response(data["id"], error=JsonRpcInvalidParams(problem).to_response_error())
+            return UNREADABLE
+
+    def handle_message(self, message) -> None:
+        if message is not UNREADABLE:   # already answered
+            super().handle_message(message)
+
     def get_result_type(self, method: str):
         if method == types.WORKSPACE_APPLY_EDIT:
             return None   # read as plain JSON (see read_apply_edit_answer in server.py)
         return super().get_result_type(method)
 
+
+
+UNREADABLE = object()   # a request answered with InvalidParams while it was read
+
+
+def unreadable(error: Exception) -> str:
+    """Where the parameters went wrong, as cattrs says it ("invalid value @ $.params.position")."""
+    cause = error.__cause__
+    try:
+        return "; ".join(transform_error(cause)) if cause is not None else str(error)
+    except Exception:
+        return str(cause)

@@ -10,7 +10,9 @@ is exactly that text. The cursor is at the end of a plain-text line the embedded
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from concurrent.futures import Future
 
 import pytest
 import pytest_lsp
@@ -25,7 +27,7 @@ from conftest import (FAST_OPTIONS, SERVER_COMMAND, execute, initialize, inline_
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 INVOKED = types.InlineCompletionTriggerKind.Invoked
-REQUEST_CANCELLED = -32800
+INVALID_PARAMS, REQUEST_CANCELLED = -32602, -32800
 LAST_LINE = "notes: the total is "
 DOCSTRING = ('def total(values):\n    """Add up the values given, one after another,\n    and return the sum."""\n'
              '    return sum(values)\n')
@@ -125,6 +127,39 @@ async def test_a_change_to_a_document_that_is_not_open_is_ignored_with_a_message
     change(client, "file:///tmp/adversarial/never-opened.py", 2, (0, 0, 0, 0, "x"))
     message = await wait_for_message(client, seen, "not open", "never-opened.py")
     assert message.type == types.MessageType.Warning and "Error in server" not in message.message
+
+
+async def test_parameters_outside_the_lsp_schema_are_answered_with_what_was_wrong(client: LanguageClient):
+    # pygls could not read the id of such a request, so it never answered it: the client waited forever.
+    uri = "file:///tmp/adversarial/schema.txt"
+    open_document(client, uri, f"{LAST_LINE}\n", language_id="plaintext")
+    for params, where in ((None, "$.params"),
+                          ({"textDocument": {"uri": uri}, "position": {"line": -1, "character": 0},
+                            "context": {"triggerKind": 1}}, "$.params.position"),
+                          ({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0},
+                            "context": {"triggerKind": 9}}, "$.params.context.trigger_kind")):
+        with pytest.raises(JsonRpcException) as raised:
+            await asyncio.wait_for(raw_request(client, types.TEXT_DOCUMENT_INLINE_COMPLETION, params), 10)
+        assert raised.value.code == INVALID_PARAMS and where in str(raised.value), raised.value
+    seen = len(client.messages)
+    write_raw(client, {"jsonrpc": "2.0", "method": types.TEXT_DOCUMENT_DID_CHANGE, "params": {
+        "textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "x", "range": {
+            "start": {"line": 0, "character": -3}, "end": {"line": 0, "character": 0}}}]}})
+    await wait_for_message(client, seen, "ignored textDocument/didChange", "$.params.content_changes[0].range")
+
+
+async def raw_request(client: LanguageClient, method: str, params):
+    """A request written onto the wire as a faulty client would (pytest-lsp checks what it sends itself)."""
+    msg_id = f"raw-{time.monotonic_ns()}"
+    answer = Future()
+    client.protocol._request_futures[msg_id] = answer   # where the client looks when the answer arrives
+    write_raw(client, {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return await asyncio.wrap_future(answer)
+
+
+def write_raw(client: LanguageClient, message: dict) -> None:
+    body = json.dumps(message).encode()
+    client._server.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
 async def test_a_reversed_selection_is_refused_as_such(client: LanguageClient):
