@@ -314,6 +314,7 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
         if server.returncode is None:
             server.kill()
         await client.stop()
-    assert server.returncode == 0
+    # Not killed by a signal (an abort is -6). Without a shutdown request LSP suggests 1; this server exits 0.
+    assert server.returncode == 0 if ending == "shutdown" else server.returncode in (0, 1)
     stderr = capfd.readouterr().err
     assert "Traceback" not in stderr and "terminate called" not in stderr, stderr[-2000:]
