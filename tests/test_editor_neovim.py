@@ -260,6 +260,10 @@ def test_multiline_ghost_text_cycling_and_partial_accepts(report):
     assert (mark["row"], mark["col"]) == (utf16["row"], len("s = 'é' + ".encode()))   # byte column of UTF-16 unit 10
     assert shown_lines(mark) == ["'è'"]
     assert step(report, "known_utf16_accepted")["lines"][utf16["row"]] == "s = 'é' + 'è'"
+    assert len(step(report, "known_before_ctrl_c")["marks"]) == 1
+    ctrl_c = step(report, "known_ctrl_c")   # left insert mode without InsertLeave: no ghost text in normal mode
+    assert ctrl_c["mode"] == "n" and ctrl_c["marks"] == [] and "item" not in ctrl_c
+    assert ctrl_c["lines"][utf16["row"]] == "s = 'é' + 'è'"
 
 
 def command_runs(report: dict, name: str) -> list[dict]:

@@ -235,6 +235,15 @@ H.run(function()
   known("known_utf16")
   H.type("<Tab>")
   known("known_utf16_accepted")
+
+  -- <C-c> leaves insert mode without InsertLeave: the ghost text goes all the same.
+  local line_end = { line = row, character = #api.nvim_get_current_line() }
+  ghost.show(bufnr, { { insertText = " -- left", range = { start = line_end, ["end"] = line_end } } },
+    { id = client.id, offset_encoding = "utf-8" })
+  known("known_before_ctrl_c")
+  H.type("<C-c>")
+  H.wait_for("normal mode after <C-c>", function() return H.mode() == "n" end, 5000)
+  known("known_ctrl_c")
   H.type("<Esc>dd")
 
   -- 9. :InfillFill and :InfillRewrite on visual selections; the server's edit comes back as workspace/applyEdit.

@@ -385,6 +385,15 @@ function M.attach(bufnr)
       M.dismiss(bufnr)
     end,
   })
+  -- <C-c> leaves insert mode without InsertLeave: the ghost text would stay in normal mode, looking like text.
+  api.nvim_create_autocmd("ModeChanged", {
+    group = group, buffer = bufnr, callback = function()
+      if vim.v.event.old_mode:match("^i") and not vim.v.event.new_mode:match("^i") then
+        stop(bufnr)
+        M.dismiss(bufnr)
+      end
+    end,
+  })
   api.nvim_create_autocmd({ "BufLeave", "BufUnload" }, {
     group = group, buffer = bufnr, callback = function()
       stop(bufnr)
