@@ -1,4 +1,4 @@
-"""pygls' LSP protocol with three of its built-in behaviours replaced where they lose text or hang.
+"""pygls' LSP protocol with the built-in behaviours replaced that lost text, hung or failed on bad input.
 
 - textDocument/didChange: pygls applies incremental changes on str.splitlines() lines (so a form feed, U+2028 or
   U+0085 starts a new line the editor does not have) and moves a character past the end of a last line without a
@@ -125,7 +125,6 @@ class InfillProtocol(LanguageServerProtocol):
         if method == types.WORKSPACE_APPLY_EDIT:
             return None   # read as plain JSON (see read_apply_edit_answer in server.py)
         return super().get_result_type(method)
-
 
 
 UNREADABLE = object()   # a request answered with InvalidParams while it was read
