@@ -89,10 +89,12 @@ def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> in
     """Where the prefix begins: whole lines, nearest first, while they fit the budget; mid-line only when the
     cursor's own line is longer than the whole budget."""
     begin = line_start(text, start)
+    reach = max(0, start - budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
+    if begin < reach:   # a line longer than any budget (minified code): never measure past what could fit
+        return longest_fitting_tail(text, reach, start, budget, measure)
     used = measure(text[begin:start])
     if used > budget:
         return longest_fitting_tail(text, begin, start, budget, measure)
-    reach = max(0, start - budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
     while begin > reach:
         previous = line_start(text, begin - 1)
         cost = measure(text[previous:begin])
@@ -112,10 +114,12 @@ def cut_suffix(text: str, end: int, budget: int, measure: Measure = len) -> int:
     """Where the suffix ends: whole lines, nearest first, while they fit; mid-line only when there is no line end
     within the budget."""
     stop = line_end(text, end)
+    reach = min(len(text), end + budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
+    if stop > reach:
+        return longest_fitting_head(text, end, reach, budget, measure)
     used = measure(text[end:stop])
     if used > budget:
         return longest_fitting_head(text, end, stop, budget, measure)
-    reach = min(len(text), end + budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
     while stop < reach:
         following = line_end(text, stop)
         cost = measure(text[stop:following])

@@ -253,3 +253,21 @@ def test_one_line_longer_than_the_budget_is_cut_mid_line_in_tokens():
 
 def test_the_estimate_counts_about_three_and_a_half_characters_a_token():
     assert estimate_tokens("") == 0 and estimate_tokens("abcdefg") == 2 and estimate_tokens("x" * 35) == 10
+
+
+def test_a_minified_line_is_never_measured_past_what_the_budget_could_hold():
+    """A 1.8 MB one-line file once cost seconds of tokenizer calls per keystroke: each measured slice spanned the
+    whole line. A token budget of N cannot hold more than N * MAX_CHARS_PER_TOKEN characters, so nothing longer is
+    measured."""
+    from infill.context import MAX_CHARS_PER_TOKEN
+    text = "var a=" + ",".join(f"f{i}(x{i})" for i in range(20000)) + ";"
+    longest = []
+
+    def counted(piece: str) -> int:
+        longest.append(len(piece))
+        return estimate_tokens(piece)
+    middle = len(text) // 2
+    context = build_token_context(text, middle, middle, None, 90, counted)
+    assert max(longest) <= 90 * MAX_CHARS_PER_TOKEN
+    assert context.prefix and context.suffix and text[context.prefix_start:middle] == context.prefix
+    assert context.prefix_tokens + context.suffix_tokens <= 90
