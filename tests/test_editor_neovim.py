@@ -228,6 +228,11 @@ def test_accept_key_types_itself_when_nothing_is_shown(report):
         assert fallback["line"] == "\t"
 
 
+def test_next_key_with_nothing_shown_asks_instead_of_typing_a_bracket(report):
+    nothing_shown = step(report, "next_with_nothing_shown")
+    assert nothing_shown["requests"] == 1 and nothing_shown["line"] == ""
+
+
 def test_multiline_ghost_text_cycling_and_partial_accepts(report):
     tab = " " * report["tabstop"]
     first = step(report, "known_first")

@@ -184,6 +184,17 @@ H.run(function()
   H.step("fallback", { line = api.nvim_get_current_line(), expandtab = vim.bo[bufnr].expandtab,
     softtabstop = vim.bo[bufnr].softtabstop, shiftwidth = vim.fn.shiftwidth() })
 
+  -- "Next" with nothing on screen asks for candidates instead of typing its own character.
+  api.nvim_set_current_line("")
+  mark = #H.sent
+  H.type("<M-]>")
+  local asked = H.wait_for("an answered explicit request from the next key", function()
+    local invoked = requests_of_kind(mark, 1)
+    return invoked[1] and invoked[1].answered and invoked
+  end, 40000)
+  H.step("next_with_nothing_shown", { line = api.nvim_get_current_line(), requests = #asked })
+  ghost.clear(bufnr)
+
   -- 8. Several lines, cycling and partial accepts on a known list (the real answers are short).
   local row = api.nvim_win_get_cursor(0)[1] - 1
   api.nvim_set_current_line("")

@@ -161,7 +161,8 @@ end
 
 local cycle_after_answer = {} -- bufnr -> count, for a cycle that had to ask for candidates first
 
---- Shows the next (count 1) or previous (-1) candidate; with one candidate on screen asks for several first.
+--- Shows the next (count 1) or previous (-1) candidate; with one candidate on screen asks for several first, and
+--- with none asks for candidates.
 function M.cycle(bufnr, count)
   bufnr = bufnr or api.nvim_get_current_buf()
   if use_native() then
@@ -170,7 +171,11 @@ function M.cycle(bufnr, count)
     return select and select({ bufnr = bufnr, count = count or 1 }) or nil
   end
   local state = ghost.state(bufnr)
-  if state and #state.items == 1 and not state.invoked then
+  if not state then
+    -- Nothing on screen: ask for candidates. Falling back to the key itself would type a stray "]" or "[".
+    return ghost.suggest(bufnr)
+  end
+  if #state.items == 1 and not state.invoked then
     -- Automatic requests get one candidate, an explicit one several: ask, then move once they are here.
     cycle_after_answer[bufnr] = count or 1
     return ghost.suggest(bufnr)
