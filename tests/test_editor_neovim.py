@@ -389,8 +389,16 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
 
     bad = found["bad_model"]
     assert bad["status"]["state"] == "error" and bad["statusline"] == "infill: error"
-    assert bad["lines"][:2] == ["def add(a, b):", "    return a + b"] and bad["lines"][2].strip() == "return"
+    assert bad["lines"][:2] == ["def add(a, b):", "    return a + b"] and bad["lines"][2].strip() == "return  x"
     notes = bad["notifications"]
     assert notes and all(note["message"].startswith("Diffusion Infill: ") for note in notes), notes
     assert any(note["level"] == error and str(missing_model) in note["message"] for note in notes), notes
-    assert any(note["level"] == warn and "not available" in note["message"] for note in notes), notes
+    [why] = [note for note in notes if "not available" in note["message"]]
+    assert why["level"] == warn and why["mode"] == "n", why   # whole, once out of insert mode
+    # While typing: only a preview that fits the message line (no hit-enter prompt to swallow the next key).
+    held = found["held"]
+    assert not any("not available" in note["message"] for note in held["notified"]), held
+    [preview] = [echo for echo in held["echoes"] if "not available" in echo["text"]]
+    assert preview["mode"].startswith("i") and preview["text"].endswith("…")
+    assert why["message"].startswith(preview["text"][:-1]) and len(preview["text"]) < len(why["message"])
+    assert held["line"].strip() == "return  x"   # the <Space> typed right after the message reached the buffer

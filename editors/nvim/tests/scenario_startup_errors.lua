@@ -11,8 +11,15 @@ H.run(function()
   -- in the wrong place becomes a Lua error).
   local notify = vim.notify
   vim.notify = function(message, level, opts)
-    report.notifications[#report.notifications + 1] = { message = message, level = level or vim.log.levels.INFO }
+    report.notifications[#report.notifications + 1] = { message = message, level = level or vim.log.levels.INFO,
+      mode = vim.api.nvim_get_mode().mode }
     return notify(message, level, opts)
+  end
+  report.echoes = {} -- what went to the message line without vim.notify
+  local echo = vim.api.nvim_echo
+  vim.api.nvim_echo = function(chunks, history, opts)
+    report.echoes[#report.echoes + 1] = { text = chunks[1] and chunks[1][1], mode = vim.api.nvim_get_mode().mode }
+    return echo(chunks, history, opts)
   end
   vim.opt.runtimepath:prepend(plugin_dir)
   vim.cmd.runtime("plugin/diffusion_infill.lua")
@@ -39,15 +46,25 @@ H.run(function()
     local status = infill.status(bufnr)
     return status and status.state == "error"
   end, tonumber(os.getenv("LOAD_DEADLINE_MS")))
+  -- The server's answer says why there is no suggestion, in a message longer than the message line: while typing
+  -- it is only previewed (a hit-enter prompt would swallow the next <Space>), and shown whole after <Esc>.
   H.type("Goreturn ")
   H.wait_for("the server's answer to typing", function()
+    local status = infill.status(bufnr)
+    return status and status.counters and (status.counters.requests or 0) >= 1
+  end, 10000)
+  H.sleep(200)
+  H.type(" x")
+  report.held = { notified = vim.deepcopy(report.notifications), echoes = vim.deepcopy(report.echoes),
+    line = vim.api.nvim_get_current_line() }
+  H.type("<Esc>")
+  H.wait_for("the held message after leaving insert mode", function()
     for _, note in ipairs(report.notifications) do
       if note.message:find("not available", 1, true) then
         return true
       end
     end
-  end, 10000)
-  H.type("<Esc>")
+  end, 5000)
   report.bad_model = {
     notifications = report.notifications,
     statusline = infill.statusline(bufnr),

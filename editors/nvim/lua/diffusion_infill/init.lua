@@ -349,6 +349,9 @@ local function on_attach(client, bufnr)
   end
 end
 
+local held_messages = {} -- { message, level } that arrived in insert mode and were too long to show whole there
+local ECHO_HIGHLIGHTS = { [vim.log.levels.ERROR] = "ErrorMsg", [vim.log.levels.WARN] = "WarningMsg" }
+
 -- lsp.MessageType -> vim.log.levels
 local MESSAGE_LEVELS = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG,
   vim.log.levels.DEBUG }
@@ -365,7 +368,25 @@ local function show_server_message(_, params)
   if not message:find("^Diffusion Infill") then
     message = "Diffusion Infill: " .. message -- e.g. pygls' own "Error in server: ..."
   end
-  vim.notify(message, MESSAGE_LEVELS[params.type] or vim.log.levels.INFO)
+  local level = MESSAGE_LEVELS[params.type] or vim.log.levels.INFO
+  if api.nvim_get_mode().mode:match("^i") and vim.fn.strdisplaywidth(message) >= vim.v.echospace then
+    -- Longer than the message line, it would stop the typing at a hit-enter prompt that swallows the next
+    -- <Space> or <CR>: what fits now, the whole message once the user leaves insert mode.
+    held_messages[#held_messages + 1] = { message, level }
+    local shown = vim.fn.strcharpart(message, 0, math.max(vim.v.echospace - 2, 1)) .. "…"
+    api.nvim_echo({ { shown, ECHO_HIGHLIGHTS[level] } }, false, {})
+    return
+  end
+  vim.notify(message, level)
+end
+
+--- Shows the messages held back while typing (called on leaving insert mode).
+function M.show_held_messages()
+  local held = held_messages
+  held_messages = {}
+  for _, entry in ipairs(held) do
+    vim.notify(entry[1], entry[2])
+  end
 end
 
 -- The plugin shows inline completions itself (0.11) or through vim.lsp.inline_completion (0.12+). Saying so keeps the
@@ -443,6 +464,14 @@ function M.setup(opts)
   local group = api.nvim_create_augroup(NAME, { clear = true })
   define_highlights()
   api.nvim_create_autocmd("ColorScheme", { group = group, callback = define_highlights })
+  api.nvim_create_autocmd("ModeChanged", {
+    group = group,
+    callback = function()
+      if #held_messages > 0 and vim.v.event.old_mode:match("^i") and not vim.v.event.new_mode:match("^i") then
+        vim.schedule(M.show_held_messages)
+      end
+    end,
+  })
   api.nvim_create_autocmd("FileType", {
     group = group,
     pattern = M.config.filetypes,
