@@ -70,6 +70,14 @@ class EngineLike(Protocol):
     max_prompt_tokens: int
 
 
+def nothing_offered(request: InfillRequest, plan_message: str | None, reason: str) -> str | None:
+    """The message of an empty answer: why, when the user asked (an explicit invoke, a command, `fill`); while
+    they type an empty answer is routine, and saying so would interrupt them."""
+    if not (request.invoked or request.mode != "inline"):
+        return plan_message
+    return "; ".join(filter(None, [plan_message, f"no suggestion: {reason}"]))
+
+
 def is_offset(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -134,7 +142,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     if plan.decision.shape == "none":
         details["reason"] = plan.decision.reason
         timings["total_ms"] = elapsed_ms(started)
-        return InfillResult("", start, end, plan.message, details)
+        return InfillResult("", start, end, nothing_offered(request, plan.message, plan.decision.reason), details)
 
     prefix, suffix, original = plan.context.prefix, plan.context.suffix, text[start:end]
     engine_started = time.perf_counter()
@@ -172,13 +180,12 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
         details["raw"] = candidates.items[0].text   # the engine's best before cleaning, for measuring the cleaning
     timings["total_ms"] = elapsed_ms(started)
     if choice.chosen is None:
-        message = plan.message
+        reason = choice.reason
         if choice.rejected_for_errors:
-            refusal = ("every candidate the model wrote would have broken the code's syntax"
-                       if all(c.text for c in cleaned) else
-                       "the model's candidates would have broken the code's syntax or left nothing worth inserting")
-            message = "; ".join(filter(None, [plan.message, f"no suggestion: {refusal}"]))
-        return InfillResult("", start, end, message, details)
+            reason = ("every candidate the model wrote would have broken the code's syntax"
+                      if all(c.text for c in cleaned) else
+                      "the model's candidates would have broken the code's syntax or left nothing worth inserting")
+        return InfillResult("", start, end, nothing_offered(request, plan.message, reason), details)
     details["chosen"] = {"index": choice.chosen.index, "length": getattr(choice.chosen.item, "length", None),
                          "confidence": getattr(choice.chosen.item, "confidence", None)}
     new_text, new_end = choice.chosen.text + tail, end + len(tail)

@@ -113,10 +113,8 @@ def run_fill(args: argparse.Namespace) -> int:
     result = host.run_blocking(request)
     finished = time.perf_counter()
     host.close()
-    if result.message:
+    if result.message:   # an explicit request's empty answer says why (infill.pipeline.nothing_offered)
         print(f"infill-lsp: {result.message}", file=sys.stderr)
-    elif not result.text:   # the editor would quietly show nothing; a person at a terminal wants to know why
-        print(f"infill-lsp: no suggestion here: {result.details.get('reason') or 'nothing to fill'}", file=sys.stderr)
 
     if args.json:
         timings = {"load_ms": (loaded - started) * 1e3, "infill_ms": (finished - loaded) * 1e3}

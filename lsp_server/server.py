@@ -329,7 +329,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
     if result.message:
-        ls.tell(result.message, once=True)
+        ls.tell(result.message, once=not invoked)   # asked: say why every time; typing: once at most
     if generated.cancelled:
         return CANCELLED, []
     if generated.texts and result.start == offset:   # relative to the cursor: closers it replaces included

@@ -78,7 +78,7 @@ def test_an_empty_answer_says_why_on_stderr():
     done = infill_lsp("fill", f"{SHAPES}:5:9", *FAST_FLAGS)   # def circ|le_area
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
-    assert "no suggestion here: the cursor is inside a word" in done.stderr
+    assert "no suggestion: the cursor is inside a word" in done.stderr
 
 
 def test_fill_a_range_replaces_the_selection():

@@ -85,9 +85,11 @@ def test_engine_order_wins_when_every_candidate_parses():
 
 
 def test_when_every_candidate_breaks_the_parse_nothing_is_offered_and_the_user_is_told():
-    result, _ = inline("def f(a, b):\n    return <|>\n", "(a +", "a *")
+    result, _ = inline("def f(a, b):\n    return <|>\n", "(a +", "a *", invoked=True)
     assert result.text == "" and result.edits == [] and "added parse errors" in result.details["reason"]
     assert "broken the code's syntax" in result.message
+    typing, _ = inline("def f(a, b):\n    return <|>\n", "(a +", "a *")
+    assert typing.text == "" and typing.message is None   # routine while typing: nothing pops up
     assert all(c["added_errors"] > 0 for c in result.details["candidates"])
     assert result.details["choices"] == []
 
@@ -96,7 +98,7 @@ def test_an_empty_python_body_gets_code_or_nothing():
     """tree-sitter accepts a Python block holding only a comment; Python does not (IndentationError). A comment
     alone is dropped there, and the message says candidates were refused for more than syntax."""
     document = "def count(lines):\n    total = 0\n    for line in lines:\n        <|>\n    return total\n"
-    result, _ = inline(document, "# count the words\n", "total +=")
+    result, _ = inline(document, "# count the words\n", "total +=", invoked=True)
     assert result.text == ""
     assert "broken the code's syntax or left nothing worth inserting" in result.message
     result, _ = inline(document, "# count the words\n", "total += len(line.split())\n")
