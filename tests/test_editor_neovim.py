@@ -151,6 +151,11 @@ def test_plugin_attaches_and_shows_the_servers_answer_while_typing(report):
     assert_shows(typing, report["tabstop"])
 
 
+def test_the_plugin_gets_ghost_text_not_a_second_copy_as_a_completion_item(report):
+    assert report["announces_inline"] is True
+    assert report["completion_result"] is None   # the server's completionItems "auto" stays off for this client
+
+
 def test_dismiss_hides_the_ghost_text_and_reports_a_rejection(report):
     auto, dismiss = step(report, "auto"), step(report, "dismiss")
     assert dismiss["marks"] == [] and "item" not in dismiss

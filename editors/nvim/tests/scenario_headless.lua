@@ -57,6 +57,12 @@ H.run(function()
     H.sleep(500)
   end, tonumber(os.getenv("ANSWER_DEADLINE_MS")))
 
+  -- The plugin announces inline completion, so the server sends no completion items besides the ghost text.
+  report.announces_inline = client.capabilities.textDocument.inlineCompletion ~= nil
+  local listed = client:request_sync("textDocument/completion",
+    { textDocument = ready_params.textDocument, position = ready_params.position }, 45000, bufnr)
+  report.completion_result = listed and listed.result or vim.NIL
+
   -- What the ghost text looks like now, with the server's answer it shows.
   local function snapshot(name, extra)
     local state = ghost.state(bufnr)
