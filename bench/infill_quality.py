@@ -38,6 +38,7 @@ from pathlib import Path
 
 from infill import InfillRequest, run_infill
 from infill.languages import grammar_for
+from infill.python_blocks import compiles as python_compiles   # Python's own parser and compiler
 from infill.spans import error_count
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,16 +102,6 @@ def same_code(a: str, b: str) -> bool:
     def normal(text: str) -> str:
         return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip("\n")
     return normal(a) == normal(b)
-
-
-def python_compiles(program: str) -> bool:
-    """Python's own parser, which is stricter than tree-sitter's error recovery (a block holding only a comment,
-    inconsistent dedents and `return` outside a function parse there without an ERROR node)."""
-    try:
-        compile(program, "<fill>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 class ProgramRunner:

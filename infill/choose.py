@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .python_blocks import fill_block_faults
+from .python_blocks import fill_python_faults
 from .spans import errors_around
 
 
@@ -36,21 +36,21 @@ def confidence_of(candidate: Cleaned) -> tuple[bool, float, int]:
 
 @dataclass
 class ParseCheck:
-    added: int   # errors the fill adds: refused when > 0
-    left: int    # errors in the document after it: among acceptable fills, the one that parses comes first
+    added: int              # errors the fill adds: refused when > 0
+    remaining_errors: int   # errors in the document after it: among acceptable fills the one that parses comes first
 
 
 def parse_check(grammar: str, document: str, start: int, end: int, text: str, before: tuple[int, int]) -> ParseCheck:
     """ERROR / MISSING nodes that putting `text` in place of document[start:end] adds: to the whole file, or right
     at the inserted text (where error recovery may swallow a new error into an old one). The whole file, not the
     model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it. In Python
-    also the block-structure faults tree-sitter's recovery lets through (python_blocks)."""
+    also the indentation and syntax errors tree-sitter's recovery lets through (python_blocks)."""
     after = errors_around(grammar, document[:start] + text + document[end:], start, start + len(text))
-    check = ParseCheck(added=max(0, after[0] - before[0], after[1] - before[1]), left=after[0])
-    faults = fill_block_faults(document, start, end, text) if grammar == "python" else None
-    if faults is not None:
-        check.added += max(0, faults[1] - faults[0])
-        check.left += faults[1]
+    check = ParseCheck(added=max(0, after[0] - before[0], after[1] - before[1]), remaining_errors=after[0])
+    python = fill_python_faults(document, start, end, text) if grammar == "python" else None
+    if python is not None:
+        check.added += python[0]
+        check.remaining_errors += python[1]
     return check
 
 
@@ -81,12 +81,12 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
     for entry, candidate in ((report[c.index], c) for c in cleaned if c.text):
         entry["added_errors"] = checks[candidate.text].added
     ranked = sorted((c for c in usable if checks[c.text].added == 0),
-                    key=lambda c: (-checks[c.text].left, *confidence_of(c)), reverse=True)
+                    key=lambda c: (-checks[c.text].remaining_errors, *confidence_of(c)), reverse=True)
     if not ranked:
         return Choice(None, f"each of the {len(usable)} non-empty candidates added parse errors", report,
                       rejected_for_errors=True)
     best = ranked[0]
-    fewest = checks[best.text].left
-    alike = sum(checks[c.text].left == fewest for c in ranked)
+    fewest = checks[best.text].remaining_errors
+    alike = sum(checks[c.text].remaining_errors == fewest for c in ranked)
     return Choice(best, f"candidate {best.index + 1} of {len(cleaned)}: the most confident of {alike} that leave "
                         f"the fewest parse errors ({fewest}), among {len(ranked)} that add none", report, ranked)

@@ -70,16 +70,20 @@ def drop_comment_for_missing_operand(middle: str, before: str) -> str:
     return middle
 
 
-BLOCK_COMMENT_LINE = re.compile(r"\s*(?:\*|.*\*/\s*$)")   # the inner and last lines of a /* ... */ comment
-
-
 def comment_only(middle: str) -> bool:
-    """Every non-blank line is a comment (line comments, or one block comment over several lines)."""
-    lines = [line for line in middle.split("\n") if line.strip()]
-    if not lines or not STARTS_WITH_COMMENT.match(lines[0]):
-        return False
-    in_block = lines[0].lstrip().startswith("/*")
-    return all(STARTS_WITH_COMMENT.match(line) or (in_block and BLOCK_COMMENT_LINE.match(line)) for line in lines[1:])
+    """Every non-blank line is a comment: a line comment, or a line of a /* ... */ comment still open there."""
+    open_block = False
+    for line in (line.strip() for line in middle.split("\n")):
+        if not line:
+            continue
+        if not open_block and not STARTS_WITH_COMMENT.match(line):
+            return False                      # code (`int x = 0; /* counter */` starts with code)
+        if open_block or line.startswith("/*"):
+            closed = line.rfind("*/")
+            if closed != -1 and line[closed + 2:].strip():
+                return False                  # `/* a */ x = 1;`: code after the comment closes
+            open_block = closed == -1 or line.rfind("/*") > closed
+    return True
 
 
 def body_still_empty(before: str, line_above: str, suffix: str) -> bool:

@@ -21,7 +21,10 @@ SUFFIX_BUDGET = 1000     # characters after it
 CHARS_PER_TOKEN = 3.5    # estimate for engines that cannot count their tokens (code averages 3-4)
 DEFAULT_PROMPT_TOKENS = round((PREFIX_BUDGET + SUFFIX_BUDGET) / CHARS_PER_TOKEN)
 SUFFIX_SHARE = 1 / 3     # the engine keeps at most this share of its prompt for the suffix
-MAX_CHARS_PER_TOKEN = 16  # no token is longer: bounds how far a token budget can reach in a 2 MB document
+# How far a token budget can reach, in characters: a bound of speed, not a fact. Code averages 3-4 characters a token
+# and longer tokens (runs of spaces or dashes; the embedded tokenizer's longest is 73) are rare, so a context rich
+# in them is cut a little shorter than its budget allows, never longer; a 2 MB line is never measured whole.
+MAX_CHARS_PER_TOKEN = 16
 CONTINUATION = re.compile(r"^\s*[)\]}.,]")   # a line that carries on the statement above it
 
 

@@ -6,7 +6,8 @@ HumanEval single-line fills of the embedded model, 85 of the 198 fills that pass
 not compile, 83 of them for this reason (bench/RESULTS.md). Python's own tokenizer sees the structure: a block
 opener ends its logical line with `:` and must be followed by an INDENT; an INDENT anywhere else is unexpected; a
 dedent that matches no open level is an error. Where the structure is sound, Python's compiler has the last word.
-Counting the faults before and after a fill, in the top-level statements around it, tells whether it added one.
+Counting the faults before and after a fill, in the innermost `def` or `class` around it (dedented to column 0) or
+else its top-level statement, tells whether it added one.
 """
 from __future__ import annotations
 
@@ -14,11 +15,19 @@ import functools
 import io
 import re
 import tokenize
+import warnings
 
-TOP_LEVEL_STATEMENT = re.compile(r"^[^\s#)\]}]", re.MULTILINE)   # a line starting in column 0 with code
+# compile() warns about code it accepts (`x is 1`, "\\d" in a plain string on 3.12+): not the user's business here.
+warnings.filterwarnings("ignore", category=SyntaxWarning, module="<fill>")
+
+WINDOW_CHARS = 64_000   # larger statements are not checked: a check must stay within a keystroke's budget
+BLOCK_OPENER = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)\b")
+# A column-0 line that starts a statement of its own (an `else:` or `except:` there continues the one above).
+TOP_LEVEL = re.compile(r"(?![ \t#)\]}]|(?:else|elif|except|finally)\b)\S")
 SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
 
 
+@functools.lru_cache(maxsize=32)   # the window before the fill is the same for every candidate
 def block_faults(source: str) -> int | None:
     """Missing, unexpected and unmatched indentation in `source`; None when it does not tokenize at all (an
     unclosed bracket or string: a line still being typed), so nothing can be said."""
@@ -46,39 +55,121 @@ def block_faults(source: str) -> int | None:
     return faults
 
 
-def compiles(source: str) -> bool:
-    """Python's own parser and compiler (nothing runs): what a test of the block structure leaves, such as `2s` or
-    an attribute with no name (`x = self.`), which tree-sitter's recovery can also let through."""
+@functools.lru_cache(maxsize=32)
+def syntax_error_line(source: str) -> int | None:
+    """None when Python compiles `source` (nothing runs), else the 1-based line of its error (0 when unknown): what
+    a test of the block structure leaves, such as `2s`, `x = self.` or two statements on one line."""
     try:
         compile(source, "<fill>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
+    except SyntaxError as error:
+        return error.lineno or 0
+    except (ValueError, RecursionError, MemoryError):
+        return 0
+    return None
 
 
-@functools.lru_cache(maxsize=16)   # the window before the fill is the same for every candidate
-def python_faults(source: str) -> int | None:
-    """Block faults, or 1 when the structure is sound but Python still rejects the code; None when unknown."""
-    faults = block_faults(source)
-    if faults == 0 and not compiles(source):
-        return 1
-    return faults
+def compiles(source: str) -> bool:
+    return syntax_error_line(source) is None
 
 
-def statement_window(text: str, start: int, end: int) -> tuple[int, int]:
-    """[a, b): from the top-level statement holding `start` to the next one after `end`. Indentation starts over
+def line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def indentation_of(line: str) -> str:
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
+def enclosing_definition(text: str, start: int, end: int) -> tuple[int, int, str] | None:
+    """(a, b, indent): the innermost `def` or `class` around document[start:end], from its line to the first code
+    line after `end` at or left of its indentation. None at module level or when the search runs past the window
+    limit."""
+    first = line_start(text, start)
+    stop = text.find("\n", first)
+    line = text[first:] if stop == -1 else text[first:stop]
+    column = len(indentation_of(line)) if line.strip() else start - first
+    a = first
+    while a > 0 and start - a < WINDOW_CHARS:
+        above = text[line_start(text, a - 1):a - 1]
+        a = line_start(text, a - 1)
+        if BLOCK_OPENER.match(above) and len(indentation_of(above)) < column:
+            indent = indentation_of(above)
+            b = following_line_at_or_left_of(text, end, len(indent))
+            return (a, b, indent) if b - a <= WINDOW_CHARS else None
+    return None
+
+
+def top_level_window(text: str, start: int, end: int) -> tuple[int, int, str] | None:
+    """(a, b, ""): from the top-level statement holding `start` to the next one after `end`. Indentation starts over
     at a top-level line, so text outside the window cannot change the faults inside it."""
-    a = 0
-    for match in TOP_LEVEL_STATEMENT.finditer(text, 0, start + 1):
-        a = match.start()
-    following = TOP_LEVEL_STATEMENT.search(text, end + 1)
-    return a, following.start() if following else len(text)
+    a = line_start(text, start)
+    while a > 0 and not TOP_LEVEL.match(text, a):
+        if start - a > WINDOW_CHARS:
+            return None
+        a = line_start(text, a - 1)
+    b = following_line_at_or_left_of(text, end, 0)
+    return (a, b, "") if b - a <= WINDOW_CHARS else None
 
 
-def fill_block_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
-    """(python_faults before, after) putting `text` in place of document[start:end], in the statements around it;
-    None when either does not tokenize."""
-    a, b = statement_window(document, start, end)
-    before = python_faults(document[a:b])
-    after = python_faults(document[a:start] + text + document[end:b])
-    return None if before is None or after is None else (before, after)
+def following_line_at_or_left_of(text: str, end: int, column: int) -> int:
+    """The start of the first line after the one holding `end` whose code begins at or left of `column` (and,
+    at column 0, that starts a statement of its own), or the end of the text."""
+    position = text.find("\n", end)
+    while position != -1 and position - end <= WINDOW_CHARS:
+        begin = position + 1
+        stop = text.find("\n", begin)
+        line = text[begin:] if stop == -1 else text[begin:stop]
+        stripped = line.lstrip(" \t")
+        if stripped and not stripped.startswith("#") and len(line) - len(stripped) <= column and (
+                column > 0 or TOP_LEVEL.match(line)):
+            return begin
+        position = stop
+    return len(text) if position == -1 else position
+
+
+def dedented(source: str, indent: str) -> str | None:
+    """`source` with `indent` taken off every line that has code, or None when a line starts left of it."""
+    if not indent:
+        return source
+    lines = source.split("\n")
+    if any(line.strip() and not line.startswith(indent) for line in lines):
+        return None
+    return "\n".join(line[len(indent):] if line.startswith(indent) else line.lstrip(" \t") for line in lines)
+
+
+def windows(document: str, start: int, end: int, text: str) -> tuple[str, str, int] | None:
+    """(before, after, first line of the fill in them): the code around the fill, dedented to column 0, without and
+    with it; the innermost definition when it can be cut out, else the top-level statement."""
+    for find in (enclosing_definition, top_level_window):   # the second only when the first cannot be used
+        window = find(document, start, end)
+        if window is None:
+            continue
+        a, b, indent = window
+        before = dedented(document[a:b], indent)
+        after = dedented(document[a:start] + text + document[end:b], indent)
+        if before is not None and after is not None:
+            return before, after, document.count("\n", a, start) + 1
+    return None
+
+
+def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
+    """(faults the fill adds, faults left after it) putting `text` in place of document[start:end]: indentation
+    faults counted with Python's tokenizer, then, where the structure is sound, an error Python's compiler reports
+    in the fill's own lines or in code that compiled before. None when nothing can be said (the code around is
+    too long, or open brackets or strings both before and after the fill)."""
+    found = windows(document, start, end, text)
+    if found is None or "\x00" in found[1]:
+        return None
+    before, after, first_line = found
+    faults_before, faults_after = block_faults(before), block_faults(after)
+    if faults_after is None:
+        return None if faults_before is None else (1, 1)   # the fill leaves a bracket or a string open
+    added = 0 if faults_before is None else max(0, faults_after - faults_before)
+    if faults_after:
+        return added, faults_after
+    error_line = syntax_error_line(after)
+    if error_line is None:
+        return added, 0
+    in_fill = first_line <= error_line <= first_line + text.count("\n")
+    compiled_before = faults_before == 0 and syntax_error_line(before) is None
+    return added + (in_fill or compiled_before), 1

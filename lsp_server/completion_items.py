@@ -22,4 +22,6 @@ def as_completion_item(item: types.InlineCompletionItem) -> types.CompletionItem
         label=label_of(text), kind=types.CompletionItemKind.Text, detail="Diffusion Infill",
         documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text) if multi_line else None,
         text_edit=types.TextEdit(range=item.range, new_text=text), sort_text="0",
-        preselect=True, insert_text_format=types.InsertTextFormat.PlainText, command=item.command)
+        preselect=True, insert_text_format=types.InsertTextFormat.PlainText, command=item.command,
+        # The text is indented for its place already; a client must not indent its lines again.
+        insert_text_mode=types.InsertTextMode.AsIs)

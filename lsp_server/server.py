@@ -43,6 +43,7 @@ ACCEPTED_NOTIFICATION = "diffusionInfill/accepted"
 REJECTED_NOTIFICATION = "diffusionInfill/rejected"
 DID_SHOW_NOTIFICATION = "diffusionInfill/didShowCompletion"   # {"id"}: an item is on screen (once per id)
 LOAD_WAIT_S = 30.0   # longest a request waits for the model to finish loading before answering empty
+COMPLETION_JOB = "#completion"   # the job key suffix of textDocument/completion requests
 INVOKED_CANDIDATES = 3   # distinct items on an explicit invoke (the editor cycles through them); 1 otherwise
 
 log = logging.getLogger("infill-lsp")
@@ -59,7 +60,7 @@ class InfillServer(LanguageServer):
         self.cache = ResultCache()
         self.ids = SuggestionIds()
         self.rhythms: dict[str, TypingRhythm] = {}               # per document
-        self.generations: dict[str, int] = {}                    # per document: the newest inline request
+        self.generations: dict[str, int] = {}                    # per job (jobs_of): the newest request
         self.suggestions: dict[str, ShownSuggestion] = {}        # per document: the last suggestion shown
         self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
         self.last_latency_ms: float | None = None
@@ -202,15 +203,24 @@ def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> No
         return
     ls.rhythms.setdefault(key, TypingRhythm()).keystroke(time.monotonic())
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
-    ls.host.cancel(key)
+    for job in jobs_of(key):
+        ls.host.cancel(job)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def on_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
     key = document_key(params.text_document.uri)
-    ls.host.cancel(key)
-    for per_document in (ls.rhythms, ls.generations, ls.suggestions):
+    for job in jobs_of(key):
+        ls.host.cancel(job)
+        ls.generations.pop(job, None)
+    for per_document in (ls.rhythms, ls.suggestions):
         per_document.pop(key, None)
+
+
+def jobs_of(key: str) -> tuple[str, ...]:
+    """A document's model jobs: its inline requests, and its completion requests (a client that sends both for one
+    keystroke must not have each cancel the other)."""
+    return key, key + COMPLETION_JOB
 
 
 def document_key(uri: str) -> str:
@@ -251,11 +261,12 @@ ANSWERED, EMPTY, CANCELLED = "answered", "empty", "cancelled"
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+async def inline_completion(ls: InfillServer, params: types.InlineCompletionParams,
+                            job_suffix: str = "") -> types.InlineCompletionList:
     received = time.monotonic()
     ls.counters.requests += 1
     try:
-        outcome, items = await complete_inline(ls, params)
+        outcome, items = await complete_inline(ls, params, job_suffix)
     except asyncio.CancelledError:  # $/cancelRequest: pygls answers RequestCancelled
         ls.counters.cancelled += 1
         raise
@@ -272,7 +283,7 @@ async def inline_completion(ls: InfillServer, params: types.InlineCompletionPara
     return types.InlineCompletionList(items=items)
 
 
-async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
+async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams, job_suffix: str = ""
                           ) -> tuple[str, list[types.InlineCompletionItem]]:
     snap = snapshot(ls, params.text_document.uri)
     offset = snap.offset_of(params.position)
@@ -283,7 +294,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     key = document_key(snap.uri)
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     wanted = INVOKED_CANDIDATES if invoked else 1
-    generation = ls.generations[key] = ls.generations.get(key, 0) + 1
+    job = key + job_suffix   # a newer request for the same job supersedes this one
+    generation = ls.generations[job] = ls.generations.get(job, 0) + 1
     context = context_key(snap.source, offset, offset, language_of(snap), "inline", ls.options_key())
 
     # Without the model: the suggestion being typed through, then the cache.
@@ -307,7 +319,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     delay = debounce_delay(ls.rhythms.get(key), time.monotonic(), ls.host.latency_s, invoked)
     if delay > 0:
         await asyncio.sleep(delay)
-    if ls.generations.get(key) != generation or not is_current(ls, snap):
+    if ls.generations.get(job) != generation or not is_current(ls, snap):
         return CANCELLED, []   # a newer request or keystroke arrived while we waited
     if not await ls.host.wait_ready(LOAD_WAIT_S):
         ls.tell("the model is still loading; try again shortly", once=True)
@@ -315,7 +327,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
 
     if speculation is not None and not invoked:
         adopted = await asyncio.shield(speculation[1])   # the speculation for exactly this context
-        if ls.generations.get(key) != generation or not is_current(ls, snap):
+        if ls.generations.get(job) != generation or not is_current(ls, snap):
             return CANCELLED, []   # a newer request took over while we waited: never submit behind it
         if not adopted.cancelled:
             if not adopted.texts:
@@ -325,7 +337,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
             return ANSWERED, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
     request = request_for(ls, snap, "inline", offset, offset, budget_ms=ls.inline_budget_ms(invoked),
                           invoked=invoked)
-    generated = await ls.host.complete(request, key,
+    generated = await ls.host.complete(request, job,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
     if result.message:
@@ -334,7 +346,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         return CANCELLED, []
     if generated.texts and result.start == offset:   # relative to the cursor: closers it replaces included
         ls.cache.put(context, generated.texts, several=invoked, replace=result.end - offset)
-    if ls.generations.get(key) != generation or not is_current(ls, snap):
+    if ls.generations.get(job) != generation or not is_current(ls, snap):
         return CANCELLED, []   # computed for text the user has changed since: never shown
     if not generated.texts:
         return EMPTY, []
@@ -598,7 +610,8 @@ SELECTION_ACTIONS = ((FILL_SELECTION, "Fill selection (Diffusion Infill)"),
 def wants_rewrite_actions(only: list[str] | None) -> bool:
     """The client's `only` filter: `refactor` and `refactor.rewrite` include ours, `quickfix` does not."""
     ours = types.CodeActionKind.RefactorRewrite.value
-    return not only or any(ours == kind or ours.startswith(f"{kind}.") for kind in only)
+    kinds = [getattr(kind, "value", kind) for kind in only or []]   # strings, or enum members from a converter
+    return not kinds or any(ours == kind or ours.startswith(f"{kind}.") for kind in kinds)
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
@@ -612,6 +625,9 @@ def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types
         return None
     if ls.workspace.text_documents.get(document_key(params.text_document.uri)) is None:
         return None   # asked before didOpen: nothing to act on, and not worth a message on every cursor move
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.apply_edit):
+        return None   # the commands answer with workspace/applyEdit, which this client cannot take
     arguments = [{"uri": params.text_document.uri, "range": range_json(selection)}]
     return [types.CodeAction(title=title, kind=types.CodeActionKind.RefactorRewrite,
                              command=types.Command(title=title, command=command, arguments=arguments))
@@ -638,6 +654,7 @@ async def completion(ls: InfillServer, params: types.CompletionParams) -> types.
         return None
     inline = await inline_completion(ls, types.InlineCompletionParams(
         text_document=params.text_document, position=params.position,
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)),
+        job_suffix=COMPLETION_JOB)
     # Incomplete: the client asks again on the next keystroke instead of filtering a stale suggestion.
     return types.CompletionList(is_incomplete=True, items=[as_completion_item(item) for item in inline.items])

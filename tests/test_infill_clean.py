@@ -118,6 +118,9 @@ def test_a_comment_where_an_operand_is_missing_is_dropped(middle, before, expect
     (" // todo", "function f() {", "", "}\n", ""),
     ("\n  /* step one\n   * and two */", "int main(void) {", "", "\n}\n", ""),
     ("\n  // loop\n  i++;", "while (x) {", "", "\n}\n", "\n  // loop\n  i++;"),
+    ("/* set up */\nint x = 0; /* counter */", "int main(void) {", "", "}\n",
+     "/* set up */\nint x = 0; /* counter */"),                        # code between two comments: kept
+    ("/* a */ x = 1;", "f() {", "", "}\n", "/* a */ x = 1;"),         # code after a closed comment: kept
     # Lua: `then` opens a block, `end` closes it
     ("-- later", "  ", "if ok then", "\nend\n", ""),
 ])

@@ -301,10 +301,16 @@ async def test_clients_without_ghost_text_get_the_suggestion_as_a_completion_ite
 async def test_ghost_text_clients_get_completion_items_only_when_asked():
     capabilities = client_capabilities("visual-studio-code")
     capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+    capabilities.workspace.apply_edit = False
     async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=capabilities) as session:
         uri = "file:///tmp/infill-tests/completion_items_off.py"
         open_document(session, uri, SHAPES)
         assert await completion_at(session, uri, RETURN_LINE, RETURN_END) is None   # no duplicate of the ghost text
+        # No workspace/applyEdit on this client: code actions, whose commands answer with one, are not offered.
+        assert not await session.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(4, 0), end=types.Position(5, 0)),
+            context=types.CodeActionContext(diagnostics=[])))
         session.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"diffusionInfill": {"completionItems": "on"}}))
         listed = await completion_at(session, uri, RETURN_LINE, RETURN_END)
@@ -320,3 +326,13 @@ async def test_an_explicit_request_completes_inside_a_comment(client: LanguageCl
     assert not (await inline_at(client, uri, line, column)).items
     answer = await inline_at(client, uri, line, column, types.InlineCompletionTriggerKind.Invoked)
     assert answer.items and all("\n" not in item.insert_text and item.insert_text.strip() for item in answer.items)
+
+
+async def test_a_completion_and_an_inline_request_for_one_keystroke_do_not_cancel_each_other(client: LanguageClient):
+    """A client may ask both for the same keystroke (completionItems "on" with ghost text); each gets its answer."""
+    uri = "file:///tmp/infill-tests/both_requests.py"
+    open_document(client, uri, unseen(SHAPES, "both requests"))
+    inline, listed = await asyncio.gather(inline_at(client, uri, RETURN_LINE, RETURN_END),
+                                          completion_at(client, uri, RETURN_LINE, RETURN_END))
+    assert len(inline.items) == 1 and len(listed.items) == 1
+    assert listed.items[0].text_edit.new_text == inline.items[0].insert_text

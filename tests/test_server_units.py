@@ -342,6 +342,7 @@ def test_a_completion_item_carries_the_inline_suggestion():
                                                          range=cursor, command=accept))
     assert item.label == "total += x" and item.text_edit.range == cursor and item.command == accept
     assert item.text_edit.new_text == "\n    total += x\n    count += 1)" == item.documentation.value
+    assert item.insert_text_mode == types.InsertTextMode.AsIs
     assert as_completion_item(types.InlineCompletionItem(insert_text="x + 1)", range=cursor)).documentation is None
     assert label_of("y" * 80) == "y" * 59 + "…"
 
