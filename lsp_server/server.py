@@ -340,8 +340,10 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     generated = await ls.host.complete(request, job,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
-    if result.message:
-        ls.tell(result.message, once=not invoked)   # asked: say why every time; typing: once at most
+    # Asked: say why every time. Typing: once at most, and not the load error again (shown when it happened, and
+    # in the status).
+    if result.message and (invoked or ls.host.state != "error"):
+        ls.tell(result.message, once=not invoked)
     if generated.cancelled:
         return CANCELLED, []
     if generated.texts and result.start == offset:   # relative to the cursor: closers it replaces included

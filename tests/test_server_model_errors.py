@@ -8,8 +8,8 @@ import shutil
 import pytest
 from lsprotocol import types
 
-from conftest import (DATA, FAST_OPTIONS, execute, inline_at, lsp_session, wait_for_message, wait_for_model,
-                      wait_until)
+from conftest import (DATA, FAST_OPTIONS, execute, inline_at, lsp_session, messages_since, wait_for_message,
+                      wait_for_model, wait_until)
 
 SHAPES = (DATA / "shapes.py").read_text()
 URI = "file:///tmp/infill-tests/shapes.py"
@@ -40,7 +40,10 @@ async def assert_load_failure_is_reported_and_harmless(client, expected: str):
     open_document_text(client)
     seen = len(client.messages)
     assert len((await inline_at(client, URI, 9, 11)).items) == 0
+    # Typing does not repeat the load error (one message is enough); asking does, with the reason.
+    assert len((await inline_at(client, URI, 9, 11, types.InlineCompletionTriggerKind.Invoked)).items) == 0
     await wait_for_message(client, seen, "not available", expected)
+    assert not messages_since(client, seen, "not available")[1:]   # once, from the explicit request
     selection = {"start": {"line": 9, "character": 4}, "end": {"line": 9, "character": 11}}
     answer = await execute(client, "infill.fillSelection", {"uri": URI, "range": selection})
     assert answer["applied"] is False and "not available" in answer["message"]
