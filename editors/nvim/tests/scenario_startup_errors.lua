@@ -46,9 +46,10 @@ H.run(function()
     local status = infill.status(bufnr)
     return status and status.state == "error"
   end, tonumber(os.getenv("LOAD_DEADLINE_MS")))
-  -- The server's answer says why there is no suggestion, in a message longer than the message line: while typing
-  -- it is only previewed (a hit-enter prompt would swallow the next <Space>), and shown whole after <Esc>.
-  H.type("Goreturn ")
+  -- Typing alone does not repeat the load error; asking (<M-]> with nothing shown) gets the reason, in a message
+  -- longer than the message line: while in insert mode it is only previewed (a hit-enter prompt would swallow the
+  -- next <Space>), and shown whole after <Esc>.
+  H.type("Goreturn <M-]>")
   H.wait_for("the server's answer to typing", function()
     local status = infill.status(bufnr)
     return status and status.counters and (status.counters.requests or 0) >= 1
