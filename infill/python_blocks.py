@@ -17,6 +17,9 @@ import re
 import tokenize
 import warnings
 
+from .clean import indentation
+from .context import line_start
+
 # compile() warns about code it accepts (`x is 1`, "\\d" in a plain string on 3.12+): not the user's business here.
 warnings.filterwarnings("ignore", category=SyntaxWarning, module="<fill>")
 
@@ -72,14 +75,6 @@ def compiles(source: str) -> bool:
     return syntax_error_line(source) is None
 
 
-def line_start(text: str, offset: int) -> int:
-    return text.rfind("\n", 0, offset) + 1
-
-
-def indentation_of(line: str) -> str:
-    return line[:len(line) - len(line.lstrip(" \t"))]
-
-
 def enclosing_definition(text: str, start: int, end: int) -> tuple[int, int, str] | None:
     """(a, b, indent): the innermost `def` or `class` around document[start:end], from its line to the first code
     line after `end` at or left of its indentation. None at module level or when the search runs past the window
@@ -87,13 +82,13 @@ def enclosing_definition(text: str, start: int, end: int) -> tuple[int, int, str
     first = line_start(text, start)
     stop = text.find("\n", first)
     line = text[first:] if stop == -1 else text[first:stop]
-    column = len(indentation_of(line)) if line.strip() else start - first
+    column = len(indentation(line)) if line.strip() else start - first
     a = first
     while a > 0 and start - a < WINDOW_CHARS:
         above = text[line_start(text, a - 1):a - 1]
         a = line_start(text, a - 1)
-        if BLOCK_OPENER.match(above) and len(indentation_of(above)) < column:
-            indent = indentation_of(above)
+        if BLOCK_OPENER.match(above) and len(indentation(above)) < column:
+            indent = indentation(above)
             b = following_line_at_or_left_of(text, end, len(indent))
             return (a, b, indent) if b - a <= WINDOW_CHARS else None
     return None

@@ -35,6 +35,11 @@ from pygls.workspace import PositionCodec
 from .positions import clamped_offset
 
 
+def document_key(uri: str) -> str:
+    """pygls files documents under the unquoted uri; so do we, so that %-escaped variants are one document."""
+    return unquote(uri)
+
+
 def apply_change(source: str, change: types.TextDocumentContentChangeEvent, codec: PositionCodec) -> str:
     """The document after one content change, as the LSP specification defines it."""
     if not isinstance(change, types.TextDocumentContentChangePartial):
@@ -72,7 +77,7 @@ class InfillProtocol(LanguageServerProtocol):
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
         workspace = self.workspace
-        document = workspace.text_documents.get(unquote(params.text_document.uri))
+        document = workspace.text_documents.get(document_key(params.text_document.uri))
         if document is not None:
             source = document.source
             for change in params.content_changes:

@@ -14,7 +14,6 @@ import logging
 import os
 import time
 import uuid
-from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -28,7 +27,7 @@ from .config import SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
-from .protocol import InfillProtocol
+from .protocol import InfillProtocol, document_key
 from .status import Counters, SuggestionIds, status_object, suggestion_id_of
 from .suggestions import ResultCache, ShownSuggestion, context_key
 
@@ -65,7 +64,6 @@ class InfillServer(LanguageServer):
         self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
         self.last_latency_ms: float | None = None
         self.published_state: str | None = None
-        self.client_shows_inline = True   # the client announced textDocument/inlineCompletion (set at initialize)
 
     def shutdown(self) -> None:
         """The end of the connection, however it ended (shutdown and exit, exit alone, the editor closing our
@@ -118,8 +116,6 @@ def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
     # The command line set ls.options already; the editor's initializationOptions refine them.
     ls.options, warnings = parse_options(params.initialization_options, base=ls.options)
     ls.option_warnings += warnings
-    text_document = params.capabilities.text_document
-    ls.client_shows_inline = text_document is not None and text_document.inline_completion is not None
 
 
 @server.feature(types.INITIALIZED)
@@ -221,11 +217,6 @@ def jobs_of(key: str) -> tuple[str, ...]:
     """A document's model jobs: its inline requests, and its completion requests (a client that sends both for one
     keystroke must not have each cancel the other)."""
     return key, key + COMPLETION_JOB
-
-
-def document_key(uri: str) -> str:
-    """pygls files documents under the unquoted uri; so do we, so that %-escaped variants are one document."""
-    return unquote(uri)
 
 
 def snapshot(ls: InfillServer, uri: str) -> Snapshot:
@@ -549,14 +540,18 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
 def apply_edit_refusal(ls: InfillServer, snap: Snapshot) -> str | None:
     """Why the edit must not be sent, or None. A closed document would be edited on disk behind the user's back,
     and a changed one (if the client ignored the version) in the wrong place."""
-    workspace = ls.client_capabilities.workspace
-    if not (workspace and workspace.apply_edit):
+    if not client_applies_edits(ls):
         return "the editor does not support workspace/applyEdit (the edits are in this answer)"
     if ls.workspace.text_documents.get(document_key(snap.uri)) is None:
         return f"{snap.uri} was closed while the model was working"
     if not is_current(ls, snap):
         return f"{snap.uri} changed while the model was working; run the command again"
     return None
+
+
+def client_applies_edits(ls: InfillServer) -> bool:
+    workspace = ls.client_capabilities.workspace
+    return bool(workspace and workspace.apply_edit)
 
 
 def read_apply_edit_answer(response) -> tuple[bool, str | None]:
@@ -627,8 +622,7 @@ def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types
         return None
     if ls.workspace.text_documents.get(document_key(params.text_document.uri)) is None:
         return None   # asked before didOpen: nothing to act on, and not worth a message on every cursor move
-    workspace = ls.client_capabilities.workspace
-    if not (workspace and workspace.apply_edit):
+    if not client_applies_edits(ls):
         return None   # the commands answer with workspace/applyEdit, which this client cannot take
     arguments = [{"uri": params.text_document.uri, "range": range_json(selection)}]
     return [types.CodeAction(title=title, kind=types.CodeActionKind.RefactorRewrite,
@@ -640,7 +634,9 @@ def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types
 
 def wants_completion_items(ls: InfillServer) -> bool:
     choice = ls.options.completionItems
-    return choice == "on" or (choice == "auto" and not ls.client_shows_inline)
+    text_document = ls.client_capabilities.text_document
+    shows_inline = text_document is not None and text_document.inline_completion is not None
+    return choice == "on" or (choice == "auto" and not shows_inline)
 
 
 # Besides identifier characters (every client asks on those), where code most often goes on after a pause.
