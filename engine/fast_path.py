@@ -6,14 +6,14 @@ all of its slots and a boolean mask hides the unused ones. Every tensor the step
 (rows, canvas bucket) alone, which is what `torch.compile` (and, on CUDA, its CUDA graphs) needs.
 
 Prefix reuse works as on the dynamic path: the first `shared` slots of the batch-1 cache are kept and only the rest
-of the prompt is encoded. Prompts are limited to `max_len` tokens, at most the model's sliding window, so no slot is
-ever rolled out of a sliding-window layer.
+of the prompt is encoded. Every layer, sliding-window ones included, keeps all `max_len` slots and the masks apply
+the window (engine/masks.py), so a prompt may be longer than the window and still be reused after any edit.
 """
 from __future__ import annotations
 
 import torch
-from transformers.cache_utils import StaticCache
 
+from .masks import encoder_masks, for_attention, full_static_cache, sliding_window_of
 from .sampler import Proposal, ScoredStep, SamplerSettings, propose
 
 
@@ -25,8 +25,9 @@ class StaticPrompt:
         self.model = model
         self.text_config = model.config.text_config
         self.max_len = max_len
-        self.master = StaticCache(config=self.text_config, max_cache_len=max_len)
-        self.by_rows: dict[int, StaticCache] = {1: self.master}
+        self.window = sliding_window_of(self.text_config)
+        self.master = full_static_cache(self.text_config, max_len)
+        self.by_rows = {1: self.master}   # rows -> the cache the decoder reads
         self.prompt: list[int] = []
 
     def shared_prefix(self, prompt: list[int]) -> int:
@@ -48,26 +49,22 @@ class StaticPrompt:
         for layer in self.master.layers:                       # forget everything after the shared prefix
             if layer.is_initialized:
                 layer.cumulative_length.fill_(shared)
-            if hasattr(layer, "cumulative_length_int"):         # sliding layers also count in a Python int
-                layer.cumulative_length_int = shared
         new_ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=device)       # (1, P - shared)
         positions = torch.arange(shared, len(prompt), device=device).unsqueeze(0)
-        encoder = self.model.model.encoder
-        masks = encoder.create_masks_for_generate(
-            config=self.model.config, inputs_embeds=torch.empty((1, new_ids.shape[1], 0), device=device),
-            attention_mask=torch.ones((1, len(prompt)), dtype=torch.bool, device=device),
-            past_key_values=self.master, position_ids=positions)
-        encoder(input_ids=new_ids, attention_mask=masks, past_key_values=self.master, position_ids=positions)
+        # (1, 1, P - shared, max_len) each
+        masks = for_attention(encoder_masks(shared, len(prompt), self.max_len, self.window, device), self.model)
+        self.model.model.encoder(input_ids=new_ids, attention_mask=masks, past_key_values=self.master,
+                                 position_ids=positions)
         self.prompt = list(prompt)
         return shared
 
-    def for_rows(self, rows: int) -> StaticCache:
+    def for_rows(self, rows: int):
         """The cache the decoder reads for `rows` canvas rows: the batch-1 cache repeated, into fixed tensors."""
         if rows == 1:
             return self.master
         cache = self.by_rows.get(rows)
         if cache is None:
-            cache = StaticCache(config=self.text_config, max_cache_len=self.max_len)
+            cache = full_static_cache(self.text_config, self.max_len)
             for layer, source in zip(cache.layers, self.master.layers):
                 layer.lazy_initialization(source.keys.expand(rows, -1, -1, -1),
                                           source.values.expand(rows, -1, -1, -1))
@@ -76,17 +73,7 @@ class StaticPrompt:
             layer.keys.copy_(source.keys.expand_as(layer.keys))
             layer.values.copy_(source.values.expand_as(layer.values))
             layer.cumulative_length.copy_(source.cumulative_length)
-            if hasattr(layer, "cumulative_length_int"):
-                layer.cumulative_length_int = source.cumulative_length_int
         return cache
-
-
-def decoder_mask(prompt_len: int, max_len: int, canvas_len: int, device) -> dict[str, torch.Tensor]:
-    """(1, 1, C, max_len + C) boolean masks: the canvas sees the valid prompt slots and itself, bidirectionally.
-    The decoder appends the canvas keys right after the prompt, so the valid keys are the first P + C."""
-    keys = torch.arange(max_len + canvas_len, device=device)
-    mask = (keys < prompt_len + canvas_len).view(1, 1, 1, -1).expand(1, 1, canvas_len, -1)
-    return {"full_attention": mask, "sliding_attention": mask}
 
 
 def static_scored_step(model, settings: SamplerSettings) -> ScoredStep:

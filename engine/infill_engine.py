@@ -11,8 +11,9 @@ from typing import Callable
 import torch
 from transformers.cache_utils import DynamicCache
 
-from .fast_path import StaticPrompt, bind, compile_step, decoder_mask, static_scored_step
+from .fast_path import StaticPrompt, bind, compile_step, static_scored_step
 from .loading import LoadedModel, load
+from .masks import decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .sampler import SamplerSettings, denoise, renoise
 from .types import Candidate, Candidates, EngineConfig, EngineError
@@ -79,9 +80,8 @@ class InfillEngine:
         self.fast_path = self._pick_fast_path()
         self.static: StaticPrompt | None = None
         self.prompt_budget = self.loaded.max_prompt_tokens
+        self.window = sliding_window_of(self.model.config.text_config)
         if self.fast_path != "off":
-            window = getattr(self.model.config.text_config, "sliding_window", None) or self.prompt_budget
-            self.prompt_budget = min(self.prompt_budget, window)  # no slot ever rolls out of a sliding layer
             self.static = StaticPrompt(self.model, self.prompt_budget)
             self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
             if self.fast_path == "compiled":
@@ -269,16 +269,19 @@ class InfillEngine:
     def _encode_prompt(self, prompt: list[int], batch: int) -> DynamicCache:
         """The encoder KV cache for `prompt`, repeated for `batch` canvas rows. Keystroke after keystroke the prompt
         barely changes, so the cache of the longest shared token prefix with the previous prompt is kept and only
-        the rest is encoded (the suffix comes first in the prompt, so typing changes only its tail)."""
+        the rest is encoded (the suffix comes first in the prompt, so typing changes only its tail). Every layer
+        keeps every token (engine/masks.py), so the cache can be cut back anywhere, however long the prompt."""
         shared = self._reusable_prefix(prompt)
         if shared:
             cache = copy.deepcopy(self.prompt_cache)
             cache.crop(shared - len(self.cached_prompt))                      # drop what changed
         else:
-            cache = DynamicCache(config=self.model.config.text_config)
+            cache = full_dynamic_cache()
         new_ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=self.device)  # (1, P - shared)
         positions = torch.arange(shared, len(prompt), device=self.device).unsqueeze(0)
-        self.model.model.encoder(input_ids=new_ids, past_key_values=cache, position_ids=positions)
+        masks = encoder_masks(shared, len(prompt), len(prompt), self.window, self.device)  # (1, 1, P - shared, P)
+        self.model.model.encoder(input_ids=new_ids, attention_mask=for_attention(masks, self.model),
+                                 past_key_values=cache, position_ids=positions)
         self._count_reuse(len(prompt), shared)
         self.prompt_cache, self.cached_prompt = cache, list(prompt)
         if batch > 1:
@@ -300,19 +303,19 @@ class InfillEngine:
             if old != new:
                 break
             shared += 1
-        shared = min(shared, len(prompt) - 1)  # always encode at least one token
-        # Sliding-window layers drop old keys once full; those caches cannot be rolled back.
-        window = getattr(self.model.config.text_config, "sliding_window", None) or 0
-        if window and len(self.cached_prompt) >= window - 1:
-            return 0
-        return shared
+        return min(shared, len(prompt) - 1)  # always encode at least one token
 
     def _decoder_step(self, cache: DynamicCache, prompt_len: int, canvas_len: int):
         positions = torch.arange(prompt_len, prompt_len + canvas_len, device=self.device).unsqueeze(0)
+        masks = None
+        if self.window and prompt_len >= self.window - 1:
+            # The cache holds the whole prompt; a sliding layer's canvas must see only its window of it.
+            masks = for_attention(decoder_masks(prompt_len, prompt_len, canvas_len, self.window, self.device),
+                                  self.model)
 
         def step(canvas: torch.Tensor, sc_logits: torch.Tensor | None) -> torch.Tensor:
             out = self.model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions,
-                             self_conditioning_logits=sc_logits)
+                             self_conditioning_logits=sc_logits, decoder_attention_mask=masks)
             return out.logits                                                   # (B, C, V)
         return step
 
@@ -335,7 +338,8 @@ class InfillEngine:
             result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel, deadline=deadline)
         else:
             positions = torch.arange(len(prompt), len(prompt) + canvas_len, device=self.device).unsqueeze(0)
-            mask = decoder_mask(len(prompt), self.static.max_len, canvas_len, self.device)
+            mask = for_attention(decoder_masks(len(prompt), self.static.max_len, canvas_len, self.window,
+                                               self.device), self.model)
             eager_first = self.first_step if self.fast_path == "compiled" else None
             step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first)
             result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step,

@@ -13,6 +13,7 @@ from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 from engine import EngineConfig, InfillEngine, ModelLoadError
 from engine.configs import tiny_config
 from engine.loading import DEFAULT_MODEL_DIR
+from engine.masks import decoder_masks
 from engine.sampler import SamplerSettings, denoise, entropy_bound_accept, renoise
 
 
@@ -260,12 +261,10 @@ def static_engine(engine):
 
 
 def static_logits(static_engine, prompt: list[int], canvas: torch.Tensor) -> torch.Tensor:
-    from engine.fast_path import decoder_mask
-
     static_engine.static.encode(prompt, reuse=True)
     rows, canvas_len = canvas.shape
     positions = torch.arange(len(prompt), len(prompt) + canvas_len).unsqueeze(0)
-    mask = decoder_mask(len(prompt), static_engine.static.max_len, canvas_len, "cpu")
+    mask = decoder_masks(len(prompt), static_engine.static.max_len, canvas_len, static_engine.window, "cpu")
     with torch.no_grad():
         return static_engine.model(past_key_values=static_engine.static.for_rows(rows), decoder_input_ids=canvas,
                                    decoder_position_ids=positions, decoder_attention_mask=mask).logits
@@ -412,3 +411,78 @@ def test_a_budget_never_adds_steps_to_the_users_setting(tiny_model_dir):
     engine.pace_ms[(1, 16)] = 1e-9   # however much time is left
     result = engine.fill("x = ", "\n", lengths=[8], budget_ms=45_000)
     assert result.timings["planned_steps"] == 2
+
+
+# ---- prompts longer than the sliding window -----------------------------------------------------------------------
+
+WINDOW = 8   # a sliding window far shorter than the prompts below (DiffusionGemma 26B-A4B: 1024 of up to 128K)
+
+
+@pytest.fixture(scope="module")
+def windowed_loaded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("windowed-diffusion-gemma")
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    config = tiny_config(vocab_size=len(tokenizer), canvas_length=32)
+    config.text_config.sliding_window = WINDOW
+    torch.manual_seed(1)
+    DiffusionGemmaForBlockDiffusion(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
+    return InfillEngine(EngineConfig(model=str(folder), max_steps=4, threads=1)).loaded
+
+
+def reference_logits(model, prompt: list[int], canvas: torch.Tensor) -> torch.Tensor:
+    """transformers' own path: the whole prompt through the encoder into its DynamicCache (whose sliding layers keep
+    only their window), then one decoder pass with the masks transformers builds itself."""
+    from transformers.cache_utils import DynamicCache
+
+    cache = DynamicCache(config=model.config.text_config)
+    with torch.no_grad():
+        model.model.encoder(input_ids=torch.tensor([prompt]), past_key_values=cache,
+                            position_ids=torch.arange(len(prompt)).unsqueeze(0))
+        cache.batch_repeat_interleave(canvas.shape[0])
+        positions = torch.arange(len(prompt), len(prompt) + canvas.shape[1]).unsqueeze(0)
+        return model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions).logits
+
+
+def test_prompts_longer_than_the_window_read_as_transformers_reads_them_also_after_reuse(windowed_loaded):
+    dynamic = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1), loaded=windowed_loaded)
+    static = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1, fast_path="static"),
+                          loaded=windowed_loaded)
+    assert dynamic.window == WINDOW and static.max_prompt_tokens == 64   # not capped at the window
+    canvas = torch.randint(0, dynamic.vocab_size, (2, 16), generator=torch.Generator().manual_seed(2))
+    first = list(range(10, 50))                         # 40 tokens: five windows
+    edited = first[:30] + [7, 8, 9]                     # a keystroke changed the tail, 22 tokens past the window
+    for prompt in (first, edited):
+        expected = reference_logits(dynamic.model, prompt, canvas)
+        ours = dynamic._decoder_step(dynamic._encode_prompt(prompt, 2), len(prompt), 16)(canvas, None)
+        assert torch.allclose(ours, expected, atol=1e-4)
+        assert torch.allclose(static_logits(static, prompt, canvas), expected, atol=1e-4)
+    # The edit re-encoded only its own tail on both paths, far past the window.
+    assert dynamic.prefix_stats["last_reused"] == 30
+    assert static.static.shared_prefix(edited) == len(edited) - 1
+
+
+def test_without_the_window_masks_a_long_prompt_would_read_differently(windowed_loaded):
+    """The masks are what keeps long prompts right: the same cache read without them gives other logits."""
+    engine = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1), loaded=windowed_loaded)
+    prompt = list(range(10, 50))
+    canvas = torch.randint(0, engine.vocab_size, (1, 16), generator=torch.Generator().manual_seed(3))
+    cache = engine._encode_prompt(prompt, 1)
+    positions = torch.arange(len(prompt), len(prompt) + 16).unsqueeze(0)
+    with torch.no_grad():
+        unmasked = engine.model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions).logits
+    assert not torch.allclose(unmasked, reference_logits(engine.model, prompt, canvas), atol=1e-3)
+
+
+def test_long_prompts_fill_alike_on_the_static_and_dynamic_paths(windowed_loaded):
+    dynamic = InfillEngine(EngineConfig(model=windowed_loaded.source, max_steps=4, threads=1), loaded=windowed_loaded)
+    static = InfillEngine(EngineConfig(model=windowed_loaded.source, max_steps=4, threads=1, fast_path="static"),
+                          loaded=windowed_loaded)
+    prefix = "".join(f"value_{i} = {i} * {i}\n" for i in range(12)) + "total = "
+    for typed in ("", "va", "value_1 +"):                 # keystrokes reuse a prompt far longer than the window
+        ours = static.fill(prefix + typed, "\nprint(total)\n", lengths=[6, 12], seed=4)
+        theirs = dynamic.fill(prefix + typed, "\nprint(total)\n", lengths=[6, 12], seed=4)
+        assert [c.text for c in ours.items] == [c.text for c in theirs.items]
+        assert ours.timings["prompt_tokens"] > 4 * WINDOW
+    assert dynamic.prefix_stats["reused_tokens"] > 0 and static.prefix_stats["reused_tokens"] > 0
