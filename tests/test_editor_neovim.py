@@ -391,6 +391,15 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     [told] = missing["notifications"]
     assert told["level"] == error and "`no-such-infill-lsp`" in told["message"], told
     assert told["message"].startswith("Diffusion Infill: ") and ":checkhealth diffusion_infill" in told["message"]
+    # 100 status line redraws with no client: at most one executable() lookup, looked up again only for another
+    # program or an old answer, and still the right text.
+    server_program = server_cmd()[0]
+    redraws = found["redraws"]
+    assert redraws["missing"]["looked_up"] in ("", "no-such-infill-lsp")
+    assert redraws["missing"]["shown"] == {"infill: no server": 100}
+    assert redraws["other_missing"] == {"looked_up": "no-such-infill-lsp-either", "shown": {"infill: no server": 100}}
+    assert redraws["found"] == {"looked_up": server_program, "shown": {"": 100}}
+    assert redraws["aged"] == {"looked_up": server_program, "shown": {"": 100}}
 
     bad = found["bad_model"]
     assert bad["status"]["state"] == "error" and bad["statusline"] == "infill: error"

@@ -36,6 +36,32 @@ H.run(function()
     clients = #vim.lsp.get_clients({ name = infill.name }),
   }
 
+  -- The status line is evaluated on every redraw: count the executable() lookups behind it, through a wrapper, over
+  -- many evaluations of the real 'statusline' expression.
+  local function redraws(count)
+    local executable, looked_up, shown = vim.fn.executable, {}, {}
+    vim.fn.executable = function(program)
+      looked_up[#looked_up + 1] = program
+      return executable(program)
+    end
+    for _ = 1, count do
+      local text = vim.api.nvim_eval_statusline("%{v:lua.require'diffusion_infill'.statusline()}", {}).str
+      shown[text] = (shown[text] or 0) + 1
+    end
+    vim.fn.executable = executable
+    return { looked_up = table.concat(looked_up, " "), shown = shown }
+  end
+  report.redraws = { missing = redraws(100) } -- looked up already (the FileType notice, the statusline above)
+  infill.config.cmd = { "no-such-infill-lsp-either" } -- another program: looked up once, then kept
+  report.redraws.other_missing = redraws(100)
+  infill.config.cmd = vim.json.decode(os.getenv("SERVER_CMD")) -- one that exists: the status line goes blank
+  report.redraws.found = redraws(100)
+  local interval = infill.server_check_interval_ms
+  infill.server_check_interval_ms = 100 -- a short wait instead of seconds: an old answer is looked up again
+  H.sleep(150)
+  report.redraws.aged = redraws(100)
+  infill.server_check_interval_ms = interval
+
   -- 2. The real server with a model folder that is not there; the user types as usual.
   report.notifications = {}
   infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")),

@@ -418,14 +418,25 @@ local function client_config()
   }
 end
 
+-- The status line asks on every redraw while no client is attached, and each executable() lookup stats the
+-- program in every PATH folder: the answer is kept per program, looked up again once it is this old (a server
+-- installed meanwhile shows up), when the configured program changes, or on setup().
+M.server_check_interval_ms = 3000
+local server_check = nil -- { program, missing, checked_at (vim.uv.now()) }
+
 --- The server program when setup's cmd names one that cannot be run (vim.lsp.enable then only logs it), else nil.
 function M.missing_server()
   local cmd = M.config.cmd
   local program = type(cmd) == "table" and cmd[1] or nil
-  if type(program) == "string" and vim.fn.executable(program) == 0 then
-    return program
+  if type(program) ~= "string" then
+    return nil
   end
-  return nil
+  local now = vim.uv.now()
+  if not server_check or server_check.program ~= program
+      or now - server_check.checked_at >= M.server_check_interval_ms then
+    server_check = { program = program, missing = vim.fn.executable(program) == 0, checked_at = now }
+  end
+  return server_check.missing and program or nil
 end
 
 local told_missing = false
@@ -460,6 +471,7 @@ function M.setup(opts)
   end
   M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
   M.configured = true
+  server_check = nil
   ghost.config = M.config
   local group = api.nvim_create_augroup(NAME, { clear = true })
   define_highlights()
