@@ -77,7 +77,8 @@ def read_source(path: Path) -> str:
 
 
 def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
-    offset = snap.offset_of(types.Position(line=line - 1, character=col - 1))
+    # A column past the line's end is a typo here, not the LSP rule of falling back to the line's end.
+    offset = snap.offset_of(types.Position(line=line - 1, character=col - 1), clamp_to_line_end=False)
     if offset is None:
         raise UsageError(f"{path}:{line}:{col} is outside the file")
     return offset

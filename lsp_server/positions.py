@@ -41,13 +41,18 @@ class Snapshot:
         spans.append((start, len(self.source)))
         return spans
 
-    def offset_of(self, position: types.Position) -> int | None:
-        """str offset of `position`, or None when it lies outside the document or inside a character (between the
-        two UTF-16 halves of an astral character, or inside a UTF-8 sequence)."""
+    def offset_of(self, position: types.Position, clamp_to_line_end: bool = True) -> int | None:
+        """str offset of `position`, or None when its line is past the last one or it lies inside a character
+        (between the two UTF-16 halves of an astral character, or inside a UTF-8 sequence). A character past the
+        end of its line is the line's end, as LSP 3.17 says ("Position"); with clamp_to_line_end=False it is None
+        (a column a person typed)."""
         if position.line < 0 or position.character < 0 or position.line >= len(self._lines):
             return None
         start, end = self._lines[position.line]
-        characters = chars_in_units(self.source[start:end], position.character, self.codec)
+        line = self.source[start:end]
+        characters = chars_in_units(line, position.character, self.codec)
+        if characters is None and clamp_to_line_end and position.character > units_in(line, self.codec):
+            return end
         return None if characters is None else start + characters
 
     def position_of(self, offset: int) -> types.Position:

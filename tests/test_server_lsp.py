@@ -192,14 +192,36 @@ async def test_position_outside_the_document_is_empty_with_a_message(client: Lan
     uri = "file:///tmp/infill-tests/short.py"
     open_document(client, uri, "x = 1\n")
     seen = len(client.messages)
-    for line, character in ((5, 0), (0, 99)):
-        assert len((await inline_at(client, uri, line, character)).items) == 0
+    assert len((await inline_at(client, uri, 5, 0)).items) == 0   # a line past the end (a character is clamped)
     await wait_for_message(client, seen, "outside", kind=types.MessageType.Warning)
 
     answer = await execute(client, "infill.fillSelection", {"uri": uri, "range": {
         "start": {"line": 0, "character": 0}, "end": {"line": 40, "character": 0}}})
     assert answer["applied"] is False and "outside" in answer["message"]
     await assert_still_answering(client)
+
+
+async def test_a_character_past_the_line_end_is_the_line_end(client: LanguageClient):
+    """LSP 3.17, Position: "If the character value is greater than the line length it defaults back to the line
+    length." For inline and completion requests, code actions and the commands alike."""
+    uri = "file:///tmp/infill-tests/past_line_end.py"
+    open_document(client, uri, SHAPES)
+    (at_end,) = (await inline_at(client, uri, RETURN_LINE, RETURN_END)).items
+    (past,) = (await inline_at(client, uri, RETURN_LINE, 10_000)).items
+    line_end = types.Position(RETURN_LINE, RETURN_END)
+    assert past.insert_text == at_end.insert_text and past.range.start == past.range.end == line_end
+    (item,) = (await completion_at(client, uri, RETURN_LINE, 10_000)).items
+    assert item.text_edit.new_text == at_end.insert_text and item.text_edit.range.start == line_end
+
+    other = "file:///tmp/infill-tests/past_line_end_fill.py"
+    open_document(client, other, 'def rectangle_area(width, height):\n    """Width times height,\n'
+                                 '    in square units."""\n    return width * height\n')
+    # A code action hands its range to this command as the editor sent it, so the command is where it is clamped.
+    selection = {"start": {"line": 1, "character": 7}, "end": {"line": 1, "character": 10_000}}
+    answer = await execute(client, "infill.fillSelection", {"uri": other, "range": selection})
+    assert answer["applied"] is True, answer
+    assert answer["range"] == {"start": {"line": 1, "character": 7}, "end": {"line": 1, "character": 26}}
+    assert not messages_since(client, 0, "past_line_end")   # no "outside" for either document
 
 
 async def test_nul_bytes_give_empty_and_a_message(client: LanguageClient):

@@ -23,17 +23,28 @@ def at(line: int, character: int) -> types.Position:
     ("ab\ncd\n", at(1, 2), 5),          # end of a line
     ("ab\ncd\n", at(2, 0), 6),          # the empty line after the final newline
     ("ab\ncd\n", at(3, 0), None),       # past the last line
-    ("ab\ncd\n", at(0, 3), None),       # past the end of a line: no clamping
+    ("ab\ncd\n", at(0, 3), 2),          # past the end of a line: its end (LSP 3.17, Position)
+    ("ab\r\ncd", at(0, 10_000), 2),     # ... before the line break
     ("ab\r\ncd", at(1, 1), 5),          # CRLF is one line break
     ("ab\rcd", at(1, 1), 4),            # so is a lone CR
     ("a\x0cb\n", at(0, 2), 2),          # a form feed is not a line break for LSP
     ("s = '😋' + x", at(0, 8), 7),      # UTF-16: the emoji is two units
     ("s = '😋' + x", at(0, 6), None),   # between its two halves
     ("", at(0, 0), 0),
-    ("", at(0, 1), None),
+    ("", at(0, 1), 0),
+    ("", at(1, 0), None),
 ])
 def test_offsets_from_utf16_positions(source, position, offset):
     assert Snapshot("file:///x.py", source).offset_of(position) == offset
+
+
+def test_a_column_past_the_line_end_is_refused_when_not_clamped():
+    """The CLI's columns are typed by a person: past the end is a mistake there, not the LSP fallback."""
+    snap = Snapshot("file:///x.py", "ab\ncd\n")
+    assert snap.offset_of(at(0, 3), clamp_to_line_end=False) is None
+    assert snap.offset_of(at(0, 2), clamp_to_line_end=False) == 2
+    astral = Snapshot("file:///x.py", "s😋")
+    assert astral.offset_of(at(0, 2)) is None and astral.offset_of(at(0, 4)) == 2   # inside the emoji; past it
 
 
 def test_other_encodings_count_their_own_units():
@@ -384,7 +395,9 @@ def test_positions_on_a_long_line_with_astral_characters():
         snap = Snapshot("file:///x.js", line, codec=codec)
         assert snap.offset_of(at(0, units_per_repeat * 40_000)) == 3 * 40_000
         assert snap.position_of(3 * 40_000 + 1) == at(0, units_per_repeat * 40_000 + 1)
-        assert snap.offset_of(at(0, units_per_repeat * len(line) // 3 + 1)) is None    # past the end
+        past_the_end = at(0, units_per_repeat * len(line) // 3 + 1)
+        assert snap.offset_of(past_the_end) == len(line)
+        assert snap.offset_of(past_the_end, clamp_to_line_end=False) is None
     assert Snapshot("file:///x.js", line, codec=UTF16).offset_of(at(0, 2)) is None      # inside the emoji
     assert clamped_offset(line, at(0, 2), UTF16) == 1     # in an edit: the emoji's start
 
