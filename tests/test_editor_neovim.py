@@ -276,6 +276,41 @@ def test_multiline_ghost_text_cycling_and_partial_accepts(report):
     assert ctrl_c["lines"][utf16["row"]] == "s = 'é' + 'è'"
 
 
+def screen_text(snapshot: dict) -> list[str]:
+    """The lines a reader sees at the ghost text's row: the buffer up to the ghost text, its inline chunks (the
+    blanks over the buffer's rest hide the rest), then its virtual lines."""
+    ghost_mark = next(mark for mark in snapshot["marks"] if mark["virt_text_pos"] == "inline")
+    before = snapshot["lines"][ghost_mark["row"]][:ghost_mark["col"]]
+    return [before + "".join(ghost_mark["line_chunks"][0])] + ["".join(line) for line in ghost_mark["line_chunks"][1:]]
+
+
+@pytest.mark.parametrize("name, line, col, accepted", [
+    ("mid_line", "    total = add(a) + 1", len("    total = add("),
+     ["    total = add(b,", "        c,", "        a) + 1"]),
+    ("mid_line_closer", "    print()  # done", len("    print("), ['    print("hi",', '          end="")  # done']),
+    ("mid_line_one_line_closer", "    print()", len("    print("), ['    print("hi")']),
+])
+def test_ghost_text_in_the_middle_of_a_line_shows_what_accepting_gives(report, name, line, col, accepted):
+    shown, done = step(report, name), step(report, name + "_accepted")
+    row = shown["row"]
+    assert shown["lines"][row] == line and shown["cursor"] == [row + 1, col]   # the buffer is untouched until accept
+    ghost_mark, cover = sorted(shown["marks"], key=lambda mark: mark["virt_text_pos"] != "inline")
+    assert (ghost_mark["row"], ghost_mark["col"], ghost_mark["virt_text_pos"]) == (row, col, "inline")
+    # The rest of the line follows the last suggestion line, as plain text; the new text is in the ghost colour.
+    rest = line[col:].split(")", 1)[1] if name != "mid_line" else line[col:]
+    last_chunks, last_groups = ghost_mark["line_chunks"][-1], ghost_mark["chunk_highlights"][-1]
+    if rest:
+        assert last_chunks[-1] == rest and last_groups[-1] is None
+    assert all(group == "DiffusionInfillGhost" for group in last_groups[:len(last_groups) - bool(rest)])
+    assert all(groups == ["DiffusionInfillGhost"] for groups in ghost_mark["chunk_highlights"][:-1])
+    # Where the rest stands, blanks as wide as it cover it.
+    assert (cover["row"], cover["col"], cover["virt_text_pos"]) == (row, col, "overlay")
+    assert cover["line_chunks"] == [[" " * len(line[col:])]] and cover["chunk_highlights"] == [[None]]
+    assert screen_text(shown) == accepted
+    assert done["marks"] == [] and done["lines"][row:row + len(accepted)] == accepted
+    assert done["cursor"] == [row + len(accepted), len(accepted[-1]) - len(rest)]
+
+
 def command_runs(report: dict, name: str) -> list[dict]:
     return [s for s in report["steps"] if re.fullmatch(rf"{name}_\d+", s["name"])]
 
@@ -397,7 +432,8 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     redraws = found["redraws"]
     assert redraws["missing"]["looked_up"] in ("", "no-such-infill-lsp")
     assert redraws["missing"]["shown"] == {"infill: no server": 100}
-    assert redraws["other_missing"] == {"looked_up": "no-such-infill-lsp-either", "shown": {"infill: no server": 100}}
+    assert redraws["other_missing"] == {"looked_up": "no-such-infill-lsp-either",
+                                        "shown": {"infill: no server": 100}}
     assert redraws["found"] == {"looked_up": server_program, "shown": {"": 100}}
     assert redraws["aged"] == {"looked_up": server_program, "shown": {"": 100}}
 

@@ -154,3 +154,53 @@ def test_typing_shows_ghost_text_on_screen_and_tab_accepts_it(neovim_in_tmux):
     (ARTIFACTS / "nvim-tmux-accepted.txt").write_text(after)
     # The accepted text now reads as ordinary text (a next suggestion may already follow it).
     assert after.split("\n")[1].startswith(accepted.split("\n")[0].replace("\t", " " * tabstop)[:WIDTH]), after
+
+
+def test_multiline_ghost_text_in_the_middle_of_a_line_reads_as_the_accepted_text(neovim_in_tmux):
+    """Neovim 0.11's extmark ghost text with the cursor mid-line: the rest of the line shows after the last
+    suggestion line, where accepting puts it, not after the first. A known suggestion, so the model is not needed."""
+    terminal, remote = neovim_in_tmux
+    wait_for(lambda: remote("(function() local c = require('diffusion_infill').get_client(0) "
+                            "return c ~= nil and c.initialized end)()"), 30, "the plugin to attach infill-lsp", 0.1)
+    if remote("require('diffusion_infill').use_native()"):
+        pytest.skip("this Neovim draws inline completions natively (0.12+): the plugin's extmark ghost text is unused")
+    remote("(function() require('diffusion_infill').config.auto_trigger = false return true end)()")
+    line, rest = "    total = add(a) + 1", "a) + 1"
+    terminal.keys("2G", "S")   # replaces line 2's indentation with the typed line
+    terminal.keys(line.lstrip(), literal=True)
+    terminal.keys(*["Left"] * len(rest))
+    col = len(line) - len(rest)
+    wait_for(lambda: remote("vim.api.nvim_win_get_cursor(0)") == [2, col]
+             and remote("vim.api.nvim_get_mode().mode") == "i", 10, "the cursor in the middle of line 2, in insert mode", 0.1)
+    suggestion = "b,\n        c,\n        "
+    shown = remote("(function() local bufnr = vim.api.nvim_get_current_buf() local here = { line = 1, character = %d } "
+                   "return require('diffusion_infill.ghost').show(bufnr, { { insertText = %s, "
+                   "range = { start = here, ['end'] = here } } }, require('diffusion_infill').get_client(bufnr)) end)()"
+                   % (col, json.dumps(suggestion)))
+    assert shown, "the plugin drew nothing"
+    expected = ["    total = add(b,", "        c,", "        a) + 1"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def screen_shows_it():
+        rows = terminal.screen().split("\n")
+        return rows if [row.rstrip() for row in rows[1:4]] == expected else None
+
+    try:
+        rows = wait_for(screen_shows_it, 10, "the suggestion with the rest of the line after its last line", 0.1)
+    finally:
+        (ARTIFACTS / "nvim-tmux-midline-ghost.txt").write_text(terminal.screen())
+    assert rows[0] == "def add(a, b):" and rows[4].strip() == "" and rows[6].startswith("print(add(1, 2))")
+    assert remote("vim.api.nvim_buf_get_lines(0, 0, -1, false)") == SAMPLE.replace("    \n", line + "\n", 1).split(
+        "\n")[:-1]   # only drawn: the buffer is untouched
+    # The moved rest is ordinary text, the suggestion grey: the style changes where the rest starts.
+    colored = terminal.screen(escapes=True).split("\n")
+    assert escapes_before_column(colored[3], len("        ")), repr(colored[3])
+
+    terminal.keys("Tab")
+    lines = wait_for(lambda: (found := remote("vim.api.nvim_buf_get_lines(0, 0, -1, false)"))[1:4] == expected
+                     and found, 10, "the accepted suggestion in the buffer", 0.1)
+    assert lines == ["def add(a, b):", *expected, "", "", "print(add(1, 2))"]
+    time.sleep(0.3)
+    after = terminal.screen()
+    (ARTIFACTS / "nvim-tmux-midline-accepted.txt").write_text(after)
+    assert after.split("\n")[:4] == rows[:4]   # what was on screen is now the text

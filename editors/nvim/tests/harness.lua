@@ -77,18 +77,21 @@ function H.ghost_marks(bufnr, namespace)
   local found = {}
   for _, mark in ipairs(api.nvim_buf_get_extmarks(bufnr, namespace, 0, -1, { details = true })) do
     local details = mark[4]
-    local shown = { row = mark[2], col = mark[3], highlights = {} }
-    local function line_of(chunks)
-      local parts = {}
+    -- line_chunks: the text of each chunk, line by line; chunk_highlights: their groups (vim.NIL for none).
+    local shown = { row = mark[2], col = mark[3], highlights = {}, line_chunks = {}, chunk_highlights = {} }
+    local function add_line(chunks)
+      local parts, groups = {}, {}
       for _, chunk in ipairs(chunks) do
         parts[#parts + 1] = chunk[1]
+        groups[#groups + 1] = chunk[2] or vim.NIL
         shown.highlights[#shown.highlights + 1] = chunk[2]
       end
-      return parts
+      shown.line_chunks[#shown.line_chunks + 1] = parts
+      shown.chunk_highlights[#shown.chunk_highlights + 1] = groups
     end
-    shown.line_chunks = { line_of(details.virt_text or {}) }
+    add_line(details.virt_text or {})
     for _, virt_line in ipairs(details.virt_lines or {}) do
-      shown.line_chunks[#shown.line_chunks + 1] = line_of(virt_line)
+      add_line(virt_line)
     end
     shown.virt_text_pos = details.virt_text_pos or vim.NIL
     found[#found + 1] = shown

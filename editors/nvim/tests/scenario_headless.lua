@@ -263,6 +263,29 @@ H.run(function()
   known("known_ctrl_c")
   H.type("<Esc>dd")
 
+  -- 8b. Several lines in the middle of a line: the rest of the line is drawn after the last one, as accepting puts it.
+  H.type("o")
+  H.wait_for("insert mode on a new line", function() return H.mode():match("^i") end, 5000)
+  row = api.nvim_win_get_cursor(0)[1] - 1
+  local function mid_line(name, line, col, text, end_col)
+    api.nvim_buf_set_lines(bufnr, row, row + 1, false, { line })
+    api.nvim_win_set_cursor(0, { row + 1, col })
+    local range = { start = { line = row, character = col }, ["end"] = { line = row, character = end_col or col } }
+    ghost.show(bufnr, { { insertText = text, range = range } }, { id = client.id, offset_encoding = "utf-8" })
+    H.sleep(100) -- autocommands of the line change run; the ghost text stays
+    known(name)
+    H.type("<Tab>")
+    known(name .. "_accepted")
+    api.nvim_buf_set_lines(bufnr, row, api.nvim_win_get_cursor(0)[1], false, { "" }) -- back to one empty line
+  end
+  mid_line("mid_line", "    total = add(a) + 1", #"    total = add(", "b,\n        c,\n        ")
+  -- The item's range replaces the closing bracket: it is not shown twice.
+  mid_line("mid_line_closer", "    print()  # done", #"    print(", '"hi",\n          end="")', #"    print()")
+  mid_line("mid_line_one_line_closer", "    print()", #"    print(", '"hi")', #"    print()")
+  H.type("<Esc>")
+  H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
+  H.type("dd")
+
   -- 9. :InfillFill and :InfillRewrite on visual selections; the server's edit comes back as workspace/applyEdit.
   H.type("<Esc>")
   H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)

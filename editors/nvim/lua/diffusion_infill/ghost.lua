@@ -19,6 +19,7 @@ M.execute = function(_, _, _) end
 --   row, col,                           -- 0-based byte position where the candidate's new text goes
 --   text,                               -- what is still to insert there (what the user typed already is skipped)
 --   end_row, end_col,                   -- the candidate's range end: a full accept replaces [row,col .. end)
+--   extmark, cover_extmark,             -- the ghost text; the blanks over a rest of the line it moves below
 --   command_sent,                       -- the acceptance command runs once per candidate
 --   displayed,                          -- index -> true once the server was told that candidate is on screen
 -- }
@@ -78,11 +79,18 @@ local function place(bufnr, state, index)
   state.end_row, state.end_col, state.command_sent = end_row, end_col, false
 end
 
+-- The first line of the candidate goes inline at the cursor, the others as virtual lines below. In the middle of a
+-- line the screen shows what accepting gives: the rest of the line (less what the item's range replaces) moves
+-- after the last line, drawn as plain text, and blanks cover it where it stands (the buffer is not touched).
 local function draw(bufnr, state)
   api.nvim_buf_clear_namespace(bufnr, M.namespace, 0, -1)
   local spaces = string.rep(" ", vim.bo[bufnr].tabstop)
   local lines = vim.split((state.text:gsub("\t", spaces)), "\n", { plain = true })
   local highlight = M.config.highlight
+  local line = line_at(bufnr, state.row)
+  local rest = line:sub(state.col + 1)
+  local tail = state.end_row == state.row and line:sub(state.end_col + 1) or rest
+  local moves_rest = rest ~= "" and (#lines > 1 or tail ~= rest)
   local mark = { hl_mode = "combine", right_gravity = false }
   mark.virt_text = { { lines[1], highlight } }
   mark.virt_text_pos = "inline"
@@ -92,11 +100,23 @@ local function draw(bufnr, state)
       mark.virt_lines[#mark.virt_lines + 1] = { { lines[i], highlight } }
     end
   end
+  local last = mark.virt_lines and mark.virt_lines[#mark.virt_lines] or mark.virt_text
+  if moves_rest and tail ~= "" then
+    last[#last + 1] = { (tail:gsub("\t", spaces)) } -- no highlight group: it reads as the buffer's text
+  end
   if M.config.show_counter and #state.items > 1 then
-    local last = mark.virt_lines and mark.virt_lines[#mark.virt_lines] or mark.virt_text
     last[#last + 1] = { (" (%d/%d)"):format(state.index, #state.items), M.config.counter_highlight }
   end
   state.extmark = api.nvim_buf_set_extmark(bufnr, M.namespace, state.row, state.col, mark)
+  state.cover_extmark = nil
+  if moves_rest then
+    -- An overlay at the same column lands after the inline text: as wide as the rest from there (tabs included).
+    local inline_text = table.concat(vim.tbl_map(function(chunk) return chunk[1] end, mark.virt_text))
+    local start_vcol = vim.fn.strdisplaywidth(line:sub(1, state.col)) + vim.fn.strdisplaywidth(inline_text)
+    local width = vim.fn.strdisplaywidth(rest, start_vcol)
+    state.cover_extmark = api.nvim_buf_set_extmark(bufnr, M.namespace, state.row, state.col,
+      { virt_text = { { string.rep(" ", width) } }, virt_text_pos = "overlay", hl_mode = "combine" })
+  end
   -- What the buffer and cursor looked like when drawn: later events compare against it.
   state.tick, state.cursor = api.nvim_buf_get_changedtick(bufnr), api.nvim_win_get_cursor(0)
   return state.extmark
