@@ -31,24 +31,17 @@ class Snapshot:
         return cls(uri=document.uri, source=document.source, version=document.version,
                    language_id=document.language_id, path=document.path, codec=document.position_codec)
 
-    @cached_property
-    def _lines(self) -> list[tuple[int, int]]:
-        """(start, end) str offsets of each line's content, line breaks excluded."""
-        spans, start = [], 0
-        for brk in LINE_BREAK.finditer(self.source):
-            spans.append((start, brk.start()))
-            start = brk.end()
-        spans.append((start, len(self.source)))
-        return spans
-
     def offset_of(self, position: types.Position, clamp_to_line_end: bool = True) -> int | None:
         """str offset of `position`, or None when its line is past the last one or it lies inside a character
         (between the two UTF-16 halves of an astral character, or inside a UTF-8 sequence). A character past the
         end of its line is the line's end, as LSP 3.17 says ("Position"); with clamp_to_line_end=False it is None
         (a column a person typed)."""
-        if position.line < 0 or position.character < 0 or position.line >= len(self._lines):
+        if position.character < 0:
             return None
-        start, end = self._lines[position.line]
+        span = line_span(self.source, position.line, self._lone_crs)
+        if span is None:
+            return None
+        start, end = span
         line = self.source[start:end]
         characters = chars_in_units(line, position.character, self.codec)
         if characters is None and clamp_to_line_end and position.character > units_in(line, self.codec):
@@ -56,24 +49,25 @@ class Snapshot:
         return None if characters is None else start + characters
 
     def position_of(self, offset: int) -> types.Position:
-        offset = max(0, min(offset, len(self.source)))
-        line = self._line_index(offset)
-        start, end = self._lines[line]
-        column = units_in(self.source[start:min(offset, end)], self.codec)
-        return types.Position(line=line, character=column)
+        """The position of a str offset; between the \\r and \\n of a CRLF it is the end of the line they end.
+        Counts line breaks in the text before the offset (C speed) instead of splitting the whole document."""
+        source = self.source
+        offset = max(0, min(offset, len(source)))
+        if 0 < offset < len(source) and source[offset - 1] == "\r" and source[offset] == "\n":
+            offset -= 1
+        line = source.count("\n", 0, offset)
+        line_start = source.rfind("\n", 0, offset) + 1
+        if self._lone_crs:   # they end lines too; a CRLF is one line break, counted above
+            line += source.count("\r", 0, offset) - source.count("\r\n", 0, offset)
+            line_start = max(line_start, source.rfind("\r", 0, offset) + 1)
+        return types.Position(line=line, character=units_in(source[line_start:offset], self.codec))
 
     def range_of(self, start: int, end: int) -> types.Range:
         return types.Range(start=self.position_of(start), end=self.position_of(end))
 
-    def _line_index(self, offset: int) -> int:
-        low, high = 0, len(self._lines) - 1
-        while low < high:  # the last line whose start is <= offset
-            middle = (low + high + 1) // 2
-            if self._lines[middle][0] <= offset:
-                low = middle
-            else:
-                high = middle - 1
-        return low
+    @cached_property
+    def _lone_crs(self) -> bool:
+        return has_lone_crs(self.source)
 
 
 def clamped_offset(source: str, position: types.Position, codec: PositionCodec) -> int:
@@ -93,18 +87,45 @@ def clamped_offset(source: str, position: types.Position, codec: PositionCodec) 
     return start + characters
 
 
-def line_span(source: str, line: int) -> tuple[int, int] | None:
+def line_span(source: str, line: int, lone_crs: bool | None = None) -> tuple[int, int] | None:
     """(start, end) str offsets of one line's content, or None past the last line. Without building every line's
-    span: each keystroke in a 2 MB document pays for it."""
-    if line > 0:
-        parts = source.split("\n", line) if "\r" not in source else LINE_BREAK.split(source, maxsplit=line)
+    span: each keystroke in a 2 MB document pays for it. `lone_crs`: has_lone_crs(source), when already known."""
+    if line < 0:
+        return None
+    if line == 0:
+        start = 0
+    elif not (has_lone_crs(source) if lone_crs is None else lone_crs):
+        start = after_nth(source, "\n", line)   # every line but the last ends with \n (\r\n included)
+        if start is None:
+            return None
+    else:   # lone CRs end lines too: rare enough for the slower split
+        parts = LINE_BREAK.split(source, maxsplit=line)
         if len(parts) <= line:
             return None
         start = len(source) - len(parts[-1])
-    else:
-        start = 0
     line_break = LINE_BREAK.search(source, start)
     return start, line_break.start() if line_break else len(source)
+
+
+def has_lone_crs(source: str) -> bool:
+    """Whether some \\r ends a line by itself (old Mac files, or a mix); else every line break ends with \\n."""
+    return "\r" in source and source.count("\r") != source.count("\r\n")
+
+
+def after_nth(source: str, char: str, n: int) -> int | None:
+    """The offset just after the n-th (n >= 1) `char` in `source`, or None when there are fewer. Bisects with
+    str.count, which scans at C speed without copying, instead of a Python loop over lines."""
+    if source.count(char) < n:
+        return None
+    low, high, before_low = 0, len(source), 0   # count(char, 0, low) == before_low < n <= count(char, 0, high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        in_lower_half = source.count(char, low, middle)
+        if before_low + in_lower_half >= n:
+            high = middle
+        else:
+            low, before_low = middle, before_low + in_lower_half
+    return high
 
 
 # Unit counts through the codecs of the str type (C speed): a minified 1 MB line must not cost seconds per request.

@@ -28,6 +28,8 @@ def at(line: int, character: int) -> types.Position:
     ("ab\r\ncd", at(1, 1), 5),          # CRLF is one line break
     ("ab\rcd", at(1, 1), 4),            # so is a lone CR
     ("a\x0cb\n", at(0, 2), 2),          # a form feed is not a line break for LSP
+    ("a\u2028b\x85c\nd", at(1, 0), 6),  # nor are U+2028 and U+0085
+    ("ab\rcd\r\r\ne", at(3, 0), 8),    # \r then \r\n: two line breaks
     ("s = '😋' + x", at(0, 8), 7),      # UTF-16: the emoji is two units
     ("s = '😋' + x", at(0, 6), None),   # between its two halves
     ("", at(0, 0), 0),
@@ -54,8 +56,42 @@ def test_other_encodings_count_their_own_units():
     assert Snapshot("file:///x.py", source, codec=UTF8).offset_of(at(0, 1)) is None
 
 
+@pytest.mark.parametrize("source, offset, position", [
+    ("ab\ncd", 3, at(1, 0)),
+    ("ab\r\ncd", 2, at(0, 2)),
+    ("ab\r\ncd", 3, at(0, 2)),          # between \r and \n: still the end of the line they end
+    ("ab\r\ncd", 4, at(1, 0)),
+    ("ab\rcd\r\r\ne", 3, at(1, 0)),    # a lone CR ends a line
+    ("ab\rcd\r\r\ne", 6, at(2, 0)),    # \r then \r\n: two line breaks
+    ("ab\rcd\r\r\ne", 8, at(3, 0)),
+    ("a\x0cb\nc", 2, at(0, 2)),         # a form feed is not a line break for LSP
+    ("a\u2028b\x85c\nd", 4, at(0, 4)),  # nor are U+2028 and U+0085
+    ("a\u2028b\x85c\nd", 6, at(1, 0)),
+    ("x\n😋😋y", 4, at(1, 4)),           # UTF-16: two units for each emoji
+    ("\r\n\r\n", 4, at(2, 0)),
+    ("ab", 99, at(0, 2)),                # past the end: the end
+    ("ab", -1, at(0, 0)),
+])
+def test_positions_from_offsets(source, offset, position):
+    assert Snapshot("file:///x.py", source).position_of(offset) == position
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r", "\r\n\r"])
+def test_positions_deep_in_a_document_of_many_lines(newline):
+    source = newline.join(f"line {i}" for i in range(20_000))
+    snap = Snapshot("file:///x.py", source)
+    lines = 20_000 + (19_999 if newline == "\r\n\r" else 0)   # \r\n then \r: two line breaks
+    every_line = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for line in (0, 1, 2, lines // 2, lines // 2 + 1, lines - 1):
+        column = min(5, len(every_line[line]))   # an empty line's end, past it
+        offset = snap.offset_of(at(line, 5))
+        assert source[offset - column:].startswith(every_line[line]), line
+        assert snap.position_of(offset) == at(line, column)
+    assert snap.offset_of(at(lines, 0)) is None
+
+
 def test_offsets_and_positions_round_trip():
-    source = "def f():\r\n    return '😋'\n\tx = 1\ry\n"
+    source = "def f():\r\n    return '😋'\n\tx = 1\ry\x0cz\u2028w\r\r\n\n"
     snap = Snapshot("file:///x.py", source)
     line_breaks = {i for i, ch in enumerate(source) if ch == "\n" and source[i - 1] == "\r"}
     for offset in range(len(source) + 1):
