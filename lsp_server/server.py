@@ -28,7 +28,7 @@ from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key
-from .status import Counters, SuggestionIds, status_object, suggestion_id_of
+from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
 from .suggestions import ResultCache, ShownSuggestion, context_key
 
 FILL_SELECTION = "infill.fillSelection"
@@ -62,7 +62,7 @@ class InfillServer(LanguageServer):
         self.generations: dict[str, int] = {}                    # per job (jobs_of): the newest request
         self.suggestions: dict[str, ShownSuggestion] = {}        # per document: the last suggestion shown
         self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
-        self.last_latency_ms: float | None = None
+        self.last_answer = LastAnswer()
         self.published_state: str | None = None
 
     def shutdown(self) -> None:
@@ -89,7 +89,7 @@ class InfillServer(LanguageServer):
         if state == "ready":
             message = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
         return status_object(state, info.get("model") or self.options.model, info.get("device"), message,
-                             self.last_latency_ms, self.counters)
+                             self.last_answer, self.counters)
 
     def publish_status(self, only_if_state_changed: bool = False) -> None:
         status = self.status()
@@ -248,7 +248,9 @@ async def infill(ls: InfillServer, request: InfillRequest, key: str | None) -> I
 
 # ---- inline completion --------------------------------------------------------------------------------------------
 
-ANSWERED, EMPTY, CANCELLED = "answered", "empty", "cancelled"
+# complete_inline's outcomes: an answer names its source (status.ANSWER_SOURCES), or there is none.
+MODEL, SPECULATION, CACHE, TYPED_THROUGH = ANSWER_SOURCES
+EMPTY, CANCELLED = "empty", "cancelled"
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -264,10 +266,10 @@ async def inline_completion(ls: InfillServer, params: types.InlineCompletionPara
     if outcome == CANCELLED:
         ls.counters.cancelled += 1
         return types.InlineCompletionList(items=[])
-    if outcome == ANSWERED:
+    if outcome in ANSWER_SOURCES:
         ls.counters.answered += 1
         ls.counters.shown += len(items)
-        ls.last_latency_ms = (time.monotonic() - received) * 1e3
+        ls.last_answer.record(outcome, (time.monotonic() - received) * 1e3)
     else:
         ls.counters.empty += 1
     ls.publish_status()
@@ -295,13 +297,13 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         rests = shown.remainders(snap.source, offset)
         if rests:
             ls.counters.typedThrough += 1
-            return ANSWERED, offer(ls, snap, offset, offset + shown.replace, rests[:wanted], record=False)
+            return TYPED_THROUGH, offer(ls, snap, offset, offset + shown.replace, rests[:wanted], record=False)
         ls.suggestions.pop(key, None)  # typed past it or away from it
     cached = ls.cache.get(context, several=invoked)
     if cached is not None:
         ls.counters.cacheHits += 1
-        return ANSWERED, offer(ls, snap, offset, offset + cached.replace, list(cached.texts[:wanted]),
-                               several=invoked)
+        return CACHE, offer(ls, snap, offset, offset + cached.replace, list(cached.texts[:wanted]),
+                            several=invoked)
 
     # A speculation for another context is now useless; one for this context is adopted below.
     speculation = ls.speculation if ls.speculation and ls.speculation[0] == context else None
@@ -325,7 +327,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
                 return EMPTY, []   # the model already ran on exactly this context and had nothing
             ls.counters.cacheHits += 1
             replace = adopted.result.end - adopted.result.start
-            return ANSWERED, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
+            return SPECULATION, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
     request = request_for(ls, snap, "inline", offset, offset, budget_ms=ls.inline_budget_ms(invoked),
                           invoked=invoked)
     generated = await ls.host.complete(request, job,
@@ -343,7 +345,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         return CANCELLED, []   # computed for text the user has changed since: never shown
     if not generated.texts:
         return EMPTY, []
-    return ANSWERED, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
+    return MODEL, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
 
 
 def language_of(snap: Snapshot) -> str | None:

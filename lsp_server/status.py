@@ -4,7 +4,9 @@ Nothing here leaves the machine except through the editor's own connection to th
 
 The status object (a contract with the editor clients, keep it exactly):
     {"state": "loading" | "ready" | "error", "model": str | null, "device": str | null, "message": str | null,
-     "lastLatencyMs": number | null, "counters": {name: int for name in COUNTERS}}
+     "lastLatencyMs": number | null, "lastModelLatencyMs": number | null,
+     "lastAnswerSource": "model" | "speculation" | "cache" | "typed-through" | null,
+     "counters": {name: int for name in COUNTERS}}
 """
 from __future__ import annotations
 
@@ -34,13 +36,32 @@ class Counters:
 
 
 COUNTERS = tuple(Counters().as_dict())
+ANSWER_SOURCES = ("model", "speculation", "cache", "typed-through")   # where an inline answer came from
+
+
+@dataclass
+class LastAnswer:
+    """The latest inline answer. A cache or typed-through answer takes a few milliseconds, so the model's own time
+    is kept apart: the latest answer that ran the model for its request."""
+    latency_ms: float | None = None         # request to answer, whatever answered it
+    source: str | None = None               # one of ANSWER_SOURCES ("speculation": adopted from one running ahead)
+    model_latency_ms: float | None = None   # request to answer, for the latest "model" answer
+
+    def record(self, source: str, latency_ms: float) -> None:
+        self.latency_ms, self.source = latency_ms, source
+        if source == "model":
+            self.model_latency_ms = latency_ms
 
 
 def status_object(state: str, model: str | None, device: str | None, message: str | None,
-                  last_latency_ms: float | None, counters: Counters) -> dict:
+                  last: LastAnswer, counters: Counters) -> dict:
     return {"state": state, "model": model, "device": device, "message": message,
-            "lastLatencyMs": None if last_latency_ms is None else round(last_latency_ms, 1),
-            "counters": counters.as_dict()}
+            "lastLatencyMs": rounded(last.latency_ms), "lastModelLatencyMs": rounded(last.model_latency_ms),
+            "lastAnswerSource": last.source, "counters": counters.as_dict()}
+
+
+def rounded(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 1)
 
 
 class SuggestionIds:

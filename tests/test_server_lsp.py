@@ -15,6 +15,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 from conftest import (DATA, FAST_OPTIONS, execute, initialize, inline_at, lsp_session, messages_since, open_document,
                       server_config, wait_for_message, wait_for_model)
 from lsp_server.completion_items import label_of
+from lsp_server.positions import Snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -222,6 +223,33 @@ async def test_a_character_past_the_line_end_is_the_line_end(client: LanguageCli
     assert answer["applied"] is True, answer
     assert answer["range"] == {"start": {"line": 1, "character": 7}, "end": {"line": 1, "character": 26}}
     assert not messages_since(client, 0, "past_line_end")   # no "outside" for either document
+
+
+async def test_status_tells_the_answer_source_and_keeps_the_model_latency(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/answer_sources.py"
+    text = unseen(SHAPES, "answer sources")
+    open_document(client, uri, text)
+    (first,) = (await inline_at(client, uri, RETURN_LINE, RETURN_END)).items
+    status = await execute(client, "infill.status")
+    assert status["lastAnswerSource"] == "model" and status["lastModelLatencyMs"] == status["lastLatencyMs"] > 0
+    model_ms = status["lastModelLatencyMs"]
+
+    (again,) = (await inline_at(client, uri, RETURN_LINE, RETURN_END)).items   # the same context: cached
+    status = await execute(client, "infill.status")
+    assert again.insert_text == first.insert_text
+    assert status["lastAnswerSource"] == "cache" and status["lastModelLatencyMs"] == model_ms
+
+    assert len(first.insert_text) > 1, first.insert_text
+    cursor = Snapshot(uri, text).offset_of(first.range.start)   # typing the suggestion's first character
+    typed = text[:cursor] + first.insert_text[0] + text[cursor:]
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=typed)]))
+    after = Snapshot(uri, typed).position_of(cursor + 1)
+    (rest,) = (await inline_at(client, uri, after.line, after.character)).items
+    status = await execute(client, "infill.status")
+    assert rest.insert_text == first.insert_text[1:]
+    assert status["lastAnswerSource"] == "typed-through" and status["lastModelLatencyMs"] == model_ms
 
 
 async def test_nul_bytes_give_empty_and_a_message(client: LanguageClient):

@@ -111,7 +111,8 @@ async def test_capabilities_and_status_contract(client: LanguageClient):
     commands = set(client.initialize_result.capabilities.execute_command_provider.commands)
     assert {"infill.status", "infill.accepted", "infill.rejected"} <= commands
     answer = await status(client)
-    assert set(answer) == {"state", "model", "device", "message", "lastLatencyMs", "counters"}
+    assert set(answer) == {"state", "model", "device", "message", "lastLatencyMs", "lastModelLatencyMs",
+                           "lastAnswerSource", "counters"}
     assert answer["state"] == "ready" and "diffusion-infill" in answer["model"] and answer["device"] == "cpu"
     assert isinstance(answer["message"], str)
     assert set(answer["counters"]) == {"requests", "cancelled", "answered", "empty", "typedThrough", "cacheHits",

@@ -164,7 +164,8 @@ import time  # noqa: E402
 
 from lsp_server.debounce import MAX_QUIET_S, PAUSE_S, TypingRhythm, debounce_delay  # noqa: E402
 from lsp_server.jobs import SUPERSEDED, JobQueue  # noqa: E402
-from lsp_server.status import COUNTERS, Counters, SuggestionIds, status_object, suggestion_id_of  # noqa: E402
+from lsp_server.status import (COUNTERS, Counters, LastAnswer, SuggestionIds, status_object,  # noqa: E402
+                               suggestion_id_of)
 from lsp_server.suggestions import ResultCache, ShownSuggestion, context_key  # noqa: E402
 
 
@@ -311,13 +312,28 @@ def test_a_failing_job_reports_its_error_and_the_worker_lives_on():
 
 def test_status_object_has_exactly_the_contract_fields():
     counters = Counters(requests=3, answered=2)
-    status = status_object("ready", "/models/x", "cpu", "model ready", 12.345, counters)
-    assert set(status) == {"state", "model", "device", "message", "lastLatencyMs", "counters"}
+    status = status_object("ready", "/models/x", "cpu", "model ready", LastAnswer(12.345, "model", 12.345), counters)
+    assert set(status) == {"state", "model", "device", "message", "lastLatencyMs", "lastModelLatencyMs",
+                           "lastAnswerSource", "counters"}
     assert set(status["counters"]) == set(COUNTERS) == {
         "requests", "cancelled", "answered", "empty", "typedThrough", "cacheHits", "speculated", "shown",
         "displayed", "accepted", "rejected"}
-    assert status["counters"]["requests"] == 3 and status["lastLatencyMs"] == 12.3
+    assert status["counters"]["requests"] == 3 and status["lastLatencyMs"] == status["lastModelLatencyMs"] == 12.3
     assert all(isinstance(v, int) for v in status["counters"].values())
+    fresh = status_object("loading", None, None, "loading the model", LastAnswer(), counters)
+    assert (fresh["lastLatencyMs"], fresh["lastModelLatencyMs"], fresh["lastAnswerSource"]) == (None, None, None)
+
+
+def test_an_answer_without_the_model_keeps_the_model_latency():
+    last = LastAnswer()
+    last.record("model", 840.0)
+    last.record("cache", 2.0)
+    assert (last.latency_ms, last.source, last.model_latency_ms) == (2.0, "cache", 840.0)
+    last.record("typed-through", 1.0)
+    last.record("speculation", 300.0)   # adopted from a run started ahead of the request: not the model's time
+    assert (last.latency_ms, last.source, last.model_latency_ms) == (300.0, "speculation", 840.0)
+    last.record("model", 700.0)
+    assert (last.latency_ms, last.source, last.model_latency_ms) == (700.0, "model", 700.0)
 
 
 def test_suggestion_ids_settle_once_and_only_when_offered():
