@@ -15,6 +15,7 @@ from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import previous_nonblank_line
 from .edits import Edit, minimal_edits
 from .plan import make_plan
+from .related import RelatedDocument
 from .style import indent_unit_of, line_ending_of
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
@@ -39,6 +40,7 @@ class InfillRequest:
     insert_spaces: bool | None = None
     budget_ms: float | None = None   # fill within about this long (automatic suggestions); None = no limit
     invoked: bool = False            # inline: the user asked explicitly, so strings and comments are completed too
+    related: list[RelatedDocument] = field(default_factory=list)   # the user's other open files, for snippets
 
 
 @dataclass
@@ -134,7 +136,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     text, start, end, mode = request.text, request.start, request.end, request.mode
     max_tokens, count_tokens, exact = token_budget(engine)
     plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens, max_tokens,
-                     count_tokens, request.invoked)
+                     count_tokens, request.invoked, request.related)
     details = plan.details
     details["context"]["tokens_counted_by"] = "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)"
     timings = {"plan_ms": elapsed_ms(started)}
@@ -144,7 +146,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
         timings["total_ms"] = elapsed_ms(started)
         return InfillResult("", start, end, nothing_offered(request, plan.message, plan.decision.reason), details)
 
-    prefix, suffix, original = plan.context.prefix, plan.context.suffix, text[start:end]
+    prefix, suffix, original = plan.related + plan.context.prefix, plan.context.suffix, text[start:end]
     engine_started = time.perf_counter()
     if mode == "rewrite":
         candidates = engine.rewrite(prefix, suffix, original, strength=REWRITE_STRENGTH,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from .context import Context, Measure, build_token_context
 from .decide import Decision, decide_shape, line_parts, plan_lengths
 from .languages import describe_language, grammar_for
+from .related import RELATED_SHARE, RelatedDocument, pick_snippets, snippets_within
 from .spans import SpanInfo, find_span
 
 
@@ -18,6 +19,7 @@ class Plan:
     lengths: list[int] | None  # None for a rewrite (the canvas is the original's size)
     before: str                # the line's text before `start`
     rest_of_line: str          # the line's text after `end`
+    related: str = ""          # commented snippets of other open files, to go before the prefix
     message: str | None = None
     details: dict = field(default_factory=dict)
 
@@ -28,7 +30,8 @@ def scope_details(scope) -> dict | None:
 
 
 def make_plan(text: str, mode: str, start: int, end: int, language_id: str | None, path: str | None,
-              max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure, invoked: bool = False) -> Plan:
+              max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure, invoked: bool = False,
+              related: list[RelatedDocument] | None = None) -> Plan:
     grammar = grammar_for(language_id, path)
     message = None
     if grammar is not None:
@@ -43,7 +46,10 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         decision = decide_shape(text, start, span.in_string_or_comment, invoked)
     else:
         decision = Decision("block", f"{mode} the selection")
-    context = build_token_context(text, start, end, span.scopes, max_prompt_tokens, count_tokens)
+    snippets = pick_snippets(text, start, grammar, related or []) if decision.shape != "none" else []
+    related_text, kept = snippets_within(snippets, grammar, int(max_prompt_tokens * RELATED_SHARE), count_tokens)
+    related_tokens = count_tokens(related_text) if related_text else 0
+    context = build_token_context(text, start, end, span.scopes, max_prompt_tokens - related_tokens, count_tokens)
     if mode == "rewrite":
         lengths = None
     else:
@@ -65,8 +71,10 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
                     "prefix_tokens": context.prefix_tokens, "suffix_tokens": context.suffix_tokens,
                     "max_prompt_tokens": max_prompt_tokens,
                     "prefix_start": context.prefix_start, "suffix_end": context.suffix_end,
-                    "kept_whole": context.kept_whole.node_type if context.kept_whole else None},
+                    "kept_whole": context.kept_whole.node_type if context.kept_whole else None,
+                    "related": [{"path": s.path, "line": s.first_line + 1, "similarity": round(s.similarity, 3)}
+                                for s in kept], "related_tokens": related_tokens},
     }
     if grammar is None:
         details["fallback"] = True
-    return Plan(grammar, span, decision, context, lengths, before, rest_of_line, message, details)
+    return Plan(grammar, span, decision, context, lengths, before, rest_of_line, related_text, message, details)

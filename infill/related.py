@@ -1,0 +1,131 @@
+"""Snippets from the user's other open files for the model's context.
+
+Code being written often calls what another open file defines. From each other open file of the same language the
+window of lines that shares the most identifiers with the lines above the cursor is kept (Jaccard similarity, as
+Copilot's neighbouring-tab snippets do); the best few go before the prefix, every line commented out under a header
+naming its file, so the model reads them as notes and never as this file's code.
+
+The query is the complete lines above the cursor's own line: typing within a line does not change which snippets are
+chosen, so the prompt's head stays the same from keystroke to keystroke and the engine's prefix reuse keeps working.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+from .languages import grammar_for
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")   # names of 3+ characters: `i`, `x`, `id` say little
+QUERY_LINES = 20          # complete lines above the cursor that stand for what is being written
+WINDOW_LINES = 20         # a snippet's height ...
+WINDOW_STRIDE = 10        # ... and how far apart candidate windows start
+MIN_SIMILARITY = 0.1      # below this a window shares too little to be worth its tokens
+MAX_SNIPPETS = 3
+RELATED_SHARE = 1 / 4       # of the context tokens, at most; the file's own code around the cursor comes first
+MAX_DOCUMENT_CHARS = 500_000   # larger open files (generated, minified) are not searched
+COMMENT = {"python": "#", "lua": "--"}   # every other grammar here comments with //
+# Words every file of a language repeats: they would make unrelated windows look alike.
+COMMON_WORDS = frozenset(
+    "and are as assert async await break case catch char class const continue def default del elif else enum "
+    "except export extends false final finally fn for from func function global if impl import in int interface "
+    "is let local long match mod new nil none not null or package pass private protected pub public raise return "
+    "self static str struct super switch this throw true try type use var void while with yield".split())
+
+
+@dataclass(frozen=True)
+class RelatedDocument:
+    path: str                        # how the snippet's header names the file
+    text: str
+    language_id: str | None = None   # LSP languageId; without it the path's extension decides
+
+
+@dataclass(frozen=True)
+class Snippet:
+    path: str
+    first_line: int                  # 0-based line of the window in its file
+    text: str                        # the window's lines, as they are in the file
+    similarity: float
+
+
+def identifiers(text: str) -> frozenset[str]:
+    return frozenset(IDENTIFIER.findall(text)) - COMMON_WORDS
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def query_lines(document: str, start: int) -> str:
+    """Up to QUERY_LINES complete lines before the cursor's line."""
+    line_start = document.rfind("\n", 0, start) + 1
+    begin = line_start
+    for _ in range(QUERY_LINES):
+        if begin == 0:
+            break
+        begin = document.rfind("\n", 0, begin - 1) + 1
+    return document[begin:line_start]
+
+
+@lru_cache(maxsize=32)
+def line_identifiers(text: str) -> tuple[frozenset[str], ...]:
+    """Each line's identifiers; cached, as an open file is searched again at every request until it changes."""
+    return tuple(identifiers(line) for line in text.splitlines())
+
+
+@lru_cache(maxsize=256)
+def best_window(query: frozenset[str], text: str) -> tuple[int, float]:
+    """(first line, similarity) of the window of `text` most similar to `query`, the earliest of equals. Cached:
+    the query changes only when a line above the cursor does."""
+    lines = line_identifiers(text)
+    best = (0, 0.0)
+    for first in range(0, max(1, len(lines) - WINDOW_LINES + WINDOW_STRIDE), WINDOW_STRIDE):
+        score = similarity(query, frozenset().union(*lines[first:first + WINDOW_LINES]))
+        if score > best[1]:
+            best = (first, score)
+    return best
+
+
+def pick_snippets(document: str, start: int, grammar: str | None, related: list[RelatedDocument],
+                  limit: int = MAX_SNIPPETS) -> list[Snippet]:
+    """The most similar window of each other open file in the same language, best first, at most `limit`."""
+    if grammar is None or not related:
+        return []
+    query = identifiers(query_lines(document, start))
+    if not query:
+        return []
+    found = []
+    for other in related:
+        text = other.text
+        if (not isinstance(text, str) or not text.strip() or len(text) > MAX_DOCUMENT_CHARS or "\x00" in text
+                or grammar_for(other.language_id, other.path) != grammar):
+            continue
+        first, score = best_window(query, text)
+        if score >= MIN_SIMILARITY:
+            window = "".join(text.splitlines(keepends=True)[first:first + WINDOW_LINES])
+            found.append(Snippet(other.path, first, window, score))
+    found.sort(key=lambda s: (-s.similarity, s.path, s.first_line))
+    return found[:limit]
+
+
+def render(snippet: Snippet, grammar: str) -> str:
+    """The snippet commented out line by line under a header naming its file."""
+    mark = COMMENT.get(grammar, "//")
+    lines = snippet.text.rstrip("\n").split("\n")
+    body = "".join(f"{mark} {line.rstrip()}\n" if line.strip() else f"{mark}\n" for line in lines)
+    return f"{mark} Compare this snippet from {snippet.path}:\n{body}"
+
+
+def snippets_within(snippets: list[Snippet], grammar: str, budget: int,
+                    measure: Callable[[str], int]) -> tuple[str, list[Snippet]]:
+    """The rendered snippets, best first, while they fit `budget` (in `measure` units), and those kept."""
+    text, kept, used = "", [], 0
+    for snippet in snippets:
+        rendered = render(snippet, grammar)
+        cost = measure(rendered)
+        if used + cost > budget:
+            continue   # a shorter one further down may still fit
+        text, used = text + rendered, used + cost
+        kept.append(snippet)
+    return text, kept

@@ -1,0 +1,145 @@
+"""Snippets of other open files in the model's context (infill/related.py), and how run_infill puts them before the
+prefix. No model: the engine is test_infill_pipeline's scripted stand-in, which records the prompt text it gets."""
+from __future__ import annotations
+
+import pytest
+
+from infill import InfillRequest, RelatedDocument, run_infill
+from infill.related import (MAX_DOCUMENT_CHARS, WINDOW_LINES, pick_snippets, query_lines, render, snippets_within)
+from test_infill_pipeline import ScriptedEngine, at
+
+GEOMETRY = """\
+import math
+
+
+def rectangle_area(width, height):
+    return width * height
+
+
+def circle_area(radius):
+    return math.pi * radius * radius
+""" + "".join(f"\n\ndef helper_{i}(value):\n    return value + {i}\n" for i in range(12))
+
+CURRENT = """\
+from geometry import rectangle_area, circle_area
+
+
+def total_area(shapes):
+    area = 0
+    for width, height in shapes:
+        area += rectangle_area(width, height)
+    radius = 2
+    area += <|>
+    return area
+"""
+
+
+def other(path: str, text: str, language_id: str | None = "python") -> RelatedDocument:
+    return RelatedDocument(path=path, text=text, language_id=language_id)
+
+
+def test_the_window_sharing_most_names_with_the_lines_above_is_chosen():
+    text, offset = at(CURRENT)
+    unrelated = other("strings.py", "".join(f"def shout_{i}(word):\n    return word.upper()\n" for i in range(30)))
+    snippets = pick_snippets(text, offset, "python", [unrelated, other("geometry.py", GEOMETRY)])
+    assert [s.path for s in snippets] == ["geometry.py"]          # the unrelated file shares too little
+    assert snippets[0].first_line == 0 and "def circle_area(radius):" in snippets[0].text
+    assert snippets[0].text.count("\n") <= WINDOW_LINES
+
+
+@pytest.mark.parametrize("document, reason", [
+    (other("geometry.js", GEOMETRY, "javascript"), "another language"),
+    (other("geometry.py", GEOMETRY + "\x00"), "a binary file"),
+    (other("geometry.py", GEOMETRY + "#" * MAX_DOCUMENT_CHARS), "too large to search"),
+    (other("empty.py", "  \n"), "nothing in it"),
+])
+def test_files_that_cannot_help_are_skipped(document, reason):
+    text, offset = at(CURRENT)
+    assert pick_snippets(text, offset, "python", [document]) == [], reason
+
+
+def test_the_extension_decides_when_the_editor_sent_no_language():
+    text, offset = at(CURRENT)
+    assert pick_snippets(text, offset, "python", [other("geometry.py", GEOMETRY, None)])
+    assert pick_snippets(text, offset, "python", [other("geometry.rs", GEOMETRY, None)]) == []
+
+
+def test_typing_within_a_line_keeps_the_same_snippets():
+    """The query is the complete lines above the cursor's line, so the prompt's head does not change per key."""
+    text, offset = at(CURRENT)
+    typed = text[:offset] + "circle_area(rad" + text[offset:]
+    assert query_lines(text, offset) == query_lines(typed, offset + len("circle_area(rad"))
+    assert "area += \n" not in query_lines(text, offset) and "radius = 2\n" in query_lines(text, offset)
+    related = [other("geometry.py", GEOMETRY)]
+    assert pick_snippets(text, offset, "python", related) == pick_snippets(typed, offset + 15, "python", related)
+
+
+def test_without_names_above_the_cursor_or_without_a_grammar_nothing_is_picked():
+    assert pick_snippets("\n\n", 1, "python", [other("geometry.py", GEOMETRY)]) == []
+    text, offset = at(CURRENT)
+    assert pick_snippets(text, offset, None, [other("geometry.py", GEOMETRY)]) == []
+
+
+@pytest.mark.parametrize("grammar, mark", [("python", "#"), ("lua", "--"), ("go", "//"), ("cpp", "//")])
+def test_snippets_are_commented_out_line_by_line_under_their_file_name(grammar, mark):
+    text, offset = at(CURRENT)
+    snippet = pick_snippets(text, offset, "python", [other("lib/geometry.py", GEOMETRY)])[0]
+    rendered = render(snippet, grammar)
+    lines = rendered.rstrip("\n").split("\n")
+    assert lines[0] == f"{mark} Compare this snippet from lib/geometry.py:"
+    assert all(line.startswith(mark) for line in lines)
+    assert f"{mark}     return width * height" in lines and f"{mark}" in lines   # code, and a blank line
+    assert rendered.endswith("\n")
+
+
+def test_snippets_fit_their_budget_best_first_skipping_one_too_long():
+    text, offset = at(CURRENT)
+    long_file = GEOMETRY.replace("import math\n", "import math\n" + "# area of rectangle_area circle_area\n" * 8)
+    snippets = pick_snippets(text, offset, "python", [other("long.py", long_file), other("geometry.py", GEOMETRY)])
+    assert len(snippets) == 2
+    costs = [len(render(s, "python")) for s in snippets]
+    budget = min(costs) + 1
+    kept_text, kept = snippets_within(snippets, "python", budget, len)
+    assert len(kept) == 1 and kept[0] is snippets[costs.index(min(costs))] and len(kept_text) <= budget
+    assert snippets_within(snippets, "python", sum(costs), len)[1] == snippets   # both, in their order
+
+
+def test_run_infill_puts_the_snippets_before_the_prefix_within_the_context_budget():
+    text, offset = at(CURRENT)
+    engine = ScriptedEngine("circle_area(radius)")
+    request = InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                            related=[other("geometry.py", GEOMETRY)])
+    result = run_infill(request, engine)
+    prompt_prefix = engine.calls[0]["prefix"]
+    assert prompt_prefix.startswith("# Compare this snippet from geometry.py:\n# import math\n")
+    assert prompt_prefix.endswith(text[:offset])                  # the file's own prefix follows, whole here
+    context = result.details["context"]
+    assert [entry["path"] for entry in context["related"]] == ["geometry.py"] and context["related"][0]["line"] == 1
+    assert context["related_tokens"] + context["prefix_tokens"] + context["suffix_tokens"] <= \
+        context["max_prompt_tokens"]
+    assert result.text == "circle_area(radius)"
+
+
+@pytest.mark.parametrize("budget", [64, 1024])
+def test_snippets_never_take_more_than_a_quarter_of_the_context(budget):
+    """With a small model the code around the cursor matters more: a snippet that does not fit a quarter of the
+    context is left out, and the file's prefix keeps the rest."""
+    text, offset = at(CURRENT)
+    engine = ScriptedEngine("1")
+    engine.max_prompt_tokens = budget
+    engine.count_tokens = lambda s: len(s.split())     # words stand in for the engine's tokens
+    request = InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                            related=[other("geometry.py", GEOMETRY)])
+    context = run_infill(request, engine).details["context"]
+    snippet_words = len(render(pick_snippets(text, offset, "python", request.related)[0], "python").split())
+    fits = snippet_words <= (budget - 3) // 4                # the engine's 3 sentinels are not context
+    assert fits == (budget == 1024)                          # each case takes its own branch
+    assert bool(context["related"]) == fits and context["related_tokens"] == (snippet_words if fits else 0)
+    assert engine.calls[0]["prefix"].startswith("# Compare") == fits
+
+
+def test_nothing_changes_without_other_files():
+    text, offset = at(CURRENT)
+    engine = ScriptedEngine("circle_area(radius)")
+    run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"), engine)
+    assert engine.calls[0]["prefix"] == text[:offset]
