@@ -11,6 +11,8 @@ SECTION = "diffusionInfill"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 FAST_PATHS = ("auto", "compiled", "static", "off")
 COMPLETION_ITEMS = ("auto", "on", "off")
+RELATED_FILES = ("auto", "on", "off")
+RELATED_FILES_MIN_CONTEXT = 1024   # context tokens a model reads before snippets of other files are worth a share
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class ServerOptions:
                                       # 0 = no limit. An explicit invoke and the commands always run every step.
     completionItems: str = "auto"     # also answer textDocument/completion with the suggestion: on | off | auto
                                       # (auto: only for clients that do not announce inline completion)
+    relatedFiles: str = "auto"        # snippets of other open files in the context: on | off | auto (auto: when
+                                      # the model reads at least RELATED_FILES_MIN_CONTEXT tokens of context)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
@@ -70,6 +74,7 @@ CHECKS = {
     "fastPath": (lambda v: v in FAST_PATHS, " / ".join(FAST_PATHS)),
     "inlineBudgetMs": (lambda v: _is_int(v, 0, 60_000), "a whole number of milliseconds from 0 (0 = no limit)"),
     "completionItems": (lambda v: v in COMPLETION_ITEMS, " / ".join(COMPLETION_ITEMS)),
+    "relatedFiles": (lambda v: v in RELATED_FILES, " / ".join(RELATED_FILES)),
 }
 
 

@@ -217,7 +217,7 @@ class ModelHost:
             result = run_infill(request, counted, cancel)
             result.details["model_calls"] = counted.calls
             if counted.calls and not speculative:
-                self._record_run(request, result.details.get("timings", {}))
+                self._record_run(request, result.details)
             return result
         except Cancelled:
             log.info("stopped a superseded or cancelled request at offset %d", request.start)
@@ -236,8 +236,11 @@ class ModelHost:
             else:
                 self.model_runs += counted.calls
 
-    def _record_run(self, request: InfillRequest, timings: dict) -> None:
+    def _record_run(self, request: InfillRequest, details: dict) -> None:
+        timings = details.get("timings", {})
+        related = (details.get("context") or {}).get("related") or []
         self.last_run = {"budgetMs": request.budget_ms, "plannedSteps": timings.get("engine_planned_steps"),
+                         "relatedFiles": [entry["path"] for entry in related],
                          "steps": timings.get("engine_steps"), "rows": timings.get("engine_batch"),
                          "engineMs": timings.get("engine_ms")}
         totals = self.run_totals

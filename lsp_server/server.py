@@ -19,11 +19,11 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from infill import InfillRequest, InfillResult
+from infill import InfillRequest, InfillResult, RelatedDocument
 
 from . import __version__
 from .completion_items import as_completion_item
-from .config import SECTION, ServerOptions, parse_options
+from .config import RELATED_FILES_MIN_CONTEXT, SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
@@ -44,6 +44,7 @@ DID_SHOW_NOTIFICATION = "diffusionInfill/didShowCompletion"   # {"id"}: an item 
 LOAD_WAIT_S = 30.0   # longest a request waits for the model to finish loading before answering empty
 COMPLETION_JOB = "#completion"   # the job key suffix of textDocument/completion requests
 INVOKED_CANDIDATES = 3   # distinct items on an explicit invoke (the editor cycles through them); 1 otherwise
+MAX_RELATED_DOCUMENTS = 10   # other open files searched for snippets, the most recently edited first
 
 log = logging.getLogger("infill-lsp")
 
@@ -61,6 +62,7 @@ class InfillServer(LanguageServer):
         self.rhythms: dict[str, TypingRhythm] = {}               # per document
         self.generations: dict[str, int] = {}                    # per job (jobs_of): the newest request
         self.suggestions: dict[str, ShownSuggestion] = {}        # per document: the last suggestion shown
+        self.recent: dict[str, None] = {}                        # documents in the order last edited or asked in
         self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
         self.last_answer = LastAnswer()
         self.published_state: str | None = None
@@ -99,7 +101,20 @@ class InfillServer(LanguageServer):
         self.protocol.notify(STATUS_NOTIFICATION, status)
 
     def options_key(self) -> tuple:
-        return self.options.model_key() + (self.options.maxNewTokens, self.options.inlineBudgetMs)
+        return self.options.model_key() + (self.options.maxNewTokens, self.options.inlineBudgetMs,
+                                           self.options.relatedFiles)
+
+    def touch(self, key: str) -> None:
+        self.recent.pop(key, None)
+        self.recent[key] = None
+
+    def uses_related_files(self) -> bool:
+        """auto: only for a model that reads enough context to spare some for other files (the embedded one
+        reads 192 tokens: every one of them is better spent on the code around the cursor)."""
+        choice = self.options.relatedFiles
+        if choice != "auto":
+            return choice == "on"
+        return (self.host.info.get("max_prompt_tokens") or 0) >= RELATED_FILES_MIN_CONTEXT
 
     def inline_budget_ms(self, invoked: bool) -> int | None:
         """Model time for an automatic suggestion; an explicit invoke asks for the best, however long."""
@@ -198,6 +213,7 @@ def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> No
                 f"first)", once=True)
         return
     ls.rhythms.setdefault(key, TypingRhythm()).keystroke(time.monotonic())
+    ls.touch(key)
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
     for job in jobs_of(key):
         ls.host.cancel(job)
@@ -209,7 +225,7 @@ def on_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None
     for job in jobs_of(key):
         ls.host.cancel(job)
         ls.generations.pop(job, None)
-    for per_document in (ls.rhythms, ls.suggestions):
+    for per_document in (ls.rhythms, ls.suggestions, ls.recent):
         per_document.pop(key, None)
 
 
@@ -234,9 +250,41 @@ def is_current(ls: InfillServer, snap: Snapshot) -> bool:
 
 def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: int,
                 instruction: str | None = None, budget_ms: int | None = None, invoked: bool = False) -> InfillRequest:
+    ls.touch(document_key(snap.uri))
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
                          path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
-                         budget_ms=budget_ms, invoked=invoked)
+                         budget_ms=budget_ms, invoked=invoked, related=related_documents(ls, snap))
+
+
+def shown_path(root: str | None, path: str | None) -> str | None:
+    """A file's path as the user knows it: relative to the workspace when it lies inside it."""
+    if not (root and path):
+        return path
+    try:
+        return os.path.relpath(path, root) if os.path.commonpath([root, path]) == root else path
+    except ValueError:   # another drive, or a relative path next to an absolute one
+        return path
+
+
+def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
+    """The user's other open files, the most recently edited first, named by their path in the workspace.
+    infill/ picks snippets from those in the same language."""
+    if not ls.uses_related_files():
+        return []
+    current = document_key(snap.uri)
+    documents = ls.workspace.text_documents
+    order = [key for key in reversed(ls.recent) if key in documents]
+    order += [key for key in documents if key not in ls.recent]
+    related = []
+    for key in order:
+        if key == current:
+            continue
+        document = documents[key]
+        related.append(RelatedDocument(path=shown_path(ls.workspace.root_path, document.path) or key,
+                                       text=document.source, language_id=document.language_id))
+        if len(related) == MAX_RELATED_DOCUMENTS:
+            break
+    return related
 
 
 async def infill(ls: InfillServer, request: InfillRequest, key: str | None) -> InfillResult:
@@ -380,7 +428,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
         return
     request = InfillRequest(text=source, mode="inline", start=cursor, end=cursor, language_id=snap.language_id,
                             path=snap.path, max_new_tokens=ls.options.maxNewTokens,
-                            budget_ms=ls.inline_budget_ms(invoked=False))
+                            budget_ms=ls.inline_budget_ms(invoked=False), related=related_documents(ls, snap))
     ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
 
 

@@ -59,21 +59,24 @@ def server_config(*extra_args: str) -> ClientServerConfig:
 
 
 async def initialize(client: LanguageClient, options: dict | None,
-                     capabilities: types.ClientCapabilities | None = None) -> types.InitializeResult:
+                     capabilities: types.ClientCapabilities | None = None,
+                     root_uri: str | None = None) -> types.InitializeResult:
     """Initialize as VS Code would (work-done progress, workspace/configuration, applyEdit). pytest-lsp's VS Code
     capabilities (1.65) predate inline completion, so the server takes this client for one without ghost text."""
     result = await client.initialize_session(types.InitializeParams(
-        capabilities=capabilities or client_capabilities("visual-studio-code"), initialization_options=options))
+        capabilities=capabilities or client_capabilities("visual-studio-code"), initialization_options=options,
+        root_uri=root_uri))
     client.initialize_result = result
     return result
 
 
 @contextlib.asynccontextmanager
-async def lsp_session(options: dict | None, *extra_args: str, capabilities: types.ClientCapabilities | None = None):
+async def lsp_session(options: dict | None, *extra_args: str, capabilities: types.ClientCapabilities | None = None,
+                      root_uri: str | None = None):
     """A fresh server for one test (for servers whose state the test breaks on purpose)."""
     client = await server_config(*extra_args).start()
     try:
-        await initialize(client, options, capabilities)
+        await initialize(client, options, capabilities, root_uri)
         yield client
         await asyncio.wait_for(client.shutdown_session(), 60)   # a clean exit is part of the test
     finally:

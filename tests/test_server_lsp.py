@@ -386,3 +386,36 @@ async def test_a_completion_and_an_inline_request_for_one_keystroke_do_not_cance
                                           completion_at(client, uri, RETURN_LINE, RETURN_END))
     assert len(inline.items) == 1 and len(listed.items) == 1
     assert listed.items[0].text_edit.new_text == inline.items[0].insert_text
+
+
+GEOMETRY = "def circle_area(radius):\n    return 3.14 * radius * radius\n"   # fits a quarter of 192 tokens
+TOTAL = ("from geometry import rectangle_area, circle_area\n\n\ndef total_area(shapes):\n    area = 0\n"
+         "    for width, height in shapes:\n        area += rectangle_area(width, height)\n    radius = 2\n"
+         "    area += \n    return area\n")
+
+
+async def open_related_pair(client: LanguageClient, folder: str) -> str:
+    open_document(client, f"file:///tmp/{folder}/geometry.py", GEOMETRY)
+    open_document(client, f"file:///tmp/{folder}/notes.lua", "-- rectangle_area circle_area radius width height\n",
+                  language_id="lua")
+    uri = f"file:///tmp/{folder}/total.py"
+    open_document(client, uri, TOTAL)
+    return uri
+
+
+async def test_other_open_files_lend_snippets_when_turned_on():
+    async with lsp_session({"diffusionInfill": {**FAST_OPTIONS, "relatedFiles": "on"}},
+                           root_uri="file:///tmp/related-on") as client:
+        await wait_for_model(client)
+        uri = await open_related_pair(client, "related-on")
+        await inline_at(client, uri, 8, 12, types.InlineCompletionTriggerKind.Invoked)
+        last_run = (await execute(client, "infill.metrics"))["lastRun"]
+        # The Python file that shares names with the code above the cursor; not the Lua one, not the file itself.
+        assert last_run["relatedFiles"] == ["geometry.py"]   # named relative to the workspace
+
+
+async def test_the_embedded_model_keeps_its_small_context_for_the_file_itself(client: LanguageClient):
+    """relatedFiles: auto leaves snippets out for a model reading fewer than 1024 context tokens."""
+    uri = await open_related_pair(client, "related-auto")
+    await inline_at(client, uri, 8, 12, types.InlineCompletionTriggerKind.Invoked)
+    assert (await execute(client, "infill.metrics"))["lastRun"]["relatedFiles"] == []

@@ -117,9 +117,9 @@ def test_options_default_and_accept_good_values():
 def test_bad_option_values_warn_and_fall_back_to_defaults():
     base = ServerOptions(steps=10)
     options, warnings = parse_options({"steps": 0, "device": "tpu", "maxNewTokens": True, "model": 5,
-                                       "threads": "many", "frobnicate": 1}, base=base)
+                                       "threads": "many", "relatedFiles": "sometimes", "frobnicate": 1}, base=base)
     assert options == ServerOptions()    # every bad value took the field's default, not the old value
-    assert len(warnings) == 6
+    assert len(warnings) == 7 and any("relatedFiles = 'sometimes'" in w for w in warnings)
     assert any("frobnicate" in w for w in warnings) and any("device = 'tpu'" in w for w in warnings)
     kept, warnings = parse_options(["not", "an", "object"], base=base)
     assert kept == base and "must be an object" in warnings[0]

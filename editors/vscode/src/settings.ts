@@ -5,7 +5,9 @@ export const SECTION = 'diffusionInfill';
 
 // Names the server reads (lsp_server/config.py); the others are the extension's own and would earn an
 // "unknown option" warning from the server.
-const SERVER_KEYS = ['model', 'allowDownload', 'device', 'steps', 'threads', 'maxNewTokens', 'inlineBudgetMs'] as const;
+const SERVER_KEYS = [
+  'model', 'allowDownload', 'device', 'steps', 'threads', 'maxNewTokens', 'inlineBudgetMs', 'relatedFiles',
+] as const;
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
