@@ -1,0 +1,92 @@
+"""What prefix reuse saves per request as the context grows: a held-out function typed into its file, a request at
+every Nth keystroke planned by infill/ as the server plans it, the engine run with reuse on and off.
+
+    python -m bench.prefix_reuse [--context 192 1024] [--every 8] [--steps 4] [--json]
+
+The embedded model's weights with its context budget raised (it was trained on 192-token prompts, so the longer
+contexts are for timing only; its sliding window is 256 tokens, so 1,024 tokens are four windows). Every request
+runs the same fixed number of denoising steps on one 32-token row, so only the encoder's work differs.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+from bench.typing import DEFAULT_FUNCTIONS, held_back
+from engine import EngineConfig, InfillEngine
+from infill.pipeline import token_budget
+from infill.plan import make_plan
+
+
+def prompts_while_typing(engine: InfillEngine, spec: str, every: int) -> list[tuple[str, str]]:
+    """(prefix, suffix) of a request at every `every`-th keystroke of the function typed into its file."""
+    path, text, start, source = held_back(spec)
+    document = text[:start] + text[start + len(source):]
+    budget, count, _ = token_budget(engine)
+    contexts = []
+    for typed in range(every, len(source) + 1, every):
+        current = document[:start] + source[:typed] + document[start:]
+        cursor = start + typed
+        plan = make_plan(current, "inline", cursor, cursor, "python", path, 32, budget, count, invoked=True)
+        contexts.append((plan.context.prefix, plan.context.suffix))
+    return contexts
+
+
+def run(engine: InfillEngine, contexts: list[tuple[str, str]]) -> dict:
+    encode, total = [], []
+    for prefix, suffix in contexts:
+        result = engine.fill(prefix, suffix, lengths=[31], seed=0)
+        encode.append(result.timings["encode_ms"])
+        total.append(result.timings["encode_ms"] + result.timings["denoise_ms"])
+    stats = engine.describe()["prefix_reuse"]
+    return {"requests": len(contexts), "encode_ms_p50": round(statistics.median(encode), 1),
+            "request_ms_p50": round(statistics.median(total), 1),
+            "prompt_tokens_mean": round(stats["prompt_tokens"] / max(1, len(contexts)), 1),
+            "reused_share": round(stats["reused_tokens"] / max(1, stats["prompt_tokens"]), 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--context", type=int, nargs="+", default=[192, 1024], help="prompt budgets in tokens")
+    parser.add_argument("--every", type=int, default=8, help="a request every this many keystrokes")
+    parser.add_argument("--steps", type=int, default=4, help="denoising steps per request (fixed)")
+    parser.add_argument("--function", default=DEFAULT_FUNCTIONS[0], help="module:function typed into its file")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    base = InfillEngine(EngineConfig(max_steps=args.steps, stop_entropy=0.0, fast_path="off"))
+    rows = []
+    for context in args.context:
+        loaded = dataclasses.replace(base.loaded, max_prompt_tokens=context)
+        engines = {reuse: InfillEngine(dataclasses.replace(base.config, reuse_prefix=reuse), loaded=loaded)
+                   for reuse in (False, True)}
+        contexts = prompts_while_typing(engines[True], args.function, args.every)
+        engines[True].fill(*contexts[0], lengths=[31])   # warm-up (allocations), then forget its counts
+        engines[False].fill(*contexts[0], lengths=[31])
+        for engine in engines.values():
+            engine.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+            engine.prompt_cache, engine.cached_prompt = None, []
+        started = time.perf_counter()
+        off, on = run(engines[False], contexts), run(engines[True], contexts)
+        rows.append({"context_tokens": context, "reuse_off": off, "reuse_on": on,
+                     "request_speedup": round(off["request_ms_p50"] / on["request_ms_p50"], 2),
+                     "seconds": round(time.perf_counter() - started, 1)})
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "device": f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
+              "function": args.function, "every": args.every, "steps": args.steps, "rows": rows}
+    if args.json:
+        print(json.dumps(result))
+        return
+    for row in rows:
+        print(f"context {row['context_tokens']:>5}: reuse off {row['reuse_off']}, on {row['reuse_on']}, "
+              f"request p50 {row['request_speedup']}x faster with reuse")
+
+
+if __name__ == "__main__":
+    main()
