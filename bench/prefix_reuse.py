@@ -1,7 +1,8 @@
 """What prefix reuse saves per request as the context grows: a held-out function typed into its file, a request at
 every Nth keystroke planned by infill/ as the server plans it, the engine run with reuse on and off.
 
-    python -m bench.prefix_reuse [--context 192 1024] [--every 8] [--steps 4] [--json]
+    python -m bench.prefix_reuse [--context 192 1024] [--every 8] [--steps 4] [--device cpu|cuda]
+                                 [--fast-path off|static|compiled] [--json]
 
 The embedded model's weights with its context budget raised (it was trained on 192-token prompts, so the longer
 contexts are for timing only; its sliding window is 256 tokens, so 1,024 tokens are four windows). Every request
@@ -57,10 +58,13 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=8, help="a request every this many keystrokes")
     parser.add_argument("--steps", type=int, default=4, help="denoising steps per request (fixed)")
     parser.add_argument("--function", default=DEFAULT_FUNCTIONS[0], help="module:function typed into its file")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--fast-path", default="off", choices=["off", "static", "compiled"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    base = InfillEngine(EngineConfig(max_steps=args.steps, stop_entropy=0.0, fast_path="off"))
+    base = InfillEngine(EngineConfig(max_steps=args.steps, stop_entropy=0.0, fast_path=args.fast_path,
+                                     device=args.device))
     rows = []
     for context in args.context:
         loaded = dataclasses.replace(base.loaded, max_prompt_tokens=context)
@@ -72,13 +76,17 @@ def main() -> None:
         for engine in engines.values():
             engine.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
             engine.prompt_cache, engine.cached_prompt = None, []
+            if engine.static is not None:
+                engine.static.prompt = []
         started = time.perf_counter()
         off, on = run(engines[False], contexts), run(engines[True], contexts)
         rows.append({"context_tokens": context, "reuse_off": off, "reuse_on": on,
                      "request_speedup": round(off["request_ms_p50"] / on["request_ms_p50"], 2),
                      "seconds": round(time.perf_counter() - started, 1)})
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "device": f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
+    device = base.device
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "fast_path": args.fast_path,
+              "device": torch.cuda.get_device_name(device) if device.type == "cuda"
+              else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
               "function": args.function, "every": args.every, "steps": args.steps, "rows": rows}
     if args.json:
         print(json.dumps(result))
