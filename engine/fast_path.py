@@ -6,8 +6,8 @@ all of its slots and a boolean mask hides the unused ones. Every tensor the step
 (rows, canvas bucket) alone, which is what `torch.compile` (and, on CUDA, its CUDA graphs) needs.
 
 Prefix reuse works as on the dynamic path: the first `shared` slots of the batch-1 cache are kept and only the rest
-of the prompt is encoded. Every layer, sliding-window ones included, keeps all `max_len` slots and the masks apply
-the window (engine/masks.py), so a prompt may be longer than the window and still be reused after any edit.
+of the prompt is encoded. Every step reads all `max_len` slots, so the engine keeps `max_len` within the sliding
+window; the caches and masks (engine/masks.py) would also serve a longer one.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from .fast_path import StaticPrompt, bind, compile_step, static_scored_step
 from .loading import LoadedModel, load
-from .masks import decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
+from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .sampler import SamplerSettings, denoise, renoise
 from .types import Candidate, Candidates, EngineConfig, EngineError
@@ -66,6 +66,10 @@ class InfillEngine:
         if self.config.noise not in ("uniform", "masked") or self.config.acceptance not in ("entropy-bound",
                                                                                               "confidence"):
             raise EngineError(f"unknown noise '{self.config.noise}' or acceptance '{self.config.acceptance}'")
+        if getattr(self.model.config.text_config, "use_bidirectional_attention", None) == "all":
+            # The engine's encoder is causal (engine/masks.py); such a checkpoint's prompt would be read wrongly.
+            raise EngineError("this checkpoint's encoder attends both ways (use_bidirectional_attention: all), "
+                              "which this engine does not support")
         self.mask_id = None
         if self.config.noise == "masked":
             self.mask_id = self.tokenizer.mask_token_id
@@ -82,6 +86,9 @@ class InfillEngine:
         self.prompt_budget = self.loaded.max_prompt_tokens
         self.window = sliding_window_of(self.model.config.text_config)
         if self.fast_path != "off":
+            # Static shapes make every decoder step read every slot of the cache, however short the prompt: the
+            # context stays within the sliding window here (1,024 tokens for the 26B-A4B), where it cost least.
+            self.prompt_budget = min(self.prompt_budget, self.window or self.prompt_budget)
             self.static = StaticPrompt(self.model, self.prompt_budget)
             self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
             if self.fast_path == "compiled":
@@ -284,10 +291,7 @@ class InfillEngine:
                                  past_key_values=cache, position_ids=positions)
         self._count_reuse(len(prompt), shared)
         self.prompt_cache, self.cached_prompt = cache, list(prompt)
-        if batch > 1:
-            cache = copy.deepcopy(cache)
-            cache.batch_repeat_interleave(batch)
-        return cache
+        return decoder_cache(cache, self.model.config.text_config, batch)
 
     def _count_reuse(self, prompt_tokens: int, shared: int) -> None:
         self.prefix_stats["prompt_tokens"] += prompt_tokens
@@ -307,15 +311,10 @@ class InfillEngine:
 
     def _decoder_step(self, cache: DynamicCache, prompt_len: int, canvas_len: int):
         positions = torch.arange(prompt_len, prompt_len + canvas_len, device=self.device).unsqueeze(0)
-        masks = None
-        if self.window and prompt_len >= self.window - 1:
-            # The cache holds the whole prompt; a sliding layer's canvas must see only its window of it.
-            masks = for_attention(decoder_masks(prompt_len, prompt_len, canvas_len, self.window, self.device),
-                                  self.model)
 
         def step(canvas: torch.Tensor, sc_logits: torch.Tensor | None) -> torch.Tensor:
             out = self.model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions,
-                             self_conditioning_logits=sc_logits, decoder_attention_mask=masks)
+                             self_conditioning_logits=sc_logits)
             return out.logits                                                   # (B, C, V)
         return step
 

@@ -110,7 +110,9 @@ def load(config: EngineConfig) -> LoadedModel:
                   "trust_remote_code": config.trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
-        model = DiffusionGemmaForBlockDiffusion.from_pretrained(source, dtype=dtype, **hub_kwargs)
+        # sdpa: the engine's masks are boolean 4D masks (engine/masks.py); flash attention could not read them.
+        model = DiffusionGemmaForBlockDiffusion.from_pretrained(source, dtype=dtype, attn_implementation="sdpa",
+                                                                **hub_kwargs)
     except torch.cuda.OutOfMemoryError as exc:
         raise ModelLoadError(f"out of GPU memory while loading {source}; try a smaller model or dtype") from exc
     except Exception as exc:  # corrupt safetensors, mismatched shapes, network refused, ...

@@ -1,17 +1,18 @@
-"""Prompt caches that keep every token in every layer, and the attention masks that give sliding-window layers their
-window back.
+"""Prompt caches that keep every token in every layer, what the decoder reads from them, and the attention masks that
+give sliding-window layers their window.
 
 transformers' own caches store only the last `window - 1` keys of a sliding-window layer. Such a cache cannot be
-rolled back once the prompt is longer than the window (the keys an edit needs are gone), so prefix reuse stopped at
-the window, and the static cache capped the whole prompt at the window (1024 tokens for DiffusionGemma 26B-A4B).
-Here every layer keeps all prompt keys; the window is applied by the masks instead, with the same visibility as
+rolled back once the prompt is longer than the window (the keys an edit needs are gone), so prefix reuse used to stop
+at the window. Here every layer keeps all prompt keys, and the sliding layers get the same visibility as in
 transformers' DynamicCache path:
 
 - encoder, a sliding layer: a prompt token at position q sees keys k with q - window < k <= q (full layers: k <= q);
 - decoder, a sliding layer: the canvas sees the last `window - 1` prompt tokens (what DynamicSlidingWindowLayer keeps
   after the prompt) and the whole canvas; full layers see the whole prompt and the whole canvas.
 
-Masks are boolean (True = attend), as the sdpa attention reads them; eager attention gets the additive form.
+The encoder applies its window through masks (it writes the whole prompt); the decoder reads `decoder_cache`, whose
+sliding layers hold only their window, so it needs no mask and costs what it cost before. Masks are boolean
+(True = attend), as the sdpa attention reads them; eager attention gets the additive form.
 """
 from __future__ import annotations
 
@@ -29,6 +30,19 @@ def sliding_window_of(text_config) -> int | None:
 def full_dynamic_cache() -> DynamicCache:
     """A growing cache whose layers (created on first use) all keep every token: it can be cropped anywhere."""
     return DynamicCache()
+
+
+def decoder_cache(cache: DynamicCache, text_config, rows: int) -> DynamicCache:
+    """What the decoder reads of a whole-prompt cache, as transformers' DynamicCache would hold it after the prompt:
+    a sliding layer only its last `window - 1` keys, a full layer all of them; repeated for `rows` canvas rows."""
+    window = sliding_window_of(text_config)
+    data = []
+    for kind, layer in zip(text_config.layer_types, cache.layers):
+        keys, values = layer.keys, layer.values                               # (1, kv heads, P, head dim)
+        if window and window > 1 and kind == "sliding_attention":
+            keys, values = keys[:, :, -(window - 1):], values[:, :, -(window - 1):]
+        data.append((keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1)))
+    return DynamicCache(ddp_cache_data=data)   # copies: the kept cache stays as it is for the next request
 
 
 def full_static_cache(text_config, max_len: int) -> StaticCache:

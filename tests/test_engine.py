@@ -447,9 +447,7 @@ def reference_logits(model, prompt: list[int], canvas: torch.Tensor) -> torch.Te
 
 def test_prompts_longer_than_the_window_read_as_transformers_reads_them_also_after_reuse(windowed_loaded):
     dynamic = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1), loaded=windowed_loaded)
-    static = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1, fast_path="static"),
-                          loaded=windowed_loaded)
-    assert dynamic.window == WINDOW and static.max_prompt_tokens == 64   # not capped at the window
+    assert dynamic.window == WINDOW and dynamic.max_prompt_tokens == 64      # the plain path reads past the window
     canvas = torch.randint(0, dynamic.vocab_size, (2, 16), generator=torch.Generator().manual_seed(2))
     first = list(range(10, 50))                         # 40 tokens: five windows
     edited = first[:30] + [7, 8, 9]                     # a keystroke changed the tail, 22 tokens past the window
@@ -457,32 +455,54 @@ def test_prompts_longer_than_the_window_read_as_transformers_reads_them_also_aft
         expected = reference_logits(dynamic.model, prompt, canvas)
         ours = dynamic._decoder_step(dynamic._encode_prompt(prompt, 2), len(prompt), 16)(canvas, None)
         assert torch.allclose(ours, expected, atol=1e-4)
-        assert torch.allclose(static_logits(static, prompt, canvas), expected, atol=1e-4)
-    # The edit re-encoded only its own tail on both paths, far past the window.
-    assert dynamic.prefix_stats["last_reused"] == 30
-    assert static.static.shared_prefix(edited) == len(edited) - 1
+    assert dynamic.prefix_stats["last_reused"] == 30    # the edit re-encoded only its own tail
 
 
-def test_without_the_window_masks_a_long_prompt_would_read_differently(windowed_loaded):
-    """The masks are what keeps long prompts right: the same cache read without them gives other logits."""
+def test_the_static_cache_and_its_masks_also_read_prompts_longer_than_the_window(windowed_loaded):
+    """The engine keeps its static path within the window (every step reads every slot); the cache and the masks
+    themselves read a longer prompt as transformers does, reuse included."""
+    from engine.fast_path import StaticPrompt
+
+    static = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1, fast_path="static"),
+                          loaded=windowed_loaded)
+    assert static.max_prompt_tokens == WINDOW
+    static.static = StaticPrompt(static.model, 64)
+    canvas = torch.randint(0, static.vocab_size, (2, 16), generator=torch.Generator().manual_seed(2))
+    first = list(range(10, 50))
+    edited = first[:30] + [7, 8, 9]
+    assert torch.allclose(static_logits(static, first, canvas), reference_logits(static.model, first, canvas),
+                          atol=1e-4)
+    assert static.static.encode(edited, reuse=True) == 30
+    positions = torch.arange(len(edited), len(edited) + 16).unsqueeze(0)
+    with torch.no_grad():
+        reused = static.model(past_key_values=static.static.for_rows(2), decoder_input_ids=canvas,
+                              decoder_position_ids=positions,
+                              decoder_attention_mask=decoder_masks(len(edited), 64, 16, WINDOW, "cpu")).logits
+    assert torch.allclose(reused, reference_logits(static.model, edited, canvas), atol=1e-4)
+
+
+def test_the_decoder_reads_only_the_window_of_a_long_prompt(windowed_loaded):
+    """The kept cache holds the whole prompt; reading all of it would give other logits than transformers'."""
     engine = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1), loaded=windowed_loaded)
     prompt = list(range(10, 50))
     canvas = torch.randint(0, engine.vocab_size, (1, 16), generator=torch.Generator().manual_seed(3))
-    cache = engine._encode_prompt(prompt, 1)
+    engine._encode_prompt(prompt, 1)
+    whole = engine.prompt_cache
+    assert whole.layers[0].keys.shape[2] == len(prompt)              # a sliding layer, every token kept
     positions = torch.arange(len(prompt), len(prompt) + 16).unsqueeze(0)
     with torch.no_grad():
-        unmasked = engine.model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions).logits
+        unmasked = engine.model(past_key_values=whole, decoder_input_ids=canvas, decoder_position_ids=positions).logits
     assert not torch.allclose(unmasked, reference_logits(engine.model, prompt, canvas), atol=1e-3)
 
 
-def test_long_prompts_fill_alike_on_the_static_and_dynamic_paths(windowed_loaded):
-    dynamic = InfillEngine(EngineConfig(model=windowed_loaded.source, max_steps=4, threads=1), loaded=windowed_loaded)
-    static = InfillEngine(EngineConfig(model=windowed_loaded.source, max_steps=4, threads=1, fast_path="static"),
-                          loaded=windowed_loaded)
+def test_long_prompts_keep_reuse_while_typing(windowed_loaded):
+    reusing = InfillEngine(EngineConfig(model=windowed_loaded.source, max_steps=4, threads=1), loaded=windowed_loaded)
+    fresh = InfillEngine(EngineConfig(model=windowed_loaded.source, max_steps=4, threads=1, reuse_prefix=False),
+                         loaded=windowed_loaded)
     prefix = "".join(f"value_{i} = {i} * {i}\n" for i in range(12)) + "total = "
-    for typed in ("", "va", "value_1 +"):                 # keystrokes reuse a prompt far longer than the window
-        ours = static.fill(prefix + typed, "\nprint(total)\n", lengths=[6, 12], seed=4)
-        theirs = dynamic.fill(prefix + typed, "\nprint(total)\n", lengths=[6, 12], seed=4)
+    for typed in ("", "va", "value_1 +"):                 # keystrokes on a prompt far longer than the window
+        ours = reusing.fill(prefix + typed, "\nprint(total)\n", lengths=[6, 12], seed=4)
+        theirs = fresh.fill(prefix + typed, "\nprint(total)\n", lengths=[6, 12], seed=4)
         assert [c.text for c in ours.items] == [c.text for c in theirs.items]
         assert ours.timings["prompt_tokens"] > 4 * WINDOW
-    assert dynamic.prefix_stats["reused_tokens"] > 0 and static.prefix_stats["reused_tokens"] > 0
+    assert reusing.prefix_stats["reused_tokens"] > 0 and fresh.prefix_stats["reused_tokens"] == 0

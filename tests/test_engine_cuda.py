@@ -51,32 +51,3 @@ def test_out_of_memory_is_a_clear_engine_error(static_engine):
     with pytest.raises(EngineError):
         static_engine._guarded(lambda: torch.empty(1 << 42, device="cuda"))
 
-
-def test_compiled_cuda_step_reads_a_prompt_longer_than_the_window_like_the_plain_path(tmp_path):
-    """The static cache keeps every prompt token in sliding layers too (engine/masks.py): on CUDA graphs a prompt of
-    five windows must fill as the dynamic path fills it, in fp32 where both compute alike."""
-    import json
-
-    from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
-
-    from engine.configs import tiny_config
-    from engine.loading import DEFAULT_MODEL_DIR
-
-    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    config = tiny_config(vocab_size=len(tokenizer), canvas_length=32)
-    config.text_config.sliding_window = 8
-    torch.manual_seed(1)
-    DiffusionGemmaForBlockDiffusion(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    (tmp_path / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
-    plain = InfillEngine(EngineConfig(model=str(tmp_path), device="cuda", dtype="float32", fast_path="off",
-                                      max_steps=4))
-    compiled = InfillEngine(EngineConfig(model=str(tmp_path), device="cuda", dtype="float32", fast_path="compiled",
-                                         max_steps=4), loaded=plain.loaded)
-    prefix = "".join(f"value_{i} = {i} * {i}\n" for i in range(12)) + "total = "
-    for typed in ("", "va"):
-        ours = compiled.fill(prefix + typed, "\n", lengths=[6, 12], seed=4)
-        theirs = plain.fill(prefix + typed, "\n", lengths=[6, 12], seed=4)
-        assert ours.timings["prompt_tokens"] > 40
-        assert [c.text for c in ours.items] == [c.text for c in theirs.items]
-    assert compiled.prefix_stats["reused_tokens"] > 0
