@@ -68,10 +68,23 @@ def query_lines(document: str, start: int) -> str:
     return document[begin:line_start]
 
 
+# Grammars whose files read each other's code: a .ts file calls into .js and .tsx ones, C++ includes .h headers.
+FAMILIES = {"javascript": "js", "typescript": "js", "tsx": "js", "c": "c", "cpp": "c"}
+
+
+def same_family(a: str | None, b: str | None) -> bool:
+    return a is not None and (a == b or FAMILIES.get(a, a) == FAMILIES.get(b, b))
+
+
+@lru_cache(maxsize=32)
+def lines_of(text: str) -> tuple[str, ...]:
+    """The file's lines with their line ends; cached, as an open file is searched again at every request."""
+    return tuple(text.splitlines(keepends=True))
+
+
 @lru_cache(maxsize=32)
 def line_identifiers(text: str) -> tuple[frozenset[str], ...]:
-    """Each line's identifiers; cached, as an open file is searched again at every request until it changes."""
-    return tuple(identifiers(line) for line in text.splitlines())
+    return tuple(identifiers(line) for line in lines_of(text))
 
 
 @lru_cache(maxsize=256)
@@ -89,7 +102,8 @@ def best_window(query: frozenset[str], text: str) -> tuple[int, float]:
 
 def pick_snippets(document: str, start: int, grammar: str | None, related: list[RelatedDocument],
                   limit: int = MAX_SNIPPETS) -> list[Snippet]:
-    """The most similar window of each other open file in the same language, best first, at most `limit`."""
+    """The most similar window of each other open file in the same language (or family: JavaScript, TypeScript and
+    TSX; C and C++), best first, at most `limit`."""
     if grammar is None or not related:
         return []
     query = identifiers(query_lines(document, start))
@@ -98,12 +112,12 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
     found = []
     for other in related:
         text = other.text
-        if (not isinstance(text, str) or not text.strip() or len(text) > MAX_DOCUMENT_CHARS or "\x00" in text
-                or grammar_for(other.language_id, other.path) != grammar):
+        if (not isinstance(text, str) or len(text) > MAX_DOCUMENT_CHARS or "\x00" in text or text.isspace()
+                or not text or not same_family(grammar_for(other.language_id, other.path), grammar)):
             continue
         first, score = best_window(query, text)
         if score >= MIN_SIMILARITY:
-            window = "".join(text.splitlines(keepends=True)[first:first + WINDOW_LINES])
+            window = "".join(lines_of(text)[first:first + WINDOW_LINES])
             found.append(Snippet(other.path, first, window, score))
     found.sort(key=lambda s: (-s.similarity, s.path, s.first_line))
     return found[:limit]

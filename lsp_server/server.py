@@ -266,6 +266,17 @@ def shown_path(root: str | None, path: str | None) -> str | None:
         return path
 
 
+def context_options(ls: InfillServer, snap: Snapshot) -> tuple:
+    """What besides the document decides an answer: the options, and the other open files when they lend snippets
+    (an answer cached before one of them changed is not reused)."""
+    if not ls.uses_related_files():
+        return ls.options_key()
+    current = document_key(snap.uri)
+    others = tuple(sorted((key, document.version) for key, document in ls.workspace.text_documents.items()
+                          if key != current))
+    return ls.options_key() + others
+
+
 def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
     """The user's other open files, the most recently edited first, named by their path in the workspace.
     infill/ picks snippets from those in the same language."""
@@ -337,7 +348,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     wanted = INVOKED_CANDIDATES if invoked else 1
     job = key + job_suffix   # a newer request for the same job supersedes this one
     generation = ls.generations[job] = ls.generations.get(job, 0) + 1
-    context = context_key(snap.source, offset, offset, language_of(snap), "inline", ls.options_key())
+    context = context_key(snap.source, offset, offset, language_of(snap), "inline", context_options(ls, snap))
 
     # Without the model: the suggestion being typed through, then the cache.
     shown = ls.suggestions.get(key)
@@ -422,7 +433,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     any real request cancels it."""
     source = snap.source[:start] + text + snap.source[end:]
     cursor = start + len(text)
-    context = context_key(source, cursor, cursor, language_of(snap), "inline", ls.options_key())
+    context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap))
     if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context
                                              and not ls.speculation[1].done()):
         return

@@ -47,6 +47,17 @@ def test_the_window_sharing_most_names_with_the_lines_above_is_chosen():
     assert snippets[0].text.count("\n") <= WINDOW_LINES
 
 
+def test_languages_that_share_code_lend_to_each_other():
+    code = "function circleArea(radius) {\n  return Math.PI * radius * radius;\n}\n"
+    text, offset = at("import { circleArea } from './geometry';\nconst radius = 2;\nconst area = <|>\n")
+    for path, language in (("geometry.js", "javascript"), ("geometry.tsx", "typescriptreact")):
+        assert pick_snippets(text, offset, "typescript", [other(path, code, language)]), path
+    header = "int circle_area(int radius);\nint rectangle_area(int width, int height);\n"
+    text, offset = at("#include \"geometry.h\"\nint total(int radius, int width, int height) {\n  return <|>\n")
+    assert pick_snippets(text, offset, "cpp", [other("geometry.h", header, None)])      # a .h header is C
+    assert pick_snippets(text, offset, "cpp", [other("geometry.py", header, None)]) == []
+
+
 @pytest.mark.parametrize("document, reason", [
     (other("geometry.js", GEOMETRY, "javascript"), "another language"),
     (other("geometry.py", GEOMETRY + "\x00"), "a binary file"),
