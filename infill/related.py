@@ -76,18 +76,20 @@ def same_family(a: str | None, b: str | None) -> bool:
     return a is not None and (a == b or FAMILIES.get(a, a) == FAMILIES.get(b, b))
 
 
-@lru_cache(maxsize=32)
+# Cache sizes: a few more than the server's 10 related files, so a search never evicts its own files; a 500 kB file's
+# line identifiers take several MB, and each entry keeps its text alive.
+@lru_cache(maxsize=12)
 def lines_of(text: str) -> tuple[str, ...]:
     """The file's lines with their line ends; cached, as an open file is searched again at every request."""
     return tuple(text.splitlines(keepends=True))
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=12)
 def line_identifiers(text: str) -> tuple[frozenset[str], ...]:
     return tuple(identifiers(line) for line in lines_of(text))
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=48)
 def best_window(query: frozenset[str], text: str) -> tuple[int, float]:
     """(first line, similarity) of the window of `text` most similar to `query`, the earliest of equals. Cached:
     the query changes only when a line above the cursor does."""
