@@ -47,8 +47,8 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
     else:
         decision = Decision("block", f"{mode} the selection")
     snippets = pick_snippets(text, start, grammar, related or []) if decision.shape != "none" else []
-    related_text, kept = snippets_within(snippets, grammar, int(max_prompt_tokens * RELATED_SHARE), count_tokens)
-    related_tokens = count_tokens(related_text) if related_text else 0
+    related_text, kept, related_tokens = snippets_within(snippets, grammar, int(max_prompt_tokens * RELATED_SHARE),
+                                                         count_tokens)
     context = build_token_context(text, start, end, span.scopes, max_prompt_tokens - related_tokens, count_tokens)
     if mode == "rewrite":
         lengths = None

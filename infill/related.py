@@ -134,8 +134,9 @@ def render(snippet: Snippet, grammar: str) -> str:
 
 
 def snippets_within(snippets: list[Snippet], grammar: str, budget: int,
-                    measure: Callable[[str], int]) -> tuple[str, list[Snippet]]:
-    """The rendered snippets, best first, while they fit `budget` (in `measure` units), and those kept."""
+                    measure: Callable[[str], int]) -> tuple[str, list[Snippet], int]:
+    """The rendered snippets, best first, while they fit `budget` (in `measure` units), those kept, and their cost
+    (the sum of the parts: joining them can only merge tokens, never add one)."""
     text, kept, used = "", [], 0
     for snippet in snippets:
         rendered = render(snippet, grammar)
@@ -144,4 +145,4 @@ def snippets_within(snippets: list[Snippet], grammar: str, budget: int,
             continue   # a shorter one further down may still fit
         text, used = text + rendered, used + cost
         kept.append(snippet)
-    return text, kept
+    return text, kept, used

@@ -266,36 +266,27 @@ def shown_path(root: str | None, path: str | None) -> str | None:
         return path
 
 
+def other_documents(ls: InfillServer, snap: Snapshot) -> list:
+    """(key, document) of the user's other open files that may lend snippets, the most recently edited first."""
+    if not ls.uses_related_files():
+        return []
+    current, documents = document_key(snap.uri), ls.workspace.text_documents
+    order = [key for key in reversed(ls.recent) if key in documents]
+    order += [key for key in documents if key not in ls.recent]
+    return [(key, documents[key]) for key in order if key != current][:MAX_RELATED_DOCUMENTS]
+
+
 def context_options(ls: InfillServer, snap: Snapshot) -> tuple:
     """What besides the document decides an answer: the options, and the other open files when they lend snippets
     (an answer cached before one of them changed is not reused)."""
-    if not ls.uses_related_files():
-        return ls.options_key()
-    current = document_key(snap.uri)
-    others = tuple(sorted((key, document.version) for key, document in ls.workspace.text_documents.items()
-                          if key != current))
-    return ls.options_key() + others
+    return ls.options_key() + tuple(sorted((key, document.version) for key, document in other_documents(ls, snap)))
 
 
 def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
-    """The user's other open files, the most recently edited first, named by their path in the workspace.
-    infill/ picks snippets from those in the same language."""
-    if not ls.uses_related_files():
-        return []
-    current = document_key(snap.uri)
-    documents = ls.workspace.text_documents
-    order = [key for key in reversed(ls.recent) if key in documents]
-    order += [key for key in documents if key not in ls.recent]
-    related = []
-    for key in order:
-        if key == current:
-            continue
-        document = documents[key]
-        related.append(RelatedDocument(path=shown_path(ls.workspace.root_path, document.path) or key,
-                                       text=document.source, language_id=document.language_id))
-        if len(related) == MAX_RELATED_DOCUMENTS:
-            break
-    return related
+    """The other open files for infill/, named by their path in the workspace; it picks snippets from those in the
+    same language."""
+    return [RelatedDocument(path=shown_path(ls.workspace.root_path, document.path) or key, text=document.source,
+                            language_id=document.language_id) for key, document in other_documents(ls, snap)]
 
 
 async def infill(ls: InfillServer, request: InfillRequest, key: str | None) -> InfillResult:

@@ -110,8 +110,8 @@ def test_snippets_fit_their_budget_best_first_skipping_one_too_long():
     assert len(snippets) == 2
     costs = [len(render(s, "python")) for s in snippets]
     budget = min(costs) + 1
-    kept_text, kept = snippets_within(snippets, "python", budget, len)
-    assert len(kept) == 1 and kept[0] is snippets[costs.index(min(costs))] and len(kept_text) <= budget
+    kept_text, kept, used = snippets_within(snippets, "python", budget, len)
+    assert len(kept) == 1 and kept[0] is snippets[costs.index(min(costs))] and len(kept_text) == used <= budget
     assert snippets_within(snippets, "python", sum(costs), len)[1] == snippets   # both, in their order
 
 
