@@ -200,16 +200,37 @@ def browser(tmp_path: Path):
 # ---- the workbench ----------------------------------------------------------------------------------------------
 
 def visible(driver, css: str):
-    return [e for e in driver.find_elements("css selector", css) if e.is_displayed()]
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    shown = []
+    for element in driver.find_elements("css selector", css):
+        try:
+            if element.is_displayed():
+                shown.append(element)
+        except StaleElementReferenceException:  # redrawn since it was found: not shown any more
+            continue
+    return shown
+
+
+# One script call finds and reads the elements together: the workbench redraws as the server answers, so an element
+# found by one WebDriver call can be gone by the next (a stale element reference).
+VISIBLE_TEXTS_JS = """
+return Array.from(document.querySelectorAll(arguments[0]))
+    .filter(e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden')
+    .map(e => e.innerText);
+"""
+
+
+def visible_texts(driver, css: str) -> list[str]:
+    return driver.execute_script(VISIBLE_TEXTS_JS, css)
 
 
 def status_label(driver) -> str:
     """The extension's status bar item, by the accessible label it sets (`Diffusion Infill: ...`)."""
-    for element in driver.find_elements("css selector", "#workbench\\.parts\\.statusbar [aria-label]"):
-        label = element.get_attribute("aria-label") or ""
-        if label.startswith("Diffusion Infill:"):
-            return label
-    return ""
+    labels = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.getAttribute('aria-label'))",
+        "#workbench\\.parts\\.statusbar [aria-label]")
+    return next((label for label in labels if label and label.startswith("Diffusion Infill:")), "")
 
 
 def press(driver, *keys: str) -> None:
@@ -237,7 +258,8 @@ def run_command(driver, title: str) -> None:
     press(driver, Keys.F1)
     box = wait_for(lambda: visible(driver, ".quick-input-widget input"), UI_S, "the command palette")[0]
     box.send_keys(title)
-    wait_for(lambda: any(title.lower() in e.text.lower() for e in visible(driver, ".quick-input-list .monaco-list-row")),
+    rows = ".quick-input-list .monaco-list-row"
+    wait_for(lambda: any(title.lower() in text.lower() for text in visible_texts(driver, rows)),
              UI_S, f"{title!r} in the command palette")
     box.send_keys(Keys.ENTER)
 
@@ -248,7 +270,7 @@ def open_file(driver, name: str) -> None:
     chord(driver, [Keys.CONTROL], "p")
     box = wait_for(lambda: visible(driver, ".quick-input-widget input"), UI_S, "quick open")[0]
     box.send_keys(name)
-    wait_for(lambda: any(name in e.text for e in visible(driver, ".quick-input-list .monaco-list-row")),
+    wait_for(lambda: any(name in text for text in visible_texts(driver, ".quick-input-list .monaco-list-row")),
              UI_S, f"{name} in quick open")
     box.send_keys(Keys.ENTER)
     wait_for(lambda: visible(driver, ".editor-instance .monaco-editor textarea"), UI_S, f"an editor for {name}")
@@ -267,7 +289,7 @@ def save_and_read(driver, path: Path, condition) -> str:
 
 
 def ghost_text(driver) -> str:
-    return "".join(e.text for e in visible(driver, ".ghost-text-decoration, .ghost-text"))
+    return "".join(visible_texts(driver, ".ghost-text-decoration, .ghost-text"))
 
 
 def squeeze(text: str) -> str:
@@ -426,7 +448,7 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     def rewrite() -> None:
         run_command(browser, "Diffusion Infill: Rewrite Selection")
         box = wait_for(lambda: visible(browser, ".quick-input-widget input"), UI_S, "the instruction box")[0]
-        wait_for(lambda: any("instruction" in e.text for e in visible(browser, ".quick-input-widget")), UI_S,
+        wait_for(lambda: any("instruction" in text for text in visible_texts(browser, ".quick-input-widget")), UI_S,
                  "the instruction prompt")
         box.send_keys("use shorter names", Keys.ENTER)
 
