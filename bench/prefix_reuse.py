@@ -2,11 +2,15 @@
 every Nth keystroke planned by infill/ as the server plans it, the engine run with reuse on and off.
 
     python -m bench.prefix_reuse [--context 192 1024] [--every 8] [--steps 4] [--device cpu|cuda]
-                                 [--fast-path off|static|compiled] [--json]
+                                 [--fast-path off|static|compiled] [--related MODULE ...] [--json]
 
 The embedded model's weights with its context budget raised (it was trained on 192-token prompts, so the longer
 contexts are for timing only; its sliding window is 256 tokens, so 1,024 tokens are four windows). Every request
 runs the same fixed number of denoising steps on one 32-token row, so only the encoder's work differs.
+
+`--related`: these modules' files are open beside it and lend snippets (infill/related.py), and the run with reuse is
+made twice: with the server's rule of keeping the last request's snippets while they stay nearly as good
+(`previous_related`), and without it (each request picks afresh).
 """
 from __future__ import annotations
 
@@ -17,26 +21,45 @@ import platform
 import statistics
 import time
 
+import importlib
+import inspect
+from pathlib import Path
+
 import torch
 
 from bench.typing import DEFAULT_FUNCTIONS, held_back
 from engine import EngineConfig, InfillEngine
 from infill.pipeline import token_budget
 from infill.plan import make_plan
+from infill.related import RelatedDocument
 
 
-def prompts_while_typing(engine: InfillEngine, spec: str, every: int) -> list[tuple[str, str]]:
-    """(prefix, suffix) of a request at every `every`-th keystroke of the function typed into its file."""
+def open_beside(modules: list[str]) -> list[RelatedDocument]:
+    documents = []
+    for name in modules:
+        path = inspect.getsourcefile(importlib.import_module(name))
+        documents.append(RelatedDocument(path=Path(path).name, text=Path(path).read_text(), language_id="python"))
+    return documents
+
+
+def prompts_while_typing(engine: InfillEngine, spec: str, every: int, related: list[RelatedDocument] | None = None,
+                         sticky: bool = True) -> tuple[list[tuple[str, str]], list[tuple]]:
+    """(prefix, suffix) of a request at every `every`-th keystroke of the function typed into its file, and the
+    snippets each used; with `related`, the snippets go before the prefix, kept from one request to the next as the
+    server keeps them when `sticky`."""
     path, text, start, source = held_back(spec)
     document = text[:start] + text[start + len(source):]
     budget, count, _ = token_budget(engine)
-    contexts = []
+    contexts, used, previous = [], [], ()
     for typed in range(every, len(source) + 1, every):
         current = document[:start] + source[:typed] + document[start:]
         cursor = start + typed
-        plan = make_plan(current, "inline", cursor, cursor, "python", path, 32, budget, count, invoked=True)
-        contexts.append((plan.context.prefix, plan.context.suffix))
-    return contexts
+        plan = make_plan(current, "inline", cursor, cursor, "python", path, 32, budget, count, invoked=True,
+                         related=related, previous_related=previous if sticky else ())
+        previous = tuple((entry["path"], entry["line"] - 1) for entry in plan.details["context"]["related"])
+        contexts.append((plan.related + plan.context.prefix, plan.context.suffix))
+        used.append(previous)
+    return contexts, used
 
 
 def run(engine: InfillEngine, contexts: list[tuple[str, str]]) -> dict:
@@ -52,6 +75,20 @@ def run(engine: InfillEngine, contexts: list[tuple[str, str]]) -> dict:
             "reused_share": round(stats["reused_tokens"] / max(1, stats["prompt_tokens"]), 3)}
 
 
+def forget(engine: InfillEngine) -> InfillEngine:
+    """The engine without its kept prompt and counts: each run starts cold."""
+    engine.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+    engine.prompt_cache, engine.cached_prompt = None, []
+    if engine.static is not None:
+        engine.static.prompt = []
+    return engine
+
+
+def changes(used: list[tuple]) -> int:
+    """Requests whose snippets (file, first line) differ from the request's before."""
+    return sum(a != b for a, b in zip(used, used[1:]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--context", type=int, nargs="+", default=[192, 1024], help="prompt budgets in tokens")
@@ -60,8 +97,11 @@ def main() -> None:
     parser.add_argument("--function", default=DEFAULT_FUNCTIONS[0], help="module:function typed into its file")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--fast-path", default="off", choices=["off", "static", "compiled"])
+    parser.add_argument("--related", nargs="*", default=[], metavar="MODULE",
+                        help="modules whose files are open beside it (other-file snippets)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    related = open_beside(args.related)
 
     base = InfillEngine(EngineConfig(max_steps=args.steps, stop_entropy=0.0, fast_path=args.fast_path,
                                      device=args.device))
@@ -70,19 +110,20 @@ def main() -> None:
         loaded = dataclasses.replace(base.loaded, max_prompt_tokens=context)
         engines = {reuse: InfillEngine(dataclasses.replace(base.config, reuse_prefix=reuse), loaded=loaded)
                    for reuse in (False, True)}
-        contexts = prompts_while_typing(engines[True], args.function, args.every)
+        contexts, used = prompts_while_typing(engines[True], args.function, args.every, related)
         engines[True].fill(*contexts[0], lengths=[31])   # warm-up (allocations), then forget its counts
         engines[False].fill(*contexts[0], lengths=[31])
-        for engine in engines.values():
-            engine.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
-            engine.prompt_cache, engine.cached_prompt = None, []
-            if engine.static is not None:
-                engine.static.prompt = []
         started = time.perf_counter()
-        off, on = run(engines[False], contexts), run(engines[True], contexts)
-        rows.append({"context_tokens": context, "reuse_off": off, "reuse_on": on,
-                     "request_speedup": round(off["request_ms_p50"] / on["request_ms_p50"], 2),
-                     "seconds": round(time.perf_counter() - started, 1)})
+        off, on = run(forget(engines[False]), contexts), run(forget(engines[True]), contexts)
+        row = {"context_tokens": context, "reuse_off": off, "reuse_on": on,
+               "request_speedup": round(off["request_ms_p50"] / on["request_ms_p50"], 2)}
+        if related:
+            fresh, fresh_used = prompts_while_typing(engines[True], args.function, args.every, related,
+                                                     sticky=False)
+            row["snippets_changed"] = {"kept": changes(used), "picked_afresh": changes(fresh_used)}
+            row["reuse_on_picked_afresh"] = run(forget(engines[True]), fresh)
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        rows.append(row)
     device = base.device
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "fast_path": args.fast_path,
               "device": torch.cuda.get_device_name(device) if device.type == "cuda"
@@ -94,6 +135,9 @@ def main() -> None:
     for row in rows:
         print(f"context {row['context_tokens']:>5}: reuse off {row['reuse_off']}, on {row['reuse_on']}, "
               f"request p50 {row['request_speedup']}x faster with reuse")
+        if "reuse_on_picked_afresh" in row:
+            print(f"      snippets picked afresh at every request: {row['reuse_on_picked_afresh']}; snippet blocks "
+                  f"changed {row['snippets_changed']}")
 
 
 if __name__ == "__main__":

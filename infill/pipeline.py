@@ -41,6 +41,8 @@ class InfillRequest:
     budget_ms: float | None = None   # fill within about this long (automatic suggestions); None = no limit
     invoked: bool = False            # inline: the user asked explicitly, so strings and comments are completed too
     related: list[RelatedDocument] = field(default_factory=list)   # the user's other open files, for snippets
+    previous_related: tuple[tuple[str, int], ...] = ()   # (path, 0-based first line) of the snippets the last
+                                                         # request for this document used (see related_used)
 
 
 @dataclass
@@ -70,6 +72,12 @@ class EngineLike(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     max_prompt_tokens: int
+
+
+def related_used(result: InfillResult) -> tuple[tuple[str, int], ...]:
+    """(path, 0-based first line) of the snippets a result's context held: the next request's `previous_related`."""
+    related = (result.details.get("context") or {}).get("related") or []
+    return tuple((entry["path"], entry["line"] - 1) for entry in related)
 
 
 def nothing_offered(request: InfillRequest, plan_message: str | None, reason: str) -> str | None:
@@ -136,7 +144,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     text, start, end, mode = request.text, request.start, request.end, request.mode
     max_tokens, count_tokens, exact = token_budget(engine)
     plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens, max_tokens,
-                     count_tokens, request.invoked, request.related)
+                     count_tokens, request.invoked, request.related, request.previous_related)
     details = plan.details
     details["context"]["tokens_counted_by"] = "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)"
     timings = {"plan_ms": elapsed_ms(started)}

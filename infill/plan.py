@@ -31,7 +31,8 @@ def scope_details(scope) -> dict | None:
 
 def make_plan(text: str, mode: str, start: int, end: int, language_id: str | None, path: str | None,
               max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure, invoked: bool = False,
-              related: list[RelatedDocument] | None = None) -> Plan:
+              related: list[RelatedDocument] | None = None,
+              previous_related: tuple[tuple[str, int], ...] = ()) -> Plan:
     grammar = grammar_for(language_id, path)
     message = None
     if grammar is not None:
@@ -46,7 +47,8 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         decision = decide_shape(text, start, span.in_string_or_comment, invoked)
     else:
         decision = Decision("block", f"{mode} the selection")
-    snippets = pick_snippets(text, start, grammar, related or []) if decision.shape != "none" else []
+    snippets = (pick_snippets(text, start, grammar, related or [], previous=previous_related)
+                if decision.shape != "none" else [])
     related_text, kept, related_tokens = snippets_within(snippets, grammar, int(max_prompt_tokens * RELATED_SHARE),
                                                          count_tokens)
     context = build_token_context(text, start, end, span.scopes, max_prompt_tokens - related_tokens, count_tokens)

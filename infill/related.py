@@ -7,6 +7,9 @@ naming its file, so the model reads them as notes and never as this file's code.
 
 The query is the complete lines above the cursor's own line: typing within a line does not change which snippets are
 chosen, so the prompt's head stays the same from keystroke to keystroke and the engine's prefix reuse keeps working.
+A new line above the cursor does change the query; the snippets the last request used are then kept while they stay
+nearly as good as any other (STICKY_MARGIN), since any change to them makes the engine encode the prefix after them
+again.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ QUERY_LINES = 20          # complete lines above the cursor that stand for what 
 WINDOW_LINES = 20         # a snippet's height ...
 WINDOW_STRIDE = 10        # ... and how far apart candidate windows start
 MIN_SIMILARITY = 0.1      # below this a window shares too little to be worth its tokens
+STICKY_MARGIN = 0.05      # a snippet the last request used stays until another beats it by this much similarity
 MAX_SNIPPETS = 3
 RELATED_SHARE = 1 / 4       # of the context tokens, at most; the file's own code around the cursor comes first
 MAX_DOCUMENT_CHARS = 500_000   # larger open files (generated, minified) are not searched
@@ -89,28 +93,40 @@ def line_identifiers(text: str) -> tuple[frozenset[str], ...]:
     return tuple(identifiers(line) for line in lines_of(text))
 
 
+def window_starts(text: str) -> range:
+    return range(0, max(1, len(line_identifiers(text)) - WINDOW_LINES + WINDOW_STRIDE), WINDOW_STRIDE)
+
+
+def window_similarity(query: frozenset[str], text: str, first: int) -> float:
+    return similarity(query, frozenset().union(*line_identifiers(text)[first:first + WINDOW_LINES]))
+
+
 @lru_cache(maxsize=48)
 def best_window(query: frozenset[str], text: str) -> tuple[int, float]:
     """(first line, similarity) of the window of `text` most similar to `query`, the earliest of equals. Cached:
     the query changes only when a line above the cursor does."""
-    lines = line_identifiers(text)
     best = (0, 0.0)
-    for first in range(0, max(1, len(lines) - WINDOW_LINES + WINDOW_STRIDE), WINDOW_STRIDE):
-        score = similarity(query, frozenset().union(*lines[first:first + WINDOW_LINES]))
+    for first in window_starts(text):
+        score = window_similarity(query, text, first)
         if score > best[1]:
             best = (first, score)
     return best
 
 
 def pick_snippets(document: str, start: int, grammar: str | None, related: list[RelatedDocument],
-                  limit: int = MAX_SNIPPETS) -> list[Snippet]:
+                  limit: int = MAX_SNIPPETS, previous: tuple[tuple[str, int], ...] = ()) -> list[Snippet]:
     """The most similar window of each other open file in the same language (or family: JavaScript, TypeScript and
-    TSX; C and C++), best first, at most `limit`."""
+    TSX; C and C++), best first, at most `limit`.
+
+    `previous`: (path, first line) of the snippets the last request for this document used, in their order. Each is
+    kept, in that order, while no other window beats it by STICKY_MARGIN: the prompt after a changed snippet is
+    encoded again."""
     if grammar is None or not related:
         return []
     query = identifiers(query_lines(document, start))
     if not query:
         return []
+    rank = {key: i for i, key in enumerate(previous)}
     found = []
     for other in related:
         text = other.text
@@ -118,11 +134,26 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
                 or not text or not same_family(grammar_for(other.language_id, other.path), grammar)):
             continue
         first, score = best_window(query, text)
+        kept = next((line for path, line in previous if path == other.path and line in window_starts(text)), None)
+        if kept is not None and kept != first:
+            kept_score = window_similarity(query, text, kept)
+            if kept_score >= MIN_SIMILARITY and kept_score + STICKY_MARGIN > score:
+                first, score = kept, kept_score
         if score >= MIN_SIMILARITY:
             window = "".join(lines_of(text)[first:first + WINDOW_LINES])
             found.append(Snippet(other.path, first, window, score))
-    found.sort(key=lambda s: (-s.similarity, s.path, s.first_line))
-    return found[:limit]
+
+    def strength(snippet: Snippet) -> float:
+        return snippet.similarity + (STICKY_MARGIN if (snippet.path, snippet.first_line) in rank else 0.0)
+
+    found.sort(key=lambda s: (-strength(s), s.path, s.first_line))
+    chosen = found[:limit]
+    # The kept ones return to their earlier order, in the places they hold among the chosen.
+    places = [i for i, s in enumerate(chosen) if (s.path, s.first_line) in rank]
+    for place, snippet in zip(places, sorted((chosen[i] for i in places),
+                                             key=lambda s: rank[(s.path, s.first_line)])):
+        chosen[place] = snippet
+    return chosen
 
 
 def render(snippet: Snippet, grammar: str) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infill import InfillRequest, RelatedDocument, run_infill
-from infill.related import (MAX_DOCUMENT_CHARS, WINDOW_LINES, pick_snippets, query_lines, render, snippets_within)
+from infill import InfillRequest, RelatedDocument, related_used, run_infill
+from infill.related import (MAX_DOCUMENT_CHARS, MIN_SIMILARITY, STICKY_MARGIN, WINDOW_LINES, identifiers,
+                            pick_snippets, query_lines, render, snippets_within, window_similarity)
 from test_infill_pipeline import ScriptedEngine, at
 
 GEOMETRY = """\
@@ -154,3 +155,74 @@ def test_nothing_changes_without_other_files():
     engine = ScriptedEngine("circle_area(radius)")
     run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python"), engine)
     assert engine.calls[0]["prefix"] == text[:offset]
+
+
+# ---- keeping the last request's snippets (hysteresis) ------------------------------------------------------------
+
+# 40 lines: the first 20 name a1..a20, the last 20 b1..b20, so the windows starting at lines 0, 10 and 20 hold
+# {a1..a20}, {a11..a20, b1..b10} and {b1..b20}.
+TWO_HALVES = "".join(f"value_a{i} = {i}\n" for i in range(1, 21)) + "".join(f"value_b{i} = {i}\n" for i in range(1, 21))
+
+
+def typed_after(names: list[str]) -> tuple[str, int]:
+    """A document whose lines above the cursor use `names`, the cursor on a new line after them."""
+    text = "".join(f"{name} = 0\n" for name in names)
+    return text + "\n", len(text)
+
+
+def names(prefix: str, last: int) -> list[str]:
+    return [f"value_{prefix}{i}" for i in range(1, last + 1)]
+
+
+def test_the_last_snippet_stays_until_another_window_is_clearly_better():
+    halves = [other("halves.py", TWO_HALVES)]
+    first_text, first_at = typed_after(names("a", 10))
+    [first] = pick_snippets(first_text, first_at, "python", halves)
+    assert first.first_line == 0
+    previous = ((first.path, first.first_line),)
+
+    # Some b-names typed above (the query is the last 20 lines): a later window is now slightly better, by less
+    # than the margin.
+    text, offset = typed_after(names("a", 9) + names("b", 10))
+    [fresh] = pick_snippets(text, offset, "python", halves)
+    query = identifiers(query_lines(text, offset))
+    assert 0 < fresh.similarity - window_similarity(query, TWO_HALVES, 0) < STICKY_MARGIN, "the case is set up wrong"
+    [kept] = pick_snippets(text, offset, "python", halves, previous=previous)
+    assert (kept.first_line, kept.text) == (0, "".join(TWO_HALVES.splitlines(keepends=True)[:20]))
+
+    # Many b-names: the b-window wins by far more than the margin, so it replaces the kept one.
+    text, offset = typed_after(names("a", 6) + names("b", 14))
+    query = identifiers(query_lines(text, offset))
+    assert window_similarity(query, TWO_HALVES, 0) >= MIN_SIMILARITY   # still eligible, just beaten
+    [moved] = pick_snippets(text, offset, "python", halves, previous=previous)
+    assert moved.first_line == 20 and moved == pick_snippets(text, offset, "python", halves)[0]
+
+
+def test_kept_snippets_keep_their_order_and_fall_away_when_they_no_longer_fit():
+    text, offset = typed_after(names("a", 10) + names("b", 9))
+    left = other("left.py", "".join(f"value_a{i} = {i}\n" for i in range(1, 21)))
+    right = other("right.py", "".join(f"value_b{i} = {i}\n" for i in range(1, 21)))
+    fresh = pick_snippets(text, offset, "python", [left, right])
+    assert [s.path for s in fresh] == ["left.py", "right.py"] and fresh[0].similarity > fresh[1].similarity
+    assert fresh[0].similarity - fresh[1].similarity < STICKY_MARGIN, "the case is set up wrong"
+    swapped = (("right.py", 0), ("left.py", 0))
+    assert [s.path for s in pick_snippets(text, offset, "python", [left, right], previous=swapped)] == \
+        ["right.py", "left.py"]
+    # A kept window past a file's end (the file shrank) or of a closed file is simply not kept.
+    short = other("right.py", "value_b1 = 1\n")
+    gone = pick_snippets(text, offset, "python", [left, short], previous=(("right.py", 30), ("closed.py", 0)))
+    assert [(s.path, s.first_line) for s in gone] == \
+        [(s.path, s.first_line) for s in pick_snippets(text, offset, "python", [left, short])]
+
+
+def test_run_infill_reports_the_snippets_it_used_for_the_next_request():
+    text, offset = typed_after(names("a", 9) + names("b", 10))
+    request = InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                            related=[other("halves.py", TWO_HALVES)])
+    engine = ScriptedEngine("1")
+    engine.max_prompt_tokens = 4096
+    fresh = run_infill(request, engine)
+    request.previous_related = (("halves.py", 0),)
+    kept = run_infill(request, engine)
+    assert related_used(fresh) != related_used(kept) == (("halves.py", 0),)
+    assert engine.calls[1]["prefix"].startswith("# Compare this snippet from halves.py:\n# value_a1 = 1\n")

@@ -414,6 +414,44 @@ async def test_other_open_files_lend_snippets_when_turned_on():
         assert last_run["relatedFiles"] == ["geometry.py"]   # named relative to the workspace
 
 
+# Two files, each a line of names; only one of them fits the embedded model's quarter of 192 tokens.
+LEFT_NAMES = "name value data path result index count items text line"
+RIGHT_NAMES = "size node args kwargs config module parent child total length buffer"
+
+
+def assignment(names: str) -> str:
+    return " = ".join(names.split()) + " = 0\n"
+
+
+async def test_the_last_requests_snippet_is_kept_while_nearly_as_good():
+    """A change of snippet costs the engine the prompt after it, so the one the document's last request used stays
+    while no other beats it clearly (infill/related.py). Closing the document forgets it."""
+    async with lsp_session({"diffusionInfill": {**FAST_OPTIONS, "relatedFiles": "on"}},
+                           root_uri="file:///tmp/related-kept") as client:
+        await wait_for_model(client)
+        open_document(client, "file:///tmp/related-kept/left.py", LEFT_NAMES + "\n")
+        open_document(client, "file:///tmp/related-kept/right.py", RIGHT_NAMES + "\n")
+        uri, first = "file:///tmp/related-kept/main.py", assignment(LEFT_NAMES)
+
+        async def snippet_files_at_end_of(text: str, version: int) -> list[str]:
+            if version == 1:
+                open_document(client, uri, text + "\n")
+            else:
+                client.text_document_did_change(types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                    content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + "\n")]))
+            await inline_at(client, uri, text.count("\n"), 0, types.InlineCompletionTriggerKind.Invoked)
+            return (await execute(client, "infill.metrics"))["lastRun"]["relatedFiles"]
+
+        assert await snippet_files_at_end_of(first, 1) == ["left.py"]
+        # Names of right.py above the cursor too: it now shares slightly more (11 of 21 names against 10 of 21).
+        both = first + assignment(RIGHT_NAMES)
+        assert await snippet_files_at_end_of(both, 2) == ["left.py"]
+        client.text_document_did_close(types.DidCloseTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=uri)))
+        assert await snippet_files_at_end_of(both, 1) == ["right.py"]   # picked afresh
+
+
 async def test_the_embedded_model_keeps_its_small_context_for_the_file_itself(client: LanguageClient):
     """relatedFiles: auto leaves snippets out for a model reading fewer than 1024 context tokens."""
     uri = await open_related_pair(client, "related-auto")
