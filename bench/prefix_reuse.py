@@ -8,9 +8,10 @@ The embedded model's weights with its context budget raised (it was trained on 1
 contexts are for timing only; its sliding window is 256 tokens, so 1,024 tokens are four windows). Every request
 runs the same fixed number of denoising steps on one 32-token row, so only the encoder's work differs.
 
-`--related`: these modules' files are open beside it and lend snippets (infill/related.py), and the run with reuse is
-made twice: with the server's rule of keeping the last request's snippets while they stay nearly as good
-(`previous_related`), and without it (each request picks afresh).
+Each request starts from what the one before chose, as the server's requests do (infill.plan.ContextMemory: the
+prefix's first line and the other-file snippets stay while they fit well). The run with reuse is made a second time
+with every context cut afresh (`reuse_on_cut_afresh`), as before that rule. `--related`: these modules' files are
+open beside it and lend snippets (infill/related.py).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import torch
 from bench.typing import DEFAULT_FUNCTIONS, held_back
 from engine import EngineConfig, InfillEngine
 from infill.pipeline import token_budget
-from infill.plan import make_plan
+from infill.plan import ContextMemory, make_plan
 from infill.related import RelatedDocument
 
 
@@ -50,15 +51,15 @@ def prompts_while_typing(engine: InfillEngine, spec: str, every: int, related: l
     path, text, start, source = held_back(spec)
     document = text[:start] + text[start + len(source):]
     budget, count, _ = token_budget(engine)
-    contexts, used, previous = [], [], ()
+    contexts, used, previous = [], [], ContextMemory()
     for typed in range(every, len(source) + 1, every):
         current = document[:start] + source[:typed] + document[start:]
         cursor = start + typed
         plan = make_plan(current, "inline", cursor, cursor, "python", path, 32, budget, count, invoked=True,
-                         related=related, previous_related=previous if sticky else ())
-        previous = tuple((entry["path"], entry["line"] - 1) for entry in plan.details["context"]["related"])
+                         related=related, previous=previous if sticky else ContextMemory())
+        previous = ContextMemory.of(plan.details)
         contexts.append((plan.related + plan.context.prefix, plan.context.suffix))
-        used.append(previous)
+        used.append(previous.related)
     return contexts, used
 
 
@@ -70,7 +71,9 @@ def run(engine: InfillEngine, contexts: list[tuple[str, str]]) -> dict:
         total.append(result.timings["encode_ms"] + result.timings["denoise_ms"])
     stats = engine.describe()["prefix_reuse"]
     return {"requests": len(contexts), "encode_ms_p50": round(statistics.median(encode), 1),
+            "encode_ms_mean": round(statistics.mean(encode), 1),
             "request_ms_p50": round(statistics.median(total), 1),
+            "request_ms_p90": round(statistics.quantiles(total, n=10)[-1], 1),
             "prompt_tokens_mean": round(stats["prompt_tokens"] / max(1, len(contexts)), 1),
             "reused_share": round(stats["reused_tokens"] / max(1, stats["prompt_tokens"]), 3)}
 
@@ -82,6 +85,12 @@ def forget(engine: InfillEngine) -> InfillEngine:
     if engine.static is not None:
         engine.static.prompt = []
     return engine
+
+
+def moves(prefixes: list[str]) -> int:
+    """Requests whose prompt text before the cursor does not begin the way the one before did (the prefix's first
+    line, or a snippet before it, changed), so the engine had to encode it again."""
+    return sum(not b.startswith(a[:min(len(a), 200)]) for a, b in zip(prefixes, prefixes[1:]))
 
 
 def changes(used: list[tuple]) -> int:
@@ -117,11 +126,12 @@ def main() -> None:
         off, on = run(forget(engines[False]), contexts), run(forget(engines[True]), contexts)
         row = {"context_tokens": context, "reuse_off": off, "reuse_on": on,
                "request_speedup": round(off["request_ms_p50"] / on["request_ms_p50"], 2)}
+        fresh, fresh_used = prompts_while_typing(engines[True], args.function, args.every, related, sticky=False)
+        row["reuse_on_cut_afresh"] = run(forget(engines[True]), fresh)
+        row["prefix_starts_moved"] = {"kept": moves([prefix for prefix, _ in contexts]),
+                                      "cut_afresh": moves([prefix for prefix, _ in fresh])}
         if related:
-            fresh, fresh_used = prompts_while_typing(engines[True], args.function, args.every, related,
-                                                     sticky=False)
             row["snippets_changed"] = {"kept": changes(used), "picked_afresh": changes(fresh_used)}
-            row["reuse_on_picked_afresh"] = run(forget(engines[True]), fresh)
         row["seconds"] = round(time.perf_counter() - started, 1)
         rows.append(row)
     device = base.device
@@ -135,9 +145,8 @@ def main() -> None:
     for row in rows:
         print(f"context {row['context_tokens']:>5}: reuse off {row['reuse_off']}, on {row['reuse_on']}, "
               f"request p50 {row['request_speedup']}x faster with reuse")
-        if "reuse_on_picked_afresh" in row:
-            print(f"      snippets picked afresh at every request: {row['reuse_on_picked_afresh']}; snippet blocks "
-                  f"changed {row['snippets_changed']}")
+        print(f"      contexts cut afresh at every request: {row['reuse_on_cut_afresh']}; prompt heads moved "
+              f"{row['prefix_starts_moved']}" + (f"; snippets changed {row['snippets_changed']}" if related else ""))
 
 
 if __name__ == "__main__":

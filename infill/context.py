@@ -21,6 +21,7 @@ SUFFIX_BUDGET = 1000     # characters after it
 CHARS_PER_TOKEN = 3.5    # estimate for engines that cannot count their tokens (code averages 3-4)
 DEFAULT_PROMPT_TOKENS = round((PREFIX_BUDGET + SUFFIX_BUDGET) / CHARS_PER_TOKEN)
 SUFFIX_SHARE = 1 / 3     # the engine keeps at most this share of its prompt for the suffix
+PREFIX_SLACK = 1 / 8     # of the prefix budget: room left for typing when the prefix's first lines must go
 # How far a token budget can reach, in characters: a bound of speed, not a fact. Code averages 3-4 characters a token
 # and longer tokens (runs of spaces or dashes; the embedded tokenizer's longest is 73) are rare, so a context rich
 # in them is cut a little shorter than its budget allows, never longer; a 2 MB line is never measured whole.
@@ -172,10 +173,29 @@ def build_context(text: str, start: int, end: int, scopes: list[Scope] | None = 
     return Context(prefix, suffix, prefix_start, suffix_end, kept, measure(prefix), measure(suffix))
 
 
+def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fresh: int, previous: int) -> int:
+    """Where the prefix begins given where the document's last request began it (`previous`, an offset).
+
+    Cutting afresh at every keystroke moves the prefix's first line whenever the line being typed outgrows the
+    budget, and each move costs the engine the whole prefix again (its encoder cache is reused only up to the first
+    changed token). So the last start is kept while it still fits and uses most of the budget; once it no longer
+    fits, the prefix is cut to leave PREFIX_SLACK of the budget free, so the next few lines typed fit too."""
+    slack = int(budget * PREFIX_SLACK)
+    if previous < 0 or previous > line_start(text, start) or line_start(text, previous) != previous \
+            or line_start(text, fresh) != fresh:
+        return fresh   # not a line start of this text before the cursor (edited since), or a mid-line cut
+    if previous >= fresh:
+        return previous if previous == fresh or count(text[previous:start]) >= budget - 2 * slack else fresh
+    return cut_prefix(text, start, budget - slack, count)   # the old start no longer fits: leave room to type
+
+
 def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | None, max_tokens: int,
-                        count: Measure = estimate_tokens, suffix_share: float = SUFFIX_SHARE) -> Context:
+                        count: Measure = estimate_tokens, suffix_share: float = SUFFIX_SHARE,
+                        previous_prefix_start: int | None = None) -> Context:
     """The context as the engine will read it: at most `max_tokens` tokens in all, the suffix at most
-    `suffix_share` of them (the engine trims a longer one), the prefix all the suffix leaves."""
+    `suffix_share` of them (the engine trims a longer one), the prefix all the suffix leaves. With
+    `previous_prefix_start` (where the document's last request began its prefix) the prefix begins there while it
+    fits well (steady_prefix_start)."""
     suffix_cap = max(1, int(max_tokens * suffix_share))
     kept = None
     for scope in reversed(scopes or []):
@@ -187,6 +207,9 @@ def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | N
     suffix = text[end:suffix_end]
     suffix_tokens = count(suffix)
     prefix_start = cut_prefix(text, start, max_tokens - suffix_tokens, count)
+    if previous_prefix_start is not None:
+        prefix_start = steady_prefix_start(text, start, max_tokens - suffix_tokens, count, prefix_start,
+                                           previous_prefix_start)
     prefix = text[prefix_start:start]
     if kept is not None and (prefix_start > line_start(text, kept.start) or suffix_end < min(kept.end, len(text))):
         kept = None   # line by line counting fell a few tokens short of the whole scope

@@ -14,7 +14,7 @@ from .clean import CleanContext, auto_closed_tail, clean_middle
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import previous_nonblank_line
 from .edits import Edit, minimal_edits
-from .plan import make_plan
+from .plan import ContextMemory, make_plan
 from .related import RelatedDocument
 from .style import indent_unit_of, line_ending_of
 
@@ -41,8 +41,7 @@ class InfillRequest:
     budget_ms: float | None = None   # fill within about this long (automatic suggestions); None = no limit
     invoked: bool = False            # inline: the user asked explicitly, so strings and comments are completed too
     related: list[RelatedDocument] = field(default_factory=list)   # the user's other open files, for snippets
-    previous_related: tuple[tuple[str, int], ...] = ()   # (path, 0-based first line) of the snippets the last
-                                                         # request for this document used (see related_used)
+    previous: ContextMemory = ContextMemory()   # what the document's last request chose (ContextMemory.of)
 
 
 @dataclass
@@ -72,12 +71,6 @@ class EngineLike(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     max_prompt_tokens: int
-
-
-def related_used(result: InfillResult) -> tuple[tuple[str, int], ...]:
-    """(path, 0-based first line) of the snippets a result's context held: the next request's `previous_related`."""
-    related = (result.details.get("context") or {}).get("related") or []
-    return tuple((entry["path"], entry["line"] - 1) for entry in related)
 
 
 def nothing_offered(request: InfillRequest, plan_message: str | None, reason: str) -> str | None:
@@ -144,7 +137,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     text, start, end, mode = request.text, request.start, request.end, request.mode
     max_tokens, count_tokens, exact = token_budget(engine)
     plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens, max_tokens,
-                     count_tokens, request.invoked, request.related, request.previous_related)
+                     count_tokens, request.invoked, request.related, request.previous)
     details = plan.details
     details["context"]["tokens_counted_by"] = "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)"
     timings = {"plan_ms": elapsed_ms(started)}

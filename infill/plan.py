@@ -10,6 +10,22 @@ from .related import RELATED_SHARE, RelatedDocument, pick_snippets, snippets_wit
 from .spans import SpanInfo, find_span
 
 
+@dataclass(frozen=True)
+class ContextMemory:
+    """What a document's last request chose for its context. The next request starts from it, so the prompt the
+    engine reads changes as little as possible from keystroke to keystroke: its encoder cache is reused only up to
+    the first changed token."""
+    related: tuple[tuple[str, int], ...] = ()   # (path, 0-based first line) of the other-file snippets, in order
+    prefix_start: int | None = None             # str offset where the prefix began
+
+    @classmethod
+    def of(cls, details: dict) -> ContextMemory:
+        """From a plan's (or a result's) details; empty when the request ended before planning."""
+        context = details.get("context") or {}
+        return cls(tuple((entry["path"], entry["line"] - 1) for entry in context.get("related") or []),
+                   context.get("prefix_start"))
+
+
 @dataclass
 class Plan:
     grammar: str | None        # None = plain-text fallback
@@ -31,8 +47,7 @@ def scope_details(scope) -> dict | None:
 
 def make_plan(text: str, mode: str, start: int, end: int, language_id: str | None, path: str | None,
               max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure, invoked: bool = False,
-              related: list[RelatedDocument] | None = None,
-              previous_related: tuple[tuple[str, int], ...] = ()) -> Plan:
+              related: list[RelatedDocument] | None = None, previous: ContextMemory = ContextMemory()) -> Plan:
     grammar = grammar_for(language_id, path)
     message = None
     if grammar is not None:
@@ -47,11 +62,14 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         decision = decide_shape(text, start, span.in_string_or_comment, invoked)
     else:
         decision = Decision("block", f"{mode} the selection")
-    snippets = (pick_snippets(text, start, grammar, related or [], previous=previous_related)
+    snippets = (pick_snippets(text, start, grammar, related or [], previous=previous.related)
                 if decision.shape != "none" else [])
     related_text, kept, related_tokens = snippets_within(snippets, grammar, int(max_prompt_tokens * RELATED_SHARE),
                                                          count_tokens)
-    context = build_token_context(text, start, end, span.scopes, max_prompt_tokens - related_tokens, count_tokens)
+    # Only an inline request follows typing; a command's selection is its own context.
+    steady = previous.prefix_start if mode == "inline" else None
+    context = build_token_context(text, start, end, span.scopes, max_prompt_tokens - related_tokens, count_tokens,
+                                  previous_prefix_start=steady)
     if mode == "rewrite":
         lengths = None
     else:

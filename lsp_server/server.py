@@ -19,7 +19,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from infill import InfillRequest, InfillResult, RelatedDocument, related_used
+from infill import ContextMemory, InfillRequest, InfillResult, RelatedDocument
 
 from . import __version__
 from .completion_items import as_completion_item
@@ -63,8 +63,7 @@ class InfillServer(LanguageServer):
         self.generations: dict[str, int] = {}                    # per job (jobs_of): the newest request
         self.suggestions: dict[str, ShownSuggestion] = {}        # per document: the last suggestion shown
         self.recent: dict[str, None] = {}                        # documents in the order last edited or asked in
-        self.related_used: dict[str, tuple] = {}                 # document -> the other-file snippets its last run
-                                                                 # used (infill.pipeline.related_used)
+        self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
         self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
         self.last_answer = LastAnswer()
         self.published_state: str | None = None
@@ -227,7 +226,7 @@ def on_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None
     for job in jobs_of(key):
         ls.host.cancel(job)
         ls.generations.pop(job, None)
-    for per_document in (ls.rhythms, ls.suggestions, ls.recent, ls.related_used):
+    for per_document in (ls.rhythms, ls.suggestions, ls.recent, ls.context_memory):
         per_document.pop(key, None)
 
 
@@ -256,14 +255,14 @@ def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: in
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
                          path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
                          budget_ms=budget_ms, invoked=invoked, related=related_documents(ls, snap),
-                         previous_related=ls.related_used.get(document_key(snap.uri), ()))
+                         previous=ls.context_memory.get(document_key(snap.uri), ContextMemory()))
 
 
-def remember_related(ls: InfillServer, snap: Snapshot, result: InfillResult) -> None:
-    """The snippets a run used stay the next run's first choice (infill/related.py: a changed snippet costs the
-    engine the prompt after it)."""
+def remember_context(ls: InfillServer, snap: Snapshot, result: InfillResult) -> None:
+    """The snippets and the prefix start a run chose are the next run's starting point (infill.plan.ContextMemory:
+    the less the prompt changes, the more of it the engine reuses)."""
     if "context" in result.details:   # a run that got as far as planning
-        ls.related_used[document_key(snap.uri)] = related_used(result)
+        ls.context_memory[document_key(snap.uri)] = ContextMemory.of(result.details)
 
 
 def shown_path(root: str | None, path: str | None) -> str | None:
@@ -393,7 +392,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     generated = await ls.host.complete(request, job,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
-    remember_related(ls, snap, result)
+    remember_context(ls, snap, result)
     # Asked: say why every time. Typing: once at most, and not the load error again (shown when it happened, and
     # in the status).
     if result.message and (invoked or ls.host.state != "error"):
@@ -442,7 +441,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     request = InfillRequest(text=source, mode="inline", start=cursor, end=cursor, language_id=snap.language_id,
                             path=snap.path, max_new_tokens=ls.options.maxNewTokens,
                             budget_ms=ls.inline_budget_ms(invoked=False), related=related_documents(ls, snap),
-                            previous_related=ls.related_used.get(document_key(snap.uri), ()))
+                            previous=ls.context_memory.get(document_key(snap.uri), ContextMemory()))
     ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
 
 
@@ -564,7 +563,7 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
         request.tab_size = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) else None
         request.insert_spaces = insert_spaces if isinstance(insert_spaces, bool) else None
     result = await infill(ls, request, key=None)
-    remember_related(ls, snap, result)
+    remember_context(ls, snap, result)
     if not result.text:
         message = result.message or "the model had nothing to offer for this selection"
         ls.tell(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infill import InfillRequest, RelatedDocument, related_used, run_infill
+from infill import ContextMemory, InfillRequest, RelatedDocument, run_infill
 from infill.related import (MAX_DOCUMENT_CHARS, MIN_SIMILARITY, STICKY_MARGIN, WINDOW_LINES, identifiers,
                             pick_snippets, query_lines, render, snippets_within, window_similarity)
 from test_infill_pipeline import ScriptedEngine, at
@@ -222,7 +222,7 @@ def test_run_infill_reports_the_snippets_it_used_for_the_next_request():
     engine = ScriptedEngine("1")
     engine.max_prompt_tokens = 4096
     fresh = run_infill(request, engine)
-    request.previous_related = (("halves.py", 0),)
+    request.previous = ContextMemory(related=(("halves.py", 0),))
     kept = run_infill(request, engine)
-    assert related_used(fresh) != related_used(kept) == (("halves.py", 0),)
+    assert ContextMemory.of(fresh.details).related != ContextMemory.of(kept.details).related == (("halves.py", 0),)
     assert engine.calls[1]["prefix"].startswith("# Compare this snippet from halves.py:\n# value_a1 = 1\n")

@@ -271,3 +271,53 @@ def test_a_minified_line_is_never_measured_past_what_the_budget_could_hold():
     assert max(longest) <= 90 * MAX_CHARS_PER_TOKEN
     assert context.prefix and context.suffix and text[context.prefix_start:middle] == context.prefix
     assert context.prefix_tokens + context.suffix_tokens <= 90
+
+
+# ---- a steady prefix start while typing (ContextMemory.prefix_start) ---------------------------------------------
+
+from infill.context import PREFIX_SLACK, steady_prefix_start  # noqa: E402
+
+NUMBERED = "".join(f"v{i} = {i}\n" for i in range(100))            # 4 tokens a line
+
+
+def test_the_last_prefix_start_is_kept_while_it_fits_well():
+    cursor, budget = NUMBERED.index("v60 ="), 40
+    fresh = cut_prefix(NUMBERED, cursor, budget, words)
+    later = NUMBERED.index("v52 =")                                 # two lines (8 tokens) short of the budget
+    assert fresh == NUMBERED.index("v50 =") and words(NUMBERED[later:cursor]) == 32
+    assert steady_prefix_start(NUMBERED, cursor, budget, words, fresh, later) == later
+    # Far shorter than the budget allows (the cursor moved on): cut afresh.
+    assert steady_prefix_start(NUMBERED, cursor, budget, words, fresh, NUMBERED.index("v58 =")) == fresh
+
+
+def test_a_start_that_no_longer_fits_is_cut_with_room_to_type():
+    cursor, budget = NUMBERED.index("v60 ="), 40
+    fresh = cut_prefix(NUMBERED, cursor, budget, words)
+    moved = steady_prefix_start(NUMBERED, cursor, budget, words, fresh, NUMBERED.index("v40 ="))
+    assert moved > fresh and words(NUMBERED[moved:cursor]) <= budget - int(budget * PREFIX_SLACK)
+    assert NUMBERED[moved - 1] == "\n"
+
+
+@pytest.mark.parametrize("previous", [-1, 10**6, 3])   # before the text, past the cursor, not a line start
+def test_a_start_that_is_no_line_start_before_the_cursor_is_ignored(previous):
+    cursor = NUMBERED.index("v60 =")
+    fresh = cut_prefix(NUMBERED, cursor, 40, words)
+    assert steady_prefix_start(NUMBERED, cursor, 40, words, fresh, previous) == fresh
+
+
+def test_typing_moves_the_prompts_first_line_far_less_often_and_always_fits():
+    head = "".join(f"v{i} = {i}\n" for i in range(100))
+    typed = "".join(f"total = total + w{i}\n" for i in range(12))   # 6 tokens a line, typed key by key
+    moves = {}
+    for steady in (False, True):
+        previous, starts = None, []
+        for n in range(1, len(typed) + 1):
+            text = head + typed[:n] + "\nprint(total)\n"
+            cursor = len(head) + n
+            context = build_token_context(text, cursor, cursor, None, max_tokens=200, count=words,
+                                          previous_prefix_start=previous if steady else None)
+            assert context.prefix_tokens + context.suffix_tokens <= 200
+            starts.append(context.prefix_start)
+            previous = context.prefix_start
+        moves[steady] = sum(a != b for a, b in zip(starts, starts[1:]))
+    assert moves[True] * 3 <= moves[False], moves   # at this budget the slack holds about 4 typed lines
