@@ -185,7 +185,9 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
             or line_start(text, fresh) != fresh:
         return fresh   # not a line start of this text before the cursor (edited since), or a mid-line cut
     if previous >= fresh:
-        return previous if previous == fresh or count(text[previous:start]) >= budget - 2 * slack else fresh
+        # Line by line a prefix can count a token more than its parts: check the whole, as cut_prefix does.
+        return previous if previous == fresh or budget - 2 * slack <= count(text[previous:start]) <= budget \
+            else fresh
     return cut_prefix(text, start, budget - slack, count)   # the old start no longer fits: leave room to type
 
 
@@ -208,8 +210,11 @@ def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | N
     suffix_tokens = count(suffix)
     prefix_start = cut_prefix(text, start, max_tokens - suffix_tokens, count)
     if previous_prefix_start is not None:
-        prefix_start = steady_prefix_start(text, start, max_tokens - suffix_tokens, count, prefix_start,
-                                           previous_prefix_start)
+        steady = steady_prefix_start(text, start, max_tokens - suffix_tokens, count, prefix_start,
+                                     previous_prefix_start)
+        # Never at the price of the enclosing scope the fresh cut keeps whole (its `def` line, say).
+        if kept is None or prefix_start > line_start(text, kept.start) or steady <= line_start(text, kept.start):
+            prefix_start = steady
     prefix = text[prefix_start:start]
     if kept is not None and (prefix_start > line_start(text, kept.start) or suffix_end < min(kept.end, len(text))):
         kept = None   # line by line counting fell a few tokens short of the whole scope

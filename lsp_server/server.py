@@ -184,6 +184,7 @@ async def load_model(ls: InfillServer) -> None:
             progress = False
     loaded = ls.host.load(ls.options.engine_config(), measure_pace=ls.options.inlineBudgetMs > 0)
     ls.cache.clear()        # results of the previous model or options
+    ls.context_memory.clear()
     ls.suggestions.clear()
     ls.publish_status(only_if_state_changed=True)
     outcome = await asyncio.wrap_future(loaded)
@@ -448,6 +449,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
 async def run_speculation(ls: InfillServer, request: InfillRequest, context: tuple) -> Generated:
     if ls.host.state != "ready":
         return Generated(InfillResult("", request.start, request.end), cancelled=True)
+    # Its context is remembered nowhere (remember_context): it is a guess at text the user may never type.
     generated = await ls.host.complete(request, SPECULATION_KEY, seed=ls.options.seed, speculative=True)
     if not generated.cancelled and generated.texts and generated.result.start == request.start:
         ls.cache.put(context, generated.texts, several=False, replace=generated.result.end - request.start)
@@ -563,7 +565,6 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
         request.tab_size = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) else None
         request.insert_spaces = insert_spaces if isinstance(insert_spaces, bool) else None
     result = await infill(ls, request, key=None)
-    remember_context(ls, snap, result)
     if not result.text:
         message = result.message or "the model had nothing to offer for this selection"
         ls.tell(message)

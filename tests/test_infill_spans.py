@@ -321,3 +321,21 @@ def test_typing_moves_the_prompts_first_line_far_less_often_and_always_fits():
             previous = context.prefix_start
         moves[steady] = sum(a != b for a, b in zip(starts, starts[1:]))
     assert moves[True] * 3 <= moves[False], moves   # at this budget the slack holds about 4 typed lines
+
+
+def test_a_steady_start_never_drops_the_scope_a_fresh_cut_keeps_whole():
+    head = "".join(f"top_{i} = {i}\n" for i in range(40))
+    body = "".join(f"    b{i} = a + {i}\n" for i in range(10))
+    text, offset = at(head + "def f(a):\n" + body + "    return <|>\n\nz = 0\n")
+    scopes = find_span("python", text, offset, offset).scopes
+    def_line = text.index("def f(a):")
+
+    def context(max_tokens: int, previous: int | None):
+        return build_token_context(text, offset, offset, scopes, max_tokens=max_tokens, count=words,
+                                   previous_prefix_start=previous)
+    # The tightest budget that still keeps the function whole: cutting with room to type would drop its `def`.
+    budget = next(n for n in range(20, 200) if context(n, None).kept_whole is not None)
+    assert cut_prefix(text, offset, int((budget - 3) * (1 - PREFIX_SLACK)), words) > def_line, "set up wrong"
+    for previous in (0, text.index("    b0 =")):   # no longer fits (re-cut) / inside the function (kept)
+        steady = context(budget, previous)
+        assert steady.kept_whole is not None and "def f(a):" in steady.prefix, previous
