@@ -30,6 +30,7 @@ import torch
 
 from bench.typing import DEFAULT_FUNCTIONS, held_back
 from engine import EngineConfig, InfillEngine
+from engine.infill_engine import fresh_prefix_stats
 from infill.pipeline import token_budget
 from infill.plan import ContextMemory, make_plan
 from infill.related import RelatedDocument
@@ -80,7 +81,7 @@ def run(engine: InfillEngine, contexts: list[tuple[str, str]]) -> dict:
 
 def forget(engine: InfillEngine) -> InfillEngine:
     """The engine without its kept prompt and counts: each run starts cold."""
-    engine.prefix_stats = {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
+    engine.prefix_stats = fresh_prefix_stats()
     engine.prompt_cache, engine.cached_prompt = None, []
     if engine.static is not None:
         engine.static.prompt = []

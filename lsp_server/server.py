@@ -256,7 +256,11 @@ def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: in
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
                          path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
                          budget_ms=budget_ms, invoked=invoked, related=related_documents(ls, snap),
-                         previous=ls.context_memory.get(document_key(snap.uri), ContextMemory()))
+                         previous=memory_of(ls, snap))
+
+
+def memory_of(ls: InfillServer, snap: Snapshot) -> ContextMemory:
+    return ls.context_memory.get(document_key(snap.uri), ContextMemory())
 
 
 def remember_context(ls: InfillServer, snap: Snapshot, result: InfillResult) -> None:
@@ -442,7 +446,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     request = InfillRequest(text=source, mode="inline", start=cursor, end=cursor, language_id=snap.language_id,
                             path=snap.path, max_new_tokens=ls.options.maxNewTokens,
                             budget_ms=ls.inline_budget_ms(invoked=False), related=related_documents(ls, snap),
-                            previous=ls.context_memory.get(document_key(snap.uri), ContextMemory()))
+                            previous=memory_of(ls, snap))
     ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
 
 
