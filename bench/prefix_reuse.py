@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
+import inspect
 import json
 import platform
 import statistics
 import time
-
-import importlib
-import inspect
 from pathlib import Path
 
 import torch
