@@ -116,8 +116,8 @@ def main() -> None:
                                      device=args.device))
     rows = []
     for context in args.context:
-        loaded = dataclasses.replace(base.loaded, max_prompt_tokens=context)
-        engines = {reuse: InfillEngine(dataclasses.replace(base.config, reuse_prefix=reuse), loaded=loaded)
+        engines = {reuse: InfillEngine(dataclasses.replace(base.config, reuse_prefix=reuse,
+                                                           max_prompt_tokens=context), loaded=base.loaded)
                    for reuse in (False, True)}
         contexts, used = prompts_while_typing(engines[True], args.function, args.every, related)
         engines[True].fill(*contexts[0], lengths=[31])   # warm-up (allocations), then forget its counts

@@ -2,6 +2,7 @@
 
     python -m bench.typing --json                     # CPU; prefix reuse off, then on, same replay
     python -m bench.typing --function textwrap:indent --device cuda
+    python -m bench.typing --context-tokens 1024 --steps 4 --budget-ms 0 --json   # where the prompt pass weighs
 
 Held-back functions of real files (default: two from click, which is held out of the embedded model's training
 data) are each removed from their file, and typed back into the document character by character
@@ -291,6 +292,8 @@ def main() -> None:
                         help="pause lengths in seconds (a slow device needs longer pauses to answer at all)")
     parser.add_argument("--budget-ms", type=int, help="the server's inlineBudgetMs (default: the server's own; "
                         "0 = every suggestion runs every step)")
+    parser.add_argument("--context-tokens", type=int, help="the server's contextTokens (default: the model's own, "
+                        "192 for the embedded model)")
     parser.add_argument("--only", choices=("on", "off"), help="run only one prefix-reuse setting")
     parser.add_argument("--reuse-first", action="store_true", help="run prefix reuse on first, then off")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -312,6 +315,8 @@ def main() -> None:
         options["steps"] = args.steps
     if args.budget_ms is not None:
         options["inlineBudgetMs"] = args.budget_ms
+    if args.context_tokens:
+        options["contextTokens"] = args.context_tokens
     settings = {"on": [True], "off": [False]}.get(args.only, [False, True])
     if args.reuse_first:
         settings.reverse()
@@ -328,7 +333,9 @@ def main() -> None:
     if args.plot:
         plot(runs, Path(args.plot), f"bench/typing.py: {len(functions)} held-back functions typed at "
                                     f"{args.keys_per_s[0]:.0f}-{args.keys_per_s[1]:.0f} keys/s, device "
-                                    f"{args.device}, {report['date'][:10]}")
+                                    f"{args.device}"
+                                    + (f", context {args.context_tokens} tokens" if args.context_tokens else "")
+                                    + f", {report['date'][:10]}")
         report["plot"] = args.plot
     if args.json:
         print(json.dumps(report, indent=1))

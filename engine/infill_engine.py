@@ -27,6 +27,7 @@ WARM_SHAPES = ((3, 32), (2, 64), (1, 32), (1, 64))
 # longest limit, which can still end early with <eos>); fewer than MIN_BUDGET_STEPS are never planned.
 ROWS_NEED_STEPS = 8
 MIN_BUDGET_STEPS = 4
+MIN_PROMPT_TOKENS = 16    # a smaller context leaves no room for the sentinels and a line of code
 PACE_WEIGHT = 0.3         # moving average of the measured milliseconds per step, per (rows, canvas) shape
 
 
@@ -83,7 +84,9 @@ class InfillEngine:
         self.shapes_seen: set[tuple[int, int]] = set()
         self.fast_path = self._pick_fast_path()
         self.static: StaticPrompt | None = None
-        self.prompt_budget = self.loaded.max_prompt_tokens
+        self.prompt_budget = self.config.max_prompt_tokens or self.loaded.max_prompt_tokens
+        if self.prompt_budget < MIN_PROMPT_TOKENS:
+            raise EngineError(f"a context of {self.prompt_budget} tokens is too small (at least {MIN_PROMPT_TOKENS})")
         self.window = sliding_window_of(self.model.config.text_config)
         if self.fast_path != "off":
             # Static shapes make every decoder step read every slot of the cache, however short the prompt: the

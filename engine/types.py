@@ -40,6 +40,9 @@ class EngineConfig:
     compile_backend: str = "inductor" # torch.compile backend for the compiled path ("aot_eager": capture only)
     seed: int = 0
     threads: int | None = None        # CPU threads; None = half the cores (at most 4) for a small model, else torch's own
+    max_prompt_tokens: int | None = None  # context tokens read (prefix + suffix + sentinels); None = the checkpoint's
+                                      # own (diffusion_infill.json, else 4096); the static fast path keeps it
+                                      # within the sliding window
 
 
 @dataclass

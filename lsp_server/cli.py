@@ -38,6 +38,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--steps", type=int, help="denoising steps per canvas (default 48 on a GPU, 24 on a CPU)")
     group.add_argument("--max-new-tokens", type=int, help="longest completion, in tokens (default 48)")
     group.add_argument("--seed", type=int)
+    group.add_argument("--context-tokens", type=int, help="context tokens the model reads (default: the model's "
+                                                          "own, 192 for the embedded model)")
     group.add_argument("--fast-path", help="auto | compiled | static | off: the compiled static-shape decoder step "
                                            "(auto: on with CUDA, off on a CPU)")
 
@@ -46,7 +48,7 @@ def options_from(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
     raw = {"model": args.model, "allowDownload": args.allow_download or None,
            "trustRemoteCode": args.trust_remote_code or None, "device": args.device, "dtype": args.dtype,
            "threads": args.threads, "steps": args.steps, "maxNewTokens": args.max_new_tokens, "seed": args.seed,
-           "fastPath": args.fast_path}
+           "fastPath": args.fast_path, "contextTokens": args.context_tokens}
     return parse_options({name: value for name, value in raw.items() if value is not None})
 
 

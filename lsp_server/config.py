@@ -12,6 +12,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 FAST_PATHS = ("auto", "compiled", "static", "off")
 COMPLETION_ITEMS = ("auto", "on", "off")
 RELATED_FILES = ("auto", "on", "off")
+MIN_CONTEXT_TOKENS, MAX_CONTEXT_TOKENS = 64, 262_144   # the largest: the 26B-A4B's position limit
 RELATED_FILES_MIN_CONTEXT = 1024   # context tokens a model reads before snippets of other files are worth a share
 
 
@@ -35,17 +36,21 @@ class ServerOptions:
                                       # (auto: only for clients that do not announce inline completion)
     relatedFiles: str = "auto"        # snippets of other open files in the context: on | off | auto (auto: when
                                       # the model reads at least RELATED_FILES_MIN_CONTEXT tokens of context)
+    contextTokens: int | None = None  # context tokens the model reads (prefix, suffix, snippets); None = the
+                                      # model's own (192 for the embedded model, else 4,096; the compiled GPU
+                                      # path keeps it within the sliding window)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
                             allow_download=self.allowDownload, trust_remote_code=self.trustRemoteCode,
                             max_steps=self.steps, seed=self.seed, threads=self.threads,
-                            reuse_prefix=self.reusePrefix, fast_path=self.fastPath)
+                            reuse_prefix=self.reusePrefix, fast_path=self.fastPath,
+                            max_prompt_tokens=self.contextTokens)
 
     def model_key(self) -> tuple:
         """Everything that needs a new engine when it changes (the engine reads its config once)."""
         return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype, self.threads,
-                self.steps, self.seed, self.reusePrefix, self.fastPath)
+                self.steps, self.seed, self.reusePrefix, self.fastPath, self.contextTokens)
 
 
 def _is_int(value, low: int, high: int) -> bool:
@@ -75,6 +80,8 @@ CHECKS = {
     "inlineBudgetMs": (lambda v: _is_int(v, 0, 60_000), "a whole number of milliseconds from 0 (0 = no limit)"),
     "completionItems": (lambda v: v in COMPLETION_ITEMS, " / ".join(COMPLETION_ITEMS)),
     "relatedFiles": (lambda v: v in RELATED_FILES, " / ".join(RELATED_FILES)),
+    "contextTokens": (lambda v: _is_int(v, MIN_CONTEXT_TOKENS, MAX_CONTEXT_TOKENS),
+                      f"a whole number of tokens from {MIN_CONTEXT_TOKENS} to {MAX_CONTEXT_TOKENS:,}"),
 }
 
 

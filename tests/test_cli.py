@@ -190,3 +190,15 @@ def test_fast_path_option_reaches_the_engine_config_and_a_bad_one_is_defaulted()
     assert not warnings and options.engine_config().fast_path == "static"
     options, warnings = options_from(parser.parse_args(["--fast-path", "warp"]))
     assert options.engine_config().fast_path == "auto" and any("fastPath" in w for w in warnings)
+
+
+def test_context_tokens_option_sets_the_context_the_model_reads():
+    done = infill_lsp("fill", f"{SHAPES}:10:12", "--json", *FAST_FLAGS, "--context-tokens", "96")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["model"]["max_prompt_tokens"] == 96
+    context = answer["details"]["context"]
+    assert 90 <= context["max_prompt_tokens"] <= 96     # less the FIM sentinels; the model's own would be 192
+    assert context["prefix_tokens"] + context["suffix_tokens"] <= context["max_prompt_tokens"]
+    done = infill_lsp("fill", f"{SHAPES}:10:12", *FAST_FLAGS, "--context-tokens", "8")
+    assert done.returncode == 0 and "contextTokens = 8 is not valid" in done.stderr

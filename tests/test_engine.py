@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
-from engine import EngineConfig, InfillEngine, ModelLoadError
+from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError
 from engine.configs import tiny_config
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_masks
@@ -250,6 +250,17 @@ def test_count_tokens_matches_the_tokenizer_and_budget_is_the_checkpoint_s(engin
     assert engine.count_tokens(text) == len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
     assert engine.count_tokens("") == 0
     assert engine.max_prompt_tokens == 64  # from the folder's diffusion_infill.json
+
+
+def test_a_configured_context_replaces_the_checkpoint_s_and_cuts_the_prompt(engine):
+    longer = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=2, threads=1, max_prompt_tokens=40),
+                          loaded=engine.loaded)
+    assert longer.max_prompt_tokens == 40 and longer.describe()["max_prompt_tokens"] == 40
+    prefix = "".join(f"x{i} = {i}\n" for i in range(200))
+    longer.fill(prefix, "\n", max_new_tokens=4, lengths=[4], seed=1)
+    assert len(longer.cached_prompt) <= 40 < engine.count_tokens(prefix)
+    with pytest.raises(EngineError, match="too small"):
+        InfillEngine(EngineConfig(model=engine.loaded.source, threads=1, max_prompt_tokens=4), loaded=engine.loaded)
 
 
 # ---- static-shape fast path -------------------------------------------------------------------------------------

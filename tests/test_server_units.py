@@ -397,6 +397,17 @@ def test_inline_budget_option():
     assert parse_options({"inlineBudgetMs": 40})[0].model_key() == ServerOptions().model_key()
 
 
+def test_context_tokens_option():
+    assert ServerOptions().contextTokens is None and ServerOptions().engine_config().max_prompt_tokens is None
+    options, warnings = parse_options({"contextTokens": 1024})
+    assert warnings == [] and options.engine_config().max_prompt_tokens == 1024
+    for bad in (8, 10**9, "1024", 512.0, True):
+        options, warnings = parse_options({"contextTokens": bad})
+        assert options.contextTokens is None and "contextTokens" in warnings[0] and "64" in warnings[0]
+    # The engine sizes its caches from it, so a change loads a new one.
+    assert parse_options({"contextTokens": 512})[0].model_key() != ServerOptions().model_key()
+
+
 def test_a_completion_item_carries_the_inline_suggestion():
     from lsp_server.completion_items import as_completion_item, label_of
     cursor = types.Range(start=types.Position(3, 8), end=types.Position(3, 9))   # replaces an auto-closed `)`
