@@ -108,6 +108,7 @@ class RunResult:
     keystrokes: int
     pauses: int
     pause_latencies_ms: list[float] = field(default_factory=list)
+    response_latencies_ms: list[float] = field(default_factory=list)   # any answer in time, empty ones included
     pauses_answered_empty: int = 0    # the answer came in time, with nothing to offer
     pauses_too_slow: int = 0          # no answer before the next key (which cancelled it)
     counters: dict = field(default_factory=dict)
@@ -220,7 +221,9 @@ async def type_function(client, replay: Replay, result: RunResult) -> None:
         in_time = entry.answered is not None and (i + 1 == len(sent) or entry.answered <= sent[i + 1].sent)
         if not in_time or entry.error:
             result.pauses_too_slow += 1
-        elif entry.items == 0:
+            continue
+        result.response_latencies_ms.append(round((entry.answered - entry.sent) * 1e3, 1))
+        if entry.items == 0:
             result.pauses_answered_empty += 1
         else:
             result.pause_latencies_ms.append(round((entry.answered - entry.sent) * 1e3, 1))
@@ -243,6 +246,11 @@ def summary(run: RunResult) -> dict:
                                "answered_pauses": len(run.pause_latencies_ms),
                                "pauses_answered_empty": run.pauses_answered_empty,
                                "pauses_too_slow": run.pauses_too_slow},
+        # Empty answers included: more samples for a weak model, though answers that never reach the model
+        # (the cursor in a comment, say) come back quickly in every run.
+        "pause_to_any_answer_ms": {"p50": percentile(run.response_latencies_ms, 50),
+                                   "p95": percentile(run.response_latencies_ms, 95),
+                                   "pauses": len(run.response_latencies_ms)},
         "requests": {k: c[k] for k in ("requests", "cancelled", "answered", "empty")},
         "typed_through": c["typedThrough"], "cache_hits": c["cacheHits"], "speculated": c["speculated"],
         "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"],
@@ -330,9 +338,13 @@ def main() -> None:
     by_reuse = {run.reuse_prefix: run.pause_latencies_ms for run in runs}
     if by_reuse.get(False) and by_reuse.get(True):
         report["p50_speedup_with_reuse"] = round(percentile(by_reuse[False], 50) / percentile(by_reuse[True], 50), 2)
+    responses = {run.reuse_prefix: run.response_latencies_ms for run in runs}
+    if responses.get(False) and responses.get(True):
+        report["any_answer_p50_speedup_with_reuse"] = round(percentile(responses[False], 50)
+                                                            / percentile(responses[True], 50), 2)
     if args.plot:
         plot(runs, Path(args.plot), f"bench/typing.py: {len(functions)} held-back functions typed at "
-                                    f"{args.keys_per_s[0]:.0f}-{args.keys_per_s[1]:.0f} keys/s, device "
+                                    f"{args.keys_per_s[0]:.0f}-{args.keys_per_s[1]:.0f} keys/s,\ndevice "
                                     f"{args.device}"
                                     + (f", context {args.context_tokens} tokens" if args.context_tokens else "")
                                     + f", {report['date'][:10]}")
