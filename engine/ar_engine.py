@@ -59,7 +59,7 @@ class AREngine:
         self.fim_ids = [vocab[t] for t in FIM_TOKENS]
         self.eos_id = self.tokenizer.eos_token_id
         self.end_ids = {self.eos_id, *self.tokenizer.all_special_ids}   # as InfillEngine: no special token is code
-        self._max_prompt_tokens = int(meta.get("max_prompt_tokens", 1024))
+        self._max_prompt_tokens = self.config.max_prompt_tokens or int(meta.get("max_prompt_tokens", 1024))
         self.lock = threading.Lock()
 
     def describe(self) -> dict:

@@ -44,6 +44,13 @@ def test_fill_answers_one_greedy_candidate_within_the_limit(engine):
     assert again.best.text == best.text  # greedy: the same input gives the same middle
 
 
+def test_a_configured_context_replaces_the_folder_s(twin_dir):
+    wider = AREngine(EngineConfig(model=str(twin_dir), threads=1, max_prompt_tokens=96))
+    assert wider.max_prompt_tokens == 96 and wider.describe()["max_prompt_tokens"] == 96
+    prefix = "".join(f"value_{i} = {i}\n" for i in range(300))
+    assert wider.fill(prefix, "\n", max_new_tokens=4).timings["prompt_tokens"] == 96
+
+
 def test_lengths_ask_for_the_longest_row_capped_by_max_new_tokens(engine):
     result = engine.fill("x = ", "\n", max_new_tokens=6, lengths=[2, 40])
     assert result.best.canvas_length == 6 and result.best.length <= 6
