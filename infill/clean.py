@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .decide import opens_block
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
+QUOTES = "\"'`"                  # string delimiters an editor closes by itself
 OPENERS = {opener: closer for closer, opener in PAIRS.items()}
 AUTO_CLOSED = set(")]}\"'`;")   # what editors type after the cursor on their own (auto-closing pairs, `;`)
 CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*end\b")   # a line that only closes something
@@ -202,13 +203,18 @@ def closes_kept_bracket(kept: str, cut: str) -> bool:
 def drop_suffix_overlap(middle: str, suffix: str) -> str:
     """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
-    (then the bracket rule decides)."""
+    (then the bracket rule decides). One character is enough for a statement's `;` the suffix already ends it with,
+    and for a quote that closes the string the prefix opened (the middle holds an odd number of it): `;;` parses as
+    an empty statement, so the parse check would not catch the first."""
     head = suffix.lstrip(" \t")
     trimmed = middle.rstrip(" \t")
     for size in range(min(len(trimmed), len(head)), 1, -1):
         if trimmed.endswith(head[:size]):
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
+    if trimmed and head and trimmed[-1] == head[0] and (
+            head[0] == ";" or (head[0] in QUOTES and trimmed.count(head[0]) % 2 == 1)):
+        return trimmed[:-1]
     return middle
 
 

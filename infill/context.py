@@ -101,6 +101,8 @@ def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> in
         return longest_fitting_tail(text, begin, start, budget, measure)
     while begin > reach:
         previous = line_start(text, begin - 1)
+        if previous < reach:   # that line cannot fit: do not measure it (it may be a 2 MB line)
+            break
         cost = measure(text[previous:begin])
         if used + cost > budget:
             break
@@ -126,6 +128,8 @@ def cut_suffix(text: str, end: int, budget: int, measure: Measure = len) -> int:
         return longest_fitting_head(text, end, stop, budget, measure)
     while stop < reach:
         following = line_end(text, stop)
+        if following > reach:
+            break
         cost = measure(text[stop:following])
         if used + cost > budget:
             break

@@ -42,14 +42,20 @@ EXTENSIONS = {
     ".cu": "cpp", ".java": "java", ".lua": "lua",
 }
 
+PLAIN_TEXT_IDS = {"plaintext", "text", "txt"}
+
 
 def grammar_for(language_id: str | None, path: str | None) -> str | None:
     """Grammar name, or None when no grammar ships for this document (the plain-text fallback).
 
-    The languageId is what the editor decided, so it wins; the extension is only a guess for when it is missing.
+    The languageId is what the editor decided, so it wins; the extension is only a guess for when it is missing or
+    names a language we have no id for (Neovim's filetype `cuda` for a `.cu` file). A document the editor calls
+    plain text stays plain text.
     """
     if language_id:
-        return LANGUAGE_IDS.get(language_id.strip().lower())
+        language_id = language_id.strip().lower()
+        if language_id in LANGUAGE_IDS or language_id in PLAIN_TEXT_IDS:
+            return LANGUAGE_IDS.get(language_id)
     if path:
         return EXTENSIONS.get(PurePath(path).suffix.lower())
     return None

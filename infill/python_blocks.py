@@ -65,6 +65,8 @@ def syntax_error_line(source: str) -> int | None:
     try:
         compile(source, "<fill>", "exec", dont_inherit=True)
     except SyntaxError as error:
+        if str(error.msg).startswith("no binding for nonlocal"):
+            return None   # the binding lives in an enclosing function, outside the code compiled here
         return error.lineno or 0
     except (ValueError, RecursionError, MemoryError):
         return 0

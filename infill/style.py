@@ -16,7 +16,7 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
     """A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
     editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
     A document with no indentation yet follows the formatting options (4 spaces without them)."""
-    tabs, steps, previous = 0, Counter(), 0
+    tabs, spaced, steps, previous = 0, 0, Counter(), 0
     for line in text[:SAMPLE_CHARS].split("\n"):
         if not line.strip():
             continue
@@ -24,10 +24,10 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
             tabs += 1
             continue
         width = len(line) - len(line.lstrip(" "))
+        spaced += width > 0          # the vote counts lines; the steps only choose the width
         if width > previous:
             steps[width - previous] += 1
         previous = width
-    spaced = sum(steps.values())
     option_width = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) and 1 <= tab_size <= 16 \
         else None
     if tabs > spaced or (tabs == spaced == 0 and insert_spaces is False):

@@ -32,6 +32,13 @@ def test_tail_overlap_needs_two_characters():
     assert drop_suffix_overlap("a + b", "\n") == "a + b"
 
 
+def test_one_character_is_enough_for_a_statement_end_or_a_closing_quote():
+    assert drop_suffix_overlap("1;", ";\n") == "1"                       # `;;` would parse as an empty statement
+    assert drop_suffix_overlap("abc'", "')\n") == "abc"                   # the quote closes the prefix's string
+    assert drop_suffix_overlap("'a' + 'b'", "'\n") == "'a' + 'b'"         # balanced quotes: the middle's own
+    assert drop_suffix_overlap("f(x)", ")") == "f(x)"
+
+
 def test_tail_overlap_across_lines():
     assert drop_suffix_overlap("x = 1\n    return x", "\n    return x\n") == "x = 1"
 
@@ -305,6 +312,13 @@ def test_clean_single_line_closes_its_own_call_but_not_the_prefixes():
     assert clean_middle("foo(x))", ctx("single", "print(", ")\n")) == "foo(x)"
     # C: an argument left open in a call inside an if
     assert clean_middle("strlen(name", ctx("single", "  if (n < ", ") {\n")) == "strlen(name)"
+
+
+def test_the_indentation_vote_counts_indented_lines_not_indentation_steps():
+    """Ten lines at one space-indented level take only one step; two pasted tab lines must not outvote them."""
+    spaced = "function f() {\n" + "".join(f"    let a{i} = {i};\n" for i in range(10)) + "}\n"
+    assert indent_unit_of(spaced + "function g() {\n\treturn 1;\n}\nfunction h() {\n\treturn 2;\n}\n") == "    "
+    assert indent_unit_of("func f() {\n\tx := 1\n\ty := 2\n\tz := 3\n}\nvar s = []int{\n    1,\n}\n") == "\t"
 
 
 def test_formatting_options_set_the_width_when_the_document_shows_none():

@@ -25,6 +25,8 @@ from infill.queries import SCOPE_CAPTURES, load_query
     (None, "Main.java", "java"),
     ("cobol", "x.cob", None),
     ("plaintext", "x.py", None),             # the editor's languageId wins over the extension
+    ("cuda", "kernels/k.cu", "cpp"),         # an id we do not know: the extension decides
+    ("cuda", None, None),
     (None, "README", None),
     (None, None, None),
 ])

@@ -450,3 +450,18 @@ def test_the_parse_check_in_every_language(grammar, source, candidate, accepted)
     choice = choose([Cleaned(0, candidate, item)], grammar, text, offset, offset)
     assert (choice.chosen is not None) == accepted
     assert choice.rejected_for_errors == (not accepted)
+
+
+@pytest.mark.parametrize("language,source", [
+    ("javascript", "const x = <|>;\n"),
+    ("c", "int main() {\n    int x = <|>;\n}\n"),
+    ("rust", "fn main() {\n    let x = <|>;\n}\n"),
+    ("java", "class A {\n    void f() {\n        int x = <|>;\n    }\n}\n"),
+])
+def test_a_statement_end_the_editor_typed_is_not_doubled(language, source):
+    offset = source.index("<|>")
+    text = source.replace("<|>", "")
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id=language,
+                                      invoked=True), ScriptedEngine("5;"))
+    filled = text[:result.start] + result.text + text[result.end:]
+    assert filled == text[:offset] + "5;" + text[offset + 1:]

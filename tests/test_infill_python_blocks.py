@@ -116,3 +116,11 @@ def test_warnings_from_compile_stay_quiet():
     plain = subprocess.run([sys.executable, "-c", "compile('x = 1\\nassert x is 1\\n', '<x>', 'exec')"],
                            capture_output=True, text=True, timeout=60)
     assert "SyntaxWarning" in plain.stderr   # without the filter it would warn: the test can fail
+
+
+def test_nonlocal_in_a_nested_function_is_not_taken_for_an_error():
+    """Only the innermost `def` is compiled, so the binding `nonlocal` names lies outside what Python sees."""
+    source = "def outer():\n    n = 0\n    def inner():\n        <|>\n    return inner\n"
+    result, _ = inline(source, "nonlocal n\n        n += 1")
+    assert applied(source, result) == ("def outer():\n    n = 0\n    def inner():\n        nonlocal n\n"
+                                       "        n += 1\n    return inner\n")

@@ -339,3 +339,20 @@ def test_a_steady_start_never_drops_the_scope_a_fresh_cut_keeps_whole():
     for previous in (0, text.index("    b0 =")):   # no longer fits (re-cut) / inside the function (kept)
         steady = context(budget, previous)
         assert steady.kept_whole is not None and "def f(a):" in steady.prefix, previous
+
+
+@pytest.mark.parametrize("before_cursor", [True, False])
+def test_a_huge_line_a_few_lines_away_is_not_measured(before_cursor):
+    """Not only the cursor's line: a 2 MB line beyond the budget's reach, above or below, is never tokenized."""
+    from infill.context import MAX_CHARS_PER_TOKEN
+    huge, near = "x" * 2_000_000 + "\n", "a = 1\n" * 10
+    text = huge + near + "b = " if before_cursor else "c = \n" + near + huge
+    cursor = len(text) if before_cursor else 4
+    longest = []
+
+    def counted(piece: str) -> int:
+        longest.append(len(piece))
+        return estimate_tokens(piece)
+    context = build_token_context(text, cursor, cursor, None, 200, counted)
+    assert max(longest) <= 200 * MAX_CHARS_PER_TOKEN
+    assert (context.prefix if before_cursor else context.suffix).count("a = 1") == 10
