@@ -25,6 +25,7 @@ LOAD_KEY = "model-load"
 SPECULATION_KEY = "speculation"
 EXTRA_SEED_RUNS = 2        # an invoke that wants several candidates runs the model at most this many more times
 LATENCY_WEIGHT = 0.3       # exponential moving average of the model's latency
+READY_POLL_S = 0.02        # how often a request waiting for the model to load looks again
 
 __all__ = ["Generated", "ModelHost", "LOAD_KEY", "SPECULATION_KEY"]
 
@@ -82,6 +83,7 @@ class ModelHost:
         self.info: dict = {}
         self.error: str | None = None
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
+        self.latest_load = 0                  # loads asked for so far: only the latest one's end sets `ready`
         self.latency_s: float | None = None   # moving average of a completed inline model run
         self.model_runs = 0                   # inline/command runs that reached the model (speculation apart)
         # Budget and steps of the latest request that reached the model, and totals over all of them (speculation
@@ -97,10 +99,14 @@ class ModelHost:
         denoising steps at the common shapes, so suggestions with a latency budget plan their steps from the
         first one on (about a second on a CPU; the command line skips it)."""
         self.ready.clear()
-        return self.queue.submit(LOAD_KEY, lambda token: self._load(config, measure_pace)).future
+        self.latest_load += 1
+        generation = self.latest_load
+        return self.queue.submit(LOAD_KEY, lambda token: self._load(config, measure_pace, generation)).future
 
-    def _load(self, config: EngineConfig, measure_pace: bool = False) -> tuple[dict, str | None]:
-        """(what was loaded, the error). Runs on the worker, so no infill uses the previous engine meanwhile."""
+    def _load(self, config: EngineConfig, measure_pace: bool = False,
+              generation: int | None = None) -> tuple[dict, str | None] | None:
+        """(what was loaded, the error), or None when a newer load was asked for meanwhile (it runs next and
+        decides the state). Runs on the worker, so no infill uses the previous engine meanwhile."""
         self.ready.clear()  # an earlier load that finished just before this one must not leave "ready" set
         self.engine, self.error, self.latency_s, self.info = None, None, None, {}
         self.last_run, self.run_totals = {}, dict(NO_RUNS)
@@ -119,8 +125,10 @@ class ModelHost:
             log.exception("model load failed")
             self.error = f"could not load the model: {type(exc).__name__}: {exc}"
         finally:
-            self.ready.set()
-        return dict(self.info), self.error
+            superseded = generation is not None and generation != self.latest_load
+            if not superseded:   # else "ready" would announce this engine while the user's new options wait
+                self.ready.set()
+        return None if superseded else (dict(self.info), self.error)
 
     @property
     def state(self) -> str:
@@ -130,9 +138,14 @@ class ModelHost:
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait (without blocking the event loop) until loading finished; False on timeout."""
-        if self.ready.is_set():
-            return True
-        return await asyncio.get_running_loop().run_in_executor(None, self.ready.wait, timeout_s)
+        # Polled, not waited for in a thread: each waiting request would hold one of the executor's few threads
+        # for up to `timeout_s`, even after the client gave up on it.
+        deadline = time.monotonic() + timeout_s
+        while not self.ready.is_set():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(READY_POLL_S)
+        return True
 
     # ---- cancellation -------------------------------------------------------------------------------------------
 

@@ -202,7 +202,7 @@ async def load_model(ls: InfillServer) -> None:
                                                      message=f"Diffusion Infill: {done}: {info}"))
     if progress:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=done))
-    ls.publish_status(only_if_state_changed=True)
+    ls.publish_status()   # even when the state is "ready" again: the model or the device may be new
 
 
 # ---- documents ----------------------------------------------------------------------------------------------------
@@ -266,8 +266,10 @@ def memory_of(ls: InfillServer, snap: Snapshot) -> ContextMemory:
 def remember_context(ls: InfillServer, snap: Snapshot, result: InfillResult) -> None:
     """The snippets and the prefix start a run chose are the next run's starting point (infill.plan.ContextMemory:
     the less the prompt changes, the more of it the engine reuses)."""
-    if "context" in result.details:   # a run that got as far as planning
-        ls.context_memory[document_key(snap.uri)] = ContextMemory.of(result.details)
+    key = document_key(snap.uri)
+    # A run that got as far as planning, for a document still open (one closed meanwhile has nothing to remember).
+    if "context" in result.details and ls.workspace.text_documents.get(key) is not None:
+        ls.context_memory[key] = ContextMemory.of(result.details)
 
 
 def shown_path(root: str | None, path: str | None) -> str | None:
@@ -381,6 +383,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     if not await ls.host.wait_ready(LOAD_WAIT_S):
         ls.tell("the model is still loading; try again shortly", once=True)
         return EMPTY, []
+    if ls.generations.get(job) != generation or not is_current(ls, snap):
+        return CANCELLED, []   # superseded while the model loaded: the older request must not cancel the newer
 
     if speculation is not None and not invoked:
         adopted = await asyncio.shield(speculation[1])   # the speculation for exactly this context

@@ -1,6 +1,8 @@
 """The server's pure pieces, without a process or a model: positions, options, command arguments."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -472,3 +474,43 @@ def test_apply_edit_answers_count_only_an_explicit_applied_true():
     assert read_apply_edit_answer(answer(False, "read-only file")) == (False, "read-only file")
     assert read_apply_edit_answer({"applied": "yes"})[0] is False
     assert read_apply_edit_answer(None) == (False, "the editor answered workspace/applyEdit with None")
+
+
+def test_a_load_superseded_while_it_ran_neither_reports_nor_sets_ready():
+    """Two quick model-option changes: the first load, already running, must not announce "ready" for settings
+    the user has replaced; the newer one, queued behind it, decides the state."""
+    from engine.types import EngineConfig
+    from lsp_server.model_host import ModelHost
+
+    host = ModelHost()
+    try:
+        host.latest_load = 2                      # load 2 was asked for while load 1 ran
+        assert host._load(EngineConfig(threads=1), generation=1) is None
+        assert not host.ready.is_set() and host.state == "loading"
+        info, error = host._load(EngineConfig(threads=1), generation=2)
+        assert error is None and info["parameters"] > 0 and host.state == "ready"
+    finally:
+        host.close()
+
+
+@pytest.mark.asyncio
+async def test_waiting_for_the_model_holds_no_thread():
+    import concurrent.futures
+
+    from lsp_server.model_host import ModelHost
+
+    host = ModelHost()
+    loop = asyncio.get_running_loop()
+    single = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(single)
+    try:
+        waiters = [asyncio.ensure_future(host.wait_ready(5)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        # With a thread per waiter the one default thread would be taken and this would queue behind them.
+        assert await asyncio.wait_for(loop.run_in_executor(None, lambda: "free"), 1) == "free"
+        host.ready.set()
+        assert await asyncio.wait_for(asyncio.gather(*waiters), 1) == [True, True, True]
+        assert await ModelHost().wait_ready(0.05) is False
+    finally:
+        host.close()
+        single.shutdown(wait=False)
