@@ -49,6 +49,7 @@ class StaticPrompt:
         for layer in self.master.layers:                       # forget everything after the shared prefix
             if layer.is_initialized:
                 layer.cumulative_length.fill_(shared)
+        self.prompt = self.prompt[:shared]   # should the encoder fail part-way, only this much is known good
         new_ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=device)       # (1, P - shared)
         positions = torch.arange(shared, len(prompt), device=device).unsqueeze(0)
         # (1, 1, P - shared, max_len) each

@@ -200,6 +200,8 @@ class InfillEngine:
             block = more.best
             text, length, steps, blocks = text + block.text, length + block.length, steps + block.steps, blocks + 1
             ended = block.ended  # the model closed the middle inside this block: done
+            if block.length == 0:
+                break   # a block that adds nothing would add nothing again
             for key in ("encode_ms", "denoise_ms", "total_ms"):
                 timings[key] = timings.get(key, 0.0) + more.timings.get(key, 0.0)
         joined = Candidate(text=text, confidence=best.confidence, length=length, canvas_length=best.canvas_length,
@@ -415,9 +417,12 @@ class InfillEngine:
         t0 = time.perf_counter()
         prompt, pinned_suffix = self._prompt(prefix, suffix)
         original_ids = self._encode_text(original)
+        room = self.loaded.canvas_length - 1 - len(pinned_suffix)
+        if len(original_ids) > room:   # cutting it would delete the selection's tail from the document
+            raise EngineError(f"the selection is too long to rewrite: {len(original_ids)} tokens, and this model "
+                              f"rewrites at most {room} at a time; select less")
         slack = max(4, len(original_ids) // 4)  # room to grow a little
-        free = min(len(original_ids) + slack, self.loaded.canvas_length - 1 - len(pinned_suffix))
-        original_ids = original_ids[:free]
+        free = min(len(original_ids) + slack, room)
         canvas_len = bucket(free + 1 + len(pinned_suffix), self.loaded.canvas_length)
         start = original_ids + [self.eos_id] + [self.pad_id] * canvas_len
         generator = self._generator(seed)

@@ -12,6 +12,8 @@ from .types import EngineConfig, ModelLoadError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+MIN_CANVAS = 16   # the smallest canvas bucket: room for a line, its <eos> and, suffix-pinned, 8 suffix tokens
 
 
 @dataclass
@@ -83,14 +85,37 @@ def check_local_folder(folder: Path) -> None:
     if not config_file.is_file():
         raise ModelLoadError(f"{folder} has no config.json: not a transformers checkpoint")
     try:
-        model_type = json.loads(config_file.read_text()).get("model_type")
-    except (OSError, json.JSONDecodeError) as exc:
+        config = json.loads(config_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(f"{config_file} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{config_file} must hold a JSON object")
+    model_type = config.get("model_type")
     if model_type != "diffusion_gemma":
         raise ModelLoadError(f"{folder} holds a '{model_type}' model; this server needs a DiffusionGemma "
                              "(model_type 'diffusion_gemma') checkpoint")
     if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
         raise ModelLoadError(f"{folder} has a config but no weights (*.safetensors)")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        # transformers would build an empty tokenizer that reads all code as <unk>, and every fill would be empty
+        raise ModelLoadError(f"{folder} has no tokenizer ({' or '.join(TOKENIZER_FILES)})")
+
+
+def read_extra(folder: Path) -> dict:
+    """The project's own notes on a checkpoint (diffusion_infill.json: layout, noise, context and canvas sizes)."""
+    path = folder / "diffusion_infill.json"
+    if not path.is_file():
+        return {}
+    try:
+        extra = json.loads(path.read_text())
+        if not isinstance(extra, dict):
+            raise ValueError("it must hold a JSON object")
+        for name in ("max_prompt_tokens", "canvas_length"):
+            if name in extra and not (isinstance(extra[name], int) and extra[name] >= MIN_CANVAS):
+                raise ValueError(f"{name} must be a whole number from {MIN_CANVAS}")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:   # json.JSONDecodeError is a ValueError
+        raise ModelLoadError(f"{path} is not usable: {exc}") from exc
+    return extra
 
 
 def load(config: EngineConfig) -> LoadedModel:
@@ -124,13 +149,18 @@ def load(config: EngineConfig) -> LoadedModel:
     model.eval()
     if device.type == "cpu" and not config.threads:
         pick_cpu_threads(model)
-    extra = {}
-    if local and (Path(source) / "diffusion_infill.json").is_file():
-        extra = json.loads((Path(source) / "diffusion_infill.json").read_text())
+    extra = read_extra(Path(source)) if local else {}
+    if len(tokenizer) > model.config.text_config.vocab_size:
+        # Token ids past the embedding table fail every fill (on CUDA, a device assert that breaks the context).
+        raise ModelLoadError(f"{source}: the tokenizer has {len(tokenizer)} tokens but the model only "
+                             f"{model.config.text_config.vocab_size}; they do not belong together")
+    canvas_length = int(extra.get("canvas_length", model.config.canvas_length or 256))
+    if canvas_length < MIN_CANVAS:
+        raise ModelLoadError(f"{source}: a canvas of {canvas_length} tokens is too small (at least {MIN_CANVAS})")
     return LoadedModel(
         model=model, tokenizer=tokenizer, source=source, device=device, dtype=dtype,
         max_prompt_tokens=int(extra.get("max_prompt_tokens", 4096)),
-        canvas_length=int(extra.get("canvas_length", model.config.canvas_length or 256)),
+        canvas_length=canvas_length,
         fim_order="psm" if str(extra.get("layout", "")).startswith("psm") else "spm",
         noise="masked" if extra.get("noise") == "masked" else "uniform",
     )

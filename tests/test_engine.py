@@ -122,6 +122,15 @@ def test_rewrite_starts_from_the_original(engine):
     assert "instruction" in noted.reason
 
 
+def test_a_selection_longer_than_the_canvas_is_refused_not_cut(engine):
+    """Cutting the original to the canvas would replace the whole selection with its head: its tail would be lost."""
+    original = "".join(f"value_{i} = compute({i})\n" for i in range(12))
+    assert engine.count_tokens(original) > engine.loaded.canvas_length
+    with pytest.raises(EngineError, match="too long to rewrite"):
+        engine.rewrite("", "", original, strength=0.05, seed=1)
+    assert engine.rewrite("", "", "x = 1\n", strength=0.05, seed=1).best is not None   # the engine lives on
+
+
 def test_cancel_stops_between_steps(engine):
     from engine import Cancelled
 
@@ -152,6 +161,31 @@ def test_corrupt_weights_are_a_clear_error(tiny_model_dir, tmp_path):
     (broken / "model.safetensors").write_bytes(b"this is not a safetensors file")
     with pytest.raises(ModelLoadError, match="could not load"):
         InfillEngine(EngineConfig(model=str(broken)))
+
+
+@pytest.mark.parametrize("damage,complaint", [
+    (lambda f: [(f / name).unlink() for name in ("tokenizer.json",) if (f / name).exists()], "no tokenizer"),
+    (lambda f: (f / "diffusion_infill.json").write_text("{not json"), "diffusion_infill.json is not usable"),
+    (lambda f: (f / "diffusion_infill.json").write_text("[64]"), "JSON object"),
+    (lambda f: (f / "diffusion_infill.json").write_text(json.dumps({"canvas_length": "big"})), "canvas_length"),
+    (lambda f: (f / "diffusion_infill.json").write_text(json.dumps({"canvas_length": 1})), "canvas_length"),
+    (lambda f: (f / "config.json").write_text("[]"), "JSON object"),
+])
+def test_a_damaged_checkpoint_folder_is_a_clear_error(tiny_model_dir, tmp_path, damage, complaint):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    damage(broken)
+    with pytest.raises(ModelLoadError, match=complaint):
+        InfillEngine(EngineConfig(model=str(broken), threads=1))
+
+
+def test_a_tokenizer_larger_than_the_model_s_vocabulary_is_refused(tiny_model_dir, tmp_path):
+    """Its ids past the embedding table would fail every fill; on CUDA they break the device context."""
+    narrow = tmp_path / "narrow"
+    DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=512, canvas_length=32)).save_pretrained(narrow)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(narrow)   # 4,096 tokens
+    with pytest.raises(ModelLoadError, match="do not belong together"):
+        InfillEngine(EngineConfig(model=str(narrow), threads=1))
 
 
 def test_wrong_architecture_is_refused(tmp_path):

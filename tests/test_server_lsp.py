@@ -159,6 +159,17 @@ async def test_rewrite_selection_accepts_positional_arguments(client: LanguageCl
                          for e in edits)
 
 
+async def test_rewriting_a_selection_longer_than_the_canvas_applies_nothing(client: LanguageClient):
+    uri = "file:///tmp/infill-tests/rewrite_long.py"
+    body = "".join(f"    value_{i} = compute(values[{i}], scale={i})\n" for i in range(20))
+    open_document(client, uri, "def table(values):\n" + body + "    return values\n")
+    before = len(client.applied_edits)
+    selection = {"start": {"line": 1, "character": 0}, "end": {"line": 21, "character": 0}}
+    answer = await execute(client, "infill.rewriteSelection", {"uri": uri, "range": selection})
+    assert answer["applied"] is False and "too long to rewrite" in answer["message"]
+    assert len(client.applied_edits) == before
+
+
 async def test_an_empty_selection_applies_nothing(client: LanguageClient):
     uri = "file:///tmp/infill-tests/empty_selection.py"
     open_document(client, uri, SHAPES)
