@@ -212,8 +212,11 @@ def drop_suffix_overlap(middle: str, suffix: str) -> str:
         if trimmed.endswith(head[:size]):
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
-    if trimmed and head and trimmed[-1] == head[0] and (
-            head[0] == ";" or (head[0] in QUOTES and trimmed.count(head[0]) % 2 == 1)):
+    if not (trimmed and head and trimmed[-1] == head[0]) or trimmed.endswith("\\" + head[0]):
+        return middle
+    if head[0] == ";" and not head[1:].split("\n", 1)[0].strip():   # the `;` ends the line (not `for (;;)`)
+        return trimmed[:-1]
+    if head[0] in QUOTES and len(re.findall(r"(?<!\\)" + re.escape(head[0]), trimmed)) % 2 == 1:
         return trimmed[:-1]
     return middle
 

@@ -27,6 +27,7 @@ WINDOW_CHARS = 64_000   # larger statements are not checked: a check must stay w
 BLOCK_OPENER = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)\b")
 # A column-0 line that starts a statement of its own (an `else:` or `except:` there continues the one above).
 TOP_LEVEL = re.compile(r"(?![ \t#)\]}]|(?:else|elif|except|finally)\b)\S")
+NONLOCAL = re.compile(r"\bnonlocal\b")
 SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
 
 
@@ -65,8 +66,10 @@ def syntax_error_line(source: str) -> int | None:
     try:
         compile(source, "<fill>", "exec", dont_inherit=True)
     except SyntaxError as error:
-        if str(error.msg).startswith("no binding for nonlocal"):
-            return None   # the binding lives in an enclosing function, outside the code compiled here
+        if str(error.msg).startswith("no binding for nonlocal") and "nonlocal" in source:
+            # The binding lives in an enclosing function, outside the code compiled here. Python stops at this
+            # error, so look again for the others with `global` (same length) in its place.
+            return syntax_error_line(NONLOCAL.sub("global  ", source))
         return error.lineno or 0
     except (ValueError, RecursionError, MemoryError):
         return 0

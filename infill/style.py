@@ -24,7 +24,7 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
             tabs += 1
             continue
         width = len(line) - len(line.lstrip(" "))
-        spaced += width > 0          # the vote counts lines; the steps only choose the width
+        spaced += width >= 2         # the vote counts lines (not ` * ` comment lines); steps only choose the width
         if width > previous:
             steps[width - previous] += 1
         previous = width

@@ -37,8 +37,8 @@ class ServerOptions:
     relatedFiles: str = "auto"        # snippets of other open files in the context: on | off | auto (auto: when
                                       # the model reads at least RELATED_FILES_MIN_CONTEXT tokens of context)
     contextTokens: int | None = None  # context tokens the model reads (prefix, suffix, snippets); None = the
-                                      # model's own (192 for the embedded model, else 4,096; the compiled GPU
-                                      # path keeps it within the sliding window)
+                                      # model's own (192 for the embedded model, else 4,096; the static
+                                      # and compiled fast paths keep it within the sliding window)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,

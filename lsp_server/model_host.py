@@ -84,6 +84,7 @@ class ModelHost:
         self.error: str | None = None
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
         self.latest_load = 0                  # loads asked for so far: only the latest one's end sets `ready`
+        self.load_lock = threading.Lock()
         self.latency_s: float | None = None   # moving average of a completed inline model run
         self.model_runs = 0                   # inline/command runs that reached the model (speculation apart)
         # Budget and steps of the latest request that reached the model, and totals over all of them (speculation
@@ -98,9 +99,10 @@ class ModelHost:
         """Load on the worker thread; requests submitted later queue behind it. `measure_pace`: time a few
         denoising steps at the common shapes, so suggestions with a latency budget plan their steps from the
         first one on (about a second on a CPU; the command line skips it)."""
-        self.ready.clear()
-        self.latest_load += 1
-        generation = self.latest_load
+        with self.load_lock:   # with _load's end: a load ends either before this one is asked for, or superseded
+            self.ready.clear()
+            self.latest_load += 1
+            generation = self.latest_load
         return self.queue.submit(LOAD_KEY, lambda token: self._load(config, measure_pace, generation)).future
 
     def _load(self, config: EngineConfig, measure_pace: bool = False,
@@ -125,9 +127,10 @@ class ModelHost:
             log.exception("model load failed")
             self.error = f"could not load the model: {type(exc).__name__}: {exc}"
         finally:
-            superseded = generation is not None and generation != self.latest_load
-            if not superseded:   # else "ready" would announce this engine while the user's new options wait
-                self.ready.set()
+            with self.load_lock:
+                superseded = generation is not None and generation != self.latest_load
+                if not superseded:   # else "ready" would announce this engine while the user's new options wait
+                    self.ready.set()
         return None if superseded else (dict(self.info), self.error)
 
     @property

@@ -287,12 +287,12 @@ def test_count_tokens_matches_the_tokenizer_and_budget_is_the_checkpoint_s(engin
 
 
 def test_a_configured_context_replaces_the_checkpoint_s_and_cuts_the_prompt(engine):
-    longer = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=2, threads=1, max_prompt_tokens=40),
-                          loaded=engine.loaded)
-    assert longer.max_prompt_tokens == 40 and longer.describe()["max_prompt_tokens"] == 40
+    narrower = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=2, threads=1, max_prompt_tokens=40),
+                            loaded=engine.loaded)
+    assert narrower.max_prompt_tokens == 40 and narrower.describe()["max_prompt_tokens"] == 40
     prefix = "".join(f"x{i} = {i}\n" for i in range(200))
-    longer.fill(prefix, "\n", max_new_tokens=4, lengths=[4], seed=1)
-    assert len(longer.cached_prompt) <= 40 < engine.count_tokens(prefix)
+    narrower.fill(prefix, "\n", max_new_tokens=4, lengths=[4], seed=1)
+    assert 32 <= len(narrower.cached_prompt) <= 40 < engine.count_tokens(prefix)
     with pytest.raises(EngineError, match="too small"):
         InfillEngine(EngineConfig(model=engine.loaded.source, threads=1, max_prompt_tokens=4), loaded=engine.loaded)
 

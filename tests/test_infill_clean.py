@@ -36,6 +36,8 @@ def test_one_character_is_enough_for_a_statement_end_or_a_closing_quote():
     assert drop_suffix_overlap("1;", ";\n") == "1"                       # `;;` would parse as an empty statement
     assert drop_suffix_overlap("abc'", "')\n") == "abc"                   # the quote closes the prefix's string
     assert drop_suffix_overlap("'a' + 'b'", "'\n") == "'a' + 'b'"         # balanced quotes: the middle's own
+    assert drop_suffix_overlap("int i = 0;", "; i < n; i++) {\n") == "int i = 0;"   # a `for` header's `;`
+    assert drop_suffix_overlap('say \\"', '"\n') == 'say \\"'                  # an escaped quote closes nothing
     assert drop_suffix_overlap("f(x)", ")") == "f(x)"
 
 
@@ -319,6 +321,8 @@ def test_the_indentation_vote_counts_indented_lines_not_indentation_steps():
     spaced = "function f() {\n" + "".join(f"    let a{i} = {i};\n" for i in range(10)) + "}\n"
     assert indent_unit_of(spaced + "function g() {\n\treturn 1;\n}\nfunction h() {\n\treturn 2;\n}\n") == "    "
     assert indent_unit_of("func f() {\n\tx := 1\n\ty := 2\n\tz := 3\n}\nvar s = []int{\n    1,\n}\n") == "\t"
+    licence = "/*\n" + " * a licence line\n" * 20 + " */\n"             # ` * ` lines are not indentation
+    assert indent_unit_of(licence + "int f() {\n\treturn 1;\n}\nint g() {\n\treturn 2;\n}\n") == "\t"
 
 
 def test_formatting_options_set_the_width_when_the_document_shows_none():

@@ -124,3 +124,5 @@ def test_nonlocal_in_a_nested_function_is_not_taken_for_an_error():
     result, _ = inline(source, "nonlocal n\n        n += 1")
     assert applied(source, result) == ("def outer():\n    n = 0\n    def inner():\n        nonlocal n\n"
                                        "        n += 1\n    return inner\n")
+    # Python stops at the nonlocal error; the errors after it still count.
+    assert syntax_error_line("def f():\n    nonlocal n\n    break\n") == 3

@@ -510,7 +510,9 @@ async def test_waiting_for_the_model_holds_no_thread():
         assert await asyncio.wait_for(loop.run_in_executor(None, lambda: "free"), 1) == "free"
         host.ready.set()
         assert await asyncio.wait_for(asyncio.gather(*waiters), 1) == [True, True, True]
-        assert await ModelHost().wait_ready(0.05) is False
+        never = ModelHost()
+        assert await never.wait_ready(0.05) is False
+        never.close()
     finally:
         host.close()
         single.shutdown(wait=False)
