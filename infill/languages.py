@@ -42,7 +42,8 @@ EXTENSIONS = {
     ".cu": "cpp", ".java": "java", ".lua": "lua",
 }
 
-PLAIN_TEXT_IDS = {"plaintext", "text", "txt"}
+# Ids whose files share an extension with a grammar here but are another language (or none): no guessing for them.
+NOT_GUESSED_IDS = {"plaintext", "text", "txt", "objective-c", "objective-cpp", "objc", "objcpp"}
 
 
 def grammar_for(language_id: str | None, path: str | None) -> str | None:
@@ -50,11 +51,11 @@ def grammar_for(language_id: str | None, path: str | None) -> str | None:
 
     The languageId is what the editor decided, so it wins; the extension is only a guess for when it is missing or
     names a language we have no id for (Neovim's filetype `cuda` for a `.cu` file). A document the editor calls
-    plain text stays plain text.
+    plain text stays plain text, and an Objective-C `.h` file is not parsed as C.
     """
     if language_id:
         language_id = language_id.strip().lower()
-        if language_id in LANGUAGE_IDS or language_id in PLAIN_TEXT_IDS:
+        if language_id in LANGUAGE_IDS or language_id in NOT_GUESSED_IDS:
             return LANGUAGE_IDS.get(language_id)
     if path:
         return EXTENSIONS.get(PurePath(path).suffix.lower())

@@ -27,6 +27,7 @@ from infill.queries import SCOPE_CAPTURES, load_query
     ("plaintext", "x.py", None),             # the editor's languageId wins over the extension
     ("cuda", "kernels/k.cu", "cpp"),         # an id we do not know: the extension decides
     ("cuda", None, None),
+    ("objective-c", "View.h", None),         # shares `.h` with C, but is not C
     (None, "README", None),
     (None, None, None),
 ])
