@@ -12,7 +12,7 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from .fast_path import StaticPrompt, bind, compile_step, static_scored_step
-from .loading import LoadedModel, load
+from .loading import MIN_PROMPT_TOKENS, LoadedModel, load
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .sampler import SamplerSettings, denoise, renoise
@@ -27,7 +27,6 @@ WARM_SHAPES = ((3, 32), (2, 64), (1, 32), (1, 64))
 # longest limit, which can still end early with <eos>); fewer than MIN_BUDGET_STEPS are never planned.
 ROWS_NEED_STEPS = 8
 MIN_BUDGET_STEPS = 4
-MIN_PROMPT_TOKENS = 16    # a smaller context leaves no room for the sentinels and a line of code
 PACE_WEIGHT = 0.3         # moving average of the measured milliseconds per step, per (rows, canvas) shape
 
 
@@ -200,10 +199,10 @@ class InfillEngine:
             block = more.best
             text, length, steps, blocks = text + block.text, length + block.length, steps + block.steps, blocks + 1
             ended = block.ended  # the model closed the middle inside this block: done
-            if block.length == 0:
-                break   # a block that adds nothing would add nothing again
             for key in ("encode_ms", "denoise_ms", "total_ms"):
                 timings[key] = timings.get(key, 0.0) + more.timings.get(key, 0.0)
+            if block.length == 0:
+                break   # a block that adds nothing would add nothing again
         joined = Candidate(text=text, confidence=best.confidence, length=length, canvas_length=best.canvas_length,
                            steps=steps, ended=ended)
         reason = first.reason + f"; continued block by block over {blocks} canvases to {length} tokens"

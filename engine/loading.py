@@ -15,6 +15,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 TOKENIZER_PROBE = "def total(values):\n    return sum(value * 2 for value in values)  # doubled\n"
 MIN_CANVAS = 16   # the smallest canvas bucket: room for a line, its <eos> and, suffix-pinned, 8 suffix tokens
+MIN_PROMPT_TOKENS = 16    # a smaller context leaves no room for the sentinels and a line of code
 
 
 @dataclass
@@ -111,9 +112,9 @@ def read_extra(folder: Path) -> dict:
         extra = json.loads(path.read_text())
         if not isinstance(extra, dict):
             raise ValueError("it must hold a JSON object")
-        for name in ("max_prompt_tokens", "canvas_length"):
-            if name in extra and not (isinstance(extra[name], int) and extra[name] >= MIN_CANVAS):
-                raise ValueError(f"{name} must be a whole number from {MIN_CANVAS}")
+        for name, least in (("max_prompt_tokens", MIN_PROMPT_TOKENS), ("canvas_length", MIN_CANVAS)):
+            if name in extra and not (isinstance(extra[name], int) and extra[name] >= least):
+                raise ValueError(f"{name} must be a whole number from {least}")
     except (OSError, UnicodeDecodeError, ValueError) as exc:   # json.JSONDecodeError is a ValueError
         raise ModelLoadError(f"{path} is not usable: {exc}") from exc
     return extra

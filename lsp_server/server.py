@@ -250,6 +250,11 @@ def is_current(ls: InfillServer, snap: Snapshot) -> bool:
     return document is not None and document.version == snap.version and document.source == snap.source
 
 
+def superseded(ls: InfillServer, job: str, generation: int, snap: Snapshot) -> bool:
+    """A newer request for the same job, or an edit to the document, since this request began."""
+    return ls.generations.get(job) != generation or not is_current(ls, snap)
+
+
 def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: int,
                 instruction: str | None = None, budget_ms: int | None = None, invoked: bool = False) -> InfillRequest:
     ls.touch(document_key(snap.uri))
@@ -378,17 +383,17 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     delay = debounce_delay(ls.rhythms.get(key), time.monotonic(), ls.host.latency_s, invoked)
     if delay > 0:
         await asyncio.sleep(delay)
-    if ls.generations.get(job) != generation or not is_current(ls, snap):
+    if superseded(ls, job, generation, snap):
         return CANCELLED, []   # a newer request or keystroke arrived while we waited
     if not await ls.host.wait_ready(LOAD_WAIT_S):
         ls.tell("the model is still loading; try again shortly", once=True)
         return EMPTY, []
-    if ls.generations.get(job) != generation or not is_current(ls, snap):
+    if superseded(ls, job, generation, snap):
         return CANCELLED, []   # superseded while the model loaded: the older request must not cancel the newer
 
     if speculation is not None and not invoked:
         adopted = await asyncio.shield(speculation[1])   # the speculation for exactly this context
-        if ls.generations.get(job) != generation or not is_current(ls, snap):
+        if superseded(ls, job, generation, snap):
             return CANCELLED, []   # a newer request took over while we waited: never submit behind it
         if not adopted.cancelled:
             if not adopted.texts:
@@ -410,7 +415,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         return CANCELLED, []
     if generated.texts and result.start == offset:   # relative to the cursor: closers it replaces included
         ls.cache.put(context, generated.texts, several=invoked, replace=result.end - offset)
-    if ls.generations.get(job) != generation or not is_current(ls, snap):
+    if superseded(ls, job, generation, snap):
         return CANCELLED, []   # computed for text the user has changed since: never shown
     if not generated.texts:
         return EMPTY, []
