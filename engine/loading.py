@@ -120,6 +120,23 @@ def read_extra(folder: Path) -> dict:
     return extra
 
 
+# The text model: the decoder that denoises and the encoder that reads the prompt. The vision tower is never used.
+TEXT_WEIGHTS = ("model.decoder.", "model.encoder.language_model.")
+
+
+def check_text_weights_present(model: torch.nn.Module, missing_keys, source: str) -> None:
+    """transformers fills weights a checkpoint lacks with random values and only logs it: a config that names more
+    layers than the checkpoint holds would load and write noise. A missing matrix of the text model is refused;
+    a missing norm or scale is left to transformers' default (a checkpoint may rely on it)."""
+    shapes = {name: tuple(param.shape) for name, param in model.named_parameters()}
+    absent = sorted(key for key in missing_keys
+                    if key.startswith(TEXT_WEIGHTS) and len(shapes.get(key, ())) >= 2)
+    if absent:
+        shown = ", ".join(absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
+        raise ModelLoadError(f"{source}: the checkpoint lacks {len(absent)} weight matrices its config asks for "
+                             f"({shown}); the config and the weights do not belong together")
+
+
 def load(config: EngineConfig) -> LoadedModel:
     from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
     from transformers.utils import logging as hf_logging
@@ -138,12 +155,13 @@ def load(config: EngineConfig) -> LoadedModel:
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
         # sdpa: the engine's masks are boolean 4D masks (engine/masks.py); flash attention could not read them.
-        model = DiffusionGemmaForBlockDiffusion.from_pretrained(source, dtype=dtype, attn_implementation="sdpa",
-                                                                **hub_kwargs)
+        model, loading_info = DiffusionGemmaForBlockDiffusion.from_pretrained(
+            source, dtype=dtype, attn_implementation="sdpa", output_loading_info=True, **hub_kwargs)
     except torch.cuda.OutOfMemoryError as exc:
         raise ModelLoadError(f"out of GPU memory while loading {source}; try a smaller model or dtype") from exc
     except Exception as exc:  # corrupt safetensors, mismatched shapes, network refused, ...
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
+    check_text_weights_present(model, loading_info.get("missing_keys", ()), source)
     try:
         model.to(device)
     except torch.cuda.OutOfMemoryError as exc:

@@ -57,9 +57,10 @@ def collapse_leading_gap(middle: str, before: str) -> str:
 
 
 # The line so far stops where an operand must follow: after an operator, an opening bracket, a comma, or a word
-# such as `in`, `and`, `not`, `import`, `await`, `new`.
+# such as `in`, `and`, `not`, `import`, `await`, `new`, `return` (a bare `return` parses, but whoever stops after
+# `return ` is about to write its value).
 WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if|elif|while|for|import|from|await|"
-                           r"with|as|new|typeof|of|yield))\s*$")
+                           r"with|as|new|typeof|of|yield|return|throw|assert|del|case))\s*$")
 STARTS_WITH_COMMENT = re.compile(r"\s*(?:#|//|--|/\*)")
 
 
@@ -311,7 +312,7 @@ def reindent_first_line(middle: str, before: str, original: str = "", indent_uni
     if not before.strip():
         if not ws:
             if not before and original and indentation(original):
-                lines[0] = indentation(original) + body
+                return keep_selection_indentation(lines, indentation(original))
             return "\n".join(lines)
         column = len(before)
         next_line = next((line for line in lines[1:] if line.strip()), None)
@@ -324,6 +325,16 @@ def reindent_first_line(middle: str, before: str, original: str = "", indent_uni
     if before[-1] in " \t" and ws:
         lines[0] = body
     return "\n".join(lines)
+
+
+def keep_selection_indentation(lines: list[str], indent: str) -> str:
+    """A fill at column 0 replacing indented lines, whose first line the model wrote at column 0. When every later
+    line is also shallower than the selection, the model wrote the block relative to column 0: shift it all;
+    otherwise the later lines are absolute and only the first line moves."""
+    later = [line for line in lines[1:] if line.strip()]
+    if all(len(indentation(line)) < len(indent) for line in later):
+        return "\n".join(indent + line if line.strip() else line for line in lines)
+    return "\n".join([indent + lines[0], *lines[1:]])
 
 
 def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str) -> str:

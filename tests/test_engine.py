@@ -188,6 +188,19 @@ def test_a_tokenizer_larger_than_the_model_s_vocabulary_is_refused(tiny_model_di
         InfillEngine(EngineConfig(model=str(narrow), threads=1))
 
 
+def test_a_config_naming_more_layers_than_the_weights_hold_is_refused(tiny_model_dir, tmp_path):
+    """transformers would fill the missing layers with random weights and only log it: every fill would be noise."""
+    deeper = tmp_path / "deeper"
+    shutil.copytree(tiny_model_dir, deeper)
+    config = json.loads((deeper / "config.json").read_text())
+    text = config["text_config"]
+    text["layer_types"] = text["layer_types"] + text["layer_types"][:2]
+    text["num_hidden_layers"] = len(text["layer_types"])
+    (deeper / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="lacks .* weight matrices"):
+        InfillEngine(EngineConfig(model=str(deeper), threads=1))
+
+
 def test_wrong_architecture_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ModelLoadError, match="DiffusionGemma"):

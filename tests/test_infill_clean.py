@@ -106,6 +106,10 @@ def test_a_tab_in_the_gap_opening_a_mid_line_fill_becomes_one_space(middle, befo
     ("  # TODO", "    for row in ", ""),
     ("// the id", "const a = f(", ""),                 # JavaScript, inside a call
     (" -- value", "local t = ", ""),                   # Lua
+    ("# manon memory, result", "    return ", ""),     # a bare return parses, but the value is what was asked
+    ("// reason", "  throw ", ""),                     # JavaScript
+    ("total  # the sum", "    return ", "total  # the sum"),
+    ("  # done", "    return total", "  # done"),      # after the value: a comment is fine
     ("  # why", "x = 1", "  # why"),                   # after a finished statement a comment is fine
     ("x + 1  # sum", "y = ", "x + 1  # sum"),          # code first, then a comment: kept
     ("# heading", "", "# heading"),                    # a line of its own
@@ -188,6 +192,16 @@ def test_no_double_space_mid_line():
 def test_fill_at_column_zero_keeps_the_selections_indentation():
     assert reindent_first_line("s = 1", before="", original="    s = 0\n") == "    s = 1"
     assert reindent_first_line("s = 1", before="", original="s = 0\n") == "s = 1"
+
+
+@pytest.mark.parametrize("middle,expected", [
+    ("if x:\n    y()", "        if x:\n            y()"),              # written from column 0: all of it moves
+    ("if x:\n            y()", "        if x:\n            y()"),      # later lines absolute: only the first
+    ("a = 1\n\nb = 2", "        a = 1\n\n        b = 2"),            # blank lines stay blank
+])
+def test_a_whole_line_fill_written_from_column_zero_keeps_the_selections_indentation(middle, expected):
+    original = "        if y:\n            z()\n"
+    assert reindent_first_line(middle, before="", original=original) == expected
 
 
 def test_block_body_goes_on_its_own_indented_line():
