@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from .loading import pick_device, pick_dtype
+from .memory import out_of_memory, release_cached_gpu_memory
 from .prompt import encode_text, trim_context
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
 
@@ -88,9 +89,12 @@ class AREngine:
         with self.lock:
             try:
                 return self._fill(prefix, suffix, limit, cancel, deadline)
-            except torch.cuda.OutOfMemoryError as exc:
-                torch.cuda.empty_cache()
-                raise EngineError("out of GPU memory while generating; try a shorter context") from exc
+            except (RuntimeError, MemoryError) as exc:
+                where = out_of_memory(exc)
+                if where is None:
+                    raise
+                release_cached_gpu_memory()
+                raise EngineError(f"out of {where} memory while generating; try a shorter context") from exc
 
     def _encode_text(self, text: str) -> list[int]:
         return encode_text(self.tokenizer, text)

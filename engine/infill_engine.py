@@ -13,6 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from .fast_path import StaticPrompt, bind, compile_step, static_scored_step
 from .loading import MIN_PROMPT_TOKENS, LoadedModel, load
+from .memory import out_of_memory, release_cached_gpu_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .sampler import SamplerSettings, denoise, renoise
@@ -221,10 +222,13 @@ class InfillEngine:
         with self.lock:
             try:
                 return fn(*args)
-            except torch.cuda.OutOfMemoryError as exc:
-                torch.cuda.empty_cache()
-                raise EngineError("out of GPU memory while generating; try a shorter context or a smaller "
-                                  "model") from exc
+            except (RuntimeError, MemoryError) as exc:
+                where = out_of_memory(exc)
+                if where is None:
+                    raise
+                release_cached_gpu_memory()
+                raise EngineError(f"out of {where} memory while generating; try a smaller contextTokens, a "
+                                  f"shorter completion or a smaller model") from exc
 
     def _steps_until(self, deadline: float, rows: int, canvas_len: int, steps: int) -> int | None:
         """Denoising steps that fit before `deadline` at this shape's measured pace (None: shape not measured)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .memory import out_of_memory, release_cached_gpu_memory
 from .types import EngineConfig, ModelLoadError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
@@ -157,15 +158,22 @@ def load(config: EngineConfig) -> LoadedModel:
         # sdpa: the engine's masks are boolean 4D masks (engine/masks.py); flash attention could not read them.
         model, loading_info = DiffusionGemmaForBlockDiffusion.from_pretrained(
             source, dtype=dtype, attn_implementation="sdpa", output_loading_info=True, **hub_kwargs)
-    except torch.cuda.OutOfMemoryError as exc:
-        raise ModelLoadError(f"out of GPU memory while loading {source}; try a smaller model or dtype") from exc
-    except Exception as exc:  # corrupt safetensors, mismatched shapes, network refused, ...
+    except Exception as exc:  # corrupt safetensors, mismatched shapes, network refused, out of memory, ...
+        if where := out_of_memory(exc):
+            raise ModelLoadError(f"out of {where} memory while loading {source}; try a smaller model or "
+                                 f"dtype") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source)
     try:
         model.to(device)
-    except torch.cuda.OutOfMemoryError as exc:
-        raise ModelLoadError(f"out of GPU memory moving {source} to {device}") from exc
+    except (RuntimeError, MemoryError) as exc:
+        where = out_of_memory(exc)
+        if where is None:
+            raise
+        del model                       # the part already moved would otherwise stay on the device
+        release_cached_gpu_memory()
+        raise ModelLoadError(f"out of {where} memory moving {source} to {device}; try a smaller model or "
+                             f"dtype") from exc
     model.eval()
     if device.type == "cpu" and not config.threads:
         pick_cpu_threads(model)

@@ -201,6 +201,16 @@ def test_a_config_naming_more_layers_than_the_weights_hold_is_refused(tiny_model
         InfillEngine(EngineConfig(model=str(deeper), threads=1))
 
 
+def test_running_out_of_memory_is_a_clear_engine_error_and_the_engine_still_fills(engine):
+    """A real allocation failure of torch's CPU allocator (an exabyte: no machine or overcommit policy grants it)
+    reads as "out of CPU memory", not as an internal error; the next fill works."""
+    with pytest.raises(EngineError, match="out of CPU memory"):
+        engine._guarded(lambda: torch.empty(1 << 62, dtype=torch.uint8))
+    with pytest.raises(ZeroDivisionError):   # other failures are not disguised as memory trouble
+        engine._guarded(lambda: 1 / 0)
+    assert engine.fill("def f(x):\n    return ", "\n", lengths=[8], seed=0).items
+
+
 def test_wrong_architecture_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ModelLoadError, match="DiffusionGemma"):
