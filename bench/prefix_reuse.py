@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from bench.typing import DEFAULT_FUNCTIONS, held_back
+from bench.common import DEFAULT_FUNCTIONS, held_back
 from engine import EngineConfig, InfillEngine
 from engine.infill_engine import fresh_prefix_stats
 from infill.pipeline import token_budget

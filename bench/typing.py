@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import importlib
-import inspect
 import json
 import os
 import platform
@@ -36,10 +34,11 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
+from bench.common import DEFAULT_FUNCTIONS, held_back
+
 HERE = Path(__file__).resolve().parent
 SERVER_COMMAND = [sys.executable, "-m", "lsp_server"]
 MODEL_READY_S = 300.0
-DEFAULT_FUNCTIONS = ("click.formatting:join_options", "click.termui:_interpret_color")
 PAUSE_MIN_S = 0.5   # a gap this long counts as a pause (typing gaps are at most 1/10 s)
 
 
@@ -55,19 +54,6 @@ class Replay:
     document: str      # the file without the function
     offset: int        # where the function goes
     keys: list[Keystroke]
-
-
-def held_back(spec: str) -> tuple[str, str, int, str]:
-    """(file text, function source, offset) for module:function."""
-    module_name, _, name = spec.partition(":")
-    function = getattr(importlib.import_module(module_name), name)
-    path = inspect.getsourcefile(function)
-    text = Path(path).read_text()
-    lines, first = inspect.getsourcelines(function)
-    start = sum(len(line) for line in text.splitlines(keepends=True)[:first - 1])
-    source = "".join(lines)
-    assert text[start:start + len(source)] == source, "the function's source is not where inspect says"
-    return path, text, start, source
 
 
 def keystrokes(source: str, seed: int, slow_s: float, fast_s: float, pause_s: tuple[float, float],
@@ -110,7 +96,8 @@ class RunResult:
     pause_latencies_ms: list[float] = field(default_factory=list)
     response_latencies_ms: list[float] = field(default_factory=list)   # any answer in time, empty ones included
     pauses_answered_empty: int = 0    # the answer came in time, with nothing to offer
-    pauses_too_slow: int = 0          # no answer before the next key (which cancelled it)
+    pauses_too_slow: int = 0          # no answer before the next key (which cancelled it) or the pause's end
+    pauses_errored: int = 0           # an error came back in time instead of an answer
     counters: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     peak_rss_mb: float | None = None
@@ -218,9 +205,13 @@ async def type_function(client, replay: Replay, result: RunResult) -> None:
     result.pauses += len(pause_keys)
     for i in pause_keys:
         entry = sent[i]
-        in_time = entry.answered is not None and (i + 1 == len(sent) or entry.answered <= sent[i + 1].sent)
-        if not in_time or entry.error:
-            result.pauses_too_slow += 1
+        # In time: before the next key, or for the last key, within its own pause (as long as any other pause).
+        deadline = sent[i + 1].sent if i + 1 < len(sent) else entry.sent + replay.keys[i].pause_after
+        if entry.answered is None or entry.answered > deadline:
+            result.pauses_too_slow += 1     # a request the next key cancelled lands here too
+            continue
+        if entry.error:
+            result.pauses_errored += 1
             continue
         result.response_latencies_ms.append(round((entry.answered - entry.sent) * 1e3, 1))
         if entry.items == 0:
@@ -245,12 +236,13 @@ def summary(run: RunResult) -> dict:
                                "p95": percentile(run.pause_latencies_ms, 95),
                                "answered_pauses": len(run.pause_latencies_ms),
                                "pauses_answered_empty": run.pauses_answered_empty,
-                               "pauses_too_slow": run.pauses_too_slow},
+                               "pauses_too_slow": run.pauses_too_slow,
+                               "pauses_errored": run.pauses_errored},
         # Empty answers included: more samples for a weak model, though answers that never reach the model
         # (the cursor in a comment, say) come back quickly in every run.
         "pause_to_any_answer_ms": {"p50": percentile(run.response_latencies_ms, 50),
                                    "p95": percentile(run.response_latencies_ms, 95),
-                                   "pauses": len(run.response_latencies_ms)},
+                                   "answered_pauses": len(run.response_latencies_ms)},
         "requests": {k: c[k] for k in ("requests", "cancelled", "answered", "empty")},
         "typed_through": c["typedThrough"], "cache_hits": c["cacheHits"], "speculated": c["speculated"],
         "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"],

@@ -1,0 +1,24 @@
+"""What several benches share and that needs neither an LSP client nor the server: the held-back functions typed
+into their files. bench/typing.py (which needs pytest-lsp) and bench/prefix_reuse.py (which must run where only
+torch and transformers are installed, such as the GPU machine) both import it from here."""
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+
+# Two functions from click, which is held out of the embedded model's training data.
+DEFAULT_FUNCTIONS = ("click.formatting:join_options", "click.termui:_interpret_color")
+
+
+def held_back(spec: str) -> tuple[str, str, int, str]:
+    """(path, file text, offset, function source) for module:function."""
+    module_name, _, name = spec.partition(":")
+    function = getattr(importlib.import_module(module_name), name)
+    path = inspect.getsourcefile(function)
+    text = Path(path).read_text()
+    lines, first = inspect.getsourcelines(function)
+    start = sum(len(line) for line in text.splitlines(keepends=True)[:first - 1])
+    source = "".join(lines)
+    assert text[start:start + len(source)] == source, "the function's source is not where inspect says"
+    return path, text, start, source
