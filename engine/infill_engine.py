@@ -112,7 +112,9 @@ class InfillEngine:
         """Compile (and capture) the decoder step for the common (rows, canvas) shapes before the first request.
         Returns the seconds it took."""
         started = time.perf_counter()
-        self._run_at_shapes(shapes, steps=2, prompt_len=4, runs=1)
+        # Three steps: the first runs eagerly (no self-conditioning yet); of the compiled ones, CUDA graph trees
+        # only warm up on the first call and record the graph on the second, so the next request replays it.
+        self._run_at_shapes(shapes, steps=3, prompt_len=4, runs=1)
         return time.perf_counter() - started
 
     def measure_pace(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES, steps: int = 3) -> dict:
@@ -209,6 +211,18 @@ class InfillEngine:
         reason = first.reason + f"; continued block by block over {blocks} canvases to {length} tokens"
         return Candidates(items=[joined, *first.items[1:]], layout=first.layout, reason=reason, timings=timings)
 
+    def prime(self, prefix: str, suffix: str) -> dict:
+        """Encode the prompt a fill between `prefix` and `suffix` would read, and keep its cache: the next fill
+        near there encodes only what changed meanwhile. For idle moments (the user started typing somewhere new
+        and has not paused yet); generates nothing and leaves the reuse counters alone."""
+        if not self.config.reuse_prefix:
+            return {"prompt_tokens": 0, "reused_tokens": 0, "encode_ms": 0.0}
+        started = time.perf_counter()
+        prompt = self._prompt(prefix, suffix)[0]
+        shared = self._guarded(self._keep_prompt, prompt)
+        return {"prompt_tokens": len(prompt), "reused_tokens": shared,
+                "encode_ms": (time.perf_counter() - started) * 1e3}
+
     def rewrite(self, prefix: str, suffix: str, original: str, *, strength: float = 0.5,
                 instruction: str | None = None, cancel: Callable[[], bool] | None = None,
                 seed: int | None = None) -> Candidates:
@@ -282,10 +296,20 @@ class InfillEngine:
 
     @torch.no_grad()
     def _encode_prompt(self, prompt: list[int], batch: int) -> DynamicCache:
-        """The encoder KV cache for `prompt`, repeated for `batch` canvas rows. Keystroke after keystroke the prompt
-        barely changes, so the cache of the longest shared token prefix with the previous prompt is kept and only
-        the rest is encoded (the suffix comes first in the prompt, so typing changes only its tail). Every layer
-        keeps every token (engine/masks.py), so the cache can be cut back anywhere, however long the prompt."""
+        """What the (dynamic-path) decoder reads for `prompt`, repeated for `batch` canvas rows; counted as a
+        request's prompt."""
+        self._count_reuse(len(prompt), self._keep_prompt(prompt))
+        return decoder_cache(self.prompt_cache, self.model.config.text_config, batch)
+
+    @torch.no_grad()
+    def _keep_prompt(self, prompt: list[int]) -> int:
+        """Make the kept encoder KV cache hold `prompt`; returns how many leading tokens it already held. Keystroke
+        after keystroke the prompt barely changes, so the cache of the longest shared token prefix with the previous
+        prompt is kept and only the rest is encoded (the suffix comes first in the prompt, so typing changes only
+        its tail). Every layer keeps every token (engine/masks.py), so the cache can be cut back anywhere, however
+        long the prompt."""
+        if self.static is not None:
+            return self.static.encode(prompt, reuse=self.config.reuse_prefix)
         shared = self._reusable_prefix(prompt)
         if shared:
             cache = copy.deepcopy(self.prompt_cache)
@@ -297,9 +321,8 @@ class InfillEngine:
         masks = encoder_masks(shared, len(prompt), len(prompt), self.window, self.device)  # (1, 1, P - shared, P)
         self.model.model.encoder(input_ids=new_ids, attention_mask=for_attention(masks, self.model),
                                  past_key_values=cache, position_ids=positions)
-        self._count_reuse(len(prompt), shared)
         self.prompt_cache, self.cached_prompt = cache, list(prompt)
-        return decoder_cache(cache, self.model.config.text_config, batch)
+        return shared
 
     def _count_reuse(self, prompt_tokens: int, shared: int) -> None:
         self.prefix_stats["prompt_tokens"] += prompt_tokens
@@ -330,17 +353,16 @@ class InfillEngine:
              generator: torch.Generator, cancel, deadline: float | None = None) -> tuple:
         started = time.perf_counter()
         rows, canvas_len = canvas.shape
-        if self.static is None:
-            cache = self._encode_prompt(prompt, rows)
-        else:
-            shared = self.static.encode(prompt, reuse=self.config.reuse_prefix)
-            self._count_reuse(len(prompt), shared)
+        self._count_reuse(len(prompt), self._keep_prompt(prompt))
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)   # once, before the loop: encoder time is not denoising time
         encoded = time.perf_counter()
         if deadline is not None:
             fitted = self._steps_until(deadline, rows, canvas_len, settings.steps)
             if fitted is not None:
                 settings = dataclasses.replace(settings, steps=fitted)
         if self.static is None:
+            cache = decoder_cache(self.prompt_cache, self.model.config.text_config, rows)
             step = self._decoder_step(cache, len(prompt), canvas_len)
             result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel, deadline=deadline)
         else:

@@ -5,6 +5,7 @@ Engine exceptions (EngineError, Cancelled) are not caught here: the caller repor
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
@@ -70,6 +71,9 @@ class EngineLike(Protocol):
     # Optional: without them the context is budgeted with a chars-per-token estimate.
     def count_tokens(self, text: str) -> int: ...
 
+    # Optional: encode a prompt ahead of the request that will read it (prime_engine).
+    def prime(self, prefix: str, suffix: str) -> dict: ...
+
     max_prompt_tokens: int
 
 
@@ -128,6 +132,30 @@ def elapsed_ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1e3, 3)
 
 
+def plan_for(request: InfillRequest, engine: EngineLike):
+    max_tokens, count_tokens, exact = token_budget(engine)
+    plan = make_plan(request.text, request.mode, request.start, request.end, request.language_id, request.path,
+                     request.max_new_tokens, max_tokens, count_tokens, request.invoked, request.related,
+                     request.previous)
+    plan.details["context"]["tokens_counted_by"] = (
+        "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)")
+    return plan
+
+
+def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
+    """Have the engine encode the prompt an inline request here would read, generating nothing, so that the
+    request, when the user pauses, encodes only what was typed meanwhile. Returns the plan's details (the context
+    chosen, for the next request's ContextMemory) with the engine's report under "primed"; {} when there is
+    nothing to prime (a bad request, an engine without prefix reuse)."""
+    prime = getattr(engine, "prime", None)
+    if prime is None or check_request(request):
+        return {}
+    plan = plan_for(dataclasses.replace(request, mode="inline", end=request.start, invoked=True), engine)
+    details = plan.details
+    details["primed"] = prime(plan.related + plan.context.prefix, plan.context.suffix)
+    return details
+
+
 def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None = None) -> InfillResult:
     started = time.perf_counter()
     problem = check_request(request)
@@ -135,11 +163,8 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
         return InfillResult("", request.start, request.end, problem, {"reason": problem})
 
     text, start, end, mode = request.text, request.start, request.end, request.mode
-    max_tokens, count_tokens, exact = token_budget(engine)
-    plan = make_plan(text, mode, start, end, request.language_id, request.path, request.max_new_tokens, max_tokens,
-                     count_tokens, request.invoked, request.related, request.previous)
+    plan = plan_for(request, engine)
     details = plan.details
-    details["context"]["tokens_counted_by"] = "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)"
     timings = {"plan_ms": elapsed_ms(started)}
     details["timings"] = timings
     if plan.decision.shape == "none":

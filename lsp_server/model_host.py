@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from engine.types import Cancelled, EngineConfig, EngineError, ModelLoadError
-from infill import InfillRequest, InfillResult, run_infill
+from infill import InfillRequest, InfillResult, prime_engine, run_infill
 
 from .jobs import SUPERSEDED, CancelToken, JobQueue
 
@@ -23,6 +23,7 @@ log = logging.getLogger("infill-lsp")
 
 LOAD_KEY = "model-load"
 SPECULATION_KEY = "speculation"
+PRIME_KEY = "prime"        # the one prompt being prepared ahead of a request; a newer one replaces it
 EXTRA_SEED_RUNS = 2        # an invoke that wants several candidates runs the model at most this many more times
 LATENCY_WEIGHT = 0.3       # exponential moving average of the model's latency
 READY_POLL_S = 0.02        # how often a request waiting for the model to load looks again
@@ -92,6 +93,7 @@ class ModelHost:
         self.last_run: dict = {}
         self.run_totals = dict(NO_RUNS)
         self.speculative_runs = 0
+        self.primed_prompts = 0               # prompts encoded ahead of the request that reads them (prime)
 
     # ---- loading ------------------------------------------------------------------------------------------------
 
@@ -183,6 +185,26 @@ class ModelHost:
             return Generated(self._cancelled_result(request), cancelled=True)
         return value
 
+    async def prime(self, request: InfillRequest) -> dict:
+        """Encode the prompt of an inline request at `request.start` ahead of time, as speculation (only while no
+        real job waits, and any real job comes first). The plan's details, {} when it did not run."""
+        job = self.queue.submit(PRIME_KEY, lambda token: self._prime(request, token), speculative=True)
+        value = await self._wait(job)
+        return {} if value is SUPERSEDED else value
+
+    def _prime(self, request: InfillRequest, token: CancelToken) -> dict:
+        engine = self.engine
+        if engine is None or token():
+            return {}
+        try:
+            details = prime_engine(request, engine)
+        except Exception:   # an optimisation that failed costs its time, never a request
+            log.warning("preparing the prompt ahead of time failed", exc_info=True)
+            return {}
+        if details:
+            self.primed_prompts += 1
+        return details
+
     async def _wait(self, job):
         try:
             return await asyncio.wrap_future(job.future)
@@ -258,7 +280,8 @@ class ModelHost:
         self.last_run = {"budgetMs": request.budget_ms, "plannedSteps": timings.get("engine_planned_steps"),
                          "relatedFiles": [entry["path"] for entry in related],
                          "steps": timings.get("engine_steps"), "rows": timings.get("engine_batch"),
-                         "engineMs": timings.get("engine_ms")}
+                         "engineMs": timings.get("engine_ms"), "promptTokens": timings.get("engine_prompt_tokens"),
+                         "reusedTokens": timings.get("engine_reused_prompt_tokens")}
         totals = self.run_totals
         # One assignment: the event loop reads these totals while the worker writes them.
         self.run_totals = {"runs": totals["runs"] + 1,

@@ -41,6 +41,7 @@ STATUS_NOTIFICATION = "diffusionInfill/status"
 ACCEPTED_NOTIFICATION = "diffusionInfill/accepted"
 REJECTED_NOTIFICATION = "diffusionInfill/rejected"
 DID_SHOW_NOTIFICATION = "diffusionInfill/didShowCompletion"   # {"id"}: an item is on screen (once per id)
+PRIME_NEAR_LINES = 3   # an edit this close to the model's latest prompt finds most of it cached already
 LOAD_WAIT_S = 30.0   # longest a request waits for the model to finish loading before answering empty
 COMPLETION_JOB = "#completion"   # the job key suffix of textDocument/completion requests
 INVOKED_CANDIDATES = 3   # distinct items on an explicit invoke (the editor cycles through them); 1 otherwise
@@ -65,6 +66,7 @@ class InfillServer(LanguageServer):
         self.recent: dict[str, None] = {}                        # documents in the order last edited or asked in
         self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
         self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
+        self.prompt_place: tuple[str, int] | None = None         # (document, line) of the model's latest prompt
         self.last_answer = LastAnswer()
         self.published_state: str | None = None
 
@@ -219,6 +221,35 @@ def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> No
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
     for job in jobs_of(key):
         ls.host.cancel(job)
+    prime_after_edit(ls, key, params)
+
+
+def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocumentParams) -> None:
+    """The user started typing where the model has not read yet (another document, or far from its latest
+    prompt): encode that context now, while they type, so the suggestion when they pause encodes only what they
+    typed meanwhile (engine prefix reuse). Idle-time work like speculation, and off with it."""
+    if not (ls.options.reusePrefix and ls.options.speculate and ls.host.state == "ready"):
+        return
+    change = params.content_changes[-1] if params.content_changes else None
+    edited = getattr(change, "range", None)
+    if edited is None:   # the whole text was sent: no place to prepare for
+        return
+    line = edited.start.line
+    if ls.prompt_place and ls.prompt_place[0] == key and abs(ls.prompt_place[1] - line) <= PRIME_NEAR_LINES:
+        return
+    snap = Snapshot.of(ls.workspace.text_documents[key])
+    start = snap.offset_of(edited.start)
+    if start is None:
+        return
+    cursor = min(len(snap.source), start + len(change.text))
+    request = request_for(ls, snap, "inline", cursor, cursor)
+    asyncio.ensure_future(run_prime(ls, snap, request))
+
+
+async def run_prime(ls: InfillServer, snap: Snapshot, request: InfillRequest) -> None:
+    details = await ls.host.prime(request)
+    if details:
+        remember_context(ls, snap, details)   # the request that follows starts its context where this one did
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -258,6 +289,7 @@ def superseded(ls: InfillServer, job: str, generation: int, snap: Snapshot) -> b
 def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: int,
                 instruction: str | None = None, budget_ms: int | None = None, invoked: bool = False) -> InfillRequest:
     ls.touch(document_key(snap.uri))
+    ls.prompt_place = (document_key(snap.uri), snap.source.count("\n", 0, start))
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
                          path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
                          budget_ms=budget_ms, invoked=invoked, related=related_documents(ls, snap),
@@ -268,13 +300,13 @@ def memory_of(ls: InfillServer, snap: Snapshot) -> ContextMemory:
     return ls.context_memory.get(document_key(snap.uri), ContextMemory())
 
 
-def remember_context(ls: InfillServer, snap: Snapshot, result: InfillResult) -> None:
-    """The snippets and the prefix start a run chose are the next run's starting point (infill.plan.ContextMemory:
-    the less the prompt changes, the more of it the engine reuses)."""
+def remember_context(ls: InfillServer, snap: Snapshot, details: dict) -> None:
+    """The snippets and the prefix start a run chose (its details) are the next run's starting point
+    (infill.plan.ContextMemory: the less the prompt changes, the more of it the engine reuses)."""
     key = document_key(snap.uri)
     # A run that got as far as planning, for a document still open (one closed meanwhile has nothing to remember).
-    if "context" in result.details and ls.workspace.text_documents.get(key) is not None:
-        ls.context_memory[key] = ContextMemory.of(result.details)
+    if "context" in details and ls.workspace.text_documents.get(key) is not None:
+        ls.context_memory[key] = ContextMemory.of(details)
 
 
 def shown_path(root: str | None, path: str | None) -> str | None:
@@ -406,7 +438,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     generated = await ls.host.complete(request, job,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
-    remember_context(ls, snap, result)
+    remember_context(ls, snap, result.details)
     # Asked: say why every time. Typing: once at most, and not the load error again (shown when it happened, and
     # in the status).
     if result.message and (invoked or ls.host.state != "error"):
@@ -483,6 +515,7 @@ def infill_metrics(ls: InfillServer, *args) -> dict:
     engine = ls.host.engine if ls.host.state == "ready" else None
     described = engine.describe() if engine is not None else {}
     return {"modelRuns": ls.host.model_runs, "speculativeRuns": ls.host.speculative_runs,
+            "primedPrompts": ls.host.primed_prompts,
             "waitingJobs": ls.host.queue.waiting(), "idle": ls.host.queue.idle(), "cacheEntries": len(ls.cache),
             "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
             "prefixReuse": described.get("prefix_reuse"), "msPerStep": described.get("ms_per_step"),

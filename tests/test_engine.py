@@ -201,6 +201,24 @@ def test_a_config_naming_more_layers_than_the_weights_hold_is_refused(tiny_model
         InfillEngine(EngineConfig(model=str(deeper), threads=1))
 
 
+@pytest.mark.parametrize("fast_path", ["off", "static"])
+def test_a_primed_prompt_is_reused_by_the_fill_that_follows_and_gives_the_same_text(engine, fast_path):
+    primed = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=4, threads=1, fast_path=fast_path),
+                          loaded=engine.loaded)
+    cold = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=4, threads=1, fast_path=fast_path,
+                                     reuse_prefix=False), loaded=engine.loaded)
+    prefix, suffix = "def total(xs):\n    s = 0\n    for x in xs:\n        s", "\n    return s\n"
+    report = primed.prime(prefix, suffix)
+    assert report["prompt_tokens"] > 10 and report["reused_tokens"] == 0
+    assert primed.describe()["prefix_reuse"]["prompt_tokens"] == 0       # priming is not a request
+    typed = prefix + " +="                                               # the user typed on meanwhile
+    result = primed.fill(typed, suffix, lengths=[6], seed=3)
+    reuse = primed.describe()["prefix_reuse"]
+    assert reuse["last_reused"] >= reuse["prompt_tokens"] - 4            # only the typed tokens were encoded
+    assert result.best.text == cold.fill(typed, suffix, lengths=[6], seed=3).best.text
+    assert cold.prime(prefix, suffix)["prompt_tokens"] == 0              # nothing to prepare without reuse
+
+
 def test_running_out_of_memory_is_a_clear_engine_error_and_the_engine_still_fills(engine):
     """A real allocation failure of torch's CPU allocator (an exabyte: no machine or overcommit policy grants it)
     reads as "out of CPU memory", not as an internal error; the next fill works."""

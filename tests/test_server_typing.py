@@ -345,3 +345,44 @@ async def test_a_displayed_item_is_counted_once_and_can_still_be_accepted(client
     assert (await execute(client, "infill.accepted", {"id": shown_id}))["counted"] is True
     counted = delta(before, await counters(client))
     assert counted["displayed"] == 1 and counted["accepted"] == 1 and counted["shown"] == len(items)
+
+
+async def test_typing_somewhere_new_prepares_the_prompt_before_the_pause(client: LanguageClient):
+    """The first keystroke in a place the model has not read has the server encode that context while the user
+    types on; the suggestion at the pause then encodes only what was typed since."""
+    uri = "file:///tmp/typing-tests/primed.txt"
+    text = text_with("primed") + "".join(f"note {i}: a line further down\n" for i in range(12))
+    open_text(client, uri, text)
+    before = await settled(client)
+    far = end_of(text)                               # far from the model's latest prompt: another document
+    change(client, uri, 2, far, "t")
+    primed = await wait_until_async(lambda: metrics(client),
+                                    lambda m: m["primedPrompts"] > before["primedPrompts"] and m["idle"],
+                                    "the prompt to be prepared")
+    assert primed["primedPrompts"] == before["primedPrompts"] + 1
+    assert primed["modelRuns"] == before["modelRuns"]                 # priming generates nothing
+    text, cursor = after(text, far, "t")
+    change(client, uri, 3, cursor, "o")                               # typing on, a line away: no new priming
+    text, cursor = after(text, cursor, "o")
+    await ask(client, uri, cursor)
+    ran = await settled(client)
+    assert ran["primedPrompts"] == primed["primedPrompts"]
+    assert ran["modelRuns"] == before["modelRuns"] + 1
+    last = ran["lastRun"]
+    assert 0 < last["promptTokens"] - last["reusedTokens"] <= 4      # the two typed letters and the end sentinel
+
+
+async def test_no_prompt_is_prepared_when_speculation_is_off(client: LanguageClient):
+    await execute(client, "infill.status")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"diffusionInfill": {"speculate": False}}))
+    try:
+        uri = "file:///tmp/typing-tests/not-primed.txt"
+        open_text(client, uri, text_with("not primed"))
+        before = await settled(client)
+        change(client, uri, 2, types.Position(1, 0), "x")
+        await asyncio.sleep(0.5)
+        assert (await settled(client))["primedPrompts"] == before["primedPrompts"]
+    finally:
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {"speculate": True}}))
