@@ -235,3 +235,30 @@ def test_a_bf16_checkpoint_comes_back_as_fp32_with_exact_step_counts(tmp_path):
     restore_optimizer(fresh, state["opt"])
     moments = fresh.state_dict()["state"][0]
     assert float(moments["step"]) == 300 and moments["exp_avg"].dtype == torch.float32
+
+
+def test_gpu_session_packs_a_model_only_where_it_still_comes_back_and_swaps_the_chosen_one_in(tmp_path, monkeypatch):
+    from training import gpu_session
+
+    monkeypatch.setattr(gpu_session, "PART_BYTES", 1024 * 1024)
+    monkeypatch.setattr(gpu_session, "OUT_BYTES", 5 * 1024 * 1024)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "train.log").write_text("the runbook tees the stage's output here\n")
+    models = {}
+    for name in ("uniform", "masked"):
+        models[name] = tmp_path / name
+        models[name].mkdir()
+        (models[name] / "model.safetensors").write_bytes(np.random.default_rng(len(name)).bytes(3 * 1024 * 1024))
+    first = gpu_session.pack(models["masked"], "model-masked", out, fit=True)
+    assert len(first) == 4  # 3 MiB and the tar headers: four 1 MiB parts
+    assert gpu_session.pack(models["uniform"], "model-uniform", out, fit=True) == []  # 6 MiB would not come back
+    assert not gpu_session.parts_of("model-uniform", out)
+    gpu_session.pack(models["uniform"], "model-uniform", out, fit=True, replaces=first)
+    assert [p.name for p in sorted(out.iterdir())] == ["model-uniform.tar.000", "model-uniform.tar.001",
+                                                       "model-uniform.tar.002", "model-uniform.tar.003", "train.log"]
+    gpu_session.main(["unpack", str(out), "--dest", str(tmp_path / "back")])
+    assert (tmp_path / "back" / "model-uniform" / "model.safetensors").read_bytes() == \
+        (models["uniform"] / "model.safetensors").read_bytes()
+    monkeypatch.setattr(gpu_session, "OUT_FILES", 4)  # four parts and train.log: one file too many
+    assert gpu_session.pack(models["masked"], "model-masked", out, fit=True) == []

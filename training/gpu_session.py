@@ -9,7 +9,9 @@
 budget from the slowest, so that all variants see the same data tokens in about `--minutes`, runs them, fills
 held-out lines with each through its engine, keeps the diffusion variant with the better exact match, and writes
 into $OUT: results.tar (metrics, logs, loss curves, summary, data manifests) and the chosen model as
-model-<variant>.tar.000, .001, ... (each part under 16 MiB, at most 8 files come back per call).
+model-<variant>.tar.000, .001, ... (each part under 16 MiB, at most 8 files and 64 MiB come back per call).
+Results and the diffusion model with the lower validation loss are packed as soon as training ends, before the
+held-out fills (which have a deadline), so a slow or failing fill never loses a trained model.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 
 PART_BYTES = 15 * 1024 * 1024
+OUT_FILES = 8                          # what one `run` call brings back from $OUT ...
+OUT_BYTES = 62 * 1024 * 1024           # ... 64 MiB, less room for train.log, which the runbook tees into $OUT
 RUNS = Path("training/runs/gpu")
 TRAVEL_SHARDS = Path("training/data/shards-travel")
 DEVICE_DATA = Path("training/data/device")
@@ -101,17 +105,34 @@ def step_seconds(run: Path, skip: int = 5) -> float:
     return (late[-1]["time_s"] - late[0]["time_s"]) / max(late[-1]["step"] - late[0]["step"], 1)
 
 
-def pack(folder: Path, name: str, out: Path) -> list[Path]:
-    """folder -> out/name.tar.000, .001, ... (each under 16 MiB)."""
+def tar_of(folder: Path, name: str) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(folder, arcname=name)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def parts_of(name: str, out: Path) -> list[Path]:
+    return sorted(out.glob(f"{name}.tar.[0-9][0-9][0-9]"))
+
+
+def pack(folder: Path, name: str, out: Path, fit: bool = False, replaces: list[Path] = ()) -> list[Path]:
+    """folder -> out/name.tar.000, .001, ... (each under 16 MiB), replacing an earlier packing of `name` and the
+    files in `replaces` (removed only once the new parts are written).
+    fit: write nothing (and return []) unless $OUT then still holds at most OUT_FILES files and OUT_BYTES."""
+    data = tar_of(folder, name)
     out.mkdir(parents=True, exist_ok=True)
+    old = [*parts_of(name, out), *replaces]
+    count = -(-len(data) // PART_BYTES)
+    others = [p for p in out.rglob("*") if p.is_file() and p not in old]
+    if fit and (len(others) + count > OUT_FILES or sum(p.stat().st_size for p in others) + len(data) > OUT_BYTES):
+        return []
     parts = []
     for i, begin in enumerate(range(0, len(data), PART_BYTES)):
         parts.append(out / f"{name}.tar.{i:03d}")
         parts[-1].write_bytes(data[begin:begin + PART_BYTES])
+    for stale in set(old) - set(parts):
+        stale.unlink()
     return parts
 
 
@@ -134,7 +155,7 @@ def train(args) -> None:
     # 1. probe: every variant for a few steps, side by side, as they will run
     probe_steps = args.probe_steps
     probes = {v: runs / f"probe-{v}" for v in variants}
-    for folder in probes.values():
+    for folder in [*probes.values(), runs / "logs", runs / "results"]:  # nothing of an earlier `train` mixes in
         shutil.rmtree(folder, ignore_errors=True)
     codes = run_side_by_side({v: trainer_command(v, probes[v], args, [
         "--total-steps", "1000000", "--chunk-steps", str(probe_steps), "--warmup", "1000000",
@@ -151,40 +172,77 @@ def train(args) -> None:
         shutil.rmtree(folder, ignore_errors=True)
     # 2. the runs: the same steps, batch and example stream for every variant = the same data tokens
     runs_of = {v: runs / v for v in variants}
+    for folder in runs_of.values():  # a run left by an earlier `train` would be resumed: unequal budgets, 0 steps
+        shutil.rmtree(folder, ignore_errors=True)
     limit = max(budget_s, 0) / 60 + 1.0  # a safety stop; the schedule ends at `steps`
     codes = run_side_by_side({v: trainer_command(v, runs_of[v], args, [
         "--total-steps", str(steps), "--minutes", f"{limit:.2f}", "--warmup", str(min(200, steps // 10)),
         "--eval-every", str(max(steps // 10, 1)), "--checkpoint-every", str(max(steps // 2, 1))])
         for v in variants}, runs / "logs")
     summary = {"plan": plan, "exit_codes": codes, "variants": {}}
-    # 3. held-out fills through each engine, side by side
+    for v in variants:
+        metrics_file = runs_of[v] / "metrics.json"
+        summary["variants"][v] = {"metrics": json.loads(metrics_file.read_text()) if metrics_file.is_file() else None}
+    # 3. pack results and the diffusion models (lower validation loss first, as many as come back) before the
+    # held-out fills, so that a fill that fails or runs long loses no trained model
+    trained = [v for v in variants if v != "ar" and (runs_of[v] / "model" / "config.json").is_file()]
+    by_loss = sorted(trained, key=lambda v: (summary["variants"][v]["metrics"] or {}).get("val_ce_full_noise",
+                                                                                         float("inf")))
+    summary["chosen"] = by_loss[0] if by_loss else None
+    summary["chosen_by"] = "val_ce_full_noise (before the held-out fills)"
+    pack_results(summary, runs, runs_of, variants, out, started, plot=True)
+    packed = [v for v in by_loss if pack(runs_of[v] / "model", f"model-{v}", out, fit=True)]
+    print(json.dumps({"packed_before_heldout_fills": packed, "lower_val_loss": summary["chosen"]}), flush=True)
+    # 4. held-out fills through each engine, side by side, eager (no compiling), cut at the stage's deadline
+    deadline = max(started + args.minutes * 60 - 20, time.time() + 30)
     evals = {}
     for v in variants:
         model = runs_of[v] / "model"
-        metrics_file = runs_of[v] / "metrics.json"
-        summary["variants"][v] = {"metrics": json.loads(metrics_file.read_text()) if metrics_file.is_file() else None}
         if (model / "config.json").is_file():
             evals[v] = subprocess.Popen(
                 [sys.executable, "-m", "training.heldout_eval", "--model", str(model), "--engine",
-                 "ar" if v == "ar" else "diffusion", "--count", str(args.eval_count), "--out",
+                 "ar" if v == "ar" else "diffusion", "--count", str(args.eval_count), "--fast-path", "off", "--out",
                  str(runs_of[v] / "heldout.json"), "--shards", *map(str, shard_folders())],
                 stdout=subprocess.DEVNULL, stderr=open(runs / "logs" / f"{v}.heldout.log", "w"))
     for v, proc in evals.items():
-        proc.wait()
+        try:
+            proc.wait(timeout=max(deadline - time.time(), 1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            with open(runs / "logs" / f"{v}.heldout.log", "a") as log:
+                log.write(f"\ngpu_session: held-out fills cut at the stage's deadline ({args.minutes} minutes)\n")
         report = runs_of[v] / "heldout.json"
         summary["variants"][v]["heldout"] = (json.loads(report.read_text()) if report.is_file() else
                                              {"error": (runs / "logs" / f"{v}.heldout.log").read_text()[-2000:]})
     diffusion = [v for v in variants if v != "ar" and "exact_match" in summary["variants"][v].get("heldout", {})]
     best = max(diffusion, key=lambda v: (summary["variants"][v]["heldout"]["exact_match"], v == "uniform"),
                default=None)
-    summary["chosen"] = best
+    if best is not None:
+        summary["chosen"], summary["chosen_by"] = best, "held-out exact match"
+    elif summary["chosen"] is not None:
+        summary["chosen_by"] = "val_ce_full_noise (no held-out fill result came back)"
+        print(f"no held-out fill result came back: chose {summary['chosen']} by its lower validation loss "
+              "(val_ce_full_noise)", flush=True)
+    # 5. what comes back: the results again, with the fills, and the chosen model in place of another if it differs
+    chosen = summary["chosen"]
+    if chosen is not None and chosen not in packed:
+        replaced = [p for v in packed for p in parts_of(f"model-{v}", out)]
+        if pack(runs_of[chosen] / "model", f"model-{chosen}", out, fit=True, replaces=replaced):
+            packed = [chosen]
+    summary["packed_models"] = packed
+    print(json.dumps({"chosen": chosen, "chosen_by": summary["chosen_by"], "packed_models": packed,
+                      **{v: summary["variants"][v].get("heldout") for v in variants}}), flush=True)
+    pack_results(summary, runs, runs_of, variants, out, started, plot=False)
+
+
+def pack_results(summary: dict, runs: Path, runs_of: dict[str, Path], variants: list[str], out: Path,
+                 started: float, plot: bool) -> None:
+    """summary, every run's metrics, log and stdout, the data manifest and loss curves -> out/results.tar.*"""
     summary["minutes"] = round((time.time() - started) / 60, 2)
     (runs / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps({"chosen": best, **{v: summary["variants"][v].get("heldout") for v in variants}}), flush=True)
-    # 4. what comes back: results (small files) and the chosen model
     results = runs / "results"
-    shutil.rmtree(results, ignore_errors=True)
-    results.mkdir(parents=True)
+    results.mkdir(parents=True, exist_ok=True)
     shutil.copy(runs / "summary.json", results / "summary.json")
     for v in variants:
         for name in ("metrics.json", "log.jsonl"):
@@ -194,11 +252,10 @@ def train(args) -> None:
             shutil.copy(log, results / log.name)
     if (DEVICE_DATA / "data_manifest.json").is_file():
         shutil.copy(DEVICE_DATA / "data_manifest.json", results / "data_manifest_gpu_machine.json")
-    subprocess.run([sys.executable, "-m", "training.plot", "--runs", *[str(runs_of[v]) for v in variants],
-                    "--out", str(results / "loss_curves.png")], check=False)
+    if plot:
+        subprocess.run([sys.executable, "-m", "training.plot", "--runs", *[str(runs_of[v]) for v in variants],
+                        "--out", str(results / "loss_curves.png")], check=False)
     pack(results, "results", out)
-    if best is not None:
-        pack(runs_of[best] / "model", f"model-{best}", out)
 
 
 def export(args) -> None:

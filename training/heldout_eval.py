@@ -35,10 +35,11 @@ def heldout_lines(tokenizer, shard_folders: list[Path], count: int, context: int
     return examples
 
 
-def load_engine(kind: str, model: str, device: str, threads: int | None):
+def load_engine(kind: str, model: str, device: str, threads: int | None, fast_path: str = "off"):
     meta_file = Path(model) / "diffusion_infill.json"
     noise = json.loads(meta_file.read_text()).get("noise", "uniform") if meta_file.is_file() else "uniform"
-    config = EngineConfig(model=model, device=device, threads=threads, noise=noise)
+    # "off" by default: the engine's "auto" compiles the step with CUDA graphs on a GPU, minutes before a first fill
+    config = EngineConfig(model=model, device=device, threads=threads, noise=noise, fast_path=fast_path)
     if kind == "ar":
         from engine.ar_engine import AREngine
         return AREngine(config)
@@ -70,9 +71,11 @@ def main(argv=None) -> None:
     parser.add_argument("--context", type=int, default=192)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--fast-path", choices=["off", "static", "compiled", "auto"], default="off",
+                        help="the diffusion engine's decoder step (EngineConfig.fast_path); compiled costs minutes")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    engine = load_engine(args.engine, args.model, args.device, args.threads)
+    engine = load_engine(args.engine, args.model, args.device, args.threads, args.fast_path)
     examples = heldout_lines(engine.tokenizer, args.shards, args.count, min(args.context, engine.max_prompt_tokens))
     lengths = [8, 16, 32] if args.engine == "diffusion" else None
     report = {"model": args.model, "engine": args.engine, **evaluate(engine, examples, lengths)}
