@@ -57,10 +57,9 @@ def collapse_leading_gap(middle: str, before: str) -> str:
 
 
 # The line so far stops where an operand must follow: after an operator, an opening bracket, a comma, or a word
-# such as `in`, `and`, `not`, `import`, `await`, `new`, `return` (a bare `return` parses, but whoever stops after
-# `return ` is about to write its value).
+# such as `in`, `and`, `not`, `import`, `await`, `new`, `throw`. (Not `return`: a bare `return` ends a statement.)
 WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if|elif|while|for|import|from|await|"
-                           r"with|as|new|typeof|of|yield|return|throw|assert|del|case))\s*$")
+                           r"with|as|new|typeof|of|yield|throw|assert|del|case))\s*$")
 STARTS_WITH_COMMENT = re.compile(r"\s*(?:#|//|--|/\*)")
 
 

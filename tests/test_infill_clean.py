@@ -106,10 +106,9 @@ def test_a_tab_in_the_gap_opening_a_mid_line_fill_becomes_one_space(middle, befo
     ("  # TODO", "    for row in ", ""),
     ("// the id", "const a = f(", ""),                 # JavaScript, inside a call
     (" -- value", "local t = ", ""),                   # Lua
-    ("# manon memory, result", "    return ", ""),     # a bare return parses, but the value is what was asked
-    ("// reason", "  throw ", ""),                     # JavaScript
-    ("total  # the sum", "    return ", "total  # the sum"),
-    ("  # done", "    return total", "  # done"),      # after the value: a comment is fine
+    ("// reason", "  throw ", ""),                     # JavaScript: throw needs its operand
+    ("# which", "    assert ", ""),                     # Python
+    ("  # done", "    return", "  # done"),              # a bare return is a whole statement
     ("  # why", "x = 1", "  # why"),                   # after a finished statement a comment is fine
     ("x + 1  # sum", "y = ", "x + 1  # sum"),          # code first, then a comment: kept
     ("# heading", "", "# heading"),                    # a line of its own
