@@ -186,9 +186,10 @@ class ModelHost:
         return value
 
     async def prime(self, request: InfillRequest) -> dict:
-        """Encode the prompt of an inline request at `request.start` ahead of time, as speculation (only while no
-        real job waits, and any real job comes first). The plan's details, {} when it did not run."""
-        job = self.queue.submit(PRIME_KEY, lambda token: self._prime(request, token), speculative=True)
+        """Encode the prompt of an inline request at `request.start` ahead of time. The plan's details, {} when
+        it did not run. A real job, not speculation: the request of the same keystroke drops waiting speculation,
+        and the encoding it would drop is the one that request needs next; a newer prime replaces it."""
+        job = self.queue.submit(PRIME_KEY, lambda token: self._prime(request, token))
         value = await self._wait(job)
         return {} if value is SUPERSEDED else value
 
