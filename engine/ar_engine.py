@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from .loading import pick_device, pick_dtype
-from .memory import out_of_memory, release_cached_gpu_memory
+from .memory import out_of_memory_reported
 from .prompt import encode_text, trim_context
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
 
@@ -86,15 +86,8 @@ class AREngine:
         stops at that deadline with the tokens written so far."""
         limit = max(1, min(max(lengths or [max_new_tokens]), max_new_tokens))
         deadline = time.perf_counter() + budget_ms / 1e3 if budget_ms else None
-        with self.lock:
-            try:
-                return self._fill(prefix, suffix, limit, cancel, deadline)
-            except (RuntimeError, MemoryError) as exc:
-                where = out_of_memory(exc)
-                if where is None:
-                    raise
-                release_cached_gpu_memory()
-                raise EngineError(f"out of {where} memory while generating; try a shorter context") from exc
+        with self.lock, out_of_memory_reported(EngineError, "while generating", "try a shorter context"):
+            return self._fill(prefix, suffix, limit, cancel, deadline)
 
     def _encode_text(self, text: str) -> list[int]:
         return encode_text(self.tokenizer, text)
