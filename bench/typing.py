@@ -13,7 +13,8 @@ automatic textDocument/inlineCompletion, as VS Code does, without waiting for th
 Reported per run: time from the last keystroke before a pause to a non-empty answer (p50/p95, over the pauses that
 got one before the next key), requests started / cancelled / answered / empty, typed-through and cache hits (from
 `infill.status`), model runs per 100 keystrokes (from `infill.metrics`), and the server's peak RSS (VmHWM). The
-replay runs once with `reusePrefix` off and once on, each on a fresh server. `--plot` writes the latency
+replay runs once with `reusePrefix` off and once on, each on a fresh server (`--read-ahead compare`: reuse on, with
+`readAhead` off and then on). `--plot` writes the latency
 distribution as a PNG into bench/. Record what you quote in bench/RESULTS.md with the command, device and date.
 """
 from __future__ import annotations
@@ -91,10 +92,12 @@ class Sent:
 @dataclass
 class RunResult:
     reuse_prefix: bool
+    read_ahead: bool
     keystrokes: int
     pauses: int
     pause_latencies_ms: list[float] = field(default_factory=list)
     response_latencies_ms: list[float] = field(default_factory=list)   # any answer in time, empty ones included
+    first_pause_ms: list[float] = field(default_factory=list)   # each document's first pause, any answer in time
     pauses_answered_empty: int = 0    # the answer came in time, with nothing to offer
     pauses_too_slow: int = 0          # no answer before the next key (which cancelled it) or the pause's end
     pauses_errored: int = 0           # an error came back in time instead of an answer
@@ -141,7 +144,8 @@ async def replay_once(replays: list[Replay], options: dict) -> RunResult:
         if status["state"] != "ready":
             raise SystemExit(f"the model failed to load: {status['message']}")
 
-        result = RunResult(reuse_prefix=options["reusePrefix"], keystrokes=0, pauses=0)
+        result = RunResult(reuse_prefix=options["reusePrefix"], read_ahead=options["readAhead"], keystrokes=0,
+                           pauses=0)
         started = time.monotonic()
         for replay in replays:
             await type_function(client, replay, result)
@@ -203,7 +207,7 @@ async def type_function(client, replay: Replay, result: RunResult) -> None:
     pause_keys = [i for i, key in enumerate(replay.keys) if key.pause_after >= PAUSE_MIN_S]
     result.keystrokes += len(replay.keys)
     result.pauses += len(pause_keys)
-    for i in pause_keys:
+    for n, i in enumerate(pause_keys):
         entry = sent[i]
         # In time: before the next key, or for the last key, within its own pause (as long as any other pause).
         deadline = sent[i + 1].sent if i + 1 < len(sent) else entry.sent + replay.keys[i].pause_after
@@ -214,6 +218,8 @@ async def type_function(client, replay: Replay, result: RunResult) -> None:
             result.pauses_errored += 1
             continue
         result.response_latencies_ms.append(round((entry.answered - entry.sent) * 1e3, 1))
+        if n == 0:
+            result.first_pause_ms.append(result.response_latencies_ms[-1])
         if entry.items == 0:
             result.pauses_answered_empty += 1
         else:
@@ -231,7 +237,7 @@ def percentile(values: list[float], q: float) -> float | None:
 def summary(run: RunResult) -> dict:
     c, m = run.counters, run.metrics
     return {
-        "reusePrefix": run.reuse_prefix, "keystrokes": run.keystrokes, "pauses": run.pauses,
+        "reusePrefix": run.reuse_prefix, "readAhead": run.read_ahead, "keystrokes": run.keystrokes, "pauses": run.pauses,
         "pause_to_answer_ms": {"p50": percentile(run.pause_latencies_ms, 50),
                                "p95": percentile(run.pause_latencies_ms, 95),
                                "answered_pauses": len(run.pause_latencies_ms),
@@ -243,6 +249,8 @@ def summary(run: RunResult) -> dict:
         "pause_to_any_answer_ms": {"p50": percentile(run.response_latencies_ms, 50),
                                    "p95": percentile(run.response_latencies_ms, 95),
                                    "answered_pauses": len(run.response_latencies_ms)},
+        # Where the read-ahead should show: the first pause in a document is the one whose context is unread.
+        "first_pause_per_document_ms": run.first_pause_ms,
         "requests": {k: c[k] for k in ("requests", "cancelled", "answered", "empty")},
         "typed_through": c["typedThrough"], "cache_hits": c["cacheHits"], "speculated": c["speculated"],
         "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"],
@@ -252,6 +260,11 @@ def summary(run: RunResult) -> dict:
         "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,
         "latencies_ms": run.pause_latencies_ms,
     }
+
+
+def setting(run: RunResult) -> str:
+    return (f"prefix reuse {'on' if run.reuse_prefix else 'off'}"
+            + (f", read-ahead {'on' if run.read_ahead else 'off'}" if run.reuse_prefix else ""))
 
 
 def plot(runs: list[RunResult], path: Path, title: str) -> None:
@@ -265,7 +278,7 @@ def plot(runs: list[RunResult], path: Path, title: str) -> None:
         if not values:
             continue
         share = [(i + 1) / len(values) for i in range(len(values))]
-        label = (f"prefix reuse {'on' if run.reuse_prefix else 'off'}: p50 {percentile(values, 50):.0f} ms, "
+        label = (f"{setting(run)}: p50 {percentile(values, 50):.0f} ms, "
                  f"p95 {percentile(values, 95):.0f} ms ({len(values)}/{run.pauses} pauses)")
         axis.step(values, share, where="post", label=label)
     axis.set_xlabel("last keystroke of a pause -> non-empty inline answer (ms)")
@@ -295,6 +308,8 @@ def main() -> None:
     parser.add_argument("--context-tokens", type=int, help="the server's contextTokens (default: the model's own, "
                         "192 for the embedded model)")
     parser.add_argument("--only", choices=("on", "off"), help="run only one prefix-reuse setting")
+    parser.add_argument("--read-ahead", choices=("on", "off", "compare"), default="on",
+                        help="the server's readAhead; compare: prefix reuse on, read-ahead off then on")
     parser.add_argument("--reuse-first", action="store_true", help="run prefix reuse on first, then off")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", default=str(HERE / "typing_cpu.png"), help="PNG path ('' for none)")
@@ -320,13 +335,23 @@ def main() -> None:
     settings = {"on": [True], "off": [False]}.get(args.only, [False, True])
     if args.reuse_first:
         settings.reverse()
-    runs = [asyncio.run(replay_once(replays, {**options, "reusePrefix": reuse})) for reuse in settings]
+    if args.read_ahead == "compare":
+        plans = [(True, False), (True, True)]
+    else:
+        plans = [(reuse, args.read_ahead == "on") for reuse in settings]
+    runs = [asyncio.run(replay_once(replays, {**options, "reusePrefix": reuse, "readAhead": ahead}))
+            for reuse, ahead in plans]
 
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()} {os.cpu_count()} CPUs", "functions": functions,
               "characters": sum(len(k.text) for r in replays for k in r.keys),
               "options": options, "keys_per_s": list(args.keys_per_s), "pause_s": list(args.pause),
               "runs": [summary(run) for run in runs]}
+    by_ahead = {run.read_ahead: run.pause_latencies_ms for run in runs}
+    if args.read_ahead == "compare" and by_ahead.get(False) and by_ahead.get(True):
+        for q in (50, 95):
+            report[f"p{q}_speedup_with_read_ahead"] = round(percentile(by_ahead[False], q)
+                                                           / percentile(by_ahead[True], q), 2)
     by_reuse = {run.reuse_prefix: run.pause_latencies_ms for run in runs}
     if by_reuse.get(False) and by_reuse.get(True):
         report["p50_speedup_with_reuse"] = round(percentile(by_reuse[False], 50) / percentile(by_reuse[True], 50), 2)
@@ -346,7 +371,7 @@ def main() -> None:
         return
     for run in report["runs"]:
         latency = run["pause_to_answer_ms"]
-        print(f"prefix reuse {'on ' if run['reusePrefix'] else 'off'}: pause->answer p50 {latency['p50']} ms, "
+        print(f"prefix reuse {'on ' if run['reusePrefix'] else 'off'}, read-ahead {'on ' if run['readAhead'] else 'off'}: pause->answer p50 {latency['p50']} ms, "
               f"p95 {latency['p95']} ms ({latency['answered_pauses']}/{run['pauses']} pauses answered); "
               f"requests {run['requests']}; typed-through {run['typed_through']}, cache hits {run['cache_hits']}; "
               f"{run['model_runs_per_100_keys']} model runs/100 keys; peak RSS {run['peak_rss_mb']} MB")

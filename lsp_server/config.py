@@ -29,6 +29,8 @@ class ServerOptions:
     seed: int = 0
     reusePrefix: bool = True          # keep the encoder cache of the unchanged prompt prefix between requests
     speculate: bool = True            # compute the next suggestion ahead, as if the shown one were accepted
+    readAhead: bool = True            # encode the context where the user starts typing, before they pause
+                                      # (needs reusePrefix: only the encoder cache carries it to the request)
     fastPath: str = "auto"            # auto (compiled on CUDA, plain on CPU) | compiled | static | off
     inlineBudgetMs: int = 150         # model time an automatic suggestion may take (its steps are planned to fit);
                                       # 0 = no limit. An explicit invoke and the commands always run every step.
@@ -76,6 +78,7 @@ CHECKS = {
     "seed": (lambda v: _is_int(v, 0, 2**63 - 1), "a whole number from 0"),
     "reusePrefix": (lambda v: isinstance(v, bool), "true or false"),
     "speculate": (lambda v: isinstance(v, bool), "true or false"),
+    "readAhead": (lambda v: isinstance(v, bool), "true or false"),
     "fastPath": (lambda v: v in FAST_PATHS, " / ".join(FAST_PATHS)),
     "inlineBudgetMs": (lambda v: _is_int(v, 0, 60_000), "a whole number of milliseconds from 0 (0 = no limit)"),
     "completionItems": (lambda v: v in COMPLETION_ITEMS, " / ".join(COMPLETION_ITEMS)),

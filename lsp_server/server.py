@@ -227,8 +227,8 @@ def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> No
 def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocumentParams) -> None:
     """The user started typing where the model has not read yet (another document, or far from its latest
     prompt): encode that context now, while they type, so the suggestion when they pause encodes only what they
-    typed meanwhile (engine prefix reuse). Idle-time work like speculation, and off with it."""
-    if not (ls.options.reusePrefix and ls.options.speculate and ls.host.state == "ready"):
+    typed meanwhile (engine prefix reuse). Only encoding: much cheaper than speculation, so it has its own option."""
+    if not (ls.options.reusePrefix and ls.options.readAhead and ls.host.state == "ready"):
         return
     change = params.content_changes[-1] if params.content_changes else None
     edited = getattr(change, "range", None)

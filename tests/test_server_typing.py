@@ -372,10 +372,10 @@ async def test_typing_somewhere_new_prepares_the_prompt_before_the_pause(client:
     assert 0 < last["promptTokens"] - last["reusedTokens"] <= 4      # the two typed letters and the end sentinel
 
 
-async def test_no_prompt_is_prepared_when_speculation_is_off(client: LanguageClient):
+async def test_no_prompt_is_prepared_when_read_ahead_is_off(client: LanguageClient):
     await execute(client, "infill.status")
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"diffusionInfill": {"speculate": False}}))
+        settings={"diffusionInfill": {"readAhead": False}}))
     try:
         uri = "file:///tmp/typing-tests/not-primed.txt"
         open_text(client, uri, text_with("not primed"))
@@ -385,4 +385,4 @@ async def test_no_prompt_is_prepared_when_speculation_is_off(client: LanguageCli
         assert (await settled(client))["primedPrompts"] == before["primedPrompts"]
     finally:
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-            settings={"diffusionInfill": {"speculate": True}}))
+            settings={"diffusionInfill": {"readAhead": True}}))

@@ -356,11 +356,16 @@ def test_suggestion_ids_count_a_display_once_and_still_settle_after_it():
     assert ids.settle(shown) and not ids.display(shown)           # accepted: closed for every signal
 
 
-def test_reuse_prefix_and_speculate_options():
-    assert ServerOptions().engine_config().reuse_prefix is True
+def test_reuse_prefix_speculate_and_read_ahead_options():
+    assert ServerOptions().engine_config().reuse_prefix is True and ServerOptions().readAhead is True
     options, warnings = parse_options({"reusePrefix": False, "speculate": False})
     assert warnings == [] and options.engine_config().reuse_prefix is False and options.speculate is False
     assert options.model_key() != ServerOptions().model_key()   # a new engine: the engine reads it once
+    options, warnings = parse_options({"readAhead": False})
+    assert warnings == [] and options.readAhead is False and options.speculate is True
+    assert options.model_key() == ServerOptions().model_key()   # the server's choice: the engine is kept
+    options, warnings = parse_options({"readAhead": 1})
+    assert options.readAhead is True and "readAhead" in warnings[0]
     options, warnings = parse_options({"reusePrefix": "no"})
     assert options.reusePrefix is True and "reusePrefix" in warnings[0]
 
