@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from .loading import pick_device, pick_dtype
-from .memory import out_of_memory_reported
+from .memory import reporting_out_of_memory
 from .prompt import encode_text, trim_context
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
 
@@ -86,8 +86,9 @@ class AREngine:
         stops at that deadline with the tokens written so far."""
         limit = max(1, min(max(lengths or [max_new_tokens]), max_new_tokens))
         deadline = time.perf_counter() + budget_ms / 1e3 if budget_ms else None
-        with self.lock, out_of_memory_reported(EngineError, "while generating", "try a shorter context"):
-            return self._fill(prefix, suffix, limit, cancel, deadline)
+        with self.lock:
+            return reporting_out_of_memory(lambda: self._fill(prefix, suffix, limit, cancel, deadline), EngineError,
+                                           "while generating", "try a shorter context")
 
     def _encode_text(self, text: str) -> list[int]:
         return encode_text(self.tokenizer, text)

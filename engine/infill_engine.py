@@ -13,7 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from .fast_path import StaticPrompt, bind, compile_step, static_scored_step
 from .loading import MIN_PROMPT_TOKENS, LoadedModel, load
-from .memory import out_of_memory_reported
+from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .sampler import SamplerSettings, denoise, renoise
@@ -233,9 +233,9 @@ class InfillEngine:
     # ---- internals --------------------------------------------------------------------------------------------
 
     def _guarded(self, fn, *args) -> Candidates:
-        with self.lock, out_of_memory_reported(EngineError, "while generating", "try a smaller contextTokens, "
-                                               "a shorter completion or a smaller model"):
-            return fn(*args)
+        with self.lock:
+            return reporting_out_of_memory(lambda: fn(*args), EngineError, "while generating",
+                                           "try a smaller contextTokens, a shorter completion or a smaller model")
 
     def _steps_until(self, deadline: float, rows: int, canvas_len: int, steps: int) -> int | None:
         """Denoising steps that fit before `deadline` at this shape's measured pace (None: shape not measured)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .memory import out_of_memory, out_of_memory_reported
+from .memory import out_of_memory, reporting_out_of_memory
 from .types import EngineConfig, ModelLoadError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
@@ -164,8 +164,8 @@ def load(config: EngineConfig) -> LoadedModel:
                                  f"dtype") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source)
-    with out_of_memory_reported(ModelLoadError, f"moving {source} to {device}", "try a smaller model or dtype"):
-        model.to(device)
+    reporting_out_of_memory(lambda: model.to(device), ModelLoadError, f"moving {source} to {device}",
+                            "try a smaller model or dtype")
     model.eval()
     if device.type == "cpu" and not config.threads:
         pick_cpu_threads(model)

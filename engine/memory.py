@@ -2,11 +2,13 @@
 instead of an internal error."""
 from __future__ import annotations
 
-from contextlib import contextmanager
+from typing import Callable, TypeVar
 
 import torch
 
 from .types import EngineError
+
+T = TypeVar("T")
 
 # What torch's CPU allocator says when malloc fails (a RuntimeError, not MemoryError).
 CPU_ALLOCATOR_FAILURE = "DefaultCPUAllocator: can't allocate memory"
@@ -27,15 +29,18 @@ def release_cached_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-@contextmanager
-def out_of_memory_reported(error: type[EngineError], doing: str, advice: str):
-    """Re-raise an allocation failure inside the block as `error` ("out of GPU memory while ...; advice"), after
-    handing the caching allocator's blocks back; any other failure passes through unchanged."""
+def reporting_out_of_memory(run: Callable[[], T], error: type[EngineError], doing: str, advice: str) -> T:
+    """run(), with an allocation failure re-raised as `error` ("out of GPU memory while ...; advice"); any other
+    failure passes through unchanged.
+
+    The caching allocator's blocks are handed back only after the handler is left: until then the exception's
+    traceback keeps the failed run's frames, and with them its tensors, alive. For the same reason the new error is
+    not chained to the old one."""
     try:
-        yield
+        return run()
     except (RuntimeError, MemoryError) as exc:
         where = out_of_memory(exc)
         if where is None:
             raise
-        release_cached_gpu_memory()
-        raise error(f"out of {where} memory {doing}; {advice}") from exc
+    release_cached_gpu_memory()
+    raise error(f"out of {where} memory {doing}; {advice}")

@@ -197,11 +197,13 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
 
 def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | None, max_tokens: int,
                         count: Measure = estimate_tokens, suffix_share: float = SUFFIX_SHARE,
-                        previous_prefix_start: int | None = None) -> Context:
+                        previous_prefix_start: int | None = None, typing: bool = False) -> Context:
     """The context as the engine will read it: at most `max_tokens` tokens in all, the suffix at most
     `suffix_share` of them (the engine trims a longer one), the prefix all the suffix leaves. With
     `previous_prefix_start` (where the document's last request began its prefix) the prefix begins there while it
-    fits well (steady_prefix_start)."""
+    fits well (steady_prefix_start). `typing` (an inline request: more follow as the user types) without a previous
+    start: a prefix the budget cuts is cut with room to type, as a re-cut is, or the very next request would have
+    to move its first line and the engine encode the whole prompt again."""
     suffix_cap = max(1, int(max_tokens * suffix_share))
     kept = None
     for scope in reversed(scopes or []):
@@ -212,13 +214,16 @@ def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | N
     suffix_end = cut_suffix(text, end, suffix_cap, count)
     suffix = text[end:suffix_end]
     suffix_tokens = count(suffix)
-    prefix_start = cut_prefix(text, start, max_tokens - suffix_tokens, count)
+    budget = max_tokens - suffix_tokens
+    prefix_start = cut_prefix(text, start, budget, count)
+    steady = prefix_start
     if previous_prefix_start is not None:
-        steady = steady_prefix_start(text, start, max_tokens - suffix_tokens, count, prefix_start,
-                                     previous_prefix_start)
-        # Never at the price of the enclosing scope the fresh cut keeps whole (its `def` line, say).
-        if kept is None or prefix_start > line_start(text, kept.start) or steady <= line_start(text, kept.start):
-            prefix_start = steady
+        steady = steady_prefix_start(text, start, budget, count, prefix_start, previous_prefix_start)
+    elif typing and prefix_start > 0:
+        steady = cut_prefix(text, start, budget - int(budget * PREFIX_SLACK), count)
+    # Never at the price of the enclosing scope the fresh cut keeps whole (its `def` line, say).
+    if kept is None or prefix_start > line_start(text, kept.start) or steady <= line_start(text, kept.start):
+        prefix_start = steady
     prefix = text[prefix_start:start]
     if kept is not None and (prefix_start > line_start(text, kept.start) or suffix_end < min(kept.end, len(text))):
         kept = None   # line by line counting fell a few tokens short of the whole scope

@@ -69,7 +69,7 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
     # Only an inline request follows typing; a command's selection is its own context.
     steady = previous.prefix_start if mode == "inline" else None
     context = build_token_context(text, start, end, span.scopes, max_prompt_tokens - related_tokens, count_tokens,
-                                  previous_prefix_start=steady)
+                                  previous_prefix_start=steady, typing=mode == "inline")
     if mode == "rewrite":
         lengths = None
     else:

@@ -242,7 +242,7 @@ def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocu
     if start is None:
         return
     cursor = min(len(snap.source), start + len(change.text))
-    request = request_for(ls, snap, "inline", cursor, cursor)
+    request = request_for(ls, snap, "inline", cursor, cursor, line + change.text.count("\n"))
     asyncio.ensure_future(run_prime(ls, snap, request))
 
 
@@ -286,10 +286,12 @@ def superseded(ls: InfillServer, job: str, generation: int, snap: Snapshot) -> b
     return ls.generations.get(job) != generation or not is_current(ls, snap)
 
 
-def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: int,
+def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: int, line: int,
                 instruction: str | None = None, budget_ms: int | None = None, invoked: bool = False) -> InfillRequest:
+    """The model request for [start, end) of the snapshot; `line` (the LSP line of `start`) is remembered as where
+    the model's latest prompt is, for the read-ahead."""
     ls.touch(document_key(snap.uri))
-    ls.prompt_place = (document_key(snap.uri), snap.source.count("\n", 0, start))
+    ls.prompt_place = (document_key(snap.uri), line)
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
                          path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
                          budget_ms=budget_ms, invoked=invoked, related=related_documents(ls, snap),
@@ -433,8 +435,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
             ls.counters.cacheHits += 1
             replace = adopted.result.end - adopted.result.start
             return SPECULATION, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
-    request = request_for(ls, snap, "inline", offset, offset, budget_ms=ls.inline_budget_ms(invoked),
-                          invoked=invoked)
+    request = request_for(ls, snap, "inline", offset, offset, params.position.line,
+                          budget_ms=ls.inline_budget_ms(invoked), invoked=invoked)
     generated = await ls.host.complete(request, job,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
@@ -603,7 +605,7 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
         message = f"the selection {range_json(selection)} {problem}"
         ls.tell(message)
         return {"applied": False, "message": message}
-    request = request_for(ls, snap, mode, start, end, instruction)
+    request = request_for(ls, snap, mode, start, end, selection.start.line, instruction)
     # {uri, range, options: {tabSize, insertSpaces}}: the editor's formatting options, when it sends them.
     formatting = args[0].get("options") if len(args) == 1 and isinstance(args[0], dict) else None
     if isinstance(formatting, dict):

@@ -5,12 +5,13 @@ import dataclasses
 import json
 import math
 import shutil
+import weakref
 
 import pytest
 import torch
 from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
-from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError
+from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, memory
 from engine.configs import tiny_config
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_masks
@@ -227,6 +228,24 @@ def test_running_out_of_memory_is_a_clear_engine_error_and_the_engine_still_fill
     with pytest.raises(ZeroDivisionError):   # other failures are not disguised as memory trouble
         engine._guarded(lambda: 1 / 0)
     assert engine.fill("def f(x):\n    return ", "\n", lengths=[8], seed=0).items
+
+
+def test_the_failed_runs_tensors_are_gone_before_cached_memory_is_handed_back(engine, monkeypatch):
+    """On a GPU the next request needs the memory the failed run held: its frames (and tensors) must not be kept
+    alive by the exception while the caching allocator is emptied, nor afterwards by the error the user gets."""
+    scratch = []
+    freed_at_release = []
+    monkeypatch.setattr(memory, "release_cached_gpu_memory", lambda: freed_at_release.append(scratch[0]() is None))
+
+    def failing_run():
+        activations = torch.ones(1 << 16)
+        scratch.append(weakref.ref(activations))
+        torch.empty(1 << 62, dtype=torch.uint8)   # a real allocation failure
+
+    with pytest.raises(EngineError, match="out of CPU memory") as failure:
+        engine._guarded(failing_run)
+    assert freed_at_release == [True]
+    assert failure.value.__cause__ is None and failure.value.__context__ is None
 
 
 def test_wrong_architecture_is_refused(tmp_path):

@@ -298,6 +298,26 @@ def test_a_start_that_no_longer_fits_is_cut_with_room_to_type():
     assert NUMBERED[moved - 1] == "\n"
 
 
+def test_the_first_cut_of_a_typing_series_leaves_room_so_the_next_request_keeps_its_first_line():
+    cursor, budget = NUMBERED.index("v60 ="), 40
+    typed_line = "w = 1\n"                                          # 3 tokens typed before the next request
+    after = NUMBERED[:cursor] + typed_line + NUMBERED[cursor:]
+    cursor_after = cursor + len(typed_line)
+    starts = {}
+    for typing in (False, True):                                    # a command's cut / an inline request's
+        first = build_token_context(NUMBERED, cursor, cursor, None, budget, words, typing=typing)
+        second = build_token_context(after, cursor_after, cursor_after, None, budget, words,
+                                     previous_prefix_start=first.prefix_start, typing=True)
+        assert first.prefix_tokens + first.suffix_tokens <= budget
+        starts[typing] = first.prefix_start, second.prefix_start
+    assert starts[False][0] < starts[True][0]                       # the full cut uses the whole budget ...
+    assert starts[False][1] != starts[False][0]                     # ... so typing a line moves the first line
+    assert starts[True][1] == starts[True][0]                       # the cut with room keeps it
+    # A prefix the budget does not cut starts at the top either way.
+    short = NUMBERED.index("v3 =")
+    assert build_token_context(NUMBERED, short, short, None, budget, words, typing=True).prefix_start == 0
+
+
 @pytest.mark.parametrize("previous", [-1, 10**6, 3])   # before the text, past the cursor, not a line start
 def test_a_start_that_is_no_line_start_before_the_cursor_is_ignored(previous):
     cursor = NUMBERED.index("v60 =")
