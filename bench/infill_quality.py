@@ -352,10 +352,11 @@ def run_realcode(engine, limit: int, seed: int, max_new_tokens: int, progress=No
 
 # ---- engines and the command line ---------------------------------------------------------------------------------
 
-def load_engine(kind: str, model: str | None, threads: int | None, steps: int | None, seed: int):
+def load_engine(kind: str, model: str | None, threads: int | None, steps: int | None, seed: int,
+                fast_path: str = "auto"):
     """The engine, or exit 2 with the reason when it cannot be had (no AR twin class or checkpoint yet)."""
     from engine.types import EngineConfig, EngineError
-    config = EngineConfig(model=model, threads=threads, max_steps=steps, seed=seed)
+    config = EngineConfig(model=model, threads=threads, max_steps=steps, seed=seed, fast_path=fast_path)
     try:
         if kind == "diffusion":
             from engine.infill_engine import InfillEngine
@@ -378,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model folder (default: the embedded model)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--steps", type=int, help="denoising steps per canvas (default: the engine's)")
+    parser.add_argument("--fast-path", choices=["auto", "compiled", "static", "off"], default="auto",
+                        help="the engine's fastPath (auto compiles on CUDA; off skips the compile's warm-up)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="as the server's maxNewTokens (default 48)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", help="write every task's row to this JSON file")
@@ -389,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"--sources: no such folder: {', '.join(missing)} (bench/fetch_realcode.sh fills one)")
 
-    engine = load_engine(args.engine, args.model, args.threads, args.steps, args.seed)
+    engine = load_engine(args.engine, args.model, args.threads, args.steps, args.seed, args.fast_path)
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     started = time.perf_counter()
     if args.part == "humaneval":
