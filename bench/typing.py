@@ -97,7 +97,8 @@ class RunResult:
     pauses: int
     pause_latencies_ms: list[float] = field(default_factory=list)
     response_latencies_ms: list[float] = field(default_factory=list)   # any answer in time, empty ones included
-    first_pause_ms: list[float] = field(default_factory=list)   # each document's first pause, any answer in time
+    first_pause_ms: list[float | None] = field(default_factory=list)   # each document's first pause: any answer in
+                                                                        # time, else None
     pauses_answered_empty: int = 0    # the answer came in time, with nothing to offer
     pauses_too_slow: int = 0          # no answer before the next key (which cancelled it) or the pause's end
     pauses_errored: int = 0           # an error came back in time instead of an answer
@@ -211,15 +212,17 @@ async def type_function(client, replay: Replay, result: RunResult) -> None:
         entry = sent[i]
         # In time: before the next key, or for the last key, within its own pause (as long as any other pause).
         deadline = sent[i + 1].sent if i + 1 < len(sent) else entry.sent + replay.keys[i].pause_after
-        if entry.answered is None or entry.answered > deadline:
+        in_time = entry.answered is not None and entry.answered <= deadline
+        if n == 0:   # one entry per document, None when no answer came in time
+            result.first_pause_ms.append(round((entry.answered - entry.sent) * 1e3, 1)
+                                         if in_time and not entry.error else None)
+        if not in_time:
             result.pauses_too_slow += 1     # a request the next key cancelled lands here too
             continue
         if entry.error:
             result.pauses_errored += 1
             continue
         result.response_latencies_ms.append(round((entry.answered - entry.sent) * 1e3, 1))
-        if n == 0:
-            result.first_pause_ms.append(result.response_latencies_ms[-1])
         if entry.items == 0:
             result.pauses_answered_empty += 1
         else:
@@ -253,7 +256,7 @@ def summary(run: RunResult) -> dict:
         "first_pause_per_document_ms": run.first_pause_ms,
         "requests": {k: c[k] for k in ("requests", "cancelled", "answered", "empty")},
         "typed_through": c["typedThrough"], "cache_hits": c["cacheHits"], "speculated": c["speculated"],
-        "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"],
+        "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"], "primed_prompts": m["primedPrompts"],
         "model_runs_per_100_keys": round(100 * m["modelRuns"] / max(1, run.keystrokes), 1),
         "model_latency_ms": m["modelLatencyMs"], "prefix_reuse": m["prefixReuse"],
         "ms_per_step": m.get("msPerStep"), "per_model_run": m.get("runMeans"),

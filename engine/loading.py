@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .memory import out_of_memory, reporting_out_of_memory
+from .memory import out_of_memory, release_cached_gpu_memory
 from .types import EngineConfig, ModelLoadError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
@@ -164,8 +164,19 @@ def load(config: EngineConfig) -> LoadedModel:
                                  f"dtype") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source)
-    reporting_out_of_memory(lambda: model.to(device), ModelLoadError, f"moving {source} to {device}",
-                            "try a smaller model or dtype")
+    try:
+        model.to(device)
+        where = None
+    except (RuntimeError, MemoryError) as exc:
+        where = out_of_memory(exc)
+        if where is None:
+            raise
+    if where is not None:
+        # Drop the weights (some may be on the GPU already) before the cache is emptied, outside the handler: its
+        # traceback would keep this frame, and so the model, alive.
+        del model
+        release_cached_gpu_memory()
+        raise ModelLoadError(f"out of {where} memory moving {source} to {device}; try a smaller model or dtype")
     model.eval()
     if device.type == "cpu" and not config.threads:
         pick_cpu_threads(model)

@@ -201,9 +201,10 @@ def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | N
     """The context as the engine will read it: at most `max_tokens` tokens in all, the suffix at most
     `suffix_share` of them (the engine trims a longer one), the prefix all the suffix leaves. With
     `previous_prefix_start` (where the document's last request began its prefix) the prefix begins there while it
-    fits well (steady_prefix_start). `typing` (an inline request: more follow as the user types) without a previous
-    start: a prefix the budget cuts is cut with room to type, as a re-cut is, or the very next request would have
-    to move its first line and the engine encode the whole prompt again."""
+    fits well (steady_prefix_start). `typing` (an inline request: more follow as the user types): a prefix cut
+    afresh where the budget cuts it (no previous start, or one that no longer applies: the cursor jumped) is cut with
+    room to type, as a re-cut is, or the very next request would have to move its first line and the engine encode
+    the whole prompt again."""
     suffix_cap = max(1, int(max_tokens * suffix_share))
     kept = None
     for scope in reversed(scopes or []):
@@ -219,7 +220,7 @@ def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | N
     steady = prefix_start
     if previous_prefix_start is not None:
         steady = steady_prefix_start(text, start, budget, count, prefix_start, previous_prefix_start)
-    elif typing and prefix_start > 0:
+    if typing and prefix_start > 0 and steady == prefix_start and steady != previous_prefix_start:
         steady = cut_prefix(text, start, budget - int(budget * PREFIX_SLACK), count)
     # Never at the price of the enclosing scope the fresh cut keeps whole (its `def` line, say).
     if kept is None or prefix_start > line_start(text, kept.start) or steady <= line_start(text, kept.start):

@@ -13,6 +13,7 @@ from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
 from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, memory
 from engine.configs import tiny_config
+from engine import loading
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_masks
 from engine.sampler import SamplerSettings, denoise, entropy_bound_accept, renoise
@@ -246,6 +247,23 @@ def test_the_failed_runs_tensors_are_gone_before_cached_memory_is_handed_back(en
         engine._guarded(failing_run)
     assert freed_at_release == [True]
     assert failure.value.__cause__ is None and failure.value.__context__ is None
+
+
+def test_a_model_that_cannot_move_to_its_device_is_dropped_before_cached_memory_is_handed_back(monkeypatch):
+    """Moving the weights can fail half-way on a GPU: what already moved must be freed before the cache is emptied,
+    or the server keeps that memory in its error state."""
+    moved, alive_at_release = [], []
+
+    def move_without_memory(model, *args, **kwargs):
+        moved.append(weakref.ref(model))
+        torch.empty(1 << 62, dtype=torch.uint8)   # a real allocation failure, where a GPU would run out
+
+    monkeypatch.setattr(DiffusionGemmaForBlockDiffusion, "to", move_without_memory)
+    monkeypatch.setattr(loading, "release_cached_gpu_memory",
+                        lambda: alive_at_release.append(moved[0]() is not None))
+    with pytest.raises(ModelLoadError, match="out of CPU memory moving .* to cpu; try a smaller model"):
+        loading.load(EngineConfig(threads=1))
+    assert alive_at_release == [False]
 
 
 def test_wrong_architecture_is_refused(tmp_path):

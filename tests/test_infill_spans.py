@@ -318,6 +318,21 @@ def test_the_first_cut_of_a_typing_series_leaves_room_so_the_next_request_keeps_
     assert build_token_context(NUMBERED, short, short, None, budget, words, typing=True).prefix_start == 0
 
 
+@pytest.mark.parametrize("jumped_to", ["v30 =", "v76 ="])   # above the old start / a few lines up, old start unused
+def test_after_a_jump_in_the_same_document_the_new_cut_also_leaves_room_to_type(jumped_to):
+    budget = 40
+    before = NUMBERED.index("v80 =")
+    previous = build_token_context(NUMBERED, before, before, None, budget, words, typing=True).prefix_start
+    cursor = NUMBERED.index(jumped_to)
+    first = build_token_context(NUMBERED, cursor, cursor, None, budget, words, previous_prefix_start=previous,
+                                typing=True)
+    typed_line = "w = 1\n"
+    after = NUMBERED[:cursor] + typed_line + NUMBERED[cursor:]
+    second = build_token_context(after, cursor + len(typed_line), cursor + len(typed_line), None, budget, words,
+                                 previous_prefix_start=first.prefix_start, typing=True)
+    assert first.prefix_start != previous and second.prefix_start == first.prefix_start
+
+
 @pytest.mark.parametrize("previous", [-1, 10**6, 3])   # before the text, past the cursor, not a line start
 def test_a_start_that_is_no_line_start_before_the_cursor_is_ignored(previous):
     cursor = NUMBERED.index("v60 =")
