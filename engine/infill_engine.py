@@ -288,13 +288,6 @@ class InfillEngine:
         return bos + prefix_ids, suffix_ids[:PINNED_SUFFIX_TOKENS]
 
     @torch.no_grad()
-    def _encode_prompt(self, prompt: list[int], batch: int) -> DynamicCache:
-        """What the (dynamic-path) decoder reads for `prompt`, repeated for `batch` canvas rows; counted as a
-        request's prompt."""
-        self._count_reuse(len(prompt), self._keep_prompt(prompt))
-        return decoder_cache(self.prompt_cache, self.model.config.text_config, batch)
-
-    @torch.no_grad()
     def _keep_prompt(self, prompt: list[int]) -> int:
         """Make the kept encoder KV cache hold `prompt`; returns how many leading tokens it already held. Keystroke
         after keystroke the prompt barely changes, so the cache of the longest shared token prefix with the previous

@@ -146,7 +146,8 @@ def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
     """Have the engine encode the prompt an inline request here would read, generating nothing, so that the
     request, when the user pauses, encodes only what was typed meanwhile. Returns the plan's details (the context
     chosen, for the next request's ContextMemory) with the engine's report under "primed"; {} when there is
-    nothing to prime (a bad request, an engine without prefix reuse)."""
+    nothing to prime (a bad request, an engine that cannot prime). An engine with prefix reuse off primes nothing
+    and says so in its report (prompt_tokens 0)."""
     prime = getattr(engine, "prime", None)
     if prime is None or check_request(request):
         return {}

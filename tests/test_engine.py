@@ -11,12 +11,18 @@ import pytest
 import torch
 from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
-from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, memory
+from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, loading, memory
 from engine.configs import tiny_config
-from engine import loading
 from engine.loading import DEFAULT_MODEL_DIR
-from engine.masks import decoder_masks
+from engine.masks import decoder_cache, decoder_masks
 from engine.sampler import SamplerSettings, denoise, entropy_bound_accept, renoise
+
+
+def encoded_for_decoder(engine: InfillEngine, prompt: list[int], batch: int):
+    """What the dynamic-path decoder reads for `prompt`, repeated for `batch` canvas rows, encoded and counted as a
+    request's prompt is (InfillEngine._run)."""
+    engine._count_reuse(len(prompt), engine._keep_prompt(prompt))
+    return decoder_cache(engine.prompt_cache, engine.model.config.text_config, batch)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +44,7 @@ def engine(tiny_model_dir):
 
 def recording_decoder_step(engine, batch: int, canvas_len: int):
     """The real decoder step on a fixed 4-token prompt, plus the list of every canvas it was given."""
-    real_step = engine._decoder_step(engine._encode_prompt([5, 6, 7, 8], batch=batch), 4, canvas_len)
+    real_step = engine._decoder_step(encoded_for_decoder(engine, [5, 6, 7, 8], batch=batch), 4, canvas_len)
     seen = []
 
     def recording_step(current, sc_logits):
@@ -291,8 +297,8 @@ def test_prefix_reuse_matches_a_fresh_encode(tiny_model_dir):
         b = fresh.fill(prefix, suffix, lengths=[6], seed=5)
         assert a.best.text == b.best.text
         prompt, _ = reusing._prompt(prefix, suffix)
-        cache_a = reusing._encode_prompt(prompt, 1)
-        cache_b = fresh._encode_prompt(prompt, 1)
+        cache_a = encoded_for_decoder(reusing, prompt, 1)
+        cache_b = encoded_for_decoder(fresh, prompt, 1)
         for layer_a, layer_b in zip(cache_a.layers, cache_b.layers):
             assert torch.allclose(layer_a.keys, layer_b.keys, atol=1e-5)
     stats = reusing.describe()["prefix_reuse"]
@@ -396,7 +402,7 @@ def static_logits(static_engine, prompt: list[int], canvas: torch.Tensor) -> tor
 def dynamic_logits(engine, prompt: list[int], canvas: torch.Tensor) -> torch.Tensor:
     fresh = InfillEngine(dataclasses.replace(engine.config, reuse_prefix=False), loaded=engine.loaded)
     with torch.no_grad():
-        return fresh._decoder_step(fresh._encode_prompt(prompt, canvas.shape[0]), len(prompt), canvas.shape[1])(
+        return fresh._decoder_step(encoded_for_decoder(fresh, prompt, canvas.shape[0]), len(prompt), canvas.shape[1])(
             canvas, None)
 
 
@@ -576,7 +582,7 @@ def test_prompts_longer_than_the_window_read_as_transformers_reads_them_also_aft
     edited = first[:30] + [7, 8, 9]                     # a keystroke changed the tail, 22 tokens past the window
     for prompt in (first, edited):
         expected = reference_logits(dynamic.model, prompt, canvas)
-        ours = dynamic._decoder_step(dynamic._encode_prompt(prompt, 2), len(prompt), 16)(canvas, None)
+        ours = dynamic._decoder_step(encoded_for_decoder(dynamic, prompt, 2), len(prompt), 16)(canvas, None)
         assert torch.allclose(ours, expected, atol=1e-4)
     assert dynamic.prefix_stats["last_reused"] == 30    # the edit re-encoded only its own tail
 
@@ -609,7 +615,7 @@ def test_the_decoder_reads_only_the_window_of_a_long_prompt(windowed_loaded):
     engine = InfillEngine(EngineConfig(model=windowed_loaded.source, threads=1), loaded=windowed_loaded)
     prompt = list(range(10, 50))
     canvas = torch.randint(0, engine.vocab_size, (1, 16), generator=torch.Generator().manual_seed(3))
-    engine._encode_prompt(prompt, 1)
+    encoded_for_decoder(engine, prompt, 1)
     whole = engine.prompt_cache
     assert whole.layers[0].keys.shape[2] == len(prompt)              # a sliding layer, every token kept
     positions = torch.arange(len(prompt), len(prompt) + 16).unsqueeze(0)
