@@ -1,0 +1,76 @@
+"""The time an inline request spends outside the model on long real files: planning (tree-sitter span, context cut)
+and cleaning (filters, the parse check of every candidate, Python's block and compile check).
+
+    python -m bench.pipeline_overhead [--module click.core --module click.termui] [--requests 40] [--steps 4] [--json]
+
+Each request puts the cursor at the end of a line drawn with a fixed seed and asks for an explicit inline completion
+(so comments and strings are completed too) from the embedded model running `--steps` denoising steps; the model's
+own time is left out. On a GPU, where a fill takes a few milliseconds, this is what stays on the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import platform
+import random
+import statistics
+from pathlib import Path
+
+from engine.infill_engine import InfillEngine
+from engine.types import EngineConfig
+from infill import InfillRequest, run_infill
+
+DEFAULT_MODULES = ("click.core", "click.termui")   # click is held out of the model's training data
+
+
+def line_ends(text: str) -> list[int]:
+    ends, position = [], 0
+    for line in text.split("\n"):
+        ends.append(position + len(line))
+        position += len(line) + 1
+    return ends
+
+
+def summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {"median": round(statistics.median(ordered), 1), "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
+            "max": round(ordered[-1], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--module", action="append", help="a module whose source file is completed in")
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    engine = InfillEngine(EngineConfig(max_steps=args.steps))
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "machine": platform.machine(), "steps": args.steps, "requests": args.requests, "files": {}}
+    for name in args.module or DEFAULT_MODULES:
+        path = importlib.import_module(name).__file__
+        text = Path(path).read_text()
+        rng = random.Random(args.seed)
+        ends = line_ends(text)
+        run_infill(InfillRequest(text, "inline", ends[-1], ends[-1], "python", invoked=True), engine)   # warm-up
+        plan, clean, candidates, answered = [], [], 0, 0
+        for _ in range(args.requests):
+            offset = rng.choice(ends)
+            answer = run_infill(InfillRequest(text, "inline", offset, offset, "python", invoked=True), engine)
+            timings = answer.details.get("timings", {})
+            plan.append(timings.get("plan_ms", 0.0))
+            clean.append(timings.get("clean_ms", 0.0))
+            candidates += len(answer.details.get("candidates") or [])
+            answered += bool(answer.text)
+        result["files"][name] = {"lines": len(ends), "chars": len(text), "plan_ms": summary(plan),
+                                 "clean_ms": summary(clean), "candidates_per_request": candidates / args.requests,
+                                 "answered": answered}
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
