@@ -311,6 +311,37 @@ def test_ghost_text_in_the_middle_of_a_line_shows_what_accepting_gives(report, n
     assert done["cursor"] == [row + len(accepted), len(accepted[-1]) - len(rest)]
 
 
+@pytest.mark.parametrize("name, accepted", [
+    # Before: the ghost text skipped the part of the line after the cursor that the suggestion began with, giving
+    # "    return val + ue", and split the multi-byte character it half matched, writing invalid UTF-8.
+    ("mid_word", ["    return val + value"]),
+    ("mid_character", ["s = '了'中'"]),
+    # Before: every line but the last kept the "\r" of a CRLF answer.
+    ("crlf", ["x = 1", "    return x"]),
+])
+def test_accepting_puts_the_suggestion_in_front_of_the_text_after_the_cursor(report, name, accepted):
+    shown, done = step(report, name), step(report, name + "_accepted")
+    row = shown["row"]
+    [ghost_mark] = [mark for mark in shown["marks"] if mark["virt_text_pos"] == "inline"]
+    assert ghost_mark["col"] == shown["cursor"][1]   # drawn at the cursor, not past the text the suggestion repeats
+    assert "\r" not in "".join("".join(line) for line in ghost_mark["line_chunks"])
+    assert done["lines"][row:row + len(accepted)] == accepted
+
+
+@pytest.mark.parametrize("name, index, shown_text, accepted", [
+    # Before: the other candidate was placed by its range as it stood before typing, giving "x = f(xyz, 1)b)".
+    ("cycle_typed_other", 1, "c)", "x = f(abc)"),
+    ("cycle_typed_fits", 3, "d)", "x = f(abd)"),
+    ("cycle_word_other", 1, " + 1)", "x = f(abc + 1)"),
+])
+def test_cycling_after_typing_through_keeps_to_candidates_that_go_on_from_there(report, name, index, shown_text,
+                                                                                 accepted):
+    shown, done = step(report, name), step(report, name + "_accepted")
+    assert shown["index"] == index
+    assert shown_lines(shown["marks"][0]) == [shown_text]
+    assert done["lines"][shown["row"]] == accepted and done["marks"] == []
+
+
 def command_runs(report: dict, name: str) -> list[dict]:
     return [s for s in report["steps"] if re.fullmatch(rf"{name}_\d+", s["name"])]
 
@@ -351,6 +382,15 @@ def test_selection_commands_send_the_selection_and_apply_only_the_servers_edit(r
             assert ran["after"] == ran["before"] and answer["message"]
             told = report["messages"] + "".join(note["message"] for note in report["notifications"])
             assert answer["message"] in told
+
+
+def test_a_command_given_no_range_works_on_the_whole_line_not_an_old_selection(report):
+    ran = step(report, "fill_no_range")
+    selection = ran["params"]["arguments"][0]["range"]
+    line = ran["before"].split("\n")[selection["start"]["line"]]
+    assert '"hello there"' in line   # the line where the charwise selection was made
+    assert selection["start"] == {"line": selection["start"]["line"], "character": 0}
+    assert selection["end"] == {"line": selection["start"]["line"], "character": len(line)}
 
 
 def test_a_selection_edit_reaches_the_buffer(report):

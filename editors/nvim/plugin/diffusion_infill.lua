@@ -10,13 +10,14 @@ local function command(name, run, opts)
   end, opts)
 end
 
+-- args.range < 2: no range or one line number given, so an old visual selection on the line does not count.
 command("InfillFill", function(infill, args)
-  infill.fill(args.line1, args.line2)
+  infill.fill(args.line1, args.line2, nil, { whole_lines = args.range < 2 })
 end, { range = true, desc = "Diffusion Infill: fill the selection (or the current line)" })
 
 command("InfillRewrite", function(infill, args)
   -- No instruction on the command line: ask for one (it may be left empty).
-  infill.rewrite(args.line1, args.line2, args.args ~= "" and args.args or nil)
+  infill.rewrite(args.line1, args.line2, args.args ~= "" and args.args or nil, nil, { whole_lines = args.range < 2 })
 end, { range = true, nargs = "*", desc = "Diffusion Infill: rewrite the selection, optionally following an instruction" })
 
 command("InfillSuggest", function(infill) infill.suggest() end, { desc = "Diffusion Infill: suggest at the cursor now" })

@@ -282,6 +282,35 @@ H.run(function()
   -- The item's range replaces the closing bracket: it is not shown twice.
   mid_line("mid_line_closer", "    print()  # done", #"    print(", '"hi",\n          end="")', #"    print()")
   mid_line("mid_line_one_line_closer", "    print()", #"    print(", '"hi")', #"    print()")
+  -- Text after the cursor that the suggestion happens to begin with stays: the suggestion goes in front of it.
+  mid_line("mid_word", "    return value", #"    return ", "val + ")
+  mid_line("mid_character", "s = '中'", #"s = '", "了'")
+
+  -- A server that follows a CRLF buffer's line ends (fileformat=dos) sends "\r\n": no "\r" reaches the buffer.
+  vim.bo[bufnr].fileformat = "dos"
+  mid_line("crlf", "", 0, "x = 1\r\n    return x")
+  vim.bo[bufnr].fileformat = "unix"
+
+  -- Cycling after typing through or accepting part of a suggestion: only candidates that go on from there.
+  local function cycled_after(name, texts, keys)
+    api.nvim_buf_set_lines(bufnr, row, row + 1, false, { "x = f()" })
+    api.nvim_win_set_cursor(0, { row + 1, #"x = f(" })
+    local range = { start = { line = row, character = 6 }, ["end"] = { line = row, character = 7 } } -- over ")"
+    local candidates = {}
+    for i, text in ipairs(texts) do
+      candidates[i] = { insertText = text, range = range }
+    end
+    ghost.show(bufnr, candidates, { id = client.id, offset_encoding = "utf-8" })
+    H.type(keys)
+    H.type("<M-]>")
+    known(name)
+    H.type("<Tab>")
+    known(name .. "_accepted")
+    api.nvim_buf_set_lines(bufnr, row, api.nvim_win_get_cursor(0)[1], false, { "" })
+  end
+  cycled_after("cycle_typed_other", { "abc)", "xyz, 1)" }, "ab")
+  cycled_after("cycle_typed_fits", { "abc)", "xyz)", "abd)" }, "ab")
+  cycled_after("cycle_word_other", { "abc + 1)", "xyz, 1)" }, "<M-Right>")
   H.type("<Esc>")
   H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
   H.type("dd")
@@ -339,6 +368,12 @@ H.run(function()
     { pattern = "^    result = ", keys = function(l) return ("%dGVj"):format(l) end },
     { pattern = "^def mul", keys = function(l) return ("%dGVjjj"):format(l) end },
   }, "use fewer words")
+  -- No range given: the cursor's whole line, though a charwise selection began and ended on it before.
+  local found, quoted = pcall(find_line, '"hello there"')
+  if found then
+    H.type("<Esc>")
+    run_command("fill_no_range", ('%dG0f"lvt"<Esc>'):format(quoted) .. ":InfillFill<CR>")
+  end
 
   -- 10. :checkhealth, the status line, and the help file's tags.
   local told = #report.notifications

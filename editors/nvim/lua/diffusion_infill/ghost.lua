@@ -16,6 +16,8 @@ M.execute = function(_, _, _) end
 
 -- bufnr -> {
 --   items, index, client_id, encoding,   -- the server's answer and the candidate on screen
+--   spots,                              -- index -> where each candidate went when the answer came (see spot_of)
+--   consumed,                           -- what was typed through or accepted since then, at the spot's start
 --   row, col,                           -- 0-based byte position where the candidate's new text goes
 --   text,                               -- what is still to insert there (what the user typed already is skipped)
 --   end_row, end_col,                   -- the candidate's range end: a full accept replaces [row,col .. end)
@@ -31,12 +33,14 @@ function M.state(bufnr)
   return states[(bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr]
 end
 
+-- Buffer lines hold no line ends: a server that follows a CRLF document's endings (fileformat=dos) would otherwise
+-- leave a "\r" at the end of every inserted line but the last.
 local function insert_text_of(item)
   local text = item.insertText
   if type(text) == "table" then
     text = text.value -- a snippet: shown and inserted as plain text
   end
-  return text or ""
+  return (type(text) == "string" and text or ""):gsub("\r\n?", "\n")
 end
 
 local function byte_col(line, character, encoding)
@@ -51,32 +55,62 @@ local function line_at(bufnr, row)
   return api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ""
 end
 
--- Where candidate `index` puts new text, in bytes, after skipping what the buffer already holds after its start.
-local function place(bufnr, state, index)
-  local item = state.items[index]
+local function is_continuation_byte(byte)
+  return byte ~= nil and byte >= 0x80 and byte < 0xC0
+end
+
+-- Where an item puts new text, in bytes, on the buffer as it is now: { row, col, text, end_row, end_col }. An item
+-- that starts before the cursor may repeat what the user typed there: that much is skipped, never more (what
+-- follows the cursor is the document's, which the item's text goes in front of), and never half a character.
+local function spot_of(bufnr, item, encoding)
   local text = insert_text_of(item)
+  local cursor = api.nvim_win_get_cursor(0)
   local row, col, end_row, end_col
   if item.range then
     row = item.range.start.line
-    col = byte_col(line_at(bufnr, row), item.range.start.character, state.encoding)
+    col = byte_col(line_at(bufnr, row), item.range.start.character, encoding)
     end_row = item.range["end"].line
-    end_col = byte_col(line_at(bufnr, end_row), item.range["end"].character, state.encoding)
+    end_col = byte_col(line_at(bufnr, end_row), item.range["end"].character, encoding)
   else
-    local cursor = api.nvim_win_get_cursor(0)
     row, col = cursor[1] - 1, cursor[2]
     end_row, end_col = row, col
   end
-  -- The item may start before the cursor and repeat what is typed already: only the rest is new.
-  local typed = line_at(bufnr, row):sub(col + 1)
+  local typed = ""
+  if cursor[1] - 1 == row and cursor[2] > col then
+    typed = line_at(bufnr, row):sub(col + 1, cursor[2])
+  end
   local skip = 0
   while skip < #typed and skip < #text and typed:byte(skip + 1) == text:byte(skip + 1) do
     skip = skip + 1
   end
-  state.index, state.row, state.col, state.text = index, row, col + skip, text:sub(skip + 1)
-  if end_row == row and end_col < state.col then
-    end_col = state.col
+  while skip > 0 and is_continuation_byte(text:byte(skip + 1)) do
+    skip = skip - 1
   end
-  state.end_row, state.end_col, state.command_sent = end_row, end_col, false
+  col = col + skip
+  if end_row == row and end_col < col then
+    end_col = col
+  end
+  return { row = row, col = col, text = text:sub(skip + 1), end_row = end_row, end_col = end_col }
+end
+
+-- Puts candidate `index` on the state, past what the user consumed since the answer came (typed through or
+-- accepted in part). Returns false when the candidate does not go on from there: it starts elsewhere, it differs
+-- from what was consumed, nothing of it is left, or the consumed text broke the line (its range no longer holds).
+local function place(state, index)
+  local spot, consumed = state.spots[index], state.consumed
+  if consumed ~= "" and (consumed:find("\n", 1, true) or spot.row ~= state.spots[state.index].row
+      or spot.col ~= state.spots[state.index].col or spot.text:sub(1, #consumed) ~= consumed) then
+    return false
+  end
+  if #spot.text <= #consumed then
+    return false
+  end
+  state.index, state.row, state.col, state.text = index, spot.row, spot.col + #consumed, spot.text:sub(#consumed + 1)
+  -- What was consumed went in before the range's end, which moved right by as much.
+  state.end_row = spot.end_row
+  state.end_col = spot.end_row == spot.row and spot.end_col + #consumed or spot.end_col
+  state.command_sent = false
+  return true
 end
 
 -- The first line of the candidate goes inline at the cursor, the others as virtual lines below. In the middle of a
@@ -155,15 +189,16 @@ end
 --- Returns the extmark id, or nil when no item has anything new to show.
 function M.show(bufnr, items, client)
   M.clear(bufnr)
-  local state = { items = {}, client_id = client.id, encoding = client.offset_encoding or "utf-16", displayed = {} }
+  local state = { items = {}, spots = {}, consumed = "", client_id = client.id,
+    encoding = client.offset_encoding or "utf-16", displayed = {} }
   for _, item in ipairs(items or {}) do
     if insert_text_of(item) ~= "" then
       state.items[#state.items + 1] = item
+      state.spots[#state.items] = spot_of(bufnr, item, state.encoding)
     end
   end
   for index = 1, #state.items do
-    place(bufnr, state, index)
-    if state.text ~= "" then
+    if place(state, index) then
       states[bufnr] = state
       local extmark = draw(bufnr, state)
       report_display(state)
@@ -173,14 +208,25 @@ function M.show(bufnr, items, client)
   return nil
 end
 
---- Shows the next (count 1) or previous (count -1) candidate. Returns the new index, or nil with nothing shown.
+--- Shows the next (count 1) or previous (count -1) candidate among those that still go on from what the user typed
+--- through or accepted of the one on screen. Returns the index shown, or nil with nothing shown.
 function M.cycle(bufnr, count)
   bufnr = bufnr or api.nvim_get_current_buf()
   local state = states[bufnr]
   if not state then
     return nil
   end
-  place(bufnr, state, (state.index - 1 + (count or 1)) % #state.items + 1)
+  count = count or 1
+  local direction, total = count < 0 and -1 or 1, #state.items
+  local index = state.index
+  for _ = 1, math.abs(count) do
+    for _ = 1, total - 1 do
+      index = (index - 1 + direction) % total + 1
+      if index ~= state.index and place(state, index) then
+        break
+      end
+    end
+  end
   draw(bufnr, state)
   report_display(state)
   return state.index
@@ -240,6 +286,7 @@ function M.accept(bufnr, how)
     end
     state.end_row = state.end_row + #lines - 1
     state.row, state.col, state.text = last_row, last_col, state.text:sub(#chunk + 1)
+    state.consumed = state.consumed .. chunk
     draw(bufnr, state)
   end
   return true
@@ -326,6 +373,7 @@ local function typed_through(bufnr)
         state.end_col = state.end_col + #typed
       end
       state.col, state.text = col, state.text:sub(#typed + 1)
+      state.consumed = state.consumed .. typed
       draw(bufnr, state)
       return true
     end

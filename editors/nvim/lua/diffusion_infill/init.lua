@@ -173,6 +173,7 @@ function M.cycle(bufnr, count)
   local state = ghost.state(bufnr)
   if not state then
     -- Nothing on screen: ask for candidates. Falling back to the key itself would type a stray "]" or "[".
+    cycle_after_answer[bufnr] = nil
     return ghost.suggest(bufnr)
   end
   if #state.items == 1 and not state.invoked then
@@ -196,6 +197,8 @@ function M.suggest(bufnr)
   if use_native() then
     return false -- the native inline completion asks by itself (and its get() would accept, not ask)
   end
+  -- A cycle that waited for an answer dropped as out of date must not move this one's candidates.
+  cycle_after_answer[bufnr] = nil
   return ghost.suggest(bufnr)
 end
 
@@ -276,10 +279,12 @@ local function lsp_position(bufnr, row, col, encoding)
 end
 
 -- The LSP range of a command's range: the last charwise visual selection when the command was given exactly
--- its lines ('<,'>), else whole lines. 1-based inclusive lines in, 0-based end-exclusive positions out.
-local function selection_range(bufnr, line1, line2, encoding)
+-- its lines ('<,'>), else whole lines (always with `whole_lines`: a command given no range works on the cursor's
+-- line, even where an old selection began and ended). 1-based inclusive lines in, 0-based end-exclusive
+-- positions out.
+local function selection_range(bufnr, line1, line2, encoding, whole_lines)
   local start_mark, end_mark = api.nvim_buf_get_mark(bufnr, "<"), api.nvim_buf_get_mark(bufnr, ">")
-  local charwise = vim.fn.visualmode() == "v" and start_mark[1] == line1 and end_mark[1] == line2
+  local charwise = not whole_lines and vim.fn.visualmode() == "v" and start_mark[1] == line1 and end_mark[1] == line2
   local start_col, end_col = 0, math.huge
   if charwise then
     local last_line = api.nvim_buf_get_lines(bufnr, line2 - 1, line2, false)[1] or ""
@@ -294,7 +299,8 @@ end
 
 --- Sends infill.fillSelection / infill.rewriteSelection for lines line1..line2; the server applies the edit
 --- (workspace/applyEdit, handled by Neovim). on_done(err, answer) is called with the server's answer.
-function M.run_on_selection(server_command, line1, line2, instruction, on_done)
+--- opts.whole_lines: the lines as they are, not the last charwise selection on them.
+function M.run_on_selection(server_command, line1, line2, instruction, on_done, opts)
   local bufnr = api.nvim_get_current_buf()
   local client = M.get_client(bufnr)
   if not client then
@@ -303,7 +309,7 @@ function M.run_on_selection(server_command, line1, line2, instruction, on_done)
   end
   local argument = {
     uri = vim.uri_from_bufnr(bufnr),
-    range = selection_range(bufnr, line1, line2, client.offset_encoding),
+    range = selection_range(bufnr, line1, line2, client.offset_encoding, opts and opts.whole_lines),
     instruction = instruction,
   }
   vim.notify("Diffusion Infill: working on the selection…")
@@ -318,21 +324,22 @@ function M.run_on_selection(server_command, line1, line2, instruction, on_done)
   end)
 end
 
-function M.fill(line1, line2, on_done)
-  return M.run_on_selection("infill.fillSelection", line1, line2, nil, on_done)
+function M.fill(line1, line2, on_done, opts)
+  return M.run_on_selection("infill.fillSelection", line1, line2, nil, on_done, opts)
 end
 
 --- Rewrites lines line1..line2. instruction nil: ask for one (an empty answer means none); "" means none.
-function M.rewrite(line1, line2, instruction, on_done)
+function M.rewrite(line1, line2, instruction, on_done, opts)
   if instruction == nil then
     vim.ui.input({ prompt = "Rewrite instruction (optional): " }, function(answer)
       if answer ~= nil then -- nil: the user cancelled the prompt
-        M.rewrite(line1, line2, answer, on_done)
+        M.rewrite(line1, line2, answer, on_done, opts)
       end
     end)
     return true
   end
-  return M.run_on_selection("infill.rewriteSelection", line1, line2, instruction ~= "" and instruction or nil, on_done)
+  return M.run_on_selection("infill.rewriteSelection", line1, line2, instruction ~= "" and instruction or nil, on_done,
+    opts)
 end
 
 -- ---- setup -----------------------------------------------------------------------------------------------------
