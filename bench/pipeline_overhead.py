@@ -6,6 +6,10 @@ and cleaning (filters, the parse check of every candidate, Python's block and co
 Each request puts the cursor at the end of a line drawn with a fixed seed and asks for an explicit inline completion
 (so comments and strings are completed too) from the embedded model running `--steps` denoising steps; the model's
 own time is left out. On a GPU, where a fill takes a few milliseconds, this is what stays on the CPU.
+
+The embedded model writes noise, which is the slow case for the parse check (an unclosed quote makes tree-sitter
+re-read the rest of the file). `--oracle` instead cuts the code of a drawn line after its indentation, puts the
+cursor there and offers that code back as the only candidate: what a model that writes the right line costs.
 """
 from __future__ import annotations
 
@@ -17,12 +21,24 @@ import platform
 import random
 import statistics
 from pathlib import Path
+from types import SimpleNamespace
 
 from engine.infill_engine import InfillEngine
 from engine.types import EngineConfig
 from infill import InfillRequest, run_infill
 
 DEFAULT_MODULES = ("click.core", "click.termui")   # click is held out of the model's training data
+
+
+class Oracle:
+    """Offers the code that was cut out as the only candidate (the --oracle mode; no model runs)."""
+
+    def __init__(self, answer: str):
+        self.answer = answer
+
+    def fill(self, prefix, suffix, **_):
+        item = SimpleNamespace(text=self.answer, confidence=1.0, length=1, ended=True, steps=0)
+        return SimpleNamespace(items=[item], layout="oracle", reason="the cut code", timings={}, best=item)
 
 
 def line_ends(text: str) -> list[int]:
@@ -45,22 +61,30 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--oracle", action="store_true", help="offer the cut line's own code instead of the model's")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    engine = InfillEngine(EngineConfig(max_steps=args.steps))
+    engine = None if args.oracle else InfillEngine(EngineConfig(max_steps=args.steps))
     result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "machine": platform.machine(), "steps": args.steps, "requests": args.requests, "files": {}}
+              "machine": platform.machine(), "candidates": "oracle" if args.oracle else "embedded model",
+              "steps": None if args.oracle else args.steps, "requests": args.requests, "files": {}}
     for name in args.module or DEFAULT_MODULES:
         path = importlib.import_module(name).__file__
         text = Path(path).read_text()
         rng = random.Random(args.seed)
         ends = line_ends(text)
-        run_infill(InfillRequest(text, "inline", ends[-1], ends[-1], "python", invoked=True), engine)   # warm-up
         plan, clean, candidates, answered = [], [], 0, 0
-        for _ in range(args.requests):
-            offset = rng.choice(ends)
-            answer = run_infill(InfillRequest(text, "inline", offset, offset, "python", invoked=True), engine)
+        for request in range(args.requests + 1):   # the first one warms up (grammar, parser) and is not counted
+            document, offset, model = text, rng.choice(ends), engine
+            if args.oracle:
+                start = text.rfind("\n", 0, offset) + 1
+                start += len(text[start:offset]) - len(text[start:offset].lstrip())
+                document, model = text[:start] + text[offset:], Oracle(text[start:offset])
+                offset = start
+            answer = run_infill(InfillRequest(document, "inline", offset, offset, "python", invoked=True), model)
+            if request == 0:
+                continue
             timings = answer.details.get("timings", {})
             plan.append(timings.get("plan_ms", 0.0))
             clean.append(timings.get("clean_ms", 0.0))
