@@ -74,7 +74,7 @@ def main() -> None:
         text = Path(path).read_text()
         rng = random.Random(args.seed)
         ends = line_ends(text)
-        plan, clean, candidates, answered = [], [], 0, 0
+        plan, clean, candidates, answered, unchanged = [], [], 0, 0, 0
         for request in range(args.requests + 1):   # the first one warms up (grammar, parser) and is not counted
             document, offset, model = text, rng.choice(ends), engine
             if args.oracle:
@@ -90,9 +90,10 @@ def main() -> None:
             clean.append(timings.get("clean_ms", 0.0))
             candidates += len(answer.details.get("candidates") or [])
             answered += bool(answer.text)
+            unchanged += args.oracle and bool(answer.text) and answer.text == model.answer
         result["files"][name] = {"lines": len(ends), "chars": len(text), "plan_ms": summary(plan),
                                  "clean_ms": summary(clean), "candidates_per_request": candidates / args.requests,
-                                 "answered": answered}
+                                 "answered": answered, **({"offered_back_unchanged": unchanged} if args.oracle else {})}
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 

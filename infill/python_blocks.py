@@ -162,8 +162,9 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
         return None
     before, after, first_line = found
     if syntax_error_line(after) is None:
-        # Compiled: no fault of either kind (Python rejects every indentation fault counted below). The compiler is
-        # C; the tokenizer that counts faults is Python code, several times slower on a long class or function.
+        # Compiled: no fault of either kind. Python rejects the indentation faults counted below (where the tokenizer
+        # is stricter, e.g. a lone \r in indentation, Python's yes is the answer that matters). The compiler is C;
+        # the tokenizer that counts faults is Python code, several times slower on a long class or function.
         return 0, 0
     faults_before, faults_after = block_faults(before), block_faults(after)
     if faults_after is None:

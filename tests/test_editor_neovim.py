@@ -388,7 +388,7 @@ def test_a_command_given_no_range_works_on_the_whole_line_not_an_old_selection(r
     ran = step(report, "fill_no_range")
     selection = ran["params"]["arguments"][0]["range"]
     line = ran["before"].split("\n")[selection["start"]["line"]]
-    assert '"hello there"' in line   # the line where the charwise selection was made
+    assert line == 'z = "hi there"'   # the line where the charwise selection was made
     assert selection["start"] == {"line": selection["start"]["line"], "character": 0}
     assert selection["end"] == {"line": selection["start"]["line"], "character": len(line)}
 

@@ -368,12 +368,11 @@ H.run(function()
     { pattern = "^    result = ", keys = function(l) return ("%dGVj"):format(l) end },
     { pattern = "^def mul", keys = function(l) return ("%dGVjjj"):format(l) end },
   }, "use fewer words")
-  -- No range given: the cursor's whole line, though a charwise selection began and ended on it before.
-  local found, quoted = pcall(find_line, '"hello there"')
-  if found then
-    H.type("<Esc>")
-    run_command("fill_no_range", ('%dG0f"lvt"<Esc>'):format(quoted) .. ":InfillFill<CR>")
-  end
+  -- No range given: the cursor's whole line, though a charwise selection began and ended on it before. A line of
+  -- its own, which no edit above can have rewritten.
+  H.type("<Esc>")
+  api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'z = "hi there"' })
+  run_command("fill_no_range", ('%dG0f"lvt"<Esc>'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
 
   -- 10. :checkhealth, the status line, and the help file's tags.
   local told = #report.notifications
