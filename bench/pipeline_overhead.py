@@ -21,10 +21,9 @@ import platform
 import random
 import statistics
 from pathlib import Path
-from types import SimpleNamespace
 
 from engine.infill_engine import InfillEngine
-from engine.types import EngineConfig
+from engine.types import Candidate, Candidates, EngineConfig
 from infill import InfillRequest, run_infill
 
 DEFAULT_MODULES = ("click.core", "click.termui")   # click is held out of the model's training data
@@ -37,8 +36,8 @@ class Oracle:
         self.answer = answer
 
     def fill(self, prefix, suffix, **_):
-        item = SimpleNamespace(text=self.answer, confidence=1.0, length=1, ended=True, steps=0)
-        return SimpleNamespace(items=[item], layout="oracle", reason="the cut code", timings={}, best=item)
+        item = Candidate(text=self.answer, confidence=1.0, length=1, canvas_length=1, steps=0, ended=True)
+        return Candidates(items=[item], layout="oracle", reason="the cut code")
 
 
 def line_ends(text: str) -> list[int]:

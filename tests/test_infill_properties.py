@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
 
-from infill import InfillRequest, run_infill
+from engine.types import Candidate, Candidates
+
+from infill import InfillRequest, InfillResult, run_infill
 from infill.edits import apply_edits
 from infill.languages import grammar_for
 from infill.spans import errors_around
@@ -72,10 +72,10 @@ class RandomModel:
         return document[start:start + rng.randint(10, 300)]
 
     def candidates(self, prefix: str, suffix: str, rows: int):
-        items = [SimpleNamespace(text=self.middle(prefix, suffix), confidence=self.rng.random(), length=5,
-                                 ended=self.rng.random() < 0.7, steps=3) for _ in range(rows)]
+        items = [Candidate(text=self.middle(prefix, suffix), confidence=self.rng.random(), length=5,
+                           canvas_length=64, steps=3, ended=self.rng.random() < 0.7) for _ in range(rows)]
         self.written = [item.text for item in items]
-        return SimpleNamespace(items=items, layout="spm-sentinels", reason="random", timings={}, best=items[0])
+        return Candidates(items=items, layout="spm-sentinels", reason="random")
 
     def fill(self, prefix, suffix, *, max_new_tokens=64, lengths=None, cancel=None, seed=None, budget_ms=None):
         return self.candidates(prefix, suffix, len(lengths or [1]))
@@ -164,9 +164,9 @@ def test_the_checks_catch_a_broken_answer():
     """The property checker itself: an answer that drops the replaced tail, or breaks the parse, is reported."""
     text = "print(len(items))\n"
     request = InfillRequest(text=text, mode="inline", start=10, end=10, language_id="python")
-    dropped_tail = SimpleNamespace(text="x", start=10, end=16, edits=[(10, 16, "x")],
-                                   details={"multiline": False, "decision": "single"})
+    dropped_tail = InfillResult("x", 10, 16, details={"multiline": False, "decision": "single"},
+                                edits=[(10, 16, "x")])
     assert any("does not write again" in problem for problem in broken_promises(request, dropped_tail))
-    breaks_parse = SimpleNamespace(text="(((", start=10, end=10, edits=[(10, 10, "(((")],
-                                   details={"multiline": False, "decision": "single"})
+    breaks_parse = InfillResult("(((", 10, 10, details={"multiline": False, "decision": "single"},
+                                edits=[(10, 10, "(((")])
     assert any("parse errors" in problem for problem in broken_promises(request, breaks_parse))
