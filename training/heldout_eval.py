@@ -36,10 +36,9 @@ def heldout_lines(tokenizer, shard_folders: list[Path], count: int, context: int
 
 
 def load_engine(kind: str, model: str, device: str, threads: int | None, fast_path: str = "off"):
-    meta_file = Path(model) / "diffusion_infill.json"
-    noise = json.loads(meta_file.read_text()).get("noise", "uniform") if meta_file.is_file() else "uniform"
+    # noise "auto" (EngineConfig's default): the engine reads it from the checkpoint's diffusion_infill.json.
     # "off" by default: the engine's "auto" compiles the step with CUDA graphs on a GPU, minutes before a first fill
-    config = EngineConfig(model=model, device=device, threads=threads, noise=noise, fast_path=fast_path)
+    config = EngineConfig(model=model, device=device, threads=threads, fast_path=fast_path)
     if kind == "ar":
         from engine.ar_engine import AREngine
         return AREngine(config)
