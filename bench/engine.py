@@ -2,6 +2,7 @@
 
     python -m bench.engine --device cpu --config small --json
     python -m bench.engine --device cuda --config 26b-a4b --canvas 256 --steps 16 --json   # GPU, random weights
+    python -m bench.engine --device cuda --config 26b-a4b --quantize int4 --json   # peak_gpu_gb: fits 24 GB?
 
 Both run batch 1, the same random-weight model (timing only: with random weights neither sampler's adaptive stop
 fires, so both run the fixed step count), the same prompt and the same canvas length, after a warm-up run.
@@ -22,6 +23,7 @@ from transformers import AutoTokenizer, DiffusionGemmaConfig, DiffusionGemmaForB
 from engine.configs import diffusiongemma_26b_a4b_config, small_config, tiny_config
 from engine.infill_engine import InfillEngine, bucket
 from engine.loading import DEFAULT_MODEL_DIR, LoadedModel, pick_cpu_threads
+from engine.quantize import WEIGHT_FORMATS, quantize_model
 from engine.types import EngineConfig
 
 # HBM bandwidth (TB/s) of the GPUs this project is timed on, for the weights-read-once-per-step limit.
@@ -43,8 +45,8 @@ def build_config(name: str, canvas: int) -> DiffusionGemmaConfig:
 def step_limit_ms(model, device: torch.device) -> dict:
     """The memory-bound floor of one decoder step: every text weight (all experts: a 256-token canvas routes to
     nearly all of them) read once from HBM. Vision tower excluded; it never runs for code."""
-    weight_bytes = sum(p.numel() * p.element_size() for name, p in model.named_parameters()
-                       if "vision" not in name)
+    tensors = list(model.named_parameters()) + list(model.named_buffers())   # quantized weights are buffers
+    weight_bytes = sum(t.numel() * t.element_size() for name, t in tensors if "vision" not in name)
     name = torch.cuda.get_device_name(device)
     tbs = next((v for k, v in HBM_TBS.items() if k in name), None)
     if tbs is None:
@@ -106,6 +108,8 @@ def main() -> None:
     parser.add_argument("--hf-cache", default=None,
                         help="transformers cache_implementation; 'static' also makes generate compile its step")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quantize", default="none", choices=list(WEIGHT_FORMATS),
+                        help="weight-only int8/int4 (engine/quantize.py), for both loops")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--sweep-png", default=None, help="also time canvas 16..256 and plot tokens/s to this PNG")
     args = parser.parse_args()
@@ -123,13 +127,18 @@ def main() -> None:
         model = DiffusionGemmaForBlockDiffusion(config)
     torch.set_default_dtype(default_dtype)
     model = model.to(device=device, dtype=dtype).eval()
+    quantized_weights = quantize_model(model, args.quantize, device)
+    if device.type == "cuda":   # from here on the peak is what a card must hold for the quantized model
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
     if args.threads:
         torch.set_num_threads(args.threads)
     elif device.type == "cpu":
         pick_cpu_threads(model)  # the engine's own rule, applied to both loops alike
     tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
     loaded = LoadedModel(model=model, tokenizer=tokenizer, source=f"random {args.config}", device=device,
-                         dtype=dtype, max_prompt_tokens=args.prompt_tokens + 8, canvas_length=args.canvas)
+                         dtype=dtype, max_prompt_tokens=args.prompt_tokens + 8, canvas_length=args.canvas,
+                         quantize=args.quantize, quantized_weights=quantized_weights)
     load_started = time.perf_counter()
     # Prefix reuse off: every repeat sends the same prompt, and transformers' generate encodes it every time, so
     # ours must too (with reuse on, ours would encode 1 of its tokens after the warm-up).
@@ -152,7 +161,7 @@ def main() -> None:
         "date": datetime.date.today().isoformat(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "config": args.config, "dtype": str(dtype).replace("torch.", ""),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in model.parameters()) + quantized_weights, "quantize": args.quantize,
         "canvas": args.canvas, "steps": args.steps, "prompt_tokens": args.prompt_tokens, "batch": 1,
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
         "fast_path": engine.fast_path, "warm_up_s": round(warm_up_s, 1),

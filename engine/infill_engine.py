@@ -16,6 +16,7 @@ from .loading import MIN_PROMPT_TOKENS, LoadedModel, load
 from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
+from .quantize import weight_bytes
 from .sampler import SamplerSettings, denoise, renoise
 from .types import Candidate, Candidates, EngineConfig, EngineError
 
@@ -148,7 +149,10 @@ class InfillEngine:
             "model": self.loaded.source,
             "device": str(self.device),
             "dtype": str(self.loaded.dtype).replace("torch.", ""),
-            "parameters": sum(p.numel() for p in self.model.parameters()),
+            # Quantized weights are buffers, not parameters: counted from the loader's tally.
+            "parameters": sum(p.numel() for p in self.model.parameters()) + self.loaded.quantized_weights,
+            "quantize": self.loaded.quantize,
+            "weight_bytes": weight_bytes(self.model),
             "layout": self.layout,
             "canvas_length": self.loaded.canvas_length,
             "max_prompt_tokens": self.prompt_budget,

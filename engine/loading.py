@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .memory import out_of_memory, release_cached_gpu_memory
+from .quantize import WEIGHT_FORMATS, quantize_model
 from .types import EngineConfig, ModelLoadError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
@@ -30,6 +31,8 @@ class LoadedModel:
     canvas_length: int
     fim_order: str = "spm"      # with FIM sentinels: "spm" (suffix first) or "psm" (prefix first)
     noise: str = "uniform"      # the noise it was trained with: "uniform" (DiffusionGemma) or "masked"
+    quantize: str = "none"      # weight format in memory: none (as loaded) | int8 | int4 (engine/quantize.py)
+    quantized_weights: int = 0  # weights stored quantized (each shared tensor once)
 
 
 def pick_device(requested: str) -> torch.device:
@@ -149,6 +152,8 @@ def load(config: EngineConfig) -> LoadedModel:
         check_local_folder(Path(source))
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
+    if config.quantize not in WEIGHT_FORMATS:
+        raise ModelLoadError(f"unknown quantize '{config.quantize}' (use {', '.join(WEIGHT_FORMATS)})")
     if config.threads:
         torch.set_num_threads(config.threads)
     hub_kwargs = {"local_files_only": local or os.environ.get("HF_HUB_OFFLINE") == "1",
@@ -165,6 +170,8 @@ def load(config: EngineConfig) -> LoadedModel:
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source)
     try:
+        # Quantized on the device one tensor at a time, before the rest moves: the float model never has to fit.
+        quantized_weights = quantize_model(model, config.quantize, device)
         model.to(device)
         where = None
     except (RuntimeError, MemoryError) as exc:
@@ -176,7 +183,9 @@ def load(config: EngineConfig) -> LoadedModel:
         # traceback would keep this frame, and so the model, alive.
         del model
         release_cached_gpu_memory()
-        raise ModelLoadError(f"out of {where} memory moving {source} to {device}; try a smaller model or dtype")
+        advice = "try quantize int8 or int4, a smaller model or a smaller dtype" if config.quantize != "int4" else \
+            "try a smaller model"
+        raise ModelLoadError(f"out of {where} memory moving {source} to {device}; {advice}")
     model.eval()
     if device.type == "cpu" and not config.threads:
         pick_cpu_threads(model)
@@ -196,4 +205,5 @@ def load(config: EngineConfig) -> LoadedModel:
         canvas_length=canvas_length,
         fim_order="psm" if str(extra.get("layout", "")).startswith("psm") else "spm",
         noise="masked" if extra.get("noise") == "masked" else "uniform",
+        quantize=config.quantize, quantized_weights=quantized_weights,
     )

@@ -21,6 +21,8 @@ class EngineConfig:
     model: str | None = None          # local folder or hub id; None = the embedded model in models/
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     dtype: str = "auto"               # auto (cpu fp32, cuda bf16) | float32 | bfloat16 | float16
+    quantize: str = "none"            # none | int8 | int4: weight-only, the text model's linear layers and experts
+                                      # (engine/quantize.py); activations stay in dtype
     allow_download: bool = False      # hub ids only load when the user allows it
     trust_remote_code: bool = False
     max_steps: int | None = None      # denoising steps per canvas; None = 48 on a GPU (the model card's cap),

@@ -33,6 +33,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
     group.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     group.add_argument("--dtype", help="auto | float32 | bfloat16 | float16")
+    group.add_argument("--quantize", help="none | int8 | int4: store the weights as 8- or 4-bit integers (less memory, "
+                                          "slightly different completions)")
     group.add_argument("--threads", type=int, help="CPU threads for torch (default: half the cores, at most 4, for a small "
                                                    "model; else one per core)")
     group.add_argument("--steps", type=int, help="denoising steps per canvas (default 48 on a GPU, 24 on a CPU)")
@@ -47,6 +49,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
     raw = {"model": args.model, "allowDownload": args.allow_download or None,
            "trustRemoteCode": args.trust_remote_code or None, "device": args.device, "dtype": args.dtype,
+           "quantize": args.quantize,
            "threads": args.threads, "steps": args.steps, "maxNewTokens": args.max_new_tokens, "seed": args.seed,
            "fastPath": args.fast_path, "contextTokens": args.context_tokens}
     return parse_options({name: value for name, value in raw.items() if value is not None})

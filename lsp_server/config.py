@@ -9,6 +9,7 @@ from engine.types import EngineConfig
 
 SECTION = "diffusionInfill"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE = ("none", "int8", "int4")
 FAST_PATHS = ("auto", "compiled", "static", "off")
 COMPLETION_ITEMS = ("auto", "on", "off")
 RELATED_FILES = ("auto", "on", "off")
@@ -23,6 +24,7 @@ class ServerOptions:
     trustRemoteCode: bool = False
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     dtype: str = "auto"               # auto | float32 | bfloat16 | float16
+    quantize: str = "none"            # none | int8 | int4: weight-only, so a large model fits a smaller GPU
     threads: int | None = None        # CPU threads; None = half the cores (max 4) for a small model, else one per core
     maxNewTokens: int = 48
     steps: int | None = None          # denoising steps per canvas; None = the engine's (48 GPU, 24 CPU)
@@ -43,7 +45,7 @@ class ServerOptions:
                                       # and compiled fast paths keep it within the sliding window)
 
     def engine_config(self) -> EngineConfig:
-        return EngineConfig(model=self.model, device=self.device, dtype=self.dtype,
+        return EngineConfig(model=self.model, device=self.device, dtype=self.dtype, quantize=self.quantize,
                             allow_download=self.allowDownload, trust_remote_code=self.trustRemoteCode,
                             max_steps=self.steps, seed=self.seed, threads=self.threads,
                             reuse_prefix=self.reusePrefix, fast_path=self.fastPath,
@@ -51,8 +53,8 @@ class ServerOptions:
 
     def model_key(self) -> tuple:
         """Everything that needs a new engine when it changes (the engine reads its config once)."""
-        return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype, self.threads,
-                self.steps, self.seed, self.reusePrefix, self.fastPath, self.contextTokens)
+        return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype, self.quantize,
+                self.threads, self.steps, self.seed, self.reusePrefix, self.fastPath, self.contextTokens)
 
 
 def _is_int(value, low: int, high: int) -> bool:
@@ -72,6 +74,7 @@ CHECKS = {
     "trustRemoteCode": (lambda v: isinstance(v, bool), "true or false"),
     "device": (_is_device, "auto, cpu, cuda or cuda:N"),
     "dtype": (lambda v: v in DTYPES, " / ".join(DTYPES)),
+    "quantize": (lambda v: v in QUANTIZE, " / ".join(QUANTIZE)),
     "threads": (lambda v: _is_int(v, 1, 1024), "a whole number from 1"),
     "maxNewTokens": (lambda v: _is_int(v, 1, 512), "a whole number from 1 to 512"),
     "steps": (lambda v: _is_int(v, 1, 256), "a whole number from 1 to 256"),

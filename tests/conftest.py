@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
@@ -155,3 +156,25 @@ async def inline_at(client: LanguageClient, uri: str, line: int, character: int,
 async def execute(client: LanguageClient, command: str, *arguments):
     return await asyncio.wait_for(client.workspace_execute_command_async(
         types.ExecuteCommandParams(command=command, arguments=list(arguments))), ANSWER_S)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random-weight DiffusionGemma (transformers' own class) with the embedded model's tokenizer, saved as a
+    checkpoint folder: for engine tests that need real shapes, not real text."""
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
+
+    from engine.configs import tiny_config
+    from engine.loading import DEFAULT_MODEL_DIR
+
+    folder = tmp_path_factory.mktemp("tiny-diffusion-gemma")
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    torch.manual_seed(0)
+    model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=len(tokenizer), canvas_length=32))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
+    return folder

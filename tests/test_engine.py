@@ -26,18 +26,6 @@ def encoded_for_decoder(engine: InfillEngine, prompt: list[int], batch: int):
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-diffusion-gemma")
-    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    torch.manual_seed(0)
-    model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=len(tokenizer), canvas_length=32))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
-    return folder
-
-
-@pytest.fixture(scope="module")
 def engine(tiny_model_dir):
     return InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=6, threads=1))
 
@@ -267,7 +255,7 @@ def test_a_model_that_cannot_move_to_its_device_is_dropped_before_cached_memory_
     monkeypatch.setattr(DiffusionGemmaForBlockDiffusion, "to", move_without_memory)
     monkeypatch.setattr(loading, "release_cached_gpu_memory",
                         lambda: alive_at_release.append(moved[0]() is not None))
-    with pytest.raises(ModelLoadError, match="out of CPU memory moving .* to cpu; try a smaller model"):
+    with pytest.raises(ModelLoadError, match="out of CPU memory moving .* to cpu; try quantize int8 or int4, a smaller model"):
         loading.load(EngineConfig(threads=1))
     assert alive_at_release == [False]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from lsprotocol import types
@@ -107,11 +108,13 @@ def test_offsets_and_positions_round_trip():
 def test_options_default_and_accept_good_values():
     options, warnings = parse_options({"diffusionInfill": {"model": "/models/x", "allowDownload": True,
                                                            "device": "cuda:1", "dtype": "bfloat16", "threads": 2,
-                                                           "maxNewTokens": 32, "steps": 8, "seed": 7}})
+                                                           "maxNewTokens": 32, "steps": 8, "seed": 7,
+                                                           "quantize": "int4"}})
     assert warnings == []
     config = options.engine_config()
     assert (config.model, config.allow_download, config.device, config.dtype) == ("/models/x", True, "cuda:1",
                                                                                   "bfloat16")
+    assert config.quantize == "int4" and replace(options, quantize="none").model_key() != options.model_key()
     assert (config.threads, config.max_steps, config.seed, options.maxNewTokens) == (2, 8, 7, 32)
     assert parse_options(None) == (ServerOptions(), [])
 
@@ -119,9 +122,10 @@ def test_options_default_and_accept_good_values():
 def test_bad_option_values_warn_and_fall_back_to_defaults():
     base = ServerOptions(steps=10)
     options, warnings = parse_options({"steps": 0, "device": "tpu", "maxNewTokens": True, "model": 5,
-                                       "threads": "many", "relatedFiles": "sometimes", "frobnicate": 1}, base=base)
+                                       "threads": "many", "relatedFiles": "sometimes", "frobnicate": 1,
+                                       "quantize": "int3"}, base=base)
     assert options == ServerOptions()    # every bad value took the field's default, not the old value
-    assert len(warnings) == 7 and any("relatedFiles = 'sometimes'" in w for w in warnings)
+    assert len(warnings) == 8 and any("quantize = 'int3'" in w for w in warnings) and any("relatedFiles = 'sometimes'" in w for w in warnings)
     assert any("frobnicate" in w for w in warnings) and any("device = 'tpu'" in w for w in warnings)
     kept, warnings = parse_options(["not", "an", "object"], base=base)
     assert kept == base and "must be an object" in warnings[0]

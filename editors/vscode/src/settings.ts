@@ -6,7 +6,7 @@ export const SECTION = 'diffusionInfill';
 // Names the server reads (lsp_server/config.py); the others are the extension's own and would earn an
 // "unknown option" warning from the server.
 const SERVER_KEYS = [
-  'model', 'allowDownload', 'device', 'steps', 'threads', 'maxNewTokens', 'inlineBudgetMs', 'relatedFiles',
+  'model', 'allowDownload', 'device', 'quantize', 'steps', 'threads', 'maxNewTokens', 'inlineBudgetMs', 'relatedFiles',
   'contextTokens',
 ] as const;
 
