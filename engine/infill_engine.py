@@ -18,7 +18,7 @@ from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, f
 from .prompt import encode_text, trim_context
 from .quantize import weight_bytes
 from .sampler import SamplerSettings, denoise, renoise
-from .types import Candidate, Candidates, EngineConfig, EngineError
+from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError
 
 CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
@@ -43,10 +43,20 @@ def bucket(length: int, limit: int) -> int:
     return limit
 
 
+def default_steps(device: torch.device) -> int:
+    """48 on a GPU (the model card's cap); 24 on a CPU, where each step costs tens of milliseconds."""
+    return 48 if device.type == "cuda" else 24
+
+
 class InfillEngine:
-    def __init__(self, config: EngineConfig | None = None, loaded: LoadedModel | None = None):
+    def __init__(self, config: EngineConfig | None = None, loaded: LoadedModel | None = None,
+                 cancel: Callable[[], bool] | None = None):
+        """`cancel`: checked after loading and between warm-up steps; raises Cancelled when it turns true (a newer
+        load was asked for, so the warm-up would be wasted)."""
         self.config = config or EngineConfig()
         self.loaded = loaded or load(self.config)
+        if cancel is not None and cancel():
+            raise Cancelled()
         self.model = self.loaded.model
         self.tokenizer = self.loaded.tokenizer
         self.device = self.loaded.device
@@ -62,7 +72,7 @@ class InfillEngine:
         # the canvas begins); without them it is pinned on the canvas after the middle.
         self.layout = f"{self.loaded.fim_order}-sentinels" if self.fim_ids else "suffix-pinned"
         if self.config.max_steps is None:
-            self.config = dataclasses.replace(self.config, max_steps=48 if self.device.type == "cuda" else 24)
+            self.config = dataclasses.replace(self.config, max_steps=default_steps(self.device))
         if self.config.noise == "auto":  # what the checkpoint was trained with (diffusion_infill.json)
             self.config = dataclasses.replace(self.config, noise=self.loaded.noise)
         if self.config.noise not in ("uniform", "masked") or self.config.acceptance not in ("entropy-bound",
@@ -97,7 +107,14 @@ class InfillEngine:
             self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
             if self.fast_path == "compiled":
                 self.scored_step = compile_step(self.first_step, self.device, self.config.compile_backend)
-                self.warm_up()
+                self.warm_up(cancel=cancel)
+
+    def retune(self, *, max_steps: int | None, seed: int, reuse_prefix: bool) -> None:
+        """Options that change neither the weights nor the compiled step, taken between runs without a reload.
+        `max_steps` None: the device's default, as at load."""
+        with self.lock:   # every run reads these from self.config, and reuse_prefix is checked at each encode
+            self.config = dataclasses.replace(self.config, seed=seed, reuse_prefix=reuse_prefix,
+                                              max_steps=max_steps or default_steps(self.device))
 
     def _pick_fast_path(self) -> str:
         """auto: the compiled static-shape step on CUDA, where it pays for itself; the plain eager path on a CPU,
@@ -109,37 +126,43 @@ class InfillEngine:
             return "compiled" if self.device.type == "cuda" else "off"
         return choice
 
-    def warm_up(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES) -> float:
+    def warm_up(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES,
+                cancel: Callable[[], bool] | None = None) -> float:
         """Compile (and capture) the decoder step for the common (rows, canvas) shapes before the first request.
         Returns the seconds it took."""
         started = time.perf_counter()
         # Three steps: the first runs eagerly (no self-conditioning yet); of the compiled ones, CUDA graph trees
         # only warm up on the first call and record the graph on the second, so the next request replays it.
-        self._run_at_shapes(shapes, steps=3, prompt_len=4, runs=1)
+        self._run_at_shapes(shapes, steps=3, prompt_len=4, runs=1, cancel=cancel)
         return time.perf_counter() - started
 
-    def measure_pace(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES, steps: int = 3) -> dict:
+    def measure_pace(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES, steps: int = 3,
+                     cancel: Callable[[], bool] | None = None) -> dict:
         """Time a few denoising steps at the common (rows, canvas) shapes, so a fill with a latency budget can plan
         its step count from the first request on. Returns the measured ms per step."""
         # A typical prompt length (a step reads its keys); the first run at a shape is not counted (_record_pace).
-        self._run_at_shapes(shapes, steps=steps, prompt_len=max(8, self.prompt_budget // 2), runs=2)
+        self._run_at_shapes(shapes, steps=steps, prompt_len=max(8, self.prompt_budget // 2), runs=2, cancel=cancel)
         return self._pace_report()
 
-    def _run_at_shapes(self, shapes: tuple[tuple[int, int], ...], steps: int, prompt_len: int, runs: int) -> None:
+    def _run_at_shapes(self, shapes: tuple[tuple[int, int], ...], steps: int, prompt_len: int, runs: int,
+                       cancel: Callable[[], bool] | None = None) -> None:
         """Denoise an all-<eos> canvas `runs` times at each (rows, canvas) shape, then forget that prompt and its
         prefix-reuse counts: warm-up and timing runs are not the user's."""
         settings = self._settings(steps=steps, stop_entropy=0.0, sync_every=steps)
         prompt = [self.eos_id] * prompt_len
+        users_counts = dict(self.prefix_stats)
         with self.lock:
-            for rows, canvas_len in sorted({(r, min(c, self.loaded.canvas_length)) for r, c in shapes}):
-                canvas = torch.full((rows, canvas_len), self.eos_id, device=self.device)
-                pinned = torch.zeros_like(canvas, dtype=torch.bool)
-                for _ in range(runs):
-                    self._run(prompt, canvas, pinned, settings, self._generator(0), None)
-            if self.static is not None:
-                self.static.prompt = []
-            self.prompt_cache, self.cached_prompt = None, []
-        self.prefix_stats = fresh_prefix_stats()
+            try:
+                for rows, canvas_len in sorted({(r, min(c, self.loaded.canvas_length)) for r, c in shapes}):
+                    canvas = torch.full((rows, canvas_len), self.eos_id, device=self.device)
+                    pinned = torch.zeros_like(canvas, dtype=torch.bool)
+                    for _ in range(runs):
+                        self._run(prompt, canvas, pinned, settings, self._generator(0), cancel)
+            finally:   # also when cancelled: the next request must not find this prompt or these counts
+                if self.static is not None:
+                    self.static.prompt = []
+                self.prompt_cache, self.cached_prompt = None, []
+                self.prefix_stats = users_counts
 
     def _pace_report(self) -> dict:
         return {f"{rows}x{canvas_len}": round(ms, 2) for (rows, canvas_len), ms in sorted(self.pace_ms.items())}

@@ -76,7 +76,9 @@ def read_source(path: Path) -> str:
     if b"\x00" in data:
         raise UsageError(f"{path} looks binary (it contains NUL bytes); nothing to complete")
     try:
-        return data.decode("utf-8")
+        # utf-8-sig: a byte-order mark is not text; kept, it would shift every column of line 1 and be read as
+        # code. (Nothing is written back, so dropping it here loses nothing.)
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 

@@ -52,9 +52,13 @@ class ServerOptions:
                             max_prompt_tokens=self.contextTokens)
 
     def model_key(self) -> tuple:
-        """Everything that needs a new engine when it changes (the engine reads its config once)."""
+        """Everything that needs a new engine when it changes: the weights, where they run, the compiled step."""
         return (self.model, self.allowDownload, self.trustRemoteCode, self.device, self.dtype, self.quantize,
-                self.threads, self.steps, self.seed, self.reusePrefix, self.fastPath, self.contextTokens)
+                self.threads, self.fastPath, self.contextTokens)
+
+    def sampling_key(self) -> tuple:
+        """What the loaded engine takes between runs (InfillEngine.retune), without a reload."""
+        return (self.steps, self.seed, self.reusePrefix)
 
 
 def _is_int(value, low: int, high: int) -> bool:

@@ -23,6 +23,8 @@ log = logging.getLogger("infill-lsp")
 
 LOAD_KEY = "model-load"
 SPECULATION_KEY = "speculation"
+RETUNE_KEY = "retune"      # the latest sampling options replace ones not yet applied
+PACE_KEY = "pace"
 PRIME_KEY = "prime"        # the one prompt being prepared ahead of a request; a newer one replaces it
 EXTRA_SEED_RUNS = 2        # an invoke that wants several candidates runs the model at most this many more times
 LATENCY_WEIGHT = 0.3       # exponential moving average of the model's latency
@@ -105,24 +107,32 @@ class ModelHost:
             self.ready.clear()
             self.latest_load += 1
             generation = self.latest_load
-        return self.queue.submit(LOAD_KEY, lambda token: self._load(config, measure_pace, generation)).future
+        return self.queue.submit(LOAD_KEY, lambda token: self._load(config, measure_pace, generation, token)).future
 
-    def _load(self, config: EngineConfig, measure_pace: bool = False,
-              generation: int | None = None) -> tuple[dict, str | None] | None:
+    def _load(self, config: EngineConfig, measure_pace: bool = False, generation: int | None = None,
+              cancel: CancelToken | None = None) -> tuple[dict, str | None] | None:
         """(what was loaded, the error), or None when a newer load was asked for meanwhile (it runs next and
-        decides the state). Runs on the worker, so no infill uses the previous engine meanwhile."""
+        decides the state; this one stops at its next check, before warming up or timing an engine nobody will
+        use). Runs on the worker, so no infill uses the previous engine meanwhile."""
         self.ready.clear()  # an earlier load that finished just before this one must not leave "ready" set
         self.engine, self.error, self.latency_s, self.info = None, None, None, {}
         self.last_run, self.run_totals = {}, dict(NO_RUNS)
         try:
             from engine import InfillEngine  # torch loads here, off the event loop
-            self.engine = InfillEngine(config)
+            if cancel is not None and cancel():
+                raise Cancelled()
+            self.engine = InfillEngine(config, cancel=cancel)
             if measure_pace:
                 try:
-                    self.engine.measure_pace()
+                    self.engine.measure_pace(cancel=cancel)
+                except Cancelled:
+                    raise
                 except Exception:  # e.g. out of memory at a wide shape: the budget then learns from real runs
                     log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
             self.info = self.engine.describe()   # model, device, parameters: read once for every status
+        except Cancelled:
+            self.engine = None
+            log.info("stopped a model load that a newer one replaced")
         except ModelLoadError as exc:
             self.error = str(exc)
         except Exception as exc:  # anything else is still a load failure the user must read, not a crash
@@ -134,6 +144,30 @@ class ModelHost:
                 if not superseded:   # else "ready" would announce this engine while the user's new options wait
                     self.ready.set()
         return None if superseded else (dict(self.info), self.error)
+
+    def retune(self, config: EngineConfig) -> None:
+        """Take `config`'s steps, seed and prefix reuse into the loaded engine, between runs on the worker (a
+        load still running finishes first; a failed one leaves nothing to tune, and the next load reads them)."""
+        def apply(token: CancelToken) -> None:
+            if self.engine is not None:
+                self.engine.retune(max_steps=config.max_steps, seed=config.seed, reuse_prefix=config.reuse_prefix)
+                self.info = self.engine.describe()
+        self.queue.submit(RETUNE_KEY, apply)
+
+    def time_steps(self) -> None:
+        """Time a few denoising steps at the common shapes on the worker, unless the loaded engine already has a
+        pace (a latency budget turned on after a load that skipped the timing)."""
+        def measure(token: CancelToken) -> None:
+            if self.engine is None or self.engine.pace_ms:
+                return
+            try:
+                self.engine.measure_pace(cancel=token)
+            except Cancelled:
+                pass
+            except Exception:  # as at load: the budget then learns from real runs
+                log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
+            self.info = self.engine.describe()
+        self.queue.submit(PACE_KEY, measure)
 
     @property
     def state(self) -> str:

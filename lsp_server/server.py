@@ -23,7 +23,7 @@ from infill import ContextMemory, InfillRequest, InfillResult, RelatedDocument
 
 from . import __version__
 from .completion_items import as_completion_item
-from .config import RELATED_FILES_MIN_CONTEXT, SECTION, ServerOptions, parse_options
+from .config import CHECKS, RELATED_FILES_MIN_CONTEXT, SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
@@ -104,8 +104,9 @@ class InfillServer(LanguageServer):
         self.protocol.notify(STATUS_NOTIFICATION, status)
 
     def options_key(self) -> tuple:
-        return self.options.model_key() + (self.options.maxNewTokens, self.options.inlineBudgetMs,
-                                           self.options.relatedFiles)
+        options = self.options
+        return options.model_key() + options.sampling_key() + (options.maxNewTokens, options.inlineBudgetMs,
+                                                               options.relatedFiles)
 
     def touch(self, key: str) -> None:
         self.recent.pop(key, None)
@@ -147,7 +148,9 @@ async def on_initialized(ls: InfillServer, params: types.InitializedParams) -> N
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
 async def on_configuration(ls: InfillServer, params: types.DidChangeConfigurationParams) -> None:
     settings = params.settings
-    if not (isinstance(settings, dict) and SECTION in settings):
+    # Our section, or its options pushed without the section around them (as initializationOptions may be).
+    ours = isinstance(settings, dict) and (SECTION in settings or bool(settings.keys() & CHECKS.keys()))
+    if not ours:
         # Pull model: the notification carries nothing useful, so ask for our section if the client allows it.
         workspace = ls.client_capabilities.workspace
         if not (workspace and workspace.configuration):
@@ -164,6 +167,13 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
         ls.tell(warning)
     if ls.options.model_key() != previous.model_key():
         await load_model(ls)
+        return
+    if ls.options.sampling_key() != previous.sampling_key():
+        # Steps, seed or prefix reuse: the loaded engine takes them between runs. A reload would read the
+        # weights again (and compile the step on a GPU) for a setting that changes neither.
+        ls.host.retune(ls.options.engine_config())
+    if ls.options.inlineBudgetMs and not previous.inlineBudgetMs:
+        ls.host.time_steps()   # the load skipped it without a budget; suggestions plan their steps from it
 
 
 @server.feature(types.SHUTDOWN)

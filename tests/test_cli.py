@@ -108,6 +108,13 @@ def test_bad_locations_exit_1_with_a_message(spec, complaint):
     assert done.stdout == ""
 
 
+def test_a_byte_order_mark_is_not_a_column(tmp_path):
+    marked = tmp_path / "marked.py"
+    marked.write_bytes(b"\xef\xbb\xbfimport os\nx = 1\n")
+    done = infill_lsp("fill", f"{marked}:1:11", timeout=60)   # "import os" has 9 characters: 10 is its end
+    assert done.returncode == 1 and "outside the file" in done.stderr
+
+
 def test_binary_and_non_utf8_files_exit_1(tmp_path):
     binary = tmp_path / "blob.py"
     binary.write_bytes(b"x = 1\n\x00\x01\x02")

@@ -6,8 +6,8 @@ git-ignored editors/.cache/vscode (cold: a few minutes; warm: a second). The tes
 workspace, waits for the status bar to say the model is ready, types, waits for the server's ghost text, accepts it
 with Tab, saves and reads the file back, asks once explicitly (Trigger Inline Suggestion), then runs "Fill
 Selection" on a selection through its keybinding and "Rewrite Selection" through the command palette and its
-instruction box, checking that each changed the selection and nothing else, and finally changes diffusionInfill.steps in the Settings editor and waits for the server to reload
-the model. Screenshots land in editors/.cache/vscode/screenshots/.
+instruction box, checking that each changed the selection and nothing else, and finally changes
+diffusionInfill.threads in the Settings editor and waits for the server to reload the model. Screenshots land in editors/.cache/vscode/screenshots/.
 
 The embedded model is weak, so the assertions are about the mechanism (ghost text shown, the accepted text is what
 the server sent, the fill changed the selection), never about the quality of the code.
@@ -460,16 +460,17 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the rewrite touched other text"
 
     # A changed model setting reaches the server (workspace/didChangeConfiguration), which reloads the model.
+    # (threads: one keystroke, so the box never holds an in-between value; steps would apply without a reload.)
     loads = len(log_lines(user_data, "model ready on"))
     run_command(browser, "Preferences: Open Settings (UI)")
     wait_for(lambda: visible(browser, ".settings-editor"), UI_S, "the Settings editor")
-    press(browser, "diffusionInfill.steps")
-    wait_for(lambda: set_setting_box(browser, "diffusionInfill.steps", "8"), UI_S,
-             "the diffusionInfill.steps box in the Settings editor to take 8")
+    press(browser, "diffusionInfill.threads")
+    wait_for(lambda: set_setting_box(browser, "diffusionInfill.threads", "2"), UI_S,
+             "the diffusionInfill.threads box in the Settings editor to take 2")
     screenshot(browser, "vscode-settings.png")
     wait_for(lambda: len(log_lines(user_data, "model ready on")) > loads, MODEL_READY_S,
              lambda: f"the server to reload the model after a settings change; log: {log_lines(user_data, '')}")
-    assert log_lines(user_data, r'settings changed: sending .*"steps":8'), "the new setting was not sent"
+    assert log_lines(user_data, r'settings changed: sending .*"threads":2'), "the new setting was not sent"
     assert not log_lines(user_data, "unknown option"), "the extension sent the server options it does not know"
 
 

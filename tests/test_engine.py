@@ -16,6 +16,7 @@ from engine.configs import tiny_config
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_cache, decoder_masks
 from engine.sampler import SamplerSettings, denoise, entropy_bound_accept, renoise
+from engine.types import Cancelled
 
 
 def encoded_for_decoder(engine: InfillEngine, prompt: list[int], batch: int):
@@ -505,10 +506,14 @@ def test_pace_is_measured_per_shape_and_the_first_run_is_not_counted(tiny_model_
     assert engine.pace_ms == {}                      # the first run at (1, 16) paid one-time costs
     engine.fill("a = ", "\n", lengths=[8])
     assert set(engine.pace_ms) == {(1, 16)} and engine.pace_ms[(1, 16)] > 0
+    users_counts = dict(engine.prefix_stats)
     measured = engine.measure_pace(shapes=((2, 16), (1, 32)), steps=2)
     assert set(measured) == {"1x16", "2x16", "1x32"} and all(ms > 0 for ms in measured.values())
     assert engine.describe()["ms_per_step"] == measured
-    assert engine.prefix_stats["prompt_tokens"] == 0  # measuring is not counted as prefix reuse
+    assert users_counts["prompt_tokens"] > 0 and engine.prefix_stats == users_counts  # measuring is not counted
+    with pytest.raises(Cancelled):                   # a newer load replaced this engine: stopped at the first step
+        engine.measure_pace(cancel=lambda: True)
+    assert engine.prefix_stats == users_counts and engine.prompt_cache is None
 
 
 def test_a_special_token_the_model_writes_ends_the_middle(engine):

@@ -317,6 +317,15 @@ async def test_bad_setting_change_warns_and_keeps_serving(client: LanguageClient
     await assert_still_answering(client)
 
 
+async def test_settings_pushed_without_their_section_are_read_as_ours(client: LanguageClient):
+    seen = len(client.messages)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"maxNewTokens": "lots"}))
+    await wait_for_message(client, seen, "maxNewTokens", "not valid", kind=types.MessageType.Warning)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"maxNewTokens": FAST_OPTIONS["maxNewTokens"]}))
+    await assert_still_answering(client)
+
+
 opened: set[str] = set()
 
 

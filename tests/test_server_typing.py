@@ -14,8 +14,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from conftest import (ANSWER_S, FAST_OPTIONS, execute, initialize, open_document, server_config, wait_until,
-                      wait_for_model)
+from conftest import (ANSWER_S, FAST_OPTIONS, execute, initialize, lsp_session, open_document, server_config,
+                      wait_for_model, wait_until)
 from lsp_server.positions import Snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -328,6 +328,38 @@ def configure(client: LanguageClient, settings: dict) -> None:
     """workspace/didChangeConfiguration with part of our section (the rest is kept)."""
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
         settings={"diffusionInfill": settings}))
+
+
+async def test_steps_seed_and_prefix_reuse_change_without_reloading_the_model(client: LanguageClient):
+    uri = "file:///tmp/typing-tests/retuned.txt"
+    open_text(client, uri, text_with("retuned"))
+    await ask(client, uri, CURSOR, INVOKED)
+    before = await settled(client)
+    assert before["lastRun"]["plannedSteps"] == FAST_OPTIONS["steps"]
+    loads = len(client.progress_reports)                  # each load reports its own $/progress
+    configure(client, {"steps": 5, "seed": 3, "reusePrefix": False})
+    try:
+        other = "file:///tmp/typing-tests/retuned-other.txt"
+        open_text(client, other, text_with("retuned other"))
+        await ask(client, other, CURSOR, INVOKED)
+        after_change = await settled(client)
+        assert after_change["lastRun"]["plannedSteps"] == 5 and after_change["lastRun"]["reusedTokens"] == 0
+        assert len(client.progress_reports) == loads                            # no reload
+        assert after_change["runMeans"]["runs"] > before["runMeans"]["runs"]   # a reload would have reset them
+        assert (await status(client))["state"] == "ready"
+    finally:
+        configure(client, {"steps": FAST_OPTIONS["steps"], "seed": 0, "reusePrefix": True})
+        await settled(client)
+
+
+async def test_a_latency_budget_turned_on_later_times_the_steps_at_once():
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}) as session:   # no budget: the load times nothing
+        await wait_for_model(session)
+        assert (await metrics(session))["msPerStep"] == {}
+        configure(session, {"inlineBudgetMs": 120})
+        timed = await wait_until_async(lambda: metrics(session), lambda m: m["idle"] and m["msPerStep"],
+                                       "the steps to be timed")
+        assert len(timed["msPerStep"]) >= 2 and all(ms > 0 for ms in timed["msPerStep"].values())
 
 
 async def test_a_displayed_item_is_counted_once_and_can_still_be_accepted(client: LanguageClient):

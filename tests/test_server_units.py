@@ -364,7 +364,9 @@ def test_reuse_prefix_speculate_and_read_ahead_options():
     assert ServerOptions().engine_config().reuse_prefix is True and ServerOptions().readAhead is True
     options, warnings = parse_options({"reusePrefix": False, "speculate": False})
     assert warnings == [] and options.engine_config().reuse_prefix is False and options.speculate is False
-    assert options.model_key() != ServerOptions().model_key()   # a new engine: the engine reads it once
+    # The loaded engine takes it between runs (InfillEngine.retune): no reload, but a new key for cached answers.
+    assert options.model_key() == ServerOptions().model_key()
+    assert options.sampling_key() != ServerOptions().sampling_key()
     options, warnings = parse_options({"readAhead": False})
     assert warnings == [] and options.readAhead is False and options.speculate is True
     assert options.model_key() == ServerOptions().model_key()   # the server's choice: the engine is kept
@@ -500,6 +502,57 @@ def test_a_load_superseded_while_it_ran_neither_reports_nor_sets_ready():
         assert error is None and info["parameters"] > 0 and host.state == "ready"
     finally:
         host.close()
+
+
+def test_a_load_replaced_while_it_reads_the_weights_stops_before_timing_its_engine(monkeypatch, tiny_model_dir):
+    """Its engine would never serve a request: the newer load starts as soon as the weights are read, without
+    the replaced one's warm-up or step timing (minutes of compiling for the 26B-A4B on a GPU)."""
+    import threading
+
+    import engine.infill_engine as infill_engine
+    from engine.types import EngineConfig
+    from lsp_server.model_host import ModelHost
+
+    reading, go, timed = threading.Event(), threading.Event(), []
+    real_load, real_measure = infill_engine.load, infill_engine.InfillEngine.measure_pace
+
+    def slow_load(config):
+        reading.set()
+        go.wait(30)
+        return real_load(config)
+
+    def counted_measure(self, *args, **kwargs):
+        timed.append(self.config.seed)
+        return real_measure(self, *args, **kwargs)
+
+    monkeypatch.setattr(infill_engine, "load", slow_load)
+    monkeypatch.setattr(infill_engine.InfillEngine, "measure_pace", counted_measure)
+    host = ModelHost()
+    try:
+        first = host.load(EngineConfig(model=str(tiny_model_dir), threads=1, seed=1), measure_pace=True)
+        assert reading.wait(30)
+        second = host.load(EngineConfig(model=str(tiny_model_dir), threads=1, seed=2), measure_pace=True)
+        go.set()
+        assert first.result(60) is None                    # replaced: no state of its own
+        info, error = second.result(60)
+        assert error is None and host.state == "ready" and host.engine.config.seed == 2
+        assert timed == [2]                                 # only the engine that serves was timed
+    finally:
+        host.close()
+
+
+def test_retune_takes_steps_seed_and_reuse_between_runs(tiny_model_dir):
+    from engine import EngineConfig, InfillEngine
+
+    engine = InfillEngine(EngineConfig(model=str(tiny_model_dir), threads=1, max_steps=6))
+    engine.fill("x = ", "\n", lengths=[8])
+    assert engine.fill("x = ", "\n", lengths=[8]).timings["reused_prompt_tokens"] > 0
+    engine.retune(max_steps=3, seed=9, reuse_prefix=False)
+    result = engine.fill("x = ", "\n", lengths=[8])
+    assert result.items[0].steps <= 3 and result.timings["reused_prompt_tokens"] == 0
+    assert engine.config.seed == 9
+    engine.retune(max_steps=None, seed=0, reuse_prefix=True)
+    assert engine.config.max_steps == 24                # the CPU's default, as at load
 
 
 @pytest.mark.asyncio

@@ -7,7 +7,7 @@ export const SECTION = 'diffusionInfill';
 // "unknown option" warning from the server.
 const SERVER_KEYS = [
   'model', 'allowDownload', 'device', 'quantize', 'steps', 'threads', 'maxNewTokens', 'inlineBudgetMs', 'relatedFiles',
-  'contextTokens',
+  'contextTokens', 'dtype', 'fastPath', 'reusePrefix', 'speculate', 'readAhead',
 ] as const;
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
