@@ -80,9 +80,11 @@ def resolve_source(config: EngineConfig) -> tuple[str, bool]:
     if not looks_like_hub_id:
         raise ModelLoadError(f"model folder not found: {config.model}")
     if not config.allow_download:
+        # A relative folder that does not exist looks like a hub id too: say where it was looked for.
         raise ModelLoadError(
-            f"'{config.model}' is not a local folder; it looks like a hub id, and downloading is off. "
-            "Set allowDownload (or pass --allow-download) to fetch it, or point the model option at a local folder.")
+            f"'{config.model}' is not a local folder (there is no {path.resolve()}); as a hub id it would have to "
+            "be downloaded, and downloading is off. Set allowDownload (or pass --allow-download) to fetch it, or "
+            "point the model option at a local folder (an absolute path is safest).")
     return config.model, False
 
 

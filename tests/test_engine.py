@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import shutil
 import weakref
 
@@ -147,9 +148,12 @@ def test_missing_folder_is_a_clear_error(tmp_path):
         InfillEngine(EngineConfig(model=str(tmp_path / "nope")))
 
 
-def test_hub_id_needs_permission():
+def test_hub_id_needs_permission(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError, match="allowDownload"):
         InfillEngine(EngineConfig(model="google/diffusiongemma-26B-A4B-it"))
+    monkeypatch.chdir(tmp_path)      # "models/mine" meant as a folder of the workspace that is not there
+    with pytest.raises(ModelLoadError, match=re.escape(f"there is no {tmp_path / 'models' / 'mine'}")):
+        InfillEngine(EngineConfig(model="models/mine"))
 
 
 def test_corrupt_weights_are_a_clear_error(tiny_model_dir, tmp_path):
