@@ -418,6 +418,10 @@ def test_checkhealth_reports_a_running_server_and_no_errors(report):
     assert report["status_message"].startswith("Diffusion Infill: " + report["statusline"])
 
 
+def test_setup_again_tells_the_running_server_the_new_settings(report):
+    assert report["resetup_warned"] is True   # the server answered the changed (bad) setting with its warning
+
+
 def test_help_file_is_valid_and_tagged(report):
     assert report["helptags_error"] is None
     tags = {line.split("\t")[0] for line in report["help_tags"]}

@@ -391,4 +391,22 @@ H.run(function()
   vim.opt.runtimepath:prepend(vim.fs.dirname(doc_copy))
   report.help_ok = pcall(vim.cmd.help, "diffusion_infill")
   report.help_tags = vim.fn.readfile(doc_copy .. "/tags")
+
+  -- 11. setup() again with a changed setting: the running server hears it (this bad value earns its warning).
+  local settings = vim.json.decode(os.getenv("INFILL_SETTINGS"))
+  settings.maxNewTokens = "lots"
+  infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = settings, debounce_ms = 50 })
+  local function warned()
+    for _, told in ipairs(report.notifications) do
+      if told.message:find("diffusionInfill.maxNewTokens = 'lots' is not valid", 1, true) then
+        return true
+      end
+    end
+    return false
+  end
+  local deadline = vim.uv.now() + 20000
+  while not warned() and vim.uv.now() < deadline do
+    H.sleep(100)
+  end
+  report.resetup_warned = warned()
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

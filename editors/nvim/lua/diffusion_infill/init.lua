@@ -520,8 +520,17 @@ function M.setup(opts)
       end
     end,
   })
-  vim.lsp.config(NAME, client_config())
+  local config = client_config()
+  vim.lsp.config(NAME, config)
   vim.lsp.enable(NAME)
+  -- setup() again after the server started: vim.lsp.config only shapes the next start, so the running server is
+  -- told the new settings (it reloads the model only when a model option changed).
+  if next(M.config.settings) then
+    for _, client in ipairs(vim.lsp.get_clients({ name = NAME })) do
+      client.settings = config.settings
+      client:notify("workspace/didChangeConfiguration", { settings = config.settings })
+    end
+  end
 end
 
 return M
