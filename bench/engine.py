@@ -127,14 +127,14 @@ def main() -> None:
         model = DiffusionGemmaForBlockDiffusion(config)
     torch.set_default_dtype(default_dtype)
     model = model.to(device=device, dtype=dtype).eval()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    elif device.type == "cpu":
+        pick_cpu_threads(model)  # the engine's own rule (before quantizing, as the loader), for both loops alike
     quantized_weights = quantize_model(model, args.quantize, device)
     if device.type == "cuda":   # from here on the peak is what a card must hold for the quantized model
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    elif device.type == "cpu":
-        pick_cpu_threads(model)  # the engine's own rule, applied to both loops alike
     tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
     loaded = LoadedModel(model=model, tokenizer=tokenizer, source=f"random {args.config}", device=device,
                          dtype=dtype, max_prompt_tokens=args.prompt_tokens + 8, canvas_length=args.canvas,

@@ -171,6 +171,8 @@ def load(config: EngineConfig) -> LoadedModel:
                                  f"dtype") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source)
+    if device.type == "cpu" and not config.threads:
+        pick_cpu_threads(model)   # before quantizing: quantized weights are buffers, which it does not count
     try:
         # Quantized on the device one tensor at a time, before the rest moves: the float model never has to fit.
         quantized_weights = quantize_model(model, config.quantize, device)
@@ -189,8 +191,6 @@ def load(config: EngineConfig) -> LoadedModel:
             "try a smaller model"
         raise ModelLoadError(f"out of {where} memory moving {source} to {device}; {advice}")
     model.eval()
-    if device.type == "cpu" and not config.threads:
-        pick_cpu_threads(model)
     extra = read_extra(Path(source)) if local else {}
     vocab_size = model.config.text_config.vocab_size
     if max(tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"], default=0) >= vocab_size:

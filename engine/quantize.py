@@ -20,6 +20,7 @@ from torch import nn
 
 WEIGHT_FORMATS = {"none": None, "int8": 8, "int4": 4}
 INT4_GROUP = 64
+EXPERTS_PER_CHUNK = 8
 TEXT_MODULES = ("model.decoder.", "model.encoder.language_model.")   # the vision tower is never run: left alone
 KEEP = ("router.proj",)   # a few thousand weights that pick the experts: rounding them would move the routing
 
@@ -60,7 +61,11 @@ class QuantizedWeight(nn.Module):
         super().__init__()
         self.bits = bits_for(weight, bits)
         self.shape = tuple(weight.shape)
-        integers, scales = quantize_weight(weight, self.bits)
+        # An expert stack a few experts at a time: the float temporaries stay small (a 26B-A4B layer's gate_up
+        # stack is 1 GB as bf16, and quantizing it whole took several times that in float32).
+        parts = [quantize_weight(chunk, self.bits) for chunk in weight.split(EXPERTS_PER_CHUNK)] \
+            if weight.dim() == 3 else [quantize_weight(weight, self.bits)]
+        integers, scales = (torch.cat(pieces) for pieces in zip(*parts))
         self.register_buffer("integers", integers, persistent=False)
         self.register_buffer("scales", scales, persistent=False)
 
@@ -79,7 +84,9 @@ class QuantizedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight_q
-        if weight.bits == 8:   # a per-row scale commutes with the matmul: scale the output, not the whole matrix
+        # A per-row scale commutes with the matmul: scale the output, not the whole matrix. Not in float16: the
+        # product before scaling is the output divided by a scale of ~1e-3, which overflows float16's range.
+        if weight.bits == 8 and x.dtype != torch.float16:
             out = F.linear(x, weight.integers.to(x.dtype)) * weight.scales.to(x.dtype).squeeze(-1)
             return out if self.bias is None else out + self.bias
         return F.linear(x, weight(x.dtype), self.bias)
@@ -122,7 +129,8 @@ def _is_experts(module: nn.Module) -> bool:
 
 def quantize_model(model: nn.Module, weights: str, device: torch.device) -> int:
     """Replace the text model's linear layers and expert stacks by quantized ones, computed on `device` one tensor
-    at a time (so a GPU needs room for the quantized model plus one float tensor, never the float model).
+    at a time (so a GPU needs room for the quantized model, one float tensor and the float32 temporaries of a few
+    experts, never the float model).
     Returns the number of weights quantized (each shared tensor counted once)."""
     bits = WEIGHT_FORMATS[weights]
     if bits is None:

@@ -6,6 +6,7 @@ the editor would be offered. Lines and columns are 1-based like compiler message
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import re
@@ -67,7 +68,8 @@ def parse_location(spec: str) -> tuple[Path, tuple[int, int], tuple[int, int] | 
     return Path(match["file"]), start, end
 
 
-def read_source(path: Path) -> str:
+def read_source(path: Path) -> tuple[str, int]:
+    """(the file's text, 1 if a byte-order mark was dropped from its start else 0)."""
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     if not path.is_file():
@@ -77,8 +79,8 @@ def read_source(path: Path) -> str:
         raise UsageError(f"{path} looks binary (it contains NUL bytes); nothing to complete")
     try:
         # utf-8-sig: a byte-order mark is not text; kept, it would shift every column of line 1 and be read as
-        # code. (Nothing is written back, so dropping it here loses nothing.)
-        return data.decode("utf-8-sig")
+        # code. (Nothing is written back; the JSON's offsets count it again.)
+        return data.decode("utf-8-sig"), int(data.startswith(codecs.BOM_UTF8))
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 
@@ -97,7 +99,7 @@ def run_fill(args: argparse.Namespace) -> int:
     from .model_host import ModelHost
 
     path, start_at, end_at = parse_location(args.location)
-    text = read_source(path)
+    text, mark = read_source(path)
     # Columns count characters (UTF-32 code units), as a person counts them in a terminal.
     snap = Snapshot(uri=path.resolve().as_uri(), source=text, path=str(path),
                     codec=PositionCodec(types.PositionEncodingKind.Utf32))
@@ -130,10 +132,11 @@ def run_fill(args: argparse.Namespace) -> int:
         result_range = snap.range_of(result.start, result.end)
         print(json.dumps({
             "file": str(path), "mode": mode, "text": result.text,
-            # 1-based, like the input; "offsets" are Python str offsets into the file's text.
+            # 1-based, like the input; "offsets" are Python str offsets into the file's text as UTF-8 decodes it
+            # (a byte-order mark counts as one character).
             "range": {"start": {"line": result_range.start.line + 1, "column": result_range.start.character + 1},
                       "end": {"line": result_range.end.line + 1, "column": result_range.end.character + 1},
-                      "offsets": [result.start, result.end]},
+                      "offsets": [result.start + mark, result.end + mark]},
             "message": result.message, "timings": timings,
             "details": {k: v for k, v in result.details.items() if k != "timings"},
             "model": host.engine.describe(),

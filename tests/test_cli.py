@@ -110,9 +110,13 @@ def test_bad_locations_exit_1_with_a_message(spec, complaint):
 
 def test_a_byte_order_mark_is_not_a_column(tmp_path):
     marked = tmp_path / "marked.py"
-    marked.write_bytes(b"\xef\xbb\xbfimport os\nx = 1\n")
+    marked.write_bytes(b"\xef\xbb\xbfimport os\nx = \n")
     done = infill_lsp("fill", f"{marked}:1:11", timeout=60)   # "import os" has 9 characters: 10 is its end
     assert done.returncode == 1 and "outside the file" in done.stderr
+    done = infill_lsp("fill", f"{marked}:2:5", "--json", *FAST_FLAGS)
+    assert done.returncode == 0, done.stderr
+    as_decoded = marked.read_text(encoding="utf-8")             # the mark is one character there
+    assert json.loads(done.stdout)["range"]["offsets"][0] == as_decoded.index("x = ") + len("x = ")
 
 
 def test_binary_and_non_utf8_files_exit_1(tmp_path):

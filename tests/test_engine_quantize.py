@@ -56,6 +56,16 @@ def test_a_width_that_is_no_multiple_of_the_group_is_stored_as_int8():
     assert QuantizedWeight(torch.randn(8, 2 * INT4_GROUP), bits=4).bits == 4
 
 
+def test_int8_in_float16_does_not_overflow_where_the_float16_layer_does_not():
+    linear = nn.Linear(2048, 256, bias=False)
+    nn.init.normal_(linear.weight, std=0.02, generator=torch.Generator().manual_seed(0))
+    x = (torch.randn(4, 2048, generator=torch.Generator().manual_seed(1)) * 20).half()   # outputs near 50
+    reference = linear.half()(x)
+    ours = QuantizedLinear(linear, QuantizedWeight(linear.weight, bits=8))(x)
+    assert torch.isfinite(reference).all() and torch.isfinite(ours).all()
+    assert ((ours.float() - reference.float()).norm() / reference.float().norm()).item() < 0.02
+
+
 def logits_for(engine: InfillEngine, prompt: list[int], canvas: torch.Tensor) -> torch.Tensor:
     """The decoder's logits (rows, canvas, vocab) for `canvas` after `prompt`, on the engine's plain path."""
     engine._count_reuse(len(prompt), engine._keep_prompt(prompt))
@@ -117,6 +127,19 @@ def test_a_quantized_engine_fills_deterministically_on_every_path(tiny_model_dir
     ours = compiled.fill("x = ", "\n", lengths=[8, 16], seed=5)
     theirs = static.fill("x = ", "\n", lengths=[8, 16], seed=5)
     assert [c.text for c in ours.items] == [c.text for c in theirs.items]
+
+
+def test_the_thread_rule_counts_the_weights_as_loaded_not_what_quantizing_leaves(monkeypatch):
+    """Quantized weights are buffers: counted afterwards, a large model would look small and get few threads."""
+    from engine import loading
+
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(loading, "SMALL_MODEL_PARAMETERS", 3_000_000)   # between what int8 leaves (1.1M) and 6.9M
+    try:
+        loading.load(EngineConfig(quantize="int8"))
+        assert torch.get_num_threads() == loading.TORCH_DEFAULT_THREADS   # the large-model rule
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_an_unknown_weight_format_is_refused(tiny_model_dir):
