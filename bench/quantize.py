@@ -7,8 +7,9 @@
    but loaded) and the rest of the text model.
 2. The embedded model (or --model) on this machine's CPU, in each format: the bytes its weights take in memory; the
    held-out canvas cross-entropy on click's source (held out of training) from a fully and a half noised canvas
-   (training.train.evaluate) and how often its top guess at half noise is the float model's; of `--fills` lines cut out of click/core.py, how many the quantized model fills with
-   exactly the float model's text (same seed, same length plan); and the median time of a fill.
+   (training.train.evaluate) and how often its top guess at half (uniform) noise is the float model's; of
+   `--fills` lines cut out of click/core.py, how many the quantized model fills with exactly the float model's
+   text (same seed, same length plan); and the median time of a fill.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from engine import EngineConfig, InfillEngine
-from engine.configs import BOS_ID, diffusiongemma_26b_a4b_config
+from engine.configs import BOS_ID, PAD_ID, diffusiongemma_26b_a4b_config
 from engine.quantize import WEIGHT_FORMATS, quantize_model
 
 HELD_OUT_PACKAGE = "click"   # held out of the embedded model's training data (../shared/holdout.txt)
@@ -79,7 +80,7 @@ def half_noise_guesses(model, val: list, vocab: int) -> torch.Tensor:
         noisy, _ = noise_canvas(clean, "uniform", vocab, None, gen, noise_level=0.5)
         positions = torch.arange(prompts.shape[1], prompts.shape[1] + clean.shape[1]).unsqueeze(0)
         logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions).logits
-        guesses.append(logits.argmax(-1)[clean != 0])                                    # (real positions,)
+        guesses.append(logits.argmax(-1)[clean != PAD_ID])                                    # (real positions,)
     return torch.cat(guesses)
 
 

@@ -4,7 +4,7 @@ As in gpt-fast: weights are stored as small integers with float scales and turne
 inside each forward; activations, norms, the router and the (tied) embedding stay as loaded. Two formats:
 
 - int8: one scale per output channel (symmetric, -127..127). For a linear layer the scale is applied to the output,
-  which is smaller than the weight.
+  which is smaller than the weight (except in float16, whose range the unscaled product would exceed).
 - int4: one scale per group of INT4_GROUP input weights (symmetric, -8..7), two weights packed per byte. A tensor whose
   input width is not a multiple of the group falls back to int8.
 
@@ -22,7 +22,7 @@ WEIGHT_FORMATS = {"none": None, "int8": 8, "int4": 4}
 INT4_GROUP = 64
 EXPERTS_PER_CHUNK = 8
 TEXT_MODULES = ("model.decoder.", "model.encoder.language_model.")   # the vision tower is never run: left alone
-KEEP = ("router.proj",)   # a few thousand weights that pick the experts: rounding them would move the routing
+KEEP = ("router.proj",)   # small (a row per expert), and they pick the experts: rounding them would move the routing
 
 
 def quantize_weight(weight: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +60,6 @@ class QuantizedWeight(nn.Module):
     def __init__(self, weight: torch.Tensor, bits: int):
         super().__init__()
         self.bits = bits_for(weight, bits)
-        self.shape = tuple(weight.shape)
         # An expert stack a few experts at a time: the float temporaries stay small (a 26B-A4B layer's gate_up
         # stack is 1 GB as bf16, and quantizing it whole took several times that in float32).
         parts = [quantize_weight(chunk, self.bits) for chunk in weight.split(EXPERTS_PER_CHUNK)] \
