@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHT_FORMATS = {"none": None, "int8": 8, "int4": 4}
+from .types import QUANTIZE_FORMATS
+
+WEIGHT_FORMATS = dict(zip(QUANTIZE_FORMATS, (None, 8, 4)))   # name -> bits
 INT4_GROUP = 64
 EXPERTS_PER_CHUNK = 8
 TEXT_MODULES = ("model.decoder.", "model.encoder.language_model.")   # the vision tower is never run: left alone

@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+QUANTIZE_FORMATS = ("none", "int8", "int4")   # weight formats engine/quantize.py keeps in memory
+
+
 class EngineError(Exception):
     """A failure the user should read (bad checkpoint, out of memory, ...)."""
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from engine.types import EngineConfig
+from engine.types import QUANTIZE_FORMATS, EngineConfig
 
 SECTION = "diffusionInfill"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-QUANTIZE = ("none", "int8", "int4")
 FAST_PATHS = ("auto", "compiled", "static", "off")
 COMPLETION_ITEMS = ("auto", "on", "off")
 RELATED_FILES = ("auto", "on", "off")
@@ -78,7 +77,7 @@ CHECKS = {
     "trustRemoteCode": (lambda v: isinstance(v, bool), "true or false"),
     "device": (_is_device, "auto, cpu, cuda or cuda:N"),
     "dtype": (lambda v: v in DTYPES, " / ".join(DTYPES)),
-    "quantize": (lambda v: v in QUANTIZE, " / ".join(QUANTIZE)),
+    "quantize": (lambda v: v in QUANTIZE_FORMATS, " / ".join(QUANTIZE_FORMATS)),
     "threads": (lambda v: _is_int(v, 1, 1024), "a whole number from 1"),
     "maxNewTokens": (lambda v: _is_int(v, 1, 512), "a whole number from 1 to 512"),
     "steps": (lambda v: _is_int(v, 1, 256), "a whole number from 1 to 256"),

@@ -123,12 +123,7 @@ class ModelHost:
                 raise Cancelled()
             self.engine = InfillEngine(config, cancel=cancel)
             if measure_pace:
-                try:
-                    self.engine.measure_pace(cancel=cancel)
-                except Cancelled:
-                    raise
-                except Exception:  # e.g. out of memory at a wide shape: the budget then learns from real runs
-                    log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
+                self._measure_pace(cancel)
             self.info = self.engine.describe()   # model, device, parameters: read once for every status
         except Cancelled:
             self.engine = None
@@ -151,7 +146,6 @@ class ModelHost:
         def apply(token: CancelToken) -> None:
             if self.engine is not None:
                 self.engine.retune(max_steps=config.max_steps, seed=config.seed, reuse_prefix=config.reuse_prefix)
-                self.info = self.engine.describe()
         self.queue.submit(RETUNE_KEY, apply)
 
     def time_steps(self) -> None:
@@ -161,13 +155,21 @@ class ModelHost:
             if self.engine is None or self.engine.pace_ms:
                 return
             try:
-                self.engine.measure_pace(cancel=token)
+                self._measure_pace(token)
             except Cancelled:
                 pass
-            except Exception:  # as at load: the budget then learns from real runs
-                log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
             self.info = self.engine.describe()
         self.queue.submit(PACE_KEY, measure)
+
+    def _measure_pace(self, cancel: CancelToken | None) -> None:
+        """Time the loaded engine's steps. Cancelled passes through; any other failure (e.g. out of memory at a
+        wide shape) only costs the plan: budgets then learn from real runs."""
+        try:
+            self.engine.measure_pace(cancel=cancel)
+        except Cancelled:
+            raise
+        except Exception:
+            log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
 
     @property
     def state(self) -> str:
