@@ -6,6 +6,7 @@ Engine exceptions (EngineError, Cancelled) are not caught here: the caller repor
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
@@ -25,6 +26,8 @@ REWRITE_STRENGTH = 0.5
 FIM_SENTINELS = 3   # prompt tokens the engine adds around prefix and suffix
 MAX_CHOICES = 5     # cleaned alternatives kept in details for a client that offers several
 Mode = Literal["inline", "fill", "rewrite"]
+LONE_CR = re.compile(r"\r(?!\n)")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -151,6 +154,8 @@ def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
     prime = getattr(engine, "prime", None)
     if prime is None or check_request(request):
         return {}
+    if has_lone_crs(request.text):   # as run_infill will read it
+        request = dataclasses.replace(request, text=LONE_CR.sub("\n", request.text))
     plan = plan_for(dataclasses.replace(request, mode="inline", end=request.start, invoked=True), engine)
     details = plan.details
     details["primed"] = prime(plan.related + plan.context.prefix, plan.context.suffix)
@@ -158,6 +163,37 @@ def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
 
 
 def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None = None) -> InfillResult:
+    """Plan, fill, clean and choose. A document whose lines end in lone \\r (old Mac files, or a mix) is handled as
+    \\n text: the grammars, Python's checks, the cleaning and the model all know \\n only. The swap is one
+    character for one, so every offset holds, and the answer goes back with the document's own line break."""
+    if not has_lone_crs(request.text):
+        return infill_text(request, engine, cancel)
+    result = infill_text(dataclasses.replace(request, text=LONE_CR.sub("\n", request.text)), engine, cancel)
+    return with_line_break(result, request.text)
+
+
+def has_lone_crs(text: Any) -> bool:
+    return isinstance(text, str) and "\r" in text and text.count("\r") != text.count("\r\n")
+
+
+def with_line_break(result: InfillResult, original: str) -> InfillResult:
+    """`result`, computed on `original` with lone \\r made \\n, in `original`'s line break: the one its first line
+    ends with. Only a document that starts with lone-\\r lines needs a change; one that starts with \\r\\n or \\n
+    lines was answered in that ending already."""
+    first = LINE_BREAK.search(original)
+    if first is None or first.group() != "\r":
+        return result
+
+    def back(text: str) -> str:
+        return text.replace("\n", "\r")
+
+    for choice in result.details.get("choices", []):
+        choice["text"] = back(choice["text"])
+    return dataclasses.replace(result, text=back(result.text),
+                               edits=[(start, end, back(text)) for start, end, text in result.edits])
+
+
+def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None) -> InfillResult:
     started = time.perf_counter()
     problem = check_request(request)
     if problem:

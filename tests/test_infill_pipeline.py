@@ -171,6 +171,31 @@ def test_crlf_documents_get_crlf_text():
     assert result.text == "b = a * 2\r\n    return b"
 
 
+def test_lone_cr_documents_are_filled_as_lines_and_answered_in_lone_cr():
+    """Old Mac line breaks: the grammars and Python's checks read \\n only, so before, the whole file was one line,
+    every multi-line candidate added parse errors and whole-line fills were refused."""
+    result, engine = inline("def f(a):\r    <|>\r\rprint(f(1))\r", "b = a * 2\n    return b")
+    assert result.text == "b = a * 2\r    return b"
+    assert "\r" not in engine.calls[0]["prefix"] + engine.calls[0]["suffix"]   # the model reads \n, as trained
+
+    text = "def f(a):\r    b = a\r    return b\r\rprint(f(1))\r"
+    start, end = text.index("    b"), text.index("    return")
+    for mode, middle in (("fill", "    b = a * 2\n"), ("rewrite", "    b = a * 3\n")):
+        result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id="python"),
+                            ScriptedEngine(middle))
+        assert result.text == middle.replace("\n", "\r") and result.message is None
+        edited = text
+        for edit_start, edit_end, new in reversed(result.edits):
+            edited = edited[:edit_start] + new + edited[edit_end:]
+        assert edited == text[:start] + result.text + text[result.end:]
+        assert result.details["choices"][0]["text"] == result.text
+
+
+def test_mixed_line_breaks_answer_in_the_first_lines_break():
+    result, _ = inline("def f(a):\r\n    <|>\r\rprint(f(1))\n", "b = a * 2\n    return b")
+    assert result.text == "b = a * 2\r\n    return b"
+
+
 def test_cancel_is_passed_to_the_engine():
     def cancel():
         return False
