@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .decide import opens_block
+from .decide import comment_start, opens_block
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -32,6 +32,7 @@ class CleanContext:
     whole_lines: bool = False   # the selection ended with a newline, so the replacement must too
     line_above: str = ""        # the nearest non-blank line above the cursor's line
     tab_size: int | None = None # from the editor's formatting options, when it sent them
+    grammar: str | None = None  # the document's tree-sitter grammar (None: plain text), for its comment syntax
 
 
 def indentation(line: str) -> str:
@@ -60,24 +61,24 @@ def collapse_leading_gap(middle: str, before: str) -> str:
 # such as `in`, `and`, `not`, `import`, `await`, `new`, `throw`. (Not `return`: a bare `return` ends a statement.)
 WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if|elif|while|for|import|from|await|"
                            r"with|as|new|typeof|of|yield|throw|assert|del|case))\s*$")
-STARTS_WITH_COMMENT = re.compile(r"\s*(?:#|//|--|/\*)")
 
 
-def drop_comment_for_missing_operand(middle: str, before: str) -> str:
+def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
     """`x = # ...`, `for row in # ...`: a comment where the statement still wants an operand completes nothing and
     leaves a half statement; nothing is better. A comment after a finished statement is fine."""
-    if before.strip() and WANTS_OPERAND.search(before) and STARTS_WITH_COMMENT.match(middle):
+    if before.strip() and WANTS_OPERAND.search(before) and comment_start(grammar).match(middle):
         return ""
     return middle
 
 
-def comment_only(middle: str) -> bool:
+def comment_only(middle: str, grammar: str | None = None) -> bool:
     """Every non-blank line is a comment: a line comment, or a line of a /* ... */ comment still open there."""
     open_block = False
+    starts_comment = comment_start(grammar)
     for line in (line.strip() for line in middle.split("\n")):
         if not line:
             continue
-        if not open_block and not STARTS_WITH_COMMENT.match(line):
+        if not open_block and not starts_comment.match(line):
             return False                      # code (`int x = 0; /* counter */` starts with code)
         if open_block or line.startswith("/*"):
             closed = line.rfind("*/")
@@ -87,7 +88,7 @@ def comment_only(middle: str) -> bool:
     return True
 
 
-def body_still_empty(before: str, line_above: str, suffix: str) -> bool:
+def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | None = None) -> bool:
     """The cursor is where a block's first statement goes (right after its opener, or on a blank line under it)
     and nothing after the cursor is a statement of that block yet."""
     opener = before if before.strip() else line_above
@@ -98,15 +99,16 @@ def body_still_empty(before: str, line_above: str, suffix: str) -> bool:
         return set(rest_of_line.strip()) <= set(PAIRS)     # `{|}`: the block closes on the cursor's line
     limit = len(indentation(opener))
     for line in following:
-        if line.strip() and not STARTS_WITH_COMMENT.match(line):
+        if line.strip() and not comment_start(grammar).match(line):
             return len(indentation(line)) <= limit
     return True
 
 
-def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: str) -> str:
+def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: str,
+                           grammar: str | None = None) -> str:
     """An empty body asks for code. A comment alone completes nothing there, and in Python a body of comments is an
     IndentationError that tree-sitter's lenient parse does not report (so the parse check cannot catch it)."""
-    if comment_only(middle) and body_still_empty(before, line_above, suffix):
+    if comment_only(middle, grammar) and body_still_empty(before, line_above, suffix, grammar):
         return ""
     return middle
 
@@ -125,28 +127,47 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "") -> str:
 
     After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
     opener's indentation has left it (a lone closer there is kept only when the suffix does not already close).
-    On an indented blank line a line shallower than the cursor column has left it.
+    On a blank line a line shallower than the cursor column has left it; at column 0 (an editor's empty line
+    inside a block holds no indentation), shallower than the middle's first line.
     """
     lines = middle.split("\n")
     if before.strip() and opens_block(before):
         limit = len(indentation(before))
-        supplied = suffix.lstrip()
         for i, line in enumerate(lines[1:], start=1):
             if line.strip() and len(indentation(line)) <= limit:
-                closes_here = CLOSING_LINE.match(line) and not supplied.startswith(line.strip()[:1])
+                closes_here = CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit)
                 return "\n".join(lines[:i + 1] if closes_here else lines[:i])
         return middle
-    limit = len(before) if not before.strip() else len(indentation(before))
+    if before.strip():
+        limit = len(indentation(before))
+    elif before:
+        limit = len(before)
+    else:
+        limit = len(indentation(next((line for line in lines if line.strip()), "")))
     for i, line in enumerate(lines[1:], start=1):
         if line.strip() and len(indentation(line)) < limit:
             return "\n".join(lines[:i])
     return middle
 
 
+def suffix_closes_block(closing_line: str, suffix: str, opener_indent: int) -> bool:
+    """Does the suffix already close the block opened on the cursor's line, as `closing_line` of the middle would?
+    Yes when the rest of the cursor's line starts with that closer (`{|}`), or when the next code line does at
+    the opener's indentation or deeper; a closer further out closes an outer block (a function's `}` after
+    `if x {|`, with no `}` typed for the `if`)."""
+    closer = "end" if closing_line.strip().startswith("end") else closing_line.strip()[:1]
+    rest_of_line, *following = suffix.split("\n")
+    if rest_of_line.strip():
+        return rest_of_line.strip().startswith(closer)
+    next_line = next((line for line in following if line.strip()), None)
+    return (next_line is not None and next_line.strip().startswith(closer)
+            and len(indentation(next_line)) >= opener_indent)
+
+
 def same_line(candidate: str, target: str) -> bool:
-    """Lines with real content match ignoring indentation; a bare `}` or `end` must match its indentation too,
-    or an inner block's closer would be mistaken for the suffix's."""
-    if re.search(r"\w{2}|\w\W", target.strip()) and len(target.strip()) >= 3:
+    """Lines with real content match ignoring indentation; a line that only closes (`}`, `});`, `end`) must
+    match its indentation too, or an inner block's closer would be mistaken for the suffix's."""
+    if not CLOSING_LINE.match(target) and re.search(r"\w{2}|\w\W", target.strip()) and len(target.strip()) >= 3:
         return candidate.strip() == target.strip()
     return candidate.rstrip() == target.rstrip()
 
@@ -223,8 +244,15 @@ def drop_suffix_overlap(middle: str, suffix: str) -> str:
 
 def drop_unmatched_closers(middle: str, suffix: str) -> str:
     """Trailing closing brackets the middle never opened, when the suffix (after whitespace) starts with the same
-    closers: the model closed what the suffix closes already."""
+    closers: the model closed what the suffix closes already. Closers on a line of their own match only the
+    suffix's at the same indentation: a `}` under `if x {` is not the function's `}` further out."""
     trimmed = middle.rstrip()
+    last_line = trimmed[trimmed.rfind("\n") + 1:]
+    rest_of_line, *following = suffix.split("\n")
+    if "\n" in trimmed and not rest_of_line.strip() and CLOSING_LINE.match(last_line):
+        next_line = next((line for line in following if line.strip()), "")
+        if indentation(next_line) != indentation(last_line):
+            return middle
     unmatched = unmatched_closer_positions(trimmed)
     tail = []   # indexes of the trailing closers, last first
     i = len(trimmed) - 1
@@ -246,6 +274,25 @@ def auto_closed_tail(rest_of_line: str) -> str:
     the rest of the line holds anything else. An inline item replaces this tail instead of inserting before it."""
     tail = rest_of_line.rstrip()
     return tail if tail and set(tail) <= AUTO_CLOSED | {" ", "\t"} else ""
+
+
+def with_tail(middle: str, tail: str) -> str:
+    """The text that replaces the closers the editor typed after the cursor (`tail`, from auto_closed_tail):
+    the middle followed by them, or the middle alone when it writes them itself and then ends the statement
+    (`a);` before the editor's `)`; without the `;` the overlap rules have already cut them). "" stays ""."""
+    if not middle or not tail:
+        return middle + tail if middle else ""
+    closers = tail.strip()
+    body = middle.rstrip()
+    written = body.rstrip(";,")
+    if written == body or not written.endswith(closers):
+        return middle + tail
+    cut = len(written) - len(closers)
+    # A quote there closes the prefix's string only when the middle holds an odd number of it.
+    quote_still_open = any(q in closers and written.count(q) % 2 == 0 for q in QUOTES)
+    if closes_kept_bracket(written[:cut], closers) or quote_still_open:
+        return middle + tail   # they close what the middle opened, not the editor's pair
+    return middle
 
 
 def close_own_brackets(middle: str) -> str:
@@ -374,7 +421,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size)
     if ctx.shape == "single":
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
-        middle = drop_comment_for_missing_operand(middle, ctx.before)
+        middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":
         middle = keep_inside_scope(middle, ctx.before, suffix)
         middle = indent_block_body(middle, ctx.before, ctx.line_above, ctx.indent_unit)
@@ -385,7 +432,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = close_own_brackets(middle)
     middle = trim_trailing_whitespace(middle)
     if ctx.shape == "multi":
-        middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix)
+        middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar)
     if not middle.strip():
         return ""
     if after_opener:
@@ -393,6 +440,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     else:
         original = ctx.original if ctx.shape == "block" else ""
         middle = reindent_first_line(middle, ctx.before, original, ctx.indent_unit)
+        if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
+            middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
     if ctx.whole_lines:
         middle += "\n"
     return to_line_ending(middle, ctx.line_ending)

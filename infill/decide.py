@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 SINGLE_LENGTHS = [8, 16, 32]
 MULTI_LENGTHS = [32, 64]
@@ -13,7 +14,20 @@ IDENTIFIER_CHAR = re.compile(r"\w")
 # else it is a dict entry, a slice or a type annotation, and the line goes on.
 COLON_BLOCK_WORDS = {"def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally",
                      "match", "case", "async", "default"}
-LINE_COMMENT = re.compile(r"^\s*(#|//|--|/\*|\*)")
+# How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
+COMMENT_MARKERS = {"python": ("#",), "lua": ("--",)}
+C_LIKE_COMMENTS = ("//", "/*")
+ANY_COMMENT = ("#", "//", "--", "/*")   # plain text: whichever it uses
+
+
+@lru_cache(maxsize=None)
+def comment_start(grammar: str | None, continuation: bool = False) -> re.Pattern:
+    """Matches a line (leading whitespace allowed) that starts with a comment in `grammar`'s language;
+    `continuation`: also the ` * ...` lines inside a C-style block comment."""
+    markers = COMMENT_MARKERS.get(grammar, C_LIKE_COMMENTS) if grammar else ANY_COMMENT
+    if continuation and "/*" in markers:
+        markers = (*markers, "*")
+    return re.compile(r"\s*(?:" + "|".join(map(re.escape, markers)) + ")")
 
 
 @dataclass
@@ -41,19 +55,27 @@ def previous_nonblank_line(text: str, offset: int) -> str:
 def opens_block(code_before_cursor: str) -> bool:
     """Does this line end with a block opener (`{`, a Python-style `:`, Lua/Ruby `do` / `then`)?"""
     code = code_before_cursor.rstrip()
-    if code.endswith("{") or re.search(r"\b(do|then)$", code):
+    if code.endswith("{") or re.search(r"(?<![.\w])(do|then)$", code):   # not a method: `fetch(url).then`
         return True
-    if code.endswith(":"):
+    if code.endswith(":") and not code.endswith("::") and brackets_balanced(code):   # not `for (String s :`
         first_word = re.match(r"\s*(\w*)", code).group(1)
         return first_word in COLON_BLOCK_WORDS
     return False
 
 
+def brackets_balanced(code: str) -> bool:
+    """No bracket left open on this line (strings are not told apart: a line is short, and a bracket inside a
+    string before a block's `:` is rare)."""
+    return sum(code.count(c) for c in "([{") <= sum(code.count(c) for c in ")]}")
+
+
 def opens_expression_brace(code_before_cursor: str) -> bool:
-    """A JSX attribute's value, `onClick={` or `style={{` (a `{` right after `=`): an expression finished on the
-    same line, not a block. Object literals (`g({`, `= {`) stay multi-line: they are as often written over several
+    """A JSX attribute's value, `onClick={` or `style={{` (a `{` right after `=`), or a template literal's `${`: an
+    expression finished on the same line, not a block. Object literals (`g({`, `= {`) stay multi-line: they are as often written over several
     lines."""
     code = code_before_cursor.rstrip()
+    if code.endswith("${"):   # a template literal's substitution
+        return True
     if code.endswith("={{"):
         code = code[:-1]
     return code.endswith("={") and not code.endswith(("=={", "!={", "<={", ">={", "=>{"))
@@ -63,8 +85,10 @@ def only_closers(rest: str) -> bool:
     return set(rest.strip()) <= CLOSERS
 
 
-def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bool = False) -> Decision:
-    """The inline decision at `offset`; `invoked`: the user asked (an explicit request), not just typed."""
+def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bool = False,
+                 grammar: str | None = None) -> Decision:
+    """The inline decision at `offset`; `invoked`: the user asked (an explicit request), not just typed;
+    `grammar`: the document's (None for plain text)."""
     before, after = line_parts(text, offset)
     if in_string_or_comment:
         if invoked:   # prose or a string's text: the rest of its line (the parse check keeps it inside)
@@ -76,7 +100,7 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("single", "code follows the cursor on this line")
     if not before.strip():
         above = previous_nonblank_line(text, offset)
-        if LINE_COMMENT.match(above):
+        if comment_start(grammar, continuation=True).match(above):
             return Decision("multi", "a comment line above says what to write")
         if opens_block(above):
             return Decision("multi", "empty body after a block opener")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
 from .choose import Cleaned, choose
-from .clean import CleanContext, auto_closed_tail, clean_middle
+from .clean import CleanContext, auto_closed_tail, clean_middle, with_tail
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import previous_nonblank_line
 from .edits import Edit, minimal_edits
@@ -232,14 +232,15 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
         indent_unit=indent_unit_of(text, request.tab_size, request.insert_spaces), original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
-        tab_size=request.tab_size,
+        tab_size=request.tab_size, grammar=plan.grammar,
     )
-    cleaned = [Cleaned(i, clean_middle(item.text, style), item) for i, item in enumerate(candidates.items)]
-    choice = choose(cleaned, plan.grammar, text, start, end)
+    cleaned = [Cleaned(i, with_tail(clean_middle(item.text, style), tail), item)
+               for i, item in enumerate(candidates.items)]
+    choice = choose(cleaned, plan.grammar, text, start, end + len(tail))
     timings["clean_ms"] = elapsed_ms(clean_started)
     details["candidates"] = choice.report
     details["reason"] = choice.reason
-    details["choices"] = [{"text": c.text + tail, "index": c.index,
+    details["choices"] = [{"text": c.text, "index": c.index,
                            "confidence": getattr(c.item, "confidence", None)} for c in choice.ranked[:MAX_CHOICES]]
     if candidates.items:
         details["raw"] = candidates.items[0].text   # the engine's best before cleaning, for measuring the cleaning
@@ -253,6 +254,6 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         return InfillResult("", start, end, nothing_offered(request, plan.message, reason), details)
     details["chosen"] = {"index": choice.chosen.index, "length": getattr(choice.chosen.item, "length", None),
                          "confidence": getattr(choice.chosen.item, "confidence", None)}
-    new_text, new_end = choice.chosen.text + tail, end + len(tail)
+    new_text, new_end = choice.chosen.text, end + len(tail)
     edits = minimal_edits(text[start:new_end], new_text, start)
     return InfillResult(new_text, start, new_end, plan.message, details, edits)

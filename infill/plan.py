@@ -59,7 +59,7 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
                    "plain-text context was used")
 
     if mode == "inline":
-        decision = decide_shape(text, start, span.in_string_or_comment, invoked)
+        decision = decide_shape(text, start, span.in_string_or_comment, invoked, grammar)
     else:
         decision = Decision("block", f"{mode} the selection")
     snippets = (pick_snippets(text, start, grammar, related or [], previous=previous.related)

@@ -490,3 +490,54 @@ def test_a_statement_end_the_editor_typed_is_not_doubled(language, source):
                                       invoked=True), ScriptedEngine("5;"))
     filled = text[:result.start] + result.text + text[result.end:]
     assert filled == text[:offset] + "5;" + text[offset + 1:]
+
+
+# Editor situations in languages other than Python (found by a review of the filters): the document after the
+# answer is applied. Each row failed before its fix: a `)` doubled after `a);`, a nested block's closer dropped
+# because the suffix's outer closer starts with the same character, a Lua candidate cut at its inner `end`, a `:`
+# inside brackets read as a block opener, no scope cut on an empty line at column 0, a closer glued onto the text
+# (`return}`), `.then` read as Lua's `then`, `#` / `--` read as comments in JavaScript and C.
+@pytest.mark.parametrize("language,source,middle,expected", [
+    ("javascript", "function f(a) {\n  console.log(<|>)\n}\n", "a);",
+     "function f(a) {\n  console.log(a);\n}\n"),
+    ("c", 'int f(int a) {\n    printf("%d", <|>)\n}\n', "a);", 'int f(int a) {\n    printf("%d", a);\n}\n'),
+    ("java", 'class A {\n  void f() {\n    System.out.println("<|>")\n  }\n}\n', 'hi");',
+     'class A {\n  void f() {\n    System.out.println("hi");\n  }\n}\n'),
+    ("go", "package main\n\nfunc f(x int) int {\n\tif x > 0 {<|>\n}\n", "\n\t\treturn x\n\t}\n\treturn 0",
+     "package main\n\nfunc f(x int) int {\n\tif x > 0 {\n\t\treturn x\n\t}\n}\n"),
+    ("rust", "fn f(x: i32) -> i32 {\n    if x > 0 {<|>\n}\n", "\n        return 1;\n    }\n    0",
+     "fn f(x: i32) -> i32 {\n    if x > 0 {\n        return 1;\n    }\n}\n"),
+    ("lua", "local function f(x)\n  if x then<|>\nend\n", "\n    return 1\n  end",
+     "local function f(x)\n  if x then\n    return 1\n  end\nend\n"),
+    ("lua", "local function f(x)\n  <|>\nend\n", "for i = 1, x do\n    print(i)\n  end\n  return 1",
+     "local function f(x)\n  for i = 1, x do\n    print(i)\n  end\n  return 1\nend\n"),
+    ("cpp", "int f(int* v, int n) {\n    int t = 0;\n    for (auto x : <|>)\n    return t;\n}\n", "v)",
+     "int f(int* v, int n) {\n    int t = 0;\n    for (auto x : v)\n    return t;\n}\n"),
+    ("go", "package main\n\nfunc f(x int) int {\n\ty := x * 2\n<|>\n\treturn y\n}\n",
+     "\ty++\n}\n\nfunc g() {\n}",
+     "package main\n\nfunc f(x int) int {\n\ty := x * 2\n\ty++\n\treturn y\n}\n"),
+    ("javascript", "describe('x', () => {\n  it('a', () => {});\n<|>});\n", "  it('b', () => {});\n",
+     "describe('x', () => {\n  it('a', () => {});\n  it('b', () => {});\n});\n"),
+    ("go", "package main\n\nfunc f() {\n\tx := 1\n\t<|>}\n", "return\n",
+     "package main\n\nfunc f() {\n\tx := 1\n\treturn\n\t}\n"),
+    ("javascript", "function f(url) {\n  return fetch(url).then<|>\n}\n", "((res) => res.json());\n  x",
+     "function f(url) {\n  return fetch(url).then((res) => res.json());\n}\n"),
+    ("javascript", "const s = `${<|>}`;\n", "name\n  + 1", "const s = `${name}`;\n"),
+    ("javascript", "class Counter {<|>}\n", "\n  #count = 0;\n}", "class Counter {\n  #count = 0;\n}\n"),
+    ("c", "void f(int n) {\n    while (n > 0) {<|>}\n}\n", "\n        --n;\n    }",
+     "void f(int n) {\n    while (n > 0) {\n        --n;\n    }\n}\n"),
+    ("c", "int g(int x) {\n    int y = <|>\n}\n", "--x;", "int g(int x) {\n    int y = --x;\n}\n"),
+])
+def test_editor_situations_in_other_languages(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language, invoked=True)   # invoked: in a string too
+    assert applied(source, result) == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("language,source,comment", [
+    ("python", "def f():\n    <|>\n", "# todo"),
+    ("lua", "if x then\n  <|>\nend\n", "-- todo"),
+    ("c", "void f() {\n    <|>\n}\n", "// todo"),
+])
+def test_a_comment_alone_in_an_empty_body_is_still_dropped(language, source, comment):
+    result, _ = inline(source, comment, language_id=language)
+    assert result.text == ""
