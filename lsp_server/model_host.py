@@ -266,8 +266,11 @@ class ModelHost:
             self.latency_s = elapsed if self.latency_s is None else (
                 (1 - LATENCY_WEIGHT) * self.latency_s + LATENCY_WEIGHT * elapsed)
         for extra in range(1, EXTRA_SEED_RUNS + 1):
-            if len(generated.texts) >= candidates or not result.text or token():
+            if len(generated.texts) >= candidates or not result.text:
                 break
+            if token():   # cut short: cached as an invoke's answer, its one text would stand for several
+                generated.cancelled = True
+                return generated
             more = self._infill(request, token, seed=seed + extra, speculative=speculative)
             if more.details.get("cancelled"):
                 generated.cancelled = True

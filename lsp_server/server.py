@@ -29,7 +29,7 @@ from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
-from .suggestions import ResultCache, ShownSuggestion, context_key
+from .suggestions import ResultCache, ShownSuggestion, context_key, reach_for
 
 FILL_SELECTION = "infill.fillSelection"
 REWRITE_SELECTION = "infill.rewriteSelection"
@@ -44,6 +44,7 @@ DID_SHOW_NOTIFICATION = "diffusionInfill/didShowCompletion"   # {"id"}: an item 
 PRIME_NEAR_LINES = 3   # an edit this close to the model's latest prompt finds most of it cached already
 LOAD_WAIT_S = 30.0   # longest a request waits for the model to finish loading before answering empty
 COMPLETION_JOB = "#completion"   # the job key suffix of textDocument/completion requests
+COMMAND_JOB = "#command"         # and of the fill / rewrite selection commands
 INVOKED_CANDIDATES = 3   # distinct items on an explicit invoke (the editor cycles through them); 1 otherwise
 MAX_RELATED_DOCUMENTS = 10   # other open files searched for snippets, the most recently edited first
 
@@ -119,6 +120,10 @@ class InfillServer(LanguageServer):
         if choice != "auto":
             return choice == "on"
         return (self.host.info.get("max_prompt_tokens") or 0) >= RELATED_FILES_MIN_CONTEXT
+
+    def context_reach(self) -> int:
+        """How far from the cursor the loaded model's prompt can read (characters), for cache keys."""
+        return reach_for(self.host.info.get("max_prompt_tokens"))
 
     def inline_budget_ms(self, invoked: bool) -> int | None:
         """Model time for an automatic suggestion; an explicit invoke asks for the best, however long."""
@@ -273,9 +278,10 @@ def on_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None
 
 
 def jobs_of(key: str) -> tuple[str, ...]:
-    """A document's model jobs: its inline requests, and its completion requests (a client that sends both for one
-    keystroke must not have each cancel the other)."""
-    return key, key + COMPLETION_JOB
+    """A document's model jobs: its inline requests, its completion requests (a client that sends both for one
+    keystroke must not have each cancel the other) and its selection commands (whose edit a change or a close
+    refuses anyway: no reason to finish the run)."""
+    return key, key + COMPLETION_JOB, key + COMMAND_JOB
 
 
 def snapshot(ls: InfillServer, uri: str) -> Snapshot:
@@ -354,13 +360,6 @@ def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]
                             language_id=document.language_id) for key, document in other_documents(ls, snap)]
 
 
-async def infill(ls: InfillServer, request: InfillRequest, key: str | None) -> InfillResult:
-    """Run one request on the model worker; with a key, a newer request under the same key supersedes this one."""
-    if not await ls.host.wait_ready(LOAD_WAIT_S):
-        return InfillResult("", request.start, request.end, "the model is still loading; try again shortly")
-    return await ls.host.run(request, key)
-
-
 # ---- inline completion --------------------------------------------------------------------------------------------
 
 # complete_inline's outcomes: an answer names its source (status.ANSWER_SOURCES), or there is none.
@@ -404,7 +403,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     wanted = INVOKED_CANDIDATES if invoked else 1
     job = key + job_suffix   # a newer request for the same job supersedes this one
     generation = ls.generations[job] = ls.generations.get(job, 0) + 1
-    context = context_key(snap.source, offset, offset, language_of(snap), "inline", context_options(ls, snap))
+    context = context_key(snap.source, offset, offset, language_of(snap), "inline", context_options(ls, snap),
+                          ls.context_reach())
 
     # Without the model: the suggestion being typed through, then the cache.
     shown = ls.suggestions.get(key)
@@ -492,7 +492,8 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     any real request cancels it."""
     source = snap.source[:start] + text + snap.source[end:]
     cursor = start + len(text)
-    context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap))
+    context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap),
+                          ls.context_reach())
     if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context
                                              and not ls.speculation[1].done()):
         return
@@ -575,12 +576,15 @@ def settle(ls: InfillServer, args, accepted: bool) -> dict:
 
 # ---- fill and rewrite selection -----------------------------------------------------------------------------------
 
-def command_arguments(args: tuple) -> tuple[str, types.Range, str | None]:
-    """Accept one object {uri, range, instruction?} or positional [uri, range, instruction?]."""
+def command_arguments(args: tuple) -> tuple[str, types.Range, str | None, dict | None]:
+    """Accept one object {uri, range, instruction?, options?} or positional [uri, range, instruction?]. The
+    options are the editor's formatting options {tabSize, insertSpaces}, when it sends them (else None)."""
     if len(args) == 1 and isinstance(args[0], (list, tuple)):
         args = tuple(args[0])  # some clients wrap the positional arguments once more
+    formatting = None
     if len(args) == 1 and isinstance(args[0], dict):
         uri, raw_range, instruction = args[0].get("uri"), args[0].get("range"), args[0].get("instruction")
+        formatting = args[0].get("options") if isinstance(args[0].get("options"), dict) else None
     elif len(args) in (2, 3):
         uri, raw_range = args[0], args[1]
         instruction = args[2] if len(args) == 3 else None
@@ -598,7 +602,7 @@ def command_arguments(args: tuple) -> tuple[str, types.Range, str | None]:
         raise JsonRpcInvalidParams("the command's range is not an LSP Range")
     if instruction is not None and not isinstance(instruction, str):
         raise JsonRpcInvalidParams("the command's instruction must be a string")
-    return uri, raw_range, instruction
+    return uri, raw_range, instruction, formatting
 
 
 def range_json(rng: types.Range) -> dict:
@@ -607,22 +611,34 @@ def range_json(rng: types.Range) -> dict:
 
 
 async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
-    uri, selection, instruction = command_arguments(args)
+    uri, selection, instruction, formatting = command_arguments(args)
     snap = snapshot(ls, uri)
     start, end = snap.offset_of(selection.start), snap.offset_of(selection.end)
-    if start is None or end is None or start > end:
-        problem = "ends before it starts" if start is not None and end is not None else f"is outside {uri}"
+    if start is None or end is None or start >= end:
+        if start is not None and end is not None:
+            problem = "ends before it starts" if start > end else "is empty: select the code first"
+        else:
+            problem = f"is outside {uri} or inside a character"
         message = f"the selection {range_json(selection)} {problem}"
         ls.tell(message)
         return {"applied": False, "message": message}
     request = request_for(ls, snap, mode, start, end, selection.start.line, instruction)
-    # {uri, range, options: {tabSize, insertSpaces}}: the editor's formatting options, when it sends them.
-    formatting = args[0].get("options") if len(args) == 1 and isinstance(args[0], dict) else None
-    if isinstance(formatting, dict):
+    if formatting is not None:
         tab_size, insert_spaces = formatting.get("tabSize"), formatting.get("insertSpaces")
         request.tab_size = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) else None
         request.insert_spaces = insert_spaces if isinstance(insert_spaces, bool) else None
-    result = await infill(ls, request, key=None)
+    if not await ls.host.wait_ready(LOAD_WAIT_S):
+        result = InfillResult("", start, end, "the model is still loading; try again shortly")
+    elif stale_reason(ls, snap) is None:   # (typed in or closed while the model loaded)
+        # Under the document's command key: typing in it or closing it stops the run (its edit would be refused).
+        result = await ls.host.run(request, document_key(uri) + COMMAND_JOB)
+    else:
+        result = InfillResult("", start, end, details={"cancelled": True})
+    if result.details.get("cancelled"):
+        why = stale_reason(ls, snap) or "a newer fill or rewrite of this document replaced it"
+        message = f"nothing was changed: {why}"
+        ls.tell(message)
+        return {"applied": False, "message": message}
     if not result.text:
         message = result.message or "the model had nothing to offer for this selection"
         ls.tell(message)
@@ -665,6 +681,11 @@ def apply_edit_refusal(ls: InfillServer, snap: Snapshot) -> str | None:
     and a changed one (if the client ignored the version) in the wrong place."""
     if not client_applies_edits(ls):
         return "the editor does not support workspace/applyEdit (the edits are in this answer)"
+    return stale_reason(ls, snap)
+
+
+def stale_reason(ls: InfillServer, snap: Snapshot) -> str | None:
+    """Why `snap` is no longer the document's text (closed, or changed), or None."""
     if ls.workspace.text_documents.get(document_key(snap.uri)) is None:
         return f"{snap.uri} was closed while the model was working"
     if not is_current(ls, snap):

@@ -5,18 +5,34 @@ Everything here is plain text and offsets; the server decides when to use it.
 """
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-PREFIX_CHARS = 4000    # document text before the cursor that the cache key covers
-SUFFIX_CHARS = 2000    # and after it
+MIN_REACH_CHARS = 4000     # document text each side of the range that the cache key covers, at least
+CHARS_PER_TOKEN_BOUND = 16 # more than a prompt token spans in code (a long run of spaces or `=` is one token)
+DIGEST_OVER_CHARS = 8192   # longer windows are keyed by a digest, so 64 keys do not hold megabytes
 CACHE_ENTRIES = 64
 
 
-def context_key(source: str, start: int, end: int, language_id: str | None, mode: str, options: tuple) -> tuple:
-    """What a result depends on: the text around the range, the language, the mode and the model options.
-    Offsets are not part of it, so the same context elsewhere in the file (or after an edit far away) hits."""
-    return (source[max(0, start - PREFIX_CHARS):start], source[start:end], source[end:end + SUFFIX_CHARS],
+def reach_for(max_prompt_tokens: int | None) -> int:
+    """Characters each side of the cursor that a prompt of `max_prompt_tokens` can read: all of them must be in
+    the key, or an edit the model would have read (a renamed function 5,000 characters up, with a 4,096-token
+    context) is answered from the cache as if it had not happened."""
+    return max(MIN_REACH_CHARS, CHARS_PER_TOKEN_BOUND * (max_prompt_tokens or 0))
+
+
+def window(text: str) -> str | bytes:
+    return text if len(text) <= DIGEST_OVER_CHARS else hashlib.blake2b(
+        text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+
+def context_key(source: str, start: int, end: int, language_id: str | None, mode: str, options: tuple,
+                reach: int = MIN_REACH_CHARS) -> tuple:
+    """What a result depends on: the text around the range as far as the prompt can read (`reach` characters
+    each side, reach_for), the language, the mode and the model options. Offsets are not part of it, so the same
+    context elsewhere in the file (or after an edit beyond the prompt's reach) hits."""
+    return (window(source[max(0, start - reach):start]), source[start:end], window(source[end:end + reach]),
             language_id, mode, options)
 
 

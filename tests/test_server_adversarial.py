@@ -168,6 +168,9 @@ async def test_a_reversed_selection_is_refused_as_such(client: LanguageClient):
     reversed_range = {"start": IN_DOCSTRING["end"], "end": IN_DOCSTRING["start"]}
     answer = await execute(client, "infill.fillSelection", {"uri": uri, "range": reversed_range})
     assert answer["applied"] is False and "ends before it starts" in answer["message"]
+    empty = {"start": IN_DOCSTRING["start"], "end": IN_DOCSTRING["start"]}   # answered without the model queue
+    answer = await execute(client, "infill.rewriteSelection", {"uri": uri, "range": empty})
+    assert answer["applied"] is False and "is empty: select the code first" in answer["message"]
     assert client.applied_edits == []
 
 
@@ -191,11 +194,28 @@ async def test_an_edit_the_editor_does_not_apply_is_never_claimed(client: Langua
 
 
 async def test_no_edit_is_sent_for_a_document_closed_or_changed_while_the_model_worked(client: LanguageClient):
+    """And the run stops at its next step: before, it ran to the end for an edit that was then refused, and the
+    inline requests of the user's typing waited behind it. More steps than the module's, so that the run is
+    still going when the change arrives, however busy the machine."""
+    set_steps(client, 48)
+    try:
+        await closed_or_changed_while_running(client)
+    finally:
+        set_steps(client, FAST_OPTIONS["steps"])
+
+
+def set_steps(client: LanguageClient, steps: int) -> None:
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"diffusionInfill": {**FAST_OPTIONS, "steps": steps}}))
+
+
+async def closed_or_changed_while_running(client: LanguageClient) -> None:
     for what in ("closed", "changed"):
         uri = f"file:///tmp/adversarial/{what}-meanwhile.py"
         open_document(client, uri, DOCSTRING)
         sent = len(client.applied_edits)
         await wait_until_idle(client)   # so that "busy" below is this command's run
+        finished = (await execute(client, "infill.metrics"))["runMeans"]["runs"]   # runs that reached their end
         pending = asyncio.ensure_future(execute(client, "infill.rewriteSelection", {"uri": uri, "range": IN_DOCSTRING}))
         await wait_until_busy(client)
         if what == "closed":
@@ -206,6 +226,7 @@ async def test_no_edit_is_sent_for_a_document_closed_or_changed_while_the_model_
         answer = await pending
         assert answer["applied"] is False and what in answer["message"], answer
         assert len(client.applied_edits) == sent, f"an edit went out for a document {what} since"
+        assert (await execute(client, "infill.metrics"))["runMeans"]["runs"] == finished, "the run went on"
 
 
 async def test_a_cancelled_command_stops_the_model_and_sends_no_edit(client: LanguageClient):

@@ -225,6 +225,25 @@ async def test_typing_through_a_suggestion_answers_the_rest_without_the_model(cl
     assert delta(before_metrics, await metrics(client))["modelRuns"] == 1
 
 
+async def test_an_edit_the_model_reads_far_above_is_not_answered_from_the_cache():
+    """With a 4,096-token context the prompt reads 6,000 characters up; an edit there must reach the model again
+    (before, the cache key covered 4,000 characters whatever the model read, and the old answer came back)."""
+    filler = "".join(f"item {i}: the value of alpha{i} is beta{i}\n" for i in range(150))
+    uri = "file:///tmp/typing-tests/far-edit.txt"
+    cursor = types.Position(150, len(LINE))
+    options = {**FAST_OPTIONS, "contextTokens": 4096, "speculate": False, "readAhead": False}
+    async with lsp_session(options) as session:
+        await wait_for_model(session)
+        open_text(session, uri, filler + LINE + "\nend\n")
+        assert (await ask(session, uri, cursor)).items   # plain text: the model's text is offered as written
+        before = await settled(session)
+        assert before["lastRun"]["promptTokens"] > 1500   # the prompt did read the first line
+        change(session, uri, 2, types.Position(0, 0), "RENAMED", until=types.Position(0, 4))
+        await ask(session, uri, cursor)
+        assert (await status(session))["lastAnswerSource"] != "cache"
+        assert delta(before, await settled(session))["modelRuns"] == 1
+
+
 async def test_the_same_context_elsewhere_is_a_cache_hit(client: LanguageClient):
     text = text_with("x1")
     first, second = "file:///tmp/typing-tests/cache-a.txt", "file:///tmp/typing-tests/cache-b.txt"

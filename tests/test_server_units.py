@@ -150,9 +150,16 @@ RANGE = {"start": {"line": 1, "character": 2}, "end": {"line": 3, "character": 0
     (["file:///a.py", RANGE, "shorter"],),
 ])
 def test_command_arguments_as_object_or_positional(args):
-    uri, rng, instruction = command_arguments(args)
+    uri, rng, instruction, _ = command_arguments(args)
     assert uri == "file:///a.py" and instruction == "shorter"
     assert rng == types.Range(start=at(1, 2), end=at(3, 0))
+
+
+@pytest.mark.parametrize("args", [({"uri": "file:///a.py", "range": RANGE, "options": {"tabSize": 2}},),
+                                  ([{"uri": "file:///a.py", "range": RANGE, "options": {"tabSize": 2}}],)])
+def test_command_formatting_options_are_read_however_wrapped(args):
+    """Before, a client wrapping the object in one more list had its formatting options dropped silently."""
+    assert command_arguments(args)[3] == {"tabSize": 2}
 
 
 @pytest.mark.parametrize("args", [(), ("file:///a.py",), ({"uri": 1, "range": RANGE},),
@@ -172,7 +179,7 @@ from lsp_server.debounce import MAX_QUIET_S, PAUSE_S, TypingRhythm, debounce_del
 from lsp_server.jobs import SUPERSEDED, JobQueue  # noqa: E402
 from lsp_server.status import (COUNTERS, Counters, LastAnswer, SuggestionIds, status_object,  # noqa: E402
                                suggestion_id_of)
-from lsp_server.suggestions import ResultCache, ShownSuggestion, context_key  # noqa: E402
+from lsp_server.suggestions import ResultCache, ShownSuggestion, context_key, reach_for  # noqa: E402
 
 
 def rhythm_of(*times: float) -> TypingRhythm:
@@ -223,6 +230,23 @@ def test_context_key_covers_text_around_the_cursor_not_its_offset():
     assert base != context_key("a = \nc", 4, 4, "python", "inline", OPTIONS)     # the suffix counts
     assert base != context_key("a = \nb", 4, 4, "python", "inline", ("other", 48))
     assert base != context_key("a = \nb", 4, 4, "javascript", "inline", OPTIONS)
+
+
+def test_context_key_reaches_as_far_as_the_models_prompt():
+    """A 4,096-token prompt reads a renamed function 6,000 characters up: the key must change with it (before,
+    it covered 4,000 characters whatever the model read). Beyond the prompt's reach an edit still hits."""
+    line = "def helper_function_number(value):\n"
+    above = line * 170 + "total = "                            # 6,128 characters before the cursor
+    cursor = len(above)
+    reach = reach_for(4096)
+    renamed = "def renamed_function_number(value):\n" + above[len(line):]
+    assert context_key(above, cursor, cursor, "python", "inline", OPTIONS, reach) != \
+        context_key(renamed, len(renamed), len(renamed), "python", "inline", OPTIONS, reach)
+    small = reach_for(192)                                     # the embedded model's prompt
+    assert context_key(above, cursor, cursor, "python", "inline", OPTIONS, small) == \
+        context_key(renamed, len(renamed), len(renamed), "python", "inline", OPTIONS, small)
+    key = context_key(above * 20, cursor * 20, cursor * 20, "python", "inline", OPTIONS, reach)
+    assert isinstance(key[0], bytes) and len(key[0]) == 20     # a long window is held as a digest
 
 
 def test_cache_is_lru_and_an_invoke_needs_an_entry_with_several_candidates():
@@ -485,6 +509,36 @@ def test_apply_edit_answers_count_only_an_explicit_applied_true():
     assert read_apply_edit_answer(answer(False, "read-only file")) == (False, "read-only file")
     assert read_apply_edit_answer({"applied": "yes"})[0] is False
     assert read_apply_edit_answer(None) == (False, "the editor answered workspace/applyEdit with None")
+
+
+def test_an_invoke_cancelled_between_its_runs_is_cancelled_not_short(tiny_model_dir):
+    """A keystroke landing after the first run's last step, while it is cleaned: before, the answer came back
+    uncancelled with one text, and the server cached it as an explicit invoke's several candidates."""
+    import asyncio
+
+    from engine.types import EngineConfig
+    from infill import InfillRequest
+    from lsp_server.model_host import ModelHost
+
+    host = ModelHost()
+    try:
+        info, error = host.load(EngineConfig(model=str(tiny_model_dir), threads=1)).result(120)
+        assert error is None
+        real_infill, runs = host._infill, []
+
+        def infill_then_keystroke(request, cancel, seed=None, speculative=False):
+            runs.append(seed)
+            result = real_infill(request, cancel, seed=seed, speculative=speculative)
+            cancel.cancel()
+            return result
+
+        host._infill = infill_then_keystroke
+        request = InfillRequest(text="notes: the total is \n", mode="inline", start=20, end=20, invoked=True)
+        # More candidates than one run's cleaned choices (at most 5), so extra runs would follow.
+        generated = asyncio.run(host.complete(request, "doc", candidates=10))
+        assert runs == [None] and generated.cancelled
+    finally:
+        host.close()
 
 
 def test_a_load_superseded_while_it_ran_neither_reports_nor_sets_ready():
