@@ -92,10 +92,16 @@ def enclosing_definition(text: str, start: int, end: int) -> tuple[int, int, str
     while a > 0 and start - a < WINDOW_CHARS:
         above = text[line_start(text, a - 1):a - 1]
         a = line_start(text, a - 1)
+        code = above.strip()
+        if not code or code.startswith("#"):
+            continue
         if BLOCK_OPENER.match(above) and len(indentation(above)) < column:
             indent = indentation(above)
             b = following_line_at_or_left_of(text, end, len(indent))
             return (a, b, indent) if b - a <= WINDOW_CHARS else None
+        # A `def` holds the cursor only if it is left of every code line between them: a helper defined above
+        # (`def key(x): ...` before `for ...:`) ended where the code returned to its level.
+        column = min(column, len(indentation(above)))
     return None
 
 
@@ -137,6 +143,11 @@ def dedented(source: str, indent: str) -> str | None:
     return "\n".join(line[len(indent):] if line.startswith(indent) else line.lstrip(" \t") for line in lines)
 
 
+def ends_with_decorator(source: str) -> bool:
+    code = [line for line in source.split("\n") if line.strip() and not line.lstrip().startswith("#")]
+    return bool(code) and code[-1].lstrip().startswith("@")
+
+
 def windows(document: str, start: int, end: int, text: str) -> tuple[str, str, int] | None:
     """(before, after, first line of the fill in them): the code around the fill, dedented to column 0, without and
     with it; the innermost definition when it can be cut out, else the top-level statement."""
@@ -145,6 +156,10 @@ def windows(document: str, start: int, end: int, text: str) -> tuple[str, str, i
         if window is None:
             continue
         a, b, indent = window
+        if not indent:   # a decorator ending the window belongs with the definition after it
+            while b < len(document) and (ends_with_decorator(document[a:b])
+                                         or ends_with_decorator(document[a:start] + text + document[end:b])):
+                b = following_line_at_or_left_of(document, b, 0)
         before = dedented(document[a:b], indent)
         after = dedented(document[a:start] + text + document[end:b], indent)
         if before is not None and after is not None:

@@ -126,3 +126,21 @@ def test_nonlocal_in_a_nested_function_is_not_taken_for_an_error():
                                        "        n += 1\n    return inner\n")
     # Python stops at the nonlocal error; the errors after it still count.
     assert syntax_error_line("def f():\n    nonlocal n\n    break\n") == 3
+
+
+@pytest.mark.parametrize("source,fill", [
+    # A helper defined above the cursor's block: before, it was taken for the block's definition, and the return
+    # (or break, or await) landed at module level in the checked window.
+    ("def outer(items):\n    def key(x):\n        return x.name\n    for item in items:\n        if key(item):\n"
+     "            <|>\n    return None\n", "return item"),
+    ("for item in items:\n    def key(x):\n        return x\n    if key(item):\n        <|>\n", "break"),
+    ("async def main():\n    def cb(x):\n        return x\n    if cb(1):\n        <|>\n", "await asyncio.sleep(1)"),
+    # A top-level decorator: before, the window ended at the `def` it decorates.
+    ("import functools\n\n<|>\ndef g(x):\n    return x\n", "@functools.lru_cache(maxsize=None)"),
+    ("<|>\n@staticmethod\ndef g(x):\n    return x\n", "@functools.cache"),
+])
+def test_valid_fills_are_not_refused(source, fill):
+    start = source.index("<|>")
+    text = source.replace("<|>", "", 1)
+    compile(text[:start] + fill + text[start:], "<filled>", "exec")   # the filled program is valid Python
+    assert fill_python_faults(text, start, start, fill) == (0, 0)
