@@ -17,7 +17,7 @@ from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .quantize import weight_bytes
-from .sampler import SamplerSettings, denoise, renoise
+from .sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, renoise
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError
 
 CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
@@ -28,7 +28,6 @@ WARM_SHAPES = ((3, 32), (2, 64), (1, 32), (1, 64))
 # A fill with a latency budget: fewer denoising steps than this and the length candidates give way to one row (the
 # longest limit, which can still end early with <eos>); fewer than MIN_BUDGET_STEPS are never planned.
 ROWS_NEED_STEPS = 8
-MIN_BUDGET_STEPS = 4
 PACE_WEIGHT = 0.3         # moving average of the measured milliseconds per step, per (rows, canvas) shape
 
 
@@ -466,9 +465,11 @@ class InfillEngine:
         generator = self._generator(seed)
         canvas = torch.tensor([start[:canvas_len]], device=self.device)         # (1, C)
         pinned = torch.zeros(1, canvas_len, dtype=torch.bool, device=self.device)
-        if pinned_suffix:
-            canvas[0, free:free + len(pinned_suffix)] = torch.tensor(pinned_suffix, device=self.device)
-            pinned[0, free:] = True
+        # After the room to grow: the pinned suffix head, or <eos> then padding, as a fill's row ends. Unpinned,
+        # renoising scattered random tokens there and the model was never told where the rewrite must end.
+        tail = (pinned_suffix or [self.eos_id]) + [self.pad_id] * canvas_len
+        canvas[0, free:] = torch.tensor(tail[:canvas_len - free], device=self.device)
+        pinned[0, free:] = True
         canvas = renoise(canvas, strength, pinned, self.vocab_size, generator, self.mask_id)
         if self.mask_id is not None:
             pinned = pinned | (canvas != self.mask_id)  # masked noise: what was not masked is kept as is

@@ -133,6 +133,11 @@ def scored_step_of(decoder_step: DecoderStep, settings: SamplerSettings) -> Scor
     return scored_step
 
 
+# A run with a deadline plans at least this many steps and stops at the deadline only after them: one pass over a
+# random canvas is noise, and a slow machine had better overshoot its budget than show that.
+MIN_BUDGET_STEPS = 4
+
+
 def temperature_schedule(settings: SamplerSettings, device) -> torch.Tensor:
     """(steps,) inverse temperatures, made once per run so each step only indexes a tensor."""
     return torch.tensor([1.0 / temperature(step, settings) for step in range(settings.steps)], device=device)
@@ -144,7 +149,8 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
             scored_step: ScoredStep | None = None, deadline: float | None = None) -> DenoiseResult:
     """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values. `scored_step` (the decoder
     forward plus `propose`, possibly compiled) replaces `decoder_step` when given. `deadline` (time.perf_counter()
-    seconds): checked where the host syncs anyway; past it the run stops with its current best canvas."""
+    seconds): checked where the host syncs anyway, from the MIN_BUDGET_STEPS-th step on; past it the run stops with
+    its current best canvas."""
     B, C = canvas.shape
     device = canvas.device
     step_fn = scored_step or scored_step_of(decoder_step, settings)
@@ -188,7 +194,9 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
         if settings.mask_id is not None:
             finished |= pinned.all(-1)  # masked noise: done once every position is decided
         if (step + 1) % settings.sync_every == 0:
-            if bool(finished.all()) or (deadline is not None and time.perf_counter() >= deadline):
+            late = (deadline is not None and step + 1 >= min(MIN_BUDGET_STEPS, settings.steps)
+                    and time.perf_counter() >= deadline)
+            if bool(finished.all()) or late:
                 break
     return DenoiseResult(tokens=best, confidence=confidence, steps=steps_run,
                          mean_entropy=entropy_total / steps_run.clamp(min=1))

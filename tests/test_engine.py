@@ -16,7 +16,7 @@ from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, load
 from engine.configs import tiny_config
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_cache, decoder_masks
-from engine.sampler import SamplerSettings, denoise, entropy_bound_accept, renoise
+from engine.sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, entropy_bound_accept, renoise
 from engine.types import Cancelled
 
 
@@ -118,6 +118,29 @@ def test_rewrite_starts_from_the_original(engine):
     assert "strength 0.05" in light.reason
     noted = engine.rewrite("", "", original, strength=0.5, instruction="make it faster", seed=1)
     assert "instruction" in noted.reason
+
+
+def test_a_rewrite_is_told_where_it_must_end(engine, monkeypatch):
+    """After its room to grow the canvas holds <eos> then padding, pinned, as a fill's row does. Before, in the
+    prompt-sentinel layout nothing was pinned: renoising scattered random tokens there, and a rewrite a little
+    longer than the original was cut at the room's end."""
+    seen = {}
+    run = engine._run
+
+    def watched(prompt, canvas, pinned, *args, **kwargs):
+        seen["canvas"], seen["pinned"] = canvas[0].clone(), pinned[0].clone()
+        return run(prompt, canvas, pinned, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_run", watched)
+    original = "total = total + value * weight\n"
+    result = engine.rewrite("", "", original, strength=1.0, seed=3)
+    assert engine.layout == "spm-sentinels"
+    length = len(engine._encode_text(original))
+    free = length + max(4, length // 4)
+    canvas, pinned = seen["canvas"], seen["pinned"]
+    assert not pinned[:free].any() and pinned[free:].all()
+    assert canvas[free] == engine.eos_id and (canvas[free + 1:] == engine.pad_id).all()
+    assert result.best.length <= free
 
 
 def test_a_selection_longer_than_the_canvas_is_refused_not_cut(engine):
@@ -499,8 +522,12 @@ def test_a_budget_plans_the_steps_that_fit_at_the_measured_pace(engine):
 
 def test_a_passed_deadline_stops_at_the_first_check_with_a_whole_guess(engine):
     result = engine.fill("def f():\n    return ", "\n", lengths=[8], budget_ms=1e-6)
-    # The deadline is checked where the host syncs anyway: every step on a CPU, every few on a GPU.
-    assert result.best is not None and 1 <= result.best.steps <= engine._settings().sync_every
+    # The deadline is checked where the host syncs anyway (every step on a CPU, every few on a GPU), and only from
+    # the MIN_BUDGET_STEPS-th step on: before, a slow encode left one pass over random tokens as the answer.
+    settings = engine._settings()
+    least = min(MIN_BUDGET_STEPS, settings.steps)
+    assert settings.steps > MIN_BUDGET_STEPS
+    assert result.best is not None and least <= result.best.steps < least + settings.sync_every
     assert result.timings["canvas_length"] == 16 and result.best.length <= 8
 
 
