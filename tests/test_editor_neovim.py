@@ -342,6 +342,19 @@ def test_cycling_after_typing_through_keeps_to_candidates_that_go_on_from_there(
     assert done["lines"][shown["row"]] == accepted and done["marks"] == []
 
 
+@pytest.mark.parametrize("name, expected", [
+    # Before: the state drawn before the keys was trusted, giving "x = foobarf", "y = foobarz" and "abfoobar".
+    ("together_typed_through", "x = foobar"),
+    ("together_typed_other", None),    # not accepted: the key does what it does without ghost text
+    ("together_moved_left", None),
+])
+def test_keys_typed_with_the_accept_key_never_accept_a_stale_suggestion(report, name, expected):
+    done = step(report, name)
+    line = done["lines"][done["row"]]
+    assert (line == expected) if expected else ("foobar" not in line)
+    assert done["marks"] == []
+
+
 def command_runs(report: dict, name: str) -> list[dict]:
     return [s for s in report["steps"] if re.fullmatch(rf"{name}_\d+", s["name"])]
 
@@ -391,6 +404,12 @@ def test_a_command_given_no_range_works_on_the_whole_line_not_an_old_selection(r
     assert line == 'z = "hi there"'   # the line where the charwise selection was made
     assert selection["start"] == {"line": selection["start"]["line"], "character": 0}
     assert selection["end"] == {"line": selection["start"]["line"], "character": len(line)}
+
+
+def test_an_exclusive_selection_sends_only_the_selected_text(report):
+    """`set selection=exclusive`, `ve` over "world": before, the closing quote after it was sent too."""
+    ran = step(report, "fill_exclusive")
+    assert text_in(ran["before"], ran["params"]["arguments"][0]["range"]) == "world"
 
 
 def test_a_selection_edit_reaches_the_buffer(report):

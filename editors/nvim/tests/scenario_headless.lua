@@ -311,6 +311,22 @@ H.run(function()
   cycled_after("cycle_typed_other", { "abc)", "xyz, 1)" }, "ab")
   cycled_after("cycle_typed_fits", { "abc)", "xyz)", "abd)" }, "ab")
   cycled_after("cycle_word_other", { "abc + 1)", "xyz, 1)" }, "<M-Right>")
+
+  -- Keys that arrive together with the accept key (one terminal write): the ghost text catches up before it is
+  -- accepted, and a suggestion that no longer fits is not.
+  local function accepted_with(name, line, text, keys)
+    api.nvim_buf_set_lines(bufnr, row, row + 1, false, { line })
+    api.nvim_win_set_cursor(0, { row + 1, #line })
+    local here = { line = row, character = #line }
+    ghost.show(bufnr, { { insertText = text, range = { start = here, ["end"] = here } } },
+      { id = client.id, offset_encoding = "utf-8" })
+    H.type(keys)
+    known(name)
+    api.nvim_buf_set_lines(bufnr, row, api.nvim_win_get_cursor(0)[1], false, { "" })
+  end
+  accepted_with("together_typed_through", "x = ", "foobar", "f<Tab>")
+  accepted_with("together_typed_other", "y = ", "foobar", "z<Tab>")
+  accepted_with("together_moved_left", "ab", "foobar", "<Left><Tab>")
   H.type("<Esc>")
   H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
   H.type("dd")
@@ -373,6 +389,11 @@ H.run(function()
   H.type("<Esc>")
   api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'z = "hi there"' })
   run_command("fill_no_range", ('%dG0f"lvt"<Esc>'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
+  -- With 'selection' exclusive the '> mark is already past the selection: nothing more is taken.
+  api.nvim_buf_set_lines(bufnr, -1, -1, false, { 's = "hello world"' })
+  vim.o.selection = "exclusive"
+  run_command("fill_exclusive", ('%dG0fwve'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
+  vim.o.selection = "inclusive"
 
   -- 10. :checkhealth, the status line, and the help file's tags.
   local told = #report.notifications

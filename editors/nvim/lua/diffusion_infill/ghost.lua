@@ -240,6 +240,8 @@ local function send_acceptance(bufnr, state)
   end
 end
 
+local typed_through -- defined below, with the autocommands that call it
+
 -- How much of `text` one accept takes: everything, up to the end of the next word, or up to the end of the line.
 local function chunk_of(text, how)
   if how ~= "word" and how ~= "line" then
@@ -263,6 +265,13 @@ function M.accept(bufnr, how)
   bufnr = bufnr or api.nvim_get_current_buf()
   local state = states[bufnr]
   if not state then
+    return false
+  end
+  -- Keys that arrived with the accept key (a busy editor, pasted input) ran before TextChangedI and CursorMovedI
+  -- could update the ghost text: catch up first, and accept nothing that no longer fits where the cursor is.
+  if state.tick ~= api.nvim_buf_get_changedtick(bufnr) and not typed_through(bufnr)
+    or not vim.deep_equal(api.nvim_win_get_cursor(0), state.cursor) then
+    M.clear(bufnr)
     return false
   end
   local chunk = chunk_of(state.text, how)
@@ -359,7 +368,7 @@ function M.suggest(bufnr, trigger_kind)
 end
 
 -- Typing what the ghost text says keeps it on screen, shortened, until the server's next answer replaces it.
-local function typed_through(bufnr)
+typed_through = function(bufnr)
   local state = states[bufnr]
   if not state or state.tick == api.nvim_buf_get_changedtick(bufnr) then
     return state ~= nil -- nothing typed since it was drawn (e.g. the change was our own accept)

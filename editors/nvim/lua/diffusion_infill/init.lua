@@ -168,7 +168,11 @@ function M.cycle(bufnr, count)
   if use_native() then
     local native = vim.lsp.inline_completion
     local select = native.select or native.jump
-    return select and select({ bufnr = bufnr, count = count or 1 }) or nil
+    if not select then
+      return nil
+    end
+    select({ bufnr = bufnr, count = count or 1 }) -- returns nothing: true keeps the key from typing "]" or "["
+    return true
   end
   local state = ghost.state(bufnr)
   if not state then
@@ -289,7 +293,8 @@ local function selection_range(bufnr, line1, line2, encoding, whole_lines)
   if charwise then
     local last_line = api.nvim_buf_get_lines(bufnr, line2 - 1, line2, false)[1] or ""
     local last_char = vim.fn.strcharpart(last_line:sub(end_mark[2] + 1), 0, 1)
-    start_col, end_col = start_mark[2], end_mark[2] + #last_char -- '> marks the last character's first byte
+    -- '> marks the last character's first byte; with 'selection' exclusive, the first byte after the selection.
+    start_col, end_col = start_mark[2], end_mark[2] + (vim.o.selection == "exclusive" and 0 or #last_char)
   end
   return {
     start = lsp_position(bufnr, line1 - 1, start_col, encoding),
