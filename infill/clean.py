@@ -122,13 +122,14 @@ def drop_leading_blank_lines(middle: str) -> str:
     return "\n".join(lines)
 
 
-def keep_inside_scope(middle: str, before: str, suffix: str = "") -> str:
+def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "") -> str:
     """Multi-line mode: keep lines until one's indentation leaves the block being written.
 
     After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
     opener's indentation has left it (a lone closer there is kept only when the suffix does not already close).
     On a blank line a line shallower than the cursor column has left it; at column 0 (an editor's empty line
-    inside a block holds no indentation), shallower than the middle's first line.
+    inside a block holds no indentation), shallower than both the middle's first line and the code line above
+    (inside `foo(` the closing `)` sits at the line above's level).
     """
     lines = middle.split("\n")
     if before.strip() and opens_block(before):
@@ -143,7 +144,8 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "") -> str:
     elif before:
         limit = len(before)
     else:
-        limit = len(indentation(next((line for line in lines if line.strip()), "")))
+        first = next((line for line in lines if line.strip()), "")
+        limit = min(len(indentation(first)), len(indentation(line_above)))
     for i, line in enumerate(lines[1:], start=1):
         if line.strip() and len(indentation(line)) < limit:
             return "\n".join(lines[:i])
@@ -156,11 +158,13 @@ def suffix_closes_block(closing_line: str, suffix: str, opener_indent: int) -> b
     the opener's indentation or deeper; a closer further out closes an outer block (a function's `}` after
     `if x {|`, with no `}` typed for the `if`)."""
     closer = "end" if closing_line.strip().startswith("end") else closing_line.strip()[:1]
+    # Lua's `else` / `elseif` (and `until` of `repeat`) end the block as its `end` would.
+    closers = (closer, "else", "elseif", "until") if closer == "end" else (closer,)
     rest_of_line, *following = suffix.split("\n")
     if rest_of_line.strip():
-        return rest_of_line.strip().startswith(closer)
+        return rest_of_line.strip().startswith(closers)
     next_line = next((line for line in following if line.strip()), None)
-    return (next_line is not None and next_line.strip().startswith(closer)
+    return (next_line is not None and next_line.strip().startswith(closers)
             and len(indentation(next_line)) >= opener_indent)
 
 
@@ -292,7 +296,7 @@ def with_tail(middle: str, tail: str) -> str:
     quote_still_open = any(q in closers and written.count(q) % 2 == 0 for q in QUOTES)
     if closes_kept_bracket(written[:cut], closers) or quote_still_open:
         return middle + tail   # they close what the middle opened, not the editor's pair
-    return middle
+    return body
 
 
 def close_own_brackets(middle: str) -> str:
@@ -423,7 +427,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":
-        middle = keep_inside_scope(middle, ctx.before, suffix)
+        middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above)
         middle = indent_block_body(middle, ctx.before, ctx.line_above, ctx.indent_unit)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
     middle = drop_suffix_overlap(middle, suffix)

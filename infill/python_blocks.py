@@ -88,21 +88,29 @@ def enclosing_definition(text: str, start: int, end: int) -> tuple[int, int, str
     stop = text.find("\n", first)
     line = text[first:] if stop == -1 else text[first:stop]
     column = len(indentation(line)) if line.strip() else start - first
-    a = first
+    indented = column > 0   # at module level no definition holds the cursor
+    a, nearest = first, None
     while a > 0 and start - a < WINDOW_CHARS:
         above = text[line_start(text, a - 1):a - 1]
         a = line_start(text, a - 1)
         code = above.strip()
         if not code or code.startswith("#"):
             continue
+        if BLOCK_OPENER.match(above) and not indentation(above) and nearest is None:
+            nearest = a, ""
         if BLOCK_OPENER.match(above) and len(indentation(above)) < column:
-            indent = indentation(above)
-            b = following_line_at_or_left_of(text, end, len(indent))
-            return (a, b, indent) if b - a <= WINDOW_CHARS else None
+            return definition_window(text, a, indentation(above), end)
         # A `def` holds the cursor only if it is left of every code line between them: a helper defined above
         # (`def key(x): ...` before `for ...:`) ended where the code returned to its level.
         column = min(column, len(indentation(above)))
-    return None
+    # Lines at column 0 inside a string or brackets hide every definition from that rule: then the nearest top-level
+    # one. Its window runs to the next top-level line after the cursor, so every statement in between is whole.
+    return definition_window(text, *nearest, end) if nearest and indented else None
+
+
+def definition_window(text: str, a: int, indent: str, end: int) -> tuple[int, int, str] | None:
+    b = following_line_at_or_left_of(text, end, len(indent))
+    return (a, b, indent) if b - a <= WINDOW_CHARS else None
 
 
 def top_level_window(text: str, start: int, end: int) -> tuple[int, int, str] | None:

@@ -527,6 +527,13 @@ def test_a_statement_end_the_editor_typed_is_not_doubled(language, source):
     ("c", "void f(int n) {\n    while (n > 0) {<|>}\n}\n", "\n        --n;\n    }",
      "void f(int n) {\n    while (n > 0) {\n        --n;\n    }\n}\n"),
     ("c", "int g(int x) {\n    int y = <|>\n}\n", "--x;", "int g(int x) {\n    int y = --x;\n}\n"),
+    # And the cases a review of those fixes found they had broken: an `else` closes a Lua block as `end` does, a
+    # column-0 line inside brackets keeps the closer at the line above's level, a covered closer leaves no blank.
+    ("lua", "local function f(x)\n  if x then<|>\n  else\n    return 2\n  end\nend\n", "\n    return 1\n  end",
+     "local function f(x)\n  if x then\n    return 1\n  else\n    return 2\n  end\nend\n"),
+    ("python", "def f():\n    x = foo(\n<|>\n    return x\n", "        1,\n        2,\n    )",
+     "def f():\n    x = foo(\n        1,\n        2,\n    )\n    return x\n"),
+    ("javascript", "function f() {\n  foo(\n    <|>)\n}\n", "a, b);", "function f() {\n  foo(\n    a, b);\n}\n"),
 ])
 def test_editor_situations_in_other_languages(language, source, middle, expected):
     result, _ = inline(source, middle, language_id=language, invoked=True)   # invoked: in a string too

@@ -140,7 +140,20 @@ def test_nonlocal_in_a_nested_function_is_not_taken_for_an_error():
     ("<|>\n@staticmethod\ndef g(x):\n    return x\n", "@functools.cache"),
 ])
 def test_valid_fills_are_not_refused(source, fill):
+    """(A string's or brackets' lines at column 0 above still leave the function found: see the next test.)"""
     start = source.index("<|>")
     text = source.replace("<|>", "", 1)
     compile(text[:start] + fill + text[start:], "<filled>", "exec")   # the filled program is valid Python
     assert fill_python_faults(text, start, start, fill) == (0, 0)
+
+
+@pytest.mark.parametrize("source", [
+    'def f(x):\n    s = """\ntext\n"""\n    if x:\n        <|>\n    return s\n',
+    "def f(x):\n    y = [1,\n2]\n    if x:\n        <|>\n    return y\n",
+])
+def test_lines_at_column_0_inside_a_function_leave_it_checked(source):
+    start = source.index("<|>")
+    text = source.replace("<|>", "", 1)
+    assert enclosing_definition(text, start, start)[0] == 0   # the whole `def f`
+    assert fill_python_faults(text, start, start, "return 1") == (0, 0)
+    assert fill_python_faults(text, start, start, "  return 1\n  pass") != (0, 0)
