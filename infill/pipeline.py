@@ -6,7 +6,6 @@ Engine exceptions (EngineError, Cancelled) are not caught here: the caller repor
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
@@ -18,7 +17,7 @@ from .decide import previous_nonblank_line
 from .edits import Edit, minimal_edits
 from .plan import ContextMemory, make_plan
 from .related import RelatedDocument
-from .style import indent_unit_of, line_ending_of
+from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_unit_of, line_ending_of
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -26,8 +25,6 @@ REWRITE_STRENGTH = 0.5
 FIM_SENTINELS = 3   # prompt tokens the engine adds around prefix and suffix
 MAX_CHOICES = 5     # cleaned alternatives kept in details for a client that offers several
 Mode = Literal["inline", "fill", "rewrite"]
-LONE_CR = re.compile(r"\r(?!\n)")
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -154,8 +151,7 @@ def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
     prime = getattr(engine, "prime", None)
     if prime is None or check_request(request):
         return {}
-    if has_lone_crs(request.text):   # as run_infill will read it
-        request = dataclasses.replace(request, text=LONE_CR.sub("\n", request.text))
+    request = as_lines(request)   # as run_infill will read it
     plan = plan_for(dataclasses.replace(request, mode="inline", end=request.start, invoked=True), engine)
     details = plan.details
     details["primed"] = prime(plan.related + plan.context.prefix, plan.context.suffix)
@@ -166,14 +162,16 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     """Plan, fill, clean and choose. A document whose lines end in lone \\r (old Mac files, or a mix) is handled as
     \\n text: the grammars, Python's checks, the cleaning and the model all know \\n only. The swap is one
     character for one, so every offset holds, and the answer goes back with the document's own line break."""
-    if not has_lone_crs(request.text):
-        return infill_text(request, engine, cancel)
-    result = infill_text(dataclasses.replace(request, text=LONE_CR.sub("\n", request.text)), engine, cancel)
-    return with_line_break(result, request.text)
+    read = as_lines(request)
+    result = infill_text(read, engine, cancel)
+    return result if read is request else with_line_break(result, request.text)
 
 
-def has_lone_crs(text: Any) -> bool:
-    return isinstance(text, str) and "\r" in text and text.count("\r") != text.count("\r\n")
+def as_lines(request: InfillRequest) -> InfillRequest:
+    """`request` with each lone \\r of its text made \\n (the same request when there is none)."""
+    if not (isinstance(request.text, str) and has_lone_crs(request.text)):
+        return request
+    return dataclasses.replace(request, text=LONE_CR.sub("\n", request.text))
 
 
 def with_line_break(result: InfillResult, original: str) -> InfillResult:

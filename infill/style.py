@@ -1,9 +1,17 @@
 """The document's own conventions, so inserted text matches them: line ending and indentation step."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 SAMPLE_CHARS = 100_000   # enough lines to judge; a 2 MB document needs no full scan
+LINE_BREAK = re.compile(r"\r\n|\r|\n")   # as LSP counts lines
+LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def has_lone_crs(text: str) -> bool:
+    """Whether some \\r ends a line by itself (old Mac files, or a mix); else every line break ends with \\n."""
+    return "\r" in text and text.count("\r") != text.count("\r\n")
 
 
 def line_ending_of(text: str) -> str:

@@ -7,14 +7,13 @@ and U+2028, which editors do not). Character offsets use the negotiated encoding
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
+from infill.style import LINE_BREAK, has_lone_crs
 
 
 @dataclass(frozen=True)
@@ -105,11 +104,6 @@ def line_span(source: str, line: int, lone_crs: bool | None = None) -> tuple[int
         start = len(source) - len(parts[-1])
     line_break = LINE_BREAK.search(source, start)
     return start, line_break.start() if line_break else len(source)
-
-
-def has_lone_crs(source: str) -> bool:
-    """Whether some \\r ends a line by itself (old Mac files, or a mix); else every line break ends with \\n."""
-    return "\r" in source and source.count("\r") != source.count("\r\n")
 
 
 def after_nth(source: str, char: str, n: int) -> int | None:
