@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import tree_sitter
 
 from .languages import parse, parse_document, query
+from .literals import open_literal
 from .queries import SCOPE_CAPTURES
 
 
@@ -113,6 +114,15 @@ def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
     return False
 
 
+def error_on_line(tree: tree_sitter.Tree, line_start: int, byte: int) -> bool:
+    """Whether the parse has an error in the smallest node spanning the cursor's line up to the cursor: where an
+    unclosed string or comment being typed shows."""
+    node = tree.root_node.descendant_for_byte_range(line_start, byte)
+    while node is not None and node.start_byte == node.end_byte:   # a MISSING leaf: look at what holds it
+        node = node.parent
+    return node is not None and (node.has_error or node.is_error)
+
+
 def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     """Scopes enclosing [start, end) (innermost first), the statement at `start`, and whether `start` is inside a
     string or comment."""
@@ -154,6 +164,9 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     quiet = quiet and not in_code_hole(tree, b_start)
     quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
                          for node in captures.get("comment", []))
+    line_start = text.rfind("\n", 0, start) + 1
+    quiet = quiet or (start == end and open_literal(grammar, text[line_start:start])
+                      and error_on_line(tree, source.byte_offset(line_start), b_start))
     return SpanInfo(
         scopes=scopes,
         statement=(Scope("statement", statement.type, source.char_offset(statement.start_byte),

@@ -108,6 +108,24 @@ def test_existing_parse_errors_are_counted():
     ("javascript", "const s = `a <|> b`;\n", True),
     ("c", "/* block */<|>\nint x;\n", False),                 # a closed block comment is over
     ("go", 'package main\nvar s = "x<|>"\n', True),
+    # A string being typed without autopairs: tree-sitter sees an ERROR, not a string, until it is closed.
+    ("python", 'def f():\n    print("hello wor<|>\n    return 1\n', True),
+    ("python", "def f():\n    x = f'total {n} ite<|>\n", True),
+    ("python", "def f():\n    x = f'total {n<|>\n", False),      # typing code in the f-string's braces
+    ("python", 'def f():\n    x = g("a", <|>\n', False),       # the strings on the line are closed
+    ("python", "def f():\n    x = 1  # it's not<|>\n", True),
+    ("javascript", 'function f() {\n  console.log("hello wor<|>\n}\n', True),
+    ("javascript", "function f() {\n  const s = `a ${b} c<|>\n}\n", True),
+    ("javascript", 'function f() {\n  s = s.replace(/"/g, <|>\n}\n', False),   # a quote in a regex literal
+    ("typescript", "function f(): void {\n  let s: string = 'ab<|>\n}\n", True),
+    ("go", 'func f() {\n\tfmt.Println("hello wor<|>\n}\n', True),
+    ("rust", "fn f<'a>(x: &'a str) {\n    println!(\"hello wor<|>\n}\n", True),
+    ("rust", "fn f<'a>(x: &'a str) -> &'a str {\n    g(x, <|>\n}\n", False),  # lifetimes are not quotes
+    ("c", 'int main() {\n  printf("hello wor<|>\n}\n', True),
+    ("c", "int main() {\n  c = '\"'; f(<|>\n}\n", False),    # a quote in a char literal
+    ("cpp", "int main() {\n  /* not done<|>\n}\n", True),
+    ("java", 'class A { void f() {\n  String s = "hello wor<|>\n} }\n', True),
+    ("lua", 'function f()\n  print("hello wor<|>\nend\n', True),
 ])
 def test_strings_and_comments(grammar, source, quiet):
     text, offset = at(source)
