@@ -393,20 +393,36 @@ class InfillEngine:
                    "reused_prompt_tokens": self.prefix_stats["last_reused"], "planned_steps": settings.steps}
         return result, timings
 
-    def _candidate(self, tokens: list[int], mean_entropy: float, free: int, canvas_len: int,
+    def _candidate(self, tokens: list[int], position_entropy: list[float], free: int, canvas_len: int,
                    steps: int) -> Candidate:
         """Decode one row: the middle ends at the first special token (end, pad, a FIM sentinel) inside its free
-        region. Confidence is exp(-entropy) averaged over the whole denoising run: the last step alone is
-        near-certain by construction (the canvas it reads is the one it just settled on), while how fast a row
-        settled tells rows apart."""
+        region. Confidence is exp(-entropy) averaged over the whole denoising run and over the middle and its end
+        token only: the last step alone is near-certain by construction (the canvas it reads is the one it just
+        settled on), while how fast a row settled tells rows apart; the padding after the end is easy to predict
+        and would favour rows given a longer limit."""
         kept = free
         for i, token in enumerate(tokens[:free]):
             if token in self.end_ids:
                 kept = i
                 break
+        ended = kept < free
+        if not ended:
+            kept = self._whole_characters(tokens, kept)
+        judged = position_entropy[:min(kept + 1, free)] or position_entropy[:1]
         text = self.tokenizer.decode(tokens[:kept], skip_special_tokens=False)
-        return Candidate(text=text, confidence=math.exp(-mean_entropy), length=kept, canvas_length=canvas_len,
-                         steps=steps, ended=kept < free)
+        return Candidate(text=text, confidence=math.exp(-sum(judged) / len(judged)), length=kept,
+                         canvas_length=canvas_len, steps=steps, ended=ended)
+
+    def _whole_characters(self, tokens: list[int], kept: int) -> int:
+        """A row cut at its limit can end inside a multi-byte character (byte-level tokens): drop the tokens of
+        that unfinished character, so the next block of a long fill starts on a character boundary and no U+FFFD
+        reaches the editor. At most 3 tokens go (a UTF-8 character has at most 4 bytes)."""
+        if not self.tokenizer.decode(tokens[:kept], skip_special_tokens=False).endswith("\ufffd"):
+            return kept
+        for shorter in range(kept - 1, max(kept - 4, 0) - 1, -1):
+            if not self.tokenizer.decode(tokens[:shorter], skip_special_tokens=False).endswith("\ufffd"):
+                return shorter
+        return kept   # a replacement character the model wrote itself, not a cut one
 
     @torch.no_grad()
     def _fill(self, prefix: str, suffix: str, lengths: list[int], cancel, seed,
@@ -435,7 +451,7 @@ class InfillEngine:
             canvas[row, limit:] = torch.tensor(tail, device=self.device)
             pinned[row, limit:] = True
         result, timings = self._run(prompt, canvas, pinned, self._settings(), generator, cancel, deadline)
-        tokens, entropy, steps = result.tokens.tolist(), result.mean_entropy.tolist(), result.steps.tolist()
+        tokens, entropy, steps = result.tokens.tolist(), result.position_entropy.tolist(), result.steps.tolist()
         items = [self._candidate(tokens[r], entropy[r], lengths[r], canvas_len, steps[r]) for r in range(rows)]
         # Prefer rows where the model itself placed the end before the row's limit; then the most confident.
         order = sorted(range(rows), key=lambda r: (items[r].ended, items[r].confidence), reverse=True)
@@ -476,7 +492,7 @@ class InfillEngine:
         steps = max(4, round(self.config.max_steps * strength))
         settings = self._settings(steps=steps, schedule_start=strength)
         result, timings = self._run(prompt, canvas, pinned, settings, generator, cancel)
-        item = self._candidate(result.tokens[0].tolist(), float(result.mean_entropy[0]), free, canvas_len,
+        item = self._candidate(result.tokens[0].tolist(), result.position_entropy[0].tolist(), free, canvas_len,
                                int(result.steps[0]))
         reason = f"rewrite at strength {strength:.2f}, {item.steps} steps, mean confidence {item.confidence:.2f}"
         if instruction:

@@ -40,7 +40,7 @@ class DenoiseResult:
     tokens: torch.Tensor          # (B, C) argmax canvas at each row's last step, pins applied
     confidence: torch.Tensor      # (B, C) probability of that token at the last step
     steps: torch.Tensor           # (B,) denoising passes each row ran
-    mean_entropy: torch.Tensor    # (B,) mean entropy of the free positions, averaged over the row's steps
+    position_entropy: torch.Tensor  # (B, C) each position's entropy, averaged over the row's steps
 
 
 def temperature(step: int, settings: SamplerSettings) -> float:
@@ -162,7 +162,7 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
     best = torch.full((B, C), -1, dtype=torch.long, device=device)
     confidence = torch.zeros(B, C, device=device)
     free_count = (~pinned).sum(-1).clamp(min=1)
-    entropy_total = torch.zeros(B, device=device)
+    entropy_total = torch.zeros(B, C, device=device)
     sc_logits = None
     for step in range(settings.steps):
         if cancel is not None and cancel():
@@ -189,7 +189,7 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
         sc_logits = out.scaled if sc_logits is None else torch.where(active[:, None, None], out.scaled, sc_logits)
         steps_run += active.long()
         mean_entropy = out.entropy.masked_fill(pinned, 0.0).sum(-1) / free_count
-        entropy_total += torch.where(active, mean_entropy, torch.zeros_like(mean_entropy))
+        entropy_total += torch.where(active[:, None], out.entropy, torch.zeros_like(out.entropy))
         finished |= (mean_entropy < settings.stop_entropy) & (stable_for >= settings.stability_steps)
         if settings.mask_id is not None:
             finished |= pinned.all(-1)  # masked noise: done once every position is decided
@@ -199,4 +199,4 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
             if bool(finished.all()) or late:
                 break
     return DenoiseResult(tokens=best, confidence=confidence, steps=steps_run,
-                         mean_entropy=entropy_total / steps_run.clamp(min=1))
+                         position_entropy=entropy_total / steps_run.clamp(min=1)[:, None])

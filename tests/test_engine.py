@@ -325,12 +325,41 @@ def test_prefix_reuse_matches_a_fresh_encode(tiny_model_dir):
 def test_a_row_ends_only_where_the_model_put_the_end_token(engine):
     eos, pad = engine.eos_id, engine.pad_id
     a, b = engine.tokenizer.convert_tokens_to_ids(["x", "y"])
-    early = engine._candidate([a, b, eos, pad, a, eos, pad, pad], 0.1, free=5, canvas_len=8, steps=4)
+    early = engine._candidate([a, b, eos, pad, a, eos, pad, pad], [0.1] * 8, free=5, canvas_len=8, steps=4)
     assert (early.length, early.ended, early.text) == (2, True, "xy")
     # the <eos> at the row's limit is pinned, not chosen: running up to it is not ending
-    full = engine._candidate([a, b, a, b, a, eos, pad, pad], 0.1, free=5, canvas_len=8, steps=4)
+    full = engine._candidate([a, b, a, b, a, eos, pad, pad], [0.1] * 8, free=5, canvas_len=8, steps=4)
     assert (full.length, full.ended, full.text) == (5, False, "xyxyx")
     assert early.confidence == pytest.approx(math.exp(-0.1))
+
+
+def test_confidence_reads_the_middle_and_its_end_not_the_padding_after_it(engine):
+    """Two rows that wrote the same middle with the same certainty rank equal, whatever room was left after their
+    <eos>: the easy padding predictions there used to lift the row with the longer limit."""
+    eos, pad = engine.eos_id, engine.pad_id
+    a, b = engine.tokenizer.convert_tokens_to_ids(["x", "y"])
+    written = [0.5, 0.5, 0.2]                         # middle "xy" then <eos>
+    short = engine._candidate([a, b, eos, pad], written + [0.0], free=3, canvas_len=4, steps=4)
+    long = engine._candidate([a, b, eos, pad, pad, pad, pad, pad], written + [0.0] * 5, free=8, canvas_len=8,
+                             steps=4)
+    assert short.confidence == pytest.approx(long.confidence) == pytest.approx(math.exp(-0.4))
+    immediate = engine._candidate([eos, pad, pad, pad], [0.3, 0.0, 0.0, 0.0], free=4, canvas_len=4, steps=4)
+    assert immediate.length == 0 and immediate.confidence == pytest.approx(math.exp(-0.3))
+
+
+def test_a_row_cut_inside_a_multibyte_character_drops_its_unfinished_bytes(engine):
+    """A fill longer than one canvas is written block by block; a block that ran to its limit in the middle of
+    a character must not end in U+FFFD (the next block writes the character again, whole)."""
+    ids = engine._encode_text("x = 'né'")
+    cut = next(n for n in range(1, len(ids)) if engine.tokenizer.decode(ids[:n]).endswith("\ufffd"))
+    item = engine._candidate(ids[:cut] + [engine.eos_id], [0.1] * (cut + 1), free=cut, canvas_len=cut + 1,
+                             steps=4)
+    assert not item.ended and "\ufffd" not in item.text and item.text == "x = 'n"
+    assert item.length < cut and engine.tokenizer.decode(ids[:item.length]) == item.text
+    # a row that ended keeps what it wrote: the model's own bytes, not a cut
+    whole = engine._candidate(ids + [engine.eos_id], [0.1] * (len(ids) + 1), free=len(ids) + 1,
+                              canvas_len=len(ids) + 1, steps=4)
+    assert whole.ended and whole.text == "x = 'né'"
 
 
 def test_confidence_acceptance_keeps_sure_tokens_and_always_one():
@@ -552,11 +581,11 @@ def test_a_special_token_the_model_writes_ends_the_middle(engine):
     text_ids = engine._encode_text("value = 1")
     sentinel = engine.tokenizer.convert_tokens_to_ids("<fim_prefix>")
     tokens = text_ids + [sentinel] + engine._encode_text(" + 2") + [engine.eos_id]
-    item = engine._candidate(tokens, 0.0, len(tokens), 32, 3)
+    item = engine._candidate(tokens, [0.0] * len(tokens), len(tokens), 32, 3)
     assert item.text == "value = 1" and item.ended and item.length == len(text_ids)
     written = engine._encode_text("x = '<fim_prefix>'")          # the same characters typed as code are text
     assert sentinel not in written
-    assert engine._candidate(written, 0.0, len(written), 32, 3).text == "x = '<fim_prefix>'"
+    assert engine._candidate(written, [0.0] * len(written), len(written), 32, 3).text == "x = '<fim_prefix>'"
 
 
 def test_a_budget_never_adds_steps_to_the_users_setting(tiny_model_dir):
