@@ -492,6 +492,9 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     any real request cancels it."""
     source = snap.source[:start] + text + snap.source[end:]
     cursor = start + len(text)
+    # The model's next prompt is at the end of the suggestion: typing there after accepting a multi-line one is
+    # near it, so the read-ahead leaves alone the speculation that is computing exactly that place.
+    ls.prompt_place = (document_key(snap.uri), Snapshot(snap.uri, source, codec=snap.codec).position_of(cursor).line)
     context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap),
                           ls.context_reach())
     if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context

@@ -632,3 +632,22 @@ async def test_waiting_for_the_model_holds_no_thread():
     finally:
         host.close()
         single.shutdown(wait=False)
+
+
+def test_a_speculation_moves_the_read_ahead_to_the_end_of_the_suggestion():
+    """After a multi-line suggestion is offered, the model's next prompt is at its end (speculation computes
+    it): a user who accepts and types there is near that prompt, so the read-ahead (a real job) must not take
+    the worker from the speculation. Runs on the server object itself; the model is not loaded, so the queued
+    speculation ends at once."""
+    from lsp_server.server import document_key, server, speculate
+
+    source = "def f():\r\n    \r\n"
+    snap = Snapshot("file:///tmp/units/speculated.py", source, version=1, language_id="python")
+    suggestion = "a = 1\r\n    b = 2\r\n    c = 3\r\n    d = 4\r\n    return a"
+
+    async def offered():
+        speculate(server, snap, 14, 14, suggestion)
+        await server.speculation[1]
+
+    asyncio.run(offered())
+    assert server.prompt_place == (document_key(snap.uri), 5)
