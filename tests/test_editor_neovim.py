@@ -355,6 +355,12 @@ def test_keys_typed_with_the_accept_key_never_accept_a_stale_suggestion(report, 
     assert done["marks"] == []
 
 
+def test_accepting_a_word_takes_letters_outside_ascii_with_it(report):
+    done = step(report, "word_non_ascii")
+    assert done["lines"][done["row"]] == "café"     # before: "caf", the é left in the ghost text
+    assert shown_lines(done["marks"][0]) == [" = naïve"]
+
+
 def command_runs(report: dict, name: str) -> list[dict]:
     return [s for s in report["steps"] if re.fullmatch(rf"{name}_\d+", s["name"])]
 

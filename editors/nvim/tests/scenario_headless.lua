@@ -327,6 +327,8 @@ H.run(function()
   accepted_with("together_typed_through", "x = ", "foobar", "f<Tab>")
   accepted_with("together_typed_other", "y = ", "foobar", "z<Tab>")
   accepted_with("together_moved_left", "ab", "foobar", "<Left><Tab>")
+  -- A word goes on through letters outside ASCII (Lua's %w stops at them).
+  accepted_with("word_non_ascii", "", "café = naïve", "<M-Right>")
   H.type("<Esc>")
   H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
   H.type("dd")

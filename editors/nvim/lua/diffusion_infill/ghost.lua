@@ -255,8 +255,10 @@ local function chunk_of(text, how)
   if how == "line" then
     return line
   end
-  local start = line:find("[%w_]+") -- leading spaces and punctuation travel with the word after them
-  return start and line:sub(1, select(2, line:find("^[%w_]+", start))) or line
+  -- Leading spaces and punctuation travel with the word after them. Bytes of UTF-8 characters (0x80-0xFF) are
+  -- word bytes: Lua's %w is ASCII only, and "café" is one word.
+  local start = line:find("[%w_\128-\255]+")
+  return start and line:sub(1, select(2, line:find("^[%w_\128-\255]+", start))) or line
 end
 
 --- Accepts the ghost text on screen: all of it (how = "all", the default), the next word, or the rest of the line.
