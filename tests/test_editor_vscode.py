@@ -146,6 +146,11 @@ def code_server(code_server_install: Path, tmp_path: Path):
     user_data = tmp_path / "user-data"
     (user_data / "User").mkdir(parents=True)
     (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS, indent=2))
+    # One entry for VS Code's suggestion list (word suggestions are off and the server offers no completion items
+    # to an editor with ghost text): with the list open, inline requests carry the selected entry.
+    (user_data / "User" / "snippets").mkdir()
+    (user_data / "User" / "snippets" / "python.json").write_text(json.dumps(
+        {"probe": {"prefix": "infillprobe", "body": "infill_probe()", "description": "a suggestion list entry"}}))
     runtime = tmp_path / "run"
     runtime.mkdir()
     (runtime / "config.yaml").write_text("auth: none\n")
@@ -472,6 +477,24 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
              lambda: f"the server to reload the model after a settings change; log: {log_lines(user_data, '')}")
     assert log_lines(user_data, r'settings changed: sending .*"threads":2'), "the new setting was not sent"
     assert not log_lines(user_data, "unknown option"), "the extension sent the server options it does not know"
+
+    # With VS Code's suggestion list open, an inline request carries the selected entry and its range.
+    # vscode-languageclient 9 sends that range as an array, which the server rejects as invalid params: no ghost
+    # text while the list is open, i.e. on most identifier keystrokes with word suggestions on.
+    press(browser, Keys.ESCAPE)
+    open_file(browser, "demo.py")
+    chord(browser, [Keys.CONTROL], Keys.END)
+    press(browser, Keys.ENTER)
+    requests = logged_objects(user_data, "status: ")[-1]["counters"]["requests"]
+    chord(browser, [Keys.CONTROL], Keys.SPACE)
+    wait_for(lambda: any("infillprobe" in text for text in visible_texts(browser, ".suggest-widget .monaco-list-row")),
+             UI_S, "the suggestion list with the snippet")
+    rejected = "do not fit the LSP schema|Invalid Params"
+    wait_for(lambda: log_lines(user_data, rejected) or any(
+        status["counters"]["requests"] > requests for status in logged_objects(user_data, "status: ")),
+        EDIT_S, lambda: f"an inline request with the suggestion list open; log: {log_lines(user_data, '')[-20:]}")
+    assert not log_lines(user_data, rejected), log_lines(user_data, rejected)
+    press(browser, Keys.ESCAPE)
 
 
 def test_settings_the_extension_sends_default_to_the_servers_own_options():

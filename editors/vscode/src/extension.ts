@@ -181,10 +181,15 @@ class InfillExtension implements vscode.Disposable {
   }
 
   /**
-   * The context to hand vscode-languageclient so that the request carries LSP 3.18's trigger kind (Invoked 1,
-   * Automatic 2). Version 9 copies VS Code's own value (Invoke 0, Automatic 1) into the request unchanged: typing
-   * then reads as an explicit invoke (several candidates, no latency budget) and an explicit invoke or "show next"
-   * as 0, which the server rejects as invalid. A client that converts the kind itself is left alone.
+   * The context to hand vscode-languageclient so that the request carries LSP's own values. Version 9 copies VS
+   * Code's context into the request unconverted:
+   * - the trigger kind (Invoke 0, Automatic 1) where LSP 3.18 has Invoked 1, Automatic 2: typing then reads as an
+   *   explicit invoke (several candidates, no latency budget) and an explicit invoke or "show next" as 0, which
+   *   the server rejects as invalid;
+   * - the completion selected in the suggestion list, whose vscode.Range goes out as an array [start, end]: every
+   *   request made while that list is open (most identifier keystrokes) was rejected as invalid
+   *   (microsoft/vscode-languageserver-node#1371). Its range is converted to LSP's {start, end}.
+   * A client that converts the kind itself is left to send its own.
    */
   private protocolContext(document: vscode.TextDocument, position: vscode.Position,
     context: vscode.InlineCompletionContext): vscode.InlineCompletionContext {
@@ -192,8 +197,12 @@ class InfillExtension implements vscode.Disposable {
       ? LSP_TRIGGER_INVOKED : LSP_TRIGGER_AUTOMATIC;
     const converter = this.client?.code2ProtocolConverter;
     const sent = converter?.asInlineCompletionParams(document, position, context).context.triggerKind as number;
-    if (sent === wanted) return context;
-    return { ...context, triggerKind: wanted as unknown as vscode.InlineCompletionTriggerKind };
+    const triggerKind = sent === wanted ? context.triggerKind
+      : wanted as unknown as vscode.InlineCompletionTriggerKind;
+    const info = context.selectedCompletionInfo;
+    if (!info || !converter) return { ...context, triggerKind };
+    const selected = { range: converter.asRange(info.range), text: info.text };
+    return { triggerKind, selectedCompletionInfo: selected as unknown as vscode.SelectedCompletionInfo };
   }
 
   /** Asks the server for its state once; older servers without infill.status report through $/progress. */
