@@ -66,6 +66,12 @@ class InfillExtension implements vscode.Disposable {
   /** The running client, starting it first if needed; undefined when disabled or the server cannot start. */
   async ensureStarted(): Promise<LanguageClient | undefined> {
     if (this.client?.isRunning()) return this.client;
+    const client = this.client;
+    if (client && !this.starting && client.state === State.Starting) {
+      // vscode-languageclient is restarting a crashed server by itself: wait for that one, never start a second.
+      await client.start().catch(() => undefined);
+      return client.isRunning() && this.client === client ? client : undefined;
+    }
     this.starting ??= this.start().finally(() => (this.starting = undefined));
     return this.starting;
   }
@@ -229,6 +235,9 @@ class InfillExtension implements vscode.Disposable {
     if (!client) return;
     this.stopping = true;
     try {
+      // A server the client is restarting by itself (after a crash) cannot be stopped while it starts: wait for
+      // it to be up, then stop it, rather than forget it running (the model held in memory, answering still).
+      if (client.state === State.Starting) await client.start().catch(() => undefined);
       if (client.isRunning()) await client.stop(5000);
     } catch (error) {
       this.log('warn', `stopping the server: ${error instanceof Error ? error.message : error}`);
