@@ -1,10 +1,11 @@
-"""Whether the text typed before the cursor on its line leaves a string or comment open.
+"""Whether the code typed before the cursor leaves a string or comment open.
 
 tree-sitter reports a string only once it is closed: while the user types `print("hello wor` (no autopairs, as in
 a plain Neovim) the cursor sits in an ERROR node, and the completion would be code written into the string's
-text. A small lexical scan of the cursor's line tells that case apart; spans.py trusts it only where the parse
-tree has an error on that line, so a line the grammar reads fine (a regex literal holding a quote) is never
-second-guessed.
+text. A small lexical scan tells that case apart. spans.py feeds it the text from a point where the code is known
+to be outside any literal, with the literals tree-sitter did parse whole blanked out (a closed string, a regex, a
+char literal, JSX text), and trusts it only where the parse has an error there: lines the grammar reads fine are
+never second-guessed.
 """
 from __future__ import annotations
 
@@ -21,38 +22,48 @@ STRING_DELIMITERS = {
     "c": {'"': '"'}, "cpp": {'"': '"'}, "java": {'"': '"'},
     "lua": {"[[": "]]", '"': '"', "'": "'"},
 }
-LINE_COMMENT = {"python": "#", "lua": "--"}   # the others: //
-BLOCK_COMMENT_LANGUAGES = {"javascript", "typescript", "tsx", "go", "rust", "c", "cpp", "java"}
+MULTI_LINE_CLOSERS = {'"""', "'''", "`", "]]"}   # strings that may span lines; the others end at a line break
+RAW_CLOSERS = {"]]"}                              # no escapes inside (Go's backtick strings: see scan)
+LINE_COMMENT = {"python": "#", "lua": "--"}      # the others: //
+BLOCK_COMMENTS = {"lua": ("--[[", "]]")}         # the others: /* */ (Python has none)
 # A character literal is skipped whole; a lone quote in these languages is a lifetime or a char being typed.
-CHAR_LITERAL = re.compile(r"'(?:\\.[^'\\]*|[^'\\])'")
+CHAR_LITERAL = re.compile(r"'(?:\\.[^'\\\n]*|[^'\\\n])'")
 CHAR_LITERAL_LANGUAGES = {"go", "rust", "c", "cpp", "java"}
-# JavaScript's lexer rule: after one of these (or at the line's start) a `/` starts a regex literal, not a division.
+# JavaScript's lexer rule: after one of these (or at the start) a `/` starts a regex literal, not a division.
+# Not after `<` or `>`: in JSX those end tags (`</a>`).
 REGEX_LANGUAGES = {"javascript", "typescript", "tsx"}
-REGEX_AFTER = set("(,=:[!&|?{};+-*%<>~^")
-REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\])*\]|[^/\\\[])+/")
+REGEX_AFTER = set("(,=:[!&|?{};+-*%~^")
+# Possessive: a `[` left open fails at once instead of backtracking over the rest of the line.
+REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\\n])*+\]|[^/\\\[\n])++/")
 PYTHON_PREFIX = re.compile(r"[rRbBuUfFtT]{1,2}$")
+LONGEST_SCAN = 8000   # characters; beyond that (minified code) the question is not worth the time
 
 OPEN, HOLE = "open", "hole"   # how a string scan can end before its closing quote
 
 
-def open_literal(grammar: str | None, line_before_cursor: str) -> bool:
-    """True when `line_before_cursor` (the cursor's line up to the cursor) ends inside a string's text or a
-    comment. A code hole of an f-string or a template literal (`{x`, `${x`) is code, so it is not inside."""
+def open_literal(grammar: str | None, code: str) -> bool:
+    """True when `code` (text that starts outside any literal and ends at the cursor) ends inside a string's text
+    or a comment. A code hole of an f-string or a template literal (`{x`, `${x`) is code, so it is not inside."""
     quotes = STRING_DELIMITERS.get(grammar or "")
-    if quotes is None:
+    if quotes is None or len(code) > LONGEST_SCAN:
         return False
-    text, i = line_before_cursor, 0
+    text, i = code, 0
     line_comment = LINE_COMMENT.get(grammar, "//")
+    block_open, block_close = BLOCK_COMMENTS.get(grammar, ("/*", "*/") if grammar != "python" else (None, None))
     while i < len(text):
-        if text.startswith(line_comment, i):
-            return True
-        if grammar in BLOCK_COMMENT_LANGUAGES and text.startswith("/*", i):
-            end = text.find("*/", i + 2)
+        if block_open and text.startswith(block_open, i):
+            end = text.find(block_close, i + len(block_open))
             if end == -1:
                 return True
-            i = end + 2
+            i = end + len(block_close)
             continue
-        if grammar in REGEX_LANGUAGES and text[i] == "/" and starts_regex(text[:i]):
+        if text.startswith(line_comment, i):
+            end = text.find("\n", i)
+            if end == -1:
+                return True
+            i = end + 1
+            continue
+        if grammar in REGEX_LANGUAGES and text[i] == "/" and starts_regex(text, i):
             literal = REGEX_LITERAL.match(text, i)
             i = literal.end() if literal else i + 1
             continue
@@ -64,7 +75,10 @@ def open_literal(grammar: str | None, line_before_cursor: str) -> bool:
         if opener is None:
             i += 1
             continue
-        after = scan_string(text, i + len(opener), quotes[opener], hole_opener(grammar, opener, text[:i]))
+        closer = quotes[opener]
+        escapes = closer not in RAW_CLOSERS and not (grammar == "go" and closer == "`")
+        after = scan_string(text, i + len(opener), closer, hole_opener(grammar, opener, text[max(0, i - 3):i]),
+                            escapes)
         if after == OPEN:
             return True
         if after == HOLE:
@@ -73,14 +87,20 @@ def open_literal(grammar: str | None, line_before_cursor: str) -> bool:
     return False
 
 
-def starts_regex(before_slash: str) -> bool:
-    code = before_slash.rstrip()
-    return not code or code[-1] in REGEX_AFTER or code.endswith(("return", "typeof"))
+def starts_regex(text: str, slash: int) -> bool:
+    """Whether the `/` at `slash` starts a regex literal: what precedes it on its line is nothing, an operator or
+    an opening bracket (or `return` / `typeof`)."""
+    j = slash - 1
+    while j >= 0 and text[j] in " \t":
+        j -= 1
+    if j < 0 or text[j] == "\n":
+        return True
+    return text[j] in REGEX_AFTER or text[max(0, j - 5):j + 1] == "return" or text[max(0, j - 5):j + 1] == "typeof"
 
 
 def hole_opener(grammar: str, opener: str, before_quote: str) -> str | None:
     """What starts a code hole in this string, if it has any: `{` in a Python f-string (or t-string), `${` in a
-    JavaScript template literal."""
+    JavaScript template literal. `before_quote`: the few characters before the opening quote."""
     if grammar == "python":
         prefix = PYTHON_PREFIX.search(before_quote)
         if prefix and set(prefix.group().lower()) & {"f", "t"}:
@@ -88,20 +108,23 @@ def hole_opener(grammar: str, opener: str, before_quote: str) -> str | None:
             if not preceding or not (preceding[-1].isalnum() or preceding[-1] == "_"):
                 return "{"
         return None
-    if opener == "`" and grammar in ("javascript", "typescript", "tsx"):
+    if opener == "`" and grammar in REGEX_LANGUAGES:
         return "${"
     return None
 
 
-def scan_string(text: str, i: int, closer: str, hole: str | None) -> int | str:
-    """From just after a string's opening quote: the index after its closing quote, OPEN if the text ends inside
-    it, HOLE if it ends inside an unclosed code hole."""
+def scan_string(text: str, i: int, closer: str, hole: str | None, escapes: bool = True) -> int | str:
+    """From just after a string's opening quote: the index after its closing quote (or after the line break that
+    ends a one-line string left open), OPEN if the text ends inside it, HOLE if it ends inside an open code hole."""
+    multi_line = closer in MULTI_LINE_CLOSERS
     while i < len(text):
-        if text[i] == "\\" and closer != "]]":
+        if escapes and text[i] == "\\":
             i += 2
             continue
         if text.startswith(closer, i):
             return i + len(closer)
+        if text[i] == "\n" and not multi_line:
+            return i + 1   # an unterminated one-line string: the parse has its error there, the code goes on
         if hole == "{" and text.startswith("{{", i):   # an escaped brace in an f-string
             i += 2
             continue

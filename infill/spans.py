@@ -5,6 +5,7 @@ tree-sitter counts UTF-8 bytes; the rest of infill/ counts Python str characters
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import tree_sitter
@@ -114,13 +115,63 @@ def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
     return False
 
 
-def error_on_line(tree: tree_sitter.Tree, line_start: int, byte: int) -> bool:
-    """Whether the parse has an error in the smallest node spanning the cursor's line up to the cursor: where an
-    unclosed string or comment being typed shows."""
-    node = tree.root_node.descendant_for_byte_range(line_start, byte)
-    while node is not None and node.start_byte == node.end_byte:   # a MISSING leaf: look at what holds it
+# Literals tree-sitter parsed whole: blanked out before the lexical scan (literals.py), which then never misreads
+# a closing quote, a quote inside a regex, a char literal or JSX text as the start of a string.
+LITERAL_NODE = re.compile(r"string|comment|char|rune|regex|jsx_text|text_block")
+LITERAL_PART = re.compile(r"_(start|end|content|fragment)$")   # a lone opening quote is not a whole literal
+NOT_LINE_BREAK = re.compile(rb"[^\r\n]")
+LOOK_BACK_CHARS = 8000   # how far above the cursor's line an unclosed literal is looked for
+
+
+def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int) -> str | None:
+    """The text the literal scan reads: from the start of the innermost erroneous node that begins above the
+    cursor's line (an unclosed docstring or block comment opened there), else from the line's start, up to the
+    cursor, with the literals parsed whole blanked out (line breaks kept). None when the parse has no error
+    there: nothing is open."""
+    text = source.text
+    line_start = text.rfind("\n", 0, start) + 1
+    b_line, b_start = source.byte_offset(line_start), source.byte_offset(start)
+    scan_from = b_line
+    node = tree.root_node.descendant_for_byte_range(b_line, b_start)
+    while node is not None:
+        if node.has_error and node.start_byte < b_line:
+            if b_line - node.start_byte <= LOOK_BACK_CHARS:
+                scan_from = node.start_byte
+            break
         node = node.parent
-    return node is not None and (node.has_error or node.is_error)
+    if b_start - b_line > LOOK_BACK_CHARS:   # a minified line: not worth the time
+        return None
+    scanned = source.data[scan_from:b_start]
+    first_code = scan_from + len(scanned) - len(scanned.lstrip())
+    blanks, erroneous = literals_and_errors(tree.root_node, scan_from, b_start, first_code)
+    if not erroneous:
+        return None
+    data = bytearray(scanned)
+    for a, b in blanks:
+        a, b = max(a, scan_from) - scan_from, min(b, b_start) - scan_from
+        data[a:b] = NOT_LINE_BREAK.sub(b" ", data[a:b])
+    return data.decode("utf-8", errors="replace")
+
+
+def literals_and_errors(root: tree_sitter.Node, lo: int, hi: int, first_code: int) -> tuple[list[tuple[int, int]], bool]:
+    """Byte ranges of the literals parsed whole that overlap [lo, hi), and whether an ERROR or MISSING node
+    overlaps [first_code, hi] (the code being scanned, leading blanks left out)."""
+    blanks: list[tuple[int, int]] = []
+    erroneous = False
+    stack = [(root, False)]   # (node, inside a literal that did not parse whole: its parts are not literals)
+    while stack:
+        node, broken = stack.pop()
+        if node.end_byte < lo or node.start_byte > hi:
+            continue
+        literal = LITERAL_NODE.search(node.type) is not None and not LITERAL_PART.search(node.type)
+        if node.is_error or node.is_missing:
+            erroneous = erroneous or (node.start_byte <= hi and node.end_byte >= first_code
+                                      and (node.end_byte > first_code or node.is_missing))
+        elif literal and not broken and not node.has_error and node.start_byte < hi and node.end_byte > lo:
+            blanks.append((node.start_byte, node.end_byte))
+            continue
+        stack.extend((child, broken or (literal and node.has_error)) for child in node.children)
+    return blanks, erroneous
 
 
 def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
@@ -164,9 +215,9 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     quiet = quiet and not in_code_hole(tree, b_start)
     quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
                          for node in captures.get("comment", []))
-    line_start = text.rfind("\n", 0, start) + 1
-    quiet = quiet or (start == end and open_literal(grammar, text[line_start:start])
-                      and error_on_line(tree, source.byte_offset(line_start), b_start))
+    if not quiet and start == end:
+        code = code_before_cursor(tree, source, start)
+        quiet = code is not None and open_literal(grammar, code)
     return SpanInfo(
         scopes=scopes,
         statement=(Scope("statement", statement.type, source.char_offset(statement.start_byte),

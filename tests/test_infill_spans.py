@@ -126,10 +126,25 @@ def test_existing_parse_errors_are_counted():
     ("cpp", "int main() {\n  /* not done<|>\n}\n", True),
     ("java", 'class A { void f() {\n  String s = "hello wor<|>\n} }\n', True),
     ("lua", 'function f()\n  print("hello wor<|>\nend\n', True),
+    # ... and its later lines: a docstring or block comment opened above and not closed yet
+    ("python", 'def f():\n    """\n    Compute the <|>\n\ndef g():\n    return 1\n', True),
+    ("javascript", "/**\n * Returns the <|>\nfunction f() {}\n", True),
+    # A line that closes a multi-line string and goes on with code is code (the SQL-query pattern).
+    ("python", 'def f(cur, uid):\n    cur.execute("""\n        SELECT 1 WHERE id = %s\n    """, (uid, <|>\n', False),
+    ("javascript", "async function f(db, id) {\n  await db.query(`\n    SELECT 1\n  `, [id, <|>\n}\n", False),
+    ("java", 'class A { void f() {\n  String s = """\n    hi\n    """.formatted(<|>\n} }\n', False),
+    # JSX: an apostrophe in the text and `</a>` are no string or regex
+    ("tsx", "function A() {\n  return <p>You don't have {count<|>\n}\n", False),
+    ("tsx", 'function A() {\n  return <nav><a href="/">Home</a> {user && <|>\n}\n', False),
+    # an unfinished line elsewhere in the function does not make this complete line suspect
+    ("tsx", "function A() {\n  const x = ;\n  return <p>You don't have {count<|>}</p>;\n}\n", False),
+    ("rust", 'fn f() {\n    let s = r#"a"b"#; g(<|>\n}\n', False),   # a raw string parsed whole
+    ("lua", "function f()\n  --[[ note ]] g(<|>\nend\n", False),
 ])
 def test_strings_and_comments(grammar, source, quiet):
     text, offset = at(source)
     assert find_span(grammar, text, offset, offset).in_string_or_comment is quiet
+
 
 
 # ---- the context window -----------------------------------------------------------------------------------------
