@@ -107,6 +107,8 @@ def run_fill(args: argparse.Namespace) -> int:
     end = offset_in(snap, path, *end_at) if end_at else start
     if end < start:
         raise UsageError(f"the range in '{args.location}' ends before it starts")
+    if end_at and end == start:   # told before the model loads, not after
+        raise UsageError(f"the range in '{args.location}' is empty: give FILE:LINE:COL for a completion there")
     options, warnings = options_from(args)
     for warning in warnings:
         print(f"infill-lsp: {warning}", file=sys.stderr)
@@ -144,6 +146,9 @@ def run_fill(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(result.text)  # exactly what the editor would insert: no newline of our own
         sys.stdout.flush()
+        if mode == "inline" and result.end > end:   # the item's range covers an auto-closed tail it writes again
+            print(f"\ninfill-lsp: the text replaces {text[end:result.end]!r} after the point (see --json's range)",
+                  file=sys.stderr)
     return 0
 
 
@@ -151,7 +156,9 @@ def fill_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="infill-lsp fill",
         description="Print exactly the text the language server would insert at FILE:LINE:COL, or the text it "
-                    "would put in place of FILE:L1:C1-L2:C2 (lines and columns 1-based, columns in characters).")
+                    "would put in place of FILE:L1:C1-L2:C2 (lines and columns 1-based, columns in characters). "
+                    "A completion that writes again the closers after the point (`)` typed by the editor) "
+                    "replaces them: stderr says so, and --json gives the range.")
     parser.add_argument("location", help="FILE:LINE:COL or FILE:L1:C1-L2:C2")
     parser.add_argument("--json", action="store_true", help="print a JSON object with text, range, timings, details")
     parser.add_argument("--log-file", help="write the log here")

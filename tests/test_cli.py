@@ -99,6 +99,7 @@ def test_fill_a_range_replaces_the_selection():
     ("{data}/shapes.py:99:1", "outside the file"),
     ("{data}/shapes.py:1:500", "outside the file"),
     ("{data}/shapes.py:6:33-6:5", "ends before it starts"),
+    ("{data}/shapes.py:6:5-6:5", "is empty"),                 # before: the model loaded, then exit 0
     ("{data}:1:1", "not a regular file"),
 ])
 def test_bad_locations_exit_1_with_a_message(spec, complaint):
