@@ -447,6 +447,16 @@ def test_setup_again_tells_the_running_server_the_new_settings(report):
     assert report["resetup_warned"] is True   # the server answered the changed (bad) setting with its warning
 
 
+def test_setup_again_moves_the_keys_drops_old_settings_and_detach_gives_back_the_users_own_map(report):
+    attached, resetup, detached = report["keys_attached"], report["keys_resetup"], report["keys_detached"]
+    assert attached["tab"].startswith("Diffusion Infill") and attached["word"].startswith("Diffusion Infill")
+    # before: the old <M-Right> stayed mapped next to the new key, and the dropped setting stayed configured
+    assert resetup["word"] is None and resetup["new_word"].startswith("Diffusion Infill")
+    assert resetup["tab"].startswith("Diffusion Infill") and resetup["stale_setting"] is None
+    # before: detaching deleted our <Tab> and with it the user's own buffer-local one
+    assert detached == {"tab": "user tab", "new_word": None}
+
+
 def test_help_file_is_valid_and_tagged(report):
     assert report["helptags_error"] is None
     tags = {line.split("\t")[0] for line in report["help_tags"]}

@@ -432,4 +432,34 @@ H.run(function()
     H.sleep(100)
   end
   report.resetup_warned = warned()
+
+  -- 12. A user's own buffer-local <Tab>, and setup() again with other keys and without a setting.
+  vim.cmd.edit(os.getenv("SAMPLE_FILE"))
+  local again = api.nvim_get_current_buf()
+  local attached = H.wait_for("infill-lsp attached to the sample", function()
+    local found = infill.get_client(again)
+    return found and found.initialized and found
+  end, 20000)
+  vim.lsp.buf_detach_client(again, attached.id)
+  H.wait_for("the detach", function() return infill.get_client(again) == nil end, 5000)
+  vim.keymap.set("i", "<Tab>", "<C-t>", { buffer = again, desc = "user tab" })
+  vim.lsp.buf_attach_client(again, attached.id)
+  H.wait_for("the attach", function() return infill.get_client(again) ~= nil end, 5000)
+  H.sleep(100)
+  local function desc_of(lhs)
+    local found = vim.fn.maparg(lhs, "i", false, true)
+    return type(found) == "table" and found.desc or vim.NIL
+  end
+  report.keys_attached = { tab = desc_of("<Tab>"), word = desc_of("<M-Right>") }
+  local plain = vim.json.decode(os.getenv("INFILL_SETTINGS"))
+  plain.maxNewTokens = nil -- set by step 11's setup(); this one leaves it out
+  infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = plain, debounce_ms = 50,
+    keymaps = { accept_word = "<M-w>" } })
+  local section = (vim.lsp.config[infill.name].settings or {}).diffusionInfill or {}
+  report.keys_resetup = { word = desc_of("<M-Right>"), new_word = desc_of("<M-w>"), tab = desc_of("<Tab>"),
+    stale_setting = section.maxNewTokens or vim.NIL }
+  vim.lsp.buf_detach_client(again, attached.id)
+  H.wait_for("the detach", function() return infill.get_client(again) == nil end, 5000)
+  H.sleep(100)
+  report.keys_detached = { tab = desc_of("<Tab>"), new_word = desc_of("<M-w>") }
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

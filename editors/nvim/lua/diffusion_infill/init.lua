@@ -249,15 +249,35 @@ local function previous_meaning(lhs, bufnr)
   end
 end
 
+-- bufnr -> { lhs -> the user's own buffer-local mapping our map replaced (maparg's dict), or false }
+local replaced_maps = {}
+
+-- Our maps go, and the user's own buffer-local ones come back (on detach, or before mapping other keys).
+local function unmap_keys(bufnr)
+  for lhs, saved in pairs(replaced_maps[bufnr] or {}) do
+    pcall(vim.keymap.del, "i", lhs, { buffer = bufnr })
+    if saved and api.nvim_buf_is_valid(bufnr) then
+      pcall(api.nvim_buf_call, bufnr, function() vim.fn.mapset("i", false, saved) end)
+    end
+  end
+  replaced_maps[bufnr] = nil
+end
+M.unmap_keys = unmap_keys
+
 local function map_keys(bufnr)
+  unmap_keys(bufnr) -- keys of an earlier setup() are not left behind
   local keys = M.config.keymaps
   if not keys then
     return
   end
+  replaced_maps[bufnr] = {}
   local function map(lhs, action, desc, falls_back)
     if not lhs then
       return
     end
+    local existing = api.nvim_buf_call(bufnr, function() return vim.fn.maparg(lhs, "i", false, true) end)
+    replaced_maps[bufnr][lhs] = type(existing) == "table" and existing.buffer == 1
+      and not (existing.desc or ""):find("^Diffusion Infill") and existing or false
     local fallback = falls_back and previous_meaning(lhs, bufnr)
     vim.keymap.set("i", lhs, function()
       if not action() and fallback then
@@ -516,18 +536,29 @@ function M.setup(opts)
       local client = vim.lsp.get_client_by_id(event.data.client_id)
       if client and client.name == NAME then
         ghost.detach(event.buf)
-        -- Our maps go too: left in place, the next attach would take them for the user's own.
-        for _, lhs in pairs(M.config.keymaps or {}) do
-          if lhs then
-            pcall(vim.keymap.del, "i", lhs, { buffer = event.buf })
-          end
-        end
+        -- Our maps go too (left in place, the next attach would take them for the user's own), and the user's
+        -- own buffer-local ones on those keys come back.
+        unmap_keys(event.buf)
       end
     end,
   })
   local config = client_config()
-  vim.lsp.config(NAME, config)
+  if M.configured_before then
+    -- vim.lsp.config() merges into what an earlier setup() gave it: a setting dropped since would stay.
+    vim.lsp.config[NAME] = config
+  else
+    vim.lsp.config(NAME, config)
+  end
+  M.configured_before = true
   vim.lsp.enable(NAME)
+  -- Buffers already attached take the keys of this setup().
+  for _, client in ipairs(vim.lsp.get_clients({ name = NAME })) do
+    for bufnr in pairs(client.attached_buffers or {}) do
+      if api.nvim_buf_is_valid(bufnr) then
+        map_keys(bufnr)
+      end
+    end
+  end
   -- setup() again after the server started: vim.lsp.config only shapes the next start, so the running server is
   -- told the new settings (it reloads the model only when a model option changed).
   if next(M.config.settings) then
