@@ -78,6 +78,18 @@ def longest_fitting_head(text: str, start: int, stop: int, budget: int, measure:
     return low
 
 
+def word_start_after(text: str, offset: int, limit: int) -> int:
+    """A cut at `offset` moved forward to the start of a word (past the next blank), within [offset, limit]."""
+    blank = re.compile(r"\s").search(text, offset, limit)
+    return blank.end() if blank else offset
+
+
+def word_end_before(text: str, limit: int, offset: int) -> int:
+    """A cut at `offset` moved back to the end of a word (before the last blank), within [limit, offset]."""
+    blank = text.rfind(" ", limit, offset)
+    return blank if blank > limit else offset
+
+
 def skip_continuation_lines(text: str, begin: int, start: int) -> int:
     """A prefix should not open on the tail of a statement cut in two (`)`, `.method()`, `, arg`): move its start to
     the next line that begins a statement, a few lines at most."""
@@ -99,16 +111,21 @@ def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> in
     used = measure(text[begin:start])
     if used > budget:
         return longest_fitting_tail(text, begin, start, budget, measure)
+    cut_mid_line = False
     while begin > reach:
         previous = line_start(text, begin - 1)
-        if previous < reach:   # that line cannot fit: do not measure it (it may be a 2 MB line)
-            break
-        cost = measure(text[previous:begin])
-        if used + cost > budget:
+        cost = None if previous < reach else measure(text[previous:begin])   # never measure a 2 MB line
+        if cost is None or used + cost > budget:
+            if used * 2 < budget:
+                # A long line (a list, a call) right above would leave the model next to nothing: its end.
+                tail = word_start_after(text, longest_fitting_tail(text, max(previous, reach), begin,
+                                                                   budget - used, measure), begin)
+                cut_mid_line = tail < begin
+                begin = tail
             break
         used += cost
         begin = previous
-    if begin > 0:
+    if begin > 0 and not cut_mid_line:
         begin = skip_continuation_lines(text, begin, start)
     # Line by line counts can differ a little from the count of the whole (tokens merge across line breaks).
     while measure is not len and begin < line_start(text, start) and measure(text[begin:start]) > budget:
@@ -128,10 +145,11 @@ def cut_suffix(text: str, end: int, budget: int, measure: Measure = len) -> int:
         return longest_fitting_head(text, end, stop, budget, measure)
     while stop < reach:
         following = line_end(text, stop)
-        if following > reach:
-            break
-        cost = measure(text[stop:following])
-        if used + cost > budget:
+        cost = None if following > reach else measure(text[stop:following])
+        if cost is None or used + cost > budget:
+            if used * 2 < budget:   # the start of a long line below rather than nothing
+                stop = word_end_before(text, stop, longest_fitting_head(text, stop, min(following, reach),
+                                                                        budget - used, measure))
             break
         used += cost
         stop = following

@@ -173,6 +173,24 @@ def test_one_very_long_line_is_cut_mid_line():
     assert cut_suffix(text, 1000, 1000) == 2000
 
 
+def test_a_long_line_next_to_the_cursor_lends_its_end_or_start_instead_of_nothing():
+    """Whole lines only, a 250-token header right above the cursor left the model an empty prefix (and the line
+    below, an empty suffix): now it reads the end of the line above and the start of the line below, from a word."""
+    header = "    writer.writerow([" + ", ".join(f'"column_{i}"' for i in range(60)) + "])\n"
+    text = "def export(rows):\n" + header + "    " + "\n" + header + "    return rows\n"
+    cursor = text.index("\n", len("def export(rows):\n") + len(header)) 
+    begin = cut_prefix(text, cursor, 60, words)
+    assert text[begin:cursor].endswith('"column_59"])\n    ') and words(text[begin:cursor]) <= 60
+    assert text[begin - 1] == " "                                  # from the start of a word
+    stop = cut_suffix(text, cursor, 60, words)
+    assert text[cursor:stop].startswith("\n    writer.writerow([") and words(text[cursor:stop]) <= 60
+    assert text[stop] == " " and stop < text.index("return")
+    # a line that does not fit once half the budget is used still ends the prefix at its line break
+    short = "".join(f"v{i} = {i}\n" for i in range(10)) + header + "".join(f"w{i} = {i}\n" for i in range(10))
+    at = len(short)
+    assert short[cut_prefix(short, at, 60, words) - 1] == "\n"
+
+
 def test_defaults_are_3000_and_1000_characters():
     text = "".join(f"value_{i:05d} = {i}\n" for i in range(2000))
     offset = len(text) // 2
