@@ -19,7 +19,9 @@ from functools import lru_cache
 from typing import Callable
 
 from .languages import grammar_for
+from .style import LINE_BREAK
 
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")   # one line with its ending (the last may have none)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")   # names of 3+ characters: `i`, `x`, `id` say little
 QUERY_LINES = 20          # complete lines above the cursor that stand for what is being written
 WINDOW_LINES = 20         # a snippet's height ...
@@ -85,7 +87,9 @@ def same_family(a: str | None, b: str | None) -> bool:
 @lru_cache(maxsize=12)
 def lines_of(text: str) -> tuple[str, ...]:
     """The file's lines with their line ends; cached, as an open file is searched again at every request."""
-    return tuple(text.splitlines(keepends=True))
+    # Lines as LSP counts them (\r\n, \r, \n): str.splitlines also breaks at form feeds and U+2028, which would
+    # put a snippet's line number past where the editor shows it.
+    return tuple(LINE.findall(text))
 
 
 @lru_cache(maxsize=12)
@@ -159,7 +163,7 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
 def render(snippet: Snippet, grammar: str) -> str:
     """The snippet commented out line by line under a header naming its file."""
     mark = COMMENT.get(grammar, "//")
-    lines = snippet.text.rstrip("\n").split("\n")
+    lines = LINE_BREAK.sub("\n", snippet.text).rstrip("\n").split("\n")   # a lone \r ends a line too
     body = "".join(f"{mark} {line.rstrip()}\n" if line.strip() else f"{mark}\n" for line in lines)
     return f"{mark} Compare this snippet from {snippet.path}:\n{body}"
 

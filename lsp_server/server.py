@@ -20,6 +20,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from infill import ContextMemory, InfillRequest, InfillResult, RelatedDocument
+from infill.languages import grammar_for
+from infill.related import same_family
 
 from . import __version__
 from .completion_items import as_completion_item
@@ -344,7 +346,12 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
     current, documents = document_key(snap.uri), ls.workspace.text_documents
     order = [key for key in reversed(ls.recent) if key in documents]
     order += [key for key in documents if key not in ls.recent]
-    return [(key, documents[key]) for key in order if key != current][:MAX_RELATED_DOCUMENTS]
+    # Only files of the same language family lend snippets: filtered before the limit, so recently edited files
+    # of another language neither crowd them out nor, in the cache key, expire answers they do not change.
+    grammar = grammar_for(snap.language_id, snap.path)
+    return [(key, documents[key]) for key in order if key != current
+            and same_family(grammar_for(documents[key].language_id, documents[key].path), grammar)
+            ][:MAX_RELATED_DOCUMENTS]
 
 
 def context_options(ls: InfillServer, snap: Snapshot) -> tuple:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infill import ContextMemory, InfillRequest, RelatedDocument, run_infill
-from infill.related import (MAX_DOCUMENT_CHARS, MIN_SIMILARITY, STICKY_MARGIN, WINDOW_LINES, identifiers,
+from infill.related import (MAX_DOCUMENT_CHARS, MIN_SIMILARITY, STICKY_MARGIN, WINDOW_LINES, identifiers, lines_of,
                             pick_snippets, query_lines, render, snippets_within, window_similarity)
 from test_infill_pipeline import ScriptedEngine, at
 
@@ -102,6 +102,17 @@ def test_snippets_are_commented_out_line_by_line_under_their_file_name(grammar, 
     assert all(line.startswith(mark) for line in lines)
     assert f"{mark}     return width * height" in lines and f"{mark}" in lines   # code, and a blank line
     assert rendered.endswith("\n")
+
+
+def test_lines_are_counted_as_the_editor_counts_them():
+    """A file with lone-\r line ends has every line commented out (before: only the first; the rest reached the
+    model as live code), and a form feed does not start a line (before: line numbers past the file's end)."""
+    old_mac = GEOMETRY.replace("\n", "\r")
+    text, offset = at(CURRENT)
+    snippet = pick_snippets(text, offset, "python", [other("geometry.py", old_mac)])[0]
+    assert all(line.startswith("#") for line in render(snippet, "python").rstrip("\n").split("\n"))
+    paged = "\x0c\n".join(f"x{i} = {i}\n" for i in range(3))    # 5 lines for LSP, 8 for str.splitlines
+    assert len(lines_of(paged)) == 5 and "".join(lines_of(paged)) == paged
 
 
 def test_snippets_fit_their_budget_best_first_skipping_one_too_long():

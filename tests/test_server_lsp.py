@@ -438,6 +438,15 @@ async def test_other_open_files_lend_snippets_when_turned_on():
                            root_uri="file:///tmp/related-on") as client:
         await wait_for_model(client)
         uri = await open_related_pair(client, "related-on")
+        # Ten Lua files edited since: before, they filled the ten places and the Python file lent nothing.
+        start = types.Position(0, 0)
+        for i in range(10):
+            lua = f"file:///tmp/related-on/more-{i}.lua"
+            open_document(client, lua, "-- rectangle_area circle_area radius\n", language_id="lua")
+            client.text_document_did_change(types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=lua, version=2),
+                content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=start, end=start),
+                                                                        text=" ")]))
         await inline_at(client, uri, 8, 12, types.InlineCompletionTriggerKind.Invoked)
         last_run = (await execute(client, "infill.metrics"))["lastRun"]
         # The Python file that shares names with the code above the cursor; not the Lua one, not the file itself.
