@@ -177,6 +177,9 @@ def main() -> None:
     if device.type == "cuda":
         result.update(step_limit_ms(model, device))
         result["peak_gpu_gb"] = round(torch.cuda.max_memory_allocated(device) / 1e9, 2)
+        # What the process holds from the GPU: the caching allocator's reserve (the CUDA context, ~0.5 GB more, is
+        # not counted by torch). The one to read for "does it fit a 24 GB card".
+        result["peak_gpu_reserved_gb"] = round(torch.cuda.max_memory_reserved(device) / 1e9, 2)
     if args.sweep_png:
         result["sweep_tok_s"] = sweep(engine, prompt, args.steps, args.repeats, args.sweep_png, result)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))

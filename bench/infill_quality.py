@@ -13,8 +13,10 @@ sees them), and the filled program is run against the problem's tests with human
 engine's best candidate before any cleaning), exact match, and how many answered fills leave the whole program
 parseable by tree-sitter.
 
-The real-code part takes source files of several languages from the local wheel mirrors (distributions listed in
-../shared/holdout.txt excluded) and from any `--sources DIR` (bench/fetch_realcode.sh fills one with the Go, Rust,
+The real-code part takes source files of several languages from the local wheel mirrors and from any
+`--sources DIR`. Python files come only from the distributions ../shared/holdout.txt keeps for evaluation (click,
+rich, attrs, ...: never trained on; every other Python wheel of the mirrors may be in a training corpus); the other
+languages (the model was trained on Python only) from the remaining wheels (bench/fetch_realcode.sh fills one with the Go, Rust,
 Lua, Java and TypeScript code the mirrors lack), removes the rest of a line at a random point, asks for an inline
 completion there, and counts answers that add no tree-sitter ERROR / MISSING node to the file.
 
@@ -30,6 +32,7 @@ import os
 import platform
 import random
 import re
+import statistics
 import sys
 import time
 import zipfile
@@ -43,6 +46,7 @@ from infill.spans import error_count
 
 REPO = Path(__file__).resolve().parents[1]
 HOLDOUT = REPO.parent / "shared" / "holdout.txt"
+HOLDOUT_COPY = REPO / "training" / "holdout.txt"   # the same list, committed (training/data.py reads it too)
 MIRRORS = (Path("/opt/pypi/files"), Path("/opt/pypi-more/files"))
 # Extension -> LSP languageId. Headers (.h) are left out: C or C++, nobody can tell from the name.
 REAL_CODE_EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript",
@@ -141,9 +145,10 @@ def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -
         "exact": answered and same_code(cleaned, task.middle),
         "raw_exact": same_code(raw, task.middle),
         "parses": answered and error_count("python", filled) == 0,
-        "raw_parses": error_count("python", raw_filled) == 0,
+        # An empty raw answer is no success: the program without its line often still parses.
+        "raw_parses": bool(raw) and error_count("python", raw_filled) == 0,
         "compiles": answered and python_compiles(filled),
-        "raw_compiles": python_compiles(raw_filled),
+        "raw_compiles": bool(raw) and python_compiles(raw_filled),
         "text": cleaned, "raw": raw, "middle": task.middle, "message": result.message,
         "steps": (result.details.get("timings") or {}).get("engine_steps"),
     }
@@ -166,7 +171,7 @@ def summarize_humaneval(rows: list[dict]) -> dict:
         "compiles_among_answered": rate(rows, "compiles", among="answered"),
         "raw_compiles": rate(rows, "raw_compiles"),
         "pass@1_among_answered": rate(rows, "passed", among="answered"),
-        "median_fill_s": seconds[len(seconds) // 2] if seconds else None,
+        "median_fill_s": statistics.median(seconds) if seconds else None,
     }
 
 
@@ -199,9 +204,10 @@ def normal_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def holdout_names(path: Path = HOLDOUT) -> set[str]:
+def holdout_names(path: Path | None = None) -> set[str]:
+    path = path or (HOLDOUT if HOLDOUT.exists() else HOLDOUT_COPY)
     if not path.exists():
-        return set()
+        raise SystemExit(f"no held-out list at {HOLDOUT} or {HOLDOUT_COPY}: real-code points cannot be drawn")
     return {normal_name(line.strip()) for line in path.read_text().splitlines()
             if line.strip() and not line.startswith("#")}
 
@@ -218,8 +224,10 @@ def collect_sources(per_language: int, seed: int, holdout: set[str], mirrors: tu
     plain files under `source_dirs` (symbolic links skipped, so that a file linked twice is drawn once)."""
     candidates: dict[str, list[tuple[Path, str]]] = {}   # language -> (wheel or source folder, name inside it)
 
-    def consider(origin: Path, name: str) -> None:
+    def consider(origin: Path, name: str, held_out: bool | None = None) -> None:
         language = REAL_CODE_EXTENSIONS.get(os.path.splitext(name)[1].lower())
+        if held_out is not None and (language == "python") != held_out:
+            return   # Python only from held-out wheels (unseen in training), the rest only from the others
         if language and not name.endswith(".d.ts") and "/test" not in "/" + name.lower():
             candidates.setdefault(language, []).append((origin, name))
 
@@ -227,14 +235,13 @@ def collect_sources(per_language: int, seed: int, holdout: set[str], mirrors: tu
         if not folder.is_dir():
             continue
         for wheel in sorted(folder.glob("*.whl")):
-            if normal_name(wheel.name.split("-")[0]) in holdout:
-                continue
+            held_out = normal_name(wheel.name.split("-")[0]) in holdout
             try:
                 names = zipfile.ZipFile(wheel).namelist()
             except (zipfile.BadZipFile, OSError):
                 continue
             for name in names:
-                consider(wheel, name)
+                consider(wheel, name, held_out)
     for folder in source_dirs:
         for path in sorted(Path(folder).rglob("*")):
             if path.is_file() and not path.is_symlink():

@@ -9,7 +9,8 @@ own time is left out. On a GPU, where a fill takes a few milliseconds, this is w
 
 The embedded model writes noise, which is the slow case for the parse check (an unclosed quote makes tree-sitter
 re-read the rest of the file). `--oracle` instead cuts the code of a drawn line after its indentation, puts the
-cursor there and offers that code back as the only candidate: what a model that writes the right line costs.
+cursor there and offers that code back as the only candidate: what a model that writes the right line costs
+(drawn from lines with code only).
 """
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ def main() -> None:
         text = Path(path).read_text()
         rng = random.Random(args.seed)
         ends = line_ends(text)
+        lines = len(ends)
+        if args.oracle:   # a blank line has no code to offer back: it would time an empty answer
+            ends = [end for end in ends if text[text.rfind("\n", 0, end) + 1:end].strip()]
         plan, clean, candidates, answered, unchanged = [], [], 0, 0, 0
         for request in range(args.requests + 1):   # the first one warms up (grammar, parser) and is not counted
             document, offset, model = text, rng.choice(ends), engine
@@ -90,7 +94,7 @@ def main() -> None:
             candidates += len(answer.details.get("candidates") or [])
             answered += bool(answer.text)
             unchanged += args.oracle and bool(answer.text) and answer.text == model.answer
-        result["files"][name] = {"lines": len(ends), "chars": len(text), "plan_ms": summary(plan),
+        result["files"][name] = {"lines": lines, "chars": len(text), "plan_ms": summary(plan),
                                  "clean_ms": summary(clean), "candidates_per_request": candidates / args.requests,
                                  "answered": answered, **({"offered_back_unchanged": unchanged} if args.oracle else {})}
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))

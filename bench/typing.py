@@ -258,6 +258,9 @@ def summary(run: RunResult) -> dict:
         "typed_through": c["typedThrough"], "cache_hits": c["cacheHits"], "speculated": c["speculated"],
         "model_runs": m["modelRuns"], "speculative_runs": m["speculativeRuns"], "primed_prompts": m["primedPrompts"],
         "model_runs_per_100_keys": round(100 * m["modelRuns"] / max(1, run.keystrokes), 1),
+        # Every time the model worked, speculation and read-ahead encodings included (what the GPU is asked for).
+        "all_model_calls_per_100_keys": round(
+            100 * (m["modelRuns"] + m["speculativeRuns"] + m["primedPrompts"]) / max(1, run.keystrokes), 1),
         "model_latency_ms": m["modelLatencyMs"], "prefix_reuse": m["prefixReuse"],
         "ms_per_step": m.get("msPerStep"), "per_model_run": m.get("runMeans"),
         "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,

@@ -81,6 +81,13 @@ def test_scoring_passes_the_canonical_lines_and_fails_a_wrong_line(problems):
     assert wrong["pass@1"] < 1.0 and wrong["exact_match"] == 0.0
 
 
+def test_an_empty_raw_answer_is_neither_parseable_nor_compiling(problems):
+    """Before, the program with its line deleted counted for the raw model: it often parses and compiles."""
+    summary, rows = run_humaneval(AnswerEngine(lambda p, s: ""), "single", limit=3, seed=5, max_new_tokens=32)
+    assert all(row["raw"] == "" for row in rows)
+    assert summary["raw_parseable"] == 0.0 and summary["raw_compiles"] == 0.0 and summary["raw_pass@1"] == 0.0
+
+
 def test_the_runner_runs_human_evals_tests(problems):
     runner = ProgramRunner(problems)
     problem = problems["HumanEval/2"]
@@ -230,6 +237,22 @@ def source_folder(tmp_path):
     (root / "lua" / "copy").mkdir()
     (root / "lua" / "copy" / "stack.lua").symlink_to(root / "lua" / "stack" / "stack.lua")
     return root
+
+
+def test_python_comes_only_from_held_out_wheels_and_other_languages_from_the_rest(tmp_path):
+    """Python from the wheels kept for evaluation (never trained on); before, those were the ones left out and
+    the Python points came from wheels a training corpus may hold."""
+    import zipfile
+
+    code = "".join(f"value_{i} = {i}\n" for i in range(30))
+    js = "".join(f"const value{i} = {i};\n" for i in range(30))
+    for wheel, held in (("click-8.5.0-py3-none-any.whl", True), ("scipy-1.0-py3-none-any.whl", False)):
+        with zipfile.ZipFile(tmp_path / wheel, "w") as archive:
+            archive.writestr(f"{wheel[:5]}/core.py", code)
+            archive.writestr(f"{wheel[:5]}/static/app.js", js)
+    files = collect_sources(5, seed=1, holdout={"click"}, mirrors=(tmp_path,))
+    drawn = {(f.language, Path(f.archive).name) for f in files}
+    assert drawn == {("python", "click-8.5.0-py3-none-any.whl"), ("javascript", "scipy-1.0-py3-none-any.whl")}
 
 
 def test_sources_folders_join_the_language_pools(source_folder):
