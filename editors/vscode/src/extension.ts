@@ -174,6 +174,11 @@ class InfillExtension implements vscode.Disposable {
       this.status.error(message);
       this.log('error', message);
       void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`);
+      if (this.client === client) {   // forgotten, so the next file of a configured language tries again
+        this.client = undefined;
+        this.events?.dispose();
+        this.events = undefined;
+      }
       return undefined;
     }
     if (this.client !== client) {                   // stopped or restarted while starting: no orphan server
