@@ -416,7 +416,7 @@ class InfillEngine:
     def _whole_characters(self, tokens: list[int], kept: int) -> int:
         """A row cut at its limit can end inside a multi-byte character (byte-level tokens): drop the tokens of
         that unfinished character, so the next block of a long fill starts on a character boundary and no U+FFFD
-        reaches the editor. At most 3 tokens go (a UTF-8 character has at most 4 bytes)."""
+        reaches the editor. At most 4 tokens go (a UTF-8 character has at most 4 bytes)."""
         if not self.tokenizer.decode(tokens[:kept], skip_special_tokens=False).endswith("\ufffd"):
             return kept
         for shorter in range(kept - 1, max(kept - 4, 0) - 1, -1):

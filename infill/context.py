@@ -1,6 +1,6 @@
 """What the model sees: the prefix before the cursor and the suffix after it, within a budget (tokens of the engine's
-tokenizer, or characters), nearest code first, cut at line boundaries, keeping the enclosing scope whole when it
-fits.
+tokenizer, or characters), nearest code first, cut at line boundaries (a long line next to the cursor lends its end
+or start rather than leave the model nothing), keeping the enclosing scope whole when it fits.
 
 The split follows how the engine spends its prompt: the suffix gets at most a share of the budget (the code right
 after the cursor matters, the far suffix little), the prefix gets whatever the suffix leaves.
@@ -102,8 +102,9 @@ def skip_continuation_lines(text: str, begin: int, start: int) -> int:
 
 
 def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> int:
-    """Where the prefix begins: whole lines, nearest first, while they fit the budget; mid-line only when the
-    cursor's own line is longer than the whole budget."""
+    """Where the prefix begins: whole lines, nearest first, while they fit the budget; mid-line when the cursor's own
+    line is longer than the whole budget, or when a line that does not fit comes before half the budget is used
+    (its end, from a word)."""
     begin = line_start(text, start)
     reach = max(0, start - budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
     if begin < reach:   # a line longer than any budget (minified code): never measure past what could fit
@@ -134,8 +135,8 @@ def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> in
 
 
 def cut_suffix(text: str, end: int, budget: int, measure: Measure = len) -> int:
-    """Where the suffix ends: whole lines, nearest first, while they fit; mid-line only when there is no line end
-    within the budget."""
+    """Where the suffix ends: whole lines, nearest first, while they fit; mid-line when there is no line end within
+    the budget, or when a line that does not fit comes before half the budget is used (its start, up to a word)."""
     stop = line_end(text, end)
     reach = min(len(text), end + budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
     if stop > reach:
@@ -203,6 +204,13 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
     changed token). So the last start is kept while it still fits and uses most of the budget; once it no longer
     fits, the prefix is cut to leave PREFIX_SLACK of the budget free, so the next few lines typed fit too."""
     slack = int(budget * PREFIX_SLACK)
+    if line_start(text, fresh) != fresh and 0 <= previous < line_start(text, start) \
+            and line_start(text, previous) == line_start(text, fresh):
+        # A long line above lends its end (cut_prefix): keep the last start in it while it fits, else re-cut with
+        # room to type, or each word typed would move the start to the next word and cost the whole prompt.
+        if previous >= fresh and count(text[previous:start]) <= budget:
+            return previous
+        return cut_prefix(text, start, budget - slack, count)
     if previous < 0 or previous > line_start(text, start) or line_start(text, previous) != previous \
             or line_start(text, fresh) != fresh:
         return fresh   # not a line start of this text before the cursor (edited since), or a mid-line cut

@@ -27,16 +27,17 @@ RAW_CLOSERS = {"]]"}                              # no escapes inside (Go's back
 LINE_COMMENT = {"python": "#", "lua": "--"}      # the others: //
 BLOCK_COMMENTS = {"lua": ("--[[", "]]")}         # the others: /* */ (Python has none)
 # A character literal is skipped whole; a lone quote in these languages is a lifetime or a char being typed.
-CHAR_LITERAL = re.compile(r"'(?:\\.[^'\\\n]*|[^'\\\n])'")
+CHAR_LITERAL = re.compile(r"'(?:\\.[^'\\\r\n]*|[^'\\\r\n])'")
 CHAR_LITERAL_LANGUAGES = {"go", "rust", "c", "cpp", "java"}
 # JavaScript's lexer rule: after one of these (or at the start) a `/` starts a regex literal, not a division.
 # Not after `<` or `>`: in JSX those end tags (`</a>`).
 REGEX_LANGUAGES = {"javascript", "typescript", "tsx"}
 REGEX_AFTER = set("(,=:[!&|?{};+-*%~^")
 # Possessive: a `[` left open fails at once instead of backtracking over the rest of the line.
-REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\\n])*+\]|[^/\\\[\n])++/")
+REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\\r\n])*+\]|[^/\\\[\r\n])++/")
 PYTHON_PREFIX = re.compile(r"[rRbBuUfFtT]{1,2}$")
 LONGEST_SCAN = 8000   # characters; beyond that (minified code) the question is not worth the time
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 OPEN, HOLE = "open", "hole"   # how a string scan can end before its closing quote
 
@@ -58,10 +59,10 @@ def open_literal(grammar: str | None, code: str) -> bool:
             i = end + len(block_close)
             continue
         if text.startswith(line_comment, i):
-            end = text.find("\n", i)
-            if end == -1:
+            end = LINE_BREAK.search(text, i)
+            if end is None:
                 return True
-            i = end + 1
+            i = end.end()
             continue
         if grammar in REGEX_LANGUAGES and text[i] == "/" and starts_regex(text, i):
             literal = REGEX_LITERAL.match(text, i)
@@ -93,7 +94,7 @@ def starts_regex(text: str, slash: int) -> bool:
     j = slash - 1
     while j >= 0 and text[j] in " \t":
         j -= 1
-    if j < 0 or text[j] == "\n":
+    if j < 0 or text[j] in "\r\n":
         return True
     return text[j] in REGEX_AFTER or text[max(0, j - 5):j + 1] == "return" or text[max(0, j - 5):j + 1] == "typeof"
 
@@ -123,7 +124,7 @@ def scan_string(text: str, i: int, closer: str, hole: str | None, escapes: bool 
             continue
         if text.startswith(closer, i):
             return i + len(closer)
-        if text[i] == "\n" and not multi_line:
+        if text[i] in "\r\n" and not multi_line:
             return i + 1   # an unterminated one-line string: the parse has its error there, the code goes on
         if hole == "{" and text.startswith("{{", i):   # an escaped brace in an f-string
             i += 2

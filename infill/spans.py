@@ -120,7 +120,7 @@ def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
 LITERAL_NODE = re.compile(r"string|comment|char|rune|regex|jsx_text|text_block")
 LITERAL_PART = re.compile(r"_(start|end|content|fragment)$")   # a lone opening quote is not a whole literal
 NOT_LINE_BREAK = re.compile(rb"[^\r\n]")
-LOOK_BACK_CHARS = 8000   # how far above the cursor's line an unclosed literal is looked for
+LOOK_BACK_BYTES = 8000   # how far before the cursor an unclosed literal is looked for (the scan reads at most this)
 
 
 def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int) -> str | None:
@@ -129,18 +129,18 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int) -> st
     cursor, with the literals parsed whole blanked out (line breaks kept). None when the parse has no error
     there: nothing is open."""
     text = source.text
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1   # a lone \r ends a line too
     b_line, b_start = source.byte_offset(line_start), source.byte_offset(start)
+    if b_start - b_line > LOOK_BACK_BYTES:   # a minified line: not worth the time
+        return None
     scan_from = b_line
     node = tree.root_node.descendant_for_byte_range(b_line, b_start)
+    # The outermost erroneous node within reach: prose being typed in a docstring parses as statements ("with ...
+    # and ..." is a with statement), erroneous themselves, that begin after the opening quotes.
     while node is not None:
-        if node.has_error and node.start_byte < b_line:
-            if b_line - node.start_byte <= LOOK_BACK_CHARS:
-                scan_from = node.start_byte
-            break
+        if node.has_error and node.start_byte < b_line and b_start - node.start_byte <= LOOK_BACK_BYTES:
+            scan_from = node.start_byte
         node = node.parent
-    if b_start - b_line > LOOK_BACK_CHARS:   # a minified line: not worth the time
-        return None
     scanned = source.data[scan_from:b_start]
     first_code = scan_from + len(scanned) - len(scanned.lstrip())
     blanks, erroneous = literals_and_errors(tree.root_node, scan_from, b_start, first_code)

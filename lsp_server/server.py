@@ -499,14 +499,14 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     any real request cancels it."""
     source = snap.source[:start] + text + snap.source[end:]
     cursor = start + len(text)
-    # The model's next prompt is at the end of the suggestion: typing there after accepting a multi-line one is
-    # near it, so the read-ahead leaves alone the speculation that is computing exactly that place.
-    ls.prompt_place = (document_key(snap.uri), Snapshot(snap.uri, source, codec=snap.codec).position_of(cursor).line)
     context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap),
                           ls.context_reach())
     if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context
                                              and not ls.speculation[1].done()):
         return
+    # The model's next prompt is at the end of the suggestion: typing there after accepting a multi-line one is
+    # near it, so the read-ahead leaves alone the speculation that is computing exactly that place.
+    ls.prompt_place = (document_key(snap.uri), Snapshot(snap.uri, source, codec=snap.codec).position_of(cursor).line)
     request = InfillRequest(text=source, mode="inline", start=cursor, end=cursor, language_id=snap.language_id,
                             path=snap.path, max_new_tokens=ls.options.maxNewTokens,
                             budget_ms=ls.inline_budget_ms(invoked=False), related=related_documents(ls, snap),

@@ -129,6 +129,13 @@ def test_existing_parse_errors_are_counted():
     # ... and its later lines: a docstring or block comment opened above and not closed yet
     ("python", 'def f():\n    """\n    Compute the <|>\n\ndef g():\n    return 1\n', True),
     ("javascript", "/**\n * Returns the <|>\nfunction f() {}\n", True),
+    # prose that parses as statements of its own ("with ... and" is a with statement), code below it
+    ("python", 'class A:\n    """\n    A thing that does stuff\n    with many words here\n    and <|>\n'
+               "    def f(self):\n        return 1\n", True),
+    # lone-CR line ends: a quote left open on an earlier line ends there
+    ("python", 'def f(:\r    s = "don\'t\r    t = g(<|>\r', False),
+    ("javascript", "const a = 1;\rconst b = 'x\rfoo(<|>\r", False),
+    ("python", 'def f():\r    print("hello wor<|>\r    return 1\r', True),
     # A line that closes a multi-line string and goes on with code is code (the SQL-query pattern).
     ("python", 'def f(cur, uid):\n    cur.execute("""\n        SELECT 1 WHERE id = %s\n    """, (uid, <|>\n', False),
     ("javascript", "async function f(db, id) {\n  await db.query(`\n    SELECT 1\n  `, [id, <|>\n}\n", False),
@@ -189,6 +196,22 @@ def test_a_long_line_next_to_the_cursor_lends_its_end_or_start_instead_of_nothin
     short = "".join(f"v{i} = {i}\n" for i in range(10)) + header + "".join(f"w{i} = {i}\n" for i in range(10))
     at = len(short)
     assert short[cut_prefix(short, at, 60, words) - 1] == "\n"
+
+
+def test_a_prefix_cut_in_a_long_line_stays_put_while_the_user_types():
+    """Each move of the prefix's start costs the engine the whole prompt: a start in the middle of a long line
+    above is kept while it fits (before: a new word almost every word typed)."""
+    header = "    writer.writerow([" + ", ".join(f'"column_{i}"' for i in range(120)) + "])\n"
+    base = "def export(rows):\n" + "    x = 1\n" * 5 + header
+    typed = "    result = compute(rows, "
+    starts, previous = [], None
+    for k in range(len(typed) + 1):
+        text = base + typed[:k] + "\n    return rows\n"
+        context = build_token_context(text, len(base) + k, len(base) + k, None, 400, words,
+                                      previous_prefix_start=previous, typing=True)
+        assert words(context.prefix) + words(context.suffix) <= 400 - 3
+        starts.append(previous := context.prefix_start)
+    assert len(base) - len(header) < starts[0] < len(base) and len(set(starts)) <= 2, starts
 
 
 def test_defaults_are_3000_and_1000_characters():
