@@ -124,7 +124,7 @@ LOOK_BACK_BYTES = 8000   # how far before the cursor an unclosed literal is look
 
 
 def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int) -> str | None:
-    """The text the literal scan reads: from the start of the innermost erroneous node that begins above the
+    """The text the literal scan reads: from the start of the outermost erroneous node that begins above the
     cursor's line (an unclosed docstring or block comment opened there), else from the line's start, up to the
     cursor, with the literals parsed whole blanked out (line breaks kept). None when the parse has no error
     there: nothing is open."""
