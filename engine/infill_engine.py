@@ -406,23 +406,23 @@ class InfillEngine:
                 kept = i
                 break
         ended = kept < free
-        if not ended:
-            kept = self._whole_characters(tokens, kept)
-        judged = position_entropy[:min(kept + 1, free)] or position_entropy[:1]
         text = self.tokenizer.decode(tokens[:kept], skip_special_tokens=False)
+        if not ended and text.endswith("\ufffd"):
+            kept, text = self._whole_characters(tokens, kept, text)
+        judged = position_entropy[:min(kept + 1, free)] or position_entropy[:1]
         return Candidate(text=text, confidence=math.exp(-sum(judged) / len(judged)), length=kept,
                          canvas_length=canvas_len, steps=steps, ended=ended)
 
-    def _whole_characters(self, tokens: list[int], kept: int) -> int:
-        """A row cut at its limit can end inside a multi-byte character (byte-level tokens): drop the tokens of
-        that unfinished character, so the next block of a long fill starts on a character boundary and no U+FFFD
-        reaches the editor. At most 4 tokens go (a UTF-8 character has at most 4 bytes)."""
-        if not self.tokenizer.decode(tokens[:kept], skip_special_tokens=False).endswith("\ufffd"):
-            return kept
+    def _whole_characters(self, tokens: list[int], kept: int, text: str) -> tuple[int, str]:
+        """A row cut at its limit can end inside a multi-byte character (byte-level tokens), so `text` (its
+        decoded `kept` tokens) ends in U+FFFD: drop the tokens of that unfinished character, so the next block of a
+        long fill starts on a character boundary and no U+FFFD reaches the editor. At most 4 tokens go (a UTF-8
+        character has at most 4 bytes)."""
         for shorter in range(kept - 1, max(kept - 4, 0) - 1, -1):
-            if not self.tokenizer.decode(tokens[:shorter], skip_special_tokens=False).endswith("\ufffd"):
-                return shorter
-        return kept   # a replacement character the model wrote itself, not a cut one
+            shorter_text = self.tokenizer.decode(tokens[:shorter], skip_special_tokens=False)
+            if not shorter_text.endswith("\ufffd"):
+                return shorter, shorter_text
+        return kept, text   # a replacement character the model wrote itself, not a cut one
 
     @torch.no_grad()
     def _fill(self, prefix: str, suffix: str, lengths: list[int], cancel, seed,

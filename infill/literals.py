@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from .style import LINE_BREAK
+
 # opener -> closer, longest openers first (a triple quote is not an empty string then a quote)
 PYTHON_QUOTES = {'"""': '"""', "'''": "'''", '"': '"', "'": "'"}
 JS_QUOTES = {'"': '"', "'": "'", "`": "`"}
@@ -37,7 +39,6 @@ REGEX_AFTER = set("(,=:[!&|?{};+-*%~^")
 REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\\r\n])*+\]|[^/\\\[\r\n])++/")
 PYTHON_PREFIX = re.compile(r"[rRbBuUfFtT]{1,2}$")
 LONGEST_SCAN = 8000   # characters; beyond that (minified code) the question is not worth the time
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 OPEN, HOLE = "open", "hole"   # how a string scan can end before its closing quote
 
@@ -96,7 +97,7 @@ def starts_regex(text: str, slash: int) -> bool:
         j -= 1
     if j < 0 or text[j] in "\r\n":
         return True
-    return text[j] in REGEX_AFTER or text[max(0, j - 5):j + 1] == "return" or text[max(0, j - 5):j + 1] == "typeof"
+    return text[j] in REGEX_AFTER or text[max(0, j - 5):j + 1] in ("return", "typeof")
 
 
 def hole_opener(grammar: str, opener: str, before_quote: str) -> str | None:

@@ -123,14 +123,14 @@ NOT_LINE_BREAK = re.compile(rb"[^\r\n]")
 LOOK_BACK_BYTES = 8000   # how far before the cursor an unclosed literal is looked for (the scan reads at most this)
 
 
-def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int) -> str | None:
+def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_start: int) -> str | None:
     """The text the literal scan reads: from the start of the outermost erroneous node that begins above the
     cursor's line (an unclosed docstring or block comment opened there), else from the line's start, up to the
     cursor, with the literals parsed whole blanked out (line breaks kept). None when the parse has no error
     there: nothing is open."""
     text = source.text
     line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1   # a lone \r ends a line too
-    b_line, b_start = source.byte_offset(line_start), source.byte_offset(start)
+    b_line = b_start - len(text[line_start:start].encode("utf-8"))   # `b_start`: the cursor's byte offset
     if b_start - b_line > LOOK_BACK_BYTES:   # a minified line: not worth the time
         return None
     scan_from = b_line
@@ -216,7 +216,7 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
                          for node in captures.get("comment", []))
     if not quiet and start == end:
-        code = code_before_cursor(tree, source, start)
+        code = code_before_cursor(tree, source, start, b_start)
         quiet = code is not None and open_literal(grammar, code)
     return SpanInfo(
         scopes=scopes,

@@ -225,10 +225,9 @@ local function feed(keys, remap)
   api.nvim_feedkeys(api.nvim_replace_termcodes(keys, true, false, true), remap and "im" or "in", false)
 end
 
--- What the key did before we mapped it: the user's own insert-mode mapping (a completion plugin's <Tab>, say),
--- else the key itself.
-local function previous_meaning(lhs, bufnr)
-  local existing = api.nvim_buf_call(bufnr, function() return vim.fn.maparg(lhs, "i", false, true) end)
+-- What the key did before we mapped it: the user's own insert-mode mapping (a completion plugin's <Tab>, say;
+-- `existing` is maparg's dict of it), else the key itself.
+local function previous_meaning(lhs, existing)
   if type(existing) ~= "table" or vim.tbl_isempty(existing) or (existing.desc or ""):find("^Diffusion Infill") then
     return function() feed(lhs, false) end
   end
@@ -278,7 +277,7 @@ local function map_keys(bufnr)
     local existing = api.nvim_buf_call(bufnr, function() return vim.fn.maparg(lhs, "i", false, true) end)
     replaced_maps[bufnr][lhs] = type(existing) == "table" and existing.buffer == 1
       and not (existing.desc or ""):find("^Diffusion Infill") and existing or false
-    local fallback = falls_back and previous_meaning(lhs, bufnr)
+    local fallback = falls_back and previous_meaning(lhs, existing)
     vim.keymap.set("i", lhs, function()
       if not action() and fallback then
         fallback()
