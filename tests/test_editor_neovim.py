@@ -426,6 +426,16 @@ def test_a_selection_edit_reaches_the_buffer(report):
     assert any(ran["after"] != ran["before"] for ran in applied)
 
 
+def test_an_edit_for_an_older_version_of_the_buffer_is_refused_not_reported_applied(report):
+    """Neovim 0.11's own handler skips such an edit yet answers applied = true: the server then said it filled."""
+    stale = step(report, "apply_edit_stale")
+    assert stale["answer"]["applied"] is False and "changed" in stale["answer"]["failureReason"]
+    assert stale["after"] == stale["before"]
+    current = step(report, "apply_edit_current")
+    assert current["answer"]["applied"] is True
+    assert current["after"] == "# edited\n" + current["before"]
+
+
 def test_checkhealth_reports_a_running_server_and_no_errors(report):
     health = "\n".join(report["health"])
     assert "diffusion_infill" in health

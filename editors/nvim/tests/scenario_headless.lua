@@ -397,6 +397,22 @@ H.run(function()
   run_command("fill_exclusive", ('%dG0fwve'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
   vim.o.selection = "inclusive"
 
+  -- 9b. An edit made for an older version of the buffer (the user typed while it travelled) is refused, not
+  -- reported as applied; one made for the current version lands. Sent the way Neovim hands a server's request on.
+  local function apply_edit_for(version)
+    local before = H.text(bufnr)
+    local edit = { documentChanges = { { textDocument = { uri = vim.uri_from_bufnr(bufnr), version = version },
+      edits = { { range = { start = { line = 0, character = 0 }, ["end"] = { line = 0, character = 0 } },
+        newText = "# edited\n" } } } } }
+    local handler = client.handlers["workspace/applyEdit"] or vim.lsp.handlers["workspace/applyEdit"]
+    local answer = handler(nil, { edit = edit }, { client_id = client.id, method = "workspace/applyEdit" })
+    return { answer = answer, before = before, after = H.text(bufnr) }
+  end
+  local version = vim.lsp.util.buf_versions[bufnr]
+  H.step("apply_edit_stale", apply_edit_for(version - 1))
+  H.step("apply_edit_current", apply_edit_for(version))
+  api.nvim_buf_set_lines(bufnr, 0, 1, false, {})
+
   -- 10. :checkhealth, the status line, and the help file's tags.
   local told = #report.notifications
   vim.cmd("InfillStatus")

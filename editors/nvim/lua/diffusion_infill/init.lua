@@ -430,6 +430,32 @@ local function client_capabilities()
   return capabilities
 end
 
+-- Neovim (0.11 at least) skips a document edit older than its buffer, prints "newer than edits" and still answers
+-- applied = true, so the server would report a fill that never happened. Such an edit is refused here, by name.
+local APPLY_EDIT = "workspace/applyEdit"
+
+local function stale_document(edit)
+  for _, change in ipairs(type(edit) == "table" and edit.documentChanges or {}) do
+    local document = change.textDocument
+    local version = document and document.version
+    if type(version) == "number" and version > 0 then
+      local bufnr = vim.uri_to_bufnr(document.uri) -- as Neovim's own handler finds it
+      if (vim.lsp.util.buf_versions[bufnr] or 0) > version then
+        return document.uri
+      end
+    end
+  end
+  return nil
+end
+
+local function apply_edit(err, params, context)
+  local stale = stale_document(params and params.edit)
+  if stale then
+    return { applied = false, failureReason = stale .. " changed after the server made this edit" }
+  end
+  return vim.lsp.handlers[APPLY_EDIT](err, params, context)
+end
+
 local function client_config()
   -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
   local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
@@ -445,6 +471,7 @@ local function client_config()
         store_status(context.client_id, status)
       end,
       ["window/showMessage"] = show_server_message,
+      [APPLY_EDIT] = apply_edit,
     },
   }
 end
