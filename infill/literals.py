@@ -22,12 +22,13 @@ STRING_DELIMITERS = {
     "go": {'"': '"', "`": "`"},
     "rust": {'"': '"'},
     "c": {'"': '"'}, "cpp": {'"': '"'}, "java": {'"': '"'},
-    "lua": {"[[": "]]", '"': '"', "'": "'"},
+    "lua": {'"': '"', "'": "'"},   # and long brackets: LUA_LONG_BRACKET
 }
-MULTI_LINE_CLOSERS = {'"""', "'''", "`", "]]"}   # strings that may span lines; the others end at a line break
-RAW_CLOSERS = {"]]"}                              # no escapes inside (Go's backtick strings: see scan)
+MULTI_LINE_CLOSERS = {'"""', "'''", "`"}   # strings that may span lines; the others end at a line break
 LINE_COMMENT = {"python": "#", "lua": "--"}      # the others: //
-BLOCK_COMMENTS = {"lua": ("--[[", "]]")}         # the others: /* */ (Python has none)
+BLOCK_COMMENTS = {"python": (None, None), "lua": (None, None)}   # the others: /* */
+# Lua's long strings and comments (`[[ ]]`, `[==[ ]==]`, `--[[ ]]`): no escapes, closed only at the same level.
+LUA_LONG_BRACKET = re.compile(r"(?:--)?\[(=*)\[")
 # A character literal is skipped whole; a lone quote in these languages is a lifetime or a char being typed.
 CHAR_LITERAL = re.compile(r"'(?:\\.[^'\\\r\n]*|[^'\\\r\n])'")
 CHAR_LITERAL_LANGUAGES = {"go", "rust", "c", "cpp", "java"}
@@ -51,8 +52,16 @@ def open_literal(grammar: str | None, code: str) -> bool:
         return False
     text, i = code, 0
     line_comment = LINE_COMMENT.get(grammar, "//")
-    block_open, block_close = BLOCK_COMMENTS.get(grammar, ("/*", "*/") if grammar != "python" else (None, None))
+    block_open, block_close = BLOCK_COMMENTS.get(grammar, ("/*", "*/"))
     while i < len(text):
+        long_bracket = LUA_LONG_BRACKET.match(text, i) if grammar == "lua" else None
+        if long_bracket:
+            closer = "]" + long_bracket.group(1) + "]"
+            end = text.find(closer, long_bracket.end())
+            if end == -1:
+                return True
+            i = end + len(closer)
+            continue
         if block_open and text.startswith(block_open, i):
             end = text.find(block_close, i + len(block_open))
             if end == -1:
@@ -78,7 +87,7 @@ def open_literal(grammar: str | None, code: str) -> bool:
             i += 1
             continue
         closer = quotes[opener]
-        escapes = closer not in RAW_CLOSERS and not (grammar == "go" and closer == "`")
+        escapes = not (grammar == "go" and closer == "`")   # Go's backtick strings are raw
         after = scan_string(text, i + len(opener), closer, hole_opener(grammar, opener, text[max(0, i - 3):i]),
                             escapes)
         if after == OPEN:

@@ -147,6 +147,10 @@ def test_existing_parse_errors_are_counted():
     ("tsx", "function A() {\n  const x = ;\n  return <p>You don't have {count<|>}</p>;\n}\n", False),
     ("rust", 'fn f() {\n    let s = r#"a"b"#; g(<|>\n}\n', False),   # a raw string parsed whole
     ("lua", "function f()\n  --[[ note ]] g(<|>\nend\n", False),
+    # Lua's level long brackets close only at the same level
+    ("lua", "function f()\n  local s = [==[ a ]] still the <|>\nend\n", True),
+    ("lua", "function f()\n  --[=[ a note that ]] goes <|>\nend\n", True),
+    ("lua", "function f()\n  local s = [==[ a ]] b ]==] .. g(<|>\nend\n", False),
 ])
 def test_strings_and_comments(grammar, source, quiet):
     text, offset = at(source)
