@@ -190,6 +190,14 @@ def on_shutdown(ls: InfillServer, params: None) -> None:
 
 async def load_model(ls: InfillServer) -> None:
     """Load the engine in the background, with $/progress when the client supports it."""
+    # Queued before anything awaits: a request that arrives while the client answers the progress request below
+    # then runs on the new model, not on the old one with the new options (its answer cached for the new model).
+    loaded = ls.host.load(ls.options.engine_config(), measure_pace=ls.options.inlineBudgetMs > 0)
+    ls.cache.clear()        # results of the previous model or options
+    ls.speculation = None   # nor is a speculation still running on the old one adopted
+    ls.context_memory.clear()
+    ls.suggestions.clear()
+    ls.publish_status(only_if_state_changed=True)
     token = str(uuid.uuid4())
     window = ls.client_capabilities.window
     progress = bool(window and window.work_done_progress)
@@ -201,11 +209,6 @@ async def load_model(ls: InfillServer) -> None:
         except Exception as exc:  # a client that refuses progress still gets its completions
             log.warning("no progress reporting: %s", exc)
             progress = False
-    loaded = ls.host.load(ls.options.engine_config(), measure_pace=ls.options.inlineBudgetMs > 0)
-    ls.cache.clear()        # results of the previous model or options
-    ls.context_memory.clear()
-    ls.suggestions.clear()
-    ls.publish_status(only_if_state_changed=True)
     outcome = await asyncio.wrap_future(loaded)
     if not isinstance(outcome, tuple):  # a newer load (the user changed a model option again) took over
         if progress:
@@ -454,6 +457,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
             return SPECULATION, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
     request = request_for(ls, snap, "inline", offset, offset, params.position.line,
                           budget_ms=ls.inline_budget_ms(invoked), invoked=invoked)
+    load = ls.host.latest_load
     generated = await ls.host.complete(request, job,
                                        candidates=wanted, seed=ls.options.seed)
     result = generated.result
@@ -464,7 +468,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         ls.tell(result.message, once=not invoked)
     if generated.cancelled:
         return CANCELLED, []
-    if generated.texts and result.start == offset:   # relative to the cursor: closers it replaces included
+    # Relative to the cursor (closers it replaces included); not when a reload began meanwhile (another model).
+    if generated.texts and result.start == offset and ls.host.latest_load == load:
         ls.cache.put(context, generated.texts, several=invoked, replace=result.end - offset)
     if superseded(ls, job, generation, snap):
         return CANCELLED, []   # computed for text the user has changed since: never shown
@@ -518,8 +523,10 @@ async def run_speculation(ls: InfillServer, request: InfillRequest, context: tup
     if ls.host.state != "ready":
         return Generated(InfillResult("", request.start, request.end), cancelled=True)
     # Its context is remembered nowhere (remember_context): it is a guess at text the user may never type.
+    load = ls.host.latest_load
     generated = await ls.host.complete(request, SPECULATION_KEY, seed=ls.options.seed, speculative=True)
-    if not generated.cancelled and generated.texts and generated.result.start == request.start:
+    if (not generated.cancelled and generated.texts and generated.result.start == request.start
+            and ls.host.latest_load == load):
         ls.cache.put(context, generated.texts, several=False, replace=generated.result.end - request.start)
         ls.counters.speculated += 1
     return generated

@@ -13,7 +13,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
 from conftest import (DATA, FAST_OPTIONS, execute, initialize, inline_at, lsp_session, messages_since, open_document,
-                      server_config, wait_for_message, wait_for_model)
+                      server_config, wait_for_message, wait_for_model, wait_until)
 from lsp_server.completion_items import label_of
 from lsp_server.positions import Snapshot
 
@@ -395,6 +395,23 @@ async def test_ghost_text_clients_get_completion_items_only_when_asked():
             settings={"diffusionInfill": {"completionItems": "on"}}))
         listed = await completion_at(session, uri, RETURN_LINE, RETURN_END)
         assert listed.is_incomplete and len(listed.items) == 1 and listed.items[0].text_edit.new_text.strip()
+
+
+async def test_a_request_right_after_a_model_option_changes_runs_on_the_new_model():
+    """The reload used to be queued only once the client had answered the server's progress request: an invoke
+    sent in that gap ran on the old model, and its answer was cached for the new one, which then never ran there."""
+    async with lsp_session({**FAST_OPTIONS, "speculate": False, "readAhead": False}) as session:
+        await wait_for_model(session)
+        uri = "file:///tmp/infill-tests/right_after_reload.py"
+        open_document(session, uri, unseen(SHAPES, "right after a reload"))
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {"contextTokens": 64}}))
+        await inline_at(session, uri, RETURN_LINE, RETURN_END, types.InlineCompletionTriggerKind.Invoked)
+        ends = await wait_until(lambda: [r for reports in session.progress_reports.values() for r in reports
+                                         if isinstance(r, types.WorkDoneProgressEnd)][1:], 60, "the reload")
+        assert "model ready" in ends[-1].message
+        metrics = await execute(session, "infill.metrics")
+        assert metrics["runMeans"]["runs"] >= 1   # the request ran after the reload, on the new model
 
 
 async def test_an_explicit_request_completes_inside_a_comment(client: LanguageClient):
