@@ -108,13 +108,22 @@ def bind(step, cache, positions, mask, first_step=None) -> ScoredStep:
     return bound
 
 
-def compile_step(step, device: torch.device, backend: str = "inductor"):
-    """CUDA: CUDA graphs ('reduce-overhead'); CPU: inductor's default mode. Shapes are static, so each
-    (rows, canvas) pair compiles once; allow enough of them."""
+def cuda_graphs_fit(model, device: torch.device) -> bool:
+    """Whether the compiled step can be captured as a CUDA graph: every op must stay on the GPU. Under
+    torch.compile transformers runs the routed experts with native grouped_mm only for bf16 weights on compute
+    capability 8.0 or newer (integrations/moe.py); otherwise its fallback op reads the group offsets on the host,
+    which a capture cannot hold, and the load failed at warm-up."""
+    return (device.type == "cuda" and model.dtype == torch.bfloat16
+            and torch.cuda.get_device_capability(device) >= (8, 0))
+
+
+def compile_step(step, device: torch.device, backend: str = "inductor", graphs: bool = True):
+    """CUDA: CUDA graphs ('reduce-overhead') when `graphs` (cuda_graphs_fit), else inductor's default mode, as on
+    a CPU. Shapes are static, so each (rows, canvas) pair compiles once; allow enough of them."""
     import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     if backend != "inductor":  # e.g. "aot_eager": the same capture without code generation (tests, debugging)
         return torch.compile(step, backend=backend, dynamic=False)
-    mode = "reduce-overhead" if device.type == "cuda" else None
+    mode = "reduce-overhead" if device.type == "cuda" and graphs else None
     return torch.compile(step, mode=mode, dynamic=False)

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from transformers.cache_utils import DynamicCache
 
-from .fast_path import StaticPrompt, bind, compile_step, static_scored_step
+from .fast_path import StaticPrompt, bind, compile_step, cuda_graphs_fit, static_scored_step
 from .loading import MIN_PROMPT_TOKENS, LoadedModel, load
 from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
@@ -105,7 +105,8 @@ class InfillEngine:
             self.static = StaticPrompt(self.model, self.prompt_budget)
             self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
             if self.fast_path == "compiled":
-                self.scored_step = compile_step(self.first_step, self.device, self.config.compile_backend)
+                self.scored_step = compile_step(self.first_step, self.device, self.config.compile_backend,
+                                                graphs=cuda_graphs_fit(self.model, self.device))
                 self.warm_up(cancel=cancel)
 
     def retune(self, *, max_steps: int | None, seed: int, reuse_prefix: bool) -> None:
@@ -116,13 +117,17 @@ class InfillEngine:
                                               max_steps=max_steps or default_steps(self.device))
 
     def _pick_fast_path(self) -> str:
-        """auto: the compiled static-shape step on CUDA, where it pays for itself; the plain eager path on a CPU,
-        where compiling cost minutes at start-up for 10-25% off a step (bench/RESULTS.md)."""
+        """auto: the compiled static-shape step with CUDA graphs on CUDA, where it pays for itself (where graphs
+        cannot hold the step, fp16 or float32 weights or a GPU older than compute capability 8.0: the static path
+        uncompiled); the plain eager path on a CPU, where compiling cost minutes at start-up for 10-25% off a step
+        (bench/RESULTS.md)."""
         choice = self.config.fast_path
         if choice not in ("auto", "compiled", "static", "off"):
             raise EngineError(f"unknown fast_path '{choice}' (use auto, compiled, static or off)")
         if choice == "auto":
-            return "compiled" if self.device.type == "cuda" else "off"
+            if self.device.type != "cuda":
+                return "off"
+            return "compiled" if cuda_graphs_fit(self.model, self.device) else "static"
         return choice
 
     def warm_up(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES,

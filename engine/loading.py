@@ -130,17 +130,26 @@ def read_extra(folder: Path) -> dict:
 TEXT_WEIGHTS = ("model.decoder.", "model.encoder.language_model.")
 
 
-def check_text_weights_present(model: torch.nn.Module, missing_keys, source: str) -> None:
-    """transformers fills weights a checkpoint lacks with random values and only logs it: a config that names more
-    layers than the checkpoint holds would load and write noise. A missing matrix of the text model is refused;
-    a missing norm or scale is left to transformers' default (a checkpoint may rely on it)."""
+def check_text_weights_present(model: torch.nn.Module, missing_keys, source: str, unexpected_keys=()) -> None:
+    """transformers fills weights a checkpoint lacks with random values, and drops weights its config has no
+    place for, and only logs either: a config that names more layers than the checkpoint holds would load and
+    write noise, one that names fewer would run part of the model. A missing matrix of the text model is refused,
+    and so is a left-over weight of a text-model layer; a missing norm or scale is left to transformers' default
+    (a checkpoint may rely on it), and other extra weights (a head this class does not use) to its log."""
     shapes = {name: tuple(param.shape) for name, param in model.named_parameters()}
     absent = sorted(key for key in missing_keys
                     if key.startswith(TEXT_WEIGHTS) and len(shapes.get(key, ())) >= 2)
     if absent:
-        shown = ", ".join(absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
         raise ModelLoadError(f"{source}: the checkpoint lacks {len(absent)} weight matrices its config asks for "
-                             f"({shown}); the config and the weights do not belong together")
+                             f"({shown_keys(absent)}); the config and the weights do not belong together")
+    unused = sorted(key for key in unexpected_keys if key.startswith(TEXT_WEIGHTS) and ".layers." in key)
+    if unused:
+        raise ModelLoadError(f"{source}: the checkpoint holds {len(unused)} weights its config has no place for "
+                             f"({shown_keys(unused)}); the config and the weights do not belong together")
+
+
+def shown_keys(keys: list[str]) -> str:
+    return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def load(config: EngineConfig) -> LoadedModel:
@@ -170,7 +179,8 @@ def load(config: EngineConfig) -> LoadedModel:
             raise ModelLoadError(f"out of {where} memory while loading {source}; try a smaller model or "
                                  f"dtype") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
-    check_text_weights_present(model, loading_info.get("missing_keys", ()), source)
+    check_text_weights_present(model, loading_info.get("missing_keys", ()), source,
+                               loading_info.get("unexpected_keys", ()))
     if device.type == "cpu" and not config.threads:
         pick_cpu_threads(model)   # before quantizing: quantized weights are buffers, which it does not count
     try:

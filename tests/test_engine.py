@@ -225,6 +225,19 @@ def test_a_config_naming_more_layers_than_the_weights_hold_is_refused(tiny_model
         InfillEngine(EngineConfig(model=str(deeper), threads=1))
 
 
+def test_a_config_naming_fewer_layers_than_the_weights_hold_is_refused(tiny_model_dir, tmp_path):
+    """transformers would drop the layers the config has no place for and only log it: half a model would run."""
+    shallower = tmp_path / "shallower"
+    shutil.copytree(tiny_model_dir, shallower)
+    config = json.loads((shallower / "config.json").read_text())
+    text = config["text_config"]
+    text["layer_types"] = text["layer_types"][:1]
+    text["num_hidden_layers"] = 1
+    (shallower / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="has no place for"):
+        InfillEngine(EngineConfig(model=str(shallower), threads=1))
+
+
 @pytest.mark.parametrize("fast_path", ["off", "static"])
 def test_a_primed_prompt_is_reused_by_the_fill_that_follows_and_gives_the_same_text(engine, fast_path):
     primed = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=4, threads=1, fast_path=fast_path),
@@ -688,3 +701,21 @@ def test_long_prompts_keep_reuse_while_typing(windowed_loaded):
         assert [c.text for c in ours.items] == [c.text for c in theirs.items]
         assert ours.timings["prompt_tokens"] > 4 * WINDOW
     assert reusing.prefix_stats["reused_tokens"] > 0 and fresh.prefix_stats["reused_tokens"] == 0
+
+
+def test_cuda_graphs_only_where_the_compiled_step_stays_on_the_gpu(monkeypatch):
+    """transformers' routed experts read their group offsets on the host unless the weights are bf16 on compute
+    capability 8.0+: a CUDA-graph capture of such a step fails, so fp16 or float32 weights, or an older GPU, get
+    the step without graphs (the load failed at warm-up)."""
+    from engine.fast_path import cuda_graphs_fit
+
+    with torch.device("meta"):
+        model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=64, canvas_length=16))
+    cuda = torch.device("cuda", 0)
+    for capability, dtype, fits in [((9, 0), torch.bfloat16, True), ((8, 0), torch.bfloat16, True),
+                                    ((9, 0), torch.float16, False), ((9, 0), torch.float32, False),
+                                    ((7, 5), torch.bfloat16, False)]:
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        model.to(dtype)
+        assert cuda_graphs_fit(model, cuda) is fits, (capability, dtype)
+    assert not cuda_graphs_fit(model.to(torch.bfloat16), torch.device("cpu"))
