@@ -80,6 +80,11 @@ def test_uniform_diffusion_lowers_held_out_loss_resumes_across_chunks_and_saves_
     first_chunk = json.loads((run / "metrics.json").read_text())
     assert first_chunk["steps"] == 10 and not first_chunk["done"]
     assert (run / "checkpoint.json").is_file()
+    # A chunk with another run flag (masked noise, or a default where the run had a value) is refused, not
+    # trained on and labelled as the run's model.
+    with pytest.raises(SystemExit, match="--noise uniform .now masked.*--canvases-per-context 2 .now 1."):
+        at = common.index("--canvases-per-context")
+        train.main([*common[:at], *common[at + 2:], "--noise", "masked"])
     train.main(common)  # the second chunk resumes from the checkpoint
     final = json.loads((run / "metrics.json").read_text())
     assert final["steps"] == 20 and final["done"]
@@ -122,6 +127,62 @@ def test_masked_noise_puts_mask_exactly_where_it_weighs(prepared):
     assert torch.all(weights[~noised] == 0) and torch.all(weights[noised & (clean != PAD_ID)] == 1)
     uniform_weights = train.canvas_weights(clean, noised, "uniform")
     assert torch.all(uniform_weights[~noised & (clean != PAD_ID)] == train.CLEAN_WEIGHT)
+
+
+def test_a_run_killed_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    """The old parts were deleted before the new ones were written: a kill then (a time limit) left no checkpoint,
+    and the next chunk started the run over from step 0."""
+    from training import common
+
+    monkeypatch.setattr(common, "PART_BYTES", 1000)   # several parts
+    first = {"step": 1, "weights": torch.arange(1000.0)}
+    common.save_checkpoint(tmp_path, first)
+    written = []
+    real_write = Path.write_bytes
+
+    def killed_after_one_part(self, data):
+        if written:
+            raise KeyboardInterrupt("killed")
+        written.append(self.name)
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", killed_after_one_part)
+    with pytest.raises(KeyboardInterrupt):
+        common.save_checkpoint(tmp_path, {"step": 2, "weights": torch.zeros(1000)})
+    monkeypatch.setattr(Path, "write_bytes", real_write)
+    loaded = common.load_checkpoint(tmp_path, torch.device("cpu"))
+    assert loaded["step"] == 1 and torch.equal(loaded["weights"], first["weights"])
+    for step in (3, 4, 5):   # later saves alternate between two sets of parts; no stale part is left behind
+        common.save_checkpoint(tmp_path, {"step": step, "weights": torch.full((1000,), float(step))})
+        assert common.load_checkpoint(tmp_path, torch.device("cpu"))["step"] == step
+        index = json.loads((tmp_path / "checkpoint.json").read_text())["parts"]
+        assert sorted(p.name for p in tmp_path.glob("checkpoint*.pt.*")) == sorted(index)
+
+
+def test_some_rows_train_with_the_length_limit_the_engine_pins(prepared):
+    """The engine pins <eos> at a row's limit and padding after it; training shows the same on some rows, at a
+    limit anywhere from the row's own <eos> on, given clean at every noise level and weighing nothing."""
+    clean = torch.randint(10, 100, (400, 32))
+    ends = torch.randint(0, 31, (400,))
+    for row, end in enumerate(ends.tolist()):
+        clean[row, end] = EOS_ID
+        clean[row, end + 1:] = PAD_ID
+    clean[:50] = torch.randint(10, 100, (50, 32))   # rows that do not end (continuation): never capped
+    gen = torch.Generator().manual_seed(0)
+    capped_canvas, pinned = train.engine_caps(clean, gen)
+    assert not pinned[:50].any() and torch.equal(capped_canvas[~pinned], clean[~pinned])
+    capped = pinned.any(1)
+    assert 100 < int(capped.sum()) < 250   # about half of the 350 rows that end
+    limits = []
+    for row in capped.nonzero().flatten().tolist():
+        limit = int(pinned[row].int().argmax())
+        assert pinned[row, limit:].all() and limit >= int(ends[row])   # from the limit to the end
+        assert capped_canvas[row, limit] == EOS_ID and (capped_canvas[row, limit + 1:] == PAD_ID).all()
+        limits.append(limit > int(ends[row]))
+    assert sum(limits) > len(limits) // 2   # mostly room left after the middle's own <eos>
+    noisy, noised = train.noise_canvas(capped_canvas, "uniform", 1024, None, gen, noise_level=1.0, pinned=pinned)
+    assert torch.equal(noised, ~pinned) and torch.equal(noisy[pinned], capped_canvas[pinned])
+    assert torch.all(train.canvas_weights(capped_canvas, noised, "uniform", pinned)[pinned] == 0)
 
 
 def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(prepared):

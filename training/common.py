@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -92,21 +93,29 @@ def _cast(obj, dtype):
 
 
 def save_checkpoint(run: Path, state: dict, dtype: torch.dtype = torch.float32) -> list[Path]:
-    """Write `state` as checkpoint.pt.000, .001, ... (each <= 16 MiB); a part list written last marks it complete.
+    """Write `state` as checkpoint.pt.000, .001, ... (each <= 16 MiB); the part list, renamed into place last,
+    marks it complete. The parts alternate between two names (`checkpoint.pt.NNN`, `checkpoint.b.pt.NNN`), so a
+    run killed while writing (a time limit) still has the previous checkpoint whole.
     dtype bfloat16 halves it (weights and optimizer moments), for models whose fp32 state would not fit 8 parts."""
     buffer = io.BytesIO()
     torch.save(_cast(state, dtype) if dtype != torch.float32 else state, buffer)
     data = buffer.getvalue()
     run.mkdir(parents=True, exist_ok=True)
-    (run / "checkpoint.json").unlink(missing_ok=True)
-    for old in run.glob("checkpoint.pt.*"):
-        old.unlink()
+    index = run / "checkpoint.json"
+    previous = set(json.loads(index.read_text())["parts"]) if index.is_file() else set()
+    stem = "checkpoint.b.pt" if "checkpoint.pt.000" in previous else "checkpoint.pt"
+    for stale in run.glob(stem + ".*"):   # a set older than the one the index names
+        stale.unlink()
     parts = []
     for i, begin in enumerate(range(0, len(data), PART_BYTES)):
-        parts.append(run / f"checkpoint.pt.{i:03d}")
+        parts.append(run / f"{stem}.{i:03d}")
         parts[-1].write_bytes(data[begin:begin + PART_BYTES])
-    (run / "checkpoint.json").write_text(json.dumps({"parts": [p.name for p in parts], "bytes": len(data),
-                                                      "dtype": str(dtype).replace("torch.", "")}) + "\n")
+    written = run / "checkpoint.json.tmp"
+    written.write_text(json.dumps({"parts": [p.name for p in parts], "bytes": len(data),
+                                   "dtype": str(dtype).replace("torch.", "")}) + "\n")
+    os.replace(written, index)
+    for name in previous - {p.name for p in parts}:
+        (run / name).unlink(missing_ok=True)
     return parts
 
 
@@ -118,6 +127,21 @@ def load_checkpoint(run: Path, device: torch.device) -> dict | None:
     data = b"".join((run / name).read_bytes() for name in parts)
     state = torch.load(io.BytesIO(data), map_location=device, weights_only=False)
     return _cast(state, torch.float32)
+
+
+# The flags that define a run: a chunk that resumes it with others would train (or label) another model. The
+# schedule's length (--total-steps, --total-minutes) may change: a resume with a larger one stretches the run.
+RUN_FLAGS = ("config", "noise", "batch", "canvases_per_context", "prompt_len", "canvas", "lr", "seed", "save_dtype")
+
+
+def check_resume_flags(saved: dict, now: dict) -> None:
+    """Refuse to resume a run with flags other than those it was started with (defaults included: a flag left
+    out of a later command takes its default, not the run's value)."""
+    changed = [f"--{key.replace('_', '-')} {saved[key]} (now {now[key]})" for key in RUN_FLAGS
+               if key in saved and key in now and saved[key] != now[key]]
+    if changed:
+        raise SystemExit("this run folder holds a run started with other flags; resume it with "
+                         + ", ".join(changed) + ", or start a new --run folder")
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -175,10 +176,14 @@ def train(args) -> None:
     for folder in runs_of.values():  # a run left by an earlier `train` would be resumed: unequal budgets, 0 steps
         shutil.rmtree(folder, ignore_errors=True)
     limit = max(budget_s, 0) / 60 + 1.0  # a safety stop; the schedule ends at `steps`
-    codes = run_side_by_side({v: trainer_command(v, runs_of[v], args, [
+    commands = {v: trainer_command(v, runs_of[v], args, [
         "--total-steps", str(steps), "--minutes", f"{limit:.2f}", "--warmup", str(min(200, steps // 10)),
         "--eval-every", str(max(steps // 10, 1)), "--checkpoint-every", str(max(steps // 2, 1))])
-        for v in variants}, runs / "logs")
+        for v in variants}
+    for v, cmd in commands.items():   # what resumes the run by hand (the trainers refuse other run flags)
+        runs_of[v].mkdir(parents=True, exist_ok=True)
+        (runs_of[v] / "command.txt").write_text(shlex.join(cmd) + "\n")
+    codes = run_side_by_side(commands, runs / "logs")
     summary = {"plan": plan, "exit_codes": codes, "variants": {}}
     for v in variants:
         metrics_file = runs_of[v] / "metrics.json"

@@ -36,9 +36,10 @@ from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 from transformers.cache_utils import DynamicCache
 from transformers.utils import logging as hf_logging
 
-from engine.configs import PAD_ID
-from training.common import (DIFFUSION_CONFIGS, Clock, autocast, learning_rate, load_checkpoint, make_optimizer,
-                             pick_device, restore_optimizer, save_checkpoint, unigram_logp, write_json)
+from engine.configs import EOS_ID, PAD_ID
+from training.common import (DIFFUSION_CONFIGS, Clock, autocast, check_resume_flags, learning_rate, load_checkpoint,
+                             make_optimizer, pick_device, restore_optimizer, save_checkpoint, unigram_logp,
+                             write_json)
 from training.fim import FimSampler, diffusion_batch, fim_token_ids, newline_token_ids
 from training.shards import load_many
 
@@ -47,6 +48,7 @@ CLEAN_WEIGHT = 0.2     # uniform noise, un-noised positions: copying them is eas
 FULL_NOISE_SHARE = 0.3
 AR_LOSS_WEIGHT = 0.5
 SELF_CONDITIONING_PROB = 0.5
+CAPPED_SHARE = 0.5     # rows given the engine's pinned length limit (engine_caps)
 
 
 def lm_logits(model, hidden: torch.Tensor) -> torch.Tensor:
@@ -54,9 +56,30 @@ def lm_logits(model, hidden: torch.Tensor) -> torch.Tensor:
     return torch.tanh(model.lm_head(hidden).float() / cap) * cap
 
 
+def engine_caps(clean: torch.Tensor, gen: torch.Generator,
+                share: float = CAPPED_SHARE) -> tuple[torch.Tensor, torch.Tensor]:
+    """The engine's length limit, on `share` of the rows that end. The engine pins <eos> at a row's limit and
+    padding after it (InfillEngine._fill); here the limit is drawn from the row's own <eos> to the canvas end, and
+    the canvas shows <eos> there and padding after, given clean at every noise level (never noised, weighing
+    nothing). Without it a clean <eos> then padding was seen only where the middle really ended, so the model read
+    the engine's limit as the middle's exact length: every row ran to its limit.
+    Returns (canvas with the caps, pinned positions), both (N, C)."""
+    N, C = clean.shape
+    dev = clean.device
+    is_end = clean == EOS_ID
+    end = is_end.int().argmax(1)                                                    # (N,) first <eos>
+    cap = end + (torch.rand(N, generator=gen, device=dev) * (C - end)).long()      # (N,) in [end, C-1]
+    capped = is_end.any(1) & (torch.rand(N, generator=gen, device=dev) < share)
+    index = torch.arange(C, device=dev)[None, :]
+    pinned = capped[:, None] & (index >= cap[:, None])
+    return torch.where(pinned & (index == cap[:, None]), EOS_ID, clean), pinned
+
+
 def noise_canvas(clean: torch.Tensor, noise: str, vocab: int, mask_id: int | None, gen: torch.Generator,
-                 noise_level: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(noisy canvas, noised positions), both (N, C). noise_level None: t ~ U(0,1), FULL_NOISE_SHARE at t = 1."""
+                 noise_level: float | None = None,
+                 pinned: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(noisy canvas, noised positions), both (N, C). noise_level None: t ~ U(0,1), FULL_NOISE_SHARE at t = 1.
+    `pinned` positions (N, C) are never noised."""
     N, C = clean.shape
     dev = clean.device
     if noise_level is None:
@@ -65,6 +88,8 @@ def noise_canvas(clean: torch.Tensor, noise: str, vocab: int, mask_id: int | Non
     else:
         t = torch.full((N, 1), noise_level, device=dev)
     noised = torch.rand(N, C, generator=gen, device=dev) < t
+    if pinned is not None:
+        noised &= ~pinned
     if noise == "masked":
         replacement = torch.full_like(clean, mask_id)
     else:
@@ -72,17 +97,23 @@ def noise_canvas(clean: torch.Tensor, noise: str, vocab: int, mask_id: int | Non
     return torch.where(noised, replacement, clean), noised
 
 
-def canvas_weights(clean: torch.Tensor, noised: torch.Tensor, noise: str) -> torch.Tensor:
+def canvas_weights(clean: torch.Tensor, noised: torch.Tensor, noise: str,
+                   pinned: torch.Tensor | None = None) -> torch.Tensor:
     """Noised positions carry the learning signal; under uniform noise clean ones teach keeping (or revising) a
-    token, under masked noise they are given and weigh nothing."""
+    token, under masked noise they are given and weigh nothing; pinned ones are given under both."""
     weight = torch.where(noised, 1.0, CLEAN_WEIGHT if noise == "uniform" else 0.0)
+    if pinned is not None:
+        weight = weight.masked_fill(pinned, 0.0)
     return torch.where(clean == PAD_ID, weight * PAD_WEIGHT, weight)
 
 
 def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: int | None, gen: torch.Generator,
                    repeats: int = 1, noise_level: float | None = None, self_condition: bool = True):
-    """prompts (B, P), clean (B, C). Each encoded context serves `repeats` noised canvases.
-    Returns (weighted canvas loss, encoder next-token loss, per-token CE (B*repeats, C), clean (B*repeats, C))."""
+    """prompts (B, P), clean (B, C). Each encoded context serves `repeats` noised canvases. In training
+    (noise_level None) some rows get the engine's pinned length limit (engine_caps); evaluations at a fixed level
+    none.
+    Returns (weighted canvas loss, encoder next-token loss, per-token CE (B*repeats, C), clean (B*repeats, C),
+    noised positions (B*repeats, C))."""
     B, P = prompts.shape
     cache = DynamicCache(config=model.config.text_config)
     enc = model.model.encoder(input_ids=prompts, past_key_values=cache)
@@ -92,7 +123,10 @@ def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: in
         cache.batch_repeat_interleave(repeats)                                         # (B*R, heads, P, d)
         clean = clean.repeat_interleave(repeats, dim=0)                                # (B*R, C)
     N, C = clean.shape
-    noisy, noised = noise_canvas(clean, noise, vocab, mask_id, gen, noise_level)
+    pinned = None
+    if noise_level is None:
+        clean, pinned = engine_caps(clean, gen)
+    noisy, noised = noise_canvas(clean, noise, vocab, mask_id, gen, noise_level, pinned)
     positions = torch.arange(P, P + C, device=prompts.device).unsqueeze(0)
     sc_logits = sc_mask = None
     if self_condition:
@@ -102,8 +136,8 @@ def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: in
     logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions,
                    self_conditioning_logits=sc_logits, self_conditioning_mask=sc_mask).logits  # (N, C, V)
     per_token = F.cross_entropy(logits.float().reshape(-1, vocab), clean.reshape(-1), reduction="none").view(N, C)
-    w = canvas_weights(clean, noised, noise)
-    return (per_token * w).sum() / w.sum().clamp(min=1.0), ar_loss, per_token, clean
+    w = canvas_weights(clean, noised, noise, pinned)
+    return (per_token * w).sum() / w.sum().clamp(min=1.0), ar_loss, per_token, clean, noised
 
 
 @torch.no_grad()
@@ -113,19 +147,23 @@ def evaluate(model, val_batches, *, noise, vocab, mask_id, unigram, device) -> d
     the unigram baseline on the same tokens. Under masked noise every CE is on <mask>ed positions."""
     model.eval()
     gen = torch.Generator(device=device).manual_seed(1234)
-    sums = dict(full=0.0, half=0.0, uni=0.0, n=0, head=0.0, head_uni=0.0, head_n=0, ar=0.0, ar_uni=0.0, ar_n=0)
+    sums = dict(full=0.0, half=0.0, half_n=0, uni=0.0, n=0, head=0.0, head_uni=0.0, head_n=0,
+                ar=0.0, ar_uni=0.0, ar_n=0)
     kw = dict(noise=noise, vocab=vocab, mask_id=mask_id, gen=gen, self_condition=False)
     for prompts, clean in val_batches:
         prompts, clean = prompts.to(device), clean.to(device)
         with autocast(device):
-            _, ar_loss, tok_full, _ = diffusion_loss(model, prompts, clean, noise_level=1.0, **kw)
-            _, _, tok_half, _ = diffusion_loss(model, prompts, clean, noise_level=0.5, **kw)
+            _, ar_loss, tok_full, _, _ = diffusion_loss(model, prompts, clean, noise_level=1.0, **kw)
+            _, _, tok_half, _, half_noised = diffusion_loss(model, prompts, clean, noise_level=0.5, **kw)
         keep = clean != PAD_ID
+        # Masked noise scores only what was masked: the rest is given (and weighs nothing in training).
+        keep_half = keep & half_noised if noise == "masked" else keep
         first = keep.clone()
         first[:, 4:] = False  # the first 4 middle tokens: what the prefix predicts best
         uni = -unigram[clean]
         sums["full"] += tok_full[keep].sum().item()
-        sums["half"] += tok_half[keep].sum().item()
+        sums["half"] += tok_half[keep_half].sum().item()
+        sums["half_n"] += keep_half.sum().item()
         sums["uni"] += uni[keep].sum().item()
         sums["n"] += keep.sum().item()
         sums["head"] += tok_full[first].sum().item()
@@ -136,7 +174,7 @@ def evaluate(model, val_batches, *, noise, vocab, mask_id, unigram, device) -> d
         sums["ar_uni"] += -unigram[targets].sum().item()
         sums["ar_n"] += targets.numel()
     model.train()
-    return {"val_ce_full_noise": sums["full"] / sums["n"], "val_ce_half_noise": sums["half"] / sums["n"],
+    return {"val_ce_full_noise": sums["full"] / sums["n"], "val_ce_half_noise": sums["half"] / max(sums["half_n"], 1),
             "val_ce_unigram": sums["uni"] / sums["n"], "val_ce_first4_full_noise": sums["head"] / sums["head_n"],
             "val_ce_first4_unigram": sums["head_uni"] / sums["head_n"],
             "val_ce_encoder_next_token": sums["ar"] / sums["ar_n"], "val_ce_encoder_unigram": sums["ar_uni"] / sums["ar_n"]}
@@ -227,6 +265,7 @@ def main(argv=None) -> None:
     step, clock, tokens = 0, Clock(), {"canvas": 0, "data": 0}
     state = load_checkpoint(run, device)
     if state is not None:  # resume: weights, optimizer, generators, clock and counters
+        check_resume_flags(state.get("args", {}), vars(args))
         model.load_state_dict(state["model"])
         restore_optimizer(opt, state["opt"])
         step, tokens = state["step"], state["tokens"]
@@ -260,7 +299,7 @@ def main(argv=None) -> None:
         prompts, clean = diffusion_batch(sampler, fim_ids, args.batch)
         prompts, clean = prompts.to(device, non_blocking=True), clean.to(device, non_blocking=True)
         with autocast(device):
-            loss, ar_loss, _, _ = diffusion_loss(model, prompts, clean, noise=args.noise, vocab=vocab,
+            loss, ar_loss, _, _, _ = diffusion_loss(model, prompts, clean, noise=args.noise, vocab=vocab,
                                                  mask_id=mask_id, gen=gen, repeats=args.canvases_per_context)
         (loss + AR_LOSS_WEIGHT * ar_loss).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

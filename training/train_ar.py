@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 
-from training.common import (Clock, ar_config, autocast, learning_rate, load_checkpoint, make_optimizer,
-                             pick_device, restore_optimizer, save_checkpoint, unigram_logp, write_json)
+from training.common import (Clock, ar_config, autocast, check_resume_flags, learning_rate, load_checkpoint,
+                             make_optimizer, pick_device, restore_optimizer, save_checkpoint, unigram_logp,
+                             write_json)
 from training.fim import FimSampler, fim_token_ids, newline_token_ids, psm_batch
 from training.shards import load_many
 
@@ -118,6 +119,7 @@ def main(argv=None) -> None:
     step, clock, data_tokens = 0, Clock(), 0
     state = load_checkpoint(run, device)
     if state is not None:
+        check_resume_flags(state.get("args", {}), vars(args))
         model.load_state_dict(state["model"])
         restore_optimizer(opt, state["opt"])
         step, data_tokens = state["step"], state["data_tokens"]
