@@ -89,11 +89,10 @@ def static_scored_step(model, settings: SamplerSettings) -> ScoredStep:
     return scored_step
 
 
-def bind(step, cache, positions, mask, first_step=None) -> ScoredStep:
+def bind(step, cache, positions, mask, first_step=None, graphed: bool = False) -> ScoredStep:
     """Fix the run's cache, positions and mask. `first_step` (eager) takes the first pass, the only one without
     self-conditioning logits, so only one graph per shape needs compiling (with self-conditioning switched off,
-    every pass is such a pass and runs eagerly)."""
-    graphed = positions.device.type == "cuda" and first_step is not None
+    every pass is such a pass and runs eagerly). `graphed`: `step` replays CUDA graphs (compile_step's graphs)."""
 
     def bound(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise) -> Proposal:
         if sc_logits is None and first_step is not None:
@@ -117,13 +116,13 @@ def cuda_graphs_fit(model, device: torch.device) -> bool:
             and torch.cuda.get_device_capability(device) >= (8, 0))
 
 
-def compile_step(step, device: torch.device, backend: str = "inductor", graphs: bool = True):
-    """CUDA: CUDA graphs ('reduce-overhead') when `graphs` (cuda_graphs_fit), else inductor's default mode, as on
-    a CPU. Shapes are static, so each (rows, canvas) pair compiles once; allow enough of them."""
+def compile_step(step, backend: str = "inductor", graphs: bool = False):
+    """CUDA graphs ('reduce-overhead') when `graphs` (inductor on CUDA where cuda_graphs_fit), else inductor's
+    default mode. Shapes are static, so each (rows, canvas) pair compiles once; allow enough of them."""
     import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     if backend != "inductor":  # e.g. "aot_eager": the same capture without code generation (tests, debugging)
         return torch.compile(step, backend=backend, dynamic=False)
-    mode = "reduce-overhead" if device.type == "cuda" and graphs else None
+    mode = "reduce-overhead" if graphs else None
     return torch.compile(step, mode=mode, dynamic=False)

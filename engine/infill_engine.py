@@ -94,6 +94,7 @@ class InfillEngine:
         self.shapes_seen: set[tuple[int, int]] = set()
         self.fast_path = self._pick_fast_path()
         self.static: StaticPrompt | None = None
+        self.graphed = False   # the compiled step replays CUDA graphs
         self.prompt_budget = self.config.max_prompt_tokens or self.loaded.max_prompt_tokens
         if self.prompt_budget < MIN_PROMPT_TOKENS:
             raise EngineError(f"a context of {self.prompt_budget} tokens is too small (at least {MIN_PROMPT_TOKENS})")
@@ -105,8 +106,8 @@ class InfillEngine:
             self.static = StaticPrompt(self.model, self.prompt_budget)
             self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
             if self.fast_path == "compiled":
-                self.scored_step = compile_step(self.first_step, self.device, self.config.compile_backend,
-                                                graphs=cuda_graphs_fit(self.model, self.device))
+                self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
+                self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
                 self.warm_up(cancel=cancel)
 
     def retune(self, *, max_steps: int | None, seed: int, reuse_prefix: bool) -> None:
@@ -387,7 +388,7 @@ class InfillEngine:
             mask = for_attention(decoder_masks(len(prompt), self.static.max_len, canvas_len, self.window,
                                                self.device), self.model)
             eager_first = self.first_step if self.fast_path == "compiled" else None
-            step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first)
+            step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first, self.graphed)
             result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step,
                              deadline=deadline)
         ran = int(result.steps.max())

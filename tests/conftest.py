@@ -112,12 +112,14 @@ async def wait_until(predicate, timeout: float, what: str):
         await asyncio.sleep(0.05)
 
 
+def progress_reports_of(client: LanguageClient, kind: type) -> list:
+    """Every $/progress report of this kind (WorkDoneProgressBegin, ...End) the client has received so far."""
+    return [report for reports in client.progress_reports.values() for report in reports if isinstance(report, kind)]
+
+
 def progress_end(client: LanguageClient) -> types.WorkDoneProgressEnd | None:
-    for reports in client.progress_reports.values():
-        for report in reports:
-            if isinstance(report, types.WorkDoneProgressEnd):
-                return report
-    return None
+    ends = progress_reports_of(client, types.WorkDoneProgressEnd)
+    return ends[0] if ends else None
 
 
 async def wait_for_model(client: LanguageClient) -> types.WorkDoneProgressEnd:

@@ -13,7 +13,8 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
 from conftest import (DATA, FAST_OPTIONS, execute, initialize, inline_at, lsp_session, messages_since, open_document,
-                      server_config, wait_for_message, wait_for_model, wait_until)
+                      progress_reports_of, server_config, wait_for_message, wait_for_model,
+                      wait_until)
 from lsp_server.completion_items import label_of
 from lsp_server.positions import Snapshot
 
@@ -50,10 +51,8 @@ async def test_capabilities_advertise_inline_completion_and_both_commands(client
 
 
 async def test_model_loads_once_with_progress(client: LanguageClient):
-    begins = [r for reports in client.progress_reports.values() for r in reports
-              if isinstance(r, types.WorkDoneProgressBegin)]
-    ends = [r for reports in client.progress_reports.values() for r in reports
-            if isinstance(r, types.WorkDoneProgressEnd)]
+    begins = progress_reports_of(client, types.WorkDoneProgressBegin)
+    ends = progress_reports_of(client, types.WorkDoneProgressEnd)
     assert len(begins) == 1 and len(ends) == 1
     assert "model ready" in ends[0].message
     assert not messages_since(client, 0, kind=types.MessageType.Error)
@@ -407,8 +406,7 @@ async def test_a_request_right_after_a_model_option_changes_runs_on_the_new_mode
         session.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"diffusionInfill": {"contextTokens": 64}}))
         await inline_at(session, uri, RETURN_LINE, RETURN_END, types.InlineCompletionTriggerKind.Invoked)
-        ends = await wait_until(lambda: [r for reports in session.progress_reports.values() for r in reports
-                                         if isinstance(r, types.WorkDoneProgressEnd)][1:], 60, "the reload")
+        ends = await wait_until(lambda: progress_reports_of(session, types.WorkDoneProgressEnd)[1:], 60, "the reload")
         assert "model ready" in ends[-1].message
         metrics = await execute(session, "infill.metrics")
         assert metrics["runMeans"]["runs"] >= 1   # the request ran after the reload, on the new model

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from lsprotocol import types
 
-from conftest import (DATA, FAST_OPTIONS, execute, inline_at, lsp_session, messages_since, wait_for_message,
-                      wait_for_model, wait_until)
+from conftest import (DATA, FAST_OPTIONS, execute, inline_at, lsp_session, messages_since, progress_reports_of,
+                      wait_for_message, wait_for_model, wait_until)
 
 SHAPES = (DATA / "shapes.py").read_text()
 URI = "file:///tmp/infill-tests/shapes.py"
@@ -66,8 +66,7 @@ async def test_missing_model_folder_is_reported_then_a_good_setting_recovers(tmp
         # The user fixes the setting: the server reloads (a second progress) and completes again.
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"diffusionInfill": {"model": ""}}))
-        await wait_until(lambda: sum(isinstance(r, types.WorkDoneProgressEnd)
-                                     for reports in client.progress_reports.values() for r in reports) == 2,
+        await wait_until(lambda: len(progress_reports_of(client, types.WorkDoneProgressEnd)) == 2,
                          180, "the reload's progress to end")
         answer = await inline_at(client, URI, 9, 11)
         assert len(answer.items) == 1 and answer.items[0].insert_text.strip()

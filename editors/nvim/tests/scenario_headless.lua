@@ -25,12 +25,16 @@ H.run(function()
   infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = vim.json.decode(os.getenv("INFILL_SETTINGS")),
     debounce_ms = 50 })
 
-  vim.cmd.edit(os.getenv("SAMPLE_FILE"))
-  local bufnr = api.nvim_get_current_buf()
-  local client = H.wait_for("the plugin to start and attach infill-lsp", function()
-    local found = infill.get_client(bufnr)
-    return found and found.initialized and found
-  end, 20000)
+  -- The sample file in the current window, once infill-lsp is attached to it and initialized: (buffer, client).
+  local function open_sample(what)
+    vim.cmd.edit(os.getenv("SAMPLE_FILE"))
+    local buffer = api.nvim_get_current_buf()
+    return buffer, H.wait_for(what, function()
+      local found = infill.get_client(buffer)
+      return found and found.initialized and found
+    end, 20000)
+  end
+  local bufnr, client = open_sample("the plugin to start and attach infill-lsp")
   H.record_requests(client)
   local provider = client.server_capabilities.executeCommandProvider
   report.client_name = client.name
@@ -450,12 +454,7 @@ H.run(function()
   report.resetup_warned = warned()
 
   -- 12. A user's own buffer-local <Tab>, and setup() again with other keys and without a setting.
-  vim.cmd.edit(os.getenv("SAMPLE_FILE"))
-  local again = api.nvim_get_current_buf()
-  local attached = H.wait_for("infill-lsp attached to the sample", function()
-    local found = infill.get_client(again)
-    return found and found.initialized and found
-  end, 20000)
+  local again, attached = open_sample("infill-lsp attached to the sample")
   vim.lsp.buf_detach_client(again, attached.id)
   H.wait_for("the detach", function() return infill.get_client(again) == nil end, 5000)
   vim.keymap.set("i", "<Tab>", "<C-t>", { buffer = again, desc = "user tab" })
