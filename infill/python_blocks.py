@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+import sys
 import tokenize
 import warnings
 
@@ -28,6 +29,10 @@ BLOCK_OPENER = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)\b")
 # A column-0 line that starts a statement of its own (an `else:` or `except:` there continues the one above).
 TOP_LEVEL = re.compile(r"(?![ \t#)\]}]|(?:else|elif|except|finally)\b)\S")
 NONLOCAL = re.compile(r"\bnonlocal\b")
+# Syntax Python 3.12 added (PEP 695 type parameters and `type` aliases, PEP 701 f-strings): a server running on 3.11
+# must not refuse a fill because its own compiler is older than the user's code.
+OLDER_COMPILER = sys.version_info < (3, 12)
+PEP_695_LINE = re.compile(r"[ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+\w+[ \t]*\[|[ \t]*type[ \t]+\w+[ \t]*[\[=]")
 SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
 
 
@@ -66,6 +71,8 @@ def syntax_error_line(source: str) -> int | None:
     try:
         compile(source, "<fill>", "exec", dont_inherit=True)
     except SyntaxError as error:
+        if OLDER_COMPILER and newer_syntax(source, error):
+            return None   # this compiler cannot judge the code; tree-sitter's check still applies
         if str(error.msg).startswith("no binding for nonlocal") and "nonlocal" in source:
             # The binding lives in an enclosing function, outside the code compiled here. Python stops at this
             # error, so look again for the others with `global` (same length) in its place.
@@ -74,6 +81,16 @@ def syntax_error_line(source: str) -> int | None:
     except (ValueError, RecursionError, MemoryError):
         return 0
     return None
+
+
+def newer_syntax(source: str, error: SyntaxError) -> bool:
+    """True when `error` is a pre-3.12 compiler meeting 3.12 syntax: an f-string error, or a line that declares type
+    parameters or a `type` alias."""
+    if str(error.msg).startswith("f-string"):
+        return True
+    lines = source.split("\n")
+    line = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
+    return bool(PEP_695_LINE.match(line))
 
 
 def compiles(source: str) -> bool:

@@ -157,3 +157,23 @@ def test_lines_at_column_0_inside_a_function_leave_it_checked(source):
     assert enclosing_definition(text, start, start)[0] == 0   # the whole `def f`
     assert fill_python_faults(text, start, start, "return 1") == (0, 0)
     assert fill_python_faults(text, start, start, "  return 1\n  pass") != (0, 0)
+
+
+@pytest.mark.parametrize("document,typed,fill", [
+    ("def first[T](items: list[T]) -> \n    return items[0]\n", "-> ", "T:"),              # PEP 695 parameters
+    ("class Box[T]:\n    def get(self) -> \n        return self.item\n", "-> ", "T:"),
+    ("type Pair = tuple[\n", "tuple[", "int, int]"),                                      # a `type` alias
+    ("def show(row):\n    return f\"{row[\n", "f\"{row[", "\"name\"]}\""),                 # PEP 701 f-string
+])
+def test_code_of_python_3_12_is_not_refused_by_an_older_compiler(document, typed, fill):
+    """The server may run on Python 3.11 while the user writes 3.12 code: its compiler must not refuse the fill."""
+    start = document.index(typed) + len(typed)
+    end = document.index("\n", start)
+    assert fill_python_faults(document, start, end, fill)[0] == 0
+    assert error_count("python", document[:start] + fill + document[end:]) == 0   # tree-sitter knows 3.12
+
+
+def test_a_real_error_is_still_refused_next_to_3_12_code():
+    document = "type Pair = tuple[int, int]\n\ndef area(w, h):\n    return \n"
+    start = document.index("return ") + len("return ")
+    assert fill_python_faults(document, start, start, "w *")[0] > 0
