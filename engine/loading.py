@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .memory import out_of_memory, release_cached_gpu_memory
+from .memory import available_cpu_memory, out_of_memory, release_cached_gpu_memory
 from .quantize import WEIGHT_FORMATS, quantize_model
 from .types import EngineConfig, ModelLoadError
 
@@ -126,6 +127,42 @@ def read_extra(folder: Path) -> dict:
     return extra
 
 
+MAX_SAFETENSORS_HEADER = 100_000_000   # safetensors' own limit on a header's size
+
+
+def checkpoint_weights(folder: Path) -> int | None:
+    """How many numbers the folder's safetensors files hold, read from their headers (no tensor is read); None when
+    a header cannot be read (transformers' own error then says what is wrong)."""
+    total = 0
+    for path in folder.glob("*.safetensors"):
+        try:
+            with open(path, "rb") as file:
+                size = int.from_bytes(file.read(8), "little")
+                if not 0 < size <= MAX_SAFETENSORS_HEADER:
+                    return None
+                header = json.loads(file.read(size))
+            total += sum(math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+    return total
+
+
+def check_fits_in_memory(folder: Path, dtype: torch.dtype, source: str) -> None:
+    """A checkpoint loads whole into the machine's memory, in `dtype`, before it moves to its device or is
+    quantized. One that cannot fit gets the kernel's out-of-memory killer, which ends the server with no word to
+    the user; so it is refused here, before loading, counting the weights alone (the real peak is higher)."""
+    weights, available = checkpoint_weights(folder), available_cpu_memory()
+    if not weights or available is None:
+        return
+    needed = weights * dtype.itemsize
+    if needed > available:
+        raise ModelLoadError(
+            f"{source} holds {weights / 1e9:.2f}B weights: {needed / 1e9:.1f} GB as {str(dtype).removeprefix('torch.')} "
+            f"while it loads, and this machine has {available / 1e9:.1f} GB of memory available. Free memory, or "
+            "choose a smaller model or dtype (the weights load into memory before they move to the GPU or are "
+            "quantized)")
+
+
 # The text model: the decoder that denoises and the encoder that reads the prompt. The vision tower is never used.
 TEXT_WEIGHTS = ("model.decoder.", "model.encoder.language_model.")
 
@@ -163,6 +200,8 @@ def load(config: EngineConfig) -> LoadedModel:
         check_local_folder(Path(source))
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
+    if local:
+        check_fits_in_memory(Path(source), dtype, source)
     if config.quantize not in WEIGHT_FORMATS:
         raise ModelLoadError(f"unknown quantize '{config.quantize}' (use {', '.join(WEIGHT_FORMATS)})")
     if config.threads:

@@ -44,3 +44,16 @@ def reporting_out_of_memory(run: Callable[[], T], error: type[EngineError], doin
             raise
     release_cached_gpu_memory()
     raise error(f"out of {where} memory {doing}; {advice}")
+
+
+def available_cpu_memory() -> int | None:
+    """Bytes the kernel can hand out without swapping (Linux MemAvailable, page cache included); None where
+    unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -3,7 +3,9 @@
 Each test starts its own server, since the broken model is the point."""
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 from lsprotocol import types
@@ -76,6 +78,33 @@ async def test_missing_model_folder_is_reported_then_a_good_setting_recovers(tmp
 async def test_corrupt_weights_are_reported(corrupt_model):
     async with lsp_session({**FAST_OPTIONS, "model": str(corrupt_model)}) as client:
         await assert_load_failure_is_reported_and_harmless(client, "could not load the model")
+
+
+@pytest.fixture
+def model_bigger_than_memory(tmp_path):
+    """A real model folder whose weights file is a valid safetensors file holding twice this machine's memory
+    (sparse: it takes no disk)."""
+    total = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    numbers = 2 * total // 4
+    folder = tmp_path / "huge-model"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "diffusion_infill.json"):
+        if (EMBEDDED / name).exists():
+            shutil.copy(EMBEDDED / name, folder / name)
+    header = json.dumps({"model.decoder.embed_tokens.weight": {
+        "dtype": "F32", "shape": [numbers // 256, 256], "data_offsets": [0, numbers // 256 * 256 * 4]}}).encode()
+    with open(folder / "model.safetensors", "wb") as weights:
+        weights.write(len(header).to_bytes(8, "little") + header)
+        weights.truncate(8 + len(header) + numbers // 256 * 256 * 4)
+    return folder
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").is_file(), reason="available memory is read from /proc/meminfo")
+@pytest.mark.asyncio
+async def test_a_model_bigger_than_memory_is_refused_before_it_loads(model_bigger_than_memory):
+    """Loading it would get the server killed by the kernel, with no word to the user."""
+    async with lsp_session({**FAST_OPTIONS, "model": str(model_bigger_than_memory)}) as client:
+        await assert_load_failure_is_reported_and_harmless(client, "GB of memory available")
 
 
 @pytest.mark.asyncio
