@@ -20,15 +20,22 @@ STRING_DELIMITERS = {
     "python": PYTHON_QUOTES,
     "javascript": JS_QUOTES, "typescript": JS_QUOTES, "tsx": JS_QUOTES,
     "go": {'"': '"', "`": "`"},
-    "rust": {'"': '"'},
-    "c": {'"': '"'}, "cpp": {'"': '"'}, "java": {'"': '"'},
-    "lua": {'"': '"', "'": "'"},   # and long brackets: LUA_LONG_BRACKET
+    "rust": {'"': '"'},   # and raw strings: RAW_LITERALS
+    "c": {'"': '"'}, "cpp": {'"': '"'},
+    "java": {'"""': '"""', '"': '"'},   # a text block, then a plain string
+    "lua": {'"': '"', "'": "'"},   # and long brackets: RAW_LITERALS
 }
 MULTI_LINE_CLOSERS = {'"""', "'''", "`"}   # strings that may span lines; the others end at a line break
 LINE_COMMENT = {"python": "#", "lua": "--"}      # the others: //
 BLOCK_COMMENTS = {"python": (None, None), "lua": (None, None)}   # the others: /* */
-# Lua's long strings and comments (`[[ ]]`, `[==[ ]==]`, `--[[ ]]`): no escapes, closed only at the same level.
-LUA_LONG_BRACKET = re.compile(r"(?:--)?\[(=*)\[")
+# Literals with no escapes, closed only by the delimiter their opener names: the opener's pattern, and how its
+# group makes the closer. Lua's long strings and comments (`[[ ]]`, `[==[ ]==]`, `--[[ ]]`); C++ raw strings
+# (`R"(...)"`, `u8R"sql(...)sql"`); Rust raw strings (`r"..."`, `br#"..."#`).
+RAW_LITERALS = {
+    "lua": (re.compile(r"(?:--)?\[(=*)\["), lambda level: f"]{level}]"),
+    "cpp": (re.compile(r'(?<!\w)(?:u8|[uUL])?R"([^()\\\s]{0,16})\('), lambda delimiter: ")" + delimiter + '"'),
+    "rust": (re.compile(r'(?<!\w)b?r(#*)"'), lambda hashes: f'"{hashes}'),
+}
 # A character literal is skipped whole; a lone quote in these languages is a lifetime or a char being typed.
 CHAR_LITERAL = re.compile(r"'(?:\\.[^'\\\r\n]*|[^'\\\r\n])'")
 CHAR_LITERAL_LANGUAGES = {"go", "rust", "c", "cpp", "java"}
@@ -53,11 +60,12 @@ def open_literal(grammar: str | None, code: str) -> bool:
     text, i = code, 0
     line_comment = LINE_COMMENT.get(grammar, "//")
     block_open, block_close = BLOCK_COMMENTS.get(grammar, ("/*", "*/"))
+    raw_opener, raw_closer = RAW_LITERALS.get(grammar, (None, None))
     while i < len(text):
-        long_bracket = LUA_LONG_BRACKET.match(text, i) if grammar == "lua" else None
-        if long_bracket:
-            closer = "]" + long_bracket.group(1) + "]"
-            end = text.find(closer, long_bracket.end())
+        raw = raw_opener.match(text, i) if raw_opener else None
+        if raw:
+            closer = raw_closer(raw.group(1))
+            end = text.find(closer, raw.end())
             if end == -1:
                 return True
             i = end + len(closer)

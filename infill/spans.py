@@ -118,7 +118,7 @@ def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
 # Literals tree-sitter parsed whole: blanked out before the lexical scan (literals.py), which then never misreads
 # a closing quote, a quote inside a regex, a char literal or JSX text as the start of a string.
 LITERAL_NODE = re.compile(r"string|comment|char|rune|regex|jsx_text|text_block")
-LITERAL_PART = re.compile(r"_(start|end|content|fragment)$")   # a lone opening quote is not a whole literal
+LITERAL_PART = re.compile(r"_(start|end|content|fragment|delimiter)$")   # a lone opening quote is not a whole literal
 NOT_LINE_BREAK = re.compile(rb"[^\r\n]")
 LOOK_BACK_BYTES = 8000   # how far before the cursor an unclosed literal is looked for (the scan reads at most this)
 

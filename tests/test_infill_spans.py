@@ -151,6 +151,13 @@ def test_existing_parse_errors_are_counted():
     ("lua", "function f()\n  local s = [==[ a ]] still the <|>\nend\n", True),
     ("lua", "function f()\n  --[=[ a note that ]] goes <|>\nend\n", True),
     ("lua", "function f()\n  local s = [==[ a ]] b ]==] .. g(<|>\nend\n", False),
+    # Raw strings and text blocks still being typed: no escapes, closed only by their own delimiter
+    ("cpp", 'const char* q = R"(\n  SELECT * FROM users WHERE <|>\nint main() {}\n', True),
+    ("cpp", 'const char* q = u8R"sql(\n  SELECT ")" * <|>\nint main() {}\n', True),
+    ("cpp", 'int main() {\n  auto q = R"(a)" + f(<|>\n}\n', False),
+    ("rust", 'fn f() {\n    let p = r#"he said "hi" to <|>\n}\n', True),
+    ("rust", 'fn f() {\n    let p = r"C:\\dir\\"; g(<|>\n}\n', False),   # a backslash escapes nothing
+    ("java", 'class A {\n    String q = """\n        SELECT * FROM users WHERE <|>\n    int n = 1;\n}\n', True),
 ])
 def test_strings_and_comments(grammar, source, quiet):
     text, offset = at(source)
