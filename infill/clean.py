@@ -33,6 +33,8 @@ class CleanContext:
     line_above: str = ""        # the nearest non-blank line above the cursor's line
     tab_size: int | None = None # from the editor's formatting options, when it sent them
     grammar: str | None = None  # the document's tree-sitter grammar (None: plain text), for its comment syntax
+    opener: str = ""            # decide.opener_line: `before`, or on a blank line `line_above`, with a header
+                                # spread over several lines joined into one ("" : those lines as they are)
 
 
 def indentation(line: str) -> str:
@@ -88,11 +90,12 @@ def comment_only(middle: str, grammar: str | None = None) -> bool:
     return True
 
 
-def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | None = None) -> bool:
+def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | None = None,
+                     opener: str = "") -> bool:
     """The cursor is where a block's first statement goes (right after its opener, or on a blank line under it)
     and nothing after the cursor is a statement of that block yet."""
-    opener = before if before.strip() else line_above
-    if not opens_block(opener):
+    opener = opener or (before if before.strip() else line_above)
+    if not opens_block(opener, grammar):
         return False
     rest_of_line, *following = suffix.split("\n")
     if rest_of_line.strip():
@@ -105,10 +108,10 @@ def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | N
 
 
 def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: str,
-                           grammar: str | None = None) -> str:
+                           grammar: str | None = None, opener: str = "") -> str:
     """An empty body asks for code. A comment alone completes nothing there, and in Python a body of comments is an
     IndentationError that tree-sitter's lenient parse does not report (so the parse check cannot catch it)."""
-    if comment_only(middle, grammar) and body_still_empty(before, line_above, suffix, grammar):
+    if comment_only(middle, grammar) and body_still_empty(before, line_above, suffix, grammar, opener):
         return ""
     return middle
 
@@ -122,7 +125,8 @@ def drop_leading_blank_lines(middle: str) -> str:
     return "\n".join(lines)
 
 
-def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "") -> str:
+def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "", opener: str = "",
+                      grammar: str | None = None) -> str:
     """Multi-line mode: keep lines until one's indentation leaves the block being written.
 
     After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
@@ -132,8 +136,9 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     (inside `foo(` the closing `)` sits at the line above's level).
     """
     lines = middle.split("\n")
-    if before.strip() and opens_block(before):
-        limit = len(indentation(before))
+    header = opener or before   # a header over several lines: its first line's indentation
+    if before.strip() and opens_block(header, grammar):
+        limit = len(indentation(header))
         for i, line in enumerate(lines[1:], start=1):
             if line.strip() and len(indentation(line)) <= limit:
                 closes_here = CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit)
@@ -387,10 +392,10 @@ def keep_selection_indentation(lines: list[str], indent: str) -> str:
     return "\n".join([indent + lines[0], *lines[1:]])
 
 
-def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str) -> str:
+def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None) -> str:
     """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
     the opener's level (or the cursor sits at column 0), shift every line by the missing amount."""
-    if before.strip() or not opens_block(line_above):
+    if before.strip() or not opens_block(line_above, grammar):
         return middle
     lines = middle.split("\n")
     column = len(before) + len(indentation(lines[0]))
@@ -419,7 +424,9 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     """All rules in order; "" when nothing worth inserting is left."""
     middle = normalize_newlines(raw)
     suffix = normalize_newlines(ctx.suffix)
-    after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.before)
+    after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.opener or ctx.before,
+                                                                                     ctx.grammar)
+    opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     if not ctx.before.strip():
         middle = drop_leading_blank_lines(middle)
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size)
@@ -427,8 +434,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":
-        middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above)
-        middle = indent_block_body(middle, ctx.before, ctx.line_above, ctx.indent_unit)
+        middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
+        middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
     middle = drop_suffix_overlap(middle, suffix)
     middle = drop_unmatched_closers(middle, suffix)
@@ -436,7 +443,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = close_own_brackets(middle)
     middle = trim_trailing_whitespace(middle)
     if ctx.shape == "multi":
-        middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar)
+        middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
     if not middle.strip():
         return ""
     if after_opener:

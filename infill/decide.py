@@ -13,7 +13,10 @@ IDENTIFIER_CHAR = re.compile(r"\w")
 # A ':' opens a block only after these words (Python, and `case x:` / `default:` labels elsewhere); after anything
 # else it is a dict entry, a slice or a type annotation, and the line goes on.
 COLON_BLOCK_WORDS = {"def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally",
-                     "match", "case", "async", "default"}
+                     "match", "case", "async", "default", "public", "private", "protected"}   # C++ access labels
+# Lua opens a block with a function's parameter list, `repeat` and `else`, no brace or colon.
+LUA_BLOCK_OPENER = re.compile(r"(?<![.\w])(?:function\b[\w.:\s]*\([^()]*\)|repeat|else)$")
+HEADER_LOOK_BACK_LINES = 40   # a block header spread over more lines than this is not looked for
 # How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
 COMMENT_MARKERS = {"python": ("#",), "lua": ("--",)}
 C_LIKE_COMMENTS = ("//", "/*")
@@ -43,30 +46,65 @@ def line_parts(text: str, offset: int) -> tuple[str, str]:
     return text[start:offset], text[offset:] if end == -1 else text[offset:end]
 
 
+def previous_nonblank(text: str, offset: int) -> tuple[str, int]:
+    """The nearest non-blank line above the cursor's line and where it starts (('', 0) when there is none)."""
+    end = text.rfind("\n", 0, offset)
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        if text[start:end].strip():
+            return text[start:end], start
+        end = start - 1
+    return "", 0
+
+
 def previous_nonblank_line(text: str, offset: int) -> str:
-    """The nearest non-blank line above the cursor's line ('' when there is none)."""
+    return previous_nonblank(text, offset)[0]
+
+
+def joined_header(code: str, text_above: str) -> str:
+    """`code` (a line, or its text before the cursor) joined to the lines above that open the brackets it closes,
+    in their first line's indentation: a header spread over lines (`def area(\n    width,\n) -> float:`) reads
+    as one. `code` itself when it closes nothing opened above."""
+    surplus = bracket_surplus(code)
+    if surplus >= 0:
+        return code
+    lines = text_above.split("\n")[:-1]   # text_above ends with the line break before `code`'s line
+    for back, line in enumerate(reversed(lines[-HEADER_LOOK_BACK_LINES:]), start=1):
+        surplus += bracket_surplus(line)
+        if surplus >= 0:
+            first, *rest = lines[-back:]
+            return " ".join([first.rstrip(), *(part.strip() for part in rest), code.strip()])
+    return code
+
+
+def opener_line(text: str, offset: int) -> str:
+    """The line whose block the cursor would write into: the cursor's line up to the cursor, or, on a blank line,
+    the nearest non-blank line above; a header spread over several lines joined into one."""
     line_start = text.rfind("\n", 0, offset) + 1
-    for line in reversed(text[:line_start].split("\n")):
-        if line.strip():
-            return line
-    return ""
+    if text[line_start:offset].strip():
+        return joined_header(text[line_start:offset], text[:line_start])
+    above, above_start = previous_nonblank(text, offset)
+    return joined_header(above, text[:above_start])
 
 
-def opens_block(code_before_cursor: str) -> bool:
-    """Does this line end with a block opener (`{`, a Python-style `:`, Lua/Ruby `do` / `then`)?"""
+def opens_block(code_before_cursor: str, grammar: str | None = None) -> bool:
+    """Does this line end with a block opener (`{`, a Python-style `:`, Lua/Ruby `do` / `then`, Lua's
+    `function f()`, `repeat`, `else`)? A header over several lines must come joined (`joined_header`)."""
     code = code_before_cursor.rstrip()
     if code.endswith("{") or re.search(r"(?<![.\w])(do|then)$", code):   # not a method: `fetch(url).then`
         return True
-    if code.endswith(":") and not code.endswith("::") and brackets_balanced(code):   # not `for (String s :`
+    if grammar == "lua" and LUA_BLOCK_OPENER.search(code):
+        return True
+    if code.endswith(":") and not code.endswith("::") and bracket_surplus(code) <= 0:   # not `for (String s :`
         first_word = re.match(r"\s*(\w*)", code).group(1)
         return first_word in COLON_BLOCK_WORDS
     return False
 
 
-def brackets_balanced(code: str) -> bool:
-    """No bracket left open on this line (strings are not told apart: a line is short, and a bracket inside a
-    string before a block's `:` is rare)."""
-    return sum(code.count(c) for c in "([{") <= sum(code.count(c) for c in ")]}")
+def bracket_surplus(code: str) -> int:
+    """Brackets this line leaves open, less those it closes (strings are not told apart: a line is short, and a
+    bracket inside a string before a block's `:` is rare)."""
+    return sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
 
 
 def opens_expression_brace(code_before_cursor: str) -> bool:
@@ -86,9 +124,10 @@ def only_closers(rest: str) -> bool:
 
 
 def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bool = False,
-                 grammar: str | None = None) -> Decision:
+                 grammar: str | None = None, in_code_hole: bool = False, in_brackets: bool = False) -> Decision:
     """The inline decision at `offset`; `invoked`: the user asked (an explicit request), not just typed;
-    `grammar`: the document's (None for plain text)."""
+    `grammar`: the document's (None for plain text); `in_code_hole`: inside an f-string's `{}` or a template's
+    `${}`; `in_brackets`: inside a call's arguments, a parameter list or a list, tuple or dict (spans.py)."""
     before, after = line_parts(text, offset)
     if in_string_or_comment:
         if invoked:   # prose or a string's text: the rest of its line (the parse check keeps it inside)
@@ -96,16 +135,25 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("none", "the cursor is inside a string or comment (ask explicitly to complete there)")
     if before and after and IDENTIFIER_CHAR.match(before[-1]) and IDENTIFIER_CHAR.match(after[0]):
         return Decision("none", "the cursor is inside a word")
+    if in_code_hole:
+        return Decision("single", "inside a string's code hole: one expression")
+    if comment_start(grammar).match(after):
+        after = ""   # a comment after the cursor (`else:  # why`) is no code that follows
     if after.strip() and not only_closers(after):
         return Decision("single", "code follows the cursor on this line")
     if not before.strip():
-        above = previous_nonblank_line(text, offset)
+        above, above_start = previous_nonblank(text, offset)
         if comment_start(grammar, continuation=True).match(above):
             return Decision("multi", "a comment line above says what to write")
-        if opens_block(above):
+        if opens_block(joined_header(above, text[:above_start]), grammar):
             return Decision("multi", "empty body after a block opener")
+        if in_brackets:
+            return Decision("single", "inside brackets: the next item")
+        if above.rstrip().endswith("\\"):
+            return Decision("single", "a line continued from the one above")
         return Decision("multi", "blank line in a block")
-    if opens_block(before) and not opens_expression_brace(before):
+    line_start = offset - len(before)
+    if opens_block(joined_header(before, text[:line_start]), grammar) and not opens_expression_brace(before):
         return Decision("multi", "after a block opener")
     return Decision("single", "finish the current line")
 

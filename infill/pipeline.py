@@ -13,7 +13,7 @@ from typing import Any, Callable, Literal, Protocol
 from .choose import Cleaned, choose
 from .clean import CleanContext, auto_closed_tail, clean_middle, with_tail
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
-from .decide import previous_nonblank_line
+from .decide import opener_line, previous_nonblank_line
 from .edits import Edit, minimal_edits
 from .plan import ContextMemory, make_plan
 from .related import RelatedDocument
@@ -230,7 +230,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
         indent_unit=indent_unit_of(text, request.tab_size, request.insert_spaces), original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
-        tab_size=request.tab_size, grammar=plan.grammar,
+        tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(text, start),
     )
     cleaned = [Cleaned(i, with_tail(clean_middle(item.text, style), tail), item)
                for i, item in enumerate(candidates.items)]

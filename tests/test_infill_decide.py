@@ -96,3 +96,38 @@ def test_fill_lengths_follow_the_selection_size():
     assert max(small) < max(large)
     assert 86 in large and max(large) <= 256
     assert plan_lengths("block", 32, "z" * 1000) == [32]
+
+
+@pytest.mark.parametrize("grammar,source,shape", [
+    # an f-string's code hole, with the editor's auto-closed `}'` after the cursor: one expression
+    ("python", "msg = f'hello {<|>}'\n", "single"),
+    # a header spread over several lines opens its block like a one-line header
+    ("python", "def area(\n    width: float,\n    height: float,\n) -> float:<|>\n", "multi"),
+    ("python", "def f(a, b):\n    if (a and\n            b):<|>\n", "multi"),
+    ("python", "def area(\n    width: float,\n) -> float:\n    <|>\n", "multi"),
+    ("python", "x = 1\nelse_value = (\n    2):<|>\n", "single"),   # `x = (...):` opens nothing
+    # Lua opens blocks with a parameter list, `repeat` and `else`
+    ("lua", "local function add(a, b)<|>\n", "multi"),
+    ("lua", "function M.setup(opts)<|>\n", "multi"),
+    ("lua", "pcall(function()<|>\n", "multi"),
+    ("lua", "repeat<|>\n", "multi"),
+    ("lua", "if x then\n  y()\nelse<|>\n", "multi"),
+    ("lua", "local n = f.function_count(<|>\n", "single"),
+    # C++ access labels
+    ("cpp", "class Stack {\npublic:<|>\n};\n", "multi"),
+    # a comment after the cursor is no code that follows
+    ("python", "if x:\n    pass\nelse:<|>  # otherwise\n", "multi"),
+    # a blank line between a call's arguments or a list's items wants the next item
+    ("python", "result = compute(\n    alpha,\n    <|>\n)\n", "single"),
+    ("python", "x = [\n    <|>\n]\n", "single"),
+    ("javascript", "foo(\n  a,\n  <|>\n);\n", "single"),
+    ("go", "func f() {\n\tg(\n\t\ta,\n\t\t<|>\n\t)\n}\n", "single"),
+    ("javascript", "foo(function () {\n  <|>\n});\n", "multi"),   # a function body inside the arguments
+    ("python", "total = first + \\\n    <|>\n", "single"),          # a continued line
+])
+def test_shape_with_the_syntax_tree(grammar, source, shape):
+    text, offset = at(source)
+    span = find_span(grammar, text, offset, offset)
+    decision = decide_shape(text, offset, span.in_string_or_comment, grammar=grammar,
+                            in_code_hole=span.in_code_hole, in_brackets=span.in_brackets)
+    assert decision.shape == shape, decision.reason

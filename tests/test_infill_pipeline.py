@@ -548,3 +548,19 @@ def test_editor_situations_in_other_languages(language, source, middle, expected
 def test_a_comment_alone_in_an_empty_body_is_still_dropped(language, source, comment):
     result, _ = inline(source, comment, language_id=language)
     assert result.text == ""
+
+
+@pytest.mark.parametrize("language,source,middle,expected", [
+    ("python", "def area(\n    width: float,\n    height: float,\n) -> float:<|>\n", "\n    return width * height",
+     "def area(\n    width: float,\n    height: float,\n) -> float:\n    return width * height\n"),
+    ("lua", "local function add(a, b)<|>\n", "\n  return a + b\nend",
+     "local function add(a, b)\n  return a + b\nend\n"),
+    ("cpp", "class Stack {\npublic:<|>\n};\n", "\n    void push(int x);",
+     "class Stack {\npublic:\n    void push(int x);\n};\n"),
+    ("python", "name = 'x'\nmsg = f'hello {<|>}'\n", "name", "name = 'x'\nmsg = f'hello {name}'\n"),
+    ("python", "result = compute(\n    alpha,\n    <|>\n)\n", "beta,\n    gamma,\n)\nprint(result)",
+     "result = compute(\n    alpha,\n    beta,\n)\n"),
+])
+def test_block_headers_and_items_get_the_shape_they_need(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected
