@@ -87,6 +87,7 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         "decision": decision.shape,
         "multiline": decision.shape in ("multi", "block"),
         "decision_reason": decision.reason,
+        "asked_only": mode == "inline" and span.in_string_or_comment,   # typing there gets nothing
         "lengths": lengths,
         "context": {"prefix_chars": len(context.prefix), "suffix_chars": len(context.suffix),
                     "prefix_tokens": context.prefix_tokens, "suffix_tokens": context.suffix_tokens,

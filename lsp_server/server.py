@@ -22,6 +22,7 @@ from pygls.lsp.server import LanguageServer
 from infill import ContextMemory, InfillRequest, InfillResult, RelatedDocument
 from infill.languages import grammar_for
 from infill.related import same_family
+from infill.style import indent_unit_of, line_ending_of
 
 from . import __version__
 from .completion_items import as_completion_item
@@ -357,10 +358,15 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
             ][:MAX_RELATED_DOCUMENTS]
 
 
-def context_options(ls: InfillServer, snap: Snapshot) -> tuple:
-    """What besides the document decides an answer: the options, and the other open files when they lend snippets
-    (an answer cached before one of them changed is not reused)."""
-    return ls.options_key() + tuple(sorted((key, document.version) for key, document in other_documents(ls, snap)))
+def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None) -> tuple:
+    """What besides the text around the cursor decides an answer: the options, the grammar, the whole document's
+    indentation and line ending (the cleaning follows them), and the other open files when they lend snippets
+    (an answer cached before one of them changed is not reused). `source`: the document's text if not the
+    snapshot's (a speculation's, with the suggestion accepted)."""
+    source = snap.source if source is None else source
+    style = (grammar_for(snap.language_id, snap.path), indent_unit_of(source), line_ending_of(source))
+    return ls.options_key() + style + tuple(sorted((key, document.version)
+                                                   for key, document in other_documents(ls, snap)))
 
 
 def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
@@ -470,7 +476,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         return CANCELLED, []
     # Relative to the cursor (closers it replaces included); not when a reload began meanwhile (another model).
     if generated.texts and result.start == offset and ls.host.latest_load == load:
-        ls.cache.put(context, generated.texts, several=invoked, replace=result.end - offset)
+        ls.cache.put(context, generated.texts, several=invoked, replace=result.end - offset,
+                     asked_only=bool(result.details.get("asked_only")))
     if superseded(ls, job, generation, snap):
         return CANCELLED, []   # computed for text the user has changed since: never shown
     if not generated.texts:
@@ -504,7 +511,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     any real request cancels it."""
     source = snap.source[:start] + text + snap.source[end:]
     cursor = start + len(text)
-    context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap),
+    context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap, source),
                           ls.context_reach())
     if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context
                                              and not ls.speculation[1].done()):

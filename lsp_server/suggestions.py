@@ -41,6 +41,7 @@ class Cached:
     texts: tuple[str, ...]   # distinct cleaned candidates, best first
     several: bool            # made for an explicit invoke (several candidates were asked for)
     replace: int = 0         # characters after the cursor each text replaces (closers the editor auto-typed)
+    asked_only: bool = False # made where only an explicit request completes (in a string or comment)
 
 
 class ResultCache:
@@ -51,21 +52,22 @@ class ResultCache:
         self._entries: OrderedDict[tuple, Cached] = OrderedDict()
 
     def get(self, key: tuple, several: bool = False) -> Cached | None:
-        """An entry usable for the request: an invoke (several=True) needs an entry that asked for several."""
+        """An entry usable for the request: an invoke (several=True) needs an entry that asked for several; typing
+        (several=False) cannot use one made where only an explicit request completes."""
         entry = self._entries.get(key)
-        if entry is None or (several and not entry.several):
+        if entry is None or (several and not entry.several) or (not several and entry.asked_only):
             return None
         self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: tuple, texts: list[str], several: bool, replace: int = 0) -> None:
+    def put(self, key: tuple, texts: list[str], several: bool, replace: int = 0, asked_only: bool = False) -> None:
         if not texts:
             return
         old = self._entries.get(key)
         if old is not None and old.several and not several:
             self._entries.move_to_end(key)  # keep the richer entry
             return
-        self._entries[key] = Cached(tuple(texts), several, replace)
+        self._entries[key] = Cached(tuple(texts), several, replace, asked_only)
         self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
@@ -99,5 +101,7 @@ class ShownSuggestion:
         if not (source.startswith(self.before) and source.endswith(self.after)):
             return None
         typed = source[anchor:cursor]
-        rests = [text[len(typed):] for text in self.texts if text.startswith(typed) and len(text) > len(typed)]
+        closers = self.after[:self.replace]   # a rest that only writes the closers it replaces changes nothing
+        rests = [text[len(typed):] for text in self.texts
+                 if text.startswith(typed) and len(text) > len(typed) and text[len(typed):] != closers]
         return rests or None

@@ -180,6 +180,7 @@ from lsp_server.jobs import SUPERSEDED, JobQueue  # noqa: E402
 from lsp_server.status import (COUNTERS, Counters, LastAnswer, SuggestionIds, status_object,  # noqa: E402
                                suggestion_id_of)
 from lsp_server.suggestions import ResultCache, ShownSuggestion, context_key, reach_for  # noqa: E402
+from infill.plan import make_plan  # noqa: E402
 
 
 def rhythm_of(*times: float) -> TypingRhythm:
@@ -420,6 +421,26 @@ def test_suggestions_that_replace_auto_closed_brackets_keep_their_range_relative
     cache = ResultCache()
     cache.put(("k",), ["x)"], several=False, replace=1)
     assert cache.get(("k",)).replace == 1
+    # Typed up to the auto-closed tail: what is left only writes the `)` it replaces, a change of nothing.
+    assert shown.remainders(source[:cursor] + "total, end=''" + source[cursor:], cursor + 13) is None
+
+
+def test_an_answer_asked_for_in_a_comment_is_not_shown_again_while_typing():
+    """Typing inside a comment or string gets no suggestion; one the user asked for there is not replayed."""
+    cache = ResultCache()
+    cache.put(("k",), ["the rest of the comment"], several=True, asked_only=True)
+    assert cache.get(("k",)) is None
+    assert cache.get(("k",), several=True).texts == ("the rest of the comment",)
+
+
+def test_the_plan_marks_an_answer_that_only_an_explicit_request_gets():
+    text = "def f():\n    x = 1  # the \n"
+    cursor = text.index("# the ") + len("# the ")
+    plan = make_plan(text, "inline", cursor, cursor, "python", None, 32, 512, len, invoked=True)
+    assert plan.decision.shape == "single" and plan.details["asked_only"] is True
+    cursor = text.index("x = 1") + len("x = ")
+    assert make_plan(text, "inline", cursor, cursor, "python", None, 32, 512, len, invoked=True
+                     ).details["asked_only"] is False
 
 
 def test_inline_budget_option():
@@ -651,3 +672,32 @@ def test_a_speculation_moves_the_read_ahead_to_the_end_of_the_suggestion():
 
     asyncio.run(offered())
     assert server.prompt_place == (document_key(snap.uri), 5)
+
+
+def test_the_cache_key_follows_the_whole_documents_indentation_and_a_speculation_keys_as_its_request_will():
+    """The cleaning indents in the document's own style, voted over the whole file: two files that share the text
+    around the cursor but not their indentation must not share an answer."""
+    from lsp_server.server import context_options, language_of, server, speculate
+
+    tail = "".join(f"value_{i} = {i}\n" for i in range(600)) + "def f():\n"
+    tabbed = Snapshot("file:///tmp/units/tabs.py", "class A:\n" + "\tx = 1\n" * 50 + tail, version=1,
+                      language_id="python")
+    spaced = Snapshot("file:///tmp/units/spaces.py", "class A:\n" + "  x = 1\n" * 50 + tail, version=1,
+                      language_id="python")
+
+    def key(snap, source=None):
+        text = snap.source if source is None else source
+        return context_key(text, len(text), len(text), language_of(snap), "inline",
+                           context_options(server, snap, source), server.context_reach())
+
+    assert key(tabbed) != key(spaced)
+    # A speculation is keyed by the document as it will be once the suggestion is accepted.
+    suggestion = "    return 1\n" + "    pass\n" * 40
+    asyncio.run(speculated(speculate, server, spaced, suggestion))
+    accepted = spaced.source + suggestion
+    assert server.speculation[0] == key(Snapshot(spaced.uri, accepted, version=2, language_id="python"))
+
+
+async def speculated(speculate, server, snap, text):
+    speculate(server, snap, len(snap.source), len(snap.source), text)
+    await server.speculation[1]
