@@ -23,8 +23,11 @@ from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError
 CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 PINNED_SUFFIX_TOKENS = 8  # suffix-pinned layout: how many suffix tokens follow the middle on the canvas
-# (rows, canvas) shapes compiled at load: single-line plans (3 rows, 32), multi-line (2 rows, 64), rewrites (1 row).
-WARM_SHAPES = ((3, 32), (2, 64), (1, 32), (1, 64))
+# The common plans, as (rows, longest length limit): single-line (3 candidates up to 32 tokens) and multi-line (2 up
+# to 64). Their canvas shapes, and the same canvases with one row (a latency budget too short for candidates, and
+# rewrites), are compiled at load (InfillEngine.warm_shapes): in the suffix-pinned layout the pinned suffix tokens
+# make each canvas a bucket larger.
+WARM_PLANS = ((3, 32), (2, 64))
 # A fill with a latency budget: fewer denoising steps than this and the length candidates give way to one row (the
 # longest limit, which can still end early with <eos>); fewer than MIN_BUDGET_STEPS are never planned.
 ROWS_NEED_STEPS = 8
@@ -131,20 +134,31 @@ class InfillEngine:
             return "compiled" if cuda_graphs_fit(self.model, self.device) else "static"
         return choice
 
-    def warm_up(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES,
+    def warm_shapes(self) -> tuple[tuple[int, int], ...]:
+        """(rows, canvas) of the common plans (WARM_PLANS) in this engine's layout."""
+        pinned = 0 if self.fim_ids else PINNED_SUFFIX_TOKENS
+        shapes = []
+        for rows, longest in WARM_PLANS:
+            canvas_len = bucket(longest + pinned, self.loaded.canvas_length)
+            shapes += [(rows, canvas_len), (1, canvas_len)]
+        return tuple(dict.fromkeys(shapes))
+
+    def warm_up(self, shapes: tuple[tuple[int, int], ...] | None = None,
                 cancel: Callable[[], bool] | None = None) -> float:
         """Compile (and capture) the decoder step for the common (rows, canvas) shapes before the first request.
         Returns the seconds it took."""
+        shapes = shapes or self.warm_shapes()
         started = time.perf_counter()
         # Three steps: the first runs eagerly (no self-conditioning yet); of the compiled ones, CUDA graph trees
         # only warm up on the first call and record the graph on the second, so the next request replays it.
         self._run_at_shapes(shapes, steps=3, prompt_len=4, runs=1, cancel=cancel)
         return time.perf_counter() - started
 
-    def measure_pace(self, shapes: tuple[tuple[int, int], ...] = WARM_SHAPES, steps: int = 3,
+    def measure_pace(self, shapes: tuple[tuple[int, int], ...] | None = None, steps: int = 3,
                      cancel: Callable[[], bool] | None = None) -> dict:
         """Time a few denoising steps at the common (rows, canvas) shapes, so a fill with a latency budget can plan
         its step count from the first request on. Returns the measured ms per step."""
+        shapes = shapes or self.warm_shapes()
         # A typical prompt length (a step reads its keys); the first run at a shape is not counted (_record_pace).
         self._run_at_shapes(shapes, steps=steps, prompt_len=max(8, self.prompt_budget // 2), runs=2, cancel=cancel)
         return self._pace_report()

@@ -719,3 +719,56 @@ def test_cuda_graphs_only_where_the_compiled_step_stays_on_the_gpu(monkeypatch):
         model.to(dtype)
         assert cuda_graphs_fit(model, cuda) is fits, (capability, dtype)
     assert not cuda_graphs_fit(model.to(torch.bfloat16), torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def pinned_engine(tmp_path_factory):
+    """A tiny random DiffusionGemma whose tokenizer has no FIM sentinels (a byte-level BPE trained here in a
+    moment, with <pad>, <eos> and <bos> only): the engine must pin the suffix on the canvas instead."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from engine.configs import tiny_config
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    code = [f"def total_{i}(values):\n    return sum(value * {i} for value in values)\n" for i in range(50)]
+    bpe.train_from_iterator(code, trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<eos>", "<bos>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>")
+    folder = tmp_path_factory.mktemp("pinned-diffusion-gemma")
+    torch.manual_seed(0)
+    DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=len(tokenizer), canvas_length=128)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return InfillEngine(EngineConfig(model=str(folder), max_steps=4, threads=1))
+
+
+def test_without_fim_sentinels_the_suffix_head_is_pinned_after_each_rows_limit(pinned_engine, monkeypatch):
+    from engine.infill_engine import PINNED_SUFFIX_TOKENS
+
+    seen = {}
+    run = pinned_engine._run
+
+    def watched(prompt, canvas, pinned, *args, **kwargs):
+        seen.update(prompt=list(prompt), canvas=canvas.clone(), pinned=pinned.clone())
+        return run(prompt, canvas, pinned, *args, **kwargs)
+
+    monkeypatch.setattr(pinned_engine, "_run", watched)
+    prefix, suffix = "def total_3(values):\n    return ", "\n\ndef total_4(values):\n    return sum(values)\n"
+    result = pinned_engine.fill(prefix, suffix, lengths=[8, 16], seed=1)
+    assert pinned_engine.layout == result.layout == "suffix-pinned"
+    head = pinned_engine._encode_text(suffix)[:PINNED_SUFFIX_TOKENS]
+    assert seen["prompt"] == [pinned_engine.tokenizer.bos_token_id, *pinned_engine._encode_text(prefix)]
+    for row, limit in enumerate([8, 16]):
+        canvas, pinned = seen["canvas"][row], seen["pinned"][row]
+        assert canvas[limit:limit + len(head)].tolist() == head and pinned[limit:].all() and not pinned[:limit].any()
+        assert (canvas[limit + len(head):] == pinned_engine.pad_id).all()
+    assert all(item.length <= 16 for item in result.items)
+    # The pinned tokens make each common plan's canvas a bucket larger: those are the shapes compiled at load.
+    assert pinned_engine.warm_shapes() == ((3, 64), (1, 64), (2, 128), (1, 128))
+
+
+def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
+    engine = InfillEngine(EngineConfig(max_steps=2, threads=1))   # the embedded model: a 64-token canvas
+    assert engine.layout == "spm-sentinels" and engine.warm_shapes() == ((3, 32), (1, 32), (2, 64), (1, 64))
