@@ -231,16 +231,21 @@ def test_fim_sampler_mixes_all_kinds_and_keeps_shapes_fixed():
     stream = rng.integers(20, 200, size=20_000)
     stream[::9] = 7  # "newline" tokens
     sampler = FimSampler(stream, np.array([7]), context=48, canvas=16, seed=0)
-    kinds = set()
+    kinds, suffixes = set(), []
     for _ in range(300):
         ex = sampler.example()
         kinds.add(ex.kind)
+        suffixes.append(len(ex.suffix))
         assert len(ex.prefix) + len(ex.suffix) + 3 == 48 and len(ex.middle) <= 15
         if ex.kind == "continuation":
             assert ex.suffix == [] and len(ex.middle) == 15
         if ex.kind in ("line", "lines") and ex.middle:
             assert ex.middle[-1] == 7  # whole lines end after a newline token
     assert kinds == {"line", "lines", "span", "continuation"}
+    # suffixes as long as the engine keeps at inference (a third of the prompt less its 3 sentinels), often whole
+    from engine.prompt import trim_context
+    cap = len(trim_context([1] * 100, [2] * 100, 48 - 3)[1])
+    assert max(suffixes) == cap and suffixes.count(cap) > 100
 
 
 def test_gpu_config_fits_the_40_mb_budget_and_the_ar_twin_matches_its_size(tmp_path):

@@ -38,7 +38,9 @@ class FimSampler:
     def __init__(self, stream: np.ndarray, newline_ids: np.ndarray, context: int, canvas: int, seed: int,
                  max_suffix: int | None = None, mix: tuple[float, ...] = DEFAULT_MIX):
         self.stream, self.P, self.C = stream, context, canvas
-        self.max_suffix = max_suffix if max_suffix is not None else min(64, context // 3)
+        # As long as the engine keeps at inference (engine/prompt.py trim_context: a third of the prompt less its
+        # sentinels); away from a file's end the suffix runs to that cap, so half the examples have it whole.
+        self.max_suffix = max_suffix if max_suffix is not None else (context - 3) // 3
         self.mix = mix
         self.rng = random.Random(seed)
         # positions just after a token holding a newline: line starts
@@ -63,7 +65,10 @@ class FimSampler:
     def example(self) -> Example:
         rng, C, s = self.rng, self.C, self.stream
         kind = rng.choices(KINDS, weights=self.mix)[0]
-        suffix_len = 0 if kind == "continuation" else rng.randint(1, self.max_suffix)
+        if kind == "continuation":
+            suffix_len = 0
+        else:
+            suffix_len = self.max_suffix if rng.random() < 0.5 else rng.randint(1, self.max_suffix)
         prefix_len = self.P - 3 - suffix_len
         lo, hi = prefix_len, len(s) - C - suffix_len - 1
         if kind == "line":
