@@ -97,7 +97,8 @@ CHECKS = {
 def parse_options(raw, base: ServerOptions | None = None) -> tuple[ServerOptions, list[str]]:
     """(options, warnings). `raw` is the section itself or an object holding it under "diffusionInfill".
 
-    Values not mentioned keep `base`; a bad value falls back to the field's default, with a warning."""
+    Values not mentioned keep `base`; null puts an option back to its default; a bad value falls back to the
+    field's default, with a warning."""
     base = base or ServerOptions()
     if raw is None:
         return base, []
@@ -118,7 +119,9 @@ def parse_options(raw, base: ServerOptions | None = None) -> tuple[ServerOptions
         if value == "" and name == "model":
             value = None  # an empty settings box means "the default model"
         check, expected = CHECKS[name]
-        if (value is None and defaults[name] is None) or (value is not None and check(value)):
+        if value is None:
+            values[name] = defaults[name]   # unset (a client telling the server an option was removed)
+        elif check(value):
             values[name] = value
         else:
             warnings.append(f"{SECTION}.{name} = {value!r} is not valid (expected {expected}); "

@@ -115,8 +115,9 @@ class JobQueue:
         with self._cond:
             return len(self._waiting)
 
-    def close(self) -> None:
-        """Resolve everything waiting, stop the running job at its next step, let the worker exit."""
+    def close(self, wait: bool = True) -> None:
+        """Resolve everything waiting, stop the running job at its next step, let the worker exit; `wait`: until
+        it has (at most 30 s: a model load cannot stop half-way)."""
         with self._cond:
             self._closed = True
             dropped = list(self._waiting.values())
@@ -129,7 +130,7 @@ class JobQueue:
             _resolve(job, SUPERSEDED)
         # Wait for the worker to leave torch's code: a daemon thread still inside it while the interpreter shuts
         # down aborts the process ("terminate called without an active exception").
-        if self._thread is not threading.current_thread():
+        if wait and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
 
     def _next(self) -> Job | None:

@@ -339,5 +339,5 @@ class ModelHost:
         return {"runs": runs, "encodeMs": round(totals["encodeMs"] / runs, 1),
                 "denoiseMs": round(totals["denoiseMs"] / runs, 1), "steps": round(totals["steps"] / runs, 1)}
 
-    def close(self) -> None:
-        self.queue.close()
+    def close(self, wait: bool = True) -> None:
+        self.queue.close(wait)

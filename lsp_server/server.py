@@ -186,7 +186,9 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
 
 @server.feature(types.SHUTDOWN)
 def on_shutdown(ls: InfillServer, params: None) -> None:
-    ls.host.close()  # stop running denoising at its next step so the process can exit promptly
+    # Stop running denoising at its next step so the process can exit promptly. Not waiting here: the answer
+    # would wait up to 30 s for a model load, which cannot stop half-way; `exit` (InfillServer.shutdown) waits.
+    ls.host.close(wait=False)
 
 
 async def load_model(ls: InfillServer) -> None:
@@ -392,6 +394,9 @@ async def inline_completion(ls: InfillServer, params: types.InlineCompletionPara
         outcome, items = await complete_inline(ls, params, job_suffix)
     except asyncio.CancelledError:  # $/cancelRequest: pygls answers RequestCancelled
         ls.counters.cancelled += 1
+        raise
+    except JsonRpcInvalidParams:    # an unknown document: refused, a problem reported (every request has an outcome)
+        ls.counters.empty += 1
         raise
     if outcome == CANCELLED:
         ls.counters.cancelled += 1

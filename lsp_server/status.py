@@ -22,7 +22,7 @@ class Counters:
     requests: int = 0       # inline completion requests received
     cancelled: int = 0      # ... superseded by a newer request or keystroke, or cancelled by the client
     answered: int = 0       # ... answered with at least one item
-    empty: int = 0          # ... answered with no item (nothing to offer, or a problem reported to the user)
+    empty: int = 0          # ... answered with no item (nothing to offer, or a problem reported: also refused)
     typedThrough: int = 0   # answers cut from the shown suggestion the user is typing through (no model)
     cacheHits: int = 0      # answers from the cache of recent results (no model)
     speculated: int = 0     # next suggestions computed ahead of time, as if the current one were accepted

@@ -184,9 +184,12 @@ async def test_an_empty_selection_applies_nothing(client: LanguageClient):
 
 
 async def test_unknown_document_is_invalid_params_and_the_server_keeps_answering(client: LanguageClient):
+    before = (await execute(client, "infill.status"))["counters"]
     with pytest.raises(JsonRpcException) as raised:
         await inline_at(client, "file:///never/opened.py", 0, 0)
     assert raised.value.code == INVALID_PARAMS and "unknown document" in str(raised.value)
+    counted = {key: value - before[key] for key, value in (await execute(client, "infill.status"))["counters"].items()}
+    assert counted["requests"] == 1 and counted["empty"] == 1   # every request counted has an outcome
     with pytest.raises(JsonRpcException) as raised:
         await execute(client, "infill.fillSelection", {"uri": "file:///never/opened.py",
                                                        "range": {"start": {"line": 0, "character": 0},

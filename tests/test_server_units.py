@@ -131,6 +131,13 @@ def test_bad_option_values_warn_and_fall_back_to_defaults():
     assert kept == base and "must be an object" in warnings[0]
 
 
+def test_null_puts_an_option_back_to_its_default_without_a_warning():
+    base, _ = parse_options({"maxNewTokens": 12, "seed": 7, "speculate": False})
+    options, warnings = parse_options({"maxNewTokens": None, "seed": None}, base=base)
+    assert (options.maxNewTokens, options.seed, options.speculate) == (ServerOptions().maxNewTokens, 0, False)
+    assert warnings == []
+
+
 def test_an_empty_model_setting_means_the_embedded_model():
     options, warnings = parse_options({"model": ""}, base=ServerOptions(model="/old"))
     assert options.model is None and warnings == []
@@ -302,6 +309,19 @@ def test_job_queue_keeps_one_waiting_job_per_key_and_cancels_the_running_one():
     assert [job.future.result(5) for job in waiting] == [SUPERSEDED] * 4 + [4]
     assert other.future.result(5) == "other"
     queue.close()
+
+
+def test_closing_without_waiting_returns_while_a_job_that_cannot_stop_still_runs():
+    """The shutdown request is answered at once; a model load (which cannot stop half-way) is waited for at exit."""
+    queue = JobQueue("test-queue")
+    started, release = threading.Event(), threading.Event()
+    running = queue.submit("load", lambda token: (started.set(), release.wait(10)) and "loaded")
+    assert started.wait(5)
+    queue.close(wait=False)
+    assert not running.future.done()          # returned while the job runs on
+    release.set()
+    queue.close()                              # the second close waits for the worker
+    assert running.future.done() and not queue._thread.is_alive()
 
 
 def test_speculation_runs_only_when_idle_and_real_work_cancels_it():
