@@ -463,6 +463,8 @@ def test_setup_again_moves_the_keys_drops_old_settings_and_detach_gives_back_the
     # before: the old <M-Right> stayed mapped next to the new key, and the dropped setting stayed configured
     assert resetup["word"] is None and resetup["new_word"].startswith("Diffusion Infill")
     assert resetup["tab"].startswith("Diffusion Infill") and resetup["stale_setting"] is None
+    # the running server keeps an option a notification leaves out: the dropped one is told as null (its default)
+    assert "maxNewTokens" in report["resetup_told"] and report["resetup_told"]["maxNewTokens"] is None
     # before: detaching deleted our <Tab> and with it the user's own buffer-local one
     assert detached == {"tab": "user tab", "new_word": None}
 

@@ -468,11 +468,22 @@ H.run(function()
   report.keys_attached = { tab = desc_of("<Tab>"), word = desc_of("<M-Right>") }
   local plain = vim.json.decode(os.getenv("INFILL_SETTINGS"))
   plain.maxNewTokens = nil -- set by step 11's setup(); this one leaves it out
+  local told_server = vim.NIL
+  for _, client in ipairs(vim.lsp.get_clients({ name = infill.name })) do
+    local notify = client.notify
+    client.notify = function(self, method, params)
+      if method == "workspace/didChangeConfiguration" then
+        told_server = params.settings.diffusionInfill
+      end
+      return notify(self, method, params)
+    end
+  end
   infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = plain, debounce_ms = 50,
     keymaps = { accept_word = "<M-w>" } })
   local section = (vim.lsp.config[infill.name].settings or {}).diffusionInfill or {}
   report.keys_resetup = { word = desc_of("<M-Right>"), new_word = desc_of("<M-w>"), tab = desc_of("<Tab>"),
     stale_setting = section.maxNewTokens or vim.NIL }
+  report.resetup_told = told_server
   vim.lsp.buf_detach_client(again, attached.id)
   H.wait_for("the detach", function() return infill.get_client(again) == nil end, 5000)
   H.sleep(100)

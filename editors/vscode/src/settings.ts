@@ -7,8 +7,9 @@ export const SECTION = 'diffusionInfill';
 // "unknown option" warning from the server.
 const SERVER_KEYS = [
   'model', 'allowDownload', 'device', 'quantize', 'steps', 'threads', 'maxNewTokens', 'inlineBudgetMs', 'relatedFiles',
-  'contextTokens', 'dtype', 'fastPath', 'reusePrefix', 'speculate', 'readAhead',
+  'contextTokens', 'dtype', 'fastPath', 'reusePrefix', 'speculate', 'readAhead', 'seed', 'trustRemoteCode',
 ] as const;
+// Not sent: completionItems (VS Code shows inline suggestions itself, so the completion-menu copy stays off).
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

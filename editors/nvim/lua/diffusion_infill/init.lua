@@ -586,11 +586,19 @@ function M.setup(opts)
     end
   end
   -- setup() again after the server started: vim.lsp.config only shapes the next start, so the running server is
-  -- told the new settings (it reloads the model only when a model option changed).
-  if next(M.config.settings) then
+  -- told the new settings (it reloads the model only when a model option changed). The server keeps an option a
+  -- notification leaves out, so one dropped since the last setup() goes as null: back to its default.
+  local told = vim.deepcopy(M.config.settings)
+  for key in pairs(M.told_settings or {}) do
+    if told[key] == nil then
+      told[key] = vim.NIL
+    end
+  end
+  M.told_settings = vim.deepcopy(M.config.settings)
+  if next(told) then
     for _, client in ipairs(vim.lsp.get_clients({ name = NAME })) do
       client.settings = config.settings
-      client:notify("workspace/didChangeConfiguration", { settings = config.settings })
+      client:notify("workspace/didChangeConfiguration", { settings = { [SECTION] = told } })
     end
   end
 end
