@@ -185,6 +185,31 @@ def test_some_rows_train_with_the_length_limit_the_engine_pins(prepared):
     assert torch.all(train.canvas_weights(capped_canvas, noised, "uniform", pinned)[pinned] == 0)
 
 
+def test_self_conditioning_shows_the_logits_at_the_samplers_temperatures():
+    """The sampler feeds back its temperature-scaled logits (0.8 down to 0.4), as transformers' generate does; the
+    second pass in training must read logits scaled the same way, not the first pass's raw ones."""
+    from engine.configs import tiny_config
+
+    torch.manual_seed(0)
+    model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=300, canvas_length=16))
+    calls, forward = [], model.forward
+
+    def recording(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        calls.append((kwargs.get("self_conditioning_logits"), out.logits.detach()))
+        return out
+
+    model.forward = recording
+    prompts, clean = torch.randint(10, 300, (4, 12)), torch.randint(10, 300, (4, 16))
+    train.diffusion_loss(model, prompts, clean, noise="uniform", vocab=300, mask_id=None,
+                         gen=torch.Generator().manual_seed(0), noise_level=0.5)
+    (_, first), (fed, _) = calls
+    for row in range(4):
+        scale = float((fed[row] * first[row]).sum() / (first[row] * first[row]).sum())
+        assert 1 / 0.8 - 1e-4 <= scale <= 1 / 0.4 + 1e-4
+        assert torch.allclose(fed[row], first[row] * scale, atol=1e-4)
+
+
 def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(prepared):
     tmp, _ = prepared
     run = tmp / "ar"
@@ -246,6 +271,29 @@ def test_fim_sampler_mixes_all_kinds_and_keeps_shapes_fixed():
     from engine.prompt import trim_context
     cap = len(trim_context([1] * 100, [2] * 100, 48 - 3)[1])
     assert max(suffixes) == cap and suffixes.count(cap) > 100
+
+
+def test_some_examples_end_at_a_files_end_with_no_suffix():
+    """At the bottom of a file the suffix is empty; training showed an empty suffix only with a continuation,
+    whose middle runs to the canvas end, so the model never learnt to end a middle there."""
+    from training.fim import FimSampler
+
+    rng = np.random.default_rng(1)
+    stream = rng.integers(20, 200, size=40_000)
+    stream[::9] = 7                 # "newline" tokens
+    stream[::997] = BOS_ID          # files of about 1,000 tokens
+    sampler = FimSampler(stream, np.array([7]), context=48, canvas=16, seed=0)
+    at_file_end = []
+    for _ in range(1000):
+        ex = sampler.example()
+        if ex.kind != "continuation" and not ex.suffix:
+            at_file_end.append(ex)
+            assert len(ex.prefix) == 45 and 0 < len(ex.middle) <= 15 and BOS_ID not in ex.middle
+            end = next(i for i in range(len(stream)) if stream[i - len(ex.middle):i].tolist() == ex.middle
+                       and stream[i - len(ex.middle) - 45:i - len(ex.middle)].tolist() == ex.prefix)
+            assert stream[end] == BOS_ID    # the middle runs to the file's end
+    assert 40 < len(at_file_end) < 130   # about 10% of the 85% that are not continuations
+    assert {ex.kind for ex in at_file_end} == {"line", "lines", "span"}
 
 
 def test_gpu_config_fits_the_40_mb_budget_and_the_ar_twin_matches_its_size(tmp_path):

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.configs import EOS_ID, PAD_ID
+from engine.configs import BOS_ID, EOS_ID, PAD_ID
 
 KINDS = ("line", "lines", "span", "continuation")
 DEFAULT_MIX = (0.3, 0.25, 0.3, 0.15)
+# Of the line, lines and span examples, this share ends at a file's end with no suffix: where the user writes at
+# the bottom of a file (an empty suffix otherwise came only with a continuation, which runs to the canvas end).
+FILE_END_SHARE = 0.1
 
 
 @dataclass
@@ -45,6 +48,7 @@ class FimSampler:
         self.rng = random.Random(seed)
         # positions just after a token holding a newline: line starts
         self.line_starts = np.nonzero(np.isin(stream, newline_ids))[0] + 1
+        self.file_starts = np.nonzero(stream == BOS_ID)[0]   # each file begins with <bos>: the one before ends there
         if len(stream) < context + 2 * canvas + 8 or len(self.line_starts) < 16:
             raise ValueError(f"a stream of {len(stream)} tokens is too short for context {context}, canvas {canvas}")
 
@@ -65,6 +69,10 @@ class FimSampler:
     def example(self) -> Example:
         rng, C, s = self.rng, self.C, self.stream
         kind = rng.choices(KINDS, weights=self.mix)[0]
+        if kind != "continuation" and rng.random() < FILE_END_SHARE:
+            example = self._file_end(kind)
+            if example is not None:
+                return example
         if kind == "continuation":
             suffix_len = 0
         else:
@@ -86,6 +94,28 @@ class FimSampler:
         end = min(max(end, start), start + C - 1)
         return Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(),
                        suffix=s[end:end + suffix_len].tolist(), kind=kind)
+
+
+    def _file_end(self, kind: str) -> Example | None:
+        """A middle that ends where a file ends (just before the next file's <bos>), with no suffix: the last line,
+        the last 2-12 lines or a span up to there."""
+        rng, C, s = self.rng, self.C, self.stream
+        prefix_len = self.P - 3
+        ends = self.file_starts[(self.file_starts > prefix_len + C) & (self.file_starts < len(s) - C)]
+        if not len(ends):
+            return None
+        end = int(ends[rng.randrange(len(ends))])
+        if kind == "span":
+            start = end - rng.randint(1, C - 1)
+        else:
+            starts = self.line_starts[(self.line_starts < end) & (self.line_starts >= end - (C - 1))]
+            wanted = 1 if kind == "line" else rng.randint(2, 12)
+            start = int(starts[max(0, len(starts) - wanted)]) if len(starts) else end - rng.randint(1, C - 1)
+        earlier = self.file_starts[self.file_starts < end]
+        if len(earlier) > 1:
+            start = max(start, int(earlier[-2]) + 1)   # within the file that ends here (a short one)
+        return Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(), suffix=[],
+                       kind=kind)
 
 
 def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int) -> tuple[list[int], list[int]]:

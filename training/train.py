@@ -37,6 +37,7 @@ from transformers.cache_utils import DynamicCache
 from transformers.utils import logging as hf_logging
 
 from engine.configs import EOS_ID, PAD_ID
+from engine.sampler import SamplerSettings
 from training.common import (DIFFUSION_CONFIGS, Clock, autocast, check_resume_flags, learning_rate, load_checkpoint,
                              make_optimizer, pick_device, restore_optimizer, save_checkpoint, unigram_logp,
                              write_json)
@@ -48,6 +49,7 @@ CLEAN_WEIGHT = 0.2     # uniform noise, un-noised positions: copying them is eas
 FULL_NOISE_SHARE = 0.3
 AR_LOSS_WEIGHT = 0.5
 SELF_CONDITIONING_PROB = 0.5
+SC_TEMPERATURES = (SamplerSettings.t_min, SamplerSettings.t_max)   # the sampler's schedule runs between them
 CAPPED_SHARE = 0.5     # rows given the engine's pinned length limit (engine_caps)
 
 
@@ -132,6 +134,11 @@ def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: in
     if self_condition:
         with torch.no_grad():
             sc_logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions).logits
+        # The sampler feeds back its temperature-scaled logits (as transformers' own generate does with its
+        # processed logits), at temperatures from 0.8 down to 0.4: shown the same here, at a random one per row.
+        temperature = SC_TEMPERATURES[0] + (SC_TEMPERATURES[1] - SC_TEMPERATURES[0]) * torch.rand(
+            N, 1, 1, generator=gen, device=prompts.device)
+        sc_logits = sc_logits / temperature                                            # (N, C, V)
         sc_mask = torch.rand(N, generator=gen, device=prompts.device) < SELF_CONDITIONING_PROB
     logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions,
                    self_conditioning_logits=sc_logits, self_conditioning_mask=sc_mask).logits  # (N, C, V)
