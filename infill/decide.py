@@ -16,6 +16,8 @@ COLON_BLOCK_WORDS = {"def", "class", "if", "elif", "else", "for", "while", "with
                      "match", "case", "async", "default", "public", "private", "protected"}   # C++ access labels
 # Lua opens a block with a function's parameter list, `repeat` and `else`, no brace or colon.
 LUA_BLOCK_OPENER = re.compile(r"(?<![.\w])(?:function\b[\w.:\s]*\([^()]*\)|repeat|else)$")
+# A statement's block brace (`if (x) {`, `} else {`, `function f() {`), not an object literal's (`f({`).
+BRACED_HEADER = re.compile(r"(?:\)|\b(?:else|try|do|finally))\s*\{$")
 HEADER_LOOK_BACK_LINES = 40   # a block header spread over more lines than this is not looked for
 # How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
 COMMENT_MARKERS = {"python": ("#",), "lua": ("--",)}
@@ -139,6 +141,8 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("single", "inside a string's code hole: one expression")
     if comment_start(grammar).match(after):
         after = ""   # a comment after the cursor (`else:  # why`) is no code that follows
+    if BRACED_HEADER.search(before.rstrip()) and after.lstrip().startswith("}") and not only_closers(after):
+        return Decision("multi", "between a block's braces")   # `if (x) {|} else {`
     if after.strip() and not only_closers(after):
         return Decision("single", "code follows the cursor on this line")
     if not before.strip():

@@ -115,6 +115,11 @@ def test_fill_lengths_follow_the_selection_size():
     ("lua", "local n = f.function_count(<|>\n", "single"),
     # C++ access labels
     ("cpp", "class Stack {\npublic:<|>\n};\n", "multi"),
+    # between a block's braces with more code after them on the line
+    ("javascript", "if (x) {<|>} else {\n}\n", "multi"),
+    ("javascript", "f({<|>}, 2);\n", "single"),                      # an object argument: finish the line
+    ("javascript", "f(function () {<|>}, 2);\n", "multi"),
+    ("javascript", "<a onClick={<|>} href='/'>x</a>;\n", "single"),   # a JSX attribute's value
     # a comment after the cursor is no code that follows
     ("python", "if x:\n    pass\nelse:<|>  # otherwise\n", "multi"),
     # a blank line between a call's arguments or a list's items wants the next item

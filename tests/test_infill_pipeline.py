@@ -558,6 +558,8 @@ def test_a_comment_alone_in_an_empty_body_is_still_dropped(language, source, com
     ("cpp", "class Stack {\npublic:<|>\n};\n", "\n    void push(int x);",
      "class Stack {\npublic:\n    void push(int x);\n};\n"),
     ("python", "name = 'x'\nmsg = f'hello {<|>}'\n", "name", "name = 'x'\nmsg = f'hello {name}'\n"),
+    ("javascript", "function f(x) {\n  if (x) {<|>} else {\n    z();\n  }\n}\n", "\n    y();\n  }",
+     "function f(x) {\n  if (x) {\n    y();\n  } else {\n    z();\n  }\n}\n"),
     ("python", "result = compute(\n    alpha,\n    <|>\n)\n", "beta,\n    gamma,\n)\nprint(result)",
      "result = compute(\n    alpha,\n    beta,\n)\n"),
 ])
