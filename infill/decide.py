@@ -89,10 +89,25 @@ def opener_line(text: str, offset: int) -> str:
     return joined_header(above, text[:above_start])
 
 
+def without_trailing_comment(code: str, grammar: str | None) -> str:
+    """`code` without the line comment at its end (`if x:  # why`), when its marker is outside any quotes before it
+    (a line is short: quotes are counted, not parsed). Plain text (no grammar) is left as it is."""
+    if grammar is None:
+        return code
+    marker = COMMENT_MARKERS.get(grammar, ("//",))[0]
+    at = code.find(marker)
+    while at != -1:
+        if code.count('"', 0, at) % 2 == 0 and code.count("'", 0, at) % 2 == 0:
+            return code[:at]
+        at = code.find(marker, at + 1)
+    return code
+
+
 def opens_block(code_before_cursor: str, grammar: str | None = None) -> bool:
     """Does this line end with a block opener (`{`, a Python-style `:`, Lua/Ruby `do` / `then`, Lua's
-    `function f()`, `repeat`, `else`)? A header over several lines must come joined (`joined_header`)."""
-    code = code_before_cursor.rstrip()
+    `function f()`, `repeat`, `else`)? A comment after it does not count; a header over several lines must come
+    joined (`joined_header`)."""
+    code = without_trailing_comment(code_before_cursor, grammar).rstrip()
     if code.endswith("{") or re.search(r"(?<![.\w])(do|then)$", code):   # not a method: `fetch(url).then`
         return True
     if grammar == "lua" and LUA_BLOCK_OPENER.search(code):
@@ -126,10 +141,10 @@ def only_closers(rest: str) -> bool:
 
 
 def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bool = False,
-                 grammar: str | None = None, in_code_hole: bool = False, in_brackets: bool = False) -> Decision:
+                 grammar: str | None = None, in_code_hole: bool = False) -> Decision:
     """The inline decision at `offset`; `invoked`: the user asked (an explicit request), not just typed;
     `grammar`: the document's (None for plain text); `in_code_hole`: inside an f-string's `{}` or a template's
-    `${}`; `in_brackets`: inside a call's arguments, a parameter list or a list, tuple or dict (spans.py)."""
+    `${}` (spans.py)."""
     before, after = line_parts(text, offset)
     if in_string_or_comment:
         if invoked:   # prose or a string's text: the rest of its line (the parse check keeps it inside)
@@ -139,8 +154,6 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("none", "the cursor is inside a word")
     if in_code_hole:
         return Decision("single", "inside a string's code hole: one expression")
-    if comment_start(grammar).match(after):
-        after = ""   # a comment after the cursor (`else:  # why`) is no code that follows
     if BRACED_HEADER.search(before.rstrip()) and after.lstrip().startswith("}") and not only_closers(after):
         return Decision("multi", "between a block's braces")   # `if (x) {|} else {`
     if after.strip() and not only_closers(after):
@@ -151,8 +164,6 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
             return Decision("multi", "a comment line above says what to write")
         if opens_block(joined_header(above, text[:above_start]), grammar):
             return Decision("multi", "empty body after a block opener")
-        if in_brackets:
-            return Decision("single", "inside brackets: the next item")
         if above.rstrip().endswith("\\"):
             return Decision("single", "a line continued from the one above")
         return Decision("multi", "blank line in a block")

@@ -59,8 +59,7 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
                    "plain-text context was used")
 
     if mode == "inline":
-        decision = decide_shape(text, start, span.in_string_or_comment, invoked, grammar, span.in_code_hole,
-                                span.in_brackets)
+        decision = decide_shape(text, start, span.in_string_or_comment, invoked, grammar, span.in_code_hole)
     else:
         decision = Decision("block", f"{mode} the selection")
     snippets = (pick_snippets(text, start, grammar, related or [], previous=previous.related)

@@ -30,7 +30,6 @@ class SpanInfo:
     in_string_or_comment: bool = False
     error_count: int = 0                                # ERROR and MISSING nodes in the whole tree
     in_code_hole: bool = False                          # inside an f-string's {} or a template's ${}
-    in_brackets: bool = False                           # between the items of a call, parameter list, list, ...
 
     @property
     def span(self) -> Scope | None:
@@ -115,17 +114,6 @@ def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
             return node.start_byte < byte < node.end_byte
         node = node.parent
     return False
-
-
-# Bracketed lists whose items go one a line: a blank line there wants the next item, not a block.
-ITEM_LIST = {"argument_list", "arguments", "parameters", "parameter_list", "formal_parameters", "list", "tuple",
-             "array", "dictionary", "set"}
-
-
-def between_items(tree: tree_sitter.Tree, byte: int) -> bool:
-    """The cursor sits directly in a call's arguments, a parameter list or a list, tuple, array or dict."""
-    node = tree.root_node.descendant_for_byte_range(byte, byte)
-    return node is not None and node.type in ITEM_LIST and node.start_byte < byte < node.end_byte
 
 
 # Literals tree-sitter parsed whole: blanked out before the lexical scan (literals.py), which then never misreads
@@ -239,5 +227,4 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
         in_string_or_comment=quiet,
         error_count=count_errors(tree.root_node),
         in_code_hole=code_hole and not quiet,
-        in_brackets=between_items(tree, b_start),
     )

@@ -43,6 +43,12 @@ def test_shape(source, shape):
     assert decide_shape(text, offset, in_string_or_comment=False).shape == shape
 
 
+def test_a_comment_after_the_code_neither_opens_a_block_nor_hides_one():
+    assert not opens_block("local x = 1 -- nil means use something else", "lua")
+    assert not opens_block("x = 1  # then", "python") and opens_block("if x:  # the usual case", "python")
+    assert opens_block("if (x) { // go", "javascript") and not opens_block('s = "# x:"', "python")
+
+
 def test_dict_colon_is_not_a_block_opener():
     assert not opens_block("    'a':")
     assert not opens_block("x: int = 3 if y else z:")  # odd, but not a block keyword
@@ -113,6 +119,7 @@ def test_fill_lengths_follow_the_selection_size():
     ("lua", "repeat<|>\n", "multi"),
     ("lua", "if x then\n  y()\nelse<|>\n", "multi"),
     ("lua", "local n = f.function_count(<|>\n", "single"),
+    ("python", "if x:  # the usual case\n    <|>\n", "multi"),
     # C++ access labels
     ("cpp", "class Stack {\npublic:<|>\n};\n", "multi"),
     # between a block's braces with more code after them on the line
@@ -120,13 +127,8 @@ def test_fill_lengths_follow_the_selection_size():
     ("javascript", "f({<|>}, 2);\n", "single"),                      # an object argument: finish the line
     ("javascript", "f(function () {<|>}, 2);\n", "multi"),
     ("javascript", "<a onClick={<|>} href='/'>x</a>;\n", "single"),   # a JSX attribute's value
-    # a comment after the cursor is no code that follows
-    ("python", "if x:\n    pass\nelse:<|>  # otherwise\n", "multi"),
-    # a blank line between a call's arguments or a list's items wants the next item
-    ("python", "result = compute(\n    alpha,\n    <|>\n)\n", "single"),
-    ("python", "x = [\n    <|>\n]\n", "single"),
-    ("javascript", "foo(\n  a,\n  <|>\n);\n", "single"),
-    ("go", "func f() {\n\tg(\n\t\ta,\n\t\t<|>\n\t)\n}\n", "single"),
+    # a blank line between a call's arguments: the next item may be a callback over several lines
+    ("javascript", "app.get(\n  '/',\n  <|>\n);\n", "multi"),
     ("javascript", "foo(function () {\n  <|>\n});\n", "multi"),   # a function body inside the arguments
     ("python", "total = first + \\\n    <|>\n", "single"),          # a continued line
 ])
@@ -134,5 +136,5 @@ def test_shape_with_the_syntax_tree(grammar, source, shape):
     text, offset = at(source)
     span = find_span(grammar, text, offset, offset)
     decision = decide_shape(text, offset, span.in_string_or_comment, grammar=grammar,
-                            in_code_hole=span.in_code_hole, in_brackets=span.in_brackets)
+                            in_code_hole=span.in_code_hole)
     assert decision.shape == shape, decision.reason

@@ -555,13 +555,15 @@ def test_a_comment_alone_in_an_empty_body_is_still_dropped(language, source, com
      "def area(\n    width: float,\n    height: float,\n) -> float:\n    return width * height\n"),
     ("lua", "local function add(a, b)<|>\n", "\n  return a + b\nend",
      "local function add(a, b)\n  return a + b\nend\n"),
+    ("lua", "local x = 1 -- nil means use something else\n<|>\n", "local y = 2",
+     "local x = 1 -- nil means use something else\nlocal y = 2\n"),
     ("cpp", "class Stack {\npublic:<|>\n};\n", "\n    void push(int x);",
      "class Stack {\npublic:\n    void push(int x);\n};\n"),
     ("python", "name = 'x'\nmsg = f'hello {<|>}'\n", "name", "name = 'x'\nmsg = f'hello {name}'\n"),
     ("javascript", "function f(x) {\n  if (x) {<|>} else {\n    z();\n  }\n}\n", "\n    y();\n  }",
      "function f(x) {\n  if (x) {\n    y();\n  } else {\n    z();\n  }\n}\n"),
-    ("python", "result = compute(\n    alpha,\n    <|>\n)\n", "beta,\n    gamma,\n)\nprint(result)",
-     "result = compute(\n    alpha,\n    beta,\n)\n"),
+    ("javascript", "app.get(\n  '/',\n  <|>\n);\n", "(req, res) => {\n    res.send('ok');\n  },",
+     "app.get(\n  '/',\n  (req, res) => {\n    res.send('ok');\n  },\n);\n"),
 ])
 def test_block_headers_and_items_get_the_shape_they_need(language, source, middle, expected):
     result, _ = inline(source, middle, language_id=language)
