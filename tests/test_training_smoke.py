@@ -282,6 +282,7 @@ def test_some_examples_end_at_a_files_end_with_no_suffix():
     stream = rng.integers(20, 200, size=40_000)
     stream[::9] = 7                 # "newline" tokens
     stream[::997] = BOS_ID          # files of about 1,000 tokens
+    stream[20_000:20_100:5] = BOS_ID   # and some of 5 tokens, shorter than a span
     sampler = FimSampler(stream, np.array([7]), context=48, canvas=16, seed=0)
     at_file_end = []
     for _ in range(1000):

@@ -111,9 +111,9 @@ class FimSampler:
             starts = self.line_starts[(self.line_starts < end) & (self.line_starts >= end - (C - 1))]
             wanted = 1 if kind == "line" else rng.randint(2, 12)
             start = int(starts[max(0, len(starts) - wanted)]) if len(starts) else end - rng.randint(1, C - 1)
-        earlier = self.file_starts[self.file_starts < end]
-        if len(earlier) > 1:
-            start = max(start, int(earlier[-2]) + 1)   # within the file that ends here (a short one)
+        own_start = self.file_starts[self.file_starts < end]   # its last one is the <bos> of the file ending here
+        if len(own_start):
+            start = max(start, int(own_start[-1]) + 1)   # within that file (a short one)
         return Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(), suffix=[],
                        kind=kind)
 
