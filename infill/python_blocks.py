@@ -33,6 +33,8 @@ NONLOCAL = re.compile(r"\bnonlocal\b")
 # must not refuse a fill because its own compiler is older than the user's code.
 OLDER_COMPILER = sys.version_info < (3, 12)
 PEP_695_LINE = re.compile(r"[ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+\w+[ \t]*\[|[ \t]*type[ \t]+\w+[ \t]*[\[=]")
+TYPE_PARAMETERS = re.compile(r"([ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+\w+[ \t]*)\[")   # `def f[` -> `def f`
+TYPE_ALIAS = re.compile(r"([ \t]*)type[ \t]+(\w+)[ \t]*")                           # `type X[T] =` -> `X =`
 SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
 
 
@@ -72,7 +74,7 @@ def syntax_error_line(source: str) -> int | None:
         compile(source, "<fill>", "exec", dont_inherit=True)
     except SyntaxError as error:
         if OLDER_COMPILER and newer_syntax(source, error):
-            return None   # this compiler cannot judge the code; tree-sitter's check still applies
+            return older_compiler_error_line(source, error)
         if str(error.msg).startswith("no binding for nonlocal") and "nonlocal" in source:
             # The binding lives in an enclosing function, outside the code compiled here. Python stops at this
             # error, so look again for the others with `global` (same length) in its place.
@@ -91,6 +93,42 @@ def newer_syntax(source: str, error: SyntaxError) -> bool:
     lines = source.split("\n")
     line = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
     return bool(PEP_695_LINE.match(line))
+
+
+def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
+    """A pre-3.12 compiler stopped at 3.12 syntax: with that line's type parameters (or `type` alias keyword) taken
+    out, the code is compiled again for the errors after it. None when that cannot be done (an f-string, or the
+    error stays on that line): the code cannot be judged here, and tree-sitter's check still applies."""
+    lines = source.split("\n")
+    number = error.lineno or 0
+    if str(error.msg).startswith("f-string") or not 0 < number <= len(lines):
+        return None
+    line = lines[number - 1]
+    opened = TYPE_PARAMETERS.match(line)
+    if opened:
+        close = matching_bracket(line, opened.end() - 1)
+        simpler = None if close is None else line[:opened.end() - 1] + line[close + 1:]
+    else:
+        alias = TYPE_ALIAS.match(line)
+        rest = line[alias.end():] if alias else ""
+        if rest.startswith("["):
+            close = matching_bracket(rest, 0)
+            rest = None if close is None else rest[close + 1:]
+        simpler = None if alias is None or rest is None else alias.group(1) + alias.group(2) + " " + rest.lstrip()
+    if simpler is None:
+        return None
+    again = syntax_error_line("\n".join([*lines[:number - 1], simpler, *lines[number:]]))
+    return None if again == number else again
+
+
+def matching_bracket(text: str, opening: int) -> int | None:
+    """The index of the `]` that closes the `[` at `opening` (type parameters nest: `[T: list[int]]`)."""
+    depth = 0
+    for i in range(opening, len(text)):
+        depth += {"[": 1, "]": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return None
 
 
 def compiles(source: str) -> bool:

@@ -177,3 +177,12 @@ def test_a_real_error_is_still_refused_next_to_3_12_code():
     document = "type Pair = tuple[int, int]\n\ndef area(w, h):\n    return \n"
     start = document.index("return ") + len("return ")
     assert fill_python_faults(document, start, start, "w *")[0] > 0
+
+
+@pytest.mark.parametrize("header", ["def area[T](self, w: T) -> T:", "def area(self, w):",
+                                    "async def area[T: (int, float)](self, w: T) -> T:"])
+def test_a_broken_fill_inside_a_generic_function_is_refused_as_in_a_plain_one(header):
+    document = f"class Shape:\n    {header}\n        return \n"
+    start = document.index("return ") + len("return ")
+    assert fill_python_faults(document, start, start, "self.")[0] > 0
+    assert fill_python_faults(document, start, start, "w * 2") == (0, 0)
