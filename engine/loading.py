@@ -128,39 +128,55 @@ def read_extra(folder: Path) -> dict:
 
 
 MAX_SAFETENSORS_HEADER = 100_000_000   # safetensors' own limit on a header's size
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}
 
 
-def checkpoint_weights(folder: Path) -> int | None:
-    """How many numbers the folder's safetensors files hold, read from their headers (no tensor is read); None when
-    a header cannot be read (transformers' own error then says what is wrong)."""
+def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files transformers reads: those its index names when there is one, else model.safetensors."""
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            return sorted({folder / name for name in json.loads(index.read_text())["weight_map"].values()})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+    return [folder / "model.safetensors"] if (folder / "model.safetensors").is_file() else []
+
+
+def converted_weights(folder: Path, dtype: torch.dtype) -> int | None:
+    """How many numbers of the checkpoint are stored in another dtype than `dtype`, read from the safetensors
+    headers (no tensor is read): loading copies those into memory, converted; the others stay mapped from the
+    file. None when a header cannot be read (transformers' own error then says what is wrong)."""
+    stored_as = SAFETENSORS_DTYPES.get(dtype)
     total = 0
-    for path in folder.glob("*.safetensors"):
+    for path in weight_files(folder):
         try:
             with open(path, "rb") as file:
                 size = int.from_bytes(file.read(8), "little")
                 if not 0 < size <= MAX_SAFETENSORS_HEADER:
                     return None
                 header = json.loads(file.read(size))
-            total += sum(math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__")
+            total += sum(math.prod(entry["shape"]) for name, entry in header.items()
+                         if name != "__metadata__" and entry["dtype"] != stored_as)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
     return total
 
 
 def check_fits_in_memory(folder: Path, dtype: torch.dtype, source: str) -> None:
-    """A checkpoint loads whole into the machine's memory, in `dtype`, before it moves to its device or is
-    quantized. One that cannot fit gets the kernel's out-of-memory killer, which ends the server with no word to
-    the user; so it is refused here, before loading, counting the weights alone (the real peak is higher)."""
-    weights, available = checkpoint_weights(folder), available_cpu_memory()
+    """Weights stored in another dtype than the one asked for are converted into the machine's memory, whole,
+    before the model moves to its device or is quantized. When they cannot fit, the kernel's out-of-memory killer
+    ends the server with no word to the user; so that is refused here, before loading, counting those weights
+    alone (the real peak is higher)."""
+    weights, available = converted_weights(folder, dtype), available_cpu_memory()
     if not weights or available is None:
         return
     needed = weights * dtype.itemsize
     if needed > available:
+        name = str(dtype).removeprefix("torch.")
         raise ModelLoadError(
-            f"{source} holds {weights / 1e9:.2f}B weights: {needed / 1e9:.1f} GB as {str(dtype).removeprefix('torch.')} "
-            f"while it loads, and this machine has {available / 1e9:.1f} GB of memory available. Free memory, or "
-            "choose a smaller model or dtype (the weights load into memory before they move to the GPU or are "
-            "quantized)")
+            f"{source}: {weights / 1e9:.2f}B weights converted to {name} take {needed / 1e9:.1f} GB while it loads, "
+            f"and this machine has {available / 1e9:.1f} GB of memory available. Free memory, or choose a smaller "
+            "model, or the dtype its weights are stored in (then they are read from the file as needed)")
 
 
 # The text model: the decoder that denoises and the encoder that reads the prompt. The vision tower is never used.

@@ -772,3 +772,27 @@ def test_without_fim_sentinels_the_suffix_head_is_pinned_after_each_rows_limit(p
 def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
     engine = InfillEngine(EngineConfig(max_steps=2, threads=1))   # the embedded model: a 64-token canvas
     assert engine.layout == "spm-sentinels" and engine.warm_shapes() == ((3, 32), (1, 32), (2, 64), (1, 64))
+
+
+def test_only_weights_converted_on_loading_count_against_memory(tmp_path):
+    """Weights stored in the dtype asked for stay mapped from the file; others are converted into memory. The
+    files counted are those transformers reads (the index's), not every safetensors file in the folder."""
+    total = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    rows = total // 2 // 256      # bfloat16 weights as large as this machine's memory
+
+    def sparse_safetensors(path, rows):
+        header = json.dumps({"w": {"dtype": "BF16", "shape": [rows, 256], "data_offsets": [0, rows * 512]}}).encode()
+        with open(path, "wb") as file:
+            file.write(len(header).to_bytes(8, "little") + header)
+            file.truncate(8 + len(header) + rows * 512)
+
+    sparse_safetensors(tmp_path / "model.safetensors", rows)
+    loading.check_fits_in_memory(tmp_path, torch.bfloat16, "big")            # read from the file as needed
+    with pytest.raises(ModelLoadError, match="converted to float32 take .* GB of memory available"):
+        loading.check_fits_in_memory(tmp_path, torch.float32, "big")
+    # Sharded: the index names small shards; the large single file beside them is not what loads.
+    sparse_safetensors(tmp_path / "model-00001-of-00001.safetensors", 4)
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"w": "model-00001-of-00001.safetensors"}}))
+    assert loading.converted_weights(tmp_path, torch.float32) == 4 * 256
+    loading.check_fits_in_memory(tmp_path, torch.float32, "sharded")

@@ -82,20 +82,20 @@ async def test_corrupt_weights_are_reported(corrupt_model):
 
 @pytest.fixture
 def model_bigger_than_memory(tmp_path):
-    """A real model folder whose weights file is a valid safetensors file holding twice this machine's memory
-    (sparse: it takes no disk)."""
+    """A real model folder whose weights file is a valid safetensors file of bfloat16 weights as large as this
+    machine's memory (sparse: it takes no disk): on a CPU they load as float32, twice that."""
     total = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
-    numbers = 2 * total // 4
+    numbers = total // 2
     folder = tmp_path / "huge-model"
     folder.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "diffusion_infill.json"):
         if (EMBEDDED / name).exists():
             shutil.copy(EMBEDDED / name, folder / name)
     header = json.dumps({"model.decoder.embed_tokens.weight": {
-        "dtype": "F32", "shape": [numbers // 256, 256], "data_offsets": [0, numbers // 256 * 256 * 4]}}).encode()
+        "dtype": "BF16", "shape": [numbers // 256, 256], "data_offsets": [0, numbers // 256 * 256 * 2]}}).encode()
     with open(folder / "model.safetensors", "wb") as weights:
         weights.write(len(header).to_bytes(8, "little") + header)
-        weights.truncate(8 + len(header) + numbers // 256 * 256 * 4)
+        weights.truncate(8 + len(header) + numbers // 256 * 256 * 2)
     return folder
 
 
