@@ -37,7 +37,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--quantize", help="none | int8 | int4: store the weights as 8- or 4-bit integers (less memory, "
                                           "slightly different completions)")
     group.add_argument("--threads", type=int, help="CPU threads for torch (default: half the cores, at most 4, for a small "
-                                                   "model; else one per core)")
+                                                   "model; else PyTorch's own default)")
     group.add_argument("--steps", type=int, help="denoising steps per canvas (default 48 on a GPU, 24 on a CPU)")
     group.add_argument("--max-new-tokens", type=int, help="longest completion, in tokens (default 48)")
     group.add_argument("--seed", type=int)
