@@ -82,9 +82,9 @@ def joined_header(code: str, text_above: str) -> str:
 def opener_line(text: str, offset: int) -> str:
     """The line whose block the cursor would write into: the cursor's line up to the cursor, or, on a blank line,
     the nearest non-blank line above; a header spread over several lines joined into one."""
-    line_start = text.rfind("\n", 0, offset) + 1
-    if text[line_start:offset].strip():
-        return joined_header(text[line_start:offset], text[:line_start])
+    before, _ = line_parts(text, offset)
+    if before.strip():
+        return joined_header(before, text[:offset - len(before)])
     above, above_start = previous_nonblank(text, offset)
     return joined_header(above, text[:above_start])
 
@@ -159,16 +159,15 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     if after.strip() and not only_closers(after):
         return Decision("single", "code follows the cursor on this line")
     if not before.strip():
-        above, above_start = previous_nonblank(text, offset)
+        above = previous_nonblank_line(text, offset)
         if comment_start(grammar, continuation=True).match(above):
             return Decision("multi", "a comment line above says what to write")
-        if opens_block(joined_header(above, text[:above_start]), grammar):
+        if opens_block(opener_line(text, offset), grammar):
             return Decision("multi", "empty body after a block opener")
         if above.rstrip().endswith("\\"):
             return Decision("single", "a line continued from the one above")
         return Decision("multi", "blank line in a block")
-    line_start = offset - len(before)
-    if opens_block(joined_header(before, text[:line_start]), grammar) and not opens_expression_brace(before):
+    if opens_block(opener_line(text, offset), grammar) and not opens_expression_brace(before):
         return Decision("multi", "after a block opener")
     return Decision("single", "finish the current line")
 

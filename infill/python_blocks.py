@@ -32,7 +32,6 @@ NONLOCAL = re.compile(r"\bnonlocal\b")
 # Syntax Python 3.12 added (PEP 695 type parameters and `type` aliases, PEP 701 f-strings): a server running on 3.11
 # must not refuse a fill because its own compiler is older than the user's code.
 OLDER_COMPILER = sys.version_info < (3, 12)
-PEP_695_LINE = re.compile(r"[ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+\w+[ \t]*\[|[ \t]*type[ \t]+\w+[ \t]*[\[=]")
 TYPE_PARAMETERS = re.compile(r"([ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+\w+[ \t]*)\[")   # `def f[` -> `def f`
 TYPE_ALIAS = re.compile(r"([ \t]*)type[ \t]+(\w+)[ \t]*")                           # `type X[T] =` -> `X =`
 SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
@@ -92,7 +91,8 @@ def newer_syntax(source: str, error: SyntaxError) -> bool:
         return True
     lines = source.split("\n")
     line = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
-    return bool(PEP_695_LINE.match(line))
+    alias = TYPE_ALIAS.match(line)
+    return bool(TYPE_PARAMETERS.match(line) or (alias and line[alias.end():alias.end() + 1] in ("[", "=")))
 
 
 def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
