@@ -194,6 +194,7 @@ def serve_main(argv: list[str]) -> int:
 
     # Command-line options are the starting point; the editor's initializationOptions refine them.
     server.options, server.option_warnings = options_from(args)
+    server.startup_options = server.options
     if tcp:
         server.start_tcp(*tcp)
         return 0

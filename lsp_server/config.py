@@ -94,11 +94,13 @@ CHECKS = {
 }
 
 
-def parse_options(raw, base: ServerOptions | None = None) -> tuple[ServerOptions, list[str]]:
+def parse_options(raw, base: ServerOptions | None = None,
+                  defaults: ServerOptions | None = None) -> tuple[ServerOptions, list[str]]:
     """(options, warnings). `raw` is the section itself or an object holding it under "diffusionInfill".
 
     Values not mentioned keep `base`; null puts an option back to its default; a bad value falls back to the
-    field's default, with a warning."""
+    default, with a warning. `defaults` are the options the server started with (its command line); without
+    them, the built-in ones."""
     base = base or ServerOptions()
     if raw is None:
         return base, []
@@ -110,7 +112,7 @@ def parse_options(raw, base: ServerOptions | None = None) -> tuple[ServerOptions
             return base, []
         if not isinstance(raw, dict):
             return base, [f"{SECTION} settings must be an object, not {type(raw).__name__}; they were ignored"]
-    defaults = {f.name: f.default for f in fields(ServerOptions)}
+    defaults = {f.name: getattr(defaults or ServerOptions(), f.name) for f in fields(ServerOptions)}
     warnings, values = [], {}
     for name, value in raw.items():
         if name not in CHECKS:

@@ -58,6 +58,8 @@ class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("diffusion-infill", __version__, protocol_cls=InfillProtocol)
         self.options = ServerOptions()
+        # The command line's options: what a setting the editor removes (null) or gets wrong goes back to.
+        self.startup_options = ServerOptions()
         self.option_warnings: list[str] = []   # from the command line, shown once the client is initialized
         self.host = ModelHost()
         self._shown: set[str] = set()
@@ -141,7 +143,8 @@ server = InfillServer()
 @server.feature(types.INITIALIZE)
 def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
     # The command line set ls.options already; the editor's initializationOptions refine them.
-    ls.options, warnings = parse_options(params.initialization_options, base=ls.options)
+    ls.options, warnings = parse_options(params.initialization_options, base=ls.options,
+                                         defaults=ls.startup_options)
     ls.option_warnings += warnings
 
 
@@ -170,7 +173,7 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
             log.warning("workspace/configuration failed: %s", exc)
             return
     previous = ls.options
-    ls.options, warnings = parse_options(settings, base=previous)
+    ls.options, warnings = parse_options(settings, base=previous, defaults=ls.startup_options)
     for warning in warnings:
         ls.tell(warning)
     if ls.options.model_key() != previous.model_key():

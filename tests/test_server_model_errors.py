@@ -75,6 +75,17 @@ async def test_missing_model_folder_is_reported_then_a_good_setting_recovers(tmp
 
 
 @pytest.mark.asyncio
+async def test_a_removed_model_setting_goes_back_to_the_command_lines_model(tmp_path):
+    """An editor tells the server a setting was removed with null (Neovim's setup() does): the server goes back to
+    what its command line said, here a model folder, not to the built-in embedded model."""
+    missing = tmp_path / "model-named-on-the-command-line"
+    async with lsp_session({**FAST_OPTIONS, "model": None}, "--model", str(missing)) as client:
+        await assert_load_failure_is_reported_and_harmless(client, "model folder not found")
+        status = await execute(client, "infill.status")
+        assert str(missing) in status["message"]
+
+
+@pytest.mark.asyncio
 async def test_corrupt_weights_are_reported(corrupt_model):
     async with lsp_session({**FAST_OPTIONS, "model": str(corrupt_model)}) as client:
         await assert_load_failure_is_reported_and_harmless(client, "could not load the model")

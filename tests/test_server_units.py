@@ -138,6 +138,14 @@ def test_null_puts_an_option_back_to_its_default_without_a_warning():
     assert warnings == []
 
 
+def test_null_and_bad_values_go_back_to_the_command_lines_options_not_the_built_in_ones():
+    started_with = ServerOptions(seed=5, steps=6, model="/models/from-the-command-line")
+    base = replace(started_with, seed=9, steps=12, model="/models/from-the-editor")
+    options, warnings = parse_options({"seed": None, "steps": 0, "model": None}, base=base, defaults=started_with)
+    assert (options.seed, options.steps, options.model) == (5, 6, "/models/from-the-command-line")
+    assert len(warnings) == 1 and "using 6" in warnings[0]
+
+
 def test_an_empty_model_setting_means_the_embedded_model():
     options, warnings = parse_options({"model": ""}, base=ServerOptions(model="/old"))
     assert options.model is None and warnings == []
