@@ -135,12 +135,14 @@ class InfillEngine:
         return choice
 
     def warm_shapes(self) -> tuple[tuple[int, int], ...]:
-        """(rows, canvas) of the common plans (WARM_PLANS) in this engine's layout."""
-        pinned = 0 if self.fim_ids else PINNED_SUFFIX_TOKENS
+        """(rows, canvas) of the common plans (WARM_PLANS) in this engine's layout. With the suffix pinned on the
+        canvas, a plan runs a bucket larger, except at a file's end (no suffix to pin): both are warmed."""
+        pinned_sizes = (0,) if self.fim_ids else (PINNED_SUFFIX_TOKENS, 0)
         shapes = []
-        for rows, longest in WARM_PLANS:
-            canvas_len = bucket(longest + pinned, self.loaded.canvas_length)
-            shapes += [(rows, canvas_len), (1, canvas_len)]
+        for pinned in pinned_sizes:
+            for rows, longest in WARM_PLANS:
+                canvas_len = bucket(longest + pinned, self.loaded.canvas_length)
+                shapes += [(rows, canvas_len), (1, canvas_len)]
         return tuple(dict.fromkeys(shapes))
 
     def warm_up(self, shapes: tuple[tuple[int, int], ...] | None = None,

@@ -765,8 +765,14 @@ def test_without_fim_sentinels_the_suffix_head_is_pinned_after_each_rows_limit(p
         assert canvas[limit:limit + len(head)].tolist() == head and pinned[limit:].all() and not pinned[:limit].any()
         assert (canvas[limit + len(head):] == pinned_engine.pad_id).all()
     assert all(item.length <= 16 for item in result.items)
-    # The pinned tokens make each common plan's canvas a bucket larger: those are the shapes compiled at load.
-    assert pinned_engine.warm_shapes() == ((3, 64), (1, 64), (2, 128), (1, 128))
+    # The pinned tokens make each common plan's canvas a bucket larger; at a file's end nothing is pinned. Those are
+    # the shapes compiled at load.
+    assert pinned_engine.warm_shapes() == ((3, 64), (1, 64), (2, 128), (1, 128), (3, 32), (1, 32), (2, 64))
+    at_file_end = {}
+    monkeypatch.setattr(pinned_engine, "_run", lambda prompt, canvas, *args, **kwargs: at_file_end.update(
+        shape=tuple(canvas.shape)) or run(prompt, canvas, *args, **kwargs))
+    pinned_engine.fill(prefix + "sum(values)\n\n", "", lengths=[8, 16, 32], seed=1)
+    assert at_file_end["shape"] in pinned_engine.warm_shapes()
 
 
 def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
