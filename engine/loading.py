@@ -13,7 +13,18 @@ from .memory import available_cpu_memory, out_of_memory, release_cached_gpu_memo
 from .quantize import WEIGHT_FORMATS, quantize_model
 from .types import EngineConfig, ModelLoadError
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
+
+def embedded_model_dir() -> Path:
+    """The shipped model: package data of `diffusion_infill_models` (models/ in the source tree), so a wheel
+    carries it; the source tree's own folder when the project is run without being installed."""
+    try:
+        import diffusion_infill_models
+    except ImportError:
+        return Path(__file__).resolve().parents[1] / "models" / "diffusion-infill-small"
+    return Path(diffusion_infill_models.__file__).resolve().parent / "diffusion-infill-small"
+
+
+DEFAULT_MODEL_DIR = embedded_model_dir()
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 TOKENIZER_PROBE = "def total(values):\n    return sum(value * 2 for value in values)  # doubled\n"
