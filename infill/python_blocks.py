@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
 import sys
 import tokenize
@@ -230,6 +231,27 @@ def windows(document: str, start: int, end: int, text: str) -> tuple[str, str, i
     return None
 
 
+def error_inside_fill(before: str, after: str, first_line: int, text: str) -> bool:
+    """Does Python's compiler stop inside the fill's own text in `after`? On the fill's first line only at or
+    past where the fill starts (an error earlier on that line is the user's)."""
+    try:
+        compile(after, "<fill>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        line, column = error.lineno or 0, (error.offset or 1) - 1
+    except (ValueError, RecursionError, MemoryError):
+        return False
+    else:
+        return False
+    last_line = first_line + text.count("\n")
+    if not first_line <= line <= last_line:
+        return False
+    if line > first_line:
+        return True
+    old_line, new_line = before.split("\n")[first_line - 1], after.split("\n")[first_line - 1]
+    fill_column = len(os.path.commonprefix([old_line, new_line]))
+    return column >= fill_column
+
+
 def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
     """(faults the fill adds, faults left after it) putting `text` in place of document[start:end]: indentation
     faults counted with Python's tokenizer, then, where the structure is sound, an error Python's compiler reports
@@ -247,7 +269,14 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     faults_before, faults_after = block_faults(before), block_faults(after)
     if faults_after is None:
         return None if faults_before is None else (1, 1)   # the fill leaves a bracket or a string open
-    added = 0 if faults_before is None else max(0, faults_after - faults_before)
+    if faults_before is None:
+        # A bracket or string was open at the fill (a line being typed), so nothing could be counted before it; the
+        # fill closed it. It is to blame where Python's compiler now stops inside its own text (`return (a, b):`).
+        error_line = syntax_error_line(after)
+        if error_line is None:
+            return 0, faults_after
+        return int(error_inside_fill(before, after, first_line, text)), max(faults_after, 1)
+    added = max(0, faults_after - faults_before)
     if faults_after:
         return added, faults_after
     error_line = syntax_error_line(after)

@@ -186,3 +186,23 @@ def test_a_broken_fill_inside_a_generic_function_is_refused_as_in_a_plain_one(he
     start = document.index("return ") + len("return ")
     assert fill_python_faults(document, start, start, "self.")[0] > 0
     assert fill_python_faults(document, start, start, "w * 2") == (0, 0)
+
+
+@pytest.mark.parametrize("fill,added", [
+    ('width, height):', True),    # closes the bracket, then `:` after a return: the error is the fill's own
+    ('width,\n        height):', True),
+    ('width, height)', False),
+    ('width, height)  # both', False),
+    ('width, ', False),           # the bracket stays open: the line is still being written
+])
+def test_a_fill_closing_the_bracket_being_typed_is_judged_by_its_own_text(fill, added):
+    document = 'def area(width, height):\n    return ("😋", \n\n\ndef other():\n    return 1\n'
+    start = document.index('("😋", ') + len('("😋", ')
+    faults = fill_python_faults(document, start, start, fill)
+    assert (faults is not None and faults[0] > 0) == added
+
+
+def test_an_error_the_user_made_before_the_cursor_is_not_the_fills():
+    document = 'def area(width, height):\n    return 2 width (\n'
+    start = len(document) - 1
+    assert fill_python_faults(document, start, start, "height)")[0] == 0
