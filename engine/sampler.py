@@ -44,7 +44,9 @@ class DenoiseResult:
 
 
 def temperature(step: int, settings: SamplerSettings) -> float:
-    """Linear from t_max (first step) to t_min (last step), started at `schedule_start` of the way."""
+    """Linear from t_max at the first step down towards t_min, started at `schedule_start` of the way. As in
+    transformers' DiffusionGemma `generate`, whose step counter counts the steps left, the last step runs at
+    t_min + (t_max - t_min) / steps, not at t_min itself."""
     remaining = settings.schedule_start * (settings.steps - step) / settings.steps
     return settings.t_min + (settings.t_max - settings.t_min) * remaining
 

@@ -802,3 +802,80 @@ def test_only_weights_converted_on_loading_count_against_memory(tmp_path):
         {"weight_map": {"w": "model-00001-of-00001.safetensors"}}))
     assert loading.converted_weights(tmp_path, torch.float32) == 4 * 256
     loading.check_fits_in_memory(tmp_path, torch.float32, "sharded")
+
+
+# ---- the sampler's behaviours, driven by a scripted decoder (what it feeds back, when it stops, what it revises) --
+
+V_SCRIPTED = 8
+
+
+def scripted_step(tokens_per_step: list[list[int]], calls: list):
+    """A decoder_step that is sure of `tokens_per_step[k]` (one token per canvas position) at its k-th call (the
+    last list repeats), recording the self-conditioning logits it is given."""
+    def step(canvas, sc_logits):
+        calls.append(None if sc_logits is None else sc_logits.clone())
+        return sure_logits(tokens_per_step[min(len(calls), len(tokens_per_step)) - 1]).expand(
+            *canvas.shape, V_SCRIPTED)                                                  # (B, C, V)
+    return step
+
+
+def test_a_sure_and_stable_canvas_stops_early_and_a_changing_one_runs_every_step():
+    canvas, pinned = torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.bool)
+    settings = SamplerSettings(steps=10)
+    calls = []
+    stable = denoise(scripted_step([[1, 2, 3, 4]], calls), canvas, pinned, settings, V_SCRIPTED,
+                     torch.Generator().manual_seed(0))
+    # The first step has nothing to compare with; the second sees the same sure guess and stops.
+    assert stable.steps.tolist() == [2] and len(calls) == 2 and stable.tokens.tolist() == [[1, 2, 3, 4]]
+    calls = []
+    changing = denoise(scripted_step([[1, 2, 3, 4], [1, 2, 3, 5]] * 5, calls), canvas, pinned, settings,
+                       V_SCRIPTED, torch.Generator().manual_seed(0))
+    assert changing.steps.tolist() == [10] and len(calls) == 10
+
+
+def test_each_step_is_conditioned_on_the_last_steps_temperature_scaled_logits():
+    canvas, pinned = torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.bool)
+    calls = []
+    settings = SamplerSettings(steps=3, stop_entropy=0.0)
+    denoise(scripted_step([[1, 2, 3, 4], [4, 3, 2, 1]], calls), canvas, pinned, settings, V_SCRIPTED,
+            torch.Generator().manual_seed(0))
+    assert calls[0] is None
+    assert torch.allclose(calls[1], sure_logits([1, 2, 3, 4]) / 0.8)                  # step 0 ran at 0.8
+    assert torch.allclose(calls[2], sure_logits([4, 3, 2, 1]) / (0.4 + 0.4 * 2 / 3))   # step 1 of 3
+    calls.clear()
+    denoise(scripted_step([[1, 2, 3, 4]], calls), canvas, pinned, dataclasses.replace(settings, self_conditioning=False),
+            V_SCRIPTED, torch.Generator().manual_seed(0))
+    assert calls == [None, None, None]
+
+
+def sure_logits(tokens: list[int]) -> torch.Tensor:
+    """What scripted_step returns for one row sure of `tokens`: (1, C, V)."""
+    return torch.full((1, len(tokens), V_SCRIPTED), -30.0).scatter_(-1, torch.tensor([tokens]).unsqueeze(-1), 30.0)
+
+
+def test_the_temperature_schedule_is_transformers_own():
+    """0.8 at the first step down to 0.4 linearly, as transformers' DiffusionGemma `generate` schedules it (its
+    step counter counts the steps left, so its last step sits one step above t_min)."""
+    from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
+        LinearTemperatureScheduleLogitsProcessor)
+
+    from engine.sampler import temperature_schedule
+
+    for steps in (4, 16, 48):
+        settings = SamplerSettings(steps=steps)
+        theirs = LinearTemperatureScheduleLogitsProcessor(t_min=0.4, t_max=0.8, max_denoising_steps=steps)
+        expected = [float(theirs(None, torch.ones(1), cur_step=steps - step)) for step in range(steps)]
+        assert torch.allclose(temperature_schedule(settings, "cpu"), torch.tensor(expected))
+        assert expected[0] == pytest.approx(1 / 0.8) and expected[-1] < 1 / 0.4
+
+
+def test_an_accepted_token_is_revised_when_the_model_changes_its_mind_but_not_under_masked_noise():
+    canvas, pinned = torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.bool)
+    script = [[1, 2, 3, 4], [5, 2, 3, 4]]   # sure of 1 at position 0, then sure of 5 there
+    settings = SamplerSettings(steps=4, stop_entropy=0.0)
+    revised = denoise(scripted_step(script, []), canvas, pinned, settings, V_SCRIPTED,
+                      torch.Generator().manual_seed(0))
+    assert revised.tokens.tolist() == [[5, 2, 3, 4]]   # uniform state: kept tokens are judged again
+    kept = denoise(scripted_step(script, []), canvas, pinned, dataclasses.replace(settings, mask_id=7),
+                   V_SCRIPTED, torch.Generator().manual_seed(0))
+    assert kept.tokens.tolist() == [[1, 2, 3, 4]]      # masked noise: a decided position is final
