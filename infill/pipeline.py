@@ -228,7 +228,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
-        indent_unit=indent_unit_of(text, request.tab_size, request.insert_spaces), original=original,
+        indent_unit=indent_unit_of(text, request.tab_size, request.insert_spaces, plan.grammar), original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(text, start),
     )

@@ -20,10 +20,16 @@ def line_ending_of(text: str) -> str:
     return "\r\n" if newline > 0 and text[newline - 1] == "\r" else "\n"
 
 
-def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool | None = None) -> str:
+# Languages whose one formatter indents with tabs (gofmt), so a file with no indentation yet gets them too.
+TAB_INDENTED_GRAMMARS = {"go"}
+
+
+def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,
+                   grammar: str | None = None) -> str:
     """A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
     editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
-    A document with no indentation yet follows the formatting options (4 spaces without them)."""
+    A document with no indentation yet follows the formatting options; without them, its language's formatter
+    (a tab in Go), else 4 spaces."""
     tabs, spaced, steps, previous = 0, 0, Counter(), 0
     for line in text[:SAMPLE_CHARS].split("\n"):
         if not line.strip():
@@ -38,7 +44,8 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
         previous = width
     option_width = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) and 1 <= tab_size <= 16 \
         else None
-    if tabs > spaced or (tabs == spaced == 0 and insert_spaces is False):
+    if tabs > spaced or (tabs == spaced == 0 and (insert_spaces is False or (
+            insert_spaces is None and grammar in TAB_INDENTED_GRAMMARS))):
         return "\t"
     step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), 4)
     return " " * (option_width or step)

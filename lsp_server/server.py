@@ -369,7 +369,8 @@ def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None)
     (an answer cached before one of them changed is not reused). `source`: the document's text if not the
     snapshot's (a speculation's, with the suggestion accepted)."""
     source = snap.source if source is None else source
-    style = (grammar_for(snap.language_id, snap.path), indent_unit_of(source), line_ending_of(source))
+    grammar = grammar_for(snap.language_id, snap.path)
+    style = (grammar, indent_unit_of(source, grammar=grammar), line_ending_of(source))
     return ls.options_key() + style + tuple(sorted((key, document.version)
                                                    for key, document in other_documents(ls, snap)))
 

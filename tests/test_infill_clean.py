@@ -12,6 +12,8 @@ from infill.clean import (
 )
 from infill.style import indent_unit_of, line_ending_of
 
+from test_infill_pipeline import applied, inline
+
 
 # ---- suffix overlap ---------------------------------------------------------------------------------------------
 
@@ -336,6 +338,17 @@ def test_the_indentation_vote_counts_indented_lines_not_indentation_steps():
     assert indent_unit_of("func f() {\n\tx := 1\n\ty := 2\n\tz := 3\n}\nvar s = []int{\n    1,\n}\n") == "\t"
     licence = "/*\n" + " * a licence line\n" * 20 + " */\n"             # ` * ` lines are not indentation
     assert indent_unit_of(licence + "int f() {\n\treturn 1;\n}\nint g() {\n\treturn 2;\n}\n") == "\t"
+
+
+def test_a_go_file_with_no_indentation_yet_gets_gofmts_tabs():
+    """An automatic suggestion has no formatting options: the first body written in a Go file keeps gofmt's tabs
+    (they were rewritten to 4 spaces)."""
+    source = "package main\n\nfunc add(a int, b int) int {<|>}\n"
+    result, _ = inline(source, "\n\tsum := a + b\n\treturn sum\n", language_id="go")
+    assert applied(source, result) == "package main\n\nfunc add(a int, b int) int {\n\tsum := a + b\n\treturn sum\n}\n"
+    assert indent_unit_of("package main\n", grammar="go") == "\t"
+    assert indent_unit_of("package main\n", insert_spaces=True, grammar="go") == "    "   # the editor said spaces
+    assert indent_unit_of("x = 1\n", grammar="python") == "    "
 
 
 def test_formatting_options_set_the_width_when_the_document_shows_none():
