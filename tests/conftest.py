@@ -180,3 +180,16 @@ def tiny_model_dir(tmp_path_factory):
     tokenizer.save_pretrained(folder)
     (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
     return folder
+
+
+async def wait_until_busy(client: LanguageClient, idle: bool = False) -> None:
+    """Until the model worker is running a job (or, with idle=True, has none): a test that must cancel or edit
+    while a run is under way waits for it, instead of guessing how long a run takes."""
+    deadline = time.monotonic() + 60
+    while (await execute(client, "infill.metrics"))["idle"] != idle:
+        assert time.monotonic() < deadline, "the model worker never became " + ("idle" if idle else "busy")
+        await asyncio.sleep(0.005)
+
+
+async def wait_until_idle(client: LanguageClient) -> None:
+    await wait_until_busy(client, idle=True)

@@ -22,7 +22,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
 from conftest import (FAST_OPTIONS, SERVER_COMMAND, execute, initialize, inline_at, open_document, plain,
-                      wait_for_message, wait_for_model, wait_until)
+                      wait_for_message, wait_for_model, wait_until, wait_until_busy, wait_until_idle)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -250,17 +250,6 @@ async def test_a_cancelled_command_stops_the_model_and_sends_no_edit(client: Lan
     assert len(client.applied_edits) == sent
 
 
-async def wait_until_busy(client: LanguageClient, idle: bool = False) -> None:
-    deadline = time.monotonic() + 60
-    while (await execute(client, "infill.metrics"))["idle"] != idle:
-        assert time.monotonic() < deadline, "the model worker never became " + ("idle" if idle else "busy")
-        await asyncio.sleep(0.005)
-
-
-async def wait_until_idle(client: LanguageClient) -> None:
-    await wait_until_busy(client, idle=True)
-
-
 # ---- clients of another kind, and the end of the connection: a server of their own ------------------------------
 
 def utf8_client_config() -> ClientServerConfig:
@@ -317,7 +306,6 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
         command = asyncio.ensure_future(execute(client, "infill.rewriteSelection", {"uri": uri, "range": selection}))
         inline = asyncio.ensure_future(inline_at(client, uri, 1, 11, INVOKED))
         await wait_until_busy(client)
-        started = time.monotonic()
         if ending == "shutdown":
             await asyncio.wait_for(client.shutdown_async(None), 30)   # answered, not an internal error
             client.exit(None)
@@ -325,8 +313,7 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
             client.exit(None)
         else:
             server.stdin.close()
-        await asyncio.wait_for(server.wait(), 30)
-        assert time.monotonic() - started < 30
+        await asyncio.wait_for(server.wait(), 30)   # gone, not held by the running denoising
         for request in (command, inline):   # answered (cancelled, or empty), or never after exit
             if not request.done():
                 request.cancel()

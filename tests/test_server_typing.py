@@ -15,7 +15,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from conftest import (ANSWER_S, FAST_OPTIONS, execute, initialize, lsp_session, open_document, server_config,
-                      wait_for_model, wait_until)
+                      wait_for_model, wait_until, wait_until_busy)
 from lsp_server.positions import Snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -137,7 +137,8 @@ async def test_cancellation_storm_answers_only_the_latest(client: LanguageClient
     text = text_with("storm")
     open_text(client, uri, text)
     tail = end_of(text)
-    before_counters, before_metrics = await counters(client), await settled(client)
+    before_counters = await counters(client)
+    await settled(client)
 
     # Sixteen keystrokes, each followed by the editor's automatic request, as fast as the client can send them:
     # a space typed at the end and taken back, so the last request asks about the text as opened.
@@ -157,8 +158,7 @@ async def test_cancellation_storm_answers_only_the_latest(client: LanguageClient
     assert answers[-1].items[0].range.start == CURSOR
     counted = delta(before_counters, await counters(client))
     assert counted["requests"] == 16 and counted["cancelled"] == 15 and counted["answered"] == 1
-    ran = delta(before_metrics, await settled(client))
-    assert ran["modelRuns"] <= 8       # the debounce kept most keystrokes away from the model
+    await settled(client)   # (how many keystrokes the debounce keeps from the model: test_server_units.py)
     assert (await metrics(client))["waitingJobs"] == 0
 
 
@@ -170,7 +170,7 @@ async def test_invoked_storm_cancels_running_work(client: LanguageClient):
     pending = []
     for _ in range(5):
         pending.append(ask(client, uri, CURSOR, INVOKED))
-        await asyncio.sleep(0.05)
+        await wait_until_busy(client)   # each one is running when the next arrives
     answers = await asyncio.gather(*pending)
     assert [len(a.items) for a in answers[:-1]] == [0] * 4
     assert len(answers[-1].items) >= 1
@@ -185,13 +185,12 @@ async def test_an_answer_for_an_older_version_is_never_shown(client: LanguageCli
     open_text(client, uri, text)
     before = await counters(client)
     pending = ask(client, uri, CURSOR, INVOKED)      # no debounce: it goes straight to the model
-    await asyncio.sleep(0.05)
+    await wait_until_busy(client)
     change(client, uri, 2, end_of(text), "#")         # an edit far from the cursor, while it runs
     assert len((await pending).items) == 0
     assert delta(before, await counters(client))["cancelled"] == 1
     fresh = await ask(client, uri, CURSOR)
-    for item in fresh.items:
-        assert item.range.start == CURSOR
+    assert fresh.items and all(item.range.start == CURSOR for item in fresh.items)
 
 
 async def test_typing_through_a_suggestion_answers_the_rest_without_the_model(client: LanguageClient):
