@@ -100,6 +100,11 @@ def resolve_source(config: EngineConfig) -> tuple[str, bool]:
     return config.model, False
 
 
+def hub_offline() -> bool:
+    """The Hugging Face offline switch, read as huggingface_hub reads it (1, ON, YES or TRUE, any case)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
 def check_local_folder(folder: Path) -> None:
     config_file = folder / "config.json"
     if not config_file.is_file():
@@ -233,8 +238,8 @@ def load(config: EngineConfig) -> LoadedModel:
         raise ModelLoadError(f"unknown quantize '{config.quantize}' (use {', '.join(WEIGHT_FORMATS)})")
     if config.threads:
         torch.set_num_threads(config.threads)
-    hub_kwargs = {"local_files_only": local or os.environ.get("HF_HUB_OFFLINE") == "1",
-                  "trust_remote_code": config.trust_remote_code}
+    offline = not local and hub_offline()
+    hub_kwargs = {"local_files_only": local or offline, "trust_remote_code": config.trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
         # sdpa: the engine's masks are boolean 4D masks (engine/masks.py); flash attention could not read them.
@@ -244,6 +249,9 @@ def load(config: EngineConfig) -> LoadedModel:
         if where := out_of_memory(exc):
             raise ModelLoadError(f"out of {where} memory while loading {source}; try a smaller model or "
                                  f"dtype") from exc
+        if offline:
+            raise ModelLoadError(f"could not load the model {source} from the local hub cache, and HF_HUB_OFFLINE is "
+                                 f"set, so nothing was downloaded: {type(exc).__name__}: {exc}") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source,
                                loading_info.get("unexpected_keys", ()))

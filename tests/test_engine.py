@@ -179,6 +179,28 @@ def test_hub_id_needs_permission(tmp_path, monkeypatch):
         InfillEngine(EngineConfig(model="models/mine"))
 
 
+@pytest.mark.parametrize("switch", ["1", "yes", "TRUE"])
+def test_offline_mode_loads_a_hub_model_from_the_cache_only(tmp_path, monkeypatch, switch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", switch)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE is set, so nothing was downloaded"):
+        InfillEngine(EngineConfig(model="someone/not-in-the-cache", allow_download=True))
+
+
+def test_device_and_dtype_are_chosen_for_the_machine_and_can_be_overridden():
+    cuda = torch.cuda.is_available()
+    assert loading.pick_device("auto").type == ("cuda" if cuda else "cpu")
+    assert loading.pick_dtype("auto", torch.device("cpu")) == torch.float32            # CPUs compute in fp32
+    assert loading.pick_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert loading.pick_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16       # the user's choice wins
+    assert loading.pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ModelLoadError, match="unknown dtype 'float8'"):
+        loading.pick_dtype("float8", torch.device("cpu"))
+    if not cuda:
+        with pytest.raises(ModelLoadError, match="CUDA is not available"):
+            loading.pick_device("cuda:0")
+
+
 def test_corrupt_weights_are_a_clear_error(tiny_model_dir, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
