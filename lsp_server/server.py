@@ -82,6 +82,15 @@ class InfillServer(LanguageServer):
         self.host.close()
         super().shutdown()
 
+    def report_server_error(self, error: Exception, source) -> None:
+        # pygls drops a message it cannot decode and shows the codec's words; say what that means for the user.
+        if isinstance(error, UnicodeDecodeError):
+            self.tell("the editor sent a message that is not valid UTF-8 (LSP requires UTF-8), and it was ignored: "
+                      "if it opened or changed a document, this server's copy of it is missing or out of date, so "
+                      "save the file as UTF-8 and reopen it", types.MessageType.Error, once=True)
+            return
+        super().report_server_error(error, source)
+
     def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning, once: bool = False) -> None:
         """window/showMessage (and the log); `once` for messages that would otherwise repeat on every keystroke."""
         if once:

@@ -326,3 +326,85 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
     assert server.returncode == 0 if ending == "shutdown" else server.returncode in (0, 1)
     stderr = capfd.readouterr().err
     assert "Traceback" not in stderr and "terminate called" not in stderr, stderr[-2000:]
+
+
+def frame(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def frames_of(stream) -> "queue.Queue[dict | None]":
+    """The LSP messages the server writes to `stream`, parsed by a reader thread (None once it closes)."""
+    import queue
+    import threading
+
+    messages: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        while header := stream.readline():
+            if header.lower().startswith(b"content-length:"):
+                length = int(header.split(b":")[1])
+                while stream.readline().strip():
+                    pass
+                messages.put(json.loads(stream.read(length)))
+        messages.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return messages
+
+
+def wait_for_frame(messages, until, timeout: float = 120) -> dict:
+    """The first message from `messages` that satisfies `until`; fails after `timeout` seconds or at the end."""
+    import queue
+
+    seen, deadline = [], time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = messages.get(timeout=left)
+        except queue.Empty:
+            break
+        if message is None:
+            break
+        if until(message):
+            return message
+        seen.append(message.get("method", message.get("id")))
+    raise AssertionError(f"no such message from the server; it sent {seen}")
+
+
+async def test_a_message_that_is_not_utf8_is_reported_in_words_and_a_reopen_completes():
+    """LSP is UTF-8; an editor sending a buffer's raw bytes (a Latin-1 file) breaks that. The message cannot be
+    decoded, so the document is not opened: the user is told why in words, the server keeps serving, and the
+    same file reopened as UTF-8 completes."""
+    import subprocess
+
+    server = subprocess.Popen(SERVER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    try:
+        def send(message: dict | bytes) -> None:
+            server.stdin.write(frame(message if isinstance(message, bytes) else json.dumps(message).encode()))
+            server.stdin.flush()
+
+        uri = "file:///tmp/adversarial/latin1.py"
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "processId": None, "rootUri": None, "capabilities": {}, "initializationOptions": FAST_OPTIONS}})
+        messages = frames_of(server.stdout)
+        wait_for_frame(messages, lambda m: m.get("id") == 1)
+        send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        send(b'{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": "' +
+             uri.encode() + b'", "languageId": "python", "version": 1, "text": "s = \'caf\xe9\'\\nx = "}}}')
+        shown = wait_for_frame(messages, lambda m: m.get("method") == "window/showMessage"
+                               and "not valid UTF-8" in m["params"]["message"], timeout=60)
+        assert "reopen" in shown["params"]["message"] and shown["params"]["type"] == types.MessageType.Error
+
+        send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+            "uri": uri, "languageId": "python", "version": 1, "text": "s = 'caf\u00e9'\nx = "}}})
+        send({"jsonrpc": "2.0", "id": 2, "method": "textDocument/inlineCompletion", "params": {
+            "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}, "context": {"triggerKind": 1}}})
+        answer = wait_for_frame(messages, lambda m: m.get("id") == 2)
+        assert "result" in answer and "items" in answer["result"]   # answered, not an error
+        send({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
+        wait_for_frame(messages, lambda m: m.get("id") == 3)
+        send({"jsonrpc": "2.0", "method": "exit"})
+        assert server.wait(60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
