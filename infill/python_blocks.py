@@ -22,8 +22,10 @@ import warnings
 from .clean import indentation
 from .context import line_start
 
-# compile() warns about code it accepts (`x is 1`, "\\d" in a plain string on 3.12+): not the user's business here.
+# compile() warns about code it accepts (`x is 1`, "\\d" in a plain string: a DeprecationWarning before 3.12, a
+# SyntaxWarning since): not the user's business here.
 warnings.filterwarnings("ignore", category=SyntaxWarning, module="<fill>")
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="<fill>")
 
 WINDOW_CHARS = 64_000   # larger statements are not checked: a check must stay within a keystroke's budget
 BLOCK_OPENER = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)\b")
