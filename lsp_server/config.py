@@ -112,7 +112,7 @@ def parse_options(raw, base: ServerOptions | None = None,
             return base, []
         if not isinstance(raw, dict):
             return base, [f"{SECTION} settings must be an object, not {type(raw).__name__}; they were ignored"]
-    defaults = {f.name: getattr(defaults or ServerOptions(), f.name) for f in fields(ServerOptions)}
+    fallback = {f.name: getattr(defaults or ServerOptions(), f.name) for f in fields(ServerOptions)}
     warnings, values = [], {}
     for name, value in raw.items():
         if name not in CHECKS:
@@ -122,11 +122,11 @@ def parse_options(raw, base: ServerOptions | None = None,
             value = None  # an empty settings box means "the default model"
         check, expected = CHECKS[name]
         if value is None:
-            values[name] = defaults[name]   # unset (a client telling the server an option was removed)
+            values[name] = fallback[name]   # unset (a client telling the server an option was removed)
         elif check(value):
             values[name] = value
         else:
             warnings.append(f"{SECTION}.{name} = {value!r} is not valid (expected {expected}); "
-                            f"using {defaults[name]!r}")
-            values[name] = defaults[name]
+                            f"using {fallback[name]!r}")
+            values[name] = fallback[name]
     return replace(base, **values), warnings

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
+import subprocess
+import threading
 import time
 from concurrent.futures import Future
 
@@ -334,9 +337,6 @@ def frame(body: bytes) -> bytes:
 
 def frames_of(stream) -> "queue.Queue[dict | None]":
     """The LSP messages the server writes to `stream`, parsed by a reader thread (None once it closes)."""
-    import queue
-    import threading
-
     messages: queue.Queue = queue.Queue()
 
     def read() -> None:
@@ -354,8 +354,6 @@ def frames_of(stream) -> "queue.Queue[dict | None]":
 
 def wait_for_frame(messages, until, timeout: float = 120) -> dict:
     """The first message from `messages` that satisfies `until`; fails after `timeout` seconds or at the end."""
-    import queue
-
     seen, deadline = [], time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         try:
@@ -374,8 +372,6 @@ async def test_a_message_that_is_not_utf8_is_reported_in_words_and_a_reopen_comp
     """LSP is UTF-8; an editor sending a buffer's raw bytes (a Latin-1 file) breaks that. The message cannot be
     decoded, so the document is not opened: the user is told why in words, the server keeps serving, and the
     same file reopened as UTF-8 completes."""
-    import subprocess
-
     server = subprocess.Popen(SERVER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL)
     try:
