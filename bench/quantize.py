@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from engine import EngineConfig, InfillEngine
+from engine.compat import with_cache
 from engine.configs import BOS_ID, PAD_ID, diffusiongemma_26b_a4b_config
 from engine.quantize import WEIGHT_FORMATS, quantize_model
 
@@ -76,10 +77,10 @@ def half_noise_guesses(model, val: list, vocab: int) -> torch.Tensor:
     guesses, gen = [], torch.Generator().manual_seed(1234)
     for prompts, clean in val:
         cache = DynamicCache(config=model.config.text_config)
-        model.model.encoder(input_ids=prompts, past_key_values=cache)
+        model.model.encoder(input_ids=prompts, **with_cache(model, cache))
         noisy, _ = noise_canvas(clean, "uniform", vocab, None, gen, noise_level=0.5)
         positions = torch.arange(prompts.shape[1], prompts.shape[1] + clean.shape[1]).unsqueeze(0)
-        logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions).logits
+        logits = model(**with_cache(model, cache), decoder_input_ids=noisy, decoder_position_ids=positions).logits
         guesses.append(logits.argmax(-1)[clean != PAD_ID])                                    # (real positions,)
     return torch.cat(guesses)
 

@@ -17,6 +17,7 @@ from transformers import DiffusionGemmaForBlockDiffusion
 from transformers.cache_utils import DynamicCache
 
 from bench.engine import build_config
+from engine.compat import with_cache
 
 
 def main() -> None:
@@ -38,13 +39,13 @@ def main() -> None:
     positions = torch.arange(args.prompt_tokens, args.prompt_tokens + args.canvas).unsqueeze(0)
     with torch.inference_mode():
         cache = DynamicCache(config=config.text_config)
-        model.model.encoder(input_ids=prompt, past_key_values=cache,
+        model.model.encoder(input_ids=prompt, **with_cache(model, cache),
                             position_ids=torch.arange(args.prompt_tokens).unsqueeze(0))
         logits = None
 
         def step():
             nonlocal logits
-            logits = model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions,
+            logits = model(**with_cache(model, cache), decoder_input_ids=canvas, decoder_position_ids=positions,
                            self_conditioning_logits=logits).logits               # (B, canvas, vocab)
         for _ in range(3):
             step()

@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from .compat import with_cache
 from .loading import pick_device, pick_dtype
 from .memory import reporting_out_of_memory
 from .prompt import encode_text, trim_context
@@ -109,7 +110,7 @@ class AREngine:
         prompt = self._prompt(prefix, suffix)
         ids = torch.tensor([prompt], dtype=torch.long, device=self.device)            # (1, P)
         cache = DynamicCache(config=self.model.config)
-        logits = self.model(input_ids=ids, past_key_values=cache, use_cache=True).logits[:, -1]   # (1, V)
+        logits = self.model(input_ids=ids, **with_cache(self.model, cache), use_cache=True).logits[:, -1]   # (1, V)
         prefilled = time.perf_counter()
         tokens, logprob, ended = [], 0.0, False
         for _ in range(limit):
@@ -125,7 +126,7 @@ class AREngine:
             if len(tokens) == limit or (deadline is not None and time.perf_counter() >= deadline):
                 break
             step_ids = torch.tensor([[token]], device=self.device)
-            logits = self.model(input_ids=step_ids, past_key_values=cache, use_cache=True).logits[:, -1]
+            logits = self.model(input_ids=step_ids, **with_cache(self.model, cache), use_cache=True).logits[:, -1]
         done = time.perf_counter()
         text = self.tokenizer.decode(tokens, skip_special_tokens=False)
         confidence = math.exp(logprob / len(tokens)) if tokens else 0.0

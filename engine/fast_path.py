@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from .compat import cache_keyword, with_cache
 from .masks import encoder_masks, for_attention, full_static_cache, sliding_window_of
 from .sampler import Proposal, ScoredStep, SamplerSettings, propose
 
@@ -54,8 +55,8 @@ class StaticPrompt:
         positions = torch.arange(shared, len(prompt), device=device).unsqueeze(0)
         # (1, 1, P - shared, max_len) each
         masks = for_attention(encoder_masks(shared, len(prompt), self.max_len, self.window, device), self.model)
-        self.model.model.encoder(input_ids=new_ids, attention_mask=masks, past_key_values=self.master,
-                                 position_ids=positions)
+        encoder = self.model.model.encoder
+        encoder(input_ids=new_ids, attention_mask=masks, position_ids=positions, **with_cache(encoder, self.master))
         self.prompt = list(prompt)
         return shared
 
@@ -80,10 +81,11 @@ class StaticPrompt:
 def static_scored_step(model, settings: SamplerSettings) -> ScoredStep:
     """The decoder forward on a static cache plus the step's decisions, as one function to compile. Its extra
     arguments (cache, positions, mask) are bound per run by `bind`."""
+    cache_argument = cache_keyword(model)   # looked up here, outside what gets compiled
 
     def scored_step(canvas, sc_logits, pinned, pin_values, inv_temperature, uniform, noise, cache, positions,
                     mask) -> Proposal:
-        logits = model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions,
+        logits = model(**{cache_argument: cache}, decoder_input_ids=canvas, decoder_position_ids=positions,
                        self_conditioning_logits=sc_logits, decoder_attention_mask=mask).logits  # (B, C, V)
         return propose(logits, canvas, pinned, pin_values, inv_temperature, uniform, noise, settings)
     return scored_step

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 from transformers.cache_utils import DynamicCache
 
+from .compat import with_cache
 from .fast_path import StaticPrompt, bind, compile_step, cuda_graphs_fit, static_scored_step
 from .loading import MIN_PROMPT_TOKENS, LoadedModel, load
 from .memory import reporting_out_of_memory
@@ -353,8 +354,9 @@ class InfillEngine:
         new_ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=self.device)  # (1, P - shared)
         positions = torch.arange(shared, len(prompt), device=self.device).unsqueeze(0)
         masks = encoder_masks(shared, len(prompt), len(prompt), self.window, self.device)  # (1, 1, P - shared, P)
-        self.model.model.encoder(input_ids=new_ids, attention_mask=for_attention(masks, self.model),
-                                 past_key_values=cache, position_ids=positions)
+        encoder = self.model.model.encoder
+        encoder(input_ids=new_ids, attention_mask=for_attention(masks, self.model), position_ids=positions,
+                **with_cache(encoder, cache))
         self.prompt_cache, self.cached_prompt = cache, list(prompt)
         return shared
 
@@ -378,8 +380,8 @@ class InfillEngine:
         positions = torch.arange(prompt_len, prompt_len + canvas_len, device=self.device).unsqueeze(0)
 
         def step(canvas: torch.Tensor, sc_logits: torch.Tensor | None) -> torch.Tensor:
-            out = self.model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions,
-                             self_conditioning_logits=sc_logits)
+            out = self.model(**with_cache(self.model, cache), decoder_input_ids=canvas,
+                             decoder_position_ids=positions, self_conditioning_logits=sc_logits)
             return out.logits                                                   # (B, C, V)
         return step
 

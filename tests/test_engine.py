@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import re
 import shutil
+import warnings
 import weakref
 
 import pytest
@@ -13,6 +15,7 @@ import torch
 from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
 from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, loading, memory
+from engine.compat import cache_keyword, with_cache
 from engine.configs import tiny_config
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_cache, decoder_masks
@@ -54,6 +57,21 @@ def test_fill_returns_one_candidate_per_length_limit(engine):
     assert result.layout == "spm-sentinels"
     assert result.timings["prompt_tokens"] > 3 and result.timings["total_ms"] > 0
     assert "length" in result.reason
+
+
+@pytest.mark.parametrize("fast_path", ["off", "static"])
+def test_the_kv_cache_is_handed_over_under_the_installed_transformers_name(engine, fast_path):
+    """transformers 5.24 renamed the forwards' `past_key_values` to `cache` (the old name warns, and is gone in
+    5.40); the engine must use whichever name the installed release takes, on both paths, encoder and decoder."""
+    from transformers import DiffusionGemmaForBlockDiffusion
+    takes = inspect.signature(DiffusionGemmaForBlockDiffusion.forward).parameters
+    assert cache_keyword(engine.model) in takes and cache_keyword(engine.model.model.encoder) in takes
+    fresh = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=3, threads=1, fast_path=fast_path),
+                         loaded=engine.loaded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # a renamed-argument warning would now fail the fill
+        result = fresh.fill("def add(a, b):\n    return ", "\n", lengths=[4], seed=1)
+    assert len(result.items) == 1
 
 
 def test_same_seed_same_text_and_other_seed_differs(engine):
@@ -475,7 +493,8 @@ def static_logits(static_engine, prompt: list[int], canvas: torch.Tensor) -> tor
     positions = torch.arange(len(prompt), len(prompt) + canvas_len).unsqueeze(0)
     mask = decoder_masks(len(prompt), static_engine.static.max_len, canvas_len, static_engine.window, "cpu")
     with torch.no_grad():
-        return static_engine.model(past_key_values=static_engine.static.for_rows(rows), decoder_input_ids=canvas,
+        cache = static_engine.static.for_rows(rows)
+        return static_engine.model(**with_cache(static_engine.model, cache), decoder_input_ids=canvas,
                                    decoder_position_ids=positions, decoder_attention_mask=mask).logits
 
 
@@ -655,11 +674,11 @@ def reference_logits(model, prompt: list[int], canvas: torch.Tensor) -> torch.Te
 
     cache = DynamicCache(config=model.config.text_config)
     with torch.no_grad():
-        model.model.encoder(input_ids=torch.tensor([prompt]), past_key_values=cache,
+        model.model.encoder(input_ids=torch.tensor([prompt]), **with_cache(model, cache),
                             position_ids=torch.arange(len(prompt)).unsqueeze(0))
         cache.batch_repeat_interleave(canvas.shape[0])
         positions = torch.arange(len(prompt), len(prompt) + canvas.shape[1]).unsqueeze(0)
-        return model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=positions).logits
+        return model(**with_cache(model, cache), decoder_input_ids=canvas, decoder_position_ids=positions).logits
 
 
 def test_prompts_longer_than_the_window_read_as_transformers_reads_them_also_after_reuse(windowed_loaded):
@@ -692,7 +711,7 @@ def test_the_static_cache_and_its_masks_also_read_prompts_longer_than_the_window
     assert static.static.encode(edited, reuse=True) == 30
     positions = torch.arange(len(edited), len(edited) + 16).unsqueeze(0)
     with torch.no_grad():
-        reused = static.model(past_key_values=static.static.for_rows(2), decoder_input_ids=canvas,
+        reused = static.model(**with_cache(static.model, static.static.for_rows(2)), decoder_input_ids=canvas,
                               decoder_position_ids=positions,
                               decoder_attention_mask=decoder_masks(len(edited), 64, 16, WINDOW, "cpu")).logits
     assert torch.allclose(reused, reference_logits(static.model, edited, canvas), atol=1e-4)
@@ -708,7 +727,8 @@ def test_the_decoder_reads_only_the_window_of_a_long_prompt(windowed_loaded):
     assert whole.layers[0].keys.shape[2] == len(prompt)              # a sliding layer, every token kept
     positions = torch.arange(len(prompt), len(prompt) + 16).unsqueeze(0)
     with torch.no_grad():
-        unmasked = engine.model(past_key_values=whole, decoder_input_ids=canvas, decoder_position_ids=positions).logits
+        unmasked = engine.model(**with_cache(engine.model, whole), decoder_input_ids=canvas,
+                                decoder_position_ids=positions).logits
     assert not torch.allclose(unmasked, reference_logits(engine.model, prompt, canvas), atol=1e-3)
 
 

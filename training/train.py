@@ -36,6 +36,7 @@ from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 from transformers.cache_utils import DynamicCache
 from transformers.utils import logging as hf_logging
 
+from engine.compat import with_cache
 from engine.configs import EOS_ID, PAD_ID
 from engine.sampler import SamplerSettings
 from training.common import (DIFFUSION_CONFIGS, Clock, autocast, check_resume_flags, learning_rate, load_checkpoint,
@@ -118,7 +119,7 @@ def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: in
     noised positions (B*repeats, C))."""
     B, P = prompts.shape
     cache = DynamicCache(config=model.config.text_config)
-    enc = model.model.encoder(input_ids=prompts, past_key_values=cache)
+    enc = model.model.encoder(input_ids=prompts, **with_cache(model, cache))
     ar_logits = lm_logits(model, enc.last_hidden_state[:, :-1])                      # (B, P-1, V)
     ar_loss = F.cross_entropy(ar_logits.reshape(-1, vocab), prompts[:, 1:].reshape(-1))
     if repeats > 1:
@@ -133,14 +134,14 @@ def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: in
     sc_logits = sc_mask = None
     if self_condition:
         with torch.no_grad():
-            sc_logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions).logits
+            sc_logits = model(**with_cache(model, cache), decoder_input_ids=noisy, decoder_position_ids=positions).logits
         # The sampler feeds back its temperature-scaled logits (as transformers' own generate does with its
         # processed logits), at temperatures from 0.8 down to 0.4: shown the same here, at a random one per row.
         temperature = SC_TEMPERATURES[0] + (SC_TEMPERATURES[1] - SC_TEMPERATURES[0]) * torch.rand(
             N, 1, 1, generator=gen, device=prompts.device)
         sc_logits = sc_logits / temperature                                            # (N, C, V)
         sc_mask = torch.rand(N, generator=gen, device=prompts.device) < SELF_CONDITIONING_PROB
-    logits = model(past_key_values=cache, decoder_input_ids=noisy, decoder_position_ids=positions,
+    logits = model(**with_cache(model, cache), decoder_input_ids=noisy, decoder_position_ids=positions,
                    self_conditioning_logits=sc_logits, self_conditioning_mask=sc_mask).logits  # (N, C, V)
     per_token = F.cross_entropy(logits.float().reshape(-1, vocab), clean.reshape(-1), reduction="none").view(N, C)
     w = canvas_weights(clean, noised, noise, pinned)
