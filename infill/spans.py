@@ -215,6 +215,8 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     code_hole = in_code_hole(tree, b_start)
     quiet = any(node.start_byte < b_start < node.end_byte for node in captures.get("string", []))
     quiet = quiet and not code_hole
+    # JSX text has no closing quote: typing it, the cursor sits at its end.
+    quiet = quiet or any(node.start_byte < b_start <= node.end_byte for node in captures.get("text", []))
     quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
                          for node in captures.get("comment", []))
     if not quiet and start == end:

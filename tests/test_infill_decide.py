@@ -127,6 +127,11 @@ def test_fill_lengths_follow_the_selection_size():
     ("javascript", "f({<|>}, 2);\n", "single"),                      # an object argument: finish the line
     ("javascript", "f(function () {<|>}, 2);\n", "multi"),
     ("javascript", "<a onClick={<|>} href='/'>x</a>;\n", "single"),   # a JSX attribute's value
+    # JSX text is prose, like a string's: quiet while typing it, at its end too (it has no closing quote)
+    ("javascript", "const A = () => <p>Hello wor<|></p>;\n", "none"),
+    ("tsx", "function A() {\n  return <div>\n    Some text here<|>\n  </div>;\n}\n", "none"),
+    ("tsx", "const A = () => <p>Hi {name}<|></p>;\n", "single"),    # after an expression hole: not in text
+    ("javascript", "function A() {\n  return <div>\n    <|>\n  </div>;\n}\n", "multi"),   # a new child
     # a blank line between a call's arguments: the next item may be a callback over several lines
     ("javascript", "app.get(\n  '/',\n  <|>\n);\n", "multi"),
     ("javascript", "foo(function () {\n  <|>\n});\n", "multi"),   # a function body inside the arguments

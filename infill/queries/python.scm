@@ -1,5 +1,6 @@
 ; Python. @function / @class / @block are scopes a completion belongs to; @statement is the statement at the
-; cursor; @string / @comment are where inline completion stays quiet.
+; cursor; @string / @comment are where inline completion stays quiet; so is @text (prose with no closing
+; delimiter, such as JSX text, so a cursor at its very end is still inside it).
 (function_definition) @function
 (lambda) @function
 (class_definition) @class

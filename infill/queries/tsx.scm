@@ -14,3 +14,4 @@
 ] @statement
 [(string) (template_string) (regex)] @string
 (comment) @comment
+(jsx_text) @text
