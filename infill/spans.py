@@ -215,8 +215,12 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     code_hole = in_code_hole(tree, b_start)
     quiet = any(node.start_byte < b_start < node.end_byte for node in captures.get("string", []))
     quiet = quiet and not code_hole
-    # JSX text has no closing quote: typing it, the cursor sits at its end.
-    quiet = quiet or any(node.start_byte < b_start <= node.end_byte for node in captures.get("text", []))
+    # JSX text has no closing quote: typing it, the cursor sits at its end. Only prose before the cursor on its
+    # line counts: an element not closed yet reads as text to its end, blank lines and code included.
+    line_start = source.data.rfind(b"\n", 0, b_start) + 1
+    quiet = quiet or any(node.start_byte < b_start <= node.end_byte
+                         and source.data[max(node.start_byte, line_start):b_start].strip()
+                         for node in captures.get("text", []))
     quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
                          for node in captures.get("comment", []))
     if not quiet and start == end:

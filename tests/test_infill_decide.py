@@ -132,6 +132,9 @@ def test_fill_lengths_follow_the_selection_size():
     ("tsx", "function A() {\n  return <div>\n    Some text here<|>\n  </div>;\n}\n", "none"),
     ("tsx", "const A = () => <p>Hi {name}<|></p>;\n", "single"),    # after an expression hole: not in text
     ("javascript", "function A() {\n  return <div>\n    <|>\n  </div>;\n}\n", "multi"),   # a new child
+    # an element not closed yet reads as text to its end: a blank line in it is still code
+    ("tsx", "export function List() {\n  return (\n    <ul>\n      <li>one</li>\n      <|>\n  );\n}\n", "multi"),
+    ("tsx", "function A() {\n  return <div>\n    Some text\n    <|>\n  </div>;\n}\n", "multi"),   # after prose
     # a blank line between a call's arguments: the next item may be a callback over several lines
     ("javascript", "app.get(\n  '/',\n  <|>\n);\n", "multi"),
     ("javascript", "foo(function () {\n  <|>\n});\n", "multi"),   # a function body inside the arguments
