@@ -39,8 +39,11 @@ def fresh_prefix_stats() -> dict:
     return {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
 
 
-def bucket(length: int, limit: int) -> int:
-    for size in CANVAS_BUCKETS:
+def bucket(length: int, limit: int, readable: tuple[int, ...] = ()) -> int:
+    """The canvas for `length` tokens: the smallest bucket that holds them, at most `limit`. `readable`: the only
+    lengths the model reads well, when its checkpoint says (the starter, trained on 64 only, reads a 16-token canvas
+    worse than unigram: bench/RESULTS.md), else any bucket."""
+    for size in readable or CANVAS_BUCKETS:
         if size >= length:
             return min(size, limit)
     return limit
@@ -135,6 +138,9 @@ class InfillEngine:
             return "compiled" if cuda_graphs_fit(self.model, self.device) else "static"
         return choice
 
+    def _canvas_for(self, length: int) -> int:
+        return bucket(length, self.loaded.canvas_length, self.loaded.canvas_lengths)
+
     def warm_shapes(self) -> tuple[tuple[int, int], ...]:
         """(rows, canvas) of the common plans (WARM_PLANS) in this engine's layout. With the suffix pinned on the
         canvas, a plan runs a bucket larger, except at a file's end (no suffix to pin): both are warmed."""
@@ -142,7 +148,7 @@ class InfillEngine:
         shapes = []
         for pinned in pinned_sizes:
             for rows, longest in WARM_PLANS:
-                canvas_len = bucket(longest + pinned, self.loaded.canvas_length)
+                canvas_len = self._canvas_for(longest + pinned)
                 shapes += [(rows, canvas_len), (1, canvas_len)]
         return tuple(dict.fromkeys(shapes))
 
@@ -200,6 +206,7 @@ class InfillEngine:
             "weight_bytes": weight_bytes(self.model),
             "layout": self.layout,
             "canvas_length": self.loaded.canvas_length,
+            "canvas_lengths": list(self.loaded.canvas_lengths) or "any",   # the lengths the canvas is trimmed to
             "max_prompt_tokens": self.prompt_budget,
             "fast_path": self.fast_path,
             "prefix_reuse": dict(self.prefix_stats),
@@ -455,7 +462,7 @@ class InfillEngine:
         prompt, pinned_suffix = self._prompt(prefix, suffix)
         # The smallest bucket that holds the longest limit; a limit that fills it exactly gives its last slot to
         # <eos> rather than doubling the canvas (a 32-token plan runs on 32 positions, not 64).
-        canvas_len = bucket(max(lengths) + len(pinned_suffix), self.loaded.canvas_length)
+        canvas_len = self._canvas_for(max(lengths) + len(pinned_suffix))
         lengths = sorted({min(n, canvas_len - 1 - len(pinned_suffix)) for n in lengths})
         if deadline is not None and len(lengths) > 1:
             fitting = self._steps_until(deadline, len(lengths), canvas_len, ROWS_NEED_STEPS)
@@ -500,7 +507,7 @@ class InfillEngine:
                               f"rewrites at most {room} at a time; select less")
         slack = max(4, len(original_ids) // 4)  # room to grow a little
         free = min(len(original_ids) + slack, room)
-        canvas_len = bucket(free + 1 + len(pinned_suffix), self.loaded.canvas_length)
+        canvas_len = self._canvas_for(free + 1 + len(pinned_suffix))
         start = original_ids + [self.eos_id] + [self.pad_id] * canvas_len
         generator = self._generator(seed)
         canvas = torch.tensor([start[:canvas_len]], device=self.device)         # (1, C)

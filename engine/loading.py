@@ -41,6 +41,9 @@ class LoadedModel:
     dtype: torch.dtype
     max_prompt_tokens: int      # longest prompt the model was trained for
     canvas_length: int
+    # The canvas lengths it reads well (training/train.py writes those it trained on; the starter's were measured,
+    # bench/canvas_lengths.py); empty: any bucket.
+    canvas_lengths: tuple[int, ...] = ()
     fim_order: str = "spm"      # with FIM sentinels: "spm" (suffix first) or "psm" (prefix first)
     noise: str = "uniform"      # the noise it was trained with: "uniform" (DiffusionGemma) or "masked"
     quantize: str = "none"      # weight format in memory: none (as loaded) | int8 | int4 (engine/quantize.py)
@@ -138,6 +141,9 @@ def read_extra(folder: Path) -> dict:
         for name, least in (("max_prompt_tokens", MIN_PROMPT_TOKENS), ("canvas_length", MIN_CANVAS)):
             if name in extra and not (isinstance(extra[name], int) and extra[name] >= least):
                 raise ValueError(f"{name} must be a whole number from {least}")
+        lengths = extra.get("canvas_lengths", [])
+        if not (isinstance(lengths, list) and all(isinstance(n, int) and n >= MIN_CANVAS for n in lengths)):
+            raise ValueError(f"canvas_lengths must be a list of whole numbers from {MIN_CANVAS}")
     except (OSError, UnicodeDecodeError, ValueError) as exc:   # json.JSONDecodeError is a ValueError
         raise ModelLoadError(f"{path} is not usable: {exc}") from exc
     return extra
@@ -285,10 +291,13 @@ def load(config: EngineConfig) -> LoadedModel:
     canvas_length = int(extra.get("canvas_length", model.config.canvas_length or 256))
     if canvas_length < MIN_CANVAS:
         raise ModelLoadError(f"{source}: a canvas of {canvas_length} tokens is too small (at least {MIN_CANVAS})")
+    # Our checkpoints say which canvas lengths they read well; one that names only canvas_length knows no other.
+    trained = extra.get("canvas_lengths", [canvas_length] if "canvas_length" in extra else [])
     return LoadedModel(
         model=model, tokenizer=tokenizer, source=source, device=device, dtype=dtype,
         max_prompt_tokens=int(extra.get("max_prompt_tokens", 4096)),
         canvas_length=canvas_length,
+        canvas_lengths=tuple(sorted(n for n in set(trained) if n <= canvas_length)),
         fim_order="psm" if str(extra.get("layout", "")).startswith("psm") else "spm",
         noise="masked" if extra.get("noise") == "masked" else "uniform",
         quantize=config.quantize, quantized_weights=quantized_weights,

@@ -178,7 +178,8 @@ def tiny_model_dir(tmp_path_factory):
     model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=len(tokenizer), canvas_length=32))
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
+    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32,
+                                                          "canvas_lengths": [16, 32]}))
     return folder
 
 

@@ -17,6 +17,7 @@ from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, loading, memory
 from engine.compat import cache_keyword, with_cache
 from engine.configs import tiny_config
+from engine.infill_engine import bucket
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_cache, decoder_masks
 from engine.sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, entropy_bound_accept, renoise
@@ -233,6 +234,8 @@ def test_corrupt_weights_are_a_clear_error(tiny_model_dir, tmp_path):
     (lambda f: (f / "diffusion_infill.json").write_text("[64]"), "JSON object"),
     (lambda f: (f / "diffusion_infill.json").write_text(json.dumps({"canvas_length": "big"})), "canvas_length"),
     (lambda f: (f / "diffusion_infill.json").write_text(json.dumps({"canvas_length": 1})), "canvas_length"),
+    (lambda f: (f / "diffusion_infill.json").write_text(json.dumps({"canvas_lengths": [8, 32]})), "canvas_lengths"),
+    (lambda f: (f / "diffusion_infill.json").write_text(json.dumps({"canvas_lengths": 32})), "canvas_lengths"),
     (lambda f: (f / "config.json").write_text("[]"), "JSON object"),
 ])
 def test_a_damaged_checkpoint_folder_is_a_clear_error(tiny_model_dir, tmp_path, damage, complaint):
@@ -603,6 +606,29 @@ def test_a_budget_plans_the_steps_that_fit_at_the_measured_pace(engine):
         engine.pace_ms.update(saved)
 
 
+@pytest.mark.parametrize("length,limit,trained,canvas", [
+    (10, 64, (), 16), (17, 64, (), 32), (40, 32, (), 32),        # any bucket, at most the model's canvas
+    (10, 64, (64,), 64), (10, 64, (32, 64), 32), (40, 64, (16, 32, 64), 64), (70, 64, (16, 32), 64),
+])
+def test_the_canvas_is_the_smallest_trained_bucket_that_holds_the_fill(length, limit, trained, canvas):
+    assert bucket(length, limit, trained) == canvas
+
+
+def test_a_checkpoint_trained_on_one_canvas_length_always_gets_that_canvas(engine, tiny_model_dir, tmp_path):
+    """The shipped starter says only `canvas_length` (64): it was trained on nothing shorter, and on a 16-token
+    canvas reads worse than unigram (bench/RESULTS.md), so a short fill runs on its whole canvas."""
+    folder = tmp_path / "one-length"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32}))
+    one_length = InfillEngine(EngineConfig(model=str(folder), max_steps=3, threads=1))
+    assert one_length.describe()["canvas_lengths"] == [32] and {c for _, c in one_length.warm_shapes()} == {32}
+    result = one_length.fill("def f():\n    return ", "\n", lengths=[8], seed=0)
+    assert result.timings["canvas_length"] == 32 and result.best.length <= 8
+    # the same weights said to be trained on 16 and 32 (tiny_model_dir) get the short fill's canvas trimmed
+    assert engine.fill("def f():\n    return ", "\n", lengths=[8], seed=0).timings["canvas_length"] == 16
+    assert engine.describe()["canvas_lengths"] == [16, 32]
+
+
 def test_a_passed_deadline_stops_at_the_first_check_with_a_whole_guess(engine):
     result = engine.fill("def f():\n    return ", "\n", lengths=[8], budget_ms=1e-6)
     # The deadline is checked where the host syncs anyway (every step on a CPU, every few on a GPU), and only from
@@ -820,6 +846,9 @@ def test_without_fim_sentinels_the_suffix_head_is_pinned_after_each_rows_limit(p
 def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
     engine = InfillEngine(EngineConfig(max_steps=2, threads=1))   # the embedded model: a 64-token canvas
     assert engine.layout == "spm-sentinels" and engine.warm_shapes() == ((3, 32), (1, 32), (2, 64), (1, 64))
+    # it reads a 16-token canvas worse than unigram (bench/RESULTS.md): a short fill gets 32
+    assert engine.describe()["canvas_lengths"] == [32, 64]
+    assert engine.fill("def f():\n    return ", "\n", lengths=[8], seed=0).timings["canvas_length"] == 32
 
 
 def test_only_weights_converted_on_loading_count_against_memory(tmp_path):

@@ -181,7 +181,7 @@ async def test_invoked_storm_cancels_running_work(client: LanguageClient):
 
 async def test_an_answer_for_an_older_version_is_never_shown(client: LanguageClient):
     uri = "file:///tmp/typing-tests/stale.txt"
-    text = text_with("case 1")
+    text = text_with("stale")   # (a context where the embedded model writes something)
     open_text(client, uri, text)
     before = await counters(client)
     pending = ask(client, uri, CURSOR, INVOKED)      # no debounce: it goes straight to the model

@@ -92,11 +92,15 @@ def test_uniform_diffusion_lowers_held_out_loss_resumes_across_chunks_and_saves_
     assert [r["step"] for r in log] == list(range(1, 21))  # one record per step, no step trained twice
     first_eval = next(r for r in log if "val_ce_half_noise" in r)
     assert final["val_ce_half_noise"] < first_eval["val_ce_half_noise"] - 0.5
-    assert final["canvas_tokens_seen"] == 20 * 8 * 2 * 32 and final["canvas_tokens_per_s"] > 0
+    # each step trains one of the engine's canvas lengths up to --canvas (16 or 32 here), both drawn in 20 steps
+    per_length = 8 * 2
+    assert 20 * per_length * 16 < final["canvas_tokens_seen"] < 20 * per_length * 32
+    assert final["canvas_tokens_seen"] % (per_length * 16) == 0 and final["canvas_tokens_per_s"] > 0
     model = DiffusionGemmaForBlockDiffusion.from_pretrained(run / "model")
     assert model.config.canvas_length == 32 and model.dtype == torch.bfloat16  # half the bytes in models/
     meta = json.loads((run / "model" / "diffusion_infill.json").read_text())
     assert meta["layout"] == "spm-sentinels" and meta["noise"] == "uniform" and meta["max_prompt_tokens"] == 64
+    assert meta["canvas_lengths"] == [16, 32] == final["canvas_lengths"]   # the engine trims canvases to these
 
     from engine import EngineConfig, InfillEngine  # the engine loads it as it loads the shipped model
 
@@ -271,6 +275,24 @@ def test_fim_sampler_mixes_all_kinds_and_keeps_shapes_fixed():
     from engine.prompt import trim_context
     cap = len(trim_context([1] * 100, [2] * 100, 48 - 3)[1])
     assert max(suffixes) == cap and suffixes.count(cap) > 100
+
+
+def test_a_shorter_canvas_gets_examples_cut_for_it():
+    """The engine trims the canvas to the fill (16 tokens for a short one); a model shown only its longest canvas
+    did worse than unigram on a 16-token one (bench/RESULTS.md), so batches come in each length, cut to fit."""
+    from training.fim import FimSampler, diffusion_batch
+
+    rng = np.random.default_rng(0)
+    stream = rng.integers(20, 200, size=20_000)
+    stream[::9] = 7
+    sampler = FimSampler(stream, np.array([7]), context=48, canvas=64, seed=0)
+    prompts, clean = diffusion_batch(sampler, (3, 4, 5), 200, canvas=16)
+    assert prompts.shape == (200, 48) and clean.shape == (200, 16)
+    assert (clean == EOS_ID).any(1).all()                   # every middle and its <eos> fit the 16 tokens
+    ends = (clean == EOS_ID).int().argmax(1)
+    assert (ends < 15).float().mean() > 0.5   # most end inside the canvas
+    assert (ends == 15).any()                 # continuations fill it, <eos> last, read as "go on past it"
+    assert diffusion_batch(sampler, (3, 4, 5), 4)[1].shape == (4, 64)   # the sampler's own canvas by default
 
 
 def test_some_examples_end_at_a_files_end_with_no_suffix():

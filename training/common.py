@@ -131,7 +131,8 @@ def load_checkpoint(run: Path, device: torch.device) -> dict | None:
 
 # The flags that define a run: a chunk that resumes it with others would train (or label) another model. The
 # schedule's length (--total-steps, --total-minutes) may change: a resume with a larger one stretches the run.
-RUN_FLAGS = ("config", "noise", "batch", "canvases_per_context", "prompt_len", "canvas", "lr", "seed", "save_dtype")
+RUN_FLAGS = ("config", "noise", "batch", "canvases_per_context", "prompt_len", "canvas", "canvas_lengths",
+             "lr", "seed", "save_dtype")
 
 
 def check_resume_flags(saved: dict, now: dict) -> None:

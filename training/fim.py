@@ -52,25 +52,27 @@ class FimSampler:
         if len(stream) < context + 2 * canvas + 8 or len(self.line_starts) < 16:
             raise ValueError(f"a stream of {len(stream)} tokens is too short for context {context}, canvas {canvas}")
 
-    def _line_run(self, lo: int, hi: int, max_lines: int) -> tuple[int, int]:
-        """(start, end) of a run of up to max_lines whole lines starting in [lo, hi] (at least 2 where possible)."""
+    def _line_run(self, lo: int, hi: int, max_lines: int, C: int) -> tuple[int, int]:
+        """(start, end) of a run of up to max_lines whole lines starting in [lo, hi] (at least 2 where possible)
+        that fits a canvas of C tokens with its <eos>."""
         k_lo = int(np.searchsorted(self.line_starts, lo))
         k_hi = int(np.searchsorted(self.line_starts, hi, side="right")) - 2  # leave a line start after it
         if k_hi < k_lo:
             start = self.rng.randint(lo, hi)
-            return start, start + self.rng.randint(1, self.C - 1)
+            return start, start + self.rng.randint(1, C - 1)
         k = self.rng.randint(k_lo, k_hi)
         start = int(self.line_starts[k])
-        ends = [int(e) for e in self.line_starts[k + 1:k + 1 + max_lines] if 0 < e - start <= self.C - 1]
+        ends = [int(e) for e in self.line_starts[k + 1:k + 1 + max_lines] if 0 < e - start <= C - 1]
         if max_lines > 1:
             ends = ends[1:] or ends
-        return start, self.rng.choice(ends) if ends else start + self.rng.randint(1, self.C - 1)
+        return start, self.rng.choice(ends) if ends else start + self.rng.randint(1, C - 1)
 
-    def example(self) -> Example:
-        rng, C, s = self.rng, self.C, self.stream
+    def example(self, canvas: int | None = None) -> Example:
+        """An example for a canvas of `canvas` tokens (at most the sampler's own, its default)."""
+        rng, C, s = self.rng, min(canvas or self.C, self.C), self.stream
         kind = rng.choices(KINDS, weights=self.mix)[0]
         if kind != "continuation" and rng.random() < FILE_END_SHARE:
-            example = self._file_end(kind)
+            example = self._file_end(kind, C)
             if example is not None:
                 return example
         if kind == "continuation":
@@ -80,9 +82,9 @@ class FimSampler:
         prefix_len = self.P - 3 - suffix_len
         lo, hi = prefix_len, len(s) - C - suffix_len - 1
         if kind == "line":
-            start, end = self._line_run(lo, hi, 1)
+            start, end = self._line_run(lo, hi, 1, C)
         elif kind == "lines":
-            start, end = self._line_run(lo, hi, 12)
+            start, end = self._line_run(lo, hi, 12, C)
         elif kind == "span":
             start = rng.randint(lo, hi)
             end = start + rng.randint(0, C - 1)
@@ -96,10 +98,10 @@ class FimSampler:
                        suffix=s[end:end + suffix_len].tolist(), kind=kind)
 
 
-    def _file_end(self, kind: str) -> Example | None:
+    def _file_end(self, kind: str, C: int) -> Example | None:
         """A middle that ends where a file ends (just before the next file's <bos>), with no suffix: the last line,
-        the last 2-12 lines or a span up to there."""
-        rng, C, s = self.rng, self.C, self.stream
+        the last 2-12 lines or a span up to there, fitting a canvas of C tokens with its <eos>."""
+        rng, s = self.rng, self.stream
         prefix_len = self.P - 3
         ends = self.file_starts[(self.file_starts > prefix_len + C) & (self.file_starts < len(s) - C)]
         if not len(ends):
@@ -135,9 +137,11 @@ def psm_layout(ex: Example, fim_ids: tuple[int, int, int], total: int) -> tuple[
     return ids + [PAD_ID] * pad, weight + [0.0] * pad
 
 
-def diffusion_batch(sampler: FimSampler, fim_ids, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(prompts (B, P), clean canvases (B, C))."""
-    pairs = [diffusion_layout(sampler.example(), fim_ids, sampler.C) for _ in range(size)]
+def diffusion_batch(sampler: FimSampler, fim_ids, size: int, canvas: int | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prompts (B, P), clean canvases (B, C)); C is `canvas`, else the sampler's."""
+    C = min(canvas or sampler.C, sampler.C)
+    pairs = [diffusion_layout(sampler.example(C), fim_ids, C) for _ in range(size)]
     prompts, canvases = zip(*pairs)
     return torch.tensor(prompts, dtype=torch.long), torch.tensor(canvases, dtype=torch.long)
 

@@ -38,6 +38,8 @@ from transformers.utils import logging as hf_logging
 
 from engine.compat import with_cache
 from engine.configs import EOS_ID, PAD_ID
+from engine.infill_engine import CANVAS_BUCKETS
+from engine.loading import MIN_CANVAS
 from engine.sampler import SamplerSettings
 from training.common import (DIFFUSION_CONFIGS, Clock, autocast, check_resume_flags, learning_rate, load_checkpoint,
                              make_optimizer, pick_device, restore_optimizer, save_checkpoint, unigram_logp,
@@ -202,6 +204,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--canvases-per-context", type=int, default=1, help="noised canvases per encoded context")
     parser.add_argument("--prompt-len", type=int, default=192)
     parser.add_argument("--canvas", type=int, default=64)
+    parser.add_argument("--canvas-lengths", type=int, nargs="+", default=None,
+                        help="canvas lengths trained, one drawn per step; --canvas is always one (default: the "
+                             "engine's canvas buckets up to --canvas, since the engine trims the canvas to the fill; "
+                             "the starter, trained on one length, reads a shorter canvas worse than unigram: "
+                             "bench/RESULTS.md)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
     parser.add_argument("--total-steps", type=int, default=None, help="length of the whole run (schedule, stop)")
@@ -222,6 +229,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.total_steps is None and args.total_minutes is None:
         parser.error("give --total-steps or --total-minutes: the schedule needs the length of the whole run")
+    args.canvas_lengths = sorted(set(args.canvas_lengths or [n for n in CANVAS_BUCKETS if n < args.canvas])
+                                 | {args.canvas})
+    if args.canvas_lengths[0] < MIN_CANVAS or args.canvas_lengths[-1] > args.canvas:
+        parser.error(f"--canvas-lengths must lie between {MIN_CANVAS} (the engine's smallest canvas) and --canvas")
     args.out = args.out or args.run / "model"
     args.metrics = args.metrics or args.run / "metrics.json"
     return args
@@ -234,7 +245,8 @@ def save_model(model, tokenizer, args, final: dict) -> None:
     tokenizer.save_pretrained(args.out)
     write_json(args.out / "diffusion_infill.json", {
         "layout": "spm-sentinels", "noise": args.noise, "max_prompt_tokens": args.prompt_len,
-        "canvas_length": args.canvas, "trained_with": "training/train.py", "final_eval": final})
+        "canvas_length": args.canvas, "canvas_lengths": args.canvas_lengths, "trained_with": "training/train.py",
+        "final_eval": final})
 
 
 def main(argv=None) -> None:
@@ -273,7 +285,10 @@ def main(argv=None) -> None:
     step, clock, tokens = 0, Clock(), {"canvas": 0, "data": 0}
     state = load_checkpoint(run, device)
     if state is not None:  # resume: weights, optimizer, generators, clock and counters
-        check_resume_flags(state.get("args", {}), vars(args))
+        saved_args = state.get("args", {})
+        if "canvas" in saved_args:   # a run started before canvas lengths were drawn trained its canvas only
+            saved_args.setdefault("canvas_lengths", [saved_args["canvas"]])
+        check_resume_flags(saved_args, vars(args))
         model.load_state_dict(state["model"])
         restore_optimizer(opt, state["opt"])
         step, tokens = state["step"], state["tokens"]
@@ -296,15 +311,14 @@ def main(argv=None) -> None:
                               "sampler_rng": sampler.rng.getstate(), "gen": gen.get_state(), "args": vars(args)},
                         getattr(torch, args.checkpoint_dtype))
 
-    canvas_per_step = args.batch * args.canvases_per_context * args.canvas
-    data_per_step = args.batch * (args.prompt_len + args.canvas)
     first_step = step
     while progress() < 1.0 and clock.chunk() < args.minutes * 60 and step - first_step < (args.chunk_steps or 1 << 62):
         t0 = time.time()
         lr = learning_rate(args.lr, step, args.warmup, progress())
         for group in opt.param_groups:
             group["lr"] = lr
-        prompts, clean = diffusion_batch(sampler, fim_ids, args.batch)
+        canvas = sampler.rng.choice(args.canvas_lengths)   # the sampler's generator is checkpointed
+        prompts, clean = diffusion_batch(sampler, fim_ids, args.batch, canvas)
         prompts, clean = prompts.to(device, non_blocking=True), clean.to(device, non_blocking=True)
         with autocast(device):
             loss, ar_loss, _, _, _ = diffusion_loss(model, prompts, clean, noise=args.noise, vocab=vocab,
@@ -314,8 +328,8 @@ def main(argv=None) -> None:
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        tokens["canvas"] += canvas_per_step
-        tokens["data"] += data_per_step
+        tokens["canvas"] += args.batch * args.canvases_per_context * canvas
+        tokens["data"] += args.batch * (args.prompt_len + canvas)
         record = {"step": step, "time_s": round(clock.elapsed(), 1), "lr": lr}
         if step % 10 == 0 or step <= 2 or step % args.eval_every == 0:  # a .item() syncs the GPU: not every step
             record.update(train_loss=loss.item(), train_ar_loss=ar_loss.item())
@@ -338,7 +352,8 @@ def main(argv=None) -> None:
         "minutes": round(clock.elapsed() / 60, 2), "train_minutes": round(clock.train_time / 60, 2),
         "parameters": params, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "batch": args.batch, "canvases_per_context": args.canvases_per_context, "prompt_len": args.prompt_len,
-        "canvas": args.canvas, "canvas_tokens_seen": tokens["canvas"], "data_tokens_seen": tokens["data"],
+        "canvas": args.canvas, "canvas_lengths": args.canvas_lengths, "canvas_tokens_seen": tokens["canvas"],
+        "data_tokens_seen": tokens["data"],
         "canvas_tokens_per_s": round(tokens["canvas"] / max(clock.train_time, 1e-9), 1),
         "data_tokens_per_s": round(tokens["data"] / max(clock.train_time, 1e-9), 1),
         "train_tokens_available": int(len(train_stream)), "shards_tokenizer_sha1": meta["tokenizer_sha1"]})
