@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import torch
 
-from bench.quantize import held_out_sources
+from bench.quantize import held_out_sources, token_stream
 from engine import EngineConfig, InfillEngine
-from engine.configs import BOS_ID, PAD_ID
+from engine.configs import PAD_ID
 from engine.infill_engine import CANVAS_BUCKETS
 
 
@@ -29,10 +28,7 @@ def scores(engine: InfillEngine, batches: int) -> list[dict]:
     from training.train import diffusion_loss
 
     tokenizer, model = engine.tokenizer, engine.model
-    ids = []
-    for path in held_out_sources():
-        ids += [BOS_ID] + tokenizer(path.read_text(), add_special_tokens=False)["input_ids"]
-    stream = np.array(ids, dtype=np.int64)
+    stream = token_stream(tokenizer, held_out_sources())
     vocab = model.config.text_config.vocab_size
     unigram = unigram_logp(stream, vocab)
     full = engine.loaded.canvas_length

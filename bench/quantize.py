@@ -85,6 +85,14 @@ def half_noise_guesses(model, val: list, vocab: int) -> torch.Tensor:
     return torch.cat(guesses)
 
 
+def token_stream(tokenizer, files: list[Path]) -> np.ndarray:
+    """The files' tokens, each file after a <bos>, as the training shards hold them. (tokens,)"""
+    ids = []
+    for path in files:
+        ids += [BOS_ID] + tokenizer(path.read_text(), add_special_tokens=False)["input_ids"]
+    return np.array(ids, dtype=np.int64)
+
+
 def held_out_ce(engine: InfillEngine, files: list[Path], batches: int) -> tuple[dict, torch.Tensor]:
     """Cross-entropies (training.train.evaluate) and the top guesses of half_noise_guesses."""
     from training.common import unigram_logp
@@ -92,10 +100,7 @@ def held_out_ce(engine: InfillEngine, files: list[Path], batches: int) -> tuple[
     from training.train import evaluate
 
     tokenizer, model = engine.tokenizer, engine.model
-    ids = []
-    for path in files:
-        ids += [BOS_ID] + tokenizer(path.read_text(), add_special_tokens=False)["input_ids"]
-    stream = np.array(ids, dtype=np.int64)
+    stream = token_stream(tokenizer, files)
     vocab = model.config.text_config.vocab_size
     sampler = FimSampler(stream, newline_token_ids(tokenizer), engine.max_prompt_tokens,
                          engine.loaded.canvas_length, seed=99)

@@ -136,7 +136,8 @@ def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: in
     sc_logits = sc_mask = None
     if self_condition:
         with torch.no_grad():
-            sc_logits = model(**with_cache(model, cache), decoder_input_ids=noisy, decoder_position_ids=positions).logits
+            sc_logits = model(**with_cache(model, cache), decoder_input_ids=noisy,
+                              decoder_position_ids=positions).logits
         # The sampler feeds back its temperature-scaled logits (as transformers' own generate does with its
         # processed logits), at temperatures from 0.8 down to 0.4: shown the same here, at a random one per row.
         temperature = SC_TEMPERATURES[0] + (SC_TEMPERATURES[1] - SC_TEMPERATURES[0]) * torch.rand(
