@@ -130,6 +130,8 @@ def test_fill_lengths_follow_the_selection_size():
     # JSX text is prose, like a string's: quiet while typing it, at its end too (it has no closing quote)
     ("javascript", "const A = () => <p>Hello wor<|></p>;\n", "none"),
     ("tsx", "function A() {\n  return <div>\n    Some text here<|>\n  </div>;\n}\n", "none"),
+    ("javascript", "const A = () => <p>Fish &amp;<|></p>;\n", "none"),   # right after an entity: still text
+    ("tsx", "const A = () => <p>Fish &amp; chi<|></p>;\n", "none"),
     ("tsx", "const A = () => <p>Hi {name}<|></p>;\n", "single"),    # after an expression hole: not in text
     ("javascript", "function A() {\n  return <div>\n    <|>\n  </div>;\n}\n", "multi"),   # a new child
     # an element not closed yet reads as text to its end: a blank line in it is still code

@@ -14,4 +14,4 @@
 ] @statement
 [(string) (template_string) (regex)] @string
 (comment) @comment
-(jsx_text) @text
+[(jsx_text) (html_character_reference)] @text   ; `&amp;` splits the text in two
