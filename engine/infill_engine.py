@@ -141,6 +141,12 @@ class InfillEngine:
     def _canvas_for(self, length: int) -> int:
         return bucket(length, self.loaded.canvas_length, self.loaded.canvas_lengths)
 
+    def canvas_lengths(self) -> list[int]:
+        """Every length the canvas can be trimmed to: the checkpoint's trained lengths, or every bucket up to its
+        canvas when it names none."""
+        limit = self.loaded.canvas_length
+        return sorted({self._canvas_for(size) for size in self.loaded.canvas_lengths or CANVAS_BUCKETS} | {limit})
+
     def warm_shapes(self) -> tuple[tuple[int, int], ...]:
         """(rows, canvas) of the common plans (WARM_PLANS) in this engine's layout. With the suffix pinned on the
         canvas, a plan runs a bucket larger, except at a file's end (no suffix to pin): both are warmed."""
@@ -206,7 +212,7 @@ class InfillEngine:
             "weight_bytes": weight_bytes(self.model),
             "layout": self.layout,
             "canvas_length": self.loaded.canvas_length,
-            "canvas_lengths": list(self.loaded.canvas_lengths) or "any",   # the lengths the canvas is trimmed to
+            "canvas_lengths": self.canvas_lengths(),
             "max_prompt_tokens": self.prompt_budget,
             "fast_path": self.fast_path,
             "prefix_reuse": dict(self.prefix_stats),

@@ -627,6 +627,10 @@ def test_a_checkpoint_trained_on_one_canvas_length_always_gets_that_canvas(engin
     # the same weights said to be trained on 16 and 32 (tiny_model_dir) get the short fill's canvas trimmed
     assert engine.fill("def f():\n    return ", "\n", lengths=[8], seed=0).timings["canvas_length"] == 16
     assert engine.describe()["canvas_lengths"] == [16, 32]
+    # one that names none gets every bucket up to its canvas, listed as numbers like the others
+    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64}))
+    any_length = InfillEngine(EngineConfig(model=str(folder), max_steps=3, threads=1))
+    assert any_length.describe()["canvas_lengths"] == [16, 32]
 
 
 def test_a_passed_deadline_stops_at_the_first_check_with_a_whole_guess(engine):
