@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .decide import comment_start, opens_block
+from .decide import comment_start, opens_block, without_trailing_comment
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -285,6 +285,18 @@ def auto_closed_tail(rest_of_line: str) -> str:
     return tail if tail and set(tail) <= AUTO_CLOSED | {" ", "\t"} else ""
 
 
+def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
+    """clean_middle, then with_tail. A line comment ending a one-line middle is set aside while they run: the
+    editor's closers go before it (`foo(a); // why`), not into it, and the rules that look at the middle's end
+    see its code."""
+    code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar) if tail and "\n" not in middle.strip() \
+        else (middle, "")
+    if not comment:
+        return with_tail(clean_middle(middle, ctx), tail)
+    cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail)
+    return cleaned + code[len(code.rstrip()):] + comment if cleaned else ""
+
+
 def with_tail(middle: str, tail: str) -> str:
     """The text that replaces the closers the editor typed after the cursor (`tail`, from auto_closed_tail):
     the middle followed by them, or the middle alone when it writes them itself and then ends the statement
@@ -302,6 +314,17 @@ def with_tail(middle: str, tail: str) -> str:
     if closes_kept_bracket(written[:cut], closers) or quote_still_open:
         return middle + tail   # they close what the middle opened, not the editor's pair
     return body
+
+
+def split_trailing_comment(text: str, grammar: str | None) -> tuple[str, str]:
+    """(text, "") or (its code, the line comment ending its last line after some code and a space), so that what
+    goes after the code (closers) is not written into the comment."""
+    line_start = text.rfind("\n") + 1
+    last_line = text[line_start:]
+    code = without_trailing_comment(last_line, grammar)
+    if code == last_line or not code.strip() or code[-1] not in " \t" or code.count("`") % 2:
+        return text, ""   # no comment, a whole-line one, or `//` glued to code or inside a template literal
+    return text[:line_start] + code, last_line[len(code):]
 
 
 def close_own_brackets(middle: str) -> str:

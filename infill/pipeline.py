@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
 from .choose import Cleaned, choose
-from .clean import CleanContext, auto_closed_tail, clean_middle, with_tail
+from .clean import CleanContext, auto_closed_tail, cleaned_with_tail
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import opener_line, previous_nonblank_line
 from .edits import Edit, minimal_edits
@@ -232,7 +232,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(text, start),
     )
-    cleaned = [Cleaned(i, with_tail(clean_middle(item.text, style), tail), item)
+    cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]
     choice = choose(cleaned, plan.grammar, text, start, end + len(tail))
     timings["clean_ms"] = elapsed_ms(clean_started)

@@ -400,6 +400,18 @@ def test_an_auto_closed_tail_in_javascript_with_a_semicolon():
     assert result.text.endswith(");")
 
 
+@pytest.mark.parametrize("language_id, source, middle, expected", [
+    ("javascript", "foo(<|>);\n", "a); // call foo", "foo(a); // call foo\n"),
+    ("javascript", "foo(<|>);\n", "a // the first", "foo(a); // the first\n"),   # the closers before the note
+    ("c", "int x = <|>;\n", "5; // five", "int x = 5; // five\n"),
+    ("go", "fmt.Println(<|>)\n", '"hi") // greet', 'fmt.Println("hi") // greet\n'),
+    ("python", "total = sum(<|>)\n", "values)  # all of them", "total = sum(values)  # all of them\n"),
+])
+def test_a_line_comment_ending_the_completion_stays_after_the_editors_closers(language_id, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language_id)
+    assert applied(source, result) == expected
+
+
 def test_fill_answers_with_minimal_edits():
     text = "def f(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
     start, end = text.index("    s = 0"), text.index("    return")
