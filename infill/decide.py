@@ -10,14 +10,18 @@ SINGLE_LENGTHS = [8, 16, 32]
 MULTI_LENGTHS = [32, 64]
 CLOSERS = set(")]}>\"'`;,")
 IDENTIFIER_CHAR = re.compile(r"\w")
-# A ':' opens a block only after these words (Python, and `case x:` / `default:` labels elsewhere); after anything
-# else it is a dict entry, a slice or a type annotation, and the line goes on.
-COLON_BLOCK_WORDS = {"def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally",
-                     "match", "case", "async", "default", "public", "private", "protected"}   # C++ access labels
+# A ':' opens a block in Python only after these words; after anything else it is a dict entry, a slice or a type
+# annotation, and the line goes on.
+PYTHON_COLON_WORDS = {"def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally",
+                      "match", "case", "async"}
+# Elsewhere only a label alone on its line does (`case 3:`, `default:`, C++'s `public:`): `private count:` is a
+# TypeScript field, `async:` an object's key.
+LABEL_LINE = re.compile(r"\s*(?:case\s.*|default|public|private|protected)\s*:")
 # Lua opens a block with a function's parameter list, `repeat` and `else`, no brace or colon.
 LUA_BLOCK_OPENER = re.compile(r"(?<![.\w])(?:function\b[\w.:\s]*\([^()]*\)|repeat|else)$")
 # A statement's block brace (`if (x) {`, `} else {`, `function f() {`), not an object literal's (`f({`).
-BRACED_HEADER = re.compile(r"(?:\)|\b(?:else|try|do|finally))\s*\{$")
+# Go and Rust write conditions without parentheses (`if x {`, `for v := range xs {`, `match x {`).
+BRACED_HEADER = re.compile(r"(?:\)|\b(?:else|try|do|finally)|\b(?:if|for|while|match|loop|switch|select)\b[^{]*)\s*\{$")
 HEADER_LOOK_BACK_LINES = 40   # a block header spread over more lines than this is not looked for
 # How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
 COMMENT_MARKERS = {"python": ("#",), "lua": ("--",)}
@@ -114,7 +118,9 @@ def opens_block(code_before_cursor: str, grammar: str | None = None) -> bool:
         return True
     if code.endswith(":") and not code.endswith("::") and bracket_surplus(code) <= 0:   # not `for (String s :`
         first_word = re.match(r"\s*(\w*)", code).group(1)
-        return first_word in COLON_BLOCK_WORDS
+        if grammar == "python" or (grammar is None and first_word in PYTHON_COLON_WORDS):
+            return first_word in PYTHON_COLON_WORDS
+        return bool(LABEL_LINE.fullmatch(code))
     return False
 
 
@@ -167,7 +173,10 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         if above.rstrip().endswith("\\"):
             return Decision("single", "a line continued from the one above")
         return Decision("multi", "blank line in a block")
-    if opens_block(opener_line(text, offset), grammar) and not opens_expression_brace(before):
+    # After a label and a space (`default: `) code in braced languages goes on with the line (there it may be an
+    # object's key); right after the colon the next line is the body.
+    label = grammar not in (None, "python") and before[-1] in " \t" and before.rstrip().endswith(":")
+    if opens_block(opener_line(text, offset), grammar) and not opens_expression_brace(before) and not label:
         return Decision("multi", "after a block opener")
     return Decision("single", "finish the current line")
 

@@ -141,6 +141,17 @@ def test_fill_lengths_follow_the_selection_size():
     ("javascript", "app.get(\n  '/',\n  <|>\n);\n", "multi"),
     ("javascript", "foo(function () {\n  <|>\n});\n", "multi"),   # a function body inside the arguments
     ("python", "total = first + \\\n    <|>\n", "single"),          # a continued line
+    # a colon ends a block header in Python; elsewhere only a label alone on its line is one
+    ("typescript", "class Counter {\n  private count: <|>\n}\n", "single"),             # a field's type
+    ("typescript", "interface Options {\n  async: <|>\n}\n", "single"),
+    ("javascript", "export default {\n  props: {\n    items: {\n      default: <|>\n    },\n  },\n};\n", "single"),
+    ("javascript", "switch (x) {\n  case 1:\n    <|>\n}\n", "multi"),
+    ("java", "switch (x) {\n  default:\n    <|>\n}\n", "multi"),
+    ("cpp", "class A {\n public:\n  <|>\n};\n", "multi"),
+    # Go and Rust conditions have no parentheses: between the braces of `if x {} else {` is a block's body
+    ("go", "func f(x bool) {\n\tif x {<|>} else {\n\t}\n}\n", "multi"),
+    ("rust", "fn f(x: bool) {\n    if x {<|>} else {\n    }\n}\n", "multi"),
+    ("rust", "fn f(x: bool) {\n    let p = Point {<|>} else {\n    }\n}\n", "single"),   # no header: a literal
 ])
 def test_shape_with_the_syntax_tree(grammar, source, shape):
     text, offset = at(source)
