@@ -35,6 +35,7 @@ class CleanContext:
     grammar: str | None = None  # the document's tree-sitter grammar (None: plain text), for its comment syntax
     opener: str = ""            # decide.opener_line: `before`, or on a blank line `line_above`, with a header
                                 # spread over several lines joined into one ("" : those lines as they are)
+    comma_before_closer: bool = False   # Go: the suffix's first `}` / `)` ends a list (spans.closes_go_list)
 
 
 def indentation(line: str) -> str:
@@ -439,6 +440,25 @@ def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: st
     return middle
 
 
+GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
+
+
+def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None) -> str:
+    """Go: when the closer of a literal or an argument list comes on a line after the middle's last code, that
+    code needs a trailing comma (`Point{` / `X: 1,` / `}`); added before a line comment ending it."""
+    code = middle.rstrip()
+    between = middle[len(code):] + suffix[:len(suffix) - len(suffix.lstrip())]
+    if "\n" not in between:
+        return middle
+    line_start = code.rfind("\n") + 1
+    kept, comment = split_trailing_comment(code, grammar)
+    kept_code = kept.rstrip()
+    if len(kept_code) < line_start or not GO_LINE_END_NEEDS_COMMA.search(kept_code) \
+            or comment_start(grammar).match(code[line_start:]):
+        return middle   # the last line is blank, a comment, or ends with `,` `{` `(` or an operator
+    return kept_code + "," + kept[len(kept_code):] + comment + middle[len(code):]
+
+
 def to_line_ending(middle: str, line_ending: str) -> str:
     return middle.replace("\n", line_ending) if line_ending != "\n" else middle
 
@@ -476,6 +496,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = reindent_first_line(middle, ctx.before, original, ctx.indent_unit)
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
             middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
+    if ctx.comma_before_closer:
+        middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar)
     if ctx.whole_lines:
         middle += "\n"
     return to_line_ending(middle, ctx.line_ending)

@@ -231,6 +231,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         indent_unit=indent_unit_of(text, request.tab_size, request.insert_spaces, plan.grammar), original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(text, start),
+        comma_before_closer=plan.span.closes_go_list,
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]

@@ -30,6 +30,7 @@ class SpanInfo:
     in_string_or_comment: bool = False
     error_count: int = 0                                # ERROR and MISSING nodes in the whole tree
     in_code_hole: bool = False                          # inside an f-string's {} or a template's ${}
+    closes_go_list: bool = False                        # Go: the next `}` / `)` ends a literal or an argument list
 
     @property
     def span(self) -> Scope | None:
@@ -104,6 +105,22 @@ def is_open_line_comment(node: tree_sitter.Node, byte: int) -> bool:
     """A line comment runs to the end of its line: a cursor right after it is still writing the comment."""
     return (node.end_byte == byte and node.start_byte < byte
             and not node.text.rstrip().endswith((b"*/", b"]]")))
+
+
+# Go lists whose closer may sit on a line of its own only after a comma: Go ends a line that ends with a name, a
+# literal or a closer with a semicolon, and `X: 1;` before the `}` of `Point{` does not compile (tree-sitter-go
+# reads it fine, so the parse check cannot tell).
+GO_LISTS = {"literal_value", "argument_list", "parameter_list", "type_parameter_list", "type_arguments"}
+LEADING_SPACE = re.compile(rb"\s*")
+
+
+def closes_go_list(tree: tree_sitter.Tree, data: bytes, byte: int) -> bool:
+    """Is the first thing at or after `byte` (whitespace skipped) the `}` or `)` of one of GO_LISTS?"""
+    at = LEADING_SPACE.match(data, byte).end()
+    if data[at:at + 1] not in (b"}", b")"):
+        return False
+    node = tree.root_node.descendant_for_byte_range(at, at + 1)
+    return node is not None and node.type in ("}", ")") and node.parent is not None and node.parent.type in GO_LISTS
 
 
 def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
@@ -233,4 +250,5 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
         in_string_or_comment=quiet,
         error_count=count_errors(tree.root_node),
         in_code_hole=code_hole and not quiet,
+        closes_go_list=grammar == "go" and closes_go_list(tree, source.data, b_end),
     )

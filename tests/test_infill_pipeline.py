@@ -412,6 +412,28 @@ def test_a_line_comment_ending_the_completion_stays_after_the_editors_closers(la
     assert applied(source, result) == expected
 
 
+GO_BODY = "package main\n\nfunc f(x bool) {\n%s\n}\n"
+
+
+@pytest.mark.parametrize("body, middle, expected", [
+    ("\tp := Point{<|>}", "X: 1, Y: 2", "\tp := Point{\n\t\tX: 1, Y: 2,\n\t}"),
+    ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: f(2)", "\tc := Config{\n\t\tA: 1,\n\t\tB: f(2),\n\t}"),
+    ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2 // two", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, // two\n\t}"),
+    ("\tfoo(\n\t\ta,\n\t\t<|>\n\t)", '"b"', '\tfoo(\n\t\ta,\n\t\t"b",\n\t)'),
+    # no comma where Go needs none: a block's body, a closer on the same line, a line already ending in one
+    ("\tif x {<|>}", "return", "\tif x {\n\t\treturn\n\t}"),
+    ("\tp := Point{X: 1, <|>}", "Y: 2", "\tp := Point{X: 1, Y: 2}"),
+    ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2,", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2,\n\t}"),
+])
+def test_go_gets_the_comma_its_line_break_before_a_closer_needs(body, middle, expected):
+    """Go ends a line ending in a name, a literal or a closer with a semicolon, so a literal's or a call's closer on
+    a line of its own needs a comma before it; tree-sitter-go parses the code without it, so no check would refuse
+    it and the user would get code that does not compile."""
+    source = GO_BODY % body
+    result, _ = inline(source, middle, language_id="go", insert_spaces=False)
+    assert applied(source, result) == GO_BODY % expected
+
+
 def test_fill_answers_with_minimal_edits():
     text = "def f(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
     start, end = text.index("    s = 0"), text.index("    return")
