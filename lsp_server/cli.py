@@ -115,16 +115,20 @@ def run_fill(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     host = ModelHost()
-    host.load(options.engine_config()).result()
-    if host.error:
-        raise UsageError(host.error)
-    loaded = time.perf_counter()
-    mode = "fill" if end_at else "inline"
-    request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path),
-                            max_new_tokens=options.maxNewTokens, invoked=True)   # as an explicit request
-    result = host.run_blocking(request)
-    finished = time.perf_counter()
-    host.close()
+    # Closed whatever happens (Ctrl+C included): the worker must leave torch before the interpreter shuts down,
+    # or the process aborts.
+    try:
+        host.load(options.engine_config()).result()
+        if host.error:
+            raise UsageError(host.error)
+        loaded = time.perf_counter()
+        mode = "fill" if end_at else "inline"
+        request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path),
+                                max_new_tokens=options.maxNewTokens, invoked=True)   # as an explicit request
+        result = host.run_blocking(request)
+        finished = time.perf_counter()
+    finally:
+        host.close()
     if result.message:   # an explicit request's empty answer says why (infill.pipeline.nothing_offered)
         print(f"infill-lsp: {result.message}", file=sys.stderr)
 
@@ -170,6 +174,9 @@ def fill_main(argv: list[str]) -> int:
     except UsageError as exc:
         print(f"infill-lsp fill: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("infill-lsp fill: interrupted", file=sys.stderr)
+        return 130   # as a shell reports a Ctrl+C
 
 
 def serve_main(argv: list[str]) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -71,6 +72,22 @@ def test_the_readme_demo_command_works():
     done = infill_lsp("fill", f"{demo}:13:9", *FAST_FLAGS)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_stops_fill_with_a_message_not_a_crash(tmp_path):
+    """Ctrl+C while the model loads or writes: one line on stderr and the shell's 130, not a traceback followed
+    by an abort from the model's thread still inside torch at exit."""
+    source = tmp_path / "long.py"
+    source.write_text("def f(xs):\n" + "".join(f"    total_{i} = sum(x * {i} for x in xs)\n" for i in range(40)))
+    # A fill of 40 lines at 256 steps a canvas runs for a minute: the signal lands while it loads or writes.
+    fill = subprocess.Popen([sys.executable, "-m", "lsp_server", "fill", f"{source}:2:1-41:39", "--steps", "256",
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)
+    fill.send_signal(signal.SIGINT)
+    _, stderr = fill.communicate(timeout=120)
+    assert fill.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "infill-lsp fill: interrupted"
+    assert "Traceback" not in stderr and "terminate called" not in stderr
 
 
 def test_an_empty_answer_says_why_on_stderr():
