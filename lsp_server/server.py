@@ -698,9 +698,12 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
     # their text.
     text_edits = [types.TextEdit(range=snap.range_of(edit_start, edit_end), new_text=new_text)
                   for edit_start, edit_end, new_text in result.edits]
-    edit = types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
-        text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=snap.version),
-        edits=text_edits)])
+    if client_takes_document_changes(ls):
+        edit = types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=snap.version),
+            edits=text_edits)])
+    else:   # the plain form every client takes; the staleness check just before sending stands in for the version
+        edit = types.WorkspaceEdit(changes={uri: text_edits})
     label = "Diffusion Infill: fill selection" if mode == "fill" else "Diffusion Infill: rewrite selection"
     answer = {"applied": False, "text": result.text, "range": range_json(edit_range),
               "edits": [{"range": range_json(e.range), "newText": e.new_text} for e in text_edits],
@@ -738,6 +741,13 @@ def stale_reason(ls: InfillServer, snap: Snapshot) -> str | None:
 def client_applies_edits(ls: InfillServer) -> bool:
     workspace = ls.client_capabilities.workspace
     return bool(workspace and workspace.apply_edit)
+
+
+def client_takes_document_changes(ls: InfillServer) -> bool:
+    """A client takes a versioned edit (`documentChanges`) only when it says so; without it, only `changes`."""
+    workspace = ls.client_capabilities.workspace
+    workspace_edit = workspace.workspace_edit if workspace else None
+    return bool(workspace_edit and workspace_edit.document_changes)
 
 
 def read_apply_edit_answer(response) -> tuple[bool, str | None]:

@@ -9,9 +9,10 @@ from typing import Union
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
+from pytest_lsp import LanguageClient, client_capabilities
 
-from conftest import FAST_OPTIONS, execute, initialize, open_document, server_config, wait_for_model
+from conftest import (FAST_OPTIONS, execute, initialize, lsp_session, open_document, server_config,
+                      wait_for_model)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -95,6 +96,22 @@ async def test_edits_after_astral_characters_and_crlf_line_ends(client: Language
     answer, edits = await run_command(client, "infill.rewriteSelection", uri, text, selection, version=5)
     assert answer["applied"] is True, answer.get("message")
     check_edits(text, selection, answer, edits)
+
+
+async def test_a_client_without_document_changes_gets_plain_changes():
+    """The LSP spec: a client that does not announce workspaceEdit.documentChanges takes only `changes`."""
+    capabilities = client_capabilities("visual-studio-code")
+    capabilities.workspace.workspace_edit.document_changes = False
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=capabilities) as plain_client:
+        await wait_for_model(plain_client)
+        uri = "file:///tmp/infill-tests/edits_plain_changes.py"
+        selection = {"start": {"line": 1, "character": 11}, "end": {"line": 2, "character": 19}}
+        open_document(plain_client, uri, DOCSTRING, version=3)
+        answer = await execute(plain_client, "infill.rewriteSelection", {"uri": uri, "range": selection})
+        assert answer["applied"] is True, answer.get("message")
+        (edit,) = [params.edit for params in plain_client.applied_edits]
+        assert edit.document_changes is None and list(edit.changes) == [uri]
+        check_edits(DOCSTRING, selection, answer, edit.changes[uri])
 
 
 async def test_javascript_fill_edits(client: LanguageClient):
