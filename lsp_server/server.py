@@ -618,15 +618,17 @@ def settle(ls: InfillServer, args, accepted: bool) -> dict:
 
 # ---- fill and rewrite selection -----------------------------------------------------------------------------------
 
-def command_arguments(args: tuple) -> tuple[str, types.Range, str | None, dict | None]:
-    """Accept one object {uri, range, instruction?, options?} or positional [uri, range, instruction?]. The
-    options are the editor's formatting options {tabSize, insertSpaces}, when it sends them (else None)."""
+def command_arguments(args: tuple) -> tuple[str, types.Range, str | None, dict | None, int | None]:
+    """Accept one object {uri, range, instruction?, options?, version?} or positional [uri, range, instruction?].
+    The options are the editor's formatting options {tabSize, insertSpaces}, when it sends them (else None); the
+    version is the document's when the range was chosen (our code actions send it)."""
     if len(args) == 1 and isinstance(args[0], (list, tuple)):
         args = tuple(args[0])  # some clients wrap the positional arguments once more
-    formatting = None
+    formatting = version = None
     if len(args) == 1 and isinstance(args[0], dict):
         uri, raw_range, instruction = args[0].get("uri"), args[0].get("range"), args[0].get("instruction")
         formatting = args[0].get("options") if isinstance(args[0].get("options"), dict) else None
+        version = args[0].get("version")
     elif len(args) in (2, 3):
         uri, raw_range = args[0], args[1]
         instruction = args[2] if len(args) == 3 else None
@@ -644,7 +646,9 @@ def command_arguments(args: tuple) -> tuple[str, types.Range, str | None, dict |
         raise JsonRpcInvalidParams("the command's range is not an LSP Range")
     if instruction is not None and not isinstance(instruction, str):
         raise JsonRpcInvalidParams("the command's instruction must be a string")
-    return uri, raw_range, instruction, formatting
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise JsonRpcInvalidParams("the command's version must be a whole number")
+    return uri, raw_range, instruction, formatting, version
 
 
 def range_json(rng: types.Range) -> dict:
@@ -653,8 +657,12 @@ def range_json(rng: types.Range) -> dict:
 
 
 async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
-    uri, selection, instruction, formatting = command_arguments(args)
+    uri, selection, instruction, formatting, version = command_arguments(args)
     snap = snapshot(ls, uri)
+    if version is not None and version != snap.version:   # the range was chosen in text that has changed since
+        message = "nothing was changed: the document changed since this action was offered; select and pick it again"
+        ls.tell(message)
+        return {"applied": False, "message": message}
     start, end = snap.offset_of(selection.start), snap.offset_of(selection.end)
     if start is None or end is None or start >= end:
         if start is not None and end is not None:
@@ -820,7 +828,10 @@ def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types
         return None   # asked before didOpen: nothing to act on, and not worth a message on every cursor move
     if not client_applies_edits(ls):
         return None   # the commands answer with workspace/applyEdit, which this client cannot take
-    arguments = [{"uri": params.text_document.uri, "range": range_json(selection)}]
+    document = ls.workspace.text_documents[document_key(params.text_document.uri)]
+    # The version pins the range to this text: picked after an edit, the action would rewrite other code.
+    arguments = [{"uri": params.text_document.uri, "range": range_json(selection),
+                  **({"version": document.version} if document.version is not None else {})}]
     return [types.CodeAction(title=title, kind=types.CodeActionKind.RefactorRewrite,
                              command=types.Command(title=title, command=command, arguments=arguments))
             for command, title in SELECTION_ACTIONS]

@@ -163,6 +163,24 @@ async def test_code_actions_offer_fill_and_rewrite_on_a_selection(client: Langua
     check_edits(DOCSTRING, selection, answer, change.edits)
 
 
+async def test_a_code_action_picked_after_the_document_changed_changes_nothing(client: LanguageClient):
+    """The action's range was chosen in the text as it was; after an edit it would point at other code."""
+    uri = "file:///tmp/infill-tests/code_actions_stale.py"
+    selection = {"start": {"line": 1, "character": 11}, "end": {"line": 2, "character": 19}}
+    open_document(client, uri, DOCSTRING, version=4)
+    (_, rewrite) = await code_action_request(client, uri, selection)
+    assert rewrite.command.arguments[0]["version"] == 4
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=5),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text="import os\n" + DOCSTRING)]))
+    before = len(client.applied_edits)
+    answer = await execute(client, rewrite.command.command, *rewrite.command.arguments)
+    assert answer["applied"] is False and "changed since this action was offered" in answer["message"]
+    assert len(client.applied_edits) == before
+    with pytest.raises(Exception, match="version must be a whole number"):
+        await execute(client, rewrite.command.command, {**rewrite.command.arguments[0], "version": "5"})
+
+
 async def test_no_code_actions_without_a_selection_another_kind_or_a_document(client: LanguageClient):
     uri = "file:///tmp/infill-tests/code_actions_none.py"
     open_document(client, uri, DOCSTRING)

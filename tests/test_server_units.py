@@ -165,7 +165,7 @@ RANGE = {"start": {"line": 1, "character": 2}, "end": {"line": 3, "character": 0
     (["file:///a.py", RANGE, "shorter"],),
 ])
 def test_command_arguments_as_object_or_positional(args):
-    uri, rng, instruction, _ = command_arguments(args)
+    uri, rng, instruction, _, _ = command_arguments(args)
     assert uri == "file:///a.py" and instruction == "shorter"
     assert rng == types.Range(start=at(1, 2), end=at(3, 0))
 
