@@ -10,7 +10,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from .decide import comment_start, opens_block, without_trailing_comment
+from .decide import COMMENT_MARKERS, comment_start, opens_block
+from .literals import open_literal
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -290,8 +291,8 @@ def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     """clean_middle, then with_tail. A line comment ending a one-line middle is set aside while they run: the
     editor's closers go before it (`foo(a); // why`), not into it, and the rules that look at the middle's end
     see its code."""
-    code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar) if tail and "\n" not in middle.strip() \
-        else (middle, "")
+    one_line = tail and ctx.shape == "single" and "\n" not in middle.strip()   # the closers follow on its line
+    code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
     if not comment:
         return with_tail(clean_middle(middle, ctx), tail)
     cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail)
@@ -317,15 +318,31 @@ def with_tail(middle: str, tail: str) -> str:
     return body
 
 
-def split_trailing_comment(text: str, grammar: str | None) -> tuple[str, str]:
+JSX_TAG = re.compile(r"<[A-Za-z/>]")
+JSX_GRAMMARS = {"javascript", "typescript", "tsx"}
+
+
+def split_trailing_comment(text: str, grammar: str | None, line_before: str = "") -> tuple[str, str]:
     """(text, "") or (its code, the line comment ending its last line after some code and a space), so that what
-    goes after the code (closers) is not written into the comment."""
+    goes after the code (closers, a comma) is not written into the comment. `line_before`: the text before `text`
+    on its first line, so that a marker inside a string begun there is not taken for a comment."""
+    if grammar is None:
+        return text, ""
     line_start = text.rfind("\n") + 1
     last_line = text[line_start:]
-    code = without_trailing_comment(last_line, grammar)
-    if code == last_line or not code.strip() or code[-1] not in " \t" or code.count("`") % 2:
-        return text, ""   # no comment, a whole-line one, or `//` glued to code or inside a template literal
-    return text[:line_start] + code, last_line[len(code):]
+    context = line_before if line_start == 0 else ""
+    if grammar in JSX_GRAMMARS and JSX_TAG.search(context + last_line):
+        return text, ""   # `//` in JSX text is text
+    marker = COMMENT_MARKERS.get(grammar, ("//",))[0]
+    at = last_line.find(marker)
+    while at != -1:
+        code = last_line[:at]
+        if not open_literal(grammar, context + code):   # escapes, raw strings, template literals: literals.py
+            if code.strip() and code[-1] in " \t":
+                return text[:line_start] + code, last_line[at:]
+            return text, ""   # a whole-line comment, or a marker glued to the code
+        at = last_line.find(marker, at + 1)
+    return text, ""
 
 
 def close_own_brackets(middle: str) -> str:
@@ -443,7 +460,7 @@ def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: st
 GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
 
 
-def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None) -> str:
+def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, before: str = "") -> str:
     """Go: when the closer of a literal or an argument list comes on a line after the middle's last code, that
     code needs a trailing comma (`Point{` / `X: 1,` / `}`); added before a line comment ending it."""
     code = middle.rstrip()
@@ -451,7 +468,7 @@ def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None) 
     if "\n" not in between:
         return middle
     line_start = code.rfind("\n") + 1
-    kept, comment = split_trailing_comment(code, grammar)
+    kept, comment = split_trailing_comment(code, grammar, before)
     kept_code = kept.rstrip()
     if len(kept_code) < line_start or not GO_LINE_END_NEEDS_COMMA.search(kept_code) \
             or comment_start(grammar).match(code[line_start:]):
@@ -497,7 +514,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
             middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
     if ctx.comma_before_closer:
-        middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar)
+        middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar, ctx.before)
     if ctx.whole_lines:
         middle += "\n"
     return to_line_ending(middle, ctx.line_ending)

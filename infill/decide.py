@@ -20,8 +20,11 @@ LABEL_LINE = re.compile(r"\s*(?:case\s.*|default|public|private|protected)\s*:")
 # Lua opens a block with a function's parameter list, `repeat` and `else`, no brace or colon.
 LUA_BLOCK_OPENER = re.compile(r"(?<![.\w])(?:function\b[\w.:\s]*\([^()]*\)|repeat|else)$")
 # A statement's block brace (`if (x) {`, `} else {`, `function f() {`), not an object literal's (`f({`).
-# Go and Rust write conditions without parentheses (`if x {`, `for v := range xs {`, `match x {`).
-BRACED_HEADER = re.compile(r"(?:\)|\b(?:else|try|do|finally)|\b(?:if|for|while|match|loop|switch|select)\b[^{]*)\s*\{$")
+BRACED_HEADER = re.compile(r"(?:\)|\b(?:else|try|do|finally))\s*\{$")
+# Go and Rust write conditions without parentheses (`if x {`, `for v := range xs {`, `match x {`): a line that
+# starts with the keyword and holds no bracket before its `{` (`for p in vec![Point {` opens a literal).
+BARE_HEADER = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|loop|switch|select)\b[^{}()\[\]]*\{")
+BARE_HEADER_GRAMMARS = {"go", "rust"}
 HEADER_LOOK_BACK_LINES = 40   # a block header spread over more lines than this is not looked for
 # How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
 COMMENT_MARKERS = {"python": ("#",), "lua": ("--",)}
@@ -160,7 +163,9 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("none", "the cursor is inside a word")
     if in_code_hole:
         return Decision("single", "inside a string's code hole: one expression")
-    if BRACED_HEADER.search(before.rstrip()) and after.lstrip().startswith("}") and not only_closers(after):
+    braced_header = BRACED_HEADER.search(before.rstrip()) or (
+        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.fullmatch(before.rstrip()))
+    if braced_header and after.lstrip().startswith("}") and not only_closers(after):
         return Decision("multi", "between a block's braces")   # `if (x) {|} else {`
     if after.strip() and not only_closers(after):
         return Decision("single", "code follows the cursor on this line")

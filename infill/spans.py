@@ -115,12 +115,13 @@ LEADING_SPACE = re.compile(rb"\s*")
 
 
 def closes_go_list(tree: tree_sitter.Tree, data: bytes, byte: int) -> bool:
-    """Is the first thing at or after `byte` (whitespace skipped) the `}` or `)` of one of GO_LISTS?"""
+    """Is the first thing at or after `byte` (whitespace skipped) the closer of one of GO_LISTS?"""
     at = LEADING_SPACE.match(data, byte).end()
-    if data[at:at + 1] not in (b"}", b")"):
+    if data[at:at + 1] not in (b"}", b")", b"]"):
         return False
     node = tree.root_node.descendant_for_byte_range(at, at + 1)
-    return node is not None and node.type in ("}", ")") and node.parent is not None and node.parent.type in GO_LISTS
+    return (node is not None and node.type in ("}", ")", "]") and node.parent is not None
+            and node.parent.type in GO_LISTS)
 
 
 def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:

@@ -152,6 +152,11 @@ def test_fill_lengths_follow_the_selection_size():
     ("go", "func f(x bool) {\n\tif x {<|>} else {\n\t}\n}\n", "multi"),
     ("rust", "fn f(x: bool) {\n    if x {<|>} else {\n    }\n}\n", "multi"),
     ("rust", "fn f(x: bool) {\n    let p = Point {<|>} else {\n    }\n}\n", "single"),   # no header: a literal
+    # a literal's brace on a line with a loop or a call named like one is not a block's
+    ("python", "for k in {<|>}:\n    pass\n", "single"),
+    ("javascript", "d3.select('#x').attr({<|>}).style('a', 1);\n", "single"),
+    ("go", "func f() {\n\tif v, ok := m[Key{<|>}]; ok {\n\t}\n}\n", "single"),
+    ("rust", "fn f() {\n    for p in vec![Point {<|>}] {\n    }\n}\n", "single"),
 ])
 def test_shape_with_the_syntax_tree(grammar, source, shape):
     text, offset = at(source)

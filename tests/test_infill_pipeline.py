@@ -406,6 +406,12 @@ def test_an_auto_closed_tail_in_javascript_with_a_semicolon():
     ("c", "int x = <|>;\n", "5; // five", "int x = 5; // five\n"),
     ("go", "fmt.Println(<|>)\n", '"hi") // greet', 'fmt.Println("hi") // greet\n'),
     ("python", "total = sum(<|>)\n", "values)  # all of them", "total = sum(values)  # all of them\n"),
+    # not a comment: a marker inside a string (an escaped quote before it) or in JSX text
+    ("python", "print(<|>)\n", '"a\\"b # c")', 'print("a\\"b # c")\n'),
+    ("javascript", "render(<|>);\n", "<p>a // b</p>", "render(<p>a // b</p>);\n"),
+    # several lines: the note stays on its code's line, the closer goes below
+    ("javascript", "function f(x) {\n  if (x) {<|>}\n}\n", "return 1; // one",
+     "function f(x) {\n  if (x) {\n    return 1; // one\n  }\n}\n"),
 ])
 def test_a_line_comment_ending_the_completion_stays_after_the_editors_closers(language_id, source, middle, expected):
     result, _ = inline(source, middle, language_id=language_id)
@@ -420,6 +426,7 @@ GO_BODY = "package main\n\nfunc f(x bool) {\n%s\n}\n"
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: f(2)", "\tc := Config{\n\t\tA: 1,\n\t\tB: f(2),\n\t}"),
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2 // two", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, // two\n\t}"),
     ("\tfoo(\n\t\ta,\n\t\t<|>\n\t)", '"b"', '\tfoo(\n\t\ta,\n\t\t"b",\n\t)'),
+    ("\t_ = Pair[\n\t\tint,\n\t\t<|>\n\t]{}", "string", "\t_ = Pair[\n\t\tint,\n\t\tstring,\n\t]{}"),   # type arguments
     # no comma where Go needs none: a block's body, a closer on the same line, a line already ending in one
     ("\tif x {<|>}", "return", "\tif x {\n\t\treturn\n\t}"),
     ("\tp := Point{X: 1, <|>}", "Y: 2", "\tp := Point{X: 1, Y: 2}"),
