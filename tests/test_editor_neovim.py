@@ -467,6 +467,8 @@ def test_setup_again_moves_the_keys_drops_old_settings_and_detach_gives_back_the
     assert "maxNewTokens" in report["resetup_told"] and report["resetup_told"]["maxNewTokens"] is None
     # before: detaching deleted our <Tab> and with it the user's own buffer-local one
     assert detached == {"tab": "user tab", "new_word": None}
+    # before: a map set on our key while attached (by the user or another plugin) was deleted on detach
+    assert report["keys_later_map"] == "plugin word"
 
 
 def test_help_file_is_valid_and_tagged(report):

@@ -254,9 +254,16 @@ local replaced_maps = {}
 -- Our maps go, and the user's own buffer-local ones come back (on detach, or before mapping other keys).
 local function unmap_keys(bufnr)
   for lhs, saved in pairs(replaced_maps[bufnr] or {}) do
-    pcall(vim.keymap.del, "i", lhs, { buffer = bufnr })
-    if saved and api.nvim_buf_is_valid(bufnr) then
-      pcall(api.nvim_buf_call, bufnr, function() vim.fn.mapset("i", false, saved) end)
+    -- Only a map that is still ours goes: one the user or another plugin set on the key since then stays.
+    local current = api.nvim_buf_is_valid(bufnr)
+      and api.nvim_buf_call(bufnr, function() return vim.fn.maparg(lhs, "i", false, true) end)
+    local ours = type(current) == "table" and current.buffer == 1
+      and (current.desc or ""):find("^Diffusion Infill") ~= nil
+    if ours then
+      pcall(vim.keymap.del, "i", lhs, { buffer = bufnr })
+      if saved then
+        pcall(api.nvim_buf_call, bufnr, function() vim.fn.mapset("i", false, saved) end)
+      end
     end
   end
   replaced_maps[bufnr] = nil
