@@ -311,6 +311,15 @@ def test_ghost_text_in_the_middle_of_a_line_shows_what_accepting_gives(report, n
     assert done["cursor"] == [row + len(accepted), len(accepted[-1]) - len(rest)]
 
 
+def test_tabs_in_ghost_text_take_the_width_they_will_have_in_the_buffer(report):
+    """Before: each tab was drawn as 'tabstop' spaces wherever it fell, so `ab<Tab>cd` showed 8 blanks where the
+    buffer would have 6."""
+    shown, done = step(report, "mid_tabs"), step(report, "mid_tabs_accepted")
+    accepted = ["ab\tcd", "\tx)\t# c"]
+    assert done["lines"][shown["row"]:shown["row"] + 2] == accepted
+    assert screen_text(shown) == [line.expandtabs(report["tabstop"]) for line in accepted]
+
+
 @pytest.mark.parametrize("name, accepted", [
     # Before: the ghost text skipped the part of the line after the cursor that the suggestion began with, giving
     # "    return val + ue", and split the multi-byte character it half matched, writing invalid UTF-8.

@@ -289,6 +289,8 @@ H.run(function()
   -- Text after the cursor that the suggestion happens to begin with stays: the suggestion goes in front of it.
   mid_line("mid_word", "    return value", #"    return ", "val + ")
   mid_line("mid_character", "s = '中'", #"s = '", "了'")
+  -- Tabs after text are drawn as wide as they will be: to the next tab stop, not a whole 'tabstop' each.
+  mid_line("mid_tabs", "ab)\t# c", 2, "\tcd\n\tx")
 
   -- A server that follows a CRLF buffer's line ends (fileformat=dos) sends "\r\n": no "\r" reaches the buffer.
   vim.bo[bufnr].fileformat = "dos"

@@ -116,12 +116,32 @@ end
 -- The first line of the candidate goes inline at the cursor, the others as virtual lines below. In the middle of a
 -- line the screen shows what accepting gives: the rest of the line (less what the item's range replaces) moves
 -- after the last line, drawn as plain text, and blanks cover it where it stands (the buffer is not touched).
+-- Virtual text draws a tab as one cell: each becomes the spaces it will take where it lands (to the next
+-- multiple of 'tabstop' from its screen column `vcol`).
+local function expand_tabs(text, vcol, tabstop)
+  local out = {}
+  for piece, tab in text:gmatch("([^\t]*)(\t?)") do
+    out[#out + 1] = piece
+    vcol = vcol + vim.fn.strdisplaywidth(piece)
+    if tab ~= "" then
+      local width = tabstop - vcol % tabstop
+      out[#out + 1] = string.rep(" ", width)
+      vcol = vcol + width
+    end
+  end
+  return table.concat(out)
+end
+
 local function draw(bufnr, state)
   api.nvim_buf_clear_namespace(bufnr, M.namespace, 0, -1)
-  local spaces = string.rep(" ", vim.bo[bufnr].tabstop)
-  local lines = vim.split((state.text:gsub("\t", spaces)), "\n", { plain = true })
-  local highlight = M.config.highlight
+  local tabstop = vim.bo[bufnr].tabstop
   local line = line_at(bufnr, state.row)
+  local lines = vim.split(state.text, "\n", { plain = true })
+  local first_vcol = vim.fn.strdisplaywidth(line:sub(1, state.col))
+  for i, text in ipairs(lines) do
+    lines[i] = expand_tabs(text, i == 1 and first_vcol or 0, tabstop)
+  end
+  local highlight = M.config.highlight
   local rest = line:sub(state.col + 1)
   local tail = state.end_row == state.row and line:sub(state.end_col + 1) or rest
   local moves_rest = rest ~= "" and (#lines > 1 or tail ~= rest)
@@ -136,7 +156,8 @@ local function draw(bufnr, state)
   end
   local last = mark.virt_lines and mark.virt_lines[#mark.virt_lines] or mark.virt_text
   if moves_rest and tail ~= "" then
-    last[#last + 1] = { (tail:gsub("\t", spaces)) } -- no highlight group: it reads as the buffer's text
+    local tail_vcol = (#lines == 1 and first_vcol or 0) + vim.fn.strdisplaywidth(lines[#lines])
+    last[#last + 1] = { expand_tabs(tail, tail_vcol, tabstop) } -- no highlight group: reads as the buffer's text
   end
   if M.config.show_counter and #state.items > 1 then
     last[#last + 1] = { (" (%d/%d)"):format(state.index, #state.items), M.config.counter_highlight }
