@@ -336,6 +336,19 @@ def set_setting_box(driver, setting: str, value: str) -> bool:
         return False
 
 
+def click_first(driver, css: str) -> bool:
+    """Clicks the first visible element matching `css`; False when there is none yet (or it went stale)."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        found = visible(driver, css)
+        if found:
+            found[0].click()
+        return bool(found)
+    except WebDriverException:
+        return False
+
+
 def edit_selection(driver, user_data: Path, server_command: str, invoke) -> str:
     """Selects the rest of line EDIT_LINE from one of EDIT_SKIPS, runs `invoke` (the command, as a person would)
     and returns the text the server applied. The server refuses an edit that would break the syntax; then the
@@ -382,6 +395,22 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     demo = workspace / "demo.py"
     browser.get(url)
     wait_for(lambda: visible(browser, ".monaco-workbench"), UI_S, "the VS Code workbench")
+    # No Python file open yet: a setting that restarts the server must not start one (and load the model) for
+    # nothing; it starts when the file opens below.
+    wait_for(lambda: "starts when a file" in status_label(browser), UI_S, "the extension to wait for a file")
+    # (code-server does not notice settings.json written behind its back: the Settings editor it is.)
+    run_command(browser, "Preferences: Open Settings (UI)")
+    wait_for(lambda: visible(browser, ".settings-editor"), UI_S, "the Settings editor")
+    press(browser, "diffusionInfill.enable")
+    checkbox = ".settings-editor .setting-value-checkbox"
+    wait_for(lambda: len(visible(browser, checkbox)) == 1, UI_S, "the search to leave one checkbox: enable's")
+    for wanted in ("enable is false", "starts when a file"):   # off, then on again: a restart
+        wait_for(lambda: click_first(browser, checkbox), UI_S, "a click on diffusionInfill.enable")
+        wait_for(lambda: wanted in status_label(browser), UI_S, f"the status bar to say {wanted!r}")
+    time.sleep(3)
+    assert not log_lines(user_data, r"starting .*infill-lsp"), log_lines(user_data, "")
+    assert "starts when a file" in status_label(browser)
+    press(browser, Keys.ESCAPE)
     open_file(browser, "demo.py")
 
     # The extension starts infill-lsp for the Python file; the status bar follows it to "ready".

@@ -251,10 +251,14 @@ class InfillExtension implements vscode.Disposable {
     }
   }
 
-  async restart(): Promise<void> {
+  /** Stop the server, then start it again where one is wanted: the user asked (the Restart command), or a file of
+   * `diffusionInfill.languages` is open. A settings change or granted trust alone loads no model. */
+  async restart(asked = false): Promise<void> {
     await this.stop();
     this.idle();
-    if (extensionSettings().enable) await this.ensureStarted();
+    const settings = extensionSettings();
+    const wanted = asked || vscode.workspace.textDocuments.some((d) => settings.languages.includes(d.languageId));
+    if (settings.enable && wanted) await this.ensureStarted();
   }
 
   async onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
@@ -348,7 +352,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (instruction === undefined) return;   // Escape cancels the rewrite
       await infill.runOnSelection(SERVER_REWRITE, 'Diffusion Infill: rewriting the selection…', instruction);
     }),
-    vscode.commands.registerCommand(COMMANDS.restart, () => infill.restart()),
+    vscode.commands.registerCommand(COMMANDS.restart, () => infill.restart(true)),
     vscode.commands.registerCommand(COMMANDS.showLog, () => infill.showLog()),
     vscode.workspace.onDidChangeConfiguration((event) => infill.onConfigurationChanged(event)),
     vscode.workspace.onDidOpenTextDocument((document) => infill.startWhenNeeded(document)),
