@@ -36,7 +36,7 @@ class CleanContext:
     grammar: str | None = None  # the document's tree-sitter grammar (None: plain text), for its comment syntax
     opener: str = ""            # decide.opener_line: `before`, or on a blank line `line_above`, with a header
                                 # spread over several lines joined into one ("" : those lines as they are)
-    comma_before_closer: bool = False   # Go: the suffix's first `}` / `)` ends a list (spans.closes_go_list)
+    comma_before_closer: bool = False   # Go: the suffix's first closer ends a list (spans.closes_go_list)
 
 
 def indentation(line: str) -> str:
@@ -291,7 +291,7 @@ def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     """clean_middle, then with_tail. A line comment ending a one-line middle is set aside while they run: the
     editor's closers go before it (`foo(a); // why`), not into it, and the rules that look at the middle's end
     see its code."""
-    one_line = tail and ctx.shape == "single" and "\n" not in middle.strip()   # the closers follow on its line
+    one_line = bool(tail) and ctx.shape == "single" and "\n" not in middle.strip()   # closers follow on its line
     code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
     if not comment:
         return with_tail(clean_middle(middle, ctx), tail)

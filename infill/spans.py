@@ -30,7 +30,7 @@ class SpanInfo:
     in_string_or_comment: bool = False
     error_count: int = 0                                # ERROR and MISSING nodes in the whole tree
     in_code_hole: bool = False                          # inside an f-string's {} or a template's ${}
-    closes_go_list: bool = False                        # Go: the next `}` / `)` ends a literal or an argument list
+    closes_go_list: bool = False                        # Go: the next closer ends a literal or an argument list
 
     @property
     def span(self) -> Scope | None:
