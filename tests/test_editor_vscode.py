@@ -337,15 +337,18 @@ def set_setting_box(driver, setting: str, value: str) -> bool:
         return False
 
 
-def click_first(driver, css: str) -> bool:
-    """Clicks the first visible element matching `css`; False when there is none yet (or it went stale)."""
+def set_checkbox(driver, css: str, checked: bool) -> bool:
+    """Clicks the first visible checkbox matching `css` if it is not `checked` yet; True once it is. Clicking only
+    on a difference lets a caller poll this without toggling the box back and forth."""
     from selenium.common.exceptions import WebDriverException
 
     try:
         found = visible(driver, css)
-        if found:
+        if not found:
+            return False
+        if (found[0].get_attribute("aria-checked") == "true") != checked:
             found[0].click()
-        return bool(found)
+        return (found[0].get_attribute("aria-checked") == "true") == checked
     except WebDriverException:
         return False
 
@@ -405,9 +408,10 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     press(browser, "diffusionInfill.enable")
     checkbox = ".settings-editor .setting-value-checkbox"
     wait_for(lambda: len(visible(browser, checkbox)) == 1, UI_S, "the search to leave one checkbox: enable's")
-    for wanted in ("enable is false", "starts when a file"):   # off, then on again: a restart
-        wait_for(lambda: click_first(browser, checkbox), UI_S, "a click on diffusionInfill.enable")
-        wait_for(lambda: wanted in status_label(browser), UI_S, f"the status bar to say {wanted!r}")
+    for checked, wanted in ((False, "enable is false"), (True, "starts when a file")):   # off, then on: a restart
+        wait_for(lambda: set_checkbox(browser, checkbox, checked) and wanted in status_label(browser), UI_S,
+                 lambda: f"enable's box to be {checked} and the status bar to say {wanted!r}: it says "
+                         f"{status_label(browser)!r}")
     time.sleep(3)
     assert not log_lines(user_data, r"starting .*infill-lsp"), log_lines(user_data, "")
     assert "starts when a file" in status_label(browser)
