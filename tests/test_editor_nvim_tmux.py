@@ -204,3 +204,34 @@ def test_multiline_ghost_text_in_the_middle_of_a_line_reads_as_the_accepted_text
     after = terminal.screen()
     (ARTIFACTS / "nvim-tmux-midline-accepted.txt").write_text(after)
     assert after.split("\n")[:4] == rows[:4]   # what was on screen is now the text
+
+
+def test_ghost_text_shows_only_in_the_window_being_typed_in(neovim_in_tmux):
+    """Extmarks belong to a buffer, so without scoping the suggestion would show in every window on the file
+    (a :split of it, say), looking like text there. A known suggestion, so the model is not needed."""
+    terminal, remote = neovim_in_tmux
+    wait_for(lambda: remote("(function() local c = require('diffusion_infill').get_client(0) "
+                            "return c ~= nil and c.initialized end)()"), 30, "the plugin to attach infill-lsp", 0.1)
+    if remote("require('diffusion_infill').use_native()"):
+        pytest.skip("this Neovim draws inline completions natively (0.12+): the plugin's extmark ghost text is unused")
+    remote("(function() require('diffusion_infill').config.auto_trigger = false return true end)()")
+    terminal.keys(":split", "Enter")   # two windows on the file, the cursor in the upper one
+    wait_for(lambda: terminal.screen().count("def add(a, b):") == 2, 10, "the file in two windows", 0.1)
+    terminal.keys("2G", "A")
+    wait_for(lambda: remote("vim.api.nvim_get_mode().mode") == "i", 10, "insert mode", 0.1)
+    shown = remote("(function() local bufnr = vim.api.nvim_get_current_buf() local here = { line = 1, character = 4 } "
+                   "return require('diffusion_infill.ghost').show(bufnr, { { insertText = 'return a + b\\n    pass', "
+                   "range = { start = here, ['end'] = here } } }, require('diffusion_infill').get_client(bufnr)) end)()")
+    assert shown, "the plugin drew nothing"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        rows = wait_for(lambda: (found := terminal.screen().split("\n"))[1].rstrip() == "    return a + b" and found,
+                        10, "the suggestion in the window being typed in", 0.1)
+        time.sleep(0.3)
+        rows = terminal.screen().split("\n")
+    finally:
+        (ARTIFACTS / "nvim-tmux-split-ghost.txt").write_text(terminal.screen())
+    assert rows[2].rstrip() == "    pass"   # the suggestion's second line, drawn below
+    assert sum("return a + b" in row for row in rows) == 1, "\n".join(rows)
+    assert not any(row.strip() == "pass" for row in rows[3:]), "\n".join(rows)
+    assert sum("def add(a, b):" in row for row in rows) == 2   # the other window still shows the file

@@ -172,6 +172,11 @@ local function draw(bufnr, state)
     state.cover_extmark = api.nvim_buf_set_extmark(bufnr, M.namespace, state.row, state.col,
       { virt_text = { { string.rep(" ", width) } }, virt_text_pos = "overlay", hl_mode = "combine" })
   end
+  -- Extmarks belong to the buffer and show in every window on it: the suggestion is only for the one typed in.
+  -- nvim__ns_set (0.11, still marked experimental) scopes the namespace; without it every window shows it.
+  if api.nvim__ns_set then
+    pcall(api.nvim__ns_set, M.namespace, { wins = { api.nvim_get_current_win() } })
+  end
   -- What the buffer and cursor looked like when drawn: later events compare against it.
   state.tick, state.cursor = api.nvim_buf_get_changedtick(bufnr), api.nvim_win_get_cursor(0)
   return state.extmark
