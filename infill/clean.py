@@ -462,11 +462,18 @@ GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go e
 
 def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, before: str = "") -> str:
     """Go: when the closer of a literal or an argument list comes on a line after the middle's last code, that
-    code needs a trailing comma (`Point{` / `X: 1,` / `}`); added before a line comment ending it."""
+    code needs a trailing comma (`Point{` / `X: 1,` / `}`); added before a line comment ending it. Whole-line
+    comments and blank lines after the last code line are passed over: the comma goes on that line."""
     code = middle.rstrip()
     between = middle[len(code):] + suffix[:len(suffix) - len(suffix.lstrip())]
     if "\n" not in between:
         return middle
+    lines = code.split("\n")
+    while len(lines) > 1 and (not lines[-1].strip() or comment_only(lines[-1], grammar)):
+        lines.pop()
+    if len(lines) < code.count("\n") + 1:
+        code_end = len("\n".join(lines))
+        return comma_before_own_line_closer(middle[:code_end], "\n", grammar, before) + middle[code_end:]
     line_start = code.rfind("\n") + 1
     kept, comment = split_trailing_comment(code, grammar, before)
     kept_code = kept.rstrip()

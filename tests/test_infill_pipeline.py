@@ -427,6 +427,10 @@ GO_BODY = "package main\n\nfunc f(x bool) {\n%s\n}\n"
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2 // two", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, // two\n\t}"),
     ("\tfoo(\n\t\ta,\n\t\t<|>\n\t)", '"b"', '\tfoo(\n\t\ta,\n\t\t"b",\n\t)'),
     ("\t_ = Pair[\n\t\tint,\n\t\t<|>\n\t]{}", "string", "\t_ = Pair[\n\t\tint,\n\t\tstring,\n\t]{}"),   # type arguments
+    # the last code line gets it, not a comment or blank line after it
+    ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2\n\t\t// C later",
+     "\tc := Config{\n\t\tA: 1,\n\t\tB: 2,\n\t\t// C later\n\t}"),
+    ("\tfoo(\n\t\ta,\n\t\t<|>\n\t)", '"b"\n\n\t\t/* c */', '\tfoo(\n\t\ta,\n\t\t"b",\n\n\t\t/* c */\n\t)'),
     # no comma where Go needs none: a block's body, a closer on the same line, a line already ending in one
     ("\tif x {<|>}", "return", "\tif x {\n\t\treturn\n\t}"),
     ("\tp := Point{X: 1, <|>}", "Y: 2", "\tp := Point{X: 1, Y: 2}"),
