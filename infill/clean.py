@@ -10,8 +10,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from .decide import COMMENT_MARKERS, comment_start, opens_block
-from .literals import open_literal
+from .decide import comment_start, opens_block
+from .literals import line_comment_start
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -318,31 +318,17 @@ def with_tail(middle: str, tail: str) -> str:
     return body
 
 
-JSX_TAG = re.compile(r"<[A-Za-z/>]")
-JSX_GRAMMARS = {"javascript", "typescript", "tsx"}
-
-
 def split_trailing_comment(text: str, grammar: str | None, line_before: str = "") -> tuple[str, str]:
     """(text, "") or (its code, the line comment ending its last line after some code and a space), so that what
     goes after the code (closers, a comma) is not written into the comment. `line_before`: the text before `text`
     on its first line, so that a marker inside a string begun there is not taken for a comment."""
-    if grammar is None:
-        return text, ""
     line_start = text.rfind("\n") + 1
     last_line = text[line_start:]
-    context = line_before if line_start == 0 else ""
-    if grammar in JSX_GRAMMARS and JSX_TAG.search(context + last_line):
-        return text, ""   # `//` in JSX text is text
-    marker = COMMENT_MARKERS.get(grammar, ("//",))[0]
-    at = last_line.find(marker)
-    while at != -1:
-        code = last_line[:at]
-        if not open_literal(grammar, context + code):   # escapes, raw strings, template literals: literals.py
-            if code.strip() and code[-1] in " \t":
-                return text[:line_start] + code, last_line[at:]
-            return text, ""   # a whole-line comment, or a marker glued to the code
-        at = last_line.find(marker, at + 1)
-    return text, ""
+    at = line_comment_start(grammar, last_line, line_before if line_start == 0 else "")
+    code = last_line[:max(at, 0)]
+    if at == -1 or not code.strip() or code[-1] not in " \t":
+        return text, ""   # no comment, a whole-line comment, or a marker glued to the code
+    return text[:line_start] + code, last_line[at:]
 
 
 def close_own_brackets(middle: str) -> str:

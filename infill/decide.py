@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .literals import line_comment_start
+
 SINGLE_LENGTHS = [8, 16, 32]
 MULTI_LENGTHS = [32, 64]
 CLOSERS = set(")]}>\"'`;,")
@@ -97,17 +99,9 @@ def opener_line(text: str, offset: int) -> str:
 
 
 def without_trailing_comment(code: str, grammar: str | None) -> str:
-    """`code` without the line comment at its end (`if x:  # why`), when its marker is outside any quotes before it
-    (a line is short: quotes are counted, not parsed). Plain text (no grammar) is left as it is."""
-    if grammar is None:
-        return code
-    marker = COMMENT_MARKERS.get(grammar, ("//",))[0]
-    at = code.find(marker)
-    while at != -1:
-        if code.count('"', 0, at) % 2 == 0 and code.count("'", 0, at) % 2 == 0:
-            return code[:at]
-        at = code.find(marker, at + 1)
-    return code
+    """`code` (one line) without the line comment at its end (`if x:  # why`). Plain text is left as it is."""
+    at = line_comment_start(grammar, code)
+    return code if at == -1 else code[:at]
 
 
 def opens_block(code_before_cursor: str, grammar: str | None = None) -> bool:

@@ -45,6 +45,10 @@ REGEX_LANGUAGES = {"javascript", "typescript", "tsx"}
 REGEX_AFTER = set("(,=:[!&|?{};+-*%~^")
 # Possessive: a `[` left open fails at once instead of backtracking over the rest of the line.
 REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\\r\n])*+\]|[^/\\\[\r\n])++/")
+# A JSX tag: a closing one anywhere, an opening one (or a fragment) where an expression starts; `Array<T>` and
+# `a<b` are not tags (a name before the `<`). Text between tags may hold `//`, which is text there.
+JSX_LANGUAGES = {"javascript", "tsx"}
+JSX_TAG = re.compile(r"</|(?<![\w$.\])])<[A-Za-z>]")
 PYTHON_PREFIX = re.compile(r"[rRbBuUfFtT]{1,2}$")
 LONGEST_SCAN = 8000   # characters; beyond that (minified code) the question is not worth the time
 
@@ -104,6 +108,19 @@ def open_literal(grammar: str | None, code: str) -> bool:
             return False
         i = after
     return False
+
+
+def line_comment_start(grammar: str | None, line: str, before: str = "") -> int:
+    """Where the line comment ending `line` begins (its marker's index in `line`), or -1 when it has none: the first
+    marker that is not inside a string or a block comment. `before`: the text ahead of `line` on its line, from a
+    point outside any literal. No comment in plain text (no grammar), nor on a line with a JSX tag."""
+    if grammar is None or grammar in JSX_LANGUAGES and JSX_TAG.search(before + line):
+        return -1
+    marker = LINE_COMMENT.get(grammar, "//")
+    at = line.find(marker)
+    while at != -1 and open_literal(grammar, before + line[:at]):
+        at = line.find(marker, at + 1)
+    return at
 
 
 def starts_regex(text: str, slash: int) -> bool:

@@ -49,6 +49,18 @@ def test_a_comment_after_the_code_neither_opens_a_block_nor_hides_one():
     assert opens_block("if (x) { // go", "javascript") and not opens_block('s = "# x:"', "python")
 
 
+@pytest.mark.parametrize("line, grammar, opens", [
+    ("if x == '\"':  # a quote", "python", True),        # a quote inside the other kind of quotes
+    ("if (c === '\"') { // a quote", "javascript", True),
+    ('if (s === "\\"") { // x', "javascript", True),    # an escaped quote inside the string
+    ('if s == "\\"" { // x', "go", True),
+    ("if (a<b) { // x", "javascript", True),             # a comparison, not a JSX tag
+    ('if s == r"a // b" {', "rust", True),                # the marker inside a raw string
+])
+def test_the_comment_after_a_block_opener_is_found_outside_strings(line, grammar, opens):
+    assert opens_block(line, grammar) == opens
+
+
 def test_dict_colon_is_not_a_block_opener():
     assert not opens_block("    'a':")
     assert not opens_block("x: int = 3 if y else z:")  # odd, but not a block keyword

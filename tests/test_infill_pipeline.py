@@ -409,6 +409,10 @@ def test_an_auto_closed_tail_in_javascript_with_a_semicolon():
     # not a comment: a marker inside a string (an escaped quote before it) or in JSX text
     ("python", "print(<|>)\n", '"a\\"b # c")', 'print("a\\"b # c")\n'),
     ("javascript", "render(<|>);\n", "<p>a // b</p>", "render(<p>a // b</p>);\n"),
+    # a type argument is not a JSX tag: TypeScript has no JSX, and `<T>` opens none in TSX either
+    ("typescript", "use(<|>);\n", "xs as Array<T> // cast", "use(xs as Array<T>); // cast\n"),
+    ("typescriptreact", "use(<|>);\n", "xs as Array<T> // cast", "use(xs as Array<T>); // cast\n"),
+    ("python", "print(<|>)\n", "'\"' # a quote", "print('\"') # a quote\n"),   # the other kind of quote
     # several lines: the note stays on its code's line, the closer goes below
     ("javascript", "function f(x) {\n  if (x) {<|>}\n}\n", "return 1; // one",
      "function f(x) {\n  if (x) {\n    return 1; // one\n  }\n}\n"),
