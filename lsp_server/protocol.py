@@ -16,6 +16,10 @@
 - a request whose parameters do not match the LSP schema: pygls could not read its id, so it never answered it
   (the client waited forever) and showed "Error in server: Invalid Params". It now gets an InvalidParams error
   naming what was wrong; a notification like that is reported with the same detail.
+- a request's handler may first run after later messages were handled (over TCP pygls reads every buffered
+  message before the loop turns), so an edit sent just after a request would have moved it onto text its
+  positions do not refer to. The open documents as they were when each request arrived are kept for its handler
+  (`documents_at_request`).
 - exit: pygls closes stdout and leaves the running requests to be answered onto the closed stream (a traceback per
   request on stderr). After exit nothing more is written.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from urllib.parse import unquote
 
 from cattrs import transform_error
@@ -51,6 +56,13 @@ def apply_change(source: str, change: types.TextDocumentContentChangeEvent, code
     return source[:start] + change.text + source[end:]
 
 
+# uri -> pygls TextDocument, as the documents were when the request being handled arrived (None outside one).
+# Documents are replaced, never changed in place, on each edit (see didChange below), so a copy of the dict is a
+# snapshot; the handler's task inherits the value set just before pygls creates it.
+documents_at_request: contextvars.ContextVar[dict | None] = contextvars.ContextVar("documents_at_request",
+                                                                                     default=None)
+
+
 class InfillProtocol(LanguageServerProtocol):
     exited = False
 
@@ -67,6 +79,10 @@ class InfillProtocol(LanguageServerProtocol):
             yield
         finally:
             self._command_tasks.pop(msg_id, None)
+
+    def _handle_request(self, msg_id, method_name, params) -> None:
+        documents_at_request.set(dict(self._workspace.text_documents) if self._workspace is not None else None)
+        super()._handle_request(msg_id, method_name, params)
 
     def _handle_cancel_notification(self, msg_id) -> None:
         task = self._command_tasks.pop(msg_id, None)

@@ -30,7 +30,7 @@ from .config import CHECKS, RELATED_FILES_MIN_CONTEXT, SECTION, ServerOptions, p
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
 from .positions import Snapshot
-from .protocol import InfillProtocol, document_key
+from .protocol import InfillProtocol, document_key, documents_at_request
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
 from .suggestions import ResultCache, ShownSuggestion, context_key, reach_for
 
@@ -305,8 +305,10 @@ def jobs_of(key: str) -> tuple[str, ...]:
 
 
 def snapshot(ls: InfillServer, uri: str) -> Snapshot:
-    """The document as it is now; unknown documents are the client's mistake, answered with InvalidParams."""
-    document = ls.workspace.text_documents.get(document_key(uri))
+    """The document as it was when the request being handled arrived (as it is now outside a request); unknown
+    documents are the client's mistake, answered with InvalidParams."""
+    documents = documents_at_request.get()
+    document = (ls.workspace.text_documents if documents is None else documents).get(document_key(uri))
     if document is None:
         raise JsonRpcInvalidParams(f"unknown document {uri}: send textDocument/didOpen first")
     return Snapshot.of(document)

@@ -163,24 +163,71 @@ def test_bad_option_value_warns_and_defaults():
     assert "dtype = 'float8' is not valid" in done.stderr
 
 
-def test_tcp_serves_lsp():
+@pytest.fixture
+def tcp_server():
+    """`infill-lsp --tcp` on a free port; yields a function that connects to it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", f"127.0.0.1:{port}"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        connection = connect(port, deadline=time.monotonic() + 60)
-        with connection:
-            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                               "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
-            connection.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-            reply = read_message(connection)
-        assert reply["id"] == 1
-        assert reply["result"]["capabilities"]["inlineCompletionProvider"] is not None
+        yield lambda: connect(port, deadline=time.monotonic() + 60)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def frame(message: dict) -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+INITIALIZE = {"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": None, "capabilities": {},
+                                                         "initializationOptions": FAST_OPTIONS}}
+
+
+def test_tcp_serves_lsp(tcp_server):
+    with tcp_server() as connection:
+        connection.sendall(frame(INITIALIZE))
+        reply = read_message(connection)
+    assert reply["id"] == 1
+    assert reply["result"]["capabilities"]["inlineCompletionProvider"] is not None
+
+
+def test_tcp_request_reads_the_document_as_it_was_when_the_request_came(tcp_server):
+    """Over TCP pygls handles every message already read before a request's handler first runs: an edit sent right
+    after the request must not move the request onto the new text (its position would point into other code). The
+    request is for text that has changed, so it is dropped like any stale one (counted as cancelled)."""
+    uri = "file:///tmp/stale.py"
+    with tcp_server() as connection:
+        connection.sendall(frame(INITIALIZE))
+        assert read_message(connection)["id"] == 1
+        connection.sendall(b"".join(frame(message) for message in [
+            {"method": "initialized", "params": {}},
+            {"method": "textDocument/didOpen", "params": {"textDocument": {
+                "uri": uri, "languageId": "python", "version": 1, "text": "x = \n"}}},
+            {"id": 2, "method": "textDocument/inlineCompletion", "params": {
+                "textDocument": {"uri": uri}, "position": {"line": 0, "character": 4},
+                "context": {"triggerKind": 1}}},   # invoked: no debounce
+            {"method": "textDocument/didChange", "params": {
+                "textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": {
+                    "start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "yy"}]}},
+        ]))
+        answer = read_reply(connection, 2)
+        connection.sendall(frame({"id": 3, "method": "workspace/executeCommand",
+                                  "params": {"command": "infill.status", "arguments": []}}))
+        status = read_reply(connection, 3)["result"]
+    assert answer["result"]["items"] == []
+    assert status["counters"]["requests"] == 1 and status["counters"]["cancelled"] == 1, status["counters"]
+
+
+def read_reply(connection: socket.socket, request_id: int) -> dict:
+    """The answer to our request `request_id`, passing over the server's notifications."""
+    while True:
+        message = read_message(connection)
+        if message.get("id") == request_id and "method" not in message:
+            return message
 
 
 def connect(port: int, deadline: float) -> socket.socket:
