@@ -10,6 +10,7 @@ meanwhile. After an answer the next suggestion is speculated, as if this one wer
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -68,6 +69,9 @@ class InfillServer(LanguageServer):
         self.ids = SuggestionIds()
         self.rhythms: dict[str, TypingRhythm] = {}               # per document
         self.generations: dict[str, int] = {}                    # per job (jobs_of): the newest request
+        # Numbers for generations, never reused: a document closed and reopened starts no count of its own that a
+        # request from before the close could match.
+        self.request_numbers = itertools.count(1)
         self.suggestions: dict[str, ShownSuggestion] = {}        # per document: the last suggestion shown
         self.recent: dict[str, None] = {}                        # documents in the order last edited or asked in
         self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
@@ -438,7 +442,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     wanted = INVOKED_CANDIDATES if invoked else 1
     job = key + job_suffix   # a newer request for the same job supersedes this one
-    generation = ls.generations[job] = ls.generations.get(job, 0) + 1
+    generation = ls.generations[job] = next(ls.request_numbers)
     context = context_key(snap.source, offset, offset, language_of(snap), "inline", context_options(ls, snap),
                           ls.context_reach())
 
@@ -533,8 +537,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     cursor = start + len(text)
     context = context_key(source, cursor, cursor, language_of(snap), "inline", context_options(ls, snap, source),
                           ls.context_reach())
-    if ls.cache.get(context) is not None or (ls.speculation and ls.speculation[0] == context
-                                             and not ls.speculation[1].done()):
+    if ls.cache.get(context) is not None or speculated_already(ls, context):
         return
     # The model's next prompt is at the end of the suggestion: typing there after accepting a multi-line one is
     # near it, so the read-ahead leaves alone the speculation that is computing exactly that place.
@@ -544,6 +547,15 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
                             budget_ms=ls.inline_budget_ms(invoked=False), related=related_documents(ls, snap),
                             previous=memory_of(ls, snap))
     ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
+
+
+def speculated_already(ls: InfillServer, context: tuple) -> bool:
+    """The speculation for `context` is running, or ran to the end: one that found nothing is not cached, and
+    typing through the suggestion offers it again on every key."""
+    if not ls.speculation or ls.speculation[0] != context:
+        return False
+    task = ls.speculation[1]
+    return not task.done() or (not task.cancelled() and task.exception() is None and not task.result().cancelled)
 
 
 async def run_speculation(ls: InfillServer, request: InfillRequest, context: tuple) -> Generated:

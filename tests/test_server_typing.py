@@ -436,3 +436,35 @@ async def test_no_prompt_is_prepared_when_read_ahead_is_off(client: LanguageClie
     finally:
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
             settings={"diffusionInfill": {"readAhead": True}}))
+
+
+CONTEXT_LINES = ["result = ", "total = sum(", "import ", "name = self.", "if value is ", "print(", "for item in ",
+                 "x = [", "return "]
+
+
+async def test_a_speculation_that_found_nothing_is_not_run_again_while_typing_through(client: LanguageClient):
+    """Each typed-through answer offers the rest of the suggestion and would speculate what follows it: the same
+    context every keystroke. One that came back empty is not cached, so it must not be run again on each key."""
+    # The weak model's next suggestion is sometimes empty: a few contexts find one where it is.
+    for attempt, (language, line) in enumerate([(language, line) for line in CONTEXT_LINES
+                                                for language in ("plaintext", "python")]):
+        uri = f"file:///tmp/typing-tests/speculated-empty-{attempt}"
+        text = f"{line}\n# {attempt}\n"
+        cursor = types.Position(0, len(line))
+        open_document(client, uri, text, language_id=language)
+        before, before_metrics = await counters(client), await settled(client)
+        items = (await ask(client, uri, cursor)).items
+        ran = delta(before_metrics, await settled(client))
+        if (len(items) == 1 and len(items[0].insert_text) >= 3 and ran["speculativeRuns"] >= 1
+                and (await counters(client))["speculated"] == before["speculated"]):
+            break   # shown, and the speculation after it ran the model and found nothing
+    else:
+        pytest.skip("the model's speculation found something in every context tried")
+    suggestion, before_metrics = items[0].insert_text, await settled(client)
+    for typed in range(1, 3):   # type its first characters, a key at a time, asking after each like an editor
+        change(client, uri, typed + 1, types.Position(0, cursor.character + typed - 1), suggestion[typed - 1])
+        answer = (await ask(client, uri, types.Position(0, cursor.character + typed))).items
+        assert [item.insert_text for item in answer] == [suggestion[typed:]]   # typed through, no model
+    ran = delta(before_metrics, await settled(client))
+    assert ran["speculativeRuns"] == 0 and ran["modelRuns"] == 0, ran
+

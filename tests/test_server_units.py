@@ -729,3 +729,39 @@ def test_the_cache_key_follows_the_whole_documents_indentation_and_a_speculation
 async def speculated(speculate, server, snap, text):
     speculate(server, snap, len(snap.source), len(snap.source), text)
     await server.speculation[1]
+
+
+def test_a_request_from_before_a_close_is_dropped_when_the_document_reopens_the_same():
+    """A request still waiting out its debounce when its document closes belongs to the closed document. Reopened
+    with the same text and version, the document's next request must not share its number, or the old one would
+    go on to the model and take the new one's place there. On a server object of its own, no model loaded."""
+    from pygls.workspace import Workspace
+
+    from lsp_server.debounce import TypingRhythm
+    from lsp_server.server import CANCELLED, InfillServer, complete_inline, document_key, on_close
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    uri, text = "file:///tmp/units/reopened.txt", "notes: the total is \n"
+    item = types.TextDocumentItem(uri=uri, language_id="plaintext", version=2, text=text)
+
+    def ask(character: int, kind: types.InlineCompletionTriggerKind):
+        return asyncio.ensure_future(complete_inline(ls, types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=at(0, character),
+            context=types.InlineCompletionContext(trigger_kind=kind))))
+
+    async def scenario():
+        ls.workspace.put_text_document(item)
+        rhythm = ls.rhythms[document_key(uri)] = TypingRhythm()
+        rhythm.keystroke(time.monotonic())              # just typed: an automatic request waits a little
+        old = ask(len(text) - 1, types.InlineCompletionTriggerKind.Automatic)
+        await asyncio.sleep(0.01)                       # ... in its debounce now
+        on_close(ls, types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        ls.workspace.put_text_document(item)            # reopened: same text, same version
+        new = ask(3, types.InlineCompletionTriggerKind.Invoked)   # waits for the model, which never loads here
+        try:
+            return (await asyncio.wait_for(old, 5))[0]
+        finally:
+            new.cancel()
+
+    assert asyncio.run(scenario()) == CANCELLED
