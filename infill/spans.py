@@ -172,6 +172,12 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_sta
     return data.decode("utf-8", errors="replace")
 
 
+def unclosed_block_comment(node: tree_sitter.Node) -> bool:
+    """JavaScript's grammar reads a `/* ...` with no `*/` after it as a regex (no regex starts with `*`): it is a
+    comment being written, which the scan must see."""
+    return "regex" in node.type and (node.text or b"").lstrip(b"/").startswith(b"*")
+
+
 def literals_and_errors(root: tree_sitter.Node, lo: int, hi: int, first_code: int) -> tuple[list[tuple[int, int]], bool]:
     """Byte ranges of the literals parsed whole that overlap [lo, hi), and whether an ERROR or MISSING node
     overlaps [first_code, hi] (the code being scanned, leading blanks left out)."""
@@ -182,7 +188,8 @@ def literals_and_errors(root: tree_sitter.Node, lo: int, hi: int, first_code: in
         node, broken = stack.pop()
         if node.end_byte < lo or node.start_byte > hi:
             continue
-        literal = LITERAL_NODE.search(node.type) is not None and not LITERAL_PART.search(node.type)
+        literal = (LITERAL_NODE.search(node.type) is not None and not LITERAL_PART.search(node.type)
+                   and not unclosed_block_comment(node))
         if node.is_error or node.is_missing:
             erroneous = erroneous or (node.start_byte <= hi and node.end_byte >= first_code
                                       and (node.end_byte > first_code or node.is_missing))

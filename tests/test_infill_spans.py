@@ -129,6 +129,11 @@ def test_existing_parse_errors_are_counted():
     # ... and its later lines: a docstring or block comment opened above and not closed yet
     ("python", 'def f():\n    """\n    Compute the <|>\n\ndef g():\n    return 1\n', True),
     ("javascript", "/**\n * Returns the <|>\nfunction f() {}\n", True),
+    # a block comment with no `*/` anywhere after it: JavaScript's grammar reads `/* ...` as a broken regex
+    ("javascript", "function f() {}\n/* Computes the total of <|>\n", True),
+    ("typescript", "x = 1;\n/* abc <|>", True),
+    ("tsx", "x = 1; /* abc */ y = /* note <|>\n", True),
+    ("javascript", "const r = /[*]+/g; f(<|>\n", False),   # a real regex with a star in it
     # prose that parses as statements of its own ("with ... and" is a with statement), code below it
     ("python", 'class A:\n    """\n    A thing that does stuff\n    with many words here\n    and <|>\n'
                "    def f(self):\n        return 1\n", True),
