@@ -78,10 +78,18 @@ def longest_fitting_head(text: str, start: int, stop: int, budget: int, measure:
     return low
 
 
+WORD_BLANK, NOT_WORD = re.compile(r"\s"), re.compile(r"\W")
+
+
 def word_start_after(text: str, offset: int, limit: int) -> int:
-    """A cut at `offset` moved forward to the start of a word (past the next blank), within [offset, limit]."""
-    blank = re.compile(r"\s").search(text, offset, limit)
-    return blank.end() if blank else offset
+    """A cut at `offset` in the line that ends at `limit`, moved forward to the start of a word: past its next
+    blank, else past its next separator (`,` in `[0,1,2]`, minified code), else left where it is. The line's own
+    break does not count: the line would be dropped whole."""
+    end = limit
+    while end > offset and text[end - 1] in "\r\n":
+        end -= 1
+    boundary = WORD_BLANK.search(text, offset, end) or NOT_WORD.search(text, offset, end)
+    return boundary.end() if boundary else offset
 
 
 def word_end_before(text: str, limit: int, offset: int) -> int:

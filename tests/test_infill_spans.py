@@ -214,6 +214,15 @@ def test_a_long_line_next_to_the_cursor_lends_its_end_or_start_instead_of_nothin
     assert short[cut_prefix(short, at, 60, words) - 1] == "\n"
 
 
+def test_a_long_line_without_blanks_lends_its_end_from_a_separator():
+    """Data, minified code: with no blank on the line above, its end is cut after a separator, not dropped."""
+    data = "data = [" + ",".join(str(i) for i in range(3000)) + "]\n"
+    text = data + "total = sum(da"
+    context = build_token_context(text, len(text), len(text), None, 300, estimate_tokens)
+    assert context.prefix.endswith("]\ntotal = sum(da") and len(context.prefix) > 200   # was "total = sum(da" alone
+    assert text[context.prefix_start - 1] == "," and estimate_tokens(context.prefix) <= 300
+
+
 def test_a_prefix_cut_in_a_long_line_stays_put_while_the_user_types():
     """Each move of the prefix's start costs the engine the whole prompt: a start in the middle of a long line
     above is kept while it fits (before: a new word almost every word typed)."""
