@@ -5,7 +5,9 @@
 The text is `var a=f0(x0),f1(x1),...;` on one line (1.8 MB with the default 120,000 calls), a JavaScript document.
 Reported: `run_infill` at the end and in the middle of the line with the embedded model (its `plan_ms`, `clean_ms`
 and total; the engine runs `--steps` denoising steps), and `Snapshot.offset_of` / `position_of` for a UTF-16 client
-at the line's middle (what every request and edit costs the server before any model work).
+at the line's middle (what every request and edit costs the server before any model work). And the file open in
+another tab: the planning of a request in a small JavaScript file, alone and with a one-line bundle that shares its
+names open as a related document (`related_plan_ms`; the bundle's window is too long for the budget).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pygls.workspace import PositionCodec
 
 from engine.infill_engine import InfillEngine
 from engine.types import EngineConfig
-from infill import InfillRequest, run_infill
+from infill import InfillRequest, RelatedDocument, run_infill
 from lsp_server.positions import Snapshot
 
 
@@ -62,6 +64,16 @@ def main() -> None:
     middle = types.Position(line=0, character=len(text) // 2)
     result["offset_of_ms"] = median_ms(lambda: fresh().offset_of(middle), args.repeats)
     result["position_of_ms"] = median_ms(lambda: fresh().position_of(len(text) // 2), args.repeats)
+    small = "function total(items, price) {\n  let subtotal = sum(items, price);\n  return subtotal;\n}\n\n"
+    bundle = "".join("function sum(items,price){return items.reduce(function(subtotal,x){return subtotal+x*price},0)};"
+                     for _ in range(args.calls // 30))   # one line, names shared with the small file: a snippet
+    minified = [RelatedDocument("vendor/bundle.min.js", bundle, "javascript")]
+
+    def plan_ms(related: list[RelatedDocument]) -> float:
+        request = InfillRequest(small, "inline", len(small), len(small), "javascript", related=related)
+        return statistics.median(run_infill(request, engine).details["timings"]["plan_ms"]
+                                 for _ in range(args.repeats))
+    result["related_plan_ms"] = {"alone": plan_ms([]), "with_minified_file_open": plan_ms(minified)}
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
+from .context import MAX_CHARS_PER_TOKEN
 from .languages import grammar_for
 from .style import LINE_BREAK
 
@@ -173,8 +174,11 @@ def snippets_within(snippets: list[Snippet], grammar: str, budget: int,
     """The rendered snippets, best first, while they fit `budget` (in `measure` units), those kept, and their cost
     (the sum of the parts: joining them can only merge tokens, never add one)."""
     text, kept, used = "", [], 0
+    chars_per_unit = 1 if measure is len else MAX_CHARS_PER_TOKEN
     for snippet in snippets:
         rendered = render(snippet, grammar)
+        if len(rendered) > (budget - used) * chars_per_unit:
+            continue   # cannot fit: not worth counting (a minified file's window is a whole bundle)
         cost = measure(rendered)
         if used + cost > budget:
             continue   # a shorter one further down may still fit
