@@ -13,13 +13,13 @@ from transformers.cache_utils import DynamicCache
 
 from .compat import with_cache
 from .fast_path import StaticPrompt, bind, compile_step, cuda_graphs_fit, static_scored_step
-from .loading import MIN_PROMPT_TOKENS, LoadedModel, load
+from .loading import MIN_PROMPT_TOKENS, LoadedModel, end_of_text_id, load
 from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .quantize import weight_bytes
 from .sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, renoise
-from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError
+from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
 
 CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
@@ -67,7 +67,7 @@ class InfillEngine:
         self.tokenizer = self.loaded.tokenizer
         self.device = self.loaded.device
         self.vocab_size = self.model.config.text_config.vocab_size
-        self.eos_id = self.tokenizer.eos_token_id
+        self.eos_id = end_of_text_id(self.tokenizer, self.model.config, self.loaded.source)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
         # Code text never holds a special token (encode_text splits `<eos>` written in code into text pieces), so
         # a special token the model writes (end, pad, a FIM sentinel, <bos>, <mask>) ends the middle there.
@@ -93,6 +93,8 @@ class InfillEngine:
             self.mask_id = self.tokenizer.mask_token_id
             if self.mask_id is None:
                 raise EngineError("masked noise needs a <mask> token, and this tokenizer has none")
+        self.bos_id = self.tokenizer.bos_token_id
+        self._check_special_ids()
         self.lock = threading.Lock()  # one denoising run at a time: the model and its caches are shared
         self.prompt_cache: DynamicCache | None = None   # encoder cache of the last prompt (batch 1)
         self.cached_prompt: list[int] = []
@@ -116,6 +118,32 @@ class InfillEngine:
                 self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
                 self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
                 self.warm_up(cancel=cancel)
+
+    def _check_special_ids(self) -> None:
+        """Every special token this engine writes into a prompt or a canvas must have a row in the embedding table:
+        one past it fails every fill (on CUDA, a device assert that breaks the context). loading.py's probe checks
+        only the ids of plain code."""
+        used = {"end-of-text": self.eos_id, "padding": self.pad_id}
+        if self.fim_ids:
+            used.update(zip(FIM_TOKENS, self.fim_ids))
+        elif self.bos_id is not None:   # only the suffix-pinned layout starts its prompt with <bos>
+            used["beginning-of-text"] = self.bos_id
+        if self.mask_id is not None:
+            used["<mask>"] = self.mask_id
+        for name, token_id in used.items():
+            if token_id >= self.vocab_size:
+                raise ModelLoadError(
+                    f"{self.loaded.source}: the tokenizer's {name} token is id {token_id}, beyond the model's "
+                    f"vocabulary of {self.vocab_size} tokens (the tokenizer has {len(self.tokenizer)}); the "
+                    "tokenizer and the model do not belong together")
+
+    def _check_in_vocabulary(self, ids: list[int]) -> None:
+        """Text can still tokenize past the embedding table (a tokenizer a little larger than the model's
+        vocabulary): refused here with words, not as an IndexError inside the embedding (a device assert on CUDA)."""
+        beyond = max(ids, default=-1)
+        if beyond >= self.vocab_size:
+            raise EngineError(f"the tokenizer wrote token {beyond}, beyond the model's vocabulary of "
+                              f"{self.vocab_size} tokens; the tokenizer and the model do not belong together")
 
     def retune(self, *, max_steps: int | None, seed: int, reuse_prefix: bool) -> None:
         """Options that change neither the weights nor the compiled step, taken between runs without a reload.
@@ -253,8 +281,10 @@ class InfillEngine:
         to the prefix (the encoder cache of the rest is reused) and denoise the next canvas, block by block."""
         best, limit = first.best, self.loaded.canvas_length - 1
         budget = min(asked, max_new_tokens)
-        # A row that did not end used all the room it had (pinned suffix tokens take some in that layout).
-        if best is None or best.ended or budget <= limit:
+        # A row that did not end used all the room it had: the canvas less its <eos> slot and, suffix-pinned, less
+        # the pinned suffix head after it (so a row holds up to 8 tokens fewer there).
+        room = limit - self._pinned_suffix_length(suffix)
+        if best is None or best.ended or budget <= room:
             return first
         text, length, steps, blocks, timings = best.text, best.length, best.steps, 1, dict(first.timings)
         ended = False
@@ -273,6 +303,10 @@ class InfillEngine:
         reason = first.reason + f"; continued block by block over {blocks} canvases to {length} tokens"
         return Candidates(items=[joined, *first.items[1:]], layout=first.layout, reason=reason, timings=timings)
 
+    def _pinned_suffix_length(self, suffix: str) -> int:
+        """How many suffix tokens _prompt pins on the canvas after the middle (none with FIM sentinels)."""
+        return 0 if self.fim_ids else len(self._encode_text(suffix)[:PINNED_SUFFIX_TOKENS])
+
     def prime(self, prefix: str, suffix: str) -> dict:
         """Encode the prompt a fill between `prefix` and `suffix` would read, and keep its cache: the next fill
         near there encodes only what changed meanwhile. For idle moments (the user started typing somewhere new
@@ -289,6 +323,8 @@ class InfillEngine:
                 instruction: str | None = None, cancel: Callable[[], bool] | None = None,
                 seed: int | None = None) -> Candidates:
         """Start the canvas from `original`, renoise `strength` of it, and denoise again."""
+        if not math.isfinite(strength):   # NaN would pass the clamp below and fail inside the sampler
+            raise EngineError(f"a rewrite's strength must be a number from 0 to 1, not {strength}")
         strength = min(max(strength, 0.05), 1.0)
         return self._guarded(self._rewrite, prefix, suffix, original, strength, instruction, cancel, seed)
 
@@ -339,15 +375,23 @@ class InfillEngine:
     def _prompt(self, prefix: str, suffix: str) -> tuple[list[int], list[int]]:
         """(prompt ids, suffix ids to pin on the canvas). Context is trimmed to what the model was trained on:
         the prefix loses its oldest tokens, the suffix its farthest."""
-        prefix_ids, suffix_ids = trim_context(self._encode_text(prefix), self._encode_text(suffix),
-                                              self.prompt_budget - 3)
+        prefix_ids, suffix_ids = self._encode_text(prefix), self._encode_text(suffix)
         if self.fim_ids:
+            prefix_ids, suffix_ids = trim_context(prefix_ids, suffix_ids, self.prompt_budget - 3)  # 3 sentinels
             fp, fs, fm = self.fim_ids
             if self.loaded.fim_order == "psm":
-                return [fp, *prefix_ids, fs, *suffix_ids, fm], []
-            return [fs, *suffix_ids, fp, *prefix_ids, fm], []
-        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
-        return bos + prefix_ids, suffix_ids[:PINNED_SUFFIX_TOKENS]
+                prompt = [fp, *prefix_ids, fs, *suffix_ids, fm]
+            else:
+                prompt = [fs, *suffix_ids, fp, *prefix_ids, fm]
+            self._check_in_vocabulary(prompt)
+            return prompt, []
+        # Suffix-pinned: the suffix head goes on the canvas, not in the prompt, so the prefix gets the whole
+        # budget but for the <bos>.
+        bos = [self.bos_id] if self.bos_id is not None else []
+        room = self.prompt_budget - len(bos)
+        prompt, pinned_suffix = bos + prefix_ids[max(0, len(prefix_ids) - room):], suffix_ids[:PINNED_SUFFIX_TOKENS]
+        self._check_in_vocabulary(prompt + pinned_suffix)
+        return prompt, pinned_suffix
 
     @torch.no_grad()
     def _keep_prompt(self, prompt: list[int]) -> int:
@@ -507,6 +551,7 @@ class InfillEngine:
         t0 = time.perf_counter()
         prompt, pinned_suffix = self._prompt(prefix, suffix)
         original_ids = self._encode_text(original)
+        self._check_in_vocabulary(original_ids)   # they start the canvas
         room = self.loaded.canvas_length - 1 - len(pinned_suffix)
         if len(original_ids) > room:   # cutting it would delete the selection's tail from the document
             raise EngineError(f"the selection is too long to rewrite: {len(original_ids)} tokens, and this model "

@@ -223,6 +223,21 @@ def check_text_weights_present(model: torch.nn.Module, missing_keys, source: str
                              f"({shown_keys(unused)}); the config and the weights do not belong together")
 
 
+def end_of_text_id(tokenizer, model_config, source: str) -> int:
+    """The token that ends a middle: the tokenizer's <eos>, else the one the model's config names (the first, where
+    it lists several, as the 26B-A4B's does). Every canvas row ends with it, so a checkpoint with neither is refused."""
+    if tokenizer.eos_token_id is not None:
+        return tokenizer.eos_token_id
+    for config in (model_config, getattr(model_config, "text_config", None)):
+        named = getattr(config, "eos_token_id", None)
+        if isinstance(named, (list, tuple)):
+            named = named[0] if named else None
+        if named is not None:
+            return int(named)
+    raise ModelLoadError(f"{source}: the checkpoint names no end-of-text token (neither the tokenizer's eos_token "
+                         "nor the config's eos_token_id), and a fill needs one to end the middle")
+
+
 def shown_keys(keys: list[str]) -> str:
     return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 

@@ -162,6 +162,12 @@ def test_a_rewrite_is_told_where_it_must_end(engine, monkeypatch):
     assert result.best.length <= free
 
 
+@pytest.mark.parametrize("strength", [math.nan, math.inf, -math.inf])
+def test_a_strength_that_is_not_a_number_is_a_clear_error(engine, strength):
+    with pytest.raises(EngineError, match="strength"):
+        engine.rewrite("", "", "x = 1\n", strength=strength, seed=1)
+
+
 def test_a_selection_longer_than_the_canvas_is_refused_not_cut(engine):
     """Cutting the original to the canvas would replace the whole selection with its head: its tail would be lost."""
     original = "".join(f"value_{i} = compute({i})\n" for i in range(12))
@@ -253,6 +259,65 @@ def test_a_tokenizer_larger_than_the_model_s_vocabulary_is_refused(tiny_model_di
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(narrow)   # 4,096 tokens
     with pytest.raises(ModelLoadError, match="do not belong together"):
         InfillEngine(EngineConfig(model=str(narrow), threads=1))
+
+
+def test_special_tokens_past_the_model_s_vocabulary_are_refused_at_load(tiny_model_dir, pinned_engine, tmp_path):
+    """The probe of plain code passes, but the engine writes <eos> into every canvas and the FIM sentinels into
+    every prompt: an id past the embedding table would fail every fill."""
+    late_eos = tmp_path / "late-eos"
+    shutil.copytree(tiny_model_dir, late_eos)
+    tokenizer = AutoTokenizer.from_pretrained(late_eos)
+    tokenizer.add_special_tokens({"eos_token": "<end>"})          # id 4,096 of a 4,096-row table
+    tokenizer.save_pretrained(late_eos)
+    with pytest.raises(ModelLoadError, match="end-of-text token is id 4096, beyond the model's vocabulary of 4096"):
+        InfillEngine(EngineConfig(model=str(late_eos), threads=1))
+
+    late_fim = tmp_path / "late-fim"
+    shutil.copytree(pinned_engine.loaded.source, late_fim)
+    tokenizer = AutoTokenizer.from_pretrained(late_fim)
+    rows = pinned_engine.vocab_size
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]})
+    tokenizer.save_pretrained(late_fim)
+    with pytest.raises(ModelLoadError, match=f"<fim_prefix> token is id {rows}, beyond the model's vocabulary of "
+                                             f"{rows} tokens \\(the tokenizer has {rows + 3}\\)"):
+        InfillEngine(EngineConfig(model=str(late_fim), threads=1))
+
+
+def test_text_past_the_model_s_vocabulary_is_a_clear_error_not_a_crash_in_the_embedding(tiny_model_dir, tmp_path):
+    """A tokenizer a little larger than the model's table loads (its probe of plain code fits), but some text
+    tokenizes past the table: that fill is refused in words, and the engine goes on filling other text."""
+    short = tmp_path / "short-table"
+    DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=4000, canvas_length=32)).save_pretrained(short)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(short)   # 4,096 tokens
+    engine = InfillEngine(EngineConfig(model=str(short), max_steps=2, threads=1))
+    rare = engine.tokenizer.decode(list(range(4000, 4030)))
+    assert max(engine._encode_text(rare)) >= 4000
+    for run in (lambda: engine.fill(rare + "\nx = ", "\n", lengths=[8], seed=0),
+                lambda: engine.fill("x = ", rare, lengths=[8], seed=0),
+                lambda: engine.rewrite("x = ", "\n", rare, seed=0)):
+        with pytest.raises(EngineError, match="beyond the model's vocabulary of 4000 tokens"):
+            run()
+    assert engine.fill("x = ", "\n", lengths=[4], seed=0).best is not None
+
+
+def test_a_tokenizer_without_eos_ends_rows_with_the_config_s_and_one_without_either_is_refused(tiny_model_dir,
+                                                                                               tmp_path):
+    no_eos = tmp_path / "no-eos"
+    shutil.copytree(tiny_model_dir, no_eos)
+    settings = json.loads((no_eos / "tokenizer_config.json").read_text())
+    del settings["eos_token"], settings["pad_token"]
+    (no_eos / "tokenizer_config.json").write_text(json.dumps(settings))
+    engine = InfillEngine(EngineConfig(model=str(no_eos), max_steps=2, threads=1))
+    assert engine.tokenizer.eos_token_id is None
+    assert engine.eos_id == engine.pad_id == 1            # the config's eos_token_id
+    assert engine.fill("x = ", "\n", lengths=[4], seed=0).best is not None
+
+    config = json.loads((no_eos / "config.json").read_text())
+    config.pop("eos_token_id", None)
+    config["text_config"]["eos_token_id"] = None
+    (no_eos / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="names no end-of-text token"):
+        InfillEngine(EngineConfig(model=str(no_eos), max_steps=2, threads=1))
 
 
 def test_a_config_naming_more_layers_than_the_weights_hold_is_refused(tiny_model_dir, tmp_path):
@@ -845,6 +910,32 @@ def test_without_fim_sentinels_the_suffix_head_is_pinned_after_each_rows_limit(p
         shape=tuple(canvas.shape)) or run(prompt, canvas, *args, **kwargs))
     pinned_engine.fill(prefix + "sum(values)\n\n", "", lengths=[8, 16, 32], seed=1)
     assert at_file_end["shape"] in pinned_engine.warm_shapes()
+
+
+def test_without_fim_sentinels_the_prefix_gets_the_whole_context(pinned_engine):
+    """The suffix head sits on the canvas, not in the prompt, and there are no sentinels: only the <bos> shares the
+    budget with the prefix."""
+    narrower = InfillEngine(EngineConfig(model=pinned_engine.loaded.source, max_steps=2, threads=1,
+                                         max_prompt_tokens=40), loaded=pinned_engine.loaded)
+    prefix = "".join(f"def total_{i}(values):\n    return sum(values)\n" for i in range(20))
+    suffix = "\n\ndef total_4(values):\n    return sum(value * 4 for value in values)\n" * 5
+    prompt, pinned_suffix = narrower._prompt(prefix, suffix)
+    assert prompt == [narrower.tokenizer.bos_token_id, *narrower._encode_text(prefix)[-39:]]
+    assert pinned_suffix == narrower._encode_text(suffix)[:8]
+
+
+def test_without_fim_sentinels_a_fill_longer_than_a_row_continues(pinned_engine, monkeypatch):
+    """A suffix-pinned row holds the canvas less its <eos> slot and the 8 pinned suffix tokens (119 of 128): a fill
+    asking for more, though less than the canvas, still goes on in a second block."""
+    monkeypatch.setattr(pinned_engine, "end_ids", set())     # random weights: keep every row from ending
+    blocks = []
+    fill = pinned_engine._fill
+    monkeypatch.setattr(pinned_engine, "_fill", lambda *args, **kwargs: blocks.append(args[2]) or fill(*args,
+                                                                                                          **kwargs))
+    suffix = "\n\ndef total_4(values):\n    return sum(values)\n"
+    result = pinned_engine.fill("def total_3(values):\n    ", suffix, max_new_tokens=124, lengths=[124], seed=1)
+    assert blocks[0] == [124] and len(blocks) >= 2 and "block by block" in result.reason
+    assert 119 < result.best.length <= 124 and not result.best.ended
 
 
 def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
