@@ -217,8 +217,11 @@ def ends_with_decorator(source: str) -> bool:
 def windows(document: str, start: int, end: int, text: str) -> tuple[str, str, int] | None:
     """(before, after, first line of the fill in them): the code around the fill, dedented to column 0, without and
     with it; the innermost definition when it can be cut out, else the top-level statement."""
+    # A selection of whole lines ends at the start of the next line, which is none of its own: the window must
+    # end where that line's block does, not the block of the line after it.
+    last = end - 1 if end > start and document[end - 1] == "\n" else end
     for find in (enclosing_definition, top_level_window):   # the second only when the first cannot be used
-        window = find(document, start, end)
+        window = find(document, start, last)
         if window is None:
             continue
         a, b, indent = window
@@ -244,7 +247,7 @@ def error_inside_fill(before: str, after: str, first_line: int, text: str) -> bo
         return False
     else:
         return False
-    last_line = first_line + text.count("\n")
+    last_line = first_line + fill_line_breaks(text)
     if not first_line <= line <= last_line:
         return False
     if line > first_line:
@@ -252,6 +255,11 @@ def error_inside_fill(before: str, after: str, first_line: int, text: str) -> bo
     old_line, new_line = before.split("\n")[first_line - 1], after.split("\n")[first_line - 1]
     fill_column = len(os.path.commonprefix([old_line, new_line]))
     return column >= fill_column
+
+
+def fill_line_breaks(text: str) -> int:
+    """Line breaks inside a fill's lines: a fill of whole lines ends with one, and the line after it is not its."""
+    return text.rstrip("\r\n").count("\n")
 
 
 def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
@@ -284,6 +292,6 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     error_line = syntax_error_line(after)
     if error_line is None:
         return added, 0
-    in_fill = first_line <= error_line <= first_line + text.count("\n")
+    in_fill = first_line <= error_line <= first_line + fill_line_breaks(text)
     compiled_before = faults_before == 0 and syntax_error_line(before) is None
     return added + (in_fill or compiled_before), 1

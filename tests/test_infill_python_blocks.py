@@ -147,6 +147,19 @@ def test_valid_fills_are_not_refused(source, fill):
     assert fill_python_faults(text, start, start, fill) == (0, 0)
 
 
+@pytest.mark.parametrize("line", ["        return sum(n)\n", "        return sum(n)\n\n"])
+def test_a_whole_line_fill_ending_a_nested_function_is_checked_in_that_function(line):
+    """A selection of whole lines ends at the start of the next line. That line belongs to the outer function: the
+    window had taken it in (a `return` outside any function, to Python) and blamed the fill, which it counted as
+    reaching into that line (HumanEval/108 refused its own solution)."""
+    text = ("def count(arr):\n    def digits(n):\n        n = [int(i) for i in str(n)]\n" + line
+            + "    return len([x for x in arr if digits(x) > 0])\n")
+    start = text.index("        return sum")
+    end = start + len(line)
+    assert fill_python_faults(text, start, end, line) == (0, 0)
+    assert fill_python_faults(text, start, end, "        return sum(n\n")[0] == 1   # a broken one still is not
+
+
 @pytest.mark.parametrize("source", [
     'def f(x):\n    s = """\ntext\n"""\n    if x:\n        <|>\n    return s\n',
     "def f(x):\n    y = [1,\n2]\n    if x:\n        <|>\n    return y\n",
