@@ -156,15 +156,21 @@ def test_typing_shows_ghost_text_on_screen_and_tab_accepts_it(neovim_in_tmux):
     assert after.split("\n")[1].startswith(accepted.split("\n")[0].replace("\t", " " * tabstop)[:WIDTH]), after
 
 
-def test_multiline_ghost_text_in_the_middle_of_a_line_reads_as_the_accepted_text(neovim_in_tmux):
-    """Neovim 0.11's extmark ghost text with the cursor mid-line: the rest of the line shows after the last
-    suggestion line, where accepting puts it, not after the first. A known suggestion, so the model is not needed."""
-    terminal, remote = neovim_in_tmux
+def drawing_known_suggestions(remote) -> None:
+    """Waits for the plugin to attach the server and stops it asking by itself: the test shows its own suggestion
+    with the plugin's extmark ghost text (skipped where Neovim draws natively)."""
     wait_for(lambda: remote("(function() local c = require('diffusion_infill').get_client(0) "
                             "return c ~= nil and c.initialized end)()"), 30, "the plugin to attach infill-lsp", 0.1)
     if remote("require('diffusion_infill').use_native()"):
         pytest.skip("this Neovim draws inline completions natively (0.12+): the plugin's extmark ghost text is unused")
     remote("(function() require('diffusion_infill').config.auto_trigger = false return true end)()")
+
+
+def test_multiline_ghost_text_in_the_middle_of_a_line_reads_as_the_accepted_text(neovim_in_tmux):
+    """Neovim 0.11's extmark ghost text with the cursor mid-line: the rest of the line shows after the last
+    suggestion line, where accepting puts it, not after the first. A known suggestion, so the model is not needed."""
+    terminal, remote = neovim_in_tmux
+    drawing_known_suggestions(remote)
     line, rest = "    total = add(a) + 1", "a) + 1"
     terminal.keys("2G", "S")   # replaces line 2's indentation with the typed line
     terminal.keys(line.lstrip(), literal=True)
@@ -210,11 +216,7 @@ def test_ghost_text_shows_only_in_the_window_being_typed_in(neovim_in_tmux):
     """Extmarks belong to a buffer, so without scoping the suggestion would show in every window on the file
     (a :split of it, say), looking like text there. A known suggestion, so the model is not needed."""
     terminal, remote = neovim_in_tmux
-    wait_for(lambda: remote("(function() local c = require('diffusion_infill').get_client(0) "
-                            "return c ~= nil and c.initialized end)()"), 30, "the plugin to attach infill-lsp", 0.1)
-    if remote("require('diffusion_infill').use_native()"):
-        pytest.skip("this Neovim draws inline completions natively (0.12+): the plugin's extmark ghost text is unused")
-    remote("(function() require('diffusion_infill').config.auto_trigger = false return true end)()")
+    drawing_known_suggestions(remote)
     terminal.keys(":split", "Enter")   # two windows on the file, the cursor in the upper one
     wait_for(lambda: terminal.screen().count("def add(a, b):") == 2, 10, "the file in two windows", 0.1)
     terminal.keys("2G", "A")
