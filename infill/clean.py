@@ -176,10 +176,13 @@ def suffix_closes_block(closing_line: str, suffix: str, opener_indent: int) -> b
 
 
 def same_line(candidate: str, target: str) -> bool:
-    """Lines with real content match ignoring indentation; a line that only closes (`}`, `});`, `end`) must
-    match its indentation too, or an inner block's closer would be mistaken for the suffix's."""
+    """Lines with real content match at the same or a shallower indentation (a model may lose indentation), not at
+    a deeper one: `return False` inside an `if` above the function's own `return False` is a statement of its own.
+    A line that only closes (`}`, `});`, `end`) must match its indentation too, or an inner block's closer would be
+    mistaken for the suffix's."""
     if not CLOSING_LINE.match(target) and re.search(r"\w{2}|\w\W", target.strip()) and len(target.strip()) >= 3:
-        return candidate.strip() == target.strip()
+        return (candidate.strip() == target.strip()
+                and len(indentation(candidate).expandtabs()) <= len(indentation(target).expandtabs()))
     return candidate.rstrip() == target.rstrip()
 
 
@@ -198,7 +201,9 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
             # Only a first line that starts a line of its own can repeat a whole suffix line.
             if before.strip():
                 continue
-            line = before + line
+            # Indented as reindent_first_line will leave it: the cursor's column, or the model's own when deeper.
+            if len(indentation(line)) < len(before):
+                line = before + line.lstrip()
         if same_line(line, target):
             return "\n".join(lines[:i])
     return middle

@@ -58,6 +58,15 @@ def test_repeated_next_line_on_the_first_line_of_a_blank_line():
     assert drop_repeated_suffix_lines("return x", "\nreturn x\n", before="y = ") == "return x"
 
 
+def test_a_deeper_copy_of_the_next_line_is_a_statement_of_its_own():
+    # HumanEval/92: the inner `return False` sits above the function's own `return False`.
+    assert drop_repeated_suffix_lines("return False", "\n    return False\n", before="        ") == "return False"
+    middle = "if y:\n        return x\n    return x"
+    assert drop_repeated_suffix_lines(middle, "\n    return x\n", before="    ") == "if y:\n        return x"
+    # A copy that lost its indentation is still the suffix's line.
+    assert drop_repeated_suffix_lines("y = 1\nreturn x", "\n    return x\n", before="    ") == "y = 1"
+
+
 def test_bare_closer_lines_must_match_indentation_too():
     middle = "if (x) {\n    y();\n  }\n  done();"
     # The inner `}` at two spaces is the model's own block, not the suffix's `}` at column 0.
