@@ -452,7 +452,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         rests = shown.remainders(snap.source, offset)
         if rests:
             ls.counters.typedThrough += 1
-            return TYPED_THROUGH, offer(ls, snap, offset, offset + shown.replace, rests[:wanted], record=False)
+            return TYPED_THROUGH, offer(ls, snap, offset, offset + rests.replace, rests.texts[:wanted],
+                                        record=False)
         ls.suggestions.pop(key, None)  # typed past it or away from it
     cached = ls.cache.get(context, several=invoked)
     if cached is not None:

@@ -92,16 +92,56 @@ class ShownSuggestion:
     def at(cls, source: str, cursor: int, texts: list[str], several: bool, replace: int = 0) -> "ShownSuggestion":
         return cls(source[:cursor], source[cursor:], tuple(texts), several, replace)
 
-    def remainders(self, source: str, cursor: int) -> list[str] | None:
+    def remainders(self, source: str, cursor: int) -> "Remainders | None":
         """While what was typed since is a prefix of a candidate, the rest of each such candidate (best first).
-        None when the document moved on in any other way (the suggestion is gone)."""
+        Closers the editor auto-typed for brackets or quotes typed from the suggestion sit between the cursor and
+        the old text after it: the rests replace them. None when the document moved on in any other way (the
+        suggestion is gone)."""
         anchor = len(self.before)
-        if cursor <= anchor or len(source) - cursor != len(self.after):
+        auto_typed = len(source) - cursor - len(self.after)
+        if cursor <= anchor or auto_typed < 0:
             return None
         if not (source.startswith(self.before) and source.endswith(self.after)):
             return None
         typed = source[anchor:cursor]
-        closers = self.after[:self.replace]   # a rest that only writes the closers it replaces changes nothing
+        if not auto_closes(typed, source[cursor:cursor + auto_typed]):
+            return None
+        replace = auto_typed + self.replace
+        closers = source[cursor:cursor + replace]   # a rest that only writes the closers it replaces changes nothing
         rests = [text[len(typed):] for text in self.texts
                  if text.startswith(typed) and len(text) > len(typed) and text[len(typed):] != closers]
-        return rests or None
+        # and one that would not write the auto-typed closers back would delete them
+        rests = [rest for rest in rests if in_order(closers[:auto_typed], rest)]
+        return Remainders(rests, replace) if rests else None
+
+
+@dataclass(frozen=True)
+class Remainders:
+    texts: list[str]   # the rest of each candidate still matching what was typed, best first
+    replace: int       # characters after the cursor each rest replaces
+
+
+CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
+QUOTES = "\"'`"
+
+
+def in_order(chars: str, text: str) -> bool:
+    """Whether `chars` occur in `text` in this order (not necessarily next to each other)."""
+    rest = iter(text)
+    return all(char in rest for char in chars)
+
+
+def auto_closes(typed: str, inserted: str) -> bool:
+    """Whether `inserted` (text that appeared after the cursor while `typed` was typed) can only be closers an
+    editor auto-typed: in order, some of the closers that `typed`'s still open brackets and quotes need."""
+    if not inserted:
+        return True
+    needed: list[str] = []   # closers owed, innermost last
+    for char in typed:
+        if needed and char == needed[-1]:
+            needed.pop()
+        elif char in CLOSER_OF:
+            needed.append(CLOSER_OF[char])
+        elif char in QUOTES:
+            needed.append(char)
+    return in_order(inserted, "".join(reversed(needed)))

@@ -287,7 +287,8 @@ def test_typed_through_answers_the_rest_while_the_typing_matches():
     shown = ShownSuggestion.at(source, cursor, ["width * height", "width + 1"], several=True)
 
     def typed(text: str):
-        return shown.remainders(source[:cursor] + text + source[cursor:], cursor + len(text))
+        rests = shown.remainders(source[:cursor] + text + source[cursor:], cursor + len(text))
+        return rests and rests.texts
 
     assert typed("w") == ["idth * height", "idth + 1"]
     assert typed("width *") == [" height"]
@@ -445,12 +446,64 @@ def test_suggestions_that_replace_auto_closed_brackets_keep_their_range_relative
     cursor = source.index(")")
     shown = ShownSuggestion.at(source, cursor, ["total, end='')"], several=False, replace=1)
     typed = source[:cursor] + "tot" + source[cursor:]
-    assert shown.remainders(typed, cursor + 3) == ["al, end='')"] and shown.replace == 1
+    rests = shown.remainders(typed, cursor + 3)
+    assert rests.texts == ["al, end='')"] and rests.replace == 1
     cache = ResultCache()
     cache.put(("k",), ["x)"], several=False, replace=1)
     assert cache.get(("k",)).replace == 1
     # Typed up to the auto-closed tail: what is left only writes the `)` it replaces, a change of nothing.
     assert shown.remainders(source[:cursor] + "total, end=''" + source[cursor:], cursor + 13) is None
+
+
+def test_typing_through_keeps_going_past_closers_the_editor_auto_typed():
+    source = "x = \n"
+    cursor = len("x = ")
+    shown = ShownSuggestion.at(source, cursor, ["max(a, len(b))", "max(a)"], several=True)
+
+    def typed(text: str, auto: str):
+        rests = shown.remainders(source[:cursor] + text + auto + source[cursor:], cursor + len(text))
+        return rests and (rests.texts, rests.replace)
+
+    # `(` typed from the suggestion and `)` auto-typed by the editor: the rests replace the `)`.
+    assert typed("max(", ")") == (["a, len(b))", "a)"], 1)
+    assert typed("max(a, len(", "))") == (["b))"], 2)
+    assert typed("max(a", ")") == ([", len(b))"], 1)   # "max(a)" is left with a `)` that changes nothing
+    # Text after the cursor that the typing did not open is an edit: the suggestion is gone.
+    assert typed("max(", "]") is None
+    assert typed("max", ")") is None
+    assert typed("max(", "x)") is None
+    quoted = ShownSuggestion.at(source, cursor, ['f("a")'], several=False)
+    rests = quoted.remainders(source[:cursor] + 'f("' + '")' + source[cursor:], cursor + 3)
+    assert (rests.texts, rests.replace) == (['a")'], 2)
+
+
+def test_a_rest_that_would_delete_an_auto_typed_closer_is_not_offered():
+    source = "x = \n"
+    cursor = len("x = ")
+    shown = ShownSuggestion.at(source, cursor, ["f(a,\n"], several=False)   # closes on a later line, not here
+    assert shown.remainders(source[:cursor] + "f()" + source[cursor:], cursor + 2) is None
+
+
+def test_the_server_answers_typed_through_past_an_auto_closed_bracket_without_the_model():
+    from pygls.workspace import Workspace
+
+    from lsp_server.server import TYPED_THROUGH, InfillServer, complete_inline, document_key
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    uri = "file:///tmp/units/auto-closed.txt"
+    shown_at = "total = \n"
+    ls.suggestions[document_key(uri)] = ShownSuggestion.at(shown_at, len("total = "), ["sum(values)"],
+                                                           several=False)
+    typed = "total = sum()\n"    # `sum(` typed, `)` auto-typed by the editor
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="plaintext", version=3,
+                                                          text=typed))
+    how, items = asyncio.run(complete_inline(ls, types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=at(0, len("total = sum(")),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))))
+    assert how == TYPED_THROUGH
+    (item,) = items
+    assert item.insert_text == "values)" and item.range == types.Range(at(0, 12), at(0, 13))
 
 
 def test_an_answer_asked_for_in_a_comment_is_not_shown_again_while_typing():
