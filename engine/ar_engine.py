@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from .compat import with_cache
-from .loading import pick_device, pick_dtype
+from .loading import end_of_text_id, pick_device, pick_dtype
 from .memory import reporting_out_of_memory
 from .prompt import encode_text, trim_context
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
@@ -59,7 +59,7 @@ class AREngine:
         if not all(t in vocab for t in FIM_TOKENS):
             raise ModelLoadError(f"{self.source}: the tokenizer has no fill-in-the-middle tokens {FIM_TOKENS}")
         self.fim_ids = [vocab[t] for t in FIM_TOKENS]
-        self.eos_id = self.tokenizer.eos_token_id
+        self.eos_id = end_of_text_id(self.tokenizer, self.model.config, self.source)   # as InfillEngine does
         self.end_ids = {self.eos_id, *self.tokenizer.all_special_ids}   # as InfillEngine: no special token is code
         self._max_prompt_tokens = self.config.max_prompt_tokens or int(meta.get("max_prompt_tokens", 1024))
         self.lock = threading.Lock()

@@ -44,6 +44,19 @@ def test_fill_answers_one_greedy_candidate_within_the_limit(engine):
     assert again.best.text == best.text  # greedy: the same input gives the same middle
 
 
+def test_a_tokenizer_without_eos_ends_at_the_configs_end_of_text(twin_dir, tmp_path):
+    folder = tmp_path / "no-eos"
+    folder.mkdir()
+    for part in twin_dir.iterdir():
+        (folder / part.name).write_bytes(part.read_bytes())
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    settings.pop("eos_token", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    twin = AREngine(EngineConfig(model=str(folder), threads=1))
+    assert twin.tokenizer.eos_token_id is None
+    assert twin.eos_id == twin.model.config.eos_token_id == 1
+
+
 def test_a_configured_context_replaces_the_folder_s(twin_dir):
     wider = AREngine(EngineConfig(model=str(twin_dir), threads=1, max_prompt_tokens=96))
     assert wider.max_prompt_tokens == 96 and wider.describe()["max_prompt_tokens"] == 96
