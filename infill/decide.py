@@ -22,7 +22,8 @@ LABEL_LINE = re.compile(r"\s*(?:case\s.*|default|public|private|protected)\s*:")
 # Lua opens a block with a function's parameter list, `repeat` and `else`, no brace or colon.
 LUA_BLOCK_OPENER = re.compile(r"(?<![.\w])(?:function\b[\w.:\s]*\([^()]*\)|repeat|else)$")
 # A statement's block brace (`if (x) {`, `} else {`, `function f() {`), not an object literal's (`f({`).
-BRACED_HEADER = re.compile(r"(?:\)|\b(?:else|try|do|finally))\s*\{$")
+BRACED_HEADER = re.compile(r"(?:\)|=>|\b(?:else|try|do|finally))\s*\{$")   # `=>`: an arrow function, a match arm
+RUST_CLOSURE_HEADER = re.compile(r"\|[^|]*\|\s*\{$")   # `.map(|x| {`
 # Go and Rust write conditions without parentheses (`if x {`, `for v := range xs {`, `match x {`): a line that
 # starts with the keyword and holds no bracket before its `{` (`for p in vec![Point {` opens a literal).
 BARE_HEADER = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|loop|switch|select)\b[^{}()\[\]]*\{")
@@ -158,7 +159,8 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     if in_code_hole:
         return Decision("single", "inside a string's code hole: one expression")
     braced_header = BRACED_HEADER.search(before.rstrip()) or (
-        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.fullmatch(before.rstrip()))
+        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.fullmatch(before.rstrip())) or (
+        grammar == "rust" and RUST_CLOSURE_HEADER.search(before.rstrip()))
     if braced_header and after.lstrip().startswith("}") and not only_closers(after):
         return Decision("multi", "between a block's braces")   # `if (x) {|} else {`
     if after.strip() and not only_closers(after):

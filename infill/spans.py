@@ -101,10 +101,16 @@ def line_indentation(text: str, offset: int) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+CLOSED_BLOCK_COMMENT = re.compile(rb"/\*.*\*/|--\[(=*)\[.*\]\1\]", re.DOTALL)
+
+
 def is_open_line_comment(node: tree_sitter.Node, byte: int) -> bool:
-    """A line comment runs to the end of its line: a cursor right after it is still writing the comment."""
-    return (node.end_byte == byte and node.start_byte < byte
-            and not node.text.rstrip().endswith((b"*/", b"]]")))
+    """A line comment runs to the end of its line: a cursor right after it is still writing the comment. Not a
+    comment whose node holds its line break (Rust's `///` doc comments), nor a closed block comment (`/* */`, Lua's
+    `--[==[ ]==]`); a line comment that happens to end in `*/` or `]]` is still open."""
+    text = node.text.rstrip(b" \t")
+    return (node.end_byte == byte and node.start_byte < byte and not text.endswith(b"\n")
+            and not CLOSED_BLOCK_COMMENT.fullmatch(text))
 
 
 # Go lists whose closer may sit on a line of its own only after a comma: Go ends a line that ends with a name, a

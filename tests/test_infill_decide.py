@@ -169,6 +169,20 @@ def test_fill_lengths_follow_the_selection_size():
     ("javascript", "d3.select('#x').attr({<|>}).style('a', 1);\n", "single"),
     ("go", "func f() {\n\tif v, ok := m[Key{<|>}]; ok {\n\t}\n}\n", "single"),
     ("rust", "fn f() {\n    for p in vec![Point {<|>}] {\n    }\n}\n", "single"),
+    # an empty function body between braces with the call going on after them
+    ("javascript", "useEffect(() => {<|>}, []);\n", "multi"),
+    ("typescript", "setTimeout(() => {<|>}, 100);\n", "multi"),
+    ("rust", "fn f(v: Vec<i32>) {\n    v.iter().map(|x| {<|>}).count();\n}\n", "multi"),
+    # a comment that keeps its line break (Rust doc comments) ends above the cursor
+    ("rust", "/// Returns the sum.\n<|>", "multi"),
+    ("rust", "//! crate doc\n<|>", "multi"),
+    # a line comment ending in `]]` or `*/` is still open; a closed block comment is not
+    ("c", "int f() {\n    // uses m[idx[i]]<|>\n}\n", "none"),
+    ("javascript", "// uses m[idx[i]]<|>\n", "none"),
+    ("lua", "-- index t[k[1]]<|>\n", "none"),
+    ("c", "// see a */<|>\n", "none"),
+    ("lua", "x = 1 --[==[ note ]==]<|>\n", "single"),
+    ("c", "int x = 1; /* note */<|>\n", "single"),
 ])
 def test_shape_with_the_syntax_tree(grammar, source, shape):
     text, offset = at(source)
