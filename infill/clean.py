@@ -435,7 +435,27 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
         return middle   # already deeper than the opener
     missing = len(indentation(line_above)) + len(indent_unit) - column
     pad = ("\t" if indent_unit == "\t" else " ") * missing
-    return "\n".join(pad + line if line.strip() or i == 0 else line for i, line in enumerate(lines))
+    # The first line is given its whole indentation, cursor column included: reindent_first_line takes a first
+    # line indented as deep as the cursor for one that repeats the cursor's indentation, and would undo a pad alone.
+    lines[0] = before + pad + lines[0]
+    return "\n".join(pad + line if line.strip() and i else line for i, line in enumerate(lines))
+
+
+def indent_flat_body(middle: str, header: str, indent_unit: str) -> str:
+    """After a block opener on the cursor's line, a body the model began on a new line at the opener's own level
+    (no deeper than the header) is shifted one level below it; a last line that closes the block stays where it is.
+    Otherwise keep_inside_scope reads the first body line as code after the block and nothing is left."""
+    lines = middle.split("\n")
+    written = [i for i, line in enumerate(lines) if line.strip()]
+    if lines[0].strip() or not written or CLOSING_LINE.match(lines[written[0]]):
+        return middle
+    missing = len(indentation(header)) + len(indent_unit) - len(indentation(lines[written[0]]))
+    if len(indentation(lines[written[0]])) > len(indentation(header)) or missing <= 0:
+        return middle
+    pad = ("\t" if indent_unit == "\t" else " ") * missing
+    closer = written[-1] if (CLOSING_LINE.match(lines[written[-1]])
+                             and len(indentation(lines[written[-1]])) <= len(indentation(header))) else None
+    return "\n".join(pad + line if line.strip() and i != closer else line for i, line in enumerate(lines))
 
 
 def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str) -> str:
@@ -492,6 +512,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":
+        if after_opener:
+            middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)

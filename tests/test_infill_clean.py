@@ -278,6 +278,35 @@ def test_a_body_written_at_the_openers_level_is_indented_under_it():
     assert clean_middle("return a", ctx("multi", "", "\n", line_above="def f(a):")) == "    return a"
 
 
+@pytest.mark.parametrize("grammar,before,line_above,raw,indent_unit,cleaned", [
+    # the cursor sits at the opener's own indentation (plain autoindent): the body still goes one level deeper
+    ("javascript", "    ", "    if (x) {", "return;", "    ", "    return;"),
+    ("lua", "  ", "  if x then", "return 1", "  ", "  return 1"),
+    ("python", "    ", "    def f(self):", "return 1", "    ", "    return 1"),
+    ("javascript", "    ", "    if (x) {", "return;\n    y();", "    ", "    return;\n        y();"),
+])
+def test_a_body_at_the_openers_level_goes_deeper_wherever_the_cursor_is(grammar, before, line_above, raw,
+                                                                        indent_unit, cleaned):
+    context = ctx("multi", before, "\n", line_above=line_above, grammar=grammar, indent_unit=indent_unit)
+    assert clean_middle(raw, context) == cleaned
+
+
+@pytest.mark.parametrize("grammar,before,rest,raw,cleaned", [
+    # after an opener on the cursor's line, a body begun on a new line at the opener's level (the closer too)
+    ("javascript", "function f(x) {", "}", "\nreturn x + 1;\n}", "\n    return x + 1;\n"),
+    ("javascript", "function f(x) {", "}", "\nif (x) {\n    y();\n}\nreturn 1;\n}",
+     "\n    if (x) {\n        y();\n    }\n    return 1;\n"),
+    ("java", "  int f(int x) {", "", "\n  return x;\n", "\n      return x;"),
+    ("lua", "function M.run(x)", "", "\nreturn x\n", "\n    return x"),
+    ("python", "def f(x):", "", "\nreturn x", "\n    return x"),
+    # a body already deeper than the opener is left as written
+    ("javascript", "function f(x) {", "}", "\n  return x;\n}", "\n  return x;\n"),
+])
+def test_a_flat_body_after_an_opener_on_the_cursors_line_is_indented(grammar, before, rest, raw, cleaned):
+    suffix = rest + "\n"
+    assert clean_middle(raw, ctx("multi", before, suffix, grammar=grammar)) == cleaned
+
+
 # ---- auto-closed tails, own brackets, indentation style (several languages) -----------------------------------
 
 @pytest.mark.parametrize("rest_of_line,tail", [
