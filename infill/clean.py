@@ -313,6 +313,9 @@ def with_tail(middle: str, tail: str) -> str:
     closers = tail.strip()
     body = middle.rstrip()
     written = body.rstrip(";,")
+    if closes_string_then_brackets(body.rstrip(";,"), closers):
+        # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes
+        return body if written != body else written + closers[len(closers.rstrip(";,")):]
     if written == body or not written.endswith(closers):
         return middle + tail
     cut = len(written) - len(closers)
@@ -321,6 +324,19 @@ def with_tail(middle: str, tail: str) -> str:
     if closes_kept_bracket(written[:cut], closers) or quote_still_open:
         return middle + tail   # they close what the middle opened, not the editor's pair
     return body
+
+
+def closes_string_then_brackets(written: str, closers: str) -> bool:
+    """Whether `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
+    after it closes exactly the brackets the rest of `closers` closes."""
+    quote = closers[:1]
+    if quote not in QUOTES or not quote:
+        return False
+    ends = [m.start() for m in re.finditer(r"(?<!\\)" + re.escape(quote), written)]
+    if len(ends) % 2 == 0:
+        return False   # an even number of quotes leaves the prefix's string open
+    after = written[ends[0] + 1:]
+    return "".join(after[i] for i in sorted(unmatched_closer_positions(after))) == closers[1:].rstrip(";,")
 
 
 def split_trailing_comment(text: str, grammar: str | None, line_before: str = "") -> tuple[str, str]:

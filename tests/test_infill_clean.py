@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from infill.clean import (
-    CleanContext, auto_closed_tail, clean_middle, close_own_brackets, collapse_leading_gap,
+    CleanContext, auto_closed_tail, clean_middle, cleaned_with_tail, close_own_brackets, collapse_leading_gap,
     drop_comment_for_missing_operand, drop_comment_only_body, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
     drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
@@ -353,6 +353,23 @@ def test_close_own_brackets(middle, expected):
 ])
 def test_normalize_indentation(middle, unit, tab_size, expected):
     assert normalize_indentation(middle, unit, tab_size) == expected
+
+
+@pytest.mark.parametrize("grammar,before,rest_of_line,raw,expected", [
+    # typed inside a string the editor closed: a middle that ends the string and the call replaces the closers
+    ("c", '    printf("', '");', '%d\\n", x);', '%d\\n", x);'),
+    ("c", '    printf("', '");', '%d\\n", x)', '%d\\n", x);'),     # the statement's end comes from the tail
+    ("rust", '    println!("', '");', 'hello {}", x);', 'hello {}", x);'),
+    ("java", '        System.out.println("', '");', 'hi " + name)', 'hi " + name);'),
+    ("go", '\tfmt.Println("', '")', 'a" + b)', 'a" + b)'),
+    ("javascript", "f('", "');", "a', g('b'));", "a', g('b'));"),
+    # a middle that stays inside the string gets the editor's closers after it
+    ("javascript", 'f("', '");', 'x\\"y', 'x\\"y");'),
+    ("python", 'print("', '")', "hello", 'hello")'),
+])
+def test_a_middle_that_ends_the_string_replaces_the_editors_closers(grammar, before, rest_of_line, raw, expected):
+    context = ctx("single", before, rest_of_line + "\n", grammar=grammar)
+    assert cleaned_with_tail(raw, context, auto_closed_tail(rest_of_line)) == expected
 
 
 def test_clean_uses_the_documents_tabs_through_the_whole_chain():
