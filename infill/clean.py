@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .decide import comment_start, opens_block
-from .literals import line_comment_start
+from .literals import code_outside_literals, line_comment_start
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -142,7 +142,7 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     if before.strip() and opens_block(header, grammar):
         limit = len(indentation(header))
         for i, line in enumerate(lines[1:], start=1):
-            if line.strip() and len(indentation(line)) <= limit:
+            if sets_indentation(line, grammar) and len(indentation(line)) <= limit:
                 closes_here = CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit)
                 return "\n".join(lines[:i + 1] if closes_here else lines[:i])
         return middle
@@ -154,9 +154,15 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
         first = next((line for line in lines if line.strip()), "")
         limit = min(len(indentation(first)), len(indentation(line_above)))
     for i, line in enumerate(lines[1:], start=1):
-        if line.strip() and len(indentation(line)) < limit:
+        if sets_indentation(line, grammar) and len(indentation(line)) < limit:
             return "\n".join(lines[:i])
     return middle
+
+
+def sets_indentation(line: str, grammar: str | None) -> bool:
+    """Whether a line's indentation says which block it is in: not a blank line, nor a C preprocessor line
+    (`#ifdef`, `#endif` sit at column 0 inside any block)."""
+    return bool(line.strip()) and not (grammar in ("c", "cpp") and line.lstrip().startswith("#"))
 
 
 def suffix_closes_block(closing_line: str, suffix: str, opener_indent: int) -> bool:
@@ -352,23 +358,35 @@ def split_trailing_comment(text: str, grammar: str | None, line_before: str = ""
     return text[:line_start] + code, last_line[at:]
 
 
-def close_own_brackets(middle: str) -> str:
+def close_own_brackets(middle: str, grammar: str | None = None) -> str:
     """Single line: close the brackets the middle itself opened and left open (a canvas that ran out mid-call),
     innermost first, when the middle ends on something a closer may follow (a name, a number, a closer, a quote).
-    Brackets opened before the cursor are the suffix's business; a string left open is left alone."""
-    stack: list[str] = []
-    quote = None
-    for char in middle:
+    Brackets opened before the cursor are the suffix's business; a string left open is left alone. Literals are
+    the grammar's (a Rust lifetime `'a` is no quote, a Lua `[[...]]` a string); plain text knows quotes only."""
+    scanned = code_outside_literals(grammar, middle)
+    if scanned is not None:
+        code, ending = scanned
+        if ending is not None:
+            return middle   # ends inside a string or comment
+    else:
+        code, quote = [], None
+        for char in middle:
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "\"'`":
+                quote = char
+            else:
+                code.append(char)
         if quote:
-            quote = None if char == quote else quote
-        elif char in "\"'`":
-            quote = char
-        elif char in OPENERS:
+            return middle
+    stack: list[str] = []
+    for char in code:
+        if char in OPENERS:
             stack.append(char)
         elif char in PAIRS and stack and stack[-1] == PAIRS[char]:
             stack.pop()
     body = middle.rstrip()
-    if not stack or quote or not body or not re.search(r"[\w)\]}\"'`]$", body):
+    if not stack or not body or not re.search(r"[\w)\]}\"'`]$", body):
         return middle
     return body + "".join(OPENERS[opener] for opener in reversed(stack))
 
@@ -457,12 +475,12 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     return "\n".join(pad + line if line.strip() and i else line for i, line in enumerate(lines))
 
 
-def indent_flat_body(middle: str, header: str, indent_unit: str) -> str:
+def indent_flat_body(middle: str, header: str, indent_unit: str, grammar: str | None = None) -> str:
     """After a block opener on the cursor's line, a body the model began on a new line at the opener's own level
     (no deeper than the header) is shifted one level below it; a last line that closes the block stays where it is.
     Otherwise keep_inside_scope reads the first body line as code after the block and nothing is left."""
     lines = middle.split("\n")
-    written = [i for i, line in enumerate(lines) if line.strip()]
+    written = [i for i, line in enumerate(lines) if sets_indentation(line, grammar)]
     if lines[0].strip() or not written or CLOSING_LINE.match(lines[written[0]]):
         return middle
     missing = len(indentation(header)) + len(indent_unit) - len(indentation(lines[written[0]]))
@@ -471,7 +489,7 @@ def indent_flat_body(middle: str, header: str, indent_unit: str) -> str:
     pad = ("\t" if indent_unit == "\t" else " ") * missing
     closer = written[-1] if (CLOSING_LINE.match(lines[written[-1]])
                              and len(indentation(lines[written[-1]])) <= len(indentation(header))) else None
-    return "\n".join(pad + line if line.strip() and i != closer else line for i, line in enumerate(lines))
+    return "\n".join(pad + line if i in written and i != closer else line for i, line in enumerate(lines))
 
 
 def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str) -> str:
@@ -529,14 +547,14 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":
         if after_opener:
-            middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit)
+            middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
     middle = drop_suffix_overlap(middle, suffix)
     middle = drop_unmatched_closers(middle, suffix)
     if ctx.shape == "single":
-        middle = close_own_brackets(middle)
+        middle = close_own_brackets(middle, ctx.grammar)
     middle = trim_trailing_whitespace(middle)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)

@@ -58,10 +58,26 @@ OPEN, HOLE = "open", "hole"   # how a string scan can end before its closing quo
 def open_literal(grammar: str | None, code: str) -> bool:
     """True when `code` (text that starts outside any literal and ends at the cursor) ends inside a string's text
     or a comment. A code hole of an f-string or a template literal (`{x`, `${x`) is code, so it is not inside."""
-    quotes = STRING_DELIMITERS.get(grammar or "")
-    if quotes is None or len(code) > LONGEST_SCAN:
+    if len(code) > LONGEST_SCAN:
         return False
+    scanned = code_outside_literals(grammar, code)
+    return scanned is not None and scanned[1] == OPEN
+
+
+def code_outside_literals(grammar: str | None, code: str) -> tuple[str, str | None] | None:
+    """`code` (starting outside any literal) with the text of its strings, comments and character literals blanked
+    out (same length, quotes included), and how it ends: OPEN inside one of them, HOLE in a string's code hole (the
+    rest of the text is not scanned), None outside. None for a grammar whose literals are not known."""
+    quotes = STRING_DELIMITERS.get(grammar or "")
+    if quotes is None:
+        return None
     text, i = code, 0
+    kept: list[str] = []
+
+    def blank_to(end: int) -> int:
+        kept.append(" " * (end - i))
+        return end
+
     line_comment = LINE_COMMENT.get(grammar, "//")
     block_open, block_close = BLOCK_COMMENTS.get(grammar, ("/*", "*/"))
     raw_opener, raw_closer = RAW_LITERALS.get(grammar, (None, None))
@@ -71,43 +87,42 @@ def open_literal(grammar: str | None, code: str) -> bool:
             closer = raw_closer(raw.group(1))
             end = text.find(closer, raw.end())
             if end == -1:
-                return True
-            i = end + len(closer)
+                return "".join(kept), OPEN
+            i = blank_to(end + len(closer))
             continue
         if block_open and text.startswith(block_open, i):
             end = text.find(block_close, i + len(block_open))
             if end == -1:
-                return True
-            i = end + len(block_close)
+                return "".join(kept), OPEN
+            i = blank_to(end + len(block_close))
             continue
         if text.startswith(line_comment, i):
             end = LINE_BREAK.search(text, i)
             if end is None:
-                return True
-            i = end.end()
+                return "".join(kept), OPEN
+            i = blank_to(end.end())
             continue
         if grammar in REGEX_LANGUAGES and text[i] == "/" and starts_regex(text, i):
             literal = REGEX_LITERAL.match(text, i)
-            i = literal.end() if literal else i + 1
+            i = blank_to(literal.end() if literal else i + 1)
             continue
         if grammar in CHAR_LITERAL_LANGUAGES and text[i] == "'":
             literal = CHAR_LITERAL.match(text, i)
-            i = literal.end() if literal else i + 1
+            i = blank_to(literal.end() if literal else i + 1)   # a lone quote: a lifetime or a char being typed
             continue
         opener = next((q for q in quotes if text.startswith(q, i)), None)
         if opener is None:
+            kept.append(text[i])
             i += 1
             continue
         closer = quotes[opener]
         escapes = not (grammar == "go" and closer == "`")   # Go's backtick strings are raw
         after = scan_string(text, i + len(opener), closer, hole_opener(grammar, opener, text[max(0, i - 3):i]),
                             escapes)
-        if after == OPEN:
-            return True
-        if after == HOLE:
-            return False
-        i = after
-    return False
+        if after in (OPEN, HOLE):
+            return "".join(kept), after
+        i = blank_to(after)
+    return "".join(kept), None
 
 
 def line_comment_start(grammar: str | None, line: str, before: str = "") -> int:

@@ -337,6 +337,30 @@ def test_close_own_brackets(middle, expected):
     assert close_own_brackets(middle) == expected
 
 
+@pytest.mark.parametrize("grammar,middle,expected", [
+    # the grammar's literals: a Rust lifetime is no quote, a Lua long string hides its brackets
+    ("rust", "HashMap::<&'static str, Vec<u8>>::with_capacity(n", "HashMap::<&'static str, Vec<u8>>::with_capacity(n)"),
+    ("rust", "f('(', g(b", "f('(', g(b))"),                 # a char literal's bracket is text
+    ("lua", "f([[a(]]", "f([[a(]])"),
+    ("lua", "[[a(]])", "[[a(]])"),                          # closes the prefix's: nothing to add
+    ("python", "foo(x  # why", "foo(x  # why"),             # ends in a comment: nothing goes into it
+    ("javascript", "f(`${a}`, g(x", "f(`${a}`, g(x))"),
+    ("c", 'printf("%s(", name', 'printf("%s(", name)'),
+])
+def test_close_own_brackets_reads_the_grammars_literals(grammar, middle, expected):
+    assert close_own_brackets(middle, grammar) == expected
+
+
+@pytest.mark.parametrize("grammar,before,raw,expected", [
+    # C preprocessor lines sit at column 0 inside any block: they do not end the scope
+    ("c", "    ", "#ifdef DEBUG\n    log();\n#endif\n    x++;\n}\nint g;", "#ifdef DEBUG\n    log();\n#endif\n    x++;"),
+    ("cpp", "    ", "#if 1\n    a();\n#endif\n}", "#if 1\n    a();\n#endif"),
+    ("javascript", "    ", "a();\n#x\n}", "a();"),           # elsewhere a line at column 0 has left the block
+])
+def test_preprocessor_lines_do_not_end_the_scope(grammar, before, raw, expected):
+    assert keep_inside_scope(raw, before, grammar=grammar) == expected
+
+
 @pytest.mark.parametrize("middle,unit,tab_size,expected", [
     # Go (tabs): a model that wrote 4-space levels is turned into tabs
     ("x := 1\n    if x > 0 {\n        y()\n    }", "\t", None, "x := 1\n\tif x > 0 {\n\t\ty()\n\t}"),
