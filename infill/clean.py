@@ -17,7 +17,8 @@ PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
 OPENERS = {opener: closer for closer, opener in PAIRS.items()}
 AUTO_CLOSED = set(")]}\"'`;")   # what editors type after the cursor on their own (auto-closing pairs, `;`)
-CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*end\b")   # a line that only closes something
+# A line that only closes something: brackets, or Lua's `end` (`end)`, `end,`), not a statement like `end = 5;`.
+CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*end\b[\s)\]},;]*(?:--.*)?$")
 
 
 @dataclass

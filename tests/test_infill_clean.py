@@ -351,6 +351,13 @@ def test_close_own_brackets_reads_the_grammars_literals(grammar, middle, expecte
     assert close_own_brackets(middle, grammar) == expected
 
 
+def test_only_a_closing_end_closes_a_block():
+    # Lua's `end` closes the function; a statement assigning `end` at the opener's level is code after the block
+    assert keep_inside_scope("\n  a()\nend\nb()", "function f()", "\n\nx()\n", grammar="lua") == "\n  a()\nend"
+    assert keep_inside_scope("\n    a();\nend = 5;\nb();", "function f() {", "\n\nx();\n",
+                             grammar="javascript") == "\n    a();"
+
+
 @pytest.mark.parametrize("grammar,before,raw,expected", [
     # C preprocessor lines sit at column 0 inside any block: they do not end the scope
     ("c", "    ", "#ifdef DEBUG\n    log();\n#endif\n    x++;\n}\nint g;", "#ifdef DEBUG\n    log();\n#endif\n    x++;"),
