@@ -218,56 +218,95 @@ def looks_like_source(text: str) -> bool:
     return 20 <= len(lines) <= 5000 and max(map(len, lines)) <= 300 and len(text) / len(lines) <= 100
 
 
+def newest_wheels(mirrors: tuple[Path, ...]) -> list[Path]:
+    """The newest wheel of each distribution across the mirrors: two versions of one project are mostly the same
+    files, and drawing from both would weigh that project twice."""
+    from packaging.version import InvalidVersion, Version
+
+    def version_of(wheel: Path):
+        try:
+            return Version(wheel.name.split("-")[1])
+        except (InvalidVersion, IndexError):
+            return Version("0")
+
+    newest: dict[str, Path] = {}
+    for folder in mirrors:
+        if folder.is_dir():
+            for wheel in sorted(folder.glob("*.whl")):
+                name = normal_name(wheel.name.split("-")[0])
+                if name not in newest or version_of(wheel) > version_of(newest[name]):
+                    newest[name] = wheel
+    return [newest[name] for name in sorted(newest)]
+
+
 def collect_sources(per_language: int, seed: int, holdout: set[str], mirrors: tuple[Path, ...] = MIRRORS,
                     source_dirs: tuple[Path, ...] = ()) -> list[SourceFile]:
-    """Up to `per_language` files of each language, drawn with a fixed seed from the wheels of the mirrors and the
-    plain files under `source_dirs` (symbolic links skipped, so that a file linked twice is drawn once)."""
-    candidates: dict[str, list[tuple[Path, str]]] = {}   # language -> (wheel or source folder, name inside it)
+    """Up to `per_language` files of each language, drawn with a fixed seed from the newest wheel of each
+    distribution in the mirrors and the plain files under `source_dirs` (a project there is a folder two levels
+    down, `go/logrus`; symbolic links skipped, so that a file linked twice is drawn once). Projects take turns,
+    one file each per round, so a project with thousands of files does not fill a language's sample."""
+    # language -> project -> (wheel or source folder, name inside it)
+    candidates: dict[str, dict[str, list[tuple[Path, str]]]] = {}
 
-    def consider(origin: Path, name: str, held_out: bool | None = None) -> None:
+    def consider(origin: Path, name: str, project: str, held_out: bool | None = None) -> None:
         language = REAL_CODE_EXTENSIONS.get(os.path.splitext(name)[1].lower())
         if held_out is not None and (language == "python") != held_out:
             return   # Python only from held-out wheels (unseen in training), the rest only from the others
         if language and not name.endswith(".d.ts") and "/test" not in "/" + name.lower():
-            candidates.setdefault(language, []).append((origin, name))
+            candidates.setdefault(language, {}).setdefault(project, []).append((origin, name))
 
-    for folder in mirrors:
-        if not folder.is_dir():
+    for wheel in newest_wheels(mirrors):
+        project = normal_name(wheel.name.split("-")[0])
+        try:
+            names = zipfile.ZipFile(wheel).namelist()
+        except (zipfile.BadZipFile, OSError):
             continue
-        for wheel in sorted(folder.glob("*.whl")):
-            held_out = normal_name(wheel.name.split("-")[0]) in holdout
-            try:
-                names = zipfile.ZipFile(wheel).namelist()
-            except (zipfile.BadZipFile, OSError):
-                continue
-            for name in names:
-                consider(wheel, name, held_out)
+        for name in names:
+            consider(wheel, name, project, project in holdout)
     for folder in source_dirs:
         for path in sorted(Path(folder).rglob("*")):
             if path.is_file() and not path.is_symlink():
-                consider(Path(folder), path.relative_to(folder).as_posix())
+                name = path.relative_to(folder).as_posix()
+                consider(Path(folder), name, "/".join(name.split("/")[:2]))
     files = []
     for language in sorted(candidates):
-        pool = candidates[language][:]
-        random.Random(f"{seed}:{language}").shuffle(pool)   # one stream per language: adding one moves no other
+        rng = random.Random(f"{seed}:{language}")   # one stream per language: adding one moves no other
+        projects = sorted(candidates[language])
+        rng.shuffle(projects)
+        pools = {project: rng.sample(candidates[language][project], len(candidates[language][project]))
+                 for project in projects}
         taken = 0
-        for origin, name in pool:
-            if taken == per_language:
-                break
-            if origin.is_dir():
-                data = (origin / name).read_bytes()
-            else:
-                with zipfile.ZipFile(origin) as archive:
-                    data = archive.read(name)
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            if "\x00" in text or not looks_like_source(text):
-                continue
-            files.append(SourceFile(language, origin.name, name, text))
-            taken += 1
+        while taken < per_language and any(pools.values()):
+            for project in projects:
+                if taken == per_language:
+                    break
+                drawn = draw_usable(pools[project], language)
+                while drawn is False:   # not usable source: the project's next file
+                    drawn = draw_usable(pools[project], language)
+                if drawn is not None:
+                    files.append(drawn)
+                    taken += 1
     return files
+
+
+def draw_usable(pool: list[tuple[Path, str]], language: str) -> SourceFile | bool | None:
+    """The next file of `pool` as a SourceFile; False for one that is not usable source (binary, minified, tiny);
+    None when the pool is empty."""
+    if not pool:
+        return None
+    origin, name = pool.pop()
+    if origin.is_dir():
+        data = (origin / name).read_bytes()
+    else:
+        with zipfile.ZipFile(origin) as archive:
+            data = archive.read(name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if "\x00" in text or not looks_like_source(text):
+        return False
+    return SourceFile(language, origin.name, name, text)
 
 
 @dataclass

@@ -255,6 +255,26 @@ def test_python_comes_only_from_held_out_wheels_and_other_languages_from_the_res
     assert drawn == {("python", "click-8.5.0-py3-none-any.whl"), ("javascript", "scipy-1.0-py3-none-any.whl")}
 
 
+def test_projects_take_turns_and_only_the_newest_wheel_of_each_is_drawn(tmp_path):
+    """One large project (two versions in the mirror) and two small ones: each small one gives a file before the
+    large one gives its second, and the older version of the large one is never drawn."""
+    import zipfile
+
+    code = "".join(f"value_{i} = {i}\n" for i in range(30))
+    wheels = {"rich-13.0.0-py3-none-any.whl": 40, "rich-14.1.0-py3-none-any.whl": 40,
+              "click-8.1.0-py3-none-any.whl": 1, "httpx-0.28.1-py3-none-any.whl": 1}
+    for wheel, count in wheels.items():
+        with zipfile.ZipFile(tmp_path / wheel, "w") as archive:
+            for i in range(count):
+                archive.writestr(f"pkg/module{i}.py", code + f"# {wheel} {i}\n")
+    for seed in range(5):
+        files = collect_sources(4, seed=seed, holdout={"rich", "click", "httpx"}, mirrors=(tmp_path,))
+        drawn = [Path(f.archive).name for f in files]
+        assert len(drawn) == 4 and "rich-13.0.0-py3-none-any.whl" not in drawn
+        assert drawn.count("rich-14.1.0-py3-none-any.whl") == 2
+        assert {"click-8.1.0-py3-none-any.whl", "httpx-0.28.1-py3-none-any.whl"} <= set(drawn)
+
+
 def test_sources_folders_join_the_language_pools(source_folder):
     files = collect_sources(5, seed=1, holdout=set(), mirrors=(), source_dirs=(source_folder,))
     found = sorted((f.language, f.member) for f in files)
