@@ -53,9 +53,17 @@ class LoadedModel:
 def pick_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"unknown device '{requested}' (use auto, cpu, cuda, cuda:N or mps)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(f"device '{requested}' was requested but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ModelLoadError(f"device '{requested}' was requested but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s), numbered from 0")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(f"device '{requested}' was requested but Apple's MPS is not available on this machine")
     return device
 
 
@@ -298,7 +306,12 @@ def load(config: EngineConfig) -> LoadedModel:
     model.eval()
     extra = read_extra(Path(source)) if local else {}
     vocab_size = model.config.text_config.vocab_size
-    if max(tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"], default=0) >= vocab_size:
+    try:
+        probe_ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
+    except Exception as exc:   # e.g. tokenizer.json without its tokenizer_config.json: no unknown token named
+        raise ModelLoadError(f"{source}: the tokenizer cannot encode code ({type(exc).__name__}: {exc}); is its "
+                             f"tokenizer_config.json missing or from another tokenizer?") from exc
+    if max(probe_ids, default=0) >= vocab_size:
         # Token ids past the embedding table fail every fill (on CUDA, a device assert that breaks the context).
         # A probe, not len(tokenizer): a real checkpoint may list a few more tokens than its table rows.
         raise ModelLoadError(f"{source}: the tokenizer writes code with ids beyond the model's {vocab_size} "

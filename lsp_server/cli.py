@@ -32,7 +32,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", help="local model folder or hub id (default: the embedded model)")
     group.add_argument("--allow-download", action="store_true", help="allow fetching a hub model")
     group.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own code to run")
-    group.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    group.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     group.add_argument("--dtype", help="auto | float32 | bfloat16 | float16")
     group.add_argument("--quantize", help="none | int8 | int4: store the weights as 8- or 4-bit integers (less memory, "
                                           "slightly different completions)")
@@ -70,11 +70,21 @@ def parse_location(spec: str) -> tuple[Path, tuple[int, int], tuple[int, int] | 
 
 def read_source(path: Path) -> tuple[str, int]:
     """(the file's text, 1 if a byte-order mark was dropped from its start else 0)."""
+    from infill.pipeline import MAX_DOCUMENT_BYTES
+
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     if not path.is_file():
         raise UsageError(f"not a regular file: {path}")
-    data = path.read_bytes()
+    try:
+        # Sized before it is read (or the model loaded): a file of gigabytes would be read whole only to be refused.
+        if path.stat().st_size > MAX_DOCUMENT_BYTES + len(codecs.BOM_UTF8):
+            raise UsageError(f"{path} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB: nothing to complete")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UsageError(f"{path} is UTF-16 text; save it as UTF-8 to complete it")
     if b"\x00" in data:
         raise UsageError(f"{path} looks binary (it contains NUL bytes); nothing to complete")
     try:
@@ -89,7 +99,13 @@ def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
     # A column past the line's end is a typo here, not the LSP rule of falling back to the line's end.
     offset = snap.offset_of(types.Position(line=line - 1, character=col - 1), clamp_to_line_end=False)
     if offset is None:
-        raise UsageError(f"{path}:{line}:{col} is outside the file")
+        lines = snap.source.splitlines() or [""]
+        if snap.source.endswith(("\n", "\r")):
+            lines.append("")   # the empty line after the last line break is a line an editor shows
+        if line <= len(lines):
+            raise UsageError(f"{path}:{line}:{col} is past the end of line {line} (its last column is "
+                             f"{len(lines[line - 1]) + 1})")
+        raise UsageError(f"{path}:{line}:{col} is outside the file (it has {len(lines)} lines)")
     return offset
 
 
@@ -168,7 +184,10 @@ def fill_main(argv: list[str]) -> int:
     parser.add_argument("--log-file", help="write the log here")
     add_model_options(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(filename=args.log_file, level=logging.INFO if args.log_file else logging.WARNING)
+    configure_logging(parser, args.log_file)
+    if not args.log_file:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(WithoutTraceback())
     try:
         return run_fill(args)
     except UsageError as exc:
@@ -177,6 +196,33 @@ def fill_main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("infill-lsp fill: interrupted", file=sys.stderr)
         return 130   # as a shell reports a Ctrl+C
+
+
+def configure_logging(parser: argparse.ArgumentParser, log_file: str | None,
+                      format: str = logging.BASIC_FORMAT) -> None:
+    """Warnings to stderr, or everything from INFO up to `log_file`; a file that cannot be opened is a usage error."""
+    try:
+        logging.basicConfig(filename=log_file, level=logging.INFO if log_file else logging.WARNING, format=format)
+    except OSError as exc:
+        parser.error(f"cannot write the log file {log_file}: {exc.strerror or exc}")
+
+
+class WithoutTraceback(logging.Formatter):
+    """The record's message alone: on a terminal, what failed is said in one line (the user's error message follows),
+    and a traceback belongs in --log-file."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"infill-lsp: {record.getMessage()}"
+
+
+def tcp_address(parser: argparse.ArgumentParser, spec: str) -> tuple[str, int]:
+    """HOST:PORT, [IPv6]:PORT or :PORT (this machine) as (host, port)."""
+    host, _, port = spec.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        parser.error(f"--tcp expects HOST:PORT with a port from 1 to 65535, got '{spec}'")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "127.0.0.1", int(port)
 
 
 def serve_main(argv: list[str]) -> int:
@@ -188,14 +234,8 @@ def serve_main(argv: list[str]) -> int:
     parser.add_argument("--log-file", help="write the server log here (stdout is the protocol channel)")
     add_model_options(parser)
     args = parser.parse_args(argv)
-    tcp = None
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        if not port.isdigit():
-            parser.error(f"--tcp expects HOST:PORT, got '{args.tcp}'")
-        tcp = (host or "127.0.0.1", int(port))
-    logging.basicConfig(filename=args.log_file, level=logging.INFO if args.log_file else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    tcp = tcp_address(parser, args.tcp) if args.tcp else None
+    configure_logging(parser, args.log_file, "%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)  # at INFO it logs every message body
     from .server import server
 
@@ -203,7 +243,10 @@ def serve_main(argv: list[str]) -> int:
     server.options, server.option_warnings = options_from(args)
     server.startup_options = server.options
     if tcp:
-        server.start_tcp(*tcp)
+        try:
+            server.start_tcp(*tcp)
+        except OSError as exc:   # the port is taken, the host is not this machine's, ...
+            parser.exit(1, f"infill-lsp: cannot listen on {args.tcp}: {exc.strerror or exc}\n")
         return 0
     # stdout carries the protocol: keep the real one for pygls, and send any stray print() to stderr.
     protocol_out = sys.stdout.buffer

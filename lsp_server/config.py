@@ -75,7 +75,7 @@ CHECKS = {
     "model": (lambda v: isinstance(v, str) and v.strip() != "", "a folder or hub id"),
     "allowDownload": (lambda v: isinstance(v, bool), "true or false"),
     "trustRemoteCode": (lambda v: isinstance(v, bool), "true or false"),
-    "device": (_is_device, "auto, cpu, cuda or cuda:N"),
+    "device": (_is_device, "auto, cpu, cuda, cuda:N or mps"),
     "dtype": (lambda v: v in DTYPES, " / ".join(DTYPES)),
     "quantize": (lambda v: v in QUANTIZE_FORMATS, " / ".join(QUANTIZE_FORMATS)),
     "threads": (lambda v: _is_int(v, 1, 1024), "a whole number from 1"),

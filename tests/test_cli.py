@@ -113,7 +113,7 @@ def test_fill_a_range_replaces_the_selection():
     ("{data}/shapes.py:ten:1", "expected FILE:LINE:COL"),
     ("{data}/shapes.py:0:1", "start at 1"),
     ("{data}/shapes.py:99:1", "outside the file"),
-    ("{data}/shapes.py:1:500", "outside the file"),
+    ("{data}/shapes.py:1:500", "past the end of line 1 (its last column is"),
     ("{data}/shapes.py:6:33-6:5", "ends before it starts"),
     ("{data}/shapes.py:6:5-6:5", "is empty"),                 # before: the model loaded, then exit 0
     ("{data}:1:1", "not a regular file"),
@@ -129,7 +129,7 @@ def test_a_byte_order_mark_is_not_a_column(tmp_path):
     marked = tmp_path / "marked.py"
     marked.write_bytes(b"\xef\xbb\xbfimport os\nx = \n")
     done = infill_lsp("fill", f"{marked}:1:11", timeout=60)   # "import os" has 9 characters: 10 is its end
-    assert done.returncode == 1 and "outside the file" in done.stderr
+    assert done.returncode == 1 and "past the end of line 1 (its last column is 10)" in done.stderr
     done = infill_lsp("fill", f"{marked}:2:5", "--json", *FAST_FLAGS)
     assert done.returncode == 0, done.stderr
     as_decoded = marked.read_text(encoding="utf-8")             # the mark is one character there
@@ -144,6 +144,47 @@ def test_binary_and_non_utf8_files_exit_1(tmp_path):
     for path, complaint in ((binary, "NUL bytes"), (latin1, "not valid UTF-8")):
         done = infill_lsp("fill", f"{path}:1:1", timeout=60)
         assert done.returncode == 1 and complaint in done.stderr and done.stdout == ""
+
+
+def test_files_too_large_utf16_or_unreadable_exit_1_before_the_model_loads(tmp_path):
+    huge = tmp_path / "huge.py"
+    with huge.open("wb") as out:
+        out.truncate(3 * 1024 * 1024)   # sparse: nothing to read, and it must not be read
+    utf16 = tmp_path / "utf16.py"
+    utf16.write_bytes("def f():\n    pass\n".encode("utf-16"))
+    for path, complaint in ((huge, "larger than 2 MB"), (utf16, "UTF-16"), ("/proc/self/mem", "cannot read")):
+        done = infill_lsp("fill", f"{path}:1:1", timeout=60)
+        assert done.returncode == 1 and complaint in done.stderr and done.stdout == "", done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_device_this_machine_lacks_or_a_broken_tokenizer_is_one_line_not_a_traceback(tmp_path):
+    import shutil
+
+    from engine.loading import DEFAULT_MODEL_DIR
+
+    done = infill_lsp("fill", f"{SHAPES}:10:12", "--device", "mps", "--threads", "1")
+    assert done.returncode == 1 and "MPS is not available" in done.stderr and "Traceback" not in done.stderr
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model)
+    (model / "tokenizer_config.json").unlink()   # tokenizer.json alone names no unknown token: encoding fails
+    done = infill_lsp("fill", f"{SHAPES}:10:12", "--model", str(model), "--threads", "1")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "tokenizer_config.json" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_log_file_that_cannot_be_written_or_a_bad_tcp_address_is_a_usage_error(tmp_path):
+    done = infill_lsp("fill", f"{SHAPES}:10:12", "--log-file", str(tmp_path / "missing" / "log"), timeout=60)
+    assert done.returncode == 2 and "cannot write the log file" in done.stderr and "Traceback" not in done.stderr
+    done = infill_lsp("--log-file", str(tmp_path / "missing" / "log"), timeout=60)
+    assert done.returncode == 2 and "cannot write the log file" in done.stderr
+    done = infill_lsp("--tcp", "127.0.0.1:99999", timeout=60)
+    assert done.returncode == 2 and "port from 1 to 65535" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = infill_lsp("--tcp", f"127.0.0.1:{taken.getsockname()[1]}", timeout=60)
+    assert done.returncode == 1 and "cannot listen on" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("make_folder, complaint", [(False, "model folder not found"), (True, "no config.json")])
