@@ -61,6 +61,19 @@ def test_shards_hold_the_whole_corpus_as_uint16_with_bos_at_each_file(prepared):
     assert len(val_stream) > 0 and train_stream.max() < 1024
 
 
+def test_a_budget_too_small_for_the_corpus_skips_only_the_files_that_do_not_fit(prepared, tmp_path):
+    tmp, whole = prepared
+    big = {"dist": "big", "path": "big.py", "text": "value = 1\n" * 20_000}
+    small = [{"dist": "small", "path": f"s{i}.py", "text": f"x_{i} = {i}\n"} for i in range(600)]
+    corpus = tmp_path / "corpus.jsonl"
+    # the big file comes first in its chunk of 512: the files after it, in the same chunk, must still be used
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in [small[0], big, *small[1:]]))
+    meta = shards_mod.write_shards(corpus, tmp / "tok", tmp_path / "shards", max_mb=0.05)
+    train_stream, val_stream, _ = shards_mod.load_shards(tmp_path / "shards", tmp / "tok")
+    assert meta["files"] == 600 and meta["corpus_files"] == 601
+    assert int((train_stream == BOS_ID).sum() + (val_stream == BOS_ID).sum()) == 600
+
+
 def test_shards_of_another_tokenizer_are_refused(prepared, tmp_path):
     tmp, _ = prepared
     other = tmp_path / "other"

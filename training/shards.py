@@ -40,7 +40,7 @@ def write_shards(corpus: Path, tokenizer_dir: Path, out: Path, max_mb: float = 5
     budget = int(max_mb * 1e6) // np.dtype(dtype).itemsize  # train + val tokens, so the folder fits one call
     records = [json.loads(line) for line in open(corpus)]
     train, val, per_dist = [], [], {}
-    total = 0
+    total = used_files = 0
     for start in range(0, len(records), 512):
         chunk = records[start:start + 512]
         # split_special_tokens: source that spells "<eos>" is text, not the end marker
@@ -48,10 +48,11 @@ def write_shards(corpus: Path, tokenizer_dir: Path, out: Path, max_mb: float = 5
                             split_special_tokens=True)["input_ids"]
         for rec, ids in zip(chunk, encoded):
             if total + len(ids) + 1 > budget:
-                break
+                continue   # too long for what is left: a shorter file further on may still fit
             (val if held_out(rec["dist"], rec["path"]) else train).extend([BOS_ID, *ids])
             per_dist[rec["dist"]] = per_dist.get(rec["dist"], 0) + len(ids) + 1
             total += len(ids) + 1
+            used_files += 1
         if total + 1 >= budget:
             break
     if len(val) < len(train) // 100:  # a tiny corpus may hash no file into the held-out share: keep its tail
@@ -69,7 +70,7 @@ def write_shards(corpus: Path, tokenizer_dir: Path, out: Path, max_mb: float = 5
     np.save(out / "val.npy", np.asarray(val[:per_shard], dtype=dtype))
     meta = {"vocab_size": vocab, "dtype": np.dtype(dtype).name, "tokenizer_sha1": tokenizer_digest(tokenizer_dir),
             "train_tokens": len(train_arr), "val_tokens": min(len(val), per_shard), "train_shards": names,
-            "files": len(records), "corpus": str(corpus)}
+            "files": used_files, "corpus_files": len(records), "corpus": str(corpus)}
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     if manifest_path is not None and manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
