@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .python_blocks import fill_python_faults
-from .spans import errors_around
+from .spans import ErrorCounts, errors_around
 
 
 @dataclass
@@ -40,13 +40,13 @@ class ParseCheck:
     remaining_errors: int   # errors in the document after it: among acceptable fills the one that parses comes first
 
 
-def parse_check(grammar: str, document: str, start: int, end: int, text: str, before: tuple[int, int]) -> ParseCheck:
+def parse_check(grammar: str, document: str, start: int, end: int, text: str, before: ErrorCounts) -> ParseCheck:
     """ERROR / MISSING nodes that putting `text` in place of document[start:end] adds: to the whole file, or right
     at the inserted text (where error recovery may swallow a new error into an old one). The whole file, not the
     model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it. In Python
     also the indentation and syntax errors tree-sitter's recovery lets through (python_blocks)."""
     after = errors_around(grammar, document[:start] + text + document[end:], start, start + len(text))
-    check = ParseCheck(added=max(0, after[0] - before[0], after[1] - before[1]), remaining_errors=after[0])
+    check = ParseCheck(added=max(0, *(now - then for now, then in zip(after, before))), remaining_errors=after.total)
     python = fill_python_faults(document, start, end, text) if grammar == "python" else None
     if python is not None:
         check.added += python[0]

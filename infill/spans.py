@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import tree_sitter
 
@@ -67,22 +68,34 @@ def error_count(grammar: str, text: str) -> int:
     return count_errors(parse(grammar, text.encode("utf-8")).root_node)
 
 
-def errors_around(grammar: str, text: str, start: int, end: int) -> tuple[int, int]:
-    """(ERROR / MISSING nodes in the whole document, those of them touching the str range [start, end])."""
+class ErrorCounts(NamedTuple):
+    total: int    # ERROR / MISSING nodes in the whole document
+    near: int     # those touching the range
+    within: int   # those the range's own text makes: an ERROR starting in it, a missing name or expression after
+                  # its first character up to its end (`if (a &&)`: the operand `&&` needs)
+
+
+def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
+    """Parse errors of the document and of the str range [start, end] (ErrorCounts). `within` catches a fill that
+    only moves an error: in an expression slot the empty document already misses an expression at the cursor,
+    and a broken fill there keeps the totals equal while the error now stands inside or right after its text.
+    A missing closer or keyword is not counted there: it closes something opened before (the user's `foo(`)."""
     data = text.encode("utf-8")
     root = parse_document(grammar, data).root_node
     if not root.has_error:
-        return 0, 0
+        return ErrorCounts(0, 0, 0)
     low, high = len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
-    total = near = 0
+    total = near = within = 0
     stack = [root]
     while stack:
         node = stack.pop()
         if node.is_error or node.is_missing:
             total += 1
             near += node.start_byte <= high and node.end_byte >= low
+            within += (low <= node.start_byte < high) if node.is_error else (
+                node.is_named and low < node.start_byte <= high)
         stack.extend(child for child in node.children if child.has_error or child.is_missing)
-    return total, near
+    return ErrorCounts(total, near, within)
 
 
 def cursor_indentation(text: str, offset: int) -> int:

@@ -84,6 +84,26 @@ def test_engine_order_wins_when_every_candidate_parses():
     assert result.text == "a * b" and result.details["chosen"]["index"] == 0
 
 
+@pytest.mark.parametrize("language,source", [
+    # an empty expression slot is already a parse error: a broken fill only moves that error into its own text
+    ("javascript", "function f(a) {\n  if (<|>) {\n    return 1;\n  }\n}\n"),
+    ("java", "class A {\n    int f(boolean a) {\n        if (<|>) { return 1; }\n        return 0;\n    }\n}\n"),
+    ("c", "int f(int a) {\n    while (<|>) {\n        a--;\n    }\n    return a;\n}\n"),
+    ("go", "package p\n\nfunc f(a bool) int {\n\tif <|> {\n\t\treturn 1\n\t}\n\treturn 0\n}\n"),
+    ("typescript", "function f(a: number): number {\n  const x = <|>;\n  return x;\n}\n"),
+])
+def test_a_fill_that_leaves_an_expression_slot_broken_is_refused(language, source):
+    result, _ = inline(source, "a &&", "a > 0", language_id=language, invoked=True)
+    assert result.text.rstrip(";") == "a > 0", result.details["reason"]   # `;`: the tail it replaces
+    assert result.details["candidates"][0]["added_errors"] > 0
+
+
+def test_a_fill_that_leaves_the_users_own_bracket_open_is_still_offered():
+    # the missing `)` is the one the user's `print(` already lacks: the fill neither adds nor moves an error of its own
+    result, _ = inline("function f(a) {\n  console.log(<|>\n}\n", "a, 1", language_id="javascript", invoked=True)
+    assert result.text.startswith("a, 1"), result.details["reason"]
+
+
 def test_when_every_candidate_breaks_the_parse_nothing_is_offered_and_the_user_is_told():
     result, _ = inline("def f(a, b):\n    return <|>\n", "(a +", "a *", invoked=True)
     assert result.text == "" and result.edits == [] and "added parse errors" in result.details["reason"]
