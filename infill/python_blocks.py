@@ -88,12 +88,13 @@ def syntax_error_line(source: str) -> int | None:
 
 
 def newer_syntax(source: str, error: SyntaxError) -> bool:
-    """True when `error` is a pre-3.12 compiler meeting 3.12 syntax: an f-string error, or a line that declares type
-    parameters or a `type` alias."""
-    if str(error.msg).startswith("f-string"):
-        return True
+    """True when `error` is a pre-3.12 compiler meeting 3.12 syntax: an f-string error on a line whose f-string
+    reuses its own quote inside a replacement field (`f"{d["k"]}"`), or a line that declares type parameters or a
+    `type` alias. Any other f-string error (`f"{a!z}"`) is an error on 3.12 too."""
     lines = source.split("\n")
     line = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
+    if str(error.msg).startswith("f-string"):
+        return without_nested_quote_fstrings(line) != line
     alias = TYPE_ALIAS.match(line)
     return bool(TYPE_PARAMETERS.match(line) or (alias and line[alias.end():alias.end() + 1] in ("[", "=")))
 
@@ -104,11 +105,13 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
     error stays on that line): the code cannot be judged here, and tree-sitter's check still applies."""
     lines = source.split("\n")
     number = error.lineno or 0
-    if str(error.msg).startswith("f-string") or not 0 < number <= len(lines):
+    if not 0 < number <= len(lines):
         return None
     line = lines[number - 1]
     opened = TYPE_PARAMETERS.match(line)
-    if opened:
+    if str(error.msg).startswith("f-string"):
+        simpler = without_nested_quote_fstrings(line)
+    elif opened:
         close = matching_bracket(line, opened.end() - 1)
         simpler = None if close is None else line[:opened.end() - 1] + line[close + 1:]
     else:
@@ -122,6 +125,45 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
         return None
     again = syntax_error_line("\n".join([*lines[:number - 1], simpler, *lines[number:]]))
     return None if again == number else again
+
+
+FSTRING_START = re.compile(r"(?<![\w'\"])(?:[rR]?[fF]|[fF][rR])(['\"])(?!\1\1)")   # one-line f-strings only
+
+
+def without_nested_quote_fstrings(line: str) -> str:
+    """`line` with each one-line f-string that uses its own quote inside a replacement field (3.12's PEP 701,
+    `f"{d["k"]}"`) replaced by a plain string of the same length, so that an older compiler can judge the rest."""
+    result, at = [], 0
+    for start in FSTRING_START.finditer(line):
+        if start.start() < at:
+            continue   # inside the f-string just replaced
+        quote, i, depth, nested = start.group(1), start.end(), 0, False
+        while i < len(line):
+            char = line[i]
+            if depth == 0 and char == quote:
+                break
+            if char == "\\":
+                i += 2
+                continue
+            if char == "{":
+                if depth == 0 and line.startswith("{{", i):
+                    i += 2
+                    continue
+                depth += 1
+            elif char == "}" and depth:
+                depth -= 1
+            elif depth and char in "'\"":   # a string inside a replacement field: skip to its end
+                nested |= char == quote
+                close = line.find(char, i + 1)
+                if close == -1:
+                    break
+                i = close
+            i += 1
+        if not nested or i >= len(line):
+            continue
+        result.append(line[at:start.start()] + '"' + " " * (i - start.start() - 1) + '"')
+        at = i + 1
+    return "".join(result) + line[at:] if result else line
 
 
 def matching_bracket(text: str, opening: int) -> int | None:
@@ -278,7 +320,12 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
         return 0, 0
     faults_before, faults_after = block_faults(before), block_faults(after)
     if faults_after is None:
-        return None if faults_before is None else (1, 1)   # the fill leaves a bracket or a string open
+        if faults_before is not None:
+            return 1, 1   # the fill leaves a bracket or a string open
+        # A bracket or string was open both times (a line being typed elsewhere in the block: `y = (a +` below):
+        # nothing can be counted, but a compiler that stops inside the fill's own text (`a b c`, a `"""` that
+        # swallows the rest) still blames it.
+        return (1, 1) if error_inside_fill(before, after, first_line, text) else None
     if faults_before is None:
         # A bracket or string was open at the fill (a line being typed), so nothing could be counted before it; the
         # fill closed it. It is to blame where Python's compiler now stops inside its own text (`return (a, b):`).

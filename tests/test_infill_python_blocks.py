@@ -219,3 +219,21 @@ def test_an_error_the_user_made_before_the_cursor_is_not_the_fills():
     document = 'def area(width, height):\n    return 2 width (\n'
     start = len(document) - 1
     assert fill_python_faults(document, start, start, "height)")[0] == 0
+
+
+@pytest.mark.parametrize("fill", ["a +", "self.", 'f"{a!z}"'])
+def test_a_3_12_f_string_elsewhere_in_the_function_leaves_the_check_on(fill):
+    """Only an f-string reusing its quote in a field is 3.12 syntax: the line is judged with a plain string in its
+    place, and the rest of the function still is (the check was off for the whole window)."""
+    document = 'def f(a, d):\n    s = f"{d["k"]}"\n    x = \n    return s\n'
+    start = document.index("x = ") + len("x = ")
+    assert fill_python_faults(document, start, start, fill)[0] > 0
+    assert fill_python_faults(document, start, start, 'f"{a["k"]!r}"') == (0, 0)
+
+
+@pytest.mark.parametrize("fill,added", [("a b c", True), ('"""', True), ("a * b", False)])
+def test_a_line_still_open_below_leaves_the_fills_own_errors_refused(fill, added):
+    document = "def f(a, b):\n    x = \n    y = (a +\n    return x\n"
+    start = document.index("x = ") + len("x = ")
+    faults = fill_python_faults(document, start, start, fill)
+    assert (faults is not None and faults[0] > 0) == added
