@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import gc
 import json
 import logging
 import re
@@ -110,6 +111,17 @@ def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
 
 
 def run_fill(args: argparse.Namespace) -> int:
+    # A one-shot process: while torch and transformers import, the garbage collector walks their millions of new
+    # objects again and again and frees nothing (about 0.75 s of a cold fill here, bench/RESULTS.md). It is back on
+    # once the model is loaded.
+    gc.disable()
+    try:
+        return fill_once(args)
+    finally:
+        gc.enable()
+
+
+def fill_once(args: argparse.Namespace) -> int:
     from infill import InfillRequest
 
     from .model_host import ModelHost
@@ -135,6 +147,7 @@ def run_fill(args: argparse.Namespace) -> int:
     # or the process aborts.
     try:
         host.load(options.engine_config()).result()
+        gc.enable()
         if host.error:
             raise UsageError(host.error)
         loaded = time.perf_counter()
