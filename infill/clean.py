@@ -320,7 +320,7 @@ def with_tail(middle: str, tail: str) -> str:
     closers = tail.strip()
     body = middle.rstrip()
     written = body.rstrip(";,")
-    if closes_string_then_brackets(body.rstrip(";,"), closers):
+    if closes_string_then_brackets(written, closers):
         # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes
         return body if written != body else written + closers[len(closers.rstrip(";,")):]
     if written == body or not written.endswith(closers):
@@ -337,7 +337,7 @@ def closes_string_then_brackets(written: str, closers: str) -> bool:
     """Whether `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
     after it closes exactly the brackets the rest of `closers` closes."""
     quote = closers[:1]
-    if quote not in QUOTES or not quote:
+    if not quote or quote not in QUOTES:
         return False
     ends = [m.start() for m in re.finditer(r"(?<!\\)" + re.escape(quote), written)]
     if len(ends) % 2 == 0:

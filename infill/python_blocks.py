@@ -124,6 +124,8 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
     if simpler is None:
         return None
     again = syntax_error_line("\n".join([*lines[:number - 1], simpler, *lines[number:]]))
+    if str(error.msg).startswith("f-string"):
+        return again   # the plain string stands in for the f-string exactly: an error left on its line is real
     return None if again == number else again
 
 

@@ -237,3 +237,8 @@ def test_a_line_still_open_below_leaves_the_fills_own_errors_refused(fill, added
     start = document.index("x = ") + len("x = ")
     faults = fill_python_faults(document, start, start, fill)
     assert (faults is not None and faults[0] > 0) == added
+
+
+def test_an_error_on_the_line_of_a_3_12_f_string_is_still_an_error():
+    assert syntax_error_line('def f(d):\n    x = f"{d["k"]}" +\n    return x\n') == 2
+    assert syntax_error_line('def f(d):\n    x = f"{d["k"]}"\n    return x\n') is None
