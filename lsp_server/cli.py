@@ -19,7 +19,9 @@ from lsprotocol import types
 from pygls.workspace import PositionCodec
 
 from .config import ServerOptions, parse_options
-from .positions import Snapshot
+from infill.style import LINE_BREAK
+
+from .positions import Snapshot, line_span
 
 LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)(?:-(?P<line2>\d+):(?P<col2>\d+))?$")
 
@@ -100,13 +102,12 @@ def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
     # A column past the line's end is a typo here, not the LSP rule of falling back to the line's end.
     offset = snap.offset_of(types.Position(line=line - 1, character=col - 1), clamp_to_line_end=False)
     if offset is None:
-        lines = snap.source.splitlines() or [""]
-        if snap.source.endswith(("\n", "\r")):
-            lines.append("")   # the empty line after the last line break is a line an editor shows
-        if line <= len(lines):
+        span = line_span(snap.source, line - 1)
+        if span is not None:
             raise UsageError(f"{path}:{line}:{col} is past the end of line {line} (its last column is "
-                             f"{len(lines[line - 1]) + 1})")
-        raise UsageError(f"{path}:{line}:{col} is outside the file (it has {len(lines)} lines)")
+                             f"{span[1] - span[0] + 1})")
+        lines = len(LINE_BREAK.findall(snap.source)) + 1   # as an editor counts them: LSP's line breaks
+        raise UsageError(f"{path}:{line}:{col} is outside the file (it has {lines} lines)")
     return offset
 
 

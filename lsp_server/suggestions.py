@@ -9,6 +9,8 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from infill.clean import OPENERS, QUOTES   # the brackets and quotes editors close by themselves
+
 MIN_REACH_CHARS = 4000     # document text each side of the range that the cache key covers, at least
 CHARS_PER_TOKEN_BOUND = 16 # more than a prompt token spans in code (a long run of spaces or `=` is one token)
 DIGEST_OVER_CHARS = 8192   # longer windows are keyed by a digest, so 64 keys do not hold megabytes
@@ -121,10 +123,6 @@ class Remainders:
     replace: int       # characters after the cursor each rest replaces
 
 
-CLOSER_OF = {"(": ")", "[": "]", "{": "}"}
-QUOTES = "\"'`"
-
-
 def in_order(chars: str, text: str) -> bool:
     """Whether `chars` occur in `text` in this order (not necessarily next to each other)."""
     rest = iter(text)
@@ -140,8 +138,8 @@ def auto_closes(typed: str, inserted: str) -> bool:
     for char in typed:
         if needed and char == needed[-1]:
             needed.pop()
-        elif char in CLOSER_OF:
-            needed.append(CLOSER_OF[char])
+        elif char in OPENERS:
+            needed.append(OPENERS[char])
         elif char in QUOTES:
             needed.append(char)
     return in_order(inserted, "".join(reversed(needed)))

@@ -210,9 +210,14 @@ def test_a_broken_fill_inside_a_generic_function_is_refused_as_in_a_plain_one(he
 ])
 def test_a_fill_closing_the_bracket_being_typed_is_judged_by_its_own_text(fill, added):
     document = 'def area(width, height):\n    return ("😋", \n\n\ndef other():\n    return 1\n'
-    start = document.index('("😋", ') + len('("😋", ')
+    assert adds_faults(document, '("😋", ', fill) == added
+
+
+def adds_faults(document: str, typed: str, fill: str) -> bool:
+    """Whether `fill`, typed right after `typed` in `document`, adds faults (None, nothing known, is no)."""
+    start = document.index(typed) + len(typed)
     faults = fill_python_faults(document, start, start, fill)
-    assert (faults is not None and faults[0] > 0) == added
+    return faults is not None and faults[0] > 0
 
 
 def test_an_error_the_user_made_before_the_cursor_is_not_the_fills():
@@ -234,9 +239,7 @@ def test_a_3_12_f_string_elsewhere_in_the_function_leaves_the_check_on(fill):
 @pytest.mark.parametrize("fill,added", [("a b c", True), ('"""', True), ("a * b", False)])
 def test_a_line_still_open_below_leaves_the_fills_own_errors_refused(fill, added):
     document = "def f(a, b):\n    x = \n    y = (a +\n    return x\n"
-    start = document.index("x = ") + len("x = ")
-    faults = fill_python_faults(document, start, start, fill)
-    assert (faults is not None and faults[0] > 0) == added
+    assert adds_faults(document, "x = ", fill) == added
 
 
 def test_an_error_on_the_line_of_a_3_12_f_string_is_still_an_error():
