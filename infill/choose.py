@@ -44,14 +44,44 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
     """ERROR / MISSING nodes that putting `text` in place of document[start:end] adds: to the whole file, or right
     at the inserted text (where error recovery may swallow a new error into an old one). The whole file, not the
     model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it. In Python
-    also the indentation and syntax errors tree-sitter's recovery lets through (python_blocks)."""
+    the indentation and syntax errors tree-sitter's recovery lets through (python_blocks) instead of
+    `unresolved_errors`, which Python's compiler makes unnecessary."""
     after = errors_around(grammar, document[:start] + text + document[end:], start, start + len(text))
-    check = ParseCheck(added=max(0, *(now - then for now, then in zip(after, before))), remaining_errors=after.total)
+    check = ParseCheck(added=max(0, after.total - before.total, after.near - before.near,
+                                 after.within - before.within), remaining_errors=after.total)
     python = fill_python_faults(document, start, end, text) if grammar == "python" else None
     if python is not None:
         check.added += python[0]
         check.remaining_errors += python[1]
+    elif not check.added and before.total and after.total >= before.total:
+        low, high = len(document[:start].encode("utf-8")), len(document[:end].encode("utf-8"))
+        line_end = document.find("\n", end)
+        rest_of_line = len(document[end:line_end if line_end >= 0 else len(document)].encode("utf-8"))
+        check.added = int(unresolved_errors(before.spans, after.spans, low, high, len(text.encode("utf-8")),
+                                            high + rest_of_line))
     return check
+
+
+def unresolved_errors(before: frozenset, after: frozenset, low: int, high: int, length: int, line_end: int) -> bool:
+    """Errors a fill that adds none still answers for: bytes [low, high) of a document with errors were replaced
+    by `length` bytes, leaving as many errors as before, and `line_end` ends the line the fill ends on.
+    - An error that is none of the old ones moved along: the fill broke something where it fixed something.
+    - An old ERROR after the fill on its line, still there: the fill did not finish the line it was written
+      into. In `while (| < n)` or `if | {` the missing condition is an error at the `<` or over the `if`, and a
+      broken condition (`x &&`) leaves it just as it was, where the right one clears it."""
+    shift = length - (high - low)
+
+    def places(byte: int) -> set[int]:   # where a byte of the old document may be now (at an edge: either side)
+        return ({byte} if byte <= low else set()) | ({byte + shift} if byte >= high else set())
+
+    moved = {}
+    for kind, missing, start, end in before:
+        moved[kind, missing, start, end] = {(kind, missing, new_start, new_end)
+                                            for new_start in places(start) for new_end in places(end)}
+    if not after <= set().union(*moved.values()):
+        return True
+    return any(kind == "ERROR" and not missing and start < line_end and end > high and places_now & after
+               for (kind, missing, start, end), places_now in moved.items())
 
 
 def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:

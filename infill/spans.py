@@ -73,6 +73,7 @@ class ErrorCounts(NamedTuple):
     near: int     # those touching the range
     within: int   # those the range's own text makes: an ERROR starting in it, a missing name or expression after
                   # its first character up to its end (`if (a &&)`: the operand `&&` needs)
+    spans: frozenset = frozenset()   # (type, missing, start byte, end byte) of each: which errors a fill moved
 
 
 def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
@@ -86,6 +87,7 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
         return ErrorCounts(0, 0, 0)
     low, high = len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
     total = near = within = 0
+    spans = set()
     stack = [root]
     while stack:
         node = stack.pop()
@@ -94,8 +96,9 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
             near += node.start_byte <= high and node.end_byte >= low
             within += (low <= node.start_byte < high) if node.is_error else (
                 node.is_named and low < node.start_byte <= high)
+            spans.add((node.type, node.is_missing, node.start_byte, node.end_byte))
         stack.extend(child for child in node.children if child.has_error or child.is_missing)
-    return ErrorCounts(total, near, within)
+    return ErrorCounts(total, near, within, frozenset(spans))
 
 
 def cursor_indentation(text: str, offset: int) -> int:

@@ -91,6 +91,11 @@ def test_engine_order_wins_when_every_candidate_parses():
     ("c", "int f(int a) {\n    while (<|>) {\n        a--;\n    }\n    return a;\n}\n"),
     ("go", "package p\n\nfunc f(a bool) int {\n\tif <|> {\n\t\treturn 1\n\t}\n\treturn 0\n}\n"),
     ("typescript", "function f(a: number): number {\n  const x = <|>;\n  return x;\n}\n"),
+    # the slot's error stands after the cursor (`<` wants a left operand, the `if` a condition before `{`), and
+    # the broken fill leaves it as it was, only moved along
+    ("c", "int f(int a, int n) {\n    while (<|> < n) {\n        a--;\n    }\n    return a;\n}\n"),
+    ("rust", "fn f(a: bool) -> i32 {\n    if <|> {\n        return 1;\n    }\n    0\n}\n"),
+    ("lua", "local function f(a)\n  if <|> then\n    return 1\n  end\n  return 0\nend\n"),
 ])
 def test_a_fill_that_leaves_an_expression_slot_broken_is_refused(language, source):
     result, _ = inline(source, "a &&", "a > 0", language_id=language, invoked=True)
@@ -102,6 +107,25 @@ def test_a_fill_that_leaves_the_users_own_bracket_open_is_still_offered():
     # the missing `)` is the one the user's `print(` already lacks: the fill neither adds nor moves an error of its own
     result, _ = inline("function f(a) {\n  console.log(<|>\n}\n", "a, 1", language_id="javascript", invoked=True)
     assert result.text.startswith("a, 1"), result.details["reason"]
+
+
+def test_an_error_elsewhere_in_the_file_does_not_stop_a_fill_that_adds_none():
+    # the user's unfinished line two lines down stays as it is, moved along by the fill; the fill's own line is clean
+    document = "function f(a) {\n  const b = <|>;\n  const c = b +\n  return c;\n}\n"
+    result, _ = inline(document, "a * 2", language_id="javascript", invoked=True)
+    assert result.text.rstrip(";") == "a * 2", result.details["reason"]
+
+
+def test_a_fill_that_trades_one_error_for_another_is_refused():
+    from infill.choose import unresolved_errors
+    error = ("ERROR", False, 10, 12)
+    # an insertion of 4 bytes at byte 5 moves an error after it by 4 and leaves one before it where it was
+    assert not unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 14, 16)}), 5, 5, 4, 8)
+    assert not unresolved_errors(frozenset({("ERROR", False, 1, 3)}), frozenset({("ERROR", False, 1, 3)}), 5, 5, 4, 8)
+    # the same count of errors, but another one: the fill broke something where it fixed the old one
+    assert unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 6, 7)}), 5, 5, 4, 8)
+    # an ERROR on the fill's own line after it, still there once moved: the fill did not finish that line
+    assert unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 14, 16)}), 5, 5, 4, 20)
 
 
 def test_when_every_candidate_breaks_the_parse_nothing_is_offered_and_the_user_is_told():
