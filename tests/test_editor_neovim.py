@@ -480,6 +480,11 @@ def test_setup_again_moves_the_keys_drops_old_settings_and_detach_gives_back_the
     assert report["keys_later_map"] == "plugin word"
 
 
+def test_a_file_of_another_project_is_served_by_the_running_server(report):
+    # Neovim starts a client per root by default: a second project would have loaded a second model.
+    assert report["other_project"] == {"same_client": True, "clients": 1}
+
+
 def test_help_file_is_valid_and_tagged(report):
     assert report["helptags_error"] is None
     tags = {line.split("\t")[0] for line in report["help_tags"]}

@@ -18,8 +18,6 @@ H.run(function()
   vim.opt.runtimepath:prepend(plugin_dir)
   vim.cmd.runtime("plugin/diffusion_infill.lua")
   vim.cmd("filetype on")
-  -- A user's own insert-mode mapping on a key the plugin takes: it must still run when nothing is shown.
-  vim.keymap.set("i", "<C-]>", function() api.nvim_put({ "[user]" }, "c", false, true) end)
   local infill = require("diffusion_infill")
   local ghost = require("diffusion_infill.ghost")
   infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = vim.json.decode(os.getenv("INFILL_SETTINGS")),
@@ -35,6 +33,9 @@ H.run(function()
     end, 20000)
   end
   local bufnr, client = open_sample("the plugin to start and attach infill-lsp")
+  -- A user's own insert-mode mapping on a key the plugin takes, made after the plugin attached (as a lazily
+  -- loaded plugin does): it must still run when nothing is shown.
+  vim.keymap.set("i", "<C-]>", function() api.nvim_put({ "[user]" }, "c", false, true) end)
   H.record_requests(client)
   local provider = client.server_capabilities.executeCommandProvider
   report.client_name = client.name
@@ -500,4 +501,16 @@ H.run(function()
   H.wait_for("the detach", function() return infill.get_client(again) == nil end, 5000)
   H.sleep(100)
   report.keys_later_map = desc_of("<M-w>")
+
+  -- 13. A file of another project (its own root marker): the running server takes it, no second model loads.
+  local other_root = vim.fn.tempname()
+  vim.fn.mkdir(other_root .. "/.git", "p")
+  vim.fn.writefile({ "x = 1" }, other_root .. "/other.py")
+  vim.cmd.edit(other_root .. "/other.py")
+  local other = api.nvim_get_current_buf()
+  local other_client = H.wait_for("a client on the other project's file", function()
+    return infill.get_client(other)
+  end, 20000)
+  report.other_project = { same_client = other_client.id == attached.id,
+    clients = #vim.lsp.get_clients({ name = infill.name }) }
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

@@ -15,7 +15,8 @@ M.namespace = ghost.namespace
 
 M.defaults = {
   cmd = { "infill-lsp" },
-  filetypes = { "python", "javascript", "typescript", "go", "rust", "c", "cpp", "java", "lua" },
+  filetypes = { "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust", "c", "cpp",
+    "java", "lua" },
   root_markers = { ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml", "Makefile" },
   -- The server's "diffusionInfill" section: model, allowDownload, device, maxNewTokens, steps, threads, ...
   settings = {},
@@ -248,6 +249,19 @@ local function previous_meaning(lhs, existing)
   end
 end
 
+-- The global insert-mode mapping of `lhs` as it is now (nvim_get_keymap's dict), or nil: plugin managers map keys
+-- lazily (on InsertEnter), after our buffer-local map was made.
+local function global_mapping(lhs)
+  local key = vim.keycode(lhs)
+  for _, mapping in ipairs(api.nvim_get_keymap("i")) do
+    -- lhsraw may hold the modifier form (<C-]> as K_SPECIAL bytes), lhsrawalt the plain one (\29)
+    if vim.keycode(mapping.lhs) == key or mapping.lhsraw == key or mapping.lhsrawalt == key then
+      return mapping
+    end
+  end
+  return nil
+end
+
 -- bufnr -> { lhs -> the user's own buffer-local mapping our map replaced (maparg's dict), or false }
 local replaced_maps = {}
 
@@ -284,10 +298,11 @@ local function map_keys(bufnr)
     local existing = api.nvim_buf_call(bufnr, function() return vim.fn.maparg(lhs, "i", false, true) end)
     replaced_maps[bufnr][lhs] = type(existing) == "table" and existing.buffer == 1
       and not (existing.desc or ""):find("^Diffusion Infill") and existing or false
-    local fallback = falls_back and previous_meaning(lhs, existing)
+    local own = replaced_maps[bufnr][lhs]
     vim.keymap.set("i", lhs, function()
-      if not action() and fallback then
-        fallback()
+      if not action() and falls_back then
+        -- Looked up at the key press: a global mapping made since we attached is the one the user expects.
+        previous_meaning(lhs, own or global_mapping(lhs))()
       end
     end, { buffer = bufnr, desc = "Diffusion Infill: " .. desc })
   end
@@ -470,6 +485,8 @@ local function client_config()
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
     root_markers = M.config.root_markers,
+    -- One server (one model in memory) for every project, as in VS Code: Neovim would start one per root.
+    reuse_client = function(client, config) return client.name == config.name end,
     init_options = section,
     capabilities = client_capabilities(),
     settings = section or vim.empty_dict(),
