@@ -32,6 +32,7 @@ WARM_PLANS = ((3, 32), (2, 64))
 # A fill with a latency budget: fewer denoising steps than this and the length candidates give way to one row (the
 # longest limit, which can still end early with <eos>); fewer than MIN_BUDGET_STEPS are never planned.
 ROWS_NEED_STEPS = 8
+PACE_PROMPT_TOKENS = 2048   # the longest prompt measure_pace times its steps with
 PACE_WEIGHT = 0.3         # moving average of the measured milliseconds per step, per (rows, canvas) shape
 
 
@@ -104,7 +105,8 @@ class InfillEngine:
         self.fast_path = self._pick_fast_path()
         self.static: StaticPrompt | None = None
         self.graphed = False   # the compiled step replays CUDA graphs
-        self.prompt_budget = self.config.max_prompt_tokens or self.loaded.max_prompt_tokens
+        self.notes: list[str] = []   # what the user asked for and did not get, said once the model is ready
+        self.prompt_budget = self.fitting_prompt_budget(self.config.max_prompt_tokens or self.loaded.max_prompt_tokens)
         if self.prompt_budget < MIN_PROMPT_TOKENS:
             raise EngineError(f"a context of {self.prompt_budget} tokens is too small (at least {MIN_PROMPT_TOKENS})")
         self.window = sliding_window_of(self.model.config.text_config)
@@ -118,6 +120,18 @@ class InfillEngine:
                 self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
                 self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
                 self.warm_up(cancel=cancel)
+
+    def fitting_prompt_budget(self, asked: int) -> int:
+        """The context tokens asked for, within the model's positions: the canvas follows the prompt, so both must
+        fit in max_position_embeddings. Past it positions have no rotary meaning the model learnt, and a huge
+        budget (262,144 asked of a model of 8,192) would time a prompt of half of it while loading."""
+        positions = getattr(self.model.config.text_config, "max_position_embeddings", None)
+        if not isinstance(positions, int) or asked + self.loaded.canvas_length <= positions:
+            return asked
+        fits = positions - self.loaded.canvas_length
+        self.notes.append(f"a context of {asked} tokens is more than this model reads ({positions} positions, "
+                          f"less its {self.loaded.canvas_length}-token canvas): using {fits}")
+        return fits
 
     def _check_special_ids(self) -> None:
         """Every special token this engine writes into a prompt or a canvas must have a row in the embedding table:
@@ -203,7 +217,10 @@ class InfillEngine:
         its step count from the first request on. Returns the measured ms per step."""
         shapes = shapes or self.warm_shapes()
         # A typical prompt length (a step reads its keys); the first run at a shape is not counted (_record_pace).
-        self._run_at_shapes(shapes, steps=steps, prompt_len=max(8, self.prompt_budget // 2), runs=2, cancel=cancel)
+        # At most PACE_PROMPT_TOKENS: a long context's timing would hold up the load for a figure only the planner
+        # reads (it rescales by measured runs anyway).
+        prompt_len = max(8, min(self.prompt_budget // 2, PACE_PROMPT_TOKENS))
+        self._run_at_shapes(shapes, steps=steps, prompt_len=prompt_len, runs=2, cancel=cancel)
         return self._pace_report()
 
     def _run_at_shapes(self, shapes: tuple[tuple[int, int], ...], steps: int, prompt_len: int, runs: int,
@@ -242,6 +259,7 @@ class InfillEngine:
             "canvas_length": self.loaded.canvas_length,
             "canvas_lengths": self.canvas_lengths(),
             "max_prompt_tokens": self.prompt_budget,
+            "notes": list(self.notes),
             "fast_path": self.fast_path,
             "prefix_reuse": dict(self.prefix_stats),
             "ms_per_step": self._pace_report(),

@@ -239,6 +239,8 @@ async def load_model(ls: InfillServer) -> None:
         done = "the model failed to load"
     else:
         done = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
+        for note in info.get("notes", []):
+            ls.tell(note, types.MessageType.Warning)
         ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
                                                      message=f"Diffusion Infill: {done}: {info}"))
     if progress:

@@ -547,6 +547,19 @@ def test_a_configured_context_replaces_the_checkpoint_s_and_cuts_the_prompt(engi
         InfillEngine(EngineConfig(model=engine.loaded.source, threads=1, max_prompt_tokens=4), loaded=engine.loaded)
 
 
+def test_a_context_past_the_models_positions_is_cut_to_fit_and_said(engine):
+    # The prompt and the canvas after it must fit the model's positions: a context of 262,144 tokens asked of a
+    # model of fewer was taken as it was (and timed at half that length while loading).
+    positions = engine.model.config.text_config.max_position_embeddings
+    canvas = engine.loaded.canvas_length
+    wide = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=2, threads=1, max_prompt_tokens=262_144),
+                        loaded=engine.loaded)
+    assert wide.max_prompt_tokens == positions - canvas
+    assert wide.describe()["notes"] == [f"a context of 262144 tokens is more than this model reads ({positions} "
+                                        f"positions, less its {canvas}-token canvas): using {positions - canvas}"]
+    assert engine.describe()["notes"] == []
+
+
 # ---- static-shape fast path -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
