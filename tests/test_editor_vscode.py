@@ -555,6 +555,23 @@ def test_settings_the_extension_sends_default_to_the_servers_own_options():
         assert setting.get("description") or setting.get("markdownDescription"), key
 
 
+def test_a_workspace_cannot_choose_downloads_or_code_and_every_served_language_is_on_by_default():
+    from infill.languages import LANGUAGE_IDS
+
+    manifest = json.loads((REPO / "editors" / "vscode" / "package.json").read_text())
+    properties = manifest["contributes"]["configuration"]["properties"]
+    # a repository's .vscode/settings.json could otherwise turn on downloads of a model it names, or remote code
+    for key in ("allowDownload", "trustRemoteCode"):
+        assert properties[f"{SECTION_NAME}.{key}"]["scope"] == "machine", key
+    restricted = manifest["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
+    assert {f"{SECTION_NAME}.{key}" for key in ("serverPath", "model", "allowDownload")} <= set(restricted)
+    # .jsx and .tsx files had no suggestions unless the user added their language ids
+    assert set(properties[f"{SECTION_NAME}.languages"]["default"]) == set(LANGUAGE_IDS) - {"cuda-cpp"}
+    nvim = (REPO / "editors" / "nvim" / "lua" / "diffusion_infill" / "init.lua").read_text()
+    filetypes = re.search(r"filetypes = \{([^}]*)\}", nvim)[1]
+    assert set(re.findall(r'"([\w-]+)"', filetypes)) == set(LANGUAGE_IDS) - {"cuda-cpp"}
+
+
 def test_extension_finds_the_server_in_setting_then_workspace_venv_then_path(code_server_install, tmp_path):
     """The compiled out/serverPath.js of the extension, run by Node as VS Code's extension host would."""
     finder = REPO / "editors" / "vscode" / "out" / "serverPath.js"
@@ -575,6 +592,7 @@ console.log(JSON.stringify([
   findServer('/opt/x/infill-lsp', [withVenv]),
   findServer('tools/infill-lsp', [withVenv]),
   findServer('${workspaceFolder}/bin/infill-lsp', [withVenv]),
+  findServer('.venv\\\\Scripts\\\\infill-lsp.exe', [withVenv]),
 ]));
 """
     env = {**os.environ, "PATH": f"{on_path}{os.pathsep}/usr/bin:/bin"}
@@ -587,3 +605,5 @@ console.log(JSON.stringify([
     assert found[2] == {"command": "/opt/x/infill-lsp", "foundIn": "setting"}
     assert found[3] == {"command": str(with_venv / "tools" / "infill-lsp"), "foundIn": "setting"}
     assert found[4] == {"command": str(with_venv / "bin" / "infill-lsp"), "foundIn": "setting"}
+    # a relative path written with Windows' separator is the workspace's too (it was left to the spawner's cwd)
+    assert found[5] == {"command": f"{with_venv}/.venv\\Scripts\\infill-lsp.exe", "foundIn": "setting"}

@@ -53,6 +53,7 @@ class InfillExtension implements vscode.Disposable {
   private events: ServerEventsFeature | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
   private stopping = false;
+  private sentAtStart = '';   // the server settings the last start sent, as JSON
 
   log(level: LogLevel, message: string): void {
     if (LOG_LEVELS.indexOf(level) > LOG_LEVELS.indexOf(extensionSettings().logLevel)) return;
@@ -124,7 +125,12 @@ class InfillExtension implements vscode.Disposable {
         { scheme: 'file', language },
         { scheme: 'untitled', language },
       ]),
-      initializationOptions: { [SECTION]: serverSettings() },
+      // A function: vscode-languageclient calls it on every start, its own restarts after a crash included, so a
+      // server never starts with settings from an earlier start.
+      initializationOptions: () => {
+        this.sentAtStart = JSON.stringify(serverSettings());
+        return { [SECTION]: JSON.parse(this.sentAtStart) };
+      },
       outputChannel: this.channel,
       revealOutputChannelOn: RevealOutputChannelOn.Never,   // errors show in the status bar instead
       middleware: {
@@ -186,6 +192,12 @@ class InfillExtension implements vscode.Disposable {
       return undefined;
     }
     await this.applyLogLevel();
+    // A setting changed while the server was starting went nowhere (only a running client sends changes).
+    const current = serverSettings();
+    if (JSON.stringify(current) !== this.sentAtStart) {
+      this.log('info', `settings changed while starting: sending ${JSON.stringify(current)} to the server`);
+      await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: current } });
+    }
     if (!events.serverReportsStatus) this.status.loading('loading the model');
     void this.queryStatus(client, events);
     return client;

@@ -23,9 +23,10 @@ function isExecutable(file: string): boolean {
 
 function expand(configured: string, folders: string[]): string {
   let value = configured.replace(/\$\{workspaceFolder\}/g, folders[0] ?? '');
-  if (value === '~' || value.startsWith('~/')) value = path.join(os.homedir(), value.slice(1));
-  // A bare name ("infill-lsp") stays a PATH lookup for the process spawner; a relative path is the workspace's.
-  if (!path.isAbsolute(value) && value.includes('/') && folders[0]) value = path.join(folders[0], value);
+  if (value === '~' || /^~[\\/]/.test(value)) value = path.join(os.homedir(), value.slice(1));
+  // A bare name ("infill-lsp") stays a PATH lookup for the process spawner; a relative path (either separator:
+  // `.venv\Scripts\infill-lsp.exe` on Windows) is the workspace's.
+  if (!path.isAbsolute(value) && /[\\/]/.test(value) && folders[0]) value = path.join(folders[0], value);
   return value;
 }
 
