@@ -37,7 +37,6 @@ from pytest_lsp import ClientServerConfig, client_capabilities
 
 from bench.common import DEFAULT_FUNCTIONS, held_back
 
-HERE = Path(__file__).resolve().parent
 SERVER_COMMAND = [sys.executable, "-m", "lsp_server"]
 MODEL_READY_S = 300.0
 PAUSE_MIN_S = 0.5   # a gap this long counts as a pause (typing gaps are at most 1/10 s)
@@ -96,6 +95,8 @@ class RunResult:
     keystrokes: int
     pauses: int
     pause_latencies_ms: list[float] = field(default_factory=list)
+    # "document:pause" -> ms, for the pauses answered with a suggestion: two runs compare on the pauses both answered
+    latency_by_pause: dict[str, float] = field(default_factory=dict)
     response_latencies_ms: list[float] = field(default_factory=list)   # any answer in time, empty ones included
     first_pause_ms: list[float | None] = field(default_factory=list)   # each document's first pause: any answer in
                                                                         # time, else None
@@ -104,8 +105,19 @@ class RunResult:
     pauses_errored: int = 0           # an error came back in time instead of an answer
     counters: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
-    peak_rss_mb: float | None = None
+    load_peak_rss_mb: float | None = None   # the server's peak up to the model being ready
+    peak_rss_mb: float | None = None        # its peak while typing (the mark reset once loaded), None if unknown
     wall_s: float = 0.0
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Start the process's VmHWM afresh from its current size (Linux: 5 into clear_refs), so the replay's peak is
+    not the load's, which is higher."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -147,13 +159,15 @@ async def replay_once(replays: list[Replay], options: dict) -> RunResult:
 
         result = RunResult(reuse_prefix=options["reusePrefix"], read_ahead=options["readAhead"], keystrokes=0,
                            pauses=0)
+        result.load_peak_rss_mb = peak_rss_mb(client._server.pid)
+        peak_is_the_replays = reset_peak_rss(client._server.pid)
         started = time.monotonic()
-        for replay in replays:
-            await type_function(client, replay, result)
+        for number, replay in enumerate(replays):
+            await type_function(client, replay, result, number)
         result.wall_s = round(time.monotonic() - started, 1)
         result.counters = (await command("infill.status"))["counters"]
         result.metrics = await command("infill.metrics")
-        result.peak_rss_mb = peak_rss_mb(client._server.pid)
+        result.peak_rss_mb = peak_rss_mb(client._server.pid) if peak_is_the_replays else None
         await asyncio.wait_for(client.shutdown_session(), 60)
         return result
     finally:
@@ -163,7 +177,7 @@ async def replay_once(replays: list[Replay], options: dict) -> RunResult:
         await client.stop()
 
 
-async def type_function(client, replay: Replay, result: RunResult) -> None:
+async def type_function(client, replay: Replay, result: RunResult, number: int = 0) -> None:
     """Type one held-back function into its document, a request after every key; add what the pauses saw."""
     uri = Path(replay.path).resolve().as_uri()
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
@@ -227,6 +241,7 @@ async def type_function(client, replay: Replay, result: RunResult) -> None:
             result.pauses_answered_empty += 1
         else:
             result.pause_latencies_ms.append(round((entry.answered - entry.sent) * 1e3, 1))
+            result.latency_by_pause[f"{number}:{n}"] = result.pause_latencies_ms[-1]
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -263,8 +278,8 @@ def summary(run: RunResult) -> dict:
             100 * (m["modelRuns"] + m["speculativeRuns"] + m["primedPrompts"]) / max(1, run.keystrokes), 1),
         "model_latency_ms": m["modelLatencyMs"], "prefix_reuse": m["prefixReuse"],
         "ms_per_step": m.get("msPerStep"), "per_model_run": m.get("runMeans"),
-        "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,
-        "latencies_ms": run.pause_latencies_ms,
+        "load_peak_rss_mb": run.load_peak_rss_mb, "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,
+        "latencies_ms": run.pause_latencies_ms, "latency_by_pause": run.latency_by_pause,
     }
 
 
@@ -318,7 +333,8 @@ def main() -> None:
                         help="the server's readAhead; compare: prefix reuse on, read-ahead off then on")
     parser.add_argument("--reuse-first", action="store_true", help="run prefix reuse on first, then off")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--plot", default=str(HERE / "typing_cpu.png"), help="PNG path ('' for none)")
+    parser.add_argument("--plot", default="", help="PNG path (default: none; the committed figures are named in "
+                        "RESULTS.md with the command that made them)")
     args = parser.parse_args()
 
     functions = args.function or list(DEFAULT_FUNCTIONS)
@@ -361,6 +377,14 @@ def main() -> None:
     by_reuse = {run.reuse_prefix: run.pause_latencies_ms for run in runs}
     if by_reuse.get(False) and by_reuse.get(True):
         report["p50_speedup_with_reuse"] = round(percentile(by_reuse[False], 50) / percentile(by_reuse[True], 50), 2)
+    paired = {run.reuse_prefix: run.latency_by_pause for run in runs}
+    if paired.get(False) and paired.get(True):
+        # The same pauses only: each run's own percentiles leave out the pauses it did not answer in time.
+        both = sorted(set(paired[False]) & set(paired[True]))
+        report["paired_pauses"] = len(both)
+        if both:
+            report["paired_p50_speedup_with_reuse"] = round(
+                percentile([paired[False][k] for k in both], 50) / percentile([paired[True][k] for k in both], 50), 2)
     responses = {run.reuse_prefix: run.response_latencies_ms for run in runs}
     if responses.get(False) and responses.get(True):
         report["any_answer_p50_speedup_with_reuse"] = round(percentile(responses[False], 50)
@@ -380,9 +404,11 @@ def main() -> None:
         print(f"prefix reuse {'on ' if run['reusePrefix'] else 'off'}, read-ahead {'on ' if run['readAhead'] else 'off'}: pause->answer p50 {latency['p50']} ms, "
               f"p95 {latency['p95']} ms ({latency['answered_pauses']}/{run['pauses']} pauses answered); "
               f"requests {run['requests']}; typed-through {run['typed_through']}, cache hits {run['cache_hits']}; "
-              f"{run['model_runs_per_100_keys']} model runs/100 keys; peak RSS {run['peak_rss_mb']} MB")
+              f"{run['model_runs_per_100_keys']} model runs/100 keys; peak RSS {run['load_peak_rss_mb']} MB loading, "
+              f"{run['peak_rss_mb']} MB typing")
     if "p50_speedup_with_reuse" in report:
-        print(f"p50 speedup with prefix reuse: {report['p50_speedup_with_reuse']}x")
+        print(f"p50 speedup with prefix reuse: {report['p50_speedup_with_reuse']}x (on the "
+              f"{report.get('paired_pauses', 0)} pauses both answered: {report.get('paired_p50_speedup_with_reuse')}x)")
 
 
 if __name__ == "__main__":
