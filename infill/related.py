@@ -32,6 +32,8 @@ STICKY_MARGIN = 0.05      # a snippet the last request used stays until another 
 MAX_SNIPPETS = 3
 RELATED_SHARE = 1 / 4       # of the context tokens, at most; the file's own code around the cursor comes first
 MAX_DOCUMENT_CHARS = 500_000   # larger open files (generated, minified) are not searched
+MAX_SEARCHED_CHARS = 1_000_000  # a request searches files until this much text (each new line above the cursor
+                                # searches every file again: about 10 ms per 100 kB on this machine's core)
 COMMENT = {"python": "#", "lua": "--"}   # every other grammar here comments with //
 # Words every file of a language repeats: they would make unrelated windows look alike.
 COMMON_WORDS = frozenset(
@@ -64,14 +66,19 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+def line_start_before(text: str, offset: int) -> int:
+    """Where the line holding `offset` starts: after the last \\n or lone \\r before it (LSP's line ends)."""
+    return max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
+
+
 def query_lines(document: str, start: int) -> str:
     """Up to QUERY_LINES complete lines before the cursor's line."""
-    line_start = document.rfind("\n", 0, start) + 1
-    begin = line_start
+    line_start = begin = line_start_before(document, start)
     for _ in range(QUERY_LINES):
         if begin == 0:
             break
-        begin = document.rfind("\n", 0, begin - 1) + 1
+        line_end = begin - (2 if document.startswith("\r\n", begin - 2) else 1)   # before the line's break
+        begin = line_start_before(document, line_end)
     return document[begin:line_start]
 
 
@@ -132,12 +139,15 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
     if not query:
         return []
     rank = {key: i for i, key in enumerate(previous)}
-    found = []
+    found, searched = [], 0
     for other in related:
         text = other.text
         if (not isinstance(text, str) or len(text) > MAX_DOCUMENT_CHARS or "\x00" in text or text.isspace()
                 or not text or not same_family(grammar_for(other.language_id, other.path), grammar)):
             continue
+        searched += len(text)
+        if searched > MAX_SEARCHED_CHARS:
+            break   # the files come most recently used first: the rest are the least likely to matter
         first, score = best_window(query, text)
         kept = next((line for path, line in previous if path == other.path and line in window_starts(text)), None)
         if kept is not None and kept != first:
@@ -161,12 +171,20 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
     return chosen
 
 
+# What must not reach a comment: a line break in a file's name would end the header's comment and put the rest of
+# the name in the prompt as code.
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
 def render(snippet: Snippet, grammar: str) -> str:
     """The snippet commented out line by line under a header naming its file."""
     mark = COMMENT.get(grammar, "//")
     lines = LINE_BREAK.sub("\n", snippet.text).rstrip("\n").split("\n")   # a lone \r ends a line too
-    body = "".join(f"{mark} {line.rstrip()}\n" if line.strip() else f"{mark}\n" for line in lines)
-    return f"{mark} Compare this snippet from {snippet.path}:\n{body}"
+    # A `//` comment ending in a backslash goes on into the next line in C and C++ (a macro's continuation lines
+    # would carry the comment into the prefix's first line).
+    body = "".join(f"{mark} {line.rstrip().rstrip(chr(92)).rstrip()}\n" if line.strip() else f"{mark}\n"
+                   for line in lines)
+    return f"{mark} Compare this snippet from {UNPRINTABLE.sub('?', snippet.path)}:\n{body}"
 
 
 def snippets_within(snippets: list[Snippet], grammar: str, budget: int,
