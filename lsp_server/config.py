@@ -118,8 +118,9 @@ def parse_options(raw, base: ServerOptions | None = None,
         if name not in CHECKS:
             warnings.append(f"unknown option {SECTION}.{name} was ignored")
             continue
-        if value == "" and name == "model":
-            value = None  # an empty settings box means "the default model"
+        if name == "model" and isinstance(value, str):
+            # A space pasted around a path is not part of it; an empty settings box means "the default model".
+            value = value.strip() or None
         check, expected = CHECKS[name]
         if value is None:
             values[name] = fallback[name]   # unset (a client telling the server an option was removed)

@@ -106,6 +106,10 @@ class InfillServer(LanguageServer):
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Diffusion Infill: {message}"))
 
+    def forget_shown(self, message: str) -> None:
+        """Let a `once` message be shown again."""
+        self._shown.discard(message)
+
     def status(self) -> dict:
         state = self.host.state
         info = self.host.info if state == "ready" else {}
@@ -207,11 +211,15 @@ def on_shutdown(ls: InfillServer, params: None) -> None:
     ls.host.close(wait=False)
 
 
+STILL_LOADING = "the model is still loading; try again shortly"
+
+
 async def load_model(ls: InfillServer) -> None:
     """Load the engine in the background, with $/progress when the client supports it."""
     # Queued before anything awaits: a request that arrives while the client answers the progress request below
     # then runs on the new model, not on the old one with the new options (its answer cached for the new model).
     loaded = ls.host.load(ls.options.engine_config(), measure_pace=ls.options.inlineBudgetMs > 0)
+    ls.forget_shown(STILL_LOADING)   # a slow reload is said again, not only the first load
     ls.cache.clear()        # results of the previous model or options
     ls.speculation = None   # nor is a speculation still running on the old one adopted
     ls.context_memory.clear()
@@ -473,7 +481,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     if superseded(ls, job, generation, snap):
         return CANCELLED, []   # a newer request or keystroke arrived while we waited
     if not await ls.host.wait_ready(LOAD_WAIT_S):
-        ls.tell("the model is still loading; try again shortly", once=True)
+        ls.tell(STILL_LOADING, once=True)   # once per load (load_model forgets it)
         return EMPTY, []
     if superseded(ls, job, generation, snap):
         return CANCELLED, []   # superseded while the model loaded: the older request must not cancel the newer
@@ -695,7 +703,7 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
         request.tab_size = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) else None
         request.insert_spaces = insert_spaces if isinstance(insert_spaces, bool) else None
     if not await ls.host.wait_ready(LOAD_WAIT_S):
-        result = InfillResult("", start, end, "the model is still loading; try again shortly")
+        result = InfillResult("", start, end, STILL_LOADING)
     elif stale_reason(ls, snap) is None:   # (typed in or closed while the model loaded)
         # Under the document's command key: typing in it or closing it stops the run (its edit would be refused).
         result = await ls.host.run(request, document_key(uri) + COMMAND_JOB)

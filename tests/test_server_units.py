@@ -151,6 +151,12 @@ def test_an_empty_model_setting_means_the_embedded_model():
     assert options.model is None and warnings == []
 
 
+def test_spaces_pasted_around_a_model_path_are_not_part_of_it():
+    # "model folder not found: /path/model " (with its trailing space) was all the user saw
+    options, warnings = parse_options({"model": " /models/mine \n"})
+    assert options.model == "/models/mine" and warnings == []
+
+
 def test_options_not_mentioned_are_kept():
     options, _ = parse_options({"seed": 3}, base=ServerOptions(steps=10))
     assert (options.seed, options.steps) == (3, 10)
@@ -818,3 +824,27 @@ def test_a_request_from_before_a_close_is_dropped_when_the_document_reopens_the_
             new.cancel()
 
     assert asyncio.run(scenario()) == CANCELLED
+
+
+def test_the_still_loading_message_is_said_once_per_load_not_once_per_session(monkeypatch):
+    # A slow reload after the user changed the model said nothing: the message had been shown at the first load.
+    from concurrent.futures import Future
+
+    from lsp_server.server import STILL_LOADING, InfillServer, load_model
+
+    ls = InfillServer()
+    ls.protocol._workspace = None
+    shown = []
+    monkeypatch.setattr(ls, "window_show_message", lambda params: shown.append(params.message))
+    monkeypatch.setattr(ls, "window_log_message", lambda params: None)
+    monkeypatch.setattr(ls, "publish_status", lambda **kwargs: None)
+    monkeypatch.setattr(ls.protocol, "client_capabilities", types.ClientCapabilities(), raising=False)
+    loaded = Future()
+    loaded.set_result(({"device": "cpu", "parameters": 1}, None))
+    monkeypatch.setattr(ls.host, "load", lambda *args, **kwargs: loaded)
+    ls.tell(STILL_LOADING, once=True)
+    ls.tell(STILL_LOADING, once=True)
+    assert shown == [f"Diffusion Infill: {STILL_LOADING}"]
+    asyncio.run(load_model(ls))   # the user changed the model: a new load
+    ls.tell(STILL_LOADING, once=True)
+    assert shown == [f"Diffusion Infill: {STILL_LOADING}"] * 2
