@@ -6,6 +6,8 @@ Each name or number of a source file that parses cleanly is cut out (a hole) and
 - right, typo nearby: the same, with one character deleted 1-200 characters away (a document being edited);
 - line end: the rest of the hole's line is cut as well and the whole rest is the fill (the user paused
   mid-line); must be accepted;
+- line end, next line unfinished: the same with the next line cut in half (the user went up a line to write
+  what the half-written line below needs); must be accepted;
 - partial: only up to the next name or number of that rest (an unfinished line, which may stay broken);
 - broken: six fills (`x &&`, `x +`, `(x`, `x ==`, `x y`, `x,`), each counted only where it leaves the file with
   a parse error; should be refused.
@@ -33,7 +35,7 @@ GRAMMAR_OF_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", 
 HOLE_TYPES = {"identifier", "field_identifier", "property_identifier", "integer_literal", "int_literal",
               "decimal_integer_literal", "number_literal", "integer", "number", "true", "false"}
 BROKEN_FILLS = ("x &&", "x +", "(x", "x ==", "x y", "x,")
-MEASURES = ("right", "right_typo", "line_end", "partial", "broken")
+MEASURES = ("right", "right_typo", "line_end", "line_end_next_cut", "partial", "broken")
 
 
 def default_files() -> list[Path]:
@@ -95,6 +97,14 @@ def measure_file(path: Path, per_file: int, rng: random.Random, counts: dict, ex
             cut = source[:end] + source[line_end:]
             rest = source[end:line_end]
             count("line_end", accepted(grammar, cut, end, rest), cut, end, rest)
+            next_start = source.find("\n", line_end + 1)
+            next_line = source[line_end + 1:next_start] if next_start > 0 else ""
+            if len(next_line.strip()) >= 4:
+                half = line_end + 1 + len(next_line) - len(next_line.lstrip()) + len(next_line.strip()) // 2
+                both = source[:end] + source[line_end:half] + source[next_start:]
+                if errors_around(grammar, source[:line_end] + source[line_end:half] + source[next_start:],
+                                 end, end).total:   # the cut line is broken by itself
+                    count("line_end_next_cut", accepted(grammar, both, end, rest), both, end, rest)
             following = [h for h in holes if end < h.start_byte and len(data[:h.end_byte].decode()) < line_end]
             if following:
                 upto = len(data[:min(following, key=lambda h: h.start_byte).end_byte].decode())

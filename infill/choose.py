@@ -44,8 +44,9 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
     """ERROR / MISSING nodes that putting `text` in place of document[start:end] adds: to the whole file, or right
     at the inserted text (where error recovery may swallow a new error into an old one). The whole file, not the
     model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it. In Python
-    the indentation and syntax errors tree-sitter's recovery lets through (python_blocks) instead of
-    `unresolved_errors`, which Python's compiler makes unnecessary."""
+    the indentation and syntax errors tree-sitter's recovery lets through (python_blocks); in the other languages
+    the errors a fill leaves unresolved (`unresolved_errors`; in Python it refused right fills and no broken one
+    that the rest let through: bench/parse_check_holes.py)."""
     after = errors_around(grammar, document[:start] + text + document[end:], start, start + len(text))
     check = ParseCheck(added=max(0, after.total - before.total, after.near - before.near,
                                  after.within - before.within), remaining_errors=after.total)
@@ -53,22 +54,32 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
     if python is not None:
         check.added += python[0]
         check.remaining_errors += python[1]
-    elif not check.added and before.total and after.total >= before.total:
-        low, high = len(document[:start].encode("utf-8")), len(document[:end].encode("utf-8"))
-        line_end = document.find("\n", end)
-        rest_of_line = len(document[end:line_end if line_end >= 0 else len(document)].encode("utf-8"))
-        check.added = int(unresolved_errors(before.spans, after.spans, low, high, len(text.encode("utf-8")),
-                                            high + rest_of_line))
+    elif grammar != "python" and not check.added and before.total and after.total >= before.total:
+        check.added = int(unresolved_errors(before.spans, after.spans, *fill_line_bytes(document, start, end),
+                                            len(text.encode("utf-8"))))
     return check
 
 
-def unresolved_errors(before: frozenset, after: frozenset, low: int, high: int, length: int, line_end: int) -> bool:
+def fill_line_bytes(document: str, start: int, end: int) -> tuple[int, int, int, int]:
+    """UTF-8 offsets of: the start of `start`'s line, `start`, `end`, the end of `end`'s line (LSP's line ends)."""
+    line_start = max(document.rfind("\n", 0, start), document.rfind("\r", 0, start)) + 1
+    ends = [at for at in (document.find("\n", end), document.find("\r", end)) if at >= 0]
+    line_end = min(ends, default=len(document))
+    low = len(document[:start].encode("utf-8"))
+    high = low + len(document[start:end].encode("utf-8"))
+    return (low - len(document[line_start:start].encode("utf-8")), low, high,
+            high + len(document[end:line_end].encode("utf-8")))
+
+
+def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low: int, high: int, line_end: int,
+                      length: int) -> bool:
     """Errors a fill that adds none still answers for: bytes [low, high) of a document with errors were replaced
-    by `length` bytes, leaving as many errors as before, and `line_end` ends the line the fill ends on.
-    - An error that is none of the old ones moved along: the fill broke something where it fixed something.
-    - An old ERROR after the fill on its line, still there: the fill did not finish the line it was written
-      into. In `while (| < n)` or `if | {` the missing condition is an error at the `<` or over the `if`, and a
-      broken condition (`x &&`) leaves it just as it was, where the right one clears it."""
+    by `length` bytes, leaving as many errors as before; the fill's lines run from `line_start` to `line_end`.
+    - An error up to the end of the fill's last line that is none of the old ones moved along: the fill broke
+      something where it fixed something. (Errors further down may come out another shape for the same cause.)
+    - An old ERROR that starts on the fill's line and goes on past the fill, still there: the fill did not finish
+      the line it was written into. In `while (| < n)` or `if | {` the missing condition is an error at the `<`
+      or over the `if`, and a broken condition (`x &&`) leaves it just as it was, where the right one clears it."""
     shift = length - (high - low)
 
     def places(byte: int) -> set[int]:   # where a byte of the old document may be now (at an edge: either side)
@@ -78,10 +89,11 @@ def unresolved_errors(before: frozenset, after: frozenset, low: int, high: int, 
     for kind, missing, start, end in before:
         moved[kind, missing, start, end] = {(kind, missing, new_start, new_end)
                                             for new_start in places(start) for new_end in places(end)}
-    if not after <= set().union(*moved.values()):
+    unexplained = after - set().union(*moved.values())
+    if any(start < line_end + shift for _, _, start, _ in unexplained):
         return True
-    return any(kind == "ERROR" and not missing and start < line_end and end > high and places_now & after
-               for (kind, missing, start, end), places_now in moved.items())
+    return any(kind == "ERROR" and not missing and line_start <= start < line_end and end > high
+               and places_now & after for (kind, missing, start, end), places_now in moved.items())
 
 
 def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:

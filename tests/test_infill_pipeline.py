@@ -94,7 +94,7 @@ def test_engine_order_wins_when_every_candidate_parses():
     # the slot's error stands after the cursor (`<` wants a left operand, the `if` a condition before `{`), and
     # the broken fill leaves it as it was, only moved along
     ("c", "int f(int a, int n) {\n    while (<|> < n) {\n        a--;\n    }\n    return a;\n}\n"),
-    ("rust", "fn f(a: bool) -> i32 {\n    if <|> {\n        return 1;\n    }\n    0\n}\n"),
+    ("rust", "fn main() {\n    let a = 3;\n    if <|> {\n        println!(\"hi\");\n    }\n}\n"),
     ("lua", "local function f(a)\n  if <|> then\n    return 1\n  end\n  return 0\nend\n"),
 ])
 def test_a_fill_that_leaves_an_expression_slot_broken_is_refused(language, source):
@@ -119,13 +119,45 @@ def test_an_error_elsewhere_in_the_file_does_not_stop_a_fill_that_adds_none():
 def test_a_fill_that_trades_one_error_for_another_is_refused():
     from infill.choose import unresolved_errors
     error = ("ERROR", False, 10, 12)
-    # an insertion of 4 bytes at byte 5 moves an error after it by 4 and leaves one before it where it was
-    assert not unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 14, 16)}), 5, 5, 4, 8)
-    assert not unresolved_errors(frozenset({("ERROR", False, 1, 3)}), frozenset({("ERROR", False, 1, 3)}), 5, 5, 4, 8)
-    # the same count of errors, but another one: the fill broke something where it fixed the old one
-    assert unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 6, 7)}), 5, 5, 4, 8)
-    # an ERROR on the fill's own line after it, still there once moved: the fill did not finish that line
-    assert unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 14, 16)}), 5, 5, 4, 20)
+    # 4 bytes inserted at byte 5 of a line running from byte 0 to 8: an error after the line moves by 4, and one
+    # before the fill stays where it was
+    assert not unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 14, 16)}), 0, 5, 5, 8, 4)
+    assert not unresolved_errors(frozenset({("ERROR", False, 1, 3)}), frozenset({("ERROR", False, 1, 3)}),
+                                 0, 5, 5, 8, 4)
+    # the same count of errors, but another one on the fill's line: it broke something where it fixed the old one
+    assert unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 6, 7)}), 0, 5, 5, 8, 4)
+    # another one further down is the old error's cause come out another shape, not the fill's
+    assert not unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 15, 16)}), 0, 5, 5, 8, 4)
+    # an ERROR starting on the fill's line and going on past it, still there once moved: the line is unfinished
+    assert unresolved_errors(frozenset({error}), frozenset({("ERROR", False, 14, 16)}), 0, 5, 5, 20, 4)
+    # one that starts on an earlier line (a whole function the parser gave up on) is not this line's
+    assert not unresolved_errors(frozenset({("ERROR", False, 10, 30)}), frozenset({("ERROR", False, 10, 34)}),
+                                 11, 15, 15, 20, 4)
+
+
+@pytest.mark.parametrize("language,source,fill", [
+    # the user went up a line to declare what the half-written call below needs: that call's error comes out
+    # another shape once the declaration is there, and the declaration was refused
+    ("javascript", "function f(a) {\n  const x = <|>\n  foo(x, \n}\n", "a + 1;"),
+    ("c", "int f(int a) {\n  int x = <|>\n  foo(x, \n}\n", "a + 1;"),
+    ("lua", "local function f(a)\n  local x = <|>\n  foo(x, \nend\n", "a + 1"),
+    ("go", "package p\n\nfunc f(a int) int {\n\tx := <|>\n\tfoo(\n\treturn x\n}\n", "a + 1"),
+])
+def test_a_line_finished_above_an_unfinished_one_is_offered(language, source, fill):
+    result, _ = inline(source, fill, language_id=language, invoked=True)
+    assert result.text == fill, result.details["reason"]
+
+
+def test_lone_carriage_returns_end_the_fills_line():
+    # the fill's line ran to the end of the file, so an old error in a later function refused every fill (the
+    # pipeline hands lone-CR documents over with \n line ends; parse_check is not to depend on it)
+    from infill.choose import parse_check
+    from infill.spans import errors_around
+
+    document = "function f(a) {\r  \r  return x;\r}\rfunction g() {\r  let = ;\r}\r"
+    at = document.index("\r  \r") + 3
+    check = parse_check("javascript", document, at, at, "const x = a + 1;", errors_around("javascript", document, at, at))
+    assert check.added == 0 and check.remaining_errors == 1
 
 
 def test_when_every_candidate_breaks_the_parse_nothing_is_offered_and_the_user_is_told():
