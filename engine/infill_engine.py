@@ -129,8 +129,12 @@ class InfillEngine:
         if not isinstance(positions, int) or asked + self.loaded.canvas_length <= positions:
             return asked
         fits = positions - self.loaded.canvas_length
-        self.notes.append(f"a context of {asked} tokens is more than this model reads ({positions} positions, "
-                          f"less its {self.loaded.canvas_length}-token canvas): using {fits}")
+        if fits < MIN_PROMPT_TOKENS:
+            raise EngineError(f"this model's {positions} positions leave no room for a context beside its "
+                              f"{self.loaded.canvas_length}-token canvas")
+        where = "contextTokens" if self.config.max_prompt_tokens else "the checkpoint's max_prompt_tokens"
+        self.notes.append(f"a context of {asked} tokens ({where}) does not fit this model's {positions} "
+                          f"positions beside its {self.loaded.canvas_length}-token canvas: using {fits}")
         return fits
 
     def _check_special_ids(self) -> None:

@@ -555,8 +555,9 @@ def test_a_context_past_the_models_positions_is_cut_to_fit_and_said(engine):
     wide = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=2, threads=1, max_prompt_tokens=262_144),
                         loaded=engine.loaded)
     assert wide.max_prompt_tokens == positions - canvas
-    assert wide.describe()["notes"] == [f"a context of 262144 tokens is more than this model reads ({positions} "
-                                        f"positions, less its {canvas}-token canvas): using {positions - canvas}"]
+    assert wide.describe()["notes"] == [f"a context of 262144 tokens (contextTokens) does not fit this model's "
+                                        f"{positions} positions beside its {canvas}-token canvas: using "
+                                        f"{positions - canvas}"]
     assert engine.describe()["notes"] == []
 
 
