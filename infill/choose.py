@@ -7,6 +7,7 @@ from typing import Any
 
 from .python_blocks import fill_python_faults
 from .spans import ErrorCounts, errors_around
+from .style import line_end_at, line_start_at
 
 
 @dataclass
@@ -62,9 +63,7 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
 
 def fill_line_bytes(document: str, start: int, end: int) -> tuple[int, int, int, int]:
     """UTF-8 offsets of: the start of `start`'s line, `start`, `end`, the end of `end`'s line (LSP's line ends)."""
-    line_start = max(document.rfind("\n", 0, start), document.rfind("\r", 0, start)) + 1
-    ends = [at for at in (document.find("\n", end), document.find("\r", end)) if at >= 0]
-    line_end = min(ends, default=len(document))
+    line_start, line_end = line_start_at(document, start), line_end_at(document, end)
     low = len(document[:start].encode("utf-8"))
     high = low + len(document[start:end].encode("utf-8"))
     return (low - len(document[line_start:start].encode("utf-8")), low, high,

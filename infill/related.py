@@ -20,7 +20,7 @@ from typing import Callable
 
 from .context import MAX_CHARS_PER_TOKEN
 from .languages import grammar_for
-from .style import LINE_BREAK
+from .style import LINE_BREAK, line_start_at
 
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")   # one line with its ending (the last may have none)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")   # names of 3+ characters: `i`, `x`, `id` say little
@@ -66,19 +66,14 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def line_start_before(text: str, offset: int) -> int:
-    """Where the line holding `offset` starts: after the last \\n or lone \\r before it (LSP's line ends)."""
-    return max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
-
-
 def query_lines(document: str, start: int) -> str:
     """Up to QUERY_LINES complete lines before the cursor's line."""
-    line_start = begin = line_start_before(document, start)
+    line_start = begin = line_start_at(document, start)
     for _ in range(QUERY_LINES):
         if begin == 0:
             break
         line_end = begin - (2 if document.startswith("\r\n", begin - 2) else 1)   # before the line's break
-        begin = line_start_before(document, line_end)
+        begin = line_start_at(document, line_end)
     return document[begin:line_start]
 
 

@@ -14,6 +14,7 @@ import tree_sitter
 from .languages import parse, parse_document, query
 from .literals import open_literal
 from .queries import SCOPE_CAPTURES
+from .style import line_start_at
 
 
 @dataclass
@@ -170,7 +171,7 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_sta
     cursor, with the literals parsed whole blanked out (line breaks kept). None when the parse has no error
     there: nothing is open."""
     text = source.text
-    line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1   # a lone \r ends a line too
+    line_start = line_start_at(text, start)
     b_line = b_start - len(text[line_start:start].encode("utf-8"))   # `b_start`: the cursor's byte offset
     if b_start - b_line > LOOK_BACK_BYTES:   # a minified line: not worth the time
         return None

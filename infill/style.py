@@ -9,6 +9,17 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")   # as LSP counts lines
 LONE_CR = re.compile(r"\r(?!\n)")
 
 
+def line_start_at(text: str, offset: int) -> int:
+    """Where the line holding `offset` starts: after the last \\n or \\r before it (a lone \\r ends a line too)."""
+    return max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
+
+
+def line_end_at(text: str, offset: int) -> int:
+    """Where the line holding `offset` ends: at the first \\n or \\r from it, else at the text's end."""
+    ends = [at for at in (text.find("\n", offset), text.find("\r", offset)) if at >= 0]
+    return min(ends, default=len(text))
+
+
 def has_lone_crs(text: str) -> bool:
     """Whether some \\r ends a line by itself (old Mac files, or a mix); else every line break ends with \\n."""
     return "\r" in text and text.count("\r") != text.count("\r\n")
