@@ -30,6 +30,7 @@ class CleanContext:
     suffix_starts_line: bool = False  # the suffix begins at a line start (a selection of whole lines)
     line_ending: str = "\n"     # the document's
     indent_unit: str = "    "   # the document's indentation step
+    indent_seen: bool = False   # that step was seen in the document or the editor's options, not assumed
     original: str = ""          # the selected text a fill / rewrite replaces
     whole_lines: bool = False   # the selection ended with a newline, so the replacement must too
     line_above: str = ""        # the nearest non-blank line above the cursor's line
@@ -414,6 +415,53 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
     return "\n".join(lines)
 
 
+def rescale_indent_steps(middle: str, before: str, indent_unit: str) -> str:
+    """Levels the middle opens below its first line, redrawn in the document's space step (a model that wrote
+    4-space levels into 2-space JavaScript). Only when every deeper line is a whole number of the model's steps
+    deeper than the first line's indentation (no alignment under a bracket) and none goes left of it (an outer
+    level is one of the document's own)."""
+    if indent_unit.strip(" ") or "\n" not in middle:
+        return middle
+    lines = middle.split("\n")
+    if before.strip():
+        base = len(indentation(before))
+    else:    # the cursor sits in indentation (its column), or at column 0 before a line written with its own
+        base = len(before) or len(indentation(lines[0]))
+    widths = [len(indentation(line)) for line in lines[1:] if line.strip()]
+    if any("\t" in indentation(line) for line in lines[1:]) or not widths or min(widths) < base:
+        return middle
+    deeper = [width - base for width in widths if width > base]
+    step, unit = min(deeper, default=0), len(indent_unit)
+    if step not in (2, 3, 4, 8) or step == unit or any(extra % step for extra in deeper) \
+            or aligned_under_a_bracket(lines, before):
+        return middle
+    for i, line in enumerate(lines[1:], start=1):
+        width = len(indentation(line))
+        if line.strip() and width > base:
+            lines[i] = " " * (base + (width - base) // step * unit) + line[width:]
+    return "\n".join(lines)
+
+
+def aligned_under_a_bracket(lines: list[str], before: str) -> bool:
+    """Some line starts in the column just after a bracket the line above left open (`foo(a,` / `    b)`).
+    The first line starts at the cursor, after `before`."""
+    above = None
+    for line in [before + lines[0].lstrip(" \t") if before else lines[0]] + lines[1:]:
+        if not line.strip():
+            continue
+        if above is not None:
+            open_columns = []
+            for column, char in enumerate(above):
+                if char in OPENERS:
+                    open_columns.append(column)
+                elif char in PAIRS and open_columns:
+                    open_columns.pop()
+            if len(indentation(line)) - 1 in open_columns:
+                return True
+        above = line
+    return False
+
+
 def trim_trailing_whitespace(middle: str) -> str:
     return "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
 
@@ -550,7 +598,11 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         if after_opener:
             middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
+        if ctx.indent_seen:   # on the lines kept: one that left the scope would stop the redraw
+            middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
+    elif ctx.indent_seen:
+        middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
     middle = drop_suffix_overlap(middle, suffix)
     middle = drop_unmatched_closers(middle, suffix)

@@ -17,7 +17,7 @@ from .decide import opener_line, previous_nonblank_line
 from .edits import Edit, minimal_edits
 from .plan import ContextMemory, make_plan
 from .related import RelatedDocument
-from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_unit_of, line_ending_of
+from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_style, line_ending_of
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -225,10 +225,11 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     # An inline item replaces the closers the editor typed after the cursor, so the model's own text and those
     # closers never stand side by side twice.
     tail = auto_closed_tail(plan.rest_of_line) if mode == "inline" else ""
+    indent_unit, indent_seen = indent_style(text, request.tab_size, request.insert_spaces, plan.grammar)
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
-        indent_unit=indent_unit_of(text, request.tab_size, request.insert_spaces, plan.grammar), original=original,
+        indent_unit=indent_unit, indent_seen=indent_seen, original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(text, start),
         comma_before_closer=plan.span.closes_go_list,

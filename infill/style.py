@@ -35,12 +35,8 @@ def line_ending_of(text: str) -> str:
 TAB_INDENTED_GRAMMARS = {"go"}
 
 
-def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,
-                   grammar: str | None = None) -> str:
-    """A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
-    editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
-    A document with no indentation yet follows the formatting options; without them, its language's formatter
-    (a tab in Go), else 4 spaces."""
+def indent_votes(text: str) -> tuple[int, int, Counter]:
+    """Tab-indented lines, space-indented lines (2+ spaces) and how often each step deeper occurs."""
     tabs, spaced, steps, previous = 0, 0, Counter(), 0
     for line in text[:SAMPLE_CHARS].split("\n"):
         if not line.strip():
@@ -53,10 +49,31 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
         if width > previous:
             steps[width - previous] += 1
         previous = width
-    option_width = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) and 1 <= tab_size <= 16 \
-        else None
+    return tabs, spaced, steps
+
+
+def editor_tab_size(tab_size) -> int | None:
+    return tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) and 1 <= tab_size <= 16 else None
+
+
+def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,
+                   grammar: str | None = None) -> str:
+    return indent_style(text, tab_size, insert_spaces, grammar)[0]
+
+
+def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,
+                 grammar: str | None = None) -> tuple[str, bool]:
+    """The indentation unit, and whether its width was seen rather than assumed.
+
+    A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
+    editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
+    A document with no indentation yet follows the formatting options; without them, its language's formatter
+    (a tab in Go), else 4 spaces. Only a seen width (indented lines, or the editor's tab size) is a reason to redraw
+    the levels a model wrote in another one."""
+    tabs, spaced, steps = indent_votes(text)
+    option_width = editor_tab_size(tab_size)
     if tabs > spaced or (tabs == spaced == 0 and (insert_spaces is False or (
             insert_spaces is None and grammar in TAB_INDENTED_GRAMMARS))):
-        return "\t"
-    step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), 4)
-    return " " * (option_width or step)
+        return "\t", True
+    width = option_width or next((size for size, _ in steps.most_common() if 2 <= size <= 8), None)
+    return " " * (width or 4), width is not None

@@ -8,9 +8,10 @@ from infill.clean import (
     drop_comment_for_missing_operand, drop_comment_only_body, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
     drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
-    normalize_indentation, open_block_body, reindent_first_line, to_line_ending, trim_trailing_whitespace,
+    normalize_indentation, open_block_body, reindent_first_line, rescale_indent_steps, to_line_ending,
+    trim_trailing_whitespace,
 )
-from infill.style import indent_unit_of, line_ending_of
+from infill.style import indent_style, indent_unit_of, line_ending_of
 
 from test_infill_pipeline import applied, inline
 
@@ -236,6 +237,52 @@ def test_indent_unit_comes_from_the_document():
     assert indent_unit_of("def f():\n  if x:\n    y()\n") == "  "
     assert indent_unit_of("func f() {\n\tx := 1\n\ty := 2\n}\n") == "\t"
     assert indent_unit_of("x = 1\n") == "    "
+
+
+@pytest.mark.parametrize("middle,before,unit,expected", [
+    # 2-space JavaScript, the model wrote 4-space levels under the cursor's line (column 2)
+    ("if (a) {\n      b();\n  }", "  ", "  ", "if (a) {\n    b();\n  }"),
+    # a body after an opener at column 0, two levels deep
+    ("\n    x = 1\n    if x:\n        y", "def f():", "  ", "\n  x = 1\n  if x:\n    y"),
+    # 4-space Python, the model stepped 2: each level becomes 4
+    ("for x in xs:\n      total += x\n      if x:\n        n += 1", "    ", "    ",
+     "for x in xs:\n        total += x\n        if x:\n            n += 1"),
+    # a whole-line selection at column 0: the first line's own indentation is the base
+    ("  if a:\n      b\n  c", "", "  ", "  if a:\n    b\n  c"),
+    # already in the document's step: unchanged
+    ("if (a) {\n    b();\n  }", "  ", "  ", "if (a) {\n    b();\n  }"),
+    # a line left of the first line's indentation (an outer level): nothing is redrawn
+    ("x\n        y\n  z", "    ", "  ", "x\n        y\n  z"),
+    # deeper lines that are no whole number of one step (6 after 4): alignment, unchanged
+    ("a\n    b\n      c", "", "  ", "a\n    b\n      c"),
+    # a line aligned just after the bracket the line above left open: unchanged
+    ("x = foo(a,\n        b)\nif x:\n    y", "", "  ", "x = foo(a,\n        b)\nif x:\n    y"),
+    ("a,\n      b)", "  foo(", "  ", "a,\n      b)"),
+    # a hanging indent is a level like any other
+    ("x = foo(\n    a, b)", "", "  ", "x = foo(\n  a, b)"),
+    # a tab-indented document is normalize_indentation's business
+    ("{\n    a\n}", "", "\t", "{\n    a\n}"),
+])
+def test_rescale_indent_steps(middle, before, unit, expected):
+    assert rescale_indent_steps(middle, before, unit) == expected
+
+
+def test_indent_steps_are_redrawn_only_when_the_documents_step_was_seen():
+    assert indent_style("function f() {\n  return 1;\n}\n") == ("  ", True)
+    assert indent_style("x = 1\n", tab_size=2) == ("  ", True)
+    assert indent_style("x = 1\n") == ("    ", False)   # assumed: a model's 2-space levels are left alone
+    assert indent_style("func f() {\n\tx := 1\n}\n") == ("\t", True)
+    multi = ctx("multi", "  ", "\n}\n", indent_unit="  ", line_above="function f() {", grammar="javascript")
+    assert clean_middle("if (a) {\n      b();\n  }", multi) == "if (a) {\n      b();\n  }"
+    multi.indent_seen = True
+    assert clean_middle("if (a) {\n      b();\n  }", multi) == "if (a) {\n    b();\n  }"
+
+
+def test_a_javascript_body_written_in_4_space_levels_comes_in_the_files_2():
+    source = "function f(xs) {\n  for (const x of xs) {\n    <|>\n  }\n}\n"
+    result, _ = inline(source, "if (x > 0) {\n        console.log(x);\n    }", language_id="javascript")
+    assert applied(source, result) == ("function f(xs) {\n  for (const x of xs) {\n    if (x > 0) {\n"
+                                       "      console.log(x);\n    }\n  }\n}\n")
 
 
 # ---- all together -----------------------------------------------------------------------------------------------
