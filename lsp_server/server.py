@@ -19,6 +19,7 @@ import uuid
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from infill import ContextMemory, InfillRequest, InfillResult, RelatedDocument
 from infill.languages import grammar_for
@@ -373,6 +374,21 @@ def shown_path(root: str | None, path: str | None) -> str | None:
         return path
 
 
+def is_within(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([folder, path]) == folder
+    except ValueError:   # another drive, or a relative path next to an absolute one
+        return False
+
+
+def workspace_folder_of(ls: InfillServer, path: str | None) -> str | None:
+    """The deepest workspace folder (the root included) holding `path`; None outside all of them."""
+    if not path or not os.path.isabs(path):
+        return None
+    folders = [to_fs_path(folder.uri) for folder in ls.workspace.folders.values()] + [ls.workspace.root_path]
+    return max((folder for folder in folders if folder and is_within(path, folder)), key=len, default=None)
+
+
 def other_documents(ls: InfillServer, snap: Snapshot) -> list:
     """(key, document) of the user's other open files that may lend snippets, the most recently edited first."""
     if not ls.uses_related_files():
@@ -383,8 +399,14 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
     # Only files of the same language family lend snippets: filtered before the limit, so recently edited files
     # of another language neither crowd them out nor, in the cache key, expire answers they do not change.
     grammar = grammar_for(snap.language_id, snap.path)
+    # And only files of the same project: one server serves every project an editor has open (Neovim's too), and
+    # one project's code must not show up in another's completions. A document with no file (untitled) belongs to
+    # none and reads them all, as before folders were told apart.
+    folder = workspace_folder_of(ls, snap.path)
+    untitled = not (snap.path and os.path.isabs(snap.path))
     return [(key, documents[key]) for key in order if key != current
             and same_family(grammar_for(documents[key].language_id, documents[key].path), grammar)
+            and (untitled or workspace_folder_of(ls, documents[key].path) == folder)
             ][:MAX_RELATED_DOCUMENTS]
 
 
@@ -401,10 +423,11 @@ def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None)
 
 
 def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
-    """The other open files for infill/, named by their path in the workspace; it picks snippets from those in the
-    same language."""
-    return [RelatedDocument(path=shown_path(ls.workspace.root_path, document.path) or key, text=document.source,
-                            language_id=document.language_id) for key, document in other_documents(ls, snap)]
+    """The other open files for infill/, named by their path in their workspace folder; it picks snippets from those
+    in the same language."""
+    return [RelatedDocument(path=shown_path(workspace_folder_of(ls, document.path), document.path) or key,
+                            text=document.source, language_id=document.language_id)
+            for key, document in other_documents(ls, snap)]
 
 
 # ---- inline completion --------------------------------------------------------------------------------------------
@@ -599,7 +622,8 @@ def infill_metrics(ls: InfillServer, *args) -> dict:
             "waitingJobs": ls.host.queue.waiting(), "idle": ls.host.queue.idle(), "cacheEntries": len(ls.cache),
             "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
             "prefixReuse": described.get("prefix_reuse"), "msPerStep": described.get("ms_per_step"),
-            "lastRun": dict(ls.host.last_run), "runMeans": ls.host.run_means()}
+            "lastRun": dict(ls.host.last_run), "runMeans": ls.host.run_means(),
+            "workspaceFolders": sorted(to_fs_path(folder.uri) for folder in ls.workspace.folders.values())}
 
 
 @server.command(ACCEPTED)

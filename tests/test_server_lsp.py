@@ -470,6 +470,29 @@ async def test_other_open_files_lend_snippets_when_turned_on():
         assert last_run["relatedFiles"] == ["geometry.py"]   # named relative to the workspace
 
 
+async def test_only_files_of_the_same_workspace_folder_lend_snippets():
+    """One server serves every project the editor has open (Neovim adds each project's root as a workspace folder):
+    one project's files never show up in another's completions."""
+    async with lsp_session({"diffusionInfill": {**FAST_OPTIONS, "relatedFiles": "on"}},
+                           root_uri="file:///tmp/folders-a") as client:
+        await wait_for_model(client)
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(
+                added=[types.WorkspaceFolder(uri="file:///tmp/folders-b", name="folders-b")], removed=[])))
+        open_document(client, "file:///tmp/folders-b/shapes.py",
+                      "def rectangle_area(width, height):\n    return width * height\n")
+        open_document(client, "file:///tmp/folders-a/geometry.py", GEOMETRY)
+
+        async def snippet_files(uri: str) -> list[str]:
+            open_document(client, uri, TOTAL)
+            await inline_at(client, uri, 8, 12, types.InlineCompletionTriggerKind.Invoked)
+            return (await execute(client, "infill.metrics"))["lastRun"]["relatedFiles"]
+
+        assert await snippet_files("file:///tmp/folders-b/total.py") == ["shapes.py"]
+        assert await snippet_files("file:///tmp/folders-a/total.py") == ["geometry.py"]
+        assert await snippet_files("file:///tmp/elsewhere/total.py") == []   # in no folder: none of theirs
+
+
 # Two files, each a line of names; only one of them fits the embedded model's quarter of 192 tokens.
 LEFT_NAMES = "name value data path result index count items text line"
 RIGHT_NAMES = "size node args kwargs config module parent child total length buffer"

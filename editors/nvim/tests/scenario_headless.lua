@@ -511,6 +511,8 @@ H.run(function()
   local other_client = H.wait_for("a client on the other project's file", function()
     return infill.get_client(other)
   end, 20000)
+  local metrics = other_client:request_sync(EXECUTE, { command = "infill.metrics", arguments = {} }, 10000, other)
   report.other_project = { same_client = other_client.id == attached.id,
-    clients = #vim.lsp.get_clients({ name = infill.name }) }
+    clients = #vim.lsp.get_clients({ name = infill.name }),
+    server_knows_root = vim.tbl_contains(metrics.result.workspaceFolders, vim.fn.resolve(other_root)) }
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

@@ -478,6 +478,24 @@ local function apply_edit(err, params, context)
   return vim.lsp.handlers[APPLY_EDIT](err, params, context)
 end
 
+-- Neovim (0.11) reuses our one server for a buffer of another project without telling it the new root: we do,
+-- so that the server keeps each project's files apart (one project's code never lends to another's completions).
+local function add_workspace_folder(client, root_dir)
+  if not root_dir then
+    return
+  end
+  local uri = vim.uri_from_fname(root_dir)
+  for _, folder in ipairs(client.workspace_folders or {}) do
+    if folder.uri == uri then
+      return
+    end
+  end
+  local folder = { uri = uri, name = root_dir }
+  client:notify("workspace/didChangeWorkspaceFolders", { event = { added = { folder }, removed = {} } })
+  client.workspace_folders = client.workspace_folders or {}
+  table.insert(client.workspace_folders, folder)
+end
+
 local function client_config()
   -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
   local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
@@ -486,7 +504,13 @@ local function client_config()
     filetypes = M.config.filetypes,
     root_markers = M.config.root_markers,
     -- One server (one model in memory) for every project, as in VS Code: Neovim would start one per root.
-    reuse_client = function(client, config) return client.name == config.name end,
+    reuse_client = function(client, config)
+      if client.name ~= config.name then
+        return false
+      end
+      add_workspace_folder(client, config.root_dir)
+      return true
+    end,
     init_options = section,
     capabilities = client_capabilities(),
     settings = section or vim.empty_dict(),
