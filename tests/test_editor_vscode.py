@@ -92,6 +92,24 @@ SETTINGS = {
 }
 
 
+# A notebook of one Python cell: the sample's first function, and the second one's start.
+SAMPLE_CELL = SAMPLE + "a + b"
+NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+               "source": SAMPLE_CELL.splitlines(keepends=True)}],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                 "language_info": {"name": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def cell_source(notebook_text: str) -> str | None:
+    try:
+        return "".join(json.loads(notebook_text)["cells"][0]["source"])
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
 # ---- install ------------------------------------------------------------------------------------------------------
 
 def reachable(host: str, port: int = 443) -> bool:
@@ -285,6 +303,21 @@ def open_file(driver, name: str) -> None:
     wait_for(lambda: visible(driver, ".editor-instance .monaco-editor textarea"), UI_S, f"an editor for {name}")
 
 
+def open_notebook_cell(driver, name: str) -> None:
+    """Opens a notebook through quick open and puts the cursor in its first cell's editor."""
+    from selenium.webdriver.common.keys import Keys
+
+    chord(driver, [Keys.CONTROL], "p")
+    box = wait_for(lambda: visible(driver, ".quick-input-widget input"), UI_S, "quick open")[0]
+    box.send_keys(name)
+    wait_for(lambda: any(name in text for text in visible_texts(driver, ".quick-input-list .monaco-list-row")),
+             UI_S, f"{name} in quick open")
+    box.send_keys(Keys.ENTER)
+    cell = ".notebook-editor .cell-editor-container .monaco-editor"
+    wait_for(lambda: visible(driver, cell), UI_S, f"a cell editor in {name}")[0].click()
+    wait_for(lambda: visible(driver, f"{cell}.focused"), UI_S, "the cell editor to take the cursor")
+
+
 def save_and_read(driver, path: Path, condition) -> str:
     """Saves (Ctrl+S) and reads the file back once `condition(text)` holds, or after UI_S seconds: saving is
     asynchronous, and the caller's assertion then says what differs."""
@@ -397,6 +430,8 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
 
     url, workspace, user_data = code_server
     demo = workspace / "demo.py"
+    notebook = workspace / "cells.ipynb"
+    notebook.write_text(json.dumps(NOTEBOOK, indent=1))
     browser.get(url)
     wait_for(lambda: visible(browser, ".monaco-workbench"), UI_S, "the VS Code workbench")
     # No Python file open yet: a setting that restarts the server must not start one (and load the model) for
@@ -532,6 +567,18 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
         EDIT_S, lambda: f"an inline request with the suggestion list open; log: {log_lines(user_data, '')[-20:]}")
     assert not log_lines(user_data, rejected), log_lines(user_data, rejected)
     press(browser, Keys.ESCAPE)
+
+    # A Jupyter notebook (VS Code's own ipynb support, no Jupyter extension): Fill Selection in a code cell. Cells
+    # were not synced to the server, which answered "unknown document".
+    open_notebook_cell(browser, "cells.ipynb")
+    applied = edit_selection(browser, user_data, "infill.fillSelection",
+                             lambda: chord(browser, [Keys.CONTROL, Keys.ALT], "f"))
+    screenshot(browser, "vscode-notebook-fill.png")
+    saved = json.loads(save_and_read(browser, notebook, lambda text: '"def top_three' in text and
+                                     cell_source(text) != SAMPLE_CELL))
+    source = "".join(saved["cells"][0]["source"])
+    assert source != SAMPLE_CELL and applied in source, f"the cell was not filled: {source!r}"
+    assert source.splitlines()[0] == "def top_three(values):" and source.endswith(SAMPLE_CELL.split("\n\n\n")[1])
 
 
 def test_settings_the_extension_sends_default_to_the_servers_own_options():

@@ -29,6 +29,9 @@ const SERVER_FILL = 'infill.fillSelection';
 const SERVER_REWRITE = 'infill.rewriteSelection';
 const SERVER_STATUS = 'infill.status';
 // lsp.InlineCompletionTriggerKind in LSP 3.18 (what the server reads).
+// Documents synced to the server: files, untitled editors and notebook cells (each cell as a document of its own,
+// since the server does not ask for notebook sync).
+const SERVED_SCHEMES = ['file', 'untitled', 'vscode-notebook-cell'];
 const LSP_TRIGGER_INVOKED = 1;
 const LSP_TRIGGER_AUTOMATIC = 2;
 
@@ -121,10 +124,7 @@ class InfillExtension implements vscode.Disposable {
       options: { env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: settings.languages.flatMap((language) => [
-        { scheme: 'file', language },
-        { scheme: 'untitled', language },
-      ]),
+      documentSelector: settings.languages.flatMap((language) => SERVED_SCHEMES.map((scheme) => ({ scheme, language }))),
       // A function: vscode-languageclient calls it on every start, its own restarts after a crash included, so a
       // server never starts with settings from an earlier start.
       initializationOptions: () => {
@@ -305,6 +305,12 @@ class InfillExtension implements vscode.Disposable {
     if (!languages.includes(editor.document.languageId)) {
       void vscode.window.showWarningMessage(
         `Diffusion Infill: ${editor.document.languageId} is not in "diffusionInfill.languages".`);
+      return;
+    }
+    if (!SERVED_SCHEMES.includes(editor.document.uri.scheme)) {
+      // The server never saw this document (it is not synced to it): say so here, not "unknown document" there.
+      void vscode.window.showWarningMessage(
+        `Diffusion Infill works on files, untitled editors and notebook cells, not on ${editor.document.uri.scheme} documents.`);
       return;
     }
     const client = await this.ensureStarted();
