@@ -415,17 +415,22 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
     return "\n".join(lines)
 
 
-def rescale_indent_steps(middle: str, before: str, indent_unit: str) -> str:
+def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: str | None) -> str:
     """Levels the middle opens below its first line, redrawn in the document's space step (a model that wrote
-    4-space levels into 2-space JavaScript). Only when every deeper line is a whole number of the model's steps
-    deeper than the first line's indentation (no alignment under a bracket) and none goes left of it (an outer
-    level is one of the document's own)."""
+    4-space levels into 2-space JavaScript). Only when that is sure to change nothing but the look: every deeper
+    line is a whole number of the model's steps deeper than the first line, none goes left of it (an outer level
+    is one of the document's own), and none is a continuation (inside an open parenthesis, where styles indent as
+    they like, or inside a string or comment, whose text would change). A first line with its own indentation at
+    a cursor in indentation is left alone: whether it repeats the cursor's column or goes deeper is
+    reindent_first_line's call, and the base depends on it."""
     if indent_unit.strip(" ") or "\n" not in middle:
         return middle
     lines = middle.split("\n")
     if before.strip():
         base = len(indentation(before))
-    else:    # the cursor sits in indentation (its column), or at column 0 before a line written with its own
+    elif before and indentation(lines[0]):
+        return middle
+    else:    # the cursor's column in indentation, or column 0 before a line written with its own indentation
         base = len(before) or len(indentation(lines[0]))
     widths = [len(indentation(line)) for line in lines[1:] if line.strip()]
     if any("\t" in indentation(line) for line in lines[1:]) or not widths or min(widths) < base:
@@ -433,7 +438,7 @@ def rescale_indent_steps(middle: str, before: str, indent_unit: str) -> str:
     deeper = [width - base for width in widths if width > base]
     step, unit = min(deeper, default=0), len(indent_unit)
     if step not in (2, 3, 4, 8) or step == unit or any(extra % step for extra in deeper) \
-            or aligned_under_a_bracket(lines, before):
+            or has_continuation_lines(before, lines, grammar):
         return middle
     for i, line in enumerate(lines[1:], start=1):
         width = len(indentation(line))
@@ -442,23 +447,24 @@ def rescale_indent_steps(middle: str, before: str, indent_unit: str) -> str:
     return "\n".join(lines)
 
 
-def aligned_under_a_bracket(lines: list[str], before: str) -> bool:
-    """Some line starts in the column just after a bracket the line above left open (`foo(a,` / `    b)`).
-    The first line starts at the cursor, after `before`."""
-    above = None
-    for line in [before + lines[0].lstrip(" \t") if before else lines[0]] + lines[1:]:
-        if not line.strip():
-            continue
-        if above is not None:
-            open_columns = []
-            for column, char in enumerate(above):
-                if char in OPENERS:
-                    open_columns.append(column)
-                elif char in PAIRS and open_columns:
-                    open_columns.pop()
-            if len(indentation(line)) - 1 in open_columns:
-                return True
-        above = line
+def has_continuation_lines(before: str, lines: list[str], grammar: str | None) -> bool:
+    """Whether a line after the first starts inside a parenthesis, string or comment left open above it (in the
+    cursor's line or the middle); True when the grammar's literals are unknown. Braces and square brackets open
+    levels like blocks do (a callback's body inside `foo(function () {` is one)."""
+    text = before + lines[0]   # all that comes before the next line
+    for line in lines[1:]:
+        scanned = code_outside_literals(grammar, text + "\n")   # a line comment ends with its line
+        if scanned is None or scanned[1] is not None:
+            return True
+        open_brackets: list[str] = []
+        for char in scanned[0]:
+            if char in OPENERS:
+                open_brackets.append(char)
+            elif char in PAIRS and open_brackets:
+                open_brackets.pop()
+        if open_brackets and open_brackets[-1] == "(":
+            return True
+        text += "\n" + line
     return False
 
 
@@ -599,10 +605,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
         if ctx.indent_seen:   # on the lines kept: one that left the scope would stop the redraw
-            middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit)
+            middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
     elif ctx.indent_seen:
-        middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit)
+        middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
     middle = drop_suffix_overlap(middle, suffix)
     middle = drop_unmatched_closers(middle, suffix)

@@ -239,32 +239,47 @@ def test_indent_unit_comes_from_the_document():
     assert indent_unit_of("x = 1\n") == "    "
 
 
-@pytest.mark.parametrize("middle,before,unit,expected", [
+@pytest.mark.parametrize("grammar,middle,before,unit,expected", [
     # 2-space JavaScript, the model wrote 4-space levels under the cursor's line (column 2)
-    ("if (a) {\n      b();\n  }", "  ", "  ", "if (a) {\n    b();\n  }"),
+    ("javascript", "if (a) {\n      b();\n  }", "  ", "  ", "if (a) {\n    b();\n  }"),
+    # a callback's body inside a call's parenthesis is a level too
+    ("javascript", "foo(function () {\n    bar();\n})", "", "  ", "foo(function () {\n  bar();\n})"),
     # a body after an opener at column 0, two levels deep
-    ("\n    x = 1\n    if x:\n        y", "def f():", "  ", "\n  x = 1\n  if x:\n    y"),
+    ("python", "\n    x = 1\n    if x:\n        y", "def f():", "  ", "\n  x = 1\n  if x:\n    y"),
     # 4-space Python, the model stepped 2: each level becomes 4
-    ("for x in xs:\n      total += x\n      if x:\n        n += 1", "    ", "    ",
+    ("python", "for x in xs:\n      total += x\n      if x:\n        n += 1", "    ", "    ",
      "for x in xs:\n        total += x\n        if x:\n            n += 1"),
     # a whole-line selection at column 0: the first line's own indentation is the base
-    ("  if a:\n      b\n  c", "", "  ", "  if a:\n    b\n  c"),
+    ("python", "  if a:\n      b\n  c", "", "  ", "  if a:\n    b\n  c"),
+    # a list's items and a Lua block are levels
+    ("python", "x = [\n    1,\n    2,\n]", "", "  ", "x = [\n  1,\n  2,\n]"),
+    ("lua", "if x then\n    y()\nend", "", "  ", "if x then\n  y()\nend"),
+    # brackets in a comment or a string open nothing
+    ("python", "if x:  # note (\n        y()", "", "    ", "if x:  # note (\n    y()"),
     # already in the document's step: unchanged
-    ("if (a) {\n    b();\n  }", "  ", "  ", "if (a) {\n    b();\n  }"),
+    ("javascript", "if (a) {\n    b();\n  }", "  ", "  ", "if (a) {\n    b();\n  }"),
     # a line left of the first line's indentation (an outer level): nothing is redrawn
-    ("x\n        y\n  z", "    ", "  ", "x\n        y\n  z"),
+    ("python", "x\n        y\n  z", "    ", "  ", "x\n        y\n  z"),
     # deeper lines that are no whole number of one step (6 after 4): alignment, unchanged
-    ("a\n    b\n      c", "", "  ", "a\n    b\n      c"),
-    # a line aligned just after the bracket the line above left open: unchanged
-    ("x = foo(a,\n        b)\nif x:\n    y", "", "  ", "x = foo(a,\n        b)\nif x:\n    y"),
-    ("a,\n      b)", "  foo(", "  ", "a,\n      b)"),
-    # a hanging indent is a level like any other
-    ("x = foo(\n    a, b)", "", "  ", "x = foo(\n  a, b)"),
-    # a tab-indented document is normalize_indentation's business
-    ("{\n    a\n}", "", "\t", "{\n    a\n}"),
+    ("python", "a\n    b\n      c", "", "  ", "a\n    b\n      c"),
+    # the first line indented at a cursor in indentation: repeated or one level deeper is reindent_first_line's call
+    ("python", "  if x:\n      b()", "  ", "  ", "  if x:\n      b()"),
+    ("python", "    b()\n      c()", "  ", "  ", "    b()\n      c()"),
+    # continuation lines inside a parenthesis (PEP 8's hanging indent, C's continuation): styles differ, unchanged
+    ("python", "def load(\n        path,\n        encoding='utf-8'):\n    pass", "", "    ",
+     "def load(\n        path,\n        encoding='utf-8'):\n    pass"),
+    ("cpp", "int x = f(a,\n    b);", "", "  ", "int x = f(a,\n    b);"),
+    ("python", "a,\n      b)", "  foo(", "  ", "a,\n      b)"),
+    # inside a string or a comment the indentation is text: unchanged
+    ("python", 'HELP = """\nUsage:\n  tool run\n    --fast\n"""', "", "    ",
+     'HELP = """\nUsage:\n  tool run\n    --fast\n"""'),
+    ("c", "/* a\n    b */\nx", "", "  ", "/* a\n    b */\nx"),
+    # plain text has no levels to know; a tab-indented document is normalize_indentation's business
+    (None, "a\n    b", "", "  ", "a\n    b"),
+    ("go", "{\n    a\n}", "", "\t", "{\n    a\n}"),
 ])
-def test_rescale_indent_steps(middle, before, unit, expected):
-    assert rescale_indent_steps(middle, before, unit) == expected
+def test_rescale_indent_steps(grammar, middle, before, unit, expected):
+    assert rescale_indent_steps(middle, before, unit, grammar) == expected
 
 
 def test_indent_steps_are_redrawn_only_when_the_documents_step_was_seen():
