@@ -82,6 +82,11 @@ SETTINGS = {
     "editor.suggestOnTriggerCharacters": False,
     "editor.wordBasedSuggestions": "off",
     "editor.autoClosingBrackets": "never",
+    # Tabs drawn 8 wide, levels of 4 spaces: the server must be told the level (it was told 8).
+    "editor.detectIndentation": False,
+    "editor.tabSize": 8,
+    "editor.indentSize": 4,
+    "editor.insertSpaces": True,
     "editor.autoClosingQuotes": "never",
     "files.trimTrailingWhitespace": False,
     "files.insertFinalNewline": False,
@@ -508,7 +513,7 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     line = before.splitlines()[EDIT_LINE - 1]
     applied = edit_selection(browser, user_data, "infill.fillSelection",
                              lambda: chord(browser, [Keys.CONTROL, Keys.ALT], "f"))
-    # With the editor's indentation settings (VS Code detected 4 spaces in the file).
+    # With the editor's indentation: levels of 4 spaces (indentSize), not the 8 columns a tab is drawn in.
     sent = logged_objects(user_data, r"infill\.fillSelection (?=\{)")
     assert sent and sent[-1]["options"] == {"tabSize": 4, "insertSpaces": True}, sent
     screenshot(browser, "vscode-fill-selection.png")

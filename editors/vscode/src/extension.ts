@@ -321,8 +321,12 @@ class InfillExtension implements vscode.Disposable {
     };
     if (instruction) argument.instruction = instruction;
     // The editor's indentation (detected from the file unless the user fixed it): the server indents its text so.
-    const { tabSize, insertSpaces } = editor.options;
-    if (typeof tabSize === 'number' && typeof insertSpaces === 'boolean') argument.options = { tabSize, insertSpaces };
+    // With spaces a level is indentSize wide; tabSize is how wide a tab is drawn (the two differ in setups like 8/4).
+    const { tabSize, indentSize, insertSpaces } = editor.options;
+    const width = insertSpaces === true && typeof indentSize === 'number' ? indentSize : tabSize;
+    if (typeof width === 'number' && typeof insertSpaces === 'boolean') {
+      argument.options = { tabSize: width, insertSpaces };
+    }
     this.log('debug', `${serverCommand} ${JSON.stringify(argument)}`);
     const started = Date.now();
     try {
