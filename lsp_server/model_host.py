@@ -111,12 +111,14 @@ class ModelHost:
 
     def _load(self, config: EngineConfig, measure_pace: bool = False, generation: int | None = None,
               cancel: CancelToken | None = None) -> tuple[dict, str | None] | None:
-        """(what was loaded, the error), or None when a newer load was asked for meanwhile (it runs next and
-        decides the state; this one stops at its next check, before warming up or timing an engine nobody will
-        use). Runs on the worker, so no infill uses the previous engine meanwhile."""
+        """(what was loaded, the error), or None when it stopped half-way: a newer load was asked for meanwhile
+        (it runs next and decides the state; this one stops at its next check, before warming up or timing an
+        engine nobody will use), or the server is closing. Runs on the worker, so no infill uses the previous
+        engine meanwhile."""
         self.ready.clear()  # an earlier load that finished just before this one must not leave "ready" set
         self.engine, self.error, self.latency_s, self.info = None, None, None, {}
         self.last_run, self.run_totals = {}, dict(NO_RUNS)
+        stopped = False
         try:
             from engine import InfillEngine  # torch loads here, off the event loop
             if cancel is not None and cancel():
@@ -126,8 +128,9 @@ class ModelHost:
                 self._measure_pace(cancel)
             self.info = self.engine.describe()   # model, device, parameters: read once for every status
         except Cancelled:
-            self.engine = None
-            log.info("stopped a model load that a newer one replaced")
+            self.engine, stopped = None, True
+            self.error = "the model load stopped before it finished"
+            log.info("stopped a model load (a newer one replaced it, or the server is closing)")
         except ModelLoadError as exc:
             self.error = str(exc)
         except Exception as exc:  # anything else is still a load failure the user must read, not a crash
@@ -138,7 +141,7 @@ class ModelHost:
                 superseded = generation is not None and generation != self.latest_load
                 if not superseded:   # else "ready" would announce this engine while the user's new options wait
                     self.ready.set()
-        return None if superseded else (dict(self.info), self.error)
+        return None if superseded or stopped else (dict(self.info), self.error)
 
     def retune(self, config: EngineConfig) -> None:
         """Take `config`'s steps, seed and prefix reuse into the loaded engine, between runs on the worker (a

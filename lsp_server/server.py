@@ -238,9 +238,9 @@ async def load_model(ls: InfillServer) -> None:
             log.warning("no progress reporting: %s", exc)
             progress = False
     outcome = await asyncio.wrap_future(loaded)
-    if not isinstance(outcome, tuple):  # a newer load (the user changed a model option again) took over
+    if not isinstance(outcome, tuple):  # stopped: a newer load (a model option changed again) took over, or exit
         if progress:
-            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="stopped before it finished"))
         return
     info, error = outcome
     if error:
@@ -381,12 +381,19 @@ def is_within(path: str, folder: str) -> bool:
         return False
 
 
+def workspace_folders(ls: InfillServer) -> list[str]:
+    """The workspace folders' paths (the root included), without trailing separators; folders off the disk left
+    out."""
+    paths = [to_fs_path(folder.uri) for folder in ls.workspace.folders.values()] + [ls.workspace.root_path]
+    return sorted({os.path.normpath(path) for path in paths if path})
+
+
 def workspace_folder_of(ls: InfillServer, path: str | None) -> str | None:
-    """The deepest workspace folder (the root included) holding `path`; None outside all of them."""
+    """The outermost workspace folder holding `path`; None outside all of them. Outermost: folders nested in one
+    another are one project (a repository and one of its packages opened as folders of their own)."""
     if not path or not os.path.isabs(path):
         return None
-    folders = [to_fs_path(folder.uri) for folder in ls.workspace.folders.values()] + [ls.workspace.root_path]
-    return max((folder for folder in folders if folder and is_within(path, folder)), key=len, default=None)
+    return min((folder for folder in workspace_folders(ls) if is_within(path, folder)), key=len, default=None)
 
 
 def other_documents(ls: InfillServer, snap: Snapshot) -> list:
@@ -623,7 +630,7 @@ def infill_metrics(ls: InfillServer, *args) -> dict:
             "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
             "prefixReuse": described.get("prefix_reuse"), "msPerStep": described.get("ms_per_step"),
             "lastRun": dict(ls.host.last_run), "runMeans": ls.host.run_means(),
-            "workspaceFolders": sorted(to_fs_path(folder.uri) for folder in ls.workspace.folders.values())}
+            "workspaceFolders": workspace_folders(ls)}
 
 
 @server.command(ACCEPTED)

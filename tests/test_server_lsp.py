@@ -478,19 +478,31 @@ async def test_only_files_of_the_same_workspace_folder_lend_snippets():
         await wait_for_model(client)
         client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
             event=types.WorkspaceFoldersChangeEvent(
-                added=[types.WorkspaceFolder(uri="file:///tmp/folders-b", name="folders-b")], removed=[])))
+                added=[types.WorkspaceFolder(uri="file:///tmp/folders-b/", name="folders-b")], removed=[])))
         open_document(client, "file:///tmp/folders-b/shapes.py",
                       "def rectangle_area(width, height):\n    return width * height\n")
         open_document(client, "file:///tmp/folders-a/geometry.py", GEOMETRY)
 
         async def snippet_files(uri: str) -> list[str]:
+            runs = (await execute(client, "infill.metrics"))["modelRuns"]
             open_document(client, uri, TOTAL)
             await inline_at(client, uri, 8, 12, types.InlineCompletionTriggerKind.Invoked)
-            return (await execute(client, "infill.metrics"))["lastRun"]["relatedFiles"]
+            metrics = await execute(client, "infill.metrics")
+            assert metrics["modelRuns"] > runs   # lastRun is this request's (no answer from the cache)
+            return metrics["lastRun"]["relatedFiles"]
 
         assert await snippet_files("file:///tmp/folders-b/total.py") == ["shapes.py"]
         assert await snippet_files("file:///tmp/folders-a/total.py") == ["geometry.py"]
-        assert await snippet_files("file:///tmp/elsewhere/total.py") == []   # in no folder: none of theirs
+        # in no folder: none of theirs (folders-b's URI ends with a slash: its files are in it all the same)
+        assert await snippet_files("file:///tmp/elsewhere/total.py") == []
+        # A folder inside another (a package with its own root marker) is the same project.
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(
+                added=[types.WorkspaceFolder(uri="file:///tmp/folders-a/pkg", name="pkg")], removed=[])))
+        lent = await snippet_files("file:///tmp/folders-a/pkg/total.py")
+        assert lent and set(lent) <= {"geometry.py", "total.py"}, lent
+        metrics = await execute(client, "infill.metrics")
+        assert metrics["workspaceFolders"] == ["/tmp/folders-a", "/tmp/folders-a/pkg", "/tmp/folders-b"]
 
 
 # Two files, each a line of names; only one of them fits the embedded model's quarter of 192 tokens.

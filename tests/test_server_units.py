@@ -666,6 +666,37 @@ def test_a_load_superseded_while_it_ran_neither_reports_nor_sets_ready():
         host.close()
 
 
+def test_a_load_stopped_by_the_server_closing_is_not_reported_as_loaded(monkeypatch, tiny_model_dir):
+    """Shutdown while the model loads: the load stops at its next check. Before, it came back as a load that
+    worked, with nothing in it, and the editor was told "model ready on None (0.0M parameters)"."""
+    import threading
+
+    import engine.infill_engine as infill_engine
+    from engine.types import EngineConfig
+    from lsp_server.model_host import ModelHost
+
+    reading, go = threading.Event(), threading.Event()
+    real_load = infill_engine.load
+
+    def slow_load(config):
+        reading.set()
+        go.wait(30)
+        return real_load(config)
+
+    monkeypatch.setattr(infill_engine, "load", slow_load)
+    host = ModelHost()
+    try:
+        loading = host.load(EngineConfig(model=str(tiny_model_dir), threads=1))
+        assert reading.wait(30)
+        host.close(wait=False)
+        go.set()
+        assert loading.result(60) is None
+        assert host.state == "error" and host.error == "the model load stopped before it finished"
+    finally:
+        go.set()
+        host.close()
+
+
 def test_a_load_replaced_while_it_reads_the_weights_stops_before_timing_its_engine(monkeypatch, tiny_model_dir):
     """Its engine would never serve a request: the newer load starts as soon as the weights are read, without
     the replaced one's warm-up or step timing (minutes of compiling for the 26B-A4B on a GPU)."""
