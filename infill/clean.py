@@ -433,10 +433,11 @@ def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: st
     else:    # the cursor's column in indentation, or column 0 before a line written with its own indentation
         base = len(before) or len(indentation(lines[0]))
     widths = [len(indentation(line)) for line in lines[1:] if line.strip()]
-    if any("\t" in indentation(line) for line in lines[1:]) or not widths or min(widths) < base:
-        return middle
+    unit = len(indent_unit)
+    if base % unit or any("\t" in indentation(line) for line in lines[1:]) or not widths or min(widths) < base:
+        return middle   # (a base off the document's levels, e.g. a selection starting inside indentation)
     deeper = [width - base for width in widths if width > base]
-    step, unit = min(deeper, default=0), len(indent_unit)
+    step = min(deeper, default=0)
     if step not in (2, 3, 4, 8) or step == unit or any(extra % step for extra in deeper) \
             or has_continuation_lines(before, lines, grammar):
         return middle

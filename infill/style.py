@@ -68,12 +68,16 @@ def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | N
     A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
     editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
     A document with no indentation yet follows the formatting options; without them, its language's formatter
-    (a tab in Go), else 4 spaces. Only a seen width (indented lines, or the editor's tab size) is a reason to redraw
-    the levels a model wrote in another one."""
+    (a tab in Go), else 4 spaces. Only a known width (seen in indented lines or given by the editor, the two not
+    disagreeing) is a reason to redraw the levels a model wrote in another one."""
     tabs, spaced, steps = indent_votes(text)
     option_width = editor_tab_size(tab_size)
     if tabs > spaced or (tabs == spaced == 0 and (insert_spaces is False or (
             insert_spaces is None and grammar in TAB_INDENTED_GRAMMARS))):
         return "\t", True
-    width = option_width or next((size for size, _ in steps.most_common() if 2 <= size <= 8), None)
-    return " " * (width or 4), width is not None
+    seen_step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), None)
+    width = option_width or seen_step
+    # The editor's width against another one seen in the file: the unit follows the editor, but which of the two
+    # the model's levels should be redrawn in is unclear, so they are not.
+    known = width is not None and (option_width is None or seen_step is None or option_width == seen_step)
+    return " " * (width or 4), known

@@ -274,6 +274,8 @@ def test_indent_unit_comes_from_the_document():
     ("python", 'HELP = """\nUsage:\n  tool run\n    --fast\n"""', "", "    ",
      'HELP = """\nUsage:\n  tool run\n    --fast\n"""'),
     ("c", "/* a\n    b */\nx", "", "  ", "/* a\n    b */\nx"),
+    # a selection starting inside indentation (column 2 of an 8-space level): no level to measure from
+    ("cpp", "x;\n    }\n\n    double ", "  ", "        ", "x;\n    }\n\n    double "),
     # plain text has no levels to know; a tab-indented document is normalize_indentation's business
     (None, "a\n    b", "", "  ", "a\n    b"),
     ("go", "{\n    a\n}", "", "\t", "{\n    a\n}"),
@@ -286,6 +288,9 @@ def test_indent_steps_are_redrawn_only_when_the_documents_step_was_seen():
     assert indent_style("function f() {\n  return 1;\n}\n") == ("  ", True)
     assert indent_style("x = 1\n", tab_size=2) == ("  ", True)
     assert indent_style("x = 1\n") == ("    ", False)   # assumed: a model's 2-space levels are left alone
+    # the editor says 8, the file shows 4: the unit follows the editor, but no level is redrawn
+    assert indent_style("def f():\n    return 1\n", tab_size=8) == ("        ", False)
+    assert indent_style("def f():\n    return 1\n", tab_size=4) == ("    ", True)
     assert indent_style("func f() {\n\tx := 1\n}\n") == ("\t", True)
     multi = ctx("multi", "  ", "\n}\n", indent_unit="  ", line_above="function f() {", grammar="javascript")
     assert clean_middle("if (a) {\n      b();\n  }", multi) == "if (a) {\n      b();\n  }"
