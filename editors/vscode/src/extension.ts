@@ -28,10 +28,10 @@ import { ServerStatus, StatusIndicator } from './status';
 const SERVER_FILL = 'infill.fillSelection';
 const SERVER_REWRITE = 'infill.rewriteSelection';
 const SERVER_STATUS = 'infill.status';
-// lsp.InlineCompletionTriggerKind in LSP 3.18 (what the server reads).
 // Documents synced to the server: files, untitled editors and notebook cells (each cell as a document of its own,
 // since the server does not ask for notebook sync).
 const SERVED_SCHEMES = ['file', 'untitled', 'vscode-notebook-cell'];
+// lsp.InlineCompletionTriggerKind in LSP 3.18 (what the server reads).
 const LSP_TRIGGER_INVOKED = 1;
 const LSP_TRIGGER_AUTOMATIC = 2;
 
