@@ -388,12 +388,12 @@ def workspace_folders(ls: InfillServer) -> list[str]:
     return sorted({os.path.normpath(path) for path in paths if path})
 
 
-def workspace_folder_of(ls: InfillServer, path: str | None) -> str | None:
-    """The outermost workspace folder holding `path`; None outside all of them. Outermost: folders nested in one
-    another are one project (a repository and one of its packages opened as folders of their own)."""
+def workspace_folder_of(folders: list[str], path: str | None) -> str | None:
+    """The outermost of `folders` (workspace_folders) holding `path`; None outside all of them. Outermost: folders
+    nested in one another are one project (a repository and one of its packages opened as folders of their own)."""
     if not path or not os.path.isabs(path):
         return None
-    return min((folder for folder in workspace_folders(ls) if is_within(path, folder)), key=len, default=None)
+    return min((folder for folder in folders if is_within(path, folder)), key=len, default=None)
 
 
 def other_documents(ls: InfillServer, snap: Snapshot) -> list:
@@ -409,11 +409,12 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
     # And only files of the same project: one server serves every project an editor has open (Neovim's too), and
     # one project's code must not show up in another's completions. A document with no file (untitled) belongs to
     # none and reads them all, as before folders were told apart.
-    folder = workspace_folder_of(ls, snap.path)
+    folders = workspace_folders(ls)
+    folder = workspace_folder_of(folders, snap.path)
     untitled = not (snap.path and os.path.isabs(snap.path))
     return [(key, documents[key]) for key in order if key != current
             and same_family(grammar_for(documents[key].language_id, documents[key].path), grammar)
-            and (untitled or workspace_folder_of(ls, documents[key].path) == folder)
+            and (untitled or workspace_folder_of(folders, documents[key].path) == folder)
             ][:MAX_RELATED_DOCUMENTS]
 
 
@@ -432,9 +433,10 @@ def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None)
 def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
     """The other open files for infill/, named by their path in their workspace folder; it picks snippets from those
     in the same language."""
-    return [RelatedDocument(path=shown_path(workspace_folder_of(ls, document.path), document.path) or key,
-                            text=document.source, language_id=document.language_id)
-            for key, document in other_documents(ls, snap)]
+    others = other_documents(ls, snap)
+    folders = workspace_folders(ls) if others else []
+    return [RelatedDocument(path=shown_path(workspace_folder_of(folders, document.path), document.path) or key,
+                            text=document.source, language_id=document.language_id) for key, document in others]
 
 
 # ---- inline completion --------------------------------------------------------------------------------------------

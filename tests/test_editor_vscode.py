@@ -296,7 +296,8 @@ def run_command(driver, title: str) -> None:
     box.send_keys(Keys.ENTER)
 
 
-def open_file(driver, name: str) -> None:
+def quick_open(driver, name: str) -> None:
+    """Ctrl+P, the file's name, Enter: as a person opens a file."""
     from selenium.webdriver.common.keys import Keys
 
     chord(driver, [Keys.CONTROL], "p")
@@ -305,19 +306,16 @@ def open_file(driver, name: str) -> None:
     wait_for(lambda: any(name in text for text in visible_texts(driver, ".quick-input-list .monaco-list-row")),
              UI_S, f"{name} in quick open")
     box.send_keys(Keys.ENTER)
+
+
+def open_file(driver, name: str) -> None:
+    quick_open(driver, name)
     wait_for(lambda: visible(driver, ".editor-instance .monaco-editor textarea"), UI_S, f"an editor for {name}")
 
 
 def open_notebook_cell(driver, name: str) -> None:
     """Opens a notebook through quick open and puts the cursor in its first cell's editor."""
-    from selenium.webdriver.common.keys import Keys
-
-    chord(driver, [Keys.CONTROL], "p")
-    box = wait_for(lambda: visible(driver, ".quick-input-widget input"), UI_S, "quick open")[0]
-    box.send_keys(name)
-    wait_for(lambda: any(name in text for text in visible_texts(driver, ".quick-input-list .monaco-list-row")),
-             UI_S, f"{name} in quick open")
-    box.send_keys(Keys.ENTER)
+    quick_open(driver, name)
     cell = ".notebook-editor .cell-editor-container .monaco-editor"
     wait_for(lambda: visible(driver, cell), UI_S, f"a cell editor in {name}")[0].click()
     wait_for(lambda: visible(driver, f"{cell}.focused"), UI_S, "the cell editor to take the cursor")
