@@ -43,6 +43,8 @@ class InfillRequest:
     invoked: bool = False            # inline: the user asked explicitly, so strings and comments are completed too
     related: list[RelatedDocument] = field(default_factory=list)   # the user's other open files, for snippets
     previous: ContextMemory = ContextMemory()   # what the document's last request chose (ContextMemory.of)
+    head: str = ""                   # text that runs before `text` (a notebook's earlier cells, infill.notebook):
+                                     # read as context, never edited; offsets stay those of `text`
 
 
 @dataclass
@@ -151,7 +153,7 @@ def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
     prime = getattr(engine, "prime", None)
     if prime is None or check_request(request):
         return {}
-    request = as_lines(request)   # as run_infill will read it
+    request = with_head(as_lines(request))   # as infill_text will read it
     plan = plan_for(dataclasses.replace(request, mode="inline", end=request.start, invoked=True), engine)
     details = plan.details
     details["primed"] = prime(plan.related + plan.context.prefix, plan.context.suffix)
@@ -191,7 +193,34 @@ def with_line_break(result: InfillResult, original: str) -> InfillResult:
                                edits=[(start, end, back(text)) for start, end, text in result.edits])
 
 
+def with_head(request: InfillRequest) -> InfillRequest:
+    """`request` on its head and text as one document (the same request when it has no head, or when the two
+    together would be refused: the text alone is then answered)."""
+    if not request.head or check_request(request):
+        return request
+    shift = len(request.head)
+    head = LONE_CR.sub("\n", request.head)   # one character for one, as as_lines does for the text
+    joined = dataclasses.replace(request, text=head + request.text, start=request.start + shift,
+                                 end=request.end + shift, head="")
+    return request if check_request(joined) else joined
+
+
+def without_head(result: InfillResult, request: InfillRequest) -> InfillResult:
+    """A result computed on the head and text joined, in the offsets of the text alone. Its details keep the
+    joined document's offsets (the next request's ContextMemory reads them on the same joined text); they say how
+    much of the prefix came from the head."""
+    shift = len(request.head)
+    context = result.details.get("context")
+    if context:
+        context["head_chars"] = max(0, context["prefix_chars"] - request.start)
+    return dataclasses.replace(result, start=result.start - shift, end=result.end - shift,
+                               edits=[(start - shift, end - shift, text) for start, end, text in result.edits])
+
+
 def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None) -> InfillResult:
+    joined = with_head(request)
+    if joined is not request:
+        return without_head(infill_text(joined, engine, cancel), request)
     started = time.perf_counter()
     problem = check_request(request)
     if problem:

@@ -319,9 +319,11 @@ class ModelHost:
 
     def _record_run(self, request: InfillRequest, details: dict) -> None:
         timings = details.get("timings", {})
-        related = (details.get("context") or {}).get("related") or []
+        context = details.get("context") or {}
+        related = context.get("related") or []
         self.last_run = {"budgetMs": request.budget_ms, "plannedSteps": timings.get("engine_planned_steps"),
                          "relatedFiles": [entry["path"] for entry in related],
+                         "earlierCellsChars": context.get("head_chars", 0),
                          "steps": timings.get("engine_steps"), "rows": timings.get("engine_batch"),
                          "engineMs": timings.get("engine_ms"), "promptTokens": timings.get("engine_prompt_tokens"),
                          "reusedTokens": timings.get("engine_reused_prompt_tokens")}

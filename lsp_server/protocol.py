@@ -6,6 +6,7 @@
   offset and edit is computed against the wrong text. Here changes follow the LSP rules (lines end at \\n, \\r\\n or
   \\r; a position past a line's end is that line's end) and a change for a document that is not open is ignored
   instead of failing with a KeyError the user sees as "Error in server".
+  The cells of a notebook (notebookDocument/didChange) get the same rules.
 - workspace/applyEdit answers are read as plain JSON: pygls drops an answer that does not match the schema (a
   client answering null), which leaves the server waiting forever and the command with it.
 - shutdown: pygls cancels the requests still running while iterating over the dict those cancellations change
@@ -30,6 +31,7 @@ import contextlib
 import contextvars
 from urllib.parse import unquote
 
+import attrs
 from cattrs import transform_error
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -90,20 +92,43 @@ class InfillProtocol(LanguageServerProtocol):
         if task is not None:
             task.cancel()
 
+    def apply_changes(self, document_id: types.VersionedTextDocumentIdentifier,
+                      changes: list[types.TextDocumentContentChangeEvent], notebook_uri: str | None = None) -> None:
+        """A document's content changes, as LSP defines them; a document that is not open is left alone."""
+        workspace = self.workspace
+        document = workspace.text_documents.get(document_key(document_id.uri))
+        if document is None:
+            return
+        source = document.source
+        for change in changes:
+            source = apply_change(source, change, document.position_codec)
+        # A fresh TextDocument through pygls' public API: snapshots taken earlier keep the old text.
+        workspace.put_text_document(types.TextDocumentItem(
+            uri=document.uri, language_id=document.language_id or "", version=document_id.version, text=source),
+            notebook_uri=notebook_uri)
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
-        workspace = self.workspace
-        document = workspace.text_documents.get(document_key(params.text_document.uri))
-        if document is not None:
-            source = document.source
-            for change in params.content_changes:
-                source = apply_change(source, change, document.position_codec)
-            # A fresh TextDocument through pygls' public API: snapshots taken earlier keep the old text.
-            workspace.put_text_document(types.TextDocumentItem(
-                uri=document.uri, language_id=document.language_id or "", version=params.text_document.version,
-                text=source))
+        self.apply_changes(params.text_document, params.content_changes)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None   # the server's own handler (it tells the user about an unknown uri)
+
+    @lsp_method(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def lsp_notebook_document__did_change(self, params: types.DidChangeNotebookDocumentParams):
+        # pygls changes its cells' text in place, by its own line rules (see didChange above), and fails with a
+        # KeyError on a notebook that is not open. Its structure and metadata handling is kept; the cells' text
+        # changes are applied here.
+        workspace, uri = self.workspace, params.notebook_document.uri
+        if workspace.get_notebook_document(notebook_uri=uri) is not None:
+            cells = params.change.cells
+            texts = (cells.text_content if cells is not None else None) or []
+            structure = params if not texts else attrs.evolve(params, change=attrs.evolve(
+                params.change, cells=attrs.evolve(cells, text_content=None)))
+            workspace.update_notebook_document(structure)
+            for text in texts:
+                self.apply_changes(text.document, text.changes, notebook_uri=uri)
+        if (handler := self.fm.features.get(types.NOTEBOOK_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None   # the server's own handler (typing rhythm, stale jobs)
 
     @lsp_method(types.SHUTDOWN)
     def lsp_shutdown(self, *args):

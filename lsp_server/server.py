@@ -31,10 +31,11 @@ from .completion_items import as_completion_item
 from .config import CHECKS, RELATED_FILES_MIN_CONTEXT, SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
+from .notebooks import NOTEBOOK_SYNC, cell_name, head_of, same_notebook
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key, documents_at_request
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
-from .suggestions import ResultCache, ShownSuggestion, context_key, reach_for
+from .suggestions import ResultCache, ShownSuggestion, context_key, reach_for, window
 
 FILL_SELECTION = "infill.fillSelection"
 REWRITE_SELECTION = "infill.rewriteSelection"
@@ -58,7 +59,8 @@ log = logging.getLogger("infill-lsp")
 
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("diffusion-infill", __version__, protocol_cls=InfillProtocol)
+        super().__init__("diffusion-infill", __version__, protocol_cls=InfillProtocol,
+                         notebook_document_sync=NOTEBOOK_SYNC)
         self.options = ServerOptions()
         # The command line's options: what a setting the editor removes (null) or gets wrong goes back to.
         self.startup_options = ServerOptions()
@@ -304,7 +306,30 @@ async def run_prime(ls: InfillServer, snap: Snapshot, request: InfillRequest) ->
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def on_close(ls: InfillServer, params: types.DidCloseTextDocumentParams) -> None:
-    key = document_key(params.text_document.uri)
+    forget_document(ls, document_key(params.text_document.uri))
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+def on_notebook_change(ls: InfillServer, params: types.DidChangeNotebookDocumentParams) -> None:
+    """A notebook's cells are typed in as documents are (protocol.py applied the text); cells taken out of it
+    are closed."""
+    cells = params.change.cells
+    if cells is None:
+        return
+    for text in cells.text_content or []:
+        on_change(ls, types.DidChangeTextDocumentParams(text_document=text.document, content_changes=text.changes))
+    for removed in (cells.structure.did_close or []) if cells.structure is not None else []:
+        forget_document(ls, document_key(removed.uri))
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+def on_notebook_close(ls: InfillServer, params: types.DidCloseNotebookDocumentParams) -> None:
+    for cell in params.cell_text_documents:
+        forget_document(ls, document_key(cell.uri))
+
+
+def forget_document(ls: InfillServer, key: str) -> None:
+    """A closed document's jobs stop, and what was kept for it goes."""
     for job in jobs_of(key):
         ls.host.cancel(job)
         ls.generations.pop(job, None)
@@ -348,7 +373,18 @@ def request_for(ls: InfillServer, snap: Snapshot, mode: str, start: int, end: in
     return InfillRequest(text=snap.source, mode=mode, start=start, end=end, language_id=snap.language_id,
                          path=snap.path, instruction=instruction, max_new_tokens=ls.options.maxNewTokens,
                          budget_ms=budget_ms, invoked=invoked, related=related_documents(ls, snap),
-                         previous=memory_of(ls, snap))
+                         previous=memory_of(ls, snap), head=head_for(ls, snap))
+
+
+def head_for(ls: InfillServer, snap: Snapshot) -> str:
+    """A notebook cell's earlier cells, as the text that runs before it (infill.notebook); "" for a file."""
+    try:
+        workspace = ls.workspace
+    except RuntimeError:   # not initialized: no notebook is open
+        return ""
+    documents = documents_at_request.get()
+    return head_of(workspace, workspace.text_documents if documents is None else documents, snap.uri,
+                   snap.language_id, snap.path, ls.context_reach())
 
 
 def memory_of(ls: InfillServer, snap: Snapshot) -> ContextMemory:
@@ -412,7 +448,9 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
     folders = workspace_folders(ls)
     folder = workspace_folder_of(folders, snap.path)
     untitled = not (snap.path and os.path.isabs(snap.path))
+    # A notebook's own cells reach the model as the cell's head (head_for), not as snippets.
     return [(key, documents[key]) for key in order if key != current
+            and not same_notebook(ls.workspace, current, key)
             and same_family(grammar_for(documents[key].language_id, documents[key].path), grammar)
             and (untitled or workspace_folder_of(folders, documents[key].path) == folder)
             ][:MAX_RELATED_DOCUMENTS]
@@ -426,7 +464,9 @@ def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None)
     source = snap.source if source is None else source
     grammar = grammar_for(snap.language_id, snap.path)
     style = (grammar, indent_unit_of(source, grammar=grammar), line_ending_of(source))
-    return ls.options_key() + style + tuple(sorted((key, document.version)
+    # A notebook cell's answer depends on the cells above it, as far as the prompt reads.
+    head = window(head_for(ls, snap)[-ls.context_reach():])
+    return ls.options_key() + style + (head,) + tuple(sorted((key, document.version)
                                                    for key, document in other_documents(ls, snap)))
 
 
@@ -435,8 +475,14 @@ def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]
     in the same language."""
     others = other_documents(ls, snap)
     folders = workspace_folders(ls) if others else []
-    return [RelatedDocument(path=shown_path(workspace_folder_of(folders, document.path), document.path) or key,
+    return [RelatedDocument(path=named(shown_path(workspace_folder_of(folders, document.path), document.path) or key,
+                                       cell_name(ls.workspace, key)),
                             text=document.source, language_id=document.language_id) for key, document in others]
+
+
+def named(path: str, cell: str | None) -> str:
+    """A snippet's file as its header names it: a notebook's cells share its path, so each is named too."""
+    return path if cell is None else f"{path} {cell}"
 
 
 # ---- inline completion --------------------------------------------------------------------------------------------
@@ -588,7 +634,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     request = InfillRequest(text=source, mode="inline", start=cursor, end=cursor, language_id=snap.language_id,
                             path=snap.path, max_new_tokens=ls.options.maxNewTokens,
                             budget_ms=ls.inline_budget_ms(invoked=False), related=related_documents(ls, snap),
-                            previous=memory_of(ls, snap))
+                            previous=memory_of(ls, snap), head=head_for(ls, snap))
     ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
 
 

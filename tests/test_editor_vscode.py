@@ -97,10 +97,13 @@ SETTINGS = {
 }
 
 
-# A notebook of one Python cell: the sample's first function, and the second one's start.
+# A notebook of a markdown cell and a Python cell under it: the sample's first function, and the second one's start.
+# The server reads the markdown as comments above the cell (notebook sync).
 SAMPLE_CELL = SAMPLE + "a + b"
+NOTEBOOK_NOTE = "Helpers for lists of numbers."
 NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+    "cells": [{"cell_type": "markdown", "metadata": {}, "source": [NOTEBOOK_NOTE]},
+              {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                "source": SAMPLE_CELL.splitlines(keepends=True)}],
     "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                  "language_info": {"name": "python"}},
@@ -110,7 +113,7 @@ NOTEBOOK = {
 
 def cell_source(notebook_text: str) -> str | None:
     try:
-        return "".join(json.loads(notebook_text)["cells"][0]["source"])
+        return "".join(json.loads(notebook_text)["cells"][1]["source"])
     except (ValueError, KeyError, IndexError):
         return None
 
@@ -314,7 +317,8 @@ def open_file(driver, name: str) -> None:
 
 
 def open_notebook_cell(driver, name: str) -> None:
-    """Opens a notebook through quick open and puts the cursor in its first cell's editor."""
+    """Opens a notebook through quick open and puts the cursor in its first code cell's editor (a markdown cell
+    shows its rendering, not an editor)."""
     quick_open(driver, name)
     cell = ".notebook-editor .cell-editor-container .monaco-editor"
     wait_for(lambda: visible(driver, cell), UI_S, f"a cell editor in {name}")[0].click()
@@ -571,15 +575,17 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     assert not log_lines(user_data, rejected), log_lines(user_data, rejected)
     press(browser, Keys.ESCAPE)
 
-    # A Jupyter notebook (VS Code's own ipynb support, no Jupyter extension): Fill Selection in a code cell. Cells
-    # were not synced to the server, which answered "unknown document".
+    # A Jupyter notebook (VS Code's own ipynb support, no Jupyter extension): Fill Selection in the code cell under a
+    # markdown one. Cells were once not synced to the server, which answered "unknown document"; they come through
+    # notebookDocument/* now (the server asks for them), each cell a document of its own.
     open_notebook_cell(browser, "cells.ipynb")
     applied = edit_selection(browser, user_data, "infill.fillSelection",
                              lambda: chord(browser, [Keys.CONTROL, Keys.ALT], "f"))
     screenshot(browser, "vscode-notebook-fill.png")
     saved = json.loads(save_and_read(browser, notebook, lambda text: '"def top_three' in text and
                                      cell_source(text) != SAMPLE_CELL))
-    source = "".join(saved["cells"][0]["source"])
+    assert "".join(saved["cells"][0]["source"]) == NOTEBOOK_NOTE
+    source = cell_source(json.dumps(saved))
     assert source != SAMPLE_CELL and applied in source, f"the cell was not filled: {source!r}"
     assert source.splitlines()[0] == "def top_three(values):" and source.endswith(SAMPLE_CELL.split("\n\n\n")[1])
 
