@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .literals import LINE_COMMENT
+from .spans import error_count
 from .style import LINE_BREAK
 
 CELL_GAP = "\n"   # a blank line between cells, as a reader of the notebook sees them
@@ -54,7 +56,16 @@ def commented(text: str, grammar: str | None) -> str:
     return "".join(f"{mark} {line}".rstrip() + "\n" for line in text.split("\n"))
 
 
+@lru_cache(maxsize=256)   # the cells above change rarely; the head is built at every keystroke
+def parses_alone(text: str, grammar: str) -> bool:
+    return error_count(grammar, text) == 0
+
+
 def cell_text(cell: Cell, grammar: str | None) -> str | None:
+    """The cell as the head shows it; None for a cell left out: blank, unreadable, in another language, or code
+    that does not parse on its own. The kernel reads each cell apart, so an unclosed bracket or string in one is
+    that cell's error alone; joined before the current cell, it would swallow the cell's code and every suggestion
+    in it."""
     text = LINE_BREAK.sub("\n", cell.text).strip("\n")
     if not text.strip() or not readable(text):
         return None
@@ -62,7 +73,9 @@ def cell_text(cell: Cell, grammar: str | None) -> str | None:
         return commented(text, grammar)
     if grammar == "python":
         text = python_cell(text)
-    return None if text is None else text + "\n"
+    if text is None or (grammar is not None and not parses_alone(text, grammar)):
+        return None
+    return text + "\n"
 
 
 def notebook_head(cells: list[Cell], grammar: str | None, limit: int) -> str:

@@ -27,7 +27,10 @@ from test_infill_pipeline import ScriptedEngine, at
     ([Cell("Sum the sizes", False)], "lua", "-- Sum the sizes\n\n"),
     # \r\n and lone \r cells come as \n lines; magics are only Python's
     ([Cell("a = 1\r\nb = 2\rc = 3", True)], "python", "a = 1\nb = 2\nc = 3\n\n"),
-    ([Cell("%x\n", True)], "javascript", "%x\n\n"),
+    ([Cell("%x\n", True)], None, "%x\n\n"),   # no grammar: no magic is known, no parse is checked
+    # a cell that does not parse on its own (the kernel reads each cell apart) is left out
+    ([Cell("import os", True), Cell("total = sum(", True)], "python", "import os\n\n"),
+    ([Cell("let x = [1,", True), Cell("let y = 2;", True)], "javascript", "let y = 2;\n\n"),
 ])
 def test_notebook_head(cells, grammar, expected):
     assert notebook_head(cells, grammar, limit=10_000) == expected
@@ -94,6 +97,14 @@ def test_a_cell_refused_alone_is_refused_in_its_offsets_and_a_head_too_large_is_
                                       head="x = 1\n" * (MAX_DOCUMENT_BYTES // 6 + 1)), engine)
     assert (result.text, result.start) == ("1", offset)
     assert engine.calls[0]["prefix"] == "total = "
+
+
+def test_an_unclosed_string_in_a_cell_above_does_not_swallow_the_cell():
+    head = notebook_head([Cell('import os\n', True), Cell('notes = """unfinished', True)], "python", 10_000)
+    text, offset = at("total = <|>\n")
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                                      head=head), ScriptedEngine("len(os.sep)"))
+    assert result.text == "len(os.sep)" and result.details["decision"] == "single"
 
 
 def test_a_cell_with_lone_cr_lines_is_answered_in_them_after_a_head():

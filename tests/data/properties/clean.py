@@ -1,0 +1,634 @@
+"""Turn a raw middle from the model into text an editor can insert.
+
+The diffusion model sees the suffix, so it often writes the suffix's start again, closes brackets the suffix
+already closes, or runs on past the block it was asked to fill. Each rule below undoes one of those habits;
+`clean_middle` applies them in order.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .decide import comment_start, opens_block
+from .literals import code_outside_literals, line_comment_start
+
+PAIRS = {")": "(", "]": "[", "}": "{"}
+QUOTES = "\"'`"                  # string delimiters an editor closes by itself
+OPENERS = {opener: closer for closer, opener in PAIRS.items()}
+AUTO_CLOSED = set(")]}\"'`;")   # what editors type after the cursor on their own (auto-closing pairs, `;`)
+# A line that only closes something: brackets, or Lua's `end` (`end)`, `end,`), not a statement like `end = 5;`.
+CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*end\b[\s)\]},;]*(?:--.*)?$")
+
+
+@dataclass
+class CleanContext:
+    shape: str                  # "single" | "multi" | "block"
+    before: str                 # the line's text before the insertion point
+    rest_of_line: str           # the line's text after the replaced range
+    suffix: str                 # what the model saw after the middle
+    suffix_starts_line: bool = False  # the suffix begins at a line start (a selection of whole lines)
+    line_ending: str = "\n"     # the document's
+    indent_unit: str = "    "   # the document's indentation step
+    indent_seen: bool = False   # that step was seen in the document or the editor's options, not assumed
+    original: str = ""          # the selected text a fill / rewrite replaces
+    whole_lines: bool = False   # the selection ended with a newline, so the replacement must too
+    line_above: str = ""        # the nearest non-blank line above the cursor's line
+    tab_size: int | None = None # from the editor's formatting options, when it sent them
+    grammar: str | None = None  # the document's tree-sitter grammar (None: plain text), for its comment syntax
+    opener: str = ""            # decide.opener_line: `before`, or on a blank line `line_above`, with a header
+                                # spread over several lines joined into one ("" : those lines as they are)
+    comma_before_closer: bool = False   # Go: the suffix's first closer ends a list (spans.closes_go_list)
+
+
+def indentation(line: str) -> str:
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
+def normalize_newlines(middle: str) -> str:
+    return middle.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def first_line_only(middle: str) -> str:
+    """Single-line mode: the rest of the current line and nothing more."""
+    return middle.split("\n", 1)[0]
+
+
+def collapse_leading_gap(middle: str, before: str) -> str:
+    """Mid-line, after code: a tab in the gap that opens the fill is noise (styles indent with tabs, but align
+    with spaces, as gofmt does); the gap becomes one space. Runs of spaces are kept: they may be alignment."""
+    if not before or before[-1].isspace():
+        return middle
+    gap = len(middle) - len(middle.lstrip(" \t"))
+    return " " + middle[gap:] if "\t" in middle[:gap] else middle
+
+
+# The line so far stops where an operand must follow: after an operator, an opening bracket, a comma, or a word
+# such as `in`, `and`, `not`, `import`, `await`, `new`, `throw`. (Not `return`: a bare `return` ends a statement.)
+WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if|elif|while|for|import|from|await|"
+                           r"with|as|new|typeof|of|yield|throw|assert|del|case))\s*$")
+
+
+def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
+    """`x = # ...`, `for row in # ...`: a comment where the statement still wants an operand completes nothing and
+    leaves a half statement; nothing is better. A comment after a finished statement is fine."""
+    if before.strip() and WANTS_OPERAND.search(before) and comment_start(grammar).match(middle):
+        return ""
+    return middle
+
+
+def comment_only(middle: str, grammar: str | None = None) -> bool:
+    """Every non-blank line is a comment: a line comment, or a line of a /* ... */ comment still open there."""
+    open_block = False
+    starts_comment = comment_start(grammar)
+    for line in (line.strip() for line in middle.split("\n")):
+        if not line:
+            continue
+        if not open_block and not starts_comment.match(line):
+            return False                      # code (`int x = 0; /* counter */` starts with code)
+        if open_block or line.startswith("/*"):
+            closed = line.rfind("*/")
+            if closed != -1 and line[closed + 2:].strip():
+                return False                  # `/* a */ x = 1;`: code after the comment closes
+            open_block = closed == -1 or line.rfind("/*") > closed
+    return True
+
+
+def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | None = None,
+                     opener: str = "") -> bool:
+    """The cursor is where a block's first statement goes (right after its opener, or on a blank line under it)
+    and nothing after the cursor is a statement of that block yet."""
+    opener = opener or (before if before.strip() else line_above)
+    if not opens_block(opener, grammar):
+        return False
+    rest_of_line, *following = suffix.split("\n")
+    if rest_of_line.strip():
+        return set(rest_of_line.strip()) <= set(PAIRS)     # `{|}`: the block closes on the cursor's line
+    limit = len(indentation(opener))
+    for line in following:
+        if line.strip() and not comment_start(grammar).match(line):
+            return len(indentation(line)) <= limit
+    return True
+
+
+def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: str,
+                           grammar: str | None = None, opener: str = "") -> str:
+    """An empty body asks for code. A comment alone completes nothing there, and in Python a body of comments is an
+    IndentationError that tree-sitter's lenient parse does not report (so the parse check cannot catch it)."""
+    if comment_only(middle, grammar) and body_still_empty(before, line_above, suffix, grammar, opener):
+        return ""
+    return middle
+
+
+def drop_leading_blank_lines(middle: str) -> str:
+    """On a blank line the text starts at the cursor; a middle that begins with newlines would leave the cursor's
+    line empty and push the code down."""
+    lines = middle.split("\n")
+    while len(lines) > 1 and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "", opener: str = "",
+                      grammar: str | None = None) -> str:
+    """Multi-line mode: keep lines until one's indentation leaves the block being written.
+
+    After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
+    opener's indentation has left it (a lone closer there is kept only when the suffix does not already close).
+    On a blank line a line shallower than the cursor column has left it; at column 0 (an editor's empty line
+    inside a block holds no indentation), shallower than both the middle's first line and the code line above
+    (inside `foo(` the closing `)` sits at the line above's level).
+    """
+    lines = middle.split("\n")
+    header = opener or before   # a header over several lines: its first line's indentation
+    if before.strip() and opens_block(header, grammar):
+        limit = len(indentation(header))
+        for i, line in enumerate(lines[1:], start=1):
+            if sets_indentation(line, grammar) and len(indentation(line)) <= limit:
+                closes_here = CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit)
+                return "\n".join(lines[:i + 1] if closes_here else lines[:i])
+        return middle
+    if before.strip():
+        limit = len(indentation(before))
+    elif before:
+        limit = len(before)
+    else:
+        first = next((line for line in lines if line.strip()), "")
+        limit = min(len(indentation(first)), len(indentation(line_above)))
+    for i, line in enumerate(lines[1:], start=1):
+        if sets_indentation(line, grammar) and len(indentation(line)) < limit:
+            return "\n".join(lines[:i])
+    return middle
+
+
+def sets_indentation(line: str, grammar: str | None) -> bool:
+    """Whether a line's indentation says which block it is in: not a blank line, nor a C preprocessor line
+    (`#ifdef`, `#endif` sit at column 0 inside any block)."""
+    return bool(line.strip()) and not (grammar in ("c", "cpp") and line.lstrip().startswith("#"))
+
+
+def suffix_closes_block(closing_line: str, suffix: str, opener_indent: int) -> bool:
+    """Does the suffix already close the block opened on the cursor's line, as `closing_line` of the middle would?
+    Yes when the rest of the cursor's line starts with that closer (`{|}`), or when the next code line does at
+    the opener's indentation or deeper; a closer further out closes an outer block (a function's `}` after
+    `if x {|`, with no `}` typed for the `if`)."""
+    closer = "end" if closing_line.strip().startswith("end") else closing_line.strip()[:1]
+    # Lua's `else` / `elseif` (and `until` of `repeat`) end the block as its `end` would.
+    closers = (closer, "else", "elseif", "until") if closer == "end" else (closer,)
+    rest_of_line, *following = suffix.split("\n")
+    if rest_of_line.strip():
+        return rest_of_line.strip().startswith(closers)
+    next_line = next((line for line in following if line.strip()), None)
+    return (next_line is not None and next_line.strip().startswith(closers)
+            and len(indentation(next_line)) >= opener_indent)
+
+
+def same_line(candidate: str, target: str) -> bool:
+    """Lines with real content match at the same or a shallower indentation (a model may lose indentation), not at
+    a deeper one: `return False` inside an `if` above the function's own `return False` is a statement of its own.
+    A line that only closes (`}`, `});`, `end`) must match its indentation too, or an inner block's closer would be
+    mistaken for the suffix's."""
+    if not CLOSING_LINE.match(target) and re.search(r"\w{2}|\w\W", target.strip()) and len(target.strip()) >= 3:
+        return (candidate.strip() == target.strip()
+                and len(indentation(candidate).expandtabs()) <= len(indentation(target).expandtabs()))
+    return candidate.rstrip() == target.rstrip()
+
+
+def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_starts_line: bool = False) -> str:
+    """Cut the middle where it starts writing the suffix's next line again."""
+    suffix_lines = suffix.split("\n")
+    following = suffix_lines if suffix_starts_line else suffix_lines[1:]
+    target = next((line for line in following if line.strip()), None)
+    if target is None:
+        return middle
+    lines = middle.split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if i == 0:
+            # Only a first line that starts a line of its own can repeat a whole suffix line.
+            if before.strip():
+                continue
+            # Indented as reindent_first_line will leave it: the cursor's column, or the model's own when deeper.
+            if len(indentation(line)) < len(before):
+                line = before + line.lstrip()
+        if same_line(line, target):
+            return "\n".join(lines[:i])
+    return middle
+
+
+def unmatched_closer_positions(text: str) -> set[int]:
+    """Indexes of closing brackets that close nothing opened earlier in `text` (they close the prefix's)."""
+    stack: list[str] = []
+    unmatched = set()
+    for i, char in enumerate(text):
+        if char in "([{":
+            stack.append(char)
+        elif char in PAIRS:
+            if stack and stack[-1] == PAIRS[char]:
+                stack.pop()
+            else:
+                unmatched.add(i)
+    return unmatched
+
+
+def closes_kept_bracket(kept: str, cut: str) -> bool:
+    """Would cutting `cut` remove the closer of a bracket that `kept` opens?"""
+    stack: list[tuple[str, bool]] = []   # (opener, opened in the kept part)
+    for part, is_kept in ((kept, True), (cut, False)):
+        for char in part:
+            if char in "([{":
+                stack.append((char, is_kept))
+            elif char in PAIRS and stack and stack[-1][0] == PAIRS[char]:
+                if stack.pop()[1] and not is_kept:
+                    return True
+    return False
+
+
+def drop_suffix_overlap(middle: str, suffix: str) -> str:
+    """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
+    `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
+    (then the bracket rule decides). One character is enough for a statement's `;` the suffix already ends it with,
+    and for a quote that closes the string the prefix opened (the middle holds an odd number of it): `;;` parses as
+    an empty statement, so the parse check would not catch the first."""
+    head = suffix.lstrip(" \t")
+    trimmed = middle.rstrip(" \t")
+    for size in range(min(len(trimmed), len(head)), 1, -1):
+        if trimmed.endswith(head[:size]):
+            if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
+                return trimmed[:-size]
+    if not (trimmed and head and trimmed[-1] == head[0]) or trimmed.endswith("\\" + head[0]):
+        return middle
+    if head[0] == ";" and not head[1:].split("\n", 1)[0].strip():   # the `;` ends the line (not `for (;;)`)
+        return trimmed[:-1]
+    if head[0] in QUOTES and len(re.findall(r"(?<!\\)" + re.escape(head[0]), trimmed)) % 2 == 1:
+        return trimmed[:-1]
+    return middle
+
+
+def drop_unmatched_closers(middle: str, suffix: str) -> str:
+    """Trailing closing brackets the middle never opened, when the suffix (after whitespace) starts with the same
+    closers: the model closed what the suffix closes already. Closers on a line of their own match only the
+    suffix's at the same indentation: a `}` under `if x {` is not the function's `}` further out."""
+    trimmed = middle.rstrip()
+    last_line = trimmed[trimmed.rfind("\n") + 1:]
+    rest_of_line, *following = suffix.split("\n")
+    if "\n" in trimmed and not rest_of_line.strip() and CLOSING_LINE.match(last_line):
+        next_line = next((line for line in following if line.strip()), "")
+        if indentation(next_line) != indentation(last_line):
+            return middle
+    unmatched = unmatched_closer_positions(trimmed)
+    tail = []   # indexes of the trailing closers, last first
+    i = len(trimmed) - 1
+    while i >= 0 and (trimmed[i] in PAIRS or trimmed[i].isspace()):
+        if trimmed[i] in PAIRS:
+            tail.append(i)
+        i -= 1
+    tail.reverse()
+    supplied = [char for char in re.match(r"[\s)\]}]*", suffix).group() if char in PAIRS]
+    for size in range(len(tail), 0, -1):
+        dropped = tail[-size:]
+        if [trimmed[j] for j in dropped] == supplied[:size] and all(j in unmatched for j in dropped):
+            return trimmed[:dropped[0]].rstrip()
+    return middle
+
+
+def auto_closed_tail(rest_of_line: str) -> str:
+    """The closers an editor typed after the cursor by itself (`)`, `"]`, `);`), up to the last of them; "" when
+    the rest of the line holds anything else. An inline item replaces this tail instead of inserting before it."""
+    tail = rest_of_line.rstrip()
+    return tail if tail and set(tail) <= AUTO_CLOSED | {" ", "\t"} else ""
+
+
+def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
+    """clean_middle, then with_tail. A line comment ending a one-line middle is set aside while they run: the
+    editor's closers go before it (`foo(a); // why`), not into it, and the rules that look at the middle's end
+    see its code."""
+    one_line = bool(tail) and ctx.shape == "single" and "\n" not in middle.strip()   # closers follow on its line
+    code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
+    if not comment:
+        return with_tail(clean_middle(middle, ctx), tail)
+    cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail)
+    return cleaned + code[len(code.rstrip()):] + comment if cleaned else ""
+
+
+def with_tail(middle: str, tail: str) -> str:
+    """The text that replaces the closers the editor typed after the cursor (`tail`, from auto_closed_tail):
+    the middle followed by them, or the middle alone when it writes them itself and then ends the statement
+    (`a);` before the editor's `)`; without the `;` the overlap rules have already cut them). "" stays ""."""
+    if not middle or not tail:
+        return middle + tail if middle else ""
+    closers = tail.strip()
+    body = middle.rstrip()
+    written = body.rstrip(";,")
+    if closes_string_then_brackets(written, closers):
+        # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes
+        return body if written != body else written + closers[len(closers.rstrip(";,")):]
+    if written == body or not written.endswith(closers):
+        return middle + tail
+    cut = len(written) - len(closers)
+    # A quote there closes the prefix's string only when the middle holds an odd number of it.
+    quote_still_open = any(q in closers and written.count(q) % 2 == 0 for q in QUOTES)
+    if closes_kept_bracket(written[:cut], closers) or quote_still_open:
+        return middle + tail   # they close what the middle opened, not the editor's pair
+    return body
+
+
+def closes_string_then_brackets(written: str, closers: str) -> bool:
+    """Whether `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
+    after it closes exactly the brackets the rest of `closers` closes."""
+    quote = closers[:1]
+    if not quote or quote not in QUOTES:
+        return False
+    ends = [m.start() for m in re.finditer(r"(?<!\\)" + re.escape(quote), written)]
+    if len(ends) % 2 == 0:
+        return False   # an even number of quotes leaves the prefix's string open
+    after = written[ends[0] + 1:]
+    return "".join(after[i] for i in sorted(unmatched_closer_positions(after))) == closers[1:].rstrip(";,")
+
+
+def split_trailing_comment(text: str, grammar: str | None, line_before: str = "") -> tuple[str, str]:
+    """(text, "") or (its code, the line comment ending its last line after some code and a space), so that what
+    goes after the code (closers, a comma) is not written into the comment. `line_before`: the text before `text`
+    on its first line, so that a marker inside a string begun there is not taken for a comment."""
+    line_start = text.rfind("\n") + 1
+    last_line = text[line_start:]
+    at = line_comment_start(grammar, last_line, line_before if line_start == 0 else "")
+    code = last_line[:max(at, 0)]
+    if at == -1 or not code.strip() or code[-1] not in " \t":
+        return text, ""   # no comment, a whole-line comment, or a marker glued to the code
+    return text[:line_start] + code, last_line[at:]
+
+
+def close_own_brackets(middle: str, grammar: str | None = None) -> str:
+    """Single line: close the brackets the middle itself opened and left open (a canvas that ran out mid-call),
+    innermost first, when the middle ends on something a closer may follow (a name, a number, a closer, a quote).
+    Brackets opened before the cursor are the suffix's business; a string left open is left alone. Literals are
+    the grammar's (a Rust lifetime `'a` is no quote, a Lua `[[...]]` a string); plain text knows quotes only."""
+    scanned = code_outside_literals(grammar, middle)
+    if scanned is not None:
+        code, ending = scanned
+        if ending is not None:
+            return middle   # ends inside a string or comment
+    else:
+        code, quote = [], None
+        for char in middle:
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "\"'`":
+                quote = char
+            else:
+                code.append(char)
+        if quote:
+            return middle
+    stack: list[str] = []
+    for char in code:
+        if char in OPENERS:
+            stack.append(char)
+        elif char in PAIRS and stack and stack[-1] == PAIRS[char]:
+            stack.pop()
+    body = middle.rstrip()
+    if not stack or not body or not re.search(r"[\w)\]}\"'`]$", body):
+        return middle
+    return body + "".join(OPENERS[opener] for opener in reversed(stack))
+
+
+def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = None) -> str:
+    """Leading whitespace in the document's style: tabs become spaces in a space-indented document (one indent unit
+    each), and in a tab-indented one every full level of spaces (the editor's tab size, else the middle's own
+    step: the common divisor of its indentations, so 8 and 12 spaces are two and three levels) becomes a tab."""
+    lines = middle.split("\n")
+    if indent_unit == "\t":
+        widths = [len(indentation(line)) for line in lines if line.strip() and indentation(line).startswith(" ")]
+        step = math.gcd(*widths) if widths else 4
+        width = tab_size if tab_size and 2 <= tab_size <= 8 else (step if 2 <= step <= 4 else 4)
+        for i, line in enumerate(lines):
+            ws = indentation(line)
+            if " " in ws:
+                columns = sum(width if c == "\t" else 1 for c in ws)
+                lines[i] = "\t" * (columns // width) + " " * (columns % width) + line[len(ws):]
+    else:
+        for i, line in enumerate(lines):
+            ws = indentation(line)
+            if "\t" in ws:
+                lines[i] = ws.replace("\t", indent_unit) + line[len(ws):]
+    return "\n".join(lines)
+
+
+def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: str | None) -> str:
+    """Levels the middle opens below its first line, redrawn in the document's space step (a model that wrote
+    4-space levels into 2-space JavaScript). Only when that is sure to change nothing but the look: every deeper
+    line is a whole number of the model's steps deeper than the first line, none goes left of it (an outer level
+    is one of the document's own), and none is a continuation (inside an open parenthesis, where styles indent as
+    they like, or inside a string or comment, whose text would change). A first line with its own indentation at
+    a cursor in indentation is left alone: whether it repeats the cursor's column or goes deeper is
+    reindent_first_line's call, and the base depends on it."""
+    if indent_unit.strip(" ") or "\n" not in middle:
+        return middle
+    lines = middle.split("\n")
+    if before.strip():
+        base = len(indentation(before))
+    elif before and indentation(lines[0]):
+        return middle
+    else:    # the cursor's column in indentation, or column 0 before a line written with its own indentation
+        base = len(before) or len(indentation(lines[0]))
+    widths = [len(indentation(line)) for line in lines[1:] if line.strip()]
+    unit = len(indent_unit)
+    if base % unit or any("\t" in indentation(line) for line in lines[1:]) or not widths or min(widths) < base:
+        return middle   # (a base off the document's levels, e.g. a selection starting inside indentation)
+    deeper = [width - base for width in widths if width > base]
+    step = min(deeper, default=0)
+    if step not in (2, 3, 4, 8) or step == unit or any(extra % step for extra in deeper) \
+            or has_continuation_lines(before, lines, grammar):
+        return middle
+    for i, line in enumerate(lines[1:], start=1):
+        width = len(indentation(line))
+        if line.strip() and width > base:
+            lines[i] = " " * (base + (width - base) // step * unit) + line[width:]
+    return "\n".join(lines)
+
+
+def has_continuation_lines(before: str, lines: list[str], grammar: str | None) -> bool:
+    """Whether a line after the first starts inside a parenthesis, string or comment left open above it (in the
+    cursor's line or the middle); True when the grammar's literals are unknown. Braces and square brackets open
+    levels like blocks do (a callback's body inside `foo(function () {` is one)."""
+    text = before + lines[0]   # all that comes before the next line
+    for line in lines[1:]:
+        scanned = code_outside_literals(grammar, text + "\n")   # a line comment ends with its line
+        if scanned is None or scanned[1] is not None:
+            return True
+        open_brackets: list[str] = []
+        for char in scanned[0]:
+            if char in OPENERS:
+                open_brackets.append(char)
+            elif char in PAIRS and open_brackets:
+                open_brackets.pop()
+        if open_brackets and open_brackets[-1] == "(":
+            return True
+        text += "\n" + line
+    return False
+
+
+def trim_trailing_whitespace(middle: str) -> str:
+    return "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
+
+
+def reindent_first_line(middle: str, before: str, original: str = "", indent_unit: str = "    ") -> str:
+    """Line up the first line with the cursor column.
+
+    Later lines carry absolute indentation, the first starts at the cursor. When the cursor sits in indentation and
+    the model wrote that indentation again, drop the repeat (unless the next line shows the extra indentation was
+    meant as relative). Mid-line, a leading space after a space is dropped. A fill at column 0 whose selection
+    was indented keeps that indentation.
+    """
+    lines = middle.split("\n")
+    first = lines[0]
+    ws, body = indentation(first), first.lstrip(" \t")
+    if not body:
+        return middle
+    if not before.strip():
+        if not ws:
+            if not before and original and indentation(original):
+                return keep_selection_indentation(lines, indentation(original))
+            return "\n".join(lines)
+        column = len(before)
+        next_line = next((line for line in lines[1:] if line.strip()), None)
+        if next_line is not None:
+            expected = len(indentation(next_line)) - (len(indent_unit) if opens_block(first) else 0)
+            if column + len(ws) == expected != len(ws):
+                return middle   # relative indentation, as the next line confirms
+        lines[0] = ws[column:] + body if len(ws) >= column else body
+        return "\n".join(lines)
+    if before[-1] in " \t" and ws:
+        lines[0] = body
+    return "\n".join(lines)
+
+
+def keep_selection_indentation(lines: list[str], indent: str) -> str:
+    """A fill at column 0 replacing indented lines, whose first line the model wrote at column 0. When every later
+    line is also shallower than the selection, the model wrote the block relative to column 0: shift it all;
+    otherwise the later lines are absolute and only the first line moves."""
+    later = [line for line in lines[1:] if line.strip()]
+    if all(len(indentation(line)) < len(indent) for line in later):
+        return "\n".join(indent + line if line.strip() else line for line in lines)
+    return "\n".join([indent + lines[0], *lines[1:]])
+
+
+def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None) -> str:
+    """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
+    the opener's level (or the cursor sits at column 0), shift every line by the missing amount."""
+    if before.strip() or not opens_block(line_above, grammar):
+        return middle
+    lines = middle.split("\n")
+    column = len(before) + len(indentation(lines[0]))
+    if column > len(indentation(line_above)) or not lines[0].strip():
+        return middle   # already deeper than the opener
+    missing = len(indentation(line_above)) + len(indent_unit) - column
+    pad = ("\t" if indent_unit == "\t" else " ") * missing
+    # The first line is given its whole indentation, cursor column included: reindent_first_line takes a first
+    # line indented as deep as the cursor for one that repeats the cursor's indentation, and would undo a pad alone.
+    lines[0] = before + pad + lines[0]
+    return "\n".join(pad + line if line.strip() and i else line for i, line in enumerate(lines))
+
+
+def indent_flat_body(middle: str, header: str, indent_unit: str, grammar: str | None = None) -> str:
+    """After a block opener on the cursor's line, a body the model began on a new line at the opener's own level
+    (no deeper than the header) is shifted one level below it; a last line that closes the block stays where it is.
+    Otherwise keep_inside_scope reads the first body line as code after the block and nothing is left."""
+    lines = middle.split("\n")
+    written = [i for i, line in enumerate(lines) if sets_indentation(line, grammar)]
+    if lines[0].strip() or not written or CLOSING_LINE.match(lines[written[0]]):
+        return middle
+    missing = len(indentation(header)) + len(indent_unit) - len(indentation(lines[written[0]]))
+    if len(indentation(lines[written[0]])) > len(indentation(header)) or missing <= 0:
+        return middle
+    pad = ("\t" if indent_unit == "\t" else " ") * missing
+    closer = written[-1] if (CLOSING_LINE.match(lines[written[-1]])
+                             and len(indentation(lines[written[-1]])) <= len(indentation(header))) else None
+    return "\n".join(pad + line if i in written and i != closer else line for i, line in enumerate(lines))
+
+
+def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str) -> str:
+    """After a block opener the body goes on its own, deeper line; a closer left on the cursor's line moves to a
+    line of its own below the body."""
+    if not middle.startswith("\n"):
+        middle = "\n" + indentation(before) + indent_unit + middle.lstrip(" \t")
+    if rest_of_line.strip():
+        middle += "\n" + indentation(before)
+    return middle
+
+
+GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
+
+
+def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, before: str = "") -> str:
+    """Go: when the closer of a literal or an argument list comes on a line after the middle's last code, that
+    code needs a trailing comma (`Point{` / `X: 1,` / `}`); added before a line comment ending it. Whole-line
+    comments and blank lines after the last code line are passed over: the comma goes on that line."""
+    code = middle.rstrip()
+    between = middle[len(code):] + suffix[:len(suffix) - len(suffix.lstrip())]
+    if "\n" not in between:
+        return middle
+    lines = code.split("\n")
+    while len(lines) > 1 and (not lines[-1].strip() or comment_only(lines[-1], grammar)):
+        lines.pop()
+    if len(lines) < code.count("\n") + 1:
+        code_end = len("\n".join(lines))
+        return comma_before_own_line_closer(middle[:code_end], "\n", grammar, before) + middle[code_end:]
+    line_start = code.rfind("\n") + 1
+    kept, comment = split_trailing_comment(code, grammar, before)
+    kept_code = kept.rstrip()
+    if len(kept_code) < line_start or not GO_LINE_END_NEEDS_COMMA.search(kept_code) \
+            or comment_start(grammar).match(code[line_start:]):
+        return middle   # the last line is blank, a comment, or ends with `,` `{` `(` or an operator
+    return kept_code + "," + kept[len(kept_code):] + comment + middle[len(code):]
+
+
+def to_line_ending(middle: str, line_ending: str) -> str:
+    return middle.replace("\n", line_ending) if line_ending != "\n" else middle
+
+
+def clean_middle(raw: str, ctx: CleanContext) -> str:
+    """All rules in order; "" when nothing worth inserting is left."""
+    middle = normalize_newlines(raw)
+    suffix = normalize_newlines(ctx.suffix)
+    after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.opener or ctx.before,
+                                                                                     ctx.grammar)
+    opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
+    if not ctx.before.strip():
+        middle = drop_leading_blank_lines(middle)
+    middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size)
+    if ctx.shape == "single":
+        middle = collapse_leading_gap(first_line_only(middle), ctx.before)
+        middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
+    elif ctx.shape == "multi":
+        if after_opener:
+            middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
+        middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
+        if ctx.indent_seen:   # on the lines kept: one that left the scope would stop the redraw
+            middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
+        middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
+    elif ctx.indent_seen:
+        middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
+    middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
+    middle = drop_suffix_overlap(middle, suffix)
+    middle = drop_unmatched_closers(middle, suffix)
+    if ctx.shape == "single":
+        middle = close_own_brackets(middle, ctx.grammar)
+    middle = trim_trailing_whitespace(middle)
+    if ctx.shape == "multi":
+        middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
+    if not middle.strip():
+        return ""
+    if after_opener:
+        middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
+    else:
+        original = ctx.original if ctx.shape == "block" else ""
+        middle = reindent_first_line(middle, ctx.before, original, ctx.indent_unit)
+        if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
+            middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
+    if ctx.comma_before_closer:
+        middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar, ctx.before)
+    if ctx.whole_lines:
+        middle += "\n"
+    return to_line_ending(middle, ctx.line_ending)

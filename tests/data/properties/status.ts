@@ -1,0 +1,140 @@
+// The status bar item: starting, loading (with progress), ready (device, model, last latency), error, off.
+import * as vscode from 'vscode';
+
+/** The server's status object (`infill.status` and the `diffusionInfill/status` notification). */
+export interface ServerStatus {
+  state: 'loading' | 'ready' | 'error';
+  model?: string | null;
+  device?: string | null;
+  message?: string | null;
+  lastLatencyMs?: number | null;
+  counters?: Record<string, unknown> | null;
+}
+
+type State = 'off' | 'starting' | 'loading' | 'ready' | 'error';
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function shortModel(model: string): string {
+  // A local folder or hub id: its last part is the name a person recognises.
+  const parts = model.split(/[\\/]/).filter(Boolean);
+  return parts[parts.length - 1] ?? model;
+}
+
+export class StatusIndicator implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private state: State = 'off';
+  private message = '';
+  private percentage: number | undefined;
+  private model = '';
+  private device = '';
+  private lastLatencyMs: number | undefined;
+  private counters: Record<string, unknown> = {};
+
+  constructor(showLogCommand: string) {
+    this.item = vscode.window.createStatusBarItem('diffusionInfill.status', vscode.StatusBarAlignment.Right, 100);
+    this.item.name = 'Diffusion Infill';
+    this.item.command = showLogCommand;
+    this.render();
+    this.item.show();
+  }
+
+  off(reason: string): void {
+    this.set('off', reason);
+  }
+
+  starting(command: string): void {
+    this.percentage = undefined;
+    this.set('starting', `starting ${command}`);
+  }
+
+  loading(message: string, percentage?: number): void {
+    if (percentage !== undefined) this.percentage = percentage;
+    this.set('loading', message || this.message);
+  }
+
+  ready(message: string): void {
+    this.percentage = undefined;
+    this.set('ready', message);
+  }
+
+  error(message: string): void {
+    this.set('error', message);
+  }
+
+  /** A latency measured by the extension; the server's own figure wins when it sends one. */
+  latency(ms: number): void {
+    this.lastLatencyMs = ms;
+    this.render();
+  }
+
+  isLoaded(): boolean {
+    return this.state === 'ready';
+  }
+
+  fromServer(status: ServerStatus): void {
+    if (status.model) this.model = status.model;
+    if (status.device) this.device = status.device;
+    if (typeof status.lastLatencyMs === 'number') this.lastLatencyMs = status.lastLatencyMs;
+    if (status.counters && typeof status.counters === 'object') this.counters = status.counters;
+    const message = status.message ?? '';
+    if (status.state === 'loading') this.loading(message || 'loading the model');
+    else if (status.state === 'error') this.error(message || 'the server reported an error');
+    else if (status.state === 'ready') this.ready(message);
+  }
+
+  private set(state: State, message: string): void {
+    this.state = state;
+    this.message = message;
+    this.render();
+  }
+
+  private render(): void {
+    const item = this.item;
+    item.backgroundColor = undefined;
+    let text: string;
+    let summary: string;
+    switch (this.state) {
+      case 'off':
+        text = '$(circle-slash) Infill';
+        summary = `off: ${this.message}`;
+        break;
+      case 'starting':
+        text = '$(loading~spin) Infill';
+        summary = 'starting the server';
+        break;
+      case 'loading':
+        text = `$(loading~spin) Infill${this.percentage !== undefined ? ` ${Math.round(this.percentage)}%` : ''}`;
+        summary = `loading: ${this.message}`;
+        break;
+      case 'ready': {
+        const where = this.device ? ` ${this.device}` : '';
+        const latency = this.lastLatencyMs !== undefined ? ` · ${seconds(this.lastLatencyMs)}` : '';
+        text = `$(sparkle) Infill${where}${latency}`;
+        summary = `ready${this.device ? ` on ${this.device}` : ''}`;
+        break;
+      }
+      case 'error':
+        text = '$(error) Infill';
+        summary = `error: ${this.message}`;
+        item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
+        break;
+    }
+    const lines = [`Diffusion Infill: ${summary}`];
+    if (this.state === 'ready' && this.message) lines.push(this.message);
+    if (this.model) lines.push(`Model: ${shortModel(this.model)}`);
+    if (this.lastLatencyMs !== undefined) lines.push(`Last answer: ${seconds(this.lastLatencyMs)}`);
+    for (const [name, value] of Object.entries(this.counters)) lines.push(`${name}: ${String(value)}`);
+    lines.push('', 'Click to show the log.');
+    item.text = text;
+    item.tooltip = lines.join('\n');
+    // What screen readers say, and a stable handle for the editor test.
+    item.accessibilityInformation = { label: `Diffusion Infill: ${summary}`, role: 'button' };
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}
