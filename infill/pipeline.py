@@ -17,7 +17,7 @@ from .decide import opener_line, previous_nonblank_line
 from .edits import Edit, minimal_edits
 from .plan import ContextMemory, make_plan
 from .related import RelatedDocument
-from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_style, line_ending_of
+from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_style, indent_votes, line_ending_of
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -45,6 +45,7 @@ class InfillRequest:
     previous: ContextMemory = ContextMemory()   # what the document's last request chose (ContextMemory.of)
     head: str = ""                   # text that runs before `text` (a notebook's earlier cells, infill.notebook):
                                      # read as context, never edited; offsets stay those of `text`
+    own_from: int = 0                # set by with_head: where `text` (head and document joined) has the document
 
 
 @dataclass
@@ -201,7 +202,7 @@ def with_head(request: InfillRequest) -> InfillRequest:
     shift = len(request.head)
     head = LONE_CR.sub("\n", request.head)   # one character for one, as as_lines does for the text
     joined = dataclasses.replace(request, text=head + request.text, start=request.start + shift,
-                                 end=request.end + shift, head="")
+                                 end=request.end + shift, head="", own_from=shift)
     return request if check_request(joined) else joined
 
 
@@ -215,6 +216,12 @@ def without_head(result: InfillResult, request: InfillRequest) -> InfillResult:
         context["head_chars"] = max(0, context["prefix_chars"] - request.start)
     return dataclasses.replace(result, start=result.start - shift, end=result.end - shift,
                                edits=[(start - shift, end - shift, text) for start, end, text in result.edits])
+
+
+def indented(text: str) -> bool:
+    """Whether `text` shows how it indents (a line indented with tabs or spaces)."""
+    tabs, spaced, _ = indent_votes(text)
+    return bool(tabs or spaced)
 
 
 def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None) -> InfillResult:
@@ -254,13 +261,17 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     # An inline item replaces the closers the editor typed after the cursor, so the model's own text and those
     # closers never stand side by side twice.
     tail = auto_closed_tail(plan.rest_of_line) if mode == "inline" else ""
-    indent_unit, indent_seen = indent_style(text, request.tab_size, request.insert_spaces, plan.grammar)
+    # Layout is the document's own, not the head's: a notebook cell keeps its indentation and line breaks, and its
+    # first line opens no block of the cell above (the kernel reads each cell on its own).
+    own, own_start = text[request.own_from:], start - request.own_from
+    indent_unit, indent_seen = indent_style(own if indented(own) else text, request.tab_size,
+                                            request.insert_spaces, plan.grammar)
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
-        suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(text),
+        suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(own),
         indent_unit=indent_unit, indent_seen=indent_seen, original=original,
-        whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(text, start),
-        tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(text, start),
+        whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(own, own_start),
+        tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(own, own_start),
         comma_before_closer=plan.span.closes_go_list,
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)

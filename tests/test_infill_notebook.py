@@ -15,9 +15,15 @@ from test_infill_pipeline import ScriptedEngine, at
 @pytest.mark.parametrize("cells, grammar, expected", [
     # code cells in order, each followed by a blank line
     ([Cell("import os", True), Cell("x = 1\n", True)], "python", "import os\n\nx = 1\n\n"),
-    # IPython escapes commented out in place; a cell magic whose body is Python too
-    ([Cell("%matplotlib inline\n  !ls\nx = 1", True)], "python", "#matplotlib inline\n  #ls\nx = 1\n\n"),
-    ([Cell("%%time\ntotal = sum(x)", True)], "python", "#%time\ntotal = sum(x)\n\n"),
+    # IPython's lines commented out where a statement starts; a cell magic whose body is Python too
+    ([Cell("%matplotlib inline\n  !ls\nx = 1", True)], "python", "#%matplotlib inline\n  #!ls\nx = 1\n\n"),
+    ([Cell("%%time\ntotal = sum(x)", True)], "python", "#%%time\ntotal = sum(x)\n\n"),
+    ([Cell("import pandas as pd\nfiles = !ls *.csv\ndf = pd.read_csv(files[0])\ndf.head?\n??len", True)], "python",
+     "import pandas as pd\n#files = !ls *.csv\ndf = pd.read_csv(files[0])\n#df.head?\n#??len\n\n"),
+    # ... and nowhere else: a line inside brackets, a string or after a backslash is Python's
+    ([Cell('msg = ("%s rows"\n       % len(rows))\nok = (a\n!= b)', True)], "python",
+     'msg = ("%s rows"\n       % len(rows))\nok = (a\n!= b)\n\n'),
+    ([Cell('doc = """\n%s\n"""\nx = 1 + \\\n  2', True)], "python", 'doc = """\n%s\n"""\nx = 1 + \\\n  2\n\n'),
     # a cell in another language by its cell magic is left out
     ([Cell("import os", True), Cell("%%bash\nls -l", True)], "python", "import os\n\n"),
     # markdown as comments of the cell's language; blank cells and cells with NUL bytes left out
@@ -43,6 +49,11 @@ def test_the_head_keeps_the_nearest_cells_within_its_limit():
     long_cell = Cell("".join(f"line_{i} = {i}\n" for i in range(100)), True)
     head = notebook_head([cells[0], long_cell], "python", limit=40)
     assert head and len(head) <= 40 and head.endswith("line_99 = 99\n\n") and head.startswith("line_")
+    # ... from the start of a statement, never inside one: a cut inside a string would swallow the cell below.
+    query = Cell('QUERY = """\n' + "".join(f"    SELECT col_{i} FROM t{i}\n" for i in range(200)) +
+                 '"""\nrows = run(QUERY)\n', True)
+    assert notebook_head([query], "python", limit=4000) == "rows = run(QUERY)\n\n"
+    assert notebook_head([query], None, limit=40) == '"""\nrows = run(QUERY)\n\n'   # no grammar: whole lines
 
 
 NOTEBOOK_HEAD = notebook_head([Cell("Count the words of a text.", False),
@@ -113,3 +124,24 @@ def test_a_cell_with_lone_cr_lines_is_answered_in_them_after_a_head():
                                       invoked=True, head=NOTEBOOK_HEAD),
                         ScriptedEngine("    a = 1\n    return a"))
     assert result.text == "    a = 1\r    return a" and result.start == offset
+
+
+# More 2-space lines than the cells below have lines of their own.
+TWO_SPACE_HEAD = notebook_head([Cell("def helper(xs):\n  for x in xs:\n    if x:\n      print(x)\n    else:\n"
+                                     "      print(-x)\n  return xs\n", True)], "python", 10_000)
+
+
+@pytest.mark.parametrize("source, middle, expected", [
+    # a CRLF cell under \n cells keeps its CRLF
+    ("def f():\r\n<|>\r\nprint(1)\r\n", "    a = 1\n    return a", "    a = 1\r\n    return a"),
+    # a 4-space cell under 2-space cells keeps its 4 spaces; a tab-indented one its tabs
+    ("def g(xs):\n    for x in xs:\n        print(x)\n    <|>\n", "if xs:\n        return helper(xs)",
+     "if xs:\n        return helper(xs)"),
+    ("def g(xs):\n\tfor x in xs:\n\t\tprint(x)\n\t<|>\n", "if xs:\n        return helper(xs)",
+     "if xs:\n\t\treturn helper(xs)"),
+])
+def test_a_cell_is_answered_in_its_own_layout_not_the_cells_above(source, middle, expected):
+    text, offset = at(source)
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                                      invoked=True, head=TWO_SPACE_HEAD), ScriptedEngine(middle))
+    assert result.text == expected and result.details["context"]["head_chars"] > 0
