@@ -412,11 +412,12 @@ def test_selection_commands_send_the_selection_and_apply_only_the_servers_edit(r
             assert answer["message"] in told
 
 
-def test_a_command_given_no_range_works_on_the_whole_line_not_an_old_selection(report):
-    ran = step(report, "fill_no_range")
+@pytest.mark.parametrize("name", ["fill_no_range", "fill_typed_range"])
+def test_a_command_given_no_range_or_a_typed_one_works_on_whole_lines_not_an_old_selection(report, name):
+    ran = step(report, name)
     selection = ran["params"]["arguments"][0]["range"]
     line = ran["before"].split("\n")[selection["start"]["line"]]
-    assert line == 'z = "hi there"'   # the line where the charwise selection was made
+    assert line.startswith(('z = "', 'y = "'))   # the line where the charwise selection was made
     assert selection["start"] == {"line": selection["start"]["line"], "character": 0}
     assert selection["end"] == {"line": selection["start"]["line"], "character": len(line)}
 
@@ -560,3 +561,26 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     assert preview["mode"].startswith("i") and preview["text"].endswith("…")
     assert why["message"].startswith(preview["text"][:-1]) and len(preview["text"]) < len(why["message"])
     assert held["line"].strip() == "return  x"   # the <Space> typed right after the message reached the buffer
+
+
+def test_setup_options_of_the_wrong_type_are_reported_and_defaulted(nvim, tmp_path):
+    """setup() is the user's configuration: a wrong value gets one warning naming it and its default, never a Lua
+    error on every keystroke or a plugin with no keys."""
+    (tmp_path / "sample.py").write_text("def add(a, b):\n    return a + b\n")
+    report_file = tmp_path / "report.json"
+    env = neovim_env(tmp_path, SAMPLE_FILE=str(tmp_path / "sample.py"), REPORT_FILE=str(report_file),
+                     SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
+    scenario = PLUGIN_DIR / "tests" / "scenario_bad_options.lua"
+    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {scenario}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
+    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
+    found = json.loads(report_file.read_text())
+    assert "problem" not in found, found["problem"]
+    assert "Error" not in finished.stderr and "stack traceback" not in finished.stderr, finished.stderr
+    assert found["config"] == {"debounce_ms": 75, "accept": "<Tab>", "settings": "empty", "auto_trigger": True,
+                               "colour": None}
+    [warning] = found["notifications"]
+    assert warning["level"] == 3 and warning["message"].startswith("Diffusion Infill: setup(): ")
+    for named in ("settings", "debounce_ms", "keymaps.accept", '"acept"', "auto_trigger", '"colour"'):
+        assert named in warning["message"], (named, warning["message"])
+    assert found["errmsg"] == "" and found["line"] == "xy" and found["tab"].startswith("Diffusion Infill")

@@ -10,14 +10,35 @@ local function command(name, run, opts)
   end, opts)
 end
 
--- args.range < 2: no range or one line number given, so an old visual selection on the line does not count.
+-- The command line last run (`:` on a selection writes '<,'> into it, whether typed or run by a mapping). A range
+-- typed in normal mode (`:1,2`) that happens to cover the lines of an old selection means those whole lines, not
+-- the old selection's columns; the command-line history cannot tell the two apart when a mapping runs the command.
+local last_command_line = nil
+vim.api.nvim_create_autocmd("CmdlineLeave", {
+  group = vim.api.nvim_create_augroup("diffusion_infill_commands", { clear = true }),
+  callback = function()
+    if vim.v.event.cmdtype == ":" then
+      last_command_line = vim.fn.getcmdline()
+    end
+  end,
+})
+
+-- Whole lines unless the range is the visual selection ('<,'> or *): no range, one line number, or line numbers
+-- typed over an old selection's lines.
+local function whole_lines(args)
+  local line = last_command_line or ""
+  last_command_line = nil -- a command run from Lua (vim.cmd) had no command line of its own
+  local visual = line:match("^[%s:]*'<%s*,%s*'>") or line:match("^[%s:]*%*")
+  return args.range < 2 or not visual
+end
+
 command("InfillFill", function(infill, args)
-  infill.fill(args.line1, args.line2, nil, { whole_lines = args.range < 2 })
+  infill.fill(args.line1, args.line2, nil, { whole_lines = whole_lines(args) })
 end, { range = true, desc = "Diffusion Infill: fill the selection (or the current line)" })
 
 command("InfillRewrite", function(infill, args)
   -- No instruction on the command line: ask for one (it may be left empty).
-  infill.rewrite(args.line1, args.line2, args.args ~= "" and args.args or nil, nil, { whole_lines = args.range < 2 })
+  infill.rewrite(args.line1, args.line2, args.args ~= "" and args.args or nil, nil, { whole_lines = whole_lines(args) })
 end, { range = true, nargs = "*", desc = "Diffusion Infill: rewrite the selection, optionally following an instruction" })
 
 command("InfillSuggest", function(infill) infill.suggest() end, { desc = "Diffusion Infill: suggest at the cursor now" })

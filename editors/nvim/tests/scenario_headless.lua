@@ -190,8 +190,13 @@ H.run(function()
   H.wait_for("insert mode on a new line", function() return H.mode():match("^i") end, 5000)
   H.type("<C-]>")
   H.step("fallback_user_mapping", { line = api.nvim_get_current_line() })
+  -- The user's own mapping of the accept key, recursive and starting with the key itself (as vim-vsnip's README
+  -- suggests): Vim does not map the rhs's leading <Tab> again, and neither may the plugin (it fed it back into its
+  -- own map, forever, and Neovim hung).
+  vim.cmd([[imap <expr> <Tab> pumvisible() ? "\<C-n>" : "\<Tab>"]])
   api.nvim_set_current_line("")
   H.type("<Tab>")
+  vim.cmd("iunmap <Tab>")
   H.step("fallback", { line = api.nvim_get_current_line(), expandtab = vim.bo[bufnr].expandtab,
     softtabstop = vim.bo[bufnr].softtabstop, shiftwidth = vim.fn.shiftwidth() })
 
@@ -398,6 +403,10 @@ H.run(function()
   H.type("<Esc>")
   api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'z = "hi there"' })
   run_command("fill_no_range", ('%dG0f"lvt"<Esc>'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
+  -- A range typed in normal mode over the lines of an old charwise selection: whole lines too (a line of its own).
+  api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'y = "typed range"' })
+  local last = api.nvim_buf_line_count(bufnr)
+  run_command("fill_typed_range", ('%dG0f"lvt"<Esc>'):format(last) .. (":%d,%dInfillFill<CR>"):format(last, last))
   -- With 'selection' exclusive the '> mark is already past the selection: nothing more is taken.
   api.nvim_buf_set_lines(bufnr, -1, -1, false, { 's = "hello world"' })
   vim.o.selection = "exclusive"

@@ -226,6 +226,20 @@ local function feed(keys, remap)
   api.nvim_feedkeys(api.nvim_replace_termcodes(keys, true, false, true), remap and "im" or "in", false)
 end
 
+-- The keys of the user's own mapping of `lhs`, fed as Vim would run them: a mapping whose keys start with its own
+-- lhs (`imap <expr> <Tab> pumvisible() ? "\<C-n>" : "\<Tab>"`) does not map that first key again. feedkeys knows
+-- no such rule, and would feed it into our map of the same key, forever.
+local function feed_mapping(lhs, keys, remap)
+  local codes = api.nvim_replace_termcodes(keys, true, false, true)
+  local own = api.nvim_replace_termcodes(lhs, true, false, true)
+  if remap and codes:sub(1, #own) == own then
+    api.nvim_feedkeys(codes:sub(#own + 1), "im", false)
+    api.nvim_feedkeys(own, "in", false)   -- "i" again: in front of the rest
+  else
+    api.nvim_feedkeys(codes, remap and "im" or "in", false)
+  end
+end
+
 -- What the key did before we mapped it: the user's own insert-mode mapping (a completion plugin's <Tab>, say;
 -- `existing` is maparg's dict of it), else the key itself.
 local function previous_meaning(lhs, existing)
@@ -244,7 +258,7 @@ local function previous_meaning(lhs, existing)
       keys = api.nvim_eval(existing.rhs)
     end
     if type(keys) == "string" and keys ~= "" then
-      feed(keys, remap)
+      feed_mapping(lhs, keys, remap)
     end
   end
 end
@@ -570,12 +584,78 @@ local function define_highlights()
   api.nvim_set_hl(0, "DiffusionInfillCounter", { link = "NonText", default = true })
 end
 
+local function is_string_list(value)
+  return type(value) == "table" and vim.islist(value) and #value > 0
+    and vim.iter(value):all(function(item) return type(item) == "string" end)
+end
+
+local function is_key(value)
+  return value == false or (type(value) == "string" and value ~= "")
+end
+
+-- What each option of setup() takes, and how to say it. A wrong one is reported and its default used (in
+-- insert mode it failed on every keystroke, or before any key was mapped).
+local OPTION_CHECKS = {
+  cmd = { function(v) return is_string_list(v) or type(v) == "function" end, "a list of strings (the command)" },
+  filetypes = { is_string_list, "a list of filetype names" },
+  root_markers = { is_string_list, "a list of file names" },
+  settings = { function(v) return type(v) == "table" and (vim.tbl_isempty(v) or not vim.islist(v)) end,
+    "a table of the server's settings" },
+  auto_trigger = { function(v) return type(v) == "boolean" end, "true or false" },
+  debounce_ms = { function(v) return type(v) == "number" and v >= 0 and v < 60000 end,
+    "a number of milliseconds from 0" },
+  keymaps = { function(v) return v == false or type(v) == "table" end, "a table of keys, or false" },
+  highlight = { function(v) return type(v) == "string" and v ~= "" end, "a highlight group name" },
+  counter_highlight = { function(v) return type(v) == "string" and v ~= "" end, "a highlight group name" },
+  show_counter = { function(v) return type(v) == "boolean" end, "true or false" },
+  native = { function(v) return v == "auto" or v == false end, '"auto" or false' },
+}
+
+--- setup()'s options merged over the defaults, each wrong one replaced by its default, and what was wrong.
+function M.checked_options(opts)
+  local problems = {}
+  local function problem(name, value, expected)
+    problems[#problems + 1] = ("%s must be %s, not %s: using the default"):format(name, expected, vim.inspect(value))
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    problem("setup()'s argument", opts, "a table of options")
+    opts = {}
+  end
+  local config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  for name, value in pairs(opts or {}) do
+    local check = OPTION_CHECKS[name]
+    if not check then
+      problems[#problems + 1] = ("there is no option %q (ignored)"):format(tostring(name))
+      config[name] = nil
+    elseif not check[1](value) then
+      problem(name, value, check[2])
+      config[name] = vim.deepcopy(M.defaults[name])
+    end
+  end
+  if type(config.keymaps) == "table" then
+    for action, key in pairs(config.keymaps) do
+      if M.defaults.keymaps[action] == nil then
+        problems[#problems + 1] = ("keymaps has no key %q (ignored)"):format(tostring(action))
+        config.keymaps[action] = nil
+      elseif not is_key(key) then
+        problem("keymaps." .. action, key, "a key (a string) or false")
+        config.keymaps[action] = M.defaults.keymaps[action]
+      end
+    end
+  end
+  return config, problems
+end
+
 function M.setup(opts)
   if vim.fn.has("nvim-0.11") == 0 then
     vim.notify("Diffusion Infill needs Neovim 0.11 or newer (vim.lsp.config)", vim.log.levels.ERROR)
     return
   end
-  M.config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  local problems
+  M.config, problems = M.checked_options(opts)
+  if #problems > 0 then
+    vim.notify("Diffusion Infill: setup(): " .. table.concat(problems, "; "), vim.log.levels.WARN)
+  end
   M.configured = true
   server_check = nil
   ghost.config = M.config
