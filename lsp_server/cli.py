@@ -10,7 +10,9 @@ import codecs
 import gc
 import json
 import logging
+import os
 import re
+import stat
 import sys
 import time
 from pathlib import Path
@@ -23,7 +25,8 @@ from infill.style import LINE_BREAK
 
 from .positions import Snapshot, line_span
 
-LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)(?:-(?P<line2>\d+):(?P<col2>\d+))?$")
+LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)(?:-(?P<line2>\d+):(?P<col2>\d+))?$", re.ASCII)
+LSP_MAX = 2**31 - 1   # the largest line or character LSP's positions hold
 
 
 class UsageError(Exception):
@@ -48,6 +51,21 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                                                           "own, 192 for the embedded model)")
     group.add_argument("--fast-path", help="auto | compiled | static | off: the compiled static-shape decoder step "
                                            "(auto: on with CUDA, off on a CPU)")
+
+
+# The command line's flag for each option the model options above set.
+FLAGS = {"model": "--model", "device": "--device", "dtype": "--dtype", "quantize": "--quantize",
+         "threads": "--threads", "steps": "--steps", "maxNewTokens": "--max-new-tokens", "seed": "--seed",
+         "fastPath": "--fast-path", "contextTokens": "--context-tokens"}
+
+
+def bad_flags(args: argparse.Namespace) -> list[str]:
+    """The model options given a value the server would not take, as `--flag VALUE: expected ...`."""
+    from .config import CHECKS
+
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for name, flag in FLAGS.items()}
+    return [f"{FLAGS[name]} {value}: expected {CHECKS[name][1]}" for name, value in given.items()
+            if value is not None and not CHECKS[name][0](value.strip() if name == "model" else value)]
 
 
 def options_from(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
@@ -75,17 +93,21 @@ def read_source(path: Path) -> tuple[str, int]:
     """(the file's text, 1 if a byte-order mark was dropped from its start else 0)."""
     from infill.pipeline import MAX_DOCUMENT_BYTES
 
-    if not path.exists():
-        raise UsageError(f"no such file: {path}")
-    if not path.is_file():
-        raise UsageError(f"not a regular file: {path}")
+    too_large = f"{path} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB: nothing to complete"
     try:
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode):
+            raise UsageError(f"not a regular file: {path}")
         # Sized before it is read (or the model loaded): a file of gigabytes would be read whole only to be refused.
-        if path.stat().st_size > MAX_DOCUMENT_BYTES + len(codecs.BOM_UTF8):
-            raise UsageError(f"{path} is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB: nothing to complete")
+        if found.st_size > MAX_DOCUMENT_BYTES + len(codecs.BOM_UTF8):
+            raise UsageError(too_large)
         data = path.read_bytes()
-    except OSError as exc:
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except OSError as exc:   # a folder on the way that cannot be read, a symlink loop, ...
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) - len(codecs.BOM_UTF8) * data.startswith(codecs.BOM_UTF8) > MAX_DOCUMENT_BYTES:
+        raise UsageError(too_large)   # the mark's three bytes are allowed over the limit, nothing else
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UsageError(f"{path} is UTF-16 text; save it as UTF-8 to complete it")
     if b"\x00" in data:
@@ -94,20 +116,23 @@ def read_source(path: Path) -> tuple[str, int]:
         # utf-8-sig: a byte-order mark is not text; kept, it would shift every column of line 1 and be read as
         # code. (Nothing is written back; the JSON's offsets count it again.)
         return data.decode("utf-8-sig"), int(data.startswith(codecs.BOM_UTF8))
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except UnicodeDecodeError as exc:   # its position counts from after the mark
+        at = exc.start + len(codecs.BOM_UTF8) * data.startswith(codecs.BOM_UTF8)
+        raise UsageError(f"{path} is not valid UTF-8 ({exc.reason} at byte {at})") from None
 
 
 def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
     # A column past the line's end is a typo here, not the LSP rule of falling back to the line's end.
-    offset = snap.offset_of(types.Position(line=line - 1, character=col - 1), clamp_to_line_end=False)
+    # Beyond LSP's range nothing can be there anyway (the file is at most 2 MB): held at its end, not a traceback.
+    offset = snap.offset_of(types.Position(line=min(line - 1, LSP_MAX), character=min(col - 1, LSP_MAX)),
+                            clamp_to_line_end=False)
     if offset is None:
-        span = line_span(snap.source, line - 1)
+        span = line_span(snap.source, min(line - 1, LSP_MAX))
         if span is not None:
             raise UsageError(f"{path}:{line}:{col} is past the end of line {line} (its last column is "
                              f"{span[1] - span[0] + 1})")
         lines = len(LINE_BREAK.findall(snap.source)) + 1   # as an editor counts them: LSP's line breaks
-        raise UsageError(f"{path}:{line}:{col} is outside the file (it has {lines} lines)")
+        raise UsageError(f"{path}:{line}:{col} is outside the file (it has {lines} line{'s' * (lines != 1)})")
     return offset
 
 
@@ -198,12 +223,21 @@ def fill_main(argv: list[str]) -> int:
     parser.add_argument("--log-file", help="write the log here")
     add_model_options(parser)
     args = parser.parse_args(argv)
+    if problems := bad_flags(args):   # one answer asked for: a wrong option is the user's to fix first
+        parser.error("; ".join(problems))
     configure_logging(parser, args.log_file)
     if not args.log_file:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(WithoutTraceback())
+    if sys.stdout is None:
+        print("infill-lsp fill: standard output is closed: nowhere to print the completion", file=sys.stderr)
+        return 1
     try:
         return run_fill(args)
+    except BrokenPipeError:
+        # The reader went away (`| head -c1`): nothing left to say, and Python would say it again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141   # as a shell reports a process ended by SIGPIPE
     except UsageError as exc:
         print(f"infill-lsp fill: {exc}", file=sys.stderr)
         return 1
@@ -232,7 +266,7 @@ class WithoutTraceback(logging.Formatter):
 def tcp_address(parser: argparse.ArgumentParser, spec: str) -> tuple[str, int]:
     """HOST:PORT, [IPv6]:PORT or :PORT (this machine) as (host, port)."""
     host, _, port = spec.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         parser.error(f"--tcp expects HOST:PORT with a port from 1 to 65535, got '{spec}'")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

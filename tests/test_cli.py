@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import os
 import subprocess
 import sys
 import time
@@ -117,6 +118,11 @@ def test_fill_a_range_replaces_the_selection():
     ("{data}/shapes.py:6:33-6:5", "ends before it starts"),
     ("{data}/shapes.py:6:5-6:5", "is empty"),                 # before: the model loaded, then exit 0
     ("{data}:1:1", "not a regular file"),
+    # beyond what an LSP position holds: an answer, not a traceback
+    ("{data}/shapes.py:99999999999999999999:1", "outside the file"),
+    ("{data}/shapes.py:1:4294967297", "past the end of line 1"),
+    ("{data}/shapes.py:1:1-1:99999999999", "past the end of line 1"),
+    ("{data}/shapes.py:\u0661:1", "expected FILE:LINE:COL"),   # an Arabic-Indic one is no line number here
 ])
 def test_bad_locations_exit_1_with_a_message(spec, complaint):
     done = infill_lsp("fill", spec.format(data=DATA), timeout=60)
@@ -141,7 +147,13 @@ def test_binary_and_non_utf8_files_exit_1(tmp_path):
     binary.write_bytes(b"x = 1\n\x00\x01\x02")
     latin1 = tmp_path / "latin1.py"
     latin1.write_bytes("name = 'Zoë'\n".encode("latin-1"))
-    for path, complaint in ((binary, "NUL bytes"), (latin1, "not valid UTF-8")):
+    marked = tmp_path / "marked_latin1.py"   # the byte named is the file's, the mark counted
+    marked.write_bytes(b"\xef\xbb\xbf" + 'x = "é"\n'.encode("latin-1"))
+    empty = tmp_path / "empty.py"
+    empty.write_bytes(b"")
+    done = infill_lsp("fill", f"{empty}:3:1", timeout=60)
+    assert done.returncode == 1 and "outside the file (it has 1 line)" in done.stderr, done.stderr
+    for path, complaint in ((binary, "NUL bytes"), (latin1, "not valid UTF-8"), (marked, "at byte 8)")):
         done = infill_lsp("fill", f"{path}:1:1", timeout=60)
         assert done.returncode == 1 and complaint in done.stderr and done.stdout == ""
 
@@ -152,7 +164,12 @@ def test_files_too_large_utf16_or_unreadable_exit_1_before_the_model_loads(tmp_p
         out.truncate(3 * 1024 * 1024)   # sparse: nothing to read, and it must not be read
     utf16 = tmp_path / "utf16.py"
     utf16.write_bytes("def f():\n    pass\n".encode("utf-16"))
-    for path, complaint in ((huge, "larger than 2 MB"), (utf16, "UTF-16"), ("/proc/self/mem", "cannot read")):
+    just_over = tmp_path / "just_over.py"   # a byte-order mark's 3 bytes are allowed over, nothing else
+    just_over.write_bytes(b"#" * (2 * 1024 * 1024 + 1))
+    loop = tmp_path / "loop.py"
+    loop.symlink_to(loop)
+    for path, complaint in ((huge, "larger than 2 MB"), (utf16, "UTF-16"), ("/proc/self/mem", "cannot read"),
+                            (just_over, "larger than 2 MB"), (loop, "cannot read")):
         done = infill_lsp("fill", f"{path}:1:1", timeout=60)
         assert done.returncode == 1 and complaint in done.stderr and done.stdout == "", done.stderr
         assert "Traceback" not in done.stderr
@@ -178,8 +195,9 @@ def test_a_log_file_that_cannot_be_written_or_a_bad_tcp_address_is_a_usage_error
     assert done.returncode == 2 and "cannot write the log file" in done.stderr and "Traceback" not in done.stderr
     done = infill_lsp("--log-file", str(tmp_path / "missing" / "log"), timeout=60)
     assert done.returncode == 2 and "cannot write the log file" in done.stderr
-    done = infill_lsp("--tcp", "127.0.0.1:99999", timeout=60)
-    assert done.returncode == 2 and "port from 1 to 65535" in done.stderr
+    for address in ("127.0.0.1:99999", ":\u00b2"):   # a superscript two is a digit to str.isdigit, no port
+        done = infill_lsp("--tcp", address, timeout=60)
+        assert done.returncode == 2 and "port from 1 to 65535" in done.stderr and "Traceback" not in done.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -198,10 +216,28 @@ def test_model_that_cannot_load_exits_1(tmp_path, make_folder, complaint):
     assert complaint in done.stderr and done.stdout == ""
 
 
-def test_bad_option_value_warns_and_defaults():
-    done = infill_lsp("fill", f"{SHAPES}:10:12", *FAST_FLAGS, "--dtype", "float8")
-    assert done.returncode == 0, done.stderr
-    assert "dtype = 'float8' is not valid" in done.stderr
+@pytest.mark.parametrize("flag, value, expected", [("--dtype", "float8", "float32"), ("--steps", "0", "from 1 to 256"),
+                                                   ("--device", "tpu", "cuda:N"), ("--quantize", "int2", "int8")])
+def test_a_bad_option_value_is_a_usage_error_before_the_model_loads(flag, value, expected):
+    """One answer was asked for: a value the server would replace by its default is the user's to fix first (it
+    printed a warning naming the editor's setting, and exited 0)."""
+    done = infill_lsp("fill", f"{SHAPES}:10:12", flag, value, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"error: {flag} {value}: expected" in done.stderr and expected in done.stderr, done.stderr
+
+
+def test_a_closed_or_broken_stdout_is_not_a_traceback():
+    closed = subprocess.run([sys.executable, "-m", "lsp_server", "fill", f"{SHAPES}:10:12"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, timeout=60,
+                            preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 1 and "standard output is closed" in closed.stderr, closed.stderr
+    # The reader of the pipe gone before the answer is written (`| head -c0`).
+    reader, writer = os.pipe()
+    os.close(reader)
+    broken = subprocess.run([sys.executable, "-m", "lsp_server", "fill", f"{SHAPES}:10:12", "--json", *FAST_FLAGS],
+                            stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300)
+    os.close(writer)
+    assert broken.returncode == 141 and "Traceback" not in broken.stderr, broken.stderr
 
 
 @pytest.fixture
@@ -317,4 +353,4 @@ def test_context_tokens_option_sets_the_context_the_model_reads():
     assert 90 <= context["max_prompt_tokens"] <= 96     # less the FIM sentinels; the model's own would be 192
     assert context["prefix_tokens"] + context["suffix_tokens"] <= context["max_prompt_tokens"]
     done = infill_lsp("fill", f"{SHAPES}:10:12", *FAST_FLAGS, "--context-tokens", "8")
-    assert done.returncode == 0 and "contextTokens = 8 is not valid" in done.stderr
+    assert done.returncode == 2 and "--context-tokens 8: expected a whole number of tokens from 64" in done.stderr
