@@ -95,7 +95,6 @@ def commented(text: str, grammar: str | None) -> str:
     return "".join(f"{mark} {line}".rstrip() + "\n" for line in text.split("\n"))
 
 
-@lru_cache(maxsize=256)   # the cells above change rarely; the head is built at every keystroke
 def parses_alone(text: str, grammar: str) -> bool:
     return error_count(grammar, text) == 0
 
@@ -107,6 +106,7 @@ def statement_starts(text: str, grammar: str) -> tuple[int, ...]:
     return tuple(len(data[:child.start_byte].decode("utf-8")) for child in parse(grammar, data).root_node.children)
 
 
+@lru_cache(maxsize=256)   # the cells above change rarely; the head is built at every keystroke
 def cell_code(cell: Cell, grammar: str | None) -> str | None:
     """The cell as the head shows it, without its last line break; None for a cell left out: blank, unreadable, in
     another language, or code that does not parse on its own. The kernel reads each cell apart, so an unclosed

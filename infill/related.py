@@ -20,6 +20,7 @@ from typing import Callable
 
 from .context import MAX_CHARS_PER_TOKEN
 from .languages import grammar_for
+from .literals import LINE_COMMENT
 from .style import LINE_BREAK, line_start_at
 
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")   # one line with its ending (the last may have none)
@@ -35,7 +36,6 @@ MAX_DOCUMENT_CHARS = 500_000   # larger open files (generated, minified) are not
 MAX_SEARCHED_CHARS = 1_000_000  # a request searches files until this much text: each new line above the cursor
                                 # searches every file again (ten open files of 500 kB: 81 ms a line on this
                                 # 2-core CPU, 2026-11-24; at most 1 MB: about 16 ms)
-COMMENT = {"python": "#", "lua": "--"}   # every other grammar here comments with //
 # Words every file of a language repeats: they would make unrelated windows look alike.
 COMMON_WORDS = frozenset(
     "and are as assert async await break case catch char class const continue def default del elif else enum "
@@ -174,7 +174,7 @@ UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 def render(snippet: Snippet, grammar: str) -> str:
     """The snippet commented out line by line under a header naming its file."""
-    mark = COMMENT.get(grammar, "//")
+    mark = LINE_COMMENT.get(grammar, "//")
     lines = LINE_BREAK.sub("\n", snippet.text).rstrip("\n").split("\n")   # a lone \r ends a line too
     # A `//` comment ending in a backslash goes on into the next line in C and C++ (a macro's continuation lines
     # would carry the comment into the prefix's first line).

@@ -20,7 +20,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.workspace import PositionCodec
 
-from .config import ServerOptions, parse_options
+from .config import CHECKS, ServerOptions, parse_options
 from infill.style import LINE_BREAK
 
 from .positions import Snapshot, line_span
@@ -59,22 +59,21 @@ FLAGS = {"model": "--model", "device": "--device", "dtype": "--dtype", "quantize
          "fastPath": "--fast-path", "contextTokens": "--context-tokens"}
 
 
+def given_options(args: argparse.Namespace) -> dict:
+    """The model options given on the command line, by the server's names."""
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for name, flag in FLAGS.items()}
+    given.update(allowDownload=args.allow_download or None, trustRemoteCode=args.trust_remote_code or None)
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def bad_flags(args: argparse.Namespace) -> list[str]:
     """The model options given a value the server would not take, as `--flag VALUE: expected ...`."""
-    from .config import CHECKS
-
-    given = {name: getattr(args, flag[2:].replace("-", "_")) for name, flag in FLAGS.items()}
-    return [f"{FLAGS[name]} {value}: expected {CHECKS[name][1]}" for name, value in given.items()
-            if value is not None and not CHECKS[name][0](value.strip() if name == "model" else value)]
+    return [f"{FLAGS[name]} {value}: expected {CHECKS[name][1]}" for name, value in given_options(args).items()
+            if name in FLAGS and not CHECKS[name][0](value.strip() if name == "model" else value)]
 
 
 def options_from(args: argparse.Namespace) -> tuple[ServerOptions, list[str]]:
-    raw = {"model": args.model, "allowDownload": args.allow_download or None,
-           "trustRemoteCode": args.trust_remote_code or None, "device": args.device, "dtype": args.dtype,
-           "quantize": args.quantize,
-           "threads": args.threads, "steps": args.steps, "maxNewTokens": args.max_new_tokens, "seed": args.seed,
-           "fastPath": args.fast_path, "contextTokens": args.context_tokens}
-    return parse_options({name: value for name, value in raw.items() if value is not None})
+    return parse_options(given_options(args))
 
 
 def parse_location(spec: str) -> tuple[Path, tuple[int, int], tuple[int, int] | None]:
