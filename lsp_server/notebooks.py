@@ -36,6 +36,19 @@ def cell_name(workspace, uri: str) -> str | None:
     return None if index is None else f"cell {index + 1}"
 
 
+def cells_whose_context_changed(workspace, notebook_uri: str, cells: types.NotebookDocumentCellChanges) -> list[str]:
+    """The URIs of the cells below a changed cell, an added one or a removed one: what was above them changed
+    (the change is applied already)."""
+    notebook = workspace.get_notebook_document(notebook_uri=notebook_uri)
+    if notebook is None:
+        return []
+    below = [cell_index(notebook, text.document.uri) for text in cells.text_content or []]
+    starts = [index + 1 for index in below if index is not None]
+    if cells.structure is not None:
+        starts.append(cells.structure.array.start)
+    return [cell.document for cell in notebook.cells[min(starts):]] if starts else []
+
+
 def same_notebook(workspace, uri: str, other: str) -> bool:
     notebook = notebook_of(workspace, uri)
     return notebook is not None and notebook is notebook_of(workspace, other)

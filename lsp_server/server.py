@@ -31,7 +31,7 @@ from .completion_items import as_completion_item
 from .config import CHECKS, RELATED_FILES_MIN_CONTEXT, SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
-from .notebooks import NOTEBOOK_SYNC, cell_name, head_of, same_notebook
+from .notebooks import NOTEBOOK_SYNC, cell_name, cells_whose_context_changed, head_of, same_notebook
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key, documents_at_request
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
@@ -320,6 +320,12 @@ def on_notebook_change(ls: InfillServer, params: types.DidChangeNotebookDocument
         on_change(ls, types.DidChangeTextDocumentParams(text_document=text.document, content_changes=text.changes))
     for removed in (cells.structure.did_close or []) if cells.structure is not None else []:
         forget_document(ls, document_key(removed.uri))
+    # A suggestion being written for a cell below reads the old cells above it: stop it, as an edit to its own
+    # text would (the client asks again). A selection command there goes on: its edit is still where it was asked.
+    for uri in cells_whose_context_changed(ls.workspace, params.notebook_document.uri, cells):
+        key = document_key(uri)
+        for job in (key, key + COMPLETION_JOB):
+            ls.host.cancel(job)
 
 
 @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)

@@ -3,6 +3,8 @@ notebookDocument/*, each cell answered in its own offsets with the cells above i
 LSP's rules, cells and notebooks closed cleanly, and a notebook's cells never lent to it as snippets."""
 from __future__ import annotations
 
+import asyncio
+
 import attrs
 import pytest
 from lsprotocol import types
@@ -10,8 +12,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import client_capabilities
 
 from conftest import (FAST_OPTIONS, execute, inline_at, lsp_session, messages_since, open_document,
-                      wait_for_message,
-                      wait_for_model)
+                      wait_for_message, wait_for_model, wait_until_busy)
 
 pytestmark = pytest.mark.asyncio
 
@@ -142,3 +143,19 @@ async def test_another_notebooks_cells_lend_snippets_by_name_and_a_notebooks_own
         last_run = (await execute(client, "infill.metrics"))["lastRun"]
         assert last_run["relatedFiles"] == ["shapes.ipynb cell 2"]
         assert last_run["earlierCellsChars"] > 0
+
+
+async def test_an_edit_to_a_cell_above_stops_the_suggestion_being_written_below_it():
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=notebook_capabilities(),
+                           root_uri="file:///tmp/notebooks") as client:
+        await wait_for_model(client)
+        notebook = "file:///tmp/notebooks/stale.ipynb"
+        above, below = open_notebook(client, notebook, [("a", "python", "def double(x):\n    return 2 * x\n"),
+                                                        ("b", "python", "value = double(3)\nprint(\n")])
+        before = (await execute(client, "infill.status"))["counters"]["cancelled"]
+        pending = asyncio.ensure_future(inline_at(client, below, 1, 6, INVOKED))
+        await wait_until_busy(client)
+        # Only the cell above changes: the running suggestion read the old one.
+        change_cell(client, notebook, 2, above, 2, types.Position(0, 4), types.Position(0, 10), "twice")
+        assert len((await pending).items) == 0
+        assert (await execute(client, "infill.status"))["counters"]["cancelled"] == before + 1
