@@ -238,11 +238,20 @@ def fill_main(argv: list[str]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141   # as a shell reports a process ended by SIGPIPE
     except UsageError as exc:
-        print(f"infill-lsp fill: {exc}", file=sys.stderr)
-        return 1
+        return failed(args, str(exc), 1)
     except KeyboardInterrupt:
-        print("infill-lsp fill: interrupted", file=sys.stderr)
-        return 130   # as a shell reports a Ctrl+C
+        return failed(args, "interrupted", 130)   # as a shell reports a Ctrl+C
+
+
+def failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """The message on stderr; with --json, also the JSON object a script waits for, with "error" instead of "text"."""
+    print(f"infill-lsp fill: {message}", file=sys.stderr)
+    if args.json:
+        try:
+            print(json.dumps({"file": args.location, "error": message, "exit_code": code}, indent=1))
+        except (BrokenPipeError, ValueError):   # stdout went away or was closed meanwhile: stderr said it
+            pass
+    return code
 
 
 def configure_logging(parser: argparse.ArgumentParser, log_file: str | None,

@@ -131,6 +131,15 @@ def test_bad_locations_exit_1_with_a_message(spec, complaint):
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize("spec, complaint", [("{data}/no_such_file.py:1:1", "no such file"),
+                                             ("{data}/shapes.py:99:1", "outside the file")])
+def test_with_json_a_failure_is_a_json_object_with_the_error_too(spec, complaint):
+    done = infill_lsp("fill", spec.format(data=DATA), "--json", timeout=60)
+    assert done.returncode == 1 and complaint in done.stderr
+    answer = json.loads(done.stdout)   # a script reading stdout gets an object, not nothing
+    assert complaint in answer["error"] and answer["exit_code"] == 1 and "text" not in answer
+
+
 def test_a_byte_order_mark_is_not_a_column(tmp_path):
     marked = tmp_path / "marked.py"
     marked.write_bytes(b"\xef\xbb\xbfimport os\nx = \n")
