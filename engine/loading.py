@@ -122,7 +122,9 @@ def check_local_folder(folder: Path) -> None:
         raise ModelLoadError(f"{folder} has no config.json: not a transformers checkpoint")
     try:
         config = json.loads(config_file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {config_file}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadError(f"{config_file} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict):
         raise ModelLoadError(f"{config_file} must hold a JSON object")
@@ -132,6 +134,12 @@ def check_local_folder(folder: Path) -> None:
                              "(model_type 'diffusion_gemma') checkpoint")
     if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
         raise ModelLoadError(f"{folder} has a config but no weights (*.safetensors)")
+    for weights in weight_files(folder):   # safetensors' own error names neither the file nor the cause
+        try:
+            with weights.open("rb") as handle:
+                handle.read(8)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read {weights}: {exc.strerror or exc}") from exc
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         # transformers would build an empty tokenizer that reads all code as <unk>, and every fill would be empty
         raise ModelLoadError(f"{folder} has no tokenizer ({' or '.join(TOKENIZER_FILES)})")

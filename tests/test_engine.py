@@ -9,6 +9,7 @@ import re
 import shutil
 import warnings
 import weakref
+from pathlib import Path
 
 import pytest
 import torch
@@ -249,6 +250,33 @@ def test_a_damaged_checkpoint_folder_is_a_clear_error(tiny_model_dir, tmp_path, 
     shutil.copytree(tiny_model_dir, broken)
     damage(broken)
     with pytest.raises(ModelLoadError, match=complaint):
+        InfillEngine(EngineConfig(model=str(broken), threads=1))
+
+
+def unreadable(path: Path) -> None:
+    """`path` becomes a file whose reading fails (EIO), even for root, where chmod 000 would not stop a read."""
+    path.unlink()
+    path.symlink_to("/proc/self/mem")
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc/self/mem")
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_a_file_that_cannot_be_read_is_named_with_the_reason(tiny_model_dir, tmp_path, name):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    unreadable(broken / name)
+    with pytest.raises(ModelLoadError, match=re.escape(f"cannot read {broken / name}: Input/output error")):
+        InfillEngine(EngineConfig(model=str(broken), threads=1))
+
+
+def test_a_shard_that_the_index_names_but_is_missing_is_named(tiny_model_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").rename(broken / "model-00001-of-00002.safetensors")
+    weights = {name: "model-00001-of-00002.safetensors" for name in ("a", "b")}
+    weights["c"] = "model-00002-of-00002.safetensors"
+    (broken / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weights}))
+    with pytest.raises(ModelLoadError, match=re.escape(f"cannot read {broken / 'model-00002-of-00002.safetensors'}")):
         InfillEngine(EngineConfig(model=str(broken), threads=1))
 
 
