@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from .languages import parse
 from .literals import LINE_COMMENT
+from .pipeline import unreadable_text
 from .spans import error_count
 from .style import LINE_BREAK
 
@@ -30,17 +31,6 @@ PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
 class Cell:
     text: str
     code: bool   # a code cell (False: markdown, read as comments)
-
-
-def readable(text: str) -> bool:
-    """Text that can go into a request at all (check_request refuses NUL bytes and lone surrogates)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def scan_python_line(line: str, depth: int, quote: str | None) -> tuple[int, str | None, bool]:
@@ -113,7 +103,7 @@ def cell_code(cell: Cell, grammar: str | None) -> str | None:
     bracket or string in one is that cell's error alone; joined before the current cell, it would swallow the
     cell's code and every suggestion in it."""
     text = LINE_BREAK.sub("\n", cell.text).strip("\n")
-    if not text.strip() or not readable(text):
+    if not text.strip() or unreadable_text(text):   # one NUL byte above would refuse every request below
         return None
     if not cell.code:
         return commented(text, grammar).rstrip("\n")

@@ -92,6 +92,17 @@ def is_offset(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def unreadable_text(text: str) -> str | None:
+    """Why text cannot reach the model at all (NUL bytes, lone surrogates), else None."""
+    if "\x00" in text:
+        return "the document contains NUL bytes (a binary file?): nothing to complete"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the document is not valid Unicode (it holds lone surrogates): nothing to complete"
+    return None
+
+
 def check_request(request: InfillRequest) -> str | None:
     """A message for input that must not reach the model, else None."""
     text = request.text
@@ -99,14 +110,10 @@ def check_request(request: InfillRequest) -> str | None:
         return f"the document text must be a string, not {type(text).__name__}"
     if request.mode not in MODES:
         return f"unknown infill mode {request.mode!r} (expected inline, fill or rewrite)"
-    if "\x00" in text:
-        return "the document contains NUL bytes (a binary file?): nothing to complete"
+    if problem := unreadable_text(text):
+        return problem
     if len(text) > MAX_DOCUMENT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         return f"the document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB: nothing to complete"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "the document is not valid Unicode (it holds lone surrogates): nothing to complete"
     start, end = request.start, request.end
     if not (is_offset(start) and is_offset(end)):
         return f"offsets must be integers, got {start!r} and {end!r}"
