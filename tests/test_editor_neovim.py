@@ -584,3 +584,25 @@ def test_setup_options_of_the_wrong_type_are_reported_and_defaulted(nvim, tmp_pa
     for named in ("settings", "debounce_ms", "keymaps.accept", '"acept"', "auto_trigger", '"colour"'):
         assert named in warning["message"], (named, warning["message"])
     assert found["errmsg"] == "" and found["line"] == "xy" and found["tab"].startswith("Diffusion Infill")
+
+
+def test_a_buffer_without_a_name_is_served_once_it_has_one(nvim, tmp_path):
+    """Every unnamed buffer reaches a server as "file://" (one document there; an edit for it lands in a new
+    buffer for "/"): none is attached, the user is told once why, and saving it under a name attaches it."""
+    (tmp_path / "sample.py").write_text("def add(a, b):\n    return a + b\n")
+    report_file = tmp_path / "report.json"
+    saved = tmp_path / "saved.py"
+    env = neovim_env(tmp_path, SAMPLE_FILE=str(tmp_path / "sample.py"), REPORT_FILE=str(report_file),
+                     SAVE_AS=str(saved), SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
+    scenario = PLUGIN_DIR / "tests" / "scenario_unnamed.lua"
+    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {scenario}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
+    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
+    found = json.loads(report_file.read_text())
+    assert "problem" not in found, found["problem"]
+    assert found["unnamed_attached"] is False and found["selection_refused"] is True
+    told = [note for note in found["notifications"] if "without a file name" in note["message"]]
+    assert len(told) == 1, found["notifications"]   # once, for two buffers
+    assert any("no file name; save it" in note["message"] for note in found["notifications"])
+    assert found["saved_uri"] == saved.as_uri() and found["other_still_unattached"] is True
+    assert saved.read_text() == "x = 2\n"

@@ -496,6 +496,9 @@ H.run(function()
   report.keys_resetup = { word = desc_of("<M-Right>"), new_word = desc_of("<M-w>"), tab = desc_of("<Tab>"),
     stale_setting = section.maxNewTokens or vim.NIL }
   report.resetup_told = told_server
+  -- setup() enables the config again; vim.lsp.enable attaches open buffers on a later tick (the config's root_dir
+  -- is a function): let that pass, so that it does not undo the detach below.
+  H.sleep(100)
   vim.lsp.buf_detach_client(again, attached.id)
   H.wait_for("the detach", function() return infill.get_client(again) == nil end, 5000)
   H.sleep(100)

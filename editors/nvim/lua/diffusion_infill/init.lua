@@ -364,7 +364,9 @@ function M.run_on_selection(server_command, line1, line2, instruction, on_done, 
   local bufnr = api.nvim_get_current_buf()
   local client = M.get_client(bufnr)
   if not client then
-    vim.notify("Diffusion Infill: the server is not attached to this buffer", vim.log.levels.WARN)
+    vim.notify(api.nvim_buf_get_name(bufnr) == ""
+      and "Diffusion Infill: this buffer has no file name; save it (:saveas {file}) and the server attaches"
+      or "Diffusion Infill: the server is not attached to this buffer", vim.log.levels.WARN)
     return false
   end
   local argument = {
@@ -510,6 +512,25 @@ local function add_workspace_folder(client, root_dir)
   table.insert(client.workspace_folders, folder)
 end
 
+local told_unnamed = false
+
+-- Neovim names every unnamed buffer "file://" to a server: two of them would be one document there, and an edit the
+-- server sends for "file://" lands in a new buffer for "/". Such a buffer is served once it has a name.
+local function has_name(bufnr)
+  if api.nvim_buf_get_name(bufnr) ~= "" then
+    return true
+  end
+  if not told_unnamed then
+    told_unnamed = true
+    vim.schedule(function()
+      vim.notify("Diffusion Infill: a buffer without a file name gets no suggestions (every unnamed buffer would "
+        .. "reach the server as the same file); they start once it has one (:saveas {file} or :file {name})",
+        vim.log.levels.INFO)
+    end)
+  end
+  return false
+end
+
 local function client_config()
   -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
   local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
@@ -517,6 +538,13 @@ local function client_config()
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
     root_markers = M.config.root_markers,
+    -- Not called back for a buffer without a name: vim.lsp.enable then leaves it alone. Otherwise the root is
+    -- left to vim.lsp.start, which finds it from root_markers.
+    root_dir = function(bufnr, on_dir)
+      if has_name(bufnr) then
+        on_dir(nil)
+      end
+    end,
     -- One server (one model in memory) for every project, as in VS Code: Neovim would start one per root.
     reuse_client = function(client, config)
       if client.name ~= config.name then
@@ -674,6 +702,17 @@ function M.setup(opts)
     group = group,
     pattern = M.config.filetypes,
     callback = function(event) tell_if_server_missing(event.buf) end,
+  })
+  -- A buffer that was skipped for having no name, named since (:saveas, :file, :write {file}): vim.lsp.enable only
+  -- looks again at a FileType event, so its own autocommand is run for that buffer.
+  api.nvim_create_autocmd({ "BufFilePost", "BufWritePost" }, {
+    group = group,
+    callback = function(event)
+      if vim.tbl_contains(M.config.filetypes, vim.bo[event.buf].filetype) and not M.get_client(event.buf)
+          and api.nvim_buf_get_name(event.buf) ~= "" then
+        pcall(api.nvim_exec_autocmds, "FileType", { group = "nvim.lsp.enable", buffer = event.buf, modeline = false })
+      end
+    end,
   })
   api.nvim_create_autocmd("LspAttach", {
     group = group,
