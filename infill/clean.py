@@ -140,11 +140,12 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     (inside `foo(` the closing `)` sits at the line above's level).
     """
     lines = middle.split("\n")
+    in_literal = lines_in_literals(before, lines, grammar)   # (their indentation is a string's text)
     header = opener or before   # a header over several lines: its first line's indentation
     if before.strip() and opens_block(header, grammar):
         limit = len(indentation(header))
         for i, line in enumerate(lines[1:], start=1):
-            if sets_indentation(line, grammar) and len(indentation(line)) <= limit:
+            if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) <= limit:
                 closes_here = CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit)
                 return "\n".join(lines[:i + 1] if closes_here else lines[:i])
         return middle
@@ -156,9 +157,21 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
         first = next((line for line in lines if line.strip()), "")
         limit = min(len(indentation(first)), len(indentation(line_above)))
     for i, line in enumerate(lines[1:], start=1):
-        if sets_indentation(line, grammar) and len(indentation(line)) < limit:
+        if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) < limit:
             return "\n".join(lines[:i])
     return middle
+
+
+def lines_in_literals(before: str, lines: list[str], grammar: str | None) -> set[int]:
+    """The indexes of the lines after the first that start inside a string or comment left open above them (in
+    the cursor's line or the middle); none for a grammar whose literals are not known."""
+    inside, text = set(), before + lines[0]
+    for i, line in enumerate(lines[1:], start=1):
+        scanned = code_outside_literals(grammar, text + "\n")
+        if scanned is not None and scanned[1] is not None:
+            inside.add(i)
+        text += "\n" + line
+    return inside
 
 
 def sets_indentation(line: str, grammar: str | None) -> bool:
@@ -393,25 +406,29 @@ def close_own_brackets(middle: str, grammar: str | None = None) -> str:
     return body + "".join(OPENERS[opener] for opener in reversed(stack))
 
 
-def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = None) -> str:
+def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = None, before: str = "",
+                          grammar: str | None = None) -> str:
     """Leading whitespace in the document's style: tabs become spaces in a space-indented document (one indent unit
     each), and in a tab-indented one every full level of spaces (the editor's tab size, else the middle's own
-    step: the common divisor of its indentations, so 8 and 12 spaces are two and three levels) becomes a tab."""
+    step: the common divisor of its indentations, so 8 and 12 spaces are two and three levels) becomes a tab.
+    Lines that start inside a string are its text and stay as written."""
     lines = middle.split("\n")
+    code_lines = [i for i in range(len(lines)) if i not in lines_in_literals(before, lines, grammar)]
     if indent_unit == "\t":
-        widths = [len(indentation(line)) for line in lines if line.strip() and indentation(line).startswith(" ")]
+        widths = [len(indentation(lines[i])) for i in code_lines
+                  if lines[i].strip() and indentation(lines[i]).startswith(" ")]
         step = math.gcd(*widths) if widths else 4
         width = tab_size if tab_size and 2 <= tab_size <= 8 else (step if 2 <= step <= 4 else 4)
-        for i, line in enumerate(lines):
-            ws = indentation(line)
+        for i in code_lines:
+            ws = indentation(lines[i])
             if " " in ws:
                 columns = sum(width if c == "\t" else 1 for c in ws)
-                lines[i] = "\t" * (columns // width) + " " * (columns % width) + line[len(ws):]
+                lines[i] = "\t" * (columns // width) + " " * (columns % width) + lines[i][len(ws):]
     else:
-        for i, line in enumerate(lines):
-            ws = indentation(line)
+        for i in code_lines:
+            ws = indentation(lines[i])
             if "\t" in ws:
-                lines[i] = ws.replace("\t", indent_unit) + line[len(ws):]
+                lines[i] = ws.replace("\t", indent_unit) + lines[i][len(ws):]
     return "\n".join(lines)
 
 
@@ -489,7 +506,7 @@ def reindent_first_line(middle: str, before: str, original: str = "", indent_uni
     if not before.strip():
         if not ws:
             if not before and original and indentation(original):
-                return keep_selection_indentation(lines, indentation(original))
+                return keep_selection_indentation(middle, original)
             return "\n".join(lines)
         column = len(before)
         next_line = next((line for line in lines[1:] if line.strip()), None)
@@ -504,12 +521,17 @@ def reindent_first_line(middle: str, before: str, original: str = "", indent_uni
     return "\n".join(lines)
 
 
-def keep_selection_indentation(lines: list[str], indent: str) -> str:
-    """A fill at column 0 replacing indented lines, whose first line the model wrote at column 0. When every later
-    line is also shallower than the selection, the model wrote the block relative to column 0: shift it all;
-    otherwise the later lines are absolute and only the first line moves."""
-    later = [line for line in lines[1:] if line.strip()]
-    if all(len(indentation(line)) < len(indent) for line in later):
+def keep_selection_indentation(middle: str, original: str) -> str:
+    """A fill at column 0 replacing indented lines, whose first line the model wrote at column 0: was the block
+    written relative to column 0 (shift it all) or with the document's indentation after its first line (move only
+    that)? Code in place of the selection goes no further left than the selection's own lines, so a later line
+    left of the shallowest of them says the block was written from column 0 (`}` there)."""
+    lines = middle.split("\n")
+    indent = indentation(original)
+    if not indent or not lines[0].strip() or indentation(lines[0]):
+        return middle
+    shallowest = min(len(indentation(line)) for line in original.split("\n") if line.strip())
+    if any(line.strip() and len(indentation(line)) < shallowest for line in lines[1:]):
         return "\n".join(indent + line if line.strip() else line for line in lines)
     return "\n".join([indent + lines[0], *lines[1:]])
 
@@ -597,7 +619,9 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     if not ctx.before.strip():
         middle = drop_leading_blank_lines(middle)
-    middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size)
+    middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
+    if ctx.shape == "block" and not ctx.before:   # in place before a `}` of the block is compared with the suffix's
+        middle = keep_selection_indentation(middle, ctx.original)
     if ctx.shape == "single":
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
 from .choose import Cleaned, choose
-from .clean import CleanContext, auto_closed_tail, cleaned_with_tail
+from .clean import CleanContext, auto_closed_tail, cleaned_with_tail, indentation
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import opener_line, previous_nonblank_line
 from .edits import Edit, minimal_edits
@@ -272,7 +272,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     # first line opens no block of the cell above (the kernel reads each cell on its own).
     own, own_start = text[request.own_from:], start - request.own_from
     indent_unit, indent_seen = indent_style(own if indented(own) else text, request.tab_size,
-                                            request.insert_spaces, plan.grammar)
+                                            request.insert_spaces, plan.grammar, indentation(plan.before))
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(own),

@@ -62,18 +62,19 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
 
 
 def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,
-                 grammar: str | None = None) -> tuple[str, bool]:
+                 grammar: str | None = None, cursor_indent: str = "") -> tuple[str, bool]:
     """The indentation unit, and whether its width was seen rather than assumed.
 
     A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
     editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
     A document with no indentation yet follows the formatting options; without them, its language's formatter
     (a tab in Go), else 4 spaces. Only a known width (seen in indented lines or given by the editor, the two not
-    disagreeing) is a reason to redraw the levels a model wrote in another one."""
+    disagreeing) is a reason to redraw the levels a model wrote in another one. Before any line is indented, a
+    tab the editor put on the cursor's blank line (`cursor_indent`) says tabs, as the options would have."""
     tabs, spaced, steps = indent_votes(text)
     option_width = editor_tab_size(tab_size)
     if tabs > spaced or (tabs == spaced == 0 and (insert_spaces is False or (
-            insert_spaces is None and grammar in TAB_INDENTED_GRAMMARS))):
+            insert_spaces is None and (grammar in TAB_INDENTED_GRAMMARS or cursor_indent.startswith("\t"))))):
         return "\t", True
     seen_step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), None)
     width = option_width or seen_step

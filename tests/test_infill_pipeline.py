@@ -693,3 +693,56 @@ def test_a_comment_alone_in_an_empty_body_is_still_dropped(language, source, com
 def test_block_headers_and_items_get_the_shape_they_need(language, source, middle, expected):
     result, _ = inline(source, middle, language_id=language)
     assert applied(source, result) == expected
+
+
+# ---- lines of a multi-line string, tabs in a new file, a block written from column 0 ------------------------------
+
+@pytest.mark.parametrize("language, source, middle, string_lines", [
+    ("javascript", "function f(db) {\n  <|>\n}\n",
+     "const q = `\nSELECT *\nFROM t\n`;\n  return db.run(q);", ["SELECT *", "FROM t", "`;"]),
+    ("python", "def f(db):\n    <|>\n",
+     'q = """\nSELECT *\nFROM t\n"""\n    return db.run(q)', ["SELECT *", "FROM t", '"""']),
+    ("lua", "local function f(db)\n  <|>\nend\n",
+     "local q = [[\nSELECT *\nFROM t\n]]\n  return db:run(q)", ["SELECT *", "FROM t", "]]"]),
+])
+def test_lines_inside_a_multi_line_string_do_not_end_the_block(language, source, middle, string_lines):
+    """A string's lines at column 0 are its text: they neither leave the block (the middle was cut inside the
+    string, which then broke the syntax and nothing was offered) nor get the document's indentation."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert result.text.split("\n")[1:4] == string_lines, result.details.get("reason")
+    assert "run(q)" in result.text.rstrip().split("\n")[-1]
+
+
+def test_a_string_s_tabs_and_spaces_are_its_own_in_a_file_of_the_other_style():
+    source = "function f(db) {\n  const a = 1;\n  <|>\n}\n"
+    result, _ = inline(source, "const q = `\n\tSELECT *\n`;\n\treturn q;", language_id="javascript", invoked=True)
+    assert result.text == "const q = `\n\tSELECT *\n`;\n  return q;"   # the code line gets spaces, the string not
+
+
+def test_a_tab_on_the_cursor_s_blank_line_of_a_new_file_means_tabs():
+    """No line is indented yet: the tab the editor put on the cursor's line is the style (it was 4 spaces, and the
+    model's tabs became spaces after the first line)."""
+    source = "function f(x) {\n\t<|>\n}\n"
+    result, _ = inline(source, "if (x) {\n\t\treturn 1;\n\t}\n\treturn 0;", language_id="javascript", invoked=True)
+    assert result.text == "if (x) {\n\t\treturn 1;\n\t}\n\treturn 0;"
+
+
+@pytest.mark.parametrize("language, selected, middle, expected", [
+    # a block written from column 0 whose nested lines sit at the selection's depth: it all moves in
+    ("javascript", "function g(xs) {\n<[>    let t = 1;\n    return t;\n<]>}\n",
+     "let s = 0;\nfor (const x of xs) {\n    s += x * 2;\n}\nreturn s;\n",
+     "    let s = 0;\n    for (const x of xs) {\n        s += x * 2;\n    }\n    return s;\n"),
+    ("python", "def g(xs):\n<[>    t = 1\n    return t\n<]>",
+     "s = 0\nfor x in xs:\n    s += x * 2\nreturn s\n",
+     "    s = 0\n    for x in xs:\n        s += x * 2\n    return s\n"),
+    # a selection that ends a nested block: its later lines keep the depth the model gave them
+    ("python", "def g(xs):\n    for x in xs:\n<[>        y = x\n    return 0\n<]>",
+     "y = x * 2\n    return y\n", "        y = x * 2\n    return y\n"),
+])
+def test_a_fill_at_column_0_keeps_the_block_s_nesting(language, selected, middle, expected):
+    text, start = at(selected, "<[>")
+    end = text.index("<]>")
+    text = text.replace("<]>", "", 1)
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id=language),
+                        ScriptedEngine(middle))
+    assert result.text == expected, (result.text, result.details.get("reason"))
