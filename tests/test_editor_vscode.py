@@ -649,6 +649,9 @@ console.log(JSON.stringify([
   findServer('tools/infill-lsp', [withVenv]),
   findServer('${workspaceFolder}/bin/infill-lsp', [withVenv]),
   findServer('.venv\\\\Scripts\\\\infill-lsp.exe', [withVenv]),
+  findServer('.venv/bin/infill-lsp', []),
+  findServer('${workspaceFolder}/bin/infill-lsp', []),
+  findServer('infill-lsp', []),
 ]));
 """
     env = {**os.environ, "PATH": f"{on_path}{os.pathsep}/usr/bin:/bin"}
@@ -663,3 +666,7 @@ console.log(JSON.stringify([
     assert found[4] == {"command": str(with_venv / "bin" / "infill-lsp"), "foundIn": "setting"}
     # a relative path written with Windows' separator is the workspace's too (it was left to the spawner's cwd)
     assert found[5] == {"command": f"{with_venv}/.venv\\Scripts\\infill-lsp.exe", "foundIn": "setting"}
+    # no folder to be relative to (an untrusted workspace passes none): refused, not run from the working folder
+    for refused in found[6:8]:
+        assert set(refused) == {"problem"} and "not trusted" in refused["problem"], refused
+    assert found[8] == {"command": "infill-lsp", "foundIn": "setting"}   # a bare name is a PATH lookup

@@ -1,6 +1,7 @@
 // Diffusion Infill for VS Code: starts `infill-lsp` over stdio, lets vscode-languageclient ask it for inline
 // completions (LSP 3.18 textDocument/inlineCompletion), forwards the selection commands and shows the server's
 // state in the status bar. Everything clever (what to complete, how to clean it, the edit itself) is the server's.
+import * as os from 'os';
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -57,6 +58,9 @@ class InfillExtension implements vscode.Disposable {
   private starting: Promise<LanguageClient | undefined> | undefined;
   private stopping = false;
   private sentAtStart = '';   // the server settings the last start sent, as JSON
+  // Set when the server could not start: opening another file does not try (and pop up the error) again; a
+  // settings change that restarts, granting trust or the Restart command does.
+  private startFailed = false;
 
   log(level: LogLevel, message: string): void {
     if (LOG_LEVELS.indexOf(level) > LOG_LEVELS.indexOf(extensionSettings().logLevel)) return;
@@ -89,7 +93,7 @@ class InfillExtension implements vscode.Disposable {
   /** Start for the documents already open, and whenever one of the configured languages opens. */
   startWhenNeeded(document: vscode.TextDocument): void {
     const settings = extensionSettings();
-    if (settings.enable && !this.client && settings.languages.includes(document.languageId)) {
+    if (settings.enable && !this.client && !this.startFailed && settings.languages.includes(document.languageId)) {
       void this.ensureStarted();
     }
   }
@@ -105,7 +109,15 @@ class InfillExtension implements vscode.Disposable {
       ? (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath)
       : [];
     const location = findServer(settings.serverPath, folders);
+    if (location && 'problem' in location) {
+      this.startFailed = true;
+      this.status.error(location.problem);
+      this.log('error', location.problem);
+      void vscode.window.showErrorMessage(`Diffusion Infill: ${location.problem}`);
+      return undefined;
+    }
     if (!location) {
+      this.startFailed = true;
       const message = 'infill-lsp was not found in the workspace\'s .venv or on PATH; ' +
         'set "diffusionInfill.serverPath" to its full path.';
       this.status.error(message);
@@ -121,7 +133,9 @@ class InfillExtension implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: location.command,
       args: [],
-      options: { env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+      // The working folder: a trusted workspace's first folder (a relative model path is the workspace's); for an
+      // untrusted one the home folder, where a bare program name is not looked up in the workspace (Windows would).
+      options: { env: { ...process.env, PYTHONUNBUFFERED: '1' }, cwd: folders[0] ?? os.homedir() },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: settings.languages.flatMap((language) => SERVED_SCHEMES.map((scheme) => ({ scheme, language }))),
@@ -170,17 +184,20 @@ class InfillExtension implements vscode.Disposable {
       if (change.newState === State.Stopped && this.client === client && !this.stopping) {
         this.status.error('the server stopped; see the log (Diffusion Infill: Show Log)');
       }
+      // The client restarts a crashed server by itself, with the trace of its own setting: ours again.
+      if (change.newState === State.Running && this.client === client) void this.applyLogLevel();
     });
     this.client = client;
     this.events = events;
     try {
       await client.start();
     } catch (error) {
+      this.startFailed = true;
       const message = `could not start ${location.command}: ${error instanceof Error ? error.message : error}`;
       this.status.error(message);
       this.log('error', message);
       void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`);
-      if (this.client === client) {   // forgotten, so the next file of a configured language tries again
+      if (this.client === client) {   // forgotten: a command (or a restart) tries again
         this.client = undefined;
         this.events?.dispose();
         this.events = undefined;
@@ -191,7 +208,6 @@ class InfillExtension implements vscode.Disposable {
       await client.stop().catch(() => undefined);
       return undefined;
     }
-    await this.applyLogLevel();
     // A setting changed while the server was starting went nowhere (only a running client sends changes).
     const current = serverSettings();
     if (JSON.stringify(current) !== this.sentAtStart) {
@@ -266,6 +282,7 @@ class InfillExtension implements vscode.Disposable {
   /** Stop the server, then start it again where one is wanted: the user asked (the Restart command), or a file of
    * `diffusionInfill.languages` is open. A settings change or granted trust alone loads no model. */
   async restart(asked = false): Promise<void> {
+    this.startFailed = false;
     await this.stop();
     this.idle();
     const settings = extensionSettings();
@@ -274,13 +291,17 @@ class InfillExtension implements vscode.Disposable {
   }
 
   async onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
+    // vscode-languageclient sets the trace from its own `diffusionInfill.trace.server` (which we do not declare:
+    // logLevel says it) on every settings change, after this listener: set ours again once it has.
+    if (extensionSettings().logLevel === 'trace' || event.affectsConfiguration(`${SECTION}.logLevel`)) {
+      setTimeout(() => void this.applyLogLevel(), 0);
+    }
     if (!event.affectsConfiguration(SECTION)) return;
     if (needsRestart(event)) {
       this.log('info', 'settings changed: restarting the server');
       await this.restart();
       return;
     }
-    if (event.affectsConfiguration(`${SECTION}.logLevel`)) await this.applyLogLevel();
     if (affectsServer(event) && this.client?.isRunning()) {
       // The server reloads the model itself when a model option changed.
       const settings = serverSettings();

@@ -12,6 +12,11 @@ export interface ServerLocation {
   foundIn: 'setting' | 'workspace' | 'PATH';
 }
 
+/** A configured path that cannot be run: why, for the user. */
+export interface ServerPathProblem {
+  problem: string;
+}
+
 function isExecutable(file: string): boolean {
   try {
     fs.accessSync(file, fs.constants.X_OK);
@@ -32,10 +37,19 @@ function expand(configured: string, folders: string[]): string {
 
 /**
  * `folders` are the workspace folders' paths; pass none for an untrusted workspace, whose virtual environment
- * must not be run (it could hold any program).
+ * must not be run (it could hold any program). A relative serverPath then has no folder to be relative to: it is
+ * refused, not left to the process spawner, which would look for it in the (untrusted) working folder.
  */
-export function findServer(configured: string, folders: string[]): ServerLocation | undefined {
-  if (configured) return { command: expand(configured, folders), foundIn: 'setting' };
+export function findServer(configured: string, folders: string[]): ServerLocation | ServerPathProblem | undefined {
+  if (configured) {
+    const command = expand(configured, folders);
+    const inWorkspace = /\$\{workspaceFolder\}/.test(configured) || (!path.isAbsolute(command) && /[\\/]/.test(command));
+    if (inWorkspace && !folders[0]) {
+      return { problem: `"diffusionInfill.serverPath" is "${configured}", a path in the workspace, and this workspace ` +
+        'is not trusted (or has no folder): give the full path of infill-lsp, or trust the workspace.' };
+    }
+    return { command, foundIn: 'setting' };
+  }
   for (const folder of folders) {
     for (const venv of VENV_NAMES) {
       const candidate = path.join(folder, venv, VENV_BIN, EXECUTABLE);
