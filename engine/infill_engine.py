@@ -488,7 +488,12 @@ class InfillEngine:
             step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first, self.graphed)
             result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step,
                              deadline=deadline)
-        ran = int(result.steps.max())
+        ran = int(result.steps.max())   # (the one host sync, after the loop)
+        if not bool(torch.isfinite(result.position_entropy).all()):
+            # NaN logits pick token 0, <pad>: every fill would look like an honest empty answer.
+            dtype = str(self.loaded.dtype).removeprefix("torch.")
+            raise EngineError(f"the model computed NaN or infinite numbers in {dtype}: its weights are damaged, or "
+                              "this dtype overflows for it; try dtype bfloat16 or float32")
         done = time.perf_counter()
         self._record_pace(rows, canvas_len, (done - encoded) * 1e3, ran)
         timings = {"encode_ms": (encoded - started) * 1e3, "denoise_ms": (done - encoded) * 1e3,

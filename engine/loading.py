@@ -99,6 +99,9 @@ def resolve_source(config: EngineConfig) -> tuple[str, bool]:
     path = Path(config.model).expanduser()
     if path.is_dir():
         return str(path), True
+    if path.exists():
+        raise ModelLoadError(f"the model option names a file, {config.model}; name the checkpoint folder that holds "
+                             f"it ({path.parent}) instead")
     looks_like_hub_id = config.model.count("/") == 1 and not config.model.startswith((".", "/", "~"))
     if not looks_like_hub_id:
         raise ModelLoadError(f"model folder not found: {config.model}")
@@ -116,7 +119,35 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
+# What a checkpoint folder needs from a hub repository (not its other formats: GGUF, PyTorch pickles, ...).
+HUB_FILES = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"]
+
+
+def hub_snapshot(repo_id: str) -> Path:
+    """The hub model's files as a folder of the local hub cache: downloaded (the user allowed it: resolve_source)
+    unless HF_HUB_OFFLINE is set, when only the cache is read."""
+    from huggingface_hub import snapshot_download
+
+    offline = hub_offline()
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES, local_files_only=offline))
+    except Exception as exc:   # not on the hub, no network, not in the cache, a gated repository, ...
+        if offline:
+            raise ModelLoadError(f"could not load the model {repo_id} from the local hub cache, and HF_HUB_OFFLINE is "
+                                 f"set, so nothing was downloaded: {type(exc).__name__}: {exc}") from exc
+        raise ModelLoadError(f"could not download the model {repo_id}: {type(exc).__name__}: {exc}") from exc
+
+
 def check_local_folder(folder: Path) -> None:
+    if not os.access(folder, os.R_OK | os.X_OK):   # unlisted, glob() would find no weights and say so
+        raise ModelLoadError(f"cannot read the folder {folder}: permission denied")
+    try:
+        check_folder_files(folder)
+    except PermissionError as exc:   # a folder that cannot be listed or entered (the files' own are named below)
+        raise ModelLoadError(f"cannot read {exc.filename or folder}: {exc.strerror}") from exc
+
+
+def check_folder_files(folder: Path) -> None:
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{folder} has no config.json: not a transformers checkpoint")
@@ -265,30 +296,27 @@ def load(config: EngineConfig) -> LoadedModel:
     hf_logging.disable_progress_bar()  # stderr belongs to the user (and the editor's log), not to a progress bar
 
     source, local = resolve_source(config)
-    if local:
-        check_local_folder(Path(source))
+    # A hub model is fetched (or found in the hub cache) as a folder first, so that it gets the same checks and
+    # reads the same diffusion_infill.json as a local one.
+    folder = Path(source) if local else hub_snapshot(source)
+    check_local_folder(folder)
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
-    if local:
-        check_fits_in_memory(Path(source), dtype, source)
+    check_fits_in_memory(folder, dtype, source)
     if config.quantize not in WEIGHT_FORMATS:
         raise ModelLoadError(f"unknown quantize '{config.quantize}' (use {', '.join(WEIGHT_FORMATS)})")
     if config.threads:
         torch.set_num_threads(config.threads)
-    offline = not local and hub_offline()
-    hub_kwargs = {"local_files_only": local or offline, "trust_remote_code": config.trust_remote_code}
+    hub_kwargs = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(folder, **hub_kwargs)
         # sdpa: the engine's masks are boolean 4D masks (engine/masks.py); flash attention could not read them.
         model, loading_info = DiffusionGemmaForBlockDiffusion.from_pretrained(
-            source, dtype=dtype, attn_implementation="sdpa", output_loading_info=True, **hub_kwargs)
-    except Exception as exc:  # corrupt safetensors, mismatched shapes, network refused, out of memory, ...
+            folder, dtype=dtype, attn_implementation="sdpa", output_loading_info=True, **hub_kwargs)
+    except Exception as exc:  # corrupt safetensors, mismatched shapes, out of memory, ...
         if where := out_of_memory(exc):
             raise ModelLoadError(f"out of {where} memory while loading {source}; try a smaller model or "
                                  f"dtype") from exc
-        if offline:
-            raise ModelLoadError(f"could not load the model {source} from the local hub cache, and HF_HUB_OFFLINE is "
-                                 f"set, so nothing was downloaded: {type(exc).__name__}: {exc}") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source,
                                loading_info.get("unexpected_keys", ()))
@@ -312,7 +340,7 @@ def load(config: EngineConfig) -> LoadedModel:
             "try a smaller model"
         raise ModelLoadError(f"out of {where} memory moving {source} to {device}; {advice}")
     model.eval()
-    extra = read_extra(Path(source)) if local else {}
+    extra = read_extra(folder)
     vocab_size = model.config.text_config.vocab_size
     try:
         probe_ids = tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]

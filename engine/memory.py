@@ -12,11 +12,15 @@ T = TypeVar("T")
 
 # What torch's CPU allocator says when malloc fails (a RuntimeError, not MemoryError).
 CPU_ALLOCATOR_FAILURE = "DefaultCPUAllocator: can't allocate memory"
+# GPU allocations outside torch's caching allocator (cuBLAS, cuDNN workspaces) fail as plain RuntimeErrors.
+GPU_ALLOCATION_FAILURES = ("CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")
 
 
 def out_of_memory(exc: BaseException) -> str | None:
     """"GPU" or "CPU" when `exc` is an allocation failure there, else None."""
     if isinstance(exc, torch.OutOfMemoryError):   # torch.cuda.OutOfMemoryError is this class
+        return "GPU"
+    if isinstance(exc, RuntimeError) and any(failure in str(exc) for failure in GPU_ALLOCATION_FAILURES):
         return "GPU"
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and CPU_ALLOCATOR_FAILURE in str(exc)):
         return "CPU"

@@ -21,7 +21,7 @@ from engine.configs import tiny_config
 from engine.infill_engine import bucket
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_cache, decoder_masks
-from engine.sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, entropy_bound_accept, renoise
+from engine.sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, entropy_bound_accept, propose, renoise
 from engine.types import Cancelled
 
 
@@ -197,6 +197,16 @@ def test_missing_folder_is_a_clear_error(tmp_path):
         InfillEngine(EngineConfig(model=str(tmp_path / "nope")))
 
 
+def test_a_file_given_as_the_model_names_its_folder(tiny_model_dir, tmp_path, monkeypatch):
+    weights = tiny_model_dir / "model.safetensors"
+    with pytest.raises(ModelLoadError, match=re.escape(f"names a file, {weights}; name the checkpoint folder that "
+                                                       f"holds it ({tiny_model_dir})")):
+        InfillEngine(EngineConfig(model=str(weights)))
+    monkeypatch.chdir(tiny_model_dir.parent)   # relative, it was taken for a hub id that needs downloading
+    with pytest.raises(ModelLoadError, match="names a file"):
+        InfillEngine(EngineConfig(model=f"{tiny_model_dir.name}/model.safetensors"))
+
+
 def test_hub_id_needs_permission(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError, match="allowDownload"):
         InfillEngine(EngineConfig(model="google/diffusiongemma-26B-A4B-it"))
@@ -211,6 +221,39 @@ def test_offline_mode_loads_a_hub_model_from_the_cache_only(tmp_path, monkeypatc
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE is set, so nothing was downloaded"):
         InfillEngine(EngineConfig(model="someone/not-in-the-cache", allow_download=True))
+
+
+def in_hub_cache(cache: Path, repo: str, checkpoint: Path, leave_out: tuple[str, ...] = ()) -> None:
+    """`checkpoint`'s files as the hub cache holds a downloaded repository (models--owner--name/snapshots/REV)."""
+    revision = "0" * 40
+    repository = cache / ("models--" + repo.replace("/", "--"))
+    snapshot = repository / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text(revision)
+    for file in checkpoint.iterdir():
+        if file.name not in leave_out:
+            shutil.copy(file, snapshot / file.name)
+
+
+def test_a_hub_model_gets_the_checks_and_the_notes_of_a_local_one(tiny_model_dir, tmp_path, monkeypatch):
+    """A hub model loaded as a folder of the hub cache: its diffusion_infill.json is read (it ran with the wrong
+    prompt layout, context and canvases), and a repository without a tokenizer is refused (every fill was empty)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")   # (the cache is all there is here)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))   # (read at import)
+    in_hub_cache(tmp_path / "hub", "someone/tiny", tiny_model_dir)
+    in_hub_cache(tmp_path / "hub", "someone/untokenized", tiny_model_dir,
+                 leave_out=("tokenizer.json", "tokenizer_config.json"))
+    local = InfillEngine(EngineConfig(model=str(tiny_model_dir), threads=1)).describe()
+    hub = InfillEngine(EngineConfig(model="someone/tiny", allow_download=True, threads=1)).describe()
+    for key in ("max_prompt_tokens", "canvas_length", "canvas_lengths", "layout"):
+        if key in local:
+            assert hub[key] == local[key], key
+    assert hub["max_prompt_tokens"] == 64
+    with pytest.raises(ModelLoadError, match="no tokenizer"):
+        InfillEngine(EngineConfig(model="someone/untokenized", allow_download=True, threads=1))
 
 
 def test_device_and_dtype_are_chosen_for_the_machine_and_can_be_overridden():
@@ -269,6 +312,32 @@ def test_a_file_that_cannot_be_read_is_named_with_the_reason(tiny_model_dir, tmp
         InfillEngine(EngineConfig(model=str(broken), threads=1))
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o311])   # cannot be entered; cannot be listed
+def test_a_model_folder_that_cannot_be_read_is_said_so(tiny_model_dir, tmp_path, mode):
+    """Root reads any folder: as root the check runs without the capabilities that let it (setpriv)."""
+    import os
+    import subprocess
+    import sys
+
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: permissions cannot be taken away")
+        prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+    locked = tmp_path / "locked"
+    shutil.copytree(tiny_model_dir, locked)
+    locked.chmod(mode)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-c", "import sys\nfrom pathlib import Path\n"
+                               "from engine.loading import check_local_folder\n"
+                               "try:\n    check_local_folder(Path(sys.argv[1]))\n"
+                               "except Exception as exc:\n    print(type(exc).__name__, exc)", str(locked)],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert done.stdout.strip() == f"ModelLoadError cannot read the folder {locked}: permission denied", done.stderr
+
+
 def test_a_shard_that_the_index_names_but_is_missing_is_named(tiny_model_dir, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
@@ -278,6 +347,27 @@ def test_a_shard_that_the_index_names_but_is_missing_is_named(tiny_model_dir, tm
     (broken / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weights}))
     with pytest.raises(ModelLoadError, match=re.escape(f"cannot read {broken / 'model-00002-of-00002.safetensors'}")):
         InfillEngine(EngineConfig(model=str(broken), threads=1))
+
+
+def test_weights_that_compute_nan_are_an_error_not_an_empty_answer(tiny_model_dir, tmp_path):
+    """NaN logits pick token 0, <pad>, an end: every fill looked like an honest empty answer."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_model_dir, damaged)
+    model = DiffusionGemmaForBlockDiffusion.from_pretrained(damaged)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))   # the embeddings, which every position reads
+    model.save_pretrained(damaged)
+    engine = InfillEngine(EngineConfig(model=str(damaged), threads=1, max_steps=3))
+    with pytest.raises(EngineError, match="NaN or infinite"):
+        engine.fill("def f(x):\n    return ", "\n", lengths=[4])
+
+
+def test_a_token_ruled_out_with_an_infinite_logit_is_no_nan():
+    logits = torch.tensor([[[0.0, float("-inf"), 1.0]]])   # (B=1, C=1, V=3)
+    proposal = propose(logits, torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, 1, dtype=torch.bool),
+                       torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, 1), torch.full((1, 1), 0.5),
+                       torch.zeros(1, 1, dtype=torch.long), SamplerSettings())
+    assert torch.isfinite(proposal.entropy).all()
 
 
 def test_a_tokenizer_larger_than_the_model_s_vocabulary_is_refused(tiny_model_dir, tmp_path):
@@ -400,6 +490,16 @@ def test_running_out_of_memory_is_a_clear_engine_error_and_the_engine_still_fill
     with pytest.raises(ZeroDivisionError):   # other failures are not disguised as memory trouble
         engine._guarded(lambda: 1 / 0)
     assert engine.fill("def f(x):\n    return ", "\n", lengths=[8], seed=0).items
+
+
+@pytest.mark.parametrize("message", [
+    "CUDA error: out of memory\nCompile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.",
+    "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"])
+def test_gpu_allocations_outside_torch_s_allocator_read_as_out_of_gpu_memory(message):
+    """cuBLAS and cuDNN allocate their own workspaces; their failures are RuntimeErrors with these texts (torch's
+    wording), which got "internal error while generating" and kept the cached blocks."""
+    assert memory.out_of_memory(RuntimeError(message)) == "GPU"
+    assert memory.out_of_memory(RuntimeError("CUDA error: device-side assert triggered")) is None
 
 
 def test_the_failed_runs_tensors_are_gone_before_cached_memory_is_handed_back(engine, monkeypatch):
