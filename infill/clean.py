@@ -373,6 +373,18 @@ def split_trailing_comment(text: str, grammar: str | None, line_before: str = ""
     return text[:line_start] + code, last_line[at:]
 
 
+def split_trailing_block_comment(text: str, grammar: str | None) -> tuple[str, str]:
+    """(text, "") or (its code, the block comment `/* ... */` ending its last line after some code and a space)."""
+    line_start = text.rfind("\n") + 1
+    line = text[line_start:]
+    at = line.rfind("/*")
+    before_comment = code_outside_literals(grammar, line[:at]) if at > 0 else None
+    if before_comment is None or before_comment[1] is not None or not line[:at].strip() \
+            or line[at - 1] not in " \t" or not line.rstrip().endswith("*/") or "*/" in line[at + 2:].rstrip()[:-2]:
+        return text, ""   # no comment, one inside a string, a whole-line one, or code after it
+    return text[:line_start + at], line[at:]
+
+
 def close_own_brackets(middle: str, grammar: str | None = None) -> str:
     """Single line: close the brackets the middle itself opened and left open (a canvas that ran out mid-call),
     innermost first, when the middle ends on something a closer may follow (a name, a number, a closer, a quote).
@@ -599,6 +611,8 @@ def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, 
         return comma_before_own_line_closer(middle[:code_end], "\n", grammar, before) + middle[code_end:]
     line_start = code.rfind("\n") + 1
     kept, comment = split_trailing_comment(code, grammar, before)
+    if not comment:
+        kept, comment = split_trailing_block_comment(code, grammar)
     kept_code = kept.rstrip()
     if len(kept_code) < line_start or not GO_LINE_END_NEEDS_COMMA.search(kept_code) \
             or comment_start(grammar).match(code[line_start:]):

@@ -505,6 +505,8 @@ GO_BODY = "package main\n\nfunc f(x bool) {\n%s\n}\n"
     ("\tp := Point{<|>}", "X: 1, Y: 2", "\tp := Point{\n\t\tX: 1, Y: 2,\n\t}"),
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: f(2)", "\tc := Config{\n\t\tA: 1,\n\t\tB: f(2),\n\t}"),
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2 // two", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, // two\n\t}"),
+    ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2 /* two */", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, /* two */\n\t}"),
+    ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", 'B: "/* x */"', '\tc := Config{\n\t\tA: 1,\n\t\tB: "/* x */",\n\t}'),
     ("\tfoo(\n\t\ta,\n\t\t<|>\n\t)", '"b"', '\tfoo(\n\t\ta,\n\t\t"b",\n\t)'),
     ("\t_ = Pair[\n\t\tint,\n\t\t<|>\n\t]{}", "string", "\t_ = Pair[\n\t\tint,\n\t\tstring,\n\t]{}"),   # type arguments
     # the last code line gets it, not a comment or blank line after it
