@@ -533,19 +533,25 @@ def reindent_first_line(middle: str, before: str, original: str = "", indent_uni
     return "\n".join(lines)
 
 
-def keep_selection_indentation(middle: str, original: str) -> str:
-    """A fill at column 0 replacing indented lines, whose first line the model wrote at column 0: was the block
-    written relative to column 0 (shift it all) or with the document's indentation after its first line (move only
-    that)? Code in place of the selection goes no further left than the selection's own lines, so a later line
-    left of the shallowest of them says the block was written from column 0 (`}` there)."""
+def keep_selection_indentation(middle: str, original: str, grammar: str | None = None) -> str:
+    """A fill at column 0 replacing indented lines, whose first line the model wrote left of the selection's: was
+    the block written relative to that first line (shift it all) or with the document's indentation after it (move
+    only the first line)? Relative when a later line goes left of every line of the selection (code in its place
+    would not: `}` at column 0), or when the first line opens a block whose next line is deeper than it but, read
+    as absolute, no deeper than the selection's first line (`while (...) {` then its body at the same depth)."""
     lines = middle.split("\n")
-    indent = indentation(original)
-    if not indent or not lines[0].strip() or indentation(lines[0]):
+    indent, first = indentation(original), indentation(lines[0])
+    if len(first) >= len(indent) or not lines[0].strip():
         return middle
     shallowest = min(len(indentation(line)) for line in original.split("\n") if line.strip())
-    if any(line.strip() and len(indentation(line)) < shallowest for line in lines[1:]):
-        return "\n".join(indent + line if line.strip() else line for line in lines)
-    return "\n".join([indent + lines[0], *lines[1:]])
+    later = [len(indentation(line)) for line in lines[1:] if line.strip()]
+    relative = any(width < shallowest for width in later) or (
+        bool(later) and opens_block(lines[0], grammar) and len(first) < later[0] <= len(indent))
+    if relative:
+        shift = indent[:len(indent) - len(first)] if indent.endswith(first) else None
+        if shift is not None:
+            return "\n".join(shift + line if line.strip() else line for line in lines)
+    return "\n".join([indent + lines[0].lstrip(" \t"), *lines[1:]])
 
 
 def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None) -> str:
@@ -635,7 +641,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = drop_leading_blank_lines(middle)
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
     if ctx.shape == "block" and not ctx.before:   # in place before a `}` of the block is compared with the suffix's
-        middle = keep_selection_indentation(middle, ctx.original)
+        middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)
     if ctx.shape == "single":
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)

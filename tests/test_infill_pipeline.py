@@ -737,6 +737,12 @@ def test_a_tab_on_the_cursor_s_blank_line_of_a_new_file_means_tabs():
     ("python", "def g(xs):\n<[>    t = 1\n    return t\n<]>",
      "s = 0\nfor x in xs:\n    s += x * 2\nreturn s\n",
      "    s = 0\n    for x in xs:\n        s += x * 2\n    return s\n"),
+    # a block opened on the first line, its body as deep as the selection's first line: written from column 0
+    ("python", "def f(n):\n<[>    i = 0\n    n -= 1\n<]>    return n\n", "while n > 0:\n    n -= 1\n",
+     "    while n > 0:\n        n -= 1\n"),
+    # a selection starting deeper than it ends, written from the first line's depth
+    ("javascript", "function g(xs) {\n  if (xs) {\n<[>    a();\n  }\n  b();\n<]>}\n", "  c();\n}\nd();\n",
+     "    c();\n  }\n  d();\n"),
     # a selection that ends a nested block: its later lines keep the depth the model gave them
     ("python", "def g(xs):\n    for x in xs:\n<[>        y = x\n    return 0\n<]>",
      "y = x * 2\n    return y\n", "        y = x * 2\n    return y\n"),
