@@ -164,13 +164,17 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
 
 def lines_in_literals(before: str, lines: list[str], grammar: str | None) -> set[int]:
     """The indexes of the lines after the first that start inside a string or comment left open above them (in
-    the cursor's line or the middle); none for a grammar whose literals are not known."""
-    inside, text = set(), before + lines[0]
-    for i, line in enumerate(lines[1:], start=1):
-        scanned = code_outside_literals(grammar, text + "\n")
-        if scanned is not None and scanned[1] is not None:
+    the cursor's line or the middle); none for a grammar whose literals are not known. One scan: a line break
+    inside a literal is blanked, and every one after a literal left open is inside it."""
+    scanned = code_outside_literals(grammar, before + "\n".join(lines) + "\n")
+    if scanned is None:
+        return set()
+    kept, inside = scanned[0], set()
+    line_break = len(before) + len(lines[0])   # the one ending line 0
+    for i in range(1, len(lines)):
+        if line_break >= len(kept) or kept[line_break] != "\n":
             inside.add(i)
-        text += "\n" + line
+        line_break += 1 + len(lines[i])
     return inside
 
 
@@ -425,7 +429,8 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
     step: the common divisor of its indentations, so 8 and 12 spaces are two and three levels) becomes a tab.
     Lines that start inside a string are its text and stay as written."""
     lines = middle.split("\n")
-    code_lines = [i for i in range(len(lines)) if i not in lines_in_literals(before, lines, grammar)]
+    in_literal = lines_in_literals(before, lines, grammar)
+    code_lines = [i for i in range(len(lines)) if i not in in_literal]
     if indent_unit == "\t":
         widths = [len(indentation(lines[i])) for i in code_lines
                   if lines[i].strip() and indentation(lines[i]).startswith(" ")]

@@ -66,7 +66,7 @@ def open_literal(grammar: str | None, code: str) -> bool:
 
 def code_outside_literals(grammar: str | None, code: str) -> tuple[str, str | None] | None:
     """`code` (starting outside any literal) with the text of its strings, comments and character literals blanked
-    out (same length, quotes included), and how it ends: OPEN inside one of them, HOLE in a string's code hole (the
+    out (same length, quotes included; so a line break is kept only where it is not inside one), and how it ends: OPEN inside one of them, HOLE in a string's code hole (the
     rest of the text is not scanned), None outside. None for a grammar whose literals are not known."""
     quotes = STRING_DELIMITERS.get(grammar or "")
     if quotes is None:
@@ -100,7 +100,7 @@ def code_outside_literals(grammar: str | None, code: str) -> tuple[str, str | No
             end = LINE_BREAK.search(text, i)
             if end is None:
                 return "".join(kept), OPEN
-            i = blank_to(end.end())
+            i = blank_to(end.start())   # its line break is the code's: kept, like any outside a literal
             continue
         if grammar in REGEX_LANGUAGES and text[i] == "/" and starts_regex(text, i):
             literal = REGEX_LITERAL.match(text, i)

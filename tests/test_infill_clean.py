@@ -7,7 +7,8 @@ from infill.clean import (
     CleanContext, auto_closed_tail, clean_middle, cleaned_with_tail, close_own_brackets, collapse_leading_gap,
     drop_comment_for_missing_operand, drop_comment_only_body, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
-    drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, normalize_newlines,
+    drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, lines_in_literals,
+    normalize_newlines,
     normalize_indentation, open_block_body, reindent_first_line, rescale_indent_steps, to_line_ending,
     trim_trailing_whitespace,
 )
@@ -509,3 +510,16 @@ def test_formatting_options_set_the_width_when_the_document_shows_none():
     assert indent_unit_of("x = 1\n", tab_size=8, insert_spaces=False) == "\t"
     assert indent_unit_of("func f() {\n\tx := 1\n}\n", tab_size=4, insert_spaces=True) == "\t"   # the file wins
     assert indent_unit_of("def f():\n  return 1\n", tab_size=4) == "    "   # the editor's width
+
+
+@pytest.mark.parametrize("grammar, before, middle, inside", [
+    ("python", "", 'x = 1  # a comment\ny = """\ntext\n"""\nz = 2', {2, 3}),
+    ("javascript", "const s = `", "a\nb`; // c\nd /* e\nf */\ng", {1, 3}),
+    ("lua", "", "a -- c\nb = [[x\ny]]\nz", {2}),
+    ("go", "", "s := `never closed\na\nb", {1, 2}),   # a literal left open: every line after it
+    (None, "", "a\n  b", set()),                      # literals unknown: none
+])
+def test_lines_inside_literals_are_found_in_one_scan(grammar, before, middle, inside):
+    """A line comment's line break is the code's (the next line is code); one inside a string or block comment
+    is not."""
+    assert lines_in_literals(before, middle.split("\n"), grammar) == inside
