@@ -605,4 +605,5 @@ def test_a_buffer_without_a_name_is_served_once_it_has_one(nvim, tmp_path):
     assert len(told) == 1, found["notifications"]   # once, for two buffers
     assert any("no file name; save it" in note["message"] for note in found["notifications"])
     assert found["saved_uri"] == saved.as_uri() and found["other_still_unattached"] is True
+    assert found["started_again_on_write"] is False   # a stopped server is not started by a :write
     assert saved.read_text() == "x = 2\n"

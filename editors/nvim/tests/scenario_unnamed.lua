@@ -36,4 +36,12 @@ H.run(function()
   H.wait_for("infill-lsp to attach once saved", function() return infill.get_client(unnamed[2]) end, 20000)
   report.saved_uri = vim.uri_from_bufnr(unnamed[2])
   report.other_still_unattached = infill.get_client(unnamed[1]) == nil
+  -- A server the user stopped stays stopped when a served file is written: only buffers skipped for having no
+  -- name are looked at again.
+  infill.get_client(named):stop(true)
+  H.wait_for("the server to stop", function() return #vim.lsp.get_clients({ name = infill.name }) == 0 end, 10000)
+  vim.cmd("buffer " .. named)
+  vim.cmd("silent write")
+  H.sleep(500)
+  report.started_again_on_write = #vim.lsp.get_clients({ name = infill.name }) > 0
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

@@ -513,6 +513,7 @@ local function add_workspace_folder(client, root_dir)
 end
 
 local told_unnamed = false
+local skipped_unnamed = {} -- bufnr -> true: buffers not served for having no name, looked at again once named
 
 -- Neovim names every unnamed buffer "file://" to a server: two of them would be one document there, and an edit the
 -- server sends for "file://" lands in a new buffer for "/". Such a buffer is served once it has a name.
@@ -520,6 +521,7 @@ local function has_name(bufnr)
   if api.nvim_buf_get_name(bufnr) ~= "" then
     return true
   end
+  skipped_unnamed[bufnr] = true
   if not told_unnamed then
     told_unnamed = true
     vim.schedule(function()
@@ -704,15 +706,20 @@ function M.setup(opts)
     callback = function(event) tell_if_server_missing(event.buf) end,
   })
   -- A buffer that was skipped for having no name, named since (:saveas, :file, :write {file}): vim.lsp.enable only
-  -- looks again at a FileType event, so its own autocommand is run for that buffer.
+  -- looks again at a FileType event, so its own autocommand is run for that buffer, once. (Not for any buffer
+  -- without a client: a server that failed or was stopped would be started again at every :write.)
   api.nvim_create_autocmd({ "BufFilePost", "BufWritePost" }, {
     group = group,
     callback = function(event)
-      if vim.tbl_contains(M.config.filetypes, vim.bo[event.buf].filetype) and not M.get_client(event.buf)
-          and api.nvim_buf_get_name(event.buf) ~= "" then
+      if skipped_unnamed[event.buf] and api.nvim_buf_get_name(event.buf) ~= "" then
+        skipped_unnamed[event.buf] = nil
         pcall(api.nvim_exec_autocmds, "FileType", { group = "nvim.lsp.enable", buffer = event.buf, modeline = false })
       end
     end,
+  })
+  api.nvim_create_autocmd({ "BufWipeout" }, {
+    group = group,
+    callback = function(event) skipped_unnamed[event.buf] = nil end,
   })
   api.nvim_create_autocmd("LspAttach", {
     group = group,
