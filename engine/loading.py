@@ -123,14 +123,20 @@ def hub_offline() -> bool:
 HUB_FILES = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"]
 
 
-def hub_snapshot(repo_id: str) -> Path:
+def hub_file_patterns(trust_remote_code: bool) -> dict:
+    return {"allow_patterns": HUB_FILES + (["*.py"] if trust_remote_code else []), "ignore_patterns": ["*/*"]}
+
+
+def hub_snapshot(repo_id: str, trust_remote_code: bool = False) -> Path:
     """The hub model's files as a folder of the local hub cache: downloaded (the user allowed it: resolve_source)
-    unless HF_HUB_OFFLINE is set, when only the cache is read."""
+    unless HF_HUB_OFFLINE is set, when only the cache is read. Files of the repository's top folder only (its
+    subfolders hold other checkpoints and formats; `*` would match them too), and its Python code only when
+    remote code is trusted."""
     from huggingface_hub import snapshot_download
 
     offline = hub_offline()
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_FILES, local_files_only=offline))
+        return Path(snapshot_download(repo_id, **hub_file_patterns(trust_remote_code), local_files_only=offline))
     except Exception as exc:   # not on the hub, no network, not in the cache, a gated repository, ...
         if offline:
             raise ModelLoadError(f"could not load the model {repo_id} from the local hub cache, and HF_HUB_OFFLINE is "
@@ -298,7 +304,7 @@ def load(config: EngineConfig) -> LoadedModel:
     source, local = resolve_source(config)
     # A hub model is fetched (or found in the hub cache) as a folder first, so that it gets the same checks and
     # reads the same diffusion_infill.json as a local one.
-    folder = Path(source) if local else hub_snapshot(source)
+    folder = Path(source) if local else hub_snapshot(source, config.trust_remote_code)
     check_local_folder(folder)
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)

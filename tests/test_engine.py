@@ -256,6 +256,20 @@ def test_a_hub_model_gets_the_checks_and_the_notes_of_a_local_one(tiny_model_dir
         InfillEngine(EngineConfig(model="someone/untokenized", allow_download=True, threads=1))
 
 
+def test_a_hub_download_takes_the_checkpoint_s_own_files_only():
+    """snapshot_download filters with these patterns (huggingface_hub's own filter here): no other checkpoint or
+    format from a subfolder (`*` matches `/` too), no pickles, and Python code only when remote code is trusted."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    files = ["config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json", "tokenizer.json",
+             "tokenizer_config.json", "checkpoint-500/model.safetensors", "original/consolidated.safetensors",
+             "onnx/model.json", "pytorch_model.bin", "modeling_custom.py"]
+    plain = list(filter_repo_objects(files, **loading.hub_file_patterns(trust_remote_code=False)))
+    assert plain == files[:5]
+    trusted = list(filter_repo_objects(files, **loading.hub_file_patterns(trust_remote_code=True)))
+    assert trusted == files[:5] + ["modeling_custom.py"]
+
+
 def test_device_and_dtype_are_chosen_for_the_machine_and_can_be_overridden():
     cuda = torch.cuda.is_available()
     assert loading.pick_device("auto").type == ("cuda" if cuda else "cpu")
