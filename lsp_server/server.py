@@ -10,6 +10,7 @@ meanwhile. After an answer the next suggestion is speculated, as if this one wer
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -537,6 +538,9 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     wanted = INVOKED_CANDIDATES if invoked else 1
     job = key + job_suffix   # a newer request for the same job supersedes this one
     generation = ls.generations[job] = next(ls.request_numbers)
+    selected = params.context.selected_completion_info if params.context is not None else None
+    if selected is not None:
+        return await complete_after_selected_item(ls, snap, offset, selected, job, generation, invoked, wanted)
     context = context_key(snap.source, offset, offset, language_of(snap), "inline", context_options(ls, snap),
                           ls.context_reach())
 
@@ -602,6 +606,45 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     if not generated.texts:
         return EMPTY, []
     return MODEL, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
+
+
+async def complete_after_selected_item(ls: InfillServer, snap: Snapshot, offset: int,
+                                      selected: types.SelectedCompletionInfo, job: str, generation: int,
+                                      invoked: bool, wanted: int) -> tuple[str, list[types.InlineCompletionItem]]:
+    """The editor's completion list is open with an item selected: it shows only ghost text that goes on from that
+    item, so the model writes after the text as it would be with the item accepted, and each answer starts with
+    the item's text over its range. (An answer for the text as typed would be hidden, its run wasted.)"""
+    start, end = snap.offset_of(selected.range.start), snap.offset_of(selected.range.end)
+    if start is None or end is None or not start <= offset <= end or selected.range.start.line != \
+            selected.range.end.line:
+        return EMPTY, []   # not an item completing the word at the cursor
+    applied = dataclasses.replace(snap, source=snap.source[:start] + selected.text + snap.source[end:])
+    cursor = start + len(selected.text)
+    delay = debounce_delay(ls.rhythms.get(document_key(snap.uri)), time.monotonic(), ls.host.latency_s, invoked)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    if superseded(ls, job, generation, snap):
+        return CANCELLED, []
+    if not await ls.host.wait_ready(LOAD_WAIT_S):
+        ls.tell(STILL_LOADING, once=True)
+        return EMPTY, []
+    if superseded(ls, job, generation, snap):
+        return CANCELLED, []
+    ls.host.cancel_speculation()
+    request = request_for(ls, applied, "inline", cursor, cursor, selected.range.start.line,
+                          budget_ms=ls.inline_budget_ms(invoked), invoked=invoked)
+    generated = await ls.host.complete(request, job, candidates=wanted, seed=ls.options.seed)
+    result = generated.result
+    if result.message and (invoked or ls.host.state != "error"):
+        ls.tell(result.message, once=not invoked)
+    if generated.cancelled or superseded(ls, job, generation, snap):
+        return CANCELLED, []
+    if not generated.texts or result.start != cursor:
+        return EMPTY, []
+    # The closers after the cursor a suggestion writes again are the same text in the document, after `end`.
+    replace = result.end - result.start
+    return MODEL, offer(ls, snap, start, end + replace, [selected.text + text for text in generated.texts[:wanted]],
+                        several=invoked)
 
 
 def language_of(snap: Snapshot) -> str | None:

@@ -468,3 +468,21 @@ async def test_a_speculation_that_found_nothing_is_not_run_again_while_typing_th
     ran = delta(before_metrics, await settled(client))
     assert ran["speculativeRuns"] == 0 and ran["modelRuns"] == 0, ran
 
+
+
+async def test_with_a_completion_item_selected_the_suggestion_goes_on_from_that_item(client: LanguageClient):
+    """VS Code shows ghost text only when it extends the item selected in its completion list: the model writes
+    after the text as it would be with the item accepted, and each answer starts with the item over its range."""
+    uri = "file:///tmp/typing-tests/selected.txt"
+    typed = LINE + "ab"
+    open_text(client, uri, f"{typed}\nselected item\n")
+    word = types.Range(start=types.Position(0, len(LINE)), end=types.Position(0, len(typed)))
+    answer = await asyncio.wait_for(client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(0, len(typed)),
+        context=types.InlineCompletionContext(
+            trigger_kind=INVOKED,
+            selected_completion_info=types.SelectedCompletionInfo(range=word, text="abacus")))), ANSWER_S)
+    assert answer.items
+    for item in answer.items:
+        assert item.range.start == word.start and item.range.end.character >= word.end.character
+        assert item.insert_text.startswith("abacus") and len(item.insert_text) > len("abacus")
