@@ -167,6 +167,11 @@ def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
     ls.options, warnings = parse_options(params.initialization_options, base=ls.options,
                                          defaults=ls.startup_options)
     ls.option_warnings += warnings
+    root = ls.workspace.root_uri
+    if not params.workspace_folders and root:
+        # A client that names only a root: it is the first workspace folder, so that removing it, or adding others
+        # (workspace/didChangeWorkspaceFolders), changes the projects as it says.
+        ls.workspace.add_folder(types.WorkspaceFolder(uri=root, name=os.path.basename(root.rstrip("/")) or root))
 
 
 @server.feature(types.INITIALIZED)
@@ -425,9 +430,10 @@ def is_within(path: str, folder: str) -> bool:
 
 
 def workspace_folders(ls: InfillServer) -> list[str]:
-    """The workspace folders' paths (the root included), without trailing separators; folders off the disk left
-    out."""
-    paths = [to_fs_path(folder.uri) for folder in ls.workspace.folders.values()] + [ls.workspace.root_path]
+    """The workspace folders' paths, without trailing separators; folders off the disk left out. Not pygls' root:
+    a client that names folders names it among them (on_initialize adds it when only the root was named), and
+    one it removed stays pygls' root."""
+    paths = [to_fs_path(folder.uri) for folder in ls.workspace.folders.values()]
     return sorted({os.path.normpath(path) for path in paths if path})
 
 

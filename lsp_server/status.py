@@ -97,7 +97,7 @@ class SuggestionIds:
 
 def suggestion_id_of(args) -> str | None:
     """The id from command arguments [{"id": ...}], ["id"] or notification params {"id": ...}."""
-    if isinstance(args, (list, tuple)) and len(args) == 1:
+    if type(args) in (list, tuple) and len(args) == 1:   # not a notification's object (a namedtuple: one field)
         args = args[0]
     if isinstance(args, dict):
         args = args.get("id")

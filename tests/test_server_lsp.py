@@ -503,6 +503,12 @@ async def test_only_files_of_the_same_workspace_folder_lend_snippets():
         assert lent and set(lent) <= {"geometry.py", "total.py"}, lent
         metrics = await execute(client, "infill.metrics")
         assert metrics["workspaceFolders"] == ["/tmp/folders-a", "/tmp/folders-a/pkg", "/tmp/folders-b"]
+        # The root named at initialize, removed: no longer a project (it stayed one, as pygls' root)
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[
+                types.WorkspaceFolder(uri="file:///tmp/folders-a", name="folders-a")])))
+        assert (await execute(client, "infill.metrics"))["workspaceFolders"] == ["/tmp/folders-a/pkg",
+                                                                                  "/tmp/folders-b"]
 
 
 # Two files, each a line of names; only one of them fits the embedded model's quarter of 192 tokens.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import replace
 
 import pytest
@@ -410,6 +411,10 @@ def test_suggestion_ids_settle_once_and_only_when_offered():
     assert not ids.settle("never-offered") and not ids.settle(None) and ids.settle(third)
     assert suggestion_id_of(({"id": "s1"},)) == "s1" == suggestion_id_of(("s1",)) == suggestion_id_of({"id": "s1"})
     assert suggestion_id_of(()) is None and suggestion_id_of(({"id": 5},)) is None
+    # pygls hands a notification's object over as a namedtuple: one of one field is not that field's value
+    notification = collections.namedtuple("Object", ["uri"])
+    assert suggestion_id_of(notification("s1")) is None
+    assert suggestion_id_of(collections.namedtuple("Object", ["id"])("s1")) == "s1"
 
 
 def test_suggestion_ids_count_a_display_once_and_still_settle_after_it():
