@@ -248,7 +248,7 @@ def failed(args: argparse.Namespace, message: str, code: int) -> int:
     print(f"infill-lsp fill: {message}", file=sys.stderr)
     if args.json:
         try:
-            print(json.dumps({"file": args.location, "error": message, "exit_code": code}, indent=1))
+            print(json.dumps({"location": args.location, "error": message, "exit_code": code}, indent=1))
         except (BrokenPipeError, ValueError):   # stdout went away or was closed meanwhile: stderr said it
             pass
     return code

@@ -138,6 +138,7 @@ def test_with_json_a_failure_is_a_json_object_with_the_error_too(spec, complaint
     assert done.returncode == 1 and complaint in done.stderr
     answer = json.loads(done.stdout)   # a script reading stdout gets an object, not nothing
     assert complaint in answer["error"] and answer["exit_code"] == 1 and "text" not in answer
+    assert answer["location"] == spec.format(data=DATA)
 
 
 def test_a_byte_order_mark_is_not_a_column(tmp_path):
