@@ -494,6 +494,22 @@ def test_help_file_is_valid_and_tagged(report):
     assert report["help_ok"] is True
 
 
+def run_scenario(nvim: str, tmp_path: Path, scenario: str, **env: str) -> dict:
+    """Runs one of editors/nvim/tests' scenarios in headless Neovim (no user config) and returns its report; a
+    scenario that did not finish, or a Lua error on stderr, fails the test."""
+    report_file = tmp_path / "report.json"
+    environment = neovim_env(tmp_path, REPORT_FILE=str(report_file),
+                             SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000), **env)
+    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c",
+                               f"luafile {PLUGIN_DIR / 'tests' / scenario}"], cwd=tmp_path, env=environment,
+                              capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
+    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
+    found = json.loads(report_file.read_text())
+    assert "problem" not in found, found["problem"]
+    assert "Error" not in finished.stderr and "stack traceback" not in finished.stderr, finished.stderr
+    return found
+
+
 def test_ghost_text_on_screen_is_reported_to_the_server_once_per_candidate(report):
     auto, invoked = report["displays_auto"], report["displays_invoke"]
     assert "displayed" in auto["before"], "the server's status has no `displayed` counter"
@@ -517,17 +533,9 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     for name in ("first.py", "second.py"):
         (tmp_path / name).write_text("def add(a, b):\n    return a + b\n")
     missing_model = tmp_path / "no-such-model"
-    report_file = tmp_path / "report.json"
-    env = neovim_env(tmp_path, SAMPLE_FILE=str(tmp_path / "first.py"), SECOND_FILE=str(tmp_path / "second.py"),
-                     MISSING_MODEL=str(missing_model), REPORT_FILE=str(report_file),
-                     LOAD_DEADLINE_MS=str(ANSWER_DEADLINE_S * 1000), SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
-    scenario = PLUGIN_DIR / "tests" / "scenario_startup_errors.lua"
-    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {scenario}"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
-    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
-    found = json.loads(report_file.read_text())
-    assert "problem" not in found, found["problem"]
-    assert "Error" not in finished.stderr and "stack traceback" not in finished.stderr, finished.stderr
+    found = run_scenario(nvim, tmp_path, "scenario_startup_errors.lua", SAMPLE_FILE=str(tmp_path / "first.py"),
+                         SECOND_FILE=str(tmp_path / "second.py"), MISSING_MODEL=str(missing_model),
+                         LOAD_DEADLINE_MS=str(ANSWER_DEADLINE_S * 1000))
     error, warn = 4, 3   # vim.log.levels
 
     missing = found["missing"]
@@ -567,16 +575,7 @@ def test_setup_options_of_the_wrong_type_are_reported_and_defaulted(nvim, tmp_pa
     """setup() is the user's configuration: a wrong value gets one warning naming it and its default, never a Lua
     error on every keystroke or a plugin with no keys."""
     (tmp_path / "sample.py").write_text("def add(a, b):\n    return a + b\n")
-    report_file = tmp_path / "report.json"
-    env = neovim_env(tmp_path, SAMPLE_FILE=str(tmp_path / "sample.py"), REPORT_FILE=str(report_file),
-                     SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
-    scenario = PLUGIN_DIR / "tests" / "scenario_bad_options.lua"
-    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {scenario}"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
-    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
-    found = json.loads(report_file.read_text())
-    assert "problem" not in found, found["problem"]
-    assert "Error" not in finished.stderr and "stack traceback" not in finished.stderr, finished.stderr
+    found = run_scenario(nvim, tmp_path, "scenario_bad_options.lua", SAMPLE_FILE=str(tmp_path / "sample.py"))
     assert found["config"] == {"debounce_ms": 75, "accept": "<Tab>", "settings": "empty", "auto_trigger": True,
                                "colour": None}
     [warning] = found["notifications"]
@@ -590,16 +589,9 @@ def test_a_buffer_without_a_name_is_served_once_it_has_one(nvim, tmp_path):
     """Every unnamed buffer reaches a server as "file://" (one document there; an edit for it lands in a new
     buffer for "/"): none is attached, the user is told once why, and saving it under a name attaches it."""
     (tmp_path / "sample.py").write_text("def add(a, b):\n    return a + b\n")
-    report_file = tmp_path / "report.json"
     saved = tmp_path / "saved.py"
-    env = neovim_env(tmp_path, SAMPLE_FILE=str(tmp_path / "sample.py"), REPORT_FILE=str(report_file),
-                     SAVE_AS=str(saved), SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
-    scenario = PLUGIN_DIR / "tests" / "scenario_unnamed.lua"
-    finished = subprocess.run([nvim, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {scenario}"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=SCENARIO_DEADLINE_S + 30)
-    assert report_file.exists(), f"Neovim wrote no report (rc {finished.returncode}): {finished.stderr[-2000:]}"
-    found = json.loads(report_file.read_text())
-    assert "problem" not in found, found["problem"]
+    found = run_scenario(nvim, tmp_path, "scenario_unnamed.lua", SAMPLE_FILE=str(tmp_path / "sample.py"),
+                         SAVE_AS=str(saved))
     assert found["unnamed_attached"] is False and found["selection_refused"] is True
     told = [note for note in found["notifications"] if "without a file name" in note["message"]]
     assert len(told) == 1, found["notifications"]   # once, for two buffers

@@ -147,6 +147,26 @@ function H.step(name, data)
   return data
 end
 
+--- Records every vim.notify in report.notifications (message, level, mode), then shows it as usual: Neovim's own
+--- vim.notify is part of what the user sees (an error message raised in the wrong place becomes a Lua error).
+function H.record_notifications()
+  H.report.notifications = {}
+  local notify = vim.notify
+  vim.notify = function(message, level, opts)
+    H.report.notifications[#H.report.notifications + 1] = { message = message,
+      level = level or vim.log.levels.INFO, mode = vim.api.nvim_get_mode().mode }
+    return notify(message, level, opts)
+  end
+end
+
+--- The plugin from PLUGIN_DIR, loaded as a plugin manager would, with filetype detection on.
+function H.load_plugin()
+  vim.opt.runtimepath:prepend(os.getenv("PLUGIN_DIR"))
+  vim.cmd.runtime("plugin/diffusion_infill.lua")
+  vim.cmd("filetype on")
+  return require("diffusion_infill")
+end
+
 --- Runs `body` as the scenario; a hard deadline writes what was found so far.
 function H.run(body, deadline_ms)
   scenario = coroutine.create(body)

@@ -7,16 +7,8 @@ local H = dofile(plugin_dir .. "/tests/harness.lua")
 local report = H.report
 
 H.run(function()
-  report.notifications = {}
-  local notify = vim.notify
-  vim.notify = function(message, level, opts)
-    report.notifications[#report.notifications + 1] = { message = message, level = level or vim.log.levels.INFO }
-    return notify(message, level, opts)
-  end
-  vim.opt.runtimepath:prepend(plugin_dir)
-  vim.cmd.runtime("plugin/diffusion_infill.lua")
-  vim.cmd("filetype on")
-  local infill = require("diffusion_infill")
+  H.record_notifications()
+  local infill = H.load_plugin()
   infill.setup({ cmd = vim.json.decode(os.getenv("SERVER_CMD")), settings = "x", debounce_ms = "fast",
     keymaps = { accept = true, acept = "<C-y>" }, auto_trigger = "yes", colour = 1 })
   report.config = { debounce_ms = infill.config.debounce_ms, accept = infill.config.keymaps.accept,

@@ -6,25 +6,14 @@ local H = dofile(plugin_dir .. "/tests/harness.lua")
 local report = H.report
 
 H.run(function()
-  report.notifications = {}
-  -- Recorded, then shown as usual: Neovim's own vim.notify is part of what the user sees (an error message raised
-  -- in the wrong place becomes a Lua error).
-  local notify = vim.notify
-  vim.notify = function(message, level, opts)
-    report.notifications[#report.notifications + 1] = { message = message, level = level or vim.log.levels.INFO,
-      mode = vim.api.nvim_get_mode().mode }
-    return notify(message, level, opts)
-  end
+  H.record_notifications()
   report.echoes = {} -- what went to the message line without vim.notify
   local echo = vim.api.nvim_echo
   vim.api.nvim_echo = function(chunks, history, opts)
     report.echoes[#report.echoes + 1] = { text = chunks[1] and chunks[1][1], mode = vim.api.nvim_get_mode().mode }
     return echo(chunks, history, opts)
   end
-  vim.opt.runtimepath:prepend(plugin_dir)
-  vim.cmd.runtime("plugin/diffusion_infill.lua")
-  vim.cmd("filetype on")
-  local infill = require("diffusion_infill")
+  local infill = H.load_plugin()
 
   -- 1. No such program: Neovim itself would only write it to its LSP log.
   infill.setup({ cmd = { "no-such-infill-lsp" } })
