@@ -111,8 +111,9 @@ def propose(logits: torch.Tensor, canvas: torch.Tensor, pinned: torch.Tensor, pi
     scaled = logits.float() * inv_temperature                                         # (B, C, V)
     log_probs = torch.log_softmax(scaled, dim=-1)                                     # (B, C, V)
     probs = log_probs.exp()
-    # (a token the model rules out, logit -inf, adds 0, not 0 * -inf = NaN; NaN logits stay NaN, for the engine)
-    entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(-1)               # (B, C)
+    # xlogy: a token the model rules out (logit -inf) adds 0, not 0 * -inf = NaN, and no (B, C, V) mask is made;
+    # NaN logits stay NaN, for the engine's check.
+    entropy = -torch.special.xlogy(probs, probs).sum(-1)                              # (B, C)
     top_prob, argmax = probs.max(-1)                                                  # (B, C)
     # Inverse-CDF sampling: one uniform per position instead of a vocabulary-sized draw.
     cdf = probs.cumsum(-1)                                                            # (B, C, V)
