@@ -66,8 +66,9 @@ def open_literal(grammar: str | None, code: str) -> bool:
 
 def code_outside_literals(grammar: str | None, code: str) -> tuple[str, str | None] | None:
     """`code` (starting outside any literal) with the text of its strings, comments and character literals blanked
-    out (same length, quotes included; so a line break is kept only where it is not inside one), and how it ends: OPEN inside one of them, HOLE in a string's code hole (the
-    rest of the text is not scanned), None outside. None for a grammar whose literals are not known."""
+    out (same length, quotes included; so a line break is kept only where it is not inside one), and how it ends:
+    OPEN inside one of them, HOLE in a string's code hole (the rest of the text is not scanned), None outside. None
+    for a grammar whose literals are not known."""
     quotes = STRING_DELIMITERS.get(grammar or "")
     if quotes is None:
         return None
