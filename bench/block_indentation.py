@@ -23,7 +23,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from engine.types import Candidate, Candidates
+from bench.common import OneCandidate
 from infill import InfillRequest, run_infill
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,17 +32,6 @@ LANGUAGE_FILES = {"java": "tests/data/languages/LruCache.java", "javascript": "t
                   "c": "tests/data/languages/ring.c", "rust": "tests/data/languages/tokens.rs",
                   "lua": "editors/nvim/lua/diffusion_infill/init.lua"}
 WRITTEN = {"relative": textwrap.dedent, "absolute": lambda block: block.lstrip(" \t"), "as-is": lambda block: block}
-
-
-class Offer:
-    """Offers one text as the only candidate."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def fill(self, prefix, suffix, **_):
-        item = Candidate(text=self.text, confidence=1.0, length=1, canvas_length=1, steps=0, ended=True)
-        return Candidates(items=[item], layout="offered", reason="the cut block")
 
 
 def blocks(text: str, count: int, seed: int) -> list[tuple[int, int]]:
@@ -82,7 +71,7 @@ def main() -> None:
             kept = 0
             for start, end in cut:
                 request = InfillRequest(text=text, mode="fill", start=start, end=end, language_id=language)
-                result = run_infill(request, Offer(rewrite(text[start:end])))
+                result = run_infill(request, OneCandidate(rewrite(text[start:end]), "the cut block"))
                 kept += text[:result.start] + result.text + text[result.end:] == text
             report["kept"][language][written] = f"{kept}/{len(cut)}"
     if args.json:

@@ -7,6 +7,8 @@ import importlib
 import inspect
 from pathlib import Path
 
+from engine.types import Candidate, Candidates
+
 # Two functions from click, which is held out of the embedded model's training data.
 DEFAULT_FUNCTIONS = ("click.formatting:join_options", "click.termui:_interpret_color")
 
@@ -22,3 +24,14 @@ def held_back(spec: str) -> tuple[str, str, int, str]:
     source = "".join(lines)
     assert text[start:start + len(source)] == source, "the function's source is not where inspect says"
     return path, text, start, source
+
+
+class OneCandidate:
+    """An engine that offers one given text as its only candidate (a bench's oracle; no model runs)."""
+
+    def __init__(self, answer: str, reason: str = "the cut code"):
+        self.answer, self.reason = answer, reason
+
+    def fill(self, prefix, suffix, **_):
+        item = Candidate(text=self.answer, confidence=1.0, length=1, canvas_length=1, steps=0, ended=True)
+        return Candidates(items=[item], layout="oracle", reason=self.reason)

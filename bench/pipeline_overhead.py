@@ -23,22 +23,12 @@ import random
 import statistics
 from pathlib import Path
 
+from bench.common import OneCandidate
 from engine.infill_engine import InfillEngine
-from engine.types import Candidate, Candidates, EngineConfig
+from engine.types import EngineConfig
 from infill import InfillRequest, run_infill
 
 DEFAULT_MODULES = ("click.core", "click.termui")   # click is held out of the model's training data
-
-
-class Oracle:
-    """Offers the code that was cut out as the only candidate (the --oracle mode; no model runs)."""
-
-    def __init__(self, answer: str):
-        self.answer = answer
-
-    def fill(self, prefix, suffix, **_):
-        item = Candidate(text=self.answer, confidence=1.0, length=1, canvas_length=1, steps=0, ended=True)
-        return Candidates(items=[item], layout="oracle", reason="the cut code")
 
 
 def line_ends(text: str) -> list[int]:
@@ -83,7 +73,7 @@ def main() -> None:
             if args.oracle:
                 start = text.rfind("\n", 0, offset) + 1
                 start += len(text[start:offset]) - len(text[start:offset].lstrip())
-                document, model = text[:start] + text[offset:], Oracle(text[start:offset])
+                document, model = text[:start] + text[offset:], OneCandidate(text[start:offset])
                 offset = start
             answer = run_infill(InfillRequest(document, "inline", offset, offset, "python", invoked=True), model)
             if request == 0:
