@@ -507,13 +507,13 @@ def trim_trailing_whitespace(middle: str) -> str:
     return "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
 
 
-def reindent_first_line(middle: str, before: str, original: str = "", indent_unit: str = "    ") -> str:
+def reindent_first_line(middle: str, before: str, indent_unit: str = "    ") -> str:
     """Line up the first line with the cursor column.
 
     Later lines carry absolute indentation, the first starts at the cursor. When the cursor sits in indentation and
     the model wrote that indentation again, drop the repeat (unless the next line shows the extra indentation was
-    meant as relative). Mid-line, a leading space after a space is dropped. A fill at column 0 whose selection
-    was indented keeps that indentation.
+    meant as relative). Mid-line, a leading space after a space is dropped. (A fill at column 0 of indented lines
+    is keep_selection_indentation's.)
     """
     lines = middle.split("\n")
     first = lines[0]
@@ -522,9 +522,7 @@ def reindent_first_line(middle: str, before: str, original: str = "", indent_uni
         return middle
     if not before.strip():
         if not ws:
-            if not before and original and indentation(original):
-                return keep_selection_indentation(middle, original)
-            return "\n".join(lines)
+            return middle
         column = len(before)
         next_line = next((line for line in lines[1:] if line.strip()), None)
         if next_line is not None:
@@ -672,8 +670,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
     else:
-        original = ctx.original if ctx.shape == "block" else ""
-        middle = reindent_first_line(middle, ctx.before, original, ctx.indent_unit)
+        middle = reindent_first_line(middle, ctx.before, ctx.indent_unit)
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
             middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
     if ctx.comma_before_closer:

@@ -569,16 +569,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     speculation = ls.speculation if ls.speculation and ls.speculation[0] == context else None
     if speculation is None:
         ls.host.cancel_speculation()
-    delay = debounce_delay(ls.rhythms.get(key), time.monotonic(), ls.host.latency_s, invoked)
-    if delay > 0:
-        await asyncio.sleep(delay)
-    if superseded(ls, job, generation, snap):
-        return CANCELLED, []   # a newer request or keystroke arrived while we waited
-    if not await ls.host.wait_ready(LOAD_WAIT_S):
-        ls.tell(STILL_LOADING, once=True)   # once per load (load_model forgets it)
-        return EMPTY, []
-    if superseded(ls, job, generation, snap):
-        return CANCELLED, []   # superseded while the model loaded: the older request must not cancel the newer
+    if stopped := await wait_to_run(ls, snap, job, generation, invoked):
+        return stopped, []
 
     if speculation is not None and not invoked:
         adopted = await asyncio.shield(speculation[1])   # the speculation for exactly this context
@@ -614,6 +606,22 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     return MODEL, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
 
 
+async def wait_to_run(ls: InfillServer, snap: Snapshot, job: str, generation: int, invoked: bool) -> str | None:
+    """The typing pause (debounce) and the model's load, before an inline request runs the model: CANCELLED or
+    EMPTY when it must not run after all, else None."""
+    delay = debounce_delay(ls.rhythms.get(document_key(snap.uri)), time.monotonic(), ls.host.latency_s, invoked)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    if superseded(ls, job, generation, snap):
+        return CANCELLED   # a newer request or keystroke arrived while we waited
+    if not await ls.host.wait_ready(LOAD_WAIT_S):
+        ls.tell(STILL_LOADING, once=True)   # once per load (load_model forgets it)
+        return EMPTY
+    if superseded(ls, job, generation, snap):
+        return CANCELLED   # superseded while the model loaded: the older request must not cancel the newer
+    return None
+
+
 async def complete_after_selected_item(ls: InfillServer, snap: Snapshot, offset: int,
                                       selected: types.SelectedCompletionInfo, job: str, generation: int,
                                       invoked: bool, wanted: int) -> tuple[str, list[types.InlineCompletionItem]]:
@@ -626,16 +634,8 @@ async def complete_after_selected_item(ls: InfillServer, snap: Snapshot, offset:
         return EMPTY, []   # not an item completing the word at the cursor
     applied = dataclasses.replace(snap, source=snap.source[:start] + selected.text + snap.source[end:])
     cursor = start + len(selected.text)
-    delay = debounce_delay(ls.rhythms.get(document_key(snap.uri)), time.monotonic(), ls.host.latency_s, invoked)
-    if delay > 0:
-        await asyncio.sleep(delay)
-    if superseded(ls, job, generation, snap):
-        return CANCELLED, []
-    if not await ls.host.wait_ready(LOAD_WAIT_S):
-        ls.tell(STILL_LOADING, once=True)
-        return EMPTY, []
-    if superseded(ls, job, generation, snap):
-        return CANCELLED, []
+    if stopped := await wait_to_run(ls, snap, job, generation, invoked):
+        return stopped, []
     ls.host.cancel_speculation()
     request = request_for(ls, applied, "inline", cursor, cursor, selected.range.start.line,
                           budget_ms=ls.inline_budget_ms(invoked), invoked=invoked)

@@ -7,7 +7,8 @@ from infill.clean import (
     CleanContext, auto_closed_tail, clean_middle, cleaned_with_tail, close_own_brackets, collapse_leading_gap,
     drop_comment_for_missing_operand, drop_comment_only_body, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
-    drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, lines_in_literals,
+    drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, keep_selection_indentation,
+    lines_in_literals,
     normalize_newlines,
     normalize_indentation, open_block_body, reindent_first_line, rescale_indent_steps, to_line_ending,
     trim_trailing_whitespace,
@@ -202,8 +203,8 @@ def test_no_double_space_mid_line():
 
 
 def test_fill_at_column_zero_keeps_the_selections_indentation():
-    assert reindent_first_line("s = 1", before="", original="    s = 0\n") == "    s = 1"
-    assert reindent_first_line("s = 1", before="", original="s = 0\n") == "s = 1"
+    assert keep_selection_indentation("s = 1", "    s = 0\n") == "    s = 1"
+    assert keep_selection_indentation("s = 1", "s = 0\n") == "s = 1"
 
 
 @pytest.mark.parametrize("middle,expected", [
@@ -213,7 +214,7 @@ def test_fill_at_column_zero_keeps_the_selections_indentation():
 ])
 def test_a_whole_line_fill_written_from_column_zero_keeps_the_selections_indentation(middle, expected):
     original = "        if y:\n            z()\n"
-    assert reindent_first_line(middle, before="", original=original) == expected
+    assert keep_selection_indentation(middle, original) == expected
 
 
 def test_block_body_goes_on_its_own_indented_line():
