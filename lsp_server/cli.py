@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import gc
+import ipaddress
 import json
 import logging
 import os
@@ -272,12 +273,20 @@ class WithoutTraceback(logging.Formatter):
 
 
 def tcp_address(parser: argparse.ArgumentParser, spec: str) -> tuple[str, int]:
-    """HOST:PORT, [IPv6]:PORT or :PORT (this machine) as (host, port)."""
+    """HOST:PORT, [IPv6]:PORT or :PORT (this machine) as (host, port); port 0 lets the system pick one."""
     host, _, port = spec.rpartition(":")
-    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        parser.error(f"--tcp expects HOST:PORT with a port from 1 to 65535, got '{spec}'")
+    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
+        parser.error(f"--tcp expects HOST:PORT with a port from 0 (any free one) to 65535, got '{spec}'")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+    # The system reads a short dotted number its own way (1.2.3 is 1.2.0.3, 10.1 is 10.0.0.1): take only the
+    # four-part form, so the server listens where the user meant or says why not.
+    numeric = host.replace(".", "").isdigit()
+    try:
+        if numeric or ":" in host:
+            ipaddress.ip_address(host)
+    except ValueError:
+        parser.error(f"--tcp: '{host}' is not an IP address (write IPv4 as four numbers, IPv6 in brackets)")
     return host or "127.0.0.1", int(port)
 
 

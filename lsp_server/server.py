@@ -14,11 +14,14 @@ import dataclasses
 import itertools
 import logging
 import os
+import sys
+import threading
 import time
 import uuid
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.io_ import run_async
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -58,6 +61,12 @@ MAX_RELATED_DOCUMENTS = 10   # other open files searched for snippets, the most 
 log = logging.getLogger("infill-lsp")
 
 
+def socket_address_text(address: tuple) -> str:
+    """getsockname()'s (host, port[, ...]) as HOST:PORT, an IPv6 host in brackets."""
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("diffusion-infill", __version__, protocol_cls=InfillProtocol,
@@ -89,6 +98,30 @@ class InfillServer(LanguageServer):
         stdin): stop the model worker before the interpreter exits, which aborts a thread still inside torch."""
         self.host.close()
         super().shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """pygls's TCP server (the first connection is served, and its end ends the server) that says on stderr where
+        it listens once the socket is bound: with port 0 the system picks one, and a script can wait for the line
+        instead of retrying to connect."""
+        self._stop_event = stop_event = threading.Event()
+
+        async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)
+            await run_async(stop_event=stop_event, reader=reader, protocol=self.protocol, logger=log,
+                            error_handler=self.report_server_error)
+            self.shutdown()
+
+        async def listen() -> None:
+            self._server = await asyncio.start_server(serve_connection, host, port)
+            where = ", ".join(socket_address_text(sock.getsockname()) for sock in self._server.sockets)
+            print(f"infill-lsp: listening on {where}", file=sys.stderr, flush=True)
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(listen())
+        except asyncio.CancelledError:   # shutdown() closed the listening socket
+            pass
 
     def report_server_error(self, error: Exception, source) -> None:
         # pygls drops a message it cannot decode and shows the codec's words; say what that means for the user.

@@ -207,7 +207,10 @@ def test_a_log_file_that_cannot_be_written_or_a_bad_tcp_address_is_a_usage_error
     assert done.returncode == 2 and "cannot write the log file" in done.stderr
     for address in ("127.0.0.1:99999", ":\u00b2"):   # a superscript two is a digit to str.isdigit, no port
         done = infill_lsp("--tcp", address, timeout=60)
-        assert done.returncode == 2 and "port from 1 to 65535" in done.stderr and "Traceback" not in done.stderr
+        assert done.returncode == 2 and "to 65535" in done.stderr and "Traceback" not in done.stderr
+    for host in ("1.2.3", "127.1", "[::1::]"):   # the system would read 1.2.3 as 1.2.0.3 and 127.1 as 127.0.0.1
+        done = infill_lsp("--tcp", f"{host}:2087", timeout=60)
+        assert done.returncode == 2 and "is not an IP address" in done.stderr, done.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -252,14 +255,15 @@ def test_a_closed_or_broken_stdout_is_not_a_traceback():
 
 @pytest.fixture
 def tcp_server():
-    """`infill-lsp --tcp` on a free port; yields a function that connects to it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", f"127.0.0.1:{port}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    """`infill-lsp --tcp 127.0.0.1:0`; yields a function that connects to the port its "listening" line names."""
+    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", "127.0.0.1:0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        yield lambda: connect(port, deadline=time.monotonic() + 60)
+        line = server.stderr.readline()   # the first line it writes, once the socket is bound
+        assert line.startswith("infill-lsp: listening on 127.0.0.1:"), line
+        port = int(line.rsplit(":", 1)[1])
+        assert port > 0
+        yield lambda: socket.create_connection(("127.0.0.1", port), timeout=30)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -315,16 +319,6 @@ def read_reply(connection: socket.socket, request_id: int) -> dict:
         message = read_message(connection)
         if message.get("id") == request_id and "method" not in message:
             return message
-
-
-def connect(port: int, deadline: float) -> socket.socket:
-    while True:
-        try:
-            return socket.create_connection(("127.0.0.1", port), timeout=30)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def read_message(connection: socket.socket) -> dict:
