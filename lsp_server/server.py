@@ -74,6 +74,8 @@ class InfillServer(LanguageServer):
         self.options = ServerOptions()
         # The command line's options: what a setting the editor removes (null) or gets wrong goes back to.
         self.startup_options = ServerOptions()
+        # With the editor's initializationOptions: what a pulled configuration (the whole section) is read over.
+        self.initialized_options = ServerOptions()
         self.option_warnings: list[str] = []   # from the command line, shown once the client is initialized
         self.host = ModelHost()
         self._shown: set[str] = set()
@@ -200,6 +202,7 @@ def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
     ls.options, warnings = parse_options(params.initialization_options, base=ls.options,
                                          defaults=ls.startup_options)
     ls.option_warnings += warnings
+    ls.initialized_options = ls.options
     root = ls.workspace.root_uri
     if not params.workspace_folders and root:
         # A client that names only a root: it is the first workspace folder, so that removing it, or adding others
@@ -220,6 +223,7 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
     settings = params.settings
     # Our section, or its options pushed without the section around them (as initializationOptions may be).
     ours = isinstance(settings, dict) and (SECTION in settings or bool(settings.keys() & CHECKS.keys()))
+    previous = base = ls.options   # pushed settings may be only the changed ones
     if not ours:
         # Pull model: the notification carries nothing useful, so ask for our section if the client allows it.
         workspace = ls.client_capabilities.workspace
@@ -231,8 +235,10 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
         except Exception as exc:
             log.warning("workspace/configuration failed: %s", exc)
             return
-    previous = ls.options
-    ls.options, warnings = parse_options(settings, base=previous, defaults=ls.startup_options)
+        # The answer is the whole section: a setting the user deleted is absent, and goes back to what it was
+        # before any configuration was read.
+        base = ls.initialized_options
+    ls.options, warnings = parse_options(settings, base=base, defaults=ls.startup_options)
     for warning in warnings:
         ls.tell(warning)
     if ls.options.model_key() != previous.model_key():

@@ -345,6 +345,33 @@ async def test_pull_model_settings_are_fetched_with_workspace_configuration(clie
     await assert_still_answering(client)
 
 
+async def test_a_setting_deleted_from_a_pulled_configuration_goes_back_to_its_default():
+    """A pulled section is the whole of the user's settings (Neovim's `settings` table sends only what is set): an
+    option missing from it is one the user removed, not one left as it was."""
+    capabilities = client_capabilities("visual-studio-code")
+    capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=capabilities) as session:
+        uri = "file:///tmp/infill-tests/pulled_settings.py"
+        open_document(session, uri, SHAPES)
+
+        async def items_listed() -> bool:   # the server reads the pulled section after answering the notification
+            for _ in range(100):
+                listed = await completion_at(session, uri, RETURN_LINE, RETURN_END)
+                if (listed is not None) == wanted:
+                    return True
+                await asyncio.sleep(0.1)
+            return False
+
+        session.set_configuration({"completionItems": "on"}, section="diffusionInfill")
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        wanted = True
+        assert await items_listed()
+        session.set_configuration({}, section="diffusionInfill")
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        wanted = False   # "auto": none on a client with ghost text
+        assert await items_listed()
+
+
 async def assert_still_answering(client: LanguageClient):
     """A follow-up completion on a healthy document still works after the bad request: the model is ready and
     the request is served, by the model or from the cache. (Whether the weak model's text survives cleaning
