@@ -673,23 +673,48 @@ async def complete_after_selected_item(ls: InfillServer, snap: Snapshot, offset:
         return EMPTY, []   # not an item completing the word at the cursor
     applied = dataclasses.replace(snap, source=snap.source[:start] + selected.text + snap.source[end:])
     cursor = start + len(selected.text)
+    # Cached for the text with the item accepted: the next keystroke with the same item selected, and the plain
+    # request once the item is accepted, are the same context.
+    context = context_key(applied.source, cursor, cursor, language_of(snap), "inline",
+                          context_options(ls, applied), ls.context_reach())
+    cached = ls.cache.get(context, several=invoked)
+    if cached is not None:
+        ls.counters.cacheHits += 1
+        return CACHE, offer_after_item(ls, snap, offset, start, end, selected.text, cached.texts[:wanted],
+                                       cached.replace, invoked)
     if stopped := await wait_to_run(ls, snap, job, generation, invoked):
         return stopped, []
     ls.host.cancel_speculation()
     request = request_for(ls, applied, "inline", cursor, cursor, selected.range.start.line,
                           budget_ms=ls.inline_budget_ms(invoked), invoked=invoked)
+    load = ls.host.latest_load
     generated = await ls.host.complete(request, job, candidates=wanted, seed=ls.options.seed)
     result = generated.result
     if result.message and (invoked or ls.host.state != "error"):
         ls.tell(result.message, once=not invoked)
-    if generated.cancelled or superseded(ls, job, generation, snap):
+    if generated.cancelled:
+        return CANCELLED, []
+    if generated.texts and result.start == cursor and ls.host.latest_load == load:
+        ls.cache.put(context, generated.texts, several=invoked, replace=result.end - cursor,
+                     asked_only=bool(result.details.get("asked_only")))
+    if superseded(ls, job, generation, snap):
         return CANCELLED, []
     if not generated.texts or result.start != cursor:
         return EMPTY, []
-    # The closers after the cursor a suggestion writes again are the same text in the document, after `end`.
-    replace = result.end - result.start
-    return MODEL, offer(ls, snap, start, end + replace, [selected.text + text for text in generated.texts[:wanted]],
-                        several=invoked)
+    return MODEL, offer_after_item(ls, snap, offset, start, end, selected.text, generated.texts[:wanted],
+                                   result.end - result.start, invoked)
+
+
+def offer_after_item(ls: InfillServer, snap: Snapshot, offset: int, start: int, end: int, item: str,
+                     texts, replace: int, several: bool) -> list[types.InlineCompletionItem]:
+    """Items that write the selected completion item over its range (start..end) and go on with `texts`, which
+    replace `replace` characters after the item's range (closers written again). Remembered as typed from the
+    item's start, so that accepting the item, or typing on in it, serves the rest without the model."""
+    whole = [item + text for text in texts]
+    items = offer(ls, snap, start, end + replace, whole, several=several, record=False)
+    ls.suggestions[document_key(snap.uri)] = ShownSuggestion(
+        snap.source[:start], snap.source[offset:], tuple(whole), several, replace=end + replace - offset)
+    return items
 
 
 def language_of(snap: Snapshot) -> str | None:

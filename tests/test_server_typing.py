@@ -486,3 +486,35 @@ async def test_with_a_completion_item_selected_the_suggestion_goes_on_from_that_
     for item in answer.items:
         assert item.range.start == word.start and item.range.end.character >= word.end.character
         assert item.insert_text.startswith("abacus") and len(item.insert_text) > len("abacus")
+
+
+async def test_typing_on_in_the_selected_item_or_accepting_it_serves_its_suggestion_without_the_model(
+        client: LanguageClient):
+    """The suggestion written after a selected completion item is the one shown: the next keystroke with the same
+    item selected, and the item accepted, serve it again (it was written again, or thrown away, by a new run)."""
+    uri = "file:///tmp/typing-tests/selected_accept.txt"
+    typed = LINE + "ab"
+    open_text(client, uri, f"{typed}\nitem accepted\n")
+
+    def with_item(word_end: int) -> types.InlineCompletionParams:
+        word = types.Range(start=CURSOR, end=types.Position(0, word_end))
+        return types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=word.end,
+            context=types.InlineCompletionContext(
+                trigger_kind=INVOKED, selected_completion_info=types.SelectedCompletionInfo(range=word, text="abacus")))
+
+    first = await asyncio.wait_for(client.text_document_inline_completion_async(with_item(len(typed))), ANSWER_S)
+    assert first.items
+    texts = [item.insert_text for item in first.items]
+    before = await settled(client)
+    change(client, uri, 2, types.Position(0, len(typed)), "a")   # "aba", the list still on "abacus"
+    again = await asyncio.wait_for(client.text_document_inline_completion_async(with_item(len(typed) + 1)), ANSWER_S)
+    assert [item.insert_text for item in again.items] == texts
+    assert again.items[0].range == types.Range(start=CURSOR, end=types.Position(0, len(typed) + 1))
+    # The item accepted: the word is "abacus" and the rest of the first suggestion follows it.
+    change(client, uri, 3, CURSOR, "abacus", until=types.Position(0, len(typed) + 1))
+    accepted = (await ask(client, uri, types.Position(0, len(LINE + "abacus")))).items
+    assert [item.insert_text for item in accepted] == [texts[0][len("abacus"):]]
+    ran = delta(before, await settled(client))
+    assert ran["modelRuns"] == 0, ran
+
