@@ -439,6 +439,7 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     demo = workspace / "demo.py"
     notebook = workspace / "cells.ipynb"
     notebook.write_text(json.dumps(NOTEBOOK, indent=1))
+    (workspace / "notes.txt").write_text("plain notes, not a served language\n")
     browser.get(url)
     wait_for(lambda: visible(browser, ".monaco-workbench"), UI_S, "the VS Code workbench")
     # No Python file open yet: a setting that restarts the server must not start one (and load the model) for
@@ -588,6 +589,19 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     source = cell_source(json.dumps(saved))
     assert source != SAMPLE_CELL and applied in source, f"the cell was not filled: {source!r}"
     assert source.splitlines()[0] == "def top_three(values):" and source.endswith(SAMPLE_CELL.split("\n\n\n")[1])
+
+    # In a file of a language not served, Ctrl+Alt+F is left to whatever else binds it: the command does not run
+    # (it said "plaintext is not in diffusionInfill.languages"). The command palette still offers it, and says so.
+    def toasts() -> str:
+        return " ".join(visible_texts(browser, ".notifications-toasts"))
+
+    open_file(browser, "notes.txt")
+    chord(browser, [Keys.CONTROL], "a")
+    chord(browser, [Keys.CONTROL, Keys.ALT], "f")
+    time.sleep(3)
+    assert "is not in" not in toasts(), toasts()
+    run_command(browser, "Diffusion Infill: Fill Selection")
+    wait_for(lambda: "is not in" in toasts(), UI_S, "the palette's Fill Selection to say plaintext is not served")
 
 
 def test_settings_the_extension_sends_default_to_the_servers_own_options():

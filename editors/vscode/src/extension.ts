@@ -290,7 +290,14 @@ class InfillExtension implements vscode.Disposable {
     if (settings.enable && wanted) await this.ensureStarted();
   }
 
+  /** The `when` of the selection commands' keys and context menu items reads the served languages from here:
+   * elsewhere Ctrl+Alt+F and Ctrl+Alt+R stay with whatever else binds them. */
+  publishLanguages(): void {
+    void vscode.commands.executeCommand('setContext', 'diffusionInfill.languages', extensionSettings().languages);
+  }
+
   async onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
+    if (event.affectsConfiguration(`${SECTION}.languages`)) this.publishLanguages();
     // vscode-languageclient sets the trace from its own `diffusionInfill.trace.server` (which we do not declare:
     // logLevel says it) on every settings change, after this listener: set ours again once it has.
     if (extensionSettings().logLevel === 'trace' || event.affectsConfiguration(`${SECTION}.logLevel`)) {
@@ -402,6 +409,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.workspace.onDidGrantWorkspaceTrust(() => infill.restart()),
   );
   infill.idle();
+  infill.publishLanguages();
   for (const document of vscode.workspace.textDocuments) infill.startWhenNeeded(document);
 }
 
