@@ -428,6 +428,29 @@ def test_an_exclusive_selection_sends_only_the_selected_text(report):
     assert text_in(ran["before"], ran["params"]["arguments"][0]["range"]) == "world"
 
 
+def test_a_selection_ending_on_a_combining_mark_takes_the_mark(report):
+    ran = step(report, "fill_combining")
+    selection = ran["params"]["arguments"][0]["range"]
+    assert report["offset_encoding"] == "utf-8"   # the columns below are bytes
+    line = ran["before"].split("\n")[selection["start"]["line"]].encode()
+    assert line[selection["start"]["character"]:selection["end"]["character"]].decode() == "cafe\u0301"
+
+
+def test_an_edit_for_the_version_a_document_was_opened_at_is_refused_after_typing(report):
+    ran = report["apply_edit_version_0"]
+    assert ran["answer"]["applied"] is False and ran["after"] == ran["before"]
+
+
+def test_a_buffer_opened_again_while_the_server_restarts_gets_the_new_server(report):
+    assert report["restart"] == {"attached": True, "stopped": False}
+
+
+def test_a_blockwise_selection_is_refused_with_a_message_not_filled_as_whole_lines(report):
+    ran = step(report, "fill_blockwise")
+    assert ran["sent"] == 0 and ran["after"] == ran["before"]
+    assert any("blockwise" in note["message"] for note in ran["told"]), ran["told"]
+
+
 def test_a_selection_edit_reaches_the_buffer(report):
     """The model is weak and the server refuses edits that would not parse; over all tries, one must land."""
     runs = command_runs(report, "fill") + command_runs(report, "rewrite")

@@ -412,6 +412,20 @@ H.run(function()
   vim.o.selection = "exclusive"
   run_command("fill_exclusive", ('%dG0fwve'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
   vim.o.selection = "inclusive"
+  -- A last character with a combining mark (e + U+0301): the mark is part of it, and of the selection.
+  api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'w = "cafe\204\129"' })
+  run_command("fill_combining", ('%dG0f"lvt"'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
+  -- A blockwise selection (CTRL-V) is not one span: refused with a message, nothing sent, nothing changed.
+  api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'b = "block one"', 'c = "block two"' })
+  H.type("<Esc>")
+  do
+    local sent_before, told, before = #H.sent, #report.notifications, H.text(bufnr)
+    H.type(('%dG0f"l<C-v>jt"'):format(api.nvim_buf_line_count(bufnr) - 1) .. ":InfillFill<CR>")
+    H.wait_for("the blockwise refusal", function() return #report.notifications > told end, 10000)
+    H.sleep(200)
+    H.step("fill_blockwise", { before = before, after = H.text(bufnr), sent = #H.sent_since(sent_before, EXECUTE),
+      told = vim.list_slice(report.notifications, told + 1) })
+  end
 
   -- 9b. An edit made for an older version of the buffer (the user typed while it travelled) is refused, not
   -- reported as applied; one made for the current version lands. Sent the way Neovim hands a server's request on.
@@ -527,4 +541,25 @@ H.run(function()
   report.other_project = { same_client = other_client.id == attached.id,
     clients = #vim.lsp.get_clients({ name = infill.name }),
     server_knows_root = vim.tbl_contains(metrics.result.workspaceFolders, vim.fn.resolve(other_root)) }
+
+  -- 14. An edit made for version 0 (a document as opened, not yet edited) after the user typed is refused too.
+  api.nvim_buf_set_lines(other, 0, 0, false, { "# typed" })
+  local before_edit = H.text(other)
+  local edit = { documentChanges = { { textDocument = { uri = vim.uri_from_bufnr(other), version = 0 },
+    edits = { { range = { start = { line = 0, character = 0 }, ["end"] = { line = 0, character = 0 } },
+      newText = "# edited\n" } } } } }
+  local handler = other_client.handlers["workspace/applyEdit"] or vim.lsp.handlers["workspace/applyEdit"]
+  local answer = handler(nil, { edit = edit }, { client_id = other_client.id, method = "workspace/applyEdit" })
+  report.apply_edit_version_0 = { answer = answer, before = before_edit, after = H.text(other) }
+
+  -- 15. The usual restart (stop the clients, :edit): the buffer gets a new server, not the one shutting down.
+  vim.lsp.stop_client(vim.lsp.get_clients({ name = infill.name }))
+  vim.cmd("edit!")
+  local restarted = H.wait_for("a new client after the restart", function()
+    local found = infill.get_client(other)
+    return found and found.id ~= other_client.id and found.initialized and found
+  end, 20000)
+  H.sleep(3000)   -- the old server's exit must not take the new one's buffer with it
+  report.restart = { attached = infill.get_client(other) ~= nil and infill.get_client(other).id == restarted.id,
+    stopped = restarted:is_stopped() }
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

@@ -341,13 +341,19 @@ end
 -- its lines ('<,'>), else whole lines (always with `whole_lines`: a command given no range works on the cursor's
 -- line, even where an old selection began and ended). 1-based inclusive lines in, 0-based end-exclusive
 -- positions out.
+-- The last visual selection's mode ("v", "V" or CTRL-V) when the command was given exactly its lines ('<,'>).
+local function visual_mode_of(bufnr, line1, line2)
+  local start_mark, end_mark = api.nvim_buf_get_mark(bufnr, "<"), api.nvim_buf_get_mark(bufnr, ">")
+  return start_mark[1] == line1 and end_mark[1] == line2 and vim.fn.visualmode() or nil
+end
+
 local function selection_range(bufnr, line1, line2, encoding, whole_lines)
   local start_mark, end_mark = api.nvim_buf_get_mark(bufnr, "<"), api.nvim_buf_get_mark(bufnr, ">")
-  local charwise = not whole_lines and vim.fn.visualmode() == "v" and start_mark[1] == line1 and end_mark[1] == line2
+  local charwise = not whole_lines and visual_mode_of(bufnr, line1, line2) == "v"
   local start_col, end_col = 0, math.huge
   if charwise then
     local last_line = api.nvim_buf_get_lines(bufnr, line2 - 1, line2, false)[1] or ""
-    local last_char = vim.fn.strcharpart(last_line:sub(end_mark[2] + 1), 0, 1)
+    local last_char = vim.fn.strcharpart(last_line:sub(end_mark[2] + 1), 0, 1, 1) -- with its combining marks
     -- '> marks the last character's first byte; with 'selection' exclusive, the first byte after the selection.
     start_col, end_col = start_mark[2], end_mark[2] + (vim.o.selection == "exclusive" and 0 or #last_char)
   end
@@ -367,6 +373,12 @@ function M.run_on_selection(server_command, line1, line2, instruction, on_done, 
     vim.notify(api.nvim_buf_get_name(bufnr) == ""
       and "Diffusion Infill: this buffer has no file name; save it (:saveas {file}) and the server attaches"
       or "Diffusion Infill: the server is not attached to this buffer", vim.log.levels.WARN)
+    return false
+  end
+  if not (opts and opts.whole_lines) and visual_mode_of(bufnr, line1, line2) == "\22" then
+    -- A rectangle is not one span of text: filling its whole lines would rewrite text the user did not select.
+    vim.notify("Diffusion Infill: a blockwise selection (CTRL-V) is not one span of text; select characters (v) "
+      .. "or lines (V)", vim.log.levels.WARN)
     return false
   end
   local argument = {
@@ -476,7 +488,7 @@ local function stale_document(edit)
   for _, change in ipairs(type(edit) == "table" and edit.documentChanges or {}) do
     local document = change.textDocument
     local version = document and document.version
-    if type(version) == "number" and version > 0 then
+    if type(version) == "number" and version >= 0 then -- Neovim opens a document as version 0
       local bufnr = vim.uri_to_bufnr(document.uri) -- as Neovim's own handler finds it
       if (vim.lsp.util.buf_versions[bufnr] or 0) > version then
         return document.uri
@@ -549,7 +561,8 @@ local function client_config()
     end,
     -- One server (one model in memory) for every project, as in VS Code: Neovim would start one per root.
     reuse_client = function(client, config)
-      if client.name ~= config.name then
+      -- A server on its way out (a restart stops it first) would take the buffer down with it.
+      if client.name ~= config.name or client:is_stopped() then
         return false
       end
       add_workspace_folder(client, config.root_dir)
