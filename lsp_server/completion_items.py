@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from infill.style import LINE_BREAK
+
 LABEL_CHARS = 60
 
 
 def label_of(text: str) -> str:
     """The first line with code on it, shortened: what the menu shows (the whole text is in the documentation)."""
-    line = next((line.strip() for line in text.split("\n") if line.strip()), text.strip())
+    line = next((line.strip() for line in LINE_BREAK.split(text) if line.strip()), text.strip())
     return line if len(line) <= LABEL_CHARS else line[:LABEL_CHARS - 1] + "…"
 
 
@@ -17,7 +19,7 @@ def as_completion_item(item: types.InlineCompletionItem) -> types.CompletionItem
     the suggestion replaces), same accept command. The range starts at the cursor, so clients filter on nothing
     and keep the item however the word before the cursor reads."""
     text = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
-    multi_line = "\n" in text.strip("\n")
+    multi_line = LINE_BREAK.search(text.strip("\r\n")) is not None   # the document's line breaks: \r\n or \r too
     return types.CompletionItem(
         label=label_of(text), kind=types.CompletionItemKind.Text, detail="Diffusion Infill",
         documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text) if multi_line else None,

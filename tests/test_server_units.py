@@ -569,6 +569,10 @@ def test_a_completion_item_carries_the_inline_suggestion():
     assert item.insert_text_mode == types.InsertTextMode.AsIs
     assert as_completion_item(types.InlineCompletionItem(insert_text="x + 1)", range=cursor)).documentation is None
     assert label_of("y" * 80) == "y" * 59 + "…"
+    for line_break in ("\r\n", "\r"):   # a suggestion has the document's line breaks
+        lines = as_completion_item(types.InlineCompletionItem(
+            insert_text=f"{line_break}total = 0{line_break}    count += 1", range=cursor))
+        assert lines.label == "total = 0" and lines.documentation is not None
 
 
 # ---- document changes and applyEdit answers (protocol.py, server.py) --------------------------------------------
