@@ -12,6 +12,7 @@ import torch
 from transformers import DiffusionGemmaForBlockDiffusion
 
 from engine.configs import BOS_ID, EOS_ID, PAD_ID
+from engine.loading import DEFAULT_MODEL_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # training/ is a folder of scripts run from the repository root, not installed
@@ -250,7 +251,12 @@ def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(pre
 
     from training import heldout_eval  # the quick held-out check the GPU session chooses variants by
 
-    examples = heldout_eval.heldout_lines(engine.tokenizer, [tmp / "shards"], count=2, context=64)
+    examples = heldout_eval.heldout_lines(engine.tokenizer, [tmp / "shards"], count=2, context=64,
+                                          tokenizer_dir=run / "model")
+    assert all(len(engine.tokenizer(ex["middle"])["input_ids"]) <= heldout_eval.LONGEST_LINE for ex in examples)
+    with pytest.raises(SystemExit, match="rebuild the shards"):   # the shipped model's tokenizer is another
+        heldout_eval.heldout_lines(engine.tokenizer, [tmp / "shards"], count=2, context=64,
+                                   tokenizer_dir=DEFAULT_MODEL_DIR)
     report = heldout_eval.evaluate(engine, examples)
     assert report["examples"] == 2 and 0.0 <= report["exact_match"] <= 1.0 and report["mean_latency_ms"] > 0
 

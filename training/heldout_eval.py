@@ -20,9 +20,18 @@ from training.fim import FimSampler, newline_token_ids
 from training.shards import load_many
 
 
-def heldout_lines(tokenizer, shard_folders: list[Path], count: int, context: int, seed: int = 7) -> list[dict]:
-    _, val, _ = load_many(shard_folders)
-    sampler = FimSampler(val, newline_token_ids(tokenizer), context, 64, seed, max_suffix=32,
+LIMITS = [8, 16, 32]                 # the diffusion engine's length limits
+LONGEST_LINE = LIMITS[-1] - 1        # the most text a 32-token canvas holds before its <eos>
+
+
+def heldout_lines(tokenizer, shard_folders: list[Path], count: int, context: int, seed: int = 7,
+                  tokenizer_dir: Path | None = None) -> list[dict]:
+    """`tokenizer_dir`: the model's folder; shards of another tokenizer are refused (decoded with this one they are
+    other text, with no error)."""
+    _, val, _ = load_many(shard_folders, tokenizer_dir)
+    # Lines of at most LONGEST_LINE tokens, and both engines capped at that many (evaluate): a line only one of
+    # them can write would count against the other.
+    sampler = FimSampler(val, newline_token_ids(tokenizer), context, LONGEST_LINE + 1, seed, max_suffix=32,
                          mix=(1.0, 0.0, 0.0, 0.0))
     examples = []
     while len(examples) < count:
@@ -50,7 +59,7 @@ def evaluate(engine, examples: list[dict], lengths: list[int] | None = None) -> 
     exact, total_ms, tokens, decode_s = 0, 0.0, 0, 0.0
     for ex in examples:
         started = time.perf_counter()
-        result = engine.fill(ex["prefix"], ex["suffix"], max_new_tokens=64, lengths=lengths, seed=0)
+        result = engine.fill(ex["prefix"], ex["suffix"], max_new_tokens=LONGEST_LINE, lengths=lengths, seed=0)
         total_ms += (time.perf_counter() - started) * 1e3
         best = result.best
         if best is not None:
@@ -75,8 +84,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     engine = load_engine(args.engine, args.model, args.device, args.threads, args.fast_path)
-    examples = heldout_lines(engine.tokenizer, args.shards, args.count, min(args.context, engine.max_prompt_tokens))
-    lengths = [8, 16, 32] if args.engine == "diffusion" else None
+    examples = heldout_lines(engine.tokenizer, args.shards, args.count, min(args.context, engine.max_prompt_tokens),
+                             tokenizer_dir=Path(args.model))
+    lengths = LIMITS if args.engine == "diffusion" else None
     report = {"model": args.model, "engine": args.engine, **evaluate(engine, examples, lengths)}
     print(json.dumps(report), flush=True)
     if args.out:
