@@ -238,6 +238,12 @@ def test_next_key_with_nothing_shown_asks_instead_of_typing_a_bracket(report):
     assert nothing_shown["requests"] == 1 and nothing_shown["line"] == ""
 
 
+def test_nothing_is_asked_or_drawn_under_the_completion_menu_and_asked_once_it_closes(report):
+    """Ghost text under the menu took its <Tab>, and the menu's next pick replaced what it had accepted."""
+    ran = step(report, "completion_menu")
+    assert ran["menu"] == 1 and ran["asked"] == 0 and ran["marks"] == 0 and ran["closed"] == 0, ran
+
+
 def test_multiline_ghost_text_cycling_and_partial_accepts(report):
     tab = " " * report["tabstop"]
     first = step(report, "known_first")

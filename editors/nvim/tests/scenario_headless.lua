@@ -211,6 +211,30 @@ H.run(function()
   H.step("next_with_nothing_shown", { line = api.nvim_get_current_line(), requests = #asked })
   ghost.clear(bufnr)
 
+  -- 7b. The completion menu open: nothing asked or drawn under it (its keys are the menu's); asked once it closes.
+  api.nvim_set_current_line("")
+  infill.config.auto_trigger = true   -- (off since 3b)
+  H.type("re<C-n>")   -- keyword completion from the buffer's words (result, return, ...)
+  H.wait_for("the completion menu", function() return vim.fn.pumvisible() == 1 end, 5000)
+  H.sleep(300)
+  mark = #H.sent
+  H.type("<C-p>s")   -- back to what was typed, then typing on with the menu open (TextChangedP)
+  H.sleep(1000)
+  local under_menu = { menu = vim.fn.pumvisible(), asked = #H.sent_since(mark, INLINE),
+    marks = #H.ghost_marks(bufnr, ghost.namespace) }
+  mark = #H.sent
+  H.type("<C-e>")
+  -- Answered before the next step, whose known candidates it could otherwise replace; still in insert mode.
+  H.wait_for("an answered request once the menu closed", function()
+    local asked_after = H.sent_since(mark, INLINE)
+    return asked_after[1] and asked_after[1].answered
+  end, 40000)
+  under_menu.closed = vim.fn.pumvisible()
+  H.step("completion_menu", under_menu)
+  infill.config.auto_trigger = false
+  H.sleep(100)
+  ghost.clear(bufnr)
+
   -- 8. Several lines, cycling and partial accepts on a known list (the real answers are short).
   local row = api.nvim_win_get_cursor(0)[1] - 1
   api.nvim_set_current_line("")

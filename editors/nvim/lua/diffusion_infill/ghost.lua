@@ -377,7 +377,7 @@ function M.suggest(bufnr, trigger_kind)
     end
     -- Only the latest request's answer, and only while typing: nothing clears ghost text in normal mode.
     if not latest or err or not result or not api.nvim_buf_is_valid(bufnr) or api.nvim_get_current_buf() ~= bufnr
-        or not api.nvim_get_mode().mode:match("^i") then
+        or not api.nvim_get_mode().mode:match("^i") or vim.fn.pumvisible() == 1 then
       return
     end
     local now = { api.nvim_buf_get_changedtick(bufnr), unpack(api.nvim_win_get_cursor(0)) }
@@ -431,7 +431,7 @@ local function suggest_soon(bufnr)
   timer:stop()
   timer:start(M.config.debounce_ms, 0, vim.schedule_wrap(function()
     if api.nvim_buf_is_valid(bufnr) and api.nvim_get_current_buf() == bufnr and api.nvim_get_mode().mode:match("^i")
-    then
+      and vim.fn.pumvisible() == 0 then
       M.suggest(bufnr, TRIGGER_AUTOMATIC)
     end
   end))
@@ -457,10 +457,25 @@ end
 function M.attach(bufnr)
   local group = api.nvim_create_augroup("diffusion_infill_ghost_" .. bufnr, { clear = true })
   -- auto_trigger is read on each event, so it can be switched at any time.
-  -- TextChangedP: typing while the completion menu is open.
-  api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, {
+  api.nvim_create_autocmd("TextChangedI", {
     group = group, buffer = bufnr, callback = function()
       typed_through(bufnr)
+      if M.config.auto_trigger then
+        suggest_soon(bufnr)
+      end
+    end,
+  })
+  -- While the completion menu is open (Neovim's own, vim.lsp.completion's) no ghost text, as copilot.vim does: the
+  -- menu's keys (<Tab>, <C-n>) are the user's then, and ghost text accepted under it was replaced by the menu's
+  -- next pick. Asked again once the menu closes.
+  api.nvim_create_autocmd({ "CompleteChanged", "TextChangedP" }, {
+    group = group, buffer = bufnr, callback = function()
+      stop(bufnr)
+      M.clear(bufnr)
+    end,
+  })
+  api.nvim_create_autocmd("CompleteDone", {
+    group = group, buffer = bufnr, callback = function()
       if M.config.auto_trigger then
         suggest_soon(bufnr)
       end
