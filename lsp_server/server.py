@@ -634,15 +634,21 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         ls.tell(result.message, once=not invoked)
     if generated.cancelled:
         return CANCELLED, []
-    # Relative to the cursor (closers it replaces included); not when a reload began meanwhile (another model).
-    if generated.texts and result.start == offset and ls.host.latest_load == load:
-        ls.cache.put(context, generated.texts, several=invoked, replace=result.end - offset,
-                     asked_only=bool(result.details.get("asked_only")))
+    cache_answer(ls, context, generated, offset, invoked, load)
     if superseded(ls, job, generation, snap):
         return CANCELLED, []   # computed for text the user has changed since: never shown
     if not generated.texts:
         return EMPTY, []
     return MODEL, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
+
+
+def cache_answer(ls: InfillServer, context: tuple, generated: Generated, cursor: int, invoked: bool, load) -> None:
+    """The model's answer at `cursor`, for the same context later: relative to the cursor (closers it replaces
+    included), and not when a reload began meanwhile (another model)."""
+    result = generated.result
+    if generated.texts and result.start == cursor and ls.host.latest_load == load:
+        ls.cache.put(context, generated.texts, several=invoked, replace=result.end - cursor,
+                     asked_only=bool(result.details.get("asked_only")))
 
 
 async def wait_to_run(ls: InfillServer, snap: Snapshot, job: str, generation: int, invoked: bool) -> str | None:
@@ -694,9 +700,7 @@ async def complete_after_selected_item(ls: InfillServer, snap: Snapshot, offset:
         ls.tell(result.message, once=not invoked)
     if generated.cancelled:
         return CANCELLED, []
-    if generated.texts and result.start == cursor and ls.host.latest_load == load:
-        ls.cache.put(context, generated.texts, several=invoked, replace=result.end - cursor,
-                     asked_only=bool(result.details.get("asked_only")))
+    cache_answer(ls, context, generated, cursor, invoked, load)
     if superseded(ls, job, generation, snap):
         return CANCELLED, []
     if not generated.texts or result.start != cursor:
