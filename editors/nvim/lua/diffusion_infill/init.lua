@@ -337,16 +337,16 @@ local function lsp_position(bufnr, row, col, encoding)
   return { line = row, character = vim.lsp.util.character_offset(bufnr, row, col, encoding) }
 end
 
--- The LSP range of a command's range: the last charwise visual selection when the command was given exactly
--- its lines ('<,'>), else whole lines (always with `whole_lines`: a command given no range works on the cursor's
--- line, even where an old selection began and ended). 1-based inclusive lines in, 0-based end-exclusive
--- positions out.
 -- The last visual selection's mode ("v", "V" or CTRL-V) when the command was given exactly its lines ('<,'>).
 local function visual_mode_of(bufnr, line1, line2)
   local start_mark, end_mark = api.nvim_buf_get_mark(bufnr, "<"), api.nvim_buf_get_mark(bufnr, ">")
   return start_mark[1] == line1 and end_mark[1] == line2 and vim.fn.visualmode() or nil
 end
 
+-- The LSP range of a command's range: the last charwise visual selection when the command was given exactly
+-- its lines ('<,'>), else whole lines (always with `whole_lines`: a command given no range works on the cursor's
+-- line, even where an old selection began and ended). 1-based inclusive lines in, 0-based end-exclusive
+-- positions out.
 local function selection_range(bufnr, line1, line2, encoding, whole_lines)
   local start_mark, end_mark = api.nvim_buf_get_mark(bufnr, "<"), api.nvim_buf_get_mark(bufnr, ">")
   local charwise = not whole_lines and visual_mode_of(bufnr, line1, line2) == "v"
