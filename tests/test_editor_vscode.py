@@ -566,9 +566,18 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     chord(browser, [Keys.CONTROL], Keys.END)
     press(browser, Keys.ENTER)
     requests = logged_objects(user_data, "status: ")[-1]["counters"]["requests"]
-    chord(browser, [Keys.CONTROL], Keys.SPACE)
-    wait_for(lambda: any("infillprobe" in text for text in visible_texts(browser, ".suggest-widget .monaco-list-row")),
-             UI_S, "the suggestion list with the snippet")
+    # (On a loaded machine the first Ctrl+Space can come before the editor has the focus back: ask again.)
+    for attempt in range(3):
+        chord(browser, [Keys.CONTROL], Keys.SPACE)
+        try:
+            wait_for(lambda: any("infillprobe" in text
+                                 for text in visible_texts(browser, ".suggest-widget .monaco-list-row")),
+                     UI_S / 3, "the suggestion list with the snippet")
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            press(browser, Keys.ESCAPE)
     rejected = "do not fit the LSP schema|Invalid Params"
     wait_for(lambda: log_lines(user_data, rejected) or any(
         status["counters"]["requests"] > requests for status in logged_objects(user_data, "status: ")),
