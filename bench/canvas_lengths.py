@@ -32,7 +32,8 @@ def scores(engine: InfillEngine, batches: int) -> list[dict]:
     vocab = model.config.text_config.vocab_size
     unigram = unigram_logp(stream, vocab)
     full = engine.loaded.canvas_length
-    sampler = FimSampler(stream, newline_token_ids(tokenizer), engine.max_prompt_tokens, full, seed=99)
+    sampler = FimSampler(stream, newline_token_ids(tokenizer), engine.max_prompt_tokens, full, seed=99,
+                         tokenizer=tokenizer)
     sums: dict[tuple[int, int, float], list[float]] = {}
     for b in range(batches):
         prompts, clean = diffusion_batch(sampler, fim_token_ids(tokenizer), 32)   # (32, P), (32, full)

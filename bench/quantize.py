@@ -26,6 +26,7 @@ import torch
 from engine import EngineConfig, InfillEngine
 from engine.compat import with_cache
 from engine.configs import BOS_ID, PAD_ID, diffusiongemma_26b_a4b_config
+from engine.prompt import encode_text
 from engine.quantize import WEIGHT_FORMATS, quantize_model
 
 HELD_OUT_PACKAGE = "click"   # held out of the embedded model's training data (../shared/holdout.txt)
@@ -86,10 +87,11 @@ def half_noise_guesses(model, val: list, vocab: int) -> torch.Tensor:
 
 
 def token_stream(tokenizer, files: list[Path]) -> np.ndarray:
-    """The files' tokens, each file after a <bos>, as the training shards hold them. (tokens,)"""
+    """The files' tokens, each file after a <bos>, as the training shards hold them (text that spells "<eos>" stays
+    text). (tokens,)"""
     ids = []
     for path in files:
-        ids += [BOS_ID] + tokenizer(path.read_text(), add_special_tokens=False)["input_ids"]
+        ids += [BOS_ID] + encode_text(tokenizer, path.read_text())
     return np.array(ids, dtype=np.int64)
 
 
@@ -103,7 +105,7 @@ def held_out_ce(engine: InfillEngine, files: list[Path], batches: int) -> tuple[
     stream = token_stream(tokenizer, files)
     vocab = model.config.text_config.vocab_size
     sampler = FimSampler(stream, newline_token_ids(tokenizer), engine.max_prompt_tokens,
-                         engine.loaded.canvas_length, seed=99)
+                         engine.loaded.canvas_length, seed=99, tokenizer=tokenizer)
     val = [diffusion_batch(sampler, fim_token_ids(tokenizer), 16) for _ in range(batches)]
     scores = evaluate(model, val, noise=engine.config.noise, vocab=vocab, mask_id=engine.mask_id,
                       unigram=unigram_logp(stream, vocab), device=engine.device)

@@ -13,6 +13,7 @@ from transformers import DiffusionGemmaForBlockDiffusion
 
 from engine.configs import BOS_ID, EOS_ID, PAD_ID
 from engine.loading import DEFAULT_MODEL_DIR
+from engine.prompt import encode_text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # training/ is a folder of scripts run from the repository root, not installed
@@ -336,6 +337,72 @@ def test_some_examples_end_at_a_files_end_with_no_suffix():
             assert stream[end] == BOS_ID    # the middle runs to the file's end
     assert 40 < len(at_file_end) < 130   # about 10% of the 85% that are not continuations
     assert {ex.kind for ex in at_file_end} == {"line", "lines", "span"}
+
+
+def character_cut_examples(count: int, seed: int = 0, canvas: int = 64):
+    """Examples a sampler with the shipped tokenizer cuts from real source (the frozen copies of project files),
+    and the stream's text with that tokenizer's decode."""
+    from transformers import AutoTokenizer
+
+    from training.fim import FimSampler, newline_token_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    ids = []
+    for path in sorted((Path(__file__).parent / "data" / "properties").glob("*")):
+        ids += [BOS_ID] + encode_text(tokenizer, path.read_text())
+    stream = np.array(ids, dtype=np.int64)
+    sampler = FimSampler(stream, newline_token_ids(tokenizer), 256, canvas, seed, tokenizer=tokenizer)
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return tokenizer, decode, decode(stream.tolist()), [sampler.example() for _ in range(count)]
+
+
+def test_character_cuts_keep_the_text_and_tokenize_each_piece_as_the_engine_does():
+    tokenizer, decode, text, examples = character_cut_examples(800)
+    # those near a file's start or crossing one's end keep the token cuts (heal_cuts says when)
+    assert sum(ex.at_characters for ex in examples) > 0.9 * len(examples)
+    for ex in examples:
+        assert len(ex.prefix) + len(ex.suffix) + 3 == 256 and len(ex.middle) <= 63
+        if ex.kind == "continuation":
+            assert ex.suffix == [] and len(ex.middle) == 63
+        prefix, middle, suffix = decode(ex.prefix), decode(ex.middle), decode(ex.suffix)
+        # nothing lost or added between the pieces (their far ends may cut a character's bytes, as in the engine)
+        assert prefix.lstrip("\ufffd") + middle + suffix.rstrip("\ufffd") in text
+        if not ex.at_characters:
+            continue
+        # the middle is its own text's tokens (a continuation's last may be a cut word's first piece)
+        kept = len(ex.middle) - (ex.kind == "continuation")
+        assert ex.middle[:kept] == encode_text(tokenizer, middle)[:kept]
+        if BOS_ID not in ex.prefix[-16:]:
+            assert ex.prefix[-8:] == encode_text(tokenizer, prefix)[-8:]   # ends as the engine's prompt would
+        if BOS_ID not in ex.suffix[:16] and len(ex.suffix) > 1:
+            head = min(8, len(ex.suffix) - 1)   # its last token may be a cut word's first piece, as in the engine
+            assert ex.suffix[:head] == encode_text(tokenizer, suffix)[:head]
+
+
+def test_line_examples_start_where_an_editor_cursor_does():
+    """A cut between tokens starts a line's middle after the newline-and-indentation token, which holds all but one
+    of the indentation's spaces: the editor's prefix after auto-indent (the full indentation) was never shown."""
+    _, decode, _, examples = character_cut_examples(800, seed=1)
+    lines = [(decode(ex.prefix), decode(ex.middle), decode(ex.suffix)) for ex in examples
+             if ex.kind in ("line", "lines")]
+    indented = [(p, m) for p, m, _ in lines if p.rsplit("\n", 1)[-1] and not p.rsplit("\n", 1)[-1].strip()]
+    after_indentation = [m for p, m in indented if m and not m[0].isspace()]
+    at_column_0 = [m for p, m, _ in lines if p.endswith("\n") and m[:1] in (" ", "\t")]
+    assert len(after_indentation) > 0.3 * len(lines) and len(after_indentation) > 0.85 * len(indented)
+    assert len(at_column_0) > 0.1 * len(lines)
+    before_break = [m for _, m, s in lines if s.startswith("\n") and not m.endswith("\n")]
+    whole_lines = [m for _, m, s in lines if m.endswith("\n") and s[:1] != "\n"]
+    assert len(before_break) > 0.3 * len(lines) and len(whole_lines) > 0.2 * len(lines)
+
+
+def test_span_examples_cut_mid_word_and_after_a_space():
+    """While typing, the cursor sits inside a word ("ret|") or after a space ("x = |"); between tokens a space
+    always starts the next token, so a prefix ending in a space after code came only from the tokenizer's quirks."""
+    _, decode, _, examples = character_cut_examples(800, seed=2)
+    spans = [(decode(ex.prefix), decode(ex.middle)) for ex in examples if ex.kind == "span"]
+    after_space = [p for p, _ in spans if p.endswith(" ") and p[-2:-1] not in (" ", "\n", "\t", "")]
+    mid_word = [p for p, m in spans if p[-1:].isalpha() and m[:1].isalpha()]
+    assert len(after_space) > 0.02 * len(spans) and len(mid_word) > 0.1 * len(spans)
 
 
 def test_gpu_config_fits_the_40_mb_budget_and_the_ar_twin_matches_its_size(tmp_path):

@@ -6,11 +6,18 @@ One example is (prefix, middle, suffix) ids with a fixed total size, so batches 
 - span:         starts and ends anywhere (mid-token-run, mid-line), 0 to canvas-1 tokens;
 - continuation: no suffix, the middle is the next canvas-1 tokens (plain left-to-right; in the diffusion layout it
                 fills the canvas, which the engine reads as "not ended, continue block by block").
+With a tokenizer, each cut then moves to a character position and prefix, middle and suffix are tokenized apart, as
+the engine tokenizes the editor's text (heal_cuts). A cut between stream tokens never shows the model a prefix the
+editor sends all the time: the byte-level BPE folds a newline and all but one indentation space into one token, so
+a line cut at a token boundary leaves one space in the middle; after auto-indent the prefix ends in the full
+indentation, a token sequence the model would never have seen. Mid-word cursors and a prefix ending in a space after
+code are the same story.
 Layouts: the diffusion model reads `<fim_suffix> suffix <fim_prefix> prefix <fim_middle>` and denoises
 `middle <eos> <pad>...`; the AR twin reads PSM `<fim_prefix> prefix <fim_suffix> suffix <fim_middle> middle <eos>`.
 """
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass
 
@@ -21,6 +28,17 @@ from engine.configs import BOS_ID, EOS_ID, PAD_ID
 
 KINDS = ("line", "lines", "span", "continuation")
 DEFAULT_MIX = (0.3, 0.25, 0.3, 0.15)
+# Tokens each side of a cut decoded and tokenized again at a character position: enough for any pre-token's merges
+# near the cut (the stream's other tokens are those the file was tokenized into, which the pieces' own match there).
+HEAL_WINDOW = 6
+# Character cuts: a line middle starts at column 0 (a selection of whole lines, a cursor on a blank line) in this
+# share, else after the line's indentation (the cursor after auto-indent); it ends before the line break in this
+# share (the rest of the cursor's line is empty), else after it (whole lines selected).
+LINE_AT_COLUMN_0 = 0.3
+LINE_ENDS_BEFORE_BREAK = 0.6
+# A span keeps the stream's token boundary in this share, else moves up to SPAN_JITTER characters either way.
+SPAN_KEEPS_BOUNDARY = 0.4
+SPAN_JITTER = 16
 # Of the line, lines and span examples, this share ends at a file's end with no suffix: where the user writes at
 # the bottom of a file (an empty suffix otherwise came only with a continuation, which runs to the canvas end).
 FILE_END_SHARE = 0.1
@@ -32,6 +50,7 @@ class Example:
     middle: list[int]
     suffix: list[int]
     kind: str
+    at_characters: bool = False   # cut at character positions (heal_cuts), else between the stream's tokens
 
 
 class FimSampler:
@@ -39,8 +58,20 @@ class FimSampler:
     canvas with its <eos>."""
 
     def __init__(self, stream: np.ndarray, newline_ids: np.ndarray, context: int, canvas: int, seed: int,
-                 max_suffix: int | None = None, mix: tuple[float, ...] = DEFAULT_MIX):
+                 max_suffix: int | None = None, mix: tuple[float, ...] = DEFAULT_MIX, tokenizer=None):
+        """`tokenizer`: the stream's; with it cuts go to character positions (the module's docstring says why),
+        without it they stay between tokens (any token stream works, as in the tests)."""
         self.stream, self.P, self.C = stream, context, canvas
+        self.tokenizer = tokenizer
+        if tokenizer is not None:
+            # the Rust tokenizer itself, set to read "<eos>" in text as text like engine.prompt.encode_text: the
+            # transformers wrapper costs more than the tokenizing here, for each of the few pieces an example has
+            self.backend = copy.deepcopy(tokenizer.backend_tokenizer)
+            self.backend.encode_special_tokens = True
+        # each token's own text, for finding clean splits without decoding (a piece of a UTF-8 character reads as
+        # U+FFFD, which is neither space nor a line break: never a clean split)
+        self.token_texts = [self._decode([i]) for i in range(len(tokenizer))] if tokenizer is not None else []
+        self.special_ids = np.array(sorted(tokenizer.all_special_ids) if tokenizer is not None else [], np.int64)
         # As long as the engine keeps at inference (engine/prompt.py trim_context: a third of the prompt less its
         # sentinels); away from a file's end the suffix runs to that cap, so half the examples have it whole.
         self.max_suffix = max_suffix if max_suffix is not None else (context - 3) // 3
@@ -81,6 +112,7 @@ class FimSampler:
             suffix_len = self.max_suffix if rng.random() < 0.5 else rng.randint(1, self.max_suffix)
         prefix_len = self.P - 3 - suffix_len
         lo, hi = prefix_len, len(s) - C - suffix_len - 1
+        style = "line" if kind in ("line", "lines") else "any"
         if kind == "line":
             start, end = self._line_run(lo, hi, 1, C)
         elif kind == "lines":
@@ -89,13 +121,17 @@ class FimSampler:
             start = rng.randint(lo, hi)
             end = start + rng.randint(0, C - 1)
         else:
-            start = int(self.line_starts[min(int(np.searchsorted(self.line_starts, rng.randint(lo, hi))),
-                                             len(self.line_starts) - 1)]) if rng.random() < 0.5 else rng.randint(lo, hi)
+            if rng.random() < 0.5:
+                start, style = int(self.line_starts[min(int(np.searchsorted(self.line_starts, rng.randint(lo, hi))),
+                                                        len(self.line_starts) - 1)]), "line"
+            else:
+                start = rng.randint(lo, hi)
             end = start + C - 1
         start = min(max(start, prefix_len), hi)
         end = min(max(end, start), start + C - 1)
-        return Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(),
-                       suffix=s[end:end + suffix_len].tolist(), kind=kind)
+        healed = self.heal_cuts(start, end, suffix_len, kind, style, C) if self.tokenizer is not None else None
+        return healed or Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(),
+                                 suffix=s[end:end + suffix_len].tolist(), kind=kind)
 
 
     def _file_end(self, kind: str, C: int) -> Example | None:
@@ -116,8 +152,126 @@ class FimSampler:
         own_start = self.file_starts[self.file_starts < end]   # its last one is the <bos> of the file ending here
         if len(own_start):
             start = max(start, int(own_start[-1]) + 1)   # within that file (a short one)
+        if self.tokenizer is not None:
+            style = "any" if kind == "span" else "line"
+            healed = self.heal_cuts(start, end, 0, kind, style, C, at_file_end=True)
+            if healed is not None:
+                return healed
         return Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(), suffix=[],
                        kind=kind)
+
+    # -- cuts at character positions -------------------------------------------------------------------------
+
+    def _decode(self, ids) -> str:
+        return self.backend.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=False).ids if text else []
+
+    def _token_text(self, i: int) -> str:
+        return self.token_texts[self.stream[i]]
+
+    def _splits_cleanly(self, i: int) -> bool:
+        """Whether the stream's tokens before i and from i are tokenized the same as text ending or starting there
+        would be: a word starts at i after a space (" name") or after a line break that is a whitespace run of its
+        own ("\n" then "name"; of "\n", "\n", "name" a text ending in "\n\n" would make one token)."""
+        if i <= 1 or i >= len(self.stream) or self.stream[i] in self.special_ids:
+            return False
+        here = self._token_text(i)
+        if len(here) > 1 and here[0] == " " and not here[1].isspace():
+            return True
+        return (bool(here) and not here[0].isspace() and self._token_text(i - 1).endswith("\n")
+                and not self._token_text(i - 2)[-1:].isspace())
+
+    def _clean_split(self, near: int, step: int) -> int | None:
+        """The first clean split from `near` going `step` (-1 back, +1 on) within HEAL_WINDOW*3 tokens; a file's
+        <bos> going on is one (the text ends there). None if there is none before a special token."""
+        for i in range(near, near + step * 3 * HEAL_WINDOW, step):
+            if i <= 0 or i >= len(self.stream):
+                return None
+            if self.stream[i if step > 0 else i - 1] in self.special_ids:
+                return i if step > 0 else None
+            if self._splits_cleanly(i):
+                return i
+        return None
+
+    def _start_char(self, text: str, boundary: int, style: str, limit: int) -> int:
+        """Where in `text` the middle starts, given the stream's cut at character `boundary`, at most `limit`."""
+        if style == "line":
+            line = text.rfind("\n", 0, boundary) + 1
+            if line == 0:
+                return min(boundary, limit)
+            if self.rng.random() < LINE_AT_COLUMN_0:
+                return min(line, limit)
+            indent_end = line + len(text[line:]) - len(text[line:].lstrip(" \t"))
+            return min(indent_end, limit)
+        if self.rng.random() < SPAN_KEEPS_BOUNDARY:
+            return min(boundary, limit)
+        # the prefix's new text keeps a character that is not whitespace: the whitespace before it ends the tokens
+        # kept from the stream, and a cut there would split one run of spaces into two tokens
+        floor = len(text) - len(text.lstrip()) + 1
+        low = max(floor, boundary - SPAN_JITTER)
+        return self.rng.randint(low, max(low, min(limit, boundary + SPAN_JITTER))) if low <= limit else boundary
+
+    def _end_char(self, text: str, boundary: int, style: str, floor: int) -> int:
+        """Where in `text` the middle ends, given the stream's cut at character `boundary`, at least `floor`."""
+        if style == "line":
+            end_of_line = text.rfind("\n", 0, boundary)
+            if end_of_line < 0:
+                return max(boundary, floor)
+            return max(end_of_line if self.rng.random() < LINE_ENDS_BEFORE_BREAK else end_of_line + 1, floor)
+        if self.rng.random() < SPAN_KEEPS_BOUNDARY:
+            return max(boundary, floor)
+        return self.rng.randint(min(len(text), max(floor, boundary - SPAN_JITTER)),
+                                max(floor, min(len(text), boundary + SPAN_JITTER)))
+
+    def heal_cuts(self, start: int, end: int, suffix_len: int, kind: str, style: str, C: int,
+                  at_file_end: bool = False) -> Example | None:
+        """The example between stream tokens start and end with its cuts moved to character positions near them
+        and its pieces tokenized apart; None where that cannot be done cleanly (the caller keeps the token cuts).
+        style "line": the middle starts at a line's start or after its indentation and ends at a line break (before
+        or after it); "any": anywhere near the token cut. Only the text around the middle is decoded again, from
+        and to clean splits (_splits_cleanly), so the tokens kept from the stream are those of the text's own
+        tokenization. A continuation keeps its canvas full; at a file's end the suffix is what follows the middle
+        in the file (a last line break, or nothing)."""
+        s = self.stream
+        continuation = kind == "continuation"
+        a = self._clean_split(start - HEAL_WINDOW, -1)
+        if at_file_end:
+            b = end   # the text ends there
+        else:
+            b = self._clean_split(start + C + HEAL_WINDOW if continuation else end + HEAL_WINDOW, +1)
+        if a is None or b is None or b > len(s) or np.isin(s[a:b], self.special_ids).any():
+            return None   # near a file's start, or no clean split: keep the token cuts
+        text = self._decode(s[a:b])
+        before_start, before_end = self._decode(s[a:start]), self._decode(s[a:end])
+        if "\ufffd" in text or not (text.startswith(before_end) and before_end.startswith(before_start)):
+            return None   # a character split between tokens
+        c1 = self._start_char(text, len(before_start), style, len(before_end))
+        if continuation:
+            middle, tail_text = self._encode(text[c1:]), ""
+            if len(middle) < C - 1:
+                return None
+            middle = middle[:C - 1]
+        else:
+            c2 = self._end_char(text, len(before_end), style, c1)
+            middle, tail_text = self._encode(text[c1:c2]), text[c2:]
+            if len(middle) > C - 1:
+                return None
+        if continuation:
+            suffix = []
+        elif at_file_end:
+            suffix = self._encode(tail_text)
+        else:
+            suffix = (self._encode(tail_text) + s[b:b + suffix_len].tolist())[:suffix_len]
+        prefix_len = self.P - 3 - len(suffix)
+        head = self._encode(text[:c1])
+        raw_from = a - (prefix_len - len(head))
+        if raw_from < 0 or len(head) > prefix_len:
+            return None
+        return Example(prefix=s[raw_from:a].tolist() + head, middle=middle, suffix=suffix, kind=kind,
+                       at_characters=True)
+
 
 
 def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int) -> tuple[list[int], list[int]]:

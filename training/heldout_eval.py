@@ -32,7 +32,7 @@ def heldout_lines(tokenizer, shard_folders: list[Path], count: int, context: int
     # Lines of at most LONGEST_LINE tokens, and both engines capped at that many (evaluate): a line only one of
     # them can write would count against the other.
     sampler = FimSampler(val, newline_token_ids(tokenizer), context, LONGEST_LINE + 1, seed, max_suffix=32,
-                         mix=(1.0, 0.0, 0.0, 0.0))
+                         mix=(1.0, 0.0, 0.0, 0.0), tokenizer=tokenizer)
     examples = []
     while len(examples) < count:
         ex = sampler.example()

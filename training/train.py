@@ -269,8 +269,8 @@ def main(argv=None) -> None:
     print(f"train {len(train_stream):,} tokens, val {len(val_stream):,} tokens, vocab {vocab}, device {device}",
           flush=True)
     unigram = unigram_logp(train_stream, vocab).to(device)
-    sampler = FimSampler(train_stream, newline_ids, args.prompt_len, args.canvas, args.seed)
-    val_sampler = FimSampler(val_stream, newline_ids, args.prompt_len, args.canvas, 99)
+    sampler = FimSampler(train_stream, newline_ids, args.prompt_len, args.canvas, args.seed, tokenizer=tokenizer)
+    val_sampler = FimSampler(val_stream, newline_ids, args.prompt_len, args.canvas, 99, tokenizer=tokenizer)
     val_batches = [diffusion_batch(val_sampler, fim_ids, args.batch) for _ in range(args.eval_batches)]
 
     config = DIFFUSION_CONFIGS[args.config](vocab_size=vocab, canvas_length=args.canvas)

@@ -106,8 +106,8 @@ def main(argv=None) -> None:
     newline_ids = newline_token_ids(tokenizer)
     unigram = unigram_logp(train_stream, vocab).to(device)
     # The same seeds as training/train.py: the same examples in the same order.
-    sampler = FimSampler(train_stream, newline_ids, args.prompt_len, args.canvas, args.seed)
-    val_sampler = FimSampler(val_stream, newline_ids, args.prompt_len, args.canvas, 99)
+    sampler = FimSampler(train_stream, newline_ids, args.prompt_len, args.canvas, args.seed, tokenizer=tokenizer)
+    val_sampler = FimSampler(val_stream, newline_ids, args.prompt_len, args.canvas, 99, tokenizer=tokenizer)
     val_batches = [psm_batch(val_sampler, fim_ids, args.batch) for _ in range(args.eval_batches)]
 
     model = LlamaForCausalLM(ar_config(args.config, vocab)).to(device)
