@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infill import InfillRequest, run_infill
+from infill.context import estimate_tokens
 from infill.languages import grammar_for
 from infill.python_blocks import compiles as python_compiles   # Python's own parser and compiler
 from infill.spans import error_count
@@ -138,8 +139,12 @@ def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -
     filled = task.program[:result.start] + cleaned + task.program[result.end:]
     raw_filled = task.program[:task.start] + raw + task.program[task.end:]
     answered = bool(cleaned)
+    count = getattr(engine, "count_tokens", None) or estimate_tokens
+    middle_tokens = count(task.middle)
     return {
         "task_id": task.task_id, "answered": answered, "seconds": round(seconds, 3),
+        # a middle longer than the engine may write cannot pass: the share that can bounds pass@1
+        "middle_tokens": middle_tokens, "reachable": middle_tokens <= max_new_tokens,
         "passed": answered and runner.passes(task.problem_id, filled),
         "raw_passed": bool(raw) and runner.passes(task.problem_id, raw_filled),
         "exact": answered and same_code(cleaned, task.middle),
@@ -155,8 +160,8 @@ def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -
 
 
 def rate(rows: list[dict], key: str, among: str | None = None) -> float | None:
-    pool = [r for r in rows if among is None or r[among]]
-    return round(sum(bool(r[key]) for r in pool) / len(pool), 4) if pool else None
+    pool = [r for r in rows if among is None or r.get(among)]
+    return round(sum(bool(r.get(key)) for r in pool) / len(pool), 4) if pool else None
 
 
 def summarize_humaneval(rows: list[dict]) -> dict:
@@ -171,6 +176,9 @@ def summarize_humaneval(rows: list[dict]) -> dict:
         "compiles_among_answered": rate(rows, "compiles", among="answered"),
         "raw_compiles": rate(rows, "raw_compiles"),
         "pass@1_among_answered": rate(rows, "passed", among="answered"),
+        "reachable": rate(rows, "reachable"),
+        "pass@1_among_reachable": rate(rows, "passed", among="reachable"),
+        "raw_pass@1_among_reachable": rate(rows, "raw_passed", among="reachable"),
         "median_fill_s": statistics.median(seconds) if seconds else None,
     }
 

@@ -81,6 +81,19 @@ def test_scoring_passes_the_canonical_lines_and_fails_a_wrong_line(problems):
     assert wrong["pass@1"] < 1.0 and wrong["exact_match"] == 0.0
 
 
+def test_middles_longer_than_the_engine_may_write_are_counted_apart(problems):
+    """A multi-line middle past max_new_tokens cannot pass (a third of HumanEval's multi-line set past 48 tokens):
+    the summary says how many can, and pass@1 among them."""
+    engine = AnswerEngine(lambda p, s: "    return None\n")
+    engine.count_tokens = lambda text: len(text.split())   # words as tokens: the engine's count is used
+    summary, rows = run_humaneval(engine, "multi", limit=20, seed=3, max_new_tokens=12)
+    assert all(row["middle_tokens"] == len(row["middle"].split()) for row in rows)
+    assert all(row["reachable"] == (row["middle_tokens"] <= 12) for row in rows)
+    reachable = [row for row in rows if row["reachable"]]
+    assert 0 < len(reachable) < len(rows) and summary["reachable"] == len(reachable) / len(rows)
+    assert summary["pass@1_among_reachable"] == round(sum(r["passed"] for r in reachable) / len(reachable), 4)
+
+
 def test_an_empty_raw_answer_is_neither_parseable_nor_compiling(problems):
     """Before, the program with its line deleted counted for the raw model: it often parses and compiles."""
     summary, rows = run_humaneval(AnswerEngine(lambda p, s: ""), "single", limit=3, seed=5, max_new_tokens=32)
