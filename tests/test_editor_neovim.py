@@ -448,7 +448,10 @@ def test_an_edit_for_the_version_a_document_was_opened_at_is_refused_after_typin
 
 
 def test_a_buffer_opened_again_while_the_server_restarts_gets_the_new_server(report):
-    assert report["restart"] == {"attached": True, "stopped": False}
+    """And a file of another project opened meanwhile: its folder is told to the server once it is initialized
+    (it was sent before, which LSP forbids)."""
+    assert report["restart"] == {"attached": True, "stopped": False, "third_attached": True,
+                                 "server_knows_third_root": True, "sent_early": []}
 
 
 def test_a_blockwise_selection_is_refused_with_a_message_not_filled_as_whole_lines(report):

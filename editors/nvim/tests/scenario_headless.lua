@@ -577,13 +577,33 @@ H.run(function()
   report.apply_edit_version_0 = { answer = answer, before = before_edit, after = H.text(other) }
 
   -- 15. The usual restart (stop the clients, :edit): the buffer gets a new server, not the one shutting down.
+  local Client = require("vim.lsp.client")
+  local early = {} -- notifications sent to a server before it answered initialize
+  local class_notify = Client.notify
+  Client.notify = function(self, method, params)
+    if not self.initialized then
+      early[#early + 1] = method
+    end
+    return class_notify(self, method, params)
+  end
   vim.lsp.stop_client(vim.lsp.get_clients({ name = infill.name }))
   vim.cmd("edit!")
+  -- A file of a third project opened at once, while the new server has not answered initialize yet: its folder
+  -- may reach the server only after `initialized` (a notification before it was dropped, the server had no
+  -- workspace yet).
+  local third_root = vim.fn.tempname()
+  vim.fn.mkdir(third_root .. "/.git", "p")
+  vim.fn.writefile({ "z = 3" }, third_root .. "/third.py")
+  vim.cmd.edit(third_root .. "/third.py")
+  local third = api.nvim_get_current_buf()
   local restarted = H.wait_for("a new client after the restart", function()
     local found = infill.get_client(other)
     return found and found.id ~= other_client.id and found.initialized and found
   end, 20000)
   H.sleep(3000)   -- the old server's exit must not take the new one's buffer with it
+  Client.notify = class_notify
+  local folders = restarted:request_sync(EXECUTE, { command = "infill.metrics", arguments = {} }, 10000, third)
   report.restart = { attached = infill.get_client(other) ~= nil and infill.get_client(other).id == restarted.id,
-    stopped = restarted:is_stopped() }
+    stopped = restarted:is_stopped(), third_attached = infill.get_client(third) == restarted, sent_early = early,
+    server_knows_third_root = vim.tbl_contains(folders.result.workspaceFolders, vim.fn.resolve(third_root)) }
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

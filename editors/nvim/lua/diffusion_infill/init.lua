@@ -508,6 +508,14 @@ end
 
 -- Neovim (0.11) reuses our one server for a buffer of another project without telling it the new root: we do,
 -- so that the server keeps each project's files apart (one project's code never lends to another's completions).
+-- client id -> folders added while its server had not answered initialize; on_init sends them (LSP: nothing but
+-- `initialized` may reach a server before it answers initialize).
+local folders_before_init = {}
+
+local function tell_folders(client, folders)
+  client:notify("workspace/didChangeWorkspaceFolders", { event = { added = folders, removed = {} } })
+end
+
 local function add_workspace_folder(client, root_dir)
   if not root_dir then
     return
@@ -519,9 +527,22 @@ local function add_workspace_folder(client, root_dir)
     end
   end
   local folder = { uri = uri, name = root_dir }
-  client:notify("workspace/didChangeWorkspaceFolders", { event = { added = { folder }, removed = {} } })
   client.workspace_folders = client.workspace_folders or {}
   table.insert(client.workspace_folders, folder)
+  if client.initialized then
+    tell_folders(client, { folder })
+  else
+    folders_before_init[client.id] = folders_before_init[client.id] or {}
+    table.insert(folders_before_init[client.id], folder)
+  end
+end
+
+local function send_folders_added_before_init(client)
+  local folders = folders_before_init[client.id]
+  folders_before_init[client.id] = nil
+  if folders then
+    tell_folders(client, folders)
+  end
 end
 
 local told_unnamed = false
@@ -568,6 +589,7 @@ local function client_config()
       add_workspace_folder(client, config.root_dir)
       return true
     end,
+    on_init = send_folders_added_before_init,
     init_options = section,
     capabilities = client_capabilities(),
     settings = section or vim.empty_dict(),
