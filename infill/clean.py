@@ -546,7 +546,8 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
     indent, first = indentation(original), indentation(lines[0])
     if len(first) >= len(indent) or not lines[0].strip():
         return middle
-    shallowest = min(len(indentation(line)) for line in original.split("\n") if line.strip())
+    # a selection of blank lines only (its spaces) counts as its indentation
+    shallowest = min((len(indentation(line)) for line in original.split("\n") if line.strip()), default=len(indent))
     later = [len(indentation(line)) for line in lines[1:] if line.strip()]
     relative = any(width < shallowest for width in later) or (
         bool(later) and opens_block(lines[0], grammar) and len(first) < later[0] <= len(indent))

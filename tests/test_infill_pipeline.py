@@ -316,6 +316,16 @@ def test_fill_replaces_the_selection_and_keeps_whole_lines():
     assert result.details["decision"] == "block"
 
 
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+def test_a_selection_of_spaces_only_is_filled_at_its_indentation(mode):
+    """A blank line's indentation selected from column 0: before, cleaning raised ValueError (min() of no lines)."""
+    text = "def f(x):\n    \n    return x\n"
+    start = text.index("    \n")
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=start + 4, language_id="python"),
+                        ScriptedEngine("y = x + 1"))
+    assert result.text == "    y = x + 1" and (result.start, result.end) == (start, start + 4)
+
+
 def test_fill_drops_a_repeat_of_the_line_after_the_selection():
     text = "a = 1\nb = 2\nc = 3\n"
     start, end = text.index("b"), text.index("c")
