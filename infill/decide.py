@@ -73,30 +73,35 @@ def previous_nonblank_line(text: str, offset: int) -> str:
     return previous_nonblank(text, offset)[0]
 
 
-def joined_header(code: str, text_above: str) -> str:
-    """`code` (a line, or its text before the cursor) joined to the lines above that open the brackets it closes,
-    in their first line's indentation: a header spread over lines (`def area(\n    width,\n) -> float:`) reads
-    as one. `code` itself when it closes nothing opened above."""
+def joined_header(code: str, text_above: str, grammar: str | None = None) -> str:
+    """`code` (a line, or its text before the cursor) joined to the lines above that open the brackets it closes
+    or that it continues (a line ending in a backslash), in their first line's indentation, each without its line
+    comment: a header spread over lines (`def area(\n    width,  # cm\n) -> float:`) reads as one. `code` itself
+    when it closes nothing opened above and continues no line."""
+    code = without_trailing_comment(code, grammar)
     surplus = bracket_surplus(code)
-    if surplus >= 0:
-        return code
+    parts = [code.strip()]
     lines = text_above.split("\n")[:-1]   # text_above ends with the line break before `code`'s line
-    for back, line in enumerate(reversed(lines[-HEADER_LOOK_BACK_LINES:]), start=1):
-        surplus += bracket_surplus(line)
-        if surplus >= 0:
-            first, *rest = lines[-back:]
-            return " ".join([first.rstrip(), *(part.strip() for part in rest), code.strip()])
-    return code
+    for line in reversed(lines[-HEADER_LOOK_BACK_LINES:]):
+        line_code = without_trailing_comment(line, grammar).rstrip()
+        if surplus >= 0 and not line_code.endswith("\\"):
+            break
+        surplus += bracket_surplus(line_code)
+        parts.insert(0, line_code.removesuffix("\\").rstrip())
+    if len(parts) == 1 or surplus < 0:
+        return code
+    first, *rest = parts
+    return " ".join([first, *(part.strip() for part in rest)])
 
 
-def opener_line(text: str, offset: int) -> str:
+def opener_line(text: str, offset: int, grammar: str | None = None) -> str:
     """The line whose block the cursor would write into: the cursor's line up to the cursor, or, on a blank line,
     the nearest non-blank line above; a header spread over several lines joined into one."""
     before, _ = line_parts(text, offset)
     if before.strip():
-        return joined_header(before, text[:offset - len(before)])
+        return joined_header(before, text[:offset - len(before)], grammar)
     above, above_start = previous_nonblank(text, offset)
-    return joined_header(above, text[:above_start])
+    return joined_header(above, text[:above_start], grammar)
 
 
 def without_trailing_comment(code: str, grammar: str | None) -> str:
@@ -169,7 +174,7 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         above = previous_nonblank_line(text, offset)
         if comment_start(grammar, continuation=True).match(above):
             return Decision("multi", "a comment line above says what to write")
-        if opens_block(opener_line(text, offset), grammar):
+        if opens_block(opener_line(text, offset, grammar), grammar):
             return Decision("multi", "empty body after a block opener")
         if above.rstrip().endswith("\\"):
             return Decision("single", "a line continued from the one above")
@@ -177,7 +182,7 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     # After a label and a space (`default: `) code in braced languages goes on with the line (there it may be an
     # object's key); right after the colon the next line is the body.
     label = grammar not in (None, "python") and before[-1] in " \t" and before.rstrip().endswith(":")
-    if opens_block(opener_line(text, offset), grammar) and not opens_expression_brace(before) and not label:
+    if opens_block(opener_line(text, offset, grammar), grammar) and not opens_expression_brace(before) and not label:
         return Decision("multi", "after a block opener")
     return Decision("single", "finish the current line")
 

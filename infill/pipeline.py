@@ -278,7 +278,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(own),
         indent_unit=indent_unit, indent_seen=indent_seen, original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(own, own_start),
-        tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(own, own_start),
+        tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(own, own_start, plan.grammar),
         comma_before_closer=plan.span.closes_go_list,
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)

@@ -124,6 +124,11 @@ def test_fill_lengths_follow_the_selection_size():
     ("python", "def f(a, b):\n    if (a and\n            b):<|>\n", "multi"),
     ("python", "def area(\n    width: float,\n) -> float:\n    <|>\n", "multi"),
     ("python", "x = 1\nelse_value = (\n    2):<|>\n", "single"),   # `x = (...):` opens nothing
+    # with a comment on a line of it (the comment's text hid the `:` once joined), or continued by backslashes
+    ("python", "def f(a,  # note (x)\n      b):<|>\n", "multi"),
+    ("python", "def f(a,  # note\n      b):\n<|>\n", "multi"),
+    ("python", "def f(a, b):\n    if a and \\\n            b:<|>\n", "multi"),
+    ("python", "def f(a, b):\n    if a and \\\n            b:\n<|>\n", "multi"),
     # Lua opens blocks with a parameter list, `repeat` and `else`
     ("lua", "local function add(a, b)<|>\n", "multi"),
     ("lua", "function M.setup(opts)<|>\n", "multi"),

@@ -303,6 +303,17 @@ def test_engine_exceptions_propagate():
                    FailingEngine())
 
 
+@pytest.mark.parametrize("source,middle", [
+    ("def f(a, b):\n    if a and \\\n            b:\n<|>\n", "return 1"),
+    ("def f(a, b):\n    if a and \\\n            b:<|>\n", "\n        return 1"),
+])
+def test_a_body_under_a_header_continued_by_a_backslash_goes_inside_its_block(source, middle):
+    """Before, `b:` alone was read as the line above: no block opener, so the body stayed at column 0 (outside the
+    function) or, after the colon, the answer was empty."""
+    result, _ = inline(source, middle)
+    assert applied(source, result) == "def f(a, b):\n    if a and \\\n            b:\n        return 1\n"
+
+
 # ---- fill and rewrite ---------------------------------------------------------------------------------------------
 
 def test_fill_replaces_the_selection_and_keeps_whole_lines():
