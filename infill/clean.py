@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .decide import comment_start, opens_block
+from .decide import bracket_surplus, comment_start, opens_block
 from .literals import code_outside_literals, line_comment_start
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
@@ -324,15 +324,17 @@ def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     one_line = bool(tail) and ctx.shape == "single" and "\n" not in middle.strip()   # closers follow on its line
     code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
     if not comment:
-        return with_tail(clean_middle(middle, ctx), tail)
-    cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail)
+        return with_tail(clean_middle(middle, ctx), tail, ctx.before)
+    cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail, ctx.before)
     return cleaned + code[len(code.rstrip()):] + comment if cleaned else ""
 
 
-def with_tail(middle: str, tail: str) -> str:
+def with_tail(middle: str, tail: str, before: str = "") -> str:
     """The text that replaces the closers the editor typed after the cursor (`tail`, from auto_closed_tail):
     the middle followed by them, or the middle alone when it writes them itself and then ends the statement
-    (`a);` before the editor's `)`; without the `;` the overlap rules have already cut them). "" stays ""."""
+    (`a);` before the editor's `)`; without the `;` the overlap rules have already cut them), or followed by those
+    it did not write (`xs) + 1` in `print(len(|))`: the first `)` is the editor's, the second is still needed;
+    `before`, the cursor's line before it, says how many brackets are open). "" stays ""."""
     if not middle or not tail:
         return middle + tail if middle else ""
     closers = tail.strip()
@@ -341,6 +343,9 @@ def with_tail(middle: str, tail: str) -> str:
     if closes_string_then_brackets(written, closers):
         # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes
         return body if written != body else written + closers[len(closers.rstrip(";,")):]
+    remaining = tail_not_written(written, tail, before)
+    if remaining is not None:
+        return body + remaining
     if written == body or not written.endswith(closers):
         return middle + tail
     cut = len(written) - len(closers)
@@ -349,6 +354,25 @@ def with_tail(middle: str, tail: str) -> str:
     if closes_kept_bracket(written[:cut], closers) or quote_still_open:
         return middle + tail   # they close what the middle opened, not the editor's pair
     return body
+
+
+def tail_not_written(written: str, tail: str, before: str) -> str | None:
+    """What is left of the editor's closers when the middle closes some of the same brackets itself and goes on
+    (`xs) + 1` for `print(len(|))`: the tail's first `)` closes `len(` a second time): the tail less its first
+    closers, as many as the middle and the tail together close beyond the brackets open before the cursor. None
+    when they do not overlap (the middle's closers are not the tail's, innermost first, or are all needed)."""
+    own = [written[i] for i in sorted(unmatched_closer_positions(written))]   # closes the prefix's, innermost first
+    brackets = [i for i, char in enumerate(tail) if char in PAIRS]
+    if not own or not brackets or not tail.lstrip()[:1] in PAIRS:
+        return None
+    shared = min(len(own), len(brackets))
+    if own[:shared] != [tail[i] for i in brackets[:shared]]:
+        return None
+    excess = len(own) + len(brackets) - max(0, bracket_surplus(before))
+    if excess <= 0:
+        return None
+    drop = min(excess, len(brackets))
+    return tail[brackets[drop - 1] + 1:]
 
 
 def closes_string_then_brackets(written: str, closers: str) -> bool:

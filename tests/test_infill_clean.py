@@ -26,6 +26,22 @@ def test_tail_equal_to_the_suffix_head_is_cut():
     assert drop_suffix_overlap("name: str = 'x'", " = 'x'\n") == "name: str "   # suffix's leading spaces ignored
 
 
+@pytest.mark.parametrize("source,middle,expected", [
+    # the middle closes the inner bracket itself and goes on: the editor's closers are not added again
+    ("print(len(<|>))\n", "xs) + 1)", "print(len(xs) + 1)\n"),
+    ("print(len(<|>))\n", "xs) + 1", "print(len(xs) + 1)\n"),
+    ("foo(bar(<|>))\n", "1), 2)", "foo(bar(1), 2)\n"),
+    ("foo([<|>])\n", "1], 2)", "foo([1], 2)\n"),
+    # all the closers are needed: the editor closed only the inner bracket
+    ("a = (b + (<|>)\n", "c) * d)", "a = (b + (c) * d)\n"),
+    ("print(len(<|>))\n", "xs", "print(len(xs))\n"),
+])
+def test_closers_the_middle_writes_itself_replace_the_editors(source, middle, expected):
+    """Before, `xs) + 1` in `print(len(|))` came out as `print(len(xs) + 1))`, which the parse check refused."""
+    result, _ = inline(source, middle)
+    assert applied(source, result) == expected
+
+
 def test_tail_overlap_leaves_the_middles_own_brackets_to_the_bracket_rule():
     # `compute(` is closed by the first `)`: cutting "))" would leave it open.
     assert drop_suffix_overlap("compute(a, b))", "))\n") == "compute(a, b))"
