@@ -55,13 +55,19 @@ LONGEST_SCAN = 8000   # characters; beyond that (minified code) the question is 
 OPEN, HOLE = "open", "hole"   # how a string scan can end before its closing quote
 
 
-def open_literal(grammar: str | None, code: str) -> bool:
-    """True when `code` (text that starts outside any literal and ends at the cursor) ends inside a string's text
-    or a comment. A code hole of an f-string or a template literal (`{x`, `${x`) is code, so it is not inside."""
+def literal_ending(grammar: str | None, code: str) -> str | None:
+    """How `code` (text that starts outside any literal and ends at the cursor) ends: OPEN inside a string's text
+    or a comment, HOLE in a code hole of an f-string or a template literal (`{x`, `${x`), None in code (or text
+    too long to scan, or a grammar whose literals are not known)."""
     if len(code) > LONGEST_SCAN:
-        return False
+        return None
     scanned = code_outside_literals(grammar, code)
-    return scanned is not None and scanned[1] == OPEN
+    return scanned[1] if scanned is not None else None
+
+
+def open_literal(grammar: str | None, code: str) -> bool:
+    """True when `code` ends inside a string's text or a comment (literal_ending); a code hole is code."""
+    return literal_ending(grammar, code) == OPEN
 
 
 def code_outside_literals(grammar: str | None, code: str) -> tuple[str, str | None] | None:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import tree_sitter
 
 from .languages import parse, parse_document, query
-from .literals import open_literal
+from .literals import HOLE, OPEN, literal_ending
 from .queries import SCOPE_CAPTURES
 from .style import line_start_at
 
@@ -273,7 +273,10 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
                          for node in captures.get("comment", []))
     if not quiet and start == end:
         code = code_before_cursor(tree, source, start, b_start)
-        quiet = code is not None and open_literal(grammar, code)
+        ending = literal_ending(grammar, code) if code is not None else None
+        quiet = ending == OPEN
+        # a hole just opened (`f"{|"`): the parse has no interpolation node for it yet
+        code_hole = code_hole or ending == HOLE
     return SpanInfo(
         scopes=scopes,
         statement=(Scope("statement", statement.type, source.char_offset(statement.start_byte),

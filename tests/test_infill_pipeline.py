@@ -314,6 +314,17 @@ def test_a_body_under_a_header_continued_by_a_backslash_goes_inside_its_block(so
     assert applied(source, result) == "def f(a, b):\n    if a and \\\n            b:\n        return 1\n"
 
 
+@pytest.mark.parametrize("source,middle,expected", [
+    ('print(f"value {<|>")\n', "x}", 'print(f"value {x}")\n'),
+    ('msg = f"{name} is {<|>\n', 'age} years"', 'msg = f"{name} is {age} years"\n'),
+])
+def test_a_code_hole_just_opened_in_an_f_string_is_one_expression(source, middle, expected):
+    """The `{` typed without its `}` has no interpolation node in the parse yet: it was read as a block opener, the
+    middle was put on a new indented line and refused."""
+    result, _ = inline(source, middle)
+    assert result.details["decision"] == "single" and applied(source, result) == expected
+
+
 # ---- fill and rewrite ---------------------------------------------------------------------------------------------
 
 def test_fill_replaces_the_selection_and_keeps_whole_lines():
