@@ -11,6 +11,7 @@ else its top-level statement, tells whether it added one.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import io
 import os
@@ -27,6 +28,9 @@ from .context import line_start
 warnings.filterwarnings("ignore", category=SyntaxWarning, module="<fill>")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="<fill>")
 
+# Top-level `await` is what a notebook cell or IPython runs; in a module it stays the rare slip it is in a function
+# that is not async, which the compiler still refuses.
+COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 WINDOW_CHARS = 64_000   # larger statements are not checked: a check must stay within a keystroke's budget
 BLOCK_OPENER = re.compile(r"[ \t]*(?:async[ \t]+def|def|class)\b")
 # A column-0 line that starts a statement of its own (an `else:` or `except:` there continues the one above).
@@ -73,7 +77,7 @@ def syntax_error_line(source: str) -> int | None:
     """None when Python compiles `source` (nothing runs), else the 1-based line of its error (0 when unknown): what
     a test of the block structure leaves, such as `2s`, `x = self.` or two statements on one line."""
     try:
-        compile(source, "<fill>", "exec", dont_inherit=True)
+        compile(source, "<fill>", "exec", flags=COMPILE_FLAGS, dont_inherit=True)
     except SyntaxError as error:
         if OLDER_COMPILER and newer_syntax(source, error):
             return older_compiler_error_line(source, error)
@@ -284,7 +288,7 @@ def error_inside_fill(before: str, after: str, first_line: int, text: str) -> bo
     """Does Python's compiler stop inside the fill's own text in `after`? On the fill's first line only at or
     past where the fill starts (an error earlier on that line is the user's)."""
     try:
-        compile(after, "<fill>", "exec", dont_inherit=True)
+        compile(after, "<fill>", "exec", flags=COMPILE_FLAGS, dont_inherit=True)
     except SyntaxError as error:
         line, column = error.lineno or 0, (error.offset or 1) - 1
     except (ValueError, RecursionError, MemoryError):

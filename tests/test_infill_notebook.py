@@ -98,6 +98,20 @@ def test_the_parse_check_reads_the_cell_after_the_cells_above():
     assert result.text == "41 + 1"
 
 
+def test_top_level_await_in_a_cell_passes_the_check():
+    """A notebook runs `await` at a cell's top level; Python's compile() refused it unless told to allow it."""
+    head = notebook_head([Cell("import asyncio", True)], "python", 10_000)
+    text, offset = at("result = <|>\n")
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                                      invoked=True, head=head), ScriptedEngine("await fetch()"))
+    assert result.text == "await fetch()"
+    # in a function that is not async it is still an error
+    text, offset = at("def f():\n    result = <|>\n")
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                                      invoked=True), ScriptedEngine("await fetch()"))
+    assert result.text == ""
+
+
 def test_a_cell_refused_alone_is_refused_in_its_offsets_and_a_head_too_large_is_left_out():
     bad = run_infill(InfillRequest(text="x = 1\n", mode="inline", start=99, end=99, language_id="python",
                                    head=NOTEBOOK_HEAD), ScriptedEngine("2"))
