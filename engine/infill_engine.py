@@ -80,6 +80,8 @@ class InfillEngine:
         self.layout = f"{self.loaded.fim_order}-sentinels" if self.fim_ids else "suffix-pinned"
         if self.config.max_steps is None:
             self.config = dataclasses.replace(self.config, max_steps=default_steps(self.device))
+        if self.config.max_steps < 1:
+            raise EngineError(f"max_steps must be at least 1, not {self.config.max_steps}")
         if self.config.noise == "auto":  # what the checkpoint was trained with (diffusion_infill.json)
             self.config = dataclasses.replace(self.config, noise=self.loaded.noise)
         if self.config.noise not in ("uniform", "masked") or self.config.acceptance not in ("entropy-bound",
@@ -166,6 +168,8 @@ class InfillEngine:
     def retune(self, *, max_steps: int | None, seed: int, reuse_prefix: bool) -> None:
         """Options that change neither the weights nor the compiled step, taken between runs without a reload.
         `max_steps` None: the device's default, as at load."""
+        if max_steps is not None and max_steps < 1:
+            raise EngineError(f"max_steps must be at least 1, not {max_steps}")
         with self.lock:   # every run reads these from self.config, and reuse_prefix is checked at each encode
             self.config = dataclasses.replace(self.config, seed=seed, reuse_prefix=reuse_prefix,
                                               max_steps=max_steps or default_steps(self.device))
@@ -304,10 +308,15 @@ class InfillEngine:
         best, limit = first.best, self.loaded.canvas_length - 1
         budget = min(asked, max_new_tokens)
         # A row that did not end used all the room it had: the canvas less its <eos> slot and, suffix-pinned, less
-        # the pinned suffix head after it (so a row holds up to 8 tokens fewer there).
+        # the pinned suffix head after it (so a row holds up to 8 tokens fewer there). A request for the whole
+        # canvas counts that slot too: it is not worth a second canvas for one token.
         room = limit - self._pinned_suffix_length(suffix)
-        if best is None or best.ended or budget <= room:
+        if best is None or best.ended or budget <= room + 1:
             return first
+        # Go on from the longest row that ran out of room, not a shorter one the model liked more: the next blocks
+        # would denoise again what the longer row has written already.
+        best = max((item for item in first.items if not item.ended), key=lambda item: (item.length, item.confidence))
+        others = [item for item in first.items if item is not best]
         text, length, steps, blocks, timings = best.text, best.length, best.steps, 1, dict(first.timings)
         ended = False
         while length < budget and not ended:
@@ -323,7 +332,7 @@ class InfillEngine:
         joined = Candidate(text=text, confidence=best.confidence, length=length, canvas_length=best.canvas_length,
                            steps=steps, ended=ended)
         reason = first.reason + f"; continued block by block over {blocks} canvases to {length} tokens"
-        return Candidates(items=[joined, *first.items[1:]], layout=first.layout, reason=reason, timings=timings)
+        return Candidates(items=[joined, *others], layout=first.layout, reason=reason, timings=timings)
 
     def _pinned_suffix_length(self, suffix: str) -> int:
         """How many suffix tokens _prompt pins on the canvas after the middle (none with FIM sentinels)."""
@@ -392,7 +401,10 @@ class InfillEngine:
         return torch.Generator(device=self.device).manual_seed(self.config.seed if seed is None else seed)
 
     def _encode_text(self, text: str) -> list[int]:
-        return encode_text(self.tokenizer, text)
+        try:
+            return encode_text(self.tokenizer, text)
+        except (TypeError, ValueError) as exc:   # a lone surrogate ("\ud83d"), which the tokenizer cannot take
+            raise EngineError(f"the text cannot be tokenized: {exc}") from exc
 
     def _prompt(self, prefix: str, suffix: str) -> tuple[list[int], list[int]]:
         """(prompt ids, suffix ids to pin on the canvas). Context is trimmed to what the model was trained on:
@@ -412,6 +424,8 @@ class InfillEngine:
         bos = [self.bos_id] if self.bos_id is not None else []
         room = self.prompt_budget - len(bos)
         prompt, pinned_suffix = bos + prefix_ids[max(0, len(prefix_ids) - room):], suffix_ids[:PINNED_SUFFIX_TOKENS]
+        if not prompt:   # no <bos> and nothing before the cursor: the encoder needs a token, the end of a text
+            prompt = [self.eos_id]
         self._check_in_vocabulary(prompt + pinned_suffix)
         return prompt, pinned_suffix
 
@@ -598,7 +612,8 @@ class InfillEngine:
         canvas = renoise(canvas, strength, pinned, self.vocab_size, generator, self.mask_id)
         if self.mask_id is not None:
             pinned = pinned | (canvas != self.mask_id)  # masked noise: what was not masked is kept as is
-        steps = max(4, round(self.config.max_steps * strength))
+        # at least 4 steps to settle what was renoised, but never more than the user's cap
+        steps = min(self.config.max_steps, max(4, round(self.config.max_steps * strength)))
         settings = self._settings(steps=steps, schedule_start=strength)
         result, timings = self._run(prompt, canvas, pinned, settings, generator, cancel)
         item = self._candidate(result.tokens[0].tolist(), result.position_entropy[0].tolist(), free, canvas_len,

@@ -671,6 +671,35 @@ def test_long_fills_continue_block_by_block(engine):
     assert short.best.length <= 20 and "block by block" not in short.reason
 
 
+def test_continuation_goes_on_from_the_longest_row_and_not_for_the_eos_slot(engine, monkeypatch):
+    """Asking for the canvas's 32 tokens ran two more canvases (its <eos> slot left one token "missing", and the
+    best row was the 16-token one); a longer fill goes on from the row that wrote the most."""
+    monkeypatch.setattr(engine, "end_ids", {10**9})   # random weights: no row may end
+    rows = []
+    fill = engine._fill
+    monkeypatch.setattr(engine, "_fill", lambda *args, **kwargs: rows.append(args[2]) or fill(*args, **kwargs))
+    whole = engine.fill("def f(x):\n    ", "\n", max_new_tokens=32, lengths=[16, 32], seed=1)
+    assert rows == [[16, 31]] and "block by block" not in whole.reason
+    rows.clear()
+    longer = engine.fill("def f(x):\n    ", "\n", max_new_tokens=48, lengths=[16, 48], seed=1)
+    assert rows == [[16, 31], [17]] and longer.best.length == 48
+
+
+def test_text_the_tokenizer_cannot_take_and_a_step_count_below_one_are_engine_errors(engine, tiny_model_dir):
+    with pytest.raises(EngineError, match="cannot be tokenized"):
+        engine.fill("s = '\ud83d'", "\n", max_new_tokens=4)   # a lone surrogate: a TypeError inside tokenizers
+    with pytest.raises(EngineError, match="at least 1"):
+        InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=0))
+    with pytest.raises(EngineError, match="at least 1"):
+        engine.retune(max_steps=0, seed=0, reuse_prefix=True)
+
+
+def test_a_rewrite_runs_no_more_steps_than_the_cap(tiny_model_dir):
+    capped = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=2, threads=1))
+    result = capped.rewrite("def f(x):\n    ", "\n", "return x + 1", strength=1.0, seed=0)
+    assert 1 <= result.best.steps <= 2   # it ran 4, the rewrite's floor, past the user's 2
+
+
 def test_count_tokens_matches_the_tokenizer_and_budget_is_the_checkpoint_s(engine):
     text = "def add(a, b):\n    return a + b\n"
     assert engine.count_tokens(text) == len(engine.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -1092,6 +1121,15 @@ def test_without_fim_sentinels_a_fill_longer_than_a_row_continues(pinned_engine,
     result = pinned_engine.fill("def total_3(values):\n    ", suffix, max_new_tokens=124, lengths=[124], seed=1)
     assert blocks[0] == [124] and len(blocks) >= 2 and "block by block" in result.reason
     assert 119 < result.best.length <= 124 and not result.best.ended
+
+
+def test_without_bos_a_fill_at_the_start_of_a_file_reads_an_end_marker(pinned_engine, monkeypatch):
+    """No <bos> and an empty prefix made an empty prompt: the encoder raised a RuntimeError (a reshape of 0
+    elements) instead of filling."""
+    monkeypatch.setattr(pinned_engine, "bos_id", None)
+    assert pinned_engine._prompt("", "x = 1\n")[0] == [pinned_engine.eos_id]
+    result = pinned_engine.fill("", "x = 1\n", max_new_tokens=4, lengths=[4], seed=0)
+    assert result.best is not None and result.best.length <= 4
 
 
 def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
