@@ -83,8 +83,14 @@ class InfillProtocol(LanguageServerProtocol):
             self._command_tasks.pop(msg_id, None)
 
     def _handle_request(self, msg_id, method_name, params) -> None:
-        documents_at_request.set(dict(self._workspace.text_documents) if self._workspace is not None else None)
-        super()._handle_request(msg_id, method_name, params)
+        # The handler's task copies the context as pygls creates it, below; then the reader's own context goes
+        # back to no copy, or every notification after a request would read the documents as that request saw them.
+        token = documents_at_request.set(
+            dict(self._workspace.text_documents) if self._workspace is not None else None)
+        try:
+            super()._handle_request(msg_id, method_name, params)
+        finally:
+            documents_at_request.reset(token)
 
     def _handle_cancel_notification(self, msg_id) -> None:
         task = self._command_tasks.pop(msg_id, None)

@@ -230,11 +230,17 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
         if not (workspace and workspace.configuration):
             return
         try:
-            settings = (await ls.workspace_configuration_async(types.ConfigurationParams(
-                items=[types.ConfigurationItem(section=SECTION)])))[0]
+            answer = await ls.workspace_configuration_async(types.ConfigurationParams(
+                items=[types.ConfigurationItem(section=SECTION)]))
         except Exception as exc:
-            log.warning("workspace/configuration failed: %s", exc)
+            ls.tell(f"the editor did not give the settings (workspace/configuration failed: {exc}); the current "
+                    "settings stay", once=True)
             return
+        if not isinstance(answer, list) or len(answer) != 1:
+            ls.tell(f"the editor answered workspace/configuration with {answer!r}, not one section; the current "
+                    "settings stay", once=True)
+            return
+        settings = answer[0]
         # The answer is the whole section: a setting the user deleted is absent, and goes back to what it was
         # before any configuration was read.
         base = ls.initialized_options
@@ -871,6 +877,9 @@ def command_arguments(args: tuple) -> tuple[str, types.Range, str | None, dict |
         raise JsonRpcInvalidParams(f"the command's range is not an LSP Range: {exc}") from None
     if not isinstance(raw_range, types.Range):
         raise JsonRpcInvalidParams("the command's range is not an LSP Range")
+    if any(isinstance(value, bool) for position in (raw_range.start, raw_range.end)
+           for value in (position.line, position.character)):   # lsprotocol takes true for 1
+        raise JsonRpcInvalidParams("the command's range is not an LSP Range: its positions must be whole numbers")
     if instruction is not None and not isinstance(instruction, str):
         raise JsonRpcInvalidParams("the command's instruction must be a string")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):

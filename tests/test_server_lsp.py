@@ -372,6 +372,22 @@ async def test_a_setting_deleted_from_a_pulled_configuration_goes_back_to_its_de
         assert await items_listed()
 
 
+@pytest.mark.parametrize("answer", ["error", "empty"])
+async def test_a_pulled_configuration_the_editor_fails_to_give_is_reported(answer):
+    """Before, only the log said so: the user's new settings were ignored without a word."""
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}) as session:
+        def configuration(params: types.ConfigurationParams):
+            if answer == "error":
+                raise RuntimeError("no settings here")
+            return []
+
+        session.protocol.fm.features[types.WORKSPACE_CONFIGURATION] = configuration
+        seen = len(session.messages)
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await wait_for_message(session, seen, "workspace/configuration", "settings stay")
+        assert (await execute(session, "infill.status"))["state"] in ("loading", "ready")
+
+
 async def assert_still_answering(client: LanguageClient):
     """A follow-up completion on a healthy document still works after the bad request: the model is ready and
     the request is served, by the model or from the cache. (Whether the weak model's text survives cleaning

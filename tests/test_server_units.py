@@ -186,7 +186,9 @@ def test_command_formatting_options_are_read_however_wrapped(args):
 
 @pytest.mark.parametrize("args", [(), ("file:///a.py",), ({"uri": 1, "range": RANGE},),
                                   ({"uri": "file:///a.py", "range": {"start": {}}},),
-                                  ("file:///a.py", RANGE, 42), (1, 2, 3, 4)])
+                                  ("file:///a.py", RANGE, 42), (1, 2, 3, 4),
+                                  ({"uri": "file:///a.py", "range": {"start": {"line": True, "character": 0},
+                                                                     "end": {"line": 0, "character": 1}}},)])
 def test_bad_command_arguments_raise_invalid_params(args):
     with pytest.raises(JsonRpcInvalidParams):
         command_arguments(args)
@@ -864,6 +866,29 @@ def test_a_request_from_before_a_close_is_dropped_when_the_document_reopens_the_
             new.cancel()
 
     assert asyncio.run(scenario()) == CANCELLED
+
+
+def test_the_documents_a_request_saw_stay_with_that_request():
+    """The copy of the open documents taken as a request arrives was left set in the reader's context, so every
+    notification handled after it (a notebook cell's read-ahead) read the documents as that request had seen them."""
+    from pygls.workspace import Workspace
+
+    from lsp_server.protocol import documents_at_request
+    from lsp_server.server import InfillServer
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    ls.protocol._send_data = lambda data: None
+    uri = "file:///tmp/units/seen.py"
+
+    async def scenario():
+        ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1, text="old"))
+        ls.protocol._handle_request(1, types.WORKSPACE_EXECUTE_COMMAND,
+                                    types.ExecuteCommandParams(command="infill.status", arguments=[]))
+        await asyncio.sleep(0.05)
+        return documents_at_request.get()
+
+    assert asyncio.run(scenario()) is None
 
 
 def test_the_still_loading_message_is_said_once_per_load_not_once_per_session(monkeypatch):
