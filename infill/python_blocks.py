@@ -45,10 +45,10 @@ SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
 
 
 @functools.lru_cache(maxsize=32)   # the window before the fill is the same for every candidate
-def block_faults(source: str) -> int | None:
-    """Missing, unexpected and unmatched indentation in `source`; None when it does not tokenize at all (an
-    unclosed bracket or string: a line still being typed), so nothing can be said."""
-    faults = 0
+def block_fault_lines(source: str) -> tuple[int, ...] | None:
+    """The 1-based lines of missing, unexpected and unmatched indentation in `source`; None when it does not
+    tokenize at all (an unclosed bracket or string: a line still being typed), so nothing can be said."""
+    faults: list[int] = []
     wants_block = False   # the last logical line ended with ':'
     last = None           # the last token that carries code
     try:
@@ -58,18 +58,25 @@ def block_faults(source: str) -> int | None:
             if token.type == tokenize.NEWLINE:
                 wants_block = last is not None and last.type == tokenize.OP and last.string == ":"
             elif token.type == tokenize.INDENT:
-                faults += not wants_block          # "unexpected indent"
+                if not wants_block:
+                    faults.append(token.start[0])   # "unexpected indent"
                 wants_block = False
             elif wants_block:
-                faults += 1                        # "expected an indented block" (a DEDENT, code or the end)
+                faults.append(token.start[0])       # "expected an indented block" (a DEDENT, code or the end)
                 wants_block = False
             if token.type not in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
                 last = token
-    except IndentationError:
-        return faults + 1                          # "unindent does not match any outer indentation level"
+    except IndentationError as error:
+        return (*faults, error.lineno or 0)         # "unindent does not match any outer indentation level"
     except (tokenize.TokenError, SyntaxError):
         return None
-    return faults
+    return tuple(faults)
+
+
+def block_faults(source: str) -> int | None:
+    """How many block_fault_lines `source` has (None when it does not tokenize)."""
+    lines = block_fault_lines(source)
+    return None if lines is None else len(lines)
 
 
 @functools.lru_cache(maxsize=32)
@@ -339,7 +346,12 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
         if error_line is None:
             return 0, faults_after
         return int(error_inside_fill(before, after, first_line, text)), max(faults_after, 1)
-    added = max(0, faults_after - faults_before)
+    # A fault in the fill's own lines is the fill's, though the count did not grow (code written at column 0 under
+    # a header moves the "expected an indented block" of the empty body into the fill), unless the line the fill
+    # starts on had it already (the user's badly indented line, completed at its end).
+    fill_lines = range(first_line, first_line + fill_line_breaks(text) + 1)
+    faults_in_fill = sum(line in fill_lines for line in block_fault_lines(after))
+    added = max(faults_after - faults_before, faults_in_fill - block_fault_lines(before).count(first_line), 0)
     if faults_after:
         return added, faults_after
     error_line = syntax_error_line(after)

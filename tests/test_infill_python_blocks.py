@@ -59,6 +59,23 @@ def test_faults_a_fill_of_the_loop_header_adds(text, added):
     assert (fill_python_faults(GCD, start, start + len("while b:"), text)[0] > 0) == added
 
 
+@pytest.mark.parametrize("text,added", [
+    ("return 1\n", True),             # at column 0 under the header: its empty body is still empty, now in the fill
+    ("        return 1\n", False),
+])
+def test_a_fill_that_leaves_a_headers_body_empty_adds_that_fault(text, added):
+    """The count of faults stayed 1 either way, so code written at column 0 under `b:` passed the check."""
+    document = "def f(a, b):\n    if a and \\\n            b:\n\n"
+    start = document.index("\n\n") + 1
+    assert (fill_python_faults(document, start, start, text)[0] > 0) == added
+
+
+def test_a_fault_the_cursors_line_had_already_is_not_the_fills():
+    document = "def f():\n    x = 1\n      y = 2\n    return x\n"   # the user's unexpected indent
+    end_of_line = document.index("y = 2") + len("y = 2")
+    assert fill_python_faults(document, end_of_line, end_of_line, " + 1")[0] == 0
+
+
 def test_a_fill_that_breaks_pythons_blocks_is_refused():
     source = "def gcd(a, b):\n    <|>while b:\n        a, b = b, a % b\n    return a\n"
     text, offset = at(source)
