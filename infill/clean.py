@@ -345,6 +345,11 @@ def with_tail(middle: str, tail: str, before: str = "") -> str:
         return body if written != body else written + closers[len(closers.rstrip(";,")):]
     remaining = tail_not_written(written, tail, before)
     if remaining is not None:
+        # what is left past the brackets (`;`, a closing quote) the middle may have written already: `url).then(
+        # (r) => r.json());` for `fetch(|);` ends the statement itself
+        rest = remaining.strip()
+        if rest and not any(char in PAIRS for char in rest) and body.endswith(rest):
+            return body
         return body + remaining
     if written == body or not written.endswith(closers):
         return middle + tail

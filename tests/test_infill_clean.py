@@ -32,6 +32,7 @@ def test_tail_equal_to_the_suffix_head_is_cut():
     ("print(len(<|>))\n", "xs) + 1", "print(len(xs) + 1)\n"),
     ("foo(bar(<|>))\n", "1), 2)", "foo(bar(1), 2)\n"),
     ("foo([<|>])\n", "1], 2)", "foo([1], 2)\n"),
+    ("foo(bar(<|>));\n", "1), 2);", "foo(bar(1), 2);\n"),    # the middle ends the statement: one `;`
     # all the closers are needed: the editor closed only the inner bracket
     ("a = (b + (<|>)\n", "c) * d)", "a = (b + (c) * d)\n"),
     ("print(len(<|>))\n", "xs", "print(len(xs))\n"),
