@@ -565,6 +565,10 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     open_file(browser, "demo.py")
     chord(browser, [Keys.CONTROL], Keys.END)
     press(browser, Keys.ENTER)
+    # The snippet's first letters, so the list holds it near the top: the words of the model's text typed above
+    # can fill the rows the list draws (it draws only those in view), and it was not among them.
+    press(browser, "infillp")
+    time.sleep(1)
     requests = logged_objects(user_data, "status: ")[-1]["counters"]["requests"]
     # (On a loaded machine the first Ctrl+Space can come before the editor has the focus back: ask again.)
     for attempt in range(3):

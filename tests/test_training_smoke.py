@@ -339,9 +339,9 @@ def test_some_examples_end_at_a_files_end_with_no_suffix():
     assert {ex.kind for ex in at_file_end} == {"line", "lines", "span"}
 
 
-def character_cut_examples(count: int, seed: int = 0, canvas: int = 64):
-    """Examples a sampler with the shipped tokenizer cuts from real source (the frozen copies of project files),
-    and the stream's text with that tokenizer's decode."""
+def character_cut_examples(count: int, seed: int = 0, canvas: int = 64, edit=lambda text: text):
+    """Examples a sampler with the shipped tokenizer cuts from real source (the frozen copies of project files,
+    each changed by `edit`), and the stream's text with that tokenizer's decode."""
     from transformers import AutoTokenizer
 
     from training.fim import FimSampler, newline_token_ids
@@ -349,7 +349,7 @@ def character_cut_examples(count: int, seed: int = 0, canvas: int = 64):
     tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
     ids = []
     for path in sorted((Path(__file__).parent / "data" / "properties").glob("*")):
-        ids += [BOS_ID] + encode_text(tokenizer, path.read_text())
+        ids += [BOS_ID] + encode_text(tokenizer, edit(path.read_text()))
     stream = np.array(ids, dtype=np.int64)
     sampler = FimSampler(stream, newline_token_ids(tokenizer), 256, canvas, seed, tokenizer=tokenizer)
     decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
@@ -393,6 +393,24 @@ def test_line_examples_start_where_an_editor_cursor_does():
     before_break = [m for _, m, s in lines if s.startswith("\n") and not m.endswith("\n")]
     whole_lines = [m for _, m, s in lines if m.endswith("\n") and s[:1] != "\n"]
     assert len(before_break) > 0.3 * len(lines) and len(whole_lines) > 0.2 * len(lines)
+
+
+def test_line_middles_are_never_blank_and_a_files_last_line_is_one_without_its_line_break():
+    """A file without a final line break lost its last line at the file's end (the middle came out empty, the line
+    in the suffix), and a blank line between definitions made an empty middle: both taught "write nothing"."""
+    _, decode, _, examples = character_cut_examples(1500, seed=3, edit=lambda text: text.rstrip("\n"))
+    lines = [ex for ex in examples if ex.kind in ("line", "lines") and ex.at_characters]
+    assert lines and all(decode(ex.middle).strip() for ex in lines)
+    at_file_end = [ex for ex in lines if not ex.suffix]
+    assert at_file_end   # the last line, or lines, with nothing after them
+
+
+def test_a_crlf_line_middle_does_not_end_between_its_cr_and_lf():
+    """The editor's cursor at a CRLF line's end is before the \\r: a middle ending in a lone \\r taught a stray CR."""
+    _, decode, _, examples = character_cut_examples(1000, seed=4, edit=lambda text: text.replace("\n", "\r\n"))
+    cut = [(decode(ex.middle), decode(ex.suffix)) for ex in examples if ex.at_characters and ex.kind != "continuation"]
+    assert not [m for m, _ in cut if m.endswith("\r")]
+    assert [s for _, s in cut if s.startswith("\r\n")]   # some end before the break, as an editor's cursor does
 
 
 def test_span_examples_cut_mid_word_and_after_a_space():

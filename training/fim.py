@@ -39,6 +39,7 @@ LINE_ENDS_BEFORE_BREAK = 0.6
 # A span keeps the stream's token boundary in this share, else moves up to SPAN_JITTER characters either way.
 SPAN_KEEPS_BOUNDARY = 0.4
 SPAN_JITTER = 16
+BLANK_LINE_DRAWS = 8   # tries for a line example whose middle is not blank
 # Of the line, lines and span examples, this share ends at a file's end with no suffix: where the user writes at
 # the bottom of a file (an empty suffix otherwise came only with a continuation, which runs to the canvas end).
 FILE_END_SHARE = 0.1
@@ -100,8 +101,18 @@ class FimSampler:
 
     def example(self, canvas: int | None = None) -> Example:
         """An example for a canvas of `canvas` tokens (at most the sampler's own, its default)."""
-        rng, C, s = self.rng, min(canvas or self.C, self.C), self.stream
-        kind = rng.choices(KINDS, weights=self.mix)[0]
+        C = min(canvas or self.C, self.C)
+        kind = self.rng.choices(KINDS, weights=self.mix)[0]
+        for _ in range(BLANK_LINE_DRAWS):
+            example = self._example_of(kind, C)
+            # Cut at characters, a blank line's middle is empty: drawn again, or a twentieth of the line examples
+            # would teach "write nothing" where code goes (between definitions, the stream's "\n\n" then "\n").
+            if not (example.at_characters and kind in ("line", "lines") and not self._decode(example.middle).strip()):
+                return example
+        return example
+
+    def _example_of(self, kind: str, C: int) -> Example:
+        rng, s = self.rng, self.stream
         if kind != "continuation" and rng.random() < FILE_END_SHARE:
             example = self._file_end(kind, C)
             if example is not None:
@@ -195,6 +206,13 @@ class FimSampler:
                 return i
         return None
 
+    def _whole_characters(self, a: int, i: int) -> int:
+        """Token position i, or the nearest before it (not before a) where the tokens from a decode to whole
+        characters."""
+        while i > a and self._decode(self.stream[a:i]).endswith("\ufffd"):
+            i -= 1
+        return i
+
     def _start_char(self, text: str, boundary: int, style: str, limit: int) -> int:
         """Where in `text` the middle starts, given the stream's cut at character `boundary`, at most `limit`."""
         if style == "line":
@@ -206,24 +224,32 @@ class FimSampler:
             indent_end = line + len(text[line:]) - len(text[line:].lstrip(" \t"))
             return min(indent_end, limit)
         if self.rng.random() < SPAN_KEEPS_BOUNDARY:
-            return min(boundary, limit)
+            return not_inside_crlf(text, min(boundary, limit), -1, 0)
         # the prefix's new text keeps a character that is not whitespace: the whitespace before it ends the tokens
         # kept from the stream, and a cut there would split one run of spaces into two tokens
         floor = len(text) - len(text.lstrip()) + 1
         low = max(floor, boundary - SPAN_JITTER)
-        return self.rng.randint(low, max(low, min(limit, boundary + SPAN_JITTER))) if low <= limit else boundary
+        if low > limit:
+            return boundary
+        return not_inside_crlf(text, self.rng.randint(low, max(low, min(limit, boundary + SPAN_JITTER))), -1, low)
 
     def _end_char(self, text: str, boundary: int, style: str, floor: int) -> int:
         """Where in `text` the middle ends, given the stream's cut at character `boundary`, at least `floor`."""
         if style == "line":
+            if boundary == len(text) and not text.endswith("\n"):
+                return max(boundary, floor)   # a file's last line, with no line break after it
             end_of_line = text.rfind("\n", 0, boundary)
             if end_of_line < 0:
                 return max(boundary, floor)
-            return max(end_of_line if self.rng.random() < LINE_ENDS_BEFORE_BREAK else end_of_line + 1, floor)
+            if self.rng.random() >= LINE_ENDS_BEFORE_BREAK:
+                return max(end_of_line + 1, floor)
+            # before the whole break: a CRLF line's middle does not end in "\r" (the editor's cursor is before it)
+            return max(end_of_line - (text[end_of_line - 1:end_of_line] == "\r"), floor)
         if self.rng.random() < SPAN_KEEPS_BOUNDARY:
-            return max(boundary, floor)
-        return self.rng.randint(min(len(text), max(floor, boundary - SPAN_JITTER)),
-                                max(floor, min(len(text), boundary + SPAN_JITTER)))
+            return not_inside_crlf(text, max(boundary, floor), 1, len(text))
+        low = min(len(text), max(floor, boundary - SPAN_JITTER))
+        return not_inside_crlf(text, self.rng.randint(low, max(floor, min(len(text), boundary + SPAN_JITTER))), 1,
+                               len(text))
 
     def heal_cuts(self, start: int, end: int, suffix_len: int, kind: str, style: str, C: int,
                   at_file_end: bool = False) -> Example | None:
@@ -244,6 +270,9 @@ class FimSampler:
         if a is None or b is None or b > len(s) or np.isin(s[a:b], self.special_ids).any():
             return None   # near a file's start, or no clean split: keep the token cuts
         text = self._decode(s[a:b])
+        # a token cut inside a character's bytes moves to where that character starts (non-ASCII text would keep
+        # the token cuts half the time otherwise)
+        start, end = self._whole_characters(a, start), self._whole_characters(a, end)
         before_start, before_end = self._decode(s[a:start]), self._decode(s[a:end])
         if "\ufffd" in text or not (text.startswith(before_end) and before_end.startswith(before_start)):
             return None   # a character split between tokens
@@ -272,6 +301,14 @@ class FimSampler:
         return Example(prefix=s[raw_from:a].tolist() + head, middle=middle, suffix=suffix, kind=kind,
                        at_characters=True)
 
+
+
+def not_inside_crlf(text: str, at: int, step: int, bound: int) -> int:
+    """`at`, moved one character by `step` where it falls between the "\r" and "\n" of a CRLF break (unless that
+    would cross `bound`)."""
+    if 0 < at < len(text) and text[at - 1] == "\r" and text[at] == "\n" and (at + step - bound) * step <= 0:
+        return at + step
+    return at
 
 
 def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int) -> tuple[list[int], list[int]]:
