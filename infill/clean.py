@@ -278,6 +278,8 @@ def drop_suffix_overlap(middle: str, suffix: str) -> str:
         return middle
     if head[0] == ";" and not head[1:].split("\n", 1)[0].strip():   # the `;` ends the line (not `for (;;)`)
         return trimmed[:-1]
+    if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
+        return trimmed[:-1].rstrip(" \t")
     if head[0] in QUOTES and len(re.findall(r"(?<!\\)" + re.escape(head[0]), trimmed)) % 2 == 1:
         return trimmed[:-1]
     return middle
@@ -601,7 +603,12 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     # The first line is given its whole indentation, cursor column included: reindent_first_line takes a first
     # line indented as deep as the cursor for one that repeats the cursor's indentation, and would undo a pad alone.
     lines[0] = before + pad + lines[0]
-    return "\n".join(pad + line if line.strip() and i else line for i, line in enumerate(lines))
+    # A last line that closes at the opener's depth or left of it is the block's own closer, repeated (at column 0
+    # the scope rule could not cut it): it stays there for the suffix rules to see, not moved into the body.
+    opener_depth = len(indentation(line_above))
+    last = len(lines) - 1
+    keep = last if last and CLOSING_LINE.match(lines[last]) and len(indentation(lines[last])) <= opener_depth else -1
+    return "\n".join(pad + line if line.strip() and i and i != keep else line for i, line in enumerate(lines))
 
 
 def indent_flat_body(middle: str, header: str, indent_unit: str, grammar: str | None = None) -> str:
@@ -626,7 +633,10 @@ def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: st
     line of its own below the body."""
     if not middle.startswith("\n"):
         middle = "\n" + indentation(before) + indent_unit + middle.lstrip(" \t")
-    if rest_of_line.strip():
+    last_line = middle.rstrip().rsplit("\n", 1)[-1]
+    # Lua's `end` closes the block itself: the editor's `)` of `foo(function()|)` goes right after it
+    closed_by_end = last_line.strip() == "end" and indentation(last_line) == indentation(before)
+    if rest_of_line.strip() and not closed_by_end:
         middle += "\n" + indentation(before)
     return middle
 

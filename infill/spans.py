@@ -147,12 +147,16 @@ def closes_go_list(tree: tree_sitter.Tree, data: bytes, byte: int) -> bool:
             and node.parent.type in GO_LISTS)
 
 
-def in_code_hole(tree: tree_sitter.Tree, byte: int) -> bool:
-    """Inside `${...}` of a template string or `{...}` of an f-string the user writes code, not text."""
+def in_code_hole(tree: tree_sitter.Tree, byte: int, data: bytes = b"") -> bool:
+    """Inside `${...}` of a template string or `{...}` of an f-string the user writes code, not text; so in JSX's
+    `{...}` when the cursor is on the line of its `{` (a child written on its own line, `{|}`, is one expression;
+    on the lines below it a callback's body may be a block)."""
     node = tree.root_node.descendant_for_byte_range(byte, byte)
     while node is not None:
         if "substitution" in node.type or node.type == "interpolation":
             return node.start_byte < byte < node.end_byte
+        if node.type == "jsx_expression":
+            return node.start_byte < byte < node.end_byte and b"\n" not in data[node.start_byte:byte]
         node = node.parent
     return False
 
@@ -260,7 +264,7 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
                   if node.start_byte <= b_start <= node.end_byte
                   or (same_line_anchor and node.start_byte <= b_anchor < node.end_byte)]
     statement = min(statements, key=lambda node: node.end_byte - node.start_byte, default=None)
-    code_hole = in_code_hole(tree, b_start)
+    code_hole = in_code_hole(tree, b_start, source.data)
     quiet = any(node.start_byte < b_start < node.end_byte for node in captures.get("string", []))
     quiet = quiet and not code_hole
     # JSX text has no closing quote: typing it, the cursor sits at its end. Only prose before the cursor on its

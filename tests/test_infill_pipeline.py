@@ -325,6 +325,23 @@ def test_a_code_hole_just_opened_in_an_f_string_is_one_expression(source, middle
     assert result.details["decision"] == "single" and applied(source, result) == expected
 
 
+@pytest.mark.parametrize("language,source,middle,expected", [
+    # the model repeats the opener the line has after the cursor: one `{`
+    ("typescript", "class A {\n  get(x: number): <|> {\n    return x;\n  }\n}\n", "number {",
+     "class A {\n  get(x: number): number {\n    return x;\n  }\n}\n"),
+    # Lua's `end` closes the callback: the editor's `)` follows it, not on a line of its own
+    ("lua", "foo(function(x)<|>)\n", "\n  print(x)\nend)", "foo(function(x)\n  print(x)\nend)\n"),
+    # a column-0 blank line in an empty body: the body goes in, the repeated closer is the suffix's
+    ("go", "func f() int {\n<|>\n}\n", "x := 1\nreturn x\n}", "func f() int {\n\tx := 1\n\treturn x\n}\n"),
+    # a JSX child `{|}` written on its own line is one expression, not a block
+    ("javascript", "const A = () => (\n  <ul>\n    {<|>}\n  </ul>\n);\n", "xs.map((x) => <li>{x}</li>)}",
+     "const A = () => (\n  <ul>\n    {xs.map((x) => <li>{x}</li>)}\n  </ul>\n);\n"),
+])
+def test_a_fill_in_a_braced_language_fits_the_brackets_and_lines_around_it(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert applied(source, result) == expected, result.message
+
+
 # ---- fill and rewrite ---------------------------------------------------------------------------------------------
 
 def test_fill_replaces_the_selection_and_keeps_whole_lines():
