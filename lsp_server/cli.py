@@ -211,8 +211,24 @@ def fill_once(args: argparse.Namespace) -> int:
     return 0
 
 
+class FillParser(argparse.ArgumentParser):
+    """argparse's usage errors (exit 2), with --json also as the JSON object a script waits for: before, a bad flag
+    printed nothing on stdout while every other failure printed {location, error, exit_code}."""
+
+    def __init__(self, argv: list[str], **kwargs):
+        super().__init__(**kwargs)
+        self.json_wanted = "--json" in argv
+        self.location = next((arg for arg in argv if not arg.startswith("-")), None)
+
+    def error(self, message: str):
+        if self.json_wanted:
+            print(json.dumps({"location": self.location, "error": message, "exit_code": 2}, indent=1))
+        super().error(message)
+
+
 def fill_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = FillParser(
+        argv,
         prog="infill-lsp fill",
         description="Print exactly the text the language server would insert at FILE:LINE:COL, or the text it "
                     "would put in place of FILE:L1:C1-L2:C2 (lines and columns 1-based, columns in characters). "

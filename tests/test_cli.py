@@ -141,6 +141,16 @@ def test_with_json_a_failure_is_a_json_object_with_the_error_too(spec, complaint
     assert answer["location"] == spec.format(data=DATA)
 
 
+@pytest.mark.parametrize("flags, complaint", [(["--steps", "0"], "steps"), (["--threads", "abc"], "threads")])
+def test_with_json_a_bad_flag_is_a_json_object_too(flags, complaint):
+    """argparse's own errors printed only the usage on stderr: a script parsing stdout read nothing."""
+    location = f"{DATA}/shapes.py:10:12"
+    done = infill_lsp("fill", location, *flags, "--json", timeout=60)
+    assert done.returncode == 2 and complaint in done.stderr
+    answer = json.loads(done.stdout)
+    assert complaint in answer["error"] and answer["exit_code"] == 2 and answer["location"] == location
+
+
 def test_a_byte_order_mark_is_not_a_column(tmp_path):
     marked = tmp_path / "marked.py"
     marked.write_bytes(b"\xef\xbb\xbfimport os\nx = \n")
