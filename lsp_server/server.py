@@ -236,7 +236,7 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
             ls.tell(f"the editor did not give the settings (workspace/configuration failed: {exc}); the current "
                     "settings stay", once=True)
             return
-        if not isinstance(answer, list) or len(answer) != 1:
+        if not isinstance(answer, (list, tuple)) or len(answer) != 1:   # pygls hands the JSON array over as a tuple
             ls.tell(f"the editor answered workspace/configuration with {answer!r}, not one section; the current "
                     "settings stay", once=True)
             return
