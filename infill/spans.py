@@ -147,7 +147,7 @@ def closes_go_list(tree: tree_sitter.Tree, data: bytes, byte: int) -> bool:
             and node.parent.type in GO_LISTS)
 
 
-def in_code_hole(tree: tree_sitter.Tree, byte: int, data: bytes = b"") -> bool:
+def in_code_hole(tree: tree_sitter.Tree, byte: int, data: bytes) -> bool:
     """Inside `${...}` of a template string or `{...}` of an f-string the user writes code, not text; so in JSX's
     `{...}` when the cursor is on the line of its `{` (a child written on its own line, `{|}`, is one expression;
     on the lines below it a callback's body may be a block)."""

@@ -278,21 +278,16 @@ class FimSampler:
             return None   # a character split between tokens
         c1 = self._start_char(text, len(before_start), style, len(before_end))
         if continuation:
-            middle, tail_text = self._encode(text[c1:]), ""
+            middle, suffix = self._encode(text[c1:]), []
             if len(middle) < C - 1:
                 return None
             middle = middle[:C - 1]
         else:
             c2 = self._end_char(text, len(before_end), style, c1)
-            middle, tail_text = self._encode(text[c1:c2]), text[c2:]
+            middle, tail = self._encode(text[c1:c2]), self._encode(text[c2:])
             if len(middle) > C - 1:
                 return None
-        if continuation:
-            suffix = []
-        elif at_file_end:
-            suffix = self._encode(tail_text)
-        else:
-            suffix = (self._encode(tail_text) + s[b:b + suffix_len].tolist())[:suffix_len]
+            suffix = tail if at_file_end else (tail + s[b:b + suffix_len].tolist())[:suffix_len]
         prefix_len = self.P - 3 - len(suffix)
         head = self._encode(text[:c1])
         raw_from = a - (prefix_len - len(head))
@@ -300,7 +295,6 @@ class FimSampler:
             return None
         return Example(prefix=s[raw_from:a].tolist() + head, middle=middle, suffix=suffix, kind=kind,
                        at_characters=True)
-
 
 
 def not_inside_crlf(text: str, at: int, step: int, bound: int) -> int:
