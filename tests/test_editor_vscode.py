@@ -7,7 +7,8 @@ workspace (after turning diffusionInfill.enable off and on in the Settings edito
 server while no Python file is open), waits for the status bar to say the model is ready, types, waits for the server's ghost text, accepts it
 with Tab, saves and reads the file back, asks once explicitly (Trigger Inline Suggestion), then runs "Fill
 Selection" on a selection through its keybinding and "Rewrite Selection" through the command palette and its
-instruction box, checking that each changed the selection and nothing else, and finally changes
+instruction box, then through the server's code action (Refactor...), checking that each changed the selection and
+nothing else, and finally changes
 diffusionInfill.threads in the Settings editor and waits for the server to reload the model. Screenshots land in editors/.cache/vscode/screenshots/.
 
 The embedded model is weak, so the assertions are about the mechanism (ghost text shown, the accepted text is what
@@ -29,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_for
+from engine.loading import embedded_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALLER = REPO / "editors" / "install_code_server.sh"
@@ -66,6 +68,9 @@ SETTINGS = {
     "diffusionInfill.maxNewTokens": 16,
     "diffusionInfill.inlineBudgetMs": 0,   # no latency budget: answers must not depend on the clock
     "diffusionInfill.logLevel": "debug",
+    # The embedded model, through a folder of the workspace named with the variable (it reached the server as
+    # the literal "${workspaceFolder}/model", and no model loaded).
+    "diffusionInfill.model": "${workspaceFolder}/model",
     # A quiet workbench: no welcome page, trust prompt, other suggestion widgets or auto-closing to get in the way.
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": False,
@@ -173,6 +178,7 @@ def code_server(code_server_install: Path, tmp_path: Path):
     launcher.parent.mkdir(parents=True)
     launcher.write_text(f'#!/bin/sh\nexec "{SERVER}" "$@"\n')
     launcher.chmod(0o755)
+    (workspace / "model").symlink_to(embedded_model_dir(), target_is_directory=True)
     user_data = tmp_path / "user-data"
     (user_data / "User").mkdir(parents=True)
     (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS, indent=2))
@@ -412,10 +418,39 @@ def edit_selection(driver, user_data: Path, server_command: str, invoke) -> str:
         invoke()
         wait_for(lambda: len(log_lines(user_data, pattern)) > asked, EDIT_S,
                  lambda: f"an answer to {server_command}; log: {log_lines(user_data, '')}")
-        applied = logged_texts(user_data, re.escape(server_command) + " applied ")
-        if applied:
-            return applied[-1]
+        # (This answer's line only: an earlier run of the same command applied text too.)
+        answer = log_lines(user_data, pattern)[asked]
+        if re.search(re.escape(server_command) + " applied ", answer):
+            return logged_texts(user_data, re.escape(server_command) + " applied ")[-1]
     raise AssertionError(f"the server applied no {server_command}; log: {log_lines(user_data, server_command)}")
+
+
+def pick_code_action(driver, title: str) -> None:
+    """Refactor... from the command palette, then the action of that title from its menu, as a person would."""
+    from selenium.webdriver.common.keys import Keys
+
+    rows = ".action-widget .monaco-list-row"
+    # (Asked again when no menu comes: on a loaded machine the palette can close before the editor has the focus
+    # back, and the command then finds no selection.)
+    for attempt in range(3):
+        run_command(driver, "Refactor...")
+        try:
+            wait_for(lambda: any(title in text for text in visible_texts(driver, rows)), UI_S / 3,
+                     lambda: f"{title!r} among the code actions: {visible_texts(driver, rows)} "
+                             f"(screenshot: {screenshot(driver, 'vscode-code-actions.png')})")
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            press(driver, Keys.ESCAPE)
+    # (The keys, not a click: the widget's own overlay takes a click on the row.)
+
+    for _ in range(10):
+        if any(title in text for text in visible_texts(driver, f"{rows}.focused")):
+            press(driver, Keys.ENTER)
+            return
+        press(driver, Keys.DOWN)
+    raise AssertionError(f"{title!r} never took the focus among {visible_texts(driver, rows)}")
 
 
 def logged_objects(user_data: Path, pattern: str) -> list[dict]:
@@ -542,6 +577,23 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     after = save_and_read(browser, demo, lambda text: text != before)
     assert after != before and applied in after, "Rewrite Selection did not change the document"
     assert after.splitlines()[0] == "def top_three(values):"
+    assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the rewrite touched other text"
+
+    # The same from the server's code action (Refactor...): it runs through the extension too, with its
+    # instruction prompt, progress and the editor's indentation (it ran the server's command bare), and sends the
+    # range and version the action was offered for.
+    before = after
+
+    def rewrite_from_code_action() -> None:
+        pick_code_action(browser, "Rewrite selection (Diffusion Infill)")
+        box = wait_for(lambda: visible(browser, ".quick-input-widget input"), UI_S, "the instruction box")[0]
+        box.send_keys(Keys.ENTER)
+
+    applied = edit_selection(browser, user_data, "infill.rewriteSelection", rewrite_from_code_action)
+    sent = logged_objects(user_data, r"infill\.rewriteSelection (?=\{)")[-1]
+    assert sent["options"] == {"tabSize": 4, "insertSpaces": True} and isinstance(sent.get("version"), int), sent
+    after = save_and_read(browser, demo, lambda text: text != before)
+    assert after != before and applied in after, "the code action's rewrite did not change the document"
     assert after.endswith(SAMPLE.split("\n\n\n")[1] + typed + suggested), "the rewrite touched other text"
 
     # A changed model setting reaches the server (workspace/didChangeConfiguration), which reloads the model.

@@ -29,8 +29,9 @@ import { ServerStatus, StatusIndicator } from './status';
 const SERVER_FILL = 'infill.fillSelection';
 const SERVER_REWRITE = 'infill.rewriteSelection';
 const SERVER_STATUS = 'infill.status';
-// Documents synced to the server: files, untitled editors and notebook cells (each cell as a document of its own,
-// since the server does not ask for notebook sync).
+// Documents the client serves: files, untitled editors and notebook cells. Cells reach the server through
+// notebookDocument/* (the server asks for notebook sync); their scheme here lets ghost text and code actions reach
+// a cell's editor.
 const SERVED_SCHEMES = ['file', 'untitled', 'vscode-notebook-cell'];
 // lsp.InlineCompletionTriggerKind in LSP 3.18 (what the server reads).
 const LSP_TRIGGER_INVOKED = 1;
@@ -42,6 +43,36 @@ const COMMANDS = {
   restart: 'diffusionInfill.restartServer',
   showLog: 'diffusionInfill.showLog',
 };
+
+// The extension's command for each server command a code action names.
+const THROUGH_EXTENSION: Record<string, string> = { [SERVER_FILL]: COMMANDS.fill, [SERVER_REWRITE]: COMMANDS.rewrite };
+
+/** A code action's target: the argument the server put in its command ({uri, range, version}, in LSP's terms). */
+interface ActionTarget {
+  uri: string;
+  range: { start: unknown; end: unknown };
+  version?: number;
+}
+
+/** The target when a command was run from a code action; undefined from a key, the palette or a menu (a menu
+ * passes the document's vscode.Uri). */
+function actionTarget(value: unknown): ActionTarget | undefined {
+  if (typeof value !== 'object' || value === null || value instanceof vscode.Uri) return undefined;
+  const { uri, range } = value as Record<string, unknown>;
+  return typeof uri === 'string' && typeof range === 'object' && range !== null ? (value as ActionTarget) : undefined;
+}
+
+function throughExtension(action: vscode.Command | vscode.CodeAction): vscode.Command | vscode.CodeAction {
+  const command = action instanceof vscode.CodeAction ? action.command : (action as vscode.Command);
+  const ours = command && THROUGH_EXTENSION[command.command];
+  if (!command || !ours) return action;
+  const replaced: vscode.Command = { ...command, command: ours };
+  if (action instanceof vscode.CodeAction) {
+    action.command = replaced;
+    return action;
+  }
+  return replaced;
+}
 
 /** What infill.fillSelection / infill.rewriteSelection return. */
 interface EditAnswer {
@@ -162,6 +193,12 @@ class InfillExtension implements vscode.Disposable {
             }
           }
           return result;
+        },
+        // The server's code actions (the lightbulb, Refactor...) name its commands, which vscode-languageclient would
+        // run bare: no progress, no cancel, no editor indentation, no instruction prompt. Ours run them instead.
+        provideCodeActions: async (document, range, context, token, next) => {
+          const actions = await next(document, range, context, token);
+          return actions?.map((action) => throughExtension(action));
         },
         workspace: {
           // If the server pulls our section, give it only the options it knows.
@@ -322,35 +359,47 @@ class InfillExtension implements vscode.Disposable {
     await this.client.setTrace(extensionSettings().logLevel === 'trace' ? Trace.Verbose : Trace.Off);
   }
 
-  /** Sends the selection to a server command; the server applies its edit through workspace/applyEdit. */
-  async runOnSelection(serverCommand: string, title: string, instruction?: string): Promise<void> {
-    const editor = vscode.window.activeTextEditor;
-    if (!editor || editor.selection.isEmpty) {
-      void vscode.window.showWarningMessage('Diffusion Infill: select the code first.');
-      return;
+  /** Sends the selection, or the range a code action was offered for, to a server command; the server applies
+   * its edit through workspace/applyEdit. */
+  async runOnSelection(serverCommand: string, title: string, instruction?: string, target?: ActionTarget): Promise<void> {
+    const argument: Record<string, unknown> = {};
+    let editor: vscode.TextEditor | undefined;
+    let client: LanguageClient | undefined;
+    if (target) {
+      // The server offered the action for this range and document version: sent as they are (the server refuses
+      // a version the document has left).
+      client = await this.ensureStarted();
+      if (!client) return;
+      const uri = client.protocol2CodeConverter.asUri(target.uri).toString();
+      editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uri);
+      Object.assign(argument, target);
+    } else {
+      editor = vscode.window.activeTextEditor;
+      if (!editor || editor.selection.isEmpty) {
+        void vscode.window.showWarningMessage('Diffusion Infill: select the code first.');
+        return;
+      }
+      const { languages } = extensionSettings();
+      if (!languages.includes(editor.document.languageId)) {
+        void vscode.window.showWarningMessage(
+          `Diffusion Infill: ${editor.document.languageId} is not in "diffusionInfill.languages".`);
+        return;
+      }
+      if (!SERVED_SCHEMES.includes(editor.document.uri.scheme)) {
+        // The server never saw this document (it is not synced to it): say so here, not "unknown document" there.
+        void vscode.window.showWarningMessage(
+          `Diffusion Infill works on files, untitled editors and notebook cells, not on ${editor.document.uri.scheme} documents.`);
+        return;
+      }
+      client = await this.ensureStarted();
+      if (!client) return;
+      argument.uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+      argument.range = client.code2ProtocolConverter.asRange(editor.selection);
     }
-    const { languages } = extensionSettings();
-    if (!languages.includes(editor.document.languageId)) {
-      void vscode.window.showWarningMessage(
-        `Diffusion Infill: ${editor.document.languageId} is not in "diffusionInfill.languages".`);
-      return;
-    }
-    if (!SERVED_SCHEMES.includes(editor.document.uri.scheme)) {
-      // The server never saw this document (it is not synced to it): say so here, not "unknown document" there.
-      void vscode.window.showWarningMessage(
-        `Diffusion Infill works on files, untitled editors and notebook cells, not on ${editor.document.uri.scheme} documents.`);
-      return;
-    }
-    const client = await this.ensureStarted();
-    if (!client) return;
-    const argument: Record<string, unknown> = {
-      uri: client.code2ProtocolConverter.asUri(editor.document.uri),
-      range: client.code2ProtocolConverter.asRange(editor.selection),
-    };
     if (instruction) argument.instruction = instruction;
     // The editor's indentation (detected from the file unless the user fixed it): the server indents its text so.
     // With spaces a level is indentSize wide; tabSize is how wide a tab is drawn (the two differ in setups like 8/4).
-    const { tabSize, indentSize, insertSpaces } = editor.options;
+    const { tabSize, indentSize, insertSpaces } = editor?.options ?? {};
     const width = insertSpaces === true && typeof indentSize === 'number' ? indentSize : tabSize;
     if (typeof width === 'number' && typeof insertSpaces === 'boolean') {
       argument.options = { tabSize: width, insertSpaces };
@@ -392,15 +441,17 @@ export function activate(context: vscode.ExtensionContext): void {
   const infill = new InfillExtension();
   extension = infill;
   context.subscriptions.push(
-    vscode.commands.registerCommand(COMMANDS.fill, () =>
-      infill.runOnSelection(SERVER_FILL, 'Diffusion Infill: filling the selection…')),
-    vscode.commands.registerCommand(COMMANDS.rewrite, async () => {
+    // From a key, the palette or the context menu the selection is the target; from a code action its argument.
+    vscode.commands.registerCommand(COMMANDS.fill, (from?: unknown) =>
+      infill.runOnSelection(SERVER_FILL, 'Diffusion Infill: filling the selection…', undefined, actionTarget(from))),
+    vscode.commands.registerCommand(COMMANDS.rewrite, async (from?: unknown) => {
       const instruction = await vscode.window.showInputBox({
         title: 'Diffusion Infill: Rewrite Selection',
         prompt: 'Optional instruction (leave empty to just rewrite)',
       });
       if (instruction === undefined) return;   // Escape cancels the rewrite
-      await infill.runOnSelection(SERVER_REWRITE, 'Diffusion Infill: rewriting the selection…', instruction);
+      await infill.runOnSelection(SERVER_REWRITE, 'Diffusion Infill: rewriting the selection…', instruction,
+        actionTarget(from));
     }),
     vscode.commands.registerCommand(COMMANDS.restart, () => infill.restart(true)),
     vscode.commands.registerCommand(COMMANDS.showLog, () => infill.showLog()),

@@ -45,7 +45,16 @@ export function serverSettings(): Record<string, unknown> {
     const value = c.get(key);
     if (value !== undefined) settings[key] = value;
   }
+  if (typeof settings.model === 'string') settings.model = withWorkspaceFolder(settings.model);
   return settings;
+}
+
+/** `${workspaceFolder}` in the model setting is the first folder's path, as in serverPath (the server knows no
+ * such variable: it looked for a folder of that name). Left as it is in a window without a folder, where the
+ * server's "not found" names it. */
+function withWorkspaceFolder(value: string): string {
+  const folder = (vscode.workspace.workspaceFolders ?? []).find((f) => f.uri.scheme === 'file');
+  return folder ? value.replace(/\$\{workspaceFolder\}/g, () => folder.uri.fsPath) : value;
 }
 
 /** Settings whose change needs a new client (a new process, or a new document selector). */
