@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from .languages import parse
 from .literals import LINE_COMMENT
-from .pipeline import unreadable_text
+from .readable import unreadable_text
 from .spans import error_count
 from .style import LINE_BREAK
 

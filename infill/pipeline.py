@@ -16,6 +16,7 @@ from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import opener_line, previous_nonblank_line
 from .edits import Edit, minimal_edits
 from .plan import ContextMemory, make_plan
+from .readable import unreadable_text
 from .related import RelatedDocument
 from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_style, indent_votes, line_ending_of
 
@@ -90,17 +91,6 @@ def nothing_offered(request: InfillRequest, plan_message: str | None, reason: st
 
 def is_offset(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def unreadable_text(text: str) -> str | None:
-    """Why text cannot reach the model at all (NUL bytes, lone surrogates), else None."""
-    if "\x00" in text:
-        return "the document contains NUL bytes (a binary file?): nothing to complete"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "the document is not valid Unicode (it holds lone surrogates): nothing to complete"
-    return None
 
 
 def check_request(request: InfillRequest) -> str | None:

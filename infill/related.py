@@ -21,6 +21,7 @@ from typing import Callable
 from .context import MAX_CHARS_PER_TOKEN
 from .languages import grammar_for
 from .literals import LINE_COMMENT
+from .readable import unreadable_text
 from .style import LINE_BREAK, line_start_at
 
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")   # one line with its ending (the last may have none)
@@ -138,8 +139,9 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
     found, searched = [], 0
     for other in related:
         text = other.text
-        if (not isinstance(text, str) or len(text) > MAX_DOCUMENT_CHARS or "\x00" in text or text.isspace()
-                or not text or not same_family(grammar_for(other.language_id, other.path), grammar)):
+        # (An unreadable file would fail every request of this one: the tokenizer raises on it.)
+        if (not isinstance(text, str) or len(text) > MAX_DOCUMENT_CHARS or text.isspace() or not text
+                or unreadable_text(text) or not same_family(grammar_for(other.language_id, other.path), grammar)):
             continue
         searched += len(text)
         if searched > MAX_SEARCHED_CHARS:

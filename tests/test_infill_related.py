@@ -63,6 +63,7 @@ def test_languages_that_share_code_lend_to_each_other():
 @pytest.mark.parametrize("document, reason", [
     (other("geometry.js", GEOMETRY, "javascript"), "another language"),
     (other("geometry.py", GEOMETRY + "\x00"), "a binary file"),
+    (other("geometry.py", GEOMETRY + "'\ud83d'"), "not valid Unicode: the tokenizer raised, failing every request"),
     (other("geometry.py", GEOMETRY + "#" * MAX_DOCUMENT_CHARS), "too large to search"),
     (other("empty.py", "  \n"), "nothing in it"),
 ])
