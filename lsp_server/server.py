@@ -106,8 +106,17 @@ class InfillServer(LanguageServer):
         it listens once the socket is bound: with port 0 the system picks one, and a script can wait for the line
         instead of retrying to connect."""
         self._stop_event = stop_event = threading.Event()
+        served = False
 
         async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal served
+            if served:
+                # One editor per server: a later connection (a port probe, a second window) would take over the
+                # answers, and its end would end the server under the first editor.
+                print("infill-lsp: refused a second connection (one editor per server)", file=sys.stderr, flush=True)
+                writer.close()
+                return
+            served = True
             self.protocol.set_writer(writer)
             await run_async(stop_event=stop_event, reader=reader, protocol=self.protocol, logger=log,
                             error_handler=self.report_server_error)

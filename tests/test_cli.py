@@ -296,6 +296,23 @@ def test_tcp_serves_lsp(tcp_server):
     assert reply["result"]["capabilities"]["inlineCompletionProvider"] is not None
 
 
+def test_tcp_serves_one_editor_and_a_second_connection_neither_takes_its_answers_nor_ends_it(tcp_server):
+    """A port probe or a second editor window: it took over the first editor's answers, and its end ended the
+    server."""
+    with tcp_server() as editor:
+        editor.sendall(frame(INITIALIZE))
+        assert read_message(editor)["id"] == 1
+        with tcp_server() as second:
+            second.sendall(frame({**INITIALIZE, "id": 7}))
+            try:
+                assert second.recv(4096) == b""   # closed unanswered
+            except ConnectionResetError:          # (closed with our message unread)
+                pass
+        editor.sendall(frame({"id": 2, "method": "workspace/executeCommand",
+                              "params": {"command": "infill.status", "arguments": []}}))
+        assert "counters" in read_reply(editor, 2)["result"]
+
+
 def test_tcp_request_reads_the_document_as_it_was_when_the_request_came(tcp_server):
     """Over TCP pygls handles every message already read before a request's handler first runs: an edit sent right
     after the request must not move the request onto the new text (its position would point into other code). The
