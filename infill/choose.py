@@ -95,6 +95,15 @@ def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low:
                and places_now & after for (kind, missing, start, end), places_now in moved.items())
 
 
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def writes_broken_characters(text: str, document: str) -> bool:
+    """U+FFFD that the document does not hold: the model wrote bytes that are not UTF-8 (they decode as
+    replacement characters), not text anyone would type."""
+    return REPLACEMENT_CHARACTER in text and REPLACEMENT_CHARACTER not in document
+
+
 def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
     """Non-empty candidates, the first of each text only."""
     seen: set[str] = set()
@@ -111,15 +120,20 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
     report = [{"index": c.index, "length": getattr(c.item, "length", None),
                "confidence": getattr(c.item, "confidence", None), "empty": not c.text} for c in cleaned]
     usable = distinct(cleaned)
+    broken = {c.text for c in usable if writes_broken_characters(c.text, document)}
+    for entry, candidate in zip(report, cleaned):
+        entry["broken_characters"] = candidate.text in broken
+    usable = [c for c in usable if c.text not in broken]
     if not usable:
-        return Choice(None, "every candidate was empty after cleaning", report)
+        return Choice(None, "every candidate was empty after cleaning" + (
+            " or held bytes that are not UTF-8" if broken else ""), report)
     if grammar is None:
         ranked = sorted(usable, key=confidence_of, reverse=True)
         return Choice(ranked[0], "the most confident non-empty candidate (no grammar to validate with)", report,
                       ranked)
     before = errors_around(grammar, document, start, end)
     checks = {c.text: parse_check(grammar, document, start, end, c.text, before) for c in usable}
-    for entry, candidate in ((report[c.index], c) for c in cleaned if c.text):
+    for entry, candidate in ((report[c.index], c) for c in cleaned if c.text in checks):
         entry["added_errors"] = checks[candidate.text].added
     ranked = sorted((c for c in usable if checks[c.text].added == 0),
                     key=lambda c: (-checks[c.text].remaining_errors, *confidence_of(c)), reverse=True)

@@ -17,6 +17,7 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from lsprotocol import types
 from pygls.workspace import PositionCodec
@@ -203,12 +204,19 @@ def fill_once(args: argparse.Namespace) -> int:
             "model": host.engine.describe(),
         }, indent=1, default=str))
     else:
-        sys.stdout.write(result.text)  # exactly what the editor would insert: no newline of our own
-        sys.stdout.flush()
+        write_inserted_text(result.text, sys.stdout)
         if mode == "inline" and result.end > end:   # the item's range covers an auto-closed tail it writes again
             print(f"\ninfill-lsp: the text replaces {text[end:result.end]!r} after the point (see --json's range)",
                   file=sys.stderr)
     return 0
+
+
+def write_inserted_text(text: str, stdout: TextIO) -> None:
+    """Exactly what the editor would insert: in UTF-8, as the file was read (a console's encoding, cp1252 or a C
+    locale's ASCII, cannot write every character: it raised), and no newline of our own."""
+    stdout.flush()
+    stdout.buffer.write(text.encode("utf-8"))
+    stdout.buffer.flush()
 
 
 class FillParser(argparse.ArgumentParser):

@@ -67,7 +67,10 @@ def _is_int(value, low: int, high: int) -> bool:
 def _is_device(value) -> bool:
     if not isinstance(value, str):
         return False
-    return value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit())
+    index = value[5:] if value.startswith("cuda:") else None
+    # ASCII digits of a plausible index: torch refuses "cuda:٣" and an index past its integer type
+    return value in ("auto", "cpu", "cuda", "mps") or (
+        index is not None and index.isascii() and index.isdigit() and int(index) < 1024)
 
 
 # name -> (check, what a valid value looks like); None is accepted where the field's default is None.

@@ -1,6 +1,7 @@
 """`infill-lsp` on the command line: `fill FILE:LINE:COL` prints what the server would insert; errors exit 1."""
 from __future__ import annotations
 
+import io
 import json
 import signal
 import socket
@@ -261,6 +262,18 @@ def test_a_closed_or_broken_stdout_is_not_a_traceback():
                             stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300)
     os.close(writer)
     assert broken.returncode == 141 and "Traceback" not in broken.stderr, broken.stderr
+
+
+def test_the_fill_is_written_in_utf8_whatever_the_consoles_encoding():
+    """A console that cannot encode the fill (cp1252 on Windows, a C locale's ASCII): it was a UnicodeEncodeError
+    traceback and nothing printed, where the editor would have inserted the text."""
+    from lsp_server.cli import write_inserted_text
+
+    for encoding in ("cp1252", "ascii"):
+        console = io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+        console.write("before ")
+        write_inserted_text('name = "你好 😀"', console)
+        assert console.buffer.getvalue() == 'before name = "你好 😀"'.encode("utf-8")
 
 
 @pytest.fixture

@@ -79,6 +79,17 @@ def test_single_line_completion_prefers_a_candidate_that_parses():
     assert result.details["decision"] == "single" and result.details["multiline"] is False
 
 
+def test_a_candidate_with_bytes_that_are_not_utf8_is_not_offered():
+    """The model's bytes that are not UTF-8 decode as U+FFFD: garbage in a string, never what the user meant."""
+    result, _ = inline("def f(a, b):\n    return <|>\n", 'a + "\ufffd"', "a - b")
+    assert result.text == "a - b" and result.details["candidates"][0]["broken_characters"]
+    result, _ = inline("def f(a, b):\n    return <|>\n", 'a + "\ufffd"', invoked=True)
+    assert result.text == "" and "not UTF-8" in result.message
+    # a document that holds the character itself may have it copied
+    result, _ = inline('MISSING = "\ufffd"\ndef f(a, b):\n    return <|>\n', 'a + "\ufffd"')
+    assert result.text == 'a + "\ufffd"'
+
+
 def test_engine_order_wins_when_every_candidate_parses():
     result, _ = inline("def f(a, b):\n    return <|>\n", "a * b", "a + b")
     assert result.text == "a * b" and result.details["chosen"]["index"] == 0

@@ -132,6 +132,14 @@ def test_bad_option_values_warn_and_fall_back_to_defaults():
     assert kept == base and "must be an object" in warnings[0]
 
 
+@pytest.mark.parametrize("device", ["cuda:\u0663", "cuda:99999999999999999999", "cuda:", "cuda:-1"])
+def test_a_device_torch_would_refuse_is_warned_about_and_defaulted(device):
+    """An Arabic-Indic digit or an index past torch's integer passed the check: no warning, and the model never
+    loaded (every request answered that the device is unknown)."""
+    options, warnings = parse_options({"device": device})
+    assert options.device == ServerOptions().device and len(warnings) == 1 and "device" in warnings[0]
+
+
 def test_null_puts_an_option_back_to_its_default_without_a_warning():
     base, _ = parse_options({"maxNewTokens": 12, "seed": 7, "speculate": False})
     options, warnings = parse_options({"maxNewTokens": None, "seed": None}, base=base)
