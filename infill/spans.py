@@ -199,6 +199,22 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_sta
     return data.decode("utf-8", errors="replace")
 
 
+PROSE_DIRECTIVES = ("#error", "#warning")
+
+
+def directive_text_before(tree: tree_sitter.Tree, data: bytes, b_start: int) -> str | None:
+    """C and C++: a directive's argument (`1 // the max` in `#define X 1 // the max`) parses as one opaque
+    preproc_arg, without the comments and strings in it, and with no error for the scan to start from. The
+    directive's text up to the cursor (`#define X 1 // the max`) when the cursor is in or at the end of one, else
+    None."""
+    node = tree.root_node.descendant_for_byte_range(max(b_start - 1, 0), b_start)
+    while node is not None and node.type != "preproc_arg":
+        node = node.parent
+    if node is None or not node.start_byte < b_start <= node.end_byte or node.parent is None:
+        return None
+    return data[node.parent.start_byte:b_start].decode("utf-8", errors="replace")
+
+
 def unclosed_block_comment(node: tree_sitter.Node) -> bool:
     """JavaScript's grammar reads a `/* ...` with no `*/` after it as a regex (no regex starts with `*`): it is a
     comment being written, which the scan must see."""
@@ -275,7 +291,10 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
                          for node in captures.get("text", []))
     quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
                          for node in captures.get("comment", []))
-    if not quiet and start == end:
+    if not quiet and start == end and (directive := directive_text_before(tree, source.data, b_start)) is not None:
+        # `#error` and `#warning` take prose; elsewhere a comment or string is found by the scan
+        quiet = directive.startswith(PROSE_DIRECTIVES) or literal_ending(grammar, directive) == OPEN
+    elif not quiet and start == end:
         code = code_before_cursor(tree, source, start, b_start)
         ending = literal_ending(grammar, code) if code is not None else None
         quiet = ending == OPEN

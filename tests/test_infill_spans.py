@@ -163,6 +163,14 @@ def test_existing_parse_errors_are_counted():
     ("rust", 'fn f() {\n    let p = r#"he said "hi" to <|>\n}\n', True),
     ("rust", 'fn f() {\n    let p = r"C:\\dir\\"; g(<|>\n}\n', False),   # a backslash escapes nothing
     ("java", 'class A {\n    String q = """\n        SELECT * FROM users WHERE <|>\n    int n = 1;\n}\n', True),
+    # C and C++ directives: their argument parses as one opaque node, comments and strings in it unseen
+    ("c", "#define MAX_USERS 64 // the most the <|>\nint n;\n", True),
+    ("cpp", "#pragma once // include <|>\n", True),
+    ("c", '#define GREETING "hello wor<|>\n', True),
+    ("c", "#error this build needs <|>\n", True),     # prose
+    ("c", "    #define X 1 /* the <|>\n", True),
+    ("c", "#define MAX(a, b) ((a) > (b) ? <|>\n", False),
+    ("c", '#define GREETING "hi" <|>\n', False),
 ])
 def test_strings_and_comments(grammar, source, quiet):
     text, offset = at(source)
