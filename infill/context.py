@@ -63,7 +63,7 @@ def longest_fitting_tail(text: str, start: int, stop: int, budget: int, measure:
             high = middle
         else:
             low = middle + 1
-    return low
+    return low + 1 if 0 < low < stop and text[low - 1:low + 1] == "\r\n" else low   # never between \r and \n
 
 
 def longest_fitting_head(text: str, start: int, stop: int, budget: int, measure: Measure) -> int:
@@ -75,7 +75,7 @@ def longest_fitting_head(text: str, start: int, stop: int, budget: int, measure:
             low = middle
         else:
             high = middle - 1
-    return low
+    return low - 1 if start < low < len(text) and text[low - 1:low + 1] == "\r\n" else low   # never between \r and \n
 
 
 WORD_BLANK, NOT_WORD = re.compile(r"\s"), re.compile(r"\W")
@@ -93,8 +93,9 @@ def word_start_after(text: str, offset: int, limit: int) -> int:
 
 
 def word_end_before(text: str, limit: int, offset: int) -> int:
-    """A cut at `offset` moved back to the end of a word (before the last blank), within [limit, offset]."""
-    blank = text.rfind(" ", limit, offset)
+    """A cut at `offset` moved back to the end of a word (before the last blank: a space or a tab), within
+    [limit, offset]."""
+    blank = max(text.rfind(" ", limit, offset), text.rfind("\t", limit, offset))
     return blank if blank > limit else offset
 
 
@@ -126,11 +127,13 @@ def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> in
         cost = None if previous < reach else measure(text[previous:begin])   # never measure a 2 MB line
         if cost is None or used + cost > budget:
             if used * 2 < budget:
-                # A long line (a list, a call) right above would leave the model next to nothing: its end.
-                tail = word_start_after(text, longest_fitting_tail(text, max(previous, reach), begin,
-                                                                   budget - used, measure), begin)
-                cut_mid_line = tail < begin
-                begin = tail
+                # A long line (a list, a call) right above would leave the model next to nothing: its end,
+                # from a word (a line with no blank or separator to start from, base64 say, is left out).
+                fitting = longest_fitting_tail(text, max(previous, reach), begin, budget - used, measure)
+                tail = word_start_after(text, fitting, begin)
+                if tail != fitting:
+                    cut_mid_line = tail < begin
+                    begin = tail
             break
         used += cost
         begin = previous
@@ -216,7 +219,9 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
             and line_start(text, previous) == line_start(text, fresh):
         # A long line above lends its end (cut_prefix): keep the last start in it while it fits, else re-cut with
         # room to type, or each word typed would move the start to the next word and cost the whole prompt.
-        if previous >= fresh and count(text[previous:start]) <= budget:
+        # (Still from a word: an edit earlier in the line can have moved a word over it.)
+        if previous >= fresh and count(text[previous:start]) <= budget \
+                and word_start_after(text, previous - 1, line_end(text, previous)) == previous:
             return previous
         return cut_prefix(text, start, budget - slack, count)
     if previous < 0 or previous > line_start(text, start) or line_start(text, previous) != previous \

@@ -247,6 +247,43 @@ def test_a_prefix_cut_in_a_long_line_stays_put_while_the_user_types():
     assert len(base) - len(header) < starts[0] < len(base) and len(set(starts)) <= 2, starts
 
 
+def test_a_kept_start_in_a_long_line_is_cut_again_once_an_edit_above_moves_a_word_over_it():
+    """An element shortened earlier in the list above: the kept offset fell inside a word (`4', 'item_065'`), the
+    prompt opening on half a string."""
+    data = "DATA = [" + ", ".join(f"'item_{i:03d}'" for i in range(80)) + "]\n"
+    text = "import os\n" + data + "def f():\n    return "
+    first = build_token_context(text, len(text), len(text), None, 120, words, typing=True)
+    assert text[first.prefix_start - 1] == " "
+    edited = text.replace("'item_000', ", "'x', ", 1)
+    second = build_token_context(edited, len(edited), len(edited), None, 120, words, typing=True,
+                                 previous_prefix_start=first.prefix_start)
+    assert edited[second.prefix_start - 1] == " " and edited[second.prefix_start] == "'"
+
+
+def test_a_line_with_no_word_to_start_from_is_left_out_not_cut_mid_word():
+    text = "x = 1\n" + "A" * 300 + "\ny = "
+    begin = cut_prefix(text, len(text), 40)
+    assert text[begin:] == "y = "
+
+
+def test_a_crlf_pair_is_never_cut_in_two():
+    """The cursor's line longer than the budget: the suffix could end on its \\r, the \\n left out."""
+    line = "    return compute(" + ", ".join(f"arg{i}" for i in range(20)) + ")\r\n"
+    text = "def f():\r\n" + line + "x = 1\r\n"
+    for measure in (len, words):
+        for budget in range(1, 200):
+            stop = cut_suffix(text, len("def f():\r\n"), budget, measure)
+            assert text[stop - 1:stop + 1] != "\r\n", (measure, budget)
+            begin = cut_prefix(text, len(text) - 2, budget, measure)
+            assert text[begin - 1:begin + 1] != "\r\n", (measure, budget)
+
+
+def test_a_suffix_cut_in_tab_indented_code_ends_at_a_word():
+    text = "x = (\n\t" + "\t".join(f"value_{i}," for i in range(40)) + "\n)\n"
+    stop = cut_suffix(text, len("x = ("), 30, words)
+    assert text[stop] == "\t" and text[stop - 1] == ","
+
+
 def test_defaults_are_3000_and_1000_characters():
     text = "".join(f"value_{i:05d} = {i}\n" for i in range(2000))
     offset = len(text) // 2
