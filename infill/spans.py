@@ -243,6 +243,20 @@ def literals_and_errors(root: tree_sitter.Node, lo: int, hi: int, first_code: in
     return blanks, erroneous
 
 
+# Nodes that hold a definition with its head: Python's decorators, C++'s `template <...>` line.
+HEAD_WRAPPERS = {"decorated_definition", "template_declaration"}
+
+
+def head_start(node: tree_sitter.Node) -> int:
+    """Where a scope begins with what belongs to it above its keyword: decorators (Python), a template line (C++),
+    attributes (Rust's `#[test]`, siblings before it). A context that keeps the scope whole keeps them too."""
+    first = node.parent if node.parent is not None and node.parent.type in HEAD_WRAPPERS else node
+    sibling = first.prev_named_sibling
+    while sibling is not None and sibling.type == "attribute_item":
+        first, sibling = sibling, sibling.prev_named_sibling
+    return first.start_byte
+
+
 def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     """Scopes enclosing [start, end) (innermost first), the statement at `start`, and whether `start` is inside a
     string or comment."""
@@ -272,7 +286,7 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
             if encloses(node):
                 found.append((node.end_byte - node.start_byte, node, kind))
     found.sort(key=lambda item: item[0])
-    scopes = [Scope(kind, node.type, source.char_offset(node.start_byte), source.char_offset(node.end_byte))
+    scopes = [Scope(kind, node.type, source.char_offset(head_start(node)), source.char_offset(node.end_byte))
               for _, node, kind in found]
 
     same_line_anchor = "\n" not in text[anchor_chars:start]

@@ -502,12 +502,14 @@ def test_typing_moves_the_prompts_first_line_far_less_often_and_always_fits():
     assert moves[True] * 3 <= moves[False], moves   # at this budget the slack holds about 4 typed lines
 
 
-def test_a_steady_start_never_drops_the_scope_a_fresh_cut_keeps_whole():
+@pytest.mark.parametrize("decorators", ["", "@app.route('/items')\n@login_required\n"])
+def test_a_steady_start_never_drops_the_scope_a_fresh_cut_keeps_whole(decorators):
+    """Its decorators included: the scope began at `def`, and the cut with room to type dropped them."""
     head = "".join(f"top_{i} = {i}\n" for i in range(40))
     body = "".join(f"    b{i} = a + {i}\n" for i in range(10))
-    text, offset = at(head + "def f(a):\n" + body + "    return <|>\n\nz = 0\n")
+    text, offset = at(head + decorators + "def f(a):\n" + body + "    return <|>\n\nz = 0\n")
     scopes = find_span("python", text, offset, offset).scopes
-    def_line = text.index("def f(a):")
+    def_line = text.index(decorators + "def f(a):")
 
     def context(max_tokens: int, previous: int | None):
         return build_token_context(text, offset, offset, scopes, max_tokens=max_tokens, count=words,
@@ -517,7 +519,17 @@ def test_a_steady_start_never_drops_the_scope_a_fresh_cut_keeps_whole():
     assert cut_prefix(text, offset, int((budget - 3) * (1 - PREFIX_SLACK)), words) > def_line, "set up wrong"
     for previous in (0, text.index("    b0 =")):   # no longer fits (re-cut) / inside the function (kept)
         steady = context(budget, previous)
-        assert steady.kept_whole is not None and "def f(a):" in steady.prefix, previous
+        assert steady.kept_whole is not None and decorators + "def f(a):" in steady.prefix, previous
+
+
+@pytest.mark.parametrize("grammar, source, head", [
+    ("python", "x = 1\n\n@app.route('/')\n@cache\ndef f():\n    <|>\n", "@app.route('/')"),
+    ("cpp", "int x;\ntemplate <typename T>\nT twice(T v) {\n  return <|>\n}\n", "template <typename T>"),
+    ("rust", "use x;\n#[test]\n#[ignore]\nfn t() {\n    <|>\n}\n", "#[test]"),
+])
+def test_a_scope_begins_with_its_decorators_template_line_or_attributes(grammar, source, head):
+    text, offset = at(source)
+    assert text[find_span(grammar, text, offset, offset).scopes[0].start:].startswith(head)
 
 
 @pytest.mark.parametrize("before_cursor", [True, False])
