@@ -233,6 +233,14 @@ def test_accept_key_types_itself_when_nothing_is_shown(report):
         assert fallback["line"] == "\t"
 
 
+@pytest.mark.parametrize("name", ["fallback_vimscript_expr", "fallback_lua_expr_codes", "fallback_lua_expr_notation"])
+def test_the_users_expr_mapping_of_the_accept_key_feeds_keys_not_their_bytes_as_text(report, name):
+    """Before: the key codes a Vimscript <expr> mapping gives ("\\<Down>") were translated again and typed as "kd"."""
+    ran = step(report, name)
+    assert ran["menu"] == 1 and ran["line"] == ran["before"]["line"], ran
+    assert ran["selected"] == ran["before"]["selected"] + 1, ran   # <Down> moved through the menu
+
+
 def test_next_key_with_nothing_shown_asks_instead_of_typing_a_bracket(report):
     nothing_shown = step(report, "next_with_nothing_shown")
     assert nothing_shown["requests"] == 1 and nothing_shown["line"] == ""
@@ -368,6 +376,17 @@ def test_keys_typed_with_the_accept_key_never_accept_a_stale_suggestion(report, 
     line = done["lines"][done["row"]]
     assert (line == expected) if expected else ("foobar" not in line)
     assert done["marks"] == []
+
+
+def test_a_key_that_also_changes_the_text_after_the_cursor_does_not_type_through(report):
+    """An auto-pairs plugin's "(" adds ")" as well. Before: the suggestion "(a, b)" stayed on screen, shortened, and
+    accepting it gave "print(a, b))"."""
+    typed = step(report, "typed_autopaired")
+    assert typed["lines"][typed["row"]] == "print()" and typed["marks"] == []
+    together = step(report, "together_autopaired")
+    line = together["lines"][together["row"]]
+    assert "a, b" not in line and re.fullmatch(r"print\([ \t]*\)", line), line   # <Tab> did what it does alone
+    assert together["marks"] == []
 
 
 def test_accepting_a_word_takes_letters_outside_ascii_with_it(report):
@@ -606,15 +625,27 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
 def test_setup_options_of_the_wrong_type_are_reported_and_defaulted(nvim, tmp_path):
     """setup() is the user's configuration: a wrong value gets one warning naming it and its default, never a Lua
     error on every keystroke or a plugin with no keys."""
-    (tmp_path / "sample.py").write_text("def add(a, b):\n    return a + b\n")
-    found = run_scenario(nvim, tmp_path, "scenario_bad_options.lua", SAMPLE_FILE=str(tmp_path / "sample.py"))
+    # root_markers = { { "setup.py", "pyproject.toml" }, ".git" }: the nearest folder with either is the root.
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    (project / "setup.py").write_text("")
+    (project / "sample.py").write_text("def add(a, b):\n    return a + b\n")
+    found = run_scenario(nvim, tmp_path, "scenario_bad_options.lua", SAMPLE_FILE=str(project / "sample.py"))
     assert found["config"] == {"debounce_ms": 75, "accept": "<Tab>", "settings": "empty", "auto_trigger": True,
                                "colour": None}
-    [warning] = found["notifications"]
+    [warning, keymaps_warning] = found["notifications"]
     assert warning["level"] == 3 and warning["message"].startswith("Diffusion Infill: setup(): ")
     for named in ("settings", "debounce_ms", "keymaps.accept", '"acept"', "auto_trigger", '"colour"'):
         assert named in warning["message"], (named, warning["message"])
+    assert "root_markers" not in warning["message"]   # Neovim's nested form: names of equal priority
+    assert Path(found["root_dir"]).resolve() == project.resolve()
     assert found["errmsg"] == "" and found["line"] == "xy" and found["tab"].startswith("Diffusion Infill")
+    # keymaps = { "<M-y>" }: reported, and the default keys mapped; the caller's table is as it was given.
+    assert "keymaps must be a table of keys by action" in keymaps_warning["message"], keymaps_warning
+    assert found["keymaps_list"]["given"] == ["<M-y>"]
+    assert found["keymaps_list"]["tab"].startswith("Diffusion Infill")
+    assert found["keymaps_list"]["next"] == "Diffusion Infill: next candidate"
 
 
 def test_a_buffer_without_a_name_is_served_once_it_has_one(nvim, tmp_path):

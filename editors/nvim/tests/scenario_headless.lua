@@ -199,6 +199,32 @@ H.run(function()
   vim.cmd("iunmap <Tab>")
   H.step("fallback", { line = api.nvim_get_current_line(), expandtab = vim.bo[bufnr].expandtab,
     softtabstop = vim.bo[bufnr].softtabstop, shiftwidth = vim.fn.shiftwidth() })
+  -- The user's own <expr> mapping of the accept key under the completion menu. An expression gives key codes
+  -- ("\<Down>" evaluates to them): fed as they are, not translated again (its <Down> was typed as the text "kd").
+  -- A Lua one is translated only when it asks to be (replace_keycodes, vim.keymap.set's default for expr).
+  local function expr_fallback(name, map_tab)
+    map_tab()
+    api.nvim_set_current_line("")
+    H.type("re<C-n>")
+    H.wait_for("the completion menu", function() return vim.fn.pumvisible() == 1 end, 5000)
+    local before = { line = api.nvim_get_current_line(), selected = vim.fn.complete_info({ "selected" }).selected }
+    H.type("<Tab>")
+    H.step(name, { before = before, line = api.nvim_get_current_line(), menu = vim.fn.pumvisible(),
+      selected = vim.fn.complete_info({ "selected" }).selected })
+    H.type("<C-e>")
+    vim.keymap.del("i", "<Tab>")
+  end
+  expr_fallback("fallback_vimscript_expr", function()
+    vim.cmd([[inoremap <expr> <Tab> pumvisible() ? "\<Down>" : "\<Tab>"]])
+  end)
+  expr_fallback("fallback_lua_expr_codes", function()
+    vim.keymap.set("i", "<Tab>", function() return vim.keycode(vim.fn.pumvisible() == 1 and "<Down>" or "<Tab>") end,
+      { expr = true, replace_keycodes = false })
+  end)
+  expr_fallback("fallback_lua_expr_notation", function()
+    vim.keymap.set("i", "<Tab>", function() return vim.fn.pumvisible() == 1 and "<Down>" or "<Tab>" end,
+      { expr = true })
+  end)
 
   -- "Next" with nothing on screen asks for candidates instead of typing its own character.
   api.nvim_set_current_line("")
@@ -365,6 +391,12 @@ H.run(function()
   accepted_with("together_moved_left", "ab", "foobar", "<Left><Tab>")
   -- A word goes on through letters outside ASCII (Lua's %w stops at them).
   accepted_with("word_non_ascii", "", "café = naïve", "<M-Right>")
+  -- An auto-pairs plugin's "(" adds ")" after the cursor too: the line no longer reads as the suggestion says, and
+  -- it goes (it stayed, and accepting it gave "print(a, b))").
+  vim.keymap.set("i", "(", "()<Left>", { buffer = bufnr })
+  accepted_with("typed_autopaired", "print", "(a, b)", "(")
+  accepted_with("together_autopaired", "print", "(a, b)", "(<Tab>")
+  vim.keymap.del("i", "(", { buffer = bufnr })
   H.type("<Esc>")
   H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
   H.type("dd")

@@ -22,6 +22,7 @@ M.execute = function(_, _, _) end
 --   text,                               -- what is still to insert there (what the user typed already is skipped)
 --   end_row, end_col,                   -- the candidate's range end: a full accept replaces [row,col .. end)
 --   extmark, cover_extmark,             -- the ghost text; the blanks over a rest of the line it moves below
+--   tick, cursor, rest,                 -- when drawn: the buffer's changedtick, the cursor, the line after col
 --   command_sent,                       -- the acceptance command runs once per candidate
 --   displayed,                          -- index -> true once the server was told that candidate is on screen
 -- }
@@ -177,8 +178,8 @@ local function draw(bufnr, state)
   if api.nvim__ns_set then
     pcall(api.nvim__ns_set, M.namespace, { wins = { api.nvim_get_current_win() } })
   end
-  -- What the buffer and cursor looked like when drawn: later events compare against it.
-  state.tick, state.cursor = api.nvim_buf_get_changedtick(bufnr), api.nvim_win_get_cursor(0)
+  -- What the buffer, cursor and the line after the suggestion looked like when drawn: later events compare against it.
+  state.tick, state.cursor, state.rest = api.nvim_buf_get_changedtick(bufnr), api.nvim_win_get_cursor(0), rest
   return state.extmark
 end
 
@@ -404,8 +405,12 @@ typed_through = function(bufnr)
   local cursor = api.nvim_win_get_cursor(0)
   local row, col = cursor[1] - 1, cursor[2]
   if row == state.row and col > state.col then
-    local typed = line_at(bufnr, row):sub(state.col + 1, col)
-    if typed ~= "" and typed == state.text:sub(1, #typed) and #typed < #state.text then
+    local line = line_at(bufnr, row)
+    local typed = line:sub(state.col + 1, col)
+    -- Only typed in front of the rest of the line: a key that also changed it (an auto-pairs plugin's "(" adds
+    -- ")") would leave the range end short of the text it covers, and accepting would keep both brackets.
+    if typed ~= "" and typed == state.text:sub(1, #typed) and #typed < #state.text
+        and line:sub(col + 1) == state.rest then
       if state.end_row == state.row then
         state.end_col = state.end_col + #typed
       end

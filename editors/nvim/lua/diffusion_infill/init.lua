@@ -33,7 +33,7 @@ M.defaults = {
     dismiss = "<C-]>",
     invoke = "<M-\\>",
   },
-  highlight = "DiffusionInfillGhost", -- linked to Comment unless you define it
+  highlight = "DiffusionInfillGhost", -- grey unless you define it
   counter_highlight = "DiffusionInfillCounter", -- the " (2/3)" after a candidate when there are several
   show_counter = true,
   native = "auto", -- use vim.lsp.inline_completion when Neovim has it (0.12+); false: always the plugin's ghost text
@@ -228,9 +228,10 @@ end
 
 -- The keys of the user's own mapping of `lhs`, fed as Vim would run them: a mapping whose keys start with its own
 -- lhs (`imap <expr> <Tab> pumvisible() ? "\<C-n>" : "\<Tab>"`) does not map that first key again. feedkeys knows
--- no such rule, and would feed it into our map of the same key, forever.
-local function feed_mapping(lhs, keys, remap)
-  local codes = api.nvim_replace_termcodes(keys, true, false, true)
+-- no such rule, and would feed it into our map of the same key, forever. `in_notation`: the keys are written as
+-- "<Down>" (a plain rhs), not already key codes (what an expression gives).
+local function feed_mapping(lhs, keys, remap, in_notation)
+  local codes = in_notation and api.nvim_replace_termcodes(keys, true, false, true) or keys
   local own = api.nvim_replace_termcodes(lhs, true, false, true)
   if remap and codes:sub(1, #own) == own then
     api.nvim_feedkeys(codes:sub(#own + 1), "im", false)
@@ -257,8 +258,11 @@ local function previous_meaning(lhs, existing)
     elseif existing.expr == 1 then
       keys = api.nvim_eval(existing.rhs)
     end
+    -- An expression's result is key codes already ("\<Down>" evaluates to them): translated again, its bytes were
+    -- typed as text. Only a mapping made with replace_keycodes asks Vim to translate it, as a plain rhs always is.
+    local in_notation = existing.expr ~= 1 or existing.replace_keycodes == 1
     if type(keys) == "string" and keys ~= "" then
-      feed_mapping(lhs, keys, remap)
+      feed_mapping(lhs, keys, remap, in_notation)
     end
   end
 end
@@ -566,18 +570,30 @@ local function has_name(bufnr)
   return false
 end
 
+-- The folder nearest the file holding the first root marker found; a nested list is one marker of equal-priority
+-- names ({ { "pyproject.toml", "setup.py" }, ".git" }), as vim.lsp documents it. Found here, not by vim.lsp: Neovim
+-- 0.11.0 fails on the nested form and takes a flat list's names as of equal priority.
+local function find_root(bufnr)
+  local folder = vim.fn.fnamemodify(api.nvim_buf_get_name(bufnr), ":p:h")
+  for _, marker in ipairs(M.config.root_markers) do
+    local found = vim.fs.find(marker, { upward = true, path = folder, limit = 1 })[1]
+    if found then
+      return vim.fs.dirname(found)
+    end
+  end
+  return nil
+end
+
 local function client_config()
   -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
   local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
   return {
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
-    root_markers = M.config.root_markers,
-    -- Not called back for a buffer without a name: vim.lsp.enable then leaves it alone. Otherwise the root is
-    -- left to vim.lsp.start, which finds it from root_markers.
+    -- Not called back for a buffer without a name: vim.lsp.enable then leaves it alone.
     root_dir = function(bufnr, on_dir)
       if has_name(bufnr) then
-        on_dir(nil)
+        on_dir(find_root(bufnr))
       end
     end,
     -- One server (one model in memory) for every project, as in VS Code: Neovim would start one per root.
@@ -654,6 +670,12 @@ local function is_string_list(value)
     and vim.iter(value):all(function(item) return type(item) == "string" end)
 end
 
+-- root_markers: file names, or lists of names of equal priority.
+local function is_marker_list(value)
+  return type(value) == "table" and vim.islist(value) and #value > 0
+    and vim.iter(value):all(function(item) return type(item) == "string" or is_string_list(item) end)
+end
+
 local function is_key(value)
   return value == false or (type(value) == "string" and value ~= "")
 end
@@ -663,13 +685,15 @@ end
 local OPTION_CHECKS = {
   cmd = { function(v) return is_string_list(v) or type(v) == "function" end, "a list of strings (the command)" },
   filetypes = { is_string_list, "a list of filetype names" },
-  root_markers = { is_string_list, "a list of file names" },
+  root_markers = { is_marker_list, "a list of file names (or of lists of names of equal priority)" },
   settings = { function(v) return type(v) == "table" and (vim.tbl_isempty(v) or not vim.islist(v)) end,
     "a table of the server's settings" },
   auto_trigger = { function(v) return type(v) == "boolean" end, "true or false" },
   debounce_ms = { function(v) return type(v) == "number" and v >= 0 and v < 60000 end,
     "a number of milliseconds from 0" },
-  keymaps = { function(v) return v == false or type(v) == "table" end, "a table of keys, or false" },
+  -- A list names no action: merged over the defaults it would replace them all, leaving no key mapped.
+  keymaps = { function(v) return v == false or (type(v) == "table" and (next(v) == nil or not vim.islist(v))) end,
+    'a table of keys by action ({ accept = "<Tab>", ... }), or false' },
   highlight = { function(v) return type(v) == "string" and v ~= "" end, "a highlight group name" },
   counter_highlight = { function(v) return type(v) == "string" and v ~= "" end, "a highlight group name" },
   show_counter = { function(v) return type(v) == "boolean" end, "true or false" },
@@ -686,8 +710,10 @@ function M.checked_options(opts)
     problem("setup()'s argument", opts, "a table of options")
     opts = {}
   end
-  local config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
-  for name, value in pairs(opts or {}) do
+  -- A copy: the merge keeps the user's own tables, which the checks below would otherwise change.
+  opts = vim.deepcopy(opts or {})
+  local config = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
+  for name, value in pairs(opts) do
     local check = OPTION_CHECKS[name]
     if not check then
       problems[#problems + 1] = ("there is no option %q (ignored)"):format(tostring(name))
