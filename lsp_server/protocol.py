@@ -34,7 +34,7 @@ from urllib.parse import unquote
 import attrs
 from cattrs import transform_error
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcServerNotInitialized
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec
@@ -83,6 +83,12 @@ class InfillProtocol(LanguageServerProtocol):
             self._command_tasks.pop(msg_id, None)
 
     def _handle_request(self, msg_id, method_name, params) -> None:
+        if self._workspace is None and method_name != types.INITIALIZE:
+            # LSP's answer to a request before initialize (the handlers read the workspace, and raised an internal
+            # error that the editor showed the user).
+            error = JsonRpcServerNotInitialized(f"{method_name} before initialize")
+            self._send_response(msg_id, None, error.to_response_error())
+            return
         # The handler's task copies the context as pygls creates it, below; then the reader's own context goes
         # back to no copy, or every notification after a request would read the documents as that request saw them.
         token = documents_at_request.set(

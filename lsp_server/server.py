@@ -10,6 +10,7 @@ meanwhile. After an answer the next suggestion is speculated, as if this one wer
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import itertools
 import logging
@@ -84,6 +85,7 @@ class InfillServer(LanguageServer):
         self.ids = SuggestionIds()
         self.rhythms: dict[str, TypingRhythm] = {}               # per document
         self.generations: dict[str, int] = {}                    # per job (jobs_of): the newest request
+        self.closings: collections.Counter[str] = collections.Counter()   # per document: times it was closed
         # Numbers for generations, never reused: a document closed and reopened starts no count of its own that a
         # request from before the close could match.
         self.request_numbers = itertools.count(1)
@@ -396,6 +398,7 @@ def on_notebook_close(ls: InfillServer, params: types.DidCloseNotebookDocumentPa
 
 def forget_document(ls: InfillServer, key: str) -> None:
     """A closed document's jobs stop, and what was kept for it goes."""
+    ls.closings[key] += 1
     for job in jobs_of(key):
         ls.host.cancel(job)
         ls.generations.pop(job, None)
@@ -590,7 +593,10 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     snap = snapshot(ls, params.text_document.uri)
     offset = snap.offset_of(params.position)
     if offset is None:
-        ls.tell(f"position {params.position.line}:{params.position.character} is outside "
+        line_exists = params.position.character >= 0 and snap.offset_of(
+            types.Position(line=params.position.line, character=0)) is not None
+        where = "inside a character of" if line_exists else "outside"   # (a surrogate pair's halves, say)
+        ls.tell(f"position {params.position.line}:{params.position.character} is {where} "
                 f"{params.text_document.uri}", once=True)
         return EMPTY, []
     key = document_key(snap.uri)
@@ -904,6 +910,7 @@ def range_json(rng: types.Range) -> dict:
 async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
     uri, selection, instruction, formatting, version = command_arguments(args)
     snap = snapshot(ls, uri)
+    closings = ls.closings[document_key(uri)]
     if version is not None and version != snap.version:   # the range was chosen in text that has changed since
         message = "nothing was changed: the document changed since this action was offered; select and pick it again"
         ls.tell(message)
@@ -930,7 +937,10 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
     else:
         result = InfillResult("", start, end, details={"cancelled": True})
     if result.details.get("cancelled"):
-        why = stale_reason(ls, snap) or "a newer fill or rewrite of this document replaced it"
+        # (Closed and opened again as it was, the text is current: the close stopped the run all the same.)
+        why = stale_reason(ls, snap) or (f"{uri} was closed while the model was working"
+                                         if ls.closings[document_key(uri)] != closings
+                                         else "a newer fill or rewrite of this document replaced it")
         message = f"nothing was changed: {why}"
         ls.tell(message)
         return {"applied": False, "message": message}

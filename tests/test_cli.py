@@ -326,6 +326,18 @@ def test_tcp_serves_one_editor_and_a_second_connection_neither_takes_its_answers
         assert "counters" in read_reply(editor, 2)["result"]
 
 
+def test_a_request_before_initialize_is_answered_server_not_initialized(tcp_server):
+    """LSP's -32002: it was an internal error with a traceback, which the editor showed the user."""
+    with tcp_server() as connection:
+        connection.sendall(frame({"id": 5, "method": "textDocument/inlineCompletion", "params": {
+            "textDocument": {"uri": "file:///tmp/early.py"}, "position": {"line": 0, "character": 0},
+            "context": {"triggerKind": 1}}}))
+        early = read_reply(connection, 5)
+        connection.sendall(frame(INITIALIZE))
+        assert "capabilities" in read_reply(connection, 1)["result"]
+    assert early["error"]["code"] == -32002 and "traceback" not in json.dumps(early).lower(), early
+
+
 def test_tcp_request_reads_the_document_as_it_was_when_the_request_came(tcp_server):
     """Over TCP pygls handles every message already read before a request's handler first runs: an edit sent right
     after the request must not move the request onto the new text (its position would point into other code). The

@@ -213,7 +213,8 @@ def set_steps(client: LanguageClient, steps: int) -> None:
 
 
 async def closed_or_changed_while_running(client: LanguageClient) -> None:
-    for what in ("closed", "changed"):
+    # (closed and opened again as it was: the close stopped the run, and the message said a newer run replaced it)
+    for what in ("closed", "changed", "reopened"):
         uri = f"file:///tmp/adversarial/{what}-meanwhile.py"
         open_document(client, uri, DOCSTRING)
         sent = len(client.applied_edits)
@@ -221,13 +222,16 @@ async def closed_or_changed_while_running(client: LanguageClient) -> None:
         finished = (await execute(client, "infill.metrics"))["runMeans"]["runs"]   # runs that reached their end
         pending = asyncio.ensure_future(execute(client, "infill.rewriteSelection", {"uri": uri, "range": IN_DOCSTRING}))
         await wait_until_busy(client)
-        if what == "closed":
+        if what == "changed":
+            change(client, uri, 2, (3, 0, 3, 0, "    # the user typed this\n"))
+        else:
             client.text_document_did_close(types.DidCloseTextDocumentParams(
                 text_document=types.TextDocumentIdentifier(uri=uri)))
-        else:
-            change(client, uri, 2, (3, 0, 3, 0, "    # the user typed this\n"))
+            if what == "reopened":
+                open_document(client, uri, DOCSTRING)
         answer = await pending
-        assert answer["applied"] is False and what in answer["message"], answer
+        said = "changed" if what == "changed" else "closed"
+        assert answer["applied"] is False and said in answer["message"], answer
         assert len(client.applied_edits) == sent, f"an edit went out for a document {what} since"
         assert (await execute(client, "infill.metrics"))["runMeans"]["runs"] == finished, "the run went on"
 
@@ -278,7 +282,7 @@ async def test_a_client_that_speaks_utf8_and_cannot_apply_edits():
         assert answer.items and all(i.range.start == types.Position(0, 16) for i in answer.items)
         seen = len(client.messages)
         assert not (await inline_at(client, uri, 0, 9, INVOKED)).items   # inside the emoji's four bytes
-        await wait_for_message(client, seen, "outside")
+        await wait_for_message(client, seen, "inside a character")
 
         uri = "file:///tmp/adversarial/utf8.py"
         open_document(client, uri, DOCSTRING.replace("values given", "valués given"))   # é: two units
