@@ -199,7 +199,7 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_sta
     return data.decode("utf-8", errors="replace")
 
 
-PROSE_DIRECTIVES = ("#error", "#warning")
+PROSE_DIRECTIVE = re.compile(r"#\s*(error|warning)\b")   # `# error` too: nested directives are often indented
 
 
 def directive_text_before(tree: tree_sitter.Tree, data: bytes, b_start: int) -> str | None:
@@ -250,7 +250,9 @@ HEAD_WRAPPERS = {"decorated_definition", "template_declaration"}
 def head_start(node: tree_sitter.Node) -> int:
     """Where a scope begins with what belongs to it above its keyword: decorators (Python), a template line (C++),
     attributes (Rust's `#[test]`, siblings before it). A context that keeps the scope whole keeps them too."""
-    first = node.parent if node.parent is not None and node.parent.type in HEAD_WRAPPERS else node
+    first = node
+    while first.parent is not None and first.parent.type in HEAD_WRAPPERS:   # (a member template: two template lines)
+        first = first.parent
     sibling = first.prev_named_sibling
     while sibling is not None and sibling.type == "attribute_item":
         first, sibling = sibling, sibling.prev_named_sibling
@@ -307,7 +309,7 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
                          for node in captures.get("comment", []))
     if not quiet and start == end and (directive := directive_text_before(tree, source.data, b_start)) is not None:
         # `#error` and `#warning` take prose; elsewhere a comment or string is found by the scan
-        quiet = directive.startswith(PROSE_DIRECTIVES) or literal_ending(grammar, directive) == OPEN
+        quiet = PROSE_DIRECTIVE.match(directive) is not None or literal_ending(grammar, directive) == OPEN
     elif not quiet and start == end:
         code = code_before_cursor(tree, source, start, b_start)
         ending = literal_ending(grammar, code) if code is not None else None

@@ -214,9 +214,13 @@ def fill_once(args: argparse.Namespace) -> int:
 def write_inserted_text(text: str, stdout: TextIO) -> None:
     """Exactly what the editor would insert: in UTF-8, as the file was read (a console's encoding, cp1252 or a C
     locale's ASCII, cannot write every character: it raised), and no newline of our own."""
+    binary = getattr(stdout, "buffer", None)
+    if binary is None:   # a text-only stream (a caller's StringIO): it takes any character
+        stdout.write(text)
+        return
     stdout.flush()
-    stdout.buffer.write(text.encode("utf-8"))
-    stdout.buffer.flush()
+    binary.write(text.encode("utf-8"))
+    binary.flush()
 
 
 class FillParser(argparse.ArgumentParser):

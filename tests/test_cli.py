@@ -274,6 +274,10 @@ def test_the_fill_is_written_in_utf8_whatever_the_consoles_encoding():
         console.write("before ")
         write_inserted_text('name = "你好 😀"', console)
         assert console.buffer.getvalue() == 'before name = "你好 😀"'.encode("utf-8")
+    # a caller's text stream without bytes underneath (redirect_stdout to a StringIO) takes the text as it is
+    captured = io.StringIO()
+    write_inserted_text("名前 = 1", captured)
+    assert captured.getvalue() == "名前 = 1"
 
 
 @pytest.fixture

@@ -168,6 +168,7 @@ def test_existing_parse_errors_are_counted():
     ("cpp", "#pragma once // include <|>\n", True),
     ("c", '#define GREETING "hello wor<|>\n', True),
     ("c", "#error this build needs <|>\n", True),     # prose
+    ("c", "#if X\n#  error this build needs <|>\n#endif\n", True),   # indented inside a conditional
     ("c", "    #define X 1 /* the <|>\n", True),
     ("c", "#define MAX(a, b) ((a) > (b) ? <|>\n", False),
     ("c", '#define GREETING "hi" <|>\n', False),
@@ -525,6 +526,7 @@ def test_a_steady_start_never_drops_the_scope_a_fresh_cut_keeps_whole(decorators
 @pytest.mark.parametrize("grammar, source, head", [
     ("python", "x = 1\n\n@app.route('/')\n@cache\ndef f():\n    <|>\n", "@app.route('/')"),
     ("cpp", "int x;\ntemplate <typename T>\nT twice(T v) {\n  return <|>\n}\n", "template <typename T>"),
+    ("cpp", "template <typename T>\ntemplate <typename U>\nvoid S<T>::f(U u) {\n  <|>\n}\n", "template <typename T>"),
     ("rust", "use x;\n#[test]\n#[ignore]\nfn t() {\n    <|>\n}\n", "#[test]"),
 ])
 def test_a_scope_begins_with_its_decorators_template_line_or_attributes(grammar, source, head):

@@ -50,9 +50,11 @@ export function serverSettings(): Record<string, unknown> {
 }
 
 /** `${workspaceFolder}` in the model setting is the first folder's path, as in serverPath (the server knows no
- * such variable: it looked for a folder of that name). Left as it is in a window without a folder, where the
- * server's "not found" names it. */
+ * such variable: it looked for a folder of that name). Left as it is in a window without a folder or in an
+ * untrusted workspace (a model of the workspace's own, loaded with the user's trustRemoteCode, could run its code),
+ * where the server's "not found" names it; granting trust restarts the server. */
 function withWorkspaceFolder(value: string): string {
+  if (!vscode.workspace.isTrusted) return value;
   const folder = (vscode.workspace.workspaceFolders ?? []).find((f) => f.uri.scheme === 'file');
   return folder ? value.replace(/\$\{workspaceFolder\}/g, () => folder.uri.fsPath) : value;
 }
