@@ -644,23 +644,35 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
             return SPECULATION, offer(ls, snap, offset, offset + replace, adopted.texts[:1])
     request = request_for(ls, snap, "inline", offset, offset, params.position.line,
                           budget_ms=ls.inline_budget_ms(invoked), invoked=invoked)
-    load = ls.host.latest_load
-    generated = await ls.host.complete(request, job,
-                                       candidates=wanted, seed=ls.options.seed)
+    generated = await run_inline(ls, request, snap, job, generation, context, offset, invoked, wanted,
+                                 remember=True)
+    if generated is None:
+        return CANCELLED, []
+    if not generated.texts:
+        return EMPTY, []
     result = generated.result
-    remember_context(ls, snap, result.details)
+    return MODEL, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
+
+
+async def run_inline(ls: InfillServer, request: InfillRequest, snap: Snapshot, job: str, generation: int,
+                     context: tuple, cursor: int, invoked: bool, wanted: int, remember: bool = False
+                     ) -> Generated | None:
+    """The model's run for an inline request at `cursor`, its message told and its answer cached under `context`;
+    None when it was cancelled, or computed for text the user has changed since (never shown). `remember`: keep
+    where its context was cut, for the document's next request (remember_context)."""
+    load = ls.host.latest_load
+    generated = await ls.host.complete(request, job, candidates=wanted, seed=ls.options.seed)
+    result = generated.result
+    if remember:
+        remember_context(ls, snap, result.details)
     # Asked: say why every time. Typing: once at most, and not the load error again (shown when it happened, and
     # in the status).
     if result.message and (invoked or ls.host.state != "error"):
         ls.tell(result.message, once=not invoked)
     if generated.cancelled:
-        return CANCELLED, []
-    cache_answer(ls, context, generated, offset, invoked, load)
-    if superseded(ls, job, generation, snap):
-        return CANCELLED, []   # computed for text the user has changed since: never shown
-    if not generated.texts:
-        return EMPTY, []
-    return MODEL, offer(ls, snap, result.start, result.end, generated.texts[:wanted], several=invoked)
+        return None
+    cache_answer(ls, context, generated, cursor, invoked, load)
+    return None if superseded(ls, job, generation, snap) else generated
 
 
 def cache_answer(ls: InfillServer, context: tuple, generated: Generated, cursor: int, invoked: bool, load) -> None:
@@ -714,16 +726,10 @@ async def complete_after_selected_item(ls: InfillServer, snap: Snapshot, offset:
     ls.host.cancel_speculation()
     request = request_for(ls, applied, "inline", cursor, cursor, selected.range.start.line,
                           budget_ms=ls.inline_budget_ms(invoked), invoked=invoked)
-    load = ls.host.latest_load
-    generated = await ls.host.complete(request, job, candidates=wanted, seed=ls.options.seed)
+    generated = await run_inline(ls, request, snap, job, generation, context, cursor, invoked, wanted)
+    if generated is None:
+        return CANCELLED, []
     result = generated.result
-    if result.message and (invoked or ls.host.state != "error"):
-        ls.tell(result.message, once=not invoked)
-    if generated.cancelled:
-        return CANCELLED, []
-    cache_answer(ls, context, generated, cursor, invoked, load)
-    if superseded(ls, job, generation, snap):
-        return CANCELLED, []
     if not generated.texts or result.start != cursor:
         return EMPTY, []
     return MODEL, offer_after_item(ls, snap, offset, start, end, selected.text, generated.texts[:wanted],
