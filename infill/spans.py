@@ -243,18 +243,27 @@ def literals_and_errors(root: tree_sitter.Node, lo: int, hi: int, first_code: in
     return blanks, erroneous
 
 
-# Nodes that hold a definition with its head: Python's decorators, C++'s `template <...>` line.
-HEAD_WRAPPERS = {"decorated_definition", "template_declaration"}
+# Nodes that hold a definition with its head: Python's decorators, C++'s `template <...>` line, the `export` (and
+# a class's decorators) of JavaScript and TypeScript.
+HEAD_WRAPPERS = {"decorated_definition", "template_declaration", "export_statement"}
+# Siblings above a definition that belong to it: Rust's attributes, TypeScript's decorators of a class member.
+HEAD_SIBLINGS = {"attribute_item", "decorator"}
+
+
+def is_doc_comment(node: tree_sitter.Node) -> bool:
+    """Rust's `///` and `/** */` (the grammar marks them `outer`): they document the item below, as attributes do."""
+    return node.type in ("line_comment", "block_comment") and node.child_by_field_name("outer") is not None
 
 
 def head_start(node: tree_sitter.Node) -> int:
-    """Where a scope begins with what belongs to it above its keyword: decorators (Python), a template line (C++),
-    attributes (Rust's `#[test]`, siblings before it). A context that keeps the scope whole keeps them too."""
+    """Where a scope begins with what belongs to it above its keyword: decorators (Python, TypeScript), a template
+    line (C++), `export`, attributes and doc comments (Rust's `#[test]`, `///`: siblings before it). A context that
+    keeps the scope whole keeps them too."""
     first = node
     while first.parent is not None and first.parent.type in HEAD_WRAPPERS:   # (a member template: two template lines)
         first = first.parent
     sibling = first.prev_named_sibling
-    while sibling is not None and sibling.type == "attribute_item":
+    while sibling is not None and (sibling.type in HEAD_SIBLINGS or is_doc_comment(sibling)):
         first, sibling = sibling, sibling.prev_named_sibling
     return first.start_byte
 

@@ -528,6 +528,11 @@ def test_a_steady_start_never_drops_the_scope_a_fresh_cut_keeps_whole(decorators
     ("cpp", "int x;\ntemplate <typename T>\nT twice(T v) {\n  return <|>\n}\n", "template <typename T>"),
     ("cpp", "template <typename T>\ntemplate <typename U>\nvoid S<T>::f(U u) {\n  <|>\n}\n", "template <typename T>"),
     ("rust", "use x;\n#[test]\n#[ignore]\nfn t() {\n    <|>\n}\n", "#[test]"),
+    ("rust", "use x;\n/// Twice.\n#[inline]\n/// More.\n#[must_use]\nfn t() {\n    <|>\n}\n", "/// Twice."),
+    ("rust", "// not a doc\nfn t() {\n    <|>\n}\n", "fn t()"),
+    ("typescript", "class A {\n  x = 1;\n  @Input()\n  @Other\n  f() {\n    <|>\n  }\n}\n", "@Input()"),
+    ("typescript", "let x;\n@Component({})\nexport class B {\n  <|>\n}\n", "@Component({})"),
+    ("javascript", "let x;\nexport default function f() {\n  <|>\n}\n", "export default"),
 ])
 def test_a_scope_begins_with_its_decorators_template_line_or_attributes(grammar, source, head):
     text, offset = at(source)
