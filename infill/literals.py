@@ -38,6 +38,8 @@ RAW_LITERALS = {
 }
 # A character literal is skipped whole; a lone quote in these languages is a lifetime or a char being typed.
 CHAR_LITERAL = re.compile(r"'(?:\\.[^'\\\r\n]*|[^'\\\r\n])'")
+# C's line splicing: a backslash at a line's end joins the next line to it, a `//` comment's included.
+SPLICED_LINES = {"c", "cpp"}
 CHAR_LITERAL_LANGUAGES = {"go", "rust", "c", "cpp", "java"}
 # JavaScript's lexer rule: after one of these (or at the start) a `/` starts a regex literal, not a division.
 # Not after `<` or `>`: in JSX those end tags (`</a>`).
@@ -105,6 +107,8 @@ def code_outside_literals(grammar: str | None, code: str) -> tuple[str, str | No
             continue
         if text.startswith(line_comment, i):
             end = LINE_BREAK.search(text, i)
+            while end is not None and grammar in SPLICED_LINES and text.endswith("\\", 0, end.start()):
+                end = LINE_BREAK.search(text, end.end())   # `// note \` goes on to the next line in C
             if end is None:
                 return "".join(kept), OPEN
             i = blank_to(end.start())   # its line break is the code's: kept, like any outside a literal

@@ -172,6 +172,11 @@ def test_existing_parse_errors_are_counted():
     ("c", "    #define X 1 /* the <|>\n", True),
     ("c", "#define MAX(a, b) ((a) > (b) ? <|>\n", False),
     ("c", '#define GREETING "hi" <|>\n', False),
+    # a backslash at a line's end joins the next line to a `//` comment, in a macro or out of one
+    ("c", "#define F(x) \\\n  g(x) // twice \\\n  the <|>\nint n;\n", True),
+    ("c", "#define F(x) \\\r\n  g(x) // twice \\\r\n  the <|>\r\nint n;\r\n", True),
+    ("cpp", "int f() {\n  // a note \\\n  that goes <|>\n}\n", True),
+    ("javascript", "function f() {\n  // a note \\\n  g(<|>\n}\n", False),
 ])
 def test_strings_and_comments(grammar, source, quiet):
     text, offset = at(source)
