@@ -274,6 +274,20 @@ def status_label(driver) -> str:
     return next((label for label in labels if label and label.startswith("Diffusion Infill:")), "")
 
 
+def status_tooltip(driver) -> str:
+    """The text of the extension's status bar item's hover, shown by moving the pointer onto the item."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    items = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]))"
+        ".filter(e => (e.getAttribute('aria-label') || '').startsWith('Diffusion Infill:'))",
+        "#workbench\\.parts\\.statusbar [aria-label]")
+    if not items:
+        return ""
+    ActionChains(driver).move_to_element(items[0]).perform()
+    return " ".join(visible_texts(driver, ".workbench-hover, .monaco-hover"))
+
+
 def press(driver, *keys: str) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -667,6 +681,20 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     assert "is not in" not in toasts(), toasts()
     run_command(browser, "Diffusion Infill: Fill Selection")
     wait_for(lambda: "is not in" in toasts(), UI_S, "the palette's Fill Selection to say plaintext is not served")
+
+    # Turned off, the extension stops the server, and the status bar forgets what that server said: its hover named
+    # the stopped server's model still.
+    wait_for(lambda: "Model: model" in status_tooltip(browser), UI_S,
+             lambda: f"the status bar's hover to name the model; it shows {status_tooltip(browser)!r}")
+    run_command(browser, "Preferences: Open Settings (UI)")
+    wait_for(lambda: visible(browser, ".settings-editor"), UI_S, "the Settings editor")
+    chord(browser, [Keys.CONTROL], "a")   # the search box keeps the last search
+    press(browser, "diffusionInfill.enable")
+    wait_for(lambda: len(visible(browser, checkbox)) == 1, UI_S, "the search to leave one checkbox: enable's")
+    wait_for(lambda: set_checkbox(browser, checkbox, False) and "enable is false" in status_label(browser), UI_S,
+             lambda: f"the status bar to say enable is false: it says {status_label(browser)!r}")
+    hover = wait_for(lambda: status_tooltip(browser), UI_S, "the status bar's hover")
+    assert "enable is false" in hover and "Model:" not in hover, hover
 
 
 def test_settings_the_extension_sends_default_to_the_servers_own_options():

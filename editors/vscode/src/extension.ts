@@ -74,6 +74,12 @@ function throughExtension(action: vscode.Command | vscode.CodeAction): vscode.Co
   return replaced;
 }
 
+/** A document the server would serve: one of the languages, in a served scheme. A `git:` copy that a diff view or
+ * the timeline opens in the background is neither typed in nor served, and must not start a server. */
+function served(document: vscode.TextDocument, languages: string[]): boolean {
+  return SERVED_SCHEMES.includes(document.uri.scheme) && languages.includes(document.languageId);
+}
+
 /** What infill.fillSelection / infill.rewriteSelection return. */
 interface EditAnswer {
   applied: boolean;
@@ -124,7 +130,7 @@ class InfillExtension implements vscode.Disposable {
   /** Start for the documents already open, and whenever one of the configured languages opens. */
   startWhenNeeded(document: vscode.TextDocument): void {
     const settings = extensionSettings();
-    if (settings.enable && !this.client && !this.startFailed && settings.languages.includes(document.languageId)) {
+    if (settings.enable && !this.client && !this.startFailed && served(document, settings.languages)) {
       void this.ensureStarted();
     }
   }
@@ -323,7 +329,7 @@ class InfillExtension implements vscode.Disposable {
     await this.stop();
     this.idle();
     const settings = extensionSettings();
-    const wanted = asked || vscode.workspace.textDocuments.some((d) => settings.languages.includes(d.languageId));
+    const wanted = asked || vscode.workspace.textDocuments.some((d) => served(d, settings.languages));
     if (settings.enable && wanted) await this.ensureStarted();
   }
 

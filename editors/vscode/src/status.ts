@@ -42,11 +42,12 @@ export class StatusIndicator implements vscode.Disposable {
   }
 
   off(reason: string): void {
+    this.forgetServer();
     this.set('off', reason);
   }
 
   starting(command: string): void {
-    this.percentage = undefined;
+    this.forgetServer();
     this.set('starting', `starting ${command}`);
   }
 
@@ -83,6 +84,15 @@ export class StatusIndicator implements vscode.Disposable {
     if (status.state === 'loading') this.loading(message || 'loading the model');
     else if (status.state === 'error') this.error(message || 'the server reported an error');
     else if (status.state === 'ready') this.ready(message);
+  }
+
+  /** What the last server said about itself: gone with it (the next one may load another model elsewhere). */
+  private forgetServer(): void {
+    this.percentage = undefined;
+    this.model = '';
+    this.device = '';
+    this.lastLatencyMs = undefined;
+    this.counters = {};
   }
 
   private set(state: State, message: string): void {
