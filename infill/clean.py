@@ -11,14 +11,15 @@ import re
 from dataclasses import dataclass
 
 from .decide import bracket_surplus, comment_start, opens_block
-from .literals import code_outside_literals, line_comment_start
+from .literals import HOLE, code_outside_literals, line_comment_start
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
 OPENERS = {opener: closer for closer, opener in PAIRS.items()}
 AUTO_CLOSED = set(")]}\"'`;")   # what editors type after the cursor on their own (auto-closing pairs, `;`)
 # A line that only closes something: brackets, or Lua's `end` (`end)`, `end,`), not a statement like `end = 5;`.
-CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*end\b[\s)\]},;]*(?:--.*)?$")
+# A closer may call what it closes: Go's `}()` of a deferred func, JavaScript's `})();` of an IIFE.
+CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*[)\]}]+\([^()]*\)[\s)\]};,]*$|^\s*end\b[\s)\]},;]*(?:--.*)?$")
 
 
 @dataclass
@@ -120,6 +121,21 @@ def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: st
     return middle
 
 
+def drop_repeated_line_above(middle: str, before: str, line_above: str) -> str:
+    """On a blank line, a first line that writes the code line above again (`b := a * 2` under `b := a * 2`) is a
+    duplicate the parse check cannot catch (it parses); the lines after it are kept. Short lines (`}`, `end`,
+    `i++;`) may well come twice."""
+    lines = middle.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if before.strip() or first is None:
+        return middle
+    repeated = lines[first].strip()
+    if repeated != line_above.strip() or len(repeated) < 6 or not re.search(r"\w", repeated) \
+            or CLOSING_LINE.match(repeated):
+        return middle
+    return "\n".join(lines[first + 1:])
+
+
 def drop_leading_blank_lines(middle: str) -> str:
     """On a blank line the text starts at the cursor; a middle that begins with newlines would leave the cursor's
     line empty and push the code down."""
@@ -211,16 +227,19 @@ def same_line(candidate: str, target: str) -> bool:
     return candidate.rstrip() == target.rstrip()
 
 
-def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_starts_line: bool = False) -> str:
-    """Cut the middle where it starts writing the suffix's next line again."""
+def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_starts_line: bool = False,
+                               grammar: str | None = None) -> str:
+    """Cut the middle where it starts writing the suffix's next line again (not a line of a string's text, which may
+    read like code: `end` in a Lua long string, `}` in a text block)."""
     suffix_lines = suffix.split("\n")
     following = suffix_lines if suffix_starts_line else suffix_lines[1:]
     target = next((line for line in following if line.strip()), None)
     if target is None:
         return middle
     lines = middle.split("\n")
+    in_literal = lines_in_literals(before, lines, grammar)
     for i, line in enumerate(lines):
-        if not line.strip():
+        if not line.strip() or i in in_literal:
             continue
         if i == 0:
             # Only a first line that starts a line of its own can repeat a whole suffix line.
@@ -234,11 +253,25 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
     return middle
 
 
-def unmatched_closer_positions(text: str) -> set[int]:
-    """Indexes of closing brackets that close nothing opened earlier in `text` (they close the prefix's)."""
+def blank_literals(text: str, grammar: str | None, before: str = "") -> str:
+    """`text` with the insides of its strings, comments and character literals blanked (same length), read as the
+    continuation of `before` (the cursor's line up to it, so a string opened there is closed in `text`); `text` as
+    it is when the grammar's literals are not known."""
+    scanned = code_outside_literals(grammar, before + text)
+    if scanned is None:
+        return text
+    kept, ending = scanned
+    rest = (before + text)[len(kept):]   # after a literal left open (blank) or a code hole opened (code)
+    kept += rest if ending == HOLE else " " * len(rest)
+    return kept[len(before):]
+
+
+def unmatched_closer_positions(text: str, grammar: str | None = None, before: str = "") -> set[int]:
+    """Indexes of closing brackets that close nothing opened earlier in `text` (they close the prefix's). Brackets
+    inside strings and comments (`')'`, `"a)"`, a regex's escaped bracket) close nothing."""
     stack: list[str] = []
     unmatched = set()
-    for i, char in enumerate(text):
+    for i, char in enumerate(blank_literals(text, grammar, before)):
         if char in "([{":
             stack.append(char)
         elif char in PAIRS:
@@ -286,7 +319,7 @@ def drop_suffix_overlap(middle: str, suffix: str) -> str:
     return middle
 
 
-def drop_unmatched_closers(middle: str, suffix: str) -> str:
+def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None, before: str = "") -> str:
     """Trailing closing brackets the middle never opened, when the suffix (after whitespace) starts with the same
     closers: the model closed what the suffix closes already. Closers on a line of their own match only the
     suffix's at the same indentation: a `}` under `if x {` is not the function's `}` further out."""
@@ -297,7 +330,7 @@ def drop_unmatched_closers(middle: str, suffix: str) -> str:
         next_line = next((line for line in following if line.strip()), "")
         if indentation(next_line) != indentation(last_line):
             return middle
-    unmatched = unmatched_closer_positions(trimmed)
+    unmatched = unmatched_closer_positions(trimmed, grammar, before)
     tail = []   # indexes of the trailing closers, last first
     i = len(trimmed) - 1
     while i >= 0 and (trimmed[i] in PAIRS or trimmed[i].isspace()):
@@ -327,12 +360,12 @@ def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     one_line = bool(tail) and ctx.shape == "single" and "\n" not in middle.strip()   # closers follow on its line
     code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
     if not comment:
-        return with_tail(clean_middle(middle, ctx), tail, ctx.before)
-    cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail, ctx.before)
+        return with_tail(clean_middle(middle, ctx), tail, ctx.before, ctx.grammar)
+    cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail, ctx.before, ctx.grammar)
     return cleaned + code[len(code.rstrip()):] + comment if cleaned else ""
 
 
-def with_tail(middle: str, tail: str, before: str = "") -> str:
+def with_tail(middle: str, tail: str, before: str = "", grammar: str | None = None) -> str:
     """The text that replaces the closers the editor typed after the cursor (`tail`, from auto_closed_tail):
     the middle followed by them, or the middle alone when it writes them itself and then ends the statement
     (`a);` before the editor's `)`; without the `;` the overlap rules have already cut them), or followed by those
@@ -343,10 +376,10 @@ def with_tail(middle: str, tail: str, before: str = "") -> str:
     closers = tail.strip()
     body = middle.rstrip()
     written = body.rstrip(";,")
-    if closes_string_then_brackets(written, closers):
+    if closes_string_then_brackets(written, closers, grammar):
         # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes
         return body if written != body else written + closers[len(closers.rstrip(";,")):]
-    remaining = tail_not_written(written, tail, before)
+    remaining = tail_not_written(written, tail, before, grammar)
     if remaining is not None:
         # what is left past the brackets (`;`, a closing quote) the middle may have written already: `url).then(
         # (r) => r.json());` for `fetch(|);` ends the statement itself
@@ -364,26 +397,26 @@ def with_tail(middle: str, tail: str, before: str = "") -> str:
     return body
 
 
-def tail_not_written(written: str, tail: str, before: str) -> str | None:
+def tail_not_written(written: str, tail: str, before: str, grammar: str | None = None) -> str | None:
     """What is left of the editor's closers when the middle closes some of the same brackets itself and goes on
     (`xs) + 1` for `print(len(|))`: the tail's first `)` closes `len(` a second time): the tail less its first
     closers, as many as the middle and the tail together close beyond the brackets open before the cursor. None
     when they do not overlap (the middle's closers are not the tail's, innermost first, or are all needed)."""
-    own = [written[i] for i in sorted(unmatched_closer_positions(written))]   # closes the prefix's, innermost first
+    own = [written[i] for i in sorted(unmatched_closer_positions(written, grammar, before))]   # the prefix's, innermost first
     brackets = [i for i, char in enumerate(tail) if char in PAIRS]
     if not own or not brackets or not tail.lstrip()[:1] in PAIRS:
         return None
     shared = min(len(own), len(brackets))
     if own[:shared] != [tail[i] for i in brackets[:shared]]:
         return None
-    excess = len(own) + len(brackets) - max(0, bracket_surplus(before))
+    excess = len(own) + len(brackets) - max(0, bracket_surplus(blank_literals(before, grammar)))
     if excess <= 0:
         return None
     drop = min(excess, len(brackets))
     return tail[brackets[drop - 1] + 1:]
 
 
-def closes_string_then_brackets(written: str, closers: str) -> bool:
+def closes_string_then_brackets(written: str, closers: str, grammar: str | None = None) -> bool:
     """Whether `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
     after it closes exactly the brackets the rest of `closers` closes."""
     quote = closers[:1]
@@ -393,7 +426,7 @@ def closes_string_then_brackets(written: str, closers: str) -> bool:
     if len(ends) % 2 == 0:
         return False   # an even number of quotes leaves the prefix's string open
     after = written[ends[0] + 1:]
-    return "".join(after[i] for i in sorted(unmatched_closer_positions(after))) == closers[1:].rstrip(";,")
+    return "".join(after[i] for i in sorted(unmatched_closer_positions(after, grammar))) == closers[1:].rstrip(";,")
 
 
 def split_trailing_comment(text: str, grammar: str | None, line_before: str = "") -> tuple[str, str]:
@@ -682,6 +715,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
                                                                                      ctx.grammar)
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     if not ctx.before.strip():
+        if not ctx.original:   # a selection's text may repeat a line on purpose; nothing was selected here
+            middle = drop_repeated_line_above(middle, ctx.before, ctx.line_above)
         middle = drop_leading_blank_lines(middle)
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
     if ctx.shape == "block" and not ctx.before:   # in place before a `}` of the block is compared with the suffix's
@@ -698,9 +733,9 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
     elif ctx.indent_seen:
         middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
-    middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line)
+    middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar)
     middle = drop_suffix_overlap(middle, suffix)
-    middle = drop_unmatched_closers(middle, suffix)
+    middle = drop_unmatched_closers(middle, suffix, ctx.grammar, ctx.before)
     if ctx.shape == "single":
         middle = close_own_brackets(middle, ctx.grammar)
     middle = trim_trailing_whitespace(middle)

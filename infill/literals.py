@@ -186,7 +186,7 @@ def scan_string(text: str, i: int, closer: str, hole: str | None, escapes: bool 
         if text.startswith(closer, i):
             return i + len(closer)
         if text[i] in "\r\n" and not multi_line:
-            return i + 1   # an unterminated one-line string: the parse has its error there, the code goes on
+            return i   # an unterminated one-line string: the parse has its error there; its line break is code
         if hole == "{" and text.startswith("{{", i):   # an escaped brace in an f-string
             i += 2
             continue

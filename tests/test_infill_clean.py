@@ -541,3 +541,63 @@ def test_lines_inside_literals_are_found_in_one_scan(grammar, before, middle, in
     """A line comment's line break is the code's (the next line is code); one inside a string or block comment
     is not."""
     assert lines_in_literals(before, middle.split("\n"), grammar) == inside
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # a closer inside a string, character literal or regex closes nothing: the editor's `)` is still needed
+    ("c", "int f(char *s, int i) {\n  while (<|>)\n    i++;\n  return i;\n}\n", "s[i] != ')'",
+     "int f(char *s, int i) {\n  while (s[i] != ')')\n    i++;\n  return i;\n}\n"),
+    ("go", "package main\n\nfunc main() {\n\tprintln(<|>)\n}\n", '"a)", b',
+     'package main\n\nfunc main() {\n\tprintln("a)", b)\n}\n'),
+    ("javascript", "const ok = s.match(<|>);\n", "/\\)$/", "const ok = s.match(/\\)$/);\n"),
+    ("javascript", "const ok = s.endsWith(<|>);\n", "')'", "const ok = s.endsWith(')');\n"),
+    ("python", 'print(<|>)\n', '"a)", b', 'print("a)", b)\n'),
+    # a bracket in a string before the cursor is no bracket the middle's closers close
+    ("python", 'print("(", len(<|>))\n', "xs) + 1", 'print("(", len(xs) + 1)\n'),
+])
+def test_brackets_inside_literals_close_nothing(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # an apostrophe in JSX text leaves the line after it code: the scope rule still cuts the suffix's closers
+    ("typescriptreact", "function A() {\n  return (\n    <section>\n      <div>\n        <|>\n      </div>\n"
+     "    </section>\n  );\n}\n", "<p>Don't panic</p>\n    </section>\n  );\n}", "<p>Don't panic</p>"),
+    # a closer that calls what it closes ends the block written: it is the middle's own
+    ("go", "package main\n\nfunc f() {\n\tdefer func() {<|>\n}\n",
+     "\n\t\tif r := recover(); r != nil {\n\t\t\tprintln(r)\n\t\t}\n\t}()",
+     "\n\t\tif r := recover(); r != nil {\n\t\t\tprintln(r)\n\t\t}\n\t}()"),
+    ("javascript", "(function () {<|>\n", "\n  console.log(1);\n})();", "\n  console.log(1);\n})();"),
+    # a line of a multi-line string that reads like the suffix's next line is the string's text
+    ("lua", "function f()\n  <|>\nend\n", "local s = [[\nline one\nend\n]]\n  return s\nend",
+     "local s = [[\nline one\nend\n]]\n  return s"),
+    ("java", "class A {\n    String f() {\n        <|>\n    }\n}\n",
+     'String s = """\n    }\n    """;\n        return s;\n    }', 'String s = """\n    }\n    """;\n        return s;'),
+])
+def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("javascript", "function f(a) {\n  const b = a * 2;\n  <|>\n}\n", "const b = a * 2;\n  return b;", "return b;"),
+    ("go", "package main\n\nfunc f(a int) int {\n\tb := a * 2\n\t<|>\n}\n", "b := a * 2\n\treturn b", "return b"),
+    ("python", "def f(a):\n    b = a * 2\n    <|>\n", "b = a * 2", ""),
+    # short lines may come twice
+    ("c", "int f(int i) {\n  i++;\n  <|>\n}\n", "i++;\n  return i;", "i++;\n  return i;"),
+])
+def test_a_completion_repeating_the_line_above_drops_that_line(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == expected, result.details.get("reason")
+
+
+def test_a_fill_of_a_selection_may_repeat_the_line_above():
+    from infill.pipeline import InfillRequest, run_infill
+    from test_infill_pipeline import ScriptedEngine
+    text = "def f(a):\n    b = a * 2\n    b = a * 2\n    return b\n"
+    start = text.index("    b", 12)
+    end = text.index("    return")
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"),
+                        ScriptedEngine("    b = a * 2\n"))
+    assert result.text == "    b = a * 2\n"
