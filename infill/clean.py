@@ -78,20 +78,30 @@ def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | No
     return middle
 
 
+LUA_BLOCK_COMMENT = re.compile(r"--\[(=*)\[")   # `--[[ ... ]]`, `--[==[ ... ]==]`
+
+
 def comment_only(middle: str, grammar: str | None = None) -> bool:
-    """Every non-blank line is a comment: a line comment, or a line of a /* ... */ comment still open there."""
-    open_block = False
+    """Every non-blank line is a comment: a line comment, or a line of a block comment (`/* ... */`, Lua's
+    `--[[ ... ]]`) still open there."""
+    closer = None   # the block comment's closer while one is open
     starts_comment = comment_start(grammar)
     for line in (line.strip() for line in middle.split("\n")):
         if not line:
             continue
-        if not open_block and not starts_comment.match(line):
+        if closer is None and not starts_comment.match(line):
             return False                      # code (`int x = 0; /* counter */` starts with code)
-        if open_block or line.startswith("/*"):
-            closed = line.rfind("*/")
-            if closed != -1 and line[closed + 2:].strip():
+        lua_block = LUA_BLOCK_COMMENT.match(line) if grammar == "lua" and closer is None else None
+        if lua_block:
+            closer, line = "]" + lua_block.group(1) + "]", line[lua_block.end():]
+        elif closer is None and line.startswith("/*") and grammar != "lua":
+            closer, line = "*/", line[2:]
+        if closer is not None:
+            closed = line.find(closer)
+            if closed != -1 and line[closed + len(closer):].strip():
                 return False                  # `/* a */ x = 1;`: code after the comment closes
-            open_block = closed == -1 or line.rfind("/*") > closed
+            if closed != -1:
+                closer = None
     return True
 
 

@@ -171,6 +171,16 @@ def test_a_comment_alone_in_an_empty_body_is_dropped(middle, before, line_above,
     assert drop_comment_only_body(middle, before, line_above, suffix) == expected
 
 
+@pytest.mark.parametrize("middle, expected", [
+    ("--[[ later:\n    fill this in ]]", ""),
+    ("--[==[ a ]] still ]==]", ""),
+    ("--[[ set up ]] local n = 0", "--[[ set up ]] local n = 0"),   # code after the comment: kept
+    ("--[[ note ]]\n  return 1", "--[[ note ]]\n  return 1"),
+])
+def test_a_lua_block_comment_alone_in_an_empty_body_is_dropped(middle, expected):
+    assert drop_comment_only_body(middle, "  ", "function f()", "\nend\n", "lua") == expected
+
+
 def test_clean_drops_a_comment_only_fill_of_an_empty_python_body():
     context = ctx("multi", "        ", "\n    return total\n", line_above="    for line in lines:")
     assert clean_middle("#: out or an EHc\n", context) == ""
