@@ -24,7 +24,7 @@ class ServerOptions:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     dtype: str = "auto"               # auto | float32 | bfloat16 | float16
     quantize: str = "none"            # none | int8 | int4: weight-only, so a large model fits a smaller GPU
-    threads: int | None = None        # CPU threads; None = half the cores (max 4) for a small model, else one per core
+    threads: int | None = None        # CPU threads; None = half the cores (max 4) for a small model, else torch's default
     maxNewTokens: int = 48
     steps: int | None = None          # denoising steps per canvas; None = the engine's (48 GPU, 24 CPU)
     seed: int = 0

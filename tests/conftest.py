@@ -14,6 +14,8 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
+from engine_fixtures import tiny_model_dir  # noqa: F401 (a fixture for every test module)
+
 DATA = Path(__file__).parent / "data"
 SERVER_COMMAND = [sys.executable, "-m", "lsp_server"]
 # The machine's cores are shared with other work: one torch thread and few denoising steps keep each fill short.
@@ -158,29 +160,6 @@ async def inline_at(client: LanguageClient, uri: str, line: int, character: int,
 async def execute(client: LanguageClient, command: str, *arguments):
     return await asyncio.wait_for(client.workspace_execute_command_async(
         types.ExecuteCommandParams(command=command, arguments=list(arguments))), ANSWER_S)
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny random-weight DiffusionGemma (transformers' own class) with the embedded model's tokenizer, saved as a
-    checkpoint folder: for engine tests that need real shapes, not real text."""
-    import json
-
-    import torch
-    from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
-
-    from engine.configs import tiny_config
-    from engine.loading import DEFAULT_MODEL_DIR
-
-    folder = tmp_path_factory.mktemp("tiny-diffusion-gemma")
-    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
-    torch.manual_seed(0)
-    model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=len(tokenizer), canvas_length=32))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    (folder / "diffusion_infill.json").write_text(json.dumps({"max_prompt_tokens": 64, "canvas_length": 32,
-                                                          "canvas_lengths": [16, 32]}))
-    return folder
 
 
 async def wait_until_busy(client: LanguageClient, idle: bool = False) -> None:
