@@ -18,7 +18,7 @@ from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
 from .quantize import weight_bytes
-from .sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, renoise
+from .sampler import MIN_BUDGET_STEPS, Generators, SamplerSettings, denoise, renoise, row_generators, token_rows
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
 
 CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
@@ -400,6 +400,11 @@ class InfillEngine:
     def _generator(self, seed: int | None) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(self.config.seed if seed is None else seed)
 
+    def _row_generators(self, seed: int | None, keys: list[int]) -> list[torch.Generator]:
+        """One generator per canvas row, seeded from (seed, the row's key), so a row's randomness does not depend
+        on the rows beside it."""
+        return row_generators(self.config.seed if seed is None else seed, keys, self.device)
+
     def _encode_text(self, text: str) -> list[int]:
         try:
             return encode_text(self.tokenizer, text)
@@ -479,7 +484,7 @@ class InfillEngine:
         return step
 
     def _run(self, prompt: list[int], canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
-             generator: torch.Generator, cancel, deadline: float | None = None) -> tuple:
+             generators: Generators, cancel, deadline: float | None = None) -> tuple:
         started = time.perf_counter()
         rows, canvas_len = canvas.shape
         self._count_reuse(len(prompt), self._keep_prompt(prompt))
@@ -493,14 +498,14 @@ class InfillEngine:
         if self.static is None:
             cache = decoder_cache(self.prompt_cache, self.model.config.text_config, rows)
             step = self._decoder_step(cache, len(prompt), canvas_len)
-            result = denoise(step, canvas, pinned, settings, self.vocab_size, generator, cancel, deadline=deadline)
+            result = denoise(step, canvas, pinned, settings, self.vocab_size, generators, cancel, deadline=deadline)
         else:
             positions = torch.arange(len(prompt), len(prompt) + canvas_len, device=self.device).unsqueeze(0)
             mask = for_attention(decoder_masks(len(prompt), self.static.max_len, canvas_len, self.window,
                                                self.device), self.model)
             eager_first = self.first_step if self.fast_path == "compiled" else None
             step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first, self.graphed)
-            result = denoise(None, canvas, pinned, settings, self.vocab_size, generator, cancel, scored_step=step,
+            result = denoise(None, canvas, pinned, settings, self.vocab_size, generators, cancel, scored_step=step,
                              deadline=deadline)
         ran = int(result.steps.max())   # (the one host sync, after the loop)
         if not bool(torch.isfinite(result.position_entropy).all()):
@@ -559,10 +564,11 @@ class InfillEngine:
             fitting = self._steps_until(deadline, len(lengths), canvas_len, ROWS_NEED_STEPS)
             if fitting is not None and fitting < ROWS_NEED_STEPS:
                 lengths = lengths[-1:]  # steps matter more than length candidates: the longest row can end early
-        generator = self._generator(seed)
+        # A generator per row, keyed by its limit: the same seed and limit give the same text alone or beside others.
+        generators = self._row_generators(seed, lengths)
         rows = len(lengths)
         if self.mask_id is None:  # uniform state: start from random tokens
-            canvas = torch.randint(0, self.vocab_size, (rows, canvas_len), generator=generator, device=self.device)
+            canvas = token_rows(generators, rows, (canvas_len,), self.vocab_size, self.device)   # (rows, C)
         else:                     # masked: start from all <mask>
             canvas = torch.full((rows, canvas_len), self.mask_id, device=self.device)
         pinned = torch.zeros(rows, canvas_len, dtype=torch.bool, device=self.device)
@@ -572,7 +578,7 @@ class InfillEngine:
             tail = (tail + [self.pad_id] * canvas_len)[:canvas_len - limit]
             canvas[row, limit:] = torch.tensor(tail, device=self.device)
             pinned[row, limit:] = True
-        result, timings = self._run(prompt, canvas, pinned, self._settings(), generator, cancel, deadline)
+        result, timings = self._run(prompt, canvas, pinned, self._settings(), generators, cancel, deadline)
         tokens, entropy, steps = result.tokens.tolist(), result.position_entropy.tolist(), result.steps.tolist()
         items = [self._candidate(tokens[r], entropy[r], lengths[r], canvas_len, steps[r]) for r in range(rows)]
         # Prefer rows where the model itself placed the end before the row's limit; then the most confident.
@@ -601,7 +607,7 @@ class InfillEngine:
         free = min(len(original_ids) + slack, room)
         canvas_len = self._canvas_for(free + 1 + len(pinned_suffix))
         start = original_ids + [self.eos_id] + [self.pad_id] * canvas_len
-        generator = self._generator(seed)
+        generators = self._row_generators(seed, [free])
         canvas = torch.tensor([start[:canvas_len]], device=self.device)         # (1, C)
         pinned = torch.zeros(1, canvas_len, dtype=torch.bool, device=self.device)
         # After the room to grow: the pinned suffix head, or <eos> then padding, as a fill's row ends. Unpinned,
@@ -609,13 +615,17 @@ class InfillEngine:
         tail = (pinned_suffix or [self.eos_id]) + [self.pad_id] * canvas_len
         canvas[0, free:] = torch.tensor(tail[:canvas_len - free], device=self.device)
         pinned[0, free:] = True
-        canvas = renoise(canvas, strength, pinned, self.vocab_size, generator, self.mask_id)
+        canvas = renoise(canvas, strength, pinned, self.vocab_size, generators, self.mask_id)
         if self.mask_id is not None:
-            pinned = pinned | (canvas != self.mask_id)  # masked noise: what was not masked is kept as is
+            # Masked noise keeps what was not masked, final. The room to grow after the original (its <eos>, then
+            # padding) is always masked, never kept: an <eos> kept right after the original capped the rewrite at
+            # the original's length.
+            canvas[0, len(original_ids):free] = self.mask_id
+            pinned = pinned | (canvas != self.mask_id)
         # at least 4 steps to settle what was renoised, but never more than the user's cap
         steps = min(self.config.max_steps, max(4, round(self.config.max_steps * strength)))
         settings = self._settings(steps=steps, schedule_start=strength)
-        result, timings = self._run(prompt, canvas, pinned, settings, generator, cancel)
+        result, timings = self._run(prompt, canvas, pinned, settings, generators, cancel)
         item = self._candidate(result.tokens[0].tolist(), result.position_entropy[0].tolist(), free, canvas_len,
                                int(result.steps[0]))
         reason = f"rewrite at strength {strength:.2f}, {item.steps} steps, mean confidence {item.confidence:.2f}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -70,17 +70,47 @@ def confidence_accept(top_prob: torch.Tensor, pinned: torch.Tensor, threshold: f
     return (free_prob >= threshold) | (best & ~pinned) | pinned
 
 
-def random_tokens(shape: tuple[int, ...], vocab_size: int, generator: torch.Generator, device) -> torch.Tensor:
-    return torch.randint(0, vocab_size, shape, generator=generator, device=device)
+# One generator per canvas row, so that a row's random draws depend on its own seed only, not on how many rows
+# run beside it; or one generator that every row draws from in turn (tests, benchmarks).
+Generators = torch.Generator | Sequence[torch.Generator]
+SEED_STRIDE = 1_000_003   # (seed, key) -> seed * SEED_STRIDE + key: distinct for every key below the stride
+
+
+def row_generators(seed: int, keys: Sequence[int], device) -> list[torch.Generator]:
+    """A generator per row, seeded from (seed, the row's key): a fill's rows are keyed by their length limit, so
+    the same seed and limit draw the same numbers alone or batched with other limits."""
+    return [torch.Generator(device=device).manual_seed((seed * SEED_STRIDE + key) % 2**64) for key in keys]
+
+
+def each_row(generators: Generators, rows: int) -> list[torch.Generator]:
+    """The generator each row draws from."""
+    if isinstance(generators, torch.Generator):
+        return [generators] * rows
+    if len(generators) != rows:
+        raise ValueError(f"{len(generators)} generators for {rows} rows")
+    return list(generators)
+
+
+def uniform_rows(generators: Generators, rows: int, shape: tuple[int, ...], device, dim: int = 0) -> torch.Tensor:
+    """U(0, 1) draws of `shape` per row, each row from its own generator, stacked along `dim` (rows, *shape)."""
+    return torch.stack([torch.rand(shape, generator=g, device=device) for g in each_row(generators, rows)], dim)
+
+
+def token_rows(generators: Generators, rows: int, shape: tuple[int, ...], vocab_size: int, device,
+               dim: int = 0) -> torch.Tensor:
+    """Uniformly random token ids of `shape` per row, each row from its own generator, stacked along `dim`."""
+    return torch.stack([torch.randint(0, vocab_size, shape, generator=g, device=device)
+                        for g in each_row(generators, rows)], dim)
 
 
 def renoise(canvas: torch.Tensor, fraction: float, pinned: torch.Tensor, vocab_size: int,
-            generator: torch.Generator, mask_id: int | None = None) -> torch.Tensor:
+            generators: Generators, mask_id: int | None = None) -> torch.Tensor:
     """Replace `fraction` of the free positions with uniform random tokens, or with <mask> for masked noise
-    (a rewrite's starting point)."""
-    noise_mask = torch.rand(canvas.shape, generator=generator, device=canvas.device) < fraction
+    (a rewrite's starting point). canvas, pinned: (B, C)."""
+    B, C = canvas.shape
+    noise_mask = uniform_rows(generators, B, (C,), canvas.device) < fraction                      # (B, C)
     if mask_id is None:
-        noise = random_tokens(canvas.shape, vocab_size, generator, canvas.device)
+        noise = token_rows(generators, B, (C,), vocab_size, canvas.device)                        # (B, C)
     else:
         noise = torch.full_like(canvas, mask_id)
     return torch.where(noise_mask & ~pinned, noise, canvas)
@@ -116,8 +146,10 @@ def propose(logits: torch.Tensor, canvas: torch.Tensor, pinned: torch.Tensor, pi
     entropy = -torch.special.xlogy(probs, probs).sum(-1)                              # (B, C)
     top_prob, argmax = probs.max(-1)                                                  # (B, C)
     # Inverse-CDF sampling: one uniform per position instead of a vocabulary-sized draw.
+    # right=True: the first token whose cdf passes the draw, where the cdf rises, so a token of probability 0 is
+    # never drawn (right=False took token 0 for u == 0, which torch.rand can return, whatever its probability).
     cdf = probs.cumsum(-1)                                                            # (B, C, V)
-    sampled = torch.searchsorted(cdf, (uniform * cdf[..., -1]).unsqueeze(-1)).squeeze(-1)
+    sampled = torch.searchsorted(cdf, (uniform * cdf[..., -1]).unsqueeze(-1), right=True).squeeze(-1)
     sampled = sampled.clamp(max=logits.shape[-1] - 1)                                 # (B, C)
     if settings.acceptance == "confidence":
         accept = confidence_accept(top_prob, pinned, settings.confidence_threshold)
@@ -149,12 +181,12 @@ def temperature_schedule(settings: SamplerSettings, device) -> torch.Tensor:
 
 @torch.no_grad()
 def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
-            vocab_size: int, generator: torch.Generator, cancel: Callable[[], bool] | None = None,
+            vocab_size: int, generators: Generators, cancel: Callable[[], bool] | None = None,
             scored_step: ScoredStep | None = None, deadline: float | None = None) -> DenoiseResult:
-    """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values. `scored_step` (the decoder
-    forward plus `propose`, possibly compiled) replaces `decoder_step` when given. `deadline` (time.perf_counter()
-    seconds): checked where the host syncs anyway, from the MIN_BUDGET_STEPS-th step on; past it the run stops with
-    its current best canvas."""
+    """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values. `generators`: one per row
+    (row_generators), or one shared. `scored_step` (the decoder forward plus `propose`, possibly compiled) replaces
+    `decoder_step` when given. `deadline` (time.perf_counter() seconds): checked where the host syncs anyway, from
+    the MIN_BUDGET_STEPS-th step on; past it the run stops with its current best canvas."""
     B, C = canvas.shape
     device = canvas.device
     step_fn = scored_step or scored_step_of(decoder_step, settings)
@@ -168,16 +200,19 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
     free_count = (~pinned).sum(-1).clamp(min=1)
     entropy_total = torch.zeros(B, C, device=device)
     sc_logits = None
+    # Every random number of the run, drawn up front row by row (a few hundred KB): a row's draws come from its own
+    # generator, and the loop only indexes. uniforms: one U(0,1) per position for sampling; noise: the tokens
+    # rejected positions get (uniform state), or <mask> (masked: kept positions are final, no self-correction).
+    uniforms = uniform_rows(generators, B, (settings.steps, C), device, dim=1)                    # (S, B, C)
+    if settings.mask_id is None:
+        noises = token_rows(generators, B, (settings.steps, C), vocab_size, device, dim=1)          # (S, B, C)
+    else:
+        noises = torch.full_like(canvas, settings.mask_id).expand(settings.steps, B, C)             # (S, B, C)
     for step in range(settings.steps):
         if cancel is not None and cancel():
             raise Cancelled()
-        uniform = torch.rand((B, C), generator=generator, device=device)
-        if settings.mask_id is None:  # uniform state: rejected positions get fresh random tokens
-            noise = random_tokens((B, C), vocab_size, generator, device)
-        else:  # masked: rejected positions go back to <mask>; kept ones are final (no self-correction)
-            noise = torch.full_like(canvas, settings.mask_id)
         out = step_fn(canvas, sc_logits if settings.self_conditioning else None, pinned, pin_values,
-                      inv_temperatures[step], uniform, noise)
+                      inv_temperatures[step], uniforms[step], noises[step])
         argmax = out.argmax
         if settings.mask_id is not None:
             pin_values = torch.where(out.accept & ~pinned, out.sampled, pin_values)

@@ -23,6 +23,7 @@ from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_cache, decoder_masks
 from engine.sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, entropy_bound_accept, propose, renoise
 from engine.types import Cancelled
+from engine_fixtures import tiny_model_dir  # noqa: F401 (here too: the GPU runbook runs this file with --noconftest)
 
 
 def encoded_for_decoder(engine: InfillEngine, prompt: list[int], batch: int):
@@ -82,6 +83,35 @@ def test_same_seed_same_text_and_other_seed_differs(engine):
     other = [engine.fill("x = ", "\n", lengths=[12], seed=s).best.text for s in (8, 9, 10)]
     assert first.best.text == again.best.text
     assert any(text != first.best.text for text in other)
+
+
+def texts_by_limit(engine, monkeypatch, *fills) -> list[dict[int, str]]:
+    """For each fill (prefix, suffix, lengths, seed): every row's text, keyed by the row's length limit."""
+    candidate, texts = engine._candidate, []
+
+    def recorded(tokens, position_entropy, free, *args):
+        item = candidate(tokens, position_entropy, free, *args)
+        texts[-1][free] = item.text
+        return item
+
+    monkeypatch.setattr(engine, "_candidate", recorded)
+    for prefix, suffix, lengths, seed in fills:
+        texts.append({})
+        engine.fill(prefix, suffix, lengths=lengths, seed=seed)
+    return texts
+
+
+@pytest.mark.parametrize("path", ["engine", "static_engine"])
+def test_a_row_s_text_depends_on_the_seed_and_its_limit_not_on_the_rows_beside_it(path, request, monkeypatch):
+    """Every random draw came from one generator of shape (rows, canvas): a row's draws depended on how many rows
+    ran beside it, so fill(lengths=[12], seed=3) wrote other text than the 12-row of fill(lengths=[6, 12], seed=3)."""
+    engine = request.getfixturevalue(path)
+    prefix, suffix = "def f(x):\n    return ", "\n"
+    for seed in (3, 4):
+        alone, beside_shorter, beside_longer, among_three = texts_by_limit(
+            engine, monkeypatch, (prefix, suffix, [12], seed), (prefix, suffix, [6, 12], seed),
+            (prefix, suffix, [12, 15], seed), (prefix, suffix, [4, 9, 12], seed))
+        assert alone[12] == beside_shorter[12] == beside_longer[12] == among_three[12]
 
 
 def test_prompt_is_trimmed_to_the_trained_context(engine):
@@ -161,6 +191,30 @@ def test_a_rewrite_is_told_where_it_must_end(engine, monkeypatch):
     assert not pinned[:free].any() and pinned[free:].all()
     assert canvas[free] == engine.eos_id and (canvas[free + 1:] == engine.pad_id).all()
     assert result.best.length <= free
+
+
+def test_a_masked_rewrite_may_grow_into_its_room(tiny_model_dir, monkeypatch):
+    """Masked noise keeps what renoising left unmasked. It kept the <eos> and padding of the room to grow as well:
+    an <eos> kept right after the original capped the rewrite at the original's length. The room is now always
+    masked, for the model to fill, and only original tokens left unmasked are kept."""
+    masked = InfillEngine(EngineConfig(model=str(tiny_model_dir), noise="masked", max_steps=6, threads=1))
+    mask, seen, run = masked.mask_id, {}, masked._run
+
+    def watched(prompt, canvas, pinned, *args, **kwargs):
+        seen["canvas"], seen["pinned"] = canvas[0].clone(), pinned[0].clone()
+        return run(prompt, canvas, pinned, *args, **kwargs)
+
+    monkeypatch.setattr(masked, "_run", watched)
+    original = "total = a + b + c"
+    length = len(masked._encode_text(original))
+    free = length + max(4, length // 4)
+    for seed, strength in ((0, 0.05), (1, 0.5), (2, 0.5)):
+        result = masked.rewrite("def f(a, b, c):\n    ", "\n", original, strength=strength, seed=seed)
+        canvas, pinned = seen["canvas"], seen["pinned"]
+        assert (canvas[length:free] == mask).all() and not pinned[length:free].any()   # the room: the model's
+        assert torch.equal(pinned[:length], canvas[:length] != mask)                    # kept: what stayed
+        assert pinned[free:].all() and canvas[free] == masked.eos_id
+        assert result.best.length <= free
 
 
 @pytest.mark.parametrize("strength", [math.nan, math.inf, -math.inf])
@@ -382,6 +436,21 @@ def test_a_token_ruled_out_with_an_infinite_logit_is_no_nan():
                        torch.zeros(1, 1, dtype=torch.long), torch.ones(1, 1, 1), torch.full((1, 1), 0.5),
                        torch.zeros(1, 1, dtype=torch.long), SamplerSettings())
     assert torch.isfinite(proposal.entropy).all()
+
+
+def test_sampling_never_draws_a_token_of_probability_zero_even_for_a_draw_of_zero():
+    """Inverse-CDF sampling searched for the first cdf entry >= u * total: for u == 0 (torch.rand can return it)
+    that is token 0 (<pad>), even when the model rules it out."""
+    logits = torch.tensor([[[float("-inf"), 5.0, 1.0, 0.0],          # token 0 ruled out
+                            [-200.0, float("-inf"), 0.0, 0.0]]])     # its probability underflows to 0, as does 1's
+    B, C, V = logits.shape
+    proposal = propose(logits, torch.zeros(B, C, dtype=torch.long), torch.zeros(B, C, dtype=torch.bool),
+                       torch.zeros(B, C, dtype=torch.long), torch.ones(1, 1, 1), torch.zeros(B, C),
+                       torch.zeros(B, C, dtype=torch.long), SamplerSettings())
+    probs = torch.softmax(logits, -1)
+    assert probs[0, 1, 0] == 0
+    assert proposal.sampled.tolist() == [[1, 2]]
+    assert (probs.gather(-1, proposal.sampled.unsqueeze(-1)) > 0).all()
 
 
 def test_a_tokenizer_larger_than_the_model_s_vocabulary_is_refused(tiny_model_dir, tmp_path):
