@@ -138,3 +138,144 @@ def test_a_fork_of_held_out_code_under_another_name_is_dropped(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "out" / "corpus.jsonl").read_text().splitlines()]
     assert [r["path"] for r in records] == ["forkpkg/own.py"]
     assert manifest["holdout_copies_dropped"] == 1 and manifest["holdout_copies_by_dist"] == {"forkpkg": 1}
+
+
+# -- fill-in-the-middle examples (training/fim.py) and the held-out check's text (training/heldout_eval.py) ----------
+
+PROPERTIES = sorted((ROOT / "tests" / "data" / "properties").glob("*"))   # frozen copies of project files
+
+
+def shipped_tokenizer():
+    from transformers import AutoTokenizer
+
+    from engine.loading import DEFAULT_MODEL_DIR
+    return AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+
+
+def short_files(lines_each: int) -> list[str]:
+    """The frozen project files cut into files of `lines_each` lines: many file boundaries for a sampler to meet."""
+    texts = []
+    for path in PROPERTIES:
+        lines = path.read_text().splitlines(keepends=True)
+        texts += ["".join(lines[i:i + lines_each]) for i in range(0, len(lines), lines_each)]
+    return [t for t in texts if t.strip()]
+
+
+def stream_of(tokenizer, files: list[str]):
+    import numpy as np
+
+    from engine.configs import BOS_ID
+    from engine.prompt import encode_text
+    ids = []
+    for text in files:
+        ids += [BOS_ID] + encode_text(tokenizer, text)
+    return np.array(ids, dtype=np.int64)
+
+
+def test_a_line_middle_followed_by_a_blank_line_ends_at_its_own_line_break():
+    """The stream's next line starts after a token holding the line break, the blank line and the indentation
+    ("\\n\\n   "): cut at that token's last break, a middle "before its line break" ended after it, "after" it took
+    the blank line too, and no middle ever ended at its own line's end with a blank line after it."""
+    from training.fim import FimSampler, newline_token_ids
+
+    tokenizer = shipped_tokenizer()
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    files = [path.read_text() for path in PROPERTIES]
+    sampler = FimSampler(stream_of(tokenizer, files), newline_token_ids(tokenizer), 256, 64, seed=5,
+                         mix=(0.5, 0.5, 0.0, 0.0), tokenizer=tokenizer)
+    cut = [(decode(ex.middle), decode(ex.suffix)) for ex in (sampler.example() for _ in range(1500))
+           if ex.at_characters and decode(ex.middle).strip()]
+    ends_in_a_blank_line = [m for m, _ in cut if m.endswith("\n") and not m[:-1].split("\n")[-1].strip()]
+    assert cut and not ends_in_a_blank_line
+    blank_line_first = lambda text: "\n" in text and not text.split("\n", 1)[0].strip()
+    before_break = [m for m, s in cut if not m.endswith("\n") and s.startswith("\n") and blank_line_first(s[1:])]
+    after_break = [m for m, s in cut if m.endswith("\n") and blank_line_first(s)]
+    assert len(before_break) > 0.04 * len(cut) and len(after_break) > 0.02 * len(cut)
+    # the same for a CRLF file: "before" leaves the whole "\r\n" to the suffix
+    text = "def f(x):\r\n    return x\r\n\r\n    y = 1\r\n"
+    boundary = text.index("    y") + 3   # after the token "\r\n\r\n   "
+    for draw, middle in ((0.0, "return x"), (0.99, "return x\r\n")):
+        sampler.rng.random = lambda: draw
+        assert text[15:sampler._end_char(text, boundary, "line", 15)] == middle
+
+
+def test_the_ar_twins_continuation_eos_weighs_nothing():
+    """A continuation's middle stops at canvas-1 tokens, mid-statement: its <eos> weighed as a target taught the AR
+    twin to stop at that fixed length. The diffusion layout keeps it (a full canvas there reads as "not ended")."""
+    from engine.configs import EOS_ID
+    from training.fim import Example, diffusion_layout, psm_layout
+
+    continuation = Example(prefix=[10, 11], middle=[20, 21, 22], suffix=[], kind="continuation")
+    ids, weights = psm_layout(continuation, (3, 4, 5), total=10)
+    assert ids[ids.index(EOS_ID) - 1] == 22 and weights[ids.index(EOS_ID) - 1] == 0.0
+    assert weights[:ids.index(EOS_ID) - 1] == [1.0] * (ids.index(EOS_ID) - 1)   # the middle's tokens still count
+    span = Example(prefix=[10, 11], middle=[20, 21], suffix=[30], kind="span")
+    ids, weights = psm_layout(span, (3, 4, 5), total=10)
+    assert weights[ids.index(EOS_ID) - 1] == 1.0   # a middle that ends where the code does: its <eos> is learnt
+    assert diffusion_layout(continuation, (3, 4, 5), canvas=4)[1] == [20, 21, 22, EOS_ID]
+
+
+def test_middles_and_suffixes_stay_in_their_file():
+    """The stream joins files with <bos>; a suffix ran on into the next file, and a middle crossed into it (some
+    began with its <bos>): an editor's text is one file. A middle reaching a file's end is a file-end example."""
+    import numpy as np
+
+    from engine.configs import BOS_ID
+    from training.fim import FimSampler, newline_token_ids
+
+    # cuts between tokens, on files of 60 tokens
+    rng = np.random.default_rng(0)
+    stream = rng.integers(20, 200, size=30_000)
+    stream[::9] = 7
+    stream[::61] = BOS_ID
+    for seed in (0, 1):
+        sampler = FimSampler(stream, np.array([7]), context=48, canvas=16, seed=seed)
+        again = FimSampler(stream, np.array([7]), context=48, canvas=16, seed=seed)
+        for _ in range(1500):
+            ex = sampler.example()
+            assert ex == again.example()   # the same seed, the same examples
+            assert len(ex.prefix) + len(ex.suffix) + 3 == 48 and len(ex.middle) <= 15
+            assert BOS_ID not in ex.middle and BOS_ID not in ex.suffix
+            if ex.kind == "continuation":
+                assert len(ex.middle) == 15
+    # cuts at characters, on files of 12 lines
+    tokenizer = shipped_tokenizer()
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    files = short_files(12)
+    sampler = FimSampler(stream_of(tokenizer, files), newline_token_ids(tokenizer), 256, 64, seed=0,
+                         tokenizer=tokenizer)
+    examples = [sampler.example() for _ in range(1000)]
+    assert sum(ex.at_characters for ex in examples) > 0.8 * len(examples)
+    file_ends = 0
+    for ex in examples:
+        assert len(ex.prefix) + len(ex.suffix) + 3 == 256 and len(ex.middle) <= 63
+        assert BOS_ID not in ex.middle and BOS_ID not in ex.suffix
+        if ex.kind == "continuation":
+            assert len(ex.middle) == 63
+        text = decode(ex.prefix).rsplit("<bos>", 1)[-1] + decode(ex.middle)
+        if ex.kind == "continuation":
+            assert any(text in f for f in files)
+        elif not ex.suffix:
+            file_ends += 1
+            assert any(f.endswith(text) for f in files)   # the middle runs to its file's end
+        else:
+            assert any(text + decode(ex.suffix).rstrip("\ufffd") in f for f in files)
+    assert file_ends > 0.06 * len(examples)   # short files: many middles reach a file's end
+
+
+def test_the_held_out_prefix_holds_no_other_file_and_no_bos_text(monkeypatch):
+    """The stream's prefix runs back over its file's <bos> into the file before; decoded, "<bos>" was literal text
+    the engine then tokenized as characters, and the other file's code was context an editor never sends."""
+    from training import heldout_eval
+
+    tokenizer = shipped_tokenizer()
+    files = short_files(20)
+    monkeypatch.setattr(heldout_eval, "load_many", lambda folders, tokenizer_dir: (None, stream_of(tokenizer, files),
+                                                                                   None))
+    examples = heldout_eval.heldout_lines(tokenizer, [], count=200, context=192)
+    assert len(examples) == 200
+    for ex in examples:
+        assert "<bos>" not in ex["prefix"] + ex["middle"] + ex["suffix"]
+        assert any(f.startswith(ex["prefix"]) or ex["prefix"] in f for f in files)
+        assert any(ex["prefix"] + ex["middle"] + ex["suffix"].rstrip("\ufffd") in f for f in files)
+    assert any(f.startswith(ex["prefix"]) for ex in examples for f in files)   # a prefix from its file's start

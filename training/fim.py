@@ -5,7 +5,10 @@ One example is (prefix, middle, suffix) ids with a fixed total size, so batches 
 - lines:        2 to 12 whole lines;
 - span:         starts and ends anywhere (mid-token-run, mid-line), 0 to canvas-1 tokens;
 - continuation: no suffix, the middle is the next canvas-1 tokens (plain left-to-right; in the diffusion layout it
-                fills the canvas, which the engine reads as "not ended, continue block by block").
+                fills the canvas, which the engine reads as "not ended, continue block by block"; the AR twin's
+                <eos> after it weighs nothing).
+Middles and suffixes stay in one file, as an editor's text does: a middle that reaches the next file's <bos> ends the
+file (a file-end example, no suffix; a continuation that does so becomes a span), a suffix stops there.
 With a tokenizer, each cut then moves to a character position and prefix, middle and suffix are tokenized apart, as
 the engine tokenizes the editor's text (heal_cuts). A cut between stream tokens never shows the model a prefix the
 editor sends all the time: the byte-level BPE folds a newline and all but one indentation space into one token, so
@@ -84,6 +87,11 @@ class FimSampler:
         if len(stream) < context + 2 * canvas + 8 or len(self.line_starts) < 16:
             raise ValueError(f"a stream of {len(stream)} tokens is too short for context {context}, canvas {canvas}")
 
+    def _next_file_start(self, i: int) -> int:
+        """The first file start (its <bos>) at or after stream position i, else the stream's end."""
+        k = int(np.searchsorted(self.file_starts, i))
+        return int(self.file_starts[k]) if k < len(self.file_starts) else len(self.stream)
+
     def _line_run(self, lo: int, hi: int, max_lines: int, C: int) -> tuple[int, int]:
         """(start, end) of a run of up to max_lines whole lines starting in [lo, hi] (at least 2 where possible)
         that fits a canvas of C tokens with its <eos>."""
@@ -121,8 +129,8 @@ class FimSampler:
             suffix_len = 0
         else:
             suffix_len = self.max_suffix if rng.random() < 0.5 else rng.randint(1, self.max_suffix)
-        prefix_len = self.P - 3 - suffix_len
-        lo, hi = prefix_len, len(s) - C - suffix_len - 1
+        # lo leaves room for a whole prefix even where the suffix comes out shorter (a file's end near)
+        lo, hi = self.P - 3, len(s) - C - suffix_len - 1
         style = "line" if kind in ("line", "lines") else "any"
         if kind == "line":
             start, end = self._line_run(lo, hi, 1, C)
@@ -137,10 +145,23 @@ class FimSampler:
                                                         len(self.line_starts) - 1)]), "line"
             else:
                 start = rng.randint(lo, hi)
-            end = start + C - 1
-        start = min(max(start, prefix_len), hi)
-        end = min(max(end, start), start + C - 1)
-        healed = self.heal_cuts(start, end, suffix_len, kind, style, C) if self.tokenizer is not None else None
+            end = None   # canvas-1 tokens from where start lands below (a full canvas whatever moves it)
+        start = min(max(start, lo), hi)
+        while s[start] == BOS_ID:
+            start += 1   # a line start at a file's <bos>: the file's first line starts after it
+        end = start + C - 1 if end is None else min(max(end, start), start + C - 1)
+        # an editor's text is one file: a middle reaching the next file's <bos> ends at the file's end with no
+        # suffix (a continuation ending there is no longer one: its <eos> falls inside the canvas), and a suffix
+        # stops at the <bos> (the prefix takes the room)
+        next_file = self._next_file_start(start)
+        at_file_end = next_file <= end
+        if at_file_end:
+            end, suffix_len = next_file, 0
+            kind = "span" if kind == "continuation" else kind
+        suffix_len = min(suffix_len, next_file - end)
+        prefix_len = self.P - 3 - suffix_len
+        healed = (self.heal_cuts(start, end, suffix_len, kind, style, C, at_file_end=at_file_end)
+                  if self.tokenizer is not None else None)
         return healed or Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(),
                                  suffix=s[end:end + suffix_len].tolist(), kind=kind)
 
@@ -238,7 +259,10 @@ class FimSampler:
         if style == "line":
             if boundary == len(text) and not text.endswith("\n"):
                 return max(boundary, floor)   # a file's last line, with no line break after it
-            end_of_line = text.rfind("\n", 0, boundary)
+            # the break of the middle's own last line: the stream's line start may follow a token holding blank
+            # lines too ("\n\n   "), whose last break would leave them in the middle (and the suffix without them)
+            own_end = len(text[:boundary].rstrip(" \t\r\n"))
+            end_of_line = text.find("\n", max(own_end, floor), boundary)
             if end_of_line < 0:
                 return max(boundary, floor)
             if self.rng.random() >= LINE_ENDS_BEFORE_BREAK:
@@ -287,7 +311,9 @@ class FimSampler:
             middle, tail = self._encode(text[c1:c2]), self._encode(text[c2:])
             if len(middle) > C - 1:
                 return None
-            suffix = tail if at_file_end else (tail + s[b:b + suffix_len].tolist())[:suffix_len]
+            # the stream's part of the suffix stops at the next file's <bos> (b may be that <bos>)
+            after = s[b:min(b + suffix_len, self._next_file_start(b))].tolist()
+            suffix = tail if at_file_end else (tail + after)[:suffix_len]
         prefix_len = self.P - 3 - len(suffix)
         head = self._encode(text[:c1])
         raw_from = a - (prefix_len - len(head))
@@ -314,10 +340,14 @@ def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int) ->
 
 
 def psm_layout(ex: Example, fim_ids: tuple[int, int, int], total: int) -> tuple[list[int], list[float]]:
-    """(ids of exactly `total` tokens, loss weight per next-token target): PSM order, pads weigh nothing."""
+    """(ids of exactly `total` tokens, loss weight per next-token target): PSM order, pads weigh nothing, nor does
+    a continuation's <eos>: its middle stops at the canvas's size, mid-statement, not where the code ends (weighed,
+    it taught the AR twin to stop after canvas-1 tokens)."""
     fp, fs, fm = fim_ids
     ids = [fp, *ex.prefix, fs, *ex.suffix, fm, *ex.middle, EOS_ID]
     weight = [1.0] * (len(ids) - 1)  # targets are ids[1:]
+    if ex.kind == "continuation":
+        weight[-1] = 0.0
     pad = total - len(ids)
     return ids + [PAD_ID] * pad, weight + [0.0] * pad
 
