@@ -187,8 +187,13 @@ def with_line_break(result: InfillResult, original: str) -> InfillResult:
 
     for choice in result.details.get("choices", []):
         choice["text"] = back(choice["text"])
-    return dataclasses.replace(result, text=back(result.text),
-                               edits=[(start, end, back(text)) for start, end, text in result.edits])
+    text = back(result.text)
+    if text.endswith("\r") and original.startswith("\n", result.end):
+        text = text[:-1] + "\n"   # a \r before the document's own \n would make one \r\n of two line breaks
+    # The edits again, on the document as it is: the ones found on the \n copy kept some of its \n unchanged where
+    # the document has \r, and the reverse.
+    return dataclasses.replace(result, text=text,
+                               edits=minimal_edits(original[result.start:result.end], text, result.start))
 
 
 def with_head(request: InfillRequest) -> InfillRequest:

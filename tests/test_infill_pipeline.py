@@ -4,6 +4,7 @@ The engine is a scripted stand-in defined here (ScriptedEngine): infill/ must be
 real model is exercised by the engine and server tests."""
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -276,6 +277,24 @@ def test_lone_cr_documents_are_filled_as_lines_and_answered_in_lone_cr():
             edited = edited[:edit_start] + new + edited[edit_end:]
         assert edited == text[:start] + result.text + text[result.end:]
         assert result.details["choices"][0]["text"] == result.text
+
+
+@pytest.mark.parametrize("document, start, end, middle", [
+    ("a = 1\r\r \n\nyy#c  \n", 9, 15, "x = 1\n\n#c\r#c "),   # lone \r first, \n lines after
+    ("a = 1\rb = 2\n\nc = 3\n", 6, 12, "b = 3\n"),           # the text's last break before the document's \n
+])
+def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(document, start, end, middle):
+    """The edits are the reported text's, and no \r of the answer joins a \n of the document into one break."""
+    from infill.edits import apply_edits
+
+    def lines(text: str) -> int:
+        return len(re.split(r"\r\n|\r|\n", text))
+    result = run_infill(InfillRequest(text=document, mode="rewrite", start=start, end=end, language_id="plaintext"),
+                        ScriptedEngine(middle))
+    assert result.text, result.details.get("reason")
+    reported = document[:result.start] + result.text + document[result.end:]
+    assert apply_edits(document, result.edits) == reported
+    assert lines(reported) == lines(document) - lines(document[start:end]) + lines(middle.rstrip(" ")), reported
 
 
 def test_mixed_line_breaks_answer_in_the_first_lines_break():
