@@ -81,10 +81,11 @@ def test_ctrl_c_stops_fill_with_a_message_not_a_crash(tmp_path):
     by an abort from the model's thread still inside torch at exit."""
     source = tmp_path / "long.py"
     source.write_text("def f(xs):\n" + "".join(f"    total_{i} = sum(x * {i} for x in xs)\n" for i in range(40)))
-    # A fill of 40 lines at 256 steps a canvas runs for a minute: the signal lands while it loads or writes.
+    # Importing torch and transformers and loading take about 3 s here and the fill 2-5 s more (256 steps at most,
+    # fewer when the model's text settles first): at 3 s the signal lands while the model loads or writes.
     fill = subprocess.Popen([sys.executable, "-m", "lsp_server", "fill", f"{source}:2:1-41:39", "--steps", "256",
                              "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)
+    time.sleep(3)
     fill.send_signal(signal.SIGINT)
     _, stderr = fill.communicate(timeout=120)
     assert fill.returncode == 130, stderr
