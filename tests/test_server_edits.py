@@ -88,12 +88,15 @@ async def test_selection_edits_give_exactly_the_returned_text(client: LanguageCl
 
 
 async def test_edits_after_astral_characters_and_crlf_line_ends(client: LanguageClient):
-    uri = "file:///tmp/infill-tests/edits_astral.py"
+    # Plain text: no grammar, so whatever the model writes is applied (in a docstring, a `"""` it wrote now and then
+    # was refused, and the edit path never ran).
+    uri = "file:///tmp/infill-tests/edits_astral.txt"
     text = ('def label():\r\n    """😀 the label 😀 shown above\r\n    the totals, in bold."""\r\n'
             '    return "😀"\r\n')
     # From after the second astral character on line 1 (UTF-16 column 22) to the end of the docstring's text.
     selection = {"start": {"line": 1, "character": 22}, "end": {"line": 2, "character": 23}}
-    answer, edits = await run_command(client, "infill.rewriteSelection", uri, text, selection, version=5)
+    answer, edits = await run_command(client, "infill.rewriteSelection", uri, text, selection, version=5,
+                                      language_id="plaintext")
     assert answer["applied"] is True, answer.get("message")
     check_edits(text, selection, answer, edits)
 
