@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .decide import bracket_surplus, comment_start, opens_block
-from .literals import HOLE, code_outside_literals, line_comment_start
+from .literals import HOLE, OPEN, code_outside_literals, line_comment_start
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -265,12 +265,12 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
 
 def blank_literals(text: str, grammar: str | None, before: str = "") -> str:
     """`text` with the insides of its strings, comments and character literals blanked (same length), read as the
-    continuation of `before` (the cursor's line up to it, so a string opened there is closed in `text`); `text` as
-    it is when the grammar's literals are not known."""
-    scanned = code_outside_literals(grammar, before + text)
-    if scanned is None:
-        return text
-    kept, ending = scanned
+    continuation of `before` (the cursor's line up to it); `text` as it is when the grammar's literals are not known
+    or `before` ends inside a string or comment (the text is then that literal's)."""
+    opened = code_outside_literals(grammar, before)
+    if opened is None or opened[1] == OPEN:
+        return text   # literals unknown, or typed inside a comment or string: its brackets pair up as prose
+    kept, ending = code_outside_literals(grammar, before + text)
     rest = (before + text)[len(kept):]   # after a literal left open (blank) or a code hole opened (code)
     kept += rest if ending == HOLE else " " * len(rest)
     return kept[len(before):]

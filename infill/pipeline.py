@@ -192,8 +192,8 @@ def with_line_break(result: InfillResult, original: str) -> InfillResult:
         text = text[:-1] + "\n"   # a \r before the document's own \n would make one \r\n of two line breaks
     # The edits again, on the document as it is: the ones found on the \n copy kept some of its \n unchanged where
     # the document has \r, and the reverse.
-    return dataclasses.replace(result, text=text,
-                               edits=minimal_edits(original[result.start:result.end], text, result.start))
+    edits = minimal_edits(original[result.start:result.end], text, result.start) if text else []
+    return dataclasses.replace(result, text=text, edits=edits)
 
 
 def with_head(request: InfillRequest) -> InfillRequest:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from lsprotocol import types
@@ -81,11 +82,16 @@ def test_ctrl_c_stops_fill_with_a_message_not_a_crash(tmp_path):
     by an abort from the model's thread still inside torch at exit."""
     source = tmp_path / "long.py"
     source.write_text("def f(xs):\n" + "".join(f"    total_{i} = sum(x * {i} for x in xs)\n" for i in range(40)))
-    # Importing torch and transformers and loading take about 3 s here and the fill 2-5 s more (256 steps at most,
-    # fewer when the model's text settles first): at 3 s the signal lands while the model loads or writes.
+    # The signal goes once torch is being imported (its library mapped into the process): importing transformers,
+    # loading and the fill (up to 256 steps a canvas) still take seconds after that, so it lands while the model
+    # loads or writes, whatever the machine's speed.
     fill = subprocess.Popen([sys.executable, "-m", "lsp_server", "fill", f"{source}:2:1-41:39", "--steps", "256",
                              "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    maps = Path(f"/proc/{fill.pid}/maps")
+    deadline = time.monotonic() + 60
+    while fill.poll() is None and "libtorch" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
     fill.send_signal(signal.SIGINT)
     _, stderr = fill.communicate(timeout=120)
     assert fill.returncode == 130, stderr

@@ -571,6 +571,19 @@ def test_brackets_inside_literals_close_nothing(language, source, middle, expect
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    ("python", "def f(x):\n    # call g(<|>)\n", "x)", "def f(x):\n    # call g(x)\n"),
+    ("javascript", "function f() {\n  // call g(<|>)\n}\n", "x)", "function f() {\n  // call g(x)\n}\n"),
+    ("python", 'print("see f(<|>)")\n', "x)", 'print("see f(x)")\n'),
+    ("javascript", "log(`see f(<|>)`);\n", "x)", "log(`see f(x)`);\n"),
+])
+def test_brackets_written_inside_a_comment_or_string_pair_with_its_text(language, source, middle, expected):
+    """Asked for inside a comment or string, the model's text is that literal's: its `)` closes the `(` typed there,
+    and replaces the editor's."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert applied(source, result) == expected
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     # an apostrophe in JSX text leaves the line after it code: the scope rule still cuts the suffix's closers
     ("typescriptreact", "function A() {\n  return (\n    <section>\n      <div>\n        <|>\n      </div>\n"
      "    </section>\n  );\n}\n", "<p>Don't panic</p>\n    </section>\n  );\n}", "<p>Don't panic</p>"),

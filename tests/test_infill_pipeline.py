@@ -294,6 +294,9 @@ def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(do
     assert result.text, result.details.get("reason")
     reported = document[:result.start] + result.text + document[result.end:]
     assert apply_edits(document, result.edits) == reported
+    refused = run_infill(InfillRequest(text=document, mode="rewrite", start=start, end=end, language_id="python"),
+                         ScriptedEngine("(("))   # a syntax error: nothing offered, nothing to apply
+    assert refused.text == "" and refused.edits == []
     assert lines(reported) == lines(document) - lines(document[start:end]) + lines(middle.rstrip(" ")), reported
 
 

@@ -147,7 +147,7 @@ class FimSampler:
                 start = rng.randint(lo, hi)
             end = None   # canvas-1 tokens from where start lands below (a full canvas whatever moves it)
         start = min(max(start, lo), hi)
-        while s[start] == BOS_ID:
+        while start < hi and s[start] == BOS_ID:
             start += 1   # a line start at a file's <bos>: the file's first line starts after it
         end = start + C - 1 if end is None else min(max(end, start), start + C - 1)
         # an editor's text is one file: a middle reaching the next file's <bos> ends at the file's end with no
