@@ -629,11 +629,15 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     # text while the list is open, i.e. on most identifier keystrokes with word suggestions on.
     press(browser, Keys.ESCAPE)
     open_file(browser, "demo.py")
+    # (The keys go to demo.py's editor only once it has the focus: the Settings editor's boxes held it just now.)
+    wait_for(lambda: visible(browser, ".editor-instance .monaco-editor.focused"), UI_S, "demo.py's editor to take keys")
     chord(browser, [Keys.CONTROL], Keys.END)
     press(browser, Keys.ENTER)
     # The snippet's first letters, so the list holds it near the top: the words of the model's text typed above
     # can fill the rows the list draws (it draws only those in view), and it was not among them.
     press(browser, "infillp")
+    wait_for(lambda: any("infillp" in text for text in visible_texts(browser, ".editor-instance .view-line")), UI_S,
+             lambda: f"the letters typed into demo.py; its lines: {visible_texts(browser, '.editor-instance .view-line')}")
     time.sleep(1)
     requests = logged_objects(user_data, "status: ")[-1]["counters"]["requests"]
     # (On a loaded machine the first Ctrl+Space can come before the editor has the focus back: ask again.)
