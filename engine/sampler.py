@@ -91,16 +91,21 @@ def each_row(generators: Generators, rows: int) -> list[torch.Generator]:
     return list(generators)
 
 
+def per_row(draw: Callable[[torch.Generator], torch.Tensor], generators: Generators, rows: int,
+            dim: int = 0) -> torch.Tensor:
+    """`draw(generator)` for each row, each from its own generator, stacked along `dim`."""
+    return torch.stack([draw(g) for g in each_row(generators, rows)], dim)
+
+
 def uniform_rows(generators: Generators, rows: int, shape: tuple[int, ...], device, dim: int = 0) -> torch.Tensor:
     """U(0, 1) draws of `shape` per row, each row from its own generator, stacked along `dim` (rows, *shape)."""
-    return torch.stack([torch.rand(shape, generator=g, device=device) for g in each_row(generators, rows)], dim)
+    return per_row(lambda g: torch.rand(shape, generator=g, device=device), generators, rows, dim)
 
 
 def token_rows(generators: Generators, rows: int, shape: tuple[int, ...], vocab_size: int, device,
                dim: int = 0) -> torch.Tensor:
     """Uniformly random token ids of `shape` per row, each row from its own generator, stacked along `dim`."""
-    return torch.stack([torch.randint(0, vocab_size, shape, generator=g, device=device)
-                        for g in each_row(generators, rows)], dim)
+    return per_row(lambda g: torch.randint(0, vocab_size, shape, generator=g, device=device), generators, rows, dim)
 
 
 def renoise(canvas: torch.Tensor, fraction: float, pinned: torch.Tensor, vocab_size: int,

@@ -131,13 +131,13 @@ def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: st
     return middle
 
 
-def drop_repeated_line_above(middle: str, before: str, line_above: str) -> str:
+def drop_repeated_line_above(middle: str, line_above: str) -> str:
     """On a blank line, a first line that writes the code line above again (`b := a * 2` under `b := a * 2`) is a
     duplicate the parse check cannot catch (it parses); the lines after it are kept. Short lines (`}`, `end`,
     `i++;`) may well come twice."""
     lines = middle.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if before.strip() or first is None:
+    if first is None:
         return middle
     repeated = lines[first].strip()
     if repeated != line_above.strip() or len(repeated) < 6 or not re.search(r"\w", repeated) \
@@ -726,7 +726,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     if not ctx.before.strip():
         if not ctx.original:   # a selection's text may repeat a line on purpose; nothing was selected here
-            middle = drop_repeated_line_above(middle, ctx.before, ctx.line_above)
+            middle = drop_repeated_line_above(middle, ctx.line_above)
         middle = drop_leading_blank_lines(middle)
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
     if ctx.shape == "block" and not ctx.before:   # in place before a `}` of the block is compared with the suffix's

@@ -316,7 +316,8 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
                          for node in captures.get("text", []))
     quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
                          for node in captures.get("comment", []))
-    if not quiet and start == end and (directive := directive_text_before(tree, source.data, b_start)) is not None:
+    if (not quiet and start == end and grammar in ("c", "cpp")   # (only C's grammars have directive arguments)
+            and (directive := directive_text_before(tree, source.data, b_start)) is not None):
         # `#error` and `#warning` take prose; elsewhere a comment or string is found by the scan
         quiet = PROSE_DIRECTIVE.match(directive) is not None or literal_ending(grammar, directive) == OPEN
     elif not quiet and start == end:
