@@ -280,6 +280,11 @@ class InfillEngine:
         """Context tokens the model reads (prefix + suffix + sentinels); infill/ budgets its context with this."""
         return self.prompt_budget
 
+    @property
+    def suffix_tokens_read(self) -> int | None:
+        """The suffix tokens a fill reads when not all the budget gives: the pinned head (suffix-pinned layout)."""
+        return None if self.fim_ids else PINNED_SUFFIX_TOKENS
+
     def count_tokens(self, text: str) -> int:
         return len(self._encode_text(text))
 

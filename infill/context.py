@@ -101,13 +101,15 @@ def word_end_before(text: str, limit: int, offset: int) -> int:
 
 def skip_continuation_lines(text: str, begin: int, start: int) -> int:
     """A prefix should not open on the tail of a statement cut in two (`)`, `.method()`, `, arg`): move its start to
-    the next line that begins a statement, a few lines at most."""
+    the next line that begins a statement, a few lines at most, unless that drops half the prefix: a method chain
+    or a long call right above the cursor is the code nearest to it, and a cut statement beats losing it."""
+    skipped = begin
     for _ in range(8):
-        stop = line_end(text, begin)
-        if stop > line_start(text, start) or not CONTINUATION.match(text[begin:stop]):
+        stop = line_end(text, skipped)
+        if stop > line_start(text, start) or not CONTINUATION.match(text[skipped:stop]):
             break
-        begin = stop
-    return begin
+        skipped = stop
+    return skipped if (start - skipped) * 2 >= start - begin else begin
 
 
 def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> int:
@@ -236,25 +238,32 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
 
 def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | None, max_tokens: int,
                         count: Measure = estimate_tokens, suffix_share: float = SUFFIX_SHARE,
-                        previous_prefix_start: int | None = None, typing: bool = False) -> Context:
+                        previous_prefix_start: int | None = None, typing: bool = False,
+                        suffix_tokens_read: int | None = None) -> Context:
     """The context as the engine will read it: at most `max_tokens` tokens in all, the suffix at most
     `suffix_share` of them (the engine trims a longer one), the prefix all the suffix leaves. With
     `previous_prefix_start` (where the document's last request began its prefix) the prefix begins there while it
     fits well (steady_prefix_start). `typing` (an inline request: more follow as the user types): a prefix cut
     afresh where the budget cuts it (no previous start, or one that no longer applies: the cursor jumped) is cut with
     room to type, as a re-cut is, or the very next request would have to move its first line and the engine encode
-    the whole prompt again."""
+    the whole prompt again. `suffix_tokens_read`: the engine reads only the suffix's first tokens (a suffix pinned on
+    its canvas); the suffix is still cut as above (cleaning compares the fill with it) but the prefix is charged only
+    what the engine reads of it."""
     suffix_cap = max(1, int(max_tokens * suffix_share))
+
+    def charged(suffix_cost: int) -> int:
+        return suffix_cost if suffix_tokens_read is None else min(suffix_cost, suffix_tokens_read)
+
     kept = None
     for scope in reversed(scopes or []):
         need = scope_need(text, start, end, scope, max_tokens, count)
-        if need is not None and need[1] <= suffix_cap and need[0] + need[1] <= max_tokens:
+        if need is not None and need[1] <= suffix_cap and need[0] + charged(need[1]) <= max_tokens:
             kept = scope
             break
     suffix_end = cut_suffix(text, end, suffix_cap, count)
     suffix = text[end:suffix_end]
     suffix_tokens = count(suffix)
-    budget = max_tokens - suffix_tokens
+    budget = max_tokens - charged(suffix_tokens)
     prefix_start = cut_prefix(text, start, budget, count)
     steady = prefix_start
     if previous_prefix_start is not None:

@@ -30,6 +30,7 @@ BARE_HEADER = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|loop|switch
 BARE_HEADER_GRAMMARS = {"go", "rust"}
 HEADER_LOOK_BACK_LINES = 40   # a block header spread over more lines than this is not looked for
 # How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
+WORD_OPENER_GRAMMARS = {"lua", None}
 COMMENT_MARKERS = {"python": ("#",), "lua": ("--",)}
 C_LIKE_COMMENTS = ("//", "/*")
 ANY_COMMENT = ("#", "//", "--", "/*")   # plain text: whichever it uses
@@ -115,7 +116,11 @@ def opens_block(code_before_cursor: str, grammar: str | None = None) -> bool:
     `function f()`, `repeat`, `else`)? A comment after it does not count; a header over several lines must come
     joined (`joined_header`)."""
     code = without_trailing_comment(code_before_cursor, grammar).rstrip()
-    if code.endswith("{") or re.search(r"(?<![.\w])(do|then)$", code):   # not a method: `fetch(url).then`
+    if code.endswith("{"):
+        return True
+    # `do` / `then` open a block only where they are keywords that do (Lua; plain text: shell, Ruby); elsewhere
+    # they are the start of `done`, `double`, `then_value`. Not a method either: `fetch(url).then`.
+    if grammar in WORD_OPENER_GRAMMARS and re.search(r"(?<![.\w])(do|then)$", code):
         return True
     if grammar == "lua" and LUA_BLOCK_OPENER.search(code):
         return True

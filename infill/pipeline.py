@@ -75,6 +75,9 @@ class EngineLike(Protocol):
     # Optional: without them the context is budgeted with a chars-per-token estimate.
     def count_tokens(self, text: str) -> int: ...
 
+    # Optional: the engine reads only this many suffix tokens (suffix_tokens_read).
+    suffix_tokens_read: int | None
+
     # Optional: encode a prompt ahead of the request that will read it (prime_engine).
     def prime(self, prefix: str, suffix: str) -> dict: ...
 
@@ -128,6 +131,13 @@ def token_budget(engine: EngineLike) -> tuple[int, Callable[[str], int], bool]:
     return limit - FIM_SENTINELS, (count if callable(count) else estimate_tokens), callable(count)
 
 
+def suffix_tokens_read(engine: EngineLike) -> int | None:
+    """How many of the suffix's tokens the engine reads, when not all the budget gives (a suffix pinned on the
+    canvas: the prompt is the prefix's alone)."""
+    read = getattr(engine, "suffix_tokens_read", None)
+    return read if is_offset(read) and read >= 0 else None
+
+
 def elapsed_ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1e3, 3)
 
@@ -136,7 +146,7 @@ def plan_for(request: InfillRequest, engine: EngineLike):
     max_tokens, count_tokens, exact = token_budget(engine)
     plan = make_plan(request.text, request.mode, request.start, request.end, request.language_id, request.path,
                      request.max_new_tokens, max_tokens, count_tokens, request.invoked, request.related,
-                     request.previous)
+                     request.previous, suffix_tokens_read(engine))
     plan.details["context"]["tokens_counted_by"] = (
         "engine" if exact else f"estimate ({CHARS_PER_TOKEN} chars per token)")
     return plan

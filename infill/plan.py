@@ -47,7 +47,8 @@ def scope_details(scope) -> dict | None:
 
 def make_plan(text: str, mode: str, start: int, end: int, language_id: str | None, path: str | None,
               max_new_tokens: int, max_prompt_tokens: int, count_tokens: Measure, invoked: bool = False,
-              related: list[RelatedDocument] | None = None, previous: ContextMemory = ContextMemory()) -> Plan:
+              related: list[RelatedDocument] | None = None, previous: ContextMemory = ContextMemory(),
+              suffix_tokens_read: int | None = None) -> Plan:
     grammar = grammar_for(language_id, path)
     message = None
     if grammar is not None:
@@ -69,7 +70,8 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
     # Only an inline request follows typing; a command's selection is its own context.
     steady = previous.prefix_start if mode == "inline" else None
     context = build_token_context(text, start, end, span.scopes, max_prompt_tokens - related_tokens, count_tokens,
-                                  previous_prefix_start=steady, typing=mode == "inline")
+                                  previous_prefix_start=steady, typing=mode == "inline",
+                                  suffix_tokens_read=suffix_tokens_read)
     if mode == "rewrite":
         lengths = None
     else:

@@ -1178,6 +1178,25 @@ def test_without_fim_sentinels_the_prefix_gets_the_whole_context(pinned_engine):
     assert pinned_suffix == narrower._encode_text(suffix)[:8]
 
 
+def test_without_fim_sentinels_the_context_plan_spends_on_the_prefix_what_the_suffix_does_not_use(pinned_engine):
+    """The pinned layout reads 8 suffix tokens: a plan that kept a third of the budget for the suffix left the
+    prompt two-thirds empty while cutting the prefix's code nearest the cursor."""
+    from infill.pipeline import InfillRequest, plan_for
+
+    narrower = InfillEngine(EngineConfig(model=pinned_engine.loaded.source, max_steps=2, threads=1,
+                                         max_prompt_tokens=120), loaded=pinned_engine.loaded)
+    lines = "".join(f"def total_{i}(values):\n    return sum(value * {i} for value in values)\n" for i in range(40))
+    text = lines + "def total_x(values):\n    return " + "\n" + lines
+    cursor = text.index("    return \n") + len("    return ")
+    plan = plan_for(InfillRequest(text=text, mode="inline", start=cursor, end=cursor, language_id="python"),
+                    narrower)
+    prompt, pinned_suffix = narrower._prompt(plan.context.prefix, plan.context.suffix)
+    # Of 120: 3 for sentinels the layout lacks, 8 for the pinned suffix, an eighth kept to type into and whole
+    # lines leave about 85 (a third held back for the suffix left 65).
+    assert len(prompt) >= 0.65 * narrower.max_prompt_tokens and len(pinned_suffix) == 8
+    assert plan.context.suffix.startswith("\ndef total_0")   # cleaning still reads the suffix's lines
+
+
 def test_without_fim_sentinels_a_fill_longer_than_a_row_continues(pinned_engine, monkeypatch):
     """A suffix-pinned row holds the canvas less its <eos> slot and the 8 pinned suffix tokens (119 of 128): a fill
     asking for more, though less than the canvas, still goes on in a second block."""

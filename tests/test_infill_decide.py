@@ -68,6 +68,21 @@ def test_dict_colon_is_not_a_block_opener():
     assert opens_block("for i := 0; i < n; i++ {") and opens_block("while true do")
 
 
+@pytest.mark.parametrize("grammar, source, shape", [
+    ("python", "for item in items:\n    do<|>\n", "single"),     # `do_work(item)` being typed
+    ("c", "int main(void) {\n    do<|>\n", "single"),         # `double`
+    ("javascript", "const do<|>\n", "single"),
+    ("go", "func f() {\n\tdo<|>\n}\n", "single"),
+    ("python", "x = then<|>\n", "single"),
+    ("lua", "while true do<|>\n", "multi"),                   # Lua's `do` and `then` do open blocks
+    ("lua", "if x then<|>\n", "multi"),
+    ("c", "do {<|>\n", "multi"),
+])
+def test_do_and_then_open_blocks_only_where_they_are_keywords_that_do(grammar, source, shape):
+    text, offset = at(source)
+    assert decide_shape(text, offset, in_string_or_comment=False, grammar=grammar).shape == shape
+
+
 def test_inside_a_string_or_comment_is_none_whatever_the_line_says():
     text, offset = at('def f():\n    s = "<|>"\n')
     quiet = find_span("python", text, offset, offset).in_string_or_comment

@@ -559,3 +559,16 @@ def test_a_huge_line_a_few_lines_away_is_not_measured(before_cursor):
     context = build_token_context(text, cursor, cursor, None, 200, counted)
     assert max(longest) <= 200 * MAX_CHARS_PER_TOKEN
     assert (context.prefix if before_cursor else context.suffix).count("a = 1") == 10
+
+
+def test_a_method_chain_right_above_the_cursor_is_kept_though_the_cut_opens_inside_it():
+    """The prefix may open on a `.method()` line (the rest of a statement cut in two); moving its start to the next
+    statement must not throw away the chain the cursor is writing after."""
+    chain = "".join(f"        .{name}(|x| x.{name}_value())\n" for name in
+                    ("filter", "map", "inspect", "take_while", "skip_while", "flat_map", "peekable"))
+    text = "fn f(items: &[Item]) -> Vec<u32> {\n    let out: Vec<u32> = items\n        .iter()\n" + chain + "    "
+    begin = cut_prefix(text, len(text), 60, words)
+    assert words(text[begin:]) * 2 >= 60 and ".peekable(" in text[begin:]
+    # A cut statement's small tail still gives way to the next statement's start.
+    short = "x = call(\n    a,\n    b\n)\n" + "y = 1\n" * 8 + "z = "
+    assert short[cut_prefix(short, len(short), 36, words):] == short[short.index("y = 1"):]
