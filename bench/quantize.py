@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from engine import EngineConfig, InfillEngine
-from engine.compat import with_cache
 from engine.configs import BOS_ID, PAD_ID, diffusiongemma_26b_a4b_config
 from engine.prompt import encode_text
 from engine.quantize import WEIGHT_FORMATS, quantize_model
@@ -71,17 +70,13 @@ def held_out_sources() -> list[Path]:
 def half_noise_guesses(model, val: list, vocab: int) -> torch.Tensor:
     """The decoder's top guess at every real (not padding) canvas position of each held-out batch at half noise,
     with the same noise for every format. (positions,)"""
-    from transformers.cache_utils import DynamicCache
-
-    from training.train import noise_canvas
+    from training.train import canvas_inputs, encode_prompts, noise_canvas
 
     guesses, gen = [], torch.Generator().manual_seed(1234)
     for prompts, clean in val:
-        cache = DynamicCache(config=model.config.text_config)
-        model.model.encoder(input_ids=prompts, **with_cache(model, cache))
+        cache, _, keep = encode_prompts(model, prompts)   # a shorter prompt comes left-padded: its pads masked
         noisy, _ = noise_canvas(clean, "uniform", vocab, None, gen, noise_level=0.5)
-        positions = torch.arange(prompts.shape[1], prompts.shape[1] + clean.shape[1]).unsqueeze(0)
-        logits = model(**with_cache(model, cache), decoder_input_ids=noisy, decoder_position_ids=positions).logits
+        logits = model(decoder_input_ids=noisy, **canvas_inputs(model, cache, keep, clean.shape[1])).logits
         guesses.append(logits.argmax(-1)[clean != PAD_ID])                                    # (real positions,)
     return torch.cat(guesses)
 

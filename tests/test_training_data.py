@@ -234,7 +234,7 @@ def test_middles_and_suffixes_stay_in_their_file():
         for _ in range(1500):
             ex = sampler.example()
             assert ex == again.example()   # the same seed, the same examples
-            assert len(ex.prefix) + len(ex.suffix) + 3 == 48 and len(ex.middle) <= 15
+            assert len(ex.prefix) + len(ex.suffix) + 3 <= 48 and len(ex.middle) <= 15   # shorter: a file's top
             assert BOS_ID not in ex.middle and BOS_ID not in ex.suffix
             if ex.kind == "continuation":
                 assert len(ex.middle) == 15
@@ -248,11 +248,11 @@ def test_middles_and_suffixes_stay_in_their_file():
     assert sum(ex.at_characters for ex in examples) > 0.8 * len(examples)
     file_ends = 0
     for ex in examples:
-        assert len(ex.prefix) + len(ex.suffix) + 3 == 256 and len(ex.middle) <= 63
+        assert len(ex.prefix) + len(ex.suffix) + 3 <= 256 and len(ex.middle) <= 63
         assert BOS_ID not in ex.middle and BOS_ID not in ex.suffix
         if ex.kind == "continuation":
             assert len(ex.middle) == 63
-        text = decode(ex.prefix).rsplit("<bos>", 1)[-1] + decode(ex.middle)
+        text = decode(ex.prefix) + decode(ex.middle)
         if ex.kind == "continuation":
             assert any(text in f for f in files)
         elif not ex.suffix:
@@ -279,3 +279,138 @@ def test_the_held_out_prefix_holds_no_other_file_and_no_bos_text(monkeypatch):
         assert any(f.startswith(ex["prefix"]) or ex["prefix"] in f for f in files)
         assert any(ex["prefix"] + ex["middle"] + ex["suffix"].rstrip("\ufffd") in f for f in files)
     assert any(f.startswith(ex["prefix"]) for ex in examples for f in files)   # a prefix from its file's start
+
+
+def unique_token_stream():
+    """Files of 60 tokens (and a few of 4) whose every token is its stream position + 20: an example's tokens say
+    where it was cut. Returns (stream, "newline" ids: every 9th token)."""
+    import numpy as np
+
+    from engine.configs import BOS_ID
+    stream = np.arange(30_000, dtype=np.int64) + 20
+    stream[::61] = BOS_ID
+    stream[20_000:20_100:5] = BOS_ID
+    newlines = stream[4::9]
+    return stream, newlines[newlines != BOS_ID]
+
+
+def test_a_prefix_stops_at_its_files_start():
+    """The prompt has a fixed size and the prefix took whatever room the suffix left, so near a file's top it ran
+    back over the file's <bos> into the end of the file before: text the engine never shows (it sends the editor's
+    one file, in a shorter prompt). Now a prefix stops at its file's start; the suffix keeps its own cap."""
+    from engine.configs import BOS_ID
+    from training.fim import FimSampler
+
+    stream, newlines = unique_token_stream()
+    shorter = 0
+    for seed in (0, 1):
+        sampler = FimSampler(stream, newlines, context=48, canvas=16, seed=seed)
+        for _ in range(1500):
+            ex = sampler.example()
+            pieces = ex.prefix + ex.middle + ex.suffix
+            if not pieces:
+                continue
+            positions = [t - 20 for t in pieces]
+            # one run of the stream with no <bos> in it: one file, prefix, middle and suffix in order
+            assert positions == list(range(positions[0], positions[0] + len(pieces))) and BOS_ID not in pieces
+            assert len(ex.suffix) <= sampler.max_suffix
+            if len(ex.prefix) + len(ex.suffix) + 3 < 48:
+                assert stream[positions[0] - 1] == BOS_ID   # a shorter prefix is its file's whole beginning
+                shorter += 1
+            else:
+                assert len(ex.prefix) + len(ex.suffix) + 3 == 48
+    assert shorter > 0.5 * 3000   # files of 60 tokens: most prefixes reach their file's start
+
+
+def test_a_prefix_cut_at_characters_stops_at_its_files_start():
+    """The same where cuts move to characters (heal_cuts): the stream's part of the prefix ran back over <bos>."""
+    from engine.configs import BOS_ID
+    from training.fim import FimSampler, newline_token_ids
+
+    tokenizer = shipped_tokenizer()
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    files = short_files(12)
+    sampler = FimSampler(stream_of(tokenizer, files), newline_token_ids(tokenizer), 256, 64, seed=3,
+                         tokenizer=tokenizer)
+    shorter = shorter_at_characters = 0
+    for _ in range(600):
+        ex = sampler.example()
+        assert BOS_ID not in ex.prefix and "<bos>" not in decode(ex.prefix)
+        text = decode(ex.prefix) + decode(ex.middle) + decode(ex.suffix).rstrip("\ufffd")
+        assert any(text in f for f in files)
+        if len(ex.prefix) + len(ex.suffix) + 3 < 256:
+            assert any(f.startswith(decode(ex.prefix) + decode(ex.middle)) for f in files)
+            shorter += 1
+            shorter_at_characters += ex.at_characters
+    assert shorter > 0.5 * 600 and shorter_at_characters > 0.5 * shorter
+
+
+def test_a_shorter_prompt_is_left_padded_and_the_pads_are_hidden():
+    """Batches stay stacked tensors: the diffusion prompt is left-padded with <pad> (its own tokens end where the
+    canvas begins) and training.train hides the pads from every prompt token; the AR twin's pads come after its
+    <eos> and weigh nothing."""
+    from engine.configs import EOS_ID, PAD_ID
+    from training import train
+    from training.fim import FimSampler, diffusion_batch, psm_batch
+
+    stream, newlines = unique_token_stream()
+    fim_ids = (3, 4, 5)
+    prompts, clean = diffusion_batch(FimSampler(stream, newlines, context=48, canvas=16, seed=0), fim_ids, 64)
+    assert prompts.shape == (64, 48) and clean.shape == (64, 16)
+    keep = train.prompt_keep(prompts)
+    padded = ~keep.all(1)
+    assert padded.sum() > 16 and keep.any(1).all()
+    for row, own in zip(prompts, keep):
+        # <pad>... <fim_suffix> ... <fim_middle>
+        assert (row[~own] == PAD_ID).all() and row[own][0] == 4 and row[-1] == 5
+        assert (row[own] >= 3).all()   # no <pad>, <eos> or <bos> among the prompt's own tokens
+    masks = train.encoder_padding_masks(keep, window=8)
+    for kind, mask in masks.items():                                     # (B, 1, P, P)
+        seen = mask[:, 0] & keep[:, :, None]                              # what the prompt's own tokens see
+        assert not (seen & ~keep[:, None, :]).any(), kind                 # never a pad
+        assert mask[:, 0].any(-1).all()                                   # no row left with nothing to attend
+    ids, weights = psm_batch(FimSampler(stream, newlines, context=48, canvas=16, seed=0), fim_ids, 64)
+    assert ids.shape == (64, 64) and weights.shape == (64, 63)
+    for row, weight in zip(ids, weights):
+        end = int((row == EOS_ID).nonzero()[0])
+        assert row[0] == 3 and (row[end + 1:] == PAD_ID).all() and (weight[end:] == 0).all()
+        assert (row[:end] != PAD_ID).all()
+    assert ((ids == PAD_ID).sum(1) > 16 - 1).sum() > 16   # shorter prompts: more pads than the canvas leaves
+
+
+def test_a_masked_left_padded_prompt_reads_as_the_shorter_prompt_alone():
+    """What training computes for a padded row must be what the engine's shorter prompt gives: the same canvas
+    logits (the canvas at positions right after the prompt's own tokens) and the same encoder next-token loss.
+    P is past the tiny config's window, so sliding layers keep only their last window-1 prompt keys."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import DiffusionGemmaForBlockDiffusion
+    from transformers.cache_utils import DynamicCache
+
+    from engine.compat import with_cache
+    from engine.configs import PAD_ID, tiny_config
+    from training import train
+
+    torch.manual_seed(0)
+    vocab, P, C = 300, 80, 16
+    model = DiffusionGemmaForBlockDiffusion(tiny_config(vocab_size=vocab, canvas_length=C)).eval()
+    own = [torch.randint(10, vocab, (n,)) for n in (80, 70, 63, 20, 2)]
+    prompts = torch.stack([torch.cat([torch.full((P - len(r),), PAD_ID), r]) for r in own])   # (5, P)
+    clean = torch.randint(10, vocab, (len(own), C))
+    with torch.no_grad():
+        # masked noise at level 1: every canvas position is <mask>, so each row's loss is known without the noise
+        _, ar_loss, per_token, _, _ = train.diffusion_loss(
+            model, prompts, clean, noise="masked", vocab=vocab, mask_id=6, gen=torch.Generator().manual_seed(0),
+            noise_level=1.0, self_condition=False)
+        ar_sum = ar_n = 0.0
+        for i, r in enumerate(own):   # each prompt alone, as the engine encodes it: no pads, no mask
+            cache = DynamicCache(config=model.config.text_config)
+            hidden = model.model.encoder(input_ids=r[None], **with_cache(model, cache)).last_hidden_state
+            if len(r) > 1:
+                ar_sum += F.cross_entropy(train.lm_logits(model, hidden[0, :-1]), r[1:], reduction="sum").item()
+                ar_n += len(r) - 1
+            logits = model(**with_cache(model, cache), decoder_input_ids=torch.full((1, C), 6),
+                           decoder_position_ids=torch.arange(len(r), len(r) + C)[None]).logits
+            alone = F.cross_entropy(logits[0].float(), clean[i], reduction="none")
+            assert torch.allclose(per_token[i], alone, atol=1e-4), (len(r), (per_token[i] - alone).abs().max())
+        assert abs(ar_loss.item() - ar_sum / ar_n) < 1e-4

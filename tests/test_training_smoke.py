@@ -331,10 +331,14 @@ def test_some_examples_end_at_a_files_end_with_no_suffix():
         ex = sampler.example()
         if ex.kind != "continuation" and not ex.suffix:
             at_file_end.append(ex)
-            assert len(ex.prefix) == 45 and 0 < len(ex.middle) <= 15 and BOS_ID not in ex.middle
-            end = next(i for i in range(len(stream)) if stream[i - len(ex.middle):i].tolist() == ex.middle
-                       and stream[i - len(ex.middle) - 45:i - len(ex.middle)].tolist() == ex.prefix)
+            # the whole prefix, or less in a file shorter than it (from the file's start)
+            assert len(ex.prefix) <= 45 and 0 < len(ex.middle) <= 15 and BOS_ID not in ex.middle + ex.prefix
+            start = len(ex.prefix)
+            end = next(i for i in range(start + len(ex.middle), len(stream))
+                       if stream[i - len(ex.middle):i].tolist() == ex.middle
+                       and stream[i - len(ex.middle) - start:i - len(ex.middle)].tolist() == ex.prefix)
             assert stream[end] == BOS_ID    # the middle runs to the file's end
+            assert len(ex.prefix) == 45 or stream[end - len(ex.middle) - start - 1] == BOS_ID
     assert 40 < len(at_file_end) < 130   # about 10% of the 85% that are not continuations
     assert {ex.kind for ex in at_file_end} == {"line", "lines", "span"}
 
@@ -361,12 +365,14 @@ def test_character_cuts_keep_the_text_and_tokenize_each_piece_as_the_engine_does
     # those near a file's start or crossing one's end keep the token cuts (heal_cuts says when)
     assert sum(ex.at_characters for ex in examples) > 0.9 * len(examples)
     for ex in examples:
-        assert len(ex.prefix) + len(ex.suffix) + 3 == 256 and len(ex.middle) <= 63
+        assert len(ex.prefix) + len(ex.suffix) + 3 <= 256 and len(ex.middle) <= 63
         if ex.kind == "continuation":
             assert ex.suffix == [] and len(ex.middle) == 63
         prefix, middle, suffix = decode(ex.prefix), decode(ex.middle), decode(ex.suffix)
         # nothing lost or added between the pieces (their far ends may cut a character's bytes, as in the engine)
         assert prefix.lstrip("\ufffd") + middle + suffix.rstrip("\ufffd") in text
+        if len(ex.prefix) + len(ex.suffix) + 3 < 256:   # a shorter prompt: the prefix from its file's start
+            assert "<bos>" + prefix + middle in text
         if not ex.at_characters:
             continue
         # the middle is its own text's tokens (a continuation's last may be a cut word's first piece)

@@ -1,21 +1,25 @@
 """Fill-in-the-middle examples cut out of a token stream, shared by the diffusion model and its AR twin.
 
-One example is (prefix, middle, suffix) ids with a fixed total size, so batches need no padding in the context:
+One example is (prefix, middle, suffix) ids with a fixed total size, or less where the prefix reaches its file's
+start (the layouts pad those to the fixed size):
 - line:         the middle is one whole line;
 - lines:        2 to 12 whole lines;
 - span:         starts and ends anywhere (mid-token-run, mid-line), 0 to canvas-1 tokens;
 - continuation: no suffix, the middle is the next canvas-1 tokens (plain left-to-right; in the diffusion layout it
                 fills the canvas, which the engine reads as "not ended, continue block by block"; the AR twin's
                 <eos> after it weighs nothing).
-Middles and suffixes stay in one file, as an editor's text does: a middle that reaches the next file's <bos> ends the
-file (a file-end example, no suffix; a continuation that does so becomes a span), a suffix stops there.
+Middles, suffixes and prefixes stay in one file, as an editor's text does: a middle that reaches the next file's <bos>
+ends the file (a file-end example, no suffix; a continuation that does so becomes a span), a suffix stops there, and
+a prefix stops at its own file's start (never its <bos>, nor the file before): near the top of a file the prompt is
+then shorter than the context, as the engine's is, and the diffusion layout left-pads it with <pad>s that
+training/train.py hides from the model (the AR twin's PSM layout pads at the end, where pads weigh nothing).
 With a tokenizer, each cut then moves to a character position and prefix, middle and suffix are tokenized apart, as
 the engine tokenizes the editor's text (heal_cuts). A cut between stream tokens never shows the model a prefix the
 editor sends all the time: the byte-level BPE folds a newline and all but one indentation space into one token, so
 a line cut at a token boundary leaves one space in the middle; after auto-indent the prefix ends in the full
 indentation, a token sequence the model would never have seen. Mid-word cursors and a prefix ending in a space after
 code are the same story.
-Layouts: the diffusion model reads `<fim_suffix> suffix <fim_prefix> prefix <fim_middle>` and denoises
+Layouts: the diffusion model reads `<pad>... <fim_suffix> suffix <fim_prefix> prefix <fim_middle>` and denoises
 `middle <eos> <pad>...`; the AR twin reads PSM `<fim_prefix> prefix <fim_suffix> suffix <fim_middle> middle <eos>`.
 """
 from __future__ import annotations
@@ -58,8 +62,8 @@ class Example:
 
 
 class FimSampler:
-    """Cuts examples whose prefix + suffix fill `context` tokens (less the 3 sentinels) and whose middle fits the
-    canvas with its <eos>."""
+    """Cuts examples whose prefix + suffix fill `context` tokens (less the 3 sentinels), or fewer where the prefix
+    reaches its file's start, and whose middle fits the canvas with its <eos>."""
 
     def __init__(self, stream: np.ndarray, newline_ids: np.ndarray, context: int, canvas: int, seed: int,
                  max_suffix: int | None = None, mix: tuple[float, ...] = DEFAULT_MIX, tokenizer=None):
@@ -91,6 +95,12 @@ class FimSampler:
         """The first file start (its <bos>) at or after stream position i, else the stream's end."""
         k = int(np.searchsorted(self.file_starts, i))
         return int(self.file_starts[k]) if k < len(self.file_starts) else len(self.stream)
+
+    def _own_file_start(self, i: int) -> int:
+        """The first token of the file holding stream position i (just after its <bos>), else 0: where a prefix
+        ending before i must stop."""
+        k = int(np.searchsorted(self.file_starts, i, side="right"))
+        return int(self.file_starts[k - 1]) + 1 if k > 0 else 0
 
     def _line_run(self, lo: int, hi: int, max_lines: int, C: int) -> tuple[int, int]:
         """(start, end) of a run of up to max_lines whole lines starting in [lo, hi] (at least 2 where possible)
@@ -159,10 +169,12 @@ class FimSampler:
             end, suffix_len = next_file, 0
             kind = "span" if kind == "continuation" else kind
         suffix_len = min(suffix_len, next_file - end)
-        prefix_len = self.P - 3 - suffix_len
+        # the prefix takes the room the suffix leaves, back to its file's start at most (the suffix keeps its cap
+        # however short the prefix, as engine/prompt.py trim_context does)
+        prefix_from = max(start - (self.P - 3 - suffix_len), self._own_file_start(start))
         healed = (self.heal_cuts(start, end, suffix_len, kind, style, C, at_file_end=at_file_end)
                   if self.tokenizer is not None else None)
-        return healed or Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(),
+        return healed or Example(prefix=s[prefix_from:start].tolist(), middle=s[start:end].tolist(),
                                  suffix=s[end:end + suffix_len].tolist(), kind=kind)
 
 
@@ -189,8 +201,8 @@ class FimSampler:
             healed = self.heal_cuts(start, end, 0, kind, style, C, at_file_end=True)
             if healed is not None:
                 return healed
-        return Example(prefix=s[start - prefix_len:start].tolist(), middle=s[start:end].tolist(), suffix=[],
-                       kind=kind)
+        prefix_from = max(start - prefix_len, self._own_file_start(start))
+        return Example(prefix=s[prefix_from:start].tolist(), middle=s[start:end].tolist(), suffix=[], kind=kind)
 
     # -- cuts at character positions -------------------------------------------------------------------------
 
@@ -316,8 +328,9 @@ class FimSampler:
             suffix = tail if at_file_end else (tail + after)[:suffix_len]
         prefix_len = self.P - 3 - len(suffix)
         head = self._encode(text[:c1])
-        raw_from = a - (prefix_len - len(head))
-        if raw_from < 0 or len(head) > prefix_len:
+        # the stream's part of the prefix stops at its file's start (a is after that file's <bos>: see above)
+        raw_from = max(a - (prefix_len - len(head)), self._own_file_start(a))
+        if len(head) > prefix_len:
             return None
         return Example(prefix=s[raw_from:a].tolist() + head, middle=middle, suffix=suffix, kind=kind,
                        at_characters=True)
@@ -331,10 +344,16 @@ def not_inside_crlf(text: str, at: int, step: int, bound: int) -> int:
     return at
 
 
-def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int) -> tuple[list[int], list[int]]:
-    """(prompt of exactly `context` tokens, canvas of exactly `canvas` tokens)."""
+def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int,
+                     context: int | None = None) -> tuple[list[int], list[int]]:
+    """(prompt, canvas of exactly `canvas` tokens). With `context`, the prompt is left-padded with <pad> to exactly
+    that many tokens (a prefix that stops at its file's start leaves room): the pads come first so that the prompt's
+    own tokens keep their order and end where the canvas begins; training/train.py hides them and starts the
+    positions at the first real token (prompt_keep), which makes the padded prompt the engine's shorter one."""
     fp, fs, fm = fim_ids
     prompt = [fs, *ex.suffix, fp, *ex.prefix, fm]
+    if context is not None:
+        prompt = [PAD_ID] * (context - len(prompt)) + prompt
     body = ex.middle + [EOS_ID]
     return prompt, body + [PAD_ID] * (canvas - len(body))
 
@@ -342,7 +361,9 @@ def diffusion_layout(ex: Example, fim_ids: tuple[int, int, int], canvas: int) ->
 def psm_layout(ex: Example, fim_ids: tuple[int, int, int], total: int) -> tuple[list[int], list[float]]:
     """(ids of exactly `total` tokens, loss weight per next-token target): PSM order, pads weigh nothing, nor does
     a continuation's <eos>: its middle stops at the canvas's size, mid-statement, not where the code ends (weighed,
-    it taught the AR twin to stop after canvas-1 tokens)."""
+    it taught the AR twin to stop after canvas-1 tokens). A shorter prompt (a prefix from its file's start) only
+    moves the pads: they all come at the end, after the <eos>, where the causal model's real tokens never see them
+    and the real tokens sit at positions from 0, as AREngine's prompt does."""
     fp, fs, fm = fim_ids
     ids = [fp, *ex.prefix, fs, *ex.suffix, fm, *ex.middle, EOS_ID]
     weight = [1.0] * (len(ids) - 1)  # targets are ids[1:]
@@ -354,9 +375,10 @@ def psm_layout(ex: Example, fim_ids: tuple[int, int, int], total: int) -> tuple[
 
 def diffusion_batch(sampler: FimSampler, fim_ids, size: int, canvas: int | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(prompts (B, P), clean canvases (B, C)); C is `canvas`, else the sampler's."""
+    """(prompts (B, P), left-padded with <pad> where shorter, clean canvases (B, C)); C is `canvas`, else the
+    sampler's."""
     C = min(canvas or sampler.C, sampler.C)
-    pairs = [diffusion_layout(sampler.example(C), fim_ids, C) for _ in range(size)]
+    pairs = [diffusion_layout(sampler.example(C), fim_ids, C, sampler.P) for _ in range(size)]
     prompts, canvases = zip(*pairs)
     return torch.tensor(prompts, dtype=torch.long), torch.tensor(canvases, dtype=torch.long)
 

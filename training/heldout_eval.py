@@ -15,7 +15,6 @@ import json
 import time
 from pathlib import Path
 
-from engine.configs import BOS_ID
 from engine.types import EngineConfig
 from training.fim import FimSampler, newline_token_ids
 from training.shards import load_many
@@ -40,16 +39,10 @@ def heldout_lines(tokenizer, shard_folders: list[Path], count: int, context: int
         middle = tokenizer.decode(ex.middle)
         if len(middle.strip()) < 4:  # blank or trivial lines say nothing about a model
             continue
-        examples.append({"prefix": tokenizer.decode(own_file_prefix(ex.prefix)), "middle": middle,
+        # the prefix stops at its file's start (training.fim), as the suffix stops at the file's end
+        examples.append({"prefix": tokenizer.decode(ex.prefix), "middle": middle,
                          "suffix": tokenizer.decode(ex.suffix)})
     return examples
-
-
-def own_file_prefix(prefix: list[int]) -> list[int]:
-    """The prefix from its file's start: the stream's prefix may run back over the file's <bos> into the one before,
-    which an editor never sends (and "<bos>" decoded is text the engine would tokenize as characters). The suffix
-    stops at the next file's <bos> already (training.fim)."""
-    return prefix[len(prefix) - prefix[::-1].index(BOS_ID):] if BOS_ID in prefix else prefix
 
 
 def load_engine(kind: str, model: str, device: str, threads: int | None, fast_path: str = "off"):

@@ -2,8 +2,10 @@
 
 One example (training/fim.py): the encoder reads `<fim_suffix> suffix <fim_prefix> prefix <fim_middle>` causally
 into the KV cache (suffix first so the canvas continues the prefix); the decoder denoises the canvas
-`middle <eos> <pad>...`. Each row draws a noise level t (t ~ U(0,1), and t = 1 for 30% of rows: the sampler's
-first step) and replaces a fraction t of the canvas
+`middle <eos> <pad>...`. A prompt shorter than the context (its prefix stops at its file's start) comes left-padded;
+attention masks hide the pads from the encoder and the canvas and positions start at its first real token, so the
+model reads exactly the engine's shorter prompt (encode_prompts). Each row draws a noise level t (t ~ U(0,1), and
+t = 1 for 30% of rows: the sampler's first step) and replaces a fraction t of the canvas
 - uniform (default, as DiffusionGemma trains): by uniformly random tokens; the model predicts the clean token at
   every position, so it also learns to revise tokens (noised positions weigh 1, untouched ones 0.2);
 - masked: by <mask>; only masked positions carry loss (the masked-diffusion baseline the issue compares against).
@@ -40,6 +42,7 @@ from engine.compat import with_cache
 from engine.configs import EOS_ID, PAD_ID
 from engine.infill_engine import CANVAS_BUCKETS
 from engine.loading import MIN_CANVAS
+from engine.masks import for_attention, sliding_window_of
 from engine.sampler import SamplerSettings
 from training.common import (DIFFUSION_CONFIGS, Clock, autocast, check_resume_flags, learning_rate, load_checkpoint,
                              make_optimizer, pick_device, restore_optimizer, save_checkpoint, unigram_logp,
@@ -112,40 +115,95 @@ def canvas_weights(clean: torch.Tensor, noised: torch.Tensor, noise: str,
     return torch.where(clean == PAD_ID, weight * PAD_WEIGHT, weight)
 
 
+def prompt_keep(prompts: torch.Tensor) -> torch.Tensor:
+    """(B, P) True on each prompt's own tokens, False on the <pad>s before them: a prompt shorter than P (its prefix
+    stops at its file's start, training/fim.py) is left-padded. A prompt starts with a sentinel, never <pad>."""
+    return (prompts != PAD_ID).int().cummax(1).values.bool()
+
+
+def encoder_padding_masks(keep: torch.Tensor, window: int | None) -> dict[str, torch.Tensor]:
+    """(B, 1, P, P) boolean masks (True = attend) for the causal encoder over left-padded prompts: a prompt token
+    sees the earlier tokens of its own prompt (sliding layers: within the window, counted in cache slots as
+    transformers counts them, the same slots apart with or without the pads), never a pad; a pad sees itself only
+    (a row with nothing to attend gives NaN, and a NaN value times a zero weight is still NaN)."""
+    P = keep.shape[1]
+    index = torch.arange(P, device=keep.device)
+    causal = index[None, :] <= index[:, None]                                          # (P, P) key <= query
+    local = causal & (index[None, :] > index[:, None] - window) if window else causal
+    itself = torch.eye(P, dtype=torch.bool, device=keep.device)
+    return {kind: ((pattern[None] & keep[:, None, :]) | itself[None])[:, None]
+            for kind, pattern in (("full_attention", causal), ("sliding_attention", local))}
+
+
+def decoder_padding_masks(keep: torch.Tensor, cache: DynamicCache, text_config,
+                          canvas_len: int) -> dict[str, torch.Tensor]:
+    """(N, 1, C, K + C) boolean masks for the canvas: the prompt keys a layer's cache keeps (K: all P in a full
+    layer, the last window-1 in a sliding one) less the pads, and the whole canvas."""
+    N = keep.shape[0]
+    masks = {}
+    for kind in set(text_config.layer_types):
+        kept = cache.layers[text_config.layer_types.index(kind)].keys.shape[-2]
+        keys = torch.cat([keep[:, keep.shape[1] - kept:], keep.new_ones(N, canvas_len)], 1)   # (N, K + C)
+        masks[kind] = keys[:, None, None, :].expand(-1, -1, canvas_len, -1)
+    return masks
+
+
+def encode_prompts(model, prompts: torch.Tensor) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
+    """Encode left-padded prompts (B, P) as the engine encodes each prompt alone: the pads hidden from every token
+    and taking no position (a prompt's own tokens sit at 0..L-1). Returns (cache, hidden states (B, P, H),
+    keep (B, P))."""
+    keep = prompt_keep(prompts)
+    text_config = model.config.text_config
+    masks = encoder_padding_masks(keep, sliding_window_of(text_config))
+    positions = (keep.cumsum(1) - 1).clamp(min=0)                                      # (B, P), pads at 0
+    cache = DynamicCache(config=text_config)
+    enc = model.model.encoder(input_ids=prompts, attention_mask=for_attention(masks, model), position_ids=positions,
+                              **with_cache(model, cache))
+    return cache, enc.last_hidden_state, keep
+
+
+def canvas_inputs(model, cache: DynamicCache, keep: torch.Tensor, canvas_len: int) -> dict:
+    """The decoder's positions (N, C), right after each prompt's own tokens as in the engine, and its masks."""
+    positions = keep.sum(1, keepdim=True) + torch.arange(canvas_len, device=keep.device)[None, :]  # (N, C)
+    masks = decoder_padding_masks(keep, cache, model.config.text_config, canvas_len)
+    return {"decoder_position_ids": positions, "decoder_attention_mask": for_attention(masks, model),
+            **with_cache(model, cache)}
+
+
 def diffusion_loss(model, prompts, clean, *, noise: str, vocab: int, mask_id: int | None, gen: torch.Generator,
                    repeats: int = 1, noise_level: float | None = None, self_condition: bool = True):
-    """prompts (B, P), clean (B, C). Each encoded context serves `repeats` noised canvases. In training
-    (noise_level None) some rows get the engine's pinned length limit (engine_caps); evaluations at a fixed level
-    none.
-    Returns (weighted canvas loss, encoder next-token loss, per-token CE (B*repeats, C), clean (B*repeats, C),
-    noised positions (B*repeats, C))."""
-    B, P = prompts.shape
-    cache = DynamicCache(config=model.config.text_config)
-    enc = model.model.encoder(input_ids=prompts, **with_cache(model, cache))
-    ar_logits = lm_logits(model, enc.last_hidden_state[:, :-1])                      # (B, P-1, V)
-    ar_loss = F.cross_entropy(ar_logits.reshape(-1, vocab), prompts[:, 1:].reshape(-1))
+    """prompts (B, P), left-padded where shorter (prompt_keep); clean (B, C). Each encoded context serves `repeats`
+    noised canvases. In training (noise_level None) some rows get the engine's pinned length limit (engine_caps);
+    evaluations at a fixed level none.
+    Returns (weighted canvas loss, encoder next-token loss over the prompts' own tokens, per-token CE
+    (B*repeats, C), clean (B*repeats, C), noised positions (B*repeats, C))."""
+    cache, hidden, keep = encode_prompts(model, prompts)                            # keep (B, P)
+    ar_logits = lm_logits(model, hidden[:, :-1])                                       # (B, P-1, V)
+    ar_tokens = F.cross_entropy(ar_logits.reshape(-1, vocab), prompts[:, 1:].reshape(-1), reduction="none")
+    ar_weight = keep[:, :-1].reshape(-1).float()   # a pad neither predicts nor is predicted: (B*(P-1),)
+    ar_loss = (ar_tokens * ar_weight).sum() / ar_weight.sum().clamp(min=1.0)
     if repeats > 1:
         cache.batch_repeat_interleave(repeats)                                         # (B*R, heads, P, d)
         clean = clean.repeat_interleave(repeats, dim=0)                                # (B*R, C)
+        keep = keep.repeat_interleave(repeats, dim=0)                                  # (B*R, P)
     N, C = clean.shape
     pinned = None
     if noise_level is None:
         clean, pinned = engine_caps(clean, gen)
     noisy, noised = noise_canvas(clean, noise, vocab, mask_id, gen, noise_level, pinned)
-    positions = torch.arange(P, P + C, device=prompts.device).unsqueeze(0)
+    decoder_kw = canvas_inputs(model, cache, keep, C)
     sc_logits = sc_mask = None
     if self_condition:
         with torch.no_grad():
-            sc_logits = model(**with_cache(model, cache), decoder_input_ids=noisy,
-                              decoder_position_ids=positions).logits
+            sc_logits = model(decoder_input_ids=noisy, **decoder_kw).logits
         # The sampler feeds back its temperature-scaled logits (as transformers' own generate does with its
         # processed logits), at temperatures from 0.8 down to 0.4: shown the same here, at a random one per row.
         temperature = SC_TEMPERATURES[0] + (SC_TEMPERATURES[1] - SC_TEMPERATURES[0]) * torch.rand(
             N, 1, 1, generator=gen, device=prompts.device)
         sc_logits = sc_logits / temperature                                            # (N, C, V)
         sc_mask = torch.rand(N, generator=gen, device=prompts.device) < SELF_CONDITIONING_PROB
-    logits = model(**with_cache(model, cache), decoder_input_ids=noisy, decoder_position_ids=positions,
-                   self_conditioning_logits=sc_logits, self_conditioning_mask=sc_mask).logits  # (N, C, V)
+    logits = model(decoder_input_ids=noisy, self_conditioning_logits=sc_logits, self_conditioning_mask=sc_mask,
+                   **decoder_kw).logits                                                # (N, C, V)
     per_token = F.cross_entropy(logits.float().reshape(-1, vocab), clean.reshape(-1), reduction="none").view(N, C)
     w = canvas_weights(clean, noised, noise, pinned)
     return (per_token * w).sum() / w.sum().clamp(min=1.0), ar_loss, per_token, clean, noised
@@ -180,7 +238,8 @@ def evaluate(model, val_batches, *, noise, vocab, mask_id, unigram, device) -> d
         sums["head"] += tok_full[first].sum().item()
         sums["head_uni"] += uni[first].sum().item()
         sums["head_n"] += first.sum().item()
-        targets = prompts[:, 1:]
+        real = prompt_keep(prompts)[:, :-1]   # targets after a prompt's own token: the left padding is not text
+        targets = prompts[:, 1:][real]
         sums["ar"] += ar_loss.item() * targets.numel()
         sums["ar_uni"] += -unigram[targets].sum().item()
         sums["ar_n"] += targets.numel()

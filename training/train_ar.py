@@ -30,7 +30,9 @@ from training.shards import load_many
 
 
 def psm_loss(model, ids: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """ids (B, T), weights (B, T-1). Returns (weighted mean loss, per-target CE (B, T-1))."""
+    """ids (B, T), weights (B, T-1). Returns (weighted mean loss, per-target CE (B, T-1)). No attention mask: a
+    row's pads all follow its <eos> (training/fim.py psm_layout, a shorter prompt only adds pads there), so causal
+    attention keeps them from every real token, which sits at the position AREngine gives it."""
     logits = model(input_ids=ids).logits[:, :-1]                                   # (B, T-1, V)
     per_token = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
                                 reduction="none").view_as(weights)
