@@ -908,6 +908,12 @@ def command_arguments(args: tuple) -> tuple[str, types.Range, str | None, dict |
     return uri, raw_range, instruction, formatting, version
 
 
+def describe_range(rng: types.Range) -> str:
+    """A range as a person reads it, 1-based as editors show lines and columns (LSP's are 0-based)."""
+    return (f"line {rng.start.line + 1}, column {rng.start.character + 1} to "
+            f"line {rng.end.line + 1}, column {rng.end.character + 1}")
+
+
 def range_json(rng: types.Range) -> dict:
     return {"start": {"line": rng.start.line, "character": rng.start.character},
             "end": {"line": rng.end.line, "character": rng.end.character}}
@@ -927,7 +933,7 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
             problem = "ends before it starts" if start > end else "is empty: select the code first"
         else:
             problem = f"is outside {uri} or inside a character"
-        message = f"the selection {range_json(selection)} {problem}"
+        message = f"the selection ({describe_range(selection)}) {problem}"
         ls.tell(message)
         return {"applied": False, "message": message}
     request = request_for(ls, snap, mode, start, end, selection.start.line, instruction)

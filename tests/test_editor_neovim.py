@@ -476,6 +476,15 @@ def test_a_buffer_opened_again_while_the_server_restarts_gets_the_new_server(rep
                                  "server_knows_third_root": True, "sent_early": []}
 
 
+@pytest.mark.parametrize("keys", ["V", "v"])
+def test_a_blank_line_selected_is_refused_with_a_plain_message_not_sent(report, keys):
+    """An empty range went to the server, whose refusal quoted it as a Python dict."""
+    ran = step(report, f"fill_blank_{keys}")
+    assert ran["sent"] == 0 and ran["after"] == ran["before"]
+    [told] = ran["told"]
+    assert "selection is empty" in told["message"] and "{" not in told["message"], told
+
+
 def test_a_blockwise_selection_is_refused_with_a_message_not_filled_as_whole_lines(report):
     ran = step(report, "fill_blockwise")
     assert ran["sent"] == 0 and ran["after"] == ran["before"]
@@ -589,7 +598,8 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     missing_model = tmp_path / "no-such-model"
     found = run_scenario(nvim, tmp_path, "scenario_startup_errors.lua", SAMPLE_FILE=str(tmp_path / "first.py"),
                          SECOND_FILE=str(tmp_path / "second.py"), MISSING_MODEL=str(missing_model),
-                         LOAD_DEADLINE_MS=str(ANSWER_DEADLINE_S * 1000))
+                         LOAD_DEADLINE_MS=str(ANSWER_DEADLINE_S * 1000), SCRATCH_DIR=str(tmp_path),
+                         BROKEN_SERVER=str(tmp_path / "broken-infill-lsp"), START_LOG=str(tmp_path / "starts.log"))
     error, warn = 4, 3   # vim.log.levels
 
     missing = found["missing"]
@@ -623,6 +633,13 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     assert preview["mode"].startswith("i") and preview["text"].endswith("…")
     assert why["message"].startswith(preview["text"][:-1]) and len(preview["text"]) < len(why["message"])
     assert held["line"].strip() == "return  x"   # the <Space> typed right after the message reached the buffer
+
+    # A server that exits at once was started for every file opened, each start failing and saying so again.
+    broken = found["broken"]
+    assert broken["starts"] == 1 and broken["statuslines"] == ["infill: failed (exit 3)"] * 3, broken
+    ours = [note for note in broken["notifications"] if note["message"].startswith("Diffusion Infill: ")]
+    assert len(ours) == 1 and "code 3" in ours[0]["message"] and ":LspLog" in ours[0]["message"], broken
+    assert broken["starts_after_setup"] >= 2   # setup() again tries again (for the files open too)
 
 
 def test_setup_options_of_the_wrong_type_are_reported_and_defaulted(nvim, tmp_path):

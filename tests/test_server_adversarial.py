@@ -174,6 +174,8 @@ async def test_a_reversed_selection_is_refused_as_such(client: LanguageClient):
     empty = {"start": IN_DOCSTRING["start"], "end": IN_DOCSTRING["start"]}   # answered without the model queue
     answer = await execute(client, "infill.rewriteSelection", {"uri": uri, "range": empty})
     assert answer["applied"] is False and "is empty: select the code first" in answer["message"]
+    line, column = IN_DOCSTRING["start"]["line"] + 1, IN_DOCSTRING["start"]["character"] + 1
+    assert f"(line {line}, column {column} to line {line}, column {column})" in answer["message"]   # not a dict
     assert client.applied_edits == []
 
 

@@ -482,6 +482,17 @@ H.run(function()
     H.step("fill_blockwise", { before = before, after = H.text(bufnr), sent = #H.sent_since(sent_before, EXECUTE),
       told = vim.list_slice(report.notifications, told + 1) })
   end
+  -- A blank line selected (V, then v): an empty range, refused here with a message, not sent to the server.
+  api.nvim_buf_set_lines(bufnr, -1, -1, false, { "" })
+  for _, keys in ipairs({ "V", "v" }) do
+    H.type("<Esc>")
+    local sent_before, told, before = #H.sent, #report.notifications, H.text(bufnr)
+    H.type(("%dG%s"):format(api.nvim_buf_line_count(bufnr), keys) .. ":InfillFill<CR>")
+    H.wait_for("the blank-line refusal", function() return #report.notifications > told end, 10000)
+    H.sleep(200)
+    H.step("fill_blank_" .. keys, { before = before, after = H.text(bufnr),
+      sent = #H.sent_since(sent_before, EXECUTE), told = vim.list_slice(report.notifications, told + 1) })
+  end
 
   -- 9b. An edit made for an older version of the buffer (the user typed while it travelled) is refused, not
   -- reported as applied; one made for the current version lands. Sent the way Neovim hands a server's request on.

@@ -87,4 +87,32 @@ H.run(function()
     status = infill.status(bufnr),
     lines = H.lines(bufnr),
   }
+
+  -- 3. A server program that exits with an error at once (a broken install), then three files opened: it is
+  -- started once, not once per file, and the status line says it failed. Each start is counted in START_LOG.
+  for _, client in ipairs(vim.lsp.get_clients({ name = infill.name })) do
+    client:stop(true)
+  end
+  H.wait_for("the bad-model server to stop", function() return #vim.lsp.get_clients({ name = infill.name }) == 0 end,
+    10000)
+  local broken = os.getenv("BROKEN_SERVER")
+  vim.fn.writefile({ "#!/bin/sh", "echo started >> " .. vim.fn.shellescape(os.getenv("START_LOG")),
+    "echo 'ImportError: a broken install' >&2", "exit 3" }, broken)
+  vim.fn.setfperm(broken, "rwx------")
+  report.notifications = {}
+  vim.cmd("silent %bwipeout!")   -- setup() starts a server for each open file of a served type: none here
+  infill.setup({ cmd = { broken } })
+  local shown = {}
+  for i, name in ipairs({ "broken_a.py", "broken_b.py", "broken_c.py" }) do
+    vim.cmd.edit(os.getenv("SCRATCH_DIR") .. "/" .. name)
+    H.sleep(i == 1 and 1500 or 500)
+    shown[#shown + 1] = infill.statusline()
+  end
+  report.broken = { notifications = vim.deepcopy(report.notifications), statuslines = shown,
+    starts = #vim.fn.readfile(os.getenv("START_LOG")) }
+  -- setup() again (the install fixed, say) starts a server for the next file opened.
+  infill.setup({ cmd = { broken } })
+  vim.cmd.edit(os.getenv("SCRATCH_DIR") .. "/broken_d.py")
+  H.sleep(1500)
+  report.broken.starts_after_setup = #vim.fn.readfile(os.getenv("START_LOG"))
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

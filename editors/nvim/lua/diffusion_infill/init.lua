@@ -120,13 +120,22 @@ function M.status(bufnr)
 end
 
 --- For a statusline: "infill: ready cpu 812ms", "infill: loading", ... "infill: no server" when the configured
---- program cannot be run, or "" when the server is not attached.
+--- program cannot be run, "infill: failed (exit 1)" when it exited before it was up, "infill: stopped (exit 1)"
+--- when the last one ended unasked, or "" when the server is not attached.
 function M.statusline(bufnr)
   local status = M.status(bufnr)
   if not status then
     bufnr = bufnr or api.nvim_get_current_buf()
     local served = M.configured and vim.list_contains(M.config.filetypes, vim.bo[bufnr].filetype)
-    return served and M.missing_server() and "infill: no server" or ""
+    if not served then
+      return ""
+    end
+    if M.missing_server() then
+      return "infill: no server"
+    end
+    local exit = M.failed_start or M.last_exit
+    return exit and ("infill: %s (exit %d%s)"):format(M.failed_start and "failed" or "stopped", exit.code,
+      exit.signal ~= 0 and (", signal " .. exit.signal) or "") or ""
   end
   local parts = { "infill:", status.state }
   if status.state == "ready" and status.device then
@@ -385,11 +394,15 @@ function M.run_on_selection(server_command, line1, line2, instruction, on_done, 
       .. "or lines (V)", vim.log.levels.WARN)
     return false
   end
-  local argument = {
-    uri = vim.uri_from_bufnr(bufnr),
-    range = selection_range(bufnr, line1, line2, client.offset_encoding, opts and opts.whole_lines),
-    instruction = instruction,
-  }
+  local range = selection_range(bufnr, line1, line2, client.offset_encoding, opts and opts.whole_lines)
+  if range.start.line == range["end"].line and range.start.character == range["end"].character then
+    -- A blank line (V or v on it): nothing to fill or rewrite. Said here, before "working on the selection…".
+    vim.notify("Diffusion Infill: the selection is empty (a blank line); select the code to "
+      .. (server_command == "infill.fillSelection" and "fill" or "rewrite")
+      .. ", or ask for a suggestion at the cursor (:InfillSuggest)", vim.log.levels.WARN)
+    return false
+  end
+  local argument = { uri = vim.uri_from_bufnr(bufnr), range = range, instruction = instruction }
   vim.notify("Diffusion Infill: working on the selection…")
   return M.execute(client, { command = server_command, arguments = { argument } }, bufnr, false, function(err, answer)
     -- A refused edit (applied = false) is explained by the server itself (window/showMessage).
@@ -584,6 +597,31 @@ local function find_root(bufnr)
   return nil
 end
 
+-- Clients whose server answered `initialize`.
+local servers_up = {}
+-- How the last server ended when it did not end as asked (an exit code or a signal): { code, signal }.
+M.last_exit = nil
+-- Set when a server exited so before it was up (a broken install): no server starts again until setup() runs.
+M.failed_start = nil
+
+local function on_server_exit(code, signal, client_id)
+  local was_up = servers_up[client_id]
+  servers_up[client_id] = nil
+  M.statuses[client_id] = nil   -- its last report would describe a server that is gone
+  if code == 0 and signal == 0 then
+    return   -- stopped as asked (shutdown and exit)
+  end
+  M.last_exit = { code = code, signal = signal }
+  if not was_up then
+    M.failed_start = M.last_exit
+    vim.schedule(function()
+      vim.notify(("Diffusion Infill: the server exited (code %d, signal %d) before it was up; it is not started "
+        .. "again until setup() runs again. Its messages are in the LSP log (:LspLog)"):format(code, signal),
+        vim.log.levels.ERROR)
+    end)
+  end
+end
+
 local function client_config()
   -- An empty Lua table would travel as a JSON array, which the server rejects: send the section only when set.
   local section = next(M.config.settings) and { [SECTION] = M.config.settings } or nil
@@ -591,8 +629,9 @@ local function client_config()
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
     -- Not called back for a buffer without a name: vim.lsp.enable then leaves it alone.
+    -- Nor after a server exited before it was up: each file opened would start another that fails the same way.
     root_dir = function(bufnr, on_dir)
-      if has_name(bufnr) then
+      if has_name(bufnr) and not M.failed_start then
         on_dir(find_root(bufnr))
       end
     end,
@@ -605,7 +644,12 @@ local function client_config()
       add_workspace_folder(client, config.root_dir)
       return true
     end,
-    on_init = send_folders_added_before_init,
+    on_init = function(client)
+      servers_up[client.id] = true
+      M.last_exit = nil
+      send_folders_added_before_init(client)
+    end,
+    on_exit = on_server_exit,
     init_options = section,
     capabilities = client_capabilities(),
     settings = section or vim.empty_dict(),
@@ -749,6 +793,7 @@ function M.setup(opts)
   end
   M.configured = true
   server_check = nil
+  M.failed_start, M.last_exit = nil, nil   -- a new setup (a fixed cmd, say) may start a server again
   ghost.config = M.config
   local group = api.nvim_create_augroup(NAME, { clear = true })
   define_highlights()
