@@ -109,6 +109,7 @@ class InfillServer(LanguageServer):
         instead of retrying to connect."""
         self._stop_event = stop_event = threading.Event()
         served = False
+        exit_code = None
 
         async def serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal served
@@ -118,11 +119,16 @@ class InfillServer(LanguageServer):
                 print("infill-lsp: refused a second connection (one editor per server)", file=sys.stderr, flush=True)
                 writer.close()
                 return
+            nonlocal exit_code
             served = True
             self.protocol.set_writer(writer)
-            await run_async(stop_event=stop_event, reader=reader, protocol=self.protocol, logger=log,
-                            error_handler=self.report_server_error)
-            self.shutdown()
+            try:
+                await run_async(stop_event=stop_event, reader=reader, protocol=self.protocol, logger=log,
+                                error_handler=self.report_server_error)
+            except SystemExit as end:   # the `exit` notification: pygls calls sys.exit, as over stdio
+                exit_code = end.code
+            finally:   # stop the model worker first: the interpreter aborts if a thread is still inside torch
+                self.shutdown()
 
         async def listen() -> None:
             self._server = await asyncio.start_server(serve_connection, host, port)
@@ -135,6 +141,10 @@ class InfillServer(LanguageServer):
             asyncio.run(listen())
         except asyncio.CancelledError:   # shutdown() closed the listening socket
             pass
+        finally:   # however the loop ended (Ctrl+C too)
+            self.host.close()
+        if exit_code:   # LSP: 1 for an `exit` without `shutdown` before it
+            raise SystemExit(exit_code)
 
     def report_server_error(self, error: Exception, source) -> None:
         # pygls drops a message it cannot decode and shows the codec's words; say what that means for the user.
@@ -301,7 +311,10 @@ async def load_model(ls: InfillServer) -> None:
         except Exception as exc:  # a client that refuses progress still gets its completions
             log.warning("no progress reporting: %s", exc)
             progress = False
-    outcome = await asyncio.wrap_future(loaded)
+    try:
+        outcome = await asyncio.wrap_future(loaded)
+    except asyncio.CancelledError:   # the connection ended while the model loaded: the loop is closing, quietly
+        return
     if not isinstance(outcome, tuple):  # stopped: a newer load (a model option changed again) took over, or exit
         if progress:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="stopped before it finished"))

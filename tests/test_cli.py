@@ -376,6 +376,58 @@ def test_tcp_request_reads_the_document_as_it_was_when_the_request_came(tcp_serv
     assert status["counters"]["requests"] == 1 and status["counters"]["cancelled"] == 1, status["counters"]
 
 
+@pytest.mark.parametrize("ending", ["shutdown", "exit"])
+def test_tcp_exit_while_the_model_works_stops_the_worker_and_exits_quietly(ending):
+    """Over TCP pygls's sys.exit for `exit` escaped the connection's handler: the model worker was never stopped,
+    the process aborted ("terminate called without an active exception", -6) with it inside torch, and every exit
+    wrote a traceback."""
+    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", "127.0.0.1:0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stderr.readline().rsplit(":", 1)[1])
+        uri = "file:///tmp/tcp-exit.py"
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+            slow = {**FAST_OPTIONS, "steps": 256, "maxNewTokens": 512}
+            connection.sendall(frame({**INITIALIZE, "params": {**INITIALIZE["params"], "initializationOptions": slow}}))
+            assert read_reply(connection, 1)["result"]
+            connection.sendall(frame({"method": "initialized", "params": {}}) + frame({
+                "method": "textDocument/didOpen", "params": {"textDocument": {
+                    "uri": uri, "languageId": "python", "version": 1,
+                    "text": "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40))}}}))
+            asked, deadline = 10, time.monotonic() + 60
+            while True:   # the model loaded, then a run under way
+                asked += 1
+                connection.sendall(frame({"id": asked, "method": "workspace/executeCommand",
+                                          "params": {"command": "infill.status", "arguments": []}}))
+                if read_reply(connection, asked)["result"]["state"] == "ready":
+                    break
+                assert time.monotonic() < deadline, "the model never loaded"
+                time.sleep(0.05)
+            connection.sendall(frame({"id": 2, "method": "textDocument/inlineCompletion", "params": {
+                "textDocument": {"uri": uri}, "position": {"line": 1, "character": 11},
+                "context": {"triggerKind": 1}}}))   # invoked: no debounce, no latency budget
+            deadline = time.monotonic() + 60
+            while True:
+                asked += 1
+                connection.sendall(frame({"id": asked, "method": "workspace/executeCommand",
+                                          "params": {"command": "infill.metrics", "arguments": []}}))
+                if not read_reply(connection, asked)["result"]["idle"]:
+                    break
+                assert time.monotonic() < deadline, "the model worker never became busy"
+            if ending == "shutdown":
+                connection.sendall(frame({"id": 3, "method": "shutdown"}))
+                assert "error" not in read_reply(connection, 3)
+            connection.sendall(frame({"method": "exit"}))
+            returncode = server.wait(timeout=60)
+        stderr = server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+    assert returncode == (0 if ending == "shutdown" else 1), stderr[-2000:]   # LSP's exit codes, not an abort
+    assert "Traceback" not in stderr and "terminate called" not in stderr, stderr[-2000:]
+
+
 def read_reply(connection: socket.socket, request_id: int) -> dict:
     """The answer to our request `request_id`, passing over the server's notifications."""
     while True:

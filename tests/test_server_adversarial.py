@@ -337,6 +337,30 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
     assert "Traceback" not in stderr and "terminate called" not in stderr, stderr[-2000:]
 
 
+@pytest.mark.parametrize("ending", ["exit", "end of input"])
+async def test_the_connection_ends_while_the_model_loads(ending: str, capfd):
+    """The task waiting for the load was cancelled as the loop closed, and asyncio wrote its traceback on stderr
+    (the editor's server log)."""
+    client = await config().start()
+    server = client._server
+    try:
+        await initialize(client, {"diffusionInfill": FAST_OPTIONS})
+        if (await execute(client, "infill.status"))["state"] != "loading":
+            pytest.skip("the model loaded before the connection could end")
+        if ending == "exit":
+            client.exit(None)
+        else:
+            server.stdin.close()
+        await asyncio.wait_for(server.wait(), 30)
+    finally:
+        if server.returncode is None:
+            server.kill()
+        await client.stop()
+    assert server.returncode in (0, 1)
+    stderr = capfd.readouterr().err
+    assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr[-2000:]
+
+
 def frame(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
