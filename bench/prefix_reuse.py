@@ -30,7 +30,7 @@ import torch
 from bench.common import DEFAULT_FUNCTIONS, held_back
 from engine import EngineConfig, InfillEngine
 from engine.infill_engine import fresh_prefix_stats
-from infill.pipeline import token_budget
+from infill.pipeline import suffix_tokens_read, token_budget
 from infill.plan import ContextMemory, make_plan
 from infill.related import RelatedDocument
 
@@ -56,7 +56,8 @@ def prompts_while_typing(engine: InfillEngine, spec: str, every: int, related: l
         current = document[:start] + source[:typed] + document[start:]
         cursor = start + typed
         plan = make_plan(current, "inline", cursor, cursor, "python", path, 32, budget, count, invoked=True,
-                         related=related, previous=previous if sticky else ContextMemory())
+                         related=related, previous=previous if sticky else ContextMemory(),
+                         suffix_tokens_read=suffix_tokens_read(engine))
         previous = ContextMemory.of(plan.details)
         contexts.append((plan.related + plan.context.prefix, plan.context.suffix))
         used.append(previous.related)

@@ -608,11 +608,11 @@ local function on_server_exit(code, signal, client_id)
   local was_up = servers_up[client_id]
   servers_up[client_id] = nil
   M.statuses[client_id] = nil   -- its last report would describe a server that is gone
-  if code == 0 and signal == 0 then
-    return   -- stopped as asked (shutdown and exit)
+  if code == 0 and (signal == 0 or signal == 15) then
+    return   -- stopped as asked: shutdown and exit, or killed by Neovim's own stop (one not up yet, or ++force)
   end
   M.last_exit = { code = code, signal = signal }
-  if not was_up then
+  if not was_up and code ~= 0 then   -- it failed by itself: an error exit, not a kill
     M.failed_start = M.last_exit
     vim.schedule(function()
       vim.notify(("Diffusion Infill: the server exited (code %d, signal %d) before it was up; it is not started "
@@ -646,7 +646,7 @@ local function client_config()
     end,
     on_init = function(client)
       servers_up[client.id] = true
-      M.last_exit = nil
+      M.last_exit, M.failed_start = nil, nil   -- (one started by :LspRestart, which asks no root_dir)
       send_folders_added_before_init(client)
     end,
     on_exit = on_server_exit,
