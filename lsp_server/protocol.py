@@ -13,7 +13,7 @@
   ("dictionary changed size during iteration" when a command is still running), so shutdown itself failed.
 - $/cancelRequest for a command: pygls cancels only its own wrapper around the command's handler, which ran on and
   still proposed its edit after the user pressed Cancel. A command handler inside `cancellable_command()` is
-  cancelled with it.
+  cancelled with it, until its edit has gone out (`command_past_cancel()`): then it answers what became of it.
 - a request whose parameters do not match the LSP schema: pygls could not read its id, so it never answered it
   (the client waited forever) and showed "Error in server: Invalid Params". It now gets an InvalidParams error
   naming what was wrong; a notification like that is reported with the same detail.
@@ -70,7 +70,7 @@ class InfillProtocol(LanguageServerProtocol):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._command_tasks: dict = {}   # request id -> the running command handler's task
+        self._command_tasks: dict = {}   # request id -> the running command handler's task (None: past cancel)
 
     @contextlib.contextmanager
     def cancellable_command(self):
@@ -81,6 +81,15 @@ class InfillProtocol(LanguageServerProtocol):
             yield
         finally:
             self._command_tasks.pop(msg_id, None)
+
+    def command_past_cancel(self) -> None:
+        """Within `cancellable_command()`: from here on $/cancelRequest no longer stops the handler. Called just
+        before the command's edit goes out: the editor may apply it whatever we do next, so the command must live
+        to answer what happened to it (cancelled, the answer said "nothing was changed" over an applied edit)."""
+        task = asyncio.current_task()
+        for msg_id, running in self._command_tasks.items():
+            if running is task:
+                self._command_tasks[msg_id] = None   # (kept: pygls must not cancel it either)
 
     def _handle_request(self, msg_id, method_name, params) -> None:
         if self._workspace is None and method_name != types.INITIALIZE:
@@ -99,6 +108,8 @@ class InfillProtocol(LanguageServerProtocol):
             documents_at_request.reset(token)
 
     def _handle_cancel_notification(self, msg_id) -> None:
+        if msg_id in self._command_tasks and self._command_tasks[msg_id] is None:
+            return   # past its point of no return (command_past_cancel): it answers what became of its edit
         task = self._command_tasks.pop(msg_id, None)
         super()._handle_cancel_notification(msg_id)
         if task is not None:

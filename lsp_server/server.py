@@ -998,6 +998,7 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
               "details": jsonable(result.details)}
     refusal = apply_edit_refusal(ls, snap)   # the edit goes out only onto the text it was computed for
     if refusal is None:
+        ls.protocol.command_past_cancel()
         try:
             response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
         except Exception as exc:   # the client answered workspace/applyEdit with an error

@@ -43,14 +43,17 @@ def adversarial_client() -> LanguageClient:
     client.applied_edits = []
     client.statuses = []
     client.apply_answer = types.ApplyWorkspaceEditResult(applied=True)
+    client.before_applying = None   # an async callable the test may set: runs before the answer goes back
 
     @client.feature("diffusionInfill/status")
     def status(params) -> None:
         client.statuses.append(plain(params))
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: types.ApplyWorkspaceEditParams):
+    async def apply_edit(params: types.ApplyWorkspaceEditParams):
         client.applied_edits.append(params)
+        if client.before_applying is not None:
+            await client.before_applying()
         return client.apply_answer
 
     return client
@@ -257,6 +260,32 @@ async def test_a_cancelled_command_stops_the_model_and_sends_no_edit(client: Lan
     await wait_until_idle(client)
     await asyncio.sleep(0.2)   # an edit sent after the run would have arrived by now
     assert len(client.applied_edits) == sent
+
+
+async def test_a_cancel_after_the_edit_went_out_is_answered_with_what_happened_to_it(client: LanguageClient):
+    # The editor may apply an edit whatever the server does next: a $/cancelRequest that arrives while
+    # workspace/applyEdit is out stopped the command, whose answer said "nothing was changed" over an applied edit.
+    uri = "file:///tmp/adversarial/cancelled-while-applying.py"
+    open_document(client, uri, DOCSTRING)
+    sent, seen = len(client.applied_edits), len(client.messages)
+
+    async def cancel_then_apply() -> None:
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-while-applying"))
+        await asyncio.sleep(0.3)   # the cancel is read before the answer
+
+    client.before_applying = cancel_then_apply
+    try:
+        answer = await asyncio.wait_for(client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND, types.ExecuteCommandParams(
+                command="infill.rewriteSelection", arguments=[{"uri": uri, "range": IN_DOCSTRING}]),
+            msg_id="cancel-while-applying"), 60)
+    finally:
+        client.before_applying = None
+    assert len(client.applied_edits) == sent + 1
+    answer = plain(answer)
+    assert answer["applied"] is True and "message" not in answer, answer
+    await asyncio.sleep(0.2)
+    assert not [m for m in client.messages[seen:] if "nothing was changed" in m.message]
 
 
 # ---- clients of another kind, and the end of the connection: a server of their own ------------------------------
