@@ -464,6 +464,13 @@ def test_a_selection_ending_on_a_combining_mark_takes_the_mark(report):
     assert line[selection["start"]["character"]:selection["end"]["character"]].decode() == "cafe\u0301"
 
 
+def test_a_visual_mapping_through_cmd_sends_the_selection(report):
+    """`xnoremap <F7> <Cmd>InfillFill<CR>`: the command runs in visual mode with no range; it sent the cursor's
+    whole line."""
+    ran = step(report, "fill_cmd_mapping")
+    assert text_in(ran["before"], ran["params"]["arguments"][0]["range"]) == "cmd mapping"
+
+
 def test_an_edit_for_the_version_a_document_was_opened_at_is_refused_after_typing(report):
     ran = report["apply_edit_version_0"]
     assert ran["answer"]["applied"] is False and ran["after"] == ran["before"]

@@ -32,13 +32,27 @@ local function whole_lines(args)
   return args.range < 2 or not visual
 end
 
+-- The lines to work on, and whether as whole lines. A `<Cmd>` mapping runs the command in visual mode with no
+-- range: the selection is still on screen, not yet in '< and '>; leaving visual mode puts it there.
+local function command_range(args)
+  local mode = vim.fn.mode()
+  if args.range == 0 and (mode == "v" or mode == "V" or mode == "\22") then
+    last_command_line = nil -- (a <Cmd> mapping leaves no command line of its own)
+    vim.cmd("normal! \27")
+    return vim.fn.line("'<"), vim.fn.line("'>"), false
+  end
+  return args.line1, args.line2, whole_lines(args)
+end
+
 command("InfillFill", function(infill, args)
-  infill.fill(args.line1, args.line2, nil, { whole_lines = whole_lines(args) })
+  local line1, line2, lines = command_range(args)
+  infill.fill(line1, line2, nil, { whole_lines = lines })
 end, { range = true, desc = "Diffusion Infill: fill the selection (or the current line)" })
 
 command("InfillRewrite", function(infill, args)
   -- No instruction on the command line: ask for one (it may be left empty).
-  infill.rewrite(args.line1, args.line2, args.args ~= "" and args.args or nil, nil, { whole_lines = whole_lines(args) })
+  local line1, line2, lines = command_range(args)
+  infill.rewrite(line1, line2, args.args ~= "" and args.args or nil, nil, { whole_lines = lines })
 end, { range = true, nargs = "*", desc = "Diffusion Infill: rewrite the selection, optionally following an instruction" })
 
 command("InfillSuggest", function(infill) infill.suggest() end, { desc = "Diffusion Infill: suggest at the cursor now" })

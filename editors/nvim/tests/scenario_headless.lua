@@ -471,6 +471,11 @@ H.run(function()
   -- A last character with a combining mark (e + U+0301): the mark is part of it, and of the selection.
   api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'w = "cafe\204\129"' })
   run_command("fill_combining", ('%dG0f"lvt"'):format(api.nvim_buf_line_count(bufnr)) .. ":InfillFill<CR>")
+  -- A visual-mode mapping through <Cmd> (no range, still in visual mode): the selection, not the cursor's line.
+  api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'm = "cmd mapping"' })
+  vim.keymap.set("x", "<F7>", "<Cmd>InfillFill<CR>")
+  run_command("fill_cmd_mapping", ('%dG0f"lvt"'):format(api.nvim_buf_line_count(bufnr)) .. "<F7>")
+  vim.keymap.del("x", "<F7>")
   -- A blockwise selection (CTRL-V) is not one span: refused with a message, nothing sent, nothing changed.
   api.nvim_buf_set_lines(bufnr, -1, -1, false, { 'b = "block one"', 'c = "block two"' })
   H.type("<Esc>")
