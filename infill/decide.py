@@ -189,7 +189,21 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     label = grammar not in (None, "python") and before[-1] in " \t" and before.rstrip().endswith(":")
     if opens_block(opener_line(text, offset, grammar), grammar) and not opens_expression_brace(before) and not label:
         return Decision("multi", "after a block opener")
+    if not after.strip() and closed_on_a_later_line(text, offset, before.rstrip()[-1]):
+        return Decision("multi", "inside brackets closed on a later line")   # `return (|` above a lone `)`
     return Decision("single", "finish the current line")
+
+
+def closed_on_a_later_line(text: str, offset: int, opener: str) -> bool:
+    """Does the next non-blank line after the cursor's start with the closer of `opener` (the last character before
+    the cursor, `(` or `[`)? Then the brackets hold lines, not the rest of this one."""
+    closer = {"(": ")", "[": "]"}.get(opener)
+    if closer is None:
+        return False
+    for line in text[offset:].split("\n")[1:]:
+        if line.strip():
+            return line.lstrip().startswith(closer)
+    return False
 
 
 def plan_lengths(shape: str, max_new_tokens: int, selection: str = "") -> list[int]:

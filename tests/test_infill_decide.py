@@ -35,6 +35,10 @@ def at(source: str, marker: str = "<|>") -> tuple[str, int]:
     ("if x > 0 then<|>\n", "multi"),
     ("def f():\n    x = 1\n\n    <|>\n    return x\n", "multi"),   # blank line in a block
     ("# read the file and count words\n<|>\n", "multi"),          # a comment line above
+    ("    return (<|>\n    )\n", "multi"),             # brackets closed on a later line hold lines
+    ("values = [<|>\n\n]\n", "multi"),
+    ("    return (<|>\n    x)\n", "single"),         # the next line is more of this one
+    ("total = f(<|>\n", "single"),                    # no closer yet: the user is typing the call
     # none: mid-word
     ("value = compu<|>te()\n", "none"),
 ])
