@@ -937,7 +937,8 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
     snap = snapshot(ls, uri)
     closings = ls.closings[document_key(uri)]
     if version is not None and version != snap.version:   # the range was chosen in text that has changed since
-        message = "nothing was changed: the document changed since this action was offered; select and pick it again"
+        message = ("nothing was changed: the document changed since the selection was made (or the action offered);"
+                   " select and run it again")
         ls.tell(message)
         return {"applied": False, "message": message}
     start, end = snap.offset_of(selection.start), snap.offset_of(selection.end)

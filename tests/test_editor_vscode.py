@@ -763,6 +763,9 @@ console.log(JSON.stringify([
   findServer('.venv/bin/infill-lsp', []),
   findServer('${workspaceFolder}/bin/infill-lsp', []),
   findServer('infill-lsp', []),
+  findServer('${workspaceFolder}/bin/infill-lsp', ["/home/u/cost$$tools"]),
+  findServer('${workspaceFolder}/bin/infill-lsp', ["/home/u/a$'b"]),
+  findServer(' "/opt/x y/infill-lsp" ', [withVenv]),
 ]));
 """
     env = {**os.environ, "PATH": f"{on_path}{os.pathsep}/usr/bin:/bin"}
@@ -781,3 +784,8 @@ console.log(JSON.stringify([
     for refused in found[6:8]:
         assert set(refused) == {"problem"} and "not trusted" in refused["problem"], refused
     assert found[8] == {"command": "infill-lsp", "foundIn": "setting"}   # a bare name is a PATH lookup
+    # a folder whose name holds `$$` or `$'`: taken as it is (a replacement string read them as patterns)
+    assert found[9] == {"command": "/home/u/cost$$tools/bin/infill-lsp", "foundIn": "setting"}
+    assert found[10] == {"command": "/home/u/a$'b/bin/infill-lsp", "foundIn": "setting"}
+    # a path pasted with its quotes ("Copy as path") is the path inside them, not one relative to the workspace
+    assert found[11] == {"command": "/opt/x y/infill-lsp", "foundIn": "setting"}

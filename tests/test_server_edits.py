@@ -178,7 +178,7 @@ async def test_a_code_action_picked_after_the_document_changed_changes_nothing(c
         content_changes=[types.TextDocumentContentChangeWholeDocument(text="import os\n" + DOCSTRING)]))
     before = len(client.applied_edits)
     answer = await execute(client, rewrite.command.command, *rewrite.command.arguments)
-    assert answer["applied"] is False and "changed since this action was offered" in answer["message"]
+    assert answer["applied"] is False and "changed since the selection was made" in answer["message"]
     assert len(client.applied_edits) == before
     with pytest.raises(Exception, match="version must be a whole number"):
         await execute(client, rewrite.command.command, {**rewrite.command.arguments[0], "version": "5"})

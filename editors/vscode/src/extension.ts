@@ -4,7 +4,9 @@
 import * as os from 'os';
 import * as vscode from 'vscode';
 import {
+  CloseAction,
   DidChangeConfigurationNotification,
+  ErrorHandler,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -36,6 +38,9 @@ const SERVED_SCHEMES = ['file', 'untitled', 'vscode-notebook-cell'];
 // lsp.InlineCompletionTriggerKind in LSP 3.18 (what the server reads).
 const LSP_TRIGGER_INVOKED = 1;
 const LSP_TRIGGER_AUTOMATIC = 2;
+// infill-lsp answers `initialize` in well under a second (the model loads afterwards): a program that has not
+// answered by then is not infill-lsp (a serverPath naming python, say), and would hold the extension forever.
+const INITIALIZE_TIMEOUT_MS = 30_000;
 
 const COMMANDS = {
   fill: 'diffusionInfill.fillSelection',
@@ -93,6 +98,7 @@ class InfillExtension implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private events: ServerEventsFeature | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
+  private abandonStart: (() => void) | undefined;   // ends the wait for a starting server's `initialize` answer
   private stopping = false;
   private sentAtStart = '';   // the server settings the last start sent, as JSON
   // Set when the server could not start: opening another file does not try (and pop up the error) again; a
@@ -182,6 +188,13 @@ class InfillExtension implements vscode.Disposable {
         this.sentAtStart = JSON.stringify(serverSettings());
         return { [SECTION]: JSON.parse(this.sentAtStart) };
       },
+      // A server this extension has let go of (stopped, restarted, or given up on while starting) is not started
+      // again by vscode-languageclient when its process ends.
+      errorHandler: {
+        error: (error, message, count) => defaultHandler().error(error, message, count),
+        closed: () => (this.client === client ? defaultHandler().closed()
+          : { action: CloseAction.DoNotRestart, handled: true }),
+      },
       outputChannel: this.channel,
       revealOutputChannelOn: RevealOutputChannelOn.Never,   // errors show in the status bar instead
       middleware: {
@@ -218,6 +231,8 @@ class InfillExtension implements vscode.Disposable {
     };
 
     const client = new LanguageClient(SECTION, 'Diffusion Infill', serverOptions, clientOptions);
+    let fallback: ErrorHandler | undefined;
+    const defaultHandler = () => (fallback ??= client.createDefaultErrorHandler());
     // textDocument/inlineCompletion is a proposed feature in vscode-languageclient 9: without this opt-in the
     // client never asks for ghost text.
     client.registerProposedFeatures();
@@ -233,7 +248,16 @@ class InfillExtension implements vscode.Disposable {
     this.client = client;
     this.events = events;
     try {
-      await client.start();
+      const outcome = await this.startOrGiveUp(client);
+      if (outcome === 'abandoned') {   // stopped or restarted while starting: no orphan server
+        await client.stop().catch(() => undefined);   // (kills the process, which never answered)
+        return undefined;
+      }
+      if (outcome === 'timeout') {
+        void client.stop().catch(() => undefined);
+        throw new Error(`it did not answer "initialize" within ${INITIALIZE_TIMEOUT_MS / 1000} s; ` +
+          'is "diffusionInfill.serverPath" the infill-lsp program?');
+      }
     } catch (error) {
       this.startFailed = true;
       const message = `could not start ${location.command}: ${error instanceof Error ? error.message : error}`;
@@ -260,6 +284,21 @@ class InfillExtension implements vscode.Disposable {
     if (!events.serverReportsStatus) this.status.loading('loading the model');
     void this.queryStatus(client, events);
     return client;
+  }
+
+  /** The client's start, unless `initialize` goes unanswered for INITIALIZE_TIMEOUT_MS or stop() gives up on it. */
+  private async startOrGiveUp(client: LanguageClient): Promise<'started' | 'timeout' | 'abandoned'> {
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<'timeout' | 'abandoned'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), INITIALIZE_TIMEOUT_MS);
+      this.abandonStart = () => resolve('abandoned');
+    });
+    try {
+      return await Promise.race([client.start().then(() => 'started' as const), givenUp]);
+    } finally {
+      clearTimeout(timer);
+      this.abandonStart = undefined;
+    }
   }
 
   /**
@@ -303,7 +342,8 @@ class InfillExtension implements vscode.Disposable {
   }
 
   async stop(): Promise<void> {
-    await this.starting?.catch(() => undefined);   // a server still starting is stopped too, not left running
+    this.abandonStart?.();   // a server still starting is stopped too, not left running (nor waited for forever)
+    await this.starting?.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
     this.events?.dispose();
@@ -367,7 +407,7 @@ class InfillExtension implements vscode.Disposable {
 
   /** Sends the selection, or the range a code action was offered for, to a server command; the server applies
    * its edit through workspace/applyEdit. */
-  async runOnSelection(serverCommand: string, title: string, instruction?: string, target?: ActionTarget): Promise<void> {
+  async runOnSelection(serverCommand: string, title: string, askInstruction: boolean, target?: ActionTarget): Promise<void> {
     const argument: Record<string, unknown> = {};
     let editor: vscode.TextEditor | undefined;
     let client: LanguageClient | undefined;
@@ -381,10 +421,14 @@ class InfillExtension implements vscode.Disposable {
       Object.assign(argument, target);
     } else {
       editor = vscode.window.activeTextEditor;
-      if (!editor || editor.selection.isEmpty) {
+      // The keys and menus show wherever any selection is non-empty (VS Code's editorHasSelection), the primary one
+      // or another cursor's: the primary if it holds text, else the first that does.
+      const selected = editor?.selections.filter((s) => !s.isEmpty) ?? [];
+      if (!editor || selected.length === 0) {
         void vscode.window.showWarningMessage('Diffusion Infill: select the code first.');
         return;
       }
+      const selection = editor.selection.isEmpty ? selected[0] : editor.selection;
       const { languages } = extensionSettings();
       if (!languages.includes(editor.document.languageId)) {
         void vscode.window.showWarningMessage(
@@ -397,12 +441,29 @@ class InfillExtension implements vscode.Disposable {
           `Diffusion Infill works on files, untitled editors and notebook cells, not on ${editor.document.uri.scheme} documents.`);
         return;
       }
+      if (selected.length > 1) {
+        vscode.window.setStatusBarMessage('Diffusion Infill: one selection at a time; the others are left as they are',
+          5000);
+      }
+      // Taken now, before the server starts (seconds) and before the instruction is asked for: a click meanwhile
+      // must not change what is filled, and the version makes the server refuse text typed since.
+      const { document } = editor;
+      argument.version = document.version;
+      if (askInstruction) {
+        const instruction = await askForInstruction();
+        if (instruction === undefined) return;   // Escape cancels the rewrite
+        if (instruction) argument.instruction = instruction;
+      }
       client = await this.ensureStarted();
       if (!client) return;
-      argument.uri = client.code2ProtocolConverter.asUri(editor.document.uri);
-      argument.range = client.code2ProtocolConverter.asRange(editor.selection);
+      argument.uri = client.code2ProtocolConverter.asUri(document.uri);
+      argument.range = client.code2ProtocolConverter.asRange(selection);
     }
-    if (instruction) argument.instruction = instruction;
+    if (target && askInstruction) {
+      const instruction = await askForInstruction();
+      if (instruction === undefined) return;
+      if (instruction) argument.instruction = instruction;
+    }
     // The editor's indentation (detected from the file unless the user fixed it): the server indents its text so.
     // With spaces a level is indentSize wide; tabSize is how wide a tab is drawn (the two differ in setups like 8/4).
     const { tabSize, indentSize, insertSpaces } = editor?.options ?? {};
@@ -443,22 +504,23 @@ class InfillExtension implements vscode.Disposable {
 
 let extension: InfillExtension | undefined;
 
+/** The rewrite's optional instruction: '' for none, undefined when the user pressed Escape. */
+function askForInstruction(): Thenable<string | undefined> {
+  return vscode.window.showInputBox({
+    title: 'Diffusion Infill: Rewrite Selection',
+    prompt: 'Optional instruction (leave empty to just rewrite)',
+  });
+}
+
 export function activate(context: vscode.ExtensionContext): void {
   const infill = new InfillExtension();
   extension = infill;
   context.subscriptions.push(
     // From a key, the palette or the context menu the selection is the target; from a code action its argument.
     vscode.commands.registerCommand(COMMANDS.fill, (from?: unknown) =>
-      infill.runOnSelection(SERVER_FILL, 'Diffusion Infill: filling the selection…', undefined, actionTarget(from))),
-    vscode.commands.registerCommand(COMMANDS.rewrite, async (from?: unknown) => {
-      const instruction = await vscode.window.showInputBox({
-        title: 'Diffusion Infill: Rewrite Selection',
-        prompt: 'Optional instruction (leave empty to just rewrite)',
-      });
-      if (instruction === undefined) return;   // Escape cancels the rewrite
-      await infill.runOnSelection(SERVER_REWRITE, 'Diffusion Infill: rewriting the selection…', instruction,
-        actionTarget(from));
-    }),
+      infill.runOnSelection(SERVER_FILL, 'Diffusion Infill: filling the selection…', false, actionTarget(from))),
+    vscode.commands.registerCommand(COMMANDS.rewrite, (from?: unknown) =>
+      infill.runOnSelection(SERVER_REWRITE, 'Diffusion Infill: rewriting the selection…', true, actionTarget(from))),
     vscode.commands.registerCommand(COMMANDS.restart, () => infill.restart(true)),
     vscode.commands.registerCommand(COMMANDS.showLog, () => infill.showLog()),
     vscode.workspace.onDidChangeConfiguration((event) => infill.onConfigurationChanged(event)),

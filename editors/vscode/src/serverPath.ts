@@ -27,7 +27,8 @@ function isExecutable(file: string): boolean {
 }
 
 function expand(configured: string, folders: string[]): string {
-  let value = configured.replace(/\$\{workspaceFolder\}/g, folders[0] ?? '');
+  // (A function: a replacement string would read `$$` or `$'` in the folder's name as patterns.)
+  let value = configured.replace(/\$\{workspaceFolder\}/g, () => folders[0] ?? '');
   if (value === '~' || /^~[\\/]/.test(value)) value = path.join(os.homedir(), value.slice(1));
   // A bare name ("infill-lsp") stays a PATH lookup for the process spawner; a relative path (either separator:
   // `.venv\Scripts\infill-lsp.exe` on Windows) is the workspace's.
@@ -41,6 +42,8 @@ function expand(configured: string, folders: string[]): string {
  * refused, not left to the process spawner, which would look for it in the (untrusted) working folder.
  */
 export function findServer(configured: string, folders: string[]): ServerLocation | ServerPathProblem | undefined {
+  // A path pasted with its quotes (Windows' "Copy as path" adds them) is the path inside them.
+  configured = configured.trim().replace(/^(["'])(.*)\1$/, '$2').trim();
   if (configured) {
     const command = expand(configured, folders);
     const inWorkspace = /\$\{workspaceFolder\}/.test(configured) || (!path.isAbsolute(command) && /[\\/]/.test(command));

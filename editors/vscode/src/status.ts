@@ -76,8 +76,10 @@ export class StatusIndicator implements vscode.Disposable {
   }
 
   fromServer(status: ServerStatus): void {
-    if (status.model) this.model = status.model;
-    if (status.device) this.device = status.device;
+    // Every status names the model and device (null for the shipped model while it loads, and for a device not
+    // chosen yet): taken as they are, so a model switched back to the default does not show the old one's name.
+    if (status.model !== undefined) this.model = status.model ?? '';
+    if (status.device !== undefined) this.device = status.device ?? '';
     if (typeof status.lastLatencyMs === 'number') this.lastLatencyMs = status.lastLatencyMs;
     if (status.counters && typeof status.counters === 'object') this.counters = status.counters;
     const message = status.message ?? '';
