@@ -26,8 +26,16 @@ BRACED_HEADER = re.compile(r"(?:\)|=>|\b(?:else|try|do|finally))\s*\{$")   # `=>
 RUST_CLOSURE_HEADER = re.compile(r"\|[^|]*\|\s*\{$")   # `.map(|x| {`
 # Go and Rust write conditions without parentheses (`if x {`, `for v := range xs {`, `match x {`): a line that
 # starts with the keyword and holds no bracket before its `{` (`for p in vec![Point {` opens a literal).
-BARE_HEADER = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|loop|switch|select)\b[^{}()\[\]]*\{")
+# Brackets may come before the `{` when it is the only one left open (`if let Some(x) = opt {`, `if v, ok := m[k]; ok
+# {`): `for p in vec![Point {` leaves two open, and opens a literal.
+BARE_HEADER = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|loop|switch|select)\b[^{}]*\{")
 BARE_HEADER_GRAMMARS = {"go", "rust"}
+LAMBDA_HEADER = {"cpp": re.compile(r"\]\s*\{$"),                       # `[this] {`, a lambda called in place
+                 "rust": re.compile(r"(?<![\w.])async(?:\s+move)?\s*\{$")}   # `async move {`
+# A line that ends like this goes on on the next (`total = price +`, `label =`): a blank line under it continues the
+# expression. Not `>` (a JSX tag, a C++ template header), `(` / `[` (they may hold lines) nor `,` (the next
+# argument may be a callback over several).
+CONTINUES_EXPRESSION = re.compile(r"(?:[-+*/%&|^=.?:~!]|<<|\b(?:and|or|not|in))$")
 HEADER_LOOK_BACK_LINES = 40   # a block header spread over more lines than this is not looked for
 # How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
 WORD_OPENER_GRAMMARS = {"lua", None}
@@ -150,6 +158,15 @@ def opens_expression_brace(code_before_cursor: str) -> bool:
     return code.endswith("={") and not code.endswith(("=={", "!={", "<={", ">={", "=>{"))
 
 
+def code_after_cursor(after: str, grammar: str | None) -> str:
+    """The rest of the cursor's line without a comment that ends it (`if x:| # why`, `{| /* note */`)."""
+    code = without_trailing_comment(after, grammar)
+    stripped = code.strip()
+    if grammar not in (None, "python", "lua") and stripped.startswith("/*") and stripped.endswith("*/"):
+        return ""
+    return code
+
+
 def only_closers(rest: str) -> bool:
     return set(rest.strip()) <= CLOSERS
 
@@ -168,9 +185,12 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("none", "the cursor is inside a word")
     if in_code_hole:
         return Decision("single", "inside a string's code hole: one expression")
-    braced_header = BRACED_HEADER.search(before.rstrip()) or (
-        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.fullmatch(before.rstrip())) or (
-        grammar == "rust" and RUST_CLOSURE_HEADER.search(before.rstrip()))
+    after = code_after_cursor(after, grammar)   # a comment after the cursor is not code that follows it
+    header = before.rstrip()
+    braced_header = BRACED_HEADER.search(header) or (
+        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.fullmatch(header) and bracket_surplus(header) == 1) or (
+        grammar == "rust" and RUST_CLOSURE_HEADER.search(header)) or (
+        grammar in LAMBDA_HEADER and LAMBDA_HEADER[grammar].search(header))
     if braced_header and after.lstrip().startswith("}") and not only_closers(after):
         return Decision("multi", "between a block's braces")   # `if (x) {|} else {`
     if after.strip() and not only_closers(after):
@@ -183,6 +203,8 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
             return Decision("multi", "empty body after a block opener")
         if above.rstrip().endswith("\\"):
             return Decision("single", "a line continued from the one above")
+        if grammar is not None and CONTINUES_EXPRESSION.search(without_trailing_comment(above, grammar).rstrip()):
+            return Decision("single", "the expression above goes on")   # (plain text: a sentence's end)
         return Decision("multi", "blank line in a block")
     # After a label and a space (`default: `) code in braced languages goes on with the line (there it may be an
     # object's key); right after the colon the next line is the body.

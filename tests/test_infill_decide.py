@@ -207,6 +207,26 @@ def test_fill_lengths_follow_the_selection_size():
     ("c", "// see a */<|>\n", "none"),
     ("lua", "x = 1 --[==[ note ]==]<|>\n", "single"),
     ("c", "int x = 1; /* note */<|>\n", "single"),
+    # a blank line under a line that goes on (an operator or `=` at its end) finishes that expression
+    ("javascript", "function f() {\n  const total = price +\n    <|>\n}\n", "single"),
+    ("javascript", "function f() {\n  const label =\n    <|>\n}\n", "single"),
+    ("python", "def f():\n    total = (price +\n             <|>", "single"),
+    ("lua", "local x = a .. -- note\n  <|>\n", "single"),
+    ("go", "func f() bool {\n\treturn a &&\n\t\t<|>\n}\n", "single"),
+    ("cpp", "template <typename T>\n<|>\n", "multi"),              # a template header: the declaration follows
+    ("javascript", "x = 1;\n\n<|>\n", "multi"),
+    # a comment after the cursor is not code that follows it
+    ("python", "if x:<|>  # the usual case\n", "multi"),
+    ("python", "def f():<|>  # TODO\n    pass\n", "multi"),
+    ("javascript", "if (x) {<|> // go\n}\n", "multi"),
+    ("go", "func f() {\n\tif x {<|> // note\n\t}\n}\n", "multi"),
+    ("lua", "if x then<|> -- start\nend\n", "multi"),
+    ("javascript", "if (x) {<|> /* note */ y(); }\n", "single"),   # code after the block comment
+    # block headers with brackets before their brace, and blocks that are expressions
+    ("rust", "fn f() {\n    if let Some(x) = opt {<|>} else {}\n}\n", "multi"),
+    ("go", "func f() {\n\tif v, ok := m[k]; ok {<|>} else {\n\t}\n}\n", "multi"),
+    ("cpp", "void f() {\n  auto r = [this] {<|>}();\n}\n", "multi"),
+    ("rust", "async fn f() {\n    let r = async move {<|>}.await;\n}\n", "multi"),
 ])
 def test_shape_with_the_syntax_tree(grammar, source, shape):
     text, offset = at(source)
