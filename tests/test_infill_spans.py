@@ -34,6 +34,18 @@ def at(source: str, marker: str = "<|>") -> tuple[str, int]:
     ("c", "int main(void) {\n    for (int i = 0; i < 3; i++) {\n        <|>\n    }\n}\n", "for_statement", "for ("),
     ("cpp", "namespace n {\nclass K {\n  void m() { <|> }\n};\n}\n", "function_definition", "void m()"),
     ("lua", "local function f(a)\n  if a then\n    <|>\n  end\nend\n", "if_statement", "if a then"),
+    # scopes that are neither functions nor classes by name
+    ("typescript", "namespace NS {\n  export const x = <|>\n}\n", "internal_module", "namespace NS"),
+    ("tsx", "class A {\n  static {\n    <|>\n  }\n}\n", "class_static_block", "static {"),
+    ("java", "@interface Note {\n  String <|>\n}\n", "annotation_type_declaration", "@interface"),
+    ("java", "class A {\n  static {\n    <|>\n  }\n}\n", "static_initializer", "static {"),
+    ("java", "class A {\n  Runnable r = new Runnable() {\n    public void run() {}\n    <|>\n  };\n}\n",
+     "object_creation_expression", "new Runnable()"),
+    ("rust", "fn f() {\n    let x = async move {\n        <|>\n    };\n}\n", "async_block", "async move"),
+    ("rust", "fn f() {\n    unsafe {\n        <|>\n    }\n}\n", "unsafe_block", "unsafe {"),
+    ("rust", "macro_rules! m {\n    () => { <|> };\n}\n", "macro_definition", "macro_rules!"),
+    ("lua", "local t = {\n  a = 1,\n  <|>\n}\n", "table_constructor", "{"),
+    ("cpp", "extern \"C\" {\nint <|>\n}\n", "linkage_specification", "extern \"C\""),
 ])
 def test_innermost_enclosing_scope(grammar, source, innermost, starts_with):
     text, offset = at(source)

@@ -1,6 +1,9 @@
 ; C++. Captures: see python.scm.
 [(function_definition) (lambda_expression)] @function
-[(class_specifier) (struct_specifier) (union_specifier) (enum_specifier) (namespace_definition)] @class
+[
+  (class_specifier) (struct_specifier) (union_specifier) (enum_specifier) (namespace_definition)
+  (linkage_specification)
+] @class   ; linkage_specification: `extern "C" {`
 [
   (if_statement) (for_statement) (for_range_loop) (while_statement) (do_statement) (switch_statement)
   (try_statement)
