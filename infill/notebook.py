@@ -63,10 +63,19 @@ def scan_python_line(line: str, depth: int, quote: str | None) -> tuple[int, str
     return depth, quote, line.endswith("\\")
 
 
+def foreign_cell_magic(text: str) -> str | None:
+    """The cell magic that makes a Python cell another language's (`%%bash`, `%%html`, `%%sql`, `%%writefile`), or
+    None: Jupyter keeps such a cell's languageId `python`."""
+    first = text.lstrip().split("\n", 1)[0]
+    if not first.startswith("%%"):
+        return None
+    name = first[2:].split(" ", 1)[0].strip()
+    return None if name in PYTHON_CELL_MAGICS else name
+
+
 def python_cell(text: str) -> str | None:
     """A Python cell as the head shows it: IPython's lines commented out; None for a cell in another language."""
-    first = text.lstrip().split("\n", 1)[0]
-    if first.startswith("%%") and first[2:].split(" ", 1)[0].strip() not in PYTHON_CELL_MAGICS:
+    if foreign_cell_magic(text) is not None:
         return None
     lines, depth, quote, continued = [], 0, None, False
     for line in text.split("\n"):

@@ -54,9 +54,9 @@ def same_notebook(workspace, uri: str, other: str) -> bool:
     return notebook is not None and notebook is notebook_of(workspace, other)
 
 
-def earlier_cells(workspace, documents: dict, uri: str) -> list[Cell]:
-    """The cells above the cell `uri` that it is written after: code cells of its language and markdown cells,
-    with their text in `documents` (the open documents as the request found them)."""
+def earlier_cells(workspace, documents: dict, uri: str, language_id: str | None = None) -> list[Cell]:
+    """The cells above the cell `uri` that it is written after: code cells of its language (`language_id`, else the
+    cell's own) and markdown cells, with their text in `documents` (the open documents as the request found them)."""
     notebook = notebook_of(workspace, uri)
     index = None if notebook is None else cell_index(notebook, uri)
     current = documents.get(document_key(uri))
@@ -69,7 +69,7 @@ def earlier_cells(workspace, documents: dict, uri: str) -> list[Cell]:
             continue
         if cell.kind == types.NotebookCellKind.Markup:
             cells.append(Cell(document.source, code=False))
-        elif document.language_id == current.language_id:
+        elif document.language_id == (language_id or current.language_id):
             cells.append(Cell(document.source, code=True))
     return cells
 
@@ -77,5 +77,5 @@ def earlier_cells(workspace, documents: dict, uri: str) -> list[Cell]:
 def head_of(workspace, documents: dict, uri: str, language_id: str | None, path: str | None, limit: int) -> str:
     """The earlier cells as the text that runs before the cell (at most `limit` characters); "" outside a
     notebook."""
-    cells = earlier_cells(workspace, documents, uri)
+    cells = earlier_cells(workspace, documents, uri, language_id)
     return notebook_head(cells, grammar_for(language_id, path), limit) if cells else ""

@@ -28,6 +28,7 @@ from pygls.uris import to_fs_path
 
 from infill import ContextMemory, InfillRequest, InfillResult, RelatedDocument
 from infill.languages import grammar_for
+from infill.notebook import foreign_cell_magic
 from infill.related import same_family
 from infill.style import indent_unit_of, line_ending_of
 
@@ -433,7 +434,12 @@ def snapshot(ls: InfillServer, uri: str) -> Snapshot:
     document = (ls.workspace.text_documents if documents is None else documents).get(document_key(uri))
     if document is None:
         raise JsonRpcInvalidParams(f"unknown document {uri}: send textDocument/didOpen first")
-    return Snapshot.of(document)
+    snap = Snapshot.of(document)
+    if grammar_for(snap.language_id, snap.path) == "python" and foreign_cell_magic(snap.source) is not None:
+        # A `%%bash` or `%%html` cell: read as plain text, not parsed (or refused) as Python, with no Python cells
+        # above it as context.
+        snap = dataclasses.replace(snap, language_id="plaintext")
+    return snap
 
 
 def is_current(ls: InfillServer, snap: Snapshot) -> bool:

@@ -115,6 +115,25 @@ async def test_cell_changes_follow_lsp_line_rules_and_cells_come_and_go():
             await inline_at(client, second, 0, 0, INVOKED)
 
 
+async def test_a_cell_of_another_language_by_its_cell_magic_is_plain_text_without_the_python_cells():
+    # Jupyter keeps a `%%bash` cell's languageId `python`: it was planned and parse-checked as Python, under the
+    # Python cells above, and every right bash answer was refused as breaking the syntax.
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=notebook_capabilities(),
+                           root_uri="file:///tmp/notebooks") as client:
+        await wait_for_model(client)
+        notebook = "file:///tmp/notebooks/magic.ipynb"
+        uris = open_notebook(client, notebook, [("py", "python", "import pandas as pd\n"),
+                                                ("sh", "python", "%%bash\nls -l | grep \n"),
+                                                ("time", "python", "%%time\ntotal = \n")])
+        seen = len(client.messages)
+        await inline_at(client, uris[1], 1, 12, INVOKED)
+        assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == 0
+        assert not messages_since(client, seen, "syntax"), client.messages[seen:]
+        await inline_at(client, uris[2], 1, 8, INVOKED)   # a Python cell magic: Python, with the cells above
+        assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
+            "import pandas as pd\n\n")
+
+
 async def test_a_change_to_a_notebook_that_is_not_open_is_reported_and_ignored():
     async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=notebook_capabilities(),
                            root_uri="file:///tmp/notebooks") as client:
