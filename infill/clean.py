@@ -635,23 +635,31 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
 
 def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None) -> str:
     """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
-    the opener's level (or the cursor sits at column 0), shift every line by the missing amount."""
+    the opener's level (or the cursor sits at column 0), shift every line by the missing amount; when only the
+    first line is short (the model wrote the later ones at their full depth), move the first line alone, to the
+    depth the later lines show."""
     if before.strip() or not opens_block(line_above, grammar):
         return middle
     lines = middle.split("\n")
     column = len(before) + len(indentation(lines[0]))
     if column > len(indentation(line_above)) or not lines[0].strip():
         return middle   # already deeper than the opener
-    missing = len(indentation(line_above)) + len(indent_unit) - column
-    pad = ("\t" if indent_unit == "\t" else " ") * missing
-    # The first line is given its whole indentation, cursor column included: reindent_first_line takes a first
-    # line indented as deep as the cursor for one that repeats the cursor's indentation, and would undo a pad alone.
-    lines[0] = before + pad + lines[0]
+    opener_depth = len(indentation(line_above))
     # A last line that closes at the opener's depth or left of it is the block's own closer, repeated (at column 0
     # the scope rule could not cut it): it stays there for the suffix rules to see, not moved into the body.
-    opener_depth = len(indentation(line_above))
     last = len(lines) - 1
     keep = last if last and CLOSING_LINE.match(lines[last]) and len(indentation(lines[last])) <= opener_depth else -1
+    later = [len(indentation(line)) for i, line in enumerate(lines) if i and i != keep and line.strip()]
+    pad_char = "\t" if indent_unit == "\t" else " "
+    # The first line is given its whole indentation, cursor column included: reindent_first_line takes a first
+    # line indented as deep as the cursor for one that repeats the cursor's indentation, and would undo a pad alone.
+    if later and min(later) > opener_depth:
+        depth = min(later) - (len(indent_unit) if opens_block(lines[0], grammar) else 0)
+        if depth > opener_depth:
+            lines[0] = before + pad_char * (depth - column) + lines[0]
+            return "\n".join(lines)
+    pad = pad_char * (opener_depth + len(indent_unit) - column)
+    lines[0] = before + pad + lines[0]
     return "\n".join(pad + line if line.strip() and i and i != keep else line for i, line in enumerate(lines))
 
 
@@ -738,9 +746,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         if after_opener:
             middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
+        # (The body's first line placed first: its depth is the base the levels below it are redrawn from.)
+        middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
         if ctx.indent_seen:   # on the lines kept: one that left the scope would stop the redraw
             middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
-        middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
     elif ctx.indent_seen:
         middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar)

@@ -629,6 +629,33 @@ def test_rewrite_that_changes_nothing_has_no_edits():
     assert result.text == "x = 1" and result.edits == []
 
 
+@pytest.mark.parametrize("language_id, source, model, expected", [
+    # the cursor after indentation the editor copied from the opener's line, later lines at their full depth
+    ("python", "def f(a):\n    if a:\n    <|>\n    return 1\n", "x = 1\n        y = 2",
+     "def f(a):\n    if a:\n        x = 1\n        y = 2\n    return 1\n"),
+    ("python", "def f(a):\n\tif a:\n\t<|>\n\treturn 1\n", "x = 1\n\t\ty = 2",
+     "def f(a):\n\tif a:\n\t\tx = 1\n\t\ty = 2\n\treturn 1\n"),
+    ("javascript", "function f(a) {\n  if (a) {\n  <|>\n  }\n}\n", "x = 1;\n    y = 2;",
+     "function f(a) {\n  if (a) {\n    x = 1;\n    y = 2;\n  }\n}\n"),
+    # column 0: the first line moves to the depth the later lines show (no indented line yet to learn the unit)
+    ("go", "package main\n\nfunc f(x int) int {\n<|>\n\treturn x\n}\n", "x := 1\n\tif x > 0 {\n\t\tx++\n\t}",
+     "package main\n\nfunc f(x int) int {\n\tx := 1\n\tif x > 0 {\n\t\tx++\n\t}\n\treturn x\n}\n"),
+    ("javascript", "function f(a) {\n<|>\n}\n", "const x = 1;\n  if (x) {\n    g();\n  }",
+     "function f(a) {\n  const x = 1;\n  if (x) {\n    g();\n  }\n}\n"),
+    ("python", "def f(a):\n    if a:\n<|>\n    return 1\n", "x = 1\n        y = 2",
+     "def f(a):\n    if a:\n        x = 1\n        y = 2\n    return 1\n"),
+    # all of it written at the opener's level: all of it moves into the body
+    ("python", "def f(a):\n    if a:\n    <|>\n    return 1\n", "x = 1\n    y = 2",
+     "def f(a):\n    if a:\n        x = 1\n        y = 2\n    return 1\n"),
+])
+def test_a_body_whose_later_lines_are_at_their_full_depth_moves_only_its_first_line(language_id, source, model,
+                                                                                     expected):
+    """The model writes lines after the first at their full depth: they were shifted with the first line, a level
+    too deep (parsing Python refused them; other languages showed them)."""
+    result, _ = inline(source, model, language_id=language_id)
+    assert applied(source, result) == expected
+
+
 def test_formatting_options_set_the_indentation_of_a_new_document():
     text, offset = at("func f() {\n\t<|>\n}\n")     # no indented line yet: the editor's options decide
     request = dict(text=text, mode="inline", start=offset, end=offset, language_id="go")
