@@ -507,10 +507,15 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
     in_literal = lines_in_literals(before, lines, grammar)
     code_lines = [i for i in range(len(lines)) if i not in in_literal]
     if indent_unit == "\t":
-        widths = [len(indentation(lines[i])) for i in code_lines
-                  if lines[i].strip() and indentation(lines[i]).startswith(" ")]
-        step = math.gcd(*widths) if widths else 4
-        width = tab_size if tab_size and 2 <= tab_size <= 8 else (step if 2 <= step <= 4 else 4)
+        # The model's step from its own levels: lines aligned inside an open parenthesis are left out (8, 14, 8
+        # is a level and an alignment, not steps of 2), and so is a single depth (8 alone: two levels or one?).
+        # The editor's tab size is how wide a tab is drawn, a fallback only: 4-space levels under a tab size of 8
+        # are still one tab each.
+        aligned = continuation_lines(before, lines, grammar) or set()
+        widths = {len(indentation(lines[i])) for i in code_lines
+                  if i not in aligned and lines[i].strip() and indentation(lines[i]).startswith(" ")}
+        step = math.gcd(*widths) if len(widths) > 1 else 0
+        width = step if 2 <= step <= 8 else (tab_size if tab_size and 2 <= tab_size <= 8 else 4)
         for i in code_lines:
             ws = indentation(lines[i])
             if " " in ws:
@@ -561,21 +566,29 @@ def has_continuation_lines(before: str, lines: list[str], grammar: str | None) -
     """Whether a line after the first starts inside a parenthesis, string or comment left open above it (in the
     cursor's line or the middle); True when the grammar's literals are unknown. Braces and square brackets open
     levels like blocks do (a callback's body inside `foo(function () {` is one)."""
+    continued = continuation_lines(before, lines, grammar)
+    return continued is None or bool(continued)
+
+
+def continuation_lines(before: str, lines: list[str], grammar: str | None) -> set[int] | None:
+    """The lines after the first that start inside a parenthesis, string or comment left open above them (aligned
+    as styles like, not on a level); None when the grammar's literals are unknown."""
     text = before + lines[0]   # all that comes before the next line
-    for line in lines[1:]:
+    continued = set()
+    for i, line in enumerate(lines[1:], start=1):
         scanned = code_outside_literals(grammar, text + "\n")   # a line comment ends with its line
-        if scanned is None or scanned[1] is not None:
-            return True
+        if scanned is None:
+            return None
         open_brackets: list[str] = []
         for char in scanned[0]:
             if char in OPENERS:
                 open_brackets.append(char)
             elif char in PAIRS and open_brackets:
                 open_brackets.pop()
-        if open_brackets and open_brackets[-1] == "(":
-            return True
+        if scanned[1] is not None or (open_brackets and open_brackets[-1] == "("):
+            continued.add(i)
         text += "\n" + line
-    return False
+    return continued
 
 
 def trim_trailing_whitespace(middle: str) -> str:

@@ -656,6 +656,26 @@ def test_a_body_whose_later_lines_are_at_their_full_depth_moves_only_its_first_l
     assert applied(source, result) == expected
 
 
+def test_a_tab_size_of_8_does_not_turn_four_space_levels_into_spaces():
+    """The editor's tab size is how wide a tab is drawn, not the model's step: with 8, 4-space levels came out as
+    spaces and stray tabs in a Go rewrite."""
+    text = "package main\n\nfunc f(xs []int) int {\n\ttotal := 0\n\treturn total\n}\n"
+    start, end = text.index("total"), text.rindex("}")
+    model = "total := 0\n    for _, x := range xs {\n        total += x\n    }\n    return total\n"
+    for tab_size in (4, 8):
+        result = run_infill(InfillRequest(text=text, mode="rewrite", start=start, end=end, language_id="go",
+                                          tab_size=tab_size, insert_spaces=False), ScriptedEngine(model))
+        assert result.text == "total := 0\n\tfor _, x := range xs {\n\t\ttotal += x\n\t}\n\treturn total\n", tab_size
+
+
+def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():
+    """Widths 8, 14, 8 in a tab-indented file: their common divisor 2 made every 4 spaces two tabs."""
+    source = "def f(a):\n\tif a:\n\t\tpass\n\t<|>\n\treturn 1\n"
+    result, _ = inline(source, "for i in a:\n        x = g(i,\n              1)\n        print(x)")
+    assert applied(source, result) == ("def f(a):\n\tif a:\n\t\tpass\n\tfor i in a:\n\t\tx = g(i,\n\t\t\t  1)\n"
+                                       "\t\tprint(x)\n\treturn 1\n")
+
+
 def test_formatting_options_set_the_indentation_of_a_new_document():
     text, offset = at("func f() {\n\t<|>\n}\n")     # no indented line yet: the editor's options decide
     request = dict(text=text, mode="inline", start=offset, end=offset, language_id="go")
