@@ -363,14 +363,16 @@ def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocu
     if edited is None:   # the whole text was sent: no place to prepare for
         return
     line = edited.start.line
-    if ls.prompt_place and ls.prompt_place[0] == key and abs(ls.prompt_place[1] - line) <= PRIME_NEAR_LINES:
-        return
+    cursor_line = line + change.text.count("\n")   # where the cursor ends: an accepted suggestion's last line
+    if ls.prompt_place and ls.prompt_place[0] == key and min(
+            abs(ls.prompt_place[1] - at) for at in (line, cursor_line)) <= PRIME_NEAR_LINES:
+        return   # (a speculation from the end of a long suggestion is not cancelled by accepting it)
     snap = Snapshot.of(ls.workspace.text_documents[key])
     start = snap.offset_of(edited.start)
     if start is None:
         return
     cursor = min(len(snap.source), start + len(change.text))
-    request = request_for(ls, snap, "inline", cursor, cursor, line + change.text.count("\n"))
+    request = request_for(ls, snap, "inline", cursor, cursor, cursor_line)
     asyncio.ensure_future(run_prime(ls, snap, request))
 
 

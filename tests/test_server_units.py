@@ -811,6 +811,51 @@ def test_a_speculation_moves_the_read_ahead_to_the_end_of_the_suggestion():
     assert server.prompt_place == (document_key(snap.uri), 5)
 
 
+def test_accepting_a_long_suggestion_does_not_cancel_the_speculation_from_its_end():
+    """The read-ahead compared the model's latest prompt (a speculation, at the end of a 5-line suggestion) with
+    the edit's first line: accepting the suggestion started a read-ahead, a real job, which cancelled that very
+    speculation (and typing through it did so at every other key)."""
+    import threading
+
+    from pygls.workspace import Workspace
+
+    from lsp_server.server import InfillServer, document_key, prime_after_edit
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    ls.host.engine = object()   # "ready" without loading a model: no job here needs one
+    ls.host.ready.set()
+    uri = "file:///tmp/units/accepted.py"
+    source, suggestion = "def f():\n    \n", "a = 1\n    b = 2\n    c = 3\n    d = 4\n    return a"
+    accepted = source[:13] + suggestion + source[13:]
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=2, text=accepted))
+    running = threading.Event()
+
+    def speculation(cancelled) -> str:
+        running.set()
+        deadline = time.monotonic() + 5
+        while not cancelled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "cancelled" if cancelled() else "ran on"
+
+    try:
+        job = ls.host.queue.submit("speculation", speculation, speculative=True)
+        assert running.wait(5)
+        ls.prompt_place = (document_key(uri), 5)   # where speculate() put it: the suggestion's last line
+
+        async def accept() -> None:
+            prime_after_edit(ls, document_key(uri), types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(1, 4), end=types.Position(1, 4)), text=suggestion)]))
+            await asyncio.sleep(0.3)
+
+        asyncio.run(accept())
+        assert not job.token(), "accepting the suggestion cancelled its speculation"
+    finally:
+        ls.host.close()
+
+
 def test_the_cache_key_follows_the_whole_documents_indentation_and_a_speculation_keys_as_its_request_will():
     """The cleaning indents in the document's own style, voted over the whole file: two files that share the text
     around the cursor but not their indentation must not share an answer."""
