@@ -700,6 +700,54 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     hover = wait_for(lambda: status_tooltip(browser), UI_S, "the status bar's hover")
     assert "enable is false" in hover and "Model:" not in hover, hover
 
+    # A serverPath naming a program that never answers initialize (python, say) held the extension for good: the
+    # status spun on "starting", and setting the path right (or Restart) waited on that start forever.
+    def search_settings(query: str) -> None:
+        run_command(browser, "Preferences: Open Settings (UI)")
+        wait_for(lambda: visible(browser, ".settings-editor"), UI_S, "the Settings editor")
+        chord(browser, [Keys.CONTROL], "f")   # the search box, wherever the focus was in the editor
+        chord(browser, [Keys.CONTROL], "a")
+        press(browser, query)
+
+    def path_box_value() -> str | None:
+        boxes = visible(browser, f'.settings-editor input[aria-label="{path_box}"]')
+        return boxes[0].get_attribute("value") if boxes else None
+
+    hang = workspace / "hang.sh"
+    hang.write_text("#!/bin/sh\nexec sleep 300\n")
+    hang.chmod(0o755)
+    path_box = "diffusionInfill.serverPath"
+    # (A machine setting: code-server's Settings editor shows it on the Remote tab, not the User one.)
+    def remote_tab() -> bool:
+        tabs = [tab for tab in visible(browser, ".settings-editor .settings-tabs-widget .action-label")
+                if tab.text.startswith("Remote")]
+        if tabs:
+            tabs[0].click()
+        return bool(tabs)
+
+    search_settings(path_box)
+    wait_for(remote_tab, UI_S, "the Settings editor's Remote tab")
+    wait_for(lambda: set_setting_box(browser, path_box, str(hang)), UI_S,
+             lambda: f"the serverPath box to take the script: the boxes are "
+                     f"{[(e.get_attribute('aria-label'), e.get_attribute('value')) for e in visible(browser, '.settings-editor input')]}")
+    time.sleep(3)   # (the Settings editor writes a typed value a moment later)
+    search_settings("diffusionInfill.enable")
+    wait_for(lambda: len(visible(browser, checkbox)) == 1, UI_S, "the search to leave one checkbox: enable's")
+    wait_for(lambda: set_checkbox(browser, checkbox, True) and "starting" in status_label(browser), UI_S,
+             lambda: f"the server to be starting (demo.py is open): the status bar says {status_label(browser)!r}")
+    time.sleep(2)
+    assert log_lines(user_data, rf"starting {re.escape(str(hang))}"), (status_label(browser),
+                                                                       log_lines(user_data, "")[-12:])
+    search_settings(path_box)
+    wait_for(remote_tab, UI_S, "the Settings editor's Remote tab")
+    wait_for(lambda: set_setting_box(browser, path_box, Keys.BACKSPACE) or path_box_value() == "", UI_S,
+             "the serverPath box to be emptied")
+    wait_for(lambda: "ready" in status_label(browser), MODEL_READY_S,
+             lambda: f"the workspace's server to start after the hung one: the status bar says {status_label(browser)!r}")
+    assert not log_lines(user_data, "did not answer"), "the hung start was waited for until the timeout"
+    time.sleep(3)   # (the client kills a process that never came up 2 s after giving up on it)
+    assert subprocess.run(["pgrep", "-f", str(hang)], capture_output=True).returncode != 0, "the hung program runs on"
+
 
 def test_settings_the_extension_sends_default_to_the_servers_own_options():
     """The Settings editor shows, for every option the extension passes to the server, the default the server
