@@ -515,6 +515,10 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
         widths = {len(indentation(lines[i])) for i in code_lines
                   if i not in aligned and lines[i].strip() and indentation(lines[i]).startswith(" ")}
         step = math.gcd(*widths) if len(widths) > 1 else 0
+        # A step is a depth or a distance between two depths the model wrote; a divisor that is neither comes from
+        # an alignment (`sum = price +` then `shipping;` under `price`).
+        if step not in widths and step not in {a - b for a in widths for b in widths}:
+            step = 0
         width = step if 2 <= step <= 8 else (tab_size if tab_size and 2 <= tab_size <= 8 else 4)
         for i in code_lines:
             ws = indentation(lines[i])
@@ -662,7 +666,10 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     # the scope rule could not cut it): it stays there for the suffix rules to see, not moved into the body.
     last = len(lines) - 1
     keep = last if last and CLOSING_LINE.match(lines[last]) and len(indentation(lines[last])) <= opener_depth else -1
-    later = [len(indentation(line)) for i, line in enumerate(lines) if i and i != keep and line.strip()]
+    # (Lines inside a bracket the first line opens are aligned to it, not placed on the body's levels.)
+    aligned = continuation_lines(before, lines, grammar) or set()
+    later = [len(indentation(line)) for i, line in enumerate(lines)
+             if i and i != keep and i not in aligned and line.strip()]
     pad_char = "\t" if indent_unit == "\t" else " "
     # The first line is given its whole indentation, cursor column included: reindent_first_line takes a first
     # line indented as deep as the cursor for one that repeats the cursor's indentation, and would undo a pad alone.

@@ -33,9 +33,12 @@ BARE_HEADER_GRAMMARS = {"go", "rust"}
 LAMBDA_HEADER = {"cpp": re.compile(r"\]\s*\{$"),                       # `[this] {`, a lambda called in place
                  "rust": re.compile(r"(?<![\w.])async(?:\s+move)?\s*\{$")}   # `async move {`
 # A line that ends like this goes on on the next (`total = price +`, `label =`): a blank line under it continues the
-# expression. Not `>` (a JSX tag, a C++ template header), `(` / `[` (they may hold lines) nor `,` (the next
-# argument may be a callback over several).
-CONTINUES_EXPRESSION = re.compile(r"(?:[-+*/%&|^=.?:~!]|<<|\b(?:and|or|not|in))$")
+# expression. Not `>` (a JSX tag, a C++ template header), `(` / `[` (they may hold lines), `,` (the next argument
+# may be a callback over several), `/` (a regex literal, a comment's end), `!` / `?` (Rust's `x!`, `f()?`).
+CONTINUES_EXPRESSION = re.compile(r"(?:[-+*%&|^=.:]|<<|\b(?:and|or|not|in))$")
+# ... nor a line that is complete though it ends so: `n++`, `i--`, `...` (a stub's body, Lua's varargs),
+# `import *`, a label alone on its line (`outer:`).
+COMPLETE_LINE = re.compile(r"(?:\+\+|--|\.\.\.|\bimport\s+\*|^\s*[A-Za-z_]\w*\s*:)$")
 HEADER_LOOK_BACK_LINES = 40   # a block header spread over more lines than this is not looked for
 # How a comment starts, per grammar: `#` is a private field in JavaScript and a directive in C, `--` a decrement.
 WORD_OPENER_GRAMMARS = {"lua", None}
@@ -162,8 +165,8 @@ def code_after_cursor(after: str, grammar: str | None) -> str:
     """The rest of the cursor's line without a comment that ends it (`if x:| # why`, `{| /* note */`)."""
     code = without_trailing_comment(after, grammar)
     stripped = code.strip()
-    if grammar not in (None, "python", "lua") and stripped.startswith("/*") and stripped.endswith("*/"):
-        return ""
+    if grammar not in (None, "python", "lua") and stripped.startswith("/*") and stripped.find("*/") == len(stripped) - 2:
+        return ""   # one block comment to the end of the line (not `/* a */ y; /* b */`)
     return code
 
 
@@ -203,7 +206,8 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
             return Decision("multi", "empty body after a block opener")
         if above.rstrip().endswith("\\"):
             return Decision("single", "a line continued from the one above")
-        if grammar is not None and CONTINUES_EXPRESSION.search(without_trailing_comment(above, grammar).rstrip()):
+        code_above = without_trailing_comment(above, grammar).rstrip()
+        if grammar is not None and CONTINUES_EXPRESSION.search(code_above) and not COMPLETE_LINE.search(code_above):
             return Decision("single", "the expression above goes on")   # (plain text: a sentence's end)
         return Decision("multi", "blank line in a block")
     # After a label and a space (`default: `) code in braced languages goes on with the line (there it may be an

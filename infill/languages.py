@@ -43,7 +43,8 @@ EXTENSIONS = {
 }
 
 # Ids whose files share an extension with a grammar here but are another language (or none): no guessing for them.
-NOT_GUESSED_IDS = {"plaintext", "text", "txt", "objective-c", "objective-cpp", "objc", "objcpp"}
+PLAIN_TEXT_IDS = {"plaintext", "text", "txt"}
+NOT_GUESSED_IDS = PLAIN_TEXT_IDS | {"objective-c", "objective-cpp", "objc", "objcpp"}
 
 
 def grammar_for(language_id: str | None, path: str | None) -> str | None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from .context import Context, Measure, build_token_context
 from .decide import Decision, decide_shape, line_parts, plan_lengths
-from .languages import describe_language, grammar_for
+from .languages import PLAIN_TEXT_IDS, describe_language, grammar_for
 from .related import RELATED_SHARE, RelatedDocument, pick_snippets, snippets_within
 from .spans import SpanInfo, find_span
 
@@ -56,8 +56,9 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
     else:
         # No grammar: no scopes, no string/comment knowledge; the context is cut by lines only.
         span = SpanInfo()
-        message = (f"no tree-sitter grammar is available for {describe_language(language_id, path)}; "
-                   "plain-text context was used")
+        if (language_id or "").strip().lower() not in PLAIN_TEXT_IDS:   # (plain text by choice needs no word)
+            message = (f"no tree-sitter grammar is available for {describe_language(language_id, path)}; "
+                       "plain-text context was used")
 
     if mode == "inline":
         decision = decide_shape(text, start, span.in_string_or_comment, invoked, grammar, span.in_code_hole)

@@ -367,7 +367,7 @@ def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocu
     if ls.prompt_place and ls.prompt_place[0] == key and min(
             abs(ls.prompt_place[1] - at) for at in (line, cursor_line)) <= PRIME_NEAR_LINES:
         return   # (a speculation from the end of a long suggestion is not cancelled by accepting it)
-    snap = Snapshot.of(ls.workspace.text_documents[key])
+    snap = snapshot_of(ls.workspace.text_documents[key])
     start = snap.offset_of(edited.start)
     if start is None:
         return
@@ -436,6 +436,11 @@ def snapshot(ls: InfillServer, uri: str) -> Snapshot:
     document = (ls.workspace.text_documents if documents is None else documents).get(document_key(uri))
     if document is None:
         raise JsonRpcInvalidParams(f"unknown document {uri}: send textDocument/didOpen first")
+    return snapshot_of(document)
+
+
+def snapshot_of(document) -> Snapshot:
+    """A document's snapshot in the language its text is written in."""
     snap = Snapshot.of(document)
     if grammar_for(snap.language_id, snap.path) == "python" and foreign_cell_magic(snap.source) is not None:
         # A `%%bash` or `%%html` cell: read as plain text, not parsed (or refused) as Python, with no Python cells

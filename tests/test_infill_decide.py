@@ -215,6 +215,14 @@ def test_fill_lengths_follow_the_selection_size():
     ("go", "func f() bool {\n\treturn a &&\n\t\t<|>\n}\n", "single"),
     ("cpp", "template <typename T>\n<|>\n", "multi"),              # a template header: the declaration follows
     ("javascript", "x = 1;\n\n<|>\n", "multi"),
+    # ... but a line can end in an operator's character and be complete
+    ("go", "func f() {\n\tfor {\n\t\tn++\n\t\t<|>\n\t}\n}\n", "multi"),
+    ("python", "from os.path import *\n<|>\n", "multi"),
+    ("python", "class P(Protocol):\n    def f(self) -> int: ...\n    <|>\n", "multi"),
+    ("c", "int f(void) {\n    int x = 1; /* count */\n    <|>\n}\n", "multi"),
+    ("go", "func f() {\nouter:\n\t<|>\n}\n", "multi"),
+    ("lua", "local function f(...)\n  local args = ...\n  <|>\nend\n", "multi"),
+    ("javascript", "function f() {\n  const re = /ab+c/\n  <|>\n}\n", "multi"),
     # a comment after the cursor is not code that follows it
     ("python", "if x:<|>  # the usual case\n", "multi"),
     ("python", "def f():<|>  # TODO\n    pass\n", "multi"),
@@ -222,6 +230,7 @@ def test_fill_lengths_follow_the_selection_size():
     ("go", "func f() {\n\tif x {<|> // note\n\t}\n}\n", "multi"),
     ("lua", "if x then<|> -- start\nend\n", "multi"),
     ("javascript", "if (x) {<|> /* note */ y(); }\n", "single"),   # code after the block comment
+    ("javascript", "if (x) {<|>/* a */ y(); /* b */\n}\n", "single"),   # code between two comments
     # block headers with brackets before their brace, and blocks that are expressions
     ("rust", "fn f() {\n    if let Some(x) = opt {<|>} else {}\n}\n", "multi"),
     ("go", "func f() {\n\tif v, ok := m[k]; ok {<|>} else {\n\t}\n}\n", "multi"),

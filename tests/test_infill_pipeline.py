@@ -644,6 +644,8 @@ def test_rewrite_that_changes_nothing_has_no_edits():
      "function f(a) {\n  const x = 1;\n  if (x) {\n    g();\n  }\n}\n"),
     ("python", "def f(a):\n    if a:\n<|>\n    return 1\n", "x = 1\n        y = 2",
      "def f(a):\n    if a:\n        x = 1\n        y = 2\n    return 1\n"),
+    # lines inside a bracket the first line opens are not the body's depth: all of it moves into the body
+    ("python", "def f():\n<|>\n", "x = foo(\n    a,\n    b)", "def f():\n    x = foo(\n        a,\n        b)\n"),
     # all of it written at the opener's level: all of it moves into the body
     ("python", "def f(a):\n    if a:\n    <|>\n    return 1\n", "x = 1\n    y = 2",
      "def f(a):\n    if a:\n        x = 1\n        y = 2\n    return 1\n"),
@@ -674,6 +676,15 @@ def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():
     result, _ = inline(source, "for i in a:\n        x = g(i,\n              1)\n        print(x)")
     assert applied(source, result) == ("def f(a):\n\tif a:\n\t\tpass\n\tfor i in a:\n\t\tx = g(i,\n\t\t\t  1)\n"
                                        "\t\tprint(x)\n\treturn 1\n")
+
+
+def test_a_line_aligned_after_an_operator_does_not_set_the_models_step():
+    """Widths 4, 8, 14: their common divisor 2 is no depth and no distance between two; it made every level two
+    tabs, the closing brace and the statement after it included."""
+    source = "int f(int n) {\n\t<|>\n}\n"
+    model = "if (n > 0) {\n        sum = price +\n              shipping;\n        return sum;\n    }\n    return 0;"
+    result, _ = inline(source, model, language_id="c", tab_size=4, insert_spaces=False)
+    assert "\n\t}\n\treturn 0;" in applied(source, result), applied(source, result)
 
 
 def test_formatting_options_set_the_indentation_of_a_new_document():

@@ -129,6 +129,7 @@ async def test_a_cell_of_another_language_by_its_cell_magic_is_plain_text_withou
         await inline_at(client, uris[1], 1, 12, INVOKED)
         assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == 0
         assert not messages_since(client, seen, "syntax"), client.messages[seen:]
+        assert not messages_since(client, seen, "grammar"), client.messages[seen:]   # its plain text is no news
         await inline_at(client, uris[2], 1, 8, INVOKED)   # a Python cell magic: Python, with the cells above
         assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
             "import pandas as pd\n\n")
