@@ -195,6 +195,8 @@ class InfillExtension implements vscode.Disposable {
         closed: () => (this.client === client ? defaultHandler().closed()
           : { action: CloseAction.DoNotRestart, handled: true }),
       },
+      // An initialize that fails is reported once, by start() below, not also by the library's own pop-up.
+      initializationFailedHandler: () => false,
       outputChannel: this.channel,
       revealOutputChannelOn: RevealOutputChannelOn.Never,   // errors show in the status bar instead
       middleware: {
@@ -230,7 +232,7 @@ class InfillExtension implements vscode.Disposable {
       },
     };
 
-    const client = new LanguageClient(SECTION, 'Diffusion Infill', serverOptions, clientOptions);
+    const client = new InfillClient(SECTION, 'Diffusion Infill', serverOptions, clientOptions);
     let fallback: ErrorHandler | undefined;
     const defaultHandler = () => (fallback ??= client.createDefaultErrorHandler());
     // textDocument/inlineCompletion is a proposed feature in vscode-languageclient 9: without this opt-in the
@@ -249,6 +251,7 @@ class InfillExtension implements vscode.Disposable {
     this.events = events;
     try {
       const outcome = await this.startOrGiveUp(client);
+      if (outcome !== 'started') client.givenUp = true;
       if (outcome === 'abandoned') {   // stopped or restarted while starting: no orphan server
         await client.stop().catch(() => undefined);   // (kills the process, which never answered)
         return undefined;
@@ -503,6 +506,16 @@ class InfillExtension implements vscode.Disposable {
 }
 
 let extension: InfillExtension | undefined;
+
+/** vscode-languageclient's client, quiet once the extension has given up on it: stopping a client that never
+ * finished starting makes the library pop up "couldn't create connection to server" on top of our message. */
+class InfillClient extends LanguageClient {
+  givenUp = false;
+
+  override error(message: string, data?: unknown, showNotification: boolean | 'force' = true): void {
+    super.error(message, data, this.givenUp ? false : showNotification);
+  }
+}
 
 /** The rewrite's optional instruction: '' for none, undefined when the user pressed Escape. */
 function askForInstruction(): Thenable<string | undefined> {
