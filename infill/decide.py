@@ -226,9 +226,13 @@ def closed_on_a_later_line(text: str, offset: int, opener: str) -> bool:
     closer = {"(": ")", "[": "]"}.get(opener)
     if closer is None:
         return False
-    for line in text[offset:].split("\n")[1:]:
+    start = text.find("\n", offset)
+    while start != -1:   # line by line from the cursor's: the rest of a long file is not split at each keystroke
+        end = text.find("\n", start + 1)
+        line = text[start + 1:] if end == -1 else text[start + 1:end]
         if line.strip():
             return line.lstrip().startswith(closer)
+        start = end
     return False
 
 

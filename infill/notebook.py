@@ -25,6 +25,7 @@ IPYTHON_LINE = re.compile(r"([ \t]*)(?:[%!?]|[\w.\[\], \t]+=[ \t]*[%!]|[\w.()\[\
 # A cell magic on the first line makes the whole cell another language (`%%bash`, `%%html`, `%%sql`), except these,
 # whose body is Python.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
+CELL_MAGIC = re.compile(r"\s*%%([^\s]*)")   # a cell's first line `%%bash ...`: its name
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,10 @@ def scan_python_line(line: str, depth: int, quote: str | None) -> tuple[int, str
 def foreign_cell_magic(text: str) -> str | None:
     """The cell magic that makes a Python cell another language's (`%%bash`, `%%html`, `%%sql`, `%%writefile`), or
     None: Jupyter keeps such a cell's languageId `python`."""
-    first = text.lstrip().split("\n", 1)[0]
-    if not first.startswith("%%"):
+    magic = CELL_MAGIC.match(text)   # (anchored: only the cell's start is read, at every keystroke)
+    if magic is None:
         return None
-    name = first[2:].split(" ", 1)[0].strip()
-    return None if name in PYTHON_CELL_MAGICS else name
+    return None if magic.group(1) in PYTHON_CELL_MAGICS else magic.group(1)
 
 
 def python_cell(text: str) -> str | None:

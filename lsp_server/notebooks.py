@@ -54,9 +54,10 @@ def same_notebook(workspace, uri: str, other: str) -> bool:
     return notebook is not None and notebook is notebook_of(workspace, other)
 
 
-def earlier_cells(workspace, documents: dict, uri: str, language_id: str | None = None) -> list[Cell]:
-    """The cells above the cell `uri` that it is written after: code cells of its language (`language_id`, else the
-    cell's own) and markdown cells, with their text in `documents` (the open documents as the request found them)."""
+def earlier_cells(workspace, documents: dict, uri: str, language_id: str | None) -> list[Cell]:
+    """The cells above the cell `uri` that it is written after: code cells of its language (`language_id`: the
+    cell's own, or plain text for a `%%bash` cell) and markdown cells, with their text in `documents` (the open
+    documents as the request found them)."""
     notebook = notebook_of(workspace, uri)
     index = None if notebook is None else cell_index(notebook, uri)
     current = documents.get(document_key(uri))
@@ -69,7 +70,7 @@ def earlier_cells(workspace, documents: dict, uri: str, language_id: str | None 
             continue
         if cell.kind == types.NotebookCellKind.Markup:
             cells.append(Cell(document.source, code=False))
-        elif document.language_id == (language_id or current.language_id):
+        elif document.language_id == language_id:
             cells.append(Cell(document.source, code=True))
     return cells
 

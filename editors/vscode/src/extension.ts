@@ -413,16 +413,8 @@ class InfillExtension implements vscode.Disposable {
   async runOnSelection(serverCommand: string, title: string, askInstruction: boolean, target?: ActionTarget): Promise<void> {
     const argument: Record<string, unknown> = {};
     let editor: vscode.TextEditor | undefined;
-    let client: LanguageClient | undefined;
-    if (target) {
-      // The server offered the action for this range and document version: sent as they are (the server refuses
-      // a version the document has left).
-      client = await this.ensureStarted();
-      if (!client) return;
-      const uri = client.protocol2CodeConverter.asUri(target.uri).toString();
-      editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uri);
-      Object.assign(argument, target);
-    } else {
+    let selection: vscode.Selection | undefined;
+    if (!target) {
       editor = vscode.window.activeTextEditor;
       // The keys and menus show wherever any selection is non-empty (VS Code's editorHasSelection), the primary one
       // or another cursor's: the primary if it holds text, else the first that does.
@@ -431,7 +423,7 @@ class InfillExtension implements vscode.Disposable {
         void vscode.window.showWarningMessage('Diffusion Infill: select the code first.');
         return;
       }
-      const selection = editor.selection.isEmpty ? selected[0] : editor.selection;
+      selection = editor.selection.isEmpty ? selected[0] : editor.selection;
       const { languages } = extensionSettings();
       if (!languages.includes(editor.document.languageId)) {
         void vscode.window.showWarningMessage(
@@ -450,22 +442,24 @@ class InfillExtension implements vscode.Disposable {
       }
       // Taken now, before the server starts (seconds) and before the instruction is asked for: a click meanwhile
       // must not change what is filled, and the version makes the server refuse text typed since.
-      const { document } = editor;
-      argument.version = document.version;
-      if (askInstruction) {
-        const instruction = await askForInstruction();
-        if (instruction === undefined) return;   // Escape cancels the rewrite
-        if (instruction) argument.instruction = instruction;
-      }
-      client = await this.ensureStarted();
-      if (!client) return;
-      argument.uri = client.code2ProtocolConverter.asUri(document.uri);
-      argument.range = client.code2ProtocolConverter.asRange(selection);
+      argument.version = editor.document.version;
     }
-    if (target && askInstruction) {
+    if (askInstruction) {
       const instruction = await askForInstruction();
-      if (instruction === undefined) return;
+      if (instruction === undefined) return;   // Escape cancels the rewrite
       if (instruction) argument.instruction = instruction;
+    }
+    const client = await this.ensureStarted();
+    if (!client) return;
+    if (target) {
+      // The server offered the action for this range and document version: sent as they are (the server refuses
+      // a version the document has left).
+      const uri = client.protocol2CodeConverter.asUri(target.uri).toString();
+      editor = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uri);
+      Object.assign(argument, target);
+    } else if (editor && selection) {
+      argument.uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+      argument.range = client.code2ProtocolConverter.asRange(selection);
     }
     // The editor's indentation (detected from the file unless the user fixed it): the server indents its text so.
     // With spaces a level is indentSize wide; tabSize is how wide a tab is drawn (the two differ in setups like 8/4).
