@@ -39,6 +39,7 @@ class Generated:
     result: InfillResult                        # the first (seeded as configured) run
     texts: list[str] = field(default_factory=list)   # distinct non-empty candidates, best first
     cancelled: bool = False                     # superseded or cancelled before it finished
+    failed: bool = False                        # the engine raised: no answer for this context, only its message
     model_runs: int = 0                         # run_infill calls that reached the model
 
 
@@ -261,6 +262,7 @@ class ModelHost:
         started = time.perf_counter()
         result = self._infill(request, token, speculative=speculative)
         generated = Generated(result, candidate_texts(result), bool(result.details.get("cancelled")),
+                              failed=bool(result.details.get("failed")),
                               model_runs=result.details.get("model_calls", 0))
         if generated.cancelled:
             return generated
@@ -306,10 +308,12 @@ class ModelHost:
             return empty
         except EngineError as exc:
             empty.message = str(exc)
+            empty.details["failed"] = True
             return empty
         except Exception as exc:  # a bug below us must cost one suggestion, never the server or the user's text
             log.exception("infill failed")
             empty.message = f"internal error while generating: {type(exc).__name__}: {exc}"
+            empty.details["failed"] = True
             return empty
         finally:
             if speculative:

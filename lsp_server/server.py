@@ -662,7 +662,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         adopted = await asyncio.shield(speculation[1])   # the speculation for exactly this context
         if superseded(ls, job, generation, snap):
             return CANCELLED, []   # a newer request took over while we waited: never submit behind it
-        if not adopted.cancelled:
+        if not adopted.cancelled and not adopted.failed:   # a failed one is run again, and says why if it fails
             if not adopted.texts:
                 return EMPTY, []   # the model already ran on exactly this context and had nothing
             ls.counters.cacheHits += 1
@@ -816,11 +816,15 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
 
 def speculated_already(ls: InfillServer, context: tuple) -> bool:
     """The speculation for `context` is running, or ran to the end: one that found nothing is not cached, and
-    typing through the suggestion offers it again on every key."""
+    typing through the suggestion offers it again on every key. One the engine failed in may be tried again."""
     if not ls.speculation or ls.speculation[0] != context:
         return False
     task = ls.speculation[1]
-    return not task.done() or (not task.cancelled() and task.exception() is None and not task.result().cancelled)
+    if not task.done():
+        return True
+    if task.cancelled() or task.exception() is not None:
+        return False
+    return not (task.result().cancelled or task.result().failed)
 
 
 async def run_speculation(ls: InfillServer, request: InfillRequest, context: tuple) -> Generated:

@@ -966,3 +966,54 @@ def test_the_still_loading_message_is_said_once_per_load_not_once_per_session(mo
     asyncio.run(load_model(ls))   # the user changed the model: a new load
     ls.tell(STILL_LOADING, once=True)
     assert shown == [f"Diffusion Infill: {STILL_LOADING}"] * 2
+
+
+def test_a_speculation_the_engine_failed_in_is_run_again_when_the_user_gets_there(tiny_model_dir):
+    """Out of GPU memory (or any engine error) while speculating: the speculation has no text, but not because
+    the model found nothing there. Before, it was adopted as "nothing here" and kept as speculated, so the user
+    who got to that place got no suggestion and no message, and the model was never asked again."""
+    from pygls.workspace import Workspace
+
+    from engine.types import EngineConfig, EngineError
+    from lsp_server.server import InfillServer, complete_inline, speculate, speculated_already
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    ls.options = replace(ls.options, readAhead=False)
+    info, error = ls.host.load(EngineConfig(model=str(tiny_model_dir), threads=1)).result(120)
+    assert error is None
+    real_engine, failures = ls.host.engine, []
+
+    class OutOfMemoryOnce:
+        def fill(self, prefix, suffix, **kwargs):
+            if not failures:
+                failures.append(1)
+                raise EngineError("out of GPU memory while generating")
+            return real_engine.fill(prefix, suffix, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(real_engine, name)
+
+    ls.host.engine = OutOfMemoryOnce()
+    uri, source, suggestion = "file:///tmp/units/spec-failed.txt", "notes: the total is \n", "forty"
+    accepted = source[:20] + suggestion + source[20:]
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="plaintext", version=2,
+                                                          text=accepted))
+    snap = Snapshot(uri, source, version=1, language_id="plaintext")
+
+    async def accept_and_ask():
+        speculate(ls, snap, 20, 20, suggestion)
+        generated = await ls.speculation[1]
+        assert generated.failed and not generated.cancelled and not generated.texts
+        assert not speculated_already(ls, ls.speculation[0])
+        runs = ls.host.model_runs
+        await complete_inline(ls, types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(0, 25),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+        return ls.host.model_runs - runs
+
+    try:
+        assert asyncio.run(accept_and_ask()) >= 1, "the failed speculation was taken as the model's answer"
+        assert failures == [1]
+    finally:
+        ls.host.close()
