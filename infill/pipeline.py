@@ -18,7 +18,7 @@ from .edits import Edit, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
 from .related import RelatedDocument
-from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_style, indent_votes, line_ending_of
+from .style import LONE_CR, has_lone_crs, indent_style, indent_votes, line_break_near, line_ending_of
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -185,11 +185,10 @@ def as_lines(request: InfillRequest) -> InfillRequest:
 
 
 def with_line_break(result: InfillResult, original: str) -> InfillResult:
-    """`result`, computed on `original` with lone \\r made \\n, in `original`'s line break: the one its first line
-    ends with. Only a document that starts with lone-\\r lines needs a change; one that starts with \\r\\n or \\n
-    lines was answered in that ending already."""
-    first = LINE_BREAK.search(original)
-    if first is None or first.group() != "\r":
+    """`result`, computed on `original` with lone \\r made \\n, in `original`'s line break: the one that ends the
+    line the answer starts on (see line_break_near). Only where that is a lone \\r is a change needed; where it is
+    \\r\\n or \\n, the answer was given in that ending already."""
+    if line_break_near(original, result.start) != "\r":
         return result
 
     def back(text: str) -> str:
@@ -280,7 +279,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
                                             request.insert_spaces, plan.grammar, indentation(plan.before))
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
-        suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(own),
+        suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(own, own_start),
         indent_unit=indent_unit, indent_seen=indent_seen, original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(own, own_start),
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(own, own_start, plan.grammar),

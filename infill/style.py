@@ -25,10 +25,24 @@ def has_lone_crs(text: str) -> bool:
     return "\r" in text and text.count("\r") != text.count("\r\n")
 
 
-def line_ending_of(text: str) -> str:
-    """The ending of the document's first line break ("\\n" when it has none)."""
-    newline = text.find("\n")
-    return "\r\n" if newline > 0 and text[newline - 1] == "\r" else "\n"
+def line_break_near(text: str, at: int = 0) -> str | None:
+    """The line break ("\\r\\n", "\\r" or "\\n") that ends the line at offset `at`, or the last one before it on
+    the last line; None when the text has none. A file whose breaks are mixed is written in those of the lines
+    being written."""
+    after = LINE_BREAK.search(text, at)
+    if after is not None:
+        return after.group()
+    last = max(text.rfind("\n", 0, at), text.rfind("\r", 0, at))
+    if last < 0:
+        return None
+    if text[last] == "\n" and last > 0 and text[last - 1] == "\r":
+        return "\r\n"
+    return text[last]
+
+
+def line_ending_of(text: str, at: int = 0) -> str:
+    """"\\r\\n" or "\\n", as the line at offset `at` ends (see line_break_near); "\\n" when the text has no break."""
+    return "\r\n" if line_break_near(text, at) == "\r\n" else "\n"
 
 
 # Languages whose one formatter indents with tabs (gofmt), so a file with no indentation yet gets them too.

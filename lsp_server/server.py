@@ -30,7 +30,7 @@ from infill import ContextMemory, InfillRequest, InfillResult, RelatedDocument
 from infill.languages import grammar_for
 from infill.notebook import foreign_cell_magic
 from infill.related import same_family
-from infill.style import indent_unit_of, line_ending_of
+from infill.style import indent_unit_of
 
 from . import __version__
 from .completion_items import as_completion_item
@@ -554,12 +554,12 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
 
 def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None) -> tuple:
     """What besides the text around the cursor decides an answer: the options, the grammar, the whole document's
-    indentation and line ending (the cleaning follows them), and the other open files when they lend snippets
+    indentation (the cleaning follows it; the line ending it follows is the cursor line's, in the text around), and the other open files when they lend snippets
     (an answer cached before one of them changed is not reused). `source`: the document's text if not the
     snapshot's (a speculation's, with the suggestion accepted)."""
     source = snap.source if source is None else source
     grammar = grammar_for(snap.language_id, snap.path)
-    style = (grammar, indent_unit_of(source, grammar=grammar), line_ending_of(source))
+    style = (grammar, indent_unit_of(source, grammar=grammar))
     # A notebook cell's answer depends on the cells above it, as far as the prompt reads.
     head = window(head_for(ls, snap)[-ls.context_reach():])
     return ls.options_key() + style + (head,) + tuple(sorted((key, document.version)

@@ -260,6 +260,7 @@ def test_line_endings_follow_the_document():
     assert to_line_ending("a\nb", "\r\n") == "a\r\nb"
     assert line_ending_of("x = 1\r\ny = 2\r\n") == "\r\n" and line_ending_of("x = 1\ny\n") == "\n"
     assert line_ending_of("") == "\n"
+    assert line_ending_of("a\nb\r\nc", at=2) == "\r\n" and line_ending_of("a\r\nb\nc", at=5) == "\n"
 
 
 def test_indent_unit_comes_from_the_document():

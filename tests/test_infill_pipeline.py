@@ -300,9 +300,17 @@ def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(do
     assert lines(reported) == lines(document) - lines(document[start:end]) + lines(middle.rstrip(" ")), reported
 
 
-def test_mixed_line_breaks_answer_in_the_first_lines_break():
+def test_mixed_line_breaks_answer_in_the_break_of_the_cursors_line():
     result, _ = inline("def f(a):\r\n    <|>\r\rprint(f(1))\n", "b = a * 2\n    return b")
+    assert result.text == "b = a * 2\r    return b"
+    result, _ = inline("def f(a):\r    <|>\r\n\r\nprint(f(1))\r", "b = a * 2\n    return b")
     assert result.text == "b = a * 2\r\n    return b"
+    # A file whose first lines end in \n and whose later ones (pasted, or written on Windows) in \r\n: the lines
+    # written take the endings around them. Before, the first break decided, and the lines mixed.
+    result, _ = inline("import os\n\ndef f(a):\r\n    <|>\r\n", "b = a * 2\n    return b")
+    assert result.text == "b = a * 2\r\n    return b"
+    result, _ = inline("import os\r\n\ndef f(a):\n    <|>", "b = a * 2\n    return b")   # last line: the break above
+    assert result.text == "b = a * 2\n    return b"
 
 
 def test_cancel_is_passed_to_the_engine():
