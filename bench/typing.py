@@ -278,6 +278,7 @@ def summary(run: RunResult) -> dict:
             100 * (m["modelRuns"] + m["speculativeRuns"] + m["primedPrompts"]) / max(1, run.keystrokes), 1),
         "model_latency_ms": m["modelLatencyMs"], "prefix_reuse": m["prefixReuse"],
         "ms_per_step": m.get("msPerStep"), "per_model_run": m.get("runMeans"),
+        "engine": m.get("engine"),   # the device, dtype, fast path and context that ran (options say what was asked)
         "load_peak_rss_mb": run.load_peak_rss_mb, "peak_rss_mb": run.peak_rss_mb, "wall_s": run.wall_s,
         "latencies_ms": run.pause_latencies_ms, "latency_by_pause": run.latency_by_pause,
     }

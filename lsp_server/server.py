@@ -858,7 +858,9 @@ def infill_metrics(ls: InfillServer, *args) -> dict:
             "modelLatencyMs": None if ls.host.latency_s is None else round(ls.host.latency_s * 1e3, 1),
             "prefixReuse": described.get("prefix_reuse"), "msPerStep": described.get("ms_per_step"),
             "lastRun": dict(ls.host.last_run), "runMeans": ls.host.run_means(),
-            "workspaceFolders": workspace_folders(ls)}
+            "workspaceFolders": workspace_folders(ls),
+            # What ran, as opposed to what was asked for ("auto", or a context the fast path caps at its window).
+            "engine": {key: described.get(key) for key in ("device", "dtype", "fast_path", "max_prompt_tokens")}}
 
 
 @server.command(ACCEPTED)

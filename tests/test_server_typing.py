@@ -237,6 +237,8 @@ async def test_an_edit_the_model_reads_far_above_is_not_answered_from_the_cache(
         assert (await ask(session, uri, cursor)).items   # plain text: the model's text is offered as written
         before = await settled(session)
         assert before["lastRun"]["promptTokens"] > 1500   # the prompt did read the first line
+        # What ran is reported beside what was asked (bench/typing.py records it): this context, on this CPU.
+        assert before["engine"]["max_prompt_tokens"] == 4096 and before["engine"]["device"] == "cpu"
         change(session, uri, 2, types.Position(0, 0), "RENAMED", until=types.Position(0, 4))
         await ask(session, uri, cursor)
         assert (await status(session))["lastAnswerSource"] != "cache"
