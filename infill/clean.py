@@ -533,14 +533,17 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
     return "\n".join(lines)
 
 
-def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: str | None) -> str:
+def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: str | None,
+                         line_above: str | None = None) -> str:
     """Levels the middle opens below its first line, redrawn in the document's space step (a model that wrote
     4-space levels into 2-space JavaScript). Only when that is sure to change nothing but the look: every deeper
     line is a whole number of the model's steps deeper than the first line, none goes left of it (an outer level
     is one of the document's own), and none is a continuation (inside an open parenthesis, where styles indent as
     they like, or inside a string or comment, whose text would change). A first line with its own indentation at
     a cursor in indentation is left alone: whether it repeats the cursor's column or goes deeper is
-    reindent_first_line's call, and the base depends on it."""
+    reindent_first_line's call, and the base depends on it. At column 0 the model indents the first line itself,
+    in its own step too: one at the depth the line above calls for counted in the model's steps (4 columns for
+    the document's 2) is moved to that depth with the rest (`line_above`: the nearest code line above, if known)."""
     if indent_unit.strip(" ") or "\n" not in middle:
         return middle
     lines = middle.split("\n")
@@ -559,10 +562,16 @@ def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: st
     if step not in (2, 3, 4, 8) or step == unit or any(extra % step for extra in deeper) \
             or has_continuation_lines(before, lines, grammar):
         return middle
+    new_base = base
+    if not before and line_above is not None and base % step == 0 and "\t" not in indentation(line_above):
+        wanted = len(indentation(line_above)) + (unit if opens_block(line_above, grammar) else 0)
+        if base != wanted == base // step * unit:
+            new_base = wanted
+            lines[0] = " " * new_base + lines[0][base:]
     for i, line in enumerate(lines[1:], start=1):
         width = len(indentation(line))
-        if line.strip() and width > base:
-            lines[i] = " " * (base + (width - base) // step * unit) + line[width:]
+        if line.strip() and (width > base or new_base != base):
+            lines[i] = " " * (new_base + (width - base) // step * unit) + line[width:]
     return "\n".join(lines)
 
 
@@ -769,9 +778,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         # (The body's first line placed first: its depth is the base the levels below it are redrawn from.)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
         if ctx.indent_seen:   # on the lines kept: one that left the scope would stop the redraw
-            middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
+            middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar, opener_above)
     elif ctx.indent_seen:
-        middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar)
+        middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar,
+                                      None if ctx.original else opener_above)
     middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar)
     middle = drop_suffix_overlap(middle, suffix)
     middle = drop_unmatched_closers(middle, suffix, ctx.grammar, ctx.before)

@@ -314,6 +314,21 @@ def test_rescale_indent_steps(grammar, middle, before, unit, expected):
     assert rescale_indent_steps(middle, before, unit, grammar) == expected
 
 
+@pytest.mark.parametrize("middle, line_above, expected", [
+    # At column 0 inside a 2-space function: the model put its first line at its own depth 1 (4 columns) and the
+    # rest in its 4-space steps. Before, the base stayed at 4, and every line was a level too deep.
+    ("    for (x of a) {\n        g(x);\n    }", "  }", "  for (x of a) {\n    g(x);\n  }"),
+    ("        if (b) {\n            g();\n        }", "  if (a) {", "    if (b) {\n      g();\n    }"),
+    # the first line at the depth the line above calls for already: only the levels below it are redrawn
+    ("  for (x of a) {\n      g(x);\n  }", "  }", "  for (x of a) {\n    g(x);\n  }"),
+    ("    if (b) {\n        g();\n    }", "  if (a) {", "    if (b) {\n      g();\n    }"),
+    # a first line at neither depth: the model's own step is not known to be its base, the levels alone move
+    ("      if (b) {\n          g();\n      }", "  x();", "      if (b) {\n        g();\n      }"),
+])
+def test_rescale_indent_steps_at_column_0_finds_the_models_base(middle, line_above, expected):
+    assert rescale_indent_steps(middle, "", "  ", "javascript", line_above) == expected
+
+
 def test_indent_steps_are_redrawn_only_when_the_documents_step_was_seen():
     assert indent_style("function f() {\n  return 1;\n}\n") == ("  ", True)
     assert indent_style("x = 1\n", tab_size=2) == ("  ", True)

@@ -902,3 +902,13 @@ def test_a_fill_at_column_0_keeps_the_block_s_nesting(language, selected, middle
     result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id=language),
                         ScriptedEngine(middle))
     assert result.text == expected, (result.text, result.details.get("reason"))
+
+
+def test_a_block_written_at_column_0_in_4_space_steps_lands_on_a_2_space_files_levels():
+    """The cursor at column 0 of a blank line inside a 2-space function; the model indented its block in 4-space
+    steps from its own depth 1 (4 columns). Before, only the levels below the first line were redrawn, from 4:
+    the whole block sat a level too deep."""
+    source = "function f(a) {\n  if (a) {\n    return 1;\n  }\n<|>\n}\n"
+    result, _ = inline(source, "    for (const x of a) {\n        if (x) {\n            g(x);\n        }\n    }",
+                       language_id="javascript")
+    assert result.text == "  for (const x of a) {\n    if (x) {\n      g(x);\n    }\n  }"
