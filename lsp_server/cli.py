@@ -177,6 +177,8 @@ def fill_once(args: argparse.Namespace) -> int:
         gc.enable()
         if host.error:
             raise UsageError(host.error)
+        for note in host.engine.notes:   # what was asked for and not given (the server shows these as warnings)
+            print(f"infill-lsp: {note}", file=sys.stderr)
         loaded = time.perf_counter()
         mode = "fill" if end_at else "inline"
         request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path),
@@ -229,12 +231,26 @@ class FillParser(argparse.ArgumentParser):
 
     def __init__(self, argv: list[str], **kwargs):
         super().__init__(**kwargs)
+        self.argv = argv
         self.json_wanted = "--json" in argv
-        self.location = next((arg for arg in argv if not arg.startswith("-")), None)
+
+    def location(self) -> str | None:
+        """The first argument that is neither an option nor an option's value (`--steps 0 f.py:1:1`: f.py)."""
+        takes_value = {name for action in self._actions for name in action.option_strings if action.nargs != 0}
+        arguments = iter(self.argv)
+        for arg in arguments:
+            if arg == "--":
+                return next(arguments, None)
+            if arg.startswith("-") and arg != "-":
+                if arg in takes_value:   # (`--steps=0` carries its value)
+                    next(arguments, None)
+                continue
+            return arg
+        return None
 
     def error(self, message: str):
         if self.json_wanted:
-            print(json.dumps({"location": self.location, "error": message, "exit_code": 2}, indent=1))
+            print(json.dumps({"location": self.location(), "error": message, "exit_code": 2}, indent=1))
         super().error(message)
 
 

@@ -150,10 +150,13 @@ def test_with_json_a_failure_is_a_json_object_with_the_error_too(spec, complaint
 
 
 @pytest.mark.parametrize("flags, complaint", [(["--steps", "0"], "steps"), (["--threads", "abc"], "threads")])
-def test_with_json_a_bad_flag_is_a_json_object_too(flags, complaint):
-    """argparse's own errors printed only the usage on stderr: a script parsing stdout read nothing."""
+@pytest.mark.parametrize("flags_first", [False, True])
+def test_with_json_a_bad_flag_is_a_json_object_too(flags, complaint, flags_first):
+    """argparse's own errors printed only the usage on stderr: a script parsing stdout read nothing. The location
+    is the file's, wherever the flags are (before, `--steps 0 FILE` named "0")."""
     location = f"{DATA}/shapes.py:10:12"
-    done = infill_lsp("fill", location, *flags, "--json", timeout=60)
+    arguments = [*flags, location] if flags_first else [location, *flags]
+    done = infill_lsp("fill", *arguments, "--json", timeout=60)
     assert done.returncode == 2 and complaint in done.stderr
     answer = json.loads(done.stdout)
     assert complaint in answer["error"] and answer["exit_code"] == 2 and answer["location"] == location
@@ -473,3 +476,10 @@ def test_context_tokens_option_sets_the_context_the_model_reads():
     assert context["prefix_tokens"] + context["suffix_tokens"] <= context["max_prompt_tokens"]
     done = infill_lsp("fill", f"{SHAPES}:10:12", *FAST_FLAGS, "--context-tokens", "8")
     assert done.returncode == 2 and "--context-tokens 8: expected a whole number of tokens from 64" in done.stderr
+
+
+def test_a_context_the_model_cannot_hold_is_said_on_stderr():
+    """The engine's notes (asked for, not given) were shown by the server but never by the command line."""
+    done = infill_lsp("fill", f"{SHAPES}:10:12", *FAST_FLAGS, "--context-tokens", "100000")
+    assert done.returncode == 0, done.stderr
+    assert "100000 tokens" in done.stderr and "does not fit" in done.stderr

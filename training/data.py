@@ -1,7 +1,7 @@
 """Collect permissively licensed Python source into a training corpus (corpus.jsonl + a licence manifest).
 
 Two kinds of source, one rule for both:
-- wheels in the local PyPI mirrors (this machine): `--wheels` (the default);
+- wheels in the local PyPI mirrors (this machine): the default;
 - installed distributions of a Python environment and its stdlib (the GPU machine, where nothing can be
   downloaded and only 64 MiB travels per call): `--site-packages DIR ... --stdlib`.
 

@@ -5,8 +5,8 @@ Examples are single whole lines cut from the held-out shard stream (files no tra
 `--context` tokens of prefix and 32 of suffix, decoded back to text. Reported: exact match of the line (ignoring
 surrounding whitespace), mean latency and generated tokens per second.
 
-    python -m training.heldout_eval --model training/runs/gpu-uniform/model --count 100
-    python -m training.heldout_eval --engine ar --model training/runs/gpu-ar/model --count 100
+    python -m training.heldout_eval --model training/runs/gpu/uniform/model --count 100
+    python -m training.heldout_eval --engine ar --model training/runs/gpu/ar/model --count 100
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Draw training curves from runs' log.jsonl files.
 
-    python -m training.plot --log training/runs/small/log.jsonl --out training/loss_curve.png   # one run, in detail
+    python -m training.plot --log training/runs/diffusion/log.jsonl --out training/loss_curve.png   # one run, in detail
     python -m training.plot --runs training/runs/gpu/uniform training/runs/gpu/masked training/runs/gpu/ar \
         --out training/loss_curves_gpu.png                                                        # variants side by side
 """
@@ -59,7 +59,7 @@ def plot_runs(runs: list[Path], out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--log", type=Path, default=Path("training/runs/small/log.jsonl"))
+    parser.add_argument("--log", type=Path, default=Path("training/runs/diffusion/log.jsonl")   # train.py's --run)
     parser.add_argument("--runs", type=Path, nargs="+", default=None, help="compare these run folders instead")
     parser.add_argument("--out", type=Path, default=Path("training/loss_curve.png"))
     args = parser.parse_args()
