@@ -116,12 +116,18 @@ class InfillEngine:
             # Static shapes make every decoder step read every slot of the cache, however short the prompt: the
             # context stays within the sliding window here (1,024 tokens for the 26B-A4B), where it cost least.
             self.prompt_budget = min(self.prompt_budget, self.window or self.prompt_budget)
-            self.static = StaticPrompt(self.model, self.prompt_budget)
-            self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
-            if self.fast_path == "compiled":
-                self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
-                self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
-                self.warm_up(cancel=cancel)
+            # The weights fitted, but the static cache and the warm-up's shapes come on top of them.
+            reporting_out_of_memory(lambda: self._prepare_fast_path(cancel), ModelLoadError,
+                                    f"preparing the {self.fast_path} fast path (its cache and warm-up)",
+                                    "set fastPath off, a smaller contextTokens, or quantize int8/int4")
+
+    def _prepare_fast_path(self, cancel: Callable[[], bool] | None) -> None:
+        self.static = StaticPrompt(self.model, self.prompt_budget)
+        self.scored_step = self.first_step = static_scored_step(self.model, self._settings())
+        if self.fast_path == "compiled":
+            self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
+            self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
+            self.warm_up(cancel=cancel)
 
     def fitting_prompt_budget(self, asked: int) -> int:
         """The context tokens asked for, within the model's positions: the canvas follows the prompt, so both must
@@ -516,8 +522,9 @@ class InfillEngine:
         if not bool(torch.isfinite(result.position_entropy).all()):
             # NaN logits pick token 0, <pad>: every fill would look like an honest empty answer.
             dtype = str(self.loaded.dtype).removeprefix("torch.")
-            raise EngineError(f"the model computed NaN or infinite numbers in {dtype}: its weights are damaged, or "
-                              "this dtype overflows for it; try dtype bfloat16 or float32")
+            raise EngineError(f"the model computed NaN or infinite numbers in {dtype}: " + (
+                "its weights are damaged" if dtype == "float32" else
+                "its weights are damaged, or this dtype overflows for it; try dtype float32"))
         done = time.perf_counter()
         self._record_pace(rows, canvas_len, (done - encoded) * 1e3, ran)
         timings = {"encode_ms": (encoded - started) * 1e3, "denoise_ms": (done - encoded) * 1e3,

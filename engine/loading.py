@@ -169,6 +169,8 @@ def check_folder_files(folder: Path) -> None:
     if model_type != "diffusion_gemma":
         raise ModelLoadError(f"{folder} holds a '{model_type}' model; this server needs a DiffusionGemma "
                              "(model_type 'diffusion_gemma') checkpoint")
+    if not isinstance(config.get("text_config"), dict):   # (transformers failed on it deep inside, with a TypeError)
+        raise ModelLoadError(f"{config_file} has no text_config object: the text model's sizes are not given")
     if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
         raise ModelLoadError(f"{folder} has a config but no weights (*.safetensors)")
     for weights in weight_files(folder):   # safetensors' own error names neither the file nor the cause
@@ -258,6 +260,35 @@ def check_fits_in_memory(folder: Path, dtype: torch.dtype, source: str) -> None:
 TEXT_WEIGHTS = ("model.decoder.", "model.encoder.language_model.")
 
 
+def check_weight_shapes(mismatched_keys, source: str) -> None:
+    """A weight whose shape is not the one the config gives (hidden_size or vocab_size edited, the config of
+    another model) would be left random: refused, naming the first such weight and both shapes."""
+    mismatched = sorted(mismatched_keys)   # (name, the checkpoint's shape, the config's shape)
+    if mismatched:
+        name, stored, configured = mismatched[0]
+        more = f" and {len(mismatched) - 1} more" if len(mismatched) > 1 else ""
+        raise ModelLoadError(f"{source}: the checkpoint's {name} has shape {tuple(stored)} where its config.json "
+                             f"asks for {tuple(configured)}{more}; the config and the weights do not belong together")
+
+
+def check_finite_weights(model: torch.nn.Module, source: str, dtype: torch.dtype) -> None:
+    """A weight holding NaN or infinity makes every fill fail (NaN logits): refused at load, where it is one
+    message, instead of a model announced ready whose every answer is an error. One float32 sum per weight (a
+    NaN or infinity anywhere makes it non-finite; no weight-sized temporary) and one host sync for them all."""
+    named = [(name, param) for name, param in model.named_parameters() if param.is_floating_point()]
+    if not named:
+        return
+    with torch.no_grad():
+        finite = torch.isfinite(torch.stack([param.sum(dtype=torch.float32) for _, param in named])).tolist()
+    bad = [name for (name, _), ok in zip(named, finite) if not ok]
+    if bad:
+        stored = str(dtype).removeprefix("torch.")
+        raise ModelLoadError(f"{source}: {len(bad)} weights hold NaN or infinite numbers in {stored} "
+                             f"({shown_keys(bad)}): the checkpoint is damaged"
+                             + ("" if dtype == torch.float32 else ", or its values overflow "
+                                f"{stored}; try dtype float32"))
+
+
 def check_text_weights_present(model: torch.nn.Module, missing_keys, source: str, unexpected_keys=()) -> None:
     """transformers fills weights a checkpoint lacks with random values, and drops weights its config has no
     place for, and only logs either: a config that names more layers than the checkpoint holds would load and
@@ -317,13 +348,17 @@ def load(config: EngineConfig) -> LoadedModel:
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **hub_kwargs)
         # sdpa: the engine's masks are boolean 4D masks (engine/masks.py); flash attention could not read them.
+        # Mismatched shapes come back in loading_info (refused below, by name): transformers' own error points
+        # to a report in the log, which an editor's user never sees.
         model, loading_info = DiffusionGemmaForBlockDiffusion.from_pretrained(
-            folder, dtype=dtype, attn_implementation="sdpa", output_loading_info=True, **hub_kwargs)
+            folder, dtype=dtype, attn_implementation="sdpa", output_loading_info=True, ignore_mismatched_sizes=True,
+            **hub_kwargs)
     except Exception as exc:  # corrupt safetensors, mismatched shapes, out of memory, ...
         if where := out_of_memory(exc):
             raise ModelLoadError(f"out of {where} memory while loading {source}; try a smaller model or "
                                  f"dtype") from exc
         raise ModelLoadError(f"could not load the model from {source}: {type(exc).__name__}: {exc}") from exc
+    check_weight_shapes(loading_info.get("mismatched_keys", ()), source)
     check_text_weights_present(model, loading_info.get("missing_keys", ()), source,
                                loading_info.get("unexpected_keys", ()))
     if device.type == "cpu" and not config.threads:
@@ -346,6 +381,7 @@ def load(config: EngineConfig) -> LoadedModel:
             "try a smaller model"
         raise ModelLoadError(f"out of {where} memory moving {source} to {device}; {advice}")
     model.eval()
+    check_finite_weights(model, source, dtype)
     extra = read_extra(folder)
     vocab_size = model.config.text_config.vocab_size
     try:
@@ -358,7 +394,8 @@ def load(config: EngineConfig) -> LoadedModel:
         # A probe, not len(tokenizer): a real checkpoint may list a few more tokens than its table rows.
         raise ModelLoadError(f"{source}: the tokenizer writes code with ids beyond the model's {vocab_size} "
                              f"tokens; they do not belong together")
-    canvas_length = int(extra.get("canvas_length", model.config.canvas_length or 256))
+    configured = getattr(model.config, "canvas_length", None)
+    canvas_length = int(extra.get("canvas_length", 256 if configured is None else configured))   # 0 is refused
     if canvas_length < MIN_CANVAS:
         raise ModelLoadError(f"{source}: a canvas of {canvas_length} tokens is too small (at least {MIN_CANVAS})")
     # Our checkpoints say which canvas lengths they read well; one that names only canvas_length knows no other.

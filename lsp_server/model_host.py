@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -138,6 +139,11 @@ class ModelHost:
             log.exception("model load failed")
             self.error = f"could not load the model: {type(exc).__name__}: {exc}"
         finally:
+            if self.engine is None and "torch" in sys.modules:
+                # The failed load's tensors are gone with its frames (the handler is left): hand their cached
+                # blocks back, or the GPU stays full while the server waits with an error.
+                from engine.memory import release_cached_gpu_memory
+                release_cached_gpu_memory()
             with self.load_lock:
                 superseded = generation is not None and generation != self.latest_load
                 if not superseded:   # else "ready" would announce this engine while the user's new options wait

@@ -417,16 +417,28 @@ def test_a_shard_that_the_index_names_but_is_missing_is_named(tiny_model_dir, tm
         InfillEngine(EngineConfig(model=str(broken), threads=1))
 
 
-def test_weights_that_compute_nan_are_an_error_not_an_empty_answer(tiny_model_dir, tmp_path):
-    """NaN logits pick token 0, <pad>, an end: every fill looked like an honest empty answer."""
+def test_weights_that_hold_nan_are_refused_at_load(tiny_model_dir, tmp_path):
+    """Before, the model was announced ready and every fill then failed (NaN logits), the step timing at load
+    having turned the error into a log line."""
     damaged = tmp_path / "damaged"
     shutil.copytree(tiny_model_dir, damaged)
     model = DiffusionGemmaForBlockDiffusion.from_pretrained(damaged)
     with torch.no_grad():
-        next(model.parameters()).fill_(float("nan"))   # the embeddings, which every position reads
+        next(model.parameters())[3, 5] = float("nan")   # one number of the embeddings
+        model.model.encoder.language_model.layers[0].self_attn.q_proj.weight[0, 0] = float("inf")
     model.save_pretrained(damaged)
-    engine = InfillEngine(EngineConfig(model=str(damaged), threads=1, max_steps=3))
-    with pytest.raises(EngineError, match="NaN or infinite"):
+    with pytest.raises(ModelLoadError, match=r"2 weights hold NaN or infinite numbers in float32 \(.*embed_tokens"
+                                             r".*q_proj.*\): the checkpoint is damaged$"):
+        InfillEngine(EngineConfig(model=str(damaged), threads=1, max_steps=3))
+
+
+def test_weights_that_compute_nan_are_an_error_not_an_empty_answer(tiny_model_dir):
+    """NaN logits pick token 0, <pad>, an end: every fill looked like an honest empty answer. (Weights that hold
+    NaN are refused at load; these turn bad once loaded, as an overflow would make them.)"""
+    engine = InfillEngine(EngineConfig(model=str(tiny_model_dir), threads=1, max_steps=3))
+    with torch.no_grad():
+        next(engine.model.parameters()).fill_(float("nan"))   # the embeddings, which every position reads
+    with pytest.raises(EngineError, match="NaN or infinite numbers in float32: its weights are damaged$"):
         engine.fill("def f(x):\n    return ", "\n", lengths=[4])
 
 
@@ -547,6 +559,19 @@ def test_a_config_naming_fewer_layers_than_the_weights_hold_is_refused(tiny_mode
         InfillEngine(EngineConfig(model=str(shallower), threads=1))
 
 
+@pytest.mark.parametrize("field", ["hidden_size", "vocab_size"])
+def test_a_config_whose_shapes_differ_from_the_weights_is_refused_by_name(tiny_model_dir, tmp_path, field):
+    """transformers' own error said only "look at the above report", a report in a log the editor's user never
+    sees: the message names a weight and both shapes."""
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_model_dir, edited)
+    config = json.loads((edited / "config.json").read_text())
+    config["text_config"][field] *= 2
+    (edited / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match=r"has shape \(.*\) where its config.json asks for \(.*belong together"):
+        InfillEngine(EngineConfig(model=str(edited), threads=1))
+
+
 @pytest.mark.parametrize("fast_path", ["off", "static"])
 def test_a_primed_prompt_is_reused_by_the_fill_that_follows_and_gives_the_same_text(engine, fast_path):
     primed = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=4, threads=1, fast_path=fast_path),
@@ -603,6 +628,20 @@ def test_the_failed_runs_tensors_are_gone_before_cached_memory_is_handed_back(en
     assert failure.value.__cause__ is None and failure.value.__context__ is None
 
 
+def test_running_out_of_memory_for_the_fast_path_says_how_to_load_with_less(monkeypatch, tiny_model_dir):
+    """The weights fit, the static cache (or the compiled step's warm-up) did not: before, the user read "could
+    not load the model: OutOfMemoryError: ..." with no way out named, and the log a whole traceback."""
+    import engine.infill_engine as infill_engine
+
+    def cache_without_memory(*args, **kwargs):
+        torch.empty(1 << 62, dtype=torch.uint8)   # a real allocation failure, where a GPU would run out
+
+    monkeypatch.setattr(infill_engine, "StaticPrompt", cache_without_memory)
+    with pytest.raises(ModelLoadError, match="out of CPU memory preparing the static fast path .*fastPath off"):
+        InfillEngine(EngineConfig(model=str(tiny_model_dir), fast_path="static", threads=1))
+    assert InfillEngine(EngineConfig(model=str(tiny_model_dir), fast_path="off", threads=1)).fast_path == "off"
+
+
 def test_a_model_that_cannot_move_to_its_device_is_dropped_before_cached_memory_is_handed_back(monkeypatch):
     """Moving the weights can fail half-way on a GPU: what already moved must be freed before the cache is emptied,
     or the server keeps that memory in its error state."""
@@ -624,6 +663,21 @@ def test_wrong_architecture_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ModelLoadError, match="DiffusionGemma"):
         InfillEngine(EngineConfig(model=str(tmp_path)))
+
+
+@pytest.mark.parametrize("edit, complaint", [
+    (lambda config: config.pop("text_config"), "has no text_config object"),   # was a TypeError from torch
+    (lambda config: config.update(canvas_length=0), "a canvas of 0 tokens is too small"),   # was taken as 256
+])
+def test_config_gaps_are_named(tiny_model_dir, tmp_path, edit, complaint):
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_model_dir, edited)
+    config = json.loads((edited / "config.json").read_text())
+    edit(config)
+    (edited / "config.json").write_text(json.dumps(config))
+    (edited / "diffusion_infill.json").unlink(missing_ok=True)   # its canvas_length would stand for the config's
+    with pytest.raises(ModelLoadError, match=complaint):
+        InfillEngine(EngineConfig(model=str(edited), threads=1))
 
 
 def test_fim_prompt_puts_the_suffix_first_so_the_canvas_continues_the_prefix(engine):
