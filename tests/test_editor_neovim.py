@@ -646,6 +646,9 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     assert broken["starts"] == 1 and broken["statuslines"] == ["infill: failed (exit 3)"] * 3, broken
     ours = [note for note in broken["notifications"] if note["message"].startswith("Diffusion Infill: ")]
     assert len(ours) == 1 and "code 3" in ours[0]["message"] and ":LspLog" in ours[0]["message"], broken
+    health = "\n".join(broken["health"])
+    assert re.search(r"ERROR.*the server exited \(code 3, signal 0\) before it was up", health), health
+    assert "open a file" not in health, health
     assert broken["starts_after_setup"] >= 2   # setup() again tries again (for the files open too)
 
 

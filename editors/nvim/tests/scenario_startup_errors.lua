@@ -110,6 +110,10 @@ H.run(function()
   end
   report.broken = { notifications = vim.deepcopy(report.notifications), statuslines = shown,
     starts = #vim.fn.readfile(os.getenv("START_LOG")) }
+  -- :checkhealth says the server failed (it said "open a file to start it", which does nothing now).
+  vim.cmd("checkhealth diffusion_infill")
+  report.broken.health = H.lines(vim.api.nvim_get_current_buf())
+  vim.cmd("bwipeout")
   -- setup() again (the install fixed, say) starts a server for the next file opened.
   infill.setup({ cmd = { broken } })
   vim.cmd.edit(os.getenv("SCRATCH_DIR") .. "/broken_d.py")

@@ -53,8 +53,19 @@ end
 local function check_server(infill)
   local clients = vim.lsp.get_clients({ name = infill.name })
   if #clients == 0 then
+    local exit = infill.failed_start or infill.last_exit
+    local how = exit and ("code %d, signal %d"):format(exit.code, exit.signal)
     if not infill.configured then
       health.warn("setup() has not been called", { 'Add require("diffusion_infill").setup() to your config' })
+    elseif infill.missing_server() then
+      return   -- the executable check above said why and what to do
+    elseif infill.failed_start then
+      -- Opening a file does not start it again (a broken install would fail the same way at every file).
+      health.error(("the server exited (%s) before it was up; it is not started again until setup() runs"):format(how),
+        { "Read its messages in the LSP log (:LspLog)", "Fix setup({ cmd = ... }) or the install, then call setup() again" })
+    elseif infill.last_exit then
+      health.warn(("the server stopped unasked (%s); open a file of one of these filetypes to start another: %s")
+        :format(how, table.concat(infill.config.filetypes, ", ")), { "Read its messages in the LSP log (:LspLog)" })
     else
       health.info("no server running: open a file of one of these filetypes to start it: "
         .. table.concat(infill.config.filetypes, ", "))
