@@ -41,7 +41,8 @@ class ParseCheck:
     remaining_errors: int   # errors in the document after it: among acceptable fills the one that parses comes first
 
 
-def parse_check(grammar: str, document: str, start: int, end: int, text: str, before: ErrorCounts) -> ParseCheck:
+def parse_check(grammar: str, document: str, start: int, end: int, text: str, before: ErrorCounts,
+                caused_below: frozenset = frozenset()) -> ParseCheck:
     """ERROR / MISSING nodes that putting `text` in place of document[start:end] adds: to the whole file, or right
     at the inserted text (where error recovery may swallow a new error into an old one). The whole file, not the
     model's context window: a window cut mid-docstring or mid-block parses badly whatever goes in it. In Python
@@ -57,8 +58,34 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
         check.remaining_errors += python[1]
     elif grammar != "python" and not check.added and before.total and after.total >= before.total:
         check.added = int(unresolved_errors(before.spans, after.spans, *fill_line_bytes(document, start, end),
-                                            len(text.encode("utf-8"))))
+                                            len(text.encode("utf-8")), caused_below))
     return check
+
+
+def errors_caused_below(grammar: str, document: str, start: int, end: int, before: ErrorCounts) -> frozenset:
+    """The document's ERRORs that start on the first code line below the fill's lines and go away when the fill's
+    lines are blanked: the unfinished line at the cursor makes them (`x := |` above `return x`: the empty
+    right-hand side swallows the `return`, and the error stands there, not on the cursor's line)."""
+    if grammar == "python" or not before.total:
+        return frozenset()
+    line_start, line_end = line_start_at(document, start), line_end_at(document, end)
+    below_start = line_end
+    while below_start < len(document):   # past the line break and any blank lines
+        below_end = line_end_at(document, line_start_at(document, below_start + 1))
+        if document[below_start:below_end].strip():
+            break
+        below_start = below_end
+    else:
+        return frozenset()
+    low = len(document[:below_start].encode("utf-8"))
+    high = low + len(document[below_start:below_end].encode("utf-8"))
+    candidates = {span for span in before.spans if span[0] == "ERROR" and not span[1] and low <= span[2] < high}
+    if not candidates:
+        return frozenset()
+    # Blanked byte for byte, so every offset below stays where it was.
+    blank = "".join(" " * len(ch.encode("utf-8")) for ch in document[line_start:line_end])
+    blanked = errors_around(grammar, document[:line_start] + blank + document[line_end:], line_start, line_start)
+    return frozenset(candidates - blanked.spans)
 
 
 def fill_line_bytes(document: str, start: int, end: int) -> tuple[int, int, int, int]:
@@ -71,14 +98,16 @@ def fill_line_bytes(document: str, start: int, end: int) -> tuple[int, int, int,
 
 
 def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low: int, high: int, line_end: int,
-                      length: int) -> bool:
+                      length: int, caused_below: frozenset = frozenset()) -> bool:
     """Errors a fill that adds none still answers for: bytes [low, high) of a document with errors were replaced
     by `length` bytes, leaving as many errors as before; the fill's lines run from `line_start` to `line_end`.
     - An error up to the end of the fill's last line that is none of the old ones moved along: the fill broke
       something where it fixed something. (Errors further down may come out another shape for the same cause.)
     - An old ERROR that starts on the fill's line and goes on past the fill, still there: the fill did not finish
       the line it was written into. In `while (| < n)` or `if | {` the missing condition is an error at the `<`
-      or over the `if`, and a broken condition (`x &&`) leaves it just as it was, where the right one clears it."""
+      or over the `if`, and a broken condition (`x &&`) leaves it just as it was, where the right one clears it.
+    - An old ERROR the unfinished line makes on the code line below (`caused_below`), still there: `x := a +`
+      swallows the `return` under it as `x :=` did."""
     shift = length - (high - low)
 
     def places(byte: int) -> set[int]:   # where a byte of the old document may be now (at an edge: either side)
@@ -91,7 +120,8 @@ def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low:
     unexplained = after - set().union(*moved.values())
     if any(start < line_end + shift for _, _, start, _ in unexplained):
         return True
-    return any(kind == "ERROR" and not missing and line_start <= start < line_end and end > high
+    return any((kind == "ERROR" and not missing and line_start <= start < line_end and end > high
+                or (kind, missing, start, end) in caused_below)
                and places_now & after for (kind, missing, start, end), places_now in moved.items())
 
 
@@ -132,7 +162,8 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
         return Choice(ranked[0], "the most confident non-empty candidate (no grammar to validate with)", report,
                       ranked)
     before = errors_around(grammar, document, start, end)
-    checks = {c.text: parse_check(grammar, document, start, end, c.text, before) for c in usable}
+    caused_below = errors_caused_below(grammar, document, start, end, before)
+    checks = {c.text: parse_check(grammar, document, start, end, c.text, before, caused_below) for c in usable}
     for entry, candidate in ((report[c.index], c) for c in cleaned if c.text in checks):
         entry["added_errors"] = checks[candidate.text].added
     ranked = sorted((c for c in usable if checks[c.text].added == 0),

@@ -912,3 +912,21 @@ def test_a_block_written_at_column_0_in_4_space_steps_lands_on_a_2_space_files_l
     result, _ = inline(source, "    for (const x of a) {\n        if (x) {\n            g(x);\n        }\n    }",
                        language_id="javascript")
     assert result.text == "  for (const x of a) {\n    if (x) {\n      g(x);\n    }\n  }"
+
+
+@pytest.mark.parametrize("language, source", [
+    ("go", "package main\n\nfunc f(a int) int {\n\tx := <|>\n\treturn x\n}\n"),
+    ("lua", "local function f(a)\n  local x = <|>\n  return x\nend\n"),
+    ("javascript", "function f(a) {\n  let x = <|>\n\n  return x\n}\n"),
+    # the line below is broken whatever goes in: a right fill is still offered, a dangling one still refused
+    ("go", "package main\n\nfunc f(a int) int {\n\tx := <|>\n\ty := g(\n}\n"),
+])
+def test_a_fill_ending_in_a_dangling_operator_is_refused_where_the_line_below_shows_it(language, source):
+    """`x := |` above `return x`: the empty right-hand side swallows the `return`, so the document's error stands
+    on the line below, and `a +` only moved it along. Before, the check looked at the cursor's line only, and
+    `x := a +` was offered (the single-line shape keeps the first line of a wrapped `a +\\n b`)."""
+    for dangling in ("a +", "a &&", "a =="):
+        result, _ = inline(source, dangling, language_id=language)
+        assert result.text == "", (dangling, result.details["candidates"])
+    result, _ = inline(source, "a + 1", language_id=language)
+    assert result.text == "a + 1", result.details.get("reason")
