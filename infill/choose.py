@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .python_blocks import fill_python_faults
+from .readable import unreadable_text
 from .spans import ErrorCounts, errors_around
 from .style import line_end_at, line_start_at
 
@@ -130,8 +131,10 @@ REPLACEMENT_CHARACTER = "\ufffd"
 
 def writes_broken_characters(text: str, document: str) -> bool:
     """U+FFFD that the document does not hold: the model wrote bytes that are not UTF-8 (they decode as
-    replacement characters), not text anyone would type."""
-    return REPLACEMENT_CHARACTER in text and REPLACEMENT_CHARACTER not in document
+    replacement characters), not text anyone would type. Or text that is not Unicode at all (a lone surrogate, a
+    NUL): no editor takes it, and the parse check cannot even encode it."""
+    return (REPLACEMENT_CHARACTER in text and REPLACEMENT_CHARACTER not in document) or \
+        unreadable_text(text) is not None
 
 
 def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
@@ -158,7 +161,8 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
         return Choice(None, "every candidate was empty after cleaning" + (
             " or held bytes that are not UTF-8" if broken else ""), report)
     if grammar is None:
-        ranked = sorted(usable, key=confidence_of, reverse=True)
+        selection = document[start:end] if end > start else None
+        ranked = sorted(usable, key=lambda c: (c.text != selection, *confidence_of(c)), reverse=True)
         return Choice(ranked[0], "the most confident non-empty candidate (no grammar to validate with)", report,
                       ranked)
     before = errors_around(grammar, document, start, end)
@@ -166,8 +170,11 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
     checks = {c.text: parse_check(grammar, document, start, end, c.text, before, caused_below) for c in usable}
     for entry, candidate in ((report[c.index], c) for c in cleaned if c.text in checks):
         entry["added_errors"] = checks[candidate.text].added
+    # A fill or rewrite that writes the selection back as it is changes nothing: any other acceptable text first.
+    selection = document[start:end] if end > start else None
     ranked = sorted((c for c in usable if checks[c.text].added == 0),
-                    key=lambda c: (-checks[c.text].remaining_errors, *confidence_of(c)), reverse=True)
+                    key=lambda c: (-checks[c.text].remaining_errors, c.text != selection, *confidence_of(c)),
+                    reverse=True)
     if not ranked:
         return Choice(None, f"each of the {len(usable)} non-empty candidates added parse errors", report,
                       rejected_for_errors=True)

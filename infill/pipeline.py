@@ -186,19 +186,18 @@ def as_lines(request: InfillRequest) -> InfillRequest:
 
 def with_line_break(result: InfillResult, original: str) -> InfillResult:
     """`result`, computed on `original` with lone \\r made \\n, in `original`'s line break: the one that ends the
-    line the answer starts on (see line_break_near). Only where that is a lone \\r is a change needed; where it is
-    \\r\\n or \\n, the answer was given in that ending already."""
-    if line_break_near(original, result.start) != "\r":
-        return result
+    line the answer starts on (see line_break_near). Where that is \\r\\n or \\n the answer was given in it
+    already; its edits are found again all the same."""
+    text = result.text
+    if line_break_near(original, result.start) == "\r":
+        def back(answer: str) -> str:
+            return answer.replace("\n", "\r")
 
-    def back(text: str) -> str:
-        return text.replace("\n", "\r")
-
-    for choice in result.details.get("choices", []):
-        choice["text"] = back(choice["text"])
-    text = back(result.text)
-    if text.endswith("\r") and original.startswith("\n", result.end):
-        text = text[:-1] + "\n"   # a \r before the document's own \n would make one \r\n of two line breaks
+        for choice in result.details.get("choices", []):
+            choice["text"] = back(choice["text"])
+        text = back(text)
+        if text.endswith("\r") and original.startswith("\n", result.end):
+            text = text[:-1] + "\n"   # a \r before the document's own \n would make one \r\n of two line breaks
     # The edits again, on the document as it is: the ones found on the \n copy kept some of its \n unchanged where
     # the document has \r, and the reverse.
     edits = minimal_edits(original[result.start:result.end], text, result.start) if text else []

@@ -80,6 +80,15 @@ def test_single_line_completion_prefers_a_candidate_that_parses():
     assert result.details["decision"] == "single" and result.details["multiline"] is False
 
 
+@pytest.mark.parametrize("language", ["javascript", "python", None])
+def test_a_candidate_that_is_not_unicode_is_not_offered_and_costs_no_request(language):
+    """A lone surrogate in a candidate: the parse check could not encode it, and the request failed with an
+    internal error instead of offering the next candidate."""
+    source = "let total = <|>\n" if language == "javascript" else "total = <|>\n"
+    result, _ = inline(source, "a + '\udc00'", "a + b", language_id=language or "plaintext")
+    assert result.text == "a + b" and result.details["candidates"][0]["broken_characters"]
+
+
 def test_a_candidate_with_bytes_that_are_not_utf8_is_not_offered():
     """The model's bytes that are not UTF-8 decode as U+FFFD: garbage in a string, never what the user meant."""
     result, _ = inline("def f(a, b):\n    return <|>\n", 'a + "\ufffd"', "a - b")
@@ -930,3 +939,29 @@ def test_a_fill_ending_in_a_dangling_operator_is_refused_where_the_line_below_sh
         assert result.text == "", (dangling, result.details["candidates"])
     result, _ = inline(source, "a + 1", language_id=language)
     assert result.text == "a + 1", result.details.get("reason")
+
+
+@pytest.mark.parametrize("language", ["python", None])
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+def test_a_candidate_that_writes_the_selection_back_unchanged_comes_after_one_that_changes_it(mode, language):
+    """The model's most confident text was the selection itself: the command answered "nothing to change" while
+    a valid different candidate was there."""
+    text = "x = a + 1\nprint(x)\n"
+    start, end = text.index("a + 1"), text.index("\n")
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language or "plaintext"),
+                        ScriptedEngine("a + 1", "a * 2"))
+    assert result.text == "a * 2" and result.edits, result.details.get("reason")
+    assert [choice["text"] for choice in result.details["choices"]] == ["a * 2", "a + 1"]
+
+
+def test_the_edits_say_what_the_text_says_when_a_lone_cr_follows_newline_lines():
+    """Found on the \\n copy of the document, the edits kept its \\r where the text (in the \\n of the line it
+    starts on) has \\n: a command applying the edits and an inline item inserting the text disagreed."""
+    from infill.edits import apply_edits
+
+    document = "a = 1\nb = 2\rc = 3\n"
+    end = document.index("3") + 1
+    result = run_infill(InfillRequest(text=document, mode="rewrite", start=0, end=end, language_id="plaintext"),
+                        ScriptedEngine("a = 1\nb = 2\nc = 4"))
+    assert result.text == "a = 1\nb = 2\nc = 4"
+    assert apply_edits(document, result.edits) == document[:result.start] + result.text + document[result.end:]
