@@ -131,6 +131,22 @@ def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: st
     return middle
 
 
+def drop_repeated_line_start(middle: str, before: str) -> str:
+    """Mid-line where an operand must follow (`x = |`, `if (|`, `foo(a, |`), a middle that starts by writing the
+    line so far again (`x = compute()`) would give `x = x = compute()`, which parses: the repeat goes. Only a
+    repeat of 3 characters or more (`a(` then `a(b)` may be meant)."""
+    written = before.strip()
+    if len(written) < 3 or not WANTS_OPERAND.search(before):
+        return middle
+    gap = len(middle) - len(middle.lstrip(" \t"))
+    if not middle.startswith(written, gap):
+        return middle
+    rest = middle[gap + len(written):]
+    if not rest.strip() or rest[0] == "\n":
+        return middle   # nothing after the repeat on its line: not a repeat of the line's start
+    return rest.lstrip(" \t") if before[-1].isspace() else rest
+
+
 def drop_repeated_line_above(middle: str, line_above: str) -> str:
     """On a blank line, a first line that writes the code line above again (`b := a * 2` under `b := a * 2`) is a
     duplicate the parse check cannot catch (it parses); the lines after it are kept. Short lines (`}`, `end`,
@@ -761,6 +777,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.opener or ctx.before,
                                                                                      ctx.grammar)
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
+    if ctx.before.strip() and not ctx.original:
+        middle = drop_repeated_line_start(middle, ctx.before)
     if not ctx.before.strip():
         if not ctx.original:   # a selection's text may repeat a line on purpose; nothing was selected here
             middle = drop_repeated_line_above(middle, ctx.line_above)

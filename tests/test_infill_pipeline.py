@@ -965,3 +965,18 @@ def test_the_edits_say_what_the_text_says_when_a_lone_cr_follows_newline_lines()
                         ScriptedEngine("a = 1\nb = 2\nc = 4"))
     assert result.text == "a = 1\nb = 2\nc = 4"
     assert apply_edits(document, result.edits) == document[:result.start] + result.text + document[result.end:]
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("python", "x = <|>\n", "x = compute()", "compute()"),
+    ("javascript", "function f(a, b) {\n  const total = <|>\n}\n", "const total = a + b;", "a + b;"),
+    ("javascript", "function f(x) {\n  if (<|>\n}\n", "if (x > 0) {", "x > 0) {"),
+    ("python", "x =<|>\n", "x = 3", " 3"),
+    # no repeat: unchanged
+    ("python", "total = <|>\n", "total + 1", "total + 1"),
+])
+def test_a_middle_that_writes_the_line_so_far_again_loses_the_repeat(language, source, middle, expected):
+    """`x = |` and the model wrote `x = compute()`: `x = x = compute()` parses (a chained assignment), so the
+    parse check let it through."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == expected, result.details.get("reason")
