@@ -273,13 +273,16 @@ def check_weight_shapes(mismatched_keys, source: str) -> None:
 
 def check_finite_weights(model: torch.nn.Module, source: str, dtype: torch.dtype) -> None:
     """A weight holding NaN or infinity makes every fill fail (NaN logits): refused at load, where it is one
-    message, instead of a model announced ready whose every answer is an error. One float32 sum per weight (a
-    NaN or infinity anywhere makes it non-finite; no weight-sized temporary) and one host sync for them all."""
-    named = [(name, param) for name, param in model.named_parameters() if param.is_floating_point()]
+    message, instead of a model announced ready whose every answer is an error. The smallest and largest value
+    of each weight, in its own dtype (a NaN or infinity anywhere shows in them; no copy of the weight, no
+    overflow), and one host sync for them all. (Quantized weights are buffers: a fill still catches those.)"""
+    named = [(name, param) for name, param in model.named_parameters()
+             if param.is_floating_point() and param.numel() and param.device.type != "meta"]
     if not named:
         return
     with torch.no_grad():
-        finite = torch.isfinite(torch.stack([param.sum(dtype=torch.float32) for _, param in named])).tolist()
+        extremes = torch.stack([torch.stack(param.aminmax()).float() for _, param in named])   # (weights, 2)
+        finite = torch.isfinite(extremes).all(dim=1).tolist()
     bad = [name for (name, _), ok in zip(named, finite) if not ok]
     if bad:
         stored = str(dtype).removeprefix("torch.")

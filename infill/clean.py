@@ -144,6 +144,11 @@ def drop_repeated_line_start(middle: str, before: str) -> str:
     rest = middle[gap + len(written):]
     if not rest.strip() or rest[0] == "\n":
         return middle   # nothing after the repeat on its line: not a repeat of the line's start
+    # The repeat must end where a token ends: `import |` then `importlib`, `ok = |` then `ok == b` are no repeats.
+    if (written[-1].isalnum() or written[-1] == "_") and (rest[0].isalnum() or rest[0] == "_"):
+        return middle
+    if not written[-1].isalnum() and rest[0] in "=<>&|*/+-":
+        return middle
     return rest.lstrip(" \t") if before[-1].isspace() else rest
 
 

@@ -816,15 +816,12 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
 
 def speculated_already(ls: InfillServer, context: tuple) -> bool:
     """The speculation for `context` is running, or ran to the end: one that found nothing is not cached, and
-    typing through the suggestion offers it again on every key. One the engine failed in may be tried again."""
+    typing through the suggestion offers it again on every key. One the engine failed in counts too (it would
+    fail again at each key typed through); the request at that place runs the model itself (complete_inline)."""
     if not ls.speculation or ls.speculation[0] != context:
         return False
     task = ls.speculation[1]
-    if not task.done():
-        return True
-    if task.cancelled() or task.exception() is not None:
-        return False
-    return not (task.result().cancelled or task.result().failed)
+    return not task.done() or (not task.cancelled() and task.exception() is None and not task.result().cancelled)
 
 
 async def run_speculation(ls: InfillServer, request: InfillRequest, context: tuple) -> Generated:

@@ -972,8 +972,11 @@ def test_the_edits_say_what_the_text_says_when_a_lone_cr_follows_newline_lines()
     ("javascript", "function f(a, b) {\n  const total = <|>\n}\n", "const total = a + b;", "a + b;"),
     ("javascript", "function f(x) {\n  if (<|>\n}\n", "if (x > 0) {", "x > 0) {"),
     ("python", "x =<|>\n", "x = 3", " 3"),
-    # no repeat: unchanged
+    # no repeat: unchanged, and a repeat must end where a token ends (a keyword, an operator)
     ("python", "total = <|>\n", "total + 1", "total + 1"),
+    ("python", "import os\nimport <|>\n", "importlib.util", "importlib.util"),
+    ("python", "formats = []\nfor <|>\n    pass\n", "format in formats:", "format in formats:"),
+    ("python", "expected = 1\nok = <|>\n", "ok == expected", "ok == expected"),
 ])
 def test_a_middle_that_writes_the_line_so_far_again_loses_the_repeat(language, source, middle, expected):
     """`x = |` and the model wrote `x = compute()`: `x = x = compute()` parses (a chained assignment), so the
