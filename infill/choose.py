@@ -8,7 +8,7 @@ from typing import Any
 from .python_blocks import fill_python_faults
 from .readable import unreadable_text
 from .spans import ErrorCounts, errors_around
-from .style import line_end_at, line_start_at
+from .style import LINE_BREAK, line_end_at, line_start_at
 
 
 @dataclass
@@ -70,16 +70,16 @@ def errors_caused_below(grammar: str, document: str, start: int, end: int, befor
     if grammar == "python" or not before.total:
         return frozenset()
     line_start, line_end = line_start_at(document, start), line_end_at(document, end)
-    below_start = line_end
-    while below_start < len(document):   # past the line break and any blank lines
-        below_end = line_end_at(document, line_start_at(document, below_start + 1))
-        if document[below_start:below_end].strip():
+    below_from = line_end   # the line below, from the line break before it (blank lines passed over)
+    while (line_break := LINE_BREAK.match(document, below_from)) is not None:
+        below_end = line_end_at(document, line_break.end())
+        if document[line_break.end():below_end].strip():
             break
-        below_start = below_end
+        below_from = below_end
     else:
         return frozenset()
-    low = len(document[:below_start].encode("utf-8"))
-    high = low + len(document[below_start:below_end].encode("utf-8"))
+    low = len(document[:below_from].encode("utf-8"))
+    high = low + len(document[below_from:below_end].encode("utf-8"))
     candidates = {span for span in before.spans if span[0] == "ERROR" and not span[1] and low <= span[2] < high}
     if not candidates:
         return frozenset()
@@ -157,11 +157,12 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
     for entry, candidate in zip(report, cleaned):
         entry["broken_characters"] = candidate.text in broken
     usable = [c for c in usable if c.text not in broken]
+    # A fill or rewrite that writes the selection back as it is changes nothing: any other acceptable text first.
+    selection = document[start:end] if end > start else None
     if not usable:
         return Choice(None, "every candidate was empty after cleaning" + (
             " or held bytes that are not UTF-8" if broken else ""), report)
     if grammar is None:
-        selection = document[start:end] if end > start else None
         ranked = sorted(usable, key=lambda c: (c.text != selection, *confidence_of(c)), reverse=True)
         return Choice(ranked[0], "the most confident non-empty candidate (no grammar to validate with)", report,
                       ranked)
@@ -170,8 +171,6 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
     checks = {c.text: parse_check(grammar, document, start, end, c.text, before, caused_below) for c in usable}
     for entry, candidate in ((report[c.index], c) for c in cleaned if c.text in checks):
         entry["added_errors"] = checks[candidate.text].added
-    # A fill or rewrite that writes the selection back as it is changes nothing: any other acceptable text first.
-    selection = document[start:end] if end > start else None
     ranked = sorted((c for c in usable if checks[c.text].added == 0),
                     key=lambda c: (-checks[c.text].remaining_errors, c.text != selection, *confidence_of(c)),
                     reverse=True)
