@@ -61,6 +61,15 @@ def test_a_vendored_copy_is_caught_by_the_name_it_imports_as(tmp_path):
     assert [r["path"] for r in records] == ["hostlib/__init__.py"]
 
 
+@pytest.mark.skipif(not data.HOLDOUT_FILE.is_file(), reason="no ../shared/holdout.txt beside this checkout")
+def test_the_travelling_holdout_list_is_the_shared_one():
+    """The GPU machine reads training/holdout.txt: it must name what ../shared/holdout.txt names."""
+    def names(path):
+        return {data.normalize(line.strip()) for line in path.read_text().splitlines()
+                if line.strip() and not line.strip().startswith("#")}
+    assert names(data.HOLDOUT_COPY) == names(data.HOLDOUT_FILE)
+
+
 def held_out_wheels() -> list[Path]:
     held = data.read_holdout()
     return [w for m in data.MIRRORS if m.is_dir() for w in m.glob("*.whl")

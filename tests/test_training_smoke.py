@@ -85,6 +85,37 @@ def test_shards_of_another_tokenizer_are_refused(prepared, tmp_path):
         shards_mod.load_shards(tmp / "shards", other)
 
 
+def test_shards_and_tokenizer_drop_held_out_files_a_corpus_still_carries(prepared, tmp_path):
+    """A corpus written before the held-out list grew (or by hand) holds a held-out distribution's file and a
+    vendored copy of one: neither reaches the vocabulary or the token stream."""
+    tmp, _ = prepared
+    from training.tokenizer import iter_texts
+
+    kept = [{"dist": "kept", "path": f"kept/m{i}.py", "text": f"kept_{i} = {i}\n"} for i in range(3)]
+    held = [{"dist": "attrs", "path": "attr/_make.py", "text": "held_out_marker = 1\n"},
+            {"dist": "hostlib", "path": "hostlib/_vendor/rich/console.py", "text": "held_out_marker = 2\n"}]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in [kept[0], *held, *kept[1:]]))
+    assert list(iter_texts(corpus, 10**6)) == [r["text"] for r in kept]
+    meta = shards_mod.write_shards(corpus, tmp / "tok", tmp_path / "shards")
+    train_stream, val_stream, _ = shards_mod.load_shards(tmp_path / "shards", tmp / "tok")
+    assert (meta["files"], meta["corpus_files"], meta["holdout_files_dropped"]) == (3, 5, 2)
+    assert int((train_stream == BOS_ID).sum() + (val_stream == BOS_ID).sum()) == 3
+
+
+def test_shards_built_under_another_held_out_rule_are_refused(prepared, tmp_path):
+    tmp, _ = prepared
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(tmp / "shards", old)
+    meta = json.loads((old / "meta.json").read_text())
+    del meta["holdout_sha1"]   # shards written before the rule was recorded
+    (old / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(SystemExit, match="another held-out rule"):
+        shards_mod.load_many([tmp / "shards", old], tmp / "tok")
+
+
 def test_uniform_diffusion_lowers_held_out_loss_resumes_across_chunks_and_saves_a_loadable_model(prepared):
     tmp, _ = prepared
     run = tmp / "uniform"

@@ -136,6 +136,27 @@ class HoldoutCopies:
         return shared >= HOLDOUT_COPY_MIN_LINES and shared >= HOLDOUT_COPY_SHARE * len(keys)
 
 
+def holdout_digest(holdout: set[str], hashes: Path = HOLDOUT_HASHES) -> str:
+    """Names the held-out rule in force: the list of distributions and the held-out lines' hashes."""
+    digest = hashlib.sha1("\n".join(sorted(holdout)).encode())
+    digest.update(hashes.read_bytes() if hashes.is_file() else b"")
+    return digest.hexdigest()[:16]
+
+
+class HoldoutGate:
+    """The held-out rule applied again to each corpus record by the steps after collect (tokenizer, shards): a
+    corpus written before the list grew, or put together by hand, must not carry held-out code into training."""
+
+    def __init__(self):
+        self.names = read_holdout()
+        self.copies = HoldoutCopies()
+        self.digest = holdout_digest(self.names)
+
+    def refuses(self, record: dict) -> bool:
+        return (normalize(record.get("dist", "")) in self.names or vendored_holdout(record.get("path", ""), self.names)
+                or self.copies.copied(record["text"]))
+
+
 def metadata_license(metadata: str) -> tuple[str, str, str]:
     """(name, version, licence text) from a METADATA file."""
     meta = email.parser.Parser().parsestr(metadata, headersonly=True)

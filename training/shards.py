@@ -6,7 +6,9 @@ path, the same rule everywhere) form the held-out stream. The manifest gains a t
     python -m training.shards --corpus training/data/corpus.jsonl --tokenizer training/tokenizer \
         --out training/data/shards --max-mb 56
 
-The output folder holds train-000.npy ..., val.npy and meta.json (vocabulary, tokenizer hash, token counts).
+The output folder holds train-000.npy ..., val.npy and meta.json (vocabulary, tokenizer hash, token counts, and the
+held-out rule's hash: files of held-out distributions are dropped again here, and shards built under another rule are
+refused when loaded).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.configs import BOS_ID
+from training.data import HoldoutGate, holdout_digest, read_holdout
 
 SHARD_BYTES = 16 * 1024 * 1024 - 4096  # one file back from the GPU machine may hold 16 MiB; .npy adds a header
 
@@ -38,7 +41,14 @@ def write_shards(corpus: Path, tokenizer_dir: Path, out: Path, max_mb: float = 5
     vocab = len(tokenizer)
     dtype = np.uint16 if vocab <= 65535 else np.uint32
     budget = int(max_mb * 1e6) // np.dtype(dtype).itemsize  # train + val tokens, so the folder fits one call
-    records = [json.loads(line) for line in open(corpus)]
+    gate = HoldoutGate()
+    records, held = [], 0
+    for line in open(corpus):
+        record = json.loads(line)
+        if gate.refuses(record):
+            held += 1
+        else:
+            records.append(record)
     train, val, per_dist = [], [], {}
     total = used_files = 0
     for start in range(0, len(records), 512):
@@ -70,7 +80,8 @@ def write_shards(corpus: Path, tokenizer_dir: Path, out: Path, max_mb: float = 5
     np.save(out / "val.npy", np.asarray(val[:per_shard], dtype=dtype))
     meta = {"vocab_size": vocab, "dtype": np.dtype(dtype).name, "tokenizer_sha1": tokenizer_digest(tokenizer_dir),
             "train_tokens": len(train_arr), "val_tokens": min(len(val), per_shard), "train_shards": names,
-            "files": used_files, "corpus_files": len(records), "corpus": str(corpus)}
+            "files": used_files, "corpus_files": len(records) + held, "corpus": str(corpus),
+            "holdout_sha1": gate.digest, "holdout_files_dropped": held}
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     if manifest_path is not None and manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
@@ -92,6 +103,11 @@ def load_shards(folder: Path, tokenizer_dir: Path | None = None) -> tuple[np.nda
         if digest != meta["tokenizer_sha1"]:
             raise SystemExit(f"{folder} was tokenized with tokenizer {meta['tokenizer_sha1']}, "
                              f"but {tokenizer_dir} is {digest}: rebuild the shards (python -m training.shards)")
+    holdout = holdout_digest(read_holdout())
+    if meta.get("holdout_sha1") != holdout:
+        raise SystemExit(f"{folder} was built under another held-out rule ({meta.get('holdout_sha1', 'none recorded')}, "
+                         f"now {holdout}): it may hold code kept for evaluation; rebuild the shards "
+                         f"(python -m training.shards)")
     train = np.concatenate([np.load(folder / name) for name in meta["train_shards"]])
     return train, np.load(folder / "val.npy"), meta
 

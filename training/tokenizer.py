@@ -14,15 +14,21 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from training.data import HoldoutGate
+
 # Fixed ids: the model config and the sampler rely on pad=0, eos=1, bos=2.
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<mask>"]
 
 
 def iter_texts(corpus: Path, max_bytes: int):
+    gate = HoldoutGate()  # the held-out rule again: no held-out code shapes the vocabulary either
     used = 0
     with open(corpus) as lines:
         for line in lines:
-            text = json.loads(line)["text"]
+            record = json.loads(line)
+            if gate.refuses(record):
+                continue
+            text = record["text"]
             used += len(text)
             yield text
             if used >= max_bytes:
