@@ -15,7 +15,8 @@ parseable by tree-sitter.
 
 The real-code part takes source files of several languages from the local wheel mirrors and from any
 `--sources DIR`. Python files come only from the distributions ../shared/holdout.txt keeps for evaluation (click,
-rich, attrs, ...: never trained on; every other Python wheel of the mirrors may be in a training corpus); the other
+rich, attrs, ...: never trained on; every other Python wheel of the mirrors may be in a training corpus; under
+`--sources` only from a project folder named after one, `python/click-8.1.0`); the other
 languages (the model was trained on Python only) from the remaining wheels (bench/fetch_realcode.sh fills one with the Go, Rust,
 Lua, Java and TypeScript code the mirrors lack), removes the rest of a line at a random point, asks for an inline
 completion there, and counts answers that add no tree-sitter ERROR / MISSING node to the file.
@@ -220,6 +221,12 @@ def holdout_names(path: Path | None = None) -> set[str]:
             if line.strip() and not line.startswith("#")}
 
 
+def held_out_folder(project: str, holdout: set[str]) -> bool:
+    """A project folder (`python/click-8.1.0`, `python/rich`) named after a held-out distribution."""
+    folder = project.split("/")[-1]
+    return normal_name(re.sub(r"[-_]v?\d[\w.+-]*$", "", folder)) in holdout
+
+
 def looks_like_source(text: str) -> bool:
     """Hand-written code: enough lines, none of them minified-long."""
     lines = text.split("\n")
@@ -275,7 +282,10 @@ def collect_sources(per_language: int, seed: int, holdout: set[str], mirrors: tu
         for path in sorted(Path(folder).rglob("*")):
             if path.is_file() and not path.is_symlink():
                 name = path.relative_to(folder).as_posix()
-                consider(Path(folder), name, "/".join(name.split("/")[:2]))
+                project = "/".join(name.split("/")[:2])
+                # Python here too only from a held-out project (python/click-8.1.0): any other may be trained on
+                python = REAL_CODE_EXTENSIONS.get(os.path.splitext(name)[1].lower()) == "python"
+                consider(Path(folder), name, project, held_out_folder(project, holdout) if python else None)
     files = []
     for language in sorted(candidates):
         rng = random.Random(f"{seed}:{language}")   # one stream per language: adding one moves no other

@@ -298,6 +298,20 @@ def test_sources_folders_join_the_language_pools(source_folder):
     assert {f.member: f.text for f in files}["lua/stack/stack.lua"] == LUA_SOURCE
 
 
+def test_python_in_sources_folders_comes_only_from_held_out_projects(tmp_path):
+    """A Python project under --sources that is not held out may be in a training corpus: its files are no
+    evaluation data (before, every Python file there was drawn)."""
+    code = "".join(f"value_{i} = {i}\n" for i in range(30))
+    for project in ("click-8.1.0", "scipy-1.0", "rich"):
+        (tmp_path / "python" / project).mkdir(parents=True)
+        (tmp_path / "python" / project / "core.py").write_text(code)
+    (tmp_path / "lua" / "click").mkdir(parents=True)
+    (tmp_path / "lua" / "click" / "stack.lua").write_text(LUA_SOURCE)
+    files = collect_sources(5, seed=1, holdout={"click", "rich"}, mirrors=(), source_dirs=(tmp_path,))
+    assert sorted(f.member for f in files) == ["lua/click/stack.lua", "python/click-8.1.0/core.py",
+                                               "python/rich/core.py"]
+
+
 def test_one_languages_sample_does_not_move_when_another_language_is_added(tmp_path):
     def folder(name, languages):
         root = tmp_path / name
