@@ -232,7 +232,20 @@ class FillParser(argparse.ArgumentParser):
     def __init__(self, argv: list[str], **kwargs):
         super().__init__(**kwargs)
         self.argv = argv
-        self.json_wanted = "--json" in argv
+
+    @property
+    def json_wanted(self) -> bool:
+        return "--json" in map(self.option_named, self.argv)
+
+    def option_named(self, arg: str) -> str:
+        """The option an argument names, as argparse reads it: `--ste` is `--steps` when no other option starts so."""
+        if not arg.startswith("--") or "=" in arg:
+            return arg
+        names = [name for action in self._actions for name in action.option_strings]
+        if arg in names:
+            return arg
+        starting = [name for name in names if name.startswith(arg)]
+        return starting[0] if len(starting) == 1 else arg
 
     def location(self) -> str | None:
         """The first argument that is neither an option nor an option's value (`--steps 0 f.py:1:1`: f.py)."""
@@ -242,7 +255,7 @@ class FillParser(argparse.ArgumentParser):
             if arg == "--":
                 return next(arguments, None)
             if arg.startswith("-") and arg != "-":
-                if arg in takes_value:   # (`--steps=0` carries its value)
+                if self.option_named(arg) in takes_value:   # (`--steps=0` carries its value)
                     next(arguments, None)
                 continue
             return arg

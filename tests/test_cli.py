@@ -149,7 +149,8 @@ def test_with_json_a_failure_is_a_json_object_with_the_error_too(spec, complaint
     assert answer["location"] == spec.format(data=DATA)
 
 
-@pytest.mark.parametrize("flags, complaint", [(["--steps", "0"], "steps"), (["--threads", "abc"], "threads")])
+@pytest.mark.parametrize("flags, complaint", [(["--steps", "0"], "steps"), (["--threads", "abc"], "threads"),
+                                               (["--ste", "0"], "steps")])   # argparse reads --ste as --steps
 @pytest.mark.parametrize("flags_first", [False, True])
 def test_with_json_a_bad_flag_is_a_json_object_too(flags, complaint, flags_first):
     """argparse's own errors printed only the usage on stderr: a script parsing stdout read nothing. The location
@@ -160,6 +161,14 @@ def test_with_json_a_bad_flag_is_a_json_object_too(flags, complaint, flags_first
     assert done.returncode == 2 and complaint in done.stderr
     answer = json.loads(done.stdout)
     assert complaint in answer["error"] and answer["exit_code"] == 2 and answer["location"] == location
+
+
+def test_an_abbreviated_json_flag_still_gets_the_json_object():
+    """argparse takes `--js` for `--json`: the error object must come too (before, only the usage on stderr)."""
+    location = f"{DATA}/shapes.py:10:12"
+    done = infill_lsp("fill", "--ste", "0", location, "--js", timeout=60)
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["location"] == location
 
 
 def test_a_byte_order_mark_is_not_a_column(tmp_path):
