@@ -332,7 +332,8 @@ class InfillEngine:
         ended = False
         while length < budget and not ended:
             row = min(limit, budget - length)
-            more = self._guarded(self._fill, prefix + text, suffix, [row], cancel, seed)
+            more = self._guarded(self._fill, self._whole_lines_within(prefix + text, suffix), suffix, [row], cancel,
+                                 seed)
             block = more.best
             text, length, steps, blocks = text + block.text, length + block.length, steps + block.steps, blocks + 1
             ended = block.ended  # the model closed the middle inside this block: done
@@ -344,6 +345,30 @@ class InfillEngine:
                            steps=steps, ended=ended)
         reason = first.reason + f"; continued block by block over {blocks} canvases to {length} tokens"
         return Candidates(items=[joined, *others], layout=first.layout, reason=reason, timings=timings)
+
+    def _whole_lines_within(self, prefix: str, suffix: str) -> str:
+        """`prefix` less the leading lines the prompt has no room for. The plan filled the prompt; each block adds
+        the text written so far, and a cut by tokens would start the model's context mid-line (a snippet's `#`
+        gone, its text read as code). The last line, where the writing goes on, is kept whole or cut by tokens."""
+        suffix_ids = self._encode_text(suffix)
+        if self.fim_ids:
+            budget = self.prompt_budget - 3
+            room = budget - min(len(suffix_ids), budget // 3)   # as trim_context shares it
+        else:
+            room = self.prompt_budget - (self.bos_id is not None)
+        excess = len(self._encode_text(prefix)) - room
+        while excess > 0:
+            last_break = prefix.rfind("\n")
+            start = 0
+            while excess > 0 and start <= last_break:   # (a line's own token count: close to its share)
+                end = prefix.index("\n", start) + 1
+                excess -= len(self._encode_text(prefix[start:end]))
+                start = end
+            if start == 0:
+                break
+            prefix = prefix[start:]
+            excess = len(self._encode_text(prefix)) - room
+        return prefix
 
     def _pinned_suffix_length(self, suffix: str) -> int:
         """How many suffix tokens _prompt pins on the canvas after the middle (none with FIM sentinels)."""

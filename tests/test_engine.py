@@ -808,6 +808,24 @@ def test_continuation_goes_on_from_the_longest_row_and_not_for_the_eos_slot(engi
     assert rows == [[16, 31], [17]] and longer.best.length == 48
 
 
+def test_a_continued_block_reads_its_context_from_a_line_start(engine, monkeypatch):
+    """The plan fills the prompt; each block adds what was written, and the engine cut the overflow by tokens: the
+    model read a context starting mid-line (a snippet comment without its `#`, read as code)."""
+    monkeypatch.setattr(engine, "end_ids", {10**9})   # random weights: no row may end
+    prefixes = []
+    fill = engine._fill
+    monkeypatch.setattr(engine, "_fill", lambda *args, **kwargs: prefixes.append(args[0]) or fill(*args, **kwargs))
+    prefix = "".join(f"# note {i} on it\n" for i in range(8)) + "def f(x):\n    "
+    suffix = "\n"
+    room = engine.max_prompt_tokens - 3 - min(engine.count_tokens(suffix), (engine.max_prompt_tokens - 3) // 3)
+    assert room - 31 < engine.count_tokens(prefix) <= room   # fits, but not with a first block's 31 tokens
+    written = engine.fill(prefix, suffix, max_new_tokens=50, lengths=[50], seed=2).best.text
+    assert len(prefixes) == 2 and prefixes[0] == prefix
+    continued, whole = prefixes[1], prefix + written
+    start = whole.index(continued)
+    assert start > 0 and whole[start - 1] == "\n" and engine.count_tokens(continued) <= room
+
+
 def test_text_the_tokenizer_cannot_take_and_a_step_count_below_one_are_engine_errors(engine, tiny_model_dir):
     with pytest.raises(EngineError, match="cannot be tokenized"):
         engine.fill("s = '\ud83d'", "\n", max_new_tokens=4)   # a lone surrogate: a TypeError inside tokenizers
