@@ -13,7 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from .compat import with_cache
 from .fast_path import StaticPrompt, bind, compile_step, cuda_graphs_fit, static_scored_step
-from .loading import MIN_PROMPT_TOKENS, LoadedModel, end_of_text_id, load
+from .loading import MIN_PROMPT_TOKENS, LoadedModel, end_of_text_id, load, memory_advice
 from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, trim_context
@@ -119,7 +119,8 @@ class InfillEngine:
             # The weights fitted, but the static cache and the warm-up's shapes come on top of them.
             reporting_out_of_memory(lambda: self._prepare_fast_path(cancel), ModelLoadError,
                                     f"preparing the {self.fast_path} fast path (its cache and warm-up)",
-                                    "set fastPath off, a smaller contextTokens, or quantize int8/int4")
+                                    "set fastPath off or a smaller contextTokens, or try "
+                                    + memory_advice(self.loaded.quantize, self.device))
 
     def _prepare_fast_path(self, cancel: Callable[[], bool] | None) -> None:
         self.static = StaticPrompt(self.model, self.prompt_budget)

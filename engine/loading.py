@@ -329,12 +329,27 @@ def shown_keys(keys: list[str]) -> str:
     return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
+def memory_advice(quantize: str, device: torch.device | str) -> str:
+    """Ways to load with less memory, from the weight format in use: a smaller one on a GPU; on the CPU the float
+    weights are all in memory before any is quantized, so quantizing only adds to the load's peak."""
+    ways = []
+    if torch.device(device).type != "cpu":
+        smaller = [name for name, bits in WEIGHT_FORMATS.items() if bits and bits < (WEIGHT_FORMATS[quantize] or 16)]
+        ways += [f"quantize {' or '.join(smaller)}"] if smaller else []
+    elif quantize != "none":
+        ways.append("quantize none")
+    ways += ["a smaller model", "a smaller dtype"]
+    return ", ".join(ways[:-1]) + " or " + ways[-1]
+
+
 def load(config: EngineConfig) -> LoadedModel:
     from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # stderr belongs to the user (and the editor's log), not to a progress bar
 
+    if config.quantize not in WEIGHT_FORMATS:   # before anything is fetched or read
+        raise ModelLoadError(f"unknown quantize '{config.quantize}' (use {', '.join(WEIGHT_FORMATS)})")
     source, local = resolve_source(config)
     # A hub model is fetched (or found in the hub cache) as a folder first, so that it gets the same checks and
     # reads the same diffusion_infill.json as a local one.
@@ -343,8 +358,6 @@ def load(config: EngineConfig) -> LoadedModel:
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
     check_fits_in_memory(folder, dtype, source)
-    if config.quantize not in WEIGHT_FORMATS:
-        raise ModelLoadError(f"unknown quantize '{config.quantize}' (use {', '.join(WEIGHT_FORMATS)})")
     if config.threads:
         torch.set_num_threads(config.threads)
     hub_kwargs = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}
@@ -368,7 +381,9 @@ def load(config: EngineConfig) -> LoadedModel:
         pick_cpu_threads(model)   # before quantizing: quantized weights are buffers, which it does not count
     try:
         # Quantized on the device one tensor at a time, before the rest moves: the float model never has to fit.
+        doing = f"quantizing {source} to {config.quantize} on {device}"
         quantized_weights = quantize_model(model, config.quantize, device)
+        doing = f"moving {source} to {device}"
         model.to(device)
         where = None
     except (RuntimeError, MemoryError) as exc:
@@ -380,9 +395,7 @@ def load(config: EngineConfig) -> LoadedModel:
         # traceback would keep this frame, and so the model, alive.
         del model
         release_cached_gpu_memory()
-        advice = "try quantize int8 or int4, a smaller model or a smaller dtype" if config.quantize != "int4" else \
-            "try a smaller model"
-        raise ModelLoadError(f"out of {where} memory moving {source} to {device}; {advice}")
+        raise ModelLoadError(f"out of {where} memory {doing}; try {memory_advice(config.quantize, device)}")
     model.eval()
     check_finite_weights(model, source, dtype)
     extra = read_extra(folder)

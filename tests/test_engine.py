@@ -654,9 +654,37 @@ def test_a_model_that_cannot_move_to_its_device_is_dropped_before_cached_memory_
     monkeypatch.setattr(DiffusionGemmaForBlockDiffusion, "to", move_without_memory)
     monkeypatch.setattr(loading, "release_cached_gpu_memory",
                         lambda: alive_at_release.append(moved[0]() is not None))
-    with pytest.raises(ModelLoadError, match="out of CPU memory moving .* to cpu; try quantize int8 or int4, a smaller model"):
+    with pytest.raises(ModelLoadError, match="out of CPU memory moving .* to cpu; try a smaller model or a smaller dtype"):
         loading.load(EngineConfig(threads=1))
     assert alive_at_release == [False]
+
+
+@pytest.mark.parametrize("quantize, device, advice", [
+    ("int8", "cpu", "quantize none, a smaller model or a smaller dtype"),
+    ("none", "cuda", "quantize int8 or int4, a smaller model or a smaller dtype"),
+    ("int8", "cuda", "quantize int4, a smaller model or a smaller dtype"),
+    ("int4", "cuda", "a smaller model or a smaller dtype"),
+])
+def test_memory_advice_names_only_formats_that_hold_less(quantize, device, advice):
+    """With int8 set it said "try quantize int8 or int4"; on the CPU, where the float weights are all read before
+    any is quantized, quantizing only adds to the peak."""
+    assert loading.memory_advice(quantize, device) == advice
+
+
+def test_running_out_of_memory_while_quantizing_says_so(monkeypatch, tiny_model_dir):
+    import engine.quantize as quantize_module
+
+    def quantize_without_memory(*args, **kwargs):
+        torch.empty(1 << 62, dtype=torch.uint8)   # a real allocation failure
+
+    monkeypatch.setattr(quantize_module, "quantize_weight", quantize_without_memory)
+    with pytest.raises(ModelLoadError, match="out of CPU memory quantizing .* to int8 on cpu; try quantize none"):
+        loading.load(EngineConfig(model=str(tiny_model_dir), quantize="int8", threads=1))
+
+
+def test_an_unknown_weight_format_is_refused_before_the_model_is_looked_for():
+    with pytest.raises(ModelLoadError, match="unknown quantize 'int3'"):
+        loading.load(EngineConfig(model="/no/such/model", quantize="int3"))
 
 
 def test_wrong_architecture_is_refused(tmp_path):

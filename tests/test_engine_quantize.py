@@ -25,11 +25,16 @@ CODE = '''def parse_options(raw, base=None):
 '''
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("bits", [8, 4])
-def test_each_weight_comes_back_within_half_a_step_of_its_scale(bits):
-    weight = torch.randn(3, 70, 2 * INT4_GROUP, generator=torch.Generator().manual_seed(0))   # (experts, out, in)
-    integers, scales = quantize_weight(weight, bits)
-    back = dequantize_weight(integers, scales, bits, torch.float32)
+def test_each_weight_comes_back_within_half_a_step_of_its_scale(bits, dtype):
+    """In every dtype the scales are kept in (in bfloat16 the integers were computed against the float32 scale
+    and then the scale was rounded: up to a whole step off)."""
+    weight = torch.randn(3, 70, 2 * INT4_GROUP, generator=torch.Generator().manual_seed(0)).to(dtype).float()
+    integers, scales = quantize_weight(weight.to(dtype), bits)
+    assert scales.dtype == dtype
+    back = dequantize_weight(integers, scales.float(), bits, torch.float32)
+    scales = scales.float()
     assert back.shape == weight.shape
     if bits == 8:
         assert integers.dtype == torch.int8 and scales.shape == (3, 70, 1)
@@ -38,6 +43,18 @@ def test_each_weight_comes_back_within_half_a_step_of_its_scale(bits):
         assert integers.shape == (3, 70, INT4_GROUP) and integers.dtype == torch.uint8   # two weights a byte
         step = scales.expand(3, 70, 2, INT4_GROUP).flatten(-2)                          # one per group of inputs
     assert torch.all((back - weight).abs() <= step / 2 + 1e-6)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_a_float16_row_of_small_values_keeps_its_precision_and_a_zero_row_stays_zero(bits):
+    """A float16 row whose largest value is 5e-6 had its scale fall among the subnormals, rounded far off (half the
+    row's accuracy lost); a row of zeros must not divide by a zero scale."""
+    rows = torch.stack([torch.linspace(-5e-6, 5e-6, 2 * INT4_GROUP), torch.zeros(2 * INT4_GROUP)]).half()
+    integers, scales = quantize_weight(rows, bits)
+    back = dequantize_weight(integers, scales, bits, torch.float32)
+    assert torch.isfinite(back).all() and torch.equal(back[1], torch.zeros(2 * INT4_GROUP))
+    error = (back[0] - rows[0].float()).abs().max() / rows[0].float().abs().max()
+    assert error < (0.02 if bits == 8 else 0.1)
 
 
 def test_int4_packs_both_nibbles_in_order_and_is_exact_on_its_grid():
