@@ -21,6 +21,8 @@
   message before the loop turns), so an edit sent just after a request would have moved it onto text its
   positions do not refer to. The open documents as they were when each request arrived are kept for its handler
   (`documents_at_request`).
+- a notification before initialize: pygls ran its handler, which read a workspace not made yet ("Error in
+  server: AttributeError" shown to the user). It is dropped, as LSP says.
 - exit: pygls closes stdout and leaves the running requests to be answered onto the closed stream (a traceback per
   request on stderr). After exit nothing more is written.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 from urllib.parse import unquote
 
 import attrs
@@ -40,6 +43,8 @@ from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec
 
 from .positions import clamped_offset
+
+logger = logging.getLogger(__name__)
 
 
 def document_key(uri: str) -> str:
@@ -106,6 +111,14 @@ class InfillProtocol(LanguageServerProtocol):
             super()._handle_request(msg_id, method_name, params)
         finally:
             documents_at_request.reset(token)
+
+    def _handle_notification(self, method_name, params) -> None:
+        if self._workspace is None and method_name != types.EXIT:
+            # Before initialize the handlers have no workspace or client capabilities to read: each raised, and the
+            # user saw "Error in server: AttributeError". LSP says to drop such notifications.
+            logger.warning("ignored %s before initialize", method_name)
+            return
+        super()._handle_notification(method_name, params)
 
     def _handle_cancel_notification(self, msg_id) -> None:
         if msg_id in self._command_tasks and self._command_tasks[msg_id] is None:

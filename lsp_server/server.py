@@ -79,6 +79,9 @@ class InfillServer(LanguageServer):
         # With the editor's initializationOptions: what a pulled configuration (the whole section) is read over.
         self.initialized_options = ServerOptions()
         self.option_warnings: list[str] = []   # from the command line, shown once the client is initialized
+        self.warned_options: set[str] = set()  # the latest settings' warnings, shown: the same push says them once
+        self.client_initialized = False        # settings before `initialized` are taken; it loads the model once
+        self.configuration_serial = 0          # didChangeConfiguration notifications so far: a newer pull wins
         self.host = ModelHost()
         self._shown: set[str] = set()
         self.counters = Counters()
@@ -156,14 +159,18 @@ class InfillServer(LanguageServer):
             return
         super().report_server_error(error, source)
 
-    def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning, once: bool = False) -> None:
-        """window/showMessage (and the log); `once` for messages that would otherwise repeat on every keystroke."""
+    def tell(self, message: str, kind: types.MessageType = types.MessageType.Warning, once: bool | str = False
+             ) -> None:
+        """window/showMessage (and the log); `once` for messages that would otherwise repeat on every keystroke
+        (a string: shown once for that key, whatever the message's details)."""
         if once:
-            if message in self._shown:
+            key = once if isinstance(once, str) else message
+            if key in self._shown:
+                log.info("%s", message)
                 return
             if len(self._shown) > 1000:  # a long session with many distinct messages: forget the old ones
                 self._shown.clear()
-            self._shown.add(message)
+            self._shown.add(key)
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.INFO, message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"Diffusion Infill: {message}"))
 
@@ -234,8 +241,10 @@ def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 async def on_initialized(ls: InfillServer, params: types.InitializedParams) -> None:
+    ls.client_initialized = True
     for warning in ls.option_warnings:
         ls.tell(warning)
+    ls.warned_options = set(ls.option_warnings)
     ls.option_warnings.clear()
     await load_model(ls)
 
@@ -246,6 +255,8 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
     # Our section, or its options pushed without the section around them (as initializationOptions may be).
     ours = isinstance(settings, dict) and (SECTION in settings or bool(settings.keys() & CHECKS.keys()))
     previous = base = ls.options   # pushed settings may be only the changed ones
+    ls.configuration_serial += 1
+    serial = ls.configuration_serial
     if not ours:
         # Pull model: the notification carries nothing useful, so ask for our section if the client allows it.
         workspace = ls.client_capabilities.workspace
@@ -262,13 +273,23 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
             ls.tell(f"the editor answered workspace/configuration with {answer!r}, not one section; the current "
                     "settings stay", once=True)
             return
-        settings = answer[0]
+        if serial != ls.configuration_serial:
+            return   # a newer notification came while the editor answered: it reads the settings again
+        settings, previous = answer[0], ls.options   # (the options may have changed meanwhile)
         # The answer is the whole section: a setting the user deleted is absent, and goes back to what it was
         # before any configuration was read.
         base = ls.initialized_options
     ls.options, warnings = parse_options(settings, base=base, defaults=ls.startup_options)
+    if not ls.client_initialized:
+        # Between initialize and initialized: `initialized` shows the warnings and loads the model, once.
+        ls.option_warnings += [warning for warning in warnings if warning not in ls.option_warnings]
+        return
+    # Neovim sends its settings as initializationOptions and pushes them again at once: say each problem once,
+    # and again only after settings without it.
     for warning in warnings:
-        ls.tell(warning)
+        if warning not in ls.warned_options:
+            ls.tell(warning)
+    ls.warned_options = set(warnings)
     if ls.options.model_key() != previous.model_key():
         await load_model(ls)
         return
@@ -314,7 +335,9 @@ async def load_model(ls: InfillServer) -> None:
             progress = False
     try:
         outcome = await asyncio.wrap_future(loaded)
-    except asyncio.CancelledError:   # the connection ended while the model loaded: the loop is closing, quietly
+    except asyncio.CancelledError:   # shutdown, or the connection ended while the model loaded
+        if progress:   # (a begun progress left open shows "loading" in the editor until it goes)
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="the server is shutting down"))
         return
     if not isinstance(outcome, tuple):  # stopped: a newer load (a model option changed again) took over, or exit
         if progress:
@@ -622,8 +645,9 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         line_exists = params.position.character >= 0 and snap.offset_of(
             types.Position(line=params.position.line, character=0)) is not None
         where = "inside a character of" if line_exists else "outside"   # (a surrogate pair's halves, say)
+        # Once per document: a copy out of step with the editor's is outside at every keystroke, a new place each.
         ls.tell(f"position {params.position.line}:{params.position.character} is {where} "
-                f"{params.text_document.uri}", once=True)
+                f"{params.text_document.uri}", once=f"position outside {params.text_document.uri}")
         return EMPTY, []
     key = document_key(snap.uri)
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked

@@ -311,6 +311,18 @@ async def test_utf16_positions_after_astral_characters(client: LanguageClient):
     await wait_for_message(client, seen, "0:8 is inside a character of")   # (it said "outside")
 
 
+async def test_positions_outside_a_document_are_reported_once_for_it(client: LanguageClient):
+    """A copy out of step with the editor's is outside at every keystroke, each time at a new place: a message per
+    keystroke, as each named its own position."""
+    uri = "file:///tmp/infill-tests/two_lines.py"
+    open_document(client, uri, "x = 1\ny = 2\n")
+    seen = len(client.messages)
+    for character in range(3):
+        assert not (await inline_at(client, uri, 5, character)).items
+    await execute(client, "infill.status")
+    assert len(messages_since(client, seen, "is outside", uri)) == 1
+
+
 async def test_bad_setting_change_warns_and_keeps_serving(client: LanguageClient):
     seen = len(client.messages)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
