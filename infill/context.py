@@ -209,6 +209,18 @@ def build_context(text: str, start: int, end: int, scopes: list[Scope] | None = 
     return Context(prefix, suffix, prefix_start, suffix_end, kept, measure(prefix), measure(suffix))
 
 
+def is_word_start(text: str, offset: int) -> bool:
+    return offset == line_start(text, offset) or word_start_after(text, offset - 1, line_end(text, offset)) == offset
+
+
+def cut_with_room(text: str, start: int, budget: int, count: Measure) -> int:
+    """A prefix cut leaving PREFIX_SLACK of the budget free for typing; in a line longer than that, from a word."""
+    cut = cut_prefix(text, start, budget - int(budget * PREFIX_SLACK), count)
+    if cut != line_start(text, cut):
+        cut = max(cut, word_start_after(text, cut - 1, start))
+    return cut
+
+
 def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fresh: int, previous: int) -> int:
     """Where the prefix begins given where the document's last request began it (`previous`, an offset).
 
@@ -217,15 +229,21 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
     changed token). So the last start is kept while it still fits and uses most of the budget; once it no longer
     fits, the prefix is cut to leave PREFIX_SLACK of the budget free, so the next few lines typed fit too."""
     slack = int(budget * PREFIX_SLACK)
+    cursor_line = line_start(text, start)
+    if fresh != cursor_line and line_start(text, fresh) == cursor_line:
+        # The cursor's own line is longer than the budget (minified code, a long literal): the same, or the
+        # start would move at every key typed and the engine encode the whole prompt again each time.
+        if cursor_line <= previous <= start and count(text[previous:start]) <= budget and is_word_start(text, previous):
+            return previous
+        return cut_with_room(text, start, budget, count)
     if line_start(text, fresh) != fresh and 0 <= previous < line_start(text, start) \
             and line_start(text, previous) == line_start(text, fresh):
         # A long line above lends its end (cut_prefix): keep the last start in it while it fits, else re-cut with
         # room to type, or each word typed would move the start to the next word and cost the whole prompt.
         # (Still from a word: an edit earlier in the line can have moved a word over it.)
-        if previous >= fresh and count(text[previous:start]) <= budget \
-                and word_start_after(text, previous - 1, line_end(text, previous)) == previous:
+        if previous >= fresh and count(text[previous:start]) <= budget and is_word_start(text, previous):
             return previous
-        return cut_prefix(text, start, budget - slack, count)
+        return cut_with_room(text, start, budget, count)
     if previous < 0 or previous > line_start(text, start) or line_start(text, previous) != previous \
             or line_start(text, fresh) != fresh:
         return fresh   # not a line start of this text before the cursor (edited since), or a mid-line cut
@@ -233,7 +251,7 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
         # Line by line a prefix can count a token more than its parts: check the whole, as cut_prefix does.
         return previous if previous == fresh or budget - 2 * slack <= count(text[previous:start]) <= budget \
             else fresh
-    return cut_prefix(text, start, budget - slack, count)   # the old start no longer fits: leave room to type
+    return cut_with_room(text, start, budget, count)   # the old start no longer fits: leave room to type
 
 
 def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | None, max_tokens: int,
@@ -269,7 +287,7 @@ def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | N
     if previous_prefix_start is not None:
         steady = steady_prefix_start(text, start, budget, count, prefix_start, previous_prefix_start)
     if typing and prefix_start > 0 and steady == prefix_start and steady != previous_prefix_start:
-        steady = cut_prefix(text, start, budget - int(budget * PREFIX_SLACK), count)
+        steady = cut_with_room(text, start, budget, count)
     # Never at the price of the enclosing scope the fresh cut keeps whole (its `def` line, say).
     if kept is None or prefix_start > line_start(text, kept.start) or steady <= line_start(text, kept.start):
         prefix_start = steady

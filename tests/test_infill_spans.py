@@ -495,6 +495,24 @@ def test_after_a_jump_in_the_same_document_the_new_cut_also_leaves_room_to_type(
     assert first.prefix_start != previous and second.prefix_start == first.prefix_start
 
 
+def test_typing_at_the_end_of_a_line_longer_than_the_budget_keeps_the_prefix_start():
+    """A minified file: the cursor's own line outgrows any budget. The cut was made again at each key, a fixed
+    distance back, so the prompt's first token moved every key or two (the whole prompt encoded each time) and
+    began inside a number."""
+    line = "DATA = [" + ", ".join(str(41111 + 7 * i) for i in range(400))
+    budget, starts = 40, []
+    previous = None
+    for typed in range(8):   # key by key: ", 512, 5"
+        text = line + ", 512, 5"[:typed]
+        cursor = len(text)
+        context = build_token_context(text, cursor, cursor, None, budget, words, previous_prefix_start=previous,
+                                      typing=True)
+        assert context.prefix_tokens <= budget and text[context.prefix_start - 1] == " "   # from a word
+        previous = context.prefix_start
+        starts.append(previous)
+    assert len(set(starts)) <= 2, starts   # kept while it fits: one re-cut at most in eight keys
+
+
 @pytest.mark.parametrize("previous", [-1, 10**6, 3])   # before the text, past the cursor, not a line start
 def test_a_start_that_is_no_line_start_before_the_cursor_is_ignored(previous):
     cursor = NUMBERED.index("v60 =")
