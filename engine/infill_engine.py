@@ -289,8 +289,14 @@ class InfillEngine:
 
     @property
     def suffix_tokens_read(self) -> int | None:
-        """The suffix tokens a fill reads when not all the budget gives: the pinned head (suffix-pinned layout)."""
-        return None if self.fim_ids else PINNED_SUFFIX_TOKENS
+        """The suffix tokens the prompt holds when not all the budget gives: none in the suffix-pinned layout (its
+        head is on the canvas, not in the prompt)."""
+        return None if self.fim_ids else 0
+
+    @property
+    def prompt_overhead(self) -> int:
+        """Prompt tokens the layout adds around the context: three FIM sentinels, or a <bos>."""
+        return 3 if self.fim_ids else int(self.bos_id is not None)
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode_text(text))

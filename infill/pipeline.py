@@ -75,8 +75,11 @@ class EngineLike(Protocol):
     # Optional: without them the context is budgeted with a chars-per-token estimate.
     def count_tokens(self, text: str) -> int: ...
 
-    # Optional: the engine reads only this many suffix tokens (suffix_tokens_read).
+    # Optional: the prompt holds only this many suffix tokens (suffix_tokens_read).
     suffix_tokens_read: int | None
+
+    # Optional: prompt tokens the engine adds around the context (FIM_SENTINELS without it).
+    prompt_overhead: int
 
     # Optional: encode a prompt ahead of the request that will read it (prime_engine).
     def prime(self, prefix: str, suffix: str) -> dict: ...
@@ -125,15 +128,17 @@ def check_request(request: InfillRequest) -> str | None:
 
 def token_budget(engine: EngineLike) -> tuple[int, Callable[[str], int], bool]:
     """(context tokens for prefix + suffix, token counter, whether the counter is the engine's own)."""
+    overhead = getattr(engine, "prompt_overhead", None)
+    overhead = overhead if is_offset(overhead) else FIM_SENTINELS
     limit = getattr(engine, "max_prompt_tokens", None)
-    limit = limit if is_offset(limit) and limit > FIM_SENTINELS + 1 else DEFAULT_PROMPT_TOKENS + FIM_SENTINELS
+    limit = limit if is_offset(limit) and limit > overhead + 1 else DEFAULT_PROMPT_TOKENS + overhead
     count = getattr(engine, "count_tokens", None)
-    return limit - FIM_SENTINELS, (count if callable(count) else estimate_tokens), callable(count)
+    return limit - overhead, (count if callable(count) else estimate_tokens), callable(count)
 
 
 def suffix_tokens_read(engine: EngineLike) -> int | None:
-    """How many of the suffix's tokens the engine reads, when not all the budget gives (a suffix pinned on the
-    canvas: the prompt is the prefix's alone)."""
+    """How many of the suffix's tokens the prompt holds, when not all the budget gives (a suffix pinned on the
+    canvas: none, the prompt is the prefix's alone)."""
     read = getattr(engine, "suffix_tokens_read", None)
     return read if is_offset(read) and read >= 0 else None
 

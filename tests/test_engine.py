@@ -1291,9 +1291,11 @@ def test_without_fim_sentinels_the_context_plan_spends_on_the_prefix_what_the_su
     plan = plan_for(InfillRequest(text=text, mode="inline", start=cursor, end=cursor, language_id="python"),
                     narrower)
     prompt, pinned_suffix = narrower._prompt(plan.context.prefix, plan.context.suffix)
-    # Of 120: 3 for sentinels the layout lacks, 8 for the pinned suffix, an eighth kept to type into and whole
-    # lines leave about 85 (a third held back for the suffix left 65).
-    assert len(prompt) >= 0.65 * narrower.max_prompt_tokens and len(pinned_suffix) == 8
+    # Of 120: the <bos>, an eighth kept to type into and whole lines leave about 91 (a third held back for the
+    # suffix left 65; charging 3 sentinels the layout lacks and the 8 pinned suffix tokens, which sit on the
+    # canvas, left 85).
+    assert len(prompt) >= 0.75 * narrower.max_prompt_tokens and len(pinned_suffix) == 8
+    assert narrower.prompt_overhead == 1 and narrower.suffix_tokens_read == 0
     assert plan.context.suffix.startswith("\ndef total_0")   # cleaning still reads the suffix's lines
 
 
