@@ -423,3 +423,14 @@ def test_a_masked_left_padded_prompt_reads_as_the_shorter_prompt_alone():
             alone = F.cross_entropy(logits[0].float(), clean[i], reduction="none")
             assert torch.allclose(per_token[i], alone, atol=1e-4), (len(r), (per_token[i] - alone).abs().max())
         assert abs(ar_loss.item() - ar_sum / ar_n) < 1e-4
+
+
+def test_curves_are_drawn_from_a_gpu_sessions_results_as_from_run_folders(tmp_path):
+    """The GPU machine may lack matplotlib; its results hold VARIANT-log.jsonl and VARIANT-metrics.json, which
+    training.plot reads here like run folders (it read only RUN/log.jsonl, and imported matplotlib to say so)."""
+    from training.plot import run_files
+
+    assert run_files(tmp_path / "results" / "uniform-log.jsonl") == (
+        "uniform", tmp_path / "results" / "uniform-log.jsonl", tmp_path / "results" / "uniform-metrics.json")
+    (tmp_path / "ar").mkdir()
+    assert run_files(tmp_path / "ar") == ("ar", tmp_path / "ar" / "log.jsonl", tmp_path / "ar" / "metrics.json")

@@ -258,8 +258,12 @@ def pack_results(summary: dict, runs: Path, runs_of: dict[str, Path], variants: 
     if (DEVICE_DATA / "data_manifest.json").is_file():
         shutil.copy(DEVICE_DATA / "data_manifest.json", results / "data_manifest_gpu_machine.json")
     if plot:
-        subprocess.run([sys.executable, "-m", "training.plot", "--runs", *[str(runs_of[v]) for v in variants],
-                        "--out", str(results / "loss_curves.png")], check=False)
+        drawn = subprocess.run([sys.executable, "-m", "training.plot", "--runs",
+                                *[str(runs_of[v]) for v in variants], "--out", str(results / "loss_curves.png")],
+                               check=False)
+        if drawn.returncode:   # (no matplotlib in this machine's wheels, say): the logs come back all the same
+            print("no loss_curves.png: draw it where the results land, python -m training.plot --runs "
+                  "RESULTS/*-log.jsonl --out loss_curves.png", flush=True)
     pack(results, "results", out)
 
 
