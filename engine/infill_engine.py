@@ -120,7 +120,7 @@ class InfillEngine:
             reporting_out_of_memory(lambda: self._prepare_fast_path(cancel), ModelLoadError,
                                     f"preparing the {self.fast_path} fast path (its cache and warm-up)",
                                     "set fastPath off or a smaller contextTokens, or try "
-                                    + memory_advice(self.loaded.quantize, self.device))
+                                    + memory_advice(self.loaded.quantize, self.device, loading=False))
 
     def _prepare_fast_path(self, cancel: Callable[[], bool] | None) -> None:
         self.static = StaticPrompt(self.model, self.prompt_budget)

@@ -329,11 +329,12 @@ def shown_keys(keys: list[str]) -> str:
     return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
-def memory_advice(quantize: str, device: torch.device | str) -> str:
-    """Ways to load with less memory, from the weight format in use: a smaller one on a GPU; on the CPU the float
-    weights are all in memory before any is quantized, so quantizing only adds to the load's peak."""
+def memory_advice(quantize: str, device: torch.device | str, loading: bool = True) -> str:
+    """Ways to run with less memory, from the weight format in use: a smaller one on a GPU, or once loaded; while
+    loading on the CPU the float weights are all in memory before any is quantized, so quantizing only adds to the
+    load's peak."""
     ways = []
-    if torch.device(device).type != "cpu":
+    if torch.device(device).type != "cpu" or not loading:
         smaller = [name for name, bits in WEIGHT_FORMATS.items() if bits and bits < (WEIGHT_FORMATS[quantize] or 16)]
         ways += [f"quantize {' or '.join(smaller)}"] if smaller else []
     elif quantize != "none":

@@ -34,23 +34,26 @@ def quantize_weight(weight: torch.Tensor, bits: int) -> tuple[torch.Tensor, torc
     input column in the low nibble), scales (..., out, in // INT4_GROUP, 1)."""
     values = weight.detach().float()
     if bits == 8:
-        scales = stored_scales(values.abs().amax(dim=-1, keepdim=True) / 127, weight.dtype)  # (..., out, 1)
+        scales = stored_scales(values.abs().amax(dim=-1, keepdim=True) / 127, weight.dtype, 127)  # (..., out, 1)
         integers = torch.round(values / scales.float()).clamp(-127, 127).to(torch.int8)
         return integers, scales
     groups = values.unflatten(-1, (-1, INT4_GROUP))                                        # (..., out, in/g, g)
-    scales = stored_scales(groups.abs().amax(dim=-1, keepdim=True) / 7, weight.dtype)       # (..., out, in/g, 1)
+    scales = stored_scales(groups.abs().amax(dim=-1, keepdim=True) / 7, weight.dtype, 7)    # (..., out, in/g, 1)
     nibbles = (torch.round(groups / scales.float()).clamp(-8, 7) + 8).to(torch.uint8).flatten(-2)  # (..., out, in)
     return nibbles[..., 0::2] | (nibbles[..., 1::2] << 4), scales
 
 
-def stored_scales(scales: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def stored_scales(scales: torch.Tensor, dtype: torch.dtype, largest_integer: int) -> torch.Tensor:
     """The scales as they are kept, in the weight's dtype, rounded up: the integers are then computed against the
     kept values (against float32 ones, bfloat16's rounding of the scale moved a weight by up to a whole step), and
     none is cut at the largest integer. Never below the dtype's smallest step: in float16 a small row's scale fell
-    to zero or far off among the subnormals."""
-    smallest = torch.finfo(dtype).tiny * torch.finfo(dtype).eps
-    kept = scales.clamp(min=smallest).to(dtype)
-    return torch.where(kept.float() < scales, torch.nextafter(kept, torch.full_like(kept, float("inf"))), kept)
+    to zero or far off among the subnormals. Never so far up that the largest integer times the scale overflows
+    (float16 weights near 65504): there it is rounded down, and the largest weights are cut by less than a step."""
+    info = torch.finfo(dtype)
+    kept = scales.clamp(min=info.tiny * info.eps).to(dtype)
+    kept = torch.where(kept.float() < scales, torch.nextafter(kept, torch.full_like(kept, float("inf"))), kept)
+    overflows = kept.float() * largest_integer > info.max
+    return torch.where(overflows, torch.nextafter(kept, torch.zeros_like(kept)), kept)
 
 
 def dequantize_weight(integers: torch.Tensor, scales: torch.Tensor, bits: int, dtype: torch.dtype) -> torch.Tensor:

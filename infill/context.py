@@ -214,10 +214,14 @@ def is_word_start(text: str, offset: int) -> bool:
 
 
 def cut_with_room(text: str, start: int, budget: int, count: Measure) -> int:
-    """A prefix cut leaving PREFIX_SLACK of the budget free for typing; in a line longer than that, from a word."""
-    cut = cut_prefix(text, start, budget - int(budget * PREFIX_SLACK), count)
+    """A prefix cut leaving PREFIX_SLACK of the budget free for typing; in a line longer than that, from a word,
+    unless the first word starts too near the cursor (base64 in a string: its closing quote) to leave half of it."""
+    room = budget - int(budget * PREFIX_SLACK)
+    cut = cut_prefix(text, start, room, count)
     if cut != line_start(text, cut):
-        cut = max(cut, word_start_after(text, cut - 1, start))
+        word = word_start_after(text, cut - 1, start)
+        if word > cut and count(text[word:start]) * 2 >= room:
+            cut = word
     return cut
 
 
@@ -233,8 +237,9 @@ def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fres
     if fresh != cursor_line and line_start(text, fresh) == cursor_line:
         # The cursor's own line is longer than the budget (minified code, a long literal): the same, or the
         # start would move at every key typed and the engine encode the whole prompt again each time.
-        if cursor_line <= previous <= start and count(text[previous:start]) <= budget and is_word_start(text, previous):
-            return previous
+        if cursor_line <= previous <= start and budget - 2 * slack <= count(text[previous:start]) <= budget \
+                and is_word_start(text, previous):
+            return previous   # (not when the cursor moved back far: the prefix would hold a few tokens)
         return cut_with_room(text, start, budget, count)
     if line_start(text, fresh) != fresh and 0 <= previous < line_start(text, start) \
             and line_start(text, previous) == line_start(text, fresh):

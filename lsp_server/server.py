@@ -81,7 +81,7 @@ class InfillServer(LanguageServer):
         self.option_warnings: list[str] = []   # from the command line, shown once the client is initialized
         self.warned_options: set[str] = set()  # the latest settings' warnings, shown: the same push says them once
         self.client_initialized = False        # settings before `initialized` are taken; it loads the model once
-        self.configuration_serial = 0          # didChangeConfiguration notifications so far: a newer pull wins
+        self.configuration_serial = 0          # pulled configurations so far: the newest one's answer wins
         self.host = ModelHost()
         self._shown: set[str] = set()
         self.counters = Counters()
@@ -255,9 +255,9 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
     # Our section, or its options pushed without the section around them (as initializationOptions may be).
     ours = isinstance(settings, dict) and (SECTION in settings or bool(settings.keys() & CHECKS.keys()))
     previous = base = ls.options   # pushed settings may be only the changed ones
-    ls.configuration_serial += 1
-    serial = ls.configuration_serial
     if not ours:
+        ls.configuration_serial += 1
+        serial = ls.configuration_serial
         # Pull model: the notification carries nothing useful, so ask for our section if the client allows it.
         workspace = ls.client_capabilities.workspace
         if not (workspace and workspace.configuration):
@@ -274,7 +274,7 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
                     "settings stay", once=True)
             return
         if serial != ls.configuration_serial:
-            return   # a newer notification came while the editor answered: it reads the settings again
+            return   # a newer pull came while the editor answered: it reads the settings again
         settings, previous = answer[0], ls.options   # (the options may have changed meanwhile)
         # The answer is the whole section: a setting the user deleted is absent, and goes back to what it was
         # before any configuration was read.

@@ -667,8 +667,12 @@ def test_a_model_that_cannot_move_to_its_device_is_dropped_before_cached_memory_
 ])
 def test_memory_advice_names_only_formats_that_hold_less(quantize, device, advice):
     """With int8 set it said "try quantize int8 or int4"; on the CPU, where the float weights are all read before
-    any is quantized, quantizing only adds to the peak."""
+    any is quantized, quantizing only adds to the load's peak (once loaded, as for the fast path's cache, a smaller
+    format holds less there too)."""
     assert loading.memory_advice(quantize, device) == advice
+    assert loading.memory_advice(quantize, "cuda", loading=False) == loading.memory_advice(quantize, "cuda")
+    if device == "cpu":
+        assert loading.memory_advice(quantize, "cpu", loading=False) == loading.memory_advice(quantize, "cuda")
 
 
 def test_running_out_of_memory_while_quantizing_says_so(monkeypatch, tiny_model_dir):

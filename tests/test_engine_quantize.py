@@ -57,6 +57,15 @@ def test_a_float16_row_of_small_values_keeps_its_precision_and_a_zero_row_stays_
     assert error < (0.02 if bits == 8 else 0.1)
 
 
+@pytest.mark.parametrize("bits", [8, 4])
+def test_float16_weights_near_its_largest_value_do_not_come_back_infinite(bits):
+    """A scale rounded up times the largest integer overflowed float16 for weights in about (65468, 65504]."""
+    row = torch.full((1, 2 * INT4_GROUP), 65470.0).half()
+    integers, scales = quantize_weight(row, bits)
+    back = dequantize_weight(integers, scales, bits, torch.float16)
+    assert torch.isfinite(back).all() and (back.float() - row.float()).abs().max() <= scales.float().max()
+
+
 def test_int4_packs_both_nibbles_in_order_and_is_exact_on_its_grid():
     # Every level of the symmetric 4-bit grid (-7..7 steps) in every position of a group: a swapped nibble or an
     # off-by-one offset shows. Each group holds +-7 steps, so its scale is exactly the step.

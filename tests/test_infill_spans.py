@@ -513,6 +513,28 @@ def test_typing_at_the_end_of_a_line_longer_than_the_budget_keeps_the_prefix_sta
     assert len(set(starts)) <= 2, starts   # kept while it fits: one re-cut at most in eight keys
 
 
+@pytest.mark.parametrize("tail", ['"', '", ', '",'])
+def test_a_long_literal_whose_only_separator_is_at_the_cursor_keeps_its_prefix(tail):
+    """Moving a mid-line cut to the first word start jumped to the cursor when the line's only separator was the
+    literal's closing quote: the model read no prefix at all."""
+    text = 'ICON = "' + "QUJD" * 1000 + tail
+    cursor = len(text)
+    context = build_token_context(text, cursor, cursor, None, 192, typing=True)
+    assert context.prefix_tokens * 2 >= 192 - int(192 * PREFIX_SLACK)
+
+
+def test_moving_back_along_a_long_line_cuts_the_prefix_again():
+    """The kept start of a long line held a few tokens once the cursor moved back towards it (a click, a run of
+    backspaces): it is kept only while it holds most of the budget, as a line start is."""
+    line = "DATA = [" + ", ".join(str(41111 + 7 * i) for i in range(400))
+    first = build_token_context(line, len(line), len(line), None, 40, words, typing=True)
+    cursor = first.prefix_start + 12
+    moved = build_token_context(line, cursor, cursor, None, 40, words, previous_prefix_start=first.prefix_start,
+                                typing=True)
+    assert moved.prefix_start < first.prefix_start
+    assert moved.prefix_tokens + moved.suffix_tokens >= 40 - 2 * int(40 * PREFIX_SLACK)   # (it held 3 tokens)
+
+
 @pytest.mark.parametrize("previous", [-1, 10**6, 3])   # before the text, past the cursor, not a line start
 def test_a_start_that_is_no_line_start_before_the_cursor_is_ignored(previous):
     cursor = NUMBERED.index("v60 =")

@@ -118,3 +118,22 @@ async def test_a_shutdown_while_the_model_loads_ends_the_progress():
         if client._server is not None and client._server.returncode is None:
             client._server.kill()
         await client.stop()
+
+
+async def test_a_push_while_a_pull_is_answered_keeps_the_pulled_settings():
+    """A newer pull supersedes an older one's answer, but a push (only the settings it changes) does not: the
+    pulled section was dropped when any notification came in between."""
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}) as session:
+        await wait_for_model(session)
+
+        async def slowly(params: types.ConfigurationParams):
+            await asyncio.sleep(1.0)
+            return [{**FAST_OPTIONS, "contextTokens": 128}]
+
+        session.protocol.fm.features[types.WORKSPACE_CONFIGURATION] = slowly
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await asyncio.sleep(0.3)
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {"completionItems": "on"}}))
+        await wait_until(lambda: len(progress_reports_of(session, types.WorkDoneProgressEnd)) >= 2, 120, "a reload")
+        assert (await execute(session, "infill.metrics"))["engine"]["max_prompt_tokens"] == 128
