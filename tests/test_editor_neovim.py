@@ -389,6 +389,24 @@ def test_a_key_that_also_changes_the_text_after_the_cursor_does_not_type_through
     assert together["marks"] == []
 
 
+def test_a_suggestion_drawn_in_one_window_is_not_accepted_from_another(report):
+    """Two windows on the buffer, the user switches window in insert mode and presses <Tab>: it inserted the
+    suggestion shown only in the other window."""
+    other_window = report["other_window"]
+    assert other_window["drawn"] and not other_window["kept_after_switch"]
+    assert other_window["line"].startswith("z = ") and "ghostly" not in other_window["line"]   # <Tab> typed itself
+
+
+def test_a_ctrl_o_command_rejects_nothing_and_keeps_the_suggestion(report):
+    """<C-o>zz counted as leaving insert mode: the suggestion was dismissed and reported rejected."""
+    assert report["ctrl_o"] == {"shown": True, "mode": "i", "commands": []}
+
+
+def test_coming_back_to_the_buffer_in_insert_mode_asks_again(report):
+    """InsertEnter does not fire when the user comes back still in insert mode: nothing was asked until a key."""
+    assert report["back_in_buffer"] is True
+
+
 def test_accepting_a_word_takes_letters_outside_ascii_with_it(report):
     done = step(report, "word_non_ascii")
     assert done["lines"][done["row"]] == "café"     # before: "caf", the é left in the ghost text

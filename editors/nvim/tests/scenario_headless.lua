@@ -397,6 +397,63 @@ H.run(function()
   accepted_with("typed_autopaired", "print", "(a, b)", "(")
   accepted_with("together_autopaired", "print", "(a, b)", "(<Tab>")
   vim.keymap.del("i", "(", { buffer = bufnr })
+
+  -- Windows and modes around a suggestion on screen (insert mode throughout).
+  local function line_here(line)
+    local row = api.nvim_win_get_cursor(0)[1] - 1
+    api.nvim_buf_set_lines(bufnr, row, row + 1, false, { line })
+    api.nvim_win_set_cursor(0, { row + 1, #line })
+    return row
+  end
+  local function show_here(line)
+    local row = line_here(line)
+    local here = { line = row, character = #line }
+    ghost.show(bufnr, { { insertText = "ghostly", range = { start = here, ["end"] = here } } },
+      { id = client.id, offset_encoding = "utf-8" })
+    return row
+  end
+  -- A second window on the buffer, its cursor at the same place: the suggestion drawn in one was accepted, unseen,
+  -- from the other.
+  line_here("z = ")
+  vim.cmd("split")
+  local split_row = show_here("z = ")
+  local drawn = ghost.state(bufnr) ~= nil
+  H.type("<Cmd>wincmd j<CR>")
+  local kept_after_switch = ghost.state(bufnr) ~= nil
+  H.type("<Tab>")
+  report.other_window = { drawn = drawn, kept_after_switch = kept_after_switch,
+    line = api.nvim_buf_get_lines(bufnr, split_row, split_row + 1, false)[1] }
+  vim.cmd("only")
+  api.nvim_buf_set_lines(bufnr, split_row, split_row + 1, false, { "" })
+  api.nvim_win_set_cursor(0, { split_row + 1, 0 })
+  -- <C-o> runs one normal-mode command and comes back: nothing was rejected.
+  mark = #H.sent
+  show_here("w = ")
+  H.type("<C-o>zz")
+  H.sleep(100)
+  local commands = {}
+  for _, sent in ipairs(H.sent_since(mark, EXECUTE)) do
+    commands[#commands + 1] = sent.params.command
+  end
+  report.ctrl_o = { shown = ghost.state(bufnr) ~= nil, mode = H.mode(), commands = commands }
+  -- Another buffer and back, still in insert mode (<Cmd> mappings): a suggestion is asked for again.
+  infill.config.auto_trigger = true
+  local other = vim.fn.tempname() .. ".py"
+  vim.fn.writefile({ "x = 1" }, other)
+  H.type("<Cmd>edit " .. other .. "<CR>")
+  mark = #H.sent
+  H.type("<Cmd>buffer " .. bufnr .. "<CR>")
+  local sample_uri = vim.uri_from_bufnr(bufnr)
+  report.back_in_buffer = pcall(H.wait_for, "a suggestion asked for on coming back", function()
+    for _, sent in ipairs(H.sent_since(mark, INLINE)) do
+      if sent.params.textDocument.uri == sample_uri then
+        return true
+      end
+    end
+  end, 5000)
+  infill.config.auto_trigger = false
+  local row_now = api.nvim_win_get_cursor(0)[1] - 1
+  api.nvim_buf_set_lines(bufnr, row_now, row_now + 1, false, { "" })
   H.type("<Esc>")
   H.wait_for("normal mode", function() return H.mode() == "n" end, 5000)
   H.type("dd")

@@ -180,6 +180,7 @@ local function draw(bufnr, state)
   end
   -- What the buffer, cursor and the line after the suggestion looked like when drawn: later events compare against it.
   state.tick, state.cursor, state.rest = api.nvim_buf_get_changedtick(bufnr), api.nvim_win_get_cursor(0), rest
+  state.win = api.nvim_get_current_win()
   return state.extmark
 end
 
@@ -298,8 +299,10 @@ function M.accept(bufnr, how)
   end
   -- Keys that arrived with the accept key (a busy editor, pasted input) ran before TextChangedI and CursorMovedI
   -- could update the ghost text: catch up first, and accept nothing that no longer fits where the cursor is.
+  -- Nor one drawn in another window on this buffer: it is not on screen here.
   if state.tick ~= api.nvim_buf_get_changedtick(bufnr) and not typed_through(bufnr)
-    or not vim.deep_equal(api.nvim_win_get_cursor(0), state.cursor) then
+    or not vim.deep_equal(api.nvim_win_get_cursor(0), state.cursor)
+    or (state.win and state.win ~= api.nvim_get_current_win()) then
     M.clear(bufnr)
     return false
   end
@@ -504,8 +507,13 @@ function M.attach(bufnr)
       end
     end,
   })
+  -- Not for <C-o> (mode niI, InsertLeave fires there too): one command, then back to insert mode; the user
+  -- rejected nothing.
   api.nvim_create_autocmd("InsertLeave", {
     group = group, buffer = bufnr, callback = function()
+      if api.nvim_get_mode().mode:match("^ni") then
+        return
+      end
       stop(bufnr)
       M.dismiss(bufnr)
     end,
@@ -513,16 +521,28 @@ function M.attach(bufnr)
   -- <C-c> leaves insert mode without InsertLeave: the ghost text would stay in normal mode, looking like text.
   api.nvim_create_autocmd("ModeChanged", {
     group = group, buffer = bufnr, callback = function()
-      if vim.v.event.old_mode:match("^i") and not vim.v.event.new_mode:match("^i") then
+      local new_mode = vim.v.event.new_mode
+      if vim.v.event.old_mode:match("^i") and not new_mode:match("^i") and not new_mode:match("^ni") then
         stop(bufnr)
         M.dismiss(bufnr)
       end
     end,
   })
-  api.nvim_create_autocmd({ "BufLeave", "BufUnload" }, {
+  -- Another window on this buffer does not show the suggestion (it is drawn in one window only): leaving the
+  -- window it is in abandons it, as leaving the buffer does.
+  api.nvim_create_autocmd({ "BufLeave", "BufUnload", "WinLeave" }, {
     group = group, buffer = bufnr, callback = function()
       stop(bufnr)
       M.clear(bufnr)
+    end,
+  })
+  -- Back in this buffer (or window) still in insert mode, as a <Cmd> mapping leaves the user: InsertEnter does not
+  -- fire, so ask here, or nothing is suggested until a key is typed.
+  api.nvim_create_autocmd({ "BufEnter", "WinEnter" }, {
+    group = group, buffer = bufnr, callback = function()
+      if M.config.auto_trigger then
+        M.suggest_if_typing(bufnr)
+      end
     end,
   })
   -- The user may have started typing before the server was up.
