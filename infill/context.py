@@ -269,9 +269,9 @@ def build_token_context(text: str, start: int, end: int, scopes: list[Scope] | N
     fits well (steady_prefix_start). `typing` (an inline request: more follow as the user types): a prefix cut
     afresh where the budget cuts it (no previous start, or one that no longer applies: the cursor jumped) is cut with
     room to type, as a re-cut is, or the very next request would have to move its first line and the engine encode
-    the whole prompt again. `suffix_tokens_read`: the prompt holds only the suffix's first tokens (none: a suffix pinned on
-    the engine's canvas); the suffix is still cut as above (cleaning compares the fill with it) but the prefix is
-    charged only what the prompt holds of it."""
+    the whole prompt again. `suffix_tokens_read`: the prompt holds only the suffix's first tokens (none: a suffix
+    pinned on the engine's canvas); the suffix is still cut as above (cleaning compares the fill with it) but the
+    prefix is charged only what the prompt holds of it."""
     suffix_cap = max(1, int(max_tokens * suffix_share))
 
     def charged(suffix_cost: int) -> int:

@@ -654,7 +654,8 @@ def test_a_model_that_cannot_move_to_its_device_is_dropped_before_cached_memory_
     monkeypatch.setattr(DiffusionGemmaForBlockDiffusion, "to", move_without_memory)
     monkeypatch.setattr(loading, "release_cached_gpu_memory",
                         lambda: alive_at_release.append(moved[0]() is not None))
-    with pytest.raises(ModelLoadError, match="out of CPU memory moving .* to cpu; try a smaller model or a smaller dtype"):
+    with pytest.raises(ModelLoadError,
+                       match="out of CPU memory moving .* to cpu; try a smaller model or a smaller dtype"):
         loading.load(EngineConfig(threads=1))
     assert alive_at_release == [False]
 

@@ -105,9 +105,9 @@ def load_shards(folder: Path, tokenizer_dir: Path | None = None) -> tuple[np.nda
                              f"but {tokenizer_dir} is {digest}: rebuild the shards (python -m training.shards)")
     holdout = holdout_digest(read_holdout())
     if meta.get("holdout_sha1") != holdout:
-        raise SystemExit(f"{folder} was built under another held-out rule ({meta.get('holdout_sha1', 'none recorded')}, "
-                         f"now {holdout}): it may hold code kept for evaluation; rebuild the shards "
-                         f"(python -m training.shards)")
+        raise SystemExit(f"{folder} was built under another held-out rule "
+                         f"({meta.get('holdout_sha1', 'none recorded')}, now {holdout}): it may hold code kept for "
+                         f"evaluation; rebuild the shards (python -m training.shards)")
     train = np.concatenate([np.load(folder / name) for name in meta["train_shards"]])
     return train, np.load(folder / "val.npy"), meta
 
