@@ -16,7 +16,7 @@ from .fast_path import StaticPrompt, bind, compile_step, cuda_graphs_fit, static
 from .loading import MIN_PROMPT_TOKENS, LoadedModel, end_of_text_id, load, memory_advice
 from .memory import reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
-from .prompt import encode_text, trim_context
+from .prompt import encode_text, prefix_room, trim_context
 from .quantize import weight_bytes
 from .sampler import MIN_BUDGET_STEPS, Generators, SamplerSettings, denoise, renoise, row_generators, token_rows
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
@@ -357,12 +357,9 @@ class InfillEngine:
         """`prefix` less the leading lines the prompt has no room for. The plan filled the prompt; each block adds
         the text written so far, and a cut by tokens would start the model's context mid-line (a snippet's `#`
         gone, its text read as code). The last line, where the writing goes on, is kept whole or cut by tokens."""
-        suffix_ids = self._encode_text(suffix)
+        room = self.prompt_budget - self.prompt_overhead
         if self.fim_ids:
-            budget = self.prompt_budget - 3
-            room = budget - min(len(suffix_ids), budget // 3)   # as trim_context shares it
-        else:
-            room = self.prompt_budget - (self.bos_id is not None)
+            room = prefix_room(len(self._encode_text(suffix)), room)   # as trim_context shares it
         excess = len(self._encode_text(prefix)) - room
         while excess > 0:
             last_break = prefix.rfind("\n")
@@ -459,7 +456,7 @@ class InfillEngine:
         the prefix loses its oldest tokens, the suffix its farthest."""
         prefix_ids, suffix_ids = self._encode_text(prefix), self._encode_text(suffix)
         if self.fim_ids:
-            prefix_ids, suffix_ids = trim_context(prefix_ids, suffix_ids, self.prompt_budget - 3)  # 3 sentinels
+            prefix_ids, suffix_ids = trim_context(prefix_ids, suffix_ids, self.prompt_budget - self.prompt_overhead)
             fp, fs, fm = self.fim_ids
             if self.loaded.fim_order == "psm":
                 prompt = [fp, *prefix_ids, fs, *suffix_ids, fm]
@@ -470,7 +467,7 @@ class InfillEngine:
         # Suffix-pinned: the suffix head goes on the canvas, not in the prompt, so the prefix gets the whole
         # budget but for the <bos>.
         bos = [self.bos_id] if self.bos_id is not None else []
-        room = self.prompt_budget - len(bos)
+        room = self.prompt_budget - self.prompt_overhead
         prompt, pinned_suffix = bos + prefix_ids[max(0, len(prefix_ids) - room):], suffix_ids[:PINNED_SUFFIX_TOKENS]
         if not prompt:   # no <bos> and nothing before the cursor: the encoder needs a token, the end of a text
             prompt = [self.eos_id]
