@@ -14,7 +14,7 @@ from .choose import Cleaned, choose
 from .clean import CleanContext, auto_closed_tail, cleaned_with_tail, indentation
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import opener_line, previous_nonblank_line
-from .edits import Edit, minimal_edits
+from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
 from .related import RelatedDocument
@@ -190,23 +190,65 @@ def as_lines(request: InfillRequest) -> InfillRequest:
 
 
 def with_line_break(result: InfillResult, original: str) -> InfillResult:
-    """`result`, computed on `original` with lone \\r made \\n, in `original`'s line break: the one that ends the
-    line the answer starts on (see line_break_near). Where that is \\r\\n or \\n the answer was given in it
-    already; its edits are found again all the same."""
-    text = result.text
-    if line_break_near(original, result.start) == "\r":
-        def back(answer: str) -> str:
-            return answer.replace("\n", "\r")
+    """`result`, computed on `original` with lone \\r made \\n, in `original`'s line breaks: the edits found on the
+    \\n copy hold for `original` too (the swap is one character for one), each line they leave alone keeps its own
+    break, and each line they write takes the break of the line it is written on (see line_break_near)."""
+    if not result.text:
+        return result
+    copy = LONE_CR.sub("\n", original)
+    text, end, edits = in_breaks_of(original, copy, result.start, result.end, result.text)
+    choices = []
+    for choice in result.details.get("choices", []):
+        choice_text, choice_end, _ = in_breaks_of(original, copy, result.start, result.end, choice["text"])
+        if choice_end == end:   # the other choices replace what the chosen one replaces
+            choices.append({**choice, "text": choice_text})
+    if "choices" in result.details:
+        result.details["choices"] = choices
+    return dataclasses.replace(result, text=text, end=end, edits=edits)
 
-        for choice in result.details.get("choices", []):
-            choice["text"] = back(choice["text"])
-        text = back(text)
-        if text.endswith("\r") and original.startswith("\n", result.end):
-            text = text[:-1] + "\n"   # a \r before the document's own \n would make one \r\n of two line breaks
-    # The edits again, on the document as it is: the ones found on the \n copy kept some of its \n unchanged where
-    # the document has \r, and the reverse.
-    edits = minimal_edits(original[result.start:result.end], text, result.start) if text else []
-    return dataclasses.replace(result, text=text, edits=edits)
+
+def in_breaks_of(original: str, copy: str, start: int, end: int, answer: str) -> tuple[str, int, list[Edit]]:
+    """`answer` (written for copy[start:end], in \\n) as the text, its end and the edits that replace
+    original[start:end]. No lone \\r may meet a \\n into one \\r\\n (two line breaks read as one: a line lost):
+    breaks written just after a lone \\r are lone \\r too, and where the text written ends in one before a \\n
+    of the document, that \\n is taken too and written \\r (the end is then further)."""
+    edits: list[Edit] = []
+    for edit_start, edit_end, new in minimal_edits(copy[start:end], answer, start):
+        new = written_in_breaks(original, edit_start, new)
+        if edits and edits[-1][1] >= edit_start:   # touching the one before, or in the \\n it took
+            previous_start, previous_end, previous_new = edits.pop()
+            kept = previous_new[:len(previous_new) - max(0, previous_end - edit_start)]   # each \\n taken: one \\r
+            new = kept + after_lone_cr(new, kept[-1:] or original[previous_start - 1:previous_start]) \
+                + "\r" * max(0, previous_end - edit_end)
+            edit_start, edit_end = previous_start, max(edit_end, previous_end)
+        else:
+            new = after_lone_cr(new, original[edit_start - 1:edit_start])
+        edits.append(before_newline(original, edit_start, edit_end, new))
+    end = max([end] + [edit_end for _, edit_end, _ in edits])
+    return apply_edits(original[start:end], [(s - start, e - start, new) for s, e, new in edits]), end, edits
+
+
+def written_in_breaks(original: str, start: int, new: str) -> str:
+    """`new` (in \\n) in the break of the line it is written on."""
+    return new.replace("\n", "\r") if "\n" in new and line_break_near(original, start) == "\r" else new
+
+
+def after_lone_cr(new: str, before: str) -> str:
+    """`new` written after the character `before`: after a \\r, its first line breaks are lone \\r too."""
+    if before != "\r":
+        return new
+    lead = len(new) - len(new.lstrip("\n"))
+    return "\r" * lead + new[lead:]
+
+
+def before_newline(original: str, start: int, end: int, new: str) -> Edit:
+    """The edit writing `new` over original[start:end], changed so that it ends in no \\r before a \\n."""
+    before = original[start - 1:start]
+    if new.endswith("\r") and (new[-2:-1] or before) != "\r" and original.startswith("\n", end):
+        return start, end, new[:-1] + "\n"   # the last break written as the document's own next one
+    while (new[-1:] or before) == "\r" and original.startswith("\n", end):
+        new, end = new + "\r", end + 1       # no way around it but to make the document's \n a \r
+    return start, end, new
 
 
 def with_head(request: InfillRequest) -> InfillRequest:

@@ -291,6 +291,7 @@ def test_lone_cr_documents_are_filled_as_lines_and_answered_in_lone_cr():
 @pytest.mark.parametrize("document, start, end, middle", [
     ("a = 1\r\r \n\nyy#c  \n", 9, 15, "x = 1\n\n#c\r#c "),   # lone \r first, \n lines after
     ("a = 1\rb = 2\n\nc = 3\n", 6, 12, "b = 3\n"),           # the text's last break before the document's \n
+    ("a\rx = 1\rx = 2\n", 8, 14, "\ny = 3"),                  # written after a lone \r, on a \n line
 ])
 def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(document, start, end, middle):
     """The edits are the reported text's, and no \r of the answer joins a \n of the document into one break."""
@@ -307,6 +308,26 @@ def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(do
                          ScriptedEngine("(("))   # a syntax error: nothing offered, nothing to apply
     assert refused.text == "" and refused.edits == []
     assert lines(reported) == lines(document) - lines(document[start:end]) + lines(middle.rstrip(" ")), reported
+
+
+@pytest.mark.parametrize("document, start, end, answer", [
+    ("\rx\rx\n", 3, 5, "\n\n"),                        # a line break written where a line was: \r then \n
+    ("x\ra\n\nb = 1\nx\r\n\r\n", 2, 12, "\n\n\ny"),    # a deleted line between a lone \r and a \n
+    ("a\rx\rx\n", 1, 6, "\n\n\n\na"),
+    ("a\ra\n\r\n\r\nb = 1\r\n", 2, 11, "\n\nb = 1"),
+])
+def test_answers_never_join_a_lone_cr_and_a_newline_into_one_break(document, start, end, answer):
+    """Where an edit leaves a lone \\r of the document before a \\n (its own or the document's), the two read as one
+    \\r\\n: a line of the answer was lost. Cases a random search found."""
+    from infill.edits import apply_edits
+    from infill.pipeline import LONE_CR, in_breaks_of
+
+    def lines(text: str) -> int:
+        return len(re.split(r"\r\n|\r|\n", text))
+    copy = LONE_CR.sub("\n", document)
+    text, new_end, edits = in_breaks_of(document, copy, start, end, answer)
+    assert apply_edits(document, edits) == document[:start] + text + document[new_end:]
+    assert lines(apply_edits(document, edits)) == lines(copy[:start] + answer + copy[end:])
 
 
 def test_mixed_line_breaks_answer_in_the_break_of_the_cursors_line():
@@ -956,15 +977,25 @@ def test_a_candidate_that_writes_the_selection_back_unchanged_comes_after_one_th
 
 def test_the_edits_say_what_the_text_says_when_a_lone_cr_follows_newline_lines():
     """Found on the \\n copy of the document, the edits kept its \\r where the text (in the \\n of the line it
-    starts on) has \\n: a command applying the edits and an inline item inserting the text disagreed."""
+    starts on) has \\n: a command applying the edits and an inline item inserting the text disagreed. And a rewrite
+    starting on a \\n line turned the lone \\r of the lines below it into \\n: each line the answer leaves alone
+    keeps its own break, each line it writes takes the break of the line it is written on."""
     from infill.edits import apply_edits
 
     document = "a = 1\nb = 2\rc = 3\n"
     end = document.index("3") + 1
     result = run_infill(InfillRequest(text=document, mode="rewrite", start=0, end=end, language_id="plaintext"),
                         ScriptedEngine("a = 1\nb = 2\nc = 4"))
-    assert result.text == "a = 1\nb = 2\nc = 4"
+    assert result.text == "a = 1\nb = 2\rc = 4"
+    assert result.edits == [(end - 1, end, "4")]
     assert apply_edits(document, result.edits) == document[:result.start] + result.text + document[result.end:]
+
+    document = "a = 1\nb = 2\rc = 3\rd = 4\n"
+    start, end = document.index("b"), document.index("d")
+    result = run_infill(InfillRequest(text=document, mode="rewrite", start=start, end=end, language_id="plaintext"),
+                        ScriptedEngine("b = 2\nx = 0\nc = 3\n"))
+    assert result.text == "b = 2\rx = 0\rc = 3\r"
+    assert apply_edits(document, result.edits) == "a = 1\nb = 2\rx = 0\rc = 3\rd = 4\n"
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
