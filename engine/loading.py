@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .memory import available_cpu_memory, out_of_memory, release_cached_gpu_memory
-from .quantize import WEIGHT_FORMATS, quantize_model
+from .quantize import WEIGHT_FORMATS, QuantizedWeight, quantize_model
 from .types import EngineConfig, ModelLoadError
 
 
@@ -275,15 +275,18 @@ def check_finite_weights(model: torch.nn.Module, source: str, dtype: torch.dtype
     """A weight holding NaN or infinity makes every fill fail (NaN logits): refused at load, where it is one
     message, instead of a model announced ready whose every answer is an error. The smallest and largest value
     of each weight, in its own dtype (a NaN or infinity anywhere shows in them; no copy of the weight, no
-    overflow), and one host sync for them all. (Quantized weights are buffers: a fill still catches those.)"""
+    overflow), and one host sync for them all. A quantized weight's were taken from its float values before it was
+    quantized (QuantizedWeight.extremes)."""
     named = [(name, param) for name, param in model.named_parameters()
              if param.is_floating_point() and param.numel() and param.device.type != "meta"]
-    if not named:
+    quantized = [(name, module) for name, module in model.named_modules() if isinstance(module, QuantizedWeight)]
+    if not named and not quantized:
         return
     with torch.no_grad():
-        extremes = torch.stack([torch.stack(param.aminmax()).float() for _, param in named])   # (weights, 2)
+        extremes = torch.stack([torch.stack(param.aminmax()).float() for _, param in named]
+                               + [module.extremes for _, module in quantized])                     # (weights, 2)
         finite = torch.isfinite(extremes).all(dim=1).tolist()
-    bad = [name for (name, _), ok in zip(named, finite) if not ok]
+    bad = [name for (name, _), ok in zip(named + quantized, finite) if not ok]
     if bad:
         stored = str(dtype).removeprefix("torch.")
         raise ModelLoadError(f"{source}: {len(bad)} weights hold NaN or infinite numbers in {stored} "

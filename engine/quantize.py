@@ -82,6 +82,9 @@ class QuantizedWeight(nn.Module):
         integers, scales = (torch.cat(pieces) for pieces in zip(*parts))
         self.register_buffer("integers", integers, persistent=False)
         self.register_buffer("scales", scales, persistent=False)
+        # The float weight's smallest and largest value, for the load's check of NaN and infinity: quantized, an
+        # infinity becomes the largest integer and hides (no host sync here: the check reads all of them at once).
+        self.extremes = torch.stack(weight.aminmax()).float()                                  # (2,)
 
     def forward(self, dtype: torch.dtype) -> torch.Tensor:
         return dequantize_weight(self.integers, self.scales, self.bits, dtype)

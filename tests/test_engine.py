@@ -430,6 +430,12 @@ def test_weights_that_hold_nan_are_refused_at_load(tiny_model_dir, tmp_path):
     with pytest.raises(ModelLoadError, match=r"2 weights hold NaN or infinite numbers in float32 \(.*embed_tokens"
                                              r".*q_proj.*\): the checkpoint is damaged$"):
         InfillEngine(EngineConfig(model=str(damaged), threads=1, max_steps=3))
+    # Quantized, the damaged weights are integers and scales: the NaN was caught only at the first fill, and the
+    # infinity not at all (it became the largest integer, and the rest of its row zeros).
+    for quantize in ("int8", "int4"):
+        with pytest.raises(ModelLoadError, match=r"2 weights hold NaN or infinite numbers in float32 \("
+                                                 r".*embed_tokens.*q_proj.*\): the checkpoint is damaged$"):
+            InfillEngine(EngineConfig(model=str(damaged), threads=1, max_steps=3, quantize=quantize))
 
 
 def test_weights_that_compute_nan_are_an_error_not_an_empty_answer(tiny_model_dir):
