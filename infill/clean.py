@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .decide import bracket_surplus, comment_start, opens_block
-from .literals import HOLE, OPEN, code_outside_literals, line_comment_start
+from .literals import HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, jsx_text_blanked, line_comment_start
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -288,11 +288,14 @@ def blank_literals(text: str, grammar: str | None, before: str = "") -> str:
     """`text` with the insides of its strings, comments and character literals blanked (same length), read as the
     continuation of `before` (the cursor's line up to it); `text` as it is when the grammar's literals are not known
     or `before` ends inside a string or comment (the text is then that literal's)."""
-    opened = code_outside_literals(grammar, before)
+    code = before + text
+    if grammar in JSX_LANGUAGES and JSX_TAG.search(code):
+        code = jsx_text_blanked(code)   # the text between JSX tags: `Don't` there opens no string
+    opened = code_outside_literals(grammar, code[:len(before)])
     if opened is None or opened[1] == OPEN:
         return text   # literals unknown, or typed inside a comment or string: its brackets pair up as prose
-    kept, ending = code_outside_literals(grammar, before + text)
-    rest = (before + text)[len(kept):]   # after a literal left open (blank) or a code hole opened (code)
+    kept, ending = code_outside_literals(grammar, code)
+    rest = code[len(kept):]   # after a literal left open (blank) or a code hole opened (code)
     kept += rest if ending == HOLE else " " * len(rest)
     return kept[len(before):]
 
@@ -339,13 +342,13 @@ def drop_suffix_overlap(middle: str, suffix: str) -> str:
         if trimmed.endswith(head[:size]):
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
-    if not (trimmed and head and trimmed[-1] == head[0]) or trimmed.endswith("\\" + head[0]):
+    if not (trimmed and head and trimmed[-1] == head[0]) or len(trimmed) - 1 not in unescaped(trimmed, head[0]):
         return middle
     if head[0] == ";" and not head[1:].split("\n", 1)[0].strip():   # the `;` ends the line (not `for (;;)`)
         return trimmed[:-1]
     if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
         return trimmed[:-1].rstrip(" \t")
-    if head[0] in QUOTES and len(re.findall(r"(?<!\\)" + re.escape(head[0]), trimmed)) % 2 == 1:
+    if head[0] in QUOTES and len(unescaped(trimmed, head[0])) % 2 == 1:
         return trimmed[:-1]
     return middle
 
@@ -407,9 +410,13 @@ def with_tail(middle: str, tail: str, before: str = "", grammar: str | None = No
     closers = tail.strip()
     body = middle.rstrip()
     written = body.rstrip(";,")
-    if closes_string_then_brackets(written, closers, grammar):
-        # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes
-        return body if written != body else written + closers[len(closers.rstrip(";,")):]
+    still_open = brackets_after_string(written, closers, grammar)
+    if still_open is not None:
+        # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes; or
+        # with `%d\n", x`: it ends the string, and the tail's `)` is still needed, its `"` not
+        if not still_open and written != body:
+            return body
+        return written + still_open + closers[len(closers.rstrip(";,")):]
     remaining = tail_not_written(written, tail, before, grammar)
     if remaining is not None:
         # what is left past the brackets (`;`, a closing quote) the middle may have written already: `url).then(
@@ -422,7 +429,7 @@ def with_tail(middle: str, tail: str, before: str = "", grammar: str | None = No
         return middle + tail
     cut = len(written) - len(closers)
     # A quote there closes the prefix's string only when the middle holds an odd number of it.
-    quote_still_open = any(q in closers and written.count(q) % 2 == 0 for q in QUOTES)
+    quote_still_open = any(q in closers and len(unescaped(written, q)) % 2 == 0 for q in QUOTES)
     if closes_kept_bracket(written[:cut], closers) or quote_still_open:
         return middle + tail   # they close what the middle opened, not the editor's pair
     return body
@@ -447,17 +454,25 @@ def tail_not_written(written: str, tail: str, before: str, grammar: str | None =
     return tail[brackets[drop - 1] + 1:]
 
 
-def closes_string_then_brackets(written: str, closers: str, grammar: str | None = None) -> bool:
-    """Whether `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
-    after it closes exactly the brackets the rest of `closers` closes."""
+def brackets_after_string(written: str, closers: str, grammar: str | None = None) -> str | None:
+    """When `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
+    after it closes the first brackets the rest of `closers` closes (or none): the brackets of `closers` still to
+    close. None when it leaves the string open or closes other brackets."""
     quote = closers[:1]
     if not quote or quote not in QUOTES:
-        return False
-    ends = [m.start() for m in re.finditer(r"(?<!\\)" + re.escape(quote), written)]
+        return None
+    ends = unescaped(written, quote)
     if len(ends) % 2 == 0:
-        return False   # an even number of quotes leaves the prefix's string open
+        return None   # an even number of quotes leaves the prefix's string open
     after = written[ends[0] + 1:]
-    return "".join(after[i] for i in sorted(unmatched_closer_positions(after, grammar))) == closers[1:].rstrip(";,")
+    closed = "".join(after[i] for i in sorted(unmatched_closer_positions(after, grammar)))
+    brackets = closers[1:].rstrip(";,")
+    return brackets[len(closed):] if brackets.startswith(closed) else None
+
+
+def unescaped(text: str, quote: str) -> list[int]:
+    """Where `quote` stands in `text` not escaped: after an even number of backslashes (`"C:\\\\"` ends)."""
+    return [m.end() - 1 for m in re.finditer(r"(?<!\\)(?:\\\\)*" + re.escape(quote), text)]
 
 
 def split_trailing_comment(text: str, grammar: str | None, line_before: str = "") -> tuple[str, str]:

@@ -45,12 +45,18 @@ CHAR_LITERAL_LANGUAGES = {"go", "rust", "c", "cpp", "java"}
 # Not after `<` or `>`: in JSX those end tags (`</a>`).
 REGEX_LANGUAGES = {"javascript", "typescript", "tsx"}
 REGEX_AFTER = set("(,=:[!&|?{};+-*%~^")
+# Keywords an expression follows, so a `/` after them starts a regex (not after `.`: `x.in / 2` is a property).
+KEYWORD_BEFORE_REGEX = re.compile(
+    r"(?<![\w$.])(?:return|typeof|instanceof|yield|await|case|in|of|void|delete|throw|else|do|new)$")
 # Possessive: a `[` left open fails at once instead of backtracking over the rest of the line.
 REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\\r\n])*+\]|[^/\\\[\r\n])++/")
 # A JSX tag: a closing one anywhere, an opening one (or a fragment) where an expression starts; `Array<T>` and
 # `a<b` are not tags (a name before the `<`). Text between tags may hold `//`, which is text there.
 JSX_LANGUAGES = {"javascript", "tsx"}
 JSX_TAG = re.compile(r"</|(?<![\w$.\])])<[A-Za-z>]")
+# One whole JSX tag or fragment: its name, then attributes (a quoted value, a `{...}` without nested braces), then
+# `/>` when it closes itself.
+JSX_WHOLE_TAG = re.compile(r"<(/?)(?:[A-Za-z][\w.:-]*(?:\s+(?:[^<>{}\"'/]|\"[^\"]*\"|'[^']*'|\{[^{}]*\})*)?)?(/?)>")
 PYTHON_PREFIX = re.compile(r"[rRbBuUfFtT]{1,2}$")
 LONGEST_SCAN = 8000   # characters; beyond that (minified code) the question is not worth the time
 
@@ -150,14 +156,47 @@ def line_comment_start(grammar: str | None, line: str, before: str = "") -> int:
 
 
 def starts_regex(text: str, slash: int) -> bool:
-    """Whether the `/` at `slash` starts a regex literal: what precedes it on its line is nothing, an operator or
-    an opening bracket (or `return` / `typeof`)."""
+    """Whether the `/` at `slash` starts a regex literal: what precedes it on its line is nothing, an operator, an
+    opening bracket, an arrow (`s => /x/.test(s)`) or a keyword an expression follows (`return`, `case`...)."""
     j = slash - 1
     while j >= 0 and text[j] in " \t":
         j -= 1
     if j < 0 or text[j] in "\r\n":
         return True
-    return text[j] in REGEX_AFTER or text[max(0, j - 5):j + 1] in ("return", "typeof")
+    return text[j] in REGEX_AFTER or text[max(0, j - 1):j + 1] == "=>" \
+        or KEYWORD_BEFORE_REGEX.search(text, max(0, j - 11), j + 1) is not None
+
+
+def jsx_text_blanked(code: str) -> str:
+    """`code` with the text between its JSX tags blanked (same length, line breaks kept): `Don't` there is no
+    quote and `http://x` no comment. A tag counts where an expression starts (see starts_regex: `"<p>"` in a
+    string is none); inside an element, `{...}` is code again, and may hold elements of its own."""
+    kept = list(code)
+    contexts: list[str] = []   # innermost last: "text" inside an element, "code" inside `{...}` in one
+    i = 0
+    while i < len(code):
+        char, inside_text = code[i], bool(contexts) and contexts[-1] == "text"
+        tag = JSX_WHOLE_TAG.match(code, i) if char == "<" else None
+        if tag and (inside_text or tag.group(1) or starts_regex(code, i)):
+            if tag.group(1):                       # a closing tag ends the element it is in
+                while contexts and contexts.pop() != "text":
+                    pass
+            elif not tag.group(2):                 # an opening tag (not self-closing) starts one
+                contexts.append("text")
+            i = tag.end()
+            continue
+        if inside_text:
+            if char == "{":
+                contexts.append("code")
+            elif char not in "\r\n":
+                kept[i] = " "
+        elif contexts and char in "{}":
+            if char == "{":
+                contexts.append("brace")
+            else:
+                contexts.pop()                     # a brace of the code, or the `}` ending it
+        i += 1
+    return "".join(kept)
 
 
 def hole_opener(grammar: str, opener: str, before_quote: str) -> str | None:
@@ -181,7 +220,7 @@ def scan_string(text: str, i: int, closer: str, hole: str | None, escapes: bool 
     multi_line = closer in MULTI_LINE_CLOSERS
     while i < len(text):
         if escapes and text[i] == "\\":
-            i += 2
+            i += 3 if text.startswith("\r\n", i + 1) else 2   # a line continued with CRLF: one break
             continue
         if text.startswith(closer, i):
             return i + len(closer)

@@ -509,6 +509,23 @@ def test_normalize_indentation(middle, unit, tab_size, expected):
     # a middle that stays inside the string gets the editor's closers after it
     ("javascript", 'f("', '");', 'x\\"y', 'x\\"y");'),
     ("python", 'print("', '")', "hello", 'hello")'),
+    # a quote after an escaped backslash ends the string (it was read as an escaped quote: the closers came twice)
+    ("python", '    p = os.path.join("C:\\\\', '")', 'temp\\\\", x)', 'temp\\\\", x)'),
+    ("javascript", '    p = s.split("', '")', '\\\\"', '\\\\")'),
+    ("c", '    printf("', '");', '\\\\", x);', '\\\\", x);'),
+    # it ends the string and stops inside the call: the call still needs the tail's `)`, not its quote
+    ("c", '    printf("', '");', '%d\\n", x', '%d\\n", x);'),
+    ("rust", '    println!("', '");', '{}", x', '{}", x);'),
+    ("python", '    print("', '")', 'total:", len(xs)', 'total:", len(xs))'),
+    ("python", '    print(f(g("', '")))', 'a", 1)', 'a", 1)))'),
+    # a regex after an arrow is no division: its quote is text, and the tail's `)` is the middle's
+    ("javascript", "const q = items.some(s => ", ")", '/"/.test(s))', '/"/.test(s))'),
+    ("javascript", "const q = items.some(s => ", ")", "/'/.test(s))", "/'/.test(s))"),
+    ("javascript", "switch (x) { case ", ")", '/"/.test(a) ? 1 : 2)', '/"/.test(a) ? 1 : 2)'),
+    # JSX text is no string: its apostrophe opened one that hid the closers
+    ("javascript", "root.render(", ")", "<p>Don't panic</p>)", "<p>Don't panic</p>)"),
+    ("javascript", "const el = (", ")", "<b>it's {n}</b>)", "<b>it's {n}</b>)"),
+    ("tsx", "const el = (", ")", "<a href=\"x\">see http://x</a>)", "<a href=\"x\">see http://x</a>)"),
 ])
 def test_a_middle_that_ends_the_string_replaces_the_editors_closers(grammar, before, rest_of_line, raw, expected):
     context = ctx("single", before, rest_of_line + "\n", grammar=grammar)
@@ -640,3 +657,33 @@ def test_a_fill_of_a_selection_may_repeat_the_line_above():
     result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"),
                         ScriptedEngine("    b = a * 2\n"))
     assert result.text == "    b = a * 2\n"
+
+
+@pytest.mark.parametrize("grammar, code, kept, ending", [
+    # a `/` after an arrow or a keyword an expression follows starts a regex; after a name or `)` it divides
+    ("javascript", 'arr.filter(s => /"/.test(s))', "arr.filter(s =>    .test(s))", None),
+    ("javascript", 'const y = x => x / 2; f("a")', "const y = x => x / 2; f(   )", None),
+    ("javascript", 'switch (a) { case /"/.test(a): f(', "switch (a) { case    .test(a): f(", None),
+    ("javascript", 'function* g() { yield /"/; }', "function* g() { yield    ; }", None),
+    ("javascript", 'if (x.in / 2 > "a") {', 'if (x.in / 2 >    ) {', None),   # a property named `in` divides
+    ("javascript", 'const main = 4; main / 2 + "x"', 'const main = 4; main / 2 +    ', None),
+    # a backslash continuing a string's line escapes the whole CRLF, not only its \r
+    ("c", 'x = "abc\\\r\ndef"; f(', "x =            ; f(", None),
+])
+def test_literals_are_found_where_they_start_and_end(grammar, code, kept, ending):
+    from infill.literals import code_outside_literals
+    assert code_outside_literals(grammar, code) == (kept, ending)
+
+
+@pytest.mark.parametrize("code, blanked", [
+    ("root.render(<p>Don't panic</p>)", "root.render(<p>           </p>)"),
+    ("const el = (<b>it's {n}</b>)", "const el = (<b>     {n}</b>)"),
+    ("<ul>{items.map(i => <li>{i}</li>)}</ul>)", "<ul>{items.map(i => <li>{i}</li>)}</ul>)"),
+    ('const s = "<p>"; f(x)', 'const s = "<p>"; f(x)'),               # in a string: no tag
+    ('x = <Foo a="1" b={c > 2} />; g("\'")', 'x = <Foo a="1" b={c > 2} />; g("\'")'),   # closes itself
+    ("a < b && c > d", "a < b && c > d"),
+    ("return (\n  <p>\n    it's\n  </p>\n);", "return (\n  <p>\n        \n  </p>\n);"),
+])
+def test_text_between_jsx_tags_is_blanked(code, blanked):
+    from infill.literals import jsx_text_blanked
+    assert jsx_text_blanked(code) == blanked
