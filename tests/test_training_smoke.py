@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import DiffusionGemmaForBlockDiffusion
+from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
 from engine.configs import BOS_ID, EOS_ID, PAD_ID
 from engine.loading import DEFAULT_MODEL_DIR
@@ -268,7 +268,9 @@ def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(pre
     final = json.loads((run / "metrics.json").read_text())
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert final["steps"] == 20 and final["val_ce_middle"] < log[0]["val_ce_middle"] - 0.5
-    assert final["data_tokens_seen"] == 20 * 8 * (64 + 32)  # the diffusion run's data budget per step
+    # the diffusion run's draw of canvas lengths (16 or 32 here), so its data budget: it saw 64 + 32 every step
+    assert 20 * 8 * (64 + 16) < final["data_tokens_seen"] < 20 * 8 * (64 + 32) and final["canvas_lengths"] == [16, 32]
+    assert (final["data_tokens_seen"] - 20 * 8 * 64) % (8 * 16) == 0
 
     from engine.ar_engine import AREngine
     from engine.types import Candidates, EngineConfig
@@ -540,3 +542,56 @@ def test_gpu_session_packs_a_model_only_where_it_still_comes_back_and_swaps_the_
         (models["uniform"] / "model.safetensors").read_bytes()
     monkeypatch.setattr(gpu_session, "OUT_FILES", 4)  # four parts and train.log: one file too many
     assert gpu_session.pack(models["masked"], "model-masked", out, fit=True) == []
+
+
+def test_the_ar_twin_draws_the_diffusion_runs_examples(prepared):
+    """Equal budget means the same examples: the twin took every example at the whole canvas while the diffusion
+    trainer drew a canvas length per step, so from the first draw on they saw different (and more) tokens."""
+    from training.fim import FimSampler, diffusion_batch, fim_token_ids, newline_token_ids, psm_batch
+    from training.shards import load_many
+
+    tmp, _ = prepared
+    tokenizer = AutoTokenizer.from_pretrained(tmp / "tok")
+    stream, _, _ = load_many([tmp / "shards"], tmp / "tok")
+    fim_ids, newlines = fim_token_ids(tokenizer), newline_token_ids(tokenizer)
+    diffusion, twin = (FimSampler(stream, newlines, 64, 32, 0, tokenizer=tokenizer) for _ in range(2))
+    for _ in range(6):   # each as its trainer's loop draws a step
+        prompts, canvases = diffusion_batch(diffusion, fim_ids, 4, diffusion.rng.choice([16, 32]))
+        ids, _ = psm_batch(twin, fim_ids, 4, twin.rng.choice([16, 32]))
+        assert ids.shape[1] == 64 + canvases.shape[1]
+        for prompt, canvas, row in zip(prompts.tolist(), canvases.tolist(), ids.tolist()):
+            prefix_start = prompt.index(fim_ids[0])
+            suffix = prompt[prompt.index(fim_ids[1]) + 1:prefix_start]
+            prefix, middle = prompt[prefix_start + 1:-1], canvas[:canvas.index(EOS_ID) if EOS_ID in canvas else None]
+            assert row[:row.index(fim_ids[2]) + 1 + len(middle)] == [fim_ids[0], *prefix, fim_ids[1], *suffix,
+                                                                       fim_ids[2], *middle]
+
+
+def test_a_run_resumed_with_a_longer_schedule_goes_on_from_its_learning_rate(prepared):
+    """The cosine read at the new progress jumped back up (5x at a finished run's end); the rate now goes on from
+    where it was, down to the floor over the steps added."""
+    from training.common import learning_rate
+
+    assert learning_rate(1.0, 50, 10, 0.5, restart=(0.5, 0.2)) == pytest.approx(0.2)
+    assert learning_rate(1.0, 99, 10, 1.0, restart=(0.5, 0.2)) == pytest.approx(0.1)
+    assert learning_rate(1.0, 20, 10, 0.2, restart=(0.5, 0.2)) == learning_rate(1.0, 20, 10, 0.2)
+
+    tmp, _ = prepared
+    run = tmp / "ar-stretched"
+    common = ["--config", "tiny", "--shards", str(tmp / "shards"), "--tokenizer", str(tmp / "tok"), "--run",
+              str(run), "--eval-every", "100", *SMALL]
+    train_ar.main([*common, "--total-steps", "6"])
+    train_ar.main([*common, "--total-steps", "12", "--chunk-steps", "3"])
+    train_ar.main([*common, "--total-steps", "12"])   # a third chunk keeps the second's schedule
+    rates = [json.loads(line)["lr"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert len(rates) == 12 and all(later < earlier for earlier, later in zip(rates[:6], rates[1:6]))
+    # the first run had reached its floor: the steps added go on there (the cosine at 7/12 gave 5x)
+    assert rates[6:] == pytest.approx([5e-3 * 0.1] * 6)
+
+    run = tmp / "ar-stretched-midway"   # stretched halfway through: on from the rate it had, down to the floor
+    common[common.index("--run") + 1] = str(run)
+    train_ar.main([*common, "--total-steps", "6", "--chunk-steps", "3"])
+    train_ar.main([*common, "--total-steps", "12"])
+    rates = [json.loads(line)["lr"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert len(rates) == 12 and rates[3] == pytest.approx(learning_rate(5e-3, 3, 1, 3 / 6))
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:])) and rates[-1] > 5e-3 * 0.1

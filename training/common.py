@@ -61,10 +61,51 @@ def autocast(device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def learning_rate(base: float, step: int, warmup: int, progress: float, floor: float = 0.1) -> float:
-    """Linear warm-up, then cosine decay to `floor` x base as progress goes 0 -> 1."""
+def learning_rate(base: float, step: int, warmup: int, progress: float, floor: float = 0.1,
+                  restart: tuple[float, float] | None = None) -> float:
+    """Linear warm-up, then cosine decay to `floor` x base as progress goes 0 -> 1. `restart` (progress, rate):
+    where a resumed run's schedule changed length, the rate goes on from the one it had there, down to the floor
+    over what is left (the cosine read at the new progress jumped back up, 5x at a finished run's end, onto Adam
+    moments gathered at the floor's rate)."""
+    progress = min(progress, 1.0)
+    if restart is not None and progress >= restart[0]:
+        start, rate = restart
+        left = (progress - start) / (1 - start) if start < 1 else 1.0
+        return base * floor + (rate - base * floor) * 0.5 * (1 + math.cos(math.pi * left))
     warm = min(1.0, (step + 1) / max(warmup, 1))
-    return base * warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+    return base * warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def schedule_progress(step: int, elapsed_s: float, total_steps: int | None, total_minutes: float | None) -> float:
+    """How far through its schedule a run is: by steps or by time, whichever is further."""
+    by_steps = step / total_steps if total_steps else 0.0
+    by_time = elapsed_s / (total_minutes * 60) if total_minutes else 0.0
+    return max(by_steps, by_time)
+
+
+def schedule_restart(state: dict, saved_args: dict, args, step: int, elapsed_s: float
+                     ) -> tuple[float, float] | None:
+    """The `restart` for learning_rate in a run resumed from `state`: kept from an earlier resume, or made here
+    when this chunk gives the schedule another length than the chunk before."""
+    restart = state.get("restart")
+    before = (saved_args.get("total_steps"), saved_args.get("total_minutes"))
+    if before == (args.total_steps, args.total_minutes):
+        return restart
+    rate = learning_rate(args.lr, step, args.warmup, schedule_progress(step, elapsed_s, *before), restart=restart)
+    return schedule_progress(step, elapsed_s, args.total_steps, args.total_minutes), rate
+
+
+def canvas_lengths(requested: list[int] | None, canvas: int) -> list[int] | str:
+    """The canvas lengths a run draws from, one per step (the engine trims its canvas to these buckets, so the
+    model should know each): by default the engine's buckets below --canvas and --canvas itself. A message
+    instead when the lengths asked for lie outside what the engine can run."""
+    from engine.infill_engine import CANVAS_BUCKETS
+    from engine.loading import MIN_CANVAS
+
+    lengths = sorted(set(requested or [n for n in CANVAS_BUCKETS if n < canvas]) | {canvas})
+    if lengths[0] < MIN_CANVAS or lengths[-1] > canvas:
+        return f"--canvas-lengths must lie between {MIN_CANVAS} (the engine's smallest canvas) and --canvas"
+    return lengths
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, fused: bool) -> torch.optim.AdamW:

@@ -383,9 +383,12 @@ def diffusion_batch(sampler: FimSampler, fim_ids, size: int, canvas: int | None 
     return torch.tensor(prompts, dtype=torch.long), torch.tensor(canvases, dtype=torch.long)
 
 
-def psm_batch(sampler: FimSampler, fim_ids, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids (B, P + C), target weights (B, P + C - 1)): the same examples the diffusion model sees, in PSM form."""
-    pairs = [psm_layout(sampler.example(), fim_ids, sampler.P + sampler.C) for _ in range(size)]
+def psm_batch(sampler: FimSampler, fim_ids, size: int, canvas: int | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (B, P + C), target weights (B, P + C - 1)): the examples diffusion_batch draws with the same sampler
+    state and canvas, in PSM form; C is `canvas`, else the sampler's."""
+    C = min(canvas or sampler.C, sampler.C)
+    pairs = [psm_layout(sampler.example(C), fim_ids, sampler.P + C) for _ in range(size)]
     ids, weights = zip(*pairs)
     return torch.tensor(ids, dtype=torch.long), torch.tensor(weights, dtype=torch.float32)
 

@@ -40,13 +40,11 @@ from transformers.utils import logging as hf_logging
 
 from engine.compat import with_cache
 from engine.configs import EOS_ID, PAD_ID
-from engine.infill_engine import CANVAS_BUCKETS
-from engine.loading import MIN_CANVAS
 from engine.masks import for_attention, sliding_window_of
 from engine.sampler import SamplerSettings
-from training.common import (DIFFUSION_CONFIGS, Clock, autocast, check_resume_flags, learning_rate, load_checkpoint,
-                             make_optimizer, pick_device, restore_optimizer, save_checkpoint, unigram_logp,
-                             write_json)
+from training.common import (DIFFUSION_CONFIGS, Clock, autocast, canvas_lengths, check_resume_flags, learning_rate,
+                             load_checkpoint, make_optimizer, pick_device, restore_optimizer, save_checkpoint,
+                             schedule_progress, schedule_restart, unigram_logp, write_json)
 from training.fim import FimSampler, diffusion_batch, fim_token_ids, newline_token_ids
 from training.shards import load_many
 
@@ -289,10 +287,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.total_steps is None and args.total_minutes is None:
         parser.error("give --total-steps or --total-minutes: the schedule needs the length of the whole run")
-    args.canvas_lengths = sorted(set(args.canvas_lengths or [n for n in CANVAS_BUCKETS if n < args.canvas])
-                                 | {args.canvas})
-    if args.canvas_lengths[0] < MIN_CANVAS or args.canvas_lengths[-1] > args.canvas:
-        parser.error(f"--canvas-lengths must lie between {MIN_CANVAS} (the engine's smallest canvas) and --canvas")
+    args.canvas_lengths = canvas_lengths(args.canvas_lengths, args.canvas)
+    if isinstance(args.canvas_lengths, str):
+        parser.error(args.canvas_lengths)
     args.out = args.out or args.run / "model"
     args.metrics = args.metrics or args.run / "metrics.json"
     return args
@@ -342,7 +339,7 @@ def main(argv=None) -> None:
     gen = torch.Generator(device=device).manual_seed(args.seed)
     run = args.run
     run.mkdir(parents=True, exist_ok=True)
-    step, clock, tokens = 0, Clock(), {"canvas": 0, "data": 0}
+    step, clock, tokens, restart = 0, Clock(), {"canvas": 0, "data": 0}, None
     state = load_checkpoint(run, device)
     if state is not None:  # resume: weights, optimizer, generators, clock and counters
         saved_args = state.get("args", {})
@@ -353,6 +350,7 @@ def main(argv=None) -> None:
         restore_optimizer(opt, state["opt"])
         step, tokens = state["step"], state["tokens"]
         clock = Clock(state["elapsed"], state["train_time"])
+        restart = schedule_restart(state, saved_args, args, step, clock.elapsed())
         sampler.rng.setstate(state["sampler_rng"])
         gen.set_state(state["gen"].cpu())
         print(f"resumed at step {step} ({clock.elapsed_before / 60:.1f} min done)", flush=True)
@@ -361,20 +359,19 @@ def main(argv=None) -> None:
           flush=True)
 
     def progress() -> float:
-        by_steps = step / args.total_steps if args.total_steps else 0.0
-        by_time = clock.elapsed() / (args.total_minutes * 60) if args.total_minutes else 0.0
-        return max(by_steps, by_time)
+        return schedule_progress(step, clock.elapsed(), args.total_steps, args.total_minutes)
 
     def checkpoint() -> None:
         save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "tokens": tokens,
                               "elapsed": clock.elapsed(), "train_time": clock.train_time,
-                              "sampler_rng": sampler.rng.getstate(), "gen": gen.get_state(), "args": vars(args)},
+                              "sampler_rng": sampler.rng.getstate(), "gen": gen.get_state(), "args": vars(args),
+                              "restart": restart},
                         getattr(torch, args.checkpoint_dtype))
 
     first_step = step
     while progress() < 1.0 and clock.chunk() < args.minutes * 60 and step - first_step < (args.chunk_steps or 1 << 62):
         t0 = time.time()
-        lr = learning_rate(args.lr, step, args.warmup, progress())
+        lr = learning_rate(args.lr, step, args.warmup, progress(), restart=restart)
         for group in opt.param_groups:
             group["lr"] = lr
         canvas = sampler.rng.choice(args.canvas_lengths)   # the sampler's generator is checkpointed
@@ -403,7 +400,8 @@ def main(argv=None) -> None:
             checkpoint()
         log.write(json.dumps(record) + "\n")
         log.flush()
-    checkpoint()
+    if step % args.checkpoint_every:   # else the loop's last step saved it just now
+        checkpoint()
 
     final = evaluate(model, val_batches, noise=args.noise, vocab=vocab, mask_id=mask_id, unigram=unigram,
                      device=device)

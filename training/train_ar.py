@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 
-from training.common import (Clock, ar_config, autocast, check_resume_flags, learning_rate, load_checkpoint,
-                             make_optimizer, pick_device, restore_optimizer, save_checkpoint, unigram_logp,
-                             write_json)
+from training.common import (Clock, ar_config, autocast, canvas_lengths, check_resume_flags, learning_rate,
+                             load_checkpoint, make_optimizer, pick_device, restore_optimizer, save_checkpoint,
+                             schedule_progress, schedule_restart, unigram_logp, write_json)
 from training.fim import FimSampler, fim_token_ids, newline_token_ids, psm_batch
 from training.shards import load_many
 
@@ -72,6 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--prompt-len", type=int, default=192)
     parser.add_argument("--canvas", type=int, default=64, help="the middle's room, as the diffusion canvas")
+    parser.add_argument("--canvas-lengths", type=int, nargs="+", default=None,
+                        help="the middle's room drawn per step from these, as training/train.py draws its canvas "
+                             "(default as there): the twin sees the diffusion run's examples")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--total-steps", type=int, default=None)
@@ -89,6 +92,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.total_steps is None and args.total_minutes is None:
         parser.error("give --total-steps or --total-minutes: the schedule needs the length of the whole run")
+    args.canvas_lengths = canvas_lengths(args.canvas_lengths, args.canvas)
+    if isinstance(args.canvas_lengths, str):
+        parser.error(args.canvas_lengths)
     args.out = args.out or args.run / "model"
     args.metrics = args.metrics or args.run / "metrics.json"
     return args
@@ -118,38 +124,40 @@ def main(argv=None) -> None:
     opt = make_optimizer(model, args.lr, fused=device.type == "cuda")
     run = args.run
     run.mkdir(parents=True, exist_ok=True)
-    step, clock, data_tokens = 0, Clock(), 0
+    step, clock, data_tokens, restart = 0, Clock(), 0, None
     state = load_checkpoint(run, device)
     if state is not None:
-        check_resume_flags(state.get("args", {}), vars(args))
+        saved_args = state.get("args", {})
+        if "canvas" in saved_args:   # a run started before canvas lengths were drawn trained its canvas only
+            saved_args.setdefault("canvas_lengths", [saved_args["canvas"]])
+        check_resume_flags(saved_args, vars(args))
         model.load_state_dict(state["model"])
         restore_optimizer(opt, state["opt"])
         step, data_tokens = state["step"], state["data_tokens"]
         clock = Clock(state["elapsed"], state["train_time"])
+        restart = schedule_restart(state, saved_args, args, step, clock.elapsed())
         sampler.rng.setstate(state["sampler_rng"])
         print(f"resumed at step {step}", flush=True)
     print(f"AR twin: {params / 1e6:.2f}M parameters, device {device}", flush=True)
     log = open(run / "log.jsonl", "a")
 
     def progress() -> float:
-        by_steps = step / args.total_steps if args.total_steps else 0.0
-        by_time = clock.elapsed() / (args.total_minutes * 60) if args.total_minutes else 0.0
-        return max(by_steps, by_time)
+        return schedule_progress(step, clock.elapsed(), args.total_steps, args.total_minutes)
 
     def checkpoint() -> None:
         save_checkpoint(run, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                               "data_tokens": data_tokens, "elapsed": clock.elapsed(), "train_time": clock.train_time,
-                              "sampler_rng": sampler.rng.getstate(), "args": vars(args)},
+                              "sampler_rng": sampler.rng.getstate(), "args": vars(args), "restart": restart},
                         getattr(torch, args.checkpoint_dtype))
 
-    per_step = args.batch * (args.prompt_len + args.canvas)
     first_step = step
     while progress() < 1.0 and clock.chunk() < args.minutes * 60 and step - first_step < (args.chunk_steps or 1 << 62):
         t0 = time.time()
-        lr = learning_rate(args.lr, step, args.warmup, progress())
+        lr = learning_rate(args.lr, step, args.warmup, progress(), restart=restart)
         for group in opt.param_groups:
             group["lr"] = lr
-        ids, weights = psm_batch(sampler, fim_ids, args.batch)
+        canvas = sampler.rng.choice(args.canvas_lengths)   # as training/train.py draws it: the same examples
+        ids, weights = psm_batch(sampler, fim_ids, args.batch, canvas)
         ids, weights = ids.to(device, non_blocking=True), weights.to(device, non_blocking=True)
         with autocast(device):
             loss, _ = psm_loss(model, ids, weights)
@@ -158,7 +166,7 @@ def main(argv=None) -> None:
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        data_tokens += per_step
+        data_tokens += args.batch * (args.prompt_len + canvas)
         record = {"step": step, "time_s": round(clock.elapsed(), 1), "lr": lr}
         if step % 10 == 0 or step <= 2 or step % args.eval_every == 0:
             record["train_loss"] = loss.item()
@@ -170,7 +178,8 @@ def main(argv=None) -> None:
             checkpoint()
         log.write(json.dumps(record) + "\n")
         log.flush()
-    checkpoint()
+    if step % args.checkpoint_every:   # else the loop's last step saved it just now
+        checkpoint()
 
     final = evaluate(model, val_batches, fim_ids[2], unigram, device)
     final.update({"config": args.config, "steps": step, "done": progress() >= 1.0,
@@ -178,6 +187,7 @@ def main(argv=None) -> None:
                   "parameters": params,
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "batch": args.batch, "prompt_len": args.prompt_len, "canvas": args.canvas,
+                  "canvas_lengths": args.canvas_lengths,
                   "data_tokens_seen": data_tokens,
                   "data_tokens_per_s": round(data_tokens / max(clock.train_time, 1e-9), 1),
                   "shards_tokenizer_sha1": meta["tokenizer_sha1"]})
