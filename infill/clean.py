@@ -6,6 +6,7 @@ already closes, or runs on past the block it was asked to fill. Each rule below 
 """
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from dataclasses import dataclass
@@ -120,6 +121,19 @@ def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | N
         if line.strip() and not comment_start(grammar).match(line):
             return len(indentation(line)) <= limit
     return True
+
+
+def drop_bare_name_statement(middle: str, before: str, grammar: str | None) -> str:
+    """"" for a Python fill that is one bare name on an indented line of its own (`Bu` in a loop body, or on the
+    line after `for x in xs:`): a statement that does nothing, which parses, so the parse check lets it through.
+    A keyword (`pass`, `break`) stays, and so does a name at the top level, where a notebook cell's last line
+    shows its value."""
+    if grammar != "python" or "\n" in middle.strip():
+        return middle
+    line = before + middle if "\n" not in middle else middle[middle.rfind("\n") + 1:]
+    name = line.strip()
+    indented = line[:1] in (" ", "\t")
+    return "" if indented and name.isidentifier() and not keyword.iskeyword(name) else middle
 
 
 def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: str,
@@ -828,6 +842,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = trim_trailing_whitespace(middle)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
+        middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar)
     if not middle.strip():
         return ""
     if after_opener:

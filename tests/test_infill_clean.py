@@ -687,3 +687,20 @@ def test_literals_are_found_where_they_start_and_end(grammar, code, kept, ending
 def test_text_between_jsx_tags_is_blanked(code, blanked):
     from infill.literals import jsx_text_blanked
     assert jsx_text_blanked(code) == blanked
+
+
+@pytest.mark.parametrize("middle, before, expected", [
+    ("Bu", "        ", ""),                                   # alone on an indented line: does nothing
+    ("\n        Bu", "    for line in lines:", ""),           # on the line after the opener
+    ("total", "    ", ""),
+    ("pass", "    ", "pass"),                                 # keywords are statements
+    ("break", "        ", "break"),
+    ("df", "", "df"),                                         # top level: a notebook cell shows it
+    ("total += 1", "        ", "total += 1"),
+    ("x", "    return ", "x"),                                # an expression after code on the line
+    ("Bu\n        more()", "        ", "Bu\n        more()"),  # more than one line: the parse check's business
+])
+def test_a_bare_name_statement_in_a_body_is_dropped(middle, before, expected):
+    from infill.clean import drop_bare_name_statement
+    assert drop_bare_name_statement(middle, before, "python") == expected
+    assert drop_bare_name_statement(middle, before, "javascript") == middle
