@@ -1,7 +1,8 @@
-"""`infill-lsp`: serve LSP (stdio or TCP), or print one completion with `infill-lsp fill FILE:LINE:COL`.
+"""`infill-lsp`: serve LSP (stdio or TCP), or print one completion with `infill-lsp fill FILE:LINE:COL`, or one
+rewrite of a range with `infill-lsp rewrite FILE:L1:C1-L2:C2`.
 
-`fill` goes through the same pieces as the server (options -> ModelHost -> run_infill), so what it prints is what
-the editor would be offered. Lines and columns are 1-based like compiler messages; a column counts characters.
+`fill` and `rewrite` go through the same pieces as the server (options -> ModelHost -> run_infill), so what they
+print is what the editor would be offered. Lines and columns are 1-based like compiler messages; a column counts characters.
 """
 from __future__ import annotations
 
@@ -154,6 +155,8 @@ def fill_once(args: argparse.Namespace) -> int:
     from .model_host import ModelHost
 
     path, start_at, end_at = parse_location(args.location)
+    if args.rewrite and not end_at:   # told before the file is read or the model loads
+        raise UsageError(f"rewrite needs a range, FILE:L1:C1-L2:C2, got '{args.location}'")
     text, mark = read_source(path)
     # Columns count characters (UTF-32 code units), as a person counts them in a terminal.
     snap = Snapshot(uri=path.resolve().as_uri(), source=text, path=str(path),
@@ -163,7 +166,8 @@ def fill_once(args: argparse.Namespace) -> int:
     if end < start:
         raise UsageError(f"the range in '{args.location}' ends before it starts")
     if end_at and end == start:   # told before the model loads, not after
-        raise UsageError(f"the range in '{args.location}' is empty: give FILE:LINE:COL for a completion there")
+        raise UsageError(f"the range in '{args.location}' is empty: "
+                         + ("nothing to rewrite" if args.rewrite else "give FILE:LINE:COL for a completion there"))
     options, warnings = options_from(args)
     for warning in warnings:
         print(f"infill-lsp: {warning}", file=sys.stderr)
@@ -180,9 +184,10 @@ def fill_once(args: argparse.Namespace) -> int:
         for note in host.engine.notes:   # what was asked for and not given (the server shows these as warnings)
             print(f"infill-lsp: {note}", file=sys.stderr)
         loaded = time.perf_counter()
-        mode = "fill" if end_at else "inline"
+        mode = "rewrite" if args.rewrite else "fill" if end_at else "inline"
         request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path),
-                                max_new_tokens=options.maxNewTokens, invoked=True)   # as an explicit request
+                                max_new_tokens=options.maxNewTokens, invoked=True,   # as an explicit request
+                                instruction=args.instruction)
         result = host.run_blocking(request)
         finished = time.perf_counter()
     finally:
@@ -267,15 +272,26 @@ class FillParser(argparse.ArgumentParser):
         super().error(message)
 
 
-def fill_main(argv: list[str]) -> int:
-    parser = FillParser(
-        argv,
-        prog="infill-lsp fill",
-        description="Print exactly the text the language server would insert at FILE:LINE:COL, or the text it "
-                    "would put in place of FILE:L1:C1-L2:C2 (lines and columns 1-based, columns in characters). "
-                    "A completion that writes again the closers after the point (`)` typed by the editor) "
-                    "replaces them: stderr says so, and --json gives the range.")
-    parser.add_argument("location", help="FILE:LINE:COL or FILE:L1:C1-L2:C2")
+def fill_main(argv: list[str], rewrite: bool = False) -> int:
+    if rewrite:
+        parser = FillParser(
+            argv,
+            prog="infill-lsp rewrite",
+            description="Print exactly the text the language server's rewrite-selection command would put in place "
+                        "of FILE:L1:C1-L2:C2 (lines and columns 1-based, columns in characters): the range is the "
+                        "model's starting canvas, partly renoised and denoised again. The file is not changed.")
+        parser.add_argument("location", help="FILE:L1:C1-L2:C2")
+        parser.add_argument("--instruction", help="free text for the rewrite (what the editor's command passes)")
+    else:
+        parser = FillParser(
+            argv,
+            prog="infill-lsp fill",
+            description="Print exactly the text the language server would insert at FILE:LINE:COL, or the text it "
+                        "would put in place of FILE:L1:C1-L2:C2 (lines and columns 1-based, columns in "
+                        "characters). A completion that writes again the closers after the point (`)` typed by the "
+                        "editor) replaces them: stderr says so, and --json gives the range.")
+        parser.add_argument("location", help="FILE:LINE:COL or FILE:L1:C1-L2:C2")
+    parser.set_defaults(rewrite=rewrite, instruction=None)
     parser.add_argument("--json", action="store_true", help="print a JSON object with text, range, timings, details")
     parser.add_argument("--log-file", help="write the log here")
     add_model_options(parser)
@@ -287,7 +303,7 @@ def fill_main(argv: list[str]) -> int:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(WithoutTraceback())
     if sys.stdout is None:
-        print("infill-lsp fill: standard output is closed: nowhere to print the completion", file=sys.stderr)
+        print(f"{parser.prog}: standard output is closed: nowhere to print the completion", file=sys.stderr)
         return 1
     try:
         return run_fill(args)
@@ -303,7 +319,7 @@ def fill_main(argv: list[str]) -> int:
 
 def failed(args: argparse.Namespace, message: str, code: int) -> int:
     """The message on stderr; with --json, also the JSON object a script waits for, with "error" instead of "text"."""
-    print(f"infill-lsp fill: {message}", file=sys.stderr)
+    print(f"infill-lsp {'rewrite' if args.rewrite else 'fill'}: {message}", file=sys.stderr)
     if args.json:
         try:
             print(json.dumps({"location": args.location, "error": message, "exit_code": code}, indent=1))
@@ -351,7 +367,8 @@ def serve_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="infill-lsp",
         description="Diffusion Infill language server, LSP over stdio by default. "
-                    "`infill-lsp fill FILE:LINE:COL` prints one completion instead.")
+                    "`infill-lsp fill FILE:LINE:COL` prints one completion instead, `infill-lsp rewrite "
+                    "FILE:L1:C1-L2:C2` one rewrite of a range.")
     parser.add_argument("--tcp", metavar="HOST:PORT", help="serve over TCP instead of stdio")
     parser.add_argument("--log-file", help="write the server log here (stdout is the protocol channel)")
     add_model_options(parser)
@@ -381,4 +398,6 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["fill"]:
         sys.exit(fill_main(argv[1:]))
+    if argv[:1] == ["rewrite"]:
+        sys.exit(fill_main(argv[1:], rewrite=True))
     sys.exit(serve_main(argv))

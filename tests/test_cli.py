@@ -116,6 +116,27 @@ def test_fill_a_range_replaces_the_selection():
     assert answer["text"] or answer["message"]   # the new text for the selection, or why there is none
 
 
+def test_rewrite_a_range_answers_as_the_rewrite_command_does():
+    done = infill_lsp("rewrite", f"{SHAPES}:6:5-6:33", "--json", "--instruction", "shorter", *FAST_FLAGS)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["mode"] == "rewrite"
+    assert answer["range"]["start"] == {"line": 6, "column": 5} and answer["range"]["end"] == {"line": 6, "column": 33}
+    assert answer["text"] or answer["message"]
+    assert answer["details"]["candidates"], answer   # the model ran on the range as its starting canvas
+
+
+@pytest.mark.parametrize("args, code, complaint", [
+    (["rewrite", "{data}/shapes.py:6:5"], 1, "rewrite needs a range, FILE:L1:C1-L2:C2"),
+    (["rewrite", "{data}/shapes.py:6:5-6:5"], 1, "is empty: nothing to rewrite"),
+    (["rewrite", "{data}/no_such_file.py:1:1-1:2"], 1, "infill-lsp rewrite: no such file"),
+    (["fill", "{data}/shapes.py:6:5", "--instruction", "x"], 2, "unrecognized arguments: --instruction"),
+])
+def test_rewrite_without_a_range_or_fill_with_an_instruction_is_refused(args, code, complaint):
+    done = infill_lsp(*[arg.format(data=DATA) for arg in args])
+    assert done.returncode == code and complaint in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("spec, complaint", [
     ("{data}/no_such_file.py:1:1", "no such file"),
     ("{data}/shapes.py", "expected FILE:LINE:COL"),
