@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -469,10 +470,18 @@ def read_reply(connection: socket.socket, request_id: int) -> dict:
             return message
 
 
+UNREAD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # bytes received past a connection's last message
+
+
 def read_message(connection: socket.socket) -> dict:
-    data = b""
+    """The next message from the server. One recv may hold the end of one message and the start of the next (a
+    notification sent with the answer): what is past this message is kept for the next call (it was dropped, and
+    a test waited for an answer it had thrown away)."""
+    data = UNREAD.pop(connection, b"")
     while b"\r\n\r\n" not in data:
-        data += connection.recv(4096) or b"?"
+        chunk = connection.recv(4096)
+        assert chunk, "the server closed the connection"
+        data += chunk
     header, _, body = data.partition(b"\r\n\r\n")
     length = int(next(line.split(b":")[1] for line in header.split(b"\r\n")
                       if line.lower().startswith(b"content-length")))
@@ -480,6 +489,7 @@ def read_message(connection: socket.socket) -> dict:
         chunk = connection.recv(4096)
         assert chunk, "the server closed the connection"
         body += chunk
+    UNREAD[connection] = body[length:]
     return json.loads(body[:length])
 
 
