@@ -725,6 +725,30 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
             tabs[0].click()
         return bool(tabs)
 
+    # A server that exits before it answers initialize (a broken install: torch missing) was started three times,
+    # each importing again only to fail, and the user got five error pop-ups: it is started once and said once.
+    crash, spawns = workspace / "crash.sh", workspace / "crash-spawns.log"
+    crash.write_text(f"#!/bin/sh\necho spawn >> {spawns}\necho 'ImportError: No module named torch' >&2\nexit 1\n")
+    crash.chmod(0o755)
+    search_settings(path_box)
+    wait_for(remote_tab, UI_S, "the Settings editor's Remote tab")
+    wait_for(lambda: set_setting_box(browser, path_box, str(crash)), UI_S, "the serverPath box to take crash.sh")
+    time.sleep(3)   # (the Settings editor writes a typed value a moment later)
+    search_settings("diffusionInfill.enable")
+    wait_for(lambda: len(visible(browser, checkbox)) == 1, UI_S, "the search to leave one checkbox: enable's")
+    # (It says "exited before it answered", or the pipe's error when the process ended before initialize was sent.)
+    wait_for(lambda: set_checkbox(browser, checkbox, True) and "could not start" in status_label(browser),
+             UI_S, lambda: f"the status bar to say the server did not start: it says {status_label(browser)!r}")
+    time.sleep(5)   # (a restart by vscode-languageclient would come within a second or two)
+    assert spawns.read_text().count("spawn") == 1, spawns.read_text()
+    errors = [text for text in visible_texts(browser, ".notifications-toasts .notification-list-item-message")
+              if re.search(r"start|connection|server", text)]   # (the toast about notes.txt may still show)
+    assert len(errors) == 1 and "could not start" in errors[0], errors
+    assert log_lines(user_data, "No module named torch"), log_lines(user_data, "")[-12:]   # its words, in the log
+    press(browser, Keys.ESCAPE)
+    wait_for(lambda: set_checkbox(browser, checkbox, False) and "enable is false" in status_label(browser), UI_S,
+             lambda: f"the status bar to say enable is false: it says {status_label(browser)!r}")
+
     search_settings(path_box)
     wait_for(remote_tab, UI_S, "the Settings editor's Remote tab")
     wait_for(lambda: set_setting_box(browser, path_box, str(hang)), UI_S,

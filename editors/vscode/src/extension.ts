@@ -189,10 +189,11 @@ class InfillExtension implements vscode.Disposable {
         return { [SECTION]: JSON.parse(this.sentAtStart) };
       },
       // A server this extension has let go of (stopped, restarted, or given up on while starting) is not started
-      // again by vscode-languageclient when its process ends.
+      // again by vscode-languageclient when its process ends, nor one that ended before it answered `initialize`
+      // (a broken install: each restart imported torch again only to fail, and each failure was a pop-up).
       errorHandler: {
         error: (error, message, count) => defaultHandler().error(error, message, count),
-        closed: () => (this.client === client ? defaultHandler().closed()
+        closed: () => (this.client === client && client.started ? defaultHandler().closed()
           : { action: CloseAction.DoNotRestart, handled: true }),
       },
       // An initialize that fails is reported once, by start() below, not also by the library's own pop-up.
@@ -251,10 +252,13 @@ class InfillExtension implements vscode.Disposable {
     this.events = events;
     try {
       const outcome = await this.startOrGiveUp(client);
-      if (outcome !== 'started') client.givenUp = true;
+      client.started = outcome === 'started';
       if (outcome === 'abandoned') {   // stopped or restarted while starting: no orphan server
         await client.stop().catch(() => undefined);   // (kills the process, which never answered)
         return undefined;
+      }
+      if (outcome === 'exited') {
+        throw new Error('it exited before it answered "initialize"; its output is in the log (Diffusion Infill: Show Log)');
       }
       if (outcome === 'timeout') {
         void client.stop().catch(() => undefined);
@@ -290,14 +294,17 @@ class InfillExtension implements vscode.Disposable {
   }
 
   /** The client's start, unless `initialize` goes unanswered for INITIALIZE_TIMEOUT_MS or stop() gives up on it. */
-  private async startOrGiveUp(client: LanguageClient): Promise<'started' | 'timeout' | 'abandoned'> {
+  private async startOrGiveUp(client: LanguageClient): Promise<'started' | 'exited' | 'timeout' | 'abandoned'> {
     let timer: NodeJS.Timeout | undefined;
     const givenUp = new Promise<'timeout' | 'abandoned'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), INITIALIZE_TIMEOUT_MS);
       this.abandonStart = () => resolve('abandoned');
     });
     try {
-      return await Promise.race([client.start().then(() => 'started' as const), givenUp]);
+      // A server that exits before it answers `initialize` is not restarted (errorHandler.closed), and then
+      // vscode-languageclient's start() resolves all the same: only the client's state tells.
+      const started = client.start().then(() => (client.state === State.Running ? 'started' as const : 'exited' as const));
+      return await Promise.race([started, givenUp]);
     } finally {
       clearTimeout(timer);
       this.abandonStart = undefined;
@@ -504,10 +511,12 @@ let extension: InfillExtension | undefined;
 /** vscode-languageclient's client, quiet once the extension has given up on it: stopping a client that never
  * finished starting makes the library pop up "couldn't create connection to server" on top of our message. */
 class InfillClient extends LanguageClient {
-  givenUp = false;
+  /** Whether it answered `initialize`. Until then its errors only go to the log: a start that fails is told once,
+   * by InfillExtension.start (the library's own pop-ups came too, "couldn't create connection to server"). */
+  started = false;
 
   override error(message: string, data?: unknown, showNotification: boolean | 'force' = true): void {
-    super.error(message, data, this.givenUp ? false : showNotification);
+    super.error(message, data, this.started ? showNotification : false);
   }
 }
 
