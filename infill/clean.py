@@ -453,8 +453,12 @@ def tail_not_written(written: str, tail: str, before: str, grammar: str | None =
     """What is left of the editor's closers when the middle closes some of the same brackets itself and goes on
     (`xs) + 1` for `print(len(|))`: the tail's first `)` closes `len(` a second time): the tail less its first
     closers, as many as the middle and the tail together close beyond the brackets open before the cursor. None
-    when they do not overlap (the middle's closers are not the tail's, innermost first, or are all needed)."""
-    own = [written[i] for i in sorted(unmatched_closer_positions(written, grammar, before))]   # the prefix's, innermost first
+    when they do not overlap (the middle's closers are not the tail's, innermost first, or are all needed). Only
+    closers on the middle's last line count: the tail is on the cursor's line, after that line; a `}` on an earlier
+    line closes a block of lines above (`}` then `h();` written before the document's `}` replaced that brace)."""
+    last_line = written.rfind("\n") + 1
+    own = [written[i] for i in sorted(unmatched_closer_positions(written, grammar, before))   # the prefix's,
+           if i >= last_line]                                                                  # innermost first
     brackets = [i for i, char in enumerate(tail) if char in PAIRS]
     if not own or not brackets or not tail.lstrip()[:1] in PAIRS:
         return None

@@ -117,6 +117,9 @@ def check_request(request: InfillRequest) -> str | None:
         return f"position out of range: offsets {start}..{end} in a document of {len(text)} characters"
     if start > end:
         return f"position out of range: the range starts at {start}, after its end {end}"
+    inside_break = next((at for at in (start, end) if at and text[at - 1:at + 1] == "\r\n"), None)
+    if inside_break is not None:   # (LSP positions never fall there; a caller's offsets may)
+        return f"position out of range: offset {inside_break} falls between the \\r and the \\n of a line break"
     if request.mode == "inline" and start != end:
         return "an inline completion takes a cursor, not a selection (start must equal end)"
     if request.mode in ("fill", "rewrite") and start == end:

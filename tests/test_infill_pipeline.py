@@ -473,6 +473,8 @@ def test_an_empty_selection_asks_for_one(mode):
     ("abc", 5, 5, "inline", "out of range"),
     ("abc", -1, -1, "inline", "out of range"),
     ("abc", 2, 1, "fill", "out of range"),
+    ("x = 1\r\ny\r\n", 0, 5 + 1, "fill", "between the \\r and the \\n"),   # a lone \n would be left behind
+    ("x = 1\r\ny\r\n", 6, 6, "inline", "between the \\r and the \\n"),
     ("abc", 0, 2, "inline", "cursor"),
     ("abc", 1.0, 1.0, "inline", "integers"),
     ("bad \ud800 surrogate", 1, 1, "inline", "Unicode"),
@@ -1014,3 +1016,20 @@ def test_a_middle_that_writes_the_line_so_far_again_loses_the_repeat(language, s
     parse check let it through."""
     result, _ = inline(source, middle, language_id=language)
     assert result.text == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("language, source, middle", [
+    ("javascript", "function f(a) {\n  if (a) {\n    g();\n<|>}\n", "  }\n  h();\n"),
+    ("java", "class A {\n    void f() {\n        g();\n<|>}\n", "    }\n\n    void h() {\n    }\n}\n"),
+    ("c", "int f(void) {\n    while (a) {\n        g();\n    <|>}\n", "}\n    return 0;\n"),
+    ("go", "package p\n\nfunc f() {\n\tif a {\n\t\tg()\n<|>}\n", "\t}\n\th()\n}\n"),
+])
+def test_a_multi_line_answer_never_takes_a_closing_brace_the_document_has(language, source, middle):
+    """At `|}` the `}` counted as the editor's own closer, and a `}` the model wrote on an earlier line (closing an
+    inner block) was taken for it: the answer replaced the document's brace, and the function or class was left
+    open (the parse check missed it: one brace was missing before and after)."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert result.text, result.details.get("reason")
+    text, cursor = at(source)
+    filled = applied(source, result)   # the document's text around the answer, its `}` included, all there
+    assert filled.startswith(text[:cursor]) and filled.endswith(text[cursor:]), filled
