@@ -123,12 +123,12 @@ def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | N
     return True
 
 
-def drop_bare_name_statement(middle: str, before: str, grammar: str | None) -> str:
+def drop_bare_name_statement(middle: str, before: str, grammar: str | None, line_above: str = "") -> str:
     """"" for a Python fill that is one bare name on an indented line of its own (`Bu` in a loop body, or on the
     line after `for x in xs:`): a statement that does nothing, which parses, so the parse check lets it through.
     A keyword (`pass`, `break`) stays, and so does a name at the top level, where a notebook cell's last line
-    shows its value."""
-    if grammar != "python" or "\n" in middle.strip():
+    shows its value, and one under a line that opens a bracket or ends in a comma (an argument, a list item)."""
+    if grammar != "python" or "\n" in middle.strip() or line_above.rstrip()[-1:] in ("(", "[", "{", ","):
         return middle
     line = before + middle if "\n" not in middle else middle[middle.rfind("\n") + 1:]
     name = line.strip()
@@ -485,7 +485,9 @@ def brackets_after_string(written: str, closers: str, grammar: str | None = None
     after = written[ends[0] + 1:]
     closed = "".join(after[i] for i in sorted(unmatched_closer_positions(after, grammar)))
     brackets = closers[1:].rstrip(";,")
-    return brackets[len(closed):] if brackets.startswith(closed) else None
+    if not brackets.startswith(closed) or bracket_surplus(blank_literals(after, grammar)) + len(closed) > 0:
+        return None   # it closes other brackets, or leaves its own open (the tail's would close those)
+    return brackets[len(closed):]
 
 
 def unescaped(text: str, quote: str) -> list[int]:
@@ -846,7 +848,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = trim_trailing_whitespace(middle)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
-        middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar)
+        middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above)
     if not middle.strip():
         return ""
     if after_opener:

@@ -704,3 +704,19 @@ def test_a_bare_name_statement_in_a_body_is_dropped(middle, before, expected):
     from infill.clean import drop_bare_name_statement
     assert drop_bare_name_statement(middle, before, "python") == expected
     assert drop_bare_name_statement(middle, before, "javascript") == middle
+
+
+@pytest.mark.parametrize("line_above", ["    return g(", "    xs = [", "    total = (", "        1,", "    d = {"])
+def test_a_bare_name_inside_brackets_opened_above_is_an_argument_or_item_and_stays(line_above):
+    from infill.clean import drop_bare_name_statement
+    assert drop_bare_name_statement("a", "        ", "python", line_above) == "a"
+    assert drop_bare_name_statement("\n        a", line_above, "python", line_above) == "\n        a"
+
+
+@pytest.mark.parametrize("written, closers", [
+    ('a" + g(x', '")'),      # its own `(` left open: the tail's `)` would close that one, not the call's
+    ('a").b(c', '"))'),
+])
+def test_a_middle_leaving_its_own_bracket_open_after_the_string_does_not_take_the_tails(written, closers):
+    from infill.clean import brackets_after_string
+    assert brackets_after_string(written, closers, "python") is None

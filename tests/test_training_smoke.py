@@ -575,6 +575,15 @@ def test_a_run_resumed_with_a_longer_schedule_goes_on_from_its_learning_rate(pre
     assert learning_rate(1.0, 50, 10, 0.5, restart=(0.5, 0.2)) == pytest.approx(0.2)
     assert learning_rate(1.0, 99, 10, 1.0, restart=(0.5, 0.2)) == pytest.approx(0.1)
     assert learning_rate(1.0, 20, 10, 0.2, restart=(0.5, 0.2)) == learning_rate(1.0, 20, 10, 0.2)
+    # resumed in the warm-up with a longer schedule: the warm-up goes on (the rate stayed at its ramp's value)
+    from argparse import Namespace
+
+    from training.common import check_resume_flags, schedule_restart
+    args = Namespace(total_steps=2000, total_minutes=None, lr=1e-3, warmup=100)
+    assert schedule_restart({}, {"total_steps": 1000, "total_minutes": None}, args, 50, 10.0) is None
+    assert schedule_restart({}, {"total_steps": 1000, "total_minutes": None}, args, 500, 10.0) is not None
+    with pytest.raises(SystemExit, match=r"--canvas-lengths 64 \(now 16 32 64\)"):   # as typed, not [64]
+        check_resume_flags({"canvas_lengths": [64]}, {"canvas_lengths": [16, 32, 64]})
 
     tmp, _ = prepared
     run = tmp / "ar-stretched"

@@ -89,8 +89,8 @@ def schedule_restart(state: dict, saved_args: dict, args, step: int, elapsed_s: 
     when this chunk gives the schedule another length than the chunk before."""
     restart = state.get("restart")
     before = (saved_args.get("total_steps"), saved_args.get("total_minutes"))
-    if before == (args.total_steps, args.total_minutes):
-        return restart
+    if before == (args.total_steps, args.total_minutes) or step < args.warmup:
+        return restart   # (in the warm-up the plain schedule has not decayed yet: nothing to jump from)
     rate = learning_rate(args.lr, step, args.warmup, schedule_progress(step, elapsed_s, *before), restart=restart)
     return schedule_progress(step, elapsed_s, args.total_steps, args.total_minutes), rate
 
@@ -179,7 +179,10 @@ RUN_FLAGS = ("config", "noise", "batch", "canvases_per_context", "prompt_len", "
 def check_resume_flags(saved: dict, now: dict) -> None:
     """Refuse to resume a run with flags other than those it was started with (defaults included: a flag left
     out of a later command takes its default, not the run's value)."""
-    changed = [f"--{key.replace('_', '-')} {saved[key]} (now {now[key]})" for key in RUN_FLAGS
+    def flag(value) -> str:   # as typed on the command line: `--canvas-lengths 16 32`, not `[16, 32]`
+        return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+    changed = [f"--{key.replace('_', '-')} {flag(saved[key])} (now {flag(now[key])})" for key in RUN_FLAGS
                if key in saved and key in now and saved[key] != now[key]]
     if changed:
         raise SystemExit("this run folder holds a run started with other flags; resume it with "

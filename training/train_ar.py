@@ -178,7 +178,7 @@ def main(argv=None) -> None:
             checkpoint()
         log.write(json.dumps(record) + "\n")
         log.flush()
-    if step % args.checkpoint_every:   # else the loop's last step saved it just now
+    if step % args.checkpoint_every or step == first_step:   # else the loop's last step saved it just now
         checkpoint()
 
     final = evaluate(model, val_batches, fim_ids[2], unigram, device)
