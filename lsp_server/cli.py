@@ -2,7 +2,8 @@
 rewrite of a range with `infill-lsp rewrite FILE:L1:C1-L2:C2`.
 
 `fill` and `rewrite` go through the same pieces as the server (options -> ModelHost -> run_infill), so what they
-print is what the editor would be offered. Lines and columns are 1-based like compiler messages; a column counts characters.
+print is what the editor would be offered. Lines and columns are 1-based like compiler messages; a column counts
+characters.
 """
 from __future__ import annotations
 

@@ -258,7 +258,8 @@ class InfillExtension implements vscode.Disposable {
         return undefined;
       }
       if (outcome === 'exited') {
-        throw new Error('it exited before it answered "initialize"; its output is in the log (Diffusion Infill: Show Log)');
+        throw new Error('it exited before it answered "initialize"; its output is in the log ' +
+          '(Diffusion Infill: Show Log)');
       }
       if (outcome === 'timeout') {
         void client.stop().catch(() => undefined);
@@ -303,7 +304,8 @@ class InfillExtension implements vscode.Disposable {
     try {
       // A server that exits before it answers `initialize` is not restarted (errorHandler.closed), and then
       // vscode-languageclient's start() resolves all the same: only the client's state tells.
-      const started = client.start().then(() => (client.state === State.Running ? 'started' as const : 'exited' as const));
+      const started = client.start()
+        .then(() => (client.state === State.Running ? 'started' as const : 'exited' as const));
       return await Promise.race([started, givenUp]);
     } finally {
       clearTimeout(timer);
