@@ -182,7 +182,7 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     character for one, so every offset holds, and the answer goes back with the document's own line break."""
     read = as_lines(request)
     result = infill_text(read, engine, cancel)
-    return result if read is request else with_line_break(result, request.text)
+    return result if read is request else with_line_break(result, request.text, read.text)
 
 
 def as_lines(request: InfillRequest) -> InfillRequest:
@@ -192,13 +192,12 @@ def as_lines(request: InfillRequest) -> InfillRequest:
     return dataclasses.replace(request, text=LONE_CR.sub("\n", request.text))
 
 
-def with_line_break(result: InfillResult, original: str) -> InfillResult:
-    """`result`, computed on `original` with lone \\r made \\n, in `original`'s line breaks: the edits found on the
-    \\n copy hold for `original` too (the swap is one character for one), each line they leave alone keeps its own
-    break, and each line they write takes the break of the line it is written on (see line_break_near)."""
+def with_line_break(result: InfillResult, original: str, copy: str) -> InfillResult:
+    """`result`, computed on `copy` (`original` with lone \\r made \\n), in `original`'s line breaks: the edits
+    found on the copy hold for `original` too (the swap is one character for one), each line they leave alone keeps
+    its own break, and each line they write takes the break of the line it is written on (see line_break_near)."""
     if not result.text:
         return result
-    copy = LONE_CR.sub("\n", original)
     text, end, edits = in_breaks_of(original, copy, result.start, result.end, result.text)
     choices = []
     for choice in result.details.get("choices", []):

@@ -95,16 +95,16 @@ def schedule_restart(state: dict, saved_args: dict, args, step: int, elapsed_s: 
     return schedule_progress(step, elapsed_s, args.total_steps, args.total_minutes), rate
 
 
-def canvas_lengths(requested: list[int] | None, canvas: int) -> list[int] | str:
+def canvas_lengths(requested: list[int] | None, canvas: int) -> list[int]:
     """The canvas lengths a run draws from, one per step (the engine trims its canvas to these buckets, so the
-    model should know each): by default the engine's buckets below --canvas and --canvas itself. A message
-    instead when the lengths asked for lie outside what the engine can run."""
+    model should know each): by default the engine's buckets below --canvas and --canvas itself. ValueError when
+    the lengths asked for lie outside what the engine can run."""
     from engine.infill_engine import CANVAS_BUCKETS
     from engine.loading import MIN_CANVAS
 
     lengths = sorted(set(requested or [n for n in CANVAS_BUCKETS if n < canvas]) | {canvas})
     if lengths[0] < MIN_CANVAS or lengths[-1] > canvas:
-        return f"--canvas-lengths must lie between {MIN_CANVAS} (the engine's smallest canvas) and --canvas"
+        raise ValueError(f"--canvas-lengths must lie between {MIN_CANVAS} (the engine's smallest canvas) and --canvas")
     return lengths
 
 

@@ -287,9 +287,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.total_steps is None and args.total_minutes is None:
         parser.error("give --total-steps or --total-minutes: the schedule needs the length of the whole run")
-    args.canvas_lengths = canvas_lengths(args.canvas_lengths, args.canvas)
-    if isinstance(args.canvas_lengths, str):
-        parser.error(args.canvas_lengths)
+    try:
+        args.canvas_lengths = canvas_lengths(args.canvas_lengths, args.canvas)
+    except ValueError as exc:
+        parser.error(str(exc))
     args.out = args.out or args.run / "model"
     args.metrics = args.metrics or args.run / "metrics.json"
     return args
