@@ -715,6 +715,24 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
     return "\n".join([indent + lines[0].lstrip(" \t"), *lines[1:]])
 
 
+def shift_block_written_from_cursor(middle: str, before: str, grammar: str | None = None) -> str:
+    """On a blank line's indentation, a block whose opener the model wrote at the cursor and whose body it indented
+    from column 0, as if the cursor's column were the margin (`if x:` then `    y = 1`): read as absolute, the body
+    would be no deeper than its opener (Python refuses it, braces make it unreadable), so every later line is moved
+    right by the cursor's indentation. Lines inside a string or comment are text and stay as written."""
+    if not before or before.strip():
+        return middle
+    lines = middle.split("\n")
+    if indentation(lines[0]) or not opens_block(lines[0], grammar):
+        return middle
+    text_lines = lines_in_literals(before, lines, grammar)
+    body = next((line for i, line in enumerate(lines) if i and i not in text_lines and line.strip()), None)
+    if body is None or not 0 < len(indentation(body)) <= len(before):
+        return middle
+    return "\n".join(before + line if i and i not in text_lines and line.strip() else line
+                     for i, line in enumerate(lines))
+
+
 def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None) -> str:
     """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
     the opener's level (or the cursor sits at column 0), shift every line by the missing amount; when only the
@@ -824,6 +842,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             middle = drop_repeated_line_above(middle, ctx.line_above)
         middle = drop_leading_blank_lines(middle)
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
+    middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
     if ctx.shape == "block" and not ctx.before:   # in place before a `}` of the block is compared with the suffix's
         middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)
     if ctx.shape == "single":

@@ -45,10 +45,11 @@ SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
 
 
 @functools.lru_cache(maxsize=32)   # the window before the fill is the same for every candidate
-def block_fault_lines(source: str) -> tuple[int, ...] | None:
-    """The 1-based lines of missing, unexpected and unmatched indentation in `source`; None when it does not
-    tokenize at all (an unclosed bracket or string: a line still being typed), so nothing can be said."""
-    faults: list[int] = []
+def block_fault_lines(source: str) -> tuple[tuple[int, int], ...] | None:
+    """The 1-based lines of missing, unexpected and unmatched indentation in `source`, each fault as the line where
+    Python stops and the line to blame with it (a missing block's opener; else the same line); None when it does
+    not tokenize at all (an unclosed bracket or string: a line still being typed), so nothing can be said."""
+    faults: list[tuple[int, int]] = []
     wants_block = False   # the last logical line ended with ':'
     last = None           # the last token that carries code
     try:
@@ -59,15 +60,17 @@ def block_fault_lines(source: str) -> tuple[int, ...] | None:
                 wants_block = last is not None and last.type == tokenize.OP and last.string == ":"
             elif token.type == tokenize.INDENT:
                 if not wants_block:
-                    faults.append(token.start[0])   # "unexpected indent"
+                    faults.append((token.start[0],) * 2)   # "unexpected indent"
                 wants_block = False
             elif wants_block:
-                faults.append(token.start[0])       # "expected an indented block" (a DEDENT, code or the end)
+                # "expected an indented block" (a DEDENT, code or the end): the line after the opener and the
+                # opener's own, so that an empty block a fill ends with is the fill's fault too
+                faults.append((token.start[0], last.start[0] if last is not None else token.start[0]))
                 wants_block = False
             if token.type not in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
                 last = token
     except IndentationError as error:
-        return (*faults, error.lineno or 0)         # "unindent does not match any outer indentation level"
+        return (*faults, (error.lineno or 0,) * 2)  # "unindent does not match any outer indentation level"
     except (tokenize.TokenError, SyntaxError):
         return None
     return tuple(faults)
@@ -347,11 +350,12 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
             return 0, faults_after
         return int(error_inside_fill(before, after, first_line, text)), max(faults_after, 1)
     # A fault in the fill's own lines is the fill's, though the count did not grow (code written at column 0 under
-    # a header moves the "expected an indented block" of the empty body into the fill), unless the line the fill
-    # starts on had it already (the user's badly indented line, completed at its end).
+    # a header moves the "expected an indented block" of the empty body into the fill; so does a fill ending with
+    # a header of its own), unless the line the fill starts on had it already (the user's line, completed).
     fill_lines = range(first_line, first_line + fill_line_breaks(text) + 1)
-    faults_in_fill = sum(line in fill_lines for line in block_fault_lines(after))
-    added = max(faults_after - faults_before, faults_in_fill - block_fault_lines(before).count(first_line), 0)
+    faults_in_fill = sum(line in fill_lines or opener in fill_lines for line, opener in block_fault_lines(after))
+    faults_of_users_line = sum(first_line in fault for fault in block_fault_lines(before))
+    added = max(faults_after - faults_before, faults_in_fill - faults_of_users_line, 0)
     if faults_after:
         return added, faults_after
     error_line = syntax_error_line(after)

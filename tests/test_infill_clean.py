@@ -8,7 +8,7 @@ from infill.clean import (
     drop_comment_for_missing_operand, drop_comment_only_body, drop_leading_blank_lines,
     drop_repeated_suffix_lines, drop_suffix_overlap,
     drop_unmatched_closers, first_line_only, indent_block_body, keep_inside_scope, keep_selection_indentation,
-    lines_in_literals,
+    lines_in_literals, shift_block_written_from_cursor,
     normalize_newlines,
     normalize_indentation, open_block_body, reindent_first_line, rescale_indent_steps, to_line_ending,
     trim_trailing_whitespace,
@@ -720,3 +720,19 @@ def test_a_bare_name_inside_brackets_opened_above_is_an_argument_or_item_and_sta
 def test_a_middle_leaving_its_own_bracket_open_after_the_string_does_not_take_the_tails(written, closers):
     from infill.clean import brackets_after_string
     assert brackets_after_string(written, closers, "python") is None
+
+
+@pytest.mark.parametrize("middle,before,grammar,expected", [
+    ("if x:\n    y = 1\nreturn y", "    ", "python", "if x:\n        y = 1\n    return y"),
+    ("for v in xs:\n    total += v", "        ", "python", "for v in xs:\n            total += v"),
+    ("if (x) {\n  y();\n}", "  ", "javascript", "if (x) {\n    y();\n  }"),
+    ("for {\n\tstep()\n}", "\t", "go", "for {\n\t\tstep()\n\t}"),
+    ("if x:\n        y = 1", "    ", "python", "if x:\n        y = 1"),           # absolute already: as written
+    ("y = 1\nz = 2", "    ", "python", "y = 1\nz = 2"),                            # no block opened
+    ("if x:\n    y = 1", "z = ", "python", "if x:\n    y = 1"),                    # mid-line: not the margin
+    ("def f():\n    '''Doc\n  text'''", "    ", "python", "def f():\n        '''Doc\n  text'''"),   # text stays
+])
+def test_a_block_indented_from_the_cursor_is_moved_to_the_documents_depth(middle, before, grammar, expected):
+    """`if x:` then `    y = 1` at a cursor in column 4: read as absolute, the body was no deeper than its opener
+    and Python refused the fill."""
+    assert shift_block_written_from_cursor(middle, before, grammar) == expected

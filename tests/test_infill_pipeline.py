@@ -210,6 +210,21 @@ def test_multi_line_body_in_python():
     assert result.details["decision"] == "multi" and result.details["span"]["type"] == "function_definition"
 
 
+@pytest.mark.parametrize("source", [
+    "def f(x):\n    y = 0\n    <|>\n",
+    "class A:\n    def f(self, x):\n        y = 0\n        <|>\n",
+])
+def test_a_python_block_written_from_the_cursors_column_is_indented_not_refused(source):
+    result, _ = inline(source, "if x:\n    y = 1\nreturn y")
+    body = " " * (source.index("<|>") - source.rindex("\n", 0, source.index("<|>")) - 1)
+    assert result.text == f"if x:\n{body}    y = 1\n{body}return y"
+
+
+def test_a_python_block_that_ends_with_an_empty_body_is_not_offered():
+    result, _ = inline("class A:\n    def f(self, x):\n        <|>\n", "if x:")
+    assert result.text == ""
+
+
 def test_multi_line_body_after_a_brace_in_javascript():
     source = "function answer() {<|>}\nanswer();\n"
     result, _ = inline(source, "\n  return 42;\n}", language_id="javascript")

@@ -70,6 +70,18 @@ def test_a_fill_that_leaves_a_headers_body_empty_adds_that_fault(text, added):
     assert (fill_python_faults(document, start, start, text)[0] > 0) == added
 
 
+@pytest.mark.parametrize("document,text,added", [
+    ("class A:\n    def f(self, x):\n        <|>\n", "if x:", True),   # the method's empty body moves into the fill
+    ("def f(x):\n    <|>\n\ndef g():\n    pass\n", "while x:", True),   # code at column 0 follows the opener
+    ("def f(x):\n    <|>\n", "if x:\n        return x", False),
+])
+def test_a_fill_that_ends_with_an_empty_block_adds_that_fault(document, text, added):
+    """The method's "expected an indented block" became the fill's, one fault before and after, so `if x:` alone
+    was offered at the end of a method; Python refuses it."""
+    document, start = at(document)
+    assert (fill_python_faults(document, start, start, text)[0] > 0) == added
+
+
 def test_a_fault_the_cursors_line_had_already_is_not_the_fills():
     document = "def f():\n    x = 1\n      y = 2\n    return x\n"   # the user's unexpected indent
     end_of_line = document.index("y = 2") + len("y = 2")
