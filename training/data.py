@@ -54,8 +54,9 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_holdout() -> set[str]:
-    path = HOLDOUT_FILE if HOLDOUT_FILE.is_file() else HOLDOUT_COPY
+def read_holdout(path: Path | None = None) -> set[str]:
+    """The held-out distributions' names, normalised: ../shared/holdout.txt, else the committed copy."""
+    path = path or (HOLDOUT_FILE if HOLDOUT_FILE.is_file() else HOLDOUT_COPY)
     names = set()
     for line in path.read_text().splitlines():
         line = line.strip()
