@@ -699,6 +699,12 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
              lambda: f"the status bar to say enable is false: it says {status_label(browser)!r}")
     hover = wait_for(lambda: status_tooltip(browser), UI_S, "the status bar's hover")
     assert "enable is false" in hover and "Model:" not in hover, hover
+    # Off, Fill Selection from the palette did nothing and said nothing outside the status bar.
+    open_file(browser, "demo.py")
+    chord(browser, [Keys.CONTROL], "a")
+    run_command(browser, "Diffusion Infill: Fill Selection")
+    wait_for(lambda: "is off" in toasts(), UI_S, lambda: f"Fill Selection to say the extension is off: {toasts()!r}")
+    press(browser, Keys.ESCAPE)
 
     # A serverPath naming a program that never answers initialize (python, say) held the extension for good: the
     # status spun on "starting", and setting the path right (or Restart) waited on that start forever.

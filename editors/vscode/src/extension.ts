@@ -423,6 +423,11 @@ class InfillExtension implements vscode.Disposable {
     const argument: Record<string, unknown> = {};
     let editor: vscode.TextEditor | undefined;
     let selection: vscode.Selection | undefined;
+    if (!extensionSettings().enable) {
+      // (The palette offers the commands still; the status bar alone said nothing at the selection.)
+      void vscode.window.showWarningMessage('Diffusion Infill is off: "diffusionInfill.enable" is false.');
+      return;
+    }
     if (!target) {
       editor = vscode.window.activeTextEditor;
       // The keys and menus show wherever any selection is non-empty (VS Code's editorHasSelection), the primary one
