@@ -392,7 +392,7 @@ def serve_main(argv: list[str]) -> int:
     protocol_out = sys.stdout.buffer
     sys.stdout = sys.stderr
     server.start_io(sys.stdin.buffer, protocol_out)
-    return 0
+    return server.protocol.exit_code   # (pygls's stdio loop swallows the SystemExit that carries it)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -72,6 +72,7 @@ documents_at_request: contextvars.ContextVar[dict | None] = contextvars.ContextV
 
 class InfillProtocol(LanguageServerProtocol):
     exited = False
+    exit_code = 0
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -124,7 +125,12 @@ class InfillProtocol(LanguageServerProtocol):
         if msg_id in self._command_tasks and self._command_tasks[msg_id] is None:
             return   # past its point of no return (command_past_cancel): it answers what became of its edit
         task = self._command_tasks.pop(msg_id, None)
-        super()._handle_cancel_notification(msg_id)
+        if msg_id not in self._request_futures:
+            # Answered already (from the cache, or a suggestion typed through) before the editor's cancel came: a
+            # race of every typing session, which pygls logged as a warning per keystroke into the editor's log.
+            logger.debug("cancel for %s, answered already", msg_id)
+        else:
+            super()._handle_cancel_notification(msg_id)
         if task is not None:
             task.cancel()
 
@@ -181,6 +187,7 @@ class InfillProtocol(LanguageServerProtocol):
     @lsp_method(types.EXIT)
     def lsp_exit(self, *args):
         self.exited = True
+        self.exit_code = 0 if self._shutdown else 1   # LSP: 1 for an `exit` with no `shutdown` before it
         yield from super().lsp_exit(*args)
 
     def _send_data(self, data) -> None:
