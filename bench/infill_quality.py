@@ -196,7 +196,7 @@ def run_humaneval(engine, mode: str, limit: int | None, seed: int, max_new_token
         rows.append(score_task(task, engine, runner, max_new_tokens))
         if progress:
             progress(f"{i + 1}/{len(tasks)} {task.task_id}: passed={rows[-1]['passed']} "
-                     f"raw_passed={rows[-1]['raw_passed']}")
+                     f"raw_passed={rows[-1]['raw_passed']} fill_s={rows[-1]['seconds']}")
     return summarize_humaneval(rows), rows
 
 
