@@ -859,9 +859,16 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     elif ctx.indent_seen:
         middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar,
                                       None if ctx.original else opener_above)
-    middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar)
-    middle = drop_suffix_overlap(middle, suffix)
-    middle = drop_unmatched_closers(middle, suffix, ctx.grammar, ctx.before)
+    # Rules against a fill that writes the suffix again. A selection that itself repeats the next line, ends as
+    # the text after it begins (`a + b` before ` + b`) or closes a block it did not open is the user's code: the
+    # same text written over it is no repeat.
+    rules = [lambda text: drop_repeated_suffix_lines(text, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar),
+             lambda text: drop_suffix_overlap(text, suffix),
+             lambda text: drop_unmatched_closers(text, suffix, ctx.grammar, ctx.before)]
+    own = normalize_newlines(ctx.original)
+    for rule in rules:
+        if not own.strip() or all(rule(text) == text for text in (own, own.rstrip())):
+            middle = rule(middle)
     if ctx.shape == "single":
         middle = close_own_brackets(middle, ctx.grammar)
     middle = trim_trailing_whitespace(middle)
@@ -878,6 +885,19 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
     if ctx.comma_before_closer:
         middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar, ctx.before)
-    if ctx.whole_lines:
+    if own.strip():
+        middle = with_selection_layout(middle, own, ctx.before)
+    elif ctx.whole_lines:
         middle += "\n"
     return to_line_ending(middle, ctx.line_ending)
+
+
+def with_selection_layout(middle: str, original: str, before: str) -> str:
+    """The blank lines a selection starts with (on a line of its own) and the whitespace it ends with, put back
+    around its replacement: cleaning trims both from the model's text, and without them `return ` rewritten came
+    back as `return`, joined to the next word, and the blank lines between two functions were lost."""
+    leading = re.match(r"(?:[ \t]*\n)*", original).group() if not before.strip() else ""
+    trailing = original[len(original.rstrip()):]
+    if "\n" in trailing:   # (not the spaces the selection's last line ended with)
+        trailing = trailing[trailing.index("\n"):]
+    return leading + middle + trailing

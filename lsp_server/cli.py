@@ -199,14 +199,18 @@ def fill_once(args: argparse.Namespace) -> int:
     if args.json:
         timings = {"load_ms": (loaded - started) * 1e3, "infill_ms": (finished - loaded) * 1e3}
         timings.update(result.details.get("timings", {}))
-        result_range = snap.range_of(result.start, result.end)
-        print(json.dumps({
-            "file": str(path), "mode": mode, "text": result.text,
+        def located(start: int, end: int) -> dict:
             # 1-based, like the input; "offsets" are Python str offsets into the file's text as UTF-8 decodes it
             # (a byte-order mark counts as one character).
-            "range": {"start": {"line": result_range.start.line + 1, "column": result_range.start.character + 1},
-                      "end": {"line": result_range.end.line + 1, "column": result_range.end.character + 1},
-                      "offsets": [result.start + mark, result.end + mark]},
+            where = snap.range_of(start, end)
+            return {"start": {"line": where.start.line + 1, "column": where.start.character + 1},
+                    "end": {"line": where.end.line + 1, "column": where.end.character + 1},
+                    "offsets": [start + mark, end + mark]}
+
+        print(json.dumps({
+            "file": str(path), "mode": mode, "text": result.text, "range": located(result.start, result.end),
+            # what the editor's command applies: the smallest changes turning the range's text into "text"
+            "edits": [{"range": located(a, b), "text": new} for a, b, new in result.edits],
             "message": result.message, "timings": timings,
             "details": {k: v for k, v in result.details.items() if k != "timings"},
             "model": host.engine.describe(),

@@ -125,6 +125,17 @@ def test_rewrite_a_range_answers_as_the_rewrite_command_does():
     assert answer["range"]["start"] == {"line": 6, "column": 5} and answer["range"]["end"] == {"line": 6, "column": 33}
     assert answer["text"] or answer["message"]
     assert answer["details"]["candidates"], answer   # the model ran on the range as its starting canvas
+    if answer["text"]:   # no model here follows an instruction: the answer says so rather than seem to obey
+        assert "instruction was not used" in answer["message"], answer["message"]
+    # The edits are what the command applies: they rebuild the range's new text and touch nothing else.
+    source = Path(SHAPES).read_text()
+    a, b = answer["range"]["offsets"]
+    rebuilt = source
+    for edit in sorted(answer["edits"], key=lambda e: e["range"]["offsets"][0], reverse=True):
+        start, end = edit["range"]["offsets"]
+        assert a <= start <= end <= b
+        rebuilt = rebuilt[:start] + edit["text"] + rebuilt[end:]
+    assert rebuilt == source[:a] + answer["text"] + source[b:] if answer["text"] else rebuilt == source
 
 
 @pytest.mark.parametrize("args, code, complaint", [

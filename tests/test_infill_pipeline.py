@@ -322,7 +322,8 @@ def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(do
     refused = run_infill(InfillRequest(text=document, mode="rewrite", start=start, end=end, language_id="python"),
                          ScriptedEngine("(("))   # a syntax error: nothing offered, nothing to apply
     assert refused.text == "" and refused.edits == []
-    assert lines(reported) == lines(document) - lines(document[start:end]) + lines(middle.rstrip(" ")), reported
+    # (The answer's own lines: a \r of it next to a \n of the document would count one line less.)
+    assert lines(reported) == lines(document) - lines(document[start:end]) + lines(result.text), reported
 
 
 @pytest.mark.parametrize("document, start, end, answer", [
@@ -439,6 +440,39 @@ def test_fill_replaces_the_selection_and_keeps_whole_lines():
     assert result.text == "    s = sum(xs)\n"   # the selection's indentation and final newline are kept
     assert engine.calls[0]["prefix"] == "def f(xs):\n" and engine.calls[0]["suffix"] == "    return s\n"
     assert result.details["decision"] == "block"
+
+
+@pytest.mark.parametrize("mode", ["rewrite", "fill"])
+@pytest.mark.parametrize("language,source", [
+    ("python", "def f(x):\n    [[return ]]x\n"),                          # `returnx`: the space was trimmed
+    ("python", "x = [[a + b]] + b\n"),                                     # `x = a + b`: the end equals the suffix's
+    ("python", "def f(x):\n[[    y = 0\n    x += 1\n]]    x += 1\n    return x\n"),   # a line equal to the next
+    ("python", "def f():\n    return 1\n\n\n[[def g():\n    return 2\n\n\n]]def h():\n    pass\n"),  # blank lines
+    ("javascript", "function f() {\n  [[a();\n  ]]b();\n}\n"),              # `a();b();`: the lines were joined
+    ("javascript", "function f() {\n  if (x) {\n[[    a();\n  }\n]]}\n"),   # the block's own `}`
+    ("lua", "local function f()\n  if x then\n[[    a()\n  end\n]]end\n"),  # the block's own `end`
+])
+def test_a_selection_written_back_as_it_was_leaves_the_document_as_it_was(mode, language, source):
+    """The rules against a fill repeating the suffix, and the trimming of whitespace, cut the user's own text when
+    the model gave the selection back unchanged: a word joined to the next, a line or a closer lost."""
+    start = source.index("[[")
+    source = source.replace("[[", "", 1)
+    end = source.index("]]")
+    source = source.replace("]]", "", 1)
+    engine = ScriptedEngine(source[start:end])
+    result = run_infill(InfillRequest(text=source, mode=mode, start=start, end=end, language_id=language), engine)
+    assert result.text and source[:result.start] + result.text + source[result.end:] == source, result.message
+
+
+def test_a_rewrite_says_its_instruction_was_not_used():
+    text = "def f(x):\n    return x + 1\n"
+    start = text.index("return")
+    request = InfillRequest(text=text, mode="rewrite", start=start, end=text.index("\n", start),
+                            language_id="python", instruction="make it shorter")
+    result = run_infill(request, ScriptedEngine("return x + 2"))
+    assert result.text == "return x + 2" and "instruction was not used" in result.message
+    request.instruction = None
+    assert run_infill(request, ScriptedEngine("return x + 2")).message is None
 
 
 @pytest.mark.parametrize("mode", ["fill", "rewrite"])
