@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .decide import bracket_surplus, comment_start, opens_block
+from .decide import LABEL_LINE, bracket_surplus, comment_start, opens_block
 from .literals import HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, jsx_text_blanked, line_comment_start
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
@@ -723,7 +723,8 @@ def shift_block_written_from_cursor(middle: str, before: str, grammar: str | Non
     if not before or before.strip():
         return middle
     lines = middle.split("\n")
-    if indentation(lines[0]) or not opens_block(lines[0], grammar):
+    # (A label's statements, `case 2:` or `private:`, may sit at its own depth: no sign of a margin moved.)
+    if indentation(lines[0]) or not opens_block(lines[0], grammar) or LABEL_LINE.match(lines[0]):
         return middle
     text_lines = lines_in_literals(before, lines, grammar)
     body = next((line for i, line in enumerate(lines) if i and i not in text_lines and line.strip()), None)
@@ -897,6 +898,8 @@ def with_selection_layout(middle: str, original: str, before: str) -> str:
     around its replacement: cleaning trims both from the model's text, and without them `return ` rewritten came
     back as `return`, joined to the next word, and the blank lines between two functions were lost."""
     leading = re.match(r"(?:[ \t]*\n)*", original).group() if not before.strip() else ""
+    if leading:   # the first line was lined up with the cursor's column: on its own line now, it goes there again
+        middle = before + middle
     trailing = original[len(original.rstrip()):]
     if "\n" in trailing:   # (not the spaces the selection's last line ended with)
         trailing = trailing[trailing.index("\n"):]

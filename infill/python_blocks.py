@@ -19,6 +19,7 @@ import re
 import sys
 import tokenize
 import warnings
+from collections import Counter
 
 from .clean import indentation
 from .context import line_start
@@ -320,6 +321,29 @@ def fill_line_breaks(text: str) -> int:
     return text.rstrip("\r\n").count("\n")
 
 
+def new_faults_in_fill(before: str, after: str, first_line: int, fill_lines: range) -> list[tuple[int, int]]:
+    """The faults of `after` on the fill's lines that `before` did not have. A fault is the same one when its line
+    and its opener's read the same (the user's `if y:` over a dedented line, rewritten as it was), or when both are
+    on the line the fill starts on (the user's badly indented line, completed at its end)."""
+    def key(source_lines: list[str], fault: tuple[int, int]) -> tuple[str, str]:
+        return tuple(source_lines[n - 1].strip() if 0 < n <= len(source_lines) else "" for n in fault)
+
+    before_lines, after_lines = before.split("\n"), after.split("\n")
+    known = Counter(key(before_lines, fault) for fault in block_fault_lines(before))
+    users_line = sum(first_line in fault for fault in block_fault_lines(before))
+    new = []
+    for fault in block_fault_lines(after):
+        if not (fault[0] in fill_lines or fault[1] in fill_lines):
+            continue
+        if known[key(after_lines, fault)]:
+            known[key(after_lines, fault)] -= 1
+        elif users_line and first_line in fault:
+            users_line -= 1
+        else:
+            new.append(fault)
+    return new
+
+
 def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
     """(faults the fill adds, faults left after it) putting `text` in place of document[start:end]: indentation
     faults counted with Python's tokenizer, then, where the structure is sound, an error Python's compiler reports
@@ -353,9 +377,7 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     # a header moves the "expected an indented block" of the empty body into the fill; so does a fill ending with
     # a header of its own), unless the line the fill starts on had it already (the user's line, completed).
     fill_lines = range(first_line, first_line + fill_line_breaks(text) + 1)
-    faults_in_fill = sum(line in fill_lines or opener in fill_lines for line, opener in block_fault_lines(after))
-    faults_of_users_line = sum(first_line in fault for fault in block_fault_lines(before))
-    added = max(faults_after - faults_before, faults_in_fill - faults_of_users_line, 0)
+    added = max(faults_after - faults_before, len(new_faults_in_fill(before, after, first_line, fill_lines)), 0)
     if faults_after:
         return added, faults_after
     error_line = syntax_error_line(after)

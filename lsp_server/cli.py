@@ -210,7 +210,7 @@ def fill_once(args: argparse.Namespace) -> int:
         print(json.dumps({
             "file": str(path), "mode": mode, "text": result.text, "range": located(result.start, result.end),
             # what the editor's command applies: the smallest changes turning the range's text into "text"
-            "edits": [{"range": located(a, b), "text": new} for a, b, new in result.edits],
+            "edits": [{"range": located(a, b), "newText": new} for a, b, new in result.edits],
             "message": result.message, "timings": timings,
             "details": {k: v for k, v in result.details.items() if k != "timings"},
             "model": host.engine.describe(),

@@ -134,7 +134,7 @@ def test_rewrite_a_range_answers_as_the_rewrite_command_does():
     for edit in sorted(answer["edits"], key=lambda e: e["range"]["offsets"][0], reverse=True):
         start, end = edit["range"]["offsets"]
         assert a <= start <= end <= b
-        rebuilt = rebuilt[:start] + edit["text"] + rebuilt[end:]
+        rebuilt = rebuilt[:start] + edit["newText"] + rebuilt[end:]
     assert rebuilt == source[:a] + answer["text"] + source[b:] if answer["text"] else rebuilt == source
 
 

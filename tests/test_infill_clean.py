@@ -730,6 +730,8 @@ def test_a_middle_leaving_its_own_bracket_open_after_the_string_does_not_take_th
     ("if x:\n        y = 1", "    ", "python", "if x:\n        y = 1"),           # absolute already: as written
     ("y = 1\nz = 2", "    ", "python", "y = 1\nz = 2"),                            # no block opened
     ("if x:\n    y = 1", "z = ", "python", "if x:\n    y = 1"),                    # mid-line: not the margin
+    ("case 2:\n\t\tb()", "\t\t", "go", "case 2:\n\t\tb()"),                          # a label's statements
+    ("private:\n    int b;", "    ", "cpp", "private:\n    int b;"),
     ("def f():\n    '''Doc\n  text'''", "    ", "python", "def f():\n        '''Doc\n  text'''"),   # text stays
 ])
 def test_a_block_indented_from_the_cursor_is_moved_to_the_documents_depth(middle, before, grammar, expected):

@@ -220,8 +220,12 @@ def test_a_python_block_written_from_the_cursors_column_is_indented_not_refused(
     assert result.text == f"if x:\n{body}    y = 1\n{body}return y"
 
 
-def test_a_python_block_that_ends_with_an_empty_body_is_not_offered():
-    result, _ = inline("class A:\n    def f(self, x):\n        <|>\n", "if x:")
+@pytest.mark.parametrize("source,middle", [
+    ("class A:\n    def f(self, x):\n        <|>\n", "if x:"),
+    ("class A:\n    def f(self, x):<|>\n", "\n        if x:"),   # the method's empty body traded for the fill's
+])
+def test_a_python_block_that_ends_with_an_empty_body_is_not_offered(source, middle):
+    result, _ = inline(source, middle)
     assert result.text == ""
 
 
@@ -462,6 +466,26 @@ def test_a_selection_written_back_as_it_was_leaves_the_document_as_it_was(mode, 
     engine = ScriptedEngine(source[start:end])
     result = run_infill(InfillRequest(text=source, mode=mode, start=start, end=end, language_id=language), engine)
     assert result.text and source[:result.start] + result.text + source[result.end:] == source, result.message
+
+
+@pytest.mark.parametrize("mode", ["rewrite", "fill"])
+@pytest.mark.parametrize("language,source,middle,expected", [
+    # from the end of a blank line's indentation: the blank line kept, the code at the cursor's column below it
+    ("python", "def f():\n    [[\n    x = 1\n]]    return x\n", "x = 2\n", "def f():\n    \n    x = 2\n    return x\n"),
+    ("javascript", "function f() {\n  [[\n  a();\n]]  return 1;\n}\n", "b();\n",
+     "function f() {\n  \n  b();\n  return 1;\n}\n"),
+    # the selection holds the user's `if y:` whose body is still missing: not the answer's fault
+    ("python", "def f(x):\n[[    y = 0\n    if y:\n]]    return y\n", "    y = 1\n    if y:\n",
+     "def f(x):\n    y = 1\n    if y:\n    return y\n"),
+])
+def test_a_selections_layout_and_the_users_own_faults_stay(mode, language, source, middle, expected):
+    start = source.index("[[")
+    source = source.replace("[[", "", 1)
+    end = source.index("]]")
+    source = source.replace("]]", "", 1)
+    result = run_infill(InfillRequest(text=source, mode=mode, start=start, end=end, language_id=language),
+                        ScriptedEngine(middle))
+    assert source[:result.start] + result.text + source[result.end:] == expected, result.message
 
 
 def test_a_rewrite_says_its_instruction_was_not_used():

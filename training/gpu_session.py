@@ -175,9 +175,10 @@ def train(args) -> None:
     runs_of = {v: runs / v for v in variants}
     for folder in runs_of.values():  # a run left by an earlier `train` would be resumed: unequal budgets, 0 steps
         shutil.rmtree(folder, ignore_errors=True)
-    # A safety stop, should the probe have under-measured a step; the schedule ends at `steps`. Small: what it
-    # overruns comes out of the held-out fills' reserve, and the call has 10 minutes for install, prepare and all.
-    limit = max(budget_s, 0) / 60 + 0.25
+    # A safety stop; the schedule ends at `steps`. The probe's step time leaves out the runs' compile, evals and
+    # checkpoints, so the margin is a minute. What it overruns comes out of the held-out fills' reserve (they get
+    # at least 30 s), so the stage still ends near `--minutes`.
+    limit = max(budget_s, 0) / 60 + 1.0
     commands = {v: trainer_command(v, runs_of[v], args, [
         "--total-steps", str(steps), "--minutes", f"{limit:.2f}", "--warmup", str(min(200, steps // 10)),
         "--eval-every", str(max(steps // 10, 1)), "--checkpoint-every", str(max(steps // 2, 1))])
