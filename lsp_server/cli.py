@@ -199,6 +199,7 @@ def fill_once(args: argparse.Namespace) -> int:
     if args.json:
         timings = {"load_ms": (loaded - started) * 1e3, "infill_ms": (finished - loaded) * 1e3}
         timings.update(result.details.get("timings", {}))
+
         def located(start: int, end: int) -> dict:
             # 1-based, like the input; "offsets" are Python str offsets into the file's text as UTF-8 decodes it
             # (a byte-order mark counts as one character).
