@@ -66,7 +66,6 @@ class Candidates:
     layout: str                       # FIM layout used, e.g. "spm-sentinels"
     reason: str                       # why items[0] was chosen
     timings: dict[str, float] = field(default_factory=dict)  # encode_ms, denoise_ms, total_ms
-    instruction_used: bool = False    # a rewrite's instruction reached the model (none of ours is tuned for one)
 
     @property
     def best(self) -> Candidate | None:

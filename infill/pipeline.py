@@ -356,8 +356,9 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     new_text, new_end = choice.chosen.text, end + len(tail)
     edits = minimal_edits(text[start:new_end], new_text, start)
     message = plan.message
-    if mode == "rewrite" and request.instruction and not getattr(candidates, "instruction_used", False):
-        # (The editors ask for one: the user must not believe it was followed.)
+    if mode == "rewrite" and request.instruction:
+        # No engine here puts an instruction to the model; the editors ask for one, and the user must not believe
+        # it was followed.
         unused = "the instruction was not used (this model is not tuned to follow one): the selection was rewritten"
         message = f"{message}; {unused}" if message else unused
     return InfillResult(new_text, start, new_end, message, details, edits)

@@ -328,15 +328,16 @@ def new_faults_in_fill(before: str, after: str, first_line: int, fill_lines: ran
     def key(source_lines: list[str], fault: tuple[int, int]) -> tuple[str, str]:
         return tuple(source_lines[n - 1].strip() if 0 < n <= len(source_lines) else "" for n in fault)
 
-    before_lines, after_lines = before.split("\n"), after.split("\n")
-    known = Counter(key(before_lines, fault) for fault in block_fault_lines(before))
-    users_line = sum(first_line in fault for fault in block_fault_lines(before))
+    before_lines, after_lines, faults_before = before.split("\n"), after.split("\n"), block_fault_lines(before)
+    known = Counter(key(before_lines, fault) for fault in faults_before)
+    users_line = sum(first_line in fault for fault in faults_before)
     new = []
     for fault in block_fault_lines(after):
         if not (fault[0] in fill_lines or fault[1] in fill_lines):
             continue
-        if known[key(after_lines, fault)]:
-            known[key(after_lines, fault)] -= 1
+        same = key(after_lines, fault)
+        if known[same]:
+            known[same] -= 1
         elif users_line and first_line in fault:
             users_line -= 1
         else:
