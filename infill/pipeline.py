@@ -172,7 +172,7 @@ def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
     request = with_head(as_lines(request))   # as infill_text will read it
     plan = plan_for(dataclasses.replace(request, mode="inline", end=request.start, invoked=True), engine)
     details = plan.details
-    details["primed"] = prime(plan.related + plan.context.prefix, plan.context.suffix)
+    details["primed"] = prime(for_model(plan.related + plan.context.prefix), for_model(plan.context.suffix))
     return details
 
 
@@ -253,6 +253,13 @@ def before_newline(original: str, start: int, end: int, new: str) -> Edit:
     return start, end, new
 
 
+def for_model(text: str) -> str:
+    """`text` as the model reads code: its tokenizer was trained on \\n lines (so are code models at large), and a
+    \\r before each \\n costs a token per line and reads as unusual text. The cleaning writes the middle back in the
+    document's own line break (CleanContext.line_ending)."""
+    return text.replace("\r\n", "\n")
+
+
 def with_head(request: InfillRequest) -> InfillRequest:
     """`request` on its head and text as one document (the same request when it has no head, or when the two
     together would be refused: the text alone is then answered)."""
@@ -305,12 +312,12 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     prefix, suffix, original = plan.related + plan.context.prefix, plan.context.suffix, text[start:end]
     engine_started = time.perf_counter()
     if mode == "rewrite":
-        candidates = engine.rewrite(prefix, suffix, original, strength=REWRITE_STRENGTH,
-                                    instruction=request.instruction, cancel=cancel)
+        candidates = engine.rewrite(for_model(prefix), for_model(suffix), for_model(original),
+                                    strength=REWRITE_STRENGTH, instruction=request.instruction, cancel=cancel)
     else:
         budget = {"budget_ms": request.budget_ms} if request.budget_ms else {}
-        candidates = engine.fill(prefix, suffix, max_new_tokens=request.max_new_tokens, lengths=plan.lengths,
-                                 cancel=cancel, **budget)
+        candidates = engine.fill(for_model(prefix), for_model(suffix), max_new_tokens=request.max_new_tokens,
+                                 lengths=plan.lengths, cancel=cancel, **budget)
     timings["engine_ms"] = elapsed_ms(engine_started)
     timings.update({f"engine_{name}": value for name, value in (getattr(candidates, "timings", None) or {}).items()})
     details["engine"] = {"layout": getattr(candidates, "layout", None), "reason": getattr(candidates, "reason", None),

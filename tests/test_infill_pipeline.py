@@ -287,6 +287,19 @@ def test_crlf_documents_get_crlf_text():
     assert result.text == "b = a * 2\r\n    return b"
 
 
+def test_crlf_documents_reach_the_model_in_plain_line_breaks():
+    """The model's tokenizer knows \\n lines: a \\r before each cost a token per line and read as odd text."""
+    _, engine = inline("import os\r\n\r\ndef f(a):\r\n    <|>\r\n\r\nprint(f(1))\r\n", "return a")
+    assert "\r" not in engine.calls[0]["prefix"] + engine.calls[0]["suffix"]
+    assert engine.calls[0]["prefix"].endswith("def f(a):\n    ") and "print(f(1))" in engine.calls[0]["suffix"]
+    text, start = at("def f(a):\r\n<|>    b = a\r\n    return b\r\n\r\nprint(f(1))\r\n")
+    end = text.index("print")
+    engine = ScriptedEngine(text[start:end].replace("\r\n", "\n"))   # the selection given back as it was
+    result = run_infill(InfillRequest(text=text, mode="rewrite", start=start, end=end, language_id="python"), engine)
+    assert "\r" not in engine.calls[0]["original"] + engine.calls[0]["prefix"] + engine.calls[0]["suffix"]
+    assert result.edits == [] and result.text == text[start:end]   # unchanged, in the document's \r\n
+
+
 def test_lone_cr_documents_are_filled_as_lines_and_answered_in_lone_cr():
     """Old Mac line breaks: the grammars and Python's checks read \\n only, so before, the whole file was one line,
     every multi-line candidate added parse errors and whole-line fills were refused."""
