@@ -83,6 +83,9 @@ class JobQueue:
                 replaced += [self._waiting.pop(k) for k, j in list(self._waiting.items()) if j.speculative]
             self._waiting[job.key] = job
             self._cond.notify()
+        # A waiter that gives up ($/cancelRequest cancels its future) takes the job out of the queue at once: it
+        # would count as waiting work and keep speculation off until the worker reached and skipped it.
+        job.future.add_done_callback(lambda future: self._forget(job) if future.cancelled() else None)
         for old in replaced:
             old.cancel()
             _resolve(old, SUPERSEDED)
@@ -97,6 +100,11 @@ class JobQueue:
         if waiting is not None:
             waiting.cancel()
             _resolve(waiting, SUPERSEDED)
+
+    def _forget(self, job: Job) -> None:
+        with self._cond:
+            if self._waiting.get(job.key) is job:
+                del self._waiting[job.key]
 
     def cancel_speculation(self) -> None:
         with self._cond:

@@ -337,6 +337,26 @@ def test_job_queue_keeps_one_waiting_job_per_key_and_cancels_the_running_one():
     queue.close()
 
 
+def test_a_waiting_job_whose_waiter_gave_up_leaves_the_queue_at_once():
+    """$/cancelRequest cancels the request's future: the job no longer counts as waiting work, and the queue is
+    idle (speculation may run) without waiting for the worker to reach and skip it."""
+    queue = JobQueue("test-queue")
+    started, release = threading.Event(), threading.Event()
+    running = queue.submit("doc", lambda token: (started.set(), release.wait(5)) and "done")
+    assert started.wait(5)
+    given_up = queue.submit("other-doc", lambda token: "never read")
+    assert queue.waiting() == 1
+    given_up.future.cancel()
+    assert queue.waiting() == 0
+    release.set()
+    assert running.future.result(5) == "done"
+    deadline = time.monotonic() + 5
+    while not queue.idle() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert queue.idle()
+    queue.close()
+
+
 def test_closing_without_waiting_returns_while_a_job_that_cannot_stop_still_runs():
     """The shutdown request is answered at once; a model load (which cannot stop half-way) is waited for at exit."""
     queue = JobQueue("test-queue")
