@@ -10,6 +10,8 @@ import keyword
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
 
 from .decide import LABEL_LINE, bracket_surplus, comment_start, opens_block
 from .literals import HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, jsx_text_blanked, line_comment_start
@@ -860,16 +862,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     elif ctx.indent_seen:
         middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar,
                                       None if ctx.original else opener_above)
-    # Rules against a fill that writes the suffix again. A selection that itself repeats the next line, ends as
-    # the text after it begins (`a + b` before ` + b`) or closes a block it did not open is the user's code: the
-    # same text written over it is no repeat.
-    rules = [lambda text: drop_repeated_suffix_lines(text, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar),
-             lambda text: drop_suffix_overlap(text, suffix),
-             lambda text: drop_unmatched_closers(text, suffix, ctx.grammar, ctx.before)]
+    # Rules against a fill that writes the suffix again (those the selection itself would fail left out).
     own = normalize_newlines(ctx.original)
-    for rule in rules:
-        if not own.strip() or all(rule(text) == text for text in (own, own.rstrip())):
-            middle = rule(middle)
+    for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
+        middle = rule(middle)
     if ctx.shape == "single":
         middle = close_own_brackets(middle, ctx.grammar)
     middle = trim_trailing_whitespace(middle)
@@ -891,6 +887,19 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     elif ctx.whole_lines:
         middle += "\n"
     return to_line_ending(middle, ctx.line_ending)
+
+
+@lru_cache(maxsize=16)   # one answer for all the candidates of a request
+def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: bool,
+                     grammar: str | None) -> tuple[Callable[[str], str], ...]:
+    """The rules against a fill that writes the suffix again, less those the selection `own` (in \\n) would fail:
+    a selection that itself repeats the next line, ends as the text after it begins (`a + b` before ` + b`) or
+    closes a block it did not open is the user's code, and the same text written over it is no repeat."""
+    rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
+             lambda text: drop_suffix_overlap(text, suffix),
+             lambda text: drop_unmatched_closers(text, suffix, grammar, before))
+    return tuple(rule for rule in rules
+                 if not own.strip() or all(rule(text) == text for text in (own, own.rstrip())))
 
 
 def with_selection_layout(middle: str, original: str, before: str) -> str:

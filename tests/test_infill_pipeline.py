@@ -755,6 +755,24 @@ def test_rewrite_that_changes_nothing_has_no_edits():
     assert result.text == "x = 1" and result.edits == []
 
 
+def test_a_selection_is_read_against_the_suffix_rules_once_for_all_candidates(monkeypatch):
+    """Which rules against repeating the suffix a selection itself fails is one answer per request, not one per
+    candidate (each reading walks the selection and the suffix)."""
+    import infill.clean as clean
+    readings = []
+    real = clean.drop_suffix_overlap
+    monkeypatch.setattr(clean, "drop_suffix_overlap", lambda text, suffix: readings.append(text) or real(text, suffix))
+    text = "def f(a):\n    b = a + 1\n    return b\n\nprint(f(2))\n"
+    start, end = text.index("    b"), text.index("\n\nprint") + 1
+    middles = [f"    b = a + {n}\n    return b" for n in range(2, 6)]
+    result = run_infill(InfillRequest(text=text, mode="rewrite", start=start, end=end, language_id="python"),
+                        ScriptedEngine(*middles))
+    assert result.text == "    b = a + 2\n    return b\n"
+    selection = text[start:end]
+    assert len([t for t in readings if t in (selection, selection.rstrip())]) == 2   # the selection, once
+    assert len(readings) == 2 + len(middles)
+
+
 @pytest.mark.parametrize("language_id, source, model, expected", [
     # the cursor after indentation the editor copied from the opener's line, later lines at their full depth
     ("python", "def f(a):\n    if a:\n    <|>\n    return 1\n", "x = 1\n        y = 2",
