@@ -167,6 +167,20 @@ def test_masked_noise_trains_on_masked_positions_and_records_its_variant(prepare
     assert json.loads((run / "model" / "diffusion_infill.json").read_text())["noise"] == "masked"
 
 
+@pytest.mark.parametrize("trainer", [train, train_ar])
+def test_a_timing_only_run_logs_its_steps_and_saves_nothing(prepared, trainer):
+    """gpu_session's probe: its folders are deleted at once, so a checkpoint, a final evaluation and a saved model
+    would only spend the GPU's minutes."""
+    tmp, _ = prepared
+    run = tmp / f"timing-{trainer.__name__.rsplit('.', 1)[-1]}"
+    trainer.main(["--config", "tiny", "--shards", str(tmp / "shards"), "--tokenizer", str(tmp / "tok"),
+                  "--run", str(run), "--total-steps", "1000000", "--chunk-steps", "4", "--eval-every", "1000000",
+                  "--checkpoint-every", "2", "--timing-only", *SMALL])
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [1, 2, 3, 4] and all("time_s" in record for record in log)
+    assert sorted(path.name for path in run.iterdir()) == ["log.jsonl"]
+
+
 def test_masked_noise_puts_mask_exactly_where_it_weighs(prepared):
     clean = torch.randint(10, 100, (4, 32))
     clean[:, 20:] = PAD_ID

@@ -160,7 +160,7 @@ def train(args) -> None:
         shutil.rmtree(folder, ignore_errors=True)
     codes = run_side_by_side({v: trainer_command(v, probes[v], args, [
         "--total-steps", "1000000", "--chunk-steps", str(probe_steps), "--warmup", "1000000",
-        "--eval-every", "1000000", "--eval-batches", "1", "--checkpoint-every", "1000000"]) for v in variants},
+        "--eval-every", "1000000", "--eval-batches", "1", "--timing-only"]) for v in variants},
         runs / "logs")
     if any(codes.values()):
         raise SystemExit(f"probe failed: {codes}; see {runs / 'logs'}")

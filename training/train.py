@@ -284,6 +284,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="transformers' MoE kernel (default: its own choice, grouped_mm where available)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timing-only", action="store_true",
+                        help="time the steps only (the step log): no checkpoint, final evaluation or saved model "
+                             "(gpu_session's probe)")
     args = parser.parse_args(argv)
     if args.total_steps is None and args.total_minutes is None:
         parser.error("give --total-steps or --total-minutes: the schedule needs the length of the whole run")
@@ -397,10 +400,12 @@ def main(argv=None) -> None:
                                    unigram=unigram, device=device))
             record["canvas_tokens_per_s"] = round(tokens["canvas"] / max(clock.train_time, 1e-9))
             print(json.dumps(record), flush=True)
-        if step % args.checkpoint_every == 0:
+        if step % args.checkpoint_every == 0 and not args.timing_only:
             checkpoint()
         log.write(json.dumps(record) + "\n")
         log.flush()
+    if args.timing_only:   # its folder is deleted next: saving would only spend the GPU's minutes
+        return
     if step % args.checkpoint_every or step == first_step:   # else the loop's last step saved it just now
         checkpoint()
 

@@ -89,6 +89,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timing-only", action="store_true",
+                        help="time the steps only (the step log): no checkpoint, final evaluation or saved model "
+                             "(gpu_session's probe)")
     args = parser.parse_args(argv)
     if args.total_steps is None and args.total_minutes is None:
         parser.error("give --total-steps or --total-minutes: the schedule needs the length of the whole run")
@@ -175,10 +178,12 @@ def main(argv=None) -> None:
         if step % args.eval_every == 0 or step == 1:
             record.update(evaluate(model, val_batches, fim_ids[2], unigram, device))
             print(json.dumps(record), flush=True)
-        if step % args.checkpoint_every == 0:
+        if step % args.checkpoint_every == 0 and not args.timing_only:
             checkpoint()
         log.write(json.dumps(record) + "\n")
         log.flush()
+    if args.timing_only:   # its folder is deleted next: saving would only spend the GPU's minutes
+        return
     if step % args.checkpoint_every or step == first_step:   # else the loop's last step saved it just now
         checkpoint()
 
