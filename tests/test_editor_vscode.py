@@ -778,6 +778,15 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     time.sleep(3)   # (the client kills a process that never came up 2 s after giving up on it)
     assert subprocess.run(["pgrep", "-f", str(hang)], capture_output=True).returncode != 0, "the hung program runs on"
 
+    # Two restarts close together: the first one's "off" (written once it had stopped its server) landed on the
+    # status of the server the second one had started, and stayed there with that server running.
+    run_command(browser, "Diffusion Infill: Restart Server")
+    run_command(browser, "Diffusion Infill: Restart Server")
+    wait_for(lambda: "ready" in status_label(browser), MODEL_READY_S,
+             lambda: f"the status bar to say ready after two restarts: it says {status_label(browser)!r}")
+    time.sleep(4)
+    assert "ready" in status_label(browser), status_label(browser)
+
 
 def test_settings_the_extension_sends_default_to_the_servers_own_options():
     """The Settings editor shows, for every option the extension passes to the server, the default the server

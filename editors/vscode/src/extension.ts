@@ -104,6 +104,7 @@ class InfillExtension implements vscode.Disposable {
   // Set when the server could not start: opening another file does not try (and pop up the error) again; a
   // settings change that restarts, granting trust or the Restart command does.
   private startFailed = false;
+  private restarts = 0;   // restarts asked for so far: the latest one alone goes on after stopping
 
   log(level: LogLevel, message: string): void {
     if (LOG_LEVELS.indexOf(level) > LOG_LEVELS.indexOf(extensionSettings().logLevel)) return;
@@ -377,8 +378,12 @@ class InfillExtension implements vscode.Disposable {
   /** Stop the server, then start it again where one is wanted: the user asked (the Restart command), or a file of
    * `diffusionInfill.languages` is open. A settings change or granted trust alone loads no model. */
   async restart(asked = false): Promise<void> {
+    const restart = ++this.restarts;
     this.startFailed = false;
     await this.stop();
+    // A newer restart came while this one stopped the server: its status and its start stand (this one's "off"
+    // written over them stayed on a running server).
+    if (restart !== this.restarts) return;
     this.idle();
     const settings = extensionSettings();
     const wanted = asked || vscode.workspace.textDocuments.some((d) => served(d, settings.languages));
