@@ -10,6 +10,7 @@ from .literals import line_comment_start
 
 SINGLE_LENGTHS = [8, 16, 32]
 MULTI_LENGTHS = [32, 64]
+FILL_MAX_TOKENS = 512   # a Fill Selection writes up to twice its selection, this at most, whatever maxNewTokens says
 CLOSERS = set(")]}>\"'`;,")
 IDENTIFIER_CHAR = re.compile(r"\w")
 # A ':' opens a block in Python only after these words; after anything else it is a dict entry, a slice or a type
@@ -238,12 +239,14 @@ def closed_on_a_later_line(text: str, offset: int, opener: str) -> bool:
 
 def plan_lengths(shape: str, max_new_tokens: int, selection: str = "") -> list[int]:
     """Length candidates in tokens, each capped by max_new_tokens. A fill is planned around the size of the
-    selection it replaces (about 3.5 characters per token in code)."""
+    selection it replaces (about 3.5 characters per token in code), up to twice it: max_new_tokens is the longest
+    inline completion, and a selection longer than it was replaced by a text cut off at that length."""
     if shape == "single":
         wanted = SINGLE_LENGTHS
     elif shape == "block":
         guess = max(8, round(len(selection) / 3.5))
         wanted = [max(8, guess // 2), guess, guess * 2]
+        max_new_tokens = max(max_new_tokens, min(guess * 2, FILL_MAX_TOKENS))
     else:
         wanted = MULTI_LENGTHS
     return sorted({max(1, min(n, max_new_tokens)) for n in wanted})

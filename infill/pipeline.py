@@ -316,7 +316,9 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
                                     strength=REWRITE_STRENGTH, instruction=request.instruction, cancel=cancel)
     else:
         budget = {"budget_ms": request.budget_ms} if request.budget_ms else {}
-        candidates = engine.fill(for_model(prefix), for_model(suffix), max_new_tokens=request.max_new_tokens,
+        # A fill's lengths follow its selection, past the inline cap when the selection is longer (plan_lengths).
+        longest = max(plan.lengths) if mode == "fill" else request.max_new_tokens
+        candidates = engine.fill(for_model(prefix), for_model(suffix), max_new_tokens=longest,
                                  lengths=plan.lengths, cancel=cancel, **budget)
     timings["engine_ms"] = elapsed_ms(engine_started)
     timings.update({f"engine_{name}": value for name, value in (getattr(candidates, "timings", None) or {}).items()})
@@ -363,6 +365,11 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     new_text, new_end = choice.chosen.text, end + len(tail)
     edits = minimal_edits(text[start:new_end], new_text, start)
     message = plan.message
+    if mode == "fill" and getattr(choice.chosen.item, "ended", True) is False:
+        # Its end is where the length limit fell, not where the model closed the code: the user should look.
+        cut = (f"the model had not finished when it reached its length limit ({max(plan.lengths)} tokens): "
+               "check the end of the filled text")
+        message = f"{message}; {cut}" if message else cut
     if mode == "rewrite" and request.instruction:
         # No engine here puts an instruction to the model; the editors ask for one, and the user must not believe
         # it was followed.

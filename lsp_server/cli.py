@@ -49,7 +49,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=int, help="CPU threads for torch (default: half the cores, at most 4, for a small "
                                                    "model; else PyTorch's own default)")
     group.add_argument("--steps", type=int, help="denoising steps per canvas (default 48 on a GPU, 24 on a CPU)")
-    group.add_argument("--max-new-tokens", type=int, help="longest completion, in tokens (default 48)")
+    group.add_argument("--max-new-tokens", type=int, help="longest inline completion, in tokens (default 48; "
+                       "a fill of a range may write twice the range's size, at most 512)")
     group.add_argument("--seed", type=int)
     group.add_argument("--context-tokens", type=int, help="context tokens the model reads (default: the model's "
                                                           "own, 192 for the embedded model)")

@@ -755,6 +755,27 @@ def test_rewrite_that_changes_nothing_has_no_edits():
     assert result.text == "x = 1" and result.edits == []
 
 
+def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a_cut_one_is_pointed_out():
+    """maxNewTokens (48) is the longest inline completion: a 20-line selection was replaced by 48 tokens of text,
+    cut where the limit fell, with no word to the user when it still parsed."""
+    body = "".join(f"    total = total + {n}  # step {n}\n" for n in range(20))
+    text = f"def f():\n    total = 0\n{body}    return total\n"
+    start, end = text.index("    total = total + 0"), text.index("    return")
+    request = InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python", max_new_tokens=48)
+    engine = ScriptedEngine("    total = 1\n")
+    result = run_infill(request, engine)
+    assert engine.calls[0]["max_new_tokens"] == max(engine.calls[0]["lengths"]) > 2 * 48
+    assert result.text == "    total = 1\n" and result.message is None   # the model ended it: nothing to say
+    engine = ScriptedEngine("    total = 1\n")
+    engine._candidates = lambda reason, real=engine._candidates: SimpleNamespace(
+        **{**vars(real(reason)), "items": [SimpleNamespace(**{**vars(item), "ended": False})
+                                           for item in real(reason).items]})
+    result = run_infill(request, engine)
+    assert result.text == "    total = 1\n" and "had not finished" in result.message
+    inline_result, engine = inline("def f(a):\n    return <|>\n", "a + 1")
+    assert engine.calls[0]["max_new_tokens"] == 64 and inline_result.message is None   # inline: the request's cap
+
+
 def test_a_selection_is_read_against_the_suffix_rules_once_for_all_candidates(monkeypatch):
     """Which rules against repeating the suffix a selection itself fails is one answer per request, not one per
     candidate (each reading walks the selection and the suffix)."""
