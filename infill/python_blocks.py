@@ -21,8 +21,11 @@ import tokenize
 import warnings
 from collections import Counter
 
+import tree_sitter
+
 from .clean import indentation
 from .context import line_start
+from .languages import parse_document
 
 # compile() warns about code it accepts (`x is 1`, "\\d" in a plain string: a DeprecationWarning before 3.12, a
 # SyntaxWarning since): not the user's business here.
@@ -232,14 +235,44 @@ def definition_window(text: str, a: int, indent: str, end: int) -> tuple[int, in
 
 def top_level_window(text: str, start: int, end: int) -> tuple[int, int, str] | None:
     """(a, b, ""): from the top-level statement holding `start` to the next one after `end`. Indentation starts over
-    at a top-level line, so text outside the window cannot change the faults inside it."""
+    at a top-level line, so text outside the window cannot change the faults inside it. A column-0 line of a
+    string's text (a module docstring's, a triple-quoted SQL constant's) starts no statement: a window starting
+    there did not compile with the user's own text, and every fill in it was refused."""
     a = line_start(text, start)
-    while a > 0 and not TOP_LEVEL.match(text, a):
+    while a > 0:
         if start - a > WINDOW_CHARS:
             return None
-        a = line_start(text, a - 1)
+        if TOP_LEVEL.match(text, a):
+            string = string_around(text, a)
+            if string is None:
+                break
+            a = line_start(text, string[0])   # the line the string opens on, itself checked again
+        else:
+            a = line_start(text, a - 1)
     b = following_line_at_or_left_of(text, end, 0)
+    while b < len(text) and (string := string_around(text, b)) is not None:
+        b = following_line_at_or_left_of(text, string[1], 0)
     return (a, b, "") if b - a <= WINDOW_CHARS else None
+
+
+def string_around(text: str, offset: int) -> tuple[int, int] | None:
+    """(start, end) of the string of the Python document `text` that holds `offset` past its opening quote."""
+    if '"""' not in text and "'''" not in text:   # only those span lines (a backslash-continued one is rare)
+        return None
+    tree, data = python_tree(text)
+    byte = len(text[:offset].encode("utf-8"))
+    node = tree.root_node.descendant_for_byte_range(byte, byte)
+    while node is not None and node.type != "string":
+        node = node.parent
+    if node is None or node.start_byte >= byte:
+        return None
+    return len(data[:node.start_byte].decode("utf-8")), len(data[:node.end_byte].decode("utf-8"))
+
+
+@functools.lru_cache(maxsize=4)   # one document, read for every candidate
+def python_tree(text: str) -> tuple[tree_sitter.Tree, bytes]:
+    data = text.encode("utf-8")
+    return parse_document("python", data), data
 
 
 def following_line_at_or_left_of(text: str, end: int, column: int) -> int:

@@ -274,3 +274,30 @@ def test_a_line_still_open_below_leaves_the_fills_own_errors_refused(fill, added
 def test_an_error_on_the_line_of_a_3_12_f_string_is_still_an_error():
     assert syntax_error_line('def f(d):\n    x = f"{d["k"]}" +\n    return x\n') == 2
     assert syntax_error_line('def f(d):\n    x = f"{d["k"]}"\n    return x\n') is None
+
+
+@pytest.mark.parametrize("document, selected, middle", [
+    ('"""Module doc.\n\nSecond line here.\n"""\nimport os\n', "Second line here.", "Second line there."),
+    ('"""Module doc.\n\nSecond line here.\n"""\nimport os\n', "Second line here.", "Second line here."),
+    ('QUERY = """\nSELECT a, b\nFROM t\n"""\n', "a, b", "c, d"),
+    ("NOTE = '''\nfirst\nsecond\n'''\nx = 1\n", "second", "second, and more"),
+])
+def test_a_fill_in_the_column_0_text_of_a_top_level_string_is_judged_in_its_statement(document, selected, middle):
+    """Such a line read as a statement of its own: its window did not compile even with the user's own text, and
+    every fill there was refused (the selection given back unchanged too)."""
+    start = document.index(selected)
+    result = fill(document, {"start": start, "end": start + len(selected)}, middle)
+    assert result.text == middle, result.message
+    assert fill_python_faults(document, start, start + len(selected), middle) == (0, 0)
+
+
+def test_a_fill_that_ends_a_top_level_string_early_is_still_refused():
+    document = 'QUERY = """\nSELECT a, b\nFROM t\n"""\n'
+    start = document.index("a, b")
+    result = fill(document, {"start": start, "end": start + 4}, 'c"""\nx = (', "c, d")
+    assert result.text == "c, d" and result.details["candidates"][0]["added_errors"] > 0
+
+
+def test_an_explicit_request_in_a_module_docstring_is_offered():
+    result, _ = inline('"""Tools.\n\nThey are for <|>\n"""\nimport os\n', "reading files.", invoked=True)
+    assert result.text == "reading files."
