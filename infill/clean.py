@@ -666,18 +666,20 @@ def trim_trailing_whitespace(middle: str) -> str:
     return "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
 
 
-def reindent_first_line(middle: str, before: str, indent_unit: str = "    ") -> str:
+def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "") -> str:
     """Line up the first line with the cursor column.
 
     Later lines carry absolute indentation, the first starts at the cursor. When the cursor sits in indentation and
     the model wrote that indentation again, drop the repeat (unless the next line shows the extra indentation was
     meant as relative). Mid-line, a leading space after a space is dropped. (A fill at column 0 of indented lines
-    is keep_selection_indentation's.)
+    is keep_selection_indentation's.) `lead`: the whitespace a selection itself starts with (a drag from inside
+    the indentation, or the spaces before a trailing comment): the model writing it again in its place is no
+    repeat.
     """
     lines = middle.split("\n")
     first = lines[0]
     ws, body = indentation(first), first.lstrip(" \t")
-    if not body:
+    if not body or (lead and ws == lead):
         return middle
     if not before.strip():
         if not ws:
@@ -877,7 +879,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
     else:
-        middle = reindent_first_line(middle, ctx.before, ctx.indent_unit)
+        middle = reindent_first_line(middle, ctx.before, ctx.indent_unit, indentation(own.split("\n", 1)[0]))
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
             middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
     if ctx.comma_before_closer:

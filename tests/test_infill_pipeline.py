@@ -776,6 +776,30 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
     assert engine.calls[0]["max_new_tokens"] == 64 and inline_result.message is None   # inline: the request's cap
 
 
+@pytest.mark.parametrize("source, middle, expected", [
+    # a drag from inside the indentation: the model writes the rest of it again, as the selection had it
+    ("def f(a):\n  <[>  x = a\n<]>    return x\n", "  x = a\n", "  x = a\n"),
+    ("def f(a):\n  <[>  x = a\n<]>    return x\n", "  y = a\n", "  y = a\n"),
+    ("def f(a):\n  <[>  x = a\n<]>    return x\n", "    y = a\n", "  y = a\n"),   # the line's whole depth
+    ("def f(a):\n\t<[>\tx = a\n<]>\treturn x\n", "\ty = a\n", "\ty = a\n"),
+    # the spaces before a trailing comment, selected with it
+    ("PAUSE_S = 1.0   <[>   # a gap<]>\nx = 1\n", "   # a pause", "   # a pause"),
+])
+def test_a_selection_starting_in_whitespace_keeps_it_when_the_model_writes_it_again(source, middle, expected):
+    """Its leading whitespace was taken for the model repeating the cursor's indentation and dropped: the code
+    landed left of its column (Python refused even the selection given back) and a comment lost its alignment."""
+    start = source.index("<[>")
+    text = source.replace("<[>", "")
+    end = text.index("<]>")
+    text = text.replace("<]>", "")
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"),
+                        ScriptedEngine(middle))
+    assert result.text == expected, result.message
+    identity = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"),
+                          ScriptedEngine(text[start:end]))
+    assert identity.text == text[start:end] and identity.edits == []
+
+
 def test_a_selection_is_read_against_the_suffix_rules_once_for_all_candidates(monkeypatch):
     """Which rules against repeating the suffix a selection itself fails is one answer per request, not one per
     candidate (each reading walks the selection and the suffix)."""
