@@ -794,7 +794,8 @@ def offer_after_item(ls: InfillServer, snap: Snapshot, offset: int, start: int, 
     whole = [item + text for text in texts]
     items = offer(ls, snap, start, end + replace, whole, several=several, record=False)
     ls.suggestions[document_key(snap.uri)] = ShownSuggestion(
-        snap.source[:start], snap.source[offset:], tuple(whole), several, replace=end + replace - offset)
+        snap.source[:start], snap.source[offset:], tuple(whole), several, replace=end + replace - offset,
+        min_typed=len(item))
     return items
 
 

@@ -89,6 +89,9 @@ class ShownSuggestion:
     texts: tuple[str, ...]
     several: bool
     replace: int = 0         # characters after the cursor the texts replace; the rests replace the same ones
+    min_typed: int = 0       # typed-through only once this much is typed: a completion list item's length, for an
+                             # answer made with the item selected (the list closed without it: the item was not
+                             # chosen, and the rest of it must not come back as ghost text)
 
     @classmethod
     def at(cls, source: str, cursor: int, texts: list[str], several: bool, replace: int = 0) -> "ShownSuggestion":
@@ -101,14 +104,18 @@ class ShownSuggestion:
         suggestion is gone)."""
         anchor = len(self.before)
         auto_typed = len(source) - cursor - len(self.after)
-        if cursor <= anchor or auto_typed < 0:
+        # The cursor went over closers the texts replace (VS Code types over its own `)` by moving the cursor,
+        # changing nothing): they are typed from the suggestion, as its own text, and replaced no more.
+        overtyped = max(0, -auto_typed)
+        if cursor <= anchor or overtyped > self.replace or len(source) < anchor + len(self.after):
             return None
         if not (source.startswith(self.before) and source.endswith(self.after)):
             return None
+        auto_typed = max(0, auto_typed)
         typed = source[anchor:cursor]
-        if not auto_closes(typed, source[cursor:cursor + auto_typed]):
+        if len(typed) < self.min_typed or not auto_closes(typed, source[cursor:cursor + auto_typed]):
             return None
-        replace = auto_typed + self.replace
+        replace = auto_typed + self.replace - overtyped
         closers = source[cursor:cursor + replace]   # a rest that only writes the closers it replaces changes nothing
         rests = [text[len(typed):] for text in self.texts
                  if text.startswith(typed) and len(text) > len(typed) and text[len(typed):] != closers]
@@ -131,7 +138,10 @@ def in_order(chars: str, text: str) -> bool:
 
 def auto_closes(typed: str, inserted: str) -> bool:
     """Whether `inserted` (text that appeared after the cursor while `typed` was typed) can only be closers an
-    editor auto-typed: in order, some of the closers that `typed`'s still open brackets and quotes need."""
+    editor auto-typed: in order, some of the closers that `typed`'s still open brackets and quotes need. After a
+    line break typed, also line breaks and indentation (Enter between `{` and `}` puts the `}` on a line below)."""
+    if "\n" in typed:
+        inserted = "".join(inserted.split())
     if not inserted:
         return True
     needed: list[str] = []   # closers owed, innermost last

@@ -518,6 +518,49 @@ def test_typing_through_keeps_going_past_closers_the_editor_auto_typed():
     assert (rests.texts, rests.replace) == (['a")'], 2)
 
 
+def test_typing_over_a_closer_the_suggestion_replaces_keeps_the_rest():
+    """`if (|)` with `x > 0) {` over the editor's `)`: VS Code types `)` over its own by moving the cursor, with
+    no change to the text; the ` {` left was thrown away and the model ran again."""
+    source = "  if ()\n"
+    cursor = source.index(")")
+    shown = ShownSuggestion.at(source, cursor, ["x > 0) {"], several=False, replace=1)
+    typed = source[:cursor] + "x > 0" + source[cursor:]
+    rests = shown.remainders(typed, cursor + 5)
+    assert (rests.texts, rests.replace) == ([") {"], 1)
+    rests = shown.remainders(typed, cursor + 6)   # over the `)`
+    assert (rests.texts, rests.replace) == ([" {"], 0)
+    assert shown.remainders(typed, cursor + 7) is None               # past the text after the cursor
+    plain = ShownSuggestion.at(source, cursor, ["x > 0) {"], several=False)   # the `)` was not replaced
+    assert plain.remainders(typed, cursor + 6) is None
+
+
+def test_enter_between_braces_keeps_a_multi_line_suggestion():
+    """`{|}` with a body and `}` over the editor's `}`: Enter puts a line break and indentation before the cursor
+    and a line break before the `}`, which was taken for an edit: the rest was lost and the model ran again."""
+    source = "function f(x) {}\n"
+    cursor = source.index("}")
+    shown = ShownSuggestion.at(source, cursor, ["\n  return x + 1;\n}"], several=False, replace=1)
+    entered = source[:cursor] + "\n  " + "\n" + source[cursor:]
+    rests = shown.remainders(entered, cursor + 3)
+    assert (rests.texts, rests.replace) == (["return x + 1;\n}"], 2)
+    finished = entered[:cursor + 3] + rests.texts[0] + entered[cursor + 3 + rests.replace:]
+    assert finished == source[:cursor] + "\n  return x + 1;\n}" + source[cursor + 1:]
+    # Text other than closers and blank space after the cursor is still an edit.
+    assert shown.remainders(source[:cursor] + "\n  " + "\nx" + source[cursor:], cursor + 3) is None
+
+
+def test_the_rest_of_a_completion_list_item_is_not_shown_once_the_list_closed_without_it():
+    """An answer made with `abacus` selected in the list starts at the word: after Escape and Backspace it still
+    matched the word typed, and the rest of the item the user turned down came back as ghost text."""
+    source = "x = ab\n"
+    start, cursor = source.index("ab"), source.index("\n")
+    shown = ShownSuggestion(source[:start], source[cursor:], ("abacus(1, 2)",), False, min_typed=len("abacus"))
+    assert shown.remainders("x = a\n", start + 1) is None
+    assert shown.remainders("x = abac\n", start + 4) is None
+    accepted = shown.remainders("x = abacus\n", start + 6)   # the item accepted: the rest follows it
+    assert accepted.texts == ["(1, 2)"]
+
+
 def test_a_rest_that_would_delete_an_auto_typed_closer_is_not_offered():
     source = "x = \n"
     cursor = len("x = ")
