@@ -605,7 +605,9 @@ class InfillEngine:
             fitting = self._steps_until(deadline, len(lengths), canvas_len, ROWS_NEED_STEPS)
             if fitting is not None and fitting < ROWS_NEED_STEPS:
                 lengths = lengths[-1:]  # steps matter more than length candidates: the longest row can end early
-        # A generator per row, keyed by its limit: the same seed and limit give the same text alone or beside others.
+        # A generator per row, keyed by its limit: the same seed and limit give the same text alone or beside others
+        # on the same canvas length (a longer limit beside it that needs a larger bucket changes its draws, and the
+        # canvas the model reads).
         generators = self._row_generators(seed, lengths)
         rows = len(lengths)
         if self.mask_id is None:  # uniform state: start from random tokens
