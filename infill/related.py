@@ -32,6 +32,8 @@ WINDOW_STRIDE = 10        # ... and how far apart candidate windows start
 MIN_SIMILARITY = 0.1      # below this a window shares too little to be worth its tokens
 STICKY_MARGIN = 0.05      # a snippet the last request used stays until another beats it by this much similarity
 MAX_SNIPPETS = 3
+MIN_TRIMMED_LINES = 3     # a window too long for the room left is cut to its best-matching lines, down to this many
+TRIM_STEP = 2             # lines dropped per try (each try counts the tokens of what is left)
 RELATED_SHARE = 1 / 4       # of the context tokens, at most; the file's own code around the cursor comes first
 MAX_DOCUMENT_CHARS = 500_000   # larger open files (generated, minified) are not searched
 MAX_SEARCHED_CHARS = 1_000_000  # a request searches files until this much text: each new line above the cursor
@@ -58,6 +60,7 @@ class Snippet:
     first_line: int                  # 0-based line of the window in its file
     text: str                        # the window's lines, as they are in the file
     similarity: float
+    matches: tuple[int, ...] = ()    # per line of the window, the query's identifiers it holds (for trimming)
 
 
 def identifiers(text: str) -> frozenset[str]:
@@ -154,7 +157,8 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
                 first, score = kept, kept_score
         if score >= MIN_SIMILARITY:
             window = "".join(lines_of(text)[first:first + WINDOW_LINES])
-            found.append(Snippet(other.path, first, window, score))
+            matches = tuple(len(query & ids) for ids in line_identifiers(text)[first:first + WINDOW_LINES])
+            found.append(Snippet(other.path, first, window, score, matches))
 
     def strength(snippet: Snippet) -> float:
         return snippet.similarity + (STICKY_MARGIN if (snippet.path, snippet.first_line) in rank else 0.0)
@@ -174,10 +178,10 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
 UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
-def render(snippet: Snippet, grammar: str) -> str:
-    """The snippet commented out line by line under a header naming its file."""
+def render(snippet: Snippet, grammar: str, text: str | None = None) -> str:
+    """The snippet (or `text`, a run of its lines) commented out line by line under a header naming its file."""
     mark = LINE_COMMENT.get(grammar, "//")
-    lines = LINE_BREAK.sub("\n", snippet.text).rstrip("\n").split("\n")   # a lone \r ends a line too
+    lines = LINE_BREAK.sub("\n", snippet.text if text is None else text).rstrip("\n").split("\n")   # lone \r too
     # A `//` comment ending in a backslash goes on into the next line in C and C++ (a macro's continuation lines
     # would carry the comment into the prefix's first line).
     body = "".join(f"{mark} {line.rstrip().rstrip(chr(92)).rstrip()}\n" if line.strip() else f"{mark}\n"
@@ -192,12 +196,34 @@ def snippets_within(snippets: list[Snippet], grammar: str, budget: int,
     text, kept, used = "", [], 0
     chars_per_unit = 1 if measure is len else MAX_CHARS_PER_TOKEN
     for snippet in snippets:
-        rendered = render(snippet, grammar)
-        if len(rendered) > (budget - used) * chars_per_unit:
-            continue   # cannot fit: not worth counting (a minified file's window is a whole bundle)
-        cost = measure(rendered)
-        if used + cost > budget:
-            continue   # a shorter one further down may still fit
-        text, used = text + rendered, used + cost
-        kept.append(snippet)
+        for lines in trimmings(snippet):
+            rendered = render(snippet, grammar, lines)
+            if len(rendered) > (budget - used) * chars_per_unit:
+                continue   # cannot fit: not worth counting (a minified file's window is a whole bundle)
+            cost = measure(rendered)
+            if used + cost <= budget:
+                text, used = text + rendered, used + cost
+                kept.append(snippet)
+                break
     return text, kept, used
+
+
+def trimmings(snippet: Snippet) -> list[str | None]:
+    """The snippet's text to try, longest first: the whole window (None), then, where it knows which lines match
+    the query, its best-matching runs of fewer lines, down to MIN_TRIMMED_LINES. A small model's context (192
+    tokens, a quarter for snippets) holds no whole 20-line window, and the other files were never read."""
+    lines = lines_of(snippet.text)
+    if len(snippet.matches) != len(lines) or len(lines) <= MIN_TRIMMED_LINES:
+        return [None]
+    tried: list[str | None] = [None]
+    for size in range(len(lines) - TRIM_STEP, MIN_TRIMMED_LINES - 1, -TRIM_STEP):
+        best = max(range(len(lines) - size + 1), key=lambda at: (sum(snippet.matches[at:at + size]), -at))
+        run = list(lines[best:best + size])
+        while run and not run[-1].strip():   # blank lines at its ends say nothing, and cost a comment mark each
+            run.pop()
+        while run and not run[0].strip():
+            run.pop(0)
+        text = "".join(run)
+        if sum(snippet.matches[best:best + size]) and text not in tried:
+            tried.append(text)
+    return tried

@@ -144,16 +144,30 @@ def test_a_request_searches_open_files_up_to_a_total_size():
     assert pick_snippets(text, offset, "python", big + [late]) == []   # past the total: not searched
 
 
-def test_snippets_fit_their_budget_best_first_skipping_one_too_long():
+def test_snippets_fit_their_budget_best_first_a_long_one_cut_to_its_best_lines():
     text, offset = at(CURRENT)
     long_file = GEOMETRY.replace("import math\n", "import math\n" + "# area of rectangle_area circle_area\n" * 8)
     snippets = pick_snippets(text, offset, "python", [other("long.py", long_file), other("geometry.py", GEOMETRY)])
-    assert len(snippets) == 2
+    assert [s.path for s in snippets] == ["long.py", "geometry.py"]
     costs = [len(render(s, "python")) for s in snippets]
+    assert snippets_within(snippets, "python", sum(costs), len)[1] == snippets   # both whole, in their order
+    # Room for the shorter only: the better one is cut to the run of its lines that match the query best.
     budget = min(costs) + 1
     kept_text, kept, used = snippets_within(snippets, "python", budget, len)
-    assert len(kept) == 1 and kept[0] is snippets[costs.index(min(costs))] and len(kept_text) == used <= budget
-    assert snippets_within(snippets, "python", sum(costs), len)[1] == snippets   # both, in their order
+    assert kept == snippets[:1] and len(kept_text) == used <= budget
+    assert kept_text.startswith("# Compare this snippet from long.py:\n# # area of rectangle_area circle_area\n")
+    assert kept_text.count("\n") < snippets[0].text.count("\n") + 1
+
+
+def test_a_small_context_gets_the_best_lines_of_a_window_it_cannot_hold_whole():
+    """192 tokens, a quarter for other files: a 20-line window never fit, and relatedFiles "on" added nothing."""
+    text, offset = at(CURRENT)
+    (snippet,) = pick_snippets(text, offset, "python", [other("geometry.py", GEOMETRY)])
+    whole = len(render(snippet, "python"))
+    kept_text, kept, used = snippets_within([snippet], "python", whole // 2, len)
+    assert kept == [snippet] and used <= whole // 2
+    assert "# def rectangle_area(width, height):\n#     return width * height\n" in kept_text
+    assert snippets_within([snippet], "python", 20, len)[1] == []   # not even three lines fit: left out
 
 
 def test_a_snippet_far_longer_than_the_budget_left_is_skipped_without_counting_its_tokens():
@@ -194,7 +208,7 @@ def test_run_infill_puts_the_snippets_before_the_prefix_within_the_context_budge
 @pytest.mark.parametrize("budget", [64, 1024])
 def test_snippets_never_take_more_than_a_quarter_of_the_context(budget):
     """With a small model the code around the cursor matters more: a snippet that does not fit a quarter of the
-    context is left out, and the file's prefix keeps the rest."""
+    context whole is cut to its best lines within it, and the file's prefix keeps the rest."""
     text, offset = at(CURRENT)
     engine = ScriptedEngine("1")
     engine.max_prompt_tokens = budget
@@ -205,8 +219,8 @@ def test_snippets_never_take_more_than_a_quarter_of_the_context(budget):
     snippet_words = len(render(pick_snippets(text, offset, "python", request.related)[0], "python").split())
     fits = snippet_words <= (budget - 3) // 4                # the engine's 3 sentinels are not context
     assert fits == (budget == 1024)                          # each case takes its own branch
-    assert bool(context["related"]) == fits and context["related_tokens"] == (snippet_words if fits else 0)
-    assert engine.calls[0]["prefix"].startswith("# Compare") == fits
+    assert context["related"] and engine.calls[0]["prefix"].startswith("# Compare this snippet from geometry.py")
+    assert (context["related_tokens"] == snippet_words) if fits else (0 < context["related_tokens"] <= (budget - 3) // 4)
 
 
 def test_nothing_changes_without_other_files():
