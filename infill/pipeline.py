@@ -367,7 +367,8 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     message = plan.message
     if mode == "fill" and getattr(choice.chosen.item, "ended", True) is False:
         # Its end is where the length limit fell, not where the model closed the code: the user should look.
-        cut = (f"the model had not finished when it reached its length limit ({max(plan.lengths)} tokens): "
+        limit = getattr(choice.chosen.item, "length", None) or max(plan.lengths)   # a row cut at its limit
+        cut = (f"the model had not finished when it reached its length limit ({limit} tokens): "
                "check the end of the filled text")
         message = f"{message}; {cut}" if message else cut
     if mode == "rewrite" and request.instruction:

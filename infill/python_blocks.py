@@ -251,6 +251,8 @@ def top_level_window(text: str, start: int, end: int) -> tuple[int, int, str] | 
             a = line_start(text, a - 1)
     b = following_line_at_or_left_of(text, end, 0)
     while b < len(text) and (string := string_around(text, b)) is not None:
+        if b - a > WINDOW_CHARS:
+            return None
         b = following_line_at_or_left_of(text, string[1], 0)
     return (a, b, "") if b - a <= WINDOW_CHARS else None
 
@@ -260,12 +262,15 @@ def string_around(text: str, offset: int) -> tuple[int, int] | None:
     if '"""' not in text and "'''" not in text:   # only those span lines (a backslash-continued one is rare)
         return None
     tree, data = python_tree(text)
-    byte = len(text[:offset].encode("utf-8"))
+    ascii_only = text.isascii()   # (a flag of the string: no scan) then bytes and characters count alike
+    byte = offset if ascii_only else len(text[:offset].encode("utf-8"))
     node = tree.root_node.descendant_for_byte_range(byte, byte)
     while node is not None and node.type != "string":
         node = node.parent
     if node is None or node.start_byte >= byte:
         return None
+    if ascii_only:
+        return node.start_byte, node.end_byte
     return len(data[:node.start_byte].decode("utf-8")), len(data[:node.end_byte].decode("utf-8"))
 
 

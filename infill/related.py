@@ -212,11 +212,12 @@ def trimmings(snippet: Snippet) -> list[str | None]:
     """The snippet's text to try, longest first: the whole window (None), then, where it knows which lines match
     the query, its best-matching runs of fewer lines, down to MIN_TRIMMED_LINES. A small model's context (192
     tokens, a quarter for snippets) holds no whole 20-line window, and the other files were never read."""
-    lines = lines_of(snippet.text)
+    lines = LINE.findall(snippet.text)   # (not lines_of: its cache holds the open files, not their windows)
     if len(snippet.matches) != len(lines) or len(lines) <= MIN_TRIMMED_LINES:
         return [None]
     tried: list[str | None] = [None]
-    for size in range(len(lines) - TRIM_STEP, MIN_TRIMMED_LINES - 1, -TRIM_STEP):
+    sizes = list(range(len(lines) - TRIM_STEP, MIN_TRIMMED_LINES, -TRIM_STEP)) + [MIN_TRIMMED_LINES]
+    for size in sizes:
         best = max(range(len(lines) - size + 1), key=lambda at: (sum(snippet.matches[at:at + size]), -at))
         run = list(lines[best:best + size])
         while run and not run[-1].strip():   # blank lines at its ends say nothing, and cost a comment mark each

@@ -772,6 +772,7 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
                                            for item in real(reason).items]})
     result = run_infill(request, engine)
     assert result.text == "    total = 1\n" and "had not finished" in result.message
+    assert f"length limit ({result.details['chosen']['length']} tokens)" in result.message   # the chosen row's
     inline_result, engine = inline("def f(a):\n    return <|>\n", "a + 1")
     assert engine.calls[0]["max_new_tokens"] == 64 and inline_result.message is None   # inline: the request's cap
 

@@ -159,6 +159,16 @@ def test_snippets_fit_their_budget_best_first_a_long_one_cut_to_its_best_lines()
     assert kept_text.count("\n") < snippets[0].text.count("\n") + 1
 
 
+def test_a_window_is_cut_down_to_three_lines_when_only_three_fit():
+    """Two lines dropped per try: from 20 the tries went 18, 16, ... 4, and a room for three held nothing."""
+    from infill.related import Snippet
+    lines = [f"value_{i} = compute(alpha, beta)\n" for i in range(20)]
+    snippet = Snippet("values.py", 0, "".join(lines), 0.5, (2,) * 20)
+    three = render(snippet, "python", "".join(lines[:3]))
+    kept_text, kept, _ = snippets_within([snippet], "python", len(three), len)
+    assert kept == [snippet] and kept_text == three
+
+
 def test_a_small_context_gets_the_best_lines_of_a_window_it_cannot_hold_whole():
     """192 tokens, a quarter for other files: a 20-line window never fit, and relatedFiles "on" added nothing."""
     text, offset = at(CURRENT)

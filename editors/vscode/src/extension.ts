@@ -105,6 +105,7 @@ class InfillExtension implements vscode.Disposable {
   // settings change that restarts, granting trust or the Restart command does.
   private startFailed = false;
   private restarts = 0;   // restarts asked for so far: the latest one alone goes on after stopping
+  private restartAsked = false;   // one of the restarts in progress was the user's Restart command
 
   log(level: LogLevel, message: string): void {
     if (LOG_LEVELS.indexOf(level) > LOG_LEVELS.indexOf(extensionSettings().logLevel)) return;
@@ -379,11 +380,14 @@ class InfillExtension implements vscode.Disposable {
    * `diffusionInfill.languages` is open. A settings change or granted trust alone loads no model. */
   async restart(asked = false): Promise<void> {
     const restart = ++this.restarts;
+    this.restartAsked ||= asked;
     this.startFailed = false;
     await this.stop();
     // A newer restart came while this one stopped the server: its status and its start stand (this one's "off"
-    // written over them stayed on a running server).
+    // written over them stayed on a running server), and it starts the server if either was asked to.
     if (restart !== this.restarts) return;
+    asked = this.restartAsked;
+    this.restartAsked = false;
     this.idle();
     const settings = extensionSettings();
     const wanted = asked || vscode.workspace.textDocuments.some((d) => served(d, settings.languages));
