@@ -53,6 +53,14 @@ def at(source: str, marker: str = "<|>") -> tuple[str, int]:
     return source.replace(marker, "", 1), offset
 
 
+def selection(source: str, opening: str = "[[", closing: str = "]]") -> tuple[str, int, int]:
+    """The text of `source` with its two marks taken out, and where they stood: a selection's start and end."""
+    start = source.index(opening)
+    source = source.replace(opening, "", 1)
+    end = source.index(closing)
+    return source.replace(closing, "", 1), start, end
+
+
 def inline(source: str, *middles: str, **request) -> tuple[InfillResult, ScriptedEngine]:
     text, offset = at(source)
     engine = ScriptedEngine(*middles)
@@ -472,10 +480,7 @@ def test_fill_replaces_the_selection_and_keeps_whole_lines():
 def test_a_selection_written_back_as_it_was_leaves_the_document_as_it_was(mode, language, source):
     """The rules against a fill repeating the suffix, and the trimming of whitespace, cut the user's own text when
     the model gave the selection back unchanged: a word joined to the next, a line or a closer lost."""
-    start = source.index("[[")
-    source = source.replace("[[", "", 1)
-    end = source.index("]]")
-    source = source.replace("]]", "", 1)
+    source, start, end = selection(source)
     engine = ScriptedEngine(source[start:end])
     result = run_infill(InfillRequest(text=source, mode=mode, start=start, end=end, language_id=language), engine)
     assert result.text and source[:result.start] + result.text + source[result.end:] == source, result.message
@@ -492,10 +497,7 @@ def test_a_selection_written_back_as_it_was_leaves_the_document_as_it_was(mode, 
      "def f(x):\n    y = 1\n    if y:\n    return y\n"),
 ])
 def test_a_selections_layout_and_the_users_own_faults_stay(mode, language, source, middle, expected):
-    start = source.index("[[")
-    source = source.replace("[[", "", 1)
-    end = source.index("]]")
-    source = source.replace("]]", "", 1)
+    source, start, end = selection(source)
     result = run_infill(InfillRequest(text=source, mode=mode, start=start, end=end, language_id=language),
                         ScriptedEngine(middle))
     assert source[:result.start] + result.text + source[result.end:] == expected, result.message
@@ -789,10 +791,7 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
 def test_a_selection_starting_in_whitespace_keeps_it_when_the_model_writes_it_again(source, middle, expected):
     """Its leading whitespace was taken for the model repeating the cursor's indentation and dropped: the code
     landed left of its column (Python refused even the selection given back) and a comment lost its alignment."""
-    start = source.index("<[>")
-    text = source.replace("<[>", "")
-    end = text.index("<]>")
-    text = text.replace("<]>", "")
+    text, start, end = selection(source, "<[>", "<]>")
     result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"),
                         ScriptedEngine(middle))
     assert result.text == expected, result.message
@@ -1078,9 +1077,7 @@ def test_a_tab_on_the_cursor_s_blank_line_of_a_new_file_means_tabs():
      "y = x * 2\n    return y\n", "        y = x * 2\n    return y\n"),
 ])
 def test_a_fill_at_column_0_keeps_the_block_s_nesting(language, selected, middle, expected):
-    text, start = at(selected, "<[>")
-    end = text.index("<]>")
-    text = text.replace("<]>", "", 1)
+    text, start, end = selection(selected, "<[>", "<]>")
     result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id=language),
                         ScriptedEngine(middle))
     assert result.text == expected, (result.text, result.details.get("reason"))
