@@ -144,6 +144,10 @@ def propose(logits: torch.Tensor, canvas: torch.Tensor, pinned: torch.Tensor, pi
     the engine can compile it together with the decoder forward: the random draws (`uniform`: one U(0,1) per
     position for inverse-CDF sampling, `noise`: the renoising tokens) are made by the caller."""
     scaled = logits.float() * inv_temperature                                         # (B, C, V)
+    if settings.mask_id is not None:
+        # <mask> is the noise, never an answer: a position still undecided at the last step took it as its argmax
+        # and ended the text there. (0 after the softmax, also in the self-conditioning fed back.)
+        scaled[..., settings.mask_id] = float("-inf")
     log_probs = torch.log_softmax(scaled, dim=-1)                                     # (B, C, V)
     probs = log_probs.exp()
     # xlogy: a token the model rules out (logit -inf) adds 0, not 0 * -inf = NaN, and no (B, C, V) mask is made;

@@ -816,6 +816,24 @@ def test_masked_noise_decides_each_position_once(tiny_model_dir):
     assert masked.fill("x = ", "\n", lengths=[6]).best is not None
 
 
+def test_masked_noise_never_answers_mask_itself():
+    """A model that rates <mask> highest everywhere (as random weights may) and two steps: the positions left
+    undecided still get a real token, not the noise token."""
+    B, C, V, mask = 1, 8, 12, 11
+    logits = torch.zeros(B, C, V)
+    logits[..., mask] = 9.0
+
+    def decoder_step(canvas, sc_logits):
+        return logits
+
+    settings = SamplerSettings(steps=2, mask_id=mask, acceptance="confidence", stop_entropy=0.0)
+    canvas = torch.full((B, C), mask)
+    result = denoise(decoder_step, canvas, torch.zeros(B, C, dtype=torch.bool), settings, V,
+                     torch.Generator().manual_seed(0))
+    assert (result.tokens != mask).all()
+    assert (result.tokens < V).all()
+
+
 def test_unknown_sampler_options_are_refused(tiny_model_dir):
     from engine import EngineError
 
