@@ -152,6 +152,10 @@ def elapsed_ms(since: float) -> float:
 
 def plan_for(request: InfillRequest, engine: EngineLike):
     max_tokens, count_tokens, exact = token_budget(engine)
+    count_as_is = count_tokens   # counted as the model reads it (for_model): a CRLF line costs no token more
+
+    def count_tokens(text: str) -> int:
+        return count_as_is(for_model(text))
     plan = make_plan(request.text, request.mode, request.start, request.end, request.language_id, request.path,
                      request.max_new_tokens, max_tokens, count_tokens, request.invoked, request.related,
                      request.previous, suffix_tokens_read(engine))

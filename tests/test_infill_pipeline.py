@@ -308,6 +308,24 @@ def test_crlf_documents_reach_the_model_in_plain_line_breaks():
     assert result.edits == [] and result.text == text[start:end]   # unchanged, in the document's \r\n
 
 
+def test_a_crlf_document_gets_the_same_context_as_its_lf_copy():
+    """The budget is counted on the text the model reads: counted with each \r, a CRLF file got fewer lines."""
+    class CountingEngine(ScriptedEngine):
+        max_prompt_tokens, prompt_overhead = 300, 4
+
+        def count_tokens(self, text):
+            return len(text)   # a character a token, \r included, as a tokenizer without \r\n merges counts
+
+    lines = [f"value_{n} = compute({n})\n" for n in range(30)]
+    prompts = []
+    for line_break in ("\n", "\r\n"):
+        text, start = at("".join(lines).replace("\n", line_break) + "<|>")
+        engine = CountingEngine("x = 1")
+        run_infill(InfillRequest(text=text, mode="inline", start=start, end=start, language_id="python"), engine)
+        prompts.append(engine.calls[0]["prefix"])
+    assert prompts[0].count("\n") > 2 and prompts[1] == prompts[0]
+
+
 def test_lone_cr_documents_are_filled_as_lines_and_answered_in_lone_cr():
     """Old Mac line breaks: the grammars and Python's checks read \\n only, so before, the whole file was one line,
     every multi-line candidate added parse errors and whole-line fills were refused."""
