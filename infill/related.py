@@ -144,7 +144,8 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
         text = other.text
         # (An unreadable file would fail every request of this one: the tokenizer raises on it.)
         if (not isinstance(text, str) or len(text) > MAX_DOCUMENT_CHARS or text.isspace() or not text
-                or not same_family(grammar_for(other.language_id, other.path), grammar) or unreadable_text(text)):
+                or not same_family(grammar_for(other.language_id, other.path), grammar) or unreadable_text(text)
+                or text == document):   # the document itself, or a copy: its lines are in the context already
             continue
         searched += len(text)
         if searched > MAX_SEARCHED_CHARS:

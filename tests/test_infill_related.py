@@ -66,6 +66,7 @@ def test_languages_that_share_code_lend_to_each_other():
     (other("geometry.py", GEOMETRY + "'\ud83d'"), "not valid Unicode: the tokenizer raised, failing every request"),
     (other("geometry.py", GEOMETRY + "#" * MAX_DOCUMENT_CHARS), "too large to search"),
     (other("empty.py", "  \n"), "nothing in it"),
+    (other("current.py", at(CURRENT)[0]), "the document itself (or a copy): the model reads it already"),
 ])
 def test_files_that_cannot_help_are_skipped(document, reason):
     text, offset = at(CURRENT)
