@@ -345,10 +345,11 @@ def closes_kept_bracket(kept: str, cut: str) -> bool:
     return False
 
 
-def drop_suffix_overlap(middle: str, suffix: str) -> str:
+def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = False) -> str:
     """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
-    (then the bracket rule decides). One character is enough for a statement's `;` the suffix already ends it with,
+    (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
+    (the `  end` of the middle's own `if` before the function's `end`). One character is enough for a statement's `;` the suffix already ends it with,
     for an opening bracket the suffix opens (`number {` before ` {`), and for a quote that closes the string the
     prefix opened (the middle holds an odd number of it): `;;` parses as an empty statement, and `{ {` may parse
     where a later error is excused, so the parse check would not catch them."""
@@ -356,12 +357,17 @@ def drop_suffix_overlap(middle: str, suffix: str) -> str:
     trimmed = middle.rstrip(" \t")
     for size in range(min(len(trimmed), len(head)), 1, -1):
         if trimmed.endswith(head[:size]):
+            cut_at = len(trimmed) - size
+            line_start = trimmed.rfind("\n", 0, cut_at) + 1
+            if (suffix_starts_line and line_start and not trimmed[line_start:cut_at].strip()
+                    and trimmed[line_start:cut_at] != suffix[:len(suffix) - len(head)]):
+                continue
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
     if not (trimmed and head and trimmed[-1] == head[0]) or len(trimmed) - 1 not in unescaped(trimmed, head[0]):
         return middle
-    if head[0] == ";" and not head[1:].split("\n", 1)[0].strip():   # the `;` ends the line (not `for (;;)`)
-        return trimmed[:-1]
+    if head[0] == ";" and not head[1:].split("\n", 1)[0].strip(" \t}"):
+        return trimmed[:-1]   # the `;` ends the statement (`; }` of a one-line body too), not `for (;;)`
     if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
         return trimmed[:-1].rstrip(" \t")
     if head[0] in QUOTES and len(unescaped(trimmed, head[0])) % 2 == 1:
@@ -898,7 +904,7 @@ def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: boo
     a selection that itself repeats the next line, ends as the text after it begins (`a + b` before ` + b`) or
     closes a block it did not open is the user's code, and the same text written over it is no repeat."""
     rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
-             lambda text: drop_suffix_overlap(text, suffix),
+             lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line),
              lambda text: drop_unmatched_closers(text, suffix, grammar, before))
     return tuple(rule for rule in rules
                  if not own.strip() or all(rule(text) == text for text in (own, own.rstrip())))

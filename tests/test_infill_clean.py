@@ -15,7 +15,8 @@ from infill.clean import (
 )
 from infill.style import indent_style, indent_unit_of, line_ending_of
 
-from test_infill_pipeline import applied, inline
+from infill import InfillRequest, run_infill
+from test_infill_pipeline import ScriptedEngine, applied, inline, selection
 
 
 # ---- suffix overlap ---------------------------------------------------------------------------------------------
@@ -49,6 +50,27 @@ def test_tail_overlap_leaves_the_middles_own_brackets_to_the_bracket_rule():
     assert clean_middle("compute(a, b))", ctx("single", "print(str(", "))\n")) == "compute(a, b)"
 
 
+def test_a_line_of_the_middle_at_another_depth_is_no_repeat_of_the_suffixs_line():
+    """Before, a Lua fill's `  end` (closing its own `if`) was cut as a repeat of the function's `end` after it."""
+    block = "  if a then\n    return 2\n  end\n"
+    assert drop_suffix_overlap(block, "end\n", suffix_starts_line=True) == block
+    assert drop_suffix_overlap("  return 2\nend\n", "end\n", suffix_starts_line=True) == "  return 2\n"
+    assert drop_suffix_overlap("x = 1\n    return x", "return x\n") == "x = 1\n    "   # the cursor's own line
+
+
+@pytest.mark.parametrize("source,selection_middle,expected", [
+    ("local function f(a)\n[[  return 1\n]]end\n", "if a then\n  return 2\nend\n",
+     "local function f(a)\n  if a then\n    return 2\n  end\nend\n"),
+    ("def f(a)\n[[  return 1\n]]end\n", "if a\n  return 2\nend\n", "def f(a)\n  if a\n    return 2\n  end\nend\n"),
+])
+def test_a_filled_block_keeps_its_own_end_before_the_enclosing_one(source, selection_middle, expected):
+    text, start, end = selection(source)
+    language = "lua" if source.startswith("local") else "ruby"
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id=language),
+                        ScriptedEngine(selection_middle))
+    assert text[:result.start] + result.text + text[result.end:] == expected, result.message
+
+
 def test_tail_overlap_needs_two_characters():
     assert drop_suffix_overlap("f(x)", ")") == "f(x)"   # one shared character proves nothing
     assert drop_suffix_overlap("a + b", "\n") == "a + b"
@@ -56,6 +78,8 @@ def test_tail_overlap_needs_two_characters():
 
 def test_one_character_is_enough_for_a_statement_end_or_a_closing_quote():
     assert drop_suffix_overlap("1;", ";\n") == "1"                       # `;;` would parse as an empty statement
+    assert drop_suffix_overlap("a * 2;", "; } }\n") == "a * 2"          # a one-line body's `;` before its `}`
+    assert drop_suffix_overlap("i = 0;", ";)\n") == "i = 0;"            # `for (;;)`: a `)` is no statement end
     assert drop_suffix_overlap("abc'", "')\n") == "abc"                   # the quote closes the prefix's string
     assert drop_suffix_overlap("'a' + 'b'", "'\n") == "'a' + 'b'"         # balanced quotes: the middle's own
     assert drop_suffix_overlap("int i = 0;", "; i < n; i++) {\n") == "int i = 0;"   # a `for` header's `;`

@@ -824,7 +824,7 @@ def test_a_selection_is_read_against_the_suffix_rules_once_for_all_candidates(mo
     import infill.clean as clean
     readings = []
     real = clean.drop_suffix_overlap
-    monkeypatch.setattr(clean, "drop_suffix_overlap", lambda text, suffix: readings.append(text) or real(text, suffix))
+    monkeypatch.setattr(clean, "drop_suffix_overlap", lambda text, *rest: readings.append(text) or real(text, *rest))
     text = "def f(a):\n    b = a + 1\n    return b\n\nprint(f(2))\n"
     start, end = text.index("    b"), text.index("\n\nprint") + 1
     middles = [f"    b = a + {n}\n    return b" for n in range(2, 6)]
