@@ -8,7 +8,10 @@ Held-back functions of real files (default: two from click, which is held out of
 data) are each removed from their file, and typed back into the document character by character
 at 10-20 keys/s (seeded), with pauses of 1-2.5 s at some line ends and word ends. A new line and its indentation
 are one keystroke, as an editor's auto-indent makes them. After every keystroke the client sends didChange and an
-automatic textDocument/inlineCompletion, as VS Code does, without waiting for the answer.
+automatic textDocument/inlineCompletion, as VS Code does, without waiting for the answer; as VS Code does, it
+cancels ($/cancelRequest) the previous request if still unanswered, types a bracket or quote that closes on the same
+line as the pair (the closer after the cursor) and types the closer over the one already there (`--plain`: one
+character a key, nothing cancelled, as runs before 2026-11-25 typed).
 
 Reported per run: time from the last keystroke before a pause to a non-empty answer (p50/p95, over the pauses that
 got one before the next key), requests started / cancelled / answered / empty, typed-through and cache hits (from
@@ -29,6 +32,8 @@ import random
 import statistics
 import sys
 import time
+import tokenize
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +51,8 @@ PAUSE_MIN_S = 0.5   # a gap this long counts as a pause (typing gaps are at most
 class Keystroke:
     text: str          # what this key inserts (a new line carries its indentation along)
     pause_after: float  # seconds the typist waits after this key (the gap to the next key)
+    closer: str = ""   # what the editor inserts after the cursor with it (an auto-closed bracket or quote)
+    overtype: bool = False   # typed over the closer the editor inserted: the change replaces that character
 
 
 @dataclass
@@ -56,12 +63,49 @@ class Replay:
     keys: list[Keystroke]
 
 
+OPENERS, CLOSERS = "([{", ")]}"
+
+
+def auto_closed_pairs(source: str) -> dict[int, int]:
+    """{offset of an opener: offset of its closer} for the brackets and the one-line strings (triple-quoted ones
+    left out) of Python `source` that close on the line they open: the pairs an editor closes as the opener is
+    typed (VS Code's autoClosingPairs; a pair over several lines is typed as it stands, its closer after Enter).
+    {} when `source` does not tokenize."""
+    line_starts = [0]
+    for line in source.splitlines(keepends=True):
+        line_starts.append(line_starts[-1] + len(line))
+
+    def offset(row_col: tuple[int, int]) -> int:
+        return line_starts[row_col[0] - 1] + row_col[1]
+
+    pairs, open_brackets = {}, []
+    try:
+        for token in tokenize.generate_tokens(iter(source.splitlines(keepends=True)).__next__):
+            name = tokenize.tok_name[token.exact_type]
+            if token.type == tokenize.OP and token.string in OPENERS or name == "FSTRING_START":
+                open_brackets.append(token)
+            elif (token.type == tokenize.OP and token.string in CLOSERS or name == "FSTRING_END") and open_brackets:
+                opener = open_brackets.pop()
+                if opener.start[0] == token.end[0]:
+                    pairs[offset(opener.end) - 1] = offset(token.start)
+            elif token.type == tokenize.STRING and token.start[0] == token.end[0]:
+                quote = token.string.lstrip("rRbBuUfF")
+                if quote[:3] not in ('"""', "'''"):
+                    pairs[offset(token.start) + len(token.string) - len(quote)] = offset(token.end) - 1
+    except (tokenize.TokenError, SyntaxError):
+        return {}
+    return pairs
+
+
 def keystrokes(source: str, seed: int, slow_s: float, fast_s: float, pause_s: tuple[float, float],
-               line_pause: float, word_pause: float) -> list[Keystroke]:
+               line_pause: float, word_pause: float, auto_close: bool = True) -> list[Keystroke]:
     rng = random.Random(seed)
     keys: list[Keystroke] = []
+    pairs = auto_closed_pairs(source) if auto_close else {}
+    closers = set(pairs.values())
     i = 0
     while i < len(source):
+        closer, overtype = "", i in closers
         if source[i] == "\n":
             j = i + 1
             while j < len(source) and source[j] in " \t":
@@ -69,12 +113,14 @@ def keystrokes(source: str, seed: int, slow_s: float, fast_s: float, pause_s: tu
             text, i = source[i:j], j
             chance = line_pause
         else:
+            if i in pairs:
+                closer = source[pairs[i]]
             text, i = source[i], i + 1
             chance = word_pause if text == " " else 0.0
         gap = rng.uniform(fast_s, slow_s)
         if rng.random() < chance:
             gap = rng.uniform(*pause_s)
-        keys.append(Keystroke(text, gap))
+        keys.append(Keystroke(text, gap, closer, overtype))
     keys[-1].pause_after = pause_s[1]  # the end of the function is a pause too
     return keys
 
@@ -137,7 +183,15 @@ def position_after(text: str) -> types.Position:
     return types.Position(line=line, character=len(last.encode("utf-16-le")) // 2)
 
 
-async def replay_once(replays: list[Replay], options: dict) -> RunResult:
+def key_change(before: str, key: Keystroke) -> types.TextDocumentContentChangePartial:
+    """The didChange an editor sends for `key` typed after `before`: an insertion (with the auto-closed closer),
+    or over a closer it inserted, that character replaced by the same one (as VS Code's overtype does)."""
+    at = position_after(before)
+    end = types.Position(line=at.line, character=at.character + 1) if key.overtype else at
+    return types.TextDocumentContentChangePartial(range=types.Range(start=at, end=end), text=key.text + key.closer)
+
+
+async def replay_once(replays: list[Replay], options: dict, cancel_previous: bool = True) -> RunResult:
     config = ClientServerConfig(server_command=SERVER_COMMAND, server_env={**os.environ, "PYTHONUNBUFFERED": "1"})
     client = await config.start()
     client.feature("diffusionInfill/status")(lambda params: None)   # status notifications: read on demand instead
@@ -163,7 +217,7 @@ async def replay_once(replays: list[Replay], options: dict) -> RunResult:
         peak_is_the_replays = reset_peak_rss(client._server.pid)
         started = time.monotonic()
         for number, replay in enumerate(replays):
-            await type_function(client, replay, result, number)
+            await type_function(client, replay, result, number, cancel_previous)
         result.wall_s = round(time.monotonic() - started, 1)
         result.counters = (await command("infill.status"))["counters"]
         result.metrics = await command("infill.metrics")
@@ -177,12 +231,14 @@ async def replay_once(replays: list[Replay], options: dict) -> RunResult:
         await client.stop()
 
 
-async def type_function(client, replay: Replay, result: RunResult, number: int = 0) -> None:
-    """Type one held-back function into its document, a request after every key; add what the pauses saw."""
+async def type_function(client, replay: Replay, result: RunResult, number: int = 0,
+                        cancel_previous: bool = True) -> None:
+    """Type one held-back function into its document, a request after every key; add what the pauses saw.
+    `cancel_previous`: each key cancels the request before it if that is still unanswered, as VS Code does."""
     uri = Path(replay.path).resolve().as_uri()
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
         uri=uri, language_id="python", version=1, text=replay.document)))
-    before = replay.document[:replay.offset]
+    before, after = replay.document[:replay.offset], ""   # after: the closers the editor put after the cursor
     sent: list[Sent] = []
     tasks = []
 
@@ -197,19 +253,25 @@ async def type_function(client, replay: Replay, result: RunResult, number: int =
 
     version = 1
     next_at = time.monotonic()
+    previous_id = None
     for index, key in enumerate(replay.keys):
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        at = position_after(before)
+        if cancel_previous and previous_id is not None and not tasks[-1].done():
+            client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=previous_id))
         version += 1
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=at, end=at),
-                                                                    text=key.text)]))
-        before += key.text
+            content_changes=[key_change(before, key)]))
+        if key.overtype:
+            assert after[:1] == key.text, f"typed {key.text!r} over {after[:1]!r}"
+            after = after[1:]
+        before, after = before + key.text, key.closer + after
         entry = Sent(index, time.monotonic())
-        future = client.text_document_inline_completion_async(types.InlineCompletionParams(
+        previous_id = str(uuid.uuid4())
+        future = client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri), position=position_after(before),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)),
+            msg_id=previous_id)
         task = asyncio.ensure_future(future)
         task.add_done_callback(record(entry))
         sent.append(entry)
@@ -333,6 +395,8 @@ def main() -> None:
     parser.add_argument("--read-ahead", choices=("on", "off", "compare"), default="on",
                         help="the server's readAhead; compare: prefix reuse on, read-ahead off then on")
     parser.add_argument("--reuse-first", action="store_true", help="run prefix reuse on first, then off")
+    parser.add_argument("--plain", action="store_true", help="type one character a key with no auto-closed "
+                        "brackets or quotes and cancel nothing (how runs before 2026-11-25 typed)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--plot", default="", help="PNG path (default: none; the committed figures are named in "
                         "RESULTS.md with the command that made them)")
@@ -343,7 +407,7 @@ def main() -> None:
     for number, function in enumerate(functions):
         path, text, offset, source = held_back(function)
         keys = keystrokes(source, args.seed + number, 1 / args.keys_per_s[0], 1 / args.keys_per_s[1],
-                          tuple(args.pause), line_pause=0.4, word_pause=0.04)
+                          tuple(args.pause), line_pause=0.4, word_pause=0.04, auto_close=not args.plain)
         replays.append(Replay(path=path, document=text[:offset] + text[offset + len(source):], offset=offset,
                               keys=keys))
     options = {"device": args.device, "maxNewTokens": args.max_new_tokens}
@@ -362,13 +426,15 @@ def main() -> None:
         plans = [(True, False), (True, True)]
     else:
         plans = [(reuse, args.read_ahead == "on") for reuse in settings]
-    runs = [asyncio.run(replay_once(replays, {**options, "reusePrefix": reuse, "readAhead": ahead}))
+    runs = [asyncio.run(replay_once(replays, {**options, "reusePrefix": reuse, "readAhead": ahead},
+                                    cancel_previous=not args.plain))
             for reuse, ahead in plans]
 
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()} {os.cpu_count()} CPUs", "functions": functions,
               "characters": sum(len(k.text) for r in replays for k in r.keys),
               "options": options, "keys_per_s": list(args.keys_per_s), "pause_s": list(args.pause),
+              "typing": "plain" if args.plain else "editor (auto-closed pairs, previous request cancelled)",
               "runs": [summary(run) for run in runs]}
     by_ahead = {run.read_ahead: run.pause_latencies_ms for run in runs}
     if args.read_ahead == "compare" and by_ahead.get(False) and by_ahead.get(True):
