@@ -688,8 +688,8 @@ def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lea
     if not body or (lead and ws == lead):
         return middle
     if not before.strip():
-        if not ws:
-            return middle
+        if not ws:   # written from the selection's start: the whitespace the selection took goes back before it
+            return lead + middle
         column = len(before)
         next_line = next((line for line in lines[1:] if line.strip()), None)
         if next_line is not None:
@@ -885,7 +885,9 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
     else:
-        middle = reindent_first_line(middle, ctx.before, ctx.indent_unit, indentation(own.split("\n", 1)[0]))
+        own_first = own.split("\n", 1)[0]
+        middle = reindent_first_line(middle, ctx.before, ctx.indent_unit,
+                                     indentation(own_first) if own_first.strip() else "")
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
             middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
     if ctx.comma_before_closer:

@@ -803,6 +803,7 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
     ("def f(a):\n  <[>  x = a\n<]>    return x\n", "  y = a\n", "  y = a\n"),
     ("def f(a):\n  <[>  x = a\n<]>    return x\n", "    y = a\n", "  y = a\n"),   # the line's whole depth
     ("def f(a):\n\t<[>\tx = a\n<]>\treturn x\n", "\ty = a\n", "\ty = a\n"),
+    ("def f(a):\n  <[>  x = a\n<]>    return x\n", "y = a\n", "  y = a\n"),   # written from the selection's start
     # the spaces before a trailing comment, selected with it
     ("PAUSE_S = 1.0   <[>   # a gap<]>\nx = 1\n", "   # a pause", "   # a pause"),
 ])
