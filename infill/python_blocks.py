@@ -345,7 +345,7 @@ def error_inside_fill(before: str, after: str, first_line: int, text: str) -> bo
     else:
         return False
     last_line = first_line + fill_line_breaks(text)
-    if not first_line <= line <= last_line:
+    if not first_line <= line <= last_line or same_error_after_the_fill(before, after):
         return False
     if line > first_line:
         return True
@@ -422,6 +422,32 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     error_line = syntax_error_line(after)
     if error_line is None:
         return added, 0
-    in_fill = first_line <= error_line <= first_line + fill_line_breaks(text)
+    in_fill = (first_line <= error_line <= first_line + fill_line_breaks(text)
+               and not same_error_after_the_fill(before, after))
     compiled_before = faults_before == 0 and syntax_error_line(before) is None
     return added + (in_fill or compiled_before), 1
+
+
+def error_offset(source: str) -> int | None:
+    """Where Python's compiler stops in `source`, as a character offset; None when it compiles or cannot say."""
+    try:
+        compile(source, "<fill>", "exec", flags=COMPILE_FLAGS, dont_inherit=True)
+    except SyntaxError as error:
+        if not error.lineno:
+            return None
+        line_starts = [0] + [i + 1 for i, char in enumerate(source) if char == "\n"]
+        return line_starts[error.lineno - 1] + (error.offset or 1) - 1 if error.lineno <= len(line_starts) else None
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
+def same_error_after_the_fill(before: str, after: str) -> bool:
+    """Does the compiler stop at the same place of the code after the fill, past it, as before it (the user's
+    `v = ` later on the line a fill completes)? Then the error on the fill's line is not the fill's. Not where the
+    unchanged text begins: an error there may be the fill's (`x = 1 +` before `; v = 2`)."""
+    old, new = error_offset(before), error_offset(after)
+    if old is None or new is None or len(before) - old != len(after) - new:
+        return False
+    unchanged_tail = len(os.path.commonprefix([before[::-1], after[::-1]]))
+    return len(after) - new < unchanged_tail

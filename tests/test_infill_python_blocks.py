@@ -129,6 +129,20 @@ def test_an_error_in_the_fills_own_line_is_refused_even_when_the_code_did_not_co
     assert result.details["candidates"][0]["added_errors"] > 0
 
 
+@pytest.mark.parametrize("source, selected, middle", [
+    ('a = "x"; v = \nb = 1\n', '"x"', '"y"'),
+    ("a = foo(1); b = (\nc = 1\n", "foo(1)", "foo(2)"),
+])
+def test_the_users_error_later_on_the_fills_line_is_not_the_fills(source, selected, middle):
+    """A rewrite or fill before an unfinished statement on its line was refused whatever the model wrote; a fill
+    that is itself broken there still is."""
+    start = source.index(selected)
+    selection = {"start": start, "end": start + len(selected)}
+    assert fill(source, selection, middle).text == middle
+    assert fill(source, selection, middle + " z").text == ""
+    assert fill(source, selection, middle + " +").text == ""   # the user's error stays, but one comes before it
+
+
 def test_a_try_body_at_top_level_is_checked_too():
     source = "try:\n    <|>import os\nexcept ImportError:\n    os = None\n"
     text, offset = at(source)
