@@ -725,6 +725,32 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
     return "\n".join([indent + lines[0].lstrip(" \t"), *lines[1:]])
 
 
+def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit: str,
+                          grammar: str | None = None) -> str:
+    """Written from column 0 at column 0 of a blank line (a fill of blank lines, a request on an empty line) while
+    the code around is indented (`line_above`: the statement above, a header over several lines joined into one),
+    not under a block opener (indent_block_body's) nor at the end of the file: the block goes to that code's depth,
+    the shallower of the lines above and below (a closing line below counts as its block's body). Later lines
+    already that deep were written at their depth, and only the first moves. Before, Python refused such a fill
+    and braces got code at the margin."""
+    lines = middle.split("\n")
+    if (not middle.strip() or indentation(next(line for line in lines if line.strip()))
+            or (line_above.strip() and opens_block(line_above, grammar))):
+        return middle
+    below = next((line for line in suffix.split("\n") if line.strip()), "")
+    if not below:   # at the end of the file: a new top-level statement as likely as more of the last block
+        return middle
+    depth = indentation(below) + (indent_unit if CLOSING_LINE.match(below) else "")
+    if line_above.strip() and len(indentation(line_above)) < len(depth):
+        depth = indentation(line_above)
+    if not depth:
+        return middle
+    later = [len(indentation(line)) for line in lines[1:] if line.strip()]
+    if later and min(later) >= len(depth):
+        return depth + middle
+    return "\n".join(depth + line if line.strip() else line for line in lines)
+
+
 def shift_block_written_from_cursor(middle: str, before: str, grammar: str | None = None) -> str:
     """On a blank line's indentation, a block whose opener the model wrote at the cursor and whose body it indented
     from column 0, as if the cursor's column were the margin (`if x:` then `    y = 1`): read as absolute, the body
@@ -854,6 +880,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = drop_leading_blank_lines(middle)
     middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
+    if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip():
+        middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
     if ctx.shape == "block" and not ctx.before:   # in place before a `}` of the block is compared with the suffix's
         middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)
     if ctx.shape == "single":

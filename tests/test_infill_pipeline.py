@@ -797,6 +797,32 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
     assert engine.calls[0]["max_new_tokens"] == 64 and inline_result.message is None   # inline: the request's cap
 
 
+@pytest.mark.parametrize("language_id, source, middle, expected", [
+    ("go", "func f(a bool) int {\n\tb := 1\n<[>\n<]>\treturn b\n}\n", "x := 2\n",
+     "func f(a bool) int {\n\tb := 1\n\tx := 2\n\treturn b\n}\n"),
+    ("javascript", "function f(a) {\n  const b = 1;\n<[>\n<]>}\n", "if (a) {\n  return 2;\n}\n",
+     "function f(a) {\n  const b = 1;\n  if (a) {\n    return 2;\n  }\n}\n"),   # its own `}` kept
+    ("python", "def f(a):\n    b = 1\n<[>\n<]>    return b\n", "x = 2\n",
+     "def f(a):\n    b = 1\n    x = 2\n    return b\n"),
+    ("python", "def f(a):\n    b = 1\n<[><]>\n    return b\n", "x = 2",   # a request at column 0
+     "def f(a):\n    b = 1\n    x = 2\n    return b\n"),
+    ("python", "def f(a):\n    return a\n<[>\n<]>def g():\n    pass\n", "x = 2\n",   # between two functions
+     "def f(a):\n    return a\nx = 2\ndef g():\n    pass\n"),
+    ("python", "def f(a):\n    return a\n\n<[><]>", "def g():\n    pass",   # at the end: a new function
+     "def f(a):\n    return a\n\ndef g():\n    pass"),
+])
+def test_code_written_from_column_0_on_a_blank_line_goes_to_the_depth_of_the_code_around(language_id, source,
+                                                                                         middle, expected):
+    """A fill of a blank line selected from column 0, or a request at column 0 of an empty line: Python refused
+    the model's unindented answer and braces got it at the margin (JavaScript's `}` was even cut as the
+    function's)."""
+    text, start, end = selection(source, "<[>", "<]>")
+    mode = "fill" if end > start else "inline"
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language_id,
+                                      invoked=True), ScriptedEngine(middle))
+    assert text[:result.start] + result.text + text[result.end:] == expected, result.message
+
+
 @pytest.mark.parametrize("source, middle, expected", [
     # a drag from inside the indentation: the model writes the rest of it again, as the selection had it
     ("def f(a):\n  <[>  x = a\n<]>    return x\n", "  x = a\n", "  x = a\n"),
