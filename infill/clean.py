@@ -349,10 +349,10 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
     """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
-    (the `  end` of the middle's own `if` before the function's `end`). One character is enough for a statement's `;` the suffix already ends it with,
-    for an opening bracket the suffix opens (`number {` before ` {`), and for a quote that closes the string the
-    prefix opened (the middle holds an odd number of it): `;;` parses as an empty statement, and `{ {` may parse
-    where a later error is excused, so the parse check would not catch them."""
+    (the `  end` of the middle's own `if` before the function's `end`). One character is enough for a statement's
+    `;` the suffix already ends it with, for an opening bracket the suffix opens (`number {` before ` {`), and for
+    a quote that closes the string the prefix opened (the middle holds an odd number of it): `;;` parses as an
+    empty statement, and `{ {` may parse where a later error is excused, so the parse check would not catch them."""
     head = suffix.lstrip(" \t")
     trimmed = middle.rstrip(" \t")
     for size in range(min(len(trimmed), len(head)), 1, -1):

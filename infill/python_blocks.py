@@ -433,10 +433,10 @@ def error_offset(source: str) -> int | None:
     try:
         compile(source, "<fill>", "exec", flags=COMPILE_FLAGS, dont_inherit=True)
     except SyntaxError as error:
-        if not error.lineno:
+        lines = source.split("\n")
+        if not error.lineno or error.lineno > len(lines):
             return None
-        line_starts = [0] + [i + 1 for i, char in enumerate(source) if char == "\n"]
-        return line_starts[error.lineno - 1] + (error.offset or 1) - 1 if error.lineno <= len(line_starts) else None
+        return sum(len(line) + 1 for line in lines[:error.lineno - 1]) + (error.offset or 1) - 1
     except (ValueError, RecursionError, MemoryError):
         return None
     return None
