@@ -345,11 +345,20 @@ def closes_kept_bracket(kept: str, cut: str) -> bool:
     return False
 
 
+def opens_block_at(text: str, depth: str) -> bool:
+    """Does a line of `text` at exactly `depth` have a deeper line after it: a block opened there, which a line
+    at that depth after `text` closes?"""
+    lines = [line for line in text.split("\n") if line.strip()]
+    return any(indentation(line) == depth and len(indentation(following)) > len(depth)
+               for line, following in zip(lines, lines[1:]))
+
+
 def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = False) -> str:
     """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
-    (the `  end` of the middle's own `if` before the function's `end`). One character is enough for a statement's
+    that closes a block the middle opened at its depth (the `  end` of the middle's own `if` before the
+    function's `end`). One character is enough for a statement's
     `;` the suffix already ends it with, for an opening bracket the suffix opens (`number {` before ` {`), and for
     a quote that closes the string the prefix opened (the middle holds an odd number of it): `;;` parses as an
     empty statement, and `{ {` may parse where a later error is excused, so the parse check would not catch them."""
@@ -359,8 +368,9 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
         if trimmed.endswith(head[:size]):
             cut_at = len(trimmed) - size
             line_start = trimmed.rfind("\n", 0, cut_at) + 1
-            if (suffix_starts_line and line_start and not trimmed[line_start:cut_at].strip()
-                    and trimmed[line_start:cut_at] != suffix[:len(suffix) - len(head)]):
+            depth = trimmed[line_start:cut_at]
+            if (suffix_starts_line and line_start and not depth.strip() and depth != suffix[:len(suffix) - len(head)]
+                    and opens_block_at(trimmed[:line_start], depth)):
                 continue
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
@@ -725,14 +735,19 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
     return "\n".join([indent + lines[0].lstrip(" \t"), *lines[1:]])
 
 
+# A line below that goes on with the block above it (`else:`, `} catch (e) {`): the code before it is that block's.
+CONTINUES_BLOCK = re.compile(r"\s*(?:\}\s*)?(?:else|elif|elseif|except|finally|catch)\b")
+
+
 def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit: str,
                           grammar: str | None = None) -> str:
     """Written from column 0 at column 0 of a blank line (a fill of blank lines, a request on an empty line) while
     the code around is indented (`line_above`: the statement above, a header over several lines joined into one),
     not under a block opener (indent_block_body's) nor at the end of the file: the block goes to that code's depth,
-    the shallower of the lines above and below (a closing line below counts as its block's body). Later lines
-    already that deep were written at their depth, and only the first moves. Before, Python refused such a fill
-    and braces got code at the margin."""
+    the shallower of the lines above and below (a closing or continuing line below, `}` or `else:`, counts as its
+    block's body). Later lines already that deep were written at their depth, and only the first moves, unless it
+    opens a block they would then not be inside. Lines inside a string or comment, and C preprocessor lines, stay
+    as written. Before, Python refused such a fill and braces got code at the margin."""
     lines = middle.split("\n")
     if (not middle.strip() or indentation(next(line for line in lines if line.strip()))
             or (line_above.strip() and opens_block(line_above, grammar))):
@@ -740,15 +755,18 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     below = next((line for line in suffix.split("\n") if line.strip()), "")
     if not below:   # at the end of the file: a new top-level statement as likely as more of the last block
         return middle
-    depth = indentation(below) + (indent_unit if CLOSING_LINE.match(below) else "")
+    depth = indentation(below) + (indent_unit if CLOSING_LINE.match(below) or CONTINUES_BLOCK.match(below) else "")
     if line_above.strip() and len(indentation(line_above)) < len(depth):
         depth = indentation(line_above)
     if not depth:
         return middle
-    later = [len(indentation(line)) for line in lines[1:] if line.strip()]
-    if later and min(later) >= len(depth):
-        return depth + middle
-    return "\n".join(depth + line if line.strip() else line for line in lines)
+    text_lines = lines_in_literals("", lines, grammar)
+    code = [i for i, line in enumerate(lines) if sets_indentation(line, grammar) and i not in text_lines]
+    later = [len(indentation(lines[i])) for i in code[1:]]
+    body_written_deep = bool(later) and min(later) >= len(depth) and not (
+        opens_block(lines[code[0]], grammar) and later[0] <= len(depth))
+    moved = code[:1] if body_written_deep else code
+    return "\n".join(depth + line if i in moved else line for i, line in enumerate(lines))
 
 
 def shift_block_written_from_cursor(middle: str, before: str, grammar: str | None = None) -> str:

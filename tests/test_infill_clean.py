@@ -62,6 +62,11 @@ def test_a_line_of_the_middle_at_another_depth_is_no_repeat_of_the_suffixs_line(
     ("local function f(a)\n[[  return 1\n]]end\n", "if a then\n  return 2\nend\n",
      "local function f(a)\n  if a then\n    return 2\n  end\nend\n"),
     ("def f(a)\n[[  return 1\n]]end\n", "if a\n  return 2\nend\n", "def f(a)\n  if a\n    return 2\n  end\nend\n"),
+    # the model's repeat of the next line's `end`, moved to the body's depth, closes nothing it opened: cut
+    ("local function f(a)\n  if a then\n[[    return 1\n]]  end\nend\n", "return 2\nend\n",
+     "local function f(a)\n  if a then\n    return 2\n  end\nend\n"),
+    ("def f(a)\n  if a\n[[    return 1\n]]  end\nend\n", "return 2\nend\n",
+     "def f(a)\n  if a\n    return 2\n  end\nend\n"),
 ])
 def test_a_filled_block_keeps_its_own_end_before_the_enclosing_one(source, selection_middle, expected):
     text, start, end = selection(source)

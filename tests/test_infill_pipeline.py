@@ -804,6 +804,16 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
      "function f(a) {\n  const b = 1;\n  if (a) {\n    return 2;\n  }\n}\n"),   # its own `}` kept
     ("python", "def f(a):\n    b = 1\n<[>\n<]>    return b\n", "x = 2\n",
      "def f(a):\n    b = 1\n    x = 2\n    return b\n"),
+    ("python", "def f(a):\n    b = 1\n<[>\n<]>    return b\n", "if a:\n    b = 2\n",   # a block: all of it moves
+     "def f(a):\n    b = 1\n    if a:\n        b = 2\n    return b\n"),
+    ("python", "class A:\n    def f(self):\n        return 1\n<[>\n<]>    def g(self):\n        return 2\n",
+     "def h(self):\n    return 3\n",
+     "class A:\n    def f(self):\n        return 1\n    def h(self):\n        return 3\n    def g(self):\n"
+     "        return 2\n"),
+    ("python", "def f(a):\n    if a:\n        b = 1\n<[>\n<]>    else:\n        b = 2\n", "c = 3\n",   # before `else:`
+     "def f(a):\n    if a:\n        b = 1\n        c = 3\n    else:\n        b = 2\n"),
+    ("javascript", "function f(a) {\n  let b = 1;\n<[>\n<]>  return b;\n}\n", "b = `\nhello\n`;\n",   # a string's
+     "function f(a) {\n  let b = 1;\n  b = `\nhello\n`;\n  return b;\n}\n"),                        # text kept
     ("python", "def f(a):\n    b = 1\n<[><]>\n    return b\n", "x = 2",   # a request at column 0
      "def f(a):\n    b = 1\n    x = 2\n    return b\n"),
     ("python", "def f(a):\n    return a\n<[>\n<]>def g():\n    pass\n", "x = 2\n",   # between two functions
