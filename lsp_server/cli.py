@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import signal
 import stat
 import sys
 import time
@@ -141,19 +140,18 @@ def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
     return offset
 
 
-def run_fill(args: argparse.Namespace, interrupted: list) -> int:
+def run_fill(args: argparse.Namespace) -> int:
     # A one-shot process: while torch and transformers import, the garbage collector walks their millions of new
     # objects again and again and frees nothing (about 0.75 s of a cold fill here, bench/RESULTS.md). It is back on
     # once the model is loaded.
     gc.disable()
     try:
-        return fill_once(args, interrupted)
+        return fill_once(args)
     finally:
         gc.enable()
 
 
-def fill_once(args: argparse.Namespace, interrupted: list) -> int:
-    """`interrupted`: not empty once Ctrl+C came (see fill_main), checked after the load and after the fill."""
+def fill_once(args: argparse.Namespace) -> int:
     from infill import InfillRequest
 
     from .model_host import ModelHost
@@ -183,8 +181,6 @@ def fill_once(args: argparse.Namespace, interrupted: list) -> int:
     try:
         host.load(options.engine_config()).result()
         gc.enable()
-        if interrupted:
-            raise KeyboardInterrupt
         if host.error:
             raise UsageError(host.error)
         for note in host.engine.notes:   # what was asked for and not given (the server shows these as warnings)
@@ -196,8 +192,6 @@ def fill_once(args: argparse.Namespace, interrupted: list) -> int:
                                 instruction=args.instruction)
         result = host.run_blocking(request)
         finished = time.perf_counter()
-        if interrupted:
-            raise KeyboardInterrupt
     finally:
         host.close()
     if result.message:   # an explicit request's empty answer says why (infill.pipeline.nothing_offered)
@@ -318,17 +312,8 @@ def fill_main(argv: list[str], rewrite: bool = False) -> int:
     if sys.stdout is None:
         print(f"{parser.prog}: standard output is closed: nowhere to print the completion", file=sys.stderr)
         return 1
-    interrupted = []
-
-    def on_ctrl_c(signum, frame):
-        # Remembered as well as raised: code importing torch or transformers may catch the KeyboardInterrupt
-        # (a bare except) and go on, and the fill then ran to its end as if the user had not asked to stop.
-        interrupted.append(signum)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
-        return run_fill(args, interrupted)
+        return run_fill(args)
     except BrokenPipeError:
         # The reader went away (`| head -c1`): nothing left to say, and Python would say it again at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -337,8 +322,6 @@ def fill_main(argv: list[str], rewrite: bool = False) -> int:
         return failed(args, str(exc), 1)
     except KeyboardInterrupt:
         return failed(args, "interrupted", 130)   # as a shell reports a Ctrl+C
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def failed(args: argparse.Namespace, message: str, code: int) -> int:
