@@ -358,10 +358,10 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
     that closes a block the middle opened at its depth (the `  end` of the middle's own `if` before the
-    function's `end`). One character is enough for a statement's
-    `;` the suffix already ends it with, for an opening bracket the suffix opens (`number {` before ` {`), and for
-    a quote that closes the string the prefix opened (the middle holds an odd number of it): `;;` parses as an
-    empty statement, and `{ {` may parse where a later error is excused, so the parse check would not catch them."""
+    function's `end`). One character is enough for a statement's `;` the suffix already ends it with, for an
+    opening bracket the suffix opens (`number {` before ` {`), and for a quote that closes the string the prefix
+    opened (the middle holds an odd number of it): `;;` parses as an empty statement, and `{ {` may parse where a
+    later error is excused, so the parse check would not catch them."""
     head = suffix.lstrip(" \t")
     trimmed = middle.rstrip(" \t")
     for size in range(min(len(trimmed), len(head)), 1, -1):

@@ -428,6 +428,7 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     return added + (in_fill or compiled_before), 1
 
 
+@functools.lru_cache(maxsize=32)   # the window before the fill is the same for every candidate
 def error_offset(source: str) -> int | None:
     """Where Python's compiler stops in `source`, as a character offset; None when it compiles or cannot say."""
     try:
