@@ -737,6 +737,10 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
 
 # A line below that goes on with the block above it (`else:`, `} catch (e) {`): the code before it is that block's.
 CONTINUES_BLOCK = re.compile(r"\s*(?:\}\s*)?(?:else|elif|elseif|except|finally|catch)\b")
+# A C-family control header with no brace (`if (a)`, `} else`, `for (;;)`): its one statement comes on the next line,
+# a level deeper, so like an opener it has a body that must move with it.
+BRACELESS_HEADER = re.compile(r"\s*(?:\}\s*)?(?:(?:else\s+)?(?:if|for|while)\s*\(.*\)|else|do)\s*$")
+BRACELESS_HEADER_GRAMMARS = {"c", "cpp", "java", "javascript", "typescript", "tsx"}
 
 
 def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit: str,
@@ -746,8 +750,9 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     not under a block opener (indent_block_body's) nor at the end of the file: the block goes to that code's depth,
     the shallower of the lines above and below (a closing or continuing line below, `}` or `else:`, counts as its
     block's body). Later lines already that deep were written at their depth, and only the first moves, unless it
-    opens a block they would then not be inside. Lines inside a string or comment, and C preprocessor lines, stay
-    as written. Before, Python refused such a fill and braces got code at the margin."""
+    opens a block they would then not be inside (a C `if (a)` with no brace has one too). Lines inside a string or
+    comment, and C preprocessor lines, stay as written. Before, Python refused such a fill and braces got code at
+    the margin."""
     lines = middle.split("\n")
     if (not middle.strip() or indentation(next(line for line in lines if line.strip()))
             or (line_above.strip() and opens_block(line_above, grammar))):
@@ -763,8 +768,9 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     text_lines = lines_in_literals("", lines, grammar)
     code = [i for i, line in enumerate(lines) if sets_indentation(line, grammar) and i not in text_lines]
     later = [len(indentation(lines[i])) for i in code[1:]]
-    body_written_deep = bool(later) and min(later) >= len(depth) and not (
-        opens_block(lines[code[0]], grammar) and later[0] <= len(depth))
+    first_has_body = opens_block(lines[code[0]], grammar) or (
+        grammar in BRACELESS_HEADER_GRAMMARS and BRACELESS_HEADER.match(lines[code[0]]) is not None)
+    body_written_deep = bool(later) and min(later) >= len(depth) and not (first_has_body and later[0] <= len(depth))
     moved = code[:1] if body_written_deep else code
     return "\n".join(depth + line if i in moved else line for i, line in enumerate(lines))
 

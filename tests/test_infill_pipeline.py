@@ -814,6 +814,12 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
      "def f(a):\n    if a:\n        b = 1\n        c = 3\n    else:\n        b = 2\n"),
     ("javascript", "function f(a) {\n  let b = 1;\n<[>\n<]>  return b;\n}\n", "b = `\nhello\n`;\n",   # a string's
      "function f(a) {\n  let b = 1;\n  b = `\nhello\n`;\n  return b;\n}\n"),                        # text kept
+    ("c", "int f(int a) {\n    int b = 1;\n<[>\n<]>    return b;\n}\n", "if (a)\n    b = 2;\n",   # braceless:
+     "int f(int a) {\n    int b = 1;\n    if (a)\n        b = 2;\n    return b;\n}\n"),      # its body moves too
+    ("java", "class A {\n  int f(int a) {\n    int b = 1;\n<[>\n<]>    return b;\n  }\n}\n",
+     "for (int i = 0; i < a; i++)\n    b++;\n",
+     "class A {\n  int f(int a) {\n    int b = 1;\n    for (int i = 0; i < a; i++)\n      b++;\n    return b;\n"
+     "  }\n}\n"),
     ("python", "def f(a):\n    b = 1\n<[><]>\n    return b\n", "x = 2",   # a request at column 0
      "def f(a):\n    b = 1\n    x = 2\n    return b\n"),
     ("python", "def f(a):\n    return a\n<[>\n<]>def g():\n    pass\n", "x = 2\n",   # between two functions
