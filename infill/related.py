@@ -35,6 +35,8 @@ MAX_SNIPPETS = 3
 MIN_TRIMMED_LINES = 3     # a window too long for the room left is cut to its best-matching lines, down to this many
 TRIM_STEP = 2             # lines dropped per try (each try counts the tokens of what is left)
 RELATED_SHARE = 1 / 4       # of the context tokens, at most; the file's own code around the cursor comes first
+COPY_SHARE = 0.8          # a window this much of whose lines the code around the cursor holds already is a copy ...
+COPY_NEAR_CHARS = 32_000  # ... of the text this far either side of it (more than a 4,096-token context reads)
 MAX_DOCUMENT_CHARS = 500_000   # larger open files (generated, minified) are not searched
 MAX_SEARCHED_CHARS = 1_000_000  # a request searches files until this much text: each new line above the cursor
                                 # searches every file again (ten open files of 500 kB: 81 ms a line on this
@@ -125,6 +127,12 @@ def best_window(query: frozenset[str], text: str) -> tuple[int, float]:
     return best
 
 
+def copies_lines_of(window: str, nearby: set[str]) -> bool:
+    """Does the code around the cursor hold most of the window's lines (3 or more, blank ones aside)?"""
+    lines = [line.strip() for line in window.splitlines() if line.strip()]
+    return len(lines) >= 3 and sum(line in nearby for line in lines) >= COPY_SHARE * len(lines)
+
+
 def pick_snippets(document: str, start: int, grammar: str | None, related: list[RelatedDocument],
                   limit: int = MAX_SNIPPETS, previous: tuple[tuple[str, int], ...] = ()) -> list[Snippet]:
     """The most similar window of each other open file in the same language (or family: JavaScript, TypeScript and
@@ -140,6 +148,7 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
         return []
     rank = {key: i for i, key in enumerate(previous)}
     found, searched = [], 0
+    nearby: set[str] | None = None   # the lines around the cursor, read once a window is worth checking
     for other in related:
         text = other.text
         # (An unreadable file would fail every request of this one: the tokenizer raises on it.)
@@ -158,6 +167,11 @@ def pick_snippets(document: str, start: int, grammar: str | None, related: list[
                 first, score = kept, kept_score
         if score >= MIN_SIMILARITY:
             window = "".join(lines_of(text)[first:first + WINDOW_LINES])
+            if nearby is None:
+                nearby = {line.strip() for line in
+                          document[max(0, start - COPY_NEAR_CHARS):start + COPY_NEAR_CHARS].splitlines()}
+            if copies_lines_of(window, nearby):
+                continue   # another copy of the code being edited (an old one, say): the model reads it already
             matches = tuple(len(query & ids) for ids in line_identifiers(text)[first:first + WINDOW_LINES])
             found.append(Snippet(other.path, first, window, score, matches))
 

@@ -67,6 +67,8 @@ def test_languages_that_share_code_lend_to_each_other():
     (other("geometry.py", GEOMETRY + "#" * MAX_DOCUMENT_CHARS), "too large to search"),
     (other("empty.py", "  \n"), "nothing in it"),
     (other("current.py", at(CURRENT)[0]), "the document itself (or a copy): the model reads it already"),
+    (other("current.py.orig", at(CURRENT.replace("radius = 2", "radius = 3"))[0]),
+     "an older copy of the code being edited, one line different: the model reads the rest of it already"),
 ])
 def test_files_that_cannot_help_are_skipped(document, reason):
     text, offset = at(CURRENT)
