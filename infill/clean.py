@@ -960,8 +960,37 @@ def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: boo
     rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
              lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line),
              lambda text: drop_unmatched_closers(text, suffix, grammar, before))
-    return tuple(rule for rule in rules
-                 if not own.strip() or all(rule(text) == text for text in (own, own.rstrip())))
+    if not own.strip():
+        return rules
+    kept = []
+    for rule in rules:
+        if all(rule(text) == text for text in (own, own.rstrip())):
+            kept.append(rule)
+        elif (beyond := beyond_own_repeat(rule, own.rstrip())) is not None:
+            kept.append(beyond)
+    return tuple(kept)
+
+
+def beyond_own_repeat(rule: Callable[[str], str], own: str) -> Callable[[str], str] | None:
+    """A rule the selection fails by its last lines (they repeat the next line, say): the model may write that
+    tail as the user did, and the rule cuts only a repeat of the suffix the model wrote before it (`x = 1` selected
+    over a next line `x = 1`, written `x = 1\nx = 1`: one of them is the model's own repeat)."""
+    kept = rule(own)
+    tail = own[len(kept):]
+    if not own.startswith(kept) or not tail.strip():
+        return None
+
+    def cut_before_tail(text: str) -> str:
+        body = text.rstrip()
+        if not body.endswith(tail):
+            return text
+        head = body[:len(body) - len(tail)]
+        cut = rule(head)
+        if cut == head:
+            return text
+        gap = head[len(head.rstrip()):] if cut.strip() else ""
+        return cut.rstrip() + gap + tail + text[len(body):]
+    return cut_before_tail
 
 
 def with_selection_layout(middle: str, original: str, before: str) -> str:

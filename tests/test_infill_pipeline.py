@@ -550,6 +550,27 @@ def test_fill_drops_a_repeat_of_the_line_after_the_selection():
     assert result.text == "b = a + 1\n"
 
 
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+@pytest.mark.parametrize("source, middle, expected", [
+    ("a = 0\n[[x = 1\n]]x = 1\nprint(x)\n", "x = 1\nx = 1\n", "a = 0\nx = 1\nx = 1\nprint(x)\n"),
+    ("a = 0\n[[b = 1\nx = 1\n]]x = 1\nprint(x)\n", "b = 2\nx = 1\nx = 1\n",
+     "a = 0\nb = 2\nx = 1\nx = 1\nprint(x)\n"),
+    ("def f():\n    a = 0\n[[    x = 1\n]]    x = 1\n    return x\n", "    x = 1\n    x = 1\n",
+     "def f():\n    a = 0\n    x = 1\n    x = 1\n    return x\n"),
+    # the selection's repeat written as the user had it stays, as it did
+    ("a = 0\n[[b = 1\nx = 1\n]]x = 1\nprint(x)\n", "b = 2\nx = 1\n",
+     "a = 0\nb = 2\nx = 1\nx = 1\nprint(x)\n"),
+])
+def test_a_selection_that_repeats_the_next_line_keeps_its_repeat_but_not_one_the_model_adds(mode, source, middle,
+                                                                                             expected):
+    """The rule against repeating the next line was off for such a selection: the model's own extra copy of the
+    line came in, three where the user had two."""
+    source, start, end = selection(source)
+    result = run_infill(InfillRequest(text=source, mode=mode, start=start, end=end, language_id="python"),
+                        ScriptedEngine(middle))
+    assert source[:result.start] + result.text + source[result.end:] == expected, result.message
+
+
 def test_rewrite_passes_original_strength_and_instruction():
     text = "x = [i for i in range(3)]\nprint(x)\n"
     end = text.index("\n")
