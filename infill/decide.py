@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .literals import line_comment_start
+from .literals import LONGEST_SCAN, code_outside_literals, line_comment_start
 
 SINGLE_LENGTHS = [8, 16, 32]
 MULTI_LENGTHS = [32, 64]
@@ -92,14 +92,14 @@ def joined_header(code: str, text_above: str, grammar: str | None = None) -> str
     comment: a header spread over lines (`def area(\n    width,  # cm\n) -> float:`) reads as one. `code` itself
     when it closes nothing opened above and continues no line."""
     code = without_trailing_comment(code, grammar)
-    surplus = bracket_surplus(code)
+    surplus = code_bracket_surplus(code, grammar)
     parts = [code.strip()]
     lines = text_above.split("\n")[:-1]   # text_above ends with the line break before `code`'s line
     for line in reversed(lines[-HEADER_LOOK_BACK_LINES:]):
         line_code = without_trailing_comment(line, grammar).rstrip()
         if surplus >= 0 and not line_code.endswith("\\"):
             break
-        surplus += bracket_surplus(line_code)
+        surplus += code_bracket_surplus(line_code, grammar)
         parts.insert(0, line_code.removesuffix("\\").rstrip())
     if len(parts) == 1 or surplus < 0:
         return code
@@ -136,12 +136,20 @@ def opens_block(code_before_cursor: str, grammar: str | None = None) -> bool:
         return True
     if grammar == "lua" and LUA_BLOCK_OPENER.search(code):
         return True
-    if code.endswith(":") and not code.endswith("::") and bracket_surplus(code) <= 0:   # not `for (String s :`
+    # (not `for (String s :`)
+    if code.endswith(":") and not code.endswith("::") and code_bracket_surplus(code, grammar) <= 0:
         first_word = re.match(r"\s*(\w*)", code).group(1)
         if grammar == "python" or (grammar is None and first_word in PYTHON_COLON_WORDS):
             return first_word in PYTHON_COLON_WORDS
         return bool(LABEL_LINE.fullmatch(code))
     return False
+
+
+def code_bracket_surplus(code: str, grammar: str | None) -> int:
+    """bracket_surplus of a line's code, brackets in its strings and comments left out (`if ch == "(":` opens a
+    block); counted as they stand where the line ends inside a literal or its grammar's literals are not known."""
+    scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
+    return bracket_surplus(scanned[0] if scanned is not None and scanned[1] is None else code)
 
 
 def bracket_surplus(code: str) -> int:
@@ -192,7 +200,8 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     after = code_after_cursor(after, grammar)   # a comment after the cursor is not code that follows it
     header = before.rstrip()
     braced_header = BRACED_HEADER.search(header) or (
-        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.fullmatch(header) and bracket_surplus(header) == 1) or (
+        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.fullmatch(header)
+        and code_bracket_surplus(header, grammar) == 1) or (
         grammar == "rust" and RUST_CLOSURE_HEADER.search(header)) or (
         grammar in LAMBDA_HEADER and LAMBDA_HEADER[grammar].search(header))
     if braced_header and after.lstrip().startswith("}") and not only_closers(after):

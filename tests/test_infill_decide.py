@@ -65,6 +65,22 @@ def test_the_comment_after_a_block_opener_is_found_outside_strings(line, grammar
     assert opens_block(line, grammar) == opens
 
 
+@pytest.mark.parametrize("grammar, source", [
+    ("python", 'def f(ch):\n    if ch == "(":<|>\n'),
+    ("python", 'def f(ch):\n    if ch == "(":\n<|>\n'),                 # the blank line under it
+    ("python", 'def f(c):\n    if c in "([{":\n        <|>\n'),
+    ("python", 'def f(x):\n    match x:\n        case "(":<|>\n'),
+    ("python", "def f(a):\n    for k in f\"{a}[\":<|>\n"),
+    ("go", 'func f(s string) {\n\tif s == "(" {<|>\n'),
+])
+def test_a_bracket_in_a_string_does_not_hide_a_block_header(grammar, source):
+    """`if ch == "(":` was read as a line leaving a bracket open: one line wanted, and on the blank line under it
+    "the expression above goes on" (at column 0 the body stayed unindented and the fill was refused)."""
+    text, offset = at(source)
+    decision = decide_shape(text, offset, in_string_or_comment=False, grammar=grammar)
+    assert decision.shape == "multi", decision.reason
+
+
 def test_dict_colon_is_not_a_block_opener():
     assert not opens_block("    'a':")
     assert not opens_block("x: int = 3 if y else z:")  # odd, but not a block keyword
