@@ -112,7 +112,7 @@ def newer_syntax(source: str, error: SyntaxError) -> bool:
     lines = source.split("\n")
     line = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
     if str(error.msg).startswith("f-string"):
-        return without_nested_quote_fstrings(line) != line
+        return str(error.msg).startswith(OLDER_FSTRING_LIMIT) or without_nested_quote_fstrings(line) != line
     alias = TYPE_ALIAS.match(line)
     return bool(TYPE_PARAMETERS.match(line) or (alias and line[alias.end():alias.end() + 1] in ("[", "=")))
 
@@ -128,10 +128,9 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
     line = lines[number - 1]
     opened = TYPE_PARAMETERS.match(line)
     if str(error.msg).startswith("f-string"):
-        simpler = without_nested_quote_fstrings(line)
+        simpler = without_nested_quote_fstrings(line, every=str(error.msg).startswith(OLDER_FSTRING_LIMIT))
     elif opened:
-        close = matching_bracket(line, opened.end() - 1)
-        simpler = None if close is None else line[:opened.end() - 1] + line[close + 1:]
+        simpler = without_type_parameters(line)
     else:
         alias = TYPE_ALIAS.match(line)
         rest = line[alias.end():] if alias else ""
@@ -144,15 +143,43 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
     again = syntax_error_line("\n".join([*lines[:number - 1], simpler, *lines[number:]]))
     if str(error.msg).startswith("f-string"):
         return again   # the plain string stands in for the f-string exactly: an error left on its line is real
-    return None if again == number else again
+    # Type parameters taken out cannot make an error: one left on their line is real. Without its `type` keyword an
+    # alias may read otherwise (`type X = a, b` is an error, `X = a, b` is not): not judged here.
+    return again if opened or again != number else None
 
 
+TYPE_PARAMETER_LINES = re.compile(TYPE_PARAMETERS.pattern, re.MULTILINE)
+
+
+def without_type_parameters(source: str) -> str:
+    """`source` with the type parameters of each `def` or `class` line (3.12's `def f[T](`, `class C[T]:`) blanked
+    to spaces, so that a pre-3.12 compiler reads the rest with its columns unchanged (`def f   (` is valid)."""
+    pieces, at = [], 0
+    for opened in TYPE_PARAMETER_LINES.finditer(source):
+        bracket = opened.end() - 1
+        close = matching_bracket(source[:source.find("\n", bracket) % (len(source) + 1)], bracket)
+        if close is None or bracket < at:
+            continue
+        pieces.append(source[at:bracket] + " " * (close + 1 - bracket))
+        at = close + 1
+    return "".join(pieces) + source[at:] if pieces else source
+
+
+def older_compiler_view(source: str) -> str:
+    """`source` as a pre-3.12 compiler can judge it (type parameters blanked), for the checks that read the place
+    of an error; `source` itself on 3.12 and later."""
+    return without_type_parameters(source) if OLDER_COMPILER and "[" in source else source
+
+
+# A backslash in a replacement field (`f"{'\\n'.join(xs)}"`): refused before 3.12, taken by 3.12 (PEP 701).
+OLDER_FSTRING_LIMIT = "f-string expression part cannot include a backslash"
 FSTRING_START = re.compile(r"(?<![\w'\"])(?:[rR]?[fF]|[fF][rR])(['\"])(?!\1\1)")   # one-line f-strings only
 
 
-def without_nested_quote_fstrings(line: str) -> str:
+def without_nested_quote_fstrings(line: str, every: bool = False) -> str:
     """`line` with each one-line f-string that uses its own quote inside a replacement field (3.12's PEP 701,
-    `f"{d["k"]}"`) replaced by a plain string of the same length, so that an older compiler can judge the rest."""
+    `f"{d["k"]}"`), or with `every` each one-line f-string, replaced by a plain string of the same length, so that
+    an older compiler can judge the rest."""
     result, at = [], 0
     for start in FSTRING_START.finditer(line):
         if start.start() < at:
@@ -179,7 +206,7 @@ def without_nested_quote_fstrings(line: str) -> str:
                     break
                 i = close
             i += 1
-        if not nested or i >= len(line):
+        if not (nested or every) or i >= len(line):
             continue
         result.append(line[at:start.start()] + '"' + " " * (i - start.start() - 1) + '"')
         at = i + 1
@@ -337,7 +364,7 @@ def error_inside_fill(before: str, after: str, first_line: int, text: str) -> bo
     """Does Python's compiler stop inside the fill's own text in `after`? On the fill's first line only at or
     past where the fill starts (an error earlier on that line is the user's)."""
     try:
-        compile(after, "<fill>", "exec", flags=COMPILE_FLAGS, dont_inherit=True)
+        compile(older_compiler_view(after), "<fill>", "exec", flags=COMPILE_FLAGS, dont_inherit=True)
     except SyntaxError as error:
         line, column = error.lineno or 0, (error.offset or 1) - 1
     except (ValueError, RecursionError, MemoryError):
@@ -447,7 +474,7 @@ def same_error_after_the_fill(before: str, after: str) -> bool:
     """Does the compiler stop at the same place of the code after the fill, past it, as before it (the user's
     `v = ` later on the line a fill completes)? Then the error on the fill's line is not the fill's. Not where the
     unchanged text begins: an error there may be the fill's (`x = 1 +` before `; v = 2`)."""
-    old, new = error_offset(before), error_offset(after)
+    old, new = error_offset(older_compiler_view(before)), error_offset(older_compiler_view(after))
     if old is None or new is None or len(before) - old != len(after) - new:
         return False
     unchanged_tail = len(os.path.commonprefix([before[::-1], after[::-1]]))

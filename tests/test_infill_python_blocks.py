@@ -285,6 +285,22 @@ def test_a_line_still_open_below_leaves_the_fills_own_errors_refused(fill, added
     assert adds_faults(document, "x = ", fill) == added
 
 
+@pytest.mark.parametrize("document, typed, fill, added", [
+    # a backslash in an f-string's field is 3.12 syntax: not the fill's error, and not one that hides later ones
+    ("def f(xs):\n    return \n", "return ", "f\"{'\\n'.join(xs)}\"", False),
+    ("def f(xs):\n    return f\"{'\\n'.join(xs)}\" + \n", "+ ", "'x'", False),
+    ("def f(xs):\n    s = f\"{'\\n'.join(xs)}\"\n    if s:\n        \n", "if s:\n        ", "break", True),
+    ("def f(xs):\n    s = f\"{'\\n'.join(xs)}\"\n    \n    return s\n", "\"\n    ", "await g(s)", True),
+    # an error on a generic function's header line is the fill's, as on a plain one
+    ("def pick[T](\n    return 1\n", "pick[T](", "xs: list[T] = [], n: int) -> T:", True),
+    ("def pick[T](\n    return 1\n", "pick[T](", "xs: list[T], n: int) -> T:", False),
+    ("class Box[T]:\n    def put[U](self, \n        pass\n", "(self, ", "x: U = None, y: U) -> None:", True),
+])
+def test_3_12_syntax_on_an_older_compiler_neither_refuses_a_good_fill_nor_hides_a_broken_one(document, typed, fill,
+                                                                                            added):
+    assert adds_faults(document, typed, fill) == added
+
+
 def test_an_error_on_the_line_of_a_3_12_f_string_is_still_an_error():
     assert syntax_error_line('def f(d):\n    x = f"{d["k"]}" +\n    return x\n') == 2
     assert syntax_error_line('def f(d):\n    x = f"{d["k"]}"\n    return x\n') is None
