@@ -14,7 +14,8 @@ from functools import lru_cache
 from typing import Callable
 
 from .decide import LABEL_LINE, bracket_surplus, comment_start, opens_block
-from .literals import HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, jsx_text_blanked, line_comment_start
+from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
+                       line_comment_start)
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
@@ -310,6 +311,14 @@ def blank_literals(text: str, grammar: str | None, before: str = "") -> str:
     opened = code_outside_literals(grammar, code[:len(before)])
     if opened is None or opened[1] == OPEN:
         return text   # literals unknown, or typed inside a comment or string: its brackets pair up as prose
+    if opened[1] == HOLE:
+        # Typed in a string's code hole (`f"{`): code up to the `}` that closes the hole, which stays in sight (it
+        # closes the prefix's `{`, as a `)` closes its `(`), then the string's text again.
+        close = hole_end(text, 0)
+        if close is None:
+            return blank_literals(text, grammar)
+        return (blank_literals(text[:close - 1], grammar) + "}"
+                + blank_literals(text[close:], grammar, before + text[:close]))
     kept, ending = code_outside_literals(grammar, code)
     rest = code[len(kept):]   # after a literal left open (blank) or a code hole opened (code)
     kept += rest if ending == HOLE else " " * len(rest)

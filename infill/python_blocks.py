@@ -456,26 +456,27 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
 
 
 @functools.lru_cache(maxsize=32)   # the window before the fill is the same for every candidate
-def error_offset(source: str) -> int | None:
-    """Where Python's compiler stops in `source`, as a character offset; None when it compiles or cannot say."""
+def compile_error_at(source: str) -> tuple[int, str] | None:
+    """Where Python's compiler stops in `source`, as a character offset, and what it says; None when it compiles
+    or cannot say."""
     try:
         compile(source, "<fill>", "exec", flags=COMPILE_FLAGS, dont_inherit=True)
     except SyntaxError as error:
         lines = source.split("\n")
         if not error.lineno or error.lineno > len(lines):
             return None
-        return sum(len(line) + 1 for line in lines[:error.lineno - 1]) + (error.offset or 1) - 1
+        return sum(len(line) + 1 for line in lines[:error.lineno - 1]) + (error.offset or 1) - 1, str(error.msg)
     except (ValueError, RecursionError, MemoryError):
         return None
     return None
 
 
 def same_error_after_the_fill(before: str, after: str) -> bool:
-    """Does the compiler stop at the same place of the code after the fill, past it, as before it (the user's
-    `v = ` later on the line a fill completes)? Then the error on the fill's line is not the fill's. Not where the
-    unchanged text begins: an error there may be the fill's (`x = 1 +` before `; v = 2`)."""
-    old, new = error_offset(older_compiler_view(before)), error_offset(older_compiler_view(after))
-    if old is None or new is None or len(before) - old != len(after) - new:
+    """Does the compiler stop at the same place of the code after the fill, past it, as before it, for the same
+    reason (the user's `v = ` later on the line a fill completes)? Then the error on the fill's line is not the
+    fill's. Not where the unchanged text begins: an error there may be the fill's (`x = 1 +` before `; v = 2`)."""
+    old, new = compile_error_at(older_compiler_view(before)), compile_error_at(older_compiler_view(after))
+    if old is None or new is None or len(before) - old[0] != len(after) - new[0] or old[1] != new[1]:
         return False
     unchanged_tail = len(os.path.commonprefix([before[::-1], after[::-1]]))
-    return len(after) - new < unchanged_tail
+    return len(after) - new[0] < unchanged_tail

@@ -455,6 +455,21 @@ def test_a_code_hole_just_opened_in_an_f_string_is_one_expression(source, middle
     assert result.details["decision"] == "single" and applied(source, result) == expected
 
 
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("python", 'def f(name):\n    print(f"{<|>}")\n', "name}", 'def f(name):\n    print(f"{name}")\n'),
+    ("python", 'def f(name):\n    print(f"{<|>}")\n', "name.upper()}", 'def f(name):\n    print(f"{name.upper()}")\n'),
+    ("python", 'def f(name):\n    s = f"{<|>}"\n', "name}", 'def f(name):\n    s = f"{name}"\n'),
+    ("python", 'def f(xs):\n    print(f"a{len(<|>)}")\n', "xs)}", 'def f(xs):\n    print(f"a{len(xs)}")\n'),
+    ("javascript", "const s = `${<|>}`;\n", "name}", "const s = `${name}`;\n"),
+])
+def test_the_brace_that_closes_a_code_hole_is_the_editors_one_written_again(language, source, middle, expected):
+    """The model's `}` closing an f-string's or template's hole was read as the string's text: the editor's `}`
+    came after it (`{name}}`, a SyntaxError offered as a suggestion), or, where the compiler's error fell in the
+    same place as the empty hole's, the answer was refused."""
+    result, _ = inline(source, middle, invoked=False, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
 @pytest.mark.parametrize("language,source,middle,expected", [
     # the model repeats the opener the line has after the cursor: one `{`
     ("typescript", "class A {\n  get(x: number): <|> {\n    return x;\n  }\n}\n", "number {",

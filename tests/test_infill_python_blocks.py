@@ -331,3 +331,11 @@ def test_a_fill_that_ends_a_top_level_string_early_is_still_refused():
 def test_an_explicit_request_in_a_module_docstring_is_offered():
     result, _ = inline('"""Tools.\n\nThey are for <|>\n"""\nimport os\n', "reading files.", invoked=True)
     assert result.text == "reading files."
+
+
+def test_an_error_at_the_same_distance_from_the_end_for_another_reason_is_the_fills():
+    """`f"{}"` (empty expression) filled with `name}` gives `f"{name}}"` (a single `}`), which the compiler reports
+    at the same distance from the end: it was taken for the user's own error, and the broken fill passed."""
+    document = 'def f(name):\n    s = f"{}"\n'
+    assert adds_faults(document, 'f"{', "name}")
+    assert not adds_faults(document, 'f"{', "name")
