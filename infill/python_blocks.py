@@ -148,7 +148,7 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
     return again if opened or again != number else None
 
 
-TYPE_PARAMETER_LINES = re.compile(TYPE_PARAMETERS.pattern, re.MULTILINE)
+TYPE_PARAMETER_LINES = re.compile("^" + TYPE_PARAMETERS.pattern, re.MULTILINE)   # a line's start, as .match
 
 
 def without_type_parameters(source: str) -> str:
