@@ -18,6 +18,7 @@ from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals
                        line_comment_start)
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
+WORD_START = re.compile(r"\w")   # a letter, digit or `_`: two of them side by side fuse two words
 QUOTES = "\"'`"                  # string delimiters an editor closes by itself
 OPENERS = {opener: closer for closer, opener in PAIRS.items()}
 AUTO_CLOSED = set(")]}\"'`;")   # what editors type after the cursor on their own (auto-closing pairs, `;`)
@@ -367,7 +368,8 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
     that closes a block the middle opened at its depth (the `  end` of the middle's own `if` before the
-    function's `end`). One character is enough for a statement's `;` the suffix already ends it with, for an
+    function's `end`). One character is enough for a one-letter name or number the suffix starts with, for a
+    statement's `;` the suffix already ends it with, for an
     opening bracket the suffix opens (`number {` before ` {`), and for a quote that closes the string the prefix
     opened (the middle holds an odd number of it): `;;` parses as an empty statement, and `{ {` may parse where a
     later error is excused, so the parse check would not catch them."""
@@ -383,7 +385,11 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
                 continue
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
-    if not (trimmed and head and trimmed[-1] == head[0]) or len(trimmed) - 1 not in unescaped(trimmed, head[0]):
+    if not (trimmed and head and trimmed[-1] == head[0]):
+        return middle
+    if WORD_START.match(head[0]) and not WORD_START.match(trimmed[-2:-1]) and not WORD_START.match(head[1:2]):
+        return trimmed[:-1]   # a one-letter name written again (`not x` before `x`): `xx` would be another name
+    if len(trimmed) - 1 not in unescaped(trimmed, head[0]):
         return middle
     if head[0] == ";" and not head[1:].split("\n", 1)[0].strip(" \t}"):
         return trimmed[:-1]   # the `;` ends the statement (`; }` of a one-line body too), not `for (;;)`
@@ -687,8 +693,13 @@ def continuation_lines(before: str, lines: list[str], grammar: str | None) -> se
     return continued
 
 
-def trim_trailing_whitespace(middle: str) -> str:
-    return "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
+def trim_trailing_whitespace(middle: str, suffix: str = "") -> str:
+    """Each line's trailing whitespace off, but for one space between a word the middle ends with and one the text
+    after the cursor starts with: `const ` written before `x = 1` (the rest cut as the suffix's) is not `constx`."""
+    trimmed = "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
+    if middle.endswith((" ", "\t")) and WORD_START.match(trimmed[-1:]) and WORD_START.match(suffix):
+        return trimmed + " "
+    return trimmed
 
 
 def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "") -> str:
@@ -937,7 +948,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = rule(middle)
     if ctx.shape == "single":
         middle = close_own_brackets(middle, ctx.grammar)
-    middle = trim_trailing_whitespace(middle)
+    middle = trim_trailing_whitespace(middle, suffix)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
         middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above)
@@ -1012,4 +1023,6 @@ def with_selection_layout(middle: str, original: str, before: str) -> str:
     trailing = original[len(original.rstrip()):]
     if "\n" in trailing:   # (not the spaces the selection's last line ended with)
         trailing = trailing[trailing.index("\n"):]
+    elif trailing:   # the selection's own spaces, not with the one kept between two words as well
+        middle = middle.rstrip(" \t")
     return leading + middle + trailing

@@ -456,6 +456,24 @@ def test_a_code_hole_just_opened_in_an_f_string_is_one_expression(source, middle
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    ("javascript", "function f() {\n  <|>x = compute();\n}\n", "const x = compute();",
+     "function f() {\n  const x = compute();\n}\n"),
+    ("javascript", "async function f(url) {\n  const r = <|>fetch(url);\n}\n", "await fetch(url);",
+     "async function f(url) {\n  const r = await fetch(url);\n}\n"),
+    ("typescript", "class A {\n  <|>name: string;\n}\n", "readonly name: string;",
+     "class A {\n  readonly name: string;\n}\n"),
+    ("rust", "fn main() {\n    let <|>v = Vec::new();\n}\n", "mut v = Vec::new();",
+     "fn main() {\n    let mut v = Vec::new();\n}\n"),
+    ("python", "def f(x):\n    return <|>x\n", "not x", "def f(x):\n    return not x\n"),   # one letter again
+])
+def test_a_word_written_before_the_text_after_the_cursor_stays_a_word(language, source, middle, expected):
+    """The rest, cut as the suffix's repeat, left `const ` whose space was trimmed: `constx = compute()` (one name,
+    so it even parsed); a one-letter name written again was kept: `not xx`."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("python", 'def f(name):\n    print(f"{<|>}")\n', "name}", 'def f(name):\n    print(f"{name}")\n'),
     ("python", 'def f(name):\n    print(f"{<|>}")\n', "name.upper()}", 'def f(name):\n    print(f"{name.upper()}")\n'),
     ("python", 'def f(name):\n    s = f"{<|>}"\n', "name}", 'def f(name):\n    s = f"{name}"\n'),
