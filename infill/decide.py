@@ -36,7 +36,7 @@ LAMBDA_HEADER = {"cpp": re.compile(r"\]\s*\{$"),                       # `[this]
 # A line that ends like this goes on on the next (`total = price +`, `label =`): a blank line under it continues the
 # expression. Not `>` (a JSX tag, a C++ template header), `(` / `[` (they may hold lines), `,` (the next argument
 # may be a callback over several), `/` (a regex literal, a comment's end), `!` / `?` (Rust's `x!`, `f()?`).
-CONTINUES_EXPRESSION = re.compile(r"(?:[-+*%&|^=.:]|<<|\b(?:and|or|not|in))$")
+CONTINUES_EXPRESSION = re.compile(r"(?:[-+*%&|^=.:]|<<|=>|\b(?:and|or|not|in))$")   # `=>`: an arrow's body
 # ... nor a line that is complete though it ends so: `n++`, `i--`, `...` (a stub's body, Lua's varargs),
 # `import *`, a label alone on its line (`outer:`).
 COMPLETE_LINE = re.compile(r"(?:\+\+|--|\.\.\.|\bimport\s+\*|^\s*[A-Za-z_]\w*\s*:)$")
@@ -195,7 +195,9 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("none", "the cursor is inside a string or comment (ask explicitly to complete there)")
     if before and after and IDENTIFIER_CHAR.match(before[-1]) and IDENTIFIER_CHAR.match(after[0]):
         return Decision("none", "the cursor is inside a word")
-    if in_code_hole:
+    # A function's braces inside the hole (`${xs.map((x) => {`) hold statements: read as a block's below.
+    if in_code_hole and not BRACED_HEADER.search((before if before.strip() else opener_line(text, offset, grammar))
+                                                 .rstrip()):
         return Decision("single", "inside a string's code hole: one expression")
     after = code_after_cursor(after, grammar)   # a comment after the cursor is not code that follows it
     header = before.rstrip()

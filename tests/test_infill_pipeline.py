@@ -455,6 +455,24 @@ def test_a_code_hole_just_opened_in_an_f_string_is_one_expression(source, middle
     assert result.details["decision"] == "single" and applied(source, result) == expected
 
 
+@pytest.mark.parametrize("language, source, middle, shape, expected", [
+    # a callback's braces inside a template's hole or a JSX attribute hold statements, not one expression
+    ("javascript", "const s = `${items.map((i) => {\n  <|>\n})}`;\n", "const n = i * 2;\n  return n;\n})}`;", "multi",
+     "const s = `${items.map((i) => {\n  const n = i * 2;\n  return n;\n})}`;\n"),
+    ("typescriptreact", "export function A() {\n  return <button onClick={() => {<|>}}>Go</button>;\n}\n",
+     "\n    setOpen(true);\n  }}>Go</button>;", "multi",
+     "export function A() {\n  return <button onClick={() => {\n    setOpen(true);\n  }}>Go</button>;\n}\n"),
+    ("javascript", "const s = `a ${<|>}`;\n", "name}", "single", "const s = `a ${name}`;\n"),
+    # under a line ending in `=>` the arrow's body comes: one expression, not a block of statements
+    ("javascript", "const f = (x) =>\n<|>\nexport default f\n", "  x * 2\nconsole.log(f(1))", "single",
+     "const f = (x) =>\n  x * 2\nexport default f\n"),
+])
+def test_braces_in_a_hole_and_an_arrow_at_a_lines_end_are_read_as_what_they_hold(language, source, middle, shape,
+                                                                                  expected):
+    result, _ = inline(source, middle, language_id=language, invoked=False)
+    assert result.details["decision"] == shape and applied(source, result) == expected, result.message
+
+
 @pytest.mark.parametrize("language, source, middle, expected", [
     ("javascript", "function f() {\n  <|>x = compute();\n}\n", "const x = compute();",
      "function f() {\n  const x = compute();\n}\n"),
