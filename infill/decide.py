@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .literals import LONGEST_SCAN, code_outside_literals, line_comment_start
+from .literals import JSX_LANGUAGES, LONGEST_SCAN, code_outside_literals, line_comment_start
 
 SINGLE_LENGTHS = [8, 16, 32]
 MULTI_LENGTHS = [32, 64]
@@ -36,6 +36,8 @@ LAMBDA_HEADER = {"cpp": re.compile(r"\]\s*\{$"),                       # `[this]
 # A line that ends like this goes on on the next (`total = price +`, `label =`): a blank line under it continues the
 # expression. Not `>` (a JSX tag, a C++ template header), `(` / `[` (they may hold lines), `,` (the next argument
 # may be a callback over several), `/` (a regex literal, a comment's end), `!` / `?` (Rust's `x!`, `f()?`).
+# A JSX element's opening tag at the cursor (`<section>`, `<li key={i}>`, a fragment's `<>`), not a self-closing one.
+JSX_OPENING_TAG = re.compile(r"<([A-Za-z][\w.:-]*|)(?:\s[^<>]*)?(?<!/)>$")
 CONTINUES_EXPRESSION = re.compile(r"(?:[-+*%&|^=.:]|<<|=>|\b(?:and|or|not|in))$")   # `=>`: an arrow's body
 # ... nor a line that is complete though it ends so: `n++`, `i--`, `...` (a stub's body, Lua's varargs),
 # `import *`, a label alone on its line (`outer:`).
@@ -227,15 +229,17 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     label = grammar not in (None, "python") and before[-1] in " \t" and before.rstrip().endswith(":")
     if opens_block(opener_line(text, offset, grammar), grammar) and not opens_expression_brace(before) and not label:
         return Decision("multi", "after a block opener")
-    if not after.strip() and closed_on_a_later_line(text, offset, before.rstrip()[-1]):
+    if not after.strip() and closed_on_a_later_line(text, offset, {"(": ")", "[": "]"}.get(before.rstrip()[-1])):
         return Decision("multi", "inside brackets closed on a later line")   # `return (|` above a lone `)`
+    tag = JSX_OPENING_TAG.search(before.rstrip()) if grammar in JSX_LANGUAGES else None
+    if tag and not after.strip() and closed_on_a_later_line(text, offset, f"</{tag.group(1)}>"):
+        return Decision("multi", "inside an element closed on a later line")   # `<section>|` above `</section>`
     return Decision("single", "finish the current line")
 
 
-def closed_on_a_later_line(text: str, offset: int, opener: str) -> bool:
-    """Does the next non-blank line after the cursor's start with the closer of `opener` (the last character before
-    the cursor, `(` or `[`)? Then the brackets hold lines, not the rest of this one."""
-    closer = {"(": ")", "[": "]"}.get(opener)
+def closed_on_a_later_line(text: str, offset: int, closer: str | None) -> bool:
+    """Does the next non-blank line after the cursor's start with `closer` (of the bracket or JSX element the cursor
+    follows)? Then the brackets hold lines, not the rest of this one."""
     if closer is None:
         return False
     start = text.find("\n", offset)

@@ -463,6 +463,12 @@ def test_a_code_hole_just_opened_in_an_f_string_is_one_expression(source, middle
      "\n    setOpen(true);\n  }}>Go</button>;", "multi",
      "export function A() {\n  return <button onClick={() => {\n    setOpen(true);\n  }}>Go</button>;\n}\n"),
     ("javascript", "const s = `a ${<|>}`;\n", "name}", "single", "const s = `a ${name}`;\n"),
+    # an opening JSX tag whose closing tag is on a later line holds the element's children
+    ("typescriptreact", "export function A() {\n  return (\n    <section><|>\n    </section>\n  );\n}\n",
+     "\n      <h2>Title</h2>\n    </section>", "multi",
+     "export function A() {\n  return (\n    <section>\n      <h2>Title</h2>\n    </section>\n  );\n}\n"),
+    ("javascript", "const a = (\n  <ul className=\"x\"><|>\n  </ul>\n);\n", "\n    <li>a</li>\n  </ul>", "multi",
+     "const a = (\n  <ul className=\"x\">\n    <li>a</li>\n  </ul>\n);\n"),
     # under a line ending in `=>` the arrow's body comes: one expression, not a block of statements
     ("javascript", "const f = (x) =>\n<|>\nexport default f\n", "  x * 2\nconsole.log(f(1))", "single",
      "const f = (x) =>\n  x * 2\nexport default f\n"),
