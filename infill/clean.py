@@ -694,11 +694,13 @@ def continuation_lines(before: str, lines: list[str], grammar: str | None) -> se
 
 
 def trim_trailing_whitespace(middle: str, suffix: str = "") -> str:
-    """Each line's trailing whitespace off, but for one space between a word the middle ends with and one the text
-    after the cursor starts with: `const ` written before `x = 1` (the rest cut as the suffix's) is not `constx`."""
+    """Each line's trailing whitespace off, but for one space between a word (or `,` / `=`) the middle ends with and
+    a word the text after the cursor starts with: `const ` written before `x = 1` (the rest cut as the suffix's) is
+    not `constx`."""
     trimmed = "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
-    if middle.endswith((" ", "\t")) and WORD_START.match(trimmed[-1:]) and WORD_START.match(suffix):
-        return trimmed + " "
+    if middle.endswith((" ", "\t")) and WORD_START.match(suffix) and (WORD_START.match(trimmed[-1:])
+                                                                    or trimmed.endswith((",", "="))):
+        return trimmed + " "   # (and after `,` or `=`: `f(a, b)`, `x = y`, as the model spaced them)
     return trimmed
 
 

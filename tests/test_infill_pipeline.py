@@ -489,6 +489,7 @@ def test_braces_in_a_hole_and_an_arrow_at_a_lines_end_are_read_as_what_they_hold
     ("rust", "fn main() {\n    let <|>v = Vec::new();\n}\n", "mut v = Vec::new();",
      "fn main() {\n    let mut v = Vec::new();\n}\n"),
     ("python", "def f(x):\n    return <|>x\n", "not x", "def f(x):\n    return not x\n"),   # one letter again
+    ("python", "f(<|>b)\n", "a, b)", "f(a, b)\n"),                                             # as it was spaced
 ])
 def test_a_word_written_before_the_text_after_the_cursor_stays_a_word(language, source, middle, expected):
     """The rest, cut as the suffix's repeat, left `const ` whose space was trimmed: `constx = compute()` (one name,
