@@ -138,7 +138,7 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
             close = matching_bracket(rest, 0)
             rest = None if close is None else rest[close + 1:]
         simpler = None if alias is None or rest is None else alias.group(1) + alias.group(2) + " " + rest.lstrip()
-    if simpler is None:
+    if simpler is None or simpler == line:   # nothing to take out (`def f[x` left open): judged again, it would recur
         return None
     again = syntax_error_line("\n".join([*lines[:number - 1], simpler, *lines[number:]]))
     if str(error.msg).startswith("f-string"):
