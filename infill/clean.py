@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from .decide import LABEL_LINE, bracket_surplus, comment_start, opens_block
+from .decide import (BRACELESS_HEADER, BRACELESS_HEADER_GRAMMARS, LABEL_LINE, bracket_surplus, comment_start,
+                     opens_block)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
                        line_comment_start)
 
@@ -759,10 +760,6 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
 
 # A line below that goes on with the block above it (`else:`, `} catch (e) {`): the code before it is that block's.
 CONTINUES_BLOCK = re.compile(r"\s*(?:\}\s*)?(?:else|elif|elseif|except|finally|catch)\b")
-# A C-family control header with no brace (`if (a)`, `} else`, `for (;;)`): its one statement comes on the next line,
-# a level deeper, so like an opener it has a body that must move with it.
-BRACELESS_HEADER = re.compile(r"\s*(?:\}\s*)?(?:(?:else\s+)?(?:if|for|while)\s*\(.*\)|else|do)\s*$")
-BRACELESS_HEADER_GRAMMARS = {"c", "cpp", "java", "javascript", "typescript", "tsx"}
 
 
 def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit: str,
@@ -790,6 +787,7 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     text_lines = lines_in_literals("", lines, grammar)
     code = [i for i, line in enumerate(lines) if sets_indentation(line, grammar) and i not in text_lines]
     later = [len(indentation(lines[i])) for i in code[1:]]
+    # (A C-family control header with no brace, `if (a)`, has its one statement a level deeper on the next line.)
     first_has_body = opens_block(lines[code[0]], grammar) or (
         grammar in BRACELESS_HEADER_GRAMMARS and BRACELESS_HEADER.match(lines[code[0]]) is not None)
     body_written_deep = bool(later) and min(later) >= len(depth) and not (first_has_body and later[0] <= len(depth))

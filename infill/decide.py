@@ -229,12 +229,37 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     label = grammar not in (None, "python") and before[-1] in " \t" and before.rstrip().endswith(":")
     if opens_block(opener_line(text, offset, grammar), grammar) and not opens_expression_brace(before) and not label:
         return Decision("multi", "after a block opener")
+    if not after.strip() and awaits_brace(header, grammar):
+        return Decision("multi", "a block header whose brace is still to come")   # `} else|`, `for _, x := range xs|`
     if not after.strip() and closed_on_a_later_line(text, offset, {"(": ")", "[": "]"}.get(before.rstrip()[-1])):
         return Decision("multi", "inside brackets closed on a later line")   # `return (|` above a lone `)`
     tag = JSX_OPENING_TAG.search(before.rstrip()) if grammar in JSX_LANGUAGES else None
     if tag and not after.strip() and closed_on_a_later_line(text, offset, f"</{tag.group(1)}>"):
         return Decision("multi", "inside an element closed on a later line")   # `<section>|` above `</section>`
     return Decision("single", "finish the current line")
+
+
+# A C-family control header with no brace yet (`if (a)`, `} else`, `for (;;)`), a Go or Rust one without its `{`
+# (`for _, x := range xs`, `if x > 0`).
+BRACELESS_HEADER = re.compile(r"\s*(?:\}\s*)?(?:(?:else\s+)?(?:if|for|while)\s*\(.*\)|else|do)\s*$")
+BRACELESS_HEADER_GRAMMARS = {"c", "cpp", "java", "javascript", "typescript", "tsx"}
+BARE_HEADER_WITHOUT_BRACE = re.compile(r"\s*(?:\}\s*)?(?:(?:else\s+)?(?:if|for|while|match|switch|select)\b[^{};]*"
+                                       r"|loop|else)\s*$")
+
+
+def awaits_brace(header: str, grammar: str | None) -> bool:
+    """Is this line a block's header whose `{` has not been typed yet? Its body is wanted, not the rest of a line
+    (finished as one line, the model's ` {` stood alone, the block never closed)."""
+    if re.search(r"\b(?:do|loop)$", header):
+        return False   # as likely the start of `double`, `done`, `loop_count`
+    header_alone = header.lstrip().removeprefix("}")   # (`} else`: the brace closes the block before)
+    if grammar in BRACELESS_HEADER_GRAMMARS:
+        pattern = BRACELESS_HEADER
+    elif grammar in BARE_HEADER_GRAMMARS:
+        pattern = BARE_HEADER_WITHOUT_BRACE
+    else:
+        return False
+    return pattern.fullmatch(header) is not None and code_bracket_surplus(header_alone, grammar) == 0
 
 
 def closed_on_a_later_line(text: str, offset: int, closer: str | None) -> bool:

@@ -469,6 +469,16 @@ def test_a_code_hole_just_opened_in_an_f_string_is_one_expression(source, middle
      "export function A() {\n  return (\n    <section>\n      <h2>Title</h2>\n    </section>\n  );\n}\n"),
     ("javascript", "const a = (\n  <ul className=\"x\"><|>\n  </ul>\n);\n", "\n    <li>a</li>\n  </ul>", "multi",
      "const a = (\n  <ul className=\"x\">\n    <li>a</li>\n  </ul>\n);\n"),
+    # a header whose `{` is still to come: its block (before: finished as one line, the ` {` stood alone, unclosed)
+    ("go", "package main\n\nfunc f(xs []int) {\n\tfor _, x := range xs<|>\n}\n", " {\n\t\tprintln(x)\n\t}", "multi",
+     "package main\n\nfunc f(xs []int) {\n\tfor _, x := range xs {\n\t\tprintln(x)\n\t}\n}\n"),
+    ("c", "int f(int a) {\n    if (a) {\n        return 1;\n    } else<|>\n}\n", " {\n        return 2;\n    }",
+     "multi",
+     "int f(int a) {\n    if (a) {\n        return 1;\n    } else {\n        return 2;\n    }\n}\n"),
+    ("java", "class A {\n  void f(int n) {\n    while (n > 0)<|>\n  }\n}\n", " {\n      n--;\n    }", "multi",
+     "class A {\n  void f(int n) {\n    while (n > 0) {\n      n--;\n    }\n  }\n}\n"),
+    ("c", "int f(int a) {\n    if (a)<|>\n    return 0;\n}\n", " return 1;", "multi",   # or the statement on its line
+     "int f(int a) {\n    if (a) return 1;\n    return 0;\n}\n"),
     # under a line ending in `=>` the arrow's body comes: one expression, not a block of statements
     ("javascript", "const f = (x) =>\n<|>\nexport default f\n", "  x * 2\nconsole.log(f(1))", "single",
      "const f = (x) =>\n  x * 2\nexport default f\n"),
