@@ -222,9 +222,15 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     else:
         first = next((line for line in lines if line.strip()), "")
         limit = min(len(indentation(first)), len(indentation(line_above)))
+    # On a blank line under an opener whose block nothing below closes yet (`local function f(x)` just typed, no
+    # `end` under it), the model's closer at the opener's depth is the block's own: kept, as after the opener.
+    above = "" if before.strip() else (opener or line_above)
+    above_depth = len(indentation(above)) if above.strip() and opens_block(above, grammar) else None
     for i, line in enumerate(lines[1:], start=1):
         if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) < limit:
-            return "\n".join(lines[:i])
+            closes_here = (above_depth is not None and len(indentation(line)) == above_depth
+                           and CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, above_depth))
+            return "\n".join(lines[:i + 1] if closes_here else lines[:i])
     return middle
 
 

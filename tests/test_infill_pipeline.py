@@ -490,6 +490,22 @@ def test_braces_in_a_hole_and_an_arrow_at_a_lines_end_are_read_as_what_they_hold
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    ("lua", "local function f(x)\n  <|>\n", "return x * 2\nend", "local function f(x)\n  return x * 2\nend\n"),
+    ("lua", "local function f(x)\n  <|>\n\nprint(f(2))\n", "return x * 2\nend",
+     "local function f(x)\n  return x * 2\nend\n\nprint(f(2))\n"),
+    ("go", "func f(x int) int {\n\t<|>\n", "return x * 2\n}", "func f(x int) int {\n\treturn x * 2\n}\n"),
+    # the suffix closes the block already: the model's closer is a repeat, cut
+    ("lua", "local function f(x)\n  <|>\nend\n", "return x * 2\nend", "local function f(x)\n  return x * 2\nend\n"),
+])
+def test_on_a_blank_line_under_an_opener_nothing_closes_yet_the_models_closer_is_kept(language, source, middle,
+                                                                                      expected):
+    """It sat left of the cursor's column, read as code after the block: cut, the function left open (Lua refused
+    the fill, or offered it without its `end`)."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("javascript", "function f() {\n  <|>x = compute();\n}\n", "const x = compute();",
      "function f() {\n  const x = compute();\n}\n"),
     ("javascript", "async function f(url) {\n  const r = <|>fetch(url);\n}\n", "await fetch(url);",
