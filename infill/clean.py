@@ -212,7 +212,11 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
         limit = len(indentation(header))
         for i, line in enumerate(lines[1:], start=1):
             if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) <= limit:
-                closes_here = CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit)
+                own_block = len(indentation(line)) == limit and not suffix_closes_block(line, suffix, limit)
+                if own_block and grammar != "python" and CONTINUES_BLOCK.match(line):
+                    continue   # `} else {`, Lua's `else`: the block goes on, to the closer below
+                closes_here = own_block and (CLOSING_LINE.match(line) or ENDS_BLOCK.match(line)) or (
+                    CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit))
                 return "\n".join(lines[:i + 1] if closes_here else lines[:i])
         return middle
     if before.strip():
@@ -764,6 +768,8 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
     return "\n".join([indent + lines[0].lstrip(" \t"), *lines[1:]])
 
 
+# A line that closes a block with a condition: Lua's `until x`, C's `} while (x);` of a `do`.
+ENDS_BLOCK = re.compile(r"\s*(?:until\b.*|\}\s*while\s*\(.*\)\s*;)\s*$")
 # A line below that goes on with the block above it (`else:`, `} catch (e) {`): the code before it is that block's.
 CONTINUES_BLOCK = re.compile(r"\s*(?:\}\s*)?(?:else|elif|elseif|except|finally|catch)\b")
 

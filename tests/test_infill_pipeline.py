@@ -490,6 +490,23 @@ def test_braces_in_a_hole_and_an_arrow_at_a_lines_end_are_read_as_what_they_hold
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    ("lua", "local i = 0\nrepeat<|>\n", "\n  i = i + 1\nuntil i > 10",
+     "local i = 0\nrepeat\n  i = i + 1\nuntil i > 10\n"),
+    ("c", "void f(int n) {\n    int i = 0;\n    do {<|>\n", "\n        i++;\n    } while (i < n);",
+     "void f(int n) {\n    int i = 0;\n    do {\n        i++;\n    } while (i < n);\n"),
+    ("go", "func f(x int) int {\n\tif x > 0 {<|>\n", "\n\t\treturn 1\n\t} else {\n\t\treturn 2\n\t}",
+     "func f(x int) int {\n\tif x > 0 {\n\t\treturn 1\n\t} else {\n\t\treturn 2\n\t}\n"),
+    ("lua", "local function f(x)\n  if x > 0 then<|>\n", "\n    return 1\n  else\n    return 2\n  end",
+     "local function f(x)\n  if x > 0 then\n    return 1\n  else\n    return 2\n  end\n"),
+])
+def test_a_block_the_model_continues_or_ends_with_a_condition_is_kept_to_its_end(language, source, middle, expected):
+    """Only a bare closer at the opener's depth was kept: `} else {`, Lua's `else` and `until`, and a `do`'s
+    `} while (x);` were cut with all after them (a repeat refused, an if/else left without its else and closer)."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("lua", "local function f(x)\n  <|>\n", "return x * 2\nend", "local function f(x)\n  return x * 2\nend\n"),
     ("lua", "local function f(x)\n  <|>\n\nprint(f(2))\n", "return x * 2\nend",
      "local function f(x)\n  return x * 2\nend\n\nprint(f(2))\n"),
