@@ -16,7 +16,7 @@ from typing import Callable
 from .decide import (BRACELESS_HEADER, BRACELESS_HEADER_GRAMMARS, LABEL_LINE, bracket_surplus, comment_start,
                      opens_block)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
-                       line_comment_start)
+                       line_comment_start, open_literal)
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 WORD_START = re.compile(r"\w")   # a letter, digit or `_`: two of them side by side fuse two words
@@ -958,7 +958,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     own = normalize_newlines(ctx.original)
     for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
         middle = rule(middle)
-    if ctx.shape == "single":
+    if ctx.shape == "single" and not open_literal(ctx.grammar, ctx.before):   # (a string's text: prose, not code)
         middle = close_own_brackets(middle, ctx.grammar)
     middle = trim_trailing_whitespace(middle, suffix)
     if ctx.shape == "multi":

@@ -490,6 +490,17 @@ def test_braces_in_a_hole_and_an_arrow_at_a_lines_end_are_read_as_what_they_hold
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    ("lua", "local s = [[<|>]]\n", "hello { world]]", "local s = [[hello { world]]\n"),
+    ("c", "int main() {\n    puts(\"<|>\");\n}\n", "usage: prog [options",
+     "int main() {\n    puts(\"usage: prog [options\");\n}\n"),
+])
+def test_a_bracket_in_a_strings_text_is_not_closed(language, source, middle, expected):
+    """Asked inside a string, the model's text was read as code: `prog [options]`, `hello { world}`."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert applied(source, result) == expected, result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("lua", "local i = 0\nrepeat<|>\n", "\n  i = i + 1\nuntil i > 10",
      "local i = 0\nrepeat\n  i = i + 1\nuntil i > 10\n"),
     ("c", "void f(int n) {\n    int i = 0;\n    do {<|>\n", "\n        i++;\n    } while (i < n);",
