@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from .decide import (BRACELESS_HEADER, BRACELESS_HEADER_GRAMMARS, LABEL_LINE, bracket_surplus, comment_start,
-                     opens_block)
+from .decide import LABEL_LINE, braceless_header, bracket_surplus, comment_start, opens_block
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
                        line_comment_start, open_literal)
 
@@ -212,10 +211,11 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
         limit = len(indentation(header))
         for i, line in enumerate(lines[1:], start=1):
             if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) <= limit:
-                own_block = len(indentation(line)) == limit and not suffix_closes_block(line, suffix, limit)
+                own_block = len(indentation(line)) == limit and not block_closed_below(line, suffix, limit)
                 if own_block and grammar != "python" and CONTINUES_BLOCK.match(line):
                     continue   # `} else {`, Lua's `else`: the block goes on, to the closer below
-                closes_here = own_block and (CLOSING_LINE.match(line) or ENDS_BLOCK.match(line)) or (
+                ends_block = ENDS_BLOCK.get(grammar)
+                closes_here = own_block and (CLOSING_LINE.match(line) or ends_block and ends_block.match(line)) or (
                     CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit))
                 return "\n".join(lines[:i + 1] if closes_here else lines[:i])
         return middle
@@ -233,7 +233,7 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     for i, line in enumerate(lines[1:], start=1):
         if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) < limit:
             closes_here = (above_depth is not None and len(indentation(line)) == above_depth
-                           and CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, above_depth))
+                           and CLOSING_LINE.match(line) and not block_closed_below(line, suffix, above_depth))
             return "\n".join(lines[:i + 1] if closes_here else lines[:i])
     return middle
 
@@ -265,15 +265,31 @@ def suffix_closes_block(closing_line: str, suffix: str, opener_indent: int) -> b
     Yes when the rest of the cursor's line starts with that closer (`{|}`), or when the next code line does at
     the opener's indentation or deeper; a closer further out closes an outer block (a function's `}` after
     `if x {|`, with no `}` typed for the `if`)."""
-    closer = "end" if closing_line.strip().startswith("end") else closing_line.strip()[:1]
-    # Lua's `else` / `elseif` (and `until` of `repeat`) end the block as its `end` would.
-    closers = (closer, "else", "elseif", "until") if closer == "end" else (closer,)
+    closers = closers_like(closing_line)
     rest_of_line, *following = suffix.split("\n")
     if rest_of_line.strip():
         return rest_of_line.strip().startswith(closers)
     next_line = next((line for line in following if line.strip()), None)
     return (next_line is not None and next_line.strip().startswith(closers)
             and len(indentation(next_line)) >= opener_indent)
+
+
+def closers_like(closing_line: str) -> tuple[str, ...]:
+    """What in the suffix would close the block as `closing_line` does: its first character (`}`), or Lua's `end`,
+    which `else` / `elseif` (and `until` of `repeat`) stand in for."""
+    closer = "end" if closing_line.strip().startswith("end") else closing_line.strip()[:1]
+    return (closer, "else", "elseif", "until") if closer == "end" else (closer,)
+
+
+def block_closed_below(closing_line: str, suffix: str, opener_indent: int) -> bool:
+    """suffix_closes_block, or the suffix's first line back at the opener's depth (or further out) closes it: the
+    lines between are the block's own body, already written (`if (a) {|` above `x();` and `}`)."""
+    if suffix_closes_block(closing_line, suffix, opener_indent):
+        return True
+    for line in suffix.split("\n")[1:]:
+        if line.strip() and len(indentation(line)) <= opener_indent:
+            return line.strip().startswith(closers_like(closing_line))
+    return False
 
 
 def same_line(candidate: str, target: str) -> bool:
@@ -769,7 +785,9 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
 
 
 # A line that closes a block with a condition: Lua's `until x`, C's `} while (x);` of a `do`.
-ENDS_BLOCK = re.compile(r"\s*(?:until\b.*|\}\s*while\s*\(.*\)\s*;)\s*$")
+DO_WHILE_END = re.compile(r"\s*\}\s*while\s*\(.*\)\s*;\s*$")
+ENDS_BLOCK = {"lua": re.compile(r"\s*until\b.*$"), **{grammar: DO_WHILE_END for grammar in
+                                                      ("c", "cpp", "java", "javascript", "typescript", "tsx")}}
 # A line below that goes on with the block above it (`else:`, `} catch (e) {`): the code before it is that block's.
 CONTINUES_BLOCK = re.compile(r"\s*(?:\}\s*)?(?:else|elif|elseif|except|finally|catch)\b")
 
@@ -800,8 +818,8 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     code = [i for i, line in enumerate(lines) if sets_indentation(line, grammar) and i not in text_lines]
     later = [len(indentation(lines[i])) for i in code[1:]]
     # (A C-family control header with no brace, `if (a)`, has its one statement a level deeper on the next line.)
-    first_has_body = opens_block(lines[code[0]], grammar) or (
-        grammar in BRACELESS_HEADER_GRAMMARS and BRACELESS_HEADER.match(lines[code[0]]) is not None)
+    first_has_body = opens_block(lines[code[0]], grammar) or (   # (not an Allman header: its `{` comes next)
+        braceless_header(lines[code[0]], grammar) and len(code) > 1 and not lines[code[1]].lstrip().startswith("{"))
     body_written_deep = bool(later) and min(later) >= len(depth) and not (first_has_body and later[0] <= len(depth))
     moved = code[:1] if body_written_deep else code
     return "\n".join(depth + line if i in moved else line for i, line in enumerate(lines))

@@ -229,7 +229,7 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     label = grammar not in (None, "python") and before[-1] in " \t" and before.rstrip().endswith(":")
     if opens_block(opener_line(text, offset, grammar), grammar) and not opens_expression_brace(before) and not label:
         return Decision("multi", "after a block opener")
-    if not after.strip() and awaits_brace(header, grammar):
+    if not after.strip() and awaits_brace(header, grammar, text, offset):
         return Decision("multi", "a block header whose brace is still to come")   # `} else|`, `for _, x := range xs|`
     if not after.strip() and closed_on_a_later_line(text, offset, {"(": ")", "[": "]"}.get(before.rstrip()[-1])):
         return Decision("multi", "inside brackets closed on a later line")   # `return (|` above a lone `)`
@@ -239,27 +239,71 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     return Decision("single", "finish the current line")
 
 
-# A C-family control header with no brace yet (`if (a)`, `} else`, `for (;;)`), a Go or Rust one without its `{`
-# (`for _, x := range xs`, `if x > 0`).
-BRACELESS_HEADER = re.compile(r"\s*(?:\}\s*)?(?:(?:else\s+)?(?:if|for|while)\s*\(.*\)|else|do)\s*$")
+# A C-family control header with no brace yet: `else` / `} else`, or `if (...)`, `else if (...)`, `for (...)`,
+# `while (...)` whose `(` the line's last `)` closes (not `if (err) return cb(err)`, nor a do's `} while (x)`); a Go
+# or Rust one without its `{` (`for _, x := range xs`, `if x > 0`; not `match := f()`).
+ELSE_ALONE = re.compile(r"\s*(?:\}\s*)?else\s*")
+PAREN_HEADER = re.compile(r"\s*(?:\}\s*else\s+|else\s+)?(?:if|for|while)\s*\(")
 BRACELESS_HEADER_GRAMMARS = {"c", "cpp", "java", "javascript", "typescript", "tsx"}
-BARE_HEADER_WITHOUT_BRACE = re.compile(r"\s*(?:\}\s*)?(?:(?:else\s+)?(?:if|for|while|match|switch|select)\b[^{};]*"
-                                       r"|loop|else)\s*$")
+BARE_HEADER_WITHOUT_BRACE = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|switch|select)\b(?!\s*:?=)[^{}]*"
+                                       r"|\s*(?:\}\s*)?else\s*")
 
 
-def awaits_brace(header: str, grammar: str | None) -> bool:
-    """Is this line a block's header whose `{` has not been typed yet? Its body is wanted, not the rest of a line
-    (finished as one line, the model's ` {` stood alone, the block never closed)."""
-    if re.search(r"\b(?:do|loop)$", header):
-        return False   # as likely the start of `double`, `done`, `loop_count`
-    header_alone = header.lstrip().removeprefix("}")   # (`} else`: the brace closes the block before)
+def awaits_brace(header: str, grammar: str | None, text: str, offset: int) -> bool:
+    """Is this line (`header`, the cursor at its end) a block's header whose `{` has not been typed yet, with no
+    body below it? The block is wanted, not the rest of a line (finished as one line, the model's ` {` stood alone
+    and the block was never closed)."""
+    code = header.rstrip()
+    if len(code) > LONGEST_SCAN or re.search(r"\b(?:do|loop)$", code) or code.endswith(";"):
+        return False   # (`do`, `loop`: as likely the start of `double`, `done`, `loop_count`)
     if grammar in BRACELESS_HEADER_GRAMMARS:
-        pattern = BRACELESS_HEADER
+        headed = braceless_header(code, grammar)
     elif grammar in BARE_HEADER_GRAMMARS:
-        pattern = BARE_HEADER_WITHOUT_BRACE
+        headed = BARE_HEADER_WITHOUT_BRACE.fullmatch(code) is not None and code_bracket_surplus(code, grammar) == 0
     else:
         return False
-    return pattern.fullmatch(header) is not None and code_bracket_surplus(header_alone, grammar) == 0
+    if not headed:
+        return False
+    below = next_code_line(text, offset)
+    # A body already below it (deeper), or its brace on the next line (Allman style): the header is done.
+    return not (below.strip() and (len(below) - len(below.lstrip()) > len(code) - len(code.lstrip())
+                                   or below.lstrip().startswith("{")))
+
+
+def braceless_header(line: str, grammar: str | None) -> bool:
+    """A C-family control header with no brace: `else`, `} else`, or an `if` / `for` / `while (...)` whose `(` the
+    line's last `)` closes. Its one statement comes on the next line, a level deeper."""
+    code = line.rstrip()
+    if grammar not in BRACELESS_HEADER_GRAMMARS or len(code) > LONGEST_SCAN:
+        return False
+    if ELSE_ALONE.fullmatch(code):
+        return True
+    opened = PAREN_HEADER.match(code)
+    return opened is not None and closing_paren(code, opened.end() - 1, grammar) == len(code) - 1
+
+
+def closing_paren(code: str, opening: int, grammar: str | None) -> int | None:
+    """The index of the `)` closing the `(` at `opening`, strings and comments aside; None if none does."""
+    scanned = code_outside_literals(grammar, code)
+    blanked = scanned[0] if scanned is not None and scanned[1] is None else code
+    depth = 0
+    for i in range(opening, len(blanked)):
+        depth += {"(": 1, ")": -1}.get(blanked[i], 0)
+        if depth == 0:
+            return i
+    return None
+
+
+def next_code_line(text: str, offset: int) -> str:
+    """The first non-blank line after the cursor's ("" at the end of the text)."""
+    start = text.find("\n", offset)
+    while start != -1:
+        end = text.find("\n", start + 1)
+        line = text[start + 1:] if end == -1 else text[start + 1:end]
+        if line.strip():
+            return line
+        start = end
+    return ""
 
 
 def closed_on_a_later_line(text: str, offset: int, closer: str | None) -> bool:

@@ -490,6 +490,41 @@ def test_braces_in_a_hole_and_an_arrow_at_a_lines_end_are_read_as_what_they_hold
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    # a header whose body is below already: the line is done (the model's new body would push the user's out)
+    ("java", "class A {\n  void f(int a) {\n    while (a > 0)<|>\n      a--;\n  }\n}\n", "\n      a -= 2;",
+     "class A {\n  void f(int a) {\n    while (a > 0)\n      a--;\n  }\n}\n"),
+    ("go", "func f(xs []int) int {\n\tfor _, x := range xs<|>\n\t\treturn x\n\t}\n\treturn 0\n}\n",
+     " {\n\t\treturn x\n\t}", "func f(xs []int) int {\n\tfor _, x := range xs {\n\t\treturn x\n\t}\n\treturn 0\n}\n"),
+    # a one-line statement ending in `)`, and a variable named like a keyword, are no headers
+    ("javascript", "function f(err, cb) {\n  if (err) return cb(err)<|>\n}\n", ";\n  console.log(err);",
+     "function f(err, cb) {\n  if (err) return cb(err);\n}\n"),
+    ("go", "func f(s string) {\n\tmatch := find(s)<|>\n}\n", "\n\tif match == \"\" {\n\t\treturn\n\t}",
+     "func f(s string) {\n\tmatch := find(s)\n}\n"),
+    # a blank line inside a block closed further down: the model's closer is a repeat, cut
+    ("javascript", "if (a) {\n    <|>\n    x();\n}\n", "y();\n}", "if (a) {\n    y();\n    x();\n}\n"),
+    ("javascript", "function f(a) {\n    if (a) {<|>\n        x();\n    }\n}\n",
+     "\n        y();\n    } else {\n        z();\n    }",
+     "function f(a) {\n    if (a) {\n        y();\n        x();\n    }\n}\n"),
+    # `until` closes a block in Lua only
+    ("python", "def f():<|>\n", "\n    until = 3\nuntil = 4", "def f():\n    until = 3\n"),
+    # an Allman header from column 0: its brace and body keep their own depth
+    ("c", "int f(int a) {\n    int x = 0;\n<[>\n<]>    return x;\n}\n", "if (a)\n{\n    x = 1;\n}\n",
+     "int f(int a) {\n    int x = 0;\n    if (a)\n    {\n        x = 1;\n    }\n    return x;\n}\n"),
+])
+def test_headers_and_closers_the_user_has_already_are_left_as_they_are(language, source, middle, expected):
+    """A review of this session's first versions of these rules found each of these made wrong where it had been
+    right (a loop's body moved out of it, a fill refused, an Allman block indented twice)."""
+    if "<[>" in source:
+        text, start, end = selection(source, "<[>", "<]>")
+        result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id=language),
+                            ScriptedEngine(middle))
+        assert text[:result.start] + result.text + text[result.end:] == expected, result.message
+        return
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("lua", "local s = [[<|>]]\n", "hello { world]]", "local s = [[hello { world]]\n"),
     ("c", "int main() {\n    puts(\"<|>\");\n}\n", "usage: prog [options",
      "int main() {\n    puts(\"usage: prog [options\");\n}\n"),
