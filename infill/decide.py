@@ -297,7 +297,7 @@ def closing_paren(code: str, opening: int, grammar: str | None) -> int | None:
 def next_code_line(text: str, offset: int) -> str:
     """The first non-blank line after the cursor's ("" at the end of the text)."""
     start = text.find("\n", offset)
-    while start != -1:
+    while start != -1:   # line by line from the cursor's: the rest of a long file is not split at each keystroke
         end = text.find("\n", start + 1)
         line = text[start + 1:] if end == -1 else text[start + 1:end]
         if line.strip():
@@ -309,16 +309,7 @@ def next_code_line(text: str, offset: int) -> str:
 def closed_on_a_later_line(text: str, offset: int, closer: str | None) -> bool:
     """Does the next non-blank line after the cursor's start with `closer` (of the bracket or JSX element the cursor
     follows)? Then the brackets hold lines, not the rest of this one."""
-    if closer is None:
-        return False
-    start = text.find("\n", offset)
-    while start != -1:   # line by line from the cursor's: the rest of a long file is not split at each keystroke
-        end = text.find("\n", start + 1)
-        line = text[start + 1:] if end == -1 else text[start + 1:end]
-        if line.strip():
-            return line.lstrip().startswith(closer)
-        start = end
-    return False
+    return closer is not None and next_code_line(text, offset).lstrip().startswith(closer)
 
 
 def plan_lengths(shape: str, max_new_tokens: int, selection: str = "") -> list[int]:
