@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from .decide import LABEL_LINE, braceless_header, bracket_surplus, comment_start, opens_block
+from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, comment_start,
+                     opens_block)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
                        line_comment_start, open_literal)
 
@@ -786,8 +787,7 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
 
 # A line that closes a block with a condition: Lua's `until x`, C's `} while (x);` of a `do`.
 DO_WHILE_END = re.compile(r"\s*\}\s*while\s*\(.*\)\s*;\s*$")
-ENDS_BLOCK = {"lua": re.compile(r"\s*until\b.*$"), **{grammar: DO_WHILE_END for grammar in
-                                                      ("c", "cpp", "java", "javascript", "typescript", "tsx")}}
+ENDS_BLOCK = {"lua": re.compile(r"\s*until\b.*$"), **{grammar: DO_WHILE_END for grammar in BRACELESS_HEADER_GRAMMARS}}
 # A line below that goes on with the block above it (`else:`, `} catch (e) {`): the code before it is that block's.
 CONTINUES_BLOCK = re.compile(r"\s*(?:\}\s*)?(?:else|elif|elseif|except|finally|catch)\b")
 

@@ -245,8 +245,7 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
 ELSE_ALONE = re.compile(r"\s*(?:\}\s*)?else\s*")
 PAREN_HEADER = re.compile(r"\s*(?:\}\s*else\s+|else\s+)?(?:if|for|while)\s*\(")
 BRACELESS_HEADER_GRAMMARS = {"c", "cpp", "java", "javascript", "typescript", "tsx"}
-BARE_HEADER_WITHOUT_BRACE = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|switch|select)\b(?!\s*:?=)[^{}]*"
-                                       r"|\s*(?:\}\s*)?else\s*")
+BARE_HEADER_WITHOUT_BRACE = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|switch|select)\b(?!\s*:?=)[^{}]*")
 
 
 def awaits_brace(header: str, grammar: str | None, text: str, offset: int) -> bool:
@@ -259,7 +258,8 @@ def awaits_brace(header: str, grammar: str | None, text: str, offset: int) -> bo
     if grammar in BRACELESS_HEADER_GRAMMARS:
         headed = braceless_header(code, grammar)
     elif grammar in BARE_HEADER_GRAMMARS:
-        headed = BARE_HEADER_WITHOUT_BRACE.fullmatch(code) is not None and code_bracket_surplus(code, grammar) == 0
+        headed = ELSE_ALONE.fullmatch(code) is not None or (
+            BARE_HEADER_WITHOUT_BRACE.fullmatch(code) is not None and code_bracket_surplus(code, grammar) == 0)
     else:
         return False
     if not headed:
@@ -285,10 +285,17 @@ def braceless_header(line: str, grammar: str | None) -> bool:
 def closing_paren(code: str, opening: int, grammar: str | None) -> int | None:
     """The index of the `)` closing the `(` at `opening`, strings and comments aside; None if none does."""
     scanned = code_outside_literals(grammar, code)
-    blanked = scanned[0] if scanned is not None and scanned[1] is None else code
+    return matching_closer(scanned[0] if scanned is not None and scanned[1] is None else code, opening)
+
+
+def matching_closer(text: str, opening: int) -> int | None:
+    """The index of the bracket that closes the one at `opening` (brackets of its kind nest: `[T: list[int]]`);
+    None if none does."""
+    opener = text[opening]
+    closer = {"(": ")", "[": "]", "{": "}"}[opener]
     depth = 0
-    for i in range(opening, len(blanked)):
-        depth += {"(": 1, ")": -1}.get(blanked[i], 0)
+    for i in range(opening, len(text)):
+        depth += 1 if text[i] == opener else -1 if text[i] == closer else 0
         if depth == 0:
             return i
     return None

@@ -25,6 +25,7 @@ import tree_sitter
 
 from .clean import indentation
 from .context import line_start
+from .decide import matching_closer
 from .languages import parse_document
 
 # compile() warns about code it accepts (`x is 1`, "\\d" in a plain string: a DeprecationWarning before 3.12, a
@@ -135,7 +136,7 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
         alias = TYPE_ALIAS.match(line)
         rest = line[alias.end():] if alias else ""
         if rest.startswith("["):
-            close = matching_bracket(rest, 0)
+            close = matching_closer(rest, 0)
             rest = None if close is None else rest[close + 1:]
         simpler = None if alias is None or rest is None else alias.group(1) + alias.group(2) + " " + rest.lstrip()
     if simpler is None or simpler == line:   # nothing to take out (`def f[x` left open): judged again, it would recur
@@ -157,7 +158,8 @@ def without_type_parameters(source: str) -> str:
     pieces, at = [], 0
     for opened in TYPE_PARAMETER_LINES.finditer(source):
         bracket = opened.end() - 1
-        close = matching_bracket(source[:source.find("\n", bracket) % (len(source) + 1)], bracket)
+        line_end = source.find("\n", bracket)
+        close = matching_closer(source[:len(source) if line_end == -1 else line_end], bracket)
         if close is None or bracket < at:
             continue
         pieces.append(source[at:bracket] + " " * (close + 1 - bracket))
@@ -211,16 +213,6 @@ def without_nested_quote_fstrings(line: str, every: bool = False) -> str:
         result.append(line[at:start.start()] + '"' + " " * (i - start.start() - 1) + '"')
         at = i + 1
     return "".join(result) + line[at:] if result else line
-
-
-def matching_bracket(text: str, opening: int) -> int | None:
-    """The index of the `]` that closes the `[` at `opening` (type parameters nest: `[T: list[int]]`)."""
-    depth = 0
-    for i in range(opening, len(text)):
-        depth += {"[": 1, "]": -1}.get(text[i], 0)
-        if depth == 0:
-            return i
-    return None
 
 
 def compiles(source: str) -> bool:
