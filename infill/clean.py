@@ -16,7 +16,7 @@ from typing import Callable
 from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, comment_start,
                      opens_block)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
-                       line_comment_start, open_literal)
+                       line_comment_start, literal_ending, open_literal)
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 WORD_START = re.compile(r"\w")   # a letter, digit or `_`: two of them side by side fuse two words
@@ -451,7 +451,9 @@ def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None,
     for size in range(len(tail), 0, -1):
         dropped = tail[-size:]
         if [trimmed[j] for j in dropped] == supplied[:size] and all(j in unmatched for j in dropped):
-            return trimmed[:dropped[0]].rstrip()
+            kept = trimmed[:dropped[0]]
+            spaces = kept[len(kept.rstrip()):]   # the last line's are left to trim_trailing_whitespace (`{x = }`)
+            return kept.rstrip() + ("" if "\n" in spaces else spaces)
     return middle
 
 
@@ -721,11 +723,15 @@ def continuation_lines(before: str, lines: list[str], grammar: str | None) -> se
     return continued
 
 
-def trim_trailing_whitespace(middle: str, suffix: str = "") -> str:
+def trim_trailing_whitespace(middle: str, suffix: str = "", debug_specifier: bool = False) -> str:
     """Each line's trailing whitespace off, but for one space between a word (or `,` / `=`) the middle ends with and
     a word the text after the cursor starts with: `const ` written before `x = 1` (the rest cut as the suffix's) is
-    not `constx`."""
+    not `constx`. `debug_specifier`: the middle ends in a Python f-string's hole, where the spaces after a closing
+    `=` are printed (`f"{name = }"` shows `name = 'x'`), so they are text."""
     trimmed = "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
+    spaces = middle[len(middle.rstrip()):]
+    if debug_specifier and trimmed.endswith("=") and "\n" not in spaces:
+        return trimmed + spaces   # (as the model wrote them)
     if middle.endswith((" ", "\t")) and WORD_START.match(suffix) and (WORD_START.match(trimmed[-1:])
                                                                     or trimmed.endswith((",", "="))):
         return trimmed + " "   # (and after `,` or `=`: `f(a, b)`, `x = y`, as the model spaced them)
@@ -978,7 +984,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = rule(middle)
     if ctx.shape == "single" and not open_literal(ctx.grammar, ctx.before):   # (a string's text: prose, not code)
         middle = close_own_brackets(middle, ctx.grammar)
-    middle = trim_trailing_whitespace(middle, suffix)
+    middle = trim_trailing_whitespace(middle, suffix, debug_specifier=ctx.grammar == "python" and suffix[:1] in (
+        "}", "!", ":") and literal_ending(ctx.grammar, ctx.before) == HOLE)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
         middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above)

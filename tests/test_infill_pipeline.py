@@ -593,6 +593,9 @@ def test_a_word_written_before_the_text_after_the_cursor_stays_a_word(language, 
     ("python", 'def f(name):\n    s = f"{<|>}"\n', "name}", 'def f(name):\n    s = f"{name}"\n'),
     ("python", 'def f(xs):\n    print(f"a{len(<|>)}")\n', "xs)}", 'def f(xs):\n    print(f"a{len(xs)}")\n'),
     ("javascript", "const s = `${<|>}`;\n", "name}", "const s = `${name}`;\n"),
+    # the spaces after the `=` of a self-documenting hole are printed: they are the string's text
+    ("python", 'def f(name):\n    print(f"{<|>}")\n', "name = }", 'def f(name):\n    print(f"{name = }")\n'),
+    ("python", 'def f(name):\n    print(f"{<|>!r}")\n', "name = ", 'def f(name):\n    print(f"{name = !r}")\n'),
 ])
 def test_the_brace_that_closes_a_code_hole_is_the_editors_one_written_again(language, source, middle, expected):
     """The model's `}` closing an f-string's or template's hole was read as the string's text: the editor's `}`
