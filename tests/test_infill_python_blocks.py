@@ -143,6 +143,17 @@ def test_the_users_error_later_on_the_fills_line_is_not_the_fills(source, select
     assert fill(source, selection, middle + " +").text == ""   # the user's error stays, but one comes before it
 
 
+@pytest.mark.parametrize("broken", ["1 +", "1 if", "b = ", "not", "x for x in y", "1 1", "1; b ="])
+def test_a_fill_that_mends_the_error_at_the_cursor_is_not_blamed_for_the_users_later_on_the_line(broken):
+    """`a = |; v = `: the line stops at the cursor (an empty right side) and again at the user's unfinished
+    `v = `; a fill completing `a` was refused for the second, whatever it wrote. A broken fill still is."""
+    source = "def f():\n    a = <|>; v = \n    return a\n"
+    result, _ = inline(source, "1", invoked=True)
+    assert applied(source, result) == "def f():\n    a = 1; v = \n    return a\n", result.message
+    result, _ = inline(source, broken, invoked=True)
+    assert result.text == "" and "broken" in result.message, applied(source, result)
+
+
 def test_a_try_body_at_top_level_is_checked_too():
     source = "try:\n    <|>import os\nexcept ImportError:\n    os = None\n"
     text, offset = at(source)
