@@ -457,6 +457,37 @@ def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None,
     return middle
 
 
+ANGLE_GENERIC_GRAMMARS = {"typescript", "tsx", "java", "rust", "cpp"}
+GENERIC_OPENER = re.compile(r"(?<=[\w.:])<")   # `Array<`, `Vec::<`: a type's list, not a comparison
+
+
+def open_generics(code: str) -> int:
+    """How many generic `<` the text leaves open (`Map<string, Array<` leaves 2); a `>` closes one (`=>`, `->`
+    and `>=` are operators)."""
+    depth = 0
+    for match in re.finditer(r"=>|->|>=|[<>]", code):
+        if match.group() == "<":
+            depth += bool(GENERIC_OPENER.match(code, match.start()))
+        elif match.group() == ">" and depth:
+            depth -= 1
+    return depth
+
+
+def drop_repeated_generic_closer(middle: str, suffix: str, before: str, grammar: str | None) -> str:
+    """`Array<|>>` written `T>`: the `>` the model closed the type's list with is the suffix's (an editor that
+    paired the `<`, or the user's own). Cut when the middle's `>` close more lists than it opened and the line
+    before the cursor leaves that many open."""
+    trimmed = middle.rstrip(" \t")
+    closers = len(trimmed) - len(trimmed.rstrip(">"))
+    supplied = len(suffix) - len(suffix.lstrip(">"))
+    if grammar not in ANGLE_GENERIC_GRAMMARS or not closers or not supplied or "\n" in trimmed:
+        return middle
+    line = before[before.rfind("\n") + 1:]
+    unmatched = trimmed.count(">") - trimmed.count("<") - trimmed.count("=>") - trimmed.count("->")
+    cut = min(closers, supplied, unmatched, open_generics(line))
+    return trimmed[:len(trimmed) - cut] if cut > 0 else middle
+
+
 def auto_closed_tail(rest_of_line: str) -> str:
     """The closers an editor typed after the cursor by itself (`)`, `"]`, `);`), up to the last of them; "" when
     the rest of the line holds anything else. An inline item replaces this tail instead of inserting before it."""
@@ -1016,7 +1047,8 @@ def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: boo
     closes a block it did not open is the user's code, and the same text written over it is no repeat."""
     rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
              lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line),
-             lambda text: drop_unmatched_closers(text, suffix, grammar, before))
+             lambda text: drop_unmatched_closers(text, suffix, grammar, before),
+             lambda text: drop_repeated_generic_closer(text, suffix, before, grammar))
     if not own.strip():
         return rules
     kept = []

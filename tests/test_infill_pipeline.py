@@ -605,6 +605,23 @@ def test_the_brace_that_closes_a_code_hole_is_the_editors_one_written_again(lang
     assert applied(source, result) == expected, result.message
 
 
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("typescript", "function f<T>(x: T): Array<<|>> {\n  return [x];\n}\n", "T>",
+     "function f<T>(x: T): Array<T> {\n  return [x];\n}\n"),
+    ("typescript", "const m = new Map<string, Array<<|>>>();\n", "number>>",
+     "const m = new Map<string, Array<number>>();\n"),
+    ("java", "class A {\n  List<<|>> xs = new ArrayList<>();\n}\n", "String>",
+     "class A {\n  List<String> xs = new ArrayList<>();\n}\n"),
+    ("rust", "fn main() {\n    let v: Vec<<|>> = Vec::new();\n}\n", "i32>", "fn main() {\n    let v: Vec<i32> = Vec::new();\n}\n"),
+    # a comparison's `>` is no list's: `a >>> 1` stays
+    ("typescript", "const f = (a: number) => a ><|>> 1;\n", ">", "const f = (a: number) => a >>> 1;\n"),
+])
+def test_the_closing_angle_of_a_generic_the_suffix_has_is_not_written_twice(language, source, middle, expected):
+    """`Array<|>>` written `T>` gave `Array<T>>`, refused by the parse check: no suggestion at all."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert applied(source, result) == expected, result.message
+
+
 @pytest.mark.parametrize("language,source,middle,expected", [
     # the model repeats the opener the line has after the cursor: one `{`
     ("typescript", "class A {\n  get(x: number): <|> {\n    return x;\n  }\n}\n", "number {",
