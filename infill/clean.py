@@ -754,15 +754,19 @@ def continuation_lines(before: str, lines: list[str], grammar: str | None) -> se
     return continued
 
 
-def trim_trailing_whitespace(middle: str, suffix: str = "", debug_specifier: bool = False) -> str:
+def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None = None, before: str = "") -> str:
     """Each line's trailing whitespace off, but for one space between a word (or `,` / `=`) the middle ends with and
     a word the text after the cursor starts with: `const ` written before `x = 1` (the rest cut as the suffix's) is
-    not `constx`. `debug_specifier`: the middle ends in a Python f-string's hole, where the spaces after a closing
-    `=` are printed (`f"{name = }"` shows `name = 'x'`), so they are text."""
+    not `constx`. Spaces the middle ends with inside a string or a comment the line goes on after (`"Name: |")`)
+    are its text, and so are those after the closing `=` of a Python f-string's hole (`f"{name = }"` prints them)."""
     trimmed = "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
     spaces = middle[len(middle.rstrip()):]
-    if debug_specifier and trimmed.endswith("=") and "\n" not in spaces:
-        return trimmed + spaces   # (as the model wrote them)
+    if spaces and "\n" not in spaces and suffix.split("\n", 1)[0].strip():
+        last_line = trimmed[trimmed.rfind("\n") + 1:] if "\n" in trimmed else before + trimmed
+        ending = literal_ending(grammar, last_line)
+        if ending == OPEN or (ending == HOLE and grammar == "python" and trimmed.endswith("=")
+                              and suffix[:1] in ("}", "!", ":")):
+            return trimmed + spaces   # (as the model wrote them)
     if middle.endswith((" ", "\t")) and WORD_START.match(suffix) and (WORD_START.match(trimmed[-1:])
                                                                     or trimmed.endswith((",", "="))):
         return trimmed + " "   # (and after `,` or `=`: `f(a, b)`, `x = y`, as the model spaced them)
@@ -1015,8 +1019,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = rule(middle)
     if ctx.shape == "single" and not open_literal(ctx.grammar, ctx.before):   # (a string's text: prose, not code)
         middle = close_own_brackets(middle, ctx.grammar)
-    middle = trim_trailing_whitespace(middle, suffix, debug_specifier=ctx.grammar == "python" and suffix[:1] in (
-        "}", "!", ":") and literal_ending(ctx.grammar, ctx.before) == HOLE)
+    middle = trim_trailing_whitespace(middle, suffix, ctx.grammar, ctx.before)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
         middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above)

@@ -588,6 +588,20 @@ def test_a_word_written_before_the_text_after_the_cursor_stays_a_word(language, 
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    ("python", 'name = input("<|>")\n', 'Enter your name: ")', 'name = input("Enter your name: ")\n'),
+    ("python", 'sep = "<|>"\n', ', "', 'sep = ", "\n'),
+    ("javascript", 'const s = "<|>";\n', 'a b ";', 'const s = "a b ";\n'),
+    ("python", 'x = 1  # <|>later\n', 'do it ', 'x = 1  # do it later\n'),
+    ("python", '# TODO: <|>\n', 'fix this  ', '# TODO: fix this\n'),   # (nothing after: trailing, trimmed)
+])
+def test_spaces_a_string_ends_with_before_the_editors_quote_are_its_text(language, source, middle, expected):
+    """The model's closing quote cut as the suffix's, the spaces before it were trimmed as trailing whitespace:
+    `input("Enter your name: ")` prompted `Enter your name:`."""
+    result, _ = inline(source, middle, invoked=True, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("python", 'def f(name):\n    print(f"{<|>}")\n', "name}", 'def f(name):\n    print(f"{name}")\n'),
     ("python", 'def f(name):\n    print(f"{<|>}")\n', "name.upper()}", 'def f(name):\n    print(f"{name.upper()}")\n'),
     ("python", 'def f(name):\n    s = f"{<|>}"\n', "name}", 'def f(name):\n    s = f"{name}"\n'),
