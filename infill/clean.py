@@ -78,8 +78,10 @@ WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if
 
 def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
     """`x = # ...`, `for row in # ...`: a comment where the statement still wants an operand completes nothing and
-    leaves a half statement; nothing is better. A comment after a finished statement is fine."""
-    if before.strip() and WANTS_OPERAND.search(before) and comment_start(grammar).match(middle):
+    leaves a half statement; nothing is better. A comment after a finished statement is fine, and so is a `#` in a
+    string's or a comment's text (`"https://x.org/|"` written `#top"`)."""
+    if (before.strip() and WANTS_OPERAND.search(before) and comment_start(grammar).match(middle)
+            and not open_literal(grammar, before)):
         return ""
     return middle
 

@@ -593,10 +593,14 @@ def test_a_word_written_before_the_text_after_the_cursor_stays_a_word(language, 
     ("javascript", 'const s = "<|>";\n', 'a b ";', 'const s = "a b ";\n'),
     ("python", 'x = 1  # <|>later\n', 'do it ', 'x = 1  # do it later\n'),
     ("python", '# TODO: <|>\n', 'fix this  ', '# TODO: fix this\n'),   # (nothing after: trailing, trimmed)
+    # a `#` in a string's or comment's text is no comment standing for a missing operand
+    ("python", 'url = "https://example.com/<|>"\n', '#section"', 'url = "https://example.com/#section"\n'),
+    ("python", '# TODO: <|>\n', '#123 fix this', '# TODO: #123 fix this\n'),
 ])
-def test_spaces_a_string_ends_with_before_the_editors_quote_are_its_text(language, source, middle, expected):
+def test_a_strings_text_is_kept_as_text(language, source, middle, expected):
     """The model's closing quote cut as the suffix's, the spaces before it were trimmed as trailing whitespace:
-    `input("Enter your name: ")` prompted `Enter your name:`."""
+    `input("Enter your name: ")` prompted `Enter your name:`; a `#` in a URL was taken for a comment where the
+    `/` wanted an operand, and the fill dropped."""
     result, _ = inline(source, middle, invoked=True, language_id=language)
     assert applied(source, result) == expected, result.message
 
