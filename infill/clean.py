@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, comment_start,
-                     opens_block)
+from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
+                     comment_start, opens_block)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
                        line_comment_start, literal_ending, open_literal)
 
@@ -488,6 +488,24 @@ def drop_repeated_generic_closer(middle: str, suffix: str, before: str, grammar:
     unmatched = trimmed.count(">") - trimmed.count("<") - trimmed.count("=>") - trimmed.count("->")
     cut = min(closers, supplied, unmatched, open_generics(line))
     return trimmed[:len(trimmed) - cut] if cut > 0 else middle
+
+
+def comment_after_cursor(rest_of_line: str, grammar: str | None) -> str:
+    """The rest of the cursor's line when it holds a comment and no code (`def f(x):|  # type: ignore`), without
+    its line break's `\r`; else ""."""
+    rest = rest_of_line.rstrip("\r")
+    return rest if rest.strip() and not code_after_cursor(rest, grammar).strip() else ""
+
+
+def body_after_header_comment(cleaned: str, comment: str, before: str, line_ending: str = "\n") -> str:
+    """The text of an inline item that replaces the comment after the cursor (comment_after_cursor): a body the
+    cleaning put on the lines below, with the comment pushed down under it, comes after the comment, which stays
+    on the header's line (a type checker reads `# type: ignore` there, a linter `# noqa`); any other text comes
+    before it, as if inserted at the cursor. "" stays ""."""
+    pushed_down = line_ending + indentation(before)
+    if cleaned.startswith(line_ending) and cleaned.endswith(pushed_down) and len(cleaned) > len(pushed_down):
+        return comment.rstrip(" \t") + cleaned[:-len(pushed_down)]
+    return cleaned + comment if cleaned else ""
 
 
 def auto_closed_tail(rest_of_line: str) -> str:

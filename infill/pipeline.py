@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
 from .choose import Cleaned, choose
-from .clean import CleanContext, auto_closed_tail, cleaned_with_tail, indentation
+from .clean import (CleanContext, auto_closed_tail, body_after_header_comment, cleaned_with_tail, comment_after_cursor,
+                    indentation)
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import opener_line, previous_nonblank_line
 from .edits import Edit, apply_edits, minimal_edits
@@ -333,6 +334,8 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     # An inline item replaces the closers the editor typed after the cursor, so the model's own text and those
     # closers never stand side by side twice.
     tail = auto_closed_tail(plan.rest_of_line) if mode == "inline" else ""
+    # A comment alone after the cursor is replaced too, so that a body written below a header can go after it.
+    comment = comment_after_cursor(plan.rest_of_line, plan.grammar) if mode == "inline" and not tail else ""
     # Layout is the document's own, not the head's: a notebook cell keeps its indentation and line breaks, and its
     # first line opens no block of the cell above (the kernel reads each cell on its own).
     own, own_start = text[request.own_from:], start - request.own_from
@@ -348,6 +351,10 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]
+    if comment:
+        cleaned = [Cleaned(c.index, body_after_header_comment(c.text, comment, plan.before, style.line_ending), c.item)
+                   for c in cleaned]
+        tail = comment
     choice = choose(cleaned, plan.grammar, text, start, end + len(tail))
     timings["clean_ms"] = elapsed_ms(clean_started)
     details["candidates"] = choice.report

@@ -657,6 +657,21 @@ def test_a_fill_in_a_braced_language_fits_the_brackets_and_lines_around_it(langu
     assert applied(source, result) == expected, result.message
 
 
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("python", "def f(x):<|>  # type: ignore[no-untyped-def]\n", "\n    return x",
+     "def f(x):  # type: ignore[no-untyped-def]\n    return x\n"),
+    ("python", "def f(x):\r\n    if x:<|>  # why\r\n    return x\r\n", "\n        x += 1",
+     "def f(x):\r\n    if x:  # why\r\n        x += 1\r\n    return x\r\n"),
+    ("javascript", "function f(x) {<|> // note\n}\n", "\n  return x;", "function f(x) { // note\n  return x;\n}\n"),
+    ("python", "x = <|>  # why\n", "1", "x = 1  # why\n"),   # one line: before the comment, as before
+])
+def test_a_comment_after_a_header_stays_on_the_headers_line(language, source, middle, expected):
+    """The body went in at the cursor and the comment after it was pushed under the body: `# type: ignore` or
+    `# noqa` left the line the checker reads it on."""
+    result, _ = inline(source, middle, invoked=True, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
 # ---- fill and rewrite ---------------------------------------------------------------------------------------------
 
 def test_fill_replaces_the_selection_and_keeps_whole_lines():
