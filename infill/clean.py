@@ -450,8 +450,11 @@ def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None,
         i -= 1
     tail.reverse()
     supplied = [char for char in re.match(r"[\s)\]}]*", suffix).group() if char in PAIRS]
+    in_literal = literal_ending(grammar, before) if before else None
     for size in range(len(tail), 0, -1):
         dropped = tail[-size:]
+        if in_literal and literal_ending(grammar, before + trimmed[:dropped[0]]) != in_literal:
+            continue   # past the string the cursor is in (`xs)} items")` in `f"{len(|)}"`): not the suffix's closers
         if [trimmed[j] for j in dropped] == supplied[:size] and all(j in unmatched for j in dropped):
             kept = trimmed[:dropped[0]]
             spaces = kept[len(kept.rstrip()):]   # the last line's are left to trim_trailing_whitespace (`{x = }`)
@@ -590,15 +593,15 @@ def brackets_after_string(written: str, closers: str, grammar: str | None = None
     """When `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
     after it closes the first brackets the rest of `closers` closes (or none): the brackets of `closers` still to
     close. None when it leaves the string open or closes other brackets."""
-    quote = closers[:1]
-    if not quote or quote not in QUOTES:
+    quote = next((triple for triple in ('"""', "'''") if closers.startswith(triple)), closers[:1])
+    if not quote or quote[0] not in QUOTES:
         return None
-    ends = unescaped(written, quote)
+    ends = unescaped(written, quote)   # (a triple quote counts once, not as a quote and a pair)
     if len(ends) % 2 == 0:
         return None   # an even number of quotes leaves the prefix's string open
     after = written[ends[0] + 1:]
     closed = "".join(after[i] for i in sorted(unmatched_closer_positions(after, grammar)))
-    brackets = closers[1:].rstrip(";,")
+    brackets = closers[len(quote):].rstrip(";,")
     if not brackets.startswith(closed) or bracket_surplus(blank_literals(after, grammar)) + len(closed) > 0:
         return None   # it closes other brackets, or leaves its own open (the tail's would close those)
     return brackets[len(closed):]

@@ -596,11 +596,17 @@ def test_a_word_written_before_the_text_after_the_cursor_stays_a_word(language, 
     # a `#` in a string's or comment's text is no comment standing for a missing operand
     ("python", 'url = "https://example.com/<|>"\n', '#section"', 'url = "https://example.com/#section"\n'),
     ("python", '# TODO: <|>\n', '#123 fix this', '# TODO: #123 fix this\n'),
+    # a triple quote the model closes with is one quote, not a quote and an empty string
+    ("python", 'query = """SELECT *<|>"""\n', ' FROM t""".strip()', 'query = """SELECT * FROM t""".strip()\n'),
+    ("python", 'print("""abc<|>""")\n', 'def""", end="")', 'print("""abcdef""", end="")\n'),
+    # the model's last `)` closes the call the string is in, not the hole's `len(`
+    ("python", 'print(f"{len(<|>)}")\n', 'xs)} items")', 'print(f"{len(xs)} items")\n'),
 ])
 def test_a_strings_text_is_kept_as_text(language, source, middle, expected):
     """The model's closing quote cut as the suffix's, the spaces before it were trimmed as trailing whitespace:
     `input("Enter your name: ")` prompted `Enter your name:`; a `#` in a URL was taken for a comment where the
-    `/` wanted an operand, and the fill dropped."""
+    `/` wanted an operand, and the fill dropped; a model's text that ends the string and goes on after it was
+    refused (a triple quote read as a quote and an empty string; the call's `)` as the hole's)."""
     result, _ = inline(source, middle, invoked=True, language_id=language)
     assert applied(source, result) == expected, result.message
 
