@@ -695,7 +695,7 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
         width = step if 2 <= step <= 8 else (tab_size if tab_size and 2 <= tab_size <= 8 else 4)
         for i in code_lines:
             ws = indentation(lines[i])
-            if " " in ws:
+            if " " in ws and not re.fullmatch(r"\t+ +", ws):   # (tabs to the level, spaces to align: kept)
                 columns = sum(width if c == "\t" else 1 for c in ws)
                 lines[i] = "\t" * (columns // width) + " " * (columns % width) + lines[i][len(ws):]
     else:

@@ -1147,6 +1147,19 @@ def test_a_tab_size_of_8_does_not_turn_four_space_levels_into_spaces():
         assert result.text == "total := 0\n\tfor _, x := range xs {\n\t\ttotal += x\n\t}\n\treturn total\n", tab_size
 
 
+@pytest.mark.parametrize("language_id", ["c", "go"])
+def test_tabs_to_the_level_then_spaces_to_align_are_the_documents_style_and_kept(language_id):
+    """A continuation line written `\t` then spaces up to the call's `(` was redrawn in tabs (`\t\t\t  ` at a tab
+    width of 4): a rewrite that changed one word sent an edit to the user's alignment too."""
+    text = ("int f(int a) {\n\tint x = g(a,\n\t          a);\n\treturn x;\n}\n" if language_id == "c" else
+            "package main\n\nfunc f(a int) int {\n\tx := g(a,\n\t       a)\n\treturn x\n}\n")
+    start, end = text.index("x"), text.rindex("\n}")
+    model = text[start:end].replace("return x", "return x + 1")
+    result = run_infill(InfillRequest(text=text, mode="rewrite", start=start, end=end, language_id=language_id,
+                                      tab_size=4, insert_spaces=False), ScriptedEngine(model))
+    assert result.text == model and len(result.edits) == 1, result.edits
+
+
 def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():
     """Widths 8, 14, 8 in a tab-indented file: their common divisor 2 made every 4 spaces two tabs."""
     source = "def f(a):\n\tif a:\n\t\tpass\n\t<|>\n\treturn 1\n"
