@@ -341,6 +341,8 @@ def windows(document: str, start: int, end: int, text: str) -> tuple[str, str, i
         if window is None:
             continue
         a, b, indent = window
+        if a == 0 and document.startswith("\ufeff") and start > 0:
+            a = 1   # a byte order mark a client left in: Python reads it off the file's bytes, never as code
         if not indent:   # a decorator ending the window belongs with the definition after it
             while b < len(document) and (ends_with_decorator(document[a:b])
                                          or ends_with_decorator(document[a:start] + text + document[end:b])):

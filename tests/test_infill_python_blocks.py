@@ -154,6 +154,18 @@ def test_a_fill_that_mends_the_error_at_the_cursor_is_not_blamed_for_the_users_l
     assert result.text == "" and "broken" in result.message, applied(source, result)
 
 
+@pytest.mark.parametrize("source, good, broken", [
+    ("\ufeffx = <|>\n", "1", "1 1"),
+    ("\ufeffdef f(a):\n    <|>\n", "return a", "return a a"),
+])
+def test_a_byte_order_mark_a_client_sends_is_not_taken_for_code(source, good, broken):
+    """Python's compiler, given text, stops at a U+FEFF: every fill of the file's first statement was refused."""
+    result, _ = inline(source, good, invoked=True)
+    assert result.text == good, result.message
+    result, _ = inline(source, broken, invoked=True)
+    assert result.text == "" and "broken" in result.message
+
+
 def test_a_try_body_at_top_level_is_checked_too():
     source = "try:\n    <|>import os\nexcept ImportError:\n    os = None\n"
     text, offset = at(source)
