@@ -46,6 +46,7 @@ class CleanContext:
     opener: str = ""            # decide.opener_line: `before`, or on a blank line `line_above`, with a header
                                 # spread over several lines joined into one ("" : those lines as they are)
     comma_before_closer: bool = False   # Go: the suffix's first closer ends a list (spans.closes_go_list)
+    in_literal: bool = False    # the range starts inside a string or comment (opened above the cursor's line too)
 
 
 def indentation(line: str) -> str:
@@ -239,6 +240,11 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
                            and CLOSING_LINE.match(line) and not block_closed_below(line, suffix, above_depth))
             return "\n".join(lines[:i + 1] if closes_here else lines[:i])
     return middle
+
+
+# What ends a string or comment that can span lines (Python's docstrings, block comments, template literals, Lua's
+# long brackets, Rust's raw strings): a middle without any stays in the literal its range starts in.
+LITERAL_CLOSERS = ('"""', "'''", "*/", "`", "]]", "]=", '"#')
 
 
 def lines_in_literals(before: str, lines: list[str], grammar: str | None) -> set[int]:
@@ -1016,7 +1022,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         if not ctx.original:   # a selection's text may repeat a line on purpose; nothing was selected here
             middle = drop_repeated_line_above(middle, ctx.line_above)
         middle = drop_leading_blank_lines(middle)
-    middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
+    # A docstring's or comment's text, its indentation included, is the writer's (`Args:` and its deeper lines).
+    prose = ctx.in_literal and not any(closer in middle for closer in LITERAL_CLOSERS)
+    if not prose:
+        middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
     if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip():
         middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
@@ -1031,9 +1040,9 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
         # (The body's first line placed first: its depth is the base the levels below it are redrawn from.)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
-        if ctx.indent_seen:   # on the lines kept: one that left the scope would stop the redraw
+        if ctx.indent_seen and not prose:   # on the lines kept: one that left the scope would stop the redraw
             middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar, opener_above)
-    elif ctx.indent_seen:
+    elif ctx.indent_seen and not prose:
         middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar,
                                       None if ctx.original else opener_above)
     # Rules against a fill that writes the suffix again (those the selection itself would fail left out).

@@ -1160,6 +1160,24 @@ def test_tabs_to_the_level_then_spaces_to_align_are_the_documents_style_and_kept
     assert result.text == model and len(result.edits) == 1, result.edits
 
 
+@pytest.mark.parametrize("mode, source, model", [
+    ("fill", 'def f(a, b):\n  """Sum.\n\n[[  Args:\n      a: the value\n]]  """\n  if a:\n    return a + b\n  return b\n',
+     "  Args:\n      a: the value\n      b: the other\n"),
+    ("rewrite", 'def f(a):\n    """Sum.\n\n[[    Example:\n\t>>> f(1)\n]]    """\n    return a\n',
+     "    Example:\n\t>>> f(1)\n\t1\n"),
+    ("fill", "int f(void) {\n  /*\n[[   * a:\n   *     the value\n]]   */\n  return 0;\n}\n",
+     "   * a:\n   *     the value\n   *     (never 0)\n"),
+])
+def test_the_indentation_of_a_docstrings_or_comments_text_is_the_writers(mode, source, model):
+    """A selection in a docstring was cleaned as code: 6-space `a: the value` redrawn at 4 in a 2-space file, a
+    doctest's tab made spaces."""
+    text, start, end = selection(source)
+    language_id = "c" if source.startswith("int") else "python"
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language_id),
+                        ScriptedEngine(model))
+    assert result.text == model, result.message
+
+
 def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():
     """Widths 8, 14, 8 in a tab-indented file: their common divisor 2 made every 4 spaces two tabs."""
     source = "def f(a):\n\tif a:\n\t\tpass\n\t<|>\n\treturn 1\n"
