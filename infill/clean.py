@@ -784,22 +784,25 @@ def continuation_lines(before: str, lines: list[str], grammar: str | None) -> se
 
 
 def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None = None, before: str = "") -> str:
-    """Each line's trailing whitespace off, but for one space between a word (or `,` / `=`) the middle ends with and
-    a word the text after the cursor starts with: `const ` written before `x = 1` (the rest cut as the suffix's) is
-    not `constx`. Spaces the middle ends with inside a string or a comment the line goes on after (`"Name: |")`)
-    are its text, and so are those after the closing `=` of a Python f-string's hole (`f"{name = }"` prints them)."""
+    """Each line's trailing whitespace off, but for one space the middle ends with where the text after the cursor
+    goes on at once with something a space may stand before (not a closer, `,`, `;`, `.` or `:`), and the middle
+    ends with no opener or member access: `const ` written before `x = 1` (the rest cut as the suffix's) is not
+    `constx`, `f(a, ` before `"x")` not `f(a,"x")`. Spaces the middle ends with inside a string or a comment the line
+    goes on after (`"Name: |")`) are its text, and so are those after the closing `=` of a Python f-string's hole
+    (`f"{name = }"` prints them); not where the text after the cursor starts with its own (the model's copy of it
+    was cut)."""
     trimmed = "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
     spaces = middle[len(middle.rstrip()):]
-    if spaces and "\n" not in spaces and suffix.split("\n", 1)[0].strip():
-        last_line = trimmed[trimmed.rfind("\n") + 1:] if "\n" in trimmed else before + trimmed
-        ending = literal_ending(grammar, last_line)
-        if ending == OPEN or (ending == HOLE and grammar == "python" and trimmed.endswith("=")
-                              and suffix[:1] in ("}", "!", ":")):
-            return trimmed + spaces   # (as the model wrote them)
-    if middle.endswith((" ", "\t")) and WORD_START.match(suffix) and (WORD_START.match(trimmed[-1:])
-                                                                    or trimmed.endswith((",", "="))):
-        return trimmed + " "   # (and after `,` or `=`: `f(a, b)`, `x = y`, as the model spaced them)
-    return trimmed
+    if not spaces or "\n" in spaces or not trimmed or not suffix.split("\n", 1)[0].strip() or suffix[0] in " \t":
+        return trimmed
+    last_line = trimmed[trimmed.rfind("\n") + 1:] if "\n" in trimmed else before + trimmed
+    ending = literal_ending(grammar, last_line)
+    if ending == OPEN or (ending == HOLE and grammar == "python" and trimmed.endswith("=")
+                          and suffix[:1] in ("}", "!", ":")):
+        return trimmed + spaces   # (as the model wrote them)
+    if suffix[0] in ")]},;.:" or trimmed[-1] in "([{." or trimmed.endswith(("::", "->", "?.")):
+        return trimmed
+    return trimmed + " "   # (as the model spaced them: `x = y`, `if (a)`, `1 -- note`)
 
 
 def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "") -> str:

@@ -678,6 +678,24 @@ def test_a_comment_after_a_header_stays_on_the_headers_line(language, source, mi
     assert applied(source, result) == expected, result.message
 
 
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("javascript", 'foo(<|>"x");\n', "a, ", 'foo(a, "x");\n'),
+    ("javascript", 'const s = "abc" + <|>"d";\n', "x + ", 'const s = "abc" + x + "d";\n'),
+    ("c", "int f(void) {\n  g(<|>'x');\n}\n", "a, ", "int f(void) {\n  g(a, 'x');\n}\n"),
+    ("lua", "local x = 1 <|>-- note\n", "+ 2 ", "local x = 1 + 2 -- note\n"),
+    ("python", "x = <|>[1, 2]\n", "y + ", "x = y + [1, 2]\n"),
+    ("python", "f(<|>)\n", "a ", "f(a)\n"),   # before a closer: no space
+    # the model's copy of the text after the cursor cut, its space before it is not kept twice
+    ("javascript", 'const s = "hello <|> world";\n', 'big world";', 'const s = "hello big world";\n'),
+    ("javascript", "// hello <|> world\nx();\n", "big world", "// hello big world\nx();\n"),
+])
+def test_the_space_a_fill_ends_with_before_the_rest_of_the_line_is_kept_once(language, source, middle, expected):
+    """One space was kept only before a word: `f(a,"x")`, `"abc" + x +"d"`, `1 + 2-- note`; inside a string, the
+    space before the model's cut copy of the suffix stood beside the suffix's own (`big  world`)."""
+    result, _ = inline(source, middle, invoked=True, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
 # ---- fill and rewrite ---------------------------------------------------------------------------------------------
 
 def test_fill_replaces_the_selection_and_keeps_whole_lines():
