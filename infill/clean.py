@@ -399,7 +399,8 @@ def opens_block_at(text: str, depth: str) -> bool:
                for line, following in zip(lines, lines[1:]))
 
 
-def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = False) -> str:
+def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = False,
+                        grammar: str | None = None) -> str:
     """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
@@ -427,7 +428,7 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
         return trimmed[:-1]   # a one-letter name written again (`not x` before `x`): `xx` would be another name
     if len(trimmed) - 1 not in unescaped(trimmed, head[0]):
         return middle
-    if head[0] == ";" and not head[1:].split("\n", 1)[0].strip(" \t}"):
+    if head[0] == ";" and not code_after_cursor(head[1:].split("\n", 1)[0], grammar).strip(" \t}"):
         return trimmed[:-1]   # the `;` ends the statement (`; }` of a one-line body too), not `for (;;)`
     if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
         return trimmed[:-1].rstrip(" \t")
@@ -508,31 +509,36 @@ def comment_after_cursor(rest_of_line: str, grammar: str | None) -> str:
 
 def body_after_header_comment(cleaned: str, comment: str, before: str, line_ending: str = "\n") -> str:
     """The text of an inline item that replaces the comment after the cursor (comment_after_cursor): a body the
-    cleaning put on the lines below, with the comment pushed down under it, comes after the comment, which stays
+    cleaning put on the lines below (the comment pushed down under it, or not) comes after the comment, which stays
     on the header's line (a type checker reads `# type: ignore` there, a linter `# noqa`); any other text comes
     before it, as if inserted at the cursor. "" stays ""."""
     pushed_down = line_ending + indentation(before)
-    if cleaned.startswith(line_ending) and cleaned.endswith(pushed_down) and len(cleaned) > len(pushed_down):
-        return comment.rstrip(" \t") + cleaned[:-len(pushed_down)]
+    if cleaned.startswith(line_ending) and cleaned.strip():
+        body = cleaned[:-len(pushed_down)] if cleaned.endswith(pushed_down) else cleaned
+        return comment.rstrip(" \t") + body
     return cleaned + comment if cleaned else ""
 
 
-def auto_closed_tail(rest_of_line: str) -> str:
-    """The closers an editor typed after the cursor by itself (`)`, `"]`, `);`), up to the last of them; "" when
-    the rest of the line holds anything else. An inline item replaces this tail instead of inserting before it."""
-    tail = rest_of_line.rstrip()
+def auto_closed_tail(rest_of_line: str, grammar: str | None = None) -> str:
+    """The closers an editor typed after the cursor by itself (`)`, `"]`, `);`), up to the last of them, a comment
+    after them left out (`); // why`); "" when the rest of the line holds anything else. An inline item replaces
+    this tail instead of inserting before it."""
+    tail = code_after_cursor(rest_of_line, grammar).rstrip()
     return tail if tail and set(tail) <= AUTO_CLOSED | {" ", "\t"} else ""
 
 
 def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     """clean_middle, then with_tail. A line comment ending a one-line middle is set aside while they run: the
     editor's closers go before it (`foo(a); // why`), not into it, and the rules that look at the middle's end
-    see its code."""
+    see its code. Where the line has a comment of its own after the closers, the model's is left out: one comment
+    would stand inside the other (`42; // note // note`)."""
     one_line = bool(tail) and ctx.shape == "single" and "\n" not in middle.strip()   # closers follow on its line
     code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
     if not comment:
         return with_tail(clean_middle(middle, ctx), tail, ctx.before, ctx.grammar)
     cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail, ctx.before, ctx.grammar)
+    if code_after_cursor(ctx.rest_of_line, ctx.grammar).rstrip() != ctx.rest_of_line.rstrip():
+        return cleaned
     return cleaned + code[len(code.rstrip()):] + comment if cleaned else ""
 
 
@@ -1084,7 +1090,7 @@ def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: boo
     a selection that itself repeats the next line, ends as the text after it begins (`a + b` before ` + b`) or
     closes a block it did not open is the user's code, and the same text written over it is no repeat."""
     rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
-             lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line),
+             lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line, grammar),
              lambda text: drop_unmatched_closers(text, suffix, grammar, before),
              lambda text: drop_repeated_generic_closer(text, suffix, before, grammar))
     if not own.strip():

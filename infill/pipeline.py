@@ -333,7 +333,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     clean_started = time.perf_counter()
     # An inline item replaces the closers the editor typed after the cursor, so the model's own text and those
     # closers never stand side by side twice.
-    tail = auto_closed_tail(plan.rest_of_line) if mode == "inline" else ""
+    tail = auto_closed_tail(plan.rest_of_line, plan.grammar) if mode == "inline" else ""
     # A comment alone after the cursor is replaced too, so that a body written below a header can go after it.
     comment = comment_after_cursor(plan.rest_of_line, plan.grammar) if mode == "inline" and not tail else ""
     # Layout is the document's own, not the head's: a notebook cell keeps its indentation and line breaks, and its

@@ -670,10 +670,21 @@ def test_a_fill_in_a_braced_language_fits_the_brackets_and_lines_around_it(langu
      "def f(x):\r\n    if x:  # why\r\n        x += 1\r\n    return x\r\n"),
     ("javascript", "function f(x) {<|> // note\n}\n", "\n  return x;", "function f(x) { // note\n  return x;\n}\n"),
     ("python", "x = <|>  # why\n", "1", "x = 1  # why\n"),   # one line: before the comment, as before
+    # no closer pushed down under a braceless header's statement or a Lua function the model closed itself
+    ("c", "void f(int x) {\n    if (x)<|> // why\n}\n", "\n        x++;",
+     "void f(int x) {\n    if (x) // why\n        x++;\n}\n"),
+    ("lua", "local function f()<|> -- why\n", "\n  return 1\nend", "local function f() -- why\n  return 1\nend\n"),
+    # the editor's closers before a comment are the suffix's, the comment stays once
+    ("javascript", "let x = <|>; // note\n", "42;", "let x = 42; // note\n"),
+    ("javascript", "let x = <|>; // note\n", "42; // note", "let x = 42; // note\n"),
+    ("javascript", "let x = f(<|>) // note\n", "a);", "let x = f(a); // note\n"),
+    ("java", "class A {\n  void m() {\n    g(<|>); // why\n  }\n}\n", "a);",
+     "class A {\n  void m() {\n    g(a); // why\n  }\n}\n"),
 ])
-def test_a_comment_after_a_header_stays_on_the_headers_line(language, source, middle, expected):
+def test_a_comment_after_the_cursor_stays_where_it_is(language, source, middle, expected):
     """The body went in at the cursor and the comment after it was pushed under the body: `# type: ignore` or
-    `# noqa` left the line the checker reads it on."""
+    `# noqa` left the line the checker reads it on. Closers before a comment were not taken for the editor's:
+    `42;;`, or a good `a);` refused."""
     result, _ = inline(source, middle, invoked=True, language_id=language)
     assert applied(source, result) == expected, result.message
 
