@@ -992,7 +992,11 @@ GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go e
 def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, before: str = "") -> str:
     """Go: when the closer of a literal or an argument list comes on a line after the middle's last code, that
     code needs a trailing comma (`Point{` / `X: 1,` / `}`); added before a line comment ending it. Whole-line
-    comments and blank lines after the last code line are passed over: the comma goes on that line."""
+    comments and blank lines after the last code line are passed over: the comma goes on that line. So is a
+    comment the suffix's first line holds alone (`[[2,]] // two` filled with `3`: `3, // two`)."""
+    rest_of_line = suffix.split("\n", 1)[0]
+    if "\n" in suffix and rest_of_line.strip() and not code_after_cursor(rest_of_line, grammar).strip():
+        suffix = suffix[len(rest_of_line):]
     code = middle.rstrip()
     between = middle[len(code):] + suffix[:len(suffix) - len(suffix.lstrip())]
     if "\n" not in between:
@@ -1072,8 +1076,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         own_first = own.split("\n", 1)[0]
         middle = reindent_first_line(middle, ctx.before, ctx.indent_unit,
                                      indentation(own_first) if own_first.strip() else "")
-        if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip():
-            middle += "\n" + ctx.before   # `|});` on a blank line: the closers stay on a line of their own
+        if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip() and (
+                "\n" in middle or code_after_cursor(ctx.rest_of_line, ctx.grammar).strip()):
+            # `|});` on a blank line: the closers stay on a line of their own (a comment alone stays with one line)
+            middle += "\n" + ctx.before
     if ctx.comma_before_closer:
         middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar, ctx.before)
     if own.strip():

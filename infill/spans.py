@@ -138,8 +138,13 @@ LEADING_SPACE = re.compile(rb"\s*")
 
 
 def closes_go_list(tree: tree_sitter.Tree, data: bytes, byte: int) -> bool:
-    """Is the first thing at or after `byte` (whitespace skipped) the closer of one of GO_LISTS?"""
+    """Is the first thing at or after `byte` (whitespace and comments skipped) the closer of one of GO_LISTS?"""
     at = LEADING_SPACE.match(data, byte).end()
+    while data.startswith((b"//", b"/*"), at):   # (`2, // two` then `}` on the next line)
+        close = data.find(b"\n", at) if data.startswith(b"//", at) else data.find(b"*/", at + 2) + 1
+        if close <= 0:
+            return False
+        at = LEADING_SPACE.match(data, close + 1).end()
     if data[at:at + 1] not in (b"}", b")", b"]"):
         return False
     node = tree.root_node.descendant_for_byte_range(at, at + 1)

@@ -1001,6 +1001,9 @@ GO_BODY = "package main\n\nfunc f(x bool) {\n%s\n}\n"
     ("\tif x {<|>}", "return", "\tif x {\n\t\treturn\n\t}"),
     ("\tp := Point{X: 1, <|>}", "Y: 2", "\tp := Point{X: 1, Y: 2}"),
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2,", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2,\n\t}"),
+    # a comment after the cursor, then the closer on the next line: the comma goes before the comment
+    ("\tc := Config{\n\t\tA: 1,\n\t\t<|> // b\n\t}", "B: 2", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, // b\n\t}"),
+    ("\tfoo(\n\t\ta,\n\t\t<|> /* b */\n\t)", '"b"', '\tfoo(\n\t\ta,\n\t\t"b", /* b */\n\t)'),
 ])
 def test_go_gets_the_comma_its_line_break_before_a_closer_needs(body, middle, expected):
     """Go ends a line ending in a name, a literal or a closer with a semicolon, so a literal's or a call's closer on
@@ -1009,6 +1012,15 @@ def test_go_gets_the_comma_its_line_break_before_a_closer_needs(body, middle, ex
     source = GO_BODY % body
     result, _ = inline(source, middle, language_id="go", insert_spaces=False)
     assert applied(source, result) == GO_BODY % expected
+
+
+def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
+    """`[[2,]] // two` above `}` filled with `3`: the comma went missing (Go rejects the line break)."""
+    text, start, end = selection("package p\n\nvar x = []int{\n\t1,\n\t[[2,]] // two\n}\n")
+    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="go"),
+                        ScriptedEngine("3"))
+    expected = "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
+    assert text[:result.start] + result.text + text[result.end:] == expected
 
 
 def test_fill_answers_with_minimal_edits():
