@@ -789,15 +789,36 @@ def continuation_lines(before: str, lines: list[str], grammar: str | None) -> se
     return continued
 
 
-def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None = None, before: str = "") -> str:
+def spaces_that_are_text(lines: list[str], before: str, grammar: str | None, original: str = "",
+                         prose: bool = False) -> set[int]:
+    """The lines (but the last) whose trailing spaces stay: where the line break after them is inside a string or
+    comment (a Markdown hard break in a docstring, a program's expected output; all of them in `prose`), and lines
+    the model wrote as the selection `original` has them (the user's own, left alone)."""
+    if prose:
+        return set(range(len(lines) - 1))
+    spaced = [i for i, line in enumerate(lines[:-1]) if line != line.rstrip()]
+    if not spaced:
+        return set()
+    own = {line for line in original.split("\n") if line != line.rstrip()}
+    in_literal = lines_in_literals(before, lines, grammar)
+    return {i for i in spaced if lines[i] in own or i + 1 in in_literal}
+
+
+def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None = None, before: str = "",
+                             original: str = "", prose: bool = False) -> str:
     """Each line's trailing whitespace off, but for one space the middle ends with where the text after the cursor
     goes on at once with something a space may stand before (not a closer, `,`, `;`, `.` or `:`), and the middle
     ends with no opener or member access: `const ` written before `x = 1` (the rest cut as the suffix's) is not
     `constx`, `f(a, ` before `"x")` not `f(a,"x")`. Spaces the middle ends with inside a string or a comment the line
     goes on after (`"Name: |")`) are its text, and so are those after the closing `=` of a Python f-string's hole
     (`f"{name = }"` prints them); not where the text after the cursor starts with its own (the model's copy of it
-    was cut)."""
-    trimmed = "\n".join(line.rstrip() for line in middle.split("\n")).rstrip()
+    was cut). Lines before the last keep theirs where spaces_that_are_text says so."""
+    lines = middle.split("\n")
+    kept = spaces_that_are_text(lines, before, grammar, original, prose)
+    written = [line if i in kept else line.rstrip() for i, line in enumerate(lines)]
+    while len(written) > 1 and not written[-1].strip():
+        written.pop()   # (trailing blank lines; the spaces of a kept line before them stay)
+    trimmed = "\n".join(written) if len(written) - 1 in kept else "\n".join(written).rstrip()
     spaces = middle[len(middle.rstrip()):]
     if not spaces or "\n" in spaces or not trimmed or not suffix.split("\n", 1)[0].strip() or suffix[0] in " \t":
         return trimmed
@@ -1064,7 +1085,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = rule(middle)
     if ctx.shape == "single" and not open_literal(ctx.grammar, ctx.before):   # (a string's text: prose, not code)
         middle = close_own_brackets(middle, ctx.grammar)
-    middle = trim_trailing_whitespace(middle, suffix, ctx.grammar, ctx.before)
+    middle = trim_trailing_whitespace(middle, suffix, ctx.grammar, ctx.before, own, prose)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
         middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above)

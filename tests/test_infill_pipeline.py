@@ -1219,6 +1219,27 @@ def test_the_indentation_of_a_docstrings_or_comments_text_is_the_writers(mode, s
     assert result.text == model, result.message
 
 
+@pytest.mark.parametrize("language_id, mode, source, model, edits", [
+    ("python", "rewrite", 'HELP = """\n[[Usage:  \n  run it  \n  stop it\n]]"""\n', "Usage:  \n  run it  \n  halt it\n",
+     [(33, 37, "halt")]),
+    ("python", "rewrite", '[[HELP = """\nUsage:  \n  stop it\n"""\n]]x = 1\n', 'HELP = """\nUsage:  \n  halt it\n"""\n',
+     [(22, 26, "halt")]),
+    ("javascript", "fill", "const s = `\n[[Usage:  \n  run it  \n]]`;\n", "Usage:  \n  go it  \n", [(23, 26, "go")]),
+    # the user's own line, written back as it is, is not touched; a line the model spaced is trimmed
+    ("python", "rewrite", "def f():\n[[    x = 1  \n    y = 2\n]]    return x\n", "    x = 1  \n    y = 3\n",
+     [(29, 30, "3")]),
+    ("python", "rewrite", "def f():\n[[    x = 1\n    y = 2\n]]    return x\n", "    x = 1  \n    y = 3\n",
+     [(27, 28, "3")]),
+])
+def test_trailing_spaces_inside_a_string_or_on_the_users_own_lines_stay(language_id, mode, source, model, edits):
+    """Every line of a fill or rewrite lost its trailing spaces: in a string they are its value (a Markdown hard
+    break, expected output), and on a line the model left alone the edit changed what nobody asked to change."""
+    text, start, end = selection(source)
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language_id),
+                        ScriptedEngine(model))
+    assert result.edits == edits, result.message
+
+
 def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():
     """Widths 8, 14, 8 in a tab-indented file: their common divisor 2 made every 4 spaces two tabs."""
     source = "def f(a):\n\tif a:\n\t\tpass\n\t<|>\n\treturn 1\n"
