@@ -1081,6 +1081,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
                                       None if ctx.original else opener_above)
     # Rules against a fill that writes the suffix again (those the selection itself would fail left out).
     own = normalize_newlines(ctx.original)
+    if ctx.in_literal and "\n" not in own.rstrip("\n") and line_comment_start(ctx.grammar, ctx.before) != -1:
+        middle = first_line_only(middle)   # inside a line comment: its next line would be code (`// fix` / `later`)
     for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
         middle = rule(middle)
     if ctx.shape == "single" and not open_literal(ctx.grammar, ctx.before):   # (a string's text: prose, not code)

@@ -1240,6 +1240,23 @@ def test_trailing_spaces_inside_a_string_or_on_the_users_own_lines_stay(language
     assert result.edits == edits, result.message
 
 
+@pytest.mark.parametrize("language_id, mode, source, model, expected", [
+    ("javascript", "rewrite", "function f() {\n  // TODO: [[fix this]]\n  return 1;\n}\n", "fix it\n  later",
+     "function f() {\n  // TODO: fix it\n  return 1;\n}\n"),
+    ("python", "fill", "def f():\n    # TODO: [[fix this]]\n    return 1\n", "fix it\n    later",
+     "def f():\n    # TODO: fix it\n    return 1\n"),
+    # a selection from the comment's marker is code's to replace
+    ("python", "fill", "def f():\n    [[# TODO: fix this]]\n    return 1\n", "x = 1\n    y = 2",
+     "def f():\n    x = 1\n    y = 2\n    return 1\n"),
+])
+def test_a_selection_inside_a_line_comment_stays_on_its_line(language_id, mode, source, model, expected):
+    """The model's prose went on onto a new line without the comment's marker: `later` became code, and parsed."""
+    text, start, end = selection(source)
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language_id),
+                        ScriptedEngine(model))
+    assert text[:result.start] + result.text + text[result.end:] == expected, result.message
+
+
 def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():
     """Widths 8, 14, 8 in a tab-indented file: their common divisor 2 made every 4 spaces two tabs."""
     source = "def f(a):\n\tif a:\n\t\tpass\n\t<|>\n\treturn 1\n"
