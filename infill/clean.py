@@ -718,6 +718,14 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
     return "\n".join(lines)
 
 
+def in_the_users_layout(middle: str, original: str) -> bool:
+    """Every line of the middle after its first stands at a depth a line of the selection has: the levels are the
+    user's layout (a list's 2-space hanging indent in a 4-space file), not a model's step to redraw."""
+    own = {indentation(line) for line in original.split("\n") if line.strip()}
+    later = {indentation(line) for line in middle.split("\n")[1:] if line.strip()}
+    return bool(later) and later <= own
+
+
 def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: str | None,
                          line_above: str | None = None) -> str:
     """Levels the middle opens below its first line, redrawn in the document's space step (a model that wrote
@@ -1076,7 +1084,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
         if ctx.indent_seen and not prose:   # on the lines kept: one that left the scope would stop the redraw
             middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar, opener_above)
-    elif ctx.indent_seen and not prose:
+    elif ctx.indent_seen and not prose and not in_the_users_layout(middle, ctx.original):
         middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar,
                                       None if ctx.original else opener_above)
     # Rules against a fill that writes the suffix again (those the selection itself would fail left out).

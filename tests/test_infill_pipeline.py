@@ -1257,6 +1257,19 @@ def test_a_selection_inside_a_line_comment_stays_on_its_line(language_id, mode, 
     assert text[:result.start] + result.text + text[result.end:] == expected, result.message
 
 
+@pytest.mark.parametrize("model, edits", [
+    ("    x = [\n      1,\n      2,\n    ]\n", []),
+    ("    x = [\n      1,\n      3,\n    ]\n", [(34, 35, "3")]),
+])
+def test_a_rewrite_at_the_selections_own_depths_keeps_them(model, edits):
+    """A list's 2-space hanging indent in a 4-space file, written back: redrawn as 4-space levels, an edit to
+    every item the model had not changed."""
+    text, start, end = selection("def f():\n[[    x = [\n      1,\n      2,\n    ]\n]]    return x\n")
+    result = run_infill(InfillRequest(text=text, mode="rewrite", start=start, end=end, language_id="python"),
+                        ScriptedEngine(model))
+    assert result.edits == edits, result.message
+
+
 def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():
     """Widths 8, 14, 8 in a tab-indented file: their common divisor 2 made every 4 spaces two tabs."""
     source = "def f(a):\n\tif a:\n\t\tpass\n\t<|>\n\treturn 1\n"
