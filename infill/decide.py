@@ -175,9 +175,11 @@ def opens_expression_brace(code_before_cursor: str) -> bool:
 def code_after_cursor(after: str, grammar: str | None) -> str:
     """The rest of the cursor's line without a comment that ends it (`if x:| # why`, `{| /* note */`)."""
     code = without_trailing_comment(after, grammar)
-    stripped = code.strip()
-    if grammar not in (None, "python", "lua") and stripped.startswith("/*") and stripped.find("*/") == len(stripped) - 2:
-        return ""   # one block comment to the end of the line (not `/* a */ y; /* b */`)
+    rest = code.strip()
+    while grammar not in (None, "python", "lua") and rest.startswith("/*") and (end := rest.find("*/")) != -1:
+        rest = rest[end + 2:].strip()   # block comments to the end of the line (not `/* a */ y; /* b */`)
+        if not rest:
+            return ""
     return code
 
 

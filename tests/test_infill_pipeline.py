@@ -675,6 +675,8 @@ def test_a_fill_in_a_braced_language_fits_the_brackets_and_lines_around_it(langu
      "void f(int x) {\n    if (x) // why\n        x++;\n}\n"),
     ("lua", "local function f()<|> -- why\n", "\n  return 1\nend", "local function f() -- why\n  return 1\nend\n"),
     # the editor's closers before a comment are the suffix's, the comment stays once
+    ("javascript", "function f() {<|> /* a */ /* b */\n}\n", "\n  return 1;",
+     "function f() { /* a */ /* b */\n  return 1;\n}\n"),   # two block comments are no code either
     ("javascript", "let x = <|>; // note\n", "42;", "let x = 42; // note\n"),
     ("javascript", "let x = <|>; // note\n", "42; // note", "let x = 42; // note\n"),
     ("javascript", "let x = f(<|>) // note\n", "a);", "let x = f(a); // note\n"),
