@@ -426,13 +426,13 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
         return middle
     if WORD_START.match(head[0]) and not WORD_START.match(trimmed[-2:-1]) and not WORD_START.match(head[1:2]):
         return trimmed[:-1]   # a one-letter name written again (`not x` before `x`): `xx` would be another name
-    if len(trimmed) - 1 not in unescaped(trimmed, head[0]):
+    if len(trimmed) - 1 not in unescaped(trimmed, head[0], grammar):
         return middle
     if head[0] == ";" and not code_after_cursor(head[1:].split("\n", 1)[0], grammar).strip(" \t}"):
         return trimmed[:-1]   # the `;` ends the statement (`; }` of a one-line body too), not `for (;;)`
     if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
         return trimmed[:-1].rstrip(" \t")
-    if head[0] in QUOTES and len(unescaped(trimmed, head[0])) % 2 == 1:
+    if head[0] in QUOTES and len(unescaped(trimmed, head[0], grammar)) % 2 == 1:
         return trimmed[:-1]
     return middle
 
@@ -572,7 +572,7 @@ def with_tail(middle: str, tail: str, before: str = "", grammar: str | None = No
         return middle + tail
     cut = len(written) - len(closers)
     # A quote there closes the prefix's string only when the middle holds an odd number of it.
-    quote_still_open = any(q in closers and len(unescaped(written, q)) % 2 == 0 for q in QUOTES)
+    quote_still_open = any(q in closers and len(unescaped(written, q, grammar)) % 2 == 0 for q in QUOTES)
     if closes_kept_bracket(written[:cut], closers) or quote_still_open:
         return middle + tail   # they close what the middle opened, not the editor's pair
     return body
@@ -608,7 +608,7 @@ def brackets_after_string(written: str, closers: str, grammar: str | None = None
     quote = next((triple for triple in ('"""', "'''") if closers.startswith(triple)), closers[:1])
     if not quote or quote[0] not in QUOTES:
         return None
-    ends = unescaped(written, quote)   # (a triple quote counts once, not as a quote and a pair)
+    ends = unescaped(written, quote, grammar)   # (a triple quote counts once, not as a quote and a pair)
     if len(ends) % 2 == 0:
         return None   # an even number of quotes leaves the prefix's string open
     after = written[ends[0] + 1:]
@@ -619,8 +619,11 @@ def brackets_after_string(written: str, closers: str, grammar: str | None = None
     return brackets[len(closed):]
 
 
-def unescaped(text: str, quote: str) -> list[int]:
-    """Where `quote` stands in `text` not escaped: after an even number of backslashes (`"C:\\\\"` ends)."""
+def unescaped(text: str, quote: str, grammar: str | None = None) -> list[int]:
+    """Where `quote` stands in `text` not escaped: after an even number of backslashes (`"C:\\\\"` ends). Go's raw
+    strings escape nothing (`` `C:\\` `` ends)."""
+    if grammar == "go" and quote == "`":
+        return [i for i, char in enumerate(text) if char == "`"]
     return [m.end() - 1 for m in re.finditer(r"(?<!\\)(?:\\\\)*" + re.escape(quote), text)]
 
 

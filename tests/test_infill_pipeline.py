@@ -601,6 +601,8 @@ def test_a_word_written_before_the_text_after_the_cursor_stays_a_word(language, 
     ("python", 'print("""abc<|>""")\n', 'def""", end="")', 'print("""abcdef""", end="")\n'),
     # the model's last `)` closes the call the string is in, not the hole's `len(`
     ("python", 'print(f"{len(<|>)}")\n', 'xs)} items")', 'print(f"{len(xs)} items")\n'),
+    # a Go raw string escapes nothing: its text may end in a backslash
+    ("go", "package p\n\nvar u = `C:\\<|>`\n", "dir\\`", "package p\n\nvar u = `C:\\dir\\`\n"),
 ])
 def test_a_strings_text_is_kept_as_text(language, source, middle, expected):
     """The model's closing quote cut as the suffix's, the spaces before it were trimmed as trailing whitespace:
