@@ -46,7 +46,7 @@ class CleanContext:
     opener: str = ""            # decide.opener_line: `before`, or on a blank line `line_above`, with a header
                                 # spread over several lines joined into one ("" : those lines as they are)
     comma_before_closer: bool = False   # Go: the suffix's first closer ends a list (spans.closes_go_list)
-    in_literal: bool = False    # the range starts inside a string or comment (opened above the cursor's line too)
+    literal_lines: int = 0      # the range starts inside a string or comment: 1 on one line, 2 on more (spans)
 
 
 def indentation(line: str) -> str:
@@ -710,7 +710,8 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
         width = step if 2 <= step <= 8 else (tab_size if tab_size and 2 <= tab_size <= 8 else 4)
         for i in code_lines:
             ws = indentation(lines[i])
-            if " " in ws and not re.fullmatch(r"\t+ +", ws):   # (tabs to the level, spaces to align: kept)
+            # (tabs to the level, then spaces to align, less than a level or inside an open bracket: kept)
+            if " " in ws and not (re.fullmatch(r"\t+ +", ws) and (i in aligned or len(ws.lstrip("\t")) < width)):
                 columns = sum(width if c == "\t" else 1 for c in ws)
                 lines[i] = "\t" * (columns // width) + " " * (columns % width) + lines[i][len(ws):]
     else:
@@ -815,6 +816,12 @@ def spaces_that_are_text(lines: list[str], before: str, grammar: str | None, ori
     return {i for i in spaced if lines[i] in own or i + 1 in in_literal}
 
 
+# Words a `(` or `[` after a space follows as an operand, not as a call's or an index's bracket.
+KEYWORDS = {"if", "elif", "while", "for", "switch", "catch", "return", "in", "not", "and", "or", "is", "await",
+            "yield", "with", "of", "else", "case", "do", "typeof", "throw", "assert", "del", "match", "then",
+            "until", "local", "let", "const", "var", "new", "delete", "void", "from", "import", "lambda", "except"}
+
+
 def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None = None, before: str = "",
                              original: str = "", prose: bool = False) -> str:
     """Each line's trailing whitespace off, but for one space the middle ends with where the text after the cursor
@@ -840,6 +847,9 @@ def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None 
         return trimmed + spaces   # (as the model wrote them)
     if suffix[0] in ")]},;.:" or trimmed[-1] in "([{." or trimmed.endswith(("::", "->", "?.")):
         return trimmed
+    if suffix[0] in "([" and (trimmed[-1] in ")]" or WORD_START.match(trimmed[-1])
+                              and re.search(r"\w+$", trimmed).group() not in KEYWORDS):
+        return trimmed   # a name or a closer before the user's `(xs)` or `[0]` calls or indexes: `len(xs)`
     return trimmed + " "   # (as the model spaced them: `x = y`, `if (a)`, `1 -- note`)
 
 
@@ -1068,7 +1078,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             middle = drop_repeated_line_above(middle, ctx.line_above)
         middle = drop_leading_blank_lines(middle)
     # A docstring's or comment's text, its indentation included, is the writer's (`Args:` and its deeper lines).
-    prose = ctx.in_literal and not any(closer in middle for closer in LITERAL_CLOSERS)
+    prose = ctx.literal_lines > 1 and not any(closer in middle for closer in LITERAL_CLOSERS)
     if not prose:
         middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
@@ -1092,8 +1102,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
                                       None if ctx.original else opener_above)
     # Rules against a fill that writes the suffix again (those the selection itself would fail left out).
     own = normalize_newlines(ctx.original)
-    if ctx.in_literal and "\n" not in own.rstrip("\n") and line_comment_start(ctx.grammar, ctx.before) != -1:
-        middle = first_line_only(middle)   # inside a line comment: its next line would be code (`// fix` / `later`)
+    if ctx.literal_lines == 1 and "\n" not in own.rstrip("\n"):
+        middle = first_line_only(middle)   # inside a one-line comment: its next line would be code (`// fix` / `later`)
     for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
         middle = rule(middle)
     if ctx.shape == "single" and not open_literal(ctx.grammar, ctx.before):   # (a string's text: prose, not code)
@@ -1111,8 +1121,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = reindent_first_line(middle, ctx.before, ctx.indent_unit,
                                      indentation(own_first) if own_first.strip() else "")
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip() and (
-                "\n" in middle or code_after_cursor(ctx.rest_of_line, ctx.grammar).strip()):
-            # `|});` on a blank line: the closers stay on a line of their own (a comment alone stays with one line)
+                "\n" in middle or code_after_cursor(ctx.rest_of_line, ctx.grammar).strip()
+                or not ctx.rest_of_line[0].isspace()):
+            # `|});` on a blank line: the closers stay on a line of their own; so does a comment line's comment
+            # (`|# TODO`), but one line written where a space parts the cursor from a comment goes before it
             middle += "\n" + ctx.before
     if ctx.comma_before_closer:
         middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar, ctx.before)

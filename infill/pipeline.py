@@ -347,7 +347,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         indent_unit=indent_unit, indent_seen=indent_seen, original=original,
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(own, own_start),
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(own, own_start, plan.grammar),
-        comma_before_closer=plan.span.closes_go_list, in_literal=plan.span.in_string_or_comment,
+        comma_before_closer=plan.span.closes_go_list, literal_lines=plan.span.literal_lines,
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]

@@ -468,16 +468,17 @@ def compile_error_at(source: str) -> tuple[int, str] | None:
 def same_error_after_the_fill(before: str, after: str) -> bool:
     """Is the error the compiler stops at in the code after the fill the user's, past the fill: the same place and
     reason as before it (the user's `v = ` later on the line a fill completes), or, where the code before the fill
-    stopped at the fill itself (`a = | ; v = `, mended by the fill), a place past the first token of the unchanged
-    text? Then the error on the fill's line is not the fill's. Not where the unchanged text begins: an error there
+    stopped at the fill or at the first token after it (`a = |; v = `, mended by the fill), a place past that
+    first token of the unchanged text? Then the error on the fill's line is not the fill's. Not where the unchanged text begins: an error there
     may be the fill's (`x = 1 +` before `; v = 2`)."""
     old, new = compile_error_at(older_compiler_view(before)), compile_error_at(older_compiler_view(after))
     if old is None or new is None:
         return False
     changed_from = len(os.path.commonprefix([before, after]))
     unchanged_tail = min(len(os.path.commonprefix([before[::-1], after[::-1]])), len(before) - changed_from)
-    if len(before) - old[0] == len(after) - new[0] and old[1] == new[1]:
-        return len(after) - new[0] < unchanged_tail
     tail = after[len(after) - unchanged_tail:]
-    first_token_at = len(after) - unchanged_tail + len(tail) - len(tail.lstrip(" \t"))
-    return old[0] <= changed_from and new[0] > first_token_at and "\n" not in after[first_token_at:new[0]]
+    first_token_at = len(after) - unchanged_tail + len(tail) - len(tail.lstrip(" \t"))   # (`a = 1 + | ; v = `)
+    if len(before) - old[0] == len(after) - new[0] and old[1] == new[1]:
+        return new[0] > first_token_at
+    users_first_token_at = first_token_at - len(after) + len(before)   # (where it stands in `before`)
+    return old[0] <= users_first_token_at and new[0] > first_token_at and "\n" not in after[first_token_at:new[0]]

@@ -33,6 +33,7 @@ class SpanInfo:
     error_count: int = 0                                # ERROR and MISSING nodes in the whole tree
     in_code_hole: bool = False                          # inside an f-string's {} or a template's ${}
     closes_go_list: bool = False                        # Go: the next closer ends a literal or an argument list
+    literal_lines: int = 0   # the string or comment the range starts inside: 1 on one line, 2 on more; 0 outside
 
     @property
     def span(self) -> Scope | None:
@@ -311,6 +312,11 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
                   or (same_line_anchor and node.start_byte <= b_anchor < node.end_byte)]
     statement = min(statements, key=lambda node: node.end_byte - node.start_byte, default=None)
     code_hole = in_code_hole(tree, b_start, source.data)
+    literal = min((node for kind in ("string", "comment") for node in captures.get(kind, [])
+                   if node.start_byte < b_start < node.end_byte), key=lambda node: node.end_byte - node.start_byte,
+                  default=None)
+    spread = literal is not None and b"\n" in source.data[literal.start_byte:literal.end_byte]
+    literal_lines = 0 if literal is None or code_hole else 2 if spread else 1
     quiet = any(node.start_byte < b_start < node.end_byte for node in captures.get("string", []))
     quiet = quiet and not code_hole
     # JSX text has no closing quote: typing it, the cursor sits at its end. Only prose before the cursor on its
@@ -339,4 +345,5 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
         error_count=count_errors(tree.root_node),
         in_code_hole=code_hole and not quiet,
         closes_go_list=grammar == "go" and closes_go_list(tree, source.data, b_end),
+        literal_lines=literal_lines,
     )

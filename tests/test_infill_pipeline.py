@@ -677,6 +677,9 @@ def test_a_fill_in_a_braced_language_fits_the_brackets_and_lines_around_it(langu
      "void f(int x) {\n    if (x) // why\n        x++;\n}\n"),
     ("lua", "local function f()<|> -- why\n", "\n  return 1\nend", "local function f() -- why\n  return 1\nend\n"),
     # the editor's closers before a comment are the suffix's, the comment stays once
+    # at a comment line's start, the comment stays on a line of its own under the code
+    ("python", "def f(xs):\n    <|># TODO\n    return xs\n", "n = len(xs)",
+     "def f(xs):\n    n = len(xs)\n    # TODO\n    return xs\n"),
     ("javascript", "function f() {<|> /* a */ /* b */\n}\n", "\n  return 1;",
      "function f() { /* a */ /* b */\n  return 1;\n}\n"),   # two block comments are no code either
     ("javascript", "let x = <|>; // note\n", "42;", "let x = 42; // note\n"),
@@ -700,6 +703,10 @@ def test_a_comment_after_the_cursor_stays_where_it_is(language, source, middle, 
     ("lua", "local x = 1 <|>-- note\n", "+ 2 ", "local x = 1 + 2 -- note\n"),
     ("python", "x = <|>[1, 2]\n", "y + ", "x = y + [1, 2]\n"),
     ("python", "f(<|>)\n", "a ", "f(a)\n"),   # before a closer: no space
+    # a name or a closer before the user's `(` or `[` calls or indexes; a keyword takes its operand spaced
+    ("python", "def f(xs):\n    n = <|>(xs)\n    return n\n", "len ", "def f(xs):\n    n = len(xs)\n    return n\n"),
+    ("python", "def f(xs):\n    return xs<|>[0]\n", "[1] ", "def f(xs):\n    return xs[1][0]\n"),
+    ("javascript", "function f(a) {\n  <|>(a) {\n  }\n}\n", "if ", "function f(a) {\n  if (a) {\n  }\n}\n"),
     # the model's copy of the text after the cursor cut, its space before it is not kept twice
     ("javascript", 'const s = "hello <|> world";\n', 'big world";', 'const s = "hello big world";\n'),
     ("javascript", "// hello <|> world\nx();\n", "big world", "// hello big world\nx();\n"),
@@ -1249,6 +1256,9 @@ def test_trailing_spaces_inside_a_string_or_on_the_users_own_lines_stay(language
      "function f() {\n  // TODO: fix it\n  return 1;\n}\n"),
     ("python", "fill", "def f():\n    # TODO: [[fix this]]\n    return 1\n", "fix it\n    later",
      "def f():\n    # TODO: fix it\n    return 1\n"),
+    # a `#` line in a docstring is its text, not a comment: the lines stay
+    ("python", "rewrite", 'def f(x):\n    """\n    # Heading [[text]]\n    """\n', "text\n    more text",
+     'def f(x):\n    """\n    # Heading text\n    more text\n    """\n'),
     # a selection from the comment's marker is code's to replace
     ("python", "fill", "def f():\n    [[# TODO: fix this]]\n    return 1\n", "x = 1\n    y = 2",
      "def f():\n    x = 1\n    y = 2\n    return 1\n"),
@@ -1272,6 +1282,14 @@ def test_a_rewrite_at_the_selections_own_depths_keeps_them(model, edits):
     result = run_infill(InfillRequest(text=text, mode="rewrite", start=start, end=end, language_id="python"),
                         ScriptedEngine(model))
     assert result.edits == edits, result.message
+
+
+def test_a_level_written_as_a_tab_and_spaces_becomes_tabs():
+    """Spaces after a tab are alignment only when fewer than a level or inside an open bracket: a whole level of
+    them is a level (`\t    print(i)` is two tabs deep)."""
+    source = "def f(x):\n\t<|>\n\treturn x\n"
+    result, _ = inline(source, "for i in x:\n\t    print(i)", insert_spaces=False)
+    assert applied(source, result) == "def f(x):\n\tfor i in x:\n\t\tprint(i)\n\treturn x\n"
 
 
 def test_a_line_aligned_in_a_parenthesis_does_not_set_the_models_step():

@@ -147,11 +147,11 @@ def test_the_users_error_later_on_the_fills_line_is_not_the_fills(source, select
 def test_a_fill_that_mends_the_error_at_the_cursor_is_not_blamed_for_the_users_later_on_the_line(broken):
     """`a = |; v = `: the line stops at the cursor (an empty right side) and again at the user's unfinished
     `v = `; a fill completing `a` was refused for the second, whatever it wrote. A broken fill still is."""
-    source = "def f():\n    a = <|>; v = \n    return a\n"
-    result, _ = inline(source, "1", invoked=True)
-    assert applied(source, result) == "def f():\n    a = 1; v = \n    return a\n", result.message
-    result, _ = inline(source, broken, invoked=True)
-    assert result.text == "" and "broken" in result.message, applied(source, result)
+    for source in ("def f():\n    a = <|>; v = \n    return a\n", "def f():\n    a = <|> ; v = \n    return a\n"):
+        result, _ = inline(source, "1", invoked=True)
+        assert applied(source, result) == source.replace("<|>", "1"), result.message
+        result, _ = inline(source, broken, invoked=True)
+        assert result.text == "" and "broken" in result.message, applied(source, result)
 
 
 @pytest.mark.parametrize("source, good, broken", [
