@@ -469,8 +469,8 @@ def same_error_after_the_fill(before: str, after: str) -> bool:
     """Is the error the compiler stops at in the code after the fill the user's, past the fill: the same place and
     reason as before it (the user's `v = ` later on the line a fill completes), or, where the code before the fill
     stopped at the fill or at the first token after it (`a = |; v = `, mended by the fill), a place past that
-    first token of the unchanged text? Then the error on the fill's line is not the fill's. Not where the unchanged text begins: an error there
-    may be the fill's (`x = 1 +` before `; v = 2`)."""
+    first token of the unchanged text? Then the error on the fill's line is not the fill's. Not at that first
+    token: an error there may be the fill's (`x = 1 +` before `; v = 2`, or ` ; v = 2`)."""
     old, new = compile_error_at(older_compiler_view(before)), compile_error_at(older_compiler_view(after))
     if old is None or new is None:
         return False
