@@ -638,7 +638,8 @@ def test_the_brace_that_closes_a_code_hole_is_the_editors_one_written_again(lang
      "const m = new Map<string, Array<number>>();\n"),
     ("java", "class A {\n  List<<|>> xs = new ArrayList<>();\n}\n", "String>",
      "class A {\n  List<String> xs = new ArrayList<>();\n}\n"),
-    ("rust", "fn main() {\n    let v: Vec<<|>> = Vec::new();\n}\n", "i32>", "fn main() {\n    let v: Vec<i32> = Vec::new();\n}\n"),
+    ("rust", "fn main() {\n    let v: Vec<<|>> = Vec::new();\n}\n", "i32>",
+     "fn main() {\n    let v: Vec<i32> = Vec::new();\n}\n"),
     # a comparison's `>` is no list's: `a >>> 1` stays
     ("typescript", "const f = (a: number) => a ><|>> 1;\n", ">", "const f = (a: number) => a >>> 1;\n"),
 ])
@@ -1213,7 +1214,8 @@ def test_tabs_to_the_level_then_spaces_to_align_are_the_documents_style_and_kept
 
 
 @pytest.mark.parametrize("mode, source, model", [
-    ("fill", 'def f(a, b):\n  """Sum.\n\n[[  Args:\n      a: the value\n]]  """\n  if a:\n    return a + b\n  return b\n',
+    ("fill",
+     'def f(a, b):\n  """Sum.\n\n[[  Args:\n      a: the value\n]]  """\n  if a:\n    return a + b\n  return b\n',
      "  Args:\n      a: the value\n      b: the other\n"),
     ("rewrite", 'def f(a):\n    """Sum.\n\n[[    Example:\n\t>>> f(1)\n]]    """\n    return a\n',
      "    Example:\n\t>>> f(1)\n\t1\n"),
