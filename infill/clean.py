@@ -15,8 +15,8 @@ from typing import Callable
 
 from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
                      comment_start, opens_block)
-from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, OPEN, code_outside_literals, hole_end, jsx_text_blanked,
-                       line_comment_start, literal_ending, open_literal)
+from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, OPEN, code_outside_literals, hole_end,
+                       jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 WORD_START = re.compile(r"\w")   # a letter, digit or `_`: two of them side by side fuse two words
@@ -816,10 +816,14 @@ def spaces_that_are_text(lines: list[str], before: str, grammar: str | None, ori
     return {i for i in spaced if lines[i] in own or i + 1 in in_literal}
 
 
-# Words a `(` or `[` after a space follows as an operand, not as a call's or an index's bracket.
-KEYWORDS = {"if", "elif", "while", "for", "switch", "catch", "return", "in", "not", "and", "or", "is", "await",
-            "yield", "with", "of", "else", "case", "do", "typeof", "throw", "assert", "del", "match", "then",
-            "until", "local", "let", "const", "var", "new", "delete", "void", "from", "import", "lambda", "except"}
+# Words a `(` or `[` after a space follows as an operand, not as a call's or an index's bracket: those an operand
+# must follow (WANTS_OPERAND), those an expression may (KEYWORD_BEFORE_REGEX), and these statement heads.
+HEADS_BEFORE_OPERAND = {"switch", "catch", "match", "then", "until", "local", "let", "const", "var", "lambda", "except"}
+
+
+def keyword_at_end(text: str) -> bool:
+    return bool(WANTS_OPERAND.search(text) or KEYWORD_BEFORE_REGEX.search(text)
+                or re.search(r"\w+$", text).group() in HEADS_BEFORE_OPERAND)
 
 
 def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None = None, before: str = "",
@@ -847,8 +851,7 @@ def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None 
         return trimmed + spaces   # (as the model wrote them)
     if suffix[0] in ")]},;.:" or trimmed[-1] in "([{." or trimmed.endswith(("::", "->", "?.")):
         return trimmed
-    if suffix[0] in "([" and (trimmed[-1] in ")]" or WORD_START.match(trimmed[-1])
-                              and re.search(r"\w+$", trimmed).group() not in KEYWORDS):
+    if suffix[0] in "([" and (trimmed[-1] in ")]" or WORD_START.match(trimmed[-1]) and not keyword_at_end(trimmed)):
         return trimmed   # a name or a closer before the user's `(xs)` or `[0]` calls or indexes: `len(xs)`
     return trimmed + " "   # (as the model spaced them: `x = y`, `if (a)`, `1 -- note`)
 

@@ -312,21 +312,19 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
                   or (same_line_anchor and node.start_byte <= b_anchor < node.end_byte)]
     statement = min(statements, key=lambda node: node.end_byte - node.start_byte, default=None)
     code_hole = in_code_hole(tree, b_start, source.data)
-    literal = min((node for kind in ("string", "comment") for node in captures.get(kind, [])
-                   if node.start_byte < b_start < node.end_byte), key=lambda node: node.end_byte - node.start_byte,
-                  default=None)
+    strings, comments = ([node for node in captures.get(kind, []) if node.start_byte < b_start < node.end_byte]
+                         for kind in ("string", "comment"))
+    literal = min(strings + comments, key=lambda node: node.end_byte - node.start_byte, default=None)
     spread = literal is not None and b"\n" in source.data[literal.start_byte:literal.end_byte]
     literal_lines = 0 if literal is None or code_hole else 2 if spread else 1
-    quiet = any(node.start_byte < b_start < node.end_byte for node in captures.get("string", []))
-    quiet = quiet and not code_hole
+    quiet = bool(strings) and not code_hole
     # JSX text has no closing quote: typing it, the cursor sits at its end. Only prose before the cursor on its
     # line counts: an element not closed yet reads as text to its end, blank lines and code included.
     line_start = source.data.rfind(b"\n", 0, b_start) + 1
     quiet = quiet or any(node.start_byte < b_start <= node.end_byte
                          and source.data[max(node.start_byte, line_start):b_start].strip()
                          for node in captures.get("text", []))
-    quiet = quiet or any(node.start_byte < b_start < node.end_byte or is_open_line_comment(node, b_start)
-                         for node in captures.get("comment", []))
+    quiet = quiet or bool(comments) or any(is_open_line_comment(node, b_start) for node in captures.get("comment", []))
     if (not quiet and start == end and grammar in ("c", "cpp")   # (only C's grammars have directive arguments)
             and (directive := directive_text_before(tree, source.data, b_start)) is not None):
         # `#error` and `#warning` take prose; elsewhere a comment or string is found by the scan

@@ -68,6 +68,14 @@ def inline(source: str, *middles: str, **request) -> tuple[InfillResult, Scripte
     return run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, **request), engine), engine
 
 
+def selected(source: str, *middles: str, mode: str = "fill", **request) -> tuple[InfillResult, str]:
+    """A fill (or rewrite) of the `[[...]]` selection of `source`: the result, and the text with it applied."""
+    text, start, end = selection(source)
+    request.setdefault("language_id", "python")
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, **request), ScriptedEngine(*middles))
+    return result, text[:result.start] + result.text + text[result.end:]
+
+
 def applied(source: str, result: InfillResult) -> str:
     text, _ = at(source)
     return text[:result.start] + result.text + text[result.end:]
@@ -1028,11 +1036,8 @@ def test_go_gets_the_comma_its_line_break_before_a_closer_needs(body, middle, ex
 
 def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
     """`[[2,]] // two` above `}` filled with `3`: the comma went missing (Go rejects the line break)."""
-    text, start, end = selection("package p\n\nvar x = []int{\n\t1,\n\t[[2,]] // two\n}\n")
-    result = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="go"),
-                        ScriptedEngine("3"))
-    expected = "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
-    assert text[:result.start] + result.text + text[result.end:] == expected
+    _, filled = selected("package p\n\nvar x = []int{\n\t1,\n\t[[2,]] // two\n}\n", "3", language_id="go")
+    assert filled == "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
 
 
 def test_fill_answers_with_minimal_edits():
@@ -1225,10 +1230,7 @@ def test_tabs_to_the_level_then_spaces_to_align_are_the_documents_style_and_kept
 def test_the_indentation_of_a_docstrings_or_comments_text_is_the_writers(mode, source, model):
     """A selection in a docstring was cleaned as code: 6-space `a: the value` redrawn at 4 in a 2-space file, a
     doctest's tab made spaces."""
-    text, start, end = selection(source)
-    language_id = "c" if source.startswith("int") else "python"
-    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language_id),
-                        ScriptedEngine(model))
+    result, _ = selected(source, model, mode=mode, language_id="c" if source.startswith("int") else "python")
     assert result.text == model, result.message
 
 
@@ -1247,9 +1249,7 @@ def test_the_indentation_of_a_docstrings_or_comments_text_is_the_writers(mode, s
 def test_trailing_spaces_inside_a_string_or_on_the_users_own_lines_stay(language_id, mode, source, model, edits):
     """Every line of a fill or rewrite lost its trailing spaces: in a string they are its value (a Markdown hard
     break, expected output), and on a line the model left alone the edit changed what nobody asked to change."""
-    text, start, end = selection(source)
-    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language_id),
-                        ScriptedEngine(model))
+    result, _ = selected(source, model, mode=mode, language_id=language_id)
     assert result.edits == edits, result.message
 
 
@@ -1267,10 +1267,8 @@ def test_trailing_spaces_inside_a_string_or_on_the_users_own_lines_stay(language
 ])
 def test_a_selection_inside_a_line_comment_stays_on_its_line(language_id, mode, source, model, expected):
     """The model's prose went on onto a new line without the comment's marker: `later` became code, and parsed."""
-    text, start, end = selection(source)
-    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language_id),
-                        ScriptedEngine(model))
-    assert text[:result.start] + result.text + text[result.end:] == expected, result.message
+    result, filled = selected(source, model, mode=mode, language_id=language_id)
+    assert filled == expected, result.message
 
 
 @pytest.mark.parametrize("model, edits", [
@@ -1280,9 +1278,7 @@ def test_a_selection_inside_a_line_comment_stays_on_its_line(language_id, mode, 
 def test_a_rewrite_at_the_selections_own_depths_keeps_them(model, edits):
     """A list's 2-space hanging indent in a 4-space file, written back: redrawn as 4-space levels, an edit to
     every item the model had not changed."""
-    text, start, end = selection("def f():\n[[    x = [\n      1,\n      2,\n    ]\n]]    return x\n")
-    result = run_infill(InfillRequest(text=text, mode="rewrite", start=start, end=end, language_id="python"),
-                        ScriptedEngine(model))
+    result, _ = selected("def f():\n[[    x = [\n      1,\n      2,\n    ]\n]]    return x\n", model, mode="rewrite")
     assert result.edits == edits, result.message
 
 
