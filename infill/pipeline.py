@@ -19,7 +19,7 @@ from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
 from .related import RelatedDocument
-from .style import LONE_CR, has_lone_crs, indent_style, indent_votes, line_break_near, line_ending_of
+from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_style, indent_votes, line_break_near, line_ending_of
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -184,10 +184,19 @@ def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
 def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None = None) -> InfillResult:
     """Plan, fill, clean and choose. A document whose lines end in lone \\r (old Mac files, or a mix) is handled as
     \\n text: the grammars, Python's checks, the cleaning and the model all know \\n only. The swap is one
-    character for one, so every offset holds, and the answer goes back with the document's own line break."""
+    character for one, so every offset holds. In a document whose lines end in more than one way, the answer goes
+    back with each line's own break (the cleaning writes all of it in the break of the cursor's line)."""
     read = as_lines(request)
     result = infill_text(read, engine, cancel)
-    return result if read is request else with_line_break(result, request.text, read.text)
+    return with_line_break(result, request.text) if breaks_mixed(request.text) else result
+
+
+def breaks_mixed(text: str) -> bool:
+    """Whether `text`'s lines end in more than one way: some in lone \\r, or some in \\r\\n and some in \\n."""
+    if not isinstance(text, str) or "\r" not in text:
+        return False
+    crlf = text.count("\r\n")
+    return crlf != text.count("\r") or 0 < crlf != text.count("\n")
 
 
 def as_lines(request: InfillRequest) -> InfillRequest:
@@ -197,16 +206,16 @@ def as_lines(request: InfillRequest) -> InfillRequest:
     return dataclasses.replace(request, text=LONE_CR.sub("\n", request.text))
 
 
-def with_line_break(result: InfillResult, original: str, copy: str) -> InfillResult:
-    """`result`, computed on `copy` (`original` with lone \\r made \\n), in `original`'s line breaks: the edits
-    found on the copy hold for `original` too (the swap is one character for one), each line they leave alone keeps
-    its own break, and each line they write takes the break of the line it is written on (see line_break_near)."""
+def with_line_break(result: InfillResult, original: str) -> InfillResult:
+    """`result` in `original`'s line breaks: its edits are found again with every break read as \\n, so that each
+    line they leave alone keeps its own break, and each line they write takes the break of the line it is written on
+    (see line_break_near)."""
     if not result.text:
         return result
-    text, end, edits = in_breaks_of(original, copy, result.start, result.end, result.text)
+    text, end, edits = in_breaks_of(original, result.start, result.end, result.text)
     choices = []
     for choice in result.details.get("choices", []):
-        choice_text, choice_end, _ = in_breaks_of(original, copy, result.start, result.end, choice["text"])
+        choice_text, choice_end, _ = in_breaks_of(original, result.start, result.end, choice["text"])
         if choice_end == end:   # the other choices replace what the chosen one replaces
             choices.append({**choice, "text": choice_text})
     if "choices" in result.details:
@@ -214,13 +223,16 @@ def with_line_break(result: InfillResult, original: str, copy: str) -> InfillRes
     return dataclasses.replace(result, text=text, end=end, edits=edits)
 
 
-def in_breaks_of(original: str, copy: str, start: int, end: int, answer: str) -> tuple[str, int, list[Edit]]:
-    """`answer` (written for copy[start:end], in \\n) as the text, its end and the edits that replace
-    original[start:end]. No lone \\r may meet a \\n into one \\r\\n (two line breaks read as one: a line lost):
-    breaks written just after a lone \\r are lone \\r too, and where the text written ends in one before a \\n
-    of the document, that \\n is taken too and written \\r (the end is then further)."""
+def in_breaks_of(original: str, start: int, end: int, answer: str) -> tuple[str, int, list[Edit]]:
+    """`answer` (written for original[start:end], its breaks in any of the three kinds) as the text, its end and
+    the edits that replace original[start:end]. A \\r\\n is one break, never cut in two. No lone \\r may meet a
+    \\n into one \\r\\n (two line breaks read as one: a line lost): breaks written just after a lone \\r are lone
+    \\r too, and where the text written ends in one before a \\n of the document, that \\n is taken too and written
+    \\r (the end is then further)."""
+    flat, offsets = flattened(original[start:end])
     edits: list[Edit] = []
-    for edit_start, edit_end, new in minimal_edits(copy[start:end], answer, start):
+    for flat_start, flat_end, new in minimal_edits(flat, LINE_BREAK.sub("\n", answer)):
+        edit_start, edit_end = start + offsets[flat_start], start + offsets[flat_end]
         new = written_in_breaks(original, edit_start, new)
         if edits and edits[-1][1] >= edit_start:   # touching the one before, or in the \\n it took
             previous_start, previous_end, previous_new = edits.pop()
@@ -235,9 +247,16 @@ def in_breaks_of(original: str, copy: str, start: int, end: int, answer: str) ->
     return apply_edits(original[start:end], [(s - start, e - start, new) for s, e, new in edits]), end, edits
 
 
+def flattened(text: str) -> tuple[str, list[int]]:
+    """`text` with every line break a \\n, and where each of its characters starts in `text` (then len(text))."""
+    offsets = [at for at, char in enumerate(text) if not (char == "\n" and text[at - 1:at] == "\r")]
+    return LINE_BREAK.sub("\n", text), offsets + [len(text)]
+
+
 def written_in_breaks(original: str, start: int, new: str) -> str:
     """`new` (in \\n) in the break of the line it is written on."""
-    return new.replace("\n", "\r") if "\n" in new and line_break_near(original, start) == "\r" else new
+    line_break = line_break_near(original, start)
+    return new.replace("\n", line_break) if "\n" in new and line_break not in (None, "\n") else new
 
 
 def after_lone_cr(new: str, before: str) -> str:

@@ -4,6 +4,7 @@ The engine is a scripted stand-in defined here (ScriptedEngine): infill/ must be
 real model is exercised by the engine and server tests."""
 from __future__ import annotations
 
+import random
 import re
 from types import SimpleNamespace
 
@@ -392,7 +393,7 @@ def test_answers_never_join_a_lone_cr_and_a_newline_into_one_break(document, sta
     def lines(text: str) -> int:
         return len(re.split(r"\r\n|\r|\n", text))
     copy = LONE_CR.sub("\n", document)
-    text, new_end, edits = in_breaks_of(document, copy, start, end, answer)
+    text, new_end, edits = in_breaks_of(document, start, end, answer)
     assert apply_edits(document, edits) == document[:start] + text + document[new_end:]
     assert lines(apply_edits(document, edits)) == lines(copy[:start] + answer + copy[end:])
 
@@ -408,6 +409,50 @@ def test_mixed_line_breaks_answer_in_the_break_of_the_cursors_line():
     assert result.text == "b = a * 2\r\n    return b"
     result, _ = inline("import os\r\n\ndef f(a):\n    <|>", "b = a * 2\n    return b")   # last line: the break above
     assert result.text == "b = a * 2\n    return b"
+
+
+def test_a_rewrite_in_a_file_of_crlf_and_newline_lines_leaves_each_untouched_lines_break_alone():
+    """Before, the answer came back in the cursor line's break and its edits rewrote the break of every line of the
+    selection that ended otherwise: an edit for a line the model had left alone."""
+    result, text = selected("def f(a):\r\n    [[b = a\n    c = b\r\n    return c]]\n\nprint(f(1))\n",
+                            "b = a + 1\n    c = b\n    d = c\n    return c", mode="rewrite")
+    assert text == "def f(a):\r\n    b = a + 1\n    c = b\r\n    d = c\n    return c\n\nprint(f(1))\n"
+    assert result.edits == [(20, 20, " + 1"), (32, 32, "    d = c\n")]   # on the line ending in \n
+    # lone \r and \r\n: the line break the answer wrote was a bare \n where the line had \r\n
+    result, text = selected("def f(a):\r\n    [[b = a\r    return b\r\n]]\r\nprint(f(1))\r\n",
+                            "b = a + 1\n    return c\n")
+    assert text == "def f(a):\r\n    b = a + 1\r    return c\r\n\r\nprint(f(1))\r\n"
+
+
+def test_edits_in_documents_of_mixed_line_breaks_change_the_lines_changed_and_no_break():
+    """Random documents whose lines end in \\n, \\r\\n or \\r, one line of a random range written anew: only
+    that line's text changes, and no line is lost or joined to another. (Where the range repeats a line, the diff may
+    keep either copy, and the break with it: the strict check is for ranges of distinct lines.)"""
+    from infill.edits import apply_edits
+    from infill.pipeline import flattened, in_breaks_of
+    rng = random.Random(7)
+    for _ in range(600):
+        lines = [rng.choice(["", "a", "bb = 1", "  c"]) for _ in range(rng.randint(2, 7))]
+        document = "".join(line + rng.choice(["\n", "\r\n", "\r"]) for line in lines)
+        broken_at = [match.start() for match in re.finditer(r"\r\n|\r|\n", document)]
+        if len(broken_at) < 2:   # a \\r then a \\n made one break
+            continue
+        first, last = sorted(rng.sample(range(len(broken_at)), 2))
+        start = broken_at[first - 1] + len(re.match(r"\r\n|\r|\n", document[broken_at[first - 1]:]).group()) \
+            if first else 0
+        end = broken_at[last]   # the range: whole lines first..last, without the last line's break
+        own = re.split(r"\r\n|\r|\n", document[start:end])
+        changed = rng.randrange(len(own))
+        answer = "\n".join("zz" if i == changed else line for i, line in enumerate(own))
+        text, new_end, edits = in_breaks_of(document, start, end, answer)
+        expected = re.split(r"(\r\n|\r|\n)", document)
+        expected[2 * (first + changed)] = "zz"
+        expected = "".join(expected)
+        edited = apply_edits(document, edits)
+        assert edited == document[:start] + text + document[new_end:], (document, start, end, answer)
+        assert flattened(edited)[0] == flattened(expected)[0], (document, start, end, answer)
+        if len(set(own)) == len(own):
+            assert edited == expected, (document, start, end, answer)
 
 
 def test_cancel_is_passed_to_the_engine():
