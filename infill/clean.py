@@ -474,15 +474,23 @@ GENERIC_OPENER = re.compile(r"(?<=[\w.:])<")   # `Array<`, `Vec::<`: a type's li
 
 
 def open_generics(code: str) -> int:
-    """How many generic `<` the text leaves open (`Map<string, Array<` leaves 2); a `>` closes one (`=>`, `->`
-    and `>=` are operators)."""
-    depth = 0
-    for match in re.finditer(r"=>|->|>=|[<>]", code):
+    """How many generic `<` the text leaves open (`Map<string, Array<` leaves 2)."""
+    return generic_balance(code)[0]
+
+
+def generic_balance(code: str) -> tuple[int, int]:
+    """The generic `<` the text leaves open, and the `>` in it that close a list it did not open (`T>` has one).
+    A `<` after a name opens a list (GENERIC_OPENER); `=>`, `->`, `>=`, `<=` and `<<` are operators."""
+    depth = unopened = 0
+    for match in re.finditer(r"=>|->|>=|<=|<<|[<>]", code):
         if match.group() == "<":
             depth += bool(GENERIC_OPENER.match(code, match.start()))
-        elif match.group() == ">" and depth:
-            depth -= 1
-    return depth
+        elif match.group() == ">":
+            if depth:
+                depth -= 1
+            else:
+                unopened += 1
+    return depth, unopened
 
 
 def drop_repeated_generic_closer(middle: str, suffix: str, before: str, grammar: str | None) -> str:
@@ -495,8 +503,7 @@ def drop_repeated_generic_closer(middle: str, suffix: str, before: str, grammar:
     if grammar not in ANGLE_GENERIC_GRAMMARS or not closers or not supplied or "\n" in trimmed:
         return middle
     line = before[before.rfind("\n") + 1:]
-    unmatched = trimmed.count(">") - trimmed.count("<") - trimmed.count("=>") - trimmed.count("->")
-    cut = min(closers, supplied, unmatched, open_generics(line))
+    cut = min(closers, supplied, generic_balance(trimmed)[1], open_generics(line))
     return trimmed[:len(trimmed) - cut] if cut > 0 else middle
 
 

@@ -693,6 +693,11 @@ def test_the_brace_that_closes_a_code_hole_is_the_editors_one_written_again(lang
      "class A {\n  List<String> xs = new ArrayList<>();\n}\n"),
     ("rust", "fn main() {\n    let v: Vec<<|>> = Vec::new();\n}\n", "i32>",
      "fn main() {\n    let v: Vec<i32> = Vec::new();\n}\n"),
+    # `<=` and `<<` in the list's own text open nothing: the `>` the model closes with is still the suffix's
+    ("cpp", "template <int N>\nusing small = std::enable_if_t<<|>>;\n", "(N <= 1)>",
+     "template <int N>\nusing small = std::enable_if_t<(N <= 1)>;\n"),
+    ("cpp", "template <int N>\nusing wide = std::enable_if_t<<|>>;\n", "(N << 1 > 2)>",
+     "template <int N>\nusing wide = std::enable_if_t<(N << 1 > 2)>;\n"),
     # a comparison's `>` is no list's: `a >>> 1` stays
     ("typescript", "const f = (a: number) => a ><|>> 1;\n", ">", "const f = (a: number) => a >>> 1;\n"),
 ])
