@@ -373,8 +373,8 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     if comment:
         cleaned = [Cleaned(c.index, body_after_header_comment(c.text, comment, plan.before, style.line_ending), c.item)
                    for c in cleaned]
-        tail = comment
-    choice = choose(cleaned, plan.grammar, text, start, end + len(tail))
+    covered_end = end + len(tail or comment)   # the item replaces the editor's closers, or the comment, after it
+    choice = choose(cleaned, plan.grammar, text, start, covered_end)
     timings["clean_ms"] = elapsed_ms(clean_started)
     details["candidates"] = choice.report
     details["reason"] = choice.reason
@@ -392,7 +392,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         return InfillResult("", start, end, nothing_offered(request, plan.message, reason), details)
     details["chosen"] = {"index": choice.chosen.index, "length": getattr(choice.chosen.item, "length", None),
                          "confidence": getattr(choice.chosen.item, "confidence", None)}
-    new_text, new_end = choice.chosen.text, end + len(tail)
+    new_text, new_end = choice.chosen.text, covered_end
     edits = minimal_edits(text[start:new_end], new_text, start)
     message = plan.message
     if mode == "fill" and getattr(choice.chosen.item, "ended", True) is False:
