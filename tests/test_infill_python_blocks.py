@@ -154,6 +154,20 @@ def test_a_fill_that_mends_the_error_at_the_cursor_is_not_blamed_for_the_users_l
         assert result.text == "" and "broken" in result.message, applied(source, result)
 
 
+@pytest.mark.parametrize("source", ["def f(x):\n    a = <|>; v = \n    return a\n", "a = <|> ; v = \n",
+                                    'def f(x):\n    a = <|>; v = "x"\n    return a\n'])
+@pytest.mark.parametrize("broken", ["*x", "await x"])
+def test_a_fill_that_never_compiles_is_refused_before_the_users_unfinished_statement(source, broken):
+    """The compiler reports the user's `v = ` (a parse error) before the errors of its later passes: `a = *x; v = `
+    passed as if `*x` were the user's business. (In a plain function `await` is one of those errors too.)"""
+    result, _ = inline(source, "x", invoked=True)
+    assert applied(source, result) == source.replace("<|>", "x"), result.message
+    if broken == "await x" and not source.startswith("def"):
+        return   # top-level await: the project compiles as a notebook cell may run
+    result, _ = inline(source, broken, invoked=True)
+    assert result.text == "" and "broken" in result.message, applied(source, result)
+
+
 @pytest.mark.parametrize("source, good, broken", [
     ("\ufeffx = <|>\n", "1", "1 1"),
     ("\ufeffdef f(a):\n    <|>\n", "return a", "return a a"),
