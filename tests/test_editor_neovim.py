@@ -402,6 +402,12 @@ def test_a_ctrl_o_command_rejects_nothing_and_keeps_the_suggestion(report):
     assert report["ctrl_o"] == {"shown": True, "mode": "i", "commands": []}
 
 
+def test_a_suggestion_asked_through_ctrl_o_is_asked_where_insert_mode_types(report):
+    """`<C-o>:InfillSuggest` at the end of a line asked for the column of the last character (where the cursor
+    stands during the command), and the answer was then dropped: the cursor had moved back one column."""
+    assert report["ctrl_o_suggest"] == {"character": len("v = "), "mode": "i", "cursor": len("v = ")}
+
+
 def test_coming_back_to_the_buffer_in_insert_mode_asks_again(report):
     """InsertEnter does not fire when the user comes back still in insert mode: nothing was asked until a key."""
     assert report["back_in_buffer"] is True

@@ -436,6 +436,16 @@ H.run(function()
     commands[#commands + 1] = sent.params.command
   end
   report.ctrl_o = { shown = ghost.state(bufnr) ~= nil, mode = H.mode(), commands = commands }
+  -- <C-o>:InfillSuggest at the end of a line: the cursor stands on the last character until insert mode resumes;
+  -- the request is for the column the user types at, and its answer is not dropped as out of date.
+  ghost.dismiss(bufnr)
+  line_here("v = ")
+  mark = #H.sent
+  H.type("<C-o>:InfillSuggest<CR>")
+  local asked = H.wait_for("a request from <C-o>:InfillSuggest", function() return H.sent_since(mark, INLINE)[1] end,
+    10000)
+  report.ctrl_o_suggest = { character = asked.params.position.character, mode = H.mode(),
+    cursor = api.nvim_win_get_cursor(0)[2] }
   -- Another buffer and back, still in insert mode (<Cmd> mappings): a suggestion is asked for again.
   infill.config.auto_trigger = true
   local other = vim.fn.tempname() .. ".py"

@@ -367,6 +367,14 @@ function M.suggest(bufnr, trigger_kind)
   if not client or api.nvim_get_current_buf() ~= bufnr then
     return false
   end
+  if api.nvim_get_mode().mode:match("^ni") then
+    -- Run from insert mode's one normal-mode command (<C-o>:InfillSuggest): at the end of a line the cursor stands
+    -- on the last character until insert mode resumes, so the answer would be for the column before the user's.
+    api.nvim_create_autocmd("ModeChanged", { pattern = "*:i*", once = true, callback = function()
+      vim.schedule(function() M.suggest(bufnr, trigger_kind) end)
+    end })
+    return true
+  end
   cancel_pending(bufnr)
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = trigger_kind }
