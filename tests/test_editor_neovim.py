@@ -660,7 +660,9 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     # While typing: only a preview that fits the message line (no hit-enter prompt to swallow the next key).
     held = found["held"]
     assert not any("not available" in note["message"] for note in held["notified"]), held
-    [preview] = [echo for echo in held["echoes"] if "not available" in echo["text"]]
+    previews = [echo for echo in held["echoes"] if "not available" in echo["text"]]
+    assert len(previews) == 2 and previews[0] == previews[1], held   # asked twice: previewed each time, shown once
+    preview = previews[0]
     assert preview["mode"].startswith("i") and preview["text"].endswith("…")
     assert why["message"].startswith(preview["text"][:-1]) and len(preview["text"]) < len(why["message"])
     assert held["line"].strip() == "return  x"   # the <Space> typed right after the message reached the buffer

@@ -70,6 +70,13 @@ H.run(function()
     return status and status.counters and (status.counters.requests or 0) >= 1
   end, 10000)
   H.sleep(200)
+  local requests = infill.status(bufnr).counters.requests
+  H.type("<M-]>") -- asked again, refused for the same reason: still one message after <Esc>
+  H.wait_for("the server's answer to asking again", function()
+    local status = infill.status(bufnr)
+    return status and status.counters and (status.counters.requests or 0) > requests
+  end, 10000)
+  H.sleep(200)
   H.type(" x")
   report.held = { notified = vim.deepcopy(report.notifications), echoes = vim.deepcopy(report.echoes),
     line = vim.api.nvim_get_current_line() }

@@ -470,6 +470,12 @@ local function show_server_message(_, params)
   if api.nvim_get_mode().mode:match("^i") and vim.fn.strdisplaywidth(message) >= vim.v.echospace then
     -- Longer than the message line, it would stop the typing at a hit-enter prompt that swallows the next
     -- <Space> or <CR>: what fits now, the whole message once the user leaves insert mode.
+    -- The same message asked again (each <M-]> refused for the same reason) is shown once, not at one prompt each.
+    for i = #held_messages, 1, -1 do
+      if held_messages[i][1] == message then
+        table.remove(held_messages, i)
+      end
+    end
     held_messages[#held_messages + 1] = { message, level }
     local shown = vim.fn.strcharpart(message, 0, math.max(vim.v.echospace - 2, 1)) .. "…"
     api.nvim_echo({ { shown, ECHO_HIGHLIGHTS[level] } }, false, {})
