@@ -408,6 +408,12 @@ def test_a_suggestion_asked_through_ctrl_o_is_asked_where_insert_mode_types(repo
     assert report["ctrl_o_suggest"] == {"character": len("v = "), "mode": "i", "cursor": len("v = ")}
 
 
+def test_next_on_one_suggestion_keeps_it_when_no_more_come(report):
+    """<M-]> on a single automatic suggestion asks the server for several; an answer with none cleared the one the
+    user was looking at."""
+    assert report["next_answered_empty"] == {"kept": "ghostly"}
+
+
 def test_coming_back_to_the_buffer_in_insert_mode_asks_again(report):
     """InsertEnter does not fire when the user comes back still in insert mode: nothing was asked until a key."""
     assert report["back_in_buffer"] is True

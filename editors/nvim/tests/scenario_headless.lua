@@ -446,6 +446,23 @@ H.run(function()
     10000)
   report.ctrl_o_suggest = { character = asked.params.position.character, mode = H.mode(),
     cursor = api.nvim_win_get_cursor(0)[2] }
+  -- "Next" on one automatic suggestion asks for several; an answer with none (inside a word the server offers
+  -- nothing) leaves the suggestion on screen, as the text has not changed since it was drawn.
+  local row = line_here("x = compute()")
+  api.nvim_win_set_cursor(0, { row + 1, #"x = compu" })
+  local inside = { line = row, character = #"x = compu" }
+  ghost.show(bufnr, { { insertText = "ghostly", range = { start = inside, ["end"] = inside } } },
+    { id = client.id, offset_encoding = "utf-8" })
+  mark = #H.sent
+  H.type("<M-]>")
+  H.wait_for("the answer to next on one suggestion", function()
+    local invoked = requests_of_kind(mark, 1)
+    return invoked[1] and invoked[1].answered
+  end, 20000)
+  H.sleep(100)
+  local kept = ghost.state(bufnr)
+  report.next_answered_empty = { kept = kept ~= nil and kept.items[kept.index].insertText or vim.NIL }
+  ghost.dismiss(bufnr)
   -- Another buffer and back, still in insert mode (<Cmd> mappings): a suggestion is asked for again.
   infill.config.auto_trigger = true
   local other = vim.fn.tempname() .. ".py"

@@ -396,7 +396,11 @@ function M.suggest(bufnr, trigger_kind)
     if not vim.deep_equal(now, asked_at) then
       return -- typed or moved since: the answer is for text that is gone
     end
-    M.show(bufnr, result.items or result, client)
+    local items = result.items or result
+    if states[bufnr] and not vim.iter(items):any(function(item) return insert_text_of(item) ~= "" end) then
+      return -- asked for more (next on one suggestion) and none came: the one on screen still fits the text
+    end
+    M.show(bufnr, items, client)
     if M.on_shown then
       M.on_shown(bufnr, trigger_kind)
     end
