@@ -511,6 +511,10 @@ def comment_after_cursor(rest_of_line: str, grammar: str | None) -> str:
     """The rest of the cursor's line when it holds a comment and no code (`def f(x):|  # type: ignore`), without
     its line break's `\r`; else ""."""
     rest = rest_of_line.rstrip("\r")
+    if any(ord(char) > 0xFFFF for char in rest):
+        # VS Code (1.100) shows no item whose covered text holds a character beyond U+FFFF (an emoji): the item
+        # goes in at the cursor instead, as for a comment it does not cover.
+        return ""
     return rest if rest.strip() and not code_after_cursor(rest, grammar).strip() else ""
 
 
