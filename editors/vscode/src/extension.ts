@@ -503,10 +503,9 @@ class InfillExtension implements vscode.Disposable {
         this.status.latency(Date.now() - started);
         this.log('debug', `${serverCommand} applied ${JSON.stringify(answer.text ?? '')}`);
       } else if (answer?.message) {
-        // Model-side problems were already shown by the server; this covers an edit the editor refused, e.g.
-        // because the text changed while the model was working.
+        // The server has shown it already (window/showMessage), whatever stopped the edit: logged only, not shown
+        // a second time.
         this.log('info', `${serverCommand}: ${answer.message}`);
-        vscode.window.setStatusBarMessage(`Diffusion Infill: ${answer.message}`, 5000);
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
