@@ -479,19 +479,21 @@ def same_error_after_the_fill(before: str, after: str) -> bool:
     tail = after[len(after) - unchanged_tail:]
     first_token_at = len(after) - unchanged_tail + len(tail) - len(tail.lstrip(" \t"))   # (`a = 1 + | ; v = `)
     if len(before) - old[0] == len(after) - new[0] and old[1] == new[1]:
-        return new[0] > first_token_at and compiles_up_to_the_semicolon(after, first_token_at)
+        return new[0] > first_token_at and compiles_up_to_the_semicolon(after, changed_from, first_token_at)
     users_first_token_at = first_token_at - len(after) + len(before)   # (where it stands in `before`)
     return (old[0] <= users_first_token_at and new[0] > first_token_at and "\n" not in after[first_token_at:new[0]]
-            and compiles_up_to_the_semicolon(after, first_token_at))
+            and compiles_up_to_the_semicolon(after, changed_from, first_token_at))
 
 
-def compiles_up_to_the_semicolon(after: str, first_token_at: int) -> bool:
+def compiles_up_to_the_semicolon(after: str, changed_from: int, first_token_at: int) -> bool:
     """Where the user's text after the fill goes on with `;` and another statement, whether the fill's statement
     compiles without that rest of the line: the compiler reports the parser's error (the user's `v = `) before the
-    errors it finds later, so `a = *x; v = ` hid that `a = *x` never compiles. True when there is no `;`."""
+    errors it finds later, so `a = *x; v = ` hid that `a = *x` never compiles. Only an error in the fill counts:
+    one before it (the user's `await` in a function not yet async, a string the cut leaves open) is not the fill's.
+    True when there is no `;`."""
     if not after.startswith(";", first_token_at):
         return True
     line_end = after.find("\n", first_token_at)
     alone = after[:first_token_at] + (after[line_end:] if line_end >= 0 else "")
     error = compile_error_at(older_compiler_view(alone))
-    return error is None or error[0] > first_token_at
+    return error is None or not changed_from <= error[0] <= first_token_at

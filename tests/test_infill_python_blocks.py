@@ -168,6 +168,18 @@ def test_a_fill_that_never_compiles_is_refused_before_the_users_unfinished_state
     assert result.text == "" and "broken" in result.message, applied(source, result)
 
 
+@pytest.mark.parametrize("source, middle", [
+    ("def f(xs):\n    data = await load()\n    a = <|>; v = \n    return a\n", "1"),   # not async yet
+    ("def f(xs):\n    break\n    a = <|>; v = \n    return a\n", "1"),
+    ("def f(xs):\n    x = 1\n    global x\n    a = <|>; v = \n    return a\n", "1"),
+    ('def f(xs):\n    s = "SELECT <|>; DROP" + \n    return s\n', "a"),   # the cut at `;` leaves the string open
+])
+def test_the_users_own_compile_error_before_the_fill_is_not_the_fills(source, middle):
+    """Checking the fill's statement alone up to the `;` refused good fills for the user's errors before it."""
+    result, _ = inline(source, middle, invoked=True)
+    assert applied(source, result) == source.replace("<|>", middle), result.message
+
+
 @pytest.mark.parametrize("source, good, broken", [
     ("\ufeffx = <|>\n", "1", "1 1"),
     ("\ufeffdef f(a):\n    <|>\n", "return a", "return a a"),
