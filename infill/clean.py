@@ -480,10 +480,13 @@ def open_generics(code: str) -> int:
 
 def generic_balance(code: str) -> tuple[int, int]:
     """The generic `<` the text leaves open, and the `>` in it that close a list it did not open (`T>` has one).
-    A `<` after a name opens a list (GENERIC_OPENER); `=>`, `->`, `>=`, `<=` and `<<` are operators."""
+    A `<` after a name opens a list (GENERIC_OPENER); `=>`, `->`, `>=`, `<=` and `<<` are operators, but for a
+    `<<` between a name and the next one, which opens two (Rust's `Vec<<T as Iterator>::Item>`)."""
     depth = unopened = 0
-    for match in re.finditer(r"=>|->|>=|<=|<<|[<>]", code):
-        if match.group() == "<":
+    for match in re.finditer(r"(?P<two>(?<=[\w.:])<<(?=[A-Za-z_&*(]|$))|=>|->|>=|<=|<<|[<>]", code):
+        if match.group("two"):
+            depth += 2
+        elif match.group() == "<":
             depth += bool(GENERIC_OPENER.match(code, match.start()))
         elif match.group() == ">":
             if depth:

@@ -698,6 +698,9 @@ def test_the_brace_that_closes_a_code_hole_is_the_editors_one_written_again(lang
      "template <int N>\nusing small = std::enable_if_t<(N <= 1)>;\n"),
     ("cpp", "template <int N>\nusing wide = std::enable_if_t<<|>>;\n", "(N << 1 > 2)>",
      "template <int N>\nusing wide = std::enable_if_t<(N << 1 > 2)>;\n"),
+    # ... but `<<` between names opens two lists: Rust's qualified path inside a type's list
+    ("rust", "fn f<T: Iterator>() {\n    let v: Vec<<<|>> = Vec::new();\n}\n", "T as Iterator>::Item>",
+     "fn f<T: Iterator>() {\n    let v: Vec<<T as Iterator>::Item> = Vec::new();\n}\n"),
     # a comparison's `>` is no list's: `a >>> 1` stays
     ("typescript", "const f = (a: number) => a ><|>> 1;\n", ">", "const f = (a: number) => a >>> 1;\n"),
 ])
