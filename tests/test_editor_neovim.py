@@ -406,6 +406,8 @@ def test_a_suggestion_asked_through_ctrl_o_is_asked_where_insert_mode_types(repo
     """`<C-o>:InfillSuggest` at the end of a line asked for the column of the last character (where the cursor
     stands during the command), and the answer was then dropped: the cursor had moved back one column."""
     assert report["ctrl_o_suggest"] == {"character": len("v = "), "mode": "i", "cursor": len("v = ")}
+    # From Replace mode it asks nothing; its wait for insert mode was left behind and asked at the next `i`.
+    assert report["ctrl_o_replace"] == {"asked": 0, "mode": "i"}
 
 
 def test_next_on_one_suggestion_keeps_it_when_no_more_come(report):

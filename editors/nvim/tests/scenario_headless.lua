@@ -446,6 +446,14 @@ H.run(function()
     10000)
   report.ctrl_o_suggest = { character = asked.params.position.character, mode = H.mode(),
     cursor = api.nvim_win_get_cursor(0)[2] }
+  -- From Replace mode nothing is asked, then or later when insert mode comes back.
+  H.wait_for("the answer to <C-o>:InfillSuggest", function() return asked.answered end, 20000)
+  ghost.dismiss(bufnr)
+  mark = #H.sent
+  H.type("<Esc>R<C-o>:InfillSuggest<CR><C-o>:InfillSuggest<CR><Esc>")
+  H.type("i")
+  H.sleep(300)
+  report.ctrl_o_replace = { asked = #H.sent_since(mark, INLINE), mode = H.mode() }
   -- "Next" on one automatic suggestion asks for several; an answer with none (inside a word the server offers
   -- nothing) leaves the suggestion on screen, as the text has not changed since it was drawn.
   local row = line_here("x = compute()")

@@ -350,6 +350,8 @@ function M.dismiss(bufnr)
   return true
 end
 
+local waiting_for_insert = {} -- bufnr -> the ModeChanged autocmd of a request asked from <C-o> (see M.suggest)
+
 local function cancel_pending(bufnr)
   local request = pending[bufnr]
   if request then
@@ -370,9 +372,18 @@ function M.suggest(bufnr, trigger_kind)
   if api.nvim_get_mode().mode:match("^ni") then
     -- Run from insert mode's one normal-mode command (<C-o>:InfillSuggest): at the end of a line the cursor stands
     -- on the last character until insert mode resumes, so the answer would be for the column before the user's.
-    api.nvim_create_autocmd("ModeChanged", { pattern = "*:i*", once = true, callback = function()
-      vim.schedule(function() M.suggest(bufnr, trigger_kind) end)
-    end })
+    -- One such wait per buffer, and only back in insert mode: from Replace mode (or a command that ends insert
+    -- mode) nothing is asked, later or elsewhere.
+    if waiting_for_insert[bufnr] then
+      pcall(api.nvim_del_autocmd, waiting_for_insert[bufnr])
+    end
+    waiting_for_insert[bufnr] = api.nvim_create_autocmd("ModeChanged", { pattern = "ni*:*", once = true,
+      callback = function()
+        waiting_for_insert[bufnr] = nil
+        if vim.v.event.new_mode:match("^i") then
+          vim.schedule(function() M.suggest(bufnr, trigger_kind) end)
+        end
+      end })
     return true
   end
   cancel_pending(bufnr)
@@ -397,7 +408,8 @@ function M.suggest(bufnr, trigger_kind)
       return -- typed or moved since: the answer is for text that is gone
     end
     local items = result.items or result
-    if states[bufnr] and not vim.iter(items):any(function(item) return insert_text_of(item) ~= "" end) then
+    if trigger_kind == TRIGGER_INVOKED and states[bufnr]
+        and not vim.iter(items):any(function(item) return insert_text_of(item) ~= "" end) then
       return -- asked for more (next on one suggestion) and none came: the one on screen still fits the text
     end
     M.show(bufnr, items, client)
