@@ -19,7 +19,8 @@ from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
 from .related import RelatedDocument
-from .style import LINE_BREAK, LONE_CR, has_lone_crs, indent_style, indent_votes, line_break_near, line_ending_of
+from .style import (LINE_BREAK, LONE_CR, breaks_mixed, has_lone_crs, indent_style, indent_votes, line_break_near,
+                    line_ending_of)
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -188,15 +189,8 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     back with each line's own break (the cleaning writes all of it in the break of the cursor's line)."""
     read = as_lines(request)
     result = infill_text(read, engine, cancel)
-    return with_line_break(result, request.text) if breaks_mixed(request.text) else result
-
-
-def breaks_mixed(text: str) -> bool:
-    """Whether `text`'s lines end in more than one way: some in lone \\r, or some in \\r\\n and some in \\n."""
-    if not isinstance(text, str) or "\r" not in text:
-        return False
-    crlf = text.count("\r\n")
-    return crlf != text.count("\r") or 0 < crlf != text.count("\n")
+    mixed = isinstance(request.text, str) and breaks_mixed(request.text)
+    return with_line_break(result, request.text) if mixed else result
 
 
 def as_lines(request: InfillRequest) -> InfillRequest:

@@ -25,6 +25,12 @@ def has_lone_crs(text: str) -> bool:
     return "\r" in text and text.count("\r") != text.count("\r\n")
 
 
+def breaks_mixed(text: str) -> bool:
+    """Whether an answer must be written back in `text`'s breaks line by line: some lines end in lone \\r (read
+    as \\n, see has_lone_crs), or some in \\r\\n and some in \\n."""
+    return "\r" in text and (has_lone_crs(text) or text.count("\r\n") != text.count("\n"))
+
+
 def line_break_near(text: str, at: int = 0) -> str | None:
     """The line break ("\\r\\n", "\\r" or "\\n") that ends the line at offset `at`, or the last one before it on
     the last line; None when the text has none. A file whose breaks are mixed is written in those of the lines
