@@ -589,6 +589,11 @@ def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None)
                                                    for key, document in other_documents(ls, snap)))
 
 
+def options_in(ls: InfillServer, context: tuple) -> tuple:
+    """The options a context key (context_key over context_options) was made with."""
+    return context[-1][:len(ls.options_key())]
+
+
 def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
     """The other open files for infill/, named by their path in their workspace folder; it picks snippets from those
     in the same language."""
@@ -711,6 +716,9 @@ async def run_inline(ls: InfillServer, request: InfillRequest, snap: Snapshot, j
     None when it was cancelled, or computed for text the user has changed since (never shown). `remember`: keep
     where its context was cut, for the document's next request (remember_context)."""
     load = ls.host.latest_load
+    # The request was just made with the options in force now; `context` was keyed before the typing pause and
+    # the model's load, and a settings change meanwhile would file this answer under the old options.
+    keyed_with_these_options = options_in(ls, context) == ls.options_key()
     generated = await ls.host.complete(request, job, candidates=wanted, seed=ls.options.seed)
     result = generated.result
     if remember:
@@ -721,7 +729,8 @@ async def run_inline(ls: InfillServer, request: InfillRequest, snap: Snapshot, j
         ls.tell(result.message, once=not invoked)
     if generated.cancelled:
         return None
-    cache_answer(ls, context, generated, cursor, invoked, load)
+    if keyed_with_these_options:
+        cache_answer(ls, context, generated, cursor, invoked, load)
     return None if superseded(ls, job, generation, snap) else generated
 
 

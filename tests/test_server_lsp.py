@@ -469,6 +469,25 @@ async def test_a_request_right_after_a_model_option_changes_runs_on_the_new_mode
         assert metrics["runMeans"]["runs"] >= 1   # the request ran after the reload, on the new model
 
 
+async def test_an_answer_made_after_a_settings_change_is_not_cached_for_the_old_settings():
+    """The cache key was made when the request came, the request itself once the model had loaded: a setting changed
+    in between filed the answer made with the new settings under the old ones, and it was served for them later."""
+    async with lsp_session({**FAST_OPTIONS, "speculate": False, "readAhead": False}) as session:
+        uri = "file:///tmp/infill-tests/settings_during_load.txt"   # small: its key is the same with any model
+        open_document(session, uri, "notes: the total is \n", language_id="plaintext")
+        invoked = types.InlineCompletionTriggerKind.Invoked
+        first = asyncio.ensure_future(inline_at(session, uri, 0, 20, invoked))
+        await asyncio.sleep(0.5)   # the request is sent, and waits for the model's first load (seconds) ...
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(   # ... and this comes
+            settings={"diffusionInfill": {"maxNewTokens": 4}}))
+        assert (await first).items   # made with maxNewTokens 4
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {"maxNewTokens": FAST_OPTIONS["maxNewTokens"]}}))
+        before = (await execute(session, "infill.status"))["counters"]
+        await inline_at(session, uri, 0, 20, invoked)
+        assert (await execute(session, "infill.status"))["counters"]["cacheHits"] == before["cacheHits"]
+
+
 async def test_an_explicit_request_completes_inside_a_comment(client: LanguageClient):
     """Typing in a comment shows nothing; asking there (Invoked) finishes the comment's line."""
     uri = "file:///tmp/infill-tests/asked_in_comment.py"
