@@ -726,3 +726,19 @@ def test_a_buffer_without_a_name_is_served_once_it_has_one(nvim, tmp_path):
     assert found["saved_uri"] == saved.as_uri() and found["other_still_unattached"] is True
     assert found["started_again_on_write"] is False   # a stopped server is not started by a :write
     assert saved.read_text() == "x = 2\n"
+
+
+def test_a_buffer_renamed_or_given_another_language_is_opened_again_under_its_new_identity(nvim, tmp_path):
+    """vim.lsp tells a server of neither change while the buffer stays attached: after `:set filetype=lua` on a
+    Python file the server went on checking with Python's grammar, and after `:file other.go` it ignored every
+    edit (and refused every request) until the next :write."""
+    sample, renamed = tmp_path / "sample.py", tmp_path / "renamed file.go"
+    sample.write_text("def add(a, b):\n    return a + b\n")
+    found = run_scenario(nvim, tmp_path, "scenario_identity.lua", SAMPLE_FILE=str(sample), RENAME_TO=str(renamed))
+    old, new = sample.as_uri(), renamed.as_uri()
+    assert found["to_lua"] == [["close", old, None], ["open", old, "lua"]] and found["attached_as_lua"] is True
+    assert found["same_again"] == []
+    assert found["renamed"] == [["close", old, None], ["open", new, "python"], ["change", new, None]]
+    assert found["attached_after_rename"] is True and found["asked_after_rename"] == {"error": None}
+    assert not [kind for kind, *_ in found["written"] if kind != "change"], found["written"]
+    assert not [note for note in found["notifications"] if "not open" in note["message"]], found["notifications"]

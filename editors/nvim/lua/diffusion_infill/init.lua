@@ -435,7 +435,10 @@ end
 
 -- ---- setup -----------------------------------------------------------------------------------------------------
 
+local opened_as = {} -- bufnr -> the filetype the server was told at didOpen (its languageId)
+
 local function on_attach(client, bufnr)
+  opened_as[bufnr] = vim.bo[bufnr].filetype
   if use_native() then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
   else
@@ -817,6 +820,43 @@ function M.setup(opts)
     pattern = M.config.filetypes,
     callback = function(event) tell_if_server_missing(event.buf) end,
   })
+  -- The server knows a document by the name and language it was opened with, and vim.lsp tells it of neither
+  -- change while the buffer stays attached: a served filetype set to another served one (the server went on
+  -- checking with the old grammar), or a rename by :file or :saveas (sent only at the next :write; until then the
+  -- server ignored every edit under the new name). The buffer is detached (didClose, old name and language) and
+  -- attached again (didOpen).
+  api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = M.config.filetypes,
+    callback = function(event)
+      local client = M.get_client(event.buf)
+      if client and opened_as[event.buf] and opened_as[event.buf] ~= event.match then
+        vim.lsp.buf_detach_client(event.buf, client.id)
+        vim.lsp.buf_attach_client(event.buf, client.id)
+      end
+    end,
+  })
+  local renamed = {} -- bufnr -> the client it was detached from, until BufFilePost
+  api.nvim_create_autocmd("BufFilePre", {
+    group = group,
+    callback = function(event)
+      local client = M.get_client(event.buf)
+      if client then
+        renamed[event.buf] = client.id
+        vim.lsp.buf_detach_client(event.buf, client.id)
+      end
+    end,
+  })
+  api.nvim_create_autocmd("BufFilePost", {
+    group = group,
+    callback = function(event)
+      local client = vim.lsp.get_client_by_id(renamed[event.buf] or -1)
+      renamed[event.buf] = nil
+      if client and not client:is_stopped() and has_name(event.buf) then
+        vim.lsp.buf_attach_client(event.buf, client.id)
+      end
+    end,
+  })
   -- A buffer that was skipped for having no name, named since (:saveas, :file, :write {file}): vim.lsp.enable only
   -- looks again at a FileType event, so its own autocommand is run for that buffer, once. (Not for any buffer
   -- without a client: a server that failed or was stopped would be started again at every :write.)
@@ -847,6 +887,7 @@ function M.setup(opts)
     callback = function(event)
       local client = vim.lsp.get_client_by_id(event.data.client_id)
       if client and client.name == NAME then
+        opened_as[event.buf] = nil
         ghost.detach(event.buf)
         -- Our maps go too (left in place, the next attach would take them for the user's own), and the user's
         -- own buffer-local ones on those keys come back.
