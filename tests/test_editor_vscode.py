@@ -788,6 +788,38 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     assert "ready" in status_label(browser), status_label(browser)
 
 
+def test_a_folder_added_or_removed_restarts_nothing_when_no_setting_in_effect_changes(code_server, browser, tmp_path):
+    """VS Code names `diffusionInfill.enable` in its change event when a workspace folder whose settings.json
+    mentions it comes or goes, though its value in effect stays: the server was restarted (the model loaded again,
+    requests in progress dropped) each time."""
+    url, workspace, user_data = code_server
+    other = tmp_path / "other project"
+    (other / ".vscode").mkdir(parents=True)
+    (other / ".vscode" / "settings.json").write_text(json.dumps({f"{SECTION_NAME}.enable": True}))
+    (other / "notes.py").write_text("x = 1\n")
+    workspace_file = tmp_path / "both.code-workspace"
+
+    def folders(*paths: Path) -> None:   # code-server follows the workspace file's folders as it changes
+        workspace_file.write_text(json.dumps({"folders": [{"path": str(path)} for path in paths]}))
+
+    folders(workspace, other)
+    browser.get(f"{url.split('?')[0]}?workspace={workspace_file}")
+    wait_for(lambda: visible(browser, ".monaco-workbench"), UI_S, "the VS Code workbench")
+    open_file(browser, "demo.py")
+    label = wait_for(lambda: (lambda l: l if "ready" in l or "error" in l else "")(status_label(browser)),
+                     MODEL_READY_S, "the status bar item to say the model is ready")
+    assert "ready" in label, label
+    explorer_roots = ".explorer-folders-view .monaco-list-row[aria-level='1']"
+    for shown in ((workspace,), (workspace, other)):
+        folders(*shown)
+        wait_for(lambda: len(visible(browser, explorer_roots)) == len(shown), UI_S,
+                 lambda: f"the Explorer to show {len(shown)} folders: {visible_texts(browser, explorer_roots)}")
+        time.sleep(3)   # (a restart comes within a second of the change)
+        assert "ready" in status_label(browser), status_label(browser)
+    assert len(log_lines(user_data, r"starting .*infill-lsp")) == 1, log_lines(user_data, r"\[info\]")
+    assert not log_lines(user_data, "restarting the server"), log_lines(user_data, r"\[info\]")
+
+
 def test_settings_the_extension_sends_default_to_the_servers_own_options():
     """The Settings editor shows, for every option the extension passes to the server, the default the server
     itself uses (an empty model box and an empty steps or threads box are the server's None)."""

@@ -22,6 +22,7 @@ import {
   LogLevel,
   SECTION,
   affectsServer,
+  clientSettings,
   extensionSettings,
   needsRestart,
   serverSettings,
@@ -101,6 +102,7 @@ class InfillExtension implements vscode.Disposable {
   private abandonStart: (() => void) | undefined;   // ends the wait for a starting server's `initialize` answer
   private stopping = false;
   private sentAtStart = '';   // the server settings the last start sent, as JSON
+  private clientSettingsInEffect = clientSettings();   // those the client was last set up for (needsRestart)
   // Set when the server could not start: opening another file does not try (and pop up the error) again; a
   // settings change that restarts, granting trust or the Restart command does.
   private startFailed = false;
@@ -408,7 +410,8 @@ class InfillExtension implements vscode.Disposable {
       setTimeout(() => void this.applyLogLevel(), 0);
     }
     if (!event.affectsConfiguration(SECTION)) return;
-    if (needsRestart(event)) {
+    if (needsRestart(event) && clientSettings() !== this.clientSettingsInEffect) {
+      this.clientSettingsInEffect = clientSettings();
       this.log('info', 'settings changed: restarting the server');
       await this.restart();
       return;

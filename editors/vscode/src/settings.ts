@@ -64,6 +64,14 @@ export function needsRestart(event: vscode.ConfigurationChangeEvent): boolean {
   return ['serverPath', 'languages', 'enable'].some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
 }
 
+/** The values of those settings, as JSON: VS Code names a setting in a change event also when its value in effect
+ * stayed (a workspace folder whose own settings.json mentions it added or removed), and a restart for that would
+ * drop the requests in progress and load the model again for nothing. */
+export function clientSettings(): string {
+  const { enable, serverPath, languages } = extensionSettings();
+  return JSON.stringify({ enable, serverPath, languages });
+}
+
 export function affectsServer(event: vscode.ConfigurationChangeEvent): boolean {
   return SERVER_KEYS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`));
 }
