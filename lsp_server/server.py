@@ -528,6 +528,13 @@ def shown_path(root: str | None, path: str | None) -> str | None:
         return path
 
 
+def document_name(ls: InfillServer, uri: str) -> str:
+    """A document as a message to the user names it: its path in its workspace folder (its full path outside
+    them), or the URI of a document that is no file (untitled:Untitled-1)."""
+    path = to_fs_path(uri) if uri.startswith("file:") else None
+    return shown_path(workspace_folder_of(workspace_folders(ls), path), path) if path else uri
+
+
 def is_within(path: str, folder: str) -> bool:
     try:
         return os.path.commonpath([folder, path]) == folder
@@ -1014,7 +1021,7 @@ async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
         result = InfillResult("", start, end, details={"cancelled": True})
     if result.details.get("cancelled"):
         # (Closed and opened again as it was, the text is current: the close stopped the run all the same.)
-        why = stale_reason(ls, snap) or (f"{uri} was closed while the model was working"
+        why = stale_reason(ls, snap) or (f"{document_name(ls, uri)} was closed while the model was working"
                                          if ls.closings[document_key(uri)] != closings
                                          else "a newer fill or rewrite of this document replaced it")
         message = f"nothing was changed: {why}"
@@ -1072,9 +1079,9 @@ def apply_edit_refusal(ls: InfillServer, snap: Snapshot) -> str | None:
 def stale_reason(ls: InfillServer, snap: Snapshot) -> str | None:
     """Why `snap` is no longer the document's text (closed, or changed), or None."""
     if ls.workspace.text_documents.get(document_key(snap.uri)) is None:
-        return f"{snap.uri} was closed while the model was working"
+        return f"{document_name(ls, snap.uri)} was closed while the model was working"
     if not is_current(ls, snap):
-        return f"{snap.uri} changed while the model was working; run the command again"
+        return f"{document_name(ls, snap.uri)} changed while the model was working; run the command again"
     return None
 
 

@@ -237,6 +237,7 @@ async def closed_or_changed_while_running(client: LanguageClient) -> None:
         answer = await pending
         said = "changed" if what == "changed" else "closed"
         assert answer["applied"] is False and said in answer["message"], answer
+        assert f": /tmp/adversarial/{what}-meanwhile.py " in answer["message"], answer   # a path, not a URI
         assert len(client.applied_edits) == sent, f"an edit went out for a document {what} since"
         assert (await execute(client, "infill.metrics"))["runMeans"]["runs"] == finished, "the run went on"
 
