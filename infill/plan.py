@@ -60,7 +60,9 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
             message = (f"no tree-sitter grammar is available for {describe_language(language_id, path)}; "
                        "plain-text context was used")
 
-    if mode == "inline":
+    if span.unreadable:
+        decision = Decision("none", span.unreadable)
+    elif mode == "inline":
         decision = decide_shape(text, start, span.in_string_or_comment, invoked, grammar, span.in_code_hole)
     else:
         decision = Decision("block", f"{mode} the selection")

@@ -1667,3 +1667,22 @@ def test_a_multi_line_answer_never_takes_a_closing_brace_the_document_has(langua
     text, cursor = at(source)
     filled = applied(source, result)   # the document's text around the answer, its `}` included, all there
     assert filled.startswith(text[:cursor]) and filled.endswith(text[cursor:]), filled
+
+
+DEEP = 30_000           # levels of brackets
+
+
+@pytest.mark.parametrize("mode", ["inline", "fill"])
+def test_code_nested_too_deeply_at_the_cursor_is_refused_with_a_reason(mode):
+    """Walking up from the cursor (tree-sitter finds each parent from the root) took time growing with the square
+    of the nesting: 14 s at 30,000 levels, every other document's suggestions waiting behind it."""
+    text, offset = at("x = " + "(" * DEEP + "<|>1" + ")" * DEEP + "\n")
+    end = offset + (mode == "fill")   # (a fill of the character after the cursor)
+    result = run_infill(InfillRequest(text=text, mode=mode, start=offset, end=end, language_id="python",
+                                      invoked=True), ScriptedEngine("2"))
+    assert result.text == "" and "nested more than 1000 levels deep" in result.message
+
+
+def test_a_deep_expression_above_the_cursor_does_not_stop_a_suggestion_below_it():
+    result, _ = inline("x = " + "(" * DEEP + "1" + ")" * DEEP + "\ny = <|>\n", "2", invoked=True)
+    assert result.text == "2", result.message
