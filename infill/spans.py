@@ -299,7 +299,9 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     source = Source(text)
     tree = parse_document(grammar, source.data)
     b_start, b_end = source.byte_offset(start), source.byte_offset(end)
-    if nesting_at(tree, b_start) > MAX_NESTING:
+    # (and at the character before it: C's directive check walks up from there, and a chain nesting to the right,
+    # `a = a = ... = 1|`, ends at the cursor, with none of its levels enclosing it)
+    if max(nesting_at(tree, b_start), nesting_at(tree, max(b_start - 1, 0))) > MAX_NESTING:
         return SpanInfo(unreadable=f"the code at the cursor is nested more than {MAX_NESTING} levels deep")
     # The last code character before the cursor: a Python body being written on a fresh indented line lies after
     # its scope's last token, yet still belongs to that scope.

@@ -596,9 +596,10 @@ def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None)
                                                    for key, document in other_documents(ls, snap)))
 
 
-def options_in(ls: InfillServer, context: tuple) -> tuple:
-    """The options a context key (context_key over context_options) was made with."""
-    return context[-1][:len(ls.options_key())]
+def keyed_with_current_options(ls: InfillServer, context: tuple) -> bool:
+    """Was the context key (context_key over context_options) made with the options in force now?"""
+    options = ls.options_key()
+    return context[-1][:len(options)] == options
 
 
 def related_documents(ls: InfillServer, snap: Snapshot) -> list[RelatedDocument]:
@@ -725,7 +726,7 @@ async def run_inline(ls: InfillServer, request: InfillRequest, snap: Snapshot, j
     load = ls.host.latest_load
     # The request was just made with the options in force now; `context` was keyed before the typing pause and
     # the model's load, and a settings change meanwhile would file this answer under the old options.
-    keyed_with_these_options = options_in(ls, context) == ls.options_key()
+    keyed_with_these_options = keyed_with_current_options(ls, context)
     generated = await ls.host.complete(request, job, candidates=wanted, seed=ls.options.seed)
     result = generated.result
     if remember:
@@ -736,7 +737,7 @@ async def run_inline(ls: InfillServer, request: InfillRequest, snap: Snapshot, j
         ls.tell(result.message, once=not invoked)
     if generated.cancelled:
         return None
-    if keyed_with_these_options:
+    if keyed_with_these_options and keyed_with_current_options(ls, context):   # (steps and seed apply between runs)
         cache_answer(ls, context, generated, cursor, invoked, load)
     return None if superseded(ls, job, generation, snap) else generated
 
@@ -872,7 +873,7 @@ async def run_speculation(ls: InfillServer, request: InfillRequest, context: tup
     load = ls.host.latest_load
     generated = await ls.host.complete(request, SPECULATION_KEY, seed=ls.options.seed, speculative=True)
     if (not generated.cancelled and generated.texts and generated.result.start == request.start
-            and ls.host.latest_load == load):
+            and ls.host.latest_load == load and keyed_with_current_options(ls, context)):
         ls.cache.put(context, generated.texts, several=False, replace=generated.result.end - request.start)
         ls.counters.speculated += 1
     return generated

@@ -1672,13 +1672,18 @@ def test_a_multi_line_answer_never_takes_a_closing_brace_the_document_has(langua
 DEEP = 30_000           # levels of brackets
 
 
+@pytest.mark.parametrize("language, source", [
+    ("python", "x = " + "(" * DEEP + "<|>1" + ")" * DEEP + "\n"),
+    # a chain nesting to the right ends at the cursor: the levels are the character's before it
+    ("c", "void f(void) {\n  a = " + "a = " * DEEP + "1<|>;\n}\n"),
+])
 @pytest.mark.parametrize("mode", ["inline", "fill"])
-def test_code_nested_too_deeply_at_the_cursor_is_refused_with_a_reason(mode):
+def test_code_nested_too_deeply_at_the_cursor_is_refused_with_a_reason(language, source, mode):
     """Walking up from the cursor (tree-sitter finds each parent from the root) took time growing with the square
     of the nesting: 14 s at 30,000 levels, every other document's suggestions waiting behind it."""
-    text, offset = at("x = " + "(" * DEEP + "<|>1" + ")" * DEEP + "\n")
+    text, offset = at(source)
     end = offset + (mode == "fill")   # (a fill of the character after the cursor)
-    result = run_infill(InfillRequest(text=text, mode=mode, start=offset, end=end, language_id="python",
+    result = run_infill(InfillRequest(text=text, mode=mode, start=offset, end=end, language_id=language,
                                       invoked=True), ScriptedEngine("2"))
     assert result.text == "" and "nested more than 1000 levels deep" in result.message
 

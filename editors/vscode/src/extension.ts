@@ -102,7 +102,7 @@ class InfillExtension implements vscode.Disposable {
   private abandonStart: (() => void) | undefined;   // ends the wait for a starting server's `initialize` answer
   private stopping = false;
   private sentAtStart = '';   // the server settings the last start sent, as JSON
-  private clientSettingsInEffect = clientSettings();   // those the client was last set up for (needsRestart)
+  private clientSettingsInEffect = clientSettings();   // those of the last start or change (needsRestart)
   // Set when the server could not start: opening another file does not try (and pop up the error) again; a
   // settings change that restarts, granting trust or the Restart command does.
   private startFailed = false;
@@ -147,6 +147,7 @@ class InfillExtension implements vscode.Disposable {
 
   private async start(): Promise<LanguageClient | undefined> {
     const settings = extensionSettings();
+    this.clientSettingsInEffect = clientSettings();
     if (!settings.enable) {
       this.status.off('diffusionInfill.enable is false');
       return undefined;
