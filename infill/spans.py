@@ -276,8 +276,8 @@ def head_start(node: tree_sitter.Node) -> int:
 
 
 # Deeper than this at the cursor, the tree is not read: tree-sitter finds a node's parent by going down from the
-# root, so the walks up from the cursor take time growing with the square of the depth (1.6 s at 10,000 levels,
-# 14 s at 30,000, on this project's 2-core CPU). The deepest node in 6,000 Python, JavaScript and
+# root, so the walks up from the cursor take time growing with the square of the depth (1.5 s at 10,000 levels,
+# 13 s at 30,000: bench/RESULTS.md). The deepest node in 6,000 Python, JavaScript and
 # TypeScript files of installed packages was 420 levels down (a long union type).
 MAX_NESTING = 1000
 

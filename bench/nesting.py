@@ -1,0 +1,16 @@
+"""The span finder on code nested thousands of levels deep at the cursor (bench/RESULTS.md, session 47).
+
+    python -m bench.nesting            # this checkout
+    python -m bench.nesting /tmp/old   # another one (a git worktree of an older commit)
+"""
+import sys
+import time
+
+sys.path.insert(0, sys.argv[1] if len(sys.argv) > 1 else ".")
+from infill.spans import find_span  # noqa: E402  (from the checkout named on the command line)
+
+for levels in (10_000, 30_000):
+    text = "x = " + "(" * levels + "1" + ")" * levels + "\n"
+    started = time.perf_counter()
+    find_span("python", text, 4 + levels, 4 + levels)
+    print(f"{levels} levels: {time.perf_counter() - started:.2f} s")
