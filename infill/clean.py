@@ -473,15 +473,11 @@ ANGLE_GENERIC_GRAMMARS = {"typescript", "tsx", "java", "rust", "cpp"}
 GENERIC_OPENER = re.compile(r"(?<=[\w.:])<")   # `Array<`, `Vec::<`: a type's list, not a comparison
 
 
-def open_generics(code: str) -> int:
-    """How many generic `<` the text leaves open (`Map<string, Array<` leaves 2)."""
-    return generic_balance(code)[0]
-
-
 def generic_balance(code: str) -> tuple[int, int]:
-    """The generic `<` the text leaves open, and the `>` in it that close a list it did not open (`T>` has one).
-    A `<` after a name opens a list (GENERIC_OPENER); `=>`, `->`, `>=`, `<=` and `<<` are operators, but for a
-    `<<` between a name and the next one, which opens two (Rust's `Vec<<T as Iterator>::Item>`)."""
+    """The generic `<` the text leaves open (`Map<string, Array<` leaves 2), and the `>` in it that close a list it
+    did not open (`T>` has one). A `<` after a name opens a list (GENERIC_OPENER); `=>`, `->`, `>=`, `<=` and `<<`
+    are operators, but for a `<<` between a name and the next one, which opens two (Rust's `Vec<<T as
+    Iterator>::Item>`)."""
     depth = unopened = 0
     for match in re.finditer(r"(?P<two>(?<=[\w.:])<<(?=[A-Za-z_&*(]|$))|=>|->|>=|<=|<<|[<>]", code):
         if match.group("two"):
@@ -506,7 +502,7 @@ def drop_repeated_generic_closer(middle: str, suffix: str, before: str, grammar:
     if grammar not in ANGLE_GENERIC_GRAMMARS or not closers or not supplied or "\n" in trimmed:
         return middle
     line = before[before.rfind("\n") + 1:]
-    cut = min(closers, supplied, generic_balance(trimmed)[1], open_generics(line))
+    cut = min(closers, supplied, generic_balance(trimmed)[1], generic_balance(line)[0])
     return trimmed[:len(trimmed) - cut] if cut > 0 else middle
 
 

@@ -478,10 +478,10 @@ def same_error_after_the_fill(before: str, after: str) -> bool:
     unchanged_tail = min(len(os.path.commonprefix([before[::-1], after[::-1]])), len(before) - changed_from)
     tail = after[len(after) - unchanged_tail:]
     first_token_at = len(after) - unchanged_tail + len(tail) - len(tail.lstrip(" \t"))   # (`a = 1 + | ; v = `)
-    if len(before) - old[0] == len(after) - new[0] and old[1] == new[1]:
-        return new[0] > first_token_at and compiles_up_to_the_semicolon(after, changed_from, first_token_at)
+    same_error = len(before) - old[0] == len(after) - new[0] and old[1] == new[1]
     users_first_token_at = first_token_at - len(after) + len(before)   # (where it stands in `before`)
-    return (old[0] <= users_first_token_at and new[0] > first_token_at and "\n" not in after[first_token_at:new[0]]
+    mended = old[0] <= users_first_token_at and "\n" not in after[first_token_at:new[0]]
+    return ((same_error or mended) and new[0] > first_token_at
             and compiles_up_to_the_semicolon(after, changed_from, first_token_at))
 
 
