@@ -14,7 +14,7 @@ from transformers.cache_utils import DynamicCache
 from .compat import with_cache
 from .fast_path import StaticPrompt, bind, compile_step, cuda_graphs_fit, static_scored_step
 from .loading import MIN_PROMPT_TOKENS, LoadedModel, end_of_text_id, load, memory_advice
-from .memory import reporting_out_of_memory
+from .memory import out_of_memory, reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, prefix_room, trim_context
 from .quantize import weight_bytes
@@ -112,6 +112,7 @@ class InfillEngine:
         if self.prompt_budget < MIN_PROMPT_TOKENS:
             raise EngineError(f"a context of {self.prompt_budget} tokens is too small (at least {MIN_PROMPT_TOKENS})")
         self.window = sliding_window_of(self.model.config.text_config)
+        self.plain_budget = self.prompt_budget   # what the plain path takes, should the compiled one fail to build
         if self.fast_path != "off":
             # Static shapes make every decoder step read every slot of the cache, however short the prompt: the
             # context stays within the sliding window here (1,024 tokens for the 26B-A4B), where it cost least.
@@ -128,7 +129,31 @@ class InfillEngine:
         if self.fast_path == "compiled":
             self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
             self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
-            self.warm_up(cancel=cancel)
+            try:
+                self.warm_up(cancel=cancel)
+            except Cancelled:
+                raise
+            except Exception as exc:   # noqa: BLE001 (a compiler failure of any kind; memory is reported above)
+                if out_of_memory(exc) is not None or out_of_memory(exc.__cause__ or exc) is not None:
+                    raise
+                self._fall_back_to_the_plain_path(exc)
+
+    def _fall_back_to_the_plain_path(self, failure: Exception) -> None:
+        """The compiler can fail on a shape it was never tried on: torch 2.11's Triton code generation failed on
+        the 26B-A4B's 262,144-token vocabulary (bench/RESULTS.md, 2026-11-25). Serve without it rather than not at
+        all. The plain path, not the static one uncompiled: at that shape the plain path's steps were the faster."""
+        import torch._dynamo   # only here: the compiled path imported it already
+
+        torch._dynamo.reset()   # drop what was compiled and captured so far
+        self.fast_path, self.static, self.graphed = "off", None, False
+        self.pace_ms.clear(), self.shapes_seen.clear()   # timed on the failed path, if at all
+        self.prompt_budget = self.plain_budget
+        # The compiler's own error, not torch.compile's wrapper of it (kept as inner_exception, not as the cause).
+        while (inner := getattr(failure, "inner_exception", None) or failure.__cause__) is not None:
+            failure = inner
+        first_line = (str(failure).strip().splitlines() or [""])[0][:200]
+        self.notes.append(f"the compiled decoder step failed to build ({type(failure).__name__}: {first_line}); "
+                          "serving with the plain path (fastPath off), which is slower on a GPU")
 
     def fitting_prompt_budget(self, asked: int) -> int:
         """The context tokens asked for, within the model's positions: the canvas follows the prompt, so both must

@@ -990,6 +990,26 @@ def test_compiled_step_captures_one_graph_and_fills_like_the_eager_one(engine, s
     assert [c.text for c in ours.items] == [c.text for c in theirs.items]
 
 
+def test_a_compiler_that_fails_leaves_the_plain_path_serving(engine):
+    """torch 2.11's Triton code generation failed on the 26B-A4B's vocabulary (bench/RESULTS.md); here a backend that
+    fails the same way, at the warm-up's first compile."""
+    import torch._dynamo
+
+    def failing_backend(graph, example_inputs):
+        raise TypeError("list indices must be integers or slices, not NoneType")
+
+    torch._dynamo.reset()
+    torch._dynamo.register_backend(failing_backend, name="failing_for_test")
+    served = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=6, threads=1, fast_path="compiled",
+                                       compile_backend="failing_for_test"), loaded=engine.loaded)
+    assert served.describe()["fast_path"] == "off" and served.static is None
+    assert served.prompt_budget == engine.prompt_budget   # the plain path's context, not the static cache's
+    assert any("compiled decoder step failed to build" in note and "list indices" in note for note in served.notes)
+    ours = served.fill("x = ", "\n", lengths=[8, 16], seed=5)
+    theirs = engine.fill("x = ", "\n", lengths=[8, 16], seed=5)
+    assert [c.text for c in ours.items] == [c.text for c in theirs.items]
+
+
 def test_a_limit_that_fills_a_bucket_exactly_does_not_double_the_canvas(engine):
     roomy = InfillEngine(engine.config, loaded=dataclasses.replace(engine.loaded, canvas_length=64))
     result = roomy.fill("x = ", "\n", lengths=[8, 16, 32])
