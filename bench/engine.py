@@ -175,6 +175,7 @@ def main() -> None:
         "canvas": args.canvas, "steps": args.steps, "prompt_tokens": args.prompt_tokens, "batch": 1,
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
         "fast_path": engine.fast_path, "warm_up_s": round(warm_up_s, 1),
+        "notes": engine.notes,   # a compiled step that failed to build and fell back to the plain path says so here
         "ours_ms": round(ours_s * 1e3, 1), "ours_tok_s": round(args.canvas / ours_s, 1),
         "ms_per_step": round(ours_s * 1e3 / args.steps, 2),   # the prompt pass shared out, as for hf_ms_per_step
         "denoise_ms_per_step": round(statistics.median(denoise_s) * 1e3 / args.steps, 2),   # the steps alone

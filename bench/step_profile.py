@@ -1,15 +1,18 @@
 """Where one denoising step's time goes: torch.profiler over the plain-path decoder forward (the same transformers
-code our loop and transformers' `generate` both call), random weights of the embedded model's shape.
+code our loop and transformers' `generate` both call), random weights of the embedded model's shape by default.
 
     python -m bench.step_profile [--canvas 32] [--prompt-tokens 128] [--steps 10] [--threads 1] [--json]
+    python3 -m bench.step_profile --device cuda --config 26b-a4b --canvas 256 --prompt-tokens 512   # a GPU, bf16
 
-Prints the share of CPU time of the top operators and the matmul shapes that cost the most.
+Prints the share of the top operators' own time (CPU time on a CPU, GPU time on CUDA) and the matmul shapes that
+cost the most; on CUDA also the wall milliseconds per step, and how many kernels a step launches.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -27,20 +30,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", choices=["tiny", "small", "26b-a4b"], default="small")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    config = build_config("small", args.canvas)
-    model = DiffusionGemmaForBlockDiffusion(config).eval()
+    device = torch.device(args.device)
+    on_gpu = device.type == "cuda"
+    config = build_config(args.config, args.canvas)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16 if on_gpu else torch.float32)   # the 26B shape never exists in fp32
+    with torch.device(device):
+        model = DiffusionGemmaForBlockDiffusion(config).eval()
+    torch.set_default_dtype(default_dtype)
     vocab = config.text_config.vocab_size
-    prompt = torch.randint(3, vocab, (1, args.prompt_tokens))
-    canvas = torch.randint(3, vocab, (1, args.canvas))                          # (B, canvas)
-    positions = torch.arange(args.prompt_tokens, args.prompt_tokens + args.canvas).unsqueeze(0)
+    prompt = torch.randint(3, min(vocab, 4096), (1, args.prompt_tokens), device=device)
+    canvas = torch.randint(3, min(vocab, 4096), (1, args.canvas), device=device)   # (B, canvas)
+    positions = torch.arange(args.prompt_tokens, args.prompt_tokens + args.canvas, device=device).unsqueeze(0)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     with torch.inference_mode():
         cache = DynamicCache(config=config.text_config)
         model.model.encoder(input_ids=prompt, **with_cache(model, cache),
-                            position_ids=torch.arange(args.prompt_tokens).unsqueeze(0))
+                            position_ids=torch.arange(args.prompt_tokens, device=device).unsqueeze(0))
         logits = None
 
         def step():
@@ -49,22 +61,41 @@ def main() -> None:
                            self_conditioning_logits=logits).logits               # (B, canvas, vocab)
         for _ in range(3):
             step()
-        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        wall_ms = None
+        if on_gpu:   # the wall time first, outside the profiler, whose own cost would be counted in
+            torch.cuda.synchronize(device)
+            started = time.perf_counter()
             for _ in range(args.steps):
                 step()
+            torch.cuda.synchronize(device)
+            wall_ms = round((time.perf_counter() - started) * 1e3 / args.steps, 2)
+        with profile(activities=activities, record_shapes=True) as prof:
+            for _ in range(args.steps):
+                step()
+            if on_gpu:
+                torch.cuda.synchronize(device)
+
+    def own_time(event) -> float:   # microseconds
+        return event.self_device_time_total if on_gpu else event.self_cpu_time_total
+
     events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events)
-    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:8]
+    total = sum(own_time(e) for e in events)
+    top = sorted(events, key=own_time, reverse=True)[:8]
     shapes = sorted((e for e in prof.key_averages(group_by_input_shape=True) if e.key == "aten::mm"),
-                    key=lambda e: e.self_cpu_time_total, reverse=True)[:5]
+                    key=own_time, reverse=True)[:5]
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "config": args.config,
         "canvas": args.canvas, "prompt_tokens": args.prompt_tokens, "threads": args.threads,
-        "ms_per_step": round(total / 1e3 / args.steps, 2),
-        "share": {e.key: round(e.self_cpu_time_total / total, 3) for e in top},
-        "matmuls_ms_per_step": {str(e.input_shapes[:2]): round(e.self_cpu_time_total / 1e3 / args.steps, 2)
+        "ms_per_step": round(total / 1e3 / args.steps, 2),   # the operators' own time, summed
+        "wall_ms_per_step": wall_ms,
+        "share": {e.key: round(own_time(e) / total, 3) for e in top},
+        "matmuls_ms_per_step": {str(e.input_shapes[:2]): round(own_time(e) / 1e3 / args.steps, 2)
                                 for e in shapes},
     }
+    if on_gpu:
+        result["kernels_per_step"] = round(sum(e.count for e in events if getattr(e.device_type, "name", "") == "CUDA")
+                                           / args.steps, 1)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 
