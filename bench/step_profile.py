@@ -75,14 +75,21 @@ def main() -> None:
             if on_gpu:
                 torch.cuda.synchronize(device)
 
+    def is_kernel(event) -> bool:
+        return getattr(event.device_type, "name", "") == "CUDA"
+
     def own_time(event) -> float:   # microseconds
         return event.self_device_time_total if on_gpu else event.self_cpu_time_total
 
-    events = prof.key_averages()
+    def mm_time(event) -> float:   # on the GPU an operator's kernels hang below its launch calls: inclusive time
+        return event.device_time_total if on_gpu else event.self_cpu_time_total
+
+    # On the GPU each kernel's time shows on the kernel and again on the call that launched it: only kernels count.
+    events = [e for e in prof.key_averages() if is_kernel(e) or not on_gpu]
     total = sum(own_time(e) for e in events)
     top = sorted(events, key=own_time, reverse=True)[:8]
     shapes = sorted((e for e in prof.key_averages(group_by_input_shape=True) if e.key == "aten::mm"),
-                    key=own_time, reverse=True)[:5]
+                    key=mm_time, reverse=True)[:5]
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "config": args.config,
@@ -90,12 +97,11 @@ def main() -> None:
         "ms_per_step": round(total / 1e3 / args.steps, 2),   # the operators' own time, summed
         "wall_ms_per_step": wall_ms,
         "share": {e.key: round(own_time(e) / total, 3) for e in top},
-        "matmuls_ms_per_step": {str(e.input_shapes[:2]): round(own_time(e) / 1e3 / args.steps, 2)
+        "matmuls_ms_per_step": {str(e.input_shapes[:2]): round(mm_time(e) / 1e3 / args.steps, 2)
                                 for e in shapes},
     }
     if on_gpu:
-        result["kernels_per_step"] = round(sum(e.count for e in events if getattr(e.device_type, "name", "") == "CUDA")
-                                           / args.steps, 1)
+        result["kernels_per_step"] = round(sum(e.count for e in events) / args.steps, 1)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
 
 

@@ -36,6 +36,13 @@ PACE_PROMPT_TOKENS = 2048   # the longest prompt measure_pace times its steps wi
 PACE_WEIGHT = 0.3         # moving average of the measured milliseconds per step, per (rows, canvas) shape
 
 
+def compiler_error(failure: BaseException) -> BaseException:
+    """The compiler's own error inside torch.compile's wrapper of it (kept as inner_exception, raised `from None`)."""
+    while (inner := getattr(failure, "inner_exception", None) or failure.__cause__) is not None:
+        failure = inner
+    return failure
+
+
 def fresh_prefix_stats() -> dict:
     return {"prompt_tokens": 0, "reused_tokens": 0, "last_reused": 0}
 
@@ -129,28 +136,30 @@ class InfillEngine:
         if self.fast_path == "compiled":
             self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
             self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
+            import torch._dynamo.exc   # only here: the CPU's plain path never needs it
+
             try:
                 self.warm_up(cancel=cancel)
-            except Cancelled:
-                raise
-            except Exception as exc:   # noqa: BLE001 (a compiler failure of any kind; memory is reported above)
-                if out_of_memory(exc) is not None or out_of_memory(exc.__cause__ or exc) is not None:
-                    raise
-                self._fall_back_to_the_plain_path(exc)
+            except torch._dynamo.exc.BackendCompilerFailed as wrapper:   # inductor's InductorError is one too
+                # Only the compiler's own failures: an error while the compiled step runs (a device assert, say)
+                # leaves nothing to fall back on, and fails the load as before.
+                failure = compiler_error(wrapper)
+                if out_of_memory(failure) is not None:
+                    raise failure from None   # reported with memory advice (reporting_out_of_memory)
+                self._fall_back_to_the_plain_path(failure)
 
-    def _fall_back_to_the_plain_path(self, failure: Exception) -> None:
+    def _fall_back_to_the_plain_path(self, failure: BaseException) -> None:
         """The compiler can fail on a shape it was never tried on: torch 2.11's Triton code generation failed on
         the 26B-A4B's 262,144-token vocabulary (bench/RESULTS.md, 2026-11-25). Serve without it rather than not at
         all. The plain path, not the static one uncompiled: at that shape the plain path's steps were the faster."""
-        import torch._dynamo   # only here: the compiled path imported it already
+        import torch._dynamo
 
-        torch._dynamo.reset()   # drop what was compiled and captured so far
+        # Drops what was compiled and captured so far, in the whole process: the server holds one engine at a time,
+        # and an engine compiled later compiles afresh.
+        torch._dynamo.reset()
         self.fast_path, self.static, self.graphed = "off", None, False
         self.pace_ms.clear(), self.shapes_seen.clear()   # timed on the failed path, if at all
         self.prompt_budget = self.plain_budget
-        # The compiler's own error, not torch.compile's wrapper of it (kept as inner_exception, not as the cause).
-        while (inner := getattr(failure, "inner_exception", None) or failure.__cause__) is not None:
-            failure = inner
         first_line = (str(failure).strip().splitlines() or [""])[0][:200]
         self.notes.append(f"the compiled decoder step failed to build ({type(failure).__name__}: {first_line}); "
                           "serving with the plain path (fastPath off), which is slower on a GPU")

@@ -1010,6 +1010,33 @@ def test_a_compiler_that_fails_leaves_the_plain_path_serving(engine):
     assert [c.text for c in ours.items] == [c.text for c in theirs.items]
 
 
+def test_a_compiler_out_of_memory_is_reported_as_memory_and_a_failing_compiled_run_fails_the_load(engine):
+    """Only the compiler's own failures fall back: running out of memory while compiling is said as such (with
+    advice), and an error while the compiled step runs (a device assert, say) fails the load as it did before."""
+    import torch._dynamo
+
+    def compiler_out_of_memory(graph, example_inputs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def compiled_run_fails(graph, example_inputs):
+        def run(*args):
+            raise RuntimeError("CUDA error: device-side assert triggered")
+        return run
+
+    for name, backend in (("oom_for_test", compiler_out_of_memory), ("run_fails_for_test", compiled_run_fails)):
+        torch._dynamo.reset()
+        torch._dynamo.register_backend(backend, name=name)
+        config = EngineConfig(model=engine.loaded.source, max_steps=6, threads=1, fast_path="compiled",
+                              compile_backend=name)
+        if name == "oom_for_test":
+            with pytest.raises(ModelLoadError, match="out of GPU memory preparing the compiled fast path"):
+                InfillEngine(config, loaded=engine.loaded)
+        else:
+            with pytest.raises(RuntimeError, match="device-side assert"):
+                InfillEngine(config, loaded=engine.loaded)
+    torch._dynamo.reset()
+
+
 def test_a_limit_that_fills_a_bucket_exactly_does_not_double_the_canvas(engine):
     roomy = InfillEngine(engine.config, loaded=dataclasses.replace(engine.loaded, canvas_length=64))
     result = roomy.fill("x = ", "\n", lengths=[8, 16, 32])
