@@ -136,11 +136,11 @@ class InfillEngine:
         if self.fast_path == "compiled":
             self.graphed = cuda_graphs_fit(self.model, self.device) and self.config.compile_backend == "inductor"
             self.scored_step = compile_step(self.first_step, self.config.compile_backend, graphs=self.graphed)
-            import torch._dynamo.exc   # only here: the CPU's plain path never needs it
+            from torch._dynamo.exc import BackendCompilerFailed   # only here: the CPU's plain path never needs it
 
             try:
                 self.warm_up(cancel=cancel)
-            except torch._dynamo.exc.BackendCompilerFailed as wrapper:   # inductor's InductorError is one too
+            except BackendCompilerFailed as wrapper:   # inductor's InductorError is one too
                 # Only the compiler's own failures: an error while the compiled step runs (a device assert, say)
                 # leaves nothing to fall back on, and fails the load as before.
                 failure = compiler_error(wrapper)
@@ -152,11 +152,11 @@ class InfillEngine:
         """The compiler can fail on a shape it was never tried on: torch 2.11's Triton code generation failed on
         the 26B-A4B's 262,144-token vocabulary (bench/RESULTS.md, 2026-11-25). Serve without it rather than not at
         all. The plain path, not the static one uncompiled: at that shape the plain path's steps were the faster."""
-        import torch._dynamo
+        from torch._dynamo import reset as forget_compiled
 
         # Drops what was compiled and captured so far, in the whole process: the server holds one engine at a time,
         # and an engine compiled later compiles afresh.
-        torch._dynamo.reset()
+        forget_compiled()
         self.fast_path, self.static, self.graphed = "off", None, False
         self.pace_ms.clear(), self.shapes_seen.clear()   # timed on the failed path, if at all
         self.prompt_budget = self.plain_budget
