@@ -319,6 +319,21 @@ def run_command(driver, title: str) -> None:
     box.send_keys(Keys.ENTER)
 
 
+def select_all_in_editor(driver) -> None:
+    """Ctrl+A in the editor just opened, pressed again until its selection shows: the palette offers the selection
+    commands only with a selection, and a chord sent before the editor took the focus selects nothing."""
+    from selenium.webdriver.common.keys import Keys
+
+    def selected() -> bool:
+        if visible(driver, ".editor-instance .monaco-editor .selected-text"):
+            return True
+        chord(driver, [Keys.CONTROL], "a")
+        return False
+
+    chord(driver, [Keys.CONTROL], "a")
+    wait_for(selected, UI_S, "the editor's text to be selected")
+
+
 def quick_open(driver, name: str) -> None:
     """Ctrl+P, the file's name, Enter: as a person opens a file."""
     from selenium.webdriver.common.keys import Keys
@@ -679,7 +694,7 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
         return " ".join(visible_texts(browser, ".notifications-toasts"))
 
     open_file(browser, "notes.txt")
-    chord(browser, [Keys.CONTROL], "a")
+    select_all_in_editor(browser)
     chord(browser, [Keys.CONTROL, Keys.ALT], "f")
     time.sleep(3)
     assert "is not in" not in toasts(), toasts()
@@ -701,7 +716,7 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     assert "enable is false" in hover and "Model:" not in hover, hover
     # Off, Fill Selection from the palette did nothing and said nothing outside the status bar.
     open_file(browser, "demo.py")
-    chord(browser, [Keys.CONTROL], "a")
+    select_all_in_editor(browser)
     run_command(browser, "Diffusion Infill: Fill Selection")
     wait_for(lambda: "is off" in toasts(), UI_S, lambda: f"Fill Selection to say the extension is off: {toasts()!r}")
     press(browser, Keys.ESCAPE)
