@@ -42,6 +42,20 @@ def build_config(name: str, canvas: int) -> DiffusionGemmaConfig:
     raise SystemExit(f"unknown config {name}")
 
 
+def random_model(config: DiffusionGemmaConfig, device: torch.device) -> DiffusionGemmaForBlockDiffusion:
+    """Random weights, built directly on the device in its dtype (bf16 on CUDA, fp32 on a CPU): the 26B shape never
+    exists in fp32 (that would be 103 GB)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            model = DiffusionGemmaForBlockDiffusion(config)
+    finally:
+        torch.set_default_dtype(default_dtype)
+    return model.to(device=device, dtype=dtype).eval()
+
+
 def step_limit_ms(model, device: torch.device) -> dict:
     """The memory-bound floor of one decoder step: every text weight (all experts: a 256-token canvas routes to
     nearly all of them) read once from HBM. Vision tower excluded; it never runs for code."""
@@ -122,16 +136,10 @@ def main() -> None:
     device = torch.device(args.device)
     if args.config == "26b-a4b" and device.type != "cuda":
         raise SystemExit("the 26b-a4b shape needs a GPU (about 52 GB of bf16 weights)")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     torch.manual_seed(0)
     config = build_config(args.config, args.canvas)
-    # Built directly on the device in its dtype: the 26B shape never exists in fp32 (that would be 103 GB).
-    default_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    with torch.device(device):
-        model = DiffusionGemmaForBlockDiffusion(config)
-    torch.set_default_dtype(default_dtype)
-    model = model.to(device=device, dtype=dtype).eval()
+    model = random_model(config, device)
+    dtype = model.dtype
     if args.threads:
         torch.set_num_threads(args.threads)
     elif device.type == "cpu":
