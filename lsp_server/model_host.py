@@ -28,6 +28,9 @@ RETUNE_KEY = "retune"      # the latest sampling options replace ones not yet ap
 PACE_KEY = "pace"
 PRIME_KEY = "prime"        # the one prompt being prepared ahead of a request; a newer one replaces it
 EXTRA_SEED_RUNS = 2        # an invoke that wants several candidates runs the model at most this many more times
+# An explicit request (invoke, command, `fill`) whose every candidate the cleaning refused samples again this many
+# times, with seeds after the extra candidates' ones. Typing never retries: there, latency is the point.
+REFUSED_RETRIES = 2
 LATENCY_WEIGHT = 0.3       # exponential moving average of the model's latency
 READY_POLL_S = 0.02        # how often a request waiting for the model to load looks again
 
@@ -63,6 +66,14 @@ class CountedEngine:
 
     def __getattr__(self, name):
         return getattr(self.engine, name)
+
+
+def refused_everything(result: InfillResult) -> bool:
+    """The model wrote candidates and the cleaning or the checks refused them all (not a cancelled or failed run,
+    nor a request that never reached the model)."""
+    details = result.details
+    return (not result.text and bool(details.get("candidates")) and bool(details.get("model_calls"))
+            and not details.get("cancelled") and not details.get("failed"))
 
 
 def candidate_texts(result: InfillResult) -> list[str]:
@@ -211,12 +222,12 @@ class ModelHost:
 
     def run_blocking(self, request: InfillRequest) -> InfillResult:
         """Same path as the server, for the command line."""
-        value = self.queue.submit(None, lambda token: self._infill(request, token)).future.result()
+        value = self.queue.submit(None, lambda token: self._infill_asked(request, token)).future.result()
         return self._cancelled_result(request) if value is SUPERSEDED else value
 
     async def run(self, request: InfillRequest, key: str | None) -> InfillResult:
         """One request (fill / rewrite selection); a newer job under the same key supersedes it."""
-        job = self.queue.submit(key, lambda token: self._infill(request, token))
+        job = self.queue.submit(key, lambda token: self._infill_asked(request, token))
         value = await self._wait(job)
         return self._cancelled_result(request) if value is SUPERSEDED else value
 
@@ -266,13 +277,17 @@ class ModelHost:
     def _complete(self, request: InfillRequest, token: CancelToken, candidates: int, seed: int,
                   speculative: bool) -> Generated:
         started = time.perf_counter()
-        result = self._infill(request, token, speculative=speculative)
+        if speculative:
+            result = self._infill(request, token, speculative=True)
+        else:
+            result = self._infill_asked(request, token, seed)
         generated = Generated(result, candidate_texts(result), bool(result.details.get("cancelled")),
                               failed=bool(result.details.get("failed")),
                               model_runs=result.details.get("model_calls", 0))
         if generated.cancelled:
             return generated
-        if generated.model_runs and not speculative:
+        # (One run's latency: the debounce and the budget read it; samples taken again after a refusal are not.)
+        if generated.model_runs and not speculative and not result.details.get("refused_runs"):
             elapsed = time.perf_counter() - started
             self.latency_s = elapsed if self.latency_s is None else (
                 (1 - LATENCY_WEIGHT) * self.latency_s + LATENCY_WEIGHT * elapsed)
@@ -290,6 +305,32 @@ class ModelHost:
             generated.texts += [t for t in candidate_texts(more) if t not in generated.texts]
         generated.texts = generated.texts[:max(1, candidates)]
         return generated
+
+    def _infill_asked(self, request: InfillRequest, cancel: Callable[[], bool] | None,
+                      seed: int | None = None) -> InfillResult:
+        """A request, and when the user asked for it (an invoke, a command, `fill`) and the cleaning refused every
+        candidate the model wrote (a fill that broke the syntax, an empty one, broken characters), samples again
+        with other seeds, up to REFUSED_RETRIES times: one sample's refusal at one place is chance for a small model,
+        and the user is waiting for an answer. details["refused_runs"]: the runs whose every candidate was
+        refused."""
+        result = self._infill(request, cancel)   # the configured seed (`seed`: the options', the same)
+        if not (request.invoked or request.mode != "inline"):
+            return result
+        runs, refused = result.details.get("model_calls", 0), 0
+        for retry in range(1, REFUSED_RETRIES + 1):
+            if not refused_everything(result) or self.engine is None:
+                break
+            if cancel is not None and cancel():   # superseded: its refusal is nobody's answer now
+                result.details["cancelled"] = True
+                break
+            refused += 1
+            base = self.engine.config.seed if seed is None else seed
+            result = self._infill(request, cancel, base + EXTRA_SEED_RUNS + retry)
+            runs += result.details.get("model_calls", 0)
+        refused += refused_everything(result)
+        if runs:
+            result.details.update(model_calls=runs, refused_runs=refused)
+        return result
 
     def _infill(self, request: InfillRequest, cancel: Callable[[], bool] | None, seed: int | None = None,
                 speculative: bool = False) -> InfillResult:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import seed_answering
+
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = REPO / "editors" / "nvim"
 VENV_BIN = Path(sys.executable).parent
@@ -82,7 +84,10 @@ def report(nvim, tmp_path_factory) -> dict:
     doc_copy = tmp_path / "doc"   # :helptags writes a tags file next to the help: keep it out of the repository
     shutil.copytree(PLUGIN_DIR / "doc", doc_copy)
     report_file = tmp_path / "report.json"
+    # A seed with which the shipped model answers where the scenario types (tests/conftest.py: seed_answering).
+    settings = {**FAST_SETTINGS, "seed": seed_answering(SAMPLE, *CURSOR, FAST_SETTINGS)}
     env = neovim_env(tmp_path, SAMPLE_FILE=str(sample), REPORT_FILE=str(report_file), DOC_COPY=str(doc_copy),
+                     INFILL_SETTINGS=json.dumps(settings),
                      ANSWER_DEADLINE_MS=str(ANSWER_DEADLINE_S * 1000),
                      SCENARIO_DEADLINE_MS=str(SCENARIO_DEADLINE_S * 1000))
     scenario = PLUGIN_DIR / "tests" / "scenario_headless.lua"

@@ -321,12 +321,20 @@ def run_command(driver, title: str) -> None:
 
 def select_all_in_editor(driver) -> None:
     """Ctrl+A in the editor just opened, pressed again until its selection shows: the palette offers the selection
-    commands only with a selection, and a chord sent before the editor took the focus selects nothing."""
+    commands only with a selection, and a chord sent before the editor took the focus selects nothing. From the
+    Settings editor the focus stayed in its search box (a Monaco editor too) and every Ctrl+A went there: a click in
+    the active group's text gives the file's editor the focus first."""
     from selenium.webdriver.common.keys import Keys
 
+    text = ".editor-group-container.active .editor-instance .monaco-editor .view-lines"
+    selection = ".editor-group-container.active .editor-instance .monaco-editor.focused .selected-text"
+
     def selected() -> bool:
-        if visible(driver, ".editor-instance .monaco-editor .selected-text"):
+        if visible(driver, selection):
             return True
+        lines = visible(driver, text)
+        if lines:
+            lines[0].click()
         chord(driver, [Keys.CONTROL], "a")
         return False
 

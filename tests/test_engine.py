@@ -18,12 +18,12 @@ from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, loading, memory
 from engine.compat import cache_keyword, with_cache
 from engine.configs import tiny_config
-from engine.infill_engine import bucket
+from engine.infill_engine import WARM_PLANS, bucket
 from engine.loading import DEFAULT_MODEL_DIR
 from engine.masks import decoder_cache, decoder_masks
 from engine.sampler import MIN_BUDGET_STEPS, SamplerSettings, denoise, entropy_bound_accept, propose, renoise
 from engine.types import Cancelled
-from engine_fixtures import tiny_model_dir  # noqa: F401 (here too: the GPU runbook runs this file with --noconftest)
+from engine_fixtures import CODE_TOKENIZER_DIR, tiny_model_dir  # noqa: F401 (the GPU runbook: --noconftest)
 
 
 def encoded_for_decoder(engine: InfillEngine, prompt: list[int], batch: int):
@@ -486,9 +486,11 @@ def test_special_tokens_past_the_model_s_vocabulary_are_refused_at_load(tiny_mod
     late_eos = tmp_path / "late-eos"
     shutil.copytree(tiny_model_dir, late_eos)
     tokenizer = AutoTokenizer.from_pretrained(late_eos)
-    tokenizer.add_special_tokens({"eos_token": "<end>"})          # id 4,096 of a 4,096-row table
+    rows = len(tokenizer)                                          # the tiny model's table: one row per token
+    tokenizer.add_special_tokens({"eos_token": "<end>"})          # the id one past the table's last row
     tokenizer.save_pretrained(late_eos)
-    with pytest.raises(ModelLoadError, match="end-of-text token is id 4096, beyond the model's vocabulary of 4096"):
+    with pytest.raises(ModelLoadError, match=f"end-of-text token is id {rows}, beyond the model's vocabulary of "
+                                             f"{rows}"):
         InfillEngine(EngineConfig(model=str(late_eos), threads=1))
 
     late_fim = tmp_path / "late-fim"
@@ -1182,7 +1184,7 @@ WINDOW = 8   # a sliding window far shorter than the prompts below (DiffusionGem
 @pytest.fixture(scope="module")
 def windowed_loaded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("windowed-diffusion-gemma")
-    tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(CODE_TOKENIZER_DIR)
     config = tiny_config(vocab_size=len(tokenizer), canvas_length=32)
     config.text_config.sliding_window = WINDOW
     torch.manual_seed(1)
@@ -1399,11 +1401,16 @@ def test_without_bos_a_fill_at_the_start_of_a_file_reads_an_end_marker(pinned_en
 
 
 def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
-    engine = InfillEngine(EngineConfig(max_steps=2, threads=1))   # the embedded model: a 64-token canvas
-    assert engine.layout == "spm-sentinels" and engine.warm_shapes() == ((3, 32), (1, 32), (2, 64), (1, 64))
-    # it reads a 16-token canvas worse than unigram (bench/RESULTS.md): a short fill gets 32
-    assert engine.describe()["canvas_lengths"] == [32, 64]
-    assert engine.fill("def f():\n    return ", "\n", lengths=[8], seed=0).timings["canvas_length"] == 32
+    engine = InfillEngine(EngineConfig(max_steps=2, threads=1))   # the embedded model (training/: FIM sentinels)
+    # the checkpoint names the canvases it reads well (the starter reads 16 worse than unigram: bench/RESULTS.md);
+    # each common plan and a short fill get the smallest of those that holds them
+    trained = json.loads((Path(DEFAULT_MODEL_DIR) / "diffusion_infill.json").read_text())["canvas_lengths"]
+    canvases = [min([size for size in trained if size >= longest] or [max(trained)]) for _, longest in WARM_PLANS]
+    shapes = [shape for (rows, _), canvas in zip(WARM_PLANS, canvases) for shape in ((rows, canvas), (1, canvas))]
+    assert engine.layout == "spm-sentinels" and engine.warm_shapes() == tuple(dict.fromkeys(shapes))
+    assert engine.describe()["canvas_lengths"] == sorted(trained)
+    fill = engine.fill("def f():\n    return ", "\n", lengths=[8], seed=0)
+    assert fill.timings["canvas_length"] == min(trained)
 
 
 def test_only_weights_converted_on_loading_count_against_memory(tmp_path):

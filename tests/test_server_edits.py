@@ -91,10 +91,12 @@ async def test_edits_after_astral_characters_and_crlf_line_ends(client: Language
     # Plain text: no grammar, so whatever the model writes is applied (in a docstring, a `"""` it wrote now and then
     # was refused, and the edit path never ran).
     uri = "file:///tmp/infill-tests/edits_astral.txt"
-    text = ('def label():\r\n    """😀 the label 😀 shown above\r\n    the totals, in bold."""\r\n'
-            '    return "😀"\r\n')
-    # From after the second astral character on line 1 (UTF-16 column 22) to the end of the docstring's text.
-    selection = {"start": {"line": 1, "character": 22}, "end": {"line": 2, "character": 23}}
+    # One astral character: with more of them about, a byte-level model writes pieces of one more often, and a
+    # fill with broken characters is refused (no edit to check).
+    text = 'def label():\r\n    """😀 the label shown above\r\n    the totals, in bold."""\r\n    return "total"\r\n'
+    # From after "😀 the label " on line 1 (UTF-16 column 20: the astral character counts two) to the end of the
+    # docstring's text.
+    selection = {"start": {"line": 1, "character": 20}, "end": {"line": 2, "character": 23}}
     answer, edits = await run_command(client, "infill.rewriteSelection", uri, text, selection, version=5,
                                       language_id="plaintext")
     assert answer["applied"] is True, answer.get("message")

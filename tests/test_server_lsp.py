@@ -12,9 +12,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
-from conftest import (DATA, FAST_OPTIONS, execute, initialize, inline_at, lsp_session, messages_since, open_document,
-                      progress_reports_of, server_config, wait_for_message, wait_for_model,
-                      wait_until, wait_until_busy)
+from conftest import (DATA, FAST_OPTIONS, answer_with_some_seed, execute, initialize, inline_at, lsp_session,
+                      messages_since, open_document, progress_reports_of, server_config, wait_for_message,
+                      wait_for_model, wait_until, wait_until_busy)
 from lsp_server.completion_items import label_of
 from lsp_server.positions import Snapshot
 
@@ -123,10 +123,12 @@ async def test_client_cancel_is_answered_and_the_server_keeps_going(client: Lang
 async def test_fill_selection_sends_apply_edit_and_returns_it(client: LanguageClient):
     uri = "file:///tmp/infill-tests/fill_me.py"
     # Inside a docstring: the embedded model is weak, and a fill that breaks the syntax is never offered.
-    text = ('def rectangle_area(width, height):\n    """Width times height, in square units."""\n'
+    # Two lines of it: a fill within one line keeps to that line, and a small model often starts a middle with a
+    # line break, leaving nothing.
+    text = ('def rectangle_area(width, height):\n    """Width times height,\n    in square units."""\n'
             '    return width * height\n')
     open_document(client, uri, text, version=7)
-    selection = {"start": {"line": 1, "character": 7}, "end": {"line": 1, "character": 43}}
+    selection = {"start": {"line": 1, "character": 7}, "end": {"line": 2, "character": 19}}
     before = len(client.applied_edits)
     answer = await execute(client, "infill.fillSelection", {"uri": uri, "range": selection})
 
@@ -139,7 +141,7 @@ async def test_fill_selection_sends_apply_edit_and_returns_it(client: LanguageCl
     assert answer["edits"] == [{"range": {"start": {"line": e.range.start.line, "character": e.range.start.character},
                                           "end": {"line": e.range.end.line, "character": e.range.end.character}},
                                 "newText": e.new_text} for e in change.edits]
-    assert all(types.Position(1, 7) <= e.range.start and e.range.end <= types.Position(1, 43) for e in change.edits)
+    assert all(types.Position(1, 7) <= e.range.start and e.range.end <= types.Position(2, 19) for e in change.edits)
 
 
 async def test_rewrite_selection_accepts_positional_arguments(client: LanguageClient):
@@ -243,10 +245,21 @@ async def test_a_character_past_the_line_end_is_the_line_end(client: LanguageCli
 
 
 async def test_status_tells_the_answer_source_and_keeps_the_model_latency(client: LanguageClient):
-    uri = "file:///tmp/infill-tests/answer_sources.py"
+    # Plain text (no grammar to refuse what the model writes) and a seed it answers with: the subject here is where
+    # answers come from, whichever model is shipped.
+    uri = "file:///tmp/infill-tests/answer_sources.txt"
     text = unseen(SHAPES, "answer sources")
-    open_document(client, uri, text)
-    (first,) = (await inline_at(client, uri, RETURN_LINE, RETURN_END)).items
+    open_document(client, uri, text, language_id="plaintext")
+    try:
+        _, answer = await answer_with_some_seed(client, uri, RETURN_LINE, RETURN_END, FAST_OPTIONS)
+        await answer_sources_from(client, uri, text, answer)
+    finally:
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": FAST_OPTIONS}))
+
+
+async def answer_sources_from(client: LanguageClient, uri: str, text: str, answer: types.InlineCompletionList):
+    (first,) = answer.items
     status = await execute(client, "infill.status")
     assert status["lastAnswerSource"] == "model" and status["lastModelLatencyMs"] == status["lastLatencyMs"] > 0
     model_ms = status["lastModelLatencyMs"]
@@ -616,11 +629,12 @@ async def test_the_last_requests_snippet_is_kept_while_nearly_as_good():
 
         assert await snippet_files_at_end_of(first, 1) == ["left.py"]
         # Names of right.py above the cursor too: it now shares slightly more (11 of 21 names against 10 of 21).
+        # It is first unless the kept one leads (the first place; a model with a longer context has room for both).
         both = first + assignment(RIGHT_NAMES)
-        assert await snippet_files_at_end_of(both, 2) == ["left.py"]
+        assert (await snippet_files_at_end_of(both, 2))[0] == "left.py"
         client.text_document_did_close(types.DidCloseTextDocumentParams(
             text_document=types.TextDocumentIdentifier(uri=uri)))
-        assert await snippet_files_at_end_of(both, 1) == ["right.py"]   # picked afresh
+        assert (await snippet_files_at_end_of(both, 1))[0] == "right.py"   # picked afresh
 
 
 async def test_the_embedded_model_keeps_its_small_context_for_the_file_itself(client: LanguageClient):

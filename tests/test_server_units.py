@@ -731,6 +731,56 @@ def test_an_invoke_cancelled_between_its_runs_is_cancelled_not_short(tiny_model_
         host.close()
 
 
+def test_an_explicit_request_samples_again_when_every_candidate_was_refused(tiny_model_dir):
+    """One sample of a small model at one place is often refused (here: the random model's text would break the
+    list). The user who asked gets more samples, with other seeds (REFUSED_RETRIES at most); typing gets one."""
+    import asyncio
+
+    from engine.types import EngineConfig
+    from infill import InfillRequest
+    from lsp_server.model_host import EXTRA_SEED_RUNS, ModelHost, refused_everything
+
+    host = ModelHost()
+    try:
+        # Each run encodes afresh: a random model's near-ties follow a reused prompt's rounding.
+        config = EngineConfig(model=str(tiny_model_dir), threads=1, seed=7, reuse_prefix=False)
+        info, error = host.load(config).result(120)
+        assert error is None
+        real_infill, runs = host._infill, []
+
+        def recorded(request, cancel, seed=None, speculative=False):
+            result = real_infill(request, cancel, seed=seed, speculative=speculative)
+            runs.append((seed, result.text, refused_everything(result)))
+            return result
+
+        host._infill = recorded
+        text = "x = [1, 2, \n"
+        typed = InfillRequest(text=text, mode="inline", start=11, end=11)
+        asked = InfillRequest(text=text, mode="inline", start=11, end=11, invoked=True)
+
+        assert host.run_blocking(typed).text == "" and [refused for _, _, refused in runs] == [True]
+        runs.clear()
+        answer = host.run_blocking(asked)   # `fill` on the command line, as the server runs a command
+        assert [(seed, refused) for seed, _, refused in runs] == [(None, True), (7 + EXTRA_SEED_RUNS + 1, False)]
+        assert answer.text == runs[-1][1] != ""
+        assert answer.details["model_calls"] == 2 and answer.details["refused_runs"] == 1
+
+        # A keystroke while the first sample ran: none is taken again, and the invoke comes back cancelled (its
+        # refusal is nobody's answer: the server would have shown the user the reason).
+        runs.clear()
+
+        def recorded_then_keystroke(request, cancel, seed=None, speculative=False):
+            result = recorded(request, cancel, seed=seed, speculative=speculative)
+            cancel.cancel()
+            return result
+
+        host._infill = recorded_then_keystroke
+        generated = asyncio.run(host.complete(asked, "doc"))
+        assert [(seed, refused) for seed, _, refused in runs] == [(None, True)] and generated.cancelled
+    finally:
+        host.close()
+
+
 def test_a_load_superseded_while_it_ran_neither_reports_nor_sets_ready():
     """Two quick model-option changes: the first load, already running, must not announce "ready" for settings
     the user has replaced; the newer one, queued behind it, decides the state."""
