@@ -1405,7 +1405,7 @@ def test_with_fim_sentinels_the_common_plans_fit_their_own_buckets():
     # the checkpoint names the canvases it reads well (the starter reads 16 worse than unigram: bench/RESULTS.md);
     # each common plan and a short fill get the smallest of those that holds them
     trained = json.loads((Path(DEFAULT_MODEL_DIR) / "diffusion_infill.json").read_text())["canvas_lengths"]
-    canvases = [min([size for size in trained if size >= longest] or [max(trained)]) for _, longest in WARM_PLANS]
+    canvases = [bucket(longest, max(trained), tuple(sorted(trained))) for _, longest in WARM_PLANS]
     shapes = [shape for (rows, _), canvas in zip(WARM_PLANS, canvases) for shape in ((rows, canvas), (1, canvas))]
     assert engine.layout == "spm-sentinels" and engine.warm_shapes() == tuple(dict.fromkeys(shapes))
     assert engine.describe()["canvas_lengths"] == sorted(trained)
