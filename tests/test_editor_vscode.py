@@ -355,8 +355,11 @@ def quick_open(driver, name: str) -> None:
 
 
 def open_file(driver, name: str) -> None:
+    """Quick open, then wait until the window's title names the file: the editor shown before (the Settings editor,
+    whose search box is a Monaco editor too) could otherwise take the next keys, and Ctrl+A selected its search."""
     quick_open(driver, name)
-    wait_for(lambda: visible(driver, ".editor-instance .monaco-editor textarea"), UI_S, f"an editor for {name}")
+    wait_for(lambda: name in driver.title and visible(driver, ".editor-instance .monaco-editor textarea"), UI_S,
+             lambda: f"an editor for {name}; the window's title is {driver.title!r}")
 
 
 def open_notebook_cell(driver, name: str) -> None:
