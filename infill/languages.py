@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 from functools import lru_cache
 from pathlib import PurePath
 
@@ -94,8 +95,29 @@ def parser(grammar: str) -> tree_sitter.Parser:
     return cache[grammar]
 
 
+# tree-sitter parses with the GIL held, and the server's event loop is another thread of the same process: a first
+# parse of 2 MB of Python (0.2-0.5 s on a 2-core CPU) kept it from answering anything for that long. From this size
+# on, the parser reads the source in chunks through a callback that lets other threads run between two chunks
+# (bench/event_loop_stall.py).
+YIELDING_PARSE_FROM_BYTES = 128 * 1024
+YIELD_EVERY_BYTES = 16 * 1024
+
+
+def parse_with(parser_: tree_sitter.Parser, source: bytes, old_tree: tree_sitter.Tree | None = None
+               ) -> tree_sitter.Tree:
+    if len(source) < YIELDING_PARSE_FROM_BYTES:
+        return parser_.parse(source) if old_tree is None else parser_.parse(source, old_tree)
+    view = memoryview(source)
+
+    def read(byte: int, _point) -> bytes:
+        time.sleep(0)   # releases the GIL: a waiting thread runs before the next chunk is parsed
+        return bytes(view[byte:byte + YIELD_EVERY_BYTES])
+
+    return parser_.parse(read) if old_tree is None else parser_.parse(read, old_tree)
+
+
 def parse(grammar: str, source: bytes) -> tree_sitter.Tree:
-    return parser(grammar).parse(source)
+    return parse_with(parser(grammar), source)
 
 
 INCREMENTAL_FROM_BYTES = 64 * 1024   # below this a fresh parse is as fast as working out the edit
@@ -136,6 +158,6 @@ def parse_document(grammar: str, source: bytes) -> tree_sitter.Tree:
         edited = old_tree.copy()
         edited.edit(start, old_end, new_end, point_at(old_source, start), point_at(old_source, old_end),
                     point_at(source, new_end))
-        tree = parser(grammar).parse(source, edited)
+        tree = parse_with(parser(grammar), source, edited)
     cache[grammar] = (source, tree)
     return tree

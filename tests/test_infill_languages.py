@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import tree_sitter
 
 from infill.languages import (
-    GRAMMARS, INCREMENTAL_FROM_BYTES, common_prefix_length, describe_language, grammar_for, language, parse,
-    parse_document, parser, query,
+    GRAMMARS, INCREMENTAL_FROM_BYTES, YIELDING_PARSE_FROM_BYTES, common_prefix_length, describe_language, grammar_for,
+    language, parse, parse_document, parser, query,
 )
 from infill.queries import SCOPE_CAPTURES, load_query
 
@@ -86,6 +87,32 @@ def test_large_documents_reparse_incrementally_to_the_same_tree():
     assert incremental.root_node.has_error
     assert str(incremental.root_node) == str(parse("python", edited).root_node)
     assert str(first.root_node) == str(parse("python", body).root_node)   # the cached tree was not edited in place
+
+
+def test_a_large_parse_lets_other_threads_run():
+    """The server's event loop is another thread of the same process: while the worker parses a large document
+    (tree-sitter holds the GIL), the loop must still get turns, and the tree must be the one a plain parse gives."""
+    source = ("def f(x):\n    return [x + 1 for x in range(10)]  # é😀\n\n" * 20000).encode()
+    assert len(source) > 4 * YIELDING_PARSE_FROM_BYTES
+    turns, stop = [0], threading.Event()
+
+    def other_thread() -> None:
+        while not stop.is_set():
+            turns[0] += 1
+            time.sleep(0)
+
+    runner = threading.Thread(target=other_thread)
+    runner.start()
+    try:
+        time.sleep(0.05)
+        before = turns[0]
+        tree = parse("python", source)
+        during = turns[0] - before
+    finally:
+        stop.set()
+        runner.join()
+    assert during >= 20, f"the other thread ran {during} times during the parse"
+    assert str(tree.root_node) == str(parser("python").parse(source).root_node)
 
 
 def test_common_prefix_length():
