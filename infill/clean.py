@@ -6,6 +6,7 @@ already closes, or runs on past the block it was asked to fill. Each rule below 
 """
 from __future__ import annotations
 
+import ast
 import keyword
 import math
 import re
@@ -151,6 +152,33 @@ def drop_comment_only_body(middle: str, before: str, line_above: str, suffix: st
     if comment_only(middle, grammar) and body_still_empty(before, line_above, suffix, grammar, opener):
         return ""
     return middle
+
+
+# Python blocks whose body cannot be a docstring: a literal alone there is a statement that does nothing.
+NO_DOCSTRING_BLOCK = re.compile(r"\s*(?:async\s+)?(?:for|while|if|elif|else|try|except|finally|with|match|case)\b")
+
+
+def drop_literal_only_body(middle: str, before: str, line_above: str, suffix: str, grammar: str | None = None,
+                           opener: str = "") -> str:
+    """"" for a Python fill that is one literal alone (a string, a number; `...` stays, a placeholder like `pass`)
+    in the still empty body of a loop, an `if`, a `try` or a `with`: it parses, so the parse check lets it through,
+    and it does nothing. Only a function or a class takes a string there, as its docstring (their headers, and a
+    header that starts on an earlier line, are left alone)."""
+    if grammar != "python" or not middle.strip():
+        return middle
+    header = opener or (before if before.strip() else line_above)
+    if not NO_DOCSTRING_BLOCK.match(header) or not body_still_empty(before, line_above, suffix, grammar, opener):
+        return middle
+    # Parsed as the body it is (a string's later lines may sit left of its first: no dedenting).
+    try:
+        statements = ast.parse("if 1:" + (middle if before.strip() else "\n" + before + middle)).body[0].body
+    except (SyntaxError, ValueError):
+        return middle   # not one literal: the other checks decide
+    if len(statements) != 1 or not isinstance(statements[0], ast.Expr):
+        return middle
+    value = statements[0].value
+    literal = isinstance(value, ast.JoinedStr) or (isinstance(value, ast.Constant) and value.value is not Ellipsis)
+    return "" if literal else middle
 
 
 def drop_repeated_line_start(middle: str, before: str) -> str:
@@ -1125,6 +1153,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
         middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above)
+        middle = drop_literal_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
     if not middle.strip():
         return ""
     if after_opener:

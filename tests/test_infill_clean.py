@@ -200,6 +200,27 @@ def test_a_comment_alone_in_an_empty_body_is_dropped(middle, before, line_above,
     assert drop_comment_only_body(middle, before, line_above, suffix) == expected
 
 
+@pytest.mark.parametrize("middle,before,line_above,suffix,expected", [
+    # a string alone in a loop's empty body, its later lines left of its first (as the demo's model wrote it)
+    ('"""se__line:],\n    |   :Method\n\n    """', "        ", "    for line in lines:", "\n    return total\n", ""),
+    ("'count'", "        ", "    while True:", "\n", ""),
+    ("42", "    ", "if x:", "\nelse:\n    y = 1\n", ""),
+    ('f"{x}"', "        ", "    with open(p) as h:", "\n", ""),
+    ('\n        "later"', "    for x in xs:", "", "\n    return\n", ""),   # on the line after the header
+    ("...", "        ", "    for line in lines:", "\n", "..."),             # a placeholder, like pass
+    ('"""Sum the lines."""', "    ", "def total(lines):", "\n", '"""Sum the lines."""'),   # a docstring
+    ('"""A point."""', "    ", "class Point:", "\n", '"""A point."""'),
+    ('"""Sum."""', "    ", "    b: int) -> int:", "\n", '"""Sum."""'),     # a def whose header began above
+    ('"doc"\n        total += 1', "        ", "    for line in lines:", "\n", '"doc"\n        total += 1'),
+    ("'x'", "        ", "    for line in lines:", "\n        total += 1\n", "'x'"),   # the body has code below
+    ("'x'", "        ", "    total = 0", "\n", "'x'"),                     # no block opened above
+])
+def test_a_literal_alone_in_an_empty_python_body_is_dropped(middle, before, line_above, suffix, expected):
+    from infill.clean import drop_literal_only_body
+    assert drop_literal_only_body(middle, before, line_above, suffix, "python") == expected
+    assert drop_literal_only_body(middle, before, line_above, suffix, "javascript") == middle
+
+
 @pytest.mark.parametrize("middle, expected", [
     ("--[[ later:\n    fill this in ]]", ""),
     ("--[==[ a ]] still ]==]", ""),

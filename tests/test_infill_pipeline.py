@@ -217,6 +217,9 @@ def test_an_empty_python_body_gets_code_or_nothing():
     assert "broken the code's syntax or left nothing worth inserting" in result.message
     result, _ = inline(document, "# count the words\n", "total += len(line.split())\n")
     assert result.text == "total += len(line.split())"
+    # A string alone parses too, and does nothing there (the demo's model wrote one: a docstring of nonsense).
+    result, _ = inline(document, '"""se__line:],\n    |   :Method or 2\n\n    """\n', "'words'", invoked=True)
+    assert result.text == ""
 
 
 def test_multi_line_body_in_python():
