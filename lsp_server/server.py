@@ -90,6 +90,7 @@ class InfillServer(LanguageServer):
         self.rhythms: dict[str, TypingRhythm] = {}               # per document
         self.generations: dict[str, int] = {}                    # per job (jobs_of): the newest request
         self.closings: collections.Counter[str] = collections.Counter()   # per document: times it was closed
+        self.selection_commands: collections.Counter[str] = collections.Counter()   # per document: running now
         # Numbers for generations, never reused: a document closed and reopened starts no count of its own that a
         # request from before the close could match.
         self.request_numbers = itertools.count(1)
@@ -131,6 +132,10 @@ class InfillServer(LanguageServer):
                                 error_handler=self.report_server_error)
             except SystemExit as end:   # the `exit` notification: pygls calls sys.exit, as over stdio
                 exit_code = end.code
+            except (ConnectionError, asyncio.IncompleteReadError) as dropped:
+                # The editor went away mid-message or reset the connection: the end of the session, as a closed
+                # stdin is (asyncio printed it as an unhandled error with a traceback).
+                log.info("the client's connection ended: %s", dropped)
             finally:   # stop the model worker first: the interpreter aborts if a thread is still inside torch
                 self.shutdown()
 
@@ -437,7 +442,8 @@ def on_notebook_close(ls: InfillServer, params: types.DidCloseNotebookDocumentPa
 
 def forget_document(ls: InfillServer, key: str) -> None:
     """A closed document's jobs stop, and what was kept for it goes."""
-    ls.closings[key] += 1
+    if key in ls.selection_commands:   # (counted for them alone: a count per document ever closed would only grow)
+        ls.closings[key] += 1
     for job in jobs_of(key):
         ls.host.cancel(job)
         ls.generations.pop(job, None)
@@ -663,6 +669,10 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
                 f"{params.text_document.uri}", once=f"position outside {params.text_document.uri}")
         return EMPTY, []
     key = document_key(snap.uri)
+    if key not in ls.workspace.text_documents:
+        # Closed after the request was sent (its task started once the didClose was read): nobody waits for an
+        # answer, and a generation filed now for a closed document would never be removed.
+        return CANCELLED, []
     invoked = params.context is not None and params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     wanted = INVOKED_CANDIDATES if invoked else 1
     job = key + job_suffix   # a newer request for the same job supersedes this one
@@ -992,6 +1002,19 @@ def range_json(rng: types.Range) -> dict:
 
 async def edit_selection(ls: InfillServer, mode: str, args: tuple) -> dict:
     uri, selection, instruction, formatting, version = command_arguments(args)
+    key = document_key(uri)
+    ls.selection_commands[key] += 1   # while it runs, the document's closings are counted (see forget_document)
+    try:
+        return await edit_selection_in(ls, mode, uri, selection, instruction, formatting, version)
+    finally:
+        ls.selection_commands[key] -= 1
+        if not ls.selection_commands[key]:
+            del ls.selection_commands[key]
+            ls.closings.pop(key, None)
+
+
+async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: types.Range, instruction: str | None,
+                            formatting: dict | None, version: int | None) -> dict:
     snap = snapshot(ls, uri)
     closings = ls.closings[document_key(uri)]
     if version is not None and version != snap.version:   # the range was chosen in text that has changed since

@@ -5,6 +5,7 @@ import io
 import json
 import signal
 import socket
+import struct
 import os
 import subprocess
 import sys
@@ -357,6 +358,28 @@ def frame(message: dict) -> bytes:
 
 INITIALIZE = {"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": None, "capabilities": {},
                                                          "initializationOptions": FAST_OPTIONS}}
+
+
+@pytest.mark.parametrize("ending", ["half a message", "reset"])
+def test_a_tcp_client_that_drops_the_connection_ends_the_server_quietly(ending):
+    """asyncio printed "Unhandled exception in client_connected_cb" and a traceback into the editor's log."""
+    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", "127.0.0.1:0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stderr.readline().rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+            if ending == "half a message":
+                connection.sendall(b"Content-Length: 100\r\n\r\n{\"jsonrpc\":")
+            else:   # a reset (RST) instead of an orderly close, after half a header
+                connection.sendall(b"Content-Len")
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        stderr = server.communicate(timeout=60)[1]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0
+    assert "Traceback" not in stderr and "Unhandled exception" not in stderr, stderr
 
 
 def test_tcp_serves_lsp(tcp_server):

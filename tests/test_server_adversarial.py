@@ -30,7 +30,7 @@ from conftest import (FAST_OPTIONS, SERVER_COMMAND, execute, initialize, inline_
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 INVOKED = types.InlineCompletionTriggerKind.Invoked
-INVALID_PARAMS, REQUEST_CANCELLED = -32602, -32800
+INVALID_REQUEST, INVALID_PARAMS, REQUEST_CANCELLED = -32600, -32602, -32800
 LAST_LINE = "notes: the total is "
 DOCSTRING = ('def total(values):\n    """Add up the values given, one after another,\n    and return the sum."""\n'
              '    return sum(values)\n')
@@ -390,6 +390,36 @@ async def test_the_connection_ends_while_the_model_loads(ending: str, capfd):
     assert server.returncode == (1 if ending == "exit" else 0)
     stderr = capfd.readouterr().err
     assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr[-2000:]
+
+
+async def test_a_second_initialize_and_a_request_after_shutdown_are_refused_as_invalid():
+    """LSP allows one initialize, and answers requests after shutdown with InvalidRequest. A second initialize made
+    pygls build a new workspace (every open document was then unknown); a request after shutdown was dropped
+    without an answer, and the client waited for ever."""
+    client = await config().start()
+    server = client._server
+    try:
+        await initialize(client, {"diffusionInfill": FAST_OPTIONS})
+        await wait_for_model(client)
+        uri = "file:///tmp/adversarial/initialized_twice.txt"
+        open_document(client, uri, LAST_LINE + "\n", language_id="plaintext")
+        with pytest.raises(JsonRpcException) as refused:
+            await asyncio.wait_for(client.protocol.send_request_async(types.INITIALIZE, types.InitializeParams(
+                capabilities=client_capabilities("visual-studio-code"))), 30)
+        assert refused.value.code == INVALID_REQUEST and "only once" in str(refused.value)
+        assert (await inline_at(client, uri, 0, len(LAST_LINE), INVOKED)).items   # the document is still known
+        await asyncio.wait_for(client.shutdown_async(None), 30)
+        with pytest.raises(JsonRpcException) as refused:
+            await asyncio.wait_for(client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND,
+                                   types.ExecuteCommandParams(command="infill.status", arguments=[])), 30)
+        assert refused.value.code == INVALID_REQUEST and "after shutdown" in str(refused.value)
+        client.exit(None)
+        await asyncio.wait_for(server.wait(), 30)
+    finally:
+        if server.returncode is None:
+            server.kill()
+        await client.stop()
+    assert server.returncode == 0
 
 
 async def test_a_cancel_for_a_request_answered_already_is_no_warning(capfd):

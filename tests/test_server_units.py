@@ -1034,6 +1034,63 @@ def test_a_request_from_before_a_close_is_dropped_when_the_document_reopens_the_
     assert asyncio.run(scenario()) == CANCELLED
 
 
+def test_finished_notification_handlers_are_not_kept():
+    """pygls files the future of each notification's handler under a fresh id and removes only answered requests':
+    every keystroke's didChange stayed in memory for as long as the server ran (about 2.6 MB per 1,000 keys)."""
+    from pygls.workspace import Workspace
+
+    from lsp_server.server import InfillServer
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    ls.protocol._send_data = lambda data: None
+    uri = "file:///tmp/units/typed.txt"
+
+    def notify(method: str, params: dict) -> None:
+        ls.protocol.handle_message(ls.protocol.structure_message({"jsonrpc": "2.0", "method": method,
+                                                                  "params": params}))
+
+    async def scenario():
+        notify(types.TEXT_DOCUMENT_DID_OPEN, {"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1,
+                                                               "text": ""}})
+        for version in range(2, 202):
+            end = {"line": 0, "character": version - 2}
+            notify(types.TEXT_DOCUMENT_DID_CHANGE, {"textDocument": {"uri": uri, "version": version},
+                                                    "contentChanges": [{"range": {"start": end, "end": end},
+                                                                        "text": "x"}]})
+        await asyncio.sleep(0.05)
+        return ls.workspace.get_text_document(uri).source, len(ls.protocol._request_futures)
+
+    assert asyncio.run(scenario()) == ("x" * 200, 0)
+
+
+def test_a_request_whose_document_closed_before_it_ran_keeps_nothing_for_it():
+    """Its task started after the didClose was read (a client that sends both in one write, over TCP): the request
+    filed a generation for the closed document, which nothing removed. And closing documents no selection command
+    works on keeps no count of them."""
+    from pygls.workspace import Workspace
+
+    from lsp_server.protocol import documents_at_request
+    from lsp_server.server import CANCELLED, InfillServer, complete_inline, document_key, forget_document
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    uri = "file:///tmp/units/closed.txt"
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="plaintext", version=1, text="a b"))
+    seen = dict(ls.workspace.text_documents)   # the documents as the request arrived
+    ls.workspace.remove_text_document(uri)
+    forget_document(ls, document_key(uri))      # ... and then its didClose
+
+    async def scenario():
+        documents_at_request.set(seen)
+        return await complete_inline(ls, types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=at(0, 3),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+
+    assert asyncio.run(scenario()) == (CANCELLED, [])
+    assert ls.generations == {} and ls.closings == {}
+
+
 def test_the_documents_a_request_saw_stay_with_that_request():
     """The copy of the open documents taken as a request arrives was left set in the reader's context, so every
     notification handled after it (a notebook cell's read-ahead) read the documents as that request had seen them."""
