@@ -171,8 +171,9 @@ def drop_literal_only_body(middle: str, before: str, line_above: str, suffix: st
         return middle
     # Parsed as the body it is (a string's later lines may sit left of its first: no dedenting).
     try:
-        statements = ast.parse("if 1:" + (middle if before.strip() else "\n" + before + middle)).body[0].body
-    except (SyntaxError, ValueError):
+        statements = ast.parse("if 1:" + (middle if before.strip() else "\n" + before + middle),
+                               filename="<fill>").body[0].body   # (a fill's warnings: filtered under that name)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):   # (`-----...-1` nests past the parser's stack)
         return middle   # not one literal: the other checks decide
     if len(statements) != 1 or not isinstance(statements[0], ast.Expr):
         return middle

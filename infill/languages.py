@@ -98,7 +98,9 @@ def parser(grammar: str) -> tree_sitter.Parser:
 # tree-sitter parses with the GIL held, and the server's event loop is another thread of the same process: a first
 # parse of 2 MB of Python (0.2-0.5 s on a 2-core CPU) kept it from answering anything for that long. From this size
 # on, the parser reads the source in chunks through a callback that lets other threads run between two chunks
-# (bench/event_loop_stall.py).
+# (bench/event_loop_stall.py). A tree parsed so reads its text through the callback again (node.text, query
+# predicates): each read sleeps too, so a query with predicates over many nodes of such a tree would be slow (the
+# shipped queries have none).
 YIELDING_PARSE_FROM_BYTES = 128 * 1024
 YIELD_EVERY_BYTES = 16 * 1024
 

@@ -221,6 +221,12 @@ def test_a_literal_alone_in_an_empty_python_body_is_dropped(middle, before, line
     assert drop_literal_only_body(middle, before, line_above, suffix, "javascript") == middle
 
 
+def test_a_fill_nested_too_deep_for_pythons_parser_is_left_to_the_other_checks():
+    from infill.clean import drop_literal_only_body
+    middle = "-" * 3000 + "1"   # 97 tokens of the starter's tokenizer; ast.parse raised RecursionError on it
+    assert drop_literal_only_body(middle, "        ", "    for x in xs:", "\n", "python") == middle
+
+
 @pytest.mark.parametrize("middle, expected", [
     ("--[[ later:\n    fill this in ]]", ""),
     ("--[==[ a ]] still ]==]", ""),
