@@ -22,6 +22,20 @@ def at(line: int, character: int) -> types.Position:
     return types.Position(line=line, character=character)
 
 
+def bare_server(silent: bool = False):
+    """A server object of its own, in this process, with a workspace as after initialize and no model loaded;
+    `silent`: what it would send to a client goes nowhere."""
+    from pygls.workspace import Workspace
+
+    from lsp_server.server import InfillServer
+
+    ls = InfillServer()
+    ls.protocol._workspace = Workspace(None)
+    if silent:
+        ls.protocol._send_data = lambda data: None
+    return ls
+
+
 @pytest.mark.parametrize("source, position, offset", [
     ("ab\ncd\n", at(0, 0), 0),
     ("ab\ncd\n", at(1, 2), 5),          # end of a line
@@ -569,12 +583,10 @@ def test_a_rest_that_would_delete_an_auto_typed_closer_is_not_offered():
 
 
 def test_the_server_answers_typed_through_past_an_auto_closed_bracket_without_the_model():
-    from pygls.workspace import Workspace
 
-    from lsp_server.server import TYPED_THROUGH, InfillServer, complete_inline, document_key
+    from lsp_server.server import TYPED_THROUGH, complete_inline, document_key
 
-    ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
+    ls = bare_server()
     uri = "file:///tmp/units/auto-closed.txt"
     shown_at = "total = \n"
     ls.suggestions[document_key(uri)] = ShownSuggestion.at(shown_at, len("total = "), ["sum(values)"],
@@ -930,12 +942,10 @@ def test_accepting_a_long_suggestion_does_not_cancel_the_speculation_from_its_en
     speculation (and typing through it did so at every other key)."""
     import threading
 
-    from pygls.workspace import Workspace
 
-    from lsp_server.server import InfillServer, document_key, prime_after_edit
+    from lsp_server.server import document_key, prime_after_edit
 
-    ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
+    ls = bare_server()
     ls.host.engine = object()   # "ready" without loading a model: no job here needs one
     ls.host.ready.set()
     uri = "file:///tmp/units/accepted.py"
@@ -1002,13 +1012,11 @@ def test_a_request_from_before_a_close_is_dropped_when_the_document_reopens_the_
     """A request still waiting out its debounce when its document closes belongs to the closed document. Reopened
     with the same text and version, the document's next request must not share its number, or the old one would
     go on to the model and take the new one's place there. On a server object of its own, no model loaded."""
-    from pygls.workspace import Workspace
 
     from lsp_server.debounce import TypingRhythm
-    from lsp_server.server import CANCELLED, InfillServer, complete_inline, document_key, on_close
+    from lsp_server.server import CANCELLED, complete_inline, document_key, on_close
 
-    ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
+    ls = bare_server()
     uri, text = "file:///tmp/units/reopened.txt", "notes: the total is \n"
     item = types.TextDocumentItem(uri=uri, language_id="plaintext", version=2, text=text)
 
@@ -1037,13 +1045,8 @@ def test_a_request_from_before_a_close_is_dropped_when_the_document_reopens_the_
 def test_finished_notification_handlers_are_not_kept():
     """pygls files the future of each notification's handler under a fresh id and removes only answered requests':
     every keystroke's didChange stayed in memory for as long as the server ran (about 2.6 MB per 1,000 keys)."""
-    from pygls.workspace import Workspace
 
-    from lsp_server.server import InfillServer
-
-    ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
-    ls.protocol._send_data = lambda data: None
+    ls = bare_server(silent=True)
     uri = "file:///tmp/units/typed.txt"
 
     def notify(method: str, params: dict) -> None:
@@ -1068,13 +1071,11 @@ def test_a_request_whose_document_closed_before_it_ran_keeps_nothing_for_it():
     """Its task started after the didClose was read (a client that sends both in one write, over TCP): the request
     filed a generation for the closed document, which nothing removed. And closing documents no selection command
     works on keeps no count of them."""
-    from pygls.workspace import Workspace
 
     from lsp_server.protocol import documents_at_request
-    from lsp_server.server import CANCELLED, InfillServer, complete_inline, document_key, forget_document
+    from lsp_server.server import CANCELLED, complete_inline, document_key, forget_document
 
-    ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
+    ls = bare_server()
     uri = "file:///tmp/units/closed.txt"
     ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="plaintext", version=1, text="a b"))
     seen = dict(ls.workspace.text_documents)   # the documents as the request arrived
@@ -1094,14 +1095,10 @@ def test_a_request_whose_document_closed_before_it_ran_keeps_nothing_for_it():
 def test_the_documents_a_request_saw_stay_with_that_request():
     """The copy of the open documents taken as a request arrives was left set in the reader's context, so every
     notification handled after it (a notebook cell's read-ahead) read the documents as that request had seen them."""
-    from pygls.workspace import Workspace
 
     from lsp_server.protocol import documents_at_request
-    from lsp_server.server import InfillServer
 
-    ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
-    ls.protocol._send_data = lambda data: None
+    ls = bare_server(silent=True)
     uri = "file:///tmp/units/seen.py"
 
     async def scenario():
@@ -1142,13 +1139,11 @@ def test_a_speculation_the_engine_failed_in_is_run_again_when_the_user_gets_ther
     """Out of GPU memory (or any engine error) while speculating: the speculation has no text, but not because
     the model found nothing there. Before, it was adopted as "nothing here" and kept as speculated, so the user
     who got to that place got no suggestion and no message, and the model was never asked again."""
-    from pygls.workspace import Workspace
 
     from engine.types import EngineConfig, EngineError
-    from lsp_server.server import InfillServer, complete_inline, speculate, speculated_already
+    from lsp_server.server import complete_inline, speculate, speculated_already
 
-    ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
+    ls = bare_server()
     ls.options = replace(ls.options, readAhead=False)
     info, error = ls.host.load(EngineConfig(model=str(tiny_model_dir), threads=1)).result(120)
     assert error is None
