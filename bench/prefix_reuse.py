@@ -2,7 +2,8 @@
 every Nth keystroke planned by infill/ as the server plans it, the engine run with reuse on and off.
 
     python -m bench.prefix_reuse [--context 192 1024] [--every 8] [--steps 4] [--device cpu|cuda]
-                                 [--fast-path off|static|compiled] [--related MODULE ...] [--json]
+                                 [--fast-path off|static|compiled] [--related MODULE ...]
+                                 [--sdpa default|no-cudnn] [--json]
 
 The embedded model's weights with its context budget raised (it was trained on 192-token prompts, so the longer
 contexts are for timing only; its sliding window is 256 tokens, so 1,024 tokens are four windows). Every request
@@ -10,12 +11,16 @@ runs the same fixed number of denoising steps on one 32-token row, so only the e
 
 Each request starts from what the one before chose, as the server's requests do (infill.plan.ContextMemory: the
 prefix's first line and the other-file snippets stay while they fit well). The run with reuse is made a second time
-with every context cut afresh (`reuse_on_cut_afresh`), as before that rule. `--related`: these modules' files are
-open beside it and lend snippets (infill/related.py).
+with every context cut afresh (`reuse_on_cut_afresh`), as before that rule, and once more on the kept contexts
+(`reuse_on_again`): every encoder shape has then been seen once, so a gap between `reuse_on` and `reuse_on_again` is
+a cost paid per new shape (on a GPU, for example, an attention backend that builds a plan per shape), not per token.
+`--sdpa no-cudnn` keeps PyTorch's attention off its cuDNN backend, which builds a graph per shape, to test that.
+`--related`: these modules' files are open beside it and lend snippets (infill/related.py).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -26,6 +31,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bench.common import DEFAULT_FUNCTIONS, held_back
 from engine import EngineConfig, InfillEngine
@@ -99,6 +105,13 @@ def changes(used: list[tuple]) -> int:
     return sum(a != b for a, b in zip(used, used[1:]))
 
 
+def attention_backends(choice: str):
+    """The attention backends the runs may use: PyTorch's own choice, or every backend but cuDNN's."""
+    if choice == "default":
+        return contextlib.nullcontext()
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--context", type=int, nargs="+", default=[192, 1024], help="prompt budgets in tokens")
@@ -109,8 +122,15 @@ def main() -> None:
     parser.add_argument("--fast-path", default="off", choices=["off", "static", "compiled"])
     parser.add_argument("--related", nargs="*", default=[], metavar="MODULE",
                         help="modules whose files are open beside it (other-file snippets)")
+    parser.add_argument("--sdpa", default="default", choices=["default", "no-cudnn"],
+                        help="attention backends: PyTorch's choice, or all but cuDNN's")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    with attention_backends(args.sdpa):
+        measure(args)
+
+
+def measure(args) -> None:
     related = open_beside(args.related)
 
     base = InfillEngine(EngineConfig(max_steps=args.steps, stop_entropy=0.0, fast_path=args.fast_path,
@@ -131,6 +151,7 @@ def main() -> None:
                "request_speedup": round(off["request_ms_p50"] / on["request_ms_p50"], 2)}
         fresh, fresh_used = prompts_while_typing(engines[True], args.function, args.every, related, sticky=False)
         row["reuse_on_cut_afresh"] = run(forget(engines[True]), fresh)
+        row["reuse_on_again"] = run(forget(engines[True]), contexts)
         row["prefix_starts_moved"] = {"kept": moves([prefix for prefix, _ in contexts]),
                                       "cut_afresh": moves([prefix for prefix, _ in fresh])}
         if related:
@@ -139,6 +160,7 @@ def main() -> None:
         rows.append(row)
     device = base.device
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "fast_path": args.fast_path,
+              "sdpa": args.sdpa,
               "device": torch.cuda.get_device_name(device) if device.type == "cuda"
               else f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)",
               "function": args.function, "every": args.every, "steps": args.steps, "rows": rows}
@@ -150,6 +172,7 @@ def main() -> None:
               f"request p50 {row['request_speedup']}x faster with reuse")
         print(f"      contexts cut afresh at every request: {row['reuse_on_cut_afresh']}; prompt heads moved "
               f"{row['prefix_starts_moved']}" + (f"; snippets changed {row['snippets_changed']}" if related else ""))
+        print(f"      the kept contexts again (every shape seen once): {row['reuse_on_again']}")
 
 
 if __name__ == "__main__":
