@@ -435,7 +435,7 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
     that closes a block the middle opened at its depth (the `  end` of the middle's own `if` before the
     function's `end`). One character is enough for a one-letter name or number the suffix starts with, for a
-    statement's `;` the suffix already ends it with, for an
+    statement's `;` the suffix already ends it with, for a list's `,` the suffix already has, for an
     opening bracket the suffix opens (`number {` before ` {`), and for a quote that closes the string the prefix
     opened (the middle holds an odd number of it): `;;` parses as an empty statement, and `{ {` may parse where a
     later error is excused, so the parse check would not catch them."""
@@ -459,6 +459,8 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
         return middle
     if head[0] == ";" and not code_after_cursor(head[1:].split("\n", 1)[0], grammar).strip(" \t}"):
         return trimmed[:-1]   # the `;` ends the statement (`; }` of a one-line body too), not `for (;;)`
+    if head[0] == ",":
+        return trimmed[:-1]   # the suffix's comma separates already: `f(a,, b)` is no list (arrays aside)
     if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
         return trimmed[:-1].rstrip(" \t")
     if head[0] in QUOTES and len(unescaped(trimmed, head[0], grammar)) % 2 == 1:

@@ -14,6 +14,7 @@ import tree_sitter
 from .languages import parse, parse_document, query
 from .literals import HOLE, OPEN, literal_ending
 from .queries import SCOPE_CAPTURES
+from .silent_faults import faults_near
 from .style import line_start_at
 
 
@@ -72,7 +73,8 @@ def error_count(grammar: str, text: str) -> int:
 
 
 class ErrorCounts(NamedTuple):
-    total: int    # ERROR / MISSING nodes in the whole document
+    total: int    # ERROR / MISSING nodes in the whole document, and the compiler faults the grammar reads
+                  # silently (silent_faults) in the nodes the range meets
     near: int     # those touching the range
     within: int   # those the range's own text makes: an ERROR starting in it, a missing name or expression after
                   # its first character up to its end (`if (a &&)`: the operand `&&` needs)
@@ -86,11 +88,14 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
     A missing closer or keyword is not counted there: it closes something opened before (the user's `foo(`)."""
     data = text.encode("utf-8")
     root = parse_document(grammar, data).root_node
-    if not root.has_error:
-        return ErrorCounts(0, 0, 0)
     low, high = len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
-    total = near = within = 0
-    spans = set()
+    # What the grammar reads but the compiler rejects, in the nodes the range meets: near it by construction.
+    faults = faults_near(grammar, root, data, low, high)
+    if not root.has_error and not faults:
+        return ErrorCounts(0, 0, 0)
+    total = near = len(faults)
+    within = sum(low <= fault_start < high for _, _, fault_start, _ in faults)
+    spans = set(faults)
     stack = [root]
     while stack:
         node = stack.pop()

@@ -1099,6 +1099,42 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
     assert filled == "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
 
 
+# Code each grammar reads without an ERROR node but its compiler rejects (infill/silent_faults.py), each with the
+# right text for the same spot, which must still be offered.
+SILENT_FAULTS = [
+    # Go ends the header's line with a semicolon: the brace must stay on it
+    ("go", GO_BODY % "\tif x<|>\n\treturn", "\n\t{\n\t\tg()\n\t}", " {\n\t\tg()\n\t}"),
+    ("go", GO_BODY % "\tfor i := 0; i < 3; i++<|>\n\treturn", "\n\t{\n\t\tg(i)\n\t}", " {\n\t\tg(i)\n\t}"),
+    # a list the fill opens itself, closed on a line of its own without the comma
+    ("go", GO_BODY % "\t<|>", "xs := []int{\n\t\t1,\n\t\t2\n\t}\n\tg(xs)",
+     "xs := []int{\n\t\t1,\n\t\t2,\n\t}\n\tg(xs)"),
+    ("go", GO_BODY % "\t<|>", "g(\n\t\t1,\n\t\t2\n\t)", "g(\n\t\t1,\n\t\t2,\n\t)"),
+    # JSX: the closing tag names another element
+    ("javascript", "function A() {\n  return <div><|></div>;\n}\n", "<b>x</i>", "<b>x</b>"),
+    ("typescriptreact", "function A() {\n  return <div><|></div>;\n}\n", "<span>hi</p>", "<span>hi</span>"),
+    # an entry missing between commas
+    ("javascript", "g(a, <|>);\n", ", b", "b"),
+    ("typescript", "const o = {a: 1, <|>};\n", ", b: 2", "b: 2"),
+]
+
+
+@pytest.mark.parametrize("language_id, source, broken, right", SILENT_FAULTS)
+def test_a_fill_its_compiler_rejects_is_refused_though_its_grammar_reads_it(language_id, source, broken, right):
+    """tree-sitter parses each broken fill without an error, so the parse check offered code that does not
+    compile (Go's automatic semicolons, a list with a hole, mismatched JSX tags)."""
+    refused, _ = inline(source, broken, language_id=language_id, invoked=True, insert_spaces=False)
+    assert refused.text == "" and "syntax" in refused.message
+    offered, _ = inline(source, right, language_id=language_id, invoked=True, insert_spaces=False)
+    assert offered.text and right.strip() in applied(source, offered)
+
+
+@pytest.mark.parametrize("language_id", ["python", "javascript", "typescript", "go", "rust", "c", "java", "lua"])
+def test_a_comma_the_suffix_already_has_is_not_written_again(language_id):
+    """`f(<|>, b)` filled with `a,`: `f(a,, b)` is no list in any of these languages; the model's comma goes."""
+    result, _ = inline("x = f(<|>, b)\n", "a,", language_id=language_id, invoked=True)
+    assert applied("x = f(<|>, b)\n", result) == "x = f(a, b)\n"
+
+
 def test_fill_answers_with_minimal_edits():
     text = "def f(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
     start, end = text.index("    s = 0"), text.index("    return")

@@ -624,3 +624,43 @@ def test_a_method_chain_right_above_the_cursor_is_kept_though_the_cut_opens_insi
     # A cut statement's small tail still gives way to the next statement's start.
     short = "x = call(\n    a,\n    b\n)\n" + "y = 1\n" * 8 + "z = "
     assert short[cut_prefix(short, len(short), 36, words):] == short[short.index("y = 1"):]
+
+
+# ---- what a grammar reads silently but its compiler rejects (infill/silent_faults.py) ---------------------------
+
+from infill.languages import parse  # noqa: E402
+from infill.silent_faults import faults_near  # noqa: E402
+
+GO_FUNC = "package p\n\nfunc f(x int) {\n%s\n}\n"
+
+
+@pytest.mark.parametrize("grammar, source, faults", [
+    # Go's automatic semicolon after a line's last name, literal or closer
+    ("go", GO_FUNC % "\tif x > 0\n\t{\n\t\tg()\n\t}", 1),
+    ("go", GO_FUNC % "\tfor _, y := range ys\n\t{\n\t\tg(y)\n\t}", 1),
+    ("go", GO_FUNC % "\tswitch x\n\t{\n\t}", 1),
+    ("go", "package p\n\nvar h = func() int\n{\n\treturn 1\n}\n", 1),
+    ("go", GO_FUNC % "\tg(\n\t\t1,\n\t\t2 // two\n\t)", 1),
+    ("go", "package p\n\nvar m = map[string]int{\n\t\"a\": 1,\n\t\"b\": 2\n}\n", 1),
+    # what Go accepts: no semicolon after `for`, `else` or `select`, a bare block after a statement, commas
+    ("go", GO_FUNC % "\tfor\n\t{\n\t\tbreak\n\t}", 0),
+    ("go", GO_FUNC % "\tif x > 0 {\n\t\tg()\n\t} else\n\t{\n\t\th()\n\t}", 0),
+    ("go", GO_FUNC % "\tselect\n\t{\n\t}", 0),
+    ("go", GO_FUNC % "\ty := 1\n\t{\n\t\tg(y)\n\t}", 0),
+    ("go", GO_FUNC % "\tg(\n\t\t1,\n\t\t2, // two\n\t)\n\tg(1,\n\t\t2)\n\tg(\n\t)", 0),
+    ("go", "package p\n\ntype T struct\n{\n\tA int\n}\n", 0),
+    # JavaScript / TypeScript lists: a hole is an error except in an array; a trailing comma is fine
+    ("javascript", "f(a,, b);\n", 1),
+    ("javascript", "f(, b);\n", 1),
+    ("typescript", "const o = {a: 1,, b: 2};\n", 1),
+    ("javascript", "f(a, b,);\nconst o = {a: 1,};\nconst xs = [1,, 2];\n", 0),
+    # JSX tags
+    ("javascript", "const e = <div><b>x</i></div>;\n", 1),
+    ("tsx", "const e = <Foo.Bar>x</Foo.Baz>;\n", 1),
+    ("tsx", "const e = <Foo.Bar><>x</></Foo.Bar>;\n", 0),
+])
+def test_silent_faults_are_found_and_what_the_compiler_accepts_is_not(grammar, source, faults):
+    data = source.encode()
+    tree = parse(grammar, data)
+    assert tree.root_node.has_error is False   # the grammar reads every one of these without an error
+    assert len(faults_near(grammar, tree.root_node, data, 0, len(data))) == faults

@@ -1,0 +1,94 @@
+"""Faults a language's own compiler rejects that its tree-sitter grammar parses without an ERROR or MISSING node, so
+the parse check would let a fill that writes one through:
+
+- Go ends a line with a semicolon when its last token is a name, a literal, one of `) ] }`, `++`, `--`, `break`,
+  `continue`, `fallthrough` or `return`. So a block's `{` on the line after `if x > 0`, `func() int` or
+  `switch v`, and a list's closer on the line after an element with no comma (`g(\\n1,\\n2\\n)`) do not
+  compile; tree-sitter-go reads them fine (an `else` on the line after its `}` it already reads as an error).
+- JavaScript and TypeScript: an argument list or object literal with a comma before its first entry or two commas
+  in a row (`f(a,, b)`; arrays may have holes, these may not).
+- JSX: a closing tag that names another element than its opening tag (`<b>x</i>`).
+
+The query files capture the nodes to look at (`@braced`, `@list`, `@element`); only those meeting the checked byte
+range are looked at, so a check costs a few nodes, not a walk of the file.
+"""
+from __future__ import annotations
+
+import tree_sitter
+
+from .languages import query
+
+# A fault: (kind, False, start byte, end byte), shaped like spans.ErrorCounts' error spans.
+Fault = tuple[str, bool, int, int]
+
+# Go's semicolon rule (https://go.dev/ref/spec#Semicolons): the unnamed tokens after which a line break ends the
+# statement; every named leaf (a name, a number, `true`, `nil`, ...) does too.
+GO_LINE_ENDERS = {")", "]", "}", "++", "--", "break", "continue", "fallthrough", "return", '"', "`", "'"}
+FAULT_CHECKS_BY_GRAMMAR = {"go", "javascript", "typescript", "tsx"}
+
+
+def last_token(node: tree_sitter.Node) -> tree_sitter.Node:
+    while node.child_count:
+        node = node.children[-1]
+    return node
+
+
+def ends_go_line(node: tree_sitter.Node) -> bool:
+    """Would a line break right after `node` end the statement (Go's automatic semicolon)?"""
+    token = last_token(node)
+    return token.type in GO_LINE_ENDERS or (token.is_named and token.type != "comment")
+
+
+def token_before(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The sibling before `node`, comments passed over."""
+    previous = node.prev_sibling
+    while previous is not None and previous.type == "comment":
+        previous = previous.prev_sibling
+    return previous
+
+
+def broken_by_go_semicolon(node: tree_sitter.Node) -> bool:
+    """`node` starts a line and the token before it ends the line above with Go's automatic semicolon."""
+    previous = token_before(node)
+    return (previous is not None and previous.end_point.row < node.start_point.row and ends_go_line(previous))
+
+
+def go_faults(captures: dict[str, list[tree_sitter.Node]]) -> set[Fault]:
+    faults = set()
+    for header in captures.get("braced", []):
+        # the body's `{`: a block's, or a switch's own
+        opener = next((child for child in header.children if child.type in ("block", "{")), None)
+        if opener is not None and broken_by_go_semicolon(opener):
+            faults.add(("go: line break before {", False, token_before(opener).end_byte, opener.start_byte + 1))
+    for items in captures.get("list", []):
+        closer = items.children[-1] if items.child_count else None
+        if closer is not None and closer.type in (")", "]", "}") and broken_by_go_semicolon(closer):
+            faults.add(("go: line break before a list's closer without a comma", False,
+                        token_before(closer).end_byte, closer.end_byte))
+    return faults
+
+
+def script_faults(captures: dict[str, list[tree_sitter.Node]], data: bytes) -> set[Fault]:
+    faults = set()
+    for items in captures.get("list", []):
+        for child in items.children:
+            previous = token_before(child)
+            if child.type == "," and previous is not None and previous.type in (",", "(", "{"):
+                faults.add(("js: comma with no entry before it", False, previous.start_byte, child.end_byte))
+    for element in captures.get("element", []):
+        names = [tag.child_by_field_name("name") if tag is not None else None
+                 for tag in (element.child_by_field_name("open_tag"), element.child_by_field_name("close_tag"))]
+        texts = [data[name.start_byte:name.end_byte] if name is not None else b"" for name in names]
+        if names[1] is not None and texts[0] != texts[1]:
+            faults.add(("jsx: closing tag of another element", False, names[1].start_byte, names[1].end_byte))
+    return faults
+
+
+def faults_near(grammar: str, root: tree_sitter.Node, data: bytes, low: int, high: int) -> set[Fault]:
+    """The faults in nodes that meet bytes [low, high] of the parsed `data` (a fill, or the cursor before it)."""
+    if grammar not in FAULT_CHECKS_BY_GRAMMAR:
+        return set()
+    cursor = tree_sitter.QueryCursor(query(grammar))
+    cursor.set_byte_range(low, max(high, low + 1))
+    captures = cursor.captures(root)
+    return go_faults(captures) if grammar == "go" else script_faults(captures, data)
