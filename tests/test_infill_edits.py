@@ -82,3 +82,24 @@ def test_random_pairs_apply_exactly_and_never_overlap():
         for (s1, e1, _), (s2, e2, _) in zip(edits, edits[1:]):
             assert e1 < s2 and s1 <= e1
         assert all(10 <= s <= e <= 10 + len(old) for s, e, _ in edits)
+
+
+def test_a_long_selection_filled_with_a_short_answer_skips_the_quadratic_word_diff(monkeypatch):
+    """A 1,000-line selection answered with 60 lines: the word diff's ratio() compared every word with every other
+    (11.5 s on this machine's CPU) only to replace the run whole; its linear upper bounds already rule that out."""
+    import infill.edits
+
+    class CountingMatcher(infill.edits.SequenceMatcher):
+        full_ratios = 0
+
+        def ratio(self):
+            CountingMatcher.full_ratios += 1
+            return super().ratio()
+
+    monkeypatch.setattr(infill.edits, "SequenceMatcher", CountingMatcher)
+    old = "".join(f"    value_{i} = compute(value_{i - 1}, {i})\n" for i in range(1000))
+    new = "".join(f"    total += item_{i}\n" for i in range(60))
+    assert minimal_edits(old, new) == [(0, len(old), new)]
+    assert CountingMatcher.full_ratios == 0
+    # a small change still gets its word diff
+    assert minimal_edits("x = 1\ny = 2\n", "x = 1\ny = 3\n") == [(10, 11, "3")]
