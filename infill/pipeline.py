@@ -19,6 +19,7 @@ from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
 from .related import RelatedDocument
+from .spans import rows_inside_literals
 from .style import (LINE_BREAK, LONE_CR, breaks_mixed, has_lone_crs, indent_style, indent_votes, line_break_near,
                     line_ending_of)
 
@@ -352,8 +353,10 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     # Layout is the document's own, not the head's: a notebook cell keeps its indentation and line breaks, and its
     # first line opens no block of the cell above (the kernel reads each cell on its own).
     own, own_start = text[request.own_from:], start - request.own_from
-    indent_unit, indent_seen = indent_style(own if indented(own) else text, request.tab_size,
-                                            request.insert_spaces, plan.grammar, indentation(plan.before))
+    layout = own if indented(own) else text
+    indent_unit, indent_seen = indent_style(
+        layout, request.tab_size, request.insert_spaces, plan.grammar, indentation(plan.before),
+        literal_rows=(lambda: rows_inside_literals(plan.grammar, layout)) if plan.grammar else None)
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(own, own_start),

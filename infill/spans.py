@@ -109,6 +109,18 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
     return ErrorCounts(total, near, within, frozenset(spans))
 
 
+def rows_inside_literals(grammar: str, text: str) -> frozenset[int]:
+    """The 0-based lines of `text` that start inside a multi-line string or comment (their indentation is the
+    literal's text, so it says nothing of the code's)."""
+    tree = parse_document(grammar, text.encode("utf-8"))
+    captures = tree_sitter.QueryCursor(query(grammar)).captures(tree.root_node)
+    rows = set()
+    for node in captures.get("string", []) + captures.get("comment", []):
+        last = node.end_point.row - (node.end_point.column == 0)   # (a node that ends with its line break)
+        rows.update(range(node.start_point.row + 1, last + 1))
+    return frozenset(rows)
+
+
 def cursor_indentation(text: str, offset: int) -> int:
     """Column of the cursor when only whitespace precedes it on its line, else the line's indentation."""
     line_start = text.rfind("\n", 0, offset) + 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Callable, Collection
 
 SAMPLE_CHARS = 100_000   # enough lines to judge; a 2 MB document needs no full scan
 LINE_BREAK = re.compile(r"\r\n|\r|\n")   # as LSP counts lines
@@ -55,11 +56,15 @@ def line_ending_of(text: str, at: int = 0) -> str:
 TAB_INDENTED_GRAMMARS = {"go"}
 
 
-def indent_votes(text: str) -> tuple[int, int, Counter]:
-    """Tab-indented lines, space-indented lines (2+ spaces) and how often each step deeper occurs."""
+def indent_votes(text: str, skipped_rows: Collection[int] = ()) -> tuple[int, int, Counter]:
+    """Tab-indented lines, space-indented lines (2+ spaces) and how often each step deeper occurs. A line that
+    continues the one above it (a `\\` before the line break: a Makefile recipe's or a macro's next line) is
+    aligned, not indented, and so are `skipped_rows` (0-based: lines inside a multi-line string or comment)."""
     tabs, spaced, steps, previous = 0, 0, Counter(), 0
-    for line in text[:SAMPLE_CHARS].split("\n"):
-        if not line.strip():
+    continued = False
+    for row, line in enumerate(text[:SAMPLE_CHARS].split("\n")):
+        was_continued, continued = continued, line.rstrip("\r").endswith("\\")
+        if not line.strip() or was_continued or row in skipped_rows:
             continue
         if line.startswith("\t"):
             tabs += 1
@@ -82,19 +87,31 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
 
 
 def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,
-                 grammar: str | None = None, cursor_indent: str = "") -> tuple[str, bool]:
+                 grammar: str | None = None, cursor_indent: str = "",
+                 literal_rows: Callable[[], Collection[int]] | None = None) -> tuple[str, bool]:
     """The indentation unit, and whether its width was seen rather than assumed.
 
     A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
     editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
+    When both kinds occur, the lines inside multi-line strings and comments (`literal_rows`, asked for only then:
+    it costs a parse) do not vote, in a language whose formatter indents with tabs (gofmt) any tab-indented line
+    decides, and the editor's `insert_spaces` decides between counts within a factor of two of each other.
     A document with no indentation yet follows the formatting options; without them, its language's formatter
     (a tab in Go), else 4 spaces. Only a known width (seen in indented lines or given by the editor, the two not
     disagreeing) is a reason to redraw the levels a model wrote in another one. Before any line is indented, a
     tab the editor put on the cursor's blank line (`cursor_indent`) says tabs, as the options would have."""
     tabs, spaced, steps = indent_votes(text)
+    if tabs and spaced and literal_rows is not None:
+        tabs, spaced, steps = indent_votes(text, literal_rows())
     option_width = editor_tab_size(tab_size)
-    if tabs > spaced or (tabs == spaced == 0 and (insert_spaces is False or (
-            insert_spaces is None and (grammar in TAB_INDENTED_GRAMMARS or cursor_indent.startswith("\t"))))):
+    if tabs and spaced:
+        close = max(tabs, spaced) <= 2 * min(tabs, spaced)
+        tab_wins = (grammar in TAB_INDENTED_GRAMMARS or tabs > spaced and not (close and insert_spaces is True)
+                    or close and insert_spaces is False)
+    else:
+        tab_wins = tabs > 0 or (tabs == spaced == 0 and (insert_spaces is False or (
+            insert_spaces is None and (grammar in TAB_INDENTED_GRAMMARS or cursor_indent.startswith("\t")))))
+    if tab_wins:
         return "\t", True
     seen_step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), None)
     width = option_width or seen_step

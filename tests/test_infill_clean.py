@@ -16,7 +16,7 @@ from infill.clean import (
 from infill.style import indent_style, indent_unit_of, line_ending_of
 
 from infill import InfillRequest, run_infill
-from test_infill_pipeline import ScriptedEngine, applied, inline, selection
+from test_infill_pipeline import ScriptedEngine, applied, inline, selected, selection
 
 
 # ---- suffix overlap ---------------------------------------------------------------------------------------------
@@ -609,6 +609,28 @@ def test_the_indentation_vote_counts_indented_lines_not_indentation_steps():
     assert indent_unit_of("func f() {\n\tx := 1\n\ty := 2\n\tz := 3\n}\nvar s = []int{\n    1,\n}\n") == "\t"
     licence = "/*\n" + " * a licence line\n" * 20 + " */\n"             # ` * ` lines are not indentation
     assert indent_unit_of(licence + "int f() {\n\treturn 1;\n}\nint g() {\n\treturn 2;\n}\n") == "\t"
+
+
+def test_lines_that_align_text_rather_than_indent_code_do_not_vote():
+    """Tab-indented code with space-indented lines that are no code's indentation (a Makefile's continuation lines,
+    a multi-line string's text) had its tabs turned into spaces in the minimal edits (the Makefile then failed:
+    "missing separator"), or every answer refused (a helper's reproducers)."""
+    make = ("SRCS = a.c \\\n    b.c \\\n    c.c \\\n    d.c\n\nall: prog\n\nprog: $(SRCS)\n\t$(CC) -o prog $(SRCS)\n"
+            "\techo built\n\nclean:\n\trm -f prog\n")
+    assert indent_unit_of(make) == "\t"
+    sql = 'QUERY = """\n' + "".join(f"    SELECT col_{i}\n" for i in range(6)) + '"""\n\n'
+    source = sql + "def f(a):\n\tif a:\n[[\t\tb = 1\n\t\treturn b\n]]\treturn 0\n"
+    result, filled = selected(source, "\t\tb = 2\n\t\treturn b\n")
+    assert filled == sql + "def f(a):\n\tif a:\n\t\tb = 2\n\t\treturn b\n\treturn 0\n"
+    assert len(result.edits) == 1
+    # gofmt indents with tabs: a raw string's spaced lines do not outvote them
+    go = ("package m\n\nconst q = `\n" + "".join(f"    SELECT col_{i}\n" for i in range(6))
+          + "`\n\nfunc f() {\n\tx := 1\n}\n")
+    assert indent_unit_of(go, grammar="go") == "\t"
+    # the editor's option decides between counts within a factor of two (2 tab lines, 3 spaced ones)
+    mixed = "def f():\n\tif a:\n\t\tb()\ndef g():\n    c()\n    d()\n    e()\n"
+    assert indent_unit_of(mixed) == "    " and indent_unit_of(mixed, insert_spaces=False) == "\t"
+    assert indent_unit_of(mixed + "\tx()\n\ty()\n", insert_spaces=True) == "    "
 
 
 def test_a_go_file_with_no_indentation_yet_gets_gofmts_tabs():
