@@ -37,7 +37,8 @@ from .completion_items import as_completion_item
 from .config import CHECKS, RELATED_FILES_MIN_CONTEXT, SECTION, ServerOptions, parse_options
 from .debounce import TypingRhythm, debounce_delay
 from .model_host import SPECULATION_KEY, Generated, ModelHost
-from .notebooks import NOTEBOOK_SYNC, cell_name, cells_whose_context_changed, head_of, same_notebook
+from .notebooks import (NOTEBOOK_SYNC, cell_name, cells_whose_context_changed, head_of, notebook_of,
+                        same_notebook)
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key, documents_at_request
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
@@ -59,6 +60,7 @@ COMPLETION_JOB = "#completion"   # the job key suffix of textDocument/completion
 COMMAND_JOB = "#command"         # and of the fill / rewrite selection commands
 INVOKED_CANDIDATES = 3   # distinct items on an explicit invoke (the editor cycles through them); 1 otherwise
 MAX_RELATED_DOCUMENTS = 10   # other open files searched for snippets, the most recently edited first
+MAX_CELLS_PER_NOTEBOOK = 10  # of another notebook's cells (the notebook counts as one of those files)
 
 log = logging.getLogger("infill-lsp")
 
@@ -471,11 +473,16 @@ def snapshot(ls: InfillServer, uri: str) -> Snapshot:
 def snapshot_of(document) -> Snapshot:
     """A document's snapshot in the language its text is written in."""
     snap = Snapshot.of(document)
-    if grammar_for(snap.language_id, snap.path) == "python" and foreign_cell_magic(snap.source) is not None:
+    if written_in_another_language(snap.language_id, snap.path, snap.source):
         # A `%%bash` or `%%html` cell: read as plain text, not parsed (or refused) as Python, with no Python cells
         # above it as context.
         snap = dataclasses.replace(snap, language_id="plaintext")
     return snap
+
+
+def written_in_another_language(language_id: str | None, path: str | None, source: str) -> bool:
+    """A notebook cell Jupyter calls Python whose cell magic (`%%bash`, `%%sql`) says it is not."""
+    return grammar_for(language_id, path) == "python" and foreign_cell_magic(source) is not None
 
 
 def is_current(ls: InfillServer, snap: Snapshot) -> bool:
@@ -570,7 +577,8 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
         return []
     current, documents = document_key(snap.uri), ls.workspace.text_documents
     order = [key for key in reversed(ls.recent) if key in documents]
-    order += [key for key in documents if key not in ls.recent]
+    # then the newest opened: the file just opened to look something up matters more than one open since morning
+    order += [key for key in reversed(documents) if key not in ls.recent]
     # Only files of the same language family lend snippets: filtered before the limit, so recently edited files
     # of another language neither crowd them out nor, in the cache key, expire answers they do not change.
     grammar = grammar_for(snap.language_id, snap.path)
@@ -581,11 +589,25 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
     folder = workspace_folder_of(folders, snap.path)
     untitled = not (snap.path and os.path.isabs(snap.path))
     # A notebook's own cells reach the model as the cell's head (head_for), not as snippets.
-    return [(key, documents[key]) for key in order if key != current
-            and not same_notebook(ls.workspace, current, key)
-            and same_family(grammar_for(documents[key].language_id, documents[key].path), grammar)
-            and (untitled or workspace_folder_of(folders, documents[key].path) == folder)
-            ][:MAX_RELATED_DOCUMENTS]
+    lending = [(key, document) for key, document in ((key, documents[key]) for key in order) if key != current
+               and not same_notebook(ls.workspace, current, key)
+               and same_family(grammar_for(document.language_id, document.path), grammar)
+               and not written_in_another_language(document.language_id, document.path, document.source)
+               and (untitled or workspace_folder_of(folders, document.path) == folder)]
+    # Another notebook counts as one document and lends from a few of its cells: its cells, each a document of
+    # its own, filled every place before the files beside it were looked at.
+    picked, sources, cells = [], set(), collections.Counter()
+    for key, document in lending:
+        notebook = notebook_of(ls.workspace, key)
+        source = key if notebook is None else notebook.uri
+        if notebook is not None and cells[source] >= MAX_CELLS_PER_NOTEBOOK:
+            continue
+        if source not in sources and len(sources) >= MAX_RELATED_DOCUMENTS:
+            continue
+        sources.add(source)
+        cells[source] += notebook is not None
+        picked.append((key, document))
+    return picked
 
 
 def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None) -> tuple:

@@ -1183,3 +1183,71 @@ def test_a_speculation_the_engine_failed_in_is_run_again_when_the_user_gets_ther
         assert failures == [1]
     finally:
         ls.host.close()
+
+
+# ---- which other open documents lend snippets -----------------------------------------------------------------
+
+def lending_server(options: dict | None = None):
+    """A bare server in a workspace folder /proj, with related files on."""
+    from pygls.workspace import Workspace
+
+    ls = bare_server()
+    ls.protocol._workspace = Workspace("file:///proj", workspace_folders=[
+        types.WorkspaceFolder(uri="file:///proj", name="proj")])
+    ls.options = parse_options({"relatedFiles": "on", **(options or {})})[0]
+    return ls
+
+
+def open_file(ls, name: str, text: str, language_id: str = "python") -> None:
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=f"file:///proj/{name}", language_id=language_id,
+                                                          version=1, text=text))
+
+
+def open_other_notebook(ls, name: str, texts: list[str]) -> None:
+    cells = [types.TextDocumentItem(uri=f"vscode-notebook-cell:/proj/{name}#cell{i}", language_id="python",
+                                    version=1, text=text) for i, text in enumerate(texts)]
+    ls.workspace.put_notebook_document(types.DidOpenNotebookDocumentParams(
+        notebook_document=types.NotebookDocument(
+            uri=f"file:///proj/{name}", notebook_type="jupyter-notebook", version=1,
+            cells=[types.NotebookCell(kind=types.NotebookCellKind.Code, document=cell.uri) for cell in cells]),
+        cell_text_documents=cells))
+
+
+def lenders_for(ls, name: str) -> list[str]:
+    from lsp_server.server import other_documents
+
+    snap = Snapshot.of(ls.workspace.get_text_document(f"file:///proj/{name}"))
+    return [key.rsplit("/", 1)[-1] for key, _ in other_documents(ls, snap)]
+
+
+def test_another_notebooks_cells_count_as_one_document_and_leave_room_for_files():
+    """A notebook's 12 cells, each a document, took all 10 places: helpers.py, opened after it and defining the
+    function being called, was never searched (a helper's reproducer)."""
+    from lsp_server.server import MAX_CELLS_PER_NOTEBOOK
+
+    ls = lending_server()
+    open_other_notebook(ls, "analysis.ipynb", [f"x{i} = load_frame({i})\n" for i in range(12)])
+    open_file(ls, "helpers.py", "def parse_invoice_line(raw_line, table):\n    ...\n")
+    open_file(ls, "main.py", "from helpers import parse_invoice_line\n")
+    lenders = lenders_for(ls, "main.py")
+    assert "helpers.py" in lenders
+    assert sum(name.startswith("analysis.ipynb#") for name in lenders) == MAX_CELLS_PER_NOTEBOOK
+
+
+def test_the_file_opened_last_is_searched_before_older_ones():
+    """Eleven files opened, none edited: the one opened last (the one just looked up) was the one left out."""
+    ls = lending_server()
+    for i in range(11):
+        open_file(ls, f"m{i:02}.py", f"def helper_{i}():\n    return {i}\n")
+    open_file(ls, "main.py", "x = helper_10()\n")
+    lenders = lenders_for(ls, "main.py")
+    assert lenders[0] == "m10.py" and "m00.py" not in lenders and len(lenders) == 10
+
+
+def test_a_cell_of_another_language_in_another_notebook_lends_no_python():
+    """Jupyter calls a `%%bash` cell Python: another notebook's shell cell went into a Python file's prompt."""
+    ls = lending_server()
+    open_other_notebook(ls, "report.ipynb", ["%%bash\nfor customer_file in exports/*.csv; do\n  wc -l $f\ndone\n",
+                                             "customer_counts = {}\n"])
+    open_file(ls, "main.py", "for customer_file in files:\n    customer_counts[customer_file] = 0\n")
+    assert lenders_for(ls, "main.py") == ["report.ipynb#cell1"]
