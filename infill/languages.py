@@ -83,6 +83,13 @@ def query(grammar: str) -> tree_sitter.Query:
     return tree_sitter.Query(language(grammar), load_query(grammar))
 
 
+@lru_cache(maxsize=None)
+def fault_query(grammar: str) -> tree_sitter.Query:
+    """The nodes infill/silent_faults.py checks (`<grammar>-faults.scm`): a query of its own, so that the check,
+    run on every candidate, matches only them. Built once; each use runs it in a QueryCursor of its own."""
+    return tree_sitter.Query(language(grammar), load_query(f"{grammar}-faults"))
+
+
 # A Parser holds mutable state, so each thread keeps its own (the server runs infill on one worker thread, but
 # tests and the CLI may call from others).
 _parsers = threading.local()

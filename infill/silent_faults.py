@@ -9,14 +9,14 @@ the parse check would let a fill that writes one through:
   in a row (`f(a,, b)`; arrays may have holes, these may not).
 - JSX: a closing tag that names another element than its opening tag (`<b>x</i>`).
 
-The query files capture the nodes to look at (`@braced`, `@list`, `@element`); only those meeting the checked byte
-range are looked at, so a check costs a few nodes, not a walk of the file.
+The `<grammar>-faults.scm` query files capture the nodes to look at (`@braced`, `@list`, `@element`); only those
+meeting the checked byte range are looked at, so a check costs a few nodes, not a walk of the file.
 """
 from __future__ import annotations
 
 import tree_sitter
 
-from .languages import query
+from .languages import fault_query
 
 # A fault: (kind, False, start byte, end byte), shaped like spans.ErrorCounts' error spans.
 Fault = tuple[str, bool, int, int]
@@ -78,17 +78,32 @@ def script_faults(captures: dict[str, list[tree_sitter.Node]], data: bytes) -> s
     for element in captures.get("element", []):
         names = [tag.child_by_field_name("name") if tag is not None else None
                  for tag in (element.child_by_field_name("open_tag"), element.child_by_field_name("close_tag"))]
-        texts = [data[name.start_byte:name.end_byte] if name is not None else b"" for name in names]
-        if names[1] is not None and texts[0] != texts[1]:
+        if names[1] is not None and tag_name(names[0], data) != tag_name(names[1], data):
             faults.add(("jsx: closing tag of another element", False, names[1].start_byte, names[1].end_byte))
     return faults
+
+
+def tag_name(name: tree_sitter.Node | None, data: bytes) -> bytes:
+    """A JSX tag's name as its tokens spell it: `Foo . Bar` and `Foo/* c */.Bar` name `Foo.Bar`."""
+    if name is None:
+        return b""
+    tokens, stack = [], [name]
+    while stack:
+        node = stack.pop()
+        if node.type == "comment":
+            continue
+        if node.child_count:
+            stack.extend(reversed(node.children))
+        else:
+            tokens.append(data[node.start_byte:node.end_byte].strip())
+    return b"".join(tokens)
 
 
 def faults_near(grammar: str, root: tree_sitter.Node, data: bytes, low: int, high: int) -> set[Fault]:
     """The faults in nodes that meet bytes [low, high] of the parsed `data` (a fill, or the cursor before it)."""
     if grammar not in FAULT_CHECKS_BY_GRAMMAR:
         return set()
-    cursor = tree_sitter.QueryCursor(query(grammar))
+    cursor = tree_sitter.QueryCursor(fault_query(grammar))
     cursor.set_byte_range(low, max(high, low + 1))
     captures = cursor.captures(root)
     return go_faults(captures) if grammar == "go" else script_faults(captures, data)

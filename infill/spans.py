@@ -15,7 +15,7 @@ from .languages import parse, parse_document, query
 from .literals import HOLE, OPEN, literal_ending
 from .queries import SCOPE_CAPTURES
 from .silent_faults import faults_near
-from .style import line_start_at
+from .style import SAMPLE_CHARS, line_start_at
 
 
 @dataclass
@@ -109,11 +109,13 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
     return ErrorCounts(total, near, within, frozenset(spans))
 
 
-def rows_inside_literals(grammar: str, text: str) -> frozenset[int]:
-    """The 0-based lines of `text` that start inside a multi-line string or comment (their indentation is the
-    literal's text, so it says nothing of the code's)."""
+def rows_inside_literals(grammar: str, text: str, chars: int = SAMPLE_CHARS) -> frozenset[int]:
+    """The 0-based lines of `text`'s first `chars` characters (what the indentation vote reads) that start inside
+    a multi-line string or comment: their indentation is the literal's text, so it says nothing of the code's."""
     tree = parse_document(grammar, text.encode("utf-8"))
-    captures = tree_sitter.QueryCursor(query(grammar)).captures(tree.root_node)
+    cursor = tree_sitter.QueryCursor(query(grammar))
+    cursor.set_byte_range(0, len(text[:chars].encode("utf-8")))
+    captures = cursor.captures(tree.root_node)
     rows = set()
     for node in captures.get("string", []) + captures.get("comment", []):
         last = node.end_point.row - (node.end_point.column == 0)   # (a node that ends with its line break)

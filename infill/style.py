@@ -94,8 +94,9 @@ def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | N
     A tab when tab-indented lines outnumber space-indented ones, else spaces: `tab_size` of them when the
     editor's formatting options give it, else the most common step between the indentation of neighbouring lines.
     When both kinds occur, the lines inside multi-line strings and comments (`literal_rows`, asked for only then:
-    it costs a parse) do not vote, in a language whose formatter indents with tabs (gofmt) any tab-indented line
-    decides, and the editor's `insert_spaces` decides between counts within a factor of two of each other.
+    it costs a parse) do not vote; counts within a factor of two of each other are decided by the cursor's
+    line (`cursor_indent`), else by the editor's `insert_spaces`; otherwise in a language whose formatter indents
+    with tabs (gofmt) any tab-indented line decides, unless the editor asks for spaces.
     A document with no indentation yet follows the formatting options; without them, its language's formatter
     (a tab in Go), else 4 spaces. Only a known width (seen in indented lines or given by the editor, the two not
     disagreeing) is a reason to redraw the levels a model wrote in another one. Before any line is indented, a
@@ -106,8 +107,12 @@ def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | N
     option_width = editor_tab_size(tab_size)
     if tabs and spaced:
         close = max(tabs, spaced) <= 2 * min(tabs, spaced)
-        tab_wins = (grammar in TAB_INDENTED_GRAMMARS or tabs > spaced and not (close and insert_spaces is True)
-                    or close and insert_spaces is False)
+        if close and cursor_indent:         # the block being written says it best
+            tab_wins = cursor_indent.startswith("\t")
+        elif close and insert_spaces is not None:
+            tab_wins = not insert_spaces
+        else:
+            tab_wins = tabs > spaced or (grammar in TAB_INDENTED_GRAMMARS and insert_spaces is not True)
     else:
         tab_wins = tabs > 0 or (tabs == spaced == 0 and (insert_spaces is False or (
             insert_spaces is None and (grammar in TAB_INDENTED_GRAMMARS or cursor_indent.startswith("\t")))))

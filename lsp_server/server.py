@@ -595,18 +595,20 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
                and not written_in_another_language(document.language_id, document.path, document.source)
                and (untitled or workspace_folder_of(folders, document.path) == folder)]
     # Another notebook counts as one document and lends from a few of its cells: its cells, each a document of
-    # its own, filled every place before the files beside it were looked at.
-    picked, sources, cells = [], set(), collections.Counter()
+    # its own, filled every place before the files beside it were looked at. Its edited cells come first, then the
+    # others from its top, where its imports and definitions are.
+    by_source: dict[str, list] = {}
     for key, document in lending:
         notebook = notebook_of(ls.workspace, key)
-        source = key if notebook is None else notebook.uri
-        if notebook is not None and cells[source] >= MAX_CELLS_PER_NOTEBOOK:
-            continue
-        if source not in sources and len(sources) >= MAX_RELATED_DOCUMENTS:
-            continue
-        sources.add(source)
-        cells[source] += notebook is not None
-        picked.append((key, document))
+        by_source.setdefault(key if notebook is None else notebook.uri, []).append((key, document, notebook))
+    picked = []
+    for members in itertools.islice(by_source.values(), MAX_RELATED_DOCUMENTS):
+        notebook = members[0][2]
+        if notebook is not None:
+            place = {document_key(cell.document): i for i, cell in enumerate(notebook.cells)}
+            members = sorted(members, key=lambda member: (member[0] not in ls.recent,
+                                                          0 if member[0] in ls.recent else place.get(member[0], 0)))
+        picked += [(key, document) for key, document, _ in members[:MAX_CELLS_PER_NOTEBOOK]]
     return picked
 
 

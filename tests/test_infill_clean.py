@@ -631,6 +631,13 @@ def test_lines_that_align_text_rather_than_indent_code_do_not_vote():
     mixed = "def f():\n\tif a:\n\t\tb()\ndef g():\n    c()\n    d()\n    e()\n"
     assert indent_unit_of(mixed) == "    " and indent_unit_of(mixed, insert_spaces=False) == "\t"
     assert indent_unit_of(mixed + "\tx()\n\ty()\n", insert_spaces=True) == "    "
+    # ... unless the cursor's own line shows it (an editor set to spaces in a tab-indented file refused every fill)
+    assert indent_style(mixed, insert_spaces=True, cursor_indent="\t")[0] == "\t"
+    assert indent_style(mixed, insert_spaces=False, cursor_indent="    ")[0] == "    "
+    # a space-indented Go file with one stray tab line keeps the spaces the editor asks for
+    spaced_go = "func f() {\n    a()\n    b()\n    c()\n\td()\n}\n"
+    assert indent_unit_of(spaced_go, grammar="go", insert_spaces=True) == "    "
+    assert indent_unit_of(spaced_go, grammar="go") == "\t"
 
 
 def test_a_go_file_with_no_indentation_yet_gets_gofmts_tabs():

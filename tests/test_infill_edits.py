@@ -103,3 +103,10 @@ def test_a_long_selection_filled_with_a_short_answer_skips_the_quadratic_word_di
     assert CountingMatcher.full_ratios == 0
     # a small change still gets its word diff
     assert minimal_edits("x = 1\ny = 2\n", "x = 1\ny = 3\n") == [(10, 11, "3")]
+
+
+def test_runs_too_large_for_a_word_diff_are_replaced_whole(monkeypatch):
+    import infill.edits
+
+    monkeypatch.setattr(infill.edits, "WORD_PAIRS_LIMIT", 10)
+    assert minimal_edits("x = 1\ny = 2\n", "x = 1\ny = 3\n") == [(6, 12, "y = 3\n")]

@@ -658,6 +658,8 @@ GO_FUNC = "package p\n\nfunc f(x int) {\n%s\n}\n"
     ("javascript", "const e = <div><b>x</i></div>;\n", 1),
     ("tsx", "const e = <Foo.Bar>x</Foo.Baz>;\n", 1),
     ("tsx", "const e = <Foo.Bar><>x</></Foo.Bar>;\n", 0),
+    ("tsx", "const e = <Foo.Bar>x</Foo/* c */ . Bar>;\n", 0),   # the same name, spelt with a comment and spaces
+    ("tsx", "const e = <a:b>x</a : b>;\n", 0),
 ])
 def test_silent_faults_are_found_and_what_the_compiler_accepts_is_not(grammar, source, faults):
     data = source.encode()

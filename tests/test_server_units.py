@@ -1226,12 +1226,19 @@ def test_another_notebooks_cells_count_as_one_document_and_leave_room_for_files(
     from lsp_server.server import MAX_CELLS_PER_NOTEBOOK
 
     ls = lending_server()
-    open_other_notebook(ls, "analysis.ipynb", [f"x{i} = load_frame({i})\n" for i in range(12)])
+    open_other_notebook(ls, "analysis.ipynb", ["import pandas\n", "def load_frame(i):\n    ...\n"]
+                        + [f"x{i} = load_frame({i})\n" for i in range(10)])
     open_file(ls, "helpers.py", "def parse_invoice_line(raw_line, table):\n    ...\n")
     open_file(ls, "main.py", "from helpers import parse_invoice_line\n")
     lenders = lenders_for(ls, "main.py")
     assert "helpers.py" in lenders
-    assert sum(name.startswith("analysis.ipynb#") for name in lenders) == MAX_CELLS_PER_NOTEBOOK
+    # its cells from the top, where the definitions are (the last ten left out the one being called); an edited
+    # cell first
+    cells = [name for name in lenders if name.startswith("analysis.ipynb#")]
+    assert cells == [f"analysis.ipynb#cell{i}" for i in range(MAX_CELLS_PER_NOTEBOOK)]
+    ls.touch("vscode-notebook-cell:/proj/analysis.ipynb#cell11")
+    cells = [name for name in lenders_for(ls, "main.py") if name.startswith("analysis.ipynb#")]
+    assert cells == ["analysis.ipynb#cell11"] + [f"analysis.ipynb#cell{i}" for i in range(MAX_CELLS_PER_NOTEBOOK - 1)]
 
 
 def test_the_file_opened_last_is_searched_before_older_ones():

@@ -15,6 +15,3 @@
 [(string) (template_string) (regex)] @string
 (comment) @comment
 [(jsx_text) (html_character_reference)] @text   ; `&amp;` splits the text in two
-; What the grammar reads but the language rejects: `f(a,, b)`, `{, a}`, `<b></i>` (infill/silent_faults.py)
-[(arguments) (object) (object_pattern)] @list
-(jsx_element) @element
