@@ -79,15 +79,11 @@ def language(grammar: str) -> tree_sitter.Language:
 
 
 @lru_cache(maxsize=None)
-def query(grammar: str) -> tree_sitter.Query:
-    return tree_sitter.Query(language(grammar), load_query(grammar))
-
-
-@lru_cache(maxsize=None)
-def fault_query(grammar: str) -> tree_sitter.Query:
-    """The nodes infill/silent_faults.py checks (`<grammar>-faults.scm`): a query of its own, so that the check,
-    run on every candidate, matches only them. Built once; each use runs it in a QueryCursor of its own."""
-    return tree_sitter.Query(language(grammar), load_query(f"{grammar}-faults"))
+def query(grammar: str, kind: str = "") -> tree_sitter.Query:
+    """The grammar's query (`<grammar>.scm`), or another of its queries (`<grammar>-<kind>.scm`; "faults": the
+    nodes infill/silent_faults.py checks on every candidate, apart so that the check matches only them). Built
+    once: a Query is read-only, and each use runs it in a QueryCursor of its own."""
+    return tree_sitter.Query(language(grammar), load_query(f"{grammar}-{kind}" if kind else grammar))
 
 
 # A Parser holds mutable state, so each thread keeps its own (the server runs infill on one worker thread, but

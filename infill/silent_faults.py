@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tree_sitter
 
-from .languages import fault_query
+from .languages import query
 
 # A fault: (kind, False, start byte, end byte), shaped like spans.ErrorCounts' error spans.
 Fault = tuple[str, bool, int, int]
@@ -103,7 +103,7 @@ def faults_near(grammar: str, root: tree_sitter.Node, data: bytes, low: int, hig
     """The faults in nodes that meet bytes [low, high] of the parsed `data` (a fill, or the cursor before it)."""
     if grammar not in FAULT_CHECKS_BY_GRAMMAR:
         return set()
-    cursor = tree_sitter.QueryCursor(fault_query(grammar))
+    cursor = tree_sitter.QueryCursor(query(grammar, "faults"))
     cursor.set_byte_range(low, max(high, low + 1))
     captures = cursor.captures(root)
     return go_faults(captures) if grammar == "go" else script_faults(captures, data)

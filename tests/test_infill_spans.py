@@ -666,3 +666,15 @@ def test_silent_faults_are_found_and_what_the_compiler_accepts_is_not(grammar, s
     tree = parse(grammar, data)
     assert tree.root_node.has_error is False   # the grammar reads every one of these without an error
     assert len(faults_near(grammar, tree.root_node, data, 0, len(data))) == faults
+
+
+def test_the_go_lists_the_fault_check_reads_are_those_the_comma_rule_knows():
+    """Two rules about Go lists (a closer on its own line needs a comma before it): the cleaning's (spans.GO_LISTS)
+    and the parse check's (`@list` in go-faults.scm) must name the same lists."""
+    import re
+
+    from infill.queries import load_query
+    from infill.spans import GO_LISTS
+
+    captured = load_query("go-faults").split("@braced", 1)[1].split("@list", 1)[0]
+    assert set(re.findall(r"\((\w+)\)", captured)) == GO_LISTS

@@ -22,15 +22,16 @@ def at(line: int, character: int) -> types.Position:
     return types.Position(line=line, character=character)
 
 
-def bare_server(silent: bool = False):
+def bare_server(silent: bool = False, folder: str | None = None):
     """A server object of its own, in this process, with a workspace as after initialize and no model loaded;
-    `silent`: what it would send to a client goes nowhere."""
+    `silent`: what it would send to a client goes nowhere; `folder`: the workspace's one folder (a URI)."""
     from pygls.workspace import Workspace
 
     from lsp_server.server import InfillServer
 
     ls = InfillServer()
-    ls.protocol._workspace = Workspace(None)
+    ls.protocol._workspace = Workspace(folder, workspace_folders=[types.WorkspaceFolder(uri=folder, name="folder")]
+                                       if folder else None)
     if silent:
         ls.protocol._send_data = lambda data: None
     return ls
@@ -1189,11 +1190,7 @@ def test_a_speculation_the_engine_failed_in_is_run_again_when_the_user_gets_ther
 
 def lending_server(options: dict | None = None):
     """A bare server in a workspace folder /proj, with related files on."""
-    from pygls.workspace import Workspace
-
-    ls = bare_server()
-    ls.protocol._workspace = Workspace("file:///proj", workspace_folders=[
-        types.WorkspaceFolder(uri="file:///proj", name="proj")])
+    ls = bare_server(folder="file:///proj")
     ls.options = parse_options({"relatedFiles": "on", **(options or {})})[0]
     return ls
 
