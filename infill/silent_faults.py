@@ -3,8 +3,9 @@ the parse check would let a fill that writes one through:
 
 - Go ends a line with a semicolon when its last token is a name, a literal, one of `) ] }`, `++`, `--`, `break`,
   `continue`, `fallthrough` or `return`. So a block's `{` on the line after `if x > 0`, `func() int` or
-  `switch v`, and a list's closer on the line after an element with no comma (`g(\\n1,\\n2\\n)`) do not
-  compile; tree-sitter-go reads them fine (an `else` on the line after its `}` it already reads as an error).
+  `switch v`, a list's closer on the line after an element with no comma (`g(\\n1,\\n2\\n)`) and a comma that
+  starts a line (`g(1\\n, 2)`) do not compile; tree-sitter-go reads them fine (an `else` on the line after its
+  `}` it already reads as an error).
 - JavaScript and TypeScript: an argument list or object literal with a comma before its first entry or two commas
   in a row (`f(a,, b)`; arrays may have holes, these may not).
 - JSX: a closing tag that names another element than its opening tag (`<b>x</i>`).
@@ -65,6 +66,9 @@ def go_faults(captures: dict[str, list[tree_sitter.Node]]) -> set[Fault]:
         if closer is not None and closer.type in (")", "]", "}") and broken_by_go_semicolon(closer):
             faults.add(("go: line break before a list's closer without a comma", False,
                         token_before(closer).end_byte, closer.end_byte))
+        for comma in items.children:   # comma-first style (`2\n, 3`): the line break before it ended the list
+            if comma.type == "," and broken_by_go_semicolon(comma):
+                faults.add(("go: line break before a comma", False, token_before(comma).end_byte, comma.end_byte))
     return faults
 
 

@@ -642,6 +642,8 @@ GO_FUNC = "package p\n\nfunc f(x int) {\n%s\n}\n"
     ("go", "package p\n\nvar h = func() int\n{\n\treturn 1\n}\n", 1),
     ("go", GO_FUNC % "\tg(\n\t\t1,\n\t\t2 // two\n\t)", 1),
     ("go", "package p\n\nvar m = map[string]int{\n\t\"a\": 1,\n\t\"b\": 2\n}\n", 1),
+    ("go", GO_FUNC % "\tg(\n\t\t1,\n\t\t2 // two\n\t\t,\n\t)", 1),   # a comma starting a line: comma-first style
+    ("go", GO_FUNC % "\tg(1\n\t\t, 2)", 1),
     # what Go accepts: no semicolon after `for`, `else` or `select`, a bare block after a statement, commas
     ("go", GO_FUNC % "\tfor\n\t{\n\t\tbreak\n\t}", 0),
     ("go", GO_FUNC % "\tif x > 0 {\n\t\tg()\n\t} else\n\t{\n\t\th()\n\t}", 0),
