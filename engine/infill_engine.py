@@ -368,7 +368,9 @@ class InfillEngine:
         # Go on from the longest row that ran out of room, not a shorter one the model liked more: the next blocks
         # would denoise again what the longer row has written already.
         best = max((item for item in first.items if not item.ended), key=lambda item: (item.length, item.confidence))
-        others = [item for item in first.items if item is not best]
+        # The other rows cut at their limits are unfinished beginnings of what the continuation writes in full: kept,
+        # they would be picked over it (a block's confidence is its first canvas's, and shorter rows score higher).
+        others = [item for item in first.items if item.ended]
         text, length, steps, blocks, timings = best.text, best.length, best.steps, 1, dict(first.timings)
         ended = False
         while length < budget and not ended:
@@ -384,7 +386,8 @@ class InfillEngine:
                 break   # a block that adds nothing would add nothing again
         joined = Candidate(text=text, confidence=best.confidence, length=length, canvas_length=best.canvas_length,
                            steps=steps, ended=ended)
-        reason = first.reason + f"; continued block by block over {blocks} canvases to {length} tokens"
+        reason = (first.reason + f"; the {best.length}-token row, cut at its limit, continued block by block over "
+                  f"{blocks} canvases to {length} tokens")
         return Candidates(items=[joined, *others], layout=first.layout, reason=reason, timings=timings)
 
     def _whole_lines_within(self, prefix: str, suffix: str) -> str:

@@ -865,6 +865,9 @@ def test_continuation_goes_on_from_the_longest_row_and_not_for_the_eos_slot(engi
     rows.clear()
     longer = engine.fill("def f(x):\n    ", "\n", max_new_tokens=48, lengths=[16, 48], seed=1)
     assert rows == [[16, 31], [17]] and longer.best.length == 48
+    # The 16-token row, cut at its limit too, is only the start of an unfinished fill: not offered beside the
+    # continued one (it would be picked, a shorter row scoring higher than the continued one's first canvas).
+    assert [item.length for item in longer.items] == [48] and "the 31-token row" in longer.reason
 
 
 def test_a_continued_block_reads_its_context_from_a_line_start(engine, monkeypatch):
