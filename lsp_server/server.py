@@ -1248,5 +1248,14 @@ async def completion(ls: InfillServer, params: types.CompletionParams) -> types.
         text_document=params.text_document, position=params.position,
         context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)),
         job_suffix=COMPLETION_JOB)
+    snap = snapshot(ls, params.text_document.uri)
+    items = [as_completion_item(item, replaced_text(snap, item.range)) for item in inline.items]
     # Incomplete: the client asks again on the next keystroke instead of filtering a stale suggestion.
-    return types.CompletionList(is_incomplete=True, items=[as_completion_item(item) for item in inline.items])
+    return types.CompletionList(is_incomplete=True, items=[item for item in items if item is not None])
+
+
+def replaced_text(snap: Snapshot, edit_range: types.Range | None) -> str:
+    if edit_range is None:
+        return ""
+    start, end = snap.offset_of(edit_range.start), snap.offset_of(edit_range.end)
+    return snap.source[start:end] if start is not None and end is not None else ""

@@ -661,6 +661,32 @@ def test_a_completion_item_carries_the_inline_suggestion():
         assert lines.label == "total = 0" and lines.documentation is not None
 
 
+def test_a_suggestion_typed_through_past_a_line_break_is_a_one_line_completion_item():
+    """`{` (the editor adds `}`), then Enter between the braces: the rest of the suggestion replaces the `\n}` the
+    editor put on the next line, a range over two lines, which a completion item may not have."""
+    from lsp_server.completion_items import as_completion_item
+    from lsp_server.positions import Snapshot
+    from lsp_server.server import replaced_text
+    from lsp_server.suggestions import ShownSuggestion
+
+    before = "const f = () => "
+    shown = ShownSuggestion.at(before + "\n", len(before), ["{\n  return 1;\n}"], several=False)
+    source = before + "{\n  \n}\n"
+    cursor = len(before + "{\n  ")
+    rest = shown.remainders(source, cursor)
+    snap = Snapshot("file:///a.js", source)
+    edit_range = snap.range_of(cursor, cursor + rest.replace)
+    assert edit_range.start.line != edit_range.end.line   # what the inline item keeps (ghost text may span lines)
+    item = as_completion_item(types.InlineCompletionItem(insert_text=rest.texts[0], range=edit_range),
+                              replaced_text(snap, edit_range))
+    assert item.text_edit.range == types.Range(start=edit_range.start, end=edit_range.start)
+    end = cursor + rest.replace
+    assert source[:cursor] + item.text_edit.new_text + source[cursor:] == source[:cursor] + rest.texts[0] + source[end:]
+    # A text that does not end as the replaced lines do cannot be put on one line: no item rather than a bad one.
+    assert as_completion_item(types.InlineCompletionItem(insert_text="return 1;\n};", range=edit_range),
+                              replaced_text(snap, edit_range)) is None
+
+
 # ---- document changes and applyEdit answers (protocol.py, server.py) --------------------------------------------
 
 from collections import namedtuple  # noqa: E402
