@@ -402,6 +402,9 @@ def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocu
     if start is None:
         return
     cursor = min(len(snap.source), start + len(change.text))
+    shown = ls.suggestions.get(key)
+    if shown is not None and shown.remainders(snap.source, cursor) is not None:
+        return   # typed through the suggestion: answered from it, while the speculation from its end goes on
     request = request_for(ls, snap, "inline", cursor, cursor, cursor_line)
     asyncio.ensure_future(run_prime(ls, snap, request))
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from dataclasses import replace
 
 import pytest
@@ -963,22 +964,21 @@ def test_a_speculation_moves_the_read_ahead_to_the_end_of_the_suggestion():
     assert server.prompt_place == (document_key(snap.uri), 5)
 
 
-def test_accepting_a_long_suggestion_does_not_cancel_the_speculation_from_its_end():
-    """The read-ahead compared the model's latest prompt (a speculation, at the end of a 5-line suggestion) with
-    the edit's first line: accepting the suggestion started a read-ahead, a real job, which cancelled that very
-    speculation (and typing through it did so at every other key)."""
+LONG_SOURCE, LONG_SUGGESTION = "def f():\n    \n", "a = 1\n    b = 2\n    c = 3\n    d = 4\n    return a"
+
+
+@contextlib.contextmanager
+def speculating_from_the_end_of(uri: str, text: str):
+    """A server whose model (none loaded) runs a speculation from the end of LONG_SUGGESTION, at its last line
+    (where speculate() puts the model's latest prompt), in a document that reads `text`. Yields (server, job)."""
     import threading
 
-
-    from lsp_server.server import document_key, prime_after_edit
+    from lsp_server.server import document_key
 
     ls = bare_server()
     ls.host.engine = object()   # "ready" without loading a model: no job here needs one
     ls.host.ready.set()
-    uri = "file:///tmp/units/accepted.py"
-    source, suggestion = "def f():\n    \n", "a = 1\n    b = 2\n    c = 3\n    d = 4\n    return a"
-    accepted = source[:13] + suggestion + source[13:]
-    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=2, text=accepted))
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=2, text=text))
     running = threading.Event()
 
     def speculation(cancelled) -> str:
@@ -991,19 +991,53 @@ def test_accepting_a_long_suggestion_does_not_cancel_the_speculation_from_its_en
     try:
         job = ls.host.queue.submit("speculation", speculation, speculative=True)
         assert running.wait(5)
-        ls.prompt_place = (document_key(uri), 5)   # where speculate() put it: the suggestion's last line
-
-        async def accept() -> None:
-            prime_after_edit(ls, document_key(uri), types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(1, 4), end=types.Position(1, 4)), text=suggestion)]))
-            await asyncio.sleep(0.3)
-
-        asyncio.run(accept())
-        assert not job.token(), "accepting the suggestion cancelled its speculation"
+        ls.prompt_place = (document_key(uri), 5)
+        yield ls, job
     finally:
         ls.host.close()
+
+
+def edited(ls, uri: str, version: int, text: str, inserted: str) -> None:
+    """The document now reads `text`: `inserted` was typed at line 1, column 4. Its didChange's read-ahead runs."""
+    from lsp_server.server import document_key, prime_after_edit
+
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text))
+
+    async def change() -> None:
+        prime_after_edit(ls, document_key(uri), types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(start=types.Position(1, 4), end=types.Position(1, 4)), text=inserted)]))
+        await asyncio.sleep(0.3)
+
+    asyncio.run(change())
+
+
+def test_accepting_a_long_suggestion_does_not_cancel_the_speculation_from_its_end():
+    """The read-ahead compared the model's latest prompt (a speculation, at the end of a 5-line suggestion) with
+    the edit's first line: accepting the suggestion started a read-ahead, a real job, which cancelled that very
+    speculation."""
+    uri = "file:///tmp/units/accepted.py"
+    accepted = LONG_SOURCE[:13] + LONG_SUGGESTION + LONG_SOURCE[13:]
+    with speculating_from_the_end_of(uri, accepted) as (ls, job):
+        edited(ls, uri, 2, accepted, LONG_SUGGESTION)
+        assert not job.token(), "accepting the suggestion cancelled its speculation"
+
+
+def test_typing_through_a_long_suggestion_does_not_cancel_the_speculation_from_its_end():
+    """Typing the first line of a 5-line suggestion is far from the speculation's place (its last line): each key
+    started a read-ahead, a real job, which cancelled the speculation, restarted at the next typed-through answer."""
+    from lsp_server.server import document_key
+    from lsp_server.suggestions import ShownSuggestion
+
+    uri = "file:///tmp/units/typed_through.py"
+    with speculating_from_the_end_of(uri, LONG_SOURCE) as (ls, job):
+        ls.suggestions[document_key(uri)] = ShownSuggestion.at(LONG_SOURCE, 13, [LONG_SUGGESTION], several=False)
+        edited(ls, uri, 3, LONG_SOURCE[:13] + "a" + LONG_SOURCE[13:], "a")
+        assert not job.token(), "typing through the suggestion cancelled its speculation"
+        # Something else typed there leaves the suggestion: that place is read ahead, real work before speculation.
+        edited(ls, uri, 4, LONG_SOURCE[:13] + "z" + LONG_SOURCE[13:], "z")
+        assert job.token(), "the read-ahead away from the suggestion did not run"
 
 
 def test_the_cache_key_follows_the_whole_documents_indentation_and_a_speculation_keys_as_its_request_will():
