@@ -65,10 +65,10 @@ def default_steps(device: torch.device) -> int:
 class InfillEngine:
     def __init__(self, config: EngineConfig | None = None, loaded: LoadedModel | None = None,
                  cancel: Callable[[], bool] | None = None):
-        """`cancel`: checked after loading and between warm-up steps; raises Cancelled when it turns true (a newer
-        load was asked for, so the warm-up would be wasted)."""
+        """`cancel`: checked between the files of a hub download, after loading and between warm-up steps; raises
+        Cancelled when it turns true (a newer load was asked for, so the rest would be wasted)."""
         self.config = config or EngineConfig()
-        self.loaded = loaded or load(self.config)
+        self.loaded = loaded or load(self.config, cancel)
         if cancel is not None and cancel():
             raise Cancelled()
         self.model = self.loaded.model

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from .memory import available_cpu_memory, out_of_memory, release_cached_gpu_memory
 from .quantize import WEIGHT_FORMATS, QuantizedWeight, quantize_model
-from .types import EngineConfig, ModelLoadError
+from .types import Cancelled, EngineConfig, ModelLoadError
+
+log = logging.getLogger(__name__)
 
 
 def embedded_model_dir() -> Path:
@@ -127,21 +131,44 @@ def hub_file_patterns(trust_remote_code: bool) -> dict:
     return {"allow_patterns": HUB_FILES + (["*.py"] if trust_remote_code else []), "ignore_patterns": ["*/*"]}
 
 
-def hub_snapshot(repo_id: str, trust_remote_code: bool = False) -> Path:
+def hub_snapshot(repo_id: str, trust_remote_code: bool = False, cancel: Callable[[], bool] | None = None) -> Path:
     """The hub model's files as a folder of the local hub cache: downloaded (the user allowed it: resolve_source)
     unless HF_HUB_OFFLINE is set, when only the cache is read. Files of the repository's top folder only (its
     subfolders hold other checkpoints and formats; `*` would match them too), and its Python code only when
-    remote code is trusted."""
-    from huggingface_hub import snapshot_download
+    remote code is trusted. The small files come first and the config is checked before any weight is fetched
+    (a wrong repository costs kilobytes, not its checkpoint); then the weights, a file at a time, with `cancel`
+    asked between files (a newer load, or the server closing, stops a download of many gigabytes)."""
+    from huggingface_hub import hf_hub_download, snapshot_download
 
     offline = hub_offline()
+    patterns = hub_file_patterns(trust_remote_code)
+    small_files = [pattern for pattern in patterns["allow_patterns"] if pattern != "*.safetensors"]
     try:
-        return Path(snapshot_download(repo_id, **hub_file_patterns(trust_remote_code), local_files_only=offline))
+        folder = Path(snapshot_download(repo_id, allow_patterns=small_files, ignore_patterns=patterns["ignore_patterns"],
+                                        local_files_only=offline))
+        check_config_file(folder, repo_id)
+        for name in hub_weight_names(folder):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            log.info("fetching %s of %s", name, repo_id)
+            # the revision the snapshot resolved (its folder's name): every file from one commit
+            hf_hub_download(repo_id, name, revision=folder.name, local_files_only=offline)
+    except (Cancelled, ModelLoadError):
+        raise
     except Exception as exc:   # not on the hub, no network, not in the cache, a gated repository, ...
         if offline:
             raise ModelLoadError(f"could not load the model {repo_id} from the local hub cache, and HF_HUB_OFFLINE is "
                                  f"set, so nothing was downloaded: {type(exc).__name__}: {exc}") from exc
         raise ModelLoadError(f"could not download the model {repo_id}: {type(exc).__name__}: {exc}") from exc
+    return folder
+
+
+def hub_weight_names(folder: Path) -> list[str]:
+    """The safetensors files of a hub checkpoint whose small files are in `folder`: those its index names, else
+    model.safetensors (the files transformers reads: weight_files)."""
+    if (folder / "model.safetensors.index.json").is_file():
+        return [path.name for path in weight_files(folder) if "/" not in path.relative_to(folder).as_posix()]
+    return ["model.safetensors"]
 
 
 def check_local_folder(folder: Path) -> None:
@@ -154,23 +181,7 @@ def check_local_folder(folder: Path) -> None:
 
 
 def check_folder_files(folder: Path) -> None:
-    config_file = folder / "config.json"
-    if not config_file.is_file():
-        raise ModelLoadError(f"{folder} has no config.json: not a transformers checkpoint")
-    try:
-        config = json.loads(config_file.read_text())
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {config_file}: {exc.strerror or exc}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{config_file} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ModelLoadError(f"{config_file} must hold a JSON object")
-    model_type = config.get("model_type")
-    if model_type != "diffusion_gemma":
-        raise ModelLoadError(f"{folder} holds a '{model_type}' model; this server needs a DiffusionGemma "
-                             "(model_type 'diffusion_gemma') checkpoint")
-    if not isinstance(config.get("text_config"), dict):   # (transformers failed on it deep inside, with a TypeError)
-        raise ModelLoadError(f"{config_file} has no text_config object: the text model's sizes are not given")
+    check_config_file(folder)
     if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
         raise ModelLoadError(f"{folder} has a config but no weights (*.safetensors)")
     for weights in weight_files(folder):   # safetensors' own error names neither the file nor the cause
@@ -182,6 +193,29 @@ def check_folder_files(folder: Path) -> None:
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         # transformers would build an empty tokenizer that reads all code as <unk>, and every fill would be empty
         raise ModelLoadError(f"{folder} has no tokenizer ({' or '.join(TOKENIZER_FILES)})")
+
+
+def check_config_file(folder: Path, source: str | None = None) -> None:
+    """The folder's config.json is a DiffusionGemma's with a text model (`source`: the hub id it came from, named
+    in the messages instead of its cache folder)."""
+    config_file = folder / "config.json"
+    named = f"{source}'s config.json" if source else str(config_file)
+    if not config_file.is_file():
+        raise ModelLoadError(f"{source or folder} has no config.json: not a transformers checkpoint")
+    try:
+        config = json.loads(config_file.read_text())
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {config_file}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{named} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{named} must hold a JSON object")
+    model_type = config.get("model_type")
+    if model_type != "diffusion_gemma":
+        raise ModelLoadError(f"{source or folder} holds a '{model_type}' model; this server needs a DiffusionGemma "
+                             "(model_type 'diffusion_gemma') checkpoint")
+    if not isinstance(config.get("text_config"), dict):   # (transformers failed on it deep inside, with a TypeError)
+        raise ModelLoadError(f"{named} has no text_config object: the text model's sizes are not given")
 
 
 def read_extra(folder: Path) -> dict:
@@ -219,12 +253,10 @@ def weight_files(folder: Path) -> list[Path]:
     return [folder / "model.safetensors"] if (folder / "model.safetensors").is_file() else []
 
 
-def converted_weights(folder: Path, dtype: torch.dtype) -> int | None:
-    """How many numbers of the checkpoint are stored in another dtype than `dtype`, read from the safetensors
-    headers (no tensor is read): loading copies those into memory, converted; the others stay mapped from the
-    file. None when a header cannot be read (transformers' own error then says what is wrong)."""
-    stored_as = SAFETENSORS_DTYPES.get(dtype)
-    total = 0
+def stored_weights(folder: Path) -> dict[str, dict] | None:
+    """Each stored weight's safetensors header entry ({"dtype", "shape", ...}) by name, read without reading a
+    tensor; None when a header cannot be read (transformers' own error then says what is wrong)."""
+    weights = {}
     for path in weight_files(folder):
         try:
             with open(path, "rb") as file:
@@ -232,11 +264,41 @@ def converted_weights(folder: Path, dtype: torch.dtype) -> int | None:
                 if not 0 < size <= MAX_SAFETENSORS_HEADER:
                     return None
                 header = json.loads(file.read(size))
-            total += sum(math.prod(entry["shape"]) for name, entry in header.items()
-                         if name != "__metadata__" and entry["dtype"] != stored_as)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            weights.update((name, entry) for name, entry in header.items() if name != "__metadata__")
+        except (OSError, ValueError, TypeError, AttributeError):
             return None
-    return total
+    return weights
+
+
+def converted_weights(folder: Path, dtype: torch.dtype) -> int | None:
+    """How many numbers of the checkpoint are stored in another dtype than `dtype`: loading copies those into
+    memory, converted; the others stay mapped from the file. None when a header cannot be read."""
+    stored_as, weights = SAFETENSORS_DTYPES.get(dtype), stored_weights(folder)
+    try:
+        return None if weights is None else sum(math.prod(entry["shape"]) for entry in weights.values()
+                                                if entry["dtype"] != stored_as)
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def check_config_fits_weights(folder: Path, model_class, source: str) -> None:
+    """check_weight_shapes before loading: transformers builds a weight whose stored shape differs from the
+    config's at the config's size, and fills it, before its loading info names it; a vocab_size or hidden_size
+    edited upwards took gigabytes for a 27 MB checkpoint (or failed as "out of memory"). The model is built on the
+    meta device (no memory) to compare the shapes of the weights both name."""
+    weights = stored_weights(folder)
+    if not weights:
+        return
+    try:
+        config = model_class.config_class.from_pretrained(folder, local_files_only=True)
+        with torch.device("meta"):
+            skeleton = model_class(config)
+        expected = {name: tuple(tensor.shape) for name, tensor in skeleton.state_dict().items()}
+        mismatched = [(name, tuple(entry["shape"]), expected[name]) for name, entry in weights.items()
+                      if name in expected and tuple(entry["shape"]) != expected[name]]
+    except Exception:   # a config transformers cannot read: from_pretrained says why
+        return
+    check_weight_shapes(mismatched, source)
 
 
 def check_fits_in_memory(folder: Path, dtype: torch.dtype, source: str) -> None:
@@ -346,7 +408,9 @@ def memory_advice(quantize: str, device: torch.device | str, loading: bool = Tru
     return ", ".join(ways[:-1]) + " or " + ways[-1]
 
 
-def load(config: EngineConfig) -> LoadedModel:
+def load(config: EngineConfig, cancel: Callable[[], bool] | None = None) -> LoadedModel:
+    """The checkpoint `config` names, checked, on its device. `cancel` is asked between the files of a hub
+    download (raising Cancelled)."""
     from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
     from transformers.utils import logging as hf_logging
 
@@ -357,11 +421,12 @@ def load(config: EngineConfig) -> LoadedModel:
     source, local = resolve_source(config)
     # A hub model is fetched (or found in the hub cache) as a folder first, so that it gets the same checks and
     # reads the same diffusion_infill.json as a local one.
-    folder = Path(source) if local else hub_snapshot(source, config.trust_remote_code)
+    folder = Path(source) if local else hub_snapshot(source, config.trust_remote_code, cancel)
     check_local_folder(folder)
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
     check_fits_in_memory(folder, dtype, source)
+    check_config_fits_weights(folder, DiffusionGemmaForBlockDiffusion, source)
     if config.threads:
         torch.set_num_threads(config.threads)
     hub_kwargs = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}

@@ -15,7 +15,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion
 
-from engine import EngineConfig, EngineError, InfillEngine, ModelLoadError, loading, memory
+from engine import Cancelled, EngineConfig, EngineError, InfillEngine, ModelLoadError, loading, memory
 from engine.compat import cache_keyword, with_cache
 from engine.configs import tiny_config
 from engine.infill_engine import WARM_PLANS, bucket
@@ -310,6 +310,57 @@ def test_a_hub_model_gets_the_checks_and_the_notes_of_a_local_one(tiny_model_dir
         InfillEngine(EngineConfig(model="someone/untokenized", allow_download=True, threads=1))
 
 
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    """An offline hub cache (the hub is out of reach here) and the weight files fetched from it, in order."""
+    import huggingface_hub
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))   # (read at import)
+    fetched, fetch = [], huggingface_hub.hf_hub_download
+
+    def fetch_and_note(repo_id, filename, **kwargs):
+        fetched.append(filename)
+        return fetch(repo_id, filename, **kwargs)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fetch_and_note)
+    return tmp_path / "hub", fetched
+
+
+def test_a_hub_model_s_config_is_checked_before_its_weights_are_fetched(tiny_model_dir, tmp_path, hub_cache):
+    """A wrong repository (another architecture) was downloaded whole, tens of gigabytes for a real one, before
+    its config was read; the message named the cache folder, not the repository."""
+    cache, fetched = hub_cache
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "model_type": "gemma3"}))
+    in_hub_cache(cache, "someone/gemma", other)
+    with pytest.raises(ModelLoadError, match="^someone/gemma holds a 'gemma3' model"):
+        InfillEngine(EngineConfig(model="someone/gemma", allow_download=True, threads=1))
+    assert fetched == []
+
+
+def test_a_hub_download_stops_between_weight_files_when_a_newer_load_is_asked_for(tiny_model_dir, tmp_path,
+                                                                                   hub_cache):
+    cache, fetched = hub_cache
+    sharded = tmp_path / "sharded"
+    DiffusionGemmaForBlockDiffusion.from_pretrained(tiny_model_dir).save_pretrained(sharded, max_shard_size="200KB")
+    for name in ("tokenizer.json", "tokenizer_config.json", "diffusion_infill.json"):
+        if (tiny_model_dir / name).exists():
+            shutil.copy(tiny_model_dir / name, sharded / name)
+    shards = sorted(path.name for path in sharded.glob("model-*.safetensors"))
+    assert len(shards) >= 2
+    in_hub_cache(cache, "someone/sharded", sharded)
+    with pytest.raises(Cancelled):
+        InfillEngine(EngineConfig(model="someone/sharded", allow_download=True, threads=1),
+                     cancel=lambda: len(fetched) >= 1)
+    assert fetched == shards[:1]
+    fetched.clear()
+    assert InfillEngine(EngineConfig(model="someone/sharded", allow_download=True, threads=1)).describe()["parameters"]
+    assert fetched == shards
+
+
 def test_a_hub_download_takes_the_checkpoint_s_own_files_only():
     """snapshot_download filters with these patterns (huggingface_hub's own filter here): no other checkpoint or
     format from a subfolder (`*` matches `/` too), no pickles, and Python code only when remote code is trusted."""
@@ -567,14 +618,15 @@ def test_a_config_naming_fewer_layers_than_the_weights_hold_is_refused(tiny_mode
         InfillEngine(EngineConfig(model=str(shallower), threads=1))
 
 
-@pytest.mark.parametrize("field", ["hidden_size", "vocab_size"])
-def test_a_config_whose_shapes_differ_from_the_weights_is_refused_by_name(tiny_model_dir, tmp_path, field):
+@pytest.mark.parametrize("field, factor", [("hidden_size", 2), ("vocab_size", 2), ("vocab_size", 2_000_000)])
+def test_a_config_whose_shapes_differ_from_the_weights_is_refused_by_name(tiny_model_dir, tmp_path, field, factor):
     """transformers' own error said only "look at the above report", a report in a log the editor's user never
-    sees: the message names a weight and both shapes."""
+    sees: the message names a weight and both shapes. It is found before loading: transformers built the weight at
+    the config's size first, so a vocabulary made a million times larger was reported as out of memory."""
     edited = tmp_path / "edited"
     shutil.copytree(tiny_model_dir, edited)
     config = json.loads((edited / "config.json").read_text())
-    config["text_config"][field] *= 2
+    config["text_config"][field] *= factor
     (edited / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match=r"has shape \(.*\) where its config.json asks for \(.*belong together"):
         InfillEngine(EngineConfig(model=str(edited), threads=1))
