@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Callable
 
 from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
-                     comment_start, opens_block)
+                     comment_start, opens_block, without_trailing_comment)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, OPEN, code_outside_literals, hole_end,
                        jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 
@@ -48,6 +48,7 @@ class CleanContext:
                                 # spread over several lines joined into one ("" : those lines as they are)
     comma_before_closer: bool = False   # Go: the suffix's first closer ends a list (spans.closes_go_list)
     literal_lines: int = 0      # the range starts inside a string or comment: 1 on one line, 2 on more (spans)
+    in_brackets: bool = False   # the range starts inside brackets its statement opened on a line above
 
 
 def indentation(line: str) -> str:
@@ -132,12 +133,16 @@ def body_still_empty(before: str, line_above: str, suffix: str, grammar: str | N
     return True
 
 
-def drop_bare_name_statement(middle: str, before: str, grammar: str | None, line_above: str = "") -> str:
+def drop_bare_name_statement(middle: str, before: str, grammar: str | None, line_above: str = "",
+                             in_brackets: bool = False) -> str:
     """"" for a Python fill that is one bare name on an indented line of its own (`Bu` in a loop body, or on the
     line after `for x in xs:`): a statement that does nothing, which parses, so the parse check lets it through.
     A keyword (`pass`, `break`) stays, and so does a name at the top level, where a notebook cell's last line
-    shows its value, and one under a line that opens a bracket or ends in a comma (an argument, a list item)."""
-    if grammar != "python" or "\n" in middle.strip() or line_above.rstrip()[-1:] in ("(", "[", "{", ","):
+    shows its value, and one inside brackets (an argument, a list item), which is not a statement: known from the
+    statement around the cursor, or, when that is not known, from a line above that opens a bracket or ends in a
+    comma, its comment aside."""
+    above = without_trailing_comment(line_above, grammar).rstrip()
+    if grammar != "python" or "\n" in middle.strip() or in_brackets or above[-1:] in ("(", "[", "{", ","):
         return middle
     line = before + middle if "\n" not in middle else middle[middle.rfind("\n") + 1:]
     name = line.strip()
@@ -250,7 +255,8 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
                 ends_block = ENDS_BLOCK.get(grammar)
                 closes_here = own_block and (CLOSING_LINE.match(line) or ends_block and ends_block.match(line)) or (
                     CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit))
-                return "\n".join(lines[:i + 1] if closes_here else lines[:i])
+                return "\n".join(lines[:i + 1]) if closes_here else cut_before(
+                    lines, i, lambda above: len(indentation(above)) <= limit, grammar)
         return middle
     if before.strip():
         limit = len(indentation(before))
@@ -267,7 +273,8 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
         if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) < limit:
             closes_here = (above_depth is not None and len(indentation(line)) == above_depth
                            and CLOSING_LINE.match(line) and not block_closed_below(line, suffix, above_depth))
-            return "\n".join(lines[:i + 1] if closes_here else lines[:i])
+            return "\n".join(lines[:i + 1]) if closes_here else cut_before(
+                lines, i, lambda above: len(indentation(above)) < limit, grammar)
     return middle
 
 
@@ -294,8 +301,22 @@ def lines_in_literals(before: str, lines: list[str], grammar: str | None) -> set
 
 def sets_indentation(line: str, grammar: str | None) -> bool:
     """Whether a line's indentation says which block it is in: not a blank line, nor a C preprocessor line
-    (`#ifdef`, `#endif` sit at column 0 inside any block)."""
-    return bool(line.strip()) and not (grammar in ("c", "cpp") and line.lstrip().startswith("#"))
+    (`#ifdef`, `#endif` sit at column 0 inside any block), nor a Python comment line (Python reads no comment's
+    indentation: code commented out at column 0 sits inside any block)."""
+    return bool(line.strip()) and not (grammar in ("c", "cpp") and line.lstrip().startswith("#")) and not (
+        grammar == "python" and line.lstrip().startswith("#"))
+
+
+def cut_before(lines: list[str], i: int, leaves: Callable[[str], bool], grammar: str | None) -> str:
+    """The lines before line i, which left the block, less the Python comment lines just before it that stand
+    as far out as it does (`# helpers` above the next `def`): they go with it (blank lines above them stay)."""
+    j = i
+    while j > 1 and (not lines[j - 1].strip() or grammar == "python" and lines[j - 1].lstrip().startswith("#")
+                     and leaves(lines[j - 1])):
+        j -= 1
+        if lines[j].strip():
+            i = j
+    return "\n".join(lines[:i])
 
 
 def suffix_closes_block(closing_line: str, suffix: str, opener_indent: int) -> bool:
@@ -1155,7 +1176,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = trim_trailing_whitespace(middle, suffix, ctx.grammar, ctx.before, own, prose)
     if ctx.shape == "multi":
         middle = drop_comment_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
-        middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above)
+        middle = drop_bare_name_statement(middle, ctx.before, ctx.grammar, ctx.line_above, ctx.in_brackets)
         middle = drop_literal_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
     if not middle.strip():
         return ""

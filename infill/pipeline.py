@@ -14,7 +14,7 @@ from .choose import Cleaned, choose
 from .clean import (CleanContext, auto_closed_tail, body_after_header_comment, cleaned_with_tail, comment_after_cursor,
                     indentation)
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
-from .decide import opener_line, previous_nonblank_line
+from .decide import code_bracket_surplus, opener_line, previous_nonblank_line
 from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
@@ -309,6 +309,13 @@ def indented(text: str) -> bool:
     return bool(tabs or spaced)
 
 
+def in_open_brackets(text: str, start: int, statement, grammar: str | None) -> bool:
+    """`start` is inside brackets that its statement (spans.Scope) opened on a line above."""
+    if statement is None or "\n" not in text[statement.start:start]:
+        return False
+    return code_bracket_surplus(text[statement.start:start], grammar) > 0
+
+
 def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None) -> InfillResult:
     joined = with_head(request)
     if joined is not request:
@@ -364,6 +371,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         whole_lines=mode != "inline" and original.endswith("\n"), line_above=previous_nonblank_line(own, own_start),
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(own, own_start, plan.grammar),
         comma_before_closer=plan.span.closes_go_list, literal_lines=plan.span.literal_lines,
+        in_brackets=in_open_brackets(text, start, plan.span.statement, plan.grammar),
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]

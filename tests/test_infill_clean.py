@@ -253,6 +253,18 @@ def test_multi_line_after_an_opener_stops_at_the_openers_indentation():
     assert keep_inside_scope(middle, "def f():", "\n") == "\n    return 1\n"
 
 
+@pytest.mark.parametrize("middle, before, expected", [
+    # Python reads no comment's indentation: code commented out at column 0, or a comment at an odd column, is in
+    ("y = x + 1\n#        print(y)\n        return y", "        ", "y = x + 1\n#        print(y)\n        return y"),
+    ("\n        y = 1\n  # odd\n        return y", "    if x:", "\n        y = 1\n  # odd\n        return y"),
+    # a comment as far out as the line that leaves the block goes with that line
+    ("y = 1\n    return y\n\n# helpers\ndef g():\n    pass", "    ", "y = 1\n    return y\n"),
+    ("\n    return 1\n# next\ndef g():", "def f():", "\n    return 1"),
+])
+def test_python_comment_lines_do_not_leave_the_block(middle, before, expected):
+    assert keep_inside_scope(middle, before, "\n", grammar="python") == expected
+
+
 def test_a_closer_line_is_kept_only_when_the_suffix_does_not_close():
     middle = "\n  return 1;\n}\nfoo();"
     assert keep_inside_scope(middle, "function f() {", "\n}\n") == "\n  return 1;"
@@ -791,7 +803,8 @@ def test_a_bare_name_statement_in_a_body_is_dropped(middle, before, expected):
     assert drop_bare_name_statement(middle, before, "javascript") == middle
 
 
-@pytest.mark.parametrize("line_above", ["    return g(", "    xs = [", "    total = (", "        1,", "    d = {"])
+@pytest.mark.parametrize("line_above", ["    return g(", "    xs = [", "    total = (", "        1,", "    d = {",
+                                        "        one,  # first", "    return g(  # call it"])
 def test_a_bare_name_inside_brackets_opened_above_is_an_argument_or_item_and_stays(line_above):
     from infill.clean import drop_bare_name_statement
     assert drop_bare_name_statement("a", "        ", "python", line_above) == "a"

@@ -84,6 +84,19 @@ def applied(source: str, result: InfillResult) -> str:
 
 # ---- inline -----------------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("source, middle, offered", [
+    # inside brackets opened above, whatever the line above reads: an item, an argument
+    ("def f(one, two):\n    xs = [\n        one,  # first\n        <|>\n    ]\n", "two", "two"),
+    ("def f(g, value):\n    return g(\n        # the value\n        <|>\n    )\n", "value", "value"),
+    # a statement of its own in a loop's body, under a comment too: does nothing, dropped
+    ("def f(xs):\n    for x in xs:\n        # each\n        <|>\n", "Bu", ""),
+    ("def f(xs):\n    for x in xs:\n        <|>\n        print(x)\n", "Bu", ""),
+])
+def test_a_bare_name_is_kept_inside_brackets_and_dropped_as_a_statement(source, middle, offered):
+    result, _ = inline(source, middle)
+    assert result.text == offered
+
+
 def test_single_line_completion_prefers_a_candidate_that_parses():
     source = "def f(a, b):\n    return <|>\n"
     result, engine = inline(source, "a +", "a + b\nprint(a)")
