@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from .context import Context, Measure, build_token_context
 from .decide import Decision, decide_shape, line_parts, plan_lengths
 from .languages import PLAIN_TEXT_IDS, describe_language, grammar_for
+from .literals import LONGEST_SCAN
 from .related import RELATED_SHARE, RelatedDocument, pick_snippets, snippets_within
 from .spans import SpanInfo, find_span
 
@@ -81,6 +82,10 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         lengths = plan_lengths(decision.shape, max_new_tokens, text[start:end])
     before, _ = line_parts(text, start)
     _, rest_of_line = line_parts(text, end)
+    # The cleaning reads these over and over: of a line longer than the context and than a literal scan's reach
+    # (minified code), what the model read and at most LONGEST_SCAN characters (1 MB cost seconds a suggestion).
+    before = before[len(before) - min(len(before), max(start - context.prefix_start, LONGEST_SCAN)):]
+    rest_of_line = rest_of_line[:max(context.suffix_end - end, LONGEST_SCAN)]
 
     details = {
         "language": grammar or "plaintext",

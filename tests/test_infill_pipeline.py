@@ -84,6 +84,27 @@ def applied(source: str, result: InfillResult) -> str:
 
 # ---- inline -----------------------------------------------------------------------------------------------------
 
+def test_a_minified_line_is_cleaned_from_its_part_near_the_cursor():
+    """At the end of a minified line the cleaning read the whole line at every suggestion (seconds for 1 MB): of
+    a line longer than the context and a literal scan's reach, it reads that reach, and the answer is unchanged."""
+    from infill.literals import LONGEST_SCAN
+    from infill.plan import make_plan
+
+    line = "var a=" + ",".join(f"f{i}(x{i})" for i in range(20_000)) + ";"
+    text = line + "\nvar b = 1;\n"
+    for cursor in (len(line), len(line) // 2):
+        plan = make_plan(text, "inline", cursor, cursor, "javascript", None, 32, 192, len)
+        assert cursor - plan.context.prefix_start < LONGEST_SCAN
+        assert plan.before == text[cursor - LONGEST_SCAN:cursor]
+        assert plan.rest_of_line == text[cursor:min(cursor + LONGEST_SCAN, text.index("\n", cursor))]
+    # A line within reach is read whole, its indentation too, though the context (64 characters) starts inside it.
+    short = "    total = compute(" + "argument, " * 12 + ")"
+    plan = make_plan(short + "\n", "inline", len(short) - 1, len(short) - 1, "python", None, 32, 64, len)
+    assert plan.context.prefix_start > 0 and (plan.before, plan.rest_of_line) == (short[:-1], ")")
+    result, _ = inline(line + "<|>\nvar b = 1;\n", "1", language_id="javascript")
+    assert result.text == "1"
+
+
 @pytest.mark.parametrize("source, middle, offered", [
     # inside brackets opened above, whatever the line above reads: an item, an argument
     ("def f(one, two):\n    xs = [\n        one,  # first\n        <|>\n    ]\n", "two", "two"),
