@@ -235,6 +235,8 @@ def enclosing_definition(text: str, start: int, end: int) -> tuple[int, int, str
         code = above.strip()
         if not code or code.startswith("#"):
             continue
+        if (BLOCK_OPENER.match(above) or len(indentation(above)) < column) and string_around(text, a) is not None:
+            continue   # a string's text (a template of code: `def g():` at column 0) opens and ends no block
         if BLOCK_OPENER.match(above) and not indentation(above) and nearest is None:
             nearest = a, ""
         if BLOCK_OPENER.match(above) and len(indentation(above)) < column:

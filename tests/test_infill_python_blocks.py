@@ -41,6 +41,20 @@ def test_the_window_is_the_innermost_definition_or_the_top_level_statement():
     assert text[a:b].startswith("class A:") and text[b:] == "x = A()\n" and indent == ""
 
 
+TEMPLATE = 'code = """\ndef g():\n    pass\n"""\n'
+
+
+@pytest.mark.parametrize("source", [
+    "def test_parse(tmp_path):\n    " + TEMPLATE + "    for line in code.splitlines():\n        <|>\n    return code\n",
+    TEMPLATE + "for line in code.splitlines():\n    <|>\nprint(1)\n",
+])
+def test_code_in_a_string_above_is_not_taken_for_the_enclosing_definition(source):
+    """A template of code in a triple-quoted string (`def g():` at column 0): its `def` was taken for the one
+    holding the cursor, a window that compiled neither before nor after the fill, and Python's check was off."""
+    assert inline(source, "if line:")[0].text == ""          # an empty block: IndentationError
+    assert inline(source, "print(line)")[0].text == "print(line)"
+
+
 def test_a_top_level_try_keeps_its_else_and_except_in_one_window():
     text = "try:\n    import os\nexcept ImportError:\n    os = None\nelse:\n    pass\n\nx = 1\n"
     start = text.index("import os")
