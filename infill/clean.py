@@ -449,6 +449,11 @@ def opens_block_at(text: str, depth: str) -> bool:
                for line, following in zip(lines, lines[1:]))
 
 
+# Languages where `::` is no token, so a `:` written before the suffix's own is a repeat (C++, Rust, Java and Lua
+# have `::`: there `std:` before `:vector` is the path's first half).
+NO_DOUBLE_COLON = {"python", "javascript", "typescript", "tsx", "go"}
+
+
 def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = False,
                         grammar: str | None = None) -> str:
     """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
@@ -456,10 +461,11 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
     that closes a block the middle opened at its depth (the `  end` of the middle's own `if` before the
     function's `end`). One character is enough for a one-letter name or number the suffix starts with, for a
-    statement's `;` the suffix already ends it with, for a list's `,` the suffix already has, for an
-    opening bracket the suffix opens (`number {` before ` {`), and for a quote that closes the string the prefix
-    opened (the middle holds an odd number of it): `;;` parses as an empty statement, and `{ {` may parse where a
-    later error is excused, so the parse check would not catch them."""
+    statement's `;` the suffix already ends it with, for a list's `,` the suffix already has, for a `:` the
+    suffix already has where `::` is no token (a header's, a key's), for an opening bracket the suffix opens
+    (`number {` before ` {`), and for a quote that closes the string the prefix opened (the middle holds an odd
+    number of it): `;;` parses as an empty statement, and `{ {` may parse where a later error is excused, so the
+    parse check would not catch them."""
     head = suffix.lstrip(" \t")
     trimmed = middle.rstrip(" \t")
     for size in range(min(len(trimmed), len(head)), 1, -1):
@@ -482,6 +488,8 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
         return trimmed[:-1]   # the `;` ends the statement (`; }` of a one-line body too), not `for (;;)`
     if head[0] == ",":
         return trimmed[:-1]   # the suffix's comma separates already: `f(a,, b)` is no list (arrays aside)
+    if head[0] == ":" and grammar in NO_DOUBLE_COLON and not open_literal(grammar, trimmed[:-1]):
+        return trimmed[:-1]   # `range(n):` before the header's own `:`, `"key":` before a dict's `: v`
     if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
         return trimmed[:-1].rstrip(" \t")
     if head[0] in QUOTES and len(unescaped(trimmed, head[0], grammar)) % 2 == 1:

@@ -92,6 +92,19 @@ def test_one_character_is_enough_for_a_statement_end_or_a_closing_quote():
     assert drop_suffix_overlap("f(x)", ")") == "f(x)"
 
 
+@pytest.mark.parametrize("grammar, middle, suffix, expected", [
+    ("python", "range(n):", ":\n        pass\n", "range(n)"),         # a header's `:` the suffix has
+    ("python", '"key":', ": v}\n", '"key"'),                            # a dict key's
+    ("typescript", "name:", ": string;\n", "name"),
+    ("go", "case 1:", ":\n", "case 1"),
+    ("cpp", "std:", ":vector<int> v;\n", "std:"),                       # `::` is a token there: a path's half
+    ("rust", "std:", ":fmt;\n", "std:"),
+    ("python", 'x = "a:', ':"\n', 'x = "a:'),                           # inside a string: text
+])
+def test_a_colon_the_suffix_already_has_is_not_written_twice(grammar, middle, suffix, expected):
+    assert drop_suffix_overlap(middle, suffix, grammar=grammar) == expected
+
+
 def test_tail_overlap_across_lines():
     assert drop_suffix_overlap("x = 1\n    return x", "\n    return x\n") == "x = 1"
 
