@@ -112,10 +112,16 @@ def newer_syntax(source: str, error: SyntaxError) -> bool:
     `type` alias. Any other f-string error (`f"{a!z}"`) is an error on 3.12 too."""
     lines = source.split("\n")
     line = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
-    if str(error.msg).startswith("f-string"):
+    if in_fstring(line, error):   # (`f"{"\n".join(xs)}"` fails as a line continuation, not as an f-string)
         return str(error.msg).startswith(OLDER_FSTRING_LIMIT) or without_nested_quote_fstrings(line) != line
     alias = TYPE_ALIAS.match(line)
     return bool(TYPE_PARAMETERS.match(line) or (alias and line[alias.end():alias.end() + 1] in ("[", "=")))
+
+
+def in_fstring(line: str, error: SyntaxError) -> bool:
+    """The error on `line` is an f-string's: so said, or the line has an f-string that reuses its quote inside a
+    replacement field, which a pre-3.12 compiler reads as the string's end, then fails on whatever follows."""
+    return str(error.msg).startswith("f-string") or without_nested_quote_fstrings(line) != line
 
 
 def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
@@ -128,7 +134,8 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
         return None
     line = lines[number - 1]
     opened = TYPE_PARAMETERS.match(line)
-    if str(error.msg).startswith("f-string"):
+    fstring = in_fstring(line, error)
+    if fstring:
         simpler = without_nested_quote_fstrings(line, every=str(error.msg).startswith(OLDER_FSTRING_LIMIT))
     elif opened:
         simpler = without_type_parameters(line)
@@ -142,7 +149,7 @@ def older_compiler_error_line(source: str, error: SyntaxError) -> int | None:
     if simpler is None or simpler == line:   # nothing to take out (`def f[x` left open): judged again, it would recur
         return None
     again = syntax_error_line("\n".join([*lines[:number - 1], simpler, *lines[number:]]))
-    if str(error.msg).startswith("f-string"):
+    if fstring:
         return again   # the plain string stands in for the f-string exactly: an error left on its line is real
     # Type parameters taken out cannot make an error: one left on their line is real. Without its `type` keyword an
     # alias may read otherwise (`type X = a, b` is an error, `X = a, b` is not): not judged here.

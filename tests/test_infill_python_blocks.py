@@ -283,6 +283,9 @@ def test_lines_at_column_0_inside_a_function_leave_it_checked(source):
     ("class Box[T]:\n    def get(self) -> \n        return self.item\n", "-> ", "T:"),
     ("type Pair = tuple[\n", "tuple[", "int, int]"),                                      # a `type` alias
     ("def show(row):\n    return f\"{row[\n", "f\"{row[", "\"name\"]}\""),                 # PEP 701 f-string
+    # its field's string holds a backslash: 3.11 reads `\n` after the f-string `f"{"`, a line continuation error
+    ("def show(lines):\n    return f\"{\n", "f\"{", "\"\\n\".join(lines)}\""),
+    ("def show(cells):\n    return \n", "return ", "f\"{\"\\t\".join(cells)}\""),
 ])
 def test_code_of_python_3_12_is_not_refused_by_an_older_compiler(document, typed, fill):
     """The server may run on Python 3.11 while the user writes 3.12 code: its compiler must not refuse the fill."""
