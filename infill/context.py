@@ -78,7 +78,7 @@ def longest_fitting_head(text: str, start: int, stop: int, budget: int, measure:
     return low - 1 if start < low < len(text) and text[low - 1:low + 1] == "\r\n" else low   # never between \r and \n
 
 
-WORD_BLANK, NOT_WORD = re.compile(r"\s"), re.compile(r"\W")
+WORD_BLANK, NOT_WORD, MID_WORD = re.compile(r"\s"), re.compile(r"\W"), re.compile(r"\w\w")
 
 
 def word_start_after(text: str, offset: int, limit: int) -> int:
@@ -97,6 +97,29 @@ def word_end_before(text: str, limit: int, offset: int) -> int:
     [limit, offset]."""
     blank = max(text.rfind(" ", limit, offset), text.rfind("\t", limit, offset))
     return blank if blank > limit else offset
+
+
+def from_a_word(text: str, cut: int, start: int, budget: int, measure: Measure) -> int:
+    """A prefix cut inside the cursor's line, moved forward to a word's start (`Value1489),` read as a name's
+    second half otherwise), unless that leaves less than half the budget (base64 in a string: its closing quote)."""
+    if cut == line_start(text, cut):
+        return cut
+    word = word_start_after(text, cut - 1, start)
+    return word if word > cut and measure(text[word:start]) * 2 >= budget else cut
+
+
+def to_a_word_end(text: str, end: int, cut: int, budget: int, measure: Measure) -> int:
+    """A suffix cut inside its first line, moved back to a word's end: before its last blank, else after its
+    last separator, unless that leaves less than half the budget."""
+    if cut <= end or not MID_WORD.fullmatch(text, cut - 1, cut + 1):   # (a cut between two words is one already)
+        return cut
+    word = word_end_before(text, end, cut)
+    if word == cut:
+        separator = None
+        for separator in NOT_WORD.finditer(text, end, cut):
+            pass
+        word = separator.end() if separator is not None else cut
+    return word if word < cut and measure(text[end:word]) * 2 >= budget else cut
 
 
 def skip_continuation_lines(text: str, begin: int, start: int) -> int:
@@ -119,10 +142,10 @@ def cut_prefix(text: str, start: int, budget: int, measure: Measure = len) -> in
     begin = line_start(text, start)
     reach = max(0, start - budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
     if begin < reach:   # a line longer than any budget (minified code): never measure past what could fit
-        return longest_fitting_tail(text, reach, start, budget, measure)
+        return from_a_word(text, longest_fitting_tail(text, reach, start, budget, measure), start, budget, measure)
     used = measure(text[begin:start])
     if used > budget:
-        return longest_fitting_tail(text, begin, start, budget, measure)
+        return from_a_word(text, longest_fitting_tail(text, begin, start, budget, measure), start, budget, measure)
     cut_mid_line = False
     while begin > reach:
         previous = line_start(text, begin - 1)
@@ -153,10 +176,10 @@ def cut_suffix(text: str, end: int, budget: int, measure: Measure = len) -> int:
     stop = line_end(text, end)
     reach = min(len(text), end + budget * (1 if measure is len else MAX_CHARS_PER_TOKEN))
     if stop > reach:
-        return longest_fitting_head(text, end, reach, budget, measure)
+        return to_a_word_end(text, end, longest_fitting_head(text, end, reach, budget, measure), budget, measure)
     used = measure(text[end:stop])
     if used > budget:
-        return longest_fitting_head(text, end, stop, budget, measure)
+        return to_a_word_end(text, end, longest_fitting_head(text, end, stop, budget, measure), budget, measure)
     while stop < reach:
         following = line_end(text, stop)
         cost = None if following > reach else measure(text[stop:following])
@@ -217,12 +240,7 @@ def cut_with_room(text: str, start: int, budget: int, count: Measure) -> int:
     """A prefix cut leaving PREFIX_SLACK of the budget free for typing; in a line longer than that, from a word,
     unless the first word starts too near the cursor (base64 in a string: its closing quote) to leave half of it."""
     room = budget - int(budget * PREFIX_SLACK)
-    cut = cut_prefix(text, start, room, count)
-    if cut != line_start(text, cut):
-        word = word_start_after(text, cut - 1, start)
-        if word > cut and count(text[word:start]) * 2 >= room:
-            cut = word
-    return cut
+    return cut_prefix(text, start, room, count)
 
 
 def steady_prefix_start(text: str, start: int, budget: int, count: Measure, fresh: int, previous: int) -> int:

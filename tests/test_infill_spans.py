@@ -222,6 +222,19 @@ def test_one_very_long_line_is_cut_mid_line():
     assert cut_suffix(text, 1000, 1000) == 2000
 
 
+def test_the_cursors_own_long_line_is_cut_between_words():
+    """A minified line longer than the budget began the prefix with a name's second half (`Value1489),`) and
+    ended the suffix with a name's first half: each cut goes to a word's edge, by a blank or else a separator."""
+    line = ",".join(f"someFunctionName{i}(argumentValue{i})" for i in range(3000))
+    for text in (line, line.replace(",", ", ")):
+        cursor = len(text) // 2
+        begin, stop = cut_prefix(text, cursor, 600), cut_suffix(text, cursor, 600)
+        assert cursor - begin >= 300 and stop - cursor >= 300
+        assert not (text[begin - 1].isalnum() and text[begin].isalnum())
+        assert not (text[stop - 1].isalnum() and text[stop].isalnum())
+    assert cut_prefix("x" * 5000, 4000, 3000) == 1000   # no word edge to go to: cut where the budget ends
+
+
 def test_a_long_line_next_to_the_cursor_lends_its_end_or_start_instead_of_nothing():
     """Whole lines only, a 250-token header right above the cursor left the model an empty prefix (and the line
     below, an empty suffix): now it reads the end of the line above and the start of the line below, from a word."""
