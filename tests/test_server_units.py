@@ -850,10 +850,10 @@ def test_a_load_stopped_by_the_server_closing_is_not_reported_as_loaded(monkeypa
     reading, go = threading.Event(), threading.Event()
     real_load = infill_engine.load
 
-    def slow_load(config):
+    def slow_load(config, cancel=None):
         reading.set()
         go.wait(30)
-        return real_load(config)
+        return real_load(config, cancel)
 
     monkeypatch.setattr(infill_engine, "load", slow_load)
     host = ModelHost()
@@ -881,10 +881,10 @@ def test_a_load_replaced_while_it_reads_the_weights_stops_before_timing_its_engi
     reading, go, timed = threading.Event(), threading.Event(), []
     real_load, real_measure = infill_engine.load, infill_engine.InfillEngine.measure_pace
 
-    def slow_load(config):
+    def slow_load(config, cancel=None):
         reading.set()
         go.wait(30)
-        return real_load(config)
+        return real_load(config, cancel)
 
     def counted_measure(self, *args, **kwargs):
         timed.append(self.config.seed)
