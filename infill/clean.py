@@ -16,8 +16,8 @@ from typing import Callable
 
 from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
                      comment_start, opens_block, without_trailing_comment)
-from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, OPEN, code_outside_literals, hole_end,
-                       jsx_text_blanked, line_comment_start, literal_ending, open_literal)
+from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, LONGEST_SCAN, OPEN, code_outside_literals,
+                       hole_end, jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 WORD_START = re.compile(r"\w")   # a letter, digit or `_`: two of them side by side fuse two words
@@ -257,7 +257,8 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
                     CLOSING_LINE.match(line) and not suffix_closes_block(line, suffix, limit))
                 return "\n".join(lines[:i + 1]) if closes_here else cut_before(
                     lines, i, lambda above: len(indentation(above)) <= limit, grammar)
-        return middle
+        # comments the model wrote out there at its end start what comes after the block (`# helpers`)
+        return cut_before(lines, len(lines), lambda above: len(indentation(above)) <= limit, grammar)
     if before.strip():
         limit = len(indentation(before))
     elif before:
@@ -275,7 +276,7 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
                            and CLOSING_LINE.match(line) and not block_closed_below(line, suffix, above_depth))
             return "\n".join(lines[:i + 1]) if closes_here else cut_before(
                 lines, i, lambda above: len(indentation(above)) < limit, grammar)
-    return middle
+    return cut_before(lines, len(lines), lambda above: len(indentation(above)) < limit, grammar)
 
 
 # What ends a string or comment that can span lines (Python's docstrings, block comments, template literals, Lua's
@@ -308,8 +309,9 @@ def sets_indentation(line: str, grammar: str | None) -> bool:
 
 
 def cut_before(lines: list[str], i: int, leaves: Callable[[str], bool], grammar: str | None) -> str:
-    """The lines before line i, which left the block, less the Python comment lines just before it that stand
-    as far out as it does (`# helpers` above the next `def`): they go with it (blank lines above them stay)."""
+    """The lines before line i, which left the block (or all of them), less the Python comment lines just before
+    it that stand outside the block (`# helpers` above the next `def`): they go with what follows (blank lines
+    above them stay)."""
     j = i
     while j > 1 and (not lines[j - 1].strip() or grammar == "python" and lines[j - 1].lstrip().startswith("#")
                      and leaves(lines[j - 1])):
@@ -450,19 +452,34 @@ def opens_block_at(text: str, depth: str) -> bool:
 
 
 # Languages where `::` is no token, so a `:` written before the suffix's own is a repeat (C++, Rust, Java and Lua
-# have `::`: there `std:` before `:vector` is the path's first half).
+# have `::`: there `std:` before `:vector` is the path's first half; a Python slice is the exception, told apart).
 NO_DOUBLE_COLON = {"python", "javascript", "typescript", "tsx", "go"}
 
 
+def innermost_opener(code: str, grammar: str | None) -> str | None:
+    """The bracket `code` leaves open last (those in its strings and comments aside), None when it closes all."""
+    scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
+    depth = 0
+    for char in reversed(scanned[0] if scanned is not None and scanned[1] is None else code):
+        if char in PAIRS:
+            depth += 1
+        elif char in OPENERS:
+            if not depth:
+                return char
+            depth -= 1
+    return None
+
+
 def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = False,
-                        grammar: str | None = None) -> str:
+                        grammar: str | None = None, before: str = "") -> str:
     """A tail of the middle that equals the suffix's head (at least 2 characters, e.g. `.strip()` before
     `.strip()`, or a whole repeated next line) is cut, unless a bracket in that tail closes one the middle opened
     (then the bracket rule decides), or the tail is a line of the middle at another depth than the suffix's line
     that closes a block the middle opened at its depth (the `  end` of the middle's own `if` before the
     function's `end`). One character is enough for a one-letter name or number the suffix starts with, for a
     statement's `;` the suffix already ends it with, for a list's `,` the suffix already has, for a `:` the
-    suffix already has where `::` is no token (a header's, a key's), for an opening bracket the suffix opens
+    suffix already has where `::` is no token (a header's, a key's; not in a Python slice, `xs[1::2]`, with
+    `before`, the line's text before the middle), for an opening bracket the suffix opens
     (`number {` before ` {`), and for a quote that closes the string the prefix opened (the middle holds an odd
     number of it): `;;` parses as an empty statement, and `{ {` may parse where a later error is excused, so the
     parse check would not catch them."""
@@ -488,7 +505,8 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
         return trimmed[:-1]   # the `;` ends the statement (`; }` of a one-line body too), not `for (;;)`
     if head[0] == ",":
         return trimmed[:-1]   # the suffix's comma separates already: `f(a,, b)` is no list (arrays aside)
-    if head[0] == ":" and grammar in NO_DOUBLE_COLON and not open_literal(grammar, trimmed[:-1]):
+    if head[0] == ":" and grammar in NO_DOUBLE_COLON and not open_literal(grammar, trimmed[:-1]) and not (
+            grammar == "python" and innermost_opener(before + trimmed[:-1], grammar) == "["):
         return trimmed[:-1]   # `range(n):` before the header's own `:`, `"key":` before a dict's `: v`
     if head[0] in OPENERS:   # `number {` before the header's own ` {`: the suffix opens it already
         return trimmed[:-1].rstrip(" \t")
@@ -1216,7 +1234,7 @@ def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: boo
     a selection that itself repeats the next line, ends as the text after it begins (`a + b` before ` + b`) or
     closes a block it did not open is the user's code, and the same text written over it is no repeat."""
     rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
-             lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line, grammar),
+             lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line, grammar, before),
              lambda text: drop_unmatched_closers(text, suffix, grammar, before),
              lambda text: drop_repeated_generic_closer(text, suffix, before, grammar))
     if not own.strip():

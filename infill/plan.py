@@ -83,9 +83,12 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
     before, _ = line_parts(text, start)
     _, rest_of_line = line_parts(text, end)
     # The cleaning reads these over and over: of a line longer than the context and than a literal scan's reach
-    # (minified code), what the model read and at most LONGEST_SCAN characters (1 MB cost seconds a suggestion).
-    before = before[len(before) - min(len(before), max(start - context.prefix_start, LONGEST_SCAN)):]
-    rest_of_line = rest_of_line[:max(context.suffix_end - end, LONGEST_SCAN)]
+    # (minified code), what the model read, or a character more than that reach (1 MB cost seconds a suggestion).
+    # Past the reach the scans answer "unknown" as they did for the whole line; within it they would take the cut,
+    # which may fall inside a string, for the start of code.
+    reach = LONGEST_SCAN + 1
+    before = before[len(before) - min(len(before), max(start - context.prefix_start, reach)):]
+    rest_of_line = rest_of_line[:max(context.suffix_end - end, reach)]
 
     details = {
         "language": grammar or "plaintext",

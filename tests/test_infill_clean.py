@@ -105,6 +105,13 @@ def test_a_colon_the_suffix_already_has_is_not_written_twice(grammar, middle, su
     assert drop_suffix_overlap(middle, suffix, grammar=grammar) == expected
 
 
+def test_a_python_slice_keeps_its_double_colon():
+    """`xs[1::2]` is a slice with a step: cut to `xs[1:2]` it would read other items."""
+    assert drop_suffix_overlap("1:", ":2]\n", grammar="python", before="    return xs[") == "1:"
+    assert drop_suffix_overlap("step:", ":]\n", grammar="python", before="ys = xs[") == "step:"
+    assert drop_suffix_overlap("xs[i] if i:", ": 0}\n", grammar="python", before="d = {1: ") == "xs[i] if i"
+
+
 def test_tail_overlap_across_lines():
     assert drop_suffix_overlap("x = 1\n    return x", "\n    return x\n") == "x = 1"
 
@@ -273,6 +280,11 @@ def test_multi_line_after_an_opener_stops_at_the_openers_indentation():
     # a comment as far out as the line that leaves the block goes with that line
     ("y = 1\n    return y\n\n# helpers\ndef g():\n    pass", "    ", "y = 1\n    return y\n"),
     ("\n    return 1\n# next\ndef g():", "def f():", "\n    return 1"),
+    # also at the middle's end, where the model began the next section
+    ("print(x)\n\n\n# g follows\n", "        ", "print(x)\n\n"),
+    ("return 1\n\n    # g below\n    # more\n", "        ", "return 1\n"),
+    ("\n    return 1\n# helpers", "def f():", "\n    return 1"),
+    ("print(x)\n        # still the loop's", "        ", "print(x)\n        # still the loop's"),
 ])
 def test_python_comment_lines_do_not_leave_the_block(middle, before, expected):
     assert keep_inside_scope(middle, before, "\n", grammar="python") == expected

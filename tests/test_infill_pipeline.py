@@ -95,8 +95,11 @@ def test_a_minified_line_is_cleaned_from_its_part_near_the_cursor():
     for cursor in (len(line), len(line) // 2):
         plan = make_plan(text, "inline", cursor, cursor, "javascript", None, 32, 192, len)
         assert cursor - plan.context.prefix_start < LONGEST_SCAN
-        assert plan.before == text[cursor - LONGEST_SCAN:cursor]
-        assert plan.rest_of_line == text[cursor:min(cursor + LONGEST_SCAN, text.index("\n", cursor))]
+        assert plan.before == text[cursor - LONGEST_SCAN - 1:cursor]
+        assert plan.rest_of_line == text[cursor:min(cursor + LONGEST_SCAN + 1, text.index("\n", cursor))]
+    # Cut inside a string, the line is not read as ending in one: a call left open is closed, as before the cut.
+    calls = "var a=0;" + 'f("hello world");' * 2000
+    assert inline(calls + "<|>\nvar b = 1;\n", "g(x", language_id="javascript")[0].text == "g(x)"
     # A line within reach is read whole, its indentation too, though the context (64 characters) starts inside it.
     short = "    total = compute(" + "argument, " * 12 + ")"
     plan = make_plan(short + "\n", "inline", len(short) - 1, len(short) - 1, "python", None, 32, 64, len)
