@@ -270,10 +270,10 @@ def stored_weights(folder: Path) -> dict[str, dict] | None:
     return weights
 
 
-def converted_weights(folder: Path, dtype: torch.dtype) -> int | None:
-    """How many numbers of the checkpoint are stored in another dtype than `dtype`: loading copies those into
-    memory, converted; the others stay mapped from the file. None when a header cannot be read."""
-    stored_as, weights = SAFETENSORS_DTYPES.get(dtype), stored_weights(folder)
+def converted_weights(weights: dict[str, dict] | None, dtype: torch.dtype) -> int | None:
+    """How many numbers of the checkpoint (its stored_weights) are stored in another dtype than `dtype`: loading
+    copies those into memory, converted; the others stay mapped from the file. None when a header cannot be read."""
+    stored_as = SAFETENSORS_DTYPES.get(dtype)
     try:
         return None if weights is None else sum(math.prod(entry["shape"]) for entry in weights.values()
                                                 if entry["dtype"] != stored_as)
@@ -281,12 +281,11 @@ def converted_weights(folder: Path, dtype: torch.dtype) -> int | None:
         return None
 
 
-def check_config_fits_weights(folder: Path, model_class, source: str) -> None:
+def check_config_fits_weights(folder: Path, weights: dict[str, dict] | None, model_class, source: str) -> None:
     """check_weight_shapes before loading: transformers builds a weight whose stored shape differs from the
     config's at the config's size, and fills it, before its loading info names it; a vocab_size or hidden_size
     edited upwards took gigabytes for a 27 MB checkpoint (or failed as "out of memory"). The model is built on the
-    meta device (no memory) to compare the shapes of the weights both name."""
-    weights = stored_weights(folder)
+    meta device (no memory) to compare the shapes of the weights both name (`weights`: the stored_weights)."""
     if not weights:
         return
     try:
@@ -301,19 +300,19 @@ def check_config_fits_weights(folder: Path, model_class, source: str) -> None:
     check_weight_shapes(mismatched, source)
 
 
-def check_fits_in_memory(folder: Path, dtype: torch.dtype, source: str) -> None:
+def check_fits_in_memory(weights: dict[str, dict] | None, dtype: torch.dtype, source: str) -> None:
     """Weights stored in another dtype than the one asked for are converted into the machine's memory, whole,
     before the model moves to its device or is quantized. When they cannot fit, the kernel's out-of-memory killer
     ends the server with no word to the user; so that is refused here, before loading, counting those weights
-    alone (the real peak is higher)."""
-    weights, available = converted_weights(folder, dtype), available_cpu_memory()
-    if not weights or available is None:
+    alone (the real peak is higher). `weights`: the checkpoint's stored_weights."""
+    converted, available = converted_weights(weights, dtype), available_cpu_memory()
+    if not converted or available is None:
         return
-    needed = weights * dtype.itemsize
+    needed = converted * dtype.itemsize
     if needed > available:
         name = str(dtype).removeprefix("torch.")
         raise ModelLoadError(
-            f"{source}: {weights / 1e9:.2f}B weights converted to {name} take {needed / 1e9:.1f} GB while it loads, "
+            f"{source}: {converted / 1e9:.2f}B weights converted to {name} take {needed / 1e9:.1f} GB while it loads, "
             f"and this machine has {available / 1e9:.1f} GB of memory available. Free memory, or choose a smaller "
             "model, or the dtype its weights are stored in (then they are read from the file as needed)")
 
@@ -425,8 +424,9 @@ def load(config: EngineConfig, cancel: Callable[[], bool] | None = None) -> Load
     check_local_folder(folder)
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)
-    check_fits_in_memory(folder, dtype, source)
-    check_config_fits_weights(folder, DiffusionGemmaForBlockDiffusion, source)
+    weights = stored_weights(folder)   # (the safetensors headers, read once for both checks)
+    check_fits_in_memory(weights, dtype, source)
+    check_config_fits_weights(folder, weights, DiffusionGemmaForBlockDiffusion, source)
     if config.threads:
         torch.set_num_threads(config.threads)
     hub_kwargs = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}

@@ -1481,15 +1481,15 @@ def test_only_weights_converted_on_loading_count_against_memory(tmp_path):
             file.truncate(8 + len(header) + rows * 512)
 
     sparse_safetensors(tmp_path / "model.safetensors", rows)
-    loading.check_fits_in_memory(tmp_path, torch.bfloat16, "big")            # read from the file as needed
+    loading.check_fits_in_memory(loading.stored_weights(tmp_path), torch.bfloat16, "big")   # read from the file as needed
     with pytest.raises(ModelLoadError, match="converted to float32 take .* GB of memory available"):
-        loading.check_fits_in_memory(tmp_path, torch.float32, "big")
+        loading.check_fits_in_memory(loading.stored_weights(tmp_path), torch.float32, "big")
     # Sharded: the index names small shards; the large single file beside them is not what loads.
     sparse_safetensors(tmp_path / "model-00001-of-00001.safetensors", 4)
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
         {"weight_map": {"w": "model-00001-of-00001.safetensors"}}))
-    assert loading.converted_weights(tmp_path, torch.float32) == 4 * 256
-    loading.check_fits_in_memory(tmp_path, torch.float32, "sharded")
+    assert loading.converted_weights(loading.stored_weights(tmp_path), torch.float32) == 4 * 256
+    loading.check_fits_in_memory(loading.stored_weights(tmp_path), torch.float32, "sharded")
 
 
 # ---- the sampler's behaviours, driven by a scripted decoder (what it feeds back, when it stops, what it revises) --
