@@ -456,18 +456,22 @@ def opens_block_at(text: str, depth: str) -> bool:
 NO_DOUBLE_COLON = {"python", "javascript", "typescript", "tsx", "go"}
 
 
+def open_brackets(code: str) -> list[str]:
+    """The brackets `code` leaves open, outermost first (a closer that matches none is passed over)."""
+    stack: list[str] = []
+    for char in code:
+        if char in OPENERS:
+            stack.append(char)
+        elif char in PAIRS and stack and stack[-1] == PAIRS[char]:
+            stack.pop()
+    return stack
+
+
 def innermost_opener(code: str, grammar: str | None) -> str | None:
     """The bracket `code` leaves open last (those in its strings and comments aside), None when it closes all."""
     scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
-    depth = 0
-    for char in reversed(scanned[0] if scanned is not None and scanned[1] is None else code):
-        if char in PAIRS:
-            depth += 1
-        elif char in OPENERS:
-            if not depth:
-                return char
-            depth -= 1
-    return None
+    stack = open_brackets(scanned[0] if scanned is not None and scanned[1] is None else code)
+    return stack[-1] if stack else None
 
 
 def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = False,
@@ -761,12 +765,7 @@ def close_own_brackets(middle: str, grammar: str | None = None) -> str:
                 code.append(char)
         if quote:
             return middle
-    stack: list[str] = []
-    for char in code:
-        if char in OPENERS:
-            stack.append(char)
-        elif char in PAIRS and stack and stack[-1] == PAIRS[char]:
-            stack.pop()
+    stack = open_brackets(code)
     body = middle.rstrip()
     if not stack or not body or not re.search(r"[\w)\]}\"'`]$", body):
         return middle
