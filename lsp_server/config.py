@@ -84,7 +84,8 @@ CHECKS = {
     "threads": (lambda v: _is_int(v, 1, 1024), "a whole number from 1"),
     "maxNewTokens": (lambda v: _is_int(v, 1, 512), "a whole number from 1 to 512"),
     "steps": (lambda v: _is_int(v, 1, 256), "a whole number from 1 to 256"),
-    "seed": (lambda v: _is_int(v, 0, 2**63 - 1), "a whole number from 0"),
+    # (JSON numbers past 2**53 reach a JavaScript client, and VS Code's settings, rounded)
+    "seed": (lambda v: _is_int(v, 0, 2**53 - 1), "a whole number from 0 to 2**53 - 1"),
     "reusePrefix": (lambda v: isinstance(v, bool), "true or false"),
     "speculate": (lambda v: isinstance(v, bool), "true or false"),
     "readAhead": (lambda v: isinstance(v, bool), "true or false"),

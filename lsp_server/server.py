@@ -1082,8 +1082,8 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
         message = result.message or "the model had nothing to offer for this selection"
         ls.tell(message)
         return {"applied": False, "message": message}
-    if result.message:
-        ls.tell(result.message, once=True)
+    if result.message:   # (each time: a warning about this edit, a cut fill or an unused instruction, is news)
+        ls.tell(result.message)
     edit_range = snap.range_of(result.start, result.end)
     if not result.edits:
         message = "the model wrote the selection as it already is: nothing to change"
@@ -1105,6 +1105,8 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
     answer = {"applied": False, "text": result.text, "range": range_json(edit_range),
               "edits": [{"range": range_json(e.range), "newText": e.new_text} for e in text_edits],
               "details": jsonable(result.details)}
+    if result.message:
+        answer["message"] = result.message
     refusal = apply_edit_refusal(ls, snap)   # the edit goes out only onto the text it was computed for
     if refusal is None:
         ls.protocol.command_past_cancel()

@@ -878,6 +878,31 @@ def test_settings_the_extension_sends_default_to_the_servers_own_options():
         assert setting.get("description") or setting.get("markdownDescription"), key
 
 
+def test_every_value_the_settings_schema_lets_through_is_one_the_server_takes():
+    """VS Code checks a setting only against package.json; a value it let through that the server refuses was
+    replaced by the server's default behind a warning (`cuda:1024`, a seed past 2**63 or one that JavaScript
+    rounds, past 2**53)."""
+    from lsp_server.config import CHECKS
+
+    manifest = json.loads((REPO / "editors" / "vscode" / "package.json").read_text())
+    properties = manifest["contributes"]["configuration"]["properties"]
+    for name, setting in properties.items():
+        key = name.removeprefix(f"{SECTION_NAME}.")
+        if key not in CHECKS:
+            continue
+        takes = CHECKS[key][0]
+        if "integer" in setting["type"]:
+            assert setting.get("maximum", 2**63) <= 2**53 - 1, (key, "a bound JavaScript keeps exactly")
+            assert takes(setting["minimum"]) and takes(setting["maximum"]), key
+            assert not takes(setting["minimum"] - 1) and not takes(setting["maximum"] + 1), key
+        for value in setting.get("enum", []):
+            assert takes(value), (key, value)
+        if "pattern" in setting:
+            for value in ("auto", "cpu", "cuda", "mps", "cuda:0", "cuda:7", "cuda:1023", "cuda:1024", "cuda:01",
+                          "cuda:99999", "cuda:", "gpu"):
+                assert bool(re.fullmatch(setting["pattern"], value)) == takes(value), (key, value)
+
+
 def test_a_workspace_cannot_choose_downloads_or_code_and_every_served_language_is_on_by_default():
     from infill.languages import LANGUAGE_IDS
 
@@ -922,6 +947,9 @@ console.log(JSON.stringify([
   findServer('${workspaceFolder}/bin/infill-lsp', ["/home/u/cost$$tools"]),
   findServer('${workspaceFolder}/bin/infill-lsp', ["/home/u/a$'b"]),
   findServer(' "/opt/x y/infill-lsp" ', [withVenv]),
+  findServer(['/opt/x/infill-lsp', '--device', 'cpu'], [withVenv]),
+  findServer(42, [withVenv]),
+  findServer(undefined, [withoutVenv, withVenv]),
 ]));
 """
     env = {**os.environ, "PATH": f"{on_path}{os.pathsep}/usr/bin:/bin"}
@@ -945,3 +973,8 @@ console.log(JSON.stringify([
     assert found[10] == {"command": "/home/u/a$'b/bin/infill-lsp", "foundIn": "setting"}
     # a path pasted with its quotes ("Copy as path") is the path inside them, not one relative to the workspace
     assert found[11] == {"command": "/opt/x y/infill-lsp", "foundIn": "setting"}
+    # a setting of another type (a command list, as Neovim's `cmd`): a problem to show, not a throw that left the
+    # extension without its commands
+    for refused in found[12:14]:
+        assert set(refused) == {"problem"} and "one path, as a string" in refused["problem"], refused
+    assert found[14] == found[0]   # not set at all: the workspace's .venv

@@ -1315,3 +1315,52 @@ def test_a_cell_of_another_language_in_another_notebook_lends_no_python():
                                              "customer_counts = {}\n"])
     open_file(ls, "main.py", "for customer_file in files:\n    customer_counts[customer_file] = 0\n")
     assert lenders_for(ls, "main.py") == ["report.ipynb#cell1"]
+
+
+def test_a_warning_on_an_applied_rewrite_is_shown_and_answered_every_time(tiny_model_dir):
+    """The warning that comes with an applied edit (an instruction no model here follows, a fill cut at its
+    length limit) is news at every command. It was shown once a session (keyed by its text) and left out of the
+    answer, so the second rewrite with an instruction was applied with no word that the instruction was ignored."""
+    from engine.types import Candidate, Candidates, EngineConfig
+    from lsp_server.server import edit_selection_in
+
+    ls = bare_server()
+    shown: list[str] = []
+    ls.window_show_message = lambda params: shown.append(params.message)
+    ls.protocol.client_capabilities = types.ClientCapabilities(
+        workspace=types.WorkspaceClientCapabilities(apply_edit=True))
+    info, error = ls.host.load(EngineConfig(model=str(tiny_model_dir), threads=1)).result(120)
+    assert error is None
+    real_engine = ls.host.engine
+
+    class RewritesAsTotal:   # the real engine, except that its rewrite is known text
+        def rewrite(self, prefix, suffix, original, **kwargs):
+            return Candidates([Candidate("return total\n", 0.9, 3, 16, 4, True)], "spm-sentinels", "known text")
+
+        def __getattr__(self, name):
+            return getattr(real_engine, name)
+
+    ls.host.engine = RewritesAsTotal()
+    applied = []
+
+    async def apply_edit(params):
+        applied.append(params)
+        return {"applied": True}   # (pygls hands the client's answer over as plain JSON)
+
+    ls.workspace_apply_edit_async = apply_edit
+    uri = "file:///tmp/units/rewrite-twice.py"
+    ls.workspace.put_text_document(types.TextDocumentItem(
+        uri=uri, language_id="python", version=1, text="def f(total):\n    return 0\n"))
+    selection = types.Range(start=at(1, 4), end=at(2, 0))
+
+    async def rewrite_twice():
+        return [await edit_selection_in(ls, "rewrite", uri, selection, "use total", None, None) for _ in range(2)]
+
+    try:
+        answers = asyncio.run(rewrite_twice())
+    finally:
+        ls.host.close()
+    assert [a["applied"] for a in answers] == [True, True] and len(applied) == 2, answers
+    for answer in answers:
+        assert "instruction was not used" in answer["message"], answer
+    assert sum("instruction was not used" in m for m in shown) == 2, shown

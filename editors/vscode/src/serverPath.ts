@@ -41,9 +41,15 @@ function expand(configured: string, folders: string[]): string {
  * must not be run (it could hold any program). A relative serverPath then has no folder to be relative to: it is
  * refused, not left to the process spawner, which would look for it in the (untrusted) working folder.
  */
-export function findServer(configured: string, folders: string[]): ServerLocation | ServerPathProblem | undefined {
+export function findServer(setting: unknown, folders: string[]): ServerLocation | ServerPathProblem | undefined {
+  // VS Code does not check a setting's type when the extension reads it: a list (as Neovim's `cmd` is) or a number
+  // would otherwise throw here and leave the extension without its commands.
+  if (setting !== undefined && setting !== null && typeof setting !== 'string') {
+    return { problem: `"diffusionInfill.serverPath" is ${JSON.stringify(setting)}; it takes one path, as a string ` +
+      'without arguments (the server reads its options from the other diffusionInfill settings).' };
+  }
   // A path pasted with its quotes (Windows' "Copy as path" adds them) is the path inside them.
-  configured = configured.trim().replace(/^(["'])(.*)\1$/, '$2').trim();
+  const configured = (setting ?? '').trim().replace(/^(["'])(.*)\1$/, '$2').trim();
   if (configured) {
     const command = expand(configured, folders);
     const inWorkspace = /\$\{workspaceFolder\}/.test(configured) || (!path.isAbsolute(command) && /[\\/]/.test(command));

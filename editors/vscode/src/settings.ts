@@ -16,7 +16,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface ExtensionSettings {
   enable: boolean;
-  serverPath: string;
+  serverPath: unknown;   // a string when the user wrote one; findServer reports any other value
   languages: string[];
   logLevel: LogLevel;
 }
@@ -30,8 +30,9 @@ export function extensionSettings(): ExtensionSettings {
   const logLevel = c.get<string>('logLevel', 'info');
   const languages = c.get<unknown>('languages');
   return {
-    enable: c.get<boolean>('enable', true),
-    serverPath: (c.get<string>('serverPath') ?? '').trim(),
+    // (`"false"` written as a string is off too: VS Code only underlines it)
+    enable: ![false, 'false'].includes(c.get<unknown>('enable', true) as never),
+    serverPath: c.get<unknown>('serverPath'),
     languages: Array.isArray(languages) ? languages.filter((l): l is string => typeof l === 'string') : [],
     logLevel: (LOG_LEVELS as readonly string[]).includes(logLevel) ? (logLevel as LogLevel) : 'info',
   };
