@@ -561,7 +561,8 @@ class InfillEngine:
         return step
 
     def _run(self, prompt: list[int], canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
-             generators: Generators, cancel, deadline: float | None = None) -> tuple:
+             generators: Generators, cancel, deadline: float | None = None, kept: torch.Tensor | None = None
+             ) -> tuple:
         started = time.perf_counter()
         rows, canvas_len = canvas.shape
         self._count_reuse(len(prompt), self._keep_prompt(prompt))
@@ -575,7 +576,8 @@ class InfillEngine:
         if self.static is None:
             cache = decoder_cache(self.prompt_cache, self.model.config.text_config, rows)
             step = self._decoder_step(cache, len(prompt), canvas_len)
-            result = denoise(step, canvas, pinned, settings, self.vocab_size, generators, cancel, deadline=deadline)
+            result = denoise(step, canvas, pinned, settings, self.vocab_size, generators, cancel, deadline=deadline,
+                             kept=kept)
         else:
             positions = torch.arange(len(prompt), len(prompt) + canvas_len, device=self.device).unsqueeze(0)
             mask = for_attention(decoder_masks(len(prompt), self.static.max_len, canvas_len, self.window,
@@ -583,7 +585,7 @@ class InfillEngine:
             eager_first = self.first_step if self.fast_path == "compiled" else None
             step = bind(self.scored_step, self.static.for_rows(rows), positions, mask, eager_first, self.graphed)
             result = denoise(None, canvas, pinned, settings, self.vocab_size, generators, cancel, scored_step=step,
-                             deadline=deadline)
+                             deadline=deadline, kept=kept)
         ran = int(result.steps.max())   # (the one host sync, after the loop)
         if not bool(torch.isfinite(result.position_entropy).all()):
             # NaN logits pick token 0, <pad>: every fill would look like an honest empty answer.
@@ -695,8 +697,15 @@ class InfillEngine:
         tail = (pinned_suffix or [self.eos_id]) + [self.pad_id] * canvas_len
         canvas[0, free:] = torch.tensor(tail[:canvas_len - free], device=self.device)
         pinned[0, free:] = True
+        original = canvas
         canvas = renoise(canvas, strength, pinned, self.vocab_size, generators, self.mask_id)
-        if self.mask_id is not None:
+        kept = None
+        if self.mask_id is None:
+            # Uniform noise: the original's tokens that renoising left stay until the model accepts another there
+            # (denoise). Not the room to grow: an <eos> kept after the original would cap the rewrite at its length.
+            kept = canvas == original
+            kept[0, len(original_ids):] = False
+        else:
             # Masked noise keeps what was not masked, final. The room to grow after the original (its <eos>, then
             # padding) is always masked, never kept: an <eos> kept right after the original capped the rewrite at
             # the original's length.
@@ -705,7 +714,7 @@ class InfillEngine:
         # at least 4 steps to settle what was renoised, but never more than the user's cap
         steps = min(self.config.max_steps, max(4, round(self.config.max_steps * strength)))
         settings = self._settings(steps=steps, schedule_start=strength)
-        result, timings = self._run(prompt, canvas, pinned, settings, generators, cancel)
+        result, timings = self._run(prompt, canvas, pinned, settings, generators, cancel, kept=kept)
         item = self._candidate(result.tokens[0].tolist(), result.position_entropy[0].tolist(), free, canvas_len,
                                int(result.steps[0]))
         reason = f"rewrite at strength {strength:.2f}, {item.steps} steps, mean confidence {item.confidence:.2f}"

@@ -191,11 +191,16 @@ def temperature_schedule(settings: SamplerSettings, device) -> torch.Tensor:
 @torch.no_grad()
 def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torch.Tensor, settings: SamplerSettings,
             vocab_size: int, generators: Generators, cancel: Callable[[], bool] | None = None,
-            scored_step: ScoredStep | None = None, deadline: float | None = None) -> DenoiseResult:
+            scored_step: ScoredStep | None = None, deadline: float | None = None,
+            kept: torch.Tensor | None = None) -> DenoiseResult:
     """canvas, pinned: (B, C). The pinned positions of `canvas` hold their fixed values. `generators`: one per row
     (row_generators), or one shared. `scored_step` (the decoder forward plus `propose`, possibly compiled) replaces
     `decoder_step` when given. `deadline` (time.perf_counter() seconds): checked where the host syncs anyway, from
-    the MIN_BUDGET_STEPS-th step on; past it the run stops with its current best canvas."""
+    the MIN_BUDGET_STEPS-th step on; past it the run stops with its current best canvas. `kept` (B, C): free
+    positions that hold the user's own tokens (a rewrite's text that renoising left alone, uniform noise only). A step
+    that accepts no sample there leaves the token where a fill's undecided position gets fresh noise: renoising every
+    rejected position threw the user's code away at the first step, so a light rewrite was a fresh fill. Once a
+    sample is accepted there the position is the model's, and revised as any other."""
     B, C = canvas.shape
     device = canvas.device
     step_fn = scored_step or scored_step_of(decoder_step, settings)
@@ -228,9 +233,14 @@ def denoise(decoder_step: DecoderStep | None, canvas: torch.Tensor, pinned: torc
             pinned = pinned | out.accept
             argmax = torch.where(pinned, pin_values, argmax)
 
+        next_canvas = out.canvas
+        if kept is not None:
+            next_canvas = torch.where(kept & ~out.accept, canvas, next_canvas)
+            kept = kept & ~out.accept
+            argmax = torch.where(kept, canvas, argmax)   # the answer too: changed only where a sample was accepted
         # Rows that already stopped keep their state; the others move on.
         active = ~finished
-        canvas = torch.where(active[:, None], out.canvas, canvas)
+        canvas = torch.where(active[:, None], next_canvas, canvas)
         stable_for = torch.where((argmax == best).all(-1), stable_for + 1, torch.zeros_like(stable_for))
         best = torch.where(active[:, None], argmax, best)
         confidence = torch.where(active[:, None], out.top_prob, confidence)

@@ -170,6 +170,57 @@ def test_rewrite_starts_from_the_original(engine):
     assert "instruction" in noted.reason
 
 
+def test_a_light_rewrite_keeps_the_users_tokens_the_model_does_not_replace(engine, monkeypatch):
+    """Uniform noise: a rejected position of a fill gets fresh noise, but a rewrite's original token that renoising
+    left alone stays until the model accepts another there. Before, the first step renoised every position it did
+    not accept, so at strength 0.05 the tiny model read random tokens from its second step on: a light rewrite
+    was a fresh fill of the selection's length."""
+    seen = []
+    decoder_step = engine._decoder_step
+
+    def watched(*args, **kwargs):
+        step = decoder_step(*args, **kwargs)
+
+        def recorded(canvas, sc_logits):
+            seen.append(canvas[0].clone())
+            return step(canvas, sc_logits)
+        return recorded
+
+    monkeypatch.setattr(engine, "_decoder_step", watched)
+    original = "for value in values:\n    total = total + value * weight\n"
+    ids = torch.tensor(engine._encode_text(original))
+    engine.rewrite("def f(values, weight):\n    total = 0\n    ", "    return total\n", original, strength=0.05,
+                   seed=4)
+    assert engine.mask_id is None and len(seen) >= 2
+    survived = [int((canvas[:len(ids)] == ids).sum()) for canvas in seen]
+    assert survived[0] >= len(ids) - 3, survived            # renoising at 0.05 touched few
+    assert survived[1] >= survived[0] - 3, (len(ids), survived)   # and the first step replaced no more than it took
+
+
+def test_denoise_leaves_kept_tokens_until_a_sample_is_accepted_there():
+    """With uniform logits the entropy bound accepts one position a step; the other kept positions keep their
+    tokens, on the canvas and in the answer, and a position once accepted is the model's."""
+    vocab, C = 50, 6
+    seen = []
+
+    def flat(canvas, sc_logits):
+        seen.append(canvas.clone())
+        return torch.zeros(1, C, vocab)
+
+    start = torch.arange(10, 10 + C).view(1, C)
+    settings = SamplerSettings(steps=3, stop_entropy=0.0)
+    kept = torch.ones(1, C, dtype=torch.bool)
+    result = denoise(flat, start, torch.zeros(1, C, dtype=torch.bool), settings, vocab,
+                     torch.Generator().manual_seed(0), kept=kept)
+    for step, canvas in enumerate(seen):
+        assert int((canvas == start).sum()) >= C - step, (step, canvas, start)
+    # the answer keeps them too: the model changed only what it accepted (its argmax of flat logits is token 0)
+    assert int((result.tokens == start).sum()) >= C - settings.steps, result.tokens
+    seen.clear()
+    denoise(flat, start, torch.zeros(1, C, dtype=torch.bool), settings, vocab, torch.Generator().manual_seed(0))
+    assert int((seen[1] == start).sum()) <= 2   # a fill's rejected positions: fresh noise
+
+
 def test_a_rewrite_is_told_where_it_must_end(engine, monkeypatch):
     """After its room to grow the canvas holds <eos> then padding, pinned, as a fill's row does. Before, in the
     prompt-sentinel layout nothing was pinned: renoising scattered random tokens there, and a rewrite a little
