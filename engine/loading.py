@@ -427,8 +427,8 @@ def load(config: EngineConfig, cancel: Callable[[], bool] | None = None) -> Load
     weights = stored_weights(folder)   # (the safetensors headers, read once for both checks)
     check_fits_in_memory(weights, dtype, source)
     check_config_fits_weights(folder, weights, DiffusionGemmaForBlockDiffusion, source)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    if config.threads:   # (no more than the cores: the rest only wait for one another, InfillEngine notes it)
+        torch.set_num_threads(min(config.threads, os.cpu_count() or config.threads))
     hub_kwargs = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **hub_kwargs)

@@ -18,13 +18,14 @@ import re
 import stat
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TextIO
 
 from lsprotocol import types
 from pygls.workspace import PositionCodec
 
 from .config import CHECKS, ServerOptions, parse_options
+from infill.languages import grammar_for
 from infill.style import LINE_BREAK
 
 from .positions import Snapshot, line_span
@@ -140,6 +141,23 @@ def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
     return offset
 
 
+# The interpreter a #! line names -> the language id an editor gives such a file (VS Code reads the line too).
+SHEBANG_LANGUAGES = {"python": "python", "node": "javascript", "nodejs": "javascript", "lua": "lua",
+                     "luajit": "lua"}
+
+
+def shebang_language(text: str) -> str | None:
+    """The language id of a script without an extension, from its #! line (`#!/usr/bin/env python3`)."""
+    first = text.split("\n", 1)[0]
+    if not first.startswith("#!"):
+        return None
+    words = first[2:].split()
+    if words and PurePath(words[0]).name == "env":   # env [-S] [VAR=value ...] program
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    program = PurePath(words[0]).name if words else ""
+    return SHEBANG_LANGUAGES.get(re.sub(r"[\d.]+$", "", program))
+
+
 def run_fill(args: argparse.Namespace) -> int:
     # A one-shot process: while torch and transformers import, the garbage collector walks their millions of new
     # objects again and again and frees nothing (about 0.75 s of a cold fill here, bench/RESULTS.md). It is back on
@@ -187,7 +205,8 @@ def fill_once(args: argparse.Namespace) -> int:
             print(f"infill-lsp: {note}", file=sys.stderr)
         loaded = time.perf_counter()
         mode = "rewrite" if args.rewrite else "fill" if end_at else "inline"
-        request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path),
+        language_id = args.language or (shebang_language(text) if grammar_for(None, str(path)) is None else None)
+        request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path), language_id=language_id,
                                 max_new_tokens=options.maxNewTokens, invoked=True,   # as an explicit request
                                 instruction=args.instruction)
         result = host.run_blocking(request)
@@ -197,10 +216,21 @@ def fill_once(args: argparse.Namespace) -> int:
     if result.message:   # an explicit request's empty answer says why (infill.pipeline.nothing_offered)
         print(f"infill-lsp: {result.message}", file=sys.stderr)
 
-    if args.json:
-        timings = {"load_ms": (loaded - started) * 1e3, "infill_ms": (finished - loaded) * 1e3}
-        timings.update(result.details.get("timings", {}))
+    timings = {"load_ms": (loaded - started) * 1e3, "infill_ms": (finished - loaded) * 1e3}
+    timings.update(result.details.get("timings", {}))
+    try:
+        print_answer(args, str(path), mode, result, text[end:result.end], snap, mark, timings, host.engine.describe())
+    except BrokenPipeError:
+        raise
+    except OSError as exc:   # a full disk, an I/O error: said on stderr, not as a traceback
+        raise UsageError(f"cannot write the output: {exc.strerror or exc}") from exc
+    return 0
 
+
+def print_answer(args: argparse.Namespace, file: str, mode: str, result, replaced_tail: str, snap: Snapshot,
+                 mark: int, timings: dict, model: dict) -> None:
+    """The answer on stdout: the text alone, or with --json the object with its range, edits and timings."""
+    if args.json:
         def located(start: int, end: int) -> dict:
             # 1-based, like the input; "offsets" are Python str offsets into the file's text as UTF-8 decodes it
             # (a byte-order mark counts as one character).
@@ -210,19 +240,18 @@ def fill_once(args: argparse.Namespace) -> int:
                     "offsets": [start + mark, end + mark]}
 
         print(json.dumps({
-            "file": str(path), "mode": mode, "text": result.text, "range": located(result.start, result.end),
+            "file": file, "mode": mode, "text": result.text, "range": located(result.start, result.end),
             # what the editor's command applies: the smallest changes turning the range's text into "text"
             "edits": [{"range": located(a, b), "newText": new} for a, b, new in result.edits],
             "message": result.message, "timings": timings,
             "details": {k: v for k, v in result.details.items() if k != "timings"},
-            "model": host.engine.describe(),
-        }, indent=1, default=str))
+            "model": model,
+        }, indent=1, default=str), flush=True)   # (flushed here: a write error at exit would be a traceback)
     else:
         write_inserted_text(result.text, sys.stdout)
-        if mode == "inline" and result.end > end:   # the item's range covers an auto-closed tail it writes again
-            print(f"\ninfill-lsp: the text replaces {text[end:result.end]!r} after the point (see --json's range)",
+        if mode == "inline" and replaced_tail:   # the item's range covers an auto-closed tail it writes again
+            print(f"\ninfill-lsp: the text replaces {replaced_tail!r} after the point (see --json's range)",
                   file=sys.stderr)
-    return 0
 
 
 def write_inserted_text(text: str, stdout: TextIO) -> None:
@@ -299,6 +328,9 @@ def fill_main(argv: list[str], rewrite: bool = False) -> int:
                         "editor) replaces them: stderr says so, and --json gives the range.")
         parser.add_argument("location", help="FILE:LINE:COL or FILE:L1:C1-L2:C2")
     parser.set_defaults(rewrite=rewrite, instruction=None)
+    parser.add_argument("--language", metavar="ID",
+                        help="the file's language as an editor names it (python, javascript, typescriptreact, go, "
+                             "...); by default from the file's extension, else from its #! line")
     parser.add_argument("--json", action="store_true", help="print a JSON object with text, range, timings, details")
     parser.add_argument("--log-file", help="write the log here")
     add_model_options(parser)
@@ -330,7 +362,7 @@ def failed(args: argparse.Namespace, message: str, code: int) -> int:
     if args.json:
         try:
             print(json.dumps({"location": args.location, "error": message, "exit_code": code}, indent=1))
-        except (BrokenPipeError, ValueError):   # stdout went away or was closed meanwhile: stderr said it
+        except (OSError, ValueError):   # stdout went away, was closed or cannot be written: stderr said it
             pass
     return code
 
@@ -357,16 +389,23 @@ def tcp_address(parser: argparse.ArgumentParser, spec: str) -> tuple[str, int]:
     host, _, port = spec.rpartition(":")
     if not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
         parser.error(f"--tcp expects HOST:PORT with a port from 0 (any free one) to 65535, got '{spec}'")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
-    # The system reads a short dotted number its own way (1.2.3 is 1.2.0.3, 10.1 is 10.0.0.1): take only the
-    # four-part form, so the server listens where the user meant or says why not.
-    numeric = host.replace(".", "").isdigit()
+    # The system reads a short dotted number its own way (1.2.3 is 1.2.0.3, 10.1 is 10.0.0.1, 0x7f000001 is
+    # 127.0.0.1): take only the four-part decimal form, so the server listens where the user meant or says why not.
+    numeric = all(part.isdigit() or part.lower().startswith("0x") for part in host.split(".")) and host != ""
     try:
-        if numeric or ":" in host:
-            ipaddress.ip_address(host)
+        if numeric or ":" in host or bracketed:
+            address = ipaddress.ip_address(host)
+            if bracketed and address.version != 6:   # (brackets hold an IPv6 address, and nothing else)
+                parser.error(f"--tcp: brackets hold an IPv6 address, got '[{host}]' (write IPv4 without them)")
     except ValueError:
         parser.error(f"--tcp: '{host}' is not an IP address (write IPv4 as four numbers, IPv6 in brackets)")
+    try:
+        host.encode("idna")   # (a name with an empty or over-long label failed deep inside asyncio)
+    except UnicodeError:
+        parser.error(f"--tcp: '{host}' is not a host name (empty or over-long part between dots)")
     return host or "127.0.0.1", int(port)
 
 
@@ -393,7 +432,13 @@ def serve_main(argv: list[str]) -> int:
             server.start_tcp(*tcp)
         except OSError as exc:   # the port is taken, the host is not this machine's, ...
             parser.exit(1, f"infill-lsp: cannot listen on {args.tcp}: {exc.strerror or exc}\n")
+        except KeyboardInterrupt:   # Ctrl+C in the terminal that started it: ended, as the stdio server ends
+            return 130
         return 0
+    for name in ("stdin", "stdout"):
+        if getattr(sys, name) is None:   # started with it closed (`infill-lsp <&-`): no channel to speak on
+            parser.exit(1, f"infill-lsp: standard {name.removeprefix('std')}put is closed: the protocol runs over "
+                           "stdin and stdout (or use --tcp HOST:PORT)\n")
     # stdout carries the protocol: keep the real one for pygls, and send any stray print() to stderr.
     protocol_out = sys.stdout.buffer
     sys.stdout = sys.stderr

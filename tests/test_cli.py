@@ -277,6 +277,13 @@ def test_a_log_file_that_cannot_be_written_or_a_bad_tcp_address_is_a_usage_error
     for host in ("1.2.3", "127.1", "[::1::]"):   # the system would read 1.2.3 as 1.2.0.3 and 127.1 as 127.0.0.1
         done = infill_lsp("--tcp", f"{host}:2087", timeout=60)
         assert done.returncode == 2 and "is not an IP address" in done.stderr, done.stderr
+    # hex and short forms the system reads its own way, brackets around anything but IPv6, and names with an empty
+    # or over-long label (a UnicodeError traceback from deep inside asyncio)
+    for host, complaint in (("0x7f000001", "is not an IP address"), ("[localhost]", "is not an IP address"),
+                            ("[]", "is not an IP address"), ("[127.0.0.1]", "brackets hold an IPv6 address"),
+                            ("ex..com", "is not a host name"), ("a" * 64 + ".com", "is not a host name")):
+        done = infill_lsp("--tcp", f"{host}:2087", timeout=60)
+        assert done.returncode == 2 and complaint in done.stderr and "Traceback" not in done.stderr, (host, done.stderr)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -317,6 +324,54 @@ def test_a_closed_or_broken_stdout_is_not_a_traceback():
                             stdout=writer, stderr=subprocess.PIPE, text=True, timeout=300)
     os.close(writer)
     assert broken.returncode == 141 and "Traceback" not in broken.stderr, broken.stderr
+
+
+def test_an_output_that_cannot_be_written_is_one_line_not_a_traceback():
+    """A full disk (/dev/full) under the answer, and under a usage error's --json object."""
+    with open("/dev/full", "w") as full:
+        for args in (["fill", f"{SHAPES}:10:12", *FAST_FLAGS], ["fill", f"{SHAPES}:10:12", "--json", *FAST_FLAGS],
+                     ["fill", f"{SHAPES}:0:1", "--json"]):
+            done = subprocess.run([sys.executable, "-m", "lsp_server", *args], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=300)
+            assert done.returncode == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+            assert "cannot write the output" in done.stderr or "start at 1" in done.stderr, done.stderr
+
+
+def test_the_stdio_server_with_a_closed_stdin_or_stdout_says_so():
+    for closed in (0, 1):
+        done = subprocess.run([sys.executable, "-m", "lsp_server"], stdout=subprocess.DEVNULL if closed == 0 else None,
+                              stdin=subprocess.DEVNULL if closed == 1 else None, stderr=subprocess.PIPE, text=True,
+                              timeout=60, preexec_fn=lambda fd=closed: os.close(fd))
+        which = ("input", "output")[closed]
+        assert done.returncode == 1 and f"standard {which} is closed" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_ends_the_tcp_server_quietly():
+    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert "listening on" in server.stderr.readline()
+        server.send_signal(signal.SIGINT)
+        rest = server.communicate(timeout=60)[1]
+    finally:
+        server.kill()
+    assert server.returncode == 130 and "Traceback" not in rest, rest
+
+
+def test_a_script_without_an_extension_takes_its_language_from_its_shebang_or_the_flag(tmp_path):
+    """An editor calls `#!/usr/bin/env python3` a Python file; the command line read it as plain text, so it did
+    not print what the server would insert for that editor."""
+    script = tmp_path / "tool"
+    script.write_text("#!/usr/bin/env python3\nimport sys\n\n\ndef main():\n    return \n")
+    plain = tmp_path / "notes"
+    plain.write_text("def main():\n    return \n")
+    for path, flags, language in ((script, [], "python"), (plain, ["--language", "python"], "python"),
+                                  (plain, [], "plaintext")):
+        done = infill_lsp("fill", f"{path}:{path.read_text().count(chr(10))}:12", "--json", *flags, *FAST_FLAGS)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["details"]["language"] == language, (path, flags)
 
 
 def test_the_fill_is_written_in_utf8_whatever_the_consoles_encoding():

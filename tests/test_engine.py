@@ -1618,3 +1618,17 @@ def test_an_accepted_token_is_revised_when_the_model_changes_its_mind_but_not_un
     kept = denoise(scripted_step(script, []), canvas, pinned, dataclasses.replace(settings, mask_id=7),
                    V_SCRIPTED, torch.Generator().manual_seed(0))
     assert kept.tokens.tolist() == [[1, 2, 3, 4]]      # masked noise: a decided position is final
+
+
+def test_more_threads_than_cores_are_capped_with_a_note(tiny_model_dir):
+    """`threads 1024` on a 2-core machine: the threads only waited for one another (a fill ran for minutes)."""
+    import os
+
+    cores = os.cpu_count()
+    before = torch.get_num_threads()
+    try:
+        engine = InfillEngine(EngineConfig(model=str(tiny_model_dir), threads=cores + 1))
+        assert torch.get_num_threads() == cores
+        assert any(f"threads {cores + 1} is more than this machine's {cores} cores" in n for n in engine.notes)
+    finally:
+        torch.set_num_threads(before)
