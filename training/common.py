@@ -173,7 +173,10 @@ def load_checkpoint(run: Path, device: torch.device) -> dict | None:
 # The flags that define a run: a chunk that resumes it with others would train (or label) another model. The
 # schedule's length (--total-steps, --total-minutes) may change: a resume with a larger one stretches the run.
 RUN_FLAGS = ("config", "noise", "batch", "canvases_per_context", "prompt_len", "canvas", "canvas_lengths",
-             "lr", "seed", "save_dtype")
+             "lr", "seed", "save_dtype", "tokenizer_sha1")
+# (the tokenizer is named by its digest, set by the trainers: weights trained on one tokenizer's ids read another's
+# as noise, and the saved model would ship the new tokenizer)
+FLAG_NAMES = {"tokenizer_sha1": "the tokenizer"}
 
 
 def check_resume_flags(saved: dict, now: dict) -> None:
@@ -182,7 +185,8 @@ def check_resume_flags(saved: dict, now: dict) -> None:
     def flag(value) -> str:   # as typed on the command line: `--canvas-lengths 16 32`, not `[16, 32]`
         return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
-    changed = [f"--{key.replace('_', '-')} {flag(saved[key])} (now {flag(now[key])})" for key in RUN_FLAGS
+    changed = [f"{FLAG_NAMES.get(key, '--' + key.replace('_', '-'))} {flag(saved[key])} (now {flag(now[key])})"
+               for key in RUN_FLAGS
                if key in saved and key in now and saved[key] != now[key]]
     if changed:
         raise SystemExit("this run folder holds a run started with other flags; resume it with "

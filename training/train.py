@@ -46,7 +46,7 @@ from training.common import (DIFFUSION_CONFIGS, Clock, autocast, canvas_lengths,
                              load_checkpoint, make_optimizer, pick_device, restore_optimizer, save_checkpoint,
                              schedule_progress, schedule_restart, unigram_logp, write_json)
 from training.fim import FimSampler, diffusion_batch, fim_token_ids, newline_token_ids
-from training.shards import load_many
+from training.shards import load_many, tokenizer_digest
 
 PAD_WEIGHT = 0.3       # pads after <eos> are nearly free to predict; do not let them dominate the loss
 CLEAN_WEIGHT = 0.2     # uniform noise, un-noised positions: copying them is easy, keep it from dominating
@@ -325,6 +325,7 @@ def main(argv=None) -> None:
         raise SystemExit("masked noise needs a <mask> token, and this tokenizer has none")
     fim_ids = fim_token_ids(tokenizer)
     train_stream, val_stream, meta = load_many(args.shards, args.tokenizer)
+    args.tokenizer_sha1 = tokenizer_digest(args.tokenizer)   # a run resumes only with the tokenizer it began with
     newline_ids = newline_token_ids(tokenizer)
     print(f"train {len(train_stream):,} tokens, val {len(val_stream):,} tokens, vocab {vocab}, device {device}",
           flush=True)

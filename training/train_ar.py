@@ -26,7 +26,7 @@ from training.common import (Clock, ar_config, autocast, canvas_lengths, check_r
                              load_checkpoint, make_optimizer, pick_device, restore_optimizer, save_checkpoint,
                              schedule_progress, schedule_restart, unigram_logp, write_json)
 from training.fim import FimSampler, fim_token_ids, newline_token_ids, psm_batch
-from training.shards import load_many
+from training.shards import load_many, tokenizer_digest
 
 
 def psm_loss(model, ids: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,6 +115,7 @@ def main(argv=None) -> None:
     vocab = len(tokenizer)
     fim_ids = fim_token_ids(tokenizer)
     train_stream, val_stream, meta = load_many(args.shards, args.tokenizer)
+    args.tokenizer_sha1 = tokenizer_digest(args.tokenizer)   # a run resumes only with the tokenizer it began with
     newline_ids = newline_token_ids(tokenizer)
     unigram = unigram_logp(train_stream, vocab).to(device)
     # The same seeds as training/train.py: the same examples in the same order.
