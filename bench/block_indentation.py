@@ -46,7 +46,8 @@ def blocks(text: str, count: int, seed: int) -> list[tuple[int, int]]:
             break
         i, n = rng.randrange(len(lines)), rng.randint(2, 6)
         block = lines[i:i + n]
-        if len(block) == n and all(line.strip() for line in block) and block[0][:1] in " \t":
+        if (len(block) == n and all(line.strip() for line in block) and block[0][:1] in " \t"
+                and (starts[i], starts[i + n]) not in found):   # (a block drawn twice counted twice)
             found.append((starts[i], starts[i + n]))
     return found
 

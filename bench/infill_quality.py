@@ -139,7 +139,10 @@ def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -
     raw = result.details.get("raw") or ""
     cleaned = result.text
     filled = task.program[:result.start] + cleaned + task.program[result.end:]
-    raw_filled = task.program[:task.start] + raw + task.program[task.end:]
+    # The raw text stands for the removed middle: a line written without its line break would join the next line
+    # (and fail the tests, while raw exact match, blind to it, counted it right).
+    raw_line = raw + "\n" if raw and task.middle.endswith("\n") and not raw.endswith("\n") else raw
+    raw_filled = task.program[:task.start] + raw_line + task.program[task.end:]
     answered = bool(cleaned)
     count = getattr(engine, "count_tokens", None) or estimate_tokens
     middle_tokens = count(task.middle)

@@ -105,10 +105,13 @@ def measure_file(path: Path, per_file: int, rng: random.Random, counts: dict, ex
                 if errors_around(grammar, source[:line_end] + source[line_end:half] + source[next_start:],
                                  end, end).total:   # the cut line is broken by itself
                     count("line_end_next_cut", accepted(grammar, both, end, rest), both, end, rest)
-            following = [h for h in holes if end < h.start_byte and len(data[:h.end_byte].decode()) < line_end]
+            # (offsets in characters on both sides: a hole's bytes after a non-ASCII character are further on)
+            following = [h for h in holes if end < len(data[:h.start_byte].decode())
+                         and len(data[:h.end_byte].decode()) < line_end]
             if following:
                 upto = len(data[:min(following, key=lambda h: h.start_byte).end_byte].decode())
-                count("partial", accepted(grammar, cut, end, source[end:upto]), cut, end, source[end:upto])
+                if upto > end:   # an empty fill is no partial line
+                    count("partial", accepted(grammar, cut, end, source[end:upto]), cut, end, source[end:upto])
 
 
 def main(argv: list[str] | None = None) -> int:
