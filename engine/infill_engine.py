@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 import threading
 import time
 from typing import Callable
@@ -14,7 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from .compat import with_cache
 from .fast_path import StaticPrompt, bind, compile_step, cuda_graphs_fit, static_scored_step
-from .loading import MIN_PROMPT_TOKENS, LoadedModel, end_of_text_id, load, memory_advice
+from .loading import MIN_PROMPT_TOKENS, LoadedModel, end_of_text_id, load, memory_advice, usable_cores
 from .memory import out_of_memory, reporting_out_of_memory
 from .masks import decoder_cache, decoder_masks, encoder_masks, for_attention, full_dynamic_cache, sliding_window_of
 from .prompt import encode_text, prefix_room, trim_context
@@ -116,12 +115,12 @@ class InfillEngine:
         self.static: StaticPrompt | None = None
         self.graphed = False   # the compiled step replays CUDA graphs
         self.notes: list[str] = []   # what the user asked for and did not get, said once the model is ready
-        cores = os.cpu_count()
-        if self.config.threads and cores and self.config.threads > cores:
+        cores = usable_cores()
+        if self.config.threads and self.config.threads > cores:
             # More threads than cores wait for one another: a fill here took 9.7 s with 32 and ran for minutes
             # with 1,024 (the loader set the cores' count).
-            self.notes.append(f"threads {self.config.threads} is more than this machine's {cores} cores: "
-                              f"using {cores}")
+            self.notes.append(f"threads {self.config.threads} is more than this process may use "
+                              f"({cores} core{'s' if cores > 1 else ''}): using {cores}")
         self.prompt_budget = self.fitting_prompt_budget(self.config.max_prompt_tokens or self.loaded.max_prompt_tokens)
         if self.prompt_budget < MIN_PROMPT_TOKENS:
             raise EngineError(f"a context of {self.prompt_budget} tokens is too small (at least {MIN_PROMPT_TOKENS})")

@@ -85,13 +85,21 @@ SMALL_MODEL_PARAMETERS = 100_000_000
 TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before any rule here changed it: a reload can go back to it
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: `taskset` and CPU sets leave it fewer than the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):   # (no affinity on macOS or Windows)
+        return os.cpu_count() or 1
+
+
 def pick_cpu_threads(model: torch.nn.Module) -> None:
     """A small model's matrices are too small to keep many cores busy, and torch's default (a thread per core)
     collapses when anything else needs a core: on this project's 2-core machine one busy core made a step 3x
     slower with 2 threads, while 1 thread kept its pace (bench/RESULTS.md). So a small model takes half the cores
     (at most 4), leaving the rest to the editor; bigger models keep torch's default."""
     small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-    torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)) if small else TORCH_DEFAULT_THREADS)
+    torch.set_num_threads(max(1, min(4, usable_cores() // 2)) if small else TORCH_DEFAULT_THREADS)
 
 
 def resolve_source(config: EngineConfig) -> tuple[str, bool]:
@@ -428,7 +436,7 @@ def load(config: EngineConfig, cancel: Callable[[], bool] | None = None) -> Load
     check_fits_in_memory(weights, dtype, source)
     check_config_fits_weights(folder, weights, DiffusionGemmaForBlockDiffusion, source)
     if config.threads:   # (no more than the cores: the rest only wait for one another, InfillEngine notes it)
-        torch.set_num_threads(min(config.threads, os.cpu_count() or config.threads))
+        torch.set_num_threads(min(config.threads, usable_cores()))
     hub_kwargs = {"local_files_only": True, "trust_remote_code": config.trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **hub_kwargs)

@@ -25,7 +25,6 @@ from lsprotocol import types
 from pygls.workspace import PositionCodec
 
 from .config import CHECKS, ServerOptions, parse_options
-from infill.languages import grammar_for
 from infill.style import LINE_BREAK
 
 from .positions import Snapshot, line_span
@@ -205,7 +204,8 @@ def fill_once(args: argparse.Namespace) -> int:
             print(f"infill-lsp: {note}", file=sys.stderr)
         loaded = time.perf_counter()
         mode = "rewrite" if args.rewrite else "fill" if end_at else "inline"
-        language_id = args.language or (shebang_language(text) if grammar_for(None, str(path)) is None else None)
+        # (the #! line only for a name without an extension: an editor keeps `notes.txt` plain text whatever it holds)
+        language_id = args.language or (shebang_language(text) if not path.suffix else None)
         request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path), language_id=language_id,
                                 max_new_tokens=options.maxNewTokens, invoked=True,   # as an explicit request
                                 instruction=args.instruction)

@@ -134,6 +134,8 @@ class InfillServer(LanguageServer):
                                 error_handler=self.report_server_error)
             except SystemExit as end:   # the `exit` notification: pygls calls sys.exit, as over stdio
                 exit_code = end.code
+            except asyncio.CancelledError:   # Ctrl+C while an editor is connected: the end, not three tracebacks
+                pass
             except (ConnectionError, asyncio.IncompleteReadError) as dropped:
                 # The editor went away mid-message or reset the connection: the end of the session, as a closed
                 # stdin is (asyncio printed it as an unhandled error with a traceback).
@@ -1082,8 +1084,6 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
         message = result.message or "the model had nothing to offer for this selection"
         ls.tell(message)
         return {"applied": False, "message": message}
-    if result.message:   # (each time: a warning about this edit, a cut fill or an unused instruction, is news)
-        ls.tell(result.message)
     edit_range = snap.range_of(result.start, result.end)
     if not result.edits:
         message = "the model wrote the selection as it already is: nothing to change"
@@ -1105,8 +1105,6 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
     answer = {"applied": False, "text": result.text, "range": range_json(edit_range),
               "edits": [{"range": range_json(e.range), "newText": e.new_text} for e in text_edits],
               "details": jsonable(result.details)}
-    if result.message:
-        answer["message"] = result.message
     refusal = apply_edit_refusal(ls, snap)   # the edit goes out only onto the text it was computed for
     if refusal is None:
         ls.protocol.command_past_cancel()
@@ -1118,6 +1116,9 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
     if not answer["applied"]:
         answer["message"] = f"nothing was changed: {refusal}"
         ls.tell(answer["message"])
+    elif result.message:   # each time, once applied: a warning about this edit (a cut fill, an unused instruction)
+        answer["message"] = result.message
+        ls.tell(result.message)
     return answer
 
 

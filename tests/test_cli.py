@@ -347,14 +347,27 @@ def test_the_stdio_server_with_a_closed_stdin_or_stdout_says_so():
         assert "Traceback" not in done.stderr
 
 
-def test_ctrl_c_ends_the_tcp_server_quietly():
+@pytest.mark.parametrize("connected", [False, True])
+def test_ctrl_c_ends_the_tcp_server_quietly(connected):
+    """Ctrl+C in the terminal that started `infill-lsp --tcp`: exit 130, no traceback, also with an editor connected
+    (its cancelled connection was logged as three tracebacks)."""
     server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True,
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        assert "listening on" in server.stderr.readline()
+        listening = server.stderr.readline()
+        assert "listening on" in listening
+        editor = None
+        if connected:
+            editor = socket.create_connection(("127.0.0.1", int(listening.rsplit(":", 1)[1])), timeout=60)
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "processId": None, "rootUri": None, "capabilities": {}, "initializationOptions": {"threads": 1}}})
+            editor.sendall(f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+            assert b"capabilities" in editor.recv(65536)   # the server answered: the connection is being served
         server.send_signal(signal.SIGINT)
         rest = server.communicate(timeout=60)[1]
+        if editor is not None:
+            editor.close()
     finally:
         server.kill()
     assert server.returncode == 130 and "Traceback" not in rest, rest
@@ -367,8 +380,10 @@ def test_a_script_without_an_extension_takes_its_language_from_its_shebang_or_th
     script.write_text("#!/usr/bin/env python3\nimport sys\n\n\ndef main():\n    return \n")
     plain = tmp_path / "notes"
     plain.write_text("def main():\n    return \n")
+    text_file = tmp_path / "notes.txt"   # an extension an editor trusts over the #! line
+    text_file.write_text(script.read_text())
     for path, flags, language in ((script, [], "python"), (plain, ["--language", "python"], "python"),
-                                  (plain, [], "plaintext")):
+                                  (plain, [], "plaintext"), (text_file, [], "plaintext")):
         done = infill_lsp("fill", f"{path}:{path.read_text().count(chr(10))}:12", "--json", *flags, *FAST_FLAGS)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["details"]["language"] == language, (path, flags)

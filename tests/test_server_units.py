@@ -1333,9 +1333,11 @@ def test_a_warning_on_an_applied_rewrite_is_shown_and_answered_every_time(tiny_m
     assert error is None
     real_engine = ls.host.engine
 
+    written = ["return total\n"] * 2 + ["return 0\n"]
+
     class RewritesAsTotal:   # the real engine, except that its rewrite is known text
         def rewrite(self, prefix, suffix, original, **kwargs):
-            return Candidates([Candidate("return total\n", 0.9, 3, 16, 4, True)], "spm-sentinels", "known text")
+            return Candidates([Candidate(written.pop(0), 0.9, 3, 16, 4, True)], "spm-sentinels", "known text")
 
         def __getattr__(self, name):
             return getattr(real_engine, name)
@@ -1353,14 +1355,16 @@ def test_a_warning_on_an_applied_rewrite_is_shown_and_answered_every_time(tiny_m
         uri=uri, language_id="python", version=1, text="def f(total):\n    return 0\n"))
     selection = types.Range(start=at(1, 4), end=at(2, 0))
 
-    async def rewrite_twice():
-        return [await edit_selection_in(ls, "rewrite", uri, selection, "use total", None, None) for _ in range(2)]
+    async def rewrite_thrice():
+        return [await edit_selection_in(ls, "rewrite", uri, selection, "use total", None, None) for _ in range(3)]
 
     try:
-        answers = asyncio.run(rewrite_twice())
+        answers = asyncio.run(rewrite_thrice())
     finally:
         ls.host.close()
-    assert [a["applied"] for a in answers] == [True, True] and len(applied) == 2, answers
-    for answer in answers:
+    assert [a["applied"] for a in answers] == [True, True, False] and len(applied) == 2, answers
+    for answer in answers[:2]:
         assert "instruction was not used" in answer["message"], answer
-    assert sum("instruction was not used" in m for m in shown) == 2, shown
+    # the third wrote the selection as it was: nothing was rewritten, and that alone is said
+    assert "as it already is" in answers[2]["message"]
+    assert sum("instruction was not used" in m for m in shown) == 2 and "as it already is" in shown[-1], shown

