@@ -711,6 +711,11 @@ class InfillEngine:
             # (denoise). Not the room to grow: an <eos> kept after the original would cap the rewrite at its length.
             kept = canvas == original
             kept[0, len(original_ids):] = False
+            # Only tokens of whole characters: a byte of `é` kept beside its other byte rewritten made text that is
+            # not UTF-8, and the rewrite was refused. The model writes such characters whole or not at all.
+            pieces = torch.tensor(["\ufffd" in self.tokenizer.decode([t], skip_special_tokens=False)
+                                   for t in original_ids], dtype=torch.bool, device=self.device)
+            kept[0, :len(original_ids)] &= ~pieces
         else:
             # Masked noise keeps what was not masked, final. The room to grow after the original (its <eos>, then
             # padding) is always masked, never kept: an <eos> kept right after the original capped the rewrite at

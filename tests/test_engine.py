@@ -197,6 +197,27 @@ def test_a_light_rewrite_keeps_the_users_tokens_the_model_does_not_replace(engin
     assert survived[1] >= survived[0] - 3, (len(ids), survived)   # and the first step replaced no more than it took
 
 
+def test_a_rewrite_keeps_no_token_holding_part_of_a_character(engine, monkeypatch):
+    """Byte-level tokens split `é` and `😋` into pieces: one piece kept beside another the model rewrote made bytes
+    that are not UTF-8, and the whole rewrite was refused (a pytest-lsp test's docstring with `é` in it)."""
+    seen = {}
+    run = engine._run
+
+    def watched(prompt, canvas, pinned, *args, kept=None, **kwargs):
+        seen["kept"] = kept[0].clone()
+        return run(prompt, canvas, pinned, *args, kept=kept, **kwargs)
+
+    monkeypatch.setattr(engine, "_run", watched)
+    original = "x = 'valués 😋 ok'\n"
+    ids = engine._encode_text(original)
+    pieces = ["\ufffd" in engine.tokenizer.decode([t]) for t in ids]
+    assert any(pieces) and not all(pieces)
+    engine.rewrite("", "", original, strength=0.05, seed=1)   # the least renoising: most whole tokens are kept
+    kept = seen["kept"][:len(ids)].tolist()
+    assert not any(k and piece for k, piece in zip(kept, pieces)), (kept, pieces)
+    assert sum(kept) >= pieces.count(False) - 2, (kept, pieces)
+
+
 def test_denoise_leaves_kept_tokens_until_a_sample_is_accepted_there():
     """With uniform logits the entropy bound accepts one position a step; the other kept positions keep their
     tokens, on the canvas and in the answer, and a position once accepted is the model's."""
