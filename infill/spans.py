@@ -89,6 +89,10 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
     data = text.encode("utf-8")
     root = parse_document(grammar, data).root_node
     low, high = len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
+    # Near counts what touches the range through the whitespace before it: the parser closes a block left open at
+    # the end of the file (a missing `}` or `end`, an ERROR over the unfinished function) at the last token before
+    # an empty range, and at the end of the text put there, so the same error would count as moved near the fill.
+    reach = len(data[:low].rstrip(b" \t\r\n"))
     # What the grammar reads but the compiler rejects, in the nodes the range meets: near it by construction.
     faults = faults_near(grammar, root, data, low, high)
     if not root.has_error and not faults:
@@ -101,7 +105,7 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
         node = stack.pop()
         if node.is_error or node.is_missing:
             total += 1
-            near += node.start_byte <= high and node.end_byte >= low
+            near += node.start_byte <= high and node.end_byte >= reach
             within += (low <= node.start_byte < high) if node.is_error else (
                 node.is_named and low < node.start_byte <= high)
             spans.add((node.type, node.is_missing, node.start_byte, node.end_byte))

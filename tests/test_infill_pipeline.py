@@ -184,6 +184,24 @@ def test_a_fill_that_leaves_the_users_own_bracket_open_is_still_offered():
     assert result.text.startswith("a, 1"), result.details["reason"]
 
 
+@pytest.mark.parametrize("language,source,right,broken", [
+    ("javascript", "function f(a) {\n  const b = a * 2;\n  <|>", "return b;", "return b +;"),
+    ("typescript", "function f(a: number) {\n  const b = a * 2;\n  <|>", "return b;", "return (b;"),
+    ("c", "int f(int a) {\n  int b = a * 2;\n  <|>", "return b;", "for (;;) {"),
+    ("java", "class A {\n  int f(int a) {\n    int b = a * 2;\n    <|>", "return b;", "return b +;"),
+    ("go", "package p\n\nfunc f(a int) int {\n\tb := a * 2\n\t<|>", "return b", "return b +"),
+    ("lua", "function f(a)\n  local b = a * 2\n  <|>", "return b", "if b then"),
+])
+def test_a_fill_in_a_block_the_user_has_not_closed_yet_at_the_end_of_the_file_is_offered(language, source, right,
+                                                                                           broken):
+    # the parser closes the block (a missing `}` or `end`, or an ERROR over the function) at its last token: before
+    # the cursor's whitespace without the fill, at the fill's end with it; the same error, not one the fill made
+    result, _ = inline(source, right, language_id=language, invoked=True)
+    assert result.text == right, result.details["reason"]
+    result, _ = inline(source, broken, language_id=language, invoked=True)
+    assert result.text == "" and result.details["candidates"][0]["added_errors"] > 0
+
+
 def test_an_error_elsewhere_in_the_file_does_not_stop_a_fill_that_adds_none():
     # the user's unfinished line two lines down stays as it is, moved along by the fill; the fill's own line is clean
     document = "function f(a) {\n  const b = <|>;\n  const c = b +\n  return c;\n}\n"
