@@ -50,14 +50,25 @@ C_LIKE_COMMENTS = ("//", "/*")
 ANY_COMMENT = ("#", "//", "--", "/*")   # plain text: whichever it uses
 
 
+def comment_markers(grammar: str | None) -> tuple[str, ...]:
+    return COMMENT_MARKERS.get(grammar, C_LIKE_COMMENTS) if grammar else ANY_COMMENT
+
+
 @lru_cache(maxsize=None)
-def comment_start(grammar: str | None, continuation: bool = False) -> re.Pattern:
-    """Matches a line (leading whitespace allowed) that starts with a comment in `grammar`'s language;
-    `continuation`: also the ` * ...` lines inside a C-style block comment."""
-    markers = COMMENT_MARKERS.get(grammar, C_LIKE_COMMENTS) if grammar else ANY_COMMENT
-    if continuation and "/*" in markers:
-        markers = (*markers, "*")
-    return re.compile(r"\s*(?:" + "|".join(map(re.escape, markers)) + ")")
+def comment_start(grammar: str | None) -> re.Pattern:
+    """Matches a line (leading whitespace allowed) that starts with a comment in `grammar`'s language."""
+    return re.compile(r"\s*(?:" + "|".join(map(re.escape, comment_markers(grammar))) + ")")
+
+
+def is_comment_line(text: str, line: str, line_start: int, grammar: str | None) -> bool:
+    """Whether `line` (starting at `line_start` in `text`) starts with a comment, or is one of the ` * ...` lines
+    of a C-style block comment: a `/*` still open before it. Elsewhere a line starting with `*` is code
+    (`*p = a +`)."""
+    if comment_start(grammar).match(line):
+        return True
+    if "/*" not in comment_markers(grammar) or not line.lstrip().startswith("*"):
+        return False
+    return text.rfind("/*", 0, line_start) > text.rfind("*/", 0, line_start)
 
 
 @dataclass
@@ -215,8 +226,8 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
     if after.strip() and not only_closers(after):
         return Decision("single", "code follows the cursor on this line")
     if not before.strip():
-        above = previous_nonblank_line(text, offset)
-        if comment_start(grammar, continuation=True).match(above):
+        above, above_start = previous_nonblank(text, offset)
+        if above and is_comment_line(text, above, above_start, grammar):
             return Decision("multi", "a comment line above says what to write")
         if opens_block(opener_line(text, offset, grammar), grammar):
             return Decision("multi", "empty body after a block opener")

@@ -241,6 +241,11 @@ def test_fill_lengths_follow_the_selection_size():
     ("go", "func f() {\nouter:\n\t<|>\n}\n", "multi"),
     ("lua", "local function f(...)\n  local args = ...\n  <|>\nend\n", "multi"),
     ("javascript", "function f() {\n  const re = /ab+c/\n  <|>\n}\n", "multi"),
+    # a line starting with `*` is a block comment's only inside one; elsewhere it dereferences a pointer
+    ("c", "void f(int *p, int a, int b) {\n    *p = a +\n    <|>\n}\n", "single"),
+    ("go", "func f(p *int, a, b int) {\n\t*p = a +\n\t<|>\n}\n", "single"),
+    ("rust", "fn f(p: &mut i32, a: i32, b: i32) {\n    *p = a +\n    <|>\n}\n", "single"),
+    ("c", "void f(int *p) {\n    /* add the two\n     * and store them */\n    <|>\n}\n", "multi"),
     # a comment after the cursor is not code that follows it
     ("python", "if x:<|>  # the usual case\n", "multi"),
     ("python", "def f():<|>  # TODO\n    pass\n", "multi"),
