@@ -1174,7 +1174,13 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
     if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip():
         middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
-    if ctx.shape == "block" and not ctx.before:   # in place before a `}` of the block is compared with the suffix's
+    # A selection of blank lines with code below took that code's depth above: the spaces left on a blank line
+    # (`    ` between two top-level lines) say nothing of it. Under a block opener or at the end of the file they
+    # are all there is (an editor's auto-indent).
+    placed_by_code = not ctx.original.strip() and bool(suffix.strip()) and not (
+        opener_above.strip() and opens_block(opener_above, ctx.grammar))
+    if ctx.shape == "block" and not ctx.before and not placed_by_code:
+        # (in place before a `}` of the block is compared with the suffix's)
         middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)
     if ctx.shape == "single":
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)

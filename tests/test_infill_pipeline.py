@@ -1261,6 +1261,12 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
      "def f(a):\n    return a\nx = 2\ndef g():\n    pass\n"),
     ("python", "def f(a):\n    return a\n\n<[><]>", "def g():\n    pass",   # at the end: a new function
      "def f(a):\n    return a\n\ndef g():\n    pass"),
+    # spaces left on the selected blank line say nothing of the depth: the code around decides
+    ("python", "x = 1\n<[>    \n<]>y = 2\n", "z = 0\n", "x = 1\nz = 0\ny = 2\n"),
+    ("python", "def f():\n    x = 1\n<[>        \n<]>    return x\n", "z = 0\n",
+     "def f():\n    x = 1\n    z = 0\n    return x\n"),
+    ("go", "func f() int {\n\tb := 1\n<[>\t\t\n<]>\treturn b\n}\n", "x := 2\n",
+     "func f() int {\n\tb := 1\n\tx := 2\n\treturn b\n}\n"),
 ])
 def test_code_written_from_column_0_on_a_blank_line_goes_to_the_depth_of_the_code_around(language_id, source,
                                                                                          middle, expected):
