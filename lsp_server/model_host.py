@@ -101,7 +101,7 @@ class ModelHost:
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
         self.latest_load = 0                  # loads asked for so far: only the latest one's end sets `ready`
         self.load_lock = threading.Lock()
-        self.latency_s: float | None = None   # moving average of a completed inline model run
+        self.latency_s: float | None = None   # moving average of a completed automatic inline model run
         self.model_runs = 0                   # inline/command runs that reached the model (speculation apart)
         # Budget and steps of the latest request that reached the model, and totals over all of them (speculation
         # apart: it runs ahead of the user and would blur what the requests cost).
@@ -286,8 +286,9 @@ class ModelHost:
                               model_runs=result.details.get("model_calls", 0))
         if generated.cancelled:
             return generated
-        # (One run's latency: the debounce and the budget read it; samples taken again after a refusal are not.)
-        if generated.model_runs and not speculative and not result.details.get("refused_runs"):
+        # (One automatic run's latency: the debounce and the budget read it. An invoke runs every step without a
+        # budget, and samples taken again after a refusal are more than one run: neither is what typing waits for.)
+        if generated.model_runs and not (speculative or request.invoked or result.details.get("refused_runs")):
             elapsed = time.perf_counter() - started
             self.latency_s = elapsed if self.latency_s is None else (
                 (1 - LATENCY_WEIGHT) * self.latency_s + LATENCY_WEIGHT * elapsed)

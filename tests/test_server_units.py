@@ -771,6 +771,31 @@ def test_an_invoke_cancelled_between_its_runs_is_cancelled_not_short(tiny_model_
         host.close()
 
 
+def test_only_automatic_suggestions_feed_the_latency_the_debounce_reads(tiny_model_dir):
+    """An explicit invoke runs every step without a budget: its time is not what typing waits for. Before, one
+    Alt-\\ lifted the debounce for the typing that followed (a helper measured 0 -> 220 ms)."""
+    import asyncio
+
+    from engine.types import EngineConfig
+    from infill import InfillRequest
+    from lsp_server.model_host import ModelHost
+
+    host = ModelHost()
+    try:
+        info, error = host.load(EngineConfig(model=str(tiny_model_dir), threads=1)).result(120)
+        assert error is None
+        text = "total = 0\nfor x in xs:\n    \n"
+        asked = InfillRequest(text=text, mode="inline", start=26, end=26, invoked=True)
+        typed = InfillRequest(text=text, mode="inline", start=26, end=26, budget_ms=150)
+        assert asyncio.run(host.complete(asked, "doc")).model_runs and host.latency_s is None
+        assert asyncio.run(host.complete(typed, "doc")).model_runs and host.latency_s is not None
+        typing_latency = host.latency_s
+        asyncio.run(host.complete(asked, "doc"))
+        assert host.latency_s == typing_latency
+    finally:
+        host.close()
+
+
 def test_an_explicit_request_samples_again_when_every_candidate_was_refused(tiny_model_dir):
     """One sample of a small model at one place is often refused (here: the random model's text would break the
     list). The user who asked gets more samples, with other seeds (REFUSED_RETRIES at most); typing gets one."""
