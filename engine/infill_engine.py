@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,7 @@ from .quantize import weight_bytes
 from .sampler import MIN_BUDGET_STEPS, Generators, SamplerSettings, denoise, renoise, row_generators, token_rows
 from .types import Cancelled, Candidate, Candidates, EngineConfig, EngineError, ModelLoadError
 
+log = logging.getLogger(__name__)
 CANVAS_BUCKETS = (16, 32, 64, 128, 256)  # few distinct shapes: compiled steps and caches get reused
 FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 PINNED_SUFFIX_TOKENS = 8  # suffix-pinned layout: how many suffix tokens follow the middle on the canvas
@@ -121,6 +123,7 @@ class InfillEngine:
             # with 1,024 (the loader set the cores' count).
             self.notes.append(f"threads {self.config.threads} is more than this process may use "
                               f"({cores} core{'s' if cores > 1 else ''}): using {cores}")
+        notes_before_fitting = len(self.notes)
         self.prompt_budget = self.fitting_prompt_budget(self.config.max_prompt_tokens or self.loaded.max_prompt_tokens)
         if self.prompt_budget < MIN_PROMPT_TOKENS:
             raise EngineError(f"a context of {self.prompt_budget} tokens is too small (at least {MIN_PROMPT_TOKENS})")
@@ -130,6 +133,13 @@ class InfillEngine:
             # Static shapes make every decoder step read every slot of the cache, however short the prompt: the
             # context stays within the sliding window here (1,024 tokens for the 26B-A4B), where it cost least.
             self.prompt_budget = min(self.prompt_budget, self.window or self.prompt_budget)
+            if self.prompt_budget < self.plain_budget and self.config.max_prompt_tokens:
+                # The user asked for more context than this path reads: say what it uses (a "using N" note from
+                # fitting the model's positions would name a context this path does not read).
+                del self.notes[notes_before_fitting:]
+                self.notes.append(f"a context of {self.config.max_prompt_tokens} tokens (contextTokens) is more "
+                                  f"than the {self.fast_path} fast path reads: using {self.prompt_budget}, the "
+                                  f"model's sliding window (fastPath off reads up to {self.plain_budget})")
             # The weights fitted, but the static cache and the warm-up's shapes come on top of them.
             reporting_out_of_memory(lambda: self._prepare_fast_path(cancel), ModelLoadError,
                                     f"preparing the {self.fast_path} fast path (its cache and warm-up)",
@@ -446,8 +456,27 @@ class InfillEngine:
 
     def _guarded(self, fn, *args) -> Candidates:
         with self.lock:
-            return reporting_out_of_memory(lambda: fn(*args), EngineError, "while generating",
+            return reporting_out_of_memory(lambda: self._compiled_or_plain(fn, *args), EngineError,
+                                           "while generating",
                                            "try a smaller contextTokens, a shorter completion or a smaller model")
+
+    def _compiled_or_plain(self, fn, *args):
+        """fn(*args); on the compiled path a shape the warm-up did not cover compiles now, and a compiler failure
+        then is handled as at load: out of memory is said as such, anything else leaves the plain path serving
+        this request and the next ones (before, each request at that shape failed the same way)."""
+        if self.fast_path != "compiled":
+            return fn(*args)
+        from torch._dynamo.exc import BackendCompilerFailed
+
+        try:
+            return fn(*args)
+        except BackendCompilerFailed as wrapper:
+            failure = compiler_error(wrapper)
+            if out_of_memory(failure) is not None:
+                raise failure from None   # reported with memory advice (reporting_out_of_memory)
+            self._fall_back_to_the_plain_path(failure)
+            log.warning("%s", self.notes[-1])
+        return fn(*args)
 
     def _steps_until(self, deadline: float, rows: int, canvas_len: int, steps: int) -> int | None:
         """Denoising steps that fit before `deadline` at this shape's measured pace (None: shape not measured)."""

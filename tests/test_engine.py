@@ -1166,6 +1166,57 @@ def test_a_compiler_out_of_memory_is_reported_as_memory_and_a_failing_compiled_r
     torch._dynamo.reset()
 
 
+def test_a_compiler_that_fails_on_a_shape_first_met_in_a_request_falls_back_there(engine):
+    """A shape the warm-up did not cover (two rows of 16 here) compiles during a request. Before, a
+    compiler failure there failed that request and every later one at that shape, and running out of memory while
+    compiling came back as an internal error."""
+    import torch._dynamo
+    from torch._dynamo.backends.registry import lookup_backend
+
+    for kind in ("fails", "out_of_memory"):
+        loaded = {"done": False}
+
+        def after_load_fails(graph, example_inputs, kind=kind, loaded=loaded):
+            if not loaded["done"]:
+                return lookup_backend("aot_eager")(graph, example_inputs)
+            if kind == "out_of_memory":
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise TypeError("list indices must be integers or slices, not NoneType")
+
+        name = f"after_load_{kind}_for_test"
+        torch._dynamo.reset()
+        torch._dynamo.register_backend(after_load_fails, name=name)
+        served = InfillEngine(EngineConfig(model=engine.loaded.source, max_steps=6, threads=1, fast_path="compiled",
+                                           compile_backend=name), loaded=engine.loaded)
+        loaded["done"] = True
+        assert served.fast_path == "compiled" and (2, 16) not in served.warm_shapes()
+        if kind == "out_of_memory":
+            with pytest.raises(EngineError, match="out of GPU memory while generating"):
+                served.fill("x = ", "\n", lengths=[4, 8], seed=5)
+            continue
+        ours = served.fill("x = ", "\n", lengths=[4, 8], seed=5)
+        theirs = engine.fill("x = ", "\n", lengths=[4, 8], seed=5)
+        assert [c.text for c in ours.items] == [c.text for c in theirs.items]
+        assert served.fast_path == "off" and any("list indices" in note for note in served.notes)
+        assert served.fill("x = ", "\n", lengths=[4, 8], seed=5).best.text == theirs.best.text
+    torch._dynamo.reset()
+
+
+def test_a_context_the_static_path_cuts_to_the_window_is_said_with_the_number_it_uses(tiny_model_dir):
+    """Before, the cut to the sliding window was silent, and the only note, from fitting the model's positions, named
+    a context of 8,064 tokens where 64 were read."""
+    for asked in (262_144, 1_000):
+        served = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=2, threads=1, fast_path="static",
+                                           max_prompt_tokens=asked))
+        assert served.prompt_budget == 64
+        assert len(served.notes) == 1 and f"a context of {asked} tokens" in served.notes[0]
+        assert "static fast path" in served.notes[0] and "using 64" in served.notes[0]
+    plain = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=2, threads=1, max_prompt_tokens=1_000))
+    assert plain.prompt_budget == 1_000 and not plain.notes
+    quiet = InfillEngine(EngineConfig(model=str(tiny_model_dir), max_steps=2, threads=1, fast_path="static"))
+    assert quiet.prompt_budget == 64 and not quiet.notes   # the checkpoint's own 64: nothing asked, nothing cut
+
+
 def test_a_limit_that_fills_a_bucket_exactly_does_not_double_the_canvas(engine):
     roomy = InfillEngine(engine.config, loaded=dataclasses.replace(engine.loaded, canvas_length=64))
     result = roomy.fill("x = ", "\n", lengths=[8, 16, 32])
