@@ -36,5 +36,6 @@ def test_a_wheel_installs_the_embedded_model_and_the_queries(tmp_path):
         check=True).stdout.split("\n")
     module, model_dir = Path(found[0]), Path(found[1])
     assert module.is_relative_to(target) and model_dir.is_relative_to(target)   # the installed copy, not this tree
-    assert (model_dir / "model.safetensors").stat().st_size == (
-        ROOT / "models" / "diffusion-infill-small" / "model.safetensors").stat().st_size
+    # every file of the checkpoint, whole (one model.safetensors, or shards and their index)
+    assert {name: (model_dir / name).stat().st_size for name in shipped} == {
+        name: (ROOT / "models" / "diffusion-infill-small" / name).stat().st_size for name in shipped}
