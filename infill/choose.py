@@ -60,7 +60,19 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
     elif grammar != "python" and not check.added and before.total and after.total >= before.total:
         check.added = int(unresolved_errors(before.spans, after.spans, *fill_line_bytes(document, start, end),
                                             len(text.encode("utf-8")), caused_below))
+    elif grammar != "python" and not check.added and after.total:
+        _, low, high, _ = fill_line_bytes(document, start, end)
+        check.added = int(swallowed_by_a_new_error(before.spans, after.spans, low, high, len(text.encode("utf-8"))))
     return check
+
+
+def swallowed_by_a_new_error(before: frozenset, after: frozenset, low: int, high: int, length: int) -> bool:
+    """Blocks left open at the end of the file are missing closers, and a right fill leaves them so; a broken one
+    (`return b +`) can turn two of them into one ERROR over the whole file, fewer errors than before. Refused: an
+    ERROR over all of the fill's bytes [low, low + length) where the document had only missing closers."""
+    if any(kind == "ERROR" for kind, *_ in before):
+        return False
+    return any(kind == "ERROR" and start <= low and end >= low + length for kind, _, start, end in after)
 
 
 def errors_caused_below(grammar: str, document: str, start: int, end: int, before: ErrorCounts) -> frozenset:

@@ -1036,6 +1036,21 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     return "\n".join(depth + line if i in moved else line for i, line in enumerate(lines))
 
 
+def blank_lines_placed_by_code(original: str, line_above: str, suffix: str, grammar: str | None = None) -> bool:
+    """A fill of selected blank lines that indent_at_column_zero placed at the depth of the code around it, where
+    the spaces left on those lines say nothing: the code below is as deep as they are, or no shallower than the line
+    above (`    ` between two top-level lines, 8 spaces in a 4-space body). Where the code below is shallower than
+    the line above (the end of a body), the spaces say which of the two the fill belongs to, as an editor's
+    auto-indent left them; under a block opener or at the end of the file they are all there is."""
+    if original.strip():
+        return False
+    below = next((line for line in suffix.split("\n") if line.strip()), "")
+    if not below or (line_above.strip() and opens_block(line_above, grammar)):
+        return False
+    below_depth = len(indentation(below))
+    return below_depth >= len(indentation(original)) or len(indentation(line_above)) <= below_depth
+
+
 def shift_block_written_from_cursor(middle: str, before: str, grammar: str | None = None) -> str:
     """On a blank line's indentation, a block whose opener the model wrote at the cursor and whose body it indented
     from column 0, as if the cursor's column were the margin (`if x:` then `    y = 1`): read as absolute, the body
@@ -1174,11 +1189,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
     if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip():
         middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
-    # A selection of blank lines with code below took that code's depth above: the spaces left on a blank line
-    # (`    ` between two top-level lines) say nothing of it. Under a block opener or at the end of the file they
-    # are all there is (an editor's auto-indent).
-    placed_by_code = not ctx.original.strip() and bool(suffix.strip()) and not (
-        opener_above.strip() and opens_block(opener_above, ctx.grammar))
+    placed_by_code = blank_lines_placed_by_code(ctx.original, opener_above, suffix, ctx.grammar)
     if ctx.shape == "block" and not ctx.before and not placed_by_code:
         # (in place before a `}` of the block is compared with the suffix's)
         middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)

@@ -60,14 +60,17 @@ def comment_start(grammar: str | None) -> re.Pattern:
     return re.compile(r"\s*(?:" + "|".join(map(re.escape, comment_markers(grammar))) + ")")
 
 
-def is_comment_line(text: str, line: str, line_start: int, grammar: str | None) -> bool:
+def is_comment_line(text: str, line: str, line_start: int, grammar: str | None,
+                    in_comment: bool | None = None) -> bool:
     """Whether `line` (starting at `line_start` in `text`) starts with a comment, or is one of the ` * ...` lines
-    of a C-style block comment: a `/*` still open before it. Elsewhere a line starting with `*` is code
-    (`*p = a +`)."""
+    of a C-style block comment. Elsewhere a line starting with `*` is code (`*p = a +`): `in_comment` is the syntax
+    tree's word on it; without a tree (plain text), a `/*` still open before the line."""
     if comment_start(grammar).match(line):
         return True
     if "/*" not in comment_markers(grammar) or not line.lstrip().startswith("*"):
         return False
+    if in_comment is not None:
+        return in_comment
     return text.rfind("/*", 0, line_start) > text.rfind("*/", 0, line_start)
 
 
@@ -199,10 +202,11 @@ def only_closers(rest: str) -> bool:
 
 
 def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bool = False,
-                 grammar: str | None = None, in_code_hole: bool = False) -> Decision:
+                 grammar: str | None = None, in_code_hole: bool = False,
+                 line_above_in_comment: bool | None = None) -> Decision:
     """The inline decision at `offset`; `invoked`: the user asked (an explicit request), not just typed;
     `grammar`: the document's (None for plain text); `in_code_hole`: inside an f-string's `{}` or a template's
-    `${}` (spans.py)."""
+    `${}`; `line_above_in_comment`: the nearest non-blank line above starts inside a comment (spans.py)."""
     before, after = line_parts(text, offset)
     if in_string_or_comment:
         if invoked:   # prose or a string's text: the rest of its line (the parse check keeps it inside)
@@ -227,7 +231,7 @@ def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bo
         return Decision("single", "code follows the cursor on this line")
     if not before.strip():
         above, above_start = previous_nonblank(text, offset)
-        if above and is_comment_line(text, above, above_start, grammar):
+        if above and is_comment_line(text, above, above_start, grammar, line_above_in_comment):
             return Decision("multi", "a comment line above says what to write")
         if opens_block(opener_line(text, offset, grammar), grammar):
             return Decision("multi", "empty body after a block opener")

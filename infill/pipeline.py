@@ -29,6 +29,7 @@ REWRITE_STRENGTH = 0.5
 FIM_SENTINELS = 3   # prompt tokens the engine adds around prefix and suffix
 MAX_CHOICES = 5     # cleaned alternatives kept in details for a client that offers several
 Mode = Literal["inline", "fill", "rewrite"]
+INSTRUCTION_UNUSED = "the instruction was not used (this model is not tuned to follow one)"
 
 
 @dataclass
@@ -95,7 +96,9 @@ def nothing_offered(request: InfillRequest, plan_message: str | None, reason: st
     they type an empty answer is routine, and saying so would interrupt them."""
     if not (request.invoked or request.mode != "inline"):
         return plan_message
-    return "; ".join(filter(None, [plan_message, f"no suggestion: {reason}"]))
+    # (a rewrite the model could not make says it too: the user must not think the instruction was the cause)
+    unused = INSTRUCTION_UNUSED if request.mode == "rewrite" and request.instruction else None
+    return "; ".join(filter(None, [plan_message, f"no suggestion: {reason}", unused]))
 
 
 def is_offset(value: Any) -> bool:
@@ -409,6 +412,6 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     if mode == "rewrite" and request.instruction:
         # No engine here puts an instruction to the model; the editors ask for one, and the user must not believe
         # it was followed.
-        unused = "the instruction was not used (this model is not tuned to follow one): the selection was rewritten"
+        unused = f"{INSTRUCTION_UNUSED}: the selection was rewritten"
         message = f"{message}; {unused}" if message else unused
     return InfillResult(new_text, start, new_end, message, details, edits)

@@ -35,6 +35,8 @@ class SpanInfo:
     in_code_hole: bool = False                          # inside an f-string's {} or a template's ${}
     closes_go_list: bool = False                        # Go: the next closer ends a literal or an argument list
     literal_lines: int = 0   # the string or comment the range starts inside: 1 on one line, 2 on more; 0 outside
+    line_above_in_comment: bool | None = None   # the nearest non-blank line above starts inside a comment (None:
+                                                # no grammar to tell)
     unreadable: str = ""     # why the tree around the range was not read (too deep): nothing else is set
 
     @property
@@ -390,4 +392,21 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
         in_code_hole=code_hole and not quiet,
         closes_go_list=grammar == "go" and closes_go_list(tree, source.data, b_end),
         literal_lines=literal_lines,
+        line_above_in_comment=line_above_starts_in_comment(tree, source.data, b_start),
     )
+
+
+def line_above_starts_in_comment(tree: tree_sitter.Tree, data: bytes, at: int) -> bool:
+    """Whether the nearest non-blank line above the line of byte `at` begins inside a comment: a ` * ...` line of a
+    block comment is, `*p = a +` is not (only the tree tells them apart, a `/*` in a string or a line comment
+    above looks like an opened comment)."""
+    end = data.rfind(b"\n", 0, at)
+    while end > 0:
+        start = data.rfind(b"\n", 0, end) + 1
+        line = data[start:end]
+        if line.strip():
+            first = start + len(line) - len(line.lstrip())
+            node = tree.root_node.descendant_for_byte_range(first, first + 1)
+            return node is not None and "comment" in node.type
+        end = start - 1
+    return False

@@ -246,6 +246,11 @@ def test_fill_lengths_follow_the_selection_size():
     ("go", "func f(p *int, a, b int) {\n\t*p = a +\n\t<|>\n}\n", "single"),
     ("rust", "fn f(p: &mut i32, a: i32, b: i32) {\n    *p = a +\n    <|>\n}\n", "single"),
     ("c", "void f(int *p) {\n    /* add the two\n     * and store them */\n    <|>\n}\n", "multi"),
+    # a `/*` in a string or a line comment above opens no comment
+    ("c", "void f(int *p, int a, int b) {\n    const char *g = \"src/*.c\";\n    *p = a +\n    <|>\n}\n", "single"),
+    ("rust", "// see lib/*.rs\nfn f(p: &mut i32, a: i32, b: i32) {\n    *p = a +\n    <|>\n}\n", "single"),
+    ("go", "package p\n\nvar g = \"a/*\"\n\nfunc f(p *int, a, b int) {\n\t*p = a +\n\t<|>\n}\n", "single"),
+    ("c", "void f(int *p) {\n    /* add the two\n     * and store them\n     */\n    <|>\n}\n", "multi"),
     # a comment after the cursor is not code that follows it
     ("python", "if x:<|>  # the usual case\n", "multi"),
     ("python", "def f():<|>  # TODO\n    pass\n", "multi"),
@@ -264,5 +269,5 @@ def test_shape_with_the_syntax_tree(grammar, source, shape):
     text, offset = at(source)
     span = find_span(grammar, text, offset, offset)
     decision = decide_shape(text, offset, span.in_string_or_comment, grammar=grammar,
-                            in_code_hole=span.in_code_hole)
+                            in_code_hole=span.in_code_hole, line_above_in_comment=span.line_above_in_comment)
     assert decision.shape == shape, decision.reason

@@ -185,10 +185,13 @@ def test_a_fill_that_leaves_the_users_own_bracket_open_is_still_offered():
 
 
 @pytest.mark.parametrize("language,source,right,broken", [
-    ("javascript", "function f(a) {\n  const b = a * 2;\n  <|>", "return b;", "return b +;"),
+    ("javascript", "function f(a) {\n  const b = a * 2;\n  <|>", "return b;", "return b +"),
     ("typescript", "function f(a: number) {\n  const b = a * 2;\n  <|>", "return b;", "return (b;"),
     ("c", "int f(int a) {\n  int b = a * 2;\n  <|>", "return b;", "for (;;) {"),
-    ("java", "class A {\n  int f(int a) {\n    int b = a * 2;\n    <|>", "return b;", "return b +;"),
+    # two blocks open: a broken fill can turn both missing `}` into one ERROR over the file, fewer errors than before
+    ("java", "class A {\n  int f(int a) {\n    int b = a * 2;\n    <|>", "return b;", "return b +"),
+    ("java", "class A {\n  int f(int a) {\n    int b = a * 2;\n    <|>", "return b;", "return b"),
+    ("javascript", "function f(a) {\n  if (a) {\n    const b = a * 2;\n    <|>", "return b;", "if (b) {"),
     ("go", "package p\n\nfunc f(a int) int {\n\tb := a * 2\n\t<|>", "return b", "return b +"),
     ("lua", "function f(a)\n  local b = a * 2\n  <|>", "return b", "if b then"),
 ])
@@ -897,8 +900,12 @@ def test_a_rewrite_says_its_instruction_was_not_used():
                             language_id="python", instruction="make it shorter")
     result = run_infill(request, ScriptedEngine("return x + 2"))
     assert result.text == "return x + 2" and "instruction was not used" in result.message
+    # a rewrite refused (it broke the syntax) says so too: the instruction was not the cause
+    refused = run_infill(request, ScriptedEngine("return x +"))
+    assert refused.text == "" and "no suggestion" in refused.message and "instruction was not used" in refused.message
     request.instruction = None
     assert run_infill(request, ScriptedEngine("return x + 2")).message is None
+    assert "instruction" not in run_infill(request, ScriptedEngine("return x +")).message
 
 
 @pytest.mark.parametrize("mode", ["fill", "rewrite"])
@@ -1267,6 +1274,11 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
      "def f():\n    x = 1\n    z = 0\n    return x\n"),
     ("go", "func f() int {\n\tb := 1\n<[>\t\t\n<]>\treturn b\n}\n", "x := 2\n",
      "func f() int {\n\tb := 1\n\tx := 2\n\treturn b\n}\n"),
+    # ... but where the code below is shallower than the line above (a body's end), they say which block it is
+    ("python", "def f():\n    x = 1\n<[>    \n<]>\ny = 2\n", "return x\n",
+     "def f():\n    x = 1\n    return x\n\ny = 2\n"),
+    ("python", "class A:\n    def f(self):\n        x = 1\n<[>        \n<]>    def g(self):\n        pass\n",
+     "return x\n", "class A:\n    def f(self):\n        x = 1\n        return x\n    def g(self):\n        pass\n"),
 ])
 def test_code_written_from_column_0_on_a_blank_line_goes_to_the_depth_of_the_code_around(language_id, source,
                                                                                          middle, expected):
