@@ -123,7 +123,7 @@ class InfillEngine:
             # with 1,024 (the loader set the cores' count).
             self.notes.append(f"threads {self.config.threads} is more than this process may use "
                               f"({cores} core{'s' if cores > 1 else ''}): using {cores}")
-        notes_before_fitting = len(self.notes)
+        notes_before_fitting, self.window_note = len(self.notes), None
         self.prompt_budget = self.fitting_prompt_budget(self.config.max_prompt_tokens or self.loaded.max_prompt_tokens)
         if self.prompt_budget < MIN_PROMPT_TOKENS:
             raise EngineError(f"a context of {self.prompt_budget} tokens is too small (at least {MIN_PROMPT_TOKENS})")
@@ -137,9 +137,10 @@ class InfillEngine:
                 # The user asked for more context than this path reads: say what it uses (a "using N" note from
                 # fitting the model's positions would name a context this path does not read).
                 del self.notes[notes_before_fitting:]
-                self.notes.append(f"a context of {self.config.max_prompt_tokens} tokens (contextTokens) is more "
-                                  f"than the {self.fast_path} fast path reads: using {self.prompt_budget}, the "
-                                  f"model's sliding window (fastPath off reads up to {self.plain_budget})")
+                self.window_note = (f"a context of {self.config.max_prompt_tokens} tokens (contextTokens) is more "
+                                    f"than the {self.fast_path} fast path reads: using {self.prompt_budget}, the "
+                                    f"model's sliding window (fastPath off reads up to {self.plain_budget})")
+                self.notes.append(self.window_note)
             # The weights fitted, but the static cache and the warm-up's shapes come on top of them.
             reporting_out_of_memory(lambda: self._prepare_fast_path(cancel), ModelLoadError,
                                     f"preparing the {self.fast_path} fast path (its cache and warm-up)",
@@ -176,6 +177,8 @@ class InfillEngine:
         self.fast_path, self.static, self.graphed = "off", None, False
         self.pace_ms.clear(), self.shapes_seen.clear()   # timed on the failed path, if at all
         self.prompt_budget = self.plain_budget
+        if self.window_note in self.notes:   # the plain path reads past the window
+            self.notes.remove(self.window_note)
         first_line = (str(failure).strip().splitlines() or [""])[0][:200]
         self.notes.append(f"the compiled decoder step failed to build ({type(failure).__name__}: {first_line}); "
                           "serving with the plain path (fastPath off), which is slower on a GPU")

@@ -109,6 +109,7 @@ class ModelHost:
         self.run_totals = dict(NO_RUNS)
         self.speculative_runs = 0
         self.primed_prompts = 0               # prompts encoded ahead of the request that reads them (prime)
+        self.untold_notes: list[str] = []     # what the engine changed while serving (its fast path failed)
 
     # ---- loading ------------------------------------------------------------------------------------------------
 
@@ -368,6 +369,15 @@ class ModelHost:
                 self.speculative_runs += counted.calls
             else:
                 self.model_runs += counted.calls
+            if engine.fast_path != self.info.get("fast_path"):
+                # A compile that failed on a new shape left the plain path serving, with its own context length:
+                # the server's reach and status read `info`, and the user is told once.
+                self.info = engine.describe()
+                self.untold_notes.append(engine.notes[-1])
+
+    def take_untold_notes(self) -> list[str]:
+        notes, self.untold_notes = self.untold_notes, []
+        return notes
 
     def _record_run(self, request: InfillRequest, details: dict) -> None:
         timings = details.get("timings", {})

@@ -196,6 +196,15 @@ class InfillServer(LanguageServer):
         return status_object(state, info.get("model") or self.options.model, info.get("device"), message,
                              self.last_answer, self.counters)
 
+    def tell_engine_changes(self) -> None:
+        """What the engine changed while serving a request (its compiled step failed on a new shape: the plain
+        path serves from then on), said once, and the status published with it."""
+        notes = self.host.take_untold_notes()
+        for note in notes:
+            self.tell(note)
+        if notes:
+            self.publish_status()
+
     def publish_status(self, only_if_state_changed: bool = False) -> None:
         status = self.status()
         if only_if_state_changed and status["state"] == self.published_state:
@@ -767,6 +776,7 @@ async def run_inline(ls: InfillServer, request: InfillRequest, snap: Snapshot, j
     # the model's load, and a settings change meanwhile would file this answer under the old options.
     keyed_with_these_options = keyed_with_current_options(ls, context)
     generated = await ls.host.complete(request, job, candidates=wanted, seed=ls.options.seed)
+    ls.tell_engine_changes()
     result = generated.result
     if remember:
         remember_context(ls, snap, result.details)
@@ -911,6 +921,7 @@ async def run_speculation(ls: InfillServer, request: InfillRequest, context: tup
     # Its context is remembered nowhere (remember_context): it is a guess at text the user may never type.
     load = ls.host.latest_load
     generated = await ls.host.complete(request, SPECULATION_KEY, seed=ls.options.seed, speculative=True)
+    ls.tell_engine_changes()
     if (not generated.cancelled and generated.texts and generated.result.start == request.start
             and ls.host.latest_load == load and keyed_with_current_options(ls, context)):
         ls.cache.put(context, generated.texts, several=False, replace=generated.result.end - request.start)
@@ -1070,6 +1081,7 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
     elif stale_reason(ls, snap) is None:   # (typed in or closed while the model loaded)
         # Under the document's command key: typing in it or closing it stops the run (its edit would be refused).
         result = await ls.host.run(request, document_key(uri) + COMMAND_JOB)
+        ls.tell_engine_changes()
     else:
         result = InfillResult("", start, end, details={"cancelled": True})
     if result.details.get("cancelled"):

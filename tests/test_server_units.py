@@ -771,6 +771,46 @@ def test_an_invoke_cancelled_between_its_runs_is_cancelled_not_short(tiny_model_
         host.close()
 
 
+def test_a_fast_path_that_fails_during_a_request_is_told_once_and_read_by_the_host(tiny_model_dir):
+    """A compile that failed on a shape first met in a request leaves the plain path serving (engine tests), with
+    the context the plain path reads. Before, the host kept the load's description (compiled, 64 tokens: the
+    server's reach and status read it), the window's note stayed beside the fallback's, and no one was told."""
+    import torch._dynamo
+    from torch._dynamo.backends.registry import lookup_backend
+
+    from engine.types import EngineConfig
+    from infill import InfillRequest
+    from lsp_server.model_host import ModelHost
+
+    loaded = {"done": False}
+
+    def fails_after_the_load(graph, example_inputs):
+        if not loaded["done"]:
+            return lookup_backend("aot_eager")(graph, example_inputs)
+        raise TypeError("list indices must be integers or slices, not NoneType")
+
+    torch._dynamo.reset()
+    torch._dynamo.register_backend(fails_after_the_load, name="host_fails_after_the_load_for_test")
+    host = ModelHost()
+    try:
+        info, error = host.load(EngineConfig(model=str(tiny_model_dir), max_steps=4, threads=1, fast_path="compiled",
+                                             compile_backend="host_fails_after_the_load_for_test",
+                                             max_prompt_tokens=1000)).result(300)
+        assert error is None and info["fast_path"] == "compiled" and info["max_prompt_tokens"] == 64
+        assert any("sliding window" in note for note in info["notes"])
+        loaded["done"] = True
+        # one short row: a shape the warm-up did not compile
+        host.run_blocking(InfillRequest(text="x = \n", mode="inline", start=4, end=4, max_new_tokens=4,
+                                        invoked=True))
+        assert host.info["fast_path"] == "off" and host.info["max_prompt_tokens"] == 1000
+        assert not any("sliding window" in note for note in host.info["notes"])
+        told = host.take_untold_notes()
+        assert len(told) == 1 and "list indices" in told[0] and host.take_untold_notes() == []
+    finally:
+        host.close()
+        torch._dynamo.reset()
+
+
 def test_only_automatic_suggestions_feed_the_latency_the_debounce_reads(tiny_model_dir):
     """An explicit invoke runs every step without a budget: its time is not what typing waits for. Before, one
     Alt-\\ lifted the debounce for the typing that followed (a helper measured 0 -> 220 ms)."""
