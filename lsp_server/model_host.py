@@ -369,11 +369,11 @@ class ModelHost:
                 self.speculative_runs += counted.calls
             else:
                 self.model_runs += counted.calls
-            if engine.fast_path != self.info.get("fast_path"):
+            if getattr(engine, "fast_path", None) != self.info.get("fast_path"):
                 # A compile that failed on a new shape left the plain path serving, with its own context length:
                 # the server's reach and status read `info`, and the user is told once.
                 self.info = engine.describe()
-                self.untold_notes.append(engine.notes[-1])
+                self.untold_notes += self.info.get("notes", [])[-1:]
 
     def take_untold_notes(self) -> list[str]:
         notes, self.untold_notes = self.untold_notes, []
