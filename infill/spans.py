@@ -400,13 +400,10 @@ def line_above_starts_in_comment(tree: tree_sitter.Tree, data: bytes, at: int) -
     """Whether the nearest non-blank line above the line of byte `at` begins inside a comment: a ` * ...` line of a
     block comment is, `*p = a +` is not (only the tree tells them apart, a `/*` in a string or a line comment
     above looks like an opened comment)."""
-    end = data.rfind(b"\n", 0, at)
-    while end > 0:
-        start = data.rfind(b"\n", 0, end) + 1
-        line = data[start:end]
-        if line.strip():
-            first = start + len(line) - len(line.lstrip())
-            node = tree.root_node.descendant_for_byte_range(first, first + 1)
-            return node is not None and "comment" in node.type
-        end = start - 1
-    return False
+    above = data[:max(data.rfind(b"\n", 0, at), 0)].rstrip()   # up to the last non-blank line's end
+    if not above:
+        return False
+    start = above.rfind(b"\n") + 1
+    first = len(above) - len(above[start:].lstrip())   # the last non-blank line's first character
+    node = tree.root_node.descendant_for_byte_range(first, first + 1)
+    return node is not None and "comment" in node.type
