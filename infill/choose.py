@@ -61,12 +61,12 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
         check.added = int(unresolved_errors(before.spans, after.spans, *fill_line_bytes(document, start, end),
                                             len(text.encode("utf-8")), caused_below))
     elif grammar != "python" and not check.added and after.total:
-        _, low, high, _ = fill_line_bytes(document, start, end)
-        check.added = int(swallowed_by_a_new_error(before.spans, after.spans, low, high, len(text.encode("utf-8"))))
+        low = len(document[:start].encode("utf-8"))
+        check.added = int(swallowed_by_a_new_error(before.spans, after.spans, low, len(text.encode("utf-8"))))
     return check
 
 
-def swallowed_by_a_new_error(before: frozenset, after: frozenset, low: int, high: int, length: int) -> bool:
+def swallowed_by_a_new_error(before: frozenset, after: frozenset, low: int, length: int) -> bool:
     """Blocks left open at the end of the file are missing closers, and a right fill leaves them so; a broken one
     (`return b +`) can turn two of them into one ERROR over the whole file, fewer errors than before. Refused: an
     ERROR over all of the fill's bytes [low, low + length) where the document had only missing closers."""

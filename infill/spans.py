@@ -91,14 +91,14 @@ def errors_around(grammar: str, text: str, start: int, end: int) -> ErrorCounts:
     data = text.encode("utf-8")
     root = parse_document(grammar, data).root_node
     low, high = len(text[:start].encode("utf-8")), len(text[:end].encode("utf-8"))
-    # Near counts what touches the range through the whitespace before it: the parser closes a block left open at
-    # the end of the file (a missing `}` or `end`, an ERROR over the unfinished function) at the last token before
-    # an empty range, and at the end of the text put there, so the same error would count as moved near the fill.
-    reach = len(data[:low].rstrip(b" \t\r\n"))
     # What the grammar reads but the compiler rejects, in the nodes the range meets: near it by construction.
     faults = faults_near(grammar, root, data, low, high)
     if not root.has_error and not faults:
         return ErrorCounts(0, 0, 0)
+    # Near counts what touches the range through the whitespace before it: the parser closes a block left open at
+    # the end of the file (a missing `}` or `end`, an ERROR over the unfinished function) at the last token before
+    # an empty range, and at the end of the text put there, so the same error would count as moved near the fill.
+    reach = len(data[:low].rstrip(b" \t\r\n"))
     total = near = len(faults)
     within = sum(low <= fault_start < high for _, _, fault_start, _ in faults)
     spans = set(faults)
