@@ -382,7 +382,9 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         cleaned = [Cleaned(c.index, body_after_header_comment(c.text, comment, plan.before, style.line_ending), c.item)
                    for c in cleaned]
     covered_end = end + len(tail or comment)   # the item replaces the editor's closers, or the comment, after it
-    choice = choose(cleaned, plan.grammar, text, start, covered_end)
+    # Judged on the cell alone, as its kernel runs it: with the cells above, a body line or an `else:` would pass
+    # as carrying on a block that the cell above left open.
+    choice = choose(cleaned, plan.grammar, own, own_start, covered_end - request.own_from)
     timings["clean_ms"] = elapsed_ms(clean_started)
     details["candidates"] = choice.report
     details["reason"] = choice.reason

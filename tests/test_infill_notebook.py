@@ -88,14 +88,33 @@ def test_a_selection_command_in_a_cell_edits_only_the_cell():
     assert patched == "def total(items):\n    return sum(count_words(item) for item in items)\n"
 
 
-def test_the_parse_check_reads_the_cell_after_the_cells_above():
-    """A fill that closes nothing the cell opened but breaks the cell's code is refused with the head too; an
-    error in a cell above (a magic the grammar cannot read is commented, but a real one stays) is not the fill's."""
+def test_the_parse_check_reads_the_cell_not_the_cells_above():
+    """A fill that breaks the cell's code is refused with a head too; an error in a cell above (a magic the
+    grammar cannot read is commented, but a real one stays) is not the fill's."""
     head = notebook_head([Cell("def broken(:\n    pass", True)], "python", 10_000)
     text, offset = at("x = <|>\n")
     result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
                                       invoked=True, head=head), ScriptedEngine("(1 +", "41 + 1"))
     assert result.text == "41 + 1"
+
+
+@pytest.mark.parametrize("cell_above, source, middle", [
+    ("def area(w, h):\n    total = w * h\n    return total", "<|>\nprint(area(2, 3))\n", "    print(w)"),
+    ("def area(w, h):\n    total = w * h\n    return total", "<|>", "    print(total)"),
+    ("x = 3\nif x > 2:\n    label = 'big'", "<|>", "else:\n    label = 'small'"),
+])
+def test_a_fill_that_only_carries_on_a_block_of_the_cell_above_is_refused(cell_above, source, middle):
+    """The kernel runs each cell alone: a body line or an `else:` that would only parse after the cell above
+    fails there (IndentationError, SyntaxError), so the fill is judged on the cell's own text."""
+    head = notebook_head([Cell(cell_above, True)], "python", 10_000)
+    text, offset = at(source)
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                                      invoked=True, head=head), ScriptedEngine(middle))
+    assert result.text == ""
+    # The same cell takes a fill that runs on its own, with the same head.
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="python",
+                                      invoked=True, head=head), ScriptedEngine("print(area)"))
+    assert result.text == "print(area)"
 
 
 def test_top_level_await_in_a_cell_passes_the_check():
