@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -99,7 +100,10 @@ class InfillServer(LanguageServer):
         self.suggestions: dict[str, ShownSuggestion] = {}        # per document: the last suggestion shown
         self.recent: dict[str, None] = {}                        # documents in the order last edited or asked in
         self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
-        self.speculation: tuple[tuple, asyncio.Future] | None = None   # (context key, task) in flight
+        self.speculation: tuple[tuple, asyncio.Future, str] | None = None   # (context key, task, document) in flight
+        # A number per opened document object: a document closed and reopened starts again at the client's version
+        # 1 (VS Code), perhaps with other text (a checkout meanwhile), so its version alone keys nothing.
+        self.opened_serials: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.prompt_place: tuple[str, int] | None = None         # (document, line) of the model's latest prompt
         self.last_answer = LastAnswer()
         self.published_state: str | None = None
@@ -216,6 +220,13 @@ class InfillServer(LanguageServer):
         options = self.options
         return options.model_key() + options.sampling_key() + (options.maxNewTokens, options.inlineBudgetMs,
                                                                options.relatedFiles)
+
+    def serial_of(self, document) -> int:
+        """The number of this opening of `document` (a workspace document object), for keys."""
+        serial = self.opened_serials.get(document)
+        if serial is None:
+            serial = self.opened_serials[document] = next(self.request_numbers)
+        return serial
 
     def touch(self, key: str) -> None:
         self.recent.pop(key, None)
@@ -465,6 +476,9 @@ def forget_document(ls: InfillServer, key: str) -> None:
         ls.generations.pop(job, None)
     for per_document in (ls.rhythms, ls.suggestions, ls.recent, ls.context_memory):
         per_document.pop(key, None)
+    if ls.speculation and ls.speculation[2] == key:   # not one of its jobs: it would run on for a closed tab
+        ls.host.cancel_speculation()
+        ls.speculation = None
 
 
 def jobs_of(key: str) -> tuple[str, ...]:
@@ -636,7 +650,7 @@ def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None)
     style = (grammar, indent_unit_of(source, grammar=grammar))
     # A notebook cell's answer depends on the cells above it, as far as the prompt reads.
     head = window(head_for(ls, snap)[-ls.context_reach():])
-    return ls.options_key() + style + (head,) + tuple(sorted((key, document.version)
+    return ls.options_key() + style + (head,) + tuple(sorted((key, ls.serial_of(document), document.version)
                                                    for key, document in other_documents(ls, snap)))
 
 
@@ -880,7 +894,7 @@ def offer(ls: InfillServer, snap: Snapshot, start: int, end: int, texts: list[st
     items = [types.InlineCompletionItem(
         insert_text=text, range=edit_range,
         command=types.Command(title="Diffusion Infill: accepted", command=ACCEPTED,
-                              arguments=[{"id": ls.ids.new()}])) for text in texts]
+                              arguments=[{"id": ls.ids.new(key)}])) for text in texts]
     if texts and ls.options.speculate:
         speculate(ls, snap, start, end, texts[0])
     return items
@@ -902,7 +916,7 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
                             path=snap.path, max_new_tokens=ls.options.maxNewTokens,
                             budget_ms=ls.inline_budget_ms(invoked=False), related=related_documents(ls, snap),
                             previous=memory_of(ls, snap), head=head_for(ls, snap))
-    ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)))
+    ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)), document_key(snap.uri))
 
 
 def speculated_already(ls: InfillServer, context: tuple) -> bool:
@@ -982,12 +996,15 @@ def on_did_show(ls: InfillServer, params) -> None:
 def settle(ls: InfillServer, args, accepted: bool) -> dict:
     """Count an accept or reject once per offered item; unknown ids are ignored (and said so), never an error."""
     suggestion_id = suggestion_id_of(args)
+    document = ls.ids.document_of(suggestion_id)
     counted = ls.ids.settle(suggestion_id)
     if counted:
         if accepted:
             ls.counters.accepted += 1
         else:
             ls.counters.rejected += 1
+            # Turned down: typing its first character must not bring the rest back without the model.
+            ls.suggestions.pop(document, None)
     return {"id": suggestion_id, "counted": counted}
 
 

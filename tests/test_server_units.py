@@ -1433,3 +1433,60 @@ def test_a_warning_on_an_applied_rewrite_is_shown_and_answered_every_time(tiny_m
     # the third wrote the selection as it was: nothing was rewritten, and that alone is said
     assert "as it already is" in answers[2]["message"]
     assert sum("instruction was not used" in m for m in shown) == 2 and "as it already is" in shown[-1], shown
+
+
+def test_a_file_reopened_at_the_same_version_with_other_text_changes_the_cache_key():
+    """VS Code starts a reopened document at version 1 again: helpers.py closed, changed on disk (a checkout) and
+    reopened keyed as before, so an answer made from its old snippets came from the cache (a helper's reproducer)."""
+    from lsp_server.server import context_options
+
+    ls = lending_server()
+    open_file(ls, "helpers.py", "def compute_total_price(items, tax_rate):\n    return 0\n")
+    open_file(ls, "main.py", "total = compute_total_price(\n")
+    snap = Snapshot.of(ls.workspace.get_text_document("file:///proj/main.py"))
+    before = context_options(ls, snap)
+    assert context_options(ls, snap) == before   # nothing changed: the same key
+    ls.workspace.remove_text_document("file:///proj/helpers.py")
+    open_file(ls, "helpers.py", "def render_banner(title, width):\n    return title\n")   # version 1 again
+    assert context_options(ls, snap) != before
+
+
+def test_closing_a_document_stops_the_speculation_computed_for_it():
+    """The speculation runs under a key of its own, not among the document's jobs: after the tab closed, the
+    model still ran a whole speculative pass for it."""
+    from lsp_server.server import forget_document
+
+    ls = bare_server()
+    cancelled = []
+    ls.host.cancel_speculation = lambda: cancelled.append(True)
+
+    async def scenario():
+        ls.speculation = ((), asyncio.get_running_loop().create_future(), "file:///tmp/units/kept.py")
+        forget_document(ls, "file:///tmp/units/other.py")   # another document's speculation goes on
+        assert ls.speculation is not None and not cancelled
+        forget_document(ls, "file:///tmp/units/kept.py")
+        assert ls.speculation is None and cancelled == [True]
+
+    asyncio.run(scenario())
+
+
+def test_a_rejected_suggestion_does_not_come_back_by_typing_its_first_character():
+    """Escape in Neovim sends infill.rejected; typing the suggestion's first character then showed the rest of it
+    again from the typed-through state, without the model."""
+    from lsp_server.server import document_key, settle
+    from lsp_server.suggestions import ShownSuggestion
+
+    ls = bare_server()
+    uri, source = "file:///tmp/units/rejected.txt", "notes: the total is \n"
+    key = document_key(uri)
+
+    def shown() -> str:
+        ls.suggestions[key] = ShownSuggestion.at(source, 20, ["42 items"], several=False)
+        return ls.ids.new(key)
+
+    first = shown()
+    assert settle(ls, [{"id": first}], accepted=True)["counted"] and key in ls.suggestions   # accepting keeps it
+    assert not settle(ls, [{"id": "s999"}], accepted=False)["counted"] and key in ls.suggestions   # not ours
+    second = shown()
+    assert settle(ls, [{"id": second}], accepted=False)["counted"]
+    assert key not in ls.suggestions
