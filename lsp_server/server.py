@@ -700,7 +700,8 @@ async def inline_completion(ls: InfillServer, params: types.InlineCompletionPara
         return types.InlineCompletionList(items=[])
     if outcome in ANSWER_SOURCES:
         ls.counters.answered += 1
-        ls.counters.shown += len(items)
+        if outcome != TYPED_THROUGH:   # the rest of a suggestion counted when it was first shown
+            ls.counters.shown += len(items)
         ls.last_answer.record(outcome, (time.monotonic() - received) * 1e3)
     else:
         ls.counters.empty += 1
@@ -742,7 +743,7 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
         if rests:
             ls.counters.typedThrough += 1
             return TYPED_THROUGH, offer(ls, snap, offset, offset + rests.replace, rests.texts[:wanted],
-                                        record=False)
+                                        record=False, ids=rests.ids[:wanted])
         ls.suggestions.pop(key, None)  # typed past it or away from it
     cached = ls.cache.get(context, several=invoked)
     if cached is not None:
@@ -875,7 +876,7 @@ def offer_after_item(ls: InfillServer, snap: Snapshot, offset: int, start: int, 
     items = offer(ls, snap, start, end + replace, whole, several=several, record=False)
     ls.suggestions[document_key(snap.uri)] = ShownSuggestion(
         snap.source[:start], snap.source[offset:], tuple(whole), several, replace=end + replace - offset,
-        min_typed=len(item))
+        min_typed=len(item), ids=tuple(item.command.arguments[0]["id"] for item in items))
     return items
 
 
@@ -885,16 +886,19 @@ def language_of(snap: Snapshot) -> str | None:
 
 
 def offer(ls: InfillServer, snap: Snapshot, start: int, end: int, texts: list[str], several: bool = False,
-          record: bool = True) -> list[types.InlineCompletionItem]:
-    """Items with an accept command each; remembered for typed-through, and the next suggestion speculated."""
+          record: bool = True, ids: list[str | None] | None = None) -> list[types.InlineCompletionItem]:
+    """Items with an accept command each; remembered for typed-through, and the next suggestion speculated.
+    `ids`: the ids the texts were first offered under (the rests of a suggestion typed through), else new ones."""
     key = document_key(snap.uri)
+    ids = [suggestion_id or ls.ids.new(key) for suggestion_id in (ids or [None] * len(texts))]
     if record:
-        ls.suggestions[key] = ShownSuggestion.at(snap.source, start, texts, several, replace=end - start)
+        ls.suggestions[key] = ShownSuggestion.at(snap.source, start, texts, several, replace=end - start,
+                                                 ids=tuple(ids))
     edit_range = snap.range_of(start, end)
     items = [types.InlineCompletionItem(
         insert_text=text, range=edit_range,
         command=types.Command(title="Diffusion Infill: accepted", command=ACCEPTED,
-                              arguments=[{"id": ls.ids.new(key)}])) for text in texts]
+                              arguments=[{"id": suggestion_id}])) for text, suggestion_id in zip(texts, ids)]
     if texts and ls.options.speculate:
         speculate(ls, snap, start, end, texts[0])
     return items
@@ -991,6 +995,7 @@ def on_did_show(ls: InfillServer, params) -> None:
     """Count an offered item once when the editor puts it on screen; unknown or repeated ids are ignored."""
     if ls.ids.display(suggestion_id_of(params)):
         ls.counters.displayed += 1
+        ls.publish_status()
 
 
 def settle(ls: InfillServer, args, accepted: bool) -> dict:
@@ -1005,6 +1010,7 @@ def settle(ls: InfillServer, args, accepted: bool) -> dict:
             ls.counters.rejected += 1
             # Turned down: typing its first character must not bring the rest back without the model.
             ls.suggestions.pop(document, None)
+        ls.publish_status()   # the editors' counters come from this notification
     return {"id": suggestion_id, "counted": counted}
 
 

@@ -26,7 +26,7 @@ class Counters:
     typedThrough: int = 0   # answers cut from the shown suggestion the user is typing through (no model)
     cacheHits: int = 0      # answers from the cache of recent results (no model)
     speculated: int = 0     # next suggestions computed ahead of time, as if the current one were accepted
-    shown: int = 0          # items sent to the editor to show
+    shown: int = 0          # suggestions sent to the editor to show (their rests typed through not again)
     displayed: int = 0      # items the editor reported on screen (diffusionInfill/didShowCompletion), once each
     accepted: int = 0       # items the editor reported accepted (infill.accepted)
     rejected: int = 0       # items the editor reported rejected (infill.rejected)

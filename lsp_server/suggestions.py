@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infill.clean import OPENERS, QUOTES   # the brackets and quotes editors close by themselves
 
@@ -92,10 +92,13 @@ class ShownSuggestion:
     min_typed: int = 0       # typed-through only once this much is typed: a completion list item's length, for an
                              # answer made with the item selected (the list closed without it: the item was not
                              # chosen, and the rest of it must not come back as ghost text)
+    ids: tuple[str, ...] = ()  # the offered items' ids, one per text: the rests typed through keep them, so that one
+                             # suggestion is shown, displayed and accepted once however many pieces it comes in
 
     @classmethod
-    def at(cls, source: str, cursor: int, texts: list[str], several: bool, replace: int = 0) -> "ShownSuggestion":
-        return cls(source[:cursor], source[cursor:], tuple(texts), several, replace)
+    def at(cls, source: str, cursor: int, texts: list[str], several: bool, replace: int = 0,
+           ids: tuple[str, ...] = ()) -> "ShownSuggestion":
+        return cls(source[:cursor], source[cursor:], tuple(texts), several, replace, ids=ids)
 
     def remainders(self, source: str, cursor: int) -> "Remainders | None":
         """While what was typed since is a prefix of a candidate, the rest of each such candidate (best first).
@@ -117,17 +120,19 @@ class ShownSuggestion:
             return None
         replace = auto_typed + self.replace - overtyped
         closers = source[cursor:cursor + replace]   # a rest that only writes the closers it replaces changes nothing
-        rests = [text[len(typed):] for text in self.texts
+        ids = self.ids + (None,) * (len(self.texts) - len(self.ids))
+        rests = [(text[len(typed):], suggestion_id) for text, suggestion_id in zip(self.texts, ids)
                  if text.startswith(typed) and len(text) > len(typed) and text[len(typed):] != closers]
         # and one that would not write the auto-typed closers back would delete them
-        rests = [rest for rest in rests if in_order(closers[:auto_typed], rest)]
-        return Remainders(rests, replace) if rests else None
+        rests = [(rest, suggestion_id) for rest, suggestion_id in rests if in_order(closers[:auto_typed], rest)]
+        return Remainders([rest for rest, _ in rests], replace, [i for _, i in rests]) if rests else None
 
 
 @dataclass(frozen=True)
 class Remainders:
     texts: list[str]   # the rest of each candidate still matching what was typed, best first
     replace: int       # characters after the cursor each rest replaces
+    ids: list[str | None] = field(default_factory=list)   # the id each candidate was offered under (None: unknown)
 
 
 def in_order(chars: str, text: str) -> bool:

@@ -209,10 +209,17 @@ async def test_typing_through_a_suggestion_answers_the_rest_without_the_model(cl
         change(client, uri, version, types.Position(cursor.line, cursor.character - 1), suggestion[typed - 1])
         (rest,) = (await ask(client, uri, cursor)).items
         assert rest.insert_text == suggestion[typed:] and rest.range.start == cursor
+        # The same suggestion in pieces: shown, displayed and accepted once, under the id it was offered with.
+        assert rest.command.arguments == item.command.arguments
 
     counted = delta(before_counters, await counters(client))
-    assert counted["typedThrough"] == 2 and counted["answered"] == 2
+    assert counted["typedThrough"] == 2 and counted["answered"] == 2 and counted["shown"] == 0
     assert delta(before_metrics, await metrics(client))["modelRuns"] == 0
+    assert (await execute(client, "infill.accepted", *rest.command.arguments))["counted"] is True
+    assert (await execute(client, "infill.accepted", *item.command.arguments))["counted"] is False
+    # ... and the editors, whose counters come from the status notification, hear of the accept at once.
+    await wait_until(lambda: client.statuses[-1]["counters"]["accepted"] == before_counters["accepted"] + 1, 10,
+                     "a status notification with the accept")
 
     # Typing something else: the suggestion is gone and the model is asked again.
     version += 1
