@@ -564,6 +564,10 @@ def test_checkhealth_reports_a_running_server_and_no_errors(report):
     assert report["statusline"].startswith("infill: ")
     if "infill.status" in report["server_commands"]:   # a server that reports its state: the plugin keeps it
         assert report["status"]["state"] == "ready" and report["statusline"].startswith("infill: ready")
+        # the model's time for its last answer, not the last answer's (typed through a suggestion: about 0 ms)
+        model_ms = report["status"].get("lastModelLatencyMs")
+        if isinstance(model_ms, (int, float)):
+            assert report["statusline"].endswith(f" {int(model_ms)}ms"), (report["statusline"], report["status"])
         assert re.search(r"OK model ready", health), health
     else:
         assert report["statusline"] == "infill: attached"

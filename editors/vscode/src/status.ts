@@ -8,6 +8,8 @@ export interface ServerStatus {
   device?: string | null;
   message?: string | null;
   lastLatencyMs?: number | null;
+  lastModelLatencyMs?: number | null;
+  lastAnswerSource?: string | null;
   counters?: Record<string, unknown> | null;
 }
 
@@ -31,6 +33,10 @@ export class StatusIndicator implements vscode.Disposable {
   private model = '';
   private device = '';
   private lastLatencyMs: number | undefined;
+  // The model's time for the last answer it computed: the bar shows it, as an answer typed through a suggestion
+  // or taken from the cache takes about 0 ms and says nothing of the model's speed.
+  private modelLatencyMs: number | undefined;
+  private answerSource = '';
   private counters: Record<string, unknown> = {};
 
   constructor(showLogCommand: string) {
@@ -81,6 +87,8 @@ export class StatusIndicator implements vscode.Disposable {
     if (status.model !== undefined) this.model = status.model ?? '';
     if (status.device !== undefined) this.device = status.device ?? '';
     if (typeof status.lastLatencyMs === 'number') this.lastLatencyMs = status.lastLatencyMs;
+    if (typeof status.lastModelLatencyMs === 'number') this.modelLatencyMs = status.lastModelLatencyMs;
+    if (typeof status.lastAnswerSource === 'string') this.answerSource = status.lastAnswerSource;
     if (status.counters && typeof status.counters === 'object') this.counters = status.counters;
     const message = status.message ?? '';
     if (status.state === 'loading') this.loading(message || 'loading the model');
@@ -94,6 +102,8 @@ export class StatusIndicator implements vscode.Disposable {
     this.model = '';
     this.device = '';
     this.lastLatencyMs = undefined;
+    this.modelLatencyMs = undefined;
+    this.answerSource = '';
     this.counters = {};
   }
 
@@ -123,7 +133,8 @@ export class StatusIndicator implements vscode.Disposable {
         break;
       case 'ready': {
         const where = this.device ? ` ${this.device}` : '';
-        const latency = this.lastLatencyMs !== undefined ? ` · ${seconds(this.lastLatencyMs)}` : '';
+        const shown = this.modelLatencyMs ?? this.lastLatencyMs;
+        const latency = shown !== undefined ? ` · ${seconds(shown)}` : '';
         text = `$(sparkle) Infill${where}${latency}`;
         summary = `ready${this.device ? ` on ${this.device}` : ''}`;
         break;
@@ -137,7 +148,10 @@ export class StatusIndicator implements vscode.Disposable {
     const lines = [`Diffusion Infill: ${summary}`];
     if (this.state === 'ready' && this.message) lines.push(this.message);
     if (this.model) lines.push(`Model: ${shortModel(this.model)}`);
-    if (this.lastLatencyMs !== undefined) lines.push(`Last answer: ${seconds(this.lastLatencyMs)}`);
+    if (this.lastLatencyMs !== undefined) {
+      lines.push(`Last answer: ${seconds(this.lastLatencyMs)}${this.answerSource ? ` (${this.answerSource})` : ''}`);
+    }
+    if (this.modelLatencyMs !== undefined) lines.push(`Model time (last run): ${seconds(this.modelLatencyMs)}`);
     for (const [name, value] of Object.entries(this.counters)) lines.push(`${name}: ${String(value)}`);
     lines.push('', 'Click to show the log.');
     item.text = text;

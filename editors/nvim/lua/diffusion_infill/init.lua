@@ -141,8 +141,14 @@ function M.statusline(bufnr)
   if status.state == "ready" and status.device then
     parts[#parts + 1] = status.device
   end
-  if type(status.lastLatencyMs) == "number" then
-    parts[#parts + 1] = ("%dms"):format(status.lastLatencyMs)
+  -- The model's time for the last answer it computed: an answer typed through a suggestion or from the cache
+  -- takes about 0 ms and says nothing of the model's speed.
+  local latency = status.lastModelLatencyMs
+  if type(latency) ~= "number" then
+    latency = status.lastLatencyMs
+  end
+  if type(latency) == "number" then
+    parts[#parts + 1] = ("%dms"):format(latency)
   end
   return table.concat(parts, " ")
 end
