@@ -174,6 +174,17 @@ class InfillProtocol(LanguageServerProtocol):
             texts = (cells.text_content if cells is not None else None) or []
             structure = params if not texts else attrs.evolve(params, change=attrs.evolve(
                 params.change, cells=attrs.evolve(cells, text_content=None)))
+            # pygls opens a change's new cells before it closes its closed ones: a cell closed and opened again in
+            # one change (a client changing its language) would be lost, so it is closed here first.
+            shape = cells.structure if cells is not None else None
+            reopened = {cell.uri for cell in shape.did_open or []} & {cell.uri for cell in shape.did_close or []} \
+                if shape is not None else set()
+            if reopened:
+                for cell_uri in reopened:
+                    workspace.remove_text_document(cell_uri)
+                kept = [cell for cell in shape.did_close if cell.uri not in reopened]
+                structure = attrs.evolve(structure, change=attrs.evolve(structure.change, cells=attrs.evolve(
+                    structure.change.cells, structure=attrs.evolve(shape, did_close=kept))))
             workspace.update_notebook_document(structure)
             for text in texts:
                 self.apply_changes(text.document, text.changes, notebook_uri=uri)

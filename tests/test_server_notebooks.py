@@ -107,6 +107,19 @@ async def test_cell_changes_follow_lsp_line_rules_and_cells_come_and_go():
         await inline_at(client, added, 0, 4, INVOKED)
         assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
             "x = 1\x0c\nz = x + 1\n\n")
+        # The same cell closed and opened again in one change (a client changing its language): it stays open,
+        # with its new text (pygls opened it, then closed it).
+        cell = types.NotebookCell(kind=types.NotebookCellKind.Code, document=added)
+        structure = types.NotebookDocumentCellChangeStructure(
+            array=types.NotebookCellArrayChange(start=1, delete_count=1, cells=[cell]),
+            did_open=[types.TextDocumentItem(uri=added, language_id="python", version=1, text="v = ")],
+            did_close=[types.TextDocumentIdentifier(uri=added)])
+        client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
+            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook, version=4),
+            change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(structure=structure))))
+        await inline_at(client, added, 0, 4, INVOKED)
+        assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
+            "x = 1\x0c\nz = x + 1\n\n")
         # Closing the notebook closes its cells.
         client.notebook_document_did_close(types.DidCloseNotebookDocumentParams(
             notebook_document=types.NotebookDocumentIdentifier(uri=notebook),
