@@ -457,12 +457,15 @@ def main() -> None:
         report["any_answer_p50_speedup_with_reuse"] = round(percentile(responses[False], 50)
                                                             / percentile(responses[True], 50), 2)
     if args.plot:
-        plot(runs, Path(args.plot), f"bench/typing.py: {len(functions)} held-back functions typed at "
-                                    f"{args.keys_per_s[0]:.0f}-{args.keys_per_s[1]:.0f} keys/s,\ndevice "
-                                    f"{args.device}"
-                                    + (f", context {args.context_tokens} tokens" if args.context_tokens else "")
-                                    + f", {report['date'][:10]}")
-        report["plot"] = args.plot
+        try:   # minutes of replay are not lost to the plot (a machine without matplotlib)
+            plot(runs, Path(args.plot), f"bench/typing.py: {len(functions)} held-back functions typed at "
+                                        f"{args.keys_per_s[0]:.0f}-{args.keys_per_s[1]:.0f} keys/s,\ndevice "
+                                        f"{args.device}"
+                                        + (f", context {args.context_tokens} tokens" if args.context_tokens else "")
+                                        + f", {report['date'][:10]}")
+            report["plot"] = args.plot
+        except Exception as error:
+            report["plot_error"] = f"{type(error).__name__}: {error}"
     if args.json:
         print(json.dumps(report, indent=1))
         return

@@ -305,8 +305,23 @@ def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(pre
     with pytest.raises(SystemExit, match="rebuild the shards"):   # the shipped model's tokenizer is another
         heldout_eval.heldout_lines(engine.tokenizer, [tmp / "shards"], count=2, context=64,
                                    tokenizer_dir=DEFAULT_MODEL_DIR)
-    report = heldout_eval.evaluate(engine, examples)
+    so_far = []
+    report = heldout_eval.evaluate(engine, examples, progress=so_far.append)
     assert report["examples"] == 2 and 0.0 <= report["exact_match"] <= 1.0 and report["mean_latency_ms"] > 0
+    # a report after every fill, so that a run cut at the session's deadline keeps what it scored
+    assert [(r["examples"], r["complete"], len(r["hits"])) for r in so_far] == [(1, False, 1), (2, True, 2)]
+    assert report["exact_match"] == sum(report["hits"]) / 2
+
+
+def test_the_gpu_session_chooses_by_the_held_out_fills_every_variant_scored():
+    """Fills cut at the deadline (session 48: all of them) chose by validation loss, which misled; the variants
+    are now compared over the first fills each of them scored."""
+    from training.gpu_session import best_by_heldout
+
+    assert best_by_heldout({"uniform": {"hits": [0, 1, 1, 1]}, "masked": {"hits": [1, 1]}}) == ("masked", 2)
+    assert best_by_heldout({"masked": {"hits": [1, 0]}, "uniform": {"hits": [0, 1, 0]}}) == ("uniform", 2)   # tie
+    assert best_by_heldout({"uniform": {"error": "cut"}, "masked": {"hits": [1]}}) == ("masked", 1)
+    assert best_by_heldout({"uniform": {"error": "cut"}, "masked": {}}) == (None, 0)
 
 
 def test_psm_and_spm_layouts_carry_the_same_example():

@@ -56,19 +56,25 @@ def load_engine(kind: str, model: str, device: str, threads: int | None, fast_pa
     return InfillEngine(config)
 
 
-def evaluate(engine, examples: list[dict], lengths: list[int] | None = None) -> dict:
-    exact, total_ms, tokens, decode_s = 0, 0.0, 0, 0.0
+def evaluate(engine, examples: list[dict], lengths: list[int] | None = None, progress=None) -> dict:
+    """Exact match over `examples`, in order; `progress(report)` gets the report so far after each fill (a run cut
+    at a deadline keeps what it scored: `hits` says which of the first fills matched)."""
+    hits, total_ms, tokens = [], 0.0, 0
+    report = {}
     for ex in examples:
         started = time.perf_counter()
         result = engine.fill(ex["prefix"], ex["suffix"], max_new_tokens=LONGEST_LINE, lengths=lengths, seed=0)
         total_ms += (time.perf_counter() - started) * 1e3
         best = result.best
-        if best is not None:
-            exact += best.text.strip() == ex["middle"].strip()
-            tokens += best.length
-    n = len(examples)
-    return {"examples": n, "exact_match": exact / n, "mean_latency_ms": total_ms / n,
-            "tokens_per_s": tokens / (total_ms / 1e3) if total_ms else 0.0}
+        hits.append(int(best is not None and best.text.strip() == ex["middle"].strip()))
+        tokens += best.length if best is not None else 0
+        n = len(hits)
+        report = {"examples": n, "exact_match": sum(hits) / n, "mean_latency_ms": total_ms / n,
+                  "tokens_per_s": tokens / (total_ms / 1e3) if total_ms else 0.0, "hits": list(hits),
+                  "complete": n == len(examples)}
+        if progress is not None:
+            progress(report)
+    return report
 
 
 def main(argv=None) -> None:
@@ -88,10 +94,15 @@ def main(argv=None) -> None:
     examples = heldout_lines(engine.tokenizer, args.shards, args.count, min(args.context, engine.max_prompt_tokens),
                              tokenizer_dir=Path(args.model))
     lengths = LIMITS if args.engine == "diffusion" else None
-    report = {"model": args.model, "engine": args.engine, **evaluate(engine, examples, lengths)}
+
+    def write(report: dict) -> None:   # after every fill, whole or not at all: a run cut at a deadline keeps its score
+        if args.out:
+            partial = args.out.with_name(args.out.name + ".part")
+            partial.write_text(json.dumps({"model": args.model, "engine": args.engine, **report}, indent=1) + "\n")
+            partial.replace(args.out)
+
+    report = {"model": args.model, "engine": args.engine, **evaluate(engine, examples, lengths, progress=write)}
     print(json.dumps(report), flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":
