@@ -101,8 +101,9 @@ class InfillServer(LanguageServer):
         self.recent: dict[str, None] = {}                        # documents in the order last edited or asked in
         self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
         self.speculation: tuple[tuple, asyncio.Future, str] | None = None   # (context key, task, document) in flight
-        # A number per opened document object: a document closed and reopened starts again at the client's version
-        # 1 (VS Code), perhaps with other text (a checkout meanwhile), so its version alone keys nothing.
+        # A number per document object (a new one at each opening, and at each edit: protocol.apply_changes): a
+        # document closed and reopened starts again at the client's version 1 (VS Code), perhaps with other text
+        # (a checkout meanwhile), so its version alone keys nothing.
         self.opened_serials: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.prompt_place: tuple[str, int] | None = None         # (document, line) of the model's latest prompt
         self.last_answer = LastAnswer()
@@ -222,7 +223,7 @@ class InfillServer(LanguageServer):
                                                                options.relatedFiles)
 
     def serial_of(self, document) -> int:
-        """The number of this opening of `document` (a workspace document object), for keys."""
+        """The number of `document` (a workspace document object: one per opening and edit), for keys."""
         serial = self.opened_serials.get(document)
         if serial is None:
             serial = self.opened_serials[document] = next(self.request_numbers)
@@ -890,7 +891,7 @@ def offer(ls: InfillServer, snap: Snapshot, start: int, end: int, texts: list[st
     """Items with an accept command each; remembered for typed-through, and the next suggestion speculated.
     `ids`: the ids the texts were first offered under (the rests of a suggestion typed through), else new ones."""
     key = document_key(snap.uri)
-    ids = [suggestion_id or ls.ids.new(key) for suggestion_id in (ids or [None] * len(texts))]
+    ids = [suggestion_id or ls.ids.new() for suggestion_id in (ids or [None] * len(texts))]
     if record:
         ls.suggestions[key] = ShownSuggestion.at(snap.source, start, texts, several, replace=end - start,
                                                  ids=tuple(ids))
@@ -1001,16 +1002,18 @@ def on_did_show(ls: InfillServer, params) -> None:
 def settle(ls: InfillServer, args, accepted: bool) -> dict:
     """Count an accept or reject once per offered item; unknown ids are ignored (and said so), never an error."""
     suggestion_id = suggestion_id_of(args)
-    document = ls.ids.document_of(suggestion_id)
     counted = ls.ids.settle(suggestion_id)
     if counted:
         if accepted:
             ls.counters.accepted += 1
         else:
             ls.counters.rejected += 1
-            # Turned down: typing its first character must not bring the rest back without the model.
-            ls.suggestions.pop(document, None)
         ls.publish_status()   # the editors' counters come from this notification
+    if not accepted and suggestion_id is not None:
+        # Turned down: typing its first character must not bring the rest back without the model. Counted or not
+        # (the rest of one partly accepted keeps its settled id), and only that suggestion, not a newer one.
+        for key in [key for key, shown in ls.suggestions.items() if suggestion_id in shown.ids]:
+            del ls.suggestions[key]
     return {"id": suggestion_id, "counted": counted}
 
 

@@ -72,19 +72,13 @@ class SuggestionIds:
         self.capacity = capacity
         self._next = itertools.count(1)
         self._open: OrderedDict[str, bool] = OrderedDict()   # id -> displayed already
-        self._documents: dict[str, str | None] = {}           # id -> the document it was offered in
 
-    def new(self, document: str | None = None) -> str:
+    def new(self) -> str:
         suggestion_id = f"s{next(self._next)}"
         self._open[suggestion_id] = False
-        self._documents[suggestion_id] = document
         while len(self._open) > self.capacity:
-            self._documents.pop(self._open.popitem(last=False)[0], None)
+            self._open.popitem(last=False)
         return suggestion_id
-
-    def document_of(self, suggestion_id) -> str | None:
-        """The document an open (offered, unsettled) id was offered in."""
-        return self._documents.get(suggestion_id) if isinstance(suggestion_id, str) else None
 
     def display(self, suggestion_id) -> bool:
         """True the first time an offered, unsettled id is reported on screen; False for unknown or repeated ids."""
@@ -98,7 +92,6 @@ class SuggestionIds:
         if not isinstance(suggestion_id, str) or suggestion_id not in self._open:
             return False
         del self._open[suggestion_id]
-        self._documents.pop(suggestion_id, None)
         return True
 
 

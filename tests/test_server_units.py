@@ -1472,7 +1472,8 @@ def test_closing_a_document_stops_the_speculation_computed_for_it():
 
 def test_a_rejected_suggestion_does_not_come_back_by_typing_its_first_character():
     """Escape in Neovim sends infill.rejected; typing the suggestion's first character then showed the rest of it
-    again from the typed-through state, without the model."""
+    again from the typed-through state, without the model. Only the suggestion rejected goes: a late reject of an
+    older one leaves the newer one; the rest of one partly accepted goes too, though its id was settled."""
     from lsp_server.server import document_key, settle
     from lsp_server.suggestions import ShownSuggestion
 
@@ -1481,12 +1482,15 @@ def test_a_rejected_suggestion_does_not_come_back_by_typing_its_first_character(
     key = document_key(uri)
 
     def shown() -> str:
-        ls.suggestions[key] = ShownSuggestion.at(source, 20, ["42 items"], several=False)
-        return ls.ids.new(key)
+        suggestion_id = ls.ids.new()
+        ls.suggestions[key] = ShownSuggestion.at(source, 20, ["42 items"], several=False, ids=(suggestion_id,))
+        return suggestion_id
 
-    first = shown()
-    assert settle(ls, [{"id": first}], accepted=True)["counted"] and key in ls.suggestions   # accepting keeps it
+    older, newer = shown(), shown()
+    assert settle(ls, [{"id": older}], accepted=False)["counted"] and key in ls.suggestions   # not the one shown
     assert not settle(ls, [{"id": "s999"}], accepted=False)["counted"] and key in ls.suggestions   # not ours
-    second = shown()
-    assert settle(ls, [{"id": second}], accepted=False)["counted"]
+    assert settle(ls, [{"id": newer}], accepted=False)["counted"] and key not in ls.suggestions
+    partly = shown()
+    assert settle(ls, [{"id": partly}], accepted=True)["counted"] and key in ls.suggestions   # accept a word: kept
+    assert not settle(ls, [{"id": partly}], accepted=False)["counted"]   # Escape on the rest, under the same id
     assert key not in ls.suggestions

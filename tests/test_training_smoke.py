@@ -316,12 +316,17 @@ def test_ar_twin_trains_on_the_same_examples_and_fills_through_the_ar_engine(pre
 def test_the_gpu_session_chooses_by_the_held_out_fills_every_variant_scored():
     """Fills cut at the deadline (session 48: all of them) chose by validation loss, which misled; the variants
     are now compared over the first fills each of them scored."""
-    from training.gpu_session import best_by_heldout
+    from training.gpu_session import MIN_HELDOUT_FILLS as N, best_by_heldout
 
-    assert best_by_heldout({"uniform": {"hits": [0, 1, 1, 1]}, "masked": {"hits": [1, 1]}}) == ("masked", 2)
-    assert best_by_heldout({"masked": {"hits": [1, 0]}, "uniform": {"hits": [0, 1, 0]}}) == ("uniform", 2)   # tie
-    assert best_by_heldout({"uniform": {"error": "cut"}, "masked": {"hits": [1]}}) == ("masked", 1)
-    assert best_by_heldout({"uniform": {"error": "cut"}, "masked": {}}) == (None, 0)
+    # uniform's two matches come after the fills masked finished: over those, masked has two, uniform one
+    assert best_by_heldout({"uniform": {"hits": [0] * N + [1, 1, 1]},
+                            "masked": {"hits": [1, 1] + [0] * (N - 1)}}) == ("masked", N + 1)
+    assert best_by_heldout({"masked": {"hits": [1] + [0] * N}, "uniform": {"hits": [0, 1] + [0] * N}}) == ("uniform",
+                                                                                                      N + 1)   # tie
+    # Not enough to overrule the validation loss: a variant with no result, too few fills in common, no match at all
+    assert best_by_heldout({"uniform": {"error": "cut"}, "masked": {"hits": [1] * N}}) == (None, 0)
+    assert best_by_heldout({"uniform": {"hits": [0]}, "masked": {"hits": [1] * 99}}) == (None, 1)
+    assert best_by_heldout({"uniform": {"hits": [0] * N}, "masked": {"hits": [0] * N}}) == (None, N)
 
 
 def test_psm_and_spm_layouts_carry_the_same_example():

@@ -223,12 +223,13 @@ def train(args) -> None:
         report = runs_of[v] / "heldout.json"
         summary["variants"][v]["heldout"] = (json.loads(report.read_text()) if report.is_file() else
                                              {"error": (runs / "logs" / f"{v}.heldout.log").read_text()[-2000:]})
-    best, common = best_by_heldout({v: summary["variants"][v].get("heldout", {}) for v in variants if v != "ar"})
+    best, common = best_by_heldout({v: summary["variants"][v].get("heldout", {}) for v in trained})
     if best is not None:
         summary["chosen"], summary["chosen_by"] = best, f"held-out exact match over the first {common} fills"
     elif summary["chosen"] is not None:
-        summary["chosen_by"] = "val_ce_full_noise (no held-out fill result came back)"
-        print(f"no held-out fill result came back: chose {summary['chosen']} by its lower validation loss "
+        summary["chosen_by"] = (f"val_ce_full_noise (held-out fills: {common} in common, under "
+                                f"{MIN_HELDOUT_FILLS} or with no match)")
+        print(f"held-out fills too few to choose by: chose {summary['chosen']} by its lower validation loss "
               "(val_ce_full_noise)", flush=True)
     # 5. what comes back: the results again, with the fills, and the chosen model in place of another if it differs
     chosen = summary["chosen"]
@@ -276,14 +277,19 @@ def export(args) -> None:
         print(part)
 
 
+MIN_HELDOUT_FILLS = 20   # fewer fills in common than this say too little to overrule the validation loss
+
+
 def best_by_heldout(reports: dict[str, dict]) -> tuple[str | None, int]:
     """The variant with the most exact matches over the fills every variant scored (the same held-out lines in the
-    same order; a run cut at the deadline scored fewer), ties to uniform; and that count of fills."""
-    hits = {v: report["hits"] for v, report in reports.items() if report.get("hits")}
+    same order; a run cut at the deadline scored fewer), ties to uniform; and that count of fills. None (the
+    validation loss decides) unless every variant scored at least MIN_HELDOUT_FILLS and the best matched some."""
+    hits = {v: report.get("hits") or [] for v, report in reports.items()}
     common = min(map(len, hits.values()), default=0)
-    if not common:
-        return None, 0
-    return max(hits, key=lambda v: (sum(hits[v][:common]), v == "uniform")), common
+    if common < MIN_HELDOUT_FILLS:
+        return None, common
+    best = max(hits, key=lambda v: (sum(hits[v][:common]), v == "uniform"))
+    return (best, common) if sum(hits[best][:common]) else (None, common)
 
 
 def main(argv=None) -> None:
