@@ -14,7 +14,8 @@ T = TypeVar("T")
 CPU_ALLOCATOR_FAILURE = "DefaultCPUAllocator: can't allocate memory"
 # GPU allocations outside torch's caching allocator (cuBLAS, cuDNN workspaces) fail as plain RuntimeErrors, and a
 # wrapper (a compiler's, autotuning's) may carry the caching allocator's message in its own RuntimeError.
-GPU_ALLOCATION_FAILURES = ("CUDA error: out of memory", "CUDA out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")
+GPU_ALLOCATION_FAILURES = ("CUDA error: out of memory", "CUDA out of memory", "CUBLAS_STATUS_ALLOC_FAILED",
+                           "CUDNN_STATUS_ALLOC_FAILED")
 
 
 def out_of_memory(exc: BaseException) -> str | None:

@@ -104,7 +104,7 @@ class InfillServer(LanguageServer):
         # A number per document object (a new one at each opening, and at each edit: protocol.apply_changes): a
         # document closed and reopened starts again at the client's version 1 (VS Code), perhaps with other text
         # (a checkout meanwhile), so its version alone keys nothing.
-        self.opened_serials: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.document_serials: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.prompt_place: tuple[str, int] | None = None         # (document, line) of the model's latest prompt
         self.last_answer = LastAnswer()
         self.published_state: str | None = None
@@ -224,9 +224,9 @@ class InfillServer(LanguageServer):
 
     def serial_of(self, document) -> int:
         """The number of `document` (a workspace document object: one per opening and edit), for keys."""
-        serial = self.opened_serials.get(document)
+        serial = self.document_serials.get(document)
         if serial is None:
-            serial = self.opened_serials[document] = next(self.request_numbers)
+            serial = self.document_serials[document] = next(self.request_numbers)
         return serial
 
     def touch(self, key: str) -> None:
