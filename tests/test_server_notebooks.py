@@ -120,6 +120,18 @@ async def test_cell_changes_follow_lsp_line_rules_and_cells_come_and_go():
         await inline_at(client, added, 0, 4, INVOKED)
         assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
             "x = 1\x0c\nz = x + 1\n\n")
+        # Reopened as another kind (a markdown cell now): the cell below reads it as a comment, not as code.
+        markup = types.NotebookCell(kind=types.NotebookCellKind.Markup, document=added)
+        structure = types.NotebookDocumentCellChangeStructure(
+            array=types.NotebookCellArrayChange(start=1, delete_count=1, cells=[markup]),
+            did_open=[types.TextDocumentItem(uri=added, language_id="markdown", version=1, text="Sum them.")],
+            did_close=[types.TextDocumentIdentifier(uri=added)])
+        client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
+            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook, version=5),
+            change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(structure=structure))))
+        await inline_at(client, second, 1, 0, INVOKED)
+        assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
+            "x = 1\x0c\nz = x + 1\n\n# Sum them.\n\n")
         # Closing the notebook closes its cells.
         client.notebook_document_did_close(types.DidCloseNotebookDocumentParams(
             notebook_document=types.NotebookDocumentIdentifier(uri=notebook),
