@@ -740,11 +740,11 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     # Without the model: the suggestion being typed through, then the cache.
     shown = ls.suggestions.get(key)
     if shown is not None and (shown.several or not invoked):
-        rests = shown.remainders(snap.source, offset)
+        rests = shown.rests_to_offer(snap.source, offset, wanted)
         if rests:
             ls.counters.typedThrough += 1
-            return TYPED_THROUGH, offer(ls, snap, offset, offset + rests.replace, rests.texts[:wanted],
-                                        record=False, ids=rests.ids[:wanted])
+            return TYPED_THROUGH, offer(ls, snap, offset, offset + rests.replace, rests.texts, record=False,
+                                        ids=rests.ids)
         ls.suggestions.pop(key, None)  # typed past it or away from it
     cached = ls.cache.get(context, several=invoked)
     if cached is not None:

@@ -100,6 +100,15 @@ class ShownSuggestion:
            ids: tuple[str, ...] = ()) -> "ShownSuggestion":
         return cls(source[:cursor], source[cursor:], tuple(texts), several, replace, ids=ids)
 
+    def rests_to_offer(self, source: str, cursor: int, wanted: int) -> "Remainders | None":
+        """The rests to answer with while typing through: every one that still fits when these were an invoke's
+        candidates (the user may have cycled to any of them, and an editor keeps the one on screen only while the
+        answer holds its id), else the first `wanted`."""
+        rests = self.remainders(source, cursor)
+        if rests is None or self.several:
+            return rests
+        return Remainders(rests.texts[:wanted], rests.replace, rests.ids[:wanted])
+
     def remainders(self, source: str, cursor: int) -> "Remainders | None":
         """While what was typed since is a prefix of a candidate, the rest of each such candidate (best first).
         Closers the editor auto-typed for brackets or quotes typed from the suggestion sit between the cursor and

@@ -421,6 +421,18 @@ def test_next_on_one_suggestion_keeps_it_when_no_more_come(report):
     assert report["next_answered_empty"] == {"kept": "ghostly"}
 
 
+def test_keys_typed_with_next_count_before_the_next_candidate_is_shown(report):
+    """`ab<M-]>` in one burst drew the second candidate at the column before "ab" (what the user typed was ignored),
+    and <Tab> then wrote it in front of the typed text: `e = xyz + 2ab`."""
+    assert report["cycle_in_a_burst"] == {"text": "d + 3", "cursor": len("e = ab"), "line": "e = abd + 3"}
+
+
+def test_typing_on_after_cycling_keeps_the_candidate_on_screen(report):
+    """The server's answer while the second candidate was typed through put the first back on screen, and <Tab>
+    wrote the candidate the user had cycled away from."""
+    assert report["typed_after_cycling"] == "r = total * b"
+
+
 def test_coming_back_to_the_buffer_in_insert_mode_asks_again(report):
     """InsertEnter does not fire when the user comes back still in insert mode: nothing was asked until a key."""
     assert report["back_in_buffer"] is True

@@ -329,6 +329,23 @@ async def test_several_distinct_candidates_on_invoke_one_on_automatic(client: La
     assert delta(before, await counters(client))["cacheHits"] == 2
 
 
+async def test_typing_through_candidates_of_an_invoke_keeps_every_one_that_still_fits(client: LanguageClient):
+    """The user cycled to the second candidate and typed on: the automatic request that followed was answered with
+    the first candidate's rest alone, and the editor put the first back in place of the one they were typing."""
+    uri = "file:///tmp/typing-tests/candidates-typed.txt"
+    text = text_with("several typed")
+    open_text(client, uri, text)
+    invoked = (await ask(client, uri, CURSOR, INVOKED)).items
+    assert len(invoked) >= 2
+    first = invoked[1].insert_text[0]   # typed from the second candidate, cycled to
+    fitting = [item for item in invoked if item.insert_text.startswith(first) and len(item.insert_text) > 1]
+    text, cursor = after(text, CURSOR, first)
+    change(client, uri, 2, CURSOR, first)
+    answer = (await ask(client, uri, cursor)).items
+    assert [(item.insert_text, item.command.arguments) for item in answer] == [
+        (item.insert_text[1:], item.command.arguments) for item in fitting]   # the second among them, by its id
+
+
 async def test_automatic_suggestions_keep_to_the_budget_an_invoke_runs_every_step(client: LanguageClient):
     configure(client, {"inlineBudgetMs": 150})
     try:
@@ -520,10 +537,11 @@ async def test_typing_on_in_the_selected_item_or_accepting_it_serves_its_suggest
     again = await asyncio.wait_for(client.text_document_inline_completion_async(with_item(len(typed) + 1)), ANSWER_S)
     assert [item.insert_text for item in again.items] == texts
     assert again.items[0].range == types.Range(start=CURSOR, end=types.Position(0, len(typed) + 1))
-    # The item accepted: the word is "abacus" and the rest of the first suggestion follows it.
+    # The item accepted: the word is "abacus" and the rest of each suggestion follows it (an invoke's candidates:
+    # the user may have cycled to any of them).
     change(client, uri, 3, CURSOR, "abacus", until=types.Position(0, len(typed) + 1))
     accepted = (await ask(client, uri, types.Position(0, len(LINE + "abacus")))).items
-    assert [item.insert_text for item in accepted] == [texts[0][len("abacus"):]]
+    assert [item.insert_text for item in accepted] == [text[len("abacus"):] for text in texts]
     ran = delta(before, await settled(client))
     assert ran["modelRuns"] == 0, ran
 

@@ -332,6 +332,22 @@ def test_typed_through_answers_the_rest_while_the_typing_matches():
     assert shown.remainders(moved[:cursor] + "w" + moved[cursor:], cursor + 1) is None
 
 
+def test_typing_through_an_invokes_candidates_offers_every_one_that_fits_with_its_id():
+    """Cycled to the second candidate and typed on: an automatic request (one candidate wanted) was answered with
+    the first one's rest alone, and the editor showed that instead of the one the user was typing."""
+    source = "def f():\n    return \n"
+    cursor = source.index("return ") + len("return ")
+    typed = source[:cursor] + "w" + source[cursor:]
+    several = ShownSuggestion.at(source, cursor, ["width * height", "x", "width + 1"], several=True,
+                                 ids=("s1", "s2", "s3"))
+    rests = several.rests_to_offer(typed, cursor + 1, wanted=1)
+    assert (rests.texts, rests.ids) == (["idth * height", "idth + 1"], ["s1", "s3"])
+    one = ShownSuggestion.at(source, cursor, ["width * height", "width + 1"], several=False, ids=("s4", "s5"))
+    rests = one.rests_to_offer(typed, cursor + 1, wanted=1)
+    assert (rests.texts, rests.ids) == (["idth * height"], ["s4"])
+    assert several.rests_to_offer(source[:cursor] + "q" + source[cursor:], cursor + 1, wanted=1) is None
+
+
 def test_job_queue_keeps_one_waiting_job_per_key_and_cancels_the_running_one():
     queue = JobQueue("test-queue")
     started, release = threading.Event(), threading.Event()

@@ -471,6 +471,38 @@ H.run(function()
   local kept = ghost.state(bufnr)
   report.next_answered_empty = { kept = kept ~= nil and kept.items[kept.index].insertText or vim.NIL }
   ghost.dismiss(bufnr)
+  -- Several candidates on screen (ids c1, c2, ...), as an explicit request gets them.
+  local function candidates(line, texts)
+    local here = { line = line_here(line), character = #line }
+    local items = {}
+    for i, text in ipairs(texts) do
+      items[i] = { insertText = text, range = { start = here, ["end"] = here },
+        command = { title = "accepted", command = "infill.accepted", arguments = { { id = "c" .. i } } } }
+    end
+    ghost.show(bufnr, items, { id = client.id, offset_encoding = "utf-8" })
+  end
+  -- Keys typed in the same burst as "next" (pasted, a slow link) count first: the next candidate that goes on from
+  -- them is shown where the cursor is, and <Tab> writes it there.
+  candidates("e = ", { "abc + 1", "xyz + 2", "abd + 3" })
+  api.nvim_input("ab<M-]>")
+  H.sleep(200)
+  local burst = ghost.state(bufnr)
+  report.cycle_in_a_burst = { text = burst and burst.text or vim.NIL, cursor = api.nvim_win_get_cursor(0)[2] }
+  H.type("<Tab>")
+  report.cycle_in_a_burst.line = api.nvim_get_current_line()
+  -- Cycled to the second and typed on: the server's answer (the rests, under the ids first offered) keeps the second
+  -- on screen.
+  candidates("r = ", { "total + b", "total * b" })
+  H.type("<M-]>t")
+  local typed_at = { line = api.nvim_win_get_cursor(0)[1] - 1, character = #"r = t" }
+  ghost.show(bufnr, {
+    { insertText = "otal + b", range = { start = typed_at, ["end"] = typed_at },
+      command = { title = "accepted", command = "infill.accepted", arguments = { { id = "c1" } } } },
+    { insertText = "otal * b", range = { start = typed_at, ["end"] = typed_at },
+      command = { title = "accepted", command = "infill.accepted", arguments = { { id = "c2" } } } },
+  }, { id = client.id, offset_encoding = "utf-8" })
+  H.type("<Tab>")
+  report.typed_after_cycling = api.nvim_get_current_line()
   -- Another buffer and back, still in insert mode (<Cmd> mappings): a suggestion is asked for again.
   infill.config.auto_trigger = true
   local other = vim.fn.tempname() .. ".py"

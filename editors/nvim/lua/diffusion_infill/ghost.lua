@@ -213,19 +213,24 @@ function M.clear(bufnr)
   states[bufnr] = nil
 end
 
---- Shows the server's items (an InlineCompletionList's items) as ghost text, the first one on screen.
+--- Shows the server's items (an InlineCompletionList's items) as ghost text, the first one on screen; or, when they
+--- hold the candidate on screen now (by its id: the server's answer while it is typed through), that one.
 --- Returns the extmark id, or nil when no item has anything new to show.
 function M.show(bufnr, items, client)
+  local before = states[bufnr]
+  local on_screen = before and suggestion_id(before.items[before.index])
   M.clear(bufnr)
   local state = { items = {}, spots = {}, consumed = "", client_id = client.id,
     encoding = client.offset_encoding or "utf-16", displayed = {} }
+  local order = {}
   for _, item in ipairs(items or {}) do
     if insert_text_of(item) ~= "" then
       state.items[#state.items + 1] = item
       state.spots[#state.items] = spot_of(bufnr, item, state.encoding)
+      table.insert(order, on_screen and suggestion_id(item) == on_screen and 1 or #order + 1, #state.items)
     end
   end
-  for index = 1, #state.items do
+  for _, index in ipairs(order) do
     if place(state, index) then
       states[bufnr] = state
       local extmark = draw(bufnr, state)
@@ -236,11 +241,31 @@ function M.show(bufnr, items, client)
   return nil
 end
 
+local typed_through -- defined below, with the autocommands that call it
+
+--- The suggestion's state once caught up with keys that ran before TextChangedI and CursorMovedI could update it
+--- (typed in one burst with the key that asks: a busy editor, pasted input); nil, and cleared, when it no longer
+--- fits where the cursor is, or was drawn in another window on this buffer (it is not on screen here).
+function M.catch_up(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local state = states[bufnr]
+  if not state then
+    return nil
+  end
+  if state.tick ~= api.nvim_buf_get_changedtick(bufnr) and not typed_through(bufnr)
+    or not vim.deep_equal(api.nvim_win_get_cursor(0), state.cursor)
+    or (state.win and state.win ~= api.nvim_get_current_win()) then
+    M.clear(bufnr)
+    return nil
+  end
+  return states[bufnr]
+end
+
 --- Shows the next (count 1) or previous (count -1) candidate among those that still go on from what the user typed
 --- through or accepted of the one on screen. Returns the index shown, or nil with nothing shown.
 function M.cycle(bufnr, count)
   bufnr = bufnr or api.nvim_get_current_buf()
-  local state = states[bufnr]
+  local state = M.catch_up(bufnr)
   if not state then
     return nil
   end
@@ -268,8 +293,6 @@ local function send_acceptance(bufnr, state)
   end
 end
 
-local typed_through -- defined below, with the autocommands that call it
-
 -- How much of `text` one accept takes: everything, up to the end of the next word, or up to the end of the line.
 local function chunk_of(text, how)
   if how ~= "word" and how ~= "line" then
@@ -293,17 +316,9 @@ end
 --- The cursor ends after the inserted text. Returns true when something was inserted.
 function M.accept(bufnr, how)
   bufnr = bufnr or api.nvim_get_current_buf()
-  local state = states[bufnr]
+  -- Keys that arrived with the accept key ran before the ghost text caught up: accept nothing that no longer fits.
+  local state = M.catch_up(bufnr)
   if not state then
-    return false
-  end
-  -- Keys that arrived with the accept key (a busy editor, pasted input) ran before TextChangedI and CursorMovedI
-  -- could update the ghost text: catch up first, and accept nothing that no longer fits where the cursor is.
-  -- Nor one drawn in another window on this buffer: it is not on screen here.
-  if state.tick ~= api.nvim_buf_get_changedtick(bufnr) and not typed_through(bufnr)
-    or not vim.deep_equal(api.nvim_win_get_cursor(0), state.cursor)
-    or (state.win and state.win ~= api.nvim_get_current_win()) then
-    M.clear(bufnr)
     return false
   end
   local chunk = chunk_of(state.text, how)

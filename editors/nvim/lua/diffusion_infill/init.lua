@@ -190,7 +190,7 @@ function M.cycle(bufnr, count)
     select({ bufnr = bufnr, count = count or 1 }) -- returns nothing: true keeps the key from typing "]" or "["
     return true
   end
-  local state = ghost.state(bufnr)
+  local state = ghost.catch_up(bufnr) -- keys typed in the same burst as this one count first
   if not state then
     -- Nothing on screen: ask for candidates. Falling back to the key itself would type a stray "]" or "[".
     cycle_after_answer[bufnr] = nil
