@@ -643,9 +643,9 @@ def other_documents(ls: InfillServer, snap: Snapshot) -> list:
 
 def context_options(ls: InfillServer, snap: Snapshot, source: str | None = None) -> tuple:
     """What besides the text around the cursor decides an answer: the options, the grammar, the whole document's
-    indentation (the cleaning follows it; the line ending it follows is the cursor line's, in the text around), and the other open files when they lend snippets
-    (an answer cached before one of them changed is not reused). `source`: the document's text if not the
-    snapshot's (a speculation's, with the suggestion accepted)."""
+    indentation (the cleaning follows it; the line ending it follows is the cursor line's, in the text around),
+    and the other open files when they lend snippets (an answer cached before one of them changed is not reused).
+    `source`: the document's text if not the snapshot's (a speculation's, with the suggestion accepted)."""
     source = snap.source if source is None else source
     grammar = grammar_for(snap.language_id, snap.path)
     style = (grammar, indent_unit_of(source, grammar=grammar))
@@ -1248,10 +1248,12 @@ def wants_rewrite_actions(only: list[str] | None) -> bool:
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
                 types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]))
-def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+def code_actions(ls: InfillServer, params: types.CodeActionParams
+                 ) -> list[types.CodeAction] | list[types.Command] | None:
     """Fill and rewrite offered on a non-empty selection, so any client's code-action menu reaches them without our
     plugin. Editors ask on every cursor move, so this only builds the actions: the model runs when one is picked
-    (its command comes back as workspace/executeCommand)."""
+    (its command comes back as workspace/executeCommand). Not offered when the model failed to load (a client
+    that shows disabled actions gets them with the reason); plain commands for clients that take no literals."""
     selection = params.range
     if selection.start == selection.end or not wants_rewrite_actions(params.context.only):
         return None
@@ -1263,9 +1265,18 @@ def code_actions(ls: InfillServer, params: types.CodeActionParams) -> list[types
     # The version pins the range to this text: picked after an edit, the action would rewrite other code.
     arguments = [{"uri": params.text_document.uri, "range": range_json(selection),
                   **({"version": document.version} if document.version is not None else {})}]
-    return [types.CodeAction(title=title, kind=types.CodeActionKind.RefactorRewrite,
-                             command=types.Command(title=title, command=command, arguments=arguments))
-            for command, title in SELECTION_ACTIONS]
+    failed = ls.host.error if ls.host.state == "error" else None
+    support = ls.client_capabilities.text_document and ls.client_capabilities.text_document.code_action
+    takes_literals = bool(support and support.code_action_literal_support)
+    if failed is not None and not (takes_literals and support.disabled_support):
+        return None   # picking one would only say that the model is not available
+    commands = [types.Command(title=title, command=command, arguments=arguments)
+                for command, title in SELECTION_ACTIONS]
+    if not takes_literals:
+        return commands   # LSP: a client that announces no code action literals takes Command[] only
+    disabled = types.CodeActionDisabled(reason=f"the model is not available: {failed}") if failed else None
+    return [types.CodeAction(title=command.title, kind=types.CodeActionKind.RefactorRewrite, command=command,
+                             disabled=disabled) for command in commands]
 
 
 # ---- completion items, for clients without inline completion -----------------------------------------------------

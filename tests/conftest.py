@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Union
 
 import pytest
 from lsprotocol import types
@@ -201,3 +202,23 @@ async def wait_until_busy(client: LanguageClient, idle: bool = False) -> None:
 
 async def wait_until_idle(client: LanguageClient) -> None:
     await wait_until_busy(client, idle=True)
+
+
+def read_code_actions_by_the_spec(client: LanguageClient) -> None:
+    """lsprotocol (2025.0) reads any list item that has a `command` key as a Command, so a CodeAction carrying a
+    command arrives as Command(command=<its repr>). Editors tell them apart by whether `command` is a string
+    (a Command) or an object (a CodeAction's); teach the test client the same."""
+    converter = client.protocol._converter
+
+    def command_or_code_action(value, _):
+        kind = types.Command if isinstance(value.get("command"), str) else types.CodeAction
+        return converter.structure(value, kind)
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_code_action)
+
+
+def code_action_request(client: LanguageClient, uri: str, selection: dict, only: list[str] | None = None):
+    read_code_actions_by_the_spec(client)
+    return asyncio.wait_for(client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(**selection["start"]), end=types.Position(**selection["end"])),
+        context=types.CodeActionContext(diagnostics=[], only=only))), 30)

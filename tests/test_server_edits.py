@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Union
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 
-from conftest import (FAST_OPTIONS, execute, initialize, lsp_session, open_document, server_config,
-                      wait_for_model)
+from conftest import (FAST_OPTIONS, code_action_request, execute, initialize, lsp_session, open_document,
+                      server_config, wait_for_model)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -130,26 +129,6 @@ async def test_javascript_fill_edits(client: LanguageClient):
     check_edits(text, selection, answer, edits)
 
 
-def read_code_actions_by_the_spec(client: LanguageClient) -> None:
-    """lsprotocol (2025.0) reads any list item that has a `command` key as a Command, so a CodeAction carrying a
-    command arrives as Command(command=<its repr>). Editors tell them apart by whether `command` is a string
-    (a Command) or an object (a CodeAction's); teach the test client the same."""
-    converter = client.protocol._converter
-
-    def command_or_code_action(value, _):
-        kind = types.Command if isinstance(value.get("command"), str) else types.CodeAction
-        return converter.structure(value, kind)
-    converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_code_action)
-
-
-def code_action_request(client: LanguageClient, uri: str, selection: dict, only: list[str] | None = None):
-    read_code_actions_by_the_spec(client)
-    return asyncio.wait_for(client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        range=types.Range(start=types.Position(**selection["start"]), end=types.Position(**selection["end"])),
-        context=types.CodeActionContext(diagnostics=[], only=only))), 30)
-
-
 async def test_code_actions_offer_fill_and_rewrite_on_a_selection(client: LanguageClient):
     """Any LSP client's code-action menu reaches the two commands; picking one runs it like the plugins do."""
     provider = client.initialize_result.capabilities.code_action_provider
@@ -184,6 +163,21 @@ async def test_a_code_action_picked_after_the_document_changed_changes_nothing(c
     assert len(client.applied_edits) == before
     with pytest.raises(Exception, match="version must be a whole number"):
         await execute(client, rewrite.command.command, {**rewrite.command.arguments[0], "version": "5"})
+
+
+async def test_a_client_without_code_action_literals_gets_plain_commands():
+    """The LSP spec: a client that announces no codeActionLiteralSupport takes Command[] only; it got CodeActions,
+    whose `command` (an object, not the command's name) such a client cannot run."""
+    capabilities = client_capabilities("visual-studio-code")
+    capabilities.text_document.code_action.code_action_literal_support = None
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}, capabilities=capabilities) as plain_client:
+        uri = "file:///tmp/infill-tests/code_actions_plain.py"
+        open_document(plain_client, uri, DOCSTRING, version=2)
+        selection = {"start": {"line": 1, "character": 11}, "end": {"line": 2, "character": 19}}
+        actions = await code_action_request(plain_client, uri, selection)
+        assert [type(action) for action in actions] == [types.Command, types.Command]
+        assert [action.command for action in actions] == ["infill.fillSelection", "infill.rewriteSelection"]
+        assert actions[0].arguments[0]["version"] == 2
 
 
 async def test_no_code_actions_without_a_selection_another_kind_or_a_document(client: LanguageClient):

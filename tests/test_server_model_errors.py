@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
+from pytest_lsp import client_capabilities
 
-from conftest import (DATA, FAST_OPTIONS, execute, inline_at, lsp_session, messages_since, progress_reports_of,
-                      wait_for_message, wait_for_model, wait_until)
+from conftest import (DATA, FAST_OPTIONS, code_action_request, execute, inline_at, lsp_session, messages_since,
+                      progress_reports_of, wait_for_message, wait_for_model, wait_until)
 
 SHAPES = (DATA / "shapes.py").read_text()
 URI = "file:///tmp/infill-tests/shapes.py"
@@ -50,6 +51,9 @@ async def assert_load_failure_is_reported_and_harmless(client, expected: str):
     answer = await execute(client, "infill.fillSelection", {"uri": URI, "range": selection})
     assert answer["applied"] is False and "not available" in answer["message"]
     assert client.applied_edits == []          # nothing was proposed, so nothing of the user's changed
+    # The code-action menu shows the two actions greyed out, with the reason (VS Code shows disabled actions).
+    actions = await code_action_request(client, URI, selection)
+    assert [action.disabled and expected in action.disabled.reason for action in actions] == [True, True]
     # Still answering: the same request again gets the same calm empty answer.
     assert len((await inline_at(client, URI, 9, 11)).items) == 0
 
@@ -72,6 +76,18 @@ async def test_missing_model_folder_is_reported_then_a_good_setting_recovers(tmp
                          180, "the reload's progress to end")
         answer = await inline_at(client, URI, 9, 11)
         assert len(answer.items) == 1 and answer.items[0].insert_text.strip()
+
+
+@pytest.mark.asyncio
+async def test_a_client_that_shows_no_disabled_actions_is_offered_none_while_the_model_is_missing(tmp_path):
+    """Neovim's menu has no greyed-out entries: the actions were offered, and picking one only said that the model
+    is not available."""
+    async with lsp_session({**FAST_OPTIONS, "model": str(tmp_path / "gone")},
+                           capabilities=client_capabilities("neovim")) as client:
+        await wait_for_model(client)
+        open_document_text(client)
+        selection = {"start": {"line": 9, "character": 4}, "end": {"line": 9, "character": 11}}
+        assert await code_action_request(client, URI, selection) is None
 
 
 @pytest.mark.asyncio
