@@ -1097,14 +1097,16 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
         message = f"the selection ({describe_range(selection)}) {problem}"
         ls.tell(message)
         return {"applied": False, "message": message}
-    request = request_for(ls, snap, mode, start, end, selection.start.line, instruction)
-    if formatting is not None:
-        tab_size, insert_spaces = formatting.get("tabSize"), formatting.get("insertSpaces")
-        request.tab_size = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) else None
-        request.insert_spaces = insert_spaces if isinstance(insert_spaces, bool) else None
     if not await ls.host.wait_ready(LOAD_WAIT_S):
         result = InfillResult("", start, end, STILL_LOADING)
     elif stale_reason(ls, snap) is None:   # (typed in or closed while the model loaded)
+        # Built once the model is loaded: how much context it reads (its context size, other files' snippets, a
+        # notebook's cells above) depends on the model, and settings changed during the load count.
+        request = request_for(ls, snap, mode, start, end, selection.start.line, instruction)
+        if formatting is not None:
+            tab_size, insert_spaces = formatting.get("tabSize"), formatting.get("insertSpaces")
+            request.tab_size = tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) else None
+            request.insert_spaces = insert_spaces if isinstance(insert_spaces, bool) else None
         # Under the document's command key: typing in it or closing it stops the run (its edit would be refused).
         result = await ls.host.run(request, document_key(uri) + COMMAND_JOB)
         ls.tell_engine_changes()

@@ -537,6 +537,23 @@ async def open_related_pair(client: LanguageClient, folder: str) -> str:
     return uri
 
 
+async def test_a_fill_asked_while_the_model_loads_reads_the_context_the_loaded_model_takes():
+    """Built before the load ended, the request read no model's context size: `relatedFiles: auto` counted as off
+    (and a notebook's cells above were cut to 4,000 characters), so the fill ran on less context than after."""
+    weighted = ("def compute_weighted_total(values, weights):\n    total = 0\n"
+                "    for value, weight in zip(values, weights):\n        total += value * weight\n    return total\n")
+    report = ('def report(values, weights):\n    """Print the weighted total of values and weights."""\n'
+              "    result = compute_weighted_total(values, weights)\n    print(result)\n")
+    async with lsp_session({"diffusionInfill": {**FAST_OPTIONS, "contextTokens": 1024}},
+                           root_uri="file:///tmp/during-load") as client:
+        open_document(client, "file:///tmp/during-load/weighted.py", weighted)
+        open_document(client, "file:///tmp/during-load/report.py", report)
+        selection = {"start": {"line": 1, "character": 8}, "end": {"line": 1, "character": 40}}
+        await execute(client, "infill.fillSelection", {"uri": "file:///tmp/during-load/report.py", "range": selection})
+        assert len(progress_reports_of(client, types.WorkDoneProgressEnd)) == 1   # the one load, waited for
+        assert (await execute(client, "infill.metrics"))["lastRun"]["relatedFiles"] == ["weighted.py"]
+
+
 async def test_other_open_files_lend_snippets_when_turned_on():
     async with lsp_session({"diffusionInfill": {**FAST_OPTIONS, "relatedFiles": "on"}},
                            root_uri="file:///tmp/related-on") as client:
