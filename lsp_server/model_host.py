@@ -7,6 +7,7 @@ instead, so a newer keystroke or `$/cancelRequest` stops stale work within one s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import threading
@@ -92,11 +93,20 @@ def candidate_texts(result: InfillResult) -> list[str]:
 NO_RUNS = {"runs": 0, "encodeMs": 0.0, "denoiseMs": 0.0, "steps": 0}
 
 
+def same_engine(loaded: EngineConfig, asked: EngineConfig) -> bool:
+    """Whether `asked` needs no new engine beside `loaded`: they differ at most in what the engine takes between
+    runs (steps, seed, prefix reuse)."""
+    def weights_and_shapes(config: EngineConfig) -> EngineConfig:
+        return dataclasses.replace(config, max_steps=None, seed=0, reuse_prefix=True)
+    return weights_and_shapes(loaded) == weights_and_shapes(asked)
+
+
 class ModelHost:
     def __init__(self) -> None:
         self.queue = JobQueue()
         self.engine = None
         self.info: dict = {}
+        self.loaded_config: EngineConfig | None = None   # what the engine in memory was loaded with
         self.error: str | None = None
         self.ready = threading.Event()        # set once the latest load finished, successfully or not
         self.latest_load = 0                  # loads asked for so far: only the latest one's end sets `ready`
@@ -130,7 +140,10 @@ class ModelHost:
         engine nobody will use), or the server is closing. Runs on the worker, so no infill uses the previous
         engine meanwhile."""
         self.ready.clear()  # an earlier load that finished just before this one must not leave "ready" set
+        if self.engine is not None and self.loaded_config is not None and same_engine(self.loaded_config, config):
+            return self._keep_loaded(config, measure_pace, generation, cancel)
         self.engine, self.error, self.latency_s, self.info = None, None, None, {}
+        self.loaded_config = None
         self.last_run, self.run_totals = {}, dict(NO_RUNS)
         stopped = False
         try:
@@ -141,6 +154,7 @@ class ModelHost:
             if measure_pace:
                 self._measure_pace(cancel)
             self.info = self.engine.describe()   # model, device, parameters: read once for every status
+            self.loaded_config = config
         except Cancelled:
             self.engine, stopped = None, True
             self.error = "the model load stopped before it finished"
@@ -161,6 +175,27 @@ class ModelHost:
                 if not superseded:   # else "ready" would announce this engine while the user's new options wait
                     self.ready.set()
         return None if superseded or stopped else (dict(self.info), self.error)
+
+    def _keep_loaded(self, config: EngineConfig, measure_pace: bool, generation: int | None,
+                     cancel: CancelToken | None) -> tuple[dict, str | None] | None:
+        """A load asked for the engine already in memory: a model option changed and back before the load in
+        between ran (it waited behind a run). Reading the weights again would cost seconds (minutes for a large
+        model) and the run history; the engine takes the new sampling settings instead."""
+        self.engine.retune(max_steps=config.max_steps, seed=config.seed, reuse_prefix=config.reuse_prefix)
+        self.loaded_config = config
+        if measure_pace and not self.engine.pace_ms:
+            try:
+                self._measure_pace(cancel)
+            except Cancelled:
+                pass   # a newer load took over; it decides the state
+            except Exception:
+                log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
+        with self.load_lock:
+            superseded = generation is not None and generation != self.latest_load
+            if not superseded:
+                self.ready.set()
+        log.info("kept the loaded model: the load asked for the same one")
+        return None if superseded else (dict(self.info), None)
 
     def retune(self, config: EngineConfig) -> None:
         """Take `config`'s steps, seed and prefix reuse into the loaded engine, between runs on the worker (a

@@ -339,6 +339,7 @@ def on_shutdown(ls: InfillServer, params: None) -> None:
 
 
 STILL_LOADING = "the model is still loading; try again shortly"
+LOAD_ERROR_GRACE_S = 1.0   # a failed load is said only if no newer load was asked for within this
 
 
 async def load_model(ls: InfillServer) -> None:
@@ -346,6 +347,7 @@ async def load_model(ls: InfillServer) -> None:
     # Queued before anything awaits: a request that arrives while the client answers the progress request below
     # then runs on the new model, not on the old one with the new options (its answer cached for the new model).
     loaded = ls.host.load(ls.options.engine_config(), measure_pace=ls.options.inlineBudgetMs > 0)
+    generation = ls.host.latest_load
     ls.forget_shown(STILL_LOADING)   # a slow reload is said again, not only the first load
     ls.cache.clear()        # results of the previous model or options
     ls.speculation = None   # nor is a speculation still running on the old one adopted
@@ -375,6 +377,13 @@ async def load_model(ls: InfillServer) -> None:
         return
     info, error = outcome
     if error:
+        # A model path typed into a settings box arrives a character at a time, each value a load that fails at
+        # once: say the failure only if no newer load follows within a moment (the status shows it meanwhile).
+        await asyncio.sleep(LOAD_ERROR_GRACE_S)
+        if ls.host.latest_load != generation:
+            if progress:
+                ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
+            return
         ls.tell(error, types.MessageType.Error)
         done = "the model failed to load"
     else:

@@ -537,6 +537,41 @@ async def open_related_pair(client: LanguageClient, folder: str) -> str:
     return uri
 
 
+async def test_a_model_option_changed_and_back_during_a_run_keeps_the_loaded_model():
+    """The load for the new value waited behind the run and was replaced by the load for the old value, which read
+    the weights again (minutes for a large model) and wiped the run history."""
+    slow = {**FAST_OPTIONS, "steps": 64}
+    async with lsp_session({"diffusionInfill": slow}) as client:
+        await wait_for_model(client)
+        uri = "file:///tmp/infill-tests/change_and_back.py"
+        open_document(client, uri, unseen(SHAPES, "changed and back"))
+        selection = {"start": {"line": RETURN_LINE, "character": 4}, "end": {"line": RETURN_LINE, "character": 11}}
+        fill = asyncio.ensure_future(execute(client, "infill.fillSelection", {"uri": uri, "range": selection}))
+        await wait_until_busy(client)
+        for model in ("/tmp/infill-tests/a-typo", None):
+            client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+                settings={"diffusionInfill": {**slow, "model": model}}))
+        await fill
+        ends = await wait_until(lambda: progress_reports_of(client, types.WorkDoneProgressEnd)[2:], 60, "the loads")
+        assert "model ready" in ends[-1].message
+        metrics = await execute(client, "infill.metrics")
+        assert metrics["runMeans"]["runs"] >= 1   # the fill's run: the engine that ran it is the one kept
+
+
+async def test_a_model_path_typed_a_character_at_a_time_reports_only_the_last_one():
+    """Each value of a model path typed into a settings box loaded and failed at once, an error pop-up each."""
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}) as client:
+        await wait_for_model(client)
+        seen = len(client.messages)
+        for path in ("/tmp/m", "/tmp/mo", "/tmp/mod"):
+            client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+                settings={"diffusionInfill": {**FAST_OPTIONS, "model": path}}))
+            await asyncio.sleep(0.3)
+        await wait_for_message(client, seen, "/tmp/mod", kind=types.MessageType.Error)
+        errors = [m.message for m in client.messages[seen:] if m.type == types.MessageType.Error]
+        assert len(errors) == 1 and "/tmp/mod" in errors[0], errors
+
+
 async def test_a_fill_asked_while_the_model_loads_reads_the_context_the_loaded_model_takes():
     """Built before the load ended, the request read no model's context size: `relatedFiles: auto` counted as off
     (and a notebook's cells above were cut to 4,000 characters), so the fill ran on less context than after."""
