@@ -28,6 +28,7 @@ import {
   serverSettings,
 } from './settings';
 import { ServerStatus, StatusIndicator } from './status';
+import { OfferedStarts } from './typedThrough';
 
 const SERVER_FILL = 'infill.fillSelection';
 const SERVER_REWRITE = 'infill.rewriteSelection';
@@ -96,6 +97,7 @@ interface EditAnswer {
 class InfillExtension implements vscode.Disposable {
   private readonly channel = vscode.window.createOutputChannel('Diffusion Infill');
   private readonly status = new StatusIndicator(COMMANDS.showLog);
+  private readonly offered = new OfferedStarts();
   private client: LanguageClient | undefined;
   private events: ServerEventsFeature | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
@@ -116,6 +118,11 @@ class InfillExtension implements vscode.Disposable {
 
   showLog(): void {
     this.channel.show(true);
+  }
+
+  /** A closed document's suggestions are gone with it. */
+  forgetOffered(document: vscode.TextDocument): void {
+    this.offered.forget(document);
   }
 
   /** The running client, starting it first if needed; undefined when disabled or the server cannot start. */
@@ -211,6 +218,7 @@ class InfillExtension implements vscode.Disposable {
           const kind = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke ? 'invoked' : 'automatic';
           const result = await next(document, position, this.protocolContext(document, position, context), token);
           const items = Array.isArray(result) ? result : (result?.items ?? []);
+          this.offered.wholeItems(document, items);
           if (items.length > 0 && !token.isCancellationRequested) {
             this.status.latency(Date.now() - started);
             for (const item of items) {
@@ -560,6 +568,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(COMMANDS.showLog, () => infill.showLog()),
     vscode.workspace.onDidChangeConfiguration((event) => infill.onConfigurationChanged(event)),
     vscode.workspace.onDidOpenTextDocument((document) => infill.startWhenNeeded(document)),
+    vscode.workspace.onDidCloseTextDocument((document) => infill.forgetOffered(document)),
     vscode.workspace.onDidGrantWorkspaceTrust(() => infill.restart()),
   );
   infill.idle();
