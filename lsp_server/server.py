@@ -101,6 +101,8 @@ class InfillServer(LanguageServer):
         self.recent: dict[str, None] = {}                        # documents in the order last edited or asked in
         self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
         self.speculation: tuple[tuple, asyncio.Future, str] | None = None   # (context key, task, document) in flight
+        self.shutdown_asked = asyncio.Event()   # ends waits that would hold a message back past the shutdown
+        self.last_displayed: str | None = None   # the id an editor last said is on screen (cycling moves it)
         # A number per document object (a new one at each opening, and at each edit: protocol.apply_changes): a
         # document closed and reopened starts again at the client's version 1 (VS Code), perhaps with other text
         # (a checkout meanwhile), so its version alone keys nothing.
@@ -335,6 +337,7 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
 def on_shutdown(ls: InfillServer, params: None) -> None:
     # Stop running denoising at its next step so the process can exit promptly. Not waiting here: the answer
     # would wait up to 30 s for a model load, which cannot stop half-way; `exit` (InfillServer.shutdown) waits.
+    ls.shutdown_asked.set()
     ls.host.close(wait=False)
 
 
@@ -379,8 +382,12 @@ async def load_model(ls: InfillServer) -> None:
     if error:
         # A model path typed into a settings box arrives a character at a time, each value a load that fails at
         # once: say the failure only if no newer load follows within a moment (the status shows it meanwhile).
-        await asyncio.sleep(LOAD_ERROR_GRACE_S)
-        if ls.host.latest_load != generation:
+        ls.publish_status(only_if_state_changed=True)
+        try:   # (a shutdown ends the wait: the error is said, and the progress ended, before the server goes)
+            await asyncio.wait_for(ls.shutdown_asked.wait(), LOAD_ERROR_GRACE_S)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+        if ls.host.latest_load != generation and not ls.shutdown_asked.is_set():
             if progress:
                 ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
             return
@@ -910,7 +917,9 @@ def offer(ls: InfillServer, snap: Snapshot, start: int, end: int, texts: list[st
         command=types.Command(title="Diffusion Infill: accepted", command=ACCEPTED,
                               arguments=[{"id": suggestion_id}])) for text, suggestion_id in zip(texts, ids)]
     if texts and ls.options.speculate:
-        speculate(ls, snap, start, end, texts[0])
+        # On the candidate on screen: the first, unless the editor said another one is (cycled to, typed through).
+        on_screen = ids.index(ls.last_displayed) if ls.last_displayed in ids else 0
+        speculate(ls, snap, start, end, texts[on_screen])
     return items
 
 
@@ -1003,7 +1012,10 @@ def on_rejected(ls: InfillServer, params) -> None:
 @server.feature(DID_SHOW_NOTIFICATION)
 def on_did_show(ls: InfillServer, params) -> None:
     """Count an offered item once when the editor puts it on screen; unknown or repeated ids are ignored."""
-    if ls.ids.display(suggestion_id_of(params)):
+    suggestion_id = suggestion_id_of(params)
+    if isinstance(suggestion_id, str):
+        ls.last_displayed = suggestion_id   # also when shown again: the one to speculate on while it is typed through
+    if ls.ids.display(suggestion_id):
         ls.counters.displayed += 1
         ls.publish_status()
 

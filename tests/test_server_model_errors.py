@@ -3,6 +3,7 @@
 Each test starts its own server, since the broken model is the point."""
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ from lsprotocol import types
 from pytest_lsp import client_capabilities
 
 from conftest import (DATA, FAST_OPTIONS, code_action_request, execute, inline_at, lsp_session, messages_since,
-                      progress_reports_of, wait_for_message, wait_for_model, wait_until)
+                      progress_reports_of, server_config, initialize, wait_for_message, wait_for_model, wait_until)
 
 SHAPES = (DATA / "shapes.py").read_text()
 URI = "file:///tmp/infill-tests/shapes.py"
@@ -88,6 +89,32 @@ async def test_a_client_that_shows_no_disabled_actions_is_offered_none_while_the
         open_document_text(client)
         selection = {"start": {"line": 9, "character": 4}, "end": {"line": 9, "character": 11}}
         assert await code_action_request(client, URI, selection) is None
+
+
+@pytest.mark.asyncio
+async def test_a_failed_load_shows_in_the_status_at_once_and_its_message_outlives_a_shutdown(tmp_path):
+    """A failed load's message waits a moment (a newer setting may replace it): the status said "loading" all that
+    while, and a shutdown within it lost the message and left the load's progress open in the editor."""
+    client = await server_config().start()
+    try:
+        await initialize(client, FAST_OPTIONS)
+        await wait_for_model(client)
+        seen = len(client.messages)
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {**FAST_OPTIONS, "model": str(tmp_path / "gone")}}))
+        await wait_until(lambda: client.statuses[-1]["state"] == "error", 30, "the status to say error")
+        assert not messages_since(client, seen, "not found")   # (in order: a message sent before is read before)
+        await asyncio.wait_for(client.shutdown_async(None), 30)
+        assert messages_since(client, seen, "model folder not found", kind=types.MessageType.Error)
+        assert len(progress_reports_of(client, types.WorkDoneProgressEnd)) == len(
+            progress_reports_of(client, types.WorkDoneProgressBegin))
+        client.exit(None)
+    finally:
+        if client._server is not None and client._server.returncode is None:
+            await asyncio.sleep(2)
+            if client._server.returncode is None:
+                client._server.kill()
+        await client.stop()
 
 
 @pytest.mark.asyncio
