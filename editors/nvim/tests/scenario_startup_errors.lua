@@ -61,6 +61,14 @@ H.run(function()
     local status = infill.status(bufnr)
     return status and status.state == "error"
   end, tonumber(os.getenv("LOAD_DEADLINE_MS")))
+  -- The load's own error comes a moment after the status (the server waits in case a newer setting replaces it).
+  H.wait_for("the failed load's message", function()
+    for _, note in ipairs(report.notifications) do
+      if note.level == vim.log.levels.ERROR and note.message:find(os.getenv("MISSING_MODEL"), 1, true) then
+        return true
+      end
+    end
+  end, 5000)
   -- Typing alone does not repeat the load error; asking (<M-]> with nothing shown) gets the reason, in a message
   -- longer than the message line: while in insert mode it is only previewed (a hit-enter prompt would swallow the
   -- next <Space>), and shown whole after <Esc>.
