@@ -188,8 +188,7 @@ class ModelHost:
                 self._measure_pace(cancel)
             except Cancelled:
                 pass   # a newer load took over; it decides the state
-            except Exception:
-                log.warning("timing the denoising steps failed; budgets learn from real runs", exc_info=True)
+            self.info = self.engine.describe()   # with the steps' pace, as time_steps has it
         with self.load_lock:
             superseded = generation is not None and generation != self.latest_load
             if not superseded:

@@ -56,6 +56,19 @@ def change_cell(client, notebook: str, version: int, uri: str, cell_version: int
                                                                 text=text)])]))))
 
 
+def reopen_cell(client, notebook: str, version: int, index: int, uri: str, language: str, text: str) -> None:
+    """The cell at `index` closed and opened again in one change, as a client changing its language sends it."""
+    kind = types.NotebookCellKind.Markup if language == "markdown" else types.NotebookCellKind.Code
+    structure = types.NotebookDocumentCellChangeStructure(
+        array=types.NotebookCellArrayChange(start=index, delete_count=1,
+                                            cells=[types.NotebookCell(kind=kind, document=uri)]),
+        did_open=[types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)],
+        did_close=[types.TextDocumentIdentifier(uri=uri)])
+    client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
+        notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook, version=version),
+        change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(structure=structure))))
+
+
 CELLS = [("md", "markdown", "Count the words in each line of a text."),
          ("def", "python", "def count_words(line):\n    return len(line.split())\n"),
          ("sql", "sql", "SELECT count_words FROM lines"),
@@ -109,26 +122,12 @@ async def test_cell_changes_follow_lsp_line_rules_and_cells_come_and_go():
             "x = 1\x0c\nz = x + 1\n\n")
         # The same cell closed and opened again in one change (a client changing its language): it stays open,
         # with its new text (pygls opened it, then closed it).
-        cell = types.NotebookCell(kind=types.NotebookCellKind.Code, document=added)
-        structure = types.NotebookDocumentCellChangeStructure(
-            array=types.NotebookCellArrayChange(start=1, delete_count=1, cells=[cell]),
-            did_open=[types.TextDocumentItem(uri=added, language_id="python", version=1, text="v = ")],
-            did_close=[types.TextDocumentIdentifier(uri=added)])
-        client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
-            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook, version=4),
-            change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(structure=structure))))
+        reopen_cell(client, notebook, 4, 1, added, "python", "v = ")
         await inline_at(client, added, 0, 4, INVOKED)
         assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
             "x = 1\x0c\nz = x + 1\n\n")
         # Reopened as another kind (a markdown cell now): the cell below reads it as a comment, not as code.
-        markup = types.NotebookCell(kind=types.NotebookCellKind.Markup, document=added)
-        structure = types.NotebookDocumentCellChangeStructure(
-            array=types.NotebookCellArrayChange(start=1, delete_count=1, cells=[markup]),
-            did_open=[types.TextDocumentItem(uri=added, language_id="markdown", version=1, text="Sum them.")],
-            did_close=[types.TextDocumentIdentifier(uri=added)])
-        client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
-            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=notebook, version=5),
-            change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(structure=structure))))
+        reopen_cell(client, notebook, 5, 1, added, "markdown", "Sum them.")
         await inline_at(client, second, 1, 0, INVOKED)
         assert (await execute(client, "infill.metrics"))["lastRun"]["earlierCellsChars"] == len(
             "x = 1\x0c\nz = x + 1\n\n# Sum them.\n\n")

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 
 /** The id an item's accept command carries (the server's `infill.accepted` argument), if any. */
-export function suggestionId(item: vscode.InlineCompletionItem): string | undefined {
+function suggestionId(item: vscode.InlineCompletionItem): string | undefined {
   const first = item.command?.arguments?.[0];
   return typeof first?.id === 'string' ? first.id : undefined;
 }
