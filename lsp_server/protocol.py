@@ -249,8 +249,10 @@ class InfillProtocol(LanguageServerProtocol):
             self._request_futures.pop(msg_id, None)
 
     def get_result_type(self, method: str):
-        if method == types.WORKSPACE_APPLY_EDIT:
-            return None   # read as plain JSON (see read_apply_edit_answer in server.py)
+        if method in (types.WORKSPACE_APPLY_EDIT, types.WORKSPACE_CONFIGURATION):
+            # Read as plain JSON and checked by the server (read_apply_edit_answer, on_configuration): a null or
+            # an object where the spec says array failed in pygls, which showed "Invalid Params" to the user.
+            return None
         return super().get_result_type(method)
 
 

@@ -72,6 +72,25 @@ def socket_address_text(address: tuple) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class LongLineSkipper:
+    """A TCP connection's reader that skips a line too long for asyncio's buffer (64 KiB), as pygls does over stdio:
+    asyncio refused it with ValueError, which ended the session with a traceback (a client that sent JSON without
+    headers, or a Content-Length too short for a large file, left such a line where a header belongs)."""
+
+    def __init__(self, reader: asyncio.StreamReader):
+        self._reader = reader
+
+    async def readline(self) -> bytes:
+        try:
+            return await self._reader.readline()
+        except ValueError:   # (asyncio has dropped what it held of the line; the rest comes as lines of its own)
+            log.warning("skipped a line of more than 64 KiB where a message header belongs")
+            return b"(skipped)\r\n"   # neither a header nor the blank line after them: read past
+
+    async def readexactly(self, count: int) -> bytes:
+        return await self._reader.readexactly(count)
+
+
 class InfillServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("diffusion-infill", __version__, protocol_cls=InfillProtocol,
@@ -102,6 +121,7 @@ class InfillServer(LanguageServer):
         self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
         self.speculation: tuple[tuple, asyncio.Future, str] | None = None   # (context key, task, document) in flight
         self.shutdown_asked = asyncio.Event()   # ends waits that would hold a message back past the shutdown
+        self.held_reports: set[asyncio.Future] = set()   # loads' outcomes not yet said: shutdown waits for them
         self.last_displayed: str | None = None   # the id an editor last said is on screen (cycling moves it)
         # A number per document object (a new one at each opening, and at each edit: protocol.apply_changes): a
         # document closed and reopened starts again at the client's version 1 (VS Code), perhaps with other text
@@ -137,8 +157,8 @@ class InfillServer(LanguageServer):
             served = True
             self.protocol.set_writer(writer)
             try:
-                await run_async(stop_event=stop_event, reader=reader, protocol=self.protocol, logger=log,
-                                error_handler=self.report_server_error)
+                await run_async(stop_event=stop_event, reader=LongLineSkipper(reader), protocol=self.protocol,
+                                logger=log, error_handler=self.report_server_error)
             except SystemExit as end:   # the `exit` notification: pygls calls sys.exit, as over stdio
                 exit_code = end.code
             except asyncio.CancelledError:   # Ctrl+C while an editor is connected: the end, not three tracebacks
@@ -301,7 +321,8 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
             ls.tell(f"the editor did not give the settings (workspace/configuration failed: {exc}); the current "
                     "settings stay", once=True)
             return
-        if not isinstance(answer, (list, tuple)) or len(answer) != 1:   # pygls hands the JSON array over as a tuple
+        # One section, an object (null: no settings at all); another value is not taken as "every setting gone".
+        if not isinstance(answer, list) or len(answer) != 1 or not isinstance(answer[0], (dict, type(None))):
             ls.tell(f"the editor answered workspace/configuration with {answer!r}, not one section; the current "
                     "settings stay", once=True)
             return
@@ -334,15 +355,19 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
 
 
 @server.feature(types.SHUTDOWN)
-def on_shutdown(ls: InfillServer, params: None) -> None:
-    # Stop running denoising at its next step so the process can exit promptly. Not waiting here: the answer
-    # would wait up to 30 s for a model load, which cannot stop half-way; `exit` (InfillServer.shutdown) waits.
+async def on_shutdown(ls: InfillServer, params: None) -> None:
+    # Stop running denoising at its next step so the process can exit promptly. Not waiting for the worker here:
+    # the answer would wait up to 30 s for a model load, which cannot stop half-way; `exit` (InfillServer.shutdown)
+    # waits. A failed load's message still held back is said first: a client may exit as soon as it has the answer.
     ls.shutdown_asked.set()
     ls.host.close(wait=False)
+    if ls.held_reports:
+        await asyncio.wait(list(ls.held_reports), timeout=LOAD_ERROR_GRACE_S)
 
 
 STILL_LOADING = "the model is still loading; try again shortly"
 LOAD_ERROR_GRACE_S = 1.0   # a failed load is said only if no newer load was asked for within this
+PROGRESS_CREATE_TIMEOUT_S = 3.0   # the longest a load's progress waits for the client to take its token
 
 
 async def load_model(ls: InfillServer) -> None:
@@ -362,11 +387,12 @@ async def load_model(ls: InfillServer) -> None:
     progress = bool(window and window.work_done_progress)
     if progress:
         try:
-            await ls.work_done_progress.create_async(token)
+            # (bounded: a client that never answers would hold back the load's outcome, its error and status)
+            await asyncio.wait_for(ls.work_done_progress.create_async(token), PROGRESS_CREATE_TIMEOUT_S)
             ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
                 title="Diffusion Infill", message="loading the model", cancellable=False))
         except Exception as exc:  # a client that refuses progress still gets its completions
-            log.warning("no progress reporting: %s", exc)
+            log.warning("no progress reporting: %s", exc if str(exc) else "the client did not answer in time")
             progress = False
     try:
         outcome = await asyncio.wrap_future(loaded)
@@ -379,29 +405,35 @@ async def load_model(ls: InfillServer) -> None:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="stopped before it finished"))
         return
     info, error = outcome
-    if error:
-        # A model path typed into a settings box arrives a character at a time, each value a load that fails at
-        # once: say the failure only if no newer load follows within a moment (the status shows it meanwhile).
-        ls.publish_status(only_if_state_changed=True)
-        try:   # (a shutdown ends the wait: the error is said, and the progress ended, before the server goes)
-            await asyncio.wait_for(ls.shutdown_asked.wait(), LOAD_ERROR_GRACE_S)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            pass
-        if ls.host.latest_load != generation and not ls.shutdown_asked.is_set():
-            if progress:
-                ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
-            return
-        ls.tell(error, types.MessageType.Error)
-        done = "the model failed to load"
-    else:
-        done = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
-        for note in info.get("notes", []):
-            ls.tell(note, types.MessageType.Warning)
-        ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
-                                                     message=f"Diffusion Infill: {done}: {info}"))
-    if progress:
-        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=done))
-    ls.publish_status()   # even when the state is "ready" again: the model or the device may be new
+    held = asyncio.get_running_loop().create_future()   # what a shutdown waits for: the outcome said
+    ls.held_reports.add(held)
+    try:
+        if error:
+            # A model path typed into a settings box arrives a character at a time, each value a load that fails at
+            # once: say the failure only if no newer load follows within a moment (the status shows it meanwhile).
+            ls.publish_status(only_if_state_changed=True)
+            try:   # (a shutdown ends the wait: the error is said, and the progress ended, before the server goes)
+                await asyncio.wait_for(ls.shutdown_asked.wait(), LOAD_ERROR_GRACE_S)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+            if ls.host.latest_load != generation and not ls.shutdown_asked.is_set():
+                if progress:
+                    ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
+                return
+            ls.tell(error, types.MessageType.Error)
+            done = "the model failed to load"
+        else:
+            done = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
+            for note in info.get("notes", []):
+                ls.tell(note, types.MessageType.Warning)
+            ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
+                                                         message=f"Diffusion Infill: {done}: {info}"))
+        if progress:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=done))
+        ls.publish_status()   # even when the state is "ready" again: the model or the device may be new
+    finally:
+        held.set_result(None)
+        ls.held_reports.discard(held)
 
 
 # ---- documents ----------------------------------------------------------------------------------------------------

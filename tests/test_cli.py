@@ -477,6 +477,18 @@ def test_tcp_serves_one_editor_and_a_second_connection_neither_takes_its_answers
         assert "counters" in read_reply(editor, 2)["result"]
 
 
+def test_a_tcp_line_too_long_for_a_header_is_skipped_as_over_stdio(tcp_server):
+    """A line of 100 KB where a header belongs (JSON sent without headers, a Content-Length too short for a large
+    file): asyncio's reader refused it, and the server ended with a traceback."""
+    with tcp_server() as connection:
+        connection.sendall(frame(INITIALIZE))
+        assert read_message(connection)["id"] == 1
+        connection.sendall(b"x" * 100_000 + b"\r\n")
+        connection.sendall(frame({"id": 2, "method": "workspace/executeCommand",
+                                  "params": {"command": "infill.status", "arguments": []}}))
+        assert "counters" in read_reply(connection, 2)["result"]
+
+
 def test_a_request_before_initialize_is_answered_server_not_initialized(tcp_server):
     """LSP's -32002: it was an internal error with a traceback, which the editor showed the user."""
     with tcp_server() as connection:

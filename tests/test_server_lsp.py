@@ -413,6 +413,27 @@ async def test_a_pulled_configuration_the_editor_fails_to_give_is_reported(answe
         assert (await execute(session, "infill.status"))["state"] in ("loading", "ready")
 
 
+@pytest.mark.parametrize("answer", [None, ["x"], [42], {"diffusionInfill": {}}],
+                         ids=["null", "a string", "a number", "an object, not an array"])
+async def test_a_pulled_configuration_that_is_not_one_object_keeps_the_settings_the_editor_pushed(answer, tmp_path):
+    """A section that was not an object was said to be ignored, yet every setting went back to the initialization
+    options (the model loaded again); a null answer showed pygls's "Invalid Params" at every notification."""
+    async with lsp_session({"diffusionInfill": FAST_OPTIONS}) as session:
+        await wait_for_model(session)
+        session.workspace_did_change_configuration(types.DidChangeConfigurationParams(   # pushed: a missing model
+            settings={"diffusionInfill": {"model": str(tmp_path / "gone")}}))
+        await wait_until(lambda: session.statuses[-1]["state"] == "error", 30, "the pushed model's error")
+        session.protocol.fm.features[types.WORKSPACE_CONFIGURATION] = lambda params: answer
+        seen = len(session.messages)
+        for _ in range(2):
+            session.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await wait_for_message(session, seen, "workspace/configuration", "settings stay")
+        await asyncio.sleep(0.5)
+        assert (await execute(session, "infill.status"))["state"] == "error"   # no load of the embedded model
+        assert len(messages_since(session, seen, "settings stay")) == 1
+        assert not messages_since(session, seen, "Invalid Params")
+
+
 async def assert_still_answering(client: LanguageClient):
     """A follow-up completion on a healthy document still works after the bad request: the model is ready and
     the request is served, by the model or from the cache. (Whether the weak model's text survives cleaning

@@ -118,6 +118,26 @@ async def test_a_failed_load_shows_in_the_status_at_once_and_its_message_outlive
 
 
 @pytest.mark.asyncio
+async def test_a_client_that_never_takes_the_progress_token_still_hears_how_the_load_ended(tmp_path):
+    """The load waited for the client's answer to window/workDoneProgress/create before it watched the load: a
+    client that never answered never heard the load's error, and its status said "loading" for good."""
+    async with lsp_session(FAST_OPTIONS) as client:
+        await wait_for_model(client)
+        never = asyncio.Event()
+
+        async def take_no_token(params: types.WorkDoneProgressCreateParams) -> None:
+            await never.wait()
+
+        client.protocol.fm.features[types.WINDOW_WORK_DONE_PROGRESS_CREATE] = take_no_token
+        seen = len(client.messages)
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"diffusionInfill": {**FAST_OPTIONS, "model": str(tmp_path / "gone")}}))
+        await wait_for_message(client, seen, "model folder not found", kind=types.MessageType.Error, timeout=20)
+        await wait_until(lambda: client.statuses[-1]["state"] == "error", 10, "the status to say error")
+        never.set()
+
+
+@pytest.mark.asyncio
 async def test_a_removed_model_setting_goes_back_to_the_command_lines_model(tmp_path):
     """An editor tells the server a setting was removed with null (Neovim's setup() does): the server goes back to
     what its command line said, here a model folder, not to the built-in embedded model."""
