@@ -7,6 +7,7 @@ and U+2028, which editors do not). Character offsets use the negotiated encoding
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -84,6 +85,45 @@ def clamped_offset(source: str, position: types.Position, codec: PositionCodec) 
     while (characters := chars_in_units(line, units, codec)) is None:
         units -= 1
     return start + characters
+
+
+HALF_PAIR = re.compile("[\ud800-\udfff]")   # a UTF-16 surrogate on its own
+
+
+def splits_a_pair(source: str, position: types.Position, codec: PositionCodec) -> bool:
+    """Whether a UTF-16 position falls between the two halves of a character's surrogate pair."""
+    span = line_span(source, position.line)
+    if span is None or position.character <= 0:
+        return False
+    line = source[span[0]:span[1]]
+    return position.character < units_in(line, codec) and chars_in_units(line, position.character, codec) is None
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def spliced_in_utf16_units(source: str, start: types.Position, end: types.Position, text: str) -> str:
+    """A change applied on the UTF-16 code units of the lines it touches, as a UTF-16 editor applies it. VS Code's
+    minimal edits can replace one half of an emoji's pair (😀 to 😁 changes the low half alone) or insert a pair's
+    halves in two changes: halves that meet become one character again, where snapping the range to whole
+    characters left lone surrogates, and the server's copy of the line a unit shorter than the editor's."""
+    first, last = line_span(source, start.line), line_span(source, end.line)
+    region_start = first[0] if first is not None else len(source)
+    region_end = last[1] if last is not None else len(source)
+    units = source[region_start:region_end].encode("utf-16-le", "surrogatepass")   # 2 bytes a unit
+    if first is None:
+        start_unit = len(units) // 2
+    else:
+        start_unit = min(max(0, start.character), utf16_units(source[first[0]:first[1]]))
+    if last is None:
+        end_unit = len(units) // 2
+    else:
+        end_unit = utf16_units(source[region_start:last[0]]) + min(max(0, end.character),
+                                                                    utf16_units(source[last[0]:last[1]]))
+    end_unit = max(end_unit, start_unit)
+    spliced = units[:2 * start_unit] + text.encode("utf-16-le", "surrogatepass") + units[2 * end_unit:]
+    return source[:region_start] + spliced.decode("utf-16-le", "surrogatepass") + source[region_end:]
 
 
 def line_span(source: str, line: int, lone_crs: bool | None = None) -> tuple[int, int] | None:

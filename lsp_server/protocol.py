@@ -44,7 +44,7 @@ from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec
 
-from .positions import clamped_offset
+from .positions import HALF_PAIR, clamped_offset, encoding_of, spliced_in_utf16_units, splits_a_pair
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ def apply_change(source: str, change: types.TextDocumentContentChangeEvent, code
     """The document after one content change, as the LSP specification defines it."""
     if not isinstance(change, types.TextDocumentContentChangePartial):
         return change.text   # the whole document
+    if encoding_of(codec) == "utf-16-le":
+        first, last = change.range.start, change.range.end
+        if (last.line, last.character) < (first.line, first.character):
+            first, last = last, first
+        if splits_a_pair(source, first, codec) or splits_a_pair(source, last, codec) or HALF_PAIR.search(change.text):
+            return spliced_in_utf16_units(source, first, last, change.text)
     start = clamped_offset(source, change.range.start, codec)
     end = clamped_offset(source, change.range.end, codec)
     if end < start:  # a reversed range still names the same span

@@ -729,10 +729,24 @@ def edit(l1: int, c1: int, l2: int, c2: int, text: str) -> types.TextDocumentCon
     ("a😋b", edit(0, 1, 0, 3, ""), UTF16, "ab"),                              # two UTF-16 units
     ("é😋b", edit(0, 2, 0, 6, ""), UTF8, "éb"),                               # four UTF-8 bytes
     ("abcd", edit(0, 3, 0, 1, "X"), UTF16, "aXd"),                            # a reversed range, same span
+    # UTF-16 editors edit code units: VS Code's minimal edit for 😀 -> 😁 replaces the low half alone (the server
+    # snapped the range to the emoji's start and kept a lone low half, its line a unit shorter than the editor's).
+    ("s = '😀' abc", edit(0, 6, 0, 7, "\ude01"), UTF16, "s = '😁' abc"),
+    ("x\n😀😀\ny", edit(1, 1, 1, 3, "Z"), UTF16, "x\n\ud83dZ\ude00\ny"),          # as the editor has it too
+    ("x\n😀\ny", edit(1, 1, 0, 1, "\ud83d"), UTF16, "x😀\ny"),                   # reversed, across lines
+    ("a😋b", edit(0, 2, 0, 2, ""), UTF16, "a😋b"),                            # nothing inserted: nothing lost
     ("old", types.TextDocumentContentChangeWholeDocument(text="new\r\n"), UTF16, "new\r\n"),
 ])
 def test_document_changes_follow_the_lsp_rules(source, change, codec, result):
     assert apply_change(source, change, codec) == result
+
+
+def test_a_pairs_halves_typed_in_two_changes_become_one_character():
+    """Both halves then sat in the server's copy as two characters: every position after them on the line was
+    refused as "inside a character", and the text as "not valid Unicode"."""
+    half = apply_change("ab", edit(0, 1, 0, 1, "\ud83d"), UTF16)
+    whole = apply_change(half, edit(0, 2, 0, 2, "\ude00"), UTF16)
+    assert whole == "a😀b" and len(whole) == 3
 
 
 def test_positions_on_a_long_line_with_astral_characters():
