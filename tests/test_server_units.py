@@ -678,6 +678,18 @@ def test_a_completion_item_carries_the_inline_suggestion():
         assert lines.label == "total = 0" and lines.documentation is not None
 
 
+def test_a_completion_item_is_labelled_with_what_it_adds_not_the_users_text_it_keeps():
+    """A fill after `def f(x):` that keeps the user's `  # type: ignore` (the range covers it, the text starts
+    with it) was labelled `# type: ignore` in the menu: the user's own comment, not the suggestion."""
+    from lsp_server.completion_items import as_completion_item
+    kept = types.Range(start=types.Position(0, 9), end=types.Position(0, 25))
+    item = as_completion_item(types.InlineCompletionItem(insert_text="  # type: ignore\n    return x * 2",
+                                                         range=kept), "  # type: ignore")
+    assert item.label == "return x * 2" and item.text_edit.new_text.startswith("  # type: ignore")
+    same = as_completion_item(types.InlineCompletionItem(insert_text=")", range=kept), ")")
+    assert same.label == ")"   # nothing new: the text itself
+
+
 def test_a_suggestion_typed_through_past_a_line_break_is_a_one_line_completion_item():
     """`{` (the editor adds `}`), then Enter between the braces: the rest of the suggestion replaces the `\n}` the
     editor put on the next line, a range over two lines, which a completion item may not have."""
