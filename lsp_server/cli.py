@@ -157,6 +157,13 @@ def shebang_language(text: str) -> str | None:
     return SHEBANG_LANGUAGES.get(re.sub(r"[\d.]+$", "", program))
 
 
+def language_for(path: Path, text: str, flag: str | None) -> str | None:
+    """The language id an editor would give the file (None: from its extension, later): the --language flag, else
+    the #! line, but only for a name without an extension (an editor keeps `notes.txt` plain text whatever it
+    holds)."""
+    return flag or (shebang_language(text) if not path.suffix else None)
+
+
 def run_fill(args: argparse.Namespace) -> int:
     # A one-shot process: while torch and transformers import, the garbage collector walks their millions of new
     # objects again and again and frees nothing (about 0.75 s of a cold fill here, bench/RESULTS.md). It is back on
@@ -204,8 +211,7 @@ def fill_once(args: argparse.Namespace) -> int:
             print(f"infill-lsp: {note}", file=sys.stderr)
         loaded = time.perf_counter()
         mode = "rewrite" if args.rewrite else "fill" if end_at else "inline"
-        # (the #! line only for a name without an extension: an editor keeps `notes.txt` plain text whatever it holds)
-        language_id = args.language or (shebang_language(text) if not path.suffix else None)
+        language_id = language_for(path, text, args.language)
         request = InfillRequest(text=text, mode=mode, start=start, end=end, path=str(path), language_id=language_id,
                                 max_new_tokens=options.maxNewTokens, invoked=True,   # as an explicit request
                                 instruction=args.instruction)

@@ -382,11 +382,16 @@ def test_a_script_without_an_extension_takes_its_language_from_its_shebang_or_th
     plain.write_text("def main():\n    return \n")
     text_file = tmp_path / "notes.txt"   # an extension an editor trusts over the #! line
     text_file.write_text(script.read_text())
-    for path, flags, language in ((script, [], "python"), (plain, ["--language", "python"], "python"),
-                                  (plain, [], "plaintext"), (text_file, [], "plaintext")):
+    # Through the command line for the script and the flag; the choice itself for the rest (each fill loads torch).
+    for path, flags in ((script, []), (plain, ["--language", "python"])):
         done = infill_lsp("fill", f"{path}:{path.read_text().count(chr(10))}:12", "--json", *flags, *FAST_FLAGS)
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["details"]["language"] == language, (path, flags)
+        assert json.loads(done.stdout)["details"]["language"] == "python", (path, flags)
+    from lsp_server.cli import language_for
+    assert language_for(plain, plain.read_text(), None) is None               # plain text, as its name says
+    assert language_for(text_file, text_file.read_text(), None) is None       # from `.txt`, not the #! line
+    assert language_for(Path("tool"), "#!/usr/bin/env -S node --flag\n", None) == "javascript"
+    assert language_for(Path("tool"), "#!/usr/bin/python3.12\n", "lua") == "lua"   # the flag wins
 
 
 def test_the_fill_is_written_in_utf8_whatever_the_consoles_encoding():
