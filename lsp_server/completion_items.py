@@ -1,8 +1,6 @@
 """An inline suggestion as a completion item, for clients that show completion menus but no ghost text."""
 from __future__ import annotations
 
-import os
-
 from lsprotocol import types
 
 from infill.style import LINE_BREAK
@@ -35,7 +33,7 @@ def as_completion_item(item: types.InlineCompletionItem, replaced: str = "") -> 
     multi_line = LINE_BREAK.search(text.strip("\r\n")) is not None   # the document's line breaks: \r\n or \r too
     # The menu names what is new: a text that keeps the user's own text after the cursor (a `# type: ignore` the
     # fill goes after) was labelled with that comment.
-    new = text[len(os.path.commonprefix([text, replaced])):] if replaced else text
+    new = text[len(replaced):] if replaced and text.startswith(replaced) else text
     return types.CompletionItem(
         label=label_of(new if new.strip() else text), kind=types.CompletionItemKind.Text, detail="Diffusion Infill",
         documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text) if multi_line else None,

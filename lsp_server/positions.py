@@ -74,29 +74,26 @@ def clamped_offset(source: str, position: types.Position, codec: PositionCodec) 
     """What the LSP specification makes of any position in a text edit: a line past the end is the end of the
     document, a character past the end of its line is the end of that line. A position inside a character moves to
     that character's start."""
+    return clamped_offset_and_split(source, position, codec)[0]
+
+
+def clamped_offset_and_split(source: str, position: types.Position, codec: PositionCodec) -> tuple[int, bool]:
+    """clamped_offset, and whether the position fell inside a character (so it was moved)."""
     span = line_span(source, position.line)
     if span is None:
-        return len(source)
+        return len(source), False
     start, end = span
     line = source[start:end]
     units = max(0, position.character)
     if units >= units_in(line, codec):
-        return end
+        return end, False
+    inside = False
     while (characters := chars_in_units(line, units, codec)) is None:
-        units -= 1
-    return start + characters
+        units, inside = units - 1, True
+    return start + characters, inside
 
 
 HALF_PAIR = re.compile("[\ud800-\udfff]")   # a UTF-16 surrogate on its own
-
-
-def splits_a_pair(source: str, position: types.Position, codec: PositionCodec) -> bool:
-    """Whether a UTF-16 position falls between the two halves of a character's surrogate pair."""
-    span = line_span(source, position.line)
-    if span is None or position.character <= 0:
-        return False
-    line = source[span[0]:span[1]]
-    return position.character < units_in(line, codec) and chars_in_units(line, position.character, codec) is None
 
 
 def utf16_units(text: str) -> int:
@@ -109,7 +106,8 @@ def spliced_in_utf16_units(source: str, start: types.Position, end: types.Positi
     halves in two changes: halves that meet become one character again, where snapping the range to whole
     characters left lone surrogates, and the server's copy of the line a unit shorter than the editor's."""
     first, last = line_span(source, start.line), line_span(source, end.line)
-    region_start = first[0] if first is not None else len(source)
+    # (a line past the end is the document's end: the region starts at the last line, whose end may be a half)
+    region_start = first[0] if first is not None else max(source.rfind("\n"), source.rfind("\r")) + 1
     region_end = last[1] if last is not None else len(source)
     units = source[region_start:region_end].encode("utf-16-le", "surrogatepass")   # 2 bytes a unit
     if first is None:

@@ -44,7 +44,7 @@ from pygls.protocol.json_rpc import RPCRequest
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import PositionCodec
 
-from .positions import HALF_PAIR, clamped_offset, encoding_of, spliced_in_utf16_units, splits_a_pair
+from .positions import HALF_PAIR, clamped_offset_and_split, encoding_of, spliced_in_utf16_units
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +58,19 @@ def apply_change(source: str, change: types.TextDocumentContentChangeEvent, code
     """The document after one content change, as the LSP specification defines it."""
     if not isinstance(change, types.TextDocumentContentChangePartial):
         return change.text   # the whole document
-    if encoding_of(codec) == "utf-16-le":
+    start, start_split = clamped_offset_and_split(source, change.range.start, codec)
+    end, end_split = clamped_offset_and_split(source, change.range.end, codec)
+    if end < start:  # a reversed range still names the same span
+        start, end = end, start
+    # A UTF-16 editor edits code units: a change that splits a pair, brings a half or lets two halves meet is
+    # applied on them (spliced_in_utf16_units); any other is the same on characters, and cheaper.
+    if encoding_of(codec) == "utf-16-le" and (
+            start_split or end_split or (not change.text.isascii() and HALF_PAIR.search(change.text))
+            or (start > 0 and HALF_PAIR.match(source, start - 1)) or HALF_PAIR.match(source, end)):
         first, last = change.range.start, change.range.end
         if (last.line, last.character) < (first.line, first.character):
             first, last = last, first
-        if splits_a_pair(source, first, codec) or splits_a_pair(source, last, codec) or HALF_PAIR.search(change.text):
-            return spliced_in_utf16_units(source, first, last, change.text)
-    start = clamped_offset(source, change.range.start, codec)
-    end = clamped_offset(source, change.range.end, codec)
-    if end < start:  # a reversed range still names the same span
-        start, end = end, start
+        return spliced_in_utf16_units(source, first, last, change.text)
     return source[:start] + change.text + source[end:]
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -121,7 +122,7 @@ class InfillServer(LanguageServer):
         self.context_memory: dict[str, ContextMemory] = {}       # document -> what its last run chose
         self.speculation: tuple[tuple, asyncio.Future, str] | None = None   # (context key, task, document) in flight
         self.shutdown_asked = asyncio.Event()   # ends waits that would hold a message back past the shutdown
-        self.held_reports: set[asyncio.Future] = set()   # loads' outcomes not yet said: shutdown waits for them
+        self.held_reports: set[Callable[[], None]] = set()   # failed loads' messages held back: shutdown says them
         self.last_displayed: str | None = None   # the id an editor last said is on screen (cycling moves it)
         # A number per document object (a new one at each opening, and at each edit: protocol.apply_changes): a
         # document closed and reopened starts again at the client's version 1 (VS Code), perhaps with other text
@@ -355,19 +356,35 @@ async def on_configuration(ls: InfillServer, params: types.DidChangeConfiguratio
 
 
 @server.feature(types.SHUTDOWN)
-async def on_shutdown(ls: InfillServer, params: None) -> None:
-    # Stop running denoising at its next step so the process can exit promptly. Not waiting for the worker here:
-    # the answer would wait up to 30 s for a model load, which cannot stop half-way; `exit` (InfillServer.shutdown)
-    # waits. A failed load's message still held back is said first: a client may exit as soon as it has the answer.
+def on_shutdown(ls: InfillServer, params: None) -> None:
+    # Stop running denoising at its next step so the process can exit promptly. Not waiting here: the answer
+    # would wait up to 30 s for a model load, which cannot stop half-way; `exit` (InfillServer.shutdown) waits.
     ls.shutdown_asked.set()
     ls.host.close(wait=False)
-    if ls.held_reports:
-        await asyncio.wait(list(ls.held_reports), timeout=LOAD_ERROR_GRACE_S)
+    # A failed load's message held back is said now, before the answer: a client may exit as soon as it has it.
+    for say in list(ls.held_reports):
+        say()
 
 
 STILL_LOADING = "the model is still loading; try again shortly"
 LOAD_ERROR_GRACE_S = 1.0   # a failed load is said only if no newer load was asked for within this
 PROGRESS_CREATE_TIMEOUT_S = 3.0   # the longest a load's progress waits for the client to take its token
+
+
+async def client_takes_progress(ls: InfillServer, token: str) -> bool:
+    """window/workDoneProgress/create, waited for a bounded time: a client that never answers held back the load's
+    outcome (its error, the status). A late answer is left to come: pygls showed the user an error for the answer
+    to a request cancelled here."""
+    created = asyncio.ensure_future(ls.work_done_progress.create_async(token))
+    created.add_done_callback(lambda task: task.cancelled() or task.exception())   # (a late refusal: not an error)
+    await asyncio.wait({created}, timeout=PROGRESS_CREATE_TIMEOUT_S)
+    if not created.done():
+        log.warning("no progress reporting: the client did not take the token within %s s", PROGRESS_CREATE_TIMEOUT_S)
+        return False
+    if created.cancelled() or created.exception() is not None:   # a client that refuses progress gets completions
+        log.warning("no progress reporting: %s", "cancelled" if created.cancelled() else created.exception())
+        return False
+    return True
 
 
 async def load_model(ls: InfillServer) -> None:
@@ -386,14 +403,10 @@ async def load_model(ls: InfillServer) -> None:
     window = ls.client_capabilities.window
     progress = bool(window and window.work_done_progress)
     if progress:
-        try:
-            # (bounded: a client that never answers would hold back the load's outcome, its error and status)
-            await asyncio.wait_for(ls.work_done_progress.create_async(token), PROGRESS_CREATE_TIMEOUT_S)
+        progress = await client_takes_progress(ls, token)
+        if progress:
             ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
                 title="Diffusion Infill", message="loading the model", cancellable=False))
-        except Exception as exc:  # a client that refuses progress still gets its completions
-            log.warning("no progress reporting: %s", exc if str(exc) else "the client did not answer in time")
-            progress = False
     try:
         outcome = await asyncio.wrap_future(loaded)
     except asyncio.CancelledError:   # shutdown, or the connection ended while the model loaded
@@ -405,35 +418,42 @@ async def load_model(ls: InfillServer) -> None:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="stopped before it finished"))
         return
     info, error = outcome
-    held = asyncio.get_running_loop().create_future()   # what a shutdown waits for: the outcome said
-    ls.held_reports.add(held)
-    try:
-        if error:
-            # A model path typed into a settings box arrives a character at a time, each value a load that fails at
-            # once: say the failure only if no newer load follows within a moment (the status shows it meanwhile).
-            ls.publish_status(only_if_state_changed=True)
-            try:   # (a shutdown ends the wait: the error is said, and the progress ended, before the server goes)
-                await asyncio.wait_for(ls.shutdown_asked.wait(), LOAD_ERROR_GRACE_S)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                pass
-            if ls.host.latest_load != generation and not ls.shutdown_asked.is_set():
+    if error:
+        # A model path typed into a settings box arrives a character at a time, each value a load that fails at
+        # once: say the failure only if no newer load follows within a moment (the status shows it meanwhile).
+        ls.publish_status(only_if_state_changed=True)
+        said = False
+
+        def say() -> None:   # at the end of the wait, or by a shutdown within it (before its answer)
+            nonlocal said
+            if not said:
+                said = True
+                ls.tell(error, types.MessageType.Error)
                 if progress:
-                    ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
-                return
-            ls.tell(error, types.MessageType.Error)
-            done = "the model failed to load"
-        else:
-            done = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
-            for note in info.get("notes", []):
-                ls.tell(note, types.MessageType.Warning)
-            ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
-                                                         message=f"Diffusion Infill: {done}: {info}"))
-        if progress:
-            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=done))
-        ls.publish_status()   # even when the state is "ready" again: the model or the device may be new
-    finally:
-        held.set_result(None)
-        ls.held_reports.discard(held)
+                    ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="the model failed to load"))
+                ls.publish_status()
+
+        ls.held_reports.add(say)
+        try:
+            await asyncio.wait_for(ls.shutdown_asked.wait(), LOAD_ERROR_GRACE_S)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+        finally:
+            ls.held_reports.discard(say)
+        if not said and ls.host.latest_load != generation and not ls.shutdown_asked.is_set():
+            if progress:
+                ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
+            return
+        say()
+        return
+    done = f"model ready on {info.get('device')} ({info.get('parameters', 0) / 1e6:.1f}M parameters)"
+    for note in info.get("notes", []):
+        ls.tell(note, types.MessageType.Warning)
+    ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info,
+                                                 message=f"Diffusion Infill: {done}: {info}"))
+    if progress:
+        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=done))
+    ls.publish_status()   # even when the state is "ready" again: the model or the device may be new
 
 
 # ---- documents ----------------------------------------------------------------------------------------------------

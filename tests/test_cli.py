@@ -494,6 +494,23 @@ def test_a_tcp_line_too_long_for_a_header_is_skipped_as_over_stdio(tcp_server):
         assert "counters" in read_reply(connection, 2)["result"]
 
 
+def test_tcp_shutdown_and_exit_written_together_end_the_server_with_0():
+    """A client that sends `exit` without waiting for the shutdown's answer: both arrive in one read over TCP, and
+    the exit was handled before the shutdown was done (exit code 1, the shutdown unanswered)."""
+    server = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", "127.0.0.1:0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stderr.readline().rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+            connection.sendall(frame(INITIALIZE))
+            assert read_message(connection)["id"] == 1
+            connection.sendall(frame({"id": 2, "method": "shutdown"}) + frame({"method": "exit"}))
+            assert read_reply(connection, 2)["result"] is None
+        assert server.wait(timeout=60) == 0
+    finally:
+        server.kill()
+
+
 def test_a_request_before_initialize_is_answered_server_not_initialized(tcp_server):
     """LSP's -32002: it was an internal error with a traceback, which the editor showed the user."""
     with tcp_server() as connection:

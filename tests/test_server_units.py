@@ -688,6 +688,9 @@ def test_a_completion_item_is_labelled_with_what_it_adds_not_the_users_text_it_k
     assert item.label == "return x * 2" and item.text_edit.new_text.startswith("  # type: ignore")
     same = as_completion_item(types.InlineCompletionItem(insert_text=")", range=kept), ")")
     assert same.label == ")"   # nothing new: the text itself
+    # Only the whole kept text is left out, not any first characters the two share (a label from mid-word).
+    assert as_completion_item(types.InlineCompletionItem(insert_text="count_all)", range=kept),
+                              "count)").label == "count_all)"
 
 
 def test_a_suggestion_typed_through_past_a_line_break_is_a_one_line_completion_item():
@@ -747,6 +750,8 @@ def edit(l1: int, c1: int, l2: int, c2: int, text: str) -> types.TextDocumentCon
     ("x\n😀😀\ny", edit(1, 1, 1, 3, "Z"), UTF16, "x\n\ud83dZ\ude00\ny"),          # as the editor has it too
     ("x\n😀\ny", edit(1, 1, 0, 1, "\ud83d"), UTF16, "x😀\ny"),                   # reversed, across lines
     ("a😋b", edit(0, 2, 0, 2, ""), UTF16, "a😋b"),                            # nothing inserted: nothing lost
+    ("x\n\ud83dZ\ude00", edit(1, 1, 1, 2, ""), UTF16, "x\n😀"),                 # halves meet: one character
+    ("😀\ud83d", edit(1, 1, 2, 0, "\ude00a"), UTF16, "😀😀a"),                     # past the end, after a half
     ("old", types.TextDocumentContentChangeWholeDocument(text="new\r\n"), UTF16, "new\r\n"),
 ])
 def test_document_changes_follow_the_lsp_rules(source, change, codec, result):
