@@ -96,11 +96,8 @@ def clamped_offset_and_split(source: str, position: types.Position, codec: Posit
 HALF_PAIR = re.compile("[\ud800-\udfff]")   # a UTF-16 surrogate on its own
 
 
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def spliced_in_utf16_units(source: str, start: types.Position, end: types.Position, text: str) -> str:
+def spliced_in_utf16_units(source: str, start: types.Position, end: types.Position, text: str,
+                           codec: PositionCodec) -> str:
     """A change applied on the UTF-16 code units of the lines it touches, as a UTF-16 editor applies it. VS Code's
     minimal edits can replace one half of an emoji's pair (😀 to 😁 changes the low half alone) or insert a pair's
     halves in two changes: halves that meet become one character again, where snapping the range to whole
@@ -113,12 +110,12 @@ def spliced_in_utf16_units(source: str, start: types.Position, end: types.Positi
     if first is None:
         start_unit = len(units) // 2
     else:
-        start_unit = min(max(0, start.character), utf16_units(source[first[0]:first[1]]))
+        start_unit = min(max(0, start.character), units_in(source[first[0]:first[1]], codec))
     if last is None:
         end_unit = len(units) // 2
     else:
-        end_unit = utf16_units(source[region_start:last[0]]) + min(max(0, end.character),
-                                                                    utf16_units(source[last[0]:last[1]]))
+        end_unit = units_in(source[region_start:last[0]], codec) + min(max(0, end.character),
+                                                                       units_in(source[last[0]:last[1]], codec))
     end_unit = max(end_unit, start_unit)
     spliced = units[:2 * start_unit] + text.encode("utf-16-le", "surrogatepass") + units[2 * end_unit:]
     return source[:region_start] + spliced.decode("utf-16-le", "surrogatepass") + source[region_end:]

@@ -70,7 +70,7 @@ def apply_change(source: str, change: types.TextDocumentContentChangeEvent, code
         first, last = change.range.start, change.range.end
         if (last.line, last.character) < (first.line, first.character):
             first, last = last, first
-        return spliced_in_utf16_units(source, first, last, change.text)
+        return spliced_in_utf16_units(source, first, last, change.text, codec)
     return source[:start] + change.text + source[end:]
 
 

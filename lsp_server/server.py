@@ -440,7 +440,7 @@ async def load_model(ls: InfillServer) -> None:
             pass
         finally:
             ls.held_reports.discard(say)
-        if not said and ls.host.latest_load != generation and not ls.shutdown_asked.is_set():
+        if ls.host.latest_load != generation and not ls.shutdown_asked.is_set():   # (a shutdown said it)
             if progress:
                 ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="replaced by a newer load"))
             return
