@@ -403,7 +403,10 @@ async def load_model(ls: InfillServer) -> None:
     window = ls.client_capabilities.window
     progress = bool(window and window.work_done_progress)
     if progress:
-        progress = await client_takes_progress(ls, token)
+        try:
+            progress = await client_takes_progress(ls, token)
+        except asyncio.CancelledError:   # the connection ended before the client took the token: nothing to say
+            return
         if progress:
             ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
                 title="Diffusion Infill", message="loading the model", cancellable=False))

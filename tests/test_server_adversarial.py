@@ -10,6 +10,7 @@ is exactly that text. The cursor is at the end of a plain-text line the embedded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import subprocess
@@ -392,6 +393,33 @@ async def test_the_connection_ends_while_the_model_loads(ending: str, capfd):
     assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr[-2000:]
 
 
+async def test_the_connection_ends_while_the_server_waits_for_the_client_to_take_the_progress_token(capfd):
+    """The load waits (a few seconds at most) for the client's answer to window/workDoneProgress/create: a
+    connection that ended meanwhile cancelled that wait, and asyncio wrote a CancelledError traceback on stderr."""
+    client = await config().start()
+    server = client._server
+    asked = asyncio.Event()
+
+    async def never_take_the_token(params: types.WorkDoneProgressCreateParams) -> None:
+        asked.set()
+        await asyncio.Event().wait()
+
+    client.protocol.fm.features[types.WINDOW_WORK_DONE_PROGRESS_CREATE] = never_take_the_token
+    try:
+        await initialize(client, {"diffusionInfill": FAST_OPTIONS})
+        await asyncio.wait_for(asked.wait(), 30)
+        server.stdin.close()
+        await asyncio.wait_for(server.wait(), 30)
+    finally:
+        if server.returncode is None:
+            server.kill()
+        with contextlib.suppress(RuntimeError):   # pygls's client cannot fail its own handler, still waiting
+            await client.stop()
+    assert server.returncode == 0
+    stderr = capfd.readouterr().err
+    assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr[-2000:]
+
+
 async def test_a_second_initialize_and_a_request_after_shutdown_are_refused_as_invalid():
     """LSP allows one initialize, and answers requests after shutdown with InvalidRequest. A second initialize made
     pygls build a new workspace (every open document was then unknown); a request after shutdown was dropped
@@ -418,7 +446,8 @@ async def test_a_second_initialize_and_a_request_after_shutdown_are_refused_as_i
     finally:
         if server.returncode is None:
             server.kill()
-        await client.stop()
+        with contextlib.suppress(RuntimeError):   # pygls's client cannot fail its own handler, still waiting
+            await client.stop()
     assert server.returncode == 0
 
 
