@@ -105,7 +105,10 @@ def statement_starts(text: str, grammar: str) -> tuple[int, ...]:
     return tuple(len(data[:child.start_byte].decode("utf-8")) for child in parse(grammar, data).root_node.children)
 
 
-@lru_cache(maxsize=256)   # the cells above change rarely; the head is built at every keystroke
+# The cells above change rarely; the head is built several times a keystroke. Sized past the cells a long context
+# reaches (a 4,096-token model reads ~65,000 characters back): with 256, a notebook of more cells than that in reach
+# evicted each cell before the next walk came back to it, and every cell was parsed again at every keystroke.
+@lru_cache(maxsize=8192)
 def cell_code(cell: Cell, grammar: str | None) -> str | None:
     """The cell as the head shows it, without its last line break; None for a cell left out: blank, unreadable, in
     another language, or code that does not parse on its own. The kernel reads each cell apart, so an unclosed

@@ -14,7 +14,7 @@ from .choose import Cleaned, choose
 from .clean import (CleanContext, auto_closed_tail, body_after_header_comment, cleaned_with_tail, comment_after_cursor,
                     indentation)
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
-from .decide import code_bracket_surplus, opener_line, previous_nonblank_line
+from .decide import FILL_MAX_TOKENS, code_bracket_surplus, opener_line, previous_nonblank_line
 from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
@@ -40,7 +40,7 @@ class InfillRequest:
     end: int                         # == start for inline; selection end for fill/rewrite
     language_id: str | None = None   # LSP languageId ("python", "javascript", "typescriptreact", ...)
     path: str | None = None          # used to guess the language from the extension when language_id is None
-    instruction: str | None = None   # rewrite only, optional free text
+    instruction: str | None = None   # a fill or rewrite's optional free text (said to be unused)
     max_new_tokens: int = 64
     tab_size: int | None = None      # the editor's formatting options, when it sends them
     insert_spaces: bool | None = None
@@ -97,7 +97,7 @@ def nothing_offered(request: InfillRequest, plan_message: str | None, reason: st
     if not (request.invoked or request.mode != "inline"):
         return plan_message
     # (a rewrite the model could not make says it too: the user must not think the instruction was the cause)
-    unused = INSTRUCTION_UNUSED if request.mode == "rewrite" and request.instruction else None
+    unused = INSTRUCTION_UNUSED if request.instruction else None
     return "; ".join(filter(None, [plan_message, f"no suggestion: {reason}", unused]))
 
 
@@ -150,6 +150,17 @@ def suffix_tokens_read(engine: EngineLike) -> int | None:
     canvas: none, the prompt is the prefix's alone)."""
     read = getattr(engine, "suffix_tokens_read", None)
     return read if is_offset(read) and read >= 0 else None
+
+
+def fill_too_long(selection: str, engine: EngineLike) -> str | None:
+    """Why a selection cannot be filled, else None. A fill writes FILL_MAX_TOKENS at most: a longer selection would
+    be replaced by a text cut off there, and its tail lost (as a rewrite refuses it, in the engine)."""
+    _, count_tokens, exact = token_budget(engine)
+    tokens = count_tokens(for_model(selection))
+    if tokens <= FILL_MAX_TOKENS:
+        return None
+    counted = f"{tokens} tokens" if exact else f"about {tokens} tokens"
+    return f"the selection is too long to fill: {counted}, and a fill writes at most {FILL_MAX_TOKENS}; select less"
 
 
 def elapsed_ms(since: float) -> float:
@@ -339,6 +350,10 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         return InfillResult("", start, end, nothing_offered(request, plan.message, plan.decision.reason), details)
 
     prefix, suffix, original = plan.related + plan.context.prefix, plan.context.suffix, text[start:end]
+    if mode == "fill" and (too_long := fill_too_long(original, engine)):
+        timings["total_ms"] = elapsed_ms(started)
+        details["reason"] = too_long
+        return InfillResult("", start, end, too_long, details)
     engine_started = time.perf_counter()
     if mode == "rewrite":
         candidates = engine.rewrite(for_model(prefix), for_model(suffix), for_model(original),
@@ -411,9 +426,9 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         cut = (f"the model had not finished when it reached its length limit ({limit} tokens): "
                "check the end of the filled text")
         message = f"{message}; {cut}" if message else cut
-    if mode == "rewrite" and request.instruction:
+    if request.instruction:
         # No engine here puts an instruction to the model; the editors ask for one, and the user must not believe
         # it was followed.
-        unused = f"{INSTRUCTION_UNUSED}: the selection was rewritten"
+        unused = f"{INSTRUCTION_UNUSED}: the selection was {'rewritten' if mode == 'rewrite' else 'filled'}"
         message = f"{message}; {unused}" if message else unused
     return InfillResult(new_text, start, new_end, message, details, edits)

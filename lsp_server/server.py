@@ -1115,20 +1115,32 @@ def command_arguments(args: tuple) -> tuple[str, types.Range, str | None, dict |
         raise JsonRpcInvalidParams("the command's uri must be a string")
     try:
         if isinstance(raw_range, dict):
-            raw_range = types.Range(start=types.Position(**raw_range["start"]),
-                                    end=types.Position(**raw_range["end"]))
+            raw_range = types.Range(start=position_from(raw_range["start"]), end=position_from(raw_range["end"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise JsonRpcInvalidParams(f"the command's range is not an LSP Range: {exc}") from None
     if not isinstance(raw_range, types.Range):
         raise JsonRpcInvalidParams("the command's range is not an LSP Range")
-    if any(isinstance(value, bool) for position in (raw_range.start, raw_range.end)
-           for value in (position.line, position.character)):   # lsprotocol takes true for 1
-        raise JsonRpcInvalidParams("the command's range is not an LSP Range: its positions must be whole numbers")
     if instruction is not None and not isinstance(instruction, str):
         raise JsonRpcInvalidParams("the command's instruction must be a string")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise JsonRpcInvalidParams("the command's version must be a whole number")
     return uri, raw_range, instruction, formatting, version
+
+
+def position_from(raw) -> types.Position:
+    """An LSP Position from a command's plain JSON. Its numbers are checked here: lsprotocol takes true for 1, and
+    for "11" or 11.5 says the value is out of range, not that it is no whole number. A whole float (11.0) is taken."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a position must be an object {{line, character}}, got {raw!r}")
+    numbers = {}
+    for name in ("line", "character"):
+        value = raw[name]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"its {name} must be a whole number, got {value!r}")
+        numbers[name] = value
+    return types.Position(**numbers)
 
 
 def describe_range(rng: types.Range) -> str:

@@ -60,6 +60,19 @@ NOTEBOOK_HEAD = notebook_head([Cell("Count the words of a text.", False),
                                Cell("def count_words(text):\n    return len(text.split())", True)], "python", 10_000)
 
 
+def test_a_head_over_more_cells_than_before_is_built_again_from_the_cache():
+    """The head is built several times a keystroke: with more cells in reach than the cache held (256), each walk
+    evicted the cells the next one needed, and every cell above was parsed again (about 29 ms a head for 400 cells
+    here, on the event loop)."""
+    from infill.notebook import cell_code
+
+    cells = [Cell(f"value_{n} = compute({n})\nprint(value_{n})\n", True) for n in range(2000)]
+    assert notebook_head(cells, "python", 1_000_000).count("print(") == len(cells)
+    misses = cell_code.cache_info().misses
+    assert notebook_head(cells, "python", 1_000_000).count("print(") == len(cells)
+    assert cell_code.cache_info().misses == misses
+
+
 def test_a_cell_reads_the_cells_above_it_and_is_answered_in_its_own_offsets():
     text, offset = at("total = <|>\nprint(total)\n")
     engine = ScriptedEngine("count_words(text)")

@@ -908,6 +908,17 @@ def test_a_rewrite_says_its_instruction_was_not_used():
     assert "instruction" not in run_infill(request, ScriptedEngine("return x +")).message
 
 
+def test_a_fill_given_an_instruction_says_it_was_not_used():
+    """The server takes an instruction with either command: a fill dropped it without a word."""
+    text = "def f(x):\n    return x + 1\n"
+    start = text.index("return")
+    request = InfillRequest(text=text, mode="fill", start=start, end=text.index("\n", start),
+                            language_id="python", instruction="make it shorter")
+    result = run_infill(request, ScriptedEngine("return x + 2"))
+    assert result.text == "return x + 2" and "instruction was not used" in result.message
+    assert "selection was filled" in result.message
+
+
 @pytest.mark.parametrize("mode", ["fill", "rewrite"])
 def test_a_selection_of_spaces_only_is_filled_at_its_indentation(mode):
     """A blank line's indentation selected from column 0: before, cleaning raised ValueError (min() of no lines)."""
@@ -1237,6 +1248,27 @@ def test_a_fill_of_a_selection_longer_than_the_inline_cap_gets_room_for_it_and_a
     assert f"length limit ({result.details['chosen']['length']} tokens)" in result.message   # the chosen row's
     inline_result, engine = inline("def f(a):\n    return <|>\n", "a + 1")
     assert engine.calls[0]["max_new_tokens"] == 64 and inline_result.message is None   # inline: the request's cap
+
+
+def test_a_selection_longer_than_a_fill_can_write_is_refused_before_the_model_runs():
+    """A fill writes FILL_MAX_TOKENS at most: a longer selection was replaced by a text cut off there (its tail
+    lost; in a language without a grammar nothing refused it), with only a warning. Counted by the engine's own
+    tokenizer when it has one."""
+    from infill.decide import FILL_MAX_TOKENS
+
+    lines = [f"- item {n}: some words of prose here\n" for n in range(400)]
+    text = "".join(lines)
+    request = InfillRequest(text=text, mode="fill", start=0, end=len(text), language_id="markdown")
+    engine = ScriptedEngine("- item 0\n")
+    result = run_infill(request, engine)
+    assert engine.calls == [] and result.text == "" and result.edits == []
+    assert "too long to fill" in result.message and "select less" in result.message
+    engine.count_tokens = lambda text: len(text.split())   # the engine's own counter decides, when it has one
+    words = len(text.split())
+    assert words > FILL_MAX_TOKENS
+    assert f"{words} tokens, and a fill writes at most {FILL_MAX_TOKENS}" in run_infill(request, engine).message
+    short = InfillRequest(text=text, mode="fill", start=0, end=len("".join(lines[:40])), language_id="markdown")
+    assert run_infill(short, engine).text and len(engine.calls) == 1   # within the limit: filled as before
 
 
 @pytest.mark.parametrize("language_id, source, middle, expected", [

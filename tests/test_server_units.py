@@ -218,6 +218,20 @@ def test_bad_command_arguments_raise_invalid_params(args):
         command_arguments(args)
 
 
+@pytest.mark.parametrize("value", ["11", 11.5, None, [1]])
+def test_a_range_number_that_is_no_whole_number_is_said_to_be_one(value):
+    """lsprotocol said "should be in range [0:2147483647], but was 11" for the string "11": the user was told a
+    range was wrong, not a type."""
+    raw = {"start": {"line": 0, "character": value}, "end": {"line": 1, "character": 0}}
+    with pytest.raises(JsonRpcInvalidParams, match="character must be a whole number"):
+        command_arguments(({"uri": "file:///a.py", "range": raw},))
+
+
+def test_a_whole_float_in_a_range_is_taken_as_its_number():
+    raw = {"start": {"line": 1.0, "character": 2}, "end": {"line": 3, "character": 0.0}}
+    assert command_arguments(("file:///a.py", raw))[1] == types.Range(start=at(1, 2), end=at(3, 0))
+
+
 # ---- typing experience: debounce, cache, typed-through, job queue, ids ------------------------------------------
 
 import threading  # noqa: E402
