@@ -2,14 +2,16 @@
 # Installs what the VS Code editor test needs, all under one git-ignored cache folder, and builds the extension:
 #   - Debian's chromium, chromium-driver (the browser selenium drives), libkrb5-dev and ripgrep (code-server's
 #     install needs them), when missing and apt-get can be used;
-#   - code-server 4.100.3 (VS Code 1.100.3, the last release that runs on Node 20) from npm;
+#   - code-server 4.100.3 (VS Code 1.100.3, the last release that runs on Node 20) from npm, into the user's cache
+#     (~/.cache/diffusion-infill, or $INFILL_EDITOR_CACHE): 300 MB and the same for every checkout, so a second clone
+#     does not install it again (as Playwright keeps its browsers); CACHE_DIR/code-server links to it;
 #   - the extension in editors/vscode: npm ci, tsc, vsce package (while code-server installs), then installed into
 #     code-server's extensions folder.
 #
 #   editors/install_code_server.sh [CACHE_DIR]     # default: editors/.cache/vscode
 #
 # Re-runs take a second: code-server, the extension's node_modules and the extension itself are reinstalled only
-# when their version, the lock file or the extension's sources changed.
+# when their version, the lock file or the extension's sources changed. Two runs at once install code-server once.
 # On success the last line is `ready: CACHE_DIR`.
 set -eu
 
@@ -80,25 +82,38 @@ if [ "$(cat "$cache/extension.stamp" 2>/dev/null)" != "$sources_hash" ] || [ ! -
 fi
 
 # ---- code-server ----------------------------------------------------------------------------------------------------
-code_server="$cache/code-server/node_modules/.bin/code-server"
-installed=""
-[ -x "$code_server" ] && installed="$(node -p 'require(process.argv[1]).version' \
-    "$cache/code-server/node_modules/code-server/package.json" 2>/dev/null || true)"
-if [ "$installed" != "$CODE_SERVER_VERSION" ]; then
-    say "npm install code-server@$CODE_SERVER_VERSION (one to three minutes)"
+shared="${INFILL_EDITOR_CACHE:-${XDG_CACHE_HOME:-${HOME:-$cache}/.cache}/diffusion-infill}"
+mkdir -p "$shared"
+shared="$(cd "$shared" && pwd)"
+install_dir="$shared/code-server-$CODE_SERVER_VERSION"
+code_server="$install_dir/node_modules/.bin/code-server"
+complete="$install_dir/.complete"   # written last: a half-finished install (killed, failed) is not taken for one
+if [ ! -e "$complete" ]; then
+    exec 9>"$shared/.install-lock"
+    flock 9   # another checkout's run may be installing it now: wait for it, then take what it installed
+    if [ ! -e "$complete" ]; then
+        say "npm install code-server@$CODE_SERVER_VERSION into $install_dir (one to three minutes)"
+        rm -rf "$install_dir"
+        mkdir -p "$install_dir" "$TMPDIR/$(dirname "$RIPGREP_ARCHIVE")"
+        tar czf "$TMPDIR/$RIPGREP_ARCHIVE" -C /usr/bin rg
+        echo '{"name": "code-server-for-tests", "private": true}' >"$install_dir/package.json"
+        # npm_config_yes: node-pty's build runs npx, and this machine's npmrc says yes=false.
+        (cd "$install_dir" && npm_config_yes=true npm install --no-save --unsafe-perm --foreground-scripts \
+            --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >"$cache/code-server-install.log" 2>&1) || {
+            tail -n 30 "$cache/code-server-install.log" >&2
+            say "npm install code-server failed (log: $cache/code-server-install.log)" >&2
+            rm -rf "$install_dir"
+            [ -n "$build_pid" ] && wait "$build_pid" || true
+            exit 4
+        }
+        touch "$complete"
+    fi
+    exec 9>&-
+fi
+# The test starts CACHE_DIR/code-server/...: a link to the shared install (a folder there is an older layout's).
+if [ ! -L "$cache/code-server" ] || [ "$(readlink "$cache/code-server")" != "$install_dir" ]; then
     rm -rf "$cache/code-server"
-    mkdir -p "$cache/code-server" "$TMPDIR/$(dirname "$RIPGREP_ARCHIVE")"
-    tar czf "$TMPDIR/$RIPGREP_ARCHIVE" -C /usr/bin rg
-    echo '{"name": "code-server-for-tests", "private": true}' >"$cache/code-server/package.json"
-    # npm_config_yes: node-pty's build runs npx, and this machine's npmrc says yes=false.
-    (cd "$cache/code-server" && npm_config_yes=true npm install --no-save --unsafe-perm --foreground-scripts \
-        --no-audit --no-fund "code-server@$CODE_SERVER_VERSION" >"$cache/code-server-install.log" 2>&1) || {
-        tail -n 30 "$cache/code-server-install.log" >&2
-        say "npm install code-server failed (log: $cache/code-server-install.log)" >&2
-        rm -rf "$cache/code-server"
-        [ -n "$build_pid" ] && wait "$build_pid" || true
-        exit 4
-    }
+    ln -s "$install_dir" "$cache/code-server"
 fi
 
 # ---- the extension, installed into code-server's extensions folder ---------------------------------------------------

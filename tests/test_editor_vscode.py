@@ -1,8 +1,8 @@
 """The VS Code extension in real VS Code (code-server 4.100.3 in Debian's Chromium, driven by selenium), talking to
 the real `infill-lsp` server with the embedded model. Nothing is mocked.
 
-`editors/install_code_server.sh` installs the browser, code-server and the packaged extension (.vsix) into the
-git-ignored editors/.cache/vscode (cold: a few minutes; warm: a second). The test opens a Python file of a fresh
+`editors/install_code_server.sh` installs the browser, code-server (into the user's cache, shared by every checkout)
+and the packaged extension (.vsix) into the git-ignored editors/.cache/vscode (cold: a few minutes; warm: a second). The test opens a Python file of a fresh
 workspace (after turning diffusionInfill.enable off and on in the Settings editor first, which must not start a
 server while no Python file is open), waits for the status bar to say the model is ready, types, waits for the server's ghost text, accepts it
 with Tab, saves and reads the file back, asks once explicitly (Trigger Inline Suggestion), then runs "Fill
