@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
+from engine.model_files import check_before_loading
 from engine.types import Cancelled, EngineConfig, EngineError, ModelLoadError
 from infill import InfillRequest, InfillResult, prime_engine, run_infill
 
@@ -147,6 +148,8 @@ class ModelHost:
         self.last_run, self.run_totals = {}, dict(NO_RUNS)
         stopped = False
         try:
+            # A wrong path or folder is said at once, not after the seconds torch and transformers take to import.
+            check_before_loading(config)
             from engine import InfillEngine  # torch loads here, off the event loop
             if cancel is not None and cancel():
                 raise Cancelled()

@@ -1555,3 +1555,26 @@ def test_a_rejected_suggestion_does_not_come_back_by_typing_its_first_character(
     assert settle(ls, [{"id": partly}], accepted=True)["counted"] and key in ls.suggestions   # accept a word: kept
     assert not settle(ls, [{"id": partly}], accepted=False)["counted"]   # Escape on the rest, under the same id
     assert key not in ls.suggestions
+
+
+@pytest.mark.parametrize("model, complaint", [("/nonexistent/model", "model folder not found"),
+                                              ("{tmp}", "no config.json"),
+                                              ("someone/some-model", "downloading is off")])
+def test_a_model_that_cannot_be_found_is_refused_before_torch_is_imported(tmp_path, model, complaint):
+    """A wrong path (typed in a settings box, or on the command line) was said only after the seconds torch and
+    transformers take to import. In a process of its own, which has not imported them yet."""
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "from engine.types import EngineConfig\n"
+              "from lsp_server.model_host import ModelHost\n"
+              "host = ModelHost()\n"
+              f"info, error = host.load(EngineConfig(model={model.format(tmp=tmp_path)!r})).result(60)\n"
+              "host.close()\n"
+              "print(error)\n"
+              "print('torch' in sys.modules, 'transformers' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    error, imported = done.stdout.strip().splitlines()
+    assert complaint in error and imported == "False False"
