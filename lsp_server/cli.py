@@ -19,15 +19,12 @@ import stat
 import sys
 import time
 from pathlib import Path, PurePath
-from typing import TextIO
-
-from lsprotocol import types
-from pygls.workspace import PositionCodec
+from typing import TYPE_CHECKING, TextIO
 
 from .config import CHECKS, ServerOptions, parse_options
-from infill.style import LINE_BREAK
 
-from .positions import Snapshot, line_span
+if TYPE_CHECKING:
+    from .positions import Snapshot
 
 LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)(?:-(?P<line2>\d+):(?P<col2>\d+))?$", re.ASCII)
 LSP_MAX = 2**31 - 1   # the largest line or character LSP's positions hold
@@ -126,6 +123,12 @@ def read_source(path: Path) -> tuple[str, int]:
 
 
 def offset_in(snap: Snapshot, path: Path, line: int, col: int) -> int:
+    from lsprotocol import types
+
+    from infill.style import LINE_BREAK
+
+    from .positions import line_span
+
     # A column past the line's end is a typo here, not the LSP rule of falling back to the line's end.
     # Beyond LSP's range nothing can be there anyway (the file is at most 2 MB): held at its end, not a traceback.
     offset = snap.offset_of(types.Position(line=min(line - 1, LSP_MAX), character=min(col - 1, LSP_MAX)),
@@ -176,9 +179,15 @@ def run_fill(args: argparse.Namespace) -> int:
 
 
 def fill_once(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: a usage error (a bad flag, address or log file) is said without lsprotocol's
+    # third of a second.
+    from lsprotocol import types
+    from pygls.workspace import PositionCodec
+
     from infill import InfillRequest
 
     from .model_host import ModelHost
+    from .positions import Snapshot
 
     path, start_at, end_at = parse_location(args.location)
     if args.rewrite and not end_at:   # told before the file is read or the model loads
