@@ -83,7 +83,11 @@ fi
 
 # ---- code-server ----------------------------------------------------------------------------------------------------
 shared="${INFILL_EDITOR_CACHE:-${XDG_CACHE_HOME:-${HOME:-$cache}/.cache}/diffusion-infill}"
-mkdir -p "$shared"
+if ! mkdir -p "$shared" 2>/dev/null || [ ! -w "$shared" ]; then   # a read-only or missing home: this checkout's
+    say "cannot write $shared (set INFILL_EDITOR_CACHE to share code-server elsewhere): installing it under $cache"
+    shared="$cache/shared"
+    mkdir -p "$shared"
+fi
 shared="$(cd "$shared" && pwd)"
 install_dir="$shared/code-server-$CODE_SERVER_VERSION"
 code_server="$install_dir/node_modules/.bin/code-server"

@@ -336,14 +336,14 @@ def closed_on_a_later_line(text: str, offset: int, closer: str | None) -> bool:
     return closer is not None and next_code_line(text, offset).lstrip().startswith(closer)
 
 
-def plan_lengths(shape: str, max_new_tokens: int, selection: str = "") -> list[int]:
+def plan_lengths(shape: str, max_new_tokens: int, selection_tokens: int = 0) -> list[int]:
     """Length candidates in tokens, each capped by max_new_tokens. A fill is planned around the size of the
-    selection it replaces (about 3.5 characters per token in code), up to twice it: max_new_tokens is the longest
-    inline completion, and a selection longer than it was replaced by a text cut off at that length."""
+    selection it replaces (its tokens, as the engine counts them when it can), up to twice it: max_new_tokens is the
+    longest inline completion, and a selection longer than it was replaced by a text cut off at that length."""
     if shape == "single":
         wanted = SINGLE_LENGTHS
     elif shape == "block":
-        guess = max(8, round(len(selection) / 3.5))
+        guess = max(8, selection_tokens)
         wanted = [max(8, guess // 2), guess, guess * 2]
         max_new_tokens = max(max_new_tokens, min(guess * 2, FILL_MAX_TOKENS))
     else:

@@ -154,9 +154,10 @@ def suffix_tokens_read(engine: EngineLike) -> int | None:
 
 def fill_too_long(selection: str, engine: EngineLike) -> str | None:
     """Why a selection cannot be filled, else None. A fill writes FILL_MAX_TOKENS at most: a longer selection would
-    be replaced by a text cut off there, and its tail lost (as a rewrite refuses it, in the engine)."""
+    be replaced by a text cut off there, and its tail lost (as a rewrite refuses it, in the engine). Blank lines
+    around the code do not count: a fill of a gap writes what the code needs, not the gap's length."""
     _, count_tokens, exact = token_budget(engine)
-    tokens = count_tokens(for_model(selection))
+    tokens = count_tokens(for_model(selection.strip()))
     if tokens <= FILL_MAX_TOKENS:
         return None
     counted = f"{tokens} tokens" if exact else f"about {tokens} tokens"

@@ -80,7 +80,9 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
     if mode == "rewrite":
         lengths = None
     else:
-        lengths = plan_lengths(decision.shape, max_new_tokens, text[start:end])
+        # (A selection's size is counted as the model reads it: a plan from its characters fell short of text
+        # that takes more tokens per character, CJK or base64, and the fill was cut.)
+        lengths = plan_lengths(decision.shape, max_new_tokens, count_tokens(text[start:end]) if end > start else 0)
     before, _ = line_parts(text, start)
     _, rest_of_line = line_parts(text, end)
     # The cleaning reads these over and over: of a line longer than the context and than a literal scan's reach

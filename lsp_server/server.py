@@ -1136,6 +1136,8 @@ def position_from(raw) -> types.Position:
     for name in ("line", "character"):
         value = raw[name]
         if isinstance(value, float) and value.is_integer():
+            if not 0 <= value < 2**31:   # (as an int, 1e300's message spelled out its 301 digits)
+                raise ValueError(f"its {name} must be from 0 to 2147483647, got {value:g}")
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"its {name} must be a whole number, got {value!r}")

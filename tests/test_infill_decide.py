@@ -144,13 +144,13 @@ def test_length_plan_is_capped(shape, cap, expected):
 
 
 def test_fill_lengths_follow_the_selection_size():
-    small = plan_lengths("block", 256, "x = 1\n")
-    large = plan_lengths("block", 256, "y = compute(x)\n" * 20)   # 300 characters, about 86 tokens
+    small = plan_lengths("block", 256, 2)
+    large = plan_lengths("block", 256, 86)
     assert max(small) < max(large)
     assert 86 in large and max(large) <= 256
     # A selection longer than the inline cap: room for it (a fill cut at 32 tokens replaced 1,000 characters)
-    assert plan_lengths("block", 32, "z" * 1000) == [143, 286, 512]
-    assert plan_lengths("block", 32, "z" * 100) == [14, 29, 58]
+    assert plan_lengths("block", 32, 286) == [143, 286, 512]
+    assert plan_lengths("block", 32, 29) == [14, 29, 58]
 
 
 @pytest.mark.parametrize("grammar,source,shape", [

@@ -1269,6 +1269,24 @@ def test_a_selection_longer_than_a_fill_can_write_is_refused_before_the_model_ru
     assert f"{words} tokens, and a fill writes at most {FILL_MAX_TOKENS}" in run_infill(request, engine).message
     short = InfillRequest(text=text, mode="fill", start=0, end=len("".join(lines[:40])), language_id="markdown")
     assert run_infill(short, engine).text and len(engine.calls) == 1   # within the limit: filled as before
+    gap = "\n" * 1100   # blank lines count for nothing: the fill writes what the code needs, not the gap's length
+    blank = InfillRequest(text=f"# notes\n{gap}# end\n", mode="fill", start=8, end=8 + len(gap),
+                          language_id="markdown")
+    counting = ScriptedEngine("- item 0\n")
+    counting.count_tokens = len   # 1,100 tokens of line breaks
+    assert "too long" not in (run_infill(blank, counting).message or "") and counting.calls
+
+
+def test_a_fill_is_planned_from_the_tokens_the_engine_counts_not_from_characters():
+    """Text of few characters per token (CJK, base64) was planned from its characters (3.5 a token): the longest
+    candidate fell short of the selection, and the fill was cut."""
+    text = "# 注释\n" + "说明文字" * 60 + "\n# end\n"
+    start = text.index("说")
+    end = text.index("\n", start) + 1
+    engine = ScriptedEngine("新的说明\n")
+    engine.count_tokens = len   # one token a character, as a byte-level tokenizer may read CJK
+    run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="markdown"), engine)
+    assert 241 in engine.calls[0]["lengths"] and engine.calls[0]["max_new_tokens"] == 482
 
 
 @pytest.mark.parametrize("language_id, source, middle, expected", [

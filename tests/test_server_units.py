@@ -230,6 +230,10 @@ def test_a_range_number_that_is_no_whole_number_is_said_to_be_one(value):
 def test_a_whole_float_in_a_range_is_taken_as_its_number():
     raw = {"start": {"line": 1.0, "character": 2}, "end": {"line": 3, "character": 0.0}}
     assert command_arguments(("file:///a.py", raw))[1] == types.Range(start=at(1, 2), end=at(3, 0))
+    raw["end"]["line"] = 1e300
+    with pytest.raises(JsonRpcInvalidParams) as refused:
+        command_arguments(("file:///a.py", raw))
+    assert "got 1e+300" in str(refused.value) and len(str(refused.value)) < 200
 
 
 # ---- typing experience: debounce, cache, typed-through, job queue, ids ------------------------------------------
