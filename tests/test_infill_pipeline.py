@@ -893,30 +893,22 @@ def test_a_selections_layout_and_the_users_own_faults_stay(mode, language, sourc
     assert source[:result.start] + result.text + source[result.end:] == expected, result.message
 
 
-def test_a_rewrite_says_its_instruction_was_not_used():
+@pytest.mark.parametrize("mode, done", [("rewrite", "rewritten"), ("fill", "filled")])
+def test_a_command_says_its_instruction_was_not_used(mode, done):
+    """The server takes an instruction with either command: a fill dropped it without a word."""
     text = "def f(x):\n    return x + 1\n"
     start = text.index("return")
-    request = InfillRequest(text=text, mode="rewrite", start=start, end=text.index("\n", start),
+    request = InfillRequest(text=text, mode=mode, start=start, end=text.index("\n", start),
                             language_id="python", instruction="make it shorter")
     result = run_infill(request, ScriptedEngine("return x + 2"))
     assert result.text == "return x + 2" and "instruction was not used" in result.message
+    assert f"selection was {done}" in result.message
     # a rewrite refused (it broke the syntax) says so too: the instruction was not the cause
     refused = run_infill(request, ScriptedEngine("return x +"))
     assert refused.text == "" and "no suggestion" in refused.message and "instruction was not used" in refused.message
     request.instruction = None
     assert run_infill(request, ScriptedEngine("return x + 2")).message is None
     assert "instruction" not in run_infill(request, ScriptedEngine("return x +")).message
-
-
-def test_a_fill_given_an_instruction_says_it_was_not_used():
-    """The server takes an instruction with either command: a fill dropped it without a word."""
-    text = "def f(x):\n    return x + 1\n"
-    start = text.index("return")
-    request = InfillRequest(text=text, mode="fill", start=start, end=text.index("\n", start),
-                            language_id="python", instruction="make it shorter")
-    result = run_infill(request, ScriptedEngine("return x + 2"))
-    assert result.text == "return x + 2" and "instruction was not used" in result.message
-    assert "selection was filled" in result.message
 
 
 @pytest.mark.parametrize("mode", ["fill", "rewrite"])

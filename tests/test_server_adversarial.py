@@ -64,6 +64,19 @@ def config() -> ClientServerConfig:
     return ClientServerConfig(server_command=SERVER_COMMAND, client_factory=adversarial_client)
 
 
+@contextlib.asynccontextmanager
+async def server_of_its_own():
+    """A fresh server whose connection the test ends its own way (exit, closed input, ...): killed if still there."""
+    client = await config().start()
+    try:
+        yield client
+    finally:
+        if client._server.returncode is None:
+            client._server.kill()
+        with contextlib.suppress(RuntimeError):   # pygls's client cannot fail its own handler, still waiting
+            await client.stop()
+
+
 @pytest_lsp.fixture(config=config(), scope="module")
 async def client(lsp_client: LanguageClient):
     await initialize(lsp_client, {"diffusionInfill": FAST_OPTIONS})
@@ -335,9 +348,8 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
     """Before: shutdown failed ("dictionary changed size during iteration") with a command running; exit alone or
     the editor going away wrote tracebacks on stderr and aborted the process ("terminate called without an active
     exception") with the worker still inside torch."""
-    client = await config().start()
-    server = client._server
-    try:
+    async with server_of_its_own() as client:
+        server = client._server
         await initialize(client, {"diffusionInfill": {**FAST_OPTIONS, "steps": 256, "maxNewTokens": 512}})
         await wait_for_model(client)
         uri = "file:///tmp/adversarial/long.py"
@@ -358,10 +370,6 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
             if not request.done():
                 request.cancel()
         await asyncio.gather(command, inline, return_exceptions=True)
-    finally:
-        if server.returncode is None:
-            server.kill()
-        await client.stop()
     # Not killed by a signal (an abort is -6). LSP: 1 for an exit with no shutdown before it (over stdio it was 0:
     # pygls's loop swallowed the SystemExit that carried it).
     assert server.returncode == {"shutdown": 0, "exit": 1, "end of input": 0}[ending]
@@ -373,9 +381,8 @@ async def test_the_connection_ends_while_the_model_works(ending: str, capfd):
 async def test_the_connection_ends_while_the_model_loads(ending: str, capfd):
     """The task waiting for the load was cancelled as the loop closed, and asyncio wrote its traceback on stderr
     (the editor's server log)."""
-    client = await config().start()
-    server = client._server
-    try:
+    async with server_of_its_own() as client:
+        server = client._server
         await initialize(client, {"diffusionInfill": FAST_OPTIONS})
         if (await execute(client, "infill.status"))["state"] != "loading":
             pytest.skip("the model loaded before the connection could end")
@@ -384,10 +391,6 @@ async def test_the_connection_ends_while_the_model_loads(ending: str, capfd):
         else:
             server.stdin.close()
         await asyncio.wait_for(server.wait(), 30)
-    finally:
-        if server.returncode is None:
-            server.kill()
-        await client.stop()
     assert server.returncode == (1 if ending == "exit" else 0)
     stderr = capfd.readouterr().err
     assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr[-2000:]
@@ -396,25 +399,19 @@ async def test_the_connection_ends_while_the_model_loads(ending: str, capfd):
 async def test_the_connection_ends_while_the_server_waits_for_the_client_to_take_the_progress_token(capfd):
     """The load waits (a few seconds at most) for the client's answer to window/workDoneProgress/create: a
     connection that ended meanwhile cancelled that wait, and asyncio wrote a CancelledError traceback on stderr."""
-    client = await config().start()
-    server = client._server
     asked = asyncio.Event()
 
     async def never_take_the_token(params: types.WorkDoneProgressCreateParams) -> None:
         asked.set()
         await asyncio.Event().wait()
 
-    client.protocol.fm.features[types.WINDOW_WORK_DONE_PROGRESS_CREATE] = never_take_the_token
-    try:
+    async with server_of_its_own() as client:
+        server = client._server
+        client.protocol.fm.features[types.WINDOW_WORK_DONE_PROGRESS_CREATE] = never_take_the_token
         await initialize(client, {"diffusionInfill": FAST_OPTIONS})
         await asyncio.wait_for(asked.wait(), 30)
         server.stdin.close()
         await asyncio.wait_for(server.wait(), 30)
-    finally:
-        if server.returncode is None:
-            server.kill()
-        with contextlib.suppress(RuntimeError):   # pygls's client cannot fail its own handler, still waiting
-            await client.stop()
     assert server.returncode == 0
     stderr = capfd.readouterr().err
     assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr[-2000:]
@@ -424,9 +421,8 @@ async def test_a_second_initialize_and_a_request_after_shutdown_are_refused_as_i
     """LSP allows one initialize, and answers requests after shutdown with InvalidRequest. A second initialize made
     pygls build a new workspace (every open document was then unknown); a request after shutdown was dropped
     without an answer, and the client waited for ever."""
-    client = await config().start()
-    server = client._server
-    try:
+    async with server_of_its_own() as client:
+        server = client._server
         await initialize(client, {"diffusionInfill": FAST_OPTIONS})
         await wait_for_model(client)
         uri = "file:///tmp/adversarial/initialized_twice.txt"
@@ -443,11 +439,6 @@ async def test_a_second_initialize_and_a_request_after_shutdown_are_refused_as_i
         assert refused.value.code == INVALID_REQUEST and "after shutdown" in str(refused.value)
         client.exit(None)
         await asyncio.wait_for(server.wait(), 30)
-    finally:
-        if server.returncode is None:
-            server.kill()
-        with contextlib.suppress(RuntimeError):   # pygls's client cannot fail its own handler, still waiting
-            await client.stop()
     assert server.returncode == 0
 
 
