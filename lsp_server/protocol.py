@@ -23,6 +23,8 @@
   (`documents_at_request`).
 - a notification before initialize: pygls ran its handler, which read a workspace not made yet ("Error in
   server: AttributeError" shown to the user). It is dropped, as LSP says.
+- a request refused with InvalidParams (the client's mistake): pygls logged it at ERROR with a traceback; it is
+  one line at INFO.
 - exit: pygls closes stdout and leaves the running requests to be answered onto the closed stream (a traceback per
   request on stderr). After exit nothing more is written.
 """
@@ -243,6 +245,16 @@ class InfillProtocol(LanguageServerProtocol):
             self._send_response(message.id, None, error.to_response_error())
             return
         super().handle_message(message)
+
+    def _send_handler_result(self, future, *, msg_id) -> None:
+        # A refusal of the client's own mistake (an unknown document, a malformed command) is an answer, not a
+        # server fault: pygls wrote each one to the editor's log as an ERROR with a traceback.
+        if not future.cancelled() and isinstance(future.exception(), JsonRpcInvalidParams):
+            self._request_futures.pop(msg_id, None)
+            logger.info("refused request %s: %s", msg_id, future.exception())
+            self._send_response(msg_id, error=future.exception().to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
 
     def _execute_handler(self, msg_id, handler, callback, args=None, kwargs=None) -> None:
         super()._execute_handler(msg_id, handler, callback, args, kwargs)

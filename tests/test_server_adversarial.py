@@ -442,9 +442,10 @@ async def test_a_second_initialize_and_a_request_after_shutdown_are_refused_as_i
     assert server.returncode == 0
 
 
-async def test_a_cancel_for_a_request_answered_already_is_no_warning(capfd):
+async def test_answered_cancels_and_refused_requests_write_no_warning(capfd):
     """While typing, an answer from the cache often goes out before the editor's $/cancelRequest for it arrives:
-    pygls wrote "WARNING Cancel notification for unknown message id" into the editor's server log each time."""
+    pygls wrote "WARNING Cancel notification for unknown message id" into the editor's server log each time. A
+    request refused as the client's mistake (InvalidParams) was logged at ERROR with a traceback."""
     client = await config().start()
     try:
         await initialize(client, {"diffusionInfill": FAST_OPTIONS})
@@ -452,6 +453,11 @@ async def test_a_cancel_for_a_request_answered_already_is_no_warning(capfd):
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=1))   # a request answered already
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=10_000))
         assert (await execute(client, "infill.status"))["state"] in ("loading", "ready", status["state"])
+        whole_line = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}
+        for arguments in (["file:///tmp/adversarial/never_opened.py", whole_line], [42]):
+            with pytest.raises(JsonRpcException) as refused:
+                await execute(client, "infill.fillSelection", *arguments)
+            assert refused.value.code == INVALID_PARAMS, refused.value
         await asyncio.wait_for(client.shutdown_async(None), 30)
         client.exit(None)
         await asyncio.wait_for(client._server.wait(), 30)
@@ -459,6 +465,7 @@ async def test_a_cancel_for_a_request_answered_already_is_no_warning(capfd):
         await client.stop()
     stderr = capfd.readouterr().err
     assert "Cancel notification" not in stderr and "WARNING" not in stderr, stderr[-2000:]
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr[-2000:]
 
 
 def frame(body: bytes) -> bytes:
