@@ -395,7 +395,7 @@ function M.suggest(bufnr, trigger_kind)
     waiting_for_insert[bufnr] = api.nvim_create_autocmd("ModeChanged", { pattern = "ni*:*", once = true,
       callback = function()
         waiting_for_insert[bufnr] = nil
-        if vim.v.event.new_mode:match("^i") then
+        if vim.v.event.new_mode:match("^i") and api.nvim_buf_is_valid(bufnr) then
           vim.schedule(function() M.suggest(bufnr, trigger_kind) end)
         end
       end })

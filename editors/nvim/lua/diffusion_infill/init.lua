@@ -877,7 +877,10 @@ function M.setup(opts)
   })
   api.nvim_create_autocmd({ "BufWipeout" }, {
     group = group,
-    callback = function(event) skipped_unnamed[event.buf] = nil end,
+    callback = function(event)
+      skipped_unnamed[event.buf] = nil
+      cycle_after_answer[event.buf] = nil
+    end,
   })
   api.nvim_create_autocmd("LspAttach", {
     group = group,
