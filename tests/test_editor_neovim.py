@@ -706,6 +706,26 @@ def test_a_server_that_cannot_work_is_explained_in_plain_messages(nvim, tmp_path
     assert "open a file" not in health, health
     assert broken["starts_after_setup"] >= 2   # setup() again tries again (for the files open too)
 
+    # A program that exits with code 0 before it is up (`infill-lsp --help`) is a failed start too: it was taken for
+    # a server stopped as asked, said nothing and was started again for every file opened.
+    exit_zero = found["exit_zero"]
+    assert exit_zero["starts"] == 1 and exit_zero["statuslines"] == ["infill: failed (exit 0)"] * 2, exit_zero
+    [told] = [note for note in exit_zero["notifications"] if note["message"].startswith("Diffusion Infill: ")]
+    assert "code 0" in told["message"] and "does `cmd` start the language server" in told["message"], told
+
+    # A server that has not answered initialize yet: "starting" (the status line was blank and :InfillStatus said
+    # "not attached"), and a rewrite says so before it asks for an instruction.
+    starting = found["starting"]
+    assert starting["statusline"] == "infill: starting", starting
+    assert starting["prompts"] == [], starting
+    messages = [note["message"] for note in starting["notifications"]]
+    assert len(messages) == 2 and all("the server is starting" in message for message in messages), messages
+
+    # An unnamed buffer of a type the server does not serve is not promised a server once saved.
+    [no_type, python] = [note["message"] for note in found["unnamed"]]
+    assert "not attached" in no_type and "save it" not in no_type, no_type
+    assert "no file name" in python and "save it" in python, python
+
 
 def test_setup_options_of_the_wrong_type_are_reported_and_defaulted(nvim, tmp_path):
     """setup() is the user's configuration: a wrong value gets one warning naming it and its default, never a Lua

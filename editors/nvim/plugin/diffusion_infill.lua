@@ -63,7 +63,7 @@ command("InfillDismiss", function(infill) infill.dismiss() end, { desc = "Diffus
 command("InfillStatus", function(infill)
   local client = infill.get_client()
   if not client then
-    vim.notify("Diffusion Infill: the server is not attached to this buffer", vim.log.levels.WARN)
+    vim.notify("Diffusion Infill: " .. infill.unreachable_reason(), vim.log.levels.WARN)
     return
   end
   infill.refresh_status(client, function()

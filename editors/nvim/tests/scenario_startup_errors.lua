@@ -134,4 +134,53 @@ H.run(function()
   vim.cmd.edit(os.getenv("SCRATCH_DIR") .. "/broken_d.py")
   H.sleep(1500)
   report.broken.starts_after_setup = #vim.fn.readfile(os.getenv("START_LOG"))
+
+  -- 4. A `cmd` that exits with code 0 before it is up (`infill-lsp --help`): it was taken for a server stopped as
+  -- asked, said nothing, and started again for every file.
+  local quiet, quiet_log = os.getenv("SCRATCH_DIR") .. "/help-only", os.getenv("SCRATCH_DIR") .. "/help-starts.log"
+  vim.fn.writefile({ "#!/bin/sh", "echo started >> " .. vim.fn.shellescape(quiet_log), "echo 'usage: ...'",
+    "exit 0" }, quiet)
+  vim.fn.setfperm(quiet, "rwx------")
+  report.notifications = {}
+  vim.cmd("silent %bwipeout!")
+  infill.setup({ cmd = { quiet } })
+  shown = {}
+  for i, name in ipairs({ "quiet_a.py", "quiet_b.py" }) do
+    vim.cmd.edit(os.getenv("SCRATCH_DIR") .. "/" .. name)
+    H.sleep(i == 1 and 1500 or 500)
+    shown[#shown + 1] = infill.statusline()
+  end
+  report.exit_zero = { notifications = vim.deepcopy(report.notifications), statuslines = shown,
+    starts = #vim.fn.readfile(quiet_log) }
+
+  -- 5. A server still starting (it has not answered initialize): the status says so, and a command says so too,
+  -- before a rewrite asks for an instruction it could not use.
+  local slow = os.getenv("SCRATCH_DIR") .. "/slow-start"
+  vim.fn.writefile({ "#!/bin/sh", "exec sleep 60" }, slow)
+  vim.fn.setfperm(slow, "rwx------")
+  vim.cmd("silent %bwipeout!")
+  infill.setup({ cmd = { slow } })
+  vim.cmd.edit(os.getenv("SCRATCH_DIR") .. "/starting.py")
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, { "x = 1" })
+  H.sleep(500)
+  report.notifications = {}
+  local prompts = {}
+  local input = vim.ui.input
+  vim.ui.input = function(opts, on_answer) prompts[#prompts + 1] = opts.prompt end
+  vim.cmd("InfillStatus")
+  infill.rewrite(1, 1, nil, nil, { whole_lines = true })
+  vim.ui.input = input
+  report.starting = { statusline = infill.statusline(), notifications = vim.deepcopy(report.notifications),
+    prompts = prompts }
+  for _, client in ipairs(vim.lsp.get_clients({ name = infill.name, _uninitialized = true })) do
+    client:stop(true)
+  end
+
+  -- 6. A buffer without a name: "save it and the server attaches" only where the server would attach.
+  report.notifications = {}
+  vim.cmd.enew()
+  infill.fill(1, 1, nil, { whole_lines = true })   -- no filetype: not served whatever its name
+  vim.bo.filetype = "python"
+  infill.fill(1, 1, nil, { whole_lines = true })
+  report.unnamed = vim.deepcopy(report.notifications)
 end, tonumber(os.getenv("SCENARIO_DEADLINE_MS")))

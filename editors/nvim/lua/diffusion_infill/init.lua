@@ -112,7 +112,11 @@ end
 
 --- The latest status of the server for this buffer: the server's own report when it sends one, else a guess.
 function M.status(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  -- (get_clients leaves out a server that has not answered initialize yet: ask for those too, or a starting
+  -- server reads as none at all.)
   local client = M.get_client(bufnr)
+    or vim.lsp.get_clients({ bufnr = bufnr, name = NAME, _uninitialized = true })[1]
   if not client then
     return nil
   end
@@ -151,6 +155,24 @@ function M.statusline(bufnr)
     parts[#parts + 1] = ("%dms"):format(latency)
   end
   return table.concat(parts, " ")
+end
+
+--- Why a command cannot reach the server from this buffer, in words for the user.
+function M.unreachable_reason(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local served = M.configured and vim.list_contains(M.config.filetypes, vim.bo[bufnr].filetype)
+  local status = M.status(bufnr)
+  if status and status.state == "starting" then
+    return "the server is starting; try again in a moment"
+  end
+  if served and api.nvim_buf_get_name(bufnr) == "" then
+    return "this buffer has no file name; save it (:saveas {file}) and the server attaches"
+  end
+  local line = served and M.statusline(bufnr) or ""
+  if line ~= "" then
+    return ("the server is not running here (%s)"):format(line:gsub("^infill: ", ""))
+  end
+  return "the server is not attached to this buffer"
 end
 
 -- ---- inline completion: the same calls on either implementation ------------------------------------------------
@@ -385,20 +407,18 @@ end
 --- Sends infill.fillSelection / infill.rewriteSelection for lines line1..line2; the server applies the edit
 --- (workspace/applyEdit, handled by Neovim). on_done(err, answer) is called with the server's answer.
 --- opts.whole_lines: the lines as they are, not the last charwise selection on them.
-function M.run_on_selection(server_command, line1, line2, instruction, on_done, opts)
-  local bufnr = api.nvim_get_current_buf()
+--- The client and the LSP range for a command on lines line1..line2, or nil after telling the user why not.
+local function selection_target(server_command, bufnr, line1, line2, opts)
   local client = M.get_client(bufnr)
   if not client then
-    vim.notify(api.nvim_buf_get_name(bufnr) == ""
-      and "Diffusion Infill: this buffer has no file name; save it (:saveas {file}) and the server attaches"
-      or "Diffusion Infill: the server is not attached to this buffer", vim.log.levels.WARN)
-    return false
+    vim.notify("Diffusion Infill: " .. M.unreachable_reason(bufnr), vim.log.levels.WARN)
+    return nil
   end
   if not (opts and opts.whole_lines) and visual_mode_of(bufnr, line1, line2) == "\22" then
     -- A rectangle is not one span of text: filling its whole lines would rewrite text the user did not select.
     vim.notify("Diffusion Infill: a blockwise selection (CTRL-V) is not one span of text; select characters (v) "
       .. "or lines (V)", vim.log.levels.WARN)
-    return false
+    return nil
   end
   local range = selection_range(bufnr, line1, line2, client.offset_encoding, opts and opts.whole_lines)
   if range.start.line == range["end"].line and range.start.character == range["end"].character then
@@ -406,6 +426,15 @@ function M.run_on_selection(server_command, line1, line2, instruction, on_done, 
     vim.notify("Diffusion Infill: the selection is empty (a blank line); select the code to "
       .. (server_command == "infill.fillSelection" and "fill" or "rewrite")
       .. ", or ask for a suggestion at the cursor (:InfillSuggest)", vim.log.levels.WARN)
+    return nil
+  end
+  return client, range
+end
+
+function M.run_on_selection(server_command, line1, line2, instruction, on_done, opts)
+  local bufnr = api.nvim_get_current_buf()
+  local client, range = selection_target(server_command, bufnr, line1, line2, opts)
+  if not client then
     return false
   end
   local argument = { uri = vim.uri_from_bufnr(bufnr), range = range, instruction = instruction }
@@ -428,6 +457,10 @@ end
 --- Rewrites lines line1..line2. instruction nil: ask for one (an empty answer means none); "" means none.
 function M.rewrite(line1, line2, instruction, on_done, opts)
   if instruction == nil then
+    -- Refusals first: an instruction typed for a command that cannot run would be typed for nothing.
+    if not selection_target("infill.rewriteSelection", api.nvim_get_current_buf(), line1, line2, opts) then
+      return false
+    end
     vim.ui.input({ prompt = "Rewrite instruction (optional): " }, function(answer)
       if answer ~= nil then -- nil: the user cancelled the prompt
         M.rewrite(line1, line2, answer, on_done, opts)
@@ -623,15 +656,19 @@ local function on_server_exit(code, signal, client_id)
   local was_up = servers_up[client_id]
   servers_up[client_id] = nil
   M.statuses[client_id] = nil   -- its last report would describe a server that is gone
-  if code == 0 and (signal == 0 or signal == 15) then
+  -- Ended by itself before it answered initialize (Neovim stops such a server with a kill): a broken install, or a
+  -- `cmd` that is not the server at all (`infill-lsp --help` exits with 0, and was restarted for every file).
+  local failed = not was_up and signal == 0
+  if code == 0 and (signal == 0 or signal == 15) and not failed then
     return   -- stopped as asked: shutdown and exit, or killed by Neovim's own stop (one not up yet, or ++force)
   end
   M.last_exit = { code = code, signal = signal }
-  if not was_up and code ~= 0 then   -- it failed by itself: an error exit, not a kill
+  if failed then
     M.failed_start = M.last_exit
     vim.schedule(function()
-      vim.notify(("Diffusion Infill: the server exited (code %d, signal %d) before it was up; it is not started "
-        .. "again until setup() runs again. Its messages are in the LSP log (:LspLog)"):format(code, signal),
+      vim.notify(("Diffusion Infill: the server exited (code %d, signal %d) before it was up%s; it is not started "
+        .. "again until setup() runs again. Its messages are in the LSP log (:LspLog)"):format(code, signal,
+          code == 0 and " (does `cmd` start the language server itself?)" or ""),
         vim.log.levels.ERROR)
     end)
   end
