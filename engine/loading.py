@@ -92,9 +92,14 @@ def pick_cpu_threads(model: torch.nn.Module) -> None:
     torch.set_num_threads(max(1, min(4, usable_cores() // 2)) if small else TORCH_DEFAULT_THREADS)
 
 
-def hub_offline() -> bool:
-    """The Hugging Face offline switch, read as huggingface_hub reads it (1, ON, YES or TRUE, any case)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")   # huggingface_hub honours either
+
+
+def hub_offline() -> str | None:
+    """The Hugging Face offline switch that is on, read as huggingface_hub reads them (1, ON, YES or TRUE, any
+    case), or None."""
+    return next((name for name in OFFLINE_SWITCHES
+                 if os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}), None)
 
 
 # What a checkpoint folder needs from a hub repository (not its other formats: GGUF, PyTorch pickles, ...).
@@ -105,16 +110,18 @@ def hub_file_patterns(trust_remote_code: bool) -> dict:
     return {"allow_patterns": HUB_FILES + (["*.py"] if trust_remote_code else []), "ignore_patterns": ["*/*"]}
 
 
-def hub_snapshot(repo_id: str, trust_remote_code: bool = False, cancel: Callable[[], bool] | None = None) -> Path:
+def hub_snapshot(repo_id: str, trust_remote_code: bool = False, cancel: Callable[[], bool] | None = None,
+                 allow_download: bool = True) -> Path:
     """The hub model's files as a folder of the local hub cache: downloaded (the user allowed it: resolve_source)
-    unless HF_HUB_OFFLINE is set, when only the cache is read. Files of the repository's top folder only (its
+    unless HF_HUB_OFFLINE is set or downloading is off, when only the cache is read. Files of the repository's top folder only (its
     subfolders hold other checkpoints and formats; `*` would match them too), and its Python code only when
     remote code is trusted. The small files come first and the config is checked before any weight is fetched
     (a wrong repository costs kilobytes, not its checkpoint); then the weights, a file at a time, with `cancel`
     asked between files (a newer load, or the server closing, stops a download of many gigabytes)."""
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    offline = hub_offline()
+    switch = hub_offline()
+    offline = bool(switch) or not allow_download
     patterns = hub_file_patterns(trust_remote_code)
     small_files = [pattern for pattern in patterns["allow_patterns"] if pattern != "*.safetensors"]
     try:
@@ -130,9 +137,13 @@ def hub_snapshot(repo_id: str, trust_remote_code: bool = False, cancel: Callable
     except (Cancelled, ModelLoadError):
         raise
     except Exception as exc:   # not on the hub, no network, not in the cache, a gated repository, ...
-        if offline:
-            raise ModelLoadError(f"could not load the model {repo_id} from the local hub cache, and HF_HUB_OFFLINE is "
+        if switch:
+            raise ModelLoadError(f"could not load the model {repo_id} from the local hub cache, and {switch} is "
                                  f"set, so nothing was downloaded: {type(exc).__name__}: {exc}") from exc
+        if offline:
+            raise ModelLoadError(f"the local hub cache holds only part of the model {repo_id}, and downloading is "
+                                 "off: set allowDownload (or pass --allow-download) to fetch the rest "
+                                 f"({type(exc).__name__}: {exc})") from exc
         raise ModelLoadError(f"could not download the model {repo_id}: {type(exc).__name__}: {exc}") from exc
     return folder
 
@@ -336,7 +347,7 @@ def load(config: EngineConfig, cancel: Callable[[], bool] | None = None) -> Load
     source, local = resolve_source(config)
     # A hub model is fetched (or found in the hub cache) as a folder first, so that it gets the same checks and
     # reads the same diffusion_infill.json as a local one.
-    folder = Path(source) if local else hub_snapshot(source, config.trust_remote_code, cancel)
+    folder = Path(source) if local else hub_snapshot(source, config.trust_remote_code, cancel, config.allow_download)
     check_local_folder(folder)
     device = pick_device(config.device)
     dtype = pick_dtype(config.dtype, device)

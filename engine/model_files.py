@@ -41,13 +41,29 @@ def resolve_source(config: EngineConfig) -> tuple[str, bool]:
     looks_like_hub_id = config.model.count("/") == 1 and not config.model.startswith((".", "/", "~"))
     if not looks_like_hub_id:
         raise ModelLoadError(f"model folder not found: {config.model}")
-    if not config.allow_download:
+    parent = Path(config.model.split("/")[0])
+    if parent.is_dir():
+        # `models/mine-typo` where models/ is here: a mistyped folder, not a hub id to send to huggingface.co.
+        raise ModelLoadError(f"model folder not found: there is no {path.resolve()} (the folder {parent.resolve()} is "
+                             f"here, so '{config.model}' is read as a folder in it, not as a hub id)")
+    if not config.allow_download and not in_hub_cache(config.model):
         # A relative folder that does not exist looks like a hub id too: say where it was looked for.
         raise ModelLoadError(
-            f"'{config.model}' is not a local folder (there is no {path.resolve()}); as a hub id it would have to "
-            "be downloaded, and downloading is off. Set allowDownload (or pass --allow-download) to fetch it, or "
-            "point the model option at a local folder (an absolute path is safest).")
+            f"'{config.model}' is not a local folder (there is no {path.resolve()}) nor in the local hub cache; as a "
+            "hub id it would have to be downloaded, and downloading is off. Set allowDownload (or pass "
+            "--allow-download) to fetch it, or point the model option at a local folder (an absolute path is "
+            "safest).")
     return config.model, False
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the local hub cache holds this repository's config (a download made earlier): read without the
+    network, so a hub model fetched once loads offline without allowDownload."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:   # (an id the hub client rejects, an unreadable cache: not there, as far as we can tell)
+        return False
 
 
 def check_local_folder(folder: Path) -> None:
@@ -91,7 +107,8 @@ def check_config_file(folder: Path, source: str | None = None) -> None:
         raise ModelLoadError(f"{named} must hold a JSON object")
     model_type = config.get("model_type")
     if model_type != "diffusion_gemma":
-        raise ModelLoadError(f"{source or folder} holds a '{model_type}' model; this server needs a DiffusionGemma "
+        holds = f"holds a '{model_type}' model" if model_type is not None else "names no model_type"
+        raise ModelLoadError(f"{source or folder} {holds}; this server needs a DiffusionGemma "
                              "(model_type 'diffusion_gemma') checkpoint")
     if not isinstance(config.get("text_config"), dict):   # (transformers failed on it deep inside, with a TypeError)
         raise ModelLoadError(f"{named} has no text_config object: the text model's sizes are not given")

@@ -341,11 +341,24 @@ def test_hub_id_needs_permission(tmp_path, monkeypatch):
         InfillEngine(EngineConfig(model="models/mine"))
 
 
-@pytest.mark.parametrize("switch", ["1", "yes", "TRUE"])
-def test_offline_mode_loads_a_hub_model_from_the_cache_only(tmp_path, monkeypatch, switch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", switch)
+def test_a_mistyped_folder_under_a_folder_that_is_here_is_not_sent_to_the_hub(tmp_path, monkeypatch):
+    """`models/mine-typo` with downloading allowed went to huggingface.co as a hub id, and the error said only
+    "could not download"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    with pytest.raises(ModelLoadError, match=re.escape(f"model folder not found: there is no "
+                                                       f"{tmp_path / 'models' / 'mine-typo'}")):
+        InfillEngine(EngineConfig(model="models/mine-typo", allow_download=True))
+
+
+@pytest.mark.parametrize("switch, name", [("1", "HF_HUB_OFFLINE"), ("yes", "HF_HUB_OFFLINE"),
+                                          ("TRUE", "HF_HUB_OFFLINE"), ("1", "TRANSFORMERS_OFFLINE")])
+def test_offline_mode_loads_a_hub_model_from_the_cache_only(tmp_path, monkeypatch, switch, name):
+    for other in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, switch)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
-    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE is set, so nothing was downloaded"):
+    with pytest.raises(ModelLoadError, match=f"{name} is set, so nothing was downloaded"):
         InfillEngine(EngineConfig(model="someone/not-in-the-cache", allow_download=True))
 
 
@@ -380,6 +393,25 @@ def test_a_hub_model_gets_the_checks_and_the_notes_of_a_local_one(tiny_model_dir
     assert hub["max_prompt_tokens"] == 64
     with pytest.raises(ModelLoadError, match="no tokenizer"):
         InfillEngine(EngineConfig(model="someone/untokenized", allow_download=True, threads=1))
+
+
+def test_a_hub_model_in_the_cache_loads_without_allowing_downloads(tiny_model_dir, tmp_path, monkeypatch):
+    """A model downloaded once was refused offline unless downloading was allowed ("it would have to be
+    downloaded"), though nothing needed fetching; a cache holding only part of it says that downloading is off."""
+    import huggingface_hub.constants
+
+    for switch in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(switch, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))   # (read at import)
+    in_hub_cache(tmp_path / "hub", "someone/fetched", tiny_model_dir)
+    in_hub_cache(tmp_path / "hub", "someone/half-fetched", tiny_model_dir, leave_out=("model.safetensors",))
+    described = InfillEngine(EngineConfig(model="someone/fetched", threads=1)).describe()
+    assert described["parameters"] and described["model"] == "someone/fetched"
+    with pytest.raises(ModelLoadError, match="holds only part of the model someone/half-fetched, and downloading "
+                                             "is off"):
+        InfillEngine(EngineConfig(model="someone/half-fetched", threads=1))
+    with pytest.raises(ModelLoadError, match="nor in the local hub cache"):
+        InfillEngine(EngineConfig(model="someone/never-fetched", threads=1))
 
 
 @pytest.fixture
@@ -824,9 +856,11 @@ def test_an_unknown_weight_format_is_refused_before_the_model_is_looked_for():
         loading.load(EngineConfig(model="/no/such/model", quantize="int3"))
 
 
-def test_wrong_architecture_is_refused(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    with pytest.raises(ModelLoadError, match="DiffusionGemma"):
+@pytest.mark.parametrize("config, says", [({"model_type": "llama"}, "holds a 'llama' model"),
+                                          ({"architectures": ["X"]}, "names no model_type")])   # (was "a 'None'")
+def test_wrong_architecture_is_refused(tmp_path, config, says):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match=f"{says}; this server needs a DiffusionGemma"):
         InfillEngine(EngineConfig(model=str(tmp_path)))
 
 
