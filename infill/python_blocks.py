@@ -413,6 +413,20 @@ def new_faults_in_fill(before: str, after: str, first_line: int, fill_lines: ran
     return new
 
 
+def header_awaiting_body(after: str, line: int) -> int:
+    """1 when `line` is a block header whose body is not written yet ("expected an indented block" blamed on it),
+    else 0. A fill within one line that completes the header the user is typing (`if ` + `x == 1:`, `def f(` +
+    `x):`) leaves it so: its body is the user's next line, and a one-line suggestion cannot hold it (they were
+    all refused, or one without its colon chosen)."""
+    return int(any(opener == line and stop > line for stop, opener in block_fault_lines(after) or ()))
+
+
+def awaits_body(source: str) -> bool:
+    """Whether the first error Python's compiler finds in `source` is a block with no body yet."""
+    error = compile_error_at(older_compiler_view(source))
+    return error is not None and error[1].startswith("expected an indented block")
+
+
 def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
     """(faults the fill adds, faults left after it) putting `text` in place of document[start:end]: indentation
     faults counted with Python's tokenizer, then, where the structure is sound, an error Python's compiler reports
@@ -446,12 +460,19 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     # a header moves the "expected an indented block" of the empty body into the fill; so does a fill ending with
     # a header of its own), unless the line the fill starts on had it already (the user's line, completed).
     fill_lines = range(first_line, first_line + fill_line_breaks(text) + 1)
-    added = max(faults_after - faults_before, len(new_faults_in_fill(before, after, first_line, fill_lines)), 0)
+    # (Only where the user has begun the line: a header alone offered on a blank line leaves a block with no body.)
+    users_line_begun = document[document.rfind("\n", 0, start) + 1:start].strip() != ""
+    awaiting = header_awaiting_body(after, first_line) if len(fill_lines) == 1 and users_line_begun else 0
+    faults_after -= awaiting
+    added = max(faults_after - faults_before,
+                len(new_faults_in_fill(before, after, first_line, fill_lines)) - awaiting, 0)
     if faults_after:
         return added, faults_after
     error_line = syntax_error_line(after)
     if error_line is None:
         return added, 0
+    if awaiting and awaits_body(after):   # (the compiler's first error: the header itself reads right)
+        return added, 1
     in_fill = (first_line <= error_line <= first_line + fill_line_breaks(text)
                and not same_error_after_the_fill(before, after))
     compiled_before = faults_before == 0 and syntax_error_line(before) is None

@@ -307,6 +307,31 @@ def test_a_python_block_that_ends_with_an_empty_body_is_not_offered(source, midd
     assert result.text == ""
 
 
+@pytest.mark.parametrize("source, middles, after", [
+    ("def f(xs):\n    if <|>\n", ["x == 1:"], "def f(xs):\n    if x == 1:\n"),
+    ("def f(xs):\n    if <|>\n    return 0\n", ["x == 1:"], "def f(xs):\n    if x == 1:\n    return 0\n"),
+    ("def f(<|>)\n", ["x):"], "def f(x):\n"),   # over the `)` the editor closed
+    ("with open(<|>)\n", ["path) as fh:"], "with open(path) as fh:\n"),
+    # the one with its colon, not the less confident one without it
+    ("def f(xs):\n    for x in range(<|>)\n    return 0\n", ["len(xs)):", "len(xs))"],
+     "def f(xs):\n    for x in range(len(xs)):\n    return 0\n"),
+])
+def test_a_python_header_being_typed_is_completed_though_its_body_is_not_written_yet(source, middles, after):
+    """The header the user is typing, finished on its line (`if ` + `x == 1:`), leaves a block without a body
+    until the next line is typed: every such completion was refused as breaking the syntax."""
+    result, _ = inline(source, *middles)
+    assert applied(source, result) == after, result.message
+
+
+@pytest.mark.parametrize("source, middle", [
+    ("def f(xs):\n    if <|>\n", "x = = 1:"),        # the header itself is broken
+    ("def f(xs):\n    x = 1<|>\n    return 0\n", ":"),
+])
+def test_a_broken_header_is_still_refused(source, middle):
+    result, _ = inline(source, middle)
+    assert result.text == ""
+
+
 def test_multi_line_body_after_a_brace_in_javascript():
     source = "function answer() {<|>}\nanswer();\n"
     result, _ = inline(source, "\n  return 42;\n}", language_id="javascript")
