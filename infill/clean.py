@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Callable
 
 from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
-                     comment_start, opens_block, without_trailing_comment)
+                     code_bracket_surplus, comment_start, opens_block, without_trailing_comment)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, LONGEST_SCAN, OPEN, code_outside_literals,
                        hole_end, jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 
@@ -1120,6 +1120,22 @@ def indent_flat_body(middle: str, header: str, indent_unit: str, grammar: str | 
     return "\n".join(pad + line if i in written and i != closer else line for i, line in enumerate(lines))
 
 
+# A `{` that opens a value, not a block: after `=`, `(`, `[`, `,`, `:`, `?` or `return`, or right after a name (Go's
+# and Rust's `Point{`, Java's `new int[]{`); any `{` in Python (a dict or a set).
+LITERAL_BRACE = re.compile(r"(?:(?:[=(\[,:?]|\breturn)\s*|[\w\]])\{$")
+
+
+def closes_literal_inline(middle: str, before: str, rest_of_line: str, grammar: str | None) -> bool:
+    """Whether `middle` is one line that closes the literal whose `{` ends `before` (`'a': 1}`), itself or with the
+    `}` the editor typed after the cursor: what the model wrote on the cursor's line stays there, instead of moving
+    to a body line of its own."""
+    code = before.rstrip()
+    if "\n" in middle.rstrip() or not code.endswith("{") or not (grammar == "python" or LITERAL_BRACE.search(code)):
+        return False
+    surplus = code_bracket_surplus(middle, grammar)
+    return surplus < 0 or (surplus == 0 and rest_of_line.lstrip().startswith("}"))
+
+
 def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str) -> str:
     """After a block opener the body goes on its own, deeper line; a closer left on the cursor's line moves to a
     line of its own below the body."""
@@ -1222,7 +1238,9 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = drop_literal_only_body(middle, ctx.before, ctx.line_above, suffix, ctx.grammar, ctx.opener)
     if not middle.strip():
         return ""
-    if after_opener:
+    if after_opener and closes_literal_inline(middle, ctx.before, ctx.rest_of_line, ctx.grammar):
+        pass   # `d = {` + `'a': 1}`: the model closed the literal on the cursor's line; kept as it wrote it
+    elif after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
     else:
         own_first = own.split("\n", 1)[0]

@@ -298,6 +298,23 @@ def test_a_python_block_written_from_the_cursors_column_is_indented_not_refused(
     assert result.text == f"if x:\n{body}    y = 1\n{body}return y"
 
 
+@pytest.mark.parametrize("source, middle, after, language", [
+    ("d = {<|>}\n", "'a': 1}", "d = {'a': 1}\n", "python"),
+    ("d = {<|>\n", "'a': 1}", "d = {'a': 1}\n", "python"),
+    ("const o = {<|>};\n", "a: 1, b: 2};", "const o = {a: 1, b: 2};\n", "javascript"),
+    ("t = {<|>}\n", "1, 2}", "t = {1, 2}\n", "lua"),
+    # written over lines by the model: over lines it stays
+    ("d = {<|>}\n", "\n    'a': 1,\n    'b': 2,\n}", "d = {\n    'a': 1,\n    'b': 2,\n}\n", "python"),
+    # a block's body goes on a line of its own however the model wrote it
+    ("function f() {<|>}\n", "return 1;", "function f() {\n    return 1;\n}\n", "javascript"),
+])
+def test_a_literal_the_model_closed_on_the_cursors_line_stays_on_it(source, middle, after, language):
+    """`d = {` + `'a': 1}` was laid out as a block body over three lines (`{` opens no block in Python, and a
+    literal closed on its line is the model's layout)."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == after
+
+
 @pytest.mark.parametrize("source,middle", [
     ("class A:\n    def f(self, x):\n        <|>\n", "if x:"),
     ("class A:\n    def f(self, x):<|>\n", "\n        if x:"),   # the method's empty body traded for the fill's
@@ -1155,7 +1172,7 @@ GO_BODY = "package main\n\nfunc f(x bool) {\n%s\n}\n"
 
 
 @pytest.mark.parametrize("body, middle, expected", [
-    ("\tp := Point{<|>}", "X: 1, Y: 2", "\tp := Point{\n\t\tX: 1, Y: 2,\n\t}"),
+    ("\tp := Point{<|>}", "\n\t\tX: 1, Y: 2", "\tp := Point{\n\t\tX: 1, Y: 2,\n\t}"),
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: f(2)", "\tc := Config{\n\t\tA: 1,\n\t\tB: f(2),\n\t}"),
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2 // two", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, // two\n\t}"),
     ("\tc := Config{\n\t\tA: 1,\n\t\t<|>\n\t}", "B: 2 /* two */", "\tc := Config{\n\t\tA: 1,\n\t\tB: 2, /* two */\n\t}"),
