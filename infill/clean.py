@@ -499,6 +499,9 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
                 continue
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
+    cut_at = spacing_only_overlap(trimmed, head)
+    if cut_at is not None and not closes_kept_bracket(trimmed[:cut_at], trimmed[cut_at:]):
+        return trimmed[:cut_at].rstrip(" \t")
     if not (trimmed and head and trimmed[-1] == head[0]):
         return middle
     if WORD_START.match(head[0]) and not WORD_START.match(trimmed[-2:-1]) and not WORD_START.match(head[1:2]):
@@ -517,6 +520,30 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
     if head[0] in QUOTES and len(unescaped(trimmed, head[0], grammar)) % 2 == 1:
         return trimmed[:-1]
     return middle
+
+
+SPACING = re.compile(r"[ \t]+")
+
+
+def spacing_only_overlap(trimmed: str, head: str) -> int | None:
+    """Where the middle's last line ends with the suffix's first line's head written with other spacing (`a, b)+1`
+    before `) + 1`): the offset in `trimmed` to cut at, or None. At least two characters besides spaces, one of
+    them no word character, and the cut between two tokens, not inside a word."""
+    last_line = trimmed[trimmed.rfind("\n") + 1:]
+    first_line = head.split("\n", 1)[0]
+    ours, theirs = SPACING.sub("", last_line), SPACING.sub("", first_line)
+    for size in range(min(len(ours), len(theirs)), 1, -1):
+        overlap = theirs[:size]
+        if not ours.endswith(overlap) or all(WORD_START.match(char) for char in overlap):
+            continue
+        cut_at, left = len(trimmed), size   # walk back over `size` characters that are not spacing
+        while left:
+            cut_at -= 1
+            left -= trimmed[cut_at] not in " \t"
+        if cut_at and WORD_START.match(trimmed[cut_at - 1]) and WORD_START.match(trimmed[cut_at]):
+            continue
+        return cut_at
+    return None
 
 
 def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None, before: str = "") -> str:

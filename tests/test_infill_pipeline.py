@@ -315,6 +315,15 @@ def test_a_literal_the_model_closed_on_the_cursors_line_stays_on_it(source, midd
     assert applied(source, result) == after
 
 
+@pytest.mark.parametrize("source, middle, after, language", [
+    ("result = compute(<|>) + 1\n", "a, b)+1", "result = compute(a, b) + 1\n", "python"),   # was refused
+    ("foo(<|>);\n", "bar(), baz()) ;", "foo(bar(), baz());\n", "javascript"),
+])
+def test_the_rest_of_the_line_written_again_with_other_spacing_is_cut(source, middle, after, language):
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == after, result.message
+
+
 @pytest.mark.parametrize("source,middle", [
     ("class A:\n    def f(self, x):\n        <|>\n", "if x:"),
     ("class A:\n    def f(self, x):<|>\n", "\n        if x:"),   # the method's empty body traded for the fill's
