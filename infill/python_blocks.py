@@ -413,12 +413,12 @@ def new_faults_in_fill(before: str, after: str, first_line: int, fill_lines: ran
     return new
 
 
-def header_awaiting_body(after: str, line: int) -> int:
-    """1 when `line` is a block header whose body is not written yet ("expected an indented block" blamed on it),
-    else 0. A fill within one line that completes the header the user is typing (`if ` + `x == 1:`, `def f(` +
-    `x):`) leaves it so: its body is the user's next line, and a one-line suggestion cannot hold it (they were
-    all refused, or one without its colon chosen)."""
-    return int(any(opener == line and stop > line for stop, opener in block_fault_lines(after) or ()))
+def header_awaiting_body(after: str, line: int) -> bool:
+    """Whether `line` is a block header whose body is not written yet ("expected an indented block" blamed on it).
+    A fill within one line that completes the header the user is typing (`if ` + `x == 1:`, `def f(` + `x):`)
+    leaves it so: its body is the user's next line, and a one-line suggestion cannot hold it (they were all
+    refused, or one without its colon chosen)."""
+    return any(opener == line and stop > line for stop, opener in block_fault_lines(after) or ())
 
 
 def awaits_body(source: str) -> bool:
@@ -442,6 +442,11 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
         # the tokenizer that counts faults is Python code, several times slower on a long class or function.
         return 0, 0
     faults_before, faults_after = block_faults(before), block_faults(after)
+    # A header the user is typing, finished within its line by the fill (`if ` + `x == 1:`), waits for its body on
+    # the next line: its "expected an indented block" is not the fill's. (Only where the user has begun the line:
+    # a header alone offered on a blank line leaves a block with no body.)
+    users_line_begun = document[document.rfind("\n", 0, start) + 1:start].strip() != ""
+    completes_header = users_line_begun and fill_line_breaks(text) == 0 and header_awaiting_body(after, first_line)
     if faults_after is None:
         if faults_before is not None:
             return 1, 1   # the fill leaves a bracket or a string open
@@ -455,14 +460,14 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
         error_line = syntax_error_line(after)
         if error_line is None:
             return 0, faults_after
+        if completes_header and awaits_body(after):   # (`def f(` + `x):`, no `)` typed by the editor)
+            return 0, max(faults_after, 1)
         return int(error_inside_fill(before, after, first_line, text)), max(faults_after, 1)
     # A fault in the fill's own lines is the fill's, though the count did not grow (code written at column 0 under
     # a header moves the "expected an indented block" of the empty body into the fill; so does a fill ending with
     # a header of its own), unless the line the fill starts on had it already (the user's line, completed).
     fill_lines = range(first_line, first_line + fill_line_breaks(text) + 1)
-    # (Only where the user has begun the line: a header alone offered on a blank line leaves a block with no body.)
-    users_line_begun = document[document.rfind("\n", 0, start) + 1:start].strip() != ""
-    awaiting = header_awaiting_body(after, first_line) if len(fill_lines) == 1 and users_line_begun else 0
+    awaiting = int(completes_header)
     faults_after -= awaiting
     added = max(faults_after - faults_before,
                 len(new_faults_in_fill(before, after, first_line, fill_lines)) - awaiting, 0)

@@ -341,6 +341,10 @@ def test_a_python_block_that_ends_with_an_empty_body_is_not_offered(source, midd
     # the one with its colon, not the less confident one without it
     ("def f(xs):\n    for x in range(<|>)\n    return 0\n", ["len(xs)):", "len(xs))"],
      "def f(xs):\n    for x in range(len(xs)):\n    return 0\n"),
+    # no `)` typed by the editor (Neovim's default), at the end of the file
+    ("def g(xs):\n    if len(<|>\n", ["xs) > 1:"], "def g(xs):\n    if len(xs) > 1:\n"),
+    ("class A:\n    def f(<|>\n", ["self, x):"], "class A:\n    def f(self, x):\n"),
+    ("def first(xs: list[<|>", ["int]) -> int:"], "def first(xs: list[int]) -> int:"),
 ])
 def test_a_python_header_being_typed_is_completed_though_its_body_is_not_written_yet(source, middles, after):
     """The header the user is typing, finished on its line (`if ` + `x == 1:`), leaves a block without a body
@@ -352,6 +356,9 @@ def test_a_python_header_being_typed_is_completed_though_its_body_is_not_written
 @pytest.mark.parametrize("source, middle", [
     ("def f(xs):\n    if <|>\n", "x = = 1:"),        # the header itself is broken
     ("def f(xs):\n    x = 1<|>\n    return 0\n", ":"),
+    ("def g(xs):\n    if len(<|>\n", "xs) > > 1:"),
+    ("def g(xs):\n    if len(<|>\n", "xs) > 1"),   # (no colon)
+    ("x = f(<|>\n", "1):"),
 ])
 def test_a_broken_header_is_still_refused(source, middle):
     result, _ = inline(source, middle)
