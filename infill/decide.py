@@ -176,8 +176,8 @@ def bracket_surplus(code: str) -> int:
 
 def opens_expression_brace(code_before_cursor: str) -> bool:
     """A JSX attribute's value, `onClick={` or `style={{` (a `{` right after `=`), or a template literal's `${`: an
-    expression finished on the same line, not a block. Object literals (`g({`, `= {`) stay multi-line: they are as often written over several
-    lines."""
+    expression finished on the same line, not a block. Object literals (`g({`, `= {`) stay multi-line: they are as
+    often written over several lines."""
     code = code_before_cursor.rstrip()
     if code.endswith("${"):   # a template literal's substitution
         return True
@@ -265,14 +265,49 @@ BRACELESS_HEADER_GRAMMARS = {"c", "cpp", "java", "javascript", "typescript", "ts
 BARE_HEADER_WITHOUT_BRACE = re.compile(r"\s*(?:\}\s*else\s+)?(?:if|for|while|match|switch|select)\b(?!\s*:?=)[^{}]*")
 
 
+# A function's signature with its body still to come (`fn f() -> i32`, `func f(n int) int`, `int f(int x)`,
+# `function f(x: number): number`), an arrow's `=>`, or a Lua `if` / `while` / `for` without its `then` / `do`:
+# the body is wanted, not the rest of the line (finished as one line, the model's `{` or `then` stood alone).
+FUNCTION_SIGNATURE = {
+    "rust": re.compile(r"\s*(?:pub(?:\([\w:\s]+\))?\s+)?(?:(?:async|const|unsafe|extern(?:\s+\"\w+\")?)\s+)*fn\s+\w+"
+                       r"[^;={}]*\)(?:\s*->[^;={}]+)?(?:\s+where\b[^;{}]*)?"),
+    "go": re.compile(r"\s*func\b[^;={}]*\)[^;={}]*"),
+    "javascript": re.compile(r"\s*(?:export\s+(?:default\s+)?)?(?:async\s+)?function\b[^;={}]*\)"),
+    "typescript": re.compile(r"\s*(?:export\s+(?:default\s+)?)?(?:async\s+)?function\b[^;={}]*\)(?:\s*:[^;={}]+)?"),
+    # two words or more before the `(` (a type and a name), the first no statement's keyword
+    "c": re.compile(r"\s*(?!(?:return|else|case|goto|sizeof|typedef|if|for|while|switch|do|assert)\b)[A-Za-z_][\w\s*]*"
+                    r"[\s*][A-Za-z_]\w*\s*\([^;={}]*\)\s*"),
+    "cpp": re.compile(r"\s*(?!(?:return|else|case|goto|sizeof|typedef|using|new|delete|throw|co_return|co_yield"
+                      r"|co_await|if|for|while|switch|do|assert)\b)"
+                      r"[A-Za-z_][\w\s*&:<>,]*[\s*&>][~A-Za-z_][\w:]*\s*\([^;={}]*\)"
+                      r"(?:\s*(?:const|override|final|noexcept|&&?))*(?:\s*->[^;={}]+)?\s*"),
+    "java": re.compile(r"\s*(?!(?:return|else|case|new|throw|if|for|while|switch|do|assert|yield)\b)"
+                       r"[A-Za-z_][\w\s<>,\[\].?]*[\s>\]][A-Za-z_]\w*\s*\([^;={}]*\)(?:\s*throws\s+[\w.,\s]+)?\s*"),
+}
+FUNCTION_SIGNATURE["tsx"] = FUNCTION_SIGNATURE["typescript"]
+LUA_HEADER_WITHOUT_OPENER = re.compile(r"\s*(?:(?:if|elseif)\b(?!.*\bthen\b)|(?:while|for)\b(?!.*\bdo\b)).*\S")
+
+
+def awaits_body(code: str, grammar: str | None) -> bool:
+    """A function signature, an arrow or a Lua header whose block opener has not been typed (FUNCTION_SIGNATURE)."""
+    if grammar in ("javascript", "typescript", "tsx") and code.endswith("=>"):
+        return True
+    if grammar == "lua":
+        return LUA_HEADER_WITHOUT_OPENER.fullmatch(code) is not None and code_bracket_surplus(code, grammar) == 0
+    signature = FUNCTION_SIGNATURE.get(grammar)
+    return signature is not None and signature.fullmatch(code) is not None and code_bracket_surplus(code, grammar) == 0
+
+
 def awaits_brace(header: str, grammar: str | None, text: str, offset: int) -> bool:
     """Is this line (`header`, the cursor at its end) a block's header whose `{` has not been typed yet, with no
     body below it? The block is wanted, not the rest of a line (finished as one line, the model's ` {` stood alone
     and the block was never closed)."""
     code = header.rstrip()
-    if len(code) > LONGEST_SCAN or re.search(r"\b(?:do|loop)$", code) or code.endswith(";"):
+    if len(code) > LONGEST_SCAN or (grammar != "lua" and re.search(r"\b(?:do|loop)$", code)) or code.endswith(";"):
         return False   # (`do`, `loop`: as likely the start of `double`, `done`, `loop_count`)
-    if grammar in BRACELESS_HEADER_GRAMMARS:
+    if awaits_body(code, grammar):
+        headed = True
+    elif grammar in BRACELESS_HEADER_GRAMMARS:
         headed = braceless_header(code, grammar)
     elif grammar in BARE_HEADER_GRAMMARS:
         headed = ELSE_ALONE.fullmatch(code) is not None or (

@@ -81,6 +81,35 @@ def test_a_bracket_in_a_string_does_not_hide_a_block_header(grammar, source):
     assert decision.shape == "multi", decision.reason
 
 
+@pytest.mark.parametrize("grammar, source, shape", [
+    ("rust", "fn f() -> i32 <|>\n\nfn main() {}\n", "multi"),
+    ("rust", "pub async fn get<T: Copy>(x: T) -> Result<T, E> where T: Send <|>\n", "multi"),
+    ("go", "package main\n\nfunc (p *P) f(n int) (int, error) <|>\n", "multi"),
+    ("c", "static int f(int x) <|>\n", "multi"),
+    ("cpp", "int A::f(int x) const <|>\n", "multi"),
+    ("java", "class A {\n    public static void main(String[] args) throws Exception <|>\n}\n", "multi"),
+    ("typescript", "export function f(x: number): number <|>\n", "multi"),
+    ("javascript", "const f = (x) => <|>\n", "multi"),
+    ("lua", "local function f(x)\n  if x > 1 <|>\nend\n", "multi"),
+    ("lua", "while i < n <|>\n", "multi"),
+    # statements, not headers: the rest of the line
+    ("c", "int f(int x) {\n    return g(x) <|>\n}\n", "single"),
+    ("c", "int f(int x) {\n    int y = g(x) <|>\n}\n", "single"),
+    ("java", "class A {\n  void f() {\n    System.out.println(x) <|>\n  }\n}\n", "single"),
+    ("java", "class A {\n  void f() {\n    assert check(x) <|>\n  }\n}\n", "single"),
+    ("javascript", "function f(x) {\n  foo(x) <|>\n}\n", "single"),
+    ("go", "package main\n\nfunc main() {\n\tfmt.Println(x) <|>\n}\n", "single"),
+    ("lua", "if x then <|>\n", "multi"),
+    ("c", "int f(int x) <|>\n{\n    return x;\n}\n", "single"),   # its brace on the next line (Allman)
+])
+def test_a_signature_or_header_whose_block_is_still_to_come_wants_the_block(grammar, source, shape):
+    """After `fn f() -> i32 ` the model's whole body was cut to its first line, `{`, which the parse check then
+    refused: nothing was offered."""
+    text, offset = at(source)
+    decision = decide_shape(text, offset, in_string_or_comment=False, grammar=grammar)
+    assert decision.shape == shape, decision.reason
+
+
 def test_dict_colon_is_not_a_block_opener():
     assert not opens_block("    'a':")
     assert not opens_block("x: int = 3 if y else z:")  # odd, but not a block keyword

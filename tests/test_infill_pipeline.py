@@ -365,6 +365,19 @@ def test_a_broken_header_is_still_refused(source, middle):
     assert result.text == ""
 
 
+@pytest.mark.parametrize("language, source, middle", [
+    ("rust", "fn f() -> i32 <|>\n\nfn main() {}\n", "{\n    1\n}"),
+    ("go", "package main\n\nfunc f(n int) int <|>\n\nfunc main() {}\n", "{\n\treturn n\n}"),
+    ("c", "int f(int x) <|>\n\nint main(void) { return 0; }\n", "{\n    return x;\n}"),
+    ("typescript", "function f(x: number): number <|>\n\nexport {}\n", "{\n  return x;\n}"),
+    ("javascript", "const f = (x) => <|>\nconsole.log(f)\n", "{\n  return x;\n};"),
+    ("lua", "local function f(x)\n  if x <|>\nend\n", "then\n    print(x)\n  end"),
+])
+def test_a_whole_block_after_a_signature_is_offered_not_cut_to_its_brace(language, source, middle):
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == middle, result.message
+
+
 def test_multi_line_body_after_a_brace_in_javascript():
     source = "function answer() {<|>}\nanswer();\n"
     result, _ = inline(source, "\n  return 42;\n}", language_id="javascript")
