@@ -118,7 +118,7 @@ def hub_snapshot(repo_id: str, trust_remote_code: bool = False, cancel: Callable
     remote code is trusted. The small files come first and the config is checked before any weight is fetched
     (a wrong repository costs kilobytes, not its checkpoint); then the weights, a file at a time, with `cancel`
     asked between files (a newer load, or the server closing, stops a download of many gigabytes)."""
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import hf_hub_download, snapshot_download, try_to_load_from_cache
 
     switch = hub_offline()
     offline = bool(switch) or not allow_download
@@ -131,9 +131,15 @@ def hub_snapshot(repo_id: str, trust_remote_code: bool = False, cancel: Callable
         for name in hub_weight_names(folder):
             if cancel is not None and cancel():
                 raise Cancelled()
+            if offline:
+                # (looked up in the cache's folders: hf_hub_download builds request headers even when it reads only
+                # the cache, and huggingface_hub 2.4 fetches a registry from huggingface.co for them)
+                if not isinstance(try_to_load_from_cache(repo_id, name, revision=folder.name), str):
+                    raise FileNotFoundError(f"{name} is not in the local hub cache")
+                continue
             log.info("fetching %s of %s", name, repo_id)
             # the revision the snapshot resolved (its folder's name): every file from one commit
-            hf_hub_download(repo_id, name, revision=folder.name, local_files_only=offline)
+            hf_hub_download(repo_id, name, revision=folder.name)
     except (Cancelled, ModelLoadError):
         raise
     except Exception as exc:   # not on the hub, no network, not in the cache, a gated repository, ...

@@ -42,10 +42,11 @@ def resolve_source(config: EngineConfig) -> tuple[str, bool]:
     if not looks_like_hub_id:
         raise ModelLoadError(f"model folder not found: {config.model}")
     parent = Path(config.model.split("/")[0])
-    if parent.is_dir():
-        # `models/mine-typo` where models/ is here: a mistyped folder, not a hub id to send to huggingface.co.
-        raise ModelLoadError(f"model folder not found: there is no {path.resolve()} (the folder {parent.resolve()} is "
-                             f"here, so '{config.model}' is read as a folder in it, not as a hub id)")
+    if holds_model_folders(parent):
+        # `models/mine-typo` where models/ holds checkpoints: a mistyped folder, not a hub id to send to
+        # huggingface.co. (A project's own `google/` of protobuf files leaves `google/...` a hub id.)
+        raise ModelLoadError(f"model folder not found: there is no {path.resolve()} (the folder {parent.resolve()} "
+                             f"holds models, so '{config.model}' is read as a folder in it, not as a hub id)")
     if not config.allow_download and not in_hub_cache(config.model):
         # A relative folder that does not exist looks like a hub id too: say where it was looked for.
         raise ModelLoadError(
@@ -54,6 +55,20 @@ def resolve_source(config: EngineConfig) -> tuple[str, bool]:
             "--allow-download) to fetch it, or point the model option at a local folder (an absolute path is "
             "safest).")
     return config.model, False
+
+
+def holds_model_folders(folder: Path, looked_at: int = 256) -> bool:
+    """Whether `folder` has a subfolder with a config.json among its first `looked_at` entries."""
+    try:
+        with os.scandir(folder) as entries:
+            for count, entry in enumerate(entries):
+                if count >= looked_at:
+                    break
+                if entry.is_dir() and (Path(entry.path) / "config.json").is_file():
+                    return True
+    except OSError:   # (not a folder, or not readable)
+        return False
+    return False
 
 
 def in_hub_cache(repo_id: str) -> bool:

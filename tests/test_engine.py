@@ -7,6 +7,7 @@ import json
 import math
 import re
 import shutil
+import socket
 import warnings
 import weakref
 from pathlib import Path
@@ -345,10 +346,15 @@ def test_a_mistyped_folder_under_a_folder_that_is_here_is_not_sent_to_the_hub(tm
     """`models/mine-typo` with downloading allowed went to huggingface.co as a hub id, and the error said only
     "could not download"."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    (tmp_path / "models" / "mine" / "config.json").write_text("{}")
     with pytest.raises(ModelLoadError, match=re.escape(f"model folder not found: there is no "
                                                        f"{tmp_path / 'models' / 'mine-typo'}")):
         InfillEngine(EngineConfig(model="models/mine-typo", allow_download=True))
+    # A project's own `google/` (protobuf files, no models) leaves `google/...` a hub id.
+    (tmp_path / "google" / "protobuf").mkdir(parents=True)
+    with pytest.raises(ModelLoadError, match="nor in the local hub cache"):
+        InfillEngine(EngineConfig(model="google/diffusiongemma-26B-A4B-it"))
 
 
 @pytest.mark.parametrize("switch, name", [("1", "HF_HUB_OFFLINE"), ("yes", "HF_HUB_OFFLINE"),
@@ -405,7 +411,15 @@ def test_a_hub_model_in_the_cache_loads_without_allowing_downloads(tiny_model_di
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))   # (read at import)
     in_hub_cache(tmp_path / "hub", "someone/fetched", tiny_model_dir)
     in_hub_cache(tmp_path / "hub", "someone/half-fetched", tiny_model_dir, leave_out=("model.safetensors",))
+    contacted = []
+
+    def no_network(*args, **kwargs):
+        contacted.append(args)
+        raise OSError("no network in this test")
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     described = InfillEngine(EngineConfig(model="someone/fetched", threads=1)).describe()
+    assert contacted == []   # (huggingface_hub's file download asked huggingface.co for a registry, cache or not)
     assert described["parameters"] and described["model"] == "someone/fetched"
     with pytest.raises(ModelLoadError, match="holds only part of the model someone/half-fetched, and downloading "
                                              "is off"):
@@ -422,12 +436,16 @@ def hub_cache(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))   # (read at import)
-    fetched, fetch = [], huggingface_hub.hf_hub_download
+    fetched = []
 
-    def fetch_and_note(repo_id, filename, **kwargs):
-        fetched.append(filename)
-        return fetch(repo_id, filename, **kwargs)
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fetch_and_note)
+    def noting(fetch):   # (offline, the weights are looked up in the cache instead of downloaded)
+        def fetch_and_note(repo_id, filename, **kwargs):
+            if filename.endswith(".safetensors"):
+                fetched.append(filename)
+            return fetch(repo_id, filename, **kwargs)
+        return fetch_and_note
+    for name in ("hf_hub_download", "try_to_load_from_cache"):
+        monkeypatch.setattr(huggingface_hub, name, noting(getattr(huggingface_hub, name)))
     return tmp_path / "hub", fetched
 
 
