@@ -15,7 +15,8 @@ from functools import lru_cache
 from typing import Callable
 
 from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
-                     code_bracket_surplus, comment_start, opens_block, without_trailing_comment)
+                     code_bracket_surplus, comment_start, opens_block, signature_awaits_block,
+                     without_trailing_comment)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, LONGEST_SCAN, OPEN, code_outside_literals,
                        hole_end, jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 
@@ -1236,6 +1237,11 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if ctx.shape == "block" and not ctx.before and not placed_by_code:
         # (in place before a `}` of the block is compared with the suffix's)
         middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)
+    if ctx.shape == "multi" and ctx.before.strip() and signature_awaits_block(ctx.before.rstrip(), ctx.grammar):
+        first_line = middle.split("\n", 1)[0]
+        if first_line.strip() and not opens_block(ctx.before + first_line, ctx.grammar):
+            # (`=> x + 1;`, Lua's ` then print(x) end`: no block after all, and the statement ended on its line)
+            middle = first_line
     if ctx.shape == "single":
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)

@@ -279,7 +279,7 @@ FUNCTION_SIGNATURE = {
                     r"[\s*][A-Za-z_]\w*\s*\([^;={}]*\)\s*"),
     "cpp": re.compile(r"\s*(?!(?:return|else|case|goto|sizeof|typedef|using|new|delete|throw|co_return|co_yield"
                       r"|co_await|if|for|while|switch|do|assert)\b)"
-                      r"[A-Za-z_][\w\s*&:<>,]*[\s*&>][~A-Za-z_][\w:]*\s*\([^;={}]*\)"
+                      r"[A-Za-z_][\w\s*&:<>,]*[\s*&>][~A-Za-z_][\w:]*\s*\([^;{}]*\)"   # (default arguments)
                       r"(?:\s*(?:const|override|final|noexcept|&&?))*(?:\s*->[^;={}]+)?\s*"),
     "java": re.compile(r"\s*(?!(?:return|else|case|new|throw|if|for|while|switch|do|assert|yield)\b)"
                        r"[A-Za-z_][\w\s<>,\[\].?]*[\s>\]][A-Za-z_]\w*\s*\([^;={}]*\)(?:\s*throws\s+[\w.,\s]+)?\s*"),
@@ -288,14 +288,45 @@ FUNCTION_SIGNATURE["tsx"] = FUNCTION_SIGNATURE["typescript"]
 LUA_HEADER_WITHOUT_OPENER = re.compile(r"\s*(?:(?:if|elseif)\b(?!.*\bthen\b)|(?:while|for)\b(?!.*\bdo\b)).*\S")
 
 
-def awaits_body(code: str, grammar: str | None) -> bool:
+def signature_awaits_block(code: str, grammar: str | None) -> bool:
     """A function signature, an arrow or a Lua header whose block opener has not been typed (FUNCTION_SIGNATURE)."""
     if grammar in ("javascript", "typescript", "tsx") and code.endswith("=>"):
         return True
     if grammar == "lua":
         return LUA_HEADER_WITHOUT_OPENER.fullmatch(code) is not None and code_bracket_surplus(code, grammar) == 0
     signature = FUNCTION_SIGNATURE.get(grammar)
-    return signature is not None and signature.fullmatch(code) is not None and code_bracket_surplus(code, grammar) == 0
+    if signature is None or signature.fullmatch(code) is None or code_bracket_surplus(code, grammar) != 0:
+        return False
+    return grammar not in C_FAMILY or declares_parameters(code)
+
+
+C_FAMILY = {"c", "cpp", "java"}
+
+
+def declares_parameters(code: str) -> bool:
+    """Whether the first parentheses of a C, C++ or Java line hold parameter declarations (none, `void`, `...`, or
+    each a type and a name: `int x`, `const char *s`), not a call's or a constructor's arguments (`f(x)`,
+    `std::vector<int> v(n)`, `Foo f(a, b)`)."""
+    opening = code.index("(")
+    closing = matching_closer(code, opening)
+    inside = code[opening + 1:closing].strip() if closing is not None else ""
+    if inside in ("", "void", "..."):
+        return True
+    depth, pieces, piece = 0, [], ""
+    for char in inside:   # split on the commas outside `<...>` and brackets
+        depth += char in "<([" and 1 or char in ">)]" and -1 or 0
+        if char == "," and depth == 0:
+            pieces.append(piece)
+            piece = ""
+        else:
+            piece += char
+    pieces.append(piece)
+    return all(PARAMETER.fullmatch(piece) for piece in pieces)
+
+
+# A type (with its qualifiers, template arguments and array brackets) and a name, perhaps `...` and a default.
+PARAMETER = re.compile(r"\s*(?:\.\.\.|[\w:<>,\s\[\].?]*[\w>\]](?:\s*\.\.\.\s*|[\s*&]+)[*&]*[A-Za-z_]\w*"
+                       r"(?:\s*\[[^\]]*\])*(?:\s*=\s*[^,]+)?)\s*")
 
 
 def awaits_brace(header: str, grammar: str | None, text: str, offset: int) -> bool:
@@ -305,7 +336,7 @@ def awaits_brace(header: str, grammar: str | None, text: str, offset: int) -> bo
     code = header.rstrip()
     if len(code) > LONGEST_SCAN or (grammar != "lua" and re.search(r"\b(?:do|loop)$", code)) or code.endswith(";"):
         return False   # (`do`, `loop`: as likely the start of `double`, `done`, `loop_count`)
-    if awaits_body(code, grammar):
+    if signature_awaits_block(code, grammar):
         headed = True
     elif grammar in BRACELESS_HEADER_GRAMMARS:
         headed = braceless_header(code, grammar)

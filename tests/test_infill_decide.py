@@ -101,6 +101,10 @@ def test_a_bracket_in_a_string_does_not_hide_a_block_header(grammar, source):
     ("go", "package main\n\nfunc main() {\n\tfmt.Println(x) <|>\n}\n", "single"),
     ("lua", "if x then <|>\n", "multi"),
     ("c", "int f(int x) <|>\n{\n    return x;\n}\n", "single"),   # its brace on the next line (Allman)
+    ("cpp", "int main() {\n    std::vector<int> v(n) <|>\n}\n", "single"),   # a constructor's arguments
+    ("cpp", "int main() {\n    int x(5) <|>\n}\n", "single"),
+    ("cpp", "void f(const std::map<int, int> &m, int n = 3) <|>\n", "multi"),
+    ("java", "class A {\n    void g(List<String> xs, int... rest) <|>\n}\n", "multi"),
 ])
 def test_a_signature_or_header_whose_block_is_still_to_come_wants_the_block(grammar, source, shape):
     """After `fn f() -> i32 ` the model's whole body was cut to its first line, `{`, which the parse check then

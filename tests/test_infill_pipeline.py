@@ -378,6 +378,20 @@ def test_a_whole_block_after_a_signature_is_offered_not_cut_to_its_brace(languag
     assert result.text == middle, result.message
 
 
+@pytest.mark.parametrize("language, source, middle, offered", [
+    # an arrow with an expression body, a one-line Lua `if`: the statement ends on the line
+    ("typescript", "const f = (x) =><|>\n", " x + 1;\nconst g = 2;\nexport default f;", " x + 1;"),
+    ("lua", "if x > 0<|>\n  print(x)\n", " then print(x) end\nlocal y = 2", " then print(x) end"),
+    # statements that look like signatures: a call's or a constructor's arguments are no parameters
+    ("cpp", "int main() {\n    std::cout << f(x)<|>\n}\n", ";\n    std::cout << g(y);\n    return 0;", ";"),
+    ("cpp", "int main() {\n    Foo f(a, b)<|>\n}\n", ";\n    f.run();", ";"),
+    ("c", "int main() {\n    a * b(c)<|>\n}\n", ";\n    d = 1;", ";"),
+])
+def test_a_line_that_ends_its_statement_is_not_read_as_a_header_wanting_a_block(language, source, middle, offered):
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == offered, result.message
+
+
 def test_multi_line_body_after_a_brace_in_javascript():
     source = "function answer() {<|>}\nanswer();\n"
     result, _ = inline(source, "\n  return 42;\n}", language_id="javascript")
