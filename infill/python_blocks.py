@@ -421,10 +421,18 @@ def header_awaiting_body(after: str, line: int) -> bool:
     return any(opener == line and stop > line for stop, opener in block_fault_lines(after) or ())
 
 
-def awaits_body(source: str) -> bool:
-    """Whether the first error Python's compiler finds in `source` is a block with no body yet."""
+def awaits_body(source: str, line: int) -> bool:
+    """Whether the first error Python's compiler finds in `source` is the missing body of the header on `line`, and
+    that header compiles once it has one: with a `pass` under it, no error up to that `pass` (the errors found only
+    after parsing, `def f(x, x):` or an `await` outside an async function, come after the missing body's)."""
     error = compile_error_at(older_compiler_view(source))
-    return error is not None and error[1].startswith("expected an indented block")
+    if error is None or not error[1].startswith("expected an indented block"):
+        return False
+    lines = source.split("\n")
+    header = lines[line - 1]
+    with_body = "\n".join(lines[:line] + [indentation(header) + "    pass"] + lines[line:])
+    error_line = syntax_error_line(with_body)
+    return error_line is None or error_line > line + 1
 
 
 def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
@@ -460,7 +468,7 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
         error_line = syntax_error_line(after)
         if error_line is None:
             return 0, faults_after
-        if completes_header and awaits_body(after):   # (`def f(` + `x):`, no `)` typed by the editor)
+        if completes_header and awaits_body(after, first_line):   # (`def f(` + `x):`, no `)` typed by the editor)
             return 0, max(faults_after, 1)
         return int(error_inside_fill(before, after, first_line, text)), max(faults_after, 1)
     # A fault in the fill's own lines is the fill's, though the count did not grow (code written at column 0 under
@@ -476,7 +484,7 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     error_line = syntax_error_line(after)
     if error_line is None:
         return added, 0
-    if awaiting and awaits_body(after):   # (the compiler's first error: the header itself reads right)
+    if awaiting and awaits_body(after, first_line):   # (the compiler's first error: the header itself reads right)
         return added, 1
     in_fill = (first_line <= error_line <= first_line + fill_line_breaks(text)
                and not same_error_after_the_fill(before, after))

@@ -359,6 +359,9 @@ def test_a_python_header_being_typed_is_completed_though_its_body_is_not_written
     ("def g(xs):\n    if len(<|>\n", "xs) > > 1:"),
     ("def g(xs):\n    if len(<|>\n", "xs) > 1"),   # (no colon)
     ("x = f(<|>\n", "1):"),
+    # errors Python finds only once the header has a body
+    ("def f(<|>", "x, x):"),
+    ("def g():\n    for x in <|>\n", "await y:"),
 ])
 def test_a_broken_header_is_still_refused(source, middle):
     result, _ = inline(source, middle)
