@@ -115,9 +115,9 @@ def hub_snapshot(repo_id: str, trust_remote_code: bool = False, cancel: Callable
     """The hub model's files as a folder of the local hub cache: downloaded (the user allowed it: resolve_source)
     unless HF_HUB_OFFLINE is set or downloading is off, when only the cache is read. Files of the repository's top
     folder only (its subfolders hold other checkpoints and formats; `*` would match them too), and its Python code
-    only when remote code is trusted. The small files come first and the config is checked before any weight is fetched
-    (a wrong repository costs kilobytes, not its checkpoint); then the weights, a file at a time, with `cancel`
-    asked between files (a newer load, or the server closing, stops a download of many gigabytes)."""
+    only when remote code is trusted. The small files come first and the config is checked before any weight is
+    fetched (a wrong repository costs kilobytes, not its checkpoint); then the weights, a file at a time, with
+    `cancel` asked between files (a newer load, or the server closing, stops a download of many gigabytes)."""
     from huggingface_hub import hf_hub_download, snapshot_download, try_to_load_from_cache
 
     switch = hub_offline()

@@ -38,7 +38,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="local model folder or hub id (default: the embedded model)")
     group.add_argument("--allow-download", action="store_true", help="allow fetching a hub model")
-    group.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code (from the hub or its folder) to run")
+    group.add_argument("--trust-remote-code", action="store_true",
+                       help="allow the model's own Python code (from the hub or its folder) to run")
     group.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     group.add_argument("--dtype", help="auto | float32 | bfloat16 | float16")
     group.add_argument("--quantize", help="none | int8 | int4: store the weights as 8- or 4-bit integers (less memory, "

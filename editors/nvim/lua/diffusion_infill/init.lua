@@ -170,7 +170,7 @@ function M.unreachable_reason(bufnr)
   end
   local line = served and M.statusline(bufnr) or ""
   if line ~= "" then
-    return ("the server is not running here (%s)"):format(line:gsub("^infill: ", ""))
+    return ("the server is not running here (%s)"):format((line:gsub("^infill: ", "")))
   end
   return "the server is not attached to this buffer"
 end
@@ -404,9 +404,6 @@ local function selection_range(bufnr, line1, line2, encoding, whole_lines)
   }
 end
 
---- Sends infill.fillSelection / infill.rewriteSelection for lines line1..line2; the server applies the edit
---- (workspace/applyEdit, handled by Neovim). on_done(err, answer) is called with the server's answer.
---- opts.whole_lines: the lines as they are, not the last charwise selection on them.
 --- The client and the LSP range for a command on lines line1..line2, or nil after telling the user why not.
 local function selection_target(server_command, bufnr, line1, line2, opts)
   local client = M.get_client(bufnr)
@@ -431,6 +428,9 @@ local function selection_target(server_command, bufnr, line1, line2, opts)
   return client, range
 end
 
+--- Sends infill.fillSelection / infill.rewriteSelection for lines line1..line2; the server applies the edit
+--- (workspace/applyEdit, handled by Neovim). on_done(err, answer) is called with the server's answer.
+--- opts.whole_lines: the lines as they are, not the last charwise selection on them.
 function M.run_on_selection(server_command, line1, line2, instruction, on_done, opts)
   local bufnr = api.nvim_get_current_buf()
   local client, range = selection_target(server_command, bufnr, line1, line2, opts)
