@@ -50,6 +50,7 @@ SKIPPED = (tokenize.NL, tokenize.COMMENT, tokenize.ENCODING)
 
 
 @functools.lru_cache(maxsize=32)   # the window before the fill is the same for every candidate
+@functools.lru_cache(maxsize=32)   # one fill's check reads the same window's faults up to three times
 def block_fault_lines(source: str) -> tuple[tuple[int, int], ...] | None:
     """The 1-based lines of missing, unexpected and unmatched indentation in `source`, each fault as the line where
     Python stops and the line to blame with it (a missing block's opener; else the same line); None when it does

@@ -368,20 +368,19 @@ def test_a_broken_header_is_still_refused(source, middle):
     assert result.text == ""
 
 
-@pytest.mark.parametrize("language, source, middle", [
+BLOCKS_AFTER_SIGNATURES = [
     ("rust", "fn f() -> i32 <|>\n\nfn main() {}\n", "{\n    1\n}"),
     ("go", "package main\n\nfunc f(n int) int <|>\n\nfunc main() {}\n", "{\n\treturn n\n}"),
     ("c", "int f(int x) <|>\n\nint main(void) { return 0; }\n", "{\n    return x;\n}"),
     ("typescript", "function f(x: number): number <|>\n\nexport {}\n", "{\n  return x;\n}"),
     ("javascript", "const f = (x) => <|>\nconsole.log(f)\n", "{\n  return x;\n};"),
     ("lua", "local function f(x)\n  if x <|>\nend\n", "then\n    print(x)\n  end"),
-])
-def test_a_whole_block_after_a_signature_is_offered_not_cut_to_its_brace(language, source, middle):
-    result, _ = inline(source, middle, language_id=language)
-    assert result.text == middle, result.message
+]
 
 
 @pytest.mark.parametrize("language, source, middle, offered", [
+    # the whole block after a signature, not cut to its brace (which the parse check then refused)
+    *[(language, source, middle, middle) for language, source, middle in BLOCKS_AFTER_SIGNATURES],
     # an arrow with an expression body, a one-line Lua `if`: the statement ends on the line
     ("typescript", "const f = (x) =><|>\n", " x + 1;\nconst g = 2;\nexport default f;", " x + 1;"),
     ("lua", "if x > 0<|>\n  print(x)\n", " then print(x) end\nlocal y = 2", " then print(x) end"),
@@ -390,7 +389,7 @@ def test_a_whole_block_after_a_signature_is_offered_not_cut_to_its_brace(languag
     ("cpp", "int main() {\n    Foo f(a, b)<|>\n}\n", ";\n    f.run();", ";"),
     ("c", "int main() {\n    a * b(c)<|>\n}\n", ";\n    d = 1;", ";"),
 ])
-def test_a_line_that_ends_its_statement_is_not_read_as_a_header_wanting_a_block(language, source, middle, offered):
+def test_a_signature_gets_its_block_and_a_finished_statement_its_line(language, source, middle, offered):
     result, _ = inline(source, middle, language_id=language)
     assert result.text == offered, result.message
 
