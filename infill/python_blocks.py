@@ -436,6 +436,19 @@ def awaits_body(source: str, line: int) -> bool:
     return error_line is None or error_line > line + 1
 
 
+def awaits_definition(source: str, line: int) -> bool:
+    """Whether `line` is a decorator that Python's compiler rejects only for want of the definition it decorates (the
+    user's next line, at the end of the file or above other code): with a `def` under it, no error up to that `def`."""
+    lines = source.split("\n")
+    decorator = lines[line - 1]
+    error_line = syntax_error_line(source)
+    if not decorator.lstrip().startswith("@") or error_line is None or error_line < line:
+        return False
+    with_definition = "\n".join(lines[:line] + [indentation(decorator) + "def _(): pass"] + lines[line:])
+    error_line = syntax_error_line(with_definition)
+    return error_line is None or error_line > line + 1
+
+
 def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[int, int] | None:
     """(faults the fill adds, faults left after it) putting `text` in place of document[start:end]: indentation
     faults counted with Python's tokenizer, then, where the structure is sound, an error Python's compiler reports
@@ -455,7 +468,10 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     # the next line: its "expected an indented block" is not the fill's. (Only where the user has begun the line:
     # a header alone offered on a blank line leaves a block with no body.)
     users_line_begun = document[document.rfind("\n", 0, start) + 1:start].strip() != ""
-    completes_header = users_line_begun and fill_line_breaks(text) == 0 and header_awaiting_body(after, first_line)
+    within_line = users_line_begun and fill_line_breaks(text) == 0
+    completes_header = within_line and header_awaiting_body(after, first_line)
+    # So does a decorator finished within its line (`@functools.` + `cache`) for the definition under it.
+    completes_decorator = within_line and after.split("\n")[first_line - 1].lstrip().startswith("@")
     if faults_after is None:
         if faults_before is not None:
             return 1, 1   # the fill leaves a bracket or a string open
@@ -470,6 +486,8 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
         if error_line is None:
             return 0, faults_after
         if completes_header and awaits_body(after, first_line):   # (`def f(` + `x):`, no `)` typed by the editor)
+            return 0, max(faults_after, 1)
+        if completes_decorator and awaits_definition(after, first_line):   # (`@lru_cache(` + `maxsize=None)`)
             return 0, max(faults_after, 1)
         return int(error_inside_fill(before, after, first_line, text)), max(faults_after, 1)
     # A fault in the fill's own lines is the fill's, though the count did not grow (code written at column 0 under
@@ -486,6 +504,8 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     if error_line is None:
         return added, 0
     if awaiting and awaits_body(after, first_line):   # (the compiler's first error: the header itself reads right)
+        return added, 1
+    if completes_decorator and awaits_definition(after, first_line):
         return added, 1
     in_fill = (first_line <= error_line <= first_line + fill_line_breaks(text)
                and not same_error_after_the_fill(before, after))

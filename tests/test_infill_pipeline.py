@@ -368,6 +368,30 @@ def test_a_broken_header_is_still_refused(source, middle):
     assert result.text == ""
 
 
+@pytest.mark.parametrize("source, middle, after", [
+    ("import functools\n\n@functools.<|>\n", "cache", "import functools\n\n@functools.cache\n"),
+    ("import functools\n\n@functools.lru_cache(<|>\n", "maxsize=None)",
+     "import functools\n\n@functools.lru_cache(maxsize=None)\n"),
+    ("import functools\n\n@functools.<|>\n\nx = 1\n", "cache", "import functools\n\n@functools.cache\n\nx = 1\n"),
+    ("class C:\n    @prop<|>\n", "erty", "class C:\n    @property\n"),
+])
+def test_a_decorator_being_typed_is_completed_though_its_definition_is_not_written_yet(source, middle, after):
+    """A decorator finished on its line waits for the `def` the user types next: at the end of the file or of a
+    class it was refused as breaking the syntax."""
+    result, _ = inline(source, middle)
+    assert applied(source, result) == after, result.message
+
+
+@pytest.mark.parametrize("source, middle", [
+    ("import functools\n\n@functools.<|>\n", "cache cache"),   # the decorator itself is broken
+    ("import functools\n\n@functools.<|>\n", "cache:"),
+    ("import functools\n\n<|>\n", "@functools.cache"),          # alone on a blank line, nothing under it
+])
+def test_a_broken_or_lone_decorator_is_still_refused(source, middle):
+    result, _ = inline(source, middle)
+    assert result.text == ""
+
+
 BLOCKS_AFTER_SIGNATURES = [
     ("rust", "fn f() -> i32 <|>\n\nfn main() {}\n", "{\n    1\n}"),
     ("go", "package main\n\nfunc f(n int) int <|>\n\nfunc main() {}\n", "{\n\treturn n\n}"),
