@@ -392,6 +392,37 @@ def test_a_broken_or_lone_decorator_is_still_refused(source, middle):
     assert result.text == ""
 
 
+UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still being written at the end of the file
+    ("rust", "fn main() {\n    let x = <|>\n", "5;", "5 5;"),
+    ("rust", "use std::fmt;\n\nfn f() {}\n\nfn main() {\n    let v = vec![1, 2];\n    <|>\n",
+     "let n = v.len();", "let n = v.len() +;"),
+    ("java", "class A {\n    int f(int x) {\n        return <|>\n", "x + 1;", "x + ;"),
+    ("lua", "local function f(x)\n  local y = <|>\n", "x + 1", "x +"),
+    ("lua", "local t = {}\n\nfunction t.f(x)\n  if x then\n    <|>\n", "return x", "return x then"),
+]
+
+
+@pytest.mark.parametrize("language, source, right, broken", UNCLOSED_AT_THE_END)
+def test_a_fill_inside_blocks_still_open_at_the_end_of_the_file_is_judged_as_once_they_are_closed(
+        language, source, right, broken):
+    """Rust, Java and Lua make one ERROR of a block left open at the end of the file; a right line written in it
+    reshapes that error and was refused (a broken one could pass: Lua's `x +`)."""
+    offered, _ = inline(source, right, language_id=language, invoked=True)
+    assert applied(source, offered) == source.replace("<|>", right), offered.message
+    refused, _ = inline(source, broken, language_id=language, invoked=True)
+    assert refused.text == "" and "syntax" in refused.message
+
+
+@pytest.mark.parametrize("language, source, middle", [
+    ("rust", "fn main() {\n    let x = 1;\n    <|>\n", "if x > 0 {"),   # a block of its own, left open
+    ("lua", "local function f(x)\n  local y = <|>\n", "function()"),
+    ("java", "class A {\n    int f(int x) {\n        return <|>\n", "x; } } }"),   # one closer too many
+])
+def test_a_fill_that_changes_how_many_blocks_are_open_at_the_end_of_the_file_is_refused(language, source, middle):
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert result.text == ""
+
+
 BLOCKS_AFTER_SIGNATURES = [
     ("rust", "fn f() -> i32 <|>\n\nfn main() {}\n", "{\n    1\n}"),
     ("go", "package main\n\nfunc f(n int) int <|>\n\nfunc main() {}\n", "{\n\treturn n\n}"),

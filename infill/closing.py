@@ -1,0 +1,82 @@
+"""Code written at the end of a file inside blocks the user has not closed yet (a function being written at the
+bottom of the file): how many block closers it takes to parse, so that a fill there is judged as it reads once
+the user closes them. Some grammars (Rust, Java, Lua) recover from the unclosed block with one ERROR over all of
+it, which a right fill only reshapes; its errors say nothing about the fill."""
+from __future__ import annotations
+
+import functools
+import re
+
+from .languages import parse
+from .silent_faults import faults_near
+from .style import line_end_at, line_start_at
+
+BLOCK_CLOSER = {"lua": "end"}   # the rest close blocks with `}`
+MOST_CLOSERS = 4                # blocks left open at once: a method in a class in a namespace, and one more
+LARGEST_DOCUMENT = 100_000      # characters from the top-level definition on; each count tried parses them
+# Column-0 lines that go on or end a definition: closers, block comments, continued expressions, Lua's keywords.
+TOP_LEVEL_NOT_HERE = re.compile(r"[})\]*.&|+\-:,?]|(?:end|else|elseif|until)\b")
+
+
+def unclosed_at_end(document: str, spans: frozenset) -> bool:
+    """Whether one of the document's errors (ErrorCounts.spans) reaches its last code byte: a block open there."""
+    last_code_byte = len(document.rstrip().encode("utf-8"))
+    return any(end >= last_code_byte for _, _, _, end in spans)
+
+
+def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
+                     counts: range = range(MOST_CLOSERS + 1)) -> int | None:
+    """How many block closers (of `counts`), each on its own line after the document's code, make it parse with no
+    error (nor a fault the grammar reads silently in bytes [low, high]); None when none does. At most one count can:
+    one closer more is one too many. A closer the grammar reads as something else (Lua takes an `end` where an
+    expression is wanted for a name) fails."""
+    closer = BLOCK_CLOSER.get(grammar, "}")
+    code = document.rstrip().encode("utf-8")
+    line = b"\n" + closer.encode("utf-8")
+    for count in counts:
+        data = code + line * count + b"\n"
+        root = parse(grammar, data).root_node
+        if root.has_error or faults_near(grammar, root, data, low, high):
+            continue
+        closers_at = range(len(code) + 1, len(data), len(line))
+        if all(root.descendant_for_byte_range(at, at + len(closer)).type == closer for at in closers_at):
+            return count
+    return None
+
+
+@functools.lru_cache(maxsize=8)   # the same for every candidate of a request
+def closers_without_lines(grammar: str, document: str, start: int, end: int) -> int | None:
+    """closers_to_parse for the document with the lines of document[start:end] taken out: what the code around the
+    fill needs closed, whatever the unfinished line at the cursor holds."""
+    return closers_to_parse(grammar, document[:line_start_at(document, start)] + document[line_end_at(document, end):])
+
+
+def parses_once_closed(grammar: str, document: str, start: int, end: int, text: str) -> bool | None:
+    """Whether putting `text` in place of document[start:end] leaves code that parses once the blocks open at the
+    end of the file are closed, needing no more closers than the code around it did (a fill that opens a block of
+    its own and leaves it open, `if x {`, needs one more). None when that cannot be told: the document is too long,
+    or the code around the fill's lines does not parse however many blocks are closed, or leaves none open (the
+    errors are then those of the fill's lines, which the usual check judges)."""
+    top = top_level_start(document, start)
+    if len(document) - top > LARGEST_DOCUMENT:
+        return None
+    around = closers_without_lines(grammar, document[top:], start - top, end - top)
+    if not around:
+        return None
+    low = len(document[top:start].encode("utf-8"))
+    closers = closers_to_parse(grammar, document[top:start] + text + document[end:], low,
+                               low + len(text.encode("utf-8")), range(around, -1, -1))   # (most often `around`)
+    return closers is not None
+
+
+def top_level_start(document: str, offset: int) -> int:
+    """Where the last line at or above `offset`'s that starts code at column 0 begins (0 when none): the start of
+    the top-level definition being written. The code above it parsed as closed; only the rest need be parsed again.
+    (A column-0 line inside the definition, a preprocessor line or a string's, makes a tail that does not parse:
+    nothing is told then.)"""
+    line = line_start_at(document, offset)
+    while line > 0:
+        if document[line:line + 1].strip() and not TOP_LEVEL_NOT_HERE.match(document, line):
+            return line
+        line = line_start_at(document, line - 1)
+    return 0
