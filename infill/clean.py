@@ -52,6 +52,9 @@ class CleanContext:
     in_brackets: bool = False   # the range starts inside brackets its statement opened on a line above
 
 
+SPACE_BESIDE_PUNCTUATION = re.compile(r" ?([^\w\s]) ?")
+
+
 def indentation(line: str) -> str:
     return line[:len(line) - len(line.lstrip(" \t"))]
 
@@ -360,9 +363,15 @@ def same_line(candidate: str, target: str) -> bool:
     A line that only closes (`}`, `});`, `end`) must match its indentation too, or an inner block's closer would be
     mistaken for the suffix's."""
     if not CLOSING_LINE.match(target) and re.search(r"\w{2}|\w\W", target.strip()) and len(target.strip()) >= 3:
-        return (candidate.strip() == target.strip()
+        return (spacing_free(candidate) == spacing_free(target)
                 and len(indentation(candidate).expandtabs()) <= len(indentation(target).expandtabs()))
     return candidate.rstrip() == target.rstrip()
+
+
+def spacing_free(line: str) -> str:
+    """The line's code without the spacing that does not change it: runs squeezed, none beside punctuation (a
+    model writing the next line again as `return  a`, `x=f(a,b)` has written it again all the same)."""
+    return SPACE_BESIDE_PUNCTUATION.sub(r"\1", " ".join(line.split()))
 
 
 def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_starts_line: bool = False,

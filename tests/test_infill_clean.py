@@ -127,6 +127,16 @@ def test_repeated_next_line_on_the_first_line_of_a_blank_line():
     assert drop_repeated_suffix_lines("return x", "\nreturn x\n", before="y = ") == "return x"
 
 
+@pytest.mark.parametrize("middle", ["y = 1\n    return  a + b", "y = 1\n    return a+b", "y = 1\n    return a +  b  "])
+def test_a_repeat_of_the_next_line_with_other_spacing_is_cut(middle):
+    assert drop_repeated_suffix_lines(middle, "\n    return a + b\n", before="    ") == "y = 1"
+
+
+def test_a_line_with_other_words_or_operators_is_no_repeat():
+    for middle in ("y = 1\n    return ab", "y = 1\n    return a - b", "y = 1\n    return a + b + c"):
+        assert drop_repeated_suffix_lines(middle, "\n    return a + b\n", before="    ") == middle
+
+
 def test_a_deeper_copy_of_the_next_line_is_a_statement_of_its_own():
     # HumanEval/92: the inner `return False` sits above the function's own `return False`.
     assert drop_repeated_suffix_lines("return False", "\n    return False\n", before="        ") == "return False"
