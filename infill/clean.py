@@ -50,9 +50,11 @@ class CleanContext:
     comma_before_closer: bool = False   # Go: the suffix's first closer ends a list (spans.closes_go_list)
     literal_lines: int = 0      # the range starts inside a string or comment: 1 on one line, 2 on more (spans)
     in_brackets: bool = False   # the range starts inside brackets its statement opened on a line above
+    blank_lines_above: int = 0  # blank lines between `line_above` and the cursor's line
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r" ?([^\w\s]) ?")
+PYTHON_DEFINITION = re.compile(r"(?:async[ \t]+def|def|class)[ \t]|@")
 
 
 def indentation(line: str) -> str:
@@ -234,6 +236,22 @@ def drop_leading_blank_lines(middle: str) -> str:
     while len(lines) > 1 and not lines[0].strip():
         lines.pop(0)
     return "\n".join(lines)
+
+
+def definition_gap(middle: str, ctx: CleanContext) -> int:
+    """Blank lines to keep of those the model wrote before a Python definition on a blank line (PEP 8: two before
+    one at the top level, one before a method), less those already above: a new function at the end of the file
+    was glued to the one before it. None after a header, a decorator or a comment, which go with what follows."""
+    if ctx.grammar != "python" or ctx.before.strip() or ctx.original or not ctx.line_above.strip():
+        return 0
+    if ctx.line_above.rstrip().endswith(":") or ctx.line_above.lstrip().startswith(("@", "#")):
+        return 0
+    lines = middle.split("\n")
+    written = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    if not written or not PYTHON_DEFINITION.match(lines[written].lstrip()):
+        return 0
+    wanted = 1 if ctx.before or indentation(lines[written]) else 2
+    return min(written, max(0, wanted - ctx.blank_lines_above))
 
 
 def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "", opener: str = "",
@@ -1231,6 +1249,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     if ctx.before.strip() and not ctx.original:
         middle = drop_repeated_line_start(middle, ctx.before)
+    gap = definition_gap(middle, ctx)
     if not ctx.before.strip():
         if not ctx.original:   # a selection's text may repeat a line on purpose; nothing was selected here
             middle = drop_repeated_line_above(middle, ctx.line_above)
@@ -1300,6 +1319,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = with_selection_layout(middle, own, ctx.before)
     elif ctx.whole_lines:
         middle += "\n"
+    if gap and PYTHON_DEFINITION.match(middle.lstrip(" \t")):   # (put back once the rules have read its first line)
+        middle = "\n" * gap + ctx.before + middle   # (the cursor's indentation, left on its line, moves down too)
     return to_line_ending(middle, ctx.line_ending)
 
 

@@ -102,6 +102,14 @@ def previous_nonblank_line(text: str, offset: int) -> str:
     return previous_nonblank(text, offset)[0]
 
 
+def blank_lines_above(text: str, offset: int) -> int:
+    """Blank lines between the nearest non-blank line above the cursor's line and that line (0 when none is)."""
+    line, start = previous_nonblank(text, offset)
+    if not line.strip():
+        return 0
+    return text.count("\n", start + len(line), text.rfind("\n", 0, offset) + 1) - 1
+
+
 def joined_header(code: str, text_above: str, grammar: str | None = None) -> str:
     """`code` (a line, or its text before the cursor) joined to the lines above that open the brackets it closes
     or that it continues (a line ending in a backslash), in their first line's indentation, each without its line

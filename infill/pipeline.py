@@ -14,7 +14,7 @@ from .choose import Cleaned, choose
 from .clean import (CleanContext, auto_closed_tail, body_after_header_comment, cleaned_with_tail, comment_after_cursor,
                     indentation)
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
-from .decide import FILL_MAX_TOKENS, code_bracket_surplus, opener_line, previous_nonblank_line
+from .decide import FILL_MAX_TOKENS, blank_lines_above, code_bracket_surplus, opener_line, previous_nonblank_line
 from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
@@ -391,6 +391,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         tab_size=request.tab_size, grammar=plan.grammar, opener=opener_line(own, own_start, plan.grammar),
         comma_before_closer=plan.span.closes_go_list, literal_lines=plan.span.literal_lines,
         in_brackets=in_open_brackets(text, start, plan.span.statement, plan.grammar),
+        blank_lines_above=blank_lines_above(own, own_start),
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]

@@ -392,6 +392,30 @@ def test_a_broken_or_lone_decorator_is_still_refused(source, middle):
     assert result.text == ""
 
 
+@pytest.mark.parametrize("source, middle, after", [
+    # a new function at the end of the file, after one: PEP 8's two blank lines, as many as the model wrote
+    ("def f(x):\n    return x\n<|>", "\n\ndef g(y):\n    return y\n",
+     "def f(x):\n    return x\n\n\ndef g(y):\n    return y"),
+    ("def f(x):\n    return x\n\n<|>", "\n\ndef g(y):\n    return y\n",
+     "def f(x):\n    return x\n\n\ndef g(y):\n    return y"),   # one was there: one more
+    ("import os\n<|>", "\n\n@cache\ndef g(y):\n    return y\n", "import os\n\n\n@cache\ndef g(y):\n    return y"),
+    ("class A:\n    def f(self):\n        return 1\n<|>", "\n    def g(self):\n        return 2\n",
+     "class A:\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2"),   # a method: one
+    ("class A:\n    def f(self):\n        return 1\n    <|>", "\ndef g(self):\n        return 2\n",
+     "class A:\n    def f(self):\n        return 1\n    \n    def g(self):\n        return 2"),
+    # none the model did not write, none after a header or a decorator, none where enough are there
+    ("def f(x):\n    return x\n<|>", "def g(y):\n    return y\n", "def f(x):\n    return x\ndef g(y):\n    return y"),
+    ("class A:\n<|>", "\n\n    def g(self):\n        return 2\n", "class A:\n    def g(self):\n        return 2"),
+    ("@cache\n<|>", "\n\ndef g(y):\n    return y\n", "@cache\ndef g(y):\n    return y"),
+    ("x = 1\n\n\n<|>", "\n\ndef g(y):\n    return y\n", "x = 1\n\n\ndef g(y):\n    return y"),
+    ("x = 1\n<|>", "\n\ny = 2\n", "x = 1\ny = 2"),   # no definition
+])
+def test_blank_lines_the_model_wrote_before_a_new_python_definition_are_kept_up_to_pep_8s(source, middle, after):
+    """They were all dropped, so a function written at the end of the file was glued to the one above it."""
+    result, _ = inline(source, middle)
+    assert applied(source, result) == after, result.message
+
+
 UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still being written at the end of the file
     ("rust", "fn main() {\n    let x = <|>\n", "5;", "5 5;"),
     ("rust", "use std::fmt;\n\nfn f() {}\n\nfn main() {\n    let v = vec![1, 2];\n    <|>\n",
