@@ -85,6 +85,17 @@ WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if
                            r"with|as|new|typeof|of|yield|throw|assert|del|case))\s*$")
 
 
+def operand_after_line_break(middle: str, before: str, grammar: str | None = None) -> str:
+    """`foo(` + `\n    a, b\n`: where the line so far wants an operand and the model put its one line of it on a
+    line of its own, that line (a one-line fill kept only the empty line before it, so nothing was offered)."""
+    lines = middle.split("\n")
+    written = [line for line in lines if line.strip()]
+    if (lines[0].strip() or len(written) != 1 or not before.strip() or not WANTS_OPERAND.search(before)
+            or open_literal(grammar, before)):
+        return middle
+    return written[0].strip()
+
+
 def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
     """`x = # ...`, `for row in # ...`: a comment where the statement still wants an operand completes nothing and
     leaves a half statement; nothing is better. A comment after a finished statement is fine, and so is a `#` in a
@@ -1271,6 +1282,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             # (`=> x + 1;`, Lua's ` then print(x) end`: no block after all, and the statement ended on its line)
             middle = first_line
     if ctx.shape == "single":
+        middle = operand_after_line_break(middle, ctx.before, ctx.grammar)
         middle = collapse_leading_gap(first_line_only(middle), ctx.before)
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":

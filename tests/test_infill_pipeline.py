@@ -416,6 +416,28 @@ def test_blank_lines_the_model_wrote_before_a_new_python_definition_are_kept_up_
     assert applied(source, result) == after, result.message
 
 
+@pytest.mark.parametrize("language, source, middle, after", [
+    ("python", "x = foo(<|>)\n", "\n    a, b\n", "x = foo(a, b)\n"),
+    ("python", "x = foo(a, <|>)\n", "\n    b\n", "x = foo(a, b)\n"),
+    ("javascript", "if (<|>) {\n}\n", "\n  x > 0\n", "if (x > 0) {\n}\n"),
+])
+def test_an_operand_the_model_wrote_on_a_line_of_its_own_is_offered_within_the_line(language, source, middle, after):
+    """Within a line, only the model's first line was kept: the empty one before its operand, so nothing."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == after, result.message
+
+
+@pytest.mark.parametrize("source, middle", [
+    ("x = 1<|>\n", "\ny = 2\n"),              # a finished statement: the next line is no operand of it
+    ("return x<|>\n", "\n foo\n"),
+    ("s = \"abc(<|>\"\n", "\n x\n"),         # a string's text
+    ("x = foo(<|>)\n", "\n    a,\n    b,\n"),   # arguments over lines: not one line's
+])
+def test_a_line_after_a_line_break_is_not_joined_to_a_line_that_wants_no_operand(source, middle):
+    result, _ = inline(source, middle)
+    assert result.text == ""
+
+
 UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still being written at the end of the file
     ("rust", "fn main() {\n    let x = <|>\n", "5;", "5 5;"),
     ("rust", "use std::fmt;\n\nfn f() {}\n\nfn main() {\n    let v = vec![1, 2];\n    <|>\n",
