@@ -11,7 +11,9 @@ from .languages import parse
 from .silent_faults import faults_near
 from .style import line_end_at, line_start_at
 
-BLOCK_CLOSER = {"lua": "end"}   # the rest close blocks with `}`
+# The rest close blocks with `}`. C and C++ close with `};`, which ends a struct or class as well (the `;` after a
+# function's or a namespace's `}` is an empty declaration, after a statement's an empty statement).
+BLOCK_CLOSER = {"lua": "end", "c": "};", "cpp": "};"}
 MOST_CLOSERS = 4                # blocks left open at once: a method in a class in a namespace, and one more
 LARGEST_DOCUMENT = 100_000      # characters from the top-level definition on; each count tried parses them
 # Column-0 lines that go on or end a definition: closers, block comments, continued expressions, Lua's keywords.
@@ -38,8 +40,8 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
         root = parse(grammar, data).root_node
         if root.has_error or faults_near(grammar, root, data, low, high):
             continue
-        closers_at = range(len(code) + 1, len(data), len(line))
-        if all(root.descendant_for_byte_range(at, at + len(closer)).type == closer for at in closers_at):
+        closers_at, token = range(len(code) + 1, len(data) - 1, len(line)), closer.rstrip(";")
+        if all(root.descendant_for_byte_range(at, at + len(token)).type == token for at in closers_at):
             return count
     return None
 

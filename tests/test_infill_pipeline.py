@@ -445,14 +445,16 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
     ("java", "class A {\n    int f(int x) {\n        return <|>\n", "x + 1;", "x + ;"),
     ("lua", "local function f(x)\n  local y = <|>\n", "x + 1", "x +"),
     ("lua", "local t = {}\n\nfunction t.f(x)\n  if x then\n    <|>\n", "return x", "return x then"),
+    ("typescript", "class A {\n  m(x: number) {\n    const y = <|>\n", "x + 1;", "x +;"),
+    ("cpp", "namespace a {\nclass B {\n  int f() {\n    return <|>\n", "x + y;", "x + ;"),   # a class ends `};`
 ]
 
 
 @pytest.mark.parametrize("language, source, right, broken", UNCLOSED_AT_THE_END)
 def test_a_fill_inside_blocks_still_open_at_the_end_of_the_file_is_judged_as_once_they_are_closed(
         language, source, right, broken):
-    """Rust, Java and Lua make one ERROR of a block left open at the end of the file; a right line written in it
-    reshapes that error and was refused (a broken one could pass: Lua's `x +`)."""
+    """Rust, Java, Lua, TypeScript's classes and C++'s make one ERROR of a block left open at the end of the file; a
+    right line written in it reshapes that error and was refused (a broken one could pass: Lua's `x +`)."""
     offered, _ = inline(source, right, language_id=language, invoked=True)
     assert applied(source, offered) == source.replace("<|>", right), offered.message
     refused, _ = inline(source, broken, language_id=language, invoked=True)
