@@ -16,6 +16,7 @@ import json
 import torch
 
 from bench.quantize import held_out_sources, token_stream
+from bench.common import engine_or_exit
 from engine import EngineConfig, InfillEngine
 from engine.configs import PAD_ID
 from engine.infill_engine import CANVAS_BUCKETS
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     config = EngineConfig(threads=args.threads, fast_path="off", **({"model": args.model} if args.model else {}))
-    engine = InfillEngine(config)
+    engine = engine_or_exit(config)
     rows = scores(engine, args.batches)
     for row in rows:
         print(json.dumps(row) if args.json else

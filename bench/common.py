@@ -7,18 +7,31 @@ import importlib
 import inspect
 from pathlib import Path
 
-from engine.types import Candidate, Candidates
+from engine.types import Candidate, Candidates, EngineError
 
 # Two functions from click, which is held out of the embedded model's training data.
 DEFAULT_FUNCTIONS = ("click.formatting:join_options", "click.termui:_interpret_color")
 
 
+def engine_or_exit(config, **kwargs):
+    """InfillEngine(config), or the bench ends with the engine's one-line reason (a missing model folder, CUDA asked
+    for where there is none) instead of a traceback."""
+    from engine.infill_engine import InfillEngine
+    try:
+        return InfillEngine(config, **kwargs)
+    except EngineError as exc:
+        raise SystemExit(f"the engine did not start: {exc}") from None
+
+
 def held_back(spec: str) -> tuple[str, str, int, str]:
     """(path, file text, offset, function source) for module:function."""
     module_name, _, name = spec.partition(":")
-    function = getattr(importlib.import_module(module_name), name)
-    path = inspect.getsourcefile(function)
-    text = Path(path).read_text()
+    try:
+        function = getattr(importlib.import_module(module_name), name)
+        path = inspect.getsourcefile(function)
+        text = Path(path).read_text()
+    except (ImportError, AttributeError, TypeError, OSError) as exc:
+        raise SystemExit(f"{spec}: no function whose source file can be read here ({exc})") from None
     lines, first = inspect.getsourcelines(function)
     start = sum(len(line) for line in text.splitlines(keepends=True)[:first - 1])
     source = "".join(lines)

@@ -133,7 +133,12 @@ def main() -> None:
     parser.add_argument("--sweep-png", default=None, help="also time canvas 16..256 and plot tokens/s to this PNG")
     args = parser.parse_args()
 
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        raise SystemExit(f"--device {args.device}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: this torch sees no CUDA device")
     if args.config == "26b-a4b" and device.type != "cuda":
         raise SystemExit("the 26b-a4b shape needs a GPU (about 52 GB of bf16 weights)")
     torch.manual_seed(0)

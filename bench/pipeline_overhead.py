@@ -23,8 +23,7 @@ import random
 import statistics
 from pathlib import Path
 
-from bench.common import OneCandidate
-from engine.infill_engine import InfillEngine
+from bench.common import OneCandidate, engine_or_exit
 from engine.types import EngineConfig
 from infill import InfillRequest, run_infill
 
@@ -56,7 +55,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    engine = None if args.oracle else InfillEngine(EngineConfig(max_steps=args.steps))
+    engine = None if args.oracle else engine_or_exit(EngineConfig(max_steps=args.steps))
     result = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": platform.machine(), "candidates": "oracle" if args.oracle else "embedded model",
               "steps": None if args.oracle else args.steps, "requests": args.requests, "files": {}}

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.common import engine_or_exit
 from engine import EngineConfig, InfillEngine
 from engine.configs import BOS_ID, PAD_ID, diffusiongemma_26b_a4b_config
 from engine.prompt import encode_text
@@ -137,7 +138,7 @@ def main() -> None:
     files, cases = held_out_sources(), fill_cases(args.fills)
     float_texts = float_guesses = None
     for weights in WEIGHT_FORMATS:
-        engine = InfillEngine(EngineConfig(model=args.model, device="cpu", threads=args.threads, quantize=weights,
+        engine = engine_or_exit(EngineConfig(model=args.model, device="cpu", threads=args.threads, quantize=weights,
                                            reuse_prefix=False))
         scores, guesses = held_out_ce(engine, files, args.batches)
         float_guesses = float_guesses if float_guesses is not None else guesses

@@ -48,3 +48,33 @@ def test_plain_typing_and_source_that_does_not_tokenize_close_nothing():
     buffer, keys = typed(SOURCE, auto_close=False)
     assert buffer == SOURCE and not any(key.closer or key.overtype for key in keys)
     assert auto_closed_pairs("def f(:\n    return (1\n") == {}
+
+
+def test_a_bench_given_what_cannot_run_ends_with_one_line_not_a_traceback():
+    import pytest
+    from bench.common import engine_or_exit, held_back
+    from engine.types import EngineConfig
+    with pytest.raises(SystemExit, match="nosuch:func: no function"):
+        held_back("nosuch:func")
+    with pytest.raises(SystemExit, match="model folder not found"):
+        engine_or_exit(EngineConfig(model="/nonexistent/model-folder"))
+
+
+def test_prefix_reuses_p90_stays_within_the_times_measured():
+    """statistics.quantiles' default put the p90 of 10..60 ms at 63 ms, and raised on one request."""
+    from types import SimpleNamespace
+
+    from bench.prefix_reuse import run
+
+    class Timed:
+        def __init__(self):
+            self.times = iter([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+
+        def fill(self, prefix, suffix, **_):
+            return SimpleNamespace(timings={"encode_ms": next(self.times), "denoise_ms": 0.0})
+
+        def describe(self):
+            return {"prefix_reuse": {"prompt_tokens": 6, "reused_tokens": 0}}
+
+    assert 50.0 <= run(Timed(), [("a", "b")] * 6)["request_ms_p90"] <= 60.0
+    assert run(Timed(), [("a", "b")])["request_ms_p90"] == 10.0
