@@ -793,6 +793,37 @@ def test_ghost_text_accept_fill_and_rewrite_in_code_server(code_server, browser)
     wait_for(lambda: set_checkbox(browser, checkbox, False) and "enable is false" in status_label(browser), UI_S,
              lambda: f"the status bar to say enable is false: it says {status_label(browser)!r}")
 
+    # The real server killed a few seconds after it started (as the kernel kills one out of memory while it loads
+    # the model) was started again four more times, each loading the model, then left for dead whatever setting
+    # changed. It is started again at most once, and only if it had loaded the model; the user is told once how it
+    # ended; a changed server setting (int4, fewer threads) starts it again.
+    killed, killed_spawns = workspace / "killed.sh", workspace / "killed-spawns.log"
+    killed.write_text(f"#!/bin/sh\necho spawn >> {killed_spawns}\n(sleep 4; kill -9 $$) &\nexec {SERVER}\n")
+    killed.chmod(0o755)
+    search_settings(path_box)
+    wait_for(remote_tab, UI_S, "the Settings editor's Remote tab")
+    wait_for(lambda: set_setting_box(browser, path_box, str(killed)), UI_S, "the serverPath box to take killed.sh")
+    time.sleep(3)   # (the Settings editor writes a typed value a moment later)
+    search_settings("diffusionInfill.enable")
+    wait_for(lambda: len(visible(browser, checkbox)) == 1, UI_S, "the search to leave one checkbox: enable's")
+    wait_for(lambda: set_checkbox(browser, checkbox, True) and "stopped (signal SIGKILL" in status_label(browser),
+             MODEL_READY_S, lambda: f"the status bar to say how the server ended: it says {status_label(browser)!r}")
+    time.sleep(8)   # (the library restarted it within a second or two)
+    spawned = killed_spawns.read_text().count("spawn")
+    assert spawned <= 2, f"the killed server was started {spawned} times"   # (twice if it was ready within 4 s)
+    said = [text for text in visible_texts(browser, ".notifications-toasts .notification-list-item-message")
+            if re.search(r"start|connection|server", text)]
+    assert len(said) == 1 and "out of memory?" in said[0], said
+    press(browser, Keys.ESCAPE)
+    search_settings("diffusionInfill.threads")
+    wait_for(lambda: set_setting_box(browser, "diffusionInfill.threads", "3"), UI_S, "the threads box to take 3")
+    wait_for(lambda: killed_spawns.read_text().count("spawn") > spawned, UI_S,
+             lambda: f"a changed setting to start the server again: {log_lines(user_data, '')[-6:]}")
+    search_settings("diffusionInfill.enable")
+    wait_for(lambda: len(visible(browser, checkbox)) == 1, UI_S, "the search to leave one checkbox: enable's")
+    wait_for(lambda: set_checkbox(browser, checkbox, False) and "enable is false" in status_label(browser), UI_S,
+             lambda: f"the status bar to say enable is false: it says {status_label(browser)!r}")
+
     search_settings(path_box)
     wait_for(remote_tab, UI_S, "the Settings editor's Remote tab")
     wait_for(lambda: set_setting_box(browser, path_box, str(hang)), UI_S,

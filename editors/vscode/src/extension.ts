@@ -43,6 +43,8 @@ const LSP_TRIGGER_AUTOMATIC = 2;
 // infill-lsp answers `initialize` in well under a second (the model loads afterwards): a program that has not
 // answered by then is not infill-lsp (a serverPath naming python, say), and would hold the extension forever.
 const INITIALIZE_TIMEOUT_MS = 30_000;
+const CRASH_RESTART_WINDOW_MS = 3 * 60_000;   // a server that crashes again within it is not restarted again
+const EXIT_WAIT_MS = 1_000;   // for the library's line saying how a process ended, after its output closed
 
 const COMMANDS = {
   fill: 'diffusionInfill.fillSelection',
@@ -98,7 +100,7 @@ class InfillExtension implements vscode.Disposable {
   private readonly channel = vscode.window.createOutputChannel('Diffusion Infill');
   private readonly status = new StatusIndicator(COMMANDS.showLog);
   private readonly offered = new OfferedStarts();
-  private client: LanguageClient | undefined;
+  private client: InfillClient | undefined;
   private events: ServerEventsFeature | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
   private abandonStart: (() => void) | undefined;   // ends the wait for a starting server's `initialize` answer
@@ -203,10 +205,12 @@ class InfillExtension implements vscode.Disposable {
       // A server this extension has let go of (stopped, restarted, or given up on while starting) is not started
       // again by vscode-languageclient when its process ends, nor one that ended before it answered `initialize`
       // (a broken install: each restart imported torch again only to fail, and each failure was a pop-up).
+      // A server that crashes is started again once, and only if it had loaded the model (see restartAfterCrash);
+      // otherwise InfillExtension says once that it stopped, and how.
       errorHandler: {
         error: (error, message, count) => defaultHandler().error(error, message, count),
-        closed: () => (this.client === client && client.started ? defaultHandler().closed()
-          : { action: CloseAction.DoNotRestart, handled: true }),
+        closed: () => (this.client === client && client.restartAfterCrash()
+          ? { action: CloseAction.Restart, handled: true } : { action: CloseAction.DoNotRestart, handled: true }),
       },
       // An initialize that fails is reported once, by start() below, not also by the library's own pop-up.
       initializationFailedHandler: () => false,
@@ -252,11 +256,20 @@ class InfillExtension implements vscode.Disposable {
     // textDocument/inlineCompletion is a proposed feature in vscode-languageclient 9: without this opt-in the
     // client never asks for ghost text.
     client.registerProposedFeatures();
-    const events = new ServerEventsFeature(client, this.status, (message) => this.log('debug', message));
+    const events = new ServerEventsFeature(client, this.status, (message) => this.log('debug', message),
+      () => (client.ready = true));
     client.registerFeature(events);
     client.onDidChangeState((change) => {
-      if (change.newState === State.Stopped && this.client === client && !this.stopping) {
-        this.status.error('the server stopped; see the log (Diffusion Infill: Show Log)');
+      if (change.newState === State.Starting) {   // a process of its own: started, then ready, again
+        client.started = client.ready = client.restarting = false;
+        client.exit = undefined;
+      }
+      if (change.newState === State.Running) client.started = true;
+      // Stopped by itself: not by stop(), not while start() waits for it (which tells what went wrong), and not
+      // between a crash and the restart the library makes of it.
+      if (change.newState === State.Stopped && this.client === client && !this.stopping && !this.starting &&
+          !client.restarting) {
+        void this.stoppedByItself(client);
       }
       // The client restarts a crashed server by itself, with the trace of its own setting: ours again.
       if (change.newState === State.Running && this.client === client) void this.applyLogLevel();
@@ -270,18 +283,21 @@ class InfillExtension implements vscode.Disposable {
         await client.stop().catch(() => undefined);   // (kills the process, which never answered)
         return undefined;
       }
-      if (outcome === 'exited') {
-        throw new Error('it exited before it answered "initialize"; its output is in the log ' +
-          '(Diffusion Infill: Show Log)');
-      }
+      if (outcome === 'exited') throw new StartProblem(exitedBeforeInitialize(await client.exitWithin(EXIT_WAIT_MS)));
       if (outcome === 'timeout') {
         void client.stop().catch(() => undefined);
-        throw new Error(`it did not answer "initialize" within ${INITIALIZE_TIMEOUT_MS / 1000} s; ` +
+        throw new StartProblem(`it did not answer "initialize" within ${INITIALIZE_TIMEOUT_MS / 1000} s; ` +
           'is "diffusionInfill.serverPath" the infill-lsp program?');
       }
     } catch (error) {
       this.startFailed = true;
-      const message = `could not start ${location.command}: ${error instanceof Error ? error.message : error}`;
+      let reason = error instanceof Error ? error.message : String(error);
+      if (!(error instanceof StartProblem) && !client.started) {
+        // The library's own error of a process that ended first ("write EPIPE" as it sent `initialize`).
+        const exit = await client.exitWithin(EXIT_WAIT_MS);
+        if (exit !== undefined) reason = exitedBeforeInitialize(exit);
+      }
+      const message = `could not start ${location.command}: ${reason}`;
       this.status.error(message);
       this.log('error', message);
       void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`);
@@ -305,6 +321,28 @@ class InfillExtension implements vscode.Disposable {
     if (!events.serverReportsStatus) this.status.loading('loading the model');
     void this.queryStatus(client, events);
     return client;
+  }
+
+  /** A server that stopped by itself (crashed, killed) and is not restarted: said once, with how it ended, and
+   * forgotten, so that a settings change (a smaller model, int4 after running out of memory) or the Restart
+   * command starts one again. Opening files does not (one crash each time). */
+  private async stoppedByItself(client: InfillClient): Promise<void> {
+    const exit = await client.exitWithin(EXIT_WAIT_MS);
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.events?.dispose();
+    this.events = undefined;
+    this.startFailed = true;
+    const when = !client.started ? 'before it answered "initialize"' : !client.ready ? 'while loading the model' : '';
+    const message = `the server stopped${exit ? ` (${exit})` : ''}${when ? ` ${when}` : ''}` +
+      `${exit === 'signal SIGKILL' ? ', killed (out of memory?)' : ''}; a settings change or ` +
+      '"Diffusion Infill: Restart Server" starts it again';
+    this.status.error(message);
+    this.log('error', message);
+    void vscode.window.showErrorMessage(`Diffusion Infill: ${message}`, 'Restart Server', 'Show Log').then((choice) => {
+      if (choice === 'Restart Server') void vscode.commands.executeCommand(COMMANDS.restart);
+      if (choice === 'Show Log') this.showLog();
+    });
   }
 
   /** The client's start, unless `initialize` goes unanswered for INITIALIZE_TIMEOUT_MS or stop() gives up on it. */
@@ -425,6 +463,12 @@ class InfillExtension implements vscode.Disposable {
       await this.restart();
       return;
     }
+    if (affectsServer(event) && !this.client && this.startFailed) {
+      // The last server stopped by itself or could not start: a changed option may be what it needed.
+      this.log('info', 'settings changed after the server stopped: starting it again');
+      await this.restart();
+      return;
+    }
     if (affectsServer(event) && this.client?.isRunning()) {
       // The server reloads the model itself when a model option changed.
       const settings = serverSettings();
@@ -538,13 +582,62 @@ let extension: InfillExtension | undefined;
 /** vscode-languageclient's client, quiet once the extension has given up on it: stopping a client that never
  * finished starting makes the library pop up "couldn't create connection to server" on top of our message. */
 class InfillClient extends LanguageClient {
-  /** Whether it answered `initialize`. Until then its errors only go to the log: a start that fails is told once,
-   * by InfillExtension.start (the library's own pop-ups came too, "couldn't create connection to server"). */
+  /** Whether its current process answered `initialize`. Until then its errors only go to the log: a start that
+   * fails is told once, by InfillExtension (the library's own pop-ups came too, "couldn't create connection to
+   * server", "Restarting server failed"). */
   started = false;
+  /** Whether its current process has said it is ready (the model loaded). */
+  ready = false;
+  /** When the library last restarted it after a crash (ms), or 0; and whether it is doing so now. */
+  restartedAt = 0;
+  restarting = false;
+  /** How its last process ended ("code 1", "signal SIGKILL"), from the line the library logs when it does. */
+  exit: string | undefined;
+  private exitReported: (() => void) | undefined;
 
   override error(message: string, data?: unknown, showNotification: boolean | 'force' = true): void {
+    const ended = /^Server process exited with (code|signal) (\S+)\.$/.exec(message);
+    if (ended) {
+      this.exit = `${ended[1]} ${ended[2]}`;
+      this.exitReported?.();
+    }
     super.error(message, data, this.started ? showNotification : false);
   }
+
+  /** `exit`, waiting up to `ms` for it: the process's end may be reported after its output closed. */
+  async exitWithin(ms: number): Promise<string | undefined> {
+    if (this.exit === undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        this.exitReported = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.exitReported = undefined;
+    }
+    return this.exit;
+  }
+
+  /** Whether a crash of its process is worth one restart: it had loaded the model (a crash while loading, out of
+   * memory most often, would come again, each time after a long load) and it was not restarted in the last
+   * three minutes. */
+  restartAfterCrash(): boolean {
+    if (!this.started || !this.ready || Date.now() - this.restartedAt < CRASH_RESTART_WINDOW_MS) return false;
+    this.restartedAt = Date.now();
+    this.restarting = true;
+    return true;
+  }
+}
+
+/** A start that failed for a reason of ours, already worded for the user. */
+class StartProblem extends Error {}
+
+/** Why a server process ended before it answered `initialize`, from how it ended. */
+export function exitedBeforeInitialize(exit: string | undefined): string {
+  const hint = exit === 'code 0' ? ' (is "diffusionInfill.serverPath" the infill-lsp program itself?)' : '';
+  return `it exited${exit ? ` (${exit})` : ''} before it answered "initialize"${hint}; its error output is in the ` +
+    'log (Diffusion Infill: Show Log)';
 }
 
 /** The rewrite's optional instruction: '' for none, undefined when the user pressed Escape. */

@@ -28,6 +28,7 @@ export class ServerEventsFeature implements StaticFeature {
     private readonly client: BaseLanguageClient,
     private readonly status: StatusIndicator,
     private readonly log: (message: string) => void,
+    private readonly onReady: () => void = () => undefined,   // the server said it is ready (the model loaded)
   ) {
     // Registered before start, so these replace the client's defaults before the server can send anything.
     this.handlers.push(
@@ -56,6 +57,7 @@ export class ServerEventsFeature implements StaticFeature {
     if (!params || typeof params !== 'object' || !params.state) return;
     this.log(`status: ${JSON.stringify(params)}`);
     this.serverReportsStatus = true;
+    if (params.state === 'ready') this.onReady();
     this.status.fromServer(params);
   }
 
@@ -69,7 +71,10 @@ export class ServerEventsFeature implements StaticFeature {
       if (value.kind === 'begin') this.status.loading(value.message ?? value.title, value.percentage);
       else if (value.kind === 'report') this.status.loading(value.message ?? '', value.percentage);
       else if (/fail|error/i.test(value.message ?? '')) this.status.error(value.message ?? 'failed');
-      else this.status.ready(value.message ?? '');
+      else {
+        this.status.ready(value.message ?? '');
+        this.onReady();
+      }
     });
     this.disposables.push(subscription);
   }
