@@ -1187,8 +1187,9 @@ def indent_flat_body(middle: str, header: str, indent_unit: str, grammar: str | 
 
 
 # A `{` that opens a value, not a block: after `=`, `(`, `[`, `,`, `:`, `?` or `return`, or right after a name (Go's
-# and Rust's `Point{`, Java's `new int[]{`); any `{` in Python (a dict or a set).
-LITERAL_BRACE = re.compile(r"(?:(?:[=(\[,:?]|\breturn)\s*|[\w\]])\{$")
+# and Rust's `Point{`, Java's `new int[]{`); any `{` in Python (a dict or a set). So do JavaScript's names imported,
+# exported or taken apart: `import {`, `export {`, `const {`.
+LITERAL_BRACE = re.compile(r"(?:(?:[=(\[,:?]|\b(?:return|import|export|const|let|var))\s*|[\w\]])\{$")
 
 
 def closes_literal_inline(middle: str, before: str, rest_of_line: str, grammar: str | None) -> bool:
@@ -1313,6 +1314,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         return ""
     if after_opener and closes_literal_inline(middle, ctx.before, ctx.rest_of_line, ctx.grammar):
         pass   # `d = {` + `'a': 1}`: the model closed the literal on the cursor's line; kept as it wrote it
+    elif after_opener and middle.lstrip(" \t").startswith("}"):
+        pass   # `function f() {` + `}`: an empty body, closed where the model closed it (not at the body's depth)
     elif after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
     else:

@@ -307,6 +307,12 @@ def test_a_python_block_written_from_the_cursors_column_is_indented_not_refused(
     ("d = {<|>}\n", "\n    'a': 1,\n    'b': 2,\n}", "d = {\n    'a': 1,\n    'b': 2,\n}\n", "python"),
     # a block's body goes on a line of its own however the model wrote it
     ("function f() {<|>}\n", "return 1;", "function f() {\n    return 1;\n}\n", "javascript"),
+    # names imported, exported or taken apart (they went onto a body line of their own)
+    ("import {<|>\n", " A, B } from './m';", "import { A, B } from './m';\n", "javascript"),
+    ("export {<|>\n", " a, b };", "export { a, b };\n", "javascript"),
+    ("const {<|>\n", " a, b } = o;", "const { a, b } = o;\n", "typescript"),
+    # an empty body, closed by the model at once: not a `}` at the body's depth
+    ("function f() {<|>\n", "}", "function f() {}\n", "javascript"),
 ])
 def test_a_literal_the_model_closed_on_the_cursors_line_stays_on_it(source, middle, after, language):
     """`d = {` + `'a': 1}` was laid out as a block body over three lines (`{` opens no block in Python, and a
