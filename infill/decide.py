@@ -116,16 +116,18 @@ def joined_header(code: str, text_above: str, grammar: str | None = None) -> str
     comment: a header spread over lines (`def area(\n    width,  # cm\n) -> float:`) reads as one. `code` itself
     when it closes nothing opened above and continues no line."""
     code = without_trailing_comment(code, grammar)
-    surplus = code_bracket_surplus(code, grammar)
+    # (Closers counted before openers: `    const S *a) {` closes the `(` of the line above, though it opens as many
+    # brackets as it closes.)
+    unmatched = unmatched_closers(code, grammar)
     parts = [code.strip()]
     lines = text_above.split("\n")[:-1]   # text_above ends with the line break before `code`'s line
     for line in reversed(lines[-HEADER_LOOK_BACK_LINES:]):
         line_code = without_trailing_comment(line, grammar).rstrip()
-        if surplus >= 0 and not line_code.endswith("\\"):
+        if not unmatched and not line_code.endswith("\\"):
             break
-        surplus += code_bracket_surplus(line_code, grammar)
         parts.insert(0, line_code.removesuffix("\\").rstrip())
-    if len(parts) == 1 or surplus < 0:
+        unmatched = unmatched_closers("\n".join(parts), grammar)
+    if len(parts) == 1 or unmatched:
         return code
     first, *rest = parts
     return " ".join([first, *(part.strip() for part in rest)])
@@ -174,6 +176,19 @@ def code_bracket_surplus(code: str, grammar: str | None) -> int:
     block); counted as they stand where the line ends inside a literal or its grammar's literals are not known."""
     scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
     return bracket_surplus(scanned[0] if scanned is not None and scanned[1] is None else code)
+
+
+def unmatched_closers(code: str, grammar: str | None) -> int:
+    """How many brackets `code` closes that it did not open (those of its strings and comments left out)."""
+    scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
+    depth = lowest = 0
+    for char in scanned[0] if scanned is not None and scanned[1] is None else code:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            lowest = min(lowest, depth)
+    return -lowest
 
 
 def bracket_surplus(code: str) -> int:

@@ -444,6 +444,19 @@ def test_a_line_after_a_line_break_is_not_joined_to_a_line_that_wants_no_operand
     assert result.text == ""
 
 
+@pytest.mark.parametrize("language, source, middle, after", [
+    ("c", "int f(const G *group, S *r,\n      const S *a) {\n  <|>\n}\n", "const B *o = &group->order;",
+     "int f(const G *group, S *r,\n      const S *a) {\n  const B *o = &group->order;\n}\n"),
+    ("javascript", "function f(a,\n           b) {\n<|>\n}\n", "return a + b;",
+     "function f(a,\n           b) {\n    return a + b;\n}\n"),
+])
+def test_a_body_under_a_signature_spread_over_lines_is_indented_from_its_first_line(language, source, middle, after):
+    """The signature's last line (`const S *a) {`) opens as many brackets as it closes, so it was taken for the
+    header: the body went 6 columns deeper than the function's."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == after, result.message
+
+
 UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still being written at the end of the file
     ("rust", "fn main() {\n    let x = <|>\n", "5;", "5 5;"),
     ("rust", "use std::fmt;\n\nfn f() {}\n\nfn main() {\n    let v = vec![1, 2];\n    <|>\n",
