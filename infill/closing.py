@@ -8,13 +8,16 @@ import functools
 import re
 
 from .languages import parse
+from .literals import code_outside_literals
 from .silent_faults import faults_near
 from .style import line_end_at, line_start_at
 
 # The rest close blocks with `}`. C and C++ close with `};`, which ends a struct or class as well (the `;` after a
 # function's or a namespace's `}` is an empty declaration, after a statement's an empty statement).
 BLOCK_CLOSER = {"lua": "end", "c": "};", "cpp": "};"}
+PAIRS = {"(": ")", "[": "]", "{": "}"}
 MOST_CLOSERS = 4                # blocks left open at once: a method in a class in a namespace, and one more
+MOST_BRACKETS = 12              # brackets left open at once, counted (callbacks in calls in callbacks...)
 LARGEST_DOCUMENT = 100_000      # characters from the top-level definition on; each count tried parses them
 # Column-0 lines that go on or end a definition: closers, block comments, continued expressions, Lua's keywords.
 TOP_LEVEL_NOT_HERE = re.compile(r"[})\]*.&|+\-:,?]|(?:end|else|elseif|until)\b")
@@ -27,15 +30,29 @@ def unclosed_at_end(document: str, spans: frozenset) -> bool:
 
 
 def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
-                     counts: range = range(MOST_CLOSERS + 1)) -> int | None:
+                     counts: range = range(MOST_BRACKETS + 1)) -> int | None:
     """How many block closers (of `counts`), each on its own line after the document's code, make it parse with no
     error (nor a fault the grammar reads silently in bytes [low, high]); None when none does. At most one count can:
     one closer more is one too many. A closer the grammar reads as something else (Lua takes an `end` where an
     expression is wanted for a name) fails."""
-    closer = BLOCK_CLOSER.get(grammar, "}")
     code = document.rstrip().encode("utf-8")
+    stack = open_brackets(grammar, document.rstrip())
+    # The brackets left open, closed in order on one line (a Go list's `}` may end no line: `}}`); then with a `;`
+    # after each `)` and `]`, which may end a statement (Rust's `let v = vec![` wants `];`).
+    for ends_statements in (False, True) if stack else ():
+        closers = "".join(PAIRS[opener] + (";" if (grammar in ("c", "cpp") and opener == "{")
+                                           or (ends_statements and opener != "{") else "")
+                          for opener in reversed(stack)).encode("utf-8")
+        data = code + b"\n" + closers + b"\n"
+        root = parse(grammar, data).root_node
+        if not root.has_error and not faults_near(grammar, root, data, low, high) and all(
+                root.descendant_for_byte_range(at, at + 1).type == chr(data[at])
+                for at in range(len(code) + 1, len(data) - 1) if data[at] != ord(";")):
+            return len(stack) if len(stack) in counts else None
+    # Where the brackets cannot be told (Lua's words), or closed they do not parse: that many `}` lines (`end`).
+    closer = BLOCK_CLOSER.get(grammar, "}")
     line = b"\n" + closer.encode("utf-8")
-    for count in counts:
+    for count in (count for count in counts if count <= MOST_CLOSERS):
         data = code + line * count + b"\n"
         root = parse(grammar, data).root_node
         if root.has_error or faults_near(grammar, root, data, low, high):
@@ -44,6 +61,24 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
         if all(root.descendant_for_byte_range(at, at + len(token)).type == token for at in closers_at):
             return count
     return None
+
+
+def open_brackets(grammar: str, code: str) -> list[str] | None:
+    """The brackets `code` leaves open, outermost first (those in its strings and comments left out); None when that
+    cannot be told (Lua's blocks close with words, or the code ends inside a literal or closes more than it opens)."""
+    if grammar == "lua" or len(code) > LARGEST_DOCUMENT:
+        return None
+    scanned = code_outside_literals(grammar, code)
+    if scanned is None or scanned[1] is not None:
+        return None
+    stack: list[str] = []
+    for char in scanned[0]:
+        if char in "([{":
+            stack.append(char)
+        elif char in ")]}":
+            if not stack or PAIRS[stack.pop()] != char:
+                return None
+    return stack
 
 
 @functools.lru_cache(maxsize=8)   # the same for every candidate of a request

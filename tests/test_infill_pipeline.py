@@ -466,6 +466,11 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
     ("lua", "local t = {}\n\nfunction t.f(x)\n  if x then\n    <|>\n", "return x", "return x then"),
     ("typescript", "class A {\n  m(x: number) {\n    const y = <|>\n", "x + 1;", "x +;"),
     ("cpp", "namespace a {\nclass B {\n  int f() {\n    return <|>\n", "x + y;", "x + ;"),   # a class ends `};`
+    # brackets of other kinds open too: closed as they were opened
+    ("go", "package main\n\nvar ts = []T{\n\t{\n\t\t<|>\n", 'name: "a",', 'name "a",'),
+    ("typescriptreact", "f(M, 'C', {\n  g: {\n    ios: S,\n    <|>\n", "android: U,", "android U,"),
+    ("javascript", "describe('a', () => {\n  it('b', () => {\n    expect(<|>\n", "x).toBe(1);", "x).toBe(1;"),
+    ("java", "class A {\n    @Override\n    public String toString() {\n        return <|>\n", '"A";', '"A" +;'),
 ]
 
 
