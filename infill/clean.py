@@ -53,7 +53,8 @@ class CleanContext:
     blank_lines_above: int = 0  # blank lines between `line_above` and the cursor's line
 
 
-SPACE_BESIDE_PUNCTUATION = re.compile(r" ?([^\w\s]) ?")
+SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
+QUOTED = re.compile(r"""("(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')""")   # a string's text, kept as it is
 PYTHON_DEFINITION = re.compile(r"(?:async[ \t]+def|def|class)[ \t]|@")
 
 
@@ -93,7 +94,8 @@ def operand_after_line_break(middle: str, before: str, grammar: str | None = Non
     if (lines[0].strip() or len(written) != 1 or not before.strip() or not WANTS_OPERAND.search(before)
             or open_literal(grammar, before)):
         return middle
-    return written[0].strip()
+    # (`import` + `os`, `x =` + `1`: a space between, where the line so far does not end in one or in a bracket)
+    return ("" if before[-1].isspace() or before[-1] in "([{" else " ") + written[0].strip()
 
 
 def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
@@ -255,7 +257,8 @@ def definition_gap(middle: str, ctx: CleanContext) -> int:
     was glued to the one before it. None after a header, a decorator or a comment, which go with what follows."""
     if ctx.grammar != "python" or ctx.before.strip() or ctx.original or not ctx.line_above.strip():
         return 0
-    if ctx.line_above.rstrip().endswith(":") or ctx.line_above.lstrip().startswith(("@", "#")):
+    above = ctx.opener or ctx.line_above   # (a decorator spread over lines: `@app.route(` ... `)`)
+    if above.rstrip().endswith(":") or above.lstrip().startswith(("@", "#")):
         return 0
     lines = middle.split("\n")
     written = next((i for i, line in enumerate(lines) if line.strip()), 0)
@@ -398,9 +401,12 @@ def same_line(candidate: str, target: str) -> bool:
 
 
 def spacing_free(line: str) -> str:
-    """The line's code without the spacing that does not change it: runs squeezed, none beside punctuation (a
-    model writing the next line again as `return  a`, `x=f(a,b)` has written it again all the same)."""
-    return SPACE_BESIDE_PUNCTUATION.sub(r"\1", " ".join(line.split()))
+    """The line's code without the spacing that does not change it: runs squeezed, none between a word and
+    punctuation (a model writing the next line again as `return  a`, `x=f(a,b)` has written it again all the
+    same). Kept: a space between two operators (`a - -b` is not `a--b`) and every space in a string."""
+    parts = QUOTED.split(line.strip())
+    return "".join(part if i % 2 else SPACE_BESIDE_PUNCTUATION.sub("", " ".join(part.split()))
+                   for i, part in enumerate(parts))
 
 
 def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_starts_line: bool = False,

@@ -30,26 +30,29 @@ def unclosed_at_end(document: str, spans: frozenset) -> bool:
 
 
 def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
-                     counts: range = range(MOST_BRACKETS + 1)) -> int | None:
+                     counts: range = range(MOST_BRACKETS + 1), head: str = "") -> int | None:
     """How many block closers (of `counts`), each on its own line after the document's code, make it parse with no
     error (nor a fault the grammar reads silently in bytes [low, high]); None when none does. At most one count can:
     one closer more is one too many. A closer the grammar reads as something else (Lua takes an `end` where an
     expression is wanted for a name) fails."""
     code = document.rstrip().encode("utf-8")
-    stack = open_brackets(grammar, document.rstrip())
+    stack = open_brackets(grammar, document.rstrip(), head)
     # The brackets left open, closed in order on one line (a Go list's `}` may end no line: `}}`); then with a `;`
-    # after each `)` and `]`, which may end a statement (Rust's `let v = vec![` wants `];`).
-    for ends_statements in (False, True) if stack else ():
+    # after each `)` and `]`, which may end a statement (Rust's `let v = vec![` wants `];`); then after every one
+    # but the outermost (a value's `{`: Rust's `let s = S {`, Java's `int[] a = {`).
+    for semicolons in ("", ")]", ")]}") if stack else ("",) if stack is not None else ():
         closers = "".join(PAIRS[opener] + (";" if (grammar in ("c", "cpp") and opener == "{")
-                                           or (ends_statements and opener != "{") else "")
-                          for opener in reversed(stack)).encode("utf-8")
+                                           or (PAIRS[opener] in semicolons and depth) else "")
+                          for depth, opener in reversed(list(enumerate(stack)))).encode("utf-8")
         data = code + b"\n" + closers + b"\n"
         root = parse(grammar, data).root_node
         if not root.has_error and not faults_near(grammar, root, data, low, high) and all(
                 root.descendant_for_byte_range(at, at + 1).type == chr(data[at])
                 for at in range(len(code) + 1, len(data) - 1) if data[at] != ord(";")):
             return len(stack) if len(stack) in counts else None
-    # Where the brackets cannot be told (Lua's words), or closed they do not parse: that many `}` lines (`end`).
+    if stack is not None:
+        return None
+    # Where the brackets cannot be told (Lua's words): that many `}` lines (`end`).
     closer = BLOCK_CLOSER.get(grammar, "}")
     line = b"\n" + closer.encode("utf-8")
     for count in (count for count in counts if count <= MOST_CLOSERS):
@@ -63,15 +66,30 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
     return None
 
 
-def open_brackets(grammar: str, code: str) -> list[str] | None:
+def open_brackets(grammar: str, code: str, head: str = "") -> list[str] | None:
     """The brackets `code` leaves open, outermost first (those in its strings and comments left out); None when that
-    cannot be told (Lua's blocks close with words, or the code ends inside a literal or closes more than it opens)."""
+    cannot be told (Lua's blocks close with words, or the code ends inside a literal or closes more than it opens).
+    `head`, a start of `code` the same for every candidate of a request, is scanned once."""
     if grammar == "lua" or len(code) > LARGEST_DOCUMENT:
         return None
+    if head and code.startswith(head):
+        before = head_brackets(grammar, head)
+        if before is not None:
+            return brackets_left_open(grammar, code[len(head):], list(before))
+    return brackets_left_open(grammar, code, [])
+
+
+@functools.lru_cache(maxsize=8)
+def head_brackets(grammar: str, head: str) -> tuple[str, ...] | None:
+    stack = brackets_left_open(grammar, head, [])
+    return None if stack is None else tuple(stack)
+
+
+def brackets_left_open(grammar: str, code: str, stack: list[str]) -> list[str] | None:
+    """`stack` with the brackets of `code` (which starts outside any literal) opened and closed on it."""
     scanned = code_outside_literals(grammar, code)
     if scanned is None or scanned[1] is not None:
         return None
-    stack: list[str] = []
     for char in scanned[0]:
         if char in "([{":
             stack.append(char)
@@ -102,7 +120,8 @@ def parses_once_closed(grammar: str, document: str, start: int, end: int, text: 
         return None
     low = len(document[top:start].encode("utf-8"))
     closers = closers_to_parse(grammar, document[top:start] + text + document[end:], low,
-                               low + len(text.encode("utf-8")), range(around, -1, -1))   # (most often `around`)
+                               low + len(text.encode("utf-8")), range(around, -1, -1),   # (most often `around`)
+                               head=document[top:start])
     return closers is not None
 
 

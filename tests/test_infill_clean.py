@@ -135,6 +135,11 @@ def test_a_repeat_of_the_next_line_with_other_spacing_is_cut(middle):
 def test_a_line_with_other_words_or_operators_is_no_repeat():
     for middle in ("y = 1\n    return ab", "y = 1\n    return a - b", "y = 1\n    return a + b + c"):
         assert drop_repeated_suffix_lines(middle, "\n    return a + b\n", before="    ") == middle
+    # spaces between two operators, and in a string, are code
+    for middle, suffix in (("y = 1\n    x = a--b", "\n    x = a - -b\n"),
+                           ("y = 1\n    return a**b", "\n    return a * *b\n"),
+                           ('y = 1\n    print("a ,b")', '\n    print("a, b")\n')):
+        assert drop_repeated_suffix_lines(middle, suffix, before="    ") == middle
 
 
 def test_a_deeper_copy_of_the_next_line_is_a_statement_of_its_own():

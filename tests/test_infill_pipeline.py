@@ -413,6 +413,8 @@ def test_a_broken_or_lone_decorator_is_still_refused(source, middle):
     ("def f(x):\n    return x\n<|>", "def g(y):\n    return y\n", "def f(x):\n    return x\ndef g(y):\n    return y"),
     ("class A:\n<|>", "\n\n    def g(self):\n        return 2\n", "class A:\n    def g(self):\n        return 2"),
     ("@cache\n<|>", "\n\ndef g(y):\n    return y\n", "@cache\ndef g(y):\n    return y"),
+    ("@app.route(\n    '/x',\n)\n<|>", "\n\ndef g(y):\n    return y\n",
+     "@app.route(\n    '/x',\n)\ndef g(y):\n    return y"),
     ("x = 1\n\n\n<|>", "\n\ndef g(y):\n    return y\n", "x = 1\n\n\ndef g(y):\n    return y"),
     ("x = 1\n<|>", "\n\ny = 2\n", "x = 1\ny = 2"),   # no definition
 ])
@@ -426,6 +428,10 @@ def test_blank_lines_the_model_wrote_before_a_new_python_definition_are_kept_up_
     ("python", "x = foo(<|>)\n", "\n    a, b\n", "x = foo(a, b)\n"),
     ("python", "x = foo(a, <|>)\n", "\n    b\n", "x = foo(a, b)\n"),
     ("javascript", "if (<|>) {\n}\n", "\n  x > 0\n", "if (x > 0) {\n}\n"),
+    # a word or an operator before it: a space between
+    ("python", "import<|>\n", "\n    os\n", "import os\n"),
+    ("javascript", "const m = new<|>;\n", "\n  Map()\n", "const m = new Map();\n"),
+    ("python", "x =<|>\n", "\n    1 + 2\n", "x = 1 + 2\n"),
 ])
 def test_an_operand_the_model_wrote_on_a_line_of_its_own_is_offered_within_the_line(language, source, middle, after):
     """Within a line, only the model's first line was kept: the empty one before its operand, so nothing."""
@@ -471,6 +477,10 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
     ("typescriptreact", "f(M, 'C', {\n  g: {\n    ios: S,\n    <|>\n", "android: U,", "android U,"),
     ("javascript", "describe('a', () => {\n  it('b', () => {\n    expect(<|>\n", "x).toBe(1);", "x).toBe(1;"),
     ("java", "class A {\n    @Override\n    public String toString() {\n        return <|>\n", '"A";', '"A" +;'),
+    # a `{` that opens a value ends with `};`
+    ("rust", "fn main() {\n    let s = S {\n        a: 1,\n        <|>\n", "b: 2,", "b 2,"),
+    ("rust", "fn main() {\n    let f = |x: i32| {\n        <|>\n", "x + 1", "y +"),
+    ("java", "class A {\n    void f() {\n        int[] a = {\n            1,\n            <|>\n", "2,", "2 2,"),
 ]
 
 
@@ -489,6 +499,8 @@ def test_a_fill_inside_blocks_still_open_at_the_end_of_the_file_is_judged_as_onc
     ("rust", "fn main() {\n    let x = 1;\n    <|>\n", "if x > 0 {"),   # a block of its own, left open
     ("lua", "local function f(x)\n  local y = <|>\n", "function()"),
     ("java", "class A {\n    int f(int x) {\n        return <|>\n", "x; } } }"),   # one closer too many
+    ("java", "class A {\n    void f() {\n        Runnable r = new Runnable() {\n            <|>\n",
+     "public void run() {"),
 ])
 def test_a_fill_that_changes_how_many_blocks_are_open_at_the_end_of_the_file_is_refused(language, source, middle):
     result, _ = inline(source, middle, language_id=language, invoked=True)
