@@ -12,8 +12,9 @@ from .literals import code_outside_literals
 from .silent_faults import faults_near
 from .style import line_end_at, line_start_at
 
-# The rest close blocks with `}`. C and C++ close with `};`, which ends a struct or class as well (the `;` after a
-# function's or a namespace's `}` is an empty declaration, after a statement's an empty statement).
+# Where the open brackets cannot be told, blocks are closed with whole lines of these (`}` in the rest). C and C++
+# close with `};`, which ends a struct or class as well (the `;` after a function's or a namespace's `}` is an empty
+# declaration, after a statement's an empty statement).
 BLOCK_CLOSER = {"lua": "end", "c": "};", "cpp": "};"}
 PAIRS = {"(": ")", "[": "]", "{": "}"}
 MOST_CLOSERS = 4                # blocks left open at once: a method in a class in a namespace, and one more
@@ -31,9 +32,10 @@ def unclosed_at_end(document: str, spans: frozenset) -> bool:
 
 def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
                      counts: range = range(MOST_BRACKETS + 1), head: str = "") -> int | None:
-    """How many block closers (of `counts`), each on its own line after the document's code, make it parse with no
-    error (nor a fault the grammar reads silently in bytes [low, high]); None when none does. At most one count can:
-    one closer more is one too many. A closer the grammar reads as something else (Lua takes an `end` where an
+    """How many brackets (of `counts`) the document leaves open, when closing them on a line after its code makes it
+    parse with no error (nor a fault the grammar reads silently in bytes [low, high]); None when that does not
+    parse. Lua's blocks, which close with words, are counted as the `end` lines that make it parse (at most one
+    count can: one more is one too many). A closer the grammar reads as something else (Lua takes an `end` where an
     expression is wanted for a name) fails."""
     code = document.rstrip().encode("utf-8")
     stack = open_brackets(grammar, document.rstrip(), head)
