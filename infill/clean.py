@@ -15,9 +15,9 @@ from functools import lru_cache
 from typing import Callable
 
 from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
-                     code_bracket_surplus, comment_start, opens_block, signature_awaits_block,
+                     code_bracket_surplus, code_for_brackets, comment_start, opens_block, signature_awaits_block,
                      without_trailing_comment)
-from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, LONGEST_SCAN, OPEN, code_outside_literals,
+from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, OPEN, code_outside_literals,
                        hole_end, jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
@@ -514,8 +514,7 @@ def open_brackets(code: str) -> list[str]:
 
 def innermost_opener(code: str, grammar: str | None) -> str | None:
     """The bracket `code` leaves open last (those in its strings and comments aside), None when it closes all."""
-    scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
-    stack = open_brackets(scanned[0] if scanned is not None and scanned[1] is None else code)
+    stack = open_brackets(code_for_brackets(code, grammar))
     return stack[-1] if stack else None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 
+from .clean import OPENERS
 from .languages import parse
 from .literals import code_outside_literals
 from .silent_faults import faults_near
@@ -16,7 +17,6 @@ from .style import line_end_at, line_start_at
 # close with `};`, which ends a struct or class as well (the `;` after a function's or a namespace's `}` is an empty
 # declaration, after a statement's an empty statement).
 BLOCK_CLOSER = {"lua": "end", "c": "};", "cpp": "};"}
-PAIRS = {"(": ")", "[": "]", "{": "}"}
 MOST_CLOSERS = 4                # blocks left open at once: a method in a class in a namespace, and one more
 MOST_BRACKETS = 12              # brackets left open at once, counted (callbacks in calls in callbacks...)
 LARGEST_DOCUMENT = 100_000      # characters from the top-level definition on; each count tried parses them
@@ -43,8 +43,8 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
     # after each `)` and `]`, which may end a statement (Rust's `let v = vec![` wants `];`); then after every one
     # but the outermost (a value's `{`: Rust's `let s = S {`, Java's `int[] a = {`).
     for semicolons in ("", ")]", ")]}") if stack else ("",) if stack is not None else ():
-        closers = "".join(PAIRS[opener] + (";" if (grammar in ("c", "cpp") and opener == "{")
-                                           or (PAIRS[opener] in semicolons and depth) else "")
+        closers = "".join(OPENERS[opener] + (";" if (grammar in ("c", "cpp") and opener == "{")
+                                           or (OPENERS[opener] in semicolons and depth) else "")
                           for depth, opener in reversed(list(enumerate(stack)))).encode("utf-8")
         data = code + b"\n" + closers + b"\n"
         root = parse(grammar, data).root_node
@@ -96,7 +96,7 @@ def brackets_left_open(grammar: str, code: str, stack: list[str]) -> list[str] |
         if char in "([{":
             stack.append(char)
         elif char in ")]}":
-            if not stack or PAIRS[stack.pop()] != char:
+            if not stack or OPENERS[stack.pop()] != char:
                 return None
     return stack
 

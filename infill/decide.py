@@ -174,15 +174,20 @@ def opens_block(code_before_cursor: str, grammar: str | None = None) -> bool:
 def code_bracket_surplus(code: str, grammar: str | None) -> int:
     """bracket_surplus of a line's code, brackets in its strings and comments left out (`if ch == "(":` opens a
     block); counted as they stand where the line ends inside a literal or its grammar's literals are not known."""
+    return bracket_surplus(code_for_brackets(code, grammar))
+
+
+def code_for_brackets(code: str, grammar: str | None) -> str:
+    """`code` with its strings and comments blanked where they can be told (a short line, a known grammar, ending
+    outside them), else as it stands."""
     scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
-    return bracket_surplus(scanned[0] if scanned is not None and scanned[1] is None else code)
+    return scanned[0] if scanned is not None and scanned[1] is None else code
 
 
 def unmatched_closers(code: str, grammar: str | None) -> int:
     """How many brackets `code` closes that it did not open (those of its strings and comments left out)."""
-    scanned = code_outside_literals(grammar, code) if len(code) <= LONGEST_SCAN else None
     depth = lowest = 0
-    for char in scanned[0] if scanned is not None and scanned[1] is None else code:
+    for char in code_for_brackets(code, grammar):
         if char in "([{":
             depth += 1
         elif char in ")]}":

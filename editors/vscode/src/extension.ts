@@ -634,7 +634,7 @@ class InfillClient extends LanguageClient {
 class StartProblem extends Error {}
 
 /** Why a server process ended before it answered `initialize`, from how it ended. */
-export function exitedBeforeInitialize(exit: string | undefined): string {
+function exitedBeforeInitialize(exit: string | undefined): string {
   const hint = exit === 'code 0' ? ' (is "diffusionInfill.serverPath" the infill-lsp program itself?)' : '';
   return `it exited${exit ? ` (${exit})` : ''} before it answered "initialize"${hint}; its error output is in the ` +
     'log (Diffusion Infill: Show Log)';
