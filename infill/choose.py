@@ -64,7 +64,7 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
     elif grammar != "python" and not check.added and after.total:
         low = len(document[:start].encode("utf-8"))
         check.added = int(swallowed_by_a_new_error(before.spans, after.spans, low, len(text.encode("utf-8"))))
-    if grammar != "python" and before.total and unclosed_at_end(document, before.spans):
+    if grammar != "python" and before.total and unclosed_at_end(grammar, document, before.spans):
         # Blocks left open at the end of the file: their errors, reshaped by a fill, say little about it (some
         # grammars make one ERROR of the whole block, which a right fill changes and a broken one may not).
         verdict = parses_once_closed(grammar, document, start, end, text)

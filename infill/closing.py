@@ -9,7 +9,7 @@ import re
 
 from .clean import OPENERS
 from .languages import parse
-from .literals import code_outside_literals
+from .literals import BLOCK_COMMENTS, RAW_LITERALS, code_outside_literals, line_comment_start
 from .silent_faults import faults_near
 from .style import line_end_at, line_start_at
 
@@ -20,14 +20,42 @@ BLOCK_CLOSER = {"lua": "end", "c": "};", "cpp": "};"}
 MOST_CLOSERS = 4                # blocks left open at once: a method in a class in a namespace, and one more
 MOST_BRACKETS = 12              # brackets left open at once, counted (callbacks in calls in callbacks...)
 LARGEST_DOCUMENT = 100_000      # characters from the top-level definition on; each count tried parses them
+# A last line that is an annotation or a decorator alone (`@Override`, `@Input()`): a member is put under it.
+ANNOTATION_LINE = re.compile(r"(?:^|\n)[ \t]*@[\w.]+(?:[ \t]*\([^\n]*\))?[ \t]*$")
+MEMBER_AFTER_ANNOTATION = {"java": "void member() {}", **{grammar: "member() {}"
+                                                           for grammar in ("javascript", "typescript", "tsx")}}
 # Column-0 lines that go on or end a definition: closers, block comments, continued expressions, Lua's keywords.
 TOP_LEVEL_NOT_HERE = re.compile(r"[})\]*.&|+\-:,?]|(?:end|else|elseif|until)\b")
 
 
-def unclosed_at_end(document: str, spans: frozenset) -> bool:
-    """Whether one of the document's errors (ErrorCounts.spans) reaches its last code byte: a block open there."""
-    last_code_byte = len(document.rstrip().encode("utf-8"))
+def unclosed_at_end(grammar: str, document: str, spans: frozenset) -> bool:
+    """Whether one of the document's errors (ErrorCounts.spans) reaches its last code byte: a block open there.
+    Comments after that code do not count: the error of a block left open ends before them (`a();` then `// b`)."""
+    last_code_byte = len(without_trailing_comments(grammar, document).encode("utf-8"))
     return any(end >= last_code_byte for _, _, _, end in spans)
+
+
+def without_trailing_comments(grammar: str, document: str) -> str:
+    """`document` up to the end of its last code: trailing whitespace, line comments and block comments cut."""
+    text = document.rstrip()
+    block_open, block_close = BLOCK_COMMENTS.get(grammar, ("/*", "*/"))
+    long_comment = RAW_LITERALS["lua"][0] if grammar == "lua" else None   # Lua's `--[[ ... ]]`
+    while text:
+        if block_close and text.endswith(block_close) and text.rfind(block_open) != -1:
+            text = text[:text.rfind(block_open)].rstrip()
+            continue
+        found = long_comment.match(text, text.rfind("--[")) if long_comment and "--[" in text else None
+        if found:
+            closer = RAW_LITERALS["lua"][1](found.group(1))
+            if text.find(closer, found.end()) == len(text) - len(closer):   # the comment's own closer ends the text
+                text = text[:found.start()].rstrip()
+                continue
+        line_start = text.rfind("\n") + 1
+        marker = line_comment_start(grammar, text[line_start:])
+        if marker == -1:
+            return text
+        text = text[:line_start + marker].rstrip()
+    return text
 
 
 def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
@@ -37,8 +65,11 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
     parse. Lua's blocks, which close with words, are counted as the `end` lines that make it parse (at most one
     count can: one more is one too many). A closer the grammar reads as something else (Lua takes an `end` where an
     expression is wanted for a name) fails."""
-    code = document.rstrip().encode("utf-8")
-    stack = open_brackets(grammar, document.rstrip(), head)
+    text = document.rstrip()
+    if grammar in MEMBER_AFTER_ANNOTATION and ANNOTATION_LINE.search(text):
+        text += "\n" + MEMBER_AFTER_ANNOTATION[grammar]   # an annotation parses only over what it annotates
+    code = text.encode("utf-8")
+    stack = open_brackets(grammar, text, head)
     # The brackets left open, closed in order on one line (a Go list's `}` may end no line: `}}`); then with a `;`
     # after each `)` and `]`, which may end a statement (Rust's `let v = vec![` wants `];`); then after every one
     # but the outermost (a value's `{`: Rust's `let s = S {`, Java's `int[] a = {`).

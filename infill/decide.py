@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .literals import JSX_LANGUAGES, LONGEST_SCAN, code_outside_literals, line_comment_start
+from .literals import BLOCK_COMMENTS, JSX_LANGUAGES, LONGEST_SCAN, code_outside_literals, line_comment_start
 
 SINGLE_LENGTHS = [8, 16, 32]
 MULTI_LENGTHS = [32, 64]
@@ -98,8 +98,20 @@ def previous_nonblank(text: str, offset: int) -> tuple[str, int]:
     return "", 0
 
 
-def previous_nonblank_line(text: str, offset: int) -> str:
-    return previous_nonblank(text, offset)[0]
+def previous_nonblank_line(text: str, offset: int, grammar: str | None = None) -> str:
+    return in_comment_opener_indentation(text, *previous_nonblank(text, offset), grammar)
+
+
+def in_comment_opener_indentation(text: str, line: str, start: int, grammar: str | None) -> str:
+    """`line` (starting at text[start]); when it ends a block comment, in the indentation of the line the comment
+    opens on: the space before ` */` aligns the stars, it is no depth."""
+    opener, closer = BLOCK_COMMENTS.get(grammar, ("/*", "*/")) if grammar else (None, None)
+    if closer and line.rstrip().endswith(closer):
+        opened = text.rfind(opener, 0, start + len(line.rstrip()) - len(closer))
+        if opened != -1:
+            opener_line = text[text.rfind("\n", 0, opened) + 1:opened]
+            return opener_line[:len(opener_line) - len(opener_line.lstrip())] + line.lstrip()
+    return line
 
 
 def blank_lines_above(text: str, offset: int) -> int:
@@ -140,7 +152,7 @@ def opener_line(text: str, offset: int, grammar: str | None = None) -> str:
     if before.strip():
         return joined_header(before, text[:offset - len(before)], grammar)
     above, above_start = previous_nonblank(text, offset)
-    return joined_header(above, text[:above_start], grammar)
+    return joined_header(in_comment_opener_indentation(text, above, above_start, grammar), text[:above_start], grammar)
 
 
 def without_trailing_comment(code: str, grammar: str | None) -> str:

@@ -481,6 +481,14 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
     ("rust", "fn main() {\n    let s = S {\n        a: 1,\n        <|>\n", "b: 2,", "b 2,"),
     ("rust", "fn main() {\n    let f = |x: i32| {\n        <|>\n", "x + 1", "y +"),
     ("java", "class A {\n    void f() {\n        int[] a = {\n            1,\n            <|>\n", "2,", "2 2,"),
+    # a comment above the cursor's line ends the file: the open block's error ends before it
+    ("rust", "fn f() {\n    a();\n    // then b\n    <|>\n", "b();", "b( +"),
+    ("lua", "function f()\n  a()\n  --[[ then b ]]\n  <|>\n", "b()", "b( +"),
+    ("cpp", "struct S {\n  int f() {\n    a();\n    /* then b */\n    <|>\n", "return b();", "return b( +;"),
+    # an annotation or decorator at the end of a class annotates the member typed next
+    ("java", "class A {\n    void f() {}\n\n    @Ov<|>\n", "erride", "er ride"),
+    ("java", "class A {\n    void f() {}\n\n    <|>\n", "@SuppressWarnings(\"x\")", "@SuppressWarnings(\"x\""),
+    ("typescript", "class A {\n  f() {}\n\n  <|>\n", "@Input()", "@Input(("),
 ]
 
 
@@ -1547,6 +1555,11 @@ def test_a_fill_is_planned_from_the_tokens_the_engine_counts_not_from_characters
      "def f():\n    x = 1\n    return x\n\ny = 2\n"),
     ("python", "class A:\n    def f(self):\n        x = 1\n<[>        \n<]>    def g(self):\n        pass\n",
      "return x\n", "class A:\n    def f(self):\n        x = 1\n        return x\n    def g(self):\n        pass\n"),
+    # the space before a block comment's ` */` aligns its stars: the comment's own line tells the depth
+    ("javascript", "/**\n * Doc.\n */\n<[><]>\n  return 1;\n}\n", "function f() {",
+     "/**\n * Doc.\n */\nfunction f() {\n  return 1;\n}\n"),
+    ("java", "class A {\n    /**\n     * Doc.\n     */\n<[><]>\n        return 1;\n    }\n}\n", "int f() {",
+     "class A {\n    /**\n     * Doc.\n     */\n    int f() {\n        return 1;\n    }\n}\n"),
 ])
 def test_code_written_from_column_0_on_a_blank_line_goes_to_the_depth_of_the_code_around(language_id, source,
                                                                                          middle, expected):
