@@ -9,7 +9,8 @@ import re
 
 from .clean import OPENERS
 from .languages import parse
-from .literals import BLOCK_COMMENTS, RAW_LITERALS, code_outside_literals, line_comment_start
+from .literals import (BLOCK_COMMENTS, JSX_LANGUAGES, JSX_WHOLE_TAG, RAW_LITERALS, code_outside_literals,
+                       jsx_text_blanked, line_comment_start, starts_regex)
 from .silent_faults import faults_near
 from .style import line_end_at, line_start_at
 
@@ -73,15 +74,21 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
     # The brackets left open, closed in order on one line (a Go list's `}` may end no line: `}}`); then with a `;`
     # after each `)` and `]`, which may end a statement (Rust's `let v = vec![` wants `];`); then after every one
     # but the outermost (a value's `{`: Rust's `let s = S {`, Java's `int[] a = {`).
+    # A JSX element left open closes with its closing tag (`</div>`).
     for semicolons in ("", ")]", ")]}") if stack else ("",) if stack is not None else ():
-        closers = "".join(OPENERS[opener] + (";" if (grammar in ("c", "cpp") and opener == "{")
-                                           or (OPENERS[opener] in semicolons and depth) else "")
-                          for depth, opener in reversed(list(enumerate(stack)))).encode("utf-8")
+        closers, brackets_at = b"", []   # brackets_at: where each bracket closer is in `data`
+        for depth, opener in reversed(list(enumerate(stack))):
+            if opener in OPENERS:
+                brackets_at.append(len(code) + 1 + len(closers))
+                closers += OPENERS[opener].encode("utf-8")
+                if (grammar in ("c", "cpp") and opener == "{") or (OPENERS[opener] in semicolons and depth):
+                    closers += b";"
+            else:
+                closers += f"</{opener[1:-1]}>".encode("utf-8")
         data = code + b"\n" + closers + b"\n"
         root = parse(grammar, data).root_node
         if not root.has_error and not faults_near(grammar, root, data, low, high) and all(
-                root.descendant_for_byte_range(at, at + 1).type == chr(data[at])
-                for at in range(len(code) + 1, len(data) - 1) if data[at] != ord(";")):
+                root.descendant_for_byte_range(at, at + 1).type == chr(data[at]) for at in brackets_at):
             return len(stack) if len(stack) in counts else None
     if stack is not None:
         return None
@@ -107,7 +114,7 @@ def open_brackets(grammar: str, code: str, head: str = "") -> list[str] | None:
         return None
     if head and code.startswith(head):
         before = head_brackets(grammar, head)
-        if before is not None:
+        if before is not None and not (before and before[-1].startswith("<")):   # (JSX text is told from its tag)
             return brackets_left_open(grammar, code[len(head):], list(before))
     return brackets_left_open(grammar, code, [])
 
@@ -119,16 +126,33 @@ def head_brackets(grammar: str, head: str) -> tuple[str, ...] | None:
 
 
 def brackets_left_open(grammar: str, code: str, stack: list[str]) -> list[str] | None:
-    """`stack` with the brackets of `code` (which starts outside any literal) opened and closed on it."""
-    scanned = code_outside_literals(grammar, code)
+    """`stack` with the brackets of `code` (which starts outside any literal) opened and closed on it; in JSX also
+    its elements (`<div>` on the stack)."""
+    jsx = grammar in JSX_LANGUAGES
+    scanned = code_outside_literals(grammar, jsx_text_blanked(code) if jsx else code)
     if scanned is None or scanned[1] is not None:
         return None
-    for char in scanned[0]:
+    code = scanned[0]
+    i = 0
+    while i < len(code):
+        char = code[i]
+        tag = JSX_WHOLE_TAG.match(code, i) if jsx and char == "<" else None
+        # (a tag where an expression starts, or among an element's children; `a < b` is no tag)
+        if tag and (tag.group(1) or (stack and stack[-1].startswith("<")) or starts_regex(code, i)):
+            name = re.match(r"</?([\w.:-]*)", tag.group(0)).group(1)
+            if tag.group(1):
+                if not stack or stack.pop() != f"<{name}>":
+                    return None
+            elif not tag.group(2):
+                stack.append(f"<{name}>")
+            i = tag.end()
+            continue
         if char in "([{":
             stack.append(char)
         elif char in ")]}":
-            if not stack or OPENERS[stack.pop()] != char:
+            if not stack or OPENERS.get(stack.pop()) != char:
                 return None
+        i += 1
     return stack
 
 
