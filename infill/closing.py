@@ -25,6 +25,8 @@ LARGEST_DOCUMENT = 100_000      # characters from the top-level definition on; e
 ANNOTATION_LINE = re.compile(r"(?:^|\n)[ \t]*@[\w.]+(?:[ \t]*\([^\n]*\))?[ \t]*$")
 MEMBER_AFTER_ANNOTATION = {"java": "void member() {}", **{grammar: "member() {}"
                                                            for grammar in ("javascript", "typescript", "tsx")}}
+# A value standing in for the lines of a fill that the code above wants filled (`return (` at the end of the file).
+PLACEHOLDER = {grammar: "0" for grammar in ("javascript", "typescript", "tsx", "rust", "go", "java", "c", "cpp")}
 # Column-0 lines that go on or end a definition: closers, block comments, continued expressions, Lua's keywords.
 TOP_LEVEL_NOT_HERE = re.compile(r"[})\]*.&|+\-:,?]|(?:end|else|elseif|until)\b")
 
@@ -159,8 +161,12 @@ def brackets_left_open(grammar: str, code: str, stack: list[str]) -> list[str] |
 @functools.lru_cache(maxsize=8)   # the same for every candidate of a request
 def closers_without_lines(grammar: str, document: str, start: int, end: int) -> int | None:
     """closers_to_parse for the document with the lines of document[start:end] taken out: what the code around the
-    fill needs closed, whatever the unfinished line at the cursor holds."""
-    return closers_to_parse(grammar, document[:line_start_at(document, start)] + document[line_end_at(document, end):])
+    fill needs closed, whatever the unfinished line at the cursor holds. Where the lines above want something there
+    (`return (`, `() =>`), a placeholder value stands in for it."""
+    above, below = document[:line_start_at(document, start)], document[line_end_at(document, end):]
+    count = closers_to_parse(grammar, above + below)
+    return count if count is not None or grammar not in PLACEHOLDER else closers_to_parse(
+        grammar, above + PLACEHOLDER[grammar] + below)
 
 
 def parses_once_closed(grammar: str, document: str, start: int, end: int, text: str) -> bool | None:

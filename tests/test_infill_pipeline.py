@@ -494,6 +494,9 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
      "<span>{x}</span>", "<span>{x</span>"),
     ("javascript", "function App() {\n  return (\n    <ul>\n      <li>a</li>\n    <|>\n", "</ul>", "</ul"),
     ("typescriptreact", "const A = () => (\n  <>\n    <|>\n", "<B />", "<B /"),
+    # the line above wants a value where the fill goes: a placeholder stands in when the code around is counted
+    ("typescriptreact", "export function App() {\n  return (\n    <|>\n", "<div>hi</div>", "<div>hi</div"),
+    ("javascript", "describe('a', () => {\n  it('b', () =>\n    <|>\n", "expect(x).toBe(1)", "expect(x) +"),
 ]
 
 
