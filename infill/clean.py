@@ -51,6 +51,7 @@ class CleanContext:
     literal_lines: int = 0      # the range starts inside a string or comment: 1 on one line, 2 on more (spans)
     in_brackets: bool = False   # the range starts inside brackets its statement opened on a line above
     blank_lines_above: int = 0  # blank lines between `line_above` and the cursor's line
+    own_mixed_indentations: frozenset[str] = frozenset()   # style.mixed_indentations of the document
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
@@ -844,14 +845,15 @@ def close_own_brackets(middle: str, grammar: str | None = None) -> str:
 
 
 def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = None, before: str = "",
-                          grammar: str | None = None) -> str:
+                          grammar: str | None = None, own_mixed: frozenset[str] = frozenset()) -> str:
     """Leading whitespace in the document's style: tabs become spaces in a space-indented document (one indent unit
     each), and in a tab-indented one every full level of spaces (the editor's tab size, else the middle's own
     step: the common divisor of its indentations, so 8 and 12 spaces are two and three levels) becomes a tab.
-    Lines that start inside a string are its text and stay as written."""
+    Lines that start inside a string are its text and stay as written, and so do lines indented as the document
+    indents its own where it mixes tabs and spaces (`own_mixed`: style.mixed_indentations)."""
     lines = middle.split("\n")
     in_literal = lines_in_literals(before, lines, grammar)
-    code_lines = [i for i in range(len(lines)) if i not in in_literal]
+    code_lines = [i for i in range(len(lines)) if i not in in_literal and indentation(lines[i]) not in own_mixed]
     if indent_unit == "\t":
         # The model's step from its own levels: lines aligned inside an open parenthesis are left out (8, 14, 8
         # is a level and an alignment, not steps of 2), and so is a single depth (8 alone: two levels or one?).
@@ -1274,7 +1276,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     # A docstring's or comment's text, its indentation included, is the writer's (`Args:` and its deeper lines).
     prose = ctx.literal_lines > 1 and not any(closer in middle for closer in LITERAL_CLOSERS)
     if not prose:
-        middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar)
+        middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar,
+                                       ctx.own_mixed_indentations)
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
     if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip():
         middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)

@@ -86,6 +86,23 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
     return indent_style(text, tab_size, insert_spaces, grammar)[0]
 
 
+INDENTATION_RUN = re.compile(r"^[ \t]+(?=\S)", re.MULTILINE)
+
+
+def mixed_indentations(text: str, grammar: str | None = None) -> frozenset[str]:
+    """The document's own indentations when it indents with tabs and spaces both, GNU style (spaces for a level
+    under 8 columns, a tab for each 8): a line written with one of them is in the document's layout, not in a
+    style to convert (a tab is no one level there, nor 2 spaces a tab). Empty when the document does not mix so
+    (Python's interpreter rejects such mixing: not there either)."""
+    if grammar == "python" or "\t" not in text:
+        return frozenset()
+    seen = Counter(INDENTATION_RUN.findall(text))
+    tabbed = sum(count for run, count in seen.items() if "\t" in run)
+    short = sum(count for run, count in seen.items() if "\t" not in run and 2 <= len(run) < 8)
+    wide = sum(count for run, count in seen.items() if "\t" not in run and len(run) >= 8)
+    return frozenset(seen) if tabbed >= 2 and short >= 2 and wide < tabbed else frozenset()
+
+
 def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,
                  grammar: str | None = None, cursor_indent: str = "",
                  literal_rows: Callable[[], Collection[int]] | None = None) -> tuple[str, bool]:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from infill import InfillRequest, InfillResult, run_infill
+from infill.edits import apply_edits
 
 
 class ScriptedEngine:
@@ -665,7 +666,6 @@ def test_lone_cr_documents_are_filled_as_lines_and_answered_in_lone_cr():
 ])
 def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(document, start, end, middle):
     """The edits are the reported text's, and no \r of the answer joins a \n of the document into one break."""
-    from infill.edits import apply_edits
 
     def lines(text: str) -> int:
         return len(re.split(r"\r\n|\r|\n", text))
@@ -690,7 +690,6 @@ def test_edits_in_a_lone_cr_document_with_newline_lines_keep_every_line_break(do
 def test_answers_never_join_a_lone_cr_and_a_newline_into_one_break(document, start, end, answer):
     """Where an edit leaves a lone \\r of the document before a \\n (its own or the document's), the two read as one
     \\r\\n: a line of the answer was lost. Cases a random search found."""
-    from infill.edits import apply_edits
     from infill.pipeline import LONE_CR, in_breaks_of
 
     def lines(text: str) -> int:
@@ -731,7 +730,6 @@ def test_edits_in_documents_of_mixed_line_breaks_change_the_lines_changed_and_no
     """Random documents whose lines end in \\n, \\r\\n or \\r, one line of a random range written anew: only
     that line's text changes, and no line is lost or joined to another. (Where the range repeats a line, the diff may
     keep either copy, and the break with it: the strict check is for ranges of distinct lines.)"""
-    from infill.edits import apply_edits
     from infill.pipeline import flattened, in_breaks_of
     rng = random.Random(7)
     for _ in range(600):
@@ -1450,7 +1448,6 @@ def test_fill_answers_with_minimal_edits():
     assert result.text == "    s = 1\n    for x in xs:\n        s *= x\n"
     assert len(result.edits) == 2 and all(start <= s <= e <= end for s, e, _ in result.edits)
     assert sorted(new for _, _, new in result.edits) == ["*", "1"]
-    from infill.edits import apply_edits
     assert apply_edits(text, result.edits) == text[:start] + result.text + text[end:]
 
 
@@ -1601,6 +1598,25 @@ def test_a_selection_starting_in_whitespace_keeps_it_when_the_model_writes_it_ag
     identity = run_infill(InfillRequest(text=text, mode="fill", start=start, end=end, language_id="python"),
                           ScriptedEngine(text[start:end]))
     assert identity.text == text[start:end] and identity.edits == []
+
+
+GNU_STYLE_C = ("int\nf (int x)\n{\n  if (x)\n    {\n<[>      while (x)\n\tx--;\n      if (x > 2)\n\t{\n\t  x = 1;\n"
+               "\t  g (x);\n\t}\n<]>    }\n  return 0;\n}\n")
+
+
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+@pytest.mark.parametrize("tab_size, insert_spaces", [(None, None), (4, True), (8, False)])
+def test_a_document_indented_with_tabs_and_spaces_keeps_its_own_indentation(mode, tab_size, insert_spaces):
+    """GNU style (2-space levels, a tab for every 8 columns): a line indented as the document indents its own was
+    converted, a tab to one 2-space level or 2 spaces to a tab, so the selection written back unchanged moved
+    its lines (column 8 to column 2, column 6 to column 24)."""
+    text, start, end = selection(GNU_STYLE_C, "<[>", "<]>")
+    request = InfillRequest(text=text, mode=mode, start=start, end=end, language_id="c", tab_size=tab_size,
+                            insert_spaces=insert_spaces)
+    unchanged = run_infill(request, ScriptedEngine(text[start:end]))
+    assert apply_edits(text, unchanged.edits) == text, unchanged.message
+    renamed = run_infill(request, ScriptedEngine(text[start:end].replace("x = 1", "y = 1")))
+    assert apply_edits(text, renamed.edits) == text.replace("x = 1", "y = 1"), renamed.message
 
 
 def test_a_selection_is_read_against_the_suffix_rules_once_for_all_candidates(monkeypatch):
@@ -2017,7 +2033,6 @@ def test_the_edits_say_what_the_text_says_when_a_lone_cr_follows_newline_lines()
     starts on) has \\n: a command applying the edits and an inline item inserting the text disagreed. And a rewrite
     starting on a \\n line turned the lone \\r of the lines below it into \\n: each line the answer leaves alone
     keeps its own break, each line it writes takes the break of the line it is written on."""
-    from infill.edits import apply_edits
 
     document = "a = 1\nb = 2\rc = 3\n"
     end = document.index("3") + 1
