@@ -133,16 +133,30 @@ def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low:
     def places(byte: int) -> set[int]:   # where a byte of the old document may be now (at an edge: either side)
         return ({byte} if byte <= low else set()) | ({byte + shift} if byte >= high else set())
 
-    moved = {}
-    for kind, missing, start, end in before:
-        moved[kind, missing, start, end] = {(kind, missing, new_start, new_end)
-                                            for new_start in places(start) for new_end in places(end)}
-    unexplained = after - set().union(*moved.values())
+    def inside(byte: int) -> bool:   # in the replaced bytes: a selection's own error, now anywhere in the new text
+        return low < byte < high
+
+    def moved_along(old: tuple, new: tuple) -> bool:
+        kind, missing, start, end = old
+        return (kind, missing) == new[:2] and all(
+            low <= now <= low + length if inside(then) else now in places(then)
+            for then, now in ((start, new[2]), (end, new[3])))
+
+    at_edges = {(kind, missing, new_start, new_end) for kind, missing, start, end in before
+                if not inside(start) and not inside(end) for new_start in places(start) for new_end in places(end)}
+    cut_by_the_fill = [old for old in before if inside(old[2]) or inside(old[3])]
+
+    def still_there(old: tuple) -> bool:
+        return any(moved_along(old, span) for span in after) if old in cut_by_the_fill else any(
+            (old[0], old[1], start, end) in after for start in places(old[2]) for end in places(old[3]))
+
+    unexplained = [span for span in after
+                   if span not in at_edges and not any(moved_along(old, span) for old in cut_by_the_fill)]
     if any(start < line_end + shift for _, _, start, _ in unexplained):
         return True
     return any((kind == "ERROR" and not missing and line_start <= start < line_end and end > high
-                or (kind, missing, start, end) in caused_below)
-               and places_now & after for (kind, missing, start, end), places_now in moved.items())
+                or (kind, missing, start, end) in caused_below) and still_there((kind, missing, start, end))
+               for kind, missing, start, end in before)
 
 
 REPLACEMENT_CHARACTER = "\ufffd"

@@ -1619,6 +1619,24 @@ def test_a_document_indented_with_tabs_and_spaces_keeps_its_own_indentation(mode
     assert apply_edits(text, renamed.edits) == text.replace("x = 1", "y = 1"), renamed.message
 
 
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+@pytest.mark.parametrize("language, source, changed", [
+    # an X-macro line at the top level, which C's grammar reads as an error of its own
+    ("cpp", "<[>FUNC_DD(FUNC_EXP_DD,     \"exp_dd\",      exp,   vdExp)\n<]>", ("exp_dd", "exp_de")),
+    ("c", "int a;\n<[>F(a, 1)\n<]>int b;\n", ("1", "2")),
+])
+def test_a_selection_holding_an_error_of_its_own_can_be_written_again(mode, language, source, changed):
+    """An error that ended inside the replaced bytes could never match itself afterwards, so every candidate
+    (the selection as it was included) was refused as adding a parse error: the commands never worked there."""
+    text, start, end = selection(source, "<[>", "<]>")
+    request = InfillRequest(text=text, mode=mode, start=start, end=end, language_id=language)
+    result = run_infill(request, ScriptedEngine(text[start:end].replace(*changed)))
+    assert apply_edits(text, result.edits) == text[:start] + text[start:end].replace(*changed) + text[end:], \
+        result.message
+    broken = run_infill(request, ScriptedEngine(text[start:end].replace("(", "(+", 1) + "int c = ;\n"))
+    assert broken.edits == [] and "syntax" in broken.message
+
+
 def test_a_selection_is_read_against_the_suffix_rules_once_for_all_candidates(monkeypatch):
     """Which rules against repeating the suffix a selection itself fails is one answer per request, not one per
     candidate (each reading walks the selection and the suffix)."""
