@@ -1,7 +1,7 @@
 """Where one denoising step's time goes: torch.profiler over the plain-path decoder forward (the same transformers
 code our loop and transformers' `generate` both call), random weights of the embedded model's shape by default.
 
-    python -m bench.step_profile [--canvas 32] [--prompt-tokens 128] [--steps 10] [--threads 1] [--json]
+    python -m bench.step_profile [--canvas 32] [--prompt-tokens 128] [--steps 10] [--threads 1] [--experts NAME] [--json]
     python3 -m bench.step_profile --device cuda --config 26b-a4b --canvas 256 --prompt-tokens 512   # a GPU, bf16
 
 Prints the share of the top operators' own time (CPU time on a CPU, GPU time on CUDA) and the matmul shapes that
@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--config", choices=["tiny", "small", "26b-a4b"], default="small")
+    parser.add_argument("--experts", default=None,
+                        help="transformers' routed-experts function (grouped_mm, its default; eager; batched_mm)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -41,6 +43,8 @@ def main() -> None:
         raise SystemExit("the 26b-a4b shape needs a GPU (about 52 GB of bf16 weights)")
     config = build_config(args.config, args.canvas)
     model = random_model(config, device)
+    if args.experts:
+        model.set_experts_implementation(args.experts)
     vocab = config.text_config.vocab_size
     prompt = torch.randint(3, min(vocab, 4096), (1, args.prompt_tokens), device=device)
     canvas = torch.randint(3, min(vocab, 4096), (1, args.canvas), device=device)   # (B, canvas)
@@ -91,6 +95,7 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "config": args.config,
         "canvas": args.canvas, "prompt_tokens": args.prompt_tokens, "threads": args.threads,
+        "experts": model.config.text_config._experts_implementation,
         "ms_per_step": round(total / 1e3 / args.steps, 2),   # the operators' own time, summed
         "wall_ms_per_step": wall_ms,
         "share": {e.key: round(own_time(e) / total, 3) for e in top},
