@@ -1,7 +1,8 @@
 """Where one denoising step's time goes: torch.profiler over the plain-path decoder forward (the same transformers
 code our loop and transformers' `generate` both call), random weights of the embedded model's shape by default.
 
-    python -m bench.step_profile [--canvas 32] [--prompt-tokens 128] [--steps 10] [--threads 1] [--experts NAME] [--json]
+    python -m bench.step_profile [--canvas 32] [--prompt-tokens 128] [--steps 10] [--threads 1] [--json]
+        [--experts grouped_mm|eager|batched_mm]
     python3 -m bench.step_profile --device cuda --config 26b-a4b --canvas 256 --prompt-tokens 512   # a GPU, bf16
 
 Prints the share of the top operators' own time (CPU time on a CPU, GPU time on CUDA) and the matmul shapes that

@@ -491,7 +491,8 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
     ("java", "class A {\n    void f() {}\n\n    <|>\n", "@SuppressWarnings(\"x\")", "@SuppressWarnings(\"x\""),
     ("typescript", "class A {\n  f() {}\n\n  <|>\n", "@Input()", "@Input(("),
     # JSX elements left open close with their closing tags (the text between tags may hold a quote)
-    ("typescriptreact", "export function App() {\n  return (\n    <div className=\"a\">\n      <p>Don't</p>\n      <|>\n",
+    ("typescriptreact",
+     "export function App() {\n  return (\n    <div className=\"a\">\n      <p>Don't</p>\n      <|>\n",
      "<span>{x}</span>", "<span>{x</span>"),
     ("javascript", "function App() {\n  return (\n    <ul>\n      <li>a</li>\n    <|>\n", "</ul>", "</ul"),
     ("typescriptreact", "const A = () => (\n  <>\n    <|>\n", "<B />", "<B /"),
