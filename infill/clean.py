@@ -431,9 +431,23 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
             # Indented as reindent_first_line will leave it: the cursor's column, or the model's own when deeper.
             if len(indentation(line)) < len(before):
                 line = before + line.lstrip()
-        if same_line(line, target):
+        if same_line(line, target) and not (i == 0 and decorates_something_else(lines, following)):
             return "\n".join(lines[:i])
     return middle
+
+
+# A line that annotates what follows it: a decorator or annotation (`@Override`, `@property`), a Rust attribute.
+ANNOTATES_NEXT = re.compile(r"\s*(?:@[A-Za-z_]|#!?\[)")
+
+
+def decorates_something_else(lines: list[str], following: list[str]) -> bool:
+    """The middle's first line is an annotation like the suffix's next line, and the line it annotates is not the
+    suffix's: a new member written above one annotated the same way (`@Override` over `@Override`), no repeat."""
+    if not ANNOTATES_NEXT.match(lines[0]):
+        return False
+    ours = next((line for line in lines[1:] if line.strip()), None)
+    theirs = [line for line in following if line.strip()][1:2]
+    return ours is not None and bool(theirs) and not same_line(ours, theirs[0])
 
 
 def blank_literals(text: str, grammar: str | None, before: str = "") -> str:

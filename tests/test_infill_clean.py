@@ -127,6 +127,20 @@ def test_repeated_next_line_on_the_first_line_of_a_blank_line():
     assert drop_repeated_suffix_lines("return x", "\nreturn x\n", before="y = ") == "return x"
 
 
+@pytest.mark.parametrize("language, middle, suffix", [
+    ("java", "@Override\n    public void b() {}", "\n\n    @Override\n    public void c() {}\n}\n"),
+    ("python", "@property\n    def b(self):\n        return 1", "\n\n    @property\n    def c(self):\n        return 2\n"),
+    ("rust", "#[derive(Debug)]\nstruct B;", "\n\n#[derive(Debug)]\nstruct C;\n"),
+])
+def test_a_new_member_annotated_like_the_next_one_is_no_repeat(language, middle, suffix):
+    """A new method above one with the same annotation was cut at its first line, which is the next line's: to
+    nothing. The line it annotates tells a new member from a repeat."""
+    before = "" if language == "rust" else "    "
+    assert drop_repeated_suffix_lines(middle, suffix, before=before, grammar=language) == middle
+    repeat = middle.split("\n")[0] + "\n" + suffix.strip("\n").split("\n")[1]   # the next member written again
+    assert drop_repeated_suffix_lines(repeat, suffix, before=before, grammar=language) == ""
+
+
 @pytest.mark.parametrize("middle", ["y = 1\n    return  a + b", "y = 1\n    return a+b", "y = 1\n    return a +  b  "])
 def test_a_repeat_of_the_next_line_with_other_spacing_is_cut(middle):
     assert drop_repeated_suffix_lines(middle, "\n    return a + b\n", before="    ") == "y = 1"
