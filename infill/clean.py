@@ -1165,6 +1165,8 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     if before.strip() or not opens_block(line_above, grammar):
         return middle
     lines = middle.split("\n")
+    if LABEL_LINE.match(lines[0]) and LABEL_LINE.match(line_above):
+        return middle   # labels stacked (`case 1:` then `case 2:`): the same depth, no body yet
     column = len(before) + len(indentation(lines[0]))
     if column > len(indentation(line_above)) or not lines[0].strip():
         return middle   # already deeper than the opener

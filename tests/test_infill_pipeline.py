@@ -2126,3 +2126,16 @@ def test_code_nested_too_deeply_at_the_cursor_is_refused_with_a_reason(language,
 def test_a_deep_expression_above_the_cursor_does_not_stop_a_suggestion_below_it():
     result, _ = inline("x = " + "(" * DEEP + "1" + ")" * DEEP + "\ny = <|>\n", "2", invoked=True)
     assert result.text == "2", result.message
+
+
+@pytest.mark.parametrize("language, source, middle", [
+    ("java", "class A {\n  void f(int k) {\n    switch (k) {\n      case 1:\n      <|>\n        g();\n        break;\n"
+     "    }\n  }\n}\n", "case 2:"),
+    ("java", "class A {\n  void f(int k) {\n    switch (k) {\n      case 1:\n      <|>\n    }\n  }\n}\n",
+     "case 2:\n        g();\n        break;"),
+    ("c", "int f(int k) {\n  switch (k) {\n  case 1:\n  <|>\n    return 1;\n  }\n  return 0;\n}\n", "case 2:"),
+])
+def test_a_case_label_under_another_stays_at_its_depth(language, source, middle):
+    """`case 1:` reads as a block opener, so a second label written under it went one level deeper."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == source.replace("<|>", middle), result.message
