@@ -431,8 +431,9 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
             # Indented as reindent_first_line will leave it: the cursor's column, or the model's own when deeper.
             if len(indentation(line)) < len(before):
                 line = before + line.lstrip()
-        if same_line(line, target) and not (i == 0 and decorates_something_else(lines, following)):
-            return "\n".join(lines[:i])
+        if same_line(line, target) and not (i == 0 and decorates_something_else(lines, following)) and not (
+                CLOSING_LINE.match(line) and code_bracket_surplus("\n".join(lines[:i]), grammar) > 0):
+            return "\n".join(lines[:i])   # (a closer of a bracket the middle opened is its own, not the suffix's)
     return middle
 
 
@@ -1157,6 +1158,10 @@ def shift_block_written_from_cursor(middle: str, before: str, grammar: str | Non
                      for i, line in enumerate(lines))
 
 
+# Blocks whose bodies most C++ styles leave at the opener's depth (Google's, LLVM's): a namespace, `extern "C"`.
+UNINDENTED_BODY = re.compile(r'\s*(?:(?:inline\s+)?namespace\b|extern\s+"C(?:\+\+)?"\s*\{)')
+
+
 def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None) -> str:
     """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
     the opener's level (or the cursor sits at column 0), shift every line by the missing amount; when only the
@@ -1167,14 +1172,18 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     lines = middle.split("\n")
     if LABEL_LINE.match(lines[0]) and LABEL_LINE.match(line_above):
         return middle   # labels stacked (`case 1:` then `case 2:`): the same depth, no body yet
+    if grammar in ("c", "cpp") and UNINDENTED_BODY.match(line_above):
+        return middle
     column = len(before) + len(indentation(lines[0]))
     if column > len(indentation(line_above)) or not lines[0].strip():
         return middle   # already deeper than the opener
     opener_depth = len(indentation(line_above))
     # A last line that closes at the opener's depth or left of it is the block's own closer, repeated (at column 0
     # the scope rule could not cut it): it stays there for the suffix rules to see, not moved into the body.
+    # (Not when the middle's brackets pair up: the closer is then its own, `}` of the function it wrote.)
     last = len(lines) - 1
-    keep = last if last and CLOSING_LINE.match(lines[last]) and len(indentation(lines[last])) <= opener_depth else -1
+    keep = last if (last and CLOSING_LINE.match(lines[last]) and len(indentation(lines[last])) <= opener_depth
+                    and code_bracket_surplus(middle, grammar) < 0) else -1
     # (Lines inside a bracket the first line opens are aligned to it, not placed on the body's levels.)
     aligned = continuation_lines(before, lines, grammar) or set()
     later = [len(indentation(line)) for i, line in enumerate(lines)

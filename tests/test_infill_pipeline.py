@@ -2139,3 +2139,19 @@ def test_a_case_label_under_another_stays_at_its_depth(language, source, middle)
     """`case 1:` reads as a block opener, so a second label written under it went one level deeper."""
     result, _ = inline(source, middle, language_id=language)
     assert applied(source, result) == source.replace("<|>", middle), result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # most C++ styles leave a namespace's body at the namespace's depth
+    ("cpp", "namespace A {\n\n<|>\n}\n", "int f() {\n  return 1;\n}", "int f() {\n  return 1;\n}"),
+    ("cpp", "namespace A {\n\n<|>\n", "int x = 1;", "int x = 1;"),
+    ("cpp", 'extern "C" {\n\n<|>\n}\n', "int f(void);", "int f(void);"),
+    # other blocks: the body one level in, its own closing brace with it
+    ("cpp", "struct S {\n<|>\n};\n", "int f() {\n  return 1;\n}", "    int f() {\n      return 1;\n    }"),
+    ("rust", "mod a {\n\n<|>\n", "fn f() -> i32 {\n    1\n}", "    fn f() -> i32 {\n        1\n    }"),
+])
+def test_a_body_written_at_the_openers_depth(language, source, middle, expected):
+    """The body under a `namespace {` went one level in, and a function's closing brace at the opener's depth was
+    taken for the block's own (left behind at column 0, or cut as the suffix's `}` and the fill refused)."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == expected, result.message
