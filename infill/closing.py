@@ -34,31 +34,41 @@ TOP_LEVEL_NOT_HERE = re.compile(r"[})\]*.&|+\-:,?]|(?:end|else|elseif|until)\b")
 def unclosed_at_end(grammar: str, document: str, spans: frozenset) -> bool:
     """Whether one of the document's errors (ErrorCounts.spans) reaches its last code byte: a block open there.
     Comments after that code do not count: the error of a block left open ends before them (`a();` then `// b`)."""
-    last_code_byte = len(without_trailing_comments(grammar, document).encode("utf-8"))
+    last_code_byte = len(document[:code_end(grammar, document)].encode("utf-8"))
     return any(end >= last_code_byte for _, _, _, end in spans)
 
 
-def without_trailing_comments(grammar: str, document: str) -> str:
-    """`document` up to the end of its last code: trailing whitespace, line comments and block comments cut."""
-    text = document.rstrip()
+@functools.lru_cache(maxsize=8)   # the same document for every candidate of a request
+def code_end(grammar: str, document: str) -> int:
+    """Where the document's last code ends: trailing whitespace, line comments and block comments not counted."""
     block_open, block_close = BLOCK_COMMENTS.get(grammar, ("/*", "*/"))
-    long_comment = RAW_LITERALS["lua"][0] if grammar == "lua" else None   # Lua's `--[[ ... ]]`
-    while text:
-        if block_close and text.endswith(block_close) and text.rfind(block_open) != -1:
-            text = text[:text.rfind(block_open)].rstrip()
+    long_comment, long_closer = RAW_LITERALS["lua"] if grammar == "lua" else (None, None)   # `--[[ ... ]]`
+
+    def before_space(at: int) -> int:
+        while at and document[at - 1].isspace():
+            at -= 1
+        return at
+
+    end = before_space(len(document))
+    while end:
+        if block_close and document.endswith(block_close, 0, end):
+            opened = document.rfind(block_open, 0, end - len(block_close))
+            if opened == -1:
+                return end
+            end = before_space(opened)
             continue
-        found = long_comment.match(text, text.rfind("--[")) if long_comment and "--[" in text else None
-        if found:
-            closer = RAW_LITERALS["lua"][1](found.group(1))
-            if text.find(closer, found.end()) == len(text) - len(closer):   # the comment's own closer ends the text
-                text = text[:found.start()].rstrip()
+        if long_comment and document[end - 1] == "]":
+            found = long_comment.match(document, max(0, document.rfind("--[", 0, end)))
+            closer = long_closer(found.group(1)) if found else None
+            if closer and document.find(closer, found.end(), end) == end - len(closer):
+                end = before_space(found.start())
                 continue
-        line_start = text.rfind("\n") + 1
-        marker = line_comment_start(grammar, text[line_start:])
+        line_start = document.rfind("\n", 0, end) + 1
+        marker = line_comment_start(grammar, document[line_start:end])
         if marker == -1:
-            return text
-        text = text[:line_start + marker].rstrip()
-    return text
+            return end
+        end = before_space(line_start + marker)
+    return end
 
 
 def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
@@ -72,7 +82,33 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
     if grammar in MEMBER_AFTER_ANNOTATION and ANNOTATION_LINE.search(text):
         text += "\n" + MEMBER_AFTER_ANNOTATION[grammar]   # an annotation parses only over what it annotates
     code = text.encode("utf-8")
-    stack = open_brackets(grammar, text, head)
+    # (In JSX, also as brackets alone: a tag the scan misreads, a generic arrow's `<T>`, loses the JSX stack.)
+    stacks = [open_brackets(grammar, text, head)]
+    if grammar in JSX_LANGUAGES and (plain := open_brackets(grammar, text, head, jsx=False)) != stacks[0]:
+        stacks.append(plain)
+    for stack in stacks:
+        count = closed_on_one_line(grammar, code, stack, low, high)
+        if count is not None:
+            return count if count in counts else None
+    if any(stack is not None for stack in stacks):
+        return None
+    # Where the brackets cannot be told (Lua's words): that many `}` lines (`end`).
+    closer = BLOCK_CLOSER.get(grammar, "}")
+    line = b"\n" + closer.encode("utf-8")
+    for count in (count for count in counts if count <= MOST_CLOSERS):
+        data = code + line * count + b"\n"
+        root = parse(grammar, data).root_node
+        if root.has_error or faults_near(grammar, root, data, low, high):
+            continue
+        closers_at, token = range(len(code) + 1, len(data) - 1, len(line)), closer.rstrip(";")
+        if all(root.descendant_for_byte_range(at, at + len(token)).type == token for at in closers_at):
+            return count
+    return None
+
+
+def closed_on_one_line(grammar: str, code: bytes, stack: list[str] | None, low: int, high: int) -> int | None:
+    """How many brackets `stack` holds, when closing them on a line after `code` makes it parse with no error nor a
+    fault the grammar reads silently in bytes [low, high); None when it does not (or the stack is unknown)."""
     # The brackets left open, closed in order on one line (a Go list's `}` may end no line: `}}`); then with a `;`
     # after each `)` and `]`, which may end a statement (Rust's `let v = vec![` wants `];`); then after every one
     # but the outermost (a value's `{`: Rust's `let s = S {`, Java's `int[] a = {`).
@@ -91,46 +127,33 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
         root = parse(grammar, data).root_node
         if not root.has_error and not faults_near(grammar, root, data, low, high) and all(
                 root.descendant_for_byte_range(at, at + 1).type == chr(data[at]) for at in brackets_at):
-            return len(stack) if len(stack) in counts else None
-    if stack is not None:
-        return None
-    # Where the brackets cannot be told (Lua's words): that many `}` lines (`end`).
-    closer = BLOCK_CLOSER.get(grammar, "}")
-    line = b"\n" + closer.encode("utf-8")
-    for count in (count for count in counts if count <= MOST_CLOSERS):
-        data = code + line * count + b"\n"
-        root = parse(grammar, data).root_node
-        if root.has_error or faults_near(grammar, root, data, low, high):
-            continue
-        closers_at, token = range(len(code) + 1, len(data) - 1, len(line)), closer.rstrip(";")
-        if all(root.descendant_for_byte_range(at, at + len(token)).type == token for at in closers_at):
-            return count
+            return len(stack)
     return None
 
 
-def open_brackets(grammar: str, code: str, head: str = "") -> list[str] | None:
+def open_brackets(grammar: str, code: str, head: str = "", jsx: bool = True) -> list[str] | None:
     """The brackets `code` leaves open, outermost first (those in its strings and comments left out); None when that
     cannot be told (Lua's blocks close with words, or the code ends inside a literal or closes more than it opens).
     `head`, a start of `code` the same for every candidate of a request, is scanned once."""
     if grammar == "lua" or len(code) > LARGEST_DOCUMENT:
         return None
     if head and code.startswith(head):
-        before = head_brackets(grammar, head)
+        before = head_brackets(grammar, head, jsx)
         if before is not None and not (before and before[-1].startswith("<")):   # (JSX text is told from its tag)
-            return brackets_left_open(grammar, code[len(head):], list(before))
-    return brackets_left_open(grammar, code, [])
+            return brackets_left_open(grammar, code[len(head):], list(before), jsx)
+    return brackets_left_open(grammar, code, [], jsx)
 
 
 @functools.lru_cache(maxsize=8)
-def head_brackets(grammar: str, head: str) -> tuple[str, ...] | None:
-    stack = brackets_left_open(grammar, head, [])
+def head_brackets(grammar: str, head: str, jsx: bool = True) -> tuple[str, ...] | None:
+    stack = brackets_left_open(grammar, head, [], jsx)
     return None if stack is None else tuple(stack)
 
 
-def brackets_left_open(grammar: str, code: str, stack: list[str]) -> list[str] | None:
-    """`stack` with the brackets of `code` (which starts outside any literal) opened and closed on it; in JSX also
-    its elements (`<div>` on the stack)."""
-    jsx = grammar in JSX_LANGUAGES
+def brackets_left_open(grammar: str, code: str, stack: list[str], jsx: bool = True) -> list[str] | None:
+    """`stack` with the brackets of `code` (which starts outside any literal) opened and closed on it; in JSX (unless
+    `jsx` is false) also its elements (`<div>` on the stack)."""
+    jsx = jsx and grammar in JSX_LANGUAGES
     scanned = code_outside_literals(grammar, jsx_text_blanked(code) if jsx else code)
     if scanned is None or scanned[1] is not None:
         return None
@@ -139,8 +162,10 @@ def brackets_left_open(grammar: str, code: str, stack: list[str]) -> list[str] |
     while i < len(code):
         char = code[i]
         tag = JSX_WHOLE_TAG.match(code, i) if jsx and char == "<" else None
-        # (a tag where an expression starts, or among an element's children; `a < b` is no tag)
-        if tag and (tag.group(1) or (stack and stack[-1].startswith("<")) or starts_regex(code, i)):
+        # (a tag where an expression starts, or among an element's children; `a < b` is no tag, nor a generic
+        # arrow's `<T extends X>(`)
+        in_element = bool(stack) and stack[-1].startswith("<")
+        if tag and (tag.group(1) or in_element or (starts_regex(code, i) and not code.startswith("(", tag.end()))):
             name = re.match(r"</?([\w.:-]*)", tag.group(0)).group(1)
             if tag.group(1):
                 if not stack or stack.pop() != f"<{name}>":

@@ -106,9 +106,10 @@ def in_comment_opener_indentation(text: str, line: str, start: int, grammar: str
     """`line` (starting at text[start]); when it ends a block comment, in the indentation of the line the comment
     opens on: the space before ` */` aligns the stars, it is no depth."""
     opener, closer = BLOCK_COMMENTS.get(grammar, ("/*", "*/")) if grammar else (None, None)
-    if closer and line.rstrip().endswith(closer):
-        opened = text.rfind(opener, 0, start + len(line.rstrip()) - len(closer))
-        if opened != -1:
+    # (a comment's own line, ` */` or ` * text */`: a regex `/.*/` at a line's end closes nothing)
+    if closer and line.lstrip().startswith("*") and line.rstrip().endswith(closer):
+        opened = text.rfind(opener, 0, start)
+        if opened != -1 and text.find(closer, opened + len(opener), start) == -1:
             opener_line = text[text.rfind("\n", 0, opened) + 1:opened]
             return opener_line[:len(opener_line) - len(opener_line.lstrip())] + line.lstrip()
     return line

@@ -54,9 +54,10 @@ REGEX_LITERAL = re.compile(r"/(?:\\.|\[(?:\\.|[^\]\\\r\n])*+\]|[^/\\\[\r\n])++/"
 # `a<b` are not tags (a name before the `<`). Text between tags may hold `//`, which is text there.
 JSX_LANGUAGES = {"javascript", "tsx"}
 JSX_TAG = re.compile(r"</|(?<![\w$.\])])<[A-Za-z>]")
-# One whole JSX tag or fragment: its name, then attributes (a quoted value, a `{...}` without nested braces), then
-# `/>` when it closes itself.
-JSX_WHOLE_TAG = re.compile(r"<(/?)(?:[A-Za-z][\w.:-]*(?:\s+(?:[^<>{}\"'/]|\"[^\"]*\"|'[^']*'|\{[^{}]*\})*)?)?(/?)>")
+# One whole JSX tag or fragment: its name, then attributes (a quoted value, a `{...}` holding at most one level of
+# braces: `style={{ color: c }}`), then `/>` when it closes itself.
+JSX_WHOLE_TAG = re.compile(
+    r"<(/?)(?:[A-Za-z][\w.:-]*(?:\s+(?:[^<>{}\"'/]|\"[^\"]*\"|'[^']*'|\{(?:[^{}]|\{[^{}]*\})*\})*)?)?(/?)>")
 PYTHON_PREFIX = re.compile(r"[rRbBuUfFtT]{1,2}$")
 LONGEST_SCAN = 8000   # characters; beyond that (minified code) the question is not worth the time
 
@@ -177,7 +178,8 @@ def jsx_text_blanked(code: str) -> str:
     while i < len(code):
         char, inside_text = code[i], bool(contexts) and contexts[-1] == "text"
         tag = JSX_WHOLE_TAG.match(code, i) if char == "<" else None
-        if tag and (inside_text or tag.group(1) or starts_regex(code, i)):
+        # (where an expression starts, `<T extends X>(` is a generic arrow's type parameters, no element)
+        if tag and (inside_text or tag.group(1) or (starts_regex(code, i) and not code.startswith("(", tag.end()))):
             if tag.group(1):                       # a closing tag ends the element it is in
                 while contexts and contexts.pop() != "text":
                     pass

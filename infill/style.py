@@ -87,6 +87,7 @@ def indent_unit_of(text: str, tab_size: int | None = None, insert_spaces: bool |
 
 
 INDENTATION_RUN = re.compile(r"^[ \t]+(?=\S)", re.MULTILINE)
+GNU_TAB_RUN = re.compile(r"\t+ {2,7}")
 
 
 def mixed_indentations(text: str, grammar: str | None = None) -> frozenset[str]:
@@ -98,9 +99,13 @@ def mixed_indentations(text: str, grammar: str | None = None) -> frozenset[str]:
         return frozenset()
     seen = Counter(INDENTATION_RUN.findall(text))
     tabbed = sum(count for run, count in seen.items() if "\t" in run)
+    tab_then_spaces = sum(count for run, count in seen.items() if GNU_TAB_RUN.fullmatch(run))
     short = sum(count for run, count in seen.items() if "\t" not in run and 2 <= len(run) < 8)
     wide = sum(count for run, count in seen.items() if "\t" not in run and len(run) >= 8)
-    return frozenset(seen) if tabbed >= 2 and short >= 2 and wide < tabbed else frozenset()
+    # (stray lines of the other kind in a file indented one way are no style: GNU's levels under 8 columns are
+    # spaces, those past it tabs then spaces)
+    gnu = tab_then_spaces >= 2 and short >= 2 and wide < tabbed
+    return frozenset(seen) if gnu else frozenset()
 
 
 def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | None = None,

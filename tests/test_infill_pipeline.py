@@ -2155,3 +2155,40 @@ def test_a_body_written_at_the_openers_depth(language, source, middle, expected)
     taken for the block's own (left behind at column 0, or cut as the suffix's `}` and the fill refused)."""
     result, _ = inline(source, middle, language_id=language)
     assert result.text == expected, result.message
+
+
+def test_a_regex_ending_a_line_is_no_comment_closer():
+    """`/.*/` ends like a block comment: the line above was taken for a comment's last line and given the
+    indentation of a `/*` far above it, so the body went to column 0 and a fill's `}` was cut."""
+    source = "/* utils */\nexport class A {\n  m(s) {\n    if (s) {\n      const re = /.*/\n<|>\n    }\n  }\n}\n"
+    result, _ = inline(source, "if (re.test(s)) {\n  return 1\n}", language_id="javascript")
+    assert result.text == "      if (re.test(s)) {\n        return 1\n      }", result.message
+
+
+@pytest.mark.parametrize("language, source", [
+    # a tag whose value holds braces, a generic arrow's type parameters: the scan of JSX gets them wrong, and the
+    # brackets alone still count the blocks left open
+    ("javascript", "function App() {\n  const box = <div style={{color: 'red'}}>hi</div>;\n  useEffect(() => {\n"
+     "    const n = 1;\n<|>\n"),
+    ("typescriptreact", "class Store {\n  map = <T extends object>(xs: T[]) => xs;\n  get(n: number) {\n"
+     "    const x = n;\n<|>\n"),
+])
+def test_jsx_the_scan_cannot_read_still_counts_the_blocks_open_at_the_end(language, source):
+    offered, _ = inline(source, "    console.log(n);", language_id=language)
+    assert offered.text == "    console.log(n);", offered.message
+    refused, _ = inline(source, "    if (n) {", language_id=language)   # one more block left open
+    assert refused.text == ""
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # a few lines of the other kind in a file indented one way are no GNU style: the model's lines are converted
+    ("javascript", "function a(x) {\n  if (x) {\n    return 1;\n  }\n  return 2;\n}\n" * 4
+     + "function s(y) {\n\tlet q = 1;\n\treturn q;\n}\n\nfunction b(y) {\n<|>\n}\n",
+     "\tconst z = y + 1;\n\treturn z;", "  const z = y + 1;\n  return z;"),
+    ("c", "int a(int x) {\n\tif (x) {\n\t\treturn 1;\n\t}\n\treturn 2;\n}\n" * 4
+     + "int s(int y) {\n    int q = 1;\n    return q;\n}\n\nint b(int y) {\n<|>\n}\n",
+     "    int z = y + 1;\n    return z;", "\tint z = y + 1;\n\treturn z;"),
+])
+def test_stray_lines_of_the_other_indentation_leave_the_style_as_it_was(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == expected, result.message
