@@ -22,7 +22,7 @@ MOST_CLOSERS = 4                # blocks left open at once: a method in a class 
 MOST_BRACKETS = 12              # brackets left open at once, counted (callbacks in calls in callbacks...)
 LARGEST_DOCUMENT = 100_000      # characters from the top-level definition on; each count tried parses them
 # A last line that is an annotation or a decorator alone (`@Override`, `@Input()`): a member is put under it.
-ANNOTATION_LINE = re.compile(r"(?:^|\n)[ \t]*@[\w.]+(?:[ \t]*\([^\n]*\))?[ \t]*$")
+ANNOTATION_LINE = re.compile(r"[ \t]*@[\w.]+(?:[ \t]*\([^\n]*\))?[ \t]*")
 MEMBER_AFTER_ANNOTATION = {"java": "void member() {}", **{grammar: "member() {}"
                                                            for grammar in ("javascript", "typescript", "tsx")}}
 # A value standing in for the lines of a fill that the code above wants filled (`return (` at the end of the file).
@@ -79,7 +79,7 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
     count can: one more is one too many). A closer the grammar reads as something else (Lua takes an `end` where an
     expression is wanted for a name) fails."""
     text = document.rstrip()
-    if grammar in MEMBER_AFTER_ANNOTATION and ANNOTATION_LINE.search(text):
+    if grammar in MEMBER_AFTER_ANNOTATION and ANNOTATION_LINE.fullmatch(text, text.rfind("\n") + 1):
         text += "\n" + MEMBER_AFTER_ANNOTATION[grammar]   # an annotation parses only over what it annotates
     code = text.encode("utf-8")
     # (In JSX, also as brackets alone: a tag the scan misreads, a generic arrow's `<T>`, loses the JSX stack.)
