@@ -184,14 +184,20 @@ def brackets_left_open(grammar: str, code: str, stack: list[str], jsx: bool = Tr
 
 
 @functools.lru_cache(maxsize=8)   # the same for every candidate of a request
-def closers_without_lines(grammar: str, document: str, start: int, end: int) -> int | None:
-    """closers_to_parse for the document with the lines of document[start:end] taken out: what the code around the
-    fill needs closed, whatever the unfinished line at the cursor holds. Where the lines above want something there
-    (`return (`, `() =>`), a placeholder value stands in for it."""
+def closers_around(grammar: str, document: str, start: int, end: int) -> int | None:
+    """What the code around the fill at document[start:end] needs closed: closers_to_parse for the document with
+    the fill's lines taken out, whatever the unfinished line at the cursor holds; where the lines above want
+    something there (`return (`, `() =>`), a placeholder value stands in for it. The most of that and of the count
+    with the cursor's line kept and the fill left empty: brackets the user opened on the line before the cursor
+    (`return g(a, ` at the end of the file) are the user's to close, not the fill's. (No placeholder there: `if (`
+    would take `0);` and then let a fill open a block alone, `x) {`.)"""
     above, below = document[:line_start_at(document, start)], document[line_end_at(document, end):]
+    placeholder = PLACEHOLDER.get(grammar)
     count = closers_to_parse(grammar, above + below)
-    return count if count is not None or grammar not in PLACEHOLDER else closers_to_parse(
-        grammar, above + PLACEHOLDER[grammar] + below)
+    if count is None and placeholder:
+        count = closers_to_parse(grammar, above + placeholder + below)
+    on_the_line = closers_to_parse(grammar, document[:start] + document[end:])
+    return max((found for found in (count, on_the_line) if found is not None), default=None)
 
 
 def parses_once_closed(grammar: str, document: str, start: int, end: int, text: str) -> bool | None:
@@ -203,7 +209,7 @@ def parses_once_closed(grammar: str, document: str, start: int, end: int, text: 
     top = top_level_start(document, start)
     if len(document) - top > LARGEST_DOCUMENT:
         return None
-    around = closers_without_lines(grammar, document[top:], start - top, end - top)
+    around = closers_around(grammar, document[top:], start - top, end - top)
     if not around:
         return None
     low = len(document[top:start].encode("utf-8"))

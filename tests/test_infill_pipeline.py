@@ -499,6 +499,10 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
     # the line above wants a value where the fill goes: a placeholder stands in when the code around is counted
     ("typescriptreact", "export function App() {\n  return (\n    <|>\n", "<div>hi</div>", "<div>hi</div"),
     ("javascript", "describe('a', () => {\n  it('b', () =>\n    <|>\n", "expect(x).toBe(1)", "expect(x) +"),
+    # brackets the user opened on the cursor's line before it are the user's to close (the call being written)
+    ("javascript", "function f(a) {\n    return g(a, <|>\n", "a,", "a +,"),
+    ("rust", "fn f(a: i32) -> i32 {\n    g(a, <|>\n", "a,", "a a,"),
+    ("go", "package p\n\nfunc f(a int) int {\n\treturn g(a, <|>\n", "a,", "a +,"),
 ]
 
 
@@ -515,6 +519,7 @@ def test_a_fill_inside_blocks_still_open_at_the_end_of_the_file_is_judged_as_onc
 
 @pytest.mark.parametrize("language, source, middle", [
     ("rust", "fn main() {\n    let x = 1;\n    <|>\n", "if x > 0 {"),   # a block of its own, left open
+    ("javascript", "function f(x) {\n    if (<|>\n", "x) {"),   # the user's `(` closed, and a block opened
     ("lua", "local function f(x)\n  local y = <|>\n", "function()"),
     ("java", "class A {\n    int f(int x) {\n        return <|>\n", "x; } } }"),   # one closer too many
     ("java", "class A {\n    void f() {\n        Runnable r = new Runnable() {\n            <|>\n",
