@@ -1235,9 +1235,13 @@ def closes_literal_inline(middle: str, before: str, rest_of_line: str, grammar: 
     return surplus < 0 or (surplus == 0 and rest_of_line.lstrip().startswith("}"))
 
 
-def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str) -> str:
+def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str, grammar: str | None = None) -> str:
     """After a block opener the body goes on its own, deeper line; a closer left on the cursor's line moves to a
-    line of its own below the body."""
+    line of its own below the body, and so does one the model wrote at the end of its one line (` return 1; }`)."""
+    closer_at = block_closer_in_line(middle, grammar) if not rest_of_line.strip() else None
+    if closer_at is not None:
+        return (open_block_body(middle[:closer_at].rstrip(), before, "", indent_unit)
+                + "\n" + indentation(before) + middle[closer_at:].strip())
     if not middle.startswith("\n"):
         middle = "\n" + indentation(before) + indent_unit + middle.lstrip(" \t")
     last_line = middle.rstrip().rsplit("\n", 1)[-1]
@@ -1246,6 +1250,22 @@ def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: st
     if rest_of_line.strip() and not closed_by_end:
         middle += "\n" + indentation(before)
     return middle
+
+
+def block_closer_in_line(middle: str, grammar: str | None) -> int | None:
+    """Where the `}` closing the block opened before the cursor is, when `middle` is one line of code that ends
+    with it and closers alone (`return 1; }`, `g(); });`); None otherwise (Python's and Lua's blocks close
+    otherwise)."""
+    if grammar in (None, "python", "lua") or "\n" in middle.strip():
+        return None
+    code = code_for_brackets(middle, grammar)
+    depth = 0
+    for at, char in enumerate(code):
+        depth += (char in "([{") - (char in ")]}")
+        if depth < 0:
+            closes_all = char == "}" and code[:at].strip() and re.fullmatch(r"[})\];,\s]*", code[at:])
+            return at if closes_all and len(code) == len(middle) else None
+    return None
 
 
 GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
@@ -1350,7 +1370,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     elif after_opener and middle.lstrip(" \t").startswith("}"):
         pass   # `function f() {` + `}`: an empty body, closed where the model closed it (not at the body's depth)
     elif after_opener:
-        middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit)
+        middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit, ctx.grammar)
     else:
         own_first = own.split("\n", 1)[0]
         middle = reindent_first_line(middle, ctx.before, ctx.indent_unit,

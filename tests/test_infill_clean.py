@@ -788,6 +788,20 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    ("javascript", "function f() {<|>\n\nf();\n", " return 1; }", "function f() {\n    return 1;\n}\n\nf();\n"),
+    ("javascript", "const f = () => {<|>\n", " return '}'; };", "const f = () => {\n    return '}';\n};\n"),
+    ("javascript", "function f() {\n  g(function () {<|>\n}\n", " return 1; });",
+     "function f() {\n  g(function () {\n    return 1;\n  });\n}\n"),
+    ("go", "package p\n\nfunc f() int {<|>\n", " return 1 }", "package p\n\nfunc f() int {\n\treturn 1\n}\n"),
+])
+def test_a_body_written_on_the_openers_line_with_its_closer_goes_on_lines_of_its_own(language, source, middle,
+                                                                                      expected):
+    """` return 1; }` after `function f() {` was moved to a body line with the `}` still at its end."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("javascript", "function f(a) {\n  const b = a * 2;\n  <|>\n}\n", "const b = a * 2;\n  return b;", "return b;"),
     ("go", "package main\n\nfunc f(a int) int {\n\tb := a * 2\n\t<|>\n}\n", "b := a * 2\n\treturn b", "return b"),
     ("python", "def f(a):\n    b = a * 2\n    <|>\n", "b = a * 2", ""),
