@@ -26,7 +26,8 @@ ANNOTATION_LINE = re.compile(r"[ \t]*@[\w.]+(?:[ \t]*\([^\n]*\))?[ \t]*")
 MEMBER_AFTER_ANNOTATION = {"java": "void member() {}", **{grammar: "member() {}"
                                                            for grammar in ("javascript", "typescript", "tsx")}}
 # A value standing in for the lines of a fill that the code above wants filled (`return (` at the end of the file).
-PLACEHOLDER = {grammar: "0" for grammar in ("javascript", "typescript", "tsx", "rust", "go", "java", "c", "cpp")}
+PLACEHOLDER = {grammar: "0" for grammar in (
+    "javascript", "typescript", "tsx", "rust", "go", "java", "c", "cpp", "lua")}
 # Column-0 lines that go on or end a definition: closers, block comments, continued expressions, Lua's keywords.
 TOP_LEVEL_NOT_HERE = re.compile(r"[})\]*.&|+\-:,?]|(?:end|else|elseif|until)\b")
 
@@ -92,17 +93,29 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
             return count if count in counts else None
     if any(stack is not None for stack in stacks):
         return None
-    # Where the brackets cannot be told (Lua's words): that many `}` lines (`end`).
+    # Where the brackets cannot be told (Lua's words): that many `}` lines (`end`). Lua's brackets are told: those
+    # left open close on a line of their own, before the `end` lines (a table in a function) or after them (a
+    # callback in a call: `g(function()`), and count as closers too.
     closer = BLOCK_CLOSER.get(grammar, "}")
-    line = b"\n" + closer.encode("utf-8")
-    for count in (count for count in counts if count <= MOST_CLOSERS):
-        data = code + line * count + b"\n"
-        root = parse(grammar, data).root_node
-        if root.has_error or faults_near(grammar, root, data, low, high):
-            continue
-        closers_at, token = range(len(code) + 1, len(data) - 1, len(line)), closer.rstrip(";")
-        if all(root.descendant_for_byte_range(at, at + len(token)).type == token for at in closers_at):
-            return count
+    brackets = (brackets_left_open(grammar, text, [], jsx=False) or []) if (
+        grammar == "lua" and len(text) <= LARGEST_DOCUMENT) else []
+    bracket_line = "".join(OPENERS[opener] for opener in reversed(brackets))
+    for count in (count for count in range(MOST_CLOSERS + 1) if count + len(brackets) in counts):
+        for brackets_first in (True, False) if brackets and count else (True,):
+            lines = [closer] * count
+            lines.insert(0 if brackets_first else count, bracket_line)
+            data, tokens = code, []   # tokens: where each closer is in `data`, and what it is
+            for line in filter(None, lines):
+                data += b"\n"
+                tokens += [(len(data), closer.rstrip(";"))] if line == closer else [
+                    (len(data) + at, char) for at, char in enumerate(line)]
+                data += line.encode("utf-8")
+            data += b"\n"
+            root = parse(grammar, data).root_node
+            if root.has_error or faults_near(grammar, root, data, low, high):
+                continue
+            if all(root.descendant_for_byte_range(at, at + len(token)).type == token for at, token in tokens):
+                return count + len(brackets)
     return None
 
 

@@ -503,6 +503,11 @@ UNCLOSED_AT_THE_END = [   # (language, source, right, broken): a function still 
     ("javascript", "function f(a) {\n    return g(a, <|>\n", "a,", "a +,"),
     ("rust", "fn f(a: i32) -> i32 {\n    g(a, <|>\n", "a,", "a a,"),
     ("go", "package p\n\nfunc f(a int) int {\n\treturn g(a, <|>\n", "a,", "a +,"),
+    # Lua's brackets close on a line of their own, inside its `end` lines or outside them
+    ("lua", "local t = {\n  a = 1,\n  <|>\n", "b = 2,", "b = = 2,"),
+    ("lua", "function f()\n  local t = {\n    a = 1,\n    <|>\n", "b = 2,", "b 2,"),
+    ("lua", "function f()\n  g(a,\n    <|>\n", "b)", "b))"),
+    ("lua", "g(function()\n  <|>\n", "x = 1", "x = = 1"),
 ]
 
 
