@@ -123,6 +123,12 @@ def blank_lines_above(text: str, offset: int) -> int:
     return text.count("\n", start + len(line), text.rfind("\n", 0, offset) + 1) - 1
 
 
+# A block's header line that goes on the one above (C++'s constructor initializers and base classes, `: a_(a) {`
+# or `, b_(b) {`, or after a line ending in `,`; Java's and TypeScript's `extends`, `implements` and `throws`).
+HEADER_CONTINUATION = {"cpp": re.compile(r":(?!:)|,"), **{grammar: re.compile(r"(?:extends|implements|throws)\b")
+                                                        for grammar in ("java", "javascript", "typescript", "tsx")}}
+
+
 def joined_header(code: str, text_above: str, grammar: str | None = None) -> str:
     """`code` (a line, or its text before the cursor) joined to the lines above that open the brackets it closes
     or that it continues (a line ending in a backslash), in their first line's indentation, each without its line
@@ -134,9 +140,12 @@ def joined_header(code: str, text_above: str, grammar: str | None = None) -> str
     unmatched = unmatched_closers(code, grammar)
     parts = [code.strip()]
     lines = text_above.split("\n")[:-1]   # text_above ends with the line break before `code`'s line
+    continued = HEADER_CONTINUATION.get(grammar) if code.rstrip().endswith("{") else None
     for line in reversed(lines[-HEADER_LOOK_BACK_LINES:]):
         line_code = without_trailing_comment(line, grammar).rstrip()
-        if not unmatched and not line_code.endswith("\\"):
+        # (`: a_(a),` / `b_(b) {`)
+        goes_on = continued and (continued.match(parts[0].lstrip()) or line_code.endswith(","))
+        if not unmatched and not line_code.endswith("\\") and not goes_on:
             break
         parts.insert(0, line_code.removesuffix("\\").rstrip())
         unmatched = unmatched_closers("\n".join(parts), grammar)

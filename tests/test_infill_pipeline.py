@@ -1953,6 +1953,12 @@ def test_a_comment_alone_in_an_empty_body_is_still_dropped(language, source, com
      "function f(x) {\n  if (x) {\n    y();\n  } else {\n    z();\n  }\n}\n"),
     ("javascript", "app.get(\n  '/',\n  <|>\n);\n", "(req, res) => {\n    res.send('ok');\n  },",
      "app.get(\n  '/',\n  (req, res) => {\n    res.send('ok');\n  },\n);\n"),
+    # a header's clause on a line of its own: the body goes under the header's first line
+    ("cpp", "class A {\n  A(int v)\n      : view_(v) {\n    <|>\n  }\n};\n", "init();",
+     "class A {\n  A(int v)\n      : view_(v) {\n    init();\n  }\n};\n"),
+    ("cpp", "class A {\n  A(int v, int w)\n      : view_(v),\n        w_(w) {<|>\n  }\n};\n", "\n    init();",
+     "class A {\n  A(int v, int w)\n      : view_(v),\n        w_(w) {\n    init();\n  }\n};\n"),
+    ("java", "class A\n    extends B {\n  <|>\n}\n", "int x;", "class A\n    extends B {\n  int x;\n}\n"),
 ])
 def test_block_headers_and_items_get_the_shape_they_need(language, source, middle, expected):
     result, _ = inline(source, middle, language_id=language)
