@@ -207,6 +207,16 @@ def drop_literal_only_body(middle: str, before: str, line_above: str, suffix: st
     return "" if literal else middle
 
 
+def drop_repeated_header(middle: str, before: str) -> str:
+    """After a block header on the cursor's line (`for x in xs:`, `if (ok) {`), a first line the model wrote that
+    is that header again goes: kept, it would open a second block inside the first (a loop run inside itself)."""
+    lines = middle.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    if not first or lines[first].strip() != before.strip():
+        return middle
+    return "\n".join(lines[:first] + lines[first + 1:])
+
+
 def drop_repeated_line_start(middle: str, before: str) -> str:
     """Mid-line where an operand must follow (`x = |`, `if (|`, `foo(a, |`), a middle that starts by writing the
     line so far again (`x = compute()`) would give `x = x = compute()`, which parses: the repeat goes. Only a
@@ -1031,7 +1041,8 @@ def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None 
     return trimmed + " "   # (as the model spaced them: `x = y`, `if (a)`, `1 -- note`)
 
 
-def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "") -> str:
+def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "",
+                        line_above: str = "") -> str:
     """Line up the first line with the cursor column.
 
     Later lines carry absolute indentation, the first starts at the cursor. When the cursor sits in indentation and
@@ -1039,7 +1050,9 @@ def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lea
     meant as relative). Mid-line, a leading space after a space is dropped. (A fill at column 0 of indented lines
     is keep_selection_indentation's.) `lead`: the whitespace a selection itself starts with (a drag from inside
     the indentation, or the spaces before a trailing comment): the model writing it again in its place is no
-    repeat.
+    repeat. Where the user went left of the line above (`line_above`, the nearest code line: out of a block that
+    ended with `return`), the first line starts at the cursor however deep the model wrote it, and the lines
+    after it move as much: the user's column says where the code goes.
     """
     lines = middle.split("\n")
     first = lines[0]
@@ -1054,7 +1067,11 @@ def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lea
         if next_line is not None:
             expected = len(indentation(next_line)) - (len(indent_unit) if opens_block(first) else 0)
             if column + len(ws) == expected != len(ws):
-                return middle   # relative indentation, as the next line confirms
+                rest = lines[1:]
+                if column >= len(indentation(line_above)) or any(
+                        line.strip() and not line.startswith(ws) for line in rest):
+                    return middle   # relative indentation, as the next line confirms
+                return "\n".join([body, *(line[len(ws):] if line.strip() else line for line in rest)])
         lines[0] = ws[column:] + body if len(ws) >= column else body
         return "\n".join(lines)
     if before[-1] in " \t" and ws:
@@ -1313,6 +1330,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     if ctx.before.strip() and not ctx.original:
         middle = drop_repeated_line_start(middle, ctx.before)
+        if after_opener:
+            middle = drop_repeated_header(middle, ctx.before)
     gap = definition_gap(middle, ctx)
     if not ctx.before.strip():
         if not ctx.original:   # a selection's text may repeat a line on purpose; nothing was selected here
@@ -1374,7 +1393,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     else:
         own_first = own.split("\n", 1)[0]
         middle = reindent_first_line(middle, ctx.before, ctx.indent_unit,
-                                     indentation(own_first) if own_first.strip() else "")
+                                     indentation(own_first) if own_first.strip() else "", ctx.line_above)
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip() and (
                 "\n" in middle or code_after_cursor(ctx.rest_of_line, ctx.grammar).strip()
                 or not ctx.rest_of_line[0].isspace()):

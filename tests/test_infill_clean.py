@@ -788,6 +788,24 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    # the header on the cursor's line written again: kept, the loop ran inside itself
+    ("python", "def total(xs):\n    s = 0\n    for x in xs:<|>\n    return s\n", "\n    for x in xs:\n        s += x",
+     "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"),
+    ("java", "class A {\n    int f(int v) {<|>\n    }\n}\n", "\n    int f(int v) {\n        return v + 1;",
+     "class A {\n    int f(int v) {\n        return v + 1;\n    }\n}\n"),
+    # the user went left of a block ended by `return`: a fill written a level deeper still starts at the cursor
+    ("python", "def reshape(m, shape):\n    if isinstance(shape, int):\n        return g(m)\n    <|>\n",
+     "    first, *dims = shape\n        return h(m, first)",
+     "def reshape(m, shape):\n    if isinstance(shape, int):\n        return g(m)\n    first, *dims = shape\n"
+     "    return h(m, first)\n"),
+])
+def test_a_fill_written_again_or_deeper_than_the_user_went_is_put_where_the_user_writes(language, source, middle,
+                                                                                         expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     ("javascript", "function f() {<|>\n\nf();\n", " return 1; }", "function f() {\n    return 1;\n}\n\nf();\n"),
     ("javascript", "const f = () => {<|>\n", " return '}'; };", "const f = () => {\n    return '}';\n};\n"),
     ("javascript", "function f() {\n  g(function () {<|>\n}\n", " return 1; });",
