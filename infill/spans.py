@@ -213,6 +213,13 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_sta
         return None
     scan_from = b_line
     node = tree.root_node.descendant_for_byte_range(b_line, b_start)
+    if node == tree.root_node:
+        # Past every node's end (blank space at the end of the file, which no node holds): the nodes are looked
+        # for from the last code byte before the cursor, as the module's start may be out of reach.
+        last = b_start
+        while last > max(0, b_start - LOOK_BACK_BYTES) and source.data[last - 1:last] in (b" ", b"\t", b"\r", b"\n"):
+            last -= 1
+        node = tree.root_node.descendant_for_byte_range(max(last - 1, 0), max(last - 1, 0))
     # The outermost erroneous node within reach: prose being typed in a docstring parses as statements ("with ...
     # and ..." is a with statement), erroneous themselves, that begin after the opening quotes.
     while node is not None:

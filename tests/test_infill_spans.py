@@ -195,6 +195,16 @@ def test_strings_and_comments(grammar, source, quiet):
     assert find_span(grammar, text, offset, offset).in_string_or_comment is quiet
 
 
+@pytest.mark.parametrize("typed", ['"""Return the sum\n    of the ', '"""Return the sum\n    of the\n    ',
+                                   '"""Return the sum\n\n    ', "x = '''one\n    two "])
+def test_a_string_being_written_at_the_end_of_a_long_file_is_seen(typed):
+    """The cursor in blank space at the end of the file is in no node but the module, whose start lay out of the
+    scan's reach in a file over 8 kB: the unclosed docstring went unseen, and prose got code suggestions."""
+    above = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    text = above + "def f(a, b):\n    " + typed
+    assert find_span("python", text, len(text), len(text)).in_string_or_comment
+
+
 
 # ---- the context window -----------------------------------------------------------------------------------------
 
