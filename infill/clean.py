@@ -40,6 +40,7 @@ class CleanContext:
     line_ending: str = "\n"     # the document's
     indent_unit: str = "    "   # the document's indentation step
     indent_seen: bool = False   # that step was seen in the document or the editor's options, not assumed
+    indent_own: bool = True     # that step is the document's own (not that of a notebook's cells above)
     original: str = ""          # the selected text a fill / rewrite replaces
     whole_lines: bool = False   # the selection ended with a newline, so the replacement must too
     line_above: str = ""        # the nearest non-blank line above the cursor's line
@@ -1317,6 +1318,78 @@ def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, 
     return kept_code + "," + kept[len(kept_code):] + comment + middle[len(code):]
 
 
+# A line that closes a block, or goes on with it, at the block header's depth: a level shallower than its body.
+AT_HEADER_DEPTH = {"python": re.compile(r"[)\]}]|(?:else|elif|except|finally)\b"),
+                   "lua": re.compile(r"[)\]}]|(?:end|else|elseif|until)\b")}
+CLOSER_FIRST = re.compile(r"[)\]}]")
+# A line that a deeper line may go on from: ends inside an expression (an operator, a comma, an opening bracket,
+# a backslash) rather than a statement.
+GOES_ON = re.compile(r"(?:[,(\[{=+\-*/%&|^<>?:.\\]|\band|\bor|\bnot)\s*$")
+
+
+def pull_back_too_deep(middle: str, ctx: CleanContext, suffix: str) -> str:
+    """Lines written deeper than any place the cursor can mean, every one of them (a body two levels under its
+    header, a statement a level under a finished one, a Go file's `package` line under a tab): moved left
+    together, to the deepest the context allows (the line above's depth, a level more under an opener, the
+    cursor's column, the next line's depth). Python's blocks keep their shape; only their depth changes."""
+    lines = middle.split("\n")
+    if ctx.before.strip() and "\n" not in middle:
+        return middle
+    # (the header the cursor's line and the middle's first line make: `if x` + ` {`, Lua's `if x` + `then`)
+    header = (ctx.opener or ctx.before) + lines[0] if ctx.before.strip() else (ctx.opener or ctx.line_above)
+    above_code = without_trailing_comment(header, ctx.grammar).rstrip()
+    opener = opens_block(above_code, ctx.grammar) or braceless_header(above_code, ctx.grammar)
+    if ctx.grammar == "python" and not opener:
+        return middle   # under a finished statement, a deeper Python line wants a block that is not there
+    if lines_in_literals(ctx.before, lines, ctx.grammar):
+        return middle   # a string's or comment's text: its indentation is not the code's
+    if above_code and not opener and (
+            GOES_ON.search(above_code) or code_bracket_surplus(above_code, ctx.grammar) > 0):
+        return middle   # a continuation line may go deeper
+    unit = ctx.indent_unit
+    allowed = len(indentation(header)) + (len(unit) if opener else 0)
+    at_header_depth = AT_HEADER_DEPTH.get(ctx.grammar, CLOSER_FIRST)
+    if not ctx.before.strip():
+        allowed = max(allowed, len(ctx.before))
+    next_line = next((line for line in suffix.split("\n")[1:] if line.strip()), "")
+    allowed = max(allowed, len(indentation(next_line)))
+    # (line 0 follows the cursor: on a blank line its depth counts from the cursor's column; after code it is on
+    # the cursor's line and no depth of its own)
+    depths = []
+    for i, line in enumerate(lines):
+        if not line.strip() or (i == 0 and ctx.before.strip()):
+            continue
+        ws = indentation(line)
+        if ws.strip(unit[:1]) or (i == 0 and ctx.before.strip(unit[:1])):
+            return middle   # indentation of another kind: not told here
+        depth = len(ws) + (len(ctx.before) if i == 0 else 0)
+        depths.append(depth + (len(unit) if at_header_depth.match(line.lstrip()) else 0))
+    if not depths or min(depths) <= allowed:
+        return middle
+    shift = min(depths) - allowed
+    if any(line.strip() and len(indentation(line)) < shift for line in lines[1:]) or (
+            lines[0].strip() and not ctx.before.strip() and len(indentation(lines[0])) < shift):
+        return middle
+    return "\n".join(line[shift:] if line.strip() and (i or not ctx.before.strip()) else line
+                     for i, line in enumerate(lines))
+
+
+PYTHON_JUMP = re.compile(r"[ \t]*(?:return|raise|continue|break)\b(?!.*(?:\\|[(\[{,])[ \t]*$)")
+
+
+def lands_after_jump(middle: str, ctx: CleanContext) -> bool:
+    """Python: whether the middle's first code line goes right under a `return`, `raise`, `continue` or `break` at
+    its depth: code that never runs (the model carried on a block the line above ended)."""
+    if ctx.grammar != "python" or ctx.before.strip() or not PYTHON_JUMP.match(ctx.line_above):
+        return False
+    first = next((i for i, line in enumerate(middle.split("\n")) if line.strip()), None)
+    if first is None:
+        return False
+    line = middle.split("\n")[first]
+    depth = len(indentation(line)) + (len(ctx.before) if first == 0 else 0)
+    return depth == len(indentation(ctx.line_above))
+
+
 def to_line_ending(middle: str, line_ending: str) -> str:
     return middle.replace("\n", line_ending) if line_ending != "\n" else middle
 
@@ -1400,6 +1473,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             # `|});` on a blank line: the closers stay on a line of their own; so does a comment line's comment
             # (`|# TODO`), but one line written where a space parts the cursor from a comment goes before it
             middle += "\n" + ctx.before
+    if ctx.shape == "multi" and not own.strip() and ctx.indent_seen and ctx.indent_own:
+        middle = pull_back_too_deep(middle, ctx, suffix)
+    if ctx.shape == "multi" and not own.strip() and lands_after_jump(middle, ctx):
+        return ""
     if ctx.comma_before_closer:
         middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar, ctx.before)
     if own.strip():

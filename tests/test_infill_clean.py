@@ -788,6 +788,35 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    # a body two levels under its header, a line a level under a finished statement, a Go file under a tab
+    ("java", "class A {\n    int f(int v) {<|>\n    }\n}\n", "\n            int w = v;\n            return w + 1;",
+     "class A {\n    int f(int v) {\n        int w = v;\n        return w + 1;\n    }\n}\n"),
+    ("javascript", "function f() {\n  a();\n  <|>\n}\n", "    b();\n    c();", "function f() {\n  a();\n  b();\n  c();\n}\n"),
+    ("go", "package p\n\nfunc g() {\n\tg()\n}\n\n<|>\n", "\tfunc f() {\n\t\treturn\n\t}",
+     "package p\n\nfunc g() {\n\tg()\n}\n\nfunc f() {\n\treturn\n}\n"),
+    ("python", "def g():\n    pass\n\n\ndef f(xs):<|>\n", "\n        for x in xs:\n            g()",
+     "def g():\n    pass\n\n\ndef f(xs):\n    for x in xs:\n        g()\n"),
+    # deeper where the code goes on: a continuation line, a header without braces
+    ("javascript", "function f() {\n  const x = a +\n  <|>\n}\n", "    b;", "function f() {\n  const x = a +\n    b;\n}\n"),
+    ("c", "int f(int x) {\n  if (x)\n  <|>\n}\n", "    return 1;", "int f(int x) {\n  if (x)\n    return 1;\n}\n"),
+])
+def test_lines_written_deeper_than_the_context_allows_move_left_together(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("source, middle", [
+    ("def f(xs):\n    for x in xs:\n        if x:\n            continue\n<|>\n", "            g(x)\n            h(x)"),
+    ("def f(xs):\n    for x in xs:\n        if x:\n            continue\n            <|>\n", "g(x)\n            h(x)"),
+    ("def f(x):\n    if x:\n        return 1\n\n<|>\n", "        g(x)\n        h(x)"),
+])
+def test_python_code_right_under_a_return_or_continue_is_not_offered(source, middle):
+    """It never runs: the model carried on the block the line above ended."""
+    result, _ = inline(source, middle, language_id="python")
+    assert result.text == "", applied(source, result)
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     # the header on the cursor's line written again: kept, the loop ran inside itself
     ("python", "def total(xs):\n    s = 0\n    for x in xs:<|>\n    return s\n", "\n    for x in xs:\n        s += x",
      "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"),
