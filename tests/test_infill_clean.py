@@ -791,13 +791,15 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
     # a body two levels under its header, a line a level under a finished statement, a Go file under a tab
     ("java", "class A {\n    int f(int v) {<|>\n    }\n}\n", "\n            int w = v;\n            return w + 1;",
      "class A {\n    int f(int v) {\n        int w = v;\n        return w + 1;\n    }\n}\n"),
-    ("javascript", "function f() {\n  a();\n  <|>\n}\n", "    b();\n    c();", "function f() {\n  a();\n  b();\n  c();\n}\n"),
+    ("javascript", "function f() {\n  a();\n  <|>\n}\n", "    b();\n    c();",
+     "function f() {\n  a();\n  b();\n  c();\n}\n"),
     ("go", "package p\n\nfunc g() {\n\tg()\n}\n\n<|>\n", "\tfunc f() {\n\t\treturn\n\t}",
      "package p\n\nfunc g() {\n\tg()\n}\n\nfunc f() {\n\treturn\n}\n"),
     ("python", "def g():\n    pass\n\n\ndef f(xs):<|>\n", "\n        for x in xs:\n            g()",
      "def g():\n    pass\n\n\ndef f(xs):\n    for x in xs:\n        g()\n"),
     # deeper where the code goes on: a continuation line, a header without braces
-    ("javascript", "function f() {\n  const x = a +\n  <|>\n}\n", "    b;", "function f() {\n  const x = a +\n    b;\n}\n"),
+    ("javascript", "function f() {\n  const x = a +\n  <|>\n}\n", "    b;",
+     "function f() {\n  const x = a +\n    b;\n}\n"),
     ("c", "int f(int x) {\n  if (x)\n  <|>\n}\n", "    return 1;", "int f(int x) {\n  if (x)\n    return 1;\n}\n"),
 ])
 def test_lines_written_deeper_than_the_context_allows_move_left_together(language, source, middle, expected):
