@@ -44,7 +44,7 @@ from .notebooks import (NOTEBOOK_SYNC, cell_name, cells_whose_context_changed, h
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key, documents_at_request
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
-from .suggestions import ResultCache, ShownSuggestion, context_key, reach_for, window
+from .suggestions import AUTO_CLOSERS, ResultCache, ShownSuggestion, context_key, reach_for, window
 
 FILL_SELECTION = "infill.fillSelection"
 REWRITE_SELECTION = "infill.rewriteSelection"
@@ -496,8 +496,10 @@ def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocu
     if start is None:
         return
     cursor = min(len(snap.source), start + len(change.text))
+    # (an editor that auto-closes a bracket sends `()` with the cursor between: the closers are not typed yet)
+    closers = len(change.text) - len(change.text.rstrip(AUTO_CLOSERS))
     shown = ls.suggestions.get(key)
-    if shown is not None and shown.remainders(snap.source, cursor) is not None:
+    if shown is not None and any(shown.remainders(snap.source, at) is not None for at in {cursor, cursor - closers}):
         return   # typed through the suggestion: answered from it, while the speculation from its end goes on
     request = request_for(ls, snap, "inline", cursor, cursor, cursor_line)
     asyncio.ensure_future(run_prime(ls, snap, request))
@@ -997,6 +999,20 @@ def speculate(ls: InfillServer, snap: Snapshot, start: int, end: int, text: str)
     ls.speculation = (context, asyncio.ensure_future(run_speculation(ls, request, context)), document_key(snap.uri))
 
 
+def speculate_on_screen(ls: InfillServer, suggestion_id: str) -> None:
+    """The user cycled to another candidate: the next suggestion is speculated as if that one were accepted (the
+    speculation running for the first one is replaced), while the document is still as it was when offered."""
+    for key, shown in ls.suggestions.items():
+        if suggestion_id not in shown.ids:
+            continue
+        document = ls.workspace.text_documents.get(key)
+        snap = snapshot_of(document) if document is not None else None
+        if snap is not None and snap.source == shown.before + shown.after:
+            start = len(shown.before)
+            speculate(ls, snap, start, start + shown.replace, shown.texts[shown.ids.index(suggestion_id)])
+        return
+
+
 def speculated_already(ls: InfillServer, context: tuple) -> bool:
     """The speculation for `context` is running, or ran to the end: one that found nothing is not cached, and
     typing through the suggestion offers it again on every key. One the engine failed in counts too (it would
@@ -1070,6 +1086,8 @@ def on_did_show(ls: InfillServer, params) -> None:
     suggestion_id = suggestion_id_of(params)
     if isinstance(suggestion_id, str):
         ls.last_displayed = suggestion_id   # also when shown again: the one to speculate on while it is typed through
+        if ls.options.speculate:
+            speculate_on_screen(ls, suggestion_id)
     if ls.ids.display(suggestion_id):
         ls.counters.displayed += 1
         ls.publish_status()

@@ -16,6 +16,8 @@ CHARS_PER_TOKEN_BOUND = 16 # more than a prompt token spans in code (a long run 
 DIGEST_OVER_CHARS = 8192   # longer windows are keyed by a digest, so 64 keys do not hold megabytes
 CACHE_ENTRIES = 64
 
+AUTO_CLOSERS = "".join(OPENERS.values()) + "".join(QUOTES)   # what an editor types after the cursor itself
+
 
 def reach_for(max_prompt_tokens: int | None) -> int:
     """Characters each side of the cursor that a prompt of `max_prompt_tokens` can read: all of them must be in

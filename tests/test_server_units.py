@@ -1170,6 +1170,48 @@ def test_typing_through_a_long_suggestion_does_not_cancel_the_speculation_from_i
         assert job.token(), "the read-ahead away from the suggestion did not run"
 
 
+def test_typing_an_auto_closed_bracket_through_a_long_suggestion_does_not_cancel_its_speculation():
+    """An editor that closes brackets sends `()` in one change with the cursor between them: the cursor was taken
+    after the `)`, `print()` did not fit `print(a)`, and the read-ahead started (a real job) cancelled the
+    speculation from the suggestion's end; accepting then ran the model."""
+    from lsp_server.server import document_key
+    from lsp_server.suggestions import ShownSuggestion
+
+    uri = "file:///tmp/units/auto_closed.py"
+    suggestion = "print(a)\n    " + LONG_SUGGESTION
+    with speculating_from_the_end_of(uri, LONG_SOURCE) as (ls, job):
+        ls.suggestions[document_key(uri)] = ShownSuggestion.at(LONG_SOURCE, 13, [suggestion], several=False)
+        edited(ls, uri, 3, LONG_SOURCE[:13] + "print()" + LONG_SOURCE[13:], "print()")
+        assert not job.token(), "typing `print(` through the suggestion cancelled its speculation"
+
+
+def test_the_candidate_the_editor_shows_after_cycling_is_the_one_speculated():
+    """Cycling to the second candidate and accepting it found the speculation done for the first: the request
+    after accepting ran the model. The editor's didShowCompletion for it now speculates from its end."""
+    from lsp_server.server import document_key, on_did_show
+    from lsp_server.suggestions import ShownSuggestion
+
+    ls = bare_server(silent=True)
+    uri = "file:///tmp/units/cycled.py"
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                                          text=LONG_SOURCE))
+    ls.suggestions[document_key(uri)] = ShownSuggestion.at(
+        LONG_SOURCE, 13, ["a = 1", "a = 1\n    b = 2\n    c = 3"], several=True, ids=("first", "second"))
+
+    async def shown(suggestion_id: str) -> None:
+        on_did_show(ls, {"id": suggestion_id})
+        if ls.speculation:
+            await ls.speculation[1]   # (no model: it ends at once)
+
+    try:
+        asyncio.run(shown("second"))
+        assert ls.prompt_place == (document_key(uri), 3), "the second candidate, three lines, was not speculated"
+        asyncio.run(shown("first"))
+        assert ls.prompt_place == (document_key(uri), 1)
+    finally:
+        ls.host.close()
+
+
 def test_the_cache_key_follows_the_whole_documents_indentation_and_a_speculation_keys_as_its_request_will():
     """The cleaning indents in the document's own style, voted over the whole file: two files that share the text
     around the cursor but not their indentation must not share an answer."""
