@@ -2,6 +2,7 @@
 that leaves the fewest errors (the one that parses), then the one the model was most confident about, first."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +182,24 @@ def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
     return kept
 
 
+CLOSER_LINE = re.compile(r"[ \t]*[)\]}]+[;,]?[ \t\r]*")
+MOST_CLOSER_LINES = 3   # trailing closer lines dropped at most
+
+
+def without_closer_lines(text: str) -> list[str]:
+    """`text` without its last line, then its last two..., while those are brackets' closers alone (at most
+    MOST_CLOSER_LINES), when code is left before them; what followed the last line (a line break a selection of
+    whole lines needs, the indentation before the rest of the cursor's line) follows still."""
+    body = text.rstrip()
+    lines, tail = body.split("\n"), text[len(body):]
+    shorter = []
+    while len(lines) > 1 and len(shorter) < MOST_CLOSER_LINES and CLOSER_LINE.fullmatch(lines[-1]):
+        lines.pop()
+        if any(line.strip() and not CLOSER_LINE.fullmatch(line) for line in lines):
+            shorter.append("\n".join(lines).rstrip() + tail)
+    return shorter
+
+
 def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: int, end: int) -> Choice:
     """`document[start:end]` is what a candidate replaces (empty for an inline completion)."""
     report = [{"index": c.index, "length": getattr(c.item, "length", None),
@@ -206,6 +225,18 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
         entry["added_errors"] = checks[candidate.text].added
     ranked = sorted((c for c in usable if checks[c.text].added == 0),
                     key=lambda c: (-checks[c.text].remaining_errors, c.text != selection, *confidence_of(c)),
+                    reverse=True)
+    if not ranked:
+        # A model that wrote closers past its code (`)` / `}` lines that close nothing): the text without them
+        # is judged too, the fewest lines dropped first.
+        for candidate in usable:
+            for shorter in without_closer_lines(candidate.text):
+                if shorter not in checks:
+                    checks[shorter] = parse_check(grammar, document, start, end, shorter, before, caused_below)
+                if checks[shorter].added == 0:
+                    ranked.append(Cleaned(candidate.index, shorter, candidate.item))
+                    break
+        ranked.sort(key=lambda c: (-checks[c.text].remaining_errors, c.text != selection, *confidence_of(c)),
                     reverse=True)
     if not ranked:
         return Choice(None, f"each of the {len(usable)} non-empty candidates added parse errors", report,

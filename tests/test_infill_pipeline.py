@@ -522,6 +522,19 @@ def test_a_fill_inside_blocks_still_open_at_the_end_of_the_file_is_judged_as_onc
     assert refused.text == "" and "syntax" in refused.message
 
 
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("java", "class A {\n    int f(int v) {<|>\n    }\n}\n", "\n        return v + 1;\n)\n}", "\n        return v + 1;"),
+    ("javascript", "function f(a) {\n  <|>\n}\n", "return a;\n)\n}", "return a;"),
+    ("python", "def f(a):\n    <|>\n", "return g(a)\n)", "return g(a)"),
+    ("javascript", "function f(a) {\n  <|>\n}\n", "return a;\r\n)", "return a;"),
+])
+def test_closer_lines_a_model_wrote_past_its_code_are_dropped_when_they_close_nothing(language, source, middle,
+                                                                                      expected):
+    """A body followed by `)` and `}` lines of its own that close nothing was refused whole."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert result.text == expected, result.details["reason"]
+
+
 @pytest.mark.parametrize("language, source, middle", [
     ("rust", "fn main() {\n    let x = 1;\n    <|>\n", "if x > 0 {"),   # a block of its own, left open
     ("javascript", "function f(x) {\n    if (<|>\n", "x) {"),   # the user's `(` closed, and a block opened
