@@ -124,9 +124,21 @@ def blank_lines_above(text: str, offset: int) -> int:
 
 
 # A block's header line that goes on the one above (C++'s constructor initializers and base classes, `: a_(a) {`
-# or `, b_(b) {`, or after a line ending in `,`; Java's and TypeScript's `extends`, `implements` and `throws`).
+# or `, b_(b) {`; Java's and TypeScript's `extends`, `implements` and `throws`).
 HEADER_CONTINUATION = {"cpp": re.compile(r":(?!:)|,"), **{grammar: re.compile(r"(?:extends|implements|throws)\b")
                                                         for grammar in ("java", "javascript", "typescript", "tsx")}}
+INITIALIZER_LIST_START = re.compile(r"\s*:(?!:)")
+
+
+def in_initializer_list(lines: list[str]) -> bool:
+    """C++: whether the run of lines ending in `,` that ends `lines` goes back to one starting with `:` (a
+    constructor's initializers over lines: `: a_(a),` / `b_(b) {`), not a call's arguments (`f(a,` / `[&] {`)."""
+    for line in reversed(lines[-HEADER_LOOK_BACK_LINES:]):
+        if INITIALIZER_LIST_START.match(line):
+            return True
+        if not line.rstrip().endswith(","):
+            return False
+    return False
 
 
 def joined_header(code: str, text_above: str, grammar: str | None = None) -> str:
@@ -141,10 +153,11 @@ def joined_header(code: str, text_above: str, grammar: str | None = None) -> str
     parts = [code.strip()]
     lines = text_above.split("\n")[:-1]   # text_above ends with the line break before `code`'s line
     continued = HEADER_CONTINUATION.get(grammar) if code.rstrip().endswith("{") else None
-    for line in reversed(lines[-HEADER_LOOK_BACK_LINES:]):
-        line_code = without_trailing_comment(line, grammar).rstrip()
-        # (`: a_(a),` / `b_(b) {`)
-        goes_on = continued and (continued.match(parts[0].lstrip()) or line_code.endswith(","))
+    looked_at = lines[-HEADER_LOOK_BACK_LINES:]
+    for index in range(len(looked_at) - 1, -1, -1):
+        line_code = without_trailing_comment(looked_at[index], grammar).rstrip()
+        goes_on = continued and (continued.match(parts[0].lstrip()) or (
+            grammar == "cpp" and line_code.endswith(",") and in_initializer_list(looked_at[:index + 1])))
         if not unmatched and not line_code.endswith("\\") and not goes_on:
             break
         parts.insert(0, line_code.removesuffix("\\").rstrip())

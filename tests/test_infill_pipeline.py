@@ -1972,6 +1972,11 @@ def test_a_comment_alone_in_an_empty_body_is_still_dropped(language, source, com
     ("cpp", "class A {\n  A(int v, int w)\n      : view_(v),\n        w_(w) {<|>\n  }\n};\n", "\n    init();",
      "class A {\n  A(int v, int w)\n      : view_(v),\n        w_(w) {\n    init();\n  }\n};\n"),
     ("java", "class A\n    extends B {\n  <|>\n}\n", "int x;", "class A\n    extends B {\n  int x;\n}\n"),
+    # a callback after a call's first argument is no initializer list: its body goes under its own line
+    ("javascript", "app.get('/',\n  function (req, res) {<|>\n  });\n", "\n    res.send(1);",
+     "app.get('/',\n  function (req, res) {\n    res.send(1);\n  });\n"),
+    ("cpp", "void f() {\n  run(a,\n      [&]() {<|>\n      });\n}\n", "\n        g();",
+     "void f() {\n  run(a,\n      [&]() {\n        g();\n      });\n}\n"),
 ])
 def test_block_headers_and_items_get_the_shape_they_need(language, source, middle, expected):
     result, _ = inline(source, middle, language_id=language)
