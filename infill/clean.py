@@ -1324,7 +1324,7 @@ AT_HEADER_DEPTH = {"python": re.compile(r"[)\]}]|(?:else|elif|except|finally)\b"
 CLOSER_FIRST = re.compile(r"[)\]}]")
 # A line that a deeper line may go on from: ends inside an expression (an operator, a comma, an opening bracket,
 # a backslash) rather than a statement.
-GOES_ON = re.compile(r"(?:[,(\[{=+\-*/%&|^<>?:.\\]|\band|\bor|\bnot)\s*$")
+GOES_ON = re.compile(r"(?:[,(\[{=+\-*%&|^<>?:.\\]|(?<!\*)/|\band|\bor|\bnot)\s*$")   # (a block comment's `*/` ends)
 
 
 def pull_back_too_deep(middle: str, ctx: CleanContext, suffix: str) -> str:

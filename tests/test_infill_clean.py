@@ -797,6 +797,8 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
      "package p\n\nfunc g() {\n\tg()\n}\n\nfunc f() {\n\treturn\n}\n"),
     ("python", "def g():\n    pass\n\n\ndef f(xs):<|>\n", "\n        for x in xs:\n            g()",
      "def g():\n    pass\n\n\ndef f(xs):\n    for x in xs:\n        g()\n"),
+    ("typescript", "class A {\n  f() {}\n\n  /** Does g. */\n<|>\n}\n", "    g() {\n      return 1;\n    }",
+     "class A {\n  f() {}\n\n  /** Does g. */\n  g() {\n    return 1;\n  }\n}\n"),
     # deeper where the code goes on: a continuation line, a header without braces
     ("javascript", "function f() {\n  const x = a +\n  <|>\n}\n", "    b;",
      "function f() {\n  const x = a +\n    b;\n}\n"),
