@@ -53,6 +53,7 @@ class CleanContext:
     in_brackets: bool = False   # the range starts inside brackets its statement opened on a line above
     blank_lines_above: int = 0  # blank lines between `line_above` and the cursor's line
     own_mixed_indentations: frozenset[str] = frozenset()   # style.mixed_indentations of the document
+    text: str = ""              # the whole document (its names tell a word the model wrote again from one it meant)
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
@@ -86,6 +87,11 @@ def collapse_leading_gap(middle: str, before: str) -> str:
 # such as `in`, `and`, `not`, `import`, `await`, `new`, `throw`. (Not `return`: a bare `return` ends a statement.)
 WANTS_OPERAND = re.compile(r"(?:[=(\[{,+\-*/%&|^~<>!?:]|\b(?:in|and|or|not|is|if|elif|while|for|import|from|await|"
                            r"with|as|new|typeof|of|yield|throw|assert|del|case))\s*$")
+
+
+# The line so far stops after a word that a name or an expression follows (`const |`, `return |`, `def |`).
+DECLARES = re.compile(r"\b(?:const|let|var|return|def|class|function|func|fn|local|struct|enum|interface|type|"
+                      r"val|auto)\s+$")
 
 
 def operand_after_line_break(middle: str, before: str, grammar: str | None = None) -> str:
@@ -218,12 +224,28 @@ def drop_repeated_header(middle: str, before: str) -> str:
     return "\n".join(lines[:first] + lines[first + 1:])
 
 
+WORD_BEING_TYPED = re.compile(r"[A-Za-z_]\w*$")
+WORD_FIRST = re.compile(r"[A-Za-z_]\w*")
+
+
+def drop_repeated_word_start(middle: str, before: str, text: str) -> str:
+    """Mid-word (`print(val|)`), a middle that writes the word being typed again from its start (`value`) would
+    glue the two (`valvalue`): the typed part goes, unless the glued name is one the document has."""
+    typed = WORD_BEING_TYPED.search(before)
+    written = WORD_FIRST.match(middle)
+    if not typed or len(typed.group()) < 2 or not written or not written.group().startswith(typed.group()):
+        return middle
+    if re.search(rf"\b{re.escape(typed.group() + written.group())}\b", text):
+        return middle
+    return middle[len(typed.group()):]
+
+
 def drop_repeated_line_start(middle: str, before: str) -> str:
     """Mid-line where an operand must follow (`x = |`, `if (|`, `foo(a, |`), a middle that starts by writing the
     line so far again (`x = compute()`) would give `x = x = compute()`, which parses: the repeat goes. Only a
     repeat of 3 characters or more (`a(` then `a(b)` may be meant)."""
     written = before.strip()
-    if len(written) < 3 or not WANTS_OPERAND.search(before):
+    if len(written) < 3 or not (WANTS_OPERAND.search(before) or DECLARES.search(before)):
         return middle
     gap = len(middle) - len(middle.lstrip(" \t"))
     if not middle.startswith(written, gap):
@@ -570,6 +592,14 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
                 continue
             if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
                 return trimmed[:-size]
+    # (the user's rest of the line written out, and a `;` or `,` after it that the line does without: `0, err;`
+    # before the user's `err`; not closers alone, which the editor typed and the middle replaces with its own)
+    rest_of_line = head.split("\n", 1)[0].rstrip()
+    written = trimmed[:-1]
+    if (re.search(r"\w", rest_of_line) and "\n" not in trimmed and trimmed[-1:] in (";", ",")
+            and written.endswith(rest_of_line) and not WORD_START.match(written[-len(rest_of_line) - 1:][:1])
+            and not closes_kept_bracket(written[:-len(rest_of_line)], written[-len(rest_of_line):])):
+        return written[:-len(rest_of_line)]
     cut_at = spacing_only_overlap(trimmed, head)
     if cut_at is not None and not closes_kept_bracket(trimmed[:cut_at], trimmed[cut_at:]):
         return trimmed[:cut_at].rstrip(" \t")
@@ -721,11 +751,16 @@ def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     """clean_middle, then with_tail. A line comment ending a one-line middle is set aside while they run: the
     editor's closers go before it (`foo(a); // why`), not into it, and the rules that look at the middle's end
     see its code. Where the line has a comment of its own after the closers, the model's is left out: one comment
-    would stand inside the other (`42; // note // note`)."""
-    one_line = bool(tail) and ctx.shape == "single" and "\n" not in middle.strip()   # closers follow on its line
+    would stand inside the other (`42; // note // note`). Before code or a comment of the user's on the line (`y =
+    |* 2`), the model's comment is left out too: it would comment that code out (`y = x  # double * 2`)."""
+    single = ctx.shape == "single" and "\n" not in middle.strip()
+    users_code = single and not tail and bool(ctx.rest_of_line.strip())
+    one_line = single and (bool(tail) or users_code)   # closers or the user's code follow on its line
     code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
     if not comment:
         return with_tail(clean_middle(middle, ctx), tail, ctx.before, ctx.grammar)
+    if users_code:
+        return clean_middle(code.rstrip(), ctx)
     cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail, ctx.before, ctx.grammar)
     if code_after_cursor(ctx.rest_of_line, ctx.grammar).rstrip() != ctx.rest_of_line.rstrip():
         return cleaned
@@ -1403,6 +1438,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     if ctx.before.strip() and not ctx.original:
         middle = drop_repeated_line_start(middle, ctx.before)
+        middle = drop_repeated_word_start(middle, ctx.before, ctx.text)
         if after_opener:
             middle = drop_repeated_header(middle, ctx.before)
     gap = definition_gap(middle, ctx)

@@ -788,6 +788,28 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [
+    # the model's comment before the user's code on the line would comment that code out
+    ("python", "def f(x):\n    y = <|> * 2\n", "x  # double", "def f(x):\n    y = x * 2\n"),
+    ("c", "int f(int x) {\n    int y = <|> * 2;\n}\n", "x // double", "int f(int x) {\n    int y = x * 2;\n}\n"),
+    ("python", "def f(x):\n    y = <|>  # note\n", "x  # twice", "def f(x):\n    y = x  # note\n"),
+    # the word being typed written again from its start
+    ("python", "def f(value):\n    print(val<|>)\n", "value", "def f(value):\n    print(value)\n"),
+    ("python", "def f(valvalue):\n    print(val<|>)\n", "value", "def f(valvalue):\n    print(valvalue)\n"),
+    # the line so far written again after a word a name follows
+    ("javascript", "function f(value) {\n  const <|>\n}\n", "const x = value;",
+     "function f(value) {\n  const x = value;\n}\n"),
+    # the user's rest of the line written out with a `;` the line does without
+    ("go", "package p\n\nfunc f() (int, error) {\n\treturn <|>err\n}\n", "0, err;",
+     "package p\n\nfunc f() (int, error) {\n\treturn 0, err\n}\n"),
+    ("typescript", "function f(a: number, b: number) {\n  return <|>b\n}\n", "a + b;",
+     "function f(a: number, b: number) {\n  return a + b\n}\n"),
+])
+def test_a_line_the_model_wrote_around_the_users_own_text_keeps_that_text_once(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert applied(source, result) == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
     # a body two levels under its header, a line a level under a finished statement, a Go file under a tab
     ("java", "class A {\n    int f(int v) {<|>\n    }\n}\n", "\n            int w = v;\n            return w + 1;",
      "class A {\n    int f(int v) {\n        int w = v;\n        return w + 1;\n    }\n}\n"),
