@@ -1360,6 +1360,9 @@ CLOSER_FIRST = re.compile(r"[)\]}]")
 # A line that a deeper line may go on from: ends inside an expression (an operator, a comma, an opening bracket,
 # a backslash) rather than a statement.
 GOES_ON = re.compile(r"(?:[,(\[{=+\-*%&|^<>?:.\\]|(?<!\*)/|\band|\bor|\bnot)\s*$")   # (a block comment's `*/` ends)
+# A line that goes on the one above from its start: a method chain's `.`, an operator, a ternary's branches.
+GOES_ON_FROM_ABOVE = re.compile(r"(?:\.(?!\.\.)|\?|:(?!:)|&&|\|\||\||\+|-(?!-)|<<|>>|\*|/(?![/*])|%|\^|=|,|and\b|or\b)")
+OPEN_JSX_TAG = re.compile(r"<[A-Za-z][\w.:-]*(?:\s[^<>]*)?$")   # a tag whose attributes go on below it
 
 
 def pull_back_too_deep(middle: str, ctx: CleanContext, suffix: str) -> str:
@@ -1378,15 +1381,24 @@ def pull_back_too_deep(middle: str, ctx: CleanContext, suffix: str) -> str:
         return middle   # under a finished statement, a deeper Python line wants a block that is not there
     if lines_in_literals(ctx.before, lines, ctx.grammar):
         return middle   # a string's or comment's text: its indentation is not the code's
-    if above_code and not opener and (
-            GOES_ON.search(above_code) or code_bracket_surplus(above_code, ctx.grammar) > 0):
+    next_line = next((line for line in suffix.split("\n")[1:] if line.strip()), "")
+    # A directive's column says nothing of the block (`#ifdef` at column 0), nor does a column-0 comment's among
+    # indented code (a `// TODO` at the margin).
+    if not ctx.before.strip() and any(line.strip() and (not sets_indentation(line, ctx.grammar) or (
+            not indentation(line) and indentation(other) and comment_only(line, ctx.grammar)))
+            for line, other in ((header, next_line), (next_line, header))):
+        return middle
+    if above_code and not opener and (GOES_ON.search(above_code) or OPEN_JSX_TAG.search(above_code)
+                                      or code_bracket_surplus(above_code, ctx.grammar) > 0):
         return middle   # a continuation line may go deeper
+    first_code = next((line for line in lines[1 if ctx.before.strip() else 0:] if line.strip()), "")
+    if GOES_ON_FROM_ABOVE.match(first_code.lstrip()):
+        return middle   # (`.map(...)`, `&& b`, `<< x`, `? a : b` under the statement they go on)
     unit = ctx.indent_unit
     allowed = len(indentation(header)) + (len(unit) if opener else 0)
     at_header_depth = AT_HEADER_DEPTH.get(ctx.grammar, CLOSER_FIRST)
     if not ctx.before.strip():
         allowed = max(allowed, len(ctx.before))
-    next_line = next((line for line in suffix.split("\n")[1:] if line.strip()), "")
     allowed = max(allowed, len(indentation(next_line)))
     # (line 0 follows the cursor: on a blank line its depth counts from the cursor's column; after code it is on
     # the cursor's line and no depth of its own)
@@ -1417,7 +1429,8 @@ def lands_after_jump(middle: str, ctx: CleanContext) -> bool:
     its depth: code that never runs (the model carried on a block the line above ended)."""
     if ctx.grammar != "python" or ctx.before.strip() or not PYTHON_JUMP.match(ctx.line_above):
         return False
-    first = next((i for i, line in enumerate(middle.split("\n")) if line.strip()), None)
+    first = next((i for i, line in enumerate(middle.split("\n")) if line.strip() and not line.lstrip().startswith(
+        "#")), None)   # (a comment there is no code that never runs)
     if first is None:
         return False
     line = middle.split("\n")[first]

@@ -44,7 +44,7 @@ from .notebooks import (NOTEBOOK_SYNC, cell_name, cells_whose_context_changed, h
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key, documents_at_request
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
-from .suggestions import AUTO_CLOSERS, ResultCache, ShownSuggestion, context_key, reach_for, window
+from .suggestions import AUTO_CLOSERS, ResultCache, ShownSuggestion, auto_closes, context_key, reach_for, window
 
 FILL_SELECTION = "infill.fillSelection"
 REWRITE_SELECTION = "infill.rewriteSelection"
@@ -496,8 +496,11 @@ def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocu
     if start is None:
         return
     cursor = min(len(snap.source), start + len(change.text))
-    # (an editor that auto-closes a bracket sends `()` with the cursor between: the closers are not typed yet)
-    closers = len(change.text) - len(change.text.rstrip(AUTO_CLOSERS))
+    # (an editor that auto-closes a bracket or a quote sends `()` or `""` with the cursor between: the closers
+    # are not typed yet)
+    typed = change.text
+    closers = next((len(typed) - at for at in range(len(typed) - 1, -1, -1) if typed[at] in AUTO_CLOSERS
+                    and auto_closes(typed[:at], typed[at:])), 0)
     shown = ls.suggestions.get(key)
     if shown is not None and any(shown.remainders(snap.source, at) is not None for at in {cursor, cursor - closers}):
         return   # typed through the suggestion: answered from it, while the speculation from its end goes on

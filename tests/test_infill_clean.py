@@ -821,7 +821,18 @@ def test_a_line_the_model_wrote_around_the_users_own_text_keeps_that_text_once(l
      "def g():\n    pass\n\n\ndef f(xs):\n    for x in xs:\n        g()\n"),
     ("typescript", "class A {\n  f() {}\n\n  /** Does g. */\n<|>\n}\n", "    g() {\n      return 1;\n    }",
      "class A {\n  f() {}\n\n  /** Does g. */\n  g() {\n    return 1;\n  }\n}\n"),
-    # deeper where the code goes on: a continuation line, a header without braces
+    # deeper where the code goes on: a continuation line, a header without braces, a chain or an operator that
+    # starts the line; and a column-0 directive or comment above says nothing of the depth
+    ("rust", "fn f(xs: Vec<i32>) -> Vec<i32> {\n    let v: Vec<i32> = xs\n    <|>\n    v\n}\n",
+     "    .iter()\n        .map(|x| x + 1)\n        .collect();",
+     "fn f(xs: Vec<i32>) -> Vec<i32> {\n    let v: Vec<i32> = xs\n        .iter()\n        .map(|x| x + 1)\n"
+     "        .collect();\n    v\n}\n"),
+    ("c", "int f(int c) {\n    int x = c\n<|>\n    return x;\n}\n", "        ? 1\n        : 2;",
+     "int f(int c) {\n    int x = c\n        ? 1\n        : 2;\n    return x;\n}\n"),
+    ("c", "int f(int x) {\n    if (x) {\n#ifdef DEBUG\n<|>\n#endif\n    }\n    return 0;\n}\n", "        log();",
+     "int f(int x) {\n    if (x) {\n#ifdef DEBUG\n        log();\n#endif\n    }\n    return 0;\n}\n"),
+    ("javascript", "function f(x) {\n  if (x) {\n// TODO\n<|>\n  }\n}\n", "    h();",
+     "function f(x) {\n  if (x) {\n// TODO\n    h();\n  }\n}\n"),
     ("javascript", "function f() {\n  const x = a +\n  <|>\n}\n", "    b;",
      "function f() {\n  const x = a +\n    b;\n}\n"),
     ("c", "int f(int x) {\n  if (x)\n  <|>\n}\n", "    return 1;", "int f(int x) {\n  if (x)\n    return 1;\n}\n"),
@@ -840,6 +851,12 @@ def test_python_code_right_under_a_return_or_continue_is_not_offered(source, mid
     """It never runs: the model carried on the block the line above ended."""
     result, _ = inline(source, middle, language_id="python")
     assert result.text == "", applied(source, result)
+
+
+def test_a_comment_right_under_a_return_is_still_offered():
+    source = "def f(x):\n    if x:\n        return 1  # done\n        <|>\n"
+    result, _ = inline(source, "# unreachable on purpose", language_id="python")
+    assert result.text == "# unreachable on purpose", result.message
 
 
 @pytest.mark.parametrize("language, source, middle, expected", [

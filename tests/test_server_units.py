@@ -1170,19 +1170,20 @@ def test_typing_through_a_long_suggestion_does_not_cancel_the_speculation_from_i
         assert job.token(), "the read-ahead away from the suggestion did not run"
 
 
-def test_typing_an_auto_closed_bracket_through_a_long_suggestion_does_not_cancel_its_speculation():
-    """An editor that closes brackets sends `()` in one change with the cursor between them: the cursor was taken
-    after the `)`, `print()` did not fit `print(a)`, and the read-ahead started (a real job) cancelled the
-    speculation from the suggestion's end; accepting then ran the model."""
+@pytest.mark.parametrize("first_line, typed", [("print(a)", "print()"), ('s = "a"', 's = ""'), ("s = 'a'", "s = ''")])
+def test_typing_an_auto_closed_bracket_through_a_long_suggestion_does_not_cancel_its_speculation(first_line, typed):
+    """An editor that closes brackets and quotes sends `()` or `""` in one change with the cursor between them:
+    the cursor was taken after the closer, `print()` did not fit `print(a)`, and the read-ahead started (a real
+    job) cancelled the speculation from the suggestion's end; accepting then ran the model."""
     from lsp_server.server import document_key
     from lsp_server.suggestions import ShownSuggestion
 
     uri = "file:///tmp/units/auto_closed.py"
-    suggestion = "print(a)\n    " + LONG_SUGGESTION
+    suggestion = first_line + "\n    " + LONG_SUGGESTION
     with speculating_from_the_end_of(uri, LONG_SOURCE) as (ls, job):
         ls.suggestions[document_key(uri)] = ShownSuggestion.at(LONG_SOURCE, 13, [suggestion], several=False)
-        edited(ls, uri, 3, LONG_SOURCE[:13] + "print()" + LONG_SOURCE[13:], "print()")
-        assert not job.token(), "typing `print(` through the suggestion cancelled its speculation"
+        edited(ls, uri, 3, LONG_SOURCE[:13] + typed + LONG_SOURCE[13:], typed)
+        assert not job.token(), f"typing {typed[:-1]!r} through the suggestion cancelled its speculation"
 
 
 def test_the_candidate_the_editor_shows_after_cycling_is_the_one_speculated():
