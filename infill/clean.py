@@ -1429,12 +1429,12 @@ def lands_after_jump(middle: str, ctx: CleanContext) -> bool:
     its depth: code that never runs (the model carried on a block the line above ended)."""
     if ctx.grammar != "python" or ctx.before.strip() or not PYTHON_JUMP.match(ctx.line_above):
         return False
-    first = next((i for i, line in enumerate(middle.split("\n")) if line.strip() and not line.lstrip().startswith(
-        "#")), None)   # (a comment there is no code that never runs)
+    lines = middle.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")),
+                 None)   # (a comment there is no code that never runs)
     if first is None:
         return False
-    line = middle.split("\n")[first]
-    depth = len(indentation(line)) + (len(ctx.before) if first == 0 else 0)
+    depth = len(indentation(lines[first])) + (len(ctx.before) if first == 0 else 0)
     return depth == len(indentation(ctx.line_above))
 
 
