@@ -537,6 +537,35 @@ def closes_kept_bracket(kept: str, cut: str) -> bool:
     return False
 
 
+def rest_line_ends(rest_of_line: str) -> tuple[str, str]:
+    """The user's rest of the line as a middle that wrote it again ends: whole, or without its `;` / `,`."""
+    rest = rest_of_line.rstrip()
+    return rest, rest.rstrip(";,").rstrip()
+
+
+def fewer_unpaired_brackets(kept: str, middle: str, rest_of_line: str, grammar: str | None, before: str) -> bool:
+    """Do the line's brackets pair up better with the one-line middle cut to `kept` than whole? It opened a
+    bracket and then wrote the user's whole rest of the line, which closes it, again (`bn(x, eps)` before `x,
+    eps)`, the `bn(` deleted): its own closer is then one too many. A call the middle closes before the suffix's
+    `)` (`compute(a, b))` after `print(str(`) gains nothing from the cut: a closer too many whole, a bracket left
+    open cut. A string left open counts as a bracket would. (Lines above are not read: a closer on the line that
+    closes their bracket counts either way.)"""
+    def unpaired(text: str) -> int:
+        scan = code_outside_literals(grammar, text)
+        stack: list[str] = []
+        strays = int(scan is not None and scan[1] == OPEN)   # a string the line leaves open (`redirect")")`)
+        for char in blank_literals(text, grammar):
+            if char in "([{":
+                stack.append(char)
+            elif char in PAIRS:
+                if stack and stack[-1] == PAIRS[char]:
+                    stack.pop()
+                else:
+                    strays += 1
+        return strays + len(stack)
+    return unpaired(before + kept + rest_of_line) < unpaired(before + middle + rest_of_line)
+
+
 def opens_block_at(text: str, depth: str) -> bool:
     """Does a line of `text` at exactly `depth` have a deeper line after it: a block opened there, which a line
     at that depth after `text` closes?"""
@@ -590,7 +619,9 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
             if (suffix_starts_line and line_start and not depth.strip() and depth != suffix[:len(suffix) - len(head)]
                     and opens_block_at(trimmed[:line_start], depth)):
                 continue
-            if not closes_kept_bracket(trimmed[:-size], trimmed[-size:]):
+            if (not closes_kept_bracket(trimmed[:-size], trimmed[-size:])
+                    or "\n" not in trimmed and head[:size] in rest_line_ends(head.split("\n", 1)[0])
+                    and fewer_unpaired_brackets(trimmed[:-size], trimmed, head[:size], grammar, before)):
                 return trimmed[:-size]
     # (the user's rest of the line written out, and a `;` or `,` after it that the line does without: `0, err;`
     # before the user's `err`; not closers alone, which the editor typed and the middle replaces with its own)

@@ -46,7 +46,7 @@ def test_closers_the_middle_writes_itself_replace_the_editors(source, middle, ex
 
 def test_tail_overlap_leaves_the_middles_own_brackets_to_the_bracket_rule():
     # `compute(` is closed by the first `)`: cutting "))" would leave it open.
-    assert drop_suffix_overlap("compute(a, b))", "))\n") == "compute(a, b))"
+    assert drop_suffix_overlap("compute(a, b))", "))\n", before="print(str(") == "compute(a, b))"
     assert clean_middle("compute(a, b))", ctx("single", "print(str(", "))\n")) == "compute(a, b)"
 
 
@@ -803,6 +803,13 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
      "package p\n\nfunc f() (int, error) {\n\treturn 0, err\n}\n"),
     ("typescript", "function f(a: number, b: number) {\n  return <|>b\n}\n", "a + b;",
      "function f(a: number, b: number) {\n  return a + b\n}\n"),
+    # a bracket the middle opened, then the user's rest of the line, which closes it, written out again
+    ("python", "import torch\ny = torch.<|>x, eps)\n", "bn(x, eps)", "import torch\ny = torch.bn(x, eps)\n"),
+    ("javascript", "const y = foo.<|>a, b);\n", "bar(a, b)", "const y = foo.bar(a, b);\n"),
+    ("go", "package p\n\nfunc f(t T) {\n\tt.Errorf(\"Expected <|> header.\")\n}\n", "redirect header.\")",
+     "package p\n\nfunc f(t T) {\n\tt.Errorf(\"Expected redirect header.\")\n}\n"),
+    ("c", "void f(void) {\n    bn_words(<|> in->words, width);\n}\n", "out, len, in->words, width);",
+     "void f(void) {\n    bn_words(out, len, in->words, width);\n}\n"),
 ])
 def test_a_line_the_model_wrote_around_the_users_own_text_keeps_that_text_once(language, source, middle, expected):
     result, _ = inline(source, middle, language_id=language, invoked=True)
