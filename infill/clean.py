@@ -261,6 +261,26 @@ def drop_repeated_line_start(middle: str, before: str) -> str:
     return rest.lstrip(" \t") if before[-1].isspace() else rest
 
 
+# Keywords never meant twice in a row in code (`local local x`, `return return`, `public public`), though some
+# grammars parse the second as a name (tree-sitter-lua reads `local local` as a declaration of `local`) and C lets
+# `const const` mean `const`. Not those whose repeat means something (`not not x`, `typeof typeof`, `await await`,
+# Lua's `end end` of two blocks, C's `long long`).
+NEVER_DOUBLED = {"return", "local", "function", "def", "class", "public", "private", "protected", "static", "final",
+                 "let", "var", "const", "fn", "func", "pub", "mut", "if", "elif", "else", "then", "for", "while",
+                 "import", "from", "package", "throw", "raise", "struct", "enum", "interface", "case", "default",
+                 "break", "continue", "pass", "goto", "namespace", "unsigned", "signed", "auto"}
+DOUBLED_WORD = re.compile(r"\b(\w+)([ \t]+)\1\b")
+
+
+def drop_doubled_keywords(middle: str, grammar: str | None = None, before: str = "") -> str:
+    """A keyword the model wrote twice in a row in code (NEVER_DOUBLED) is written once."""
+    code = blank_literals(middle, grammar, before)
+    for match in reversed(list(DOUBLED_WORD.finditer(code))):
+        if match.group(1) in NEVER_DOUBLED:
+            middle = middle[:match.start()] + middle[match.start(2) + len(match.group(2)):]
+    return middle
+
+
 def drop_repeated_line_above(middle: str, line_above: str) -> str:
     """On a blank line, a first line that writes the code line above again (`b := a * 2` under `b := a * 2`) is a
     duplicate the parse check cannot catch (it parses); the lines after it are kept. Short lines (`}`, `end`,
@@ -1168,6 +1188,25 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
     return "\n".join([indent + lines[0].lstrip(" \t"), *lines[1:]])
 
 
+def pull_back_to_selection(middle: str, own: str, before: str) -> str:
+    """A fill or rewrite of whole lines written deeper than the selection, every line of it and its first line by
+    as much (`        return 1;` for `    return 1;`): moved left together to the selection's depth. A block the
+    model wrapped the lines in starts at their depth and is left alone."""
+    lines = middle.split("\n")
+
+    def depths(text_lines: list[str]) -> list[int]:
+        return [len(indentation(line)) + (len(before) if i == 0 else 0)
+                for i, line in enumerate(text_lines) if line.strip()]
+    ours, theirs = depths(lines), depths(own.split("\n"))
+    if not ours or not theirs:
+        return middle
+    shift = min(ours) - min(theirs)
+    if shift <= 0 or ours[0] - theirs[0] != shift or any(
+            line.strip() and len(indentation(line)) < shift for line in lines):
+        return middle   # (a line whose own indentation is less, a string's text at the margin, cannot move)
+    return "\n".join(line[shift:] if line.strip() else line for line in lines)
+
+
 # A line that closes a block with a condition: Lua's `until x`, C's `} while (x);` of a `do`.
 DO_WHILE_END = re.compile(r"\s*\}\s*while\s*\(.*\)\s*;\s*$")
 ENDS_BLOCK = {"lua": re.compile(r"\s*until\b.*$"), **{grammar: DO_WHILE_END for grammar in BRACELESS_HEADER_GRAMMARS}}
@@ -1480,15 +1519,20 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.opener or ctx.before,
                                                                                      ctx.grammar)
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
-    if ctx.before.strip() and not ctx.original:
-        middle = drop_repeated_line_start(middle, ctx.before)
-        middle = drop_repeated_word_start(middle, ctx.before, ctx.text)
+    # Rules against a fill that writes the text before it again; a selection's own text may do that on purpose
+    # (`x = x + 1` selected after `x = `), so a rule it would fail is left out, as for the suffix's rules below.
+    own = normalize_newlines(ctx.original)
+    def unless_own(rule: Callable[[str], str], text: str) -> str:
+        return rule(text) if rule(own) == own else text
+    if ctx.before.strip():
+        middle = unless_own(lambda text: drop_repeated_line_start(text, ctx.before), middle)
+        middle = unless_own(lambda text: drop_repeated_word_start(text, ctx.before, ctx.text), middle)
         if after_opener:
-            middle = drop_repeated_header(middle, ctx.before)
+            middle = unless_own(lambda text: drop_repeated_header(text, ctx.before), middle)
+    middle = unless_own(lambda text: drop_doubled_keywords(text, ctx.grammar, ctx.before), middle)
     gap = definition_gap(middle, ctx)
     if not ctx.before.strip():
-        if not ctx.original:   # a selection's text may repeat a line on purpose; nothing was selected here
-            middle = drop_repeated_line_above(middle, ctx.line_above)
+        middle = unless_own(lambda text: drop_repeated_line_above(text, ctx.line_above), middle)
         middle = drop_leading_blank_lines(middle)
     # A docstring's or comment's text, its indentation included, is the writer's (`Args:` and its deeper lines).
     prose = ctx.literal_lines > 1 and not any(closer in middle for closer in LITERAL_CLOSERS)
@@ -1502,6 +1546,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if ctx.shape == "block" and not ctx.before and not placed_by_code:
         # (in place before a `}` of the block is compared with the suffix's)
         middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)
+    if own.strip() and not ctx.before.strip():
+        middle = pull_back_to_selection(middle, own, ctx.before)
     if ctx.shape == "multi" and ctx.before.strip() and signature_awaits_block(ctx.before.rstrip(), ctx.grammar):
         first_line = middle.split("\n", 1)[0]
         if first_line.strip() and not opens_block(ctx.before + first_line, ctx.grammar):
@@ -1523,7 +1569,6 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar,
                                       None if ctx.original else opener_above)
     # Rules against a fill that writes the suffix again (those the selection itself would fail left out).
-    own = normalize_newlines(ctx.original)
     if ctx.literal_lines == 1 and "\n" not in own.rstrip("\n"):
         middle = first_line_only(middle)   # inside a one-line comment: its next line would be code (`// fix` / `later`)
     for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):

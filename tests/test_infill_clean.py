@@ -803,6 +803,9 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
      "package p\n\nfunc f() (int, error) {\n\treturn 0, err\n}\n"),
     ("typescript", "function f(a: number, b: number) {\n  return <|>b\n}\n", "a + b;",
      "function f(a: number, b: number) {\n  return a + b\n}\n"),
+    # a keyword written twice in a row, though the grammar reads the second as a name; not `not not`
+    ("lua", "local function f()\n  <|>\nend\n", "local local n = 1", "local function f()\n  local n = 1\nend\n"),
+    ("python", "def f(x):\n    return <|>\n", "not not x", "def f(x):\n    return not not x\n"),
     # a bracket the middle opened, then the user's rest of the line, which closes it, written out again
     ("python", "import torch\ny = torch.<|>x, eps)\n", "bn(x, eps)", "import torch\ny = torch.bn(x, eps)\n"),
     ("javascript", "const y = foo.<|>a, b);\n", "bar(a, b)", "const y = foo.bar(a, b);\n"),

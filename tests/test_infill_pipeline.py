@@ -1234,6 +1234,45 @@ def test_an_empty_selection_asks_for_one(mode):
     assert result.text == "" and result.message.startswith(f"select the code to {mode}") and engine.calls == []
 
 
+@pytest.mark.parametrize("language_id, source, model, expected", [
+    # the line above the selection written again at its start
+    ("c", "int f(void) {\n  int mask = 0;\n[[  mask |= 1;\n  return mask;\n]]}\n",
+     "  int mask = 0;\n  mask |= 1;\n  return mask;\n", "int f(void) {\n  int mask = 0;\n  mask |= 1;\n  return mask;\n}\n"),
+    ("python", "class A:\n    def f(self):\n[[        return 1\n]]", "    def f(self):\n        return 1\n",
+     "class A:\n    def f(self):\n        return 1\n"),
+    # part of a line: the line so far written again
+    ("java", "class A {\n  void f() {\n    total = [[compute(a, b)]];\n  }\n}\n", "total = compute(a, b)",
+     "class A {\n  void f() {\n    total = compute(a, b);\n  }\n}\n"),
+    ("lua", "local unpack = [[table.unpack or unpack]]\nreturn unpack\n", "local unpack = table.unpack or unpack",
+     "local unpack = table.unpack or unpack\nreturn unpack\n"),
+    # a keyword written twice in a row (tree-sitter-lua parses `local local` as a declaration of `local`)
+    ("lua", "local function f()\n[[  local res = \"\"\n  return res\n]]end\n", "  local local res = \"\"\n  return res\n",
+     "local function f()\n  local res = \"\"\n  return res\nend\n"),
+    ("rust", "fn f(x: u8) -> Option<u8> {\n    if x > 1 {\n[[        return None;\n]]    }\n    Some(x)\n}\n",
+     "        return return None;\n", "fn f(x: u8) -> Option<u8> {\n    if x > 1 {\n        return None;\n    }\n"
+     "    Some(x)\n}\n"),
+    # written a level deeper than the selection, every line of it
+    ("java", "class A {\n  int f() {\n[[    int y = 1;\n    return y;\n]]  }\n}\n", "      int y = 1;\n      return y;\n",
+     "class A {\n  int f() {\n    int y = 1;\n    return y;\n  }\n}\n"),
+    ("python", "def f(xs):\n[[    for x in xs:\n        g(x)\n]]", "        for x in xs:\n            g(x)\n",
+     "def f(xs):\n    for x in xs:\n        g(x)\n"),
+])
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+def test_a_selection_written_again_around_the_text_before_it_or_deeper_is_put_right(language_id, source, model,
+                                                                                      expected, mode):
+    """The rules against a model writing the text before the gap again ran for inline fills only: a selection got
+    the line above twice (`int mask = 0;` redefined; a Python method nested in itself), `total = total = ...`,
+    `local local res` (parsed, so offered) and a block a level deeper than the lines it replaced."""
+    result, text = selected(source, model, mode=mode, language_id=language_id)
+    assert text == expected, result.details.get("reason")
+
+
+def test_a_selection_that_itself_repeats_the_line_above_may_be_written_back():
+    source = "def f(x):\n    x += 1\n[[    x += 1\n]]    return x\n"
+    result, text = selected(source, "    x += 1\n", mode="rewrite")
+    assert text == "def f(x):\n    x += 1\n    x += 1\n    return x\n", result.details.get("reason")
+
+
 # ---- bad input ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text,start,end,mode,fragment", [
