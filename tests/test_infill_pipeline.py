@@ -1237,7 +1237,8 @@ def test_an_empty_selection_asks_for_one(mode):
 @pytest.mark.parametrize("language_id, source, model, expected", [
     # the line above the selection written again at its start
     ("c", "int f(void) {\n  int mask = 0;\n[[  mask |= 1;\n  return mask;\n]]}\n",
-     "  int mask = 0;\n  mask |= 1;\n  return mask;\n", "int f(void) {\n  int mask = 0;\n  mask |= 1;\n  return mask;\n}\n"),
+     "  int mask = 0;\n  mask |= 1;\n  return mask;\n",
+     "int f(void) {\n  int mask = 0;\n  mask |= 1;\n  return mask;\n}\n"),
     ("python", "class A:\n    def f(self):\n[[        return 1\n]]", "    def f(self):\n        return 1\n",
      "class A:\n    def f(self):\n        return 1\n"),
     # part of a line: the line so far written again
@@ -1246,13 +1247,15 @@ def test_an_empty_selection_asks_for_one(mode):
     ("lua", "local unpack = [[table.unpack or unpack]]\nreturn unpack\n", "local unpack = table.unpack or unpack",
      "local unpack = table.unpack or unpack\nreturn unpack\n"),
     # a keyword written twice in a row (tree-sitter-lua parses `local local` as a declaration of `local`)
-    ("lua", "local function f()\n[[  local res = \"\"\n  return res\n]]end\n", "  local local res = \"\"\n  return res\n",
+    ("lua", "local function f()\n[[  local res = \"\"\n  return res\n]]end\n",
+     "  local local res = \"\"\n  return res\n",
      "local function f()\n  local res = \"\"\n  return res\nend\n"),
     ("rust", "fn f(x: u8) -> Option<u8> {\n    if x > 1 {\n[[        return None;\n]]    }\n    Some(x)\n}\n",
      "        return return None;\n", "fn f(x: u8) -> Option<u8> {\n    if x > 1 {\n        return None;\n    }\n"
      "    Some(x)\n}\n"),
     # written a level deeper than the selection, every line of it
-    ("java", "class A {\n  int f() {\n[[    int y = 1;\n    return y;\n]]  }\n}\n", "      int y = 1;\n      return y;\n",
+    ("java", "class A {\n  int f() {\n[[    int y = 1;\n    return y;\n]]  }\n}\n",
+     "      int y = 1;\n      return y;\n",
      "class A {\n  int f() {\n    int y = 1;\n    return y;\n  }\n}\n"),
     ("python", "def f(xs):\n[[    for x in xs:\n        g(x)\n]]", "        for x in xs:\n            g(x)\n",
      "def f(xs):\n    for x in xs:\n        g(x)\n"),
