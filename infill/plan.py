@@ -1,6 +1,7 @@
 """Everything decided before the model runs: language, span, context, shape and lengths."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .context import Context, Measure, build_token_context
@@ -11,6 +12,9 @@ from .related import RELATED_SHARE, RelatedDocument, pick_snippets, snippets_wit
 from .spans import SpanInfo, find_span
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")   # LSP's line ends
+
+
 @dataclass(frozen=True)
 class ContextMemory:
     """What a document's last request chose for its context. The next request starts from it, so the prompt the
@@ -18,13 +22,51 @@ class ContextMemory:
     the first changed token."""
     related: tuple[tuple[str, int], ...] = ()   # (path, 0-based first line) of the other-file snippets, in order
     prefix_start: int | None = None             # str offset where the prefix began
+    prefix_line: int | None = None              # its 0-based line, where it began one of the document's own lines
 
     @classmethod
-    def of(cls, details: dict) -> ContextMemory:
-        """From a plan's (or a result's) details; empty when the request ended before planning."""
+    def of(cls, details: dict, text: str | None = None) -> ContextMemory:
+        """From a plan's (or a result's) details, for the document `text` it read; empty when the request ended
+        before planning."""
         context = details.get("context") or {}
+        start = context.get("prefix_start")
+        line = None
+        # (not in a notebook's cell: its offsets count the cells above, which edits to the cell do not move)
+        if text is not None and start is not None and "head_chars" not in context and 0 <= start <= len(text) \
+                and (start == 0 or text[start - 1] == "\n" or text[start - 1] == "\r" != text[start:start + 1]):
+            line = len(LINE_BREAK.findall(text, 0, start))
         return cls(tuple((entry["path"], entry["line"] - 1) for entry in context.get("related") or []),
-                   context.get("prefix_start"))
+                   start, line)
+
+    def moved(self, changes: list[tuple[int, int, int, int, str] | None], text: str) -> ContextMemory:
+        """The memory after the document's edits, each (first line, its character, last line, its character,
+        the text put in) or None where the whole text was replaced, in order; `text` is the document after them.
+        An edit above the prefix (an import added) moves its first line, and an offset kept as it was would point
+        into another line: the next request would start its prefix afresh and the engine read it all again."""
+        line = self.prefix_line
+        if line is None:
+            return self
+        above = False   # an edit before the prefix's start: its offset moves, if not its line
+        for change in changes:
+            if change is None:
+                return ContextMemory(self.related)
+            first_line, first_character, last_line, last_character, inserted = change
+            if (first_line, first_character) >= (line, 0):
+                continue   # after the prefix's start: it stays where it is
+            ends_at_start = (last_line, last_character) == (line, 0)
+            if (last_line, last_character) > (line, 0) or ends_at_start and not (
+                    inserted.endswith(("\n", "\r")) or not inserted and first_character == 0):
+                return ContextMemory(self.related)   # across it, or joined to the line above: no line start now
+            line += len(LINE_BREAK.findall(inserted)) - (last_line - first_line)
+            above = True
+        if not above:
+            return self
+        if line == 0:
+            return ContextMemory(self.related, 0, 0)
+        for number, match in enumerate(LINE_BREAK.finditer(text), start=1):   # (up to the line only, each key)
+            if number == line:
+                return ContextMemory(self.related, match.end(), line)
+        return ContextMemory(self.related)
 
 
 @dataclass

@@ -470,10 +470,21 @@ def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> No
         return
     ls.rhythms.setdefault(key, TypingRhythm()).keystroke(time.monotonic())
     ls.touch(key)
+    if key in ls.context_memory:   # (an import added above the prefix moves its start with it)
+        ls.context_memory[key] = ls.context_memory[key].moved(
+            [change_lines(change) for change in params.content_changes], ls.workspace.text_documents[key].source)
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
     for job in jobs_of(key):
         ls.host.cancel(job)
     prime_after_edit(ls, key, params)
+
+
+def change_lines(change: types.TextDocumentContentChangeEvent) -> tuple[int, int, int, int, str] | None:
+    """An edit as ContextMemory.moved reads it; None for the whole text sent again."""
+    if not isinstance(change, types.TextDocumentContentChangePartial):
+        return None
+    start, end = change.range.start, change.range.end
+    return start.line, start.character, end.line, end.character, change.text
 
 
 def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocumentParams) -> None:
@@ -633,7 +644,7 @@ def remember_context(ls: InfillServer, snap: Snapshot, details: dict) -> None:
     key = document_key(snap.uri)
     # A run that got as far as planning, for a document still open (one closed meanwhile has nothing to remember).
     if "context" in details and ls.workspace.text_documents.get(key) is not None:
-        ls.context_memory[key] = ContextMemory.of(details)
+        ls.context_memory[key] = ContextMemory.of(details, snap.source)
 
 
 def shown_path(root: str | None, path: str | None) -> str | None:

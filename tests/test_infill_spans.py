@@ -461,6 +461,7 @@ def test_a_minified_line_is_never_measured_past_what_the_budget_could_hold():
 # ---- a steady prefix start while typing (ContextMemory.prefix_start) ---------------------------------------------
 
 from infill.context import PREFIX_SLACK, steady_prefix_start  # noqa: E402
+from infill.plan import ContextMemory  # noqa: E402
 
 NUMBERED = "".join(f"v{i} = {i}\n" for i in range(100))            # 4 tokens a line
 
@@ -563,6 +564,62 @@ def test_a_start_that_is_no_line_start_before_the_cursor_is_ignored(previous):
     cursor = NUMBERED.index("v60 =")
     fresh = cut_prefix(NUMBERED, cursor, 40, words)
     assert steady_prefix_start(NUMBERED, cursor, 40, words, fresh, previous) == fresh
+
+
+def remembered_start(text: str, cursor: int, budget: int = 40) -> ContextMemory:
+    """What a request at `cursor` leaves in the document's memory (its details, as the server keeps them)."""
+    start = build_token_context(text, cursor, cursor, None, budget, words, typing=True).prefix_start
+    return ContextMemory.of({"context": {"prefix_start": start}}, text)
+
+
+@pytest.mark.parametrize("edit, inserted", [
+    ((0, 0, 0, 0), "import os\n"),              # a line added at the top
+    ((2, 4, 2, 4), "10"),                        # a number typed in a line above
+    ((1, 0, 3, 0), ""),                          # two lines deleted above
+    ((0, 0, 0, 0), "import os\r\nimport re\r"),  # other line breaks
+])
+def test_an_edit_above_the_prefix_moves_its_remembered_start_with_it(edit, inserted):
+    """The start was an offset kept as it was: an import added above pointed it into another line, so the next
+    request cut its prefix afresh and the engine read the whole prompt again."""
+    memory = remembered_start(NUMBERED, NUMBERED.index("v59 ="))
+    cursor = NUMBERED.index("v60 =")   # a line on, where the remembered start still fits well
+    first_line = NUMBERED[memory.prefix_start:NUMBERED.index("\n", memory.prefix_start)]
+    lines = NUMBERED.split("\n")
+    (l0, c0, l1, c1) = edit
+    start = sum(len(line) + 1 for line in lines[:l0]) + c0
+    end = sum(len(line) + 1 for line in lines[:l1]) + c1
+    edited = NUMBERED[:start] + inserted + NUMBERED[end:]
+    moved = memory.moved([(l0, c0, l1, c1, inserted)], edited)
+    assert edited[moved.prefix_start:].startswith(first_line + "\n") and edited[moved.prefix_start - 1] in "\r\n"
+    cursor_after = cursor + len(inserted) - (end - start)
+    kept = build_token_context(edited, cursor_after, cursor_after, None, 40, words,
+                               previous_prefix_start=moved.prefix_start, typing=True)
+    assert kept.prefix_start == moved.prefix_start   # the prompt the engine holds is read again from its start
+    stale = build_token_context(edited, cursor_after, cursor_after, None, 40, words,
+                                previous_prefix_start=memory.prefix_start, typing=True)
+    assert stale.prefix_start != kept.prefix_start   # (the offset left as it was: cut afresh)
+
+
+@pytest.mark.parametrize("change", [
+    (59, 0, 59, 0, "w = 1\n"),                   # at or after the start: it stays
+    None,                                        # the whole text sent again: forgotten
+    (40, 2, 56, 0, ""),                          # across the start: forgotten
+    (53, 5, 54, 0, ""),                          # the line break before it deleted: no line start there now
+])
+def test_an_edit_at_or_across_the_prefix_start_keeps_or_forgets_it(change):
+    cursor = NUMBERED.index("v60 =")
+    memory = remembered_start(NUMBERED, cursor)
+    assert memory.prefix_line == 54, "set up wrong"
+    moved = memory.moved([change], NUMBERED)   # (only the line numbers are read when it stays or goes)
+    if change is not None and change[0] >= 54:
+        assert moved == memory
+    else:
+        assert moved.prefix_start is None and moved.prefix_line is None
+
+
+def test_a_notebook_cells_prefix_start_is_not_moved_by_line():
+    memory = ContextMemory.of({"context": {"prefix_start": 0, "head_chars": 12}}, "x = 1\n")
+    assert memory.prefix_line is None and memory.moved([(0, 0, 0, 0, "y\n")], "y\nx = 1\n") == memory
 
 
 def test_typing_moves_the_prompts_first_line_far_less_often_and_always_fits():

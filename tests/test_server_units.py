@@ -1625,3 +1625,29 @@ def test_a_model_that_cannot_be_found_is_refused_before_torch_is_imported(tmp_pa
     assert done.returncode == 0, done.stderr
     error, imported = done.stdout.strip().splitlines()
     assert complaint in error and imported == "False False"
+
+
+def test_an_import_added_above_moves_the_documents_remembered_prefix_start():
+    """The remembered start was an offset left as it was: after an import above it pointed into another line, and
+    the next request cut its prefix afresh (the engine read the whole prompt again)."""
+    from infill.plan import ContextMemory
+    from lsp_server.server import document_key, on_change
+
+    ls = bare_server(silent=True)
+    uri = "file:///tmp/units/moved.py"
+    text = "".join(f"v{i} = {i}\n" for i in range(40))
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+    key = document_key(uri)
+    ls.context_memory[key] = ContextMemory.of({"context": {"prefix_start": text.index("v30 =")}}, text)
+    change = types.TextDocumentContentChangePartial(range=types.Range(start=at(0, 0), end=at(0, 0)),
+                                                    text="import os\n")
+    params = types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2), content_changes=[change])
+    try:
+        ls.workspace.update_text_document(params.text_document, change)
+        on_change(ls, params)
+        source = ls.workspace.get_text_document(uri).source
+        memory = ls.context_memory[key]
+        assert source[memory.prefix_start:].startswith("v30 = 30\n") and memory.prefix_line == 31
+    finally:
+        ls.host.close()
