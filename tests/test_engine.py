@@ -925,6 +925,26 @@ def test_prefix_reuse_matches_a_fresh_encode(tiny_model_dir):
     assert fresh.describe()["prefix_reuse"]["reused_tokens"] == 0
 
 
+def test_prefix_reuse_in_bfloat16_stays_within_its_rounding_of_a_fresh_encode(tiny_model_dir):
+    """bfloat16 (the GPU default): the prefix reused and only the changed tail encoded computes in other shapes than
+    one fresh pass, so the cache differs from a fresh one by rounding, not by a wrong position or a stale token (the
+    README says a reused prompt may then sample another token)."""
+    reusing = InfillEngine(EngineConfig(model=str(tiny_model_dir), threads=1, dtype="bfloat16"))
+    fresh = InfillEngine(EngineConfig(model=str(tiny_model_dir), threads=1, dtype="bfloat16", reuse_prefix=False))
+    suffix = "\n    return total\n"
+    prefix = ""
+    for typed in ("def f(xs):\n    total = 0\n    for x in xs:\n        total", " +", "= x"):
+        prefix += typed
+        prompt, _ = reusing._prompt(prefix, suffix)
+        cache_a = encoded_for_decoder(reusing, prompt, 1)
+        cache_b = encoded_for_decoder(fresh, prompt, 1)
+        for layer_a, layer_b in zip(cache_a.layers, cache_b.layers):
+            for a, b in ((layer_a.keys, layer_b.keys), (layer_a.values, layer_b.values)):
+                assert a.dtype == torch.bfloat16
+                assert (a.float() - b.float()).abs().max() <= 0.02 * b.float().abs().max() + 0.02
+    assert reusing.describe()["prefix_reuse"]["reused_tokens"] > 0
+
+
 def test_a_row_ends_only_where_the_model_put_the_end_token(engine):
     eos, pad = engine.eos_id, engine.pad_id
     a, b = engine.tokenizer.convert_tokens_to_ids(["x", "y"])
