@@ -184,6 +184,7 @@ def distinct(cleaned: list[Cleaned]) -> list[Cleaned]:
 
 CLOSER_LINE = re.compile(r"[ \t]*[)\]}]+[;,]?[ \t\r]*")
 MOST_CLOSER_LINES = 3   # trailing closer lines dropped at most
+BLOCK_END_LINE = re.compile(r"[ \t]*(?:end\b|until\b).*")   # Lua's
 
 
 def without_closer_lines(text: str) -> list[str]:
@@ -198,6 +199,18 @@ def without_closer_lines(text: str) -> list[str]:
         if any(line.strip() and not CLOSER_LINE.fullmatch(line) for line in lines):
             shorter.append("\n".join(lines).rstrip() + tail)
     return shorter
+
+
+def without_broken_last_line(text: str) -> list[str]:
+    """`text` without its last line when code is left before it (none when that line closes brackets alone, which
+    without_closer_lines reads): a line the model left unfinished where its canvas ended, or garbled (`x y z`),
+    would refuse the lines before it too."""
+    body = text.rstrip()
+    lines, tail = body.split("\n"), text[len(body):]
+    if len(lines) < 2 or CLOSER_LINE.fullmatch(lines[-1]) or BLOCK_END_LINE.fullmatch(lines[-1]) \
+            or not any(line.strip() for line in lines[:-1]):
+        return []   # (a block's own `end` left out would close the wrong block with the suffix's)
+    return ["\n".join(lines[:-1]).rstrip() + tail]
 
 
 def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: int, end: int) -> Choice:
@@ -228,9 +241,11 @@ def choose(cleaned: list[Cleaned], grammar: str | None, document: str, start: in
                     reverse=True)
     if not ranked:
         # A model that wrote closers past its code (`)` / `}` lines that close nothing): the text without them
-        # is judged too, the fewest lines dropped first.
+        # is judged too, the fewest lines dropped first; an inline fill's also without a broken last line (a
+        # selection's would then lose the user's line it replaced).
         for candidate in usable:
-            for shorter in without_closer_lines(candidate.text):
+            for shorter in without_closer_lines(candidate.text) + (
+                    without_broken_last_line(candidate.text) if start == end else []):
                 if shorter not in checks:
                     checks[shorter] = parse_check(grammar, document, start, end, shorter, before, caused_below)
                 if checks[shorter].added == 0:

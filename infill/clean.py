@@ -272,11 +272,19 @@ NEVER_DOUBLED = {"return", "local", "function", "def", "class", "public", "priva
 DOUBLED_WORD = re.compile(r"\b(\w+)([ \t]+)\1\b")
 
 
+DOUBLED_NAMES = {grammar: {"static", "from"} for grammar in ("javascript", "typescript", "tsx")}   # `static static()`
+
+
 def drop_doubled_keywords(middle: str, grammar: str | None = None, before: str = "") -> str:
-    """A keyword the model wrote twice in a row in code (NEVER_DOUBLED) is written once."""
+    """A keyword the model wrote twice in a row in code (NEVER_DOUBLED) is written once; not in a language whose
+    literals are not known (CSS's `auto auto`), nor where the middle starts in a comment or string (prose)."""
+    opened = code_outside_literals(grammar, before)
+    if opened is None or opened[1] is not None:
+        return middle
+    keywords = NEVER_DOUBLED - DOUBLED_NAMES.get(grammar, set())
     code = blank_literals(middle, grammar, before)
     for match in reversed(list(DOUBLED_WORD.finditer(code))):
-        if match.group(1) in NEVER_DOUBLED:
+        if match.group(1) in keywords:
             middle = middle[:match.start()] + middle[match.start(2) + len(match.group(2)):]
     return middle
 
@@ -568,8 +576,9 @@ def fewer_unpaired_brackets(kept: str, middle: str, rest_of_line: str, grammar: 
     bracket and then wrote the user's whole rest of the line, which closes it, again (`bn(x, eps)` before `x,
     eps)`, the `bn(` deleted): its own closer is then one too many. A call the middle closes before the suffix's
     `)` (`compute(a, b))` after `print(str(`) gains nothing from the cut: a closer too many whole, a bracket left
-    open cut. A string left open counts as a bracket would. (Lines above are not read: a closer on the line that
-    closes their bracket counts either way.)"""
+    open cut. A string left open counts as a bracket would. (Lines above are not read, so the caller asks only
+    where the rest starts with a word, a string or a closer, which the middle's own text would run into: a rest
+    `, axis=0)` may close a call opened above, after a middle `np.mean(x, axis=0)` that is whole.)"""
     def unpaired(text: str) -> int:
         scan = code_outside_literals(grammar, text)
         stack: list[str] = []
@@ -640,7 +649,8 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
                     and opens_block_at(trimmed[:line_start], depth)):
                 continue
             if (not closes_kept_bracket(trimmed[:-size], trimmed[-size:])
-                    or "\n" not in trimmed and head[:size] in rest_line_ends(head.split("\n", 1)[0])
+                    or "\n" not in trimmed and (WORD_START.match(head) or head[:1] in QUOTES + ")]}")
+                    and head[:size] in rest_line_ends(head.split("\n", 1)[0])
                     and fewer_unpaired_brackets(trimmed[:-size], trimmed, head[:size], grammar, before)):
                 return trimmed[:-size]
     # (the user's rest of the line written out, and a `;` or `,` after it that the line does without: `0, err;`
@@ -1188,11 +1198,19 @@ def keep_selection_indentation(middle: str, original: str, grammar: str | None =
     return "\n".join([indent + lines[0].lstrip(" \t"), *lines[1:]])
 
 
-def pull_back_to_selection(middle: str, own: str, before: str) -> str:
+def pull_back_to_selection(middle: str, own: str, before: str, line_above: str = "", indent_unit: str = "    ",
+                           grammar: str | None = None) -> str:
     """A fill or rewrite of whole lines written deeper than the selection, every line of it and its first line by
-    as much (`        return 1;` for `    return 1;`): moved left together to the selection's depth. A block the
-    model wrapped the lines in starts at their depth and is left alone."""
+    as much (`        return 1;` for `    return 1;`), and deeper than the line above allows (a level under an
+    opener, else its depth; any depth under a line that goes on): moved left together to the selection's depth. A
+    block the model wrapped the lines in starts at their depth, and lines the user left too shallow that the model
+    indented (a body under its `if x:`) are the model's to put right: both are left alone."""
     lines = middle.split("\n")
+    above = without_trailing_comment(line_above, grammar).rstrip()
+    opener = opens_block(above, grammar) or braceless_header(above, grammar)
+    if above and not opener and (GOES_ON.search(above) or code_bracket_surplus(above, grammar) > 0):
+        return middle
+    allowed = len(indentation(line_above)) + (len(indent_unit) if opener else 0)
 
     def depths(text_lines: list[str]) -> list[int]:
         return [len(indentation(line)) + (len(before) if i == 0 else 0)
@@ -1201,7 +1219,7 @@ def pull_back_to_selection(middle: str, own: str, before: str) -> str:
     if not ours or not theirs:
         return middle
     shift = min(ours) - min(theirs)
-    if shift <= 0 or ours[0] - theirs[0] != shift or any(
+    if shift <= 0 or min(ours) <= allowed or ours[0] - theirs[0] != shift or any(
             line.strip() and len(indentation(line)) < shift for line in lines):
         return middle   # (a line whose own indentation is less, a string's text at the margin, cannot move)
     return "\n".join(line[shift:] if line.strip() else line for line in lines)
@@ -1529,7 +1547,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = unless_own(lambda text: drop_repeated_word_start(text, ctx.before, ctx.text), middle)
         if after_opener:
             middle = unless_own(lambda text: drop_repeated_header(text, ctx.before), middle)
-    middle = unless_own(lambda text: drop_doubled_keywords(text, ctx.grammar, ctx.before), middle)
+    if not ctx.literal_lines:
+        middle = unless_own(lambda text: drop_doubled_keywords(text, ctx.grammar, ctx.before), middle)
     gap = definition_gap(middle, ctx)
     if not ctx.before.strip():
         middle = unless_own(lambda text: drop_repeated_line_above(text, ctx.line_above), middle)
@@ -1547,7 +1566,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         # (in place before a `}` of the block is compared with the suffix's)
         middle = keep_selection_indentation(middle, ctx.original, ctx.grammar)
     if own.strip() and not ctx.before.strip():
-        middle = pull_back_to_selection(middle, own, ctx.before)
+        middle = pull_back_to_selection(middle, own, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
     if ctx.shape == "multi" and ctx.before.strip() and signature_awaits_block(ctx.before.rstrip(), ctx.grammar):
         first_line = middle.split("\n", 1)[0]
         if first_line.strip() and not opens_block(ctx.before + first_line, ctx.grammar):

@@ -33,7 +33,8 @@ class ContextMemory:
         line = None
         # (not in a notebook's cell: its offsets count the cells above, which edits to the cell do not move)
         if text is not None and start is not None and "head_chars" not in context and 0 <= start <= len(text) \
-                and (start == 0 or text[start - 1] == "\n" or text[start - 1] == "\r" != text[start:start + 1]):
+                and (start == 0 or text[start - 1] == "\n"
+                     or text[start - 1] == "\r" and text[start:start + 1] != "\n"):
             line = len(LINE_BREAK.findall(text, 0, start))
         return cls(tuple((entry["path"], entry["line"] - 1) for entry in context.get("related") or []),
                    start, line)

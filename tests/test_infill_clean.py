@@ -806,6 +806,16 @@ def test_literal_and_closer_lines_are_read_as_what_they_are(language, source, mi
     # a keyword written twice in a row, though the grammar reads the second as a name; not `not not`
     ("lua", "local function f()\n  <|>\nend\n", "local local n = 1", "local function f()\n  local n = 1\nend\n"),
     ("python", "def f(x):\n    return <|>\n", "not not x", "def f(x):\n    return not not x\n"),
+    # ... but not CSS's `auto auto`, a JS method named `static`, or prose in a comment
+    ("css", "a {\n  grid-template-columns: <|>;\n}\n", "auto auto auto",
+     "a {\n  grid-template-columns: auto auto auto;\n}\n"),
+    ("javascript", "class A {\n  <|>\n}\n", "static static() { return 1; }",
+     "class A {\n  static static() { return 1; }\n}\n"),
+    ("python", "x = 1\n# Notes: <|>\n", "the final final draft", "x = 1\n# Notes: the final final draft\n"),
+    # a whole middle before a rest that closes a call opened on a line above is no repeat of that rest
+    ("python", "import numpy as np\nz = np.stack(\n    <|>, axis=0)\n", "np.mean(x, axis=0)",
+     "import numpy as np\nz = np.stack(\n    np.mean(x, axis=0), axis=0)\n"),
+    ("javascript", "return combine(\n  <|>, 0);\n", "compute(a, 0)", "return combine(\n  compute(a, 0), 0);\n"),
     # a bracket the middle opened, then the user's rest of the line, which closes it, written out again
     ("python", "import torch\ny = torch.<|>x, eps)\n", "bn(x, eps)", "import torch\ny = torch.bn(x, eps)\n"),
     ("javascript", "const y = foo.<|>a, b);\n", "bar(a, b)", "const y = foo.bar(a, b);\n"),

@@ -535,6 +535,35 @@ def test_closer_lines_a_model_wrote_past_its_code_are_dropped_when_they_close_no
     assert result.text == expected, result.details["reason"]
 
 
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # a garbled last line, or one the canvas ended in the middle of
+    ("go", "package p\n\nfunc f(a int) int {\n\t<|>\n}\n", "b := a * 2\n\treturn b\n\tx y z", "b := a * 2\n\treturn b"),
+    ("java", "class A {\n    int f(int a) {\n        <|>\n    }\n}\n",
+     "int b = a * 2;\n        return b;\n        if (b >",
+     "int b = a * 2;\n        return b;"),
+])
+def test_an_inline_fill_whose_last_line_alone_breaks_the_parse_is_offered_without_it(language, source, middle,
+                                                                                     expected):
+    """The lines before a broken last line were refused with it."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert result.text == expected, result.details["reason"]
+
+
+@pytest.mark.parametrize("language, source, middle, mode", [
+    # Lua: without its own `end` the `if` would take the function's
+    ("lua", "local function f(a)\n  <|>\nend\n", "end\n  if a then\n    a = 1\n  end", "inline"),
+    # a selection's replacement without its last line would lose the user's last line
+    ("go", "package p\n\nfunc f(a int) int {\n[[\tb := a\n\treturn b\n]]}\n", "\tb := a * 2\n\treturn b\n\tx y z\n",
+     "rewrite"),
+])
+def test_a_broken_last_line_is_not_dropped_where_that_changes_more_than_the_fill(language, source, middle, mode):
+    if mode == "inline":
+        result, _ = inline(source, middle, language_id=language, invoked=True)
+    else:
+        result, _ = selected(source, middle, mode=mode, language_id=language)
+    assert result.text == "", result.text
+
+
 @pytest.mark.parametrize("language, source, middle", [
     ("rust", "fn main() {\n    let x = 1;\n    <|>\n", "if x > 0 {"),   # a block of its own, left open
     ("javascript", "function f(x) {\n    if (<|>\n", "x) {"),   # the user's `(` closed, and a block opened
@@ -1268,6 +1297,18 @@ def test_a_selection_written_again_around_the_text_before_it_or_deeper_is_put_ri
     `local local res` (parsed, so offered) and a block a level deeper than the lines it replaced."""
     result, text = selected(source, model, mode=mode, language_id=language_id)
     assert text == expected, result.details.get("reason")
+
+
+@pytest.mark.parametrize("language_id, source, model", [
+    # lines the user left too shallow, which the model indented under their opener
+    ("python", "def f(x):\n    if x:\n[[    y = x + 1\n    return y\n]]", "        y = x + 1\n        return y\n"),
+    ("c", "int f(int x) {\n[[return x;\n]]}\n", "    return x;\n"),
+    # a continuation: any depth
+    ("python", "total = add(\n[[    a,\n    b)\n]]", "        a,\n        b)\n"),
+])
+def test_a_selection_the_model_indented_where_the_line_above_allows_keeps_that_indentation(language_id, source, model):
+    result, _ = selected(source, model, mode="rewrite", language_id=language_id)
+    assert result.text == model, result.details.get("reason")
 
 
 def test_a_selection_that_itself_repeats_the_line_above_may_be_written_back():

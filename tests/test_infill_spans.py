@@ -617,6 +617,14 @@ def test_an_edit_at_or_across_the_prefix_start_keeps_or_forgets_it(change):
         assert moved.prefix_start is None and moved.prefix_line is None
 
 
+@pytest.mark.parametrize("text, start, line", [
+    ("a\r\nb", 3, 1), ("a\r\nb", 2, None),        # between a CRLF's two halves: no line start
+    ("a\r\rb", 2, 1), ("a\r\rb", 3, 2), ("a\nb", 2, 1), ("a\nb", 1, None),
+])
+def test_a_remembered_start_has_a_line_only_where_a_line_starts(text, start, line):
+    assert ContextMemory.of({"context": {"prefix_start": start}}, text).prefix_line == line
+
+
 def test_a_notebook_cells_prefix_start_is_not_moved_by_line():
     memory = ContextMemory.of({"context": {"prefix_start": 0, "head_chars": 12}}, "x = 1\n")
     assert memory.prefix_line is None and memory.moved([(0, 0, 0, 0, "y\n")], "y\nx = 1\n") == memory
