@@ -9,6 +9,11 @@ the parse check would let a fill that writes one through:
 - JavaScript and TypeScript: an argument list or object literal with a comma before its first entry or two commas
   in a row (`f(a,, b)`; arrays may have holes, these may not).
 - JSX: a closing tag that names another element than its opening tag (`<b>x</i>`).
+- C and C++: a statement inside a function whose `=` was lost, read as a declaration of a variable named like its
+  type (`n n = strlen(s);`, C++'s `srand srand(42);`) or, in C, of a function whose parameters are bare type
+  names (`n strlen(s);`; C++ reads `Guard guard(device)` so, and means it).
+- Lua: two statements on one line with only a space between a name and a name (`local client vim.fn.x()`, `local
+  f err = g()`): an `=` or a `,` lost. Legal Lua, but code written so is not seen.
 
 The `<grammar>-faults.scm` query files capture the nodes to look at (`@braced`, `@list`, `@element`); only those
 meeting the checked byte range are looked at, so a check costs a few nodes, not a walk of the file.
@@ -25,7 +30,7 @@ Fault = tuple[str, bool, int, int]
 # Go's semicolon rule (https://go.dev/ref/spec#Semicolons): the unnamed tokens after which a line break ends the
 # statement; every named leaf (a name, a number, `true`, `nil`, ...) does too.
 GO_LINE_ENDERS = {")", "]", "}", "++", "--", "break", "continue", "fallthrough", "return", '"', "`", "'"}
-FAULT_CHECKS_BY_GRAMMAR = {"go", "javascript", "typescript", "tsx"}
+FAULT_CHECKS_BY_GRAMMAR = {"go", "javascript", "typescript", "tsx", "c", "cpp", "lua"}
 
 
 def last_token(node: tree_sitter.Node) -> tree_sitter.Node:
@@ -87,6 +92,60 @@ def script_faults(captures: dict[str, list[tree_sitter.Node]], data: bytes) -> s
     return faults
 
 
+def first_token(node: tree_sitter.Node) -> tree_sitter.Node:
+    while node.child_count:
+        node = node.children[0]
+    return node
+
+
+def text_of(node: tree_sitter.Node | None, data: bytes) -> bytes:
+    return b"" if node is None else data[node.start_byte:node.end_byte]
+
+
+def declared_name(declarator: tree_sitter.Node | None) -> tree_sitter.Node | None:
+    """The name a declarator declares (`n` of `n = strlen(s)`, `srand` of C++'s `srand(42)`), if it is a plain one."""
+    while declarator is not None and declarator.type == "init_declarator":
+        declarator = declarator.child_by_field_name("declarator")
+    return declarator if declarator is not None and declarator.type == "identifier" else None
+
+
+def c_faults(captures: dict[str, list[tree_sitter.Node]], data: bytes, grammar: str,
+             file_reads_clean: bool) -> set[Fault]:
+    faults = set()
+    for declaration in captures.get("declaration", []):
+        kind = declaration.child_by_field_name("type")
+        if kind is None or kind.type != "type_identifier":
+            continue
+        for declarator in declaration.children_by_field_name("declarator"):
+            name = declared_name(declarator)
+            if name is not None and text_of(name, data) == text_of(kind, data):
+                faults.add(("c: a statement read as a variable named like its type", False, kind.start_byte,
+                            declaration.end_byte))
+            parameters = declarator.child_by_field_name("parameters") if declarator.type == "function_declarator" \
+                else None
+            # (not in a file the C grammar reads with errors elsewhere: a C++ header's `Guard guard(lock);`)
+            if grammar == "c" and file_reads_clean and parameters is not None \
+                    and parameters.named_child_count and all(
+                    parameter.type == "parameter_declaration" and parameter.named_child_count == 1
+                    and parameter.named_children[0].type == "type_identifier"
+                    for parameter in parameters.named_children):
+                faults.add(("c: a call read as a function declaration", False, kind.start_byte, declaration.end_byte))
+    return faults
+
+
+def lua_faults(captures: dict[str, list[tree_sitter.Node]], low: int, high: int) -> set[Fault]:
+    faults = set()
+    for statements in captures.get("statements", []):
+        children = [child for child in statements.named_children if child.type != "comment"]
+        for first, second in zip(children, children[1:]):
+            if first.end_byte >= low and second.start_byte <= high \
+                    and first.end_point.row == second.start_point.row and first.next_sibling == second \
+                    and last_token(first).type == "identifier" and first_token(second).type == "identifier":
+                faults.add(("lua: two statements with only a space between two names", False, first.start_byte,
+                            second.end_byte))
+    return faults
+
+
 def tag_name(name: tree_sitter.Node | None, data: bytes) -> bytes:
     """A JSX tag's name as its tokens spell it: `Foo . Bar` and `Foo/* c */.Bar` name `Foo.Bar`."""
     if name is None:
@@ -110,4 +169,10 @@ def faults_near(grammar: str, root: tree_sitter.Node, data: bytes, low: int, hig
     cursor = tree_sitter.QueryCursor(query(grammar, "faults"))
     cursor.set_byte_range(low, max(high, low + 1))
     captures = cursor.captures(root)
-    return go_faults(captures) if grammar == "go" else script_faults(captures, data)
+    if grammar == "go":
+        return go_faults(captures)
+    if grammar in ("c", "cpp"):
+        return c_faults(captures, data, grammar, not root.has_error)
+    if grammar == "lua":
+        return lua_faults(captures, low, high)
+    return script_faults(captures, data)

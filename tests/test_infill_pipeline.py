@@ -1527,6 +1527,12 @@ SILENT_FAULTS = [
     # an entry missing between commas
     ("javascript", "g(a, <|>);\n", ", b", "b"),
     ("typescript", "const o = {a: 1, <|>};\n", ", b: 2", "b: 2"),
+    # C: an `=` lost makes a declaration (of a function whose parameters are type names, of a variable named
+    # like its type); Lua: two statements on a line with a name against a name
+    ("c", "int f(const char *s) {\n    size_t n = 0;\n    <|>\n    return n;\n}\n", "n strlen(s);", "n = strlen(s);"),
+    ("cpp", "int f() {\n    <|>\n    return 0;\n}\n", "srand srand(42);", "srand(42);"),
+    ("lua", "local function f(id)\n  <|>\n  return client\nend\n", "local client vim.lsp.get_client_by_id(id)",
+     "local client = vim.lsp.get_client_by_id(id)"),
 ]
 
 

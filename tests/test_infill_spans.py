@@ -750,6 +750,17 @@ GO_FUNC = "package p\n\nfunc f(x int) {\n%s\n}\n"
     ("tsx", "const e = <Foo.Bar><>x</></Foo.Bar>;\n", 0),
     ("tsx", "const e = <Foo.Bar>x</Foo/* c */ . Bar>;\n", 0),   # the same name, spelt with a comment and spaces
     ("tsx", "const e = <a:b>x</a : b>;\n", 0),
+    # C and C++: a statement whose `=` was lost, read as a declaration
+    ("c", "int f(const char *s) {\n    size_t n = 0;\n    n n = strlen(s);\n    return n;\n}\n", 1),
+    ("c", "int f(const char *s) {\n    size_t n = 0;\n    n strlen(s);\n    return n;\n}\n", 1),
+    ("cpp", "int f() {\n    srand srand(42);\n    return 0;\n}\n", 1),
+    ("c", "int f(void) {\n    struct stat stat;\n    size_t n = 0;\n    foo_t make(int);\n    return 0;\n}\n", 0),
+    ("cpp", "int f() {\n    Guard guard(device);\n    Foo foo(1);\n    return 0;\n}\n", 0),
+    # Lua: two statements on a line with only a space between two names
+    ("lua", "local function f(id)\n  local client vim.lsp.get_client_by_id(id)\n  return client\nend\n", 1),
+    ("lua", "local function f(path)\n  local f err = loadfile(path)\n  return f\nend\n", 1),
+    ("lua", "local function f(x, z)\n  local y\n  a = 1 b = 2\n  if x then y = 3 elseif z then y = 4 end\n"
+     "  local c = 1; local d = c\n  return y\nend\n", 0),
 ])
 def test_silent_faults_are_found_and_what_the_compiler_accepts_is_not(grammar, source, faults):
     data = source.encode()
