@@ -35,7 +35,8 @@ class ContextMemory:
         if text is not None and start is not None and "head_chars" not in context and 0 <= start <= len(text) \
                 and (start == 0 or text[start - 1] == "\n"
                      or text[start - 1] == "\r" and text[start:start + 1] != "\n"):
-            line = len(LINE_BREAK.findall(text, 0, start))
+            # (counted in C where there is no CR: a regex over a 1 MB prefix costs 16 ms a request)
+            line = text.count("\n", 0, start) if "\r" not in text else len(LINE_BREAK.findall(text, 0, start))
         return cls(tuple((entry["path"], entry["line"] - 1) for entry in context.get("related") or []),
                    start, line)
 
