@@ -536,9 +536,10 @@ def blank_literals(text: str, grammar: str | None, before: str = "") -> str:
     return kept[len(before):]
 
 
-def unmatched_closer_positions(text: str, grammar: str | None = None, before: str = "") -> set[int]:
-    """Indexes of closing brackets that close nothing opened earlier in `text` (they close the prefix's). Brackets
-    inside strings and comments (`')'`, `"a)"`, a regex's escaped bracket) close nothing."""
+def unpaired_brackets(text: str, grammar: str | None = None, before: str = "") -> tuple[set[int], list[str]]:
+    """The indexes of closing brackets in `text` that close nothing opened earlier in it (they close the prefix's),
+    and the brackets it leaves open. Brackets inside strings and comments (`')'`, `"a)"`, a regex's escaped bracket)
+    neither open nor close."""
     stack: list[str] = []
     unmatched = set()
     for i, char in enumerate(blank_literals(text, grammar, before)):
@@ -549,7 +550,12 @@ def unmatched_closer_positions(text: str, grammar: str | None = None, before: st
                 stack.pop()
             else:
                 unmatched.add(i)
-    return unmatched
+    return unmatched, stack
+
+
+def unmatched_closer_positions(text: str, grammar: str | None = None, before: str = "") -> set[int]:
+    """Indexes of closing brackets that close nothing opened earlier in `text` (unpaired_brackets)."""
+    return unpaired_brackets(text, grammar, before)[0]
 
 
 def closes_kept_bracket(kept: str, cut: str) -> bool:
@@ -581,17 +587,9 @@ def fewer_unpaired_brackets(kept: str, middle: str, rest_of_line: str, grammar: 
     `, axis=0)` may close a call opened above, after a middle `np.mean(x, axis=0)` that is whole.)"""
     def unpaired(text: str) -> int:
         scan = code_outside_literals(grammar, text)
-        stack: list[str] = []
-        strays = int(scan is not None and scan[1] == OPEN)   # a string the line leaves open (`redirect")")`)
-        for char in blank_literals(text, grammar):
-            if char in "([{":
-                stack.append(char)
-            elif char in PAIRS:
-                if stack and stack[-1] == PAIRS[char]:
-                    stack.pop()
-                else:
-                    strays += 1
-        return strays + len(stack)
+        left_open = int(scan is not None and scan[1] == OPEN)   # a string the line leaves open (`redirect")")`)
+        strays, stack = unpaired_brackets(text, grammar)
+        return left_open + len(strays) + len(stack)
     return unpaired(before + kept + rest_of_line) < unpaired(before + middle + rest_of_line)
 
 
@@ -1208,7 +1206,7 @@ def pull_back_to_selection(middle: str, own: str, before: str, line_above: str =
     lines = middle.split("\n")
     above = without_trailing_comment(line_above, grammar).rstrip()
     opener = opens_block(above, grammar) or braceless_header(above, grammar)
-    if above and not opener and (GOES_ON.search(above) or code_bracket_surplus(above, grammar) > 0):
+    if above and not opener and goes_on_below(above, grammar):
         return middle
     allowed = len(indentation(line_above)) + (len(indent_unit) if opener else 0)
 
@@ -1453,6 +1451,12 @@ GOES_ON_FROM_ABOVE = re.compile(r"(?:\.(?!\.\.)|\?|:(?!:)|&&|\|\||\||\+|-(?!-)|<
 OPEN_JSX_TAG = re.compile(r"<[A-Za-z][\w.:-]*(?:\s[^<>]*)?$")   # a tag whose attributes go on below it
 
 
+def goes_on_below(code: str, grammar: str | None) -> bool:
+    """Does the statement on this line (no comment, not a block's header) go on below it: an operator, a bracket or
+    a JSX tag left open at its end? Its next lines may then stand at any depth."""
+    return bool(GOES_ON.search(code) or OPEN_JSX_TAG.search(code) or code_bracket_surplus(code, grammar) > 0)
+
+
 def pull_back_too_deep(middle: str, ctx: CleanContext, suffix: str) -> str:
     """Lines written deeper than any place the cursor can mean, every one of them (a body two levels under its
     header, a statement a level under a finished one, a Go file's `package` line under a tab): moved left
@@ -1476,8 +1480,7 @@ def pull_back_too_deep(middle: str, ctx: CleanContext, suffix: str) -> str:
             not indentation(line) and indentation(other) and comment_only(line, ctx.grammar)))
             for line, other in ((header, next_line), (next_line, header))):
         return middle
-    if above_code and not opener and (GOES_ON.search(above_code) or OPEN_JSX_TAG.search(above_code)
-                                      or code_bracket_surplus(above_code, ctx.grammar) > 0):
+    if above_code and not opener and goes_on_below(above_code, ctx.grammar):
         return middle   # a continuation line may go deeper
     first_code = next((line for line in lines[1 if ctx.before.strip() else 0:] if line.strip()), "")
     if GOES_ON_FROM_ABOVE.match(first_code.lstrip()):
