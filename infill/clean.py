@@ -19,6 +19,7 @@ from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, br
                      without_trailing_comment)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, OPEN, code_outside_literals,
                        hole_end, jsx_text_blanked, line_comment_start, literal_ending, open_literal)
+from .spans import next_closer_ends_go_list
 
 PAIRS = {")": "(", "]": "[", "}": "{"}
 WORD_START = re.compile(r"\w")   # a letter, digit or `_`: two of them side by side fuse two words
@@ -54,6 +55,7 @@ class CleanContext:
     blank_lines_above: int = 0  # blank lines between `line_above` and the cursor's line
     own_mixed_indentations: frozenset[str] = frozenset()   # style.mixed_indentations of the document
     text: str = ""              # the whole document (its names tell a word the model wrote again from one it meant)
+    replaced: tuple[int, int] = (0, 0)   # where in `text` the middle goes: the range it replaces
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
@@ -104,6 +106,31 @@ def operand_after_line_break(middle: str, before: str, grammar: str | None = Non
         return middle
     # (`import` + `os`, `x =` + `1`: a space between, where the line so far does not end in one or in a bracket)
     return ("" if before[-1].isspace() or before[-1] in "([{" else " ") + written[0].strip()
+
+
+def lines_inside_opened_bracket(middle: str, before: str, rest_of_line: str, grammar: str | None = None) -> str:
+    """`xs = [` + `\n    1,\n    2,\n]`: where the line so far ends in an opening bracket and the model began a line
+    below it, the bracket's lines through the one that closes it (a one-line fill kept only the empty first line, so
+    nothing was offered). "" when the model wrote something else: a line on the cursor's, lines no deeper than the
+    cursor's, a bracket it never closes or closes twice, or a header whose block would follow."""
+    lines = middle.split("\n")
+    code_before = before.rstrip()
+    if (lines[0].strip() or code_after_cursor(rest_of_line, grammar).strip() or not code_before
+            or code_before[-1] not in "([{" or open_literal(grammar, before)):
+        return ""
+    depth = code_bracket_surplus(without_trailing_comment(code_before, grammar), grammar)
+    body_indent = len(indentation(before))
+    for number, line in enumerate(lines[1:], start=1):
+        if not line.strip():
+            continue
+        depth += code_bracket_surplus(without_trailing_comment(line, grammar), grammar)
+        if depth <= 0:   # (a header's `):` or `) {` wants its body too: not one line's finish)
+            header = " ".join([code_before] + [text.strip() for text in lines[1:number + 1]])
+            closes = depth == 0 and number > 1 and not opens_block(header, grammar)
+            return "\n".join(lines[:number + 1]) if closes else ""
+        if len(indentation(line)) <= body_indent:
+            return ""
+    return ""
 
 
 def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
@@ -1410,6 +1437,16 @@ def block_closer_in_line(middle: str, grammar: str | None) -> int | None:
 GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
 
 
+def still_in_go_list(middle: str, ctx: CleanContext) -> bool:
+    """Does the suffix's first closer, which ended a Go list where the middle was missing, still end one once the
+    middle is in? Not where the middle closes that list itself (`xs := []int{` + `\n\t\t1,\n\t}`, then the
+    function's `}`); it may where the middle closes an element inside it (`{X: 1, ` + `Y: 2}`, then the list's)."""
+    if code_bracket_surplus(middle, ctx.grammar) >= 0 or not ctx.text:
+        return True
+    start, end = ctx.replaced
+    return next_closer_ends_go_list(ctx.text[:start] + middle + ctx.text[end:], start + len(middle))
+
+
 def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, before: str = "") -> str:
     """Go: when the closer of a literal or an argument list comes on a line after the middle's last code, that
     code needs a trailing comma (`Point{` / `X: 1,` / `}`); added before a line comment ending it. Whole-line
@@ -1577,7 +1614,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             middle = first_line
     if ctx.shape == "single":
         middle = operand_after_line_break(middle, ctx.before, ctx.grammar)
-        middle = collapse_leading_gap(first_line_only(middle), ctx.before)
+        middle = (lines_inside_opened_bracket(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
+                  or collapse_leading_gap(first_line_only(middle), ctx.before))
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":
         if after_opener:
@@ -1624,7 +1662,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = pull_back_too_deep(middle, ctx, suffix)
     if ctx.shape == "multi" and not own.strip() and lands_after_jump(middle, ctx):
         return ""
-    if ctx.comma_before_closer:
+    if ctx.comma_before_closer and still_in_go_list(middle, ctx):
         middle = comma_before_own_line_closer(middle, "\n" if ctx.whole_lines else suffix, ctx.grammar, ctx.before)
     if own.strip():
         middle = with_selection_layout(middle, own, ctx.before)

@@ -394,7 +394,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         comma_before_closer=plan.span.closes_go_list, literal_lines=plan.span.literal_lines,
         in_brackets=in_open_brackets(text, start, plan.span.statement, plan.grammar),
         blank_lines_above=blank_lines_above(own, own_start),
-        own_mixed_indentations=mixed_indentations(layout, plan.grammar), text=text,
+        own_mixed_indentations=mixed_indentations(layout, plan.grammar), text=text, replaced=(start, end),
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]

@@ -179,6 +179,12 @@ def closes_go_list(tree: tree_sitter.Tree, data: bytes, byte: int) -> bool:
             and node.parent.type in GO_LISTS)
 
 
+def next_closer_ends_go_list(text: str, offset: int) -> bool:
+    """closes_go_list at the character `offset` of the Go source `text`, parsed afresh."""
+    source = Source(text)
+    return closes_go_list(parse("go", source.data), source.data, source.byte_offset(offset))
+
+
 def in_code_hole(tree: tree_sitter.Tree, byte: int, data: bytes) -> bool:
     """Inside `${...}` of a template string or `{...}` of an f-string the user writes code, not text; so in JSX's
     `{...}` when the cursor is on the line of its `{` (a child written on its own line, `{|}`, is one expression;

@@ -452,6 +452,35 @@ def test_a_line_after_a_line_break_is_not_joined_to_a_line_that_wants_no_operand
 
 
 @pytest.mark.parametrize("language, source, middle, after", [
+    ("python", "xs = [<|>", "\n    1,\n    2,\n]\nprint(xs)\n", "xs = [\n    1,\n    2,\n]"),
+    ("python", "def f():\n    return g(<|>\n", "\n        a,\n        b,\n    )\n\n\ndef h():\n    pass\n",
+     "def f():\n    return g(\n        a,\n        b,\n    )\n"),
+    ("python", "print(<|>", '\n    "a (b",  # (\n)\n', 'print(\n    "a (b",  # (\n)'),
+    ("javascript", "const xs = [<|>", "\n  1,\n  2,\n];\nfoo();\n", "const xs = [\n  1,\n  2,\n];"),
+    ("rust", "fn f() {\n    let v = vec![<|>\n}\n", "\n        1,\n        2,\n    ];\n",
+     "fn f() {\n    let v = vec![\n        1,\n        2,\n    ];\n}\n"),
+])
+def test_a_bracket_that_ends_the_line_is_filled_over_the_lines_below_through_its_closer(language, source, middle,
+                                                                                        after):
+    """The model began the bracket's lines below the cursor's, as formatters lay out a long list: a one-line fill
+    kept only the empty line before them, so nothing was offered."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == after, result.message
+
+
+@pytest.mark.parametrize("source, middle", [
+    ("def f(<|>", "\n    a,\n    b,\n):\n    return a\n"),       # a header: its body would be wanted too
+    ("def f():\n    xs = [<|>\n    return xs\n", "\n    1,\n]\n"),   # lines no deeper than the statement's
+    ("xs = [<|>", "\n    1,\n    2,\n"),                          # never closed
+    ("xs = [<|>", "\n    1,\n]]\n"),                              # closed twice
+    ("xs = [<|>]", "\n    1,\n]\n"),                              # the editor's closer after the cursor
+])
+def test_lines_below_an_opened_bracket_are_kept_only_through_its_own_closer(source, middle):
+    result, _ = inline(source, middle)
+    assert result.text == ""
+
+
+@pytest.mark.parametrize("language, source, middle, after", [
     ("c", "int f(const G *group, S *r,\n      const S *a) {\n  <|>\n}\n", "const B *o = &group->order;",
      "int f(const G *group, S *r,\n      const S *a) {\n  const B *o = &group->order;\n}\n"),
     ("javascript", "function f(a,\n           b) {\n<|>\n}\n", "return a + b;",
@@ -1509,6 +1538,16 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
     """`[[2,]] // two` above `}` filled with `3`: the comma went missing (Go rejects the line break)."""
     _, filled = selected("package p\n\nvar x = []int{\n\t1,\n\t[[2,]] // two\n}\n", "3", language_id="go")
     assert filled == "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
+
+
+def test_a_go_literal_the_fill_closes_itself_gets_no_comma_after_its_closer():
+    """`xs := []int{` above the function's `}`: that `}` read as the literal's, so the model's own closer got the
+    comma a list's element needs (`\t},`), which broke the parse, and the line was dropped, the literal left open."""
+    result, _ = inline("package p\n\nfunc f() {\n\txs := []int{<|>\n}\n", "\n\t\t1,\n\t\t2,\n\t}\n", language_id="go")
+    assert result.text == "\n\t\t1,\n\t\t2,\n\t}", result.message
+    # an element closed inside a list still gets its comma
+    _, filled = selected("package p\n\nvar x = [][]int{\n\t[[{1},]]\n}\n", "{1, 2}", language_id="go")
+    assert filled == "package p\n\nvar x = [][]int{\n\t{1, 2},\n}\n"
 
 
 # Code each grammar reads without an ERROR node but its compiler rejects (infill/silent_faults.py), each with the
