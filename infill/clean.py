@@ -1281,6 +1281,8 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
         return middle
     text_lines = lines_in_literals("", lines, grammar)
     code = [i for i, line in enumerate(lines) if sets_indentation(line, grammar) and i not in text_lines]
+    if not code:   # only preprocessor lines or text: nothing to place
+        return middle
     later = [len(indentation(lines[i])) for i in code[1:]]
     # (A C-family control header with no brace, `if (a)`, has its one statement a level deeper on the next line.)
     first_has_body = opens_block(lines[code[0]], grammar) or (   # (not an Allman header: its `{` comes next)

@@ -1540,6 +1540,17 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
     assert filled == "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
 
 
+@pytest.mark.parametrize("language", ["c", "cpp"])
+@pytest.mark.parametrize("middle", ["#endif", "#endif\n"])
+def test_a_preprocessor_line_alone_at_column_zero_of_an_indented_body_is_offered(language, middle):
+    """It raised IndexError (no line of it sets an indentation), so the user got nothing and a traceback."""
+    source = "int main(void)\n{\n  int x = 0;\n#ifdef WIN32\n  x = 1;\n<|>\n  return x;\n}\n"
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == "#endif", result.message
+    _, filled = selected(source.replace("<|>\n", "[[\n]]"), "#endif\n", language_id=language)
+    assert filled == source.replace("<|>", "#endif")
+
+
 def test_a_go_literal_the_fill_closes_itself_gets_no_comma_after_its_closer():
     """`xs := []int{` above the function's `}`: that `}` read as the literal's, so the model's own closer got the
     comma a list's element needs (`\t},`), which broke the parse, and the line was dropped, the literal left open."""
