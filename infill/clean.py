@@ -740,9 +740,10 @@ def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None,
     trimmed = middle.rstrip()
     last_line = trimmed[trimmed.rfind("\n") + 1:]
     rest_of_line, *following = suffix.split("\n")
-    if "\n" in trimmed and not rest_of_line.strip() and CLOSING_LINE.match(last_line):
+    on_own_line = "\n" in trimmed or not before.strip()   # (on a blank line the cursor's spaces indent it)
+    if on_own_line and not rest_of_line.strip() and CLOSING_LINE.match(last_line):
         next_line = next((line for line in following if line.strip()), "")
-        if indentation(next_line) != indentation(last_line):
+        if indentation(next_line) != indentation(last_line if "\n" in trimmed else before + last_line):
             return middle
     unmatched = unmatched_closer_positions(trimmed, grammar, before)
     tail = []   # indexes of the trailing closers, last first

@@ -1540,6 +1540,23 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
     assert filled == "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
 
 
+@pytest.mark.parametrize("language, source", [
+    ("go", "package p\n\nfunc f(x bool) {\n\tif x {\n\t\tg()\n\t<|>\n}\n"),
+    ("java", "class A {\n  void f() {\n    g();\n  <|>\n}\n"),
+    ("javascript", "function f(x) {\n  if (x) {\n    g();\n  <|>\n  return 0;\n}\n"),
+    ("rust", "fn f(x: bool) {\n    if x {\n        g();\n    <|>\n}\n"),
+    ("lua", "local t = {\n  a = {\n    1,\n  <|>\n}\n"),
+])
+def test_a_closer_alone_on_a_blank_line_is_not_taken_for_the_outer_one_below(language, source):
+    """On a blank line the model's `}` closes the inner block; it was matched with the function's `}` further out
+    and dropped (only a closer on a line of the model's own was compared by indentation), so nothing was offered."""
+    result, _ = inline(source, "}", language_id=language)
+    assert result.text == "}", result.message
+    # the same closer where the suffix has it already, at the cursor's depth, is still dropped
+    repeated = source.replace("<|>\n", "<|>\n" + source.split("<|>")[0].rsplit("\n", 1)[1] + "}\n")
+    assert inline(repeated, "}", language_id=language)[0].text == ""
+
+
 @pytest.mark.parametrize("language", ["c", "cpp"])
 @pytest.mark.parametrize("middle", ["#endif", "#endif\n"])
 def test_a_preprocessor_line_alone_at_column_zero_of_an_indented_body_is_offered(language, middle):
