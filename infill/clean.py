@@ -834,7 +834,25 @@ def auto_closed_tail(rest_of_line: str, grammar: str | None = None) -> str:
     return tail if tail and set(tail) <= AUTO_CLOSED | {" ", "\t"} else ""
 
 
+def glued_to_next_word(middle: str, ctx: CleanContext) -> bool:
+    """Before a word of the user's on the line (`return |x + 1`), an inline fill that ends in a word would fuse
+    with it into another name (`return r93x + 1`, which parses): not where the fused name is one the document has
+    (the model wrote the start of that word)."""
+    if ctx.original or not middle or not ctx.rest_of_line or "\n" in middle.rstrip():
+        return False
+    ending, starting = re.search(r"\w*$", middle).group(), re.match(r"\w*", ctx.rest_of_line).group()
+    if not ending or not starting:
+        return False
+    return not re.search(rf"(?<!\w){re.escape(ending + starting)}(?!\w)", ctx.text)
+
+
 def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
+    """The middle cleaned, or "" where it would fuse with the user's next word (glued_to_next_word)."""
+    cleaned = cleaned_middle_with_tail(middle, ctx, tail)
+    return "" if glued_to_next_word(cleaned, ctx) else cleaned
+
+
+def cleaned_middle_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     """clean_middle, then with_tail. A line comment ending a one-line middle is set aside while they run: the
     editor's closers go before it (`foo(a); // why`), not into it, and the rules that look at the middle's end
     see its code. Where the line has a comment of its own after the closers, the model's is left out: one comment
@@ -843,11 +861,13 @@ def cleaned_with_tail(middle: str, ctx: CleanContext, tail: str) -> str:
     single = ctx.shape == "single" and "\n" not in middle.strip()
     users_code = single and not tail and bool(ctx.rest_of_line.strip())
     one_line = single and (bool(tail) or users_code)   # closers or the user's code follow on its line
+    if users_code:   # (a comment alone, or glued to the code, would comment the user's code out too: `return #x`)
+        at = line_comment_start(ctx.grammar, middle.rstrip(), ctx.before)
+        if at != -1:
+            return clean_middle(middle[:at], ctx) if middle[:at].strip() else ""
     code, comment = split_trailing_comment(middle.rstrip(), ctx.grammar, ctx.before) if one_line else (middle, "")
     if not comment:
         return with_tail(clean_middle(middle, ctx), tail, ctx.before, ctx.grammar)
-    if users_code:
-        return clean_middle(code.rstrip(), ctx)
     cleaned = with_tail(clean_middle(code.rstrip(), ctx), tail, ctx.before, ctx.grammar)
     if code_after_cursor(ctx.rest_of_line, ctx.grammar).rstrip() != ctx.rest_of_line.rstrip():
         return cleaned

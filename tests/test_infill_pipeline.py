@@ -1540,6 +1540,33 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
     assert filled == "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
 
 
+@pytest.mark.parametrize("language, source, middle, offered", [
+    ("python", "def f(x):\n    return <|>x + 1\n", "# = 0(dtype):", ""),
+    ("python", "def f(x):\n    return <|>x + 1\n", "#", ""),
+    ("javascript", "function f(x) {\n  return <|>x + 1;\n}\n", "// note", ""),
+    ("python", "def f(x):\n    return <|>x + 1\n", "abs(x) +# why", "abs(x) +"),   # the code before it stays
+    ("javascript", "function f(x) {\n  return <|>x + 1;\n}\n", "/* a */ ", "/* a */ "),   # closed on the line
+])
+def test_a_comment_before_the_users_code_on_the_line_is_not_offered(language, source, middle, offered):
+    """A comment alone (or glued to the code before it) was offered mid-line and commented the user's code out:
+    `return # = 0(dtype):x + 1` parses and returns None."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == offered
+
+
+@pytest.mark.parametrize("language, source, middle, offered", [
+    ("python", "def f(x):\n    return <|>x + 1\n", "r93", ""),
+    ("javascript", "function f(x) {\n  return <|>x + 1;\n}\n", "r93", ""),
+    ("go", "package p\n\nfunc f(x int) int {\n\treturn <|>x + 1\n}\n", "jus", ""),
+    ("python", "def f(max_x):\n    return <|>x + 1\n", "max_", "max_"),      # a name the document has
+    ("python", "def f(x):\n    return <|>x + 1\n", "abs(x) + ", "abs(x) + "),
+])
+def test_a_fill_that_would_fuse_with_the_users_next_word_is_not_offered(language, source, middle, offered):
+    """`return |x + 1` + `r93` gave `return r93x + 1`: it parses, and the user's `x` became another name."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == offered
+
+
 @pytest.mark.parametrize("language, source", [
     ("go", "package p\n\nfunc f(x bool) {\n\tif x {\n\t\tg()\n\t<|>\n}\n"),
     ("java", "class A {\n  void f() {\n    g();\n  <|>\n}\n"),
