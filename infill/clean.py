@@ -520,9 +520,22 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
             if len(indentation(line)) < len(before):
                 line = before + line.lstrip()
         if same_line(line, target) and not (i == 0 and decorates_something_else(lines, following)) and not (
-                CLOSING_LINE.match(line) and code_bracket_surplus("\n".join(lines[:i]), grammar) > 0):
+                CLOSING_LINE.match(line) and (code_bracket_surplus("\n".join(lines[:i]), grammar) > 0
+                                              or opens_what_the_suffix_closes(lines[i + 1:], following, grammar))):
             return "\n".join(lines[:i])   # (a closer of a bracket the middle opened is its own, not the suffix's)
     return middle
+
+
+def opens_what_the_suffix_closes(lines_after: list[str], suffix_lines: list[str], grammar: str | None) -> bool:
+    """After a closer like the suffix's next line, the middle goes on with lines of its own that open a bracket
+    (`}` then `if (x > 2) {` and its body): the suffix's closer is for that one, and the middle's closer closes the
+    block the cursor is in. Not where those lines are the suffix's own again (the model wrote the suffix twice)."""
+    if code_bracket_surplus("\n".join(lines_after), grammar) <= 0:
+        return False
+    written = next((line for line in lines_after if line.strip()), "")
+    target_at = next((i for i, line in enumerate(suffix_lines) if line.strip()), None)
+    then = next((line for line in suffix_lines[target_at + 1:] if line.strip()), "") if target_at is not None else ""
+    return not same_line(written, then)
 
 
 # A line that annotates what follows it: a decorator or annotation (`@Override`, `@property`), a Rust attribute.

@@ -1540,6 +1540,20 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
     assert filled == "package p\n\nvar x = []int{\n\t1,\n\t3, // two\n}\n"
 
 
+@pytest.mark.parametrize("language, source, middle", [
+    ("javascript", "function f(x) {\n  if (x > 1) {\n    throw a\n  <|>\n  }\n}\n", "}\n  if (x > 2) {\n    throw b"),
+    ("go", "package p\n\nfunc f(x int) {\n\tif x > 1 {\n\t\tpanic(1)\n\t<|>\n\t}\n}\n", "}\n\tif x > 2 {\n\t\tpanic(2)"),
+])
+def test_a_closer_like_the_suffixs_that_the_fill_follows_with_a_block_of_its_own_is_kept(language, source, middle):
+    """The model closed the cursor's block and opened the next one, which the suffix's `}` closes: its first line
+    read as the suffix's `}` written again, and the whole answer was cut to nothing. Written twice, it still is."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == middle, result.message
+    twice = source.replace("<|>\n", "<|>\n" + middle.split("\n", 1)[1] + "\n").replace("<|>\n", "<|>\n" + source.split(
+        "<|>\n")[1].split("\n", 1)[0] + "\n", 1)
+    assert inline(twice, middle, language_id=language)[0].text == ""
+
+
 @pytest.mark.parametrize("language, source, middle, offered", [
     ("python", "def f(x):\n    return <|>x + 1\n", "# = 0(dtype):", ""),
     ("python", "def f(x):\n    return <|>x + 1\n", "#", ""),
