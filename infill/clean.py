@@ -746,13 +746,15 @@ def spacing_only_overlap(trimmed: str, head: str) -> int | None:
     return None
 
 
-def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None, before: str = "") -> str:
+def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None, before: str = "",
+                           suffix_starts_line: bool = False) -> str:
     """Trailing closing brackets the middle never opened, when the suffix (after whitespace) starts with the same
     closers: the model closed what the suffix closes already. Closers on a line of their own match only the
-    suffix's at the same indentation: a `}` under `if x {` is not the function's `}` further out."""
+    suffix's at the same indentation: a `}` under `if x {` is not the function's `}` further out (nor, after a
+    selection of whole lines, the `}` at the margin the next line holds)."""
     trimmed = middle.rstrip()
     last_line = trimmed[trimmed.rfind("\n") + 1:]
-    rest_of_line, *following = suffix.split("\n")
+    rest_of_line, *following = ("\n" + suffix if suffix_starts_line else suffix).split("\n")
     on_own_line = "\n" in trimmed or not before.strip()   # (on a blank line the cursor's spaces indent it)
     if on_own_line and not rest_of_line.strip() and CLOSING_LINE.match(last_line):
         next_line = next((line for line in following if line.strip()), "")
@@ -1717,7 +1719,7 @@ def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: boo
     closes a block it did not open is the user's code, and the same text written over it is no repeat."""
     rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
              lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line, grammar, before),
-             lambda text: drop_unmatched_closers(text, suffix, grammar, before),
+             lambda text: drop_unmatched_closers(text, suffix, grammar, before, suffix_starts_line),
              lambda text: drop_repeated_generic_closer(text, suffix, before, grammar))
     if not own.strip():
         return rules
@@ -1735,6 +1737,12 @@ def beyond_own_repeat(rule: Callable[[str], str], own: str) -> Callable[[str], s
     tail as the user did, and the rule cuts only a repeat of the suffix the model wrote before it (`x = 1` selected
     over a next line `x = 1`, written `x = 1\nx = 1`: one of them is the model's own repeat)."""
     kept = rule(own)
+    # The whole run the rule cuts from the selection (`    end\n  end` before `end`: both lines; a line of dashes
+    # before a `--` comment: every pair), within a bound of passes (each reads the selection again).
+    for _ in range(64):
+        if not own.startswith(kept) or len(again := rule(kept)) >= len(kept) or not kept.startswith(again):
+            break
+        kept = again
     tail = own[len(kept):]
     if not own.startswith(kept) or not tail.strip():
         return None
@@ -1747,7 +1755,7 @@ def beyond_own_repeat(rule: Callable[[str], str], own: str) -> Callable[[str], s
         cut = rule(head)
         if cut == head:
             return text
-        gap = head[len(head.rstrip()):] if cut.strip() else ""
+        gap = (cut[len(cut.rstrip()):] or head[len(head.rstrip()):]) if cut.strip() else ""
         return cut.rstrip() + gap + tail + text[len(body):]
     return cut_before_tail
 

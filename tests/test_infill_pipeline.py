@@ -1252,6 +1252,23 @@ def test_fill_drops_a_repeat_of_the_line_after_the_selection():
 
 
 @pytest.mark.parametrize("mode", ["fill", "rewrite"])
+@pytest.mark.parametrize("language, source", [
+    ("go", "package p\n\nfunc f(xs []int) {\n\tfor _, x := range xs {\n\t\tif x > 0 {\n\t\t\tg(x)\n[[\t\t}\n\t}\n]]}\n"),
+    ("rust", "fn f(x: bool) {\n    if x {\n        if x {\n            g();\n[[        }\n    }\n]]}\n"),
+    ("lua", "local function f(xs)\n  for _, x in ipairs(xs) do\n    if x then\n      g(x)\n[[    end\n  end\n]]end\n"),
+    ("javascript", "function f(x) {\n  if (x) {\n    if (x) {\n      g();\n[[    }\n  }\n]]}\n"),
+    # a line of dashes before a `--` comment: each pair read as the comment's start written again
+    ("lua", "local current\n\n[[local state = {}\n\n--------------------\n]]-- Reverts to a snapshot.\nlocal x = 1\n"),
+])
+def test_selected_lines_written_again_as_they_are_are_offered_as_they_are(mode, language, source):
+    """Closers selected above the function's and written back unchanged were cut as repeats of that closer (the
+    inner `}` compared with the one at the margin; Lua's `end`s one pass at a time), and the fill was refused."""
+    text, start, end = selection(source)
+    result, filled = selected(source, text[start:end], mode=mode, language_id=language)
+    assert filled == text, result.message
+
+
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
 @pytest.mark.parametrize("source, middle, expected", [
     ("a = 0\n[[x = 1\n]]x = 1\nprint(x)\n", "x = 1\nx = 1\n", "a = 0\nx = 1\nx = 1\nprint(x)\n"),
     ("a = 0\n[[b = 1\nx = 1\n]]x = 1\nprint(x)\n", "b = 2\nx = 1\nx = 1\n",
