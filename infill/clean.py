@@ -56,6 +56,7 @@ class CleanContext:
     own_mixed_indentations: frozenset[str] = frozenset()   # style.mixed_indentations of the document
     text: str = ""              # the whole document (its names tell a word the model wrote again from one it meant)
     replaced: tuple[int, int] = (0, 0)   # where in `text` the middle goes: the range it replaces
+    scope_at_margin: bool = False        # the innermost scope around the range begins on a line at column 0
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
@@ -1637,7 +1638,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar,
                                        ctx.own_mixed_indentations)
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
-    if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip():
+    if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip() and not (
+            ctx.scope_at_margin and CLOSING_LINE.match(next((line for line in middle.split("\n") if line.strip()), "x"))
+            and not indentation(middle.lstrip("\n"))):
+        # (a closer at the margin ends the scope that begins there: `}` then `function b() {`, left where written)
         middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
     placed_by_code = blank_lines_placed_by_code(ctx.original, opener_above, suffix, ctx.grammar)
     if ctx.shape == "block" and not ctx.before and not placed_by_code:

@@ -21,7 +21,7 @@ from .readable import unreadable_text
 from .related import RelatedDocument
 from .spans import rows_inside_literals
 from .style import (LINE_BREAK, LONE_CR, breaks_mixed, has_lone_crs, indent_style, indent_votes, line_break_near,
-                    line_ending_of, mixed_indentations)
+                    line_ending_of, mixed_indentations, starts_at_margin)
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -395,6 +395,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         in_brackets=in_open_brackets(text, start, plan.span.statement, plan.grammar),
         blank_lines_above=blank_lines_above(own, own_start),
         own_mixed_indentations=mixed_indentations(layout, plan.grammar), text=text, replaced=(start, end),
+        scope_at_margin=bool(plan.span.scopes) and starts_at_margin(text, plan.span.scopes[0].start),
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]

@@ -15,6 +15,12 @@ def line_start_at(text: str, offset: int) -> int:
     return max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
 
 
+def starts_at_margin(text: str, offset: int) -> bool:
+    """Is the line holding `offset` unindented?"""
+    start = line_start_at(text, offset)
+    return text[start:start + 1] not in (" ", "\t")
+
+
 def line_end_at(text: str, offset: int) -> int:
     """Where the line holding `offset` ends: at the first \\n or \\r from it, else at the text's end."""
     ends = [at for at in (text.find("\n", offset), text.find("\r", offset)) if at >= 0]

@@ -1803,6 +1803,14 @@ def test_a_fill_is_planned_from_the_tokens_the_engine_counts_not_from_characters
      "/**\n * Doc.\n */\nfunction f() {\n  return 1;\n}\n"),
     ("java", "class A {\n    /**\n     * Doc.\n     */\n<[><]>\n        return 1;\n    }\n}\n", "int f() {",
      "class A {\n    /**\n     * Doc.\n     */\n    int f() {\n        return 1;\n    }\n}\n"),
+    # a closer at the margin ends the function that begins there; what follows it is the next one's
+    ("javascript", "function a () {\n  return 1\n<[><]>\n  return 2\n}\n", "}\n\nfunction b () {",
+     "function a () {\n  return 1\n}\n\nfunction b () {\n  return 2\n}\n"),
+    ("rust", "fn a() {\n    one();\n<[><]>\n    two();\n}\n", "}\n\nfn b() {", "fn a() {\n    one();\n}\n\nfn b() {\n"
+     "    two();\n}\n"),
+    # ... but a scope deeper in closes at its own depth
+    ("javascript", "function a() {\n  if (x) {\n    y();\n<[><]>\n  z();\n}\n", "}",
+     "function a() {\n  if (x) {\n    y();\n  }\n  z();\n}\n"),
 ])
 def test_code_written_from_column_0_on_a_blank_line_goes_to_the_depth_of_the_code_around(language_id, source,
                                                                                          middle, expected):
