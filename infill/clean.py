@@ -1037,7 +1037,9 @@ def normalize_indentation(middle: str, indent_unit: str, tab_size: int | None = 
     indents its own where it mixes tabs and spaces (`own_mixed`: style.mixed_indentations)."""
     lines = middle.split("\n")
     in_literal = lines_in_literals(before, lines, grammar)
-    code_lines = [i for i in range(len(lines)) if i not in in_literal and indentation(lines[i]) not in own_mixed]
+    # (after code on the cursor's line the first line's spaces are a gap, gofmt's alignment say: not indentation)
+    code_lines = [i for i in range(len(lines)) if i not in in_literal and indentation(lines[i]) not in own_mixed
+                  and (i or not before.strip())]
     if indent_unit == "\t":
         # The model's step from its own levels: lines aligned inside an open parenthesis are left out (8, 14, 8
         # is a level and an alignment, not steps of 2), and so is a single depth (8 alone: two levels or one?).

@@ -1571,6 +1571,17 @@ def test_a_closer_like_the_suffixs_that_the_fill_follows_with_a_block_of_its_own
     assert inline(twice, middle, language_id=language)[0].text == ""
 
 
+@pytest.mark.parametrize("language, source, middle", [
+    ("go", "package p\n\nvar m = map[string]string{\n\t\"key\":   \"v\",\n\t\"k\":<|>\n}\n", "      \"t\","),
+    ("go", "package p\n\ntype T struct {\n\tName string\n\tID<|>\n}\n", "     int"),
+])
+def test_spaces_after_code_on_the_cursors_line_are_a_gap_not_indentation(language, source, middle):
+    """In a tab-indented file the spaces that align a value (gofmt's) were read as the line's indentation, made a
+    tab, and the tab then collapsed to one space: the alignment was lost."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == middle, result.message
+
+
 @pytest.mark.parametrize("language, source, middle, offered", [
     ("python", "def f(x):\n    return <|>x + 1\n", "# = 0(dtype):", ""),
     ("python", "def f(x):\n    return <|>x + 1\n", "#", ""),
