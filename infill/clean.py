@@ -408,6 +408,11 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
 # What ends a string or comment that can span lines (Python's docstrings, block comments, template literals, Lua's
 # long brackets, Rust's raw strings): a middle without any stays in the literal its range starts in.
 LITERAL_CLOSERS = ('"""', "'''", "*/", "`", "]]", "]=", '"#')
+LITERAL_CLOSERS_BY_GRAMMAR = {   # (a Go raw string's text may hold `]]`, a shell test, and stays that text)
+    "python": ('"""', "'''"), "go": ("*/", "`"), "javascript": ("*/", "`"), "typescript": ("*/", "`"),
+    "tsx": ("*/", "`"), "lua": ("]]", "]="), "rust": ("*/", '"#'), "c": ("*/",), "cpp": ("*/",),
+    "java": ("*/", '"""'),
+}
 
 
 def lines_in_literals(before: str, lines: list[str], grammar: str | None) -> set[int]:
@@ -1635,7 +1640,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = unless_own(lambda text: drop_repeated_line_above(text, ctx.line_above), middle)
         middle = drop_leading_blank_lines(middle)
     # A docstring's or comment's text, its indentation included, is the writer's (`Args:` and its deeper lines).
-    prose = ctx.literal_lines > 1 and not any(closer in middle for closer in LITERAL_CLOSERS)
+    prose = ctx.literal_lines > 1 and not any(
+        closer in middle for closer in LITERAL_CLOSERS_BY_GRAMMAR.get(ctx.grammar or "", LITERAL_CLOSERS))
     if not prose:
         middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar,
                                        ctx.own_mixed_indentations)

@@ -1571,6 +1571,19 @@ def test_a_closer_like_the_suffixs_that_the_fill_follows_with_a_block_of_its_own
     assert inline(twice, middle, language_id=language)[0].text == ""
 
 
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+def test_lines_of_a_go_raw_string_holding_a_shell_test_keep_their_spaces(mode):
+    """A shell script in a Go raw string: its `]]` was taken for a Lua long string's closer, so its lines were read
+    as code and their spaces made tabs."""
+    text = ('package p\n\nimport "fmt"\n\nfunc gen(name string) string {\n\treturn fmt.Sprintf(`\nf() {\n'
+            '    if [ -n "$a" ]; then\n        if [[ -n "$b" ]]; then\n            echo b\n        fi\n    fi\n'
+            '}\n`, name)\n}\n')
+    start, end = text.index("        if [["), text.index("        fi")
+    result = run_infill(InfillRequest(text=text, mode=mode, start=start, end=end, language_id="go"),
+                        ScriptedEngine(text[start:end]))
+    assert result.text == text[start:end], result.message
+
+
 @pytest.mark.parametrize("language, source, middle", [
     ("go", "package p\n\nvar m = map[string]string{\n\t\"key\":   \"v\",\n\t\"k\":<|>\n}\n", "      \"t\","),
     ("go", "package p\n\ntype T struct {\n\tName string\n\tID<|>\n}\n", "     int"),
