@@ -126,12 +126,14 @@ def parse_options(raw, base: ServerOptions | None = None,
             # A space pasted around a path is not part of it; an empty settings box means "the default model".
             value = value.strip() or None
         check, expected = CHECKS[name]
+        if isinstance(value, float) and value.is_integer() and not check(value) and check(int(value)):
+            value = int(value)   # (a whole number that came through a float: JSON writers and Lua send 8.0)
         if value is None:
             values[name] = fallback[name]   # unset (a client telling the server an option was removed)
         elif check(value):
             values[name] = value
         else:
-            warnings.append(f"{SECTION}.{name} = {value!r} is not valid (expected {expected}); "
-                            f"using {fallback[name]!r}")
+            warnings.append(f"{SECTION}.{name} = {value!r} is not valid (expected {expected}); using "
+                            + ("the default" if fallback[name] is None else repr(fallback[name])))
             values[name] = fallback[name]
     return replace(base, **values), warnings

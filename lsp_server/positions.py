@@ -48,6 +48,14 @@ class Snapshot:
             return end
         return None if characters is None else start + characters
 
+    def end_offset_of(self, position: types.Position) -> int | None:
+        """offset_of for the end of a range to replace: a line past the last one is the document's end, as LSP says
+        of a text edit (a line-wise selection of a last line without a line break ends on the line after it)."""
+        if position.line >= 0 and position.character >= 0 and line_span(self.source, position.line,
+                                                                         self._lone_crs) is None:
+            return len(self.source)
+        return self.offset_of(position)
+
     def position_of(self, offset: int) -> types.Position:
         """The position of a str offset; between the \\r and \\n of a CRLF it is the end of the line they end.
         Counts line breaks in the text before the offset (C speed) instead of splitting the whole document."""

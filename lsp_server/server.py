@@ -1210,7 +1210,7 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
                    " select and run it again")
         ls.tell(message)
         return {"applied": False, "message": message}
-    start, end = snap.offset_of(selection.start), snap.offset_of(selection.end)
+    start, end = snap.offset_of(selection.start), snap.end_offset_of(selection.end)
     if start is None or end is None or start >= end:
         if start is not None and end is not None:
             problem = "ends before it starts" if start > end else "is empty: select the code first"

@@ -102,6 +102,19 @@ async def test_edits_after_astral_characters_and_crlf_line_ends(client: Language
     check_edits(text, selection, answer, edits)
 
 
+async def test_a_line_wise_selection_of_a_last_line_without_a_line_break_is_edited(client: LanguageClient):
+    """Editors select a whole last line as ending on the line after it; with no line break after the last line
+    that line does not exist, and the command refused the selection as outside the document. As LSP reads a text
+    edit's range, it ends at the end of the document."""
+    uri = "file:///tmp/infill-tests/edits_last_line.txt"
+    text = "alpha beta gamma\ndelta epsilon zeta eta theta"
+    selection = {"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}
+    answer, edits = await run_command(client, "infill.rewriteSelection", uri, text, selection, version=2,
+                                      language_id="plaintext")
+    assert answer["applied"] is True, answer.get("message")
+    assert apply_like_an_editor(text, edits) == text[:len("alpha beta gamma\n")] + answer["text"]
+
+
 async def test_a_client_without_document_changes_gets_plain_changes():
     """The LSP spec: a client that does not announce workspaceEdit.documentChanges takes only `changes`."""
     capabilities = client_capabilities("visual-studio-code")

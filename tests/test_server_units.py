@@ -148,6 +148,17 @@ def test_bad_option_values_warn_and_fall_back_to_defaults():
     assert kept == base and "must be an object" in warnings[0]
 
 
+def test_a_whole_number_sent_as_a_float_is_taken_and_a_bad_value_names_the_default_in_words():
+    """Lua and some JSON writers send 8 as 8.0: it was refused as no whole number, while the commands' positions
+    took 11.0. A bad value whose default is unset said `using None`."""
+    options, warnings = parse_options({"maxNewTokens": 8.0, "seed": 3.0})
+    assert (options.maxNewTokens, options.seed, warnings) == (8, 3, [])
+    assert isinstance(options.maxNewTokens, int)
+    options, warnings = parse_options({"maxNewTokens": 8.5, "steps": "x"})
+    assert options.maxNewTokens == ServerOptions().maxNewTokens and len(warnings) == 2
+    assert warnings[1].endswith("using the default") and "None" not in warnings[1]
+
+
 @pytest.mark.parametrize("device", ["cuda:\u0663", "cuda:99999999999999999999", "cuda:", "cuda:-1"])
 def test_a_device_torch_would_refuse_is_warned_about_and_defaulted(device):
     """An Arabic-Indic digit or an index past torch's integer passed the check: no warning, and the model never
@@ -672,7 +683,7 @@ def test_context_tokens_option():
     assert ServerOptions().contextTokens is None and ServerOptions().engine_config().max_prompt_tokens is None
     options, warnings = parse_options({"contextTokens": 1024})
     assert warnings == [] and options.engine_config().max_prompt_tokens == 1024
-    for bad in (8, 10**9, "1024", 512.0, True):
+    for bad in (8, 10**9, "1024", 512.5, True):   # (512.0 is 512)
         options, warnings = parse_options({"contextTokens": bad})
         assert options.contextTokens is None and "contextTokens" in warnings[0] and "64" in warnings[0]
     # The engine sizes its caches from it, so a change loads a new one.
