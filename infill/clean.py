@@ -1483,12 +1483,15 @@ def block_closer_in_line(middle: str, grammar: str | None) -> int | None:
 GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
 
 
+REPARSE_GO_UP_TO_CHARS = 128 * 1024   # (about 20 ms a parse here)
+
+
 def still_in_go_list(middle: str, ctx: CleanContext) -> bool:
     """Does the suffix's first closer, which ended a Go list where the middle was missing, still end one once the
     middle is in? Not where the middle closes that list itself (`xs := []int{` + `\n\t\t1,\n\t}`, then the
     function's `}`); it may where the middle closes an element inside it (`{X: 1, ` + `Y: 2}`, then the list's)."""
-    if code_bracket_surplus(middle, ctx.grammar) >= 0 or not ctx.text:
-        return True
+    if code_bracket_surplus(middle, ctx.grammar) >= 0 or not ctx.text or len(ctx.text) > REPARSE_GO_UP_TO_CHARS:
+        return True   # (a parse of the whole file per candidate: not for a huge one, where the comma rule stands)
     start, end = ctx.replaced
     return next_closer_ends_go_list(ctx.text[:start] + middle + ctx.text[end:], start + len(middle))
 
