@@ -532,11 +532,25 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
     return middle
 
 
+LUA_BLOCK_END = re.compile(r"\s*(?:end|until)\b")
+
+
+def lua_blocks_left_open(lines: list[str], grammar: str | None) -> bool:
+    """Lua: do these lines open more blocks (`function f()`, `if x then`, `for ... do`) than they end?"""
+    if grammar != "lua":
+        return False
+    depth = 0
+    for line in lines:
+        code = without_trailing_comment(line, grammar)
+        depth += opens_block(code, grammar) - bool(LUA_BLOCK_END.match(code))
+    return depth > 0
+
+
 def opens_what_the_suffix_closes(lines_after: list[str], suffix_lines: list[str], grammar: str | None) -> bool:
     """After a closer like the suffix's next line, the middle goes on with lines of its own that open a bracket
     (`}` then `if (x > 2) {` and its body): the suffix's closer is for that one, and the middle's closer closes the
     block the cursor is in. Not where those lines are the suffix's own again (the model wrote the suffix twice)."""
-    if code_bracket_surplus("\n".join(lines_after), grammar) <= 0:
+    if code_bracket_surplus("\n".join(lines_after), grammar) <= 0 and not lua_blocks_left_open(lines_after, grammar):
         return False
     written = next((line for line in lines_after if line.strip()), "")
     target_at = next((i for i, line in enumerate(suffix_lines) if line.strip()), None)
@@ -1483,17 +1497,15 @@ def block_closer_in_line(middle: str, grammar: str | None) -> int | None:
 GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
 
 
-REPARSE_GO_UP_TO_CHARS = 128 * 1024   # (about 20 ms a parse here)
-
-
 def still_in_go_list(middle: str, ctx: CleanContext) -> bool:
     """Does the suffix's first closer, which ended a Go list where the middle was missing, still end one once the
     middle is in? Not where the middle closes that list itself (`xs := []int{` + `\n\t\t1,\n\t}`, then the
     function's `}`); it may where the middle closes an element inside it (`{X: 1, ` + `Y: 2}`, then the list's)."""
-    if code_bracket_surplus(middle, ctx.grammar) >= 0 or not ctx.text or len(ctx.text) > REPARSE_GO_UP_TO_CHARS:
-        return True   # (a parse of the whole file per candidate: not for a huge one, where the comma rule stands)
+    if code_bracket_surplus(middle, ctx.grammar) >= 0 or not ctx.text:
+        return True
     start, end = ctx.replaced
-    return next_closer_ends_go_list(ctx.text[:start] + middle + ctx.text[end:], start + len(middle))
+    ends_list = next_closer_ends_go_list(ctx.text[:start] + middle + ctx.text[end:], start + len(middle))
+    return ends_list is not False
 
 
 def comma_before_own_line_closer(middle: str, suffix: str, grammar: str | None, before: str = "") -> str:
@@ -1753,10 +1765,8 @@ def beyond_own_repeat(rule: Callable[[str], str], own: str) -> Callable[[str], s
     over a next line `x = 1`, written `x = 1\nx = 1`: one of them is the model's own repeat)."""
     kept = rule(own)
     # The whole run the rule cuts from the selection (`    end\n  end` before `end`: both lines; a line of dashes
-    # before a `--` comment: every pair), within a bound of passes (each reads the selection again).
-    for _ in range(64):
-        if not own.startswith(kept) or len(again := rule(kept)) >= len(kept) or not kept.startswith(again):
-            break
+    # before a `--` comment: every pair); each pass leaves less, so this ends (a selection is at most a fill long).
+    while own.startswith(kept) and len(again := rule(kept)) < len(kept) and kept.startswith(again):
         kept = again
     tail = own[len(kept):]
     if not own.startswith(kept) or not tail.strip():

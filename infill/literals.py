@@ -151,7 +151,8 @@ def line_comment_start(grammar: str | None, line: str, before: str = "") -> int:
         return -1
     marker = LINE_COMMENT.get(grammar, "//")
     at = line.find(marker)
-    while at != -1 and open_literal(grammar, before + line[:at]):
+    # (a `//` right after a backslash is a regex's escaped slash, `/^https?:\/\//`: regexes are not tracked here)
+    while at != -1 and (open_literal(grammar, before + line[:at]) or marker == "//" and line[at - 1:at] == "\\"):
         at = line.find(marker, at + 1)
     return at
 

@@ -179,10 +179,22 @@ def closes_go_list(tree: tree_sitter.Tree, data: bytes, byte: int) -> bool:
             and node.parent.type in GO_LISTS)
 
 
-def next_closer_ends_go_list(text: str, offset: int) -> bool:
-    """closes_go_list at the character `offset` of the Go source `text`, parsed afresh."""
-    source = Source(text)
-    return closes_go_list(parse("go", source.data), source.data, source.byte_offset(offset))
+GO_TOP_LEVEL = re.compile(r"^(?:func|type|var|const|import)\b", re.MULTILINE)
+GO_REPARSE_REACH = 64 * 1024   # characters each way: a longer top-level declaration is not parsed again
+
+
+def next_closer_ends_go_list(text: str, offset: int) -> bool | None:
+    """closes_go_list at the character `offset` of the Go source `text`, parsed afresh: only the top-level
+    declaration around `offset` (a large file costs no more); None when that is too long to tell."""
+    starts = [match.start() for match in GO_TOP_LEVEL.finditer(text, max(0, offset - GO_REPARSE_REACH), offset)]
+    if not starts and offset > GO_REPARSE_REACH:
+        return None
+    following = GO_TOP_LEVEL.search(text, offset, offset + GO_REPARSE_REACH)
+    if following is None and len(text) - offset > GO_REPARSE_REACH:
+        return None
+    first = starts[-1] if starts else 0
+    source = Source(text[first:following.start() if following else len(text)])
+    return closes_go_list(parse("go", source.data), source.data, source.byte_offset(offset - first))
 
 
 def in_code_hole(tree: tree_sitter.Tree, byte: int, data: bytes) -> bool:

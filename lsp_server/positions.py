@@ -49,10 +49,11 @@ class Snapshot:
         return None if characters is None else start + characters
 
     def end_offset_of(self, position: types.Position) -> int | None:
-        """offset_of for the end of a range to replace: a line past the last one is the document's end, as LSP says
-        of a text edit (a line-wise selection of a last line without a line break ends on the line after it)."""
-        if position.line >= 0 and position.character >= 0 and line_span(self.source, position.line,
-                                                                         self._lone_crs) is None:
+        """offset_of for the end of a range to replace, where the start of the line after the last one is the
+        document's end: a line-wise selection of a last line without a line break ends there (LSP reads a text
+        edit's range so). Any other place past the end is still None."""
+        if (position.line > 0 and position.character == 0 and line_span(self.source, position.line, self._lone_crs)
+                is None and line_span(self.source, position.line - 1, self._lone_crs) is not None):
             return len(self.source)
         return self.offset_of(position)
 

@@ -1259,6 +1259,7 @@ def test_fill_drops_a_repeat_of_the_line_after_the_selection():
     ("javascript", "function f(x) {\n  if (x) {\n    if (x) {\n      g();\n[[    }\n  }\n]]}\n"),
     # a line of dashes before a `--` comment: each pair read as the comment's start written again
     ("lua", "local current\n\n[[local state = {}\n\n--------------------\n]]-- Reverts to a snapshot.\nlocal x = 1\n"),
+    ("lua", "local current\n\n[[local state = {}\n\n" + "-" * 300 + "\n]]-- Reverts to a snapshot.\nlocal x = 1\n"),
 ])
 def test_selected_lines_written_again_as_they_are_are_offered_as_they_are(mode, language, source):
     """Closers selected above the function's and written back unchanged were cut as repeats of that closer (the
@@ -1560,6 +1561,8 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
 @pytest.mark.parametrize("language, source, middle", [
     ("javascript", "function f(x) {\n  if (x > 1) {\n    throw a\n  <|>\n  }\n}\n", "}\n  if (x > 2) {\n    throw b"),
     ("go", "package p\n\nfunc f(x int) {\n\tif x > 1 {\n\t\tpanic(1)\n\t<|>\n\t}\n}\n", "}\n\tif x > 2 {\n\t\tpanic(2)"),
+    ("lua", "local function is(state)\n  return state\n<|>\nend\n\nlocal x = 1\n",   # Lua's blocks are words
+     "end\n\nlocal function is_not(state)\n  state.mod = not state.mod\n  return state"),
 ])
 def test_a_closer_like_the_suffixs_that_the_fill_follows_with_a_block_of_its_own_is_kept(language, source, middle):
     """The model closed the cursor's block and opened the next one, which the suffix's `}` closes: its first line
@@ -1595,6 +1598,16 @@ def test_spaces_after_code_on_the_cursors_line_are_a_gap_not_indentation(languag
     assert result.text == middle, result.message
 
 
+@pytest.mark.parametrize("language, source, middle", [
+    ("typescript", "function f(u: string) {\n  return u.replace(<|>, '');\n}\n", "/^https?:\\/\\//"),
+    ("javascript", "function f(u) {\n  if (<|>.test(u)) return 1;\n}\n", "/^https?:\\/\\//"),
+])
+def test_a_regex_with_escaped_slashes_before_the_users_code_is_not_read_as_a_comment(language, source, middle):
+    """The `//` of `\\/\\/` was read as a comment's start, the regex cut there, and the fill refused."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == middle, result.message
+
+
 @pytest.mark.parametrize("language, source, middle, offered", [
     ("python", "def f(x):\n    return <|>x + 1\n", "# = 0(dtype):", ""),
     ("python", "def f(x):\n    return <|>x + 1\n", "#", ""),
@@ -1625,7 +1638,7 @@ def test_a_fill_that_would_fuse_with_the_users_next_word_is_not_offered(language
 @pytest.mark.parametrize("language, source", [
     ("go", "package p\n\nfunc f(x bool) {\n\tif x {\n\t\tg()\n\t<|>\n}\n"),
     ("java", "class A {\n  void f() {\n    g();\n  <|>\n}\n"),
-    ("javascript", "function f(x) {\n  if (x) {\n    g();\n  <|>\n  return 0;\n}\n"),
+    ("javascript", "function f(x) {\n  if (x) {\n    g();\n  <|>\n}\n"),
     ("rust", "fn f(x: bool) {\n    if x {\n        g();\n    <|>\n}\n"),
     ("lua", "local t = {\n  a = {\n    1,\n  <|>\n}\n"),
 ])
@@ -1653,8 +1666,10 @@ def test_a_preprocessor_line_alone_at_column_zero_of_an_indented_body_is_offered
 def test_a_go_literal_the_fill_closes_itself_gets_no_comma_after_its_closer():
     """`xs := []int{` above the function's `}`: that `}` read as the literal's, so the model's own closer got the
     comma a list's element needs (`\t},`), which broke the parse, and the line was dropped, the literal left open."""
-    result, _ = inline("package p\n\nfunc f() {\n\txs := []int{<|>\n}\n", "\n\t\t1,\n\t\t2,\n\t}\n", language_id="go")
-    assert result.text == "\n\t\t1,\n\t\t2,\n\t}", result.message
+    for filler in ("", "".join(f"func g{i}() int {{\n\treturn {i}\n}}\n\n" for i in range(8000))):   # 278 KB
+        result, _ = inline("package p\n\n" + filler + "func f() {\n\txs := []int{<|>\n}\n\nfunc h() {\n}\n",
+                           "\n\t\t1,\n\t\t2,\n\t}\n", language_id="go")
+        assert result.text == "\n\t\t1,\n\t\t2,\n\t}", result.message
     # an element closed inside a list still gets its comma
     _, filled = selected("package p\n\nvar x = [][]int{\n\t[[{1},]]\n}\n", "{1, 2}", language_id="go")
     assert filled == "package p\n\nvar x = [][]int{\n\t{1, 2},\n}\n"

@@ -60,6 +60,15 @@ def test_offsets_from_utf16_positions(source, position, offset):
     assert Snapshot("file:///x.py", source).offset_of(position) == offset
 
 
+def test_a_ranges_end_on_the_line_after_the_last_is_the_documents_end():
+    """A line-wise selection of a last line without a line break ends at the start of the line after it; any other
+    place past the end is still no position in the document."""
+    snap = Snapshot("file:///x.py", "a\nbc")
+    assert snap.end_offset_of(at(2, 0)) == 4 and snap.end_offset_of(at(1, 1)) == 3
+    assert snap.end_offset_of(at(2, 3)) is None and snap.end_offset_of(at(3, 0)) is None
+    assert Snapshot("file:///x.py", "x = 1\n").end_offset_of(at(40, 0)) is None
+
+
 def test_a_column_past_the_line_end_is_refused_when_not_clamped():
     """The CLI's columns are typed by a person: past the end is a mistake there, not the LSP fallback."""
     snap = Snapshot("file:///x.py", "ab\ncd\n")
