@@ -1253,7 +1253,8 @@ def test_fill_drops_a_repeat_of_the_line_after_the_selection():
 
 @pytest.mark.parametrize("mode", ["fill", "rewrite"])
 @pytest.mark.parametrize("language, source", [
-    ("go", "package p\n\nfunc f(xs []int) {\n\tfor _, x := range xs {\n\t\tif x > 0 {\n\t\t\tg(x)\n[[\t\t}\n\t}\n]]}\n"),
+    ("go", "package p\n\nfunc f(xs []int) {\n\tfor _, x := range xs {\n\t\tif x > 0 {\n\t\t\tg(x)\n"
+           "[[\t\t}\n\t}\n]]}\n"),
     ("rust", "fn f(x: bool) {\n    if x {\n        if x {\n            g();\n[[        }\n    }\n]]}\n"),
     ("lua", "local function f(xs)\n  for _, x in ipairs(xs) do\n    if x then\n      g(x)\n[[    end\n  end\n]]end\n"),
     ("javascript", "function f(x) {\n  if (x) {\n    if (x) {\n      g();\n[[    }\n  }\n]]}\n"),
@@ -1560,7 +1561,8 @@ def test_a_go_selection_before_a_comment_and_a_closer_gets_its_comma():
 
 @pytest.mark.parametrize("language, source, middle", [
     ("javascript", "function f(x) {\n  if (x > 1) {\n    throw a\n  <|>\n  }\n}\n", "}\n  if (x > 2) {\n    throw b"),
-    ("go", "package p\n\nfunc f(x int) {\n\tif x > 1 {\n\t\tpanic(1)\n\t<|>\n\t}\n}\n", "}\n\tif x > 2 {\n\t\tpanic(2)"),
+    ("go", "package p\n\nfunc f(x int) {\n\tif x > 1 {\n\t\tpanic(1)\n\t<|>\n\t}\n}\n",
+     "}\n\tif x > 2 {\n\t\tpanic(2)"),
     ("lua", "local function is(state)\n  return state\n<|>\nend\n\nlocal x = 1\n",   # Lua's blocks are words
      "end\n\nlocal function is_not(state)\n  state.mod = not state.mod\n  return state"),
 ])
