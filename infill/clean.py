@@ -533,6 +533,8 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
 
 
 LUA_BLOCK_END = re.compile(r"\s*(?:end|until)\b")
+# `else` and `elseif ... then` end the branch above as they open their own: no deeper.
+LUA_BRANCH = re.compile(r"\s*(?:else|elseif)\b")
 
 
 def lua_blocks_left_open(lines: list[str], grammar: str | None) -> bool:
@@ -542,7 +544,7 @@ def lua_blocks_left_open(lines: list[str], grammar: str | None) -> bool:
     depth = 0
     for line in lines:
         code = without_trailing_comment(line, grammar)
-        depth += opens_block(code, grammar) - bool(LUA_BLOCK_END.match(code))
+        depth += opens_block(code, grammar) - bool(LUA_BLOCK_END.match(code) or LUA_BRANCH.match(code))
     return depth > 0
 
 

@@ -1014,3 +1014,17 @@ def test_a_block_indented_from_the_cursor_is_moved_to_the_documents_depth(middle
     """`if x:` then `    y = 1` at a cursor in column 4: read as absolute, the body was no deeper than its opener
     and Python refused the fill."""
     assert shift_block_written_from_cursor(middle, before, grammar) == expected
+
+
+@pytest.mark.parametrize("lines,expected", [
+    (["if y then", "  a()", "else", "  b()", "end"], False),
+    (["if y then", "  a()", "elseif z then", "  b()", "else", "  c()", "end"], False),
+    (["if y then", "  a()", "else"], True),
+    (["local function g()", "  return 1"], True),
+    (["x = 1", "end"], False),
+])
+def test_lua_branches_do_not_open_blocks_of_their_own(lines, expected):
+    """`else` / `elseif ... then` close the branch above as they open theirs: a whole `if ... else ... end` was
+    counted as one block left open."""
+    from infill.clean import lua_blocks_left_open
+    assert lua_blocks_left_open(lines, "lua") is expected
