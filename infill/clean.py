@@ -1124,7 +1124,7 @@ def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: st
     deeper = [width - base for width in widths if width > base]
     step = min(deeper, default=0)
     if step not in (2, 3, 4, 8) or step == unit or any(extra % step for extra in deeper) \
-            or has_continuation_lines(before, lines, grammar):
+            or has_continuation_lines(before, lines, grammar) or not deepens_only_under_openers(before, lines, grammar):
         return middle
     new_base = base
     if not before and line_above is not None and base % step == 0 and "\t" not in indentation(line_above):
@@ -1137,6 +1137,24 @@ def rescale_indent_steps(middle: str, before: str, indent_unit: str, grammar: st
         if line.strip() and (width > base or new_base != base):
             lines[i] = " " * (new_base + (width - base) // step * unit) + line[width:]
     return "\n".join(lines)
+
+
+def deepens_only_under_openers(before: str, lines: list[str], grammar: str | None) -> bool:
+    """Is every line deeper than the code line above it under a line that opens a level (a block header, a label,
+    a brace or bracket left open at its end)? A line deeper under one that opens nothing continues a statement
+    (`return new Builder(r)` then `        .setFade(0)`), and styles indent those by their own rule (Java's double
+    step), not in levels to redraw."""
+    above = before + lines[0]
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        code = without_trailing_comment(above, grammar).rstrip()
+        if len(indentation(line)) > len(indentation(above)) and not (
+                opens_block(code, grammar) or braceless_header(code, grammar) or LABEL_LINE.match(code)
+                or code.endswith(("{", "[", "("))):
+            return False
+        above = line
+    return True
 
 
 def has_continuation_lines(before: str, lines: list[str], grammar: str | None) -> bool:
@@ -1332,7 +1350,9 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
             or (line_above.strip() and opens_block(line_above, grammar))):
         return middle
     below = next((line for line in suffix.split("\n") if line.strip()), "")
-    if not below:   # at the end of the file: a new top-level statement as likely as more of the last block
+    # At the end of the file a new top-level statement is as likely as more of the last block; at its start, with
+    # no code above, the margin is where code begins (the code below may be the body of what the fill opens).
+    if not below or not line_above.strip():
         return middle
     depth = indentation(below) + (indent_unit if CLOSING_LINE.match(below) or CONTINUES_BLOCK.match(below) else "")
     if line_above.strip() and len(indentation(line_above)) < len(depth):

@@ -422,6 +422,16 @@ def test_indent_unit_comes_from_the_document():
      "def load(\n        path,\n        encoding='utf-8'):\n    pass"),
     ("cpp", "int x = f(a,\n    b);", "", "  ", "int x = f(a,\n    b);"),
     ("python", "a,\n      b)", "  foo(", "  ", "a,\n      b)"),
+    # a statement going on below a line that opens nothing (a method chain, an operand after `=`): styles indent
+    # those by their own rule (Java's double step), not in levels; before, the 4 columns became 2
+    ("java", "return new B(r)\n        .setA(1)\n        .setB(0);", "    ", "  ",
+     "return new B(r)\n        .setA(1)\n        .setB(0);"),
+    ("java", "res[1] =\n        src[1]\n            + dst[1];", "    ", "  ", "res[1] =\n        src[1]\n            + dst[1];"),
+    ("javascript", "const s = x\n    ? a\n    : b;\nif (s) {\n    go();\n}", "", "  ",
+     "const s = x\n    ? a\n    : b;\nif (s) {\n    go();\n}"),
+    # a level under a label or a brace-less header still is one
+    ("cpp", "case 1:\n    f();\n    break;", "", "  ", "case 1:\n  f();\n  break;"),
+    ("c", "if (a)\n    f();", "", "  ", "if (a)\n  f();"),
     # inside a string or a comment the indentation is text: unchanged
     ("python", 'HELP = """\nUsage:\n  tool run\n    --fast\n"""', "", "    ",
      'HELP = """\nUsage:\n  tool run\n    --fast\n"""'),

@@ -1852,6 +1852,12 @@ def test_a_fill_is_planned_from_the_tokens_the_engine_counts_not_from_characters
     # ... but a scope deeper in closes at its own depth
     ("javascript", "function a() {\n  if (x) {\n    y();\n<[><]>\n  z();\n}\n", "}",
      "function a() {\n  if (x) {\n    y();\n  }\n  z();\n}\n"),
+    # at the file's start, with no code above, code begins at the margin: the indented lines below are the body of
+    # what the fill opens (they were all moved in to that depth)
+    ("lua", "<[><]>\n  return state\nend\n", "-- Is.\nlocal function is(state)",
+     "-- Is.\nlocal function is(state)\n  return state\nend\n"),
+    ("c", "<[><]>\n * Licensed under the MIT license.\n */\nint x;\n", "/* zpipe.c: an example\n * Version 1.",
+     "/* zpipe.c: an example\n * Version 1.\n * Licensed under the MIT license.\n */\nint x;\n"),
 ])
 def test_code_written_from_column_0_on_a_blank_line_goes_to_the_depth_of_the_code_around(language_id, source,
                                                                                          middle, expected):
