@@ -21,7 +21,7 @@ from .readable import unreadable_text
 from .related import RelatedDocument
 from .spans import rows_inside_literals
 from .style import (LINE_BREAK, LONE_CR, breaks_mixed, has_lone_crs, indent_style, indent_votes, line_break_near,
-                    line_ending_of, mixed_indentations, starts_at_margin)
+                    line_ending_of, mixed_indentations, other_step_near, starts_at_margin)
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024   # 2 MB of UTF-8
 MODES = ("inline", "fill", "rewrite")
@@ -383,6 +383,8 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
     indent_unit, indent_seen = indent_style(
         layout, request.tab_size, request.insert_spaces, plan.grammar, indentation(plan.before),
         literal_rows=(lambda: rows_inside_literals(plan.grammar, layout)) if plan.grammar else None)
+    # (a file written in two widths: the model's levels are redrawn in neither, the code around may use the other)
+    indent_seen = indent_seen and not other_step_near(layout, own_start if layout is own else start, indent_unit)
     style = CleanContext(
         shape=plan.decision.shape, before=plan.before, rest_of_line=plan.rest_of_line, suffix=suffix,
         suffix_starts_line=end == 0 or text[end - 1] == "\n", line_ending=line_ending_of(own, own_start),

@@ -83,6 +83,34 @@ def indent_votes(text: str, skipped_rows: Collection[int] = ()) -> tuple[int, in
     return tabs, spaced, steps
 
 
+NEAR_CURSOR_CHARS = 3_000   # how far the code around the cursor is looked at
+CODE_AT_MARGIN_BELOW = re.compile(r"\n(?=\S)")
+
+
+def starts_with_code_at_margin(text: str, line_start: int) -> bool:
+    return text[line_start:line_start + 1] not in ("", " ", "\t", "\n", "\r")
+
+
+def other_step_near(text: str, offset: int, unit: str) -> bool:
+    """Does the code around `offset` step deeper only by another width than the document's `unit` (a file whose
+    parts were written in 2- and 4-space styles)? A model's levels in that width then match the code they join."""
+    if not unit or unit.strip(" "):
+        return False
+    # The top-level definition around the cursor: from the last line at the margin above to the next one below.
+    limit = max(0, offset - NEAR_CURSOR_CHARS)
+    start = line_start_at(text, offset)
+    while start > limit and not starts_with_code_at_margin(text, start):
+        start = line_start_at(text, start - 1)
+    below = CODE_AT_MARGIN_BELOW.search(text, line_end_at(text, offset), min(len(text), offset + NEAR_CURSOR_CHARS))
+    window = text[start:below.start() if below else line_end_at(text, min(len(text), offset + NEAR_CURSOR_CHARS))]
+    _, _, steps = indent_votes(window)
+    first = next((line for line in window.split("\n") if line.strip()), "")
+    if first.startswith(" "):   # (the window's first line steps from column 0, not from a line above it)
+        steps[len(first) - len(first.lstrip(" "))] -= 1
+    near = next((size for size, count in steps.most_common() if 2 <= size <= 8 and count > 0), None)
+    return near is not None and near != len(unit) and steps[near] >= 2 and steps[len(unit)] <= 0
+
+
 def editor_tab_size(tab_size) -> int | None:
     return tab_size if isinstance(tab_size, int) and not isinstance(tab_size, bool) and 1 <= tab_size <= 16 else None
 

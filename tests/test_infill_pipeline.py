@@ -2495,3 +2495,28 @@ def test_jsx_the_scan_cannot_read_still_counts_the_blocks_open_at_the_end(langua
 def test_stray_lines_of_the_other_indentation_leave_the_style_as_it_was(language, source, middle, expected):
     result, _ = inline(source, middle, language_id=language)
     assert result.text == expected, result.message
+
+
+TWO_SPACE_FUNCTIONS = "".join(f"local function f{i}(a)\n  if a then\n    return {i}\n  end\n  return 0\nend\n\n"
+                              for i in range(60))
+FOUR_SPACE_FUNCTION = ("local function g(s)\n    local t = {}\n    for i = 1, #s do\n        t[i] = s[i]\n    end\n"
+                       "    <|>\n    return t\nend\n")
+
+
+@pytest.mark.parametrize("source", [TWO_SPACE_FUNCTIONS + FOUR_SPACE_FUNCTION,
+                                    FOUR_SPACE_FUNCTION + "\n" + TWO_SPACE_FUNCTIONS])
+def test_levels_written_in_the_step_of_the_code_around_are_kept_in_a_file_of_two_styles(source):
+    """A Lua file mostly in 2-space steps with a function in 4 (penlight's xml.lua): a block written in 4 inside
+    that function was redrawn in 2, unlike the code around it."""
+    middle = 'if #t > 1 then\n        error("x")\n    end'
+    result, _ = inline(source, middle, language_id="lua")
+    assert result.text == middle
+    from infill.style import other_step_near
+    text, offset = at(source)
+    assert other_step_near(text, offset, "  ") and not other_step_near(text, offset, "    ")
+
+
+def test_levels_are_still_redrawn_in_the_step_of_the_code_around():
+    source = TWO_SPACE_FUNCTIONS + "local function h(s)\n  local t = {}\n  <|>\n  return t\nend\n" + TWO_SPACE_FUNCTIONS
+    result, _ = inline(source, 'if #t > 1 then\n      error("x")\n  end', language_id="lua")
+    assert result.text == 'if #t > 1 then\n    error("x")\n  end'
