@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from .decide import (BRACELESS_HEADER_GRAMMARS, LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor,
-                     code_bracket_surplus, code_for_brackets, comment_start, opens_block, signature_awaits_block,
-                     without_trailing_comment)
+from .decide import (BRACELESS_HEADER_GRAMMARS, COMPLETE_LINE, LABEL_LINE, braceless_header, bracket_surplus,
+                     code_after_cursor, code_bracket_surplus, code_for_brackets, comment_start, opens_block,
+                     signature_awaits_block, without_trailing_comment)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, OPEN, code_outside_literals,
                        hole_end, jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 from .spans import next_closer_ends_go_list
@@ -132,6 +132,33 @@ def lines_inside_opened_bracket(middle: str, before: str, rest_of_line: str, gra
         if len(indentation(line)) <= body_indent:
             return ""
     return ""
+
+
+def operand_lines_below(middle: str, before: str, rest_of_line: str, grammar: str | None = None) -> str:
+    """`return a ||` + `\n    b ||\n    c;`: where the fill's line ends wanting more (an operator, `=`) and the
+    model went on below it, those lines through the first that ends the expression (a one-line fill kept the line
+    up to its operator, which broke the code). "" when the model wrote something else: a blank line or a line less
+    deep than the cursor's before the end, or a block's header."""
+    lines = middle.split("\n")
+    if len(lines) < 2 or code_after_cursor(rest_of_line, grammar).strip() or open_literal(grammar, before):
+        return ""
+    code = without_trailing_comment(before + lines[0], grammar).rstrip()
+    # (after an opening bracket or a comma, the lines below are lines_inside_opened_bracket's to judge)
+    if not code.strip() or code[-1] in "([{," or not expression_goes_on(code, grammar) or opens_block(code, grammar):
+        return ""
+    floor = len(indentation(before + lines[0]))
+    for number, line in enumerate(lines[1:], start=1):
+        code = without_trailing_comment(line, grammar).rstrip()
+        if not code.strip() or len(indentation(line)) < floor or opens_block(code, grammar):
+            return ""
+        if not expression_goes_on(code, grammar):
+            return "\n".join(lines[:number + 1])
+    return ""
+
+
+def expression_goes_on(code: str, grammar: str | None) -> bool:
+    """goes_on_below, but for a line finished though it ends in an operator's character (`n++`, `...`)."""
+    return goes_on_below(code, grammar) and not COMPLETE_LINE.search(code)
 
 
 def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
@@ -1702,6 +1729,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if ctx.shape == "single":
         middle = operand_after_line_break(middle, ctx.before, ctx.grammar)
         middle = (lines_inside_opened_bracket(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
+                  or operand_lines_below(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
                   or collapse_leading_gap(first_line_only(middle), ctx.before))
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":

@@ -480,6 +480,27 @@ def test_lines_below_an_opened_bracket_are_kept_only_through_its_own_closer(sour
     assert result.text == ""
 
 
+JAVA_RETURN_OF_ORS = "class A {\n  boolean f() {\n    return\n        d(a, b) ||\n            <|>\n  }\n}\n"
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # a one-line fill kept `d(c, e) ||` alone, which broke the code, and nothing was offered
+    ("java", JAVA_RETURN_OF_ORS, "d(c, e) ||\n            d(g, h);\n  }",
+     "class A {\n  boolean f() {\n    return\n        d(a, b) ||\n            d(c, e) ||\n            d(g, h);\n  }\n}\n"),
+    ("python", "def f(a, b):\n    total = (a +\n             <|>\n", "b +\n             1)\n    return total",
+     "def f(a, b):\n    total = (a +\n             b +\n             1)\n"),
+    # lines that end the expression no deeper than the cursor's, or after a blank line: not its operand
+    ("java", JAVA_RETURN_OF_ORS, "d(c, e) ||\n  d(g, h);", "class A {\n  boolean f() {\n    return\n        d(a, b) ||\n"
+     "            \n  }\n}\n"),
+    ("java", JAVA_RETURN_OF_ORS, "d(c, e) ||\n\n            d(g, h);", "class A {\n  boolean f() {\n    return\n"
+     "        d(a, b) ||\n            \n  }\n}\n"),
+])
+def test_an_expression_the_fill_leaves_wanting_goes_on_over_the_models_lines_below(language, source, middle,
+                                                                                   expected):
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.message
+
+
 @pytest.mark.parametrize("language, source, middle, after", [
     ("c", "int f(const G *group, S *r,\n      const S *a) {\n  <|>\n}\n", "const B *o = &group->order;",
      "int f(const G *group, S *r,\n      const S *a) {\n  const B *o = &group->order;\n}\n"),
