@@ -486,12 +486,13 @@ JAVA_RETURN_OF_ORS = "class A {\n  boolean f() {\n    return\n        d(a, b) ||
 @pytest.mark.parametrize("language, source, middle, expected", [
     # a one-line fill kept `d(c, e) ||` alone, which broke the code, and nothing was offered
     ("java", JAVA_RETURN_OF_ORS, "d(c, e) ||\n            d(g, h);\n  }",
-     "class A {\n  boolean f() {\n    return\n        d(a, b) ||\n            d(c, e) ||\n            d(g, h);\n  }\n}\n"),
+     "class A {\n  boolean f() {\n    return\n        d(a, b) ||\n            d(c, e) ||\n"
+     "            d(g, h);\n  }\n}\n"),
     ("python", "def f(a, b):\n    total = (a +\n             <|>\n", "b +\n             1)\n    return total",
      "def f(a, b):\n    total = (a +\n             b +\n             1)\n"),
     # lines that end the expression no deeper than the cursor's, or after a blank line: not its operand
-    ("java", JAVA_RETURN_OF_ORS, "d(c, e) ||\n  d(g, h);", "class A {\n  boolean f() {\n    return\n        d(a, b) ||\n"
-     "            \n  }\n}\n"),
+    ("java", JAVA_RETURN_OF_ORS, "d(c, e) ||\n  d(g, h);",
+     "class A {\n  boolean f() {\n    return\n        d(a, b) ||\n            \n  }\n}\n"),
     ("java", JAVA_RETURN_OF_ORS, "d(c, e) ||\n\n            d(g, h);", "class A {\n  boolean f() {\n    return\n"
      "        d(a, b) ||\n            \n  }\n}\n"),
 ])
