@@ -236,6 +236,11 @@ def enclosing_definition(text: str, start: int, end: int) -> tuple[int, int, str
     line = text[first:] if stop == -1 else text[first:stop]
     column = len(indentation(line)) if line.strip() else start - first
     indented = column > 0   # at module level no definition holds the cursor
+    # The definition must hold every selected line too: a selection running on into the next method's decorator or
+    # header is held by the class, not by the method it starts in.
+    for row in text[first:end].split("\n")[1:]:
+        if row.strip() and not row.lstrip().startswith("#"):
+            column = min(column, len(indentation(row)))
     a, nearest = first, None
     while a > 0 and start - a < WINDOW_CHARS:
         above = text[line_start(text, a - 1):a - 1]

@@ -416,3 +416,18 @@ def test_3_12_syntax_that_cannot_be_taken_out_is_left_unjudged_not_recursed_into
     """Taken out, the line came back unchanged and was judged again, and again: RecursionError (a benchmark run
     died on `def _ [np.reshape`)."""
     assert syntax_error_line(source) is None   # unjudged here: tree-sitter's check still applies
+
+
+@pytest.mark.parametrize("source", [
+    "class A:\n    def run(self):\n[[        return 1\n\n    @property\n]]    def name(self):\n        return 2\n",
+    "class A:\n    def run(self):\n[[        return 1\n\n    def _build(\n]]        self,\n        x,\n    ):\n"
+    "        return x\n",
+])
+@pytest.mark.parametrize("mode", ["fill", "rewrite"])
+def test_a_selection_running_on_into_the_next_methods_header_is_judged_in_the_class(source, mode):
+    """The window was the method the selection starts in, so it ended inside the next one's decorator or header,
+    and the user's own text written back counted as a fault: refused."""
+    from test_infill_pipeline import selected
+    own = source[source.index("[[") + 2:source.index("]]")]
+    result, after = selected(source, own, mode=mode)
+    assert result.text == own and after == source.replace("[[", "").replace("]]", ""), result.message
