@@ -1399,6 +1399,13 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     return "\n".join(depth + line if i in moved else line for i, line in enumerate(lines))
 
 
+def top_level_definition_after_gap(middle: str, ctx: CleanContext) -> bool:
+    """Python: a `def`, `class` or decorator written at the margin after PEP 8's two blank lines is a new top-level
+    definition, not one more method of the class above (the code below may be the body of what it opens)."""
+    first = next((line for line in middle.split("\n") if line.strip()), "")
+    return ctx.grammar == "python" and ctx.blank_lines_above >= 2 and bool(PYTHON_DEFINITION.match(first))
+
+
 def blank_lines_placed_by_code(original: str, line_above: str, suffix: str, grammar: str | None = None) -> bool:
     """A fill of selected blank lines that indent_at_column_zero placed at the depth of the code around it, where
     the spaces left on those lines say nothing: the code below is as deep as they are, or no shallower than the line
@@ -1714,7 +1721,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             ctx.scope_at_margin and CLOSING_LINE.match(next((line for line in middle.split("\n") if line.strip()), "x"))
             and not indentation(middle.lstrip("\n"))):
         # (a closer at the margin ends the scope that begins there: `}` then `function b() {`, left where written)
-        middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
+        if not top_level_definition_after_gap(middle, ctx):
+            middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
     placed_by_code = blank_lines_placed_by_code(ctx.original, opener_above, suffix, ctx.grammar)
     if ctx.shape == "block" and not ctx.before and not placed_by_code:
         # (in place before a `}` of the block is compared with the suffix's)

@@ -2542,3 +2542,19 @@ def test_levels_are_still_redrawn_in_the_step_of_the_code_around():
     source = TWO_SPACE_FUNCTIONS + "local function h(s)\n  local t = {}\n  <|>\n  return t\nend\n" + TWO_SPACE_FUNCTIONS
     result, _ = inline(source, 'if #t > 1 then\n      error("x")\n  end', language_id="lua")
     assert result.text == 'if #t > 1 then\n    error("x")\n  end'
+
+
+@pytest.mark.parametrize("middle", ['def get_logger():\n    """Make one."""', "@cache\ndef get_logger():",
+                                    "class Maker:\n    pass"])
+def test_a_definition_at_the_margin_after_two_blank_lines_stays_top_level(middle):
+    """After PEP 8's two blank lines under a class, a `def` written at the margin was moved into the class (a
+    method), and the body below it was left in the class: `return` outside a function, or refused."""
+    source = "class Logger:\n    def verbose(self):\n        return 1\n\n\n<|>\n    return Logger()\n\n\nLOG = 1\n"
+    result, _ = inline(source, middle)
+    assert result.text == middle, result.message
+
+
+def test_a_method_after_one_blank_line_still_goes_into_the_class():
+    source = "class Logger:\n    def verbose(self):\n        return 1\n\n<|>\n    def quiet(self):\n        return 0\n"
+    result, _ = inline(source, "def loud(self):\n    return 2")
+    assert applied(source, result).count("    def loud(self):\n        return 2\n") == 1, result.message
