@@ -386,7 +386,7 @@ def definition_gap(middle: str, ctx: CleanContext) -> int:
 
 
 def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "", opener: str = "",
-                      grammar: str | None = None) -> str:
+                      grammar: str | None = None, in_brackets: bool = False) -> str:
     """Multi-line mode: keep lines until one's indentation leaves the block being written.
 
     After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
@@ -425,11 +425,24 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     above_depth = len(indentation(above)) if above.strip() and opens_block(above, grammar) else None
     for i, line in enumerate(lines[1:], start=1):
         if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) < limit:
+            if closes_bracket_from_above(line, before, lines[:i + 1], suffix, grammar, in_brackets):
+                limit = len(indentation(line))   # the statement's closer: its lines go on at that depth
+                continue
             closes_here = (above_depth is not None and len(indentation(line)) == above_depth
                            and CLOSING_LINE.match(line) and not block_closed_below(line, suffix, above_depth))
             return "\n".join(lines[:i + 1]) if closes_here else cut_before(
                 lines, i, lambda above: len(indentation(above)) < limit, grammar)
     return cut_before(lines, len(lines), lambda above: len(indentation(above)) < limit, grammar)
+
+
+def closes_bracket_from_above(line: str, before: str, written: list[str], suffix: str, grammar: str | None,
+                              in_brackets: bool = False) -> bool:
+    """A closer line (`    )`) of a bracket opened above the cursor's line (`logger.debug(` then its arguments),
+    which nothing below closes: the statement's end, not a line that left the block. A `}` only where the cursor
+    is known to be inside a statement's brackets (elsewhere it ends a block)."""
+    return (bool(CLOSING_LINE.match(line)) and (in_brackets or line.lstrip()[0] in ")]")
+            and code_bracket_surplus(before + "\n".join(written), grammar) < 0
+            and not suffix_closes_block(line, suffix, len(indentation(line))))
 
 
 # What ends a string or comment that can span lines (Python's docstrings, block comments, template literals, Lua's
@@ -1743,7 +1756,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     elif ctx.shape == "multi":
         if after_opener:
             middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
-        middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar)
+        middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar,
+                                   ctx.in_brackets)
         # (The body's first line placed first: its depth is the base the levels below it are redrawn from.)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
         if ctx.indent_seen and not prose:   # on the lines kept: one that left the scope would stop the redraw

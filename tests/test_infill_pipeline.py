@@ -2558,3 +2558,21 @@ def test_a_method_after_one_blank_line_still_goes_into_the_class():
     source = "class Logger:\n    def verbose(self):\n        return 1\n\n<|>\n    def quiet(self):\n        return 0\n"
     result, _ = inline(source, "def loud(self):\n    return 2")
     assert applied(source, result).count("    def loud(self):\n        return 2\n") == 1, result.message
+
+
+@pytest.mark.parametrize("language, source, middle", [
+    ("python", 'def f(x):\n    logger.debug(\n        "msg %s",\n        <|>\n\n    return None\n', "x,\n    )"),
+    ("python", "X = Union[\n    <|>\n\nclass B:\n    pass\n", "[str, int], bytes\n]"),
+    ("javascript", "function f(x) {\n  log(\n    'msg',\n    <|>\n\n  return x;\n}\n", "x,\n  );"),
+])
+def test_the_closer_of_a_bracket_opened_above_that_nothing_below_closes_is_kept(language, source, middle):
+    """On a blank line inside a call's arguments the model wrote the last one and the call's `)` less deep than
+    the cursor: the `)` was taken for a line that left the block and cut, and the call was left open (refused)."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == middle, result.message
+
+
+def test_the_closer_is_not_written_twice_when_the_editor_put_one_below():
+    source = 'def f(x):\n    logger.debug(\n        "msg %s",\n        <|>\n    )\n    return None\n'
+    result, _ = inline(source, "x,\n    )")
+    assert result.text == "x,", result.message
