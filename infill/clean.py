@@ -97,16 +97,36 @@ DECLARES = re.compile(r"\b(?:const|let|var|return|def|class|function|func|fn|loc
                       r"val|auto)\s+$")
 
 
-def operand_after_line_break(middle: str, before: str, grammar: str | None = None) -> str:
+def operand_after_line_break(middle: str, before: str, grammar: str | None = None, line_above: str = "") -> str:
     """`foo(` + `\n    a, b\n`: where the line so far wants an operand and the model put its one line of it on a
-    line of its own, that line (a one-line fill kept only the empty line before it, so nothing was offered)."""
+    line of its own, that line (a one-line fill kept only the empty line before it, so nothing was offered). Not
+    after the comma of a list laid out an item a line: joined, its next item changed the layout (next_item_below)."""
     lines = middle.split("\n")
     written = [line for line in lines if line.strip()]
     if (lines[0].strip() or len(written) != 1 or not before.strip() or not WANTS_OPERAND.search(before)
-            or open_literal(grammar, before)):
+            or open_literal(grammar, before) or one_item_a_line(before, line_above, grammar)):
         return middle
     # (`import` + `os`, `x =` + `1`: a space between, where the line so far does not end in one or in a bracket)
     return ("" if before[-1].isspace() or before[-1] in "([{" else " ") + written[0].strip()
+
+
+def one_item_a_line(before: str, line_above: str, grammar: str | None) -> bool:
+    """The line so far ends in a comma, and so does the code line above it or it opens a bracket: a list (of
+    arguments, items, imported names) laid out an item a line."""
+    code_above = without_trailing_comment(line_above, grammar).rstrip()
+    return before.rstrip().endswith(",") and code_above[-1:] in (",", "(", "[", "{")
+
+
+def next_item_below(middle: str, before: str, line_above: str, rest_of_line: str, grammar: str | None) -> str:
+    """`    "a": 1,` in a list laid out an item a line + `\n    "b": 2,`: the model's next item on a line of its own,
+    as it wrote it and as the list is laid out (joined, it became `"a": 1, "b": 2,`). "" unless the line right
+    after the cursor's is one as deep as the cursor's, with nothing after the cursor."""
+    lines = middle.split("\n")
+    if (len(lines) < 2 or lines[0].strip() or not lines[1].strip() or code_after_cursor(rest_of_line, grammar).strip()
+            or open_literal(grammar, before) or not one_item_a_line(before, line_above, grammar)
+            or indentation(lines[1]) != indentation(before) or CLOSING_LINE.match(lines[1])):
+        return ""
+    return "\n" + lines[1].rstrip()
 
 
 def lines_inside_opened_bracket(middle: str, before: str, rest_of_line: str, grammar: str | None = None) -> str:
@@ -1748,10 +1768,11 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             # (`=> x + 1;`, Lua's ` then print(x) end`: no block after all, and the statement ended on its line)
             middle = first_line
     if ctx.shape == "single":
-        middle = operand_after_line_break(middle, ctx.before, ctx.grammar)
-        middle = (lines_inside_opened_bracket(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
-                  or operand_lines_below(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
-                  or collapse_leading_gap(first_line_only(middle), ctx.before))
+        item = next_item_below(middle, ctx.before, ctx.line_above, ctx.rest_of_line, ctx.grammar)
+        middle = item or operand_after_line_break(middle, ctx.before, ctx.grammar, ctx.line_above)
+        middle = item or (lines_inside_opened_bracket(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
+                          or operand_lines_below(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
+                          or collapse_leading_gap(first_line_only(middle), ctx.before))
         middle = drop_comment_for_missing_operand(middle, ctx.before, ctx.grammar)
     elif ctx.shape == "multi":
         if after_opener:

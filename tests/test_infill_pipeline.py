@@ -2576,3 +2576,17 @@ def test_the_closer_is_not_written_twice_when_the_editor_put_one_below():
     source = 'def f(x):\n    logger.debug(\n        "msg %s",\n        <|>\n    )\n    return None\n'
     result, _ = inline(source, "x,\n    )")
     assert result.text == "x,", result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("python", 'CONFIG = {\n    "a": 1,<|>\n}\n', '\n    "b": 2,\n    "c": 3,\n}\n', '\n    "b": 2,'),
+    ("python", "from x import (\n    a,\n    b,<|>\n)\n", "\n    c,", "\n    c,"),
+    ("go", "package main\n\nvar xs = []int{\n\t1,<|>\n}\n", "\n\t2,", "\n\t2,"),
+    # a list laid out on one line: the next item joins it, as before
+    ("python", "f(a, b,<|>\n", "\n    c)", " c)"),
+])
+def test_the_next_item_of_a_list_laid_out_an_item_a_line_keeps_its_own_line(language, source, middle, expected):
+    """At the end of `"a": 1,` the model wrote the next item on a line of its own: it was pulled up onto the
+    cursor's line (`"a": 1, "b": 2,`), which changed the list's layout."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == expected, result.message
