@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .clean import AUTO_CLOSED
 from .closing import parses_once_closed, unclosed_at_end
 from .python_blocks import fill_python_faults
 from .readable import unreadable_text
@@ -61,7 +62,8 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
         check.remaining_errors += python[1]
     elif grammar != "python" and not check.added and before.total and after.total >= before.total:
         check.added = int(unresolved_errors(before.spans, after.spans, *fill_line_bytes(document, start, end),
-                                            len(text.encode("utf-8")), caused_below))
+                                            len(text.encode("utf-8")), caused_below,
+                                            finished_up_to_typed_closers(document, start, end, text)))
     elif grammar != "python" and not check.added and after.total:
         low = len(document[:start].encode("utf-8"))
         check.added = int(swallowed_by_a_new_error(before.spans, after.spans, low, len(text.encode("utf-8"))))
@@ -118,8 +120,17 @@ def fill_line_bytes(document: str, start: int, end: int) -> tuple[int, int, int,
             high + len(document[end:line_end].encode("utf-8")))
 
 
+def finished_up_to_typed_closers(document: str, start: int, end: int, text: str) -> bool:
+    """The fill takes the place of the closers the editor typed after the cursor (`g(|)`), ends with them, and
+    nothing follows them on the line: what ends the statement (`;`, a list's `,`, `from ...`) is the user's to
+    type after them, so the error its absence makes is no sign that the fill did not finish its part."""
+    tail = document[start:end].strip()
+    return (bool(tail) and set(tail) <= AUTO_CLOSED and "\n" not in text and text.rstrip().endswith(tail.rstrip(";,"))
+            and not document[end:line_end_at(document, end)].strip())
+
+
 def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low: int, high: int, line_end: int,
-                      length: int, caused_below: frozenset = frozenset()) -> bool:
+                      length: int, caused_below: frozenset = frozenset(), ends_after_closers: bool = False) -> bool:
     """Errors a fill that adds none still answers for: bytes [low, high) of a document with errors were replaced
     by `length` bytes, leaving as many errors as before; the fill's lines run from `line_start` to `line_end`.
     - An error up to the end of the fill's last line that is none of the old ones moved along: the fill broke
@@ -128,7 +139,8 @@ def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low:
       the line it was written into. In `while (| < n)` or `if | {` the missing condition is an error at the `<`
       or over the `if`, and a broken condition (`x &&`) leaves it just as it was, where the right one clears it.
     - An old ERROR the unfinished line makes on the code line below (`caused_below`), still there: `x := a +`
-      swallows the `return` under it as `x :=` did."""
+      swallows the `return` under it as `x :=` did.
+    The last two not where the statement ends after the closers the fill finishes with (`ends_after_closers`)."""
     shift = length - (high - low)
 
     def places(byte: int) -> set[int]:   # where a byte of the old document may be now (at an edge: either side)
@@ -155,7 +167,7 @@ def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low:
                    if span not in at_edges and not any(moved_along(old, span) for old in cut_by_the_fill)]
     if any(start < line_end + shift for _, _, start, _ in unexplained):
         return True
-    return any((kind == "ERROR" and not missing and line_start <= start < line_end and end > high
+    return not ends_after_closers and any((kind == "ERROR" and not missing and line_start <= start < line_end and end > high
                 or (kind, missing, start, end) in caused_below) and still_there((kind, missing, start, end))
                for kind, missing, start, end in before)
 

@@ -1294,11 +1294,25 @@ def trim_trailing_whitespace(middle: str, suffix: str = "", grammar: str | None 
     if ending == OPEN or (ending == HOLE and grammar == "python" and trimmed.endswith("=")
                           and suffix[:1] in ("}", "!", ":")):
         return trimmed + spaces   # (as the model wrote them)
+    if suffix[0] in ")]}" and padded_opener(last_line if "\n" in trimmed else before + trimmed, suffix[0], grammar):
+        return trimmed + " "   # `import { map }`, `{ return 1 }`: padded inside as the bracket is at its opener
     if suffix[0] in ")]},;.:" or trimmed[-1] in "([{." or trimmed.endswith(("::", "->", "?.")):
         return trimmed
     if suffix[0] in "([" and (trimmed[-1] in ")]" or WORD_START.match(trimmed[-1]) and not keyword_at_end(trimmed)):
         return trimmed   # a name or a closer before the user's `(xs)` or `[0]` calls or indexes: `len(xs)`
     return trimmed + " "   # (as the model spaced them: `x = y`, `if (a)`, `1 -- note`)
+
+
+def padded_opener(line: str, closer: str, grammar: str | None) -> bool:
+    """Is the bracket `line` leaves open last the one `closer` closes, with a space after it (`{ a`)?"""
+    stack: list[int] = []
+    code = code_for_brackets(line, grammar)
+    for at, char in enumerate(code):
+        if char in OPENERS:
+            stack.append(at)
+        elif char in PAIRS and stack and code[stack[-1]] == PAIRS[char]:
+            stack.pop()
+    return bool(stack) and code[stack[-1]] == PAIRS[closer] and code[stack[-1] + 1:stack[-1] + 2] == " "
 
 
 def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "",
@@ -1804,6 +1818,9 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         pass   # `d = {` + `'a': 1}`: the model closed the literal on the cursor's line; kept as it wrote it
     elif after_opener and middle.lstrip(" \t").startswith("}"):
         pass   # `function f() {` + `}`: an empty body, closed where the model closed it (not at the body's depth)
+    elif after_opener and "\n" not in middle and (middle[:1] == " " or ctx.before.endswith(" ")) and (
+            ctx.rest_of_line.lstrip().startswith("}")):
+        pass   # `bool {|}` + ` return ok }`: a body written on the braces' line, as short ones are (`{ 1 }`)
     elif after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit, ctx.grammar)
     else:

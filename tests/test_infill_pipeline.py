@@ -2590,3 +2590,41 @@ def test_the_next_item_of_a_list_laid_out_an_item_a_line_keeps_its_own_line(lang
     cursor's line (`"a": 1, "b": 2,`), which changed the list's layout."""
     result, _ = inline(source, middle, language_id=language)
     assert result.text == expected, result.message
+
+
+@pytest.mark.parametrize("language, source, middle, line", [
+    ("c", "void f(void) {\n    g(<|>)\n    x = 1;\n}\n", "a, b", "    g(a, b)"),
+    ("rust", "fn main() {\n    let v = f(<|>)\n    g();\n}\n", "x", "    let v = f(x)"),
+    ("go", "package p\n\nvar xs = []complex128{\n\tcomplex(<|>)\n\tcomplex(0, 1),\n}\n", "1, 2", "\tcomplex(1, 2)"),
+    ("typescript", "import { a } from './a';\nimport { m<|>}\n\nconst x = 1;\n", "ap ", "import { map }"),
+])
+def test_typing_inside_the_editors_closers_is_completed_before_the_statement_ends(language, source, middle, line):
+    """`g(|)` as the editor leaves it while the user types: the fill up to the `)` is right, but the `;` (Go's
+    list `,`, TypeScript's `from`) the user types after it is missing, and that old error was held against the
+    fill: every such completion was refused."""
+    result, _ = inline(source, middle, language_id=language)
+    assert line in applied(source, result).split("\n"), result.message
+
+
+@pytest.mark.parametrize("middle", ["a +", "a, b) {"])
+def test_a_broken_fill_inside_the_editors_closers_is_still_refused(middle):
+    result, _ = inline("void f(void) {\n    g(<|>)\n    x = 1;\n}\n", middle, language_id="c")
+    assert result.text == ""
+
+
+@pytest.mark.parametrize("language, source, middle, line", [
+    ("go", "package p\n\nfunc (e E) Is(err error) bool { r<|>}\n", "eturn err != nil }",
+     "func (e E) Is(err error) bool { return err != nil }"),
+    ("typescript", "const f = () => { r<|>}\n", "eturn 1 }", "const f = () => { return 1 }"),
+    ("go", "package p\n\nfunc (e E) Is(err error) bool {<|>}\n", " return err != nil }",
+     "func (e E) Is(err error) bool { return err != nil }"),
+    ("rust", "fn f() -> i32 { <|>}\n", "1 }", "fn f() -> i32 { 1 }"),
+    ("javascript", "const s = [ 1, <|>]\n", "2 ]", "const s = [ 1, 2 ]"),
+    # not padded at the opener: no space before the closer either
+    ("javascript", "f(a, <|>)\n", "b )", "f(a, b)"),
+])
+def test_a_body_written_on_the_braces_line_stays_there_padded_as_at_its_opener(language, source, middle, line):
+    """`{ r|}` + `eturn 1 }`: the space before the `}` was dropped (`{ return 1}`), and `{ |}` + `1 }` was split
+    into a block, leaving `{ ` with a trailing space on the header's line."""
+    result, _ = inline(source, middle, language_id=language)
+    assert line in applied(source, result).split("\n"), result.message
