@@ -167,7 +167,9 @@ def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low:
                    if span not in at_edges and not any(moved_along(old, span) for old in cut_by_the_fill)]
     if any(start < line_end + shift for _, _, start, _ in unexplained):
         return True
-    return not ends_after_closers and any((kind == "ERROR" and not missing and line_start <= start < line_end and end > high
+    if ends_after_closers:
+        return False
+    return any((kind == "ERROR" and not missing and line_start <= start < line_end and end > high
                 or (kind, missing, start, end) in caused_below) and still_there((kind, missing, start, end))
                for kind, missing, start, end in before)
 
