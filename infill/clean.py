@@ -982,7 +982,7 @@ def with_tail(middle: str, tail: str, before: str = "", grammar: str | None = No
     closers = tail.strip()
     body = middle.rstrip()
     written = body.rstrip(";,")
-    still_open = brackets_after_string(written, closers, grammar)
+    still_open = brackets_after_string(written, closers, grammar, before)
     if still_open is not None:
         # `printf("|");` filled with `%d\n", x);`: the middle ends the string and closes what the tail closes; or
         # with `%d\n", x`: it ends the string, and the tail's `)` is still needed, its `"` not
@@ -1001,7 +1001,7 @@ def with_tail(middle: str, tail: str, before: str = "", grammar: str | None = No
         return middle + tail
     cut = len(written) - len(closers)
     # A quote there closes the prefix's string only when the middle holds an odd number of it.
-    quote_still_open = any(q in closers and len(unescaped(written, q, grammar)) % 2 == 0 for q in QUOTES)
+    quote_still_open = any(q in closers and len(unescaped(written, q, grammar, before)) % 2 == 0 for q in QUOTES)
     if closes_kept_bracket(written[:cut], closers) or quote_still_open:
         return middle + tail   # they close what the middle opened, not the editor's pair
     return body
@@ -1030,14 +1030,14 @@ def tail_not_written(written: str, tail: str, before: str, grammar: str | None =
     return tail[brackets[drop - 1] + 1:]
 
 
-def brackets_after_string(written: str, closers: str, grammar: str | None = None) -> str | None:
+def brackets_after_string(written: str, closers: str, grammar: str | None = None, before: str = "") -> str | None:
     """When `written`, typed inside the prefix's string, ends that string (`closers` starts with its quote) and
     after it closes the first brackets the rest of `closers` closes (or none): the brackets of `closers` still to
     close. None when it leaves the string open or closes other brackets."""
     quote = next((triple for triple in ('"""', "'''") if closers.startswith(triple)), closers[:1])
     if not quote or quote[0] not in QUOTES:
         return None
-    ends = unescaped(written, quote, grammar)   # (a triple quote counts once, not as a quote and a pair)
+    ends = unescaped(written, quote, grammar, before)   # (a triple quote counts once, not as a quote and a pair)
     if len(ends) % 2 == 0:
         return None   # an even number of quotes leaves the prefix's string open
     after = written[ends[0] + 1:]
@@ -1048,12 +1048,15 @@ def brackets_after_string(written: str, closers: str, grammar: str | None = None
     return brackets[len(closed):]
 
 
-def unescaped(text: str, quote: str, grammar: str | None = None) -> list[int]:
-    """Where `quote` stands in `text` not escaped: after an even number of backslashes (`"C:\\\\"` ends). Go's raw
-    strings escape nothing (`` `C:\\` `` ends)."""
+def unescaped(text: str, quote: str, grammar: str | None = None, before: str = "") -> list[int]:
+    """Where `quote` stands in `text` not escaped: after an even number of backslashes (`"C:\\\\"` ends), those at
+    the end of `before` (the text just before `text`, the cursor's line) counted in. Go's raw strings escape
+    nothing (`` `C:\\` `` ends)."""
     if grammar == "go" and quote == "`":
         return [i for i, char in enumerate(text) if char == "`"]
-    return [m.end() - 1 for m in re.finditer(r"(?<!\\)(?:\\\\)*" + re.escape(quote), text)]
+    lead = "\\" * ((len(before) - len(before.rstrip("\\"))) % 2)   # (`"say \|` + `"hi\""`: the first is escaped)
+    return [m.end() - 1 - len(lead) for m in re.finditer(r"(?<!\\)(?:\\\\)*" + re.escape(quote), lead + text)
+            if m.end() - 1 >= len(lead)]
 
 
 def split_trailing_comment(text: str, grammar: str | None, line_before: str = "") -> tuple[str, str]:

@@ -2628,3 +2628,15 @@ def test_a_body_written_on_the_braces_line_stays_there_padded_as_at_its_opener(l
     into a block, leaving `{ ` with a trailing space on the header's line."""
     result, _ = inline(source, middle, language_id=language)
     assert line in applied(source, result).split("\n"), result.message
+
+
+@pytest.mark.parametrize("language, source, middle, line", [
+    ("c", 'void f(void) {\n    puts("say \\<|>");\n}\n', '"hi\\"', '    puts("say \\"hi\\"");'),
+    ("c", 'void f(void) {\n    puts("say \\<|>");\n}\n', '"hi\\"");', '    puts("say \\"hi\\"");'),
+    ("typescript", 'function f() {\n  g("say \\<|>");\n}\n', '"hi\\"', '  g("say \\"hi\\"");'),
+])
+def test_a_quote_right_after_the_users_backslash_is_escaped_not_the_strings_end(language, source, middle, line):
+    """`puts("say \\|");` + `"hi\\""`: the model's first `"` was read as the end of the string, so the editor's
+    closing quote was taken as written and dropped, leaving the string unterminated (`puts("say \\"hi\\");`)."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert line in applied(source, result).split("\n"), result.message
