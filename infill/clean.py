@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from .decide import (BRACELESS_HEADER_GRAMMARS, COMPLETE_LINE, LABEL_LINE, braceless_header, bracket_surplus,
-                     code_after_cursor, code_bracket_surplus, code_for_brackets, comment_start, opens_block,
-                     signature_awaits_block, without_trailing_comment)
+from .decide import (BARE_HEADER, BARE_HEADER_GRAMMARS, BRACED_HEADER, BRACELESS_HEADER_GRAMMARS, COMPLETE_LINE,
+                     LABEL_LINE, braceless_header, bracket_surplus, code_after_cursor, code_bracket_surplus,
+                     code_for_brackets, comment_start, opens_block, signature_awaits_block, without_trailing_comment)
 from .literals import (HOLE, JSX_LANGUAGES, JSX_TAG, KEYWORD_BEFORE_REGEX, OPEN, code_outside_literals,
                        hole_end, jsx_text_blanked, line_comment_start, literal_ending, open_literal)
 from .spans import next_closer_ends_go_list
@@ -62,6 +62,7 @@ class CleanContext:
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
 QUOTED = re.compile(r"""("(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')""")   # a string's text, kept as it is
 PYTHON_DEFINITION = re.compile(r"(?:async[ \t]+def|def|class)[ \t]|@")
+METHOD_HEADER = re.compile(r"\s*(?:async\s+)?def\s+\w+\s*\(\s*(?:self|cls)\b")
 
 
 def indentation(line: str) -> str:
@@ -97,14 +98,14 @@ DECLARES = re.compile(r"\b(?:const|let|var|return|def|class|function|func|fn|loc
                       r"val|auto)\s+$")
 
 
-def operand_after_line_break(middle: str, before: str, grammar: str | None = None, line_above: str = "") -> str:
+def operand_after_line_break(middle: str, before: str, grammar: str | None = None) -> str:
     """`foo(` + `\n    a, b\n`: where the line so far wants an operand and the model put its one line of it on a
-    line of its own, that line (a one-line fill kept only the empty line before it, so nothing was offered). Not
-    after the comma of a list laid out an item a line: joined, its next item changed the layout (next_item_below)."""
+    line of its own, that line (a one-line fill kept only the empty line before it, so nothing was offered). After
+    the comma of a list laid out an item a line, next_item_below keeps such a line where the model put it."""
     lines = middle.split("\n")
     written = [line for line in lines if line.strip()]
     if (lines[0].strip() or len(written) != 1 or not before.strip() or not WANTS_OPERAND.search(before)
-            or open_literal(grammar, before) or one_item_a_line(before, line_above, grammar)):
+            or open_literal(grammar, before)):
         return middle
     # (`import` + `os`, `x =` + `1`: a space between, where the line so far does not end in one or in a bracket)
     return ("" if before[-1].isspace() or before[-1] in "([{" else " ") + written[0].strip()
@@ -114,7 +115,10 @@ def one_item_a_line(before: str, line_above: str, grammar: str | None) -> bool:
     """The line so far ends in a comma, and so does the code line above it or it opens a bracket: a list (of
     arguments, items, imported names) laid out an item a line."""
     code_above = without_trailing_comment(line_above, grammar).rstrip()
-    return before.rstrip().endswith(",") and code_above[-1:] in (",", "(", "[", "{")
+    block_brace = code_above.endswith("{") and bool(BRACED_HEADER.search(code_above) or (
+        grammar in BARE_HEADER_GRAMMARS and BARE_HEADER.match(code_above)))   # (`int main() {`, Go's `if x {`)
+    return before.rstrip().endswith(",") and (code_above.endswith(",") or (
+        code_above[-1:] in ("(", "[", "{") and not block_brace))
 
 
 def next_item_below(middle: str, before: str, line_above: str, rest_of_line: str, grammar: str | None) -> str:
@@ -171,7 +175,11 @@ def operand_lines_below(middle: str, before: str, rest_of_line: str, grammar: st
         code = without_trailing_comment(line, grammar).rstrip()
         if not code.strip() or len(indentation(line)) < floor or opens_block(code, grammar):
             return ""
-        if not expression_goes_on(code, grammar):
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        # (a line ending in `:` outside Python, a ternary's `b :`, goes on; so does one whose next line starts with
+        # an operator: `b` then `+ c;`)
+        if not expression_goes_on(code, grammar) and not (code.endswith(":") and grammar != "python") and not (
+                following.strip() and GOES_ON_FROM_ABOVE.match(following.lstrip())):
             return "\n".join(lines[:number + 1])
     return ""
 
@@ -446,8 +454,13 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     for i, line in enumerate(lines[1:], start=1):
         if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) < limit:
             if closes_bracket_from_above(line, before, lines[:i + 1], suffix, grammar, in_brackets):
-                limit = len(indentation(line))   # the statement's closer: its lines go on at that depth
-                continue
+                # the statement's end: it and the closers right after it (`}` then `)`), not what the model wrote
+                # after the statement
+                end = i
+                while end + 1 < len(lines) and closes_bracket_from_above(lines[end + 1], before, lines[:end + 2],
+                                                                         suffix, grammar, in_brackets):
+                    end += 1
+                return "\n".join(lines[:end + 1])
             closes_here = (above_depth is not None and len(indentation(line)) == above_depth
                            and CLOSING_LINE.match(line) and not block_closed_below(line, suffix, above_depth))
             return "\n".join(lines[:i + 1]) if closes_here else cut_before(
@@ -1315,7 +1328,8 @@ def padded_opener(line: str, closer: str, grammar: str | None) -> bool:
             stack.append(at)
         elif char in PAIRS and stack and code[stack[-1]] == PAIRS[char]:
             stack.pop()
-    return bool(stack) and code[stack[-1]] == PAIRS[closer] and code[stack[-1] + 1:stack[-1] + 2] == " "
+    # (the space looked for in `line` itself: a string's text is blanked to spaces in `code`, same length)
+    return bool(stack) and code[stack[-1]] == PAIRS[closer] and line[stack[-1] + 1:stack[-1] + 2] == " "
 
 
 def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "",
@@ -1452,8 +1466,14 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
 def top_level_definition_after_gap(middle: str, ctx: CleanContext) -> bool:
     """Python: a `def`, `class` or decorator written at the margin after PEP 8's two blank lines is a new top-level
     definition, not one more method of the class above (the code below may be the body of what it opens)."""
-    first = next((line for line in middle.split("\n") if line.strip()), "")
-    return ctx.grammar == "python" and ctx.blank_lines_above >= 2 and bool(PYTHON_DEFINITION.match(first))
+    if ctx.grammar != "python" or ctx.blank_lines_above < 2:
+        return False
+    code = [line for line in middle.split("\n") if line.strip() and not line.lstrip().startswith("#")]
+    below = next((line for line in ctx.suffix.split("\n") if line.strip()), "")
+    # Not a method (`self`, `cls`), nor where the class goes on below with members of its own.
+    return bool(code) and bool(PYTHON_DEFINITION.match(code[0])) and not any(
+        METHOD_HEADER.match(line) for line in code) and not (indentation(below) and PYTHON_DEFINITION.match(
+            below.lstrip()))
 
 
 def blank_lines_placed_by_code(original: str, line_above: str, suffix: str, grammar: str | None = None) -> bool:
@@ -1786,7 +1806,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
             middle = first_line
     if ctx.shape == "single":
         item = next_item_below(middle, ctx.before, ctx.line_above, ctx.rest_of_line, ctx.grammar)
-        middle = item or operand_after_line_break(middle, ctx.before, ctx.grammar, ctx.line_above)
+        middle = item or operand_after_line_break(middle, ctx.before, ctx.grammar)
         middle = item or (lines_inside_opened_bracket(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
                           or operand_lines_below(middle, ctx.before, ctx.rest_of_line, ctx.grammar)
                           or collapse_leading_gap(first_line_only(middle), ctx.before))
@@ -1822,7 +1842,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     elif after_opener and middle.lstrip(" \t").startswith("}"):
         pass   # `function f() {` + `}`: an empty body, closed where the model closed it (not at the body's depth)
     elif after_opener and "\n" not in middle and (middle[:1] == " " or ctx.before.endswith(" ")) and (
-            ctx.rest_of_line.lstrip().startswith("}")):
+            ctx.rest_of_line.lstrip().startswith("}") and "\n" not in raw.strip() and raw.rstrip().endswith("}")):
         pass   # `bool {|}` + ` return ok }`: a body written on the braces' line, as short ones are (`{ 1 }`)
     elif after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit, ctx.grammar)

@@ -2640,3 +2640,30 @@ def test_a_quote_right_after_the_users_backslash_is_escaped_not_the_strings_end(
     closing quote was taken as written and dropped, leaving the string unterminated (`puts("say \\"hi\\");`)."""
     result, _ = inline(source, middle, language_id=language, invoked=True)
     assert line in applied(source, result).split("\n"), result.message
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # a string's text before the cursor is no padding after the `(`
+    ("javascript", 'console.log("x", <|>)\n', "y ", 'console.log("x", y)\n'),
+    # a body the model did not close on the braces' line is a block, as before
+    ("c", "int f(void) {<|>}\n", " return 1;", "int f(void) {\n    return 1;\n}\n"),
+    # a ternary's `b :` and an operator opening the next line go on
+    ("javascript", "function f() {\n  const x = a ?<|>\n  return x;\n}\n", "\n    b :\n    c;",
+     "function f() {\n  const x = a ?\n    b :\n    c;\n  return x;\n}\n"),
+    ("c", "int f(void) {\n    int x = a +<|>\n    return x;\n}\n", "\n        b\n        + c;",
+     "int f(void) {\n    int x = a +\n        b\n        + c;\n    return x;\n}\n"),
+    # what the model wrote after the call's closer is not the call's
+    ("python", 'def f(x):\n    logger.debug(\n        "x",\n        <|>\n    return 1\n', "y,\n    )\n    return 2",
+     'def f(x):\n    logger.debug(\n        "x",\n        y,\n    )\n    return 1\n'),
+    # an item before the editor's closer still joins its line
+    ("javascript", "f(a,\n  b,<|>)\n", "\n  c", "f(a,\n  b, c)\n"),
+    # methods of a class that goes on below stay in it, two blank lines or not
+    ("python", "class A:\n    def f(self): pass\n\n\n<|>\n    def h(self): pass\n", "def g(self):\n    return 1",
+     "class A:\n    def f(self): pass\n\n\n    def g(self):\n        return 1\n    def h(self): pass\n"),
+])
+def test_the_sessions_rules_keep_to_their_cases(language, source, middle, expected):
+    """Found by review: each rule added with these tests' neighbours reached further than meant (padding seen in
+    a string's blanked text, every `{|}` body kept on one line, a ternary cut at `b :`, statements after a call's
+    closer kept, items no longer joined, methods moved out of their class)."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.message
