@@ -124,9 +124,9 @@ def finished_up_to_typed_closers(document: str, start: int, end: int, text: str)
     """The fill takes the place of the closers the editor typed after the cursor (`g(|)`), ends with them, and
     nothing follows them on the line: what ends the statement (`;`, a list's `,`, `from ...`) is the user's to
     type after them, so the error its absence makes is no sign that the fill did not finish its part."""
-    tail = document[start:end].strip()
-    return (bool(tail) and set(tail) <= AUTO_CLOSED and "\n" not in text and text.rstrip().endswith(tail.rstrip(";,"))
-            and not document[end:line_end_at(document, end)].strip())
+    closers = document[start:end].strip()
+    return (bool(closers.rstrip(";,")) and set(closers) <= AUTO_CLOSED and "\n" not in text
+            and text.rstrip().endswith(closers.rstrip(";,")) and not document[end:line_end_at(document, end)].strip())
 
 
 def unresolved_errors(before: frozenset, after: frozenset, line_start: int, low: int, high: int, line_end: int,
