@@ -473,7 +473,7 @@ def closes_bracket_from_above(line: str, before: str, written: list[str], suffix
     """A closer line (`    )`) of a bracket opened above the cursor's line (`logger.debug(` then its arguments),
     which nothing below closes: the statement's end, not a line that left the block. A `}` only where the cursor
     is known to be inside a statement's brackets (elsewhere it ends a block)."""
-    return (bool(CLOSING_LINE.match(line)) and (in_brackets or line.lstrip()[0] in ")]")
+    return (bool(line.strip()) and bool(CLOSING_LINE.match(line)) and (in_brackets or line.lstrip()[0] in ")]")
             and code_bracket_surplus(before + "\n".join(written), grammar) < 0
             and not suffix_closes_block(line, suffix, len(indentation(line))))
 

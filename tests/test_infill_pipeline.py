@@ -2667,3 +2667,10 @@ def test_the_sessions_rules_keep_to_their_cases(language, source, middle, expect
     closer kept, items no longer joined, methods moved out of their class)."""
     result, _ = inline(source, middle, language_id=language)
     assert applied(source, result) == expected, result.message
+
+
+def test_a_blank_line_after_the_closer_of_a_bracket_opened_above_is_no_crash():
+    """The look past the closer read a blank line's first character: IndexError."""
+    source = 'FIELDS = [\n    ("a", True),\n    <|>\n\n\ndef f():\n    pass\n'
+    result, _ = inline(source, '("b", True),\n]\n')
+    assert result.text == '("b", True),\n]', result.message
