@@ -1227,7 +1227,7 @@ def deepens_only_under_openers(before: str, lines: list[str], grammar: str | Non
         code = without_trailing_comment(above, grammar).rstrip()
         if len(indentation(line)) > len(indentation(above)) and not (
                 opens_block(code, grammar) or braceless_header(code, grammar) or LABEL_LINE.match(code)
-                or code.endswith(("{", "[", "("))):
+                or code.endswith(("[", "("))):   # (`{`: opens_block)
             return False
         above = line
     return True

@@ -1,7 +1,6 @@
 """Everything decided before the model runs: language, span, context, shape and lengths."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .context import Context, Measure, build_token_context
@@ -10,9 +9,7 @@ from .languages import PLAIN_TEXT_IDS, describe_language, grammar_for
 from .literals import LONGEST_SCAN
 from .related import RELATED_SHARE, RelatedDocument, pick_snippets, snippets_within
 from .spans import SpanInfo, find_span
-
-
-LINE_BREAK = re.compile(r"\r\n|\r|\n")   # LSP's line ends
+from .style import LINE_BREAK
 
 
 @dataclass(frozen=True)
