@@ -57,6 +57,8 @@ class CleanContext:
     text: str = ""              # the whole document (its names tell a word the model wrote again from one it meant)
     replaced: tuple[int, int] = (0, 0)   # where in `text` the middle goes: the range it replaces
     scope_at_margin: bool = False        # the innermost scope around the range begins on a line at column 0
+    bracket_opened_at: str | None = None # on a blank line: the indentation of the line holding the innermost
+                                         # bracket open there (decide.bracket_opener_indentation; None: none)
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
@@ -1787,10 +1789,12 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar,
                                        ctx.own_mixed_indentations)
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
+    first_code = next((line for line in middle.split("\n") if line.strip()), "x")
     if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip() and not (
-            ctx.scope_at_margin and CLOSING_LINE.match(next((line for line in middle.split("\n") if line.strip()), "x"))
-            and not indentation(middle.lstrip("\n"))):
-        # (a closer at the margin ends the scope that begins there: `}` then `function b() {`, left where written)
+            (ctx.scope_at_margin and CLOSING_LINE.match(first_code) or ctx.bracket_opened_at == ""
+             and first_code[:1] in (")", "]")) and not indentation(middle.lstrip("\n"))):
+        # (a closer at the margin ends the scope that begins there: `}` then `function b() {`, or a header's
+        # `) -> str:` under its parameters, left where written)
         if not top_level_definition_after_gap(middle, ctx):
             middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
     placed_by_code = blank_lines_placed_by_code(ctx.original, opener_above, suffix, ctx.grammar)

@@ -115,6 +115,20 @@ def in_comment_opener_indentation(text: str, line: str, start: int, grammar: str
     return line
 
 
+def bracket_opener_indentation(text: str, offset: int, grammar: str | None = None) -> str | None:
+    """The indentation of the line holding the innermost bracket left open at `offset` (`def f(` over its
+    parameters), looked for over the few lines above; None when none is open there."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    for _ in range(HEADER_LOOK_BACK_LINES):
+        if line_start == 0:
+            return None
+        line_start = text.rfind("\n", 0, line_start - 1) + 1
+        if code_bracket_surplus(text[line_start:offset], grammar) > 0:
+            line = text[line_start:text.find("\n", line_start)]
+            return line[:len(line) - len(line.lstrip(" \t"))]
+    return None
+
+
 def blank_lines_above(text: str, offset: int) -> int:
     """Blank lines between the nearest non-blank line above the cursor's line and that line (0 when none is)."""
     line, start = previous_nonblank(text, offset)

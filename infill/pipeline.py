@@ -14,7 +14,8 @@ from .choose import Cleaned, choose
 from .clean import (CleanContext, auto_closed_tail, body_after_header_comment, cleaned_with_tail, comment_after_cursor,
                     indentation)
 from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
-from .decide import FILL_MAX_TOKENS, blank_lines_above, code_bracket_surplus, opener_line, previous_nonblank_line
+from .decide import (FILL_MAX_TOKENS, blank_lines_above, bracket_opener_indentation, code_bracket_surplus, opener_line,
+                     previous_nonblank_line)
 from .edits import Edit, apply_edits, minimal_edits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
@@ -398,6 +399,7 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         blank_lines_above=blank_lines_above(own, own_start),
         own_mixed_indentations=mixed_indentations(layout, plan.grammar), text=text, replaced=(start, end),
         scope_at_margin=bool(plan.span.scopes) and starts_at_margin(text, plan.span.scopes[0].start),
+        bracket_opened_at=None if plan.before.strip() else bracket_opener_indentation(own, own_start, plan.grammar),
     )
     cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]

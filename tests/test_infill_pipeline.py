@@ -1871,6 +1871,11 @@ def test_a_fill_is_planned_from_the_tokens_the_engine_counts_not_from_characters
      "function a () {\n  return 1\n}\n\nfunction b () {\n  return 2\n}\n"),
     ("rust", "fn a() {\n    one();\n<[><]>\n    two();\n}\n", "}\n\nfn b() {", "fn a() {\n    one();\n}\n\nfn b() {\n"
      "    two();\n}\n"),
+    # ... and so does a bracket opened on the line at the margin: black's `) -> str:` under the parameters
+    ("python", "def f(\n    a: int,\n<[><]>\n    \"\"\"Doc.\"\"\"\n    return a\n", ") -> str:",
+     "def f(\n    a: int,\n) -> str:\n    \"\"\"Doc.\"\"\"\n    return a\n"),
+    ("python", "x = [\n    1,\n<[><]>\n    2,\n]\n", "] + [",
+     "x = [\n    1,\n] + [\n    2,\n]\n"),
     # ... but a scope deeper in closes at its own depth
     ("javascript", "function a() {\n  if (x) {\n    y();\n<[><]>\n  z();\n}\n", "}",
      "function a() {\n  if (x) {\n    y();\n  }\n  z();\n}\n"),
