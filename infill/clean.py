@@ -506,6 +506,11 @@ def lines_in_literals(before: str, lines: list[str], grammar: str | None) -> set
     return inside
 
 
+def is_comment_line(line: str, grammar: str | None) -> bool:
+    """A line holding a line comment only (`// falls through`)."""
+    return bool(line.strip()) and line_comment_start(grammar, line.lstrip()) == 0
+
+
 def sets_indentation(line: str, grammar: str | None) -> bool:
     """Whether a line's indentation says which block it is in: not a blank line, nor a C preprocessor line
     (`#ifdef`, `#endif` sit at column 0 inside any block), nor a Python comment line (Python reads no comment's
@@ -600,7 +605,8 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
             # Indented as reindent_first_line will leave it: the cursor's column, or the model's own when deeper.
             if len(indentation(line)) < len(before):
                 line = before + line.lstrip()
-        if same_line(line, target) and not (i == 0 and decorates_something_else(lines, following)) and not (
+        if same_line(line, target) and not (
+                begins_something(line, i) and goes_on_otherwise(lines[i + 1:], following)) and not (
                 CLOSING_LINE.match(line) and (code_bracket_surplus("\n".join(lines[:i]), grammar) > 0
                                               or opens_what_the_suffix_closes(lines[i + 1:], following, grammar))):
             return "\n".join(lines[:i])   # (a closer of a bracket the middle opened is its own, not the suffix's)
@@ -637,14 +643,23 @@ def opens_what_the_suffix_closes(lines_after: list[str], suffix_lines: list[str]
 
 # A line that annotates what follows it: a decorator or annotation (`@Override`, `@property`), a Rust attribute.
 ANNOTATES_NEXT = re.compile(r"\s*(?:@[A-Za-z_]|#!?\[)")
+# A comment line holding its marker only: a paragraph break in a comment block (`//`, `///`, `#`, `--`, ` *`).
+BARE_COMMENT_LINE = re.compile(r"\s*(?://[/!]?|#+|--+|\*)\s*$")
+OPENS_AT_END = re.compile(r".*[([{]\s*$")
 
 
-def decorates_something_else(lines: list[str], following: list[str]) -> bool:
-    """The middle's first line is an annotation like the suffix's next line, and the line it annotates is not the
-    suffix's: a new member written above one annotated the same way (`@Override` over `@Override`), no repeat."""
-    if not ANNOTATES_NEXT.match(lines[0]):
-        return False
-    ours = next((line for line in lines[1:] if line.strip()), None)
+def begins_something(line: str, index: int) -> bool:
+    """A line that is the same in many entries and tells nothing of its own: what comes after it does. A bare
+    comment marker anywhere; at the middle's start an annotation, or a line that ends opening a bracket (the next
+    call or table entry like the suffix's, `log.WithFields(log.Fields{`, `}, {`)."""
+    return bool(BARE_COMMENT_LINE.match(line)) or index == 0 and bool(ANNOTATES_NEXT.match(line)
+                                                                        or OPENS_AT_END.match(line))
+
+
+def goes_on_otherwise(lines_after: list[str], following: list[str]) -> bool:
+    """After a line like the suffix's next one, the middle goes on with a line that is not the suffix's after it:
+    a new member, entry or comment paragraph, no repeat (a model writing the suffix again copies on)."""
+    ours = next((line for line in lines_after if line.strip()), None)
     theirs = [line for line in following if line.strip()][1:2]
     return ours is not None and bool(theirs) and not same_line(ours, theirs[0])
 
@@ -782,6 +797,11 @@ def drop_suffix_overlap(middle: str, suffix: str, suffix_starts_line: bool = Fal
             depth = trimmed[line_start:cut_at]
             if (suffix_starts_line and line_start and not depth.strip() and depth != suffix[:len(suffix) - len(head)]
                     and opens_block_at(trimmed[:line_start], depth)):
+                continue
+            # (a bare `//` line, a comment's paragraph break, is no start of the suffix's `// See LICENSE.`)
+            tail = trimmed[cut_at:]
+            if (BARE_COMMENT_LINE.match(tail) and ("\n" in tail or not depth.strip())
+                    and head[size:size + 1] not in ("\n", "")):
                 continue
             if (not closes_kept_bracket(trimmed[:-size], trimmed[-size:])
                     or "\n" not in trimmed and (WORD_START.match(head) or head[:1] in QUOTES + ")]}")
@@ -1439,7 +1459,8 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     comment, and C preprocessor lines, stay as written. Before, Python refused such a fill and braces got code at
     the margin."""
     lines = middle.split("\n")
-    if (not middle.strip() or indentation(next(line for line in lines if line.strip()))
+    # (the first line that tells its block: a C `#endif` at the margin says nothing of the code after it)
+    if (not middle.strip() or indentation(next((line for line in lines if sets_indentation(line, grammar)), ""))
             or (line_above.strip() and opens_block(line_above, grammar))):
         return middle
     below = next((line for line in suffix.split("\n") if line.strip()), "")
@@ -1524,13 +1545,26 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     if before.strip() or not opens_block(line_above, grammar):
         return middle
     lines = middle.split("\n")
-    if LABEL_LINE.match(lines[0]) and LABEL_LINE.match(line_above):
+    # (a comment above a label is the label's: `// falls through` then `case 2:`)
+    first_code = next((line for line in lines if line.strip() and not is_comment_line(line, grammar)), lines[0])
+    if LABEL_LINE.match(first_code) and LABEL_LINE.match(line_above):
         return middle   # labels stacked (`case 1:` then `case 2:`): the same depth, no body yet
     if grammar in ("c", "cpp") and UNINDENTED_BODY.match(line_above):
         return middle
-    column = len(before) + len(indentation(lines[0]))
+    # A C preprocessor line sits at the margin in any block: the first other line tells where the model wrote.
+    at_margin = {i for i, line in enumerate(lines) if grammar in ("c", "cpp") and line.lstrip().startswith("#")}
+    first = next((i for i, line in enumerate(lines) if line.strip() and i not in at_margin), None)
+    if first is None:
+        return middle
+    column = len(before if first == 0 else "") + len(indentation(lines[first]))
     if column > len(indentation(line_above)) or not lines[0].strip():
         return middle   # already deeper than the opener
+    pad_char = "\t" if indent_unit == "\t" else " "
+    # (from the margin, the opener's own indentation and a step: a tab file's 5-space GNU `if {` is no 6 tabs)
+    pad = indentation(line_above) + indent_unit if not column else pad_char * (
+        len(indentation(line_above)) + len(indent_unit) - column)
+    if first:
+        return "\n".join(pad + line if line.strip() and i not in at_margin else line for i, line in enumerate(lines))
     opener_depth = len(indentation(line_above))
     # A last line that closes at the opener's depth or left of it is the block's own closer, repeated (at column 0
     # the scope rule could not cut it): it stays there for the suffix rules to see, not moved into the body.
@@ -1541,8 +1575,7 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     # (Lines inside a bracket the first line opens are aligned to it, not placed on the body's levels.)
     aligned = continuation_lines(before, lines, grammar) or set()
     later = [len(indentation(line)) for i, line in enumerate(lines)
-             if i and i != keep and i not in aligned and line.strip()]
-    pad_char = "\t" if indent_unit == "\t" else " "
+             if i and i != keep and i not in aligned and i not in at_margin and line.strip()]
     # The first line is given its whole indentation, cursor column included: reindent_first_line takes a first
     # line indented as deep as the cursor for one that repeats the cursor's indentation, and would undo a pad alone.
     if later and min(later) > opener_depth:
@@ -1550,9 +1583,9 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
         if depth > opener_depth:
             lines[0] = before + pad_char * (depth - column) + lines[0]
             return "\n".join(lines)
-    pad = pad_char * (opener_depth + len(indent_unit) - column)
     lines[0] = before + pad + lines[0]
-    return "\n".join(pad + line if line.strip() and i and i != keep else line for i, line in enumerate(lines))
+    return "\n".join(pad + line if line.strip() and i and i != keep and i not in at_margin else line
+                     for i, line in enumerate(lines))
 
 
 def indent_flat_body(middle: str, header: str, indent_unit: str, grammar: str | None = None) -> str:
@@ -1596,14 +1629,26 @@ def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: st
     if closer_at is not None:
         return (open_block_body(middle[:closer_at].rstrip(), before, "", indent_unit)
                 + "\n" + indentation(before) + middle[closer_at:].strip())
-    if not middle.startswith("\n"):
-        middle = "\n" + indentation(before) + indent_unit + middle.lstrip(" \t")
+    if not middle.startswith("\n"):   # (the space before a `}` kept on the braces' line is no end of a body line)
+        middle = "\n" + indentation(before) + indent_unit + middle.strip(" \t")
     last_line = middle.rstrip().rsplit("\n", 1)[-1]
     # Lua's `end` closes the block itself: the editor's `)` of `foo(function()|)` goes right after it
     closed_by_end = last_line.strip() == "end" and indentation(last_line) == indentation(before)
     if rest_of_line.strip() and not closed_by_end:
         middle += "\n" + indentation(before)
     return middle
+
+
+def closes_block_on_line(written: str, grammar: str | None) -> bool:
+    """`written`, one line after a block opener, closes that block with a `}` after code of its own (` return 1 }`,
+    ` done <- 1 }()`, ` return a - b });`): a body the model kept on the braces' line."""
+    code = code_for_brackets(written, grammar)
+    depth = 0
+    for at, char in enumerate(code):
+        depth += (char in "([{") - (char in ")]}")
+        if depth < 0:
+            return char == "}" and bool(code[:at].strip())
+    return False
 
 
 def block_closer_in_line(middle: str, grammar: str | None) -> int | None:
@@ -1846,7 +1891,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     elif after_opener and middle.lstrip(" \t").startswith("}"):
         pass   # `function f() {` + `}`: an empty body, closed where the model closed it (not at the body's depth)
     elif after_opener and "\n" not in middle and (middle[:1] == " " or ctx.before.endswith(" ")) and (
-            ctx.rest_of_line.lstrip().startswith("}") and "\n" not in raw.strip() and raw.rstrip().endswith("}")):
+            ctx.rest_of_line.lstrip().startswith("}") and "\n" not in raw.strip()
+            and closes_block_on_line(raw, ctx.grammar)):
         pass   # `bool {|}` + ` return ok }`: a body written on the braces' line, as short ones are (`{ 1 }`)
     elif after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit, ctx.grammar)

@@ -116,6 +116,21 @@ def test_tail_overlap_across_lines():
     assert drop_suffix_overlap("x = 1\n    return x", "\n    return x\n") == "x = 1"
 
 
+@pytest.mark.parametrize("language, middle, suffix", [
+    ("go", "// Licensed under MIT.\n//", "\n// See LICENSE.\npackage p\n"),
+    ("rust", "/// Adds.\n///", "\n/// # Panics\n"),
+    ("python", "x = 1\n    #", "\n    # then\n"),
+    ("lua", "-- Is.\n--", "\n-- @param s\n"),
+])
+def test_a_bare_comment_line_at_the_end_is_no_start_of_the_suffixs_comment(language, middle, suffix):
+    """The paragraph break a comment block ends with (`//` alone) was cut as the start of the suffix's next comment
+    line written again; the suffix's line goes on past the marker, so the two are not the same line."""
+    assert drop_suffix_overlap(middle, suffix, grammar=language) == middle
+    # the same bare line in the suffix is a repeat
+    assert drop_suffix_overlap(middle, "\n" + middle.rsplit("\n", 1)[1] + suffix,
+                               grammar=language) == middle.rsplit("\n", 1)[0]
+
+
 def test_repeated_next_line_is_cut():
     middle = "y = x * 2\n    z = y + 1\n    return z\n    # more"
     assert drop_repeated_suffix_lines(middle, "\n    return z\n", before="    ") == "y = x * 2\n    z = y + 1"
@@ -139,6 +154,30 @@ def test_a_new_member_annotated_like_the_next_one_is_no_repeat(language, middle,
     assert drop_repeated_suffix_lines(middle, suffix, before=before, grammar=language) == middle
     repeat = middle.split("\n")[0] + "\n" + suffix.strip("\n").split("\n")[1]   # the next member written again
     assert drop_repeated_suffix_lines(repeat, suffix, before=before, grammar=language) == ""
+
+
+@pytest.mark.parametrize("language, before, middle, suffix", [
+    # a comment paragraph: its bare marker line is every paragraph's
+    ("go", "", "//\n// Use of this source code is governed by a license.", "\n//\n// Licensed under Apache 2.0.\n"),
+    ("rust", "", "///\n/// Wraps on overflow.", "\n///\n/// # Panics\npub fn add() {}\n"),
+    ("go", "", "// Licensed under MIT.\n//\n// See LICENSE.", "\n//\n// Unless required by law.\n"),
+    # the next call or table entry, begun like the suffix's
+    ("go", "\t", 'log.WithFields(log.Fields{\n\t\t"n": 2,\n\t}).Info("b")',
+     '\n\tlog.WithFields(log.Fields{\n\t\t"n": 3,\n\t}).Info("c")\n}\n'),
+    ("go", "\t", '}, {\n\t\t"b", "B",', '\n\t}, {\n\t\t"c", "C",\n\t}}\n'),
+])
+def test_a_line_every_entry_begins_with_is_no_repeat_where_the_middle_goes_on_otherwise(language, before, middle,
+                                                                                        suffix):
+    """A bare `//` line, or a first line opening a bracket like the suffix's next one, was taken for the model
+    writing the suffix again, and the middle was cut there (to nothing at its start). What follows it tells."""
+    assert drop_repeated_suffix_lines(middle, suffix, before=before, grammar=language) == middle
+    # written again, with the suffix's own next line after it, or alone, it is still a repeat
+    lines = middle.split("\n")
+    at = next(i for i, line in enumerate(lines) if (before + line if i == 0 else line) == suffix.split("\n")[1])
+    again = "\n".join(lines[:at] + suffix.split("\n")[1:3])
+    assert drop_repeated_suffix_lines(again, suffix, before=before, grammar=language) == "\n".join(lines[:at])
+    assert drop_repeated_suffix_lines("\n".join(lines[:at + 1]), suffix, before=before,
+                                      grammar=language) == "\n".join(lines[:at])
 
 
 @pytest.mark.parametrize("middle", ["y = 1\n    return  a + b", "y = 1\n    return a+b", "y = 1\n    return a +  b  "])

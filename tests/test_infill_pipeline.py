@@ -2627,6 +2627,13 @@ def test_a_broken_fill_inside_the_editors_closers_is_still_refused(middle):
     ("javascript", "const s = [ 1, <|>]\n", "2 ]", "const s = [ 1, 2 ]"),
     # not padded at the opener: no space before the closer either
     ("javascript", "f(a, <|>)\n", "b )", "f(a, b)"),
+    # the model's `}` with more after it: a call, the editor's other closers, the next argument, `.await`
+    ("go", "package p\n\nfunc f() {\n\tgo func() {<|>}\n}\n", " done <- 1 }()", "\tgo func() { done <- 1 }()"),
+    ("go", "package p\n\nfunc f() {\n\tsort.Slice(xs, func(i, j int) bool {<|>})\n}\n", " return xs[i] < xs[j] })",
+     "\tsort.Slice(xs, func(i, j int) bool { return xs[i] < xs[j] })"),
+    ("typescript", "xs.sort((a, b) => {<|>});\n", " return a - b });", "xs.sort((a, b) => { return a - b });"),
+    ("typescript", "const t = f(() => {<|>});\n", " return 1 }, 2);", "const t = f(() => { return 1 }, 2);"),
+    ("rust", "fn f() {\n    let t = g(async {<|>});\n}\n", " 1 }.await);", "    let t = g(async { 1 }.await);"),
 ])
 def test_a_body_written_on_the_braces_line_stays_there_padded_as_at_its_opener(language, source, middle, line):
     """`{ r|}` + `eturn 1 }`: the space before the `}` was dropped (`{ return 1}`), and `{ |}` + `1 }` was split
@@ -2650,8 +2657,9 @@ def test_a_quote_right_after_the_users_backslash_is_escaped_not_the_strings_end(
 @pytest.mark.parametrize("language, source, middle, expected", [
     # a string's text before the cursor is no padding after the `(`
     ("javascript", 'console.log("x", <|>)\n', "y ", 'console.log("x", y)\n'),
-    # a body the model did not close on the braces' line is a block, as before
+    # a body the model did not close on the braces' line is a block, as before, with no space left at its end
     ("c", "int f(void) {<|>}\n", " return 1;", "int f(void) {\n    return 1;\n}\n"),
+    ("typescript", "xs.sort((a, b) => {<|>});\n", " return a - b ", "xs.sort((a, b) => {\n    return a - b\n});\n"),
     # a ternary's `b :` and an operator opening the next line go on
     ("javascript", "function f() {\n  const x = a ?<|>\n  return x;\n}\n", "\n    b :\n    c;",
      "function f() {\n  const x = a ?\n    b :\n    c;\n  return x;\n}\n"),
@@ -2679,3 +2687,28 @@ def test_a_blank_line_after_the_closer_of_a_bracket_opened_above_is_no_crash():
     source = 'FIELDS = [\n    ("a", True),\n    <|>\n\n\ndef f():\n    pass\n'
     result, _ = inline(source, '("b", True),\n]\n')
     assert result.text == '("b", True),\n]', result.message
+
+
+@pytest.mark.parametrize("language_id, source, middle", [
+    # a comment above a fall-through label is the label's: the same depth as the label above
+    ("typescript", 'function f(k: string) {\n  switch (k) {\n    case "a":\n    <|>\n    case "c":\n      return 1;\n'
+     '  }\n}\n', '// falls through\n    case "b":'),
+    ("java", "class A {\n  int f(int k) {\n    switch (k) {\n      case 1:\n      <|>\n      case 3:\n        return 1;\n"
+     "    }\n    return 0;\n  }\n}\n", "// same\n      case 2:"),
+    # a C preprocessor line sits at the margin in any block; the code after it was written at its depth
+    ("c", "int main(void) {\n    int y = 0;\n#ifndef NO_X\n    y = 1;\n<|>\n    if (y) {\n        return 1;\n    }\n"
+     "    return 0;\n}\n", "#endif\n\n    assert(y);"),
+    ("c", "int f(int x) {\n    if (x) {\n<|>\n        exit(1);\n    }\n    return 0;\n}\n",
+     '#ifdef DEBUG\n        puts("a");\n#else\n        puts("b");\n#endif'),
+])
+def test_a_line_at_its_own_place_does_not_move_the_block_written_under_it(language_id, source, middle):
+    """The first line decided whether the model wrote from the margin: a comment above a `case` pushed both a level
+    deeper, and a `#endif` or `#ifdef` at the margin sent the code after it a level too deep (`#ifdef` too)."""
+    result, _ = inline(source, middle, language_id=language_id)
+    assert result.text == middle, result.message
+
+
+def test_preprocessor_lines_stay_at_the_margin_where_the_body_under_an_opener_moves_in():
+    source = "int f(int x) {\n    if (x) {\n<|>\n        exit(1);\n    }\n    return 0;\n}\n"
+    result, _ = inline(source, '#ifdef DEBUG\nputs("a");\n#endif', language_id="c")
+    assert applied(source, result).split("\n")[2:5] == ["#ifdef DEBUG", '        puts("a");', "#endif"]
