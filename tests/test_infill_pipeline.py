@@ -2693,8 +2693,8 @@ def test_a_blank_line_after_the_closer_of_a_bracket_opened_above_is_no_crash():
     # a comment above a fall-through label is the label's: the same depth as the label above
     ("typescript", 'function f(k: string) {\n  switch (k) {\n    case "a":\n    <|>\n    case "c":\n      return 1;\n'
      '  }\n}\n', '// falls through\n    case "b":'),
-    ("java", "class A {\n  int f(int k) {\n    switch (k) {\n      case 1:\n      <|>\n      case 3:\n        return 1;\n"
-     "    }\n    return 0;\n  }\n}\n", "// same\n      case 2:"),
+    ("java", "class A {\n  int f(int k) {\n    switch (k) {\n      case 1:\n      <|>\n      case 3:\n"
+     "        return 1;\n    }\n    return 0;\n  }\n}\n", "// same\n      case 2:"),
     # a C preprocessor line sits at the margin in any block; the code after it was written at its depth
     ("c", "int main(void) {\n    int y = 0;\n#ifndef NO_X\n    y = 1;\n<|>\n    if (y) {\n        return 1;\n    }\n"
      "    return 0;\n}\n", "#endif\n\n    assert(y);"),
