@@ -1892,8 +1892,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         pass   # `function f() {` + `}`: an empty body, closed where the model closed it (not at the body's depth)
     elif after_opener and "\n" not in middle and (middle[:1] == " " or ctx.before.endswith(" ")) and (
             ctx.rest_of_line.lstrip().startswith("}") and "\n" not in raw.strip()
-            and closes_block_on_line(raw, ctx.grammar)):
-        pass   # `bool {|}` + ` return ok }`: a body written on the braces' line, as short ones are (`{ 1 }`)
+            and (closes_block_on_line(raw, ctx.grammar) or middle.strip() and middle[-1:] == " ")):
+        # `bool {|}` + ` return ok }`: a body written on the braces' line, as short ones are (`{ 1 }`); so is one
+        # padded before the editor's `}` as after the `{` (` return ok ` + `}`)
+        pass
     elif after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit, ctx.grammar)
     else:

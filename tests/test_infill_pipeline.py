@@ -2611,7 +2611,21 @@ def test_typing_inside_the_editors_closers_is_completed_before_the_statement_end
     assert line in applied(source, result).split("\n"), result.message
 
 
-@pytest.mark.parametrize("middle", ["a +", "a, b) {"])
+@pytest.mark.parametrize("source, middle, line", [
+    ("int main(void) {\n    putc(c<|>)\n    x = 1;\n}\n", "rc >> 16, out", "    putc(crc >> 16, out)"),
+    ("int main(void) {\n    int ret = 0;\n    assert(r<|>)\n    return 0;\n}\n", "et != Z_STREAM_ERROR",
+     "    assert(ret != Z_STREAM_ERROR)"),
+    ("int main(void) {\n    if (x) {\n        fprintf(s<|>)\n        return 1;\n    }\n}\n", 'tderr, "failed"',
+     '        fprintf(stderr, "failed")'),
+])
+def test_a_call_typed_inside_the_editors_closers_is_judged_with_the_semicolon_still_to_come(source, middle, line):
+    """C reads `putc(c)` above `x = 1;` as a clean declaration, and the right first argument, which leaves the
+    `;` to the user, as an error: typing a call's first argument got nothing while it was being typed."""
+    result, _ = inline(source, middle, language_id="c")
+    assert line in applied(source, result).split("\n"), result.message
+
+
+@pytest.mark.parametrize("middle", ["a +", "a, b) {", "crc >>", "crc, ", "ret != "])
 def test_a_broken_fill_inside_the_editors_closers_is_still_refused(middle):
     result, _ = inline("void f(void) {\n    g(<|>)\n    x = 1;\n}\n", middle, language_id="c")
     assert result.text == ""
@@ -2634,6 +2648,10 @@ def test_a_broken_fill_inside_the_editors_closers_is_still_refused(middle):
     ("typescript", "xs.sort((a, b) => {<|>});\n", " return a - b });", "xs.sort((a, b) => { return a - b });"),
     ("typescript", "const t = f(() => {<|>});\n", " return 1 }, 2);", "const t = f(() => { return 1 }, 2);"),
     ("rust", "fn f() {\n    let t = g(async {<|>});\n}\n", " 1 }.await);", "    let t = g(async { 1 }.await);"),
+    # padded before the editor's `}` as after the `{`: the model leaves the closing to the editor's `}`
+    ("go", "package p\n\nfunc (e E) Is(err error) bool {<|>}\n", " return err != nil ",
+     "func (e E) Is(err error) bool { return err != nil }"),
+    ("typescript", "xs.sort((a, b) => {<|>});\n", " return a - b ", "xs.sort((a, b) => { return a - b });"),
 ])
 def test_a_body_written_on_the_braces_line_stays_there_padded_as_at_its_opener(language, source, middle, line):
     """`{ r|}` + `eturn 1 }`: the space before the `}` was dropped (`{ return 1}`), and `{ |}` + `1 }` was split
@@ -2659,7 +2677,7 @@ def test_a_quote_right_after_the_users_backslash_is_escaped_not_the_strings_end(
     ("javascript", 'console.log("x", <|>)\n', "y ", 'console.log("x", y)\n'),
     # a body the model did not close on the braces' line is a block, as before, with no space left at its end
     ("c", "int f(void) {<|>}\n", " return 1;", "int f(void) {\n    return 1;\n}\n"),
-    ("typescript", "xs.sort((a, b) => {<|>});\n", " return a - b ", "xs.sort((a, b) => {\n    return a - b\n});\n"),
+    ("c", "int f(void) {<|>\n}\n", " return 1; ", "int f(void) {\n    return 1;\n}\n"),
     # a ternary's `b :` and an operator opening the next line go on
     ("javascript", "function f() {\n  const x = a ?<|>\n  return x;\n}\n", "\n    b :\n    c;",
      "function f() {\n  const x = a ?\n    b :\n    c;\n  return x;\n}\n"),
