@@ -78,7 +78,8 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
         # above `x = 1;` as a declaration, clean, and the right `putc(crc >> 16, out)` as an error it is not
         # answerable for. (With it in place nothing more follows on the line: the check is not made again.)
         with_semicolon = document[:end] + ";" + document[end:]
-        return parse_check(grammar, with_semicolon, start, end, text, errors_around(grammar, with_semicolon, start, end))
+        return parse_check(grammar, with_semicolon, start, end, text,
+                           errors_around(grammar, with_semicolon, start, end))
     return check
 
 
