@@ -73,18 +73,24 @@ def parse_check(grammar: str, document: str, start: int, end: int, text: str, be
         verdict = parses_once_closed(grammar, document, start, end, text)
         if verdict is not None:
             check.added = int(not verdict)
-    if check.added and grammar in SEMICOLON_ENDS_STATEMENT and finished_up_to_typed_closers(document, start, end, text):
+    if (check.added and grammar in SEMICOLON_ENDS_STATEMENT and finished_up_to_typed_closers(document, start, end, text)
+            and not CONTROL_HEADER.match(document, line_start_at(document, start))):
         # The `;` the user types after the editor's closers, read in both documents: without it C reads `putc(c)`
         # above `x = 1;` as a declaration, clean, and the right `putc(crc >> 16, out)` as an error it is not
-        # answerable for. (With it in place nothing more follows on the line: the check is not made again.)
+        # answerable for. Only where the fill's statement then parses around the fill: in `for (a ==);` the
+        # document before had its error there too. (With the `;` in place nothing more follows on the line: the
+        # check is not made again.) Not in a control statement's header, which no `;` ends.
         with_semicolon = document[:end] + ";" + document[end:]
-        return parse_check(grammar, with_semicolon, start, end, text,
-                           errors_around(grammar, with_semicolon, start, end))
+        filled = with_semicolon[:start] + text + with_semicolon[end:]
+        if not errors_around(grammar, filled, start, start + len(text)).near:
+            return parse_check(grammar, with_semicolon, start, end, text,
+                               errors_around(grammar, with_semicolon, start, end))
     return check
 
 
 # Grammars whose statements end with a `;` (JavaScript's and TypeScript's may leave it to the line's end).
 SEMICOLON_ENDS_STATEMENT = frozenset({"c", "cpp", "java", "rust"})
+CONTROL_HEADER = re.compile(r"\s*(?:\}\s*)?(?:else\s+)?(?:if|for|while|switch|catch|match)\b")
 
 
 def swallowed_by_a_new_error(before: frozenset, after: frozenset, low: int, length: int) -> bool:

@@ -57,8 +57,8 @@ class CleanContext:
     text: str = ""              # the whole document (its names tell a word the model wrote again from one it meant)
     replaced: tuple[int, int] = (0, 0)   # where in `text` the middle goes: the range it replaces
     scope_at_margin: bool = False        # the innermost scope around the range begins on a line at column 0
-    bracket_opened_at: str | None = None # on a blank line: the indentation of the line holding the innermost
-                                         # bracket open there (decide.bracket_opener_indentation; None: none)
+    bracket_opened_at: str | None = None # with only indentation before the range: that of the line holding the
+                                         # innermost bracket open there (decide.bracket_opener_indentation)
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
@@ -646,22 +646,30 @@ ANNOTATES_NEXT = re.compile(r"\s*(?:@[A-Za-z_]|#!?\[)")
 # A comment line holding its marker only: a paragraph break in a comment block (`//`, `///`, `#`, `--`, ` *`).
 BARE_COMMENT_LINE = re.compile(r"\s*(?://[/!]?|#+|--+|\*)\s*$")
 OPENS_AT_END = re.compile(r".*[([{]\s*$")
+# A statement that is seldom written twice in a row (`if err != nil {`, `return g(`, `x = f(`): one that opens a
+# bracket like the suffix's next line is that line written again, whatever the model wrote under it.
+CONTROL_OR_BINDING = re.compile(
+    r"\s*(?:(?:if|for|while|switch|match|return|let|const|var|else|elif|try|catch|loop|do|with|fn|func|def|class)\b"
+    r"|[\w.\[\]]+\s*(?::=|=(?!=)))")
 
 
 def begins_something(line: str, index: int) -> bool:
     """A line that is the same in many entries and tells nothing of its own: what comes after it does. A bare
     comment marker anywhere; at the middle's start an annotation, or a line that ends opening a bracket (the next
-    call or table entry like the suffix's, `log.WithFields(log.Fields{`, `}, {`)."""
-    return bool(BARE_COMMENT_LINE.match(line)) or index == 0 and bool(ANNOTATES_NEXT.match(line)
-                                                                        or OPENS_AT_END.match(line))
+    call or table entry like the suffix's, `log.WithFields(log.Fields{`, `}, {`), not a control statement's or an
+    assignment's."""
+    return bool(BARE_COMMENT_LINE.match(line)) or (index == 0 and bool(
+        ANNOTATES_NEXT.match(line) or OPENS_AT_END.match(line) and not CONTROL_OR_BINDING.match(line)))
 
 
 def goes_on_otherwise(lines_after: list[str], following: list[str]) -> bool:
     """After a line like the suffix's next one, the middle goes on with a line that is not the suffix's after it:
-    a new member, entry or comment paragraph, no repeat (a model writing the suffix again copies on)."""
+    a new member, entry or comment paragraph, no repeat (a model writing the suffix again copies on, and may stop
+    short inside a line: `// Licensed under the Apache License` before `..., Version 2.0.`)."""
     ours = next((line for line in lines_after if line.strip()), None)
     theirs = [line for line in following if line.strip()][1:2]
-    return ours is not None and bool(theirs) and not same_line(ours, theirs[0])
+    return (ours is not None and bool(theirs) and not same_line(ours, theirs[0])
+            and not theirs[0].strip().startswith(ours.strip()))
 
 
 def blank_literals(text: str, grammar: str | None, before: str = "") -> str:
@@ -1546,13 +1554,13 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
         return middle
     lines = middle.split("\n")
     # (a comment above a label is the label's: `// falls through` then `case 2:`)
-    first_code = next((line for line in lines if line.strip() and not is_comment_line(line, grammar)), lines[0])
-    if LABEL_LINE.match(first_code) and LABEL_LINE.match(line_above):
+    first_statement = next((line for line in lines if line.strip() and not is_comment_line(line, grammar)), lines[0])
+    if LABEL_LINE.match(first_statement) and LABEL_LINE.match(line_above):
         return middle   # labels stacked (`case 1:` then `case 2:`): the same depth, no body yet
     if grammar in ("c", "cpp") and UNINDENTED_BODY.match(line_above):
         return middle
-    # A C preprocessor line sits at the margin in any block: the first other line tells where the model wrote.
-    at_margin = {i for i, line in enumerate(lines) if grammar in ("c", "cpp") and line.lstrip().startswith("#")}
+    # A C preprocessor line at the margin sits there in any block: the first other line tells where the model wrote.
+    at_margin = {i for i, line in enumerate(lines) if grammar in ("c", "cpp") and line.startswith("#")}
     first = next((i for i, line in enumerate(lines) if line.strip() and i not in at_margin), None)
     if first is None:
         return middle
@@ -1563,8 +1571,6 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     # (from the margin, the opener's own indentation and a step: a tab file's 5-space GNU `if {` is no 6 tabs)
     pad = indentation(line_above) + indent_unit if not column else pad_char * (
         len(indentation(line_above)) + len(indent_unit) - column)
-    if first:
-        return "\n".join(pad + line if line.strip() and i not in at_margin else line for i, line in enumerate(lines))
     opener_depth = len(indentation(line_above))
     # A last line that closes at the opener's depth or left of it is the block's own closer, repeated (at column 0
     # the scope rule could not cut it): it stays there for the suffix rules to see, not moved into the body.
@@ -1572,6 +1578,9 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     last = len(lines) - 1
     keep = last if (last and CLOSING_LINE.match(lines[last]) and len(indentation(lines[last])) <= opener_depth
                     and code_bracket_surplus(middle, grammar) < 0) else -1
+    if first:   # (the first line is a preprocessor line, where it is)
+        return "\n".join(pad + line if line.strip() and i not in at_margin and i != keep else line
+                         for i, line in enumerate(lines))
     # (Lines inside a bracket the first line opens are aligned to it, not placed on the body's levels.)
     aligned = continuation_lines(before, lines, grammar) or set()
     later = [len(indentation(line)) for i, line in enumerate(lines)
@@ -1892,9 +1901,11 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         pass   # `function f() {` + `}`: an empty body, closed where the model closed it (not at the body's depth)
     elif after_opener and "\n" not in middle and (middle[:1] == " " or ctx.before.endswith(" ")) and (
             ctx.rest_of_line.lstrip().startswith("}") and "\n" not in raw.strip()
-            and (closes_block_on_line(raw, ctx.grammar) or middle.strip() and middle[-1:] == " ")):
+            and (closes_block_on_line(raw, ctx.grammar) or middle.strip() and middle[-1:] == " "
+                 and line_comment_start(ctx.grammar, middle) == -1)):
         # `bool {|}` + ` return ok }`: a body written on the braces' line, as short ones are (`{ 1 }`); so is one
-        # padded before the editor's `}` as after the `{` (` return ok ` + `}`)
+        # padded before the editor's `}` as after the `{` (` return ok ` + `}`), but a comment, which would take
+        # the editor's `}` in
         pass
     elif after_opener:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit, ctx.grammar)

@@ -180,6 +180,19 @@ def test_a_line_every_entry_begins_with_is_no_repeat_where_the_middle_goes_on_ot
                                       grammar=language) == "\n".join(lines[:at])
 
 
+@pytest.mark.parametrize("language, before, middle, suffix", [
+    # a control statement or an assignment is seldom written twice in a row: the next line again, other body or not
+    ("go", "\t", 'if err != nil {\n\t\treturn fmt.Errorf("g: %w", err)\n\t}',
+     "\n\tif err != nil {\n\t\treturn err\n\t}\n"),
+    ("python", "    ", "return g(\n        a,\n    )", "\n    return g(\n        b,\n    )\n"),
+    ("rust", "    ", "let v = vec![\n        1,\n    ];", "\n    let v = vec![\n        2,\n    ];\n"),
+    # the suffix's comment paragraph written again, stopped short inside its line
+    ("go", "", "//\n// Licensed under the Apache License", "\n//\n// Licensed under the Apache License, Version 2.0.\n"),
+])
+def test_the_next_statement_written_again_with_another_body_is_still_a_repeat(language, before, middle, suffix):
+    assert drop_repeated_suffix_lines(middle, suffix, before=before, grammar=language) == ""
+
+
 @pytest.mark.parametrize("middle", ["y = 1\n    return  a + b", "y = 1\n    return a+b", "y = 1\n    return a +  b  "])
 def test_a_repeat_of_the_next_line_with_other_spacing_is_cut(middle):
     assert drop_repeated_suffix_lines(middle, "\n    return a + b\n", before="    ") == "y = 1"

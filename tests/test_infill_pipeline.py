@@ -2631,6 +2631,16 @@ def test_a_broken_fill_inside_the_editors_closers_is_still_refused(middle):
     assert result.text == ""
 
 
+@pytest.mark.parametrize("language_id", ["c", "java"])
+@pytest.mark.parametrize("middle", ["a ==", "a &&", "a,", "int i = 0; i <"])
+def test_a_broken_header_inside_the_editors_closers_is_refused_with_its_brace_below(language_id, middle):
+    """No `;` ends a control statement's header: the one the user types after a call's closers is not read in."""
+    source = ("void f(void) {\n    for (<|>)\n    {\n        g();\n    }\n}\n" if language_id == "c" else
+              "class A {\n  void f() {\n    for (<|>)\n    {\n      g();\n    }\n  }\n}\n")
+    result, _ = inline(source, middle, language_id=language_id)
+    assert result.text == ""
+
+
 @pytest.mark.parametrize("language, source, middle, line", [
     ("go", "package p\n\nfunc (e E) Is(err error) bool { r<|>}\n", "eturn err != nil }",
      "func (e E) Is(err error) bool { return err != nil }"),
@@ -2648,6 +2658,8 @@ def test_a_broken_fill_inside_the_editors_closers_is_still_refused(middle):
     ("typescript", "xs.sort((a, b) => {<|>});\n", " return a - b });", "xs.sort((a, b) => { return a - b });"),
     ("typescript", "const t = f(() => {<|>});\n", " return 1 }, 2);", "const t = f(() => { return 1 }, 2);"),
     ("rust", "fn f() {\n    let t = g(async {<|>});\n}\n", " 1 }.await);", "    let t = g(async { 1 }.await);"),
+    # a comment-only body is no one-line body: its `//` would comment out the editor's closers
+    ("typescript", "xs.forEach((x) => {<|>});\n", " // nothing ", "    // nothing"),
     # padded before the editor's `}` as after the `{`: the model leaves the closing to the editor's `}`
     ("go", "package p\n\nfunc (e E) Is(err error) bool {<|>}\n", " return err != nil ",
      "func (e E) Is(err error) bool { return err != nil }"),
@@ -2730,3 +2742,9 @@ def test_preprocessor_lines_stay_at_the_margin_where_the_body_under_an_opener_mo
     source = "int f(int x) {\n    if (x) {\n<|>\n        exit(1);\n    }\n    return 0;\n}\n"
     result, _ = inline(source, '#ifdef DEBUG\nputs("a");\n#endif', language_id="c")
     assert applied(source, result).split("\n")[2:5] == ["#ifdef DEBUG", '        puts("a");', "#endif"]
+    # an indented one goes with the code it is written over
+    source = "int f(int x) {\n    if (x) {\n<|>\n    }\n    return 0;\n}\n"
+    middle = "    #pragma omp parallel for\n    for (i = 0; i < n; i++) {\n        a[i] = 0;\n    }"
+    result, _ = inline(source, middle, language_id="c")
+    assert applied(source, result).split("\n")[2:4] == ["        #pragma omp parallel for",
+                                                         "        for (i = 0; i < n; i++) {"]
