@@ -187,7 +187,8 @@ def test_a_line_every_entry_begins_with_is_no_repeat_where_the_middle_goes_on_ot
     ("python", "    ", "return g(\n        a,\n    )", "\n    return g(\n        b,\n    )\n"),
     ("rust", "    ", "let v = vec![\n        1,\n    ];", "\n    let v = vec![\n        2,\n    ];\n"),
     # the suffix's comment paragraph written again, stopped short inside its line
-    ("go", "", "//\n// Licensed under the Apache License", "\n//\n// Licensed under the Apache License, Version 2.0.\n"),
+    ("go", "", "//\n// Licensed under the Apache License",
+     "\n//\n// Licensed under the Apache License, Version 2.0.\n"),
 ])
 def test_the_next_statement_written_again_with_another_body_is_still_a_repeat(language, before, middle, suffix):
     assert drop_repeated_suffix_lines(middle, suffix, before=before, grammar=language) == ""
