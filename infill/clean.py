@@ -310,13 +310,14 @@ def drop_repeated_header(middle: str, before: str) -> str:
 
 
 WORD_BEING_TYPED = re.compile(r"[A-Za-z_]\w*$")
+LONGEST_WORD = 256   # a word being typed is looked for this far back: no name is longer
 WORD_FIRST = re.compile(r"[A-Za-z_]\w*")
 
 
 def drop_repeated_word_start(middle: str, before: str, text: str) -> str:
     """Mid-word (`print(val|)`), a middle that writes the word being typed again from its start (`value`) would
     glue the two (`valvalue`): the typed part goes, unless the glued name is one the document has."""
-    typed = WORD_BEING_TYPED.search(before)
+    typed = WORD_BEING_TYPED.search(before, max(0, len(before) - LONGEST_WORD))   # (base64 on the line: linear)
     written = WORD_FIRST.match(middle)
     if not typed or len(typed.group()) < 2 or not written or not written.group().startswith(typed.group()):
         return middle

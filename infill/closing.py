@@ -88,6 +88,8 @@ def closers_to_parse(grammar: str, document: str, low: int = 0, high: int = 0,
     if grammar in JSX_LANGUAGES and (plain := open_brackets(grammar, text, head, jsx=False)) != stacks[0]:
         stacks.append(plain)
     for stack in stacks:
+        if stack is not None and len(stack) not in counts:
+            continue   # (a count out of range is no answer: 8,000 `[` on a line are not parsed 8,000 times over)
         count = closed_on_one_line(grammar, code, stack, low, high)
         if count is not None:
             return count if count in counts else None

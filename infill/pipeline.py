@@ -401,7 +401,8 @@ def infill_text(request: InfillRequest, engine: EngineLike, cancel: Callable[[],
         scope_at_margin=bool(plan.span.scopes) and starts_at_margin(text, plan.span.scopes[0].start),
         bracket_opened_at=None if plan.before.strip() else bracket_opener_indentation(own, own_start, plan.grammar),
     )
-    cleaned = [Cleaned(i, cleaned_with_tail(item.text, style, tail), item)
+    # (text no editor takes, a lone surrogate, is not cleaned, which encodes it: choose refuses it as it is)
+    cleaned = [Cleaned(i, item.text if unreadable_text(item.text) else cleaned_with_tail(item.text, style, tail), item)
                for i, item in enumerate(candidates.items)]
     if comment:
         cleaned = [Cleaned(c.index, body_after_header_comment(c.text, comment, plan.before, style.line_ending), c.item)

@@ -80,10 +80,12 @@ def go_faults(captures: dict[str, list[tree_sitter.Node]]) -> set[Fault]:
 def script_faults(captures: dict[str, list[tree_sitter.Node]], data: bytes) -> set[Fault]:
     faults = set()
     for items in captures.get("list", []):
-        for child in items.children:
-            previous = token_before(child)
+        previous = None   # the child before, comments passed over (kept as the walk goes: commented-out entries
+        for child in items.children:   # by the hundred made token_before's walk back cubic)
             if child.type == "," and previous is not None and previous.type in (",", "(", "{"):
                 faults.add(("js: comma with no entry before it", False, previous.start_byte, child.end_byte))
+            if child.type != "comment":
+                previous = child
     for element in captures.get("element", []):
         names = [tag.child_by_field_name("name") if tag is not None else None
                  for tag in (element.child_by_field_name("open_tag"), element.child_by_field_name("close_tag"))]

@@ -2748,3 +2748,29 @@ def test_preprocessor_lines_stay_at_the_margin_where_the_body_under_an_opener_mo
     result, _ = inline(source, middle, language_id="c")
     assert applied(source, result).split("\n")[2:4] == ["        #pragma omp parallel for",
                                                          "        for (i = 0; i < n; i++) {"]
+
+
+def test_a_candidate_no_editor_takes_is_refused_before_cleaning_not_a_crash():
+    """A lone surrogate in the model's text raised UnicodeEncodeError in the Go list rule, which encodes the
+    candidate: it is refused as text that is not Unicode, with a message."""
+    source = "package p\n\nvar xs = []int{\n\t1,\n\t<|>}\n"
+    result, _ = inline(source, "</*/]<div>\ud800<'\"\r\t\"", language_id="go", invoked=True)
+    assert result.text == "" and "not UTF-8" in result.details["reason"]
+
+
+def test_a_line_opening_thousands_of_brackets_is_not_parsed_once_a_bracket():
+    """closers_to_parse closed the brackets left open on one line and looked up every closer in the tree, even
+    where their count was out of the range asked for: 8,000 `[` on a line took seconds a request. Out of range,
+    that line is not tried; in range it still is."""
+    import infill.closing as closing
+    tried = []
+    original = closing.closed_on_one_line
+    closing.closed_on_one_line = lambda grammar, code, stack, *rest: tried.append(len(stack)) or original(
+        grammar, code, stack, *rest)
+    try:
+        assert closing.closers_to_parse("javascript", "const x = " + "[" * 8000, counts=range(4)) is None
+        assert tried == []
+        assert closing.closers_to_parse("javascript", "const x = [[", counts=range(4)) == 2
+        assert tried == [2]
+    finally:
+        closing.closed_on_one_line = original

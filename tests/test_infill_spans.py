@@ -744,6 +744,9 @@ GO_FUNC = "package p\n\nfunc f(x int) {\n%s\n}\n"
     ("javascript", "f(, b);\n", 1),
     ("typescript", "const o = {a: 1,, b: 2};\n", 1),
     ("javascript", "f(a, b,);\nconst o = {a: 1,};\nconst xs = [1,, 2];\n", 0),
+    # comments between: passed over (commented-out entries by the hundred are read in one pass)
+    ("javascript", "f(a, /* b, */ /* c, */, d);\n", 1),
+    ("javascript", "const o = {\n" + "  // x: 1,\n" * 300 + "  a: 1,\n  // y: 2,\n};\n", 0),
     # JSX tags
     ("javascript", "const e = <div><b>x</i></div>;\n", 1),
     ("tsx", "const e = <Foo.Bar>x</Foo.Baz>;\n", 1),
