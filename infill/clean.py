@@ -1844,10 +1844,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar,
                                        ctx.own_mixed_indentations)
     middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
-    first_code = next((line for line in middle.split("\n") if line.strip()), "x")
+    first_written = next((line for line in middle.split("\n") if line.strip()), "x")
     if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip() and not (
-            (ctx.scope_at_margin and CLOSING_LINE.match(first_code) or ctx.bracket_opened_at == ""
-             and first_code[:1] in (")", "]")) and not indentation(middle.lstrip("\n"))):
+            (ctx.scope_at_margin and CLOSING_LINE.match(first_written) or ctx.bracket_opened_at == ""
+             and first_written[:1] in (")", "]")) and not indentation(middle.lstrip("\n"))):
         # (a closer at the margin ends the scope that begins there: `}` then `function b() {`, or a header's
         # `) -> str:` under its parameters, left where written)
         if not top_level_definition_after_gap(middle, ctx):
