@@ -507,11 +507,6 @@ def lines_in_literals(before: str, lines: list[str], grammar: str | None) -> set
     return inside
 
 
-def is_comment_line(line: str, grammar: str | None) -> bool:
-    """A line holding a line comment only (`// falls through`)."""
-    return bool(line.strip()) and line_comment_start(grammar, line.lstrip()) == 0
-
-
 def sets_indentation(line: str, grammar: str | None) -> bool:
     """Whether a line's indentation says which block it is in: not a blank line, nor a C preprocessor line
     (`#ifdef`, `#endif` sit at column 0 inside any block), nor a Python comment line (Python reads no comment's
@@ -1555,7 +1550,7 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
         return middle
     lines = middle.split("\n")
     # (a comment above a label is the label's: `// falls through` then `case 2:`)
-    first_statement = next((line for line in lines if line.strip() and not is_comment_line(line, grammar)), lines[0])
+    first_statement = next((line for line in lines if line.strip() and not comment_only(line, grammar)), lines[0])
     if LABEL_LINE.match(first_statement) and LABEL_LINE.match(line_above):
         return middle   # labels stacked (`case 1:` then `case 2:`): the same depth, no body yet
     if grammar in ("c", "cpp") and UNINDENTED_BODY.match(line_above):
@@ -1649,16 +1644,22 @@ def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: st
     return middle
 
 
-def closes_block_on_line(written: str, grammar: str | None) -> bool:
-    """`written`, one line after a block opener, closes that block with a `}` after code of its own (` return 1 }`,
-    ` done <- 1 }()`, ` return a - b });`): a body the model kept on the braces' line."""
-    code = code_for_brackets(written, grammar)
+def first_closer_of_what_is_before(code: str) -> int | None:
+    """Where `code` (its literals blanked) first closes a bracket it did not open: one opened before it."""
     depth = 0
     for at, char in enumerate(code):
         depth += (char in "([{") - (char in ")]}")
         if depth < 0:
-            return char == "}" and bool(code[:at].strip())
-    return False
+            return at
+    return None
+
+
+def closes_block_on_line(written: str, grammar: str | None) -> bool:
+    """`written`, one line after a block opener, closes that block with a `}` after code of its own (` return 1 }`,
+    ` done <- 1 }()`, ` return a - b });`): a body the model kept on the braces' line."""
+    code = code_for_brackets(written, grammar)
+    at = first_closer_of_what_is_before(code)
+    return at is not None and code[at] == "}" and bool(code[:at].strip())
 
 
 def block_closer_in_line(middle: str, grammar: str | None) -> int | None:
@@ -1668,13 +1669,11 @@ def block_closer_in_line(middle: str, grammar: str | None) -> int | None:
     if grammar in (None, "python", "lua") or "\n" in middle.strip():
         return None
     code = code_for_brackets(middle, grammar)
-    depth = 0
-    for at, char in enumerate(code):
-        depth += (char in "([{") - (char in ")]}")
-        if depth < 0:
-            closes_all = char == "}" and code[:at].strip() and re.fullmatch(r"[})\];,\s]*", code[at:])
-            return at if closes_all and len(code) == len(middle) else None
-    return None
+    at = first_closer_of_what_is_before(code)
+    if at is None:
+        return None
+    closes_all = code[at] == "}" and code[:at].strip() and re.fullmatch(r"[})\];,\s]*", code[at:])
+    return at if closes_all and len(code) == len(middle) else None
 
 
 GO_LINE_END_NEEDS_COMMA = re.compile(r"(?:[\w\"'`)\]}]|\+\+|--)$")   # what Go ends a statement after
