@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import PurePath
+from typing import Callable
 
 import tree_sitter
 
@@ -107,18 +109,70 @@ def parser(grammar: str) -> tree_sitter.Parser:
 YIELDING_PARSE_FROM_BYTES = 128 * 1024
 YIELD_EVERY_BYTES = 16 * 1024
 
+# What one request's parses may cost together. Real documents take well under a second in all (a 2 MB file:
+# 0.3-0.5 s here), but tree-sitter's error recovery on one long broken line is worse than quadratic: 32 KB of
+# `a /* c */ /* c */ ...` in Lua took 4 s a request, 160 KB over a minute, with the worker (and every later request)
+# stuck behind it.
+PARSE_BUDGET_S = 3.0
+
+
+class ParseAbandoned(Exception):
+    """A parse stopped unfinished, under parse_limits: the request was cancelled, or its parses ran past the
+    budget."""
+
+    def __init__(self, cancelled: bool, budget_s: float) -> None:
+        super().__init__("cancelled" if cancelled else f"parsing took over {budget_s:g} s")
+        self.cancelled, self.budget_s = cancelled, budget_s
+
+
+class ParseLimits:
+    def __init__(self, cancel: Callable[[], bool] | None, budget_s: float) -> None:
+        self.cancel, self.budget_s, self.spent_s = cancel, budget_s, 0.0
+
+
+@contextmanager
+def parse_limits(cancel: Callable[[], bool] | None = None, budget_s: float | None = None):
+    """Within: every parse on this thread stops as soon as cancel() turns true or the parses begun within have
+    taken budget_s (PARSE_BUDGET_S) together, raising ParseAbandoned (tree-sitter asks between two steps of its
+    parse)."""
+    previous = getattr(_parsers, "limits", None)
+    _parsers.limits = ParseLimits(cancel, PARSE_BUDGET_S if budget_s is None else budget_s)
+    try:
+        yield
+    finally:
+        _parsers.limits = previous
+
 
 def parse_with(parser_: tree_sitter.Parser, source: bytes, old_tree: tree_sitter.Tree | None = None
                ) -> tree_sitter.Tree:
-    if len(source) < YIELDING_PARSE_FROM_BYTES:
+    limits: ParseLimits | None = getattr(_parsers, "limits", None)
+    yielding = len(source) >= YIELDING_PARSE_FROM_BYTES
+    if limits is None and not yielding:
         return parser_.parse(source) if old_tree is None else parser_.parse(source, old_tree)
     view = memoryview(source)
 
     def read(byte: int, _point) -> bytes:
-        time.sleep(0)   # releases the GIL: a waiting thread runs before the next chunk is parsed
+        if yielding:
+            time.sleep(0)   # releases the GIL: a waiting thread runs before the next chunk is parsed
         return bytes(view[byte:byte + YIELD_EVERY_BYTES])
 
-    return parser_.parse(read) if old_tree is None else parser_.parse(read, old_tree)
+    if limits is None:
+        return parser_.parse(read) if old_tree is None else parser_.parse(read, old_tree)
+    started = time.perf_counter()
+
+    def stop(_byte: int, _has_error: bool) -> bool:
+        cancelled = limits.cancel is not None and limits.cancel()
+        return cancelled or limits.spent_s + time.perf_counter() - started > limits.budget_s
+
+    try:
+        if old_tree is None:
+            return parser_.parse(read, progress_callback=stop)
+        return parser_.parse(read, old_tree, progress_callback=stop)
+    except ValueError:   # tree-sitter's "Parsing failed": stop() said stop
+        parser_.reset()   # else the next parse would resume this one, whatever its source
+        raise ParseAbandoned(limits.cancel is not None and limits.cancel(), limits.budget_s) from None
+    finally:
+        limits.spent_s += time.perf_counter() - started
 
 
 def parse(grammar: str, source: bytes) -> tree_sitter.Tree:

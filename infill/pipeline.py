@@ -17,6 +17,7 @@ from .context import CHARS_PER_TOKEN, DEFAULT_PROMPT_TOKENS, estimate_tokens
 from .decide import (FILL_MAX_TOKENS, blank_lines_above, bracket_opener_indentation, code_bracket_surplus, opener_line,
                      previous_nonblank_line)
 from .edits import Edit, apply_edits, minimal_edits
+from .languages import ParseAbandoned, parse_limits
 from .plan import ContextMemory, make_plan
 from .readable import unreadable_text
 from .related import RelatedDocument
@@ -183,17 +184,21 @@ def plan_for(request: InfillRequest, engine: EngineLike):
     return plan
 
 
-def prime_engine(request: InfillRequest, engine: EngineLike) -> dict:
+def prime_engine(request: InfillRequest, engine: EngineLike, cancel: Callable[[], bool] | None = None) -> dict:
     """Have the engine encode the prompt an inline request here would read, generating nothing, so that the
     request, when the user pauses, encodes only what was typed meanwhile. Returns the plan's details (the context
     chosen, for the next request's ContextMemory) with the engine's report under "primed"; {} when there is
-    nothing to prime (a bad request, an engine that cannot prime). An engine with prefix reuse off primes nothing
-    and says so in its report (prompt_tokens 0)."""
+    nothing to prime (a bad request, an engine that cannot prime, a parse cancelled or past its budget). An engine
+    with prefix reuse off primes nothing and says so in its report (prompt_tokens 0)."""
     prime = getattr(engine, "prime", None)
     if prime is None or check_request(request):
         return {}
     request = with_head(as_lines(request))   # as infill_text will read it
-    plan = plan_for(dataclasses.replace(request, mode="inline", end=request.start, invoked=True), engine)
+    try:
+        with parse_limits(cancel):
+            plan = plan_for(dataclasses.replace(request, mode="inline", end=request.start, invoked=True), engine)
+    except ParseAbandoned:
+        return {}
     details = plan.details
     details["primed"] = prime(for_model(plan.related + plan.context.prefix), for_model(plan.context.suffix))
     return details
@@ -203,11 +208,26 @@ def run_infill(request: InfillRequest, engine: EngineLike, cancel: Callable[[], 
     """Plan, fill, clean and choose. A document whose lines end in lone \\r (old Mac files, or a mix) is handled as
     \\n text: the grammars, Python's checks, the cleaning and the model all know \\n only. The swap is one
     character for one, so every offset holds. In a document whose lines end in more than one way, the answer goes
-    back with each line's own break (the cleaning writes all of it in the break of the cursor's line)."""
+    back with each line's own break (the cleaning writes all of it in the break of the cursor's line). Its parses
+    stop when cancel() turns true or when together they run past languages.PARSE_BUDGET_S."""
     read = as_lines(request)
-    result = infill_text(read, engine, cancel)
+    try:
+        with parse_limits(cancel):
+            result = infill_text(read, engine, cancel)
+    except ParseAbandoned as stopped:
+        return abandoned_result(request, stopped)
     mixed = isinstance(request.text, str) and breaks_mixed(request.text)
     return with_line_break(result, request.text) if mixed else result
+
+
+def abandoned_result(request: InfillRequest, stopped: ParseAbandoned) -> InfillResult:
+    """The empty answer to a request whose parsing was stopped: silent when the request was cancelled (a newer one
+    replaced it), else said, since the document stays this slow to read until its long broken line is gone."""
+    if stopped.cancelled:
+        return InfillResult("", request.start, request.end, details={"cancelled": True})
+    message = (f"reading this document's syntax took over {stopped.budget_s:g} s (a very long line tree-sitter "
+               "cannot parse?): nothing to complete")
+    return InfillResult("", request.start, request.end, message, {"reason": message})
 
 
 def as_lines(request: InfillRequest) -> InfillRequest:

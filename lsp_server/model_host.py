@@ -293,7 +293,7 @@ class ModelHost:
         if engine is None or token():
             return {}
         try:
-            details = prime_engine(request, engine)
+            details = prime_engine(request, engine, token)
         except Exception:   # an optimisation that failed costs its time, never a request
             log.warning("preparing the prompt ahead of time failed", exc_info=True)
             return {}

@@ -8,8 +8,8 @@ import pytest
 import tree_sitter
 
 from infill.languages import (
-    GRAMMARS, INCREMENTAL_FROM_BYTES, YIELDING_PARSE_FROM_BYTES, common_prefix_length, describe_language, grammar_for,
-    language, parse, parse_document, parser, query,
+    GRAMMARS, INCREMENTAL_FROM_BYTES, YIELDING_PARSE_FROM_BYTES, ParseAbandoned, common_prefix_length,
+    describe_language, grammar_for, language, parse, parse_document, parse_limits, parser, query,
 )
 from infill.queries import SCOPE_CAPTURES, load_query
 
@@ -119,3 +119,26 @@ def test_common_prefix_length():
     assert common_prefix_length(b"abcdef", b"abcxef") == 3
     assert common_prefix_length(b"abc", b"abc") == 3
     assert common_prefix_length(b"", b"abc") == 0
+
+
+def test_parse_limits_stop_a_runaway_parse_and_leave_the_parser_usable():
+    """tree-sitter keeps a stopped parse to resume it: the next parse, of other text, must not be its tail."""
+    runaway = ("local x = a" + " /* c */" * 8000 + "\n").encode()   # error recovery: seconds unlimited
+    with parse_limits(budget_s=0.1), pytest.raises(ParseAbandoned) as stopped:
+        parse("lua", runaway)
+    assert not stopped.value.cancelled and "over 0.1 s" in str(stopped.value)
+    other = b"local t = { 1, 2 }\nreturn t\n"
+    with parse_limits(budget_s=0.1):
+        assert str(parse("lua", other).root_node) == str(tree_sitter.Parser(language("lua")).parse(other).root_node)
+
+
+def test_parse_limits_stop_at_cancel_and_end_with_their_block():
+    source = b"local t = 1\n" * 100
+    with parse_limits(cancel=lambda: True), pytest.raises(ParseAbandoned) as stopped:
+        parse("lua", source)
+    assert stopped.value.cancelled
+    with parse_limits(cancel=lambda: False):
+        with parse_limits(cancel=lambda: True), pytest.raises(ParseAbandoned):
+            parse("lua", source)
+        assert not parse("lua", source).root_node.has_error   # the outer block's limits are back
+    assert not parse("lua", source).root_node.has_error

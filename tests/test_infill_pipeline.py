@@ -2774,3 +2774,40 @@ def test_a_line_opening_thousands_of_brackets_is_not_parsed_once_a_bracket():
         assert tried == [2]
     finally:
         closing.closed_on_one_line = original
+
+
+# One long broken Lua line: tree-sitter's error recovery on it takes seconds (about 6 s here for this one, over a
+# minute at 160 KB) where a real document of any size parses in well under one.
+RUNAWAY_LUA = "local x = a" + " /* c */" * 8000 + "\nlocal y = <|>\n"
+
+
+def test_a_document_whose_parsing_runs_past_the_budget_gets_a_message_not_a_stuck_worker(monkeypatch):
+    import infill.languages as languages
+    monkeypatch.setattr(languages, "PARSE_BUDGET_S", 0.2)
+    result, _ = inline(RUNAWAY_LUA, "1", language_id="lua")
+    assert result.text == "" and "syntax took over 0.2 s" in result.message
+    assert inline("local x = 1\nlocal y = <|>\n", "2", language_id="lua")[0].text == "2"   # the parser recovered
+
+
+def test_a_request_cancelled_while_parsing_stops_there_silently():
+    text, offset = at(RUNAWAY_LUA)
+    engine = ScriptedEngine("1")
+    result = run_infill(InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="lua"), engine,
+                        cancel=lambda: True)
+    assert (result.text, result.message, result.details, engine.calls) == ("", None, {"cancelled": True}, [])
+
+
+def test_priming_stops_with_nothing_when_cancelled_while_parsing():
+    from infill import prime_engine
+
+    class PrimingEngine(ScriptedEngine):
+        def prime(self, prefix, suffix):
+            self.calls.append({"kind": "prime"})
+            return {"prompt_tokens": 1}
+
+    text, offset = at(RUNAWAY_LUA)
+    request = InfillRequest(text=text, mode="inline", start=offset, end=offset, language_id="lua")
+    engine = PrimingEngine()
+    assert prime_engine(request, engine, cancel=lambda: True) == {} and engine.calls == []
+    small = InfillRequest(text="local y = 1\n", mode="inline", start=10, end=10, language_id="lua")
+    assert prime_engine(small, engine, cancel=lambda: False)["primed"] == {"prompt_tokens": 1}
