@@ -44,7 +44,8 @@ from .notebooks import (NOTEBOOK_SYNC, cell_name, cells_whose_context_changed, h
 from .positions import Snapshot
 from .protocol import InfillProtocol, document_key, documents_at_request
 from .status import ANSWER_SOURCES, Counters, LastAnswer, SuggestionIds, status_object, suggestion_id_of
-from .suggestions import AUTO_CLOSERS, ResultCache, ShownSuggestion, auto_closes, context_key, reach_for, window
+from .suggestions import (AUTO_CLOSERS, ResultCache, ShownSuggestion, auto_closes, context_key, on_the_cursors_line,
+                          reach_for, window)
 
 FILL_SELECTION = "infill.fillSelection"
 REWRITE_SELECTION = "infill.rewriteSelection"
@@ -828,6 +829,8 @@ async def complete_inline(ls: InfillServer, params: types.InlineCompletionParams
     shown = ls.suggestions.get(key)
     if shown is not None and (shown.several or not invoked):
         rests = shown.rests_to_offer(snap.source, offset, wanted)
+        if rests:
+            rests = on_the_cursors_line(rests, snap.source[offset:offset + rests.replace])
         if rests:
             ls.counters.typedThrough += 1
             return TYPED_THROUGH, offer(ls, snap, offset, offset + rests.replace, rests.texts, record=False,

@@ -146,6 +146,18 @@ class Remainders:
     ids: list[str | None] = field(default_factory=list)   # the id each candidate was offered under (None: unknown)
 
 
+def on_the_cursors_line(rests: Remainders, replaced: str) -> Remainders | None:
+    """The rests as editors can show them: VS Code draws no ghost text for a range over two lines, which typing
+    through past Enter between the editor's `{}` makes (the rests replace the `\n}` Enter put below). A rest ending
+    with the replaced text goes in before it, at the cursor, the closers staying; one that does not cannot be
+    shown. None when no rest can."""
+    if "\n" not in replaced and "\r" not in replaced:
+        return rests
+    kept = [(text[:len(text) - len(replaced)], suggestion_id) for text, suggestion_id in zip(rests.texts, rests.ids)
+            if text.endswith(replaced) and len(text) > len(replaced)]
+    return Remainders([text for text, _ in kept], 0, [i for _, i in kept]) if kept else None
+
+
 def in_order(chars: str, text: str) -> bool:
     """Whether `chars` occur in `text` in this order (not necessarily next to each other)."""
     rest = iter(text)

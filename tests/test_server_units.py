@@ -658,6 +658,38 @@ def test_the_server_answers_typed_through_past_an_auto_closed_bracket_without_th
     assert item.insert_text == "values)" and item.range == types.Range(at(0, 12), at(0, 13))
 
 
+@pytest.mark.parametrize("shown_texts, expected", [
+    (["{\n  return a + b;\n}"], ["return a + b;"]),
+    (["{\n  return a + b;\n}", "{\n  return a;\n};"], ["return a + b;"]),   # one that cannot go on one line: left out
+])
+def test_typed_through_past_enter_between_braces_the_rest_stays_on_the_cursors_line(shown_texts, expected):
+    """`{` (the editor adds `}`), then Enter between the braces: the rest replaced the `\n}` below, a range over
+    two lines, and VS Code shows no ghost text for that; the rest now goes in at the cursor, before the `\n}`."""
+    from lsp_server.server import TYPED_THROUGH, complete_inline, document_key
+
+    ls = bare_server()
+    uri = "file:///tmp/units/enter.js"
+    before = "function add(a, b) "
+    ls.suggestions[document_key(uri)] = ShownSuggestion.at(before + "\n", len(before), shown_texts, several=True)
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="javascript", version=3,
+                                                          text=before + "{\n  \n}\n"))
+    how, items = asyncio.run(complete_inline(ls, types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=at(1, 2),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))))
+    assert how == TYPED_THROUGH
+    assert [item.insert_text for item in items] == expected
+    assert all(item.range == types.Range(at(1, 2), at(1, 2)) for item in items)
+
+
+def test_a_rest_that_cannot_stay_on_the_cursors_line_is_no_typed_through_answer():
+    from lsp_server.suggestions import on_the_cursors_line
+    source = "f() {\n  \n}\n"
+    rests = ShownSuggestion.at("f() \n", 4, ["{\n  return a;\n};"], several=False).remainders(source, 8)
+    assert rests.texts == ["return a;\n};"] and source[8:8 + rests.replace] == "\n}"
+    assert on_the_cursors_line(rests, "\n}") is None
+    assert on_the_cursors_line(rests, "}") is rests   # on one line: as it was
+
+
 def test_an_answer_asked_for_in_a_comment_is_not_shown_again_while_typing():
     """Typing inside a comment or string gets no suggestion; one the user asked for there is not replayed."""
     cache = ResultCache()
@@ -746,7 +778,7 @@ def test_a_suggestion_typed_through_past_a_line_break_is_a_one_line_completion_i
     rest = shown.remainders(source, cursor)
     snap = Snapshot("file:///a.js", source)
     edit_range = snap.range_of(cursor, cursor + rest.replace)
-    assert edit_range.start.line != edit_range.end.line   # what the inline item keeps (ghost text may span lines)
+    assert edit_range.start.line != edit_range.end.line   # the rest's range (inline: on_the_cursors_line's)
     item = as_completion_item(types.InlineCompletionItem(insert_text=rest.texts[0], range=edit_range),
                               replaced_text(snap, edit_range))
     assert item.text_edit.range == types.Range(start=edit_range.start, end=edit_range.start)
