@@ -51,6 +51,8 @@ class CleanContext:
                                 # spread over several lines joined into one ("" : those lines as they are)
     comma_before_closer: bool = False   # Go: the suffix's first closer ends a list (spans.closes_go_list)
     literal_lines: int = 0      # the range starts inside a string or comment: 1 on one line, 2 on more (spans)
+    literal_closer: str = ""    # what ends that string or comment, when it is closed (spans)
+    literal_ends_below: bool = False   # it ends below the cursor, not with the next comment's end (spans)
     in_brackets: bool = False   # the range starts inside brackets its statement opened on a line above
     blank_lines_above: int = 0  # blank lines between `line_above` and the cursor's line
     own_mixed_indentations: frozenset[str] = frozenset()   # style.mixed_indentations of the document
@@ -642,6 +644,9 @@ ANNOTATES_NEXT = re.compile(r"\s*(?:@[A-Za-z_]|#!?\[)")
 # A comment line holding its marker only: a paragraph break in a comment block (`//`, `///`, `#`, `--`, ` *`).
 BARE_COMMENT_LINE = re.compile(r"\s*(?://[/!]?|#+|--+|\*)\s*$")
 OPENS_AT_END = re.compile(r".*[([{]\s*$")
+LUA_ELSE_GLUED_TO_IF = re.compile(r"elseif\b")
+# A block's keyword alone (`try:`, `try {`, `do {`, `loop {`): two such blocks in a row differ only below it.
+BARE_BLOCK_KEYWORD = re.compile(r"\s*(?:try|do|loop)\s*[:{]?\s*$")
 # A statement that is seldom written twice in a row (`if err != nil {`, `return g(`, `x = f(`): one that opens a
 # bracket like the suffix's next line is that line written again, whatever the model wrote under it.
 CONTROL_OR_BINDING = re.compile(
@@ -651,11 +656,12 @@ CONTROL_OR_BINDING = re.compile(
 
 def begins_something(line: str, index: int) -> bool:
     """A line that is the same in many entries and tells nothing of its own: what comes after it does. A bare
-    comment marker anywhere; at the middle's start an annotation, or a line that ends opening a bracket (the next
-    call or table entry like the suffix's, `log.WithFields(log.Fields{`, `}, {`), not a control statement's or an
-    assignment's."""
+    comment marker anywhere; at the middle's start an annotation, a block's keyword alone (`try:`), or a line
+    that ends opening a bracket (the next call or table entry like the suffix's, `log.WithFields(log.Fields{`,
+    `}, {`), not a control statement's or an assignment's."""
     return bool(BARE_COMMENT_LINE.match(line)) or (index == 0 and bool(
-        ANNOTATES_NEXT.match(line) or OPENS_AT_END.match(line) and not CONTROL_OR_BINDING.match(line)))
+        ANNOTATES_NEXT.match(line) or BARE_BLOCK_KEYWORD.match(line)
+        or OPENS_AT_END.match(line) and not CONTROL_OR_BINDING.match(line)))
 
 
 def goes_on_otherwise(lines_after: list[str], following: list[str]) -> bool:
@@ -1052,17 +1058,18 @@ def tail_not_written(written: str, tail: str, before: str, grammar: str | None =
     closers, as many as the middle and the tail together close beyond the brackets open before the cursor. None
     when they do not overlap (the middle's closers are not the tail's, innermost first, or are all needed). Only
     closers on the middle's last line count: the tail is on the cursor's line, after that line; a `}` on an earlier
-    line closes a block of lines above (`}` then `h();` written before the document's `}` replaced that brace)."""
+    line closes a block of lines above (`}` then `h();` written before the document's `}` replaced that brace).
+    Brackets the middle opens and leaves open take the tail's first closers (`({|})` + `}, { a: 1` + `})`)."""
     last_line = written.rfind("\n") + 1
-    own = [written[i] for i in sorted(unmatched_closer_positions(written, grammar, before))   # the prefix's,
-           if i >= last_line]                                                                  # innermost first
+    strays, left_open = unpaired_brackets(written, grammar, before)
+    own = [written[i] for i in sorted(strays) if i >= last_line]   # the prefix's, innermost first
     brackets = [i for i, char in enumerate(tail) if char in PAIRS]
     if not own or not brackets or not tail.lstrip()[:1] in PAIRS:
         return None
     shared = min(len(own), len(brackets))
     if own[:shared] != [tail[i] for i in brackets[:shared]]:
         return None
-    excess = len(own) + len(brackets) - max(0, bracket_surplus(blank_literals(before, grammar)))
+    excess = len(own) + len(brackets) - len(left_open) - max(0, bracket_surplus(blank_literals(before, grammar)))
     if excess <= 0:
         return None
     drop = min(excess, len(brackets))
@@ -1813,12 +1820,40 @@ def to_line_ending(middle: str, line_ending: str) -> str:
     return middle.replace("\n", line_ending) if line_ending != "\n" else middle
 
 
+def clean_paragraph(raw: str, ctx: CleanContext) -> str:
+    """Asked on a blank line inside a comment or string of several lines (decide): its paragraph, indented as
+    the model wrote it (the text's own indentation, not the code's; no code rule applies), less what writes the
+    line above or the suffix again. It stops before a line that would end the literal early (the suffix holds its
+    end), or, in a comment the user has not closed yet, after the line that closes it (the code the model goes on
+    with is no part of the comment asked in). A blank line it begins with is a paragraph break after the text above
+    (the summary line of a docstring), kept where the cursor's line is the first blank one under that text."""
+    middle = normalize_newlines(raw)
+    lines = middle.split("\n")
+    closing = next((i for i, line in enumerate(lines) if ctx.literal_closer and ctx.literal_closer in line), None)
+    if closing is not None:
+        middle = "\n".join(lines[:closing if ctx.literal_ends_below else closing + 1])
+    middle = drop_repeated_line_above(middle, ctx.line_above)
+    paragraph_break = not middle.split("\n", 1)[0].strip() and not ctx.blank_lines_above
+    middle = drop_leading_blank_lines(middle)
+    if paragraph_break and middle.strip():
+        middle = "\n" + middle
+    suffix = normalize_newlines(ctx.suffix)
+    for rule in suffix_rules_for("", suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
+        middle = rule(middle)
+    middle = trim_trailing_whitespace(middle, suffix, ctx.grammar, ctx.before, "", prose=True)
+    return to_line_ending(middle, ctx.line_ending) if middle.strip() else ""
+
+
 def clean_middle(raw: str, ctx: CleanContext) -> str:
     """All rules in order; "" when nothing worth inserting is left."""
+    if ctx.shape == "multi" and ctx.literal_lines > 1:
+        return clean_paragraph(raw, ctx)
     middle = normalize_newlines(raw)
     suffix = normalize_newlines(ctx.suffix)
-    after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(ctx.opener or ctx.before,
-                                                                                     ctx.grammar)
+    # (Lua's `else` + `if b then` glued to it is `elseif b then`, a header of its own, not a body under `else`)
+    after_opener = ctx.shape == "multi" and bool(ctx.before.strip()) and opens_block(
+        ctx.opener or ctx.before, ctx.grammar) and not (ctx.grammar == "lua" and LUA_ELSE_GLUED_TO_IF.match(
+            ctx.before[-4:] + middle))
     opener_above = ctx.opener if ctx.opener and not ctx.before.strip() else ctx.line_above
     # Rules against a fill that writes the text before it again; a selection's own text may do that on purpose
     # (`x = x + 1` selected after `x = `), so a rule it would fail is left out, as for the suffix's rules below.
@@ -1886,7 +1921,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = first_line_only(middle)   # inside a one-line comment: its next line would be code (`// fix` / `later`)
     for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
         middle = rule(middle)
-    if ctx.shape == "single" and not open_literal(ctx.grammar, ctx.before):   # (a string's text: prose, not code)
+    if ctx.shape == "single" and not ctx.literal_lines and not open_literal(ctx.grammar, ctx.before):
+        # (a string's or comment's text is prose, not code)
         middle = close_own_brackets(middle, ctx.grammar)
     middle = trim_trailing_whitespace(middle, suffix, ctx.grammar, ctx.before, own, prose)
     if ctx.shape == "multi":

@@ -280,12 +280,16 @@ def only_closers(rest: str) -> bool:
 
 def decide_shape(text: str, offset: int, in_string_or_comment: bool, invoked: bool = False,
                  grammar: str | None = None, in_code_hole: bool = False,
-                 line_above_in_comment: bool | None = None) -> Decision:
+                 line_above_in_comment: bool | None = None, literal_lines: int = 0) -> Decision:
     """The inline decision at `offset`; `invoked`: the user asked (an explicit request), not just typed;
     `grammar`: the document's (None for plain text); `in_code_hole`: inside an f-string's `{}` or a template's
-    `${}`; `line_above_in_comment`: the nearest non-blank line above starts inside a comment (spans.py)."""
+    `${}`; `line_above_in_comment`: the nearest non-blank line above starts inside a comment; `literal_lines`:
+    the string or comment the cursor is in spans more than one line (2), one (1) or was not parsed as one (0)
+    (spans.py)."""
     before, after = line_parts(text, offset)
     if in_string_or_comment:
+        if invoked and literal_lines > 1 and not (before.strip() or after.strip()):   # (cleaned as prose: clean.py)
+            return Decision("multi", "asked on a blank line inside a string or comment: its paragraph")
         if invoked:   # prose or a string's text: the rest of its line (the parse check keeps it inside)
             return Decision("single", "asked inside a string or comment: finish its line")
         return Decision("none", "the cursor is inside a string or comment (ask explicitly to complete there)")

@@ -106,7 +106,7 @@ def make_plan(text: str, mode: str, start: int, end: int, language_id: str | Non
         decision = Decision("none", span.unreadable)
     elif mode == "inline":
         decision = decide_shape(text, start, span.in_string_or_comment, invoked, grammar, span.in_code_hole,
-                                span.line_above_in_comment)
+                                span.line_above_in_comment, span.literal_lines)
     else:
         decision = Decision("block", f"{mode} the selection")
     snippets = (pick_snippets(text, start, grammar, related or [], previous=previous.related)

@@ -513,7 +513,7 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     if completes_decorator and awaits_definition(after, first_line):
         return added, 1
     in_fill = (first_line <= error_line <= first_line + fill_line_breaks(text)
-               and not same_error_after_the_fill(before, after))
+               and not same_error_after_the_fill(before, after) and not users_try_left_open(after, text))
     compiled_before = faults_before == 0 and syntax_error_line(before) is None
     return added + (in_fill or compiled_before), 1
 
@@ -532,6 +532,18 @@ def compile_error_at(source: str) -> tuple[int, str] | None:
     except (ValueError, RecursionError, MemoryError):
         return None
     return None
+
+
+TRY_WITHOUT_HANDLER = "expected 'except' or 'finally' block"
+TRY_HEADER = re.compile(r"^[ \t]*try[ \t]*:", re.MULTILINE)
+
+
+def users_try_left_open(after: str, text: str) -> bool:
+    """Whether the compiler stops at the end of the code only because a `try:` there has no handler yet: the user's
+    (the fill wrote none), whose body is being written top-down (its `except` comes later), not the fill's fault."""
+    error = compile_error_at(older_compiler_view(after))
+    return (error is not None and error[1] == TRY_WITHOUT_HANDLER and not after[error[0]:].strip()
+            and not TRY_HEADER.search(text))
 
 
 def same_error_after_the_fill(before: str, after: str) -> bool:

@@ -35,6 +35,8 @@ class SpanInfo:
     in_code_hole: bool = False                          # inside an f-string's {} or a template's ${}
     closes_go_list: bool = False                        # Go: the next closer ends a literal or an argument list
     literal_lines: int = 0   # the string or comment the range starts inside: 1 on one line, 2 on more; 0 outside
+    literal_closer: str = ""   # what ends that string or comment (`*/`, `"""`, `]]`...; "" when it is not closed)
+    literal_ends_below: bool = False   # with that closer, after the cursor (False: with the next comment's)
     line_above_in_comment: bool | None = None   # the nearest non-blank line above starts inside a comment (None:
                                                 # no grammar to tell)
     unreadable: str = ""     # why the tree around the range was not read (too deep): nothing else is set
@@ -256,6 +258,9 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_sta
     return data.decode("utf-8", errors="replace")
 
 
+# The end of a string or comment of several lines (a closed one: an unclosed one ends with whatever it holds).
+LITERAL_CLOSER = re.compile(rb'(?:\*/|"""|\'\'\'|`|\](=*)\]|"#+)\Z')
+ANOTHER_OPENER = re.compile(rb"/\*|--\[=*\[")   # (C's and Lua's block comments: the next one's start)
 PROSE_DIRECTIVE = re.compile(r"#\s*(error|warning)\b")   # `# error` too: nested directives are often indented
 
 
@@ -390,6 +395,10 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     literal = min(strings + comments, key=lambda node: node.end_byte - node.start_byte, default=None)
     spread = literal is not None and b"\n" in source.data[literal.start_byte:literal.end_byte]
     literal_lines = 0 if literal is None or code_hole else 2 if spread else 1
+    closer = LITERAL_CLOSER.search(source.data[max(literal.start_byte + 2, literal.end_byte - 8):literal.end_byte]
+                                   ) if literal_lines else None
+    # A comment the user has not closed yet runs on to the end of the next one: its end is not below the cursor.
+    ends_below = closer is not None and not ANOTHER_OPENER.search(source.data[b_start:literal.end_byte])
     quiet = bool(strings) and not code_hole
     # JSX text has no closing quote: typing it, the cursor sits at its end. Only prose before the cursor on its
     # line counts: an element not closed yet reads as text to its end, blank lines and code included.
@@ -417,6 +426,8 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
         in_code_hole=code_hole and not quiet,
         closes_go_list=grammar == "go" and closes_go_list(tree, source.data, b_end),
         literal_lines=literal_lines,
+        literal_closer=closer.group().decode() if closer else "",
+        literal_ends_below=ends_below,
         line_above_in_comment=line_above_starts_in_comment(tree, source.data, b_start),
     )
 

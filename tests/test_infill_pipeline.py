@@ -2811,3 +2811,107 @@ def test_priming_stops_with_nothing_when_cancelled_while_parsing():
     assert prime_engine(request, engine, cancel=lambda: True) == {} and engine.calls == []
     small = InfillRequest(text="local y = 1\n", mode="inline", start=10, end=10, language_id="lua")
     assert prime_engine(small, engine, cancel=lambda: False)["primed"] == {"prompt_tokens": 1}
+
+
+# ---- asked on a blank line inside a comment or string: its paragraph ------------------------------------------
+
+DOCSTRING = 'def add(a, b):\n    """Add two numbers.\n\n<|>\n    """\n    return a + b\n'
+
+
+def test_asked_on_a_blank_docstring_line_the_paragraph_comes_whole_as_the_model_indented_it():
+    """One line was all an explicit request there gave (`Args:` alone); the model's deeper lines are the text's."""
+    middle = "    Args:\n        a: the first\n        b: the second"
+    result, _ = inline(DOCSTRING, middle, invoked=True)
+    assert result.text == middle
+    assert inline(DOCSTRING, middle)[0].text == ""   # typing there still gets nothing
+
+
+def test_a_paragraph_that_runs_past_the_comment_end_stops_before_it():
+    source = "/**\n * Add two numbers.\n<|>\n * @param a first\n */\nfunction add(a, b) {\n  return a + b;\n}\n"
+    ran_on = " * Both are numbers,\n * or strings.\n * @param a first\n */\nfunction add(a, b) {"
+    result, _ = inline(source, ran_on, language_id="javascript", invoked=True)
+    assert result.text == " * Both are numbers,\n * or strings."
+
+
+def test_a_paragraph_keeps_its_indentation_inside_a_go_raw_string_of_a_tab_indented_file():
+    source = "package p\n\nfunc f() {\n\tconst script = `\n        set -e\n<|>\n`\n\tprintln(script)\n}\n"
+    middle = "        if test -n \"$x\"; then\n            echo yes\n        fi"
+    result, _ = inline(source, middle, language_id="go", invoked=True)
+    assert result.text == middle
+
+
+@pytest.mark.parametrize("source, kept", [
+    ('def f():\n    """Summary.\n<|>\n    """\n', True),        # right under the summary: a paragraph break
+    ('def f():\n    """Summary.\n\n<|>\n    """\n', False),   # a blank line above already
+])
+def test_a_paragraph_begun_with_a_blank_line_keeps_it_only_right_under_text(source, kept):
+    result, _ = inline(source, "\n    Details.", invoked=True)
+    assert result.text == ("\n    Details." if kept else "    Details.")
+
+
+def test_no_bracket_is_closed_in_a_docstring_line():
+    """The bracket check read only the cursor's line, where a docstring of several lines looks like code."""
+    source = 'def f():\n    """Decode.\n\n    This expects such a <|>\n    syntax, and returns\n    """\n'
+    result, _ = inline(source, "string (that is, it does not check the", invoked=True)
+    assert result.text == "string (that is, it does not check the"
+
+
+@pytest.mark.parametrize("source, middle", [
+    ("import json\n\ntry:\n    data = <|>\n", "json.loads(text)"),
+    ("def f():\n    try:\n        x = load()\n        <|>\n\n\ndef g():\n    pass\n", "return x"),
+    ("def f():\n    try:\n        with open(p) as f:\n            <|>\n", "return f.read()"),
+])
+def test_a_try_body_written_top_down_is_completed_before_its_handler_exists(source, middle):
+    """Python's compiler stops at the window's end with "expected 'except' or 'finally' block": the user's `try:`,
+    whose `except` comes later, not the fill's fault (49 of 60 top-down `try` bodies were refused)."""
+    assert inline(source, middle)[0].text == middle
+
+
+def test_a_try_the_fill_writes_without_a_handler_is_still_its_fault():
+    assert inline("def f():\n    <|>\n", "try:\n        x = 1")[0].text == ""
+
+
+@pytest.mark.parametrize("language_id, source, middle, expected", [
+    ("javascript", "Object.assign({<|>})\n", "}, { a: 1 })", "Object.assign({}, { a: 1 })\n"),
+    ("python", "d = merge({<|>})\n", '}, {"a": 1})', 'd = merge({}, {"a": 1})\n'),
+    ("lua", "publish({<|>})\n", " 'error' }, { name = f }, nil, {})", "publish({ 'error' }, { name = f }, nil, {})\n"),
+    ("python", "print(len(<|>))\n", "xs) + 1)", "print(len(xs) + 1)\n"),   # closers shared, none left open
+])
+def test_a_bracket_the_fill_opens_after_closing_the_first_keeps_the_editors_closer(language_id, source, middle,
+                                                                                    expected):
+    """Typing the first argument between the editor's `{}` and `()`: the model closes it and opens a second
+    `{`; the editor's `}` closes that one, so it is not a closer written twice (the fill was refused)."""
+    result, _ = inline(source, middle, language_id=language_id)
+    assert applied(source, result) == expected
+
+
+@pytest.mark.parametrize("language_id, source, middle, repeat", [
+    ("python", "def f():\n    <|>\n    try:\n        b()\n    except Y:\n        pass\n",
+     "try:\n        a()\n    except X:\n        pass", "try:\n        b()\n    except Y:\n        pass"),
+    ("javascript", "function f() {\n  <|>\n  try {\n    b();\n  } catch (e) {}\n}\n",
+     "try {\n    a();\n  } catch (e) {}", "try {\n    b();\n  } catch (e) {}"),
+])
+def test_a_new_try_block_above_another_is_no_repeat_of_it(language_id, source, middle, repeat):
+    """A bare `try:` is the same in every such block: the body under it tells a new one from the suffix's written
+    again (that one is still dropped)."""
+    assert inline(source, middle, language_id=language_id)[0].text == middle
+    assert inline(source, repeat, language_id=language_id)[0].text == ""
+
+
+def test_lua_if_glued_to_else_is_an_elseif_not_a_body_under_else():
+    source = "if a then\n  x = 1\nelse<|>\nend\n"
+    result, _ = inline(source, "if b then", language_id="lua")
+    assert applied(source, result) == "if a then\n  x = 1\nelseif b then\nend\n"
+    result, _ = inline(source, " if b then y = 1 end", language_id="lua")   # a space: a statement in the body
+    assert applied(source, result) == "if a then\n  x = 1\nelse\n  if b then y = 1 end\nend\n"
+
+
+def test_a_comment_not_closed_yet_keeps_the_end_the_model_writes_for_it():
+    """A JSDoc the user has not closed runs on to the next comment's `*/`: the `*/` the model writes is the one it
+    lacks, not an early end."""
+    source = "interface X {\n  /**\n   * Whether to reset.\n   <|>\n  reset: boolean;\n  /** other */\n  b: number;\n}\n"
+    result, _ = inline(source, "* when it emits.\n   */", language_id="typescript", invoked=True)
+    assert result.text == "* when it emits.\n   */"
+    # the code it goes on with after that end is no part of the comment asked in
+    result, _ = inline(source, "* when it emits.\n   */\n  count: number;", language_id="typescript", invoked=True)
+    assert result.text == "* when it emits.\n   */"
