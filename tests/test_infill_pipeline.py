@@ -2909,7 +2909,8 @@ def test_lua_if_glued_to_else_is_an_elseif_not_a_body_under_else():
 def test_a_comment_not_closed_yet_keeps_the_end_the_model_writes_for_it():
     """A JSDoc the user has not closed runs on to the next comment's `*/`: the `*/` the model writes is the one it
     lacks, not an early end."""
-    source = "interface X {\n  /**\n   * Whether to reset.\n   <|>\n  reset: boolean;\n  /** other */\n  b: number;\n}\n"
+    source = ("interface X {\n  /**\n   * Whether to reset.\n   <|>\n  reset: boolean;\n  /** other */\n"
+              "  b: number;\n}\n")
     result, _ = inline(source, "* when it emits.\n   */", language_id="typescript", invoked=True)
     assert result.text == "* when it emits.\n   */"
     # the code it goes on with after that end is no part of the comment asked in
