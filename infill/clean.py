@@ -7,6 +7,7 @@ already closes, or runs on past the block it was asked to fill. Each rule below 
 from __future__ import annotations
 
 import ast
+import itertools
 import keyword
 import math
 import re
@@ -1059,7 +1060,8 @@ def tail_not_written(written: str, tail: str, before: str, grammar: str | None =
     when they do not overlap (the middle's closers are not the tail's, innermost first, or are all needed). Only
     closers on the middle's last line count: the tail is on the cursor's line, after that line; a `}` on an earlier
     line closes a block of lines above (`}` then `h();` written before the document's `}` replaced that brace).
-    Brackets the middle opens and leaves open take the tail's first closers (`({|})` + `}, { a: 1` + `})`)."""
+    Brackets the middle leaves open take the tail's first closers that close them (`({|})` + `}, { a: 1` + `})`;
+    not a block's `{` after the tail's `)`: `if (f(|))` + `a)) {`)."""
     last_line = written.rfind("\n") + 1
     strays, left_open = unpaired_brackets(written, grammar, before)
     own = [written[i] for i in sorted(strays) if i >= last_line]   # the prefix's, innermost first
@@ -1069,7 +1071,9 @@ def tail_not_written(written: str, tail: str, before: str, grammar: str | None =
     shared = min(len(own), len(brackets))
     if own[:shared] != [tail[i] for i in brackets[:shared]]:
         return None
-    excess = len(own) + len(brackets) - len(left_open) - max(0, bracket_surplus(blank_literals(before, grammar)))
+    closed_by_tail = len(list(itertools.takewhile(lambda pair: PAIRS[tail[pair[1]]] == pair[0],
+                                                  zip(reversed(left_open), brackets))))
+    excess = len(own) + len(brackets) - closed_by_tail - max(0, bracket_surplus(blank_literals(before, grammar)))
     if excess <= 0:
         return None
     drop = min(excess, len(brackets))
@@ -1820,23 +1824,33 @@ def to_line_ending(middle: str, line_ending: str) -> str:
     return middle.replace("\n", line_ending) if line_ending != "\n" else middle
 
 
+# A line holding only a docstring's or block comment's opening: no text above for a paragraph break to follow.
+BARE_LITERAL_OPENING = re.compile(r"[rRbBuUfF]{0,2}(?:\"\"\"|'''|`)|/\*[*!]?|(?:--)?\[=*\[")
+
+
 def clean_paragraph(raw: str, ctx: CleanContext) -> str:
-    """Asked on a blank line inside a comment or string of several lines (decide): its paragraph, indented as
-    the model wrote it (the text's own indentation, not the code's; no code rule applies), less what writes the
-    line above or the suffix again. It stops before a line that would end the literal early (the suffix holds its
-    end), or, in a comment the user has not closed yet, after the line that closes it (the code the model goes on
-    with is no part of the comment asked in). A blank line it begins with is a paragraph break after the text above
-    (the summary line of a docstring), kept where the cursor's line is the first blank one under that text."""
+    """Asked on a blank line inside a comment or string of several lines (decide): its paragraph, indented as the model
+    wrote it (the text's own indentation, not the code's; no code rule applies), less what writes the line above or
+    the suffix again. It stops before a line that would end the literal early (the suffix holds its end), or, in a
+    comment the user has not closed yet, after the line that closes it (the code the model goes on with is no part
+    of the comment asked in). A blank line it begins with is a paragraph break after the text above (the summary
+    line of a docstring), kept where the cursor's line is the first blank one under that text (not under a
+    docstring's bare opening quotes or a bare `/**`). Where the cursor stands after the line's indentation, the
+    model's first line gives that indentation again: not twice."""
     middle = normalize_newlines(raw)
     lines = middle.split("\n")
-    closing = next((i for i, line in enumerate(lines) if ctx.literal_closer and ctx.literal_closer in line), None)
+    closer = re.compile(r"(?<!\\)" + re.escape(ctx.literal_closer)) if ctx.literal_closer else None   # (not `\"`)
+    closing = next((i for i, line in enumerate(lines) if closer and closer.search(line)), None)
     if closing is not None:
         middle = "\n".join(lines[:closing if ctx.literal_ends_below else closing + 1])
     middle = drop_repeated_line_above(middle, ctx.line_above)
-    paragraph_break = not middle.split("\n", 1)[0].strip() and not ctx.blank_lines_above
+    paragraph_break = (not middle.split("\n", 1)[0].strip() and not ctx.blank_lines_above
+                       and not BARE_LITERAL_OPENING.fullmatch(ctx.line_above.strip()))
     middle = drop_leading_blank_lines(middle)
     if paragraph_break and middle.strip():
         middle = "\n" + middle
+    elif ctx.before:
+        middle = middle[min(len(ctx.before), len(indentation(middle))):]
     suffix = normalize_newlines(ctx.suffix)
     for rule in suffix_rules_for("", suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
         middle = rule(middle)

@@ -472,7 +472,9 @@ def fill_python_faults(document: str, start: int, end: int, text: str) -> tuple[
     # A header the user is typing, finished within its line by the fill (`if ` + `x == 1:`), waits for its body on
     # the next line: its "expected an indented block" is not the fill's. (Only where the user has begun the line:
     # a header alone offered on a blank line leaves a block with no body.)
-    users_line_begun = document[document.rfind("\n", 0, start) + 1:start].strip() != ""
+    line_start = document.rfind("\n", 0, start) + 1   # (a line continued from the one above is begun too)
+    users_line_begun = document[line_start:start].strip() != "" or document[:max(0, line_start - 1)].rstrip(
+        "\r").endswith("\\")
     within_line = users_line_begun and fill_line_breaks(text) == 0
     completes_header = within_line and header_awaiting_body(after, first_line)
     # So does a decorator finished within its line (`@functools.` + `cache`) for the definition under it.

@@ -259,8 +259,10 @@ def code_before_cursor(tree: tree_sitter.Tree, source: Source, start: int, b_sta
 
 
 # The end of a string or comment of several lines (a closed one: an unclosed one ends with whatever it holds).
-LITERAL_CLOSER = re.compile(rb'(?:\*/|"""|\'\'\'|`|\](=*)\]|"#+)\Z')
-ANOTHER_OPENER = re.compile(rb"/\*|--\[=*\[")   # (C's and Lua's block comments: the next one's start)
+LITERAL_CLOSER = re.compile(rb'(?:\*/|"""|\'\'\'|`|\](=*)\]|"#+|")\Z')
+# The start of another block comment (or Lua long string), which a comment not closed yet runs on into, by the
+# first byte of the closer (a `/*` in a glob, `src/*.js`, starts none).
+ANOTHER_OPENER = {b"*": re.compile(rb"(?<![\w*.])/\*"), b"]": re.compile(rb"\[=*\[")}
 PROSE_DIRECTIVE = re.compile(r"#\s*(error|warning)\b")   # `# error` too: nested directives are often indented
 
 
@@ -398,7 +400,8 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     closer = LITERAL_CLOSER.search(source.data[max(literal.start_byte + 2, literal.end_byte - 8):literal.end_byte]
                                    ) if literal_lines else None
     # A comment the user has not closed yet runs on to the end of the next one: its end is not below the cursor.
-    ends_below = closer is not None and not ANOTHER_OPENER.search(source.data[b_start:literal.end_byte])
+    opener = closer and ANOTHER_OPENER.get(closer.group()[:1])
+    ends_below = closer is not None and not (opener and opener.search(source.data[b_start:literal.end_byte]))
     quiet = bool(strings) and not code_hole
     # JSX text has no closing quote: typing it, the cursor sits at its end. Only prose before the cursor on its
     # line counts: an element not closed yet reads as text to its end, blank lines and code included.

@@ -514,10 +514,16 @@ def prime_after_edit(ls: InfillServer, key: str, params: types.DidChangeTextDocu
     closers = next((len(typed) - at for at in range(len(typed) - 1, -1, -1) if typed[at] in AUTO_CLOSERS
                     and auto_closes(typed[:at], typed[at:])), 0)
     shown = ls.suggestions.get(key)
-    if shown is not None and any(shown.remainders(snap.source, at) is not None for at in {cursor, cursor - closers}):
+    if shown is not None and any(typed_through_shows(shown, snap.source, at) for at in {cursor, cursor - closers}):
         return   # typed through the suggestion: answered from it, while the speculation from its end goes on
     request = request_for(ls, snap, "inline", cursor, cursor, cursor_line)
     asyncio.ensure_future(run_prime(ls, snap, request))
+
+
+def typed_through_shows(shown: ShownSuggestion, source: str, cursor: int) -> bool:
+    """Whether typing at `cursor` is answered from `shown` (complete_inline's typed-through answer)."""
+    rests = shown.remainders(source, cursor)
+    return rests is not None and on_the_cursors_line(rests, source[cursor:cursor + rests.replace]) is not None
 
 
 async def run_prime(ls: InfillServer, snap: Snapshot, request: InfillRequest) -> None:

@@ -148,7 +148,7 @@ class Remainders:
 
 def on_the_cursors_line(rests: Remainders, replaced: str) -> Remainders | None:
     """The rests as editors can show them: VS Code draws no ghost text for a range over two lines, which typing
-    through past Enter between the editor's `{}` makes (the rests replace the `\n}` Enter put below). A rest ending
+    through past Enter between the editor's `{}` makes (the rests replace the `\\n}` Enter put below). A rest ending
     with the replaced text goes in before it, at the cursor, the closers staying; one that does not cannot be
     shown. None when no rest can."""
     if "\n" not in replaced and "\r" not in replaced:

@@ -2876,6 +2876,9 @@ def test_a_try_the_fill_writes_without_a_handler_is_still_its_fault():
     ("python", "d = merge({<|>})\n", '}, {"a": 1})', 'd = merge({}, {"a": 1})\n'),
     ("lua", "publish({<|>})\n", " 'error' }, { name = f }, nil, {})", "publish({ 'error' }, { name = f }, nil, {})\n"),
     ("python", "print(len(<|>))\n", "xs) + 1)", "print(len(xs) + 1)\n"),   # closers shared, none left open
+    # a block's `{` left open is no bracket the editor's `)` closes: the tail's closers are written again
+    ("javascript", "function f(a) {\n  if (check(<|>))\n}\n", "a)) {", "function f(a) {\n  if (check(a)) {\n}\n"),
+    ("go", "func f() {\n\tif check(<|>)\n}\n", "a) {", "func f() {\n\tif check(a) {\n}\n"),
 ])
 def test_a_bracket_the_fill_opens_after_closing_the_first_keeps_the_editors_closer(language_id, source, middle,
                                                                                     expected):
@@ -2916,3 +2919,39 @@ def test_a_comment_not_closed_yet_keeps_the_end_the_model_writes_for_it():
     # the code it goes on with after that end is no part of the comment asked in
     result, _ = inline(source, "* when it emits.\n   */\n  count: number;", language_id="typescript", invoked=True)
     assert result.text == "* when it emits.\n   */"
+
+
+def test_a_header_continued_from_the_line_above_is_finished_though_its_body_is_still_to_come():
+    """`if a and \\` then the condition's end on the next line: the header waits for its body like one typed on
+    one line (`if ` + `x == 1:`), so the missing body is not the fill's fault."""
+    source = "def _pgm(h):\n    if len(h) >= 3 and \\\n            <|>\n"
+    assert inline(source, "h[0] == 1:\n        return 'pgm'")[0].text == "h[0] == 1:"
+
+
+def test_a_paragraph_asked_after_the_lines_indentation_does_not_indent_twice():
+    source = 'def add(a, b):\n    """Add two numbers.\n\n    <|>\n    """\n'
+    assert inline(source, "    Args:\n        a: the first", invoked=True)[0].text == "Args:\n        a: the first"
+    source = "class A {\n  /**\n   * Sum.\n   <|>\n   */\n  int f() { return 1; }\n}\n"
+    assert inline(source, "   * Both ints.", language_id="java", invoked=True)[0].text == "* Both ints."
+
+
+def test_no_paragraph_break_right_under_a_bare_docstring_opening():
+    assert inline('def f():\n    """\n<|>\n    """\n', "\n    Summary.", invoked=True)[0].text == "    Summary."
+
+
+@pytest.mark.parametrize("language_id, source, middle, expected", [
+    # a string of several lines closed by a plain quote: the paragraph stops before the model's quote
+    ("rust", 'fn main() {\n    let usage = "Usage: tool\n\n<|>\n  -h  help";\n    println!("{}", usage);\n}\n',
+     'Options:\n  -v  verbose";\n    println!("{}", usage);\n}', "Options:"),
+    # a glob in a closed JSDoc is no next comment's start: the model's `*/` is still an early end
+    ("javascript", "/**\n * Like src/*.js files.\n <|>\n */\nfunction f() {}\n", "* More.\n */\nfunction g() {}",
+     "* More."),
+])
+def test_a_paragraph_stops_before_the_end_of_the_literal_it_is_in(language_id, source, middle, expected):
+    assert inline(source, middle, language_id=language_id, invoked=True)[0].text == expected
+
+
+def test_an_escaped_quote_in_a_paragraph_is_no_end_of_its_string():
+    source = 'const DEBUG: &str = "\\\nError {\n    source: Custom {\n        <|>\n    },\n}";\n'
+    middle = 'kind: PermissionDenied,\n        error: \\"oh no!\\",'
+    assert inline(source, middle, language_id="rust", invoked=True)[0].text == middle

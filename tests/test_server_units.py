@@ -688,6 +688,10 @@ def test_a_rest_that_cannot_stay_on_the_cursors_line_is_no_typed_through_answer(
     assert rests.texts == ["return a;\n};"] and source[8:8 + rests.replace] == "\n}"
     assert on_the_cursors_line(rests, "\n}") is None
     assert on_the_cursors_line(rests, "}") is rests   # on one line: as it was
+    # so the edit is no typed-through answer, and the prompt is read ahead for the model's answer to come
+    from lsp_server.server import typed_through_shows
+    assert not typed_through_shows(ShownSuggestion.at("f() \n", 4, ["{\n  return a;\n};"], several=False), source, 8)
+    assert typed_through_shows(ShownSuggestion.at("f() \n", 4, ["{\n  return a;\n}"], several=False), source, 8)
 
 
 def test_an_answer_asked_for_in_a_comment_is_not_shown_again_while_typing():
