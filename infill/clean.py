@@ -10,6 +10,7 @@ import ast
 import itertools
 import keyword
 import math
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -1840,20 +1841,23 @@ def clean_paragraph(raw: str, ctx: CleanContext) -> str:
     middle = normalize_newlines(raw)
     lines = middle.split("\n")
     closer = re.compile(r"(?<!\\)" + re.escape(ctx.literal_closer)) if ctx.literal_closer else None   # (not `\"`)
-    closing = next((i for i, line in enumerate(lines) if closer and closer.search(line)), None)
+    closing = next(((i, found) for i, line in enumerate(lines) if closer and (found := closer.search(line))), None)
     if closing is not None:
-        middle = "\n".join(lines[:closing if ctx.literal_ends_below else closing + 1])
+        at, found = closing
+        ended = [] if ctx.literal_ends_below else [lines[at][:found.end()]]   # (not the code after the `*/`)
+        middle = "\n".join(lines[:at] + ended)
     middle = drop_repeated_line_above(middle, ctx.line_above)
     paragraph_break = (not middle.split("\n", 1)[0].strip() and not ctx.blank_lines_above
                        and not BARE_LITERAL_OPENING.fullmatch(ctx.line_above.strip()))
     middle = drop_leading_blank_lines(middle)
     if paragraph_break and middle.strip():
         middle = "\n" + middle
-    elif ctx.before:
-        middle = middle[min(len(ctx.before), len(indentation(middle))):]
+    elif ctx.before:   # (the part both share, character for character: a tab is not 8 spaces)
+        middle = middle[len(os.path.commonprefix([indentation(middle), ctx.before])):]
     suffix = normalize_newlines(ctx.suffix)
-    for rule in suffix_rules_for("", suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
-        middle = rule(middle)
+    # (the suffix's lines or its start written again; a bracket in prose is no code's, so no closer rule)
+    middle = drop_repeated_suffix_lines(middle, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar)
+    middle = drop_suffix_overlap(middle, suffix, ctx.suffix_starts_line, ctx.grammar, ctx.before)
     middle = trim_trailing_whitespace(middle, suffix, ctx.grammar, ctx.before, "", prose=True)
     return to_line_ending(middle, ctx.line_ending) if middle.strip() else ""
 

@@ -2955,3 +2955,15 @@ def test_an_escaped_quote_in_a_paragraph_is_no_end_of_its_string():
     source = 'const DEBUG: &str = "\\\nError {\n    source: Custom {\n        <|>\n    },\n}";\n'
     middle = 'kind: PermissionDenied,\n        error: \\"oh no!\\",'
     assert inline(source, middle, language_id="rust", invoked=True)[0].text == middle
+
+
+@pytest.mark.parametrize("language_id, source, middle, expected", [
+    # a bracket in prose is no code's: the suffix's `]]` does not make the paragraph's `]` a stray closer
+    ("lua", "--[[\nChoose a mode.\n\n<|>\n]]\nlocal x = 1\n", "ends ]", "ends ]"),
+    # in a comment not closed yet, the model's `*/` ends it, and the code after it on its line is left out
+    ("c", "/* unclosed\n<|>\nint x;\n/* later */\nint y;\n", "More words. */ int y = helper();", "More words. */"),
+    # after a tab, a model's spaces are its own indentation, not the tab written again
+    ("go", "package m\n\nvar s = `Choose\n\n\t<|>\n`\n", "        Indented by spaces", "        Indented by spaces"),
+])
+def test_a_paragraph_is_prose_to_its_end(language_id, source, middle, expected):
+    assert inline(source, middle, language_id=language_id, invoked=True)[0].text == expected
