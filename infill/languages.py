@@ -88,6 +88,51 @@ def query(grammar: str, kind: str = "") -> tree_sitter.Query:
     return tree_sitter.Query(language(grammar), load_query(f"{grammar}-{kind}" if kind else grammar))
 
 
+# A query cursor steps through the children of an ERROR node at the root in time that grows with their number at
+# each step, so a root ERROR of 60,000 tokens (a line of `[`) took 1.4 s a query even with a byte range far from it
+# (bench/wide_errors.py). Such a node's children are queried one by one, only those near the range.
+WIDE_NODE_CHILDREN = 1000
+
+
+def queried_child_by_child(node: tree_sitter.Node) -> bool:
+    return node.is_error and node.child_count > WIDE_NODE_CHILDREN
+
+
+def captures_near(query_: tree_sitter.Query, node: tree_sitter.Node, low: int, high: int
+                  ) -> dict[str, list[tree_sitter.Node]]:
+    """What `QueryCursor.captures` with the byte range [low, high) finds under `node`, each name's nodes in
+    document order (an outer node before the inner ones it starts with), in time that does not grow with a wide
+    ERROR node's far children."""
+    found = captures_unordered(query_, node, low, high)
+    for nodes in found.values():
+        nodes.sort(key=lambda found_node: (found_node.start_byte, -found_node.end_byte))
+    return found
+
+
+def captures_unordered(query_: tree_sitter.Query, node: tree_sitter.Node, low: int, high: int
+                       ) -> dict[str, list[tree_sitter.Node]]:
+    cursor = tree_sitter.QueryCursor(query_)
+    cursor.set_byte_range(low, high)
+    if not queried_child_by_child(node):
+        return cursor.captures(node)
+    cursor.set_max_start_depth(0)   # matches that start at the node itself; its children's are found below
+    found = cursor.captures(node)
+    walker = node.walk()
+    # Children before the range are skipped; the cursor's own search finds none for a byte between two of them.
+    if walker.goto_first_child_for_byte(low) is None:
+        if not walker.goto_first_child():
+            return found
+        while walker.node.end_byte < low:
+            if not walker.goto_next_sibling():
+                return found
+    while walker.node.start_byte <= high:
+        for name, nodes in captures_unordered(query_, walker.node, low, high).items():
+            found.setdefault(name, []).extend(nodes)
+        if not walker.goto_next_sibling():
+            break
+    return found
+
+
 # A Parser holds mutable state, so each thread keeps its own (the server runs infill on one worker thread, but
 # tests and the CLI may call from others).
 _parsers = threading.local()

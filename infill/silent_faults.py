@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tree_sitter
 
-from .languages import query
+from .languages import captures_near, query
 
 # A fault: (kind, False, start byte, end byte), shaped like spans.ErrorCounts' error spans.
 Fault = tuple[str, bool, int, int]
@@ -168,9 +168,7 @@ def faults_near(grammar: str, root: tree_sitter.Node, data: bytes, low: int, hig
     """The faults in nodes that meet bytes [low, high] of the parsed `data` (a fill, or the cursor before it)."""
     if grammar not in FAULT_CHECKS_BY_GRAMMAR:
         return set()
-    cursor = tree_sitter.QueryCursor(query(grammar, "faults"))
-    cursor.set_byte_range(low, max(high, low + 1))
-    captures = cursor.captures(root)
+    captures = captures_near(query(grammar, "faults"), root, low, max(high, low + 1))
     if grammar == "go":
         return go_faults(captures)
     if grammar in ("c", "cpp"):

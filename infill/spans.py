@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import tree_sitter
 
-from .languages import parse, parse_document, query
+from .languages import captures_near, parse, parse_document, query
 from .literals import HOLE, OPEN, literal_ending
 from .queries import SCOPE_CAPTURES
 from .silent_faults import faults_near
@@ -121,9 +121,7 @@ def rows_inside_literals(grammar: str, text: str, chars: int = SAMPLE_CHARS) -> 
     """The 0-based lines of `text`'s first `chars` characters (what the indentation vote reads) that start inside
     a multi-line string or comment: their indentation is the literal's text, so it says nothing of the code's."""
     tree = parse_document(grammar, text.encode("utf-8"))
-    cursor = tree_sitter.QueryCursor(query(grammar))
-    cursor.set_byte_range(0, len(text[:chars].encode("utf-8")))
-    captures = cursor.captures(tree.root_node)
+    captures = captures_near(query(grammar), tree.root_node, 0, len(text[:chars].encode("utf-8")))
     rows = set()
     for node in captures.get("string", []) + captures.get("comment", []):
         last = node.end_point.row - (node.end_point.column == 0)   # (a node that ends with its line break)
@@ -372,10 +370,8 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
         return (start == end and node.start_byte <= b_anchor < node.end_byte
                 and indent > line_indentation(text, source.char_offset(node.start_byte)))
 
-    cursor = tree_sitter.QueryCursor(query(grammar))
     # Only matches near the cursor matter; ancestors intersect this range too.
-    cursor.set_byte_range(min(b_anchor, b_start), max(b_end, b_start + 1))
-    captures = cursor.captures(tree.root_node)
+    captures = captures_near(query(grammar), tree.root_node, min(b_anchor, b_start), max(b_end, b_start + 1))
 
     found: list[tuple[int, tree_sitter.Node, str]] = []
     for kind in SCOPE_CAPTURES:

@@ -1,17 +1,23 @@
 """infill.languages and infill.queries on the real grammar wheels."""
 from __future__ import annotations
 
+import pathlib
+import random
 import threading
 import time
 
 import pytest
 import tree_sitter
 
+import infill.languages
 from infill.languages import (
-    GRAMMARS, INCREMENTAL_FROM_BYTES, YIELDING_PARSE_FROM_BYTES, ParseAbandoned, common_prefix_length,
+    GRAMMARS, INCREMENTAL_FROM_BYTES, YIELDING_PARSE_FROM_BYTES, ParseAbandoned, captures_near, common_prefix_length,
     describe_language, grammar_for, language, parse, parse_document, parse_limits, parser, query,
 )
 from infill.queries import SCOPE_CAPTURES, load_query
+from infill.spans import errors_around, find_span
+
+SAMPLE_SOURCES = pathlib.Path(__file__).parent / "data" / "languages"
 
 
 @pytest.mark.parametrize("language_id,path,expected", [
@@ -142,3 +148,84 @@ def test_parse_limits_stop_at_cancel_and_end_with_their_block():
             parse("lua", source)
         assert not parse("lua", source).root_node.has_error   # the outer block's limits are back
     assert not parse("lua", source).root_node.has_error
+
+
+def sample_and_broken_sources():
+    """Each sample file, whole and with brackets no grammar can place pasted into its middle."""
+    grammars = {".java": "java", ".tsx": "tsx", ".js": "javascript", ".go": "go", ".cpp": "cpp", ".c": "c",
+                ".rs": "rust"}
+    for path in sorted(SAMPLE_SOURCES.iterdir()):
+        data = path.read_bytes()
+        yield grammars[path.suffix], data
+        yield grammars[path.suffix], data[:len(data) // 2] + b"[[[ {{ ((" + data[len(data) // 2:]
+    lua = b"local t = { 1, 2 }\nfor i = 1, #t do\n  if t[i] then print(i) end\nend\nreturn t\n"
+    yield "lua", lua
+    yield "lua", lua.replace(b"then", b"then {{ ((")
+    python = pathlib.Path(infill.languages.__file__).read_bytes()
+    yield "python", python
+    yield "python", python.replace(b"):\n", b"):((\n", 3)
+
+
+def kinds_of_query(grammar):
+    return ["", "faults"] if (pathlib.Path(infill.languages.__file__).parent / "queries"
+                              / f"{grammar}-faults.scm").exists() else [""]
+
+
+def test_captures_near_finds_what_a_query_of_the_whole_tree_finds(monkeypatch):
+    """Querying a node's children one at a time (here every node with children is queried so) finds the same
+    nodes as one query from the root with the same byte range, in document order."""
+    picks = random.Random(7)
+    for grammar, data in sample_and_broken_sources():
+        root = parse(grammar, data).root_node
+        for kind in kinds_of_query(grammar):
+            for _ in range(60):
+                node = root.descendant_for_byte_range(*[picks.randrange(len(data))] * 2) or root
+                low = picks.choice([node.start_byte, node.end_byte, picks.randrange(len(data))])
+                high = low + picks.choice([1, 5, 50, 500])
+                whole = tree_sitter.QueryCursor(query(grammar, kind))
+                whole.set_byte_range(low, high)
+                expected = {name: sorted((found.start_byte, -found.end_byte, found.type) for found in nodes)
+                            for name, nodes in whole.captures(root).items()}
+                monkeypatch.setattr(infill.languages, "queried_child_by_child", lambda node: node.child_count > 0)
+                near = captures_near(query(grammar, kind), root, low, high)
+                monkeypatch.undo()
+                assert {name: [(found.start_byte, -found.end_byte, found.type) for found in nodes]
+                        for name, nodes in near.items()} == expected, (grammar, kind, low, high)
+
+
+class QueryCursorSpy:
+    """A real tree_sitter.QueryCursor that records the width of each node it is run on and its depth limit."""
+    runs: list[tuple[int, int | None]] = []
+    real = tree_sitter.QueryCursor
+
+    def __init__(self, query_):
+        self.cursor, self.max_start_depth = self.real(query_), None
+
+    def set_byte_range(self, low, high):
+        self.cursor.set_byte_range(low, high)
+
+    def set_max_start_depth(self, depth):
+        self.max_start_depth = depth
+        self.cursor.set_max_start_depth(depth)
+
+    def captures(self, node):
+        QueryCursorSpy.runs.append((node.child_count, self.max_start_depth))
+        return self.cursor.captures(node)
+
+
+@pytest.mark.parametrize("grammar,head,fill", [
+    ("typescript", "const a = 1;\n\nlet x = ", "let b = 2;"),
+    ("go", "package m\n\nvar a = 1\n\nvar x = ", "var b = 2"),
+])
+def test_a_line_read_as_one_wide_error_is_not_walked_by_each_query(monkeypatch, grammar, head, fill):
+    """60,000 `[` in a row are one ERROR node of 60,000 children at the root; a query cursor steps through them in
+    time that grows with their number at each step (1.4 s a query). Near the cursor only the matches at the ERROR
+    itself are looked for from it (a depth limit), the rest in the few children the range meets."""
+    text = head + "[" * 60_000 + "\n"
+    cursor = text.rindex("\n\n") + 1
+    QueryCursorSpy.runs = []
+    monkeypatch.setattr(tree_sitter, "QueryCursor", QueryCursorSpy)
+    span = find_span(grammar, text, cursor, cursor)
+    errors_around(grammar, text[:cursor] + fill + text[cursor:], cursor, cursor + len(fill))
+    assert span.statement is None and not span.unreadable
+    assert QueryCursorSpy.runs and all(width <= 1000 or depth == 0 for width, depth in QueryCursorSpy.runs)
