@@ -198,9 +198,13 @@ def expression_goes_on(code: str, grammar: str | None) -> bool:
 def drop_comment_for_missing_operand(middle: str, before: str, grammar: str | None = None) -> str:
     """`x = # ...`, `for row in # ...`: a comment where the statement still wants an operand completes nothing and
     leaves a half statement; nothing is better. A comment after a finished statement is fine, and so is a `#` in a
-    string's or a comment's text (`"https://x.org/|"` written `#top"`)."""
-    if (before.strip() and WANTS_OPERAND.search(before) and comment_start(grammar).match(middle)
-            and not open_literal(grammar, before)):
+    string's or a comment's text (`"https://x.org/|"` written `#top"`). A comment the user began (Lua's `-|` +
+    `-- Returns ...`, a LuaDoc `---`) is judged by the code before it."""
+    if not comment_start(grammar).match(middle) or open_literal(grammar, before):
+        return middle
+    began = line_comment_start(grammar, before + middle.split("\n", 1)[0])
+    code = before[:began] if 0 <= began < len(before) else before
+    if code.strip() and WANTS_OPERAND.search(code):
         return ""
     return middle
 
@@ -420,20 +424,40 @@ def definition_gap(middle: str, ctx: CleanContext) -> int:
     return min(written, max(0, wanted - ctx.blank_lines_above))
 
 
+def header_finished_below(first_line: str, before: str, opener: str, bracket_opened_at: str | None,
+                          grammar: str | None) -> str:
+    """On a blank line inside a bracket a line above opened, the model's first line closing it finishes that line's
+    header (`int verify(int *ctx,` then `int type) {`): the header's lines joined (Python's `def f(a,` + `b):` is
+    told by its `def`) at the indentation of the line that opened the bracket; "" otherwise. Not a `}` (the
+    block above ends: `} else {` goes on with its own body)."""
+    if bracket_opened_at is None or before.strip():
+        return ""
+    code = code_for_brackets(first_line, grammar)
+    closer_at = first_closer_of_what_is_before(code)
+    if closer_at is None or code[closer_at] == "}":
+        return ""
+    return bracket_opened_at + " ".join(part.strip() for part in (opener, first_line) if part.strip())
+
+
 def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "", opener: str = "",
-                      grammar: str | None = None, in_brackets: bool = False) -> str:
+                      grammar: str | None = None, in_brackets: bool = False, bracket_opened_at: str | None = None
+                      ) -> str:
     """Multi-line mode: keep lines until one's indentation leaves the block being written.
 
     After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
     opener's indentation has left it (a lone closer there is kept only when the suffix does not already close).
     On a blank line a line shallower than the cursor column has left it; at column 0 (an editor's empty line
     inside a block holds no indentation), shallower than both the middle's first line and the code line above
-    (inside `foo(` the closing `)` sits at the line above's level).
+    (inside `foo(` the closing `)` sits at the line above's level). A first line that closes the bracket a line
+    above opened (`int verify(int *ctx,` then `int type) {` at the parameters' column) finishes that line's
+    header: the block is that line's (`bracket_opened_at`: its indentation).
     """
     lines = middle.split("\n")
     in_literal = lines_in_literals(before, lines, grammar)   # (their indentation is a string's text)
     header = opener or before   # a header over several lines: its first line's indentation
-    if before.strip() and opens_block(header, grammar):
+    finished_header = header_finished_below(lines[0], before, opener, bracket_opened_at, grammar)
+    header = finished_header or header
+    if (before.strip() or finished_header) and opens_block(header, grammar):
         limit = len(indentation(header))
         for i, line in enumerate(lines[1:], start=1):
             if sets_indentation(line, grammar) and i not in in_literal and len(indentation(line)) <= limit:
@@ -1371,7 +1395,7 @@ def padded_opener(line: str, closer: str, grammar: str | None) -> bool:
 
 
 def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lead: str = "",
-                        line_above: str = "") -> str:
+                        line_above: str = "", neighbours: tuple[str, ...] = (), grammar: str | None = None) -> str:
     """Line up the first line with the cursor column.
 
     Later lines carry absolute indentation, the first starts at the cursor. When the cursor sits in indentation and
@@ -1381,7 +1405,8 @@ def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lea
     the indentation, or the spaces before a trailing comment): the model writing it again in its place is no
     repeat. Where the user went left of the line above (`line_above`, the nearest code line: out of a block that
     ended with `return`), the first line starts at the cursor however deep the model wrote it, and the lines
-    after it move as much: the user's column says where the code goes.
+    after it move as much: the user's column says where the code goes. Spaces that line the text up with a column
+    the lines next to it align (`neighbours`: gofmt's `key:     value`, a macro's `\\` column) are kept.
     """
     lines = middle.split("\n")
     first = lines[0]
@@ -1403,9 +1428,21 @@ def reindent_first_line(middle: str, before: str, indent_unit: str = "    ", lea
                 return "\n".join([body, *(line[len(ws):] if line.strip() else line for line in rest)])
         lines[0] = ws[column:] + body if len(ws) >= column else body
         return "\n".join(lines)
-    if before[-1] in " \t" and ws:
+    if before[-1] in " \t" and ws and not lines_up_with_neighbours(before, ws, neighbours, grammar):
         lines[0] = body
     return "\n".join(lines)
+
+
+def lines_up_with_neighbours(before: str, spaces: str, neighbours: tuple[str, ...], grammar: str | None = None
+                             ) -> bool:
+    """`before` + `spaces` ends where a line next to it, indented alike, has text after a run of spaces, or, in
+    Go, after the one space of a longer key's `: ` (gofmt: `"long": "b",` over `"k": ` + `   "d",`). (Spaces
+    after `=` or `,` line up with nothing: formatters that align put the padding before the `=`.)"""
+    column, last = len(before) + len(spaces), before.rstrip()[-1:]
+    one_space_after = last + " " if grammar == "go" and last == ":" else "  "
+    return spaces.strip(" ") == "" and any(
+        indentation(line) == indentation(before) and line[column:column + 1].strip()
+        and line[column - 2:column] in ("  ", one_space_after) for line in neighbours)
 
 
 def keep_selection_indentation(middle: str, original: str, grammar: str | None = None) -> str:
@@ -1462,6 +1499,20 @@ DO_WHILE_END = re.compile(r"\s*\}\s*while\s*\(.*\)\s*;\s*$")
 ENDS_BLOCK = {"lua": re.compile(r"\s*until\b.*$"), **{grammar: DO_WHILE_END for grammar in BRACELESS_HEADER_GRAMMARS}}
 # A line below that goes on with the block above it (`else:`, `} catch (e) {`): the code before it is that block's.
 CONTINUES_BLOCK = re.compile(r"\s*(?:\}\s*)?(?:else|elif|elseif|except|finally|catch)\b")
+
+
+ACCESS_LABEL = re.compile(r"^([ \t]*)(?:public|private|protected)[ \t]*:(?!:)", re.MULTILINE)
+
+
+def access_label_at_margin(first_written: str, ctx: CleanContext) -> bool:
+    """C++ `private:` written at column 0 where the nearest access label above is at column 0 too (LLVM's style
+    puts them there, the members indented)."""
+    if ctx.grammar != "cpp" or not ACCESS_LABEL.match(first_written) or indentation(first_written):
+        return False
+    nearest = None
+    for nearest in ACCESS_LABEL.finditer(ctx.text, 0, ctx.replaced[0]):
+        pass
+    return nearest is not None and not nearest.group(1)
 
 
 def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit: str,
@@ -1530,17 +1581,25 @@ def blank_lines_placed_by_code(original: str, line_above: str, suffix: str, gram
     return below_depth >= len(indentation(original)) or len(indentation(line_above)) <= below_depth
 
 
-def shift_block_written_from_cursor(middle: str, before: str, grammar: str | None = None) -> str:
+def shift_block_written_from_cursor(middle: str, before: str, grammar: str | None = None,
+                                    bracket_opened_at: str | None = None, opener: str = "") -> str:
     """On a blank line's indentation, a block whose opener the model wrote at the cursor and whose body it indented
     from column 0, as if the cursor's column were the margin (`if x:` then `    y = 1`): read as absolute, the body
     would be no deeper than its opener (Python refuses it, braces make it unreadable), so every later line is moved
-    right by the cursor's indentation. Lines inside a string or comment are text and stay as written."""
+    right by the cursor's indentation. Lines inside a string or comment are text and stay as written. An opener
+    that closes the bracket a line above opened (a parameter list's last line, at its column) is that line's:
+    the margin is that line's indentation (`bracket_opened_at`), not the cursor's."""
     if not before or before.strip():
         return middle
     lines = middle.split("\n")
+    finished_header = header_finished_below(lines[0], before, opener, bracket_opened_at, grammar)
     # (A label's statements, `case 2:` or `private:`, may sit at its own depth: no sign of a margin moved.)
-    if indentation(lines[0]) or not opens_block(lines[0], grammar) or LABEL_LINE.match(lines[0]):
+    if indentation(lines[0]) or not opens_block(finished_header or lines[0], grammar) or LABEL_LINE.match(lines[0]):
         return middle
+    if finished_header:
+        before = indentation(finished_header)
+        if not before:
+            return middle
     text_lines = lines_in_literals(before, lines, grammar)
     body = next((line for i, line in enumerate(lines) if i and i not in text_lines and line.strip()), None)
     if body is None or not 0 < len(indentation(body)) <= len(before):
@@ -1553,11 +1612,13 @@ def shift_block_written_from_cursor(middle: str, before: str, grammar: str | Non
 UNINDENTED_BODY = re.compile(r'\s*(?:(?:inline\s+)?namespace\b|extern\s+"C(?:\+\+)?"\s*\{)')
 
 
-def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None) -> str:
+def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None,
+                      gnu_tabs: bool = False) -> str:
     """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
     the opener's level (or the cursor sits at column 0), shift every line by the missing amount; when only the
     first line is short (the model wrote the later ones at their full depth), move the first line alone, to the
-    depth the later lines show."""
+    depth the later lines show. `gnu_tabs`: the document mixes tabs and spaces GNU's way, a tab for 8 columns (a
+    tab's body under a 4-space `{` is already deeper)."""
     if before.strip() or not opens_block(line_above, grammar):
         return middle
     lines = middle.split("\n")
@@ -1572,7 +1633,10 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
     first = next((i for i, line in enumerate(lines) if line.strip() and i not in at_margin), None)
     if first is None:
         return middle
-    column = len(before if first == 0 else "") + len(indentation(lines[first]))
+    written = (before if first == 0 else "") + indentation(lines[first])
+    column = len(written)
+    if gnu_tabs and len(written.expandtabs(8)) > len(indentation(line_above).expandtabs(8)):
+        return middle   # (a tab is 8 columns there)
     if column > len(indentation(line_above)) or not lines[0].strip():
         return middle   # already deeper than the opener
     pad_char = "\t" if indent_unit == "\t" else " "
@@ -1639,9 +1703,15 @@ def closes_literal_inline(middle: str, before: str, rest_of_line: str, grammar: 
     return surplus < 0 or (surplus == 0 and rest_of_line.lstrip().startswith("}"))
 
 
+LINE_CONTINUATION = re.compile(r"[ \t]*\\")
+
+
 def open_block_body(middle: str, before: str, rest_of_line: str, indent_unit: str, grammar: str | None = None) -> str:
     """After a block opener the body goes on its own, deeper line; a closer left on the cursor's line moves to a
-    line of its own below the body, and so does one the model wrote at the end of its one line (` return 1; }`)."""
+    line of its own below the body, and so does one the model wrote at the end of its one line (` return 1; }`).
+    Not a macro's line continuation (C's `do {` + `   \\`): it ends the opener's line, where the model put it."""
+    if grammar in ("c", "cpp") and LINE_CONTINUATION.fullmatch(middle.split("\n", 1)[0]):
+        return middle
     closer_at = block_closer_in_line(middle, grammar) if not rest_of_line.strip() else None
     if closer_at is not None:
         return (open_block_body(middle[:closer_at].rstrip(), before, "", indent_unit)
@@ -1895,14 +1965,14 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     if not prose:
         middle = normalize_indentation(middle, ctx.indent_unit, ctx.tab_size, ctx.before, ctx.grammar,
                                        ctx.own_mixed_indentations)
-    middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar)
+    middle = shift_block_written_from_cursor(middle, ctx.before, ctx.grammar, ctx.bracket_opened_at, ctx.opener)
     first_written = next((line for line in middle.split("\n") if line.strip()), "x")
     if not ctx.before and ctx.shape in ("block", "multi") and not ctx.original.strip() and not (
             (ctx.scope_at_margin and CLOSING_LINE.match(first_written) or ctx.bracket_opened_at == ""
              and first_written[:1] in (")", "]")) and not indentation(middle.lstrip("\n"))):
         # (a closer at the margin ends the scope that begins there: `}` then `function b() {`, or a header's
         # `) -> str:` under its parameters, left where written)
-        if not top_level_definition_after_gap(middle, ctx):
+        if not top_level_definition_after_gap(middle, ctx) and not access_label_at_margin(first_written, ctx):
             middle = indent_at_column_zero(middle, opener_above, suffix, ctx.indent_unit, ctx.grammar)
     placed_by_code = blank_lines_placed_by_code(ctx.original, opener_above, suffix, ctx.grammar)
     if ctx.shape == "block" and not ctx.before and not placed_by_code:
@@ -1926,9 +1996,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         if after_opener:
             middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar,
-                                   ctx.in_brackets)
+                                   ctx.in_brackets, ctx.bracket_opened_at)
         # (The body's first line placed first: its depth is the base the levels below it are redrawn from.)
-        middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar)
+        middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar,
+                                   bool(ctx.own_mixed_indentations))
         if ctx.indent_seen and not prose:   # on the lines kept: one that left the scope would stop the redraw
             middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar, opener_above)
     elif ctx.indent_seen and not prose and not in_the_users_layout(middle, ctx.original):
@@ -1965,8 +2036,13 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         middle = open_block_body(middle, ctx.before, ctx.rest_of_line, ctx.indent_unit, ctx.grammar)
     else:
         own_first = own.split("\n", 1)[0]
+        below_starts = ctx.text.find("\n", ctx.replaced[1]) + 1   # (the line under the cursor's, when there is one)
+        below_ends = ctx.text.find("\n", below_starts)
+        below = (ctx.text[below_starts:below_ends if below_ends != -1 else None],) if below_starts else ()
+        beside = (ctx.line_above,) if ctx.blank_lines_above == 0 else ()
         middle = reindent_first_line(middle, ctx.before, ctx.indent_unit,
-                                     indentation(own_first) if own_first.strip() else "", ctx.line_above)
+                                     indentation(own_first) if own_first.strip() else "", ctx.line_above,
+                                     beside + below, ctx.grammar)
         if ctx.shape == "multi" and not ctx.before.strip() and ctx.rest_of_line.strip() and (
                 "\n" in middle or code_after_cursor(ctx.rest_of_line, ctx.grammar).strip()
                 or not ctx.rest_of_line[0].isspace()):

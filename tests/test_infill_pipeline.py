@@ -1622,6 +1622,80 @@ def test_spaces_after_code_on_the_cursors_line_are_a_gap_not_indentation(languag
     assert result.text == middle, result.message
 
 
+@pytest.mark.parametrize("language, source, middle, offered", [
+    ("go", 'package p\n\nvar m = map[string]string{\n\t"long": "b",\n\t"k": <|>\n}\n', '   "d",', '   "d",'),
+    ("go", 'package p\n\nvar m = map[string]string{\n\t"k": <|>\n\t"long": "b",\n}\n', '   "d",', '   "d",'),
+    ("cpp", "#define LIST(_) \\\n  _(Int, 1)    \\\n  _(Char, 2) <|>\n  _(Long, 3)\n", "  \\", "  \\"),
+    ("c", "int f(void) {\n  int a = g(); h(a);\n  int b = <|>\n}\n", "   g(); h(b);", "g(); h(b);"),
+    ("go", 'package p\n\nvar m = map[string]string{\n\t"long": "b",\n\n\t"k": <|>\n}\n', '   "d",', '"d",'),
+    ("python", "x = <|>\nabc = 2\n", "  5", "5"),                      # (after `=`: no formatter aligns there)
+    ("javascript", "let x = <|>\nlet abc = 2;\n", "  f();", "f();"),
+    ("python", 'd = {"long": 1,\n     "k": <|>\n}\n', "   2,", "2,"),
+])
+def test_spaces_typed_after_a_space_stay_where_they_line_up_with_the_next_lines(language, source, middle, offered):
+    """After the user's space the model's spaces were dropped (no double space mid-line), and with them gofmt's
+    alignment of a value and a macro's `\\` column: kept now where a line next to it has text at the column they
+    reach after a run of spaces; elsewhere (no such line, or a blank line between) they still go."""
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == offered, result.message
+
+
+@pytest.mark.parametrize("language, source, middle", [
+    ("c", "int verify(int *context,\n           <|>\n",
+     "int type) {\n    int ret = f(context, type);\n    return ret;\n}"),
+    ("cpp", "void trace(const char *a,\n        <|>\n",
+     "const char *b) {\n    if (!on()) {\n        return;\n    }\n}"),
+    ("javascript", "function f(a,\n           <|>\n", "b) {\n  return a + b;\n}"),
+    ("typescript", "function f(a: number,\n           <|>\n", "b: number): number {\n  return a + b;\n}"),
+    ("go", "package p\n\nfunc f(a int,\n\t<|>\n", "b int) int {\n\treturn a + b\n}"),
+    ("python", "def f(a,\n      <|>\n", "b):\n    return a + b"),
+    ("python", "class A:\n    def f(self, a,\n          <|>\n", "b):\n        return a + b"),
+])
+@pytest.mark.parametrize("invoked", [False, True])
+def test_a_header_finished_on_its_parameters_line_keeps_its_body_at_the_headers_depth(language, source, middle,
+                                                                                       invoked):
+    """On a blank line at the parameters' column, the model finishing the header (`int type) {`) and writing the
+    body: the body was moved right by the cursor's column (as if the cursor's column were the block's margin), or
+    cut as leaving a block opened at that column, or refused in Python."""
+    result, _ = inline(source, middle, language_id=language, invoked=invoked)
+    assert result.text == middle, result.message
+
+
+def test_a_header_finished_on_its_parameters_line_with_its_body_written_from_the_margin_is_moved_to_the_header():
+    source = "class A:\n    def f(self, a,\n          <|>\n"
+    result, _ = inline(source, "b):\n    return a + b", language_id="python", invoked=True)
+    assert result.text == "b):\n        return a + b", result.message
+
+
+def test_a_block_closed_and_continued_on_a_blank_line_keeps_its_next_branch():
+    """`} else if (...) {` closes a brace opened above: it finishes no header, and the branches after it stay."""
+    source = "for (const x of xs) {\n  if (a) {\n    f(x)\n  <|>\n  }\n}\n"
+    middle = "} else if (b) {\n    g(x)\n  } else {\n    h(x)"
+    result, _ = inline(source, middle, language_id="javascript")
+    assert result.text == middle, result.message
+
+
+@pytest.mark.parametrize("source, middle", [
+    ("local x = 1\n\n-<|>\nlocal y = 2\n", "-- Returns the node's range."),
+    ("local t = vim.tbl_keys(x) -<|>\n", "-- @type integer[]"),
+])
+def test_a_lua_comment_the_user_began_with_a_dash_is_finished(source, middle):
+    """`-|` + `-- Returns ...` (a LuaDoc `---`) was read as a minus waiting for its operand, given a comment."""
+    result, _ = inline(source, middle, language_id="lua")
+    assert result.text == middle, result.message
+
+
+@pytest.mark.parametrize("language, source, middle", [
+    ("lua", "local x = -<|>\n", "- c"),
+    ("lua", "local x = -<|>\n", "-- c"),
+    ("javascript", "let x = /<|>\n", "/ note"),
+    ("javascript", "let x = /<|>\n", "// note"),
+])
+def test_a_comment_begun_where_an_operand_is_wanted_is_still_dropped(language, source, middle):
+    result, _ = inline(source, middle, language_id=language)
+    assert result.text == "", result.text
+
+
 @pytest.mark.parametrize("language, source, middle", [
     ("typescript", "function f(u: string) {\n  return u.replace(<|>, '');\n}\n", "/^https?:\\/\\//"),
     ("javascript", "function f(u) {\n  if (<|>.test(u)) return 1;\n}\n", "/^https?:\\/\\//"),
@@ -1922,6 +1996,49 @@ def test_a_selection_starting_in_whitespace_keeps_it_when_the_model_writes_it_ag
 
 GNU_STYLE_C = ("int\nf (int x)\n{\n  if (x)\n    {\n<[>      while (x)\n\tx--;\n      if (x > 2)\n\t{\n\t  x = 1;\n"
                "\t  g (x);\n\t}\n<]>    }\n  return 0;\n}\n")
+
+
+CHECK_MACRO = ("#define CHECK(x)                        \\\n"
+               "    do {                                \\\n        if (x) {<|>\n"
+               "            return 1;                   \\\n        }                               \\\n"
+               "    } while (0)\n\nint main(void) { return 0; }\n")
+
+
+@pytest.mark.parametrize("language", ["c", "cpp"])
+@pytest.mark.parametrize("middle", ["                       \\", " \\"])
+def test_a_macros_line_continuation_after_a_brace_stays_on_the_braces_line(language, middle):
+    """`if (x) {|` + `   \\` in a macro: the `\\` was put on a body line of its own below the `{`, ending the
+    macro there."""
+    result, _ = inline(CHECK_MACRO, middle, language_id=language)
+    assert result.text == middle, result.message
+
+
+@pytest.mark.parametrize("invoked", [False, True])
+def test_an_access_label_stays_at_the_margin_where_the_class_puts_its_labels(invoked):
+    """LLVM's style puts `public:` / `private:` at column 0 with the members indented: a `private:` written there
+    was moved to the members' depth."""
+    source = "class Timer {\npublic:\n    Timer() {}\n\n<|>\n    int ticks_ = 0;\n};\n"
+    result, _ = inline(source, "private:", language_id="cpp", invoked=invoked)
+    assert result.text == "private:", result.message
+    indented = source.replace("\npublic:", "\n  public:")
+    result, _ = inline(indented, "private:", language_id="cpp", invoked=invoked)
+    assert result.text == "    private:", result.message
+    # (the nearest label above tells: another class's at the margin does not)
+    result, _ = inline("class A {\npublic:\n  A() {}\n};\n" + indented, "private:", language_id="cpp", invoked=invoked)
+    assert result.text == "    private:", result.message
+
+
+X11_STYLE_C = ("static int g(int a)\n{\n    int x;\n\n    if (a)\n    {\n\tx = 1;\n\tif (x)\n\t{\n\t    h(x);\n"
+               "\t    k(x);\n\t}\n    }\n    return x;\n}\n\nint f(int a)\n{\n    if (a)\n    {\n\t<|>\n    }\n"
+               "    return 0;\n}\n")
+
+
+@pytest.mark.parametrize("invoked", [False, True])
+def test_a_body_on_a_tab_under_a_4_space_brace_in_a_file_of_8_column_tabs_stays_there(invoked):
+    """4-space levels with a tab for every 8 columns (X11's, Tcl's): a tab is 8 columns, deeper than the `{` at
+    4, but it was counted as one, so the body was pushed 4 tabs further right."""
+    result, _ = inline(X11_STYLE_C, "int b = 1;\n\tg(&b);", language_id="c", invoked=invoked)
+    assert result.text == "int b = 1;\n\tg(&b);", result.message
 
 
 @pytest.mark.parametrize("mode", ["fill", "rewrite"])
