@@ -354,14 +354,16 @@ def find_span(grammar: str, text: str, start: int, end: int) -> SpanInfo:
     source = Source(text)
     tree = parse_document(grammar, source.data)
     b_start, b_end = source.byte_offset(start), source.byte_offset(end)
-    # (and at the character before it: C's directive check walks up from there, and a chain nesting to the right,
-    # `a = a = ... = 1|`, ends at the cursor, with none of its levels enclosing it)
-    if max(nesting_at(tree, b_start), nesting_at(tree, max(b_start - 1, 0))) > MAX_NESTING:
-        return SpanInfo(unreadable=f"the code at the cursor is nested more than {MAX_NESTING} levels deep")
     # The last code character before the cursor: a Python body being written on a fresh indented line lies after
     # its scope's last token, yet still belongs to that scope.
     anchor_chars = len(text[:start].rstrip())
     b_anchor = max(0, source.byte_offset(anchor_chars) - 1)
+    # (and at the character before it: C's directive check walks up from there, and a chain nesting to the right,
+    # `a = a = ... = 1|`, ends at the cursor, with none of its levels enclosing it; and, for a cursor, at the last
+    # code character, which the scan for an open literal walks up from when the cursor is on a blank line below)
+    looked_at = (b_start, max(b_start - 1, 0)) + ((b_anchor,) if start == end else ())
+    if max(nesting_at(tree, b) for b in looked_at) > MAX_NESTING:
+        return SpanInfo(unreadable=f"the code at the cursor is nested more than {MAX_NESTING} levels deep")
     indent = cursor_indentation(text, start)
 
     def encloses(node: tree_sitter.Node) -> bool:

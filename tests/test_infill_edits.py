@@ -109,4 +109,14 @@ def test_runs_too_large_for_a_word_diff_are_replaced_whole(monkeypatch):
     import infill.edits
 
     monkeypatch.setattr(infill.edits, "WORD_PAIRS_LIMIT", 10)
-    assert minimal_edits("x = 1\ny = 2\n", "x = 1\ny = 3\n") == [(6, 12, "y = 3\n")]
+    # (the words the two runs begin and end with are not compared: the changed middles are 5 words each)
+    assert minimal_edits("x = 1\ny = 2 + a;\n", "x = 1\ny = 3 + b;\n") == [(6, 17, "y = 3 + b;\n")]
+    assert minimal_edits("x = 1\ny = 2;\n", "x = 1\ny = 3;\n") == [(10, 11, "3")]
+
+
+def test_a_word_inserted_into_a_long_run_of_one_repeated_word_is_one_small_edit():
+    """The matcher's search is quadratic in a run of one repeated word: a line of 4,000 `]` split by a call took
+    2 s, and a line of 6,000 was replaced whole (past the word pairs' limit)."""
+    old = "]" * 6000 + "\n"
+    new = "]" * 3000 + "bar()\n" + "]" * 3000 + "\n"
+    assert minimal_edits(old, new) == [(3000, 3000, "bar()\n")]

@@ -2570,6 +2570,13 @@ def test_code_nested_too_deeply_at_the_cursor_is_refused_with_a_reason(language,
     assert result.text == "" and "nested more than 1000 levels deep" in result.message
 
 
+def test_a_suggestion_on_a_blank_line_below_code_nested_too_deeply_is_refused_with_a_reason():
+    """The scan for an open string walks up from the last code character before the cursor: 4 s at 20,000
+    levels of a Go chain of minus signs."""
+    result, _ = inline("package m\n\nvar y = " + "-" * DEEP + "x\n\n<|>", "1", language_id="go", invoked=True)
+    assert result.text == "" and "nested more than 1000 levels deep" in result.message
+
+
 def test_a_deep_expression_above_the_cursor_does_not_stop_a_suggestion_below_it():
     result, _ = inline("x = " + "(" * DEEP + "1" + ")" * DEEP + "\ny = <|>\n", "2", invoked=True)
     assert result.text == "2", result.message
