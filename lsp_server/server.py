@@ -475,8 +475,9 @@ def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> No
         ls.context_memory[key] = ls.context_memory[key].moved(
             [change_lines(change) for change in params.content_changes], ls.workspace.text_documents[key].source)
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
-    for job in jobs_of(key):
-        ls.host.cancel(job)
+    if not ls.protocol.last_change_kept_text:
+        for job in jobs_of(key):
+            ls.host.cancel(job)
     prime_after_edit(ls, key, params)
 
 
@@ -609,8 +610,10 @@ def written_in_another_language(language_id: str | None, path: str | None, sourc
 
 
 def is_current(ls: InfillServer, snap: Snapshot) -> bool:
+    """The document still has the text `snap` was taken of (its version may have moved with changes that left the
+    text as it was: an answer for that text still fits, and a command's edit goes out with the new version)."""
     document = ls.workspace.text_documents.get(document_key(snap.uri))
-    return document is not None and document.version == snap.version and document.source == snap.source
+    return document is not None and document.source == snap.source
 
 
 def superseded(ls: InfillServer, job: str, generation: int, snap: Snapshot) -> bool:
@@ -1267,8 +1270,10 @@ async def edit_selection_in(ls: InfillServer, mode: str, uri: str, selection: ty
     text_edits = [types.TextEdit(range=snap.range_of(edit_start, edit_end), new_text=new_text)
                   for edit_start, edit_end, new_text in result.edits]
     if client_takes_document_changes(ls):
+        document = ls.workspace.text_documents.get(document_key(uri))
+        edit_version = document.version if document is not None and document.source == snap.source else snap.version
         edit = types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
-            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=snap.version),
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=edit_version),
             edits=text_edits)])
     else:   # the plain form every client takes; the staleness check just before sending stands in for the version
         edit = types.WorkspaceEdit(changes={uri: text_edits})

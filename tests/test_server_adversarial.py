@@ -256,6 +256,26 @@ async def closed_or_changed_while_running(client: LanguageClient) -> None:
         assert (await execute(client, "infill.metrics"))["runMeans"]["runs"] == finished, "the run went on"
 
 
+async def test_a_change_that_leaves_the_text_as_it_was_does_not_stop_a_command(client: LanguageClient):
+    """A formatter replacing a range with the same text while the model works: the command was refused as if the
+    user had typed. Its edit now goes out, versioned with the document's new version."""
+    set_steps(client, 48)
+    try:
+        uri = "file:///tmp/adversarial/same-text-meanwhile.py"
+        open_document(client, uri, DOCSTRING)
+        sent = len(client.applied_edits)
+        await wait_until_idle(client)
+        pending = asyncio.ensure_future(execute(client, "infill.rewriteSelection", {"uri": uri, "range": IN_DOCSTRING}))
+        await wait_until_busy(client)
+        change(client, uri, 2, (0, 0, 0, 3, "def"))
+        answer = await pending
+        assert answer["applied"] is True, answer
+        assert len(client.applied_edits) == sent + 1
+        assert client.applied_edits[-1].edit.document_changes[0].text_document.version == 2
+    finally:
+        set_steps(client, FAST_OPTIONS["steps"])
+
+
 async def test_a_cancelled_command_stops_the_model_and_sends_no_edit(client: LanguageClient):
     # VS Code's progress notification has a Cancel button: pygls answered RequestCancelled but let the command run
     # on, and its edit still reached the document.

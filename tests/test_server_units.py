@@ -1707,3 +1707,30 @@ def test_an_import_added_above_moves_the_documents_remembered_prefix_start():
         assert source[memory.prefix_start:].startswith("v30 = 30\n") and memory.prefix_line == 31
     finally:
         ls.host.close()
+
+
+@pytest.mark.parametrize("replacement, kept", [("import math", True), ("import cmath", False)])
+def test_a_change_that_leaves_the_text_as_it_was_keeps_the_work_on_it(replacement, kept):
+    """A formatter replacing a range with the same text (or a version bump with no changes) cancelled the running
+    suggestion, and threw away its answer for the version's sake: an invoked request came back empty."""
+    from lsp_server.server import document_key, is_current, jobs_of, on_change, snapshot
+
+    ls = bare_server(silent=True)
+    uri = "file:///tmp/units/same-text.py"
+    ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                                          text="import math\nx = math.\n"))
+    snap = snapshot(ls, uri)
+    cancelled: list[str] = []
+    ls.host.cancel = cancelled.append
+    change = types.TextDocumentContentChangePartial(range=types.Range(start=at(0, 0), end=at(0, 11)),
+                                                    text=replacement)
+    params = types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2), content_changes=[change])
+    try:
+        ls.protocol.apply_changes(params.text_document, params.content_changes)
+        on_change(ls, params)
+        assert ls.workspace.get_text_document(uri).version == 2
+        assert is_current(ls, snap) is kept
+        assert cancelled == ([] if kept else list(jobs_of(document_key(uri))))
+    finally:
+        ls.host.close()
