@@ -617,6 +617,7 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
     target = next((line for line in following if line.strip()), None)
     if target is None:
         return middle
+    following = following[following.index(target):]
     lines = middle.split("\n")
     in_literal = lines_in_literals(before, lines, grammar)
     for i, line in enumerate(lines):
@@ -631,6 +632,7 @@ def drop_repeated_suffix_lines(middle: str, suffix: str, before: str, suffix_sta
                 line = before + line.lstrip()
         if same_line(line, target) and not (
                 begins_something(line, i) and goes_on_otherwise(lines[i + 1:], following)) and not (
+                opens_block_like_the_suffixs(line) and goes_on_after_its_block(lines[i:], following, grammar)) and not (
                 CLOSING_LINE.match(line) and (code_bracket_surplus("\n".join(lines[:i]), grammar) > 0
                                               or opens_what_the_suffix_closes(lines[i + 1:], following, grammar))):
             return "\n".join(lines[:i])   # (a closer of a bracket the middle opened is its own, not the suffix's)
@@ -688,6 +690,36 @@ def begins_something(line: str, index: int) -> bool:
     return bool(BARE_COMMENT_LINE.match(line)) or (index == 0 and bool(
         ANNOTATES_NEXT.match(line) or BARE_BLOCK_KEYWORD.match(line)
         or OPENS_AT_END.match(line) and not CONTROL_OR_BINDING.match(line)))
+
+
+def opens_block_like_the_suffixs(line: str) -> bool:
+    """A control statement or binding that opens a bracket (`if err != nil {`, `x = f(`)."""
+    return bool(CONTROL_OR_BINDING.match(line) and OPENS_AT_END.match(line))
+
+
+# How far into the suffix its block like the model's is looked for to its end.
+SUFFIX_BLOCK_LINES = 60
+
+
+def block_end(lines: list[str], grammar: str | None) -> int | None:
+    """The index of the line that closes the brackets the lines open; None when they are left open."""
+    for end in range(len(lines)):
+        if code_bracket_surplus("\n".join(lines[:end + 1]), grammar) <= 0:
+            return end
+    return None
+
+
+def goes_on_after_its_block(lines: list[str], following: list[str], grammar: str | None) -> bool:
+    """The middle's `if err != nil {` like the suffix's next line, its block closed, then a statement that is not the
+    one after the suffix's block (`b, err := h()`): the check of the call the model wrote above it, and the
+    suffix's check is for the next call. A model writing the suffix again ends there or goes on as it does."""
+    ours_end, theirs_end = block_end(lines, grammar), block_end(following[:SUFFIX_BLOCK_LINES], grammar)
+    if ours_end is None or theirs_end is None:
+        return False
+    ours = next((line for line in lines[ours_end + 1:] if line.strip()), None)
+    theirs = next((line for line in following[theirs_end + 1:] if line.strip()), None)
+    return (ours is not None and theirs is not None and not CLOSING_LINE.match(ours) and not same_line(ours, theirs)
+            and not theirs.strip().startswith(ours.strip()))
 
 
 def goes_on_otherwise(lines_after: list[str], following: list[str]) -> bool:

@@ -174,9 +174,14 @@ def indent_style(text: str, tab_size: int | None = None, insert_spaces: bool | N
             insert_spaces is None and (grammar in TAB_INDENTED_GRAMMARS or cursor_indent.startswith("\t")))))
     if tab_wins:
         return "\t", True
-    seen_step = next((size for size, _ in steps.most_common() if 2 <= size <= 8), None)
+    counts = [(size, count) for size, count in steps.most_common() if 2 <= size <= 8]
+    # Steps seen equally often (a comment's 3-space continuation and one 4-space member) tell no width: the first
+    # seen would be taken for it and the model's levels redrawn in it.
+    most_seen = [size for size, count in counts if count == counts[0][1]]
+    seen_step = (option_width if option_width in most_seen else most_seen[0]) if most_seen else None
     width = option_width or seen_step
     # The editor's width against another one seen in the file: the unit follows the editor, but which of the two
     # the model's levels should be redrawn in is unclear, so they are not.
-    known = width is not None and (option_width is None or seen_step is None or option_width == seen_step)
+    known = width is not None and (option_width is None or seen_step is None or option_width == seen_step) and (
+        len(most_seen) < 2 or option_width in most_seen)
     return " " * (width or 4), known

@@ -194,6 +194,22 @@ def test_the_next_statement_written_again_with_another_body_is_still_a_repeat(la
     assert drop_repeated_suffix_lines(middle, suffix, before=before, grammar=language) == ""
 
 
+GO_CHECKED_CALLS_SUFFIX = '\n\tif err != nil {\n\t\treturn fmt.Errorf("h: %v", err)\n\t}\n\treturn use(a, b)\n}\n'
+
+
+def test_a_check_like_the_next_one_followed_by_a_statement_of_its_own_is_kept():
+    """Go checks each call's error alike: the model's check of the call above the cursor, then the next call, whose
+    check is the suffix's. It was cut to nothing as the suffix's check written again."""
+    middle = 'if err != nil {\n\t\treturn fmt.Errorf("g: %v", err)\n\t}\n\tb, err := h()'
+    assert drop_repeated_suffix_lines(middle, GO_CHECKED_CALLS_SUFFIX, before="\t", grammar="go") == middle
+
+
+@pytest.mark.parametrize("after", ["\n\treturn use(a, b)", "\n\treturn use(", "\n}"])
+def test_the_next_check_written_again_and_what_follows_it_is_still_a_repeat(after):
+    middle = 'if err != nil {\n\t\treturn fmt.Errorf("g: %v", err)\n\t}' + after
+    assert drop_repeated_suffix_lines(middle, GO_CHECKED_CALLS_SUFFIX, before="\t", grammar="go") == ""
+
+
 @pytest.mark.parametrize("middle", ["y = 1\n    return  a + b", "y = 1\n    return a+b", "y = 1\n    return a +  b  "])
 def test_a_repeat_of_the_next_line_with_other_spacing_is_cut(middle):
     assert drop_repeated_suffix_lines(middle, "\n    return a + b\n", before="    ") == "y = 1"
@@ -522,6 +538,12 @@ def test_indent_steps_are_redrawn_only_when_the_documents_step_was_seen():
     assert indent_style("def f():\n    return 1\n", tab_size=8) == ("        ", False)
     assert indent_style("def f():\n    return 1\n", tab_size=4) == ("    ", True)
     assert indent_style("func f() {\n\tx := 1\n}\n") == ("\t", True)
+    # two steps seen as often (a comment's 3-space continuation, one 4-space member): no width is known, unless the
+    # editor names one of them
+    tied = "/* Future feature\n   support */\nstruct a {\n    int x;\n};\n"
+    assert indent_style(tied)[1] is False
+    assert indent_style(tied, tab_size=4) == ("    ", True) and indent_style(tied, tab_size=3) == ("   ", True)
+    assert indent_style(tied, tab_size=2) == ("  ", False)
     multi = ctx("multi", "  ", "\n}\n", indent_unit="  ", line_above="function f() {", grammar="javascript")
     assert clean_middle("if (a) {\n      b();\n  }", multi) == "if (a) {\n      b();\n  }"
     multi.indent_seen = True
