@@ -1547,6 +1547,12 @@ def access_label_at_margin(first_written: str, ctx: CleanContext) -> bool:
     return nearest is not None and not nearest.group(1)
 
 
+def ends_or_continues_block(line: str, grammar: str | None) -> bool:
+    """`}`, `) {`, `else:`, `} catch (e) {`, Lua's `end, { silent = true })`: a line that begins by leaving a block."""
+    return bool(CLOSING_LINE.match(line) or CONTINUES_BLOCK.match(line) or line.lstrip()[:1] in PAIRS
+                or grammar == "lua" and re.match(r"\s*end\b", line))
+
+
 def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit: str,
                           grammar: str | None = None) -> str:
     """Written from column 0 at column 0 of a blank line (a fill of blank lines, a request on an empty line) while
@@ -1570,6 +1576,13 @@ def indent_at_column_zero(middle: str, line_above: str, suffix: str, indent_unit
     depth = indentation(below) + (indent_unit if CLOSING_LINE.match(below) or CONTINUES_BLOCK.match(below) else "")
     if line_above.strip() and len(indentation(line_above)) < len(depth):
         depth = indentation(line_above)
+    first = next((line for line in lines if sets_indentation(line, grammar)), "")
+    # A first line that ends the block the line above is in (`}`, Lua's `end, {`, `except E:`) goes to that
+    # block's header's depth, as does rustfmt's `{` under a `where` clause's bounds (a level deeper than the item).
+    if line_above.strip() and (ends_or_continues_block(first, grammar) or grammar == "rust" and first.strip() == "{"
+                               and line_above.rstrip().endswith(",")):
+        above = indentation(line_above)
+        depth = min(depth, above[:max(len(above) - len(indent_unit), 0)], key=len)
     if not depth:
         return middle
     text_lines = lines_in_literals("", lines, grammar)
@@ -1636,6 +1649,8 @@ def shift_block_written_from_cursor(middle: str, before: str, grammar: str | Non
     body = next((line for i, line in enumerate(lines) if i and i not in text_lines and line.strip()), None)
     if body is None or not 0 < len(indentation(body)) <= len(before):
         return middle
+    if len(indentation(body)) == len(before) and CLOSING_LINE.match(body):
+        return middle   # (the opener's own closer, at the cursor's column: written where it goes, `void g() {` + `}`)
     return "\n".join(before + line if i and i not in text_lines and line.strip() else line
                      for i, line in enumerate(lines))
 
@@ -1696,7 +1711,17 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
         if depth > opener_depth:
             lines[0] = before + pad_char * (depth - column) + lines[0]
             return "\n".join(lines)
-    lines[0] = before + pad + lines[0]
+        # A label with its statements deeper sits at the opener's depth: gofmt's `case`, LLVM's `public:` at the
+        # class's column (Python's `case` is a body of `match`, a level deeper).
+        if LABEL_LINE.match(lines[0]) and grammar != "python":
+            lines[0] = before + pad_char * (opener_depth - column) + lines[0]
+            return "\n".join(lines)
+    first_pad = pad
+    if grammar == "go" and LABEL_LINE.match(lines[0]):   # gofmt's `case` is at its switch's depth always
+        first_pad = pad_char * (opener_depth - column)
+        if not column:   # (written from the margin: its statements a level below it already)
+            pad = first_pad
+    lines[0] = before + first_pad + lines[0]
     return "\n".join(pad + line if line.strip() and i and i != keep and i not in at_margin else line
                      for i, line in enumerate(lines))
 

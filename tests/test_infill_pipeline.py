@@ -2028,6 +2028,64 @@ def test_an_access_label_stays_at_the_margin_where_the_class_puts_its_labels(inv
     assert result.text == "    private:", result.message
 
 
+@pytest.mark.parametrize("language_id, source, middle", [
+    # gofmt writes `case` at its switch's depth
+    ("go", "func f(x int) int {\n\tswitch x {\n\t<|>\n\t}\n\treturn 0\n}\n", "case 1:\n\t\treturn 1"),
+    ("go", "func f(x int) int {\n\tswitch x {\n\t<|>\n\t}\n\treturn 0\n}\n", "default:\n\t\treturn 1"),
+    # LLVM's `public:` at the class's column, its members deeper
+    ("cpp", "class A {\n  int x;\n  class B {\n  <|>\n    int y;\n  };\n};\n", "public:\n    B();"),
+])
+def test_a_label_written_at_the_openers_depth_with_its_statements_deeper_stays_there(language_id, source, middle):
+    """A label first under a block opener was given the body's depth like any first line, its statements
+    pushed a level further: the model's layout was already the file's (gofmt's, LLVM's)."""
+    result, _ = inline(source, middle, language_id=language_id)
+    assert result.text == middle, result.message
+
+
+def test_a_go_case_written_from_the_margin_goes_to_its_switchs_depth():
+    source = "func f(x int) int {\n\tswitch x {\n<|>\n\t}\n\treturn 0\n}\n"
+    result, _ = inline(source, "case 1:\n\treturn 1", language_id="go")
+    assert result.text == "\tcase 1:\n\t\treturn 1", result.message
+
+
+def test_a_blocks_closer_written_at_the_cursors_column_is_not_shifted_as_its_body():
+    """`void g() {` then `}` at the cursor's column: the closer was read as a body line written relative to the
+    cursor and moved a level right."""
+    source = "class A {\n    void f() {\n    }\n\n    <|>\n}\n"
+    result, _ = inline(source, "void g() {\n    }", language_id="java")
+    assert result.text == "void g() {\n    }", result.message
+
+
+@pytest.mark.parametrize("language_id, source, middle", [
+    ("python", "try:\n    import foo\n<|>\n    foo.setup()\nelse:\n    pass\n",
+     "except ImportError:\n    from . import foo"),
+    ("rust", "impl<I> Iterator for Cycle<I>\nwhere\n    I: Clone,\n<|>\n        None\n    }\n}\n",
+     "{\n    fn next(&mut self) -> Option<u8> {"),
+    ("lua", 'vim.keymap.set("n", "x", function()\n  f()\n<|>\n  g()\nend)\n',
+     'end, { buffer = 0 })\nvim.keymap.set("n", "y", function()'),
+])
+def test_a_first_line_that_ends_the_block_above_stays_at_its_headers_depth_at_column_0(language_id, source, middle):
+    """At column 0 an `except`, Lua's `end, {` or rustfmt's `{` under a `where` clause was moved to the depth of
+    the code around it, inside the block it ends (Python refused the fill)."""
+    result, _ = inline(source, middle, language_id=language_id)
+    assert result.text == middle, result.message
+
+
+@pytest.mark.parametrize("language_id, source, middle, expected", [
+    ("python", "def f():\n    try:\n        import foo\n<|>\n        foo.setup()\n    else:\n        pass\n",
+     "except ImportError:\n    from . import foo", "    except ImportError:\n        from . import foo"),
+    ("python", "def f():\n    if a:\n        b = 1\n<|>\n        c = 2\n", "else:\n    b = 2",
+     "    else:\n        b = 2"),
+    ("rust", "mod m {\n    impl<I> Iterator for Cycle<I>\n    where\n        I: Clone,\n<|>\n            None\n"
+     "        }\n    }\n}\n", "{\n    fn next(&mut self) -> Option<u8> {",
+     "    {\n        fn next(&mut self) -> Option<u8> {"),
+])
+def test_a_first_line_that_ends_a_nested_block_goes_to_its_headers_depth_at_column_0(language_id, source, middle,
+                                                                                      expected):
+    result, _ = inline(source, middle, language_id=language_id)
+    assert result.text == expected, result.message
+
+
 X11_STYLE_C = ("static int g(int a)\n{\n    int x;\n\n    if (a)\n    {\n\tx = 1;\n\tif (x)\n\t{\n\t    h(x);\n"
                "\t    k(x);\n\t}\n    }\n    return x;\n}\n\nint f(int a)\n{\n    if (a)\n    {\n\t<|>\n    }\n"
                "    return 0;\n}\n")
