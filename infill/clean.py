@@ -931,12 +931,40 @@ def spacing_only_overlap(trimmed: str, head: str) -> int | None:
     return None
 
 
+LARGEST_BALANCED_DOCUMENT = 100_000   # characters scanned for the brackets a document leaves open
+
+
+@lru_cache(maxsize=8)   # one answer for all the candidates of a request
+def brackets_left_open(text: str, start: int, end: int, grammar: str | None) -> tuple[tuple[str, str], ...] | None:
+    """The brackets opened before `start` that the text from `end` on does not close, each with the indentation of
+    its line, outermost first; None when that cannot be told (literals not known, a long document, a closer that
+    matches no bracket)."""
+    if len(text) > LARGEST_BALANCED_DOCUMENT:
+        return None
+    stack: list[int] = []   # where the open brackets are
+    for offset, part in ((0, text[:start]), (end, text[end:])):
+        scanned = code_outside_literals(grammar, jsx_text_blanked(part) if grammar in JSX_LANGUAGES else part)
+        if scanned is None or scanned[1] is not None:
+            return None
+        for at, char in enumerate(scanned[0], offset):
+            if char in OPENERS:
+                stack.append(at)
+            elif char in PAIRS:
+                if not stack or text[stack.pop()] != PAIRS[char]:
+                    return None
+    return tuple((text[at], indentation(text[text.rfind("\n", 0, at) + 1:at + 1])) for at in stack if at < start)
+
+
 def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None, before: str = "",
-                           suffix_starts_line: bool = False) -> str:
+                           suffix_starts_line: bool = False, document: str = "",
+                           replaced: tuple[int, int] = (0, 0)) -> str:
     """Trailing closing brackets the middle never opened, when the suffix (after whitespace) starts with the same
     closers: the model closed what the suffix closes already. Closers on a line of their own match only the
     suffix's at the same indentation: a `}` under `if x {` is not the function's `}` further out (nor, after a
-    selection of whole lines, the `}` at the margin the next line holds)."""
+    selection of whole lines, the `}` at the margin the next line holds); nor is one after the opener on its line
+    (` return 1; }` after `if (x) {`). Nor do they match a closer below that the `document` (with the middle in
+    `replaced`) needs for a bracket it leaves open at that closer's depth (`}` ending a function inside a namespace
+    whose `}` is at the margin too)."""
     trimmed = middle.rstrip()
     last_line = trimmed[trimmed.rfind("\n") + 1:]
     rest_of_line, *following = ("\n" + suffix if suffix_starts_line else suffix).split("\n")
@@ -960,6 +988,19 @@ def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None,
         if in_literal and literal_ending(grammar, before + trimmed[:dropped[0]]) != in_literal:
             continue   # past the string the cursor is in (`xs)} items")` in `f"{len(|)}"`): not the suffix's closers
         if [trimmed[j] for j in dropped] == supplied[:size] and all(j in unmatched for j in dropped):
+            if not rest_of_line.strip():   # the suffix's closer is on a line below: it may be an outer bracket's
+                closer_line = next((line for line in following if line.strip()), "")
+                # ` return 1; }` after `if (x) {`: a `}` below, shallower than the opener's line, is the function's
+                opened_on_line = not on_own_line and len(unmatched) <= len(unpaired_brackets(before, grammar)[1])
+                if opened_on_line and len(indentation(closer_line)) < len(indentation(before)):
+                    return middle
+                # The document leaves open a bracket at the closer's depth, which that closer is for: the middle's
+                # closers are the ones wanted (a function's `}` over a namespace's, both at the margin).
+                left_open = brackets_left_open(document, *replaced, grammar)
+                closed = [PAIRS[trimmed[j]] for j in reversed(dropped)]   # (outermost first, as `left_open`)
+                if (left_open and unmatched == set(dropped) and indentation(closer_line) == left_open[-1][1]
+                        and [bracket for bracket, _ in left_open[-size:]] == closed):
+                    return middle
             kept = trimmed[:dropped[0]]
             spaces = kept[len(kept.rstrip()):]   # the last line's are left to trim_trailing_whitespace (`{x = }`)
             return kept.rstrip() + ("" if "\n" in spaces else spaces)
@@ -2065,7 +2106,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     # Rules against a fill that writes the suffix again (those the selection itself would fail left out).
     if ctx.literal_lines == 1 and "\n" not in own.rstrip("\n"):
         middle = first_line_only(middle)   # inside a one-line comment: its next line would be code (`// fix` / `later`)
-    for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
+    for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar, ctx.text,
+                                 ctx.replaced):
         middle = rule(middle)
     if ctx.shape == "single" and not ctx.literal_lines and not open_literal(ctx.grammar, ctx.before):
         # (a string's or comment's text is prose, not code)
@@ -2122,14 +2164,15 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
 
 
 @lru_cache(maxsize=16)   # one answer for all the candidates of a request
-def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: bool,
-                     grammar: str | None) -> tuple[Callable[[str], str], ...]:
+def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: bool, grammar: str | None,
+                     document: str = "", replaced: tuple[int, int] = (0, 0)) -> tuple[Callable[[str], str], ...]:
     """The rules against a fill that writes the suffix again, less those the selection `own` (in \\n) would fail:
     a selection that itself repeats the next line, ends as the text after it begins (`a + b` before ` + b`) or
     closes a block it did not open is the user's code, and the same text written over it is no repeat."""
     rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
              lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line, grammar, before),
-             lambda text: drop_unmatched_closers(text, suffix, grammar, before, suffix_starts_line),
+             lambda text: drop_unmatched_closers(text, suffix, grammar, before, suffix_starts_line, document,
+                                                 replaced),
              lambda text: drop_repeated_generic_closer(text, suffix, before, grammar))
     if not own.strip():
         return rules

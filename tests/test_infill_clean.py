@@ -261,6 +261,13 @@ def test_own_pairs_and_unsupplied_closers_stay():
     assert drop_unmatched_closers("a, b]", ")") == "a, b]"    # a different bracket
 
 
+def test_a_closer_ending_the_openers_line_matches_no_shallower_closer_below():
+    # the `}` below is the function's: the model's closes `if (x) {`, whatever the rest of the document holds
+    assert drop_unmatched_closers(" return 1; }", "\n}\n", "c", "    if (x) {") == " return 1; }"
+    assert drop_unmatched_closers(" return 1; }", "\n    }\n}\n", "c", "    if (x) {") == " return 1; "
+    assert drop_unmatched_closers(" b)", "\n)\n", "python", "    a,") == " b"   # `(` opened on a line above
+
+
 # ---- single / multi line ------------------------------------------------------------------------------------------
 
 def test_single_line_keeps_the_first_line():

@@ -1750,6 +1750,41 @@ def test_a_closer_alone_on_a_blank_line_is_not_taken_for_the_outer_one_below(lan
     assert inline(repeated, "}", language_id=language)[0].text == ""
 
 
+@pytest.mark.parametrize("language, source, middle, expected", [
+    ("c", "int f(void) {\n    if (x) {<|>\n}\n", " return 1; }",
+     "int f(void) {\n    if (x) {\n        return 1;\n    }\n}\n"),
+    ("rust", "fn f() -> S {\n    S {<|>\n}\n", " a: 1 }", "fn f() -> S {\n    S {\n        a: 1\n    }\n}\n"),
+    ("javascript", "function f() {\n  const o = {<|>\n}\n", " a: 1 }", "function f() {\n  const o = { a: 1 }\n}\n"),
+])
+def test_a_closer_at_the_end_of_the_openers_line_is_not_taken_for_the_outer_one_below(language, source, middle,
+                                                                                        expected):
+    """` return 1; }` after `if (x) {`: the `}` was matched with the function's `}` below, shallower, and dropped;
+    the body then moved to a line of its own and the function was left unclosed."""
+    result, _ = inline(source, middle, language_id=language)
+    assert applied(source, result) == expected, result.message
+    # where the suffix's `}` is at the opener's depth it is this block's, and the model's is still dropped
+    opener = source.split("<|>")[0].rsplit("\n", 1)[1]
+    repeated = source.replace("<|>\n", "<|>\n" + opener[:len(opener) - len(opener.lstrip())] + "}\n")
+    assert applied(repeated, inline(repeated, middle, language_id=language)[0]).count("}") == repeated.count("}")
+
+
+def test_a_closer_the_document_lacks_is_kept_though_an_outer_one_is_at_its_depth_below():
+    """LLVM's namespace closer at the margin, under a function at the margin too: the model's `}` on a blank line
+    was taken for the namespace's and dropped, and the function was left unclosed (nothing offered)."""
+    source = "namespace llvm {\n\ninline int f(int x) {\n  return x;\n<|>\n\n} // end namespace llvm\n"
+    result, _ = inline(source, "}", language_id="cpp")
+    assert result.text == "}", result.message
+    # the document closes the function already: a repeat
+    closed = source.replace("<|>\n", "<|>\n}\n")
+    assert inline(closed, "}", language_id="cpp")[0].text == ""
+    # a class the user has not closed yet, whose members are deeper than the `}` below: that `}` is the function's
+    unfinished = "class A {\n  void f() {\n    <|>\n  }\n"
+    assert inline(unfinished, "return;\n  }", language_id="cpp")[0].text == "return;"
+    # (there the `}` the model ends the opener's line with is kept all the same: the one below is less deep)
+    result, _ = inline(unfinished.replace("<|>", "if (x) {<|>"), " return; }", language_id="cpp")
+    assert result.text.count("}") == 1, result.message
+
+
 @pytest.mark.parametrize("language", ["c", "cpp"])
 @pytest.mark.parametrize("middle", ["#endif", "#endif\n"])
 def test_a_preprocessor_line_alone_at_column_zero_of_an_indented_body_is_offered(language, middle):
