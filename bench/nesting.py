@@ -1,4 +1,4 @@
-"""The span finder on code nested thousands of levels deep at the cursor (bench/RESULTS.md, session 47).
+"""The span finder on code nested thousands of levels deep at the cursor (bench/RESULTS.md, sessions 47 and 69).
 
     python -m bench.nesting            # this checkout
     python -m bench.nesting /tmp/old   # another one (a git worktree of an older commit)
@@ -14,3 +14,10 @@ for levels in (10_000, 30_000):
     started = time.perf_counter()
     find_span("python", text, 4 + levels, 4 + levels)
     print(f"{levels} levels: {time.perf_counter() - started:.2f} s")
+
+# The cursor on a blank line below a Go chain of minus signs 20,000 deep (session 69): the nesting at the cursor is
+# shallow, but the scan for an open literal walks up from the last code character.
+text = "package m\n\nvar y = " + "-" * 20_000 + "x\n\n"
+started = time.perf_counter()
+find_span("go", text, len(text), len(text))
+print(f"blank line below 20,000 levels: {time.perf_counter() - started:.2f} s")
