@@ -440,8 +440,8 @@ def header_finished_below(first_line: str, before: str, opener: str, bracket_ope
 
 
 def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "", opener: str = "",
-                      grammar: str | None = None, in_brackets: bool = False, bracket_opened_at: str | None = None
-                      ) -> str:
+                      grammar: str | None = None, in_brackets: bool = False, bracket_opened_at: str | None = None,
+                      document: str = "", replaced: tuple[int, int] = (0, 0)) -> str:
     """Multi-line mode: keep lines until one's indentation leaves the block being written.
 
     After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
@@ -450,7 +450,8 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     inside a block holds no indentation), shallower than both the middle's first line and the code line above
     (inside `foo(` the closing `)` sits at the line above's level). A first line that closes the bracket a line
     above opened (`int verify(int *ctx,` then `int type) {` at the parameters' column) finishes that line's
-    header: the block is that line's (`bracket_opened_at`: its indentation).
+    header: the block is that line's (`bracket_opened_at`: its indentation). On a blank line, closers of blocks the
+    `document` (the middle in `replaced`) leaves open are kept however shallow: nothing below closes those blocks.
     """
     lines = middle.split("\n")
     in_literal = lines_in_literals(before, lines, grammar)   # (their indentation is a string's text)
@@ -492,6 +493,12 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
                                                                          suffix, grammar, in_brackets):
                     end += 1
                 return "\n".join(lines[:end + 1])
+            closed = -code_bracket_surplus(before + "\n".join(lines[:i + 1]), grammar)
+            if (CLOSING_LINE.match(line) and closed > 0
+                    and not suffix_closes_block(line, suffix, len(indentation(line)))
+                    and closed <= len(brackets_left_open(document, *replaced, grammar) or ())):
+                limit = len(indentation(line))   # a closer the document lacks: the model leaves the block on purpose
+                continue
             closes_here = (above_depth is not None and len(indentation(line)) == above_depth
                            and CLOSING_LINE.match(line) and not block_closed_below(line, suffix, above_depth))
             return "\n".join(lines[:i + 1]) if closes_here else cut_before(
@@ -671,6 +678,8 @@ def opens_what_the_suffix_closes(lines_after: list[str], suffix_lines: list[str]
 ANNOTATES_NEXT = re.compile(r"\s*(?:@[A-Za-z_]|#!?\[)")
 # A comment line holding its marker only: a paragraph break in a comment block (`//`, `///`, `#`, `--`, ` *`).
 BARE_COMMENT_LINE = re.compile(r"\s*(?://[/!]?|#+|--+|\*)\s*$")
+# The opener of a block comment whose text starts on the next line (`/**`): the same over every member.
+BARE_COMMENT_OPENER = re.compile(r"\s*/\*\*?\s*$")
 OPENS_AT_END = re.compile(r".*[([{]\s*$")
 LUA_ELSE_GLUED_TO_IF = re.compile(r"elseif\b")
 # A block's keyword alone (`try:`, `try {`, `do {`, `loop {`): two such blocks in a row differ only below it.
@@ -687,7 +696,7 @@ def begins_something(line: str, index: int) -> bool:
     comment marker anywhere; at the middle's start an annotation, a block's keyword alone (`try:`), or a line
     that ends opening a bracket (the next call or table entry like the suffix's, `log.WithFields(log.Fields{`,
     `}, {`), not a control statement's or an assignment's."""
-    return bool(BARE_COMMENT_LINE.match(line)) or (index == 0 and bool(
+    return bool(BARE_COMMENT_LINE.match(line) or BARE_COMMENT_OPENER.match(line)) or (index == 0 and bool(
         ANNOTATES_NEXT.match(line) or BARE_BLOCK_KEYWORD.match(line)
         or OPENS_AT_END.match(line) and not CONTROL_OR_BINDING.match(line)))
 
@@ -2094,7 +2103,7 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         if after_opener:
             middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar,
-                                   ctx.in_brackets, ctx.bracket_opened_at)
+                                   ctx.in_brackets, ctx.bracket_opened_at, ctx.text, ctx.replaced)
         # (The body's first line placed first: its depth is the base the levels below it are redrawn from.)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar,
                                    bool(ctx.own_mixed_indentations))

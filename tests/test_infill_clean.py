@@ -1120,3 +1120,16 @@ def test_lua_branches_do_not_open_blocks_of_their_own(lines, expected):
     counted as one block left open."""
     from infill.clean import lua_blocks_left_open
     assert lua_blocks_left_open(lines, "lua") is expected
+
+
+TS_DOCUMENTED_MEMBERS_SUFFIX = "\n    /**\n     * B.\n     */\n    B = 1,\n}\n"
+
+
+def test_a_member_with_a_doc_comment_like_the_next_ones_is_kept():
+    """`/**` opens every member's doc comment alike: what is under it tells a new member from the next one written
+    again. The new member was cut to nothing."""
+    middle = "/**\n     * C.\n     */\n    C = 2,"
+    assert drop_repeated_suffix_lines(middle, TS_DOCUMENTED_MEMBERS_SUFFIX, before="    ",
+                                      grammar="typescript") == middle
+    again = "/**\n     * B.\n     */\n    B = 1,"
+    assert drop_repeated_suffix_lines(again, TS_DOCUMENTED_MEMBERS_SUFFIX, before="    ", grammar="typescript") == ""

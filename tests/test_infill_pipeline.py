@@ -3184,3 +3184,17 @@ def test_an_escaped_quote_in_a_paragraph_is_no_end_of_its_string():
 ])
 def test_a_paragraph_is_prose_to_its_end(language_id, source, middle, expected):
     assert inline(source, middle, language_id=language_id, invoked=True)[0].text == expected
+
+
+@pytest.mark.parametrize("language, source, middle", [
+    ("go", "package a\n\nfunc f() {\n\tfor {\n\t\tif x {\n\t\t\tbreak\n\t\t<|>\nfunc g() {\n}\n", "}\n\t}\n}"),
+    ("rust", "fn f() {\n    loop {\n        if x {\n            break;\n        <|>\nfn g() {}\n", "}\n    }\n}"),
+    ("javascript", "function f() {\n  if (a) {\n    if (b) {\n      g();\n    <|>\n", "}\n  }\n}"),
+])
+def test_closers_the_document_lacks_written_from_a_blank_line_are_all_kept(language, source, middle):
+    """After the first `}` at the cursor's column, the next, shallower one was cut as leaving the cursor's block:
+    but nothing below closes those blocks (the fill was cut to `}` and refused for its parse errors)."""
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert result.text == middle, result.details.get("reason")
+    text, cursor = at(source)
+    assert applied(source, result) == text[:cursor] + middle + text[cursor:]
