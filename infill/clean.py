@@ -1266,6 +1266,8 @@ def close_own_brackets(middle: str, grammar: str | None = None) -> str:
     body = middle.rstrip()
     if not stack or not body or not re.search(r"[\w)\]}\"'`]$", body):
         return middle
+    if grammar == "lua" and opens_block(body, grammar):
+        return middle   # `set('n', 'x', function()`: the callback's body and its `end, ...)` come below
     return body + "".join(OPENERS[opener] for opener in reversed(stack))
 
 

@@ -672,6 +672,9 @@ def test_close_own_brackets(middle, expected):
     ("python", "foo(x  # why", "foo(x  # why"),             # ends in a comment: nothing goes into it
     ("javascript", "f(`${a}`, g(x", "f(`${a}`, g(x))"),
     ("c", 'printf("%s(", name', 'printf("%s(", name)'),
+    # a Lua callback opened at the line's end: its body and the call's `end, ...)` are below
+    ("lua", "set('n', 'x', function()", "set('n', 'x', function()"),
+    ("lua", "f(g(x", "f(g(x))"),
 ])
 def test_close_own_brackets_reads_the_grammars_literals(grammar, middle, expected):
     assert close_own_brackets(middle, grammar) == expected
