@@ -13,7 +13,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Callable
 
 from .decide import (BARE_HEADER, BARE_HEADER_GRAMMARS, BRACED_HEADER, BRACELESS_HEADER_GRAMMARS, COMPLETE_LINE,
@@ -31,6 +31,14 @@ AUTO_CLOSED = set(")]}\"'`;")   # what editors type after the cursor on their ow
 # A line that only closes something: brackets, or Lua's `end` (`end)`, `end,`), not a statement like `end = 5;`.
 # A closer may call what it closes: Go's `}()` of a deferred func, JavaScript's `})();` of an IIFE.
 CLOSING_LINE = re.compile(r"^[\s)\]}>;,]*$|^\s*[)\]}]+\([^()]*\)[\s)\]};,]*$|^\s*end\b[\s)\]},;]*(?:--.*)?$")
+
+
+# The brackets a document leaves open before the middle, each with its line's indentation (brackets_left_open).
+LeftOpen = tuple[tuple[str, str], ...] | None
+
+
+def nothing_known_left_open() -> LeftOpen:
+    return None
 
 
 @dataclass
@@ -63,6 +71,12 @@ class CleanContext:
     scope_at_margin: bool = False        # the innermost scope around the range begins on a line at column 0
     bracket_opened_at: str | None = None # with only indentation before the range: that of the line holding the
                                          # innermost bracket open there (decide.bracket_opener_indentation)
+
+    @cached_property
+    def left_open(self) -> LeftOpen:
+        """brackets_left_open of the document around the middle: worked out once for all the candidates of a
+        request, and only when a rule asks."""
+        return brackets_left_open(self.text, *self.replaced, self.grammar)
 
 
 SPACE_BESIDE_PUNCTUATION = re.compile(r"(?<=\w) (?=[^\w\s])|(?<=[^\w\s]) (?=\w)")
@@ -441,7 +455,7 @@ def header_finished_below(first_line: str, before: str, opener: str, bracket_ope
 
 def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: str = "", opener: str = "",
                       grammar: str | None = None, in_brackets: bool = False, bracket_opened_at: str | None = None,
-                      document: str = "", replaced: tuple[int, int] = (0, 0)) -> str:
+                      left_open: Callable[[], LeftOpen] = nothing_known_left_open) -> str:
     """Multi-line mode: keep lines until one's indentation leaves the block being written.
 
     After a block opener (`def f():`, `{`) the body is deeper than the opener's line, so a line at or above the
@@ -451,7 +465,8 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
     (inside `foo(` the closing `)` sits at the line above's level). A first line that closes the bracket a line
     above opened (`int verify(int *ctx,` then `int type) {` at the parameters' column) finishes that line's
     header: the block is that line's (`bracket_opened_at`: its indentation). On a blank line, closers of blocks the
-    `document` (the middle in `replaced`) leaves open are kept however shallow: nothing below closes those blocks.
+    document leaves open (`left_open()`), each at its block's depth, are kept however shallow: nothing below
+    closes those blocks.
     """
     lines = middle.split("\n")
     in_literal = lines_in_literals(before, lines, grammar)   # (their indentation is a string's text)
@@ -496,7 +511,7 @@ def keep_inside_scope(middle: str, before: str, suffix: str = "", line_above: st
             closed = -code_bracket_surplus(before + "\n".join(lines[:i + 1]), grammar)
             if (CLOSING_LINE.match(line) and closed > 0
                     and not suffix_closes_block(line, suffix, len(indentation(line)))
-                    and closed <= len(brackets_left_open(document, *replaced, grammar) or ())):
+                    and closed <= len(left_open() or ()) and left_open()[-closed][1] == indentation(line)):
                 limit = len(indentation(line))   # a closer the document lacks: the model leaves the block on purpose
                 continue
             closes_here = (above_depth is not None and len(indentation(line)) == above_depth
@@ -701,9 +716,15 @@ def begins_something(line: str, index: int) -> bool:
         or OPENS_AT_END.match(line) and not CONTROL_OR_BINDING.match(line)))
 
 
+# A control statement's header (a binding written twice is a redeclaration, whatever follows it).
+CONTROL_HEADER = re.compile(r"\s*(?:if|for|while|switch|match|select)\b")
+# A statement that leaves the block: after the suffix's check written again, the model's variant of its next line.
+LEAVES_BLOCK = re.compile(r"\s*(?:return|throw|raise|break|continue|panic\()")
+
+
 def opens_block_like_the_suffixs(line: str) -> bool:
-    """A control statement or binding that opens a bracket (`if err != nil {`, `x = f(`)."""
-    return bool(CONTROL_OR_BINDING.match(line) and OPENS_AT_END.match(line))
+    """A control statement that opens a bracket (`if err != nil {`)."""
+    return bool(CONTROL_HEADER.match(line) and OPENS_AT_END.match(line))
 
 
 # How far into the suffix its block like the model's is looked for to its end.
@@ -727,8 +748,10 @@ def goes_on_after_its_block(lines: list[str], following: list[str], grammar: str
         return False
     ours = next((line for line in lines[ours_end + 1:] if line.strip()), None)
     theirs = next((line for line in following[theirs_end + 1:] if line.strip()), None)
-    return (ours is not None and theirs is not None and not CLOSING_LINE.match(ours) and not same_line(ours, theirs)
-            and not theirs.strip().startswith(ours.strip()))
+    return (ours is not None and theirs is not None and not CLOSING_LINE.match(ours) and not LEAVES_BLOCK.match(ours)
+            and not same_line(ours, theirs) and not theirs.strip().startswith(ours.strip())
+            # (the suffix's next line further on: a line put in, then the suffix again)
+            and not any(same_line(line, theirs) for line in lines[ours_end + 1:]))
 
 
 def goes_on_otherwise(lines_after: list[str], following: list[str]) -> bool:
@@ -943,8 +966,7 @@ def spacing_only_overlap(trimmed: str, head: str) -> int | None:
 LARGEST_BALANCED_DOCUMENT = 100_000   # characters scanned for the brackets a document leaves open
 
 
-@lru_cache(maxsize=8)   # one answer for all the candidates of a request
-def brackets_left_open(text: str, start: int, end: int, grammar: str | None) -> tuple[tuple[str, str], ...] | None:
+def brackets_left_open(text: str, start: int, end: int, grammar: str | None) -> LeftOpen:
     """The brackets opened before `start` that the text from `end` on does not close, each with the indentation of
     its line, outermost first; None when that cannot be told (literals not known, a long document, a closer that
     matches no bracket)."""
@@ -965,14 +987,14 @@ def brackets_left_open(text: str, start: int, end: int, grammar: str | None) -> 
 
 
 def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None, before: str = "",
-                           suffix_starts_line: bool = False, document: str = "",
-                           replaced: tuple[int, int] = (0, 0)) -> str:
+                           suffix_starts_line: bool = False,
+                           left_open: Callable[[], LeftOpen] = nothing_known_left_open) -> str:
     """Trailing closing brackets the middle never opened, when the suffix (after whitespace) starts with the same
     closers: the model closed what the suffix closes already. Closers on a line of their own match only the
     suffix's at the same indentation: a `}` under `if x {` is not the function's `}` further out (nor, after a
     selection of whole lines, the `}` at the margin the next line holds); nor is one after the opener on its line
-    (` return 1; }` after `if (x) {`). Nor do they match a closer below that the `document` (with the middle in
-    `replaced`) needs for a bracket it leaves open at that closer's depth (`}` ending a function inside a namespace
+    (` return 1; }` after `if (x) {`). Nor do they match a closer below that the document needs for a bracket it
+    leaves open (`left_open()`) at that closer's depth (`}` ending a function inside a namespace
     whose `}` is at the margin too)."""
     trimmed = middle.rstrip()
     last_line = trimmed[trimmed.rfind("\n") + 1:]
@@ -1005,10 +1027,10 @@ def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None,
                     return middle
                 # The document leaves open a bracket at the closer's depth, which that closer is for: the middle's
                 # closers are the ones wanted (a function's `}` over a namespace's, both at the margin).
-                left_open = brackets_left_open(document, *replaced, grammar)
-                closed = [PAIRS[trimmed[j]] for j in reversed(dropped)]   # (outermost first, as `left_open`)
-                if (left_open and unmatched == set(dropped) and indentation(closer_line) == left_open[-1][1]
-                        and [bracket for bracket, _ in left_open[-size:]] == closed):
+                lacking = left_open()
+                closed = [PAIRS[trimmed[j]] for j in reversed(dropped)]   # (outermost first, as `lacking`)
+                if (lacking and unmatched == set(dropped) and indentation(closer_line) == lacking[-1][1]
+                        and [bracket for bracket, _ in lacking[-size:]] == closed):
                     return middle
             kept = trimmed[:dropped[0]]
             spaces = kept[len(kept.rstrip()):]   # the last line's are left to trim_trailing_whitespace (`{x = }`)
@@ -1711,8 +1733,29 @@ def shift_block_written_from_cursor(middle: str, before: str, grammar: str | Non
 UNINDENTED_BODY = re.compile(r'\s*(?:(?:inline\s+)?namespace\b|extern\s+"C(?:\+\+)?"\s*\{)')
 
 
+LABEL_SCAN_CHARS = 200_000   # how much of a document is read for where it puts its labels
+
+
+def labels_indented_under_openers(document: str) -> bool:
+    """Does the document write a `case` or access label right under its block's opener deeper than the opener
+    (Prettier's and Google Java's `case`) more often than at its depth (gofmt's, the Linux kernel's, LLVM's
+    `public:`)? False when it has no such label."""
+    deeper = level = 0
+    previous = ""
+    for line in document[:LABEL_SCAN_CHARS].split("\n"):
+        if not line.strip():
+            continue
+        if LABEL_LINE.match(line) and previous.rstrip().endswith("{"):
+            if len(indentation(line).expandtabs()) > len(indentation(previous).expandtabs()):
+                deeper += 1
+            else:
+                level += 1
+        previous = line
+    return deeper > level
+
+
 def indent_block_body(middle: str, before: str, line_above: str, indent_unit: str, grammar: str | None = None,
-                      gnu_tabs: bool = False) -> str:
+                      gnu_tabs: bool = False, document: str = "") -> str:
     """On a blank line under a block opener the body must be deeper than the opener. When the model wrote it at
     the opener's level (or the cursor sits at column 0), shift every line by the missing amount; when only the
     first line is short (the model wrote the later ones at their full depth), move the first line alone, to the
@@ -1764,8 +1807,10 @@ def indent_block_body(middle: str, before: str, line_above: str, indent_unit: st
             lines[0] = before + pad_char * (depth - column) + lines[0]
             return "\n".join(lines)
         # A label with its statements deeper sits at the opener's depth: gofmt's `case`, LLVM's `public:` at the
-        # class's column (Python's `case` is a body of `match`, a level deeper).
-        if LABEL_LINE.match(lines[0]) and grammar != "python":
+        # class's column (Python's `case` is a body of `match`, a level deeper), unless the document's own labels
+        # are deeper than their openers.
+        if LABEL_LINE.match(lines[0]) and grammar != "python" and (
+                grammar == "go" or not labels_indented_under_openers(document)):
             lines[0] = before + pad_char * (opener_depth - column) + lines[0]
             return "\n".join(lines)
     first_pad = pad
@@ -2105,10 +2150,10 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
         if after_opener:
             middle = indent_flat_body(middle, ctx.opener or ctx.before, ctx.indent_unit, ctx.grammar)
         middle = keep_inside_scope(middle, ctx.before, suffix, ctx.line_above, ctx.opener, ctx.grammar,
-                                   ctx.in_brackets, ctx.bracket_opened_at, ctx.text, ctx.replaced)
+                                   ctx.in_brackets, ctx.bracket_opened_at, lambda: ctx.left_open)
         # (The body's first line placed first: its depth is the base the levels below it are redrawn from.)
         middle = indent_block_body(middle, ctx.before, opener_above, ctx.indent_unit, ctx.grammar,
-                                   bool(ctx.own_mixed_indentations))
+                                   bool(ctx.own_mixed_indentations), ctx.text)
         if ctx.indent_seen and not prose:   # on the lines kept: one that left the scope would stop the redraw
             middle = rescale_indent_steps(middle, ctx.before, ctx.indent_unit, ctx.grammar, opener_above)
     elif ctx.indent_seen and not prose and not in_the_users_layout(middle, ctx.original):
@@ -2117,9 +2162,8 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
     # Rules against a fill that writes the suffix again (those the selection itself would fail left out).
     if ctx.literal_lines == 1 and "\n" not in own.rstrip("\n"):
         middle = first_line_only(middle)   # inside a one-line comment: its next line would be code (`// fix` / `later`)
-    for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar, ctx.text,
-                                 ctx.replaced):
-        middle = rule(middle)
+    for rule in suffix_rules_for(own, suffix, ctx.before, ctx.suffix_starts_line, ctx.grammar):
+        middle = rule(middle, lambda: ctx.left_open)
     if ctx.shape == "single" and not ctx.literal_lines and not open_literal(ctx.grammar, ctx.before):
         # (a string's or comment's text is prose, not code)
         middle = close_own_brackets(middle, ctx.grammar)
@@ -2175,16 +2219,18 @@ def clean_middle(raw: str, ctx: CleanContext) -> str:
 
 
 @lru_cache(maxsize=16)   # one answer for all the candidates of a request
-def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: bool, grammar: str | None,
-                     document: str = "", replaced: tuple[int, int] = (0, 0)) -> tuple[Callable[[str], str], ...]:
+def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: bool, grammar: str | None
+                     ) -> tuple[Callable[..., str], ...]:
     """The rules against a fill that writes the suffix again, less those the selection `own` (in \\n) would fail:
     a selection that itself repeats the next line, ends as the text after it begins (`a + b` before ` + b`) or
     closes a block it did not open is the user's code, and the same text written over it is no repeat."""
-    rules = (lambda text: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
-             lambda text: drop_suffix_overlap(text, suffix, suffix_starts_line, grammar, before),
-             lambda text: drop_unmatched_closers(text, suffix, grammar, before, suffix_starts_line, document,
-                                                 replaced),
-             lambda text: drop_repeated_generic_closer(text, suffix, before, grammar))
+    # (each takes the text and how to learn the brackets the document leaves open, which one rule asks: not kept
+    # in this cache, which would then hold whole documents)
+    rules = (lambda text, _=None: drop_repeated_suffix_lines(text, suffix, before, suffix_starts_line, grammar),
+             lambda text, _=None: drop_suffix_overlap(text, suffix, suffix_starts_line, grammar, before),
+             lambda text, left_open=nothing_known_left_open: drop_unmatched_closers(
+                 text, suffix, grammar, before, suffix_starts_line, left_open),
+             lambda text, _=None: drop_repeated_generic_closer(text, suffix, before, grammar))
     if not own.strip():
         return rules
     kept = []
@@ -2196,7 +2242,7 @@ def suffix_rules_for(own: str, suffix: str, before: str, suffix_starts_line: boo
     return tuple(kept)
 
 
-def beyond_own_repeat(rule: Callable[[str], str], own: str) -> Callable[[str], str] | None:
+def beyond_own_repeat(rule: Callable[..., str], own: str) -> Callable[..., str] | None:
     """A rule the selection fails by its last lines (they repeat the next line, say): the model may write that
     tail as the user did, and the rule cuts only a repeat of the suffix the model wrote before it (`x = 1` selected
     over a next line `x = 1`, written `x = 1\nx = 1`: one of them is the model's own repeat)."""
@@ -2209,12 +2255,12 @@ def beyond_own_repeat(rule: Callable[[str], str], own: str) -> Callable[[str], s
     if not own.startswith(kept) or not tail.strip():
         return None
 
-    def cut_before_tail(text: str) -> str:
+    def cut_before_tail(text: str, left_open: Callable[[], LeftOpen] = nothing_known_left_open) -> str:
         body = text.rstrip()
         if not body.endswith(tail):
             return text
         head = body[:len(body) - len(tail)]
-        cut = rule(head)
+        cut = rule(head, left_open)
         if cut == head:
             return text
         gap = (cut[len(cut.rstrip()):] or head[len(head.rstrip()):]) if cut.strip() else ""

@@ -86,12 +86,13 @@ documents_at_request: contextvars.ContextVar[dict | None] = contextvars.ContextV
 class InfillProtocol(LanguageServerProtocol):
     exited = False
     exit_code = 0
-    # Whether the latest didChange left its document's text as it was (a formatter replacing a range with the same
-    # text, a version bump with no changes): the model's work on that text still holds.
-    last_change_kept_text = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # The documents whose latest change left their text as it was (a formatter replacing a range with the same
+        # text, a version bump with no changes): the model's work on that text still holds. (A set: a notebook's
+        # change applies to all its cells before the handler sees each.)
+        self.text_kept_by_last_change: set[str] = set()
         self._command_tasks: dict = {}   # request id -> the running command handler's task (None: past cancel)
 
     @contextlib.contextmanager
@@ -160,14 +161,16 @@ class InfillProtocol(LanguageServerProtocol):
                       changes: list[types.TextDocumentContentChangeEvent], notebook_uri: str | None = None) -> None:
         """A document's content changes, as LSP defines them; a document that is not open is left alone."""
         workspace = self.workspace
-        document = workspace.text_documents.get(document_key(document_id.uri))
-        self.last_change_kept_text = False
+        key = document_key(document_id.uri)
+        document = workspace.text_documents.get(key)
+        self.text_kept_by_last_change.discard(key)
         if document is None:
             return
         source = document.source
         for change in changes:
             source = apply_change(source, change, document.position_codec)
-        self.last_change_kept_text = source == document.source
+        if source == document.source:
+            self.text_kept_by_last_change.add(key)
         # A fresh TextDocument through pygls' public API: snapshots taken earlier keep the old text.
         workspace.put_text_document(types.TextDocumentItem(
             uri=document.uri, language_id=document.language_id or "", version=document_id.version, text=source),

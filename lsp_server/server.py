@@ -475,7 +475,7 @@ def on_change(ls: InfillServer, params: types.DidChangeTextDocumentParams) -> No
         ls.context_memory[key] = ls.context_memory[key].moved(
             [change_lines(change) for change in params.content_changes], ls.workspace.text_documents[key].source)
     # A suggestion still being generated for the old text would be thrown away: stop spending the CPU on it.
-    if not ls.protocol.last_change_kept_text:
+    if key not in ls.protocol.text_kept_by_last_change:
         for job in jobs_of(key):
             ls.host.cancel(job)
     prime_after_edit(ls, key, params)

@@ -204,7 +204,11 @@ def test_a_check_like_the_next_one_followed_by_a_statement_of_its_own_is_kept():
     assert drop_repeated_suffix_lines(middle, GO_CHECKED_CALLS_SUFFIX, before="\t", grammar="go") == middle
 
 
-@pytest.mark.parametrize("after", ["\n\treturn use(a, b)", "\n\treturn use(", "\n}"])
+@pytest.mark.parametrize("after", [
+    "\n\treturn use(a, b)", "\n\treturn use(", "\n}",
+    "\n\treturn use(a, b, nil)",                  # the suffix's next line, changed: still leaving the block
+    "\n\tlog.Println(a)\n\treturn use(a, b)",     # a line put in, then the suffix's next line
+])
 def test_the_next_check_written_again_and_what_follows_it_is_still_a_repeat(after):
     middle = 'if err != nil {\n\t\treturn fmt.Errorf("g: %v", err)\n\t}' + after
     assert drop_repeated_suffix_lines(middle, GO_CHECKED_CALLS_SUFFIX, before="\t", grammar="go") == ""
@@ -1126,6 +1130,14 @@ def test_lua_branches_do_not_open_blocks_of_their_own(lines, expected):
 
 
 TS_DOCUMENTED_MEMBERS_SUFFIX = "\n    /**\n     * B.\n     */\n    B = 1,\n}\n"
+
+
+def test_a_binding_like_the_next_one_is_a_repeat_whatever_follows_its_block():
+    """A declaration written twice is a redeclaration: only a control statement's block is told apart by what
+    follows it."""
+    suffix = "\n  const o = g({\n    a: 1,\n  });\n  return o;\n}\n"
+    middle = "const o = g({\n    a: 1,\n  });\n  return o.x;"
+    assert drop_repeated_suffix_lines(middle, suffix, before="  ", grammar="javascript") == ""
 
 
 def test_a_member_with_a_doc_comment_like_the_next_ones_is_kept():

@@ -3198,3 +3198,28 @@ def test_closers_the_document_lacks_written_from_a_blank_line_are_all_kept(langu
     assert result.text == middle, result.details.get("reason")
     text, cursor = at(source)
     assert applied(source, result) == text[:cursor] + middle + text[cursor:]
+
+
+@pytest.mark.parametrize("language, source, middle, expected", [
+    # Prettier's `case`, deeper than its switch, in the document: the model's at the switch's depth moves in
+    ("javascript", "function g(y) {\n  switch (y) {\n    case 0:\n      return 0;\n  }\n}\n\n"
+                   "function f(x) {\n  switch (x) {\n  <|>\n  }\n}\n",
+     "case 1:\n    return 1;", "  case 1:\n      return 1;"),
+    # no label in the document: the model's layout (LLVM's `public:` at the class's column) stays
+    ("cpp", "class A {\n  int x;\n  class B {\n  <|>\n    int y;\n  };\n};\n",
+     "public:\n    B();", "public:\n    B();"),
+    # gofmt's `case` at its switch's depth, whatever else the document does
+    ("go", "func f(x int) int {\n\tswitch x {\n\t<|>\n\t}\n\treturn 0\n}\n",
+     "case 1:\n\t\treturn 1", "case 1:\n\t\treturn 1"),
+])
+def test_a_label_written_at_its_openers_depth_follows_the_documents_labels(language, source, middle, expected):
+    result, _ = inline(source, middle, language_id=language, invoked=True)
+    assert result.text == expected, result.details.get("reason")
+
+
+def test_a_closer_shallower_than_the_cursor_is_cut_when_the_bracket_the_document_lacks_is_at_another_depth():
+    """`const cfg = {` left open at the margin: the model's `  }` below the cursor closes the `if` before the
+    user's `more();`, not that object."""
+    source = "const cfg = {\n\nfunction f() {\n  if (a) {\n    <|>\n    more();\n  }\n}\n"
+    result, _ = inline(source, "x();\n  }", language_id="javascript", invoked=True)
+    assert result.text == "x();", result.details.get("reason")

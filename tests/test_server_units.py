@@ -1734,3 +1734,29 @@ def test_a_change_that_leaves_the_text_as_it_was_keeps_the_work_on_it(replacemen
         assert cancelled == ([] if kept else list(jobs_of(document_key(uri))))
     finally:
         ls.host.close()
+
+
+def test_a_change_that_kept_one_documents_text_does_not_spare_another_changed_with_it():
+    """A notebook's change applies to all its cells before the handler sees each: one flag for the latest
+    change let a cell whose text changed keep its jobs when a later cell's text stayed as it was."""
+    from lsp_server.server import document_key, jobs_of, on_change
+
+    ls = bare_server(silent=True)
+    uris = ["file:///tmp/units/cell-0.py", "file:///tmp/units/cell-1.py"]
+    for uri in uris:
+        ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                                              text="x = 1\n"))
+    cancelled: list[str] = []
+    ls.host.cancel = cancelled.append
+    changes = [types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=at(0, 0), end=at(0, 1)),
+                                                                text=name)]) for uri, name in zip(uris, "yx")]
+    try:
+        for params in changes:
+            ls.protocol.apply_changes(params.text_document, params.content_changes)
+        for params in changes:
+            on_change(ls, params)
+        assert cancelled == list(jobs_of(document_key(uris[0])))
+    finally:
+        ls.host.close()
