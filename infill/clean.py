@@ -972,6 +972,10 @@ def brackets_left_open(text: str, start: int, end: int, grammar: str | None) -> 
     matches no bracket)."""
     if len(text) > LARGEST_BALANCED_DOCUMENT:
         return None
+
+    def line_indentation(at: int) -> str:
+        return indentation(text[text.rfind("\n", 0, at) + 1:at + 1])
+
     stack: list[int] = []   # where the open brackets are
     for offset, part in ((0, text[:start]), (end, text[end:])):
         scanned = code_outside_literals(grammar, jsx_text_blanked(part) if grammar in JSX_LANGUAGES else part)
@@ -981,9 +985,14 @@ def brackets_left_open(text: str, start: int, end: int, grammar: str | None) -> 
             if char in OPENERS:
                 stack.append(at)
             elif char in PAIRS:
-                if not stack or text[stack.pop()] != PAIRS[char]:
+                # A closer that starts its line closes the nearest open bracket of its kind at its depth: in a
+                # document missing closers, the innermost open one may be the block the user has not closed.
+                depth = line_indentation(at) if not text[text.rfind("\n", 0, at) + 1:at].strip() else None
+                paired = next((i for i in range(len(stack) - 1, -1, -1) if text[stack[i]] == PAIRS[char]
+                               and line_indentation(stack[i]) == depth), len(stack) - 1)
+                if not stack or text[stack.pop(paired)] != PAIRS[char]:
                     return None
-    return tuple((text[at], indentation(text[text.rfind("\n", 0, at) + 1:at + 1])) for at in stack if at < start)
+    return tuple((text[at], line_indentation(at)) for at in stack if at < start)
 
 
 def drop_unmatched_closers(middle: str, suffix: str, grammar: str | None = None, before: str = "",

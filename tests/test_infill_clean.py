@@ -1148,3 +1148,17 @@ def test_a_member_with_a_doc_comment_like_the_next_ones_is_kept():
                                       grammar="typescript") == middle
     again = "/**\n     * B.\n     */\n    B = 1,"
     assert drop_repeated_suffix_lines(again, TS_DOCUMENTED_MEMBERS_SUFFIX, before="    ", grammar="typescript") == ""
+
+
+def test_the_brackets_a_document_leaves_open_are_told_by_the_depth_of_the_closers_below():
+    """A closer starting its line closes the open bracket of its kind at its depth: the `if` the user has not closed
+    is the one left open, not the class (closers paired innermost first left the class open)."""
+    from infill.clean import brackets_left_open
+
+    prefix = "class A {\n  m() {\n    if (x) {\n      y();\n"
+    text = prefix + "\n  }\n}\n"
+    assert brackets_left_open(text, len(prefix), len(prefix), "javascript") == (("{", "    "),)
+    # on one line, the innermost as ever; a closer of another kind than any open bracket: not told
+    line = "f(g(x"
+    assert brackets_left_open(line + "))\n", len(line), len(line), "javascript") == ()
+    assert brackets_left_open("f(x\n]\n", 3, 3, "javascript") is None
